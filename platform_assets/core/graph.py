@@ -1,0 +1,224 @@
+"""The asset graph as plain data, derived from the spec. Pure: no Dagster, no SDKs.
+
+Every Dagster factory reads its keys, dependencies, groups, kinds, owners and code versions from
+here, so the graph can be tested (and printed by the CLI) without loading Dagster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from platform_assets.spec.models import Component, PlatformSpec
+
+Group = Literal["infrastructure", "platform", "applications", "backups", "certificates"]
+NodeKind = Literal[
+    "datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
+    "backup", "backup_copy", "certificate",
+]
+
+KEY_DATACENTER = ("ionos", "datacenter")
+KEY_CLUSTER = ("ionos", "cluster")
+KEY_MARIADB = ("ionos", "mariadb")
+
+
+def lan_key(name: str) -> tuple[str, ...]:
+    return ("ionos", "lan", name)
+
+
+def node_pool_key(name: str) -> tuple[str, ...]:
+    return ("ionos", "node_pool", name)
+
+
+def bucket_key(name: str) -> tuple[str, ...]:
+    return ("s3", "bucket", name)
+
+
+def component_key(layer: str, name: str) -> tuple[str, ...]:
+    return (layer, name)
+
+
+def backup_key(target: str) -> tuple[str, ...]:
+    return ("backups", target)
+
+
+def backup_copy_key(target: str) -> tuple[str, ...]:
+    return ("backups", "cross_region", target)
+
+
+def certificate_key(name: str) -> tuple[str, ...]:
+    return ("certificates", name)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One asset of the graph."""
+
+    key: tuple[str, ...]
+    kind: NodeKind
+    name: str
+    group: Group
+    deps: tuple[tuple[str, ...], ...]
+    kinds: frozenset[str]
+    owners: tuple[str, ...]
+    description: str
+    code_version: str
+    section: Any = field(compare=False, repr=False)
+
+    @property
+    def path(self) -> str:
+        return "/".join(self.key)
+
+
+def section_hash(section: Any, extra: str = "") -> str:
+    """A short, stable hash of a spec section (and of the manifest files it references)."""
+    if hasattr(section, "model_dump"):
+        section = section.model_dump(mode="json", by_alias=True)
+    blob = json.dumps(section, sort_keys=True, default=str) + extra
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Graph:
+    spec: PlatformSpec
+    nodes: dict[tuple[str, ...], Node]
+
+    def by_kind(self, kind: NodeKind) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == kind]
+
+    def by_group(self, group: Group) -> list[Node]:
+        return [n for n in self.nodes.values() if n.group == group]
+
+    def component_node(self, name: str) -> Node:
+        return next(n for n in self.by_kind("component") if n.name == name)
+
+    def downstream(self, keys: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+        """``keys`` plus everything that depends on them, transitively."""
+        out = set(keys)
+        changed = True
+        while changed:
+            changed = False
+            for n in self.nodes.values():
+                if n.key not in out and any(d in out for d in n.deps):
+                    out.add(n.key)
+                    changed = True
+        return out
+
+    def topological(self) -> list[Node]:
+        order: list[Node] = []
+        done: set[tuple[str, ...]] = set()
+
+        def visit(n: Node) -> None:
+            if n.key in done:
+                return
+            done.add(n.key)
+            for d in n.deps:
+                if d in self.nodes:
+                    visit(self.nodes[d])
+            order.append(n)
+
+        for n in self.nodes.values():
+            visit(n)
+        return order
+
+
+def build_graph(
+    spec: PlatformSpec, manifest_digest: Callable[[str], str] | None = None
+) -> Graph:
+    """Derive every asset from the spec.
+
+    Args:
+        spec: the validated spec.
+        manifest_digest: returns a digest of a manifest directory's files, so editing a manifest
+            changes its component's code version. Omitted: the path alone is hashed.
+    """
+    nodes: dict[tuple[str, ...], Node] = {}
+    ionos = spec.ionos
+    default_owners = tuple(spec.metadata.owners)
+
+    def add(key: tuple[str, ...], kind: NodeKind, name: str, group: Group,
+            deps: list[tuple[str, ...]], kinds: set[str], owners: list[str] | tuple[str, ...],
+            description: str, section: Any, extra: str = "") -> None:
+        nodes[key] = Node(
+            key=key, kind=kind, name=name, group=group, deps=tuple(dict.fromkeys(deps)),
+            kinds=frozenset(kinds), owners=tuple(owners) or default_owners,
+            description=description, code_version=section_hash(section, extra), section=section,
+        )
+
+    dc = ionos.datacenter
+    add(KEY_DATACENTER, "datacenter", dc.name, "infrastructure", [], {"ionos"}, (),
+        dc.description or f"IONOS datacenter {dc.name} in {dc.location}.", dc)
+    for lan in ionos.lans:
+        add(lan_key(lan.name), "lan", lan.name, "infrastructure", [KEY_DATACENTER], {"ionos"}, (),
+            f"{'Public' if lan.public else 'Private'} LAN {lan.name} in {dc.name}.", lan)
+    cl = ionos.cluster
+    add(KEY_CLUSTER, "cluster", cl.name, "infrastructure",
+        [KEY_DATACENTER, *(lan_key(lan.name) for lan in ionos.lans)], {"ionos", "kubernetes"},
+        cl.owners, cl.description or f"Managed Kubernetes cluster {cl.name} v{cl.k8s_version}.",
+        cl)
+    for pool in ionos.node_pools:
+        add(node_pool_key(pool.name), "node_pool", pool.name, "infrastructure",
+            [KEY_CLUSTER, KEY_DATACENTER, *(lan_key(n) for n in pool.lans)],
+            {"ionos", "kubernetes"}, pool.owners,
+            pool.description or f"Node pool {pool.name}: {pool.node_count} nodes.", pool)
+    if ionos.mariadb:
+        db = ionos.mariadb
+        add(KEY_MARIADB, "mariadb", db.name, "infrastructure",
+            [KEY_DATACENTER, lan_key(db.lan)], {"ionos", "mariadb"}, db.owners,
+            db.description or f"Managed MariaDB cluster {db.name}.", db)
+    for b in ionos.buckets:
+        add(bucket_key(b.name), "bucket", b.name, "infrastructure", [], {"s3", "ionos"}, b.owners,
+            b.description or f"S3 bucket {b.name} in {b.region}.", b)
+
+    pools = [node_pool_key(p.name) for p in ionos.node_pools]
+    layers: list[tuple[Group, list[Component]]] = [
+        ("platform", spec.platform), ("applications", spec.applications)
+    ]
+    for layer, comps in layers:
+        for c in comps:
+            deps = [*pools, *(component_key(spec.layer_of(d), d) for d in c.depends_on)]
+            extra = ""
+            if c.source.manifests and manifest_digest:
+                extra = manifest_digest(c.source.manifests.path)
+            kinds = {"kubernetes", "flux" if c.source.kind != "manifests" else "manifests"}
+            if c.source.kind == "helm":
+                kinds.add("helm")
+            add(component_key(layer, c.name), "component", c.name, layer, deps, kinds, c.owners,
+                c.description or f"{c.name} in namespace {c.namespace}.", c, extra)
+
+    if spec.backups:
+        bk = spec.backups
+        copy_bucket = bk.cross_region_copy.bucket if bk.cross_region_copy else None
+        for t in bk.targets:
+            if t.protects == "mariadb" or (t.protects is None and t.kind == "database"):
+                protected = [KEY_MARIADB] if ionos.mariadb else []
+            elif t.protects:
+                protected = [component_key(spec.layer_of(t.protects), t.protects)]
+            else:
+                protected = [component_key(spec.layer_of(c.name), c.name)
+                             for c in spec.components if c.namespace in t.namespaces]
+            kinds = {"s3"} | ({"ionos"} if t.kind in ("volume", "database") else set())
+            kinds |= {"kubernetes"} if t.kind in ("volume", "resources") else set()
+            add(backup_key(t.name), "backup", t.name, "backups",
+                [*protected, bucket_key(bk.bucket)], kinds, (),
+                f"Nightly {t.kind} backup {t.name} (retention {bk.retention_days} days).",
+                {"target": t, "backups": bk.model_dump(exclude={"targets"})})
+            if copy_bucket:
+                add(backup_copy_key(t.name), "backup_copy", t.name, "backups",
+                    [backup_key(t.name), bucket_key(copy_bucket)], {"s3"}, (),
+                    f"Cross-region copy of backup {t.name} in {copy_bucket}.",
+                    {"target": t.name, "bucket": copy_bucket})
+
+    for cert in spec.certificates.items:
+        deps = [component_key(spec.layer_of(cert.component), cert.component)] if cert.component \
+            else []
+        kinds = {"tls"} | ({"kubernetes"} if cert.cert_manager else set()) | (
+            {"ionos"} if cert.ionos else set())
+        add(certificate_key(cert.name), "certificate", cert.name, "certificates", deps, kinds, (),
+            f"TLS certificate {cert.name}"
+            + (f" served at {cert.endpoint.host}:{cert.endpoint.port}." if cert.endpoint else "."),
+            cert)
+    return Graph(spec=spec, nodes=nodes)

@@ -1,0 +1,582 @@
+"""Typed models of the platform spec (pydantic v2, strict: unknown keys are errors).
+
+Every default of the spec lives in this module, next to the field it belongs to; ``docs/spec.md``
+is generated from nothing else. The models are pure: no Dagster, no SDK imports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+# --------------------------------------------------------------------------- scalar types
+
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SIZE_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>Ki|Mi|Gi|Ti|KB|MB|GB|TB|K|M|G|T)?$")
+_DURATION_RE = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_TIME_RE = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?Z?$")
+
+_UNIT_BYTES = {
+    None: 1,
+    "K": 1000,
+    "KB": 1000,
+    "M": 1000**2,
+    "MB": 1000**2,
+    "G": 1000**3,
+    "GB": 1000**3,
+    "T": 1000**4,
+    "TB": 1000**4,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+}
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _dns_name(value: str) -> str:
+    if not isinstance(value, str) or not _NAME_RE.match(value) or len(value) > 63:
+        raise ValueError(
+            f"{value!r} is not a valid name: expected lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes in a size such as ``20Gi``, ``100GB`` or ``512Mi`` (an int is bytes already)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size")
+    if isinstance(value, int):
+        return value
+    m = _SIZE_RE.match(str(value).strip())
+    if not m:
+        raise ValueError(
+            f"{value!r} is not a valid size: expected a number with an optional unit "
+            "(Ki, Mi, Gi, Ti, KB, MB, GB, TB), e.g. 20Gi or 100GB"
+        )
+    return int(float(m.group("num")) * _UNIT_BYTES[m.group("unit")])
+
+
+def _size(value: Any) -> str:
+    parse_size(value)
+    return str(value)
+
+
+def parse_duration(value: str | int) -> timedelta:
+    """A duration such as ``24h``, ``15m``, ``1d12h`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int):
+        return timedelta(seconds=value)
+    m = _DURATION_RE.match(str(value).strip())
+    if not m or not any(m.groupdict().values()):
+        raise ValueError(
+            f"{value!r} is not a valid duration: expected e.g. 30s, 15m, 4h, 1d or 1d12h"
+        )
+    return timedelta(
+        days=int(m["d"] or 0), hours=int(m["h"] or 0), minutes=int(m["m"] or 0),
+        seconds=int(m["s"] or 0),
+    )
+
+
+def _duration(value: Any) -> str:
+    parse_duration(value)
+    return str(value)
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid CIDR ({exc}); expected e.g. 203.0.113.0/24")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a known IANA timezone; expected e.g. UTC or Europe/Berlin")
+    return value
+
+
+def _cron(value: str) -> str:
+    from croniter import croniter  # small, pure-python
+
+    if not isinstance(value, str) or not croniter.is_valid(value) or len(value.split()) != 5:
+        raise ValueError(f"{value!r} is not a valid 5-field cron expression, e.g. '0 2 * * *'")
+    return value
+
+
+def _time_of_day(value: str) -> str:
+    if not isinstance(value, str) or not _TIME_RE.match(value):
+        raise ValueError(f"{value!r} is not a time of day; expected HH:MM or HH:MM:SS (UTC), e.g. 10:00")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_dns_name)]
+Size = Annotated[str | int, AfterValidator(_size)]
+Duration = Annotated[str | int, AfterValidator(_duration)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Timezone = Annotated[str, AfterValidator(_timezone)]
+Cron = Annotated[str, AfterValidator(_cron)]
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+DriftMode = Literal["enforce", "warn", "observe"]
+
+
+class Model(BaseModel):
+    """Base of every spec model: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Schedule(Model):
+    cron: Cron
+    timezone: Timezone = "UTC"
+
+
+# --------------------------------------------------------------------------- IONOS infrastructure
+
+
+class MaintenanceWindow(Model):
+    day: Weekday
+    time: TimeOfDay
+    duration: Duration = "4h"
+
+    def ionos_time(self) -> str:
+        """The window's start as the IONOS API writes it (``HH:MM:SSZ``)."""
+        m = _TIME_RE.match(self.time)
+        assert m
+        return f"{m['h']}:{m['m']}:{m['s'] or '00'}Z"
+
+
+class Datacenter(Model):
+    name: str = Field(min_length=1, max_length=80)
+    location: str = Field(pattern=r"^[a-z]{2}/[a-z]{3}$", description="e.g. de/fra")
+    description: str = ""
+
+
+class Lan(Model):
+    name: Name
+    public: bool = False
+
+
+class Cluster(Model):
+    name: Name
+    k8s_version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    maintenance_window: MaintenanceWindow
+    api_subnet_allow_list: list[Cidr] = Field(default_factory=list)
+    public: bool = True
+    allow_replace: bool = False
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class Autoscaling(Model):
+    min_node_count: int = Field(ge=1)
+    max_node_count: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscaling:
+        if self.max_node_count < self.min_node_count:
+            raise ValueError("max_node_count must be at least min_node_count")
+        return self
+
+
+class NodePool(Model):
+    name: Name
+    node_count: int = Field(ge=1, le=100)
+    cores: int = Field(ge=1, le=62)
+    ram: Size = Field(description="per node, e.g. 20GB; IONOS wants a multiple of 1024 MB")
+    storage_size: Size
+    storage_type: Literal["SSD", "HDD"] = "SSD"
+    cpu_family: str = "INTEL_SKYLAKE"
+    availability_zone: Literal["AUTO", "ZONE_1", "ZONE_2"] = "AUTO"
+    autoscaling: Autoscaling | None = None
+    k8s_version: str | None = Field(default=None, pattern=r"^\d+\.\d+\.\d+$")
+    lans: list[Name] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    maintenance_window: MaintenanceWindow | None = None
+    allow_replace: bool = False
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @property
+    def ram_mb(self) -> int:
+        """RAM in MB as IONOS counts it: 20GB means 20 x 1024 MB."""
+        m = _SIZE_RE.match(str(self.ram).strip())
+        assert m
+        unit = m.group("unit") or "MB"
+        num = float(m.group("num"))
+        factor = {"G": 1024, "GB": 1024, "Gi": 1024, "T": 1024**2, "TB": 1024**2, "Ti": 1024**2}
+        return int(num * factor.get(unit, 1)) if unit not in ("K", "KB", "Ki") else int(num // 1024)
+
+    @property
+    def storage_gb(self) -> int:
+        return max(1, round(parse_size(self.storage_size) / 1000**3))
+
+    @field_validator("ram")
+    @classmethod
+    def _ram_multiple(cls, value: str | int) -> str | int:
+        m = _SIZE_RE.match(str(value).strip())
+        if m and m.group("unit") in ("G", "GB", "Gi", "T", "TB", "Ti"):
+            mb = float(m.group("num")) * 1024 * (1024 if m.group("unit") in ("T", "TB", "Ti") else 1)
+        elif m:
+            mb = float(m.group("num"))
+        else:
+            return value
+        if mb < 2048 or mb % 1024:
+            raise ValueError(f"{value!r}: IONOS node RAM must be at least 2GB and a whole number of GB")
+        return value
+
+
+class MariaDB(Model):
+    name: Name
+    version: Literal["10.6", "10.11"] = "10.11"
+    instances: int = Field(default=1, ge=1, le=5)
+    cores: int = Field(default=2, ge=1, le=62)
+    ram: Size = "4GB"
+    storage_size: Size = "20GB"
+    lan: Name
+    cidr: str = Field(description="primary instance address with prefix, e.g. 10.7.222.100/24")
+    maintenance_window: MaintenanceWindow
+    database: str = "wordpress"
+    username: str = Field(default="wordpress", min_length=2, max_length=16)
+    password_env: str = Field(
+        default="MARIADB_PASSWORD",
+        description="name of the environment variable holding the admin password; never the value",
+    )
+    backup_retention_days: int = Field(default=7, ge=1, le=365)
+    allow_replace: bool = False
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("cidr", mode="before")
+    @classmethod
+    def _host_cidr(cls, value: Any) -> Any:
+        # A primary address (10.7.222.100/24) is an interface, not a network: validate it as one.
+        try:
+            ipaddress.ip_interface(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid address/prefix ({exc})")
+        return value
+
+
+class LifecycleRule(Model):
+    id: Name
+    prefix: str = ""
+    expiration_days: int | None = Field(default=None, ge=1)
+    noncurrent_expiration_days: int | None = Field(default=None, ge=1)
+
+
+class Bucket(Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    region: str = Field(description="IONOS S3 region, e.g. eu-central-3 or de")
+    versioning: bool = False
+    lifecycle: list[LifecycleRule] = Field(default_factory=list)
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class Ionos(Model):
+    datacenter: Datacenter
+    lans: list[Lan] = Field(default_factory=list)
+    cluster: Cluster
+    node_pools: list[NodePool] = Field(min_length=1)
+    mariadb: MariaDB | None = None
+    buckets: list[Bucket] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- components
+
+
+class ManifestsSource(Model):
+    path: str = Field(description="directory of YAML manifests, relative to the spec file")
+
+
+class FluxKustomizationSource(Model):
+    path: str = Field(description="path inside the Flux source, e.g. ./apps/wordpress")
+    source_ref: str = "flux-system"
+    source_kind: Literal["GitRepository", "OCIRepository", "Bucket"] = "GitRepository"
+    interval: Duration = "10m"
+    prune: bool = True
+
+
+class HelmReleaseSource(Model):
+    chart: str
+    version: str
+    repository: str = Field(description="name of the Flux HelmRepository in flux-system")
+    release_name: str | None = None
+    interval: Duration = "30m"
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class Source(Model):
+    manifests: ManifestsSource | None = None
+    kustomization: FluxKustomizationSource | None = None
+    helm_release: HelmReleaseSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        given = [k for k in ("manifests", "kustomization", "helm_release") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                "a source needs exactly one of manifests, kustomization or helm_release"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "manifests" if self.manifests else "kustomization" if self.kustomization else "helm"
+
+
+class HealthCheck(Model):
+    kind: str = Field(description="Deployment, StatefulSet, DaemonSet, PersistentVolumeClaim, "
+                      "or any kind with a Ready condition")
+    name: str
+    namespace: str | None = None
+    api_version: str | None = None
+
+
+class Component(Model):
+    name: Name
+    namespace: Name
+    source: Source
+    depends_on: list[Name] = Field(default_factory=list)
+    health: list[HealthCheck] = Field(
+        default_factory=list,
+        description="empty: every Deployment, StatefulSet, PVC and Ready-condition object applied",
+    )
+    health_timeout: Duration = "5m"
+    drift: DriftMode = "enforce"
+    prune: bool = True
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+# --------------------------------------------------------------------------- backups
+
+
+class BackupTarget(Model):
+    name: Name
+    kind: Literal["volume", "database", "resources"]
+    protects: str | None = Field(
+        default=None,
+        description="the component (or 'mariadb') this target backs up; default: the database "
+        "for database targets, every component in `namespaces` for resources targets",
+    )
+    namespace: str | None = None
+    pvc: str | None = None
+    method: Literal["ionos-snapshot", "csi-snapshot"] = "ionos-snapshot"
+    volume_snapshot_class: str | None = None
+    namespaces: list[Name] = Field(default_factory=list)
+    include_secrets: bool = False
+    databases: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> BackupTarget:
+        if self.kind == "volume" and not (self.namespace and self.pvc):
+            raise ValueError("a volume target needs namespace and pvc")
+        if self.kind == "resources" and not self.namespaces:
+            raise ValueError("a resources target needs namespaces")
+        return self
+
+
+class CrossRegionCopy(Model):
+    bucket: str
+
+
+class Backups(Model):
+    schedule: Schedule = Schedule(cron="0 2 * * *", timezone="UTC")
+    start_date: str = Field(default="2026-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    retention_days: int = Field(default=30, ge=1)
+    rpo: Duration = "24h"
+    rto: Duration = "4h"
+    bucket: str
+    prefix: str = "backups"
+    cross_region_copy: CrossRegionCopy | None = None
+    targets: list[BackupTarget] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+class Endpoint(Model):
+    host: str
+    port: int = Field(default=443, ge=1, le=65535)
+    sni: str | None = None
+    connect_to: str | None = Field(
+        default=None, description="address to dial instead of host (the name still goes in SNI)"
+    )
+
+
+class CertManagerRef(Model):
+    namespace: Name
+    name: str
+    secret: str | None = Field(default=None, description="TLS Secret name; default from the spec")
+
+
+class IonosCertRef(Model):
+    name: str
+
+
+class Certificate(Model):
+    name: Name
+    component: Name | None = Field(default=None, description="the component that serves it")
+    hostname: str | None = Field(default=None, description="name the certificate must cover")
+    endpoint: Endpoint | None = None
+    cert_manager: CertManagerRef | None = None
+    ionos: IonosCertRef | None = None
+    warning_days: int | None = Field(default=None, ge=0)
+    critical_days: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _some_vantage_point(self) -> Certificate:
+        if not (self.endpoint or self.cert_manager or self.ionos):
+            raise ValueError("a certificate needs at least one of endpoint, cert_manager or ionos")
+        return self
+
+
+class Certificates(Model):
+    schedule: Schedule = Schedule(cron="0 */6 * * *", timezone="UTC")
+    warning_days: int = Field(default=30, ge=0)
+    critical_days: int = Field(default=7, ge=0)
+    renewal_grace: Duration = "1h"
+    ca_bundle: str | None = None
+    concurrency: int = Field(default=32, ge=1, le=1024)
+    timeout: Duration = "5s"
+    items: list[Certificate] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Certificates:
+        if self.critical_days > self.warning_days:
+            raise ValueError("critical_days must not exceed warning_days")
+        return self
+
+
+# --------------------------------------------------------------------------- remediation, calendar
+
+
+Action = Literal[
+    "reconcile", "restart_rollout", "renew_certificate", "rerun_backup", "expand_pvc", "escalate"
+]
+
+
+class Budget(Model):
+    max: int = Field(default=3, ge=0)
+    window: Duration = "1h"
+
+
+class RemediationRule(Model):
+    name: Name
+    match: dict[str, str] = Field(min_length=1, description="alert label matchers; '=~' regex "
+                                  "values are written as '~regex'")
+    action: Action
+    target: str | None = Field(default=None, description="asset name; default: the alert's "
+                               "`asset`/`component` label")
+    target_label: str = "component"
+    cooldown: Duration = "10m"
+    budget: Budget = Budget()
+    allow_in_freeze: bool = False
+    allow_in_maintenance: bool = False
+    expand_by: Size | None = None
+
+
+class Remediation(Model):
+    dry_run: bool = False
+    poll_interval: Duration = "30s"
+    rules: list[RemediationRule] = Field(default_factory=list)
+
+
+class Freeze(Model):
+    name: Name
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Freeze:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("freeze start and end need a timezone, e.g. 2026-12-20T00:00:00Z")
+        if self.end <= self.start:
+            raise ValueError("freeze end must be after its start")
+        return self
+
+
+class ChangeWindow(Model):
+    name: Name
+    day: Weekday
+    start: TimeOfDay
+    duration: Duration
+    timezone: Timezone = "UTC"
+
+
+class ChangeCalendar(Model):
+    maintenance_windows: list[ChangeWindow] = Field(default_factory=list)
+    freezes: list[Freeze] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- top level
+
+
+class GitSource(Model):
+    url: str | None = Field(default=None, description="default: $PLATFORM_GIT_URL")
+    branch: str = "main"
+    spec_path: str = "platform.yaml"
+
+
+class Drift(Model):
+    schedule: Schedule = Schedule(cron="0 * * * *", timezone="UTC")
+
+
+class Metadata(Model):
+    name: Name
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class PlatformSpec(Model):
+    api_version: Literal["platform-ops/v1"] = Field(alias="apiVersion")
+    metadata: Metadata
+    git: GitSource = GitSource()
+    ionos: Ionos
+    platform: list[Component] = Field(default_factory=list)
+    applications: list[Component] = Field(default_factory=list)
+    backups: Backups | None = None
+    certificates: Certificates = Certificates()
+    remediation: Remediation = Remediation()
+    change_calendar: ChangeCalendar = ChangeCalendar()
+    drift: Drift = Drift()
+
+    @property
+    def components(self) -> list[Component]:
+        return [*self.platform, *self.applications]
+
+    def component(self, name: str) -> Component:
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def layer_of(self, name: str) -> str:
+        return "platform" if any(c.name == name for c in self.platform) else "applications"

@@ -1,0 +1,300 @@
+"""A small threaded HTTP layer every sandbox service runs on.
+
+It gives each service the same things for free: request counting per service and method (the
+admin API's ``GET /requests``), fault injection (error rate with 429/500/503 and an integer
+Retry-After, added latency, dropped connections) and JSON or streamed responses. Services only
+implement ``handle(Request) -> Response``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Message
+    body: bytes
+    base_url: str
+    raw_query: dict[str, list[str]] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body parsed as JSON. Raises ValueError when it is not JSON."""
+        return json.loads(self.body.decode() or "null")
+
+    @property
+    def content_type(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    def encoded(self) -> bytes | Iterator[bytes]:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        if isinstance(self.body, Iterator):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+def json_response(status: int, body: Any, **headers: str) -> Response:
+    return Response(status=status, body=body, headers=dict(headers))
+
+
+class Service:
+    """Base of a sandbox service. Subclasses set ``name`` and implement ``handle``."""
+
+    name = "service"
+
+    def handle(self, req: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fault_response(self, status: int, retry_after: int) -> Response:
+        """The error an injected fault answers with; services override to match their API."""
+        return json_response(status, {"error": "injected fault", "code": status},
+                             **{"Retry-After": str(retry_after)})
+
+
+# --------------------------------------------------------------------------- counting and faults
+
+
+class RequestCounter:
+    """Counts requests per service and HTTP method (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(self, service: str, method: str) -> None:
+        with self._lock:
+            self._counts[service][method] += 1
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {s: dict(m) for s, m in self._counts.items()}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+@dataclass
+class FaultConfig:
+    error_rate: float = 0.0
+    statuses: list[int] = field(default_factory=lambda: [503])
+    retry_after: int = 1
+    latency_ms: int = 0
+    drop_rate: float = 0.0
+    methods: list[str] | None = None  # None: every method
+    path_contains: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FaultConfig:
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"unknown fault fields {sorted(unknown)}; allowed {sorted(allowed)}")
+        cfg = cls(**data)
+        if not 0 <= cfg.error_rate <= 1 or not 0 <= cfg.drop_rate <= 1:
+            raise ValueError("error_rate and drop_rate must be between 0 and 1")
+        if any(s not in (429, 500, 502, 503, 504) for s in cfg.statuses):
+            raise ValueError("statuses must be among 429, 500, 502, 503, 504")
+        if not isinstance(cfg.retry_after, int) or cfg.retry_after < 0:
+            raise ValueError("retry_after must be a non-negative integer (seconds)")
+        return cfg
+
+
+class FaultInjector:
+    """Per-service fault configuration, decided per request with a seeded RNG."""
+
+    def __init__(self, seed: int = 1234) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, FaultConfig] = {}
+        self._rng = random.Random(seed)
+
+    def set(self, service: str, cfg: FaultConfig | None) -> None:
+        with self._lock:
+            if cfg is None:
+                self._faults.pop(service, None)
+            else:
+                self._faults[service] = cfg
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {k: v.__dict__ for k, v in self._faults.items()}
+
+    def decide(self, service: str, method: str, path: str) -> tuple[float, str | None, int, int]:
+        """(latency seconds, 'drop' | 'error' | None, status, retry_after)."""
+        with self._lock:
+            cfg = self._faults.get(service)
+            if cfg is None:
+                return 0.0, None, 0, 0
+            if cfg.methods is not None and method not in cfg.methods:
+                return cfg.latency_ms / 1000, None, 0, 0
+            if cfg.path_contains and cfg.path_contains not in path:
+                return cfg.latency_ms / 1000, None, 0, 0
+            r = self._rng.random()
+            if r < cfg.drop_rate:
+                return cfg.latency_ms / 1000, "drop", 0, 0
+            if r < cfg.drop_rate + cfg.error_rate:
+                return cfg.latency_ms / 1000, "error", self._rng.choice(cfg.statuses), cfg.retry_after
+            return cfg.latency_ms / 1000, None, 0, 0
+
+
+COUNTER = RequestCounter()
+FAULTS = FaultInjector()
+
+
+# --------------------------------------------------------------------------- server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return  # keep test output clean; the admin API counts requests instead
+
+    def _dispatch(self) -> None:
+        svc = self.server.service
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        COUNTER.add(svc.name, self.command)
+        latency, fault, status, retry_after = FAULTS.decide(svc.name, self.command, split.path)
+        if latency:
+            time.sleep(latency)
+        if fault == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if fault == "error":
+            self._send(svc.fault_response(status, retry_after))
+            return
+        raw_query = parse_qs(split.query, keep_blank_values=True)
+        req = Request(
+            method=self.command, path=split.path,
+            query={k: v[-1] for k, v in raw_query.items()}, headers=self.headers, body=body,
+            base_url=f"http://{self.server.server_address[0]}:{self.server.server_address[1]}",
+            raw_query=raw_query,
+        )
+        try:
+            resp = svc.handle(req)
+        except Exception as exc:  # a sandbox bug must not kill the connection thread silently
+            resp = json_response(500, {"error": f"sandbox {svc.name} failed: {exc!r}"})
+        self._send(resp)
+
+    def _read_chunked(self) -> bytes:
+        out = b""
+        while True:
+            size = int(self.rfile.readline().strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return out
+            out += self.rfile.read(size)
+            self.rfile.readline()
+
+    def _send(self, resp: Response) -> None:
+        payload = resp.encoded()
+        self.send_response(resp.status)
+        headers = {"Content-Type": resp.content_type, **resp.headers}
+        for k, v in headers.items():
+            self.send_header(k, v)
+        if isinstance(payload, bytes):
+            if self.command != "HEAD" or "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in payload:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, service: Service, host: str, port: int):
+        self.service = service
+        super().__init__((host, port), _Handler)
+
+
+class RunningServer:
+    """A service bound to 127.0.0.1 and served from a background thread."""
+
+    def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 0):
+        self.service = service
+        self._server = _Server(service, host, port)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"sandbox-{service.name}", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RunningServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def serve(service: Service, port: int = 0) -> RunningServer:
+    """Start ``service`` on 127.0.0.1 (a free port unless given) and return the running server."""
+    return RunningServer(service, port=port).start()
+
+
+def iter_json_lines(events: Iterable[Any]) -> Iterator[bytes]:
+    for e in events:
+        yield (json.dumps(e, separators=(",", ":")) + "\n").encode()
