@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from platform_assets.core.graph import Graph
+from schedules import backups, certificates, drift
 
 
 def build_schedules(graph: Graph) -> list[Any]:
-    return []
+    return [*drift.build(graph), *backups.build(graph), *certificates.build(graph)]

@@ -1,0 +1,30 @@
+"""The links between sandbox services that a real cloud wires together.
+
+IONOS node pools become Kubernetes Node objects; a bound PVC is backed by an IONOS volume whose
+id is the PV's CSI volume handle; a cluster's kubeconfig points at the sandbox Kubernetes API.
+Services register callbacks here instead of importing each other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class World:
+    kubernetes_url: str = ""
+    kubernetes_token: str = "sandbox-token"
+    # Set by the IONOS service: create a volume in the (first) datacenter, return its id.
+    provision_volume: Callable[[str, int], str] | None = None
+    # Set by the IONOS service: does a volume id still exist?
+    volume_exists: Callable[[str], bool] | None = None
+    # Set by the Kubernetes service: replace the Node objects of a node pool.
+    set_pool_nodes: Callable[[str, list[dict[str, Any]]], None] | None = None
+    # Address of a real MariaDB server the DBaaS clusters point at, if one answered.
+    mariadb_host: str | None = None
+    mariadb_port: int = 3306
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    extras: dict[str, Any] = field(default_factory=dict)
