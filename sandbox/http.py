@@ -164,7 +164,8 @@ class FaultInjector:
             if r < cfg.drop_rate:
                 return cfg.latency_ms / 1000, "drop", 0, 0
             if r < cfg.drop_rate + cfg.error_rate:
-                return cfg.latency_ms / 1000, "error", self._rng.choice(cfg.statuses), cfg.retry_after
+                status = self._rng.choice(cfg.statuses)
+                return cfg.latency_ms / 1000, "error", status, cfg.retry_after
             return cfg.latency_ms / 1000, None, 0, 0
 
 
@@ -207,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         req = Request(
             method=self.command, path=split.path,
             query={k: v[-1] for k, v in raw_query.items()}, headers=self.headers, body=body,
-            base_url=f"http://{self.server.server_address[0]}:{self.server.server_address[1]}",
+            base_url=f"http://127.0.0.1:{self.server.server_address[1]}",
             raw_query=raw_query,
         )
         try:

@@ -193,6 +193,7 @@ def build_graph(
         bk = spec.backups
         copy_bucket = bk.cross_region_copy.bucket if bk.cross_region_copy else None
         for t in bk.targets:
+            protected: list[tuple[str, ...]]
             if t.protects == "mariadb" or (t.protects is None and t.kind == "database"):
                 protected = [KEY_MARIADB] if ionos.mariadb else []
             elif t.protects:

@@ -105,7 +105,9 @@ def parse_yaml_with_lines(text: str, file: str) -> tuple[Any, _Lines]:
         msg = " ".join(s for s in (exc.context, exc.problem) if s) or str(exc)
         raise SpecError([SpecProblem(file, line, "", f"YAML syntax error: {msg}")]) from None
     except SpecError as exc:
-        raise SpecError([SpecProblem(file, p.line, p.path, p.message) for p in exc.problems])
+        raise SpecError(
+            [SpecProblem(file, p.line, p.path, p.message) for p in exc.problems]
+        ) from None
     finally:
         loader.dispose()
     return data, lines
@@ -178,7 +180,9 @@ def load_spec(path: str | os.PathLike[str] | None = None) -> PlatformSpec:
     try:
         text = p.read_text()
     except OSError as exc:
-        raise SpecError([SpecProblem(str(p), None, "", f"cannot read the spec: {exc.strerror}")])
+        raise SpecError(
+            [SpecProblem(str(p), None, "", f"cannot read the spec: {exc.strerror}")]
+        ) from None
     return load_spec_text(text, str(p), base_dir=p.resolve().parent)
 
 
@@ -254,7 +258,8 @@ def check_references(
             if cb not in bucket_names:
                 out.append((("backups", "cross_region_copy", "bucket"),
                             f"unknown bucket {cb!r}; expected one of {sorted(bucket_names)}"))
-            elif b.bucket in bucket_names and _bucket(spec, cb).region == _bucket(spec, b.bucket).region:
+            elif (b.bucket in bucket_names
+                  and _bucket(spec, cb).region == _bucket(spec, b.bucket).region):
                 out.append((("backups", "cross_region_copy", "bucket"),
                             f"bucket {cb!r} is in the same region as {b.bucket!r}; a cross-region "
                             "copy needs another region"))

@@ -102,7 +102,9 @@ def _cidr(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid CIDR ({exc}); expected e.g. 203.0.113.0/24")
+        raise ValueError(
+            f"{value!r} is not a valid CIDR ({exc}); expected e.g. 203.0.113.0/24"
+        ) from None
     return value
 
 
@@ -110,7 +112,9 @@ def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a known IANA timezone; expected e.g. UTC or Europe/Berlin")
+        raise ValueError(
+            f"{value!r} is not a known IANA timezone; expected e.g. UTC or Europe/Berlin"
+        ) from None
     return value
 
 
@@ -124,7 +128,9 @@ def _cron(value: str) -> str:
 
 def _time_of_day(value: str) -> str:
     if not isinstance(value, str) or not _TIME_RE.match(value):
-        raise ValueError(f"{value!r} is not a time of day; expected HH:MM or HH:MM:SS (UTC), e.g. 10:00")
+        raise ValueError(
+            f"{value!r} is not a time of day; expected HH:MM or HH:MM:SS (UTC), e.g. 10:00"
+        )
     return value
 
 
@@ -237,13 +243,16 @@ class NodePool(Model):
     def _ram_multiple(cls, value: str | int) -> str | int:
         m = _SIZE_RE.match(str(value).strip())
         if m and m.group("unit") in ("G", "GB", "Gi", "T", "TB", "Ti"):
-            mb = float(m.group("num")) * 1024 * (1024 if m.group("unit") in ("T", "TB", "Ti") else 1)
+            scale = 1024 if m.group("unit") in ("T", "TB", "Ti") else 1
+            mb = float(m.group("num")) * 1024 * scale
         elif m:
             mb = float(m.group("num"))
         else:
             return value
         if mb < 2048 or mb % 1024:
-            raise ValueError(f"{value!r}: IONOS node RAM must be at least 2GB and a whole number of GB")
+            raise ValueError(
+                f"{value!r}: IONOS node RAM must be at least 2GB and a whole number of GB"
+            )
         return value
 
 
@@ -276,7 +285,7 @@ class MariaDB(Model):
         try:
             ipaddress.ip_interface(value)
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not a valid address/prefix ({exc})")
+            raise ValueError(f"{value!r} is not a valid address/prefix ({exc})") from None
         return value
 
 
