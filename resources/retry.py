@@ -34,6 +34,9 @@ class RetryPolicy:
 
 def status_of(exc: BaseException) -> int | None:
     status = getattr(exc, "status", None)
+    response = getattr(exc, "response", None)
+    if status is None and isinstance(response, dict):  # botocore ClientError
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if status is None:
         status = getattr(getattr(exc, "response", None), "status_code", None)
     try:
@@ -46,6 +49,9 @@ def retry_after_of(exc: BaseException) -> float | None:
     headers = getattr(exc, "headers", None) or getattr(
         getattr(exc, "response", None), "headers", None
     )
+    response = getattr(exc, "response", None)
+    if headers is None and isinstance(response, dict):  # botocore ClientError
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders")
     if not headers:
         return None
     try:
@@ -69,7 +75,8 @@ def is_transient(exc: BaseException) -> bool:
         return (
             isinstance(exc, ConnectionError)
             or name in {"ProtocolError", "MaxRetryError", "NewConnectionError",
-                        "RemoteDisconnected"}
+                        "RemoteDisconnected", "EndpointConnectionError",
+                        "ConnectionClosedError", "ReadTimeoutError"}
             or "Connection aborted" in text
             or "Connection reset" in text
             or "RemoteDisconnected" in text
