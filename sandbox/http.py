@@ -31,6 +31,7 @@ class Request:
     body: bytes
     base_url: str
     raw_query: dict[str, list[str]] = field(default_factory=dict)
+    target: str = ""  # the request target as sent (path and query, still percent-encoded)
 
     def json(self) -> Any:
         """The body parsed as JSON. Raises ValueError when it is not JSON."""
@@ -77,6 +78,49 @@ class Service:
         return json_response(status, {"error": "injected fault", "code": status},
                              **{"Retry-After": str(retry_after)})
 
+    def route(self, path: str) -> Service:
+        """The service a request to ``path`` is counted, faulted and answered by.
+
+        A plain service answers everything itself; ``PrefixRouter`` picks an inner service.
+        """
+        return self
+
+
+class PrefixRouter(Service):
+    """Serves several services on one port, chosen by the longest matching path prefix.
+
+    Requests are counted and faulted under the inner service's name (the server asks
+    ``route``), and the inner service sees the full, unchanged path.
+    """
+
+    name = "router"
+
+    def __init__(self, routes: dict[str, Service]):
+        self._routes = sorted(
+            ((prefix.rstrip("/"), svc) for prefix, svc in routes.items()),
+            key=lambda item: len(item[0]), reverse=True,
+        )
+
+    @property
+    def services(self) -> list[Service]:
+        return [svc for _, svc in self._routes]
+
+    def route(self, path: str) -> Service:
+        for prefix, svc in self._routes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return svc
+        return self
+
+    def handle(self, req: Request) -> Response:
+        svc = self.route(req.path)
+        if svc is self:
+            known = ", ".join(sorted(prefix for prefix, _ in self._routes))
+            return json_response(404, {"httpStatus": 404, "messages": [{
+                "errorCode": "404",
+                "message": f"no sandbox service serves {req.path}; prefixes: {known}",
+            }]})
+        return svc.handle(req)
+
 
 # --------------------------------------------------------------------------- counting and faults
 
@@ -110,6 +154,7 @@ class FaultConfig:
     drop_rate: float = 0.0
     methods: list[str] | None = None  # None: every method
     path_contains: str | None = None
+    times: int | None = None  # inject this many errors or drops, then clear; None: no limit
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FaultConfig:
@@ -117,12 +162,43 @@ class FaultConfig:
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}; allowed {sorted(allowed)}")
+        def number(key: str) -> bool:
+            value = data.get(key, 0)
+            return isinstance(value, int | float) and not isinstance(value, bool)
+
+        for key in ("error_rate", "drop_rate", "latency_ms"):
+            if not number(key):
+                raise ValueError(f"{key} must be a number, got {data[key]!r}")
+        statuses = data.get("statuses", [503])
+        if (not isinstance(statuses, list) or not statuses
+                or not all(isinstance(s, int) and not isinstance(s, bool) for s in statuses)):
+            raise ValueError(f"statuses must be a non-empty list of integers, got {statuses!r}")
+        for key in ("methods",):
+            value = data.get(key)
+            if value is not None and (
+                not isinstance(value, list) or not all(isinstance(m, str) for m in value)
+            ):
+                raise ValueError(f"{key} must be a list of HTTP methods or null, got {value!r}")
+        times = data.get("times")
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool)
+                                  or times < 1):
+            raise ValueError(f"times must be a positive integer or null, got {times!r}")
+        path_contains = data.get("path_contains")
+        if path_contains is not None and not isinstance(path_contains, str):
+            raise ValueError(f"path_contains must be a string or null, got {path_contains!r}")
         cfg = cls(**data)
+        if cfg.methods is not None:
+            cfg.methods = [m.upper() for m in cfg.methods]
         if not 0 <= cfg.error_rate <= 1 or not 0 <= cfg.drop_rate <= 1:
             raise ValueError("error_rate and drop_rate must be between 0 and 1")
+        if cfg.error_rate + cfg.drop_rate > 1:
+            raise ValueError("error_rate + drop_rate must not exceed 1")
+        if cfg.latency_ms < 0:
+            raise ValueError("latency_ms must not be negative")
         if any(s not in (429, 500, 502, 503, 504) for s in cfg.statuses):
             raise ValueError("statuses must be among 429, 500, 502, 503, 504")
-        if not isinstance(cfg.retry_after, int) or cfg.retry_after < 0:
+        if (not isinstance(cfg.retry_after, int) or isinstance(cfg.retry_after, bool)
+                or cfg.retry_after < 0):
             raise ValueError("retry_after must be a non-negative integer (seconds)")
         return cfg
 
@@ -184,8 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         return  # keep test output clean; the admin API counts requests instead
 
     def _dispatch(self) -> None:
-        svc = self.server.service
         split = urlsplit(self.path)
+        svc = self.server.service.route(split.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -209,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
             method=self.command, path=split.path,
             query={k: v[-1] for k, v in raw_query.items()}, headers=self.headers, body=body,
             base_url=f"http://127.0.0.1:{self.server.server_address[1]}",
-            raw_query=raw_query,
+            raw_query=raw_query, target=self.path,
         )
         try:
             resp = svc.handle(req)
@@ -230,7 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, resp: Response) -> None:
         payload = resp.encoded()
         self.send_response(resp.status)
-        headers = {"Content-Type": resp.content_type, **resp.headers}
+        headers = dict(resp.headers)
+        if resp.content_type and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = resp.content_type
         for k, v in headers.items():
             self.send_header(k, v)
         if isinstance(payload, bytes):
@@ -239,6 +317,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)
+            return
+        if "Content-Length" in headers:
+            # A proxied body of known length streams through as is, without chunking.
+            self.end_headers()
+            try:
+                for chunk in payload:
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
             return
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()

@@ -266,8 +266,8 @@ class MariaDB(Model):
     lan: Name
     cidr: str = Field(description="primary instance address with prefix, e.g. 10.7.222.100/24")
     maintenance_window: MaintenanceWindow
-    database: str = "wordpress"
-    username: str = Field(default="wordpress", min_length=2, max_length=16)
+    database: str
+    username: str = Field(min_length=2, max_length=16)
     password_env: str = Field(
         default="MARIADB_PASSWORD",
         description="name of the environment variable holding the admin password; never the value",

@@ -1,0 +1,150 @@
+"""The admin API: request counts, fault injection and reset for every sandbox service.
+
+    GET    /healthz          {"status": "ok", "services": [...]}
+    GET    /requests         {"<service>": {"<METHOD>": count}} for every service, zero-filled
+    DELETE /requests         reset the counts (also POST /requests/reset)
+    GET    /faults           the faults in force, per service
+    POST   /faults           {"service": "s3", "error_rate": 0.2, "statuses": [429, 503],
+                              "retry_after": 1, "latency_ms": 50, "drop_rate": 0.0,
+                              "methods": ["GET"], "path_contains": "/k8s", "times": 2}
+    DELETE /faults           clear every fault (DELETE /faults/<service>: one service's)
+    POST   /reset            clear the state of every service, the counts and the faults
+
+``AdminClient`` is the small Python client tests and benchmarks use.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.http import COUNTER, FAULTS, FaultConfig, Request, Response, Service, json_response
+
+SERVICES = ("ionos", "mariadb", "certmanager", "kubernetes", "s3", "alertmanager")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def request_counts() -> dict[str, dict[str, int]]:
+    """Counts per service and method; every known service and common method present."""
+    snapshot = COUNTER.snapshot()
+    out: dict[str, dict[str, int]] = {}
+    for service in (*SERVICES, *sorted(set(snapshot) - set(SERVICES) - {"admin"})):
+        counts = {m: 0 for m in METHODS}
+        counts.update(snapshot.get(service, {}))
+        out[service] = counts
+    return out
+
+
+def _error(status: int, message: str) -> Response:
+    return json_response(status, {"error": message, "code": status})
+
+
+class AdminService(Service):
+    """The admin API. ``reset_state`` clears every service's state (set by the app)."""
+
+    name = "admin"
+
+    def __init__(self, reset_state: Callable[[], dict[str, Any]] | None = None):
+        self._reset_state = reset_state
+
+    def handle(self, req: Request) -> Response:
+        path = req.path.rstrip("/") or "/"
+        route = (req.method, path)
+        if route == ("GET", "/healthz"):
+            return json_response(200, {"status": "ok", "services": list(SERVICES)})
+        if route == ("GET", "/requests"):
+            return json_response(200, request_counts())
+        if route in (("DELETE", "/requests"), ("POST", "/requests/reset")):
+            COUNTER.reset()
+            return json_response(200, request_counts())
+        if route == ("GET", "/faults"):
+            return json_response(200, FAULTS.describe())
+        if route == ("POST", "/faults"):
+            return self._set_fault(req)
+        if route == ("DELETE", "/faults"):
+            FAULTS.clear()
+            return json_response(200, {})
+        if req.method == "DELETE" and path.startswith("/faults/"):
+            service = path.removeprefix("/faults/")
+            if service not in SERVICES:
+                return _error(404, f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+            FAULTS.set(service, None)
+            return json_response(200, FAULTS.describe())
+        if route == ("POST", "/reset"):
+            FAULTS.clear()
+            report = self._reset_state() if self._reset_state else {}
+            COUNTER.reset()
+            return json_response(200, {"reset": report})
+        known = {"/healthz", "/requests", "/requests/reset", "/faults", "/reset"}
+        if path in known or path.startswith("/faults/"):
+            return _error(405, f"{req.method} is not allowed on {path}")
+        return _error(404, f"no admin endpoint {path}; see GET /healthz, /requests, /faults, "
+                           "POST /faults, POST /reset")
+
+    def _set_fault(self, req: Request) -> Response:
+        try:
+            data = req.json()
+        except ValueError as exc:
+            return _error(400, f"POST /faults: body is not JSON ({exc})")
+        if not isinstance(data, dict):
+            return _error(400, "POST /faults: body must be a JSON object")
+        service = data.pop("service", None)
+        if service not in SERVICES:
+            return _error(400, f"POST /faults: 'service' must be one of {', '.join(SERVICES)}; "
+                               f"got {service!r}")
+        try:
+            cfg = FaultConfig.from_json(data)
+        except (TypeError, ValueError) as exc:
+            return _error(400, f"POST /faults ({service}): {exc}")
+        FAULTS.set(service, cfg)
+        return json_response(200, FAULTS.describe())
+
+
+class AdminError(RuntimeError):
+    pass
+
+
+class AdminClient:
+    """A client of the admin API (tests, benchmarks and scripts use it)."""
+
+    def __init__(self, url: str, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise AdminError(f"{method} {path} -> {exc.code}: {detail}") from exc
+
+    def requests(self) -> dict[str, dict[str, int]]:
+        """Request counts per service and method."""
+        return dict(self._call("GET", "/requests"))
+
+    def reset_counts(self) -> None:
+        self._call("DELETE", "/requests")
+
+    def set_fault(self, service: str, **cfg: Any) -> dict[str, Any]:
+        """Inject a fault into ``service`` (fields of ``sandbox.http.FaultConfig``)."""
+        return dict(self._call("POST", "/faults", {"service": service, **cfg}))
+
+    def faults(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/faults"))
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def reset(self) -> dict[str, Any]:
+        """Clear every service's state, the counts and the faults."""
+        return dict(self._call("POST", "/reset"))
+
+    def healthz(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/healthz"))

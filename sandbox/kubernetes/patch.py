@@ -1,0 +1,208 @@
+"""JSON patch (RFC 6902), JSON merge patch (RFC 7386) and a documented subset of strategic merge.
+
+Strategic merge here is merge patch plus keyed merging of the lists built-in kinds merge by key
+(containers, initContainers, env, volumes, volumeMounts by ``name``; container ports by
+``containerPort``, service ports by ``port``; conditions by ``type``) and ``$patch: delete`` on
+list items and maps. ``$setElementOrder/...`` directives are accepted and ignored;
+``$retainKeys`` and ``$deleteFromPrimitiveList`` are out of scope (rejected with 422).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+NAME_KEYED = {"containers", "initContainers", "ephemeralContainers", "env", "volumes",
+              "volumeMounts", "imagePullSecrets", "hostAliases", "volumeDevices"}
+
+
+class PatchError(ValueError):
+    """A patch that cannot be applied; the API answers 422 (or 400 for a malformed body)."""
+
+
+def list_key(field_name: str, items: list[Any]) -> str | None:
+    """The merge key of a built-in list field, or None when the list is atomic."""
+    if field_name in NAME_KEYED:
+        key = "name" if field_name != "hostAliases" else "ip"
+    elif field_name == "ports":
+        key = "containerPort" if any(
+            isinstance(i, dict) and "containerPort" in i for i in items) else "port"
+    elif field_name == "conditions":
+        key = "type"
+    else:
+        return None
+    if items and all(isinstance(i, dict) and key in i for i in items):
+        return key
+    return None if items else key
+
+
+def clone(obj: Any) -> Any:
+    return copy.deepcopy(obj)
+
+
+# --------------------------------------------------------------------------- merge patch
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: maps merge recursively, ``null`` deletes, everything else replaces."""
+    if not isinstance(patch, dict):
+        return clone(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+# --------------------------------------------------------------------------- strategic merge
+
+
+def strategic_merge(target: Any, patch: Any, field_name: str = "") -> Any:
+    """Apply a strategic merge patch (the subset in the module docstring)."""
+    if isinstance(patch, dict):
+        if patch.get("$patch") == "delete":
+            return None
+        if patch.get("$patch") == "replace":
+            return {k: clone(v) for k, v in patch.items() if k != "$patch"}
+        out = dict(target) if isinstance(target, dict) else {}
+        for k, v in patch.items():
+            if k.startswith("$setElementOrder/") or k == "$patch":
+                continue
+            if k.startswith("$"):
+                raise PatchError(f"strategic merge directive {k} is not supported by the sandbox")
+            if v is None:
+                out.pop(k, None)
+                continue
+            merged = strategic_merge(out.get(k), v, k)
+            if merged is None and isinstance(v, dict):
+                out.pop(k, None)
+            else:
+                out[k] = merged
+        return out
+    if isinstance(patch, list):
+        key = list_key(field_name, [i for i in patch if not _is_delete(i)])
+        if key is None or not isinstance(target, list):
+            return [clone(i) for i in patch if not _is_delete(i)]
+        out_list = [clone(i) for i in target]
+        for item in patch:
+            if not isinstance(item, dict) or key not in item:
+                raise PatchError(f"list {field_name}: every item needs the merge key {key!r}")
+            idx = next((n for n, cur in enumerate(out_list)
+                        if isinstance(cur, dict) and cur.get(key) == item[key]), None)
+            if _is_delete(item):
+                if idx is not None:
+                    out_list.pop(idx)
+            elif idx is None:
+                out_list.append(strategic_merge({}, item))
+            else:
+                out_list[idx] = strategic_merge(out_list[idx], item)
+        return out_list
+    return clone(patch)
+
+
+def _is_delete(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("$patch") == "delete"
+
+
+# --------------------------------------------------------------------------- JSON patch
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise PatchError(f"JSON pointer {path!r} must start with '/'")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _walk(doc: Any, parts: list[str], path: str) -> Any:
+    cur = doc
+    for p in parts:
+        if isinstance(cur, dict):
+            if p not in cur:
+                raise PatchError(f"path {path!r}: key {p!r} does not exist")
+            cur = cur[p]
+        elif isinstance(cur, list):
+            cur = cur[_index(cur, p, path, allow_end=False)]
+        else:
+            raise PatchError(f"path {path!r}: {p!r} is not a container")
+    return cur
+
+
+def _index(lst: list[Any], p: str, path: str, allow_end: bool) -> int:
+    if p == "-" and allow_end:
+        return len(lst)
+    if not p.isdigit():
+        raise PatchError(f"path {path!r}: {p!r} is not a list index")
+    i = int(p)
+    if i > len(lst) or (i == len(lst) and not allow_end):
+        raise PatchError(f"path {path!r}: index {i} out of range")
+    return i
+
+
+def _add(doc: Any, path: str, value: Any) -> Any:
+    parts = _pointer(path)
+    if not parts:
+        return clone(value)
+    parent = _walk(doc, parts[:-1], path)
+    last = parts[-1]
+    if isinstance(parent, dict):
+        parent[last] = clone(value)
+    elif isinstance(parent, list):
+        parent.insert(_index(parent, last, path, allow_end=True), clone(value))
+    else:
+        raise PatchError(f"path {path!r}: parent is not a container")
+    return doc
+
+
+def _remove(doc: Any, path: str) -> tuple[Any, Any]:
+    parts = _pointer(path)
+    if not parts:
+        raise PatchError("cannot remove the whole document")
+    parent = _walk(doc, parts[:-1], path)
+    last = parts[-1]
+    if isinstance(parent, dict):
+        if last not in parent:
+            raise PatchError(f"path {path!r} does not exist")
+        return doc, parent.pop(last)
+    if isinstance(parent, list):
+        return doc, parent.pop(_index(parent, last, path, allow_end=False))
+    raise PatchError(f"path {path!r}: parent is not a container")
+
+
+def json_patch(doc: Any, ops: Any) -> Any:
+    """Apply RFC 6902 operations in order; any failure raises PatchError and changes nothing."""
+    if not isinstance(ops, list):
+        raise PatchError("a JSON patch must be a list of operations")
+    doc = clone(doc)
+    for n, op in enumerate(ops):
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise PatchError(f"operation {n}: needs 'op' and 'path'")
+        kind, path = op["op"], op["path"]
+        if kind in ("add", "replace", "test") and "value" not in op:
+            raise PatchError(f"operation {n} ({kind} {path}): missing 'value'")
+        if kind == "add":
+            doc = _add(doc, path, op["value"])
+        elif kind == "remove":
+            doc, _ = _remove(doc, path)
+        elif kind == "replace":
+            doc, _ = _remove(doc, path)
+            doc = _add(doc, path, op["value"])
+        elif kind in ("move", "copy"):
+            if "from" not in op:
+                raise PatchError(f"operation {n} ({kind} {path}): missing 'from'")
+            if kind == "move":
+                doc, value = _remove(doc, op["from"])
+            else:
+                value = clone(_walk(doc, _pointer(op["from"]), op["from"]))
+            doc = _add(doc, path, value)
+        elif kind == "test":
+            actual = _walk(doc, _pointer(path), path)
+            if json.dumps(actual, sort_keys=True) != json.dumps(op["value"], sort_keys=True):
+                raise PatchError(f"test operation failed at {path!r}")
+        else:
+            raise PatchError(f"operation {n}: unknown op {kind!r}")
+    return doc

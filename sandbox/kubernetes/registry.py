@@ -1,0 +1,283 @@
+"""The table of served kinds: built-ins, preinstalled CRDs, and kinds derived from stored CRDs.
+
+Discovery, routing, generation rules and patch rules all read this table; no kind is coded
+elsewhere except in the simulated controllers.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+SUB_VERBS = ["get", "patch", "update"]
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: frozenset[str] = frozenset()
+    generation: bool = False
+    custom: bool = False
+    field_labels: tuple[str, ...] = ()
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def api_version(self) -> str:
+        return self.group_version
+
+    @property
+    def gk(self) -> tuple[str, str]:
+        """Storage key: one store per group and plural, whatever the served version."""
+        return (self.group, self.plural)
+
+    @property
+    def resource(self) -> str:
+        """The ``plural.group`` name used in error messages (just ``plural`` for core)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def has_status(self) -> bool:
+        return "status" in self.subresources
+
+    @property
+    def prefix(self) -> str:
+        return f"/apis/{self.group}/{self.version}" if self.group else "/api/v1"
+
+    def discovery(self) -> list[dict[str, Any]]:
+        main: dict[str, Any] = {
+            "name": self.plural, "singularName": self.singular, "namespaced": self.namespaced,
+            "kind": self.kind, "verbs": VERBS,
+        }
+        if self.short_names:
+            main["shortNames"] = list(self.short_names)
+        if self.categories:
+            main["categories"] = list(self.categories)
+        out = [main]
+        for sub in sorted(self.subresources):
+            entry: dict[str, Any] = {"name": f"{self.plural}/{sub}", "singularName": "",
+                                     "namespaced": self.namespaced, "kind": self.kind,
+                                     "verbs": SUB_VERBS}
+            if sub == "scale":
+                entry.update(group="autoscaling", version="v1", kind="Scale")
+            elif sub == "log":
+                entry["verbs"] = ["get"]
+            out.append(entry)
+        return out
+
+
+def _rt(gv: str, kind: str, plural: str, namespaced: bool = True, short: str = "",
+        subs: str = "", gen: bool = False, cats: str = "", fields: str = "") -> ResourceType:
+    group, _, version = gv.rpartition("/")
+    return ResourceType(
+        group=group, version=version, kind=kind, plural=plural, singular=kind.lower(),
+        namespaced=namespaced, short_names=tuple(s for s in short.split(",") if s),
+        categories=tuple(c for c in cats.split(",") if c),
+        subresources=frozenset(s for s in subs.split(",") if s), generation=gen,
+        field_labels=tuple(f for f in fields.split(",") if f),
+    )
+
+
+_POD_FIELDS = ("spec.nodeName,spec.restartPolicy,spec.schedulerName,spec.serviceAccountName,"
+               "spec.hostNetwork,status.phase,status.podIP,status.nominatedNodeName")
+_EVENT_FIELDS = ("involvedObject.kind,involvedObject.namespace,involvedObject.name,"
+                 "involvedObject.uid,involvedObject.apiVersion,involvedObject.resourceVersion,"
+                 "involvedObject.fieldPath,reason,reportingComponent,source,type")
+
+BUILTINS: list[ResourceType] = [
+    _rt("v1", "Namespace", "namespaces", False, "ns", "status", fields="status.phase"),
+    _rt("v1", "ConfigMap", "configmaps", short="cm"),
+    _rt("v1", "Secret", "secrets", fields="type"),
+    _rt("v1", "Service", "services", short="svc", subs="status", cats="all"),
+    _rt("v1", "ServiceAccount", "serviceaccounts", short="sa"),
+    _rt("v1", "PersistentVolumeClaim", "persistentvolumeclaims", short="pvc", subs="status"),
+    _rt("v1", "PersistentVolume", "persistentvolumes", False, "pv", "status"),
+    _rt("v1", "Pod", "pods", short="po", subs="status,log", cats="all", fields=_POD_FIELDS),
+    _rt("v1", "Event", "events", short="ev", fields=_EVENT_FIELDS),
+    _rt("v1", "Node", "nodes", False, "no", "status", fields="spec.unschedulable"),
+    _rt("apps/v1", "Deployment", "deployments", short="deploy", subs="status,scale", gen=True,
+        cats="all"),
+    _rt("apps/v1", "StatefulSet", "statefulsets", short="sts", subs="status,scale", gen=True,
+        cats="all"),
+    _rt("apps/v1", "DaemonSet", "daemonsets", short="ds", subs="status", gen=True, cats="all"),
+    _rt("batch/v1", "Job", "jobs", subs="status", gen=True, cats="all",
+        fields="status.successful"),
+    _rt("batch/v1", "CronJob", "cronjobs", short="cj", subs="status", gen=True, cats="all"),
+    _rt("rbac.authorization.k8s.io/v1", "Role", "roles"),
+    _rt("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+    _rt("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False),
+    _rt("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    _rt("networking.k8s.io/v1", "Ingress", "ingresses", short="ing", subs="status", gen=True),
+    _rt("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", short="netpol", gen=True),
+    _rt("storage.k8s.io/v1", "StorageClass", "storageclasses", False, "sc"),
+    _rt("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", short="pdb", subs="status",
+        gen=True),
+    _rt("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions",
+        False, "crd,crds", "status", gen=True),
+]
+
+
+@dataclass(frozen=True)
+class CrdSpec:
+    group: str
+    versions: tuple[str, ...]
+    kind: str
+    plural: str
+    namespaced: bool
+    short_names: tuple[str, ...]
+    status: bool = True
+    categories: tuple[str, ...] = ()
+
+
+def _crd(gv: str, kind: str, plural: str, namespaced: bool, short: str, status: bool = True,
+         cats: str = "") -> CrdSpec:
+    group, _, version = gv.rpartition("/")
+    return CrdSpec(group, (version,), kind, plural, namespaced,
+                   tuple(s for s in short.split(",") if s), status,
+                   tuple(c for c in cats.split(",") if c))
+
+
+PREINSTALLED_CRDS: list[CrdSpec] = [
+    _crd("cert-manager.io/v1", "Certificate", "certificates", True, "cert,certs",
+         cats="cert-manager"),
+    _crd("cert-manager.io/v1", "CertificateRequest", "certificaterequests", True, "cr,crs",
+         cats="cert-manager"),
+    _crd("cert-manager.io/v1", "Issuer", "issuers", True, "", cats="cert-manager"),
+    _crd("cert-manager.io/v1", "ClusterIssuer", "clusterissuers", False, "ciss",
+         cats="cert-manager"),
+    _crd("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomizations", True, "ks"),
+    _crd("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases", True, "hr"),
+    _crd("source.toolkit.fluxcd.io/v1", "GitRepository", "gitrepositories", True, "gitrepo"),
+    _crd("source.toolkit.fluxcd.io/v1", "HelmRepository", "helmrepositories", True, "helmrepo"),
+    _crd("snapshot.storage.k8s.io/v1", "VolumeSnapshot", "volumesnapshots", True, "vs"),
+    _crd("snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", "volumesnapshotcontents", False,
+         "vsc,vscs"),
+    _crd("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass", "volumesnapshotclasses", False,
+         "vsclass,vsclasses", status=False),
+    _crd("external-secrets.io/v1", "ExternalSecret", "externalsecrets", True, "es",
+         cats="external-secrets"),
+    _crd("external-secrets.io/v1", "SecretStore", "secretstores", True, "ss",
+         cats="external-secrets"),
+    _crd("external-secrets.io/v1", "ClusterSecretStore", "clustersecretstores", False, "css",
+         cats="external-secrets"),
+]
+
+
+def crd_object(spec: CrdSpec) -> dict[str, Any]:
+    """A CustomResourceDefinition manifest for a table entry (open schema)."""
+    versions = []
+    for i, v in enumerate(spec.versions):
+        entry: dict[str, Any] = {
+            "name": v, "served": True, "storage": i == 0,
+            "schema": {"openAPIV3Schema": {"type": "object",
+                                           "x-kubernetes-preserve-unknown-fields": True}},
+        }
+        if spec.status:
+            entry["subresources"] = {"status": {}}
+        versions.append(entry)
+    names: dict[str, Any] = {"plural": spec.plural, "singular": spec.kind.lower(),
+                             "kind": spec.kind, "listKind": f"{spec.kind}List"}
+    if spec.short_names:
+        names["shortNames"] = list(spec.short_names)
+    if spec.categories:
+        names["categories"] = list(spec.categories)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{spec.plural}.{spec.group}"},
+        "spec": {"group": spec.group, "names": names,
+                 "scope": "Namespaced" if spec.namespaced else "Cluster",
+                 "versions": versions},
+    }
+
+
+def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
+    """The served ResourceTypes of a stored CRD object (empty when it is malformed)."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    group, kind, plural = spec.get("group"), names.get("kind"), names.get("plural")
+    if not (isinstance(group, str) and isinstance(kind, str) and isinstance(plural, str)):
+        return []
+    out = []
+    for v in spec.get("versions") or []:
+        if not isinstance(v, dict) or not v.get("served", True) or not v.get("name"):
+            continue
+        subs = set((v.get("subresources") or spec.get("subresources") or {}).keys())
+        out.append(ResourceType(
+            group=group, version=str(v["name"]), kind=kind, plural=plural,
+            singular=names.get("singular") or kind.lower(),
+            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+            short_names=tuple(names.get("shortNames") or ()),
+            categories=tuple(names.get("categories") or ()),
+            subresources=frozenset(s for s in subs if s in ("status", "scale")),
+            generation=True, custom=True,
+        ))
+    return out
+
+
+@dataclass
+class Registry:
+    """Lookup of served types by group/version/plural, rebuilt when CRDs change."""
+
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _by_path: dict[tuple[str, str, str], ResourceType] = field(default_factory=dict)
+    _crd_types: dict[str, list[ResourceType]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for rt in BUILTINS:
+            self._by_path[(rt.group, rt.version, rt.plural)] = rt
+
+    def set_crd(self, name: str, crd: dict[str, Any] | None) -> None:
+        with self._lock:
+            for rt in self._crd_types.pop(name, []):
+                self._by_path.pop((rt.group, rt.version, rt.plural), None)
+            if crd is None:
+                return
+            types = [t for t in types_from_crd(crd)
+                     if (t.group, t.version, t.plural) not in self._by_path]
+            self._crd_types[name] = types
+            for rt in types:
+                self._by_path[(rt.group, rt.version, rt.plural)] = rt
+
+    def get(self, group: str, version: str, plural: str) -> ResourceType | None:
+        return self._by_path.get((group, version, plural))
+
+    def by_gk(self, group: str, plural: str) -> ResourceType | None:
+        with self._lock:
+            for rt in self._by_path.values():
+                if rt.group == group and rt.plural == plural:
+                    return rt
+        return None
+
+    def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
+        with self._lock:
+            for rt in self._by_path.values():
+                if rt.api_version == api_version and rt.kind == kind:
+                    return rt
+        return None
+
+    def all(self) -> list[ResourceType]:
+        with self._lock:
+            return list(self._by_path.values())
+
+    def group_versions(self) -> dict[str, list[str]]:
+        """group -> served versions (core group is ``""``), in a stable order."""
+        out: dict[str, list[str]] = {}
+        for rt in self.all():
+            vs = out.setdefault(rt.group, [])
+            if rt.version not in vs:
+                vs.append(rt.version)
+        return out
+
+    def in_group_version(self, group: str, version: str) -> list[ResourceType]:
+        return [rt for rt in self.all() if rt.group == group and rt.version == version]

@@ -1,0 +1,254 @@
+"""S3: a moto server on an internal port, fronted by a counting, fault-injecting proxy.
+
+The proxy forwards the request bytes unchanged (Host header included, so a SigV4 signature
+still matches what the client signed) and streams the answer back. Buckets may live in any
+region name, IONOS's (``de``, ``eu-central-3``) included: moto takes the region from the
+request's credential scope and the ``LocationConstraint``.
+
+moto keeps its state in memory only. With a state directory the service snapshots every
+bucket (region, versioning, lifecycle, every object version with its content type and user
+metadata) to ``<state_dir>/s3`` shortly after each write and at stop, and replays it into moto at
+start. Replayed versions get new version ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sandbox.http import Request, Response, Service
+
+log = logging.getLogger(__name__)
+
+ACCESS_KEY = "sandbox-access-key"
+SECRET_KEY = "sandbox-secret-key"
+
+# Hop-by-hop headers and the ones the sandbox's HTTP server writes itself.
+_DROP_REQUEST = {"connection", "keep-alive", "transfer-encoding", "expect", "content-length"}
+_DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "date", "server",
+                  "content-length"}
+
+_ERROR_CODES = {
+    429: ("SlowDown", "Please reduce your request rate."),
+    500: ("InternalError", "We encountered an internal error. Please try again."),
+    502: ("BadGateway", "The gateway received an invalid response."),
+    503: ("SlowDown", "Please reduce your request rate."),
+    504: ("GatewayTimeout", "The gateway timed out."),
+}
+
+_WRITES = {"PUT", "POST", "DELETE"}
+
+
+class S3Service(Service):
+    """The proxy in front of moto; ``start`` brings moto up, ``stop`` snapshots and stops it."""
+
+    name = "s3"
+
+    def __init__(self, state_dir: Path | None = None, snapshot_interval: float = 1.0):
+        self._state_dir = state_dir / "s3" if state_dir is not None else None
+        self._snapshot_interval = snapshot_interval
+        self._moto: Any = None
+        self._moto_port = 0
+        self._dirty = threading.Event()
+        self._stopping = threading.Event()
+        self._snapshot_lock = threading.Lock()
+        self._snapshotter: threading.Thread | None = None
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self._moto_port}"
+
+    def start(self) -> None:
+        """Start moto on a free internal port and restore the snapshot, if there is one."""
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        self._moto_port = int(self._moto.get_host_and_port()[1])
+        if self._state_dir is not None:
+            self._restore()
+            self._snapshotter = threading.Thread(
+                target=self._snapshot_loop, name="sandbox-s3-snapshot", daemon=True
+            )
+            self._snapshotter.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._snapshotter is not None:
+            self._snapshotter.join(timeout=5)
+        if self._state_dir is not None and self._dirty.is_set():
+            self._snapshot()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def reset(self) -> None:
+        """Forget every bucket (moto's reset clears all its in-memory backends)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self._moto_port, timeout=30)
+        try:
+            conn.request("POST", "/moto-api/reset")
+            conn.getresponse().read()
+        finally:
+            conn.close()
+        self._dirty.set()
+
+    # ------------------------------------------------------------------ proxy
+
+    def handle(self, req: Request) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", self._moto_port, timeout=60)
+        conn.putrequest(req.method, req.target or req.path, skip_host=True,
+                        skip_accept_encoding=True)
+        for key, value in req.headers.items():
+            if key.lower() not in _DROP_REQUEST:
+                conn.putheader(key, value)
+        if req.body or req.method in ("PUT", "POST"):
+            conn.putheader("Content-Length", str(len(req.body)))
+        conn.endheaders(req.body or None)
+        upstream = conn.getresponse()
+        if req.method in _WRITES and upstream.status < 300:
+            self._dirty.set()
+        headers = {k: v for k, v in upstream.getheaders() if k.lower() not in _DROP_RESPONSE}
+        length = upstream.getheader("Content-Length")
+        if req.method == "HEAD":
+            upstream.read()
+            conn.close()
+            if length is not None:
+                headers["Content-Length"] = length
+            return Response(upstream.status, b"", headers, content_type="")
+        if length is None:
+            body = upstream.read()
+            conn.close()
+            return Response(upstream.status, body, headers, content_type="")
+        headers["Content-Length"] = length
+        return Response(upstream.status, _stream(upstream, conn), headers, content_type="")
+
+    def fault_response(self, status: int, retry_after: int) -> Response:
+        code, message = _ERROR_CODES.get(status, ("InternalError", "Injected fault."))
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{message}</Message>"
+            f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+        )
+        return Response(status, body, {"Retry-After": str(retry_after)},
+                        content_type="application/xml")
+
+    # ------------------------------------------------------------------ persistence
+
+    def _client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=self.moto_url, region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def _snapshot_loop(self) -> None:
+        while not self._stopping.wait(self._snapshot_interval):
+            if self._dirty.is_set():
+                try:
+                    self._snapshot()
+                except Exception:  # keep snapshotting; the next write retries
+                    log.exception("sandbox s3: snapshot failed")
+
+    def _snapshot(self) -> None:
+        from botocore.exceptions import ClientError
+
+        assert self._state_dir is not None
+        with self._snapshot_lock:
+            self._dirty.clear()
+            client = self._client()
+            blobs = self._state_dir / "blobs"
+            blobs.mkdir(parents=True, exist_ok=True)
+            buckets: list[dict[str, Any]] = []
+            for bucket in client.list_buckets().get("Buckets", []):
+                name = bucket["Name"]
+                region = client.get_bucket_location(Bucket=name).get("LocationConstraint")
+                versioning = client.get_bucket_versioning(Bucket=name).get("Status")
+                try:
+                    rules = client.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+                except ClientError:
+                    rules = None
+                buckets.append({
+                    "name": name, "region": region or "us-east-1", "versioning": versioning,
+                    "lifecycle": rules, "objects": self._snapshot_objects(client, name, blobs),
+                })
+            manifest = self._state_dir / "snapshot.json"
+            tmp = manifest.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"buckets": buckets}, indent=1, default=str))
+            os.replace(tmp, manifest)
+
+    def _snapshot_objects(self, client: Any, bucket: str, blobs: Path) -> list[dict[str, Any]]:
+        entries: list[tuple[str, Any, int, dict[str, Any]]] = []
+        paginator = client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket):
+            for version in page.get("Versions", []):
+                got = client.get_object(Bucket=bucket, Key=version["Key"],
+                                        VersionId=version["VersionId"])
+                data = got["Body"].read()
+                digest = hashlib.sha256(data).hexdigest()
+                blob = blobs / digest
+                if not blob.exists():
+                    blob.write_bytes(data)
+                entries.append((version["Key"], version["LastModified"], 1, {
+                    "key": version["Key"], "blob": digest,
+                    "content_type": got.get("ContentType"), "metadata": got.get("Metadata", {}),
+                }))
+            for marker in page.get("DeleteMarkers", []):
+                entries.append((marker["Key"], marker["LastModified"], 0,
+                                {"key": marker["Key"], "deleted": True}))
+        # Oldest first per key; on equal timestamps a put came before the delete marker.
+        entries.sort(key=lambda e: (e[0], e[1], -e[2]))
+        return [e[3] for e in entries]
+
+    def _restore(self) -> None:
+        assert self._state_dir is not None
+        manifest = self._state_dir / "snapshot.json"
+        if not manifest.exists():
+            return
+        try:
+            data = json.loads(manifest.read_text())
+        except ValueError as exc:
+            raise RuntimeError(f"{manifest}: not a valid S3 snapshot ({exc}); delete it") from exc
+        client = self._client()
+        for bucket in data.get("buckets", []):
+            name, region = bucket["name"], bucket["region"]
+            if region == "us-east-1":
+                client.create_bucket(Bucket=name)
+            else:
+                client.create_bucket(Bucket=name,
+                                     CreateBucketConfiguration={"LocationConstraint": region})
+            if bucket.get("versioning"):
+                client.put_bucket_versioning(Bucket=name, VersioningConfiguration={
+                    "Status": bucket["versioning"]})
+            if bucket.get("lifecycle"):
+                client.put_bucket_lifecycle_configuration(
+                    Bucket=name, LifecycleConfiguration={"Rules": bucket["lifecycle"]})
+            for obj in bucket.get("objects", []):
+                if obj.get("deleted"):
+                    client.delete_object(Bucket=name, Key=obj["key"])
+                    continue
+                extra: dict[str, Any] = {"Metadata": obj.get("metadata") or {}}
+                if obj.get("content_type"):
+                    extra["ContentType"] = obj["content_type"]
+                client.put_object(Bucket=name, Key=obj["key"],
+                                  Body=(self._state_dir / "blobs" / obj["blob"]).read_bytes(),
+                                  **extra)
+
+
+def _stream(upstream: http.client.HTTPResponse,
+            conn: http.client.HTTPConnection) -> Iterator[bytes]:
+    try:
+        while chunk := upstream.read(65536):
+            yield chunk
+    finally:
+        conn.close()

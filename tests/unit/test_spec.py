@@ -1,0 +1,197 @@
+"""The platform spec: the shipped example loads, and each class of bad input fails with file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from platform_assets.spec import SpecError, load_spec, load_spec_text
+from platform_assets.spec.loader import DEFAULT_SPEC, find_cycle
+from platform_assets.spec.models import parse_duration, parse_size
+
+EXAMPLE = DEFAULT_SPEC.read_text()
+
+
+def test_example_spec_matches_the_platform_documents() -> None:
+    spec = load_spec(DEFAULT_SPEC)
+    ionos = spec.ionos
+    assert (ionos.datacenter.name, ionos.datacenter.location) == ("k8s-production", "de/fra")
+    assert (ionos.cluster.name, ionos.cluster.k8s_version) == ("ionos-k8s", "1.32.6")
+    assert ionos.cluster.maintenance_window.day == "Sunday"
+    assert ionos.cluster.maintenance_window.ionos_time() == "10:00:00Z"
+    assert ionos.cluster.api_subnet_allow_list == ["154.161.97.168/32"]
+    (pool,) = ionos.node_pools
+    assert (pool.node_count, pool.cores, pool.ram_mb, pool.storage_gb) == (3, 4, 20480, 100)
+    assert (pool.storage_type, pool.cpu_family) == ("SSD", "INTEL_SKYLAKE")
+    assert ionos.mariadb is not None and ionos.mariadb.maintenance_window.time == "09:00"
+    namespaces = {c.namespace for c in spec.components}
+    assert {"flux-system", "cert-manager", "observability", "security", "services",
+            "kube-system"} <= namespaces
+    assert spec.backups is not None
+    assert (spec.backups.schedule.cron, spec.backups.schedule.timezone) == ("0 2 * * *", "UTC")
+    assert spec.backups.retention_days == 30
+    assert parse_duration(spec.backups.rpo).total_seconds() == 24 * 3600
+    assert parse_duration(spec.backups.rto).total_seconds() == 4 * 3600
+    regions = {b.region for b in ionos.buckets}
+    assert len(regions) == 2, "backup bucket and its cross-region copy"
+
+
+def test_example_manifests_carry_the_documented_workload_settings() -> None:
+    from platform_assets.core.manifests import load_directory
+
+    base = DEFAULT_SPEC.parent
+    spec = load_spec(DEFAULT_SPEC)
+    objs = []
+    for c in spec.components:
+        if c.source.manifests:
+            objs += [m.obj for m in load_directory(base / c.source.manifests.path, c.namespace)]
+    deployments = [o for o in objs if o["kind"] == "Deployment"]
+    pvcs = {o["metadata"]["name"]: o for o in objs if o["kind"] == "PersistentVolumeClaim"}
+    (app,) = deployments
+    assert app["spec"]["replicas"] == 2
+    assert app["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 1001
+    assert "podAntiAffinity" in app["spec"]["template"]["spec"]["affinity"]
+    claim = app["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert pvcs[claim]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    kinds = {o["kind"] for o in objs}
+    assert {"ClusterIssuer", "Certificate", "ClusterSecretStore"} <= kinds
+    issuer = next(o for o in objs if o["kind"] == "ClusterIssuer")
+    assert "acme-v02.api.letsencrypt.org" in issuer["spec"]["acme"]["server"]
+    assert "dns01" in issuer["spec"]["acme"]["solvers"][0]
+    # The observability PVC sizes from the documents live in the Helm values.
+    values = str([c.source.helm_release.values for c in spec.components if c.source.helm_release])
+    for size in ("20Gi", "50Gi", "10Gi"):
+        assert size in values
+
+
+def _bad(text: str) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, "bad.yaml")
+    return info.value
+
+
+def _replace(old: str, new: str) -> str:
+    assert old in EXAMPLE, old
+    return EXAMPLE.replace(old, new, 1)
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_yaml_syntax_error_names_file_and_line() -> None:
+    text = _replace("  datacenter:\n", "  datacenter: [\n")
+    err = _bad(text)
+    assert str(err).startswith("invalid platform spec")
+    (p,) = err.problems
+    assert p.file == "bad.yaml" and p.line is not None and "YAML syntax error" in p.message
+
+
+def test_unknown_key_names_line_and_path() -> None:
+    text = _replace("    public: true\n", "    publik: true\n")
+    err = _bad(text)
+    (p,) = err.problems
+    assert p.path == "ionos.cluster.publik"
+    assert p.line == _line_of(text, "publik")
+    assert "unknown key" in p.message
+    assert f"bad.yaml:{p.line}: ionos.cluster.publik: unknown key" in str(err)
+
+
+def test_wrong_type() -> None:
+    text = _replace("      node_count: 3\n", "      node_count: three\n")
+    (p,) = _bad(text).problems
+    assert p.path == "ionos.node_pools[0].node_count"
+    assert p.line == _line_of(text, "node_count: three")
+    assert "wrong type" in p.message
+
+
+def test_invalid_cidr() -> None:
+    text = _replace("[154.161.97.168/32]", "[154.161.97.300/32]")
+    (p,) = _bad(text).problems
+    assert p.path == "ionos.cluster.api_subnet_allow_list[0]"
+    assert "not a valid CIDR" in p.message
+
+
+def test_invalid_cron_and_timezone() -> None:
+    text = _replace('cron: "0 2 * * *", timezone: UTC}', 'cron: "0 25 * * *", timezone: Mars/Base}')
+    problems = {p.path: p for p in _bad(text).problems}
+    assert "cron expression" in problems["backups.schedule.cron"].message
+    assert "timezone" in problems["backups.schedule.timezone"].message
+    assert problems["backups.schedule.cron"].line == _line_of(text, "Mars/Base")
+
+
+def test_unknown_depends_on_target() -> None:
+    text = _replace("depends_on: [loki]", "depends_on: [lokki]")
+    (p,) = _bad(text).problems
+    assert p.path.endswith("depends_on[0]") and "unknown component 'lokki'" in p.message
+    assert p.line == _line_of(text, "[lokki]")
+
+
+def test_dependency_cycle() -> None:
+    text = _replace("    depends_on: [flux-sources]\n    source:\n      helm_release:\n        chart: "
+                    "cert-manager",
+                    "    depends_on: [flux-sources, cert-manager-issuers]\n    source:\n      "
+                    "helm_release:\n        chart: cert-manager")
+    (p,) = _bad(text).problems
+    assert "dependency cycle" in p.message
+    assert "cert-manager -> cert-manager-issuers -> cert-manager" in p.message
+
+
+def test_duplicate_names() -> None:
+    text = _replace("  - name: loki\n", "  - name: alloy\n").replace("depends_on: [loki]",
+                                                                    "depends_on: [flux-sources]")
+    problems = _bad(text).problems
+    assert any("duplicate component name 'alloy'" in p.message for p in problems)
+
+
+def test_invalid_size() -> None:
+    text = _replace("      storage_size: 100GB\n", "      storage_size: 20Gx\n")
+    (p,) = _bad(text).problems
+    assert p.path == "ionos.node_pools[0].storage_size"
+    assert "'20Gx' is not a valid size" in p.message
+
+
+def test_missing_required_field_and_bad_enum() -> None:
+    text = _replace("    location: de/fra\n", "").replace("day: Sunday, time: \"10:00\"",
+                                                         "day: Sonntag, time: \"10:00\"")
+    problems = {p.path: p.message for p in _bad(text).problems}
+    assert problems["ionos.datacenter.location"] == "required field is missing"
+    assert "Sonntag" in problems["ionos.cluster.maintenance_window.day"]
+
+
+def test_missing_manifest_directory(tmp_path: Path) -> None:
+    (tmp_path / "platform.yaml").write_text(EXAMPLE)
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "platform.yaml")
+    assert "manifest directory 'manifests/flux-sources' does not exist" in str(info.value)
+
+
+def test_unreadable_file_and_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="cannot read the spec"):
+        load_spec(tmp_path / "missing.yaml")
+    with pytest.raises(SpecError, match="the file is empty"):
+        load_spec_text("", "empty.yaml")
+
+
+def test_remediation_rule_with_unknown_action_or_target() -> None:
+    text = _replace("action: restart_rollout\n      target: wordpress",
+                    "action: reboot_everything\n      target: wordpres")
+    problems = {p.path: p.message for p in _bad(text).problems}
+    assert "reboot_everything" in problems["remediation.rules[0].action"]
+    text = _replace("target: wordpress", "target: wordpres")
+    (p,) = _bad(text).problems
+    assert p.path == "remediation.rules[0].target" and "unknown asset 'wordpres'" in p.message
+
+
+def test_sizes_and_durations() -> None:
+    assert parse_size("20Gi") == 20 * 1024**3
+    assert parse_size("100GB") == 100 * 1000**3
+    assert parse_duration("1d12h").total_seconds() == 36 * 3600
+    with pytest.raises(ValueError):
+        parse_duration("soon")
+
+
+def test_find_cycle() -> None:
+    assert find_cycle({"a": ["b"], "b": []}) is None
+    assert find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]}) == ["a", "b", "c", "a"]
