@@ -1,0 +1,306 @@
+"""Assembles the sandbox: starts every service on 127.0.0.1, links them and describes them.
+
+``start_sandbox()`` returns a running ``Sandbox`` whose ``env`` holds the variables a client needs
+(the same ones ``python -m sandbox up --env-file`` writes). The IONOS Cloud API, DBaaS MariaDB and
+Certificate Manager share one port behind a path-prefix router; every other service has its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sandbox.admin import AdminClient, AdminService
+from sandbox.http import COUNTER, FAULTS, PrefixRouter, RunningServer, Service, serve
+from sandbox.world import World
+
+log = logging.getLogger(__name__)
+
+IONOS_TOKEN = "sandbox-ionos-token"
+IONOS_USERNAME = "sandbox@platform-ops.invalid"
+IONOS_PASSWORD = "sandbox-ionos-password"
+# The password the product gives the DBaaS MariaDB cluster it creates (spec `password_env`).
+MARIADB_PASSWORD = "sandbox-mariadb-password"
+
+IONOS_PREFIX = "/cloudapi/v6"
+MARIADB_PREFIX = "/mariadb/v2"
+CERTMANAGER_PREFIX = "/certmanager"
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+def _load(what: str, candidates: list[tuple[str, str]]) -> Any:
+    """The first of ``module:attribute`` candidates that imports (services live in modules or
+    packages of their own)."""
+    errors = []
+    for module, attr in candidates:
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            errors.append(f"{module}.{attr}: {exc}")
+    raise SandboxError(f"cannot load the sandbox {what}: " + "; ".join(errors))
+
+
+def probe_mariadb(host: str = "127.0.0.1", port: int = 3306, timeout: float = 0.5) -> bool:
+    """Does a MariaDB/MySQL server answer on host:port? (TCP connect and read its handshake.)"""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            packet = sock.recv(128)
+    except OSError:
+        return False
+    # A 4-byte packet header, then protocol version 10 of the initial handshake.
+    return len(packet) > 5 and packet[4] == 10
+
+
+def _wait_http(url: str, deadline: float) -> None:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered; an error status still means "up"
+        except OSError as exc:
+            last = exc
+            time.sleep(0.05)
+    raise SandboxError(f"sandbox service at {url} did not answer in time: {last}")
+
+
+class Sandbox:
+    """A running sandbox. Build it with ``start_sandbox``; ``stop`` ends every service."""
+
+    def __init__(self, state_dir: Path | None = None, delay: float = 0.0, run_jobs: bool = False,
+                 platform_source: Path | None = None):
+        self.state_dir = state_dir.resolve() if state_dir is not None else None
+        self.delay = delay
+        self.run_jobs = run_jobs
+        self.platform_source = platform_source
+        self.workdir = self.state_dir or Path(tempfile.mkdtemp(prefix="platform-sandbox-"))
+        self.world = World()
+        self.env: dict[str, str] = {}
+        self.services: dict[str, Service] = {}
+        self._servers: list[RunningServer] = []
+        self._stoppers: list[Callable[[], None]] = []
+        self._git: Any = None
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    @property
+    def admin_url(self) -> str:
+        return self.env["SANDBOX_ADMIN_URL"]
+
+    @property
+    def admin(self) -> AdminClient:
+        return AdminClient(self.admin_url)
+
+    def _service_state(self, name: str) -> Path | None:
+        if self.state_dir is None:
+            return None
+        path = self.state_dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _serve(self, service: Service) -> RunningServer:
+        server = serve(service)
+        self._servers.append(server)
+        return server
+
+    def start(self, timeout: float = 20.0) -> Sandbox:
+        """Start every service; return once each answers over HTTP."""
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, timeout: float) -> None:
+        from sandbox.git import seed_repository
+        from sandbox.s3 import ACCESS_KEY, SECRET_KEY, S3Service
+
+        deadline = time.monotonic() + timeout
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # Start the slow, independent parts in the background while the rest is built.
+        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sandbox-start")
+        s3 = S3Service(state_dir=self.state_dir)
+        s3_started = pool.submit(s3.start)
+        git_seeded = pool.submit(seed_repository, self.workdir, self.platform_source)
+        tls_started = pool.submit(self._start_tls)
+        pool.shutdown(wait=False)
+
+        if probe_mariadb():
+            self.world.mariadb_host, self.world.mariadb_port = "127.0.0.1", 3306
+
+        kubernetes_cls = _load("Kubernetes API", [("sandbox.kubernetes", "KubernetesService")])
+        k8s = kubernetes_cls(self.world, state_dir=self._service_state("kubernetes"),
+                             controller_delay=self.delay, run_jobs=self.run_jobs)
+        k8s_server = self._serve(k8s)
+        self.world.kubernetes_url = k8s_server.url
+        self._stoppers.append(k8s.stop)
+        k8s.start_controllers()
+
+        ionos_cls = _load("IONOS Cloud API", [("sandbox.ionos", "IonosCloudService"),
+                                              ("sandbox.ionos.cloud", "IonosCloudService")])
+        mariadb_cls = _load("DBaaS MariaDB API", [("sandbox.mariadb", "MariaDBService"),
+                                                  ("sandbox.ionos", "MariaDBService"),
+                                                  ("sandbox.ionos.mariadb", "MariaDBService")])
+        certmanager_cls = _load("Certificate Manager API", [
+            ("sandbox.certmanager", "CertificateManagerService"),
+            ("sandbox.ionos", "CertificateManagerService"),
+            ("sandbox.ionos.certmanager", "CertificateManagerService")])
+        ionos = ionos_cls(self.world, IONOS_TOKEN, IONOS_USERNAME, IONOS_PASSWORD,
+                          delay=self.delay, state_dir=self._service_state("ionos"))
+        mariadb = mariadb_cls(self.world, IONOS_TOKEN, delay=self.delay,
+                              state_dir=self._service_state("mariadb"))
+        certmanager = certmanager_cls(self.world, IONOS_TOKEN,
+                                      state_dir=self._service_state("certmanager"))
+        router = self._serve(PrefixRouter({IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
+                                           CERTMANAGER_PREFIX: certmanager}))
+
+        alertmanager_cls = _load("Alertmanager API", [("sandbox.alertmanager",
+                                                       "AlertmanagerService")])
+        alertmanager = alertmanager_cls()
+        alertmanager_server = self._serve(alertmanager)
+
+        s3_started.result(timeout=max(deadline - time.monotonic(), 0.1))
+        self._stoppers.append(s3.stop)
+        s3_server = self._serve(s3)
+
+        admin_server = self._serve(AdminService(reset_state=self.reset_state))
+        self.services = {"kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
+                         "certmanager": certmanager, "alertmanager": alertmanager, "s3": s3}
+        for svc in (ionos, mariadb, certmanager, alertmanager):
+            stop = getattr(svc, "stop", None)
+            if callable(stop):
+                self._stoppers.append(stop)
+
+        kubeconfig = self.workdir / "kubeconfig.yaml"
+        kubeconfig.write_text(k8s.kubeconfig(k8s_server.url))
+        self._git = git_seeded.result(timeout=max(deadline - time.monotonic(), 0.1))
+        tls_env = tls_started.result(timeout=max(deadline - time.monotonic(), 0.1))
+
+        env = {
+            "IONOS_API_URL": router.url + IONOS_PREFIX,
+            "IONOS_TOKEN": IONOS_TOKEN,
+            "IONOS_USERNAME": IONOS_USERNAME,
+            "IONOS_PASSWORD": IONOS_PASSWORD,
+            "IONOS_MARIADB_URL": router.url + MARIADB_PREFIX,
+            "IONOS_CERTMANAGER_URL": router.url + CERTMANAGER_PREFIX,
+            "KUBECONFIG": str(kubeconfig),
+            "AWS_ENDPOINT_URL_S3": s3_server.url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "ALERTMANAGER_URL": alertmanager_server.url,
+            "PLATFORM_GIT_URL": self._git.url,
+            "PLATFORM_GIT_BRANCH": "main",
+            "PLATFORM_SPEC": str(self._git.spec_path),
+            "MARIADB_PASSWORD": MARIADB_PASSWORD,
+            "SANDBOX_ADMIN_URL": admin_server.url,
+            "SANDBOX_STATE_DIR": str(self.workdir),
+        }
+        if self.world.mariadb_host:
+            env["SANDBOX_MARIADB_HOST"] = self.world.mariadb_host
+            env["SANDBOX_MARIADB_PORT"] = str(self.world.mariadb_port)
+            env["SANDBOX_MARIADB_USER"] = "root"
+            env["SANDBOX_MARIADB_PASSWORD"] = ""
+        env.update(tls_env)
+        self.env = env
+
+        for url in (k8s_server.url + "/version", env["IONOS_API_URL"], env["IONOS_MARIADB_URL"],
+                    env["IONOS_CERTMANAGER_URL"], s3_server.url + "/",
+                    alertmanager_server.url + "/api/v2/status", admin_server.url + "/healthz"):
+            _wait_http(url, deadline)
+        # The readiness probes are not the user's requests.
+        COUNTER.reset()
+
+    def _start_tls(self) -> dict[str, str]:
+        start_tls_endpoints = _load("TLS endpoints", [("sandbox.tls", "start_tls_endpoints")])
+        endpoints = start_tls_endpoints(self.workdir / "tls")
+        self._stoppers.append(endpoints.stop)
+        return dict(endpoints.env())
+
+    def reset_state(self) -> dict[str, str]:
+        """Clear the state of every service (``POST /reset``); say what each did."""
+        report: dict[str, str] = {}
+        for name, svc in self.services.items():
+            reset = getattr(svc, "reset", None)
+            if not callable(reset):
+                report[name] = "not supported"
+                continue
+            try:
+                reset()
+                report[name] = "reset"
+            except Exception as exc:  # report it; the other services still reset
+                log.exception("sandbox: resetting %s failed", name)
+                report[name] = f"failed: {exc}"
+        if self._git is not None:
+            from sandbox.git import seed_repository
+
+            shutil.rmtree(self._git.bare, ignore_errors=True)
+            shutil.rmtree(self._git.clone, ignore_errors=True)
+            self._git = seed_repository(self.workdir, self.platform_source)
+            report["git"] = "reset"
+        return report
+
+    def write_env_file(self, path: Path) -> None:
+        """Write ``env`` as KEY=VALUE lines, atomically (a reader never sees half a file)."""
+        path = path.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(f"{k}={_quote(v)}\n" for k, v in self.env.items()))
+        os.replace(tmp, path)
+
+    def stop(self) -> None:
+        """Stop every service (in parallel: each server takes up to half a second)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        threads = [threading.Thread(target=s.stop, daemon=True) for s in self._servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=5)
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception:  # stop the rest regardless
+                log.exception("sandbox: stopping a service failed")
+        FAULTS.clear()
+        if self.state_dir is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _quote(value: str) -> str:
+    """Values are plain; quote only what a POSIX shell's ``.`` would otherwise split."""
+    if value == "" or any(c in value for c in " \t\"'$`\\#;&|<>()*?[]{}~"):
+        return "'" + value.replace("'", "'\"'\"'") + "'"
+    return value
+
+
+def start_sandbox(state_dir: Path | None = None, delay: float = 0.0, run_jobs: bool = False,
+                  platform_source: Path | None = None, timeout: float = 20.0) -> Sandbox:
+    """Start the whole sandbox in this process and return it once every service answers."""
+    return Sandbox(state_dir=state_dir, delay=delay, run_jobs=run_jobs,
+                   platform_source=platform_source).start(timeout=timeout)

@@ -1,0 +1,173 @@
+"""Pieces the IONOS emulators share: the error body, auth checks, timestamps and JSON state files.
+
+Every IONOS API answers errors as ``{"httpStatus": N, "messages": [{"errorCode", "message"}]}``,
+and an injected 429/5xx always carries an integer ``Retry-After`` because the ``ionoscloud`` SDK
+reads it with ``int(headers['Retry-After'])`` and fails with a KeyError when it is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from sandbox.http import Request, Response, Service, json_response
+
+
+class ApiError(Exception):
+    """An error a handler raises; the service turns it into the IONOS error body."""
+
+    def __init__(self, status: int, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or _DEFAULT_CODES.get(status, str(status))
+
+
+# The Cloud API uses numeric error codes as strings; these are the ones seen in its docs.
+_DEFAULT_CODES = {400: "104", 401: "315", 403: "317", 404: "309", 405: "105", 409: "320",
+                  412: "323", 415: "106", 422: "100", 429: "429"}
+
+
+def error_body(status: int, message: str, code: str = "") -> dict[str, Any]:
+    return {"httpStatus": status,
+            "messages": [{"errorCode": code or _DEFAULT_CODES.get(status, str(status)),
+                          "message": message}]}
+
+
+def error_response(err: ApiError) -> Response:
+    return json_response(err.status, error_body(err.status, err.message, err.code))
+
+
+class IonosServiceBase(Service):
+    """A Service whose injected faults look like the IONOS APIs' own errors."""
+
+    def fault_response(self, status: int, retry_after: int) -> Response:
+        messages = {429: "Too many requests: rate limit exceeded, retry later",
+                    500: "Internal server error (injected by the sandbox)",
+                    502: "Bad gateway (injected by the sandbox)",
+                    503: "Service unavailable (injected by the sandbox)",
+                    504: "Gateway timeout (injected by the sandbox)"}
+        return json_response(status, error_body(status, messages.get(status, "injected fault")),
+                             **{"Retry-After": str(int(retry_after))})
+
+
+def iso(ts: float) -> str:
+    """An epoch timestamp as the IONOS APIs write it: ISO 8601, UTC, ``Z``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def etag_of(data: Any) -> str:
+    return hashlib.md5(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_bearer(req: Request, token: str) -> None:
+    """Bearer-only APIs (DBaaS, Certificate Manager)."""
+    header = req.headers.get("Authorization") or ""
+    if not header:
+        raise ApiError(401, "Unauthorized: no Authorization header (a Bearer token is required)")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or value.strip() != token:
+        raise ApiError(401, "Unauthorized: the Bearer token is invalid or expired")
+
+
+def check_basic_or_bearer(req: Request, token: str, username: str, password: str) -> None:
+    """The Cloud API takes ``Basic user:password`` or ``Bearer token``."""
+    header = req.headers.get("Authorization") or ""
+    if not header:
+        raise ApiError(401, "Unauthorized: no Authorization header (Basic or Bearer is required)")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        if value.strip() == token:
+            return
+        raise ApiError(401, "Unauthorized: the Bearer token is invalid or expired")
+    if scheme.lower() == "basic":
+        try:
+            user, _, pw = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(401, "Unauthorized: malformed Basic credentials") from None
+        if user == username and pw == password:
+            return
+        raise ApiError(401, "Unauthorized: wrong username or password")
+    raise ApiError(401, f"Unauthorized: unsupported authorization scheme {scheme!r}")
+
+
+def json_body(req: Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object: 415 for another content type, 400 when malformed."""
+    if not req.body.strip():
+        if allow_empty:
+            return {}
+        raise ApiError(422, "[(root)] the request body is required")
+    if req.content_type not in ("application/json", "") and not req.content_type.endswith("+json"):
+        raise ApiError(415, f"Unsupported media type {req.content_type!r}; "
+                            "send the body as application/json")
+    try:
+        data = req.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"Malformed JSON in the request body: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object")
+    return data
+
+
+def query_int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = req.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(422, f"query parameter {name}={raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise ApiError(422, f"query parameter {name}={value} must be between {lo} and {hi}")
+    return value
+
+
+def page_links(base: str, offset: int, limit: int, total: int) -> dict[str, str]:
+    """``_links`` of a paginated list: self always, prev and next where they exist."""
+    links = {"self": f"{base}?{urlencode({'offset': offset, 'limit': limit})}"}
+    if offset > 0:
+        links["prev"] = f"{base}?{urlencode({'offset': max(0, offset - limit), 'limit': limit})}"
+    if offset + limit < total:
+        links["next"] = f"{base}?{urlencode({'offset': offset + limit, 'limit': limit})}"
+    return links
+
+
+class StateFile:
+    """One JSON file of service state, written atomically after each change."""
+
+    def __init__(self, state_dir: Path | None, name: str) -> None:
+        self.path = state_dir / f"{name}.json" if state_dir is not None else None
+
+    def load(self) -> dict[str, Any] | None:
+        if self.path is None or not self.path.exists():
+            return None
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"sandbox state file {self.path} is unreadable: {exc}; "
+                             "delete it to start from an empty state") from None
+        return data if isinstance(data, dict) else None
+
+    def save(self, data: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        os.replace(tmp, self.path)
+
+
+def now() -> float:
+    return time.time()
