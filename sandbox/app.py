@@ -294,7 +294,7 @@ class Sandbox:
 
 def _quote(value: str) -> str:
     """Values are plain; quote only what a POSIX shell's ``.`` would otherwise split."""
-    if value == "" or any(c in value for c in " \t\"'$`\\#;&|<>()*?[]{}~"):
+    if any(c in value for c in " \t\"'$`\\#;&|<>()*?[]{}~"):
         return "'" + value.replace("'", "'\"'\"'") + "'"
     return value
 

@@ -223,3 +223,35 @@ def build_graph(
             + (f" served at {cert.endpoint.host}:{cert.endpoint.port}." if cert.endpoint else "."),
             cert)
     return Graph(spec=spec, nodes=nodes)
+
+
+def to_mermaid(graph: Graph) -> str:
+    """The graph as a Mermaid flowchart, one subgraph per group (for the README and the CLI)."""
+    ids = {key: "n" + "_".join(key).replace("-", "_").replace(".", "_") for key in graph.nodes}
+    lines = ["flowchart LR"]
+    for group in ("infrastructure", "platform", "applications", "backups", "certificates"):
+        nodes = graph.by_group(group)  # type: ignore[arg-type]
+        if not nodes:
+            continue
+        lines.append(f"  subgraph {group}")
+        for n in nodes:
+            label = "/".join(n.key[1:]) if n.kind != "component" else n.name
+            lines.append(f'    {ids[n.key]}["{label}"]')
+        lines.append("  end")
+    def ancestors(key: tuple[str, ...]) -> set[tuple[str, ...]]:
+        out: set[tuple[str, ...]] = set()
+        todo = list(graph.nodes[key].deps)
+        while todo:
+            k = todo.pop()
+            if k in graph.nodes and k not in out:
+                out.add(k)
+                todo.extend(graph.nodes[k].deps)
+        return out
+
+    for n in graph.nodes.values():
+        # Transitive reduction keeps the picture readable: skip an edge another path implies.
+        implied = set().union(*(ancestors(d) for d in n.deps if d in graph.nodes))
+        for d in n.deps:
+            if d in ids and d not in implied:
+                lines.append(f"  {ids[d]} --> {ids[n.key]}")
+    return "\n".join(lines)
