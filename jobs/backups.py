@@ -1,11 +1,35 @@
-"""snapshot_platform."""
+"""snapshot_platform: every backup and cross-region copy asset (and their checks), one day."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import dagster as dg
+
+from platform_assets.backup_assets import partitions_for, rpo_check_keys
 from platform_assets.core.graph import Graph
+
+JOB_NAME = "snapshot_platform"
+RPO_JOB_NAME = "check_backup_rpo"
 
 
 def build(graph: Graph) -> list[Any]:
-    return []
+    """``snapshot_platform`` (daily partitions) and ``check_backup_rpo`` (the RPO checks only)."""
+    parts = partitions_for(graph)
+    if parts is None or not graph.by_group("backups"):
+        return []
+    return [
+        dg.define_asset_job(
+            JOB_NAME,
+            selection=dg.AssetSelection.groups("backups"),
+            partitions_def=parts,
+            description="Take the day's backup of every target, copy it to the DR region, "
+                        "apply retention and run the restore drills.",
+            tags={"platform-ops/job": "backups"},
+        ),
+        dg.define_asset_job(
+            RPO_JOB_NAME,
+            selection=dg.AssetSelection.checks(*rpo_check_keys(graph)),
+            description="Check that every backup and its copy is younger than the RPO.",
+        ),
+    ]

@@ -1,11 +1,113 @@
-"""audit_certificates and renew_certificate."""
+"""audit_certificates (every certificate asset and its check) and renew_certificate.
 
-from __future__ import annotations
+``renew_certificate`` asks cert-manager to issue a Certificate again now, the way ``cmctl renew``
+does: it sets the ``Issuing`` condition to True with reason ``ManuallyTriggered`` through the
+status subresource (a PUT carrying the resourceVersion just read, so a concurrent change by
+cert-manager is a 409 and is re-read, never overwritten). The alert sensor launches it with
+``renew_run_config``; a person launches it from the UI with the same config.
+"""
 
+
+from datetime import UTC, datetime
 from typing import Any
 
+import dagster as dg
+
+from platform_assets.core.certs import CERT_MANAGER_API_VERSION, AlreadyIssuing, renewal_request
 from platform_assets.core.graph import Graph
+from resources.kubernetes import KubernetesResource
+
+AUDIT_JOB = "audit_certificates"
+RENEW_JOB = "renew_certificate"
+RENEW_OP = "trigger_certificate_renewal"
+
+
+class RenewCertificateConfig(dg.Config):
+    """Which Certificate: ``namespace`` and ``name``, or ``certificate``, the spec's name."""
+
+    namespace: str = ""
+    name: str = ""
+    certificate: str = ""
+
+
+def renew_run_config(namespace: str = "", name: str = "", certificate: str = "") -> dict[str, Any]:
+    """Run config for ``renew_certificate`` (for sensors and tests)."""
+    return {"ops": {RENEW_OP: {"config": {"namespace": namespace, "name": name,
+                                          "certificate": certificate}}}}
+
+
+def resolve_target(graph: Graph, config: RenewCertificateConfig) -> tuple[str, str]:
+    """The Certificate's (namespace, name); a spec name is looked up in ``certificates.items``.
+
+    Raises:
+        dg.Failure: neither form given, or the spec name is unknown or has no cert_manager.
+    """
+    if config.namespace and config.name:
+        return config.namespace, config.name
+    if config.certificate:
+        for item in graph.spec.certificates.items:
+            if item.name == config.certificate or (
+                    item.cert_manager and item.cert_manager.name == config.certificate):
+                if not item.cert_manager:
+                    raise dg.Failure(f"certificate {item.name!r} is not managed by cert-manager "
+                                     "(no cert_manager in the spec): nothing to renew")
+                return item.cert_manager.namespace, item.cert_manager.name
+        known = ", ".join(i.name for i in graph.spec.certificates.items) or "none"
+        raise dg.Failure(f"no certificate {config.certificate!r} in the spec's "
+                         f"certificates.items (known: {known})")
+    raise dg.Failure("renew_certificate needs config namespace and name, or certificate (the "
+                     "spec's certificate name)")
+
+
+def trigger_renewal(kubernetes: KubernetesResource, namespace: str, name: str,
+                    now: datetime | None = None, attempts: int = 3) -> str:
+    """Set Issuing=True (ManuallyTriggered) on the Certificate; returns what happened.
+
+    Raises:
+        dg.Failure: the Certificate does not exist, or kept changing under us.
+    """
+    from kubernetes.dynamic.exceptions import ConflictError
+
+    for _ in range(attempts):
+        cert = kubernetes.get(CERT_MANAGER_API_VERSION, "Certificate", name, namespace)
+        if cert is None:
+            raise dg.Failure(f"Certificate {namespace}/{name} does not exist")
+        try:
+            body = renewal_request(cert, now or datetime.now(UTC))
+        except AlreadyIssuing as exc:
+            return f"skipped: {exc}"
+        try:
+            kubernetes.replace_status(body)
+        except ConflictError:
+            continue  # cert-manager wrote in between: read again
+        return f"Manually triggered issuance of Certificate {namespace}/{name}"
+    raise dg.Failure(f"Certificate {namespace}/{name} changed {attempts} times while setting "
+                     "its Issuing condition; try again")
 
 
 def build(graph: Graph) -> list[Any]:
-    return []
+    jobs: list[Any] = []
+    if graph.by_kind("certificate"):
+        jobs.append(dg.define_asset_job(
+            AUDIT_JOB, selection=dg.AssetSelection.groups("certificates"),
+            description="Check every certificate from its endpoint, cert-manager and IONOS.",
+        ))
+
+    @dg.op(name=RENEW_OP)
+    def trigger_certificate_renewal(context: dg.OpExecutionContext,
+                                    config: RenewCertificateConfig,
+                                    kubernetes: KubernetesResource) -> str:
+        """Set the Certificate's Issuing condition, as ``cmctl renew`` does."""
+        namespace, name = resolve_target(graph, config)
+        outcome = trigger_renewal(kubernetes, namespace, name)
+        context.log.info(outcome)
+        context.add_output_metadata({"certificate": f"{namespace}/{name}", "outcome": outcome})
+        return outcome
+
+    @dg.job(name=RENEW_JOB, tags={"platform-ops/remediation": "renew_certificate"})
+    def renew_certificate() -> None:
+        """Ask cert-manager to issue a Certificate again now (like ``cmctl renew``)."""
+        trigger_certificate_renewal()
+
+    jobs.append(renew_certificate)
+    return jobs

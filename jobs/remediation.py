@@ -1,11 +1,81 @@
-"""Remediation jobs the alert sensor launches."""
+"""Remediation jobs the alert sensor launches: restart_rollout and expand_pvc.
 
-from __future__ import annotations
+Re-reconciling an asset uses ``reconcile_platform`` with an asset selection, re-running a backup
+uses ``snapshot_platform`` with a partition key, and renewing a certificate uses
+``renew_certificate`` (``jobs/certificates.py``); the sensor targets all of them by name.
+"""
 
+from datetime import UTC, datetime
 from typing import Any
 
+import dagster as dg
+
 from platform_assets.core.graph import Graph
+from platform_assets.core.remediation import expand_quantity
+from resources.kubernetes import KubernetesResource
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+class WorkloadConfig(dg.Config):
+    namespace: str
+    name: str
+    kind: str = "Deployment"
+
+
+class ExpandConfig(dg.Config):
+    namespace: str
+    name: str
+    expand_by: str
+
+
+@dg.op
+def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
+                     kubernetes: KubernetesResource) -> dict[str, Any]:
+    """Restart a rollout the way ``kubectl rollout restart`` does (a pod-template annotation)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    where = f"{config.kind} {config.namespace}/{config.name}"
+    if config.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+        raise dg.Failure(f"cannot restart {where}: kind must be Deployment, StatefulSet or "
+                         "DaemonSet")
+    if kubernetes.get("apps/v1", config.kind, config.name, config.namespace) is None:
+        raise dg.Failure(f"cannot restart {where}: it does not exist")
+    patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+    kubernetes.patch_merge("apps/v1", config.kind, config.name, config.namespace, patch)
+    context.log.info(f"restarted {where} at {now}")
+    context.add_output_metadata({"workload": where, "restarted_at": now})
+    return {"workload": where, "restarted_at": now}
+
+
+@dg.op
+def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
+                        kubernetes: KubernetesResource) -> dict[str, Any]:
+    """Grow a PersistentVolumeClaim's storage request by ``expand_by``."""
+    where = f"PersistentVolumeClaim {config.namespace}/{config.name}"
+    pvc = kubernetes.get("v1", "PersistentVolumeClaim", config.name, config.namespace)
+    if pvc is None:
+        raise dg.Failure(f"cannot expand {where}: it does not exist")
+    current = (((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}).get(
+        "storage")
+    if not current:
+        raise dg.Failure(f"cannot expand {where}: it has no spec.resources.requests.storage")
+    new = expand_quantity(str(current), config.expand_by)
+    kubernetes.patch_merge("v1", "PersistentVolumeClaim", config.name, config.namespace,
+                           {"spec": {"resources": {"requests": {"storage": new}}}})
+    context.log.info(f"expanded {where} from {current} to {new}")
+    context.add_output_metadata({"pvc": where, "from": str(current), "to": new})
+    return {"pvc": where, "from": str(current), "to": new}
 
 
 def build(graph: Graph) -> list[Any]:
-    return []
+    @dg.job(name="restart_rollout", tags={"platform-ops/kind": "remediation"})
+    def restart_rollout() -> None:
+        """Restart a Deployment, StatefulSet or DaemonSet rollout (remediation)."""
+        restart_workload()
+
+    @dg.job(name="expand_pvc", tags={"platform-ops/kind": "remediation"})
+    def expand_pvc() -> None:
+        """Grow a PVC's storage request (remediation)."""
+        expand_volume_claim()
+
+    return [restart_rollout, expand_pvc]

@@ -1,11 +1,387 @@
-"""Placeholder: replaced by the issue that builds these assets."""
+"""Backup assets and their checks, one per backup target of the spec, daily partitions (UTC).
 
-from __future__ import annotations
+For every target: ``["backups", <target>]`` takes that day's backup (IONOS volume snapshot, CSI
+VolumeSnapshot, a streamed ``mariadb-dump`` plus the DBaaS backups on record, or the namespaces'
+objects as YAML), writes its manifest last and applies retention; ``["backups",
+"cross_region", <target>]`` copies the partition to the DR bucket and verifies it by sha256.
+Checks next to them: ``rpo`` (newest complete backup younger than the RPO),
+``retention_compliance``, ``manifest_checksums`` (every object re-read), and the restore drills
+(``restore_drill``: dump into a scratch database, objects into a scratch namespace, timed
+against the RTO) or ``snapshot_available`` for volumes. One asset per target, so one target
+failing never stops the others.
+"""
 
+from collections.abc import Callable
 from typing import Any
 
-from platform_assets.core.graph import Graph
+import dagster as dg
+from pydantic import Field
+
+from platform_assets.core.graph import Graph, Node
+from platform_assets.core.retention import compliance, newest_verified, rpo_status
+from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
+
+GROUP = "backups"
+
+
+class BackupRunConfig(dg.Config):
+    """Run config of a backup or copy asset."""
+
+    retention_dry_run: bool = Field(
+        default=False, description="plan retention and show what would be deleted, delete nothing")
+    skip_retention: bool = Field(default=False, description="do not run retention at all")
+    part_size_mb: int = Field(default=16, ge=5, le=512,
+                              description="multipart upload part size for dumps (memory use is "
+                                          "about 5 parts)")
+
+
+def partitions_for(graph: Graph) -> dg.DailyPartitionsDefinition | None:
+    """The one daily (UTC) partitions definition every backup and copy asset shares."""
+    bk = graph.spec.backups
+    if bk is None:
+        return None
+    return dg.DailyPartitionsDefinition(start_date=bk.start_date, timezone="UTC")
 
 
 def build_backup_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
-    return [], []
+    """Assets and checks for every backup target (nothing when the spec has no backups)."""
+    spec = graph.spec
+    parts = partitions_for(graph)
+    if spec.backups is None or parts is None:
+        return [], []
+    targets = {t.name: t for t in spec.backups.targets}
+    assets: list[Any] = []
+    checks: list[Any] = []
+    for node in graph.by_kind("backup"):
+        target = targets[node.name]
+        assets.append(_backup_asset(spec, node, target, parts))
+        checks.extend(_backup_checks(spec, node, target))
+    for node in graph.by_kind("backup_copy"):
+        target = targets[node.name]
+        assets.append(_copy_asset(spec, node, target, parts))
+        checks.extend(_copy_checks(spec, node, target))
+    return assets, checks
+
+
+def rpo_check_keys(graph: Graph) -> list[dg.AssetCheckKey]:
+    """The ``rpo`` checks of every backup and copy asset (run hourly by ``backup_rpo``)."""
+    nodes = [*graph.by_kind("backup"), *graph.by_kind("backup_copy")]
+    return [dg.AssetCheckKey(dg.AssetKey(list(n.key)), "rpo") for n in nodes]
+
+
+# --------------------------------------------------------------------------- assets
+
+
+def _resource_keys(target: BackupTarget) -> set[str]:
+    if target.kind == "volume":
+        return {"object_storage", "kubernetes"} | (
+            {"ionos"} if target.method == "ionos-snapshot" else set())
+    if target.kind == "database":
+        return {"object_storage", "ionos", "database"}
+    return {"object_storage", "kubernetes"}
+
+
+def _asset_kwargs(spec: PlatformSpec, node: Node, parts: dg.PartitionsDefinition,
+                  keys: set[str]) -> dict[str, Any]:
+    bk = spec.backups
+    assert bk is not None
+    return {
+        "key": dg.AssetKey(list(node.key)),
+        "deps": [dg.AssetKey(list(d)) for d in node.deps],
+        "partitions_def": parts,
+        "group_name": GROUP,
+        "kinds": set(node.kinds),
+        "owners": list(node.owners),
+        "description": node.description,
+        "code_version": node.code_version,
+        "required_resource_keys": keys,
+        "freshness_policy": dg.FreshnessPolicy.time_window(fail_window=parse_duration(bk.rpo)),
+        "tags": {"platform-ops/target": node.name},
+    }
+
+
+def _fail(describe: str, exc: BaseException, target: str, partition: str) -> dg.Failure:
+    return dg.Failure(description=str(exc) or describe,
+                      metadata={"target": target, "partition": partition,
+                                "cause": type(exc).__name__})
+
+
+def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
+                  parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    from platform_assets import backup_targets as bt
+
+    @dg.asset(**_asset_kwargs(spec, node, parts, _resource_keys(target)))
+    def _backup(context: dg.AssetExecutionContext,
+                config: BackupRunConfig) -> dg.MaterializeResult:
+        res = context.resources
+        partition = context.partition_key
+        log = context.log.info
+        try:
+            out = bt.run_backup(
+                spec, target, partition, store=res.object_storage,
+                ionos=getattr(res, "ionos", None), kube=getattr(res, "kubernetes", None),
+                db=getattr(res, "database", None), run_id=context.run_id,
+                part_size=config.part_size_mb * 1024 * 1024, log=log)
+        except bt.BackupError as exc:
+            raise _fail(f"backup {target.name}", exc, target.name, partition) from None
+        meta = _outcome_metadata(spec, out, spec.backups.bucket if spec.backups else "")
+        meta.update(_retention(spec, target, res, config, dr=False, log=context.log.warning))
+        details = out.manifest.details
+        if target.kind == "volume":
+            for k in ("snapshot_id", "snapshot_name", "volume_id", "volume_snapshot"):
+                if details.get(k):
+                    meta[k] = str(details[k])
+        if target.kind == "database":
+            meta["dbaas_backups"] = len((details.get("dbaas") or {}).get("backups") or [])
+            meta["tables"] = sum(len(o.details.get("tables") or {}) for o in out.manifest.objects)
+        if target.kind == "resources":
+            meta["exported_objects"] = sum(int(o.details.get("count", 0))
+                                           for o in out.manifest.objects)
+        return dg.MaterializeResult(metadata=meta)
+
+    return _backup
+
+
+def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
+                parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    from platform_assets import backup_targets as bt
+
+    @dg.asset(**_asset_kwargs(spec, node, parts, {"object_storage"}))
+    def _copy(context: dg.AssetExecutionContext, config: BackupRunConfig) -> dg.MaterializeResult:
+        res = context.resources
+        partition = context.partition_key
+        try:
+            out = bt.copy_partition(spec, target, partition, store=res.object_storage,
+                                    log=context.log.info)
+        except bt.BackupError as exc:
+            raise _fail(f"copy {target.name}", exc, target.name, partition) from None
+        bk = spec.backups
+        assert bk is not None and bk.cross_region_copy is not None
+        meta = _outcome_metadata(spec, out, bk.cross_region_copy.bucket)
+        meta["verified_objects"] = len(out.manifest.objects)
+        meta.update(_retention(spec, target, res, config, dr=True, log=context.log.warning))
+        return dg.MaterializeResult(metadata=meta)
+
+    return _copy
+
+
+def _outcome_metadata(spec: PlatformSpec, out: Any, bucket: str) -> dict[str, Any]:
+    from platform_assets.core.backup_manifest import manifest_key
+
+    m = out.manifest
+    prefix = spec.backups.prefix if spec.backups else ""
+    return {
+        "bytes": dg.MetadataValue.int(m.total_bytes),
+        "objects": dg.MetadataValue.int(len(m.objects)),
+        "duration_seconds": dg.MetadataValue.float(round(out.seconds, 3)),
+        "skipped": out.skipped,
+        "manifest": dg.MetadataValue.path(
+            f"s3://{bucket}/{manifest_key(prefix, m.target, m.partition)}"),
+        "attempt": m.attempt,
+        "finished_at": m.finished_at,
+        "tool_versions": dg.MetadataValue.json(m.tool_versions),
+    }
+
+
+def _retention(spec: PlatformSpec, target: BackupTarget, res: Any, config: BackupRunConfig,
+               dr: bool, log: Callable[[str], Any]) -> dict[str, Any]:
+    from platform_assets import backup_targets as bt
+
+    if config.skip_retention:
+        return {"retention": "skipped"}
+    try:
+        plan = bt.apply_retention(spec, target, store=res.object_storage,
+                                  ionos=getattr(res, "ionos", None),
+                                  kube=getattr(res, "kubernetes", None), dr=dr,
+                                  dry_run=config.retention_dry_run, log=log)
+    except Exception as exc:  # noqa: BLE001 - the backup itself succeeded; report, do not fail
+        log(f"retention of {target.name} failed: {exc}; the backup is complete, retention "
+            "runs again with the next backup")
+        return {"retention_error": str(exc)[:300]}
+    return {
+        "retention_plan": dg.MetadataValue.md(plan.table()),
+        "retention_dry_run": config.retention_dry_run,
+        ("retention_would_delete" if config.retention_dry_run else "retention_deleted"):
+            dg.MetadataValue.int(len(plan.delete)),
+        "retention_blocked": plan.blocked or "",
+    }
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_result(passed: bool, problems: list[str], metadata: dict[str, Any],
+                  severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+                  ) -> dg.AssetCheckResult:
+    meta = dict(metadata)
+    if problems:
+        meta["problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]))
+    return dg.AssetCheckResult(passed=passed, severity=severity, metadata=meta)
+
+
+def _where(spec: PlatformSpec, dr: bool) -> Any:
+    from platform_assets import backup_targets as bt
+
+    bk = spec.backups
+    assert bk is not None
+    bucket = bk.cross_region_copy.bucket if dr and bk.cross_region_copy else bk.bucket
+    return bt.Where(bucket, bt.bucket_region(spec, bucket), bk.prefix)
+
+
+def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
+    from platform_assets import backup_targets as bt
+
+    bk = spec.backups
+    assert bk is not None
+    rpo = parse_duration(bk.rpo)
+    keys = {"object_storage"} if dr else _resource_keys(target)
+
+    @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="rpo", required_resource_keys=keys,
+                    description=f"The newest complete backup is younger than the RPO ({bk.rpo}).")
+    def _rpo(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        res = context.resources
+        points = bt.restore_points(spec, target, res.object_storage, getattr(res, "ionos", None),
+                                   getattr(res, "kubernetes", None), dr=dr)
+        newest = newest_verified(points)
+        now = bt.now_utc()
+        ok, msg = rpo_status(newest.created_at if newest else None, now, rpo)
+        meta: dict[str, Any] = {"message": msg, "rpo_hours": rpo.total_seconds() / 3600}
+        if newest:
+            meta["newest_partition"] = newest.partition
+            meta["age_hours"] = dg.MetadataValue.float(
+                round((now - newest.created_at).total_seconds() / 3600, 2))
+        return _check_result(ok, [] if ok else [msg], meta)
+
+    return _rpo
+
+
+def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
+    from platform_assets import backup_targets as bt
+
+    bk = spec.backups
+    assert bk is not None
+    keys = {"object_storage"} if dr else _resource_keys(target)
+
+    @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="retention_compliance",
+                    required_resource_keys=keys,
+                    description=f"Restore points: at least one verified, none older than "
+                                f"{bk.retention_days} days, the newest within the RPO.")
+    def _compliance(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        res = context.resources
+        points = bt.restore_points(spec, target, res.object_storage, getattr(res, "ionos", None),
+                                   getattr(res, "kubernetes", None), dr=dr)
+        c = compliance(points, bt.now_utc(), bk.retention_days, parse_duration(bk.rpo))
+        meta: dict[str, Any] = {"restore_points": dg.MetadataValue.int(c.count),
+                                "verified_restore_points": dg.MetadataValue.int(c.verified)}
+        if c.oldest_age_days is not None:
+            meta["oldest_age_days"] = dg.MetadataValue.float(round(c.oldest_age_days, 2))
+        if c.newest_age_hours is not None:
+            meta["newest_age_hours"] = dg.MetadataValue.float(round(c.newest_age_hours, 2))
+        return _check_result(c.ok, list(c.problems), meta, dg.AssetCheckSeverity.WARN)
+
+    return _compliance
+
+
+def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
+    from platform_assets import backup_targets as bt
+
+    @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="manifest_checksums",
+                    required_resource_keys={"object_storage"},
+                    description="Every object of the newest backup, re-read, matches the size "
+                                "and sha256 in its manifest.")
+    def _checksums(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        store = context.resources.object_storage
+        where = _where(spec, dr)
+        manifest = bt.newest_manifest(store, where, target.name)
+        if manifest is None:
+            return _check_result(False, ["no complete backup to verify"], {})
+        results = bt.verify_objects(store, where, manifest)
+        bad = [f"{r.key}: {r.problem}" for r in results if not r.ok]
+        return _check_result(not bad, bad, {
+            "partition": manifest.partition,
+            "verified_objects": dg.MetadataValue.int(sum(r.ok for r in results)),
+            "bytes": dg.MetadataValue.int(manifest.total_bytes),
+        })
+
+    return _checksums
+
+
+def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
+    from platform_assets import backup_targets as bt
+
+    bk = spec.backups
+    assert bk is not None
+    rto = parse_duration(bk.rto)
+    keys = ({"object_storage", "ionos", "database"} if target.kind == "database"
+            else {"object_storage", "kubernetes"})
+    what = ("restores the newest dump into a scratch database and compares row counts and "
+            "table checksums" if target.kind == "database" else
+            "restores the newest export into a scratch namespace and compares every object")
+
+    @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="restore_drill",
+                    required_resource_keys=keys,
+                    description=f"Restore drill: {what}, within the RTO ({bk.rto}).")
+    def _drill(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        res = context.resources
+        where = _where(spec, False)
+        manifest = bt.newest_manifest(res.object_storage, where, target.name)
+        if manifest is None:
+            return _check_result(False, ["no complete backup to restore"], {})
+        try:
+            if target.kind == "database":
+                host, _ = bt.database_host(spec, res.ionos, res.database)
+                result = bt.drill_database(manifest, where, res.object_storage, res.database,
+                                           host)
+            else:
+                result = bt.drill_resources(manifest, where, res.object_storage, res.kubernetes)
+        except Exception as exc:  # noqa: BLE001 - a drill that cannot run has failed
+            return _check_result(False, [f"restore of {manifest.partition} failed: "
+                                         f"{type(exc).__name__}: {exc}"],
+                                 {"partition": manifest.partition})
+        problems = list(result.problems)
+        if result.seconds > rto.total_seconds():
+            problems.append(f"restore took {result.seconds:.0f}s, longer than the RTO of "
+                            f"{bk.rto}")
+        meta = {"partition": manifest.partition,
+                "restore_seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+                "rto_seconds": dg.MetadataValue.float(rto.total_seconds())}
+        meta.update({k: dg.MetadataValue.int(int(v)) for k, v in result.metadata.items()})
+        return _check_result(not problems, problems, meta)
+
+    return _drill
+
+
+def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
+    from platform_assets import backup_targets as bt
+
+    @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="snapshot_available",
+                    required_resource_keys=_resource_keys(target),
+                    description="The newest snapshot of the volume exists and is usable.")
+    def _snapshot(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        res = context.resources
+        points = bt.restore_points(spec, target, res.object_storage, getattr(res, "ionos", None),
+                                   getattr(res, "kubernetes", None))
+        newest = newest_verified(points)
+        if newest is None:
+            return _check_result(False, ["no AVAILABLE snapshot with a complete manifest"],
+                                 {"snapshots": dg.MetadataValue.int(len(points))})
+        return _check_result(True, [], {"snapshot": newest.ref, "partition": newest.partition,
+                                        "snapshots": dg.MetadataValue.int(len(points))})
+
+    return _snapshot
+
+
+def _backup_checks(spec: PlatformSpec, node: Node, target: BackupTarget) -> list[Any]:
+    checks = [_rpo_check(spec, node, target, False),
+              _compliance_check(spec, node, target, False)]
+    if target.kind == "volume":
+        checks.append(_snapshot_check(spec, node, target))
+    else:
+        checks.append(_checksum_check(spec, node, target, False))
+        checks.append(_drill_check(spec, node, target))
+    return checks
+
+
+def _copy_checks(spec: PlatformSpec, node: Node, target: BackupTarget) -> list[Any]:
+    return [_rpo_check(spec, node, target, True), _compliance_check(spec, node, target, True),
+            _checksum_check(spec, node, target, True)]

@@ -14,4 +14,81 @@ from platform_assets.core.graph import Graph
 
 
 def build_resources(graph: Graph) -> dict[str, Any]:
-    return {}
+    return {**sensor_resources(graph), **tls_resources(graph), **core_resources(graph),
+            **backup_resources(graph)}
+
+
+def core_resources(graph: Graph) -> dict[str, Any]:
+    """``ionos``, ``kubernetes`` (kubeconfig from the spec's IONOS cluster, or in-cluster) and
+    ``object_storage``. Secrets and endpoints are ``dg.EnvVar``s, resolved only when a run uses
+    the resource: IONOS_TOKEN, IONOS_API_URL, IONOS_MARIADB_URL, IONOS_CERTMANAGER_URL,
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL_S3 (for production, set the
+    URLs to IONOS's: https://api.ionos.com/cloudapi/v6, https://mariadb.de-fra.ionos.com/v2,
+    https://certificate-manager.de-fra.ionos.com, https://s3.eu-central-3.ionoscloud.com)."""
+    import dagster as dg
+
+    from resources.ionos import IonosCloudResource
+    from resources.kubernetes import KubernetesResource
+    from resources.object_storage import ObjectStorageResource
+
+    ionos = IonosCloudResource(
+        token=dg.EnvVar("IONOS_TOKEN"),
+        api_url=dg.EnvVar("IONOS_API_URL"),
+        mariadb_url=dg.EnvVar("IONOS_MARIADB_URL"),
+        certmanager_url=dg.EnvVar("IONOS_CERTMANAGER_URL"),
+        retry_attempts=8,
+        retry_max_wait_seconds=30.0,
+    )
+    return {
+        "ionos": ionos,
+        "kubernetes": KubernetesResource(
+            from_ionos_cluster=True, cluster_name=graph.spec.ionos.cluster.name, ionos=ionos),
+        "object_storage": ObjectStorageResource(
+            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+            endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL_S3"),
+        ),
+    }
+
+
+def sensor_resources(graph: Graph) -> dict[str, Any]:
+    """``git`` and ``alertmanager`` (their URLs default to $PLATFORM_GIT_URL/$ALERTMANAGER_URL),
+    and a default ``kubernetes`` ($KUBECONFIG) for the remediation jobs until one is wired."""
+    from resources.alertmanager import AlertmanagerResource
+    from resources.git import GitRepositoryResource
+    from resources.kubernetes import KubernetesResource
+
+    git = graph.spec.git
+    return {
+        "kubernetes": KubernetesResource(),
+        "git": GitRepositoryResource(url=git.url, branch=git.branch, spec_path=git.spec_path),
+        "alertmanager": AlertmanagerResource(),
+    }
+
+
+def tls_resources(graph: Graph) -> dict[str, Any]:
+    """``tls``: concurrency and timeout from ``certificates``; the resolve map and the extra CA
+    bundle default to $PLATFORM_TLS_RESOLVE and $SANDBOX_CA_BUNDLE, read when probing."""
+    from platform_assets.spec.models import parse_duration
+    from resources.tls import TlsProbeResource
+
+    certs = graph.spec.certificates
+    return {"tls": TlsProbeResource(
+        concurrency=certs.concurrency,
+        timeout_seconds=parse_duration(certs.timeout).total_seconds(),
+    )}
+
+
+def backup_resources(graph: Graph) -> dict[str, Any]:
+    """``database``: the managed MariaDB, dumped as the spec's user with the password from the
+    environment variable the spec names (``ionos.mariadb.password_env``). The host is the DBaaS
+    cluster's DNS name, looked up at run time; the port is the one IONOS serves (3306)."""
+    import dagster as dg
+
+    from resources.database import DatabaseDumpResource
+
+    db = graph.spec.ionos.mariadb
+    if db is None:
+        return {"database": DatabaseDumpResource()}
+    return {"database": DatabaseDumpResource(user=db.username,
+                                             password=dg.EnvVar(db.password_env))}

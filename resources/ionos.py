@@ -188,3 +188,439 @@ class IonosCloudResource(dg.ConfigurableResource):
                                          f"{self.request_timeout_seconds:.0f}s")
             sleep(delay)
             delay = min(delay * 2, 10.0)
+
+    # ------------------------------------------------------------------ reconcile (issue 4)
+
+    def to_json(self, model: Any) -> Any:
+        """An SDK model as the API's JSON (camelCase keys, plain dicts and lists)."""
+        if model is None or isinstance(model, dict | list | str | int | float | bool):
+            return model
+        if hasattr(model, "to_dict") and hasattr(model, "model_dump"):  # pydantic SDKs
+            return model.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return self.cloud_client().sanitize_for_serialization(model)
+
+    def create_once(self, describe: str, create: Callable[[], T],
+                    find: Callable[[], Any], log: Callable[[str], Any] | None = None,
+                    sleep: Callable[[float], Any] = time.sleep) -> T | Any:
+        """A create that never makes duplicates: after a transient failure (the server may or may
+        not have acted), look the resource up before trying again.
+
+        Returns the create's result, or what ``find`` found.
+        """
+        from resources.retry import RetriesExhausted, is_transient, retry_after_of
+
+        policy = self.retry_policy
+        last: BaseException | None = None
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                return create()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                last = exc
+            if attempt == policy.attempts:
+                break
+            wait = policy.delay(attempt, retry_after_of(last))
+            if log:
+                log(f"{describe}: transient error; checking whether it was created, then retry "
+                    f"{attempt}/{policy.attempts - 1} in {wait:.1f}s")
+            sleep(wait)
+            found = self.call(f"look-up after failed {describe}", find)
+            if found:
+                return found
+        raise RetriesExhausted(f"{describe} failed after {policy.attempts} attempts; last error: "
+                               f"{type(last).__name__}: {str(last).splitlines()[0] if last else ''}"
+                               ) from last
+
+    @staticmethod
+    def _post_once(fn: Callable[[], Any]) -> tuple[Any, str | None]:
+        """One ``*_with_http_info`` POST, not retried here (``create_once`` decides)."""
+        body, _status, headers = fn()
+        m = _REQUEST_ID.search((headers.get("Location") if headers else None) or "")
+        return body, (m.group(1) if m else None)
+
+    def _find_named(self, items: Any, name: str, key: str = "name") -> dict[str, Any] | None:
+        found = [i for i in (self.to_json(items) or {}).get("items", [])
+                 if (i.get("properties") or {}).get(key) == name]
+        if len(found) > 1:
+            ids = ", ".join(str(i.get("id")) for i in found)
+            raise LookupError(f"{len(found)} IONOS resources are named {name!r} ({ids}); "
+                              "remove the duplicates so the spec names exactly one")
+        return found[0] if found else None
+
+    def find_datacenter(self, name: str) -> dict[str, Any] | None:
+        """The datacenter named ``name`` (JSON, depth 1), or None."""
+        dcs = self.api("DataCentersApi")
+        return self._find_named(self.call("GET /datacenters", lambda: dcs.datacenters_get(
+            depth=1)), name)
+
+    def create_datacenter(self, props: dict[str, Any],
+                          log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Create a datacenter and wait until it is AVAILABLE."""
+        dcs = self.api("DataCentersApi")
+        describe = f"POST /datacenters ({props['name']})"
+
+        def create() -> dict[str, Any]:
+            body, rid = self._post_once(lambda: dcs.datacenters_post_with_http_info(
+                {"properties": props}))
+            self.wait_for_request(rid, describe)
+            return dict(self.to_json(body))
+
+        out = self.create_once(describe, create, lambda: self.find_datacenter(props["name"]),
+                               log)
+        return self.datacenter_ready(out["id"])
+
+    def datacenter_ready(self, dc_id: str) -> dict[str, Any]:
+        dcs = self.api("DataCentersApi")
+        return dict(self.to_json(self.wait_until(
+            f"GET /datacenters/{dc_id}", lambda: dcs.datacenters_find_by_id(dc_id, depth=1),
+            lambda d: d.metadata.state == "AVAILABLE",
+            lambda d: f"state {d.metadata.state}" if "FAILED" in str(d.metadata.state) else None)))
+
+    def update_datacenter(self, dc_id: str, props: dict[str, Any],
+                          log: Callable[[str], Any] | None = None) -> None:
+        """PATCH a datacenter's properties and wait for the request."""
+        dcs = self.api("DataCentersApi")
+        describe = f"PATCH /datacenters/{dc_id}"
+        _, rid = self.write(describe, lambda: dcs.datacenters_patch_with_http_info(dc_id, props),
+                            log)
+        self.wait_for_request(rid, describe)
+
+    def list_lans(self, dc_id: str) -> list[dict[str, Any]]:
+        """The datacenter's LANs (JSON, depth 1)."""
+        lans = self.api("LANsApi")
+        out = self.call(f"GET /datacenters/{dc_id}/lans",
+                        lambda: lans.datacenters_lans_get(dc_id, depth=1))
+        return list((self.to_json(out) or {}).get("items", []))
+
+    def create_lan(self, dc_id: str, props: dict[str, Any],
+                   log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        lans = self.api("LANsApi")
+        describe = f"POST /datacenters/{dc_id}/lans ({props['name']})"
+
+        def find() -> dict[str, Any] | None:
+            return next((x for x in self.list_lans(dc_id)
+                         if x["properties"].get("name") == props["name"]), None)
+
+        def create() -> dict[str, Any]:
+            body, rid = self._post_once(lambda: lans.datacenters_lans_post_with_http_info(
+                dc_id, {"properties": props}))
+            self.wait_for_request(rid, describe)
+            return dict(self.to_json(body))
+
+        return dict(self.create_once(describe, create, find, log))
+
+    def update_lan(self, dc_id: str, lan_id: str, props: dict[str, Any],
+                   log: Callable[[str], Any] | None = None) -> None:
+        lans = self.api("LANsApi")
+        describe = f"PATCH /datacenters/{dc_id}/lans/{lan_id}"
+        _, rid = self.write(describe, lambda: lans.datacenters_lans_patch_with_http_info(
+            dc_id, lan_id, props), log)
+        self.wait_for_request(rid, describe)
+
+    def list_k8s_clusters(self) -> list[dict[str, Any]]:
+        k8s = self.api("KubernetesApi")
+        out = self.call("GET /k8s", lambda: k8s.k8s_get(depth=1))
+        return list((self.to_json(out) or {}).get("items", []))
+
+    def find_k8s_cluster(self, name: str) -> dict[str, Any] | None:
+        """The managed Kubernetes cluster named ``name`` (JSON), or None."""
+        return self._find_named({"items": self.list_k8s_clusters()}, name)
+
+    def _k8s_ready(self, describe: str, fetch: Callable[[], Any]) -> dict[str, Any]:
+        obj = self.wait_until(
+            describe, fetch, lambda c: c.metadata.state == "ACTIVE",
+            lambda c: f"state {c.metadata.state}" if "FAILED" in str(c.metadata.state) else None)
+        return dict(self.to_json(obj))
+
+    def k8s_cluster_ready(self, cluster_id: str) -> dict[str, Any]:
+        """Poll the cluster until ACTIVE (k8s is not tracked by /requests)."""
+        k8s = self.api("KubernetesApi")
+        return self._k8s_ready(f"GET /k8s/{cluster_id}",
+                               lambda: k8s.k8s_find_by_cluster_id(cluster_id, depth=1))
+
+    def create_k8s_cluster(self, props: dict[str, Any],
+                           log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Create a managed Kubernetes cluster and wait until ACTIVE."""
+        k8s = self.api("KubernetesApi")
+        describe = f"POST /k8s ({props['name']})"
+        out = self.create_once(
+            describe,
+            lambda: self.to_json(k8s.k8s_post({"properties": props})),
+            lambda: self.find_k8s_cluster(props["name"]), log)
+        return self.k8s_cluster_ready(out["id"])
+
+    def update_k8s_cluster(self, cluster_id: str, props: dict[str, Any],
+                           log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """PUT the cluster's mutable properties and wait until ACTIVE again."""
+        k8s = self.api("KubernetesApi")
+        self.call(f"PUT /k8s/{cluster_id}", lambda: k8s.k8s_put(cluster_id, {"properties": props}),
+                  log)
+        return self.k8s_cluster_ready(cluster_id)
+
+    def list_node_pools(self, cluster_id: str) -> list[dict[str, Any]]:
+        k8s = self.api("KubernetesApi")
+        out = self.call(f"GET /k8s/{cluster_id}/nodepools",
+                        lambda: k8s.k8s_nodepools_get(cluster_id, depth=1))
+        return list((self.to_json(out) or {}).get("items", []))
+
+    def node_pool_ready(self, cluster_id: str, pool_id: str) -> dict[str, Any]:
+        k8s = self.api("KubernetesApi")
+        return self._k8s_ready(f"GET /k8s/{cluster_id}/nodepools/{pool_id}",
+                               lambda: k8s.k8s_nodepools_find_by_id(cluster_id, pool_id, depth=1))
+
+    def create_node_pool(self, cluster_id: str, props: dict[str, Any],
+                         log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Create a node pool and wait until ACTIVE."""
+        k8s = self.api("KubernetesApi")
+        describe = f"POST /k8s/{cluster_id}/nodepools ({props['name']})"
+        out = self.create_once(
+            describe,
+            lambda: self.to_json(k8s.k8s_nodepools_post(cluster_id, {"properties": props})),
+            lambda: next((p for p in self.list_node_pools(cluster_id)
+                          if p["properties"].get("name") == props["name"]), None), log)
+        return self.node_pool_ready(cluster_id, out["id"])
+
+    def update_node_pool(self, cluster_id: str, pool_id: str, props: dict[str, Any],
+                         log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """PUT a node pool's mutable properties and wait until ACTIVE again."""
+        k8s = self.api("KubernetesApi")
+        self.call(f"PUT /k8s/{cluster_id}/nodepools/{pool_id}",
+                  lambda: k8s.k8s_nodepools_put(cluster_id, pool_id, {"properties": props}), log)
+        return self.node_pool_ready(cluster_id, pool_id)
+
+    def delete_node_pool(self, cluster_id: str, pool_id: str,
+                         log: Callable[[str], Any] | None = None) -> None:
+        """Delete a node pool and wait until it is gone (404)."""
+        k8s = self.api("KubernetesApi")
+        describe = f"DELETE /k8s/{cluster_id}/nodepools/{pool_id}"
+        try:
+            self.call(describe, lambda: k8s.k8s_nodepools_delete(cluster_id, pool_id), log)
+        except Exception as exc:
+            if getattr(exc, "status", None) != 404:
+                raise
+        self.wait_until(
+            describe, lambda: any(p["id"] == pool_id for p in self.list_node_pools(cluster_id)),
+            lambda present: not present)
+
+    def list_mariadb_clusters(self) -> list[dict[str, Any]]:
+        import ionoscloud_dbaas_mariadb as mdb
+
+        api = mdb.ClustersApi(self.mariadb_client())
+        out = self.call("GET /clusters (MariaDB)", lambda: api.clusters_get())
+        return list((self.to_json(out) or {}).get("items") or [])
+
+    def find_mariadb(self, name: str) -> dict[str, Any] | None:
+        """The MariaDB cluster named ``name`` (JSON), or None."""
+        return self._find_named({"items": self.list_mariadb_clusters()}, name)
+
+    def mariadb_ready(self, cluster_id: str) -> dict[str, Any]:
+        import ionoscloud_dbaas_mariadb as mdb
+
+        api = mdb.ClustersApi(self.mariadb_client())
+        def state(c: Any) -> str:
+            value = getattr(c.metadata, "state", None)
+            return str(getattr(value, "value", value))
+
+        obj = self.wait_until(
+            f"GET /clusters/{cluster_id} (MariaDB)", lambda: api.clusters_find_by_id(cluster_id),
+            lambda c: state(c) == "AVAILABLE",
+            lambda c: f"state FAILED: {getattr(c.metadata, 'status_message', '')}"
+            if state(c) == "FAILED" else None)
+        return dict(self.to_json(obj))
+
+    def create_mariadb(self, props: dict[str, Any], credentials: dict[str, str],
+                       log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Create a MariaDB cluster (``credentials`` never leave this call) and wait."""
+        import ionoscloud_dbaas_mariadb as mdb
+
+        api = mdb.ClustersApi(self.mariadb_client())
+        body = mdb.ClusterCreate.from_dict({"properties": {**props, "credentials": credentials}})
+        describe = f"POST /clusters ({props['name']}, MariaDB)"
+        out = self.create_once(describe, lambda: self.to_json(api.clusters_post(body)),
+                               lambda: self.find_mariadb(props["name"]), log)
+        return self.mariadb_ready(out["id"])
+
+    def update_mariadb(self, cluster_id: str, props: dict[str, Any],
+                       log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """PUT (ensure) the MariaDB cluster's properties and wait until AVAILABLE."""
+        import ionoscloud_dbaas_mariadb as mdb
+
+        api = mdb.ClustersApi(self.mariadb_client())
+        body = mdb.ClusterEnsure.from_dict({"id": cluster_id, "properties": props})
+        self.call(f"PUT /clusters/{cluster_id} (MariaDB)",
+                  lambda: api.clusters_put(cluster_id, body), log)
+        return self.mariadb_ready(cluster_id)
+
+    # ------------------------------------------------------------------ backups (issue 5)
+
+    def _plain(self, model: Any) -> Any:
+        if model is None or isinstance(model, dict | list | str):
+            return model
+        if hasattr(model, "model_dump"):  # pydantic SDKs (DBaaS)
+            return model.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return self.cloud_client().sanitize_for_serialization(model)
+
+    def find_volume(self, volume_id: str,
+                    datacenter_id: str | None = None) -> tuple[str, dict[str, Any]] | None:
+        """(datacenter id, volume JSON) of a volume, looked up in every datacenter unless
+        ``datacenter_id`` is given; None when no datacenter holds it."""
+        import functools
+
+        import ionoscloud
+
+        vols = self.api("VolumesApi")
+        if datacenter_id:
+            dc_ids = [datacenter_id]
+        else:
+            dcs = self.call("GET /datacenters",
+                            lambda: self.api("DataCentersApi").datacenters_get(depth=0))
+            dc_ids = [d.id for d in dcs.items or []]
+        for dc in dc_ids:
+            try:
+                vol: Any = self.call(
+                    f"GET /datacenters/{dc}/volumes/{volume_id}",
+                    functools.partial(vols.datacenters_volumes_find_by_id, dc, volume_id,
+                                      depth=1))
+            except ionoscloud.ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            return dc, dict(self._plain(vol))
+        return None
+
+    def list_snapshots(self) -> list[dict[str, Any]]:
+        """Every snapshot of the contract (JSON, depth 1)."""
+        snaps = self.api("SnapshotsApi")
+        out = self.call("GET /snapshots", lambda: snaps.snapshots_get(depth=1))
+        return [dict(i) for i in (self._plain(out) or {}).get("items", [])]
+
+    def create_volume_snapshot(self, datacenter_id: str, volume_id: str, name: str,
+                               description: str = "",
+                               log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Snapshot a volume and wait until the request is DONE; never makes a second snapshot
+        of the same name (after a transient failure it looks the name up first).
+
+        Returns:
+            The snapshot JSON (``id``, ``properties.size``, ``metadata.state``).
+        """
+        import ionoscloud
+
+        vols = self.api("VolumesApi")
+        describe = f"POST /datacenters/{datacenter_id}/volumes/{volume_id}/create-snapshot ({name})"
+        body = ionoscloud.CreateSnapshot(properties=ionoscloud.CreateSnapshotProperties(
+            name=name, description=description or None))
+
+        def find() -> dict[str, Any] | None:
+            return next((s for s in self.list_snapshots()
+                         if (s.get("properties") or {}).get("name") == name), None)
+
+        def create() -> dict[str, Any]:
+            snap, rid = self.write(describe, lambda: vols.
+                                   datacenters_volumes_create_snapshot_post_with_http_info(
+                                       datacenter_id, volume_id, snapshot=body), log)
+            self.wait_for_request(rid, describe)
+            return dict(self._plain(snap))
+
+        from resources.retry import RetriesExhausted, is_transient
+
+        try:
+            return create()
+        except Exception as exc:
+            if not (is_transient(exc) or isinstance(exc, RetriesExhausted)):
+                raise
+            found = find()
+            if found:
+                return found
+            raise
+
+    def snapshot(self, snapshot_id: str) -> dict[str, Any] | None:
+        """A snapshot's JSON, or None when it does not exist."""
+        import ionoscloud
+
+        snaps = self.api("SnapshotsApi")
+        try:
+            out = self.call(f"GET /snapshots/{snapshot_id}",
+                            lambda: snaps.snapshots_find_by_id(snapshot_id, depth=1))
+        except ionoscloud.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(self._plain(out))
+
+    def delete_snapshot(self, snapshot_id: str,
+                        log: Callable[[str], Any] | None = None) -> bool:
+        """Delete a snapshot and wait; False when it was already gone."""
+        import ionoscloud
+
+        snaps = self.api("SnapshotsApi")
+        describe = f"DELETE /snapshots/{snapshot_id}"
+        try:
+            _, rid = self.write(describe,
+                                lambda: snaps.snapshots_delete_with_http_info(snapshot_id), log)
+        except ionoscloud.ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        self.wait_for_request(rid, describe)
+        return True
+
+    def mariadb_cluster_by_name(self, name: str) -> dict[str, Any] | None:
+        """The DBaaS MariaDB cluster named ``name`` (JSON), or None."""
+        import ionoscloud_dbaas_mariadb as mdb
+
+        api = mdb.ClustersApi(self.mariadb_client())
+        out = self.call(f"GET /clusters?filter.name={name} (MariaDB)",
+                        lambda: api.clusters_get(filter_name=name))
+        items = (self._plain(out) or {}).get("items") or []
+        return next((dict(c) for c in items if (c.get("properties") or {}).get("name") == name),
+                    None)
+
+    def mariadb_backups(self, cluster_id: str) -> list[dict[str, Any]]:
+        """The DBaaS backups IONOS keeps of a MariaDB cluster (JSON)."""
+        import ionoscloud_dbaas_mariadb as mdb
+
+        api = mdb.BackupsApi(self.mariadb_client())
+        out = self.call(f"GET /backups?filter.clusterId={cluster_id} (MariaDB)",
+                        lambda: api.backups_get(filter_cluster_id=cluster_id))
+        return [dict(b) for b in (self._plain(out) or {}).get("items") or []]
+
+    # ------------------------------------------------------------------ certificates (issue 6)
+
+    def list_certificates(self, page_size: int = 1000) -> list[dict[str, Any]]:
+        """Every certificate in IONOS Certificate Manager, as flat dicts.
+
+        Returns:
+            ``{"id", "name", "state", "message", "expired", "not_before", "not_after",
+            "common_name", "sans", "certificate", "certificate_chain"}`` per certificate
+            (PEM strings; the private key is write-only and never returned).
+        """
+        import ionoscloud_cert_manager as cm
+
+        api = cm.CertificateApi(self.certmanager_client())
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.call(
+                f"GET /certificates?offset={offset}&limit={page_size} (Certificate Manager)",
+                lambda o=offset: api.certificates_get(offset=o, limit=page_size))  # type: ignore[misc]
+            items = list(page.items or [])
+            for c in items:
+                meta = c.metadata
+                props = c.properties
+                out.append({
+                    "id": c.id,
+                    "name": props.name if props else None,
+                    "state": meta.state if meta else None,
+                    "message": meta.message if meta else None,
+                    "expired": meta.expired if meta else None,
+                    "not_before": meta.not_before if meta else None,
+                    "not_after": meta.not_after if meta else None,
+                    "common_name": meta.common_name if meta else None,
+                    "sans": list(meta.subject_alternative_names or []) if meta else [],
+                    "certificate": props.certificate if props else None,
+                    "certificate_chain": props.certificate_chain if props else None,
+                })
+            if len(items) < page_size:
+                return out
+            offset += len(items)

@@ -198,3 +198,50 @@ class KubernetesResource(dg.ConfigurableResource):
         except NotFoundError:
             return False
         return True
+
+    # ------------------------------------------------------------------ reconcile (issue 4)
+
+    def namespaced(self, api_version: str, kind: str) -> bool:
+        """Whether objects of this kind live in a namespace (from discovery)."""
+        return bool(self.resource(api_version, kind).namespaced)
+
+    def list_managed(self, api_version: str, kind: str, namespace: str | None,
+                     label_selector: str) -> Any:
+        """Objects of a kind carrying our labels; an API without the kind yet gives []."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            res = self.resource(api_version, kind)
+        except ResourceNotFoundError:
+            return []
+        return self.list(api_version, kind, namespace if res.namespaced else None,
+                         label_selector=label_selector)
+
+    # ------------------------------------------------------------------ backups (issue 5)
+
+    def namespaced_kinds(self) -> tuple[tuple[str, str], ...]:
+        """(apiVersion, kind) of every namespaced kind that can be listed, from discovery, in
+        each group's preferred version (subresources excluded)."""
+        dyn = self.dynamic()
+        found: dict[tuple[str, str], tuple[bool, str]] = {}
+        for r in self.call("discovery search", lambda: dyn.resources.search()):
+            if type(r).__name__ != "Resource" or not r.namespaced or "/" in (r.name or ""):
+                continue
+            if "list" not in (r.verbs or []):
+                continue
+            key = (r.group or "", r.kind)
+            if key not in found or (r.preferred and not found[key][0]):
+                found[key] = (bool(r.preferred), r.group_version)
+        return tuple(sorted((gv, kind) for (_, kind), (_, gv) in found.items()))
+
+    def replace_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the object's status subresource (``UpdateStatus``); 409 when ``obj``'s
+        resourceVersion is stale, as the API server answers."""
+        res = self.resource(obj["apiVersion"], obj["kind"]).status
+        meta = obj.get("metadata", {})
+        out = self.call(
+            self._describe("PUT status", obj["apiVersion"], obj["kind"], meta.get("name"),
+                           meta.get("namespace")),
+            lambda: res.replace(body=obj, name=meta.get("name"), namespace=meta.get("namespace")),
+        )
+        return dict(out.to_dict())

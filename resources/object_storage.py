@@ -68,3 +68,175 @@ class ObjectStorageResource(dg.ConfigurableResource):
         policy = RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                              max_delay=self.retry_max_wait_seconds)
         return call_with_retry(fn, describe, policy, on_retry=log)
+
+    # ------------------------------------------------------------------ backups (issue 5)
+
+    def upload_stream(self, bucket: str, key: str, chunks: Any, region: str | None = None,
+                      content_type: str = "application/octet-stream",
+                      part_size: int = 16 * 1024 * 1024, concurrency: int = 4,
+                      log: Any = None) -> Any:
+        """Stream ``chunks`` (an iterable of bytes) into ``bucket/key`` as a multipart upload.
+
+        Memory stays bounded by ``part_size x (concurrency + 1)``; the sha256 is computed on the
+        fly. On any failure the multipart upload is aborted, so no object appears under ``key``.
+
+        Returns:
+            ``resources.s3_transfer.UploadResult`` (size, sha256, parts, seconds).
+        """
+        from resources.s3_transfer import multipart_upload
+
+        client = self.client(region)
+        return multipart_upload(lambda d, fn: self.call(d, fn, log), client, bucket, key, chunks,
+                                part_size=part_size, concurrency=concurrency,
+                                content_type=content_type)
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
+                  content_type: str = "application/octet-stream") -> None:
+        """Write a small object in one PUT (a manifest)."""
+        client = self.client(region)
+        self.call(f"PUT s3://{bucket}/{key}",
+                  lambda: client.put_object(Bucket=bucket, Key=key, Body=data,
+                                            ContentType=content_type))
+
+    def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
+        """A small object's bytes, or None when it does not exist."""
+        client = self.client(region)
+
+        def get() -> bytes | None:
+            try:
+                return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            except client.exceptions.NoSuchKey:
+                return None
+
+        return self.call(f"GET s3://{bucket}/{key}", get)  # type: ignore[no-any-return]
+
+    def open_stream(self, bucket: str, key: str, region: str | None = None,
+                    chunk_size: int = 1024 * 1024) -> Any:
+        """An iterator over an object's bytes in chunks (raises when it does not exist)."""
+        from resources.s3_transfer import read_chunks
+
+        client = self.client(region)
+        out = self.call(f"GET s3://{bucket}/{key}",
+                        lambda: client.get_object(Bucket=bucket, Key=key))
+        return read_chunks(out["Body"], chunk_size)
+
+    def sha256_of(self, bucket: str, key: str,
+                  region: str | None = None) -> tuple[int, str] | None:
+        """Re-read an object and return (size, sha256), or None when it does not exist."""
+        import hashlib
+
+        client = self.client(region)
+        try:
+            chunks = self.open_stream(bucket, key, region)
+        except client.exceptions.NoSuchKey:
+            return None
+        digest, size = hashlib.sha256(), 0
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+        return size, digest.hexdigest()
+
+    def list_keys(self, bucket: str, prefix: str, region: str | None = None) -> list[str]:
+        """Every key under ``prefix`` (all pages)."""
+        client = self.client(region)
+        keys: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self.call(f"LIST s3://{bucket}/{prefix}",
+                             lambda kw=kwargs: client.list_objects_v2(**kw))
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return keys
+            token = page.get("NextContinuationToken")
+
+    def delete_keys(self, bucket: str, keys: list[str], region: str | None = None) -> int:
+        """Delete ``keys`` (1,000 per request); return how many were deleted."""
+        client = self.client(region)
+        deleted = 0
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[i:i + 1000]]
+            out = self.call(f"DELETE {len(batch)} keys in s3://{bucket}",
+                            lambda b=batch: client.delete_objects(
+                                Bucket=bucket, Delete={"Objects": b, "Quiet": False}))
+            if out.get("Errors"):
+                first = out["Errors"][0]
+                raise RuntimeError(f"deleting from s3://{bucket} failed for {first.get('Key')}: "
+                                   f"{first.get('Code')} {first.get('Message')}")
+            deleted += len(out.get("Deleted", []))
+        return deleted
+
+    def copy_across(self, src_bucket: str, key: str, dst_bucket: str, dst_key: str | None = None,
+                    src_region: str | None = None, dst_region: str | None = None,
+                    log: Any = None) -> Any:
+        """Copy one object to another bucket, possibly in another region (another endpoint), by
+        streaming it through; returns the ``UploadResult`` of the destination (size, sha256)."""
+        chunks = self.open_stream(src_bucket, key, src_region, chunk_size=8 * 1024 * 1024)
+        return self.upload_stream(dst_bucket, dst_key or key, chunks, region=dst_region, log=log)
+
+    # ------------------------------------------------------------------ reconcile (issue 4)
+
+    def bucket_state(self, bucket: str, region: str) -> dict[str, Any] | None:
+        """A bucket's region, versioning status and lifecycle rules; None when it does not exist.
+
+        The shapes match ``platform_assets.core.desired.bucket_state`` so they can be diffed.
+        """
+        from botocore.exceptions import ClientError
+
+        client = self.client(region)
+        try:
+            loc = self.call(f"GET s3://{bucket}?location",
+                            lambda: client.get_bucket_location(Bucket=bucket))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("NoSuchBucket", "404", "NotFound"):
+                return None
+            raise
+        ver = self.call(f"GET s3://{bucket}?versioning",
+                        lambda: client.get_bucket_versioning(Bucket=bucket))
+        try:
+            lc = self.call(f"GET s3://{bucket}?lifecycle",
+                           lambda: client.get_bucket_lifecycle_configuration(Bucket=bucket))
+            rules = lc.get("Rules", [])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+                raise
+            rules = []
+        return {
+            "region": loc.get("LocationConstraint") or "us-east-1",
+            "versioning": ver.get("Status"),
+            "lifecycle": rules,
+        }
+
+    def create_bucket(self, bucket: str, region: str) -> None:
+        """Create a bucket in ``region`` (an existing bucket we own counts as success)."""
+        client = self.client(region)
+
+        def create() -> None:
+            try:
+                client.create_bucket(Bucket=bucket,
+                                     CreateBucketConfiguration={"LocationConstraint": region})
+            except client.exceptions.BucketAlreadyOwnedByYou:
+                return
+
+        self.call(f"PUT s3://{bucket} (create in {region})", create)
+
+    def set_bucket_versioning(self, bucket: str, region: str, enabled: bool) -> None:
+        client = self.client(region)
+        status = "Enabled" if enabled else "Suspended"
+        self.call(f"PUT s3://{bucket}?versioning ({status})",
+                  lambda: client.put_bucket_versioning(
+                      Bucket=bucket, VersioningConfiguration={"Status": status}))
+
+    def set_bucket_lifecycle(self, bucket: str, region: str, rules: list[dict[str, Any]]) -> None:
+        """Replace the bucket's lifecycle rules (an empty list deletes the configuration)."""
+        client = self.client(region)
+        if not rules:
+            self.call(f"DELETE s3://{bucket}?lifecycle",
+                      lambda: client.delete_bucket_lifecycle(Bucket=bucket))
+            return
+        self.call(f"PUT s3://{bucket}?lifecycle",
+                  lambda: client.put_bucket_lifecycle_configuration(
+                      Bucket=bucket, LifecycleConfiguration={"Rules": rules}))

@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 def _up(args: argparse.Namespace) -> int:
     from sandbox.app import SandboxError, start_sandbox
 
+
     if args.state_dir is not None and args.state_dir.exists() and not args.state_dir.is_dir():
         print(f"python -m sandbox: --state-dir {args.state_dir} is not a directory",
               file=sys.stderr)
@@ -72,6 +73,10 @@ def _up(args: argparse.Namespace) -> int:
                                 run_jobs=args.run_jobs)
     except SandboxError as exc:
         print(f"python -m sandbox: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, RuntimeError) as exc:  # unreadable state, a port or a file
+        logging.getLogger(__name__).debug("start failed", exc_info=True)
+        print(f"python -m sandbox: could not start: {exc}", file=sys.stderr)
         return 1
     try:
         sandbox.write_env_file(args.env_file)

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,11 @@ class Sandbox:
         self._servers: list[RunningServer] = []
         self._stoppers: list[Callable[[], None]] = []
         self._git: Any = None
+        self._pending: list[Future[Any]] = []
+        self.tls: Any = None
+        # Services without a reset() are reset by building a new one on the same server.
+        self._recreate: dict[str, tuple[RunningServer, Callable[[], Service]]] = {}
+        self._tls_certificates: list[tuple[str, str, str]] = []
         self._stopped = False
         self._lock = threading.Lock()
 
@@ -138,21 +143,34 @@ class Sandbox:
         # Start the slow, independent parts in the background while the rest is built.
         pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sandbox-start")
         s3 = S3Service(state_dir=self.state_dir)
+        self._stoppers.append(s3.stop)
         s3_started = pool.submit(s3.start)
         git_seeded = pool.submit(seed_repository, self.workdir, self.platform_source)
         tls_started = pool.submit(self._start_tls)
         pool.shutdown(wait=False)
+        self._pending = [s3_started, git_seeded, tls_started]
 
         if probe_mariadb():
+            # The local server's admin login (Debian's default: root, no password).
             self.world.mariadb_host, self.world.mariadb_port = "127.0.0.1", 3306
+            self.world.extras.setdefault("mariadb_admin_user", "root")
+            self.world.extras.setdefault("mariadb_admin_password", "")
 
-        kubernetes_cls = _load("Kubernetes API", [("sandbox.kubernetes", "KubernetesService")])
-        k8s = kubernetes_cls(self.world, state_dir=self._service_state("kubernetes"),
-                             controller_delay=self.delay, run_jobs=self.run_jobs)
+        kubernetes_cls = _load("Kubernetes API", [
+            ("sandbox.kubernetes", "KubernetesService"),
+            ("sandbox.kubernetes.service", "KubernetesService")])
+
+        def new_kubernetes() -> Any:
+            k8s = kubernetes_cls(self.world, state_dir=self._service_state("kubernetes"),
+                                 controller_delay=self.delay, run_jobs=self.run_jobs)
+            k8s.start_controllers()
+            return k8s
+
+        k8s = new_kubernetes()
         k8s_server = self._serve(k8s)
         self.world.kubernetes_url = k8s_server.url
-        self._stoppers.append(k8s.stop)
-        k8s.start_controllers()
+        self._stoppers.append(lambda: self.services.get("kubernetes", k8s).stop())
+        self._recreate["kubernetes"] = (k8s_server, new_kubernetes)
 
         ionos_cls = _load("IONOS Cloud API", [("sandbox.ionos", "IonosCloudService"),
                                               ("sandbox.ionos.cloud", "IonosCloudService")])
@@ -167,8 +185,9 @@ class Sandbox:
                           delay=self.delay, state_dir=self._service_state("ionos"))
         mariadb = mariadb_cls(self.world, IONOS_TOKEN, delay=self.delay,
                               state_dir=self._service_state("mariadb"))
-        certmanager = certmanager_cls(self.world, IONOS_TOKEN,
-                                      state_dir=self._service_state("certmanager"))
+        certmanager_state = self._service_state("certmanager")
+        certmanager_fresh = certmanager_state is None or not any(certmanager_state.iterdir())
+        certmanager = certmanager_cls(self.world, IONOS_TOKEN, state_dir=certmanager_state)
         router = self._serve(PrefixRouter({IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
                                            CERTMANAGER_PREFIX: certmanager}))
 
@@ -178,7 +197,6 @@ class Sandbox:
         alertmanager_server = self._serve(alertmanager)
 
         s3_started.result(timeout=max(deadline - time.monotonic(), 0.1))
-        self._stoppers.append(s3.stop)
         s3_server = self._serve(s3)
 
         admin_server = self._serve(AdminService(reset_state=self.reset_state))
@@ -193,6 +211,8 @@ class Sandbox:
         kubeconfig.write_text(k8s.kubeconfig(k8s_server.url))
         self._git = git_seeded.result(timeout=max(deadline - time.monotonic(), 0.1))
         tls_env = tls_started.result(timeout=max(deadline - time.monotonic(), 0.1))
+        if certmanager_fresh:
+            self._seed_certificates(certmanager)
 
         env = {
             "IONOS_API_URL": router.url + IONOS_PREFIX,
@@ -216,8 +236,8 @@ class Sandbox:
         if self.world.mariadb_host:
             env["SANDBOX_MARIADB_HOST"] = self.world.mariadb_host
             env["SANDBOX_MARIADB_PORT"] = str(self.world.mariadb_port)
-            env["SANDBOX_MARIADB_USER"] = "root"
-            env["SANDBOX_MARIADB_PASSWORD"] = ""
+            env["SANDBOX_MARIADB_USER"] = self.world.extras["mariadb_admin_user"]
+            env["SANDBOX_MARIADB_PASSWORD"] = self.world.extras["mariadb_admin_password"]
         env.update(tls_env)
         self.env = env
 
@@ -232,22 +252,39 @@ class Sandbox:
         start_tls_endpoints = _load("TLS endpoints", [("sandbox.tls", "start_tls_endpoints")])
         endpoints = start_tls_endpoints(self.workdir / "tls")
         self._stoppers.append(endpoints.stop)
+        self.tls = endpoints
+        # Services that serve what they issue (cert-manager's Secrets) find the endpoints here.
+        self.world.extras["tls"] = endpoints
+        self._tls_certificates = _served_certificates(endpoints)
         return dict(endpoints.env())
+
+    def _seed_certificates(self, certmanager: Any) -> None:
+        """Upload the TLS endpoints' certificates to the Certificate Manager, as a user would."""
+        add = getattr(certmanager, "add_certificate", None)
+        if not callable(add):
+            return
+        for name, cert, chain in self._tls_certificates:
+            add(name, cert, chain)
 
     def reset_state(self) -> dict[str, str]:
         """Clear the state of every service (``POST /reset``); say what each did."""
         report: dict[str, str] = {}
-        for name, svc in self.services.items():
+        for name, svc in list(self.services.items()):
             reset = getattr(svc, "reset", None)
-            if not callable(reset):
+            if not callable(reset) and name not in self._recreate:
                 report[name] = "not supported"
                 continue
             try:
-                reset()
+                if callable(reset):
+                    reset()
+                else:
+                    self.services[name] = self._rebuild(name, svc)
                 report[name] = "reset"
             except Exception as exc:  # report it; the other services still reset
                 log.exception("sandbox: resetting %s failed", name)
                 report[name] = f"failed: {exc}"
+        if "certmanager" in self.services and report.get("certmanager") == "reset":
+            self._seed_certificates(self.services["certmanager"])
         if self._git is not None:
             from sandbox.git import seed_repository
 
@@ -256,6 +293,18 @@ class Sandbox:
             self._git = seed_repository(self.workdir, self.platform_source)
             report["git"] = "reset"
         return report
+
+    def _rebuild(self, name: str, old: Service) -> Service:
+        server, factory = self._recreate[name]
+        stop = getattr(old, "stop", None)
+        if callable(stop):
+            stop()
+        state = self._service_state(name)
+        if state is not None:
+            shutil.rmtree(state)
+        new = factory()
+        server.replace_service(new)
+        return new
 
     def write_env_file(self, path: Path) -> None:
         """Write ``env`` as KEY=VALUE lines, atomically (a reader never sees half a file)."""
@@ -271,6 +320,11 @@ class Sandbox:
             if self._stopped:
                 return
             self._stopped = True
+        for pending in self._pending:  # a failed start: let the other parts finish, then stop
+            try:
+                pending.result(timeout=30)
+            except Exception:  # the start already reported its failure
+                pass
         threads = [threading.Thread(target=s.stop, daemon=True) for s in self._servers]
         for t in threads:
             t.start()
@@ -290,6 +344,25 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _served_certificates(endpoints: Any) -> list[tuple[str, str, str]]:
+    """(name, leaf PEM, chain PEM) of each TLS case that serves a certificate."""
+    import ssl
+
+    ca_pem = endpoints.ca_bundle.read_text()
+    out = []
+    for case in endpoints.cases.values():
+        if getattr(case, "not_after", None) is None:
+            continue
+        try:
+            cert = ssl.get_server_certificate((case.address, case.port), timeout=2)
+        except (OSError, ssl.SSLError):
+            log.warning("sandbox: could not read the certificate of TLS case %s", case.name)
+            continue
+        chain = "" if case.expect == "untrusted-chain" else ca_pem
+        out.append((f"sandbox-{case.name}", cert, chain))
+    return out
 
 
 def _quote(value: str) -> str:

@@ -237,12 +237,16 @@ class FaultInjector:
             if cfg.path_contains and cfg.path_contains not in path:
                 return cfg.latency_ms / 1000, None, 0, 0
             r = self._rng.random()
+            latency = cfg.latency_ms / 1000
+            if r >= cfg.drop_rate + cfg.error_rate:
+                return latency, None, 0, 0
+            if cfg.times is not None:
+                cfg.times -= 1
+                if cfg.times <= 0:
+                    self._faults.pop(service, None)
             if r < cfg.drop_rate:
-                return cfg.latency_ms / 1000, "drop", 0, 0
-            if r < cfg.drop_rate + cfg.error_rate:
-                status = self._rng.choice(cfg.statuses)
-                return cfg.latency_ms / 1000, "error", status, cfg.retry_after
-            return cfg.latency_ms / 1000, None, 0, 0
+                return latency, "drop", 0, 0
+            return latency, "error", self._rng.choice(cfg.statuses), cfg.retry_after
 
 
 COUNTER = RequestCounter()
@@ -372,6 +376,11 @@ class RunningServer:
     def start(self) -> RunningServer:
         self._thread.start()
         return self
+
+    def replace_service(self, service: Service) -> None:
+        """Answer the next requests with ``service`` (the sandbox's reset of a stateful one)."""
+        self.service = service
+        self._server.service = service
 
     def stop(self) -> None:
         self._server.shutdown()

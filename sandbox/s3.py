@@ -18,6 +18,9 @@ import http.client
 import json
 import logging
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -46,6 +49,17 @@ _ERROR_CODES = {
 
 _WRITES = {"PUT", "POST", "DELETE"}
 
+# The moto child: print its port, serve until stdin closes (the sandbox stopped or died).
+_MOTO_CHILD = """
+import logging, sys
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+"""
+
 
 class S3Service(Service):
     """The proxy in front of moto; ``start`` brings moto up, ``stop`` snapshots and stops it."""
@@ -67,14 +81,35 @@ class S3Service(Service):
         return f"http://127.0.0.1:{self._moto_port}"
 
     def start(self) -> None:
-        """Start moto on a free internal port and restore the snapshot, if there is one."""
-        from moto.server import ThreadedMotoServer
+        """Start moto on a free internal port and restore the snapshot, if there is one.
 
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        self._moto_port = int(self._moto.get_host_and_port()[1])
+        moto runs in a child process: its state is then this sandbox's alone (moto keeps
+        module-global backends, which ``mock_aws`` in the same process would reset), and its
+        import runs on another core. The child exits when its stdin closes, so it never
+        outlives the sandbox.
+        """
+        errors = tempfile.TemporaryFile(mode="w+")
+        self._moto = subprocess.Popen(
+            [sys.executable, "-c", _MOTO_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=errors, text=True,
+        )
+        assert self._moto.stdout is not None
+        line = self._moto.stdout.readline().strip()
+        if not line.isdigit():
+            self._moto.kill()
+            self._moto.wait()
+            self._moto = None
+            errors.seek(0)
+            raise RuntimeError("the sandbox's moto S3 server did not start: "
+                               f"{line} {errors.read()[-2000:]}")
+        errors.close()
+        self._moto_port = int(line)
         if self._state_dir is not None:
-            self._restore()
+            try:
+                self._restore()
+            except BaseException:
+                self.stop()
+                raise
             self._snapshotter = threading.Thread(
                 target=self._snapshot_loop, name="sandbox-s3-snapshot", daemon=True
             )
@@ -84,11 +119,15 @@ class S3Service(Service):
         self._stopping.set()
         if self._snapshotter is not None:
             self._snapshotter.join(timeout=5)
-        if self._state_dir is not None and self._dirty.is_set():
+        if self._state_dir is not None and self._dirty.is_set() and self._moto is not None:
             self._snapshot()
         if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
+            moto, self._moto = self._moto, None
+            try:
+                moto.communicate(input="", timeout=3)
+            except (subprocess.TimeoutExpired, OSError, ValueError):
+                moto.kill()
+                moto.wait()
 
     def reset(self) -> None:
         """Forget every bucket (moto's reset clears all its in-memory backends)."""
@@ -188,10 +227,14 @@ class S3Service(Service):
             os.replace(tmp, manifest)
 
     def _snapshot_objects(self, client: Any, bucket: str, blobs: Path) -> list[dict[str, Any]]:
-        entries: list[tuple[str, Any, int, dict[str, Any]]] = []
+        # (key, last modified, is latest, -listing position, entry): S3 lists each key's
+        # versions newest first, and timestamps tie within a second.
+        entries: list[tuple[str, Any, bool, int, dict[str, Any]]] = []
         paginator = client.get_paginator("list_object_versions")
+        position = 0
         for page in paginator.paginate(Bucket=bucket):
             for version in page.get("Versions", []):
+                position += 1
                 got = client.get_object(Bucket=bucket, Key=version["Key"],
                                         VersionId=version["VersionId"])
                 data = got["Body"].read()
@@ -199,16 +242,18 @@ class S3Service(Service):
                 blob = blobs / digest
                 if not blob.exists():
                     blob.write_bytes(data)
-                entries.append((version["Key"], version["LastModified"], 1, {
-                    "key": version["Key"], "blob": digest,
-                    "content_type": got.get("ContentType"), "metadata": got.get("Metadata", {}),
-                }))
+                entries.append((version["Key"], version["LastModified"], version["IsLatest"],
+                                -position, {
+                                    "key": version["Key"], "blob": digest,
+                                    "content_type": got.get("ContentType"),
+                                    "metadata": got.get("Metadata", {}),
+                                }))
             for marker in page.get("DeleteMarkers", []):
-                entries.append((marker["Key"], marker["LastModified"], 0,
-                                {"key": marker["Key"], "deleted": True}))
-        # Oldest first per key; on equal timestamps a put came before the delete marker.
-        entries.sort(key=lambda e: (e[0], e[1], -e[2]))
-        return [e[3] for e in entries]
+                position += 1
+                entries.append((marker["Key"], marker["LastModified"], marker["IsLatest"],
+                                -position, {"key": marker["Key"], "deleted": True}))
+        entries.sort(key=lambda e: e[:4])
+        return [e[4] for e in entries]
 
     def _restore(self) -> None:
         assert self._state_dir is not None
@@ -218,7 +263,8 @@ class S3Service(Service):
         try:
             data = json.loads(manifest.read_text())
         except ValueError as exc:
-            raise RuntimeError(f"{manifest}: not a valid S3 snapshot ({exc}); delete it") from exc
+            raise ValueError(f"{manifest}: not a valid S3 snapshot ({exc}); delete it to start "
+                             "with no buckets") from None
         client = self._client()
         for bucket in data.get("buckets", []):
             name, region = bucket["name"], bucket["region"]

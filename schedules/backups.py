@@ -1,11 +1,46 @@
-"""The backups schedule (placeholder until its issue lands)."""
+"""nightly_snapshots (the spec's cron, for the day that just ended) and backup_rpo (hourly)."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import dagster as dg
+
+from jobs.backups import JOB_NAME, RPO_JOB_NAME
+from platform_assets.backup_assets import partitions_for
 from platform_assets.core.graph import Graph
 
 
+def partition_for_tick(start_date: str, tick: datetime) -> str | None:
+    """The newest complete UTC day at ``tick`` (02:00 on the 22nd backs up the 21st), or None
+    before the first partition."""
+    day = (tick.astimezone(UTC) - timedelta(days=1)).date()
+    return day.isoformat() if day >= date.fromisoformat(start_date) else None
+
+
 def build(graph: Graph) -> list[Any]:
-    return []
+    parts = partitions_for(graph)
+    bk = graph.spec.backups
+    if parts is None or bk is None or not bk.targets:
+        return []
+
+    @dg.schedule(name="nightly_snapshots", cron_schedule=bk.schedule.cron,
+                 execution_timezone=bk.schedule.timezone, job_name=JOB_NAME,
+                 default_status=dg.DefaultScheduleStatus.RUNNING)
+    def nightly_snapshots(context: dg.ScheduleEvaluationContext) -> Any:
+        """Back up every target for the day that just ended (daily partition, UTC)."""
+        partition = partition_for_tick(bk.start_date, context.scheduled_execution_time)
+        if partition is None:
+            return dg.SkipReason(f"no complete day yet: backups start on {bk.start_date}")
+        return dg.RunRequest(run_key=f"snapshot-{partition}", partition_key=partition,
+                             tags={"platform-ops/partition": partition})
+
+    @dg.schedule(name="backup_rpo", cron_schedule="15 * * * *", execution_timezone="UTC",
+                 job_name=RPO_JOB_NAME, default_status=dg.DefaultScheduleStatus.RUNNING)
+    def backup_rpo(context: dg.ScheduleEvaluationContext) -> Any:
+        """Hourly: fail the rpo check of any backup older than the RPO (a missed night)."""
+        tick = context.scheduled_execution_time
+        return dg.RunRequest(run_key=f"rpo-{tick:%Y-%m-%dT%H}")
+
+    return [nightly_snapshots, backup_rpo]

@@ -1,11 +1,26 @@
-"""The certificates schedule (placeholder until its issue lands)."""
+"""certificate_audit: runs audit_certificates on ``certificates.schedule`` (every 6 hours by
+default), in the schedule's stated timezone."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import dagster as dg
+
+from jobs.certificates import AUDIT_JOB
 from platform_assets.core.graph import Graph
 
 
 def build(graph: Graph) -> list[Any]:
-    return []
+    if not graph.by_kind("certificate"):
+        return []
+    schedule = graph.spec.certificates.schedule
+    return [dg.ScheduleDefinition(
+        name="certificate_audit",
+        cron_schedule=schedule.cron,
+        execution_timezone=schedule.timezone,
+        job_name=AUDIT_JOB,
+        description="Check every certificate (endpoint, cert-manager, IONOS) on the spec's "
+                    "schedule.",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )]

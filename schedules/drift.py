@@ -1,11 +1,21 @@
-"""The drift schedule (placeholder until its issue lands)."""
+"""The drift schedule: ``drift_check`` runs ``detect_drift`` on the spec's cron (hourly)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import dagster as dg
+
 from platform_assets.core.graph import Graph
 
 
 def build(graph: Graph) -> list[Any]:
-    return []
+    sched = graph.spec.drift.schedule
+    return [
+        dg.ScheduleDefinition(
+            name="drift_check", job_name="detect_drift", cron_schedule=sched.cron,
+            execution_timezone=sched.timezone,
+            description="Observe every reconciled asset and report drift and orphans.",
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        ),
+    ]

@@ -61,8 +61,9 @@ class ApplyConflict(Exception):
                    "message": f"conflict with {c.entry.describe()}",
                    "field": path_text(c.path)} for c in self.conflicts]
         if len(self.conflicts) == 1:
-            msg = f"Apply failed with 1 conflict: conflict with {self.conflicts[0].entry.describe()}"
-            msg += f": {path_text(self.conflicts[0].path)}"
+            only = self.conflicts[0]
+            msg = (f"Apply failed with 1 conflict: conflict with {only.entry.describe()}: "
+                   f"{path_text(only.path)}")
         else:
             by: dict[str, list[str]] = {}
             for c in self.conflicts:
@@ -206,7 +207,7 @@ def apply_merge(live: Any, cfg: Any, name: str = "", keyed: bool = True) -> Any:
             else:
                 out[k] = apply_merge(live.get(k), v, k, keyed)
         return out
-    if isinstance(cfg, list) and isinstance(live, list) and keyed and cfg:
+    if isinstance(cfg, list) and isinstance(live, list) and keyed:
         key = list_key(name, cfg)
         if key is not None and all(isinstance(i, dict) and key in i for i in live):
             merged = [clone(i) for i in live]
@@ -261,9 +262,12 @@ def apply(live: dict[str, Any], cfg: dict[str, Any], ctx: WriteContext) -> dict[
         c.entry.paths.discard(c.path)
     new = clone(live)
     prev = mine.paths if mine else set()
-    for p in sorted(prev - cfg_flat.keys(), key=len, reverse=True):
-        if not _owned_by_others(entries, mine, p):
-            delete_path(new, p)
+    deleted: list[Path] = []
+    for p in sorted(prev - cfg_flat.keys(), key=len):
+        if any(p[:len(d)] == d for d in deleted) or _owned_by_others(entries, mine, p):
+            continue
+        delete_path(new, p)
+        deleted.append(p)
     new = apply_merge(new, cfg_t, "", ctx.keyed)
     new_paths = set(cfg_flat)
     if mine is None:

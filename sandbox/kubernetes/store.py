@@ -54,7 +54,7 @@ class Store:
     def get(self, gk: GK, ns: str, name: str) -> dict[str, Any] | None:
         return self.objects.get(gk, {}).get((ns, name))
 
-    def list(self, gk: GK, ns: str | None = None) -> list[dict[str, Any]]:
+    def select(self, gk: GK, ns: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
             bucket = self.objects.get(gk, {})
             if ns is None:

@@ -1,0 +1,46 @@
+"""Kubernetes resources per job, as the ``dagster-k8s/config`` tag the K8sRunLauncher reads.
+
+The run worker of each job gets requests and limits sized for what it does: reconcile and drift
+only wait on APIs; the nightly backup streams ``mariadb-dump`` output through gzip into S3 and
+gets more CPU and memory and a deadline of its RTO. The step pods of jobs that run on
+``k8s_job_executor`` are sized in ``jobs/executors.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+K8S_CONFIG_TAG = "dagster-k8s/config"
+
+
+def _config(cpu: str, memory: str, memory_limit: str, deadline_seconds: int,
+            cpu_limit: str | None = None) -> dict[str, Any]:
+    limits = {"memory": memory_limit, **({"cpu": cpu_limit} if cpu_limit else {})}
+    return {
+        "container_config": {
+            "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": limits},
+        },
+        "pod_spec_config": {
+            "security_context": {"run_as_non_root": True, "run_as_user": 10001,
+                                 "fs_group": 10001,
+                                 "seccomp_profile": {"type": "RuntimeDefault"}},
+        },
+        "job_spec_config": {"active_deadline_seconds": deadline_seconds,
+                            "ttl_seconds_after_finished": 86400, "backoff_limit": 0},
+    }
+
+
+# Keyed by job name; the value is the job's tags.
+K8S_JOB_TAGS: dict[str, dict[str, Any]] = {
+    "reconcile_platform": {K8S_CONFIG_TAG: _config("250m", "512Mi", "1Gi", 4 * 3600)},
+    "snapshot_platform": {K8S_CONFIG_TAG: _config("500m", "1Gi", "2Gi", 4 * 3600, "2")},
+    "audit_certificates": {K8S_CONFIG_TAG: _config("100m", "256Mi", "512Mi", 3600)},
+    "detect_drift": {K8S_CONFIG_TAG: _config("100m", "256Mi", "512Mi", 3600)},
+}
+
+
+def k8s_tags(job_name: str) -> dict[str, str]:
+    """The job's tags with the config JSON-encoded (tag values are strings on the wire);
+    an unknown job gets none."""
+    return {k: json.dumps(v, sort_keys=True) for k, v in K8S_JOB_TAGS.get(job_name, {}).items()}

@@ -1,0 +1,306 @@
+"""The platform-ops command line.
+
+    python -m platform_assets plan [--spec FILE] [--force] [--verbose]
+        What a reconcile would change, the way ``terraform plan`` prints it. Exit status 0: no
+        changes; 2: changes; 1: error (an invalid spec, an unreachable API).
+    python -m platform_assets validate [--spec FILE]
+        Load the spec, its manifests and the asset graph; exit 1 with the problems if invalid.
+    python -m platform_assets graph [--spec FILE]
+        The asset graph as a Mermaid flowchart.
+    python -m platform_assets rbac [--spec FILE]
+        The RBAC manifests the run workers need.
+    python -m platform_assets demo
+        Start the sandbox, reconcile the example platform on it, then again (no changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _load(spec: str | None) -> Any:
+    from platform_assets.reconcile import load_graph
+
+    return load_graph(spec)
+
+
+def _spec_errors() -> tuple[type[Exception], ...]:
+    from platform_assets.core.manifests import ManifestError
+    from platform_assets.spec.loader import SpecError
+
+    return (SpecError, ManifestError)
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def resources_from_env(graph: Any, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The resources built straight from the environment (the CLI runs outside Dagster)."""
+    from resources.ionos import IonosCloudResource
+    from resources.kubernetes import KubernetesResource
+    from resources.object_storage import ObjectStorageResource
+
+    env = dict(os.environ if env is None else env)
+    needed = ["IONOS_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    missing = [k for k in needed if not env.get(k)]
+    if missing:
+        raise LookupError("set " + ", ".join(missing) + " (the plan reads the live state; "
+                          "for the sandbox: python -m sandbox up --env-file .sandbox.env, then "
+                          "export its variables)")
+    ionos_kwargs: dict[str, Any] = {k: v for k, v in {
+        "api_url": env.get("IONOS_API_URL"), "mariadb_url": env.get("IONOS_MARIADB_URL"),
+        "certmanager_url": env.get("IONOS_CERTMANAGER_URL")}.items() if v}
+    ionos = IonosCloudResource(token=env["IONOS_TOKEN"], **ionos_kwargs)
+    kube_path = env.get("PLATFORM_KUBECONFIG")
+    kubernetes = (KubernetesResource(kubeconfig_path=kube_path) if kube_path else
+                  KubernetesResource(from_ionos_cluster=True,
+                                     cluster_name=graph.spec.ionos.cluster.name, ionos=ionos))
+    s3 = ObjectStorageResource(access_key_id=env["AWS_ACCESS_KEY_ID"],
+                               secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                               endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or None)
+    return {"ionos": ionos, "kubernetes": kubernetes, "object_storage": s3}
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from platform_assets.core.plan import merge_plans
+    from platform_assets.reconcile import Engine, Options, ReconcileError
+    from platform_assets.reconcile_assets import reconciled_nodes
+
+    try:
+        graph = _load(args.spec)
+        res = resources_from_env(graph)
+    except (*_spec_errors(), LookupError) as exc:  # type: ignore[misc]
+        return _fail(str(exc))
+    engine = Engine(graph.spec, graph.base_dir, ionos=res["ionos"],
+                    kubernetes=res["kubernetes"], object_storage=res["object_storage"])
+    print(f"platform-ops plan for {graph.spec.metadata.name}\n")
+    plans = []
+    for node in reconciled_nodes(graph):
+        try:
+            outcome = engine.reconcile(node, Options(dry_run=True, force=args.force))
+        except ReconcileError as exc:
+            return _fail(str(exc))
+        plans.append(outcome.plan)
+        if outcome.plan.has_changes or args.verbose:
+            print(f"# {node.path}: {outcome.plan.summary()}")
+            print(outcome.plan.to_text(verbose=args.verbose))
+            for note in outcome.plan.notes:
+                print(f"  note: {note}")
+            print()
+    totals = merge_plans(plans)
+    changed = any(p.has_changes for p in plans)
+    if not changed:
+        print("No changes. The platform matches the spec.")
+        return EXIT_OK
+    print(f"Plan: {totals.get('create', 0)} to create, {totals.get('update', 0)} to update, "
+          f"{totals.get('replace', 0)} to replace, {totals.get('delete', 0)} to delete, "
+          f"{totals.get('deferred', 0)} deferred to a maintenance window.")
+    blocked = [c for p in plans for c in p.blocked]
+    for c in blocked:
+        print(f"BLOCKED: {c.blocked}")
+    return EXIT_CHANGES
+
+
+# --------------------------------------------------------------------------- validate, graph
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from platform_assets.reconcile import Engine
+
+    try:
+        graph = _load(args.spec)
+        engine = Engine(graph.spec, graph.base_dir)
+        objects = sum(len(engine.component_manifests(c)) for c in graph.spec.components)
+    except _spec_errors() as exc:
+        return _fail(str(exc))
+    print(f"spec OK: {graph.spec.metadata.name}: {len(graph.nodes)} assets, "
+          f"{len(graph.spec.components)} components, {objects} manifest objects")
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from platform_assets.core.graph import to_mermaid
+
+    try:
+        graph = _load(args.spec)
+    except _spec_errors() as exc:
+        return _fail(str(exc))
+    print(to_mermaid(graph))
+    return EXIT_OK
+
+
+def cmd_rbac(args: argparse.Namespace) -> int:
+    from platform_assets.core.rbac import render_rbac
+
+    try:
+        print(render_rbac(args.spec), end="")
+    except _spec_errors() as exc:
+        return _fail(str(exc))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _counts(admin_url: str) -> dict[str, dict[str, int]]:
+    with urllib.request.urlopen(admin_url.rstrip("/") + "/requests", timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def _reset_counts(admin_url: str) -> None:
+    req = urllib.request.Request(admin_url.rstrip("/") + "/requests", method="DELETE")
+    urllib.request.urlopen(req, timeout=10).close()
+
+
+def writes_of(counts: dict[str, dict[str, int]]) -> int:
+    """Requests that are not reads, summed over every service."""
+    return sum(n for per in counts.values() for m, n in per.items()
+               if m not in ("GET", "HEAD", "OPTIONS"))
+
+
+def demo_instance_home() -> Path:
+    home = ROOT / ".dagster_home"
+    home.mkdir(exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        # One reconcile per cluster at a time (when runs go through the queue, e.g. dagster dev).
+        cfg.write_text(
+            "run_coordinator:\n"
+            "  module: dagster.core.run_coordinator\n"
+            "  class: QueuedRunCoordinator\n"
+            "  config:\n"
+            "    tag_concurrency_limits:\n"
+            "      - key: platform-ops/cluster\n"
+            "        value: {applyLimitPerUniqueValue: true}\n"
+            "        limit: 1\n"
+            "telemetry:\n"
+            "  enabled: false\n")
+    return home
+
+
+def _run_reconcile(instance: Any, spec: str) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
+    from platform_assets.definitions import build_definitions
+
+    defs = build_definitions(spec)
+    job = defs.resolve_job_def("reconcile_platform")
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    rows = []
+    for ev in result.get_asset_materialization_events():
+        mat: Any = getattr(ev, "asset_materialization", None)
+        if mat is None:
+            continue
+        meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+        rows.append(("/".join(mat.asset_key.path), meta))
+    if not result.success:
+        for ev in result.all_events:
+            if ev.event_type_value == "STEP_FAILURE":
+                err = ev.event_specific_data.error  # type: ignore[union-attr]
+                print(f"  FAILED {ev.step_key}: {err.message.strip() if err else ''}")
+    return result.success, rows
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    env_file = Path(tempfile.mkdtemp(prefix="platform-ops-demo-")) / "sandbox.env"
+    print("starting the sandbox ...", flush=True)
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--env-file", str(env_file)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not env_file.exists():
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                return _fail(f"the sandbox exited with status {proc.returncode}: {err[-2000:]}")
+            if time.monotonic() > deadline:
+                return _fail("the sandbox did not write its env file within 60 s")
+            time.sleep(0.1)
+        time.sleep(0.1)
+        env = _read_env_file(env_file)
+        os.environ.update(env)
+        os.environ["DAGSTER_HOME"] = str(demo_instance_home())
+        spec = env.get("PLATFORM_SPEC") or str(ROOT / "platform" / "platform.yaml")
+        admin = env["SANDBOX_ADMIN_URL"]
+        with DagsterInstance.get() as instance:
+            for attempt, title in ((1, "first run (from an empty cloud)"),
+                                   (2, "second run (nothing changed)")):
+                _reset_counts(admin)
+                before = writes_of(_counts(admin))
+                started = time.monotonic()
+                print(f"\nreconcile_platform, {title}:", flush=True)
+                ok, rows = _run_reconcile(instance, spec)
+                writes = writes_of(_counts(admin)) - before
+                for key, meta in rows:
+                    print(f"  {key:45s} {meta.get('summary', '')}")
+                print(f"  -> {'succeeded' if ok else 'FAILED'} in "
+                      f"{time.monotonic() - started:.1f}s, {writes} write request(s) to the APIs")
+                if not ok:
+                    return EXIT_ERROR
+                if attempt == 2:
+                    if writes:
+                        print(f"the second run made {writes} writes; expected none")
+                        return EXIT_ERROR
+                    print("  no changes: the platform matches the spec")
+        print(f"\nDagster instance: {os.environ['DAGSTER_HOME']} "
+              "(`dagster dev` shows the runs with DAGSTER_HOME set to it)")
+        return EXIT_OK
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        print("sandbox stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m platform_assets",
+                                     description="platform-ops command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn, help_ in (("plan", cmd_plan, "print what a reconcile would change"),
+                            ("validate", cmd_validate, "check the spec and its manifests"),
+                            ("graph", cmd_graph, "the asset graph as Mermaid"),
+                            ("rbac", cmd_rbac, "the RBAC manifests the run workers need"),
+                            ("demo", cmd_demo, "sandbox + reconcile twice")):
+        p = sub.add_parser(name, help=help_)
+        p.set_defaults(fn=fn)
+        if name != "demo":
+            p.add_argument("--spec", default=None,
+                           help="the platform spec (default $PLATFORM_SPEC or the example)")
+        if name == "plan":
+            p.add_argument("--force", action="store_true",
+                           help="plan disruptive changes as if inside a maintenance window")
+            p.add_argument("--verbose", action="store_true", help="list unchanged resources")
+    args = parser.parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""What the spec asks for, as the wire shapes the APIs take. Pure: no SDKs, no Dagster.
+
+IONOS bodies use the Cloud API's camelCase property names; Kubernetes objects are plain dicts.
+Every Kubernetes object we manage carries the labels ``app.kubernetes.io/managed-by:
+platform-ops`` and ``platform-ops/component: <name>`` and an annotation with the hash of what we
+applied, so a later run tells a spec change (hash differs: apply) from outside drift (hash equal,
+fields differ: corrected only in drift mode ``enforce``) without any write.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from platform_assets.core.diff import content_hash
+from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS
+from platform_assets.spec.models import (
+    Bucket,
+    Cluster,
+    Component,
+    Datacenter,
+    Lan,
+    MariaDB,
+    NodePool,
+    parse_duration,
+    parse_size,
+)
+
+FIELD_MANAGER = "platform-ops"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_COMPONENT = "platform-ops/component"
+ANNOTATION_HASH = "platform-ops/applied-hash"
+ANNOTATION_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+INVENTORY_PREFIX = "platform-ops-inventory-"
+FLUX_NAMESPACE = "flux-system"
+
+# Applied first (others may need them), pruned last.
+APPLY_ORDER = {"Namespace": 0, "CustomResourceDefinition": 1, "ServiceAccount": 2, "Secret": 3,
+               "ConfigMap": 3, "PersistentVolumeClaim": 4, "ClusterRole": 4, "Role": 4,
+               "ClusterRoleBinding": 5, "RoleBinding": 5, "Service": 6}
+
+
+# --------------------------------------------------------------------------- IONOS
+
+
+def datacenter_props(dc: Datacenter) -> dict[str, Any]:
+    return {"name": dc.name, "location": dc.location, "description": dc.description}
+
+
+DATACENTER_IMMUTABLE = ("location",)
+
+
+def lan_props(lan: Lan) -> dict[str, Any]:
+    return {"name": lan.name, "public": lan.public}
+
+
+def _window(day: str, time: str) -> dict[str, str]:
+    return {"dayOfTheWeek": day, "time": time}
+
+
+def cluster_props(cluster: Cluster) -> dict[str, Any]:
+    mw = cluster.maintenance_window
+    return {
+        "name": cluster.name,
+        "k8sVersion": cluster.k8s_version,
+        "maintenanceWindow": _window(mw.day, mw.ionos_time()),
+        "apiSubnetAllowList": list(cluster.api_subnet_allow_list),
+        "public": cluster.public,
+    }
+
+
+CLUSTER_IMMUTABLE = ("public",)
+CLUSTER_DISRUPTIVE = ("k8sVersion",)
+CLUSTER_PUT_FIELDS = ("name", "k8sVersion", "maintenanceWindow", "apiSubnetAllowList")
+
+
+def node_pool_props(pool: NodePool, cluster: Cluster, datacenter_id: str,
+                    lan_ids: dict[str, str]) -> dict[str, Any]:
+    """The node pool's properties; ``lan_ids`` maps LAN names to their (numeric) ids."""
+    mw = pool.maintenance_window or cluster.maintenance_window
+    props: dict[str, Any] = {
+        "name": pool.name,
+        "datacenterId": datacenter_id,
+        "nodeCount": pool.node_count,
+        "cpuFamily": pool.cpu_family,
+        "coresCount": pool.cores,
+        "ramSize": pool.ram_mb,
+        "availabilityZone": pool.availability_zone,
+        "storageType": pool.storage_type,
+        "storageSize": pool.storage_gb,
+        "k8sVersion": pool.k8s_version or cluster.k8s_version,
+        "maintenanceWindow": _window(mw.day, mw.ionos_time()),
+        "lans": [{"id": int(lan_ids[name]), "dhcp": True, "routes": []} for name in pool.lans],
+        "labels": dict(pool.labels),
+    }
+    if pool.autoscaling:
+        props["autoScaling"] = {"minNodeCount": pool.autoscaling.min_node_count,
+                                "maxNodeCount": pool.autoscaling.max_node_count}
+    return props
+
+
+NODE_POOL_IMMUTABLE = ("datacenterId", "cpuFamily", "coresCount", "ramSize", "availabilityZone",
+                       "storageType", "storageSize")
+NODE_POOL_DISRUPTIVE = ("k8sVersion",)
+NODE_POOL_PUT_FIELDS = ("nodeCount", "k8sVersion", "maintenanceWindow", "autoScaling", "lans",
+                        "labels")
+
+
+def node_count_ok(pool: NodePool, observed_count: int | None) -> bool:
+    """With autoscaling, any count the autoscaler chose inside min..max is not drift."""
+    if observed_count is None:
+        return False
+    if pool.autoscaling:
+        return pool.autoscaling.min_node_count <= observed_count <= \
+            pool.autoscaling.max_node_count
+    return observed_count == pool.node_count
+
+
+def mariadb_props(db: MariaDB, datacenter_id: str, lan_id: str) -> dict[str, Any]:
+    """The MariaDB cluster's properties without credentials (those never enter a diff)."""
+    mw = db.maintenance_window
+    return {
+        "name": db.name,
+        "description": db.description,
+        "version": db.version,
+        "instances": {
+            "count": db.instances, "cores": db.cores,
+            "ram": max(4, round(parse_size(db.ram) / 1000**3)),
+            "storageSize": max(10, round(parse_size(db.storage_size) / 1000**3)),
+        },
+        "connection": {"datacenterId": datacenter_id, "lanId": str(lan_id),
+                       "primaryInstanceAddress": db.cidr},
+        "maintenanceWindow": _window(mw.day, mw.ionos_time().rstrip("Z")),
+        "backup": {"retentionDays": db.backup_retention_days},
+    }
+
+
+MARIADB_IMMUTABLE = ("connection", "name")
+MARIADB_DISRUPTIVE = ("version", "instances.count")
+
+
+def bucket_state(bucket: Bucket) -> dict[str, Any]:
+    """The bucket's desired versioning and lifecycle, in the shapes S3 returns them."""
+    rules = []
+    for r in bucket.lifecycle:
+        rule: dict[str, Any] = {"ID": r.id, "Status": "Enabled", "Filter": {"Prefix": r.prefix}}
+        if r.expiration_days:
+            rule["Expiration"] = {"Days": r.expiration_days}
+        if r.noncurrent_expiration_days:
+            rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": r.noncurrent_expiration_days}
+        rules.append(rule)
+    return {
+        "region": bucket.region,
+        "versioning": "Enabled" if bucket.versioning else None,
+        "lifecycle": rules,
+    }
+
+
+BUCKET_IMMUTABLE = ("region",)
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def obj_id(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(apiVersion, kind, namespace, name) of an object."""
+    meta = obj.get("metadata") or {}
+    return (str(obj["apiVersion"]), str(obj["kind"]), str(meta.get("namespace") or ""),
+            str(meta["name"]))
+
+
+def obj_address(obj: dict[str, Any]) -> str:
+    api, kind, ns, name = obj_id(obj)
+    return f"{api} {kind} {ns + '/' if ns else ''}{name}"
+
+
+def is_namespaced(obj: dict[str, Any]) -> bool:
+    return obj["kind"] not in CLUSTER_SCOPED_KINDS
+
+
+def stamp(obj: dict[str, Any], component: str) -> dict[str, Any]:
+    """A copy of ``obj`` with our labels and the hash of its content as an annotation."""
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    meta.setdefault("labels", {})
+    meta["labels"] = {**(meta["labels"] or {}), LABEL_MANAGED_BY: FIELD_MANAGER,
+                      LABEL_COMPONENT: component}
+    annotations = dict(meta.get("annotations") or {})
+    annotations.pop(ANNOTATION_HASH, None)
+    meta["annotations"] = annotations
+    digest = content_hash(out)
+    meta["annotations"] = {**annotations, ANNOTATION_HASH: digest}
+    return out
+
+
+def applied_hash(obj: dict[str, Any] | None) -> str | None:
+    if not obj:
+        return None
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_HASH)
+
+
+def comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    """The part of a desired object compared with what is observed (no status, no our hash)."""
+    out = {k: v for k, v in obj.items() if k not in ("status",)}
+    meta = dict(out.get("metadata") or {})
+    ann = {k: v for k, v in (meta.get("annotations") or {}).items()
+           if k not in (ANNOTATION_HASH, ANNOTATION_REQUESTED_AT)}
+    meta["annotations"] = ann
+    if not ann:
+        meta.pop("annotations")
+    out["metadata"] = meta
+    return out
+
+
+def namespace_object(name: str) -> dict[str, Any]:
+    """The component's namespace (shared by components: it carries no component label)."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {LABEL_MANAGED_BY: FIELD_MANAGER}}}
+
+
+def flux_object(component: Component) -> dict[str, Any] | None:
+    """The HelmRelease or Kustomization of a Flux-managed component (None for manifests)."""
+    src = component.source
+    if src.helm_release:
+        hr = src.helm_release
+        spec: dict[str, Any] = {
+            "interval": str(hr.interval),
+            "releaseName": hr.release_name or component.name,
+            "chart": {"spec": {
+                "chart": hr.chart, "version": hr.version,
+                "sourceRef": {"kind": "HelmRepository", "name": hr.repository,
+                              "namespace": FLUX_NAMESPACE},
+            }},
+        }
+        if hr.values:
+            spec["values"] = hr.values
+        return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": component.name, "namespace": component.namespace},
+                "spec": spec}
+    if src.kustomization:
+        ks = src.kustomization
+        return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": component.name, "namespace": FLUX_NAMESPACE},
+                "spec": {"interval": str(ks.interval), "path": ks.path, "prune": ks.prune,
+                         "targetNamespace": component.namespace,
+                         "sourceRef": {"kind": ks.source_kind, "name": ks.source_ref}}}
+    return None
+
+
+def inventory_name(component: str) -> str:
+    return f"{INVENTORY_PREFIX}{component}"
+
+
+def inventory_object(component: Component, objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ConfigMap listing every object the component applied (what a later run may prune)."""
+    entries = sorted("/".join(obj_id(o)) for o in objects)
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": inventory_name(component.name),
+                         "namespace": component.namespace},
+            "data": {"objects": json.dumps(entries, indent=0)}}
+
+
+def parse_inventory(cm: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    if not cm:
+        return []
+    try:
+        entries = json.loads((cm.get("data") or {}).get("objects") or "[]")
+    except ValueError:
+        return []
+    out = []
+    for e in entries:
+        parts = str(e).split("/")
+        if len(parts) == 5:  # group/version/kind/namespace/name
+            out.append(("/".join(parts[:2]), parts[2], parts[3], parts[4]))
+        elif len(parts) == 4:
+            out.append((parts[0], parts[1], parts[2], parts[3]))
+    return out
+
+
+@dataclass(frozen=True)
+class ComponentObjects:
+    """Everything a component applies, stamped and in apply order (the inventory last)."""
+
+    namespace: dict[str, Any] | None
+    objects: list[dict[str, Any]]
+    inventory: dict[str, Any]
+    flux: dict[str, Any] | None
+
+    @property
+    def all(self) -> list[dict[str, Any]]:
+        return [*self.objects, self.inventory]
+
+
+def component_objects(component: Component,
+                      manifests: list[dict[str, Any]]) -> ComponentObjects:
+    """The objects to apply for ``component`` (manifests already loaded and namespaced)."""
+    raw = list(manifests)
+    flux = flux_object(component)
+    if flux:
+        raw.append(flux)
+    ns_in_manifests = any(o["kind"] == "Namespace" and o["metadata"]["name"] ==
+                          component.namespace for o in raw)
+    stamped = [stamp(o, component.name) for o in raw]
+    stamped.sort(key=lambda o: APPLY_ORDER.get(o["kind"], 10))
+    ns = None if ns_in_manifests else namespace_object(component.namespace)
+    inv = stamp(inventory_object(component, stamped), component.name)
+    stamped_flux = next((o for o in stamped if flux and obj_id(o) == obj_id(flux)), None)
+    return ComponentObjects(namespace=ns, objects=stamped, inventory=inv, flux=stamped_flux)
+
+
+def health_timeout_seconds(component: Component) -> float:
+    return parse_duration(component.health_timeout).total_seconds()

@@ -1,0 +1,117 @@
+"""Field-level differences between a desired and an observed object. Pure.
+
+Only the fields the desired side sets are compared (the server may add defaults and status), so
+``diff({"a": 1}, {"a": 1, "b": 2})`` is empty. Lists are compared element by element when they
+have the same length (dict elements again as subsets), else as a whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<absent>"})()
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field that differs: ``path`` such as ``spec.replicas`` or ``lans[0].id``."""
+
+    path: str
+    observed: Any
+    desired: Any
+
+    def __str__(self) -> str:
+        return f"{self.path}: {render(self.observed)} -> {render(self.desired)}"
+
+
+def render(value: Any, limit: int = 80) -> str:
+    if value is MISSING:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _equal_scalars(a: Any, b: Any) -> bool:
+    if a == b and type(a) is type(b):
+        return True
+    # Numbers that mean the same (2 vs 2.0) and case-insensitive booleans-as-strings are equal;
+    # anything else (e.g. "2" vs 2) is a real difference.
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return float(a) == float(b)
+    return False
+
+
+def diff(desired: Any, observed: Any, path: str = "",
+         ignore: Iterable[str] = ()) -> list[FieldChange]:
+    """The fields of ``desired`` whose value differs in ``observed``.
+
+    Args:
+        desired: what the spec asks for (a dict, list or scalar).
+        observed: what exists (``MISSING`` or None when absent).
+        path: the prefix of reported paths.
+        ignore: paths (as reported) to skip, e.g. ``metadata.annotations.x``.
+    """
+    skip = frozenset(ignore)
+    out: list[FieldChange] = []
+    _diff(desired, observed, path, skip, out)
+    return out
+
+
+def _diff(desired: Any, observed: Any, path: str, skip: frozenset[str],
+          out: list[FieldChange]) -> None:
+    if path in skip:
+        return
+    if isinstance(desired, dict):
+        if not isinstance(observed, dict):
+            if desired or observed not in (None, MISSING):
+                out.append(FieldChange(path, observed, desired))
+            return
+        for key, value in desired.items():
+            _diff(value, observed.get(key, MISSING), _join(path, key), skip, out)
+        return
+    if isinstance(desired, list):
+        if not isinstance(observed, list):
+            if desired or observed not in (None, MISSING):
+                out.append(FieldChange(path, observed, desired))
+            return
+        if len(desired) != len(observed):
+            out.append(FieldChange(path, observed, desired))
+            return
+        for i, (d, o) in enumerate(zip(desired, observed, strict=True)):
+            before = len(out)
+            _diff(d, o, _join(path, i), skip, out)
+            if len(out) > before and not isinstance(d, dict):
+                # A changed scalar inside a list reads better as the whole list.
+                del out[before:]
+                out.append(FieldChange(path, observed, desired))
+                return
+        return
+    if desired is None and observed in (None, MISSING):
+        return
+    if not _equal_scalars(desired, observed):
+        out.append(FieldChange(path, observed, desired))
+
+
+def touches(changes: Iterable[FieldChange], prefixes: Iterable[str]) -> list[FieldChange]:
+    """The changes at or under any of ``prefixes`` (``a.b`` matches ``a.b.c`` and ``a.b[0]``)."""
+    pre = tuple(prefixes)
+    return [c for c in changes
+            if any(c.path == p or c.path.startswith(p + ".") or c.path.startswith(p + "[")
+                   for p in pre)]
+
+
+def content_hash(obj: Any) -> str:
+    """A short, stable hash of a JSON-able object (keys sorted)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,469 @@
+"""Least-privilege RBAC for the service account the runs use, derived from the spec. Pure.
+
+What the reconciler may touch follows from the spec and the manifests it references: the
+namespaces of the components, the kinds of the objects they apply (with ``delete`` only where the
+component allows pruning), the Flux objects it ensures, the kinds its health checks read, the
+backup targets (PVCs and PVs for volume snapshots, read-only export of the listed namespaces, a
+scratch namespace for restore drills), the cert-manager Certificates and their TLS Secrets (by
+name), and the few writes the remediation rules need (restart a rollout, expand a PVC). On top
+comes what ``k8s_job_executor`` needs in the job namespace (Jobs, Pods and their logs).
+
+No rule uses ``*`` and nothing binds ``cluster-admin``: ``tests/unit/test_rbac.py`` checks both.
+Cluster-scoped objects are named (``resourceNames``) wherever Kubernetes honours names; it does
+not for ``create``, ``list`` and ``watch``, which stay unnamed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS, load_directory
+from platform_assets.spec.models import Component, PlatformSpec
+
+SERVICE_ACCOUNT = "platform-ops-runner"
+JOB_NAMESPACE = "dagster"
+ROLE_NAME = "platform-ops-runner"
+# Restore drills restore exported resources into scratch namespaces named ``drill-<hash>``.
+DRILL_NAMESPACE_PREFIX = "drill-"
+DRILL_ROLE_NAME = "platform-ops-restore-drill"
+FLUX_NAMESPACE = "flux-system"
+MANAGED_BY_LABEL = {"app.kubernetes.io/managed-by": "platform-ops"}
+# Namespaces every cluster has: never rendered as objects of ours.
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+READ = ("get", "list", "watch")
+APPLY = (*READ, "create", "patch", "update")
+PRUNE = (*APPLY, "delete")
+# Verbs Kubernetes authorizes by object name; create, list and watch ignore resourceNames.
+NAMEABLE = frozenset({"get", "patch", "update", "delete", "bind"})
+
+# (group, plural) of kinds whose plural the English rule below gets wrong.
+_PLURALS: dict[str, str] = {"Endpoints": "endpoints"}
+
+# Namespaced kinds a resources backup exports, beyond what the components apply themselves.
+EXPORT_KINDS: tuple[tuple[str, str], ...] = (
+    ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "ServiceAccount"),
+    ("v1", "PersistentVolumeClaim"), ("v1", "LimitRange"), ("v1", "ResourceQuota"),
+    ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
+    ("batch/v1", "CronJob"), ("batch/v1", "Job"),
+    ("networking.k8s.io/v1", "Ingress"), ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("cert-manager.io/v1", "Certificate"), ("cert-manager.io/v1", "Issuer"),
+    ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
+    ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+    ("source.toolkit.fluxcd.io/v1", "GitRepository"),
+    ("source.toolkit.fluxcd.io/v1", "HelmRepository"),
+    ("external-secrets.io/v1", "ExternalSecret"), ("external-secrets.io/v1", "SecretStore"),
+    ("snapshot.storage.k8s.io/v1", "VolumeSnapshot"),
+)
+
+
+class RbacError(ValueError):
+    """The spec or a manifest cannot be turned into RBAC rules."""
+
+
+def group_of(api_version: str) -> str:
+    """The API group of an ``apiVersion`` (``v1`` is the core group, ``""``)."""
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+def plural_of(kind: str) -> str:
+    """The resource name of a kind, as the API server's default pluralization derives it."""
+    if kind in _PLURALS:
+        return _PLURALS[kind]
+    low = kind.lower()
+    if low.endswith("y") and len(low) > 1 and low[-2] not in "aeiou":
+        return low[:-1] + "ies"
+    if low.endswith(("s", "x", "z", "ch", "sh")):
+        return low + "es"
+    return low + "s"
+
+
+def resource_of(api_version: str, kind: str) -> tuple[str, str]:
+    """(group, plural) of a kind: what an RBAC rule names."""
+    return group_of(api_version), plural_of(kind)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One RBAC rule: some verbs on resources of one group, optionally only named objects."""
+
+    api_group: str
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+    resource_names: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"apiGroups": [self.api_group], "resources": list(self.resources),
+                               "verbs": list(self.verbs)}
+        if self.resource_names:
+            out["resourceNames"] = list(self.resource_names)
+        return out
+
+
+@dataclass
+class RbacPlan:
+    """Rules per namespace (a Role each) and cluster-wide (one ClusterRole), with reasons."""
+
+    service_account: str
+    namespace: str
+    cluster_rules: list[Rule] = field(default_factory=list)
+    namespace_rules: dict[str, list[Rule]] = field(default_factory=dict)
+    namespaces: list[str] = field(default_factory=list)
+    # The ClusterRole restore drills bind inside their scratch namespace (never cluster-wide).
+    drill_rules: list[Rule] = field(default_factory=list)
+
+    def all_rules(self) -> list[Rule]:
+        return [*self.cluster_rules, *(r for rs in self.namespace_rules.values() for r in rs),
+                *self.drill_rules]
+
+    def verbs_for(self, group: str, resource: str, namespace: str | None = None,
+                  name: str | None = None) -> set[str]:
+        """The verbs granted on ``resource`` (in ``namespace``; None: cluster-wide)."""
+        rules = self.cluster_rules if namespace is None else self.namespace_rules.get(namespace, [])
+        out: set[str] = set()
+        for r in rules:
+            if r.api_group != group or resource not in r.resources:
+                continue
+            if r.resource_names and (name is None or name not in r.resource_names):
+                continue
+            out.update(r.verbs)
+        return out
+
+
+class _Collector:
+    """Accumulates verbs per (scope, group, resource, names)."""
+
+    def __init__(self) -> None:
+        # scope None = cluster; names () = every object.
+        self.grants: dict[tuple[str | None, str, str, tuple[str, ...]], set[str]] = \
+            defaultdict(set)
+
+    def add(self, scope: str | None, api_version: str, kind: str, verbs: Iterable[str],
+            names: Iterable[str] = ()) -> None:
+        group, plural = resource_of(api_version, kind)
+        self.add_resource(scope, group, plural, verbs, names)
+
+    def add_resource(self, scope: str | None, group: str, resource: str, verbs: Iterable[str],
+                     names: Iterable[str] = ()) -> None:
+        names = tuple(sorted(set(names)))
+        verbs = set(verbs)
+        if names:
+            named = verbs & NAMEABLE
+            unnamed = verbs - NAMEABLE
+            if named:
+                self.grants[(scope, group, resource, names)] |= named
+            if unnamed:
+                self.grants[(scope, group, resource, ())] |= unnamed
+        else:
+            self.grants[(scope, group, resource, ())] |= verbs
+
+    def rules(self, scope: str | None) -> list[Rule]:
+        # Resources of one group with the same verbs and names share a rule.
+        merged: dict[tuple[str, tuple[str, ...], tuple[str, ...]], set[str]] = defaultdict(set)
+        for (s, group, resource, names), verbs in self.grants.items():
+            if s != scope:
+                continue
+            unnamed = self.grants.get((scope, group, resource, ()), set())
+            if names and verbs <= unnamed:
+                continue  # already granted on every object
+            merged[(group, tuple(_ordered(verbs)), names)].add(resource)
+        return sorted(
+            (Rule(g, tuple(sorted(res)), v, n) for (g, v, n), res in merged.items()),
+            key=lambda r: (r.api_group, r.resources, r.resource_names, r.verbs),
+        )
+
+    def scopes(self) -> list[str]:
+        return sorted({s for (s, _, _, _) in self.grants if s is not None})
+
+
+_VERB_ORDER = ("get", "list", "watch", "create", "patch", "update", "delete")
+
+
+def _ordered(verbs: Iterable[str]) -> list[str]:
+    verbs = set(verbs)
+    return [v for v in _VERB_ORDER if v in verbs] + sorted(verbs - set(_VERB_ORDER))
+
+
+def _scope(obj: Mapping[str, Any], default_namespace: str) -> str | None:
+    if obj["kind"] in CLUSTER_SCOPED_KINDS:
+        return None
+    return str((obj.get("metadata") or {}).get("namespace") or default_namespace)
+
+
+def _flux_object(component: Component) -> tuple[str, str, str] | None:
+    """(apiVersion, kind, namespace) of the Flux object a component is reconciled through."""
+    if component.source.helm_release:
+        return "helm.toolkit.fluxcd.io/v2", "HelmRelease", component.namespace
+    if component.source.kustomization:
+        return "kustomize.toolkit.fluxcd.io/v1", "Kustomization", FLUX_NAMESPACE
+    return None
+
+
+def derive_rbac(spec: PlatformSpec, manifests: Mapping[str, list[dict[str, Any]]], *,
+                service_account: str = SERVICE_ACCOUNT,
+                job_namespace: str = JOB_NAMESPACE) -> RbacPlan:
+    """The least-privilege rules for the run service account.
+
+    Args:
+        spec: the validated platform spec.
+        manifests: the objects of each manifests-sourced component, by component name
+            (already namespaced, as ``core.manifests.load_directory`` returns them).
+        service_account: the service account the run and step pods run as.
+        job_namespace: the namespace the run and step Jobs are created in.
+    """
+    c = _Collector()
+    namespaces = sorted({comp.namespace for comp in spec.components})
+
+    # Namespaces: the reconciler ensures each component's; only ours may be patched.
+    c.add(None, "v1", "Namespace", READ)
+    c.add(None, "v1", "Namespace", ("create", "patch", "update"), names=namespaces)
+
+    objects_by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for comp in spec.components:
+        verbs = PRUNE if comp.prune else APPLY
+        # The inventory ConfigMap is always ours to replace and delete.
+        c.add(comp.namespace, "v1", "ConfigMap", PRUNE)
+        for obj in manifests.get(comp.name, []):
+            objects_by_kind[obj["kind"]].append(obj)
+            scope = _scope(obj, comp.namespace)
+            name = str(obj["metadata"]["name"])
+            if scope is None:
+                c.add(None, obj["apiVersion"], obj["kind"], verbs, names=[name])
+            else:
+                c.add(scope, obj["apiVersion"], obj["kind"], verbs)
+        flux = _flux_object(comp)
+        if flux:
+            api_version, kind, ns = flux
+            c.add(ns, api_version, kind, APPLY)
+            # Health of a Flux-managed component: the workloads it installs, read only.
+            for api, k in (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"),
+                           ("apps/v1", "DaemonSet"), ("v1", "PersistentVolumeClaim")):
+                c.add(comp.namespace, api, k, READ)
+        for check in comp.health:
+            api = check.api_version or _default_api_version(check.kind, objects_by_kind)
+            scope = None if check.kind in CLUSTER_SCOPED_KINDS else \
+                (check.namespace or comp.namespace)
+            c.add(scope, api, check.kind, READ)
+
+    drill_rules = _backups(c, spec, objects_by_kind)
+    _certificates(c, spec, manifests)
+    _remediation(c, spec, namespaces)
+
+    # k8s_job_executor: one Job per step, watched through its pods, logs and events.
+    c.add(job_namespace, "batch/v1", "Job", ("get", "list", "watch", "create", "delete"))
+    c.add_resource(job_namespace, "batch", "jobs/status", ("get",))
+    c.add(job_namespace, "v1", "Pod", ("get", "list", "watch", "delete"))
+    c.add_resource(job_namespace, "", "pods/log", ("get",))
+    c.add(job_namespace, "v1", "Event", ("get", "list", "watch"))
+
+    plan = RbacPlan(service_account=service_account, namespace=job_namespace,
+                    cluster_rules=c.rules(None),
+                    namespace_rules={s: c.rules(s) for s in c.scopes()},
+                    namespaces=namespaces, drill_rules=drill_rules)
+    _refuse_wildcards(plan)
+    return plan
+
+
+def _default_api_version(kind: str, objects_by_kind: Mapping[str, list[dict[str, Any]]]) -> str:
+    applied = objects_by_kind.get(kind)
+    if applied:
+        return str(applied[0]["apiVersion"])
+    for api, k in EXPORT_KINDS:
+        if k == kind:
+            return api
+    raise RbacError(f"health check kind {kind!r} needs api_version: it is neither applied by "
+                    "a component nor a well-known kind")
+
+
+def _backups(c: _Collector, spec: PlatformSpec,
+             objects_by_kind: Mapping[str, list[dict[str, Any]]]) -> list[Rule]:
+    """Grants for the backup targets; returns the rules of the restore-drill ClusterRole."""
+    if not spec.backups:
+        return []
+    restore_ns = [t.name for t in spec.backups.targets if t.kind == "resources"]
+    export_kinds = set(EXPORT_KINDS)
+    for kind, objs in objects_by_kind.items():
+        if kind not in CLUSTER_SCOPED_KINDS and kind != "Secret":
+            export_kinds.update((str(o["apiVersion"]), kind) for o in objs)
+    for t in spec.backups.targets:
+        if t.kind == "volume" and t.namespace:
+            c.add(t.namespace, "v1", "PersistentVolumeClaim", ("get",), names=[t.pvc or ""])
+            # The PV's name is chosen by the provisioner: it cannot be named in advance.
+            c.add(None, "v1", "PersistentVolume", ("get",))
+            if t.method == "csi-snapshot":
+                c.add(t.namespace, "snapshot.storage.k8s.io/v1", "VolumeSnapshot", PRUNE)
+                c.add(None, "snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", READ)
+                c.add(None, "snapshot.storage.k8s.io/v1", "VolumeSnapshotClass", ("get", "list"))
+        elif t.kind == "resources":
+            for ns in t.namespaces:
+                for api, kind in sorted(export_kinds):
+                    c.add(ns, api, kind, ("get", "list"))
+                if t.include_secrets:
+                    c.add(ns, "v1", "Secret", ("get", "list"))
+    if restore_ns:
+        # Restore drills create a scratch namespace ``drill-<hash>``, restore into it, compare
+        # and delete it. Its name is not known in advance, so the writes inside it come from a
+        # ClusterRole that is never bound cluster-wide: the drill binds it in its scratch
+        # namespace (RBAC lets it: ``bind`` on that one ClusterRole), and a
+        # ValidatingAdmissionPolicy (``drill_guard``) limits namespace deletes to ``drill-*``.
+        c.add(None, "v1", "Namespace", ("create", "delete"))
+        c.add_resource(None, "rbac.authorization.k8s.io", "clusterroles", ("bind",),
+                       names=[DRILL_ROLE_NAME])
+        c.add(None, "rbac.authorization.k8s.io/v1", "RoleBinding", ("create",))
+        drill = _Collector()
+        for api, kind in sorted(export_kinds):
+            drill.add(None, api, kind, PRUNE)
+        drill.add(None, "v1", "Secret", PRUNE)
+        return drill.rules(None)
+    return []
+
+
+def _certificates(c: _Collector, spec: PlatformSpec,
+                  manifests: Mapping[str, list[dict[str, Any]]]) -> None:
+    declared = {(str((o.get("metadata") or {}).get("namespace") or ""), o["metadata"]["name"]): o
+                for objs in manifests.values() for o in objs if o["kind"] == "Certificate"}
+    for item in spec.certificates.items:
+        ref = item.cert_manager
+        if not ref:
+            continue
+        c.add(ref.namespace, "cert-manager.io/v1", "Certificate", READ)
+        # Renewal (what ``cmctl renew`` does) writes the Issuing condition on the status.
+        c.add_resource(ref.namespace, "cert-manager.io", "certificates/status",
+                       ("get", "patch", "update"), names=[ref.name])
+        secret = ref.secret or ((declared.get((ref.namespace, ref.name)) or {}).get("spec")
+                                or {}).get("secretName")
+        # Only the certificate's own Secret is readable; unknown name: the namespace's Secrets.
+        c.add(ref.namespace, "v1", "Secret", ("get",), names=[secret] if secret else [])
+
+
+def _remediation(c: _Collector, spec: PlatformSpec, namespaces: list[str]) -> None:
+    by_name = {comp.name: comp.namespace for comp in spec.components}
+    for rule in spec.remediation.rules:
+        targets = [by_name[rule.target]] if rule.target in by_name else namespaces
+        for ns in targets:
+            if rule.action == "restart_rollout":
+                c.add(ns, "apps/v1", "Deployment", ("get", "patch"))
+            elif rule.action == "expand_pvc":
+                c.add(ns, "v1", "PersistentVolumeClaim", ("get", "patch"))
+
+
+def _refuse_wildcards(plan: RbacPlan) -> None:
+    for r in plan.all_rules():
+        if "*" in r.verbs or "*" in r.resources or r.api_group == "*":
+            raise RbacError(f"refusing a wildcard RBAC rule: {r}")
+
+
+def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
+    """A ValidatingAdmissionPolicy (and its binding) that lets the run service account delete
+    only ``drill-*`` namespaces: RBAC cannot name namespaces that do not exist yet."""
+    if not plan.drill_rules:
+        return []
+    user = f"system:serviceaccount:{plan.namespace}:{plan.service_account}"
+    api = "admissionregistration.k8s.io/v1"
+    name = f"{ROLE_NAME}-namespace-deletes"
+    return [
+        {"apiVersion": api, "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": name, "labels": dict(MANAGED_BY_LABEL)},
+         "spec": {
+             "failurePolicy": "Fail",
+             "matchConstraints": {"resourceRules": [{
+                 "apiGroups": [""], "apiVersions": ["v1"], "operations": ["DELETE"],
+                 "resources": ["namespaces"]}]},
+             "matchConditions": [{"name": "run-service-account",
+                                  "expression": f"request.userInfo.username == '{user}'"}],
+             "validations": [{
+                 "expression": f"oldObject.metadata.name.startsWith('{DRILL_NAMESPACE_PREFIX}')",
+                 "message": "platform-ops runs may delete only their restore-drill namespaces "
+                            f"({DRILL_NAMESPACE_PREFIX}*)"}]}},
+        {"apiVersion": api, "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": name, "labels": dict(MANAGED_BY_LABEL)},
+         "spec": {"policyName": name, "validationActions": ["Deny"]}},
+    ]
+
+
+def to_objects(plan: RbacPlan, include_namespaces: bool = True,
+               include_admission_policy: bool = True) -> list[dict[str, Any]]:
+    """The ServiceAccount, ClusterRoles and Roles with their bindings, as Kubernetes objects.
+
+    With ``include_namespaces``, the component namespaces (other than the system ones) and the
+    job namespace come first, so the Roles can be applied before the first reconcile. With
+    ``include_admission_policy``, the policy of ``drill_guard`` comes last.
+    """
+    labels = dict(MANAGED_BY_LABEL)
+    subject = {"kind": "ServiceAccount", "name": plan.service_account,
+               "namespace": plan.namespace}
+    out: list[dict[str, Any]] = []
+    if include_namespaces:
+        for ns in sorted({*plan.namespaces, plan.namespace, *plan.namespace_rules}):
+            if ns in SYSTEM_NAMESPACES:
+                continue
+            out.append({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": ns, "labels": labels}})
+    out.append({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": plan.service_account, "namespace": plan.namespace,
+                             "labels": labels}})
+    rbac = "rbac.authorization.k8s.io/v1"
+    out.append({"apiVersion": rbac, "kind": "ClusterRole",
+                "metadata": {"name": ROLE_NAME, "labels": labels},
+                "rules": [r.to_dict() for r in plan.cluster_rules]})
+    out.append({"apiVersion": rbac, "kind": "ClusterRoleBinding",
+                "metadata": {"name": ROLE_NAME, "labels": labels},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": ROLE_NAME},
+                "subjects": [subject]})
+    if plan.drill_rules:
+        out.append({"apiVersion": rbac, "kind": "ClusterRole",
+                    "metadata": {"name": DRILL_ROLE_NAME, "labels": labels},
+                    "rules": [r.to_dict() for r in plan.drill_rules]})
+    for ns, rules in sorted(plan.namespace_rules.items()):
+        out.append({"apiVersion": rbac, "kind": "Role",
+                    "metadata": {"name": ROLE_NAME, "namespace": ns, "labels": labels},
+                    "rules": [r.to_dict() for r in rules]})
+        out.append({"apiVersion": rbac, "kind": "RoleBinding",
+                    "metadata": {"name": ROLE_NAME, "namespace": ns, "labels": labels},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                "name": ROLE_NAME},
+                    "subjects": [subject]})
+    if include_admission_policy:
+        out.extend(drill_guard(plan))
+    return out
+
+
+def load_component_manifests(spec: PlatformSpec,
+                             base_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """The objects of every manifests-sourced component, read from the spec's directories."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for comp in spec.components:
+        if comp.source.manifests:
+            directory = base_dir / comp.source.manifests.path
+            out[comp.name] = [m.obj for m in load_directory(directory, comp.namespace)]
+    return out
+
+
+def to_yaml(objects: list[dict[str, Any]]) -> str:
+    header = ("# Generated by `python -m platform_assets rbac` from the platform spec: "
+              "do not edit.\n")
+    return header + yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)
+
+
+def render_rbac(spec_path: str | Path | None = None, *, service_account: str = SERVICE_ACCOUNT,
+                job_namespace: str = JOB_NAMESPACE, include_namespaces: bool = True,
+                include_admission_policy: bool = True) -> str:
+    """The RBAC manifests (YAML) for the spec at ``spec_path`` (default ``$PLATFORM_SPEC``)."""
+    from platform_assets.spec.loader import load_spec, spec_base_dir, spec_path_from_env
+
+    path = Path(spec_path) if spec_path is not None else spec_path_from_env()
+    spec = load_spec(path)
+    manifests = load_component_manifests(spec, spec_base_dir(path))
+    plan = derive_rbac(spec, manifests, service_account=service_account,
+                       job_namespace=job_namespace)
+    return to_yaml(to_objects(plan, include_namespaces=include_namespaces,
+                              include_admission_policy=include_admission_policy))

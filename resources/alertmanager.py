@@ -1,0 +1,109 @@
+"""AlertmanagerResource: the Alertmanager API v2 (alerts in, alerts out), over plain HTTP.
+
+Reads active alerts for the remediation sensor and posts alerts (escalations, failed runs) so
+they reach people through the routing Alertmanager already has. Optional Basic or Bearer auth,
+given as ``dg.EnvVar`` (``AlertmanagerResource(password=dg.EnvVar("ALERTMANAGER_PASSWORD"))``);
+without configuration the URL comes from ``$ALERTMANAGER_URL`` when the resource is used.
+Credentials never appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import dagster as dg
+
+from resources.retry import RetryPolicy, call_with_retry
+
+
+class AlertmanagerUnavailable(RuntimeError):
+    """Alertmanager could not be reached or answered with an error; the message says which."""
+
+
+class AlertmanagerResource(dg.ConfigurableResource):
+    """Alertmanager API v2 endpoint (default URL ``$ALERTMANAGER_URL``)."""
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = None
+    bearer_token: str | None = None
+    timeout_seconds: float = 10.0
+    retry_attempts: int = 3
+
+    def base_url(self) -> str:
+        url = self.url or os.environ.get("ALERTMANAGER_URL")
+        if not url:
+            raise AlertmanagerUnavailable(
+                "no Alertmanager URL: set ALERTMANAGER_URL or the alertmanager resource's url")
+        return url.rstrip("/")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.bearer_token:
+            headers["Authorization"] = f"Bearer {self.bearer_token}"
+        elif self.username is not None and self.password is not None:
+            raw = f"{self.username}:{self.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        return headers
+
+    def _request(self, method: str, path: str, body: Any = None,
+                 query: list[tuple[str, str]] | None = None) -> Any:
+        url = self.base_url() + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        headers = self._headers()
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        describe = f"{method} {self.base_url()}{path}"
+
+        def call() -> Any:
+            req = urllib.request.Request(url, data=data, method=method, headers=headers)
+            with urllib.request.urlopen(req, timeout=self.timeout_seconds) as resp:
+                payload = resp.read()
+            return json.loads(payload) if payload.strip() else None
+
+        try:
+            return call_with_retry(call, describe, RetryPolicy(attempts=self.retry_attempts,
+                                                              base_delay=0.2, max_delay=2.0))
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode(errors="replace").strip()
+            raise AlertmanagerUnavailable(f"{describe} answered {exc.code}: {detail}") from None
+        except (urllib.error.URLError, OSError, ValueError, RuntimeError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise AlertmanagerUnavailable(f"Alertmanager unreachable ({describe}): {reason}"
+                                          ) from None
+
+    def active_alerts(self, filters: list[str] | None = None,
+                      receiver: str | None = None) -> list[dict[str, Any]]:
+        """Active alerts that are neither silenced nor inhibited (gettableAlert dicts).
+
+        Args:
+            filters: label matchers such as ``alertname="KubePodCrashLooping"``.
+            receiver: a regex on receiver names.
+
+        Raises:
+            AlertmanagerUnavailable: the API cannot be reached or answered an error.
+        """
+        query = [("active", "true"), ("silenced", "false"), ("inhibited", "false")]
+        query += [("filter", f) for f in filters or []]
+        if receiver:
+            query.append(("receiver", receiver))
+        out = self._request("GET", "/api/v2/alerts", query=query)
+        if not isinstance(out, list):
+            raise AlertmanagerUnavailable(
+                f"GET {self.base_url()}/api/v2/alerts answered {type(out).__name__}, not a list")
+        return out
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """Post alerts (postableAlert dicts: labels, annotations, startsAt, endsAt, ...)."""
+        self._request("POST", "/api/v2/alerts", body=alerts)
+
+    def status(self) -> dict[str, Any]:
+        """``/api/v2/status``: version, cluster state and configuration."""
+        out = self._request("GET", "/api/v2/status")
+        return out if isinstance(out, dict) else {}

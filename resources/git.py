@@ -1,0 +1,221 @@
+"""GitRepositoryResource: the platform's Git repository, through the ``git`` command line.
+
+The resource keeps a bare mirror of one branch in a local cache directory and answers questions
+about commits from it: the branch head, ancestry, the paths two commits differ in, a file or tree
+at a commit. Every call is a ``git`` subprocess with a timeout; the cost of a call depends on the
+commits asked about, never on the length of the history. Any URL ``git fetch`` understands works
+(``file://``, ``https://``, ``ssh://``); credentials in a URL are never logged.
+
+Runs apply the spec at the commit that triggered them: :func:`spec_at_commit` materializes the
+tree of that commit into the cache and loads the spec from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from platform_assets.core.gitchanges import COMMIT_TAG, dirs_of_files
+from platform_assets.spec.loader import load_spec_text
+from platform_assets.spec.models import PlatformSpec
+
+_SHA = re.compile(r"^[0-9a-f]{7,64}$")
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+class GitUnavailable(RuntimeError):
+    """The repository cannot be reached or read; the message names the URL (redacted)."""
+
+
+def redact(text: str) -> str:
+    """``text`` with any ``user:password@`` of a URL replaced."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+class GitRepositoryResource(dg.ConfigurableResource):
+    """The Git repository holding the platform spec (default URL: ``$PLATFORM_GIT_URL``)."""
+
+    url: str | None = None
+    branch: str = "main"
+    spec_path: str = "platform.yaml"
+    cache_dir: str | None = None
+    timeout_seconds: float = 60.0
+    checkout_dir: str | None = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def resolved_url(self) -> str:
+        url = self.url or os.environ.get("PLATFORM_GIT_URL")
+        if not url:
+            raise GitUnavailable("no Git URL: set PLATFORM_GIT_URL or the git resource's url")
+        return url
+
+    def cache_root(self) -> Path:
+        base = self.cache_dir or os.environ.get("PLATFORM_GIT_CACHE") or os.path.join(
+            os.environ.get("DAGSTER_HOME") or tempfile.gettempdir(), "platform-ops-git")
+        return Path(base)
+
+    def mirror_path(self) -> Path:
+        digest = hashlib.sha256(f"{self.resolved_url()}#{self.branch}".encode()).hexdigest()[:16]
+        return self.cache_root() / f"mirror-{digest}.git"
+
+    def _git(self, *args: str, cwd: Path | None = None, binary: bool = False,
+             check: bool = True) -> Any:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_ASKPASS": "true", "LC_ALL": "C"}
+        cmd = ["git", *args]
+        where = cwd or self.mirror_path()
+        try:
+            done = subprocess.run(cmd, cwd=where, env=env, capture_output=True,
+                                  timeout=self.timeout_seconds, check=False)
+        except FileNotFoundError as exc:
+            raise GitUnavailable("the git command line tool is not on PATH") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise GitUnavailable(redact(f"git {' '.join(args[:2])} timed out after "
+                                        f"{self.timeout_seconds:.0f}s")) from exc
+        if check and done.returncode != 0:
+            err = done.stderr.decode(errors="replace").strip().splitlines()
+            raise GitUnavailable(redact(f"git {' '.join(args[:3])} failed: "
+                                        f"{err[-1] if err else 'exit ' + str(done.returncode)}"))
+        if not check:
+            return done
+        return done.stdout if binary else done.stdout.decode(errors="replace")
+
+    # ------------------------------------------------------------------ fetching
+
+    def fetch(self) -> str:
+        """Update the local mirror of the branch and return its head SHA.
+
+        Raises:
+            GitUnavailable: the repository or branch cannot be reached.
+        """
+        mirror = self.mirror_path()
+        url = self.resolved_url()
+        if not (mirror / "HEAD").exists():
+            mirror.mkdir(parents=True, exist_ok=True)
+            self._git("init", "--quiet", "--bare", cwd=mirror)
+        ref = f"refs/heads/{self.branch}"
+        try:
+            self._git("fetch", "--quiet", "--no-tags", "--force", url, f"+{ref}:{ref}")
+        except GitUnavailable as exc:
+            raise GitUnavailable(redact(f"cannot fetch {self.branch} from {url}: {exc}")) from None
+        return self.head()
+
+    def head(self) -> str:
+        """The SHA the mirrored branch points at (after the last :meth:`fetch`)."""
+        return str(self._git("rev-parse", "--verify", f"refs/heads/{self.branch}^{{commit}}")
+                   ).strip()
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether the mirror holds commit ``sha``."""
+        if not _SHA.match(sha or ""):
+            return False
+        done = self._git("cat-file", "-e", f"{sha}^{{commit}}", check=False)
+        return bool(done.returncode == 0)
+
+    def is_ancestor(self, old: str, new: str) -> bool:
+        """Whether ``old`` is an ancestor of (or equal to) ``new``; False when either is missing."""
+        if not (self.has_commit(old) and self.has_commit(new)):
+            return False
+        done = self._git("merge-base", "--is-ancestor", old, new, check=False)
+        return bool(done.returncode == 0)
+
+    def commits_between(self, old: str | None, new: str, limit: int = 1000) -> list[str]:
+        """Commits reachable from ``new`` but not ``old``, newest first, at most ``limit``."""
+        rng = [f"{old}..{new}"] if old else [new]
+        out = str(self._git("rev-list", f"--max-count={limit}", *rng))
+        return out.split()
+
+    def changed_paths(self, old: str, new: str) -> list[str]:
+        """Repository-relative paths that differ between two commits."""
+        out = str(self._git("diff", "--name-only", "--no-renames", "-z", old, new))
+        return [p for p in out.split("\0") if p]
+
+    def show(self, sha: str, path: str) -> str | None:
+        """The text of ``path`` at commit ``sha``; None when the file does not exist there."""
+        done = self._git("show", f"{sha}:{path}", check=False)
+        if done.returncode != 0:
+            if not self.has_commit(sha):
+                raise GitUnavailable(f"commit {sha} is not in the mirror")
+            return None
+        return str(done.stdout.decode(errors="replace"))
+
+    def ls_tree(self, sha: str, path: str = "") -> list[str]:
+        """Every file path under ``path`` at commit ``sha`` (recursive)."""
+        args = ["ls-tree", "-r", "-z", "--name-only", "--full-tree", sha]
+        if path:
+            args += ["--", path]
+        out = str(self._git(*args))
+        return [p for p in out.split("\0") if p]
+
+    def directories(self, sha: str) -> set[str]:
+        """Every directory in the tree of ``sha``."""
+        return dirs_of_files(self.ls_tree(sha))
+
+    def materialize(self, sha: str, dest: Path | None = None) -> Path:
+        """Write the tree of ``sha`` into ``dest`` (default: a per-commit cache directory)."""
+        full = str(self._git("rev-parse", "--verify", f"{sha}^{{commit}}")).strip()
+        target = dest or self.cache_root() / "trees" / full
+        marker = target / ".platform-ops-complete"
+        if marker.exists():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{full[:12]}-", dir=target.parent
+                                    if target.parent.exists() else None))
+        data = self._git("archive", "--format=tar", full, binary=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(tmp, filter="data")
+        (tmp / ".platform-ops-complete").write_text(full + "\n")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            shutil.copytree(tmp, target, dirs_exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    def update_checkout(self, sha: str) -> Path | None:
+        """Point the working copy the code location loads its spec from at ``sha``.
+
+        Only when ``checkout_dir`` is set; the tree is written there with ``git archive`` (no
+        branch is moved). Returns the directory, or None when no checkout is configured.
+        """
+        if not self.checkout_dir:
+            return None
+        return self.materialize(sha, Path(self.checkout_dir))
+
+
+def spec_at_commit(git: GitRepositoryResource, sha: str) -> tuple[PlatformSpec, Path]:
+    """The spec at ``sha`` and the directory its manifest paths are relative to.
+
+    The commit's tree is materialized into the resource's cache (once per commit), so a run
+    applies exactly what that commit holds, whatever the working copy holds when it starts.
+
+    Raises:
+        GitUnavailable: the commit cannot be fetched.
+        SpecError: the spec at that commit is invalid.
+    """
+    if not git.has_commit(sha):
+        git.fetch()
+    root = git.materialize(sha)
+    spec_file = root / git.spec_path
+    text = spec_file.read_text() if spec_file.is_file() else ""
+    spec = load_spec_text(text, f"{git.spec_path}@{sha[:12]}", base_dir=spec_file.parent)
+    return spec, spec_file.parent
+
+
+def commit_of_run(tags: dict[str, str]) -> str | None:
+    """The commit a run must apply (its ``platform-ops/commit`` tag), if any."""
+    sha = tags.get(COMMIT_TAG)
+    return sha if sha and _SHA.match(sha) else None

@@ -1,0 +1,1218 @@
+"""A local IONOS Cloud API v6: datacenters, LANs, managed Kubernetes, volumes, snapshots, requests.
+
+Served under ``/cloudapi/v6`` so the ``ionoscloud`` SDK works with
+``Configuration(host="http://127.0.0.1:PORT/cloudapi/v6", token=...)`` or with username and
+password (Basic auth).
+
+Behaviour, as the real API:
+
+- every POST, PUT, PATCH and DELETE answers **202** with an absolute
+  ``Location: <base>/cloudapi/v6/requests/<uuid>/status``; the request goes QUEUED, RUNNING, then
+  DONE (or FAILED) after ``delay`` seconds, and is DONE on the first poll when ``delay`` is 0;
+- data-center resources go BUSY → AVAILABLE; Kubernetes clusters and node pools DEPLOYING →
+  ACTIVE (UPDATING → ACTIVE after a PUT, DESTROYING then 404 after a DELETE); nodes PROVISIONING →
+  READY. Transitions are applied lazily on the next request and by a timer, so side effects
+  (``world.set_pool_nodes``) happen even when nobody polls;
+- ``depth`` is honoured: at depth 0 a collection's items are bare references (id, type, href);
+  ``offset``/``limit``/``_links`` appear on the lists the real API paginates (datacenters, LANs,
+  volumes, servers, requests), not on the k8s, node pool, node and snapshot lists;
+- errors are ``{"httpStatus": N, "messages": [{"errorCode", "message"}]}``: 400 malformed JSON,
+  401 bad or missing credentials, 404 unknown ids, 405, 412 on an ``If-Match`` mismatch, 415 wrong
+  content type, 422 missing or invalid fields.
+
+``world.set_pool_nodes(pool_name, nodes)`` is called whenever a pool's registered nodes change,
+with one dict per node that is READY (or REBUILDING: it keeps its Node object), as a kubelet
+registers only once the server is up:
+``{"name", "id", "poolName", "poolId", "clusterId", "k8sVersion", "privateIP", "publicIP",
+"state", "ready", "labels", "annotations", "cores", "ramMB", "storageGB", "availabilityZone"}``.
+
+``fail_next(resource_type)`` makes the next create or update of that type (``datacenter``,
+``lan``, ``volume``, ``snapshot``, ``k8s``, ``nodepool``) end FAILED, request included.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import yaml
+
+from sandbox.http import Request, Response, json_response
+from sandbox.ionos_common import (
+    ApiError,
+    IonosServiceBase,
+    StateFile,
+    check_basic_or_bearer,
+    error_response,
+    etag_of,
+    iso,
+    json_body,
+    now,
+    page_links,
+    parse_iso,
+    query_int,
+)
+from sandbox.world import World
+
+PREFIX = "/cloudapi/v6"
+K8S_VERSIONS = ["1.31.9", "1.32.6", "1.33.2"]
+K8S_DEFAULT_VERSION = "1.32.6"
+LOCATIONS = {
+    "de/fra": "frankfurt", "de/fkb": "karlsruhe", "de/txl": "berlin", "gb/lhr": "london",
+    "gb/bhx": "worcester", "fr/par": "paris", "es/vit": "logrono", "us/las": "lasvegas",
+    "us/ewr": "newark", "us/mci": "kansascity",
+}
+DC_ENTITIES = ["servers", "volumes", "lans", "loadbalancers", "networkloadbalancers",
+               "natgateways", "securitygroups"]
+VOLUME_TYPES = {"HDD", "SSD", "SSD Standard", "SSD Premium", "DAS", "ISO"}
+LICENCE_TYPES = {"UNKNOWN", "WINDOWS", "WINDOWS2016", "WINDOWS2019", "WINDOWS2022",
+                 "WINDOWS2025", "RHEL", "LINUX", "OTHER"}
+DAYS = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+PAGINATED = {"datacenters", "lans", "volumes", "servers"}
+FAILABLE = {"datacenter", "lan", "volume", "snapshot", "k8s", "nodepool"}
+_TIME_RE = re.compile(r'^([01]\d|2[0-3]):[0-5]\d:[0-5]\d("?Z"?)?$')
+_MAX_REQUESTS = 5000
+
+
+def _version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+
+class _Route:
+    def __init__(self, pattern: str, handlers: dict[str, Callable[..., Response]]) -> None:
+        self.regex = re.compile(f"^{pattern}$")
+        self.handlers = handlers
+
+
+class IonosCloudService(IonosServiceBase):
+    """The Cloud API v6 emulator (see the module docstring)."""
+
+    name = "ionos"
+
+    def __init__(self, world: World, token: str, username: str, password: str,
+                 delay: float = 0.0, state_dir: Path | None = None) -> None:
+        self.world = world
+        self.token = token
+        self.username = username
+        self.password = password
+        self.delay = float(delay)
+        self._lock = threading.RLock()
+        self._file = StateFile(state_dir, "ionos")
+        self._objs: dict[str, dict[str, Any]] = {}
+        self._requests: dict[str, dict[str, Any]] = {}
+        self._fail_next: set[str] = set()
+        self._dirty_pools: dict[str, str | None] = {}
+        self._effects_lock = threading.Lock()
+        self._ip_counter = 10
+        loaded = self._file.load()
+        if loaded:
+            self._objs = loaded.get("objects", {})
+            self._requests = loaded.get("requests", {})
+            self._ip_counter = int(loaded.get("ip_counter", 10))
+        world.provision_volume = self.provision_volume
+        world.volume_exists = self.volume_exists
+        self._routes = self._build_routes()
+
+    # ------------------------------------------------------------------ admin and world hooks
+
+    def fail_next(self, resource_type: str) -> None:
+        """Make the next create or update of ``resource_type`` end in a FAILED state."""
+        if resource_type not in FAILABLE:
+            raise ValueError(f"fail_next: unknown resource type {resource_type!r}; "
+                             f"use one of {sorted(FAILABLE)}")
+        with self._lock:
+            self._fail_next.add(resource_type)
+
+    def reset(self) -> None:
+        """Forget every resource and request."""
+        with self._lock:
+            self._objs.clear()
+            self._requests.clear()
+            self._fail_next.clear()
+            self._save()
+
+    def provision_volume(self, name: str, size_gb: int) -> str:
+        """Create an AVAILABLE volume in the first datacenter (one is made if none exists)."""
+        with self._lock:
+            dcs = self._children("", "datacenters")
+            if dcs:
+                dc = dcs[0]
+            else:
+                dc = self._new_obj("datacenter", "", "datacenters", str(uuid.uuid4()),
+                                   self._dc_props({"name": "sandbox-volumes",
+                                                   "location": "de/fra"}), "AVAILABLE")
+            vol = self._new_obj("volume", dc["path"], "volumes", str(uuid.uuid4()),
+                                self._volume_props({"name": name, "size": size_gb,
+                                                    "type": "SSD Standard"}), "AVAILABLE")
+            self._save()
+            return str(vol["id"])
+
+    def volume_exists(self, volume_id: str) -> bool:
+        with self._lock:
+            self._advance_locked()
+            return any(o["type"] == "volume" and o["id"] == volume_id
+                       for o in self._objs.values())
+
+    # ------------------------------------------------------------------ HTTP entry point
+
+    def handle(self, req: Request) -> Response:
+        try:
+            path = req.path
+            if not path.startswith(PREFIX):
+                raise ApiError(404, f"Unknown path {path}; the Cloud API lives under {PREFIX}")
+            path = path[len(PREFIX):].rstrip("/")
+            check_basic_or_bearer(req, self.token, self.username, self.password)
+            with self._lock:
+                self._advance_locked()
+                resp = self._route(req, path)
+                if req.method in ("POST", "PUT", "PATCH", "DELETE"):
+                    self._save()
+        except ApiError as err:
+            resp = error_response(err)
+        if self._dirty_pools:
+            self._flush()
+        return resp
+
+    def _route(self, req: Request, path: str) -> Response:
+        for route in self._routes:
+            m = route.regex.match(path)
+            if m is None:
+                continue
+            handler = route.handlers.get(req.method)
+            if handler is None:
+                raise ApiError(405, f"Method {req.method} is not allowed on {PREFIX}{path}; "
+                                    f"allowed: {', '.join(sorted(route.handlers))}")
+            return handler(req, **m.groupdict())
+        raise ApiError(404, f"Resource {PREFIX}{path} does not exist")
+
+    def _build_routes(self) -> list[_Route]:
+        dc = r"/datacenters/(?P<dc>[^/]+)"
+        vol = dc + r"/volumes/(?P<vid>[^/]+)"
+        k8s = r"/k8s/(?P<cid>[^/]+)"
+        np_ = k8s + r"/nodepools/(?P<npid>[^/]+)"
+        node = np_ + r"/nodes/(?P<nid>[^/]+)"
+        return [
+            _Route("", {"GET": self._api_info}),
+            _Route("/datacenters", {"GET": self._list_dcs, "POST": self._create_dc}),
+            _Route(dc, {"GET": self._get_dc, "PUT": self._put_dc, "PATCH": self._patch_dc,
+                        "DELETE": self._delete_dc}),
+            _Route(dc + "/lans", {"GET": self._list_lans, "POST": self._create_lan}),
+            _Route(dc + r"/lans/(?P<lan>[^/]+)", {
+                "GET": self._get_lan, "PUT": self._put_lan, "PATCH": self._patch_lan,
+                "DELETE": self._delete_lan}),
+            _Route(dc + "/volumes", {"GET": self._list_volumes, "POST": self._create_volume}),
+            _Route(vol, {"GET": self._get_volume, "PUT": self._put_volume,
+                         "PATCH": self._patch_volume, "DELETE": self._delete_volume}),
+            _Route(vol + "/create-snapshot", {"POST": self._create_snapshot}),
+            _Route(vol + "/restore-snapshot", {"POST": self._restore_snapshot}),
+            _Route(dc + "/servers", {"GET": self._list_servers}),
+            _Route("/snapshots", {"GET": self._list_snapshots}),
+            _Route(r"/snapshots/(?P<sid>[^/]+)", {
+                "GET": self._get_snapshot, "PUT": self._put_snapshot,
+                "PATCH": self._patch_snapshot, "DELETE": self._delete_snapshot}),
+            _Route("/k8s", {"GET": self._list_k8s, "POST": self._create_k8s}),
+            _Route("/k8s/versions", {"GET": self._k8s_versions}),
+            _Route("/k8s/versions/default", {"GET": self._k8s_default_version}),
+            _Route(k8s, {"GET": self._get_k8s, "PUT": self._put_k8s,
+                         "DELETE": self._delete_k8s}),
+            _Route(k8s + "/kubeconfig", {"GET": self._kubeconfig}),
+            _Route(k8s + "/nodepools", {"GET": self._list_nodepools,
+                                        "POST": self._create_nodepool}),
+            _Route(np_, {"GET": self._get_nodepool, "PUT": self._put_nodepool,
+                         "DELETE": self._delete_nodepool}),
+            _Route(np_ + "/nodes", {"GET": self._list_nodes}),
+            _Route(node, {"GET": self._get_node, "DELETE": self._delete_node}),
+            _Route(node + "/replace", {"POST": self._replace_node}),
+            _Route("/requests", {"GET": self._list_requests}),
+            _Route(r"/requests/(?P<rid>[^/]+)", {"GET": self._get_request}),
+            _Route(r"/requests/(?P<rid>[^/]+)/status", {"GET": self._get_request_status}),
+            _Route("/locations", {"GET": self._list_locations}),
+            _Route(r"/locations/(?P<region>[^/]+)", {"GET": self._list_region}),
+            _Route(r"/locations/(?P<region>[^/]+)/(?P<loc>[^/]+)", {"GET": self._get_location}),
+        ]
+
+    # ------------------------------------------------------------------ state machine
+
+    def _advance_locked(self) -> None:
+        """Apply due state transitions; node changes mark their pool for ``_flush``."""
+        t = now()
+        for path in list(self._objs):
+            obj = self._objs.get(path)
+            if obj is None:
+                continue
+            pending = obj.get("pending")
+            if pending and pending[0] <= t:
+                obj["state"] = pending[1]
+                obj["pending"] = None
+                obj["modified"] = max(obj["modified"], pending[0])
+                if obj["type"] == "node":
+                    self._mark_pool(self._objs.get(obj["parent"]))
+            delete_at = obj.get("delete_at")
+            if delete_at is not None and delete_at <= t:
+                for sub in self._subtree(path):
+                    self._objs.pop(sub["path"], None)
+                    if sub["type"] == "nodepool":
+                        self._dirty_pools[sub["props"]["name"]] = None
+                    elif sub["type"] == "node":
+                        self._mark_pool(self._objs.get(sub["parent"]))
+
+    def _mark_pool(self, pool: dict[str, Any] | None) -> None:
+        if pool is not None:
+            self._dirty_pools[pool["props"]["name"]] = pool["path"]
+
+    def _flush(self) -> None:
+        """Tell the world about changed node pools, outside the state lock, in order."""
+        setter = self.world.set_pool_nodes
+        with self._effects_lock:
+            with self._lock:
+                dirty, self._dirty_pools = self._dirty_pools, {}
+                calls = [(name, self._node_payload(self._objs[path])
+                          if path is not None and path in self._objs else [])
+                         for name, path in dirty.items()]
+            if setter is not None:
+                for name, payload in calls:
+                    setter(name, payload)
+
+    def resync_world(self) -> None:
+        """Push every node pool's nodes to the world again (after a restart from state)."""
+        with self._lock:
+            for pool in self._all("nodepool"):
+                self._mark_pool(pool)
+        self._flush()
+
+    def _schedule(self, at: float) -> None:
+        def fire() -> None:
+            with self._lock:
+                self._advance_locked()
+                self._save()
+            self._flush()
+
+        timer = threading.Timer(max(0.0, at - now()) + 0.01, fire)
+        timer.daemon = True
+        timer.start()
+
+    def _transition(self, obj: dict[str, Any], interim: str, final: str) -> None:
+        t = now()
+        obj["state"] = interim
+        obj["pending"] = [t + self.delay, final]
+        obj["modified"] = t
+        self._schedule(t + self.delay)
+
+    def _take_failure(self, rtype: str) -> bool:
+        if rtype in self._fail_next:
+            self._fail_next.discard(rtype)
+            return True
+        return False
+
+    def _save(self) -> None:
+        self._file.save({"objects": self._objs, "requests": self._requests,
+                         "ip_counter": self._ip_counter})
+
+    # ------------------------------------------------------------------ object store
+
+    def _new_obj(self, rtype: str, parent: str, kind: str, oid: str,
+                 props: dict[str, Any], state: str) -> dict[str, Any]:
+        t = now()
+        path = f"{parent}/{kind}/{oid}"
+        obj = {"id": oid, "type": rtype, "path": path, "parent": parent, "kind": kind,
+               "created": t, "modified": t, "state": state, "props": props, "pending": None,
+               "delete_at": None, "extra": {}}
+        self._objs[path] = obj
+        return obj
+
+    def _children(self, parent: str, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self._objs.values() if o["parent"] == parent and o["kind"] == kind]
+
+    def _subtree(self, path: str) -> list[dict[str, Any]]:
+        prefix = path + "/"
+        return [o for p, o in self._objs.items() if p == path or p.startswith(prefix)]
+
+    def _get(self, path: str, what: str) -> dict[str, Any]:
+        obj = self._objs.get(path)
+        if obj is None:
+            raise ApiError(404, f"Resource does not exist: {what} {PREFIX}{path}")
+        return obj
+
+    def _dc(self, dc: str) -> dict[str, Any]:
+        return self._get(f"/datacenters/{dc}", "datacenter")
+
+    def _cluster(self, cid: str) -> dict[str, Any]:
+        return self._get(f"/k8s/{cid}", "k8s cluster")
+
+    def _check_if_match(self, req: Request, obj: dict[str, Any]) -> None:
+        wanted = req.headers.get("If-Match")
+        if wanted and wanted.strip('"') not in ("*", self._etag(obj)):
+            raise ApiError(412, f"Precondition failed: If-Match {wanted} does not match the "
+                                f"current etag {self._etag(obj)} of {PREFIX}{obj['path']}")
+
+    @staticmethod
+    def _etag(obj: dict[str, Any]) -> str:
+        return etag_of([obj["props"], obj["state"], obj["modified"]])
+
+    # ------------------------------------------------------------------ rendering
+
+    def _href(self, req: Request, path: str) -> str:
+        return f"{req.base_url}{PREFIX}{path}"
+
+    def _depth(self, req: Request, default: int = 0) -> int:
+        return query_int(req, "depth", default, 0, 10)
+
+    def _render(self, req: Request, obj: dict[str, Any], depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": obj["id"], "type": obj["type"],
+                               "href": self._href(req, obj["path"])}
+        meta: dict[str, Any] = {"etag": self._etag(obj), "createdDate": iso(obj["created"])}
+        if obj["type"] == "node":
+            meta.update({"lastModifiedDate": iso(obj["modified"]), "state": obj["state"],
+                         "lastSoftwareUpdatedDate": iso(obj["extra"].get("software",
+                                                                         obj["created"]))})
+        else:
+            meta.update({"createdBy": self.username, "createdByUserId": _USER_ID,
+                         "lastModifiedDate": iso(obj["modified"]),
+                         "lastModifiedBy": self.username, "lastModifiedByUserId": _USER_ID,
+                         "state": obj["state"]})
+        out["metadata"] = meta
+        out["properties"] = self._computed_props(obj)
+        entity_kinds = {"datacenter": DC_ENTITIES, "k8s": ["nodepools"],
+                        "lan": ["nics"]}.get(obj["type"], [])
+        if entity_kinds:
+            out["entities"] = {
+                kind: self._render_collection(req, self._children(obj["path"], kind),
+                                              f"{obj['path']}/{kind}", kind, depth - 1)
+                if depth > 0 else {"id": f"{obj['id']}/{kind}", "type": "collection",
+                                   "href": self._href(req, f"{obj['path']}/{kind}")}
+                for kind in entity_kinds
+            }
+        return out
+
+    def _render_collection(self, req: Request, items: list[dict[str, Any]], path: str,
+                           kind: str, depth: int, paginate: bool = False) -> dict[str, Any]:
+        coll_id = path.rsplit("/", 2)[-2] + "/" + kind if path.count("/") > 1 else kind
+        out: dict[str, Any] = {"id": coll_id, "type": "collection",
+                               "href": self._href(req, path)}
+        if paginate:
+            offset = query_int(req, "offset", 0, 0, 10**9)
+            limit = query_int(req, "limit", 1000, 1, 10000)
+            total = len(items)
+            items = items[offset:offset + limit]
+        if depth <= 0:
+            out["items"] = [{"id": o["id"], "type": o["type"],
+                             "href": self._href(req, o["path"])} for o in items]
+        else:
+            out["items"] = [self._render(req, o, depth - 1) for o in items]
+        if paginate:
+            out["offset"] = offset
+            out["limit"] = limit
+            out["_links"] = page_links(self._href(req, path), offset, limit, total)
+        return out
+
+    def _computed_props(self, obj: dict[str, Any]) -> dict[str, Any]:
+        props = dict(obj["props"])
+        if obj["type"] == "k8s":
+            current = _version_key(props.get("k8sVersion") or K8S_DEFAULT_VERSION)
+            props["availableUpgradeVersions"] = [
+                v for v in K8S_VERSIONS if _version_key(v) > current
+                and _version_key(v)[:2] <= (current[0], current[1] + 1)]
+            props["viableNodePoolVersions"] = [
+                v for v in K8S_VERSIONS if _version_key(v)[:2] <= current[:2]
+                and _version_key(v)[:2] >= (current[0], current[1] - 1)]
+        elif obj["type"] == "nodepool":
+            current = _version_key(props.get("k8sVersion") or K8S_DEFAULT_VERSION)
+            props["availableUpgradeVersions"] = [
+                v for v in K8S_VERSIONS if _version_key(v) > current]
+        return props
+
+    def _one(self, req: Request, obj: dict[str, Any], status: int = 200,
+             default_depth: int = 0) -> Response:
+        body = self._render(req, obj, self._depth(req, default_depth))
+        return json_response(status, body, ETag=f'"{body["metadata"]["etag"]}"')
+
+    def _list(self, req: Request, parent: str, kind: str) -> Response:
+        items = self._children(parent, kind)
+        return json_response(200, self._render_collection(
+            req, items, f"{parent}/{kind}", kind, self._depth(req), paginate=kind in PAGINATED))
+
+    # ------------------------------------------------------------------ 202 bookkeeping
+
+    def _accept(self, req: Request, targets: list[dict[str, Any]], body: Any = None,
+                failed: str | None = None) -> Response:
+        rid = str(uuid.uuid4())
+        t = now()
+        headers = {k: v for k, v in req.headers.items()
+                   if k.lower() not in ("authorization", "cookie")}
+        self._requests[rid] = {
+            "id": rid, "created": t, "done_at": t + self.delay, "method": req.method,
+            "url": f"{req.base_url}{req.path}", "headers": headers,
+            "body": req.body.decode(errors="replace"), "failed": failed,
+            "targets": [{"id": o["id"], "type": o["type"], "path": o["path"]} for o in targets],
+        }
+        if len(self._requests) > _MAX_REQUESTS:
+            for old in list(self._requests)[: len(self._requests) - _MAX_REQUESTS]:
+                del self._requests[old]
+        location = f"{req.base_url}{PREFIX}/requests/{rid}/status"
+        return Response(status=202, body=body, headers={"Location": location})
+
+    def _accept_write(self, req: Request, obj: dict[str, Any], interim: str, final: str,
+                      failed_state: str = "FAILED") -> Response:
+        failed = None
+        if self._take_failure(obj["type"]):
+            final = failed_state
+            failed = f"Failed to provision {obj['type']} {obj['id']} (injected by the sandbox)"
+        self._transition(obj, interim, final)
+        body = self._render(req, obj, self._depth(req))
+        return self._accept(req, [obj], body, failed)
+
+    def _accept_delete(self, req: Request, obj: dict[str, Any], interim: str) -> Response:
+        self._check_if_match(req, obj)
+        t = now()
+        for sub in self._subtree(obj["path"]):
+            sub["state"] = "DESTROYING" if sub["type"] in ("k8s", "nodepool") else (
+                "TERMINATING" if sub["type"] == "node" else interim)
+            sub["pending"] = None
+            sub["delete_at"] = t + self.delay
+        self._schedule(t + self.delay)
+        return self._accept(req, [obj])
+
+    def _request_status(self, r: dict[str, Any]) -> tuple[str, str]:
+        t = now()
+        if t >= r["done_at"]:
+            if r.get("failed"):
+                return "FAILED", str(r["failed"])
+            return "DONE", "Request has been successfully executed"
+        if t >= r["created"] + (r["done_at"] - r["created"]) / 2:
+            return "RUNNING", "Request is being executed"
+        return "QUEUED", "Request has been queued"
+
+    def _render_status(self, req: Request, r: dict[str, Any]) -> dict[str, Any]:
+        status, message = self._request_status(r)
+        target_status = "FAILED" if status == "FAILED" else (
+            "DONE" if status == "DONE" else "RUNNING")
+        return {
+            "id": f"{r['id']}/status", "type": "request-status",
+            "href": self._href(req, f"/requests/{r['id']}/status"),
+            "metadata": {
+                "status": status, "message": message, "etag": etag_of([r["id"], status]),
+                "targets": [{"target": {"id": tg["id"], "type": tg["type"],
+                                        "href": self._href(req, tg["path"])},
+                             "status": target_status} for tg in r["targets"]],
+            },
+        }
+
+    def _render_request(self, req: Request, r: dict[str, Any], depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": r["id"], "type": "request",
+                               "href": self._href(req, f"/requests/{r['id']}")}
+        status = self._render_status(req, r)
+        out["metadata"] = {"createdDate": iso(r["created"]), "createdBy": self.username,
+                           "etag": etag_of(r["id"]),
+                           "requestStatus": status if depth >= 1 else {
+                               "id": status["id"], "type": status["type"],
+                               "href": status["href"]}}
+        out["properties"] = {"method": r["method"], "headers": r["headers"], "body": r["body"],
+                             "url": r["url"]}
+        return out
+
+    # ------------------------------------------------------------------ validation helpers
+
+    @staticmethod
+    def _properties(body: dict[str, Any]) -> dict[str, Any]:
+        props = body.get("properties")
+        if not isinstance(props, dict):
+            raise ApiError(422, "[(root).properties] Attribute is required and must be an object")
+        return props
+
+    @classmethod
+    def _patch_properties(cls, req: Request) -> dict[str, Any]:
+        """A PATCH body is the properties object itself (a wrapped one is accepted too)."""
+        body = json_body(req)
+        if set(body) == {"properties"}:
+            return cls._properties(body)
+        return body
+
+    @staticmethod
+    def _require(props: dict[str, Any], *fields: str) -> None:
+        for f in fields:
+            if props.get(f) is None:
+                raise ApiError(422, f"[(root).properties.{f}] Attribute is required")
+
+    @staticmethod
+    def _int(props: dict[str, Any], field: str, lo: int, hi: int) -> int:
+        value = props.get(field)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise ApiError(422, f"[(root).properties.{field}] must be an integer, got {value!r}")
+        if not lo <= int(value) <= hi:
+            raise ApiError(422, f"[(root).properties.{field}] must be between {lo} and {hi}, "
+                                f"got {value}")
+        return int(value)
+
+    @staticmethod
+    def _str(props: dict[str, Any], field: str, allowed: set[str] | None = None) -> str:
+        value = props.get(field)
+        if not isinstance(value, str):
+            raise ApiError(422, f"[(root).properties.{field}] must be a string, got {value!r}")
+        if allowed is not None and value not in allowed:
+            raise ApiError(422, f"[(root).properties.{field}] {value!r} is not one of "
+                                f"{sorted(allowed)}")
+        return value
+
+    @staticmethod
+    def _bool(props: dict[str, Any], field: str) -> bool:
+        value = props.get(field)
+        if not isinstance(value, bool):
+            raise ApiError(422, f"[(root).properties.{field}] must be a boolean, got {value!r}")
+        return value
+
+    def _maintenance(self, props: dict[str, Any], default_day: str = "Sunday") -> dict[str, str]:
+        mw = props.get("maintenanceWindow")
+        if mw is None:
+            return {"dayOfTheWeek": default_day, "time": "02:00:00Z"}
+        if not isinstance(mw, dict):
+            raise ApiError(422, "[(root).properties.maintenanceWindow] must be an object")
+        day, tm = mw.get("dayOfTheWeek"), mw.get("time")
+        if day not in DAYS:
+            raise ApiError(422, f"[(root).properties.maintenanceWindow.dayOfTheWeek] {day!r} "
+                                f"is not one of {sorted(DAYS)}")
+        if not isinstance(tm, str) or not _TIME_RE.match(tm):
+            raise ApiError(422, f"[(root).properties.maintenanceWindow.time] {tm!r} must look "
+                                "like HH:mm:ss or HH:mm:ssZ")
+        return {"dayOfTheWeek": day, "time": tm.replace('"', "")}
+
+    def _k8s_version(self, props: dict[str, Any], default: str) -> str:
+        version = props.get("k8sVersion") or default
+        if version not in K8S_VERSIONS:
+            raise ApiError(422, f"[(root).properties.k8sVersion] {version!r} is not a supported "
+                                f"Kubernetes version; GET /k8s/versions lists {K8S_VERSIONS}")
+        return str(version)
+
+    # ------------------------------------------------------------------ API root, locations
+
+    def _api_info(self, req: Request) -> Response:
+        return json_response(200, {"name": "CLOUD API", "href": self._href(req, ""),
+                                   "version": "6.0"})
+
+    def _location(self, req: Request, loc: str) -> dict[str, Any]:
+        return {"id": loc, "type": "location", "href": self._href(req, f"/locations/{loc}"),
+                "properties": {"name": LOCATIONS[loc], "features": ["SSD", "SSD_STORAGE_ZONING"],
+                               "imageAliases": [], "cpuArchitecture": [{
+                                   "cpuFamily": "INTEL_SKYLAKE", "maxCores": 62,
+                                   "maxRam": 230400, "vendor": "GenuineIntel"}]}}
+
+    def _list_locations(self, req: Request) -> Response:
+        return json_response(200, {"id": "locations", "type": "collection",
+                                   "href": self._href(req, "/locations"),
+                                   "items": [self._location(req, loc) for loc in LOCATIONS]})
+
+    def _list_region(self, req: Request, region: str) -> Response:
+        items = [self._location(req, loc) for loc in LOCATIONS if loc.startswith(region + "/")]
+        if not items:
+            raise ApiError(404, f"Region {region!r} does not exist")
+        return json_response(200, {"id": region, "type": "collection",
+                                   "href": self._href(req, f"/locations/{region}"),
+                                   "items": items})
+
+    def _get_location(self, req: Request, region: str, loc: str) -> Response:
+        key = f"{region}/{loc}"
+        if key not in LOCATIONS:
+            raise ApiError(404, f"Location {key!r} does not exist")
+        return json_response(200, self._location(req, key))
+
+    # ------------------------------------------------------------------ datacenters
+
+    def _dc_props(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._require(p, "location")
+        location = self._str(p, "location", set(LOCATIONS))
+        return {"name": p.get("name") or "", "description": p.get("description") or "",
+                "location": location, "version": 1,
+                "features": ["SSD", "cpu-hotplug", "mem-hotplug", "k8s"],
+                "secAuthProtection": bool(p.get("secAuthProtection", False)),
+                "cpuArchitecture": [{"cpuFamily": "INTEL_SKYLAKE", "maxCores": 62,
+                                     "maxRam": 230400, "vendor": "GenuineIntel"}],
+                "ipv6CidrBlock": None}
+
+    def _list_dcs(self, req: Request) -> Response:
+        return self._list(req, "", "datacenters")
+
+    def _create_dc(self, req: Request) -> Response:
+        props = self._dc_props(self._properties(json_body(req)))
+        obj = self._new_obj("datacenter", "", "datacenters", str(uuid.uuid4()), props, "BUSY")
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _get_dc(self, req: Request, dc: str) -> Response:
+        return self._one(req, self._dc(dc))
+
+    def _update_dc(self, req: Request, dc: str, partial: bool) -> Response:
+        obj = self._dc(dc)
+        self._check_if_match(req, obj)
+        p = self._patch_properties(req) if partial else self._properties(json_body(req))
+        if "location" in p and p["location"] != obj["props"]["location"]:
+            raise ApiError(422, "[(root).properties.location] the location of a datacenter "
+                                "cannot be changed")
+        merged = {**obj["props"], **p} if partial else {**p, "location": obj["props"]["location"]}
+        props = self._dc_props(merged)
+        props["version"] = int(obj["props"].get("version", 1)) + 1
+        obj["props"] = props
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _put_dc(self, req: Request, dc: str) -> Response:
+        return self._update_dc(req, dc, partial=False)
+
+    def _patch_dc(self, req: Request, dc: str) -> Response:
+        return self._update_dc(req, dc, partial=True)
+
+    def _delete_dc(self, req: Request, dc: str) -> Response:
+        return self._accept_delete(req, self._dc(dc), "BUSY")
+
+    def _list_servers(self, req: Request, dc: str) -> Response:
+        return self._list(req, self._dc(dc)["path"], "servers")
+
+    # ------------------------------------------------------------------ LANs
+
+    def _lan_props(self, p: dict[str, Any]) -> dict[str, Any]:
+        public = p.get("public", False)
+        if not isinstance(public, bool):
+            raise ApiError(422, f"[(root).properties.public] must be a boolean, got {public!r}")
+        return {"name": p.get("name") or "", "public": public, "ipFailover": p.get("ipFailover")
+                or [], "pcc": p.get("pcc"), "ipv6CidrBlock": p.get("ipv6CidrBlock")}
+
+    def _list_lans(self, req: Request, dc: str) -> Response:
+        return self._list(req, self._dc(dc)["path"], "lans")
+
+    def _create_lan(self, req: Request, dc: str) -> Response:
+        parent = self._dc(dc)
+        props = self._lan_props(self._properties(json_body(req)))
+        used = [int(o["id"]) for o in self._children(parent["path"], "lans")]
+        used += parent["extra"].get("lan_ids_used", [])
+        lan_id = str(max(used, default=0) + 1)
+        parent["extra"]["lan_ids_used"] = [*parent["extra"].get("lan_ids_used", []), int(lan_id)]
+        obj = self._new_obj("lan", parent["path"], "lans", lan_id, props, "BUSY")
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _lan(self, dc: str, lan: str) -> dict[str, Any]:
+        return self._get(f"{self._dc(dc)['path']}/lans/{lan}", "LAN")
+
+    def _get_lan(self, req: Request, dc: str, lan: str) -> Response:
+        return self._one(req, self._lan(dc, lan))
+
+    def _update_lan(self, req: Request, dc: str, lan: str, partial: bool) -> Response:
+        obj = self._lan(dc, lan)
+        self._check_if_match(req, obj)
+        p = self._patch_properties(req) if partial else self._properties(json_body(req))
+        obj["props"] = self._lan_props({**obj["props"], **p} if partial else p)
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _put_lan(self, req: Request, dc: str, lan: str) -> Response:
+        return self._update_lan(req, dc, lan, partial=False)
+
+    def _patch_lan(self, req: Request, dc: str, lan: str) -> Response:
+        return self._update_lan(req, dc, lan, partial=True)
+
+    def _delete_lan(self, req: Request, dc: str, lan: str) -> Response:
+        obj = self._lan(dc, lan)
+        for pool in self._all("nodepool"):
+            if pool["props"]["datacenterId"] == dc and any(
+                    str(ln.get("id")) == lan for ln in pool["props"].get("lans") or []):
+                raise ApiError(422, f"LAN {lan} is still used by node pool {pool['id']}; "
+                                    "remove it from the node pool first")
+        return self._accept_delete(req, obj, "BUSY")
+
+    def _all(self, rtype: str) -> list[dict[str, Any]]:
+        return [o for o in self._objs.values() if o["type"] == rtype]
+
+    # ------------------------------------------------------------------ volumes and snapshots
+
+    def _volume_props(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._require(p, "type")
+        vtype = self._str(p, "type", VOLUME_TYPES)
+        if p.get("size") is None and not (p.get("image") or p.get("imageAlias")):
+            raise ApiError(422, "[(root).properties.size] Attribute is required when no image "
+                                "is given")
+        size = self._int(p, "size", 1, 65536) if p.get("size") is not None else 10
+        licence = p.get("licenceType") or "UNKNOWN"
+        if licence not in LICENCE_TYPES:
+            raise ApiError(422, f"[(root).properties.licenceType] {licence!r} is not one of "
+                                f"{sorted(LICENCE_TYPES)}")
+        zone = p.get("availabilityZone") or "AUTO"
+        if zone not in ("AUTO", "ZONE_1", "ZONE_2", "ZONE_3"):
+            raise ApiError(422, f"[(root).properties.availabilityZone] {zone!r} is not one of "
+                                "AUTO, ZONE_1, ZONE_2, ZONE_3")
+        return {"name": p.get("name") or "", "type": vtype, "size": float(size),
+                "availabilityZone": zone, "image": p.get("image"),
+                "imageAlias": p.get("imageAlias"), "imagePassword": None,
+                "sshKeys": None, "bus": p.get("bus") or "VIRTIO", "licenceType": licence,
+                "cpuHotPlug": False, "ramHotPlug": False, "nicHotPlug": False,
+                "nicHotUnplug": False, "discVirtioHotPlug": False, "discVirtioHotUnplug": False,
+                "deviceNumber": None, "pciSlot": None, "backupunitId": p.get("backupunitId"),
+                "userData": p.get("userData"), "bootServer": None}
+
+    def _list_volumes(self, req: Request, dc: str) -> Response:
+        return self._list(req, self._dc(dc)["path"], "volumes")
+
+    def _create_volume(self, req: Request, dc: str) -> Response:
+        parent = self._dc(dc)
+        props = self._volume_props(self._properties(json_body(req)))
+        obj = self._new_obj("volume", parent["path"], "volumes", str(uuid.uuid4()), props,
+                            "BUSY")
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _volume(self, dc: str, vid: str) -> dict[str, Any]:
+        return self._get(f"{self._dc(dc)['path']}/volumes/{vid}", "volume")
+
+    def _get_volume(self, req: Request, dc: str, vid: str) -> Response:
+        return self._one(req, self._volume(dc, vid))
+
+    def _update_volume(self, req: Request, dc: str, vid: str, partial: bool) -> Response:
+        obj = self._volume(dc, vid)
+        self._check_if_match(req, obj)
+        p = self._patch_properties(req) if partial else self._properties(json_body(req))
+        if "size" in p and self._int(p, "size", 1, 65536) < obj["props"]["size"]:
+            raise ApiError(422, "[(root).properties.size] a volume cannot shrink "
+                                f"(is {obj['props']['size']:g} GB, asked {p['size']} GB)")
+        merged = {**obj["props"], **p} if partial else {"type": obj["props"]["type"], **p}
+        obj["props"] = self._volume_props(merged)
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _put_volume(self, req: Request, dc: str, vid: str) -> Response:
+        return self._update_volume(req, dc, vid, partial=False)
+
+    def _patch_volume(self, req: Request, dc: str, vid: str) -> Response:
+        return self._update_volume(req, dc, vid, partial=True)
+
+    def _delete_volume(self, req: Request, dc: str, vid: str) -> Response:
+        return self._accept_delete(req, self._volume(dc, vid), "BUSY")
+
+    @staticmethod
+    def _form_or_json(req: Request) -> dict[str, Any]:
+        """create-snapshot and restore-snapshot take JSON (6.1.13) or form fields (older)."""
+        if req.content_type == "application/x-www-form-urlencoded":
+            form = parse_qs(req.body.decode(errors="replace"), keep_blank_values=True)
+            fields: dict[str, Any] = {k: v[-1] for k, v in form.items()}
+            if "secAuthProtection" in fields:
+                fields["secAuthProtection"] = fields["secAuthProtection"].lower() == "true"
+            return fields
+        body = json_body(req, allow_empty=True)
+        props = body.get("properties", {})
+        if not isinstance(props, dict):
+            raise ApiError(422, "[(root).properties] must be an object")
+        return props
+
+    def _create_snapshot(self, req: Request, dc: str, vid: str) -> Response:
+        vol = self._volume(dc, vid)
+        p = self._form_or_json(req)
+        licence = p.get("licenceType") or vol["props"]["licenceType"]
+        if licence not in LICENCE_TYPES:
+            raise ApiError(422, f"[(root).properties.licenceType] {licence!r} is not one of "
+                                f"{sorted(LICENCE_TYPES)}")
+        sec = p.get("secAuthProtection", False)
+        if not isinstance(sec, bool):
+            raise ApiError(422, "[(root).properties.secAuthProtection] must be a boolean")
+        location = self._dc(dc)["props"]["location"]
+        props = {"name": p.get("name") or f"{vol['props']['name']}-snapshot",
+                 "description": p.get("description") or "", "location": location,
+                 "size": vol["props"]["size"], "secAuthProtection": sec,
+                 "licenceType": licence, "applicationType": p.get("applicationType") or "UNKNOWN",
+                 "cpuHotPlug": False, "cpuHotUnplug": False, "ramHotPlug": False,
+                 "ramHotUnplug": False, "nicHotPlug": False, "nicHotUnplug": False,
+                 "discVirtioHotPlug": False, "discVirtioHotUnplug": False,
+                 "discScsiHotPlug": False, "discScsiHotUnplug": False, "exposeSerial": False,
+                 "requireLegacyBios": True}
+        snap = self._new_obj("snapshot", "", "snapshots", str(uuid.uuid4()), props, "BUSY")
+        snap["extra"]["volumeId"] = vol["id"]
+        snap["extra"]["datacenterId"] = dc
+        self._transition(vol, "BUSY", "AVAILABLE")
+        return self._accept_write(req, snap, "BUSY", "AVAILABLE")
+
+    def _restore_snapshot(self, req: Request, dc: str, vid: str) -> Response:
+        vol = self._volume(dc, vid)
+        p = self._form_or_json(req)
+        sid = p.get("snapshotId")
+        if not sid:
+            raise ApiError(422, "[(root).properties.snapshotId] Attribute is required")
+        snap = self._get(f"/snapshots/{sid}", "snapshot")
+        if snap["state"] != "AVAILABLE":
+            raise ApiError(422, f"snapshot {sid} is {snap['state']}, not AVAILABLE")
+        vol["extra"]["restoredFrom"] = sid
+        self._transition(vol, "BUSY", "AVAILABLE")
+        return self._accept(req, [vol])
+
+    def _list_snapshots(self, req: Request) -> Response:
+        return self._list(req, "", "snapshots")
+
+    def _snapshot(self, sid: str) -> dict[str, Any]:
+        return self._get(f"/snapshots/{sid}", "snapshot")
+
+    def _get_snapshot(self, req: Request, sid: str) -> Response:
+        return self._one(req, self._snapshot(sid))
+
+    def _update_snapshot(self, req: Request, sid: str, partial: bool) -> Response:
+        obj = self._snapshot(sid)
+        self._check_if_match(req, obj)
+        p = self._patch_properties(req) if partial else self._properties(json_body(req))
+        for ro in ("size", "location"):
+            if ro in p and p[ro] != obj["props"][ro]:
+                raise ApiError(422, f"[(root).properties.{ro}] is read-only")
+        if "licenceType" in p and p["licenceType"] not in LICENCE_TYPES:
+            raise ApiError(422, f"[(root).properties.licenceType] {p['licenceType']!r} is not "
+                                f"one of {sorted(LICENCE_TYPES)}")
+        obj["props"] = {**obj["props"], **{k: v for k, v in p.items() if v is not None}}
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _put_snapshot(self, req: Request, sid: str) -> Response:
+        return self._update_snapshot(req, sid, partial=False)
+
+    def _patch_snapshot(self, req: Request, sid: str) -> Response:
+        return self._update_snapshot(req, sid, partial=True)
+
+    def _delete_snapshot(self, req: Request, sid: str) -> Response:
+        return self._accept_delete(req, self._snapshot(sid), "BUSY")
+
+    # ------------------------------------------------------------------ Kubernetes clusters
+
+    def _k8s_versions(self, req: Request) -> Response:
+        return json_response(200, list(K8S_VERSIONS))
+
+    def _k8s_default_version(self, req: Request) -> Response:
+        return json_response(200, K8S_DEFAULT_VERSION)
+
+    def _cluster_props(self, p: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+        self._require(p, "name")
+        name = self._str(p, "name")
+        if not re.match(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,61}[A-Za-z0-9]$|^[A-Za-z0-9]$", name):
+            raise ApiError(422, f"[(root).properties.name] {name!r} must be 1-63 characters, "
+                                "alphanumerics, '-', '_' or '.', starting and ending with an "
+                                "alphanumeric")
+        default_version = current["k8sVersion"] if current else K8S_DEFAULT_VERSION
+        version = self._k8s_version(p, default_version)
+        if current and _version_key(version) < _version_key(current["k8sVersion"]):
+            raise ApiError(422, f"[(root).properties.k8sVersion] downgrade from "
+                                f"{current['k8sVersion']} to {version} is not supported")
+        allow = p.get("apiSubnetAllowList") or []
+        if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+            raise ApiError(422, "[(root).properties.apiSubnetAllowList] must be a list of CIDRs")
+        buckets = p.get("s3Buckets") or []
+        if not isinstance(buckets, list) or not all(
+                isinstance(b, dict) and isinstance(b.get("name"), str) for b in buckets):
+            raise ApiError(422, "[(root).properties.s3Buckets] must be a list of {name}")
+        base = dict(current) if current else {
+            "public": p.get("public", True), "location": p.get("location"),
+            "natGatewayIp": p.get("natGatewayIp"), "nodeSubnet": p.get("nodeSubnet")}
+        if not isinstance(base.get("public"), bool):
+            raise ApiError(422, "[(root).properties.public] must be a boolean")
+        if base.get("location") is not None and base["location"] not in LOCATIONS:
+            raise ApiError(422, f"[(root).properties.location] {base['location']!r} is not a "
+                                "known location")
+        base.update({"name": name, "k8sVersion": version,
+                     "maintenanceWindow": self._maintenance(p), "apiSubnetAllowList": allow,
+                     "s3Buckets": [{"name": b["name"]} for b in buckets]})
+        return base
+
+    def _list_k8s(self, req: Request) -> Response:
+        return self._list(req, "", "k8s")
+
+    def _create_k8s(self, req: Request) -> Response:
+        props = self._cluster_props(self._properties(json_body(req)), None)
+        if any(o["props"]["name"] == props["name"] for o in self._all("k8s")):
+            raise ApiError(422, f"[(root).properties.name] a cluster named {props['name']!r} "
+                                "already exists")
+        obj = self._new_obj("k8s", "", "k8s", str(uuid.uuid4()), props, "DEPLOYING")
+        return self._accept_write(req, obj, "DEPLOYING", "ACTIVE")
+
+    def _get_k8s(self, req: Request, cid: str) -> Response:
+        return self._one(req, self._cluster(cid))
+
+    def _put_k8s(self, req: Request, cid: str) -> Response:
+        obj = self._cluster(cid)
+        self._check_if_match(req, obj)
+        if obj["state"] not in ("ACTIVE", "FAILED", "FAILED_UPDATING"):
+            raise ApiError(422, f"k8s cluster {cid} is {obj['state']}; it can only be updated "
+                                "when ACTIVE")
+        obj["props"] = self._cluster_props(self._properties(json_body(req)), obj["props"])
+        return self._accept_write(req, obj, "UPDATING", "ACTIVE", "FAILED_UPDATING")
+
+    def _delete_k8s(self, req: Request, cid: str) -> Response:
+        return self._accept_delete(req, self._cluster(cid), "DESTROYING")
+
+    def _kubeconfig(self, req: Request, cid: str) -> Response:
+        cluster = self._cluster(cid)
+        name = cluster["props"]["name"]
+        server = self.world.kubernetes_url or "https://127.0.0.1:6443"
+        cluster_entry: dict[str, Any] = {"server": server}
+        if server.startswith("https://"):
+            cluster_entry["insecure-skip-tls-verify"] = True
+        config = {
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": f"cluster-{name}", "cluster": cluster_entry}],
+            "users": [{"name": f"cluster-admin@{name}",
+                       "user": {"token": self.world.kubernetes_token}}],
+            "contexts": [{"name": f"cluster-admin@{name}",
+                          "context": {"cluster": f"cluster-{name}",
+                                      "user": f"cluster-admin@{name}"}}],
+            "current-context": f"cluster-admin@{name}",
+            "preferences": {},
+        }
+        return Response(200, yaml.safe_dump(config, sort_keys=False),
+                        content_type="application/yaml")
+
+    # ------------------------------------------------------------------ node pools and nodes
+
+    def _pool_props(self, p: dict[str, Any], cluster: dict[str, Any],
+                    current: dict[str, Any] | None) -> dict[str, Any]:
+        if current is None:
+            self._require(p, "name", "datacenterId", "nodeCount", "coresCount", "ramSize",
+                          "availabilityZone", "storageType", "storageSize")
+            name = self._str(p, "name")
+            if not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", name):
+                raise ApiError(422, f"[(root).properties.name] {name!r} must be a DNS label "
+                                    "(lower-case alphanumerics and '-', at most 63)")
+            dc_id = self._str(p, "datacenterId")
+            self._get(f"/datacenters/{dc_id}", "datacenter")
+            ram = self._int(p, "ramSize", 2048, 1024 * 1024)
+            if ram % 1024:
+                raise ApiError(422, f"[(root).properties.ramSize] {ram} MB must be a multiple "
+                                    "of 1024")
+            props: dict[str, Any] = {
+                "name": name, "datacenterId": dc_id,
+                "cpuFamily": p.get("cpuFamily") or "INTEL_SKYLAKE",
+                "serverType": p.get("serverType") or "DedicatedCore",
+                "coresCount": self._int(p, "coresCount", 1, 62), "ramSize": ram,
+                "availabilityZone": self._str(p, "availabilityZone",
+                                              {"AUTO", "ZONE_1", "ZONE_2"}),
+                "storageType": self._str(p, "storageType", {"HDD", "SSD"}),
+                "storageSize": self._int(p, "storageSize", 10, 4096),
+            }
+            cluster_version = cluster["props"]["k8sVersion"]
+        else:
+            self._require(p, "nodeCount")
+            for ro in ("datacenterId", "cpuFamily", "coresCount", "ramSize", "availabilityZone",
+                       "storageType", "storageSize"):
+                if ro in p and p[ro] is not None and p[ro] != current.get(ro):
+                    raise ApiError(422, f"[(root).properties.{ro}] cannot be changed on an "
+                                        "existing node pool; create a new node pool")
+            if p.get("name") not in (None, current["name"]):
+                raise ApiError(422, "[(root).properties.name] a node pool cannot be renamed")
+            props = dict(current)
+            cluster_version = current["k8sVersion"]
+        props["nodeCount"] = self._int(p, "nodeCount", 1, 100)
+        version = self._k8s_version(p, cluster_version)
+        if _version_key(version)[:2] > _version_key(cluster["props"]["k8sVersion"])[:2]:
+            raise ApiError(422, f"[(root).properties.k8sVersion] {version} is newer than the "
+                                f"cluster's {cluster['props']['k8sVersion']}")
+        props["k8sVersion"] = version
+        props["maintenanceWindow"] = self._maintenance(p, "Monday") if (
+            current is None or p.get("maintenanceWindow") is not None) else \
+            current["maintenanceWindow"]
+        auto = p.get("autoScaling")
+        if auto is not None:
+            if not isinstance(auto, dict):
+                raise ApiError(422, "[(root).properties.autoScaling] must be an object")
+            lo, hi = auto.get("minNodeCount"), auto.get("maxNodeCount")
+            if lo is not None or hi is not None:
+                if not isinstance(lo, int) or not isinstance(hi, int) or not 1 <= lo <= hi:
+                    raise ApiError(422, "[(root).properties.autoScaling] needs integers "
+                                        "1 <= minNodeCount <= maxNodeCount")
+                if not lo <= props["nodeCount"] <= hi:
+                    raise ApiError(422, f"[(root).properties.nodeCount] {props['nodeCount']} "
+                                        f"is outside autoScaling [{lo}, {hi}]")
+            props["autoScaling"] = {"minNodeCount": lo, "maxNodeCount": hi}
+        elif current is None:
+            props["autoScaling"] = {"minNodeCount": None, "maxNodeCount": None}
+        lans = p.get("lans")
+        if lans is not None or current is None:
+            props["lans"] = self._pool_lans(lans or [], props["datacenterId"])
+        for key in ("labels", "annotations"):
+            value = p.get(key)
+            if value is not None or current is None:
+                value = value or {}
+                if not isinstance(value, dict) or not all(
+                        isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                    raise ApiError(422, f"[(root).properties.{key}] must map strings to strings")
+                props[key] = value
+        ips = p.get("publicIps")
+        if ips is not None or current is None:
+            props["publicIps"] = list(ips or [])
+        return props
+
+    def _pool_lans(self, lans: Any, dc_id: str) -> list[dict[str, Any]]:
+        if not isinstance(lans, list):
+            raise ApiError(422, "[(root).properties.lans] must be a list")
+        out = []
+        for i, lan in enumerate(lans):
+            if not isinstance(lan, dict) or isinstance(lan.get("id"), bool) or not isinstance(
+                    lan.get("id"), int):
+                raise ApiError(422, f"[(root).properties.lans[{i}].id] must be an integer LAN id")
+            if f"/datacenters/{dc_id}/lans/{lan['id']}" not in self._objs:
+                raise ApiError(422, f"[(root).properties.lans[{i}].id] LAN {lan['id']} does not "
+                                    f"exist in datacenter {dc_id}")
+            out.append({"id": lan["id"], "datacenterId": dc_id,
+                        "dhcp": bool(lan.get("dhcp", True)), "routes": lan.get("routes") or []})
+        return out
+
+    def _list_nodepools(self, req: Request, cid: str) -> Response:
+        return self._list(req, self._cluster(cid)["path"], "nodepools")
+
+    def _create_nodepool(self, req: Request, cid: str) -> Response:
+        cluster = self._cluster(cid)
+        if cluster["state"] != "ACTIVE":
+            raise ApiError(422, f"k8s cluster {cid} is {cluster['state']}; node pools can only "
+                                "be created when the cluster is ACTIVE")
+        props = self._pool_props(self._properties(json_body(req)), cluster, None)
+        if any(o["props"]["name"] == props["name"]
+               for o in self._children(cluster["path"], "nodepools")):
+            raise ApiError(422, f"[(root).properties.name] node pool {props['name']!r} already "
+                                f"exists in cluster {cid}")
+        obj = self._new_obj("nodepool", cluster["path"], "nodepools", str(uuid.uuid4()), props,
+                            "DEPLOYING")
+        resp = self._accept_write(req, obj, "DEPLOYING", "ACTIVE", "FAILED")
+        self._sync_nodes(obj)
+        return resp
+
+    def _pool(self, cid: str, npid: str) -> dict[str, Any]:
+        return self._get(f"{self._cluster(cid)['path']}/nodepools/{npid}", "node pool")
+
+    def _get_nodepool(self, req: Request, cid: str, npid: str) -> Response:
+        return self._one(req, self._pool(cid, npid))
+
+    def _put_nodepool(self, req: Request, cid: str, npid: str) -> Response:
+        pool = self._pool(cid, npid)
+        self._check_if_match(req, pool)
+        old_version = pool["props"]["k8sVersion"]
+        pool["props"] = self._pool_props(self._properties(json_body(req)),
+                                         self._cluster(cid), pool["props"])
+        resp = self._accept_write(req, pool, "UPDATING", "ACTIVE", "FAILED_UPDATING")
+        self._sync_nodes(pool, rebuild=old_version != pool["props"]["k8sVersion"])
+        return resp
+
+    def _delete_nodepool(self, req: Request, cid: str, npid: str) -> Response:
+        return self._accept_delete(req, self._pool(cid, npid), "DESTROYING")
+
+    def _next_ips(self) -> tuple[str, str]:
+        self._ip_counter += 1
+        n = self._ip_counter
+        return f"10.7.{(n // 250) % 250}.{n % 250 + 2}", f"185.48.{(n // 250) % 250}.{n % 250 + 2}"
+
+    def _sync_nodes(self, pool: dict[str, Any], rebuild: bool = False) -> None:
+        """Make the pool's nodes match nodeCount; new or rebuilt nodes go PROVISIONING → READY."""
+        nodes = self._children(pool["path"], "nodes")
+        want = int(pool["props"]["nodeCount"])
+        final = "READY" if not pool.get("pending") or pool["pending"][1] in (
+            "ACTIVE",) else "FAILED"
+        for node in nodes[want:]:
+            self._objs.pop(node["path"], None)
+        for node in nodes[:want]:
+            if rebuild:
+                node["props"]["k8sVersion"] = pool["props"]["k8sVersion"]
+                node["extra"]["software"] = now() + self.delay
+                self._transition(node, "REBUILDING", final)
+        for _ in range(len(nodes), want):
+            nid = str(uuid.uuid4())
+            private_ip, public_ip = self._next_ips()
+            node = self._new_obj("node", pool["path"], "nodes", nid, {
+                "name": f"{pool['props']['name']}-{nid[:5]}", "publicIP": public_ip,
+                "privateIP": private_ip, "k8sVersion": pool["props"]["k8sVersion"]},
+                "PROVISIONING")
+            self._transition(node, "PROVISIONING", final)
+        self._mark_pool(pool)
+
+    def _node_payload(self, pool: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pool's registered nodes: a node joins Kubernetes once READY, as a kubelet does."""
+        p = pool["props"]
+        return [{"name": n["props"]["name"], "id": n["id"], "poolName": p["name"],
+                 "poolId": pool["id"], "clusterId": pool["parent"].rsplit("/", 1)[-1],
+                 "k8sVersion": n["props"]["k8sVersion"], "privateIP": n["props"]["privateIP"],
+                 "publicIP": n["props"]["publicIP"], "state": n["state"],
+                 "ready": n["state"] == "READY", "labels": dict(p.get("labels") or {}),
+                 "annotations": dict(p.get("annotations") or {}), "cores": p["coresCount"],
+                 "ramMB": p["ramSize"], "storageGB": p["storageSize"],
+                 "availabilityZone": p["availabilityZone"]}
+                for n in self._children(pool["path"], "nodes")
+                if n["state"] in ("READY", "REBUILDING")]
+
+    def _list_nodes(self, req: Request, cid: str, npid: str) -> Response:
+        return self._list(req, self._pool(cid, npid)["path"], "nodes")
+
+    def _node(self, cid: str, npid: str, nid: str) -> dict[str, Any]:
+        return self._get(f"{self._pool(cid, npid)['path']}/nodes/{nid}", "node")
+
+    def _get_node(self, req: Request, cid: str, npid: str, nid: str) -> Response:
+        return self._one(req, self._node(cid, npid, nid))
+
+    def _delete_node(self, req: Request, cid: str, npid: str, nid: str) -> Response:
+        pool = self._pool(cid, npid)
+        node = self._node(cid, npid, nid)
+        self._objs.pop(node["path"], None)
+        self._sync_nodes(pool)  # the pool keeps nodeCount: a replacement node is provisioned
+        return self._accept(req, [node])
+
+    def _replace_node(self, req: Request, cid: str, npid: str, nid: str) -> Response:
+        pool = self._pool(cid, npid)
+        node = self._node(cid, npid, nid)
+        node["extra"]["software"] = now() + self.delay
+        self._transition(node, "REBUILDING", "READY")
+        self._mark_pool(pool)
+        return self._accept(req, [node])
+
+    # ------------------------------------------------------------------ requests
+
+    def _list_requests(self, req: Request) -> Response:
+        depth = self._depth(req)
+        items = list(self._requests.values())
+        status = req.query.get("filter.status")
+        method = req.query.get("filter.method")
+        url = req.query.get("filter.url")
+        body = req.query.get("filter.body")
+        after, before = req.query.get("filter.createdAfter"), req.query.get("filter.createdBefore")
+        try:
+            t_after = parse_iso(after) if after else None
+            t_before = parse_iso(before) if before else None
+        except ValueError:
+            raise ApiError(422, "filter.createdAfter/createdBefore must be ISO 8601 "
+                                "date-times") from None
+        if status:
+            items = [r for r in items if self._request_status(r)[0] == status.upper()]
+        if method:
+            items = [r for r in items if r["method"] == method.upper()]
+        if url:
+            items = [r for r in items if url in r["url"]]
+        if body:
+            items = [r for r in items if body in r["body"]]
+        if t_after is not None:
+            items = [r for r in items if r["created"] >= t_after]
+        if t_before is not None:
+            items = [r for r in items if r["created"] <= t_before]
+        items.sort(key=lambda r: r["created"], reverse=True)
+        offset = query_int(req, "offset", 0, 0, 10**9)
+        limit = query_int(req, "limit", 1000, 1, 10000)
+        page = items[offset:offset + limit]
+        href = self._href(req, "/requests")
+        return json_response(200, {
+            "id": "requests", "type": "collection", "href": href,
+            "items": [self._render_request(req, r, depth - 1) if depth > 0 else
+                      {"id": r["id"], "type": "request",
+                       "href": self._href(req, f"/requests/{r['id']}")} for r in page],
+            "offset": offset, "limit": limit, "_links": page_links(href, offset, limit,
+                                                                    len(items))})
+
+    def _request(self, rid: str) -> dict[str, Any]:
+        r = self._requests.get(rid)
+        if r is None:
+            raise ApiError(404, f"Request {rid} does not exist")
+        return r
+
+    def _get_request(self, req: Request, rid: str) -> Response:
+        return json_response(200, self._render_request(req, self._request(rid),
+                                                       self._depth(req, 1)))
+
+    def _get_request_status(self, req: Request, rid: str) -> Response:
+        return json_response(200, self._render_status(req, self._request(rid)))
+
+
+_USER_ID = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
+
+
+def dump_for_debug(service: IonosCloudService) -> str:
+    """The service's objects as pretty JSON (for a human poking at a running sandbox)."""
+    with service._lock:
+        return json.dumps(service._objs, indent=2, default=str)

@@ -1,0 +1,619 @@
+"""Object semantics shared by the HTTP handlers and the simulated controllers: create, update,
+patch, server-side apply and delete, with the API server's metadata, generation, finalizer and
+propagation rules. Errors are raised as ApiError carrying a ``Status`` body.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.kubernetes import ssa
+from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
+from sandbox.kubernetes.registry import Registry, ResourceType
+from sandbox.kubernetes.store import Store
+
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+PATCH_TYPES = (APPLY, MERGE, STRATEGIC, JSON_PATCH)
+
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_LABEL_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_PATH_SEGMENT_RE = re.compile(r"^(?!\.\.?$)[^/%]+$")
+_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_IMMUTABLE_META = ("uid", "creationTimestamp", "generation", "deletionTimestamp",
+                   "deletionGracePeriodSeconds", "name", "namespace")
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def random_suffix(n: int = 5) -> str:
+    return "".join(secrets.choice(_SUFFIX_CHARS) for _ in range(n))
+
+
+class ApiError(Exception):
+    """An API failure answered with a Status body and the same HTTP code."""
+
+    def __init__(self, code: int, reason: str, message: str,
+                 details: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.code, self.reason, self.message = code, reason, message
+        self.details = details
+        self.headers = headers or {}
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                               "status": "Failure", "message": self.message,
+                               "reason": self.reason, "code": self.code}
+        if self.details is not None:
+            out["details"] = self.details
+        return out
+
+
+class ConflictStatus(ApiError):
+    def __init__(self, body: dict[str, Any]):
+        super().__init__(409, "Conflict", body["message"], body.get("details"))
+
+
+def not_found(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{rt.resource} "{name}" not found',
+                    {"name": name, "group": rt.group, "kind": rt.plural})
+
+
+def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
+    """422 Invalid with ``causes`` as (field, message)."""
+    text = ", ".join(f"{f}: {m}" for f, m in causes)
+    qualified = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    return ApiError(
+        422, "Invalid", f'{qualified} "{name}" is invalid: {text}',
+        {"name": name, "group": rt.group, "kind": rt.kind,
+         "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f}
+                    for f, m in causes]})
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def spec_part(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+class ApiServer:
+    """The object layer: every write goes through ``_commit``."""
+
+    def __init__(self, registry: Registry, store: Store):
+        self.registry = registry
+        self.store = store
+        self.on_removed: list[Callable[[ResourceType, dict[str, Any]], None]] = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def rt_for(self, gk: tuple[str, str]) -> ResourceType | None:
+        return self.registry.by_gk(*gk)
+
+    def namespace_exists(self, ns: str) -> bool:
+        return self.store.get(("", "namespaces"), "", ns) is not None
+
+    def _check_namespace(self, rt: ResourceType, ns: str) -> None:
+        if rt.namespaced and not self.namespace_exists(ns):
+            raise ApiError(404, "NotFound", f'namespaces "{ns}" not found',
+                           {"name": ns, "kind": "namespaces"})
+
+    def _validate(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata")
+        name = str((meta or {}).get("name") or "")
+        causes: list[tuple[str, str]] = []
+        if not isinstance(meta, dict):
+            raise invalid(rt, name, [("metadata", "Required value")])
+        regex, limit = (_LABEL_NAME_RE, 63) if rt.plural == "namespaces" else (_NAME_RE, 253)
+        if rt.group == "rbac.authorization.k8s.io":
+            regex = _PATH_SEGMENT_RE
+        if not name:
+            causes.append(("metadata.name", "Required value: name or generateName is required"))
+        elif len(name) > limit or not regex.match(name):
+            causes.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 '
+                           "name must consist of lower case alphanumeric characters, '-' or '.'"))
+        for fld in ("labels", "annotations"):
+            values = meta.get(fld)
+            if values is None:
+                continue
+            if not isinstance(values, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
+                causes.append((f"metadata.{fld}", "Invalid value: must be a map of strings"))
+        fin = meta.get("finalizers")
+        if fin is not None and not (isinstance(fin, list) and all(isinstance(f, str) for f in fin)):
+            causes.append(("metadata.finalizers", "Invalid value: must be a list of strings"))
+        if causes:
+            raise invalid(rt, name, causes)
+
+    def _fold_secret(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt.gk != ("", "secrets"):
+            return
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict):
+            data = obj.setdefault("data", {})
+            for k, v in string_data.items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+
+    def output(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj.get("apiVersion") == rt.api_version:
+            return obj
+        return {**obj, "apiVersion": rt.api_version}
+
+    def _check_kind(self, rt: ResourceType, body: dict[str, Any]) -> None:
+        av, kind = body.get("apiVersion"), body.get("kind")
+        if av is not None and av != rt.api_version and not (
+                rt.custom and isinstance(av, str) and av.startswith(rt.group + "/")):
+            raise bad_request(f"the API version in the data ({av}) does not match the expected "
+                              f"API version ({rt.api_version})")
+        if kind is not None and kind != rt.kind:
+            raise bad_request(f"the kind in the data ({kind}) does not match the expected kind "
+                              f"({rt.kind})")
+
+    # ------------------------------------------------------------------ commit
+
+    def _commit(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
+                dry_run: bool) -> dict[str, Any]:
+        meta = new["metadata"]
+        if old is not None:
+            old_meta = old["metadata"]
+            meta["resourceVersion"] = old_meta["resourceVersion"]
+            if new == old:
+                return old
+            if rt.generation and spec_part(old) != spec_part(new):
+                meta["generation"] = int(old_meta.get("generation") or 1) + 1
+            if old_meta.get("deletionTimestamp"):
+                added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+                if added:
+                    raise invalid(rt, meta["name"], [("metadata.finalizers", "Forbidden: no new "
+                                  "finalizers can be added if the object is being deleted")])
+        if dry_run:
+            return new
+        with self.store.lock:
+            meta["resourceVersion"] = str(self.store.next_rv())
+            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+                self._remove(rt, new, "Background")
+            else:
+                self.store.put(rt.gk, new, "ADDED" if old is None else "MODIFIED")
+        return new
+
+    # ------------------------------------------------------------------ create
+
+    def create(self, rt: ResourceType, ns: str, body: Any, manager: str,
+               dry_run: bool = False) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request(f"the body of a create must be a JSON object, got "
+                              f"{type(body).__name__}")
+        self._check_kind(rt, body)
+        obj = clone(body)
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise invalid(rt, "", [("metadata", "Invalid value: must be an object")])
+        if rt.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != ns:
+                raise bad_request("the namespace of the provided object does not match the "
+                                  "namespace sent on the request")
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = f"{meta['generateName']}{random_suffix()}"
+        self._validate(rt, obj)
+        with self.store.lock:
+            self._check_namespace(rt, ns)
+            if self.store.get(rt.gk, ns if rt.namespaced else "", meta["name"]) is not None:
+                raise ApiError(409, "AlreadyExists",
+                               f'{rt.resource} "{meta["name"]}" already exists',
+                               {"name": meta["name"], "group": rt.group, "kind": rt.plural})
+            self._init_meta(rt, obj)
+            ssa.record_update(None, obj, self._ctx(rt, manager, ""))
+            return self._commit(rt, None, obj, dry_run)
+
+    def _init_meta(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                  "managedFields", "selfLink"):
+            meta.pop(k, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        if rt.generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        if rt.has_status and rt.gk not in (("", "namespaces"),):
+            obj.pop("status", None)
+        if rt.gk == ("", "namespaces"):
+            obj["status"] = {"phase": "Active"}
+            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+        self._fold_secret(rt, obj)
+
+    def _ctx(self, rt: ResourceType, manager: str, sub: str,
+             force: bool = False) -> ssa.WriteContext:
+        return ssa.WriteContext(manager=manager, api_version=rt.api_version, now=now_rfc3339(),
+                                subresource=sub, status_sub=rt.has_status, keyed=not rt.custom,
+                                force=force)
+
+    # ------------------------------------------------------------------ update / patch
+
+    def get(self, rt: ResourceType, ns: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(rt.gk, ns if rt.namespaced else "", name)
+        if obj is None:
+            raise not_found(rt, name)
+        return obj
+
+    def _merge_update(self, rt: ResourceType, old: dict[str, Any], body: dict[str, Any],
+                      sub: str) -> dict[str, Any]:
+        """The object a PUT of ``body`` produces (before managedFields and commit)."""
+        meta_in = body.get("metadata")
+        if not isinstance(meta_in, dict):
+            raise invalid(rt, old["metadata"]["name"], [("metadata", "Required value")])
+        rv = meta_in.get("resourceVersion")
+        if rv and str(rv) != old["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict",
+                           f'Operation cannot be fulfilled on {rt.resource} '
+                           f'"{old["metadata"]["name"]}": the object has been modified; please '
+                           "apply your changes to the latest version and try again",
+                           {"name": old["metadata"]["name"], "group": rt.group,
+                            "kind": rt.plural})
+        for k, label in (("name", "name"), ("namespace", "namespace")):
+            given = meta_in.get(k)
+            if given and given != (old["metadata"].get(k) or ""):
+                raise bad_request(f"the {label} of the object ({given}) does not match the "
+                                  f"{label} on the URL ({old['metadata'].get(k) or ''})")
+        if sub == "status":
+            new = clone(old)
+            if "status" in body:
+                new["status"] = clone(body["status"])
+            else:
+                new.pop("status", None)
+            return new
+        new = clone(body)
+        new["apiVersion"], new["kind"] = old["apiVersion"], old["kind"]
+        meta = new["metadata"]
+        for k in _IMMUTABLE_META:
+            if k in old["metadata"]:
+                meta[k] = old["metadata"][k]
+            else:
+                meta.pop(k, None)
+        if "managedFields" in old["metadata"]:
+            meta["managedFields"] = old["metadata"]["managedFields"]
+        else:
+            meta.pop("managedFields", None)
+        if rt.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        self._fold_secret(rt, new)
+        self._validate(rt, new)
+        return new
+
+    def update(self, rt: ResourceType, ns: str, name: str, body: Any, manager: str,
+               sub: str = "", dry_run: bool = False) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("the body of an update must be a JSON object")
+        self._check_kind(rt, body)
+        with self.store.lock:
+            old = self.get(rt, ns, name)
+            new = self._merge_update(rt, old, body, sub)
+            ssa.record_update(old, new, self._ctx(rt, manager, sub))
+            return self._commit(rt, old, new, dry_run)
+
+    def patch(self, rt: ResourceType, ns: str, name: str, ptype: str, body: Any, manager: str,
+              sub: str = "", dry_run: bool = False, force: bool | None = None,
+              ) -> tuple[dict[str, Any], bool]:
+        """Apply a patch; returns (object, created)."""
+        if ptype == APPLY:
+            return self.apply(rt, ns, name, body, manager, sub, dry_run, bool(force))
+        if force is not None:
+            raise ApiError(422, "Invalid", "force: Forbidden: may not be specified for "
+                           "non-apply patch",
+                           {"causes": [{"reason": "FieldValueForbidden", "field": "force",
+                                        "message": "Forbidden: may not be specified for "
+                                                   "non-apply patch"}]})
+        if ptype == STRATEGIC and rt.custom:
+            raise ApiError(415, "UnsupportedMediaType",
+                           "the body of the request was in an unknown format - accepted media "
+                           "types include: application/json-patch+json, "
+                           "application/merge-patch+json, application/apply-patch+yaml")
+        with self.store.lock:
+            old = self.get(rt, ns, name)
+            try:
+                if ptype == JSON_PATCH:
+                    patched = json_patch(old, body)
+                elif not isinstance(body, dict):
+                    raise bad_request("a merge patch body must be a JSON object")
+                elif ptype == MERGE:
+                    patched = merge_patch(old, body)
+                else:
+                    patched = strategic_merge(old, body)
+            except PatchError as exc:
+                raise ApiError(422, "Invalid", f"the server rejected our request due to an "
+                               f"error in our request: {exc}") from exc
+            if not isinstance(patched, dict):
+                raise ApiError(422, "Invalid", "the patch result is not an object")
+            new = self._merge_update(rt, old, patched, sub)
+            ssa.record_update(old, new, self._ctx(rt, manager, sub))
+            return self._commit(rt, old, new, dry_run), False
+
+    def apply(self, rt: ResourceType, ns: str, name: str, body: Any, manager: str,
+              sub: str = "", dry_run: bool = False, force: bool = False,
+              ) -> tuple[dict[str, Any], bool]:
+        if not manager:
+            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: '
+                           "fieldManager: Required value: is required for apply patch",
+                           {"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
+                               {"reason": "FieldValueRequired", "field": "fieldManager",
+                                "message": "Required value: is required for apply patch"}]})
+        if not isinstance(body, dict):
+            raise bad_request("an apply patch must be an object")
+        meta = body.get("metadata")
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be set in the apply configuration")
+        if body.get("apiVersion") is None or body.get("kind") is None:
+            raise bad_request("apiVersion and kind must be set in the apply configuration")
+        self._check_kind(rt, body)
+        if meta.get("name") != name:
+            raise bad_request(f"the name of the object ({meta.get('name')}) does not match "
+                              f"the name on the URL ({name})")
+        if rt.namespaced and meta.get("namespace") not in (None, "", ns):
+            raise bad_request("the namespace of the object does not match the namespace on "
+                              "the URL")
+        if "managedFields" in meta:
+            raise bad_request("metadata.managedFields must be nil")
+        with self.store.lock:
+            key_ns = ns if rt.namespaced else ""
+            old = self.store.get(rt.gk, key_ns, name)
+            if old is None:
+                if sub:
+                    raise not_found(rt, name)
+                self._check_namespace(rt, ns)
+                base: dict[str, Any] = {"apiVersion": rt.api_version, "kind": rt.kind,
+                                        "metadata": {"name": name}}
+                if rt.namespaced:
+                    base["metadata"]["namespace"] = ns
+            else:
+                base = old
+            try:
+                new = ssa.apply(base, body, self._ctx(rt, manager, sub, force))
+            except ssa.ApplyConflict as exc:
+                raise ConflictStatus(exc.status()) from exc
+            new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+            if old is None:
+                managed = new["metadata"].get("managedFields")
+                self._init_meta(rt, new)
+                if managed:
+                    new["metadata"]["managedFields"] = managed
+                self._validate(rt, new)
+                return self._commit(rt, None, new, dry_run), True
+            if sub == "status":
+                final = clone(old)
+                if "status" in new:
+                    final["status"] = new["status"]
+                else:
+                    final.pop("status", None)
+                final["metadata"]["managedFields"] = new["metadata"].get("managedFields", [])
+                new = final
+            else:
+                for k in _IMMUTABLE_META + ("resourceVersion",):
+                    if k in old["metadata"]:
+                        new["metadata"][k] = old["metadata"][k]
+                self._fold_secret(rt, new)
+                self._validate(rt, new)
+            return self._commit(rt, old, new, dry_run), False
+
+    # ------------------------------------------------------------------ delete
+
+    def delete(self, rt: ResourceType, ns: str, name: str, options: dict[str, Any],
+               dry_run: bool = False) -> dict[str, Any]:
+        """Delete an object; returns the body to answer with."""
+        with self.store.lock:
+            old = self.get(rt, ns, name)
+            pre = options.get("preconditions") or {}
+            meta = old["metadata"]
+            if pre.get("uid") and pre["uid"] != meta["uid"]:
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource} '
+                               f'"{name}": Precondition failed: UID in precondition: '
+                               f'{pre["uid"]}, UID in object meta: {meta["uid"]}')
+            if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource} '
+                               f'"{name}": Precondition failed: ResourceVersion in precondition:'
+                               f' {pre["resourceVersion"]}, ResourceVersion in object meta: '
+                               f'{meta["resourceVersion"]}')
+            policy = options.get("propagationPolicy") or (
+                "Orphan" if rt.gk == ("batch", "jobs") else "Background")
+            if policy not in ("Background", "Foreground", "Orphan"):
+                raise bad_request(f"propagationPolicy {policy!r} is not one of Background, "
+                                  "Foreground, Orphan")
+            if dry_run:
+                return self._deleted_body(rt, old)
+            if policy == "Orphan":
+                self._orphan_dependents(meta["uid"])
+            finalizers = list(meta.get("finalizers") or [])
+            if rt.gk == ("", "namespaces"):
+                return self._delete_namespace(rt, old)
+            if policy == "Foreground" and self.dependents(meta["uid"]) and \
+                    "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            if finalizers:
+                if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
+                    return old
+                new = clone(old)
+                new["metadata"]["finalizers"] = finalizers
+                new["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+                new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+                result = self._commit(rt, old, new, False)
+                if policy == "Foreground":
+                    for drt, dep in self.dependents(meta["uid"]):
+                        self.delete(drt, dep["metadata"].get("namespace") or "",
+                                    dep["metadata"]["name"], {"propagationPolicy": "Foreground"})
+                    self.finish_foreground(rt, result)
+                return result
+            gone = clone(old)
+            gone["metadata"]["resourceVersion"] = str(self.store.next_rv())
+            self._remove(rt, gone, policy)
+            return self._deleted_body(rt, gone)
+
+    def _deleted_body(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        if rt.custom:
+            return self.output(rt, obj)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": obj["metadata"]["name"], "group": rt.group,
+                            "kind": rt.plural, "uid": obj["metadata"]["uid"]}}
+
+    def _remove(self, rt: ResourceType, obj: dict[str, Any], policy: str) -> None:
+        self.store.remove(rt.gk, obj)
+        if rt.gk == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            self.registry.set_crd(obj["metadata"]["name"], None)
+        for hook in self.on_removed:
+            hook(rt, obj)
+        uid = obj["metadata"]["uid"]
+        if policy == "Orphan":
+            self._orphan_dependents(uid)
+            return
+        for drt, dep in self.dependents(uid):
+            try:
+                self.delete(drt, dep["metadata"].get("namespace") or "", dep["metadata"]["name"],
+                            {"propagationPolicy": "Background"})
+            except ApiError:
+                pass
+        self._finish_owners_waiting()
+
+    def dependents(self, uid: str) -> list[tuple[ResourceType, dict[str, Any]]]:
+        out = []
+        with self.store.lock:
+            for gk in self.store.kinds():
+                drt = self.rt_for(gk)
+                if drt is None:
+                    continue
+                for obj in self.store.select(gk):
+                    refs = obj["metadata"].get("ownerReferences") or []
+                    if any(r.get("uid") == uid for r in refs):
+                        out.append((drt, obj))
+        return out
+
+    def _orphan_dependents(self, uid: str) -> None:
+        for drt, dep in self.dependents(uid):
+            new = clone(dep)
+            refs = [r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+            if refs:
+                new["metadata"]["ownerReferences"] = refs
+            else:
+                new["metadata"].pop("ownerReferences", None)
+            ssa.record_update(dep, new, self._ctx(drt, "garbage-collector", ""))
+            self._commit(drt, dep, new, False)
+
+    def finish_foreground(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """Drop the foregroundDeletion finalizer once no dependents remain."""
+        fins = obj["metadata"].get("finalizers") or []
+        if "foregroundDeletion" not in fins or self.dependents(obj["metadata"]["uid"]):
+            return
+        new = clone(obj)
+        new["metadata"]["finalizers"] = [f for f in fins if f != "foregroundDeletion"]
+        self._commit(rt, obj, new, False)
+
+    def _finish_owners_waiting(self) -> None:
+        for gk in self.store.kinds():
+            rt = self.rt_for(gk)
+            if rt is None:
+                continue
+            for obj in self.store.select(gk):
+                if "foregroundDeletion" in (obj["metadata"].get("finalizers") or []):
+                    self.finish_foreground(rt, obj)
+
+    def _delete_namespace(self, rt: ResourceType, old: dict[str, Any]) -> dict[str, Any]:
+        if old["metadata"].get("deletionTimestamp") is None or \
+                (old.get("status") or {}).get("phase") != "Terminating":
+            new = clone(old)
+            new["metadata"]["deletionTimestamp"] = now_rfc3339()
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            new["status"] = {"phase": "Terminating"}
+            old = self._commit(rt, old, new, False)
+        return self.finish_namespace(old) or old
+
+    def finish_namespace(self, ns_obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Delete a terminating namespace's contents; remove it once empty."""
+        ns = ns_obj["metadata"]["name"]
+        remaining = 0
+        for gk in self.store.kinds():
+            rt = self.rt_for(gk)
+            if rt is None or not rt.namespaced:
+                continue
+            for obj in self.store.select(gk, ns):
+                remaining += 1
+                if not obj["metadata"].get("deletionTimestamp"):
+                    try:
+                        self.delete(rt, ns, obj["metadata"]["name"],
+                                    {"propagationPolicy": "Background"})
+                    except ApiError:
+                        pass
+        if remaining and any(self.store.select(gk, ns) for gk in self.store.kinds()
+                             if (r := self.rt_for(gk)) is not None and r.namespaced):
+            return None
+        nrt = self.registry.by_gk("", "namespaces")
+        assert nrt is not None
+        current = self.store.get(("", "namespaces"), "", ns)
+        if current is None:
+            return None
+        gone = clone(current)
+        gone["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        gone["metadata"].pop("finalizers", None)
+        self.store.remove(nrt.gk, gone)
+        return gone
+
+    # ------------------------------------------------------------------ controller helpers
+
+    def write_status(self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any],
+                     manager: str) -> dict[str, Any] | None:
+        """Replace ``status`` if ``obj`` is still current; None when it changed meanwhile."""
+        with self.store.lock:
+            meta = obj["metadata"]
+            cur = self.store.get(rt.gk, meta.get("namespace") or "", meta["name"])
+            if cur is None or cur["metadata"]["resourceVersion"] != meta["resourceVersion"]:
+                return None
+            new = clone(cur)
+            new["status"] = status
+            ssa.record_update(cur, new, self._ctx(rt, manager, "status" if rt.has_status else ""))
+            return self._commit(rt, cur, new, False)
+
+    def write_object(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
+                     manager: str) -> dict[str, Any]:
+        """A controller's create (old None) or full update, recorded under ``manager``."""
+        with self.store.lock:
+            if old is None:
+                ns = new["metadata"].get("namespace") or ""
+                return self.create(rt, ns, new, manager)
+            ssa.record_update(old, new, self._ctx(rt, manager, ""))
+            return self._commit(rt, old, new, False)
+
+
+def parse_body(raw: bytes, content_type: str) -> Any:
+    """JSON (or YAML for apply patches); raises ApiError 400 on malformed input."""
+    text = raw.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise bad_request("the request body is empty")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        if content_type == APPLY:
+            import yaml
+
+            try:
+                return yaml.safe_load(text)
+            except yaml.YAMLError as yexc:
+                raise bad_request(f"error decoding YAML: {yexc}") from yexc
+        raise bad_request(f"the request body is not valid JSON: {exc}") from exc

@@ -1,0 +1,919 @@
+"""Simulated controllers, so the emulator behaves like a cluster: workloads become available,
+PVCs bind to IONOS-backed volumes, Jobs run Pods, cert-manager issues real certificates from a
+sandbox CA, snapshots become ready, Flux objects reconcile, external secrets sync.
+
+Each controller reconciles an object once it has been unchanged for ``delay`` seconds; they run on
+one background thread and write like controllers do (status writes under their own manager name,
+skipped when the object changed meanwhile).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sandbox.kubernetes.api import ApiError, now_rfc3339, random_suffix
+from sandbox.kubernetes.patch import clone
+from sandbox.kubernetes.registry import ResourceType
+
+if TYPE_CHECKING:
+    from sandbox.kubernetes.service import KubernetesService
+
+CSI_DRIVER = "cloud.ionos.com"
+EXIT_CODE_ANNOTATION = "sandbox.platform-ops/exit-code"
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_QUANTITY_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i?|[kmgtpe]|)$")
+_FACTORS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+            "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
+            "Ei": 2**60, "m": 10**-3}
+
+
+def parse_duration(text: str) -> float:
+    """Go duration (``2160h``, ``720h0m0s``, ``90m``) in seconds; ValueError when malformed."""
+    text = str(text).strip()
+    if not text or _DURATION_RE.sub("", text):
+        raise ValueError(f"invalid duration {text!r}")
+    return sum(float(n) * _UNITS[u] for n, u in _DURATION_RE.findall(text))
+
+
+def parse_quantity(text: str) -> int:
+    """A Kubernetes quantity (``10Gi``, ``500M``) in bytes; ValueError when malformed."""
+    m = _QUANTITY_RE.match(str(text).strip())
+    if not m:
+        raise ValueError(f"invalid quantity {text!r}")
+    return int(float(m.group(1)) * _FACTORS[m.group(2)])
+
+
+def rfc3339(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(conditions: list[dict[str, Any]], ctype: str, status: str, reason: str,
+                  message: str, generation: int | None = None, **extra: Any) -> None:
+    """Upsert a condition keyed by type; lastTransitionTime changes only when status flips."""
+    old = next((c for c in conditions if c.get("type") == ctype), None)
+    cond: dict[str, Any] = {"type": ctype, "status": status, "reason": reason,
+                            "message": message, **extra}
+    if generation is not None:
+        cond["observedGeneration"] = generation
+    if old is not None and old.get("status") == status:
+        cond["lastTransitionTime"] = old.get("lastTransitionTime") or now_rfc3339()
+        conditions[conditions.index(old)] = cond
+    else:
+        cond["lastTransitionTime"] = now_rfc3339()
+        if old is not None:
+            conditions[conditions.index(old)] = cond
+        else:
+            conditions.append(cond)
+
+
+def get_condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if isinstance(c, dict) and c.get("type") == ctype:
+            return c
+    return None
+
+
+class SandboxCA:
+    """A CA generated once per service that signs the certificates cert-manager issues."""
+
+    def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "platform-ops sandbox CA")])
+        now = dt.datetime.now(dt.UTC)
+        self.cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                         crl_sign=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False,
+                                         decipher_only=False), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, common_name: str | None, dns_names: list[str], not_before: dt.datetime,
+              not_after: dt.datetime, algorithm: str = "RSA") -> tuple[bytes, bytes]:
+        """(certificate PEM, private key PEM) for the names, signed by this CA."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        key: Any
+        if algorithm.upper() == "ECDSA":
+            key = ec.generate_private_key(ec.SECP256R1())
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else []
+        builder = (
+            x509.CertificateBuilder().subject_name(x509.Name(attrs))
+            .issuer_name(self.cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before).not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+        )
+        if dns_names:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(d) for d in dns_names]),
+                critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        key_pem = key.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+class Controllers:
+    def __init__(self, svc: KubernetesService, delay: float = 0.0, run_jobs: bool = False):
+        self.svc = svc
+        self.api = svc.api
+        self.store = svc.store
+        self.delay = delay
+        self.run_jobs = run_jobs
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sandbox-k8s-controllers",
+                                        daemon=True)
+        self._ca: SandboxCA | None = None
+        self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+        self._exits: dict[tuple[str, str], int] = {}
+        self._pv_failures: dict[str, float] = {}
+        self._listener = lambda ev: self._kick.set()
+
+    @property
+    def ca(self) -> SandboxCA:
+        if self._ca is None:
+            self._ca = SandboxCA()
+        return self._ca
+
+    def start(self) -> None:
+        self.store.listeners.append(self._listener)
+        self.api.on_removed.append(self._on_removed)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        self._thread.join(timeout=5)
+        if self._listener in self.store.listeners:
+            self.store.listeners.remove(self._listener)
+        if self._on_removed in self.api.on_removed:
+            self.api.on_removed.remove(self._on_removed)
+        for proc in list(self._procs.values()):
+            if proc.poll() is None:
+                proc.terminate()
+
+    def _loop(self) -> None:
+        tick = 0.25 if self.delay <= 0 else min(0.25, max(self.delay / 2, 0.02))
+        while not self._stop.is_set():
+            self._kick.wait(tick)
+            self._kick.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.reconcile_once()
+            except Exception:  # noqa: BLE001 - a controller bug must not stop the others
+                time.sleep(0.2)
+            try:
+                self.svc.save_if_dirty()
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _rt(self, group: str, plural: str) -> ResourceType | None:
+        return self.api.registry.by_gk(group, plural)
+
+    def _due(self, rt: ResourceType, obj: dict[str, Any]) -> bool:
+        if self.delay <= 0:
+            return True
+        meta = obj["metadata"]
+        touched = self.store.touched.get((rt.gk, (meta.get("namespace") or "", meta["name"])), 0)
+        return time.monotonic() - touched >= self.delay
+
+    def _each(self, group: str, plural: str) -> list[tuple[ResourceType, dict[str, Any]]]:
+        rt = self._rt(group, plural)
+        if rt is None:
+            return []
+        return [(rt, o) for o in self.store.select(rt.gk)
+                if not o["metadata"].get("deletionTimestamp") and self._due(rt, o)]
+
+    def _status(self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any],
+                manager: str) -> dict[str, Any] | None:
+        if (obj.get("status") or {}) == status:
+            return obj
+        return self.api.write_status(rt, obj, status, manager)
+
+    def reconcile_once(self) -> None:
+        steps = (self._namespaces, self._deployments, self._statefulsets, self._daemonsets,
+                 self._pvcs, self._jobs, self._pods, self._issuers, self._certificates,
+                 self._snapshots, self._flux, self._secret_stores, self._external_secrets)
+        for step in steps:
+            try:
+                step()
+            except ApiError:
+                continue
+
+    def _on_removed(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """Deleting a claim deletes its dynamically provisioned volume (reclaim Delete)."""
+        if rt.gk == ("", "persistentvolumeclaims"):
+            pv_name = (obj.get("spec") or {}).get("volumeName")
+            pvrt = self._rt("", "persistentvolumes")
+            pv = self.store.get(("", "persistentvolumes"), "", pv_name) if pv_name else None
+            if pvrt and pv and (pv.get("spec") or {}).get(
+                    "persistentVolumeReclaimPolicy") == "Delete":
+                self.api.delete(pvrt, "", str(pv_name), {})
+        if rt.gk == ("", "pods"):
+            proc = self._procs.get((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+
+    # ------------------------------------------------------------------ namespaces
+
+    def _namespaces(self) -> None:
+        rt = self._rt("", "namespaces")
+        if rt is None:
+            return
+        for ns in self.store.select(rt.gk):
+            if (ns.get("status") or {}).get("phase") == "Terminating":
+                self.api.finish_namespace(ns)
+
+    # ------------------------------------------------------------------ workloads
+
+    def _deployments(self) -> None:
+        for rt, obj in self._each("apps", "deployments"):
+            n = (obj.get("spec") or {}).get("replicas", 1)
+            old = obj.get("status") or {}
+            conds = clone(old.get("conditions") or [])
+            set_condition(conds, "Available", "True", "MinimumReplicasAvailable",
+                          "Deployment has minimum availability.")
+            set_condition(conds, "Progressing", "True", "NewReplicaSetAvailable",
+                          f'ReplicaSet "{obj["metadata"]["name"]}-{_hash(obj.get("spec"))[:10]}"'
+                          " has successfully progressed.")
+            for c in conds:
+                c.setdefault("lastUpdateTime", c["lastTransitionTime"])
+            status = {"observedGeneration": obj["metadata"].get("generation", 1),
+                      "replicas": n, "updatedReplicas": n, "readyReplicas": n,
+                      "availableReplicas": n, "conditions": conds}
+            self._status(rt, obj, status, "kube-controller-manager")
+
+    def _statefulsets(self) -> None:
+        for rt, obj in self._each("apps", "statefulsets"):
+            n = (obj.get("spec") or {}).get("replicas", 1)
+            rev = f'{obj["metadata"]["name"]}-{_hash(obj.get("spec"))[:10]}'
+            status = {"observedGeneration": obj["metadata"].get("generation", 1),
+                      "replicas": n, "readyReplicas": n, "currentReplicas": n,
+                      "updatedReplicas": n, "availableReplicas": n, "currentRevision": rev,
+                      "updateRevision": rev, "collisionCount": 0}
+            self._status(rt, obj, status, "kube-controller-manager")
+
+    def _daemonsets(self) -> None:
+        nodes = len(self.store.select(("", "nodes")))
+        for rt, obj in self._each("apps", "daemonsets"):
+            status = {"observedGeneration": obj["metadata"].get("generation", 1),
+                      "currentNumberScheduled": nodes, "desiredNumberScheduled": nodes,
+                      "numberMisscheduled": 0, "numberReady": nodes, "numberAvailable": nodes,
+                      "updatedNumberScheduled": nodes}
+            self._status(rt, obj, status, "kube-controller-manager")
+
+    # ------------------------------------------------------------------ storage
+
+    def _pvcs(self) -> None:
+        pvrt = self._rt("", "persistentvolumes")
+        assert pvrt is not None
+        for rt, pvc in self._each("", "persistentvolumeclaims"):
+            if (pvc.get("status") or {}).get("phase") == "Bound":
+                continue
+            meta, spec = pvc["metadata"], pvc.get("spec") or {}
+            size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+            try:
+                size_bytes = parse_quantity(size)
+            except ValueError:
+                continue
+            pv_name = spec.get("volumeName") or f"pvc-{meta['uid']}"
+            if self._pv_failures.get(pv_name, 0) > time.monotonic():
+                continue
+            pv = self.store.get(pvrt.gk, "", pv_name)
+            if pv is None:
+                hook = self.svc.world.provision_volume
+                try:
+                    handle = hook(pv_name, max(1, -(-size_bytes // 2**30))) if hook else str(
+                        uuid.uuid4())
+                except Exception:  # noqa: BLE001 - the IONOS side failed: retry later
+                    self._pv_failures[pv_name] = time.monotonic() + 2.0
+                    continue
+                pv = self.api.write_object(pvrt, None, {
+                    "apiVersion": "v1", "kind": "PersistentVolume",
+                    "metadata": {"name": pv_name,
+                                 "annotations": {"pv.kubernetes.io/provisioned-by": CSI_DRIVER}},
+                    "spec": {"capacity": {"storage": size},
+                             "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                             "persistentVolumeReclaimPolicy": "Delete",
+                             "storageClassName": spec.get("storageClassName") or "",
+                             "volumeMode": spec.get("volumeMode") or "Filesystem",
+                             "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                                          "namespace": meta["namespace"], "name": meta["name"],
+                                          "uid": meta["uid"]},
+                             "csi": {"driver": CSI_DRIVER, "volumeHandle": handle,
+                                     "fsType": "ext4"}},
+                }, "persistentvolume-controller")
+                self.api.write_status(pvrt, pv, {"phase": "Bound"}, "persistentvolume-controller")
+            if spec.get("volumeName") != pv_name:
+                new = clone(pvc)
+                new["spec"]["volumeName"] = pv_name
+                annotations = new["metadata"].setdefault("annotations", {})
+                annotations.update({"pv.kubernetes.io/bind-completed": "yes",
+                                    "pv.kubernetes.io/bound-by-controller": "yes",
+                                    "volume.kubernetes.io/storage-provisioner": CSI_DRIVER})
+                pvc = self.api.write_object(rt, pvc, new, "persistentvolume-controller")
+            self.api.write_status(rt, pvc, {
+                "phase": "Bound", "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                "capacity": {"storage": size}}, "persistentvolume-controller")
+
+    def _snapshots(self) -> None:
+        crt = self._rt("snapshot.storage.k8s.io", "volumesnapshotcontents")
+        if crt is None:
+            return
+        for rt, vs in self._each("snapshot.storage.k8s.io", "volumesnapshots"):
+            status = vs.get("status") or {}
+            if status.get("readyToUse"):
+                continue
+            meta, spec = vs["metadata"], vs.get("spec") or {}
+            claim = (spec.get("source") or {}).get("persistentVolumeClaimName")
+            pvc = self.store.get(("", "persistentvolumeclaims"), meta["namespace"], claim or "")
+            pv_name = ((pvc or {}).get("spec") or {}).get("volumeName")
+            pv = self.store.get(("", "persistentvolumes"), "", pv_name) if pv_name else None
+            if pv is None:
+                why = (f'failed to get input parameters to create snapshot {meta["name"]}: '
+                       f'"the PVC {claim} is not yet bound to a PV, will not attempt to take a '
+                       'snapshot"') if pvc else f'persistentvolumeclaim "{claim}" not found'
+                err = {"readyToUse": False, "error": {"message": why, "time": now_rfc3339()}}
+                if (status.get("error") or {}).get("message") != why:
+                    self._status(rt, vs, err, "snapshot-controller")
+                continue
+            class_name = spec.get("volumeSnapshotClassName") or ""
+            vclass = self.store.get(("snapshot.storage.k8s.io", "volumesnapshotclasses"), "",
+                                    class_name) or {}
+            size = ((pvc or {}).get("status") or {}).get("capacity", {}).get("storage", "1Gi")
+            content_name = f"snapcontent-{meta['uid']}"
+            content = self.store.get(crt.gk, "", content_name)
+            created = dt.datetime.now(dt.UTC)
+            if content is None:
+                content = self.api.write_object(crt, None, {
+                    "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+                    "metadata": {"name": content_name},
+                    "spec": {"deletionPolicy": vclass.get("deletionPolicy", "Delete"),
+                             "driver": CSI_DRIVER,
+                             "source": {"volumeHandle": pv["spec"]["csi"]["volumeHandle"]},
+                             "volumeSnapshotClassName": class_name,
+                             "volumeSnapshotRef": {
+                                 "apiVersion": "snapshot.storage.k8s.io/v1",
+                                 "kind": "VolumeSnapshot", "name": meta["name"],
+                                 "namespace": meta["namespace"], "uid": meta["uid"]}},
+                }, "snapshot-controller")
+                self.api.write_status(crt, content, {
+                    "creationTime": int(created.timestamp() * 1e9), "readyToUse": True,
+                    "restoreSize": parse_quantity(size), "driver": CSI_DRIVER,
+                    "snapshotHandle": str(uuid.uuid4())}, "csi-snapshotter")
+            self._status(rt, vs, {"boundVolumeSnapshotContentName": content_name,
+                                  "creationTime": rfc3339(created), "readyToUse": True,
+                                  "restoreSize": size}, "snapshot-controller")
+
+    # ------------------------------------------------------------------ jobs and pods
+
+    def _jobs(self) -> None:
+        prt = self._rt("", "pods")
+        assert prt is not None
+        for rt, job in self._each("batch", "jobs"):
+            status = clone(job.get("status") or {})
+            if status.get("completionTime") or get_condition(job, "Failed"):
+                continue
+            meta = job["metadata"]
+            pods = [p for p in self.store.select(prt.gk, meta["namespace"])
+                    if (p["metadata"].get("labels") or {}).get("controller-uid") == meta["uid"]]
+            if (job.get("spec") or {}).get("suspend"):
+                continue
+            if not pods:
+                self._create_job_pod(prt, job)
+                status.setdefault("startTime", now_rfc3339())
+                status.update(active=1, ready=0, terminating=0)
+                self._status(rt, job, status, "job-controller")
+                continue
+            phase = (pods[-1].get("status") or {}).get("phase")
+            conds = clone(status.get("conditions") or [])
+            ts = now_rfc3339()
+            if phase == "Succeeded":
+                set_condition(conds, "SuccessCriteriaMet", "True", "CompletionsReached",
+                              "Reached expected number of succeeded pods")
+                set_condition(conds, "Complete", "True", "CompletionsReached",
+                              "Reached expected number of succeeded pods")
+                status.update(active=0, ready=0, succeeded=1, completionTime=ts,
+                              conditions=conds)
+            elif phase == "Failed":
+                set_condition(conds, "FailureTarget", "True", "BackoffLimitExceeded",
+                              "Job has reached the specified backoff limit")
+                set_condition(conds, "Failed", "True", "BackoffLimitExceeded",
+                              "Job has reached the specified backoff limit")
+                status.update(active=0, ready=0, failed=1, conditions=conds)
+            elif phase == "Running":
+                status.update(active=1, ready=1)
+            status.setdefault("startTime", ts)
+            self._status(rt, job, status, "job-controller")
+
+    def _create_job_pod(self, prt: ResourceType, job: dict[str, Any]) -> None:
+        meta = job["metadata"]
+        template = clone((job.get("spec") or {}).get("template") or {})
+        tmeta = template.get("metadata") or {}
+        labels = {**(tmeta.get("labels") or {}), "job-name": meta["name"],
+                  "batch.kubernetes.io/job-name": meta["name"], "controller-uid": meta["uid"],
+                  "batch.kubernetes.io/controller-uid": meta["uid"]}
+        annotations = dict(tmeta.get("annotations") or {})
+        if EXIT_CODE_ANNOTATION in (meta.get("annotations") or {}):
+            annotations[EXIT_CODE_ANNOTATION] = meta["annotations"][EXIT_CODE_ANNOTATION]
+        pod_meta: dict[str, Any] = {
+            "name": f"{meta['name']}-{random_suffix()}", "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"],
+                                 "uid": meta["uid"], "controller": True,
+                                 "blockOwnerDeletion": True}]}
+        if annotations:
+            pod_meta["annotations"] = annotations
+        spec = template.get("spec") or {}
+        spec.setdefault("restartPolicy", "Never")
+        self.api.write_object(prt, None, {"apiVersion": "v1", "kind": "Pod",
+                                          "metadata": pod_meta, "spec": spec}, "job-controller")
+
+    def _pods(self) -> None:
+        for rt, pod in self._each("", "pods"):
+            meta, spec = pod["metadata"], pod.get("spec") or {}
+            status = pod.get("status") or {}
+            phase = status.get("phase")
+            key = (meta["namespace"], meta["name"])
+            containers = spec.get("containers") or []
+            if phase in ("Succeeded", "Failed"):
+                continue
+            if phase is None:
+                self._status(rt, pod, self._pod_status(pod, "Pending", {"waiting": {
+                    "reason": "ContainerCreating", "message": ""}}), "kubelet")
+                continue
+            runs_to_end = spec.get("restartPolicy", "Always") != "Always"
+            if phase == "Pending":
+                started = now_rfc3339()
+                new = self._pod_status(pod, "Running", {"running": {"startedAt": started}})
+                self._status(rt, pod, new, "kubelet")
+                if runs_to_end and self.run_jobs:
+                    self._start_process(pod)
+                continue
+            if not runs_to_end:
+                continue
+            if self.run_jobs:
+                if key in self._procs and key not in self._exits:
+                    continue
+                code = self._exits.pop(key, None)
+                self._procs.pop(key, None)
+                if code is None:
+                    if key not in self._procs:
+                        self._start_process(pod)
+                    continue
+            else:
+                code = _simulated_exit(pod)
+                if not containers:
+                    code = 0
+                log = self.store.logs.get(key, "")
+                if not log:
+                    with self.store.lock:
+                        self.store.logs[key] = (
+                            f"sandbox: simulated run of {(containers or [{}])[0].get('image')} "
+                            f"exited with code {code}\n")
+            started = (((status.get("containerStatuses") or [{}])[0].get("state") or {})
+                       .get("running") or {}).get("startedAt") or now_rfc3339()
+            term = {"terminated": {"exitCode": code,
+                                   "reason": "Completed" if code == 0 else "Error",
+                                   "message": "", "startedAt": started,
+                                   "finishedAt": now_rfc3339()}}
+            self._status(rt, pod, self._pod_status(
+                pod, "Succeeded" if code == 0 else "Failed", term), "kubelet")
+
+    def _pod_status(self, pod: dict[str, Any], phase: str,
+                    state: dict[str, Any]) -> dict[str, Any]:
+        old = pod.get("status") or {}
+        conds = clone(old.get("conditions") or [])
+        running = phase == "Running"
+        set_condition(conds, "PodScheduled", "True", "", "")
+        set_condition(conds, "Initialized", "True", "", "")
+        ready = "True" if running else "False"
+        why = "" if running else ("PodCompleted" if phase in ("Succeeded", "Failed")
+                                  else "ContainersNotReady")
+        set_condition(conds, "ContainersReady", ready, why, "")
+        set_condition(conds, "Ready", ready, why, "")
+        statuses = []
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            statuses.append({"name": c.get("name", ""), "image": c.get("image", ""),
+                             "imageID": f"sandbox://{c.get('image', '')}", "ready": running,
+                             "started": running, "restartCount": 0, "state": state,
+                             "containerID": f"containerd://{_hash(c)[:32]}"})
+        return {"phase": phase, "conditions": conds, "containerStatuses": statuses,
+                "hostIP": "10.7.222.10", "podIP": "10.233.64.10",
+                "startTime": old.get("startTime") or now_rfc3339(), "qosClass": "BestEffort"}
+
+    def _start_process(self, pod: dict[str, Any]) -> None:
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        container = containers[0]
+        argv = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+        if not argv:
+            self.store.logs[key] = ("sandbox: the container has no command or args; the sandbox "
+                                    "cannot run an image's entrypoint\n")
+            self._exits[key] = 1
+            return
+        env = dict(os.environ)
+        env.update(self._container_env(pod, container))
+        env["HOSTNAME"] = pod["metadata"]["name"]
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env,
+                                    cwd=container.get("workingDir") or None)
+        except OSError as exc:
+            self.store.logs[key] = f"sandbox: cannot start {argv[0]!r}: {exc}\n"
+            self._exits[key] = 127
+            return
+        self._procs[key] = proc
+        threading.Thread(target=self._collect, args=(key, proc), daemon=True,
+                         name=f"sandbox-pod-{key[1]}").start()
+
+    def _collect(self, key: tuple[str, str], proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            with self.store.lock:
+                self.store.logs[key] = self.store.logs.get(key, "") + raw.decode(
+                    "utf-8", errors="replace")
+        self._exits[key] = proc.wait()
+        self._kick.set()
+
+    def _container_env(self, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+        import base64
+
+        ns = pod["metadata"]["namespace"]
+        out: dict[str, str] = {}
+
+        def lookup(kind: str, name: str, key: str) -> str | None:
+            gk = ("", "secrets" if kind == "secret" else "configmaps")
+            obj = self.store.get(gk, ns, name) or {}
+            data = obj.get("data") or {}
+            if key not in data:
+                return None
+            return base64.b64decode(data[key]).decode() if kind == "secret" else str(data[key])
+
+        for src in container.get("envFrom") or []:
+            for kind, ref in (("configmap", src.get("configMapRef")),
+                              ("secret", src.get("secretRef"))):
+                if ref:
+                    gk = ("", "secrets" if kind == "secret" else "configmaps")
+                    for k in ((self.store.get(gk, ns, ref.get("name", "")) or {})
+                              .get("data") or {}):
+                        value = lookup(kind, ref.get("name", ""), k)
+                        if value is not None:
+                            out[f"{src.get('prefix', '')}{k}"] = value
+        for e in container.get("env") or []:
+            name = e.get("name")
+            if not name:
+                continue
+            if "value" in e:
+                out[name] = str(e["value"])
+                continue
+            vf = e.get("valueFrom") or {}
+            if vf.get("secretKeyRef"):
+                ref = vf["secretKeyRef"]
+                value = lookup("secret", ref.get("name", ""), ref.get("key", ""))
+            elif vf.get("configMapKeyRef"):
+                ref = vf["configMapKeyRef"]
+                value = lookup("configmap", ref.get("name", ""), ref.get("key", ""))
+            elif vf.get("fieldRef"):
+                path = vf["fieldRef"].get("fieldPath", "")
+                value = {"metadata.name": pod["metadata"]["name"], "metadata.namespace": ns,
+                         "spec.nodeName": (pod.get("spec") or {}).get("nodeName", ""),
+                         "status.podIP": "10.233.64.10"}.get(path)
+            else:
+                value = None
+            if value is not None:
+                out[name] = value
+        return out
+
+    # ------------------------------------------------------------------ cert-manager
+
+    def _issuers(self) -> None:
+        for plural in ("clusterissuers", "issuers"):
+            for rt, obj in self._each("cert-manager.io", plural):
+                spec = obj.get("spec") or {}
+                gen = obj["metadata"].get("generation", 1)
+                old = obj.get("status") or {}
+                conds = clone(old.get("conditions") or [])
+                if "acme" in spec:
+                    set_condition(conds, "Ready", "True", "ACMEAccountRegistered",
+                                  "The ACME account was registered with the ACME server", gen)
+                    status: dict[str, Any] = {
+                        "conditions": conds,
+                        "acme": {"uri": "https://acme.sandbox.invalid/acct/1",
+                                 "lastRegisteredEmail": spec["acme"].get("email", "")}}
+                elif "ca" in spec:
+                    set_condition(conds, "Ready", "True", "KeyPairVerified",
+                                  "Signing CA verified", gen)
+                    status = {"conditions": conds}
+                else:
+                    set_condition(conds, "Ready", "True", "IsReady", "", gen)
+                    status = {"conditions": conds}
+                self._status(rt, obj, status, "cert-manager-issuers")
+
+    def _certificates(self) -> None:
+        srt = self._rt("", "secrets")
+        assert srt is not None
+        now = dt.datetime.now(dt.UTC)
+        for rt, cert in self._each("cert-manager.io", "certificates"):
+            meta, spec = cert["metadata"], cert.get("spec") or {}
+            status = cert.get("status") or {}
+            gen = meta.get("generation", 1)
+            ready = get_condition(cert, "Ready")
+            issuing = get_condition(cert, "Issuing")
+            secret_name = spec.get("secretName")
+            if not secret_name:
+                continue
+            secret = self.store.get(srt.gk, meta["namespace"], secret_name)
+            renewal = status.get("renewalTime")
+            due = (ready is None or ready.get("status") != "True"
+                   or ready.get("observedGeneration") != gen or secret is None
+                   or (issuing is not None and issuing.get("status") == "True")
+                   or (renewal is not None and _parse_time(renewal) <= now))
+            if not due:
+                continue
+            try:
+                duration = parse_duration(spec.get("duration") or "2160h")
+                renew_before = parse_duration(spec["renewBefore"]) if spec.get(
+                    "renewBefore") else duration / 3
+            except ValueError as exc:
+                conds = clone(status.get("conditions") or [])
+                set_condition(conds, "Ready", "False", "InvalidSpec", str(exc), gen)
+                self._status(rt, cert, {**status, "conditions": conds}, "cert-manager-certificates")
+                continue
+            not_before = now.replace(microsecond=0)
+            not_after = not_before + dt.timedelta(seconds=duration)
+            renewal_time = not_after - dt.timedelta(seconds=renew_before)
+            algorithm = (spec.get("privateKey") or {}).get("algorithm") or "RSA"
+            dns = [str(d) for d in spec.get("dnsNames") or []]
+            crt_pem, key_pem = self.ca.issue(spec.get("commonName"), dns, not_before, not_after,
+                                             algorithm)
+            self._write_tls_secret(srt, cert, secret, crt_pem, key_pem)
+            conds = [c for c in clone(status.get("conditions") or [])
+                     if c.get("type") != "Issuing"]
+            set_condition(conds, "Ready", "True", "Ready",
+                          "Certificate is up to date and has not expired", gen)
+            new_status = {"conditions": conds, "notBefore": rfc3339(not_before),
+                          "notAfter": rfc3339(not_after), "renewalTime": rfc3339(renewal_time),
+                          "revision": int(status.get("revision") or 0) + 1}
+            self.api.write_status(rt, cert, new_status, "cert-manager-certificates")
+
+    def _write_tls_secret(self, srt: ResourceType, cert: dict[str, Any],
+                          old: dict[str, Any] | None, crt_pem: bytes, key_pem: bytes) -> None:
+        import base64
+
+        meta, spec = cert["metadata"], cert.get("spec") or {}
+        issuer = spec.get("issuerRef") or {}
+        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+        data = {"tls.crt": b64(crt_pem + self.ca.pem), "tls.key": b64(key_pem),
+                "ca.crt": b64(self.ca.pem)}
+        annotations = {"cert-manager.io/certificate-name": meta["name"],
+                       "cert-manager.io/issuer-name": issuer.get("name", ""),
+                       "cert-manager.io/issuer-kind": issuer.get("kind", "Issuer"),
+                       "cert-manager.io/issuer-group": issuer.get("group", "cert-manager.io"),
+                       "cert-manager.io/common-name": spec.get("commonName") or "",
+                       "cert-manager.io/alt-names": ",".join(spec.get("dnsNames") or [])}
+        if old is None:
+            self.api.write_object(srt, None, {
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": spec["secretName"], "namespace": meta["namespace"],
+                             "annotations": annotations,
+                             "labels": {"controller.cert-manager.io/fao": "true"}},
+                "data": data}, "cert-manager-certificates")
+            return
+        new = clone(old)
+        new["data"] = {**(new.get("data") or {}), **data}
+        new["metadata"].setdefault("annotations", {}).update(annotations)
+        self.api.write_object(srt, old, new, "cert-manager-certificates")
+
+    # ------------------------------------------------------------------ Flux
+
+    def _flux(self) -> None:
+        kinds = (("source.toolkit.fluxcd.io", "gitrepositories"),
+                 ("source.toolkit.fluxcd.io", "helmrepositories"),
+                 ("kustomize.toolkit.fluxcd.io", "kustomizations"),
+                 ("helm.toolkit.fluxcd.io", "helmreleases"))
+        for group, plural in kinds:
+            for rt, obj in self._each(group, plural):
+                self._flux_one(rt, obj)
+
+    def _flux_one(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        meta, spec = obj["metadata"], obj.get("spec") or {}
+        status = obj.get("status") or {}
+        gen = meta.get("generation", 1)
+        requested = (meta.get("annotations") or {}).get("reconcile.fluxcd.io/requestedAt")
+        ready = get_condition(obj, "Ready")
+        if spec.get("suspend"):
+            return
+        if (status.get("observedGeneration") == gen and ready is not None
+                and ready.get("status") == "True"
+                and (requested is None or status.get("lastHandledReconcileAt") == requested)):
+            return
+        new = clone(status)
+        conds = [c for c in new.get("conditions") or []
+                 if c.get("type") not in ("Reconciling", "Stalled")]
+        kind = rt.kind
+        if kind == "GitRepository":
+            ref = spec.get("ref") or {}
+            branch = ref.get("branch") or "main"
+            revision = f"{branch}@sha1:{_hash([spec.get('url'), ref], 'sha1')}"
+            new["artifact"] = {"revision": revision, "digest": f"sha256:{_hash(revision)}",
+                               "path": f"gitrepository/{meta['namespace']}/{meta['name']}/"
+                                       f"{revision.split(':')[-1]}.tar.gz",
+                               "url": "http://source-controller.flux-system.svc/"
+                                      f"gitrepository/{meta['namespace']}/{meta['name']}/latest.tar.gz",
+                               "lastUpdateTime": now_rfc3339()}
+            message = f"stored artifact for revision '{revision}'"
+            reason = "Succeeded"
+        elif kind == "HelmRepository":
+            revision = f"sha256:{_hash(spec.get('url'))}"
+            new["artifact"] = {"revision": revision, "digest": revision,
+                               "lastUpdateTime": now_rfc3339()}
+            message = f"stored artifact: revision '{revision}'"
+            reason = "Succeeded"
+        elif kind == "Kustomization":
+            src = spec.get("sourceRef") or {}
+            src_obj = self.store.get(("source.toolkit.fluxcd.io", "gitrepositories"),
+                                     src.get("namespace") or meta["namespace"],
+                                     src.get("name", "")) or {}
+            revision = ((src_obj.get("status") or {}).get("artifact") or {}).get(
+                "revision") or f"main@sha1:{_hash(spec, 'sha1')}"
+            new.update(lastAppliedRevision=revision, lastAttemptedRevision=revision)
+            message = f"Applied revision: {revision}"
+            reason = "ReconciliationSucceeded"
+            set_condition(conds, "Healthy", "True", "Succeeded", "Health check passed", gen)
+        else:
+            chart = ((spec.get("chart") or {}).get("spec") or {})
+            version = str(chart.get("version") or "1.0.0").lstrip("*") or "1.0.0"
+            revision = version
+            first = status.get("observedGeneration") is None
+            new["lastAttemptedRevision"] = revision
+            new["lastAttemptedGeneration"] = gen
+            new["history"] = [{"chartName": chart.get("chart", meta["name"]),
+                               "chartVersion": version, "status": "deployed",
+                               "name": meta["name"], "namespace": meta["namespace"],
+                               "version": int(len(status.get("history") or []) + 1)}]
+            reason = "InstallSucceeded" if first else "UpgradeSucceeded"
+            message = (f"Helm {'install' if first else 'upgrade'} succeeded for release "
+                       f"{meta['namespace']}/{meta['name']}.v1 with chart "
+                       f"{chart.get('chart', meta['name'])}@{version}")
+            set_condition(conds, "Released", "True", reason, message, gen)
+        set_condition(conds, "Ready", "True", reason, message, gen)
+        new["conditions"] = conds
+        new["observedGeneration"] = gen
+        if requested is not None:
+            new["lastHandledReconcileAt"] = requested
+        self._status(rt, obj, new, f"{rt.group.split('.')[0]}-controller")
+
+    # ------------------------------------------------------------------ external-secrets
+
+    def _secret_stores(self) -> None:
+        for plural in ("secretstores", "clustersecretstores"):
+            for rt, obj in self._each("external-secrets.io", plural):
+                conds = clone((obj.get("status") or {}).get("conditions") or [])
+                set_condition(conds, "Ready", "True", "Valid", "store validated")
+                self._status(rt, obj, {"conditions": conds, "capabilities": "ReadWrite"},
+                             "external-secrets")
+
+    def _external_secrets(self) -> None:
+        srt = self._rt("", "secrets")
+        assert srt is not None
+        for rt, es in self._each("external-secrets.io", "externalsecrets"):
+            meta, spec = es["metadata"], es.get("spec") or {}
+            status = es.get("status") or {}
+            gen = meta.get("generation", 1)
+            target = (spec.get("target") or {}).get("name") or meta["name"]
+            secret = self.store.get(srt.gk, meta["namespace"], target)
+            ready = get_condition(es, "Ready")
+            if (ready is not None and ready.get("status") == "True" and secret is not None
+                    and status.get("syncedResourceVersion", "").startswith(f"{gen}-")):
+                continue
+            ref = spec.get("secretStoreRef") or {}
+            store_kind = ref.get("kind") or "SecretStore"
+            store = (self.store.get(("external-secrets.io", "clustersecretstores"), "",
+                                    ref.get("name", "")) if store_kind == "ClusterSecretStore"
+                     else self.store.get(("external-secrets.io", "secretstores"),
+                                         meta["namespace"], ref.get("name", "")))
+            conds = clone(status.get("conditions") or [])
+            if store is None:
+                msg = f'could not get {store_kind} "{ref.get("name", "")}"'
+                set_condition(conds, "Ready", "False", "SecretSyncedError", msg)
+                self._status(rt, es, {**status, "conditions": conds}, "external-secrets")
+                continue
+            data = _external_data(spec, (store.get("spec") or {}).get("provider") or {})
+            self._write_synced_secret(srt, es, secret, target, data)
+            set_condition(conds, "Ready", "True", "SecretSynced", "secret synced")
+            self._status(rt, es, {"conditions": conds, "refreshTime": now_rfc3339(),
+                                  "syncedResourceVersion": f"{gen}-{_hash(data)[:32]}",
+                                  "binding": {"name": target}}, "external-secrets")
+
+    def _write_synced_secret(self, srt: ResourceType, es: dict[str, Any],
+                             old: dict[str, Any] | None, target: str,
+                             data: dict[str, str]) -> None:
+        import base64
+
+        meta = es["metadata"]
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        if old is None:
+            self.api.write_object(srt, None, {
+                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": target, "namespace": meta["namespace"],
+                             "labels": {"reconcile.external-secrets.io/managed": "true"},
+                             "ownerReferences": [{
+                                 "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                                 "name": meta["name"], "uid": meta["uid"], "controller": True,
+                                 "blockOwnerDeletion": True}]},
+                "data": encoded}, "external-secrets")
+            return
+        new = clone(old)
+        new["data"] = encoded
+        self.api.write_object(srt, old, new, "external-secrets")
+
+
+def _external_data(spec: dict[str, Any], provider: dict[str, Any]) -> dict[str, str]:
+    """The secret data an ExternalSecret resolves to: values from a ``fake`` provider's table,
+    else deterministic placeholders (the sandbox has no real secret backend)."""
+    fake = {str(d.get("key")): d for d in (provider.get("fake") or {}).get("data") or []
+            if isinstance(d, dict)}
+
+    def resolve(key: str, prop: str | None) -> str:
+        entry = fake.get(key)
+        raw = str(entry.get("value", "")) if entry else f"sandbox-secret-{_hash(key)[:12]}"
+        if prop:
+            try:
+                parsed = json.loads(raw)
+                if isinstance(parsed, dict) and prop in parsed:
+                    return str(parsed[prop])
+            except ValueError:
+                pass
+            return f"{raw}-{prop}" if not entry else raw
+        return raw
+
+    out: dict[str, str] = {}
+    for item in spec.get("dataFrom") or []:
+        key = ((item or {}).get("extract") or {}).get("key")
+        if key:
+            try:
+                parsed = json.loads(resolve(str(key), None))
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                out.update({str(k): str(v) for k, v in parsed.items()})
+    for item in spec.get("data") or []:
+        remote = (item or {}).get("remoteRef") or {}
+        if item.get("secretKey") and remote.get("key"):
+            out[str(item["secretKey"])] = resolve(str(remote["key"]), remote.get("property"))
+    return out
+
+
+def _simulated_exit(pod: dict[str, Any]) -> int:
+    value = (pod["metadata"].get("annotations") or {}).get(EXIT_CODE_ANNOTATION, "0")
+    try:
+        return int(value)
+    except ValueError:
+        return 1
+
+
+def _hash(value: Any, algo: str = "sha256") -> str:
+    return hashlib.new(algo, json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _parse_time(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return dt.datetime.now(dt.UTC)

@@ -1,0 +1,577 @@
+"""The HTTP face of the Kubernetes emulator: routing, discovery, lists and watches, subresources,
+kubeconfig, node pools from the IONOS sandbox, and persistence."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sandbox.http import Request, Response, Service, json_response
+from sandbox.kubernetes import openapi
+from sandbox.kubernetes.api import (
+    APPLY,
+    JSON_PATCH,
+    MERGE,
+    PATCH_TYPES,
+    STRATEGIC,
+    ApiError,
+    ApiServer,
+    bad_request,
+    now_rfc3339,
+    parse_body,
+)
+from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
+from sandbox.kubernetes.registry import PREINSTALLED_CRDS, Registry, ResourceType, crd_object
+from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
+from sandbox.kubernetes.store import Expired, Store
+from sandbox.world import World
+
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
+           "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+           "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
+           "platform": "linux/amd64"}
+POOL_LABEL = "enterprise.cloud.ionos.com/node-pool"
+STATE_FILE = "kubernetes.json"
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_TRUE = {"1", "t", "T", "true", "TRUE", "True"}
+_FALSE = {"0", "f", "F", "false", "FALSE", "False", ""}
+_REASONS = {429: "TooManyRequests", 500: "InternalError", 502: "InternalError",
+            503: "ServiceUnavailable", 504: "Timeout"}
+
+
+def parse_bool(value: str | None, name: str) -> bool | None:
+    if value is None:
+        return None
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise bad_request(f"invalid boolean for query parameter {name}: {value!r}")
+
+
+class KubernetesService(Service):
+    """A Kubernetes API server emulator with simulated controllers (see the package docstring)."""
+
+    name = "kubernetes"
+
+    def __init__(self, world: World, state_dir: Path | None = None,
+                 controller_delay: float = 0.0, run_jobs: bool = False):
+        self.world = world
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.registry = Registry()
+        self.store = Store()
+        self.api = ApiServer(self.registry, self.store)
+        self.controller_delay = controller_delay
+        self.run_jobs = run_jobs
+        self._stopped = threading.Event()
+        self._controllers: Any = None
+        if not self.restore():
+            self._bootstrap()
+        world.set_pool_nodes = self.set_pool_nodes
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _bootstrap(self) -> None:
+        nrt = self._rt("", "namespaces")
+        for ns in DEFAULT_NAMESPACES:
+            self.api.create(nrt, "", {"metadata": {"name": ns}}, "sandbox")
+        crt = self._rt("apiextensions.k8s.io", "customresourcedefinitions")
+        for spec in PREINSTALLED_CRDS:
+            obj = self.api.create(crt, "", crd_object(spec), "sandbox")
+            self._crd_written(obj)
+        self.api.create(self._rt("", "serviceaccounts"), "default",
+                        {"metadata": {"name": "default"}}, "sandbox")
+
+    def _rt(self, group: str, plural: str) -> ResourceType:
+        rt = self.registry.by_gk(group, plural)
+        assert rt is not None, (group, plural)
+        return rt
+
+    def _crd_written(self, obj: dict[str, Any]) -> None:
+        """Register a CRD's types and mark it Established (as the apiextensions server does)."""
+        self.registry.set_crd(obj["metadata"]["name"], obj)
+        status = obj.get("status") or {}
+        if any(c.get("type") == "Established" for c in status.get("conditions") or []):
+            return
+        names = (obj.get("spec") or {}).get("names") or {}
+        ts = now_rfc3339()
+        new_status = {
+            "acceptedNames": names,
+            "storedVersions": [v["name"] for v in (obj.get("spec") or {}).get("versions") or []
+                               if isinstance(v, dict) and v.get("storage")],
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": ts},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted", "lastTransitionTime": ts},
+            ],
+        }
+        crt = self._rt("apiextensions.k8s.io", "customresourcedefinitions")
+        self.api.write_status(crt, obj, new_status, "apiextensions-apiserver")
+
+    def start_controllers(self) -> None:
+        """Start the background thread that runs the simulated controllers and persistence."""
+        from sandbox.kubernetes.controllers import Controllers
+
+        if self._controllers is None:
+            self._controllers = Controllers(self, self.controller_delay, self.run_jobs)
+            self._controllers.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._controllers is not None:
+            self._controllers.stop()
+            self._controllers = None
+        self.snapshot()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state as JSON-able data; also written to ``state_dir`` when one is set."""
+        data = self.store.dump()
+        if self.state_dir is not None:
+            self.store.save(self.state_dir / STATE_FILE)
+        return data
+
+    def restore(self, data: dict[str, Any] | None = None) -> bool:
+        """Load ``data`` or the state file in ``state_dir``; False when there is none."""
+        if data is None:
+            if self.state_dir is None or not (self.state_dir / STATE_FILE).exists():
+                return False
+            data = json.loads((self.state_dir / STATE_FILE).read_text())
+        self.store.load(data)
+        for crd in self.store.select(("apiextensions.k8s.io", "customresourcedefinitions")):
+            self.registry.set_crd(crd["metadata"]["name"], crd)
+        return True
+
+    def save_if_dirty(self) -> None:
+        if self.state_dir is not None and self.store.dirty:
+            self.store.save(self.state_dir / STATE_FILE)
+
+    def kubeconfig(self, server_url: str) -> str:
+        """A kubeconfig (YAML) for ``server_url`` with token auth over plain HTTP."""
+        import yaml
+
+        return yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "sandbox", "cluster": {"server": server_url}}],
+            "users": [{"name": "sandbox", "user": {"token": self.world.kubernetes_token}}],
+            "contexts": [{"name": "sandbox",
+                          "context": {"cluster": "sandbox", "user": "sandbox",
+                                      "namespace": "default"}}],
+            "current-context": "sandbox",
+        }, sort_keys=False)
+
+    def set_pool_nodes(self, pool_name: str, nodes: list[dict[str, Any]]) -> None:
+        """Replace the Node objects labelled with ``pool_name`` (called by the IONOS sandbox)."""
+        rt = self._rt("", "nodes")
+        wanted = {n["name"]: n for n in nodes}
+        with self.store.lock:
+            for obj in self.store.select(rt.gk):
+                labels = obj["metadata"].get("labels") or {}
+                if labels.get(POOL_LABEL) == pool_name and obj["metadata"]["name"] not in wanted:
+                    self.api.delete(rt, "", obj["metadata"]["name"], {})
+            for name, node in wanted.items():
+                version = str(node.get("k8sVersion") or "1.32.4").lstrip("v")
+                labels = {**(node.get("labels") or {}), POOL_LABEL: pool_name,
+                          "kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+                body = {"apiVersion": "v1", "kind": "Node",
+                        "metadata": {"name": name, "labels": labels},
+                        "spec": {"providerID": f"ionos://{name}"}}
+                old = self.store.get(rt.gk, "", name)
+                obj = self.api.apply(rt, "", name, body, "ionos-cloud-controller",
+                                     force=True)[0]
+                if old is None or (obj.get("status") or {}).get("nodeInfo", {}).get(
+                        "kubeletVersion") != f"v{version}":
+                    self.api.write_status(rt, obj, _node_status(name, version), "kubelet")
+
+    def fault_response(self, status: int, retry_after: int) -> Response:
+        reason = _REASONS.get(status, "InternalError")
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": f"the sandbox injected a fault ({status}); retry after "
+                           f"{retry_after}s", "reason": reason,
+                "details": {"retryAfterSeconds": retry_after}, "code": status}
+        return json_response(status, body, **{"Retry-After": str(retry_after)})
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(self, req: Request) -> Response:
+        try:
+            return self._route(req)
+        except ApiError as exc:
+            return json_response(exc.code, exc.status(), **exc.headers)
+        except (SelectorError, PatchError) as exc:
+            return json_response(400, bad_request(str(exc)).status())
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug answers a Status, not a traceback
+            err = ApiError(500, "InternalError",
+                           f"sandbox kubernetes failed on {req.method} {req.path}: {exc!r}")
+            return json_response(500, err.status())
+
+    def _route(self, req: Request) -> Response:
+        path = req.path.rstrip("/") or "/"
+        if path == "/version":
+            return json_response(200, VERSION)
+        if path in ("/healthz", "/readyz", "/livez"):
+            return Response(200, "ok", content_type="text/plain")
+        if path.startswith("/openapi/"):
+            return self._openapi(path)
+        parts = path.strip("/").split("/")
+        if parts[0] == "api":
+            if len(parts) == 1:
+                return json_response(200, {"kind": "APIVersions", "versions": ["v1"],
+                                           "serverAddressByClientCIDRs": [{
+                                               "clientCIDR": "0.0.0.0/0",
+                                               "serverAddress": req.base_url.split("//")[-1]}]})
+            group, version, rest = "", parts[1], parts[2:]
+            if version != "v1":
+                raise _unknown_path()
+        elif parts[0] == "apis":
+            if len(parts) == 1:
+                return json_response(200, self._group_list())
+            if len(parts) == 2:
+                return json_response(200, self._group(parts[1]))
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise _unknown_path()
+        if not rest:
+            return json_response(200, self._resource_list(group, version))
+        return self._resource(req, group, version, rest)
+
+    # ------------------------------------------------------------------ discovery
+
+    def _group_entry(self, group: str, versions: list[str]) -> dict[str, Any]:
+        vs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {"name": group, "versions": vs, "preferredVersion": vs[0]}
+
+    def _group_list(self) -> dict[str, Any]:
+        groups = [self._group_entry(g, vs) for g, vs in self.registry.group_versions().items()
+                  if g]
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+    def _group(self, group: str) -> dict[str, Any]:
+        versions = self.registry.group_versions().get(group)
+        if not versions or not group:
+            raise _unknown_path()
+        return {"kind": "APIGroup", "apiVersion": "v1", **self._group_entry(group, versions)}
+
+    def _resource_list(self, group: str, version: str) -> dict[str, Any]:
+        types = self.registry.in_group_version(group, version)
+        if not types:
+            raise _unknown_path()
+        resources = [r for rt in types for r in rt.discovery()]
+        return {"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": f"{group}/{version}" if group else version,
+                "resources": resources}
+
+    def _openapi(self, path: str) -> Response:
+        if path == "/openapi/v3":
+            return json_response(200, openapi.root_doc(self.registry))
+        if path.startswith("/openapi/v3/"):
+            parts = path[len("/openapi/v3/"):].split("/")
+            if parts[0] == "api" and len(parts) == 2:
+                group, version = "", parts[1]
+            elif parts[0] == "apis" and len(parts) == 3:
+                group, version = parts[1], parts[2]
+            else:
+                raise _unknown_path()
+            if not self.registry.in_group_version(group, version):
+                raise _unknown_path()
+            return json_response(200, openapi.group_version_doc(self.registry, group, version))
+        raise _unknown_path()
+
+    # ------------------------------------------------------------------ resources
+
+    def _resource(self, req: Request, group: str, version: str, rest: list[str]) -> Response:
+        ns: str | None = None
+        if rest[0] == "namespaces" and len(rest) >= 3 and not (
+                len(rest) == 3 and rest[2] in ("status", "finalize")):
+            ns, rest = rest[1], rest[2:]
+        if len(rest) > 3:
+            raise _unknown_path()
+        plural = rest[0]
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else ""
+        rt = self.registry.get(group, version, plural)
+        if rt is None or (ns is not None and not rt.namespaced):
+            raise _unknown_path()
+        if name is not None and rt.namespaced and ns is None:
+            raise _unknown_path()
+        if sub and sub not in rt.subresources:
+            raise _unknown_path()
+        q = req.query
+        dry_run = self._dry_run(req)
+        if name is None:
+            if req.method == "GET":
+                if parse_bool(q.get("watch"), "watch"):
+                    return self._watch(req, rt, ns)
+                return json_response(200, self._list(rt, ns, q))
+            if req.method == "POST":
+                if rt.namespaced and ns is None:
+                    raise ApiError(405, "MethodNotAllowed",
+                                   f"POST on {rt.resource} needs a namespace in the path")
+                body = self._body(req, ("application/json", "application/yaml"))
+                obj = self.api.create(rt, ns or "", body, self._manager(req), dry_run)
+                if not dry_run:
+                    self._after_write(rt, obj)
+                return json_response(201, self.api.output(rt, obj))
+            if req.method == "DELETE":
+                return json_response(200, self._delete_collection(req, rt, ns, dry_run))
+            raise _not_allowed(req)
+        ns = ns or ""
+        if sub == "scale":
+            return self._scale(req, rt, ns, name, dry_run)
+        if sub == "log":
+            if req.method != "GET":
+                raise _not_allowed(req)
+            return self._log(req, rt, ns, name)
+        if req.method == "GET":
+            return json_response(200, self.api.output(rt, self.api.get(rt, ns, name)))
+        if req.method == "PUT":
+            body = self._body(req, ("application/json", "application/yaml"))
+            obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run)
+            self._after_write(rt, obj)
+            return json_response(200, self.api.output(rt, obj))
+        if req.method == "PATCH":
+            ptype = req.content_type
+            body = self._body(req, PATCH_TYPES)
+            force = parse_bool(q.get("force"), "force")
+            manager = q.get("fieldManager", "") if ptype == APPLY else self._manager(req)
+            obj, created = self.api.patch(rt, ns, name, ptype, body, manager, sub, dry_run,
+                                          force)
+            self._after_write(rt, obj)
+            return json_response(201 if created else 200, self.api.output(rt, obj))
+        if req.method == "DELETE":
+            if sub:
+                raise _not_allowed(req)
+            options = self._delete_options(req)
+            return json_response(200, self.api.delete(rt, ns, name, options, dry_run))
+        raise _not_allowed(req)
+
+    def _after_write(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt.gk == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            self._crd_written(obj)
+
+    def _body(self, req: Request, accepted: tuple[str, ...]) -> Any:
+        ctype = req.content_type or "application/json"
+        if ctype not in accepted:
+            raise ApiError(415, "UnsupportedMediaType",
+                           f"the body of the request was in an unknown format - accepted media "
+                           f"types include: {', '.join(accepted)}")
+        if ctype == "application/yaml":
+            import yaml
+
+            try:
+                return yaml.safe_load(req.body.decode())
+            except yaml.YAMLError as exc:
+                raise bad_request(f"error decoding YAML: {exc}") from exc
+        return parse_body(req.body, ctype)
+
+    def _manager(self, req: Request) -> str:
+        if req.query.get("fieldManager"):
+            return req.query["fieldManager"]
+        agent = req.headers.get("User-Agent") or "unknown"
+        return agent.split("/")[0][:128]
+
+    def _dry_run(self, req: Request) -> bool:
+        values = req.raw_query.get("dryRun", [])
+        for v in values:
+            if v != "All":
+                raise bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+        return bool(values)
+
+    def _delete_options(self, req: Request) -> dict[str, Any]:
+        opts: dict[str, Any] = {}
+        if req.query.get("propagationPolicy"):
+            opts["propagationPolicy"] = req.query["propagationPolicy"]
+        if req.body.strip():
+            body = parse_body(req.body, "application/json")
+            if isinstance(body, dict) and body:
+                opts = {**opts, **{k: v for k, v in body.items() if v is not None}}
+                if "dryRun" in body and body["dryRun"] not in (None, [], ["All"]):
+                    raise bad_request('dryRun: Unsupported value: supported values: "All"')
+        return opts
+
+    def _matchers(self, rt: ResourceType, q: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
+        lsel = label_matcher(q.get("labelSelector", ""))
+        fsel = field_matcher(q.get("fieldSelector", ""), rt.field_labels)
+        return lambda o: lsel(o) and fsel(o)
+
+    def _list(self, rt: ResourceType, ns: str | None, q: dict[str, str]) -> dict[str, Any]:
+        match = self._matchers(rt, q)
+        with self.store.lock:
+            rv = self.store.rv
+            objs = self.store.select(rt.gk, ns)
+        items = [self.api.output(rt, o) for o in objs if match(o)]
+        items.sort(key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+        return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(rv)}, "items": items}
+
+    def _delete_collection(self, req: Request, rt: ResourceType, ns: str | None,
+                           dry_run: bool) -> dict[str, Any]:
+        listed = self._list(rt, ns, req.query)
+        options = self._delete_options(req)
+        for obj in listed["items"]:
+            try:
+                self.api.delete(rt, obj["metadata"].get("namespace") or "",
+                                obj["metadata"]["name"], options, dry_run)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+        return listed
+
+    # ------------------------------------------------------------------ watch
+
+    def _watch(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
+        q = req.query
+        match = self._matchers(rt, q)
+        try:
+            timeout = float(q.get("timeoutSeconds") or 1800)
+        except ValueError as exc:
+            raise bad_request(f"timeoutSeconds must be a number: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        rv_text = q.get("resourceVersion", "")
+        initial: list[dict[str, Any]] = []
+        with self.store.lock:
+            if rv_text in ("", "0"):
+                start = self.store.rv
+                initial = [o for o in self.store.select(rt.gk, ns) if match(o)]
+            else:
+                try:
+                    start = int(rv_text)
+                except ValueError as exc:
+                    raise bad_request(f"invalid resourceVersion {rv_text!r}") from exc
+                try:
+                    self.store.events_since(start)
+                except Expired as exc:
+                    status = {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                              "status": "Failure", "reason": "Expired", "code": 410,
+                              "message": str(exc)}
+                    return Response(200, _lines([{"type": "ERROR", "object": status}]))
+
+        def events() -> Iterator[bytes]:
+            for obj in initial:
+                yield _line({"type": "ADDED", "object": self.api.output(rt, obj)})
+            try:
+                for ev in self.store.follow(start, deadline, self._stopped.is_set):
+                    if ev.gk != rt.gk:
+                        continue
+                    if ns is not None and ev.obj["metadata"].get("namespace") != ns:
+                        continue
+                    if match(ev.obj):
+                        yield _line({"type": ev.type, "object": self.api.output(rt, ev.obj)})
+            except Expired as exc:
+                yield _line({"type": "ERROR", "object": {
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "reason": "Expired", "code": 410, "message": str(exc)}})
+
+        return Response(200, events())
+
+    # ------------------------------------------------------------------ scale and logs
+
+    def _scale(self, req: Request, rt: ResourceType, ns: str, name: str,
+               dry_run: bool) -> Response:
+        obj = self.api.get(rt, ns, name)
+        if req.method == "GET":
+            return json_response(200, _scale_of(obj))
+        if req.method not in ("PUT", "PATCH"):
+            raise _not_allowed(req)
+        ptype = req.content_type or "application/json"
+        body = self._body(req, ("application/json",) + PATCH_TYPES)
+        current = _scale_of(obj)
+        if req.method == "PUT":
+            new_scale = body
+        elif ptype == JSON_PATCH:
+            new_scale = json_patch(current, body)
+        elif ptype in (MERGE, STRATEGIC, APPLY) and isinstance(body, dict):
+            new_scale = (merge_patch if ptype != STRATEGIC else strategic_merge)(current, body)
+        else:
+            raise bad_request("a scale patch must be a JSON object")
+        if not isinstance(new_scale, dict):
+            raise bad_request("a Scale must be a JSON object")
+        want_rv = (new_scale.get("metadata") or {}).get("resourceVersion")
+        replicas = (new_scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: '
+                           "spec.replicas: Invalid value: must be a non-negative integer")
+        updated = clone(obj)
+        updated.setdefault("spec", {})["replicas"] = replicas
+        if want_rv:
+            updated["metadata"]["resourceVersion"] = want_rv
+        result = self.api.update(rt, ns, name, updated, self._manager(req), "", dry_run)
+        return json_response(200, _scale_of(result))
+
+    def _log(self, req: Request, rt: ResourceType, ns: str, name: str) -> Response:
+        pod = self.api.get(rt, ns, name)
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = req.query.get("container")
+        if container and container not in containers:
+            raise bad_request(f"container {container} is not valid for pod {name}")
+        if not container and len(containers) > 1:
+            raise bad_request(f"a container name must be specified for pod {name}, choose one "
+                              f"of: [{' '.join(str(c) for c in containers)}]")
+        text = self.store.logs.get((ns, name), "")
+        lines = text.splitlines()
+        tail = req.query.get("tailLines")
+        if tail:
+            try:
+                n = int(tail)
+            except ValueError as exc:
+                raise bad_request(f"tailLines must be an integer: {tail!r}") from exc
+            lines = lines[-n:] if n > 0 else []
+        if parse_bool(req.query.get("timestamps"), "timestamps"):
+            started = (pod.get("status") or {}).get("startTime") or now_rfc3339()
+            lines = [f"{started} {line}" for line in lines]
+        out = "\n".join(lines) + ("\n" if lines else "")
+        return Response(200, out, content_type="text/plain")
+
+
+def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    spec = obj.get("spec") or {}
+    labels = ((spec.get("selector") or {}).get("matchLabels") or {})
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                              "creationTimestamp") if k in meta},
+            "spec": {"replicas": spec.get("replicas", 1)},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in labels.items())}}
+
+
+def _node_status(name: str, version: str) -> dict[str, Any]:
+    ts = now_rfc3339()
+    return {
+        "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+        "allocatable": {"cpu": "3800m", "memory": "15Gi", "pods": "110"},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                        "lastHeartbeatTime": ts, "lastTransitionTime": ts}],
+        "addresses": [{"type": "InternalIP", "address": "10.7.222.10"},
+                      {"type": "Hostname", "address": name}],
+        "nodeInfo": {"kubeletVersion": f"v{version}", "kubeProxyVersion": f"v{version}",
+                     "containerRuntimeVersion": "containerd://1.7.0",
+                     "operatingSystem": "linux", "architecture": "amd64",
+                     "osImage": "Ubuntu 22.04 LTS", "kernelVersion": "5.15.0",
+                     "machineID": "", "systemUUID": "", "bootID": ""},
+    }
+
+
+def _unknown_path() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource",
+                    {})
+
+
+def _not_allowed(req: Request) -> ApiError:
+    return ApiError(405, "MethodNotAllowed",
+                    f"the server does not allow this method on the requested resource "
+                    f"({req.method} {req.path})")
+
+
+def _line(event: dict[str, Any]) -> bytes:
+    return (json.dumps(event, separators=(",", ":")) + "\n").encode()
+
+
+def _lines(events: list[dict[str, Any]]) -> Iterator[bytes]:
+    for e in events:
+        yield _line(e)

@@ -1,0 +1,508 @@
+"""Backups against the sandbox and the real MariaDB: dumps, snapshots, exports, copies, drills,
+retention, RPO, and faults (unreachable or refusing database, missing bucket, S3 failing
+mid-upload, a volume that is gone)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from platform_assets.backup_assets import build_backup_assets
+from platform_assets.core.backup_manifest import Manifest, manifest_key, snapshot_name
+from platform_assets.core.graph import backup_copy_key, backup_key, build_graph
+from platform_assets.spec import load_spec
+from resources.database import DatabaseDumpResource
+from resources.ionos import IonosCloudResource
+from resources.kubernetes import KubernetesResource
+from resources.object_storage import ObjectStorageResource
+
+pytestmark = pytest.mark.integration
+
+PARTITION = "2026-11-20"
+SPEC = """
+apiVersion: platform-ops/v1
+metadata: {{name: backup-test, owners: [team:test]}}
+ionos:
+  datacenter: {{name: bk-dc, location: de/fra}}
+  lans: [{{name: lan1}}]
+  cluster:
+    name: bk-cluster
+    k8s_version: 1.32.6
+    maintenance_window: {{day: Sunday, time: "10:00"}}
+  node_pools:
+    - {{name: pool, node_count: 1, cores: 2, ram: 4GB, storage_size: 20GB}}
+  mariadb:
+    name: {cluster}
+    lan: lan1
+    cidr: 10.7.222.100/24
+    maintenance_window: {{day: Sunday, time: "09:00"}}
+    database: {database}
+    username: bkuser
+  buckets:
+    - {{name: {bucket}, region: de}}
+    - {{name: {dr_bucket}, region: eu-central-3}}
+platform:
+  - name: app
+    namespace: {namespace}
+    source: {{manifests: {{path: manifests}}}}
+backups:
+  start_date: "2026-11-01"
+  retention_days: 30
+  rpo: 24h
+  rto: 4h
+  bucket: {bucket}
+  prefix: backups
+  cross_region_copy: {{bucket: {dr_bucket}}}
+  targets:
+    - {{name: db, kind: database, databases: [{database}]}}
+    - {{name: res, kind: resources, namespaces: [{namespace}], include_secrets: {secrets}}}
+    - {{name: vol, kind: volume, protects: app, namespace: {namespace}, pvc: data}}
+    - {{name: csi, kind: volume, protects: app, namespace: {namespace}, pvc: data,
+        method: csi-snapshot}}
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class World:
+    """One test's spec, buckets, database, namespace and resources."""
+
+    def __init__(self, env: dict[str, str], tmp: Path, secrets: bool = False,
+                 create_buckets: bool = True):
+        tag = uuid.uuid4().hex[:8]
+        self.env = env
+        self.bucket, self.dr_bucket = f"bk-{tag}", f"bk-dr-{tag}"
+        self.database, self.namespace = f"bk_{tag}", f"bk-{tag}"
+        self.cluster = f"bk-db-{tag}"
+        (tmp / "manifests").mkdir(exist_ok=True)
+        path = tmp / "platform.yaml"
+        path.write_text(SPEC.format(bucket=self.bucket, dr_bucket=self.dr_bucket,
+                                    database=self.database, namespace=self.namespace,
+                                    cluster=self.cluster, secrets=str(secrets).lower()))
+        self.spec = load_spec(path)
+        self.graph = build_graph(self.spec)
+        self.assets, self.checks = build_backup_assets(self.graph)
+        self.store = ObjectStorageResource(
+            access_key_id=env["AWS_ACCESS_KEY_ID"], secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            endpoint_url=env["AWS_ENDPOINT_URL_S3"], default_region="de",
+            retry_attempts=3, retry_max_wait_seconds=0.2)
+        if create_buckets:
+            for name, region in ((self.bucket, "de"), (self.dr_bucket, "eu-central-3")):
+                self.store.client(region).create_bucket(
+                    Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+        self.ionos = IonosCloudResource(api_url=env["IONOS_API_URL"],
+                                        mariadb_url=env["IONOS_MARIADB_URL"],
+                                        token=env["IONOS_TOKEN"], poll_interval_seconds=0.05,
+                                        retry_attempts=3, retry_max_wait_seconds=0.2)
+        self.kube = KubernetesResource(kubeconfig_path=env["KUBECONFIG"], retry_attempts=3,
+                                       retry_max_wait_seconds=0.2)
+        self.db = DatabaseDumpResource(host=env.get("SANDBOX_MARIADB_HOST", ""),
+                                       port=int(env.get("SANDBOX_MARIADB_PORT", "3306")),
+                                       user=env.get("SANDBOX_MARIADB_USER", "root"),
+                                       password=env.get("SANDBOX_MARIADB_PASSWORD", ""))
+
+    def resources(self, **override: Any) -> dict[str, Any]:
+        return {"object_storage": self.store, "ionos": self.ionos, "kubernetes": self.kube,
+                "database": self.db, **override}
+
+    def asset(self, key: tuple[str, ...]) -> Any:
+        return next(a for a in self.assets if a.key == dg.AssetKey(list(key)))
+
+    def checks_of(self, key: tuple[str, ...]) -> list[Any]:
+        return [c for c in self.checks
+                if next(iter(c.check_keys)).asset_key == dg.AssetKey(list(key))]
+
+    def run(self, keys: list[tuple[str, ...]], partition: str = PARTITION,
+            with_checks: bool = True, config: dict[str, Any] | None = None,
+            **override: Any) -> dg.ExecuteInProcessResult:
+        assets = [self.asset(k) for k in keys]
+        checks = [c for k in keys for c in self.checks_of(k)] if with_checks else []
+        run_config = {"ops": {a.op.name: {"config": config} for a in assets}} if config else None
+        return dg.materialize([*assets, *checks], partition_key=partition,
+                              resources=self.resources(**override), raise_on_error=False,
+                              run_config=run_config)
+
+    def keys(self, bucket: str | None = None, region: str = "de") -> list[str]:
+        return self.store.list_keys(bucket or self.bucket, "backups/", region)
+
+    def manifest(self, target: str, bucket: str | None = None, region: str = "de",
+                 partition: str = PARTITION) -> Manifest | None:
+        raw = self.store.get_bytes(bucket or self.bucket, manifest_key("backups", target,
+                                                                       partition), region)
+        return Manifest.from_json(raw) if raw else None
+
+    def sql(self, *statements: str) -> None:
+        with self.db.connect() as conn, conn.cursor() as cur:
+            for s in statements:
+                cur.execute(s)
+
+
+def materialization(result: dg.ExecuteInProcessResult, key: tuple[str, ...]) -> dict[str, Any]:
+    mats = [e.materialization for e in result.get_asset_materialization_events()
+            if e.materialization.asset_key == dg.AssetKey(list(key))]
+    assert mats, f"{key} was not materialized"
+    return {k: v.value for k, v in mats[-1].metadata.items()}
+
+
+def check_results(result: dg.ExecuteInProcessResult, key: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for e in result.get_asset_check_evaluations():
+        if e.asset_key == dg.AssetKey(list(key)):
+            out[e.check_name] = e
+    return out
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    return "\n".join(str(e.step_failure_data.error.message)
+                     for e in result.get_step_failure_events() if e.step_failure_data.error)
+
+
+@pytest.fixture
+def world(sandbox_env: dict[str, str], tmp_path: Path) -> World:
+    return World(sandbox_env, tmp_path)
+
+
+@pytest.fixture
+def mariadb(world: World) -> Any:
+    if not world.env.get("SANDBOX_MARIADB_HOST"):
+        pytest.skip("no MariaDB server reachable (the sandbox sets SANDBOX_MARIADB_HOST when one "
+                    "answers on 127.0.0.1:3306)")
+    world.sql(f"CREATE DATABASE `{world.database}`",
+              f"CREATE TABLE `{world.database}`.posts (id INT PRIMARY KEY, title VARCHAR(100), "
+              "body TEXT)",
+              f"CREATE TABLE `{world.database}`.users (id INT PRIMARY KEY, name VARCHAR(50))",
+              f"INSERT INTO `{world.database}`.posts VALUES " + ",".join(
+                  f"({i}, 'post {i}', REPEAT('x', {i * 7}))" for i in range(1, 201)),
+              f"INSERT INTO `{world.database}`.users VALUES (1, 'ada'), (2, 'grace')")
+    yield world
+    world.sql(f"DROP DATABASE IF EXISTS `{world.database}`")
+
+
+def create_dbaas_cluster(world: World) -> str:
+    """A DBaaS cluster for the spec's MariaDB (the sandbox points it at the real server)."""
+    import ionoscloud_dbaas_mariadb as mdb
+
+    dcs = world.ionos.api("DataCentersApi")
+    dc = dcs.datacenters_post({"properties": {"name": "bk-dc", "location": "de/fra"}})
+    body = mdb.ClusterCreate.from_dict({"properties": {
+        "name": world.cluster, "mariadbVersion": "10.11", "version": "10.11",
+        "instances": {"count": 1, "ram": 4, "cores": 1, "storageSize": 10},
+        "connections": [{"datacenterId": dc.id, "lanId": "1", "cidr": "10.7.222.100/24"}],
+        "connection": {"datacenterId": dc.id, "lanId": "1",
+                       "primaryInstanceAddress": "10.7.222.100/24"},
+        "maintenanceWindow": {"time": "09:00:00", "dayOfTheWeek": "Sunday"},
+        "credentials": {"username": "bkuser", "password": "bk-password-123",
+                        "database": world.database}}})
+    created = mdb.ClustersApi(world.ionos.mariadb_client()).clusters_post(body)
+    return str(created.id)
+
+
+def make_pvc(world: World) -> dict[str, Any]:
+    """Namespace, a ConfigMap, a Secret and a bound PVC (the sandbox provisions its volume)."""
+    kube = world.kube
+    kube.apply({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": world.namespace}})
+    kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": world.namespace},
+                "data": {"mode": "production", "replicas": "2"}})
+    kube.apply({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "token", "namespace": world.namespace},
+                "stringData": {"token": "s3cr3t"}})
+    kube.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data", "namespace": world.namespace},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}}})
+    deadline = time.monotonic() + 20
+    while True:
+        pvc = kube.get("v1", "PersistentVolumeClaim", "data", world.namespace) or {}
+        if (pvc.get("spec") or {}).get("volumeName") and \
+                (pvc.get("status") or {}).get("phase") == "Bound":
+            return pvc
+        assert time.monotonic() < deadline, f"PVC not bound: {pvc.get('status')}"
+        time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------- database
+
+
+def test_database_dump_manifest_copy_and_restore_drill(mariadb: World) -> None:
+    w = mariadb
+    cluster_id = create_dbaas_cluster(w)
+    before = w.db.table_stats(w.database)
+    result = w.run([backup_key("db"), backup_copy_key("db")])
+    assert result.success, failure_message(result)
+
+    meta = materialization(result, backup_key("db"))
+    assert meta["objects"] == 1 and meta["bytes"] > 100 and meta["skipped"] is False
+    assert meta["tables"] == 2
+    m = w.manifest("db")
+    assert m is not None and m.partition == PARTITION and m.kind == "database"
+    obj = m.objects[0]
+    assert obj.key.startswith(f"backups/db/{PARTITION}/{m.attempt}/")
+    assert obj.details["tables"] == before
+    assert "mariadb-dump" in m.tool_versions
+    assert m.details["dbaas"]["cluster"] == cluster_id
+    assert w.store.sha256_of(w.bucket, obj.key) == (obj.size, obj.sha256)
+
+    # The cross-region copy lives in the other region's bucket, checksums equal.
+    dr = w.manifest("db", w.dr_bucket, "eu-central-3")
+    assert dr is not None and [o.sha256 for o in dr.objects] == [obj.sha256]
+    assert w.store.sha256_of(w.dr_bucket, obj.key, "eu-central-3") == (obj.size, obj.sha256)
+
+    checks = check_results(result, backup_key("db"))
+    assert {n: c.passed for n, c in checks.items()} == {
+        "rpo": False, "retention_compliance": False, "manifest_checksums": True,
+        "restore_drill": True}  # the partition is days old here: RPO honestly fails
+    drill = checks["restore_drill"].metadata
+    assert drill["tables"].value == 2 and drill["restore_seconds"].value > 0
+    assert check_results(result, backup_copy_key("db"))["manifest_checksums"].passed
+
+    # Idempotent: a second run of the same day writes nothing new.
+    keys = w.keys()
+    again = w.run([backup_key("db"), backup_copy_key("db")], with_checks=False)
+    assert again.success, failure_message(again)
+    assert materialization(again, backup_key("db"))["skipped"] is True
+    assert materialization(again, backup_copy_key("db"))["skipped"] is True
+    assert w.keys() == keys
+
+
+def test_drill_catches_a_table_that_differs(mariadb: World) -> None:
+    w = mariadb
+    assert w.run([backup_key("db")], with_checks=False).success
+    # Tamper with the recorded checksums by rewriting the object: a dump of changed data.
+    w.sql(f"UPDATE `{w.database}`.users SET name='eve' WHERE id=1")
+    m = w.manifest("db")
+    assert m is not None
+    w.store.upload_stream(w.bucket, m.objects[0].key, w.db.dump(w.database))
+    # Restore drill: the restored table differs from the record; checksums: bytes differ.
+    result = dg.materialize([w.asset(backup_key("db")), *w.checks_of(backup_key("db"))],
+                            selection=dg.AssetSelection.checks(
+                                *[next(iter(c.check_keys)) for c in w.checks_of(
+                                    backup_key("db"))]),
+                            resources=w.resources(), raise_on_error=False)
+    checks = check_results(result, backup_key("db"))
+    assert checks["restore_drill"].passed is False
+    assert "users: checksum" in checks["restore_drill"].metadata["problems"].value
+    assert checks["manifest_checksums"].passed is False
+
+
+def test_flipped_bytes_in_an_object_are_caught(mariadb: World) -> None:
+    w = mariadb
+    assert w.run([backup_key("db"), backup_copy_key("db")], with_checks=False).success
+    m = w.manifest("db")
+    assert m is not None
+    key = m.objects[0].key
+    data = bytearray(b"".join(w.store.open_stream(w.bucket, key)))
+    data[len(data) // 2] ^= 0xFF
+    w.store.put_bytes(w.bucket, key, bytes(data))
+    result = w.run([backup_key("db")])
+    checks = check_results(result, backup_key("db"))
+    assert checks["manifest_checksums"].passed is False
+    assert "sha256" in checks["manifest_checksums"].metadata["problems"].value
+    assert checks["restore_drill"].passed is False
+    # The DR copy is intact and still verifies.
+    result = w.run([backup_copy_key("db")])
+    assert check_results(result, backup_copy_key("db"))["manifest_checksums"].passed
+
+
+def test_unreachable_database_and_wrong_credentials_fail_clearly_others_still_run(
+        mariadb: World) -> None:
+    w = mariadb
+    make_pvc(w)
+    unreachable = DatabaseDumpResource(host="127.0.0.1", port=1)
+    result = w.run([backup_key("db"), backup_key("res")], with_checks=False,
+                   database=unreachable)
+    assert not result.success
+    msg = failure_message(result)
+    assert "backup db (database, 2026-11-20) failed" in msg and "server unreachable" in msg
+    assert materialization(result, backup_key("res"))["objects"] == 1
+    assert w.keys() == [k for k in w.keys() if "/db/" not in k]
+
+    wrong = DatabaseDumpResource(host=w.db.host, port=w.db.port, user="root",
+                                 password="definitely-wrong")
+    result = w.run([backup_key("db")], with_checks=False, database=wrong)
+    assert "wrong credentials" in failure_message(result)
+    assert "definitely-wrong" not in failure_message(result)
+    assert w.manifest("db") is None
+
+    result = w.run([backup_key("db")], with_checks=False)
+    assert result.success, failure_message(result)
+
+
+def test_s3_failing_mid_upload_leaves_nothing_and_the_next_run_succeeds(
+        sandbox: Any, mariadb: World) -> None:
+    w = mariadb
+    # ~12 MB of random bytes: the gzip dump spans three 5 MB parts.
+    w.sql(f"CREATE TABLE `{w.database}`.blobs (id INT PRIMARY KEY, b LONGBLOB)")
+    with w.db.connect(database=w.database) as conn, conn.cursor() as cur:
+        for i in range(12):
+            cur.execute("INSERT INTO blobs VALUES (%s, %s)", (i, os.urandom(1024 * 1024)))
+    sandbox.set_fault("s3", error_rate=1.0, statuses=[500], path_contains="partNumber=2")
+    result = w.run([backup_key("db")], with_checks=False, config={"part_size_mb": 5})
+    sandbox.clear_faults()
+    assert not result.success
+    msg = failure_message(result)
+    assert "backup db (database, 2026-11-20) failed" in msg and "UploadPart 2" in msg
+    assert w.keys() == []  # no object, no manifest
+    client = w.store.client("de")
+    assert not client.list_multipart_uploads(Bucket=w.bucket).get("Uploads")
+
+    result = w.run([backup_key("db")], with_checks=False, config={"part_size_mb": 5})
+    assert result.success, failure_message(result)
+    m = w.manifest("db")
+    assert m is not None and m.objects[0].size > 10 * 1024 * 1024
+
+
+def test_missing_bucket_fails_naming_target_and_bucket(sandbox_env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    w = World(sandbox_env, tmp_path, create_buckets=False)
+    make_pvc(w)
+    result = w.run([backup_key("res")], with_checks=False)
+    assert not result.success
+    msg = failure_message(result)
+    assert "backup res (resources, 2026-11-20) failed" in msg and "NoSuchBucket" in msg
+
+
+# --------------------------------------------------------------------------- resources
+
+
+@pytest.mark.parametrize("secrets", [False, True])
+def test_resources_export_and_restore_drill(sandbox_env: dict[str, str], tmp_path: Path,
+                                            secrets: bool) -> None:
+    import yaml
+
+    w = World(sandbox_env, tmp_path, secrets=secrets)
+    make_pvc(w)
+    result = w.run([backup_key("res"), backup_copy_key("res")])
+    assert result.success, failure_message(result)
+    m = w.manifest("res")
+    assert m is not None
+    docs = list(yaml.safe_load_all(b"".join(w.store.open_stream(w.bucket, m.objects[0].key))))
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("ConfigMap", "settings") in kinds
+    assert ("PersistentVolumeClaim", "data") in kinds
+    assert (("Secret", "token") in kinds) is secrets
+    checks = check_results(result, backup_key("res"))
+    assert checks["restore_drill"].passed, checks["restore_drill"].metadata
+    assert checks["restore_drill"].metadata["restored_objects"].value >= 2
+    assert checks["manifest_checksums"].passed
+    scratch = [n["metadata"]["name"] for n in w.kube.list("v1", "Namespace")
+               if n["metadata"]["name"].startswith("drill-")]
+    assert all(w.kube.get("v1", "ConfigMap", "settings", s) is None for s in scratch)
+
+
+# --------------------------------------------------------------------------- volumes
+
+
+def test_volume_snapshot_is_idempotent_and_a_gone_volume_fails(world: World) -> None:
+    import ionoscloud
+
+    w = world
+    make_pvc(w)
+    result = w.run([backup_key("vol"), backup_copy_key("vol")])
+    assert result.success, failure_message(result)
+    meta = materialization(result, backup_key("vol"))
+    name = snapshot_name("vol", PARTITION)
+    assert meta["snapshot_name"] == name
+    snaps = [s for s in w.ionos.list_snapshots() if s["properties"]["name"] == name]
+    assert len(snaps) == 1 and meta["snapshot_id"] == snaps[0]["id"]
+    assert check_results(result, backup_key("vol"))["snapshot_available"].passed
+
+    # Again: the same snapshot, no second one.
+    assert w.run([backup_key("vol")], with_checks=False).success
+    assert len([s for s in w.ionos.list_snapshots() if s["properties"]["name"] == name]) == 1
+
+    # The volume behind the PVC disappears: the next day's backup fails and says so.
+    volume_id = meta["volume_id"]
+    dc, _ = w.ionos.find_volume(volume_id) or (None, None)
+    assert dc
+    ionoscloud.VolumesApi(w.ionos.cloud_client()).datacenters_volumes_delete(dc, volume_id)
+    deadline = time.monotonic() + 10
+    while w.ionos.find_volume(volume_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    result = w.run([backup_key("vol")], partition="2026-11-21", with_checks=False)
+    assert not result.success
+    msg = failure_message(result)
+    assert "backup vol (volume, 2026-11-21) failed" in msg and volume_id in msg
+    assert "no longer exists" in msg
+    assert w.manifest("vol", partition="2026-11-21") is None
+
+
+def test_csi_volume_snapshot(world: World) -> None:
+    w = world
+    make_pvc(w)
+    result = w.run([backup_key("csi")])
+    assert result.success, failure_message(result)
+    name = snapshot_name("csi", PARTITION)
+    vs = w.kube.get("snapshot.storage.k8s.io/v1", "VolumeSnapshot", name, w.namespace)
+    assert vs and vs["status"]["readyToUse"] is True
+    assert check_results(result, backup_key("csi"))["snapshot_available"].passed
+
+
+# --------------------------------------------------------------------------- retention and RPO
+
+
+def test_retention_dry_run_then_delete_keeps_the_newest(world: World) -> None:
+    w = world
+    make_pvc(w)
+    old = ["2026-10-01", "2026-10-05"]
+    for part in old:
+        assert w.run([backup_key("res")], partition=part, with_checks=False,
+                     config={"skip_retention": True}).success
+    fresh = time.strftime("%Y-%m-%d", time.gmtime())
+    if fresh < "2026-11-01":
+        pytest.skip("the clock is before the partitions' start date")
+    dry = w.run([backup_key("res")], partition=fresh, with_checks=False,
+                config={"retention_dry_run": True})
+    assert dry.success, failure_message(dry)
+    meta = materialization(dry, backup_key("res"))
+    assert meta["retention_would_delete"] == 2 and "| delete |" in meta["retention_plan"]
+    assert all(w.manifest("res", partition=p) for p in old)
+
+    real = w.run([backup_key("res")], partition=fresh)
+    meta = materialization(real, backup_key("res"))
+    assert meta["retention_deleted"] == 2
+    assert all(w.manifest("res", partition=p) is None for p in old)
+    assert w.manifest("res", partition=fresh) is not None
+    checks = check_results(real, backup_key("res"))
+    assert checks["rpo"].passed and checks["retention_compliance"].passed
+
+
+def test_rpo_check_fails_when_the_newest_backup_is_too_old(world: World) -> None:
+    w = world
+    make_pvc(w)
+    assert w.run([backup_key("res")], partition="2026-11-02", with_checks=False,
+                 config={"skip_retention": True}).success
+    rpo = [c for c in w.checks_of(backup_key("res"))
+           if next(iter(c.check_keys)).name == "rpo"]
+    result = dg.materialize([w.asset(backup_key("res")), *rpo],
+                            selection=dg.AssetSelection.checks(next(iter(rpo[0].check_keys))),
+                            resources=w.resources(), raise_on_error=False)
+    check = check_results(result, backup_key("res"))["rpo"]
+    assert check.passed is False
+    assert "older than the RPO of 24h" in check.metadata["message"].value
+
+
+def test_no_credentials_in_metadata(mariadb: World) -> None:
+    w = mariadb
+    secret = "sup3r-secret-pw"
+    w.sql(f"CREATE USER IF NOT EXISTS 'bkpw'@'%' IDENTIFIED BY '{secret}'",
+          "GRANT ALL PRIVILEGES ON *.* TO 'bkpw'@'%'")
+    try:
+        db = DatabaseDumpResource(host=w.db.host, port=w.db.port, user="bkpw", password=secret)
+        result = w.run([backup_key("db")], database=db)
+        assert result.success, failure_message(result)
+        text = repr([e.event_specific_data for e in result.all_events])
+        assert secret not in text
+        raw = w.store.get_bytes(w.bucket, manifest_key("backups", "db", PARTITION))
+        assert raw and secret.encode() not in raw
+        assert os.environ.get("MYSQL_PWD") is None
+    finally:
+        w.sql("DROP USER IF EXISTS 'bkpw'@'%'")

@@ -1,0 +1,441 @@
+"""Sensors against a temp Git repository and the sandbox Alertmanager, via build_sensor_context."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from platform_assets.core.gitchanges import COMMIT_TAG
+from platform_assets.core.graph import Graph, build_graph
+from platform_assets.core.remediation import ESCALATION_ALERT
+from platform_assets.spec.loader import load_spec, load_spec_text
+from resources.alertmanager import AlertmanagerResource
+from resources.git import GitRepositoryResource, spec_at_commit
+from sandbox import http
+from sandbox.alertmanager import AlertmanagerService
+from sandbox.git import GitRepository, git, seed_repository
+from sensors import alertmanager_alerts, git_changes, run_failures
+from sensors.alertmanager_alerts import REMEDIATION_TAG
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "platform"
+QUIET = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # Wednesday: no window, no freeze
+
+
+# --------------------------------------------------------------------------- git fixtures
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepository:
+    return seed_repository(tmp_path / "git", EXAMPLE)
+
+
+@pytest.fixture
+def git_resource(repo: GitRepository, tmp_path: Path) -> GitRepositoryResource:
+    return GitRepositoryResource(url=repo.url, cache_dir=str(tmp_path / "cache"))
+
+
+def commit(repo: GitRepository, message: str, edit: Any) -> str:
+    edit(repo.clone)
+    git(repo.clone, "add", "--all")
+    git(repo.clone, "commit", "--quiet", "--no-gpg-sign", "-m", message)
+    git(repo.clone, "push", "--quiet", "--force", "origin", "HEAD:main")
+    return git(repo.clone, "rev-parse", "HEAD").strip()
+
+
+def replace_in(rel: str, old: str, new: str) -> Any:
+    def edit(root: Path) -> None:
+        p = root / rel
+        text = p.read_text()
+        assert old in text, f"{old!r} not in {rel}"
+        p.write_text(text.replace(old, new, 1))
+    return edit
+
+
+def tick(sensor: dg.SensorDefinition, cursor: str | None, resources: dict[str, Any],
+         **kwargs: Any) -> Any:
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance,
+                                      **kwargs)
+        return sensor.evaluate_tick(ctx)
+
+
+@pytest.fixture
+def git_sensor() -> dg.SensorDefinition:
+    return git_changes.build(build_graph(load_spec(EXAMPLE / "platform.yaml")))
+
+
+def test_git_first_tick_sets_a_baseline(git_sensor: dg.SensorDefinition, repo: GitRepository,
+                                        git_resource: GitRepositoryResource) -> None:
+    out = tick(git_sensor, None, {"git": git_resource})
+    assert out.run_requests == []
+    assert "first tick" in out.skip_message
+    cur = json.loads(out.cursor)
+    assert cur["handled"] == cur["applied"] == repo.head()
+    again = tick(git_sensor, out.cursor, {"git": git_resource})
+    assert "no new commit" in again.skip_message
+    assert again.cursor is None or json.loads(again.cursor) == cur
+
+
+def test_git_commit_requests_only_the_changed_assets(
+        git_sensor: dg.SensorDefinition, repo: GitRepository,
+        git_resource: GitRepositoryResource) -> None:
+    base = tick(git_sensor, None, {"git": git_resource}).cursor
+    sha = commit(repo, "wordpress: 3 replicas",
+                 replace_in("manifests/wordpress/deployment.yaml", "replicas: 2", "replicas: 3"))
+    out = tick(git_sensor, base, {"git": git_resource})
+    assert len(out.run_requests) == 1
+    req = out.run_requests[0]
+    assert req.run_key == sha
+    assert req.job_name == "reconcile_platform"
+    assert [k.path for k in req.asset_selection] == [["applications", "wordpress"]]
+    assert req.tags[COMMIT_TAG] == sha
+    assert json.loads(out.cursor)["applied"] == sha
+
+    sha2 = commit(repo, "bump loki", replace_in("platform.yaml", "version: 6.22.0",
+                                                "version: 6.23.0"))
+    out2 = tick(git_sensor, out.cursor, {"git": git_resource})
+    assert [r.run_key for r in out2.run_requests] == [sha2]
+    assert [k.path for k in out2.run_requests[0].asset_selection] == [["platform", "loki"]]
+
+
+def test_git_invalid_spec_is_reported_and_the_fix_proceeds(
+        git_sensor: dg.SensorDefinition, repo: GitRepository,
+        git_resource: GitRepositoryResource) -> None:
+    base = tick(git_sensor, None, {"git": git_resource}).cursor
+    good = json.loads(base)["applied"]
+    bad = commit(repo, "typo", replace_in("platform.yaml", "node_count: 3", "node_count: three"))
+    out = tick(git_sensor, base, {"git": git_resource})
+    assert out.run_requests == []
+    assert bad[:12] in out.skip_message and "invalid spec" in out.skip_message
+    assert "node_count" in out.skip_message and "platform.yaml@" in out.skip_message
+    cur = json.loads(out.cursor)
+    assert cur["handled"] == bad and cur["applied"] == good
+    # The fix also bumps a manifest; the diff is against the last *applied* spec.
+    fix = commit(repo, "fix", lambda root: (
+        replace_in("platform.yaml", "node_count: three", "node_count: 4")(root),
+        replace_in("manifests/wordpress/deployment.yaml", "replicas: 2", "replicas: 3")(root)))
+    out2 = tick(git_sensor, out.cursor, {"git": git_resource})
+    assert [r.run_key for r in out2.run_requests] == [fix]
+    selected = {tuple(k.path) for k in out2.run_requests[0].asset_selection}
+    assert selected == {("ionos", "node_pool", "application-pool"), ("applications", "wordpress")}
+    assert out2.run_requests[0].tags["platform-ops/base-commit"] == good
+
+
+def test_git_force_push_compares_with_the_last_applied_spec(
+        git_sensor: dg.SensorDefinition, repo: GitRepository,
+        git_resource: GitRepositoryResource) -> None:
+    base = tick(git_sensor, None, {"git": git_resource}).cursor
+    seed = json.loads(base)["applied"]
+    first = commit(repo, "loki", replace_in("platform.yaml", "version: 6.22.0", "version: 7.0.0"))
+    out = tick(git_sensor, base, {"git": git_resource})
+    assert [r.run_key for r in out.run_requests] == [first]
+    git(repo.clone, "reset", "--quiet", "--hard", seed)
+    rewritten = commit(repo, "alloy instead", replace_in("platform.yaml", "version: 0.10.1",
+                                                         "version: 0.11.0"))
+    out2 = tick(git_sensor, out.cursor, {"git": git_resource})
+    assert [r.run_key for r in out2.run_requests] == [rewritten]
+    # Against the applied spec (loki 7.0.0), both loki (reverted) and alloy changed.
+    assert {tuple(k.path) for k in out2.run_requests[0].asset_selection} == {
+        ("platform", "loki"), ("platform", "alloy")}
+
+
+def test_git_added_component_updates_the_checkout_and_runs(
+        repo: GitRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DAGSTER_WEBSERVER_URL", raising=False)
+    checkout = tmp_path / "checkout"
+    res = GitRepositoryResource(url=repo.url, cache_dir=str(tmp_path / "cache"),
+                                checkout_dir=str(checkout))
+    sensor = git_changes.build(build_graph(load_spec(EXAMPLE / "platform.yaml")))
+    base = tick(sensor, None, {"git": res}).cursor
+
+    def add(root: Path) -> None:
+        text = (root / "platform.yaml").read_text()
+        text = text.replace("\nbackups:", "\n  - name: guestbook\n    namespace: services\n"
+                            "    source: {manifests: {path: manifests/guestbook}}\n\nbackups:", 1)
+        (root / "platform.yaml").write_text(text)
+        (root / "manifests" / "guestbook").mkdir()
+        shutil.copy(root / "manifests/wordpress/namespace.yaml",
+                    root / "manifests/guestbook/ns.yaml")
+    sha = commit(repo, "add guestbook", add)
+    out = tick(sensor, base, {"git": res})
+    assert [tuple(k.path) for k in out.run_requests[0].asset_selection] == [
+        ("applications", "guestbook")]
+    assert (checkout / "manifests" / "guestbook" / "ns.yaml").is_file()
+    assert "guestbook" in (checkout / "platform.yaml").read_text()
+    assert (checkout / ".platform-ops-complete").read_text().strip() == sha
+
+
+def test_git_unreachable_keeps_the_cursor(git_sensor: dg.SensorDefinition,
+                                          tmp_path: Path) -> None:
+    res = GitRepositoryResource(url=(tmp_path / "missing.git").as_uri(),
+                                cache_dir=str(tmp_path / "cache"), timeout_seconds=10)
+    cursor = json.dumps({"handled": "a" * 40, "applied": "a" * 40})
+    out = tick(git_sensor, cursor, {"git": res})
+    assert out.run_requests == []
+    assert "Git unreachable" in out.skip_message and "missing.git" in out.skip_message
+    assert out.cursor == cursor  # unchanged
+
+
+def test_spec_at_commit_is_that_commits_spec(repo: GitRepository,
+                                             git_resource: GitRepositoryResource) -> None:
+    old = repo.head()
+    commit(repo, "loki", replace_in("platform.yaml", "version: 6.22.0", "version: 7.0.0"))
+    git_resource.fetch()
+    spec, base_dir = spec_at_commit(git_resource, old)
+    assert spec.component("loki").source.helm_release.version == "6.22.0"
+    assert (base_dir / "manifests" / "wordpress" / "deployment.yaml").is_file()
+    assert git_resource.changed_paths(old, git_resource.head()) == ["platform.yaml"]
+
+
+# --------------------------------------------------------------------------- alertmanager
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def am_clock() -> Clock:
+    return Clock(QUIET)
+
+
+@pytest.fixture
+def am(am_clock: Clock) -> Iterator[AlertmanagerResource]:
+    server = http.serve(AlertmanagerService(clock=am_clock))
+    try:
+        yield AlertmanagerResource(url=server.url, timeout_seconds=5)
+    finally:
+        server.stop()
+
+
+def example_graph(**remediation: Any) -> Graph:
+    spec = load_spec(EXAMPLE / "platform.yaml")
+    if remediation:
+        rules = [r.model_copy(update=remediation) for r in spec.remediation.rules]
+        spec = spec.model_copy(update={"remediation": spec.remediation.model_copy(
+            update={"rules": rules})})
+    return build_graph(spec)
+
+
+def fire(am: AlertmanagerResource, name: str, starts: datetime, ends: datetime | None = None,
+         **labels: str) -> None:
+    alert: dict[str, Any] = {"labels": {"alertname": name, **labels},
+                             "startsAt": starts.isoformat()}
+    if ends is not None:
+        alert["endsAt"] = ends.isoformat()
+    am.post_alerts([alert])
+
+
+def am_tick(graph: Graph, am: AlertmanagerResource, cursor: str | None, now: datetime,
+            instance: dg.DagsterInstance | None = None,
+            definitions: dg.Definitions | None = None) -> tuple[Any, str | None]:
+    ctx = dg.build_sensor_context(cursor=cursor, instance=instance, definitions=definitions)
+    result = alertmanager_alerts.evaluate(ctx, am, graph, now=now)
+    return result, ctx.cursor
+
+
+def test_alert_becomes_a_run_with_fingerprint_run_key(am: AlertmanagerResource) -> None:
+    graph = example_graph()
+    fire(am, "KubeDeploymentReplicasMismatch", QUIET, namespace="services",
+         deployment="wordpress")
+    fire(am, "Unrelated", QUIET)
+    live = {a["labels"]["alertname"]: a for a in am.active_alerts()}
+    out, cursor = am_tick(graph, am, None, QUIET)
+    assert isinstance(out, list) and len(out) == 1
+    req = out[0]
+    alert = live["KubeDeploymentReplicasMismatch"]
+    assert req.run_key == f"{alert['fingerprint']}:{alert['startsAt']}"
+    assert req.job_name == "restart_rollout"
+    assert req.run_config["ops"]["restart_workload"]["config"] == {
+        "namespace": "services", "name": "wordpress", "kind": "Deployment"}
+    assert req.tags[REMEDIATION_TAG] == req.run_key
+    # Next tick: same alert instance, nothing new.
+    again, cursor2 = am_tick(graph, am, cursor, QUIET + timedelta(seconds=30))
+    assert isinstance(again, dg.SkipReason)
+
+
+def test_action_mapping_for_each_job(am: AlertmanagerResource) -> None:
+    graph = example_graph()
+    fire(am, "PlatformBackupMissed", QUIET, backup="wordpress-content")
+    fire(am, "CertificateExpiringSoon", QUIET, certificate="wildcard-samcloud-online")
+    fire(am, "KubePersistentVolumeFillingUp", QUIET, namespace="services",
+         persistentvolumeclaim="wordpress-data")
+    fire(am, "PlatformDriftDetected", QUIET, component="loki")
+    out, _ = am_tick(graph, am, None, QUIET)
+    by_job = {r.job_name: r for r in out}
+    assert set(by_job) == {"snapshot_platform", "renew_certificate", "expand_pvc",
+                           "reconcile_platform"}
+    assert by_job["snapshot_platform"].partition_key == "2026-11-17"
+    assert [k.path for k in by_job["snapshot_platform"].asset_selection] == [
+        ["backups", "wordpress-content"]]
+    assert by_job["renew_certificate"].tags["platform-ops/certificate"] == \
+        "wildcard-samcloud-online"
+    assert by_job["expand_pvc"].run_config["ops"]["expand_volume_claim"]["config"] == {
+        "namespace": "services", "name": "wordpress-data", "expand_by": "10Gi"}
+    assert [k.path for k in by_job["reconcile_platform"].asset_selection] == [["platform", "loki"]]
+
+
+def test_flapping_alert_is_bounded_by_budget_and_escalates(am: AlertmanagerResource,
+                                                           am_clock: Clock) -> None:
+    """Fired 100 times in 10 minutes (resolved in between): at most budget.max remediations."""
+    for cooldown, expected in (("15m", 1), ("0s", 3)):
+        graph = example_graph(cooldown=cooldown)
+        budget = graph.spec.remediation.rules[0].budget.max
+        cursor, remediations = None, 0
+        for i in range(100):
+            now = QUIET + timedelta(seconds=6 * i)
+            am_clock.now = now
+            fire(am, "KubeDeploymentReplicasMismatch", now, namespace="services")
+            out, cursor = am_tick(graph, am, cursor, now)
+            remediations += len(out) if isinstance(out, list) else 0
+            fire(am, "KubeDeploymentReplicasMismatch", now, now + timedelta(seconds=1),
+                 namespace="services")  # resolved before the next firing
+            am_clock.now = now + timedelta(seconds=3)
+        assert remediations == expected <= budget
+        escalated = [a for a in am.active_alerts() if a["labels"]["alertname"] ==
+                     ESCALATION_ALERT]
+        assert len(escalated) == (1 if expected == budget else 0)
+        if escalated:
+            assert escalated[0]["labels"]["target"] == "wordpress"
+            assert "budget spent" in escalated[0]["annotations"]["description"]
+
+
+def test_freeze_holds_and_dry_run_reports(am: AlertmanagerResource, am_clock: Clock) -> None:
+    frozen = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
+    am_clock.now = frozen
+    fire(am, "KubeDeploymentReplicasMismatch", frozen, namespace="services")
+    out, _ = am_tick(example_graph(), am, None, frozen)
+    assert isinstance(out, dg.SkipReason) and "freeze year-end" in out.skip_message
+    am_clock.now = QUIET
+    fire(am, "KubeDeploymentReplicasMismatch", QUIET, namespace="services", pod="p2")
+    spec = load_spec(EXAMPLE / "platform.yaml")
+    dry = build_graph(spec.model_copy(update={"remediation": spec.remediation.model_copy(
+        update={"dry_run": True})}))
+    out, _ = am_tick(dry, am, None, QUIET)
+    assert isinstance(out, dg.SkipReason)
+    assert "dry run: would launch restart_rollout" in out.skip_message
+
+
+def test_malformed_alerts_are_named_and_skipped(am: AlertmanagerResource) -> None:
+    class WithGarbage(AlertmanagerResource):
+        def active_alerts(self, filters: list[str] | None = None,
+                          receiver: str | None = None) -> list[dict[str, Any]]:
+            return [{"labels": {"alertname": "Mangled"}, "fingerprint": "0bad"},
+                    *super().active_alerts(filters, receiver)]
+
+    fire(am, "PlatformDriftDetected", QUIET, component="loki")
+    garbage = WithGarbage(url=am.url)
+    ctx = dg.build_sensor_context()
+    out = alertmanager_alerts.evaluate(ctx, garbage, example_graph(), now=QUIET)
+    assert isinstance(out, list) and len(out) == 1
+    ctx2 = dg.build_sensor_context(cursor=ctx.cursor)
+    out2 = alertmanager_alerts.evaluate(ctx2, garbage, example_graph(), now=QUIET)
+    assert isinstance(out2, dg.SkipReason)
+    assert "1 malformed" in out2.skip_message
+    assert "Mangled (fingerprint 0bad)" in out2.skip_message
+
+
+def test_alertmanager_unreachable_keeps_the_cursor(tmp_path: Path) -> None:
+    server = http.serve(AlertmanagerService())
+    url = server.url
+    server.stop()
+    res = AlertmanagerResource(url=url, timeout_seconds=2, retry_attempts=1)
+    sensor = alertmanager_alerts.build(example_graph())
+    cursor = '{"seen": {"abc:2026-11-18T12:00:00Z": 1}}'
+    out = tick(sensor, cursor, {"alertmanager": res})
+    assert out.run_requests == []
+    assert "Alertmanager unreachable" in out.skip_message and url in out.skip_message
+    assert out.cursor == cursor
+
+
+def test_remediation_success_triggers_the_assets_checks(am: AlertmanagerResource) -> None:
+    """After the remediation run succeeds, the next tick asks for the target's checks."""
+    graph = example_graph()
+
+    @dg.asset(key=["applications", "wordpress"])
+    def wordpress() -> None:
+        return None
+
+    @dg.asset_check(asset=wordpress)
+    def healthy() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=True)
+
+    @dg.op
+    def noop() -> None:
+        return None
+
+    @dg.job(name="restart_rollout")
+    def restart_rollout() -> None:
+        noop()
+
+    reconcile = dg.define_asset_job("reconcile_platform", selection=[wordpress])
+    defs = dg.Definitions(assets=[wordpress], asset_checks=[healthy],
+                          jobs=[restart_rollout, reconcile])
+    fire(am, "KubeDeploymentReplicasMismatch", QUIET, namespace="services")
+    with dg.instance_for_test() as instance:
+        out, cursor = am_tick(graph, am, None, QUIET, instance, defs)
+        assert isinstance(out, list) and len(out) == 1
+        key = out[0].run_key
+        waiting, cursor = am_tick(graph, am, cursor, QUIET, instance, defs)
+        assert isinstance(waiting, dg.SkipReason)  # the run has not happened yet
+        result = defs.resolve_job_def("restart_rollout").execute_in_process(
+            instance=instance, tags={REMEDIATION_TAG: key})
+        assert result.success
+        verify, cursor = am_tick(graph, am, cursor, QUIET, instance, defs)
+        assert isinstance(verify, list) and len(verify) == 1
+        assert verify[0].job_name == "reconcile_platform"
+        assert verify[0].run_key == f"verify:{key}"
+        assert [ck.name for ck in verify[0].asset_check_keys] == ["healthy"]
+        assert verify[0].asset_selection == []
+        assert json.loads(cursor)["pending_verify"] == {}
+
+
+def test_run_failure_posts_an_alert_with_failed_and_downstream_assets(
+        am: AlertmanagerResource) -> None:
+    graph = example_graph()
+
+    @dg.asset(key=["ionos", "node_pool", "application-pool"])
+    def pool() -> None:
+        raise RuntimeError("node pool request FAILED")
+
+    job = dg.define_asset_job("reconcile_platform", selection=[pool])
+    defs = dg.Definitions(assets=[pool], jobs=[job])
+    sensor = run_failures.build(graph)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("reconcile_platform").execute_in_process(
+            instance=instance, raise_on_error=False)
+        assert not result.success
+        run = instance.get_run_by_id(result.run_id)
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        ctx = dg.build_run_status_sensor_context(
+            sensor_name="run_failures", dagster_event=failure, dagster_instance=instance,
+            dagster_run=run, resources={"alertmanager": am}).for_run_failure()
+        sensor(ctx)
+    posted = [a for a in am.active_alerts() if a["labels"]["alertname"] == "PlatformRunFailed"]
+    assert len(posted) == 1
+    alert = posted[0]
+    assert alert["labels"]["job"] == "reconcile_platform"
+    assert alert["labels"]["run_id"] == result.run_id
+    assert alert["annotations"]["failed_assets"] == "ionos/node_pool/application-pool"
+    assert "applications/wordpress" in alert["annotations"]["downstream_assets"]
+
+
+def test_sensors_resolve_in_the_definitions() -> None:
+    from platform_assets.definitions import defs
+
+    names = {s.name for s in defs.sensors or []}
+    assert {"git_changes", "alertmanager_alerts", "run_failures"} <= names
+    assert load_spec_text  # the loader is what the sensors validate commits with

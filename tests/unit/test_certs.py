@@ -1,0 +1,286 @@
+"""Certificate evaluation: expiry, hostname, trust, cert-manager renewal and IONOS rules (pure)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from platform_assets.core.certs import (
+    AlreadyIssuing,
+    CertManagerState,
+    ProbeResult,
+    ProbeTarget,
+    Thresholds,
+    cert_manager_state,
+    days_until_expiry,
+    evaluate,
+    hostname_matches,
+    ionos_state,
+    parse_pem,
+    renewal_request,
+    thresholds_for,
+)
+from platform_assets.core.graph import build_graph
+from platform_assets.spec import load_spec
+from platform_assets.spec.loader import DEFAULT_SPEC
+from platform_assets.spec.models import Certificate, Certificates
+from resources.tls import parse_resolve
+from sandbox.tls import Authority
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+TH = Thresholds(warning_days=30, critical_days=7, renewal_grace=timedelta(hours=1))
+
+
+@pytest.fixture(scope="module")
+def ca() -> Authority:
+    return Authority("test CA")
+
+
+def leaf(ca: Authority, days: float, names: tuple[str, ...] = ("app.example.test",)):
+    return parse_pem(ca.issue(list(names), days, now=NOW).cert_pem)
+
+
+def item(**kw: object) -> Certificate:
+    base: dict[str, object] = {"name": "app", "endpoint": {"host": "app.example.test"}}
+    base.update(kw)
+    return Certificate.model_validate(base)
+
+
+def served(cert, trusted: bool = True, host: str = "app.example.test") -> ProbeResult:
+    return ProbeResult(ProbeTarget(host, 443), "127.0.0.1:1", leaf=cert, trusted=trusted,
+                       trust_error=None if trusted else "unable to get local issuer certificate")
+
+
+def secret_of(ca: Authority, days: float, names=("app.example.test",)) -> dict:
+    pem = ca.issue(list(names), days, now=NOW).cert_pem
+    return {"metadata": {"name": "app-tls"}, "data": {"tls.crt": base64.b64encode(pem).decode()}}
+
+
+def certificate_obj(ready: bool = True, renewal: datetime | None = None,
+                    not_after: datetime | None = None, generation: int = 1,
+                    observed: int = 1, issuing: bool = False) -> dict:
+    conds = [{"type": "Ready", "status": "True" if ready else "False",
+              "reason": "Ready" if ready else "Failed", "message": "msg",
+              "observedGeneration": observed}]
+    if issuing:
+        conds.append({"type": "Issuing", "status": "True", "reason": "ManuallyTriggered"})
+    status: dict = {"conditions": conds}
+    if renewal:
+        status["renewalTime"] = renewal.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not_after:
+        status["notAfter"] = not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+            "metadata": {"name": "app", "namespace": "web", "generation": generation,
+                         "resourceVersion": "7", "managedFields": [{"manager": "x"}]},
+            "spec": {"secretName": "app-tls"}, "status": status}
+
+
+def test_days_until_expiry_counts_fractional_days(ca: Authority) -> None:
+    assert days_until_expiry(leaf(ca, 12.5), NOW) == pytest.approx(12.5, abs=0.01)
+    assert days_until_expiry(leaf(ca, -2), NOW) == pytest.approx(-2, abs=0.01)
+
+
+@pytest.mark.parametrize(("host", "names", "ok"), [
+    ("samcloud.online", ["samcloud.online", "*.samcloud.online"], True),
+    ("grafana.samcloud.online", ["*.samcloud.online"], True),
+    ("a.b.samcloud.online", ["*.samcloud.online"], False),
+    ("samcloud.online", ["*.samcloud.online"], False),
+    ("other.example", ["samcloud.online"], False),
+    ("GRAFANA.Samcloud.Online.", ["*.samcloud.online"], True),
+    ("127.0.0.1", ["127.0.0.1"], True),
+    ("127.0.0.1", ["*.0.0.1"], False),
+])
+def test_hostname_matching_follows_rfc6125(host: str, names: list[str], ok: bool) -> None:
+    assert hostname_matches(host, names) is ok
+
+
+@pytest.mark.parametrize(("days", "reason", "severity"), [
+    (89, None, None),
+    (20, "expiring-warning", "WARN"),
+    (3, "expiring-critical", "ERROR"),
+    (-2, "expired", "ERROR"),
+])
+def test_served_expiry_thresholds(ca: Authority, days: float, reason: str | None,
+                                  severity: str | None) -> None:
+    ev = evaluate(item(), TH, NOW, endpoint=served(leaf(ca, days)))
+    assert ev.reasons == ([reason] if reason else [])
+    assert ev.severity == severity
+    assert ev.days_left == pytest.approx(days, abs=0.01)
+
+
+def test_item_thresholds_override_the_section() -> None:
+    section = Certificates(warning_days=30, critical_days=7)
+    th = thresholds_for(section, item(warning_days=10, critical_days=2))
+    assert (th.warning_days, th.critical_days) == (10, 2)
+    assert thresholds_for(section, item()).warning_days == 30
+
+
+def test_wrong_hostname_and_untrusted_are_distinct(ca: Authority) -> None:
+    ev = evaluate(item(), TH, NOW, endpoint=served(leaf(ca, 89, ("elsewhere.test",))))
+    assert ev.reasons == ["wrong-hostname"] and ev.severity == "ERROR"
+    ev = evaluate(item(), TH, NOW, endpoint=served(leaf(ca, 89), trusted=False))
+    assert ev.reasons == ["untrusted-chain"]
+    assert "local issuer" in ev.findings[0].message
+
+
+@pytest.mark.parametrize("error", [
+    "dns-failure", "connection-refused", "connect-timeout", "handshake-timeout",
+    "handshake-failed", "no-certificate", "malformed-certificate",
+])
+def test_probe_failures_are_named_errors(error: str) -> None:
+    result = ProbeResult(ProbeTarget("app.example.test", 443), "x:443", error=error,
+                         detail="why")
+    ev = evaluate(item(), TH, NOW, endpoint=result)
+    assert ev.reasons == [error] and ev.severity == "ERROR" and ev.days_left is None
+    unreachable = error in {"dns-failure", "connection-refused", "connect-timeout"}
+    assert ev.facts["endpoint_failure"] == ("unreachable" if unreachable else "tls")
+
+
+def cm_item(**kw: object) -> Certificate:
+    return item(cert_manager={"namespace": "web", "name": "app"}, **kw)
+
+
+def test_inside_the_normal_renewal_window_is_not_a_warning(ca: Authority) -> None:
+    sec = secret_of(ca, 29.9)
+    cert = certificate_obj(renewal=NOW - timedelta(minutes=30))
+    cm = cert_manager_state("web", "app", cert, sec)
+    same = served(parse_pem(base64.b64decode(sec["data"]["tls.crt"])))
+    ev = evaluate(cm_item(), TH, NOW, endpoint=same, cert_manager=cm)
+    assert ev.passed, ev.findings
+    assert ev.facts["renewal_state"] == "renewing" and ev.notes
+
+
+def test_overdue_for_renewal_even_with_many_days_left(ca: Authority) -> None:
+    cm = cert_manager_state("web", "app", certificate_obj(renewal=NOW - timedelta(hours=5)),
+                            secret_of(ca, 50))
+    ev = evaluate(cm_item(endpoint=None), TH, NOW, cert_manager=cm)
+    assert ev.reasons == ["overdue-for-renewal"] and ev.severity == "WARN"
+    # once overdue the warning threshold counts again
+    cm = cert_manager_state("web", "app", certificate_obj(renewal=NOW - timedelta(hours=5)),
+                            secret_of(ca, 20))
+    ev = evaluate(cm_item(endpoint=None), TH, NOW, cert_manager=cm)
+    assert set(ev.reasons) == {"overdue-for-renewal", "expiring-warning"}
+
+
+def test_critical_fires_even_when_cert_manager_is_renewing(ca: Authority) -> None:
+    cm = cert_manager_state("web", "app", certificate_obj(renewal=NOW - timedelta(minutes=5)),
+                            secret_of(ca, 3))
+    ev = evaluate(cm_item(endpoint=None), TH, NOW, cert_manager=cm)
+    assert ev.reasons == ["expiring-critical"] and ev.severity == "ERROR"
+
+
+def test_secret_differs_from_served(ca: Authority) -> None:
+    cm = cert_manager_state("web", "app", certificate_obj(renewal=NOW + timedelta(days=30)),
+                            secret_of(ca, 89))
+    old = served(leaf(ca, 40))
+    ev = evaluate(cm_item(), TH, NOW, endpoint=old, cert_manager=cm)
+    assert ev.reasons == ["secret-differs-from-served"] and ev.severity == "WARN"
+    # a served certificate that is not cert-manager's gets no renewal leniency
+    ev = evaluate(cm_item(), TH, NOW, endpoint=served(leaf(ca, 20)), cert_manager=cm)
+    assert set(ev.reasons) == {"expiring-warning", "secret-differs-from-served"}
+
+
+@pytest.mark.parametrize(("secret", "reason"), [
+    ({"metadata": {"name": "app-tls"}, "data": {}}, "malformed-secret"),
+    ({"metadata": {"name": "app-tls"}, "data": {"tls.crt": "!!notbase64"}}, "malformed-secret"),
+    ({"metadata": {"name": "app-tls"},
+      "data": {"tls.crt": base64.b64encode(b"-----BEGIN CERTIFICATE-----\nAAAA\n"
+                                           b"-----END CERTIFICATE-----\n").decode()}},
+     "malformed-secret"),
+    (None, "secret-missing"),
+])
+def test_bad_secrets_are_named(secret: dict | None, reason: str) -> None:
+    cm = cert_manager_state("web", "app", certificate_obj(renewal=NOW + timedelta(days=3)),
+                            secret)
+    ev = evaluate(cm_item(endpoint=None), TH, NOW, cert_manager=cm)
+    assert ev.reasons == [reason] and ev.severity == "ERROR"
+
+
+def test_cert_manager_not_ready_stale_missing_and_unavailable(ca: Authority) -> None:
+    sec = secret_of(ca, 80)
+    for cert in (certificate_obj(ready=False), certificate_obj(generation=2, observed=1)):
+        ev = evaluate(cm_item(endpoint=None), TH, NOW,
+                      cert_manager=cert_manager_state("web", "app", cert, sec))
+        assert ev.reasons == ["cert-manager-not-ready"]
+    ev = evaluate(cm_item(endpoint=None), TH, NOW,
+                  cert_manager=cert_manager_state("web", "app", None, None))
+    assert ev.reasons == ["cert-manager-not-found"]
+    ev = evaluate(cm_item(endpoint=None), TH, NOW,
+                  cert_manager=CertManagerState("web", "app", error="401 Unauthorized"))
+    assert ev.reasons == ["cert-manager-unavailable"]
+
+
+def test_ionos_rules(ca: Authority) -> None:
+    it = Certificate.model_validate({"name": "cdn", "hostname": "www.example.test",
+                                     "ionos": {"name": "cdn"}})
+    good = {"id": "1", "name": "cdn", "state": "AVAILABLE", "expired": False,
+            "certificate": ca.issue(["www.example.test"], 60, now=NOW).cert_pem.decode()}
+    assert evaluate(it, TH, NOW, ionos=ionos_state("cdn", good)).passed
+    expired = {**good, "expired": True,
+               "certificate": ca.issue(["www.example.test"], -1, now=NOW).cert_pem.decode()}
+    assert evaluate(it, TH, NOW, ionos=ionos_state("cdn", expired)).reasons == ["expired"]
+    failed = {**good, "state": "FAILED", "message": "DNS validation failed"}
+    assert evaluate(it, TH, NOW, ionos=ionos_state("cdn", failed)).reasons == ["ionos-failed"]
+    broken = {**good, "certificate": "garbage"}
+    assert evaluate(it, TH, NOW, ionos=ionos_state("cdn", broken)).reasons == [
+        "ionos-malformed-certificate"]
+    assert evaluate(it, TH, NOW, ionos=ionos_state("cdn", None)).reasons == ["ionos-not-found"]
+    other = {**good, "certificate": ca.issue(["x.test"], 60, now=NOW).cert_pem.decode()}
+    assert evaluate(it, TH, NOW, ionos=ionos_state("cdn", other)).reasons == ["wrong-hostname"]
+
+
+def test_days_left_is_the_minimum_over_vantage_points(ca: Authority) -> None:
+    cm = cert_manager_state("web", "app", certificate_obj(renewal=NOW + timedelta(days=30)),
+                            secret_of(ca, 80))
+    ev = evaluate(cm_item(), TH, NOW, endpoint=served(leaf(ca, 45)), cert_manager=cm)
+    assert ev.days_left == pytest.approx(45, abs=0.01)
+
+
+def test_renewal_request_sets_issuing_like_cmctl() -> None:
+    obj = certificate_obj(generation=3, observed=3)
+    body = renewal_request(obj, NOW)
+    issuing = [c for c in body["status"]["conditions"] if c["type"] == "Issuing"]
+    assert issuing == [{"type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
+                        "message": "Certificate re-issuance manually triggered",
+                        "lastTransitionTime": "2026-11-22T12:00:00Z", "observedGeneration": 3}]
+    assert body["metadata"]["resourceVersion"] == "7" and "managedFields" not in body["metadata"]
+    assert obj["metadata"]["managedFields"]  # the input is not mutated
+    with pytest.raises(AlreadyIssuing):
+        renewal_request(certificate_obj(issuing=True), NOW)
+
+
+def test_parse_resolve() -> None:
+    assert parse_resolve("a.test:443=127.0.0.1:9, B.test:443=127.0.0.1:10") == {
+        "a.test:443": "127.0.0.1:9", "b.test:443": "127.0.0.1:10"}
+    assert parse_resolve("") == {}
+    with pytest.raises(ValueError, match="'oops' is not host:port=addr:port"):
+        parse_resolve("oops")
+
+
+def test_example_spec_certificates_and_schedule() -> None:
+    import dagster as dg
+
+    from jobs.certificates import RENEW_JOB, RenewCertificateConfig, build, resolve_target
+    from platform_assets.certificate_assets import build_certificate_assets
+    from schedules.certificates import build as build_schedules
+
+    graph = build_graph(load_spec(DEFAULT_SPEC))
+    assets, _ = build_certificate_assets(graph)
+    checks = list(assets[0].check_keys)
+    assert len(checks) == len(graph.spec.certificates.items) == 4
+    assert {c.name for c in checks} == {"valid"}
+    (schedule,) = build_schedules(graph)
+    assert schedule.name == "certificate_audit" and schedule.cron_schedule == "0 */6 * * *"
+    assert schedule.execution_timezone == "UTC" and schedule.job_name == "audit_certificates"
+    jobs = {j.name: j for j in build(graph)}
+    assert set(jobs) == {"audit_certificates", RENEW_JOB}
+    wildcard = graph.spec.certificates.items[0]
+    assert wildcard.cert_manager is not None
+    assert resolve_target(graph, RenewCertificateConfig(certificate=wildcard.name)) == (
+        wildcard.cert_manager.namespace, wildcard.cert_manager.name)
+    with pytest.raises(dg.Failure, match="no certificate 'nope'"):
+        resolve_target(graph, RenewCertificateConfig(certificate="nope"))
+    with pytest.raises(dg.Failure, match="not managed by cert-manager"):
+        resolve_target(graph, RenewCertificateConfig(certificate="grafana-samcloud-online"))

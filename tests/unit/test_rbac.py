@@ -1,0 +1,158 @@
+"""Least-privilege RBAC derived from the spec: namespaces, kinds and verbs, never wildcards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from platform_assets.core.rbac import (
+    DRILL_ROLE_NAME,
+    JOB_NAMESPACE,
+    RbacError,
+    RbacPlan,
+    derive_rbac,
+    load_component_manifests,
+    plural_of,
+    render_rbac,
+    to_objects,
+)
+from platform_assets.spec.loader import load_spec, load_spec_text
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "platform" / "platform.yaml"
+OTHER = ROOT / "tests" / "fixtures" / "other" / "platform.yaml"
+
+
+def plan_for(path: Path) -> RbacPlan:
+    spec = load_spec(path)
+    return derive_rbac(spec, load_component_manifests(spec, path.parent))
+
+
+@pytest.fixture(scope="module")
+def example() -> RbacPlan:
+    return plan_for(EXAMPLE)
+
+
+def test_no_wildcards_and_no_cluster_admin() -> None:
+    for path in (EXAMPLE, OTHER):
+        objects = yaml.safe_load_all(render_rbac(path))
+        for obj in objects:
+            for rule in obj.get("rules", []):
+                assert "*" not in rule["verbs"], rule
+                assert "*" not in rule["resources"], rule
+                assert "*" not in rule["apiGroups"], rule
+            assert (obj.get("roleRef") or {}).get("name") not in ("cluster-admin", "admin",
+                                                                  "edit")
+
+
+def test_manifest_kinds_are_writable_only_in_their_namespace(example: RbacPlan) -> None:
+    deploy = example.verbs_for("apps", "deployments", "services")
+    assert {"get", "create", "patch", "update", "delete"} <= deploy
+    assert example.verbs_for("networking.k8s.io", "ingresses", "services") >= {"patch", "delete"}
+    # Nothing of the application is writable in a namespace the spec does not name.
+    assert "default" not in example.namespace_rules
+    assert not example.verbs_for("apps", "deployments", None)
+    assert not {"create", "patch", "delete"} & example.verbs_for("apps", "deployments",
+                                                                "cert-manager")
+
+
+def test_prune_false_means_no_delete(example: RbacPlan) -> None:
+    # flux-sources has prune: false; its GitRepository may be applied but never deleted.
+    verbs = example.verbs_for("source.toolkit.fluxcd.io", "gitrepositories", "flux-system")
+    assert {"create", "patch"} <= verbs
+    assert "delete" not in verbs
+
+
+def test_cluster_scoped_objects_are_named(example: RbacPlan) -> None:
+    assert "patch" in example.verbs_for("cert-manager.io", "clusterissuers", None,
+                                        "letsencrypt-production")
+    assert "patch" not in example.verbs_for("cert-manager.io", "clusterissuers", None,
+                                            "someone-elses-issuer")
+    # Only our namespaces can be patched.
+    assert "patch" in example.verbs_for("", "namespaces", None, "observability")
+    assert "patch" not in example.verbs_for("", "namespaces", None, "default")
+
+
+def test_certificate_secret_is_readable_by_name_only(example: RbacPlan) -> None:
+    assert example.verbs_for("", "secrets", "cert-manager", "wildcard-samcloud-online-tls") == \
+        {"get"}
+    assert not example.verbs_for("", "secrets", "cert-manager", "cloudflare-api-token")
+    assert "list" not in example.verbs_for("", "secrets", "cert-manager")
+    assert "patch" in example.verbs_for("cert-manager.io", "certificates/status", "cert-manager",
+                                        "wildcard-samcloud-online")
+
+
+def test_backups_and_drills(example: RbacPlan) -> None:
+    # Volume target: its PVC by name, and the PV behind it.
+    assert example.verbs_for("", "persistentvolumeclaims", "services", "wordpress-data") >= \
+        {"get"}
+    assert example.verbs_for("", "persistentvolumes", None) == {"get"}
+    # Resources targets export read-only; secrets stay out (include_secrets: false).
+    assert example.verbs_for("apps", "deployments", "observability") >= {"get", "list"}
+    assert not example.verbs_for("", "secrets", "observability")
+    # Drills: a ClusterRole bound only inside the scratch namespace, never cluster-wide.
+    assert "bind" in example.verbs_for("rbac.authorization.k8s.io", "clusterroles", None,
+                                       DRILL_ROLE_NAME)
+    objects = to_objects(example)
+    bound = {o["roleRef"]["name"] for o in objects
+             if o["kind"] in ("RoleBinding", "ClusterRoleBinding")}
+    assert DRILL_ROLE_NAME not in bound
+    guard = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
+    assert guard and "drill-" in guard[0]["spec"]["validations"][0]["expression"]
+
+
+def test_job_namespace_allows_step_jobs(example: RbacPlan) -> None:
+    assert {"create", "get", "delete"} <= example.verbs_for("batch", "jobs", JOB_NAMESPACE)
+    assert "get" in example.verbs_for("", "pods/log", JOB_NAMESPACE)
+    # Elsewhere Jobs are only read (the resources backup exports them).
+    assert not {"create", "delete"} & example.verbs_for("batch", "jobs", "services")
+
+
+def test_a_different_spec_gives_different_rules() -> None:
+    other = plan_for(OTHER)
+    assert set(other.namespace_rules) == {"ingress", "shop", "flux-system", JOB_NAMESPACE}
+    assert "delete" in other.verbs_for("", "configmaps", "shop")
+    assert "patch" in other.verbs_for("helm.toolkit.fluxcd.io", "helmreleases", "ingress")
+    assert "patch" in other.verbs_for("kustomize.toolkit.fluxcd.io", "kustomizations",
+                                      "flux-system")
+    # No backups, no certificates: nothing on PVs, secrets or drills.
+    assert not other.verbs_for("", "persistentvolumes", None)
+    assert not other.drill_rules
+    assert not any("secrets" in r.resources for r in other.all_rules())
+
+
+def test_rendered_yaml_binds_the_service_account() -> None:
+    objects = list(yaml.safe_load_all(render_rbac(EXAMPLE, service_account="runner",
+                                                  job_namespace="ops")))
+    sa = [o for o in objects if o["kind"] == "ServiceAccount"]
+    assert sa == [{"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "runner", "namespace": "ops",
+                                "labels": {"app.kubernetes.io/managed-by": "platform-ops"}}}]
+    for binding in (o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "runner",
+                                        "namespace": "ops"}]
+    roles = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects
+             if o["kind"] == "Role"}
+    bindings = {(o["metadata"].get("namespace"), o["roleRef"]["name"]) for o in objects
+                if o["kind"] == "RoleBinding"}
+    assert roles == bindings
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
+    assert "kube-system" not in namespaces and "ops" in namespaces
+
+
+def test_plurals() -> None:
+    assert plural_of("NetworkPolicy") == "networkpolicies"
+    assert plural_of("Ingress") == "ingresses"
+    assert plural_of("Gateway") == "gateways"
+    assert plural_of("ClusterSecretStore") == "clustersecretstores"
+
+
+def test_unknown_health_kind_needs_api_version() -> None:
+    text = EXAMPLE.read_text().replace(
+        "      - {kind: Deployment, name: wordpress}",
+        "      - {kind: Widget, name: wordpress}")
+    spec = load_spec_text(text, str(EXAMPLE), base_dir=EXAMPLE.parent)
+    with pytest.raises(RbacError, match="Widget"):
+        derive_rbac(spec, load_component_manifests(spec, EXAMPLE.parent))

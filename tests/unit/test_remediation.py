@@ -1,0 +1,262 @@
+"""Remediation guardrails: rule matching, dedupe, cooldown, budget and circuit, calendar, dry run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from platform_assets.core.remediation import (
+    ESCALATION_ALERT,
+    MAX_SEEN,
+    MalformedAlert,
+    RemediationState,
+    escalation_alert,
+    expand_quantity,
+    match_rule,
+    parse_alert,
+    plan_remediations,
+    previous_partition,
+)
+from platform_assets.spec.loader import SpecError, load_spec_text
+from platform_assets.spec.models import PlatformSpec
+
+SPEC = """\
+apiVersion: platform-ops/v1
+metadata: {name: test-platform}
+ionos:
+  datacenter: {name: dc, location: de/fra}
+  cluster:
+    name: k8s
+    k8s_version: 1.32.6
+    maintenance_window: {day: Sunday, time: "10:00"}
+  node_pools:
+    - {name: pool, node_count: 2, cores: 2, ram: 8GB, storage_size: 50GB}
+applications:
+  - name: shop
+    namespace: shop
+    source: {kustomization: {path: ./apps/shop}}
+remediation:
+  dry_run: false
+  rules:
+    - name: shop-restart
+      match: {alertname: ShopDown, namespace: shop}
+      action: restart_rollout
+      target: shop
+      cooldown: COOLDOWN
+      budget: {max: 3, window: 1h}
+    - name: certs
+      match: {alertname: "~CertificateExpir.*"}
+      action: renew_certificate
+      target_label: certificate
+    - name: backups
+      match: {alertname: BackupMissed}
+      action: rerun_backup
+      target_label: backup
+      allow_in_maintenance: true
+    - name: nodes
+      match: {alertname: NodeNotReady}
+      action: escalate
+change_calendar:
+  freezes:
+    - {name: holidays, start: 2026-12-21T00:00:00Z, end: 2027-01-04T00:00:00Z}
+"""
+
+QUIET = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday: no window, no freeze
+
+
+def spec(cooldown: str = "0s", dry_run: bool = False) -> PlatformSpec:
+    text = SPEC.replace("COOLDOWN", cooldown).replace("dry_run: false", f"dry_run: {dry_run}")
+    return load_spec_text(text, "platform.yaml")
+
+
+def alert(name: str = "ShopDown", starts: datetime = QUIET, **labels: str) -> dict[str, Any]:
+    labels = {"alertname": name, "namespace": "shop", **labels}
+    fp = f"{abs(hash(tuple(sorted(labels.items())))):016x}"[:16]
+    return {"labels": labels, "fingerprint": fp, "annotations": {},
+            "startsAt": starts.isoformat().replace("+00:00", "Z"),
+            "endsAt": (starts + timedelta(minutes=5)).isoformat(),
+            "status": {"state": "active", "silencedBy": [], "inhibitedBy": []}}
+
+
+def test_matchers_exact_and_anchored_regex() -> None:
+    rules = spec().remediation.rules
+    assert match_rule(rules, {"alertname": "ShopDown", "namespace": "shop"}).name == "shop-restart"
+    assert match_rule(rules, {"alertname": "ShopDown", "namespace": "other"}) is None
+    assert match_rule(rules, {"alertname": "CertificateExpiringSoon"}).name == "certs"
+    assert match_rule(rules, {"alertname": "XCertificateExpiring"}) is None
+
+
+@pytest.mark.parametrize("raw, why", [
+    ("nope", "expected an object"),
+    ({"fingerprint": "a", "startsAt": "2026-11-18T12:00:00Z"}, "labels"),
+    ({"labels": {"a": "b"}, "startsAt": "2026-11-18T12:00:00Z"}, "fingerprint"),
+    ({"labels": {"a": "b"}, "fingerprint": "f", "startsAt": "yesterday"}, "startsAt"),
+    ({"labels": {"a": 1}, "fingerprint": "f", "startsAt": "2026-11-18T12:00:00Z"}, "strings"),
+])
+def test_malformed_alerts_say_why(raw: Any, why: str) -> None:
+    with pytest.raises(MalformedAlert, match=why):
+        parse_alert(raw)
+
+
+def test_go_nanosecond_timestamps_parse() -> None:
+    raw = alert()
+    raw["startsAt"] = "2026-11-18T12:00:00.123456789Z"
+    assert parse_alert(raw).starts_at == raw["startsAt"]
+
+
+def test_malformed_alerts_are_skipped_and_named_while_others_proceed() -> None:
+    bad = {"labels": {"alertname": "Broken"}, "fingerprint": "ff"}
+    plan = plan_remediations(spec(), [bad, alert()], RemediationState(), QUIET)
+    assert len(plan.malformed) == 1 and "Broken" in plan.malformed[0]
+    assert [d.outcome for d in plan.decisions] == ["remediate"]
+    assert plan.decisions[0].job == "restart_rollout"
+
+
+def test_same_alert_instance_is_remediated_once() -> None:
+    s, state = spec(), RemediationState()
+    first = plan_remediations(s, [alert()], state, QUIET)
+    state = RemediationState.from_cursor(first.state.to_cursor())
+    second = plan_remediations(s, [alert()], state, QUIET + timedelta(hours=2))
+    assert len(first.by_outcome("remediate")) == 1
+    assert second.decisions == []
+
+
+def test_cooldown_holds_a_new_instance_then_lets_it_through() -> None:
+    s, state = spec(cooldown="15m"), RemediationState()
+    plan_remediations(s, [alert(starts=QUIET)], state, QUIET)
+    held = plan_remediations(s, [alert(starts=QUIET + timedelta(minutes=5))], state,
+                             QUIET + timedelta(minutes=5))
+    assert [d.outcome for d in held.decisions] == ["held"]
+    assert "cooldown" in held.decisions[0].reason
+    later = plan_remediations(s, [alert(starts=QUIET + timedelta(minutes=5))], state,
+                              QUIET + timedelta(minutes=16))
+    assert [d.outcome for d in later.decisions] == ["remediate"]
+
+
+def flap(s: PlatformSpec, times: int = 100, span: timedelta = timedelta(minutes=10)
+         ) -> tuple[int, int]:
+    """Fire one alert ``times`` times within ``span`` (a new start each time), one tick each."""
+    state = RemediationState()
+    remediations = escalations = 0
+    for i in range(times):
+        now = QUIET + span * i / times
+        plan = plan_remediations(s, [alert(starts=now)], state, now)
+        state = RemediationState.from_cursor(plan.state.to_cursor())
+        remediations += len(plan.by_outcome("remediate"))
+        escalations += len(plan.by_outcome("escalate"))
+    return remediations, escalations
+
+
+def test_flapping_alert_is_bounded_by_the_budget_then_escalated_once() -> None:
+    remediations, escalations = flap(spec(cooldown="0s"))
+    assert remediations == 3  # budget.max
+    assert escalations == 1
+
+
+def test_flapping_alert_with_cooldown_remediates_even_less() -> None:
+    remediations, escalations = flap(spec(cooldown="15m"))
+    assert remediations == 1
+    assert escalations == 0
+
+
+def test_circuit_closes_after_the_window() -> None:
+    s, state = spec(), RemediationState()
+    for i in range(4):
+        plan_remediations(s, [alert(starts=QUIET + timedelta(minutes=i))], state,
+                          QUIET + timedelta(minutes=i))
+    assert state.escalated
+    later = QUIET + timedelta(hours=1, minutes=5)
+    plan = plan_remediations(s, [alert(starts=later)], state, later)
+    assert [d.outcome for d in plan.decisions] == ["remediate"]
+
+
+def test_no_remediation_in_a_freeze_unless_allowed() -> None:
+    s = spec()
+    frozen = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
+    plan = plan_remediations(s, [alert(starts=frozen)], RemediationState(), frozen)
+    assert [d.outcome for d in plan.decisions] == ["held"]
+    assert "freeze holidays" in plan.decisions[0].reason
+    rules = [r.model_copy(update={"allow_in_freeze": True}) for r in s.remediation.rules]
+    allowed = s.model_copy(update={"remediation": s.remediation.model_copy(
+        update={"rules": rules})})
+    plan = plan_remediations(allowed, [alert(starts=frozen)], RemediationState(), frozen)
+    assert [d.outcome for d in plan.decisions] == ["remediate"]
+
+
+def test_ionos_maintenance_window_holds_unless_the_rule_allows() -> None:
+    sunday = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+    alerts = [alert(starts=sunday), alert("BackupMissed", starts=sunday, backup="nightly")]
+    plan = plan_remediations(spec(), alerts, RemediationState(), sunday)
+    outcome = {d.rule.name: d.outcome for d in plan.decisions}
+    assert outcome == {"shop-restart": "held", "backups": "remediate"}
+    held = next(d for d in plan.decisions if d.outcome == "held")
+    assert "IONOS maintenance" in held.reason
+
+
+def test_held_alerts_are_retried_later() -> None:
+    s, state = spec(), RemediationState()
+    frozen = datetime(2027, 1, 3, 23, 0, tzinfo=UTC)
+    plan_remediations(s, [alert(starts=frozen)], state, frozen)
+    after = datetime(2027, 1, 4, 1, 0, tzinfo=UTC)
+    plan = plan_remediations(s, [alert(starts=frozen)], state, after)
+    assert [d.outcome for d in plan.decisions] == ["remediate"]
+
+
+def test_dry_run_reports_and_changes_no_budget() -> None:
+    state = RemediationState()
+    plan = plan_remediations(spec(dry_run=True), [alert()], state, QUIET)
+    assert [d.outcome for d in plan.decisions] == ["dry_run"]
+    assert "would restart_rollout shop" in plan.decisions[0].reason
+    assert state.history == {}
+
+
+def test_escalate_rule_and_missing_target_label() -> None:
+    plan = plan_remediations(spec(), [alert("NodeNotReady"), alert("BackupMissed")],
+                             RemediationState(), QUIET)
+    assert [d.outcome for d in plan.decisions] == ["escalate"]
+    assert any("'backup'" in m for m in plan.malformed)
+
+
+def test_escalation_alert_shape() -> None:
+    s, state = spec(), RemediationState()
+    for i in range(4):
+        plan = plan_remediations(s, [alert(starts=QUIET + timedelta(minutes=i))], state,
+                                 QUIET + timedelta(minutes=i))
+    d = plan.by_outcome("escalate")[0]
+    body = escalation_alert(d, QUIET)
+    assert body["labels"]["alertname"] == ESCALATION_ALERT
+    assert body["labels"]["target"] == "shop"
+    assert "budget spent: 3 of 3" in body["annotations"]["description"]
+    assert body["startsAt"] == "2026-11-18T12:00:00Z"
+
+
+def test_cursor_state_stays_bounded() -> None:
+    s, state = spec(), RemediationState()
+    many = [alert(starts=QUIET, pod=f"p{i}") for i in range(MAX_SEEN + 500)]
+    plan_remediations(s, many, state, QUIET)
+    state.prune(QUIET, timedelta(hours=1))
+    assert len(state.seen) <= MAX_SEEN
+    week_later = QUIET + timedelta(days=7)
+    state.prune(week_later, timedelta(hours=1))
+    assert state.seen == {} and state.history == {}
+
+
+def test_garbage_cursor_starts_fresh() -> None:
+    assert RemediationState.from_cursor("not json").seen == {}
+    assert RemediationState.from_cursor("[1]").history == {}
+
+
+def test_unknown_action_or_target_is_a_spec_error_at_load() -> None:
+    bad_action = SPEC.replace("COOLDOWN", "0s").replace("action: escalate", "action: reboot")
+    with pytest.raises(SpecError, match=r"platform\.yaml:\d+: remediation\.rules\[3\]\.action"):
+        load_spec_text(bad_action, "platform.yaml")
+    bad_target = SPEC.replace("COOLDOWN", "0s").replace("target: shop", "target: nowhere")
+    with pytest.raises(SpecError, match="unknown asset 'nowhere'"):
+        load_spec_text(bad_target, "platform.yaml")
+
+
+def test_helpers() -> None:
+    assert expand_quantity("20Gi", "10Gi") == "30Gi"
+    assert previous_partition(QUIET) == "2026-11-17"
