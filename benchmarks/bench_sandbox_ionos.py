@@ -91,6 +91,15 @@ def main() -> None:
 
         report("emulator only: handle(GET datacenter depth=1)", timed(args.gets, in_process))
 
+        def in_process_list(_: int) -> None:
+            resp = ionos.handle(Request("GET", "/cloudapi/v6/datacenters", {"depth": "1"},
+                                        headers, b"", base))
+            assert resp.status == 200
+            resp.encoded()
+
+        report("emulator only: handle(GET /datacenters depth=1)",
+               timed(args.gets, in_process_list))
+
         mdb_client = mdb.ApiClient(mdb.Configuration(host=servers[1].url + "/mariadb/v2",
                                                      token=TOKEN))
         clusters = mdb.ClustersApi(mdb_client)

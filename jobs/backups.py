@@ -14,7 +14,8 @@ RPO_JOB_NAME = "check_backup_rpo"
 
 
 def build(graph: Graph) -> list[Any]:
-    """``snapshot_platform`` (daily partitions) and ``check_backup_rpo`` (the RPO checks only)."""
+    """``snapshot_platform`` (daily partitions, from its assets) and ``check_backup_rpo`` (the
+    RPO checks only)."""
     parts = partitions_for(graph)
     if parts is None or not graph.by_group("backups"):
         return []
@@ -22,7 +23,6 @@ def build(graph: Graph) -> list[Any]:
         dg.define_asset_job(
             JOB_NAME,
             selection=dg.AssetSelection.groups("backups"),
-            partitions_def=parts,
             description="Take the day's backup of every target, copy it to the DR region, "
                         "apply retention and run the restore drills.",
             tags={"platform-ops/job": "backups"},

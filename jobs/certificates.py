@@ -20,10 +20,12 @@ from resources.kubernetes import KubernetesResource
 AUDIT_JOB = "audit_certificates"
 RENEW_JOB = "renew_certificate"
 RENEW_OP = "trigger_certificate_renewal"
+CERTIFICATE_TAG = "platform-ops/certificate"
 
 
 class RenewCertificateConfig(dg.Config):
-    """Which Certificate: ``namespace`` and ``name``, or ``certificate``, the spec's name."""
+    """Which Certificate: ``namespace`` and ``name``, or ``certificate``, the spec's name. With
+    none of them, the run's ``platform-ops/certificate`` tag names the spec's certificate."""
 
     namespace: str = ""
     name: str = ""
@@ -98,6 +100,9 @@ def build(graph: Graph) -> list[Any]:
                                     config: RenewCertificateConfig,
                                     kubernetes: KubernetesResource) -> str:
         """Set the Certificate's Issuing condition, as ``cmctl renew`` does."""
+        if not (config.namespace or config.name or config.certificate):
+            # launched by the alert sensor with only its tag: the spec's certificate name
+            config = RenewCertificateConfig(certificate=context.run.tags.get(CERTIFICATE_TAG, ""))
         namespace, name = resolve_target(graph, config)
         outcome = trigger_renewal(kubernetes, namespace, name)
         context.log.info(outcome)

@@ -205,15 +205,20 @@ def demo_instance_home() -> Path:
     return home
 
 
-def _run_reconcile(instance: Any, spec: str) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
+def _run_reconcile(instance: Any, spec: str,
+                   log: Path) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
+    import contextlib
+
     from platform_assets.definitions import build_definitions
 
     defs = build_definitions(spec)
     job = defs.resolve_job_def("reconcile_platform")
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    # The run's console log goes to a file; the terminal gets the summary.
+    with log.open("a") as f, contextlib.redirect_stderr(f):
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
     rows = []
     for ev in result.get_asset_materialization_events():
-        mat: Any = getattr(ev, "asset_materialization", None)
+        mat: Any = ev.step_materialization_data.materialization
         if mat is None:
             continue
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
@@ -248,6 +253,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         os.environ["DAGSTER_HOME"] = str(demo_instance_home())
         spec = env.get("PLATFORM_SPEC") or str(ROOT / "platform" / "platform.yaml")
         admin = env["SANDBOX_ADMIN_URL"]
+        log = Path(os.environ["DAGSTER_HOME"]) / "demo.log"
         with DagsterInstance.get() as instance:
             for attempt, title in ((1, "first run (from an empty cloud)"),
                                    (2, "second run (nothing changed)")):
@@ -255,7 +261,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 before = writes_of(_counts(admin))
                 started = time.monotonic()
                 print(f"\nreconcile_platform, {title}:", flush=True)
-                ok, rows = _run_reconcile(instance, spec)
+                ok, rows = _run_reconcile(instance, spec, log)
                 writes = writes_of(_counts(admin)) - before
                 for key, meta in rows:
                     print(f"  {key:45s} {meta.get('summary', '')}")
@@ -268,7 +274,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                         print(f"the second run made {writes} writes; expected none")
                         return EXIT_ERROR
                     print("  no changes: the platform matches the spec")
-        print(f"\nDagster instance: {os.environ['DAGSTER_HOME']} "
+        print(f"\nrun logs: {log}\nDagster instance: {os.environ['DAGSTER_HOME']} "
               "(`dagster dev` shows the runs with DAGSTER_HOME set to it)")
         return EXIT_OK
     finally:

@@ -120,7 +120,7 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
             out = bt.run_backup(
                 spec, target, partition, store=res.object_storage,
                 ionos=getattr(res, "ionos", None), kube=getattr(res, "kubernetes", None),
-                db=getattr(res, "database", None), run_id=context.run_id,
+                db=getattr(res, "database", None), run_id=context.run.run_id,
                 part_size=config.part_size_mb * 1024 * 1024, log=log)
         except bt.BackupError as exc:
             raise _fail(f"backup {target.name}", exc, target.name, partition) from None

@@ -145,8 +145,21 @@ def run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, *, stor
     """Back up one partition of one target; a partition with a manifest is left as it is."""
     bk = _backups(spec)
     where = Where(bk.bucket, bucket_region(spec, bk.bucket), bk.prefix)
-    t0 = time.monotonic()
     describe = f"backup {target.name} ({target.kind}, {partition})"
+    try:
+        return _run_backup(spec, target, partition, where, describe, store=store, ionos=ionos,
+                           kube=kube, db=db, run_id=run_id, part_size=part_size, log=log,
+                           clock=clock)
+    except BackupError:
+        raise
+    except Exception as exc:
+        raise BackupError(f"{describe} failed: {_cause(exc)}") from exc
+
+
+def _run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, where: Where,
+                describe: str, *, store: Any, ionos: Any, kube: Any, db: Any, run_id: str,
+                part_size: int, log: Log, clock: Callable[[], datetime]) -> Outcome:
+    t0 = time.monotonic()
     existing = _read_existing(store, where, target.name, partition, describe)
     if existing is not None:
         log(f"{describe}: already complete ({existing.finished_at}); nothing to do")

@@ -18,6 +18,7 @@ from platform_assets.core.certs import (
     CERT_MANAGER_API_VERSION,
     CertManagerState,
     Evaluation,
+    Finding,
     IonosCertState,
     ProbeTarget,
     cert_manager_state,
@@ -93,8 +94,14 @@ def audit(items: Sequence[Certificate], section: Certificates, observer: Observe
         io: IonosCertState | None = None
         if item.ionos:
             io = ionos_state(item.ionos.name, ionos_records.get(item.ionos.name), ionos_error)
-        out[item.name] = evaluate(item, thresholds_for(section, item), now,
-                                  endpoint=probes.get(item.name), cert_manager=cm, ionos=io)
+        try:
+            out[item.name] = evaluate(item, thresholds_for(section, item), now,
+                                      endpoint=probes.get(item.name), cert_manager=cm, ionos=io)
+        except Exception as exc:  # unexpected data for one certificate must not hide the rest
+            ev = Evaluation(item.name)
+            ev.findings.append(Finding("evaluation-error", "ERROR", "endpoint",
+                                       f"could not evaluate: {_error_text(exc)}"))
+            out[item.name] = ev
     return out
 
 

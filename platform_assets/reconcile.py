@@ -455,27 +455,31 @@ class Engine:
         out = Outcome(plan)
         k8s = self.k8s
 
-        # Observe: the namespace, then one list per kind and namespace we apply or applied.
+        # Observe: the namespaces, then one list per kind and namespace we apply or applied.
         in_manifests = {o["metadata"]["name"] for o in objs.objects if o["kind"] == "Namespace"}
         namespaces = sorted(({comp.namespace} | {o["metadata"].get("namespace") or ""
                                                  for o in objs.objects}) - in_manifests - {""})
-        missing_ns = [ns for ns in namespaces
-                      if self._k8s(f"GET v1 Namespace {ns}",
-                                   partial(k8s.get, "v1", "Namespace", ns)) is None]
         want_ids = {desired.obj_id(o): o for o in objs.all}
         observed: dict[ObjId, dict[str, Any]] = {}
-        inventory = None
-        groups = {(a, k, ns) for a, k, ns, _ in want_ids}
-        inv_obs = None
-        # The inventory ConfigMap comes back in the ConfigMap list of the namespace.
-        for api, kind, ns in sorted(groups):
-            for item in k8s.list_managed(api, kind, ns or None, selector):
-                observed[desired.obj_id({**item, "apiVersion": api, "kind": kind})] = item
+        no_cluster = False
+        missing_ns: list[str] = []
+        try:
+            missing_ns = [ns for ns in namespaces
+                          if self._k8s(f"GET v1 Namespace {ns}",
+                                       partial(k8s.get, "v1", "Namespace", ns)) is None]
+            self._list_into(observed, {(a, k, ns) for a, k, ns, _ in want_ids}, selector)
+        except ReconcileError as exc:
+            # A dry run before the cluster exists plans everything as new.
+            if not (opts.dry_run and isinstance(exc.__cause__, LookupError)):
+                raise
+            no_cluster, missing_ns = True, list(namespaces)
+            plan.notes.append(f"no cluster to observe yet: {exc.__cause__}")
+        # The inventory ConfigMap came back in the ConfigMap list of its namespace; kinds it
+        # lists that the spec no longer has are listed too, so their objects can be pruned.
         inv_obs = observed.get(desired.obj_id(objs.inventory))
         inventory = desired.parse_inventory(inv_obs)
-        for api, kind, ns in sorted({(a, k, ns) for a, k, ns, _ in inventory} - groups):
-            for item in k8s.list_managed(api, kind, ns or None, selector):
-                observed[desired.obj_id({**item, "apiVersion": api, "kind": kind})] = item
+        self._list_into(observed, {(a, k, ns) for a, k, ns, _ in inventory}
+                        - {(a, k, ns) for a, k, ns, _ in want_ids}, selector)
 
         # Plan.
         for ns in namespaces:
@@ -557,7 +561,7 @@ class Engine:
         delay = 0.2
         pending = dict(targets)
         first = True
-        while True:
+        while not no_cluster:
             for key, (api, kind, ns, name) in list(pending.items()):
                 obj = observed.get((api, kind, ns, name)) if first else None
                 if obj is None or not first:
@@ -575,7 +579,7 @@ class Engine:
                 break
             self.sleep(delay)
             delay = min(delay * 2, 5.0)
-        out.unhealthy = [f"{k}: {status[k]}" for k in pending]
+        out.unhealthy = [f"{k}: {status.get(k, 'not observed')}" for k in pending]
         out.healthy = not pending
         if pending and not opts.dry_run:
             raise ReconcileError(
@@ -595,6 +599,14 @@ class Engine:
             if requested_at:
                 out.metadata["reconcile_requested_at"] = requested_at
         return out
+
+    def _list_into(self, observed: dict[ObjId, dict[str, Any]],
+                   groups: set[tuple[str, str, str]], selector: str) -> None:
+        for api, kind, ns in sorted(groups):
+            items = self._k8s(f"LIST {api} {kind} in {ns or 'the cluster'} ({selector})",
+                              partial(self.k8s.list_managed, api, kind, ns or None, selector))
+            for item in items:
+                observed[desired.obj_id({**item, "apiVersion": api, "kind": kind})] = item
 
     @staticmethod
     def _k8s(describe: str, fn: Callable[[], Any]) -> Any:

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,9 @@ class GitRepositoryResource(dg.ConfigurableResource):
 
     def is_ancestor(self, old: str, new: str) -> bool:
         """Whether ``old`` is an ancestor of (or equal to) ``new``; False when either is missing."""
-        if not (self.has_commit(old) and self.has_commit(new)):
+        if not (_SHA.match(old or "") and _SHA.match(new or "")):
             return False
+        # Exit 0: ancestor; 1: not; 128: a commit is missing (e.g. gone after a force-push).
         done = self._git("merge-base", "--is-ancestor", old, new, check=False)
         return bool(done.returncode == 0)
 
@@ -215,7 +217,19 @@ def spec_at_commit(git: GitRepositoryResource, sha: str) -> tuple[PlatformSpec, 
     return spec, spec_file.parent
 
 
-def commit_of_run(tags: dict[str, str]) -> str | None:
+def commit_of_run(tags: Mapping[str, str]) -> str | None:
     """The commit a run must apply (its ``platform-ops/commit`` tag), if any."""
     sha = tags.get(COMMIT_TAG)
     return sha if sha and _SHA.match(sha) else None
+
+
+def spec_for_run(tags: Mapping[str, str], git: GitRepositoryResource
+                 ) -> tuple[PlatformSpec, Path] | None:
+    """The spec (and its base directory) a run must apply, or None to use the loaded one.
+
+    Runs the ``git_changes`` sensor requests carry ``platform-ops/commit=<sha>``; assets call
+    this with ``context.run.tags`` and, when it returns a spec, take their section from it and
+    read manifest directories relative to the returned directory.
+    """
+    sha = commit_of_run(tags)
+    return spec_at_commit(git, sha) if sha else None

@@ -129,10 +129,18 @@ class TlsProbeResource(dg.ConfigurableResource):
             return [ProbeResult(t, "", error="ca-bundle-unreadable", detail=str(exc))
                     for t in endpoints]
         workers = max(1, min(concurrency or self.concurrency, len(endpoints) or 1))
+
+        def one(target: ProbeTarget) -> ProbeResult:
+            try:
+                return probe_one(target, resolve, contexts, timeout)
+            except Exception as exc:  # a bug or an odd platform error stays with its endpoint
+                return ProbeResult(target, "", error="probe-error",
+                                   detail=f"{type(exc).__name__}: {_short(exc)}")
+
         if workers == 1:
-            return [probe_one(t, resolve, contexts, timeout) for t in endpoints]
+            return [one(t) for t in endpoints]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tls-probe") as pool:
-            return list(pool.map(lambda t: probe_one(t, resolve, contexts, timeout), endpoints))
+            return list(pool.map(one, endpoints))
 
 
 def _dial(target: ProbeTarget, resolve: dict[str, str]) -> tuple[str, int]:

@@ -24,13 +24,26 @@ from sandbox.http import Request, Response, Service, json_response
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|'
                       r"([^\s\"]*))\s*$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
 _MASK = (1 << 64) - 1
 
 
 class BadRequest(ValueError):
-    pass
+    """A semantic error: 400 with a JSON string body, as Alertmanager answers."""
+
+
+class SchemaError(ValueError):
+    """A request that fails the OpenAPI schema: the go-swagger ``{code, message}`` body."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def _parse_failed(why: str) -> SchemaError:
+    return SchemaError(400, 400, f'parsing alerts body from "" failed, because {why}')
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -189,6 +202,8 @@ class AlertmanagerService(Service):
                 return _error(405, f"method {req.method} not allowed on {path}")
             if path.startswith("/api/v2/silence/"):
                 sid = path.rsplit("/", 1)[1]
+                if not _UUID.match(sid):
+                    raise SchemaError(422, 601, f'silenceID in path must be of type uuid: "{sid}"')
                 if req.method == "GET":
                     return self._get_silence(sid)
                 if req.method == "DELETE":
@@ -202,6 +217,8 @@ class AlertmanagerService(Service):
                 return Response(200, b"OK", content_type="text/plain")
         except BadRequest as exc:
             return _error(400, str(exc))
+        except SchemaError as exc:
+            return json_response(exc.status, {"code": exc.code, "message": str(exc)})
         return Response(404, b"404 page not found\n", content_type="text/plain")
 
     # ------------------------------------------------------------------ alerts
@@ -210,9 +227,15 @@ class AlertmanagerService(Service):
         try:
             body = req.json()
         except ValueError as exc:
-            raise BadRequest(f"parsing alerts body from \"\" failed: {exc}") from None
+            raise _parse_failed(f"invalid JSON: {exc}") from None
         if not isinstance(body, list):
-            raise BadRequest("alerts in body must be of type array")
+            raise _parse_failed("json: cannot unmarshal object into Go value of type "
+                                "models.PostableAlerts")
+        for i, raw in enumerate(body):
+            if not isinstance(raw, dict):
+                raise _parse_failed(f"alert {i} is not an object")
+            if "labels" not in raw:
+                raise SchemaError(422, 602, f"{i}.labels in body is required")
         now = self.clock()
         parsed: list[StoredAlert] = []
         for i, raw in enumerate(body):
@@ -228,31 +251,29 @@ class AlertmanagerService(Service):
 
     def _parse_postable(self, raw: Any, i: int, now: datetime) -> StoredAlert:
         where = f"alerts[{i}]"
-        if not isinstance(raw, dict):
-            raise BadRequest(f"{where} must be an object")
-        unknown = set(raw) - {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
-        if unknown:
-            raise BadRequest(f"{where}: unknown fields {sorted(unknown)}")
         labels = raw.get("labels")
         if not isinstance(labels, dict):
-            raise BadRequest(f"{where}.labels in body is required")
+            raise _parse_failed(f"{where}.labels is not an object")
         if not labels:
-            raise BadRequest(f"{where}: at least one label pair required")
+            raise BadRequest("at least one label pair required")
         for k, v in labels.items():
-            if not _LABEL_NAME.match(str(k)):
-                raise BadRequest(f"{where}: invalid label name {k!r}")
             if not isinstance(v, str):
-                raise BadRequest(f"{where}.labels.{k} in body must be of type string")
+                raise _parse_failed(f"{where}.labels.{k} is not a string")
+            if not _LABEL_NAME.match(str(k)):
+                raise BadRequest(f'invalid label set: invalid name "{k}"')
         annotations = raw.get("annotations") or {}
         if not isinstance(annotations, dict) or not all(
                 isinstance(v, str) for v in annotations.values()):
             raise BadRequest(f"{where}.annotations must map names to strings")
-        starts = _parse_time(raw.get("startsAt"), f"{where}.startsAt") or now
-        ends = _parse_time(raw.get("endsAt"), f"{where}.endsAt")
+        try:
+            starts = _parse_time(raw.get("startsAt"), f"{where}.startsAt") or now
+            ends = _parse_time(raw.get("endsAt"), f"{where}.endsAt")
+        except BadRequest as exc:
+            raise _parse_failed(str(exc)) from None
         if ends is None:
             ends = max(now, starts) + self.resolve_timeout
         if ends < starts:
-            raise BadRequest(f"{where}: start time must be before end time")
+            raise BadRequest("start time must be before end time")
         gen = raw.get("generatorURL") or ""
         if not isinstance(gen, str):
             raise BadRequest(f"{where}.generatorURL must be a string")
@@ -296,15 +317,17 @@ class AlertmanagerService(Service):
                     continue
                 if not silenced_by and not active:
                     continue
-                out.append({
+                item: dict[str, Any] = {
                     "annotations": a.annotations, "endsAt": _iso(a.ends_at),
                     "fingerprint": a.fingerprint, "receivers": [{"name": self.receiver}],
                     "startsAt": _iso(a.starts_at),
                     "status": {"inhibitedBy": [], "silencedBy": silenced_by,
                                "state": "suppressed" if silenced_by else "active"},
                     "updatedAt": _iso(a.updated_at), "labels": a.labels,
-                    "generatorURL": a.generator_url,
-                })
+                }
+                if a.generator_url:  # omitted when empty, as the real API does
+                    item["generatorURL"] = a.generator_url
+                out.append(item)
         out.sort(key=lambda x: (x["labels"].get("alertname", ""), x["fingerprint"]))
         return json_response(200, out)
 
@@ -319,10 +342,10 @@ class AlertmanagerService(Service):
             raise BadRequest("silence in body must be an object")
         for key in ("matchers", "startsAt", "endsAt", "createdBy", "comment"):
             if key not in body:
-                raise BadRequest(f"{key} in body is required")
+                raise SchemaError(422, 602, f"{key} in body is required")
         raw_matchers = body["matchers"]
         if not isinstance(raw_matchers, list) or not raw_matchers:
-            raise BadRequest("silence invalid: at least one matcher required")
+            raise SchemaError(422, 612, "matchers in body should have at least 1 items")
         matchers = []
         for m in raw_matchers:
             if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not isinstance(
@@ -371,7 +394,7 @@ class AlertmanagerService(Service):
         with self._lock:
             s = self._silences.get(sid)
             if s is None:
-                return _error(404, f"silence {sid} not found")
+                return _error(500, "silence not found")  # what the real API answers
             if s.state(now) != "expired":
                 s.ends_at = max(now, s.starts_at)
                 s.updated_at = now

@@ -161,8 +161,11 @@ class Sandbox:
             ("sandbox.kubernetes.service", "KubernetesService")])
 
         def new_kubernetes() -> Any:
-            k8s = kubernetes_cls(self.world, state_dir=self._service_state("kubernetes"),
-                                 controller_delay=self.delay, run_jobs=self.run_jobs)
+            return kubernetes_cls(self.world, state_dir=self._service_state("kubernetes"),
+                                  controller_delay=self.delay, run_jobs=self.run_jobs)
+
+        def restarted_kubernetes() -> Any:
+            k8s = new_kubernetes()
             k8s.start_controllers()
             return k8s
 
@@ -170,7 +173,7 @@ class Sandbox:
         k8s_server = self._serve(k8s)
         self.world.kubernetes_url = k8s_server.url
         self._stoppers.append(lambda: self.services.get("kubernetes", k8s).stop())
-        self._recreate["kubernetes"] = (k8s_server, new_kubernetes)
+        self._recreate["kubernetes"] = (k8s_server, restarted_kubernetes)
 
         ionos_cls = _load("IONOS Cloud API", [("sandbox.ionos", "IonosCloudService"),
                                               ("sandbox.ionos.cloud", "IonosCloudService")])
@@ -190,6 +193,9 @@ class Sandbox:
         certmanager = certmanager_cls(self.world, IONOS_TOKEN, state_dir=certmanager_state)
         router = self._serve(PrefixRouter({IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
                                            CERTMANAGER_PREFIX: certmanager}))
+        # The controllers call into the IONOS service (volumes for PVCs): start them once it is
+        # linked into the world.
+        k8s.start_controllers()
 
         alertmanager_cls = _load("Alertmanager API", [("sandbox.alertmanager",
                                                        "AlertmanagerService")])

@@ -90,10 +90,12 @@ def seed_repository(workdir: Path, source: Path | None = None) -> GitRepository:
         git(repo.clone, "add", "--all")
         git(repo.clone, "commit", "--quiet", "--no-gpg-sign", "-m", SEED_MESSAGE, date=SEED_DATE)
         git(repo.clone, "remote", "add", "origin", repo.url)
-        git(repo.clone, "push", "--quiet", "origin", f"{BRANCH}:{BRANCH}")
-        git(repo.clone, "branch", "--quiet", "--set-upstream-to", f"origin/{BRANCH}")
+        git(repo.clone, "push", "--quiet", "--set-upstream", "origin", f"{BRANCH}:{BRANCH}")
     elif not (repo.clone / ".git").exists():
         git(workdir, "clone", "--quiet", "--branch", BRANCH, repo.url, str(repo.clone))
-    git(repo.clone, "config", "user.name", AUTHOR_NAME)
-    git(repo.clone, "config", "user.email", AUTHOR_EMAIL)
+    else:
+        return repo
+    # Commits made in the clone (by hand or by tests) get the sandbox's author.
+    with (repo.clone / ".git" / "config").open("a") as config:
+        config.write(f"[user]\n\tname = {AUTHOR_NAME}\n\temail = {AUTHOR_EMAIL}\n")
     return repo

@@ -32,11 +32,10 @@ registers only once the server is up:
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -70,10 +69,11 @@ LOCATIONS = {
 }
 DC_ENTITIES = ["servers", "volumes", "lans", "loadbalancers", "networkloadbalancers",
                "natgateways", "securitygroups"]
-VOLUME_TYPES = {"HDD", "SSD", "SSD Standard", "SSD Premium", "DAS", "ISO"}
-LICENCE_TYPES = {"UNKNOWN", "WINDOWS", "WINDOWS2016", "WINDOWS2019", "WINDOWS2022",
-                 "WINDOWS2025", "RHEL", "LINUX", "OTHER"}
-DAYS = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+# Tuples, not sets: membership of an unhashable JSON value (a list, an object) must be False.
+VOLUME_TYPES = ("HDD", "SSD", "SSD Standard", "SSD Premium", "DAS", "ISO")
+LICENCE_TYPES = ("UNKNOWN", "WINDOWS", "WINDOWS2016", "WINDOWS2019", "WINDOWS2022",
+                 "WINDOWS2025", "RHEL", "LINUX", "OTHER")
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PAGINATED = {"datacenters", "lans", "volumes", "servers"}
 FAILABLE = {"datacenter", "lan", "volume", "snapshot", "k8s", "nodepool"}
 _TIME_RE = re.compile(r'^([01]\d|2[0-3]):[0-5]\d:[0-5]\d("?Z"?)?$')
@@ -109,6 +109,7 @@ class IonosCloudService(IonosServiceBase):
         self._fail_next: set[str] = set()
         self._dirty_pools: dict[str, str | None] = {}
         self._effects_lock = threading.Lock()
+        self._timer_at: float | None = None
         self._ip_counter = 10
         loaded = self._file.load()
         if loaded:
@@ -287,9 +288,21 @@ class IonosCloudService(IonosServiceBase):
         self._flush()
 
     def _schedule(self, at: float) -> None:
+        """Advance the state machine at ``at`` even if nobody polls (one timer at a time)."""
+        if self._timer_at is not None and self._timer_at <= at + 0.005:
+            return  # an earlier timer fires first and reschedules for what is left
+        self._timer_at = at
+
         def fire() -> None:
             with self._lock:
+                if self._timer_at == at:
+                    self._timer_at = None
                 self._advance_locked()
+                due = [o["pending"][0] for o in self._objs.values() if o.get("pending")]
+                due += [o["delete_at"] for o in self._objs.values()
+                        if o.get("delete_at") is not None]
+                if due:
+                    self._schedule(min(due))
                 self._save()
             self._flush()
 
@@ -550,7 +563,7 @@ class IonosCloudService(IonosServiceBase):
         return int(value)
 
     @staticmethod
-    def _str(props: dict[str, Any], field: str, allowed: set[str] | None = None) -> str:
+    def _str(props: dict[str, Any], field: str, allowed: Collection[str] | None = None) -> str:
         value = props.get(field)
         if not isinstance(value, str):
             raise ApiError(422, f"[(root).properties.{field}] must be a string, got {value!r}")
@@ -624,7 +637,7 @@ class IonosCloudService(IonosServiceBase):
 
     def _dc_props(self, p: dict[str, Any]) -> dict[str, Any]:
         self._require(p, "location")
-        location = self._str(p, "location", set(LOCATIONS))
+        location = self._str(p, "location", list(LOCATIONS))
         return {"name": p.get("name") or "", "description": p.get("description") or "",
                 "location": location, "version": 1,
                 "features": ["SSD", "cpu-hotplug", "mem-hotplug", "k8s"],
@@ -901,7 +914,7 @@ class IonosCloudService(IonosServiceBase):
             "natGatewayIp": p.get("natGatewayIp"), "nodeSubnet": p.get("nodeSubnet")}
         if not isinstance(base.get("public"), bool):
             raise ApiError(422, "[(root).properties.public] must be a boolean")
-        if base.get("location") is not None and base["location"] not in LOCATIONS:
+        if base.get("location") is not None and base["location"] not in list(LOCATIONS):
             raise ApiError(422, f"[(root).properties.location] {base['location']!r} is not a "
                                 "known location")
         base.update({"name": name, "k8sVersion": version,
@@ -979,8 +992,8 @@ class IonosCloudService(IonosServiceBase):
                 "serverType": p.get("serverType") or "DedicatedCore",
                 "coresCount": self._int(p, "coresCount", 1, 62), "ramSize": ram,
                 "availabilityZone": self._str(p, "availabilityZone",
-                                              {"AUTO", "ZONE_1", "ZONE_2"}),
-                "storageType": self._str(p, "storageType", {"HDD", "SSD"}),
+                                              ("AUTO", "ZONE_1", "ZONE_2")),
+                "storageType": self._str(p, "storageType", ("HDD", "SSD")),
                 "storageSize": self._int(p, "storageSize", 10, 4096),
             }
             cluster_version = cluster["props"]["k8sVersion"]
@@ -1097,8 +1110,8 @@ class IonosCloudService(IonosServiceBase):
         """Make the pool's nodes match nodeCount; new or rebuilt nodes go PROVISIONING → READY."""
         nodes = self._children(pool["path"], "nodes")
         want = int(pool["props"]["nodeCount"])
-        final = "READY" if not pool.get("pending") or pool["pending"][1] in (
-            "ACTIVE",) else "FAILED"
+        # Nodes of a pool that is going to fail (fail_next) fail with it.
+        final = "FAILED" if (pool.get("pending") or [0, ""])[1].startswith("FAILED") else "READY"
         for node in nodes[want:]:
             self._objs.pop(node["path"], None)
         for node in nodes[:want]:
@@ -1210,9 +1223,3 @@ class IonosCloudService(IonosServiceBase):
 
 
 _USER_ID = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
-
-
-def dump_for_debug(service: IonosCloudService) -> str:
-    """The service's objects as pretty JSON (for a human poking at a running sandbox)."""
-    with service._lock:
-        return json.dumps(service._objs, indent=2, default=str)

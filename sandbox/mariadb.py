@@ -47,7 +47,7 @@ PREFIX = "/mariadb/v2"
 VERSIONS = {"10.6": ["10.11"], "10.11": []}
 BACKUP_LOCATIONS = ["de", "eu-central-2", "eu-south-2"]
 STATES = {"PROVISIONING", "AVAILABLE", "UPDATING", "DESTROYING", "FAILED"}
-DAYS = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DAY_SECONDS = 86400.0
 _NAME_RE = re.compile(r"^[a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_]{2,16}$")
@@ -187,12 +187,18 @@ class MariaDBService(IonosServiceBase):
             if since is None:
                 continue
             days = int((t - since) // DAY_SECONDS)
-            for i in range(max(0, days - 400), days + 1):
+            first = max(0, days - int(c["props"]["backup"]["retentionDays"]))
+            for bid in [b["id"] for b in self._backups.values()
+                        if b["clusterId"] == c["id"] and b.get("day") is not None
+                        and b["day"] < first]:
+                del self._backups[bid]
+            for i in range(first, days + 1):
                 bid = str(uuid.uuid5(_NS, f"{c['id']}/{i}"))
                 earliest = since + i * DAY_SECONDS
                 latest = None if i == days else since + (i + 1) * DAY_SECONDS
                 if bid not in self._backups or self._backups[bid]["latest"] != latest:
                     self._backups[bid] = self._backup_record(bid, c, earliest, latest)
+                    self._backups[bid]["day"] = i
         for bid in list(self._backups):
             b = self._backups[bid]
             if b["clusterId"] in self._clusters:
@@ -254,7 +260,7 @@ class MariaDBService(IonosServiceBase):
             out["description"] = desc
         if current is None or "version" in p:
             version = self._need(p, "version", w)
-            if version not in VERSIONS:
+            if not isinstance(version, str) or version not in VERSIONS:
                 raise ApiError(422, f"[{w}.version] {version!r} is not supported; GET /versions "
                                     f"lists {sorted(VERSIONS)}")
             if current and version != current["version"] and \

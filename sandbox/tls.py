@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import selectors
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,7 @@ DEFAULT_RESOLVE_HOSTS = (
     "alertmanager.samcloud.online",
 )
 CASE_DOMAIN = "sandbox.test"
+LINGER = 5.0  # seconds a server keeps a finished handshake's connection open
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def _context(cert_pem: bytes, key_pem: bytes, workdir: Path, label: str) -> ssl.
     key_path.chmod(0o600)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(cert_path), str(key_path))
+    ctx.num_tickets = 0  # probes never resume; tickets would only cost both sides CPU
     return ctx
 
 
@@ -194,34 +198,53 @@ class _Server:
             conn.context = chosen
 
     def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.mode == "stall":
-                with self.lock:
-                    self.held.append(conn)
-                continue
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+        # A small event loop: accept, handshake inline (a millisecond of work; a thread per
+        # connection would cost more than the handshake), then keep the connection until the
+        # client closes it or LINGER seconds pass, as a real server would.
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ, None)
+        try:
+            while not self.stopping.is_set():
+                for key, _ in sel.select(timeout=0.5):
+                    if key.data is None:
+                        try:
+                            conn, _ = self.sock.accept()
+                        except OSError:
+                            return
+                        kept = self._answer(conn)
+                        if kept is not None:
+                            sel.register(kept, selectors.EVENT_READ, time.monotonic() + LINGER)
+                    else:
+                        sel.unregister(key.fileobj)
+                        _close(key.fileobj)  # type: ignore[arg-type]
+                now = time.monotonic()
+                for key in list(sel.get_map().values()):
+                    if key.data is not None and key.data < now:
+                        sel.unregister(key.fileobj)
+                        _close(key.fileobj)  # type: ignore[arg-type]
+        finally:
+            for key in list(sel.get_map().values()):
+                if key.data is not None:
+                    _close(key.fileobj)  # type: ignore[arg-type]
+            sel.close()
 
-    def _answer(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
+    def _answer(self, conn: socket.socket) -> socket.socket | None:
+        if self.mode == "stall":
+            with self.lock:
+                self.held.append(conn)
+            return None
+        conn.settimeout(2)
         try:
             if self.mode == "garbage":
                 conn.sendall(b"HTTP/1.1 400 Bad Request\r\nServer: not-tls\r\n\r\n" + bytes(
                     range(256)) * 4)
-                return
+                conn.close()
+                return None
             assert self.default_ctx is not None
-            with self.default_ctx.wrap_socket(conn, server_side=True) as tls:
-                try:
-                    tls.recv(1)  # until the client closes
-                except (OSError, ssl.SSLError):
-                    pass
+            return self.default_ctx.wrap_socket(conn, server_side=True)
         except (OSError, ssl.SSLError):
-            pass
-        finally:
             conn.close()
+            return None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -302,6 +325,13 @@ class TlsEndpoints:
         for s in self._servers:
             s.stop()
         self._servers.clear()
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def _b(value: bytes | str) -> bytes:

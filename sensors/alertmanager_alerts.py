@@ -37,7 +37,7 @@ from platform_assets.core.remediation import (
 )
 from resources.alertmanager import AlertmanagerResource, AlertmanagerUnavailable
 
-REMEDIATION_TAG = "platform-ops/remediation"
+REMEDIATION_TAG = "platform-ops/remediation-key"
 Key = tuple[str, ...]
 
 # Where the checks that verify an asset run: the job that holds them.

@@ -127,6 +127,13 @@ def _check_keys(context: dg.SensorEvaluationContext, change: SpecChange,
 
 def evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -> Any:
     """One tick of the git_changes sensor (see the module docstring)."""
+    try:
+        return _evaluate(context, git)
+    except GitUnavailable as exc:
+        return dg.SkipReason(f"Git unreachable, nothing handled, cursor unchanged: {exc}")
+
+
+def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -> Any:
     cur = GitCursor.parse(context.cursor)
     try:
         head = git.fetch()

@@ -41,6 +41,7 @@ PROBE_FAILURES = {
     "no-certificate": "the handshake completed without a server certificate",
     "malformed-certificate": "the served certificate could not be parsed",
     "ca-bundle-unreadable": "the CA bundle to verify the chain with could not be read",
+    "probe-error": "the probe failed unexpectedly",
 }
 UNREACHABLE = frozenset({"dns-failure", "connection-refused", "connect-timeout", "connect-failed"})
 

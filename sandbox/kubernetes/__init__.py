@@ -25,7 +25,10 @@ Emulated:
   ``log`` (``tailLines``, ``timestamps``; ``follow`` returns the log so far and closes).
 - Deletion with body or query options, preconditions, finalizers (``deletionTimestamp``),
   propagation through ownerReferences (Background, Foreground, Orphan; batch/v1 Jobs default to
-  Orphan), namespace termination.
+  Orphan), namespace termination (phase Terminating; the contents go after half a second, as
+  the namespace controller would, and creating in it answers 403).
+- Job defaulting (selector on the controller uid, template labels, backoffLimit/completions/
+  parallelism), so ``kubectl logs job/x`` and ``kubectl wait --for=condition=Complete`` work.
 - Watches: chunked JSON lines, resourceVersion semantics, ``410 Expired`` once the bounded
   history no longer covers the requested version, ``timeoutSeconds``.
 - Simulated controllers (``controllers.py``) on a background thread: workloads become available,
@@ -40,13 +43,15 @@ Emulated:
 - State survives a restart when ``state_dir`` is set (written by the controller thread after
   writes and on ``stop()``).
 
-Out of scope: protobuf/CBOR, authentication and authorisation (any token works), admission
-webhooks, CRD conversion and schema validation (``fieldValidation=Strict`` does not reject
-unknown fields), defaulting (Service clusterIP, Deployment strategy...), strategic merge
-directives other than ``$patch: delete``/``replace`` (``$setElementOrder`` is ignored), Table
-output, aggregated discovery, bookmarks, pagination (``limit`` returns everything), ReplicaSets
-and Pods for Deployments, scheduling, exec/attach/port-forward, Job retries (``backoffLimit``),
-CronJob schedules, issuer readiness gating certificate issuance.
+Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl create configmap``
+get 415; ``kubectl create -f`` and ``apply`` send JSON and work), authentication and
+authorisation (any token works), admission webhooks, CRD conversion and schema validation
+(``fieldValidation=Strict`` does not reject unknown fields), defaulting (Service clusterIP,
+Deployment strategy...), strategic merge directives other than ``$patch: delete``/``replace``
+(``$setElementOrder`` is ignored), Table output, aggregated discovery, bookmarks, pagination
+(``limit`` returns everything), ReplicaSets and Pods for Deployments, scheduling,
+exec/attach/port-forward, Job retries (``backoffLimit``), CronJob schedules, issuer readiness
+gating certificate issuance.
 """
 
 from sandbox.kubernetes.service import KubernetesService

@@ -106,8 +106,15 @@ class ApiServer:
         return self.store.get(("", "namespaces"), "", ns) is not None
 
     def _check_namespace(self, rt: ResourceType, ns: str) -> None:
-        if rt.namespaced and not self.namespace_exists(ns):
+        if not rt.namespaced:
+            return
+        ns_obj = self.store.get(("", "namespaces"), "", ns)
+        if ns_obj is None:
             raise ApiError(404, "NotFound", f'namespaces "{ns}" not found',
+                           {"name": ns, "kind": "namespaces"})
+        if ns_obj["metadata"].get("deletionTimestamp"):
+            raise ApiError(403, "Forbidden", f"{rt.resource} is forbidden: unable to create new "
+                           f"content in namespace {ns} because it is being terminated",
                            {"name": ns, "kind": "namespaces"})
 
     def _validate(self, rt: ResourceType, obj: dict[str, Any]) -> None:
@@ -182,7 +189,8 @@ class ApiServer:
             return new
         with self.store.lock:
             meta["resourceVersion"] = str(self.store.next_rv())
-            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
+                    rt.gk != ("", "namespaces"):
                 self._remove(rt, new, "Background")
             else:
                 self.store.put(rt.gk, new, "ADDED" if old is None else "MODIFIED")
@@ -240,6 +248,8 @@ class ApiServer:
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
         self._fold_secret(rt, obj)
+        if rt.gk == ("batch", "jobs"):
+            _default_job(obj)
 
     def _ctx(self, rt: ResourceType, manager: str, sub: str,
              force: bool = False) -> ssa.WriteContext:
@@ -543,26 +553,22 @@ class ApiServer:
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new["status"] = {"phase": "Terminating"}
             old = self._commit(rt, old, new, False)
-        return self.finish_namespace(old) or old
+        return old
 
     def finish_namespace(self, ns_obj: dict[str, Any]) -> dict[str, Any] | None:
         """Delete a terminating namespace's contents; remove it once empty."""
         ns = ns_obj["metadata"]["name"]
-        remaining = 0
-        for gk in self.store.kinds():
-            rt = self.rt_for(gk)
-            if rt is None or not rt.namespaced:
-                continue
+        namespaced = [(gk, rt) for gk in self.store.kinds()
+                      if (rt := self.rt_for(gk)) is not None and rt.namespaced]
+        for gk, rt in namespaced:
             for obj in self.store.select(gk, ns):
-                remaining += 1
                 if not obj["metadata"].get("deletionTimestamp"):
                     try:
                         self.delete(rt, ns, obj["metadata"]["name"],
                                     {"propagationPolicy": "Background"})
                     except ApiError:
                         pass
-        if remaining and any(self.store.select(gk, ns) for gk in self.store.kinds()
-                             if (r := self.rt_for(gk)) is not None and r.namespaced):
+        if any(self.store.select(gk, ns) for gk, _ in namespaced):
             return None
         nrt = self.registry.by_gk("", "namespaces")
         assert nrt is not None
@@ -617,3 +623,23 @@ def parse_body(raw: bytes, content_type: str) -> Any:
             except yaml.YAMLError as yexc:
                 raise bad_request(f"error decoding YAML: {yexc}") from yexc
         raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+
+
+def _default_job(job: dict[str, Any]) -> None:
+    """The Job defaulting of the real API server: a selector on the controller uid."""
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector"):
+        return
+    meta = job["metadata"]
+    labels = {"batch.kubernetes.io/controller-uid": meta["uid"],
+              "batch.kubernetes.io/job-name": meta["name"],
+              "controller-uid": meta["uid"], "job-name": meta["name"]}
+    spec.setdefault("selector", {"matchLabels": {
+        "batch.kubernetes.io/controller-uid": meta["uid"]}})
+    template = spec.setdefault("template", {})
+    if isinstance(template, dict):
+        tmeta = template.setdefault("metadata", {})
+        if isinstance(tmeta, dict):
+            tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
+    for field, default in (("backoffLimit", 6), ("completions", 1), ("parallelism", 1)):
+        spec.setdefault(field, default)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 CSI_DRIVER = "cloud.ionos.com"
 EXIT_CODE_ANNOTATION = "sandbox.platform-ops/exit-code"
+NAMESPACE_GRACE = 0.5
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _QUANTITY_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i?|[kmgtpe]|)$")
@@ -159,6 +160,7 @@ class Controllers:
         self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self._exits: dict[tuple[str, str], int] = {}
         self._pv_failures: dict[str, float] = {}
+        self.errors: dict[str, str] = {}  # last failure of each controller, for debugging
         self._listener = lambda ev: self._kick.set()
 
     @property
@@ -191,10 +193,7 @@ class Controllers:
             self._kick.clear()
             if self._stop.is_set():
                 return
-            try:
-                self.reconcile_once()
-            except Exception:  # noqa: BLE001 - a controller bug must not stop the others
-                time.sleep(0.2)
+            self.reconcile_once()
             try:
                 self.svc.save_if_dirty()
             except OSError:
@@ -234,6 +233,8 @@ class Controllers:
                 step()
             except ApiError:
                 continue
+            except Exception as exc:  # noqa: BLE001 - one controller's bug must not stop others
+                self.errors[step.__name__] = repr(exc)
 
     def _on_removed(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         """Deleting a claim deletes its dynamically provisioned volume (reclaim Delete)."""
@@ -256,7 +257,12 @@ class Controllers:
         if rt is None:
             return
         for ns in self.store.select(rt.gk):
-            if (ns.get("status") or {}).get("phase") == "Terminating":
+            if (ns.get("status") or {}).get("phase") != "Terminating":
+                continue
+            # Like the real namespace controller, leave clients a moment to delete the contents
+            # themselves (``kubectl delete -f`` with the namespace first).
+            touched = self.store.touched.get((rt.gk, ("", ns["metadata"]["name"])), 0)
+            if time.monotonic() - touched >= max(self.delay, NAMESPACE_GRACE):
                 self.api.finish_namespace(ns)
 
     # ------------------------------------------------------------------ workloads

@@ -107,9 +107,13 @@ class Store:
         with self.lock:
             if rv < self.compacted_rv:
                 raise Expired(rv, self.compacted_rv)
-            if not self.history or self.history[-1].rv <= rv:
-                return []
-            return [e for e in self.history if e.rv > rv]
+            out = []
+            for ev in reversed(self.history):
+                if ev.rv <= rv:
+                    break
+                out.append(ev)
+            out.reverse()
+            return out
 
     def follow(self, rv: int, deadline: float, stopped: Callable[[], bool]) -> Iterator[Event]:
         """Yield events after ``rv`` until ``deadline`` (monotonic); raises Expired first."""

@@ -4,6 +4,7 @@ mid-upload, a volume that is gone)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -52,7 +53,7 @@ platform:
     namespace: {namespace}
     source: {{manifests: {{path: manifests}}}}
 backups:
-  start_date: "2026-11-01"
+  start_date: "2026-09-01"
   retention_days: 30
   rpo: 24h
   rto: 4h
@@ -257,9 +258,10 @@ def test_database_dump_manifest_copy_and_restore_drill(mariadb: World) -> None:
     assert w.store.sha256_of(w.dr_bucket, obj.key, "eu-central-3") == (obj.size, obj.sha256)
 
     checks = check_results(result, backup_key("db"))
+    # The dump was taken just now (a backfilled day holds today's data), so the RPO holds.
     assert {n: c.passed for n, c in checks.items()} == {
-        "rpo": False, "retention_compliance": False, "manifest_checksums": True,
-        "restore_drill": True}  # the partition is days old here: RPO honestly fails
+        "rpo": True, "retention_compliance": True, "manifest_checksums": True,
+        "restore_drill": True}
     drill = checks["restore_drill"].metadata
     assert drill["tables"].value == 2 and drill["restore_seconds"].value > 0
     assert check_results(result, backup_copy_key("db"))["manifest_checksums"].passed
@@ -336,6 +338,22 @@ def test_unreachable_database_and_wrong_credentials_fail_clearly_others_still_ru
     assert result.success, failure_message(result)
 
 
+_FAULT_AFTER: dict[str, Any] = {}
+
+
+class FaultAfterBytes(DatabaseDumpResource):
+    """The real dump, but S3 (in the sandbox) starts failing after some bytes went by."""
+
+    def dump(self, database: str, host: str | None = None) -> Any:
+        sent = 0
+        for chunk in super().dump(database, host):
+            sent += len(chunk)
+            if sent >= _FAULT_AFTER["bytes"] and "sandbox" in _FAULT_AFTER:
+                _FAULT_AFTER.pop("sandbox").set_fault("s3", error_rate=1.0, statuses=[500],
+                                                      methods=["PUT"])
+            yield chunk
+
+
 def test_s3_failing_mid_upload_leaves_nothing_and_the_next_run_succeeds(
         sandbox: Any, mariadb: World) -> None:
     w = mariadb
@@ -344,12 +362,18 @@ def test_s3_failing_mid_upload_leaves_nothing_and_the_next_run_succeeds(
     with w.db.connect(database=w.database) as conn, conn.cursor() as cur:
         for i in range(12):
             cur.execute("INSERT INTO blobs VALUES (%s, %s)", (i, os.urandom(1024 * 1024)))
-    sandbox.set_fault("s3", error_rate=1.0, statuses=[500], path_contains="partNumber=2")
-    result = w.run([backup_key("db")], with_checks=False, config={"part_size_mb": 5})
-    sandbox.clear_faults()
+    # S3 starts failing once the first part is on its way (the dump side triggers the fault).
+    _FAULT_AFTER.update(sandbox=sandbox, bytes=6 * 1024 * 1024)
+    faulty = FaultAfterBytes(host=w.db.host, port=w.db.port, user=w.db.user,
+                             password=w.db.password)
+    try:
+        result = w.run([backup_key("db")], with_checks=False, config={"part_size_mb": 5},
+                       database=faulty)
+    finally:
+        sandbox.clear_faults()
     assert not result.success
     msg = failure_message(result)
-    assert "backup db (database, 2026-11-20) failed" in msg and "UploadPart 2" in msg
+    assert "backup db (database, 2026-11-20) failed" in msg and "UploadPart" in msg
     assert w.keys() == []  # no object, no manifest
     client = w.store.client("de")
     assert not client.list_multipart_uploads(Bucket=w.bucket).get("Uploads")
@@ -456,9 +480,14 @@ def test_retention_dry_run_then_delete_keeps_the_newest(world: World) -> None:
     for part in old:
         assert w.run([backup_key("res")], partition=part, with_checks=False,
                      config={"skip_retention": True}).success
-    fresh = time.strftime("%Y-%m-%d", time.gmtime())
-    if fresh < "2026-11-01":
-        pytest.skip("the clock is before the partitions' start date")
+        # Age is when a backup was taken: make these look taken on their own day.
+        m = w.manifest("res", partition=part)
+        assert m is not None
+        w.store.put_bytes(w.bucket, manifest_key("backups", "res", part), dataclasses.replace(
+            m, finished_at=f"{part}T02:05:00Z").to_json())
+    fresh = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    if fresh < "2026-11-06":
+        pytest.skip("the clock is too early for restore points 30 days older than today")
     dry = w.run([backup_key("res")], partition=fresh, with_checks=False,
                 config={"retention_dry_run": True})
     assert dry.success, failure_message(dry)
@@ -480,6 +509,11 @@ def test_rpo_check_fails_when_the_newest_backup_is_too_old(world: World) -> None
     make_pvc(w)
     assert w.run([backup_key("res")], partition="2026-11-02", with_checks=False,
                  config={"skip_retention": True}).success
+    # A missed night (or several): the newest backup was finished three days ago.
+    m = w.manifest("res", partition="2026-11-02")
+    assert m is not None
+    stale = dataclasses.replace(m, finished_at="2026-11-19T02:05:00Z")
+    w.store.put_bytes(w.bucket, manifest_key("backups", "res", "2026-11-02"), stale.to_json())
     rpo = [c for c in w.checks_of(backup_key("res"))
            if next(iter(c.check_keys)).name == "rpo"]
     result = dg.materialize([w.asset(backup_key("res")), *rpo],

@@ -326,3 +326,21 @@ def test_one_broken_vantage_point_hides_nothing(sandbox: Any, own_tls: TlsEndpoi
     got = audit(items, SECTION, Observer(tls=tls, kubernetes=bad_k8s))
     assert got["x"].reasons == ["cert-manager-unavailable"]
     assert got["ok"].passed
+
+
+def test_renew_job_from_the_alert_sensors_tag(sandbox: Any, k8s: KubernetesResource,
+                                              namespace: str) -> None:
+    from jobs.certificates import CERTIFICATE_TAG, RENEW_JOB, build
+
+    make_certificate(k8s, namespace, "tagged", "2160h", ["tagged.sandbox.test"])
+    revision = int((k8s.get(CERT_MANAGER_API_VERSION, "Certificate", "tagged", namespace)
+                    or {})["status"]["revision"])
+    spec = load_spec(DEFAULT_SPEC)
+    item = cm_item("tagged-cert", namespace).model_copy(
+        update={"cert_manager": cm_item("tagged", namespace).cert_manager})
+    spec = spec.model_copy(update={"certificates": SECTION.model_copy(update={"items": [item]})})
+    job = next(j for j in build(build_graph(spec)) if j.name == RENEW_JOB)
+    result = job.execute_in_process(resources={"kubernetes": k8s},
+                                    tags={CERTIFICATE_TAG: "tagged-cert"})
+    assert result.success
+    wait_ready(k8s, namespace, "tagged", revision=revision)

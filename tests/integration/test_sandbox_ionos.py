@@ -28,6 +28,12 @@ pytestmark = pytest.mark.integration
 TOKEN = "sandbox-ionos-token"
 USER, PASSWORD = "sandbox@example.com", "sandbox-password"
 KUBE_URL = "https://127.0.0.1:6443"
+SLOW_DELAY = 0.4
+
+
+def observed_before(started: float) -> bool:
+    """Was this still inside the slow sandbox's delay? (An overloaded machine may be slower.)"""
+    return time.monotonic() - started < SLOW_DELAY
 
 
 class Sandbox:
@@ -65,9 +71,14 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def slow_sandbox() -> Iterator[Sandbox]:
-    sb = Sandbox(delay=0.4)
+    sb = Sandbox(delay=SLOW_DELAY)
     yield sb
     sb.stop()
+
+
+def sdk(api_class: Any, client: Any) -> Any:
+    """An API object of the pydantic SDKs, typed loosely: tests read optional fields freely."""
+    return api_class(client)
 
 
 def cloud(sb: Sandbox, **cfg: Any) -> Any:
@@ -149,13 +160,15 @@ def test_full_flow_datacenter_to_kubeconfig(slow_sandbox: Sandbox) -> None:
     sb = slow_sandbox
     client = cloud(sb)
     dc_api = ionoscloud.DataCentersApi(client)
+    started = time.monotonic()
     dc, status, headers = dc_api.datacenters_post_with_http_info(ionoscloud.DatacenterPost(
         properties=ionoscloud.DatacenterPropertiesPost(name="prod", location="de/fra")))
     assert status == 202 and dc.metadata.state == "BUSY"
     assert headers["Location"].startswith(sb.cloud_url + "/requests/")
     rid = request_id(headers)
     first = ionoscloud.RequestsApi(client).requests_status_get(rid)
-    assert first.metadata.status in ("QUEUED", "RUNNING")
+    if observed_before(started):
+        assert first.metadata.status in ("QUEUED", "RUNNING")
     client.wait_for_completion(rid, initial_wait=0.05, max_wait=0.2)
     assert dc_api.datacenters_find_by_id(dc.id).metadata.state == "AVAILABLE"
 
@@ -175,11 +188,15 @@ def test_full_flow_datacenter_to_kubeconfig(slow_sandbox: Sandbox) -> None:
     assert cluster.properties.maintenance_window.day_of_the_week == "Sunday"
     assert "1.33.2" in cluster.properties.available_upgrade_versions
 
+    started = time.monotonic()
     pool = k8s.k8s_nodepools_post(cluster.id, pool_body(dc.id, int(lan.id)))
+    posted_in_time = observed_before(started)
     assert pool.metadata.state == "DEPLOYING"
     assert pool.properties.lans[0].id == int(lan.id)
     nodes = k8s.k8s_nodepools_nodes_get(cluster.id, pool.id, depth=1).items
-    assert len(nodes) == 2 and {n.metadata.state for n in nodes} == {"PROVISIONING"}
+    assert len(nodes) == 2
+    if observed_before(started):
+        assert {n.metadata.state for n in nodes} == {"PROVISIONING"}
     wait_state(lambda: k8s.k8s_nodepools_find_by_id(cluster.id, pool.id), "ACTIVE")
     nodes = k8s.k8s_nodepools_nodes_get(cluster.id, pool.id, depth=1).items
     assert {n.metadata.state for n in nodes} == {"READY"}
@@ -194,7 +211,8 @@ def test_full_flow_datacenter_to_kubeconfig(slow_sandbox: Sandbox) -> None:
     assert name == "workers" and len(world_nodes) == 2
     assert all(n["ready"] and n["labels"] == {"role": "app"} for n in world_nodes)
     assert {n["name"] for n in world_nodes} == {n.properties.name for n in nodes}
-    assert sb.pool_updates[0] == ("workers", [])  # PROVISIONING nodes are not registered yet
+    if posted_in_time:  # PROVISIONING nodes are not registered yet
+        assert sb.pool_updates[0] == ("workers", [])
 
     kubeconfig = k8s.k8s_kubeconfig_get(cluster.id)
     assert isinstance(kubeconfig, str)
@@ -263,9 +281,15 @@ def test_cluster_update_and_delete_states(slow_sandbox: Sandbox) -> None:
     assert k8s.k8s_put(cluster.id, put).metadata.state == "UPDATING"
     cluster = wait_state(lambda: k8s.k8s_find_by_cluster_id(cluster.id), "ACTIVE")
     assert cluster.properties.k8s_version == "1.33.2"
+    started = time.monotonic()
     _, status, headers = k8s.k8s_delete_with_http_info(cluster.id)
     assert status == 202 and "/requests/" in headers["Location"]
-    assert k8s.k8s_find_by_cluster_id(cluster.id).metadata.state == "DESTROYING"
+    try:
+        state = k8s.k8s_find_by_cluster_id(cluster.id).metadata.state
+    except ionoscloud.ApiException as err:
+        state = f"HTTP {err.status}"
+    if observed_before(started):
+        assert state == "DESTROYING"
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
@@ -526,14 +550,20 @@ def test_429_is_retried_by_the_sdk(sandbox: Sandbox) -> None:
 
 def test_state_survives_restart(tmp_path: Path) -> None:
     import ionoscloud
+    import ionoscloud_cert_manager as cm
+    import ionoscloud_dbaas_mariadb as mdb
 
     first = Sandbox(state_dir=tmp_path)
     try:
         dc = make_datacenter(cloud(first), "persisted")
         cluster_id = ionoscloud.KubernetesApi(cloud(first)).k8s_post(cluster_body()).id
+        db_id = sdk(mdb.ClustersApi, mariadb_client(first)).clusters_post(mariadb_create_body()).id
+        pem, _ = make_cert("persisted.example.com", days=3)
+        cert_id = first.certs.add_certificate("persisted", pem, pem)
     finally:
         first.stop()
-    assert (tmp_path / "ionos.json").exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"ionos.json", "mariadb.json",
+                                                    "certmanager.json"}
     second = Sandbox(state_dir=tmp_path)
     try:
         client = cloud(second)
@@ -544,6 +574,10 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         lan = ionoscloud.LANsApi(client).datacenters_lans_post(dc.id, ionoscloud.Lan(
             properties=ionoscloud.LanProperties(name="after-restart")))
         assert lan.id == "1"
+        db = sdk(mdb.ClustersApi, mariadb_client(second)).clusters_find_by_id(db_id)
+        assert db.metadata.state == "AVAILABLE" and db.properties.name == "wordpress-db"
+        cert = sdk(cm.CertificateApi, cert_client(second)).certificates_find_by_id(cert_id)
+        assert cert.metadata.common_name == "persisted.example.com"
     finally:
         second.stop()
 
@@ -576,7 +610,7 @@ def test_mariadb_cluster_lifecycle(slow_sandbox: Sandbox) -> None:
 
     sb = slow_sandbox
     client = mariadb_client(sb)
-    clusters = mdb.ClustersApi(client)
+    clusters = sdk(mdb.ClustersApi, client)
     created = clusters.clusters_post_with_http_info(mariadb_create_body())
     assert created.status_code == 201
     cluster = created.data
@@ -594,13 +628,13 @@ def test_mariadb_cluster_lifecycle(slow_sandbox: Sandbox) -> None:
     assert [c.id for c in listed.items] == [cluster.id] and listed.offset == 0
     assert len(clusters.clusters_get(limit=1).items) == 1
 
-    backups = mdb.BackupsApi(client).backups_get(filter_cluster_id=cluster.id)
+    backups = sdk(mdb.BackupsApi, client).backups_get(filter_cluster_id=cluster.id)
     assert len(backups.items) == 1
     backup = backups.items[0]
     assert backup.properties.cluster_id == cluster.id
     assert backup.properties.earliest_recovery_target_time is not None
     assert backup.properties.latest_recovery_target_time is None
-    assert mdb.BackupsApi(client).backups_find_by_id(backup.id).id == backup.id
+    assert sdk(mdb.BackupsApi, client).backups_find_by_id(backup.id).id == backup.id
 
     ensure = mdb.ClusterEnsure(id=cluster.id, properties=mdb.Cluster(
         name="wordpress-db", instances=mdb.InstanceConfiguration(count=1, ram=8, cores=2,
@@ -609,18 +643,24 @@ def test_mariadb_cluster_lifecycle(slow_sandbox: Sandbox) -> None:
     assert updated.status_code == 200 and updated.data.metadata.state == "UPDATING"
     assert updated.data.properties.instances.ram == 8
 
-    locations = mdb.BackupLocationsApi(client).backuplocations_get()
+    locations = sdk(mdb.BackupLocationsApi, client).backuplocations_get()
     assert "de" in {loc.id for loc in locations.items}
-    versions = mdb.VersionsApi(client).versions_get()
+    versions = sdk(mdb.VersionsApi, client).versions_get()
     assert {"10.6", "10.11"} <= {v.properties.version for v in versions.items}
 
+    started = time.monotonic()
     deleted = clusters.clusters_delete_with_http_info(cluster.id)
     assert deleted.status_code == 202
-    assert clusters.clusters_find_by_id(cluster.id).metadata.state == "DESTROYING"
+    try:
+        state = clusters.clusters_find_by_id(cluster.id).metadata.state
+    except mdb.exceptions.NotFoundException:
+        state = "HTTP 404"
+    if observed_before(started):
+        assert state == "DESTROYING"
     time.sleep(0.5)
     with pytest.raises(mdb.exceptions.NotFoundException):
         clusters.clusters_find_by_id(cluster.id)
-    assert len(mdb.BackupsApi(client).backups_get(filter_cluster_id=cluster.id).items) == 1
+    assert len(sdk(mdb.BackupsApi, client).backups_get(filter_cluster_id=cluster.id).items) == 1
 
 
 def test_mariadb_errors(sandbox: Sandbox) -> None:
@@ -629,16 +669,16 @@ def test_mariadb_errors(sandbox: Sandbox) -> None:
     anonymous = mdb.ApiClient(mdb.Configuration(host=sandbox.mariadb_url, username="u",
                                                 password="p"))
     with pytest.raises(mdb.exceptions.UnauthorizedException) as err:
-        mdb.ClustersApi(anonymous).clusters_get()
+        sdk(mdb.ClustersApi, anonymous).clusters_get()
     assert err.value.status == 401
     client = mariadb_client(sandbox)
     body = mariadb_create_body()
     body.properties.version = "9.9"
-    with pytest.raises(mdb.exceptions.UnprocessableEntityException) as err:
-        mdb.ClustersApi(client).clusters_post(body)
-    assert "version" in str(err.value.body)
+    with pytest.raises(mdb.exceptions.UnprocessableEntityException) as invalid:
+        sdk(mdb.ClustersApi, client).clusters_post(body)
+    assert "version" in str(invalid.value.body)
     with pytest.raises(mdb.exceptions.NotFoundException):
-        mdb.ClustersApi(client).clusters_find_by_id("missing")
+        sdk(mdb.ClustersApi, client).clusters_find_by_id("missing")
     status, _, raw_body = raw(f"{sandbox.mariadb_url}/clusters", "POST", b"{",
                               bearer())
     assert status == 400 and json.loads(raw_body)["httpStatus"] == 400
@@ -660,9 +700,9 @@ def test_mariadb_cluster_on_a_real_server(sandbox: Sandbox) -> None:
         pytest.skip("no MariaDB server on 127.0.0.1:3306 to back the DBaaS emulator")
     sandbox.world.mariadb_host = "127.0.0.1"
     client = mariadb_client(sandbox)
-    cluster = mdb.ClustersApi(client).clusters_post(mariadb_create_body(
+    cluster = sdk(mdb.ClustersApi, client).clusters_post(mariadb_create_body(
         name="real-db", user="sbx_test_user", password="Sandbox-pw-123", database="sbx_test_db"))
-    found = mdb.ClustersApi(client).clusters_find_by_id(cluster.id)
+    found = sdk(mdb.ClustersApi, client).clusters_find_by_id(cluster.id)
     assert found.metadata.state == "AVAILABLE", found.metadata.status_message
     assert found.metadata.dns_name == "127.0.0.1"
     conn = pymysql.connect(host=found.metadata.dns_name, port=sandbox.world.mariadb_port,
@@ -708,7 +748,7 @@ def cert_client(sb: Sandbox) -> Any:
 def test_certificates_crud_with_expiry(sandbox: Sandbox) -> None:
     import ionoscloud_cert_manager as cm
 
-    api = cm.CertificateApi(cert_client(sandbox))
+    api = sdk(cm.CertificateApi, cert_client(sandbox))
     pem, key = make_cert("shop.example.com", days=20)
     created = api.certificates_post_with_http_info(cm.CertificateCreate(properties=cm.Certificate(
         name="shop", certificate=pem, certificate_chain=pem, private_key=key)))
@@ -745,7 +785,7 @@ def test_certificate_errors_and_seed(sandbox: Sandbox) -> None:
 
     pem, _ = make_cert("a.example.com", days=5)
     _, other_key = make_cert("b.example.com", days=5)
-    api = cm.CertificateApi(cert_client(sandbox))
+    api = sdk(cm.CertificateApi, cert_client(sandbox))
     with pytest.raises(cm.exceptions.UnprocessableEntityException) as err:
         api.certificates_post(cm.CertificateCreate(properties=cm.Certificate(
             name="bad", certificate=pem, certificate_chain=pem, private_key=other_key)))
@@ -755,7 +795,7 @@ def test_certificate_errors_and_seed(sandbox: Sandbox) -> None:
             name="bad", certificate="not a pem", private_key=other_key)))
     anonymous = cm.ApiClient(cm.Configuration(host=sandbox.certs_url))
     with pytest.raises(cm.exceptions.UnauthorizedException):
-        cm.CertificateApi(anonymous).certificates_get()
+        sdk(cm.CertificateApi, anonymous).certificates_get()
 
     seeded = sandbox.certs.add_certificate("seeded", pem, pem)
     got = api.certificates_find_by_id(seeded)
@@ -766,21 +806,21 @@ def test_providers_and_auto_certificates(sandbox: Sandbox) -> None:
     import ionoscloud_cert_manager as cm
 
     client = cert_client(sandbox)
-    provider = cm.ProviderApi(client).providers_post(cm.ProviderCreate(properties=cm.Provider(
+    provider = sdk(cm.ProviderApi, client).providers_post(cm.ProviderCreate(properties=cm.Provider(
         name="letsencrypt", email="ops@example.com",
         server="https://acme-v02.api.letsencrypt.org/directory")))
-    auto = cm.AutoCertificateApi(client).auto_certificates_post(cm.AutoCertificateCreate(
+    auto = sdk(cm.AutoCertificateApi, client).auto_certificates_post(cm.AutoCertificateCreate(
         properties=cm.AutoCertificate(provider=provider.id, common_name="blog.example.com",
                                       key_algorithm="ecdsa256", name="blog")))
     issued_id = auto.metadata.last_issued_certificate
-    issued = cm.CertificateApi(client).certificates_find_by_id(issued_id)
+    issued = sdk(cm.CertificateApi, client).certificates_find_by_id(issued_id)
     assert issued.metadata.auto_certificate == auto.id
     assert issued.metadata.common_name == "blog.example.com"
-    listed = cm.CertificateApi(client).certificates_get(filter_auto_certificate=auto.id)
+    listed = sdk(cm.CertificateApi, client).certificates_get(filter_auto_certificate=auto.id)
     assert [c.id for c in listed.items] == [issued_id]
     with pytest.raises(cm.ApiException) as err:
-        cm.ProviderApi(client).providers_delete(provider.id)
+        sdk(cm.ProviderApi, client).providers_delete(provider.id)
     assert err.value.status == 409
-    cm.AutoCertificateApi(client).auto_certificates_delete(auto.id)
-    cm.ProviderApi(client).providers_delete(provider.id)
-    assert cm.ProviderApi(client).providers_get().items == []
+    sdk(cm.AutoCertificateApi, client).auto_certificates_delete(auto.id)
+    sdk(cm.ProviderApi, client).providers_delete(provider.id)
+    assert sdk(cm.ProviderApi, client).providers_get().items == []

@@ -1,10 +1,9 @@
-"""Conformance of the sandbox Kubernetes API with kubectl, the kubernetes Python client and raw HTTP."""
+"""Conformance of the sandbox Kubernetes API with kubectl, the Python client and raw HTTP."""
 
 from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -139,7 +138,8 @@ spec: {interval: 10m, path: ./apps, prune: true, sourceRef: {kind: GitRepository
 
 # kubectl's typed generators (``kubectl create configmap``) send protobuf, which the sandbox
 # does not speak; ``create -f`` sends JSON.
-CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}}}\ndata: {{x: '1'}}\n"
+CM = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+      "data: {{x: '1'}}\n")
 
 
 def _rvs(c: Cluster) -> dict[str, str]:
@@ -627,28 +627,33 @@ def test_background_deletion_cascades(cluster: Cluster) -> None:
     assert cluster.http("GET", "/api/v1/namespaces/default/configmaps/child")[0] == 404
 
 
-def test_run_jobs_executes_the_container_command(tmp_path: Path) -> None:
-    for c in _start(tmp_path, run_jobs=True):
-        code, _ = c.http("POST", "/apis/batch/v1/namespaces/default/jobs", {
-            "metadata": {"name": "echo"},
-            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{
-                "name": "main", "image": "python",
-                "command": [sys.executable, "-c"],
-                "args": ["import os,sys; print('hello', os.environ['GREETING']); sys.exit(3)"],
-                "env": [{"name": "GREETING", "value": "world"}]}]}}}})
-        assert code == 201
-        job = wait_for(lambda: (lambda o: o if (o.get("status") or {}).get("failed") else None)(
-            c.http("GET", "/apis/batch/v1/namespaces/default/jobs/echo/status")[1]),
-            what="job failed", timeout=20)
-        assert [x["type"] for x in job["status"]["conditions"]] == ["FailureTarget", "Failed"]
-        pods = c.http("GET", "/api/v1/namespaces/default/pods?labelSelector=job-name%3Decho")[1]
-        pod = pods["items"][0]
-        term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
-        assert term["exitCode"] == 3
-        req = urllib.request.Request(
-            f"{c.url}/api/v1/namespaces/default/pods/{pod['metadata']['name']}/log")
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            assert resp.read().decode() == "hello world\n"
+@pytest.fixture
+def job_runner(tmp_path: Path) -> Iterator[Cluster]:
+    yield from _start(tmp_path, run_jobs=True)
+
+
+def test_run_jobs_executes_the_container_command(job_runner: Cluster) -> None:
+    c = job_runner
+    code, _ = c.http("POST", "/apis/batch/v1/namespaces/default/jobs", {
+        "metadata": {"name": "echo"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{
+            "name": "main", "image": "python",
+            "command": [sys.executable, "-c"],
+            "args": ["import os,sys; print('hello', os.environ['GREETING']); sys.exit(3)"],
+            "env": [{"name": "GREETING", "value": "world"}]}]}}}})
+    assert code == 201
+    job = wait_for(lambda: (lambda o: o if (o.get("status") or {}).get("failed") else None)(
+        c.http("GET", "/apis/batch/v1/namespaces/default/jobs/echo/status")[1]),
+        what="job failed", timeout=20)
+    assert [x["type"] for x in job["status"]["conditions"]] == ["FailureTarget", "Failed"]
+    pods = c.http("GET", "/api/v1/namespaces/default/pods?labelSelector=job-name%3Decho")[1]
+    pod = pods["items"][0]
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 3
+    req = urllib.request.Request(
+        f"{c.url}/api/v1/namespaces/default/pods/{pod['metadata']['name']}/log")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.read().decode() == "hello world\n"
 
 
 def test_nodes_from_pools_and_restart_keeps_state(tmp_path: Path) -> None:
@@ -688,7 +693,99 @@ def test_crd_created_through_the_api_is_served(cluster: Cluster) -> None:
     assert code == 201 and obj["metadata"]["generation"] == 1
 
 
-def test_fault_response_is_a_status_with_retry_after(cluster: Cluster) -> None:
-    resp = cluster.svc.fault_response(429, 2)
-    assert resp.status == 429 and resp.headers["Retry-After"] == "2"
-    assert resp.body["reason"] == "TooManyRequests" and resp.body["kind"] == "Status"
+def test_injected_fault_is_a_status_with_retry_after(cluster: Cluster) -> None:
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from sandbox.http import FAULTS, FaultConfig
+
+    v1 = client.CoreV1Api(cluster.api_client())
+    # 500, not 429: urllib3 itself sleeps and retries on 429/503 with a Retry-After.
+    FAULTS.set("kubernetes", FaultConfig(error_rate=1.0, statuses=[500], retry_after=2,
+                                         path_contains="/configmaps"))
+    try:
+        with pytest.raises(ApiException) as exc:
+            v1.list_namespaced_config_map("default")
+    finally:
+        FAULTS.set("kubernetes", None)
+    assert exc.value.status == 500 and exc.value.headers["Retry-After"] == "2"
+    body = json.loads(exc.value.body)
+    assert body["kind"] == "Status" and body["reason"] == "InternalError"
+    assert body["details"]["retryAfterSeconds"] == 2
+    assert v1.list_namespaced_config_map("default").items == []
+
+
+def test_controller_delay_is_honoured(tmp_path: Path) -> None:
+    for c in _start(tmp_path, controller_delay=0.6):
+        start = time.monotonic()
+        c.http("POST", "/apis/apps/v1/namespaces/default/deployments", {
+            "metadata": {"name": "slow"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+
+        def ready(cl: Cluster = c) -> bool:
+            status = cl.http("GET", "/apis/apps/v1/namespaces/default/deployments/slow")[1].get(
+                "status") or {}
+            return status.get("readyReplicas") == 1
+
+        assert not ready()
+        wait_for(ready, what="deployment ready after the delay")
+        assert time.monotonic() - start >= 0.6
+
+
+def test_dagster_k8s_client_waits_reads_logs_and_deletes(cluster: Cluster) -> None:
+    from dagster_k8s.client import DagsterKubernetesClient, WaitForPodState
+    from kubernetes import client
+
+    api = cluster.api_client()
+    dk = DagsterKubernetesClient.production_client(
+        batch_api_override=client.BatchV1Api(api), core_api_override=client.CoreV1Api(api))
+    code, _ = cluster.http("POST", "/apis/batch/v1/namespaces/default/jobs", {
+        "metadata": {"name": "dagster-step-abc",
+                     "labels": {"app.kubernetes.io/component": "step_worker"}},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "dagster", "image": "img", "args": ["dagster", "api", "execute_step"]}]}}}})
+    assert code == 201
+    dk.wait_for_job_success("dagster-step-abc", "default", wait_timeout=20,
+                            wait_time_between_attempts=0.1)
+    pods = dk.get_pod_names_in_job("dagster-step-abc", "default")
+    assert len(pods) == 1 and pods[0].startswith("dagster-step-abc-")
+    dk.wait_for_pod(pods[0], "default", wait_for_state=WaitForPodState.Terminated,
+                    wait_timeout=20, wait_time_between_attempts=0.1)
+    assert "exited with code 0" in dk.retrieve_pod_logs(pods[0], "default")
+    assert dk.delete_job("dagster-step-abc", "default") is True
+    assert client.CoreV1Api(api).list_namespaced_pod("default").items == []
+
+
+def test_namespace_termination(cluster: Cluster) -> None:
+    cluster.http("POST", "/api/v1/namespaces", {"metadata": {"name": "gone"}})
+    cluster.http("POST", "/api/v1/namespaces/gone/configmaps", {"metadata": {"name": "c"}})
+    code, ns = cluster.http("DELETE", "/api/v1/namespaces/gone")
+    assert code == 200 and ns["status"]["phase"] == "Terminating"
+    code, body = cluster.http("POST", "/api/v1/namespaces/gone/configmaps",
+                              {"metadata": {"name": "d"}})
+    assert code in (403, 404)
+    wait_for(lambda: cluster.http("GET", "/api/v1/namespaces/gone")[0] == 404,
+             what="namespace removed")
+    assert cluster.http("GET", "/api/v1/namespaces/gone/configmaps/c")[0] == 404
+
+
+def test_foreground_deletion_waits_for_dependents(cluster: Cluster) -> None:
+    _, owner = cluster.http("POST", "/api/v1/namespaces/default/configmaps",
+                            {"metadata": {"name": "owner"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+           "uid": owner["metadata"]["uid"]}
+    cluster.http("POST", "/api/v1/namespaces/default/configmaps",
+                 {"metadata": {"name": "child", "ownerReferences": [ref],
+                               "finalizers": ["example.com/keep"]}})
+    code, held = cluster.http("DELETE", "/api/v1/namespaces/default/configmaps/owner",
+                              {"propagationPolicy": "Foreground"})
+    assert code == 200 and held["metadata"]["finalizers"] == ["foregroundDeletion"]
+    child = cluster.http("GET", "/api/v1/namespaces/default/configmaps/child")[1]
+    assert child["metadata"]["deletionTimestamp"]
+    cluster.http("PATCH", "/api/v1/namespaces/default/configmaps/child",
+                 {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+    assert cluster.http("GET", "/api/v1/namespaces/default/configmaps/child")[0] == 404
+    wait_for(lambda: cluster.http("GET", "/api/v1/namespaces/default/configmaps/owner")[0] == 404,
+             what="owner removed")

@@ -15,7 +15,7 @@ import pytest
 from platform_assets.core.gitchanges import COMMIT_TAG
 from platform_assets.core.graph import Graph, build_graph
 from platform_assets.core.remediation import ESCALATION_ALERT
-from platform_assets.spec.loader import load_spec, load_spec_text
+from platform_assets.spec.loader import load_spec
 from resources.alertmanager import AlertmanagerResource
 from resources.git import GitRepositoryResource, spec_at_commit
 from sandbox import http
@@ -172,6 +172,61 @@ def test_git_added_component_updates_the_checkout_and_runs(
     assert (checkout / "manifests" / "guestbook" / "ns.yaml").is_file()
     assert "guestbook" in (checkout / "platform.yaml").read_text()
     assert (checkout / ".platform-ops-complete").read_text().strip() == sha
+
+
+def code_location(*paths: tuple[str, ...]) -> dg.Definitions:
+    """A stand-in code location: one asset (with a check) per key, and reconcile_platform."""
+    assets, checks = [], []
+    for i, path in enumerate(paths):
+        deps = [dg.AssetKey(list(paths[i - 1]))] if i else []
+
+        @dg.asset(key=list(path), deps=deps, name=None)
+        def _asset() -> None:
+            return None
+
+        @dg.asset_check(asset=dg.AssetKey(list(path)), name="healthy")
+        def _check() -> dg.AssetCheckResult:
+            return dg.AssetCheckResult(passed=True)
+
+        assets.append(_asset)
+        checks.append(_check)
+    job = dg.define_asset_job("reconcile_platform", selection=dg.AssetSelection.all())
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job])
+
+
+def test_git_run_includes_the_checks_downstream(git_sensor: dg.SensorDefinition,
+                                                repo: GitRepository,
+                                                git_resource: GitRepositoryResource) -> None:
+    defs = code_location(("platform", "loki"), ("platform", "alloy"))
+    base = tick(git_sensor, None, {"git": git_resource}).cursor
+    commit(repo, "loki", replace_in("platform.yaml", "version: 6.22.0", "version: 6.23.0"))
+    out = tick(git_sensor, base, {"git": git_resource}, definitions=defs)
+    req = out.run_requests[0]
+    assert [k.path for k in req.asset_selection] == [["platform", "loki"]]
+    assert {(tuple(ck.asset_key.path), ck.name) for ck in req.asset_check_keys} == {
+        (("platform", "loki"), "healthy"), (("platform", "alloy"), "healthy")}
+
+
+def test_git_added_component_waits_for_the_code_location_reload(
+        git_sensor: dg.SensorDefinition, repo: GitRepository,
+        git_resource: GitRepositoryResource, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DAGSTER_WEBSERVER_URL", raising=False)
+    base = tick(git_sensor, None, {"git": git_resource}).cursor
+    sha = commit(repo, "add guestbook", replace_in(
+        "platform.yaml", "\nbackups:", "\n  - name: guestbook\n    namespace: services\n"
+        "    source: {kustomization: {path: ./apps/guestbook}}\n\nbackups:"))
+    old = code_location(("platform", "loki"))
+    out = tick(git_sensor, base, {"git": git_resource}, definitions=old)
+    assert out.run_requests == []
+    assert "waiting for the reload" in out.skip_message
+    assert "DAGSTER_WEBSERVER_URL is not set" in out.skip_message
+    assert json.loads(out.cursor)["pending"] == sha
+    reloaded = code_location(("platform", "loki"), ("applications", "guestbook"))
+    out2 = tick(git_sensor, out.cursor, {"git": git_resource}, definitions=reloaded)
+    assert [r.run_key for r in out2.run_requests] == [sha]
+    assert [k.path for k in out2.run_requests[0].asset_selection] == [
+        ["applications", "guestbook"]]
+    assert json.loads(out2.cursor)["pending"] is None
 
 
 def test_git_unreachable_keeps_the_cursor(git_sensor: dg.SensorDefinition,
@@ -438,4 +493,3 @@ def test_sensors_resolve_in_the_definitions() -> None:
 
     names = {s.name for s in defs.sensors or []}
     assert {"git_changes", "alertmanager_alerts", "run_failures"} <= names
-    assert load_spec_text  # the loader is what the sensors validate commits with

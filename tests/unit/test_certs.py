@@ -284,3 +284,15 @@ def test_example_spec_certificates_and_schedule() -> None:
         resolve_target(graph, RenewCertificateConfig(certificate="nope"))
     with pytest.raises(dg.Failure, match="not managed by cert-manager"):
         resolve_target(graph, RenewCertificateConfig(certificate="grafana-samcloud-online"))
+
+
+def test_probe_never_raises_even_when_sockets_fail() -> None:
+    from resources.tls import TlsProbeResource
+
+    # the unit-test guard makes every connect raise RuntimeError (not an OSError)
+    got = TlsProbeResource(resolve="", use_system_store=False).probe(
+        [ProbeTarget("127.0.0.1", 1), ProbeTarget("127.0.0.1", 2)])
+    assert [r.error for r in got] == ["probe-error", "probe-error"]
+    assert "RuntimeError" in got[0].detail
+    bad = TlsProbeResource(resolve="nonsense").probe([ProbeTarget("a.test", 443)])
+    assert bad[0].error == "dns-failure" and "host:port=addr:port" in bad[0].detail

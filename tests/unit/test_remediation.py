@@ -1,4 +1,4 @@
-"""Remediation guardrails: rule matching, dedupe, cooldown, budget and circuit, calendar, dry run."""
+"""Remediation guardrails: matching, dedupe, cooldown, budget and circuit, calendar, dry run."""
 
 from __future__ import annotations
 

@@ -1,0 +1,211 @@
+"""The real Alertmanager (Debian package) against our resource, sensor and sandbox service."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from jobs import build_jobs
+from platform_assets.core.graph import build_graph
+from platform_assets.core.remediation import ESCALATION_ALERT
+from platform_assets.spec.loader import load_spec
+from resources.alertmanager import AlertmanagerResource
+from sandbox import http
+from sandbox.alertmanager import AlertmanagerService, fingerprint
+from sensors import alertmanager_alerts
+
+pytestmark = pytest.mark.integration
+
+BINARY = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+EXAMPLE = Path(__file__).resolve().parents[2] / "platform" / "platform.yaml"
+CONFIG = """\
+route:
+  receiver: default
+  group_wait: 1s
+receivers:
+  - name: default
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def real_am(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(BINARY).is_file():
+        pytest.skip(f"{BINARY} is missing: apt-get install prometheus-alertmanager (.ci/run does)")
+    tmp = tmp_path_factory.mktemp("alertmanager")
+    (tmp / "alertmanager.yml").write_text(CONFIG)
+    port = free_port()
+    proc = subprocess.Popen(
+        [BINARY, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        stdout=subprocess.DEVNULL, stderr=(tmp / "log.txt").open("w"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/-/ready", timeout=1):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"alertmanager did not start: {(tmp / 'log.txt').read_text()[-500:]}")
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def sandbox_am() -> Iterator[str]:
+    server = http.serve(AlertmanagerService())
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def post_raw(url: str, body: Any) -> int:
+    req = urllib.request.Request(url + "/api/v2/alerts", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_status_says_clustering_is_disabled(real_am: str, sandbox_am: str) -> None:
+    for url in (real_am, sandbox_am):
+        status = AlertmanagerResource(url=url).status()
+        assert status["cluster"]["status"] == "disabled"
+        assert {"cluster", "config", "uptime", "versionInfo"} <= set(status)
+
+
+def test_alert_round_trip_has_the_same_shape_and_fingerprint(real_am: str,
+                                                             sandbox_am: str) -> None:
+    labels = {"alertname": "ShapeCheck", "namespace": "services", "severity": "warning"}
+    seen = {}
+    for url in (real_am, sandbox_am):
+        am = AlertmanagerResource(url=url)
+        am.post_alerts([{"labels": labels, "annotations": {"summary": "x"},
+                         "startsAt": now().isoformat()}])
+        got = [a for a in am.active_alerts(filters=['alertname="ShapeCheck"'])]
+        assert len(got) == 1
+        seen[url] = got[0]
+    real, ours = seen[real_am], seen[sandbox_am]
+    assert set(real) == set(ours)
+    assert set(real["status"]) == set(ours["status"])
+    assert real["fingerprint"] == ours["fingerprint"] == fingerprint(labels)
+    assert real["receivers"] == ours["receivers"] == [{"name": "default"}]
+    assert real["status"]["state"] == ours["status"]["state"] == "active"
+
+
+@pytest.mark.parametrize("body, status", [
+    ([{"annotations": {"a": "b"}}], 422),
+    ({"labels": {"a": "b"}}, 400),
+    ([{"labels": {"a": "b"}, "startsAt": "not a time"}], 400),
+    ([{"labels": {}}], 400),
+    ([{"labels": {"a b": "c"}}], 400),
+    ([{"labels": {"a": "b"}, "startsAt": "2026-11-22T05:00:00Z",
+       "endsAt": "2026-11-22T04:00:00Z"}], 400),
+])
+def test_malformed_posts_are_rejected_by_both(real_am: str, sandbox_am: str, body: Any,
+                                              status: int) -> None:
+    assert post_raw(real_am, body) == post_raw(sandbox_am, body) == status
+
+
+def test_resolved_alerts_disappear_from_both(real_am: str, sandbox_am: str) -> None:
+    t = now()
+    for url in (real_am, sandbox_am):
+        am = AlertmanagerResource(url=url)
+        am.post_alerts([{"labels": {"alertname": "Gone"},
+                         "startsAt": (t - timedelta(minutes=2)).isoformat(),
+                         "endsAt": (t - timedelta(minutes=1)).isoformat()}])
+        assert am.active_alerts(filters=['alertname="Gone"']) == []
+
+
+def silence(url: str, alertname: str) -> str:
+    body = {"matchers": [{"name": "alertname", "value": alertname, "isRegex": False}],
+            "startsAt": now().isoformat(), "endsAt": (now() + timedelta(hours=1)).isoformat(),
+            "createdBy": "tests", "comment": "testing"}
+    req = urllib.request.Request(url + "/api/v2/silences", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return str(json.loads(resp.read())["silenceID"])
+
+
+def test_silenced_alerts_are_not_remediated(real_am: str, sandbox_am: str) -> None:
+    for url in (real_am, sandbox_am):
+        am = AlertmanagerResource(url=url)
+        sid = silence(url, "PlatformDriftDetected")
+        am.post_alerts([{"labels": {"alertname": "PlatformDriftDetected", "component": "loki"},
+                         "startsAt": now().isoformat()}])
+        assert am.active_alerts(filters=['alertname="PlatformDriftDetected"']) == []
+        req = urllib.request.Request(f"{url}/api/v2/silence/{sid}", method="DELETE")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+        assert len(am.active_alerts(filters=['alertname="PlatformDriftDetected"'])) == 1
+
+
+def test_sensor_against_the_real_alertmanager(real_am: str) -> None:
+    """A rule-matching alert becomes one run; a spent budget posts the escalation alert."""
+    spec = load_spec(EXAMPLE)
+    rules = [r.model_copy(update={"cooldown": "0s"}) for r in spec.remediation.rules]
+    graph = build_graph(spec.model_copy(update={"remediation": spec.remediation.model_copy(
+        update={"rules": rules})}))
+    budget = graph.spec.remediation.rules[0].budget.max
+    am = AlertmanagerResource(url=real_am)
+    sensor = alertmanager_alerts.build(graph, build_jobs(graph))
+    cursor, run_keys = None, []
+    for _ in range(budget + 2):
+        # A new instance of the same alert each time: the previous one was resolved at least a
+        # second earlier, so Alertmanager does not merge them into one.
+        time.sleep(1.1)
+        start = now()
+        am.post_alerts([{"labels": {"alertname": "KubeDeploymentReplicasMismatch",
+                                    "namespace": "services", "deployment": "wordpress"},
+                         "startsAt": start.isoformat()}])
+        live = [a for a in am.active_alerts(
+            filters=['alertname="KubeDeploymentReplicasMismatch"'])]
+        assert len(live) == 1
+        with dg.instance_for_test() as instance:
+            ctx = dg.build_sensor_context(cursor=cursor, resources={"alertmanager": am},
+                                          instance=instance)
+            out = sensor.evaluate_tick(ctx)
+        cursor = out.cursor
+        restarts = [r for r in out.run_requests if r.job_name == "restart_rollout"]
+        run_keys += [r.run_key for r in restarts]
+        if restarts:
+            assert restarts[0].run_key == f"{live[0]['fingerprint']}:{live[0]['startsAt']}"
+        am.post_alerts([{"labels": live[0]["labels"], "startsAt": live[0]["startsAt"],
+                         "endsAt": now().isoformat()}])
+    assert len(run_keys) == budget and len(set(run_keys)) == budget
+    escalated = am.active_alerts(filters=[f'alertname="{ESCALATION_ALERT}"'])
+    assert len(escalated) == 1
+    assert escalated[0]["labels"]["target"] == "wordpress"
