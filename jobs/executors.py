@@ -23,12 +23,15 @@ STEP_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
                           "limits": {"cpu": "2", "memory": "1Gi"}},
 }
 MAX_CONCURRENT_STEPS = 4
+# The least-privilege account of `python -m platform_assets rbac` (platform_assets/core/rbac.py).
+RUN_SERVICE_ACCOUNT = "platform-ops-runner"
 
 
 def step_config(job_name: str) -> dict[str, Any]:
     """The ``k8s_job_executor`` config of a job (what ``executor_for`` applies)."""
     return {
         "max_concurrent": MAX_CONCURRENT_STEPS,
+        "service_account_name": RUN_SERVICE_ACCOUNT,
         "step_k8s_config": {
             "container_config": {"resources": STEP_RESOURCES[job_name]},
             "pod_spec_config": {"security_context": {"run_as_non_root": True,

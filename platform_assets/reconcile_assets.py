@@ -94,14 +94,18 @@ def _reconcile_asset(graph: Graph, node: Node, keys: set[tuple[str, ...]]) -> An
         tags={"platform-ops/kind": node.kind},
     )
     def _asset(context: dg.AssetExecutionContext, config: ReconcileConfig) -> Any:
-        from platform_assets.reconcile import Options
+        from platform_assets.reconcile import Options, ReconcileError
 
         dry_run = config.dry_run or _tag_true(context, TAG_DRY_RUN)
         force = config.force or _tag_true(context, TAG_FORCE)
         previous, prev_meta = _previous(context, context.asset_key)
-        outcome = _engine(context, graph).reconcile(
-            node, Options(dry_run=dry_run, force=force, previous_code_version=previous,
-                          previous_metadata=prev_meta))
+        try:
+            outcome = _engine(context, graph).reconcile(
+                node, Options(dry_run=dry_run, force=force, previous_code_version=previous,
+                              previous_metadata=prev_meta))
+        except ReconcileError as exc:
+            # The message names the resource and the request; the traceback adds nothing.
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         context.log.info(f"{node.path}: {outcome.plan.summary()}"
                          + (" (dry run)" if dry_run else ""))
         for obs in outcome.observations:
@@ -125,7 +129,12 @@ def _drift_check(graph: Graph, node: Node) -> Any:
         blocking=False,
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        outcome = _engine(context, graph).check(node)
+        from platform_assets.reconcile import ReconcileError
+
+        try:
+            outcome = _engine(context, graph).check(node)
+        except ReconcileError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         drifted = [c for c in outcome.plan.changes if c.action != "no-op" or c.drift]
         return dg.AssetCheckResult(
             passed=not drifted and not outcome.orphans,

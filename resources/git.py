@@ -27,9 +27,13 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.core.gitchanges import COMMIT_TAG, dirs_of_files
+from platform_assets.core.graph import Graph, build_graph
+from platform_assets.core.manifests import directory_digest
 from platform_assets.spec.loader import load_spec_text
 from platform_assets.spec.models import PlatformSpec
 
+MARKER = ".platform-ops-commit"
+KEEP_TREES = 20
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
@@ -165,27 +169,41 @@ class GitRepositoryResource(dg.ConfigurableResource):
         return dirs_of_files(self.ls_tree(sha))
 
     def materialize(self, sha: str, dest: Path | None = None) -> Path:
-        """Write the tree of ``sha`` into ``dest`` (default: a per-commit cache directory)."""
+        """Write the tree of ``sha`` into ``dest`` (default: a per-commit cache directory).
+
+        The directory is replaced whole (extracted next to it, then renamed), and a marker file
+        records the commit, so a reader never sees half a tree; the per-commit cache keeps the
+        newest :data:`KEEP_TREES` trees.
+        """
         full = str(self._git("rev-parse", "--verify", f"{sha}^{{commit}}")).strip()
         target = dest or self.cache_root() / "trees" / full
-        marker = target / ".platform-ops-complete"
-        if marker.exists():
+        marker = target / MARKER
+        if marker.is_file() and marker.read_text().strip() == full:
             return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{full[:12]}-", dir=target.parent
-                                    if target.parent.exists() else None))
-        data = self._git("archive", "--format=tar", full, binary=True)
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(tmp, filter="data")
-        (tmp / ".platform-ops-complete").write_text(full + "\n")
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            shutil.rmtree(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{full[:12]}-", dir=target.parent))
         try:
+            data = self._git("archive", "--format=tar", full, binary=True)
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(tmp, filter="data")
+            (tmp / MARKER).write_text(full + "\n")
+            if marker.is_file() and marker.read_text().strip() == full:
+                return target  # another process finished the same tree meanwhile
+            if target.exists():
+                shutil.rmtree(target)
             os.replace(tmp, target)
-        except OSError:
-            shutil.copytree(tmp, target, dirs_exist_ok=True)
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        if dest is None:
+            self._prune_trees(target.parent)
         return target
+
+    @staticmethod
+    def _prune_trees(trees: Path) -> None:
+        done = sorted((p for p in trees.iterdir() if (p / MARKER).is_file()),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in done[KEEP_TREES:]:
+            shutil.rmtree(old, ignore_errors=True)
 
     def update_checkout(self, sha: str) -> Path | None:
         """Point the working copy the code location loads its spec from at ``sha``.
@@ -233,3 +251,22 @@ def spec_for_run(tags: Mapping[str, str], git: GitRepositoryResource
     """
     sha = commit_of_run(tags)
     return spec_at_commit(git, sha) if sha else None
+
+
+def graph_for_run(tags: Mapping[str, str], git: GitRepositoryResource | None,
+                  graph: Graph) -> tuple[Graph, Path | None]:
+    """The asset graph a run must apply and its manifest base directory.
+
+    For a run tagged ``platform-ops/commit`` (requested by ``git_changes``): the graph of the
+    spec at that commit and the directory its tree was materialized into. Otherwise ``graph``
+    itself and None (use the loaded spec's directory). Usage in an asset::
+
+        graph, base_dir = graph_for_run(context.run.tags, context.resources.git, graph)
+        node = graph.nodes[node.key]
+    """
+    if git is None or commit_of_run(tags) is None:
+        return graph, None
+    pinned = spec_for_run(tags, git)
+    assert pinned is not None
+    spec, base = pinned
+    return build_graph(spec, manifest_digest=lambda rel: directory_digest(base / rel)), base

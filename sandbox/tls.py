@@ -399,9 +399,14 @@ def start_tls_endpoints(workdir: Path, hosts: Sequence[str] = DEFAULT_HOSTS,
     return eps
 
 
-def make_many(n: int, workdir: Path, days_left: float = 89) -> TlsEndpoints:
+def make_many(n: int, workdir: Path | None = None, days_left: float = 89) -> TlsEndpoints:
     """``n`` valid endpoints ``ep<i>.bench.test`` (one server and one certificate each), for the
-    benchmark. ``resolve`` maps each ``host:443`` to its server."""
+    benchmark. ``resolve`` maps each ``host:443`` to its server. ``workdir`` defaults to a new
+    temporary directory."""
+    if workdir is None:
+        import tempfile
+
+        workdir = Path(tempfile.mkdtemp(prefix="sandbox-tls-"))
     eps = _new(workdir)
     for i in range(n):
         host = f"ep{i}.bench.test"

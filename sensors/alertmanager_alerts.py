@@ -13,6 +13,7 @@ verified, not assumed; a failed remediation run is escalated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,7 @@ from platform_assets.core.remediation import (
 )
 from resources.alertmanager import AlertmanagerResource, AlertmanagerUnavailable
 
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REMEDIATION_TAG = "platform-ops/remediation-key"
 Key = tuple[str, ...]
 
@@ -85,6 +87,11 @@ def run_request_for(graph: Graph, d: Decision, now: datetime) -> dg.RunRequest |
         if key is None:
             return f"no backup target named {d.target!r}"
         partition = labels.get("partition") or labels.get("date") or previous_partition(now)
+        start = graph.spec.backups.start_date if graph.spec.backups else "0000-00-00"
+        if not _DAY.match(partition) or not start <= partition <= previous_partition(now):
+            # An unknown partition key would fail the whole tick; refuse this one alone.
+            return (f"partition {partition!r} is not a daily partition between {start} and "
+                    f"{previous_partition(now)}")
         return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags, partition_key=partition,
                              asset_selection=[dg.AssetKey(list(key))])
     if action == "renew_certificate":
@@ -196,7 +203,8 @@ def evaluate(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerReso
                 continue
             runs.append(req)
             asset = target_asset(graph, d)
-            if asset is not None:
+            # A reconcile run executes the asset's checks itself; other actions get them after.
+            if asset is not None and d.rule.action != "reconcile":
                 state.pending_verify[d.run_key] = {"asset": list(asset), "at": now.timestamp(),
                                                    "rule": d.rule.name}
             lines.append(f"remediating {what}")

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from platform_assets.spec.models import Certificate, Certificates, parse_duration
 
 Severity = Literal["WARN", "ERROR"]
-Vantage = Literal["endpoint", "cert-manager", "ionos"]
+Vantage = Literal["endpoint", "cert_manager", "ionos"]
 
 # The cert-manager API group and version the Certificate objects live in.
 CERT_MANAGER_API_VERSION = "cert-manager.io/v1"
@@ -433,10 +433,10 @@ def evaluate(item: Certificate, th: Thresholds, now: datetime,
         cm = cert_manager
         ref = f"{cm.namespace}/{cm.name}"
         if cm.error:
-            findings.append(Finding("cert-manager-unavailable", "ERROR", "cert-manager",
+            findings.append(Finding("cert-manager-unavailable", "ERROR", "cert_manager",
                                     f"could not read Certificate {ref}: {cm.error}"))
         elif not cm.found:
-            findings.append(Finding("cert-manager-not-found", "ERROR", "cert-manager",
+            findings.append(Finding("cert-manager-not-found", "ERROR", "cert_manager",
                                     f"Certificate {ref} does not exist"))
         else:
             state = renewal_state(cm, th, now)
@@ -445,24 +445,24 @@ def evaluate(item: Certificate, th: Thresholds, now: datetime,
                 facts["renewal_time"] = cm.renewal_time.isoformat()
             if not cm.ready:
                 findings.append(Finding(
-                    "cert-manager-not-ready", "ERROR", "cert-manager",
+                    "cert-manager-not-ready", "ERROR", "cert_manager",
                     f"Certificate {ref} is not Ready ({cm.ready_reason or 'no Ready condition'}"
                     f"{': ' + cm.ready_message if cm.ready_message else ''})"))
             if state == "overdue":
                 assert cm.renewal_time is not None
                 late = now - cm.renewal_time
                 findings.append(Finding(
-                    "overdue-for-renewal", "WARN", "cert-manager",
+                    "overdue-for-renewal", "WARN", "cert_manager",
                     f"renewal was due at {cm.renewal_time.isoformat()}, "
                     f"{late.total_seconds() / 3600:.1f} h ago (grace "
                     f"{th.renewal_grace.total_seconds() / 3600:g} h); cert-manager is not "
                     "renewing it"))
             managed = cm.ready and state in ("scheduled", "renewing")
             if not cm.secret_found:
-                findings.append(Finding("secret-missing", "ERROR", "cert-manager",
+                findings.append(Finding("secret-missing", "ERROR", "cert_manager",
                                         f"TLS Secret {cm.namespace}/{cm.secret_name} not found"))
             elif cm.secret_error or cm.secret_cert is None:
-                findings.append(Finding("malformed-secret", "ERROR", "cert-manager",
+                findings.append(Finding("malformed-secret", "ERROR", "cert_manager",
                                         f"TLS Secret {cm.namespace}/{cm.secret_name}: "
                                         f"{cm.secret_error}"))
             else:
@@ -473,10 +473,10 @@ def evaluate(item: Certificate, th: Thresholds, now: datetime,
                 facts["secret_days_left"] = d
                 facts["secret_not_after"] = sc.not_after.isoformat()
                 facts["secret_serial"] = sc.serial
-                findings.extend(_expiry_findings(sc, "cert-manager", th, now, managed,
+                findings.extend(_expiry_findings(sc, "cert_manager", th, now, managed,
                                                  ev.notes))
                 if item.hostname and not hostname_matches(item.hostname, sc.names):
-                    findings.append(Finding("wrong-hostname", "ERROR", "cert-manager",
+                    findings.append(Finding("wrong-hostname", "ERROR", "cert_manager",
                                             f"the Secret's certificate covers {list(sc.names)}, "
                                             f"not {item.hostname}"))
 

@@ -182,9 +182,15 @@ class Controllers:
             self.store.listeners.remove(self._listener)
         if self._on_removed in self.api.on_removed:
             self.api.on_removed.remove(self._on_removed)
+        self.forget_processes()
+
+    def forget_processes(self) -> None:
+        """Stop the local processes of ``run_jobs`` pods (the state is being reset)."""
         for proc in list(self._procs.values()):
             if proc.poll() is None:
                 proc.terminate()
+        self._procs.clear()
+        self._exits.clear()
 
     def _loop(self) -> None:
         tick = 0.25 if self.delay <= 0 else min(0.25, max(self.delay / 2, 0.02))

@@ -249,6 +249,11 @@ class Registry:
             for rt in types:
                 self._by_path[(rt.group, rt.version, rt.plural)] = rt
 
+    def clear_crds(self) -> None:
+        with self._lock:
+            for name in list(self._crd_types):
+                self.set_crd(name, None)
+
     def get(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._by_path.get((group, version, plural))
 

@@ -128,6 +128,18 @@ class KubernetesService(Service):
             self._controllers = None
         self.snapshot()
 
+    def reset(self) -> None:
+        """Forget every object (the admin API's ``POST /reset``): a fresh cluster again.
+
+        The resourceVersion counter keeps counting, so open watches end with 410 Expired."""
+        if self._controllers is not None:
+            self._controllers.forget_processes()
+        with self.store.lock:
+            self.store.load({"resourceVersion": self.store.rv, "objects": [], "logs": []})
+            self.registry.clear_crds()
+            self._bootstrap()
+        self.snapshot()
+
     def snapshot(self) -> dict[str, Any]:
         """The state as JSON-able data; also written to ``state_dir`` when one is set."""
         data = self.store.dump()

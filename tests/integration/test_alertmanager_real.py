@@ -140,6 +140,24 @@ def test_malformed_posts_are_rejected_by_both(real_am: str, sandbox_am: str, bod
     assert post_raw(real_am, body) == post_raw(sandbox_am, body) == status
 
 
+def get_status(url: str, path: str) -> int:
+    try:
+        with urllib.request.urlopen(url + path, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/api/v2/alerts?filter=bad", 400),
+    ('/api/v2/alerts?filter=alertname%3D%22x%22', 200),
+    ("/api/v2/silence/not-a-uuid", 422),
+    ("/api/v2/silence/3fa85f64-5717-4562-b3fc-2c963f66afa6", 404),
+])
+def test_get_errors_match(real_am: str, sandbox_am: str, path: str, status: int) -> None:
+    assert get_status(real_am, path) == get_status(sandbox_am, path) == status
+
+
 def test_resolved_alerts_disappear_from_both(real_am: str, sandbox_am: str) -> None:
     t = now()
     for url in (real_am, sandbox_am):

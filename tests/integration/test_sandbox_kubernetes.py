@@ -789,3 +789,21 @@ def test_foreground_deletion_waits_for_dependents(cluster: Cluster) -> None:
     assert cluster.http("GET", "/api/v1/namespaces/default/configmaps/child")[0] == 404
     wait_for(lambda: cluster.http("GET", "/api/v1/namespaces/default/configmaps/owner")[0] == 404,
              what="owner removed")
+
+
+def test_reset_returns_to_a_fresh_cluster(cluster: Cluster) -> None:
+    cluster.http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "x"}})
+    cluster.http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster",
+                 "names": {"plural": "gadgets", "kind": "Gadget"},
+                 "versions": [{"name": "v1", "served": True, "storage": True}]}})
+    assert cluster.http("GET", "/apis/example.com/v1/gadgets")[0] == 200
+    rv = cluster.svc.store.rv
+    cluster.svc.reset()
+    assert cluster.http("GET", "/api/v1/namespaces/default/configmaps/x")[0] == 404
+    assert cluster.http("GET", "/apis/example.com/v1/gadgets")[0] == 404
+    assert cluster.http("GET", "/apis/cert-manager.io/v1/certificates")[0] == 200
+    assert cluster.http("GET", "/api/v1/namespaces/kube-system")[0] == 200
+    assert cluster.svc.store.rv > rv

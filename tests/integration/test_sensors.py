@@ -17,7 +17,7 @@ from platform_assets.core.graph import Graph, build_graph
 from platform_assets.core.remediation import ESCALATION_ALERT
 from platform_assets.spec.loader import load_spec
 from resources.alertmanager import AlertmanagerResource
-from resources.git import GitRepositoryResource, spec_at_commit
+from resources.git import GitRepositoryResource, graph_for_run, spec_at_commit
 from sandbox import http
 from sandbox.alertmanager import AlertmanagerService
 from sandbox.git import GitRepository, git, seed_repository
@@ -171,7 +171,15 @@ def test_git_added_component_updates_the_checkout_and_runs(
         ("applications", "guestbook")]
     assert (checkout / "manifests" / "guestbook" / "ns.yaml").is_file()
     assert "guestbook" in (checkout / "platform.yaml").read_text()
-    assert (checkout / ".platform-ops-complete").read_text().strip() == sha
+    assert (checkout / ".platform-ops-commit").read_text().strip() == sha
+    # A later commit replaces the checkout's tree.
+    sha2 = commit(repo, "drop guestbook manifests dir contents", replace_in(
+        "manifests/guestbook/ns.yaml", "services", "guestbook"))
+    out2 = tick(sensor, out.cursor, {"git": res})
+    assert [r.run_key for r in out2.run_requests] == [sha2]
+    assert res.update_checkout(sha2) == checkout
+    assert (checkout / ".platform-ops-commit").read_text().strip() == sha2
+    assert "guestbook" in (checkout / "manifests/guestbook/ns.yaml").read_text()
 
 
 def code_location(*paths: tuple[str, ...]) -> dg.Definitions:
@@ -249,6 +257,11 @@ def test_spec_at_commit_is_that_commits_spec(repo: GitRepository,
     assert spec.component("loki").source.helm_release.version == "6.22.0"
     assert (base_dir / "manifests" / "wordpress" / "deployment.yaml").is_file()
     assert git_resource.changed_paths(old, git_resource.head()) == ["platform.yaml"]
+    loaded = build_graph(load_spec(EXAMPLE / "platform.yaml"))
+    pinned, base = graph_for_run({COMMIT_TAG: git_resource.head()}, git_resource, loaded)
+    assert pinned.spec.component("loki").source.helm_release.version == "7.0.0"
+    assert base is not None and (base / "platform.yaml").is_file()
+    assert graph_for_run({}, git_resource, loaded) == (loaded, None)
 
 
 # --------------------------------------------------------------------------- alertmanager
@@ -341,6 +354,14 @@ def test_action_mapping_for_each_job(am: AlertmanagerResource) -> None:
     assert by_job["expand_pvc"].run_config["ops"]["expand_volume_claim"]["config"] == {
         "namespace": "services", "name": "wordpress-data", "expand_by": "10Gi"}
     assert [k.path for k in by_job["reconcile_platform"].asset_selection] == [["platform", "loki"]]
+
+
+def test_bad_partition_label_is_escalated_not_launched(am: AlertmanagerResource) -> None:
+    fire(am, "PlatformBackupMissed", QUIET, backup="wordpress-content", partition="2031-01-01")
+    out, _ = am_tick(example_graph(), am, None, QUIET)
+    assert isinstance(out, dg.SkipReason) and "1 escalated" in out.skip_message
+    escalated = am.active_alerts(filters=[f'alertname="{ESCALATION_ALERT}"'])
+    assert "not a daily partition" in escalated[0]["annotations"]["description"]
 
 
 def test_flapping_alert_is_bounded_by_budget_and_escalates(am: AlertmanagerResource,

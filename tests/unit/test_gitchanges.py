@@ -143,3 +143,21 @@ def test_spec_in_a_subdirectory() -> None:
 
 def test_dirs_of_files() -> None:
     assert dirs_of_files(["a/b/c.yaml", "d.yaml"]) == {"a", "a/b"}
+
+
+def test_credentials_in_git_urls_are_redacted() -> None:
+    from resources.git import redact
+
+    assert redact("cannot fetch https://bot:s3cret@git.example/p.git") == \
+        "cannot fetch https://***@git.example/p.git"
+    assert redact("file:///tmp/x.git") == "file:///tmp/x.git"
+
+
+def test_git_cursor_reads_json_and_bare_shas() -> None:
+    from sensors.git_changes import GitCursor
+
+    sha = "a" * 40
+    assert GitCursor.parse(sha).applied == sha
+    cur = GitCursor(handled=sha, applied=sha, pending=None)
+    assert GitCursor.parse(cur.dump()) == cur
+    assert GitCursor.parse('{"handled": 3}').handled is None

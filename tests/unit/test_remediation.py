@@ -260,3 +260,17 @@ def test_unknown_action_or_target_is_a_spec_error_at_load() -> None:
 def test_helpers() -> None:
     assert expand_quantity("20Gi", "10Gi") == "30Gi"
     assert previous_partition(QUIET) == "2026-11-17"
+
+
+def test_run_failure_alert_lists_failed_and_downstream_assets() -> None:
+    from sensors.run_failures import failure_alert
+
+    failed = [("ionos", "cluster")]
+    downstream = [("platform", f"c{i}") for i in range(60)]
+    body = failure_alert("reconcile_platform", "run-1", failed, downstream, "boom", QUIET,
+                         "http://dagster/runs/run-1")
+    assert body["labels"] == {"alertname": "PlatformRunFailed", "severity": "critical",
+                              "job": "reconcile_platform", "run_id": "run-1"}
+    assert body["annotations"]["failed_assets"] == "ionos/cluster"
+    assert body["annotations"]["downstream_assets"].endswith("and 10 more")
+    assert body["generatorURL"] == "http://dagster/runs/run-1"
