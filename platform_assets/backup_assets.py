@@ -30,9 +30,9 @@ class BackupRunConfig(dg.Config):
     retention_dry_run: bool = Field(
         default=False, description="plan retention and show what would be deleted, delete nothing")
     skip_retention: bool = Field(default=False, description="do not run retention at all")
-    part_size_mb: int = Field(default=16, ge=5, le=512,
+    part_size_mb: int = Field(default=8, ge=5, le=512,
                               description="multipart upload part size for dumps (memory use is "
-                                          "about 5 parts)")
+                                          "about 8 parts)")
 
 
 def partitions_for(graph: Graph) -> dg.DailyPartitionsDefinition | None:

@@ -140,7 +140,7 @@ def remove_partition(store: Any, where: Where, target: str, partition: str) -> i
 
 def run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, *, store: Any,
                ionos: Any = None, kube: Any = None, db: Any = None, run_id: str = "",
-               part_size: int = 16 * 1024 * 1024, log: Log = lambda _: None,
+               part_size: int = 8 * 1024 * 1024, log: Log = lambda _: None,
                clock: Callable[[], datetime] = now_utc) -> Outcome:
     """Back up one partition of one target; a partition with a manifest is left as it is."""
     bk = _backups(spec)

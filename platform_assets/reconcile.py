@@ -31,6 +31,7 @@ from platform_assets.spec.models import Component, PlatformSpec
 RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component")
 
 ObjId = tuple[str, str, str, str]
+REDACTED = "(secret value)"
 
 
 class ReconcileError(RuntimeError):
@@ -496,6 +497,8 @@ class Engine:
                 if spec_changed and not fields:
                     fields = diff({"metadata": {"annotations": {
                         desired.ANNOTATION_HASH: desired.applied_hash(want)}}}, have)
+            if oid[1] == "Secret":
+                fields = [FieldChange(f.path, REDACTED, REDACTED) for f in fields]
             changes[oid] = plan.add(decide(desired.obj_address(want), have is not None, fields,
                                            gate=gate, drift=not spec_changed, mode=comp.drift))
         leftovers = [oid for oid in observed if oid not in want_ids]

@@ -52,15 +52,12 @@ def core_resources(graph: Graph) -> dict[str, Any]:
 
 
 def sensor_resources(graph: Graph) -> dict[str, Any]:
-    """``git`` and ``alertmanager`` (their URLs default to $PLATFORM_GIT_URL/$ALERTMANAGER_URL),
-    and a default ``kubernetes`` ($KUBECONFIG) for the remediation jobs until one is wired."""
+    """``git`` and ``alertmanager`` (their URLs default to $PLATFORM_GIT_URL/$ALERTMANAGER_URL)."""
     from resources.alertmanager import AlertmanagerResource
     from resources.git import GitRepositoryResource
-    from resources.kubernetes import KubernetesResource
 
     git = graph.spec.git
     return {
-        "kubernetes": KubernetesResource(),
         "git": GitRepositoryResource(url=git.url, branch=git.branch, spec_path=git.spec_path),
         "alertmanager": AlertmanagerResource(),
     }

@@ -208,12 +208,17 @@ class GitRepositoryResource(dg.ConfigurableResource):
     def update_checkout(self, sha: str) -> Path | None:
         """Point the working copy the code location loads its spec from at ``sha``.
 
-        Only when ``checkout_dir`` is set; the tree is written there with ``git archive`` (no
-        branch is moved). Returns the directory, or None when no checkout is configured.
+        Only when ``checkout_dir`` (or ``$PLATFORM_GIT_CHECKOUT``) is set: the tree is written
+        there with ``git archive``, replacing the directory whole (no branch is moved). Returns the
+        directory, or None when no checkout is configured.
         """
-        if not self.checkout_dir:
+        where = self.checkout_dir or os.environ.get("PLATFORM_GIT_CHECKOUT")
+        if not where:
             return None
-        return self.materialize(sha, Path(self.checkout_dir))
+        if (Path(where) / ".git").exists():
+            raise GitUnavailable(f"checkout_dir {where} is a git working copy; it would be "
+                                 "replaced whole: point it at a directory of its own")
+        return self.materialize(sha, Path(where))
 
 
 def spec_at_commit(git: GitRepositoryResource, sha: str) -> tuple[PlatformSpec, Path]:

@@ -73,7 +73,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def upload_stream(self, bucket: str, key: str, chunks: Any, region: str | None = None,
                       content_type: str = "application/octet-stream",
-                      part_size: int = 16 * 1024 * 1024, concurrency: int = 4,
+                      part_size: int = 8 * 1024 * 1024, concurrency: int = 6,
                       log: Any = None) -> Any:
         """Stream ``chunks`` (an iterable of bytes) into ``bucket/key`` as a multipart upload.
 

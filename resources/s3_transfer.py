@@ -34,14 +34,22 @@ class UploadFailed(RuntimeError):
 
 
 def _parts(chunks: Iterable[bytes], part_size: int) -> Iterator[bytes]:
-    buf = bytearray()
+    """Re-cut ``chunks`` into parts of exactly ``part_size`` bytes (the last may be shorter),
+    copying each byte about once."""
+    pending: list[bytes] = []
+    size = 0
     for chunk in chunks:
-        buf += chunk
-        while len(buf) >= part_size:
-            yield bytes(buf[:part_size])
-            del buf[:part_size]
-    if buf:
-        yield bytes(buf)
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= part_size:
+            data = b"".join(pending)
+            while len(data) >= part_size:
+                yield data[:part_size]
+                data = data[part_size:]
+            pending = [data] if data else []
+            size = len(data)
+    if size:
+        yield b"".join(pending)
 
 
 def multipart_upload(
@@ -50,8 +58,8 @@ def multipart_upload(
     bucket: str,
     key: str,
     chunks: Iterable[bytes],
-    part_size: int = 16 * 1024 * 1024,
-    concurrency: int = 4,
+    part_size: int = 8 * 1024 * 1024,
+    concurrency: int = 6,
     content_type: str = "application/octet-stream",
     metadata: dict[str, str] | None = None,
 ) -> UploadResult:

@@ -168,8 +168,12 @@ class AlertmanagerService(Service):
 
     def __init__(self, receiver: str = "default", resolve_timeout: timedelta = timedelta(minutes=5),
                  clock: Callable[[], datetime] | None = None,
-                 resolved_retention: timedelta = timedelta(hours=1)) -> None:
+                 resolved_retention: timedelta = timedelta(hours=1),
+                 authorization: str | None = None) -> None:
         self.receiver = receiver
+        # When set, every API request must send exactly this Authorization header (as behind
+        # Alertmanager's web config or an authenticating proxy); otherwise 401.
+        self.authorization = authorization
         self.resolve_timeout = resolve_timeout
         self.clock = clock or (lambda: datetime.now(UTC))
         self.resolved_retention = resolved_retention
@@ -187,6 +191,10 @@ class AlertmanagerService(Service):
 
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/")
+        if self.authorization and path.startswith("/api/") and (
+                req.headers.get("Authorization") != self.authorization):
+            return Response(401, b"Unauthorized\n", content_type="text/plain",
+                            headers={"WWW-Authenticate": 'Basic realm="alertmanager"'})
         try:
             if path == "/api/v2/alerts":
                 if req.method == "GET":

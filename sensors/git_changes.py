@@ -204,6 +204,8 @@ def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -
             change = SpecChange(change.changed, change.added, change.removed, change.downstream,
                                 frozenset(k for k in change.reconcile_keys if k not in missing))
 
+    if not change.shape_changed:
+        git.update_checkout(head)  # keep the code location's copy of the spec at the head
     cur.handled, cur.applied, cur.pending, cur.pending_ticks, cur.last_error = (
         head, head, None, 0, None)
     context.update_cursor(cur.dump())

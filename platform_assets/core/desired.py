@@ -204,6 +204,14 @@ def applied_hash(obj: dict[str, Any] | None) -> str | None:
 def comparable(obj: dict[str, Any]) -> dict[str, Any]:
     """The part of a desired object compared with what is observed (no status, no our hash)."""
     out = {k: v for k, v in obj.items() if k not in ("status",)}
+    if out.get("kind") == "Secret" and out.get("stringData"):
+        # The API server folds stringData into data (base64) and never returns it.
+        import base64
+
+        data = dict(out.get("data") or {})
+        for key, value in out.pop("stringData").items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        out["data"] = data
     meta = dict(out.get("metadata") or {})
     ann = {k: v for k, v in (meta.get("annotations") or {}).items()
            if k not in (ANNOTATION_HASH, ANNOTATION_REQUESTED_AT)}

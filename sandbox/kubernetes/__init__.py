@@ -40,8 +40,13 @@ Emulated:
   store's ``fake`` provider, else placeholders), issuers and secret stores become Ready, nodes of
   IONOS node pools appear through ``World.set_pool_nodes``. Pods in simulated runs exit with the
   code in annotation ``sandbox.platform-ops/exit-code`` (default 0).
+- ``run_jobs=True``: a Pod that runs to completion (restartPolicy Never/OnFailure) runs its first
+  container's ``command + args`` as a local subprocess with the container's env (values,
+  Secret/ConfigMap refs, envFrom) over this process's environment (PATH gets this interpreter's
+  bin directory first); the exit code and output become the Pod's status and log.
 - State survives a restart when ``state_dir`` is set (written by the controller thread after
-  writes and on ``stop()``).
+  writes and on ``stop()``); ``reset()`` returns to a fresh cluster.
+- ``python -m sandbox.kubernetes --kubeconfig FILE`` runs the emulator alone.
 
 Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl create configmap``
 get 415; ``kubectl create -f`` and ``apply`` send JSON and work), authentication and

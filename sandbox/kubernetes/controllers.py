@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -562,6 +563,11 @@ class Controllers:
         env = dict(os.environ)
         env.update(self._container_env(pod, container))
         env["HOSTNAME"] = pod["metadata"]["name"]
+        # The image's tools are this interpreter's (``dagster`` in the venv), even when the
+        # sandbox was started as ``.venv/bin/python`` without an activated venv.
+        bindir = os.path.dirname(sys.executable)
+        if bindir not in env.get("PATH", "").split(os.pathsep):
+            env["PATH"] = os.pathsep.join(p for p in (bindir, env.get("PATH", "")) if p)
         try:
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env,

@@ -1,4 +1,4 @@
-"""K8sRunLauncher against the sandbox Kubernetes API: the Job it creates, then a run executed end to end."""
+"""K8sRunLauncher on the sandbox Kubernetes API: the Job it creates; a run executed end to end."""
 
 from __future__ import annotations
 

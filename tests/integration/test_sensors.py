@@ -172,12 +172,11 @@ def test_git_added_component_updates_the_checkout_and_runs(
     assert (checkout / "manifests" / "guestbook" / "ns.yaml").is_file()
     assert "guestbook" in (checkout / "platform.yaml").read_text()
     assert (checkout / ".platform-ops-commit").read_text().strip() == sha
-    # A later commit replaces the checkout's tree.
+    # Every applied commit replaces the checkout's tree.
     sha2 = commit(repo, "drop guestbook manifests dir contents", replace_in(
         "manifests/guestbook/ns.yaml", "services", "guestbook"))
     out2 = tick(sensor, out.cursor, {"git": res})
     assert [r.run_key for r in out2.run_requests] == [sha2]
-    assert res.update_checkout(sha2) == checkout
     assert (checkout / ".platform-ops-commit").read_text().strip() == sha2
     assert "guestbook" in (checkout / "manifests/guestbook/ns.yaml").read_text()
 
@@ -437,6 +436,28 @@ def test_alertmanager_unreachable_keeps_the_cursor(tmp_path: Path) -> None:
     assert out.cursor == cursor
 
 
+def test_bearer_auth_from_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "am-secret-token-123"
+    monkeypatch.setenv("TEST_ALERTMANAGER_TOKEN", token)
+    server = http.serve(AlertmanagerService(authorization=f"Bearer {token}", clock=lambda: QUIET))
+    try:
+        sensor = alertmanager_alerts.build(example_graph())
+        good = AlertmanagerResource(url=server.url,
+                                    bearer_token=dg.EnvVar("TEST_ALERTMANAGER_TOKEN"))
+        good_env = {"alertmanager": good}
+        with dg.instance_for_test() as instance:
+            ctx = dg.build_sensor_context(resources=good_env, instance=instance)
+            ctx.resources.alertmanager.post_alerts([{"labels": {"alertname": "Noise"}}])
+        out = tick(sensor, None, good_env)
+        assert "1 active alert" in out.skip_message
+        bad = AlertmanagerResource(url=server.url, bearer_token="wrong-token-456")
+        out = tick(sensor, None, {"alertmanager": bad})
+        assert "401" in out.skip_message and "cursor unchanged" in out.skip_message
+        assert "wrong-token-456" not in out.skip_message and token not in out.skip_message
+    finally:
+        server.stop()
+
+
 def test_remediation_success_triggers_the_assets_checks(am: AlertmanagerResource) -> None:
     """After the remediation run succeeds, the next tick asks for the target's checks."""
     graph = example_graph()
@@ -507,6 +528,20 @@ def test_run_failure_posts_an_alert_with_failed_and_downstream_assets(
     assert alert["labels"]["run_id"] == result.run_id
     assert alert["annotations"]["failed_assets"] == "ionos/node_pool/application-pool"
     assert "applications/wordpress" in alert["annotations"]["downstream_assets"]
+
+
+def test_alert_sensor_targets_every_remediation_job_it_is_given() -> None:
+    from jobs import build_jobs
+    from resources import build_resources
+    from sensors import build_sensors
+
+    graph = example_graph()
+    jobs = build_jobs(graph)
+    defs = dg.Definitions(jobs=jobs, sensors=build_sensors(graph, jobs),
+                          resources=build_resources(graph))
+    targets = {t.job_name for t in defs.resolve_sensor_def("alertmanager_alerts").targets}
+    assert {"reconcile_platform", "restart_rollout", "expand_pvc", "renew_certificate",
+            "snapshot_platform"} <= targets
 
 
 def test_sensors_resolve_in_the_definitions() -> None:

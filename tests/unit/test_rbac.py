@@ -156,3 +156,13 @@ def test_unknown_health_kind_needs_api_version() -> None:
     spec = load_spec_text(text, str(EXAMPLE), base_dir=EXAMPLE.parent)
     with pytest.raises(RbacError, match="Widget"):
         derive_rbac(spec, load_component_manifests(spec, EXAMPLE.parent))
+
+
+def test_committed_manifests_are_up_to_date() -> None:
+    from platform_assets.core.rbac import render_drill_guard
+
+    manifests = ROOT / "deploy" / "manifests"
+    assert (manifests / "rbac.yaml").read_text() == \
+        render_rbac(EXAMPLE, include_admission_policy=False), \
+        "regenerate deploy/manifests/rbac.yaml (docs/production.md)"
+    assert (manifests / "drill-guard.yaml").read_text() == render_drill_guard(EXAMPLE)
