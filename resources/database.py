@@ -1,8 +1,10 @@
 """DatabaseDumpResource: logical backups of a MariaDB server with the real client tools.
 
 ``mariadb-dump --single-transaction`` runs as a subprocess; its stdout is read in chunks, gzip-
-compressed in-process and handed on as an iterator, so a dump of any size streams into S3
-without being held in memory or written to disk. The password goes to the tools through the
+compressed in-process (one gzip member per chunk, on ``compress_threads`` threads, as ``pigz``
+does) and handed on as an iterator, so a dump of any size streams into S3 without being held in
+memory or written to disk. ``compress_level`` trades CPU for bytes: gzip -1 by default, 0 stores
+(see ``benchmarks/bench_backup.py`` for what each costs). The password goes to the tools through the
 ``MYSQL_PWD`` environment variable of the child process, never on a command line and never into
 logs. Restores (for drills) stream the other way into ``mariadb``. Table row counts and
 ``CHECKSUM TABLE`` results come from pymysql.
