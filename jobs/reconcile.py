@@ -7,14 +7,13 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.core.graph import Graph
-from platform_assets.reconcile_assets import TAG_CLUSTER, reconciled_nodes
+from platform_assets.reconcile_assets import RECONCILE_OP, TAG_CLUSTER, reconciled_nodes
 
 RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
 
 
 def _options_mapping(graph: Graph) -> dg.ConfigMapping:
-    """``{dry_run, force}`` for the whole run, handed to every reconcile asset."""
-    ops = [dg.AssetKey(list(n.key)).to_python_identifier() for n in reconciled_nodes(graph)]
+    """``{dry_run, force}`` for the whole run, handed to the reconcile op."""
 
     @dg.config_mapping(config_schema={
         "dry_run": dg.Field(bool, default_value=False,
@@ -24,15 +23,19 @@ def _options_mapping(graph: Graph) -> dg.ConfigMapping:
                                       "and freezes"),
     })
     def options(cfg: dict[str, Any]) -> dict[str, Any]:
-        return {"ops": {op: {"config": {"dry_run": cfg["dry_run"], "force": cfg["force"]}}
-                        for op in ops}}
+        return {"ops": {RECONCILE_OP: {"config": {"dry_run": cfg["dry_run"],
+                                                  "force": cfg["force"]}}}}
 
     return options
 
 
 def build(graph: Graph) -> list[Any]:
-    """The reconcile job (tagged with the cluster so the run queue runs one per cluster at a
-    time) and the drift job (only the ``drift`` checks: it never writes)."""
+    """The reconcile job and the drift job (only the ``drift`` checks: it never writes).
+
+    Two runs never reconcile the same cluster at once: the reconcile op holds the cluster's
+    pool (limit it to 1: ``concurrency: pools: default_limit: 1`` in dagster.yaml), and runs
+    carry the cluster as a tag for a run-queue ``tag_concurrency_limits`` entry as well.
+    """
     selection = dg.AssetSelection.groups(*RECONCILE_GROUPS).without_checks()
     keys = [dg.AssetKey(list(n.key)) for n in reconciled_nodes(graph)]
     cluster_tag = {TAG_CLUSTER: graph.spec.ionos.cluster.name}

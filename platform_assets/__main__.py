@@ -200,6 +200,9 @@ def demo_instance_home() -> Path:
             "      - key: platform-ops/cluster\n"
             "        value: {applyLimitPerUniqueValue: true}\n"
             "        limit: 1\n"
+            "concurrency:\n"
+            "  pools:\n"
+            "    default_limit: 1\n"
             "telemetry:\n"
             "  enabled: false\n")
     return home

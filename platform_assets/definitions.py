@@ -46,7 +46,7 @@ def build_definitions(spec_path: str | Path | None = None) -> dg.Definitions:
         asset_checks=checks,
         jobs=jobs,
         schedules=build_schedules(graph),
-        sensors=build_sensors(graph),
+        sensors=build_sensors(graph, jobs),
         resources=build_resources(graph),
     )
 

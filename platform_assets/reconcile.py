@@ -11,6 +11,7 @@ object is never re-applied (a server-side apply of an unchanged object still cou
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class Engine:
         self.sleep = sleep
         self.clock = clock
         self.env = env
+        self._k8s_lock = threading.Lock()
 
     # ------------------------------------------------------------------ entry points
 
@@ -465,10 +467,13 @@ class Engine:
         no_cluster = False
         missing_ns: list[str] = []
         try:
-            missing_ns = [ns for ns in namespaces
-                          if self._k8s(f"GET v1 Namespace {ns}",
-                                       partial(k8s.get, "v1", "Namespace", ns)) is None]
+            self._k8s("connect to the Kubernetes API", self._connect_k8s)
             self._list_into(observed, {(a, k, ns) for a, k, ns, _ in want_ids}, selector)
+            # A namespace holding objects of ours exists; only the others need a read.
+            seen = {oid[2] for oid in observed}
+            missing_ns = [ns for ns in namespaces if ns not in seen
+                          and self._k8s(f"GET v1 Namespace {ns}",
+                                        partial(k8s.get, "v1", "Namespace", ns)) is None]
         except ReconcileError as exc:
             # A dry run before the cluster exists plans everything as new.
             if not (opts.dry_run and isinstance(exc.__cause__, LookupError)):
@@ -602,6 +607,12 @@ class Engine:
             if requested_at:
                 out.metadata["reconcile_requested_at"] = requested_at
         return out
+
+    def _connect_k8s(self) -> None:
+        # Discovery is built once; components reconciled in parallel threads share it.
+        with self._k8s_lock:
+            if hasattr(self.k8s, "dynamic"):
+                self.k8s.dynamic()
 
     def _list_into(self, observed: dict[ObjId, dict[str, Any]],
                    groups: set[tuple[str, str, str]], selector: str) -> None:

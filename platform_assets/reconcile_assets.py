@@ -1,12 +1,16 @@
 """Assets that reconcile IONOS infrastructure and Kubernetes components, built from the graph.
 
-One asset per infrastructure and component node of ``platform_assets.core.graph``, each with a
-``drift`` asset check. The work happens in ``platform_assets.reconcile.Engine``; this module only
-wires it to Dagster: run options, resources, metadata, observations and check results.
+One asset per infrastructure and component node of ``platform_assets.core.graph`` (keys, groups,
+kinds, owners, descriptions and code versions from its ``Node``), each with a ``drift`` check.
+They are the specs of one subsettable multi-asset: a run reconciles whichever assets it selects,
+in dependency order, independent ones in parallel threads, inside one op that holds the cluster's
+pool, so two runs never reconcile the same cluster at once. The work happens in
+``platform_assets.reconcile.Engine``; this module wires it to Dagster.
 """
 
-
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import dagster as dg
@@ -17,11 +21,10 @@ RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "buc
 TAG_DRY_RUN = "platform-ops/dry-run"
 TAG_FORCE = "platform-ops/force"
 TAG_CLUSTER = "platform-ops/cluster"
-
-_RESOURCES = {
-    "datacenter": {"ionos"}, "lan": {"ionos"}, "cluster": {"ionos"}, "node_pool": {"ionos"},
-    "mariadb": {"ionos"}, "bucket": {"object_storage"}, "component": {"kubernetes"},
-}
+RECONCILE_OP = "reconcile_platform_assets"
+DRIFT_OP = "drift_checks"
+RESOURCE_KEYS = {"ionos", "kubernetes", "object_storage"}
+MAX_PARALLEL = 4
 
 
 class ReconcileConfig(dg.Config):
@@ -30,6 +33,19 @@ class ReconcileConfig(dg.Config):
 
     dry_run: bool = False
     force: bool = False
+
+
+def pool_name(graph: Graph) -> str:
+    """The concurrency pool of a cluster: one reconcile of it at a time (limit 1)."""
+    return f"platform-ops-{graph.spec.ionos.cluster.name}"
+
+
+def reconciled_nodes(graph: Graph) -> list[Node]:
+    return [n for n in graph.topological() if n.kind in RECONCILED_KINDS]
+
+
+def _key(node: Node) -> dg.AssetKey:
+    return dg.AssetKey(list(node.key))
 
 
 def _tag_true(context: Any, tag: str) -> bool:
@@ -44,18 +60,23 @@ def _engine(context: Any, graph: Graph) -> Any:
     # Manifest paths are relative to the spec file: the graph may carry its directory (set by
     # whoever loaded it from elsewhere); otherwise it is $PLATFORM_SPEC's, as at load time.
     base_dir = getattr(graph, "base_dir", None) or spec_base_dir(None)
-    return Engine(
-        graph.spec, base_dir,
-        ionos=getattr(res, "ionos", None), kubernetes=getattr(res, "kubernetes", None),
-        object_storage=getattr(res, "object_storage", None), log=context.log.info)
+    lock = threading.Lock()
+
+    def log(message: str) -> None:
+        with lock:
+            context.log.info(message)
+
+    return Engine(graph.spec, base_dir, ionos=getattr(res, "ionos", None),
+                  kubernetes=getattr(res, "kubernetes", None),
+                  object_storage=getattr(res, "object_storage", None), log=log)
 
 
 def _previous(context: Any, key: dg.AssetKey) -> tuple[str | None, dict[str, Any]]:
     """Code version and metadata of the last applied (not dry-run) materialization."""
     event = context.instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
+    mat = event.asset_materialization if event is not None else None
+    if mat is None:
         return None, {}
-    mat = event.asset_materialization
     meta = {k: getattr(v, "value", v) for k, v in (mat.metadata or {}).items()}
     return (str(meta["applied_code_version"]) if meta.get("applied_code_version") else None,
             meta)
@@ -69,7 +90,7 @@ def _metadata(outcome: Any, node: Node, dry_run: bool, previous: str | None) -> 
         "writes": outcome.writes,
         "changes": sum(v for k, v in counts.items() if k != "no-op"),
         "deferred": counts["deferred"],
-        "applied_code_version": previous if dry_run else node.code_version,
+        "applied_code_version": (previous or "") if dry_run else node.code_version,
     }
     if outcome.plan.notes:
         meta["notes"] = "; ".join(outcome.plan.notes)
@@ -79,88 +100,137 @@ def _metadata(outcome: Any, node: Node, dry_run: bool, previous: str | None) -> 
     return meta
 
 
-def _reconcile_asset(graph: Graph, node: Node, keys: set[tuple[str, ...]]) -> Any:
-    deps = [dg.AssetKey(list(d)) for d in node.deps if d in keys]
-
-    @dg.asset(
-        key=dg.AssetKey(list(node.key)),
-        deps=deps,
-        group_name=node.group,
-        kinds=set(node.kinds),
-        owners=list(node.owners) or None,
-        description=node.description,
-        code_version=node.code_version,
-        required_resource_keys=_RESOURCES[node.kind],
-        tags={"platform-ops/kind": node.kind},
-    )
-    def _asset(context: dg.AssetExecutionContext, config: ReconcileConfig) -> Any:
-        from platform_assets.reconcile import Options, ReconcileError
-
-        dry_run = config.dry_run or _tag_true(context, TAG_DRY_RUN)
-        force = config.force or _tag_true(context, TAG_FORCE)
-        previous, prev_meta = _previous(context, context.asset_key)
-        try:
-            outcome = _engine(context, graph).reconcile(
-                node, Options(dry_run=dry_run, force=force, previous_code_version=previous,
-                              previous_metadata=prev_meta))
-        except ReconcileError as exc:
-            # The message names the resource and the request; the traceback adds nothing.
-            raise dg.Failure(description=str(exc), allow_retries=False) from None
-        context.log.info(f"{node.path}: {outcome.plan.summary()}"
-                         + (" (dry run)" if dry_run else ""))
-        for obs in outcome.observations:
-            context.log_event(dg.AssetObservation(
-                asset_key=context.asset_key, description=obs.get("description"),
-                metadata={k: v for k, v in obs.items() if k != "description"}))
-        return dg.MaterializeResult(metadata=_metadata(outcome, node, dry_run, previous))
-
-    return _asset
-
-
-def _drift_check(graph: Graph, node: Node) -> Any:
-    mode = getattr(node.section, "drift", "enforce")
-    severity = dg.AssetCheckSeverity.ERROR if mode == "enforce" else dg.AssetCheckSeverity.WARN
-
-    @dg.asset_check(
-        asset=dg.AssetKey(list(node.key)), name="drift",
-        description=f"Observe {node.path} without writing and report differences from the spec "
-                    f"and orphans (drift mode {mode}).",
-        required_resource_keys=_RESOURCES[node.kind],
-        blocking=False,
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        from platform_assets.reconcile import ReconcileError
-
-        try:
-            outcome = _engine(context, graph).check(node)
-        except ReconcileError as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from None
-        drifted = [c for c in outcome.plan.changes if c.action != "no-op" or c.drift]
-        return dg.AssetCheckResult(
-            passed=not drifted and not outcome.orphans,
-            severity=severity,
-            description=(f"{len(drifted)} difference(s), {len(outcome.orphans)} orphan(s)"
-                         if drifted or outcome.orphans else "matches the spec"),
-            metadata={
-                "drift_mode": mode,
-                "differences": len(drifted),
-                "orphans": dg.MetadataValue.md("\n".join(f"- `{o}`" for o in outcome.orphans)
-                                               or "none"),
-                "orphan_count": len(outcome.orphans),
-                "plan": dg.MetadataValue.md(outcome.plan.to_markdown()),
-            },
-        )
-
-    return _check
-
-
-def reconciled_nodes(graph: Graph) -> list[Node]:
-    return [n for n in graph.topological() if n.kind in RECONCILED_KINDS]
+def run_in_order(nodes: list[Node], work: Callable[[Node], Any],
+                 max_parallel: int = MAX_PARALLEL) -> Iterator[tuple[Node, Any, BaseException |
+                                                                     None]]:
+    """Run ``work`` on each node once its selected dependencies succeeded, independent nodes in
+    parallel; yield (node, result, error) as each finishes. A node whose dependency failed is
+    yielded with an error saying so and never run."""
+    keys = {n.key for n in nodes}
+    pending = {n.key: n for n in nodes}
+    ok: set[tuple[str, ...]] = set()
+    failed: set[tuple[str, ...]] = set()
+    running: dict[Future[Any], Node] = {}
+    with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="reconcile") as pool:
+        while pending or running:
+            for key, node in list(pending.items()):
+                deps = [d for d in node.deps if d in keys]
+                bad = [d for d in deps if d in failed]
+                if bad:
+                    del pending[key]
+                    failed.add(key)
+                    yield node, None, RuntimeError(
+                        f"{node.path}: not run: {', '.join('/'.join(d) for d in bad)} failed")
+                elif all(d in ok for d in deps):
+                    del pending[key]
+                    running[pool.submit(work, node)] = node
+            if not running:
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in done:
+                node = running.pop(fut)
+                err = fut.exception()
+                (failed if err else ok).add(node.key)
+                yield node, (None if err else fut.result()), err
 
 
 def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
     """One asset and one ``drift`` check per infrastructure and component node."""
     nodes = reconciled_nodes(graph)
+    if not nodes:
+        return [], []
     keys = {n.key for n in nodes}
-    build: Callable[[Node], Any] = lambda n: _reconcile_asset(graph, n, keys)  # noqa: E731
-    return [build(n) for n in nodes], [_drift_check(graph, n) for n in nodes]
+    by_key = {_key(n): n for n in nodes}
+    specs = [
+        dg.AssetSpec(
+            key=_key(n), deps=[dg.AssetKey(list(d)) for d in n.deps if d in keys],
+            group_name=n.group, kinds=set(n.kinds), owners=list(n.owners) or None,
+            description=n.description, code_version=n.code_version,
+            tags={"platform-ops/kind": n.kind},
+        )
+        for n in nodes
+    ]
+
+    @dg.multi_asset(name=RECONCILE_OP, specs=specs, can_subset=True,
+                    required_resource_keys=RESOURCE_KEYS, pool=pool_name(graph),
+                    description="Reconcile the selected IONOS resources and components to the "
+                                "spec: observe, diff, plan, apply, verify.")
+    def reconcile(context: dg.AssetExecutionContext, config: ReconcileConfig) -> Iterator[Any]:
+        from platform_assets.reconcile import Options, ReconcileError
+
+        dry_run = config.dry_run or _tag_true(context, TAG_DRY_RUN)
+        force = config.force or _tag_true(context, TAG_FORCE)
+        selected = [by_key[k] for k in by_key if k in context.selected_asset_keys]
+        engine = _engine(context, graph)
+        previous = {n.key: _previous(context, _key(n)) for n in selected}
+
+        def work(node: Node) -> Any:
+            prev_version, prev_meta = previous[node.key]
+            return engine.reconcile(node, Options(
+                dry_run=dry_run, force=force, previous_code_version=prev_version,
+                previous_metadata=prev_meta))
+
+        errors: list[str] = []
+        for node, outcome, err in run_in_order(selected, work):
+            if err is not None:
+                message = str(err) if isinstance(err, ReconcileError | RuntimeError) else \
+                    f"{node.path}: {type(err).__name__}: {err}"
+                context.log.error(message)
+                errors.append(message)
+                continue
+            context.log.info(f"{node.path}: {outcome.plan.summary()}"
+                             + (" (dry run)" if dry_run else ""))
+            for obs in outcome.observations:
+                yield dg.AssetObservation(
+                    asset_key=_key(node), description=obs.get("description"),
+                    metadata={k: v for k, v in obs.items() if k != "description"})
+            yield dg.MaterializeResult(
+                asset_key=_key(node),
+                metadata=_metadata(outcome, node, dry_run, previous[node.key][0]))
+        if errors:
+            # Each message names the resource and the request; a traceback adds nothing.
+            raise dg.Failure(description="\n".join(errors), allow_retries=False)
+
+    check_specs = [
+        dg.AssetCheckSpec(
+            "drift", asset=_key(n),
+            description=f"Observe {n.path} without writing; report differences from the spec "
+                        f"and orphans (drift mode {getattr(n.section, 'drift', 'enforce')}).")
+        for n in nodes
+    ]
+
+    @dg.multi_asset_check(name=DRIFT_OP, specs=check_specs, can_subset=True,
+                          required_resource_keys=RESOURCE_KEYS,
+                          description="Observe every reconciled asset without writing.")
+    def drift(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        selected = [by_key[k.asset_key] for k in context.selected_asset_check_keys]
+        engine = _engine(context, graph)
+        for node, outcome, err in run_in_order(selected, engine.check):
+            yield drift_result(node, outcome, err)
+
+    return [reconcile], [drift]
+
+
+def drift_result(node: Node, outcome: Any, err: BaseException | None) -> dg.AssetCheckResult:
+    """The ``drift`` check result of one node: severity by its drift mode."""
+    mode = getattr(node.section, "drift", "enforce")
+    severity = dg.AssetCheckSeverity.ERROR if mode == "enforce" else dg.AssetCheckSeverity.WARN
+    if err is not None:
+        return dg.AssetCheckResult(
+            asset_key=_key(node), check_name="drift", passed=False, severity=severity,
+            description=f"could not observe: {err}", metadata={"drift_mode": mode})
+    drifted = [c for c in outcome.plan.changes if c.action != "no-op" or c.drift]
+    return dg.AssetCheckResult(
+        asset_key=_key(node), check_name="drift",
+        passed=not drifted and not outcome.orphans, severity=severity,
+        description=(f"{len(drifted)} difference(s), {len(outcome.orphans)} orphan(s)"
+                     if drifted or outcome.orphans else "matches the spec"),
+        metadata={
+            "drift_mode": mode,
+            "differences": len(drifted),
+            "orphan_count": len(outcome.orphans),
+            "orphans": dg.MetadataValue.md("\n".join(f"- `{o}`" for o in outcome.orphans)
+                                           or "none"),
+            "plan": dg.MetadataValue.md(outcome.plan.to_markdown()),
+        },
+    )

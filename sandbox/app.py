@@ -102,6 +102,10 @@ class Sandbox:
         # Services without a reset() are reset by building a new one on the same server.
         self._recreate: dict[str, tuple[RunningServer, Callable[[], Service]]] = {}
         self._tls_certificates: list[tuple[str, str, str]] = []
+        # cert-manager Secrets announced before the TLS endpoints are up wait here.
+        self._tls_follow_lock = threading.Lock()
+        self._tls_follow_pending: list[tuple[list[str], str, str, str]] = []
+        self._tls_following: Any = None
         self._stopped = False
         self._lock = threading.Lock()
 
@@ -193,9 +197,17 @@ class Sandbox:
         certmanager = certmanager_cls(self.world, IONOS_TOKEN, state_dir=certmanager_state)
         router = self._serve(PrefixRouter({IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
                                            CERTMANAGER_PREFIX: certmanager}))
+        # The TLS endpoints serve what cert-manager issues, like an ingress; set before the
+        # controllers start so that Secrets restored from state are announced too.
+        self.world.on_tls_secret = self._follow_tls_secret
         # The controllers call into the IONOS service (volumes for PVCs): start them once it is
         # linked into the world.
         k8s.start_controllers()
+        if self.state_dir is not None:
+            # Node pools restored from state: their Node objects in the restored cluster.
+            resync = getattr(ionos, "resync_world", None)
+            if callable(resync):
+                resync()
 
         alertmanager_cls = _load("Alertmanager API", [("sandbox.alertmanager",
                                                        "AlertmanagerService")])
@@ -217,6 +229,7 @@ class Sandbox:
         kubeconfig.write_text(k8s.kubeconfig(k8s_server.url))
         self._git = git_seeded.result(timeout=max(deadline - time.monotonic(), 0.1))
         tls_env = tls_started.result(timeout=max(deadline - time.monotonic(), 0.1))
+        self._start_following_tls()
         if certmanager_fresh:
             self._seed_certificates(certmanager)
 
@@ -264,13 +277,37 @@ class Sandbox:
         self._tls_certificates = _served_certificates(endpoints)
         return dict(endpoints.env())
 
+    def _follow_tls_secret(self, names: list[str], cert_pem: str, key_pem: str,
+                           ca_pem: str) -> None:
+        """``World.on_tls_secret``: serve a cert-manager Secret on every TLS endpoint host it
+        covers and trust its CA in ``SANDBOX_CA_BUNDLE``, as an ingress and its users would."""
+        with self._tls_follow_lock:
+            if self._tls_following is None:
+                self._tls_follow_pending.append((names, cert_pem, key_pem, ca_pem))
+                return
+            _serve_secret(self._tls_following, names, cert_pem, key_pem, ca_pem)
+
+    def _start_following_tls(self) -> None:
+        with self._tls_follow_lock:
+            self._tls_following = self.tls
+            pending, self._tls_follow_pending = self._tls_follow_pending, []
+            for call in pending:
+                _serve_secret(self.tls, *call)
+
     def _seed_certificates(self, certmanager: Any) -> None:
-        """Upload the TLS endpoints' certificates to the Certificate Manager, as a user would."""
+        """Upload the TLS endpoints' certificates and those the seeded spec names to the
+        Certificate Manager, as a user would."""
         add = getattr(certmanager, "add_certificate", None)
         if not callable(add):
             return
         for name, cert, chain in self._tls_certificates:
             add(name, cert, chain)
+        if self._git is None or self.tls is None:
+            return
+        ca_pem = self.tls.ca.pem.decode()
+        for name, host in _spec_ionos_certificates(self._git.spec_path):
+            issued = self.tls.ca.issue([host], 60)
+            add(name, issued.cert_pem.decode(), ca_pem)
 
     def reset_state(self) -> dict[str, str]:
         """Clear the state of every service (``POST /reset``); say what each did."""
@@ -289,8 +326,6 @@ class Sandbox:
             except Exception as exc:  # report it; the other services still reset
                 log.exception("sandbox: resetting %s failed", name)
                 report[name] = f"failed: {exc}"
-        if "certmanager" in self.services and report.get("certmanager") == "reset":
-            self._seed_certificates(self.services["certmanager"])
         if self._git is not None:
             from sandbox.git import seed_repository
 
@@ -298,6 +333,9 @@ class Sandbox:
             shutil.rmtree(self._git.clone, ignore_errors=True)
             self._git = seed_repository(self.workdir, self.platform_source)
             report["git"] = "reset"
+        # After the Git reset: the seeded spec names the certificates.
+        if "certmanager" in self.services and report.get("certmanager") == "reset":
+            self._seed_certificates(self.services["certmanager"])
         return report
 
     def _rebuild(self, name: str, old: Service) -> Service:
@@ -368,6 +406,67 @@ def _served_certificates(endpoints: Any) -> list[tuple[str, str, str]]:
             continue
         chain = "" if case.expect == "untrusted-chain" else ca_pem
         out.append((f"sandbox-{case.name}", cert, chain))
+    return out
+
+
+def _served_hosts(endpoints: Any) -> list[str]:
+    """The hosts the TLS endpoints answer per SNI: the valid case's host and the resolve map's
+    hosts that point at its server."""
+    valid = endpoints.cases.get("valid")
+    if valid is None:
+        return []
+    hosts = [valid.host]
+    for key, target in endpoints.resolve.items():
+        host, _, _ = key.rpartition(":")
+        if target.rpartition(":")[2] == str(valid.port):
+            hosts.append(host)
+    return list(dict.fromkeys(h.lower() for h in hosts))
+
+
+def _name_matches(name: str, host: str) -> bool:
+    """RFC 6125 matching: exact, or a ``*.`` wildcard standing for one leftmost label."""
+    name, host = name.lower().rstrip("."), host.lower().rstrip(".")
+    if name.startswith("*."):
+        label, _, rest = host.partition(".")
+        return bool(label) and rest == name[2:]
+    return name == host
+
+
+def _serve_secret(endpoints: Any, names: list[str], cert_pem: str, key_pem: str,
+                  ca_pem: str) -> None:
+    if ca_pem.strip() and ca_pem.strip() not in endpoints.ca_bundle.read_text():
+        endpoints.trust(ca_pem)
+    for host in _served_hosts(endpoints):
+        if any(_name_matches(n, host) for n in names):
+            endpoints.set_certificate(host, cert_pem, key_pem)
+
+
+def _spec_ionos_certificates(spec_path: Path) -> list[tuple[str, str]]:
+    """(IONOS name, host) of each ``certificates.items[*]`` with an ``ionos`` section of the spec
+    at ``spec_path``; an unreadable spec seeds nothing (and says why in the log)."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(spec_path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        log.warning("sandbox: %s: cannot read the spec to seed IONOS certificates: %s",
+                    spec_path, exc)
+        return []
+    section = spec.get("certificates") if isinstance(spec, dict) else None
+    items = section.get("items") if isinstance(section, dict) else None
+    out = []
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        ionos = item.get("ionos") if isinstance(item, dict) else None
+        if not isinstance(ionos, dict) or not ionos.get("name"):
+            continue
+        endpoint = item.get("endpoint")
+        host = item.get("hostname") or (endpoint.get("host") if isinstance(endpoint, dict)
+                                        else None)
+        if not host:
+            log.warning("sandbox: %s: certificates.items[%d] names no hostname or endpoint "
+                        "host; its IONOS certificate is not seeded", spec_path, i)
+            continue
+        out.append((str(ionos["name"]), str(host)))
     return out
 
 

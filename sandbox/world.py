@@ -1,7 +1,8 @@
 """The links between sandbox services that a real cloud wires together.
 
 IONOS node pools become Kubernetes Node objects; a bound PVC is backed by an IONOS volume whose
-id is the PV's CSI volume handle; a cluster's kubeconfig points at the sandbox Kubernetes API.
+id is the PV's CSI volume handle; a cluster's kubeconfig points at the sandbox Kubernetes API; the
+TLS endpoints serve the Secrets cert-manager issues, as an ingress would.
 Services register callbacks here instead of importing each other.
 """
 
@@ -23,6 +24,9 @@ class World:
     volume_exists: Callable[[str], bool] | None = None
     # Set by the Kubernetes service: replace the Node objects of a node pool.
     set_pool_nodes: Callable[[str, list[dict[str, Any]]], None] | None = None
+    # Set by the assembly: called after cert-manager writes or re-issues a TLS Secret, with the
+    # Certificate's DNS names, the Secret's tls.crt (leaf and chain), tls.key and ca.crt (PEM).
+    on_tls_secret: Callable[[list[str], str, str, str], None] | None = None
     # Address of a real MariaDB server the DBaaS clusters point at, if one answered.
     mariadb_host: str | None = None
     mariadb_port: int = 3306

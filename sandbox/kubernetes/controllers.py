@@ -108,6 +108,10 @@ class SandboxCA:
                                          key_encipherment=False, data_encipherment=False,
                                          key_agreement=False, encipher_only=False,
                                          decipher_only=False), critical=True)
+            # Key identifiers: a bundle that trusts the CAs of several runs (same subject) still
+            # lets OpenSSL pick the right issuer.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()),
+                           critical=False)
             .sign(self.key, hashes.SHA256())
         )
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM)
@@ -134,6 +138,8 @@ class SandboxCA:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                            critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.key.public_key()), critical=False)
         )
         if dns_names:
             builder = builder.add_extension(
@@ -171,6 +177,7 @@ class Controllers:
         return self._ca
 
     def start(self) -> None:
+        self._announce_existing()
         self.store.listeners.append(self._listener)
         self.api.on_removed.append(self._on_removed)
         self._thread.start()
@@ -701,6 +708,7 @@ class Controllers:
             crt_pem, key_pem = self.ca.issue(spec.get("commonName"), dns, not_before, not_after,
                                              algorithm)
             self._write_tls_secret(srt, cert, secret, crt_pem, key_pem)
+            self._announce(_cert_names(spec), crt_pem + self.ca.pem, key_pem, self.ca.pem)
             conds = [c for c in clone(status.get("conditions") or [])
                      if c.get("type") != "Issuing"]
             set_condition(conds, "Ready", "True", "Ready",
@@ -737,6 +745,40 @@ class Controllers:
         new["data"] = {**(new.get("data") or {}), **data}
         new["metadata"].setdefault("annotations", {}).update(annotations)
         self.api.write_object(srt, old, new, "cert-manager-certificates")
+
+    def _announce(self, names: list[str], crt_pem: bytes, key_pem: bytes,
+                  ca_pem: bytes) -> None:
+        """Tell the world (the TLS endpoints, like an ingress) about a new TLS Secret."""
+        hook = self.svc.world.on_tls_secret
+        if hook is None or not names:
+            return
+        try:
+            hook(names, crt_pem.decode(), key_pem.decode(), ca_pem.decode())
+        except Exception as exc:  # noqa: BLE001 - the Secret is written; serving is best effort
+            self.errors["on_tls_secret"] = repr(exc)
+
+    def _announce_existing(self) -> None:
+        """Announce the Secrets of Ready Certificates restored from state (what an ingress
+        starting up would load)."""
+        import base64
+
+        srt = self._rt("", "secrets")
+        crt = self._rt("cert-manager.io", "certificates")
+        if srt is None or crt is None or self.svc.world.on_tls_secret is None:
+            return
+        for cert in self.store.select(crt.gk):
+            ready = get_condition(cert, "Ready")
+            spec = cert.get("spec") or {}
+            if ready is None or ready.get("status") != "True" or not spec.get("secretName"):
+                continue
+            secret = self.store.get(srt.gk, cert["metadata"].get("namespace") or "",
+                                    spec["secretName"])
+            data = (secret or {}).get("data") or {}
+            try:
+                pems = [base64.b64decode(data[k]) for k in ("tls.crt", "tls.key", "ca.crt")]
+            except (KeyError, ValueError):
+                continue
+            self._announce(_cert_names(spec), *pems)
 
     # ------------------------------------------------------------------ Flux
 
@@ -916,6 +958,13 @@ def _external_data(spec: dict[str, Any], provider: dict[str, Any]) -> dict[str, 
         if item.get("secretKey") and remote.get("key"):
             out[str(item["secretKey"])] = resolve(str(remote["key"]), remote.get("property"))
     return out
+
+
+def _cert_names(spec: dict[str, Any]) -> list[str]:
+    """A Certificate's DNS names (its common name first when set)."""
+    names = [str(spec["commonName"])] if spec.get("commonName") else []
+    names += [str(d) for d in spec.get("dnsNames") or []]
+    return list(dict.fromkeys(names))
 
 
 def _simulated_exit(pod: dict[str, Any]) -> int:
