@@ -122,13 +122,14 @@ class World:
 
     def run(self, keys: list[tuple[str, ...]], partition: str = PARTITION,
             with_checks: bool = True, config: dict[str, Any] | None = None,
+            instance: dg.DagsterInstance | None = None,
             **override: Any) -> dg.ExecuteInProcessResult:
         assets = [self.asset(k) for k in keys]
         checks = [c for k in keys for c in self.checks_of(k)] if with_checks else []
         run_config = {"ops": {a.op.name: {"config": config} for a in assets}} if config else None
         return dg.materialize([*assets, *checks], partition_key=partition,
                               resources=self.resources(**override), raise_on_error=False,
-                              run_config=run_config)
+                              run_config=run_config, instance=instance)
 
     def keys(self, bucket: str | None = None, region: str = "de") -> list[str]:
         return self.store.list_keys(bucket or self.bucket, "backups/", region)
@@ -540,3 +541,28 @@ def test_no_credentials_in_metadata(mariadb: World) -> None:
         assert os.environ.get("MYSQL_PWD") is None
     finally:
         w.sql("DROP USER IF EXISTS 'bkpw'@'%'")
+
+
+def test_transient_s3_errors_are_retried_and_the_backup_verifies(sandbox: Any,
+                                                                 mariadb: World) -> None:
+    w = mariadb
+    patient = ObjectStorageResource(
+        access_key_id=w.env["AWS_ACCESS_KEY_ID"], secret_access_key=w.env["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=w.env["AWS_ENDPOINT_URL_S3"], default_region="de", retry_attempts=10,
+        retry_max_wait_seconds=0.05)
+    instance = dg.DagsterInstance.ephemeral()
+    sandbox.set_fault("s3", error_rate=0.3, statuses=[503, 500], retry_after=0)
+    try:
+        result = w.run([backup_key("db"), backup_copy_key("db")], with_checks=False,
+                       object_storage=patient, instance=instance)
+    finally:
+        sandbox.clear_faults()
+    assert result.success, failure_message(result)
+    retries = [e.user_message for e in instance.all_logs(result.run_id)
+               if "transient error" in e.user_message]
+    assert retries, "\n".join(e.user_message for e in instance.all_logs(result.run_id))
+    for bucket, region in ((w.bucket, "de"), (w.dr_bucket, "eu-central-3")):
+        m = w.manifest("db", bucket, region)
+        assert m is not None
+        assert all(w.store.sha256_of(bucket, o.key, region) == (o.size, o.sha256)
+                   for o in m.objects)
