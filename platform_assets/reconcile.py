@@ -25,7 +25,7 @@ from platform_assets.core.calendar import Gate, disruption_gate
 from platform_assets.core.diff import FieldChange, diff
 from platform_assets.core.graph import Node
 from platform_assets.core.health import has_health, health, reconcile_handled
-from platform_assets.core.manifests import load_directory
+from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS, load_directory, manifest_files
 from platform_assets.core.plan import Change, Plan, decide, delete_change
 from platform_assets.spec.models import Component, PlatformSpec
 
@@ -62,6 +62,34 @@ class Outcome:
     @property
     def drift(self) -> list[Change]:
         return [c for c in self.plan.changes if c.action != "no-op" or c.drift]
+
+
+def _fast_manifests(directory: Path) -> list[dict[str, Any]] | None:
+    """Every object under ``directory`` read with libyaml; None when anything looks wrong (the
+    caller then reads it again with ``load_directory``, whose errors carry file and line)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None or not directory.is_dir():
+        return None
+    out: list[dict[str, Any]] = []
+    try:
+        for path in manifest_files(directory):
+            for doc in yaml.load_all(path.read_text(), Loader=loader):
+                if doc is None:
+                    continue
+                if not isinstance(doc, dict):
+                    return None
+                items = doc.get("items") if str(doc.get("kind", "")).endswith("List") else [doc]
+                for item in items or []:
+                    meta = item.get("metadata") if isinstance(item, dict) else None
+                    if not (item.get("apiVersion") and item.get("kind") and
+                            isinstance(meta, dict) and meta.get("name")):
+                        return None
+                    out.append(item)
+    except (yaml.YAMLError, OSError, AttributeError):
+        return None
+    return out
 
 
 def short_error(exc: BaseException) -> str:
@@ -445,10 +473,17 @@ class Engine:
     # ------------------------------------------------------------------ Kubernetes
 
     def component_manifests(self, comp: Component) -> list[dict[str, Any]]:
+        """The objects of a manifests component, namespaced (CLUSTER_SCOPED_KINDS excepted)."""
         if not comp.source.manifests:
             return []
         path = self.base_dir / comp.source.manifests.path
-        return [m.obj for m in load_directory(path, default_namespace=comp.namespace)]
+        fast = _fast_manifests(path)
+        if fast is None:  # something is wrong: the careful reader names the file and line
+            return [m.obj for m in load_directory(path, default_namespace=comp.namespace)]
+        for obj in fast:
+            if obj["kind"] not in CLUSTER_SCOPED_KINDS and not obj["metadata"].get("namespace"):
+                obj["metadata"]["namespace"] = comp.namespace
+        return fast
 
     def _component(self, node: Node, opts: Options, gate: Gate) -> Outcome:
         comp = self.spec.component(node.name)

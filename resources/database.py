@@ -173,10 +173,18 @@ class DatabaseDumpResource(dg.ConfigurableResource):
     def restore(self, database: str, gzip_chunks: Iterable[bytes],
                 host: str | None = None) -> int:
         """Create ``database`` (fresh) and feed it a gzip dump; return the uncompressed bytes."""
+        import pymysql
+
         db = _check_name(database)
         with self.connect(host) as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
-            cur.execute(f"CREATE DATABASE `{db}`")
+            try:
+                cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+                cur.execute(f"CREATE DATABASE `{db}`")
+            except pymysql.err.OperationalError as exc:
+                raise DatabaseUnavailable(
+                    f"MariaDB {self._where(host)}: cannot create the scratch database {db} "
+                    f"({exc.args[-1]}); grant CREATE, DROP and ALL on `drill\\_%`.* to "
+                    f"{self.user}") from None
         cmd = [self._binary(self.client_binary), *self._args(host, client=True), "--batch", db]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, env=self._env())

@@ -451,6 +451,9 @@ class MariaDBService(IonosServiceBase):
                 cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, password))
                 if database:
                     cur.execute(f"GRANT ALL PRIVILEGES ON `{database}`.* TO %s@'%%'", (user,))
+                # The real DBaaS admin user may create databases; grant the scratch-database
+                # pattern restore drills use, without opening the rest of the shared server.
+                cur.execute("GRANT ALL PRIVILEGES ON `drill\\_%%`.* TO %s@'%%'", (user,))
         except pymysql.MySQLError as exc:
             return f"creating the database user failed: {exc}"
         finally:

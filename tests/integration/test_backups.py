@@ -1,6 +1,4 @@
-"""Backups against the sandbox and the real MariaDB: dumps, snapshots, exports, copies, drills,
-retention, RPO, and faults (unreachable or refusing database, missing bucket, S3 failing
-mid-upload, a volume that is gone)."""
+"""Backups on the sandbox and the real MariaDB: targets, copies, drills, retention, RPO, faults."""
 
 from __future__ import annotations
 
@@ -550,17 +548,16 @@ def test_transient_s3_errors_are_retried_and_the_backup_verifies(sandbox: Any,
         access_key_id=w.env["AWS_ACCESS_KEY_ID"], secret_access_key=w.env["AWS_SECRET_ACCESS_KEY"],
         endpoint_url=w.env["AWS_ENDPOINT_URL_S3"], default_region="de", retry_attempts=10,
         retry_max_wait_seconds=0.05)
-    instance = dg.DagsterInstance.ephemeral()
-    sandbox.set_fault("s3", error_rate=0.3, statuses=[503, 500], retry_after=0)
+    # The next 6 S3 requests fail (503/500), whichever they are; then S3 recovers.
+    sandbox.set_fault("s3", error_rate=1.0, statuses=[503, 500], retry_after=0, times=6)
     try:
         result = w.run([backup_key("db"), backup_copy_key("db")], with_checks=False,
-                       object_storage=patient, instance=instance)
+                       object_storage=patient)
+        injected_all = "s3" not in sandbox.admin.faults()
     finally:
         sandbox.clear_faults()
+    assert injected_all, "all six errors should have been served (and retried)"
     assert result.success, failure_message(result)
-    retries = [e.user_message for e in instance.all_logs(result.run_id)
-               if "transient error" in e.user_message]
-    assert retries, "\n".join(e.user_message for e in instance.all_logs(result.run_id))
     for bucket, region in ((w.bucket, "de"), (w.dr_bucket, "eu-central-3")):
         m = w.manifest("db", bucket, region)
         assert m is not None

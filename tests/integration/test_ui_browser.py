@@ -1,0 +1,121 @@
+"""The Dagster UI on the sandbox in headless Chromium: the asset graph's groups, a launched run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOT = ROOT / "docs" / "images" / "asset-graph.png"
+GROUPS = ("infrastructure", "platform", "applications", "backups", "certificates")
+TERMINAL = ("Success", "Failure", "Canceled")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def webserver(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``dagster-webserver`` on the shipped workspace, with the sandbox's environment."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` to run the UI tests")
+    pytest.importorskip("playwright.sync_api")
+    home = tmp_path_factory.mktemp("dagster_home")
+    # The default run launcher and coordinator (no daemon needed); no first-run dialog.
+    (home / "dagster.yaml").write_text("nux:\n  enabled: false\ntelemetry:\n  enabled: false\n")
+    port = _free_port()
+    env = {**os.environ, **sandbox.env, "DAGSTER_HOME": str(home)}
+    log = home / "webserver.log"
+    exe = Path(sys.executable).parent / "dagster-webserver"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p",
+                                 str(port)], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/server_info", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"dagster-webserver did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(webserver: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_asset_graph_shows_our_groups(webserver: str, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{webserver}/asset-groups", wait_until="networkidle", timeout=120_000)
+    for group in GROUPS:
+        page.get_by_text(group, exact=True).first.wait_for(timeout=60_000)
+    # Expand every group so the picture shows the assets, then fit the graph to the window.
+    page.get_by_role("button", name="settings", exact=True).click()
+    page.get_by_text("Expand all groups").click()
+    page.get_by_text("datacenter", exact=True).first.wait_for(timeout=30_000)
+    page.get_by_text("wordpress", exact=True).first.wait_for(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    time.sleep(2)  # the graph animates its layout
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 20_000
+    page.close()
+
+
+def test_a_materialization_launched_from_the_ui_finishes(webserver: str, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{webserver}/assets/ionos/datacenter", wait_until="networkidle", timeout=120_000)
+    page.get_by_role("button", name="Materialize", exact=True).first.click()
+    # The UI confirms the launch with a link to the run.
+    page.get_by_text("View", exact=True).first.wait_for(timeout=60_000)
+    page.goto(f"{webserver}/runs", wait_until="networkidle", timeout=60_000)
+    status = ""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        rows = page.locator("table tbody tr")
+        if rows.count():
+            text = rows.first.inner_text()
+            status = next((s for s in TERMINAL if s in text), "")
+            if status:
+                break
+        time.sleep(3)
+        page.reload(wait_until="networkidle")
+    assert status, "the run did not reach a terminal state in the UI"
+    assert status == "Success", f"the run ended {status}: {page.locator('table tbody tr').first.inner_text()}"
+    page.close()
