@@ -192,17 +192,14 @@ def demo_instance_home() -> Path:
     if not cfg.exists():
         # One reconcile per cluster at a time (when runs go through the queue, e.g. dagster dev).
         cfg.write_text(
-            "run_coordinator:\n"
-            "  module: dagster.core.run_coordinator\n"
-            "  class: QueuedRunCoordinator\n"
-            "  config:\n"
+            "concurrency:\n"
+            "  pools:\n"
+            "    default_limit: 1\n"
+            "  runs:\n"
             "    tag_concurrency_limits:\n"
             "      - key: platform-ops/cluster\n"
             "        value: {applyLimitPerUniqueValue: true}\n"
             "        limit: 1\n"
-            "concurrency:\n"
-            "  pools:\n"
-            "    default_limit: 1\n"
             "telemetry:\n"
             "  enabled: false\n")
     return home
@@ -214,10 +211,10 @@ def _run_reconcile(instance: Any, spec: str,
 
     from platform_assets.definitions import build_definitions
 
-    defs = build_definitions(spec)
-    job = defs.resolve_job_def("reconcile_platform")
-    # The run's console log goes to a file; the terminal gets the summary.
+    # The run's console log (and load-time warnings) go to a file; the terminal gets a summary.
     with log.open("a") as f, contextlib.redirect_stderr(f):
+        defs = build_definitions(spec)
+        job = defs.resolve_job_def("reconcile_platform")
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     rows = []
     for ev in result.get_asset_materialization_events():

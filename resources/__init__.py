@@ -22,9 +22,10 @@ def core_resources(graph: Graph) -> dict[str, Any]:
     """``ionos``, ``kubernetes`` (kubeconfig from the spec's IONOS cluster, or in-cluster) and
     ``object_storage``. Secrets and endpoints are ``dg.EnvVar``s, resolved only when a run uses
     the resource: IONOS_TOKEN, IONOS_API_URL, IONOS_MARIADB_URL, IONOS_CERTMANAGER_URL,
-    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL_S3 (for production, set the
-    URLs to IONOS's: https://api.ionos.com/cloudapi/v6, https://mariadb.de-fra.ionos.com/v2,
-    https://certificate-manager.de-fra.ionos.com, https://s3.eu-central-3.ionoscloud.com)."""
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for production, set the URLs to IONOS's:
+    https://api.ionos.com/cloudapi/v6, https://mariadb.de-fra.ionos.com/v2,
+    https://certificate-manager.de-fra.ionos.com). AWS_ENDPOINT_URL_S3, when set (the sandbox),
+    replaces every region's S3 endpoint; unset, each region uses its IONOS endpoint."""
     import dagster as dg
 
     from resources.ionos import IonosCloudResource
@@ -46,7 +47,7 @@ def core_resources(graph: Graph) -> dict[str, Any]:
         "object_storage": ObjectStorageResource(
             access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
             secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-            endpoint_url=dg.EnvVar("AWS_ENDPOINT_URL_S3"),
+            endpoint_url_env="AWS_ENDPOINT_URL_S3",
         ),
     }
 

@@ -28,6 +28,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
     access_key_id: str
     secret_access_key: str
     endpoint_url: str | None = None
+    endpoint_url_env: str | None = None  # name of a variable that may override every endpoint
     default_region: str = "eu-central-3"
     retry_attempts: int = 6
     retry_max_wait_seconds: float = 30.0
@@ -38,6 +39,14 @@ class ObjectStorageResource(dg.ConfigurableResource):
     def endpoint_for(self, region: str) -> str:
         if self.endpoint_url:
             return self.endpoint_url
+        if self.endpoint_url_env:
+            import os
+
+            # Optional override read when a client is built (the sandbox sets it; production
+            # leaves it unset so that each region gets its own IONOS endpoint).
+            override = os.environ.get(self.endpoint_url_env)
+            if override:
+                return override
         return LEGACY_ENDPOINTS.get(region, f"https://s3.{region}.ionoscloud.com")
 
     def client(self, region: str | None = None) -> Any:

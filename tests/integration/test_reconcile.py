@@ -95,6 +95,11 @@ def spec_copy(tmp_path: Path, edit: Any) -> Path:
     return path
 
 
+def must(obj: dict[str, Any] | None) -> dict[str, Any]:
+    assert obj is not None
+    return obj
+
+
 def kube(env: dict[str, str], manager: str = "someone-else") -> KubernetesResource:
     return KubernetesResource(kubeconfig_path=env["KUBECONFIG"], field_manager=manager)
 
@@ -193,8 +198,10 @@ def test_drift_enforce_corrects_and_warn_only_reports(sandbox: Any, fresh: dict[
         fixed = run(defs, instance)
         assert fixed.success, failures(fixed)
         assert writes(sandbox.requests()) == {"kubernetes": 1}
-        assert k.get("apps/v1", "Deployment", "wordpress", "services")["spec"]["replicas"] == 2
-        trivy = k.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "trivy-operator", "security")
+        assert must(k.get("apps/v1", "Deployment", "wordpress", "services"))["spec"][
+            "replicas"] == 2
+        trivy = must(k.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "trivy-operator",
+                           "security"))
         assert trivy["spec"]["values"]["serviceMonitor"]["enabled"] is False
         assert "drift mode warn" in materialized(fixed)["platform/trivy-operator"]["plan"]
 
@@ -249,7 +256,7 @@ def test_immutable_change_fails_unless_replace_allowed(sandbox: Any, fresh: dict
                        for k in materialized(blocked))
 
         ionos = ionos_client(fresh)
-        cid = ionos.find_k8s_cluster("ionos-k8s")["id"]
+        cid = must(ionos.find_k8s_cluster("ionos-k8s"))["id"]
         before = ionos.list_node_pools(cid)[0]["id"]
         replaced = run(make_defs(spec_copy(tmp_path / "b", amd_allowed), fresh), instance,
                        run_config={"force": True})
@@ -283,7 +290,7 @@ def test_faults_and_latency_still_converge_without_duplicates(
         sandbox: Any, fresh: dict[str, str], tmp_path: Path) -> None:
     for service in ("ionos", "mariadb", "kubernetes", "s3"):
         sandbox.set_fault(service, error_rate=0.2, statuses=[429, 503], retry_after=0,
-                          latency_ms=10)
+                          latency_ms=10, drop_rate=0.03)
     defs = make_defs(EXAMPLE, fresh)
     with instance_at(tmp_path / "home") as instance:
         result = run(defs, instance)
@@ -375,3 +382,76 @@ def test_no_credential_reaches_the_instance_storage(sandbox: Any, fresh: dict[st
         data = path.read_bytes()
         for secret in secrets:
             assert secret.encode() not in data, f"a credential leaked into {path}"
+
+
+def test_ionos_maintenance_upgrade_is_recorded_not_reverted(sandbox: Any, fresh: dict[str, str],
+                                                            tmp_path: Path) -> None:
+    defs = make_defs(EXAMPLE, fresh)
+    with instance_at(tmp_path / "home") as instance:
+        assert run(defs, instance).success
+        # IONOS upgrades the cluster in its maintenance window (here: straight through the API).
+        ionos = ionos_client(fresh)
+        cluster = must(ionos.find_k8s_cluster("ionos-k8s"))
+        props = {k: cluster["properties"][k] for k in ("name", "maintenanceWindow",
+                                                       "apiSubnetAllowList")}
+        ionos.update_k8s_cluster(cluster["id"], {**props, "k8sVersion": "1.33.2"})
+        sandbox.reset_counts()
+        result = run(defs, instance)
+        assert result.success, failures(result)
+        assert "ionos" not in writes(sandbox.requests())  # never "downgraded" back
+        meta = materialized(result)["ionos/cluster"]
+        assert meta["k8s_version"] == "1.33.2" and "newer than the spec" in meta["notes"]
+        observations = [ev.asset_observation_data.asset_observation
+                        for ev in result.all_events if ev.event_type_value == "ASSET_OBSERVATION"]
+        assert len(observations) == 1
+        obs = observations[0]
+        assert obs.asset_key == dg.AssetKey(["ionos", "cluster"])
+        assert obs.metadata["k8s_version_before"].value == "1.32.6"
+        assert obs.metadata["k8s_version"].value == "1.33.2"
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "platform_assets", *args], cwd=ROOT,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+
+
+def test_plan_command_exit_codes(sandbox: Any, fresh: dict[str, str], tmp_path: Path) -> None:
+    empty = _cli(["plan", "--spec", str(EXAMPLE)], fresh)
+    assert empty.returncode == 2, empty.stderr
+    assert "  + ionos/datacenter/k8s-production" in empty.stdout
+    assert "  + apps/v1 Deployment services/wordpress" in empty.stdout
+    assert "Plan: " in empty.stdout and " to create" in empty.stdout
+    assert writes(sandbox.requests()) == {}
+
+    with instance_at(tmp_path / "home") as instance:
+        assert run(make_defs(EXAMPLE, fresh), instance).success
+    clean = _cli(["plan", "--spec", str(EXAMPLE)], fresh)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "No changes." in clean.stdout
+
+    def bad(data: dict[str, Any], _base: Path) -> None:
+        data["platform"][0]["depends_on"] = ["does-not-exist"]
+
+    broken = _cli(["plan", "--spec", str(spec_copy(tmp_path, bad))], fresh)
+    assert broken.returncode == 1
+    assert "does-not-exist" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_unowned_ionos_resources_are_reported_as_orphans(sandbox: Any, fresh: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    defs = make_defs(EXAMPLE, fresh)
+    with instance_at(tmp_path / "home") as instance:
+        assert run(defs, instance).success
+        ionos = ionos_client(fresh)
+        dc = must(ionos.find_datacenter("k8s-production"))
+        ionos.create_lan(dc["id"], {"name": "hand-made", "public": True})
+        drift = run(defs, instance, job="detect_drift")
+        failed = {"/".join(c.asset_key.path): c for c in drift.get_asset_check_evaluations()
+                  if not c.passed}
+        assert set(failed) == {"ionos/datacenter"}
+        check = failed["ionos/datacenter"]
+        assert check.metadata["orphan_count"].value == 1
+        assert "ionos/lan/hand-made" in check.metadata["orphans"].value
+        sandbox.reset_counts()
+        assert run(defs, instance).success  # orphans are reported, never deleted
+        assert writes(sandbox.requests()) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from platform_assets.core import desired
 from platform_assets.core.calendar import Gate
@@ -134,8 +135,9 @@ def test_stamp_hash_tracks_content_only() -> None:
 
 
 def test_health_by_kind() -> None:
-    dep = {"kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 2},
-           "status": {"observedGeneration": 2, "availableReplicas": 1, "updatedReplicas": 2}}
+    dep: dict[str, Any] = {
+        "kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 2},
+        "status": {"observedGeneration": 2, "availableReplicas": 1, "updatedReplicas": 2}}
     assert health(dep) == (False, "1/2 replicas available")
     dep["status"]["availableReplicas"] = 2
     assert health(dep)[0]
@@ -144,7 +146,7 @@ def test_health_by_kind() -> None:
     assert health({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}}) == (
         False, "phase Pending")
     assert health({"kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}})[0]
-    hr = {"kind": "HelmRelease", "metadata": {"generation": 1}, "status": {}}
+    hr: dict[str, Any] = {"kind": "HelmRelease", "metadata": {"generation": 1}, "status": {}}
     assert not health(hr)[0]
     hr["status"] = {"conditions": [{"type": "Ready", "status": "True", "observedGeneration": 1}],
                     "lastHandledReconcileAt": "t1"}
