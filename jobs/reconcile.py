@@ -36,7 +36,9 @@ def build(graph: Graph) -> list[Any]:
     pool (limit it to 1: ``concurrency: pools: default_limit: 1`` in dagster.yaml), and runs
     carry the cluster as a tag for a run-queue ``tag_concurrency_limits`` entry as well.
     """
-    selection = dg.AssetSelection.groups(*RECONCILE_GROUPS).without_checks()
+    # The drift checks run after the assets they check (reads only), so a run, or a sensor's
+    # re-reconcile of a few assets, ends by verifying the result rather than assuming it.
+    selection = dg.AssetSelection.groups(*RECONCILE_GROUPS)
     keys = [dg.AssetKey(list(n.key)) for n in reconciled_nodes(graph)]
     cluster_tag = {TAG_CLUSTER: graph.spec.ionos.cluster.name}
     return [
