@@ -38,8 +38,11 @@ def webserver(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` to run the UI tests")
     pytest.importorskip("playwright.sync_api")
     home = tmp_path_factory.mktemp("dagster_home")
-    # The default run launcher and coordinator (no daemon needed); no first-run dialog.
-    (home / "dagster.yaml").write_text("nux:\n  enabled: false\ntelemetry:\n  enabled: false\n")
+    # Runs launch straight from the webserver (no daemon to dequeue them); no first-run dialog.
+    (home / "dagster.yaml").write_text(
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n"
+        "  class: DefaultRunCoordinator\n"
+        "nux:\n  enabled: false\ntelemetry:\n  enabled: false\n")
     port = _free_port()
     env = {**os.environ, **sandbox.env, "DAGSTER_HOME": str(home)}
     log = home / "webserver.log"
@@ -106,11 +109,18 @@ def test_asset_graph_shows_our_groups(webserver: str, browser: Any) -> None:
 def test_a_materialization_launched_from_the_ui_finishes(webserver: str, browser: Any) -> None:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(f"{webserver}/assets/ionos/datacenter", wait_until="networkidle", timeout=120_000)
-    page.locator("button:has-text('Materialize')").first.click()
-    # The UI confirms the launch with a link to the run; its page shows the run's status.
-    view = page.get_by_role("link", name="View").or_(page.get_by_text("View", exact=True))
-    view.first.click(timeout=60_000)
-    page.wait_for_url("**/runs/**", timeout=60_000)
+    page.get_by_text("Loaded", exact=False).first.wait_for(timeout=60_000)
+    # Wait for the launch mutation's answer before leaving the page.
+    with page.expect_response(lambda r: "op=LaunchPipelineExecution" in r.url or "LaunchPipelineExecution(" in (
+            r.request.post_data or ""), timeout=60_000) as launched:
+        page.locator("button:has-text('Materialize')").first.click()
+    assert launched.value.ok
+    assert "LaunchRunSuccess" in launched.value.text(), launched.value.text()[:500]
+    # The run appears in the UI's run list; its page shows the run's status.
+    page.goto(f"{webserver}/runs", wait_until="networkidle", timeout=60_000)
+    run_link = page.locator("a[href^='/runs/'] >> visible=true").first
+    run_link.wait_for(timeout=60_000)
+    page.goto(f"{webserver}{run_link.get_attribute('href')}", wait_until="networkidle")
     status = ""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -119,7 +129,6 @@ def test_a_materialization_launched_from_the_ui_finishes(webserver: str, browser
         if status:
             break
         time.sleep(3)
-    page.screenshot(path=str(Path(os.environ.get("TMPDIR", "/tmp")) / "ui-run.png"))
     assert status, "the run did not reach a terminal state in the UI"
     # Reconciling the datacenter needs only the sandbox's IONOS API, which the webserver's
     # runs are pointed at.
