@@ -115,8 +115,9 @@ def start_sandbox(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
 
 def bench_noop(tmp: Path) -> dict[str, Any]:
     from platform_assets.core import desired
-    from platform_assets.reconcile import Engine, load_graph
+    from platform_assets.reconcile import Engine
     from platform_assets.reconcile_assets import MAX_PARALLEL, run_in_order
+    from platform_assets.spec.loader import load_graph
     from resources.kubernetes import KubernetesResource
 
     spec_path = write_spec(tmp / "spec50", COMPONENTS, with_objects=True)

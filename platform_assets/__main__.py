@@ -37,7 +37,7 @@ def _fail(message: str) -> int:
 
 
 def _load(spec: str | None) -> Any:
-    from platform_assets.reconcile import load_graph
+    from platform_assets.spec.loader import load_graph
 
     return load_graph(spec)
 

@@ -14,22 +14,11 @@ import dagster as dg
 from jobs import build_jobs
 from platform_assets.backup_assets import build_backup_assets
 from platform_assets.certificate_assets import build_certificate_assets
-from platform_assets.core.graph import Graph, build_graph
-from platform_assets.core.manifests import directory_digest
 from platform_assets.reconcile_assets import build_reconcile_assets
-from platform_assets.spec import load_spec
-from platform_assets.spec.loader import spec_base_dir, spec_path_from_env
+from platform_assets.spec.loader import load_graph
 from resources import build_resources
 from schedules import build_schedules
 from sensors import build_sensors
-
-
-def load_graph(spec_path: str | Path | None = None) -> Graph:
-    """Load the spec (default ``$PLATFORM_SPEC``) and derive the asset graph."""
-    path = Path(spec_path) if spec_path is not None else spec_path_from_env()
-    spec = load_spec(path)
-    base = spec_base_dir(path)
-    return build_graph(spec, manifest_digest=lambda rel: directory_digest(base / rel))
 
 
 def build_definitions(spec_path: str | Path | None = None) -> dg.Definitions:

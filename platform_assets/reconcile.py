@@ -691,21 +691,3 @@ class Engine:
             oid = desired.obj_id(objs.flux)
             targets[f"{oid[1]}/{oid[3]}"] = oid
         return targets
-
-
-def load_graph(spec_path: str | Path | None = None) -> Any:
-    """The spec at ``spec_path`` (default ``$PLATFORM_SPEC``) and its graph, without Dagster.
-
-    The graph carries ``base_dir`` (the spec's directory) for the manifest paths.
-    """
-    from platform_assets.core.graph import build_graph
-    from platform_assets.core.manifests import directory_digest
-    from platform_assets.spec import load_spec
-    from platform_assets.spec.loader import spec_base_dir, spec_path_from_env
-
-    path = Path(spec_path) if spec_path is not None else spec_path_from_env()
-    spec = load_spec(path)
-    base = spec_base_dir(path)
-    graph = build_graph(spec, manifest_digest=lambda rel: directory_digest(base / rel))
-    graph.base_dir = base  # type: ignore[attr-defined]
-    return graph

@@ -59,7 +59,7 @@ def _engine(context: Any, graph: Graph) -> Any:
     res = context.resources
     # Manifest paths are relative to the spec file: the graph may carry its directory (set by
     # whoever loaded it from elsewhere); otherwise it is $PLATFORM_SPEC's, as at load time.
-    base_dir = getattr(graph, "base_dir", None) or spec_base_dir(None)
+    base_dir = graph.base_dir or spec_base_dir(None)
     lock = threading.Lock()
 
     def log(message: str) -> None:

@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from platform_assets.spec.models import Component, PlatformSpec
@@ -85,6 +86,8 @@ def section_hash(section: Any, extra: str = "") -> str:
 class Graph:
     spec: PlatformSpec
     nodes: dict[tuple[str, ...], Node]
+    # The spec file's directory: manifest paths are relative to it (None: not loaded from disk).
+    base_dir: Path | None = None
 
     def by_kind(self, kind: NodeKind) -> list[Node]:
         return [n for n in self.nodes.values() if n.kind == kind]

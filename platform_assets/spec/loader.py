@@ -190,6 +190,22 @@ def spec_base_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return (Path(path) if path is not None else spec_path_from_env()).resolve().parent
 
 
+def load_graph(path: str | os.PathLike[str] | None = None) -> Any:
+    """The spec at ``path`` (default ``$PLATFORM_SPEC``) and its asset graph, without Dagster.
+
+    The graph's ``base_dir`` is the spec's directory, and each manifest component's code version
+    covers its manifest files.
+    """
+    from platform_assets.core.graph import build_graph
+    from platform_assets.core.manifests import directory_digest
+
+    p = Path(path) if path is not None else spec_path_from_env()
+    base = spec_base_dir(p)
+    graph = build_graph(load_spec(p), manifest_digest=lambda rel: directory_digest(base / rel))
+    graph.base_dir = base
+    return graph
+
+
 # --------------------------------------------------------------------------- cross-references
 
 

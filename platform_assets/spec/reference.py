@@ -11,7 +11,6 @@ from pydantic_core import PydanticUndefined
 
 from platform_assets.spec.models import PlatformSpec
 
-
 _CHECKS = {"_dns_name": "dns-name", "_size": "size", "_duration": "duration", "_cidr": "CIDR",
            "_timezone": "IANA timezone", "_cron": "cron", "_time_of_day": "HH:MM"}
 _VALIDATOR = re.compile(r", AfterValidator\(func=<function (\w+) at 0x[0-9a-f]+>\)\]")
@@ -69,7 +68,8 @@ def render_reference() -> str:
                 d = field.default
                 default = f"`{d.model_dump() if isinstance(d, BaseModel) else d!r}`"
             notes = (field.description or "").replace("|", "\\|")
-            lines.append(f"| `{key}` | `{_type_name(field.annotation, field.metadata)}` | {default} | {notes} |")
+            kind = _type_name(field.annotation, field.metadata)
+            lines.append(f"| `{key}` | `{kind}` | {default} | {notes} |")
             for sub in _models(field.annotation):
                 queue.append((f"{path}.{key}" if path != "(top level)" else key, sub))
         lines.append("")

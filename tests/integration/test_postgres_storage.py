@@ -148,7 +148,7 @@ def test_the_drift_schedule_ticks_into_postgres(database: str, tmp_path: Path) -
     from dagster._core.workspace.load_target import PythonFileTarget
     from dagster._scheduler.scheduler import launch_scheduled_runs
 
-    from platform_assets.definitions import load_graph
+    from platform_assets.spec.loader import load_graph
     from schedules import build_schedules
 
     # The real schedules, built from the example spec; detect_drift stands in as a no-op job
@@ -157,7 +157,7 @@ def test_the_drift_schedule_ticks_into_postgres(database: str, tmp_path: Path) -
     location.write_text(textwrap.dedent('''
         import dagster as dg
 
-        from platform_assets.definitions import load_graph
+        from platform_assets.spec.loader import load_graph
         from schedules import build_schedules
 
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from jobs import reconcile as reconcile_jobs
-from platform_assets.reconcile import load_graph
 from platform_assets.reconcile_assets import RECONCILE_OP, build_reconcile_assets
+from platform_assets.spec.loader import load_graph
 from resources.ionos import IonosCloudResource
 from resources.kubernetes import KubernetesResource
 from resources.object_storage import ObjectStorageResource

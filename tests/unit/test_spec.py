@@ -1,4 +1,4 @@
-"""The platform spec: the shipped example loads, and each class of bad input fails with file:line."""
+"""The platform spec: the example loads; each class of bad input fails with file:line."""
 
 from __future__ import annotations
 
@@ -129,7 +129,8 @@ def test_unknown_depends_on_target() -> None:
 
 
 def test_dependency_cycle() -> None:
-    text = _replace("    depends_on: [flux-sources]\n    source:\n      helm_release:\n        chart: "
+    text = _replace("    depends_on: [flux-sources]\n    source:\n      helm_release:\n"
+                    "        chart: "
                     "cert-manager",
                     "    depends_on: [flux-sources, cert-manager-issuers]\n    source:\n      "
                     "helm_release:\n        chart: cert-manager")
