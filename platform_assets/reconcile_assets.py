@@ -23,7 +23,7 @@ TAG_FORCE = "platform-ops/force"
 TAG_CLUSTER = "platform-ops/cluster"
 RECONCILE_OP = "reconcile_platform_assets"
 DRIFT_OP = "drift_checks"
-RESOURCE_KEYS = {"ionos", "kubernetes", "object_storage"}
+RESOURCE_KEYS = {"ionos", "kubernetes", "object_storage", "git"}
 MAX_PARALLEL = 4
 
 
@@ -50,6 +50,24 @@ def _key(node: Node) -> dg.AssetKey:
 
 def _tag_true(context: Any, tag: str) -> bool:
     return str(context.run.tags.get(tag, "")).lower() in ("1", "true", "yes")
+
+
+def _graph_for_run(context: Any, graph: Graph) -> Graph:
+    """The graph a run applies: for runs the ``git_changes`` sensor requests (tagged with a
+    commit), the spec at that commit, not whatever the working copy holds when the run starts."""
+    from resources.git import commit_of_run, graph_for_run
+
+    if commit_of_run(context.run.tags) is None:
+        return graph
+    pinned, base = graph_for_run(context.run.tags, context.resources.git, graph)
+    pinned.base_dir = base
+    context.log.info(f"applying the spec at commit {commit_of_run(context.run.tags)}")
+    return pinned
+
+
+def _node(graph: Graph, node: Node) -> Node:
+    """``node`` as the run's graph has it (same key; the section may differ at another commit)."""
+    return graph.nodes.get(node.key, node)
 
 
 def _engine(context: Any, graph: Graph) -> Any:
@@ -160,8 +178,9 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
 
         dry_run = config.dry_run or _tag_true(context, TAG_DRY_RUN)
         force = config.force or _tag_true(context, TAG_FORCE)
-        selected = [by_key[k] for k in by_key if k in context.selected_asset_keys]
-        engine = _engine(context, graph)
+        run_graph = _graph_for_run(context, graph)
+        selected = [_node(run_graph, by_key[k]) for k in by_key if k in context.selected_asset_keys]
+        engine = _engine(context, run_graph)
         previous = {n.key: _previous(context, _key(n)) for n in selected}
 
         def work(node: Node) -> Any:
@@ -203,8 +222,10 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
                           required_resource_keys=RESOURCE_KEYS,
                           description="Observe every reconciled asset without writing.")
     def drift(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        selected = [by_key[k.asset_key] for k in context.selected_asset_check_keys]
-        engine = _engine(context, graph)
+        run_graph = _graph_for_run(context, graph)
+        selected = [_node(run_graph, by_key[k.asset_key])
+                    for k in context.selected_asset_check_keys]
+        engine = _engine(context, run_graph)
         for node, outcome, err in run_in_order(selected, engine.check):
             yield drift_result(node, outcome, err)
 

@@ -84,6 +84,8 @@ class GitRepositoryResource(dg.ConfigurableResource):
             done = subprocess.run(cmd, cwd=where, env=env, capture_output=True,
                                   timeout=self.timeout_seconds, check=False)
         except FileNotFoundError as exc:
+            if not where.is_dir():
+                raise GitUnavailable(f"no local mirror at {where} yet: fetch first") from exc
             raise GitUnavailable("the git command line tool is not on PATH") from exc
         except subprocess.TimeoutExpired as exc:
             raise GitUnavailable(redact(f"git {' '.join(args[:2])} timed out after "
@@ -123,7 +125,7 @@ class GitRepositoryResource(dg.ConfigurableResource):
 
     def has_commit(self, sha: str) -> bool:
         """Whether the mirror holds commit ``sha``."""
-        if not _SHA.match(sha or ""):
+        if not _SHA.match(sha or "") or not (self.mirror_path() / "HEAD").exists():
             return False
         done = self._git("cat-file", "-e", f"{sha}^{{commit}}", check=False)
         return bool(done.returncode == 0)

@@ -10,6 +10,8 @@ one field manager.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -23,6 +25,11 @@ from resources.ionos import IonosCloudResource
 from resources.retry import RetryPolicy, call_with_retry
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 class KubernetesResource(dg.ConfigurableResource):
@@ -71,6 +78,8 @@ class KubernetesResource(dg.ConfigurableResource):
         with os.fdopen(fd, "w") as f:
             f.write(text if isinstance(text, str) else str(text))
         os.chmod(path, 0o600)
+        # The client reads the file once, when it is built; remove it when the process ends.
+        atexit.register(_remove_quietly, path)
         return path
 
     def api_client(self) -> Any:

@@ -19,6 +19,7 @@ import yaml
 from jobs import reconcile as reconcile_jobs
 from platform_assets.reconcile_assets import RECONCILE_OP, build_reconcile_assets
 from platform_assets.spec.loader import load_graph
+from resources.git import GitRepositoryResource
 from resources.ionos import IonosCloudResource
 from resources.kubernetes import KubernetesResource
 from resources.object_storage import ObjectStorageResource
@@ -30,7 +31,8 @@ EXAMPLE = ROOT / "platform" / "platform.yaml"
 READS = ("GET", "HEAD", "OPTIONS")
 
 
-def make_defs(spec_path: Path | str, env: dict[str, str]) -> dg.Definitions:
+def make_defs(spec_path: Path | str, env: dict[str, str],
+              git_url: str | None = None) -> dg.Definitions:
     """The reconcile assets, checks and jobs of a spec, with resources fast enough for tests."""
     graph = load_graph(spec_path)
     assets, checks = build_reconcile_assets(graph)
@@ -50,6 +52,7 @@ def make_defs(spec_path: Path | str, env: dict[str, str]) -> dg.Definitions:
                 secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
                 endpoint_url=env["AWS_ENDPOINT_URL_S3"], retry_attempts=8,
                 retry_max_wait_seconds=0.2),
+            "git": GitRepositoryResource(url=git_url or env["PLATFORM_GIT_URL"]),
         })
 
 
@@ -455,3 +458,45 @@ def test_unowned_ionos_resources_are_reported_as_orphans(sandbox: Any, fresh: di
         sandbox.reset_counts()
         assert run(defs, instance).success  # orphans are reported, never deleted
         assert writes(sandbox.requests()) == {}
+
+
+def test_a_commit_tagged_run_applies_the_spec_at_that_commit(
+        sandbox: Any, fresh: dict[str, str], tmp_path: Path) -> None:
+    """Runs the git sensor requests carry the commit: they apply that commit's spec, not the
+    working copy's."""
+    import boto3
+
+    from platform_assets.core.gitchanges import COMMIT_TAG
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "platform", repo)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "example"], check=True)
+    spec = yaml.safe_load((repo / "platform.yaml").read_text())
+    bucket = spec["ionos"]["buckets"][0]
+    assert bucket["versioning"] is True
+    bucket["versioning"] = False
+    (repo / "platform.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    subprocess.run([*git, "commit", "-q", "-am", "suspend versioning"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                         text=True).stdout.strip()
+
+    defs = make_defs(EXAMPLE, fresh, git_url=f"file://{repo}")
+    key = dg.AssetKey(["s3", "bucket", bucket["name"]])
+    job = defs.resolve_job_def("reconcile_platform")
+    s3 = boto3.client("s3", endpoint_url=fresh["AWS_ENDPOINT_URL_S3"],
+                      region_name=bucket["region"],
+                      aws_access_key_id=fresh["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=fresh["AWS_SECRET_ACCESS_KEY"])
+    with instance_at(tmp_path / "home") as instance:
+        loaded = job.execute_in_process(instance=instance, asset_selection=[key],
+                                        raise_on_error=False)
+        assert loaded.success, failures(loaded)
+        assert s3.get_bucket_versioning(Bucket=bucket["name"])["Status"] == "Enabled"
+        pinned = job.execute_in_process(instance=instance, asset_selection=[key],
+                                        tags={COMMIT_TAG: sha}, raise_on_error=False)
+        assert pinned.success, failures(pinned)
+        assert "versioning" in materialized(pinned)["/".join(key.path)]["plan"]
+        assert s3.get_bucket_versioning(Bucket=bucket["name"])["Status"] == "Suspended"

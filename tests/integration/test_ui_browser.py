@@ -99,6 +99,7 @@ def test_asset_graph_shows_our_groups(webserver: str, browser: Any) -> None:
             break
         time.sleep(1)
     assert all(graph_text.count(g) >= 2 for g in GROUPS), graph_text[:2000]
+    page.wait_for_load_state("networkidle")
     time.sleep(2)  # the graph animates its layout
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
