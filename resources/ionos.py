@@ -207,30 +207,15 @@ class IonosCloudResource(dg.ConfigurableResource):
 
         Returns the create's result, or what ``find`` found.
         """
-        from resources.retry import RetriesExhausted, is_transient, retry_after_of
+        def recover() -> Any:
+            return self.call(f"look-up after failed {describe}", find)
 
-        policy = self.retry_policy
-        last: BaseException | None = None
-        for attempt in range(1, policy.attempts + 1):
-            try:
-                return create()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                last = exc
-            if attempt == policy.attempts:
-                break
-            wait = policy.delay(attempt, retry_after_of(last))
-            if log:
-                log(f"{describe}: transient error; checking whether it was created, then retry "
-                    f"{attempt}/{policy.attempts - 1} in {wait:.1f}s")
-            sleep(wait)
-            found = self.call(f"look-up after failed {describe}", find)
-            if found:
-                return found
-        raise RetriesExhausted(f"{describe} failed after {policy.attempts} attempts; last error: "
-                               f"{type(last).__name__}: {str(last).splitlines()[0] if last else ''}"
-                               ) from last
+        on_retry = None
+        if log is not None:
+            def on_retry(message: str) -> None:
+                log(f"{message}; checking whether it was created first")
+        return call_with_retry(create, describe, self.retry_policy, sleep=sleep,
+                               on_retry=on_retry, recover=recover)
 
     @staticmethod
     def _post_once(fn: Callable[[], Any]) -> tuple[Any, str | None]:

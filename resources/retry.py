@@ -90,6 +90,7 @@ def call_with_retry(
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], Any] = time.sleep,
     on_retry: Callable[[str], Any] | None = None,
+    recover: Callable[[], Any] | None = None,
 ) -> T:
     """Call ``fn`` until it succeeds, retrying transient failures within ``policy``.
 
@@ -100,6 +101,9 @@ def call_with_retry(
         policy: attempts and delays.
         sleep: injectable sleeper.
         on_retry: called with a one-line message before each retry (e.g. a logger).
+        recover: called after each wait, before retrying; a truthy result is returned instead
+            of retrying (a create whose first attempt may have reached the server looks the
+            resource up here, so a retry never makes a duplicate).
     """
     last: BaseException | None = None
     for attempt in range(1, policy.attempts + 1):
@@ -116,6 +120,10 @@ def call_with_retry(
                 on_retry(f"{describe}: transient error {status_of(exc) or type(exc).__name__}; "
                          f"retry {attempt}/{policy.attempts - 1} in {wait:.1f}s")
             sleep(wait)
+            if recover is not None:
+                found = recover()
+                if found:
+                    return found  # type: ignore[no-any-return]
     raise RetriesExhausted(
         f"{describe} failed after {policy.attempts} attempts; last error: "
         f"{(status_of(last) if last else None) or ''} {type(last).__name__}: {_short(last)}"
