@@ -57,8 +57,17 @@ class KubernetesResource(dg.ConfigurableResource):
                            max_delay=self.retry_max_wait_seconds)
 
     def _detect_in_cluster(self) -> bool:
+        """Explicit configuration wins over detection: a run pod on a management cluster must
+        not mistake that cluster for the platform's. ``PLATFORM_KUBERNETES_IN_CLUSTER=true`` (set
+        by the Helm values when Dagster runs on the platform cluster) selects the pod's service
+        account, whose RBAC is derived from the spec."""
         if self.in_cluster is not None:
             return self.in_cluster
+        flag = os.environ.get("PLATFORM_KUBERNETES_IN_CLUSTER", "").lower()
+        if flag in ("1", "true", "yes"):
+            return True
+        if self.from_ionos_cluster or flag in ("0", "false", "no"):
+            return False
         return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.exists()
 
     def _kubeconfig_from_ionos(self) -> str:
