@@ -70,6 +70,19 @@ class IonosCloudResource(dg.ConfigurableResource):
             cfg.max_wait_time = int(self.retry_max_wait_seconds)
         return cfg
 
+    def _with_timeouts(self, client: Any) -> Any:
+        """Give every request of ``client`` (connect, read) timeouts unless the call sets its own:
+        the SDKs default to none, so a stalled connection would hang a run forever."""
+        rest = client.rest_client
+        send = rest.request
+        bound = (10.0, self.http_timeout_seconds)
+
+        def request(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+            return send(*args, _request_timeout=_request_timeout or bound, **kwargs)
+
+        rest.request = request
+        return client
+
     def cloud_client(self) -> Any:
         """The ``ionoscloud.ApiClient`` (Cloud API v6), built on first use."""
         if "cloud" not in self._clients:
@@ -85,7 +98,7 @@ class IonosCloudResource(dg.ConfigurableResource):
                 password=None if self.token else self.password,
             )
             self._configure(cfg, bearer_only=False)
-            self._clients["cloud"] = ionoscloud.ApiClient(cfg)
+            self._clients["cloud"] = self._with_timeouts(ionoscloud.ApiClient(cfg))
         return self._clients["cloud"]
 
     def mariadb_client(self) -> Any:
@@ -96,7 +109,7 @@ class IonosCloudResource(dg.ConfigurableResource):
             if not self.token:
                 raise ValueError("the IONOS DBaaS MariaDB API takes a token only: set IONOS_TOKEN")
             cfg = mdb.Configuration(host=self.mariadb_url.rstrip("/"), token=self.token)
-            self._clients["mariadb"] = mdb.ApiClient(cfg)
+            self._clients["mariadb"] = self._with_timeouts(mdb.ApiClient(cfg))
         return self._clients["mariadb"]
 
     def certmanager_client(self) -> Any:
@@ -108,7 +121,7 @@ class IonosCloudResource(dg.ConfigurableResource):
                 raise ValueError("the IONOS Certificate Manager API takes a token only: set "
                                  "IONOS_TOKEN")
             cfg = cm.Configuration(host=self.certmanager_url.rstrip("/"), token=self.token)
-            self._clients["certmanager"] = cm.ApiClient(cfg)
+            self._clients["certmanager"] = self._with_timeouts(cm.ApiClient(cfg))
         return self._clients["certmanager"]
 
     def api(self, name: str) -> Any:
