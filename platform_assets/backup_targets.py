@@ -13,6 +13,7 @@ object that looks complete is left behind.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -377,13 +378,24 @@ def _confirm_size(store: Any, where: Where, key: str, size: int) -> None:
 
 
 def export_namespace(kube: Any, namespace: str, include_secrets: bool,
-                     kinds: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
-    """Every object of ``namespace`` (managedFields dropped), kinds as discovery lists them."""
+                     kinds: tuple[tuple[str, str], ...],
+                     forbidden: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every object of ``namespace`` (managedFields dropped), kinds as discovery lists them.
+
+    Kinds the account may not list (403: least-privilege RBAC grants a fixed set) are appended
+    to ``forbidden`` so the backup reports them, instead of failing the whole export."""
     out = []
     for api_version, kind in kinds:
         if kind in SKIPPED_KINDS or (kind == "Secret" and not include_secrets):
             continue
-        for obj in kube.list(api_version, kind, namespace):
+        try:
+            listed = kube.list(api_version, kind, namespace)
+        except Exception as exc:
+            if getattr(exc, "status", None) != 403 or forbidden is None:
+                raise
+            forbidden.append(f"{api_version}/{kind}")
+            continue
+        for obj in listed:
             obj.setdefault("apiVersion", api_version)
             obj.setdefault("kind", kind)
             (obj.get("metadata") or {}).pop("managedFields", None)
@@ -399,7 +411,10 @@ def _backup_resources(target: BackupTarget, partition: str, attempt: str, where:
     kinds = kube.namespaced_kinds()
     objects = []
     for ns in target.namespaces:
-        items = export_namespace(kube, ns, target.include_secrets, kinds)
+        forbidden: list[str] = []
+        items = export_namespace(kube, ns, target.include_secrets, kinds, forbidden)
+        if forbidden:
+            log(f"namespace {ns}: not allowed to list {', '.join(forbidden)}; not exported")
         body = yaml.safe_dump_all(items, sort_keys=True).encode() if items else b""
         key = object_key(where.prefix, target.name, partition, attempt, f"{ns}.yaml")
         written.append(key)
@@ -412,7 +427,8 @@ def _backup_resources(target: BackupTarget, partition: str, attempt: str, where:
         objects.append(ManifestObject(
             key=key, size=result.size, sha256=result.sha256,
             source=f"kubernetes namespace {ns}", content_type="application/yaml",
-            details={"namespace": ns, "count": len(items), "kinds": counts}))
+            details={"namespace": ns, "count": len(items), "kinds": counts,
+                     "not_exported_kinds": forbidden}))
         log(f"exported {len(items)} objects of namespace {ns}")
     return objects, {"namespaces": list(target.namespaces),
                      "include_secrets": target.include_secrets,
@@ -596,6 +612,26 @@ def _content(obj: dict[str, Any]) -> dict[str, Any]:
             if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
+def _grant_drill_access(kube: Any, scratch: str) -> None:
+    """Bind the restore-drill ClusterRole in the scratch namespace to the run's service account
+    (``$PLATFORM_RUN_SERVICE_ACCOUNT`` = ``namespace/name``, set by the Helm values): the
+    least-privilege RBAC cannot name drill namespaces in advance. Unset (a kubeconfig with
+    broader rights, or the sandbox): nothing to bind."""
+    from platform_assets.core.rbac import DRILL_ROLE_NAME
+
+    account = os.environ.get("PLATFORM_RUN_SERVICE_ACCOUNT", "")
+    sa_namespace, _, sa_name = account.partition("/")
+    if not (sa_namespace and sa_name):
+        return
+    kube.apply({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": DRILL_ROLE_NAME, "namespace": scratch},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": DRILL_ROLE_NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
+    })
+
+
 def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any) -> DrillResult:
     """Apply the exported objects of each namespace into a scratch namespace, read them back and
     compare their content (everything but metadata and status); the scratch namespace goes."""
@@ -610,6 +646,7 @@ def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any) -> 
         items = [d for d in yaml.safe_load_all(raw) if d]
         scratch = f"drill-{hashlib.sha256(obj.key.encode()).hexdigest()[:12]}"
         kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scratch}})
+        _grant_drill_access(kube, scratch)
         created: list[dict[str, Any]] = []
         try:
             for item in filter(_restorable, items):

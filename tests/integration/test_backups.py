@@ -563,3 +563,31 @@ def test_transient_s3_errors_are_retried_and_the_backup_verifies(sandbox: Any,
         assert m is not None
         assert all(w.store.sha256_of(bucket, o.key, region) == (o.size, o.sha256)
                    for o in m.objects)
+
+
+def test_drill_binds_its_scratch_namespace_to_the_run_account(
+        sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under least-privilege RBAC the drill's scratch namespace gets a RoleBinding to the drill
+    ClusterRole for the run's service account; with no account configured, none is made."""
+    from platform_assets.backup_targets import _grant_drill_access
+    from platform_assets.core.rbac import DRILL_ROLE_NAME
+    from resources.kubernetes import KubernetesResource
+
+    kube = KubernetesResource(kubeconfig_path=sandbox_env["KUBECONFIG"])
+    scratch = f"drill-test-{os.getpid()}"
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scratch}})
+    try:
+        monkeypatch.delenv("PLATFORM_RUN_SERVICE_ACCOUNT", raising=False)
+        _grant_drill_access(kube, scratch)
+        rbac = "rbac.authorization.k8s.io/v1"
+        assert kube.get(rbac, "RoleBinding", DRILL_ROLE_NAME, scratch) is None
+        monkeypatch.setenv("PLATFORM_RUN_SERVICE_ACCOUNT", "dagster/platform-ops-runner")
+        _grant_drill_access(kube, scratch)
+        binding = kube.get(rbac, "RoleBinding", DRILL_ROLE_NAME, scratch)
+        assert binding is not None
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                      "kind": "ClusterRole", "name": DRILL_ROLE_NAME}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform-ops-runner",
+                                        "namespace": "dagster"}]
+    finally:
+        kube.delete("v1", "Namespace", scratch)

@@ -1,0 +1,42 @@
+"""Resource export: kinds the run's account may not list are reported, not fatal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from platform_assets.backup_targets import export_namespace
+
+
+class Forbidden(Exception):
+    status = 403
+
+
+class Kube:
+    def __init__(self, denied: set[str]):
+        self.denied = denied
+
+    def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+        if kind in self.denied:
+            raise Forbidden(f"{kind} is forbidden")
+        return [{"metadata": {"name": f"{kind.lower()}-1", "namespace": namespace,
+                              "managedFields": [{"manager": "x"}]}}]
+
+
+KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("apps/v1", "Deployment"))
+
+
+def test_forbidden_kinds_are_listed_and_the_rest_exported() -> None:
+    forbidden: list[str] = []
+    items = export_namespace(Kube({"Deployment"}), "web", False, KINDS, forbidden)
+    assert [(o["kind"], o["metadata"]["name"]) for o in items] == [("ConfigMap", "configmap-1")]
+    assert "managedFields" not in items[0]["metadata"]
+    assert forbidden == ["apps/v1/Deployment"]
+
+
+def test_secrets_only_when_asked_and_other_errors_propagate() -> None:
+    items = export_namespace(Kube(set()), "web", True, KINDS, [])
+    assert {o["kind"] for o in items} == {"ConfigMap", "Secret", "Deployment"}
+    with pytest.raises(Forbidden):
+        export_namespace(Kube({"ConfigMap"}), "web", False, KINDS)
