@@ -305,7 +305,12 @@ def main(argv: list[str] | None = None) -> int:
                            help="plan disruptive changes as if inside a maintenance window")
             p.add_argument("--verbose", action="store_true", help="list unchanged resources")
     args = parser.parse_args(argv)
-    return int(args.fn(args))
+    try:
+        return int(args.fn(args))
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error of ours; keep stderr quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

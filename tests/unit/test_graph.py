@@ -108,3 +108,11 @@ def test_no_component_name_of_the_example_appears_in_python_code() -> None:
                 if pattern.search(line):
                     offenders.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
     assert offenders == []
+
+
+def test_readme_shows_the_example_graph() -> None:
+    from platform_assets.core.graph import to_mermaid
+
+    readme = (ROOT / "README.md").read_text()
+    assert to_mermaid(build_graph(load_spec(DEFAULT_SPEC))) in readme, (
+        "the README's diagram is stale: paste `python -m platform_assets graph` into it")
