@@ -207,6 +207,14 @@ def demo_instance_home() -> Path:
 
 def _run_reconcile(instance: Any, spec: str,
                    log: Path) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
+    ok, rows, _ = _run_job(instance, spec, log, "reconcile_platform")
+    return ok, rows
+
+
+def _run_job(instance: Any, spec: str, log: Path, job_name: str,
+             partition_key: str | None = None
+             ) -> tuple[bool, list[tuple[str, dict[str, Any]]], list[Any]]:
+    """Run a job in process; (success, materializations as (key, metadata), check results)."""
     import contextlib
 
     from platform_assets.definitions import build_definitions
@@ -214,8 +222,9 @@ def _run_reconcile(instance: Any, spec: str,
     # The run's console log (and load-time warnings) go to a file; the terminal gets a summary.
     with log.open("a") as f, contextlib.redirect_stderr(f):
         defs = build_definitions(spec)
-        job = defs.resolve_job_def("reconcile_platform")
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        job = defs.resolve_job_def(job_name)
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        partition_key=partition_key)
     rows = []
     for ev in result.get_asset_materialization_events():
         mat: Any = ev.step_materialization_data.materialization
@@ -227,8 +236,42 @@ def _run_reconcile(instance: Any, spec: str,
         for ev in result.all_events:
             if ev.event_type_value == "STEP_FAILURE":
                 err = ev.event_specific_data.error  # type: ignore[union-attr]
-                print(f"  FAILED {ev.step_key}: {err.message.strip() if err else ''}")
-    return result.success, rows
+                message = err.message.strip().splitlines()[0] if err else ""
+                print(f"  FAILED {ev.step_key}: {message}")
+    return result.success, rows, list(result.get_asset_check_evaluations())
+
+
+def _show_checks(checks: list[Any]) -> None:
+    for c in sorted(checks, key=lambda c: (c.asset_key.to_user_string(), c.check_name)):
+        state = "ok" if c.passed else c.severity.value
+        meta = {k: getattr(v, "value", v) for k, v in c.metadata.items()}
+        detail = meta.get("summary") or ""
+        if meta.get("reasons") not in (None, "", "none"):
+            detail = meta["reasons"]
+        elif meta.get("days_left") is not None:
+            detail = f"{float(meta['days_left']):.0f} days left"
+        print(f"  {c.asset_key.to_user_string() + ' ' + c.check_name:58s} {state:5s} "
+              f"{str(detail)[:60]}")
+
+
+def _demo_seams(instance: Any, spec: str, log: Path) -> None:
+    """After the reconcile: the nightly backup of yesterday and the certificate audit, on the
+    same sandbox (reported, not fatal: the main job is the reconcile)."""
+    from datetime import UTC, datetime, timedelta
+
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    print(f"\nsnapshot_platform, partition {yesterday}:", flush=True)
+    ok, rows, checks = _run_job(instance, spec, log, "snapshot_platform", yesterday)
+    for key, meta in rows:
+        size = meta.get("bytes")
+        print(f"  {key:45s} {meta.get('objects', '')} object(s)"
+              + (f", {size} bytes" if size is not None else ""))
+    _show_checks(checks)
+    print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
+    print("\naudit_certificates:", flush=True)
+    ok, _rows, checks = _run_job(instance, spec, log, "audit_certificates")
+    _show_checks(checks)
+    print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -274,6 +317,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                         print(f"the second run made {writes} writes; expected none")
                         return EXIT_ERROR
                     print("  no changes: the platform matches the spec")
+            _demo_seams(instance, spec, log)
         print(f"\nrun logs: {log}\nDagster instance: {os.environ['DAGSTER_HOME']} "
               "(`dagster dev` shows the runs with DAGSTER_HOME set to it)")
         return EXIT_OK
