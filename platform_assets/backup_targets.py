@@ -82,16 +82,21 @@ def now_utc() -> datetime:
 # --------------------------------------------------------------------------- manifests in S3
 
 
-def read_manifest(store: Any, where: Where, target: str, partition: str) -> Manifest | None:
-    """The partition's manifest, or None (also when unreadable: then it is no restore point)."""
+def read_manifest(store: Any, where: Where, target: str, partition: str,
+                  describe: str | None = None) -> Manifest | None:
+    """The partition's manifest, or None. An unreadable one is no restore point (None); with
+    ``describe`` (a backup about to write this partition) it is an error instead, and kept."""
     key = manifest_key(where.prefix, target, partition)
     raw = store.get_bytes(where.bucket, key, where.region)
     if raw is None:
         return None
     try:
         return Manifest.from_json(raw, where=f"s3://{where.bucket}/{key}")
-    except ManifestError:
-        return None
+    except ManifestError as exc:
+        if describe is None:
+            return None
+        raise BackupError(f"{describe}: the existing manifest is unreadable ({exc}); it is not "
+                          "overwritten: inspect and remove it, then run again") from None
 
 
 def partitions_in_bucket(store: Any, where: Where, target: str) -> dict[str, list[str]]:
@@ -161,7 +166,7 @@ def _run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, where:
                 describe: str, *, store: Any, ionos: Any, kube: Any, db: Any, run_id: str,
                 part_size: int, log: Log, clock: Callable[[], datetime]) -> Outcome:
     t0 = time.monotonic()
-    existing = _read_existing(store, where, target.name, partition, describe)
+    existing = read_manifest(store, where, target.name, partition, describe)
     if existing is not None:
         log(f"{describe}: already complete ({existing.finished_at}); nothing to do")
         return Outcome(existing, True, time.monotonic() - t0)
@@ -200,19 +205,6 @@ def _backups(spec: PlatformSpec) -> Backups:
     if spec.backups is None:
         raise BackupError("the spec has no backups section")
     return spec.backups
-
-
-def _read_existing(store: Any, where: Where, target: str, partition: str,
-                   describe: str) -> Manifest | None:
-    key = manifest_key(where.prefix, target, partition)
-    raw = store.get_bytes(where.bucket, key, where.region)
-    if raw is None:
-        return None
-    try:
-        return Manifest.from_json(raw, where=f"s3://{where.bucket}/{key}")
-    except ManifestError as exc:
-        raise BackupError(f"{describe}: the existing manifest is unreadable ({exc}); it is not "
-                          "overwritten: inspect and remove it, then run again") from None
 
 
 def _cleanup(store: Any, where: Where, keys: list[str], log: Log) -> None:
@@ -451,11 +443,11 @@ def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *, 
                 bk.prefix)
     describe = f"cross-region copy of {target.name} ({partition}) to {dst.bucket}"
     t0 = time.monotonic()
-    source = _read_existing(store, src, target.name, partition, describe)
+    source = read_manifest(store, src, target.name, partition, describe)
     if source is None:
         raise BackupError(f"{describe}: the backup of this partition is not complete (no "
                           f"manifest in {src.bucket}); run the backup first")
-    existing = _read_existing(store, dst, target.name, partition, describe)
+    existing = read_manifest(store, dst, target.name, partition, describe)
     if existing is not None and existing.attempt == source.attempt:
         return Outcome(existing, True, time.monotonic() - t0)
     stale = store.list_keys(dst.bucket, partition_prefix(dst.prefix, target.name, partition),
