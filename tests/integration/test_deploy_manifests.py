@@ -186,7 +186,9 @@ def test_helm_values_use_only_chart_keys() -> None:
     assert values["postgresql"]["enabled"] is False
     assert values["generatePostgresqlPasswordSecret"] is False
     limits = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    assert {"key": "platform/cluster", "limit": 1} in limits["tagConcurrencyLimits"]
+    cluster_limit = {"key": "platform-ops/cluster", "value": {"applyLimitPerUniqueValue": True},
+                     "limit": 1}
+    assert cluster_limit in limits["tagConcurrencyLimits"]
     assert values["ingress"]["enabled"] is False  # only the authenticating proxy is exposed
     assert values["dagsterWebserver"]["enableReadOnly"] is True
 
@@ -227,8 +229,10 @@ def test_dagster_yaml_files_are_valid_instance_config(monkeypatch: pytest.Monkey
     prod = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
     assert prod["run_launcher"]["class"] == "K8sRunLauncher"
     assert prod["run_launcher"]["config"]["service_account_name"] == "platform-ops-runner"
-    assert {"key": "platform/cluster", "limit": 1} in \
-        prod["run_coordinator"]["config"]["tag_concurrency_limits"]
+    cluster_limit = {"key": "platform-ops/cluster", "value": {"applyLimitPerUniqueValue": True},
+                     "limit": 1}
+    assert cluster_limit in prod["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert prod["concurrency"]["pools"]["default_limit"] == 1
 
 
 # --------------------------------------------------------------------------- kubectl, server side

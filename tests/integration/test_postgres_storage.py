@@ -104,7 +104,7 @@ def test_a_job_runs_and_is_read_back_from_postgres(database: str, tmp_path: Path
 
     with instance_for_test(temp_dir=str(tmp_path), overrides=_storage(database)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        result = job.execute_in_process(instance=instance, tags={"platform/cluster": "sandbox"})
+        result = job.execute_in_process(instance=instance, tags={"platform-ops/cluster": "sandbox"})
         assert result.success
         run_id = result.run_id
 
@@ -117,7 +117,7 @@ def test_a_job_runs_and_is_read_back_from_postgres(database: str, tmp_path: Path
         assert run is not None
         assert run.status == dg.DagsterRunStatus.SUCCESS
         assert run.job_name == "reconcile_test"
-        assert run.tags["platform/cluster"] == "sandbox"
+        assert run.tags["platform-ops/cluster"] == "sandbox"
         steps = [e.dagster_event.step_key for e in other.all_logs(run_id)
                  if e.dagster_event and e.dagster_event.event_type_value == "STEP_SUCCESS"]
         assert sorted(steps) == ["cluster", "datacenter"]
