@@ -6,6 +6,8 @@ from typing import Any
 
 import dagster as dg
 
+from jobs.executors import executor_for
+from jobs.k8s_tags import k8s_tags
 from platform_assets.backup_assets import partitions_for, rpo_check_keys
 from platform_assets.core.graph import Graph
 
@@ -25,7 +27,8 @@ def build(graph: Graph) -> list[Any]:
             selection=dg.AssetSelection.groups("backups"),
             description="Take the day's backup of every target, copy it to the DR region, "
                         "apply retention and run the restore drills.",
-            tags={"platform-ops/job": "backups"},
+            tags={"platform-ops/job": "backups", **k8s_tags(JOB_NAME)},
+            executor_def=executor_for(JOB_NAME),
         ),
         dg.define_asset_job(
             RPO_JOB_NAME,

@@ -13,6 +13,8 @@ from typing import Any
 
 import dagster as dg
 
+from jobs.executors import executor_for
+from jobs.k8s_tags import k8s_tags
 from platform_assets.core.certs import CERT_MANAGER_API_VERSION, AlreadyIssuing, renewal_request
 from platform_assets.core.graph import Graph
 from resources.kubernetes import KubernetesResource
@@ -93,6 +95,7 @@ def build(graph: Graph) -> list[Any]:
         jobs.append(dg.define_asset_job(
             AUDIT_JOB, selection=dg.AssetSelection.groups("certificates"),
             description="Check every certificate from its endpoint, cert-manager and IONOS.",
+            tags=k8s_tags(AUDIT_JOB), executor_def=executor_for(AUDIT_JOB),
         ))
 
     @dg.op(name=RENEW_OP)

@@ -6,6 +6,8 @@ from typing import Any
 
 import dagster as dg
 
+from jobs.executors import executor_for
+from jobs.k8s_tags import k8s_tags
 from platform_assets.core.graph import Graph
 from platform_assets.reconcile_assets import RECONCILE_OP, TAG_CLUSTER, reconciled_nodes
 
@@ -47,12 +49,14 @@ def build(graph: Graph) -> list[Any]:
             description="Reconcile IONOS infrastructure, platform components and applications "
             "to the spec.",
             config=_options_mapping(graph),
-            tags=cluster_tag,
+            tags={**cluster_tag, **k8s_tags("reconcile_platform")},
+            executor_def=executor_for("reconcile_platform"),
         ),
         dg.define_asset_job(
             "detect_drift", selection=dg.AssetSelection.checks_for_assets(*keys),
             description="Observe every reconciled asset without writing; report drift and "
             "orphans as failed checks.",
-            tags=cluster_tag,
+            tags={**cluster_tag, **k8s_tags("detect_drift")},
+            executor_def=executor_for("detect_drift"),
         ),
     ]

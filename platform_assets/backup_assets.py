@@ -219,6 +219,13 @@ def _check_result(passed: bool, problems: list[str], metadata: dict[str, Any],
     return dg.AssetCheckResult(passed=passed, severity=severity, metadata=meta)
 
 
+def _unreadable(what: str, exc: BaseException) -> dg.AssetCheckResult:
+    """A check that could not read its backups fails with the cause (not a traceback)."""
+    lines = str(exc).strip().splitlines()
+    return _check_result(False, [f"{what}: {type(exc).__name__}: "
+                                 f"{lines[0][:300] if lines else ''}"], {})
+
+
 def _where(spec: PlatformSpec, dr: bool) -> Any:
     from platform_assets import backup_targets as bt
 
@@ -240,8 +247,12 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
                     description=f"The newest complete backup is younger than the RPO ({bk.rpo}).")
     def _rpo(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         res = context.resources
-        points = bt.restore_points(spec, target, res.object_storage, getattr(res, "ionos", None),
-                                   getattr(res, "kubernetes", None), dr=dr)
+        try:
+            points = bt.restore_points(spec, target, res.object_storage,
+                                       getattr(res, "ionos", None),
+                                       getattr(res, "kubernetes", None), dr=dr)
+        except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
+            return _unreadable(f"cannot list the restore points of {target.name}", exc)
         newest = newest_verified(points)
         now = bt.now_utc()
         ok, msg = rpo_status(newest.created_at if newest else None, now, rpo)
@@ -268,8 +279,12 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
                                 f"{bk.retention_days} days, the newest within the RPO.")
     def _compliance(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         res = context.resources
-        points = bt.restore_points(spec, target, res.object_storage, getattr(res, "ionos", None),
-                                   getattr(res, "kubernetes", None), dr=dr)
+        try:
+            points = bt.restore_points(spec, target, res.object_storage,
+                                       getattr(res, "ionos", None),
+                                       getattr(res, "kubernetes", None), dr=dr)
+        except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
+            return _unreadable(f"cannot list the restore points of {target.name}", exc)
         c = compliance(points, bt.now_utc(), bk.retention_days, parse_duration(bk.rpo))
         meta: dict[str, Any] = {"restore_points": dg.MetadataValue.int(c.count),
                                 "verified_restore_points": dg.MetadataValue.int(c.verified)}
@@ -292,10 +307,13 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
     def _checksums(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         store = context.resources.object_storage
         where = _where(spec, dr)
-        manifest = bt.newest_manifest(store, where, target.name)
-        if manifest is None:
-            return _check_result(False, ["no complete backup to verify"], {})
-        results = bt.verify_objects(store, where, manifest)
+        try:
+            manifest = bt.newest_manifest(store, where, target.name)
+            if manifest is None:
+                return _check_result(False, ["no complete backup to verify"], {})
+            results = bt.verify_objects(store, where, manifest)
+        except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
+            return _unreadable(f"cannot re-read the newest backup of {target.name}", exc)
         bad = [f"{r.key}: {r.problem}" for r in results if not r.ok]
         return _check_result(not bad, bad, {
             "partition": manifest.partition,
@@ -324,7 +342,10 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
     def _drill(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         res = context.resources
         where = _where(spec, False)
-        manifest = bt.newest_manifest(res.object_storage, where, target.name)
+        try:
+            manifest = bt.newest_manifest(res.object_storage, where, target.name)
+        except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
+            return _unreadable(f"cannot find the newest backup of {target.name}", exc)
         if manifest is None:
             return _check_result(False, ["no complete backup to restore"], {})
         try:
@@ -359,8 +380,12 @@ def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any
                     description="The newest snapshot of the volume exists and is usable.")
     def _snapshot(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         res = context.resources
-        points = bt.restore_points(spec, target, res.object_storage, getattr(res, "ionos", None),
-                                   getattr(res, "kubernetes", None))
+        try:
+            points = bt.restore_points(spec, target, res.object_storage,
+                                       getattr(res, "ionos", None),
+                                       getattr(res, "kubernetes", None))
+        except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
+            return _unreadable(f"cannot list the snapshots of {target.name}", exc)
         newest = newest_verified(points)
         if newest is None:
             return _check_result(False, ["no AVAILABLE snapshot with a complete manifest"],

@@ -67,7 +67,12 @@ def _up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     started = time.monotonic()
     # A waiter must never read the file of an earlier run.
-    args.env_file.unlink(missing_ok=True)
+    try:
+        args.env_file.unlink(missing_ok=True)
+    except OSError as exc:
+        print(f"python -m sandbox: --env-file {args.env_file}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
     try:
         sandbox = start_sandbox(state_dir=args.state_dir, delay=args.delay,
                                 run_jobs=args.run_jobs)
@@ -79,7 +84,12 @@ def _up(args: argparse.Namespace) -> int:
         print(f"python -m sandbox: could not start: {exc}", file=sys.stderr)
         return 1
     try:
-        sandbox.write_env_file(args.env_file)
+        try:
+            sandbox.write_env_file(args.env_file)
+        except OSError as exc:
+            print(f"python -m sandbox: could not write --env-file {args.env_file}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(f"sandbox ready in {time.monotonic() - started:.2f}s; environment in "
               f"{args.env_file} (set -a; . {args.env_file}; set +a)", flush=True)
         for key, value in sandbox.env.items():

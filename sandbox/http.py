@@ -9,6 +9,7 @@ implement ``handle(Request) -> Response``.
 from __future__ import annotations
 
 import json
+import math
 import random
 import socket
 import threading
@@ -164,11 +165,12 @@ class FaultConfig:
             raise ValueError(f"unknown fault fields {sorted(unknown)}; allowed {sorted(allowed)}")
         def number(key: str) -> bool:
             value = data.get(key, 0)
-            return isinstance(value, int | float) and not isinstance(value, bool)
+            return (isinstance(value, int | float) and not isinstance(value, bool)
+                    and math.isfinite(value))
 
         for key in ("error_rate", "drop_rate", "latency_ms"):
             if not number(key):
-                raise ValueError(f"{key} must be a number, got {data[key]!r}")
+                raise ValueError(f"{key} must be a number (finite), got {data[key]!r}")
         statuses = data.get("statuses", [503])
         if (not isinstance(statuses, list) or not statuses
                 or not all(isinstance(s, int) and not isinstance(s, bool) for s in statuses)):

@@ -92,8 +92,11 @@ def load_directory(directory: Path, default_namespace: str | None = None) -> lis
         raise ManifestError(f"{directory}: manifest directory does not exist")
     out: list[Manifest] = []
     for p in manifest_files(directory):
-        for m in parse_manifests(p.read_text(), str(p)):
-            out.append(m)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{p}: cannot read the manifest: {exc}") from None
+        out.extend(parse_manifests(text, str(p)))
     if default_namespace:
         out = [_with_namespace(m, default_namespace) for m in out]
     return out

@@ -67,7 +67,9 @@ def plan_retention(points: list[RestorePoint], now: datetime,
     keeper = newest_verified(ordered)
     delete, keep = [], []
     for p in ordered:
-        if p == keeper:
+        # The whole partition of the newest verified point stays: retention removes a
+        # partition's manifest with any of its points (a duplicate snapshot of that day).
+        if p == keeper or (keeper is not None and p.partition == keeper.partition):
             keep.append(p)
             reasons[p.ref] = "newest verified"
         elif p.created_at < cutoff:
@@ -111,7 +113,8 @@ def compliance(points: list[RestorePoint], now: datetime, retention_days: int,
                         f"{newest_age:.1f}h old, older than the RPO of "
                         f"{rpo.total_seconds() / 3600:g}h")
     limit = timedelta(days=retention_days) + grace
-    expired = [p for p in points if now - p.created_at > limit and p != keeper]
+    expired = [p for p in points if now - p.created_at > limit
+               and (keeper is None or p.partition != keeper.partition)]
     if expired:
         problems.append(f"{len(expired)} restore point(s) older than {retention_days} days "
                         f"were not deleted: {', '.join(sorted(p.partition for p in expired))}")

@@ -178,11 +178,14 @@ def load_spec(path: str | os.PathLike[str] | None = None) -> PlatformSpec:
     """Load the spec at ``path`` (default ``$PLATFORM_SPEC``, else the shipped example)."""
     p = Path(path) if path is not None else spec_path_from_env()
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(
             [SpecProblem(str(p), None, "", f"cannot read the spec: {exc.strerror}")]
         ) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([SpecProblem(str(p), None, "", f"cannot read the spec: not UTF-8 text "
+                                     f"(byte {exc.start}: {exc.reason})")]) from None
     return load_spec_text(text, str(p), base_dir=p.resolve().parent)
 
 

@@ -123,6 +123,11 @@ class ApiServer:
         causes: list[tuple[str, str]] = []
         if not isinstance(meta, dict):
             raise invalid(rt, name, [("metadata", "Required value")])
+        for fld in ("name", "namespace", "generateName"):
+            if meta.get(fld) is not None and not isinstance(meta[fld], str):
+                # The real API server fails to decode the body, before any validation.
+                raise bad_request(f"json: cannot unmarshal {type(meta[fld]).__name__} into Go "
+                                  f"struct field ObjectMeta.metadata.{fld} of type string")
         regex, limit = (_LABEL_NAME_RE, 63) if rt.plural == "namespaces" else (_NAME_RE, 253)
         if rt.group == "rbac.authorization.k8s.io":
             regex = _PATH_SEGMENT_RE

@@ -231,6 +231,20 @@ def test_state_dir_that_is_a_file_is_refused(tmp_path):
     assert "is not a directory" in done.stderr
 
 
+@pytest.mark.parametrize("env_file, message", [
+    ("{file}/x.env", "Not a directory"),
+    ("{dir}", "Is a directory"),
+])
+def test_env_file_that_cannot_be_written_is_refused(tmp_path, env_file, message):
+    (tmp_path / "file").write_text("")
+    path = env_file.format(file=tmp_path / "file", dir=tmp_path)
+    done = subprocess.run([sys.executable, "-m", "sandbox", "up", "--env-file", path],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"--env-file {path}: {message}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_requests_are_counted_per_service_and_method(sandbox):
     sandbox.reset_counts()
     before = sandbox.requests()
@@ -263,6 +277,8 @@ def test_requests_are_counted_per_service_and_method(sandbox):
     ({"service": "s3", "statuses": []}, "non-empty list"),
     ({"service": "s3", "retry_after": 1.5}, "retry_after must be a non-negative integer"),
     ({"service": "s3", "latency_ms": -5}, "latency_ms must not be negative"),
+    ({"service": "s3", "latency_ms": float("inf")}, "latency_ms must be a number"),
+    ({"service": "s3", "latency_ms": float("nan")}, "latency_ms must be a number"),
     ({"service": "s3", "times": 0}, "times must be a positive integer"),
     ({"service": "s3", "error_rte": 0.1}, "unknown fault fields ['error_rte']"),
     ([1, 2], "body must be a JSON object"),

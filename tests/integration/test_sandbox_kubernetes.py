@@ -432,6 +432,12 @@ def test_bad_input_answers_status_bodies(cluster: Cluster) -> None:
                               {"metadata": {"name": "Bad_Name"}})
     assert code == 422 and body["reason"] == "Invalid"
     assert body["details"]["causes"][0]["field"] == "metadata.name"
+    code, body = cluster.http("POST", "/api/v1/namespaces/default/configmaps",
+                              {"metadata": {"name": 5}})
+    assert code == 400 and "metadata.name of type string" in body["message"]
+    code, body = cluster.http("POST", "/api/v1/namespaces", {"metadata": {"name": 7}})
+    assert code == 400 and body["reason"] == "BadRequest"
+    assert cluster.http("GET", "/api/v1/namespaces")[0] == 200
     code, body = cluster.http("PATCH", "/api/v1/namespaces/default/configmaps/x?force=true",
                               {"data": {}}, content_type="application/merge-patch+json")
     assert code == 422 and "force" in body["message"]

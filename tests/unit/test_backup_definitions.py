@@ -82,3 +82,27 @@ def test_definitions_resolve_backup_job() -> None:
     job = defs.resolve_job_def("snapshot_platform")
     assert job.partitions_def is not None
     assert defs.resolve_job_def("check_backup_rpo") is not None
+
+
+class _S3Down:
+    """An object store whose every read fails, as an unreachable endpoint does."""
+
+    def list_keys(self, *_a: object, **_k: object) -> list[str]:
+        raise ConnectionError("S3 endpoint unreachable")
+
+    get_bytes = list_keys
+
+
+def test_checks_that_cannot_read_the_backups_fail_with_the_cause() -> None:
+    _, checks = build_backup_assets(graph())
+    ran = 0
+    for check in checks:
+        (key,) = check.check_keys
+        if key.asset_key.path[:2] != ["backups", "cross_region"]:
+            continue  # the copy's checks need only object_storage
+        ctx = dg.build_asset_check_context(resources={"object_storage": _S3Down()})
+        result = check(ctx)
+        assert result.passed is False, key
+        assert "S3 endpoint unreachable" in result.metadata["problems"].value, key
+        ran += 1
+    assert ran >= 3

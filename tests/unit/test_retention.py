@@ -79,3 +79,14 @@ def test_rpo_status() -> None:
     ok, msg = rpo_status(NOW - timedelta(hours=25), NOW, timedelta(hours=24))
     assert not ok and "older than the RPO of 24h" in msg
     assert rpo_status(None, NOW, timedelta(hours=24)) == (False, "no complete backup exists")
+
+
+def test_a_duplicate_point_of_the_newest_verified_partition_is_kept() -> None:
+    # Two snapshots of one day (a retried run): deleting either removes that day's manifest.
+    keeper = point(40)
+    twin = RestorePoint(keeper.partition, keeper.created_at - timedelta(minutes=5), True, "twin")
+    plan = plan_retention([point(50), twin, keeper], NOW, 30)
+    assert {p.ref for p in plan.keep} == {"ref-40", "twin"}
+    assert [p.ref for p in plan.delete] == ["ref-50"]
+    problems = compliance([twin, keeper], NOW, 30, timedelta(days=60)).problems
+    assert not [p for p in problems if "were not deleted" in p]

@@ -175,6 +175,18 @@ def test_unreadable_file_and_empty_file(tmp_path: Path) -> None:
         load_spec_text("", "empty.yaml")
 
 
+def test_file_that_is_not_utf8(tmp_path: Path) -> None:
+    from platform_assets.core.manifests import ManifestError, load_directory
+
+    (tmp_path / "platform.yaml").write_bytes(b"apiVersion: \xff\xfe\n")
+    with pytest.raises(SpecError, match="cannot read the spec: not UTF-8 text"):
+        load_spec(tmp_path / "platform.yaml")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "cm.yaml").write_bytes(b"kind: \xff\n")
+    with pytest.raises(ManifestError, match=r"cm\.yaml: cannot read the manifest"):
+        load_directory(tmp_path / "m")
+
+
 def test_remediation_rule_with_unknown_action_or_target() -> None:
     text = _replace("action: restart_rollout\n      target: wordpress",
                     "action: reboot_everything\n      target: wordpres")

@@ -1,0 +1,49 @@
+"""Jobs carry their dagster-k8s/config tags and get k8s_job_executor with PLATFORM_EXECUTOR=k8s."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from jobs.executors import K8S_STEP_JOBS, step_config
+from jobs.k8s_tags import K8S_CONFIG_TAG, K8S_JOB_TAGS
+from platform_assets.definitions import build_definitions
+from platform_assets.spec.loader import DEFAULT_SPEC
+
+
+def _jobs(monkeypatch: pytest.MonkeyPatch, executor: str | None) -> dict[str, dg.JobDefinition]:
+    if executor is None:
+        monkeypatch.delenv("PLATFORM_EXECUTOR", raising=False)
+    else:
+        monkeypatch.setenv("PLATFORM_EXECUTOR", executor)
+    built = build_definitions(DEFAULT_SPEC)
+    return {name: built.resolve_job_def(name) for name in K8S_JOB_TAGS}
+
+
+def test_every_sized_job_carries_its_k8s_config_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, job in _jobs(monkeypatch, None).items():
+        assert json.loads(job.tags[K8S_CONFIG_TAG]) == K8S_JOB_TAGS[name][K8S_CONFIG_TAG], name
+
+
+def test_default_executor_without_platform_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, job in _jobs(monkeypatch, None).items():
+        assert not job.executor_def.name.startswith("k8s"), (name, job.executor_def.name)
+
+
+def test_k8s_executor_for_fan_out_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, job in _jobs(monkeypatch, "k8s").items():
+        if name in K8S_STEP_JOBS:
+            assert job.executor_def.name == f"k8s_{name}_executor", name
+            schema: Any = job.executor_def.config_schema
+            resolved = schema.resolve_config({})
+            assert resolved.success, resolved
+            config = resolved.value["config"]
+            want = step_config(name)
+            assert config["service_account_name"] == want["service_account_name"]
+            assert config["step_k8s_config"]["container_config"] == (
+                want["step_k8s_config"]["container_config"])
+        else:
+            assert not job.executor_def.name.startswith("k8s"), (name, job.executor_def.name)
