@@ -18,6 +18,7 @@ import urllib.request
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from resources.retry import RetryPolicy, call_with_retry
 
@@ -31,8 +32,8 @@ class AlertmanagerResource(dg.ConfigurableResource):
 
     url: str | None = None
     username: str | None = None
-    password: str | None = None
-    bearer_token: str | None = None
+    password: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
+    bearer_token: str | None = Field(default=None, repr=False)
     timeout_seconds: float = 10.0
     retry_attempts: int = 3
 

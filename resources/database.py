@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 
@@ -50,7 +51,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
     host: str = ""
     port: int = 3306
     user: str = "root"
-    password: str = ""
+    password: str = Field(default="", repr=False)  # secrets stay out of repr()
     dump_binary: str = "mariadb-dump"
     client_binary: str = "mariadb"
     connect_timeout_seconds: int = 10

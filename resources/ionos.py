@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from resources.retry import RetryPolicy, call_with_retry
 
@@ -40,9 +40,9 @@ class IonosCloudResource(dg.ConfigurableResource):
     api_url: str = "https://api.ionos.com/cloudapi/v6"
     mariadb_url: str = "https://mariadb.de-fra.ionos.com/v2"
     certmanager_url: str = "https://certificate-manager.de-fra.ionos.com"
-    token: str | None = None
+    token: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)
     retry_attempts: int = 6
     retry_max_wait_seconds: float = 30.0
     request_timeout_seconds: float = 1800.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from resources.retry import RetryPolicy, call_with_retry
 
@@ -26,7 +26,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
     """S3 credentials and endpoint."""
 
     access_key_id: str
-    secret_access_key: str
+    secret_access_key: str = Field(repr=False)  # secrets stay out of repr()
     endpoint_url: str | None = None
     endpoint_url_env: str | None = None  # name of a variable that may override every endpoint
     default_region: str = "eu-central-3"
