@@ -152,8 +152,15 @@ class KubernetesService(Service):
         if data is None:
             if self.state_dir is None or not (self.state_dir / STATE_FILE).exists():
                 return False
-            data = json.loads((self.state_dir / STATE_FILE).read_text())
-        self.store.load(data)
+            path = self.state_dir / STATE_FILE
+            try:
+                data = json.loads(path.read_text())
+                self.store.load(data)
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise ValueError(f"sandbox state file {path} is unreadable: {exc}; "
+                                 "delete it to start from an empty state") from None
+        else:
+            self.store.load(data)
         for crd in self.store.select(("apiextensions.k8s.io", "customresourcedefinitions")):
             self.registry.set_crd(crd["metadata"]["name"], crd)
         return True

@@ -390,6 +390,19 @@ def test_unreadable_s3_snapshot_is_a_clear_error(tmp_path):
     assert not (tmp_path / "x.env").exists()
 
 
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"objects": 5}'])
+def test_unreadable_kubernetes_state_is_a_clear_error(tmp_path, content):
+    state = tmp_path / "state"
+    (state / "kubernetes").mkdir(parents=True)
+    (state / "kubernetes" / "kubernetes.json").write_text(content)
+    done = subprocess.run([sys.executable, "-m", "sandbox", "up", "--env-file",
+                           str(tmp_path / "x.env"), "--state-dir", str(state)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "kubernetes.json is unreadable" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_one_service_fault_is_cleared_alone(sandbox):
     sandbox.set_fault("s3", latency_ms=1)
     sandbox.set_fault("alertmanager", latency_ms=1)
