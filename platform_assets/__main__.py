@@ -116,6 +116,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     blocked = [c for p in plans for c in p.blocked]
     for c in blocked:
         print(f"BLOCKED: {c.blocked}")
+    if blocked:
+        # Applying this plan would fail (as Terraform's prevent_destroy does): a pull request
+        # check must go red, not merely report changes.
+        return _fail(f"{len(blocked)} change(s) need a replace the spec does not allow; set "
+                     "allow_replace on the resource or revert the change")
     return EXIT_CHANGES
 
 

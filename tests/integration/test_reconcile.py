@@ -249,6 +249,9 @@ def test_immutable_change_fails_unless_replace_allowed(sandbox: Any, fresh: dict
 
     with instance_at(tmp_path / "home") as instance:
         assert run(make_defs(EXAMPLE, fresh), instance).success
+        planned = _cli(["plan", "--spec", str(spec_copy(tmp_path / "p", amd))], fresh)
+        assert planned.returncode == 1, planned.stdout + planned.stderr
+        assert "BLOCKED:" in planned.stdout and "allow_replace" in planned.stderr
         blocked = run(make_defs(spec_copy(tmp_path / "a", amd), fresh), instance)
         assert not blocked.success
         message = failures(blocked)[RECONCILE_OP]
