@@ -246,13 +246,9 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="rpo", required_resource_keys=keys,
                     description=f"The newest complete backup is younger than the RPO ({bk.rpo}).")
     def _rpo(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        res = context.resources
-        try:
-            points = bt.restore_points(spec, target, res.object_storage,
-                                       getattr(res, "ionos", None),
-                                       getattr(res, "kubernetes", None), dr=dr)
-        except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
-            return _unreadable(f"cannot list the restore points of {target.name}", exc)
+        points = _restore_points(context, spec, target, dr)
+        if isinstance(points, dg.AssetCheckResult):
+            return points
         newest = newest_verified(points)
         now = bt.now_utc()
         ok, msg = rpo_status(newest.created_at if newest else None, now, rpo)
@@ -264,6 +260,20 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
         return _check_result(ok, [] if ok else [msg], meta)
 
     return _rpo
+
+
+def _restore_points(context: Any, spec: PlatformSpec, target: BackupTarget,
+                    dr: bool) -> list[Any] | dg.AssetCheckResult:
+    """The target's restore points, or a failed check naming why they cannot be listed."""
+    from platform_assets import backup_targets as bt
+
+    res = context.resources
+    try:
+        return list(bt.restore_points(spec, target, res.object_storage,
+                                      getattr(res, "ionos", None),
+                                      getattr(res, "kubernetes", None), dr=dr))
+    except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
+        return _unreadable(f"cannot list the restore points of {target.name}", exc)
 
 
 def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
@@ -278,13 +288,9 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
                     description=f"Restore points: at least one verified, none older than "
                                 f"{bk.retention_days} days, the newest within the RPO.")
     def _compliance(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        res = context.resources
-        try:
-            points = bt.restore_points(spec, target, res.object_storage,
-                                       getattr(res, "ionos", None),
-                                       getattr(res, "kubernetes", None), dr=dr)
-        except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
-            return _unreadable(f"cannot list the restore points of {target.name}", exc)
+        points = _restore_points(context, spec, target, dr)
+        if isinstance(points, dg.AssetCheckResult):
+            return points
         c = compliance(points, bt.now_utc(), bk.retention_days, parse_duration(bk.rpo))
         meta: dict[str, Any] = {"restore_points": dg.MetadataValue.int(c.count),
                                 "verified_restore_points": dg.MetadataValue.int(c.verified)}
