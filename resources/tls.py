@@ -20,13 +20,18 @@ resolution, connect and handshake. ``probe`` never raises: every failure is a na
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
+import selectors
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -57,14 +62,6 @@ def parse_resolve(text: str | None) -> dict[str, str]:
             raise ValueError(f"PLATFORM_TLS_RESOLVE entry {entry!r} is not host:port=addr:port")
         out[left.strip().lower()] = right.strip()
     return out
-
-
-class _Deadline:
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return max(self.end - time.monotonic(), 0.001)
 
 
 class TlsProbeResource(dg.ConfigurableResource):
@@ -128,19 +125,46 @@ class TlsProbeResource(dg.ConfigurableResource):
         except (OSError, ssl.SSLError) as exc:
             return [ProbeResult(t, "", error="ca-bundle-unreadable", detail=str(exc))
                     for t in endpoints]
-        workers = max(1, min(concurrency or self.concurrency, len(endpoints) or 1))
+        n = len(endpoints)
+        if n == 0:
+            return []
+        bound = max(1, min(concurrency or self.concurrency, n))
+        loops = max(1, min(_cores(), bound))
+        slots = [bound // loops + (1 if k < bound % loops else 0) for k in range(loops)]
+        results: list[ProbeResult | None] = [None] * n
+        todo = iter(enumerate(endpoints))
+        lock = threading.Lock()
 
-        def one(target: ProbeTarget) -> ProbeResult:
+        def take() -> tuple[int, ProbeTarget] | None:
+            with lock:
+                return next(todo, None)
+
+        def done(i: int, res: ProbeResult) -> None:
+            results[i] = res
+
+        def run(k: int) -> None:
             try:
-                return probe_one(target, resolve, contexts, timeout)
-            except Exception as exc:  # a bug or an odd platform error stays with its endpoint
-                return ProbeResult(target, "", error="probe-error",
-                                   detail=f"{type(exc).__name__}: {_short(exc)}")
+                _Loop(contexts, resolve, timeout).run(take, slots[k], done)
+            except Exception:  # noqa: BLE001 - its endpoints are reported below, by name
+                pass
 
-        if workers == 1:
-            return [one(t) for t in endpoints]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tls-probe") as pool:
-            return list(pool.map(one, endpoints))
+        threads = [threading.Thread(target=run, args=(k,), name=f"tls-probe-{k}", daemon=True)
+                   for k in range(1, loops)]
+        for t in threads:
+            t.start()
+        run(0)
+        for t in threads:
+            t.join()
+        return [r or ProbeResult(t, "", error="probe-error", detail="the probe loop stopped")
+                for t, r in zip(endpoints, results, strict=True)]
+
+
+def _cores() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _dial(target: ProbeTarget, resolve: dict[str, str]) -> tuple[str, int]:
@@ -151,97 +175,299 @@ def _dial(target: ProbeTarget, resolve: dict[str, str]) -> tuple[str, int]:
     return (target.connect_to or target.host), target.port
 
 
-def _connect(addr: tuple[str, int], deadline: _Deadline) -> socket.socket:
-    infos = socket.getaddrinfo(addr[0], addr[1], type=socket.SOCK_STREAM)
-    last: OSError | None = None
-    for family, stype, proto, _, sockaddr in infos:
-        sock = socket.socket(family, stype, proto)
-        sock.settimeout(deadline.left())
-        try:
-            sock.connect(sockaddr)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last = exc
-            if isinstance(exc, TimeoutError):
-                break
-    raise last or OSError(f"no address for {addr[0]}")
-
-
-class _ConnectTimeout(Exception):
-    pass
-
-
-class _HandshakeTimeout(Exception):
-    pass
-
-
-def _handshake(ctx: ssl.SSLContext, target: ProbeTarget, addr: tuple[str, int],
-               deadline: _Deadline) -> tuple[bytes | None, str | None]:
+def _literal(host: str, port: int) -> list[tuple[Any, ...]] | None:
+    """Socket addresses for an IP literal (no lookup needed), else None."""
     try:
-        sock = _connect(addr, deadline)
-    except TimeoutError:
-        raise _ConnectTimeout() from None
-    try:
-        sock.settimeout(deadline.left())
-        with ctx.wrap_socket(sock, server_hostname=target.server_name) as tls:
-            return tls.getpeercert(binary_form=True), tls.version()
-    except TimeoutError:
-        raise _HandshakeTimeout() from None
-    finally:
-        sock.close()
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    return [(family, socket.SOCK_STREAM, 0, "", (host, port))]
 
 
-def probe_one(target: ProbeTarget, resolve: dict[str, str],
-              contexts: tuple[ssl.SSLContext, ssl.SSLContext],
-              timeout: float) -> ProbeResult:
-    """One endpoint: verifying handshake, then (if needed) a fetching one. Never raises."""
-    started = time.monotonic()
-    deadline = _Deadline(timeout)
-    addr = _dial(target, resolve)
-    address = f"{addr[0]}:{addr[1]}"
+def _lookup(host: str, port: int) -> Future[list[tuple[Any, ...]]]:
+    """``getaddrinfo`` in a daemon thread: it has no timeout of its own, so the endpoint's
+    deadline is enforced by the loop, and a resolver that never answers holds nothing up."""
+    fut: Future[list[tuple[Any, ...]]] = Future()
 
-    def result(**kw: object) -> ProbeResult:
-        return ProbeResult(target, address, elapsed_ms=(time.monotonic() - started) * 1000,
-                           **kw)  # type: ignore[arg-type]
-
-    verify, fetch = contexts
-    trusted = True
-    trust_error: str | None = None
-    first_error: str = ""
-    der: bytes | None = None
-    version: str | None = None
-    for ctx in (verify, fetch):
+    def work() -> None:
         try:
-            der, version = _handshake(ctx, target, addr, deadline)
-            break
+            fut.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # noqa: BLE001 - handed to the loop, which names it
+            fut.set_exception(exc)
+
+    threading.Thread(target=work, name=f"tls-resolve-{host}", daemon=True).start()
+    return fut
+
+
+class _Endpoint:
+    """One endpoint's probe in flight: resolve, connect, handshake (verifying, then fetching)."""
+
+    def __init__(self, index: int, target: ProbeTarget, resolve: dict[str, str],
+                 timeout: float) -> None:
+        self.index = index
+        self.target = target
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self.addr = _dial(target, resolve)
+        self.address = f"{self.addr[0]}:{self.addr[1]}"
+        self.infos: list[tuple[Any, ...]] = []
+        self.lookup: Future[list[tuple[Any, ...]]] | None = None
+        self.next_info = 0
+        self.sock: socket.socket | None = None
+        self.tls: ssl.SSLSocket | None = None
+        self.watched: socket.socket | None = None  # what the loop's selector watches for it
+        self.phase = "resolve"
+        self.fetching = False            # on the second, non-verifying handshake
+        self.trusted = True
+        self.trust_error: str | None = None
+        self.first_error = ""
+        self.refused = False
+        self.last_error: OSError | None = None
+
+    def result(self, **kw: Any) -> ProbeResult:
+        return ProbeResult(self.target, self.address,
+                           elapsed_ms=(time.monotonic() - self.started) * 1000, **kw)
+
+    def close(self) -> None:
+        for s in (self.tls, self.sock):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        self.tls = self.sock = None
+
+    def timed_out(self) -> ProbeResult:
+        t = f"{self.timeout:g}s"
+        if self.phase == "resolve":
+            return self.result(error="dns-failure",
+                               detail=f"{self.addr[0]}: no answer from the resolver within {t}")
+        if self.phase == "connect":
+            return self.result(error="connect-timeout", detail=f"no TCP connection within {t}")
+        return self.result(error="handshake-timeout",
+                           detail=f"connected, but no handshake within {t}")
+
+
+class _Loop:
+    """A non-blocking event loop that keeps up to ``slots`` endpoints in flight.
+
+    Why not a thread per endpoint: on a fast network a handshake is CPU work (OpenSSL), and 32
+    threads only fight over the GIL and the cores; one loop per core keeps every core busy and
+    still overlaps the waiting when endpoints are far away.
+    """
+
+    def __init__(self, contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+                 resolve: dict[str, str], timeout: float) -> None:
+        self.verify, self.fetch = contexts
+        self.resolve = resolve
+        self.timeout = timeout
+        self.sel = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, None)
+        self.resolving: set[_Endpoint] = set()
+        self.live: set[_Endpoint] = set()
+
+    def run(self, take: Callable[[], tuple[int, ProbeTarget] | None], slots: int,
+            done: Callable[[int, ProbeResult], None]) -> None:
+        try:
+            while True:
+                while len(self.live) < slots:
+                    nxt = take()
+                    if nxt is None:
+                        break
+                    ep = _Endpoint(nxt[0], nxt[1], self.resolve, self.timeout)
+                    self.live.add(ep)
+                    self._guard(ep, self._start, done)
+                if not self.live:
+                    return
+                now = time.monotonic()
+                for ep in [e for e in self.live if e.deadline <= now]:
+                    self._finish(ep, ep.timed_out(), done)
+                if not self.live:
+                    continue
+                wait = max(min(e.deadline for e in self.live) - time.monotonic(), 0.0)
+                for key, _ in self.sel.select(timeout=wait):
+                    if key.data is None:
+                        self._drain_wake()
+                        for ep in [e for e in self.resolving if e.lookup and e.lookup.done()]:
+                            self._guard(ep, self._resolved, done)
+                    elif key.data in self.live:
+                        self._guard(key.data, self._step, done)
+        finally:
+            for ep in list(self.live):
+                ep.close()
+            self.sel.close()
+            self.wake_r.close()
+            self.wake_w.close()
+
+    # Each state handler returns a result when the endpoint is finished, else None.
+    def _guard(self, ep: _Endpoint, handler: Callable[[_Endpoint], ProbeResult | None],
+               done: Callable[[int, ProbeResult], None]) -> None:
+        try:
+            res = handler(ep)
+        except Exception as exc:  # a bug or an odd platform error stays with its endpoint
+            res = ep.result(error="probe-error", detail=f"{type(exc).__name__}: {_short(exc)}")
+        if res is not None:
+            self._finish(ep, res, done)
+
+    def _finish(self, ep: _Endpoint, res: ProbeResult,
+                done: Callable[[int, ProbeResult], None]) -> None:
+        self._unwatch(ep)
+        ep.close()
+        self.resolving.discard(ep)
+        self.live.discard(ep)
+        done(ep.index, res)
+
+    def _unwatch(self, ep: _Endpoint) -> None:
+        if ep.watched is not None:
+            self.sel.unregister(ep.watched)
+            ep.watched = None
+
+    def _watch(self, ep: _Endpoint, sock: socket.socket, events: int) -> None:
+        # Tracked here rather than by catching the selector's KeyError: its message formats the
+        # socket's repr, which costs more than the rest of the bookkeeping.
+        if ep.watched is sock:
+            self.sel.modify(sock, events, ep)
+            return
+        self._unwatch(ep)
+        self.sel.register(sock, events, ep)
+        ep.watched = sock
+
+    def _drain_wake(self) -> None:
+        try:
+            while self.wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _wake(self, _f: object) -> None:
+        try:
+            self.wake_w.send(b"x")
+        except OSError:  # the buffer is full (a wake-up is pending anyway) or the loop ended
+            pass
+
+    def _start(self, ep: _Endpoint) -> ProbeResult | None:
+        infos = _literal(*ep.addr)
+        if infos is not None:
+            ep.infos = infos
+            return self._connect(ep)
+        ep.lookup = _lookup(ep.addr[0], ep.addr[1])
+        self.resolving.add(ep)
+        ep.lookup.add_done_callback(self._wake)
+        return None
+
+    def _resolved(self, ep: _Endpoint) -> ProbeResult | None:
+        self.resolving.discard(ep)
+        assert ep.lookup is not None
+        try:
+            ep.infos = ep.lookup.result()
         except socket.gaierror as exc:
-            return result(error="dns-failure", detail=f"{addr[0]}: {exc.strerror or exc}")
-        except ConnectionRefusedError:
-            return result(error="connection-refused", detail=address)
+            return ep.result(error="dns-failure", detail=f"{ep.addr[0]}: {exc.strerror or exc}")
+        if not ep.infos:
+            return ep.result(error="dns-failure", detail=f"{ep.addr[0]}: no address")
+        return self._connect(ep)
+
+    def _connect(self, ep: _Endpoint) -> ProbeResult | None:
+        """Dial the next address; a refused or failed one moves on to the one after."""
+        ep.phase = "connect"
+        while ep.next_info < len(ep.infos):
+            family, stype, proto, _, sockaddr = ep.infos[ep.next_info]
+            ep.next_info += 1
+            sock = socket.socket(family, stype, proto)
+            sock.setblocking(False)
+            try:
+                sock.connect(sockaddr)
+            except BlockingIOError:
+                ep.sock = sock
+                self._watch(ep, sock, selectors.EVENT_WRITE)
+                return None
+            except ConnectionRefusedError as exc:
+                sock.close()
+                ep.refused, ep.last_error = True, exc
+                continue
+            except OSError as exc:
+                sock.close()
+                ep.last_error = exc
+                continue
+            ep.sock = sock
+            return self._handshake(ep)
+        if ep.refused:
+            return ep.result(error="connection-refused", detail=ep.address)
+        return ep.result(error="connect-failed",
+                         detail=_short(ep.last_error) if ep.last_error else "no address")
+
+    def _step(self, ep: _Endpoint) -> ProbeResult | None:
+        if ep.phase == "connect":
+            assert ep.sock is not None
+            err = ep.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self._unwatch(ep)
+                ep.close()
+                exc = OSError(err, os.strerror(err))
+                ep.refused = ep.refused or err == errno.ECONNREFUSED
+                ep.last_error = exc
+                return self._connect(ep)
+            return self._handshake(ep)
+        return self._shake(ep)
+
+    def _handshake(self, ep: _Endpoint) -> ProbeResult | None:
+        assert ep.sock is not None
+        ep.phase = "handshake"
+        self._unwatch(ep)
+        ctx = self.fetch if ep.fetching else self.verify
+        ep.tls = ctx.wrap_socket(ep.sock, server_hostname=ep.target.server_name,
+                                 do_handshake_on_connect=False)
+        ep.sock = None  # the SSLSocket owns the descriptor now
+        return self._shake(ep)
+
+    def _shake(self, ep: _Endpoint) -> ProbeResult | None:
+        tls = ep.tls
+        assert tls is not None
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._watch(ep, tls, selectors.EVENT_READ)
+            return None
+        except ssl.SSLWantWriteError:
+            self._watch(ep, tls, selectors.EVENT_WRITE)
+            return None
         except ssl.SSLCertVerificationError as exc:
-            trusted = False
-            trust_error = exc.verify_message or str(exc)
-        except _ConnectTimeout:
-            return result(error="connect-timeout", detail=f"no TCP connection within {timeout:g}s")
-        except _HandshakeTimeout:
-            return result(error="handshake-timeout",
-                          detail=f"connected, but no handshake within {timeout:g}s")
-        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
-            if ctx is fetch:
-                return result(error="handshake-failed", detail=first_error or _short(exc))
-            trusted = False
-            first_error = _short(exc)
+            ep.trusted = False
+            ep.trust_error = exc.verify_message or str(exc)
+            return self._again(ep)
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError) as exc:
+            if ep.fetching:
+                return ep.result(error="handshake-failed", detail=ep.first_error or _short(exc))
+            ep.trusted = False
+            ep.first_error = _short(exc)
+            return self._again(ep)
         except OSError as exc:
-            return result(error="connect-failed", detail=_short(exc))
-    if not der:
-        return result(error="no-certificate", detail=f"{version or 'TLS'} without a certificate")
-    try:
-        leaf = parse_der(der)
-    except CertificateParseError as exc:
-        return result(error="malformed-certificate", detail=str(exc))
-    return result(leaf=leaf, trusted=trusted, trust_error=trust_error or (
-        first_error or None), tls_version=version)
+            return ep.result(error="connect-failed", detail=_short(exc))
+        der, version = tls.getpeercert(binary_form=True), tls.version()
+        if not der:
+            return ep.result(error="no-certificate",
+                             detail=f"{version or 'TLS'} without a certificate")
+        try:
+            leaf = parse_der(der)
+        except CertificateParseError as exc:
+            return ep.result(error="malformed-certificate", detail=str(exc))
+        return ep.result(leaf=leaf, trusted=ep.trusted,
+                         trust_error=ep.trust_error or (ep.first_error or None),
+                         tls_version=version)
+
+    def _again(self, ep: _Endpoint) -> ProbeResult | None:
+        """The verifying handshake failed: a second connection that verifies nothing, to fetch
+        the leaf anyway (or to tell a server without TLS from one without a certificate)."""
+        self._unwatch(ep)
+        ep.close()
+        ep.fetching = True
+        ep.next_info = 0
+        ep.refused = False
+        return self._connect(ep)
 
 
 def _short(exc: BaseException) -> str:

@@ -29,7 +29,9 @@ spec's endpoints to the valid server.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import ipaddress
+import itertools
 import selectors
 import socket
 import ssl
@@ -168,11 +170,36 @@ def _context(cert_pem: bytes, key_pem: bytes, workdir: Path, label: str) -> ssl.
     return ctx
 
 
-class _Server:
-    """One listening socket; a thread accepts and a thread per connection answers."""
+class Gauge:
+    """Connections the servers have accepted and not yet finished a handshake on: ``peak`` is
+    the most at once (tests read it to see a client's concurrency bound from the other side)."""
 
-    def __init__(self, mode: Mode, ctx: ssl.SSLContext | None = None) -> None:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.current = 0
+        self.peak = 0
+
+    def up(self) -> None:
+        with self.lock:
+            self.current += 1
+            self.peak = max(self.peak, self.current)
+
+    def down(self) -> None:
+        with self.lock:
+            self.current -= 1
+
+    def reset(self) -> None:
+        with self.lock:
+            self.peak = self.current
+
+
+class _Server:
+    """One listening socket, served by one thread's small event loop."""
+
+    def __init__(self, mode: Mode, ctx: ssl.SSLContext | None = None,
+                 settings: Settings | None = None) -> None:
         self.mode = mode
+        self.settings = settings or Settings()
         self.default_ctx = ctx
         self.sni: dict[str, ssl.SSLContext] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -200,20 +227,34 @@ class _Server:
     def _accept(self) -> None:
         # A small event loop: accept, handshake inline (a millisecond of work; a thread per
         # connection would cost more than the handshake), then keep the connection until the
-        # client closes it or LINGER seconds pass, as a real server would.
+        # client closes it or LINGER seconds pass, as a real server would. With a latency set,
+        # a connection waits that long before its ClientHello is answered: the round trip to an
+        # endpoint that far away (this kernel has no netem to delay the packets themselves).
         sel = selectors.DefaultSelector()
         sel.register(self.sock, selectors.EVENT_READ, None)
+        waiting: list[tuple[float, int, socket.socket]] = []
+        seq = itertools.count()
         try:
             while not self.stopping.is_set():
-                for key, _ in sel.select(timeout=0.5):
+                now = time.monotonic()
+                while waiting and waiting[0][0] <= now:
+                    self._finish(sel, heapq.heappop(waiting)[2])
+                wait = min(0.5, waiting[0][0] - now) if waiting else 0.5
+                for key, _ in sel.select(timeout=max(wait, 0.0)):
                     if key.data is None:
                         try:
                             conn, _ = self.sock.accept()
                         except OSError:
                             return
-                        kept = self._answer(conn)
-                        if kept is not None:
-                            sel.register(kept, selectors.EVENT_READ, time.monotonic() + LINGER)
+                        if self.mode == "stall":
+                            self._answer(conn)
+                            continue
+                        self.settings.gauge.up()
+                        latency = self.settings.latency
+                        if latency > 0:
+                            heapq.heappush(waiting, (time.monotonic() + latency, next(seq), conn))
+                        else:
+                            self._finish(sel, conn)
                     else:
                         sel.unregister(key.fileobj)
                         _close(key.fileobj)  # type: ignore[arg-type]
@@ -226,7 +267,17 @@ class _Server:
             for key in list(sel.get_map().values()):
                 if key.data is not None:
                     _close(key.fileobj)  # type: ignore[arg-type]
+            for _, _, conn in waiting:
+                _close(conn)
             sel.close()
+
+    def _finish(self, sel: selectors.BaseSelector, conn: socket.socket) -> None:
+        try:
+            kept = self._answer(conn)
+        finally:
+            self.settings.gauge.down()
+        if kept is not None:
+            sel.register(kept, selectors.EVENT_READ, time.monotonic() + LINGER)
 
     def _answer(self, conn: socket.socket) -> socket.socket | None:
         if self.mode == "stall":
@@ -261,6 +312,15 @@ class _Server:
 
 
 @dataclass
+class Settings:
+    """What every server of one ``TlsEndpoints`` shares: ``latency`` (seconds before a
+    ClientHello is answered; changeable while running) and the handshake gauge."""
+
+    latency: float = 0.0
+    gauge: Gauge = field(default_factory=Gauge)
+
+
+@dataclass
 class TlsEndpoints:
     """The running sandbox TLS servers. ``cases`` by name; ``stop()`` closes everything."""
 
@@ -271,6 +331,7 @@ class TlsEndpoints:
     resolve: dict[str, str] = field(default_factory=dict)
     _servers: list[_Server] = field(default_factory=list, repr=False)
     _valid: _Server | None = field(default=None, repr=False)
+    settings: Settings = field(default_factory=Settings)
     _counter: int = field(default=0, repr=False)
 
     def env(self) -> dict[str, str]:
@@ -295,7 +356,7 @@ class TlsEndpoints:
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             ctx.set_ciphers("AECDH:ADH:@SECLEVEL=0")
             mode = "tls"
-        server = _Server(mode, ctx)
+        server = _Server(mode, ctx, self.settings)
         self._servers.append(server)
         case = TlsCase(name, host, server.port, expect, description,
                        not_after=issued.not_after if issued else None)
@@ -399,15 +460,17 @@ def start_tls_endpoints(workdir: Path, hosts: Sequence[str] = DEFAULT_HOSTS,
     return eps
 
 
-def make_many(n: int, workdir: Path | None = None, days_left: float = 89) -> TlsEndpoints:
+def make_many(n: int, workdir: Path | None = None, days_left: float = 89,
+              latency: float = 0.0) -> TlsEndpoints:
     """``n`` valid endpoints ``ep<i>.bench.test`` (one server and one certificate each), for the
     benchmark. ``resolve`` maps each ``host:443`` to its server. ``workdir`` defaults to a new
-    temporary directory."""
+    temporary directory; ``latency`` is ``settings.latency`` (changeable later)."""
     if workdir is None:
         import tempfile
 
         workdir = Path(tempfile.mkdtemp(prefix="sandbox-tls-"))
     eps = _new(workdir)
+    eps.settings.latency = latency
     for i in range(n):
         host = f"ep{i}.bench.test"
         case = eps.add_server(f"ep{i}", host, "ok", "benchmark endpoint",

@@ -344,3 +344,53 @@ def test_renew_job_from_the_alert_sensors_tag(sandbox: Any, k8s: KubernetesResou
                                     tags={CERTIFICATE_TAG: "tagged-cert"})
     assert result.success
     wait_ready(k8s, namespace, "tagged", revision=revision)
+
+
+def test_concurrency_bound_seen_from_the_servers(tmp_path: Path) -> None:
+    from platform_assets.core.certs import ProbeTarget
+    from sandbox.tls import make_many
+
+    # Each server answers its ClientHello 0.3 s late, so every handshake the probe starts is
+    # still open on the server side when the next ones arrive: the gauge's peak is the number
+    # the probe had in flight at once.
+    eps = make_many(12, tmp_path / "tls", latency=0.3)
+    try:
+        tls = TlsProbeResource(resolve="", ca_bundle=str(eps.ca_bundle), use_system_store=False)
+        targets = [ProbeTarget(c.host, c.port, connect_to=c.address) for c in eps.cases.values()]
+        for bound, n, expect in ((4, 12, 4), (1, 3, 1), (32, 12, 12)):
+            eps.settings.gauge.reset()
+            got = tls.probe(targets[:n], concurrency=bound)
+            assert [r.error for r in got] == [None] * n, (bound, got)
+            assert all(r.trusted for r in got)
+            assert eps.settings.gauge.peak == expect, bound
+        assert [r.leaf.dns_names for r in got if r.leaf] == [(t.host,) for t in targets]
+    finally:
+        eps.stop()
+
+
+def test_next_address_after_a_refused_one(own_tls: TlsEndpoints,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from platform_assets.core.certs import ProbeTarget
+
+    valid = own_tls.cases["valid"]
+    refused = own_tls.cases["refused"]
+
+    def two(host: str, port: int, *args: object, **kwargs: object) -> list[tuple[Any, ...]]:
+        assert host == "dual.example"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", refused.port)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", valid.port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", two)
+    tls = TlsProbeResource(resolve="", ca_bundle=str(own_tls.ca_bundle), use_system_store=False)
+    (ok,) = tls.probe([ProbeTarget("dual.example", 443, sni=valid.host)])
+    assert ok.error is None and ok.trusted and ok.leaf is not None
+    assert valid.host in ok.leaf.dns_names
+
+    def only_refused(host: str, port: int, *a: object, **k: object) -> list[tuple[Any, ...]]:
+        return two(host, port)[:1]
+
+    monkeypatch.setattr(socket, "getaddrinfo", only_refused)
+    (bad,) = tls.probe([ProbeTarget("dual.example", 443, sni=valid.host)])
+    assert bad.error == "connection-refused"

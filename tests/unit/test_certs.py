@@ -296,3 +296,31 @@ def test_probe_never_raises_even_when_sockets_fail() -> None:
     assert "RuntimeError" in got[0].detail
     bad = TlsProbeResource(resolve="nonsense").probe([ProbeTarget("a.test", 443)])
     assert bad[0].error == "dns-failure" and "host:port=addr:port" in bad[0].detail
+
+
+def test_a_resolver_that_never_answers_ends_at_the_deadline(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import threading
+
+    from resources.tls import TlsProbeResource
+
+    release = threading.Event()
+    asked: list[str] = []
+
+    def hung(host: str, *args: object, **kwargs: object) -> list[object]:
+        asked.append(host)
+        release.wait(30)  # a resolver that does not answer (released when the test ends)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung)
+    try:
+        got = TlsProbeResource(resolve="", use_system_store=False).probe(
+            [ProbeTarget("slow-dns.example", 443), ProbeTarget("other.example", 8443)],
+            timeout_seconds=0.2)
+    finally:
+        release.set()
+    assert sorted(asked) == ["other.example", "slow-dns.example"]
+    assert [r.error for r in got] == ["dns-failure", "dns-failure"]
+    assert got[0].detail == "slow-dns.example: no answer from the resolver within 0.2s"
+    assert got[1].address == "other.example:8443"
