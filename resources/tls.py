@@ -13,9 +13,10 @@ What is checked, honestly (Python 3.11's ``ssl`` exposes no verified chain):
    a server that completes a handshake with no certificate is told apart from one that does not
    speak TLS at all.
 
-Endpoints are probed concurrently by a bounded thread pool; each has one deadline covering name
-resolution, connect and handshake. ``probe`` never raises: every failure is a named
-``ProbeResult.error``.
+Endpoints are probed by one non-blocking event loop per usable CPU, with at most ``concurrency``
+handshakes in flight in all; each endpoint has one deadline covering name resolution (run in a
+daemon thread, since ``getaddrinfo`` has no timeout), connect and handshake. ``probe`` never
+raises: every failure is a named ``ProbeResult.error``.
 """
 
 from __future__ import annotations
