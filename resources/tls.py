@@ -2,15 +2,19 @@
 
 What is checked, honestly (Python 3.11's ``ssl`` exposes no verified chain):
 
-1. One handshake with verification on: the system trust store plus the CA bundles given, the
-   chain the server sends (leaf and intermediates) verified by OpenSSL, *without* the validity
-   period (``X509_V_FLAG_NO_CHECK_TIME``: expiry is judged from the leaf's dates by the pure
-   evaluation, so an expired certificate is "expired", not "untrusted"), and without the
-   hostname (matched by ``hostname_matches`` on the leaf's SANs, so a mismatch is its own
-   finding). Success: ``trusted=True`` and the leaf in DER from ``getpeercert(binary_form=True)``.
-2. Only when that fails: a second handshake that verifies nothing, to fetch the leaf anyway;
-   ``trusted=False`` with OpenSSL's reason. The second context also offers anonymous ciphers, so
-   a server that completes a handshake with no certificate is told apart from one that does not
+1. One handshake with full verification: the chain the server sends (leaf and intermediates)
+   verified by OpenSSL against the system trust store plus the CA bundles given, validity periods
+   included, but not the hostname (matched by ``hostname_matches`` on the leaf's SANs, so a
+   mismatch is its own finding). Success: ``trusted=True`` and the leaf in DER from
+   ``getpeercert(binary_form=True)``. This is the only handshake of a healthy endpoint.
+2. Only after a validity error (expired or not yet valid, which ``ssl`` does not attribute to a
+   depth): the same verification without validity periods (``X509_V_FLAG_NO_CHECK_TIME``). If it
+   passes, the chain is trusted and ``validity_error`` holds the reason: the evaluation blames
+   the leaf when its own dates explain it ("expired", not "untrusted"), else the rest of the
+   chain ("chain-expired": an expired intermediate).
+3. After any other failure: a handshake that verifies nothing, to fetch the leaf anyway;
+   ``trusted=False`` with OpenSSL's reason. This context also offers anonymous ciphers, so a
+   server that completes a handshake with no certificate is told apart from one that does not
    speak TLS at all.
 
 Endpoints are probed by one non-blocking event loop per usable CPU, with at most ``concurrency``
@@ -31,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,16 @@ from platform_assets.core.certs import (
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME; the ssl module has no name for it.
 _NO_CHECK_TIME = 0x200000
+# X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED: some certificate of the chain is
+# outside its validity period (OpenSSL does not say which one through the ssl module).
+_TIME_ERRORS = frozenset({9, 10})
+
+
+@dataclass(frozen=True)
+class _Contexts:
+    verify: ssl.SSLContext   # the whole chain, validity periods included
+    notime: ssl.SSLContext   # the same without validity periods (after a time error)
+    fetch: ssl.SSLContext    # verifies nothing: to get the leaf of an untrusted server
 
 
 def parse_resolve(text: str | None) -> dict[str, str]:
@@ -86,21 +101,24 @@ class TlsProbeResource(dg.ConfigurableResource):
             "SANDBOX_CA_BUNDLE")
         return [b for b in [own, *extra] if b]
 
-    def _contexts(self, bundles: Sequence[str]) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-        verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        verify.check_hostname = False
-        verify.verify_mode = ssl.CERT_REQUIRED
-        if self.use_system_store:
-            verify.load_default_certs()
-        for b in bundles:
-            verify.load_verify_locations(cafile=b)
-        verify.verify_flags = verify.verify_flags | _NO_CHECK_TIME
+    def _contexts(self, bundles: Sequence[str]) -> _Contexts:
+        def verifying(flags: int) -> ssl.SSLContext:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            if self.use_system_store:
+                ctx.load_default_certs()
+            for b in bundles:
+                ctx.load_verify_locations(cafile=b)
+            ctx.verify_flags = ctx.verify_flags | flags
+            return ctx
+
         fetch = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         fetch.check_hostname = False
         fetch.verify_mode = ssl.CERT_NONE
         fetch.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
         fetch.set_ciphers("ALL:@SECLEVEL=0")
-        return verify, fetch
+        return _Contexts(verifying(0), verifying(_NO_CHECK_TIME), fetch)
 
     def probe(self, endpoints: Sequence[ProbeTarget], extra_bundles: Sequence[str] = (),
               concurrency: int | None = None,
@@ -202,7 +220,7 @@ def _lookup(host: str, port: int) -> Future[list[tuple[Any, ...]]]:
 
 
 class _Endpoint:
-    """One endpoint's probe in flight: resolve, connect, handshake (verifying, then fetching)."""
+    """One endpoint's probe in flight: resolve, connect, then handshakes as the module says."""
 
     def __init__(self, index: int, target: ProbeTarget, resolve: dict[str, str],
                  timeout: float) -> None:
@@ -220,7 +238,8 @@ class _Endpoint:
         self.tls: ssl.SSLSocket | None = None
         self.watched: socket.socket | None = None  # what the loop's selector watches for it
         self.phase = "resolve"
-        self.fetching = False            # on the second, non-verifying handshake
+        self.attempt = "verify"          # which handshake: verify, notime, then fetch
+        self.validity_error: str | None = None
         self.trusted = True
         self.trust_error: str | None = None
         self.first_error = ""
@@ -259,9 +278,8 @@ class _Loop:
     still overlaps the waiting when endpoints are far away.
     """
 
-    def __init__(self, contexts: tuple[ssl.SSLContext, ssl.SSLContext],
-                 resolve: dict[str, str], timeout: float) -> None:
-        self.verify, self.fetch = contexts
+    def __init__(self, contexts: _Contexts, resolve: dict[str, str], timeout: float) -> None:
+        self.contexts = contexts
         self.resolve = resolve
         self.timeout = timeout
         self.sel = selectors.DefaultSelector()
@@ -419,7 +437,7 @@ class _Loop:
         assert ep.sock is not None
         ep.phase = "handshake"
         self._unwatch(ep)
-        ctx = self.fetch if ep.fetching else self.verify
+        ctx = getattr(self.contexts, ep.attempt)
         ep.tls = ctx.wrap_socket(ep.sock, server_hostname=ep.target.server_name,
                                  do_handshake_on_connect=False)
         ep.sock = None  # the SSLSocket owns the descriptor now
@@ -437,15 +455,19 @@ class _Loop:
             self._watch(ep, tls, selectors.EVENT_WRITE)
             return None
         except ssl.SSLCertVerificationError as exc:
+            reason = exc.verify_message or str(exc)
+            if ep.attempt == "verify" and exc.verify_code in _TIME_ERRORS:
+                ep.validity_error = reason  # judged again below without the dates
+                return self._again(ep, "notime")
             ep.trusted = False
-            ep.trust_error = exc.verify_message or str(exc)
-            return self._again(ep)
+            ep.trust_error = reason
+            return self._again(ep, "fetch")
         except (ssl.SSLError, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError) as exc:
-            if ep.fetching:
+            if ep.attempt == "fetch":
                 return ep.result(error="handshake-failed", detail=ep.first_error or _short(exc))
             ep.trusted = False
             ep.first_error = _short(exc)
-            return self._again(ep)
+            return self._again(ep, "fetch")
         except OSError as exc:
             return ep.result(error="connect-failed", detail=_short(exc))
         der, version = tls.getpeercert(binary_form=True), tls.version()
@@ -458,14 +480,15 @@ class _Loop:
             return ep.result(error="malformed-certificate", detail=str(exc))
         return ep.result(leaf=leaf, trusted=ep.trusted,
                          trust_error=ep.trust_error or (ep.first_error or None),
-                         tls_version=version)
+                         tls_version=version, validity_error=ep.validity_error)
 
-    def _again(self, ep: _Endpoint) -> ProbeResult | None:
-        """The verifying handshake failed: a second connection that verifies nothing, to fetch
-        the leaf anyway (or to tell a server without TLS from one without a certificate)."""
+    def _again(self, ep: _Endpoint, attempt: str) -> ProbeResult | None:
+        """A new connection for the next handshake: ``notime`` after a validity error (is the
+        chain otherwise trusted?), ``fetch`` after any other failure (to get the leaf anyway, or
+        to tell a server without TLS from one without a certificate)."""
         self._unwatch(ep)
         ep.close()
-        ep.fetching = True
+        ep.attempt = attempt
         ep.next_info = 0
         ep.refused = False
         return self._connect(ep)

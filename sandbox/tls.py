@@ -4,22 +4,24 @@ A sandbox CA is created in ``workdir`` (``ca.pem`` is the bundle that trusts it)
 TLS server on 127.0.0.1 with a free port, run by threads (stdlib ``ssl``; certificates from
 ``cryptography``, ECDSA P-256 so that start-up and handshakes are cheap):
 
-=================  ==========================================================================
-case               what it serves
-=================  ==========================================================================
-valid              the example platform's hosts (``samcloud.online``, ``*.samcloud.online``),
-                   89 days left, signed by the sandbox CA; answers per SNI (``set_certificate``)
-expiring-warning   20 days left (under 30)
-expiring-critical  3 days left (under 7)
-expired            expired 2 days ago
-wrong-hostname     a certificate for another name than the one asked for
-untrusted          signed by a second CA that the bundle does not trust
-garbage            accepts TCP and answers with bytes that are not TLS
-no-certificate     completes a handshake with an anonymous cipher: no certificate at all
-stall              accepts TCP and never answers the ClientHello
-refused            a port nothing listens on
-dns-failure        a name under ``.invalid`` (RFC 2606: never resolves)
-=================  ==========================================================================
+======================  ==========================================================================
+case                    what it serves
+======================  ==========================================================================
+valid                   the example platform's hosts (``samcloud.online``,
+                        ``*.samcloud.online``), 89 days left, signed by the sandbox CA; answers
+                        per SNI (``set_certificate``)
+expiring-warning        20 days left (under 30)
+expiring-critical       3 days left (under 7)
+expired                 expired 2 days ago
+wrong-hostname          a certificate for another name than the one asked for
+untrusted               signed by a second CA that the bundle does not trust
+expired-intermediate    a valid leaf (60 days), sent with its intermediate, which expired
+garbage                 accepts TCP and answers with bytes that are not TLS
+no-certificate          completes a handshake with an anonymous cipher: no certificate at all
+stall                   accepts TCP and never answers the ClientHello
+refused                 a port nothing listens on
+dns-failure             a name under ``.invalid`` (RFC 2606: never resolves)
+======================  ==========================================================================
 
 ``TlsEndpoints.env()`` gives ``SANDBOX_CA_BUNDLE`` and ``PLATFORM_TLS_RESOLVE``
 (``host:port=127.0.0.1:port``, comma-separated, like ``curl --resolve``) that maps the example
@@ -78,9 +80,12 @@ class Issued:
 
 
 class Authority:
-    """A CA that signs leaf certificates."""
+    """A CA that signs leaf certificates: a root, or an intermediate of ``parent`` whose own
+    validity ends ``days_left`` days from now (negative: expired). A leaf an intermediate issues
+    carries the intermediates after it, as a server sends its chain."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, parent: Authority | None = None,
+                 days_left: float = 3650) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -92,28 +97,39 @@ class Authority:
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "platform-ops sandbox"),
             x509.NameAttribute(NameOID.COMMON_NAME, name),
         ])
-        self.cert = (
+        self.parent = parent
+        builder = (
             x509.CertificateBuilder()
-            .subject_name(self.name).issuer_name(self.name)
+            .subject_name(self.name).issuer_name(parent.name if parent else self.name)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .not_valid_before(now - dt.timedelta(days=400 if days_left < 1 else 1))
+            .not_valid_after(now + dt.timedelta(days=days_left))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0 if parent else None),
+                           critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
                                          key_encipherment=False, data_encipherment=False,
                                          key_agreement=False, key_cert_sign=True, crl_sign=True,
                                          encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()),
                            critical=False)
-            .sign(self.key, hashes.SHA256())
         )
+        if parent is not None:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()),
+                critical=False)
+        self.cert = builder.sign(parent.key if parent else self.key, hashes.SHA256())
 
     @property
     def pem(self) -> bytes:
         from cryptography.hazmat.primitives import serialization
 
         return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def chain_pem(self) -> bytes:
+        """The intermediates a server sends after a leaf this CA issued (none for a root)."""
+        return b"" if self.parent is None else self.pem + self.parent.chain_pem
 
     def issue(self, names: Sequence[str], days_left: float, lifetime_days: float = 90.0,
               now: dt.datetime | None = None) -> Issued:
@@ -150,7 +166,7 @@ class Authority:
             .sign(self.key, hashes.SHA256())
         )
         return Issued(
-            cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+            cert_pem=cert.public_bytes(serialization.Encoding.PEM) + self.chain_pem,
             key_pem=key.private_bytes(serialization.Encoding.PEM,
                                       serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()),
@@ -171,8 +187,9 @@ def _context(cert_pem: bytes, key_pem: bytes, workdir: Path, label: str) -> ssl.
 
 
 class Gauge:
-    """Connections the servers have accepted and not yet finished a handshake on: ``peak`` is
-    the most at once (tests read it to see a client's concurrency bound from the other side)."""
+    """Connections the servers have accepted and not yet begun to answer: ``peak`` is the most
+    at once. With a latency set, each is a client handshake in flight that cannot finish before
+    its answer, so tests read the peak to see a client's concurrency bound from this side."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -272,10 +289,8 @@ class _Server:
             sel.close()
 
     def _finish(self, sel: selectors.BaseSelector, conn: socket.socket) -> None:
-        try:
-            kept = self._answer(conn)
-        finally:
-            self.settings.gauge.down()
+        self.settings.gauge.down()
+        kept = self._answer(conn)
         if kept is not None:
             sel.register(kept, selectors.EVENT_READ, time.monotonic() + LINGER)
 
@@ -446,6 +461,10 @@ def start_tls_endpoints(workdir: Path, hosts: Sequence[str] = DEFAULT_HOSTS,
                    "serves a certificate for another name", ca.issue([f"elsewhere.{d}"], 89))
     eps.add_server("untrusted", f"untrusted.{d}", "untrusted-chain",
                    "signed by a CA outside the bundle", other.issue([f"untrusted.{d}"], 89))
+    lapsed = Authority("expired sandbox intermediate", parent=ca, days_left=-3)
+    eps.add_server("expired-intermediate", f"expired-intermediate.{d}", "chain-expired",
+                   "a valid leaf whose intermediate expired 3 days ago",
+                   lapsed.issue([f"expired-intermediate.{d}"], 60))
     eps.add_server("garbage", f"garbage.{d}", "handshake-failed", "answers bytes that are not "
                    "TLS", None, mode="garbage")
     eps.add_server("no-certificate", f"no-certificate.{d}", "no-certificate",

@@ -172,6 +172,9 @@ class ProbeResult:
     ``trusted`` says whether OpenSSL verified the served chain (the leaf plus the intermediates
     the server sent) against the trust store, with the validity period *not* checked (expiry is
     judged from the leaf by ``evaluate``); ``trust_error`` is OpenSSL's reason when not.
+    ``validity_error`` is OpenSSL's reason when the same chain fails *with* the validity period
+    checked: the leaf's own dates, or, when the leaf is within them, an intermediate's or the
+    root's.
     """
 
     target: ProbeTarget
@@ -183,6 +186,7 @@ class ProbeResult:
     trust_error: str | None = None
     tls_version: str | None = None
     elapsed_ms: float = 0.0
+    validity_error: str | None = None  # the chain verified only with the validity period off
 
 
 @dataclass(frozen=True)
@@ -517,6 +521,12 @@ def evaluate(item: Certificate, th: Thresholds, now: datetime,
                 findings.append(Finding("untrusted-chain", "ERROR", "endpoint",
                                         f"{where}: chain not trusted ({why}; issuer "
                                         f"{leaf.issuer})"))
+            elif ep.validity_error and leaf.not_before <= now < leaf.not_after:
+                findings.append(Finding("chain-expired", "ERROR", "endpoint",
+                                        f"{where}: the leaf is within its dates but the chain "
+                                        f"is not ({ep.validity_error}; leaf issuer "
+                                        f"{leaf.issuer}): an intermediate or the root is "
+                                        "expired or not yet valid"))
             if secret_fp is not None and not same_as_secret:
                 findings.append(Finding(
                     "secret-differs-from-served", "WARN", "endpoint",

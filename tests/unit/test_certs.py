@@ -324,3 +324,18 @@ def test_a_resolver_that_never_answers_ends_at_the_deadline(
     assert [r.error for r in got] == ["dns-failure", "dns-failure"]
     assert got[0].detail == "slow-dns.example: no answer from the resolver within 0.2s"
     assert got[1].address == "other.example:8443"
+
+
+def test_a_validity_error_blames_the_leaf_when_its_dates_explain_it(ca: Authority) -> None:
+    import dataclasses
+
+    lapsed = "certificate has expired"
+    good = dataclasses.replace(served(leaf(ca, 60)), validity_error=lapsed)
+    ev = evaluate(item(), TH, NOW, endpoint=good)
+    assert (ev.severity, ev.reasons) == ("ERROR", ["chain-expired"])
+    assert "intermediate" in ev.findings[0].message and lapsed in ev.findings[0].message
+    old = dataclasses.replace(served(leaf(ca, -2)), validity_error=lapsed)
+    assert evaluate(item(), TH, NOW, endpoint=old).reasons == ["expired"]
+    # an untrusted chain is reported as such, whatever its dates
+    bad = dataclasses.replace(served(leaf(ca, 60), trusted=False), validity_error=lapsed)
+    assert evaluate(item(), TH, NOW, endpoint=bad).reasons == ["untrusted-chain"]
