@@ -1,12 +1,14 @@
 """TlsProbeResource: real TLS handshakes with SNI against the served endpoints.
 
-What is checked, honestly (Python 3.11's ``ssl`` exposes no verified chain):
+What is checked, honestly (Python 3.11's ``ssl`` has the chains only on its private
+``_sslobj``; 3.13 makes them public):
 
 1. One handshake with full verification: the chain the server sends (leaf and intermediates)
    verified by OpenSSL against the system trust store plus the CA bundles given, validity periods
    included, but not the hostname (matched by ``hostname_matches`` on the leaf's SANs, so a
-   mismatch is its own finding). Success: ``trusted=True`` and the leaf in DER from
-   ``getpeercert(binary_form=True)``. This is the only handshake of a healthy endpoint.
+   mismatch is its own finding). Success: ``trusted=True``, the leaf in DER from
+   ``getpeercert(binary_form=True)`` and the verified path above it (``chain``, parsed once per
+   distinct certificate). This is the only handshake of a healthy endpoint.
 2. Only after a validity error (expired or not yet valid, which ``ssl`` does not attribute to a
    depth): the same verification without validity periods (``X509_V_FLAG_NO_CHECK_TIME``). If it
    passes, the chain is trusted and ``validity_error`` holds the reason: the evaluation blames
@@ -25,6 +27,7 @@ raises: every failure is a named ``ProbeResult.error``.
 
 from __future__ import annotations
 
+import _ssl
 import errno
 import ipaddress
 import os
@@ -43,6 +46,7 @@ import dagster as dg
 
 from platform_assets.core.certs import (
     CertificateParseError,
+    CertInfo,
     ProbeResult,
     ProbeTarget,
     parse_der,
@@ -289,6 +293,7 @@ class _Loop:
         self.sel.register(self.wake_r, selectors.EVENT_READ, None)
         self.resolving: set[_Endpoint] = set()
         self.live: set[_Endpoint] = set()
+        self.parsed: dict[bytes, CertInfo] = {}
 
     def run(self, take: Callable[[], tuple[int, ProbeTarget] | None], slots: int,
             done: Callable[[int, ProbeResult], None]) -> None:
@@ -480,7 +485,29 @@ class _Loop:
             return ep.result(error="malformed-certificate", detail=str(exc))
         return ep.result(leaf=leaf, trusted=ep.trusted,
                          trust_error=ep.trust_error or (ep.first_error or None),
-                         tls_version=version, validity_error=ep.validity_error)
+                         tls_version=version, validity_error=ep.validity_error,
+                         chain=self._chain(tls, verified=ep.attempt != "fetch"))
+
+    def _chain(self, tls: ssl.SSLSocket, verified: bool) -> tuple[CertInfo, ...]:
+        """The path above the leaf: verified (intermediates and anchor) after a verifying
+        handshake, else as sent. Python 3.13 names these methods; 3.10-3.12 have them on the
+        private ``_sslobj`` only. Intermediates and roots repeat across endpoints, so each is
+        parsed once per probe."""
+        name = "get_verified_chain" if verified else "get_unverified_chain"
+        getter = getattr(getattr(tls, "_sslobj", None), name, None)
+        if getter is None:
+            return ()
+        out = []
+        for cert in (getter() or [])[1:]:
+            der = cert if isinstance(cert, bytes) else cert.public_bytes(_ssl.ENCODING_DER)
+            info = self.parsed.get(der)
+            if info is None:
+                try:
+                    info = self.parsed[der] = parse_der(der)
+                except CertificateParseError:
+                    continue  # a broken extra certificate; the leaf and the verdict stand
+            out.append(info)
+        return tuple(out)
 
     def _again(self, ep: _Endpoint, attempt: str) -> ProbeResult | None:
         """A new connection for the next handshake: ``notime`` after a validity error (is the

@@ -85,13 +85,13 @@ class Authority:
     carries the intermediates after it, as a server sends its chain."""
 
     def __init__(self, name: str, parent: Authority | None = None,
-                 days_left: float = 3650) -> None:
+                 days_left: float = 3650, now: dt.datetime | None = None) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
 
-        now = dt.datetime.now(dt.UTC)
+        now = now or dt.datetime.now(dt.UTC)
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = x509.Name([
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "platform-ops sandbox"),

@@ -187,6 +187,9 @@ class ProbeResult:
     tls_version: str | None = None
     elapsed_ms: float = 0.0
     validity_error: str | None = None  # the chain verified only with the validity period off
+    # After the leaf: the verified path (intermediates, then the trust anchor) when trusted;
+    # otherwise what the server sent after its leaf, for the record.
+    chain: tuple[CertInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -413,6 +416,32 @@ def _expiry_findings(cert: CertInfo, vantage: Vantage, th: Thresholds, now: date
     return []
 
 
+def _chain_findings(ep: ProbeResult, leaf: CertInfo, where: str, th: Thresholds,
+                    now: datetime) -> list[Finding]:
+    """Dates of the trusted path above the leaf: a lapsed intermediate or root breaks the chain
+    for every client; one close to its end will. Only the path OpenSSL verified counts, so an
+    extra certificate a server sends that no path uses (an old cross-sign) raises nothing."""
+    def span(c: CertInfo) -> str:
+        return f"{c.subject} (valid {c.not_before:%Y-%m-%d} to {c.not_after:%Y-%m-%d})"
+
+    if ep.validity_error and leaf.not_before <= now < leaf.not_after:
+        lapsed = [c for c in ep.chain if not c.not_before <= now < c.not_after]
+        what = ", ".join(span(c) for c in lapsed) or "a certificate of the path"
+        return [Finding("chain-expired", "ERROR", "endpoint",
+                        f"{where}: the leaf is within its dates but the chain is not "
+                        f"({ep.validity_error}): {what}")]
+    out: list[Finding] = []
+    for c in ep.chain:
+        d = days_until_expiry(c, now)
+        if d <= th.critical_days:
+            out.append(Finding("chain-expiring-critical", "ERROR", "endpoint",
+                               f"{where}: {span(c)} expires in {d:.1f} days"))
+        elif d <= th.warning_days:
+            out.append(Finding("chain-expiring-warning", "WARN", "endpoint",
+                               f"{where}: {span(c)} expires in {d:.1f} days"))
+    return out
+
+
 def _hostnames(item: Certificate) -> list[str]:
     names = [item.hostname] if item.hostname else []
     if item.endpoint:
@@ -521,12 +550,16 @@ def evaluate(item: Certificate, th: Thresholds, now: datetime,
                 findings.append(Finding("untrusted-chain", "ERROR", "endpoint",
                                         f"{where}: chain not trusted ({why}; issuer "
                                         f"{leaf.issuer})"))
-            elif ep.validity_error and leaf.not_before <= now < leaf.not_after:
-                findings.append(Finding("chain-expired", "ERROR", "endpoint",
-                                        f"{where}: the leaf is within its dates but the chain "
-                                        f"is not ({ep.validity_error}; leaf issuer "
-                                        f"{leaf.issuer}): an intermediate or the root is "
-                                        "expired or not yet valid"))
+            else:
+                findings.extend(_chain_findings(ep, leaf, where, th, now))
+            if ep.chain:
+                # issuer first, trust anchor last; only a verified path counts towards days_left
+                facts["chain"] = "; ".join(
+                    f"{c.subject} (until {c.not_after:%Y-%m-%d})" for c in ep.chain)
+                if ep.trusted:
+                    cd = min(days_until_expiry(c, now) for c in ep.chain)
+                    days.append(cd)
+                    facts["chain_days_left"] = cd
             if secret_fp is not None and not same_as_secret:
                 findings.append(Finding(
                     "secret-differs-from-served", "WARN", "endpoint",

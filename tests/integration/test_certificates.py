@@ -75,7 +75,13 @@ def test_every_sandbox_endpoint_gets_its_severity_and_reason(own_tls: TlsEndpoin
     assert results["expiring-warning"].days_left == pytest.approx(20, abs=0.1)
     assert results["expired"].days_left == pytest.approx(-2, abs=0.1)
     assert results["untrusted"].facts["trusted"] is False
-    assert results["expired-intermediate"].days_left == pytest.approx(60, abs=0.1)
+    lapsed = results["expired-intermediate"]
+    assert lapsed.facts["endpoint_days_left"] == pytest.approx(60, abs=0.1)
+    assert lapsed.days_left == pytest.approx(-3, abs=0.1)  # the chain's: it broke 3 days ago
+    assert "CN=expired sandbox intermediate" in lapsed.findings[0].message
+    # the verified path above the leaf: the sandbox CA, ten years
+    assert "CN=platform-ops sandbox CA" in results["valid"].facts["chain"]
+    assert results["valid"].facts["chain_days_left"] > 3000
 
 
 def test_expired_and_wrong_host_are_trusted_not_untrusted(own_tls: TlsEndpoints) -> None:

@@ -330,12 +330,37 @@ def test_a_validity_error_blames_the_leaf_when_its_dates_explain_it(ca: Authorit
     import dataclasses
 
     lapsed = "certificate has expired"
-    good = dataclasses.replace(served(leaf(ca, 60)), validity_error=lapsed)
+    inter = Authority("Lapsed Intermediate", parent=ca, days_left=-3, now=NOW)
+    path = (parse_pem(inter.pem), parse_pem(ca.pem))
+    good = dataclasses.replace(served(parse_pem(inter.issue(["app.example.test"], 60,
+                                                            now=NOW).cert_pem)),
+                               validity_error=lapsed, chain=path)
     ev = evaluate(item(), TH, NOW, endpoint=good)
     assert (ev.severity, ev.reasons) == ("ERROR", ["chain-expired"])
-    assert "intermediate" in ev.findings[0].message and lapsed in ev.findings[0].message
+    assert lapsed in ev.findings[0].message and "CN=Lapsed Intermediate" in ev.findings[0].message
+    assert ev.facts["endpoint_days_left"] == pytest.approx(60)
+    assert ev.facts["chain_days_left"] == pytest.approx(-3) and ev.days_left == pytest.approx(-3)
+    # the same error with the leaf past its own date: the leaf is to blame, not the chain
     old = dataclasses.replace(served(leaf(ca, -2)), validity_error=lapsed)
     assert evaluate(item(), TH, NOW, endpoint=old).reasons == ["expired"]
-    # an untrusted chain is reported as such, whatever its dates
-    bad = dataclasses.replace(served(leaf(ca, 60), trusted=False), validity_error=lapsed)
-    assert evaluate(item(), TH, NOW, endpoint=bad).reasons == ["untrusted-chain"]
+    # an untrusted chain is reported as such, whatever its dates, and its days do not count
+    bad = dataclasses.replace(good, trusted=False)
+    ev = evaluate(item(), TH, NOW, endpoint=bad)
+    assert ev.reasons == ["untrusted-chain"] and ev.days_left == pytest.approx(60)
+
+
+def test_an_intermediate_near_its_end_warns_before_the_leaf_does(ca: Authority) -> None:
+    import dataclasses
+
+    for days, reason, severity in ((20, "chain-expiring-warning", "WARN"),
+                                   (3, "chain-expiring-critical", "ERROR"),
+                                   (200, None, None)):
+        inter = Authority("Short Intermediate", parent=ca, days_left=days, now=NOW)
+        ep = dataclasses.replace(served(parse_pem(inter.issue(["app.example.test"], 80,
+                                                              now=NOW).cert_pem)),
+                                 chain=(parse_pem(inter.pem), parse_pem(ca.pem)))
+        ev = evaluate(item(), TH, NOW, endpoint=ep)
+        assert ev.reasons == ([reason] if reason else []), days
+        assert ev.severity == severity
+        assert ev.days_left == pytest.approx(min(days, 80))
+        assert "CN=Short Intermediate" in ev.facts["chain"]
