@@ -165,11 +165,13 @@ class TlsProbeResource(dg.ConfigurableResource):
         def done(i: int, res: ProbeResult) -> None:
             results[i] = res
 
+        crashed: list[str] = []
+
         def run(k: int) -> None:
             try:
                 _Loop(contexts, resolve, timeout).run(take, slots[k], done)
-            except Exception:  # noqa: BLE001 - its endpoints are reported below, by name
-                pass
+            except Exception as exc:  # a bug: the endpoints it held are reported below, by name
+                crashed.append(f"{type(exc).__name__}: {_short(exc)}")
 
         threads = [threading.Thread(target=run, args=(k,), name=f"tls-probe-{k}", daemon=True)
                    for k in range(1, loops)]
@@ -178,7 +180,8 @@ class TlsProbeResource(dg.ConfigurableResource):
         run(0)
         for t in threads:
             t.join()
-        return [r or ProbeResult(t, "", error="probe-error", detail="the probe loop stopped")
+        why = f"the probe loop stopped ({'; '.join(crashed) or 'no reason given'})"
+        return [r or ProbeResult(t, "", error="probe-error", detail=why)
                 for t, r in zip(endpoints, results, strict=True)]
 
 
@@ -216,7 +219,7 @@ def _lookup(host: str, port: int) -> Future[list[tuple[Any, ...]]]:
     def work() -> None:
         try:
             fut.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except BaseException as exc:  # noqa: BLE001 - handed to the loop, which names it
+        except BaseException as exc:  # handed to the loop, which names it
             fut.set_exception(exc)
 
     threading.Thread(target=work, name=f"tls-resolve-{host}", daemon=True).start()

@@ -364,3 +364,17 @@ def test_an_intermediate_near_its_end_warns_before_the_leaf_does(ca: Authority) 
         assert ev.severity == severity
         assert ev.days_left == pytest.approx(min(days, 80))
         assert "CN=Short Intermediate" in ev.facts["chain"]
+
+
+def test_a_loop_that_breaks_names_its_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resources.tls as tls_mod
+
+    def broken(self: object, *args: object) -> None:
+        raise KeyError("a bug in the loop")
+
+    monkeypatch.setattr(tls_mod._Loop, "run", broken)
+    got = tls_mod.TlsProbeResource(resolve="", use_system_store=False).probe(
+        [ProbeTarget("a.test", 443), ProbeTarget("b.test", 443)])
+    assert [r.error for r in got] == ["probe-error", "probe-error"]
+    assert [r.target.host for r in got] == ["a.test", "b.test"]
+    assert "KeyError: 'a bug in the loop'" in got[0].detail
