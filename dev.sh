@@ -47,7 +47,9 @@ setup() {
   local uv
   uv=$(find_uv)
   # The project's Python is the one on PATH (never a download): a fresh machine has no other.
-  UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --quiet --python "$(command -v "$PYTHON")" ||
+  # The platform's certificate store, as pip and git use (a proxy's CA on a corporate network).
+  # UV_NATIVE_TLS is the name uv before 0.12 reads.
+  UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1} UV_NATIVE_TLS=${UV_NATIVE_TLS:-1} UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --quiet --python "$(command -v "$PYTHON")" ||
     die "uv sync failed (see above)"
 }
 
