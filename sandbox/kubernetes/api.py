@@ -12,7 +12,8 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sandbox.kubernetes import ssa
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
@@ -89,13 +90,65 @@ def spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
+@dataclass
+class AdmissionRequest:
+    """One write as admission plugins see it (the fields of an ``AdmissionReview`` request).
+
+    ``obj`` is the object about to be stored; a mutating plugin changes it in place. For DELETE
+    it is None and ``old`` is the object being deleted.
+    """
+
+    rt: ResourceType
+    operation: str  # CREATE, UPDATE, DELETE
+    namespace: str
+    name: str
+    obj: dict[str, Any] | None
+    old: dict[str, Any] | None
+    subresource: str
+    manager: str
+    dry_run: bool
+
+
+class Admission(Protocol):
+    """An admission plugin: mutate ``req.obj`` in place, or raise ApiError to deny."""
+
+    def __call__(self, req: AdmissionRequest) -> None: ...
+
+
 class ApiServer:
-    """The object layer: every write goes through ``_commit``."""
+    """The object layer: every write goes through ``_commit``.
+
+    Requests from clients pass admission as in kube-apiserver: ``mutating_admission`` plugins
+    run first (in order, on the object after defaulting), then validation, then
+    ``validating_admission`` plugins. The simulated controllers' own writes do not pass through
+    admission.
+    """
 
     def __init__(self, registry: Registry, store: Store):
         self.registry = registry
         self.store = store
         self.on_removed: list[Callable[[ResourceType, dict[str, Any]], None]] = []
+        self.mutating_admission: list[Admission] = []
+        self.validating_admission: list[Admission] = []
+
+    def admit(self, req: AdmissionRequest) -> None:
+        """Run the mutating then the validating plugins on one write (raises ApiError)."""
+        for plugin in self.mutating_admission:
+            plugin(req)
+        if req.obj is not None and req.operation != "DELETE":
+            req.obj["apiVersion"], req.obj["kind"] = req.rt.api_version, req.rt.kind
+        for plugin in self.validating_admission:
+            plugin(req)
+
+    def _admit_write(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
+                     sub: str, manager: str, dry_run: bool) -> None:
+        if not (self.mutating_admission or self.validating_admission):
+            return
+        meta = new["metadata"]
+        self.admit(AdmissionRequest(
+            rt=rt, operation="CREATE" if old is None else "UPDATE",
+            namespace=meta.get("namespace") or "", name=meta.get("name") or "", obj=new,
+            old=old, subresource=sub, manager=manager, dry_run=dry_run))
 
     # ------------------------------------------------------------------ helpers
 
@@ -233,6 +286,7 @@ class ApiServer:
                                {"name": meta["name"], "group": rt.group, "kind": rt.plural})
             self._init_meta(rt, obj)
             ssa.record_update(None, obj, self._ctx(rt, manager, ""))
+            self._admit_write(rt, None, obj, "", manager, dry_run)
             return self._commit(rt, None, obj, dry_run)
 
     def _init_meta(self, rt: ResourceType, obj: dict[str, Any]) -> None:
@@ -326,6 +380,7 @@ class ApiServer:
             old = self.get(rt, ns, name)
             new = self._merge_update(rt, old, body, sub)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
+            self._admit_write(rt, old, new, sub, manager, dry_run)
             return self._commit(rt, old, new, dry_run)
 
     def patch(self, rt: ResourceType, ns: str, name: str, ptype: str, body: Any, manager: str,
@@ -363,6 +418,7 @@ class ApiServer:
                 raise ApiError(422, "Invalid", "the patch result is not an object")
             new = self._merge_update(rt, old, patched, sub)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
+            self._admit_write(rt, old, new, sub, manager, dry_run)
             return self._commit(rt, old, new, dry_run), False
 
     def apply(self, rt: ResourceType, ns: str, name: str, body: Any, manager: str,
@@ -414,6 +470,7 @@ class ApiServer:
                 if managed:
                     new["metadata"]["managedFields"] = managed
                 self._validate(rt, new)
+                self._admit_write(rt, None, new, sub, manager, dry_run)
                 return self._commit(rt, None, new, dry_run), True
             if sub == "status":
                 final = clone(old)
@@ -429,15 +486,24 @@ class ApiServer:
                         new["metadata"][k] = old["metadata"][k]
                 self._fold_secret(rt, new)
                 self._validate(rt, new)
+            self._admit_write(rt, old, new, sub, manager, dry_run)
             return self._commit(rt, old, new, dry_run), False
 
     # ------------------------------------------------------------------ delete
 
     def delete(self, rt: ResourceType, ns: str, name: str, options: dict[str, Any],
-               dry_run: bool = False) -> dict[str, Any]:
-        """Delete an object; returns the body to answer with."""
+               dry_run: bool = False, manager: str = "") -> dict[str, Any]:
+        """Delete an object; returns the body to answer with.
+
+        ``manager`` is set for a client's request, which passes admission; the garbage
+        collector's and namespace controller's deletes leave it empty.
+        """
         with self.store.lock:
             old = self.get(rt, ns, name)
+            if manager and (self.mutating_admission or self.validating_admission):
+                self.admit(AdmissionRequest(rt=rt, operation="DELETE", namespace=ns, name=name,
+                                            obj=None, old=old, subresource="", manager=manager,
+                                            dry_run=dry_run))
             pre = options.get("preconditions") or {}
             meta = old["metadata"]
             if pre.get("uid") and pre["uid"] != meta["uid"]:

@@ -365,7 +365,8 @@ class KubernetesService(Service):
             if sub:
                 raise _not_allowed(req)
             options = self._delete_options(req)
-            return json_response(200, self.api.delete(rt, ns, name, options, dry_run))
+            return json_response(200, self.api.delete(rt, ns, name, options, dry_run,
+                                                      self._manager(req)))
         raise _not_allowed(req)
 
     def _after_write(self, rt: ResourceType, obj: dict[str, Any]) -> None:
@@ -434,7 +435,7 @@ class KubernetesService(Service):
         for obj in listed["items"]:
             try:
                 self.api.delete(rt, obj["metadata"].get("namespace") or "",
-                                obj["metadata"]["name"], options, dry_run)
+                                obj["metadata"]["name"], options, dry_run, self._manager(req))
             except ApiError as exc:
                 if exc.code != 404:
                     raise
