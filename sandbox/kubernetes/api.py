@@ -90,6 +90,14 @@ def spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
+def _generation_part(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """What bumps ``metadata.generation``: everything but metadata, and but status only where
+    status is a subresource (a custom resource without one bumps on status changes too)."""
+    if rt.custom and not rt.has_status:
+        return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+    return spec_part(obj)
+
+
 @dataclass
 class AdmissionRequest:
     """One write as admission plugins see it (the fields of an ``AdmissionReview`` request).
@@ -236,7 +244,7 @@ class ApiServer:
             meta["resourceVersion"] = old_meta["resourceVersion"]
             if new == old:
                 return old
-            if rt.generation and spec_part(old) != spec_part(new):
+            if rt.generation and _generation_part(rt, old) != _generation_part(rt, new):
                 meta["generation"] = int(old_meta.get("generation") or 1) + 1
             if old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
@@ -598,10 +606,18 @@ class ApiServer:
             ssa.record_update(dep, new, self._ctx(drt, "garbage-collector", ""))
             self._commit(drt, dep, new, False)
 
+    def blocking_dependents(self, uid: str) -> list[tuple[ResourceType, dict[str, Any]]]:
+        """Dependents whose ownerReference to ``uid`` sets ``blockOwnerDeletion``: only they
+        hold a foreground deletion (the garbage collector removes the owner once they are
+        gone, whatever other dependents remain)."""
+        return [(drt, dep) for drt, dep in self.dependents(uid)
+                if any(r.get("uid") == uid and r.get("blockOwnerDeletion") is True
+                       for r in dep["metadata"].get("ownerReferences") or [])]
+
     def finish_foreground(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        """Drop the foregroundDeletion finalizer once no dependents remain."""
+        """Drop the foregroundDeletion finalizer once no blocking dependents remain."""
         fins = obj["metadata"].get("finalizers") or []
-        if "foregroundDeletion" not in fins or self.dependents(obj["metadata"]["uid"]):
+        if "foregroundDeletion" not in fins or self.blocking_dependents(obj["metadata"]["uid"]):
             return
         new = clone(obj)
         new["metadata"]["finalizers"] = [f for f in fins if f != "foregroundDeletion"]

@@ -3,6 +3,7 @@ kubeconfig, node pools from the IONOS sandbox, and persistence."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -69,6 +70,7 @@ class KubernetesService(Service):
         self.run_jobs = run_jobs
         self._stopped = threading.Event()
         self._controllers: Any = None
+        self._cluster_ca: str | None = None
         if not self.restore():
             self._bootstrap()
         world.set_pool_nodes = self.set_pool_nodes
@@ -83,8 +85,8 @@ class KubernetesService(Service):
         for spec in PREINSTALLED_CRDS:
             obj = self.api.create(crt, "", crd_object(spec), "sandbox")
             self._crd_written(obj)
-        self.api.create(self._rt("", "serviceaccounts"), "default",
-                        {"metadata": {"name": "default"}}, "sandbox")
+        for ns in DEFAULT_NAMESPACES:
+            self._namespace_created(ns)
 
     def _rt(self, group: str, plural: str) -> ResourceType:
         rt = self.registry.by_gk(group, plural)
@@ -350,7 +352,8 @@ class KubernetesService(Service):
         if req.method == "PUT":
             body = self._body(req, ("application/json", "application/yaml"))
             obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run)
-            self._after_write(rt, obj)
+            if not dry_run:
+                self._after_write(rt, obj)
             return json_response(200, self.api.output(rt, obj))
         if req.method == "PATCH":
             ptype = req.content_type
@@ -359,12 +362,14 @@ class KubernetesService(Service):
             manager = q.get("fieldManager", "") if ptype == APPLY else self._manager(req)
             obj, created = self.api.patch(rt, ns, name, ptype, body, manager, sub, dry_run,
                                           force)
-            self._after_write(rt, obj)
+            if not dry_run:
+                self._after_write(rt, obj)
             return json_response(201 if created else 200, self.api.output(rt, obj))
         if req.method == "DELETE":
             if sub:
                 raise _not_allowed(req)
             options = self._delete_options(req)
+            dry_run = dry_run or options.get("dryRun") == ["All"]
             return json_response(200, self.api.delete(rt, ns, name, options, dry_run,
                                                       self._manager(req)))
         raise _not_allowed(req)
@@ -372,6 +377,34 @@ class KubernetesService(Service):
     def _after_write(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt.gk == ("apiextensions.k8s.io", "customresourcedefinitions"):
             self._crd_written(obj)
+        elif rt.gk == ("", "namespaces") and obj["metadata"]["resourceVersion"] and \
+                not obj["metadata"].get("deletionTimestamp"):
+            self._namespace_created(obj["metadata"]["name"])
+
+    def _namespace_created(self, ns: str) -> None:
+        """What kube-controller-manager adds to every namespace: the ``default``
+        ServiceAccount (serviceaccount controller) and the ``kube-root-ca.crt`` ConfigMap with
+        the cluster CA (root-ca-cert-publisher)."""
+        sa = self._rt("", "serviceaccounts")
+        cm = self._rt("", "configmaps")
+        with self.store.lock:
+            if self.store.get(sa.gk, ns, "default") is None:
+                self.api.create(sa, ns, {"metadata": {"name": "default"}},
+                                "kube-controller-manager")
+            if self.store.get(cm.gk, ns, "kube-root-ca.crt") is None:
+                self.api.create(cm, ns, {
+                    "metadata": {"name": "kube-root-ca.crt", "annotations": {
+                        "kubernetes.io/description": "Contains a CA bundle that can be used to "
+                        "verify the kube-apiserver when using internal endpoints such as the "
+                        "internal service IP or kubernetes.default.svc. No other usage is "
+                        "guaranteed across distributions of Kubernetes clusters."}},
+                    "data": {"ca.crt": self.cluster_ca()}}, "kube-controller-manager")
+
+    def cluster_ca(self) -> str:
+        """The cluster's CA certificate (PEM), made once per service (EC, so it is quick)."""
+        if self._cluster_ca is None:
+            self._cluster_ca = _make_cluster_ca()
+        return self._cluster_ca
 
     def _body(self, req: Request, accepted: tuple[str, ...]) -> Any:
         ctype = req.content_type or "application/json"
@@ -419,19 +452,40 @@ class KubernetesService(Service):
         return lambda o: lsel(o) and fsel(o)
 
     def _list(self, rt: ResourceType, ns: str | None, q: dict[str, str]) -> dict[str, Any]:
+        """A list, paged by ``limit``/``continue`` as the apiserver does for etcd reads.
+
+        The continue token carries the list's resourceVersion and the last key returned; later
+        pages keep that resourceVersion in their metadata (the real server serves them from the
+        same snapshot; the sandbox serves current objects after the key, a simplification) and
+        a token older than the watch history is 410 Expired, as etcd compaction makes it.
+        """
         match = self._matchers(rt, q)
+        limit = _limit(q.get("limit"))
+        after: tuple[str, str] | None = None
         with self.store.lock:
             rv = self.store.rv
+            if q.get("continue"):
+                rv, after = _parse_continue(q["continue"], self.store.compacted_rv)
             objs = self.store.select(rt.gk, ns)
-        items = [self.api.output(rt, o) for o in objs if match(o)]
-        items.sort(key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+        keyed = sorted(((o["metadata"].get("namespace") or "", o["metadata"]["name"]), o)
+                       for o in objs if match(o))
+        if after is not None:
+            keyed = [(k, o) for k, o in keyed if k > after]
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if limit and len(keyed) > limit:
+            meta["continue"] = _continue_token(rv, keyed[limit - 1][0])
+            meta["remainingItemCount"] = len(keyed) - limit
+            keyed = keyed[:limit]
+        items = [self.api.output(rt, o) for _, o in keyed]
         return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
-                "metadata": {"resourceVersion": str(rv)}, "items": items}
+                "metadata": meta, "items": items}
 
     def _delete_collection(self, req: Request, rt: ResourceType, ns: str | None,
                            dry_run: bool) -> dict[str, Any]:
-        listed = self._list(rt, ns, req.query)
+        listed = self._list(rt, ns, {k: v for k, v in req.query.items()
+                                     if k not in ("limit", "continue")})
         options = self._delete_options(req)
+        dry_run = dry_run or options.get("dryRun") == ["All"]
         for obj in listed["items"]:
             try:
                 self.api.delete(rt, obj["metadata"].get("namespace") or "",
@@ -479,8 +533,10 @@ class KubernetesService(Service):
                         continue
                     if ns is not None and ev.obj["metadata"].get("namespace") != ns:
                         continue
-                    if match(ev.obj):
-                        yield _line({"type": ev.type, "object": self.api.output(rt, ev.obj)})
+                    etype = _selected_event(ev.type, match(ev.obj),
+                                            ev.prev is not None and match(ev.prev))
+                    if etype:
+                        yield _line({"type": etype, "object": self.api.output(rt, ev.obj)})
             except Expired as exc:
                 yield _line({"type": "ERROR", "object": {
                     "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -586,6 +642,66 @@ def _not_allowed(req: Request) -> ApiError:
     return ApiError(405, "MethodNotAllowed",
                     f"the server does not allow this method on the requested resource "
                     f"({req.method} {req.path})")
+
+
+def _make_cluster_ca() -> str:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _limit(text: str | None) -> int:
+    if not text:
+        return 0
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise bad_request(f"limit must be an integer: {text!r}") from exc
+    return max(value, 0)
+
+
+def _continue_token(rv: int, key: tuple[str, str]) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": list(key)})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _parse_continue(token: str, compacted: int) -> tuple[int, tuple[str, str]]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        rv, start = int(data["rv"]), data["start"]
+        key = (str(start[0]), str(start[1]))
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise bad_request("continue key is not valid: " + str(exc)) from None
+    if rv < compacted:
+        raise ApiError(410, "Expired", "The provided continue parameter is too old to display a "
+                       "consistent list result. You can start a new list without the continue "
+                       "parameter, or use the continue token in this response to retrieve the "
+                       "remainder of the results.")
+    return rv, key
+
+
+def _selected_event(etype: str, now: bool, before: bool) -> str:
+    """The event a selector-filtered watch sends: an object that enters the selection is ADDED,
+    one that leaves it is DELETED (with its new state), as the apiserver's watch cache does."""
+    if etype != "MODIFIED":
+        return etype if now else ""
+    if now:
+        return "MODIFIED" if before else "ADDED"
+    return "DELETED" if before else ""
 
 
 def _line(event: dict[str, Any]) -> bytes:

@@ -26,6 +26,9 @@ class Event:
     type: str  # ADDED, MODIFIED, DELETED
     gk: GK
     obj: dict[str, Any]
+    # The state before a MODIFIED event, so a selector-filtered watch can tell that the object
+    # entered or left its selection (sent as ADDED / DELETED, as the watch cache does).
+    prev: dict[str, Any] | None = None
 
 
 class Expired(Exception):
@@ -77,9 +80,11 @@ class Store:
         meta = obj["metadata"]
         key = (meta.get("namespace") or "", meta["name"])
         with self.lock:
-            self.objects.setdefault(gk, {})[key] = obj
+            bucket = self.objects.setdefault(gk, {})
+            prev = bucket.get(key)
+            bucket[key] = obj
             self.touched[(gk, key)] = time.monotonic()
-            self._record(Event(int(meta["resourceVersion"]), etype, gk, obj))
+            self._record(Event(int(meta["resourceVersion"]), etype, gk, obj, prev))
 
     def remove(self, gk: GK, obj: dict[str, Any]) -> None:
         """Remove an object; ``obj`` is its last state carrying a new resourceVersion."""

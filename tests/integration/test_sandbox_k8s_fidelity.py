@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,4 +61,194 @@ def test_admission_mutates_before_validating_plugins_see_the_object(k8s: Cluster
     assert ("CREATE", "a", False) in seen and ("UPDATE", "a", True) in seen
     v1.delete_namespaced_config_map("a", "default")
     assert ("DELETE", "a", False) in seen
-    assert v1.list_namespaced_config_map("default").items == []
+    assert [c.metadata.name for c in v1.list_namespaced_config_map("default").items] == \
+        ["kube-root-ca.crt"]
+
+
+def test_lists_page_with_limit_and_continue(k8s: Cluster) -> None:
+    """``limit`` returns at most that many items and a ``continue`` token for the rest; the
+    pages share the first page's resourceVersion; ``remainingItemCount`` counts the rest.
+
+    Source: https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks
+    """
+    from kubernetes import client
+
+    v1 = client.CoreV1Api(k8s.api_client())
+    for i in range(7):
+        v1.create_namespaced_config_map("default", {"metadata": {"name": f"cm-{i}",
+                                                                 "labels": {"page": "yes"}}})
+    first = v1.list_namespaced_config_map("default", label_selector="page", limit=3)
+    assert [i.metadata.name for i in first.items] == ["cm-0", "cm-1", "cm-2"]
+    assert first.metadata.remaining_item_count == 4 and first.metadata._continue
+    names = [i.metadata.name for i in first.items]
+    token = first.metadata._continue
+    while token:
+        page = v1.list_namespaced_config_map("default", label_selector="page", limit=3,
+                                             _continue=token)
+        assert page.metadata.resource_version == first.metadata.resource_version
+        names += [i.metadata.name for i in page.items]
+        token = page.metadata._continue
+    assert names == [f"cm-{i}" for i in range(7)]
+    out = k8s.kubectl("get", "configmaps", "-l", "page", "--chunk-size=2", "-o", "name")
+    assert out.stdout.split() == [f"configmap/cm-{i}" for i in range(7)]
+    code, body = k8s.http("GET", "/api/v1/namespaces/default/configmaps?limit=2&continue=bogus")
+    assert code == 400 and body["reason"] == "BadRequest"
+
+
+def test_dry_run_delete_with_options_in_the_body(k8s: Cluster) -> None:
+    """``dryRun: ["All"]`` in a DELETE's DeleteOptions body deletes nothing (kubectl
+    ``delete --dry-run=server`` sends it so).
+
+    Source: https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/delete-options/
+    """
+    k8s.http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "keep"}})
+    code, body = k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/keep",
+                          {"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]})
+    assert code == 200 and body["status"] == "Success"
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/keep")[0] == 200
+    k8s.kubectl("delete", "configmap", "keep", "--dry-run=server")
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/keep")[0] == 200
+    k8s.kubectl("delete", "configmap", "keep")
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/keep")[0] == 404
+
+
+def test_selector_watch_sees_objects_enter_and_leave(k8s: Cluster) -> None:
+    """A watch with a label selector reports an object that stops matching as DELETED and one
+    that starts matching as ADDED.
+
+    Source: https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+    and the watch cache's filter (k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go,
+    ``convertToWatchEvent``).
+    """
+    from kubernetes import client, watch
+
+    v1 = client.CoreV1Api(k8s.api_client())
+    made = v1.create_namespaced_config_map("default", {"metadata": {"name": "w",
+                                                                    "labels": {"tier": "a"}}})
+    seen: list[tuple[str, str]] = []
+    rv = made.metadata.resource_version
+
+    def relabel(tier: str) -> None:
+        v1.patch_namespaced_config_map("w", "default", {"metadata": {"labels": {"tier": tier}}})
+
+    relabel("b")
+    relabel("a")
+    v1.patch_namespaced_config_map("w", "default", {"data": {"x": "1"}})
+    for ev in watch.Watch().stream(v1.list_namespaced_config_map, "default",
+                                   label_selector="tier=a", resource_version=rv,
+                                   timeout_seconds=1):
+        seen.append((ev["type"], ev["object"].metadata.labels["tier"]))
+    assert seen == [("DELETED", "b"), ("ADDED", "a"), ("MODIFIED", "a")]
+
+
+def test_foreground_deletion_waits_only_for_blocking_dependents(k8s: Cluster) -> None:
+    """With ``propagationPolicy: Foreground`` the owner stays (with the ``foregroundDeletion``
+    finalizer) until the dependents with ``blockOwnerDeletion: true`` are gone; others do not
+    hold it.
+
+    Source: https://kubernetes.io/docs/concepts/architecture/garbage-collection/#foreground-deletion
+    """
+    def owner(name: str) -> dict[str, Any]:
+        _, obj = k8s.http("POST", "/api/v1/namespaces/default/configmaps",
+                          {"metadata": {"name": name}})
+        return {"apiVersion": "v1", "kind": "ConfigMap", "name": name,
+                "uid": obj["metadata"]["uid"]}
+
+    loose = owner("loose")
+    k8s.http("POST", "/api/v1/namespaces/default/configmaps",
+             {"metadata": {"name": "loose-child", "ownerReferences": [loose],
+                           "finalizers": ["example.com/keep"]}})
+    k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/loose",
+             {"propagationPolicy": "Foreground"})
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/loose")[0] == 404
+    strict = {**owner("strict"), "blockOwnerDeletion": True}
+    k8s.http("POST", "/api/v1/namespaces/default/configmaps",
+             {"metadata": {"name": "strict-child", "ownerReferences": [strict],
+                           "finalizers": ["example.com/keep"]}})
+    k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/strict",
+             {"propagationPolicy": "Foreground"})
+    code, held = k8s.http("GET", "/api/v1/namespaces/default/configmaps/strict")
+    assert code == 200 and held["metadata"]["finalizers"] == ["foregroundDeletion"]
+    k8s.http("PATCH", "/api/v1/namespaces/default/configmaps/strict-child",
+             {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/strict")[0] == 404
+
+
+def test_custom_resource_generation_depends_on_the_status_subresource(k8s: Cluster) -> None:
+    """With a status subresource a CR's generation changes on everything but metadata and
+    status; without one it changes on everything but metadata.
+
+    Source: https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#status-subresource
+    """
+    for kind, sub in (("Plain", {}), ("Tracked", {"status": {}})):
+        plural = kind.lower() + "s"
+        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": f"{plural}.example.com"},
+               "spec": {"group": "example.com", "scope": "Namespaced",
+                        "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+                        "versions": [{"name": "v1", "served": True, "storage": True,
+                                      "subresources": sub, "schema": {"openAPIV3Schema": {
+                                          "type": "object",
+                                          "x-kubernetes-preserve-unknown-fields": True}}}]}}
+        assert k8s.http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                        crd)[0] == 201
+        base = f"/apis/example.com/v1/namespaces/default/{plural}"
+        k8s.http("POST", base, {"apiVersion": "example.com/v1", "kind": kind,
+                                "metadata": {"name": "x"}, "spec": {"a": 1}})
+        _, obj = k8s.http("PATCH", f"{base}/x", {"status": {"phase": "Done"}},
+                          content_type="application/merge-patch+json")
+        _, obj = k8s.http("PATCH", f"{base}/x", {"metadata": {"labels": {"l": "v"}}},
+                          content_type="application/merge-patch+json")
+        expected = 1 if sub else 2
+        assert obj["metadata"]["generation"] == expected, kind
+        if not sub:
+            assert obj["status"] == {"phase": "Done"}
+
+
+def test_every_namespace_gets_a_default_service_account_and_the_root_ca(k8s: Cluster) -> None:
+    """The serviceaccount controller creates ``default`` and the root-ca-cert-publisher the
+    ``kube-root-ca.crt`` ConfigMap (key ``ca.crt``) in every namespace.
+
+    Source: https://kubernetes.io/docs/concepts/security/service-accounts/#default-service-accounts
+    and https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#root-ca-certificate-configmap
+    """
+    from cryptography import x509
+
+    k8s.kubectl("apply", "-f", "-", stdin="apiVersion: v1\nkind: Namespace\n"
+                "metadata: {name: team-a}\n")
+    sa = k8s.http("GET", "/api/v1/namespaces/team-a/serviceaccounts/default")
+    assert sa[0] == 200
+    code, cm = k8s.http("GET", "/api/v1/namespaces/team-a/configmaps/kube-root-ca.crt")
+    assert code == 200
+    cert = x509.load_pem_x509_certificate(cm["data"]["ca.crt"].encode())
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+
+
+STANDARD_KINDS = {"endpoints", "endpointslices", "leases", "events", "limitranges",
+                  "resourcequotas", "controllerrevisions", "replicasets", "replicationcontrollers",
+                  "horizontalpodautoscalers", "priorityclasses", "ingressclasses",
+                  "mutatingwebhookconfigurations", "validatingwebhookconfigurations",
+                  "podtemplates", "csidrivers"}
+
+
+def test_discovery_lists_the_standard_kinds_and_prune_works(k8s: Cluster) -> None:
+    """Discovery serves the built-in kinds of a v1.32 server, so ``kubectl api-resources`` lists
+    them and ``kubectl apply --prune`` (whose default allowlist includes Endpoints, ReplicaSet and
+    ReplicationController) runs.
+
+    Source: https://kubernetes.io/docs/reference/kubernetes-api/ (the v1.32 resource list) and
+    kubectl's ``pkg/cmd/apply/prune.go`` default prune resources.
+    """
+    out = k8s.kubectl("api-resources", "-o", "name").stdout.split()
+    names = {n.split(".")[0] for n in out}
+    assert STANDARD_KINDS <= names, STANDARD_KINDS - names
+    manifest = k8s.tmp / "set.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one, labels: {set: p}}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: two, labels: {set: p}}\n")
+    k8s.kubectl("apply", "-f", str(manifest), "--prune", "-l", "set=p")
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one, labels: {set: p}}\n")
+    out = k8s.kubectl("apply", "-f", str(manifest), "--prune", "-l", "set=p").stdout
+    assert "configmap/two pruned" in out
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/two")[0] == 404

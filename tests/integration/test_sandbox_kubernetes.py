@@ -226,7 +226,7 @@ def test_kubectl_get_with_selectors(cluster: Cluster) -> None:
     names = cluster.kubectl("get", "cm", "-n", "demo", "-l", "app in (web)", "-o", "name").stdout
     assert names.split() == ["configmap/demo"]
     names = cluster.kubectl("get", "cm", "-n", "demo", "-l", "!app", "-o", "name").stdout
-    assert names.split() == ["configmap/other"]
+    assert names.split() == ["configmap/kube-root-ca.crt", "configmap/other"]
     names = cluster.kubectl("get", "cm", "-A", "--field-selector", "metadata.name=other",
                             "-o", "name").stdout
     assert names.split() == ["configmap/other"]
@@ -718,7 +718,8 @@ def test_injected_fault_is_a_status_with_retry_after(cluster: Cluster) -> None:
     body = json.loads(exc.value.body)
     assert body["kind"] == "Status" and body["reason"] == "InternalError"
     assert body["details"]["retryAfterSeconds"] == 2
-    assert v1.list_namespaced_config_map("default").items == []
+    names = [c.metadata.name for c in v1.list_namespaced_config_map("default").items]
+    assert names == ["kube-root-ca.crt"]
 
 
 def test_controller_delay_is_honoured(tmp_path: Path) -> None:
@@ -781,7 +782,7 @@ def test_foreground_deletion_waits_for_dependents(cluster: Cluster) -> None:
     _, owner = cluster.http("POST", "/api/v1/namespaces/default/configmaps",
                             {"metadata": {"name": "owner"}})
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
-           "uid": owner["metadata"]["uid"]}
+           "uid": owner["metadata"]["uid"], "blockOwnerDeletion": True}
     cluster.http("POST", "/api/v1/namespaces/default/configmaps",
                  {"metadata": {"name": "child", "ownerReferences": [ref],
                                "finalizers": ["example.com/keep"]}})
