@@ -4,12 +4,17 @@ Disruptive changes (a Kubernetes version upgrade, a node pool replace or shrink,
 prunes) run only inside one of the spec's ``change_calendar.maintenance_windows`` and never in a
 freeze, unless a run says ``force``. Outside, the plan marks them *deferred*. Every function takes
 ``now`` (an aware datetime) so callers inject the clock.
+
+Across daylight-saving changes (one rule, in ``_weekly_starts``): a window whose local start does
+not exist that night opens when that local time would have been (02:30 on the spring-forward
+night is 03:30 summer time), one whose start exists twice opens at the first, and a duration is
+elapsed real time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from platform_assets.spec.models import (
@@ -33,34 +38,43 @@ def _hm(text: str) -> tuple[int, int, int]:
     return int(parts[0]), int(parts[1]), int(parts[2]) if len(parts) > 2 else 0
 
 
+def _weekly_starts(day: str, start: str, tz: str, now: datetime,
+                   weeks_back: int) -> list[datetime]:
+    """The UTC starts of a weekly window from ``weeks_back`` weeks before ``now``'s week to the
+    week after, oldest first.
+
+    The one place a local start becomes an instant, so the open test and the next opening agree:
+    a start that does not exist (the spring-forward gap) and one that exists twice (the fall-back
+    hour) resolve as PEP 495's ``fold=0`` does, the same as java.time's ``ZonedDateTime.of``: a
+    nonexistent 02:30 moves forward by the gap (to 03:30 summer time) and a repeated 02:30 is
+    its first occurrence.
+    """
+    zone = ZoneInfo(tz)
+    local_day = _aware(now).astimezone(zone).date()
+    h, m, s = _hm(start)
+    this_week = local_day - timedelta(days=(local_day.weekday() - WEEKDAYS.index(day)) % 7)
+    return [datetime.combine(this_week + timedelta(weeks=k), time(h, m, s), tzinfo=zone)
+            .astimezone(UTC) for k in range(-weeks_back, 2)]
+
+
 def _weekly_window_at(day: str, start: str, duration: timedelta, tz: str,
                       now: datetime) -> tuple[datetime, datetime] | None:
-    """The occurrence of a weekly window that contains ``now``, if any."""
-    local = _aware(now).astimezone(ZoneInfo(tz))
-    h, m, s = _hm(start)
-    target = WEEKDAYS.index(day)
-    # The window containing `now` started at most `duration` ago: check this week's and the
-    # previous occurrences that could still be open (durations longer than a week are odd but
-    # harmless).
-    for weeks_back in range(0, duration.days // 7 + 2):
-        days_back = (local.weekday() - target) % 7 + 7 * weeks_back
-        begin = (local - timedelta(days=days_back)).replace(hour=h, minute=m, second=s,
-                                                           microsecond=0)
-        end = begin + duration
-        if begin <= local < end:
-            return begin.astimezone(UTC), end.astimezone(UTC)
+    """The occurrence of a weekly window that contains ``now``, if any.
+
+    The duration is elapsed time: a 3h window on the night the clocks go back is open 3 real
+    hours, not until the local clock shows start + 3h.
+    """
+    # The window containing `now` started at most `duration` ago (durations longer than a week
+    # are odd but harmless).
+    for begin in _weekly_starts(day, start, tz, now, weeks_back=duration.days // 7 + 1):
+        if begin <= now < begin + duration:
+            return begin, begin + duration
     return None
 
 
 def _next_weekly(day: str, start: str, tz: str, now: datetime) -> datetime:
-    local = _aware(now).astimezone(ZoneInfo(tz))
-    h, m, s = _hm(start)
-    days_ahead = (WEEKDAYS.index(day) - local.weekday()) % 7
-    begin = (local + timedelta(days=days_ahead)).replace(hour=h, minute=m, second=s,
-                                                         microsecond=0)
-    if begin <= local:
-        begin += timedelta(days=7)
-    return begin.astimezone(UTC)
+    """The first start of a weekly window strictly after ``now``."""
+    return min(b for b in _weekly_starts(day, start, tz, now, weeks_back=0) if b > now)
 
 
 def active_change_window(spec: PlatformSpec, now: datetime) -> ChangeWindow | None:
