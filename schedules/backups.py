@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -12,10 +13,21 @@ from platform_assets.backup_assets import partitions_for
 from platform_assets.core.graph import Graph
 
 
-def partition_for_tick(start_date: str, tick: datetime) -> str | None:
-    """The newest complete UTC day at ``tick`` (02:00 on the 22nd backs up the 21st), or None
-    before the first partition."""
-    day = (tick.astimezone(UTC) - timedelta(days=1)).date()
+def partition_for_tick(start_date: str, tick: datetime, timezone: str) -> str | None:
+    """The UTC day a nightly tick backs up (02:00 UTC on the 22nd backs up the 21st), or None
+    before the first partition.
+
+    Ticks come at the same local time each day, but partitions are UTC days: reading the
+    newest complete UTC day off each tick would skip a day or repeat one when the offset changes
+    (a 01:00 Europe/Berlin tick is 00:00Z in winter, 23:00Z in summer). So the lag is fixed per
+    schedule, from the zone's widest offset of the year: each local day backs up one UTC day,
+    and that day has ended at the tick whatever the offset that night.
+    """
+    zone = ZoneInfo(timezone)
+    wall = tick.astimezone(zone).replace(tzinfo=None)
+    widest = max(datetime(wall.year, month, 1, tzinfo=zone).utcoffset() or timedelta(0)
+                 for month in (1, 7))
+    day = (wall - widest).date() - timedelta(days=1)
     return day.isoformat() if day >= date.fromisoformat(start_date) else None
 
 
@@ -30,7 +42,8 @@ def build(graph: Graph) -> list[Any]:
                  default_status=dg.DefaultScheduleStatus.RUNNING)
     def nightly_snapshots(context: dg.ScheduleEvaluationContext) -> Any:
         """Back up every target for the day that just ended (daily partition, UTC)."""
-        partition = partition_for_tick(bk.start_date, context.scheduled_execution_time)
+        partition = partition_for_tick(bk.start_date, context.scheduled_execution_time,
+                                       bk.schedule.timezone)
         if partition is None:
             return dg.SkipReason(f"no complete day yet: backups start on {bk.start_date}")
         return dg.RunRequest(run_key=f"snapshot-{partition}", partition_key=partition,

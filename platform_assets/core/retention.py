@@ -12,7 +12,7 @@ S3, an IONOS snapshot or a CSI VolumeSnapshot. Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,20 @@ class RetentionPlan:
         return "\n".join(rows)
 
 
+def _utc(now: datetime) -> datetime:
+    """``now`` in UTC: ages and cutoffs are real time, whatever zone the caller's clock is in
+    (arithmetic on a local aware datetime follows the wall clock across DST changes)."""
+    return now.astimezone(UTC)
+
+
+def _order(p: RestorePoint) -> tuple[datetime, str]:
+    # In UTC: two local times in the hour the clocks go back compare by the wall clock.
+    return _utc(p.created_at), p.partition
+
+
 def newest_verified(points: list[RestorePoint]) -> RestorePoint | None:
     good = [p for p in points if p.verified]
-    return max(good, key=lambda p: (p.created_at, p.partition)) if good else None
+    return max(good, key=_order) if good else None
 
 
 def plan_retention(points: list[RestorePoint], now: datetime,
@@ -54,9 +65,9 @@ def plan_retention(points: list[RestorePoint], now: datetime,
         raise ValueError(f"retention_days must be at least 1, got {retention_days}")
     if not points:
         return RetentionPlan((), ())
-    ordered = sorted(points, key=lambda p: (p.created_at, p.partition))
+    ordered = sorted(points, key=_order)
     newest = ordered[-1]
-    cutoff = now - timedelta(days=retention_days)
+    cutoff = _utc(now) - timedelta(days=retention_days)
     reasons: dict[str, str] = {}
     if not newest.verified:
         for p in ordered:
@@ -102,9 +113,10 @@ def compliance(points: list[RestorePoint], now: datetime, retention_days: int,
     than retention (plus ``grace`` for the nightly run that deletes it).
     """
     problems: list[str] = []
+    now = _utc(now)
     keeper = newest_verified(points)
     newest_age = (now - keeper.created_at).total_seconds() / 3600 if keeper else None
-    oldest = min(points, key=lambda p: p.created_at) if points else None
+    oldest = min(points, key=_order) if points else None
     oldest_age = (now - oldest.created_at).total_seconds() / 86400 if oldest else None
     if keeper is None:
         problems.append("no verified restore point")
@@ -127,7 +139,7 @@ def rpo_status(newest_good: datetime | None, now: datetime,
     """(ok, message) for the RPO freshness check of one asset."""
     if newest_good is None:
         return False, "no complete backup exists"
-    age = now - newest_good
+    age = _utc(now) - newest_good
     hours = age.total_seconds() / 3600
     if age > rpo:
         return False, (f"newest complete backup is {hours:.1f}h old, older than the RPO of "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import itertools
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
+from dagster._utils.schedules import cron_string_iterator
 
 from jobs.backups import build as build_jobs
-from platform_assets.backup_assets import build_backup_assets
+from platform_assets.backup_assets import build_backup_assets, partitions_for, rpo_check_keys
 from platform_assets.core.graph import build_graph
 from platform_assets.spec import load_spec
 from schedules.backups import build as build_schedules
@@ -70,18 +73,50 @@ def test_nightly_schedule_requests_the_day_that_ended() -> None:
     assert schedules["backup_rpo"].execution_timezone == "UTC"
 
 
-def test_partition_for_tick_across_timezones() -> None:
-    assert partition_for_tick("2026-11-01", datetime(2026, 12, 1, 2, tzinfo=UTC)) == "2026-11-30"
-    assert partition_for_tick("2026-11-01", datetime(2026, 11, 1, 2, tzinfo=UTC)) is None
+def test_partition_for_tick_in_utc() -> None:
+    assert partition_for_tick("2026-11-01", datetime(2026, 12, 1, 2, tzinfo=UTC),
+                              "UTC") == "2026-11-30"
+    assert partition_for_tick("2026-11-01", datetime(2026, 11, 1, 2, tzinfo=UTC), "UTC") is None
+
+
+@pytest.mark.parametrize("timezone", ["Europe/Berlin", "America/New_York", "UTC"])
+@pytest.mark.parametrize("cron", ["0 0 * * *", "0 1 * * *", "30 2 * * *", "0 3 * * *",
+                                  "0 22 * * *"])
+@pytest.mark.parametrize("around", ["2026-03-05", "2026-03-25", "2026-10-20", "2026-10-30"])
+def test_each_utc_day_is_backed_up_once_across_dst(timezone: str, cron: str,
+                                                   around: str) -> None:
+    # The ticks as Dagster's scheduler computes them (it moves a skipped local time to the end
+    # of the gap and takes the later of a repeated one), two weeks around both transitions
+    # (US 2026-03-08 and 2026-11-01, EU 2026-03-29 and 2026-10-25): consecutive UTC days, none
+    # skipped or repeated, each over by the time it is backed up.
+    start = datetime.fromisoformat(around).replace(tzinfo=UTC).timestamp()
+    ticks = cron_string_iterator(start, cron, timezone)
+    days = []
+    for _ in range(14):
+        tick = next(ticks)
+        part = partition_for_tick("2026-01-01", tick, timezone)
+        assert part is not None
+        end_of_day = datetime.fromisoformat(part).replace(tzinfo=UTC) + timedelta(days=1)
+        assert end_of_day <= tick, (tick, part)
+        days.append(date.fromisoformat(part))
+    assert [(b - a).days for a, b in itertools.pairwise(days)] == [1] * 13, days
 
 
 def test_definitions_resolve_backup_job() -> None:
     from platform_assets.definitions import build_definitions
 
     defs = build_definitions(SPEC)
+    g = graph()
     job = defs.resolve_job_def("snapshot_platform")
-    assert job.partitions_def is not None
-    assert defs.resolve_job_def("check_backup_rpo") is not None
+    assert job.partitions_def == partitions_for(g)
+    assert job.asset_layer.selected_asset_keys == {
+        dg.AssetKey(list(n.key)) for n in g.by_group("backups")}
+    assert len(job.asset_layer.selected_asset_keys) == 2 * len(g.spec.backups.targets)
+    rpo = defs.resolve_job_def("check_backup_rpo")
+    # The RPO check of each backup and copy asset, and no materialization.
+    assert rpo.asset_layer.asset_graph.asset_check_keys == set(rpo_check_keys(g))
+    assert len(rpo_check_keys(g)) == 2 * len(g.spec.backups.targets)
+    assert rpo.asset_layer.selected_asset_keys == set()
 
 
 class _S3Down:

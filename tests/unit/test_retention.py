@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -37,11 +38,85 @@ def test_never_deletes_the_newest_verified_point_even_when_old() -> None:
     assert {p.ref for p in plan.delete} == {"ref-50", "ref-45"}
 
 
-def test_newest_verified_is_kept_when_newer_unverified_points_are_old_too() -> None:
-    # The newest point overall is verified here; an older unverified one just expires.
-    points = [point(60, verified=True), point(50, verified=False), point(40, verified=True)]
+def test_newer_unverified_points_block_retention_and_keep_the_newest_verified() -> None:
+    # Both points newer than the newest verified one are unverified: nothing may go, not even
+    # the expired verified ones, since the last good backup must keep its company.
+    points = [point(60), point(50), point(40, verified=False), point(35, verified=False)]
     plan = plan_retention(points, NOW, 30)
-    assert [p.ref for p in plan.keep] == ["ref-40"]
+    assert plan.delete == ()
+    assert [p.ref for p in plan.keep] == ["ref-60", "ref-50", "ref-40", "ref-35"]
+    assert plan.blocked == f"newest backup {point(35).partition} is not verified"
+
+
+def test_unverified_points_older_than_the_newest_verified_expire_like_any_other() -> None:
+    points = [point(60), point(50, verified=False), point(40), point(10, verified=False),
+              point(5)]
+    plan = plan_retention(points, NOW, 30)
+    assert plan.blocked is None
+    assert [p.ref for p in plan.delete] == ["ref-60", "ref-50", "ref-40"]
+    assert [p.ref for p in plan.keep] == ["ref-10", "ref-5"]
+    assert plan.reasons["ref-5"] == "newest verified"
+    assert plan.reasons["ref-10"] == "within retention"
+
+
+def test_a_point_exactly_at_the_cutoff_is_kept() -> None:
+    at_cutoff = RestorePoint("2026-11-15", NOW - timedelta(days=30), True, "at-cutoff")
+    just_older = RestorePoint("2026-11-14", NOW - timedelta(days=30, microseconds=1), True,
+                              "just-older")
+    plan = plan_retention([just_older, at_cutoff, point(0)], NOW, 30)
+    assert [p.ref for p in plan.delete] == ["just-older"]
+    assert [p.ref for p in plan.keep] == ["at-cutoff", "ref-0"]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_two_verified_points_at_the_same_time_keep_one_whatever_the_order(reverse: bool) -> None:
+    created = NOW - timedelta(days=40)
+    a = RestorePoint("2026-11-04", created, True, "a")
+    b = RestorePoint("2026-11-05", created, True, "b")
+    points = [b, a] if reverse else [a, b]
+    plan = plan_retention(points, NOW, 30)
+    # Ties break on the partition: the later day is the newest verified point.
+    assert [p.ref for p in plan.keep] == ["b"]
+    assert [p.ref for p in plan.delete] == ["a"]
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_cutoff_is_real_time_when_the_clock_is_local_across_dst() -> None:
+    # 30 days before 2026-11-01 12:00 CET (11:00Z) is 2026-10-02 11:00Z, 13:00 summer time:
+    # the wall clock says 12:00, an hour too early, as the clocks went back on 2026-10-25.
+    now = datetime(2026, 11, 1, 12, 0, tzinfo=BERLIN)
+    older = RestorePoint("2026-10-02", datetime(2026, 10, 2, 12, 30, tzinfo=BERLIN), True, "old")
+    newer = RestorePoint("2026-10-03", datetime(2026, 10, 2, 13, 30, tzinfo=BERLIN), True, "new")
+    plan = plan_retention([older, newer, point(0)], now, 30)
+    assert [p.ref for p in plan.delete] == ["old"]
+    assert [p.ref for p in plan.keep] == ["new", "ref-0"]
+    c = compliance([older, newer, point(0)], now, 30, timedelta(days=60), grace=timedelta(0))
+    assert c.oldest_age_days == pytest.approx(30 + 0.5 / 24)
+    assert c.problems == ("1 restore point(s) older than 30 days were not deleted: 2026-10-02",)
+
+
+def test_points_in_the_repeated_hour_are_ordered_by_real_time() -> None:
+    # 02:30 summer time (00:30Z) comes before 02:10 winter time (01:10Z) on 2026-10-25.
+    first = RestorePoint("2026-10-24", datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN), True, "first")
+    second = RestorePoint("2026-10-25", datetime(2026, 10, 25, 2, 10, fold=1, tzinfo=BERLIN),
+                          True, "second")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    plan = plan_retention([second, first], now, 30)
+    assert [p.ref for p in plan.keep] == ["second"]
+    assert [p.ref for p in plan.delete] == ["first"]
+    c = compliance([first, second], datetime(2026, 10, 25, 3, 10, tzinfo=UTC), 30,
+                   timedelta(hours=24))
+    assert c.newest_age_hours == pytest.approx(2.0)
+    assert c.oldest_age_days == pytest.approx(2.0 / 24 + 40 / 60 / 24)
+
+
+def test_rpo_age_is_real_time_across_the_spring_forward_night() -> None:
+    # 01:30 CET to 03:30 CEST on 2026-03-29 is one real hour, not two.
+    newest = datetime(2026, 3, 29, 1, 30, tzinfo=BERLIN)
+    ok, msg = rpo_status(newest, datetime(2026, 3, 29, 3, 30, tzinfo=BERLIN), timedelta(hours=1))
+    assert ok and "1.0h old" in msg
 
 
 def test_nothing_is_deleted_while_the_newest_point_is_unverified() -> None:
