@@ -53,25 +53,52 @@ setup() {
     die "uv sync failed (see above)"
 }
 
-# System services the integration tests use. As root on Debian they are installed; elsewhere each
-# missing one is named, and the tests that need it fail under CI (PLATFORM_OPS_REQUIRE_SERVICES=1).
+# Whether something answers on 127.0.0.1:$1 (bash's /dev/tcp; no client needed).
+listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# System services the integration tests use: binaries (Alertmanager: real-Alertmanager tests;
+# Chromium: UI tests; kubectl: client and manifest tests; mariadb/pg_dump: database backups and
+# drills) and servers on 127.0.0.1 (MariaDB on 3306 behind the DBaaS emulator and the drills;
+# PostgreSQL on 5432, user postgres without a password, as the Dagster instance storage). As root
+# on Debian missing ones are installed and started; elsewhere each is named, and with
+# PLATFORM_OPS_REQUIRE_SERVICES=1 (CI) a missing one is an error here and in the tests.
 test_services() {
-  local need=()
+  local need=() down=()
   command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ] ||
     need+=(prometheus-alertmanager)
-  command -v chromium >/dev/null 2>&1 || need+=(chromium)
-  command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/bin/kubectl ] || need+=(kubectl)
   command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
   command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
+  listening 3306 || { need+=(mariadb-server); down+=(mariadb); }
+  listening 5432 || { need+=(postgresql); down+=(postgresql); }
   [ ${#need[@]} -eq 0 ] && return
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "dev.sh: installing ${need[*]} (Alertmanager: real-Alertmanager tests; Chromium: UI tests;" \
-      "kubectl: client tests; mariadb/pg_dump: database backup drills)" >&2
-    (apt-get install -y -q "${need[@]}" >/dev/null 2>&1 ||
-      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${need[@]}" >/dev/null 2>&1)) &&
-      return
+    echo "dev.sh: installing ${need[*]}" >&2
+    apt-get install -y -q "${need[@]}" >/dev/null 2>&1 ||
+      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${need[@]}" >/dev/null 2>&1) ||
+      true
+    for svc in "${down[@]}"; do
+      service "$svc" start >/dev/null 2>&1 || true
+    done
+    need=()
+    command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+    [ -x /usr/bin/chromium ] || need+=(chromium)
+    [ -x /usr/bin/kubectl ] || need+=(kubectl)
+    command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+    command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
+    listening 3306 || need+=("mariadb-server (listening on 127.0.0.1:3306)")
+    listening 5432 || need+=("postgresql (listening on 127.0.0.1:5432)")
+    [ ${#need[@]} -eq 0 ] && return
   fi
-  echo "dev.sh: missing system packages: ${need[*]} (install them with your package manager);" \
+  local missing
+  missing=$(printf '%s, ' "${need[@]}")
+  if [ "${PLATFORM_OPS_REQUIRE_SERVICES:-}" = 1 ]; then
+    die "missing system services: ${missing%, } (install and start them; PLATFORM_OPS_REQUIRE_SERVICES=1 runs no test without them)"
+  fi
+  echo "dev.sh: missing system services: ${missing%, } (install them with your package manager);" \
     "the tests that need them skip, or fail when PLATFORM_OPS_REQUIRE_SERVICES=1" >&2
 }
 

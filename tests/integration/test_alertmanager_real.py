@@ -25,6 +25,7 @@ from resources.alertmanager import AlertmanagerResource
 from sandbox import http
 from sandbox.alertmanager import AlertmanagerService, fingerprint
 from sensors import alertmanager_alerts
+from tests.conftest import missing_service
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def real_am(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not Path(BINARY).is_file():
-        pytest.skip(f"{BINARY} is missing: apt-get install prometheus-alertmanager (.ci/run does)")
+        missing_service(f"{BINARY} is missing: apt-get install prometheus-alertmanager")
     tmp = tmp_path_factory.mktemp("alertmanager")
     (tmp / "alertmanager.yml").write_text(CONFIG)
     port = free_port()

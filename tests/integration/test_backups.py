@@ -20,6 +20,7 @@ from resources.database import DatabaseDumpResource
 from resources.ionos import IonosCloudResource
 from resources.kubernetes import KubernetesResource
 from resources.object_storage import ObjectStorageResource
+from tests.conftest import missing_service
 
 pytestmark = pytest.mark.integration
 
@@ -172,8 +173,8 @@ def world(sandbox_env: dict[str, str], tmp_path: Path) -> World:
 @pytest.fixture
 def mariadb(world: World) -> Any:
     if not world.env.get("SANDBOX_MARIADB_HOST"):
-        pytest.skip("no MariaDB server reachable (the sandbox sets SANDBOX_MARIADB_HOST when one "
-                    "answers on 127.0.0.1:3306)")
+        missing_service("no MariaDB server reachable (the sandbox sets SANDBOX_MARIADB_HOST when "
+                        "one answers on 127.0.0.1:3306): apt-get install mariadb-server")
     world.sql(f"CREATE DATABASE `{world.database}`",
               f"CREATE TABLE `{world.database}`.posts (id INT PRIMARY KEY, title VARCHAR(100), "
               "body TEXT)",

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import missing_service
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,7 +243,8 @@ def test_dagster_yaml_files_are_valid_instance_config(monkeypatch: pytest.Monkey
 @pytest.fixture
 def kube(tmp_path: Path) -> Iterator[dict[str, str]]:
     if not os.path.exists(KUBECTL):
-        pytest.skip(f"{KUBECTL} is missing: install kubectl to validate manifests server-side")
+        missing_service(f"{KUBECTL} is missing: install kubectl to validate manifests "
+                        "server-side")
     from sandbox.http import serve
     from sandbox.kubernetes import KubernetesService
     from sandbox.world import World

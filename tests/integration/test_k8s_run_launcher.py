@@ -53,11 +53,8 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[A
     """The sandbox Kubernetes API with its Job controller running containers locally."""
     # The "container" runs as a local process: ``dagster`` from this venv, like the image's.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    try:
-        from sandbox.kubernetes import KubernetesService
-    except ImportError as exc:  # pragma: no cover - the sandbox ships with the repo
-        pytest.skip(f"sandbox Kubernetes service not available: {exc}")
     from sandbox.http import serve
+    from sandbox.kubernetes import KubernetesService
     from sandbox.world import World
 
     svc = KubernetesService(World(), state_dir=None, controller_delay=0.0, run_jobs=True)

@@ -16,6 +16,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tests.conftest import missing_service
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +30,14 @@ PG = {"hostname": "127.0.0.1", "port": 5432, "username": "postgres", "password":
 
 
 def _admin() -> Any:
-    psycopg2 = pytest.importorskip("psycopg2")
+    import psycopg2
+
     try:
         conn = psycopg2.connect(host=PG["hostname"], port=PG["port"], user=PG["username"],
                                 dbname="postgres", connect_timeout=3)
     except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({str(exc).strip()})")
+        missing_service(f"no PostgreSQL on 127.0.0.1:5432 accepting user postgres without a "
+                        f"password ({str(exc).strip()}): apt-get install postgresql")
     conn.autocommit = True
     return conn
 

@@ -22,6 +22,7 @@ from sandbox.http import COUNTER, FAULTS, FaultConfig, RunningServer, serve
 from sandbox.ionos import IonosCloudService
 from sandbox.mariadb import MariaDBService
 from sandbox.world import World
+from tests.conftest import missing_service
 
 pytestmark = pytest.mark.integration
 
@@ -697,7 +698,8 @@ def test_mariadb_cluster_on_a_real_server(sandbox: Sandbox) -> None:
     import pymysql
 
     if not _mariadb_reachable():
-        pytest.skip("no MariaDB server on 127.0.0.1:3306 to back the DBaaS emulator")
+        missing_service("no MariaDB server on 127.0.0.1:3306 to back the DBaaS emulator: "
+                        "apt-get install mariadb-server")
     sandbox.world.mariadb_host = "127.0.0.1"
     client = mariadb_client(sandbox)
     cluster = sdk(mdb.ClustersApi, client).clusters_post(mariadb_create_body(

@@ -21,6 +21,7 @@ import yaml
 from sandbox.http import RunningServer, serve
 from sandbox.kubernetes import KubernetesService
 from sandbox.world import World
+from tests.conftest import missing_service
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,7 @@ class Cluster:
     def kubectl(self, *args: str, check: bool = True, timeout: float = 60,
                 stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         if not Path(KUBECTL).exists():
-            pytest.skip(f"{KUBECTL} is not installed on this machine")
+            missing_service(f"{KUBECTL} is not installed on this machine: apt-get install kubectl")
         cmd = [KUBECTL, "--kubeconfig", str(self.kubeconfig), "--cache-dir",
                str(self.tmp / "kcache"), *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin)

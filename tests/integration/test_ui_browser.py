@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import missing_service
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +37,7 @@ def _free_port() -> int:
 def webserver(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``dagster-webserver`` on the shipped workspace, with the sandbox's environment."""
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` to run the UI tests")
-    pytest.importorskip("playwright.sync_api")
+        missing_service(f"{CHROMIUM} is missing: `apt-get install chromium` to run the UI tests")
     home = tmp_path_factory.mktemp("dagster_home")
     # Runs launch straight from the webserver (no daemon to dequeue them); no first-run dialog.
     (home / "dagster.yaml").write_text(
