@@ -29,12 +29,21 @@ pytestmark = pytest.mark.integration
 TOKEN = "sandbox-ionos-token"
 USER, PASSWORD = "sandbox@example.com", "sandbox-password"
 KUBE_URL = "https://127.0.0.1:6443"
-SLOW_DELAY = 0.4
+SLOW_DELAY = 60.0
 
 
-def observed_before(started: float) -> bool:
-    """Was this still inside the slow sandbox's delay? (An overloaded machine may be slower.)"""
-    return time.monotonic() - started < SLOW_DELAY
+class Clock:
+    """The IONOS emulators' clock (``now`` in sandbox.ionos, .mariadb, .certmanager), moved only
+    by the test: interim states (BUSY, DEPLOYING, DESTROYING) hold until it says so."""
+
+    def __init__(self) -> None:
+        self.t = time.time()
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float = SLOW_DELAY + 1) -> None:
+        self.t += seconds
 
 
 class Sandbox:
@@ -71,7 +80,16 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def slow_sandbox() -> Iterator[Sandbox]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    for module in ("sandbox.ionos", "sandbox.mariadb", "sandbox.certmanager"):
+        monkeypatch.setattr(f"{module}.now", c)
+    return c
+
+
+@pytest.fixture
+def slow_sandbox(clock: Clock) -> Iterator[Sandbox]:
+    """Transitions take SLOW_DELAY seconds of the test's clock: they happen when it advances."""
     sb = Sandbox(delay=SLOW_DELAY)
     yield sb
     sb.stop()
@@ -155,27 +173,28 @@ def cluster_body(name: str = "k8s-test") -> Any:
 # --------------------------------------------------------------------------- Cloud API
 
 
-def test_full_flow_datacenter_to_kubeconfig(slow_sandbox: Sandbox) -> None:
+def test_full_flow_datacenter_to_kubeconfig(slow_sandbox: Sandbox, clock: Clock) -> None:
     import ionoscloud
 
     sb = slow_sandbox
     client = cloud(sb)
     dc_api = ionoscloud.DataCentersApi(client)
-    started = time.monotonic()
     dc, status, headers = dc_api.datacenters_post_with_http_info(ionoscloud.DatacenterPost(
         properties=ionoscloud.DatacenterPropertiesPost(name="prod", location="de/fra")))
     assert status == 202 and dc.metadata.state == "BUSY"
     assert headers["Location"].startswith(sb.cloud_url + "/requests/")
     rid = request_id(headers)
     first = ionoscloud.RequestsApi(client).requests_status_get(rid)
-    if observed_before(started):
-        assert first.metadata.status in ("QUEUED", "RUNNING")
+    assert first.metadata.status in ("QUEUED", "RUNNING")
+    assert dc_api.datacenters_find_by_id(dc.id).metadata.state == "BUSY"
+    clock.advance()
     client.wait_for_completion(rid, initial_wait=0.05, max_wait=0.2)
     assert dc_api.datacenters_find_by_id(dc.id).metadata.state == "AVAILABLE"
 
     lan, _, headers = ionoscloud.LANsApi(client).datacenters_lans_post_with_http_info(
         dc.id, ionoscloud.Lan(properties=ionoscloud.LanProperties(name="private", public=False)))
     assert lan.id == "1"
+    clock.advance()
     client.wait_for_completion(request_id(headers), initial_wait=0.05, max_wait=0.2)
 
     k8s = ionoscloud.KubernetesApi(client)
@@ -184,36 +203,33 @@ def test_full_flow_datacenter_to_kubeconfig(slow_sandbox: Sandbox) -> None:
     with pytest.raises(ionoscloud.ApiException) as err:  # not ACTIVE yet
         k8s.k8s_nodepools_post(cluster.id, pool_body(dc.id, int(lan.id)))
     assert err.value.status == 422
+    assert k8s.k8s_find_by_cluster_id(cluster.id).metadata.state == "DEPLOYING"
+    clock.advance()
     cluster = wait_state(lambda: k8s.k8s_find_by_cluster_id(cluster.id), "ACTIVE")
     assert cluster.properties.k8s_version == "1.32.6"
     assert cluster.properties.maintenance_window.day_of_the_week == "Sunday"
     assert "1.33.2" in cluster.properties.available_upgrade_versions
 
-    started = time.monotonic()
     pool = k8s.k8s_nodepools_post(cluster.id, pool_body(dc.id, int(lan.id)))
-    posted_in_time = observed_before(started)
     assert pool.metadata.state == "DEPLOYING"
     assert pool.properties.lans[0].id == int(lan.id)
     nodes = k8s.k8s_nodepools_nodes_get(cluster.id, pool.id, depth=1).items
     assert len(nodes) == 2
-    if observed_before(started):
-        assert {n.metadata.state for n in nodes} == {"PROVISIONING"}
+    assert {n.metadata.state for n in nodes} == {"PROVISIONING"}
+    # PROVISIONING nodes are not registered with Kubernetes yet.
+    assert not [update for update in sb.pool_updates if update[1]]
+    clock.advance()
     wait_state(lambda: k8s.k8s_nodepools_find_by_id(cluster.id, pool.id), "ACTIVE")
     nodes = k8s.k8s_nodepools_nodes_get(cluster.id, pool.id, depth=1).items
     assert {n.metadata.state for n in nodes} == {"READY"}
     node = k8s.k8s_nodepools_nodes_find_by_id(cluster.id, pool.id, nodes[0].id)
     assert node.properties.k8s_version == "1.32.6" and node.properties.private_ip
 
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (
-            sb.pool_updates and len(sb.pool_updates[-1][1]) == 2):
-        time.sleep(0.05)
+    # The poll that saw the pool ACTIVE registered its nodes.
     name, world_nodes = sb.pool_updates[-1]
     assert name == "workers" and len(world_nodes) == 2
     assert all(n["ready"] and n["labels"] == {"role": "app"} for n in world_nodes)
     assert {n["name"] for n in world_nodes} == {n.properties.name for n in nodes}
-    if posted_in_time:  # PROVISIONING nodes are not registered yet
-        assert sb.pool_updates[0] == ("workers", [])
 
     kubeconfig = k8s.k8s_kubeconfig_get(cluster.id)
     assert isinstance(kubeconfig, str)
@@ -269,38 +285,31 @@ def test_nodepool_scale_and_upgrade_updates_nodes(sandbox: Sandbox) -> None:
     assert sandbox.pool_updates[-1] == ("workers", [])
 
 
-def test_cluster_update_and_delete_states(slow_sandbox: Sandbox) -> None:
+def test_cluster_update_and_delete_states(slow_sandbox: Sandbox, clock: Clock) -> None:
     import ionoscloud
 
     client = cloud(slow_sandbox)
     k8s = ionoscloud.KubernetesApi(client)
     cluster = k8s.k8s_post(cluster_body())
+    clock.advance()
     wait_state(lambda: k8s.k8s_find_by_cluster_id(cluster.id), "ACTIVE")
     put = ionoscloud.KubernetesClusterForPut(
         properties=ionoscloud.KubernetesClusterPropertiesForPut(name="k8s-test",
                                                                 k8s_version="1.33.2"))
     assert k8s.k8s_put(cluster.id, put).metadata.state == "UPDATING"
+    assert k8s.k8s_find_by_cluster_id(cluster.id).metadata.state == "UPDATING"
+    clock.advance()
     cluster = wait_state(lambda: k8s.k8s_find_by_cluster_id(cluster.id), "ACTIVE")
     assert cluster.properties.k8s_version == "1.33.2"
-    started = time.monotonic()
     _, status, headers = k8s.k8s_delete_with_http_info(cluster.id)
     assert status == 202 and "/requests/" in headers["Location"]
-    try:
-        state = k8s.k8s_find_by_cluster_id(cluster.id).metadata.state
-    except ionoscloud.ApiException as err:
-        state = f"HTTP {err.status}"
-    if observed_before(started):
-        assert state == "DESTROYING"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            k8s.k8s_find_by_cluster_id(cluster.id)
-        except ionoscloud.ApiException as err:
-            assert err.status == 404
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the deleted cluster never went away")
+    assert k8s.k8s_find_by_cluster_id(cluster.id).metadata.state == "DESTROYING"
+    clock.advance(SLOW_DELAY - 1)
+    assert k8s.k8s_find_by_cluster_id(cluster.id).metadata.state == "DESTROYING"
+    clock.advance(2)
+    with pytest.raises(ionoscloud.ApiException) as gone:
+        k8s.k8s_find_by_cluster_id(cluster.id)
+    assert gone.value.status == 404
     assert k8s.k8s_get(depth=1).items == []
 
 
@@ -606,7 +615,7 @@ def mariadb_client(sb: Sandbox) -> Any:
     return mdb.ApiClient(mdb.Configuration(host=sb.mariadb_url, token=TOKEN))
 
 
-def test_mariadb_cluster_lifecycle(slow_sandbox: Sandbox) -> None:
+def test_mariadb_cluster_lifecycle(slow_sandbox: Sandbox, clock: Clock) -> None:
     import ionoscloud_dbaas_mariadb as mdb
 
     sb = slow_sandbox
@@ -620,10 +629,9 @@ def test_mariadb_cluster_lifecycle(slow_sandbox: Sandbox) -> None:
     assert cluster.properties.connection.lan_id == "1"
     assert cluster.properties.credentials.password is None  # write-only
 
-    deadline = time.monotonic() + 5
-    while clusters.clusters_find_by_id(cluster.id).metadata.state != "AVAILABLE":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert clusters.clusters_find_by_id(cluster.id).metadata.state == "PROVISIONING"
+    clock.advance()
+    assert clusters.clusters_find_by_id(cluster.id).metadata.state == "AVAILABLE"
     clusters.clusters_post(mariadb_create_body(name="other-db"))
     listed = clusters.clusters_get(filter_name="wordpress")
     assert [c.id for c in listed.items] == [cluster.id] and listed.offset == 0
@@ -649,16 +657,10 @@ def test_mariadb_cluster_lifecycle(slow_sandbox: Sandbox) -> None:
     versions = sdk(mdb.VersionsApi, client).versions_get()
     assert {"10.6", "10.11"} <= {v.properties.version for v in versions.items}
 
-    started = time.monotonic()
     deleted = clusters.clusters_delete_with_http_info(cluster.id)
     assert deleted.status_code == 202
-    try:
-        state = clusters.clusters_find_by_id(cluster.id).metadata.state
-    except mdb.exceptions.NotFoundException:
-        state = "HTTP 404"
-    if observed_before(started):
-        assert state == "DESTROYING"
-    time.sleep(0.5)
+    assert clusters.clusters_find_by_id(cluster.id).metadata.state == "DESTROYING"
+    clock.advance()
     with pytest.raises(mdb.exceptions.NotFoundException):
         clusters.clusters_find_by_id(cluster.id)
     assert len(sdk(mdb.BackupsApi, client).backups_get(filter_cluster_id=cluster.id).items) == 1

@@ -233,14 +233,22 @@ def test_escalation_alert_shape() -> None:
 
 
 def test_cursor_state_stays_bounded() -> None:
+    # Escalate-rule alerts are each remembered (no budget stops them), so two ticks of distinct
+    # alerts push the dedupe set past MAX_SEEN: the cap keeps exactly the newest MAX_SEEN.
     s, state = spec(), RemediationState()
-    many = [alert(starts=QUIET, pod=f"p{i}") for i in range(MAX_SEEN + 500)]
-    plan_remediations(s, many, state, QUIET)
-    state.prune(QUIET, timedelta(hours=1))
-    assert len(state.seen) <= MAX_SEEN
+    older = [alert("NodeNotReady", node=f"old{i}") for i in range(500)]
+    newer = [alert("NodeNotReady", node=f"new{i}") for i in range(MAX_SEEN)]
+    first = plan_remediations(s, older, state, QUIET)
+    assert len(first.by_outcome("escalate")) == 500
+    second = plan_remediations(s, newer, state, QUIET + timedelta(minutes=1))
+    assert len(second.by_outcome("escalate")) == MAX_SEEN
+    assert len(state.seen) == MAX_SEEN + 500
+    state.prune(QUIET + timedelta(minutes=1), timedelta(hours=1))
+    assert set(state.seen) == {parse_alert(a).dedupe_key for a in newer}
+    assert len(RemediationState.from_cursor(state.to_cursor()).seen) == MAX_SEEN
     week_later = QUIET + timedelta(days=7)
     state.prune(week_later, timedelta(hours=1))
-    assert state.seen == {} and state.history == {}
+    assert state.seen == {} and state.history == {} and state.escalated == {}
 
 
 def test_garbage_cursor_starts_fresh() -> None:
