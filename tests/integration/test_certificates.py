@@ -114,7 +114,9 @@ def test_example_spec_endpoints_resolve_to_the_valid_server(own_tls: TlsEndpoint
     assert items
     tls = TlsProbeResource(resolve=own_tls.env()["PLATFORM_TLS_RESOLVE"],
                            ca_bundle=str(own_tls.ca_bundle))
-    for name, ev in audit(items, spec.certificates, Observer(tls=tls)).items():
+    results = audit(items, spec.certificates, Observer(tls=tls))
+    assert set(results) == {i.name for i in items}
+    for name, ev in results.items():
         assert ev.passed, (name, ev.findings)
         assert ev.facts["endpoint_address"].startswith("127.0.0.1:")
 

@@ -234,6 +234,7 @@ def test_audit_of_the_seeded_spec_finds_the_secret_served(sandbox: Any) -> None:
         items = [i for i in spec.certificates.items if i.cert_manager and i.endpoint
                  and (i.cert_manager.namespace, i.cert_manager.name)
                  in {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in manifests}]
+        assert len(items) == len(manifests), "every Certificate applied here is audited"
         observer = Observer(
             tls=TlsProbeResource(resolve=env["PLATFORM_TLS_RESOLVE"],
                                  ca_bundle=env["SANDBOX_CA_BUNDLE"], use_system_store=False),
