@@ -12,12 +12,14 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from jobs.remediation import RESTARTED_AT
 from platform_assets.core.gitchanges import COMMIT_TAG
 from platform_assets.core.graph import Graph, build_graph
 from platform_assets.core.remediation import ESCALATION_ALERT
 from platform_assets.spec.loader import load_spec
 from resources.alertmanager import AlertmanagerResource
 from resources.git import GitRepositoryResource, graph_for_run, spec_at_commit
+from resources.kubernetes import KubernetesResource
 from sandbox import http
 from sandbox.alertmanager import AlertmanagerService
 from sandbox.git import GitRepository, git, seed_repository
@@ -458,8 +460,45 @@ def test_bearer_auth_from_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
         server.stop()
 
 
-def test_remediation_success_triggers_the_assets_checks(am: AlertmanagerResource) -> None:
-    """After the remediation run succeeds, the next tick asks for the target's checks."""
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[KubernetesResource]:
+    """A Kubernetes API of its own (the sandbox's) holding services/wordpress and its claim."""
+    from sandbox.kubernetes import KubernetesService
+    from sandbox.world import World
+
+    svc = KubernetesService(World())
+    server = http.serve(svc)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(svc.kubeconfig(server.url))
+    kube = KubernetesResource(kubeconfig_path=str(kubeconfig))
+    labels = {"app": "wordpress"}
+    for obj in (
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "services"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "wordpress", "namespace": "services"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": {"containers": [{"name": "wordpress",
+                                                        "image": "wordpress:6"}]}}}},
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+         "metadata": {"name": "wordpress-data", "namespace": "services"},
+         "spec": {"accessModes": ["ReadWriteOnce"],
+                  "resources": {"requests": {"storage": "10Gi"}}}},
+    ):
+        kube.apply(obj)
+    try:
+        yield kube
+    finally:
+        svc.stop()
+        server.stop()
+
+
+def test_remediation_jobs_act_on_the_cluster_then_the_checks_run(
+        am: AlertmanagerResource, cluster: KubernetesResource) -> None:
+    """The sensor's run requests, executed by the real remediation jobs against a Kubernetes
+    API; after the restart succeeds, the next tick asks for the target's checks."""
+    from jobs import remediation
+
     graph = example_graph()
 
     @dg.asset(key=["applications", "wordpress"])
@@ -470,34 +509,67 @@ def test_remediation_success_triggers_the_assets_checks(am: AlertmanagerResource
     def healthy() -> dg.AssetCheckResult:
         return dg.AssetCheckResult(passed=True)
 
-    @dg.op
-    def noop() -> None:
-        return None
-
-    @dg.job(name="restart_rollout")
-    def restart_rollout() -> None:
-        noop()
-
     reconcile = dg.define_asset_job("reconcile_platform", selection=[wordpress])
     defs = dg.Definitions(assets=[wordpress], asset_checks=[healthy],
-                          jobs=[restart_rollout, reconcile])
-    fire(am, "KubeDeploymentReplicasMismatch", QUIET, namespace="services")
+                          jobs=[*remediation.build(graph), reconcile],
+                          resources={"kubernetes": cluster})
+    fire(am, "KubeDeploymentReplicasMismatch", QUIET, namespace="services",
+         deployment="wordpress")
+    fire(am, "KubePersistentVolumeFillingUp", QUIET, namespace="services",
+         persistentvolumeclaim="wordpress-data")
     with dg.instance_for_test() as instance:
         out, cursor = am_tick(graph, am, None, QUIET, instance, defs)
-        assert isinstance(out, list) and len(out) == 1
-        key = out[0].run_key
+        assert isinstance(out, list)
+        by_job = {r.job_name: r for r in out}
+        assert set(by_job) == {"restart_rollout", "expand_pvc"}
         waiting, cursor = am_tick(graph, am, cursor, QUIET, instance, defs)
-        assert isinstance(waiting, dg.SkipReason)  # the run has not happened yet
-        result = defs.resolve_job_def("restart_rollout").execute_in_process(
-            instance=instance, tags={REMEDIATION_TAG: key})
-        assert result.success
+        assert isinstance(waiting, dg.SkipReason)  # the runs have not happened yet
+        for name, req in by_job.items():
+            result = defs.resolve_job_def(name).execute_in_process(
+                run_config=req.run_config, instance=instance, tags=req.tags)
+            assert result.success, name
+
+        deployment = cluster.get("apps/v1", "Deployment", "wordpress", "services")
+        assert deployment is not None
+        restarted = deployment["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
+        assert datetime.strptime(restarted, "%Y-%m-%dT%H:%M:%SZ")
+        claim = cluster.get("v1", "PersistentVolumeClaim", "wordpress-data", "services")
+        assert claim is not None
+        assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+
         verify, cursor = am_tick(graph, am, cursor, QUIET, instance, defs)
-        assert isinstance(verify, list) and len(verify) == 1
-        assert verify[0].job_name == "reconcile_platform"
-        assert verify[0].run_key == f"verify:{key}"
-        assert [ck.name for ck in verify[0].asset_check_keys] == ["healthy"]
-        assert verify[0].asset_selection == []
+        # Both targets are in the wordpress namespace: each remediation verifies its checks.
+        assert isinstance(verify, list)
+        assert {v.run_key for v in verify} == {f"verify:{r.run_key}" for r in out}
+        for v in verify:
+            assert v.job_name == "reconcile_platform"
+            assert [ck.name for ck in v.asset_check_keys] == ["healthy"]
+            assert v.asset_selection == []
         assert json.loads(cursor)["pending_verify"] == {}
+
+
+@pytest.mark.parametrize(("job", "config", "message"), [
+    ("restart_rollout", {"restart_workload": {"namespace": "services", "name": "ghost"}},
+     "cannot restart Deployment services/ghost: it does not exist"),
+    ("restart_rollout", {"restart_workload": {"namespace": "services", "name": "wordpress",
+                                              "kind": "ReplicaSet"}},
+     "kind must be Deployment, StatefulSet or DaemonSet"),
+    ("expand_pvc", {"expand_volume_claim": {"namespace": "services", "name": "ghost",
+                                            "expand_by": "10Gi"}},
+     "cannot expand PersistentVolumeClaim services/ghost: it does not exist"),
+])
+def test_remediation_jobs_fail_naming_what_is_wrong(
+        cluster: KubernetesResource, job: str, config: dict[str, Any], message: str) -> None:
+    from jobs import remediation
+
+    jobs = {j.name: j for j in remediation.build(example_graph())}
+    defs = dg.Definitions(jobs=list(jobs.values()), resources={"kubernetes": cluster})
+    (op, op_config), = config.items()
+    result = defs.resolve_job_def(job).execute_in_process(
+        run_config={"ops": {op: {"config": op_config}}}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert message in str(failure.step_failure_data.error)
 
 
 def test_run_failure_posts_an_alert_with_failed_and_downstream_assets(
