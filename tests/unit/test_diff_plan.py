@@ -152,3 +152,46 @@ def test_health_by_kind() -> None:
                     "lastHandledReconcileAt": "t1"}
     assert health(hr)[0] and reconcile_handled(hr, "t1") and not reconcile_handled(hr, "t2")
     assert health({"kind": "ConfigMap"})[0] and health(None) == (False, "does not exist")
+
+
+def test_a_plan_of_only_deferred_changes_has_changes_but_writes_nothing() -> None:
+    fields = diff({"k8sVersion": "1.33.1"}, {"k8sVersion": "1.32.6"})
+    plan = Plan("ionos/cluster")
+    plan.add(decide("cluster/k8s", True, fields, disruptive=["k8sVersion"], gate=SHUT))
+    plan.add(delete_change("lan/old", SHUT))
+    assert [c.action for c in plan.changes] == ["deferred", "deferred"]
+    assert [c.intended for c in plan.changes] == ["update", "delete"]
+    assert plan.has_changes and plan.writes == [] and plan.blocked == []
+    assert plan.summary() == "2 deferred"
+    text = plan.to_text()
+    assert "(deferred update: disruptive: k8sVersion; outside every maintenance window)" in text
+    assert "(deferred delete: no longer in the spec; outside every maintenance window)" in text
+
+
+def test_statefulset_health() -> None:
+    sts: dict[str, Any] = {
+        "kind": "StatefulSet", "metadata": {"generation": 2}, "spec": {"replicas": 3},
+        "status": {"observedGeneration": 2, "readyReplicas": 2}}
+    assert health(sts) == (False, "2/3 replicas ready")
+    sts["status"]["readyReplicas"] = 3
+    assert health(sts) == (True, "")
+    sts["metadata"]["generation"] = 3  # a new spec the controller has not seen yet
+    assert health(sts) == (False, "3/3 replicas ready")
+    # replicas defaults to 1, as the API server defaults it.
+    assert health({"kind": "StatefulSet", "status": {"readyReplicas": 1}}) == (True, "")
+    assert health({"kind": "StatefulSet", "status": {}}) == (False, "0/1 replicas ready")
+
+
+def test_daemonset_health() -> None:
+    ds: dict[str, Any] = {"kind": "DaemonSet", "metadata": {"generation": 1},
+                          "status": {"observedGeneration": 1}}
+    # Not scheduled yet: the controller has not said how many pods it wants.
+    assert health(ds) == (False, "0/? pods ready")
+    ds["status"].update(desiredNumberScheduled=4, numberReady=3)
+    assert health(ds) == (False, "3/4 pods ready")
+    ds["status"]["numberReady"] = 4
+    assert health(ds) == (True, "")
+    ds["metadata"]["generation"] = 2
+    assert health(ds) == (False, "4/4 pods ready")
+    # A DaemonSet on no node (desired 0) is healthy.
+    assert health({"kind": "DaemonSet", "status": {"desiredNumberScheduled": 0}}) == (True, "")

@@ -282,3 +282,24 @@ def test_run_failure_alert_lists_failed_and_downstream_assets() -> None:
     assert body["annotations"]["failed_assets"] == "ionos/cluster"
     assert body["annotations"]["downstream_assets"].endswith("and 10 more")
     assert body["generatorURL"] == "http://dagster/runs/run-1"
+
+
+@pytest.mark.parametrize("n", [4, 10, 50])
+def test_n_alerts_in_one_tick_give_exactly_max_remediations_and_one_escalation(n: int) -> None:
+    # n distinct ShopDown alerts (different pods) arrive together: the budget of 3 goes to the
+    # three that started first, the fourth opens the circuit and escalates, the rest are held.
+    s, state = spec(), RemediationState()
+    alerts = [alert(starts=QUIET - timedelta(seconds=n - i), pod=f"p{i}") for i in range(n)]
+    plan = plan_remediations(s, list(reversed(alerts)), state, QUIET)
+    remediated = plan.by_outcome("remediate")
+    assert [d.alert.labels["pod"] for d in remediated] == ["p0", "p1", "p2"]
+    (escalated,) = plan.by_outcome("escalate")
+    assert escalated.alert.labels["pod"] == "p3"
+    assert "budget spent: 3 of 3" in escalated.reason
+    held = plan.by_outcome("held")
+    assert len(held) == n - 4
+    assert all("already escalated" in d.reason for d in held)
+    assert state.history == {"restart_rollout:shop": [QUIET.timestamp()] * 3}
+    # The next tick neither remediates nor escalates again within the window.
+    again = plan_remediations(s, alerts, state, QUIET + timedelta(minutes=1))
+    assert not again.by_outcome("remediate") and not again.by_outcome("escalate")
