@@ -3,7 +3,8 @@
 #   ./dev.sh demo   set up, start the sandbox, run reconcile_platform on it (twice: the second
 #                   run must report no changes). Installs nothing outside this directory.
 #   ./dev.sh test   set up, install the system services the suite needs (root on Debian) or name
-#                   the missing ones, then ruff, mypy and the whole pytest suite
+#                   the missing ones, then ruff, mypy and the whole pytest suite with line
+#                   coverage per package (unit, integration, all)
 #   ./dev.sh setup  only the set-up step (the project's .venv)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -109,7 +110,13 @@ case "${1:-}" in
     test_services
     .venv/bin/ruff check .
     .venv/bin/mypy
-    .venv/bin/pytest -q -n 2 --dist loadgroup "${@:2}"
+    # Line coverage per package, unit and integration tests apart, printed even when a test
+    # fails; the suite's exit status is the command's.
+    status=0
+    .venv/bin/pytest -q -n 2 --dist loadgroup --cov --cov-context=test --cov-report= "${@:2}" ||
+      status=$?
+    .venv/bin/python -m tools.coverage_report || true
+    exit "$status"
     ;;
   demo)
     setup
