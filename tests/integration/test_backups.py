@@ -485,9 +485,9 @@ def test_retention_dry_run_then_delete_keeps_the_newest(world: World) -> None:
         assert m is not None
         w.store.put_bytes(w.bucket, manifest_key("backups", "res", part), dataclasses.replace(
             m, finished_at=f"{part}T02:05:00Z").to_json())
-    fresh = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
-    if fresh < "2026-11-06":
-        pytest.skip("the clock is too early for restore points 30 days older than today")
+    # A fixed day, not "yesterday": the run's clock only stamps when the backup finished (now),
+    # which is what makes both October points older than 30 days on any date after them.
+    fresh = "2026-11-20"
     dry = w.run([backup_key("res")], partition=fresh, with_checks=False,
                 config={"retention_dry_run": True})
     assert dry.success, failure_message(dry)

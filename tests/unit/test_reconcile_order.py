@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from platform_assets.core.graph import Node
 from platform_assets.reconcile_assets import run_in_order
@@ -17,27 +16,31 @@ def node(name: str, *deps: str) -> Node:
 
 def test_dependencies_first_and_independent_nodes_in_parallel() -> None:
     nodes = [node("a"), node("b"), node("c", "a", "b"), node("d", "c")]
-    started: dict[str, float] = {}
-    finished: dict[str, float] = {}
+    # a and b meet at a barrier: it only opens if both run at once (run one after the other,
+    # the first waits in vain and fails). No sleeps, no timestamps.
+    together = threading.Barrier(2, timeout=60)
+    finished: list[str] = []
+    seen_before: dict[str, list[str]] = {}
     active, peak, lock = [0], [0], threading.Lock()
 
     def work(n: Node) -> str:
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        started[n.name] = time.monotonic()
-        time.sleep(0.05)
-        finished[n.name] = time.monotonic()
+            seen_before[n.name] = list(finished)
+        if n.name in ("a", "b"):
+            together.wait()
         with lock:
             active[0] -= 1
+            finished.append(n.name)
         return n.name.upper()
 
     out = list(run_in_order(nodes, work, max_parallel=4))
     assert {n.name: r for n, r, e in out} == {"a": "A", "b": "B", "c": "C", "d": "D"}
     assert all(e is None for _, _, e in out)
-    assert started["c"] >= max(finished["a"], finished["b"])
-    assert started["d"] >= finished["c"]
-    assert peak[0] == 2  # a and b together
+    assert sorted(seen_before["c"]) == ["a", "b"]
+    assert sorted(seen_before["d"]) == ["a", "b", "c"]
+    assert peak[0] == 2  # a and b together, never more
 
 
 def test_failure_skips_dependents_but_not_independent_nodes() -> None:
