@@ -202,11 +202,11 @@ def test_sensor_against_the_real_alertmanager(real_am: str) -> None:
     am = AlertmanagerResource(url=real_am)
     sensor = alertmanager_alerts.build(graph, build_jobs(graph))
     cursor, run_keys = None, []
-    for _ in range(budget + 2):
-        # A new instance of the same alert each time: the previous one was resolved at least a
-        # second earlier, so Alertmanager does not merge them into one.
-        time.sleep(1.1)
-        start = now()
+    base = now() - timedelta(hours=1)
+    for i in range(budget + 2):
+        # A new instance of the same alert each time: it starts after the previous one ended
+        # (both in the past), so Alertmanager does not merge them into one. No sleeping.
+        start = base + timedelta(minutes=2 * i)
         am.post_alerts([{"labels": {"alertname": "KubeDeploymentReplicasMismatch",
                                     "namespace": "services", "deployment": "wordpress"},
                          "startsAt": start.isoformat()}])
@@ -223,7 +223,7 @@ def test_sensor_against_the_real_alertmanager(real_am: str) -> None:
         if restarts:
             assert restarts[0].run_key == f"{live[0]['fingerprint']}:{live[0]['startsAt']}"
         am.post_alerts([{"labels": live[0]["labels"], "startsAt": live[0]["startsAt"],
-                         "endsAt": now().isoformat()}])
+                         "endsAt": (start + timedelta(minutes=1)).isoformat()}])
     assert len(run_keys) == budget and len(set(run_keys)) == budget
     escalated = am.active_alerts(filters=[f'alertname="{ESCALATION_ALERT}"'])
     assert len(escalated) == 1
