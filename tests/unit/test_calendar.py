@@ -146,3 +146,12 @@ def test_open_exactly_when_the_next_window_has_opened(spec, start: str, first: s
         assert calendar.in_maintenance_window(night, t) == (nxt <= t), t
         checked += calendar.in_maintenance_window(night, t)
     assert checked == 45
+
+
+def test_a_start_with_seconds_opens_on_the_second(spec) -> None:  # type: ignore[no-untyped-def]
+    night = _berlin(spec, "02:30:30", "1h")
+    # A normal Sunday in winter: 02:30:30 CET is 01:30:30Z.
+    assert not calendar.in_maintenance_window(night, at("2026-11-22T01:30:29"))
+    assert calendar.in_maintenance_window(night, at("2026-11-22T01:30:30"))
+    assert calendar.next_change_window(night, at("2026-11-22T00:00:00")) == at(
+        "2026-11-22T01:30:30")
