@@ -165,3 +165,18 @@ def test_a_duplicate_point_of_the_newest_verified_partition_is_kept() -> None:
     assert [p.ref for p in plan.delete] == ["ref-50"]
     problems = compliance([twin, keeper], NOW, 30, timedelta(days=60)).problems
     assert not [p for p in problems if "were not deleted" in p]
+
+
+def test_one_day_is_the_shortest_retention() -> None:
+    plan = plan_retention([point(2), point(0)], NOW, 1)
+    assert [p.ref for p in plan.delete] == ["ref-2"]
+
+
+def test_compliance_allows_the_grace_of_the_nightly_run_that_deletes() -> None:
+    # 30 days and 1 hour old, retention 30 days: the night's run has not deleted it yet, and
+    # the default grace of one day says that is fine; without grace it is a problem.
+    points = [point(30), point(0)]
+    assert compliance(points, NOW, 30, timedelta(hours=24)).ok
+    strict = compliance(points, NOW, 30, timedelta(hours=24), grace=timedelta(0))
+    assert strict.problems == (
+        f"1 restore point(s) older than 30 days were not deleted: {point(30).partition}",)
