@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,11 +129,13 @@ def test_a_job_runs_and_is_read_back_from_postgres(database: str, tmp_path: Path
         assert mat.asset_materialization.metadata["id"].value == "dc-1"
 
         # Run retention: finished runs older than the cut-off go, newer and unfinished stay.
-        time.sleep(1.1)
-        cutoff = datetime.now(UTC)
-        time.sleep(1.1)
+        # The cut-off lies between the two runs' creation times as the storage recorded them
+        # (no sleeping to make wall-clock seconds differ).
         newer = job.execute_in_process(instance=other).run_id
         queued = other.create_run_for_job(job_def=job).run_id
+        created = [_created(other, r) for r in (run_id, newer)]
+        assert created[0] < created[1]
+        cutoff = created[0] + (created[1] - created[0]) / 2
         assert prune_runs(other, cutoff, dry_run=True) == [run_id]
         assert other.get_run_by_id(run_id) is not None
         assert prune_runs(other, cutoff) == [run_id]
@@ -144,6 +145,13 @@ def test_a_job_runs_and_is_read_back_from_postgres(database: str, tmp_path: Path
         assert prune_runs(other, datetime.now(UTC) + timedelta(minutes=1)) == [newer]
         assert other.get_run_by_id(queued) is not None
     assert {"runs", "event_logs", "jobs", "job_ticks"} <= _tables(database)
+
+
+def _created(instance: Any, run_id: str) -> datetime:
+    record = instance.get_run_record_by_id(run_id)
+    assert record is not None
+    created: datetime = record.create_timestamp
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
 def test_the_drift_schedule_ticks_into_postgres(database: str, tmp_path: Path) -> None:
