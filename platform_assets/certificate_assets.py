@@ -158,7 +158,7 @@ def build_certificate_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
         return [], []
     section = graph.spec.certificates
     by_key = {_asset_key(n): n for n in nodes}
-    items = {n.key: n.section for n in nodes}
+    items = {n.key: n.section for n in nodes if isinstance(n.section, Certificate)}
     resources = {"tls"}
     if any(i.cert_manager for i in items.values()):
         resources.add("kubernetes")
@@ -181,7 +181,7 @@ def build_certificate_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
         )
         results = audit(chosen, section, observer)
         for key in selected:
-            ev = results[by_key[key].section.name]
+            ev = results[items[by_key[key].key].name]
             context.log.info(ev.summary())
             yield dg.MaterializeResult(asset_key=key, metadata=_metadata(ev))
             if dg.AssetCheckKey(key, CHECK_NAME) in context.selected_asset_check_keys:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from platform_assets.core.graph import Graph, build_graph
 from platform_assets.spec.loader import load_spec_text
+from platform_assets.spec.models import Component
 
 Key = tuple[str, ...]
 
@@ -59,7 +60,7 @@ def manifest_dirs(graph: Graph, spec_path: str) -> dict[Key, str]:
     """Repository-relative manifest directory of every manifests-sourced component."""
     out: dict[Key, str] = {}
     for node in graph.by_kind("component"):
-        src = node.section.source.manifests
+        src = node.section.source.manifests if isinstance(node.section, Component) else None
         if src is not None:
             out[node.key] = repo_path(spec_path, src.path)
     return out

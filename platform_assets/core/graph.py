@@ -6,16 +6,30 @@ here, so the graph can be tested (and printed by the CLI) without loading Dagste
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from platform_assets.spec.models import Component, PlatformSpec
+from platform_assets.spec.models import (
+    BackupTarget,
+    Bucket,
+    Certificate,
+    Cluster,
+    Component,
+    Datacenter,
+    DriftMode,
+    Lan,
+    MariaDB,
+    NodePool,
+    PlatformSpec,
+)
 
 Group = Literal["infrastructure", "platform", "applications", "backups", "certificates"]
+GROUPS: tuple[Group, ...] = get_args(Group)
 NodeKind = Literal[
     "datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
     "backup", "backup_copy", "certificate",
@@ -55,6 +69,41 @@ def certificate_key(name: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class BackupSection:
+    """A ``backup`` node's section: its target and the backup settings it shares."""
+
+    target: BackupTarget
+    backups: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BackupCopySection:
+    """A ``backup_copy`` node's section: the target it copies and the bucket it copies to."""
+
+    target: str
+    bucket: str
+
+
+# The spec section behind a node, by kind: datacenter Datacenter, lan Lan, cluster Cluster,
+# node_pool NodePool, mariadb MariaDB, bucket Bucket, component Component, backup BackupSection,
+# backup_copy BackupCopySection, certificate Certificate.
+Section = (Datacenter | Lan | Cluster | NodePool | MariaDB | Bucket | Component | BackupSection
+           | BackupCopySection | Certificate)
+DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component)
+
+
+def drift_mode(section: Section | None) -> DriftMode:
+    """The section's drift mode (kinds without one are enforced)."""
+    return section.drift if isinstance(section, DRIFT_SECTIONS) else "enforce"
+
+
+def allow_replace(section: Section | None) -> bool:
+    """Whether the spec allows replacing the section's resource (never, for kinds without the
+    setting)."""
+    return isinstance(section, Cluster | NodePool | MariaDB) and section.allow_replace
+
+
+@dataclass(frozen=True)
 class Node:
     """One asset of the graph."""
 
@@ -67,18 +116,23 @@ class Node:
     owners: tuple[str, ...]
     description: str
     code_version: str
-    section: Any = field(compare=False, repr=False)
+    section: Section = field(compare=False, repr=False)
 
     @property
     def path(self) -> str:
         return "/".join(self.key)
 
 
-def section_hash(section: Any, extra: str = "") -> str:
+def section_hash(section: Section, extra: str = "") -> str:
     """A short, stable hash of a spec section (and of the manifest files it references)."""
-    if hasattr(section, "model_dump"):
-        section = section.model_dump(mode="json", by_alias=True)
-    blob = json.dumps(section, sort_keys=True, default=str) + extra
+    data: Any
+    if isinstance(section, BackupSection | BackupCopySection):
+        # Field by field (not asdict, which would copy the models): the hash stays as it was
+        # when these sections were dicts.
+        data = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+    else:
+        data = section.model_dump(mode="json", by_alias=True)
+    blob = json.dumps(data, sort_keys=True, default=str) + extra
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -144,7 +198,7 @@ def build_graph(
 
     def add(key: tuple[str, ...], kind: NodeKind, name: str, group: Group,
             deps: list[tuple[str, ...]], kinds: set[str], owners: list[str] | tuple[str, ...],
-            description: str, section: Any, extra: str = "") -> None:
+            description: str, section: Section, extra: str = "") -> None:
         nodes[key] = Node(
             key=key, kind=kind, name=name, group=group, deps=tuple(dict.fromkeys(deps)),
             kinds=frozenset(kinds), owners=tuple(owners) or default_owners,
@@ -209,12 +263,12 @@ def build_graph(
             add(backup_key(t.name), "backup", t.name, "backups",
                 [*protected, bucket_key(bk.bucket)], kinds, (),
                 f"Nightly {t.kind} backup {t.name} (retention {bk.retention_days} days).",
-                {"target": t, "backups": bk.model_dump(exclude={"targets"})})
+                BackupSection(t, bk.model_dump(exclude={"targets"})))
             if copy_bucket:
                 add(backup_copy_key(t.name), "backup_copy", t.name, "backups",
                     [backup_key(t.name), bucket_key(copy_bucket)], {"s3"}, (),
                     f"Cross-region copy of backup {t.name} in {copy_bucket}.",
-                    {"target": t.name, "bucket": copy_bucket})
+                    BackupCopySection(t.name, copy_bucket))
 
     for cert in spec.certificates.items:
         deps = [component_key(spec.layer_of(cert.component), cert.component)] if cert.component \
@@ -232,8 +286,8 @@ def to_mermaid(graph: Graph) -> str:
     """The graph as a Mermaid flowchart, one subgraph per group (for the README and the CLI)."""
     ids = {key: "n" + "_".join(key).replace("-", "_").replace(".", "_") for key in graph.nodes}
     lines = ["flowchart LR"]
-    for group in ("infrastructure", "platform", "applications", "backups", "certificates"):
-        nodes = graph.by_group(group)  # type: ignore[arg-type]
+    for group in GROUPS:
+        nodes = graph.by_group(group)
         if not nodes:
             continue
         lines.append(f"  subgraph {group}")

@@ -1,0 +1,147 @@
+"""What the engines need from each outside system, as Protocols. Pure: no SDKs, no Dagster.
+
+The resources in ``resources/`` satisfy these structurally (no inheritance), and unit tests use
+small fakes of them. Objects cross the boundary as the APIs' JSON (``Json``): IONOS bodies with
+``id``, ``properties`` and ``metadata``; Kubernetes objects as plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+from platform_assets.core.certs import ProbeResult, ProbeTarget
+
+Json = dict[str, Any]
+Log = Callable[[str], object] | None
+
+
+class CloudApi(Protocol):
+    """The IONOS Cloud API (Compute, Managed Kubernetes and DBaaS MariaDB) for the reconcile
+    engine; satisfied by ``resources.ionos.IonosCloudResource``. Every ``create_*`` and
+    ``update_*`` returning JSON waits until the resource is ready again."""
+
+    @property
+    def token(self) -> str | None: ...
+
+    def find_datacenter(self, name: str) -> Json | None: ...
+
+    def create_datacenter(self, props: Json, log: Log = None) -> Json: ...
+
+    def update_datacenter(self, dc_id: str, props: Json, log: Log = None) -> None: ...
+
+    def datacenter_ready(self, dc_id: str) -> Json: ...
+
+    def list_lans(self, dc_id: str) -> list[Json]: ...
+
+    def create_lan(self, dc_id: str, props: Json, log: Log = None) -> Json: ...
+
+    def update_lan(self, dc_id: str, lan_id: str, props: Json, log: Log = None) -> None: ...
+
+    def list_k8s_clusters(self) -> list[Json]: ...
+
+    def find_k8s_cluster(self, name: str) -> Json | None: ...
+
+    def create_k8s_cluster(self, props: Json, log: Log = None) -> Json: ...
+
+    def update_k8s_cluster(self, cluster_id: str, props: Json, log: Log = None) -> Json: ...
+
+    def k8s_cluster_ready(self, cluster_id: str) -> Json: ...
+
+    def list_node_pools(self, cluster_id: str) -> list[Json]: ...
+
+    def create_node_pool(self, cluster_id: str, props: Json, log: Log = None) -> Json: ...
+
+    def update_node_pool(self, cluster_id: str, pool_id: str, props: Json,
+                         log: Log = None) -> Json: ...
+
+    def delete_node_pool(self, cluster_id: str, pool_id: str, log: Log = None) -> None: ...
+
+    def node_pool_ready(self, cluster_id: str, pool_id: str) -> Json: ...
+
+    def list_mariadb_clusters(self) -> list[Json]: ...
+
+    def find_mariadb(self, name: str) -> Json | None: ...
+
+    def create_mariadb(self, props: Json, credentials: dict[str, str],
+                       log: Log = None) -> Json: ...
+
+    def update_mariadb(self, cluster_id: str, props: Json, log: Log = None) -> Json: ...
+
+    def mariadb_ready(self, cluster_id: str) -> Json: ...
+
+
+class ClusterApi(Protocol):
+    """The platform's Kubernetes API; satisfied by ``resources.kubernetes.KubernetesResource``.
+    Writes are server-side applies under one field manager."""
+
+    def dynamic(self) -> object:
+        """Connect and run discovery (once per process); raises LookupError when the cluster
+        cannot be reached because it does not exist yet."""
+        ...
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> Json | None: ...
+
+    def list_managed(self, api_version: str, kind: str, namespace: str | None,
+                     label_selector: str) -> list[Json]:
+        """Objects of a kind carrying ``label_selector``; [] when the API lacks the kind."""
+        ...
+
+    def apply(self, obj: Json, force: bool = True, dry_run: bool = False,
+              subresource: str | None = None) -> Json: ...
+
+    def delete(self, api_version: str, kind: str, name: str,
+               namespace: str | None = None) -> bool: ...
+
+
+class BucketApi(Protocol):
+    """S3 bucket settings, in the shapes of ``core.desired.bucket_state``; satisfied by
+    ``resources.object_storage.ObjectStorageResource``."""
+
+    def bucket_state(self, bucket: str, region: str) -> Json | None: ...
+
+    def create_bucket(self, bucket: str, region: str) -> None: ...
+
+    def set_bucket_versioning(self, bucket: str, region: str, enabled: bool) -> None: ...
+
+    def set_bucket_lifecycle(self, bucket: str, region: str, rules: list[Json]) -> None: ...
+
+
+class ObjectStore(BucketApi, Protocol):
+    """S3 objects for backups (streams in, streams out, cross-region copies)."""
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
+                  content_type: str = "application/octet-stream") -> None: ...
+
+    def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None: ...
+
+    def list_keys(self, bucket: str, prefix: str, region: str | None = None) -> list[str]: ...
+
+    def delete_keys(self, bucket: str, keys: list[str], region: str | None = None) -> int: ...
+
+
+class Database(Protocol):
+    """A MariaDB server for dumps and restore drills; satisfied by
+    ``resources.database.DatabaseDumpResource``."""
+
+    def tool_versions(self) -> dict[str, str]: ...
+
+    def server_version(self, host: str | None = None) -> str: ...
+
+    def table_stats(self, database: str, host: str | None = None) -> dict[str, Json]: ...
+
+    def dump(self, database: str, host: str | None = None) -> Iterator[bytes]: ...
+
+    def restore(self, database: str, gzip_chunks: Iterable[bytes],
+                host: str | None = None) -> int: ...
+
+    def drop_database(self, database: str, host: str | None = None) -> None: ...
+
+
+class TlsProbe(Protocol):
+    """TLS handshakes with served endpoints; satisfied by ``resources.tls.TlsProbeResource``."""
+
+    def probe(self, endpoints: Sequence[ProbeTarget], extra_bundles: Sequence[str] = (),
+              concurrency: int | None = None,
+              timeout_seconds: float | None = None) -> list[ProbeResult]: ...

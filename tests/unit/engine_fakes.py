@@ -1,0 +1,269 @@
+"""Small in-memory fakes of the engine's Protocols (``platform_assets.core.ports``), no SDKs."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from platform_assets.core.graph import Graph, build_graph
+from platform_assets.spec import load_spec_text
+
+Json = dict[str, Any]
+
+SPEC = """
+apiVersion: platform-ops/v1
+metadata: {name: unit}
+ionos:
+  datacenter: {name: dc, location: de/fra, description: unit tests}
+  lans: [{name: lan-a}]
+  cluster:
+    name: k8s
+    k8s_version: 1.32.6
+    maintenance_window: {day: Sunday, time: "10:00"}
+    allow_replace: {cluster_replace}
+  node_pools:
+    - {name: pool-a, node_count: 2, cores: 2, ram: 4GB, storage_size: 20GB, lans: [lan-a],
+       allow_replace: true}
+  buckets: [{name: bkt-a, region: de, versioning: true}]
+platform:
+  - name: web
+    namespace: web
+    source: {manifests: {path: manifests/web}}
+    health_timeout: 1m
+    drift: {drift}
+    prune: {prune}
+change_calendar:
+  maintenance_windows:
+    - {name: sunday, day: Sunday, start: "10:00", duration: 4h, timezone: UTC}
+"""
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+             "template": {"metadata": {"labels": {"app": "web"}},
+                          "spec": {"containers": [{"name": "web", "image": "web:1"}]}}},
+}
+CONFIG = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"},
+          "data": {"greeting": "hello"}}
+
+
+def make_graph(tmp: Path, objects: list[Json] | None = None, *, drift: str = "enforce",
+               prune: bool = True, cluster_replace: bool = False,
+               edit: Callable[[str], str] = lambda s: s) -> Graph:
+    """The unit spec with ``objects`` as the web component's manifests."""
+    (tmp / "manifests" / "web").mkdir(parents=True, exist_ok=True)
+    docs = [DEPLOYMENT, CONFIG] if objects is None else objects
+    (tmp / "manifests" / "web" / "objects.yaml").write_text(yaml.safe_dump_all(docs))
+    text = edit(SPEC.replace("{drift}", drift).replace("{prune}", str(prune).lower())
+                .replace("{cluster_replace}", str(cluster_replace).lower()))
+    graph = build_graph(load_spec_text(text, str(tmp / "platform.yaml"), base_dir=tmp))
+    graph.base_dir = tmp
+    return graph
+
+
+class FakeCloud:
+    """The IONOS Cloud API in memory: resources are created ready; writes are counted."""
+
+    token: str | None = None
+
+    def __init__(self) -> None:
+        self.ids = (f"id-{i}" for i in itertools.count(1))
+        self.datacenters: list[Json] = []
+        self.lans: dict[str, list[Json]] = {}
+        self.clusters: list[Json] = []
+        self.pools: dict[str, list[Json]] = {}
+        self.mariadbs: list[Json] = []
+        self.writes: Counter[str] = Counter()
+        self.fail: Exception | None = None  # raised by every read
+
+    def _new(self, props: Json, state: str) -> Json:
+        return {"id": next(self.ids), "properties": copy.deepcopy(props),
+                "metadata": {"state": state}}
+
+    def _read(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+
+    def find_datacenter(self, name: str) -> Json | None:
+        self._read()
+        return next((d for d in self.datacenters if d["properties"]["name"] == name), None)
+
+    def create_datacenter(self, props: Json, log: Any = None) -> Json:
+        self.writes["create_datacenter"] += 1
+        self.datacenters.append(self._new(props, "AVAILABLE"))
+        self.lans[self.datacenters[-1]["id"]] = []
+        return self.datacenters[-1]
+
+    def update_datacenter(self, dc_id: str, props: Json, log: Any = None) -> None:
+        self.writes["update_datacenter"] += 1
+        next(d for d in self.datacenters if d["id"] == dc_id)["properties"].update(props)
+
+    def datacenter_ready(self, dc_id: str) -> Json:
+        return next(d for d in self.datacenters if d["id"] == dc_id)
+
+    def list_lans(self, dc_id: str) -> list[Json]:
+        self._read()
+        return self.lans.get(dc_id, [])
+
+    def create_lan(self, dc_id: str, props: Json, log: Any = None) -> Json:
+        self.writes["create_lan"] += 1
+        self.lans[dc_id].append(self._new(props, "AVAILABLE"))
+        return self.lans[dc_id][-1]
+
+    def update_lan(self, dc_id: str, lan_id: str, props: Json, log: Any = None) -> None:
+        self.writes["update_lan"] += 1
+
+    def list_k8s_clusters(self) -> list[Json]:
+        return self.clusters
+
+    def find_k8s_cluster(self, name: str) -> Json | None:
+        self._read()
+        return next((c for c in self.clusters if c["properties"]["name"] == name), None)
+
+    def create_k8s_cluster(self, props: Json, log: Any = None) -> Json:
+        self.writes["create_k8s_cluster"] += 1
+        self.clusters.append(self._new(props, "ACTIVE"))
+        self.pools[self.clusters[-1]["id"]] = []
+        return self.clusters[-1]
+
+    def update_k8s_cluster(self, cluster_id: str, props: Json, log: Any = None) -> Json:
+        self.writes["update_k8s_cluster"] += 1
+        cl = next(c for c in self.clusters if c["id"] == cluster_id)
+        cl["properties"].update(props)
+        return cl
+
+    def k8s_cluster_ready(self, cluster_id: str) -> Json:
+        return next(c for c in self.clusters if c["id"] == cluster_id)
+
+    def list_node_pools(self, cluster_id: str) -> list[Json]:
+        return self.pools.get(cluster_id, [])
+
+    def create_node_pool(self, cluster_id: str, props: Json, log: Any = None) -> Json:
+        self.writes["create_node_pool"] += 1
+        self.pools[cluster_id].append(self._new(props, "ACTIVE"))
+        return self.pools[cluster_id][-1]
+
+    def update_node_pool(self, cluster_id: str, pool_id: str, props: Json,
+                         log: Any = None) -> Json:
+        self.writes["update_node_pool"] += 1
+        pool = next(p for p in self.pools[cluster_id] if p["id"] == pool_id)
+        pool["properties"].update(props)
+        return pool
+
+    def delete_node_pool(self, cluster_id: str, pool_id: str, log: Any = None) -> None:
+        self.writes["delete_node_pool"] += 1
+        self.pools[cluster_id] = [p for p in self.pools[cluster_id] if p["id"] != pool_id]
+
+    def node_pool_ready(self, cluster_id: str, pool_id: str) -> Json:
+        return next(p for p in self.pools[cluster_id] if p["id"] == pool_id)
+
+    def list_mariadb_clusters(self) -> list[Json]:
+        return self.mariadbs
+
+    def find_mariadb(self, name: str) -> Json | None:
+        return next((m for m in self.mariadbs if m["properties"]["name"] == name), None)
+
+    def create_mariadb(self, props: Json, credentials: dict[str, str],
+                       log: Any = None) -> Json:
+        self.writes["create_mariadb"] += 1
+        self.mariadbs.append(self._new(props, "AVAILABLE"))
+        return self.mariadbs[-1]
+
+    def update_mariadb(self, cluster_id: str, props: Json, log: Any = None) -> Json:
+        self.writes["update_mariadb"] += 1
+        return next(m for m in self.mariadbs if m["id"] == cluster_id)
+
+    def mariadb_ready(self, cluster_id: str) -> Json:
+        return next(m for m in self.mariadbs if m["id"] == cluster_id)
+
+
+def _oid(obj: Json) -> tuple[str, str, str, str]:
+    meta = obj["metadata"]
+    return obj["apiVersion"], obj["kind"], meta.get("namespace") or "", meta["name"]
+
+
+class FakeCluster:
+    """A Kubernetes API in memory: apply stores the object; workloads become available at once
+    unless ``ready`` is false. Every write and every read is counted."""
+
+    def __init__(self, ready: bool = True) -> None:
+        self.objects: dict[tuple[str, str, str, str], Json] = {}
+        self.ready = ready
+        self.writes: Counter[str] = Counter()
+        self.reads: Counter[str] = Counter()
+
+    def dynamic(self) -> object:
+        return self
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> Json | None:
+        self.reads["GET"] += 1
+        found = self.objects.get((api_version, kind, namespace or "", name))
+        return copy.deepcopy(found) if found else None
+
+    def list_managed(self, api_version: str, kind: str, namespace: str | None,
+                     label_selector: str) -> list[Json]:
+        self.reads["LIST"] += 1
+        key, _, value = label_selector.partition("=")
+        return [copy.deepcopy(o) for (a, k, ns, _), o in sorted(self.objects.items())
+                if (a, k) == (api_version, kind) and (namespace is None or ns == namespace)
+                and (o["metadata"].get("labels") or {}).get(key) == value]
+
+    def apply(self, obj: Json, force: bool = True, dry_run: bool = False,
+              subresource: str | None = None) -> Json:
+        self.writes["APPLY"] += 1
+        stored = copy.deepcopy(obj)
+        if stored["kind"] == "Deployment" and self.ready:
+            replicas = stored["spec"].get("replicas", 1)
+            stored["status"] = {"availableReplicas": replicas, "updatedReplicas": replicas}
+        self.objects[_oid(stored)] = stored
+        return copy.deepcopy(stored)
+
+    def delete(self, api_version: str, kind: str, name: str,
+               namespace: str | None = None) -> bool:
+        self.writes["DELETE"] += 1
+        return self.objects.pop((api_version, kind, namespace or "", name), None) is not None
+
+
+class FakeBuckets:
+    """S3 bucket settings in memory."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, Json] = {}
+        self.writes: Counter[str] = Counter()
+
+    def bucket_state(self, bucket: str, region: str) -> Json | None:
+        return copy.deepcopy(self.buckets.get(bucket))
+
+    def create_bucket(self, bucket: str, region: str) -> None:
+        self.writes["create_bucket"] += 1
+        self.buckets[bucket] = {"region": region, "versioning": None, "lifecycle": []}
+
+    def set_bucket_versioning(self, bucket: str, region: str, enabled: bool) -> None:
+        self.writes["set_bucket_versioning"] += 1
+        self.buckets[bucket]["versioning"] = "Enabled" if enabled else "Suspended"
+
+    def set_bucket_lifecycle(self, bucket: str, region: str, rules: list[Json]) -> None:
+        self.writes["set_bucket_lifecycle"] += 1
+        self.buckets[bucket]["lifecycle"] = copy.deepcopy(rules)
+
+
+class FakeClock:
+    """A monotonic clock that only the sleeper advances."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -1,0 +1,139 @@
+"""Component planning without a server: create, no-op, spec change vs drift, prune, inventory."""
+
+from __future__ import annotations
+
+import copy
+
+from platform_assets.core import desired
+from platform_assets.core.calendar import Gate
+from platform_assets.core.component_plan import (
+    REDACTED,
+    namespaces_of,
+    observe_groups,
+    plan_component,
+    prune_groups,
+)
+from platform_assets.spec.models import Component
+from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+OPEN = Gate(True, "inside maintenance window sunday")
+CLOSED = Gate(False, "outside every maintenance window")
+
+
+def component(**kw: object) -> Component:
+    return Component.model_validate({"name": "web", "namespace": "web",
+                                     "source": {"manifests": {"path": "m"}}, **kw})
+
+
+def objects(comp: Component, manifests: list[dict]) -> desired.ComponentObjects:
+    docs = copy.deepcopy(manifests)
+    for d in docs:
+        d["metadata"].setdefault("namespace", comp.namespace)
+    return desired.component_objects(comp, docs)
+
+
+def config_id(objs: desired.ComponentObjects) -> tuple[str, str, str, str]:
+    return next(desired.obj_id(o) for o in objs.objects if o["kind"] == "ConfigMap")
+
+
+def applied(objs: desired.ComponentObjects) -> dict:
+    """What the cluster holds after the objects and the inventory were applied as planned."""
+    return {desired.obj_id(o): copy.deepcopy(o) for o in objs.all}
+
+
+def test_everything_is_created_on_an_empty_cluster() -> None:
+    comp = component()
+    objs = objects(comp, [DEPLOYMENT, CONFIG])
+    result = plan_component("platform/web", comp, objs, {}, ["web"], OPEN)
+    actions = {c.address: c.action for c in result.plan.changes}
+    assert actions == {"v1 Namespace web": "create", "apps/v1 Deployment web/web": "create",
+                       "v1 ConfigMap web/web-config": "create",
+                       "v1 ConfigMap web/platform-ops-inventory-web": "create"}
+    assert result.plan.changes[-1].reason == "inventory"  # the inventory is written last
+    assert not result.prunes and not result.orphans
+
+
+def test_what_was_applied_is_a_no_op() -> None:
+    comp = component()
+    objs = objects(comp, [DEPLOYMENT, CONFIG])
+    result = plan_component("platform/web", comp, objs, applied(objs), [], OPEN)
+    assert not result.plan.has_changes and not result.plan.writes
+
+
+def test_a_spec_change_updates_and_outside_drift_is_flagged() -> None:
+    comp = component()
+    before = objects(comp, [DEPLOYMENT, CONFIG])
+    edited = copy.deepcopy(CONFIG) | {"data": {"greeting": "bonjour"}}
+    result = plan_component("platform/web", comp, objects(comp, [DEPLOYMENT, edited]),
+                            applied(before), [], OPEN)
+    change = next(c for c in result.plan.changes if c.address.endswith("web-config"))
+    assert change.action == "update" and not change.drift
+    assert [f.path for f in change.fields] == ["data.greeting"]
+
+    live = applied(before)
+    live[config_id(before)]["data"]["greeting"] = "changed by hand"
+    drifted = plan_component("platform/web", comp, before, live, [], OPEN)
+    change = next(c for c in drifted.plan.changes if c.address.endswith("web-config"))
+    assert change.action == "update" and change.drift
+
+
+def test_warn_reports_drift_and_observe_never_writes() -> None:
+    for mode, expected in (("warn", "drift mode warn"), ("observe", "drift mode observe")):
+        comp = component(drift=mode)
+        objs = objects(comp, [DEPLOYMENT, CONFIG])
+        live = applied(objs)
+        live[config_id(objs)]["data"]["greeting"] = "changed by hand"
+        result = plan_component("platform/web", comp, objs, live, [], OPEN)
+        change = next(c for c in result.plan.changes if c.address.endswith("web-config"))
+        assert change.action == "no-op" and change.drift and expected in change.reason
+        assert not result.plan.writes
+    comp = component(drift="observe")
+    nothing = plan_component("platform/web", comp, objects(comp, [DEPLOYMENT]), {}, ["web"],
+                             OPEN)
+    assert not nothing.plan.writes and not nothing.inventory_change.writes
+
+
+def test_leftovers_are_pruned_in_a_window_deferred_outside_and_kept_when_pruning_is_off() -> None:
+    comp = component()
+    before = objects(comp, [DEPLOYMENT, CONFIG])
+    now = objects(comp, [DEPLOYMENT])
+    result = plan_component("platform/web", comp, now, applied(before), [], OPEN)
+    assert [(oid[1], c.action) for oid, c in result.prunes] == [("ConfigMap", "delete")]
+    assert result.pruned == 1
+    assert "web-config" not in result.inventory["data"]["objects"]
+
+    deferred = plan_component("platform/web", comp, now, applied(before), [], CLOSED)
+    assert [c.action for _, c in deferred.prunes] == ["deferred"]
+    assert deferred.pruned == 0
+    # A prune that waits for a window stays in the inventory, so a later run still finds it.
+    assert "web-config" in deferred.inventory["data"]["objects"]
+
+    kept = component(prune=False)
+    off = plan_component("platform/web", kept, objects(kept, [DEPLOYMENT]),
+                         applied(objects(kept, [DEPLOYMENT, CONFIG])), [], OPEN)
+    assert not off.prunes and off.orphans == ["v1 ConfigMap web/web-config"]
+
+
+def test_secret_values_never_enter_the_plan() -> None:
+    comp = component()
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "stringData": {"password": "hunter2"}}
+    before = objects(comp, [secret])
+    edited = copy.deepcopy(secret) | {"stringData": {"password": "hunter3"}}
+    result = plan_component("platform/web", comp, objects(comp, [edited]), applied(before),
+                            [], OPEN)
+    change = next(c for c in result.plan.changes if "Secret" in c.address)
+    assert change.fields and all(f.desired == f.observed == REDACTED for f in change.fields)
+    assert "hunter" not in result.plan.to_markdown()
+
+
+def test_observe_and_prune_groups() -> None:
+    comp = component()
+    objs = objects(comp, [DEPLOYMENT, CONFIG])
+    assert observe_groups(objs) == {("apps/v1", "Deployment", "web"), ("v1", "ConfigMap", "web")}
+    assert namespaces_of(comp, objs) == ["web"]
+    old = objects(comp, [DEPLOYMENT, CONFIG, {"apiVersion": "v1", "kind": "Service",
+                                               "metadata": {"name": "web"}}])
+    assert prune_groups(objs, old.inventory) == {("v1", "Service", "web")}
+    assert prune_groups(objs, None) == set()
+
