@@ -115,7 +115,7 @@ def start_sandbox(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
 
 def bench_noop(tmp: Path) -> dict[str, Any]:
     from platform_assets.core import desired
-    from platform_assets.reconcile import Engine
+    from platform_assets.engine.reconcile import Engine
     from platform_assets.reconcile_assets import MAX_PARALLEL, run_in_order
     from platform_assets.spec.loader import load_graph
     from resources.kubernetes import KubernetesResource

@@ -81,7 +81,7 @@ def resources_from_env(graph: Any, env: dict[str, str] | None = None) -> dict[st
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from platform_assets.core.plan import merge_plans
-    from platform_assets.reconcile import Engine, Options, ReconcileError
+    from platform_assets.engine.reconcile import Engine, Options, ReconcileError
     from platform_assets.reconcile_assets import reconciled_nodes
 
     try:
@@ -128,7 +128,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from platform_assets.reconcile import Engine
+    from platform_assets.engine.reconcile import Engine
 
     try:
         graph = _load(args.spec)

@@ -5,17 +5,25 @@ kinds, owners, descriptions and code versions from its ``Node``), each with a ``
 They are the specs of one subsettable multi-asset: a run reconciles whichever assets it selects,
 in dependency order, independent ones in parallel threads, inside one op that holds the cluster's
 pool, so two runs never reconcile the same cluster at once. The work happens in
-``platform_assets.reconcile.Engine``; this module wires it to Dagster.
+``platform_assets.engine.reconcile.Engine``; this module wires it to Dagster.
 """
 
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dagster as dg
 
-from platform_assets.core.graph import Graph, Node
+from platform_assets.core.graph import Graph, Node, drift_mode
+
+if TYPE_CHECKING:  # the engine is imported when a run starts, not when the location loads
+    from platform_assets.engine.reconcile import Engine, ReconcileOutcome
+    from resources.ionos import IonosCloudResource
+    from resources.kubernetes import KubernetesResource
+    from resources.object_storage import ObjectStorageResource
+
+R = TypeVar("R")
 
 RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component")
 TAG_DRY_RUN = "platform-ops/dry-run"
@@ -70,11 +78,16 @@ def _node(graph: Graph, node: Node) -> Node:
     return graph.nodes.get(node.key, node)
 
 
-def _engine(context: Any, graph: Graph) -> Any:
-    from platform_assets.reconcile import Engine
+def _engine(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+            graph: Graph) -> "Engine":
+    from platform_assets.engine.reconcile import Engine
     from platform_assets.spec.loader import spec_base_dir
 
     res = context.resources
+    # The resources satisfy the engine's Protocols (checked here by mypy).
+    ionos: IonosCloudResource | None = getattr(res, "ionos", None)
+    kubernetes: KubernetesResource | None = getattr(res, "kubernetes", None)
+    object_storage: ObjectStorageResource | None = getattr(res, "object_storage", None)
     # Manifest paths are relative to the spec file: the graph may carry its directory (set by
     # whoever loaded it from elsewhere); otherwise it is $PLATFORM_SPEC's, as at load time.
     base_dir = graph.base_dir or spec_base_dir(None)
@@ -84,9 +97,8 @@ def _engine(context: Any, graph: Graph) -> Any:
         with lock:
             context.log.info(message)
 
-    return Engine(graph.spec, base_dir, ionos=getattr(res, "ionos", None),
-                  kubernetes=getattr(res, "kubernetes", None),
-                  object_storage=getattr(res, "object_storage", None), log=log)
+    return Engine(graph.spec, base_dir, ionos=ionos, kubernetes=kubernetes,
+                  object_storage=object_storage, log=log)
 
 
 def _previous(context: Any, key: dg.AssetKey) -> tuple[str | None, dict[str, Any]]:
@@ -100,7 +112,8 @@ def _previous(context: Any, key: dg.AssetKey) -> tuple[str | None, dict[str, Any
             meta)
 
 
-def _metadata(outcome: Any, node: Node, dry_run: bool, previous: str | None) -> dict[str, Any]:
+def _metadata(outcome: "ReconcileOutcome", node: Node, dry_run: bool,
+              previous: str | None) -> dict[str, Any]:
     counts = outcome.plan.counts()
     meta: dict[str, Any] = {
         "plan": dg.MetadataValue.md(outcome.plan.to_markdown()),
@@ -118,9 +131,9 @@ def _metadata(outcome: Any, node: Node, dry_run: bool, previous: str | None) -> 
     return meta
 
 
-def run_in_order(nodes: list[Node], work: Callable[[Node], Any],
-                 max_parallel: int = MAX_PARALLEL) -> Iterator[tuple[Node, Any, BaseException |
-                                                                     None]]:
+def run_in_order(nodes: list[Node], work: Callable[[Node], R],
+                 max_parallel: int = MAX_PARALLEL) -> Iterator[tuple[Node, R | None,
+                                                                     BaseException | None]]:
     """Run ``work`` on each node once its selected dependencies succeeded, independent nodes in
     parallel; yield (node, result, error) as each finishes. A node whose dependency failed is
     yielded with an error saying so and never run."""
@@ -128,7 +141,7 @@ def run_in_order(nodes: list[Node], work: Callable[[Node], Any],
     pending = {n.key: n for n in nodes}
     ok: set[tuple[str, ...]] = set()
     failed: set[tuple[str, ...]] = set()
-    running: dict[Future[Any], Node] = {}
+    running: dict[Future[R], Node] = {}
     with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="reconcile") as pool:
         while pending or running:
             for key, node in list(pending.items()):
@@ -174,7 +187,7 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
                     description="Reconcile the selected IONOS resources and components to the "
                                 "spec: observe, diff, plan, apply, verify.")
     def reconcile(context: dg.AssetExecutionContext, config: ReconcileConfig) -> Iterator[Any]:
-        from platform_assets.reconcile import Options, ReconcileError
+        from platform_assets.engine.reconcile import Options, ReconcileError
 
         dry_run = config.dry_run or _tag_true(context, TAG_DRY_RUN)
         force = config.force or _tag_true(context, TAG_FORCE)
@@ -183,7 +196,7 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
         engine = _engine(context, run_graph)
         previous = {n.key: _previous(context, _key(n)) for n in selected}
 
-        def work(node: Node) -> Any:
+        def work(node: Node) -> "ReconcileOutcome":
             prev_version, prev_meta = previous[node.key]
             return engine.reconcile(node, Options(
                 dry_run=dry_run, force=force, previous_code_version=prev_version,
@@ -191,7 +204,7 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
 
         errors: list[str] = []
         for node, outcome, err in run_in_order(selected, work):
-            if err is not None:
+            if err is not None or outcome is None:
                 message = str(err) if isinstance(err, ReconcileError | RuntimeError) else \
                     f"{node.path}: {type(err).__name__}: {err}"
                 context.log.error(message)
@@ -214,7 +227,7 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
         dg.AssetCheckSpec(
             "drift", asset=_key(n),
             description=f"Observe {n.path} without writing; report differences from the spec "
-                        f"and orphans (drift mode {getattr(n.section, 'drift', 'enforce')}).")
+                        f"and orphans (drift mode {drift_mode(n.section)}).")
         for n in nodes
     ]
 
@@ -232,15 +245,17 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
     return [reconcile], [drift]
 
 
-def drift_result(node: Node, outcome: Any, err: BaseException | None) -> dg.AssetCheckResult:
+def drift_result(node: Node, outcome: "ReconcileOutcome | None",
+                 err: BaseException | None) -> dg.AssetCheckResult:
     """The ``drift`` check result of one node: severity by its drift mode."""
-    mode = getattr(node.section, "drift", "enforce")
+    mode = drift_mode(node.section)
     severity = dg.AssetCheckSeverity.ERROR if mode == "enforce" else dg.AssetCheckSeverity.WARN
     if err is not None:
         return dg.AssetCheckResult(
             asset_key=_key(node), check_name="drift", passed=False, severity=severity,
             description=f"could not observe: {err}", metadata={"drift_mode": mode})
-    drifted = [c for c in outcome.plan.changes if c.action != "no-op" or c.drift]
+    assert outcome is not None, "a node that did not fail has an outcome"
+    drifted = outcome.drift
     return dg.AssetCheckResult(
         asset_key=_key(node), check_name="drift",
         passed=not drifted and not outcome.orphans, severity=severity,

@@ -73,7 +73,7 @@ class FakeCloud:
     token: str | None = None
 
     def __init__(self) -> None:
-        self.ids = (f"id-{i}" for i in itertools.count(1))
+        self.ids = (str(i) for i in itertools.count(1))  # LAN ids are numbers
         self.datacenters: list[Json] = []
         self.lans: dict[str, list[Json]] = {}
         self.clusters: list[Json] = []

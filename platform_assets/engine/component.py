@@ -1,0 +1,271 @@
+"""The component handler: a component's Kubernetes objects, its inventory and its health.
+
+Observe lists each kind per namespace once (label-selected) and reads only the namespaces that
+hold none of our objects; planning is ``core.component_plan.plan_component``; apply writes only
+what the plan says changed (namespaces, objects, prunes, then the inventory); verify waits for
+the health targets with the injected clock and sleeper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from platform_assets.core import desired
+from platform_assets.core.calendar import Gate
+from platform_assets.core.component_plan import (
+    ComponentPlan,
+    ListGroup,
+    ObjId,
+    namespaces_of,
+    observe_groups,
+    plan_component,
+    prune_groups,
+)
+from platform_assets.core.graph import Node
+from platform_assets.core.health import has_health, health, reconcile_handled
+from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS, load_directory, manifest_files
+from platform_assets.core.ports import ClusterApi, Json
+from platform_assets.engine.handler import (
+    Options,
+    ReconcileError,
+    ReconcileOutcome,
+    Runtime,
+    guarded,
+    section_as,
+)
+from platform_assets.spec.models import Component
+
+# Where a health check's kind is not among the component's objects.
+HEALTH_API_VERSIONS = {
+    "Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
+    "PersistentVolumeClaim": "v1", "HelmRelease": "helm.toolkit.fluxcd.io/v2",
+    "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
+}
+
+
+def _fast_manifests(directory: Path) -> list[Json] | None:
+    """Every object under ``directory`` read with libyaml; None when anything looks wrong (the
+    caller then reads it again with ``load_directory``, whose errors carry file and line)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None or not directory.is_dir():
+        return None
+    out: list[Json] = []
+    try:
+        for path in manifest_files(directory):
+            for doc in yaml.load_all(path.read_text(), Loader=loader):
+                if doc is None:
+                    continue
+                if not isinstance(doc, dict):
+                    return None
+                items = doc.get("items") if str(doc.get("kind", "")).endswith("List") else [doc]
+                for item in items or []:
+                    meta = item.get("metadata") if isinstance(item, dict) else None
+                    if not (item.get("apiVersion") and item.get("kind") and
+                            isinstance(meta, dict) and meta.get("name")):
+                        return None
+                    out.append(item)
+    except (yaml.YAMLError, OSError, AttributeError):
+        return None
+    return out
+
+
+def component_manifests(base_dir: Path, comp: Component) -> list[Json]:
+    """The objects of a manifests component, namespaced (CLUSTER_SCOPED_KINDS excepted)."""
+    if not comp.source.manifests:
+        return []
+    path = base_dir / comp.source.manifests.path
+    fast = _fast_manifests(path)
+    if fast is None:  # something is wrong: the careful reader names the file and line
+        return [m.obj for m in load_directory(path, default_namespace=comp.namespace)]
+    for obj in fast:
+        if obj["kind"] not in CLUSTER_SCOPED_KINDS and not obj["metadata"].get("namespace"):
+            obj["metadata"]["namespace"] = comp.namespace
+    return fast
+
+
+def health_targets(comp: Component, objs: desired.ComponentObjects) -> dict[str, ObjId]:
+    """What the component waits for: the spec's health checks, else every object with a
+    readiness; and its HelmRelease or Kustomization."""
+    targets: dict[str, ObjId] = {}
+    by_kind = {o["kind"]: o["apiVersion"] for o in objs.objects}
+    for h in comp.health:
+        api = h.api_version or by_kind.get(h.kind) or HEALTH_API_VERSIONS.get(h.kind)
+        if not api:
+            raise ReconcileError(f"component {comp.name}: health check {h.kind}/{h.name} "
+                                 "needs api_version (the kind is not among its objects)")
+        ns = h.namespace or (comp.namespace if h.kind not in ("ClusterIssuer",) else "")
+        targets[f"{h.kind}/{h.name}"] = (api, h.kind, ns, h.name)
+    if not comp.health:
+        for o in objs.objects:
+            if has_health(o):
+                oid = desired.obj_id(o)
+                targets[f"{oid[1]}/{oid[3]}"] = oid
+    if objs.flux is not None:
+        oid = desired.obj_id(objs.flux)
+        targets[f"{oid[1]}/{oid[3]}"] = oid
+    return targets
+
+
+@dataclass
+class ComponentState:
+    node: Node
+    comp: Component
+    objs: desired.ComponentObjects
+    observed: dict[ObjId, Json] = field(default_factory=dict)
+    missing_ns: list[str] = field(default_factory=list)
+    no_cluster: bool = False  # a dry run before the cluster exists
+    notes: list[str] = field(default_factory=list)
+    result: ComponentPlan | None = None
+    requested_at: str | None = None  # when we asked Flux to reconcile
+
+    @property
+    def planned(self) -> ComponentPlan:
+        assert self.result is not None, "plan runs before apply and verify"
+        return self.result
+
+
+def _list_into(k8s: ClusterApi, observed: dict[ObjId, Json], groups: set[ListGroup],
+               selector: str) -> None:
+    for api, kind, ns in sorted(groups):
+        items = guarded(f"LIST {api} {kind} in {ns or 'the cluster'} ({selector})",
+                        partial(k8s.list_managed, api, kind, ns or None, selector))
+        for item in items:
+            observed[desired.obj_id({**item, "apiVersion": api, "kind": kind})] = item
+
+
+def _connect(rt: Runtime, k8s: ClusterApi) -> None:
+    with rt.k8s_lock:
+        k8s.dynamic()
+
+
+class ComponentHandler:
+    """Reconciles one platform or application component."""
+
+    def observe(self, rt: Runtime, node: Node, opts: Options) -> ComponentState:
+        comp = section_as(node, Component)
+        st = ComponentState(node, comp, desired.component_objects(
+            comp, component_manifests(rt.base_dir, comp)))
+        selector = f"{desired.LABEL_COMPONENT}={comp.name}"
+        k8s = rt.cluster()
+        namespaces = namespaces_of(comp, st.objs)
+        try:
+            guarded("connect to the Kubernetes API", partial(_connect, rt, k8s))
+            _list_into(k8s, st.observed, observe_groups(st.objs), selector)
+            # A namespace holding objects of ours exists; only the others need a read.
+            seen = {oid[2] for oid in st.observed}
+            st.missing_ns = [ns for ns in namespaces if ns not in seen
+                             and guarded(f"GET v1 Namespace {ns}",
+                                         partial(k8s.get, "v1", "Namespace", ns)) is None]
+        except ReconcileError as exc:
+            # A dry run before the cluster exists plans everything as new.
+            if not (opts.dry_run and isinstance(exc.__cause__, LookupError)):
+                raise
+            st.no_cluster, st.missing_ns = True, list(namespaces)
+            st.notes.append(f"no cluster to observe yet: {exc.__cause__}")
+        inventory = st.observed.get(desired.obj_id(st.objs.inventory))
+        _list_into(k8s, st.observed, prune_groups(st.objs, inventory), selector)
+        return st
+
+    def plan(self, rt: Runtime, st: ComponentState, opts: Options,
+             gate: Gate) -> ReconcileOutcome:
+        st.result = plan_component(st.node.path, st.comp, st.objs, st.observed, st.missing_ns,
+                                   gate)
+        st.result.plan.notes.extend(st.notes)
+        return ReconcileOutcome(st.result.plan, orphans=list(st.result.orphans))
+
+    def apply(self, rt: Runtime, st: ComponentState, out: ReconcileOutcome) -> None:
+        k8s, planned = rt.cluster(), st.planned
+        for ns in st.missing_ns if st.comp.drift != "observe" else []:
+            guarded(f"APPLY v1 Namespace {ns}", partial(k8s.apply, desired.namespace_object(ns)))
+            out.writes += 1
+        for oid, want in planned.objects.items():
+            change = planned.changes[oid]
+            if not change.writes:
+                continue
+            body = self._with_reconcile_request(rt, st, oid, want)
+            st.observed[oid] = guarded(f"APPLY {change.address}", partial(k8s.apply, body))
+            out.writes += 1
+        for oid, change in planned.prunes:
+            if change.writes:
+                guarded(f"DELETE {change.address}",
+                        partial(k8s.delete, oid[0], oid[1], oid[3], oid[2] or None))
+                out.writes += 1
+        if planned.inventory_change.writes:
+            guarded(f"APPLY {planned.inventory_change.address}",
+                    partial(k8s.apply, planned.inventory))
+            out.writes += 1
+
+    @staticmethod
+    def _with_reconcile_request(rt: Runtime, st: ComponentState, oid: ObjId,
+                                want: Json) -> Json:
+        """A changed HelmRelease or Kustomization asks Flux to reconcile it now."""
+        if st.objs.flux is None or oid != desired.obj_id(st.objs.flux):
+            return want
+        st.requested_at = rt.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        meta = want["metadata"]
+        return {**want, "metadata": {**meta, "annotations": {
+            **meta.get("annotations", {}), desired.ANNOTATION_REQUESTED_AT: st.requested_at}}}
+
+    def verify(self, rt: Runtime, st: ComponentState, out: ReconcileOutcome,
+               opts: Options) -> None:
+        comp, objs = st.comp, st.objs
+        status, pending = self._wait_healthy(rt, st, health_targets(comp, objs), opts)
+        out.unhealthy = [f"{k}: {status.get(k, 'not observed')}" for k in pending]
+        out.healthy = not pending
+        if pending and not opts.dry_run:
+            raise ReconcileError(f"component {comp.name}: not healthy after "
+                                 f"{comp.health_timeout}: " + "; ".join(out.unhealthy))
+        out.metadata.update({
+            "namespace": comp.namespace, "objects": len(objs.objects),
+            "inventory": desired.inventory_name(comp.name),
+            "applied": sum(1 for c in out.plan.changes if c.writes and c.action != "delete"),
+            "pruned": st.planned.pruned,
+            "health": ", ".join(f"{k}={v}" for k, v in sorted(status.items())) or "n/a",
+        })
+        flux_obs = st.observed.get(desired.obj_id(objs.flux)) if objs.flux else None
+        if flux_obs:
+            out.metadata["flux_revision"] = str(
+                (flux_obs.get("status") or {}).get("lastAppliedRevision") or "")
+            if st.requested_at:
+                out.metadata["reconcile_requested_at"] = st.requested_at
+
+    @staticmethod
+    def _wait_healthy(rt: Runtime, st: ComponentState, targets: dict[str, ObjId],
+                      opts: Options) -> tuple[dict[str, str], dict[str, ObjId]]:
+        """Poll the targets (the first pass from what observe and apply returned) until all
+        are healthy, the health timeout passes, or once in a dry run."""
+        status: dict[str, str] = {}
+        pending = dict(targets)
+        if st.no_cluster:
+            return status, pending
+        deadline = rt.clock() + desired.health_timeout_seconds(st.comp)
+        delay = 0.2
+        first = True
+        while True:
+            for key, oid in list(pending.items()):
+                obj = st.observed.get(oid) if first else None
+                if obj is None:
+                    api, kind, ns, name = oid
+                    obj = rt.cluster().get(api, kind, name, ns or None)
+                ok, why = _healthy(st, oid, obj)
+                status[key] = "ok" if ok else why
+                if ok:
+                    pending.pop(key)
+            first = False
+            if not pending or opts.dry_run or rt.clock() > deadline:
+                return status, pending
+            rt.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _healthy(st: ComponentState, oid: ObjId, obj: dict[str, Any] | None) -> tuple[bool, str]:
+    ok, why = health(obj)
+    if ok and st.objs.flux is not None and oid == desired.obj_id(st.objs.flux):
+        ok = reconcile_handled(obj, st.requested_at)
+        why = why or ("" if ok else "Flux has not handled the reconcile request yet")
+    return ok, why

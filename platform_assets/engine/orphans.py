@@ -1,0 +1,65 @@
+"""IONOS resources in our datacenter (or cluster) that no asset owns: reported, never deleted."""
+
+from __future__ import annotations
+
+from platform_assets.core.graph import Node
+from platform_assets.core.ports import CloudApi, Json
+from platform_assets.engine.handler import Runtime
+from platform_assets.spec.models import Ionos
+
+
+def _name(x: Json) -> object:
+    return (x.get("properties") or {}).get("name")
+
+
+def _lans(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
+    names = {lan.name for lan in spec.lans}
+    return [f"ionos/lan/{_name(x)} (id {x['id']})" for x in api.list_lans(dc_id)
+            if _name(x) not in names]
+
+
+def _clusters(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
+    out = []
+    for c in api.list_k8s_clusters():
+        if _name(c) == spec.cluster.name:
+            continue
+        pools = api.list_node_pools(c["id"])
+        if any(p["properties"].get("datacenterId") == dc_id for p in pools):
+            out.append(f"ionos/cluster/{_name(c)} (id {c['id']}) has node pools in our "
+                       "datacenter")
+    return out
+
+
+def _mariadbs(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
+    if not (spec.mariadb or api.token):
+        return []
+    want = spec.mariadb.name if spec.mariadb else None
+    out = []
+    for db in api.list_mariadb_clusters():
+        conn = (db.get("properties") or {}).get("connection") or {}
+        if conn.get("datacenterId") == dc_id and _name(db) != want:
+            out.append(f"ionos/mariadb/{_name(db)} (id {db['id']})")
+    return out
+
+
+def _node_pools(api: CloudApi, spec: Ionos, cluster_id: str) -> list[str]:
+    names = {p.name for p in spec.node_pools}
+    return [f"ionos/node_pool/{_name(p)} (id {p['id']})" for p in api.list_node_pools(cluster_id)
+            if _name(p) not in names]
+
+
+def orphans(rt: Runtime, node: Node) -> list[str]:
+    """What the datacenter's or the cluster's drift check reports as owned by no asset."""
+    spec = rt.spec.ionos
+    if node.kind == "datacenter":
+        api = rt.cloud()
+        dc = api.find_datacenter(spec.datacenter.name)
+        if not dc:
+            return []
+        return [*_lans(api, spec, dc["id"]), *_clusters(api, spec, dc["id"]),
+                *_mariadbs(api, spec, dc["id"])]
+    if node.kind == "cluster":
+        api = rt.cloud()
+        cl = api.find_k8s_cluster(spec.cluster.name)
+        return _node_pools(api, spec, cl["id"]) if cl else []
+    return []
