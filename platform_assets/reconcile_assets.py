@@ -165,6 +165,53 @@ def run_in_order(nodes: list[Node], work: Callable[[Node], R],
                 yield node, (None if err else fut.result()), err
 
 
+def _reconcile_selected(context: dg.AssetExecutionContext, config: ReconcileConfig,
+                        graph: Graph, by_key: dict[dg.AssetKey, Node]) -> Iterator[Any]:
+    """The reconcile op: every selected node in dependency order; one failure fails the step
+    after the independent nodes finished."""
+    from platform_assets.engine.reconcile import Options
+
+    dry_run = config.dry_run or _tag_true(context, TAG_DRY_RUN)
+    force = config.force or _tag_true(context, TAG_FORCE)
+    run_graph = _graph_for_run(context, graph)
+    selected = [_node(run_graph, by_key[k]) for k in by_key if k in context.selected_asset_keys]
+    engine = _engine(context, run_graph)
+    previous = {n.key: _previous(context, _key(n)) for n in selected}
+
+    def work(node: Node) -> "ReconcileOutcome":
+        prev_version, prev_meta = previous[node.key]
+        return engine.reconcile(node, Options(
+            dry_run=dry_run, force=force, previous_code_version=prev_version,
+            previous_metadata=prev_meta))
+
+    errors: list[str] = []
+    for node, outcome, err in run_in_order(selected, work):
+        if err is not None or outcome is None:
+            errors.append(_error_message(node, err))
+            context.log.error(errors[-1])
+            continue
+        context.log.info(f"{node.path}: {outcome.plan.summary()}"
+                         + (" (dry run)" if dry_run else ""))
+        for obs in outcome.observations:
+            yield dg.AssetObservation(
+                asset_key=_key(node), description=obs.get("description"),
+                metadata={k: v for k, v in obs.items() if k != "description"})
+        yield dg.MaterializeResult(
+            asset_key=_key(node),
+            metadata=_metadata(outcome, node, dry_run, previous[node.key][0]))
+    if errors:
+        # Each message names the resource and the request; a traceback adds nothing.
+        raise dg.Failure(description="\n".join(errors), allow_retries=False)
+
+
+def _error_message(node: Node, err: BaseException | None) -> str:
+    from platform_assets.engine.reconcile import ReconcileError
+
+    if isinstance(err, ReconcileError | RuntimeError):
+        return str(err)
+    return f"{node.path}: {type(err).__name__}: {err}"
+
+
 def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
     """One asset and one ``drift`` check per infrastructure and component node."""
     nodes = reconciled_nodes(graph)
@@ -187,41 +234,7 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
                     description="Reconcile the selected IONOS resources and components to the "
                                 "spec: observe, diff, plan, apply, verify.")
     def reconcile(context: dg.AssetExecutionContext, config: ReconcileConfig) -> Iterator[Any]:
-        from platform_assets.engine.reconcile import Options, ReconcileError
-
-        dry_run = config.dry_run or _tag_true(context, TAG_DRY_RUN)
-        force = config.force or _tag_true(context, TAG_FORCE)
-        run_graph = _graph_for_run(context, graph)
-        selected = [_node(run_graph, by_key[k]) for k in by_key if k in context.selected_asset_keys]
-        engine = _engine(context, run_graph)
-        previous = {n.key: _previous(context, _key(n)) for n in selected}
-
-        def work(node: Node) -> "ReconcileOutcome":
-            prev_version, prev_meta = previous[node.key]
-            return engine.reconcile(node, Options(
-                dry_run=dry_run, force=force, previous_code_version=prev_version,
-                previous_metadata=prev_meta))
-
-        errors: list[str] = []
-        for node, outcome, err in run_in_order(selected, work):
-            if err is not None or outcome is None:
-                message = str(err) if isinstance(err, ReconcileError | RuntimeError) else \
-                    f"{node.path}: {type(err).__name__}: {err}"
-                context.log.error(message)
-                errors.append(message)
-                continue
-            context.log.info(f"{node.path}: {outcome.plan.summary()}"
-                             + (" (dry run)" if dry_run else ""))
-            for obs in outcome.observations:
-                yield dg.AssetObservation(
-                    asset_key=_key(node), description=obs.get("description"),
-                    metadata={k: v for k, v in obs.items() if k != "description"})
-            yield dg.MaterializeResult(
-                asset_key=_key(node),
-                metadata=_metadata(outcome, node, dry_run, previous[node.key][0]))
-        if errors:
-            # Each message names the resource and the request; a traceback adds nothing.
-            raise dg.Failure(description="\n".join(errors), allow_retries=False)
+        yield from _reconcile_selected(context, config, graph, by_key)
 
     check_specs = [
         dg.AssetCheckSpec(

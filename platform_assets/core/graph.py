@@ -192,45 +192,61 @@ def build_graph(
         manifest_digest: returns a digest of a manifest directory's files, so editing a manifest
             changes its component's code version. Omitted: the path alone is hashed.
     """
-    nodes: dict[tuple[str, ...], Node] = {}
-    ionos = spec.ionos
-    default_owners = tuple(spec.metadata.owners)
+    b = _Builder(tuple(spec.metadata.owners))
+    _add_infrastructure(b, spec)
+    _add_components(b, spec, manifest_digest)
+    _add_backups(b, spec)
+    _add_certificates(b, spec)
+    return Graph(spec=spec, nodes=b.nodes)
 
-    def add(key: tuple[str, ...], kind: NodeKind, name: str, group: Group,
+
+@dataclass
+class _Builder:
+    default_owners: tuple[str, ...]
+    nodes: dict[tuple[str, ...], Node] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, ...], kind: NodeKind, name: str, group: Group,
             deps: list[tuple[str, ...]], kinds: set[str], owners: list[str] | tuple[str, ...],
             description: str, section: Section, extra: str = "") -> None:
-        nodes[key] = Node(
+        self.nodes[key] = Node(
             key=key, kind=kind, name=name, group=group, deps=tuple(dict.fromkeys(deps)),
-            kinds=frozenset(kinds), owners=tuple(owners) or default_owners,
+            kinds=frozenset(kinds), owners=tuple(owners) or self.default_owners,
             description=description, code_version=section_hash(section, extra), section=section,
         )
 
+
+def _add_infrastructure(b: _Builder, spec: PlatformSpec) -> None:
+    ionos = spec.ionos
     dc = ionos.datacenter
-    add(KEY_DATACENTER, "datacenter", dc.name, "infrastructure", [], {"ionos"}, (),
-        dc.description or f"IONOS datacenter {dc.name} in {dc.location}.", dc)
+    b.add(KEY_DATACENTER, "datacenter", dc.name, "infrastructure", [], {"ionos"}, (),
+          dc.description or f"IONOS datacenter {dc.name} in {dc.location}.", dc)
     for lan in ionos.lans:
-        add(lan_key(lan.name), "lan", lan.name, "infrastructure", [KEY_DATACENTER], {"ionos"}, (),
-            f"{'Public' if lan.public else 'Private'} LAN {lan.name} in {dc.name}.", lan)
+        b.add(lan_key(lan.name), "lan", lan.name, "infrastructure", [KEY_DATACENTER], {"ionos"},
+              (), f"{'Public' if lan.public else 'Private'} LAN {lan.name} in {dc.name}.", lan)
     cl = ionos.cluster
-    add(KEY_CLUSTER, "cluster", cl.name, "infrastructure",
-        [KEY_DATACENTER, *(lan_key(lan.name) for lan in ionos.lans)], {"ionos", "kubernetes"},
-        cl.owners, cl.description or f"Managed Kubernetes cluster {cl.name} v{cl.k8s_version}.",
-        cl)
+    b.add(KEY_CLUSTER, "cluster", cl.name, "infrastructure",
+          [KEY_DATACENTER, *(lan_key(lan.name) for lan in ionos.lans)], {"ionos", "kubernetes"},
+          cl.owners, cl.description or f"Managed Kubernetes cluster {cl.name} v{cl.k8s_version}.",
+          cl)
     for pool in ionos.node_pools:
-        add(node_pool_key(pool.name), "node_pool", pool.name, "infrastructure",
-            [KEY_CLUSTER, KEY_DATACENTER, *(lan_key(n) for n in pool.lans)],
-            {"ionos", "kubernetes"}, pool.owners,
-            pool.description or f"Node pool {pool.name}: {pool.node_count} nodes.", pool)
+        b.add(node_pool_key(pool.name), "node_pool", pool.name, "infrastructure",
+              [KEY_CLUSTER, KEY_DATACENTER, *(lan_key(n) for n in pool.lans)],
+              {"ionos", "kubernetes"}, pool.owners,
+              pool.description or f"Node pool {pool.name}: {pool.node_count} nodes.", pool)
     if ionos.mariadb:
         db = ionos.mariadb
-        add(KEY_MARIADB, "mariadb", db.name, "infrastructure",
-            [KEY_DATACENTER, lan_key(db.lan)], {"ionos", "mariadb"}, db.owners,
-            db.description or f"Managed MariaDB cluster {db.name}.", db)
-    for b in ionos.buckets:
-        add(bucket_key(b.name), "bucket", b.name, "infrastructure", [], {"s3", "ionos"}, b.owners,
-            b.description or f"S3 bucket {b.name} in {b.region}.", b)
+        b.add(KEY_MARIADB, "mariadb", db.name, "infrastructure",
+              [KEY_DATACENTER, lan_key(db.lan)], {"ionos", "mariadb"}, db.owners,
+              db.description or f"Managed MariaDB cluster {db.name}.", db)
+    for bucket in ionos.buckets:
+        b.add(bucket_key(bucket.name), "bucket", bucket.name, "infrastructure", [],
+              {"s3", "ionos"}, bucket.owners,
+              bucket.description or f"S3 bucket {bucket.name} in {bucket.region}.", bucket)
 
-    pools = [node_pool_key(p.name) for p in ionos.node_pools]
+
+def _add_components(b: _Builder, spec: PlatformSpec,
+                    manifest_digest: Callable[[str], str] | None) -> None:
+    pools = [node_pool_key(p.name) for p in spec.ionos.node_pools]
     layers: list[tuple[Group, list[Component]]] = [
         ("platform", spec.platform), ("applications", spec.applications)
     ]
@@ -243,43 +259,49 @@ def build_graph(
             kinds = {"kubernetes", "flux" if c.source.kind != "manifests" else "manifests"}
             if c.source.kind == "helm":
                 kinds.add("helm")
-            add(component_key(layer, c.name), "component", c.name, layer, deps, kinds, c.owners,
-                c.description or f"{c.name} in namespace {c.namespace}.", c, extra)
+            b.add(component_key(layer, c.name), "component", c.name, layer, deps, kinds,
+                  c.owners, c.description or f"{c.name} in namespace {c.namespace}.", c, extra)
 
-    if spec.backups:
-        bk = spec.backups
-        copy_bucket = bk.cross_region_copy.bucket if bk.cross_region_copy else None
-        for t in bk.targets:
-            protected: list[tuple[str, ...]]
-            if t.protects == "mariadb" or (t.protects is None and t.kind == "database"):
-                protected = [KEY_MARIADB] if ionos.mariadb else []
-            elif t.protects:
-                protected = [component_key(spec.layer_of(t.protects), t.protects)]
-            else:
-                protected = [component_key(spec.layer_of(c.name), c.name)
-                             for c in spec.components if c.namespace in t.namespaces]
-            kinds = {"s3"} | ({"ionos"} if t.kind in ("volume", "database") else set())
-            kinds |= {"kubernetes"} if t.kind in ("volume", "resources") else set()
-            add(backup_key(t.name), "backup", t.name, "backups",
-                [*protected, bucket_key(bk.bucket)], kinds, (),
-                f"Nightly {t.kind} backup {t.name} (retention {bk.retention_days} days).",
-                BackupSection(t, bk.model_dump(exclude={"targets"})))
-            if copy_bucket:
-                add(backup_copy_key(t.name), "backup_copy", t.name, "backups",
-                    [backup_key(t.name), bucket_key(copy_bucket)], {"s3"}, (),
-                    f"Cross-region copy of backup {t.name} in {copy_bucket}.",
-                    BackupCopySection(t.name, copy_bucket))
 
+def _protected(spec: PlatformSpec, t: BackupTarget) -> list[tuple[str, ...]]:
+    """The assets a backup target protects (it runs after them)."""
+    if t.protects == "mariadb" or (t.protects is None and t.kind == "database"):
+        return [KEY_MARIADB] if spec.ionos.mariadb else []
+    if t.protects:
+        return [component_key(spec.layer_of(t.protects), t.protects)]
+    return [component_key(spec.layer_of(c.name), c.name)
+            for c in spec.components if c.namespace in t.namespaces]
+
+
+def _add_backups(b: _Builder, spec: PlatformSpec) -> None:
+    if not spec.backups:
+        return
+    bk = spec.backups
+    copy_bucket = bk.cross_region_copy.bucket if bk.cross_region_copy else None
+    for t in bk.targets:
+        kinds = {"s3"} | ({"ionos"} if t.kind in ("volume", "database") else set())
+        kinds |= {"kubernetes"} if t.kind in ("volume", "resources") else set()
+        b.add(backup_key(t.name), "backup", t.name, "backups",
+              [*_protected(spec, t), bucket_key(bk.bucket)], kinds, (),
+              f"Nightly {t.kind} backup {t.name} (retention {bk.retention_days} days).",
+              BackupSection(t, bk.model_dump(exclude={"targets"})))
+        if copy_bucket:
+            b.add(backup_copy_key(t.name), "backup_copy", t.name, "backups",
+                  [backup_key(t.name), bucket_key(copy_bucket)], {"s3"}, (),
+                  f"Cross-region copy of backup {t.name} in {copy_bucket}.",
+                  BackupCopySection(t.name, copy_bucket))
+
+
+def _add_certificates(b: _Builder, spec: PlatformSpec) -> None:
     for cert in spec.certificates.items:
-        deps = [component_key(spec.layer_of(cert.component), cert.component)] if cert.component \
-            else []
+        deps = [component_key(spec.layer_of(cert.component), cert.component)] \
+            if cert.component else []
         kinds = {"tls"} | ({"kubernetes"} if cert.cert_manager else set()) | (
             {"ionos"} if cert.ionos else set())
-        add(certificate_key(cert.name), "certificate", cert.name, "certificates", deps, kinds, (),
-            f"TLS certificate {cert.name}"
-            + (f" served at {cert.endpoint.host}:{cert.endpoint.port}." if cert.endpoint else "."),
-            cert)
-    return Graph(spec=spec, nodes=nodes)
+        b.add(certificate_key(cert.name), "certificate", cert.name, "certificates", deps, kinds,
+              (), f"TLS certificate {cert.name}"
+              + (f" served at {cert.endpoint.host}:{cert.endpoint.port}." if cert.endpoint
+                 else "."), cert)
 
 
 def to_mermaid(graph: Graph) -> str:
