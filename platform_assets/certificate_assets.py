@@ -10,7 +10,7 @@ certificate is judged on its own; a failure reading one never hides the others' 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -28,7 +28,13 @@ from platform_assets.core.certs import (
     thresholds_for,
 )
 from platform_assets.core.graph import Graph, Node
+from platform_assets.core.ports import CertificateManager, ClusterReader, TlsProbe
 from platform_assets.spec.models import Certificate, Certificates, parse_duration
+
+if TYPE_CHECKING:  # the resources are imported by the Definitions, not by this module
+    from resources.ionos import IonosCloudResource
+    from resources.kubernetes import KubernetesResource
+    from resources.tls import TlsProbeResource
 
 CHECK_NAME = "valid"
 
@@ -37,9 +43,9 @@ CHECK_NAME = "valid"
 class Observer:
     """Where the observations come from: the resources (any may be None when unused)."""
 
-    tls: Any = None
-    kubernetes: Any = None
-    ionos: Any = None
+    tls: TlsProbe | None = None
+    kubernetes: ClusterReader | None = None
+    ionos: CertificateManager | None = None
     extra_bundles: Sequence[str] = ()
 
 
@@ -48,11 +54,14 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
 
 
-def observe_cert_manager(kubernetes: Any, item: Certificate) -> CertManagerState:
+def observe_cert_manager(kubernetes: ClusterReader | None,
+                         item: Certificate) -> CertManagerState:
     """Read the Certificate and its TLS Secret; any failure becomes the state's ``error``."""
     ref = item.cert_manager
     assert ref is not None
     try:
+        if kubernetes is None:
+            raise LookupError("no Kubernetes resource configured")
         cert = kubernetes.get(CERT_MANAGER_API_VERSION, "Certificate", ref.name, ref.namespace)
         secret = None
         name = secret_name_of(ref.secret, cert)
@@ -83,6 +92,8 @@ def audit(items: Sequence[Certificate], section: Certificates, observer: Observe
     ionos_error: str | None = None
     if any(i.ionos for i in items):
         try:
+            if observer.ionos is None:
+                raise LookupError("no IONOS resource configured")
             for rec in observer.ionos.list_certificates():
                 ionos_records.setdefault(rec.get("name") or "", rec)
         except Exception as exc:
@@ -175,10 +186,13 @@ def build_certificate_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
         selected = [k for k in by_key if k in context.selected_asset_keys]
         chosen = [items[by_key[k].key] for k in selected]
         res = context.resources
-        observer = Observer(
-            tls=res.tls, kubernetes=getattr(res, "kubernetes", None),
-            ionos=getattr(res, "ionos", None), extra_bundles=_spec_bundles(section),
-        )
+        # Typed as the resources, so mypy checks they satisfy the Observer's Protocols.
+        tls: TlsProbeResource = res.tls
+        kubernetes: KubernetesResource | None = \
+            res.kubernetes if "kubernetes" in resources else None
+        ionos: IonosCloudResource | None = res.ionos if "ionos" in resources else None
+        observer = Observer(tls=tls, kubernetes=kubernetes, ionos=ionos,
+                            extra_bundles=_spec_bundles(section))
         results = audit(chosen, section, observer)
         for key in selected:
             ev = results[items[by_key[key].key].name]

@@ -71,7 +71,16 @@ class CloudApi(Protocol):
     def mariadb_ready(self, cluster_id: str) -> Json: ...
 
 
-class ClusterApi(Protocol):
+class ClusterReader(Protocol):
+    """Reads from the platform's Kubernetes API (all a certificate audit needs)."""
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> Json | None:
+        """The object, or None when it does not exist."""
+        ...
+
+
+class ClusterApi(ClusterReader, Protocol):
     """The platform's Kubernetes API; satisfied by ``resources.kubernetes.KubernetesResource``.
     Writes are server-side applies under one field manager."""
 
@@ -79,9 +88,6 @@ class ClusterApi(Protocol):
         """Connect and run discovery (once per process); raises LookupError when the cluster
         cannot be reached because it does not exist yet."""
         ...
-
-    def get(self, api_version: str, kind: str, name: str,
-            namespace: str | None = None) -> Json | None: ...
 
     def list_managed(self, api_version: str, kind: str, namespace: str | None,
                      label_selector: str) -> list[Json]:
@@ -93,6 +99,14 @@ class ClusterApi(Protocol):
 
     def delete(self, api_version: str, kind: str, name: str,
                namespace: str | None = None) -> bool: ...
+
+
+class CertificateManager(Protocol):
+    """IONOS Certificate Manager; satisfied by ``resources.ionos.IonosCloudResource``."""
+
+    def list_certificates(self, page_size: int = 1000) -> list[Json]:
+        """Every certificate, as flat dicts (``name``, ``certificate``, ...)."""
+        ...
 
 
 class BucketApi(Protocol):
