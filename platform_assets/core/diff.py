@@ -2,15 +2,19 @@
 
 Only the fields the desired side sets are compared (the server may add defaults and status), so
 ``diff({"a": 1}, {"a": 1, "b": 2})`` is empty. Lists are compared element by element when they
-have the same length (dict elements again as subsets), else as a whole.
+have the same length (dict elements again as subsets), else as a whole. Resource quantities
+(under ``resources``, ``capacity``, ``hard``, ``overhead``, ``sizeLimit``) compare by value, as
+the API server stores them in canonical form (``cpu: 0.5`` comes back as ``500m``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<absent>"})()
@@ -39,6 +43,38 @@ def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
+
+
+_QUANTITY_RE = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|"
+                          r"[numkMGTPE]|[KMGTPE]i)?$")
+_QUANTITY_SCALE = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
+                   "": Fraction(1), "k": Fraction(10**3), "M": Fraction(10**6),
+                   "G": Fraction(10**9), "T": Fraction(10**12), "P": Fraction(10**15),
+                   "E": Fraction(10**18), "Ki": Fraction(2**10), "Mi": Fraction(2**20),
+                   "Gi": Fraction(2**30), "Ti": Fraction(2**40), "Pi": Fraction(2**50),
+                   "Ei": Fraction(2**60)}
+# Path segments under which values are Kubernetes resource.Quantity (k8s.io/api types.go).
+_QUANTITY_PARENTS = ("resources.requests.", "resources.limits.", "capacity.", "allocatable.",
+                     "hard.", "overhead.")
+
+
+def quantity_value(value: Any) -> Fraction | None:
+    """The value of a Kubernetes quantity (``500m``, ``0.5``, ``1Gi``), None if not one."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    m = _QUANTITY_RE.match(str(value).strip())
+    if m is None:
+        return None
+    suffix = m.group(2) or ""
+    if suffix[:1] in ("e", "E"):
+        scale = Fraction(10) ** int(suffix[1:])
+    else:
+        scale = _QUANTITY_SCALE[suffix]
+    return Fraction(m.group(1)) * scale
+
+
+def _is_quantity_path(path: str) -> bool:
+    return path.endswith(".sizeLimit") or any(p in path for p in _QUANTITY_PARENTS)
 
 
 def _equal_scalars(a: Any, b: Any) -> bool:
@@ -99,6 +135,10 @@ def _diff(desired: Any, observed: Any, path: str, skip: frozenset[str],
         return
     if desired is None and observed in (None, MISSING):
         return
+    if _is_quantity_path(path):
+        want = quantity_value(desired)
+        if want is not None and want == quantity_value(observed):
+            return
     if not _equal_scalars(desired, observed):
         out.append(FieldChange(path, observed, desired))
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 import json
 import re
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.kubernetes import ssa
+from sandbox.kubernetes import schema, ssa
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.store import Store
@@ -26,6 +27,9 @@ STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 PATCH_TYPES = (APPLY, MERGE, STRATEGIC, JSON_PATCH)
 
+# The service CIDR of IONOS managed Kubernetes clusters' API servers (kube-apiserver
+# --service-cluster-ip-range); the first addresses are the apiserver's and DNS's.
+SERVICE_CIDR = ipaddress.ip_network("10.233.0.0/18")
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _LABEL_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PATH_SEGMENT_RE = re.compile(r"^(?!\.\.?$)[^/%]+$")
@@ -82,6 +86,63 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiEr
                     for f, m in causes]})
 
 
+_LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric "
+                    "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                    "character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for "
+                    "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+_QUALIFIED_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and "
+                  "must start and end with an alphanumeric character (e.g. 'MyName',  or "
+                  "'my.name',  or '123-abc', regex used for validation is "
+                  "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+
+
+def label_causes(path: str, labels: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for k, v in labels.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            continue
+        prefix, _, name_part = k.rpartition("/")
+        if not name_part or len(name_part) > 63 or not _LABEL_VALUE_RE.match(name_part) or (
+                prefix and (len(prefix) > 253 or not _NAME_RE.match(prefix))):
+            out.append((path, f'Invalid value: "{k}": {_QUALIFIED_MSG}'))
+        if len(v) > 63:
+            out.append((f"{path}", f'Invalid value: "{v}": must be no more than 63 characters'))
+        elif not _LABEL_VALUE_RE.match(v):
+            out.append((f"{path}", f'Invalid value: "{v}": {_LABEL_VALUE_MSG}'))
+    return out
+
+
+def _spec_fields(rt: ResourceType) -> dict[str, Any]:
+    name = schema.model_of(rt.api_version, rt.kind)
+    models = schema.builtin_schemas()["models"]
+    spec_type = (models.get(name or "", {}).get("spec") or [""])[0]
+    fields = models.get(spec_type, {})
+    # Only label selectors (ReplicationController's plain map selector is defaulted instead).
+    if (fields.get("selector") or [""])[0] != "V1LabelSelector":
+        return {}
+    return dict(fields)
+
+
+def _selector_matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        if not isinstance(expr, dict):
+            return False
+        key, op, values = str(expr.get("key")), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
@@ -96,6 +157,15 @@ def _generation_part(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     if rt.custom and not rt.has_status:
         return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
     return spec_part(obj)
+
+
+@dataclass
+class FieldValidation:
+    """A request's ``fieldValidation`` (Strict, Warn or Ignore; Warn is the server's default)
+    and the warnings its write collects for the ``Warning`` response header."""
+
+    mode: str = "Warn"
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -177,6 +247,107 @@ class ApiServer:
             raise ApiError(403, "Forbidden", f"{rt.resource} is forbidden: unable to create new "
                            f"content in namespace {ns} because it is being terminated",
                            {"name": ns, "kind": "namespaces"})
+
+    def decode(self, rt: ResourceType, body: dict[str, Any], fv: FieldValidation | None,
+               apply: bool = False, defaults: bool = True) -> dict[str, Any]:
+        """A request body as the server decodes it (typed, pruned, normalized, defaulted).
+
+        Unknown fields are dropped and reported as ``fv.mode`` asks; a wrong type is a 400."""
+        if rt.custom:
+            return body
+        try:
+            if defaults:
+                out, unknown = schema.decode_builtin(rt.api_version, rt.kind, body)
+            else:
+                out, unknown = schema.prune_builtin(rt.api_version, rt.kind, body)
+        except schema.DecodeError as exc:
+            if apply:
+                raise bad_request(f"failed to create typed patch object "
+                                  f"({rt.api_version}, Kind={rt.kind}): {exc}") from None
+            raise bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a '
+                              f"{rt.kind}: {exc}") from None
+        mode = fv.mode if fv is not None else "Ignore"
+        if unknown and mode == "Strict":
+            if apply:
+                raise bad_request("\n".join(f".{p}: field not declared in schema"
+                                             for p in unknown))
+            raise bad_request("strict decoding error: " + ", ".join(
+                f'unknown field "{p}"' for p in unknown))
+        if unknown and mode == "Warn" and fv is not None:
+            fv.warnings.extend(f'unknown field "{p}"' for p in unknown)
+        return out
+
+    def _validate_shape(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """Rules the types' validation functions state for every kind of a shape: label keys
+        and values, and a workload's selector matching its pod template's labels
+        (k8s.io/apimachinery/pkg/apis/meta/v1/validation, pkg/apis/apps/validation)."""
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name") or "")
+        causes: list[tuple[str, str]] = []
+        labels = meta.get("labels")
+        if isinstance(labels, dict):
+            causes += label_causes("metadata.labels", labels)
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and not rt.custom and isinstance(spec.get("template"), dict) \
+                and "selector" in _spec_fields(rt):
+            selector = spec.get("selector")
+            tlabels = ((spec["template"].get("metadata") or {}).get("labels") or {})
+            if isinstance(tlabels, dict):
+                causes += label_causes("spec.template.metadata.labels", tlabels)
+            if not isinstance(selector, dict) or not (
+                    selector.get("matchLabels") or selector.get("matchExpressions")):
+                causes.append(("spec.selector", "Required value"))
+            elif not _selector_matches(selector, tlabels):
+                rendered = ", ".join(f'"{k}":"{v}"' for k, v in sorted(tlabels.items()))
+                causes.append(("spec.template.metadata.labels",
+                               f"Invalid value: map[string]string{{{rendered}}}: `selector` "
+                               "does not match template `labels`"))
+        if causes:
+            raise invalid(rt, name, causes)
+
+    def allocate(self, rt: ResourceType, old: dict[str, Any] | None,
+                 new: dict[str, Any]) -> None:
+        """Server-assigned Service fields: ``clusterIP``/``clusterIPs`` from the service CIDR
+        (kept on update when omitted), a 422 for a requested IP that is taken or outside the
+        range (pkg/registry/core/service/ipallocator)."""
+        if rt.gk != ("", "services"):
+            return
+        spec = new.get("spec")
+        if not isinstance(spec, dict) or spec.get("type") == "ExternalName":
+            return
+        old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
+        wanted = spec.get("clusterIP") or ((spec.get("clusterIPs") or [None])[0])
+        name = new["metadata"]["name"]
+        if old_ip and not wanted:
+            wanted = old_ip
+        elif wanted and old_ip and wanted != old_ip:
+            raise invalid(rt, name, [("spec.clusterIPs[0]", f'Invalid value: []string{{"{wanted}'
+                                      '"}: may not change once set')])
+        if wanted == "None":
+            spec["clusterIP"], spec["clusterIPs"] = "None", ["None"]
+            return
+        taken = {((o.get("spec") or {}).get("clusterIP")) for o in self.store.select(rt.gk)
+                 if o["metadata"].get("uid") != new["metadata"].get("uid")}
+        if wanted and wanted != old_ip:
+            try:
+                addr = ipaddress.ip_address(wanted)
+            except ValueError:
+                raise invalid(rt, name, [("spec.clusterIPs[0]", f'Invalid value: "{wanted}": '
+                                          "must be a valid IP address")]) from None
+            if addr not in SERVICE_CIDR:
+                raise invalid(rt, name, [("spec.clusterIPs", f'Invalid value: []string{{"'
+                              f'{wanted}"}}: failed to allocate IP {wanted}: the provided IP '
+                              f"({wanted}) is not in the valid range. The range of valid IPs "
+                              f"is {SERVICE_CIDR}")])
+            if wanted in taken:
+                raise invalid(rt, name, [("spec.clusterIPs", f'Invalid value: []string{{"'
+                              f'{wanted}"}}: failed to allocate IP {wanted}: provided IP is '
+                              "already allocated")])
+        if not wanted:
+            wanted = next(str(SERVICE_CIDR.network_address + i)
+                          for i in range(10, SERVICE_CIDR.num_addresses - 1)
+                          if str(SERVICE_CIDR.network_address + i) not in taken)
+        spec["clusterIP"], spec["clusterIPs"] = wanted, [wanted]
 
     def _validate(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata")
@@ -265,13 +436,15 @@ class ApiServer:
     # ------------------------------------------------------------------ create
 
     def create(self, rt: ResourceType, ns: str, body: Any, manager: str,
-               dry_run: bool = False) -> dict[str, Any]:
+               dry_run: bool = False, fv: FieldValidation | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request(f"the body of a create must be a JSON object, got "
                               f"{type(body).__name__}")
         self._check_kind(rt, body)
         obj = clone(body)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        if isinstance(obj.get("metadata"), dict):
+            obj = self.decode(rt, obj, fv)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise invalid(rt, "", [("metadata", "Invalid value: must be an object")])
@@ -293,6 +466,8 @@ class ApiServer:
                                f'{rt.resource} "{meta["name"]}" already exists',
                                {"name": meta["name"], "group": rt.group, "kind": rt.plural})
             self._init_meta(rt, obj)
+            self._validate_shape(rt, obj)
+            self.allocate(rt, None, obj)
             ssa.record_update(None, obj, self._ctx(rt, manager, ""))
             self._admit_write(rt, None, obj, "", manager, dry_run)
             return self._commit(rt, None, obj, dry_run)
@@ -333,11 +508,13 @@ class ApiServer:
         return obj
 
     def _merge_update(self, rt: ResourceType, old: dict[str, Any], body: dict[str, Any],
-                      sub: str) -> dict[str, Any]:
+                      sub: str, fv: FieldValidation | None = None) -> dict[str, Any]:
         """The object a PUT of ``body`` produces (before managedFields and commit)."""
         meta_in = body.get("metadata")
         if not isinstance(meta_in, dict):
             raise invalid(rt, old["metadata"]["name"], [("metadata", "Required value")])
+        body = self.decode(rt, {**body, "apiVersion": rt.api_version, "kind": rt.kind}, fv)
+        meta_in = body["metadata"]
         rv = meta_in.get("resourceVersion")
         if rv and str(rv) != old["metadata"]["resourceVersion"]:
             raise ApiError(409, "Conflict",
@@ -377,26 +554,29 @@ class ApiServer:
                 new.pop("status", None)
         self._fold_secret(rt, new)
         self._validate(rt, new)
+        self._validate_shape(rt, new)
+        self.allocate(rt, old, new)
         return new
 
     def update(self, rt: ResourceType, ns: str, name: str, body: Any, manager: str,
-               sub: str = "", dry_run: bool = False) -> dict[str, Any]:
+               sub: str = "", dry_run: bool = False,
+               fv: FieldValidation | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of an update must be a JSON object")
         self._check_kind(rt, body)
         with self.store.lock:
             old = self.get(rt, ns, name)
-            new = self._merge_update(rt, old, body, sub)
+            new = self._merge_update(rt, old, body, sub, fv)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
             self._admit_write(rt, old, new, sub, manager, dry_run)
             return self._commit(rt, old, new, dry_run)
 
     def patch(self, rt: ResourceType, ns: str, name: str, ptype: str, body: Any, manager: str,
               sub: str = "", dry_run: bool = False, force: bool | None = None,
-              ) -> tuple[dict[str, Any], bool]:
+              fv: FieldValidation | None = None) -> tuple[dict[str, Any], bool]:
         """Apply a patch; returns (object, created)."""
         if ptype == APPLY:
-            return self.apply(rt, ns, name, body, manager, sub, dry_run, bool(force))
+            return self.apply(rt, ns, name, body, manager, sub, dry_run, bool(force), fv)
         if force is not None:
             raise ApiError(422, "Invalid", "force: Forbidden: may not be specified for "
                            "non-apply patch",
@@ -424,14 +604,14 @@ class ApiServer:
                                f"error in our request: {exc}") from exc
             if not isinstance(patched, dict):
                 raise ApiError(422, "Invalid", "the patch result is not an object")
-            new = self._merge_update(rt, old, patched, sub)
+            new = self._merge_update(rt, old, patched, sub, fv)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
             self._admit_write(rt, old, new, sub, manager, dry_run)
             return self._commit(rt, old, new, dry_run), False
 
     def apply(self, rt: ResourceType, ns: str, name: str, body: Any, manager: str,
               sub: str = "", dry_run: bool = False, force: bool = False,
-              ) -> tuple[dict[str, Any], bool]:
+              fv: FieldValidation | None = None) -> tuple[dict[str, Any], bool]:
         if not manager:
             raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: '
                            "fieldManager: Required value: is required for apply patch",
@@ -454,6 +634,9 @@ class ApiServer:
                               "the URL")
         if "managedFields" in meta:
             raise bad_request("metadata.managedFields must be nil")
+        # The applied configuration is typed and normalized, not defaulted: the applier owns
+        # only the fields it sent (sigs.k8s.io/structured-merge-diff).
+        body = self.decode(rt, body, fv, apply=True, defaults=False)
         with self.store.lock:
             key_ns = ns if rt.namespaced else ""
             old = self.store.get(rt.gk, key_ns, name)
@@ -472,12 +655,15 @@ class ApiServer:
             except ssa.ApplyConflict as exc:
                 raise ConflictStatus(exc.status()) from exc
             new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+            new = self.decode(rt, new, None)
             if old is None:
                 managed = new["metadata"].get("managedFields")
                 self._init_meta(rt, new)
                 if managed:
                     new["metadata"]["managedFields"] = managed
                 self._validate(rt, new)
+                self._validate_shape(rt, new)
+                self.allocate(rt, None, new)
                 self._admit_write(rt, None, new, sub, manager, dry_run)
                 return self._commit(rt, None, new, dry_run), True
             if sub == "status":
@@ -494,6 +680,8 @@ class ApiServer:
                         new["metadata"][k] = old["metadata"][k]
                 self._fold_secret(rt, new)
                 self._validate(rt, new)
+                self._validate_shape(rt, new)
+                self.allocate(rt, old, new)
             self._admit_write(rt, old, new, sub, manager, dry_run)
             return self._commit(rt, old, new, dry_run), False
 
@@ -728,5 +916,5 @@ def _default_job(job: dict[str, Any]) -> None:
         tmeta = template.setdefault("metadata", {})
         if isinstance(tmeta, dict):
             tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
-    for field, default in (("backoffLimit", 6), ("completions", 1), ("parallelism", 1)):
-        spec.setdefault(field, default)
+    for name, default in (("backoffLimit", 6), ("completions", 1), ("parallelism", 1)):
+        spec.setdefault(name, default)

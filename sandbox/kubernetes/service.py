@@ -21,6 +21,7 @@ from sandbox.kubernetes.api import (
     STRATEGIC,
     ApiError,
     ApiServer,
+    FieldValidation,
     bad_request,
     now_rfc3339,
     parse_body,
@@ -333,10 +334,11 @@ class KubernetesService(Service):
                     raise ApiError(405, "MethodNotAllowed",
                                    f"POST on {rt.resource} needs a namespace in the path")
                 body = self._body(req, ("application/json", "application/yaml"))
-                obj = self.api.create(rt, ns or "", body, self._manager(req), dry_run)
+                fv = self._field_validation(req)
+                obj = self.api.create(rt, ns or "", body, self._manager(req), dry_run, fv)
                 if not dry_run:
                     self._after_write(rt, obj)
-                return json_response(201, self.api.output(rt, obj))
+                return json_response(201, self.api.output(rt, obj), **_warnings(fv))
             if req.method == "DELETE":
                 return json_response(200, self._delete_collection(req, rt, ns, dry_run))
             raise _not_allowed(req)
@@ -351,20 +353,23 @@ class KubernetesService(Service):
             return json_response(200, self.api.output(rt, self.api.get(rt, ns, name)))
         if req.method == "PUT":
             body = self._body(req, ("application/json", "application/yaml"))
-            obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run)
+            fv = self._field_validation(req)
+            obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run, fv)
             if not dry_run:
                 self._after_write(rt, obj)
-            return json_response(200, self.api.output(rt, obj))
+            return json_response(200, self.api.output(rt, obj), **_warnings(fv))
         if req.method == "PATCH":
             ptype = req.content_type
             body = self._body(req, PATCH_TYPES)
             force = parse_bool(q.get("force"), "force")
             manager = q.get("fieldManager", "") if ptype == APPLY else self._manager(req)
+            fv = self._field_validation(req)
             obj, created = self.api.patch(rt, ns, name, ptype, body, manager, sub, dry_run,
-                                          force)
+                                          force, fv)
             if not dry_run:
                 self._after_write(rt, obj)
-            return json_response(201 if created else 200, self.api.output(rt, obj))
+            return json_response(201 if created else 200, self.api.output(rt, obj),
+                                 **_warnings(fv))
         if req.method == "DELETE":
             if sub:
                 raise _not_allowed(req)
@@ -420,6 +425,13 @@ class KubernetesService(Service):
             except yaml.YAMLError as exc:
                 raise bad_request(f"error decoding YAML: {exc}") from exc
         return parse_body(req.body, ctype)
+
+    def _field_validation(self, req: Request) -> FieldValidation:
+        mode = req.query.get("fieldValidation") or "Warn"
+        if mode not in ("Strict", "Warn", "Ignore"):
+            raise bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: '
+                              '"Ignore", "Strict", "Warn"')
+        return FieldValidation(mode)
 
     def _manager(self, req: Request) -> str:
         if req.query.get("fieldManager"):
@@ -642,6 +654,14 @@ def _not_allowed(req: Request) -> ApiError:
     return ApiError(405, "MethodNotAllowed",
                     f"the server does not allow this method on the requested resource "
                     f"({req.method} {req.path})")
+
+
+def _warnings(fv: FieldValidation) -> dict[str, str]:
+    """The ``Warning`` header (RFC 7234 code 299, as kube-apiserver sends it)."""
+    if not fv.warnings:
+        return {}
+    return {"Warning": ", ".join('299 - "' + w.replace('"', '\\"') + '"'
+                                 for w in fv.warnings)}
 
 
 def _make_cluster_ca() -> str:

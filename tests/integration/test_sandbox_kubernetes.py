@@ -489,7 +489,8 @@ def test_status_subresource_isolation_and_generation(cluster: Cluster) -> None:
         "containers": [{"name": "c", "image": "j"}]}}}, "status": {"replicas": 1}},
         content_type="application/strategic-merge-patch+json")
     assert obj["metadata"]["generation"] == 2
-    assert obj["spec"]["template"]["spec"]["containers"] == [{"name": "c", "image": "j"}]
+    assert [(c["name"], c["image"]) for c in obj["spec"]["template"]["spec"]["containers"]] == \
+        [("c", "j")]
     wait_for(lambda: cluster.http("GET", base + "/app")[1]["status"].get(
         "observedGeneration") == 2, what="observedGeneration 2")
 

@@ -195,3 +195,20 @@ def test_daemonset_health() -> None:
     assert health(ds) == (False, "4/4 pods ready")
     # A DaemonSet on no node (desired 0) is healthy.
     assert health({"kind": "DaemonSet", "status": {"desiredNumberScheduled": 0}}) == (True, "")
+
+
+def test_quantities_compare_by_value_where_kubernetes_normalizes_them() -> None:
+    """The API server returns resource quantities in canonical form (``0.5`` -> ``500m``,
+    ``1024Mi`` -> ``1Gi``): not drift. Elsewhere the same strings still differ."""
+    want = {"spec": {"containers": [{"resources": {"requests": {"cpu": 0.5, "memory": "1024Mi"},
+                                                   "limits": {"cpu": "1000m"}}}],
+                     "volumes": [{"emptyDir": {"sizeLimit": "1000M"}}]},
+            "data": {"size": "1000m"}}
+    got = {"spec": {"containers": [{"resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                                  "limits": {"cpu": "1"}}}],
+                    "volumes": [{"emptyDir": {"sizeLimit": "1G"}}]},
+           "data": {"size": "1"}}
+    assert [c.path for c in diff(want, got)] == ["data.size"]
+    got["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "250m"
+    assert [c.path for c in diff(want, got)] == [
+        "spec.containers[0].resources.requests.cpu", "data.size"]

@@ -1,0 +1,253 @@
+"""Validation, pruning, normalization and defaulting of objects, driven by schemas rather than
+coded per kind: built-in kinds by ``schemas.json`` (generated from the kubernetes client's model
+metadata, see ``gen_schemas.py``), custom resources by their CRD's ``openAPIV3Schema``.
+
+What the real API server does and this module follows:
+
+- Decoding a built-in kind: a value of the wrong JSON type is a 400 BadRequest ("cannot
+  unmarshal ..."); unknown fields are dropped, and reported according to ``fieldValidation``
+  (Strict: 400 BadRequest naming them all; Warn, the default: a ``Warning`` header; Ignore:
+  silence). https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation
+- Quantities are stored in canonical form (``quantity.py``).
+- Defaulting per type (``DEFAULTS``, from k8s.io/kubernetes pkg/apis/*/v1/defaults.go).
+- Custom resources: pruning of unknown fields (unless ``x-kubernetes-preserve-unknown-fields``)
+  and 422 Invalid for type, enum, required, pattern, length and range failures
+  (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox.kubernetes import quantity
+
+SCHEMAS = Path(__file__).with_name("schemas.json")
+_GO_TYPES = {"int": "int32", "str": "string", "bool": "bool", "float": "float64",
+             "datetime": "v1.Time", "date": "string", "quantity": "resource.Quantity",
+             "intorstr": "intstr.IntOrString"}
+
+
+class DecodeError(Exception):
+    """A body that does not decode into the kind (400 BadRequest)."""
+
+
+class SchemaInvalid(Exception):
+    """A custom resource that fails its schema: (field, message) causes (422 Invalid)."""
+
+    def __init__(self, causes: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{f}: {m}" for f, m in causes))
+        self.causes = causes
+
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}
+
+
+def builtin_schemas() -> dict[str, Any]:
+    """``{"kinds": {"apps/v1/Deployment": "V1Deployment"}, "models": {...}}``, loaded once."""
+    with _lock:
+        if not _loaded:
+            _loaded.update(json.loads(SCHEMAS.read_text()))
+        return _loaded
+
+
+def model_of(api_version: str, kind: str) -> str | None:
+    return builtin_schemas()["kinds"].get(f"{api_version}/{kind}")
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+class _Walk:
+    def __init__(self, models: dict[str, Any], defaults: bool = True):
+        self.models = models
+        self.defaults = defaults
+        self.unknown: list[str] = []
+
+    def value(self, v: Any, typ: str, path: str, owner: str) -> Any:
+        if v is None:
+            return None
+        if typ in self.models:
+            if not isinstance(v, dict):
+                self._fail(v, path, owner, typ)
+            return self.model(v, typ, path)
+        if typ.startswith("list["):
+            if not isinstance(v, list):
+                self._fail(v, path, owner, typ)
+            inner = typ[5:-1]
+            return [self.value(x, inner, path, owner) for x in v]
+        if typ.startswith("dict["):
+            if not isinstance(v, dict):
+                self._fail(v, path, owner, typ)
+            inner = typ[typ.index(",") + 1:-1].strip()
+            return {k: self.value(x, inner, f"{path}.{k}", owner) for k, x in v.items()}
+        if typ == "quantity":
+            if not isinstance(v, str | int | float) or isinstance(v, bool):
+                self._fail(v, path, owner, typ)
+            try:
+                return quantity.canonical(v)
+            except quantity.QuantityError as exc:
+                raise DecodeError(f"{path}: {exc}") from None
+        ok = {"str": isinstance(v, str), "date": isinstance(v, str),
+              "datetime": isinstance(v, str),
+              "int": isinstance(v, int) and not isinstance(v, bool),
+              "float": isinstance(v, int | float) and not isinstance(v, bool),
+              "bool": isinstance(v, bool),
+              "intorstr": isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)),
+              }.get(typ, True)
+        if not ok:
+            self._fail(v, path, owner, typ)
+        return v
+
+    def model(self, obj: dict[str, Any], name: str, path: str) -> dict[str, Any]:
+        fields = self.models[name]
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            sub = f"{path}.{k}" if path else k
+            spec = fields.get(k)
+            if spec is None:
+                self.unknown.append(sub)
+                continue
+            if v is None:
+                continue
+            out[k] = self.value(v, spec[0], sub, name)
+        default = DEFAULTS.get(name) if self.defaults else None
+        if default is not None:
+            default(out)
+        return out
+
+    def _fail(self, v: Any, path: str, owner: str, typ: str) -> None:
+        short = re.sub(r"^(V\d+(alpha\d+|beta\d+)?|CoreV\d+)", "", owner)
+        go = _GO_TYPES.get(typ, typ)
+        if typ.startswith("list["):
+            go = "[]" + _GO_TYPES.get(typ[5:-1], re.sub(r"^V\d+", "v1.", typ[5:-1]))
+        elif typ.startswith("dict["):
+            go = "map[string]" + _GO_TYPES.get(typ[typ.index(",") + 1:-1].strip(), "string")
+        elif typ in self.models:
+            go = re.sub(r"^(V\d+(alpha\d+|beta\d+)?|CoreV\d+)", "v1.", typ)
+        raise DecodeError(f"json: cannot unmarshal {_json_type(v)} into Go struct field "
+                          f"{short}.{path} of type {go}")
+
+
+def decode_builtin(api_version: str, kind: str, obj: dict[str, Any],
+                   ) -> tuple[dict[str, Any], list[str]]:
+    """The object as the server decodes it: typed, pruned, quantities canonical, defaulted.
+
+    Returns the object and the paths of the unknown fields it dropped; raises DecodeError.
+    Kinds without a schema come back unchanged."""
+    name = model_of(api_version, kind)
+    if name is None:
+        return obj, []
+    walk = _Walk(builtin_schemas()["models"])
+    out = walk.model(obj, name, "")
+    return out, walk.unknown
+
+
+def prune_builtin(api_version: str, kind: str, obj: dict[str, Any],
+                  ) -> tuple[dict[str, Any], list[str]]:
+    """Like ``decode_builtin`` without defaulting (for apply configurations, whose defaulted
+    fields the applier does not own)."""
+    name = model_of(api_version, kind)
+    if name is None:
+        return obj, []
+    walk = _Walk(builtin_schemas()["models"], defaults=False)
+    return walk.model(obj, name, ""), walk.unknown
+
+
+# Defaulting as each type's SetDefaults_* function does it (k8s.io/kubernetes
+# pkg/apis/core/v1/defaults.go, pkg/apis/apps/v1/defaults.go, ...).
+
+def _set(obj: dict[str, Any], **values: Any) -> None:
+    for k, v in values.items():
+        if k not in obj:
+            obj[k] = v
+
+
+def _container(c: dict[str, Any]) -> None:
+    image = str(c.get("image") or "")
+    tail = image.rsplit("/", 1)[-1]
+    latest = "@" not in tail and (":" not in tail or tail.endswith(":latest"))
+    _set(c, terminationMessagePath="/dev/termination-log", terminationMessagePolicy="File",
+         imagePullPolicy="Always" if latest else "IfNotPresent")
+
+
+def _pod_spec(s: dict[str, Any]) -> None:
+    _set(s, restartPolicy="Always", dnsPolicy="ClusterFirst", schedulerName="default-scheduler",
+         securityContext={}, terminationGracePeriodSeconds=30)
+
+
+def _service_port(p: dict[str, Any]) -> None:
+    _set(p, protocol="TCP")
+    if "port" in p:
+        _set(p, targetPort=p["port"])
+
+
+def _service_spec(s: dict[str, Any]) -> None:
+    _set(s, type="ClusterIP", sessionAffinity="None")
+    if s.get("type") != "ExternalName":
+        _set(s, internalTrafficPolicy="Cluster", ipFamilyPolicy="SingleStack",
+             ipFamilies=["IPv4"])
+    if s.get("type") in ("NodePort", "LoadBalancer"):
+        _set(s, externalTrafficPolicy="Cluster")
+    if s.get("type") == "LoadBalancer":
+        _set(s, allocateLoadBalancerNodePorts=True)
+
+
+def _deployment_spec(s: dict[str, Any]) -> None:
+    _set(s, replicas=1, revisionHistoryLimit=10, progressDeadlineSeconds=600,
+         strategy={"type": "RollingUpdate"})
+    strategy = s["strategy"]
+    if isinstance(strategy, dict) and strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        _set(strategy, type="RollingUpdate")
+        _set(strategy.setdefault("rollingUpdate", {}), maxSurge="25%", maxUnavailable="25%")
+
+
+def _statefulset_spec(s: dict[str, Any]) -> None:
+    _set(s, replicas=1, revisionHistoryLimit=10, podManagementPolicy="OrderedReady",
+         updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+         persistentVolumeClaimRetentionPolicy={"whenDeleted": "Retain", "whenScaled": "Retain"})
+
+
+def _daemonset_spec(s: dict[str, Any]) -> None:
+    _set(s, revisionHistoryLimit=10, updateStrategy={
+        "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+
+
+def _probe(p: dict[str, Any]) -> None:
+    _set(p, timeoutSeconds=1, periodSeconds=10, successThreshold=1, failureThreshold=3)
+
+
+DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "V1Container": _container,
+    "V1PodSpec": _pod_spec,
+    "V1ContainerPort": lambda p: _set(p, protocol="TCP"),
+    "V1ServicePort": _service_port,
+    "V1ServiceSpec": _service_spec,
+    "V1DeploymentSpec": _deployment_spec,
+    "V1StatefulSetSpec": _statefulset_spec,
+    "V1DaemonSetSpec": _daemonset_spec,
+    "V1Probe": _probe,
+    "V1HTTPGetAction": lambda a: _set(a, scheme="HTTP"),
+    "V1ConfigMapVolumeSource": lambda v: _set(v, defaultMode=420),
+    "V1SecretVolumeSource": lambda v: _set(v, defaultMode=420),
+    "V1PersistentVolumeClaimSpec": lambda s: _set(s, volumeMode="Filesystem"),
+    "V1ObjectFieldSelector": lambda s: _set(s, apiVersion="v1"),
+    "V1JobSpec": lambda s: _set(s, completionMode="NonIndexed", suspend=False),
+    "V1Secret": lambda s: _set(s, type="Opaque"),
+}
