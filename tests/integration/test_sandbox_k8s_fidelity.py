@@ -7,6 +7,8 @@ the API reference (https://kubernetes.io/docs/reference/), or a client's source.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 
 from sandbox.kubernetes.api import AdmissionRequest, ApiError
-from tests.integration.test_sandbox_kubernetes import Cluster, _start
+from tests.integration.test_sandbox_kubernetes import Cluster, _dynamic, _start
 
 pytestmark = pytest.mark.integration
 
@@ -252,3 +254,146 @@ def test_discovery_lists_the_standard_kinds_and_prune_works(k8s: Cluster) -> Non
     out = k8s.kubectl("apply", "-f", str(manifest), "--prune", "-l", "set=p").stdout
     assert "configmap/two pruned" in out
     assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/two")[0] == 404
+
+
+def _deployment(**spec_overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+            {"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
+             "resources": {"requests": {"cpu": 0.5, "memory": "1024Mi"},
+                           "limits": {"cpu": "1000m", "memory": "1Gi"}}}]}}}
+    spec.update(spec_overrides)
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": spec}
+
+
+def test_field_validation_strict_warn_and_ignore(k8s: Cluster) -> None:
+    """Unknown fields are dropped; ``fieldValidation=Strict`` rejects them with a BadRequest
+    naming each, ``Warn`` (the default) answers a ``Warning`` header, ``Ignore`` is silent;
+    kubectl (``--validate=strict``, its default) sends Strict.
+
+    Source: https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation
+    """
+    base = "/apis/apps/v1/namespaces/default/deployments"
+    body = _deployment(replicaz=3)
+    code, status = k8s.http("POST", base + "?fieldValidation=Strict", body)
+    assert code == 400 and status["reason"] == "BadRequest"
+    assert 'unknown field "spec.replicaz"' in status["message"]
+    req = urllib.request.Request(k8s.url + base + "?fieldValidation=Warn", method="POST",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 201
+        assert 'unknown field \\"spec.replicaz\\"' in resp.headers["Warning"] or \
+            'unknown field "spec.replicaz"' in resp.headers["Warning"]
+        stored = json.loads(resp.read())
+    assert "replicaz" not in stored["spec"]
+    manifest = k8s.tmp / "d.yaml"
+    manifest.write_text(json.dumps({**_deployment(replicaz=3),
+                                    "metadata": {"name": "strict"}}))
+    proc = k8s.kubectl("apply", "--server-side", "-f", str(manifest), check=False)
+    assert proc.returncode != 0 and ".spec.replicaz: field not declared in schema" in \
+        proc.stderr
+    proc = k8s.kubectl("apply", "--server-side", "--validate=false", "-f", str(manifest))
+    assert "serverside-applied" in proc.stdout
+
+
+def test_wrong_types_are_rejected_with_a_status(k8s: Cluster) -> None:
+    """A value of the wrong JSON type does not decode: 400 BadRequest, a Status naming the
+    field and the Go type, nothing stored.
+
+    Source: https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation
+    ("the decoding of the request fails") and k8s.io/apimachinery's json serializer errors.
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    apps = client.AppsV1Api(k8s.api_client())
+    with pytest.raises(ApiException) as exc:
+        apps.create_namespaced_deployment("default", _deployment(replicas="three"))
+    body = json.loads(exc.value.body)
+    assert exc.value.status == 400 and body["kind"] == "Status"
+    assert "spec.replicas of type int32" in body["message"]
+    assert apps.list_namespaced_deployment("default").items == []
+
+
+def test_label_values_and_selector_must_match_the_template(k8s: Cluster) -> None:
+    """Label values are at most 63 characters of ``[A-Za-z0-9_.-]`` starting and ending
+    alphanumeric; a Deployment's selector must select its pod template's labels: 422 Invalid
+    with causes.
+
+    Source: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set
+    and https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#selector
+    """
+    base = "/apis/apps/v1/namespaces/default/deployments"
+    bad_label = _deployment()
+    bad_label["metadata"]["labels"] = {"tier": "front end!"}
+    code, status = k8s.http("POST", base, bad_label)
+    assert code == 422 and status["reason"] == "Invalid"
+    assert status["details"]["causes"][0]["field"] == "metadata.labels"
+    mismatch = _deployment(selector={"matchLabels": {"app": "other"}})
+    code, status = k8s.http("POST", base, mismatch)
+    assert code == 422 and "`selector` does not match template `labels`" in status["message"]
+    assert status["details"]["causes"][0]["field"] == "spec.template.metadata.labels"
+
+
+def test_defaults_and_canonical_quantities(k8s: Cluster) -> None:
+    """The server defaults a Deployment (replicas 1, RollingUpdate 25%/25%, revisionHistoryLimit
+    10, progressDeadlineSeconds 600), its pod template (restartPolicy, dnsPolicy,
+    terminationGracePeriodSeconds, container terminationMessagePath, imagePullPolicy, port
+    protocol TCP) and stores quantities in canonical form; re-applying the same manifest changes
+    nothing (same generation and spec).
+
+    Source: k8s.io/kubernetes pkg/apis/apps/v1/defaults.go, pkg/apis/core/v1/defaults.go and
+    https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/
+    """
+    dyn = _dynamic(k8s)
+    res = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    first = res.server_side_apply(body=_deployment(), name="web", namespace="default",
+                                  field_manager="fidelity").to_dict()
+    spec = first["spec"]
+    assert (spec["replicas"], spec["revisionHistoryLimit"], spec["progressDeadlineSeconds"]) \
+        == (1, 10, 600)
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {
+        "maxSurge": "25%", "maxUnavailable": "25%"}}
+    pod = spec["template"]["spec"]
+    assert (pod["restartPolicy"], pod["dnsPolicy"], pod["terminationGracePeriodSeconds"]) == \
+        ("Always", "ClusterFirst", 30)
+    container = pod["containers"][0]
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert container["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                      "limits": {"cpu": "1", "memory": "1Gi"}}
+    again = res.server_side_apply(body=_deployment(), name="web", namespace="default",
+                                  field_manager="fidelity").to_dict()
+    assert again["metadata"]["generation"] == 1 and again["spec"] == first["spec"]
+    owned = json.dumps(first["metadata"]["managedFields"][0]["fieldsV1"])
+    assert "f:revisionHistoryLimit" not in owned  # defaults are not the applier's fields
+
+
+def test_service_cluster_ip_is_allocated_and_a_taken_one_is_refused(k8s: Cluster) -> None:
+    """A Service gets a clusterIP from the service range and ports default to TCP with
+    targetPort = port; asking for an IP another Service holds (e.g. re-creating an exported
+    Service in another namespace) is 422 "provided IP is already allocated".
+
+    Source: https://kubernetes.io/docs/concepts/services-networking/cluster-ip-allocation/
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    v1 = client.CoreV1Api(k8s.api_client())
+    svc = {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"},
+                                                  "ports": [{"port": 80}]}}
+    made = v1.create_namespaced_service("default", svc)
+    ip = made.spec.cluster_ip
+    assert ip and made.spec.cluster_ips == [ip] and made.spec.type == "ClusterIP"
+    assert (made.spec.ports[0].protocol, made.spec.ports[0].target_port) == ("TCP", 80)
+    v1.create_namespace({"metadata": {"name": "scratch"}})
+    with pytest.raises(ApiException) as exc:
+        v1.create_namespaced_service("scratch", {**svc, "spec": {**svc["spec"],
+                                                                 "clusterIP": ip}})
+    body = json.loads(exc.value.body)
+    assert exc.value.status == 422 and "provided IP is already allocated" in body["message"]
+    assert v1.create_namespaced_service("scratch", svc).spec.cluster_ip != ip
