@@ -72,6 +72,7 @@ class KubernetesService(Service):
         self._stopped = threading.Event()
         self._controllers: Any = None
         self._cluster_ca: str | None = None
+        self._openapi_cache: dict[str, tuple[Any, dict[str, Any]]] = {}
         if not self.restore():
             self._bootstrap()
         world.set_pool_nodes = self.set_pool_nodes
@@ -238,7 +239,7 @@ class KubernetesService(Service):
         if path in ("/healthz", "/readyz", "/livez"):
             return Response(200, "ok", content_type="text/plain")
         if path.startswith("/openapi/"):
-            return self._openapi(path)
+            return self._openapi(path, req.headers.get("Accept") or "")
         parts = path.strip("/").split("/")
         if parts[0] == "api":
             if len(parts) == 1:
@@ -287,9 +288,39 @@ class KubernetesService(Service):
                 "groupVersion": f"{group}/{version}" if group else version,
                 "resources": resources}
 
-    def _openapi(self, path: str) -> Response:
+    def _crd_schemas(self) -> openapi.CrdSchemas:
+        out: openapi.CrdSchemas = {}
+        for crd in self.store.select(("apiextensions.k8s.io", "customresourcedefinitions")):
+            spec = crd.get("spec") or {}
+            plural = (spec.get("names") or {}).get("plural")
+            for v in spec.get("versions") or []:
+                body = ((v or {}).get("schema") or {}).get("openAPIV3Schema")
+                if isinstance(body, dict) and plural:
+                    out[(str(spec.get("group")), str(v.get("name")), str(plural))] = body
+        return out
+
+    def _openapi_cached(self, key: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """OpenAPI documents are rebuilt only when the served kinds or a CRD changed."""
+        crds = self.store.select(("apiextensions.k8s.io", "customresourcedefinitions"))
+        state = (tuple(sorted((rt.group, rt.version, rt.plural) for rt in self.registry.all())),
+                 tuple(sorted(c["metadata"]["resourceVersion"] for c in crds)))
+        hit = self._openapi_cache.get(key)
+        if hit is not None and hit[0] == state:
+            return hit[1]
+        doc = build()
+        self._openapi_cache[key] = (state, doc)
+        return doc
+
+    def _openapi(self, path: str, accept: str) -> Response:
+        if path == "/openapi/v2":
+            if accept and not any(t in accept for t in ("application/json", "*/*")):
+                raise ApiError(406, "NotAcceptable", "only application/json is served for "
+                               "/openapi/v2 (no protobuf)")
+            return json_response(200, self._openapi_cached("v2", lambda: openapi.swagger_doc(
+                self.registry, self._crd_schemas())))
         if path == "/openapi/v3":
-            return json_response(200, openapi.root_doc(self.registry))
+            return json_response(200, self._openapi_cached("v3", lambda: openapi.root_doc(
+                self.registry, self._crd_schemas())))
         if path.startswith("/openapi/v3/"):
             parts = path[len("/openapi/v3/"):].split("/")
             if parts[0] == "api" and len(parts) == 2:
@@ -300,7 +331,9 @@ class KubernetesService(Service):
                 raise _unknown_path()
             if not self.registry.in_group_version(group, version):
                 raise _unknown_path()
-            return json_response(200, openapi.group_version_doc(self.registry, group, version))
+            return json_response(200, self._openapi_cached(
+                f"v3/{group}/{version}", lambda: openapi.group_version_doc(
+                    self.registry, group, version, self._crd_schemas())))
         raise _unknown_path()
 
     # ------------------------------------------------------------------ resources

@@ -397,3 +397,21 @@ def test_service_cluster_ip_is_allocated_and_a_taken_one_is_refused(k8s: Cluster
     body = json.loads(exc.value.body)
     assert exc.value.status == 422 and "provided IP is already allocated" in body["message"]
     assert v1.create_namespaced_service("scratch", svc).spec.cluster_ip != ip
+
+
+def test_openapi_documents_serve_schemas_for_kubectl_explain(k8s: Cluster) -> None:
+    """``/openapi/v3/apis/<group>/<version>`` carries each kind's schema with
+    ``x-kubernetes-group-version-kind``, so ``kubectl explain`` describes fields; ``/openapi/v2``
+    serves the Swagger 2.0 definitions as JSON.
+
+    Source: https://kubernetes.io/docs/concepts/overview/kubernetes-api/#openapi-interface-definition
+    """
+    out = k8s.kubectl("explain", "deployment.spec.replicas").stdout
+    assert "replicas" in out and "Number of desired pods" in out
+    out = k8s.kubectl("explain", "pods.spec.containers.resources").stdout
+    assert "limits" in out and "requests" in out
+    code, doc = k8s.http("GET", "/openapi/v2")
+    assert code == 200 and doc["swagger"] == "2.0"
+    assert any(d.get("x-kubernetes-group-version-kind") == [
+        {"group": "apps", "version": "v1", "kind": "Deployment"}]
+        for d in doc["definitions"].values())
