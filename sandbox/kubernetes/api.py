@@ -253,13 +253,16 @@ class ApiServer:
         """A request body as the server decodes it (typed, pruned, normalized, defaulted).
 
         Unknown fields are dropped and reported as ``fv.mode`` asks; a wrong type is a 400."""
-        if rt.custom:
-            return body
         try:
-            if defaults:
+            if rt.custom:
+                out, unknown = schema.decode_custom(body, self.crd_schema(rt))
+            elif defaults:
                 out, unknown = schema.decode_builtin(rt.api_version, rt.kind, body)
             else:
                 out, unknown = schema.prune_builtin(rt.api_version, rt.kind, body)
+        except schema.SchemaInvalid as exc:
+            raise invalid(rt, str((body.get("metadata") or {}).get("name") or ""),
+                          exc.causes) from None
         except schema.DecodeError as exc:
             if apply:
                 raise bad_request(f"failed to create typed patch object "
@@ -276,6 +279,16 @@ class ApiServer:
         if unknown and mode == "Warn" and fv is not None:
             fv.warnings.extend(f'unknown field "{p}"' for p in unknown)
         return out
+
+    def crd_schema(self, rt: ResourceType) -> dict[str, Any] | None:
+        """The ``openAPIV3Schema`` of a custom resource's served version, if its CRD has one."""
+        crd = self.store.get(("apiextensions.k8s.io", "customresourcedefinitions"), "",
+                             f"{rt.plural}.{rt.group}")
+        for v in ((crd or {}).get("spec") or {}).get("versions") or []:
+            if isinstance(v, dict) and v.get("name") == rt.version:
+                found = (v.get("schema") or {}).get("openAPIV3Schema")
+                return found if isinstance(found, dict) else None
+        return None
 
     def _validate_shape(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         """Rules the types' validation functions state for every kind of a shape: label keys

@@ -251,3 +251,110 @@ DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "V1JobSpec": lambda s: _set(s, completionMode="NonIndexed", suspend=False),
     "V1Secret": lambda s: _set(s, type="Opaque"),
 }
+
+
+def _cr_type_ok(v: Any, s: dict[str, Any]) -> bool:
+    if s.get("x-kubernetes-int-or-string"):
+        return isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+    typ = s.get("type")
+    return {"object": isinstance(v, dict), "array": isinstance(v, list),
+            "string": isinstance(v, str), "boolean": isinstance(v, bool),
+            "integer": isinstance(v, int) and not isinstance(v, bool),
+            "number": isinstance(v, int | float) and not isinstance(v, bool),
+            }.get(str(typ), True)
+
+
+def _render(v: Any) -> str:
+    return json.dumps(v) if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+
+
+class _CrWalk:
+    def __init__(self) -> None:
+        self.unknown: list[str] = []
+        self.causes: list[tuple[str, str]] = []
+
+    def value(self, v: Any, s: dict[str, Any], path: str) -> Any:
+        if not isinstance(s, dict):
+            return v
+        if not _cr_type_ok(v, s):
+            shown = "null" if v is None else _json_type(v).replace("bool", "boolean")
+            self.causes.append((path, f'Invalid value: "{shown}": {path} in body must be of '
+                                f'type {s.get("type")}: {_render(v)}'))
+            return v
+        if "enum" in s and v not in s["enum"]:
+            allowed = ", ".join(_render(e) for e in s["enum"])
+            self.causes.append((path, f"Unsupported value: {_render(v)}: supported values: "
+                                f"{allowed}"))
+        if isinstance(v, str):
+            if "maxLength" in s and len(v) > s["maxLength"]:
+                self.causes.append((path, f"Too long: may not be more than {s['maxLength']} "
+                                    "bytes"))
+            if "minLength" in s and len(v) < s["minLength"]:
+                self.causes.append((path, f"Invalid value: {_render(v)}: {path} in body should "
+                                    f"be at least {s['minLength']} chars long"))
+            if "pattern" in s and isinstance(s["pattern"], str):
+                try:
+                    if re.search(s["pattern"], v) is None:
+                        self.causes.append((path, f"Invalid value: {_render(v)}: {path} in body"
+                                            f" should match '{s['pattern']}'"))
+                except re.error:
+                    pass
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            if "minimum" in s and v < s["minimum"]:
+                self.causes.append((path, f"Invalid value: {v}: {path} in body should be "
+                                    f"greater than or equal to {s['minimum']}"))
+            if "maximum" in s and v > s["maximum"]:
+                self.causes.append((path, f"Invalid value: {v}: {path} in body should be "
+                                    f"less than or equal to {s['maximum']}"))
+        if isinstance(v, list):
+            items = s.get("items")
+            if "maxItems" in s and len(v) > s["maxItems"]:
+                self.causes.append((path, f"Too many: {len(v)}: must have at most "
+                                    f"{s['maxItems']} items"))
+            if "minItems" in s and len(v) < s["minItems"]:
+                self.causes.append((path, f"Invalid value: {len(v)}: {path} in body should have "
+                                    f"at least {s['minItems']} items"))
+            return [self.value(x, items, f"{path}[{i}]") if isinstance(items, dict) else x
+                    for i, x in enumerate(v)]
+        if isinstance(v, dict):
+            return self.object(v, s, path)
+        return v
+
+    def object(self, v: dict[str, Any], s: dict[str, Any], path: str,
+               top: bool = False) -> dict[str, Any]:
+        props = s.get("properties") or {}
+        extra = s.get("additionalProperties")
+        keep = bool(s.get("x-kubernetes-preserve-unknown-fields"))
+        out: dict[str, Any] = {}
+        for k, x in v.items():
+            sub = f"{path}.{k}" if path else k
+            if top and k in ("apiVersion", "kind", "metadata"):
+                out[k] = x
+            elif k in props:
+                if x is None and not props[k].get("nullable"):
+                    continue
+                out[k] = self.value(x, props[k], sub)
+            elif isinstance(extra, dict):
+                out[k] = self.value(x, extra, sub)
+            elif extra is True or keep:
+                out[k] = x
+            else:
+                self.unknown.append(sub)
+        for req in s.get("required") or []:
+            if req not in out:
+                self.causes.append((f"{path}.{req}" if path else req, "Required value"))
+        return out
+
+
+def decode_custom(obj: dict[str, Any], open_api: dict[str, Any] | None,
+                  ) -> tuple[dict[str, Any], list[str]]:
+    """A custom resource validated and pruned by its version's ``openAPIV3Schema``.
+
+    Returns the pruned object and the unknown fields' paths; raises SchemaInvalid."""
+    if not isinstance(open_api, dict):
+        return obj, []
+    walk = _CrWalk()
+    out = walk.object(obj, open_api, "", top=True)
+    if walk.causes:
+        raise SchemaInvalid(walk.causes)
+    return out, walk.unknown

@@ -415,3 +415,55 @@ def test_openapi_documents_serve_schemas_for_kubectl_explain(k8s: Cluster) -> No
     assert any(d.get("x-kubernetes-group-version-kind") == [
         {"group": "apps", "version": "v1", "kind": "Deployment"}]
         for d in doc["definitions"].values())
+
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "subresources": {"status": {}},
+                           "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                               "spec": {"type": "object", "required": ["size"], "properties": {
+                                   "size": {"type": "integer", "minimum": 1},
+                                   "color": {"type": "string", "enum": ["red", "blue"]},
+                                   "extra": {"type": "object",
+                                             "x-kubernetes-preserve-unknown-fields": True}}},
+                               "status": {"type": "object",
+                                          "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
+
+
+def test_custom_resources_are_validated_and_pruned_by_their_crd_schema(k8s: Cluster) -> None:
+    """A custom resource is checked against its version's ``openAPIV3Schema``: wrong types,
+    enum, required and minimum are 422 Invalid with causes; unknown fields are pruned (kept
+    under ``x-kubernetes-preserve-unknown-fields``), and rejected with ``fieldValidation=Strict``;
+    ``kubectl explain`` reads the schema.
+
+    Source: https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation
+    and #field-pruning
+    """
+    assert k8s.http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                    WIDGET_CRD)[0] == 201
+    base = "/apis/example.com/v1/namespaces/default/widgets"
+
+    def widget(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name},
+                "spec": spec}
+
+    code, status = k8s.http("POST", base, widget("a", {"size": "big", "color": "green"}))
+    assert code == 422 and status["reason"] == "Invalid"
+    fields = {c["field"]: c["message"] for c in status["details"]["causes"]}
+    assert "must be of type integer" in fields["spec.size"]
+    assert "supported values" in fields["spec.color"]
+    code, status = k8s.http("POST", base, widget("a", {"size": 0}))
+    assert code == 422 and "greater than or equal to 1" in status["message"]
+    code, status = k8s.http("POST", base, widget("a", {}))
+    assert code == 422 and status["details"]["causes"][0]["field"] == "spec.size"
+    code, status = k8s.http("POST", base + "?fieldValidation=Strict",
+                            widget("a", {"size": 1, "shape": "round"}))
+    assert code == 400 and 'unknown field "spec.shape"' in status["message"]
+    code, made = k8s.http("POST", base, widget("a", {"size": 1, "shape": "round",
+                                                     "extra": {"any": ["thing"]}}))
+    assert code == 201 and made["spec"] == {"size": 1, "extra": {"any": ["thing"]}}
+    assert "size" in k8s.kubectl("explain", "widgets.spec").stdout
