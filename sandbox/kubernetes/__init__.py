@@ -59,8 +59,8 @@ Emulated:
 
 Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl create configmap`` get
 415; ``kubectl create -f`` and ``apply`` send JSON and work), authentication and authorisation (any
-token works), admission webhooks (plugins are Python callables), CRD conversion and schema
-validation, NodePort allocation, strategic merge directives other than ``$patch:
+token works), admission webhooks (plugins are Python callables), CRD conversion and CEL
+validation rules, NodePort allocation, strategic merge directives other than ``$patch:
 delete``/``replace`` (``$setElementOrder`` is ignored), Table output, aggregated discovery,
 bookmarks, consistent snapshots across list pages, ReplicaSets and Pods for Deployments,
 scheduling, exec/attach/port-forward, Job retries (``backoffLimit``), CronJob schedules, issuer
