@@ -180,3 +180,13 @@ def test_compliance_allows_the_grace_of_the_nightly_run_that_deletes() -> None:
     strict = compliance(points, NOW, 30, timedelta(hours=24), grace=timedelta(0))
     assert strict.problems == (
         f"1 restore point(s) older than 30 days were not deleted: {point(30).partition}",)
+
+
+def test_rpo_and_grace_boundaries() -> None:
+    exactly = RestorePoint("2026-12-14", NOW - timedelta(hours=24), True, "exactly")
+    assert compliance([exactly], NOW, 30, timedelta(hours=24)).ok  # as old as the RPO: fine
+    assert not compliance([exactly], NOW, 30, timedelta(hours=23, minutes=59)).ok
+    # The default grace is one day: 31 days and 1 hour old is past it.
+    late = [point(31), point(0)]
+    assert compliance(late, NOW, 30, timedelta(hours=24)).problems == (
+        f"1 restore point(s) older than 30 days were not deleted: {point(31).partition}",)
