@@ -116,6 +116,7 @@ def start_sandbox(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
 def bench_noop(tmp: Path) -> dict[str, Any]:
     from platform_assets.core import desired
     from platform_assets.engine.reconcile import Engine
+    from platform_assets.names import FIELD_MANAGER
     from platform_assets.reconcile_assets import MAX_PARALLEL, run_in_order
     from platform_assets.spec.loader import load_graph
     from resources.kubernetes import KubernetesResource
@@ -156,7 +157,7 @@ def bench_noop(tmp: Path) -> dict[str, Any]:
             reset_counts(admin)
             start = time.perf_counter()
             subprocess.run(["kubectl", "apply", "--server-side", "--field-manager",
-                            desired.FIELD_MANAGER, "--cache-dir", str(cache), "-f",
+                            FIELD_MANAGER, "--cache-dir", str(cache), "-f",
                             str(applied)], env=kenv, check=True, stdout=subprocess.DEVNULL)
             took = time.perf_counter() - start
             return took, k8s_calls(counts(admin))

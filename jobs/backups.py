@@ -10,28 +10,26 @@ from jobs.executors import executor_for
 from jobs.k8s_tags import k8s_tags
 from platform_assets.backup_assets import partitions_for, rpo_check_keys
 from platform_assets.core.graph import Graph
-
-JOB_NAME = "snapshot_platform"
-RPO_JOB_NAME = "check_backup_rpo"
+from platform_assets.names import RPO_JOB, SNAPSHOT_JOB, TAG_JOB
 
 
 def build(graph: Graph) -> list[Any]:
     """``snapshot_platform`` (daily partitions, from its assets) and ``check_backup_rpo`` (the
-    RPO checks only)."""
+    RPO checks only). Neither takes run config: a run names its day by its partition key."""
     parts = partitions_for(graph)
     if parts is None or not graph.by_group("backups"):
         return []
     return [
         dg.define_asset_job(
-            JOB_NAME,
+            SNAPSHOT_JOB,
             selection=dg.AssetSelection.groups("backups"),
             description="Take the day's backup of every target, copy it to the DR region, "
                         "apply retention and run the restore drills.",
-            tags={"platform-ops/job": "backups", **k8s_tags(JOB_NAME)},
-            executor_def=executor_for(JOB_NAME),
+            tags={TAG_JOB: "backups", **k8s_tags(SNAPSHOT_JOB)},
+            executor_def=executor_for(SNAPSHOT_JOB),
         ),
         dg.define_asset_job(
-            RPO_JOB_NAME,
+            RPO_JOB,
             selection=dg.AssetSelection.checks(*rpo_check_keys(graph)),
             description="Check that every backup and its copy is younger than the RPO.",
         ),

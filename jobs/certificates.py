@@ -4,7 +4,7 @@
 does: it sets the ``Issuing`` condition to True with reason ``ManuallyTriggered`` through the
 status subresource (a PUT carrying the resourceVersion just read, so a concurrent change by
 cert-manager is a 409 and is re-read, never overwritten). The alert sensor launches it with
-``renew_run_config``; a person launches it from the UI with the same config.
+``run_config_for``; a person launches it from the UI with the same config.
 """
 
 
@@ -17,12 +17,14 @@ from jobs.executors import executor_for
 from jobs.k8s_tags import k8s_tags
 from platform_assets.core.certs import CERT_MANAGER_API_VERSION, AlreadyIssuing, renewal_request
 from platform_assets.core.graph import Graph
+from platform_assets.names import (
+    AUDIT_CERTIFICATES_JOB,
+    RENEW_CERTIFICATE_JOB,
+    RENEW_CERTIFICATE_OP,
+    TAG_CERTIFICATE,
+    TAG_REMEDIATION,
+)
 from resources.kubernetes import KubernetesResource
-
-AUDIT_JOB = "audit_certificates"
-RENEW_JOB = "renew_certificate"
-RENEW_OP = "trigger_certificate_renewal"
-CERTIFICATE_TAG = "platform-ops/certificate"
 
 
 class RenewCertificateConfig(dg.Config):
@@ -34,9 +36,9 @@ class RenewCertificateConfig(dg.Config):
     certificate: str = ""
 
 
-def renew_run_config(namespace: str = "", name: str = "", certificate: str = "") -> dict[str, Any]:
+def run_config_for(namespace: str = "", name: str = "", certificate: str = "") -> dict[str, Any]:
     """Run config for ``renew_certificate`` (for sensors and tests)."""
-    return {"ops": {RENEW_OP: {"config": {"namespace": namespace, "name": name,
+    return {"ops": {RENEW_CERTIFICATE_OP: {"config": {"namespace": namespace, "name": name,
                                           "certificate": certificate}}}}
 
 
@@ -93,26 +95,27 @@ def build(graph: Graph) -> list[Any]:
     jobs: list[Any] = []
     if graph.by_kind("certificate"):
         jobs.append(dg.define_asset_job(
-            AUDIT_JOB, selection=dg.AssetSelection.groups("certificates"),
+            AUDIT_CERTIFICATES_JOB, selection=dg.AssetSelection.groups("certificates"),
             description="Check every certificate from its endpoint, cert-manager and IONOS.",
-            tags=k8s_tags(AUDIT_JOB), executor_def=executor_for(AUDIT_JOB),
+            tags=k8s_tags(AUDIT_CERTIFICATES_JOB),
+            executor_def=executor_for(AUDIT_CERTIFICATES_JOB),
         ))
 
-    @dg.op(name=RENEW_OP)
+    @dg.op(name=RENEW_CERTIFICATE_OP)
     def trigger_certificate_renewal(context: dg.OpExecutionContext,
                                     config: RenewCertificateConfig,
                                     kubernetes: KubernetesResource) -> str:
         """Set the Certificate's Issuing condition, as ``cmctl renew`` does."""
         if not (config.namespace or config.name or config.certificate):
             # launched by the alert sensor with only its tag: the spec's certificate name
-            config = RenewCertificateConfig(certificate=context.run.tags.get(CERTIFICATE_TAG, ""))
+            config = RenewCertificateConfig(certificate=context.run.tags.get(TAG_CERTIFICATE, ""))
         namespace, name = resolve_target(graph, config)
         outcome = trigger_renewal(kubernetes, namespace, name)
         context.log.info(outcome)
         context.add_output_metadata({"certificate": f"{namespace}/{name}", "outcome": outcome})
         return outcome
 
-    @dg.job(name=RENEW_JOB, tags={"platform-ops/remediation": "renew_certificate"})
+    @dg.job(name=RENEW_CERTIFICATE_JOB, tags={TAG_REMEDIATION: RENEW_CERTIFICATE_JOB})
     def renew_certificate() -> None:
         """Ask cert-manager to issue a Certificate again now (like ``cmctl renew``)."""
         trigger_certificate_renewal()

@@ -12,19 +12,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from platform_assets.names import RECONCILE_JOB, RUN_SERVICE_ACCOUNT, SNAPSHOT_JOB
+
 EXECUTOR_ENV = "PLATFORM_EXECUTOR"
-K8S_STEP_JOBS = ("reconcile_platform", "snapshot_platform")
+K8S_STEP_JOBS = (RECONCILE_JOB, SNAPSHOT_JOB)
 
 # Per-step pod sizes; the run worker's own size is in jobs/k8s_tags.py.
 STEP_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
-    "reconcile_platform": {"requests": {"cpu": "100m", "memory": "256Mi"},
-                           "limits": {"memory": "512Mi"}},
-    "snapshot_platform": {"requests": {"cpu": "500m", "memory": "512Mi"},
-                          "limits": {"cpu": "2", "memory": "1Gi"}},
+    RECONCILE_JOB: {"requests": {"cpu": "100m", "memory": "256Mi"},
+                    "limits": {"memory": "512Mi"}},
+    SNAPSHOT_JOB: {"requests": {"cpu": "500m", "memory": "512Mi"},
+                   "limits": {"cpu": "2", "memory": "1Gi"}},
 }
 MAX_CONCURRENT_STEPS = 4
-# The least-privilege account of `python -m platform_assets rbac` (platform_assets/core/rbac.py).
-RUN_SERVICE_ACCOUNT = "platform-ops-runner"
 
 
 def step_config(job_name: str) -> dict[str, Any]:

@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-K8S_CONFIG_TAG = "dagster-k8s/config"
+from platform_assets.names import (
+    AUDIT_CERTIFICATES_JOB,
+    DRIFT_JOB,
+    RECONCILE_JOB,
+    SNAPSHOT_JOB,
+    TAG_K8S_CONFIG,
+)
 
 
 def _config(cpu: str, memory: str, memory_limit: str, deadline_seconds: int,
@@ -33,10 +39,10 @@ def _config(cpu: str, memory: str, memory_limit: str, deadline_seconds: int,
 
 # Keyed by job name; the value is the job's tags.
 K8S_JOB_TAGS: dict[str, dict[str, Any]] = {
-    "reconcile_platform": {K8S_CONFIG_TAG: _config("250m", "512Mi", "1Gi", 4 * 3600)},
-    "snapshot_platform": {K8S_CONFIG_TAG: _config("500m", "1Gi", "2Gi", 4 * 3600, "2")},
-    "audit_certificates": {K8S_CONFIG_TAG: _config("100m", "256Mi", "512Mi", 3600)},
-    "detect_drift": {K8S_CONFIG_TAG: _config("100m", "256Mi", "512Mi", 3600)},
+    RECONCILE_JOB: {TAG_K8S_CONFIG: _config("250m", "512Mi", "1Gi", 4 * 3600)},
+    SNAPSHOT_JOB: {TAG_K8S_CONFIG: _config("500m", "1Gi", "2Gi", 4 * 3600, "2")},
+    AUDIT_CERTIFICATES_JOB: {TAG_K8S_CONFIG: _config("100m", "256Mi", "512Mi", 3600)},
+    DRIFT_JOB: {TAG_K8S_CONFIG: _config("100m", "256Mi", "512Mi", 3600)},
 }
 
 

@@ -9,9 +9,19 @@ import dagster as dg
 from jobs.executors import executor_for
 from jobs.k8s_tags import k8s_tags
 from platform_assets.core.graph import Graph
-from platform_assets.reconcile_assets import RECONCILE_OP, TAG_CLUSTER, reconciled_nodes
+from platform_assets.names import (
+    DRIFT_JOB,
+    RECONCILE_GROUPS,
+    RECONCILE_JOB,
+    RECONCILE_OP,
+    TAG_CLUSTER,
+)
+from platform_assets.reconcile_assets import reconciled_nodes
 
-RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
+
+def run_config_for(dry_run: bool = False, force: bool = False) -> dict[str, Any]:
+    """Run config for ``reconcile_platform`` (its options apply to the whole run)."""
+    return {"dry_run": dry_run, "force": force}
 
 
 def _options_mapping(graph: Graph) -> dg.ConfigMapping:
@@ -45,18 +55,18 @@ def build(graph: Graph) -> list[Any]:
     cluster_tag = {TAG_CLUSTER: graph.spec.ionos.cluster.name}
     return [
         dg.define_asset_job(
-            "reconcile_platform", selection=selection,
+            RECONCILE_JOB, selection=selection,
             description="Reconcile IONOS infrastructure, platform components and applications "
             "to the spec.",
             config=_options_mapping(graph),
-            tags={**cluster_tag, **k8s_tags("reconcile_platform")},
-            executor_def=executor_for("reconcile_platform"),
+            tags={**cluster_tag, **k8s_tags(RECONCILE_JOB)},
+            executor_def=executor_for(RECONCILE_JOB),
         ),
         dg.define_asset_job(
-            "detect_drift", selection=dg.AssetSelection.checks_for_assets(*keys),
+            DRIFT_JOB, selection=dg.AssetSelection.checks_for_assets(*keys),
             description="Observe every reconciled asset without writing; report drift and "
             "orphans as failed checks.",
-            tags={**cluster_tag, **k8s_tags("detect_drift")},
-            executor_def=executor_for("detect_drift"),
+            tags={**cluster_tag, **k8s_tags(DRIFT_JOB)},
+            executor_def=executor_for(DRIFT_JOB),
         ),
     ]

@@ -2,7 +2,8 @@
 
 Re-reconciling an asset uses ``reconcile_platform`` with an asset selection, re-running a backup
 uses ``snapshot_platform`` with a partition key, and renewing a certificate uses
-``renew_certificate`` (``jobs/certificates.py``); the sensor targets all of them by name.
+``renew_certificate`` (``jobs/certificates.py``); the sensor targets all of them by name and
+builds their run config with each module's ``run_config_for``.
 """
 
 from datetime import UTC, datetime
@@ -12,9 +13,15 @@ import dagster as dg
 
 from platform_assets.core.graph import Graph
 from platform_assets.core.remediation import expand_quantity
+from platform_assets.names import (
+    ANNOTATION_RESTARTED_AT,
+    EXPAND_PVC_JOB,
+    EXPAND_VOLUME_CLAIM_OP,
+    RESTART_ROLLOUT_JOB,
+    RESTART_WORKLOAD_OP,
+    TAG_KIND,
+)
 from resources.kubernetes import KubernetesResource
-
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 class WorkloadConfig(dg.Config):
@@ -29,7 +36,17 @@ class ExpandConfig(dg.Config):
     expand_by: str
 
 
-@dg.op
+# The op each remediation config configures (one op per job).
+_OP_OF_CONFIG: dict[type[dg.Config], str] = {WorkloadConfig: RESTART_WORKLOAD_OP,
+                                              ExpandConfig: EXPAND_VOLUME_CLAIM_OP}
+
+
+def run_config_for(config: WorkloadConfig | ExpandConfig) -> dict[str, Any]:
+    """Run config for ``restart_rollout`` (a WorkloadConfig) or ``expand_pvc`` (an ExpandConfig)."""
+    return {"ops": {_OP_OF_CONFIG[type(config)]: {"config": config.model_dump()}}}
+
+
+@dg.op(name=RESTART_WORKLOAD_OP)
 def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
                      kubernetes: KubernetesResource) -> dict[str, Any]:
     """Restart a rollout the way ``kubectl rollout restart`` does (a pod-template annotation)."""
@@ -40,14 +57,14 @@ def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
                          "DaemonSet")
     if kubernetes.get("apps/v1", config.kind, config.name, config.namespace) is None:
         raise dg.Failure(f"cannot restart {where}: it does not exist")
-    patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+    patch = {"spec": {"template": {"metadata": {"annotations": {ANNOTATION_RESTARTED_AT: now}}}}}
     kubernetes.patch_merge("apps/v1", config.kind, config.name, config.namespace, patch)
     context.log.info(f"restarted {where} at {now}")
     context.add_output_metadata({"workload": where, "restarted_at": now})
     return {"workload": where, "restarted_at": now}
 
 
-@dg.op
+@dg.op(name=EXPAND_VOLUME_CLAIM_OP)
 def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
                         kubernetes: KubernetesResource) -> dict[str, Any]:
     """Grow a PersistentVolumeClaim's storage request by ``expand_by``."""
@@ -68,12 +85,12 @@ def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
 
 
 def build(graph: Graph) -> list[Any]:
-    @dg.job(name="restart_rollout", tags={"platform-ops/kind": "remediation"})
+    @dg.job(name=RESTART_ROLLOUT_JOB, tags={TAG_KIND: "remediation"})
     def restart_rollout() -> None:
         """Restart a Deployment, StatefulSet or DaemonSet rollout (remediation)."""
         restart_workload()
 
-    @dg.job(name="expand_pvc", tags={"platform-ops/kind": "remediation"})
+    @dg.job(name=EXPAND_PVC_JOB, tags={TAG_KIND: "remediation"})
     def expand_pvc() -> None:
         """Grow a PVC's storage request (remediation)."""
         expand_volume_claim()

@@ -27,6 +27,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from platform_assets import names
+
 ROOT = Path(__file__).resolve().parents[1]
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -202,7 +204,7 @@ def demo_instance_home() -> Path:
             "    default_limit: 1\n"
             "  runs:\n"
             "    tag_concurrency_limits:\n"
-            "      - key: platform-ops/cluster\n"
+            f"      - key: {names.TAG_CLUSTER}\n"
             "        value: {applyLimitPerUniqueValue: true}\n"
             "        limit: 1\n"
             "telemetry:\n"
@@ -212,7 +214,7 @@ def demo_instance_home() -> Path:
 
 def _run_reconcile(instance: Any, spec: str,
                    log: Path) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
-    ok, rows, _ = _run_job(instance, spec, log, "reconcile_platform")
+    ok, rows, _ = _run_job(instance, spec, log, names.RECONCILE_JOB)
     return ok, rows
 
 
@@ -266,7 +268,7 @@ def _demo_seams(instance: Any, spec: str, log: Path) -> None:
 
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     print(f"\nsnapshot_platform, partition {yesterday}:", flush=True)
-    ok, rows, checks = _run_job(instance, spec, log, "snapshot_platform", yesterday)
+    ok, rows, checks = _run_job(instance, spec, log, names.SNAPSHOT_JOB, yesterday)
     for key, meta in rows:
         size = meta.get("bytes")
         print(f"  {key:45s} {meta.get('objects', '')} object(s)"
@@ -274,7 +276,7 @@ def _demo_seams(instance: Any, spec: str, log: Path) -> None:
     _show_checks(checks)
     print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
     print("\naudit_certificates:", flush=True)
-    ok, _rows, checks = _run_job(instance, spec, log, "audit_certificates")
+    ok, _rows, checks = _run_job(instance, spec, log, names.AUDIT_CERTIFICATES_JOB)
     _show_checks(checks)
     print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
 

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from platform_assets.core.graph import Graph, Node
 from platform_assets.core.retention import compliance, newest_verified, rpo_status
+from platform_assets.names import TAG_TARGET
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
 
 GROUP = "backups"
@@ -96,7 +97,7 @@ def _asset_kwargs(spec: PlatformSpec, node: Node, parts: dg.PartitionsDefinition
         "code_version": node.code_version,
         "required_resource_keys": keys,
         "freshness_policy": dg.FreshnessPolicy.time_window(fail_window=parse_duration(bk.rpo)),
-        "tags": {"platform-ops/target": node.name},
+        "tags": {TAG_TARGET: node.name},
     }
 
 

@@ -40,6 +40,7 @@ from platform_assets.core.backup_manifest import (
     utc_iso,
 )
 from platform_assets.core.retention import RestorePoint, RetentionPlan, plan_retention
+from platform_assets.names import DRILL_ROLE
 from platform_assets.spec.models import Backups, BackupTarget, PlatformSpec
 
 Log = Callable[[str], Any]
@@ -609,17 +610,15 @@ def _grant_drill_access(kube: Any, scratch: str) -> None:
     (``$PLATFORM_RUN_SERVICE_ACCOUNT`` = ``namespace/name``, set by the Helm values): the
     least-privilege RBAC cannot name drill namespaces in advance. Unset (a kubeconfig with
     broader rights, or the sandbox): nothing to bind."""
-    from platform_assets.core.rbac import DRILL_ROLE_NAME
-
     account = os.environ.get("PLATFORM_RUN_SERVICE_ACCOUNT", "")
     sa_namespace, _, sa_name = account.partition("/")
     if not (sa_namespace and sa_name):
         return
     kube.apply({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": DRILL_ROLE_NAME, "namespace": scratch},
+        "metadata": {"name": DRILL_ROLE, "namespace": scratch},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": DRILL_ROLE_NAME},
+                    "name": DRILL_ROLE},
         "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
     })
 

@@ -16,6 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import dagster as dg
 
 from platform_assets.core.graph import Graph, Node, drift_mode
+from platform_assets.names import (
+    DRIFT_OP,
+    RECONCILE_OP,
+    RECONCILED_KINDS,
+    TAG_DRY_RUN,
+    TAG_FORCE,
+    TAG_KIND,
+    cluster_pool,
+)
 
 if TYPE_CHECKING:  # the engine is imported when a run starts, not when the location loads
     from platform_assets.engine.reconcile import Engine, ReconcileOutcome
@@ -25,12 +34,6 @@ if TYPE_CHECKING:  # the engine is imported when a run starts, not when the loca
 
 R = TypeVar("R")
 
-RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component")
-TAG_DRY_RUN = "platform-ops/dry-run"
-TAG_FORCE = "platform-ops/force"
-TAG_CLUSTER = "platform-ops/cluster"
-RECONCILE_OP = "reconcile_platform_assets"
-DRIFT_OP = "drift_checks"
 RESOURCE_KEYS = {"ionos", "kubernetes", "object_storage", "git"}
 MAX_PARALLEL = 4
 
@@ -41,11 +44,6 @@ class ReconcileConfig(dg.Config):
 
     dry_run: bool = False
     force: bool = False
-
-
-def pool_name(graph: Graph) -> str:
-    """The concurrency pool of a cluster: one reconcile of it at a time (limit 1)."""
-    return f"platform-ops-{graph.spec.ionos.cluster.name}"
 
 
 def reconciled_nodes(graph: Graph) -> list[Node]:
@@ -224,13 +222,14 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
             key=_key(n), deps=[dg.AssetKey(list(d)) for d in n.deps if d in keys],
             group_name=n.group, kinds=set(n.kinds), owners=list(n.owners) or None,
             description=n.description, code_version=n.code_version,
-            tags={"platform-ops/kind": n.kind},
+            tags={TAG_KIND: n.kind},
         )
         for n in nodes
     ]
 
     @dg.multi_asset(name=RECONCILE_OP, specs=specs, can_subset=True,
-                    required_resource_keys=RESOURCE_KEYS, pool=pool_name(graph),
+                    required_resource_keys=RESOURCE_KEYS,
+                    pool=cluster_pool(graph.spec.ionos.cluster.name),
                     description="Reconcile the selected IONOS resources and components to the "
                                 "spec: observe, diff, plan, apply, verify.")
     def reconcile(context: dg.AssetExecutionContext, config: ReconcileConfig) -> Iterator[Any]:

@@ -26,9 +26,10 @@ from typing import Any
 
 import dagster as dg
 
-from platform_assets.core.gitchanges import COMMIT_TAG, dirs_of_files
+from platform_assets.core.gitchanges import dirs_of_files
 from platform_assets.core.graph import Graph, build_graph
 from platform_assets.core.manifests import directory_digest
+from platform_assets.names import TAG_COMMIT
 from platform_assets.spec.loader import load_spec_text
 from platform_assets.spec.models import PlatformSpec
 
@@ -244,7 +245,7 @@ def spec_at_commit(git: GitRepositoryResource, sha: str) -> tuple[PlatformSpec, 
 
 def commit_of_run(tags: Mapping[str, str]) -> str | None:
     """The commit a run must apply (its ``platform-ops/commit`` tag), if any."""
-    sha = tags.get(COMMIT_TAG)
+    sha = tags.get(TAG_COMMIT)
     return sha if sha and _SHA.match(sha) else None
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
+from platform_assets.names import FIELD_MANAGER
 from resources.ionos import IonosCloudResource
 from resources.retry import RetryPolicy, call_with_retry
 
@@ -41,7 +42,7 @@ class KubernetesResource(dg.ConfigurableResource):
     from_ionos_cluster: bool = False
     cluster_name: str | None = None
     ionos: IonosCloudResource | None = None
-    field_manager: str = "platform-ops"
+    field_manager: str = FIELD_MANAGER
     retry_attempts: int = 6
     retry_max_wait_seconds: float = 30.0
 

@@ -8,9 +8,15 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from jobs.backups import JOB_NAME, RPO_JOB_NAME
 from platform_assets.backup_assets import partitions_for
 from platform_assets.core.graph import Graph
+from platform_assets.names import (
+    RPO_JOB,
+    RPO_SCHEDULE,
+    SNAPSHOT_JOB,
+    SNAPSHOT_SCHEDULE,
+    TAG_PARTITION,
+)
 
 
 def partition_for_tick(start_date: str, tick: datetime, timezone: str) -> str | None:
@@ -37,8 +43,8 @@ def build(graph: Graph) -> list[Any]:
     if parts is None or bk is None or not bk.targets:
         return []
 
-    @dg.schedule(name="nightly_snapshots", cron_schedule=bk.schedule.cron,
-                 execution_timezone=bk.schedule.timezone, job_name=JOB_NAME,
+    @dg.schedule(name=SNAPSHOT_SCHEDULE, cron_schedule=bk.schedule.cron,
+                 execution_timezone=bk.schedule.timezone, job_name=SNAPSHOT_JOB,
                  default_status=dg.DefaultScheduleStatus.RUNNING)
     def nightly_snapshots(context: dg.ScheduleEvaluationContext) -> Any:
         """Back up every target for the day that just ended (daily partition, UTC)."""
@@ -47,10 +53,10 @@ def build(graph: Graph) -> list[Any]:
         if partition is None:
             return dg.SkipReason(f"no complete day yet: backups start on {bk.start_date}")
         return dg.RunRequest(run_key=f"snapshot-{partition}", partition_key=partition,
-                             tags={"platform-ops/partition": partition})
+                             tags={TAG_PARTITION: partition})
 
-    @dg.schedule(name="backup_rpo", cron_schedule="15 * * * *", execution_timezone="UTC",
-                 job_name=RPO_JOB_NAME, default_status=dg.DefaultScheduleStatus.RUNNING)
+    @dg.schedule(name=RPO_SCHEDULE, cron_schedule="15 * * * *", execution_timezone="UTC",
+                 job_name=RPO_JOB, default_status=dg.DefaultScheduleStatus.RUNNING)
     def backup_rpo(context: dg.ScheduleEvaluationContext) -> Any:
         """Hourly: fail the rpo check of any backup older than the RPO (a missed night)."""
         tick = context.scheduled_execution_time

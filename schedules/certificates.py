@@ -7,8 +7,8 @@ from typing import Any
 
 import dagster as dg
 
-from jobs.certificates import AUDIT_JOB
 from platform_assets.core.graph import Graph
+from platform_assets.names import AUDIT_CERTIFICATES_JOB, CERTIFICATE_SCHEDULE
 
 
 def build(graph: Graph) -> list[Any]:
@@ -16,10 +16,10 @@ def build(graph: Graph) -> list[Any]:
         return []
     schedule = graph.spec.certificates.schedule
     return [dg.ScheduleDefinition(
-        name="certificate_audit",
+        name=CERTIFICATE_SCHEDULE,
         cron_schedule=schedule.cron,
         execution_timezone=schedule.timezone,
-        job_name=AUDIT_JOB,
+        job_name=AUDIT_CERTIFICATES_JOB,
         description="Check every certificate (endpoint, cert-manager, IONOS) on the spec's "
                     "schedule.",
         default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -7,13 +7,14 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.core.graph import Graph
+from platform_assets.names import DRIFT_JOB, DRIFT_SCHEDULE
 
 
 def build(graph: Graph) -> list[Any]:
     sched = graph.spec.drift.schedule
     return [
         dg.ScheduleDefinition(
-            name="drift_check", job_name="detect_drift", cron_schedule=sched.cron,
+            name=DRIFT_SCHEDULE, job_name=DRIFT_JOB, cron_schedule=sched.cron,
             execution_timezone=sched.timezone,
             description="Observe every reconciled asset and report drift and orphans.",
             default_status=dg.DefaultScheduleStatus.RUNNING,

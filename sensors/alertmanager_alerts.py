@@ -20,6 +20,7 @@ from typing import Any
 
 import dagster as dg
 
+from jobs.remediation import ExpandConfig, WorkloadConfig, run_config_for
 from platform_assets.core.graph import (
     KEY_CLUSTER,
     KEY_MARIADB,
@@ -36,16 +37,27 @@ from platform_assets.core.remediation import (
     plan_remediations,
     previous_partition,
 )
+from platform_assets.names import (
+    ALERT_SENSOR,
+    AUDIT_CERTIFICATES_JOB,
+    RECONCILE_JOB,
+    SNAPSHOT_JOB,
+    TAG_ALERT,
+    TAG_CERTIFICATE,
+    TAG_REMEDIATION_KEY,
+    TAG_RULE,
+    TAG_TARGET,
+    TAG_VERIFIES,
+)
 from resources.alertmanager import AlertmanagerResource, AlertmanagerUnavailable
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-REMEDIATION_TAG = "platform-ops/remediation-key"
 Key = tuple[str, ...]
 
 # Where the checks that verify an asset run: the job that holds them.
-VERIFY_JOB_BY_GROUP = {"infrastructure": "reconcile_platform", "platform": "reconcile_platform",
-                       "applications": "reconcile_platform", "backups": "snapshot_platform",
-                       "certificates": "audit_certificates"}
+VERIFY_JOB_BY_GROUP = {"infrastructure": RECONCILE_JOB, "platform": RECONCILE_JOB,
+                       "applications": RECONCILE_JOB, "backups": SNAPSHOT_JOB,
+                       "certificates": AUDIT_CERTIFICATES_JOB}
 
 
 def target_asset(graph: Graph, d: Decision) -> Key | None:
@@ -73,8 +85,8 @@ def target_asset(graph: Graph, d: Decision) -> Key | None:
 def run_request_for(graph: Graph, d: Decision, now: datetime) -> dg.RunRequest | str:
     """The run that carries out a remediation, or why none can be made."""
     labels = d.alert.labels
-    tags = {REMEDIATION_TAG: d.run_key, "platform-ops/rule": d.rule.name,
-            "platform-ops/target": d.target or "", "platform-ops/alert": d.alert.name}
+    tags = {TAG_REMEDIATION_KEY: d.run_key, TAG_RULE: d.rule.name,
+            TAG_TARGET: d.target or "", TAG_ALERT: d.alert.name}
     action = d.rule.action
     job = ACTION_JOBS[action]
     key = target_asset(graph, d)
@@ -97,7 +109,7 @@ def run_request_for(graph: Graph, d: Decision, now: datetime) -> dg.RunRequest |
     if action == "renew_certificate":
         if key is None:
             return f"no certificate named {d.target!r}"
-        tags["platform-ops/certificate"] = d.target or ""
+        tags[TAG_CERTIFICATE] = d.target or ""
         return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags)
     if action == "restart_rollout":
         name = d.target or ""
@@ -113,17 +125,17 @@ def run_request_for(graph: Graph, d: Decision, now: datetime) -> dg.RunRequest |
                 namespace = graph.spec.component(d.target or "").namespace
             except KeyError:
                 return f"no namespace for {d.target!r}: the alert lacks a namespace label"
-        config = {"namespace": namespace, "name": name, "kind": kind}
+        workload = WorkloadConfig(namespace=namespace, name=name, kind=kind)
         return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags,
-                             run_config={"ops": {"restart_workload": {"config": config}}})
+                             run_config=run_config_for(workload))
     if action == "expand_pvc":
         namespace = labels.get("namespace")
         if not namespace:
             return "the alert lacks a namespace label for the PVC"
-        config = {"namespace": namespace, "name": d.target or "",
-                  "expand_by": str(d.rule.expand_by)}
+        expand = ExpandConfig(namespace=namespace, name=d.target or "",
+                              expand_by=str(d.rule.expand_by))
         return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags,
-                             run_config={"ops": {"expand_volume_claim": {"config": config}}})
+                             run_config=run_config_for(expand))
     return f"unknown action {action!r}"
 
 
@@ -147,7 +159,7 @@ def _verify(context: dg.SensorEvaluationContext, state: RemediationState,
     except Exception:  # noqa: BLE001 - built without an instance (tests): nothing to look up
         return runs, escalations
     for key, item in list(state.pending_verify.items()):
-        found = instance.get_runs(filters=dg.RunsFilter(tags={REMEDIATION_TAG: key}), limit=1)
+        found = instance.get_runs(filters=dg.RunsFilter(tags={TAG_REMEDIATION_KEY: key}), limit=1)
         if not found:
             continue
         status = found[0].status
@@ -159,7 +171,7 @@ def _verify(context: dg.SensorEvaluationContext, state: RemediationState,
                 runs.append(dg.RunRequest(
                     run_key=f"verify:{key}", job_name=VERIFY_JOB_BY_GROUP[group],
                     asset_selection=[], asset_check_keys=checks,
-                    tags={"platform-ops/verifies": key}))
+                    tags={TAG_VERIFIES: key}))
             else:
                 context.log.info(f"remediation {key} succeeded; {'/'.join(asset)} has no checks")
             del state.pending_verify[key]
@@ -246,11 +258,11 @@ def build(graph: Graph, jobs: Sequence[Any] | None = None,
     targets = [j for j in (jobs or []) if getattr(j, "name", None) in wanted]
     names = {j.name for j in targets}
     target_args: dict[str, Any] = {"jobs": targets} if targets else {
-        "job_name": "reconcile_platform"}
+        "job_name": RECONCILE_JOB}
     if not targets:
-        names = {"reconcile_platform"}
+        names = {RECONCILE_JOB}
 
-    @dg.sensor(name="alertmanager_alerts", minimum_interval_seconds=30,
+    @dg.sensor(name=ALERT_SENSOR, minimum_interval_seconds=30,
                default_status=default_status, **target_args)
     def alertmanager_alerts(context: dg.SensorEvaluationContext,
                             alertmanager: AlertmanagerResource) -> Any:

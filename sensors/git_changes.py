@@ -22,14 +22,21 @@ from typing import Any
 
 import dagster as dg
 
-from platform_assets.core.gitchanges import COMMIT_TAG, SpecChange, diff_graphs, path_checker
+from platform_assets.core.gitchanges import SpecChange, diff_graphs, path_checker
 from platform_assets.core.graph import Graph, build_graph
+from platform_assets.names import (
+    CODE_LOCATION,
+    GIT_SENSOR,
+    RECONCILE_GROUPS,
+    RECONCILE_JOB,
+    TAG_BASE_COMMIT,
+    TAG_COMMIT,
+    TAG_TRIGGER,
+)
 from platform_assets.spec.loader import SpecError, load_spec_text
 from resources.git import GitRepositoryResource, GitUnavailable
 
-JOB = "reconcile_platform"
 RELOAD_WAIT_TICKS = 3
-DEFAULT_LOCATION = "platform_ops"
 
 
 @dataclass
@@ -115,12 +122,11 @@ def _check_keys(context: dg.SensorEvaluationContext, change: SpecChange,
     if repo is None:
         return None
     try:
-        job = repo.get_job(JOB)
+        job = repo.get_job(RECONCILE_JOB)
         in_job = set(job.asset_layer.asset_graph.asset_check_keys)
     except Exception:  # noqa: BLE001 - no job or no checks: let Dagster pick the defaults
         return None
-    wanted = {k for k in change.downstream if graph.nodes[k].group in
-              ("infrastructure", "platform", "applications")}
+    wanted = {k for k in change.downstream if graph.nodes[k].group in RECONCILE_GROUPS}
     return sorted((ck for ck in in_job if tuple(ck.asset_key.path) in wanted),
                   key=lambda ck: ck.to_user_string())
 
@@ -187,7 +193,7 @@ def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -
         if cur.pending != head:
             checkout = git.update_checkout(head)
             location = (context.code_location_origin.location_name
-                        if context.code_location_origin else DEFAULT_LOCATION)
+                        if context.code_location_origin else CODE_LOCATION)
             notes.append(f"graph changed (+{len(change.added)} / -{len(change.removed)} assets)"
                          + (f"; checkout {checkout} now at {head[:12]}" if checkout else "")
                          + f"; {request_reload(location)}")
@@ -214,12 +220,12 @@ def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -
     if not change.selection:
         return dg.SkipReason(f"commit {head[:12]} changes no reconciled asset"
                              + (f" ({'; '.join(notes)})" if notes else ""))
-    tags = {COMMIT_TAG: head, "platform-ops/trigger": "git_changes"}
+    tags = {TAG_COMMIT: head, TAG_TRIGGER: GIT_SENSOR}
     if base:
-        tags["platform-ops/base-commit"] = base
+        tags[TAG_BASE_COMMIT] = base
     return dg.RunRequest(
         run_key=head,
-        job_name=JOB,
+        job_name=RECONCILE_JOB,
         asset_selection=[dg.AssetKey(list(k)) for k in change.selection],
         asset_check_keys=_check_keys(context, change, new_graph),
         tags=tags,
@@ -228,7 +234,7 @@ def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -
 
 def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
           ) -> dg.SensorDefinition:
-    @dg.sensor(name="git_changes", job_name=JOB, minimum_interval_seconds=30,
+    @dg.sensor(name=GIT_SENSOR, job_name=RECONCILE_JOB, minimum_interval_seconds=30,
                default_status=default_status)
     def git_changes(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -> Any:
         """Reconcile only the assets a new Git commit changed, at that commit."""

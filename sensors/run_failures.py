@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.core.graph import Graph
+from platform_assets.names import RUN_FAILURE_SENSOR
 from resources.alertmanager import AlertmanagerResource, AlertmanagerUnavailable
 
 RUN_FAILED_ALERT = "PlatformRunFailed"
@@ -60,7 +61,7 @@ def failure_alert(job: str, run_id: str, failed: list[tuple[str, ...]],
 
 def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
           ) -> dg.SensorDefinition:
-    @dg.run_failure_sensor(name="run_failures", default_status=default_status,
+    @dg.run_failure_sensor(name=RUN_FAILURE_SENSOR, default_status=default_status,
                            minimum_interval_seconds=30)
     def run_failures(context: dg.RunFailureSensorContext,
                      alertmanager: AlertmanagerResource) -> Any:

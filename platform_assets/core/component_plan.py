@@ -17,6 +17,7 @@ from platform_assets.core.calendar import Gate
 from platform_assets.core.diff import FieldChange, diff
 from platform_assets.core.plan import Action, Change, Plan, decide, delete_change
 from platform_assets.core.ports import Json
+from platform_assets.names import ANNOTATION_APPLIED_HASH
 from platform_assets.spec.models import Component
 
 ObjId = tuple[str, str, str, str]
@@ -103,7 +104,7 @@ def object_change(want: Json, have: Json | None, gate: Gate, mode: str) -> Chang
         fields = diff(desired.comparable(want), have)
         if spec_changed and not fields:
             fields = diff({"metadata": {"annotations": {
-                desired.ANNOTATION_HASH: desired.applied_hash(want)}}}, have)
+                ANNOTATION_APPLIED_HASH: desired.applied_hash(want)}}}, have)
     if want["kind"] == "Secret":
         fields = [FieldChange(f.path, REDACTED, REDACTED) for f in fields]
     return decide(desired.obj_address(want), have is not None, fields, gate=gate,

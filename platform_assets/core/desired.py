@@ -16,6 +16,12 @@ from typing import Any
 
 from platform_assets.core.diff import content_hash
 from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS
+from platform_assets.names import (
+    ANNOTATION_APPLIED_HASH,
+    FIELD_MANAGER,
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+)
 from platform_assets.spec.models import (
     Bucket,
     Cluster,
@@ -28,10 +34,6 @@ from platform_assets.spec.models import (
     parse_size,
 )
 
-FIELD_MANAGER = "platform-ops"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_COMPONENT = "platform-ops/component"
-ANNOTATION_HASH = "platform-ops/applied-hash"
 ANNOTATION_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 INVENTORY_PREFIX = "platform-ops-inventory-"
 FLUX_NAMESPACE = "flux-system"
@@ -188,17 +190,17 @@ def stamp(obj: dict[str, Any], component: str) -> dict[str, Any]:
     meta["labels"] = {**(meta["labels"] or {}), LABEL_MANAGED_BY: FIELD_MANAGER,
                       LABEL_COMPONENT: component}
     annotations = dict(meta.get("annotations") or {})
-    annotations.pop(ANNOTATION_HASH, None)
+    annotations.pop(ANNOTATION_APPLIED_HASH, None)
     meta["annotations"] = annotations
     digest = content_hash(out)
-    meta["annotations"] = {**annotations, ANNOTATION_HASH: digest}
+    meta["annotations"] = {**annotations, ANNOTATION_APPLIED_HASH: digest}
     return out
 
 
 def applied_hash(obj: dict[str, Any] | None) -> str | None:
     if not obj:
         return None
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_HASH)
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_APPLIED_HASH)
 
 
 def comparable(obj: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +216,7 @@ def comparable(obj: dict[str, Any]) -> dict[str, Any]:
         out["data"] = data
     meta = dict(out.get("metadata") or {})
     ann = {k: v for k, v in (meta.get("annotations") or {}).items()
-           if k not in (ANNOTATION_HASH, ANNOTATION_REQUESTED_AT)}
+           if k not in (ANNOTATION_APPLIED_HASH, ANNOTATION_REQUESTED_AT)}
     meta["annotations"] = ann
     if not ann:
         meta.pop("annotations")

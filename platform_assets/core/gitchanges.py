@@ -13,15 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from platform_assets.core.graph import Graph, build_graph
+from platform_assets.names import RECONCILE_GROUPS
 from platform_assets.spec.loader import load_spec_text
 from platform_assets.spec.models import Component
 
 Key = tuple[str, ...]
-
-COMMIT_TAG = "platform-ops/commit"
-"""Run tag carrying the commit whose spec the run must apply (see ``resources.git``)."""
-
-RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
 
 
 @dataclass(frozen=True)

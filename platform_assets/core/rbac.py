@@ -24,16 +24,20 @@ from typing import Any
 import yaml
 
 from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS, load_directory
+from platform_assets.names import (
+    DRILL_ROLE,
+    FIELD_MANAGER,
+    LABEL_MANAGED_BY,
+    RUN_NAMESPACE,
+    RUN_ROLE,
+    RUN_SERVICE_ACCOUNT,
+)
 from platform_assets.spec.models import Component, PlatformSpec
 
-SERVICE_ACCOUNT = "platform-ops-runner"
-JOB_NAMESPACE = "dagster"
-ROLE_NAME = "platform-ops-runner"
 # Restore drills restore exported resources into scratch namespaces named ``drill-<hash>``.
 DRILL_NAMESPACE_PREFIX = "drill-"
-DRILL_ROLE_NAME = "platform-ops-restore-drill"
 FLUX_NAMESPACE = "flux-system"
-MANAGED_BY_LABEL = {"app.kubernetes.io/managed-by": "platform-ops"}
+MANAGED_BY_LABEL = {LABEL_MANAGED_BY: FIELD_MANAGER}
 # Namespaces every cluster has: never rendered as objects of ours.
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
@@ -223,8 +227,8 @@ def _flux_object(component: Component) -> tuple[str, str, str] | None:
 
 
 def derive_rbac(spec: PlatformSpec, manifests: Mapping[str, list[dict[str, Any]]], *,
-                service_account: str = SERVICE_ACCOUNT,
-                job_namespace: str = JOB_NAMESPACE) -> RbacPlan:
+                service_account: str = RUN_SERVICE_ACCOUNT,
+                job_namespace: str = RUN_NAMESPACE) -> RbacPlan:
     """The least-privilege rules for the run service account.
 
     Args:
@@ -331,7 +335,7 @@ def _backups(c: _Collector, spec: PlatformSpec,
         # ValidatingAdmissionPolicy (``drill_guard``) limits namespace deletes to ``drill-*``.
         c.add(None, "v1", "Namespace", ("create", "delete"))
         c.add_resource(None, "rbac.authorization.k8s.io", "clusterroles", ("bind",),
-                       names=[DRILL_ROLE_NAME])
+                       names=[DRILL_ROLE])
         c.add(None, "rbac.authorization.k8s.io/v1", "RoleBinding", ("create",))
         drill = _Collector()
         for api, kind in sorted(export_kinds):
@@ -383,7 +387,7 @@ def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
         return []
     user = f"system:serviceaccount:{plan.namespace}:{plan.service_account}"
     api = "admissionregistration.k8s.io/v1"
-    name = f"{ROLE_NAME}-namespace-deletes"
+    name = f"{RUN_ROLE}-namespace-deletes"
     return [
         {"apiVersion": api, "kind": "ValidatingAdmissionPolicy",
          "metadata": {"name": name, "labels": dict(MANAGED_BY_LABEL)},
@@ -427,25 +431,25 @@ def to_objects(plan: RbacPlan, include_namespaces: bool = True,
                              "labels": labels}})
     rbac = "rbac.authorization.k8s.io/v1"
     out.append({"apiVersion": rbac, "kind": "ClusterRole",
-                "metadata": {"name": ROLE_NAME, "labels": labels},
+                "metadata": {"name": RUN_ROLE, "labels": labels},
                 "rules": [r.to_dict() for r in plan.cluster_rules]})
     out.append({"apiVersion": rbac, "kind": "ClusterRoleBinding",
-                "metadata": {"name": ROLE_NAME, "labels": labels},
+                "metadata": {"name": RUN_ROLE, "labels": labels},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": ROLE_NAME},
+                            "name": RUN_ROLE},
                 "subjects": [subject]})
     if plan.drill_rules:
         out.append({"apiVersion": rbac, "kind": "ClusterRole",
-                    "metadata": {"name": DRILL_ROLE_NAME, "labels": labels},
+                    "metadata": {"name": DRILL_ROLE, "labels": labels},
                     "rules": [r.to_dict() for r in plan.drill_rules]})
     for ns, rules in sorted(plan.namespace_rules.items()):
         out.append({"apiVersion": rbac, "kind": "Role",
-                    "metadata": {"name": ROLE_NAME, "namespace": ns, "labels": labels},
+                    "metadata": {"name": RUN_ROLE, "namespace": ns, "labels": labels},
                     "rules": [r.to_dict() for r in rules]})
         out.append({"apiVersion": rbac, "kind": "RoleBinding",
-                    "metadata": {"name": ROLE_NAME, "namespace": ns, "labels": labels},
+                    "metadata": {"name": RUN_ROLE, "namespace": ns, "labels": labels},
                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                "name": ROLE_NAME},
+                                "name": RUN_ROLE},
                     "subjects": [subject]})
     if include_admission_policy:
         out.extend(drill_guard(plan))
@@ -470,8 +474,8 @@ def to_yaml(objects: list[dict[str, Any]]) -> str:
                                        width=100)
 
 
-def render_rbac(spec_path: str | Path | None = None, *, service_account: str = SERVICE_ACCOUNT,
-                job_namespace: str = JOB_NAMESPACE, include_namespaces: bool = True,
+def render_rbac(spec_path: str | Path | None = None, *, service_account: str = RUN_SERVICE_ACCOUNT,
+                job_namespace: str = RUN_NAMESPACE, include_namespaces: bool = True,
                 include_admission_policy: bool = True) -> str:
     """The RBAC manifests (YAML) for the spec at ``spec_path`` (default ``$PLATFORM_SPEC``)."""
     from platform_assets.spec.loader import load_spec, spec_base_dir, spec_path_from_env
@@ -486,8 +490,8 @@ def render_rbac(spec_path: str | Path | None = None, *, service_account: str = S
 
 
 def render_drill_guard(spec_path: str | Path | None = None, *,
-                       service_account: str = SERVICE_ACCOUNT,
-                       job_namespace: str = JOB_NAMESPACE) -> str:
+                       service_account: str = RUN_SERVICE_ACCOUNT,
+                       job_namespace: str = RUN_NAMESPACE) -> str:
     """Only the admission policy of ``drill_guard`` (YAML; empty when the spec has no drills)."""
     from platform_assets.spec.loader import load_spec, spec_base_dir, spec_path_from_env
 

@@ -28,6 +28,13 @@ from functools import lru_cache
 from typing import Any
 
 from platform_assets.core.calendar import active_freeze, active_ionos_maintenance
+from platform_assets.names import (
+    EXPAND_PVC_JOB,
+    RECONCILE_JOB,
+    RENEW_CERTIFICATE_JOB,
+    RESTART_ROLLOUT_JOB,
+    SNAPSHOT_JOB,
+)
 from platform_assets.spec.models import PlatformSpec, RemediationRule, parse_duration, parse_size
 
 ESCALATION_ALERT = "PlatformRemediationEscalated"
@@ -36,11 +43,11 @@ SEEN_TTL = timedelta(days=2)
 
 # The job each action launches (by name; the jobs live in ``jobs/``).
 ACTION_JOBS = {
-    "reconcile": "reconcile_platform",
-    "restart_rollout": "restart_rollout",
-    "renew_certificate": "renew_certificate",
-    "rerun_backup": "snapshot_platform",
-    "expand_pvc": "expand_pvc",
+    "reconcile": RECONCILE_JOB,
+    "restart_rollout": RESTART_ROLLOUT_JOB,
+    "renew_certificate": RENEW_CERTIFICATE_JOB,
+    "rerun_backup": SNAPSHOT_JOB,
+    "expand_pvc": EXPAND_PVC_JOB,
 }
 
 

@@ -36,6 +36,7 @@ from platform_assets.engine.handler import (
     guarded,
     section_as,
 )
+from platform_assets.names import LABEL_COMPONENT
 from platform_assets.spec.models import Component
 
 # Where a health check's kind is not among the component's objects.
@@ -150,7 +151,7 @@ class ComponentHandler:
         comp = section_as(node, Component)
         st = ComponentState(node, comp, desired.component_objects(
             comp, component_manifests(rt.base_dir, comp)))
-        selector = f"{desired.LABEL_COMPONENT}={comp.name}"
+        selector = f"{LABEL_COMPONENT}={comp.name}"
         k8s = rt.cluster()
         namespaces = namespaces_of(comp, st.objs)
         try:

@@ -571,7 +571,7 @@ def test_drill_binds_its_scratch_namespace_to_the_run_account(
     """Under least-privilege RBAC the drill's scratch namespace gets a RoleBinding to the drill
     ClusterRole for the run's service account; with no account configured, none is made."""
     from platform_assets.backup_targets import _grant_drill_access
-    from platform_assets.core.rbac import DRILL_ROLE_NAME
+    from platform_assets.names import DRILL_ROLE
     from resources.kubernetes import KubernetesResource
 
     kube = KubernetesResource(kubeconfig_path=sandbox_env["KUBECONFIG"])
@@ -581,13 +581,13 @@ def test_drill_binds_its_scratch_namespace_to_the_run_account(
         monkeypatch.delenv("PLATFORM_RUN_SERVICE_ACCOUNT", raising=False)
         _grant_drill_access(kube, scratch)
         rbac = "rbac.authorization.k8s.io/v1"
-        assert kube.get(rbac, "RoleBinding", DRILL_ROLE_NAME, scratch) is None
+        assert kube.get(rbac, "RoleBinding", DRILL_ROLE, scratch) is None
         monkeypatch.setenv("PLATFORM_RUN_SERVICE_ACCOUNT", "dagster/platform-ops-runner")
         _grant_drill_access(kube, scratch)
-        binding = kube.get(rbac, "RoleBinding", DRILL_ROLE_NAME, scratch)
+        binding = kube.get(rbac, "RoleBinding", DRILL_ROLE, scratch)
         assert binding is not None
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
-                                      "kind": "ClusterRole", "name": DRILL_ROLE_NAME}
+                                      "kind": "ClusterRole", "name": DRILL_ROLE}
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform-ops-runner",
                                         "namespace": "dagster"}]
     finally:

@@ -260,13 +260,14 @@ def test_served_versus_secret_and_renew_job(sandbox: Any, k8s: KubernetesResourc
         assert first.facts["trusted"] is True
 
         # renew through the job, as the alert sensor or a person in the UI launches it
-        from jobs.certificates import RENEW_JOB, build, renew_run_config
+        from jobs.certificates import build, run_config_for
+        from platform_assets.names import RENEW_CERTIFICATE_JOB
 
         graph = build_graph(load_spec(DEFAULT_SPEC))
-        job = next(j for j in build(graph) if j.name == RENEW_JOB)
+        job = next(j for j in build(graph) if j.name == RENEW_CERTIFICATE_JOB)
         before = (k8s.get(CERT_MANAGER_API_VERSION, "Certificate", "served", ns) or {})
         revision = int(before["status"]["revision"])
-        result = job.execute_in_process(run_config=renew_run_config(ns, "served"),
+        result = job.execute_in_process(run_config=run_config_for(ns, "served"),
                                         resources={"kubernetes": k8s})
         assert result.success
         assert result.output_for_node("trigger_certificate_renewal").startswith(
@@ -284,10 +285,12 @@ def test_served_versus_secret_and_renew_job(sandbox: Any, k8s: KubernetesResourc
 
 def test_renew_job_refuses_unknown_certificates(sandbox: Any, k8s: KubernetesResource,
                                                 namespace: str) -> None:
-    from jobs.certificates import RENEW_JOB, build, renew_run_config
+    from jobs.certificates import build, run_config_for
+    from platform_assets.names import RENEW_CERTIFICATE_JOB
 
-    job = next(j for j in build(build_graph(load_spec(DEFAULT_SPEC))) if j.name == RENEW_JOB)
-    result = job.execute_in_process(run_config=renew_run_config(namespace, "nope"),
+    jobs = build(build_graph(load_spec(DEFAULT_SPEC)))
+    job = next(j for j in jobs if j.name == RENEW_CERTIFICATE_JOB)
+    result = job.execute_in_process(run_config=run_config_for(namespace, "nope"),
                                     resources={"kubernetes": k8s}, raise_on_error=False)
     assert not result.success
     failure = result.failure_data_for_node("trigger_certificate_renewal")
@@ -340,7 +343,8 @@ def test_one_broken_vantage_point_hides_nothing(sandbox: Any, own_tls: TlsEndpoi
 
 def test_renew_job_from_the_alert_sensors_tag(sandbox: Any, k8s: KubernetesResource,
                                               namespace: str) -> None:
-    from jobs.certificates import CERTIFICATE_TAG, RENEW_JOB, build
+    from jobs.certificates import build
+    from platform_assets.names import RENEW_CERTIFICATE_JOB, TAG_CERTIFICATE
 
     make_certificate(k8s, namespace, "tagged", "2160h", ["tagged.sandbox.test"])
     revision = int((k8s.get(CERT_MANAGER_API_VERSION, "Certificate", "tagged", namespace)
@@ -349,9 +353,9 @@ def test_renew_job_from_the_alert_sensors_tag(sandbox: Any, k8s: KubernetesResou
     item = cm_item("tagged-cert", namespace).model_copy(
         update={"cert_manager": cm_item("tagged", namespace).cert_manager})
     spec = spec.model_copy(update={"certificates": SECTION.model_copy(update={"items": [item]})})
-    job = next(j for j in build(build_graph(spec)) if j.name == RENEW_JOB)
+    job = next(j for j in build(build_graph(spec)) if j.name == RENEW_CERTIFICATE_JOB)
     result = job.execute_in_process(resources={"kubernetes": k8s},
-                                    tags={CERTIFICATE_TAG: "tagged-cert"})
+                                    tags={TAG_CERTIFICATE: "tagged-cert"})
     assert result.success
     wait_ready(k8s, namespace, "tagged", revision=revision)
 

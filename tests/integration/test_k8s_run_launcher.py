@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from jobs.k8s_tags import K8S_CONFIG_TAG, K8S_JOB_TAGS, k8s_tags
+from jobs.k8s_tags import K8S_JOB_TAGS, k8s_tags
+from platform_assets.names import TAG_K8S_CONFIG
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -148,7 +149,7 @@ def test_launch_creates_the_job_we_expect_and_the_run_succeeds(
         assert job.metadata.labels["dagster/run-id"] == run.run_id
         assert job.metadata.labels["dagster/job"] == "launched_job"
         assert job.spec.backoff_limit == 0
-        expected = K8S_JOB_TAGS["reconcile_platform"][K8S_CONFIG_TAG]
+        expected = K8S_JOB_TAGS["reconcile_platform"][TAG_K8S_CONFIG]
         assert job.spec.active_deadline_seconds == \
             expected["job_spec_config"]["active_deadline_seconds"]
         pod = job.spec.template.spec

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from jobs import reconcile as reconcile_jobs
-from platform_assets.reconcile_assets import RECONCILE_OP, build_reconcile_assets
+from platform_assets.names import RECONCILE_OP
+from platform_assets.reconcile_assets import build_reconcile_assets
 from platform_assets.spec.loader import load_graph
 from resources.git import GitRepositoryResource
 from resources.ionos import IonosCloudResource
@@ -469,7 +470,7 @@ def test_a_commit_tagged_run_applies_the_spec_at_that_commit(
     working copy's."""
     import boto3
 
-    from platform_assets.core.gitchanges import COMMIT_TAG
+    from platform_assets.names import TAG_COMMIT
 
     repo = tmp_path / "repo"
     shutil.copytree(ROOT / "platform", repo)
@@ -499,7 +500,7 @@ def test_a_commit_tagged_run_applies_the_spec_at_that_commit(
         assert loaded.success, failures(loaded)
         assert s3.get_bucket_versioning(Bucket=bucket["name"])["Status"] == "Enabled"
         pinned = job.execute_in_process(instance=instance, asset_selection=[key],
-                                        tags={COMMIT_TAG: sha}, raise_on_error=False)
+                                        tags={TAG_COMMIT: sha}, raise_on_error=False)
         assert pinned.success, failures(pinned)
         assert "versioning" in materialized(pinned)["/".join(key.path)]["plan"]
         assert s3.get_bucket_versioning(Bucket=bucket["name"])["Status"] == "Suspended"

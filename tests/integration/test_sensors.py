@@ -12,10 +12,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from jobs.remediation import RESTARTED_AT
-from platform_assets.core.gitchanges import COMMIT_TAG
 from platform_assets.core.graph import Graph, build_graph
 from platform_assets.core.remediation import ESCALATION_ALERT
+from platform_assets.names import ANNOTATION_RESTARTED_AT, TAG_COMMIT, TAG_REMEDIATION_KEY
 from platform_assets.spec.loader import load_spec
 from resources.alertmanager import AlertmanagerResource
 from resources.git import GitRepositoryResource, graph_for_run, spec_at_commit
@@ -24,7 +23,6 @@ from sandbox import http
 from sandbox.alertmanager import AlertmanagerService
 from sandbox.git import GitRepository, git, seed_repository
 from sensors import alertmanager_alerts, git_changes, run_failures
-from sensors.alertmanager_alerts import REMEDIATION_TAG
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +97,7 @@ def test_git_commit_requests_only_the_changed_assets(
     assert req.run_key == sha
     assert req.job_name == "reconcile_platform"
     assert [k.path for k in req.asset_selection] == [["applications", "wordpress"]]
-    assert req.tags[COMMIT_TAG] == sha
+    assert req.tags[TAG_COMMIT] == sha
     assert json.loads(out.cursor)["applied"] == sha
 
     sha2 = commit(repo, "bump loki", replace_in("platform.yaml", "version: 6.22.0",
@@ -259,7 +257,7 @@ def test_spec_at_commit_is_that_commits_spec(repo: GitRepository,
     assert (base_dir / "manifests" / "wordpress" / "deployment.yaml").is_file()
     assert git_resource.changed_paths(old, git_resource.head()) == ["platform.yaml"]
     loaded = build_graph(load_spec(EXAMPLE / "platform.yaml"))
-    pinned, base = graph_for_run({COMMIT_TAG: git_resource.head()}, git_resource, loaded)
+    pinned, base = graph_for_run({TAG_COMMIT: git_resource.head()}, git_resource, loaded)
     assert pinned.spec.component("loki").source.helm_release.version == "7.0.0"
     assert base is not None and (base / "platform.yaml").is_file()
     assert graph_for_run({}, git_resource, loaded) == (loaded, None)
@@ -330,7 +328,7 @@ def test_alert_becomes_a_run_with_fingerprint_run_key(am: AlertmanagerResource) 
     assert req.job_name == "restart_rollout"
     assert req.run_config["ops"]["restart_workload"]["config"] == {
         "namespace": "services", "name": "wordpress", "kind": "Deployment"}
-    assert req.tags[REMEDIATION_TAG] == req.run_key
+    assert req.tags[TAG_REMEDIATION_KEY] == req.run_key
     # Next tick: same alert instance, nothing new.
     again, cursor2 = am_tick(graph, am, cursor, QUIET + timedelta(seconds=30))
     assert isinstance(again, dg.SkipReason)
@@ -531,7 +529,8 @@ def test_remediation_jobs_act_on_the_cluster_then_the_checks_run(
 
         deployment = cluster.get("apps/v1", "Deployment", "wordpress", "services")
         assert deployment is not None
-        restarted = deployment["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        restarted = annotations[ANNOTATION_RESTARTED_AT]
         assert datetime.strptime(restarted, "%Y-%m-%dT%H:%M:%SZ")
         claim = cluster.get("v1", "PersistentVolumeClaim", "wordpress-data", "services")
         assert claim is not None

@@ -262,8 +262,9 @@ def test_parse_resolve() -> None:
 def test_example_spec_certificates_and_schedule() -> None:
     import dagster as dg
 
-    from jobs.certificates import RENEW_JOB, RenewCertificateConfig, build, resolve_target
+    from jobs.certificates import RenewCertificateConfig, build, resolve_target
     from platform_assets.certificate_assets import build_certificate_assets
+    from platform_assets.names import RENEW_CERTIFICATE_JOB
     from schedules.certificates import build as build_schedules
 
     graph = build_graph(load_spec(DEFAULT_SPEC))
@@ -275,7 +276,7 @@ def test_example_spec_certificates_and_schedule() -> None:
     assert schedule.name == "certificate_audit" and schedule.cron_schedule == "0 */6 * * *"
     assert schedule.execution_timezone == "UTC" and schedule.job_name == "audit_certificates"
     jobs = {j.name: j for j in build(graph)}
-    assert set(jobs) == {"audit_certificates", RENEW_JOB}
+    assert set(jobs) == {"audit_certificates", RENEW_CERTIFICATE_JOB}
     wildcard = graph.spec.certificates.items[0]
     assert wildcard.cert_manager is not None
     assert resolve_target(graph, RenewCertificateConfig(certificate=wildcard.name)) == (

@@ -10,6 +10,7 @@ from platform_assets.core.calendar import Gate
 from platform_assets.core.diff import MISSING, diff, touches
 from platform_assets.core.health import health, reconcile_handled
 from platform_assets.core.plan import Plan, decide, delete_change
+from platform_assets.names import ANNOTATION_APPLIED_HASH, LABEL_COMPONENT
 from platform_assets.spec import load_spec
 
 OPEN = Gate(True, "inside maintenance window w")
@@ -118,7 +119,7 @@ def test_desired_objects_of_example() -> None:
     ref = objs.flux["spec"]["chart"]["spec"]["sourceRef"]
     assert ref["namespace"] == "flux-system" and ref["kind"] == "HelmRepository"
     labels = objs.flux["metadata"]["labels"]
-    assert labels[desired.LABEL_COMPONENT] == helm.name
+    assert labels[LABEL_COMPONENT] == helm.name
     assert objs.namespace == desired.namespace_object(helm.namespace)
     inv = desired.parse_inventory(objs.inventory)
     assert inv == [desired.obj_id(objs.flux)]
@@ -131,7 +132,7 @@ def test_stamp_hash_tracks_content_only() -> None:
     assert desired.applied_hash(a) == desired.applied_hash(desired.stamp(a, "comp"))
     changed = desired.stamp({**obj, "data": {"a": "2"}}, "comp")
     assert desired.applied_hash(changed) != desired.applied_hash(a)
-    assert desired.ANNOTATION_HASH not in str(desired.comparable(a))
+    assert ANNOTATION_APPLIED_HASH not in str(desired.comparable(a))
 
 
 def test_health_by_kind() -> None:

@@ -9,8 +9,9 @@ import dagster as dg
 import pytest
 
 from jobs.executors import K8S_STEP_JOBS, step_config
-from jobs.k8s_tags import K8S_CONFIG_TAG, K8S_JOB_TAGS
+from jobs.k8s_tags import K8S_JOB_TAGS
 from platform_assets.definitions import build_definitions
+from platform_assets.names import TAG_K8S_CONFIG
 from platform_assets.spec.loader import DEFAULT_SPEC
 
 
@@ -27,7 +28,7 @@ def test_every_sized_job_carries_its_k8s_config_tag(monkeypatch: pytest.MonkeyPa
     jobs = _jobs(monkeypatch, None)
     assert "reconcile_platform" in jobs and "snapshot_platform" in jobs
     for name, job in jobs.items():
-        assert json.loads(job.tags[K8S_CONFIG_TAG]) == K8S_JOB_TAGS[name][K8S_CONFIG_TAG], name
+        assert json.loads(job.tags[TAG_K8S_CONFIG]) == K8S_JOB_TAGS[name][TAG_K8S_CONFIG], name
 
 
 def test_default_executor_without_platform_executor(monkeypatch: pytest.MonkeyPatch) -> None:

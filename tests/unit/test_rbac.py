@@ -8,8 +8,6 @@ import pytest
 import yaml
 
 from platform_assets.core.rbac import (
-    DRILL_ROLE_NAME,
-    JOB_NAMESPACE,
     RbacError,
     RbacPlan,
     derive_rbac,
@@ -18,6 +16,7 @@ from platform_assets.core.rbac import (
     render_rbac,
     to_objects,
 )
+from platform_assets.names import DRILL_ROLE, RUN_NAMESPACE
 from platform_assets.spec.loader import load_spec, load_spec_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,25 +94,25 @@ def test_backups_and_drills(example: RbacPlan) -> None:
     assert not example.verbs_for("", "secrets", "observability")
     # Drills: a ClusterRole bound only inside the scratch namespace, never cluster-wide.
     assert "bind" in example.verbs_for("rbac.authorization.k8s.io", "clusterroles", None,
-                                       DRILL_ROLE_NAME)
+                                       DRILL_ROLE)
     objects = to_objects(example)
     bound = {o["roleRef"]["name"] for o in objects
              if o["kind"] in ("RoleBinding", "ClusterRoleBinding")}
-    assert DRILL_ROLE_NAME not in bound
+    assert DRILL_ROLE not in bound
     guard = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
     assert guard and "drill-" in guard[0]["spec"]["validations"][0]["expression"]
 
 
 def test_job_namespace_allows_step_jobs(example: RbacPlan) -> None:
-    assert {"create", "get", "delete"} <= example.verbs_for("batch", "jobs", JOB_NAMESPACE)
-    assert "get" in example.verbs_for("", "pods/log", JOB_NAMESPACE)
+    assert {"create", "get", "delete"} <= example.verbs_for("batch", "jobs", RUN_NAMESPACE)
+    assert "get" in example.verbs_for("", "pods/log", RUN_NAMESPACE)
     # Elsewhere Jobs are only read (the resources backup exports them).
     assert not {"create", "delete"} & example.verbs_for("batch", "jobs", "services")
 
 
 def test_a_different_spec_gives_different_rules() -> None:
     other = plan_for(OTHER)
-    assert set(other.namespace_rules) == {"ingress", "shop", "flux-system", JOB_NAMESPACE}
+    assert set(other.namespace_rules) == {"ingress", "shop", "flux-system", RUN_NAMESPACE}
     assert "delete" in other.verbs_for("", "configmaps", "shop")
     assert "patch" in other.verbs_for("helm.toolkit.fluxcd.io", "helmreleases", "ingress")
     assert "patch" in other.verbs_for("kustomize.toolkit.fluxcd.io", "kustomizations",

@@ -1,0 +1,79 @@
+"""Every name platform-ops shares between modules: jobs, ops, run tags, labels, pools, accounts.
+
+A name that one module writes and another reads (a job a sensor launches, a tag an asset reads
+back, a label a prune selects on) is spelled once, here. Pure: no imports beyond the standard
+library, so the core, the resources and the Dagster layer can all use it.
+"""
+
+from __future__ import annotations
+
+# Jobs (``jobs/``), ``<verb>_<target>``.
+RECONCILE_JOB = "reconcile_platform"
+DRIFT_JOB = "detect_drift"
+SNAPSHOT_JOB = "snapshot_platform"
+RPO_JOB = "check_backup_rpo"
+AUDIT_CERTIFICATES_JOB = "audit_certificates"
+RENEW_CERTIFICATE_JOB = "renew_certificate"
+RESTART_ROLLOUT_JOB = "restart_rollout"
+EXPAND_PVC_JOB = "expand_pvc"
+
+# Ops whose names appear in run config or in step keys.
+RECONCILE_OP = "reconcile_platform_assets"
+DRIFT_OP = "drift_checks"
+RENEW_CERTIFICATE_OP = "trigger_certificate_renewal"
+RESTART_WORKLOAD_OP = "restart_workload"
+EXPAND_VOLUME_CLAIM_OP = "expand_volume_claim"
+
+# Schedules and sensors.
+DRIFT_SCHEDULE = "drift_check"
+SNAPSHOT_SCHEDULE = "nightly_snapshots"
+RPO_SCHEDULE = "backup_rpo"
+CERTIFICATE_SCHEDULE = "certificate_audit"
+GIT_SENSOR = "git_changes"
+ALERT_SENSOR = "alertmanager_alerts"
+RUN_FAILURE_SENSOR = "run_failures"
+CODE_LOCATION = "platform_ops"
+
+# Run tags (``platform-ops/<what>``): set by sensors, schedules and jobs, read by assets.
+TAG_COMMIT = "platform-ops/commit"
+TAG_BASE_COMMIT = "platform-ops/base-commit"
+TAG_TRIGGER = "platform-ops/trigger"
+TAG_DRY_RUN = "platform-ops/dry-run"
+TAG_FORCE = "platform-ops/force"
+TAG_CLUSTER = "platform-ops/cluster"
+TAG_KIND = "platform-ops/kind"
+TAG_JOB = "platform-ops/job"
+TAG_PARTITION = "platform-ops/partition"
+TAG_TARGET = "platform-ops/target"
+TAG_CERTIFICATE = "platform-ops/certificate"
+TAG_REMEDIATION = "platform-ops/remediation"
+TAG_REMEDIATION_KEY = "platform-ops/remediation-key"
+TAG_RULE = "platform-ops/rule"
+TAG_ALERT = "platform-ops/alert"
+TAG_VERIFIES = "platform-ops/verifies"
+# Read by the K8sRunLauncher and k8s_job_executor (dagster-k8s), not by us.
+TAG_K8S_CONFIG = "dagster-k8s/config"
+
+# Kubernetes: the field manager of our server-side applies, and what marks our objects.
+FIELD_MANAGER = "platform-ops"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_COMPONENT = "platform-ops/component"
+ANNOTATION_APPLIED_HASH = "platform-ops/applied-hash"
+# Set by ``kubectl rollout restart``; a change of it rolls the pods.
+ANNOTATION_RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+# The least-privilege account runs and step pods use (``python -m platform_assets rbac``).
+RUN_NAMESPACE = "dagster"
+RUN_SERVICE_ACCOUNT = "platform-ops-runner"
+RUN_ROLE = "platform-ops-runner"
+DRILL_ROLE = "platform-ops-restore-drill"
+
+# The graph node kinds the reconcile engine materializes (the rest are backups, certificates).
+RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component")
+# Their groups, which the reconcile and drift jobs select.
+RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
+
+
+def cluster_pool(cluster: str) -> str:
+    """The concurrency pool of a cluster: one reconcile of it at a time (limit 1)."""
+    return f"platform-ops-{cluster}"
