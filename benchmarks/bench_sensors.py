@@ -212,7 +212,8 @@ def report(alerts: dict[str, Any], gitr: dict[str, Any]) -> str:
         "",
         f"50 commits landing between two ticks: one tick, {gitr['burst_s'] * 1000:.0f} ms, "
         f"run request for the newest: {'yes' if gitr['burst_ok'] else 'NO'}. A tick runs a "
-        "fixed set of git commands (fetch, rev-parse, merge-base, two `show` and `ls-tree`, "
+        "fixed set of git commands (fetch, rev-parse, merge-base, one `archive` of each of the "
+        "two commits, "
         "one `diff`), so its cost depends on the two trees compared, not on the history.",
         END,
     ]

@@ -61,14 +61,13 @@ def _tag_true(context: Any, tag: str) -> bool:
 def _graph_for_run(context: Any, graph: Graph) -> Graph:
     """The graph a run applies: for runs the ``git_changes`` sensor requests (tagged with a
     commit), the spec at that commit, not whatever the working copy holds when the run starts."""
-    from resources.git import commit_of_run, graph_for_run
+    from platform_assets.core.loading import commit_of_run, graph_at_commit
 
-    if commit_of_run(context.run.tags) is None:
+    sha = commit_of_run(context.run.tags)
+    if sha is None:
         return graph
-    pinned, base = graph_for_run(context.run.tags, context.resources.git, graph)
-    pinned.base_dir = base
-    context.log.info(f"applying the spec at commit {commit_of_run(context.run.tags)}")
-    return pinned
+    context.log.info(f"applying the spec at commit {sha}")
+    return graph_at_commit(context.resources.git, sha)
 
 
 def _node(graph: Graph, node: Node) -> Node:

@@ -6,8 +6,9 @@ at a commit. Every call is a ``git`` subprocess with a timeout; the cost of a ca
 commits asked about, never on the length of the history. Any URL ``git fetch`` understands works
 (``file://``, ``https://``, ``ssh://``); credentials in a URL are never logged.
 
-Runs apply the spec at the commit that triggered them: :func:`spec_at_commit` materializes the
-tree of that commit into the cache and loads the spec from there.
+The resource answers in bytes and trees, never in specs or graphs: ``core.loading`` builds the
+graph of a commit from :meth:`GitRepositoryResource.tree` (in memory, for the sensor) or from
+:meth:`GitRepositoryResource.materialize` (on disk, for the run that applies the commit).
 """
 
 from __future__ import annotations
@@ -15,23 +16,17 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import posixpath
 import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-
-from platform_assets.core.gitchanges import dirs_of_files
-from platform_assets.core.graph import Graph, build_graph
-from platform_assets.core.manifests import directory_digest
-from platform_assets.names import TAG_COMMIT
-from platform_assets.spec.loader import load_spec_text
-from platform_assets.spec.models import PlatformSpec
 
 MARKER = ".platform-ops-commit"
 KEEP_TREES = 20
@@ -150,26 +145,22 @@ class GitRepositoryResource(dg.ConfigurableResource):
         out = str(self._git("diff", "--name-only", "--no-renames", "-z", old, new))
         return [p for p in out.split("\0") if p]
 
-    def show(self, sha: str, path: str) -> str | None:
-        """The text of ``path`` at commit ``sha``; None when the file does not exist there."""
-        done = self._git("show", f"{sha}:{path}", check=False)
-        if done.returncode != 0:
-            if not self.has_commit(sha):
-                raise GitUnavailable(f"commit {sha} is not in the mirror")
-            return None
-        return str(done.stdout.decode(errors="replace"))
+    def tree(self, sha: str) -> CommitTree:
+        """Every file of commit ``sha``, read into memory with one ``git archive``.
 
-    def ls_tree(self, sha: str, path: str = "") -> list[str]:
-        """Every file path under ``path`` at commit ``sha`` (recursive)."""
-        args = ["ls-tree", "-r", "-z", "--name-only", "--full-tree", sha]
-        if path:
-            args += ["--", path]
-        out = str(self._git(*args))
-        return [p for p in out.split("\0") if p]
-
-    def directories(self, sha: str) -> set[str]:
-        """Every directory in the tree of ``sha``."""
-        return dirs_of_files(self.ls_tree(sha))
+        Raises:
+            GitUnavailable: the commit is not in the mirror.
+        """
+        if not self.has_commit(sha):
+            raise GitUnavailable(f"commit {sha} is not in the mirror")
+        data = self._git("archive", "--format=tar", sha, binary=True)
+        files: dict[str, bytes] = {}
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar:
+                handle = tar.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    files[member.name] = handle.read()
+        return CommitTree(sha, files)
 
     def materialize(self, sha: str, dest: Path | None = None) -> Path:
         """Write the tree of ``sha`` into ``dest`` (default: a per-commit cache directory).
@@ -224,57 +215,39 @@ class GitRepositoryResource(dg.ConfigurableResource):
         return self.materialize(sha, Path(where))
 
 
-def spec_at_commit(git: GitRepositoryResource, sha: str) -> tuple[PlatformSpec, Path]:
-    """The spec at ``sha`` and the directory its manifest paths are relative to.
+@dataclass(frozen=True)
+class CommitTree:
+    """The files of one commit, in memory; paths are repository-relative and use ``/``.
 
-    The commit's tree is materialized into the resource's cache (once per commit), so a run
-    applies exactly what that commit holds, whatever the working copy holds when it starts.
-
-    Raises:
-        GitUnavailable: the commit cannot be fetched.
-        SpecError: the spec at that commit is invalid.
+    Errors name a file as ``path@<commit>``; nothing of it is on disk (``root`` is None).
     """
-    if not git.has_commit(sha):
-        git.fetch()
-    root = git.materialize(sha)
-    spec_file = root / git.spec_path
-    text = spec_file.read_text() if spec_file.is_file() else ""
-    spec = load_spec_text(text, f"{git.spec_path}@{sha[:12]}", base_dir=spec_file.parent)
-    return spec, spec_file.parent
 
+    sha: str
+    files: dict[str, bytes]
 
-def commit_of_run(tags: Mapping[str, str]) -> str | None:
-    """The commit a run must apply (its ``platform-ops/commit`` tag), if any."""
-    sha = tags.get(TAG_COMMIT)
-    return sha if sha and _SHA.match(sha) else None
+    @property
+    def root(self) -> Path | None:
+        return None
 
+    def describe(self, path: str) -> str:
+        return f"{path}@{self.sha[:12]}"
 
-def spec_for_run(tags: Mapping[str, str], git: GitRepositoryResource
-                 ) -> tuple[PlatformSpec, Path] | None:
-    """The spec (and its base directory) a run must apply, or None to use the loaded one.
+    def read_bytes(self, path: str) -> bytes:
+        """The file's content. Raises FileNotFoundError when the commit has no such file."""
+        try:
+            return self.files[posixpath.normpath(path)]
+        except KeyError:
+            raise FileNotFoundError(2, "no such file at this commit", path) from None
 
-    Runs the ``git_changes`` sensor requests carry ``platform-ops/commit=<sha>``; assets call
-    this with ``context.run.tags`` and, when it returns a spec, take their section from it and
-    read manifest directories relative to the returned directory.
-    """
-    sha = commit_of_run(tags)
-    return spec_at_commit(git, sha) if sha else None
+    def is_dir(self, path: str) -> bool:
+        prefix = self._prefix(path)
+        return any(f.startswith(prefix) for f in self.files)
 
+    def list_tree(self, directory: str) -> list[str]:
+        prefix = self._prefix(directory)
+        return sorted(f for f in self.files if f.startswith(prefix))
 
-def graph_for_run(tags: Mapping[str, str], git: GitRepositoryResource | None,
-                  graph: Graph) -> tuple[Graph, Path | None]:
-    """The asset graph a run must apply and its manifest base directory.
-
-    For a run tagged ``platform-ops/commit`` (requested by ``git_changes``): the graph of the
-    spec at that commit and the directory its tree was materialized into. Otherwise ``graph``
-    itself and None (use the loaded spec's directory). Usage in an asset::
-
-        graph, base_dir = graph_for_run(context.run.tags, context.resources.git, graph)
-        node = graph.nodes[node.key]
-    """
-    if git is None or commit_of_run(tags) is None:
-        return graph, None
-    pinned = spec_for_run(tags, git)
-    assert pinned is not None
-    spec, base = pinned
-    return build_graph(spec, manifest_digest=lambda rel: directory_digest(base / rel)), base
+    @staticmethod
+    def _prefix(directory: str) -> str:
+        norm = posixpath.normpath(directory)
+        return "" if norm == "." else norm.rstrip("/") + "/"

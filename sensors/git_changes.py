@@ -4,7 +4,7 @@ Each tick fetches the branch into the resource's local mirror (one ``git fetch``
 head moved, diffs the spec at the last *applied* commit against the spec at the head: changed spec
 sections and files under a component's manifest directory select the assets to reconcile. The run
 is tagged ``platform-ops/commit=<sha>`` and keyed by the SHA, so a commit is applied once and the
-run's assets load the spec at that commit (``resources.git.spec_at_commit``).
+run's assets load the spec at that commit (``core.loading.graph_at_commit``).
 
 The cursor is JSON: ``handled`` (the last head looked at), ``applied`` (the last commit whose spec
 was valid and handed to a run), and ``pending`` (a head waiting for the code location to reload
@@ -22,8 +22,9 @@ from typing import Any
 
 import dagster as dg
 
-from platform_assets.core.gitchanges import SpecChange, diff_graphs, path_checker
-from platform_assets.core.graph import Graph, build_graph
+from platform_assets.core.gitchanges import SpecChange, diff_graphs
+from platform_assets.core.graph import Graph
+from platform_assets.core.loading import graph_from_source
 from platform_assets.names import (
     CODE_LOCATION,
     GIT_SENSOR,
@@ -33,7 +34,7 @@ from platform_assets.names import (
     TAG_COMMIT,
     TAG_TRIGGER,
 )
-from platform_assets.spec.loader import SpecError, load_spec_text
+from platform_assets.spec.loader import SpecError
 from resources.git import GitRepositoryResource, GitUnavailable
 
 RELOAD_WAIT_TICKS = 3
@@ -72,20 +73,13 @@ class GitCursor:
 
 
 def graph_at(git: GitRepositoryResource, sha: str) -> Graph:
-    """The asset graph of the spec at ``sha`` (raises SpecError when invalid)."""
-    text = git.show(sha, git.spec_path)
-    label = f"{git.spec_path}@{sha[:12]}"
-    if text is None:
-        raise SpecError([_problem(label, f"{git.spec_path} does not exist at this commit")])
-    spec = load_spec_text(text, label, path_exists=path_checker(git.spec_path,
-                                                               git.directories(sha)))
-    return build_graph(spec)
+    """The asset graph of the spec at ``sha``, read from the commit's tree in memory.
 
-
-def _problem(file: str, message: str) -> Any:
-    from platform_assets.spec.loader import SpecProblem
-
-    return SpecProblem(file, None, "", message)
+    Raises:
+        SpecError: the spec at ``sha`` is missing or invalid.
+        GitUnavailable: the commit is not in the mirror.
+    """
+    return graph_from_source(git.tree(sha), git.spec_path)
 
 
 def request_reload(location: str) -> str:

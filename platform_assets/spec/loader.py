@@ -9,15 +9,20 @@ dependency cycles are checked here, after the models, because they span sections
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 
 from platform_assets.spec.models import PlatformSpec
+from platform_assets.spec.source import DirectorySource, SpecSource
+
+if TYPE_CHECKING:
+    from platform_assets.core.graph import Graph
 
 Loc = tuple[str | int, ...]
 
@@ -174,39 +179,50 @@ def spec_path_from_env() -> Path:
     return Path(os.environ.get("PLATFORM_SPEC") or DEFAULT_SPEC)
 
 
+def load_spec_from(source: SpecSource, spec_path: str) -> PlatformSpec:
+    """Read and validate the spec at ``spec_path`` in ``source``; manifest paths (relative to the
+    spec file) must be directories of the same source.
+
+    Raises:
+        SpecError: the spec cannot be read or is invalid; every problem names file and line.
+    """
+    label = source.describe(spec_path)
+    try:
+        data = source.read_bytes(spec_path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SpecError([SpecProblem(label, None, "", f"cannot read the spec: {reason}")]
+                        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([SpecProblem(label, None, "", f"cannot read the spec: not UTF-8 text "
+                                     f"(byte {exc.start}: {exc.reason})")]) from None
+    spec_dir = posixpath.dirname(spec_path)
+    return load_spec_text(text, label, path_exists=lambda rel: source.is_dir(
+        posixpath.normpath(posixpath.join(spec_dir, rel))))
+
+
+def _on_disk(path: str | os.PathLike[str] | None) -> tuple[DirectorySource, str]:
+    p = Path(path) if path is not None else spec_path_from_env()
+    return DirectorySource(p.parent), p.name
+
+
 def load_spec(path: str | os.PathLike[str] | None = None) -> PlatformSpec:
     """Load the spec at ``path`` (default ``$PLATFORM_SPEC``, else the shipped example)."""
-    p = Path(path) if path is not None else spec_path_from_env()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(
-            [SpecProblem(str(p), None, "", f"cannot read the spec: {exc.strerror}")]
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError([SpecProblem(str(p), None, "", f"cannot read the spec: not UTF-8 text "
-                                     f"(byte {exc.start}: {exc.reason})")]) from None
-    return load_spec_text(text, str(p), base_dir=p.resolve().parent)
+    return load_spec_from(*_on_disk(path))
 
 
 def spec_base_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return (Path(path) if path is not None else spec_path_from_env()).resolve().parent
 
 
-def load_graph(path: str | os.PathLike[str] | None = None) -> Any:
-    """The spec at ``path`` (default ``$PLATFORM_SPEC``) and its asset graph, without Dagster.
+def load_graph(path: str | os.PathLike[str] | None = None) -> Graph:
+    """The asset graph of the spec at ``path`` (default ``$PLATFORM_SPEC``), without Dagster:
+    ``core.loading.graph_from_source`` on the spec's directory."""
+    from platform_assets.core.loading import graph_from_source
 
-    The graph's ``base_dir`` is the spec's directory, and each manifest component's code version
-    covers its manifest files.
-    """
-    from platform_assets.core.graph import build_graph
-    from platform_assets.core.manifests import directory_digest
-
-    p = Path(path) if path is not None else spec_path_from_env()
-    base = spec_base_dir(p)
-    graph = build_graph(load_spec(p), manifest_digest=lambda rel: directory_digest(base / rel))
-    graph.base_dir = base
-    return graph
+    return graph_from_source(*_on_disk(path))
 
 
 # --------------------------------------------------------------------------- cross-references

@@ -13,11 +13,12 @@ import dagster as dg
 import pytest
 
 from platform_assets.core.graph import Graph, build_graph
+from platform_assets.core.loading import graph_at_commit, graph_for_run, graph_from_source
 from platform_assets.core.remediation import ESCALATION_ALERT
 from platform_assets.names import ANNOTATION_RESTARTED_AT, TAG_COMMIT, TAG_REMEDIATION_KEY
-from platform_assets.spec.loader import load_spec
+from platform_assets.spec.loader import SpecError, load_graph, load_spec
 from resources.alertmanager import AlertmanagerResource
-from resources.git import GitRepositoryResource, graph_for_run, spec_at_commit
+from resources.git import GitRepositoryResource
 from resources.kubernetes import KubernetesResource
 from sandbox import http
 from sandbox.alertmanager import AlertmanagerService
@@ -247,20 +248,42 @@ def test_git_unreachable_keeps_the_cursor(git_sensor: dg.SensorDefinition,
     assert out.cursor == cursor  # unchanged
 
 
-def test_spec_at_commit_is_that_commits_spec(repo: GitRepository,
-                                             git_resource: GitRepositoryResource) -> None:
+def test_graph_at_commit_is_that_commits_spec(repo: GitRepository,
+                                              git_resource: GitRepositoryResource) -> None:
     old = repo.head()
     commit(repo, "loki", replace_in("platform.yaml", "version: 6.22.0", "version: 7.0.0"))
     git_resource.fetch()
-    spec, base_dir = spec_at_commit(git_resource, old)
-    assert spec.component("loki").source.helm_release.version == "6.22.0"
-    assert (base_dir / "manifests" / "wordpress" / "deployment.yaml").is_file()
+    graph = graph_at_commit(git_resource, old)
+    assert graph.spec.component("loki").source.helm_release.version == "6.22.0"
+    assert graph.base_dir is not None
+    assert (graph.base_dir / "manifests" / "wordpress" / "deployment.yaml").is_file()
     assert git_resource.changed_paths(old, git_resource.head()) == ["platform.yaml"]
-    loaded = build_graph(load_spec(EXAMPLE / "platform.yaml"))
-    pinned, base = graph_for_run({TAG_COMMIT: git_resource.head()}, git_resource, loaded)
+    loaded = load_graph(EXAMPLE / "platform.yaml")
+    pinned = graph_for_run({TAG_COMMIT: git_resource.head()}, git_resource, loaded)
     assert pinned.spec.component("loki").source.helm_release.version == "7.0.0"
-    assert base is not None and (base / "platform.yaml").is_file()
-    assert graph_for_run({}, git_resource, loaded) == (loaded, None)
+    assert pinned.base_dir is not None and (pinned.base_dir / "platform.yaml").is_file()
+    assert graph_for_run({}, git_resource, loaded) is loaded
+
+
+def test_commit_tree_and_disk_give_one_graph(repo: GitRepository,
+                                             git_resource: GitRepositoryResource) -> None:
+    """The sensor's graph (commit in memory) and the run's (commit on disk) agree, manifest
+    digests included, and match the working copy's."""
+    head = git_resource.fetch()
+    in_memory = graph_from_source(git_resource.tree(head), git_resource.spec_path)
+    on_disk = graph_at_commit(git_resource, head)
+    loaded = load_graph(EXAMPLE / "platform.yaml")
+    versions = {k: n.code_version for k, n in on_disk.nodes.items()}
+    assert {k: n.code_version for k, n in in_memory.nodes.items()} == versions
+    assert {k: n.code_version for k, n in loaded.nodes.items()} == versions
+    assert in_memory.base_dir is None
+
+
+def test_missing_spec_at_a_commit_names_file_and_commit(
+        repo: GitRepository, git_resource: GitRepositoryResource) -> None:
+    head = git_resource.fetch()
+    with pytest.raises(SpecError, match=rf"nowhere\.yaml@{head[:12]}: cannot read the spec"):
+        graph_from_source(git_resource.tree(head), "nowhere.yaml")
 
 
 # --------------------------------------------------------------------------- alertmanager

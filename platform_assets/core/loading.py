@@ -1,0 +1,112 @@
+"""From a spec source to the asset graph: the one way a graph is built from files. Pure.
+
+:func:`graph_from_source` reads the spec from a :class:`~platform_assets.spec.source.SpecSource`
+(a directory on disk, or a Git commit's tree), validates it (manifest paths must exist in the same
+tree), digests each manifest directory into its component's code version, and sets the graph's
+``base_dir`` when the files are on disk. The loader (``spec.loader.load_graph``), the Git sensor,
+the runs a commit triggers and the CLI all build their graph here.
+
+A run requested by the ``git_changes`` sensor carries the commit it applies as a tag;
+:func:`commit_of_run` reads it and :func:`graph_at_commit` loads that commit's tree from disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import posixpath
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from platform_assets.core.graph import Graph, build_graph
+from platform_assets.core.manifests import MANIFEST_SUFFIXES
+from platform_assets.names import TAG_COMMIT
+from platform_assets.spec.loader import load_spec_from
+from platform_assets.spec.source import DirectorySource, SpecSource
+
+_SHA = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+def manifest_digest(source: SpecSource, directory: str) -> str:
+    """A digest of every manifest file's name (relative to ``directory``) and content.
+
+    Files are taken in path order, part by part (as ``sorted`` orders ``Path``s), so a directory
+    on disk and the same tree in Git digest alike. A missing directory digests as empty.
+    """
+    prefix = "" if directory in ("", ".") else directory.rstrip("/") + "/"
+    files = sorted((f[len(prefix):] for f in source.list_tree(directory)
+                    if f.startswith(prefix) and f.endswith(MANIFEST_SUFFIXES)),
+                   key=lambda rel: rel.split("/"))
+    h = hashlib.sha256()
+    for rel in files:
+        h.update(rel.encode() + b"\0" + source.read_bytes(prefix + rel) + b"\0")
+    return h.hexdigest()[:12]
+
+
+def graph_from_source(source: SpecSource, spec_path: str) -> Graph:
+    """The asset graph of the spec at ``spec_path`` in ``source``.
+
+    Manifest paths in the spec are relative to the spec file's directory; each manifest
+    component's code version covers its files, and ``base_dir`` is that directory on disk (None
+    when the source is not on disk).
+
+    Raises:
+        SpecError: the spec cannot be read or is invalid; every problem names file and line.
+    """
+    spec_dir = posixpath.dirname(spec_path)
+
+    def in_tree(path: str) -> str:
+        return posixpath.normpath(posixpath.join(spec_dir, path))
+
+    spec = load_spec_from(source, spec_path)
+    graph = build_graph(spec, manifest_digest=lambda path: manifest_digest(source, in_tree(path)))
+    base_dir = source.root / spec_dir if source.root is not None else None
+    return dataclasses.replace(graph, base_dir=base_dir)
+
+
+class CommitTrees(Protocol):
+    """What :func:`graph_at_commit` needs of a Git repository (``resources.git`` offers it)."""
+
+    @property
+    def spec_path(self) -> str:
+        """The spec file's path inside the repository."""
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether the local copy holds commit ``sha``."""
+
+    def fetch(self) -> str:
+        """Update the local copy of the branch; returns its head."""
+
+    def materialize(self, sha: str) -> Path:
+        """The tree of commit ``sha``, written to a directory on disk."""
+
+
+def commit_of_run(tags: Mapping[str, str]) -> str | None:
+    """The commit a run must apply (its ``platform-ops/commit`` tag), if any."""
+    sha = tags.get(TAG_COMMIT)
+    return sha if sha and _SHA.match(sha) else None
+
+
+def graph_at_commit(repo: CommitTrees, sha: str) -> Graph:
+    """The graph of the spec at commit ``sha``, read from its tree written to disk (once per
+    commit), so a run applies exactly what that commit holds, whatever the working copy holds.
+
+    Raises:
+        SpecError: the spec at that commit is invalid.
+        Whatever ``repo`` raises when the commit cannot be fetched (``GitUnavailable``).
+    """
+    if not repo.has_commit(sha):
+        repo.fetch()
+    source = DirectorySource(repo.materialize(sha), label=sha[:12])
+    return graph_from_source(source, repo.spec_path)
+
+
+def graph_for_run(tags: Mapping[str, str], repo: CommitTrees | None, graph: Graph) -> Graph:
+    """The graph a run applies: for a run tagged ``platform-ops/commit`` (requested by
+    ``git_changes``), the graph at that commit; otherwise ``graph`` itself."""
+    sha = commit_of_run(tags)
+    if sha is None or repo is None:
+        return graph
+    return graph_at_commit(repo, sha)

@@ -1,0 +1,64 @@
+"""Where a spec is read from: a tree of files holding the spec and its manifest directories.
+
+A directory on disk is a :class:`DirectorySource`; the tree of a Git commit comes from the Git
+resource (``GitRepositoryResource.tree``). Both are read through :class:`SpecSource`, so the spec,
+the manifest paths it references and their digests are checked the same way wherever they live.
+Pure: no Dagster, no SDKs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class SpecSource(Protocol):
+    """A tree of files: paths are relative to its root and use ``/``."""
+
+    @property
+    def root(self) -> Path | None:
+        """The directory the files are in on disk (absolute), or None when not on disk."""
+
+    def describe(self, path: str) -> str:
+        """How error messages name the file at ``path`` (e.g. ``platform.yaml@1a2b3c4d5e6f``)."""
+
+    def read_bytes(self, path: str) -> bytes:
+        """The content of the file at ``path``.
+
+        Raises:
+            OSError: it cannot be read (FileNotFoundError when there is no such file).
+        """
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory of the tree."""
+
+    def list_tree(self, directory: str) -> list[str]:
+        """Every file under ``directory``, recursively, as root-relative paths ([] if none)."""
+
+
+class DirectorySource:
+    """A directory on disk as a :class:`SpecSource`; errors name files by the path given."""
+
+    def __init__(self, root: str | Path, label: str | None = None) -> None:
+        self._given = Path(root)
+        self._root = self._given.resolve()
+        self._label = label
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def describe(self, path: str) -> str:
+        return f"{path}@{self._label}" if self._label else str(self._given / path)
+
+    def read_bytes(self, path: str) -> bytes:
+        return (self._root / path).read_bytes()
+
+    def is_dir(self, path: str) -> bool:
+        return (self._root / path).is_dir()
+
+    def list_tree(self, directory: str) -> list[str]:
+        top = self._root / directory
+        if not top.is_dir():
+            return []
+        return [p.relative_to(self._root).as_posix() for p in top.rglob("*") if p.is_file()]
