@@ -55,30 +55,28 @@ def _spec_errors() -> tuple[type[Exception], ...]:
 
 
 def resources_from_env(graph: Any, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The resources built straight from the environment (the CLI runs outside Dagster)."""
-    from resources.ionos import IonosCloudResource
-    from resources.kubernetes import KubernetesResource
-    from resources.object_storage import ObjectStorageResource
+    """``ionos``, ``kubernetes`` and ``object_storage`` as the Definitions build them
+    (``resources.core_resources``), with the environment read now: the CLI runs outside Dagster.
 
-    env = dict(os.environ if env is None else env)
-    needed = ["IONOS_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-    missing = [k for k in needed if not env.get(k)]
+    Raises:
+        LookupError: variables the resources need are unset; the message names them all.
+    """
+    from resources import core_resources
+
+    values = dict(os.environ if env is None else env)
+    missing: list[str] = []
+
+    def lookup(name: str) -> str:
+        if not values.get(name):
+            missing.append(name)
+        return values.get(name, "")
+
+    res = core_resources(graph, lookup)
     if missing:
         raise LookupError("set " + ", ".join(missing) + " (the plan reads the live state; "
                           "for the sandbox: python -m sandbox up --env-file .sandbox.env, then "
                           "export its variables)")
-    ionos_kwargs: dict[str, Any] = {k: v for k, v in {
-        "api_url": env.get("IONOS_API_URL"), "mariadb_url": env.get("IONOS_MARIADB_URL"),
-        "certmanager_url": env.get("IONOS_CERTMANAGER_URL")}.items() if v}
-    ionos = IonosCloudResource(token=env["IONOS_TOKEN"], **ionos_kwargs)
-    kube_path = env.get("PLATFORM_KUBECONFIG")
-    kubernetes = (KubernetesResource(kubeconfig_path=kube_path) if kube_path else
-                  KubernetesResource(from_ionos_cluster=True,
-                                     cluster_name=graph.spec.ionos.cluster.name, ionos=ionos))
-    s3 = ObjectStorageResource(access_key_id=env["AWS_ACCESS_KEY_ID"],
-                               secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                               endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or None)
-    return {"ionos": ionos, "kubernetes": kubernetes, "object_storage": s3}
+    return res
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

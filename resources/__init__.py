@@ -4,21 +4,36 @@ Keys: ``ionos`` (IonosCloudResource), ``kubernetes`` (KubernetesResource), ``obj
 (ObjectStorageResource), ``git`` (GitRepositoryResource), ``alertmanager``
 (AlertmanagerResource), ``tls`` (TlsProbeResource), ``database`` (DatabaseDumpResource).
 Nothing here connects anywhere: clients are built on first use.
+
+Secrets and endpoints come from the environment through ``env``: for the ``Definitions`` it is
+``dg.EnvVar`` (read when a run uses the resource); the command line, which runs outside Dagster,
+passes a lookup that reads them at once (``platform_assets.__main__.resources_from_env``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from platform_assets.core.graph import Graph
 
-
-def build_resources(graph: Graph) -> dict[str, Any]:
-    return {**sensor_resources(graph), **tls_resources(graph), **core_resources(graph),
-            **backup_resources(graph)}
+# The name of an environment variable -> its value (or a ``dg.EnvVar`` that resolves later).
+EnvLookup = Callable[[str], str]
 
 
-def core_resources(graph: Graph) -> dict[str, Any]:
+def _env_var(name: str) -> str:
+    import dagster as dg
+
+    return dg.EnvVar(name)
+
+
+def build_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
+    """Every resource the ``Definitions`` bind, by key."""
+    return {**sensor_resources(graph), **tls_resources(graph), **core_resources(graph, env),
+            **backup_resources(graph, env)}
+
+
+def core_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     """``ionos``, ``kubernetes`` (kubeconfig from the spec's IONOS cluster, or in-cluster) and
     ``object_storage``. Secrets and endpoints are ``dg.EnvVar``s, resolved only when a run uses
     the resource: IONOS_TOKEN, IONOS_API_URL, IONOS_MARIADB_URL, IONOS_CERTMANAGER_URL,
@@ -26,17 +41,15 @@ def core_resources(graph: Graph) -> dict[str, Any]:
     https://api.ionos.com/cloudapi/v6, https://mariadb.de-fra.ionos.com/v2,
     https://certificate-manager.de-fra.ionos.com). AWS_ENDPOINT_URL_S3, when set (the sandbox),
     replaces every region's S3 endpoint; unset, each region uses its IONOS endpoint."""
-    import dagster as dg
-
     from resources.ionos import IonosCloudResource
     from resources.kubernetes import KubernetesResource
     from resources.object_storage import ObjectStorageResource
 
     ionos = IonosCloudResource(
-        token=dg.EnvVar("IONOS_TOKEN"),
-        api_url=dg.EnvVar("IONOS_API_URL"),
-        mariadb_url=dg.EnvVar("IONOS_MARIADB_URL"),
-        certmanager_url=dg.EnvVar("IONOS_CERTMANAGER_URL"),
+        token=env("IONOS_TOKEN"),
+        api_url=env("IONOS_API_URL"),
+        mariadb_url=env("IONOS_MARIADB_URL"),
+        certmanager_url=env("IONOS_CERTMANAGER_URL"),
         retry_attempts=8,
         retry_max_wait_seconds=30.0,
     )
@@ -45,8 +58,8 @@ def core_resources(graph: Graph) -> dict[str, Any]:
         "kubernetes": KubernetesResource(
             from_ionos_cluster=True, cluster_name=graph.spec.ionos.cluster.name, ionos=ionos),
         "object_storage": ObjectStorageResource(
-            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+            access_key_id=env("AWS_ACCESS_KEY_ID"),
+            secret_access_key=env("AWS_SECRET_ACCESS_KEY"),
             endpoint_url_env="AWS_ENDPOINT_URL_S3",
         ),
     }
@@ -77,16 +90,14 @@ def tls_resources(graph: Graph) -> dict[str, Any]:
     )}
 
 
-def backup_resources(graph: Graph) -> dict[str, Any]:
+def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     """``database``: the managed MariaDB, dumped as the spec's user with the password from the
     environment variable the spec names (``ionos.mariadb.password_env``). The host is the DBaaS
     cluster's DNS name, looked up at run time; the port is the one IONOS serves (3306)."""
-    import dagster as dg
-
     from resources.database import DatabaseDumpResource
 
     db = graph.spec.ionos.mariadb
     if db is None:
         return {"database": DatabaseDumpResource()}
     return {"database": DatabaseDumpResource(user=db.username,
-                                             password=dg.EnvVar(db.password_env))}
+                                             password=env(db.password_env))}
