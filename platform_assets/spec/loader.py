@@ -78,7 +78,13 @@ class _Lines:
         return None
 
 
-def _construct(node: yaml.Node, loc: Loc, lines: _Lines, loader: yaml.SafeLoader) -> Any:
+# libyaml's parser when PyYAML has it (the wheels do): the pure-Python one was most of the time
+# the code location took to load a large spec. Both give the nodes' lines and the same errors.
+_Loader = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+
+
+def _construct(node: yaml.Node, loc: Loc, lines: _Lines,
+               loader: yaml.SafeLoader | yaml.CSafeLoader) -> Any:
     lines.by_loc[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
@@ -97,7 +103,7 @@ def _construct(node: yaml.Node, loc: Loc, lines: _Lines, loader: yaml.SafeLoader
 
 def parse_yaml_with_lines(text: str, file: str) -> tuple[Any, _Lines]:
     lines = _Lines()
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -8,6 +8,8 @@ Pure: no Dagster, no SDKs.
 
 from __future__ import annotations
 
+import os
+import posixpath
 from pathlib import Path
 from typing import Protocol
 
@@ -58,7 +60,14 @@ class DirectorySource:
         return (self._root / path).is_dir()
 
     def list_tree(self, directory: str) -> list[str]:
-        top = self._root / directory
-        if not top.is_dir():
-            return []
-        return [p.relative_to(self._root).as_posix() for p in top.rglob("*") if p.is_file()]
+        top = posixpath.normpath(directory)
+        base = "" if top == "." else top + "/"
+        out: list[str] = []
+        # os.walk, not Path.rglob: a graph digests every manifest directory when it loads.
+        # Symbolic links are followed, as rglob and core.manifests.manifest_files do.
+        for here, dirs, files in os.walk(self._root / directory, followlinks=True):
+            dirs.sort()
+            rel = os.path.relpath(here, self._root / directory).replace(os.sep, "/")
+            prefix = base if rel == "." else f"{base}{rel}/"
+            out.extend(prefix + f for f in files if os.path.isfile(os.path.join(here, f)))
+        return out
