@@ -163,6 +163,17 @@ def main() -> int:
         with (ROOT / "benchmarks" / "RESULTS.md").open("a") as f:
             f.write(f"\n## Backups: streaming a dump to S3 vs aws s3 cp "
                     f"({time.strftime('%Y-%m-%d', time.gmtime())})\n\n{table}\n")
+    # The last line: the figures as one JSON object, for programs.
+    print(json.dumps({
+        "source_mib": round(mib, 1),
+        "ours_gzip1_s": round(runs[1]["seconds"], 3),
+        "ours_gzip0_s": round(runs[0]["seconds"], 3),
+        "aws_s3_cp_s": round(aws_seconds, 3),
+        "throughput_ratio_gzip1": round(ratio, 3),
+        "throughput_ratio_gzip0": round(aws_seconds / runs[0]["seconds"], 3),
+        "ours_peak_rss_mib": round(max(r["peak_rss_mb"] for r in runs.values()), 1),
+        "aws_peak_rss_mib": round(aws_rss_mb, 1),
+    }))
     return 0
 
 

@@ -22,6 +22,7 @@ Goals (issue 6): audit <= openssl / 10, and audit <= 3 x handshake x ceil(N / co
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing as mp
 import os
@@ -242,6 +243,17 @@ def main() -> None:
         else:
             new = old.rstrip("\n") + "\n\n" + text + "\n"
         RESULTS.write_text(new)
+    # The last line: the figures as one JSON object, for programs.
+    print(json.dumps({"endpoints": args.n, "concurrency": args.concurrency,
+                      "scenarios": [summary(s) for s in scenarios]}))
+
+
+def summary(s: Scenario) -> dict[str, float]:
+    """One scenario's figures, units in the keys."""
+    return {"latency_ms": s.latency_ms, "openssl_loop_s": round(s.openssl, 4),
+            "audit_s": round(s.audit, 4), "audit_per_openssl": round(s.audit / s.openssl, 4),
+            "handshake_ms": round(s.handshake * 1000, 2),
+            "client_cpu_s": round(s.client_cpu, 4), "server_cpu_s": round(s.server_cpu, 4)}
 
 
 if __name__ == "__main__":

@@ -293,7 +293,26 @@ def main() -> int:
     print(section)
     if args.results:
         write_results(args.results, section)
+    # The last line: the figures as one JSON object, for programs.
+    print(json.dumps(figures(noop, load)))
     return 0
+
+
+def figures(noop: dict[str, Any], load: dict[str, float]) -> dict[str, float | int]:
+    """The measured figures, units in the keys."""
+    return {
+        "noop_components": noop["components"], "noop_objects": noop["objects"],
+        "noop_ours_s": round(noop["ours_s"], 3), "noop_ours_one_thread_s":
+        round(noop["ours_seq_s"], 3), "noop_kubectl_s": round(noop["kubectl_s"], 3),
+        "noop_ours_per_kubectl": round(noop["ours_s"] / noop["kubectl_s"], 3),
+        "noop_ours_writes": noop["ours_writes"],
+        "load_import_dagster_s": round(load["import_dagster"], 3),
+        "load_example_s": round(load["example"], 3),
+        f"load_spec{LOAD_COMPONENTS}_s": round(load["spec500"], 3),
+        "load_example_per_import_dagster": round(load["example"] / load["import_dagster"], 3),
+        f"load_spec{LOAD_COMPONENTS}_per_import_dagster":
+            round(load["spec500"] / load["import_dagster"], 3),
+    }
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ any HTTP client. Prints median and p95 per request in milliseconds.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -36,10 +37,15 @@ def timed(n: int, fn: Callable[[int], Any]) -> list[float]:
     return out
 
 
+FIGURES: dict[str, dict[str, float]] = {}
+
+
 def report(label: str, samples: list[float]) -> None:
     p95 = sorted(samples)[max(0, int(len(samples) * 0.95) - 1)]
     print(f"{label:<52} n={len(samples):<4} median {statistics.median(samples):7.2f} ms"
           f"   p95 {p95:7.2f} ms")
+    FIGURES[label] = {"n": len(samples), "median_ms": round(statistics.median(samples), 3),
+                      "p95_ms": round(p95, 3)}
 
 
 def main() -> None:
@@ -119,6 +125,8 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+    # The last line: the figures as one JSON object (request -> n, median_ms, p95_ms).
+    print(json.dumps(FIGURES))
 
 
 if __name__ == "__main__":

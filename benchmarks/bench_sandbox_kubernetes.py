@@ -6,6 +6,7 @@ process (as in ``python -m sandbox up``), so client and server do not share a GI
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
@@ -78,11 +79,16 @@ def main() -> int:
         rows.append(("server-side apply Deployment (create)", N_APPLIES, timed(ssa, N_APPLIES)))
         rows.append(("server-side apply Deployment (no-op)", N_APPLIES, timed(ssa, N_APPLIES)))
         print(f"{'request':42} {'n':>5} {'mean ms':>9} {'p50 ms':>8} {'p95 ms':>8}")
+        figures: dict[str, dict[str, float]] = {}
         for name, n, samples in rows:
             ms = sorted(s * 1000 for s in samples)
             p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
             print(f"{name:42} {n:>5} {statistics.mean(ms):>9.2f} {statistics.median(ms):>8.2f} "
                   f"{p95:>8.2f}")
+            figures[name] = {"n": n, "mean_ms": round(statistics.mean(ms), 3),
+                             "p50_ms": round(statistics.median(ms), 3), "p95_ms": round(p95, 3)}
+        # The last line: the figures as one JSON object (request -> n, mean_ms, p50_ms, p95_ms).
+        print(json.dumps(figures))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
