@@ -1,10 +1,13 @@
 """Which executor a job runs its steps with: one Kubernetes Job per step on a cluster.
 
-``reconcile_platform`` and ``snapshot_platform`` fan out into many independent steps (one per
-component or backup target); with ``PLATFORM_EXECUTOR=k8s`` (set in the Helm values) each step
-runs in its own pod through ``k8s_job_executor``, sized below, so one slow or memory-hungry step
-does not hold the others. Elsewhere (``dagster dev``, tests, the sandbox) ``executor_for`` returns
-None and the job keeps Dagster's default in-process/multiprocess executor.
+With ``PLATFORM_EXECUTOR=k8s`` (set in the Helm values) the steps of ``reconcile_platform`` and
+``snapshot_platform`` run in pods of their own through ``k8s_job_executor``, sized below.
+``snapshot_platform`` has one step per backup target and per cross-region copy (and their
+checks), so one slow or memory-hungry dump does not hold the others. ``reconcile_platform`` has
+two: the reconcile op, which holds the cluster's pool and reconciles the selected assets in
+dependency order (independent ones in parallel threads, ``platform_assets/reconcile_assets.py``),
+and the drift checks after it. Elsewhere (``dagster dev``, tests, the sandbox) ``executor_for``
+returns None and the job keeps Dagster's default in-process/multiprocess executor.
 """
 
 from __future__ import annotations
