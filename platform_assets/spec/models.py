@@ -118,8 +118,37 @@ def _timezone(value: str) -> str:
     return value
 
 
+# minute, hour, day of month, month, day of week
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+_CRON_ITEM = re.compile(r"^(?:\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
+
+
+def _plainly_valid_cron(value: str) -> bool:
+    """Whether every field is numbers, ranges, steps and lists within bounds: the forms specs
+    use. Anything else (names, ``L``, ``#``, ``?``) is left to croniter."""
+    fields = value.split()
+    if len(fields) != 5:
+        return False
+    for field_, (low, high) in zip(fields, _CRON_RANGES, strict=True):
+        for item in field_.split(","):
+            m = _CRON_ITEM.match(item)
+            if not m:
+                return False
+            start, end, step = (int(g) if g else None for g in m.groups())
+            if start is not None and not low <= start <= (end if end is not None else high):
+                return False
+            if end is not None and end > high or step is not None and not 1 <= step <= high:
+                return False
+            if step is not None and start is not None and end is None:
+                return False  # "5/15": croniter's reading, not ours
+    return True
+
+
 def _cron(value: str) -> str:
-    from croniter import croniter  # small, pure-python
+    if isinstance(value, str) and _plainly_valid_cron(value):
+        return value
+    # Imported only for the unusual forms: it is a noticeable part of loading the code location.
+    from croniter import croniter
 
     if not isinstance(value, str) or not croniter.is_valid(value) or len(value.split()) != 5:
         raise ValueError(f"{value!r} is not a valid 5-field cron expression, e.g. '0 2 * * *'")

@@ -61,13 +61,19 @@ class DirectorySource:
 
     def list_tree(self, directory: str) -> list[str]:
         top = posixpath.normpath(directory)
-        base = "" if top == "." else top + "/"
         out: list[str] = []
-        # os.walk, not Path.rglob: a graph digests every manifest directory when it loads.
-        # Symbolic links are followed, as rglob and core.manifests.manifest_files do.
-        for here, dirs, files in os.walk(self._root / directory, followlinks=True):
-            dirs.sort()
-            rel = os.path.relpath(here, self._root / directory).replace(os.sep, "/")
-            prefix = base if rel == "." else f"{base}{rel}/"
-            out.extend(prefix + f for f in files if os.path.isfile(os.path.join(here, f)))
+        # os.scandir, not Path.rglob: a graph digests every manifest directory when it loads,
+        # and the entries' types come with the listing. Links are followed, as rglob does.
+        pending = [("" if top == "." else top + "/", self._root / directory)]
+        while pending:
+            prefix, where = pending.pop()
+            try:
+                entries = list(os.scandir(where))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.is_dir():
+                    pending.append((f"{prefix}{entry.name}/", Path(entry.path)))
+                elif entry.is_file():
+                    out.append(prefix + entry.name)
         return out
