@@ -57,13 +57,15 @@ def _spec_errors() -> tuple[type[Exception], ...]:
 def resources_from_env(graph: Any, env: dict[str, str] | None = None) -> dict[str, Any]:
     """``ionos``, ``kubernetes`` and ``object_storage`` as the Definitions build them
     (``resources.core_resources``), with the environment read now: the CLI runs outside Dagster.
+    An unset IONOS endpoint variable means the production endpoint.
 
     Raises:
         LookupError: variables the resources need are unset; the message names them all.
     """
-    from resources import core_resources
+    from resources import core_resources, endpoint_defaults
 
-    values = dict(os.environ if env is None else env)
+    values = {**endpoint_defaults(), **{k: v for k, v in
+                                        (os.environ if env is None else env).items() if v}}
     missing: list[str] = []
 
     def lookup(name: str) -> str:

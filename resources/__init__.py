@@ -33,6 +33,17 @@ def build_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
             **backup_resources(graph, env)}
 
 
+def endpoint_defaults() -> dict[str, str]:
+    """The IONOS endpoints' variables and the production URLs the resource defaults to (for a
+    lookup that reads the environment at once, where an unset endpoint means production)."""
+    from resources.ionos import IonosCloudResource
+
+    fields = IonosCloudResource.model_fields
+    return {"IONOS_API_URL": fields["api_url"].default,
+            "IONOS_MARIADB_URL": fields["mariadb_url"].default,
+            "IONOS_CERTMANAGER_URL": fields["certmanager_url"].default}
+
+
 def core_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     """``ionos``, ``kubernetes`` (kubeconfig from the spec's IONOS cluster, or in-cluster) and
     ``object_storage``. Secrets and endpoints are ``dg.EnvVar``s, resolved only when a run uses
