@@ -26,7 +26,8 @@ from platform_assets.core.graph import (
     node_pool_key,
 )
 from platform_assets.engine.reconcile import HANDLERS, Engine, Options, ReconcileError
-from platform_assets.reconcile_assets import RECONCILED_KINDS, reconciled_nodes
+from platform_assets.names import LABEL_COMPONENT, RECONCILED_KINDS
+from platform_assets.reconcile_assets import reconciled_nodes
 from resources.retry import RetriesExhausted
 from tests.unit.engine_fakes import (
     CONFIG,
@@ -288,4 +289,4 @@ def test_the_inventory_lists_what_was_applied(world: World) -> None:
     inv = world.k8s.objects[("v1", "ConfigMap", "web", desired.inventory_name("web"))]
     assert sorted(desired.parse_inventory(inv)) == [
         ("apps/v1", "Deployment", "web", "web"), ("v1", "ConfigMap", "web", "web-config")]
-    assert copy.deepcopy(inv)["metadata"]["labels"][desired.LABEL_COMPONENT] == "web"
+    assert copy.deepcopy(inv)["metadata"]["labels"][LABEL_COMPONENT] == "web"
