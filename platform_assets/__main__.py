@@ -1,15 +1,20 @@
-"""The platform-ops command line.
+"""The platform-ops command line (the ``platform-ops`` console script, or
+``python -m platform_assets``).
 
-    python -m platform_assets plan [--spec FILE] [--force] [--verbose]
-        What a reconcile would change, the way ``terraform plan`` prints it. Exit status 0: no
-        changes; 2: changes; 1: error (an invalid spec, an unreachable API).
-    python -m platform_assets validate [--spec FILE]
+    platform-ops plan [--spec FILE] [--format text|json|markdown] [--force] [--verbose]
+        What a reconcile would change, the way ``terraform plan`` prints it; ``json`` for tools
+        (documented in docs/reconcile.md), ``markdown`` for a pull-request comment. Exit status
+        0: no changes; 2: changes; 1: error (an invalid spec, an unreachable API, a replace the
+        spec does not allow).
+    platform-ops validate [--spec FILE]
         Load the spec, its manifests and the asset graph; exit 1 with the problems if invalid.
-    python -m platform_assets graph [--spec FILE]
+    platform-ops graph [--spec FILE]
         The asset graph as a Mermaid flowchart.
-    python -m platform_assets rbac [--spec FILE]
+    platform-ops rbac [--spec FILE]
         The RBAC manifests the run workers need.
-    python -m platform_assets demo
+    platform-ops schema [--output FILE]
+        The JSON Schema of the spec (committed as platform/platform.schema.json).
+    platform-ops demo
         Start the sandbox, reconcile the example platform on it, then again (no changes).
 """
 
@@ -28,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from platform_assets import names
+from platform_assets.core.plan_report import EXIT_ERROR, EXIT_OK, FORMATS
 
 ROOT = Path(__file__).resolve().parents[1]
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def _fail(message: str) -> int:
@@ -82,7 +87,7 @@ def resources_from_env(graph: Any, env: dict[str, str] | None = None) -> dict[st
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from platform_assets.core.plan import merge_plans
+    from platform_assets.core.plan_report import PlanReport, render
     from platform_assets.engine.reconcile import Engine, Options, ReconcileError
     from platform_assets.reconcile_assets import reconciled_nodes
 
@@ -93,7 +98,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     engine = Engine(graph.spec, graph.base_dir, ionos=res["ionos"],
                     kubernetes=res["kubernetes"], object_storage=res["object_storage"])
-    print(f"platform-ops plan for {graph.spec.metadata.name}\n")
     plans = []
     for node in reconciled_nodes(graph):
         try:
@@ -101,29 +105,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         except ReconcileError as exc:
             return _fail(str(exc))
         plans.append(outcome.plan)
-        if outcome.plan.has_changes or args.verbose:
-            print(f"# {node.path}: {outcome.plan.summary()}")
-            print(outcome.plan.to_text(verbose=args.verbose))
-            for note in outcome.plan.notes:
-                print(f"  note: {note}")
-            print()
-    totals = merge_plans(plans)
-    changed = any(p.has_changes for p in plans)
-    if not changed:
-        print("No changes. The platform matches the spec.")
-        return EXIT_OK
-    print(f"Plan: {totals.get('create', 0)} to create, {totals.get('update', 0)} to update, "
-          f"{totals.get('replace', 0)} to replace, {totals.get('delete', 0)} to delete, "
-          f"{totals.get('deferred', 0)} deferred to a maintenance window.")
-    blocked = [c for p in plans for c in p.blocked]
-    for c in blocked:
-        print(f"BLOCKED: {c.blocked}")
-    if blocked:
+    report = PlanReport(graph.spec.metadata.name, plans)
+    sys.stdout.write(render(report, args.format, verbose=args.verbose))
+    if report.blocked:
         # Applying this plan would fail (as Terraform's prevent_destroy does): a pull request
         # check must go red, not merely report changes.
-        return _fail(f"{len(blocked)} change(s) need a replace the spec does not allow; set "
-                     "allow_replace on the resource or revert the change")
-    return EXIT_CHANGES
+        _fail(f"{len(report.blocked)} change(s) need a replace the spec does not allow; set "
+              "allow_replace on the resource or revert the change")
+    return report.exit_code
 
 
 # --------------------------------------------------------------------------- validate, graph
@@ -161,6 +150,21 @@ def cmd_rbac(args: argparse.Namespace) -> int:
         print(render_rbac(args.spec), end="")
     except _spec_errors() as exc:
         return _fail(str(exc))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from platform_assets.spec.schema import render_schema
+
+    text = render_schema()
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text)
+    except OSError as exc:
+        return _fail(f"cannot write the schema to {args.output}: {exc.strerror or exc}")
+    print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -337,24 +341,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("sandbox stopped")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m platform_assets",
-                                     description="platform-ops command line")
+def build_parser(prog: str = "platform-ops") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="platform-ops command line")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, fn, help_ in (("plan", cmd_plan, "print what a reconcile would change"),
-                            ("validate", cmd_validate, "check the spec and its manifests"),
-                            ("graph", cmd_graph, "the asset graph as Mermaid"),
-                            ("rbac", cmd_rbac, "the RBAC manifests the run workers need"),
-                            ("demo", cmd_demo, "sandbox + reconcile twice")):
-        p = sub.add_parser(name, help=help_)
+    commands = (("plan", cmd_plan, "print what a reconcile would change"),
+                ("validate", cmd_validate, "check the spec and its manifests"),
+                ("graph", cmd_graph, "the asset graph as Mermaid"),
+                ("rbac", cmd_rbac, "the RBAC manifests the run workers need"),
+                ("schema", cmd_schema, "the JSON Schema of the spec"),
+                ("demo", cmd_demo, "sandbox + reconcile twice"))
+    for name, fn, help_ in commands:
+        p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(fn=fn)
-        if name != "demo":
+        if name not in ("demo", "schema"):
             p.add_argument("--spec", default=None,
                            help="the platform spec (default $PLATFORM_SPEC or the example)")
-        if name == "plan":
-            p.add_argument("--force", action="store_true",
-                           help="plan disruptive changes as if inside a maintenance window")
-            p.add_argument("--verbose", action="store_true", help="list unchanged resources")
+    plan = sub.choices["plan"]
+    plan.add_argument("--format", choices=FORMATS, default="text",
+                      help="text for a terminal, json for tools, markdown for a pull-request "
+                           "comment (default: text)")
+    plan.add_argument("--force", action="store_true",
+                      help="plan disruptive changes as if inside a maintenance window")
+    plan.add_argument("--verbose", action="store_true", help="list unchanged resources")
+    sub.choices["schema"].add_argument(
+        "--output", "-o", default=None,
+        help="write the schema to this file (default: standard output), e.g. "
+             "platform/platform.schema.json")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    prog = "platform-ops" if Path(sys.argv[0]).name == "platform-ops" else \
+        "python -m platform_assets"
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -428,6 +429,18 @@ def test_plan_command_exit_codes(sandbox: Any, fresh: dict[str, str], tmp_path: 
     assert "  + ionos/datacenter/k8s-production" in empty.stdout
     assert "  + apps/v1 Deployment services/wordpress" in empty.stdout
     assert "Plan: " in empty.stdout and " to create" in empty.stdout
+    # The console script, as CI calls it for tools and pull-request comments.
+    script = Path(sys.executable).with_name("platform-ops")
+    as_json = subprocess.run([str(script), "plan", "--spec", str(EXAMPLE), "--format", "json"],
+                             env={**os.environ, **fresh}, capture_output=True, text=True,
+                             timeout=300)
+    assert as_json.returncode == 2, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert report["status"] == "changes" and report["exit_code"] == 2
+    assert f"Plan: {report['totals']['create']} to create" in empty.stdout
+    created = {c["address"] for a in report["assets"] for c in a["changes"]
+               if c["action"] == "create"}
+    assert {"ionos/datacenter/k8s-production", "apps/v1 Deployment services/wordpress"} <= created
     assert writes(sandbox.requests()) == {}
 
     with instance_at(tmp_path / "home") as instance:
@@ -435,6 +448,10 @@ def test_plan_command_exit_codes(sandbox: Any, fresh: dict[str, str], tmp_path: 
     clean = _cli(["plan", "--spec", str(EXAMPLE)], fresh)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "No changes." in clean.stdout
+    comment = _cli(["plan", "--spec", str(EXAMPLE), "--format", "markdown"], fresh)
+    assert comment.returncode == 0, comment.stderr
+    assert comment.stdout.startswith("<!-- platform-ops plan -->\n### platform-ops plan: ")
+    assert "**No changes.**" in comment.stdout
 
     def bad(data: dict[str, Any], _base: Path) -> None:
         data["platform"][0]["depends_on"] = ["does-not-exist"]
