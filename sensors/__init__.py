@@ -1,4 +1,4 @@
-"""Sensors: git_changes, alertmanager_alerts and run_failures.
+"""Sensors: git_changes, alertmanager_alerts, run_failures and failed_checks.
 
 ``build_sensors(graph, jobs)`` takes the job definitions the alert sensor may launch (matched by
 name: reconcile_platform, snapshot_platform, renew_certificate, restart_rollout, expand_pvc,
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from platform_assets.core.graph import Graph
-from sensors import alertmanager_alerts, git_changes, run_failures
+from sensors import alertmanager_alerts, failed_checks, git_changes, run_failures
 
 
 def build_sensors(graph: Graph, jobs: Sequence[Any] | None = None) -> list[Any]:
@@ -19,4 +19,5 @@ def build_sensors(graph: Graph, jobs: Sequence[Any] | None = None) -> list[Any]:
         git_changes.build(graph),
         alertmanager_alerts.build(graph, jobs),
         run_failures.build(graph),
+        failed_checks.build(graph),
     ]

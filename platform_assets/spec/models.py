@@ -587,6 +587,14 @@ class Drift(Model):
     schedule: Schedule = Schedule(cron="0 * * * *", timezone="UTC")
 
 
+class CheckAlerts(Model):
+    environment: str | None = Field(default=None, description="the `environment` label of "
+                                    "check alerts; default: `metadata.name`")
+    warn: list[str] = Field(default_factory=list, description="checks whose WARN failures "
+                            "alert too (ERROR always does): a check name such as `valid`, "
+                            "`asset/path:check`, or `*`")
+
+
 class Metadata(Model):
     name: Name
     owners: list[str] = Field(default_factory=list)
@@ -605,6 +613,7 @@ class PlatformSpec(Model):
     remediation: Remediation = Remediation()
     change_calendar: ChangeCalendar = ChangeCalendar()
     drift: Drift = Drift()
+    alerts: CheckAlerts = CheckAlerts()
 
     @property
     def components(self) -> list[Component]:

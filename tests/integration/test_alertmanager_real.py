@@ -18,13 +18,18 @@ import dagster as dg
 import pytest
 
 from jobs import build_jobs
+from platform_assets.certificate_assets import build_certificate_assets
+from platform_assets.core.check_alerts import CHECK_FAILED_ALERT
 from platform_assets.core.graph import build_graph
 from platform_assets.core.remediation import ESCALATION_ALERT
 from platform_assets.spec.loader import load_spec
+from platform_assets.spec.models import Certificate
 from resources.alertmanager import AlertmanagerResource
+from resources.tls import TlsProbeResource
 from sandbox import http
 from sandbox.alertmanager import AlertmanagerService, fingerprint
-from sensors import alertmanager_alerts
+from sandbox.tls import start_tls_endpoints
+from sensors import alertmanager_alerts, failed_checks
 from tests.conftest import missing_service
 
 pytestmark = pytest.mark.integration
@@ -228,3 +233,64 @@ def test_sensor_against_the_real_alertmanager(real_am: str) -> None:
     escalated = am.active_alerts(filters=[f'alertname="{ESCALATION_ALERT}"'])
     assert len(escalated) == 1
     assert escalated[0]["labels"]["target"] == "wordpress"
+
+
+def test_a_failing_certificate_is_one_alert_that_resolves_when_it_passes(
+        real_am: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """failed_checks: the certificate check fails in two runs (one alert, same fingerprint),
+    then passes (the alert resolves), against the real Alertmanager and TLS servers."""
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example")
+    tls_servers = start_tls_endpoints(tmp_path / "tls")
+    tls = TlsProbeResource(resolve="", ca_bundle=str(tls_servers.ca_bundle),
+                           use_system_store=False)
+    am = AlertmanagerResource(url=real_am)
+    spec = load_spec(EXAMPLE)
+    only_web = ['asset="certificates/web"', f'alertname="{CHECK_FAILED_ALERT}"']
+
+    def served_by(case: str) -> tuple[dg.Definitions, Any]:
+        c = tls_servers.cases[case]
+        item = Certificate.model_validate({"name": "web", "endpoint": {
+            "host": c.host, "port": c.port, "connect_to": c.address}})
+        graph = build_graph(spec.model_copy(update={"certificates": spec.certificates.model_copy(
+            update={"items": [item]})}))
+        (asset,), _ = build_certificate_assets(graph)
+        return dg.Definitions(assets=[asset], sensors=[failed_checks.build(graph)],
+                              resources={"tls": tls, "alertmanager": am}), asset
+
+    def audit_then_tick(case: str, instance: Any, cursor: str | None) -> tuple[bool, str | None]:
+        defs, asset = served_by(case)
+        result = dg.materialize([asset], instance=instance, resources={"tls": tls})
+        (evaluation,) = result.get_asset_check_evaluations()
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                      resources={"alertmanager": am})
+        out = defs.resolve_sensor_def("failed_checks").evaluate_tick(ctx)
+        assert out.run_requests == []
+        return evaluation.passed, out.cursor
+
+    try:
+        with dg.instance_for_test() as instance:
+            cursor = None
+            fingerprints = set()
+            for _hour in range(2):
+                passed, cursor = audit_then_tick("expired", instance, cursor)
+                assert not passed
+                live = am.active_alerts(filters=only_web)
+                assert len(live) == 1, live
+                fingerprints.add(live[0]["fingerprint"])
+            assert len(fingerprints) == 1
+            labels = live[0]["labels"]
+            assert labels == {"alertname": CHECK_FAILED_ALERT, "asset": "certificates/web",
+                              "check": "valid", "severity": "critical",
+                              "environment": "production", "owner": labels["owner"]}
+            assert labels["owner"] == ",".join(sorted(spec.metadata.owners))
+            run_ids = {r.run_id for r in instance.get_runs()}
+            assert live[0]["generatorURL"] in {f"https://dagster.example/runs/{r}"
+                                               for r in run_ids}
+            assert "expired" in live[0]["annotations"]["description"]
+
+            passed, cursor = audit_then_tick("valid", instance, cursor)
+            assert passed
+            assert am.active_alerts(filters=only_web) == []
+            assert am.active_alerts(filters=[f'alertname="{CHECK_FAILED_ALERT}"']) == []
+    finally:
+        tls_servers.stop()

@@ -15,7 +15,7 @@ from platform_assets.spec.loader import DEFAULT_SPEC
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = ["reconcile_platform", "snapshot_platform", "audit_certificates", "detect_drift"]
 SCHEDULES = ["nightly_snapshots", "certificate_audit", "drift_check"]
-SENSORS = ["git_changes", "alertmanager_alerts", "run_failures"]
+SENSORS = ["git_changes", "alertmanager_alerts", "run_failures", "failed_checks"]
 
 
 @pytest.fixture(scope="module")
