@@ -39,6 +39,7 @@ from platform_assets.core.backup_manifest import (
     target_prefix,
     utc_iso,
 )
+from platform_assets.core.restore import drill_content, for_drill
 from platform_assets.core.retention import RestorePoint, RetentionPlan, plan_retention
 from platform_assets.names import DRILL_ROLE
 from platform_assets.spec.models import Backups, BackupTarget, PlatformSpec
@@ -587,10 +588,6 @@ def drill_database(manifest: Manifest, where: Where, store: Any, db: Any,
                        {"restored_bytes": restored_bytes, "tables": tables})
 
 
-_VOLATILE_META = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
-                  "selfLink", "ownerReferences", "finalizers", "deletionTimestamp")
-
-
 def _restorable(obj: dict[str, Any]) -> bool:
     meta = obj.get("metadata") or {}
     if meta.get("ownerReferences"):
@@ -598,11 +595,6 @@ def _restorable(obj: dict[str, Any]) -> bool:
     name = meta.get("name")
     return (obj.get("kind"), name) not in {("ServiceAccount", "default"),
                                             ("ConfigMap", "kube-root-ca.crt")}
-
-
-def _content(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items()
-            if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
 def _grant_drill_access(kube: Any, scratch: str) -> None:
@@ -641,11 +633,8 @@ def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any) -> 
         created: list[dict[str, Any]] = []
         try:
             for item in filter(_restorable, items):
-                meta = {k: v for k, v in (item.get("metadata") or {}).items()
-                        if k not in _VOLATILE_META}
-                meta["namespace"] = scratch
-                body = {**_content(item), "apiVersion": item["apiVersion"],
-                        "kind": item["kind"], "metadata": meta}
+                body = for_drill(item, scratch)
+                meta = body["metadata"]
                 try:
                     kube.apply(body)
                 except Exception as exc:  # noqa: BLE001 - reported as a drill problem
@@ -659,7 +648,7 @@ def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any) -> 
                 if back is None:
                     problems.append(f"{ns}: {body['kind']}/{body['metadata']['name']} missing "
                                     "after restore")
-                elif _content(back) != _content(body):
+                elif drill_content(back) != drill_content(body):
                     problems.append(f"{ns}: {body['kind']}/{body['metadata']['name']} differs "
                                     "after restore")
             restored += len(created)

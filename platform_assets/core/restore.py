@@ -1,0 +1,109 @@
+"""What an exported object becomes when a restore drill re-creates it, and what of it must come
+back unchanged. Pure: no Dagster, no SDK.
+
+A real API server assigns some fields itself and refuses them from a client in another place:
+a Service's ``clusterIP`` is allocated cluster-wide (re-using it in a scratch namespace is a 422
+"provided IP is already allocated"), a claim's ``volumeName`` binds it to a volume that belongs
+to the original, a Pod's ``nodeName`` is the scheduler's. Velero's restore item actions drop the
+same fields (``pkg/restore/service_action.go``, ``pvc_action.go``). A drill proves the objects
+restore; it does not start production copies, so workloads come back scaled to zero.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Obj = dict[str, Any]
+
+# metadata the server owns, never sent back
+VOLATILE_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
+                     "selfLink", "ownerReferences", "finalizers", "deletionTimestamp",
+                     "deletionGracePeriodSeconds")
+
+# annotations the server or a controller writes about this very object
+_SERVER_ANNOTATIONS = ("pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller",
+                       "volume.beta.kubernetes.io/storage-provisioner",
+                       "volume.kubernetes.io/storage-provisioner",
+                       "volume.kubernetes.io/selected-node",
+                       "deployment.kubernetes.io/revision")
+
+# a label no node carries, so a restored DaemonSet places no pod
+DRILL_NODE_SELECTOR = {"platform-ops.io/restore-drill": "no-node-has-this"}
+
+
+def _service(spec: Obj) -> None:
+    for key in ("clusterIP", "clusterIPs", "healthCheckNodePort"):
+        spec.pop(key, None)
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.pop("nodePort", None)
+
+
+def _claim(spec: Obj) -> None:
+    spec.pop("volumeName", None)
+
+
+def _pod(spec: Obj) -> None:
+    spec.pop("nodeName", None)
+
+
+_SERVER_ASSIGNED: Mapping[str, Callable[[Obj], None]] = {
+    "Service": _service,
+    "PersistentVolumeClaim": _claim,
+    "Pod": _pod,
+}
+
+
+def _scale_to_zero(obj: Obj) -> None:
+    kind = obj.get("kind")
+    if kind not in ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "CronJob", "Job"):
+        return
+    spec = obj.setdefault("spec", {})
+    if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+        spec["replicas"] = 0
+    elif kind == "DaemonSet":
+        pod_spec = spec.setdefault("template", {}).setdefault("spec", {})
+        pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}),
+                                    **DRILL_NODE_SELECTOR}
+    elif kind in ("CronJob", "Job"):
+        spec["suspend"] = True
+
+
+def without_server_fields(obj: Mapping[str, Any]) -> Obj:
+    """``obj`` without what the server assigns: volatile metadata, server annotations, status and
+    the per-kind allocated fields."""
+    out = copy.deepcopy(dict(obj))
+    out.pop("status", None)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        for key in VOLATILE_METADATA:
+            meta.pop(key, None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            for key in _SERVER_ANNOTATIONS:
+                annotations.pop(key, None)
+            if not annotations:
+                meta.pop("annotations")
+    spec = out.get("spec")
+    strip = _SERVER_ASSIGNED.get(str(out.get("kind")))
+    if strip is not None and isinstance(spec, dict):
+        strip(spec)
+    return out
+
+
+def for_drill(obj: Mapping[str, Any], namespace: str) -> Obj:
+    """The body a drill applies in its scratch ``namespace``: server fields gone, workloads
+    scaled to zero (or, for a DaemonSet, selecting no node; Jobs and CronJobs suspended)."""
+    out = without_server_fields(obj)
+    out.setdefault("metadata", {})["namespace"] = namespace
+    _scale_to_zero(out)
+    return out
+
+
+def drill_content(obj: Mapping[str, Any]) -> Obj:
+    """What must come back as it was restored: everything but metadata, status, the type fields
+    and what the server assigns on the way in."""
+    return {k: v for k, v in without_server_fields(obj).items()
+            if k not in ("metadata", "status", "apiVersion", "kind")}

@@ -1,0 +1,77 @@
+"""Restore-drill bodies: server-assigned fields dropped, workloads scaled to zero, content compared
+without what the server assigns (core.restore)."""
+
+from __future__ import annotations
+
+from platform_assets.core.restore import DRILL_NODE_SELECTOR, drill_content, for_drill
+
+
+def _service() -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "services", "uid": "u1", "resourceVersion": "7",
+                     "labels": {"app": "web"}},
+        "spec": {"type": "NodePort", "clusterIP": "10.233.0.17", "clusterIPs": ["10.233.0.17"],
+                 "ipFamilies": ["IPv4"], "selector": {"app": "web"},
+                 "ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080,
+                            "nodePort": 31000}]},
+        "status": {"loadBalancer": {}},
+    }
+
+
+def test_service_loses_its_allocated_ips_and_node_ports() -> None:
+    """A real server refuses an allocated clusterIP in another namespace (422), so the drill must
+    not send it: Velero's service restore action drops clusterIP(s) and nodePorts the same way."""
+    body = for_drill(_service(), "drill-1")
+    assert "clusterIP" not in body["spec"] and "clusterIPs" not in body["spec"]
+    assert "nodePort" not in body["spec"]["ports"][0]
+    assert body["metadata"] == {"name": "web", "namespace": "drill-1", "labels": {"app": "web"}}
+    assert "status" not in body
+    assert body["spec"]["selector"] == {"app": "web"}
+
+
+def test_content_ignores_a_newly_allocated_ip_but_not_a_changed_port() -> None:
+    """What came back is compared by content: a new clusterIP is the server's, a port is ours."""
+    restored = for_drill(_service(), "drill-1")
+    back = {**restored, "spec": {**restored["spec"], "clusterIP": "10.233.0.99",
+                                 "clusterIPs": ["10.233.0.99"]}}
+    assert drill_content(back) == drill_content(restored)
+    changed = {**restored, "spec": {**restored["spec"],
+                                    "ports": [{"port": 81, "protocol": "TCP",
+                                               "targetPort": 8080}]}}
+    assert drill_content(changed) != drill_content(restored)
+
+
+def test_workloads_come_back_without_running_anything() -> None:
+    """Deployments and StatefulSets at zero replicas, DaemonSets selecting no node, Jobs and
+    CronJobs suspended: a drill proves the objects restore, it starts no production copy."""
+    template = {"spec": {"containers": [{"name": "c", "image": "x"}]}}
+    for kind in ("Deployment", "StatefulSet"):
+        out = for_drill({"kind": kind, "metadata": {"name": "a"},
+                         "spec": {"replicas": 3, "template": template}}, "d")
+        assert out["spec"]["replicas"] == 0, kind
+    ds = for_drill({"kind": "DaemonSet", "metadata": {"name": "a"},
+                    "spec": {"template": {"spec": {"nodeSelector": {"os": "linux"}}}}}, "d")
+    assert ds["spec"]["template"]["spec"]["nodeSelector"] == {"os": "linux",
+                                                              **DRILL_NODE_SELECTOR}
+    for kind in ("Job", "CronJob"):
+        assert for_drill({"kind": kind, "metadata": {"name": "a"}, "spec": {}},
+                         "d")["spec"]["suspend"] is True
+
+
+def test_claim_is_not_bound_to_the_original_volume() -> None:
+    """A restored claim must get its own volume: volumeName and the binding annotations go."""
+    claim = {"kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data", "annotations": {"pv.kubernetes.io/bind-completed": "yes",
+                                                          "team": "web"}},
+             "spec": {"volumeName": "pvc-123", "accessModes": ["ReadWriteOnce"]}}
+    out = for_drill(claim, "d")
+    assert "volumeName" not in out["spec"]
+    assert out["metadata"]["annotations"] == {"team": "web"}
+    assert claim["spec"]["volumeName"] == "pvc-123"  # the export itself is not changed
+
+
+def test_other_kinds_keep_their_shape() -> None:
+    """A ConfigMap gains no ``spec``: what is applied must equal what comes back."""
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s"}, "data": {"a": "1"}}
+    assert for_drill(cm, "d") == {**cm, "metadata": {"name": "s", "namespace": "d"}}
