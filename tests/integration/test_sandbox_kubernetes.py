@@ -612,8 +612,9 @@ def test_job_completes_and_orphans_pod_on_delete(cluster: Cluster) -> None:
             restart_policy="Never",
             containers=[client.V1Container(name="dagster", image="img", args=["true"])]))))
     batch.create_namespaced_job("default", job)
-    wait_for(lambda: batch.read_namespaced_job_status("dagster-run-1", "default").status.succeeded,
-             what="job succeeded")
+    # status is unset until the job controller's first pass writes it
+    wait_for(lambda: getattr(batch.read_namespaced_job_status("dagster-run-1", "default").status,
+                             "succeeded", None), what="job succeeded")
     pods = v1.list_namespaced_pod("default", label_selector="job-name=dagster-run-1").items
     assert len(pods) == 1 and pods[0].status.phase == "Succeeded"
     assert pods[0].status.container_statuses[0].state.terminated.exit_code == 0
