@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -91,7 +92,7 @@ class Sandbox:
         self.run_jobs = run_jobs
         self.platform_source = platform_source
         self.workdir = self.state_dir or Path(tempfile.mkdtemp(prefix="platform-sandbox-"))
-        self.world = World()
+        self.world = World(kubernetes_token=_kubernetes_token(self.state_dir))
         self.env: dict[str, str] = {}
         self.services: dict[str, Service] = {}
         self._servers: list[RunningServer] = []
@@ -226,7 +227,7 @@ class Sandbox:
                 self._stoppers.append(stop)
 
         kubeconfig = self.workdir / "kubeconfig.yaml"
-        kubeconfig.write_text(k8s.kubeconfig(k8s_server.url))
+        write_private(kubeconfig, k8s.kubeconfig(k8s_server.url))
         self._git = git_seeded.result(timeout=max(deadline - time.monotonic(), 0.1))
         tls_env = tls_started.result(timeout=max(deadline - time.monotonic(), 0.1))
         self._start_following_tls()
@@ -351,12 +352,9 @@ class Sandbox:
         return new
 
     def write_env_file(self, path: Path) -> None:
-        """Write ``env`` as KEY=VALUE lines, atomically (a reader never sees half a file)."""
-        path = path.resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(f"{k}={_quote(v)}\n" for k, v in self.env.items()))
-        os.replace(tmp, path)
+        """Write ``env`` as KEY=VALUE lines, atomically (a reader never sees half a file), readable
+        by its owner only: it holds every credential."""
+        write_private(path.resolve(), "".join(f"{k}={_quote(v)}\n" for k, v in self.env.items()))
 
     def stop(self) -> None:
         """Stop every service (in parallel: each server takes up to half a second)."""
@@ -468,6 +466,39 @@ def _spec_ionos_certificates(spec_path: Path) -> list[tuple[str, str]]:
             continue
         out.append((str(ionos["name"]), str(host)))
     return out
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically with mode 0600 from the first byte (a file of
+    credentials is never readable by others, not even for a moment)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode is only used for a new file
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _kubernetes_token(state_dir: Path | None) -> str:
+    """The Kubernetes API's bearer token: random, and kept in the state directory so that a
+    kubeconfig taken before a restart still works after it."""
+    token = secrets.token_urlsafe(24)
+    if state_dir is None:
+        return token
+    path = state_dir / "kubernetes-token"
+    try:
+        saved = path.read_text().strip()
+    except FileNotFoundError:
+        saved = ""
+    if saved:
+        return saved
+    write_private(path, token + "\n")
+    return token
 
 
 def _quote(value: str) -> str:

@@ -8,6 +8,7 @@ Services register callbacks here instead of importing each other.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from typing import Any
 @dataclass
 class World:
     kubernetes_url: str = ""
-    kubernetes_token: str = "sandbox-token"
+    # The bearer token the Kubernetes API requires; random, so only those given it get in.
+    kubernetes_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     # Set by the IONOS service: create a volume in the (first) datacenter, return its id.
     provision_volume: Callable[[str, int], str] | None = None
     # Set by the IONOS service: does a volume id still exist?

@@ -1,11 +1,14 @@
 """A Kubernetes API server emulator that kubectl, the Python client and dagster-k8s talk to.
 
 Start it with ``sandbox.http.serve(KubernetesService(World()))`` and point clients at
-``svc.kubeconfig(url)`` (plain HTTP, any bearer token). It follows
+``svc.kubeconfig(url)`` (plain HTTP, bearer token ``World.kubernetes_token``). It follows
 ``shared/reference/kubernetes-api-emulation.md``.
 
 Emulated:
 
+- Authentication as kube-apiserver with anonymous auth off: every request without
+  ``Authorization: Bearer <World.kubernetes_token>`` answers 401 with the ``Unauthorized``
+  Status; ``run_jobs=True`` refuses to start without a token.
 - Discovery (``/version`` reports v1.32.4, ``/api``, ``/apis``, group versions) built from the
   kind table in ``registry.py`` and from every stored CustomResourceDefinition; CRDs for
   cert-manager, Flux, ``snapshot.storage.k8s.io`` and external-secrets are preinstalled, and CRDs
@@ -58,8 +61,8 @@ Emulated:
 - ``python -m sandbox.kubernetes --kubeconfig FILE`` runs the emulator alone.
 
 Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl create configmap`` get
-415; ``kubectl create -f`` and ``apply`` send JSON and work), authentication and authorisation (any
-token works), admission webhooks (plugins are Python callables), CRD conversion and CEL
+415; ``kubectl create -f`` and ``apply`` send JSON and work), authorisation (the token
+is cluster-admin), admission webhooks (plugins are Python callables), CRD conversion and CEL
 validation rules, NodePort allocation, strategic merge directives other than ``$patch:
 delete``/``replace`` (``$setElementOrder`` is ignored), Table output, aggregated discovery,
 bookmarks, consistent snapshots across list pages, ReplicaSets and Pods for Deployments,

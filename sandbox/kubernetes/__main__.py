@@ -7,6 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
+from sandbox.app import write_private
 from sandbox.http import serve
 from sandbox.kubernetes import KubernetesService
 from sandbox.world import World
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     world.kubernetes_url = server.url
     svc.start_controllers()
     if args.kubeconfig:
-        args.kubeconfig.write_text(svc.kubeconfig(server.url))
+        write_private(args.kubeconfig, svc.kubeconfig(server.url))
     print(f"kubernetes sandbox listening on {server.url}", flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,6 +4,7 @@ kubeconfig, node pools from the IONOS sandbox, and persistence."""
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import threading
 import time
@@ -41,6 +42,9 @@ STATE_FILE = "kubernetes.json"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False", ""}
+# What kube-apiserver answers when authentication fails (anonymous auth off).
+UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
 _REASONS = {429: "TooManyRequests", 500: "InternalError", 502: "InternalError",
             503: "ServiceUnavailable", 504: "Timeout"}
 
@@ -62,6 +66,9 @@ class KubernetesService(Service):
 
     def __init__(self, world: World, state_dir: Path | None = None,
                  controller_delay: float = 0.0, run_jobs: bool = False):
+        if run_jobs and not world.kubernetes_token:
+            # A Pod POST runs a command on this host: never without a token to check.
+            raise ValueError("run_jobs needs authentication: set World.kubernetes_token")
         self.world = world
         self.state_dir = Path(state_dir) if state_dir else None
         self.registry = Registry()
@@ -210,6 +217,13 @@ class KubernetesService(Service):
                         "kubeletVersion") != f"v{version}":
                     self.api.write_status(rt, obj, _node_status(name, version), "kubelet")
 
+    def authenticated(self, req: Request) -> bool:
+        """Does the request carry ``Authorization: Bearer <the cluster's token>``?"""
+        scheme, _, value = (req.headers.get("Authorization") or "").partition(" ")
+        token = self.world.kubernetes_token
+        return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), token.encode())
+
     def fault_response(self, status: int, retry_after: int) -> Response:
         reason = _REASONS.get(status, "InternalError")
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -221,6 +235,9 @@ class KubernetesService(Service):
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, req: Request) -> Response:
+        if not self.authenticated(req):
+            # kube-apiserver with anonymous auth off: no valid bearer token, no answer at all.
+            return json_response(401, UNAUTHORIZED)
         try:
             return self._route(req)
         except ApiError as exc:

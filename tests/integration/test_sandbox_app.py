@@ -7,6 +7,7 @@ import os
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -38,10 +39,11 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
-def call(method: str, url: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+def call(method: str, url: str, body: Any = None, raw: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -49,9 +51,10 @@ def call(method: str, url: str, body: Any = None, raw: bytes | None = None) -> t
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def answers(url: str) -> int:
+def answers(url: str, headers: dict[str, str] | None = None) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
+                                    timeout=5) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -108,6 +111,8 @@ def test_up_writes_env_file_serves_and_stops_on_sigterm(tmp_path):
         env, ready = up.wait_ready()
         print(f"python -m sandbox up: ready in {ready:.2f}s")
         assert REQUIRED_KEYS <= set(env), sorted(REQUIRED_KEYS - set(env))
+        # It holds every token and password: its owner's only (issue 15, finding 11).
+        assert stat.S_IMODE(up.env_file.stat().st_mode) == 0o600
         assert env["IONOS_API_URL"].endswith("/cloudapi/v6")
         assert env["IONOS_MARIADB_URL"].endswith("/mariadb/v2")
         assert env["IONOS_CERTMANAGER_URL"].endswith("/certmanager")
@@ -115,8 +120,8 @@ def test_up_writes_env_file_serves_and_stops_on_sigterm(tmp_path):
             if value.startswith("http://"):
                 assert answers(value) < 500, f"{key}={value} does not answer"
         assert answers(env["SANDBOX_ADMIN_URL"] + "/healthz") == 200
-        k8s_url = f"http://127.0.0.1:{_kubeconfig_port(Path(env['KUBECONFIG']))}"
-        assert answers(k8s_url + "/version") == 200
+        k8s_url, kube = _kube(Path(env['KUBECONFIG']))
+        assert answers(k8s_url + "/version", kube) == 200
         assert Path(env["PLATFORM_SPEC"]).is_file()
         assert Path(env["SANDBOX_CA_BUNDLE"]).is_file()
         assert "BEGIN CERTIFICATE" in Path(env["SANDBOX_CA_BUNDLE"]).read_text()
@@ -137,12 +142,15 @@ def test_up_writes_env_file_serves_and_stops_on_sigterm(tmp_path):
     assert not state_dir.exists(), "the temporary state dir is removed at exit"
 
 
-def _kubeconfig_port(path: Path) -> int:
+def _kube(path: Path) -> tuple[str, dict[str, str]]:
+    """The Kubernetes API's URL and the bearer-token header the kubeconfig at ``path`` gives."""
     import yaml
 
     config = yaml.safe_load(path.read_text())
     server = config["clusters"][0]["cluster"]["server"]
-    return int(server.rsplit(":", 1)[1].split("/")[0])
+    port = int(server.rsplit(":", 1)[1].split("/")[0])
+    token = config["users"][0]["user"]["token"]
+    return f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
 
 
 def test_state_dir_keeps_s3_and_git_across_a_restart(tmp_path):
@@ -228,9 +236,9 @@ def test_requests_are_counted_per_service_and_method(sandbox):
     before = sandbox.requests()
     assert SERVICES <= set(before)
     assert all(count == 0 for service in SERVICES for count in before[service].values())
-    k8s_url = f"http://127.0.0.1:{_kubeconfig_port(Path(sandbox.env['KUBECONFIG']))}"
+    k8s_url, kube = _kube(Path(sandbox.env['KUBECONFIG']))
     for _ in range(3):
-        assert answers(k8s_url + "/version") == 200
+        assert answers(k8s_url + "/version", kube) == 200
     answers(sandbox.env["IONOS_API_URL"] + "/datacenters")
     answers(sandbox.env["IONOS_MARIADB_URL"] + "/clusters")
     answers(sandbox.env["IONOS_MARIADB_URL"] + "/clusters")
@@ -275,7 +283,7 @@ def test_fault_that_is_not_json_is_a_400(sandbox):
 
 
 def test_faults_inject_errors_latency_and_drops(sandbox):
-    k8s_url = f"http://127.0.0.1:{_kubeconfig_port(Path(sandbox.env['KUBECONFIG']))}"
+    k8s_url, kube = _kube(Path(sandbox.env['KUBECONFIG']))
     try:
         sandbox.set_fault("kubernetes", error_rate=1.0, statuses=[429], retry_after=2, times=1)
         faults = call("GET", sandbox.admin_url + "/faults")[1]
@@ -284,11 +292,11 @@ def test_faults_inject_errors_latency_and_drops(sandbox):
             urllib.request.urlopen(k8s_url + "/version", timeout=5)
         assert err.value.code == 429
         assert err.value.headers["Retry-After"] == "2"
-        assert answers(k8s_url + "/version") == 200, "times=1: the fault cleared itself"
+        assert answers(k8s_url + "/version", kube) == 200, "times=1: the fault cleared itself"
 
         sandbox.set_fault("kubernetes", latency_ms=300)
         started = time.monotonic()
-        assert answers(k8s_url + "/version") == 200
+        assert answers(k8s_url + "/version", kube) == 200
         assert time.monotonic() - started >= 0.3
 
         sandbox.set_fault("kubernetes", drop_rate=1.0)
@@ -298,22 +306,23 @@ def test_faults_inject_errors_latency_and_drops(sandbox):
         status, _ = call("DELETE", sandbox.admin_url + "/faults")
     assert status == 200
     assert call("GET", sandbox.admin_url + "/faults") == (200, {})
-    assert answers(k8s_url + "/version") == 200
+    assert answers(k8s_url + "/version", kube) == 200
 
 
 def test_reset_clears_state_and_counts(sandbox):
     client = s3(sandbox.env)
     client.create_bucket(Bucket="reset-me", CreateBucketConfiguration={"LocationConstraint": "de"})
-    k8s_url = f"http://127.0.0.1:{_kubeconfig_port(Path(sandbox.env['KUBECONFIG']))}"
+    k8s_url, kube = _kube(Path(sandbox.env['KUBECONFIG']))
     created, _ = call("POST", k8s_url + "/api/v1/namespaces",
-                      {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "reset-me"}})
+                      {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "reset-me"}},
+                      headers=kube)
     assert created == 201
     status, answer = call("POST", sandbox.admin_url + "/reset")
     assert status == 200
     assert answer["reset"] == {name: "reset" for name in [*SERVICES, "git"]}
     assert "reset-me" not in [b["Name"] for b in client.list_buckets()["Buckets"]]
-    assert call("GET", k8s_url + "/api/v1/namespaces/reset-me")[0] == 404
-    assert call("GET", k8s_url + "/api/v1/namespaces/default")[0] == 200
+    assert call("GET", k8s_url + "/api/v1/namespaces/reset-me", headers=kube)[0] == 404
+    assert call("GET", k8s_url + "/api/v1/namespaces/default", headers=kube)[0] == 200
     counts = sandbox.requests()
     assert counts["s3"]["GET"] == 1  # the list_buckets above, after the reset
     assert counts["s3"]["PUT"] == 0

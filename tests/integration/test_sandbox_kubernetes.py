@@ -51,12 +51,16 @@ class Cluster:
                                  f"{proc.stdout}\n{proc.stderr}")
         return proc
 
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.svc.world.kubernetes_token}"}
+
     def http(self, method: str, path: str, body: Any = None,
              content_type: str = "application/json") -> tuple[int, Any]:
         data = body if isinstance(body, bytes) else (
             json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": content_type})
+                                     headers={"Content-Type": content_type, **self.auth})
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
@@ -660,7 +664,7 @@ def test_run_jobs_executes_the_container_command(job_runner: Cluster) -> None:
     term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["exitCode"] == 3
     req = urllib.request.Request(
-        f"{c.url}/api/v1/namespaces/default/pods/{pod['metadata']['name']}/log")
+        f"{c.url}/api/v1/namespaces/default/pods/{pod['metadata']['name']}/log", headers=c.auth)
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.read().decode() == "hello world\n"
 
