@@ -33,6 +33,23 @@ def _remove_quietly(path: str) -> None:
         os.remove(path)
 
 
+def kubeconfig_text(body: bytes, source: str) -> str:
+    """The kubeconfig the IONOS API answered, as YAML text (JSON is YAML too).
+
+    Raises ValueError naming ``source`` when the body is not a kubeconfig mapping."""
+    import yaml
+
+    try:
+        text = body.decode()
+        config = yaml.safe_load(text)
+    except (UnicodeDecodeError, yaml.YAMLError):
+        # Not the parser's message: it quotes the body, and the body holds a credential.
+        raise ValueError(f"{source}: the answer is neither YAML nor JSON") from None
+    if not isinstance(config, dict) or "clusters" not in config:
+        raise ValueError(f"{source}: the answer is not a kubeconfig (no 'clusters' mapping)")
+    return text
+
+
 class KubernetesResource(dg.ConfigurableResource):
     """Access to the platform's Kubernetes API."""
 
@@ -82,11 +99,15 @@ class KubernetesResource(dg.ConfigurableResource):
             raise LookupError(f"IONOS Kubernetes cluster {self.cluster_name!r} does not exist "
                               "(yet): reconcile the cluster asset first")
         cid = match[0].id
-        text = ionos.call(f"GET /k8s/{cid}/kubeconfig", lambda: k8s.k8s_kubeconfig_get(cid))
+        # The SDK asks for application/json, so the API answers the kubeconfig as a JSON object,
+        # which the SDK would turn into a Python repr: read the raw body instead.
+        raw = ionos.call(f"GET /k8s/{cid}/kubeconfig",
+                         lambda: k8s.k8s_kubeconfig_get(cid, _preload_content=False))
+        text = kubeconfig_text(raw.data, f"GET /k8s/{cid}/kubeconfig")
         # The kubeconfig holds a credential: keep it in a private temp file, never in metadata.
         fd, path = tempfile.mkstemp(prefix="platform-ops-kubeconfig-", suffix=".yaml")
         with os.fdopen(fd, "w") as f:
-            f.write(text if isinstance(text, str) else str(text))
+            f.write(text)
         os.chmod(path, 0o600)
         # The client reads the file once, when it is built; remove it when the process ends.
         atexit.register(_remove_quietly, path)

@@ -16,6 +16,19 @@ Behaviour, as the real API:
 - ``depth`` is honoured: at depth 0 a collection's items are bare references (id, type, href);
   ``offset``/``limit``/``_links`` appear on the lists the real API paginates (datacenters, LANs,
   volumes, servers, requests), not on the k8s, node pool, node and snapshot lists;
+- every list takes ``filter.<property>`` (case-insensitive "contains" on a property or a
+  metadata field; repeated values are alternatives, several filters must all match),
+  ``orderBy=<property>`` (ascending) and ``maxResults``; ``/requests`` keeps its own
+  ``filter.status``/``method``/``url``/``body``/``createdAfter``/``createdBefore``;
+- Kubernetes versions: a cluster moves only to a version in its ``availableUpgradeVersions``
+  (newer, at most one minor up); a node pool only to a version in its cluster's
+  ``viableNodePoolVersions`` (never newer than the cluster, at most one minor older) and one
+  minor at a time; cluster and node pool names follow the SDK's stated rule (63 characters,
+  alphanumerics at both ends, ``-``, ``_``, ``.`` between);
+- the kubeconfig is YAML unless ``Accept`` asks for ``application/json`` first (the SDK does);
+- an ``ETag`` header only on a GET without ``depth`` (the SDK's metadata docs), ``If-Match``;
+- labels on datacenters, volumes and snapshots (``.../labels[/{key}]``, ``/labels``,
+  ``/labels/{urn}``) and ``/contracts`` with resource limits and what the state provisions;
 - errors are ``{"httpStatus": N, "messages": [{"errorCode", "message"}]}``: 400 malformed JSON,
   401 bad or missing credentials, 404 unknown ids, 405, 412 on an ``If-Match`` mismatch, 415 wrong
   content type, 422 missing or invalid fields.
@@ -38,7 +51,7 @@ import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import yaml
 
@@ -46,6 +59,7 @@ from sandbox.http import Request, Response, json_response
 from sandbox.ionos_common import (
     ApiError,
     IonosServiceBase,
+    ListQuery,
     StateFile,
     check_basic_or_bearer,
     error_response,
@@ -60,6 +74,7 @@ from sandbox.ionos_common import (
 from sandbox.world import World
 
 PREFIX = "/cloudapi/v6"
+CONTRACT_NUMBER = 31415926
 K8S_VERSIONS = ["1.31.9", "1.32.6", "1.33.2"]
 K8S_DEFAULT_VERSION = "1.32.6"
 LOCATIONS = {
@@ -76,12 +91,56 @@ LICENCE_TYPES = ("UNKNOWN", "WINDOWS", "WINDOWS2016", "WINDOWS2019", "WINDOWS202
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PAGINATED = {"datacenters", "lans", "volumes", "servers"}
 FAILABLE = {"datacenter", "lan", "volume", "snapshot", "k8s", "nodepool"}
+# KubernetesClusterProperties.name / KubernetesNodePoolProperties.name (SDK model docs): "63
+# characters or less and must be empty or begin and end with an alphanumeric character
+# ([a-z0-9A-Z]) with dashes (-), underscores (_), dots (.), and alphanumerics between".
+_K8S_NAME_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_K8S_NAME_RULE = ("must be 63 characters or less and be empty or begin and end with an "
+                  "alphanumeric ([a-z0-9A-Z]) with dashes (-), underscores (_), dots (.) and "
+                  "alphanumerics between")
 _TIME_RE = re.compile(r'^([01]\d|2[0-3]):[0-5]\d:[0-5]\d("?Z"?)?$')
 _MAX_REQUESTS = 5000
+# The /requests filters with meanings of their own (the SDK's requests_get parameters).
+_OWN_REQUEST_FILTERS = frozenset({"filter.status", "filter.method", "filter.url", "filter.body",
+                                  "filter.createdAfter", "filter.createdBefore"})
 
 
 def _version_key(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+
+def _wants_json(accept: str) -> bool:
+    """The kubeconfig "format (YAML or JSON) ... in the Accept header. By default,
+    'application/yaml'" (the SDK's k8s_kubeconfig_get docs): JSON only when asked for before
+    any YAML type."""
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in ("application/yaml", "application/x-yaml"):
+            return False
+        if media == "application/json":
+            return True
+    return False
+
+
+def cluster_upgrades(version: str) -> list[str]:
+    """A cluster's ``availableUpgradeVersions``: newer patches of its minor and the next minor
+    (Kubernetes control planes upgrade one minor version at a time)."""
+    current = _version_key(version)
+    return [v for v in K8S_VERSIONS if _version_key(v) > current
+            and _version_key(v)[:2] <= (current[0], current[1] + 1)]
+
+
+def node_pool_versions(cluster_version: str) -> list[str]:
+    """A cluster's ``viableNodePoolVersions``: never newer than the cluster, at most one minor
+    version older."""
+    current = _version_key(cluster_version)
+    return [v for v in K8S_VERSIONS if _version_key(v) <= current
+            and _version_key(v)[:2] >= (current[0], current[1] - 1)]
+
+
+def pool_upgrades(version: str, cluster_version: str) -> list[str]:
+    """A node pool's ``availableUpgradeVersions``: one minor at a time, up to its cluster's."""
+    return [v for v in cluster_upgrades(version) if v in node_pool_versions(cluster_version)]
 
 
 class _Route:
@@ -189,7 +248,8 @@ class IonosCloudService(IonosServiceBase):
             if handler is None:
                 raise ApiError(405, f"Method {req.method} is not allowed on {PREFIX}{path}; "
                                     f"allowed: {', '.join(sorted(route.handlers))}")
-            return handler(req, **m.groupdict())
+            # Path parameters arrive percent-encoded (a label URN's ':' as %3A).
+            return handler(req, **{k: unquote(v) for k, v in m.groupdict().items()})
         raise ApiError(404, f"Resource {PREFIX}{path} does not exist")
 
     def _build_routes(self) -> list[_Route]:
@@ -233,6 +293,12 @@ class IonosCloudService(IonosServiceBase):
             _Route("/requests", {"GET": self._list_requests}),
             _Route(r"/requests/(?P<rid>[^/]+)", {"GET": self._get_request}),
             _Route(r"/requests/(?P<rid>[^/]+)/status", {"GET": self._get_request_status}),
+            *self._label_routes(dc, "datacenter"),
+            *self._label_routes(vol, "volume"),
+            *self._label_routes(r"/snapshots/(?P<sid>[^/]+)", "snapshot"),
+            _Route("/labels", {"GET": self._list_all_labels}),
+            _Route(r"/labels/(?P<urn>[^/]+)", {"GET": self._get_label_by_urn}),
+            _Route("/contracts", {"GET": self._contracts}),
             _Route("/locations", {"GET": self._list_locations}),
             _Route(r"/locations/(?P<region>[^/]+)", {"GET": self._list_region}),
             _Route(r"/locations/(?P<region>[^/]+)/(?P<loc>[^/]+)", {"GET": self._get_location}),
@@ -404,15 +470,20 @@ class IonosCloudService(IonosServiceBase):
         return out
 
     def _render_collection(self, req: Request, items: list[dict[str, Any]], path: str,
-                           kind: str, depth: int, paginate: bool = False) -> dict[str, Any]:
+                           kind: str, depth: int, paginate: bool = False,
+                           query: ListQuery | None = None) -> dict[str, Any]:
         coll_id = path.rsplit("/", 2)[-2] + "/" + kind if path.count("/") > 1 else kind
         out: dict[str, Any] = {"id": coll_id, "type": "collection",
                                "href": self._href(req, path)}
+        if query is not None:
+            items = query.select(items, lambda o: self._render(req, o, 0))
         if paginate:
             offset = query_int(req, "offset", 0, 0, 10**9)
             limit = query_int(req, "limit", 1000, 1, 10000)
             total = len(items)
             items = items[offset:offset + limit]
+        if query is not None:
+            items = query.cut(items)
         if depth <= 0:
             out["items"] = [{"id": o["id"], "type": o["type"],
                              "href": self._href(req, o["path"])} for o in items]
@@ -427,28 +498,31 @@ class IonosCloudService(IonosServiceBase):
     def _computed_props(self, obj: dict[str, Any]) -> dict[str, Any]:
         props = dict(obj["props"])
         if obj["type"] == "k8s":
-            current = _version_key(props.get("k8sVersion") or K8S_DEFAULT_VERSION)
-            props["availableUpgradeVersions"] = [
-                v for v in K8S_VERSIONS if _version_key(v) > current
-                and _version_key(v)[:2] <= (current[0], current[1] + 1)]
-            props["viableNodePoolVersions"] = [
-                v for v in K8S_VERSIONS if _version_key(v)[:2] <= current[:2]
-                and _version_key(v)[:2] >= (current[0], current[1] - 1)]
+            version = props.get("k8sVersion") or K8S_DEFAULT_VERSION
+            props["availableUpgradeVersions"] = cluster_upgrades(version)
+            props["viableNodePoolVersions"] = node_pool_versions(version)
         elif obj["type"] == "nodepool":
-            current = _version_key(props.get("k8sVersion") or K8S_DEFAULT_VERSION)
-            props["availableUpgradeVersions"] = [
-                v for v in K8S_VERSIONS if _version_key(v) > current]
+            cluster = self._objs.get(obj["parent"])
+            cluster_version = (cluster["props"].get("k8sVersion") if cluster else None) or \
+                K8S_DEFAULT_VERSION
+            props["availableUpgradeVersions"] = pool_upgrades(
+                props.get("k8sVersion") or K8S_DEFAULT_VERSION, cluster_version)
         return props
 
     def _one(self, req: Request, obj: dict[str, Any], status: int = 200,
              default_depth: int = 0) -> Response:
         body = self._render(req, obj, self._depth(req, default_depth))
+        if "depth" in req.query:
+            # The SDK's metadata docs: the entity tag "is also added as an 'ETag' response
+            # header to requests which don't use 'depth' parameter".
+            return json_response(status, body)
         return json_response(status, body, ETag=f'"{body["metadata"]["etag"]}"')
 
     def _list(self, req: Request, parent: str, kind: str) -> Response:
         items = self._children(parent, kind)
         return json_response(200, self._render_collection(
-            req, items, f"{parent}/{kind}", kind, self._depth(req), paginate=kind in PAGINATED))
+            req, items, f"{parent}/{kind}", kind, self._depth(req), paginate=kind in PAGINATED,
+            query=ListQuery.from_request(req)))
 
     # ------------------------------------------------------------------ 202 bookkeeping
 
@@ -601,6 +675,151 @@ class IonosCloudService(IonosServiceBase):
                                 f"Kubernetes version; GET /k8s/versions lists {K8S_VERSIONS}")
         return str(version)
 
+    # ------------------------------------------------------------------ labels and contracts
+
+    def _label_routes(self, base: str, rtype: str) -> list[_Route]:
+        """``<resource>/labels[/{key}]`` for a labelled resource type (LabelsApi)."""
+        def owner(**ids: str) -> dict[str, Any]:
+            if rtype == "datacenter":
+                return self._dc(ids["dc"])
+            if rtype == "volume":
+                return self._volume(ids["dc"], ids["vid"])
+            return self._snapshot(ids["sid"])
+
+        def list_(req: Request, **ids: str) -> Response:
+            return self._list_labels(req, owner(**ids))
+
+        def create(req: Request, **ids: str) -> Response:
+            return self._create_label(req, owner(**ids))
+
+        def one(req: Request, key: str, **ids: str) -> Response:
+            obj = owner(**ids)
+            return json_response(200, self._render_label(req, obj, self._label_key(obj, key)))
+
+        def put(req: Request, key: str, **ids: str) -> Response:
+            return self._put_label(req, owner(**ids), key)
+
+        def delete(req: Request, key: str, **ids: str) -> Response:
+            obj = owner(**ids)
+            del obj["extra"]["labels"][self._label_key(obj, key)]
+            return self._accept(req, [obj])
+
+        return [_Route(base + "/labels", {"GET": list_, "POST": create}),
+                _Route(base + r"/labels/(?P<key>[^/]+)",
+                       {"GET": one, "PUT": put, "DELETE": delete})]
+
+    @staticmethod
+    def _label_key(obj: dict[str, Any], key: str) -> str:
+        if key not in obj["extra"].get("labels", {}):
+            raise ApiError(404, f"Label {key!r} does not exist on {obj['type']} {obj['id']}")
+        return key
+
+    def _render_label(self, req: Request, obj: dict[str, Any], key: str,
+                      global_view: bool = False) -> dict[str, Any]:
+        value = obj["extra"]["labels"][key]
+        meta = {"etag": etag_of([obj["id"], key, value]), "createdDate": iso(obj["created"]),
+                "createdBy": self.username, "createdByUserId": _USER_ID,
+                "lastModifiedDate": iso(obj["modified"]), "lastModifiedBy": self.username,
+                "lastModifiedByUserId": _USER_ID}
+        if not global_view:
+            return {"id": key, "type": "label", "href": self._href(req, f"{obj['path']}/labels/"
+                                                                        f"{key}"),
+                    "metadata": meta, "properties": {"key": key, "value": value}}
+        urn = f"urn:label:{obj['type']}:{obj['id']}:{key}"
+        return {"id": urn, "type": "label", "href": self._href(req, f"/labels/{urn}"),
+                "metadata": meta, "properties": {
+                    "key": key, "value": value, "resourceId": obj["id"],
+                    "resourceType": obj["type"], "resourceHref": self._href(req, obj["path"])}}
+
+    def _label_props(self, req: Request) -> tuple[str, str]:
+        p = self._properties(json_body(req))
+        self._require(p, "key", "value")
+        key, value = self._str(p, "key"), self._str(p, "value")
+        if not key:
+            raise ApiError(422, "[(root).properties.key] must not be empty")
+        return key, value
+
+    def _list_labels(self, req: Request, obj: dict[str, Any]) -> Response:
+        keys = list(obj["extra"].get("labels", {}))
+        query = ListQuery.from_request(req)
+        keys = query.cut(query.select(keys, lambda k: self._render_label(req, obj, k)))
+        depth = self._depth(req)
+        return json_response(200, {
+            "id": f"{obj['id']}/labels", "type": "collection",
+            "href": self._href(req, f"{obj['path']}/labels"),
+            "items": [self._render_label(req, obj, k) if depth > 0 else
+                      {"id": k, "type": "label",
+                       "href": self._href(req, f"{obj['path']}/labels/{k}")} for k in keys]})
+
+    def _create_label(self, req: Request, obj: dict[str, Any]) -> Response:
+        key, value = self._label_props(req)
+        labels = obj["extra"].setdefault("labels", {})
+        if key in labels:
+            raise ApiError(422, f"[(root).properties.key] label {key!r} already exists on "
+                                f"{obj['type']} {obj['id']}; PUT it to change its value")
+        labels[key] = value
+        return self._accept(req, [obj], self._render_label(req, obj, key))
+
+    def _put_label(self, req: Request, obj: dict[str, Any], key: str) -> Response:
+        body_key, value = self._label_props(req)
+        if body_key != key:
+            raise ApiError(422, f"[(root).properties.key] {body_key!r} does not match the key "
+                                f"{key!r} in the path")
+        obj["extra"].setdefault("labels", {})[key] = value
+        return self._accept(req, [obj], self._render_label(req, obj, key))
+
+    def _labelled(self) -> list[tuple[dict[str, Any], str]]:
+        return [(o, k) for o in self._objs.values() for k in o["extra"].get("labels", {})]
+
+    def _list_all_labels(self, req: Request) -> Response:
+        query = ListQuery.from_request(req)
+        pairs = query.cut(query.select(
+            self._labelled(), lambda ok: self._render_label(req, ok[0], ok[1], True)))
+        depth = self._depth(req)
+        items = [self._render_label(req, o, k, True) for o, k in pairs]
+        if depth <= 0:
+            items = [{"id": i["id"], "type": "label", "href": i["href"]} for i in items]
+        return json_response(200, {"id": "labels", "type": "collection",
+                                   "href": self._href(req, "/labels"), "items": items})
+
+    def _get_label_by_urn(self, req: Request, urn: str) -> Response:
+        for obj, key in self._labelled():
+            if f"urn:label:{obj['type']}:{obj['id']}:{key}" == urn:
+                return json_response(200, self._render_label(req, obj, key, True))
+        raise ApiError(404, f"Label {urn!r} does not exist; a label URN is "
+                            "urn:label:<resource_type>:<resource_uuid>:<key>")
+
+    def _contracts(self, req: Request) -> Response:
+        """The account's one contract with its limits, and what the state provisions."""
+        pools = self._all("nodepool")
+        volumes = self._all("volume")
+        ssd = sum(v["props"]["size"] for v in volumes if v["props"]["type"] != "HDD")
+        limits = {
+            "coresPerServer": 62, "coresPerContract": 400,
+            "coresProvisioned": sum(p["props"]["coresCount"] * p["props"]["nodeCount"]
+                                    for p in pools),
+            "ramPerServer": 230400, "ramPerContract": 1638400,
+            "ramProvisioned": sum(p["props"]["ramSize"] * p["props"]["nodeCount"]
+                                  for p in pools),
+            "hddLimitPerVolume": 4194304, "hddLimitPerContract": 10485760,
+            "hddVolumeProvisioned": int(sum(v["props"]["size"] for v in volumes
+                                            if v["props"]["type"] == "HDD")),
+            "ssdLimitPerVolume": 4194304, "ssdLimitPerContract": 10485760,
+            "ssdVolumeProvisioned": int(ssd + sum(p["props"]["storageSize"]
+                                                  * p["props"]["nodeCount"] for p in pools)),
+            "dasVolumeProvisioned": 0, "reservableIps": 50, "reservedIpsOnContract": 0,
+            "reservedIpsInUse": 0, "k8sClusterLimitTotal": 20,
+            "k8sClustersProvisioned": len(self._all("k8s")), "nlbLimitTotal": 10,
+            "nlbProvisioned": 0, "natGatewayLimitTotal": 10, "natGatewayProvisioned": 0,
+            "securityGroupsPerVdc": 100, "securityGroupsPerResource": 10,
+            "rulesPerSecurityGroup": 100,
+        }
+        contract = {"type": "contract", "properties": {
+            "contractNumber": CONTRACT_NUMBER, "owner": self.username, "status": "BILLABLE",
+            "regDomain": "ionos.de", "resourceLimits": limits}}
+        return json_response(200, {"id": "contracts", "type": "collection",
+                                   "href": self._href(req, "/contracts"), "items": [contract]})
+
     # ------------------------------------------------------------------ API root, locations
 
     def _api_info(self, req: Request) -> Response:
@@ -615,9 +834,11 @@ class IonosCloudService(IonosServiceBase):
                                    "maxRam": 230400, "vendor": "GenuineIntel"}]}}
 
     def _list_locations(self, req: Request) -> Response:
+        query = ListQuery.from_request(req)
+        items = query.select([self._location(req, loc) for loc in LOCATIONS], lambda v: v)
         return json_response(200, {"id": "locations", "type": "collection",
                                    "href": self._href(req, "/locations"),
-                                   "items": [self._location(req, loc) for loc in LOCATIONS]})
+                                   "items": query.cut(items)})
 
     def _list_region(self, req: Request, region: str) -> Response:
         items = [self._location(req, loc) for loc in LOCATIONS if loc.startswith(region + "/")]
@@ -893,15 +1114,17 @@ class IonosCloudService(IonosServiceBase):
     def _cluster_props(self, p: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
         self._require(p, "name")
         name = self._str(p, "name")
-        if not re.match(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,61}[A-Za-z0-9]$|^[A-Za-z0-9]$", name):
-            raise ApiError(422, f"[(root).properties.name] {name!r} must be 1-63 characters, "
-                                "alphanumerics, '-', '_' or '.', starting and ending with an "
-                                "alphanumeric")
+        if not _K8S_NAME_RE.match(name):
+            raise ApiError(422, f"[(root).properties.name] {name!r} {_K8S_NAME_RULE}")
         default_version = current["k8sVersion"] if current else K8S_DEFAULT_VERSION
         version = self._k8s_version(p, default_version)
-        if current and _version_key(version) < _version_key(current["k8sVersion"]):
-            raise ApiError(422, f"[(root).properties.k8sVersion] downgrade from "
-                                f"{current['k8sVersion']} to {version} is not supported")
+        if current and version != current["k8sVersion"]:
+            allowed = cluster_upgrades(current["k8sVersion"])
+            if version not in allowed:
+                raise ApiError(422, f"[(root).properties.k8sVersion] a cluster on "
+                                    f"{current['k8sVersion']} can only be upgraded to one of its "
+                                    f"availableUpgradeVersions {allowed} (one minor version at "
+                                    f"a time, never down), not to {version}")
         allow = p.get("apiSubnetAllowList") or []
         if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
             raise ApiError(422, "[(root).properties.apiSubnetAllowList] must be a list of CIDRs")
@@ -966,6 +1189,8 @@ class IonosCloudService(IonosServiceBase):
             "current-context": f"cluster-admin@{name}",
             "preferences": {},
         }
+        if _wants_json(req.headers.get("Accept") or ""):
+            return json_response(200, config)
         return Response(200, yaml.safe_dump(config, sort_keys=False),
                         content_type="application/yaml")
 
@@ -977,9 +1202,8 @@ class IonosCloudService(IonosServiceBase):
             self._require(p, "name", "datacenterId", "nodeCount", "coresCount", "ramSize",
                           "availabilityZone", "storageType", "storageSize")
             name = self._str(p, "name")
-            if not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", name):
-                raise ApiError(422, f"[(root).properties.name] {name!r} must be a DNS label "
-                                    "(lower-case alphanumerics and '-', at most 63)")
+            if not _K8S_NAME_RE.match(name):
+                raise ApiError(422, f"[(root).properties.name] {name!r} {_K8S_NAME_RULE}")
             dc_id = self._str(p, "datacenterId")
             self._get(f"/datacenters/{dc_id}", "datacenter")
             ram = self._int(p, "ramSize", 2048, 1024 * 1024)
@@ -1010,9 +1234,19 @@ class IonosCloudService(IonosServiceBase):
             cluster_version = current["k8sVersion"]
         props["nodeCount"] = self._int(p, "nodeCount", 1, 100)
         version = self._k8s_version(p, cluster_version)
-        if _version_key(version)[:2] > _version_key(cluster["props"]["k8sVersion"])[:2]:
-            raise ApiError(422, f"[(root).properties.k8sVersion] {version} is newer than the "
-                                f"cluster's {cluster['props']['k8sVersion']}")
+        cluster_version = cluster["props"]["k8sVersion"]
+        viable = node_pool_versions(cluster_version)
+        if current is not None and version != current["k8sVersion"] and version not in (
+                allowed := pool_upgrades(current["k8sVersion"], cluster_version)):
+            raise ApiError(422, f"[(root).properties.k8sVersion] a node pool on "
+                                f"{current['k8sVersion']} can only be upgraded to one of its "
+                                f"availableUpgradeVersions {allowed} (one minor version at a "
+                                f"time, never past the cluster's {cluster_version}), not to "
+                                f"{version}")
+        if version not in viable and (current is None or version != current["k8sVersion"]):
+            raise ApiError(422, f"[(root).properties.k8sVersion] {version} is not one of the "
+                                f"cluster's viableNodePoolVersions {viable} (a node pool never "
+                                f"runs a newer version than its cluster's {cluster_version})")
         props["k8sVersion"] = version
         props["maintenanceWindow"] = self._maintenance(p, "Monday") if (
             current is None or p.get("maintenanceWindow") is not None) else \
@@ -1123,7 +1357,9 @@ class IonosCloudService(IonosServiceBase):
             nid = str(uuid.uuid4())
             private_ip, public_ip = self._next_ips()
             node = self._new_obj("node", pool["path"], "nodes", nid, {
-                "name": f"{pool['props']['name']}-{nid[:5]}", "publicIP": public_ip,
+                # Pool names may hold capitals and '_'; a node's name is a DNS name.
+                "name": f"{pool['props']['name'].lower().replace('_', '-')}-{nid[:5]}",
+                "publicIP": public_ip,
                 "privateIP": private_ip, "k8sVersion": pool["props"]["k8sVersion"]},
                 "PROVISIONING")
             self._transition(node, "PROVISIONING", final)
@@ -1196,9 +1432,11 @@ class IonosCloudService(IonosServiceBase):
         if t_before is not None:
             items = [r for r in items if r["created"] <= t_before]
         items.sort(key=lambda r: r["created"], reverse=True)
+        query = ListQuery.from_request(req, own=_OWN_REQUEST_FILTERS)
+        items = query.select(items, lambda r: self._render_request(req, r, 1))
         offset = query_int(req, "offset", 0, 0, 10**9)
         limit = query_int(req, "limit", 1000, 1, 10000)
-        page = items[offset:offset + limit]
+        page = query.cut(items[offset:offset + limit])
         href = self._href(req, "/requests")
         return json_response(200, {
             "id": "requests", "type": "collection", "href": href,

@@ -13,12 +13,16 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from sandbox.http import Request, Response, Service, json_response
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -132,6 +136,92 @@ def query_int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ApiError(422, f"query parameter {name}={value} must be between {lo} and {hi}")
     return value
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """``filter.<property>``, ``orderBy`` and ``maxResults`` of a Cloud API list request.
+
+    The Cloud API's own words (sdk-go, generated from the OpenAPI document): filters "limit
+    results to those containing a matching value for a specific property", ``orderBy`` "sorts
+    the results alphanumerically in ascending order based on the specified property", and
+    ``maxResults`` "limits the number of results returned". ionosctl lists the filterable names
+    as the resource's properties and its metadata. Matching is case-insensitive (the SDK's
+    ``/requests`` filter docs); repeated values of one filter are alternatives (sdk-go 6.1.4).
+    """
+
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    order_by: str | None = None
+    max_results: int | None = None
+
+    @classmethod
+    def from_request(cls, req: Request, own: Collection[str] = ()) -> ListQuery:
+        """Read the query; ``own`` names ``filter.*`` parameters the endpoint handles itself."""
+        filters = tuple((key[len("filter."):], tuple(v.lower() for v in values))
+                        for key, values in req.raw_query.items()
+                        if key.startswith("filter.") and key not in own)
+        for prop, _ in filters:
+            if not prop:
+                raise ApiError(422, "query parameter 'filter.' needs a property name, "
+                                    "e.g. filter.name=web")
+        order_by = req.query.get("orderBy") or None
+        max_results = query_int(req, "maxResults", -1, 0, 10**9)
+        return cls(filters, order_by, None if max_results < 0 else max_results)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.filters or self.order_by or self.max_results is not None)
+
+    def select(self, items: list[T], view: Callable[[T], dict[str, Any]]) -> list[T]:
+        """Filter and order ``items`` by ``view(item)`` (its rendered properties and metadata).
+
+        ``maxResults`` is not applied here: the caller cuts the page it returns."""
+        if not (self.filters or self.order_by):
+            return items
+        views = [(item, view(item)) for item in items]
+        if self.filters:
+            views = [(item, v) for item, v in views if all(
+                any(want in text for want in wants for text in _texts(_lookup(v, prop)))
+                for prop, wants in self.filters)]
+        if self.order_by:
+            prop = self.order_by
+            views.sort(key=lambda iv: _order_key(_lookup(iv[1], prop)))
+        return [item for item, _ in views]
+
+    def cut(self, items: list[T]) -> list[T]:
+        return items if self.max_results is None else items[:self.max_results]
+
+
+_MISSING = object()
+
+
+def _lookup(view: dict[str, Any], prop: str) -> Any:
+    for section in ("properties", "metadata"):
+        part = view.get(section)
+        if isinstance(part, dict) and prop in part:
+            return part[prop]
+    return view.get(prop, _MISSING) if prop in ("id", "type") else _MISSING
+
+
+def _texts(value: Any) -> list[str]:
+    if value is _MISSING or value is None:
+        return []
+    if isinstance(value, str):
+        return [value.lower()]
+    if isinstance(value, bool):
+        return [str(value).lower()]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return [json.dumps(value, sort_keys=True).lower()]
+
+
+def _order_key(value: Any) -> tuple[int, float, str]:
+    """Ascending; numbers by value, everything else as text; items without the property last."""
+    if value is _MISSING or value is None:
+        return (2, 0.0, "")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
 def page_links(base: str, offset: int, limit: int, total: int) -> dict[str, str]:

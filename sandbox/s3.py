@@ -13,6 +13,8 @@ start. Replayed versions get new version ids.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import http.client
 import json
@@ -23,7 +25,8 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +53,64 @@ _ERROR_CODES = {
 _WRITES = {"PUT", "POST", "DELETE"}
 
 # The moto child: print its port, serve until stdin closes (the sandbox stopped or died).
+# moto 5 drops every version of a key when it is written or deleted in a bucket whose
+# versioning is Suspended. S3 (User Guide, "Working with objects in a versioning-suspended
+# bucket") only replaces or removes the key's "null" version there, adding a delete marker with
+# version id null on a delete, and keeps the versions written before: the child patches that in.
 _MOTO_CHILD = """
 import logging, sys
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+from moto.s3.models import FakeDeleteMarker, S3Backend
 from moto.server import ThreadedMotoServer
+
+_put, _delete = S3Backend.put_object, S3Backend.delete_object
+
+def _suspended(backend, bucket_name):
+    try:
+        return backend.get_bucket(bucket_name).versioning_status == "Suspended"
+    except Exception:
+        return False
+
+def _kept(bucket, key_name):
+    return [k for k in bucket.keys.getlist(key_name, []) if str(k.version_id) != "null"]
+
+def put_object(self, bucket_name, key_name, *args, **kwargs):
+    if not _suspended(self, bucket_name):
+        return _put(self, bucket_name, key_name, *args, **kwargs)
+    bucket = self.get_bucket(bucket_name)
+    kept = _kept(bucket, key_name)
+    # Hide the kept versions from moto, which disposes of every version it replaces.
+    dict.__setitem__(bucket.keys, key_name, [k for k in bucket.keys.getlist(key_name, [])
+                                             if k not in kept])
+    try:
+        new = _put(self, bucket_name, key_name, *args, **kwargs)
+    finally:
+        versions = kept + [k for k in bucket.keys.getlist(key_name, []) if k not in kept]
+        if versions:
+            dict.__setitem__(bucket.keys, key_name, versions)
+        else:
+            dict.pop(bucket.keys, key_name, None)
+    return new
+
+def delete_object(self, bucket_name, key_name, version_id=None, bypass=False):
+    if not _suspended(self, bucket_name):
+        return _delete(self, bucket_name, key_name, version_id, bypass)
+    bucket = self.get_bucket(bucket_name)
+    if version_id is not None:
+        bucket.versioning_status = "Enabled"
+        try:
+            return _delete(self, bucket_name, key_name, version_id, bypass)
+        finally:
+            bucket.versioning_status = "Suspended"
+    versions = bucket.keys.getlist(key_name, [])
+    if not versions:
+        return _delete(self, bucket_name, key_name, version_id, bypass)
+    marker = FakeDeleteMarker(key=versions[-1])
+    marker._version_id = "null"
+    bucket.keys.setlist(key_name, _kept(bucket, key_name) + [marker])
+    return True, {"version-id": "null", "delete-marker": "true"}
+
+S3Backend.put_object, S3Backend.delete_object = put_object, delete_object
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)
@@ -142,6 +199,10 @@ class S3Service(Service):
     # ------------------------------------------------------------------ proxy
 
     def handle(self, req: Request) -> Response:
+        if req.method == "PUT":
+            rejected = checksum_error(req)
+            if rejected is not None:
+                return rejected
         conn = http.client.HTTPConnection("127.0.0.1", self._moto_port, timeout=60)
         conn.putrequest(req.method, req.target or req.path, skip_host=True,
                         skip_accept_encoding=True)
@@ -171,13 +232,9 @@ class S3Service(Service):
 
     def fault_response(self, status: int, retry_after: int) -> Response:
         code, message = _ERROR_CODES.get(status, ("InternalError", "Injected fault."))
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{code}</Code><Message>{message}</Message>"
-            f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
-        )
-        return Response(status, body, {"Retry-After": str(retry_after)},
-                        content_type="application/xml")
+        resp = s3_error(status, code, message)
+        resp.headers["Retry-After"] = str(retry_after)
+        return resp
 
     # ------------------------------------------------------------------ persistence
 
@@ -247,11 +304,13 @@ class S3Service(Service):
                                     "key": version["Key"], "blob": digest,
                                     "content_type": got.get("ContentType"),
                                     "metadata": got.get("Metadata", {}),
+                                    "null": version["VersionId"] == "null",
                                 }))
             for marker in page.get("DeleteMarkers", []):
                 position += 1
                 entries.append((marker["Key"], marker["LastModified"], marker["IsLatest"],
-                                -position, {"key": marker["Key"], "deleted": True}))
+                                -position, {"key": marker["Key"], "deleted": True,
+                                            "null": marker["VersionId"] == "null"}))
         entries.sort(key=lambda e: e[:4])
         return [e[4] for e in entries]
 
@@ -273,13 +332,18 @@ class S3Service(Service):
             else:
                 client.create_bucket(Bucket=name,
                                      CreateBucketConfiguration={"LocationConstraint": region})
-            if bucket.get("versioning"):
-                client.put_bucket_versioning(Bucket=name, VersioningConfiguration={
-                    "Status": bucket["versioning"]})
             if bucket.get("lifecycle"):
                 client.put_bucket_lifecycle_configuration(
                     Bucket=name, LifecycleConfiguration={"Rules": bucket["lifecycle"]})
+            status = None
             for obj in bucket.get("objects", []):
+                if bucket.get("versioning"):
+                    # Each version as it was written: a "null" one while Suspended.
+                    wanted = "Suspended" if obj.get("null") else "Enabled"
+                    if wanted != status:
+                        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={
+                            "Status": wanted})
+                        status = wanted
                 if obj.get("deleted"):
                     client.delete_object(Bucket=name, Key=obj["key"])
                     continue
@@ -289,6 +353,76 @@ class S3Service(Service):
                 client.put_object(Bucket=name, Key=obj["key"],
                                   Body=(self._state_dir / "blobs" / obj["blob"]).read_bytes(),
                                   **extra)
+            if bucket.get("versioning") and bucket["versioning"] != status:
+                client.put_bucket_versioning(Bucket=name, VersioningConfiguration={
+                    "Status": bucket["versioning"]})
+
+
+# x-amz-checksum-<algorithm>: the base64 digest of the payload (AWS S3 API reference,
+# PutObject and UploadPart). CRC32C and CRC64NVME are passed through unchecked.
+_CHECKSUMS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "x-amz-checksum-sha256": ("SHA256", lambda b: hashlib.sha256(b).digest()),
+    "x-amz-checksum-sha1": ("SHA1", lambda b: hashlib.sha1(b).digest()),
+    "x-amz-checksum-crc32": ("CRC32", lambda b: zlib.crc32(b).to_bytes(4, "big")),
+}
+
+
+def checksum_error(req: Request) -> Response | None:
+    """The S3 error for a PUT whose ``x-amz-checksum-*`` header or trailer does not match its
+    payload, as AWS answers it: 400 ``InvalidRequest`` for a value that is not a digest, 400
+    ``BadDigest`` for a digest of other bytes; None when it matches or none is sent."""
+    payload, trailers = _payload(req)
+    for header, (algorithm, digest) in _CHECKSUMS.items():
+        sent = req.headers.get(header) or trailers.get(header)
+        if sent is None:
+            continue
+        want = digest(b"")
+        try:
+            got = base64.b64decode(sent.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            got = b""
+        if len(got) != len(want):
+            return s3_error(400, "InvalidRequest", f"Value for {header} header is invalid.")
+        if got != digest(payload):
+            return s3_error(400, "BadDigest", f"The {algorithm} you specified did not match the "
+                                              "calculated checksum.")
+    return None
+
+
+def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
+    """The object bytes of a PUT and its trailing headers (``aws-chunked`` bodies decoded)."""
+    encoding = (req.headers.get("Content-Encoding") or "").lower()
+    streaming = (req.headers.get("x-amz-content-sha256") or "").startswith("STREAMING-")
+    if "aws-chunked" not in encoding and not streaming:
+        return req.body, {}
+    data, pos, chunks = req.body, 0, []
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return req.body, {}  # not aws-chunked after all: moto answers for it
+        size_text = data[pos:end].split(b";", 1)[0]
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return req.body, {}
+        pos = end + 2
+        if size == 0:
+            break
+        chunks.append(data[pos:pos + size])
+        pos += size + 2
+    trailers = {}
+    for line in data[pos:].decode(errors="replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            trailers[name.strip().lower()] = value.strip()
+    return b"".join(chunks), trailers
+
+
+def s3_error(status: int, code: str, message: str) -> Response:
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{message}</Message>"
+            f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>")
+    return Response(status, body, {}, content_type="application/xml")
 
 
 def _stream(upstream: http.client.HTTPResponse,

@@ -231,9 +231,10 @@ def test_full_flow_datacenter_to_kubeconfig(slow_sandbox: Sandbox, clock: Clock)
     assert all(n["ready"] and n["labels"] == {"role": "app"} for n in world_nodes)
     assert {n["name"] for n in world_nodes} == {n.properties.name for n in nodes}
 
-    kubeconfig = k8s.k8s_kubeconfig_get(cluster.id)
-    assert isinstance(kubeconfig, str)
-    parsed = yaml.safe_load(kubeconfig)
+    # The SDK sends Accept: application/json, so the kubeconfig comes as a JSON object (the
+    # format follows Accept, per k8s_kubeconfig_get's docs): read the raw body.
+    kubeconfig = k8s.k8s_kubeconfig_get(cluster.id, _preload_content=False).data
+    parsed = json.loads(kubeconfig)
     assert parsed["clusters"][0]["cluster"]["server"] == KUBE_URL
     assert parsed["users"][0]["user"]["token"] == "kube-token"
     assert parsed["current-context"] == parsed["contexts"][0]["name"]
@@ -274,7 +275,7 @@ def test_nodepool_scale_and_upgrade_updates_nodes(sandbox: Sandbox) -> None:
         k8s.k8s_nodepools_put(cluster.id, pool.id, ionoscloud.KubernetesNodePoolForPut(
             properties=ionoscloud.KubernetesNodePoolPropertiesForPut(node_count=2,
                                                                      k8s_version="1.33.2")))
-    assert err.value.status == 422 and "newer than the cluster" in err.value.body
+    assert err.value.status == 422 and "never past the cluster's 1.32.6" in err.value.body
     k8s.k8s_nodepools_delete(cluster.id, pool.id)
     with pytest.raises(ionoscloud.ApiException) as err:
         k8s.k8s_nodepools_find_by_id(cluster.id, pool.id)

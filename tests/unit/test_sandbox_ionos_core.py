@@ -125,3 +125,54 @@ def test_mariadb_in_process_validation() -> None:
     assert "password" not in resp.body["properties"]["credentials"]
     resp = svc.handle(request("GET", "/mariadb/v2/clusters", auth="Basic eDp5"))
     assert resp.status == 401
+
+
+def test_kubernetes_version_rules() -> None:
+    """availableUpgradeVersions: one minor up at most; viableNodePoolVersions: never newer than
+    the cluster, at most one minor older; a pool's upgrades stay within both."""
+    from sandbox.ionos import cluster_upgrades, node_pool_versions, pool_upgrades
+
+    assert cluster_upgrades("1.31.9") == ["1.32.6"]
+    assert cluster_upgrades("1.33.2") == []
+    assert node_pool_versions("1.32.6") == ["1.31.9", "1.32.6"]
+    assert node_pool_versions("1.31.9") == ["1.31.9"]
+    assert pool_upgrades("1.31.9", "1.33.2") == ["1.32.6"]
+    assert pool_upgrades("1.31.9", "1.31.9") == []
+
+
+def test_list_query_filters_orders_and_cuts() -> None:
+    from sandbox.ionos_common import ListQuery
+
+    views = [{"properties": {"name": n, "size": s}, "metadata": {"state": "AVAILABLE"}}
+             for n, s in [("web-b", 10), ("DB", 2), ("web-a", None)]]
+    req = request("GET", "/x")
+    req.raw_query = {"filter.name": ["WEB"], "orderBy": ["size"]}
+    req.query = {k: v[-1] for k, v in req.raw_query.items()}
+    query = ListQuery.from_request(req)
+    assert [v["properties"]["name"] for v in query.select(views, lambda v: v)] == [
+        "web-b", "web-a"], "contains, case-insensitive; items without the property last"
+    req.raw_query = {"filter.state": ["busy", "avail"], "orderBy": ["name"], "maxResults": ["2"]}
+    req.query = {k: v[-1] for k, v in req.raw_query.items()}
+    query = ListQuery.from_request(req)
+    assert [v["properties"]["name"] for v in query.cut(query.select(views, lambda v: v))] == [
+        "DB", "web-a"], "repeated values are alternatives; metadata filters too"
+    req.raw_query = {"filter.missing": ["x"]}
+    req.query = {"filter.missing": "x"}
+    assert ListQuery.from_request(req).select(views, lambda v: v) == []
+    req.query = {"maxResults": "-1"}
+    req.raw_query = {"maxResults": ["-1"]}
+    with pytest.raises(ApiError) as err:
+        ListQuery.from_request(req)
+    assert err.value.status == 422
+
+
+def test_kubeconfig_text_accepts_json_and_yaml_and_names_the_source() -> None:
+    from resources.kubernetes import kubeconfig_text
+
+    as_json = json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": []}).encode()
+    assert kubeconfig_text(as_json, "GET /k8s/x/kubeconfig") == as_json.decode()
+    assert "clusters" in kubeconfig_text(b"kind: Config\nclusters: []\n", "src")
+    for bad in (b"{'clusters': [", b"\xff\xfe", b"just text"):
+        with pytest.raises(ValueError, match="GET /k8s/x/kubeconfig") as err:
+            kubeconfig_text(bad, "GET /k8s/x/kubeconfig")
+        assert "clusters': [" not in str(err.value), "the body (a credential) is never quoted"
