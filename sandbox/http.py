@@ -12,6 +12,7 @@ import json
 import math
 import random
 import socket
+import ssl
 import threading
 import time
 from collections import defaultdict
@@ -70,6 +71,10 @@ class Service:
     """Base of a sandbox service. Subclasses set ``name`` and implement ``handle``."""
 
     name = "service"
+    # When set, the service's port also speaks TLS: a connection that opens with a TLS
+    # handshake is served over it, any other as plain HTTP (clients such as kubectl send
+    # credentials only over TLS).
+    tls_context: ssl.SSLContext | None = None
 
     def handle(self, req: Request) -> Response:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -358,6 +363,26 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, service: Service, host: str, port: int):
         self.service = service
         super().__init__((host, port), _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        context = self.service.tls_context
+        if context is None or not isinstance(request, socket.socket):
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(30)  # a silent client holds only its own thread, and not forever
+        try:
+            if request.recv(1, socket.MSG_PEEK) != b"\x16":  # not a TLS handshake record
+                request.settimeout(None)
+                super().finish_request(request, client_address)
+                return
+            wrapped = context.wrap_socket(request, server_side=True)
+        except OSError:  # ssl.SSLError included: a failed handshake ends this connection
+            return
+        wrapped.settimeout(None)
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
 
 
 class RunningServer:

@@ -71,7 +71,7 @@ from sandbox.ionos_common import (
     parse_iso,
     query_int,
 )
-from sandbox.world import World
+from sandbox.world import World, kubeconfig_cluster
 
 PREFIX = "/cloudapi/v6"
 CONTRACT_NUMBER = 31415926
@@ -1175,8 +1175,8 @@ class IonosCloudService(IonosServiceBase):
         cluster = self._cluster(cid)
         name = cluster["props"]["name"]
         server = self.world.kubernetes_url or "https://127.0.0.1:6443"
-        cluster_entry: dict[str, Any] = {"server": server}
-        if server.startswith("https://"):
+        cluster_entry: dict[str, Any] = kubeconfig_cluster(server, self.world.kubernetes_ca_pem)
+        if "certificate-authority-data" not in cluster_entry and server.startswith("https://"):
             cluster_entry["insecure-skip-tls-verify"] = True
         config = {
             "apiVersion": "v1", "kind": "Config",

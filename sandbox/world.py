@@ -8,6 +8,7 @@ Services register callbacks here instead of importing each other.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 from collections.abc import Callable
@@ -20,6 +21,8 @@ class World:
     kubernetes_url: str = ""
     # The bearer token the Kubernetes API requires; random, so only those given it get in.
     kubernetes_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # Set by the Kubernetes service: the CA (PEM) of its TLS certificate, for kubeconfigs.
+    kubernetes_ca_pem: str = ""
     # Set by the IONOS service: create a volume in the (first) datacenter, return its id.
     provision_volume: Callable[[str, int], str] | None = None
     # Set by the IONOS service: does a volume id still exist?
@@ -34,3 +37,14 @@ class World:
     mariadb_port: int = 3306
     lock: threading.RLock = field(default_factory=threading.RLock)
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def kubeconfig_cluster(server_url: str, ca_pem: str) -> dict[str, str]:
+    """A kubeconfig ``cluster`` for the sandbox Kubernetes API: ``https`` and its CA when one
+    is known (the API's port speaks TLS and plain HTTP)."""
+    if not ca_pem:
+        return {"server": server_url}
+    if server_url.startswith("http://"):
+        server_url = "https://" + server_url[len("http://"):]
+    return {"server": server_url,
+            "certificate-authority-data": base64.b64encode(ca_pem.encode()).decode()}

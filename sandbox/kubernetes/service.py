@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +33,7 @@ from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch,
 from sandbox.kubernetes.registry import PREINSTALLED_CRDS, Registry, ResourceType, crd_object
 from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
 from sandbox.kubernetes.store import Expired, Store
-from sandbox.world import World
+from sandbox.world import World, kubeconfig_cluster
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
@@ -47,6 +49,22 @@ UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": 
                 "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
 _REASONS = {429: "TooManyRequests", 500: "InternalError", 502: "InternalError",
             503: "ServiceUnavailable", 504: "Timeout"}
+
+
+def serving_tls() -> tuple[ssl.SSLContext, str]:
+    """A server context with a certificate for 127.0.0.1 and localhost from a CA of its own,
+    and that CA's PEM."""
+    from sandbox.tls import Authority
+
+    ca = Authority("platform-ops sandbox kubernetes CA")
+    leaf = ca.issue(["127.0.0.1", "localhost"], days_left=3650, lifetime_days=3651)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory(prefix="sandbox-k8s-tls-") as tmp:
+        cert, key = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
+        cert.write_bytes(leaf.cert_pem)
+        key.write_bytes(leaf.key_pem)
+        context.load_cert_chain(str(cert), str(key))
+    return context, ca.pem.decode()
 
 
 def parse_bool(value: str | None, name: str) -> bool | None:
@@ -70,6 +88,8 @@ class KubernetesService(Service):
             # A Pod POST runs a command on this host: never without a token to check.
             raise ValueError("run_jobs needs authentication: set World.kubernetes_token")
         self.world = world
+        # kubectl sends a kubeconfig's token only over TLS, so the port speaks TLS too.
+        self.tls_context, world.kubernetes_ca_pem = serving_tls()
         self.state_dir = Path(state_dir) if state_dir else None
         self.registry = Registry()
         self.store = Store()
@@ -181,12 +201,14 @@ class KubernetesService(Service):
             self.store.save(self.state_dir / STATE_FILE)
 
     def kubeconfig(self, server_url: str) -> str:
-        """A kubeconfig (YAML) for ``server_url`` with token auth over plain HTTP."""
+        """A kubeconfig (YAML) for the server at ``server_url``: HTTPS with the sandbox CA and
+        the bearer token (plain HTTP on the same port answers too, for raw requests)."""
         import yaml
 
         return yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": "sandbox", "cluster": {"server": server_url}}],
+            "clusters": [{"name": "sandbox", "cluster": kubeconfig_cluster(
+                server_url, self.world.kubernetes_ca_pem)}],
             "users": [{"name": "sandbox", "user": {"token": self.world.kubernetes_token}}],
             "contexts": [{"name": "sandbox",
                           "context": {"cluster": "sandbox", "user": "sandbox",

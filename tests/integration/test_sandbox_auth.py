@@ -85,6 +85,31 @@ def test_kubernetes_client_with_a_wrong_token_gets_401(runner, tmp_path) -> None
     assert json.loads(err.value.body) == K8S_UNAUTHORIZED
 
 
+def test_kubectl_sends_the_token_over_tls_and_a_wrong_one_is_refused(runner, tmp_path) -> None:
+    """client-go sends a kubeconfig's credentials only over TLS, so the kubeconfig is HTTPS with
+    the sandbox's CA; a wrong token is "You must be logged in to the server (Unauthorized)"."""
+    kubectl = Path("/usr/bin/kubectl")
+    if not kubectl.exists():
+        pytest.skip(f"{kubectl} is not installed on this machine")
+    import subprocess
+
+    svc, server = runner
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_text(svc.kubeconfig(server.url))
+    bad.write_text(good.read_text().replace(svc.world.kubernetes_token, "not-the-token"))
+    assert "server: https://127.0.0.1:" in good.read_text()
+
+    def run(config: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(kubectl), "--kubeconfig", str(config), "--cache-dir",
+                               str(tmp_path / "cache"), "get", "namespace", "default",
+                               "-o", "name"], capture_output=True, text=True, timeout=60)
+
+    ok = run(good)
+    assert ok.returncode == 0 and ok.stdout.strip() == "namespace/default", ok.stderr
+    refused = run(bad)
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr
+
+
 def test_an_unauthenticated_pod_post_runs_nothing_on_the_host(runner, tmp_path) -> None:
     svc, server = runner
     marker = tmp_path / "ran"
