@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/bench_sandbox_ionos.py [--gets 200] [--posts 50]
 
 Measures, with the real SDKs over HTTP on 127.0.0.1: Cloud API GETs (a datacenter at depth 1, the
-datacenter list at depth 1) and POSTs (LAN creates, each answered 202 with a request to poll),
-the DBaaS MariaDB cluster GET and the Certificate Manager list. Also the emulator alone (its
-``handle`` called in-process, no socket, no SDK), which is the part the sandbox adds on top of
-any HTTP client. Prints median and p95 per request in milliseconds.
+datacenter list at depth 1, also with ``filter.name`` and ``orderBy``) and POSTs (LAN creates,
+each answered 202 with a request to poll), the DBaaS MariaDB cluster GET and the Certificate
+Manager list. Also the emulator alone (its ``handle`` called in-process, no socket, no SDK),
+which is the part the sandbox adds on top of any HTTP client. Prints median and p95 per request
+in milliseconds; the last line is one JSON object of the medians.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ FIGURES: dict[str, dict[str, float]] = {}
 
 def report(label: str, samples: list[float]) -> None:
     p95 = sorted(samples)[max(0, int(len(samples) * 0.95) - 1)]
-    print(f"{label:<52} n={len(samples):<4} median {statistics.median(samples):7.2f} ms"
+    print(f"{label:<60} n={len(samples):<4} median {statistics.median(samples):7.2f} ms"
           f"   p95 {p95:7.2f} ms")
     FIGURES[label] = {"n": len(samples), "median_ms": round(statistics.median(samples), 3),
                       "p95_ms": round(p95, 3)}
@@ -78,6 +79,9 @@ def main() -> None:
                timed(args.gets, lambda _: dcs.datacenters_find_by_id(dc.id, depth=1)))
         report("ionoscloud GET /datacenters?depth=1 (21 items)",
                timed(args.gets, lambda _: dcs.datacenters_get(depth=1)))
+        report("ionoscloud GET /datacenters?depth=1&filter.name&orderBy",
+               timed(args.gets, lambda _: dcs.datacenters_get(depth=1, query_params={
+                   "filter.name": "f1", "orderBy": "name"})))
         report("ionoscloud POST /datacenters/{id}/lans (202)",
                timed(args.posts, lambda i: lans.datacenters_lans_post(dc.id, ionoscloud.Lan(
                    properties=ionoscloud.LanProperties(name=f"lan-{i}")))))
@@ -105,6 +109,17 @@ def main() -> None:
 
         report("emulator only: handle(GET /datacenters depth=1)",
                timed(args.gets, in_process_list))
+
+        filtered = {"depth": "1", "filter.name": "f1", "orderBy": "name"}
+
+        def in_process_filtered(_: int) -> None:
+            resp = ionos.handle(Request("GET", "/cloudapi/v6/datacenters", filtered, headers,
+                                        b"", base, {k: [v] for k, v in filtered.items()}))
+            assert resp.status == 200
+            resp.encoded()
+
+        report("emulator only: handle(GET /datacenters filter+orderBy)",
+               timed(args.gets, in_process_filtered))
 
         mdb_client = mdb.ApiClient(mdb.Configuration(host=servers[1].url + "/mariadb/v2",
                                                      token=TOKEN))
