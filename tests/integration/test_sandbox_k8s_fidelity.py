@@ -282,7 +282,7 @@ def test_field_validation_strict_warn_and_ignore(k8s: Cluster) -> None:
     assert 'unknown field "spec.replicaz"' in status["message"]
     req = urllib.request.Request(k8s.url + base + "?fieldValidation=Warn", method="POST",
                                  data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **k8s.auth})
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 201
         assert 'unknown field \\"spec.replicaz\\"' in resp.headers["Warning"] or \
