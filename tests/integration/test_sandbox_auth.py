@@ -21,6 +21,7 @@ from sandbox.http import RunningServer, serve
 from sandbox.ionos import IonosCloudService
 from sandbox.kubernetes import KubernetesService
 from sandbox.world import World
+from tests.conftest import missing_service
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +91,7 @@ def test_kubectl_sends_the_token_over_tls_and_a_wrong_one_is_refused(runner, tmp
     the sandbox's CA; a wrong token is "You must be logged in to the server (Unauthorized)"."""
     kubectl = Path("/usr/bin/kubectl")
     if not kubectl.exists():
-        pytest.skip(f"{kubectl} is not installed on this machine")
+        missing_service(f"{kubectl} is not installed on this machine")
     import subprocess
 
     svc, server = runner

@@ -14,7 +14,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "platform" / "platform.yaml"
 
 
 @pytest.fixture(scope="module")
-def spec():  # type: ignore[no-untyped-def]
+def spec():
     return load_spec(EXAMPLE)
 
 
@@ -22,7 +22,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def test_window_sunday_ten_to_two(spec) -> None:  # type: ignore[no-untyped-def]
+def test_window_sunday_ten_to_two(spec) -> None:
     # 2026-11-22 is a Sunday; the example's window is Sunday 10:00 for 4h (UTC).
     assert calendar.in_maintenance_window(spec, at("2026-11-22T10:00:00"))
     assert calendar.in_maintenance_window(spec, at("2026-11-22T13:59:59"))
@@ -33,7 +33,7 @@ def test_window_sunday_ten_to_two(spec) -> None:  # type: ignore[no-untyped-def]
         "2026-11-29T10:00:00")
 
 
-def test_window_in_other_timezone_and_across_midnight(spec) -> None:  # type: ignore[no-untyped-def]
+def test_window_in_other_timezone_and_across_midnight(spec) -> None:
     cal = {"maintenance_windows": [{"name": "late", "day": "Saturday", "start": "23:00",
                                     "duration": "3h", "timezone": "Europe/Berlin"}]}
     other = spec.model_copy(update={"change_calendar": type(spec.change_calendar).model_validate(
@@ -44,7 +44,7 @@ def test_window_in_other_timezone_and_across_midnight(spec) -> None:  # type: ig
     assert not calendar.in_maintenance_window(other, at("2026-11-22T01:00:00"))
 
 
-def test_freeze_beats_window_and_force_beats_both(spec) -> None:  # type: ignore[no-untyped-def]
+def test_freeze_beats_window_and_force_beats_both(spec) -> None:
     sunday_in_freeze = at("2026-12-27T11:00:00")
     assert calendar.in_freeze(spec, sunday_in_freeze)
     gate = calendar.disruption_gate(spec, sunday_in_freeze)
@@ -56,7 +56,7 @@ def test_freeze_beats_window_and_force_beats_both(spec) -> None:  # type: ignore
     assert not calendar.in_freeze(spec, at("2027-01-04T00:00:00"))
 
 
-def test_ionos_maintenance_windows(spec) -> None:  # type: ignore[no-untyped-def]
+def test_ionos_maintenance_windows(spec) -> None:
     # MariaDB Sunday 09:00, cluster and pool Sunday 10:00, 4h each by default.
     assert calendar.active_ionos_maintenance(spec, at("2026-11-22T09:30:00")) == [
         "mariadb/wordpress-db"]
@@ -68,19 +68,19 @@ def test_ionos_maintenance_windows(spec) -> None:  # type: ignore[no-untyped-def
     assert end == at("2026-11-22T14:00:00")
 
 
-def test_naive_datetime_is_rejected(spec) -> None:  # type: ignore[no-untyped-def]
+def test_naive_datetime_is_rejected(spec) -> None:
     with pytest.raises(ValueError, match="aware"):
         calendar.in_freeze(spec, datetime(2026, 11, 22))
 
 
-def _berlin(spec, start: str, duration: str):  # type: ignore[no-untyped-def]
+def _berlin(spec, start: str, duration: str):
     cal = {"maintenance_windows": [{"name": "night", "day": "Sunday", "start": start,
                                     "duration": duration, "timezone": "Europe/Berlin"}]}
     return spec.model_copy(update={"change_calendar": type(spec.change_calendar).model_validate(
         cal)})
 
 
-def _open_minutes(spec, first: datetime, last: datetime) -> list[datetime]:  # type: ignore[no-untyped-def]
+def _open_minutes(spec, first: datetime, last: datetime) -> list[datetime]:
     out, t = [], first
     while t <= last:
         if calendar.in_maintenance_window(spec, t):
@@ -91,7 +91,7 @@ def _open_minutes(spec, first: datetime, last: datetime) -> list[datetime]:  # t
 
 # Europe/Berlin: 2026-03-29 02:00 CET (01:00Z) jumps to 03:00 CEST; 2026-10-25 03:00 CEST
 # (01:00Z) falls back to 02:00 CET, so 02:00-03:00 local happens twice. Both are Sundays.
-def test_nonexistent_start_on_spring_forward_opens_when_the_next_window_says(spec) -> None:  # type: ignore[no-untyped-def]
+def test_nonexistent_start_on_spring_forward_opens_when_the_next_window_says(spec) -> None:
     night = _berlin(spec, "02:30", "1h")
     # 02:30 does not exist that night: it is 03:30 summer time (01:30Z), PEP 495 fold=0.
     assert calendar.next_change_window(night, at("2026-03-29T00:00:00")) == at(
@@ -104,7 +104,7 @@ def test_nonexistent_start_on_spring_forward_opens_when_the_next_window_says(spe
     assert not gate.allowed and "2026-03-29T01:30:00+00:00" in gate.reason
 
 
-def test_start_in_the_repeated_hour_opens_at_its_first_occurrence(spec) -> None:  # type: ignore[no-untyped-def]
+def test_start_in_the_repeated_hour_opens_at_its_first_occurrence(spec) -> None:
     night = _berlin(spec, "02:30", "1h")
     # 02:30 happens at 00:30Z (summer time) and again at 01:30Z (winter time): the first counts.
     assert calendar.next_change_window(night, at("2026-10-25T00:00:00")) == at(
@@ -114,7 +114,7 @@ def test_start_in_the_repeated_hour_opens_at_its_first_occurrence(spec) -> None:
         at("2026-10-25T00:30:00"), at("2026-10-25T01:29:00"), 60)
 
 
-def test_duration_is_real_time_when_the_clocks_go_back(spec) -> None:  # type: ignore[no-untyped-def]
+def test_duration_is_real_time_when_the_clocks_go_back(spec) -> None:
     night = _berlin(spec, "01:00", "3h")
     # 01:00 summer time is 23:00Z; three real hours later the local clock shows 03:00 winter time.
     opened = _open_minutes(night, at("2026-10-24T21:00:00"), at("2026-10-25T05:00:00"))
@@ -122,7 +122,7 @@ def test_duration_is_real_time_when_the_clocks_go_back(spec) -> None:  # type: i
         at("2026-10-24T23:00:00"), at("2026-10-25T01:59:00"), 180)
 
 
-def test_duration_is_real_time_when_the_clocks_go_forward(spec) -> None:  # type: ignore[no-untyped-def]
+def test_duration_is_real_time_when_the_clocks_go_forward(spec) -> None:
     night = _berlin(spec, "01:00", "3h")
     # 01:00 winter time is 00:00Z; three real hours later the local clock shows 04:00 summer time.
     opened = _open_minutes(night, at("2026-03-28T22:00:00"), at("2026-03-29T05:00:00"))
@@ -132,7 +132,7 @@ def test_duration_is_real_time_when_the_clocks_go_forward(spec) -> None:  # type
 
 @pytest.mark.parametrize("start", ["00:30", "01:59", "02:00", "02:30", "02:59", "03:00"])
 @pytest.mark.parametrize("first", ["2026-03-28T20:00:00", "2026-10-24T20:00:00"])
-def test_open_exactly_when_the_next_window_has_opened(spec, start: str, first: str) -> None:  # type: ignore[no-untyped-def]
+def test_open_exactly_when_the_next_window_has_opened(spec, start: str, first: str) -> None:
     # The window is open at t iff the first opening after t - duration is at or before t: the
     # open test and next_change_window agree minute by minute across both transitions.
     night = _berlin(spec, start, "45m")
@@ -148,7 +148,7 @@ def test_open_exactly_when_the_next_window_has_opened(spec, start: str, first: s
     assert checked == 45
 
 
-def test_a_start_with_seconds_opens_on_the_second(spec) -> None:  # type: ignore[no-untyped-def]
+def test_a_start_with_seconds_opens_on_the_second(spec) -> None:
     night = _berlin(spec, "02:30:30", "1h")
     # A normal Sunday in winter: 02:30:30 CET is 01:30:30Z.
     assert not calendar.in_maintenance_window(night, at("2026-11-22T01:30:29"))
