@@ -53,9 +53,6 @@ def quiet_ctx(cursor: str | None) -> dg.SensorEvaluationContext:
     return ctx
 
 
-# --------------------------------------------------------------------------- alerts
-
-
 def bench_alerts(ticks: int = 20) -> dict[str, Any]:
     graph = build_graph(load_spec(EXAMPLE / "platform.yaml"))
     server = http.serve(AlertmanagerService(clock=lambda: QUIET))
@@ -98,9 +95,6 @@ def bench_alerts(ticks: int = 20) -> dict[str, Any]:
     return {"alerts": n_alerts, "fetch_s": fetch, "ticks": times, "runs": runs,
             "cursor_bytes": len(cursor or ""), "full_cursor_bytes": len(full_cursor),
             "full_tick_s": full_tick}
-
-
-# --------------------------------------------------------------------------- git
 
 
 def fast_import_repo(path: Path, commits: int) -> None:
@@ -166,9 +160,6 @@ def bench_git(commits: int = 10_000) -> dict[str, Any]:
     return {"commits": commits, "generate_s": generate, "first_fetch_s": first_fetch,
             "rows": rows, "burst_s": burst,
             "burst_ok": isinstance(out, dg.RunRequest) and out.run_key == shas[-1]}
-
-
-# --------------------------------------------------------------------------- report
 
 
 def report(alerts: dict[str, Any], gitr: dict[str, Any]) -> str:

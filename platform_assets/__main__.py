@@ -56,9 +56,6 @@ def _spec_errors() -> tuple[type[Exception], ...]:
     return (SpecError, ManifestError)
 
 
-# --------------------------------------------------------------------------- plan
-
-
 def resources_from_env(graph: Any, env: dict[str, str] | None = None) -> dict[str, Any]:
     """``ionos``, ``kubernetes`` and ``object_storage`` as the Definitions build them
     (``resources.core_resources``), with the environment read now: the CLI runs outside Dagster.
@@ -115,9 +112,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-# --------------------------------------------------------------------------- validate, graph
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     from platform_assets.engine.reconcile import Engine
 
@@ -166,9 +160,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
         return _fail(f"cannot write the schema to {args.output}: {exc.strerror or exc}")
     print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
-
-
-# --------------------------------------------------------------------------- demo
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

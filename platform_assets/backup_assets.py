@@ -70,9 +70,6 @@ def rpo_check_keys(graph: Graph) -> list[dg.AssetCheckKey]:
     return [dg.AssetCheckKey(dg.AssetKey(list(n.key)), "rpo") for n in nodes]
 
 
-# --------------------------------------------------------------------------- assets
-
-
 def _resource_keys(target: BackupTarget) -> set[str]:
     if target.kind == "volume":
         return {"object_storage", "kubernetes"} | (
@@ -206,9 +203,6 @@ def _retention(spec: PlatformSpec, target: BackupTarget, res: Any, config: Backu
             dg.MetadataValue.int(len(plan.delete)),
         "retention_blocked": plan.blocked or "",
     }
-
-
-# --------------------------------------------------------------------------- checks
 
 
 def _check_result(passed: bool, problems: list[str], metadata: dict[str, Any],

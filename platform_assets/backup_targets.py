@@ -81,9 +81,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-# --------------------------------------------------------------------------- manifests in S3
-
-
 def read_manifest(store: Any, where: Where, target: str, partition: str,
                   describe: str | None = None) -> Manifest | None:
     """The partition's manifest, or None. An unreadable one is no restore point (None); with
@@ -141,9 +138,6 @@ def remove_partition(store: Any, where: Where, target: str, partition: str) -> i
         n += store.delete_keys(where.bucket, [mkey], where.region)
     rest = [k for k in keys if k != mkey]
     return n + (store.delete_keys(where.bucket, rest, where.region) if rest else 0)
-
-
-# --------------------------------------------------------------------------- the backup
 
 
 def run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, *, store: Any,
@@ -225,9 +219,6 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:500] if text else ''}"
 
 
-# --------------------------------------------------------------------------- volumes
-
-
 def volume_handle(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
     """(PVC, IONOS volume id) of a volume target: PVC → PV → ``spec.csi.volumeHandle``."""
     ns, name = target.namespace or "", target.pvc or ""
@@ -307,9 +298,6 @@ def _csi_snapshot(target: BackupTarget, name: str, kube: Any, log: Log,
         time.sleep(0.5)
 
 
-# --------------------------------------------------------------------------- database
-
-
 def database_host(spec: PlatformSpec, ionos: Any, db: Any) -> tuple[str, dict[str, Any] | None]:
     """The host to dump from (the resource's, else the DBaaS cluster's DNS name) and the
     DBaaS cluster JSON (None when the spec has no managed MariaDB or it is not found)."""
@@ -366,9 +354,6 @@ def _confirm_size(store: Any, where: Where, key: str, size: int) -> None:
     if int(head["ContentLength"]) != size:
         raise BackupError(f"s3://{where.bucket}/{key} holds {head['ContentLength']} bytes, "
                           f"{size} were sent")
-
-
-# --------------------------------------------------------------------------- cluster resources
 
 
 def export_namespace(kube: Any, namespace: str, include_secrets: bool,
@@ -429,9 +414,6 @@ def _backup_resources(target: BackupTarget, partition: str, attempt: str, where:
                      "kinds_discovered": len(kinds)}, {"kubernetes-api": "discovery"}
 
 
-# --------------------------------------------------------------------------- cross-region copy
-
-
 def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *, store: Any,
                    log: Log = lambda _: None,
                    clock: Callable[[], datetime] = now_utc) -> Outcome:
@@ -482,9 +464,6 @@ def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *, 
         _cleanup(store, dst, written, log)
         raise BackupError(f"{describe} failed: {_cause(exc)}") from exc
     return Outcome(manifest, False, time.monotonic() - t0)
-
-
-# --------------------------------------------------------------------------- retention
 
 
 def restore_points(spec: PlatformSpec, target: BackupTarget, store: Any, ionos: Any = None,
@@ -543,9 +522,6 @@ def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: Any, ion
         remove_partition(store, where, target.name, p.partition)
         log(f"retention: deleted {target.name} {p.partition} ({p.ref})")
     return plan
-
-
-# --------------------------------------------------------------------------- verification, drills
 
 
 def verify_objects(store: Any, where: Where, manifest: Manifest) -> list[ObjectCheck]:

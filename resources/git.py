@@ -53,8 +53,6 @@ class GitRepositoryResource(dg.ConfigurableResource):
     timeout_seconds: float = 60.0
     checkout_dir: str | None = None
 
-    # ------------------------------------------------------------------ plumbing
-
     def resolved_url(self) -> str:
         url = self.url or os.environ.get("PLATFORM_GIT_URL")
         if not url:
@@ -93,8 +91,6 @@ class GitRepositoryResource(dg.ConfigurableResource):
         if not check:
             return done
         return done.stdout if binary else done.stdout.decode(errors="replace")
-
-    # ------------------------------------------------------------------ fetching
 
     def fetch(self) -> str:
         """Update the local mirror of the branch and return its head SHA.

@@ -51,8 +51,6 @@ class IonosCloudResource(dg.ConfigurableResource):
 
     _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-    # ------------------------------------------------------------------ clients
-
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
@@ -133,8 +131,6 @@ class IonosCloudResource(dg.ConfigurableResource):
             self._clients[key] = getattr(ionoscloud, name)(self.cloud_client())
         return self._clients[key]
 
-    # ------------------------------------------------------------------ calls
-
     def call(self, describe: str, fn: Callable[[], T],
              log: Callable[[str], Any] | None = None) -> T:
         """Run one SDK call with bounded retries of transient errors.
@@ -201,8 +197,6 @@ class IonosCloudResource(dg.ConfigurableResource):
                                          f"{self.request_timeout_seconds:.0f}s")
             sleep(delay)
             delay = min(delay * 2, 10.0)
-
-    # ------------------------------------------------------------------ reconcile (issue 4)
 
     def to_json(self, model: Any) -> Any:
         """An SDK model as the API's JSON (camelCase keys, plain dicts and lists)."""
@@ -450,8 +444,6 @@ class IonosCloudResource(dg.ConfigurableResource):
                   lambda: api.clusters_put(cluster_id, body), log)
         return self.mariadb_ready(cluster_id)
 
-    # ------------------------------------------------------------------ backups (issue 5)
-
     def _plain(self, model: Any) -> Any:
         if model is None or isinstance(model, dict | list | str):
             return model
@@ -582,8 +574,6 @@ class IonosCloudResource(dg.ConfigurableResource):
         out = self.call(f"GET /backups?filter.clusterId={cluster_id} (MariaDB)",
                         lambda: api.backups_get(filter_cluster_id=cluster_id))
         return [dict(b) for b in (self._plain(out) or {}).get("items") or []]
-
-    # ------------------------------------------------------------------ certificates (issue 6)
 
     def list_certificates(self, page_size: int = 1000) -> list[dict[str, Any]]:
         """Every certificate in IONOS Certificate Manager, as flat dicts.

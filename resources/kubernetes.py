@@ -67,8 +67,6 @@ class KubernetesResource(dg.ConfigurableResource):
     _dynamic: Any = PrivateAttr(default=None)
     _resources: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
 
-    # ------------------------------------------------------------------ clients
-
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
@@ -156,8 +154,6 @@ class KubernetesResource(dg.ConfigurableResource):
              log: Callable[[str], Any] | None = None) -> Any:
         return call_with_retry(fn, describe, self.retry_policy, on_retry=log)
 
-    # ------------------------------------------------------------------ generic object access
-
     @staticmethod
     def _describe(verb: str, api_version: str, kind: str, name: str | None,
                   namespace: str | None) -> str:
@@ -239,8 +235,6 @@ class KubernetesResource(dg.ConfigurableResource):
             return False
         return True
 
-    # ------------------------------------------------------------------ reconcile (issue 4)
-
     def namespaced(self, api_version: str, kind: str) -> bool:
         """Whether objects of this kind live in a namespace (from discovery)."""
         return bool(self.resource(api_version, kind).namespaced)
@@ -270,8 +264,6 @@ class KubernetesResource(dg.ConfigurableResource):
 
         body = self.call(self._describe("LIST", api_version, kind, None, ns), fetch)
         return [dict(i) for i in body.get("items") or []]
-
-    # ------------------------------------------------------------------ backups (issue 5)
 
     def namespaced_kinds(self) -> tuple[tuple[str, str], ...]:
         """(apiVersion, kind) of every namespaced kind that can be listed, from discovery, in

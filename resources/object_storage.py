@@ -78,8 +78,6 @@ class ObjectStorageResource(dg.ConfigurableResource):
                              max_delay=self.retry_max_wait_seconds)
         return call_with_retry(fn, describe, policy, on_retry=log)
 
-    # ------------------------------------------------------------------ backups (issue 5)
-
     def upload_stream(self, bucket: str, key: str, chunks: Any, region: str | None = None,
                       content_type: str = "application/octet-stream",
                       part_size: int = 8 * 1024 * 1024, concurrency: int = 6,
@@ -184,8 +182,6 @@ class ObjectStorageResource(dg.ConfigurableResource):
         streaming it through; returns the ``UploadResult`` of the destination (size, sha256)."""
         chunks = self.open_stream(src_bucket, key, src_region, chunk_size=8 * 1024 * 1024)
         return self.upload_stream(dst_bucket, dst_key or key, chunks, region=dst_region, log=log)
-
-    # ------------------------------------------------------------------ reconcile (issue 4)
 
     def bucket_state(self, bucket: str, region: str) -> dict[str, Any] | None:
         """A bucket's region, versioning status and lifecycle rules; None when it does not exist.

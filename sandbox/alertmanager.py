@@ -187,8 +187,6 @@ class AlertmanagerService(Service):
             self._alerts.clear()
             self._silences.clear()
 
-    # ------------------------------------------------------------------ routing
-
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/")
         if self.authorization and path.startswith("/api/") and (
@@ -228,8 +226,6 @@ class AlertmanagerService(Service):
         except SchemaError as exc:
             return json_response(exc.status, {"code": exc.code, "message": str(exc)})
         return Response(404, b"404 page not found\n", content_type="text/plain")
-
-    # ------------------------------------------------------------------ alerts
 
     def _post_alerts(self, req: Request) -> Response:
         try:
@@ -339,8 +335,6 @@ class AlertmanagerService(Service):
         out.sort(key=lambda x: (x["labels"].get("alertname", ""), x["fingerprint"]))
         return json_response(200, out)
 
-    # ------------------------------------------------------------------ silences
-
     def _post_silence(self, req: Request) -> Response:
         try:
             body = req.json()
@@ -407,8 +401,6 @@ class AlertmanagerService(Service):
                 s.ends_at = max(now, s.starts_at)
                 s.updated_at = now
         return json_response(200, None)
-
-    # ------------------------------------------------------------------ status
 
     def _status(self) -> dict[str, Any]:
         return {

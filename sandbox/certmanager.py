@@ -82,8 +82,6 @@ class CertificateManagerService(IonosServiceBase):
             for kind in self._data:
                 self._data[kind] = loaded.get(kind, {})
 
-    # ------------------------------------------------------------------ admin
-
     def add_certificate(self, name: str, pem_cert: str, pem_chain: str) -> str:
         """Store a certificate as if it had been uploaded; returns its id."""
         with self._lock:
@@ -104,8 +102,6 @@ class CertificateManagerService(IonosServiceBase):
 
     def _save(self) -> None:
         self._file.save(self._data)
-
-    # ------------------------------------------------------------------ HTTP
 
     def handle(self, req: Request) -> Response:
         try:
@@ -142,8 +138,6 @@ class CertificateManagerService(IonosServiceBase):
             if m == "DELETE":
                 return self._delete(kind, obj)
         raise ApiError(405, f"Method {m} is not allowed on {req.path}")
-
-    # ------------------------------------------------------------------ rendering
 
     def _render(self, req: Request, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -190,8 +184,6 @@ class CertificateManagerService(IonosServiceBase):
             "id": kind, "type": "collection", "href": href, "offset": offset, "limit": limit,
             "_links": page_links(href, offset, limit, len(items)),
             "items": [self._render(req, kind, o) for o in items[offset:offset + limit]]})
-
-    # ------------------------------------------------------------------ writes
 
     @staticmethod
     def _props(body: dict[str, Any]) -> dict[str, Any]:

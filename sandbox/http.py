@@ -128,9 +128,6 @@ class PrefixRouter(Service):
         return svc.handle(req)
 
 
-# --------------------------------------------------------------------------- counting and faults
-
-
 class RequestCounter:
     """Counts requests per service and HTTP method (thread-safe)."""
 
@@ -258,9 +255,6 @@ class FaultInjector:
 
 COUNTER = RequestCounter()
 FAULTS = FaultInjector()
-
-
-# --------------------------------------------------------------------------- server
 
 
 class _Handler(BaseHTTPRequestHandler):

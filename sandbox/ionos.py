@@ -179,8 +179,6 @@ class IonosCloudService(IonosServiceBase):
         world.volume_exists = self.volume_exists
         self._routes = self._build_routes()
 
-    # ------------------------------------------------------------------ admin and world hooks
-
     def fail_next(self, resource_type: str) -> None:
         """Make the next create or update of ``resource_type`` end in a FAILED state."""
         if resource_type not in FAILABLE:
@@ -218,8 +216,6 @@ class IonosCloudService(IonosServiceBase):
             self._advance_locked()
             return any(o["type"] == "volume" and o["id"] == volume_id
                        for o in self._objs.values())
-
-    # ------------------------------------------------------------------ HTTP entry point
 
     def handle(self, req: Request) -> Response:
         try:
@@ -303,8 +299,6 @@ class IonosCloudService(IonosServiceBase):
             _Route(r"/locations/(?P<region>[^/]+)", {"GET": self._list_region}),
             _Route(r"/locations/(?P<region>[^/]+)/(?P<loc>[^/]+)", {"GET": self._get_location}),
         ]
-
-    # ------------------------------------------------------------------ state machine
 
     def _advance_locked(self) -> None:
         """Apply due state transitions; node changes mark their pool for ``_flush``."""
@@ -393,8 +387,6 @@ class IonosCloudService(IonosServiceBase):
         self._file.save({"objects": self._objs, "requests": self._requests,
                          "ip_counter": self._ip_counter})
 
-    # ------------------------------------------------------------------ object store
-
     def _new_obj(self, rtype: str, parent: str, kind: str, oid: str,
                  props: dict[str, Any], state: str) -> dict[str, Any]:
         t = now()
@@ -433,8 +425,6 @@ class IonosCloudService(IonosServiceBase):
     @staticmethod
     def _etag(obj: dict[str, Any]) -> str:
         return etag_of([obj["props"], obj["state"], obj["modified"]])
-
-    # ------------------------------------------------------------------ rendering
 
     def _href(self, req: Request, path: str) -> str:
         return f"{req.base_url}{PREFIX}{path}"
@@ -524,8 +514,6 @@ class IonosCloudService(IonosServiceBase):
             req, items, f"{parent}/{kind}", kind, self._depth(req), paginate=kind in PAGINATED,
             query=ListQuery.from_request(req)))
 
-    # ------------------------------------------------------------------ 202 bookkeeping
-
     def _accept(self, req: Request, targets: list[dict[str, Any]], body: Any = None,
                 failed: str | None = None) -> Response:
         rid = str(uuid.uuid4())
@@ -603,8 +591,6 @@ class IonosCloudService(IonosServiceBase):
                              "url": r["url"]}
         return out
 
-    # ------------------------------------------------------------------ validation helpers
-
     @staticmethod
     def _properties(body: dict[str, Any]) -> dict[str, Any]:
         props = body.get("properties")
@@ -674,8 +660,6 @@ class IonosCloudService(IonosServiceBase):
             raise ApiError(422, f"[(root).properties.k8sVersion] {version!r} is not a supported "
                                 f"Kubernetes version; GET /k8s/versions lists {K8S_VERSIONS}")
         return str(version)
-
-    # ------------------------------------------------------------------ labels and contracts
 
     def _label_routes(self, base: str, rtype: str) -> list[_Route]:
         """``<resource>/labels[/{key}]`` for a labelled resource type (LabelsApi)."""
@@ -820,8 +804,6 @@ class IonosCloudService(IonosServiceBase):
         return json_response(200, {"id": "contracts", "type": "collection",
                                    "href": self._href(req, "/contracts"), "items": [contract]})
 
-    # ------------------------------------------------------------------ API root, locations
-
     def _api_info(self, req: Request) -> Response:
         return json_response(200, {"name": "CLOUD API", "href": self._href(req, ""),
                                    "version": "6.0"})
@@ -853,8 +835,6 @@ class IonosCloudService(IonosServiceBase):
         if key not in LOCATIONS:
             raise ApiError(404, f"Location {key!r} does not exist")
         return json_response(200, self._location(req, key))
-
-    # ------------------------------------------------------------------ datacenters
 
     def _dc_props(self, p: dict[str, Any]) -> dict[str, Any]:
         self._require(p, "location")
@@ -902,8 +882,6 @@ class IonosCloudService(IonosServiceBase):
 
     def _list_servers(self, req: Request, dc: str) -> Response:
         return self._list(req, self._dc(dc)["path"], "servers")
-
-    # ------------------------------------------------------------------ LANs
 
     def _lan_props(self, p: dict[str, Any]) -> dict[str, Any]:
         public = p.get("public", False)
@@ -955,8 +933,6 @@ class IonosCloudService(IonosServiceBase):
 
     def _all(self, rtype: str) -> list[dict[str, Any]]:
         return [o for o in self._objs.values() if o["type"] == rtype]
-
-    # ------------------------------------------------------------------ volumes and snapshots
 
     def _volume_props(self, p: dict[str, Any]) -> dict[str, Any]:
         self._require(p, "type")
@@ -1103,8 +1079,6 @@ class IonosCloudService(IonosServiceBase):
     def _delete_snapshot(self, req: Request, sid: str) -> Response:
         return self._accept_delete(req, self._snapshot(sid), "BUSY")
 
-    # ------------------------------------------------------------------ Kubernetes clusters
-
     def _k8s_versions(self, req: Request) -> Response:
         return json_response(200, list(K8S_VERSIONS))
 
@@ -1193,8 +1167,6 @@ class IonosCloudService(IonosServiceBase):
             return json_response(200, config)
         return Response(200, yaml.safe_dump(config, sort_keys=False),
                         content_type="application/yaml")
-
-    # ------------------------------------------------------------------ node pools and nodes
 
     def _pool_props(self, p: dict[str, Any], cluster: dict[str, Any],
                     current: dict[str, Any] | None) -> dict[str, Any]:
@@ -1402,8 +1374,6 @@ class IonosCloudService(IonosServiceBase):
         self._transition(node, "REBUILDING", "READY")
         self._mark_pool(pool)
         return self._accept(req, [node])
-
-    # ------------------------------------------------------------------ requests
 
     def _list_requests(self, req: Request) -> Response:
         depth = self._depth(req)

@@ -78,8 +78,6 @@ class MariaDBService(IonosServiceBase):
             self._clusters = loaded.get("clusters", {})
             self._backups = loaded.get("backups", {})
 
-    # ------------------------------------------------------------------ admin
-
     def fail_next(self) -> None:
         """Make the next cluster create or update end FAILED."""
         with self._lock:
@@ -104,8 +102,6 @@ class MariaDBService(IonosServiceBase):
 
     def _save(self) -> None:
         self._file.save({"clusters": self._clusters, "backups": self._backups})
-
-    # ------------------------------------------------------------------ HTTP
 
     def handle(self, req: Request) -> Response:
         try:
@@ -162,8 +158,6 @@ class MariaDBService(IonosServiceBase):
         else:
             raise ApiError(404, f"Unknown path {req.path}")
         raise ApiError(405, f"Method {m} is not allowed on {req.path}")
-
-    # ------------------------------------------------------------------ state machine
 
     def _advance(self) -> None:
         t = now()
@@ -227,8 +221,6 @@ class MariaDBService(IonosServiceBase):
         c["state"] = interim
         c["modified"] = t
         c["pending"] = [t + self.delay, final]
-
-    # ------------------------------------------------------------------ validation
 
     @staticmethod
     def _need(d: dict[str, Any], key: str, where: str) -> Any:
@@ -344,8 +336,6 @@ class MariaDBService(IonosServiceBase):
             days = self._int(b, "retentionDays", 1, 365, wb) if "retentionDays" in b else 14
             out["backup"] = {"location": location, "retentionDays": days}
         return out
-
-    # ------------------------------------------------------------------ clusters
 
     def _cluster(self, cid: str) -> dict[str, Any]:
         c = self._clusters.get(cid)
@@ -509,8 +499,6 @@ class MariaDBService(IonosServiceBase):
                 if b["clusterId"] == cid and b["latest"] is None:
                     b["deleted_at"] = t
         return Response(status=202, body=None)
-
-    # ------------------------------------------------------------------ backups and catalogues
 
     def _render_backup(self, req: Request, b: dict[str, Any]) -> dict[str, Any]:
         href = f"{req.base_url}{PREFIX}/backups/{b['id']}"

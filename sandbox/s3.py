@@ -196,8 +196,6 @@ class S3Service(Service):
             conn.close()
         self._dirty.set()
 
-    # ------------------------------------------------------------------ proxy
-
     def handle(self, req: Request) -> Response:
         if req.method == "PUT":
             rejected = checksum_error(req)
@@ -235,8 +233,6 @@ class S3Service(Service):
         resp = s3_error(status, code, message)
         resp.headers["Retry-After"] = str(retry_after)
         return resp
-
-    # ------------------------------------------------------------------ persistence
 
     def _client(self) -> Any:
         import boto3

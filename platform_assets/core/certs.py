@@ -46,9 +46,6 @@ PROBE_FAILURES = {
 UNREACHABLE = frozenset({"dns-failure", "connection-refused", "connect-timeout", "connect-failed"})
 
 
-# --------------------------------------------------------------------------- certificates
-
-
 @dataclass(frozen=True)
 class CertInfo:
     """What the checks need from one X.509 certificate."""
@@ -145,9 +142,6 @@ def hostname_matches(hostname: str, names: Iterable[str]) -> bool:
             if first and rest == n[2:] and "*" not in rest:
                 return True
     return False
-
-
-# --------------------------------------------------------------------------- observations
 
 
 @dataclass(frozen=True)
@@ -315,9 +309,6 @@ def ionos_state(name: str, record: dict[str, Any] | None, error: str | None = No
         message=record.get("message"), expired=record.get("expired"),
         not_after=_time(record.get("not_after")), cert=cert, cert_error=cert_error,
     )
-
-
-# --------------------------------------------------------------------------- evaluation
 
 
 @dataclass(frozen=True)
@@ -602,9 +593,6 @@ def evaluate(item: Certificate, th: Thresholds, now: datetime,
 
     ev.days_left = min(days) if days else None
     return ev
-
-
-# --------------------------------------------------------------------------- renewal
 
 
 class AlreadyIssuing(RuntimeError):

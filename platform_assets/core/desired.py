@@ -44,9 +44,6 @@ APPLY_ORDER = {"Namespace": 0, "CustomResourceDefinition": 1, "ServiceAccount": 
                "ClusterRoleBinding": 5, "RoleBinding": 5, "Service": 6}
 
 
-# --------------------------------------------------------------------------- IONOS
-
-
 def datacenter_props(dc: Datacenter) -> dict[str, Any]:
     return {"name": dc.name, "location": dc.location, "description": dc.description}
 
@@ -161,9 +158,6 @@ def bucket_state(bucket: Bucket) -> dict[str, Any]:
 
 
 BUCKET_IMMUTABLE = ("region",)
-
-
-# --------------------------------------------------------------------------- Kubernetes
 
 
 def obj_id(obj: dict[str, Any]) -> tuple[str, str, str, str]:

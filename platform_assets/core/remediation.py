@@ -148,9 +148,6 @@ def resolve_target(rule: RemediationRule, labels: Mapping[str, str]) -> str | No
     return rule.target or labels.get(rule.target_label) or labels.get("asset")
 
 
-# --------------------------------------------------------------------------- state in the cursor
-
-
 @dataclass
 class RemediationState:
     """What the alert sensor remembers between ticks (serialised as JSON into its cursor)."""
@@ -197,9 +194,6 @@ class RemediationState:
         stale = t - timedelta(days=1).total_seconds()
         self.pending_verify = {k: v for k, v in self.pending_verify.items()
                                if float(v.get("at", t)) >= stale}
-
-
-# --------------------------------------------------------------------------- decisions
 
 
 @dataclass(frozen=True)

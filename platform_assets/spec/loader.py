@@ -61,9 +61,6 @@ def format_loc(loc: Iterable[str | int]) -> str:
     return out
 
 
-# --------------------------------------------------------------------------- YAML with lines
-
-
 class _Lines:
     """Maps a field path to the 1-based line of its YAML node."""
 
@@ -122,9 +119,6 @@ def parse_yaml_with_lines(text: str, file: str) -> tuple[Any, _Lines]:
     finally:
         loader.dispose()
     return data, lines
-
-
-# --------------------------------------------------------------------------- loading
 
 
 def _pydantic_problems(exc: ValidationError, file: str, lines: _Lines) -> list[SpecProblem]:
@@ -229,9 +223,6 @@ def load_graph(path: str | os.PathLike[str] | None = None) -> Graph:
     from platform_assets.core.loading import graph_from_source
 
     return graph_from_source(*_on_disk(path))
-
-
-# --------------------------------------------------------------------------- cross-references
 
 
 def check_references(

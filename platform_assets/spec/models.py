@@ -21,8 +21,6 @@ from pydantic import (
     model_validator,
 )
 
-# --------------------------------------------------------------------------- scalar types
-
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SIZE_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>Ki|Mi|Gi|Ti|KB|MB|GB|TB|K|M|G|T)?$")
 _DURATION_RE = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
@@ -185,9 +183,6 @@ class Schedule(Model):
     timezone: Timezone = "UTC"
 
 
-# --------------------------------------------------------------------------- IONOS infrastructure
-
-
 class MaintenanceWindow(Model):
     day: Weekday
     time: TimeOfDay
@@ -344,9 +339,6 @@ class Ionos(Model):
     buckets: list[Bucket] = Field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- components
-
-
 class ManifestsSource(Model):
     path: str = Field(description="directory of YAML manifests, relative to the spec file")
 
@@ -412,9 +404,6 @@ class Component(Model):
     description: str = ""
 
 
-# --------------------------------------------------------------------------- backups
-
-
 class BackupTarget(Model):
     name: Name
     kind: Literal["volume", "database", "resources"]
@@ -454,9 +443,6 @@ class Backups(Model):
     prefix: str = "backups"
     cross_region_copy: CrossRegionCopy | None = None
     targets: list[BackupTarget] = Field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- certificates
 
 
 class Endpoint(Model):
@@ -510,9 +496,6 @@ class Certificates(Model):
         if self.critical_days > self.warning_days:
             raise ValueError("critical_days must not exceed warning_days")
         return self
-
-
-# --------------------------------------------------------------------------- remediation, calendar
 
 
 Action = Literal[
@@ -572,9 +555,6 @@ class ChangeWindow(Model):
 class ChangeCalendar(Model):
     maintenance_windows: list[ChangeWindow] = Field(default_factory=list)
     freezes: list[Freeze] = Field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- top level
 
 
 class GitSource(Model):

@@ -228,8 +228,6 @@ class ApiServer:
             namespace=meta.get("namespace") or "", name=meta.get("name") or "", obj=new,
             old=old, subresource=sub, manager=manager, dry_run=dry_run))
 
-    # ------------------------------------------------------------------ helpers
-
     def rt_for(self, gk: tuple[str, str]) -> ResourceType | None:
         return self.registry.by_gk(*gk)
 
@@ -418,8 +416,6 @@ class ApiServer:
             raise bad_request(f"the kind in the data ({kind}) does not match the expected kind "
                               f"({rt.kind})")
 
-    # ------------------------------------------------------------------ commit
-
     def _commit(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
                 dry_run: bool) -> dict[str, Any]:
         meta = new["metadata"]
@@ -445,8 +441,6 @@ class ApiServer:
             else:
                 self.store.put(rt.gk, new, "ADDED" if old is None else "MODIFIED")
         return new
-
-    # ------------------------------------------------------------------ create
 
     def create(self, rt: ResourceType, ns: str, body: Any, manager: str,
                dry_run: bool = False, fv: FieldValidation | None = None) -> dict[str, Any]:
@@ -511,8 +505,6 @@ class ApiServer:
         return ssa.WriteContext(manager=manager, api_version=rt.api_version, now=now_rfc3339(),
                                 subresource=sub, status_sub=rt.has_status, keyed=not rt.custom,
                                 force=force)
-
-    # ------------------------------------------------------------------ update / patch
 
     def get(self, rt: ResourceType, ns: str, name: str) -> dict[str, Any]:
         obj = self.store.get(rt.gk, ns if rt.namespaced else "", name)
@@ -698,8 +690,6 @@ class ApiServer:
             self._admit_write(rt, old, new, sub, manager, dry_run)
             return self._commit(rt, old, new, dry_run), False
 
-    # ------------------------------------------------------------------ delete
-
     def delete(self, rt: ResourceType, ns: str, name: str, options: dict[str, Any],
                dry_run: bool = False, manager: str = "") -> dict[str, Any]:
         """Delete an object; returns the body to answer with.
@@ -868,8 +858,6 @@ class ApiServer:
         gone["metadata"].pop("finalizers", None)
         self.store.remove(nrt.gk, gone)
         return gone
-
-    # ------------------------------------------------------------------ controller helpers
 
     def write_status(self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any],
                      manager: str) -> dict[str, Any] | None:

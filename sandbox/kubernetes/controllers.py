@@ -213,8 +213,6 @@ class Controllers:
             except OSError:
                 pass
 
-    # ------------------------------------------------------------------ plumbing
-
     def _rt(self, group: str, plural: str) -> ResourceType | None:
         return self.api.registry.by_gk(group, plural)
 
@@ -264,8 +262,6 @@ class Controllers:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
 
-    # ------------------------------------------------------------------ namespaces
-
     def _namespaces(self) -> None:
         rt = self._rt("", "namespaces")
         if rt is None:
@@ -278,8 +274,6 @@ class Controllers:
             touched = self.store.touched.get((rt.gk, ("", ns["metadata"]["name"])), 0)
             if time.monotonic() - touched >= max(self.delay, NAMESPACE_GRACE):
                 self.api.finish_namespace(ns)
-
-    # ------------------------------------------------------------------ workloads
 
     def _deployments(self) -> None:
         for rt, obj in self._each("apps", "deployments"):
@@ -316,8 +310,6 @@ class Controllers:
                       "numberMisscheduled": 0, "numberReady": nodes, "numberAvailable": nodes,
                       "updatedNumberScheduled": nodes}
             self._status(rt, obj, status, "kube-controller-manager")
-
-    # ------------------------------------------------------------------ storage
 
     def _pvcs(self) -> None:
         pvrt = self._rt("", "persistentvolumes")
@@ -419,8 +411,6 @@ class Controllers:
             self._status(rt, vs, {"boundVolumeSnapshotContentName": content_name,
                                   "creationTime": rfc3339(created), "readyToUse": True,
                                   "restoreSize": size}, "snapshot-controller")
-
-    # ------------------------------------------------------------------ jobs and pods
 
     def _jobs(self) -> None:
         prt = self._rt("", "pods")
@@ -645,8 +635,6 @@ class Controllers:
                 out[name] = value
         return out
 
-    # ------------------------------------------------------------------ cert-manager
-
     def _issuers(self) -> None:
         for plural in ("clusterissuers", "issuers"):
             for rt, obj in self._each("cert-manager.io", plural):
@@ -780,8 +768,6 @@ class Controllers:
                 continue
             self._announce(_cert_names(spec), *pems)
 
-    # ------------------------------------------------------------------ Flux
-
     def _flux(self) -> None:
         kinds = (("source.toolkit.fluxcd.io", "gitrepositories"),
                  ("source.toolkit.fluxcd.io", "helmrepositories"),
@@ -858,8 +844,6 @@ class Controllers:
         if requested is not None:
             new["lastHandledReconcileAt"] = requested
         self._status(rt, obj, new, f"{rt.group.split('.')[0]}-controller")
-
-    # ------------------------------------------------------------------ external-secrets
 
     def _secret_stores(self) -> None:
         for plural in ("secretstores", "clustersecretstores"):

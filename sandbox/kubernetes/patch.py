@@ -41,9 +41,6 @@ def clone(obj: Any) -> Any:
     return copy.deepcopy(obj)
 
 
-# --------------------------------------------------------------------------- merge patch
-
-
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: maps merge recursively, ``null`` deletes, everything else replaces."""
     if not isinstance(patch, dict):
@@ -55,9 +52,6 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             out[k] = merge_patch(out.get(k), v)
     return out
-
-
-# --------------------------------------------------------------------------- strategic merge
 
 
 def strategic_merge(target: Any, patch: Any, field_name: str = "") -> Any:
@@ -105,9 +99,6 @@ def strategic_merge(target: Any, patch: Any, field_name: str = "") -> Any:
 
 def _is_delete(item: Any) -> bool:
     return isinstance(item, dict) and item.get("$patch") == "delete"
-
-
-# --------------------------------------------------------------------------- JSON patch
 
 
 def _pointer(path: str) -> list[str]:

@@ -104,8 +104,6 @@ class KubernetesService(Service):
             self._bootstrap()
         world.set_pool_nodes = self.set_pool_nodes
 
-    # ------------------------------------------------------------------ lifecycle
-
     def _bootstrap(self) -> None:
         nrt = self._rt("", "namespaces")
         for ns in DEFAULT_NAMESPACES:
@@ -254,8 +252,6 @@ class KubernetesService(Service):
                 "details": {"retryAfterSeconds": retry_after}, "code": status}
         return json_response(status, body, **{"Retry-After": str(retry_after)})
 
-    # ------------------------------------------------------------------ dispatch
-
     def handle(self, req: Request) -> Response:
         if not self.authenticated(req):
             # kube-apiserver with anonymous auth off: no valid bearer token, no answer at all.
@@ -300,8 +296,6 @@ class KubernetesService(Service):
         if not rest:
             return json_response(200, self._resource_list(group, version))
         return self._resource(req, group, version, rest)
-
-    # ------------------------------------------------------------------ discovery
 
     def _group_entry(self, group: str, versions: list[str]) -> dict[str, Any]:
         vs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
@@ -374,8 +368,6 @@ class KubernetesService(Service):
                 f"v3/{group}/{version}", lambda: openapi.group_version_doc(
                     self.registry, group, version, self._crd_schemas())))
         raise _unknown_path()
-
-    # ------------------------------------------------------------------ resources
 
     def _resource(self, req: Request, group: str, version: str, rest: list[str]) -> Response:
         ns: str | None = None
@@ -579,8 +571,6 @@ class KubernetesService(Service):
                     raise
         return listed
 
-    # ------------------------------------------------------------------ watch
-
     def _watch(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
         q = req.query
         match = self._matchers(rt, q)
@@ -627,8 +617,6 @@ class KubernetesService(Service):
                     "reason": "Expired", "code": 410, "message": str(exc)}})
 
         return Response(200, events())
-
-    # ------------------------------------------------------------------ scale and logs
 
     def _scale(self, req: Request, rt: ResourceType, ns: str, name: str,
                dry_run: bool) -> Response:

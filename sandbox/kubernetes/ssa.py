@@ -86,9 +86,6 @@ def path_text(path: Path) -> str:
     return out
 
 
-# --------------------------------------------------------------------------- field sets
-
-
 def tracked(obj: dict[str, Any], subresource: str, status_sub: bool) -> dict[str, Any]:
     """The part of an object whose fields have owners for a write to ``subresource``."""
     if subresource == "status":
@@ -219,9 +216,6 @@ def apply_merge(live: Any, cfg: Any, name: str = "", keyed: bool = True) -> Any:
                     merged[idx] = apply_merge(merged[idx], item, name, keyed)
             return merged
     return clone(cfg)
-
-
-# --------------------------------------------------------------------------- operations
 
 
 @dataclass

@@ -52,8 +52,6 @@ class Store:
         self.dirty = False
         self.listeners: list[Callable[[Event], None]] = []
 
-    # ------------------------------------------------------------------ reads
-
     def get(self, gk: GK, ns: str, name: str) -> dict[str, Any] | None:
         return self.objects.get(gk, {}).get((ns, name))
 
@@ -67,8 +65,6 @@ class Store:
     def kinds(self) -> list[GK]:
         with self.lock:
             return list(self.objects)
-
-    # ------------------------------------------------------------------ writes
 
     def next_rv(self) -> int:
         with self.lock:
@@ -106,8 +102,6 @@ class Store:
         for listener in self.listeners:
             listener(ev)
 
-    # ------------------------------------------------------------------ watch
-
     def events_since(self, rv: int) -> list[Event]:
         with self.lock:
             if rv < self.compacted_rv:
@@ -138,8 +132,6 @@ class Store:
                 yield ev
             if time.monotonic() >= deadline:
                 return
-
-    # ------------------------------------------------------------------ persistence
 
     def dump(self) -> dict[str, Any]:
         with self.lock:

@@ -68,9 +68,6 @@ backups:
 """
 
 
-# --------------------------------------------------------------------------- helpers
-
-
 class World:
     """One test's spec, buckets, database, namespace and resources."""
 
@@ -228,9 +225,6 @@ def make_pvc(world: World) -> dict[str, Any]:
             return pvc
         assert time.monotonic() < deadline, f"PVC not bound: {pvc.get('status')}"
         time.sleep(0.2)
-
-
-# --------------------------------------------------------------------------- database
 
 
 def test_database_dump_manifest_copy_and_restore_drill(mariadb: World) -> None:
@@ -394,9 +388,6 @@ def test_missing_bucket_fails_naming_target_and_bucket(sandbox_env: dict[str, st
     assert "backup res (resources, 2026-11-20) failed" in msg and "NoSuchBucket" in msg
 
 
-# --------------------------------------------------------------------------- resources
-
-
 @pytest.mark.parametrize("secrets", [False, True])
 def test_resources_export_and_restore_drill(sandbox_env: dict[str, str], tmp_path: Path,
                                             secrets: bool) -> None:
@@ -433,9 +424,6 @@ def test_resources_export_and_restore_drill(sandbox_env: dict[str, str], tmp_pat
     scratch = [n["metadata"]["name"] for n in w.kube.list("v1", "Namespace")
                if n["metadata"]["name"].startswith("drill-")]
     assert all(w.kube.get("v1", "ConfigMap", "settings", s) is None for s in scratch)
-
-
-# --------------------------------------------------------------------------- volumes
 
 
 def test_volume_snapshot_is_idempotent_and_a_gone_volume_fails(world: World) -> None:
@@ -481,9 +469,6 @@ def test_csi_volume_snapshot(world: World) -> None:
     vs = w.kube.get("snapshot.storage.k8s.io/v1", "VolumeSnapshot", name, w.namespace)
     assert vs and vs["status"]["readyToUse"] is True
     assert check_results(result, backup_key("csi"))["snapshot_available"].passed
-
-
-# --------------------------------------------------------------------------- retention and RPO
 
 
 def test_retention_dry_run_then_delete_keeps_the_newest(world: World) -> None:

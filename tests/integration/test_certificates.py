@@ -36,9 +36,6 @@ def endpoint_item(name: str, host: str, port: int, address: str | None = "127.0.
     return Certificate.model_validate({"name": name, "endpoint": ep, **kw})
 
 
-# --------------------------------------------------------------------------- TLS endpoints only
-
-
 @pytest.fixture(scope="module")
 def own_tls(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """This module's own TLS endpoints (the probe needs no other sandbox service)."""
@@ -143,9 +140,6 @@ def test_dagster_checks_one_per_certificate_with_days_left(own_tls: TlsEndpoints
     assert meta["reasons"].value == "expiring-warning"
     mats = {m.asset_key.path[-1]: m for m in result.get_asset_materialization_events()}
     assert set(mats) == set(picked)
-
-
-# --------------------------------------------------------------------------- with the sandbox
 
 
 @pytest.fixture(scope="module")

@@ -75,9 +75,6 @@ USER_DEPLOYMENT_KEYS = {
     "readinessProbe", "startupProbe", "labels", "volumeMounts", "volumes", "schedulerName"}
 
 
-# --------------------------------------------------------------------------- offline schema check
-
-
 def _model(type_name: str) -> Any:
     import kubernetes.client.models as models
 
@@ -235,9 +232,6 @@ def test_dagster_yaml_files_are_valid_instance_config(monkeypatch: pytest.Monkey
                      "limit": 1}
     assert cluster_limit in prod["concurrency"]["runs"]["tag_concurrency_limits"]
     assert prod["concurrency"]["pools"]["default_limit"] == 1
-
-
-# --------------------------------------------------------------------------- kubectl, server side
 
 
 @pytest.fixture

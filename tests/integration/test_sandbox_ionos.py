@@ -170,9 +170,6 @@ def cluster_body(name: str = "k8s-test") -> Any:
             api_subnet_allow_list=["203.0.113.0/24"]))
 
 
-# --------------------------------------------------------------------------- Cloud API
-
-
 def test_full_flow_datacenter_to_kubeconfig(slow_sandbox: Sandbox, clock: Clock) -> None:
     import ionoscloud
 
@@ -593,9 +590,6 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         second.stop()
 
 
-# --------------------------------------------------------------------------- DBaaS MariaDB
-
-
 def mariadb_create_body(name: str = "wordpress-db", user: str = "wpuser",
                         password: str = "s3cret-passw0rd", database: str = "wordpress") -> Any:
     import ionoscloud_dbaas_mariadb as mdb
@@ -719,9 +713,6 @@ def test_mariadb_cluster_on_a_real_server(sandbox: Sandbox) -> None:
             assert cur.fetchone() == ("sbx_test_db",)
     finally:
         conn.close()
-
-
-# --------------------------------------------------------------------------- Certificate Manager
 
 
 def make_cert(common_name: str, days: int, start_days_ago: int = 1) -> tuple[str, str]:

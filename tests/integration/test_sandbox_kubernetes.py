@@ -162,9 +162,6 @@ def _settled(c: Cluster) -> dict[str, str]:
     return wait_for(stable, what="controllers to settle")
 
 
-# --------------------------------------------------------------------------- kubectl
-
-
 def test_kubectl_version_and_api_resources(cluster: Cluster) -> None:
     version = json.loads(cluster.kubectl("version", "-o", "json").stdout)
     assert version["serverVersion"]["minor"] == "32"
@@ -298,9 +295,6 @@ def test_kubectl_delete_waits_for_finalizer(cluster: Cluster) -> None:
     assert result["p"].returncode == 0, result["p"].stderr
     proc = cluster.kubectl("get", "cm", "held", check=False)
     assert proc.returncode == 1 and "NotFound" in proc.stderr
-
-
-# --------------------------------------------------------------------------- Python client
 
 
 def test_typed_client_conflicts_and_selectors(cluster: Cluster) -> None:
@@ -497,9 +491,6 @@ def test_status_subresource_isolation_and_generation(cluster: Cluster) -> None:
         [("c", "j")]
     wait_for(lambda: cluster.http("GET", base + "/app")[1]["status"].get(
         "observedGeneration") == 2, what="observedGeneration 2")
-
-
-# --------------------------------------------------------------------------- controllers
 
 
 def test_pvc_binds_to_provisioned_volume(cluster: Cluster) -> None:

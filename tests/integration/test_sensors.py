@@ -31,9 +31,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "platform"
 QUIET = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # Wednesday: no window, no freeze
 
 
-# --------------------------------------------------------------------------- git fixtures
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepository:
     return seed_repository(tmp_path / "git", EXAMPLE)
@@ -284,9 +281,6 @@ def test_missing_spec_at_a_commit_names_file_and_commit(
     head = git_resource.fetch()
     with pytest.raises(SpecError, match=rf"nowhere\.yaml@{head[:12]}: cannot read the spec"):
         graph_from_source(git_resource.tree(head), "nowhere.yaml")
-
-
-# --------------------------------------------------------------------------- alertmanager
 
 
 class Clock:
