@@ -447,152 +447,183 @@ def evaluate(item: Certificate, th: Thresholds, now: datetime,
     """Judge one certificate from every vantage point it was observed from."""
     ev = Evaluation(item.name)
     days: list[float] = []
-    hosts = _hostnames(item)
-    findings = ev.findings
-    facts = ev.facts
-
-    managed = False  # cert-manager is healthy and renewing on schedule
-    secret_fp: str | None = None
+    # cert-manager's verdict decides whether a near expiry is still "renewal on schedule"
+    managed, secret_fp = False, None
     if cert_manager is not None:
-        cm = cert_manager
-        ref = f"{cm.namespace}/{cm.name}"
-        if cm.error:
-            findings.append(Finding("cert-manager-unavailable", "ERROR", "cert_manager",
-                                    f"could not read Certificate {ref}: {cm.error}"))
-        elif not cm.found:
-            findings.append(Finding("cert-manager-not-found", "ERROR", "cert_manager",
-                                    f"Certificate {ref} does not exist"))
-        else:
-            state = renewal_state(cm, th, now)
-            facts["renewal_state"] = state
-            if cm.renewal_time:
-                facts["renewal_time"] = cm.renewal_time.isoformat()
-            if not cm.ready:
-                findings.append(Finding(
-                    "cert-manager-not-ready", "ERROR", "cert_manager",
-                    f"Certificate {ref} is not Ready ({cm.ready_reason or 'no Ready condition'}"
-                    f"{': ' + cm.ready_message if cm.ready_message else ''})"))
-            if state == "overdue":
-                assert cm.renewal_time is not None
-                late = now - cm.renewal_time
-                findings.append(Finding(
-                    "overdue-for-renewal", "WARN", "cert_manager",
-                    f"renewal was due at {cm.renewal_time.isoformat()}, "
-                    f"{late.total_seconds() / 3600:.1f} h ago (grace "
-                    f"{th.renewal_grace.total_seconds() / 3600:g} h); cert-manager is not "
-                    "renewing it"))
-            managed = cm.ready and state in ("scheduled", "renewing")
-            if not cm.secret_found:
-                findings.append(Finding("secret-missing", "ERROR", "cert_manager",
-                                        f"TLS Secret {cm.namespace}/{cm.secret_name} not found"))
-            elif cm.secret_error or cm.secret_cert is None:
-                findings.append(Finding("malformed-secret", "ERROR", "cert_manager",
-                                        f"TLS Secret {cm.namespace}/{cm.secret_name}: "
-                                        f"{cm.secret_error}"))
-            else:
-                sc = cm.secret_cert
-                secret_fp = sc.fingerprint_sha256
-                d = days_until_expiry(sc, now)
-                days.append(d)
-                facts["secret_days_left"] = d
-                facts["secret_not_after"] = sc.not_after.isoformat()
-                facts["secret_serial"] = sc.serial
-                findings.extend(_expiry_findings(sc, "cert_manager", th, now, managed,
-                                                 ev.notes))
-                if item.hostname and not hostname_matches(item.hostname, sc.names):
-                    findings.append(Finding("wrong-hostname", "ERROR", "cert_manager",
-                                            f"the Secret's certificate covers {list(sc.names)}, "
-                                            f"not {item.hostname}"))
-
+        managed, secret_fp = _judge_cert_manager(item, cert_manager, th, now, ev, days)
     if endpoint is not None:
-        ep = endpoint
-        where = f"{ep.target.server_name}:{ep.target.port}"
-        facts["endpoint"] = where
-        facts["endpoint_address"] = ep.address
-        facts["handshake_ms"] = round(ep.elapsed_ms, 1)
-        if ep.error:
-            category = "unreachable" if ep.error in UNREACHABLE else "tls"
-            facts["endpoint_failure"] = category
-            findings.append(Finding(ep.error, "ERROR", "endpoint",
-                                    f"{where}: {PROBE_FAILURES.get(ep.error, ep.error)}"
-                                    f"{' (' + ep.detail + ')' if ep.detail else ''}"))
-        elif ep.leaf is not None:
-            leaf = ep.leaf
-            d = days_until_expiry(leaf, now)
-            days.append(d)
-            facts["endpoint_days_left"] = d
-            facts["issuer"] = leaf.issuer
-            facts["subject"] = leaf.subject
-            facts["sans"] = ", ".join(leaf.names)
-            facts["not_after"] = leaf.not_after.isoformat()
-            facts["serial"] = leaf.serial
-            facts["tls_version"] = ep.tls_version or ""
-            same_as_secret = secret_fp is not None and leaf.fingerprint_sha256 == secret_fp
-            findings.extend(_expiry_findings(leaf, "endpoint", th, now,
-                                             managed and same_as_secret, ev.notes))
-            for h in hosts:
-                if not hostname_matches(h, leaf.names):
-                    findings.append(Finding("wrong-hostname", "ERROR", "endpoint",
-                                            f"{where} serves a certificate for "
-                                            f"{list(leaf.names) or [leaf.subject]}, not {h}"))
-            facts["trusted"] = bool(ep.trusted)
-            if not ep.trusted:
-                why = ep.trust_error or "no trusted issuer"
-                findings.append(Finding("untrusted-chain", "ERROR", "endpoint",
-                                        f"{where}: chain not trusted ({why}; issuer "
-                                        f"{leaf.issuer})"))
-            else:
-                findings.extend(_chain_findings(ep, leaf, where, th, now))
-            if ep.chain:
-                # issuer first, trust anchor last; only a verified path counts towards days_left
-                facts["chain"] = "; ".join(
-                    f"{c.subject} (until {c.not_after:%Y-%m-%d})" for c in ep.chain)
-                if ep.trusted:
-                    cd = min(days_until_expiry(c, now) for c in ep.chain)
-                    days.append(cd)
-                    facts["chain_days_left"] = cd
-            if secret_fp is not None and not same_as_secret:
-                findings.append(Finding(
-                    "secret-differs-from-served", "WARN", "endpoint",
-                    f"{where} serves serial {leaf.serial} but the TLS Secret holds serial "
-                    f"{facts.get('secret_serial')}: renewed but not served (reload the "
-                    "ingress)"))
-
+        _judge_endpoint(item, endpoint, th, now, ev, days, managed, secret_fp)
     if ionos is not None:
-        io = ionos
-        if io.error:
-            findings.append(Finding("ionos-unavailable", "ERROR", "ionos",
-                                    f"could not list IONOS certificates: {io.error}"))
-        elif not io.found:
-            findings.append(Finding("ionos-not-found", "ERROR", "ionos",
-                                    f"no IONOS Certificate Manager certificate named {io.name}"))
-        else:
-            facts["ionos_id"] = io.id or ""
-            facts["ionos_state"] = io.state or ""
-            if io.state and io.state.upper() == "FAILED":
-                findings.append(Finding("ionos-failed", "ERROR", "ionos",
-                                        f"state FAILED: {io.message or ''}".strip()))
-            if io.cert is None:
-                findings.append(Finding("ionos-malformed-certificate", "ERROR", "ionos",
-                                        io.cert_error or "no certificate"))
-                if io.expired or (io.not_after and io.not_after <= now):
-                    findings.append(Finding("expired", "ERROR", "ionos",
-                                            "IONOS marks the certificate expired"))
-            else:
-                d = days_until_expiry(io.cert, now)
-                days.append(d)
-                facts["ionos_days_left"] = d
-                got = _expiry_findings(io.cert, "ionos", th, now, False, ev.notes)
-                if io.expired and not any(f.reason == "expired" for f in got):
-                    got = [Finding("expired", "ERROR", "ionos",
-                                   "IONOS marks the certificate expired")]
-                findings.extend(got)
-                if item.hostname and not hostname_matches(item.hostname, io.cert.names):
-                    findings.append(Finding("wrong-hostname", "ERROR", "ionos",
-                                            f"covers {list(io.cert.names)}, not {item.hostname}"))
-
+        _judge_ionos(item, ionos, th, now, ev, days)
     ev.days_left = min(days) if days else None
     return ev
+
+
+def _judge_cert_manager(item: Certificate, cm: CertManagerState, th: Thresholds,
+                        now: datetime, ev: Evaluation,
+                        days: list[float]) -> tuple[bool, str | None]:
+    """Findings from the cert-manager Certificate and its Secret; returns (managed, secret fp).
+
+    ``managed`` means cert-manager is healthy and renewing on schedule.
+    """
+    findings, facts = ev.findings, ev.facts
+    ref = f"{cm.namespace}/{cm.name}"
+    if cm.error:
+        findings.append(Finding("cert-manager-unavailable", "ERROR", "cert_manager",
+                                f"could not read Certificate {ref}: {cm.error}"))
+        return False, None
+    if not cm.found:
+        findings.append(Finding("cert-manager-not-found", "ERROR", "cert_manager",
+                                f"Certificate {ref} does not exist"))
+        return False, None
+    state = renewal_state(cm, th, now)
+    facts["renewal_state"] = state
+    if cm.renewal_time:
+        facts["renewal_time"] = cm.renewal_time.isoformat()
+    if not cm.ready:
+        findings.append(Finding(
+            "cert-manager-not-ready", "ERROR", "cert_manager",
+            f"Certificate {ref} is not Ready ({cm.ready_reason or 'no Ready condition'}"
+            f"{': ' + cm.ready_message if cm.ready_message else ''})"))
+    if state == "overdue":
+        assert cm.renewal_time is not None
+        late = now - cm.renewal_time
+        findings.append(Finding(
+            "overdue-for-renewal", "WARN", "cert_manager",
+            f"renewal was due at {cm.renewal_time.isoformat()}, "
+            f"{late.total_seconds() / 3600:.1f} h ago (grace "
+            f"{th.renewal_grace.total_seconds() / 3600:g} h); cert-manager is not "
+            "renewing it"))
+    managed = cm.ready and state in ("scheduled", "renewing")
+    return managed, _judge_secret(item, cm, th, now, ev, days, managed)
+
+
+def _judge_secret(item: Certificate, cm: CertManagerState, th: Thresholds, now: datetime,
+                  ev: Evaluation, days: list[float], managed: bool) -> str | None:
+    """Findings from the TLS Secret cert-manager writes; returns its certificate's fingerprint."""
+    findings, facts = ev.findings, ev.facts
+    if not cm.secret_found:
+        findings.append(Finding("secret-missing", "ERROR", "cert_manager",
+                                f"TLS Secret {cm.namespace}/{cm.secret_name} not found"))
+        return None
+    if cm.secret_error or cm.secret_cert is None:
+        findings.append(Finding("malformed-secret", "ERROR", "cert_manager",
+                                f"TLS Secret {cm.namespace}/{cm.secret_name}: "
+                                f"{cm.secret_error}"))
+        return None
+    sc = cm.secret_cert
+    d = days_until_expiry(sc, now)
+    days.append(d)
+    facts["secret_days_left"] = d
+    facts["secret_not_after"] = sc.not_after.isoformat()
+    facts["secret_serial"] = sc.serial
+    findings.extend(_expiry_findings(sc, "cert_manager", th, now, managed, ev.notes))
+    if item.hostname and not hostname_matches(item.hostname, sc.names):
+        findings.append(Finding("wrong-hostname", "ERROR", "cert_manager",
+                                f"the Secret's certificate covers {list(sc.names)}, "
+                                f"not {item.hostname}"))
+    return sc.fingerprint_sha256
+
+
+def _judge_endpoint(item: Certificate, ep: ProbeResult, th: Thresholds, now: datetime,
+                    ev: Evaluation, days: list[float], managed: bool,
+                    secret_fp: str | None) -> None:
+    """Findings from the certificate the endpoint serves in a TLS handshake."""
+    findings, facts = ev.findings, ev.facts
+    where = f"{ep.target.server_name}:{ep.target.port}"
+    facts["endpoint"] = where
+    facts["endpoint_address"] = ep.address
+    facts["handshake_ms"] = round(ep.elapsed_ms, 1)
+    if ep.error:
+        category = "unreachable" if ep.error in UNREACHABLE else "tls"
+        facts["endpoint_failure"] = category
+        findings.append(Finding(ep.error, "ERROR", "endpoint",
+                                f"{where}: {PROBE_FAILURES.get(ep.error, ep.error)}"
+                                f"{' (' + ep.detail + ')' if ep.detail else ''}"))
+        return
+    leaf = ep.leaf
+    if leaf is None:
+        return
+    d = days_until_expiry(leaf, now)
+    days.append(d)
+    facts["endpoint_days_left"] = d
+    facts["issuer"] = leaf.issuer
+    facts["subject"] = leaf.subject
+    facts["sans"] = ", ".join(leaf.names)
+    facts["not_after"] = leaf.not_after.isoformat()
+    facts["serial"] = leaf.serial
+    facts["tls_version"] = ep.tls_version or ""
+    same_as_secret = secret_fp is not None and leaf.fingerprint_sha256 == secret_fp
+    findings.extend(_expiry_findings(leaf, "endpoint", th, now,
+                                     managed and same_as_secret, ev.notes))
+    for h in _hostnames(item):
+        if not hostname_matches(h, leaf.names):
+            findings.append(Finding("wrong-hostname", "ERROR", "endpoint",
+                                    f"{where} serves a certificate for "
+                                    f"{list(leaf.names) or [leaf.subject]}, not {h}"))
+    _judge_chain(ep, leaf, where, th, now, ev, days)
+    if secret_fp is not None and not same_as_secret:
+        findings.append(Finding(
+            "secret-differs-from-served", "WARN", "endpoint",
+            f"{where} serves serial {leaf.serial} but the TLS Secret holds serial "
+            f"{facts.get('secret_serial')}: renewed but not served (reload the ingress)"))
+
+
+def _judge_chain(ep: ProbeResult, leaf: CertInfo, where: str, th: Thresholds, now: datetime,
+                 ev: Evaluation, days: list[float]) -> None:
+    """Trust and expiry of the served chain."""
+    ev.facts["trusted"] = bool(ep.trusted)
+    if not ep.trusted:
+        why = ep.trust_error or "no trusted issuer"
+        ev.findings.append(Finding("untrusted-chain", "ERROR", "endpoint",
+                                   f"{where}: chain not trusted ({why}; issuer "
+                                   f"{leaf.issuer})"))
+    else:
+        ev.findings.extend(_chain_findings(ep, leaf, where, th, now))
+    if ep.chain:
+        # issuer first, trust anchor last; only a verified path counts towards days_left
+        ev.facts["chain"] = "; ".join(
+            f"{c.subject} (until {c.not_after:%Y-%m-%d})" for c in ep.chain)
+        if ep.trusted:
+            cd = min(days_until_expiry(c, now) for c in ep.chain)
+            days.append(cd)
+            ev.facts["chain_days_left"] = cd
+
+
+def _judge_ionos(item: Certificate, io: IonosCertState, th: Thresholds, now: datetime,
+                 ev: Evaluation, days: list[float]) -> None:
+    """Findings from the IONOS Certificate Manager's copy of the certificate."""
+    findings, facts = ev.findings, ev.facts
+    if io.error:
+        findings.append(Finding("ionos-unavailable", "ERROR", "ionos",
+                                f"could not list IONOS certificates: {io.error}"))
+        return
+    if not io.found:
+        findings.append(Finding("ionos-not-found", "ERROR", "ionos",
+                                f"no IONOS Certificate Manager certificate named {io.name}"))
+        return
+    facts["ionos_id"] = io.id or ""
+    facts["ionos_state"] = io.state or ""
+    if io.state and io.state.upper() == "FAILED":
+        findings.append(Finding("ionos-failed", "ERROR", "ionos",
+                                f"state FAILED: {io.message or ''}".strip()))
+    expired = Finding("expired", "ERROR", "ionos", "IONOS marks the certificate expired")
+    if io.cert is None:
+        findings.append(Finding("ionos-malformed-certificate", "ERROR", "ionos",
+                                io.cert_error or "no certificate"))
+        if io.expired or (io.not_after and io.not_after <= now):
+            findings.append(expired)
+        return
+    d = days_until_expiry(io.cert, now)
+    days.append(d)
+    facts["ionos_days_left"] = d
+    got = _expiry_findings(io.cert, "ionos", th, now, False, ev.notes)
+    if io.expired and not any(f.reason == "expired" for f in got):
+        got = [expired]
+    findings.extend(got)
+    if item.hostname and not hostname_matches(item.hostname, io.cert.names):
+        findings.append(Finding("wrong-hostname", "ERROR", "ionos",
+                                f"covers {list(io.cert.names)}, not {item.hostname}"))
 
 
 class AlreadyIssuing(RuntimeError):

@@ -118,6 +118,24 @@ def labels_for(outcome: CheckOutcome, policy: AlertPolicy,
             "owner": ",".join(sorted(owners.get(outcome.asset, ()))) or "unowned"}
 
 
+def _due(current: Firing | None, o: CheckOutcome, now: datetime) -> bool:
+    """Post when the alert is new, comes from a newer run, or is due a resend before it lapses."""
+    return current is None or current.run_id != o.run_id or \
+        datetime.fromisoformat(current.posted_at) + RESEND <= now
+
+
+def _firing_alert(o: CheckOutcome, labels: dict[str, str], ends: str,
+                  url: str) -> dict[str, Any]:
+    """The Alertmanager alert for a failed check (v2 ``postableAlert``)."""
+    alert: dict[str, Any] = {"labels": labels, "annotations": {
+        "summary": f"check {o.check} of {o.asset} failed ({o.severity})",
+        "description": o.summary[:1000], "run_id": o.run_id}, "endsAt": ends}
+    if url:
+        alert["generatorURL"] = url
+        alert["annotations"]["run_url"] = url
+    return alert
+
+
 def plan_check_alerts(
     outcomes: Iterable[CheckOutcome],
     known_checks: Iterable[str],
@@ -164,18 +182,9 @@ def plan_check_alerts(
         if current is not None and current.labels != labels:
             resolve(o.key, "changed severity or owner")  # a different alert from now on
             current = None
-        due = current is None or current.run_id != o.run_id or \
-            datetime.fromisoformat(current.posted_at) + RESEND <= now
-        if not due:
+        if not _due(current, o, now):
             continue
-        alert: dict[str, Any] = {"labels": labels, "annotations": {
-            "summary": f"check {o.check} of {o.asset} failed ({o.severity})",
-            "description": o.summary[:1000], "run_id": o.run_id}, "endsAt": ends}
-        url = run_url(o.run_id)
-        if url:
-            alert["generatorURL"] = url
-            alert["annotations"]["run_url"] = url
-        alerts.append(alert)
+        alerts.append(_firing_alert(o, labels, ends, run_url(o.run_id)))
         if current is None:
             fired.append(o.key)
         firing[o.key] = Firing(labels, now.isoformat(), o.run_id)
