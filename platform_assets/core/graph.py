@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from platform_assets.spec.models import (
@@ -136,10 +137,13 @@ def section_hash(section: Section, extra: str = "") -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Graph:
+    """The assets derived from one spec; frozen, so one loaded graph can be shared by the
+    Definitions, sensors and runs without one of them changing it under the others."""
+
     spec: PlatformSpec
-    nodes: dict[tuple[str, ...], Node]
+    nodes: Mapping[tuple[str, ...], Node]
     # The spec file's directory: manifest paths are relative to it (None: not loaded from disk).
     base_dir: Path | None = None
 
@@ -197,7 +201,7 @@ def build_graph(
     _add_components(b, spec, manifest_digest)
     _add_backups(b, spec)
     _add_certificates(b, spec)
-    return Graph(spec=spec, nodes=b.nodes)
+    return Graph(spec=spec, nodes=MappingProxyType(b.nodes))
 
 
 @dataclass

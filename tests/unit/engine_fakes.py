@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Callable
@@ -63,7 +64,7 @@ def make_graph(tmp: Path, objects: list[Json] | None = None, *, drift: str = "en
     text = edit(SPEC.replace("{drift}", drift).replace("{prune}", str(prune).lower())
                 .replace("{cluster_replace}", str(cluster_replace).lower()))
     graph = build_graph(load_spec_text(text, str(tmp / "platform.yaml"), base_dir=tmp))
-    graph.base_dir = tmp
+    graph = dataclasses.replace(graph, base_dir=tmp)
     return graph
 
 
