@@ -29,7 +29,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
-        return min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+        return min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
 
 
 def status_of(exc: BaseException) -> int | None:
