@@ -113,6 +113,7 @@ def _ts(t: datetime) -> str:
 
 def labels_for(outcome: CheckOutcome, policy: AlertPolicy,
                owners: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """The Alertmanager labels of a failed check's alert (its identity for deduplication)."""
     return {"alertname": CHECK_FAILED_ALERT, "asset": outcome.asset, "check": outcome.check,
             "severity": ALERT_SEVERITY[outcome.severity], "environment": policy.environment,
             "owner": ",".join(sorted(owners.get(outcome.asset, ()))) or "unowned"}

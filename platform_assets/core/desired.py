@@ -45,6 +45,7 @@ APPLY_ORDER = {"Namespace": 0, "CustomResourceDefinition": 1, "ServiceAccount": 
 
 
 def datacenter_props(dc: Datacenter) -> dict[str, Any]:
+    """The IONOS datacenter properties the spec asks for."""
     return {"name": dc.name, "location": dc.location, "description": dc.description}
 
 
@@ -52,6 +53,7 @@ DATACENTER_IMMUTABLE = ("location",)
 
 
 def lan_props(lan: Lan) -> dict[str, Any]:
+    """The IONOS LAN properties the spec asks for."""
     return {"name": lan.name, "public": lan.public}
 
 
@@ -60,6 +62,7 @@ def _window(day: str, time: str) -> dict[str, str]:
 
 
 def cluster_props(cluster: Cluster) -> dict[str, Any]:
+    """The IONOS managed Kubernetes cluster properties the spec asks for."""
     mw = cluster.maintenance_window
     return {
         "name": cluster.name,
@@ -168,11 +171,13 @@ def obj_id(obj: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 def obj_address(obj: dict[str, Any]) -> str:
+    """A Kubernetes object as people write it: ``apps/v1 Deployment ns/name``."""
     api, kind, ns, name = obj_id(obj)
     return f"{api} {kind} {ns + '/' if ns else ''}{name}"
 
 
 def is_namespaced(obj: dict[str, Any]) -> bool:
+    """Whether the kind lives in a namespace (anything not known to be cluster-scoped does)."""
     return obj["kind"] not in CLUSTER_SCOPED_KINDS
 
 
@@ -254,6 +259,7 @@ def flux_object(component: Component) -> dict[str, Any] | None:
 
 
 def inventory_name(component: str) -> str:
+    """The name of the ConfigMap that lists a component's applied objects."""
     return f"{INVENTORY_PREFIX}{component}"
 
 
@@ -315,4 +321,5 @@ def component_objects(component: Component,
 
 
 def health_timeout_seconds(component: Component) -> float:
+    """How long the component's objects may take to become healthy."""
     return parse_duration(component.health_timeout).total_seconds()

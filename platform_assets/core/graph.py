@@ -42,30 +42,37 @@ KEY_MARIADB = ("ionos", "mariadb")
 
 
 def lan_key(name: str) -> tuple[str, ...]:
+    """The asset key of a LAN."""
     return ("ionos", "lan", name)
 
 
 def node_pool_key(name: str) -> tuple[str, ...]:
+    """The asset key of a node pool."""
     return ("ionos", "node_pool", name)
 
 
 def bucket_key(name: str) -> tuple[str, ...]:
+    """The asset key of an S3 bucket."""
     return ("s3", "bucket", name)
 
 
 def component_key(layer: str, name: str) -> tuple[str, ...]:
+    """The asset key of a component in its layer."""
     return (layer, name)
 
 
 def backup_key(target: str) -> tuple[str, ...]:
+    """The asset key of a backup target's nightly partitions."""
     return ("backups", target)
 
 
 def backup_copy_key(target: str) -> tuple[str, ...]:
+    """The asset key of a backup target's cross-region copy."""
     return ("backups", "cross_region", target)
 
 
 def certificate_key(name: str) -> tuple[str, ...]:
+    """The asset key of a certificate check."""
     return ("certificates", name)
 
 

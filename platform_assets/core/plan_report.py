@@ -66,6 +66,7 @@ def render(report: PlanReport, fmt: Format, verbose: bool = False) -> str:
 
 
 def render_text(report: PlanReport, verbose: bool = False) -> str:
+    """The report for a terminal: one block per asset, changes listed under it."""
     lines = [f"platform-ops plan for {report.platform}", ""]
     for plan in report.plans:
         if plan.has_changes or verbose:
@@ -116,6 +117,7 @@ def to_json(report: PlanReport, verbose: bool = False) -> dict[str, Any]:
 
 
 def render_json(report: PlanReport, verbose: bool = False) -> str:
+    """The report as JSON for tools (``to_json`` gives the shape)."""
     return json.dumps(to_json(report, verbose), indent=2, sort_keys=False) + "\n"
 
 
