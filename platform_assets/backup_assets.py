@@ -106,7 +106,8 @@ def _fail(describe: str, exc: BaseException, target: str, partition: str) -> dg.
 
 def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                   parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.engine import run_backup
+    from platform_assets.backups.errors import BackupError
 
     @dg.asset(**_asset_kwargs(spec, node, parts, _resource_keys(target)))
     def _backup(context: dg.AssetExecutionContext,
@@ -115,12 +116,12 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
         partition = context.partition_key
         log = context.log.info
         try:
-            out = bt.run_backup(
+            out = run_backup(
                 spec, target, partition, store=res.object_storage,
                 ionos=getattr(res, "ionos", None), kube=getattr(res, "kubernetes", None),
                 db=getattr(res, "database", None), run_id=context.run.run_id,
                 part_size=config.part_size_mb * 1024 * 1024, log=log)
-        except bt.BackupError as exc:
+        except BackupError as exc:
             raise _fail(f"backup {target.name}", exc, target.name, partition) from None
         meta = _outcome_metadata(spec, out, spec.backups.bucket if spec.backups else "")
         meta.update(_retention(spec, target, res, config, dr=False, log=context.log.warning))
@@ -142,16 +143,17 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
 
 def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                 parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.engine import copy_partition
+    from platform_assets.backups.errors import BackupError
 
     @dg.asset(**_asset_kwargs(spec, node, parts, {"object_storage"}))
     def _copy(context: dg.AssetExecutionContext, config: BackupRunConfig) -> dg.MaterializeResult:
         res = context.resources
         partition = context.partition_key
         try:
-            out = bt.copy_partition(spec, target, partition, store=res.object_storage,
+            out = copy_partition(spec, target, partition, store=res.object_storage,
                                     log=context.log.info)
-        except bt.BackupError as exc:
+        except BackupError as exc:
             raise _fail(f"copy {target.name}", exc, target.name, partition) from None
         bk = spec.backups
         assert bk is not None and bk.cross_region_copy is not None
@@ -183,12 +185,12 @@ def _outcome_metadata(spec: PlatformSpec, out: Any, bucket: str) -> dict[str, An
 
 def _retention(spec: PlatformSpec, target: BackupTarget, res: Any, config: BackupRunConfig,
                dr: bool, log: Callable[[str], Any]) -> dict[str, Any]:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.restore_points import apply_retention
 
     if config.skip_retention:
         return {"retention": "skipped"}
     try:
-        plan = bt.apply_retention(spec, target, store=res.object_storage,
+        plan = apply_retention(spec, target, store=res.object_storage,
                                   ionos=getattr(res, "ionos", None),
                                   kube=getattr(res, "kubernetes", None), dr=dr,
                                   dry_run=config.retention_dry_run, log=log)
@@ -222,16 +224,13 @@ def _unreadable(what: str, exc: BaseException) -> dg.AssetCheckResult:
 
 
 def _where(spec: PlatformSpec, dr: bool) -> Any:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.bucket import where_of
 
-    bk = spec.backups
-    assert bk is not None
-    bucket = bk.cross_region_copy.bucket if dr and bk.cross_region_copy else bk.bucket
-    return bt.Where(bucket, bt.bucket_region(spec, bucket), bk.prefix)
+    return where_of(spec, dr)
 
 
 def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.engine import now_utc
 
     bk = spec.backups
     assert bk is not None
@@ -245,7 +244,7 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
         if isinstance(points, dg.AssetCheckResult):
             return points
         newest = newest_verified(points)
-        now = bt.now_utc()
+        now = now_utc()
         ok, msg = rpo_status(newest.created_at if newest else None, now, rpo)
         meta: dict[str, Any] = {"message": msg, "rpo_hours": rpo.total_seconds() / 3600}
         if newest:
@@ -260,11 +259,11 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
 def _restore_points(context: Any, spec: PlatformSpec, target: BackupTarget,
                     dr: bool) -> list[Any] | dg.AssetCheckResult:
     """The target's restore points, or a failed check naming why they cannot be listed."""
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.restore_points import restore_points
 
     res = context.resources
     try:
-        return list(bt.restore_points(spec, target, res.object_storage,
+        return list(restore_points(spec, target, res.object_storage,
                                       getattr(res, "ionos", None),
                                       getattr(res, "kubernetes", None), dr=dr))
     except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
@@ -272,7 +271,7 @@ def _restore_points(context: Any, spec: PlatformSpec, target: BackupTarget,
 
 
 def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.engine import now_utc
 
     bk = spec.backups
     assert bk is not None
@@ -286,7 +285,7 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
         points = _restore_points(context, spec, target, dr)
         if isinstance(points, dg.AssetCheckResult):
             return points
-        c = compliance(points, bt.now_utc(), bk.retention_days, parse_duration(bk.rpo))
+        c = compliance(points, now_utc(), bk.retention_days, parse_duration(bk.rpo))
         meta: dict[str, Any] = {"restore_points": dg.MetadataValue.int(c.count),
                                 "verified_restore_points": dg.MetadataValue.int(c.verified)}
         if c.oldest_age_days is not None:
@@ -299,7 +298,7 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
 
 
 def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.bucket import newest_manifest, verify_objects
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="manifest_checksums",
                     required_resource_keys={"object_storage"},
@@ -309,10 +308,10 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
         store = context.resources.object_storage
         where = _where(spec, dr)
         try:
-            manifest = bt.newest_manifest(store, where, target.name)
+            manifest = newest_manifest(store, where, target.name)
             if manifest is None:
                 return _check_result(False, ["no complete backup to verify"], {})
-            results = bt.verify_objects(store, where, manifest)
+            results = verify_objects(store, where, manifest)
         except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
             return _unreadable(f"cannot re-read the newest backup of {target.name}", exc)
         bad = [f"{r.key}: {r.problem}" for r in results if not r.ok]
@@ -326,7 +325,9 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
 
 
 def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.bucket import newest_manifest
+    from platform_assets.backups.drills import drill_database, drill_resources
+    from platform_assets.backups.sources import database_host
 
     bk = spec.backups
     assert bk is not None
@@ -344,18 +345,18 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
         res = context.resources
         where = _where(spec, False)
         try:
-            manifest = bt.newest_manifest(res.object_storage, where, target.name)
+            manifest = newest_manifest(res.object_storage, where, target.name)
         except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
             return _unreadable(f"cannot find the newest backup of {target.name}", exc)
         if manifest is None:
             return _check_result(False, ["no complete backup to restore"], {})
         try:
             if target.kind == "database":
-                host, _ = bt.database_host(spec, res.ionos, res.database)
-                result = bt.drill_database(manifest, where, res.object_storage, res.database,
+                host, _ = database_host(spec, res.ionos, res.database)
+                result = drill_database(manifest, where, res.object_storage, res.database,
                                            host)
             else:
-                result = bt.drill_resources(manifest, where, res.object_storage, res.kubernetes)
+                result = drill_resources(manifest, where, res.object_storage, res.kubernetes)
         except Exception as exc:  # noqa: BLE001 - a drill that cannot run has failed
             return _check_result(False, [f"restore of {manifest.partition} failed: "
                                          f"{type(exc).__name__}: {exc}"],
@@ -374,7 +375,7 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
 
 
 def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
-    from platform_assets import backup_targets as bt
+    from platform_assets.backups.restore_points import restore_points
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="snapshot_available",
                     required_resource_keys=_resource_keys(target),
@@ -382,7 +383,7 @@ def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any
     def _snapshot(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         res = context.resources
         try:
-            points = bt.restore_points(spec, target, res.object_storage,
+            points = restore_points(spec, target, res.object_storage,
                                        getattr(res, "ionos", None),
                                        getattr(res, "kubernetes", None))
         except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check

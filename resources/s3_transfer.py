@@ -7,6 +7,7 @@ Used by ``ObjectStorageResource.upload_stream``; kept apart so the resource stay
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -71,8 +72,6 @@ def multipart_upload(
     """
     part_size = max(part_size, MIN_PART)
     started = time.monotonic()
-    digest = hashlib.sha256()
-    size = 0
     extra: dict[str, Any] = {"ContentType": content_type, "Metadata": metadata or {}}
     where = f"s3://{bucket}/{key}"
     parts = _parts(chunks, part_size)
@@ -83,62 +82,89 @@ def multipart_upload(
         raise UploadFailed(f"{where}: the source failed before anything was written: "
                            f"{exc}") from exc
     if second is None:
-        digest.update(first)
         call(f"PUT {where}", lambda: client.put_object(Bucket=bucket, Key=key, Body=first,
                                                         **extra))
-        return UploadResult(bucket, key, len(first), digest.hexdigest(), 1,
+        return UploadResult(bucket, key, len(first), hashlib.sha256(first).hexdigest(), 1,
                             time.monotonic() - started)
-
-    upload = call(f"CreateMultipartUpload {where}",
-                  lambda: client.create_multipart_upload(Bucket=bucket, Key=key, **extra))
-    upload_id = upload["UploadId"]
-    slots = threading.Semaphore(concurrency)
-    futures: list[Future[dict[str, Any]]] = []
-
-    def send(number: int, body: bytes) -> dict[str, Any]:
-        try:
-            out = call(f"UploadPart {number} of {where}",
-                       lambda: client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
-                                                  PartNumber=number, Body=body))
-            return {"PartNumber": number, "ETag": out["ETag"]}
-        finally:
-            slots.release()
-
-    def all_parts() -> Iterator[bytes]:
-        yield first
-        yield second
-        yield from parts
-
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part")
+    upload = _Multipart(call, client, bucket, key, concurrency)
+    upload.start(extra)
     try:
-        for number, body in enumerate(all_parts(), start=1):
-            digest.update(body)
-            size += len(body)
-            slots.acquire()
-            for f in futures:
-                if f.done() and f.exception():
-                    raise f.exception()  # type: ignore[misc]
-            futures.append(pool.submit(send, number, body))
-        done = [f.result() for f in futures]
-        call(f"CompleteMultipartUpload {where}",
-             lambda: client.complete_multipart_upload(
-                 Bucket=bucket, Key=key, UploadId=upload_id,
-                 MultipartUpload={"Parts": done}))
+        upload.send_all(itertools.chain((first, second), parts))
     except BaseException as exc:
-        for f in futures:
-            f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
-        try:
-            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-        except Exception:  # noqa: BLE001 - the original error is the one to report
-            pass
+        upload.abort()
         if isinstance(exc, Exception):
-            raise UploadFailed(f"{where}: upload aborted after {size} bytes: "
+            raise UploadFailed(f"{where}: upload aborted after {upload.size} bytes: "
                                f"{type(exc).__name__}: {exc}") from exc
         raise
-    pool.shutdown(wait=True)
-    return UploadResult(bucket, key, size, digest.hexdigest(), len(futures),
+    return UploadResult(bucket, key, upload.size, upload.digest.hexdigest(), upload.count,
                         time.monotonic() - started)
+
+
+class _Multipart:
+    """One multipart upload: parts sent on a thread pool, at most ``concurrency`` in flight (so
+    memory holds at most ``concurrency + 1`` parts), hashed in order as they are handed over."""
+
+    def __init__(self, call: Callable[[str, Callable[[], Any]], Any], client: Any, bucket: str,
+                 key: str, concurrency: int):
+        self.call, self.client, self.bucket, self.key = call, client, bucket, key
+        self.where = f"s3://{bucket}/{key}"
+        self.concurrency = concurrency
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.count = 0
+        self.upload_id = ""
+        self._slots = threading.Semaphore(concurrency)
+        self._futures: list[Future[dict[str, Any]]] = []
+
+    def start(self, extra: dict[str, Any]) -> None:
+        out = self.call(f"CreateMultipartUpload {self.where}",
+                        lambda: self.client.create_multipart_upload(
+                            Bucket=self.bucket, Key=self.key, **extra))
+        self.upload_id = out["UploadId"]
+
+    def _send(self, number: int, body: bytes) -> dict[str, Any]:
+        try:
+            out = self.call(f"UploadPart {number} of {self.where}",
+                            lambda: self.client.upload_part(
+                                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                                PartNumber=number, Body=body))
+            return {"PartNumber": number, "ETag": out["ETag"]}
+        finally:
+            self._slots.release()
+
+    def _raise_failed(self) -> None:
+        for f in self._futures:
+            if f.done() and f.exception() is not None:
+                raise f.exception()  # type: ignore[misc]
+
+    def send_all(self, parts: Iterable[bytes]) -> None:
+        """Send every part, then complete the upload (raises the first failure)."""
+        with ThreadPoolExecutor(max_workers=self.concurrency,
+                                thread_name_prefix="s3-part") as pool:
+            try:
+                for body in parts:
+                    self.digest.update(body)
+                    self.size += len(body)
+                    self.count += 1
+                    self._slots.acquire()
+                    self._raise_failed()
+                    self._futures.append(pool.submit(self._send, self.count, body))
+                done = [f.result() for f in self._futures]
+            except BaseException:
+                for f in self._futures:
+                    f.cancel()
+                raise
+        self.call(f"CompleteMultipartUpload {self.where}",
+                  lambda: self.client.complete_multipart_upload(
+                      Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                      MultipartUpload={"Parts": done}))
+
+    def abort(self) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key,
+                                               UploadId=self.upload_id)
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
 
 
 def read_chunks(body: Any, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:

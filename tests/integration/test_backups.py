@@ -568,7 +568,7 @@ def test_drill_binds_its_scratch_namespace_to_the_run_account(
         sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Under least-privilege RBAC the drill's scratch namespace gets a RoleBinding to the drill
     ClusterRole for the run's service account; with no account configured, none is made."""
-    from platform_assets.backup_targets import _grant_drill_access
+    from platform_assets.backups.drills import grant_drill_access
     from platform_assets.names import DRILL_ROLE
     from resources.kubernetes import KubernetesResource
 
@@ -577,11 +577,11 @@ def test_drill_binds_its_scratch_namespace_to_the_run_account(
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scratch}})
     try:
         monkeypatch.delenv("PLATFORM_RUN_SERVICE_ACCOUNT", raising=False)
-        _grant_drill_access(kube, scratch)
+        grant_drill_access(kube, scratch)
         rbac = "rbac.authorization.k8s.io/v1"
         assert kube.get(rbac, "RoleBinding", DRILL_ROLE, scratch) is None
         monkeypatch.setenv("PLATFORM_RUN_SERVICE_ACCOUNT", "dagster/platform-ops-runner")
-        _grant_drill_access(kube, scratch)
+        grant_drill_access(kube, scratch)
         binding = kube.get(rbac, "RoleBinding", DRILL_ROLE, scratch)
         assert binding is not None
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from platform_assets.backup_targets import export_namespace
+from platform_assets.backups.sources import export_namespace
 
 
 class Forbidden(Exception):

@@ -1,0 +1,241 @@
+"""What each kind of backup target backs up, one function per kind behind ``SOURCES``:
+a volume (an IONOS snapshot or a CSI VolumeSnapshot), a database (a streamed ``mariadb-dump``
+plus the DBaaS backups on record) and resources (the namespaces' objects as YAML)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from platform_assets.backups.bucket import Log, Where, confirm_size
+from platform_assets.backups.errors import BackupError
+from platform_assets.core.backup_manifest import ManifestObject, object_key, snapshot_name
+from platform_assets.spec.models import BackupTarget, PlatformSpec
+
+SNAPSHOT_API = "snapshot.storage.k8s.io/v1"
+TARGET_LABEL = "platform-ops.io/backup-target"
+# Kinds never exported: events are history, not state.
+SKIPPED_KINDS = {"Event"}
+
+Produced = tuple[list[ManifestObject], dict[str, Any], dict[str, str]]
+
+
+@dataclass
+class BackupJob:
+    """One attempt at one partition of one target, and the resources it may use. ``written``
+    collects every key the attempt uploads, so a failure can remove them."""
+
+    spec: PlatformSpec
+    target: BackupTarget
+    partition: str
+    attempt: str
+    where: Where
+    store: Any
+    ionos: Any = None
+    kube: Any = None
+    db: Any = None
+    part_size: int = 8 * 1024 * 1024
+    log: Log = lambda _: None
+    written: list[str] = field(default_factory=list)
+
+
+def volume_handle(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
+    """(PVC, IONOS volume id) of a volume target: PVC → PV → ``spec.csi.volumeHandle``."""
+    ns, name = target.namespace or "", target.pvc or ""
+    pvc = kube.get("v1", "PersistentVolumeClaim", name, ns)
+    if pvc is None:
+        raise BackupError(f"PersistentVolumeClaim {ns}/{name} does not exist")
+    pv_name = (pvc.get("spec") or {}).get("volumeName")
+    if not pv_name:
+        raise BackupError(f"PersistentVolumeClaim {ns}/{name} is not bound to a volume "
+                          f"(phase {(pvc.get('status') or {}).get('phase')})")
+    pv = kube.get("v1", "PersistentVolume", pv_name)
+    if pv is None:
+        raise BackupError(f"PersistentVolume {pv_name} of PVC {ns}/{name} does not exist")
+    handle = ((pv.get("spec") or {}).get("csi") or {}).get("volumeHandle")
+    if not handle:
+        raise BackupError(f"PersistentVolume {pv_name} has no spec.csi.volumeHandle")
+    # The IONOS CSI driver writes either the bare id or datacenters/<dc>/volumes/<id>.
+    return pvc, str(handle).rstrip("/").split("/")[-1]
+
+
+def backup_volume(job: BackupJob) -> Produced:
+    """Snapshot the volume behind the target's PVC (once per partition: the snapshot's name is
+    the idempotency key); no objects, the snapshot is the restore point."""
+    target, partition, ionos, kube, log = (job.target, job.partition, job.ionos, job.kube,
+                                           job.log)
+    name = snapshot_name(target.name, partition)
+    pvc, volume_id = volume_handle(kube, target)
+    if target.method == "csi-snapshot":
+        return [], csi_snapshot(target, name, kube, log), {"csi": SNAPSHOT_API}
+    existing = next((s for s in ionos.list_snapshots()
+                     if (s.get("properties") or {}).get("name") == name), None)
+    if existing:
+        log(f"snapshot {name} already exists ({existing.get('id')}); reusing it")
+        snap, dc_id = existing, None
+    else:
+        found = ionos.find_volume(volume_id)
+        if found is None:
+            raise BackupError(f"IONOS volume {volume_id} behind PVC {target.namespace}/"
+                              f"{target.pvc} no longer exists")
+        dc_id, _vol = found
+        snap = ionos.create_volume_snapshot(
+            dc_id, volume_id, name, description=f"platform-ops backup {target.name} {partition}",
+            log=log)
+    props = snap.get("properties") or {}
+    details = {"method": "ionos-snapshot", "snapshot_id": snap.get("id"), "snapshot_name": name,
+               "volume_id": volume_id, "datacenter_id": dc_id,
+               "size_gb": props.get("size"), "location": props.get("location"),
+               "pvc": f"{target.namespace}/{target.pvc}",
+               "requested": (pvc.get("spec") or {}).get("resources", {}).get("requests", {})}
+    return [], details, {"ionos-cloud-api": "v6"}
+
+
+def csi_snapshot(target: BackupTarget, name: str, kube: Any, log: Log,
+                  timeout: float = 300.0) -> dict[str, Any]:
+    """Create the VolumeSnapshot of the target's PVC (if absent) and wait until it is ready."""
+    ns = target.namespace or ""
+    spec: dict[str, Any] = {"source": {"persistentVolumeClaimName": target.pvc}}
+    if target.volume_snapshot_class:
+        spec["volumeSnapshotClassName"] = target.volume_snapshot_class
+    if kube.get(SNAPSHOT_API, "VolumeSnapshot", name, ns) is None:
+        kube.apply({"apiVersion": SNAPSHOT_API, "kind": "VolumeSnapshot",
+                    "metadata": {"name": name, "namespace": ns,
+                                 "labels": {TARGET_LABEL: target.name}},
+                    "spec": spec})
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = kube.get(SNAPSHOT_API, "VolumeSnapshot", name, ns) or {}
+        status = obj.get("status") or {}
+        if status.get("readyToUse"):
+            return {"method": "csi-snapshot", "volume_snapshot": f"{ns}/{name}",
+                    "content": status.get("boundVolumeSnapshotContentName"),
+                    "restore_size": status.get("restoreSize"),
+                    "pvc": f"{ns}/{target.pvc}"}
+        if status.get("error"):
+            why = status["error"].get("message") if isinstance(status["error"], dict) \
+                else status["error"]
+            raise BackupError(f"VolumeSnapshot {ns}/{name} failed: {why}")
+        if time.monotonic() > deadline:
+            raise BackupError(f"VolumeSnapshot {ns}/{name} not ready after {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def database_host(spec: PlatformSpec, ionos: Any, db: Any) -> tuple[str, dict[str, Any] | None]:
+    """The host to dump from (the resource's, else the DBaaS cluster's DNS name) and the
+    DBaaS cluster JSON (None when the spec has no managed MariaDB or it is not found)."""
+    cluster = None
+    if spec.ionos.mariadb is not None and ionos is not None:
+        cluster = ionos.mariadb_cluster_by_name(spec.ionos.mariadb.name)
+    host = db.host or ((cluster or {}).get("metadata") or {}).get("dnsName") or ""
+    if not host:
+        raise BackupError("no MariaDB server to dump: set MARIADB_HOST, or create the managed "
+                          "MariaDB cluster (it has no DNS name yet)")
+    return host, cluster
+
+
+def backup_database(job: BackupJob) -> Produced:
+    """Dump each database of the target into the bucket, with the table stats the drill compares
+    against, and record the DBaaS backups on record."""
+    spec, target, partition, attempt, where, store, ionos, db, written, part_size, log = (
+        job.spec, job.target, job.partition, job.attempt, job.where, job.store, job.ionos,
+        job.db, job.written, job.part_size, job.log)
+    host, cluster = database_host(spec, ionos, db)
+    dbaas: dict[str, Any] = {"cluster": None, "backups": []}
+    if cluster is not None:
+        backups = ionos.mariadb_backups(cluster["id"])
+        dbaas = {"cluster": cluster["id"], "backups": [
+            {"id": b.get("id"), **{k: (b.get("properties") or {}).get(k) for k in (
+                "earliestRecoveryTargetTime", "latestRecoveryTargetTime", "location")}}
+            for b in backups]}
+    names = target.databases or ([spec.ionos.mariadb.database] if spec.ionos.mariadb else [])
+    if not names:
+        raise BackupError("no database named: set databases on the target")
+    server = db.server_version(host)
+    tools = {**db.tool_versions(), "server": server}
+    objects = []
+    for name in names:
+        stats = db.table_stats(name, host)
+        key = object_key(where.prefix, target.name, partition, attempt, f"{name}.sql.gz")
+        written.append(key)
+        log(f"dumping {name} ({len(stats)} tables) to s3://{where.bucket}/{key}")
+        result = store.upload_stream(where.bucket, key, db.dump(name, host), where.region,
+                                     content_type="application/gzip", part_size=part_size,
+                                     log=log)
+        confirm_size(store, where, key, result.size)
+        objects.append(ManifestObject(
+            key=key, size=result.size, sha256=result.sha256,
+            source=f"mariadb-dump --single-transaction {name}@{host}:{db.port}",
+            content_type="application/gzip",
+            details={"database": name, "tables": stats,
+                     "upload_seconds": round(result.seconds, 3)}))
+    return objects, {"host": host, "dbaas": dbaas}, tools
+
+
+def export_namespace(kube: Any, namespace: str, include_secrets: bool,
+                     kinds: tuple[tuple[str, str], ...],
+                     forbidden: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every object of ``namespace`` (managedFields dropped), kinds as discovery lists them.
+
+    Kinds the account may not list (403: least-privilege RBAC grants a fixed set) are appended
+    to ``forbidden`` so the backup reports them, instead of failing the whole export."""
+    out = []
+    for api_version, kind in kinds:
+        if kind in SKIPPED_KINDS or (kind == "Secret" and not include_secrets):
+            continue
+        try:
+            listed = kube.list(api_version, kind, namespace)
+        except Exception as exc:
+            if getattr(exc, "status", None) != 403 or forbidden is None:
+                raise
+            forbidden.append(f"{api_version}/{kind}")
+            continue
+        for obj in listed:
+            obj.setdefault("apiVersion", api_version)
+            obj.setdefault("kind", kind)
+            (obj.get("metadata") or {}).pop("managedFields", None)
+            out.append(obj)
+    return out
+
+
+def backup_resources(job: BackupJob) -> Produced:
+    """Export every object of the target's namespaces as one YAML stream per namespace."""
+    target, partition, attempt, where, store, kube, written, log = (
+        job.target, job.partition, job.attempt, job.where, job.store, job.kube, job.written,
+        job.log)
+    import yaml
+
+    kinds = kube.namespaced_kinds()
+    objects = []
+    for ns in target.namespaces:
+        forbidden: list[str] = []
+        items = export_namespace(kube, ns, target.include_secrets, kinds, forbidden)
+        if forbidden:
+            log(f"namespace {ns}: not allowed to list {', '.join(forbidden)}; not exported")
+        body = yaml.safe_dump_all(items, sort_keys=True).encode() if items else b""
+        key = object_key(where.prefix, target.name, partition, attempt, f"{ns}.yaml")
+        written.append(key)
+        result = store.upload_stream(where.bucket, key, iter([body]), where.region,
+                                     content_type="application/yaml", log=log)
+        confirm_size(store, where, key, result.size)
+        counts: dict[str, int] = {}
+        for o in items:
+            counts[o["kind"]] = counts.get(o["kind"], 0) + 1
+        objects.append(ManifestObject(
+            key=key, size=result.size, sha256=result.sha256,
+            source=f"kubernetes namespace {ns}", content_type="application/yaml",
+            details={"namespace": ns, "count": len(items), "kinds": counts,
+                     "not_exported_kinds": forbidden}))
+        log(f"exported {len(items)} objects of namespace {ns}")
+    return objects, {"namespaces": list(target.namespaces),
+                     "include_secrets": target.include_secrets,
+                     "kinds_discovered": len(kinds)}, {"kubernetes-api": "discovery"}
+
+
+SOURCES: dict[str, Callable[[BackupJob], Produced]] = {
+    "volume": backup_volume,
+    "database": backup_database,
+    "resources": backup_resources,
+}
