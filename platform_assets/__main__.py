@@ -30,9 +30,14 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platform_assets import names
+
+if TYPE_CHECKING:  # the CLI imports Dagster only for the commands that run it
+    from dagster import DagsterInstance
+
+    from platform_assets.core.graph import Graph
 from platform_assets.core.plan_report import EXIT_ERROR, EXIT_OK, FORMATS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +61,7 @@ def _spec_errors() -> tuple[type[Exception], ...]:
     return (SpecError, ManifestError)
 
 
-def resources_from_env(graph: Any, env: dict[str, str] | None = None) -> dict[str, Any]:
+def resources_from_env(graph: Graph, env: dict[str, str] | None = None) -> dict[str, Any]:
     """``ionos``, ``kubernetes`` and ``object_storage`` as the Definitions build them
     (``resources.core_resources``), with the environment read now: the CLI runs outside Dagster.
     An unset IONOS endpoint variable means the production endpoint.
@@ -207,13 +212,13 @@ def demo_instance_home() -> Path:
     return home
 
 
-def _run_reconcile(instance: Any, spec: str,
+def _run_reconcile(instance: DagsterInstance, spec: str,
                    log: Path) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
     ok, rows, _ = _run_job(instance, spec, log, names.RECONCILE_JOB)
     return ok, rows
 
 
-def _run_job(instance: Any, spec: str, log: Path, job_name: str,
+def _run_job(instance: DagsterInstance, spec: str, log: Path, job_name: str,
              partition_key: str | None = None
              ) -> tuple[bool, list[tuple[str, dict[str, Any]]], list[Any]]:
     """Run a job in process; (success, materializations as (key, metadata), check results)."""
@@ -229,7 +234,7 @@ def _run_job(instance: Any, spec: str, log: Path, job_name: str,
                                         partition_key=partition_key)
     rows = []
     for ev in result.get_asset_materialization_events():
-        mat: Any = ev.step_materialization_data.materialization
+        mat = ev.step_materialization_data.materialization
         if mat is None:
             continue
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
@@ -256,7 +261,7 @@ def _show_checks(checks: list[Any]) -> None:
               f"{str(detail)[:60]}")
 
 
-def _demo_seams(instance: Any, spec: str, log: Path) -> None:
+def _demo_seams(instance: DagsterInstance, spec: str, log: Path) -> None:
     """After the reconcile: the nightly backup of yesterday and the certificate audit, on the
     same sandbox (reported, not fatal: the main job is the reconcile)."""
     from datetime import UTC, datetime, timedelta

@@ -54,11 +54,14 @@ def _key(node: Node) -> dg.AssetKey:
     return dg.AssetKey(list(node.key))
 
 
-def _tag_true(context: Any, tag: str) -> bool:
+RunContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+
+
+def _tag_true(context: RunContext, tag: str) -> bool:
     return str(context.run.tags.get(tag, "")).lower() in ("1", "true", "yes")
 
 
-def _graph_for_run(context: Any, graph: Graph) -> Graph:
+def _graph_for_run(context: RunContext, graph: Graph) -> Graph:
     """The graph a run applies: for runs the ``git_changes`` sensor requests (tagged with a
     commit), the spec at that commit, not whatever the working copy holds when the run starts."""
     from platform_assets.core.loading import commit_of_run, graph_at_commit
@@ -98,7 +101,7 @@ def _engine(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
                   object_storage=object_storage, log=log)
 
 
-def _previous(context: Any, key: dg.AssetKey) -> tuple[str | None, dict[str, Any]]:
+def _previous(context: RunContext, key: dg.AssetKey) -> tuple[str | None, dict[str, Any]]:
     """Code version and metadata of the last applied (not dry-run) materialization."""
     event = context.instance.get_latest_materialization_event(key)
     mat = event.asset_materialization if event is not None else None
