@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from platform_assets.core import desired
+from platform_assets.core import desired, ownership
 from platform_assets.core.calendar import Gate
-from platform_assets.core.diff import FieldChange, diff
+from platform_assets.core.diff import MISSING, FieldChange, diff, touches
+from platform_assets.core.fieldpath import parse_jq_path, parse_json_pointer, render
+from platform_assets.core.ownership import IgnoreRule
 from platform_assets.core.plan import Action, Change, Plan, decide, delete_change
 from platform_assets.core.ports import Json
-from platform_assets.names import ANNOTATION_APPLIED_HASH
+from platform_assets.names import ANNOTATION_APPLIED_HASH, FIELD_MANAGER
 from platform_assets.spec.models import Component
 
 ObjId = tuple[str, str, str, str]
@@ -81,9 +83,12 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
     for ns in namespaces_of(component, objs):
         plan.add(decide(f"v1 Namespace {ns}", ns not in missing_namespaces, [], gate=gate,
                         mode=mode))
+    rules = ignore_rules(component)
     want_ids = {desired.obj_id(o): o for o in objs.objects}
-    changes = {oid: plan.add(object_change(want, observed.get(oid), gate, mode))
+    changes = {oid: plan.add(object_change(want, observed.get(oid), gate, mode, rules))
                for oid, want in want_ids.items()}
+    bodies = {oid: apply_body(want, observed.get(oid), rules) if changes[oid].writes else want
+              for oid, want in want_ids.items()}
     wanted = {*changes, desired.obj_id(objs.inventory)}
     leftovers = [oid for oid in observed if oid not in wanted]
     prunes, orphans = _leftovers(plan, component, observed, leftovers, gate)
@@ -92,23 +97,66 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
                               component.name)
     inv_change = inventory_change(inventory, observed.get(desired.obj_id(objs.inventory)), mode)
     plan.add(inv_change)
-    return ComponentPlan(plan, want_ids, changes, prunes, orphans, inventory, inv_change)
+    return ComponentPlan(plan, bodies, changes, prunes, orphans, inventory, inv_change)
 
 
-def object_change(want: Json, have: Json | None, gate: Gate, mode: str) -> Change:
-    """One object's change. Its applied-hash annotation tells a spec change from drift."""
+def ignore_rules(component: Component) -> tuple[IgnoreRule, ...]:
+    """The component's ``ignore_differences`` as rules (paths parsed; the spec checked them)."""
+    return tuple(
+        IgnoreRule(kind=d.kind, group=d.group, name=d.name, namespace=d.namespace,
+                   patterns=(*map(parse_json_pointer, d.json_pointers),
+                             *map(parse_jq_path, d.jq_path_expressions)),
+                   managers=tuple(d.managed_fields_managers))
+        for d in component.ignore_differences)
+
+
+def object_change(want: Json, have: Json | None, gate: Gate, mode: str,
+                  rules: tuple[IgnoreRule, ...] = ()) -> Change:
+    """One object's change: its applied-hash annotation tells a spec change from drift, and
+    drift is a field our manager no longer owns (``core.ownership``)."""
     fields: list[FieldChange] = []
     spec_changed = True
     if have is not None:
         spec_changed = desired.applied_hash(have) != desired.applied_hash(want)
-        fields = diff(desired.comparable(want), have)
-        if spec_changed and not fields:
-            fields = diff({"metadata": {"annotations": {
-                ANNOTATION_APPLIED_HASH: desired.applied_hash(want)}}}, have)
+        fields = field_changes(want, have, spec_changed, rules)
     if want["kind"] == "Secret":
-        fields = [FieldChange(f.path, REDACTED, REDACTED) for f in fields]
+        fields = [FieldChange(f.path, REDACTED, REDACTED, f.changed_by) for f in fields]
     return decide(desired.obj_address(want), have is not None, fields, gate=gate,
                   drift=not spec_changed, mode=mode)
+
+
+def field_changes(want: Json, have: Json, spec_changed: bool,
+                  rules: tuple[IgnoreRule, ...] = ()) -> list[FieldChange]:
+    """What differs. Without a spec change only drift counts: the fields our manager lost,
+    with who changed them. With one, what the plan shows: values that differ, fields the spec
+    dropped and drift. A server that records no ownership is compared by value."""
+    lost = ownership.lost_fields(want, have, FIELD_MANAGER, rules)
+    drifted = [FieldChange(f.text, MISSING if f.observed is None else f.observed, f.desired,
+                           changed_by=f.changed_by) for f in lost or []]
+    if lost is None:
+        drifted = diff(desired.comparable(want), have)
+    if not spec_changed:
+        return drifted
+    fields = diff(desired.comparable(want), have) if lost is not None else drifted
+    shown = {f.path for f in fields}
+    fields += [f for f in drifted if f.path not in shown]
+    fields += [FieldChange(render(p), value, MISSING)
+               for p, value in ownership.dropped_fields(want, have, FIELD_MANAGER)]
+    theirs = [render(p) for p in ownership.taken_over(want, have, FIELD_MANAGER, rules)]
+    fields = [f for f in fields if not touches([f], theirs)]
+    if not fields:
+        fields = diff({"metadata": {"annotations": {
+            ANNOTATION_APPLIED_HASH: desired.applied_hash(want)}}}, have)
+    return fields
+
+
+def apply_body(want: Json, have: Json | None, rules: tuple[IgnoreRule, ...] = ()) -> Json:
+    """What to apply for ``want``: without the fields another manager legitimately owns now (an
+    HPA's replicas, ``ignore_differences``), so our apply never takes them back."""
+    if have is None:
+        return want
+    theirs = ownership.taken_over(want, have, FIELD_MANAGER, rules)
+    return ownership.without(want, theirs) if theirs else want
 
 
 def inventory_change(want: Json, have: Json | None, mode: str) -> Change:

@@ -2,9 +2,11 @@
 
 Only the fields the desired side sets are compared (the server may add defaults and status), so
 ``diff({"a": 1}, {"a": 1, "b": 2})`` is empty. Lists are compared element by element when they
-have the same length (dict elements again as subsets), else as a whole. Resource quantities
-(under ``resources``, ``capacity``, ``hard``, ``overhead``, ``sizeLimit``) compare by value, as
-the API server stores them in canonical form (``cpu: 0.5`` comes back as ``500m``).
+have the same length (dict elements again as subsets), else as a whole; lists of named items
+(containers, env, volumes) are matched by name, so items others add are not differences.
+Resource quantities (under ``resources``, ``capacity``, ``hard``, ``overhead``, ``sizeLimit``)
+compare by value, as the API server stores them in canonical form (``cpu: 0.5`` comes back
+as ``500m``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ class FieldChange:
     path: str
     observed: Any
     desired: Any
+    changed_by: str = ""  # the field manager that changed it (drift), when known
 
     def __str__(self) -> str:
-        return f"{self.path}: {render(self.observed)} -> {render(self.desired)}"
+        text = f"{self.path}: {render(self.observed)} -> {render(self.desired)}"
+        return f"{text} (changed by {self.changed_by})" if self.changed_by else text
 
 
 def render(value: Any, limit: int = 80) -> str:
@@ -109,30 +113,64 @@ def _diff(desired: Any, observed: Any, path: str, skip: frozenset[str],
     if path in skip:
         return
     if isinstance(desired, dict):
-        if not isinstance(observed, dict):
-            if desired or observed not in (None, MISSING):
-                out.append(FieldChange(path, observed, desired))
-            return
-        for key, value in desired.items():
-            _diff(value, observed.get(key, MISSING), _join(path, key), skip, out)
+        _diff_dict(desired, observed, path, skip, out)
+    elif isinstance(desired, list):
+        _diff_list(desired, observed, path, skip, out)
+    else:
+        _diff_scalar(desired, observed, path, out)
+
+
+def _not_a(kind: type, desired: Any, observed: Any, path: str, out: list[FieldChange]) -> bool:
+    """True (and the whole value reported when it matters) if ``observed`` is not a ``kind``."""
+    if isinstance(observed, kind):
+        return False
+    if desired or observed not in (None, MISSING):
+        out.append(FieldChange(path, observed, desired))
+    return True
+
+
+def _diff_dict(desired: dict[str, Any], observed: Any, path: str, skip: frozenset[str],
+               out: list[FieldChange]) -> None:
+    if _not_a(dict, desired, observed, path, out):
         return
-    if isinstance(desired, list):
-        if not isinstance(observed, list):
-            if desired or observed not in (None, MISSING):
-                out.append(FieldChange(path, observed, desired))
-            return
-        if len(desired) != len(observed):
-            out.append(FieldChange(path, observed, desired))
-            return
-        for i, (d, o) in enumerate(zip(desired, observed, strict=True)):
-            before = len(out)
+    for key, value in desired.items():
+        _diff(value, observed.get(key, MISSING), _join(path, key), skip, out)
+
+
+def _by_name(desired: list[Any], observed: list[Any]) -> list[Any] | None:
+    """The observed item of each desired one, matched by ``name`` (containers, env, volumes:
+    lists the server merges by key, where others may add items such as injected sidecars);
+    None when the list is not keyed by name."""
+    if not desired or not all(isinstance(d, dict) and "name" in d for d in desired):
+        return None
+    if not all(isinstance(o, dict) for o in observed):
+        return None
+    named = {o.get("name"): o for o in observed}
+    return [named.get(d["name"], MISSING) for d in desired]
+
+
+def _diff_list(desired: list[Any], observed: Any, path: str, skip: frozenset[str],
+               out: list[FieldChange]) -> None:
+    if _not_a(list, desired, observed, path, out):
+        return
+    matched = _by_name(desired, observed)
+    if matched is not None:
+        for i, (d, o) in enumerate(zip(desired, matched, strict=True)):
             _diff(d, o, _join(path, i), skip, out)
-            if len(out) > before and not isinstance(d, dict):
-                # A changed scalar inside a list reads better as the whole list.
-                del out[before:]
-                out.append(FieldChange(path, observed, desired))
-                return
         return
+    if len(desired) != len(observed):
+        out.append(FieldChange(path, observed, desired))
+        return
+    before = len(out)
+    for i, (d, o) in enumerate(zip(desired, observed, strict=True)):
+        _diff(d, o, _join(path, i), skip, out)
+    if any(not isinstance(d, dict) for d in desired) and len(out) > before:
+        # A changed scalar inside a list reads better as the whole list.
+        del out[before:]
+        out.append(FieldChange(path, observed, desired))
+
+
+def _diff_scalar(desired: Any, observed: Any, path: str, out: list[FieldChange]) -> None:
     if desired is None and observed in (None, MISSING):
         return
     if _is_quantity_path(path):

@@ -31,48 +31,68 @@ def has_health(obj: dict[str, Any]) -> bool:
         "HelmRelease", "Kustomization", "Certificate", "ClusterIssuer", "ExternalSecret")
 
 
-def health(obj: dict[str, Any] | None) -> tuple[bool, str]:
+Health = tuple[bool, str]
+
+
+def _deployment(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:
+    want = spec.get("replicas", 1)
+    have = status.get("availableReplicas") or 0
+    if not _generation_seen(obj):
+        return False, "rollout not observed yet"
+    if have < want or (status.get("updatedReplicas") or 0) < want:
+        return False, f"{have}/{want} replicas available"
+    return True, ""
+
+
+def _statefulset(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:
+    want = spec.get("replicas", 1)
+    have = status.get("readyReplicas") or 0
+    if not _generation_seen(obj) or have < want:
+        return False, f"{have}/{want} replicas ready"
+    return True, ""
+
+
+def _daemonset(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:
+    want = status.get("desiredNumberScheduled")
+    have = status.get("numberReady") or 0
+    if not _generation_seen(obj) or want is None or have < want:
+        return False, f"{have}/{want if want is not None else '?'} pods ready"
+    return True, ""
+
+
+def _pvc(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:
+    phase = status.get("phase") or "Pending"
+    return (phase == "Bound"), ("" if phase == "Bound" else f"phase {phase}")
+
+
+def _ready(obj: dict[str, Any], cond: dict[str, Any] | None, status: dict[str, Any]) -> Health:
+    if cond is None:
+        return False, "no Ready condition yet"
+    gen = (obj.get("metadata") or {}).get("generation")
+    seen = cond.get("observedGeneration", status.get("observedGeneration"))
+    if gen is not None and seen is not None and seen < gen:
+        return False, "Ready condition is for an older generation"
+    if cond.get("status") != "True":
+        return False, f"Ready={cond.get('status')}: {cond.get('reason', '')} " \
+                      f"{cond.get('message', '')}".strip()
+    return True, ""
+
+
+BY_KIND = {"Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset,
+           "PersistentVolumeClaim": _pvc}
+
+
+def health(obj: dict[str, Any] | None) -> Health:
     """(healthy, why not) for one object."""
     if obj is None:
         return False, "does not exist"
-    kind = obj.get("kind")
-    spec = obj.get("spec") or {}
+    kind = str(obj.get("kind"))
     status = obj.get("status") or {}
-    if kind == "Deployment":
-        want = spec.get("replicas", 1)
-        have = status.get("availableReplicas") or 0
-        if not _generation_seen(obj):
-            return False, "rollout not observed yet"
-        if have < want or (status.get("updatedReplicas") or 0) < want:
-            return False, f"{have}/{want} replicas available"
-        return True, ""
-    if kind == "StatefulSet":
-        want = spec.get("replicas", 1)
-        have = status.get("readyReplicas") or 0
-        if not _generation_seen(obj) or have < want:
-            return False, f"{have}/{want} replicas ready"
-        return True, ""
-    if kind == "DaemonSet":
-        want = status.get("desiredNumberScheduled")
-        have = status.get("numberReady") or 0
-        if not _generation_seen(obj) or want is None or have < want:
-            return False, f"{have}/{want if want is not None else '?'} pods ready"
-        return True, ""
-    if kind == "PersistentVolumeClaim":
-        phase = status.get("phase") or "Pending"
-        return (phase == "Bound"), ("" if phase == "Bound" else f"phase {phase}")
+    if kind in BY_KIND:
+        return BY_KIND[kind](obj, obj.get("spec") or {}, status)
     cond = _ready_condition(obj)
     if cond is not None or kind in ("HelmRelease", "Kustomization"):
-        if cond is None:
-            return False, "no Ready condition yet"
-        gen = (obj.get("metadata") or {}).get("generation")
-        seen = cond.get("observedGeneration", status.get("observedGeneration"))
-        if gen is not None and seen is not None and seen < gen:
-            return False, "Ready condition is for an older generation"
-        if cond.get("status") != "True":
-            return False, f"Ready={cond.get('status')}: {cond.get('reason', '')} " \
-                          f"{cond.get('message', '')}".strip()
-        return True, ""
+        return _ready(obj, cond, status)
     return True, ""
 
 

@@ -95,6 +95,8 @@ def _field(f: FieldChange) -> dict[str, Any]:
         out["observed"] = _value(f.observed)
     if f.desired is not MISSING:
         out["desired"] = _value(f.desired)
+    if f.changed_by:
+        out["changed_by"] = f.changed_by
     return out
 
 

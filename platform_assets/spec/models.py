@@ -388,11 +388,60 @@ class HealthCheck(Model):
     api_version: str | None = None
 
 
+def _field_paths(parse: Any, values: list[str]) -> list[str]:
+    for value in values:
+        parse(value)  # raises FieldPathError (a ValueError) naming what is wrong
+    return values
+
+
+class IgnoreDifference(Model):
+    """Fields of some objects whose changes by others are not drift (Argo CD's
+    ``ignoreDifferences``)."""
+
+    kind: str = Field(description="the objects' kind, or * for every kind")
+    group: str | None = Field(default=None, description="the API group ('' for core)")
+    name: str | None = None
+    namespace: str | None = None
+    json_pointers: list[str] = Field(
+        default_factory=list, description="RFC 6901 pointers, e.g. /spec/replicas")
+    jq_path_expressions: list[str] = Field(
+        default_factory=list,
+        description='jq paths, e.g. .spec.template.spec.containers[] | select(.name == "x")')
+    managed_fields_managers: list[str] = Field(
+        default_factory=list,
+        description="field managers whose changes are ignored (with paths: only there)")
+
+    @field_validator("json_pointers")
+    @classmethod
+    def _pointers(cls, v: list[str]) -> list[str]:
+        from platform_assets.core.fieldpath import parse_json_pointer
+
+        return _field_paths(parse_json_pointer, v)
+
+    @field_validator("jq_path_expressions")
+    @classmethod
+    def _jq(cls, v: list[str]) -> list[str]:
+        from platform_assets.core.fieldpath import parse_jq_path
+
+        return _field_paths(parse_jq_path, v)
+
+    @model_validator(mode="after")
+    def _says_what(self) -> IgnoreDifference:
+        if not (self.json_pointers or self.jq_path_expressions or self.managed_fields_managers):
+            raise ValueError("an ignore_differences entry needs json_pointers, "
+                             "jq_path_expressions or managed_fields_managers")
+        return self
+
+
 class Component(Model):
     name: Name
     namespace: Name
     source: Source
     depends_on: list[Name] = Field(default_factory=list)
+    ignore_differences: list[IgnoreDifference] = Field(
+        default_factory=list,
+        description="changes by others that are not drift, beyond a HorizontalPodAutoscaler's "
+                    "replicas (always ignored)")
     health: list[HealthCheck] = Field(
         default_factory=list,
         description="empty: every Deployment, StatefulSet, PVC and Ready-condition object applied",
