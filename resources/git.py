@@ -13,6 +13,7 @@ graph of a commit from :meth:`GitRepositoryResource.tree` (in memory, for the se
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +32,58 @@ import dagster as dg
 
 MARKER = ".platform-ops-commit"
 KEEP_TREES = 20
+# A commit is untrusted input: its tree is read whole into memory (the sensor) or onto disk (a
+# run), so both are capped; a file over the per-file cap is listed but cannot be read.
+MAX_TREE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_TREE_FILES = 20_000
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 class GitUnavailable(RuntimeError):
     """The repository cannot be reached or read; the message names the URL (redacted)."""
+
+
+class TreeTooLarge(GitUnavailable):
+    """A commit's tree is over :data:`MAX_TREE_BYTES` or :data:`MAX_TREE_FILES`."""
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float,
+         max_bytes: int | None) -> subprocess.CompletedProcess[bytes]:
+    """``subprocess.run`` that stops reading, and kills git, past ``max_bytes`` of output."""
+    if max_bytes is None:
+        return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, timeout=timeout,
+                              check=False)
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err) as proc:
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.start()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            stdout = proc.stdout
+            while stdout is not None and size <= max_bytes and (chunk := stdout.read(1 << 16)):
+                chunks.append(chunk)
+                size += len(chunk)
+            if size > max_bytes:
+                proc.kill()
+        finally:
+            timer.cancel()
+        proc.wait()
+        if timed_out.is_set():
+            raise subprocess.TimeoutExpired(cmd, timeout)
+        if size > max_bytes:
+            raise TreeTooLarge(f"git {' '.join(cmd[1:3])}: output over the limit of {max_bytes} "
+                               "bytes")
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, b"".join(chunks), err.read())
 
 
 def redact(text: str) -> str:
@@ -69,14 +117,13 @@ class GitRepositoryResource(dg.ConfigurableResource):
         return self.cache_root() / f"mirror-{digest}.git"
 
     def _git(self, *args: str, cwd: Path | None = None, binary: bool = False,
-             check: bool = True) -> Any:
+             check: bool = True, max_bytes: int | None = None) -> Any:
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
                "GIT_ASKPASS": "true", "LC_ALL": "C"}
         cmd = ["git", *args]
         where = cwd or self.mirror_path()
         try:
-            done = subprocess.run(cmd, cwd=where, env=env, capture_output=True,
-                                  timeout=self.timeout_seconds, check=False)
+            done = _run(cmd, where, env, self.timeout_seconds, max_bytes)
         except FileNotFoundError as exc:
             if not where.is_dir():
                 raise GitUnavailable(f"no local mirror at {where} yet: fetch first") from exc
@@ -144,19 +191,23 @@ class GitRepositoryResource(dg.ConfigurableResource):
     def tree(self, sha: str) -> CommitTree:
         """Every file of commit ``sha``, read into memory with one ``git archive``.
 
+        The commit is untrusted: the archive is capped at :data:`MAX_TREE_BYTES` and
+        :data:`MAX_TREE_FILES` (over it, the tree holds no files and says why), a file over
+        :data:`MAX_FILE_BYTES` is not read, and symbolic links (mode 120000) are recorded as
+        links, never resolved.
+
         Raises:
             GitUnavailable: the commit is not in the mirror.
         """
         if not self.has_commit(sha):
             raise GitUnavailable(f"commit {sha} is not in the mirror")
-        data = self._git("archive", "--format=tar", sha, binary=True)
-        files: dict[str, bytes] = {}
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for member in tar:
-                handle = tar.extractfile(member) if member.isfile() else None
-                if handle is not None:
-                    files[member.name] = handle.read()
-        return CommitTree(sha, files)
+        try:
+            data = self._git("archive", "--format=tar", sha, binary=True,
+                             max_bytes=MAX_TREE_BYTES)
+        except TreeTooLarge:
+            return CommitTree(sha, {}, problem=f"the commit's tree is over {MAX_TREE_BYTES} "
+                                               "bytes, the limit for a spec repository")
+        return _read_tar(sha, data)
 
     def materialize(self, sha: str, dest: Path | None = None) -> Path:
         """Write the tree of ``sha`` into ``dest`` (default: a per-commit cache directory).
@@ -173,9 +224,10 @@ class GitRepositoryResource(dg.ConfigurableResource):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{full[:12]}-", dir=target.parent))
         try:
-            data = self._git("archive", "--format=tar", full, binary=True)
+            data = self._git("archive", "--format=tar", full, binary=True,
+                             max_bytes=MAX_TREE_BYTES)
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                tar.extractall(tmp, filter="data")
+                tar.extractall(tmp, filter=_files_only)
             (tmp / MARKER).write_text(full + "\n")
             if marker.is_file() and marker.read_text().strip() == full:
                 return target  # another process finished the same tree meanwhile
@@ -211,6 +263,31 @@ class GitRepositoryResource(dg.ConfigurableResource):
         return self.materialize(sha, Path(where))
 
 
+def _files_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's ``data`` filter, and no links at all: a link in a commit is never written."""
+    if member.issym() or member.islnk():
+        return None
+    return tarfile.data_filter(member, dest)
+
+
+def _read_tar(sha: str, data: bytes) -> CommitTree:
+    files: dict[str, bytes] = {}
+    links: set[str] = set()
+    oversized: set[str] = set()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for count, member in enumerate(tar):
+            if count >= MAX_TREE_FILES:
+                return CommitTree(sha, {}, problem=f"the commit has more than {MAX_TREE_FILES} "
+                                                   "files, the limit for a spec repository")
+            if member.issym() or member.islnk():
+                links.add(member.name)
+            elif member.isfile() and member.size > MAX_FILE_BYTES:
+                oversized.add(member.name)
+            elif member.isfile() and (handle := tar.extractfile(member)) is not None:
+                files[member.name] = handle.read()
+    return CommitTree(sha, files, frozenset(links), frozenset(oversized))
+
+
 @dataclass(frozen=True)
 class CommitTree:
     """The files of one commit, in memory; paths are repository-relative and use ``/``.
@@ -220,6 +297,9 @@ class CommitTree:
 
     sha: str
     files: dict[str, bytes]
+    links: frozenset[str] = frozenset()
+    oversized: frozenset[str] = frozenset()
+    problem: str | None = None
 
     @property
     def root(self) -> Path | None:
@@ -229,9 +309,22 @@ class CommitTree:
         return f"{path}@{self.sha[:12]}"
 
     def read_bytes(self, path: str) -> bytes:
-        """The file's content. Raises FileNotFoundError when the commit has no such file."""
+        """The file's content.
+
+        Raises:
+            FileNotFoundError: the commit has no such file.
+            OSError: the file is a link, over :data:`MAX_FILE_BYTES`, or the tree was too large.
+        """
+        norm = posixpath.normpath(path)
+        if self.problem:
+            raise OSError(errno.EFBIG, self.problem, path)
+        if norm in self.links:
+            raise OSError(errno.ELOOP, "a symbolic link in the commit; links are refused", path)
+        if norm in self.oversized:
+            raise OSError(errno.EFBIG, f"over the limit of {MAX_FILE_BYTES} bytes for one file",
+                          path)
         try:
-            return self.files[posixpath.normpath(path)]
+            return self.files[norm]
         except KeyError:
             raise FileNotFoundError(2, "no such file at this commit", path) from None
 
@@ -242,6 +335,14 @@ class CommitTree:
     def list_tree(self, directory: str) -> list[str]:
         prefix = self._prefix(directory)
         return sorted(f for f in self.files if f.startswith(prefix))
+
+    def first_link(self, directory: str) -> str | None:
+        """A link at ``directory``, on its way from the root, or under it; else None."""
+        norm = posixpath.normpath(directory)
+        prefix = self._prefix(directory)
+        return next((link for link in sorted(self.links)
+                     if link == norm or link.startswith(prefix) or norm.startswith(link + "/")),
+                    None)
 
     @staticmethod
     def _prefix(directory: str) -> str:

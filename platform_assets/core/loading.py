@@ -23,7 +23,7 @@ from typing import Protocol
 from platform_assets.core.graph import Graph, build_graph
 from platform_assets.core.manifests import MANIFEST_SUFFIXES
 from platform_assets.names import TAG_COMMIT
-from platform_assets.spec.loader import load_spec_from
+from platform_assets.spec.loader import SpecError, SpecProblem, load_spec_from
 from platform_assets.spec.source import DirectorySource, SpecSource
 
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
@@ -41,8 +41,17 @@ def manifest_digest(source: SpecSource, directory: str) -> str:
                    key=lambda rel: rel.split("/"))
     h = hashlib.sha256()
     for rel in files:
-        h.update(rel.encode() + b"\0" + source.read_bytes(prefix + rel) + b"\0")
+        h.update(rel.encode() + b"\0" + _read(source, prefix + rel) + b"\0")
     return h.hexdigest()[:12]
+
+
+def _read(source: SpecSource, path: str) -> bytes:
+    try:
+        return source.read_bytes(path)
+    except OSError as exc:
+        raise SpecError([SpecProblem(source.describe(path), None, "",
+                                     f"cannot read the manifest: {exc.strerror or exc}")]
+                        ) from None
 
 
 def graph_from_source(source: SpecSource, spec_path: str) -> Graph:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from platform_assets.core import safeyaml
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -41,7 +42,26 @@ class Manifest:
 
 
 def manifest_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
+    """Every manifest file under ``directory``, in path order.
+
+    Raises:
+        ManifestError: a file or directory under it is a symbolic link (a link could make a
+            commit read files from anywhere on the host, so none is followed).
+    """
+    out: list[Path] = []
+    pending = [directory]
+    while pending:
+        where = pending.pop()
+        for entry in os.scandir(where):
+            path = Path(entry.path)
+            if entry.is_symlink():
+                raise ManifestError(f"{path}: is a symbolic link; manifest directories may hold "
+                                    "only plain files and directories")
+            if entry.is_dir():
+                pending.append(path)
+            elif entry.is_file() and path.suffix in MANIFEST_SUFFIXES:
+                out.append(path)
+    return sorted(out)
 
 
 def directory_digest(directory: Path) -> str:
@@ -53,46 +73,63 @@ def directory_digest(directory: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def parse_manifests(text: str, file: str) -> list[Manifest]:
-    """Every object in a (multi-document) YAML text; ``List`` kinds are flattened."""
-    out: list[Manifest] = []
-    loader = yaml.SafeLoader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            line = node.start_mark.line + 1
-            obj = loader.construct_document(node)
-            if obj is None:
-                continue
-            if not isinstance(obj, dict):
-                raise ManifestError(f"{file}:{line}: expected a Kubernetes object (a mapping), "
-                                    f"got {type(obj).__name__}")
-            items = obj.get("items") if str(obj.get("kind", "")).endswith("List") else [obj]
-            for item in items or []:
-                missing = [k for k in ("apiVersion", "kind") if not item.get(k)]
-                if missing or not (item.get("metadata") or {}).get("name"):
-                    what = ", ".join(missing + ([] if (item.get("metadata") or {}).get("name")
-                                                else ["metadata.name"]))
-                    raise ManifestError(f"{file}:{line}: object is missing {what}")
-                out.append(Manifest(item, file, line))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ManifestError(f"{file}:{mark.line + 1 if mark else '?'}: YAML syntax error: "
-                            f"{exc.problem or exc}") from None
-    finally:
-        loader.dispose()
+def _text(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _objects(doc: safeyaml.Document, file: str) -> list[Manifest]:
+    obj = doc.data
+    where = f"{file}:{doc.line}"
+    if not isinstance(obj, dict):
+        raise ManifestError(f"{where}: expected a Kubernetes object (a mapping), "
+                            f"got {type(obj).__name__}")
+    items = obj.get("items") if str(obj.get("kind", "")).endswith("List") else [obj]
+    if not isinstance(items, list | None):
+        raise ManifestError(f"{where}: items: expected a list of objects")
+    out = []
+    for i, item in enumerate(items or []):
+        field = f"items[{i}]" if item is not obj else "object"
+        if not isinstance(item, dict):
+            raise ManifestError(f"{where}: {field}: expected a mapping")
+        meta = item.get("metadata")
+        if meta is not None and not isinstance(meta, dict):
+            raise ManifestError(f"{where}: {field}.metadata: expected a mapping")
+        missing = [k for k in ("apiVersion", "kind") if not _text(item.get(k))]
+        if not _text((meta or {}).get("name")):
+            missing.append("metadata.name")
+        if missing:
+            raise ManifestError(f"{where}: object is missing {', '.join(missing)}")
+        namespace = meta.get("namespace") if meta else None
+        if namespace is not None and not isinstance(namespace, str):
+            raise ManifestError(f"{where}: {field}.metadata.namespace: expected a string")
+        out.append(Manifest(item, file, doc.line))
     return out
+
+
+def parse_manifests(text: str | bytes, file: str) -> list[Manifest]:
+    """Every object in a (multi-document) YAML text; ``List`` kinds are flattened. The YAML is
+    read with the limits of ``core.safeyaml``.
+
+    Raises:
+        ManifestError: malformed YAML, over a limit, or not Kubernetes objects (file:line).
+    """
+    try:
+        docs = safeyaml.load_all(text, file)
+    except safeyaml.YamlError as exc:
+        raise ManifestError(str(exc)) from None
+    return [m for doc in docs if doc.data is not None for m in _objects(doc, file)]
 
 
 def load_directory(directory: Path, default_namespace: str | None = None) -> list[Manifest]:
     """All manifests under ``directory``; namespaced objects without a namespace get the default."""
-    if not directory.is_dir():
-        raise ManifestError(f"{directory}: manifest directory does not exist")
+    if directory.is_symlink() or not directory.is_dir():
+        raise ManifestError(f"{directory}: manifest directory does not exist (or is a link)")
     out: list[Manifest] = []
     for p in manifest_files(directory):
         try:
+            if p.stat().st_size > safeyaml.MAX_BYTES:
+                raise ManifestError(f"{p}: over the limit of {safeyaml.MAX_BYTES} bytes for one "
+                                    "manifest file")
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{p}: cannot read the manifest: {exc}") from None

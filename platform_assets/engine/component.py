@@ -26,7 +26,7 @@ from platform_assets.core.component_plan import (
 )
 from platform_assets.core.graph import Node
 from platform_assets.core.health import has_health, health, reconcile_handled
-from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS, load_directory, manifest_files
+from platform_assets.core.manifests import load_directory
 from platform_assets.core.ports import ClusterApi, Json
 from platform_assets.engine.handler import (
     Options,
@@ -47,46 +47,12 @@ HEALTH_API_VERSIONS = {
 }
 
 
-def _fast_manifests(directory: Path) -> list[Json] | None:
-    """Every object under ``directory`` read with libyaml; None when anything looks wrong (the
-    caller then reads it again with ``load_directory``, whose errors carry file and line)."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", None)
-    if loader is None or not directory.is_dir():
-        return None
-    out: list[Json] = []
-    try:
-        for path in manifest_files(directory):
-            for doc in yaml.load_all(path.read_text(), Loader=loader):
-                if doc is None:
-                    continue
-                if not isinstance(doc, dict):
-                    return None
-                items = doc.get("items") if str(doc.get("kind", "")).endswith("List") else [doc]
-                for item in items or []:
-                    meta = item.get("metadata") if isinstance(item, dict) else None
-                    if not (item.get("apiVersion") and item.get("kind") and
-                            isinstance(meta, dict) and meta.get("name")):
-                        return None
-                    out.append(item)
-    except (yaml.YAMLError, OSError, AttributeError):
-        return None
-    return out
-
-
 def component_manifests(base_dir: Path, comp: Component) -> list[Json]:
     """The objects of a manifests component, namespaced (CLUSTER_SCOPED_KINDS excepted)."""
     if not comp.source.manifests:
         return []
     path = base_dir / comp.source.manifests.path
-    fast = _fast_manifests(path)
-    if fast is None:  # something is wrong: the careful reader names the file and line
-        return [m.obj for m in load_directory(path, default_namespace=comp.namespace)]
-    for obj in fast:
-        if obj["kind"] not in CLUSTER_SCOPED_KINDS and not obj["metadata"].get("namespace"):
-            obj["metadata"]["namespace"] = comp.namespace
-    return fast
+    return [m.obj for m in load_directory(path, default_namespace=comp.namespace)]
 
 
 def health_targets(comp: Component, objs: desired.ComponentObjects) -> dict[str, ObjId]:

@@ -15,16 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import ValidationError
 
-from platform_assets.spec.models import PlatformSpec
+from platform_assets.core import safeyaml
+from platform_assets.spec.models import Component, PlatformSpec
 from platform_assets.spec.source import DirectorySource, SpecSource
 
 if TYPE_CHECKING:
     from platform_assets.core.graph import Graph
 
 Loc = tuple[str | int, ...]
+Problems = list[tuple[Loc, str]]
+# A manifest path (relative to the spec) → what is wrong with it, or None.
+PathCheck = Callable[[str], "str | None"]
 
 DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "platform" / "platform.yaml"
 
@@ -75,49 +78,17 @@ class _Lines:
         return None
 
 
-# libyaml's parser when PyYAML has it (the wheels do): the pure-Python one was most of the time
-# the code location took to load a large spec. Both give the nodes' lines and the same errors.
-_Loader = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
-
-
-def _construct(node: yaml.Node, loc: Loc, lines: _Lines,
-               loader: yaml.SafeLoader | yaml.CSafeLoader) -> Any:
-    lines.by_loc[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in out:
-                raise SpecError([SpecProblem("", key_node.start_mark.line + 1,
-                                             format_loc((*loc, key)), "duplicate key")])
-            out[key] = _construct(value_node, (*loc, key), lines, loader)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, (*loc, i), lines, loader) for i, v in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
-
-
 def parse_yaml_with_lines(text: str, file: str) -> tuple[Any, _Lines]:
+    """The data of a single-document YAML ``text`` and the line of each field path; the YAML is
+    read with the limits of ``core.safeyaml`` (aliases, depth, size, duplicate keys)."""
     lines = _Lines()
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise SpecError([SpecProblem(file, 1, "", "the file is empty; expected a mapping "
-                                         "with apiVersion, metadata and ionos")])
-        data = _construct(node, (), lines, loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        msg = " ".join(s for s in (exc.context, exc.problem) if s) or str(exc)
-        raise SpecError([SpecProblem(file, line, "", f"YAML syntax error: {msg}")]) from None
-    except SpecError as exc:
-        raise SpecError(
-            [SpecProblem(file, p.line, p.path, p.message) for p in exc.problems]
-        ) from None
-    finally:
-        loader.dispose()
+        data = safeyaml.load_one(text, file, lines.by_loc.__setitem__)
+    except safeyaml.YamlError as exc:
+        raise SpecError([SpecProblem(file, exc.line, "", exc.message)]) from None
+    if data is None:
+        raise SpecError([SpecProblem(file, 1, "", "the file is empty; expected a mapping "
+                                     "with apiVersion, metadata and ionos")])
     return data, lines
 
 
@@ -143,6 +114,7 @@ def load_spec_text(
     file: str = "<spec>",
     base_dir: Path | None = None,
     path_exists: Callable[[str], bool] | None = None,
+    check_path: PathCheck | None = None,
 ) -> PlatformSpec:
     """Parse and validate a spec held in ``text``.
 
@@ -151,6 +123,7 @@ def load_spec_text(
         file: the name used in error messages.
         base_dir: directory that manifest paths are relative to (checked to exist when given).
         path_exists: alternative existence check for manifest paths (e.g. inside a Git tree).
+        check_path: what is wrong with a manifest path, or None (replaces the two above).
     """
     data, lines = parse_yaml_with_lines(text, file)
     if not isinstance(data, dict):
@@ -160,15 +133,11 @@ def load_spec_text(
         spec = PlatformSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_pydantic_problems(exc, file, lines)) from None
-    if path_exists is None and base_dir is not None:
-        root = base_dir
-
-        def path_exists(rel: str) -> bool:
-            return (root / rel).is_dir()
-
+    if check_path is None and path_exists is None and base_dir is not None:
+        check_path = source_path_check(DirectorySource(base_dir), "platform.yaml")
     problems = [
         SpecProblem(file, lines.line(loc), format_loc(loc), msg)
-        for loc, msg in check_references(spec, path_exists)
+        for loc, msg in check_references(spec, path_exists, check_path)
     ]
     if problems:
         raise SpecError(problems)
@@ -198,9 +167,26 @@ def load_spec_from(source: SpecSource, spec_path: str) -> PlatformSpec:
     except UnicodeDecodeError as exc:
         raise SpecError([SpecProblem(label, None, "", f"cannot read the spec: not UTF-8 text "
                                      f"(byte {exc.start}: {exc.reason})")]) from None
+    return load_spec_text(text, label, check_path=source_path_check(source, spec_path))
+
+
+def source_path_check(source: SpecSource, spec_path: str) -> PathCheck:
+    """What is wrong with a manifest directory (relative to the spec at ``spec_path``) in
+    ``source``: missing, or holding a symbolic link (never followed: a link in a commit could
+    point at any file of the host)."""
     spec_dir = posixpath.dirname(spec_path)
-    return load_spec_text(text, label, path_exists=lambda rel: source.is_dir(
-        posixpath.normpath(posixpath.join(spec_dir, rel))))
+
+    def check(rel: str) -> str | None:
+        where = posixpath.normpath(posixpath.join(spec_dir, rel))
+        link = source.first_link(where)
+        if link is not None:
+            return (f"manifest directory {rel!r} has a symbolic link at {link!r}; links are "
+                    "refused: commit the files themselves")
+        if not source.is_dir(where):
+            return f"manifest directory {rel!r} does not exist"
+        return None
+
+    return check
 
 
 def _on_disk(path: str | os.PathLike[str] | None) -> tuple[DirectorySource, str]:
@@ -225,45 +211,53 @@ def load_graph(path: str | os.PathLike[str] | None = None) -> Graph:
     return graph_from_source(*_on_disk(path))
 
 
-def check_references(
-    spec: PlatformSpec, path_exists: Callable[[str], bool] | None = None
-) -> list[tuple[Loc, str]]:
-    """Problems that span sections, as (field path, message). Pure."""
-    out: list[tuple[Loc, str]] = []
+def _dupes(items: list[Any], loc: Loc, what: str) -> Problems:
+    out: Problems = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            out.append(((*loc, i, "name"), f"duplicate {what} name {item.name!r}"))
+        seen.add(item.name)
+    return out
 
-    def dupes(items: list[Any], loc: Loc, what: str) -> None:
-        seen: set[str] = set()
-        for i, item in enumerate(items):
-            if item.name in seen:
-                out.append(((*loc, i, "name"), f"duplicate {what} name {item.name!r}"))
-            seen.add(item.name)
 
+def _layered(spec: PlatformSpec) -> list[tuple[str, int, Component]]:
+    return [("platform", i, c) for i, c in enumerate(spec.platform)] + [
+        ("applications", i, c) for i, c in enumerate(spec.applications)]
+
+
+def _check_ionos(spec: PlatformSpec) -> Problems:
     ionos = spec.ionos
-    dupes(ionos.lans, ("ionos", "lans"), "LAN")
-    dupes(ionos.node_pools, ("ionos", "node_pools"), "node pool")
-    dupes(ionos.buckets, ("ionos", "buckets"), "bucket")
+    out = (_dupes(ionos.lans, ("ionos", "lans"), "LAN")
+           + _dupes(ionos.node_pools, ("ionos", "node_pools"), "node pool")
+           + _dupes(ionos.buckets, ("ionos", "buckets"), "bucket"))
     lan_names = {lan.name for lan in ionos.lans}
-    for i, pool in enumerate(ionos.node_pools):
-        for j, lan in enumerate(pool.lans):
-            if lan not in lan_names:
-                out.append(((("ionos", "node_pools", i, "lans", j)),
-                            f"unknown LAN {lan!r}; expected one of {sorted(lan_names)}"))
+    out += [(("ionos", "node_pools", i, "lans", j),
+             f"unknown LAN {lan!r}; expected one of {sorted(lan_names)}")
+            for i, pool in enumerate(ionos.node_pools) for j, lan in enumerate(pool.lans)
+            if lan not in lan_names]
     if ionos.mariadb and ionos.mariadb.lan not in lan_names:
         out.append((("ionos", "mariadb", "lan"),
                     f"unknown LAN {ionos.mariadb.lan!r}; expected one of {sorted(lan_names)}"))
+    return out
 
-    # Components: names are unique across both layers because they become asset keys.
-    all_components = [("platform", i, c) for i, c in enumerate(spec.platform)] + [
-        ("applications", i, c) for i, c in enumerate(spec.applications)
-    ]
+
+def _check_component_names(spec: PlatformSpec) -> Problems:
+    """Names are unique across both layers because they become asset keys."""
+    out: Problems = []
     seen: dict[str, Loc] = {}
-    for layer, i, c in all_components:
+    for layer, i, c in _layered(spec):
         if c.name in seen:
             out.append(((layer, i, "name"), f"duplicate component name {c.name!r} (also at "
                          f"{format_loc(seen[c.name])})"))
         seen.setdefault(c.name, (layer, i, "name"))
-    names = set(seen)
-    for layer, i, c in all_components:
+    return out
+
+
+def _check_dependencies(spec: PlatformSpec) -> Problems:
+    out: Problems = []
+    names = {c.name for c in spec.components}
+    for layer, i, c in _layered(spec):
         for j, dep in enumerate(c.depends_on):
             if dep not in names:
                 out.append(((layer, i, "depends_on", j),
@@ -271,50 +265,64 @@ def check_references(
             elif layer == "platform" and spec.layer_of(dep) == "applications":
                 out.append(((layer, i, "depends_on", j),
                             f"platform component {c.name!r} cannot depend on application {dep!r}"))
-        if c.source.manifests and path_exists and not path_exists(c.source.manifests.path):
-            out.append(((layer, i, "source", "manifests", "path"),
-                        f"manifest directory {c.source.manifests.path!r} does not exist"))
-    cycle = find_cycle({c.name: list(c.depends_on) for _, _, c in all_components})
+    cycle = find_cycle({c.name: list(c.depends_on) for c in spec.components})
     if cycle:
-        layer, i, _ = next(x for x in all_components if x[2].name == cycle[0])
+        layer, i, _ = next(x for x in _layered(spec) if x[2].name == cycle[0])
         out.append(((layer, i, "depends_on"), "dependency cycle: " + " -> ".join(cycle)))
+    return out
 
-    bucket_names = {b.name for b in ionos.buckets}
-    if spec.backups:
-        b = spec.backups
-        if b.bucket not in bucket_names:
-            out.append((("backups", "bucket"),
-                        f"unknown bucket {b.bucket!r}; expected one of {sorted(bucket_names)}"))
-        if b.cross_region_copy:
-            cb = b.cross_region_copy.bucket
-            if cb not in bucket_names:
-                out.append((("backups", "cross_region_copy", "bucket"),
-                            f"unknown bucket {cb!r}; expected one of {sorted(bucket_names)}"))
-            elif (b.bucket in bucket_names
-                  and _bucket(spec, cb).region == _bucket(spec, b.bucket).region):
-                out.append((("backups", "cross_region_copy", "bucket"),
-                            f"bucket {cb!r} is in the same region as {b.bucket!r}; a cross-region "
-                            "copy needs another region"))
-        dupes(b.targets, ("backups", "targets"), "backup target")
-        protectable = names | {"mariadb"}
-        for i, t in enumerate(b.targets):
-            if t.protects is not None and t.protects not in protectable:
-                out.append((("backups", "targets", i, "protects"),
-                            f"unknown component {t.protects!r}; expected one of "
-                            f"{sorted(protectable)}"))
-            if t.kind == "database" and not ionos.mariadb:
-                out.append((("backups", "targets", i, "kind"),
-                            "a database target needs ionos.mariadb in the spec"))
 
-    dupes(spec.certificates.items, ("certificates", "items"), "certificate")
-    for i, cert in enumerate(spec.certificates.items):
-        if cert.component and cert.component not in names:
-            out.append((("certificates", "items", i, "component"),
-                        f"unknown component {cert.component!r}; expected one of {sorted(names)}"))
+def _check_bucket_refs(spec: PlatformSpec) -> Problems:
+    b = spec.backups
+    if b is None or b.cross_region_copy is None:
+        return []
+    names = {x.name for x in spec.ionos.buckets}
+    cb = b.cross_region_copy.bucket
+    if cb not in names:
+        return [(("backups", "cross_region_copy", "bucket"),
+                 f"unknown bucket {cb!r}; expected one of {sorted(names)}")]
+    if b.bucket in names and _bucket(spec, cb).region == _bucket(spec, b.bucket).region:
+        return [(("backups", "cross_region_copy", "bucket"),
+                 f"bucket {cb!r} is in the same region as {b.bucket!r}; a cross-region copy "
+                 "needs another region")]
+    return []
 
-    dupes(spec.remediation.rules, ("remediation", "rules"), "remediation rule")
-    targets = names | {"cluster", "mariadb"} | {t.name for t in (spec.backups.targets
-                                                                  if spec.backups else [])}
+
+def _check_backups(spec: PlatformSpec) -> Problems:
+    b = spec.backups
+    if b is None:
+        return []
+    out: Problems = []
+    buckets = sorted(x.name for x in spec.ionos.buckets)
+    if b.bucket not in buckets:
+        out.append((("backups", "bucket"), f"unknown bucket {b.bucket!r}; expected one of "
+                                          f"{buckets}"))
+    out += _check_bucket_refs(spec) + _dupes(b.targets, ("backups", "targets"), "backup target")
+    protectable = {c.name for c in spec.components} | {"mariadb"}
+    for i, t in enumerate(b.targets):
+        if t.protects is not None and t.protects not in protectable:
+            out.append((("backups", "targets", i, "protects"),
+                        f"unknown component {t.protects!r}; expected one of "
+                        f"{sorted(protectable)}"))
+        if t.kind == "database" and not spec.ionos.mariadb:
+            out.append((("backups", "targets", i, "kind"),
+                        "a database target needs ionos.mariadb in the spec"))
+    return out
+
+
+def _check_certificates(spec: PlatformSpec) -> Problems:
+    names = {c.name for c in spec.components}
+    return _dupes(spec.certificates.items, ("certificates", "items"), "certificate") + [
+        (("certificates", "items", i, "component"),
+         f"unknown component {cert.component!r}; expected one of {sorted(names)}")
+        for i, cert in enumerate(spec.certificates.items)
+        if cert.component and cert.component not in names]
+
+
+def _check_remediation(spec: PlatformSpec) -> Problems:
+    out = _dupes(spec.remediation.rules, ("remediation", "rules"), "remediation rule")
+    targets = {c.name for c in spec.components} | {"cluster", "mariadb"}
+    targets |= {t.name for t in (spec.backups.targets if spec.backups else [])}
     targets |= {c.name for c in spec.certificates.items}
     for i, rule in enumerate(spec.remediation.rules):
         if rule.target and rule.target not in targets:
@@ -323,10 +331,52 @@ def check_references(
         if rule.action == "expand_pvc" and not rule.expand_by:
             out.append((("remediation", "rules", i, "expand_by"),
                         "an expand_pvc rule needs expand_by, e.g. 10Gi"))
-    dupes(spec.change_calendar.maintenance_windows, ("change_calendar", "maintenance_windows"),
-          "maintenance window")
-    dupes(spec.change_calendar.freezes, ("change_calendar", "freezes"), "freeze")
     return out
+
+
+def _check_calendar(spec: PlatformSpec) -> Problems:
+    cal = spec.change_calendar
+    return (_dupes(cal.maintenance_windows, ("change_calendar", "maintenance_windows"),
+                   "maintenance window")
+            + _dupes(cal.freezes, ("change_calendar", "freezes"), "freeze"))
+
+
+# Every check that spans sections, in the order its problems are reported.
+REFERENCE_CHECKS: tuple[Callable[[PlatformSpec], Problems], ...] = (
+    _check_ionos, _check_component_names, _check_dependencies, _check_backups,
+    _check_certificates, _check_remediation, _check_calendar,
+)
+
+
+def check_manifest_paths(spec: PlatformSpec, check_path: PathCheck) -> Problems:
+    """What ``check_path`` finds wrong with each component's manifest directory."""
+    out: Problems = []
+    for layer, i, c in _layered(spec):
+        problem = check_path(c.source.manifests.path) if c.source.manifests else None
+        if problem:
+            out.append(((layer, i, "source", "manifests", "path"), problem))
+    return out
+
+
+def check_references(
+    spec: PlatformSpec, path_exists: Callable[[str], bool] | None = None,
+    check_path: PathCheck | None = None,
+) -> Problems:
+    """Problems that span sections, as (field path, message). Pure.
+
+    Args:
+        spec: the validated models.
+        path_exists: whether a manifest directory (relative to the spec) exists.
+        check_path: what is wrong with a manifest directory, or None (replaces ``path_exists``).
+    """
+    if check_path is None and path_exists is not None:
+        exists = path_exists
+
+        def check_path(rel: str) -> str | None:
+            return None if exists(rel) else f"manifest directory {rel!r} does not exist"
+
+    out = [problem for check in REFERENCE_CHECKS for problem in check(spec)]
+    return out + (check_manifest_paths(spec, check_path) if check_path else [])
 
 
 def _bucket(spec: PlatformSpec, name: str) -> Any:

@@ -7,6 +7,7 @@ is generated from nothing else. The models are pure: no Dagster, no SDK imports.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from pydantic import (
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SIZE_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>Ki|Mi|Gi|Ti|KB|MB|GB|TB|K|M|G|T)?$")
 _DURATION_RE = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _TIME_RE = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?Z?$")
 
 _UNIT_BYTES = {
@@ -339,8 +341,25 @@ class Ionos(Model):
     buckets: list[Bucket] = Field(default_factory=list)
 
 
+def _inside_spec_dir(value: str) -> str:
+    """A manifest path stays under the spec's directory: a commit must not make the loader read
+    host files (``/etc``) or another checkout (``../..``) as manifests."""
+    norm = posixpath.normpath(value) if value else ""
+    if "\\" in value:
+        raise ValueError(f"{value!r} has a backslash; separate directories with '/'")
+    if norm.startswith("/") or _DRIVE_RE.match(value):
+        raise ValueError(f"{value!r} is absolute; expected a directory relative to the spec "
+                         "file, e.g. manifests/wordpress")
+    if norm in ("", ".") or norm == ".." or norm.startswith("../"):
+        raise ValueError(f"{value!r} is outside the spec's directory; expected a directory "
+                         "under it, e.g. manifests/wordpress")
+    return value
+
+
 class ManifestsSource(Model):
-    path: str = Field(description="directory of YAML manifests, relative to the spec file")
+    path: Annotated[str, AfterValidator(_inside_spec_dir)] = Field(
+        description="directory of YAML manifests, relative to the spec file and under its "
+                    "directory (no absolute paths, no '..', no symbolic links)")
 
 
 class FluxKustomizationSource(Model):

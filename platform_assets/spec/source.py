@@ -35,7 +35,12 @@ class SpecSource(Protocol):
         """Whether ``path`` is a directory of the tree."""
 
     def list_tree(self, directory: str) -> list[str]:
-        """Every file under ``directory``, recursively, as root-relative paths ([] if none)."""
+        """Every file under ``directory``, recursively, as root-relative paths ([] if none);
+        symbolic links are not followed nor listed."""
+
+    def first_link(self, directory: str) -> str | None:
+        """A symbolic link at ``directory``, on the way to it from the root, or under it (the
+        root-relative path of the first one found), or None."""
 
 
 class DirectorySource:
@@ -63,7 +68,8 @@ class DirectorySource:
         top = posixpath.normpath(directory)
         out: list[str] = []
         # os.scandir, not Path.rglob: a graph digests every manifest directory when it loads,
-        # and the entries' types come with the listing. Links are followed, as rglob does.
+        # and the entries' types come with the listing. Links are not followed: the loader
+        # refuses them (first_link), so a commit cannot point a manifest at a host file.
         pending = [("" if top == "." else top + "/", self._root / directory)]
         while pending:
             prefix, where = pending.pop()
@@ -72,8 +78,30 @@ class DirectorySource:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for entry in entries:
-                if entry.is_dir():
+                if entry.is_dir(follow_symlinks=False):
                     pending.append((f"{prefix}{entry.name}/", Path(entry.path)))
-                elif entry.is_file():
+                elif entry.is_file(follow_symlinks=False):
                     out.append(prefix + entry.name)
         return out
+
+    def first_link(self, directory: str) -> str | None:
+        top = posixpath.normpath(directory)
+        parts = [] if top == "." else top.split("/")
+        for i in range(1, len(parts) + 1):
+            rel = "/".join(parts[:i])
+            if (self._root / rel).is_symlink():
+                return rel
+        pending = [(top, self._root / directory)]
+        while pending:
+            rel, where = pending.pop()
+            try:
+                entries = list(os.scandir(where))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                path = entry.name if rel == "." else f"{rel}/{entry.name}"
+                if entry.is_symlink():
+                    return path
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((path, Path(entry.path)))
+        return None

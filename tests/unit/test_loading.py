@@ -50,6 +50,9 @@ class MemorySource:
         prefix = posixpath.normpath(directory) + "/"
         return [f for f in self.files if f.startswith(prefix)]
 
+    def first_link(self, directory: str) -> str | None:
+        return None  # a dict holds no links
+
 
 def _example_in_memory(prefix: str = "") -> MemorySource:
     files = {prefix + p.relative_to(EXAMPLE).as_posix(): p.read_bytes()
