@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.core.graph import Graph
-from platform_assets.core.remediation import expand_quantity
+from platform_assets.core.remediation import Located, expand_quantity
 from platform_assets.names import (
     ANNOTATION_RESTARTED_AT,
     EXPAND_PVC_JOB,
@@ -28,12 +28,30 @@ class WorkloadConfig(dg.Config):
     namespace: str
     name: str
     kind: str = "Deployment"
+    # Label sets one of which the live object must carry (core.remediation.ownership_labels);
+    # empty when the spec itself names the object.
+    owner_labels: list[dict[str, str]] = []
 
 
 class ExpandConfig(dg.Config):
     namespace: str
     name: str
     expand_by: str
+    owner_labels: list[dict[str, str]] = []
+
+
+def _refuse_unowned(obj: dict[str, Any], owner_labels: list[dict[str, str]], what: str) -> None:
+    """An alert chose this object: act only when it carries the labels of the rule's component
+    (an alert naming another team's PVC or workload in the same namespace is refused)."""
+    if not owner_labels:
+        return
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    owner = Located("", "", "", tuple(tuple(sorted(s.items())) for s in owner_labels))
+    if not owner.owned(labels):
+        wanted = " or ".join(",".join(f"{k}={v}" for k, v in sorted(s.items()))
+                             for s in owner_labels)
+        raise dg.Failure(f"refusing {what}: it does not carry the labels of the rule's "
+                         f"component ({wanted})")
 
 
 # The op each remediation config configures (one op per job).
@@ -55,8 +73,10 @@ def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
     if config.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
         raise dg.Failure(f"cannot restart {where}: kind must be Deployment, StatefulSet or "
                          "DaemonSet")
-    if kubernetes.get("apps/v1", config.kind, config.name, config.namespace) is None:
+    live = kubernetes.get("apps/v1", config.kind, config.name, config.namespace)
+    if live is None:
         raise dg.Failure(f"cannot restart {where}: it does not exist")
+    _refuse_unowned(live, config.owner_labels, f"to restart {where}")
     patch = {"spec": {"template": {"metadata": {"annotations": {ANNOTATION_RESTARTED_AT: now}}}}}
     kubernetes.patch_merge("apps/v1", config.kind, config.name, config.namespace, patch)
     context.log.info(f"restarted {where} at {now}")
@@ -72,6 +92,7 @@ def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
     pvc = kubernetes.get("v1", "PersistentVolumeClaim", config.name, config.namespace)
     if pvc is None:
         raise dg.Failure(f"cannot expand {where}: it does not exist")
+    _refuse_unowned(pvc, config.owner_labels, f"to expand {where}")
     current = (((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}).get(
         "storage")
     if not current:

@@ -59,6 +59,12 @@ FIELD_MANAGER = "platform-ops"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_COMPONENT = "platform-ops/component"
 ANNOTATION_APPLIED_HASH = "platform-ops/applied-hash"
+# Flux: its namespace, and the origin labels its controllers put on what they install.
+FLUX_NAMESPACE = "flux-system"
+LABEL_HELM_RELEASE_NAME = "helm.toolkit.fluxcd.io/name"
+LABEL_HELM_RELEASE_NAMESPACE = "helm.toolkit.fluxcd.io/namespace"
+LABEL_KUSTOMIZATION_NAME = "kustomize.toolkit.fluxcd.io/name"
+LABEL_KUSTOMIZATION_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
 # Set by ``kubectl rollout restart``; a change of it rolls the pods.
 ANNOTATION_RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 

@@ -1,10 +1,13 @@
-"""AlertmanagerResource: the Alertmanager API v2 (alerts in, alerts out), over plain HTTP.
+"""AlertmanagerResource: the Alertmanager API v2 (alerts in, alerts out), over HTTP or HTTPS.
 
 Reads active alerts for the remediation sensor and posts alerts (escalations, failed runs) so
-they reach people through the routing Alertmanager already has. Optional Basic or Bearer auth,
-given as ``dg.EnvVar`` (``AlertmanagerResource(password=dg.EnvVar("ALERTMANAGER_PASSWORD"))``);
-without configuration the URL comes from ``$ALERTMANAGER_URL`` when the resource is used.
-Credentials never appear in errors or logs.
+they reach people through the routing Alertmanager already has. Basic or Bearer auth, as
+Alertmanager's web config (``basic_auth_users``) or a proxy in front of it asks: given as fields
+(``dg.EnvVar``) or, when the fields are unset, read from the environment when the resource is
+used: ``$ALERTMANAGER_TOKEN`` (Bearer), else ``$ALERTMANAGER_USERNAME`` and
+``$ALERTMANAGER_PASSWORD`` (Basic). HTTPS always verifies the server's certificate, against the
+system CAs or ``ca_file`` (``$ALERTMANAGER_CA_FILE``). The URL is ``$ALERTMANAGER_URL`` unless
+set. Credentials never appear in errors or logs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,6 +38,9 @@ class AlertmanagerResource(dg.ConfigurableResource):
     username: str | None = None
     password: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
     bearer_token: str | None = Field(default=None, repr=False)
+    ca_file: str | None = Field(default=None, description="PEM CA bundle that signs the "
+                                "server's certificate (default $ALERTMANAGER_CA_FILE; unset: "
+                                "the system CAs)")
     timeout_seconds: float = 10.0
     retry_attempts: int = 3
 
@@ -46,12 +53,27 @@ class AlertmanagerResource(dg.ConfigurableResource):
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        if self.bearer_token:
-            headers["Authorization"] = f"Bearer {self.bearer_token}"
-        elif self.username is not None and self.password is not None:
-            raw = f"{self.username}:{self.password}".encode()
+        env = os.environ.get
+        token = self.bearer_token or env("ALERTMANAGER_TOKEN")
+        username = self.username if self.username is not None else env("ALERTMANAGER_USERNAME")
+        password = self.password if self.password is not None else env("ALERTMANAGER_PASSWORD")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif username and password is not None:
+            raw = f"{username}:{password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
         return headers
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """For https: verification on (hostname and chain), with the configured CA if any."""
+        if not self.base_url().lower().startswith("https://"):
+            return None
+        ca_file = self.ca_file or os.environ.get("ALERTMANAGER_CA_FILE") or None
+        try:
+            return ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise AlertmanagerUnavailable(
+                f"cannot read the Alertmanager CA file {ca_file}: {exc}") from None
 
     def _request(self, method: str, path: str, body: Any = None,
                  query: list[tuple[str, str]] | None = None) -> Any:
@@ -61,10 +83,12 @@ class AlertmanagerResource(dg.ConfigurableResource):
         if data is not None:
             headers["Content-Type"] = "application/json"
         describe = f"{method} {self.base_url()}{path}"
+        context = self._tls_context()
 
         def call() -> Any:
             req = urllib.request.Request(url, data=data, method=method, headers=headers)
-            with urllib.request.urlopen(req, timeout=self.timeout_seconds) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout_seconds,
+                                        context=context) as resp:
                 payload = resp.read()
             return json.loads(payload) if payload.strip() else None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,11 +37,13 @@ from platform_assets.core.remediation import (
     escalation_alert,
     plan_remediations,
     previous_partition,
+    rule_component,
 )
 from platform_assets.names import (
     ALERT_SENSOR,
     AUDIT_CERTIFICATES_JOB,
     RECONCILE_JOB,
+    RENEW_CERTIFICATE_JOB,
     SNAPSHOT_JOB,
     TAG_ALERT,
     TAG_CERTIFICATE,
@@ -63,16 +66,17 @@ VERIFY_JOB_BY_GROUP = {"infrastructure": RECONCILE_JOB, "platform": RECONCILE_JO
 def target_asset(graph: Graph, d: Decision) -> Key | None:
     """The asset a decision affects (whose checks verify the remediation)."""
     target = d.target or ""
-    labels = d.alert.labels
     action = d.rule.action
     if action == "renew_certificate":
         key = certificate_key(target)
     elif action == "rerun_backup":
         key = backup_key(target)
-    elif action == "expand_pvc":
-        name = labels.get("component") or next(
-            (c.name for c in graph.spec.components if c.namespace == labels.get("namespace")), "")
-        key = component_key(graph.spec.layer_of(name), name) if name else ()
+    elif d.located is not None:
+        # The component the located object belongs to (its namespace's, for label-chosen ones).
+        component = rule_component(graph.spec, d.rule) or next(
+            (c for c in graph.spec.components if c.namespace == d.located.namespace), None)
+        key = component_key(graph.spec.layer_of(component.name), component.name) \
+            if component else ()
     elif target == "cluster":
         key = KEY_CLUSTER
     elif target == "mariadb":
@@ -82,61 +86,74 @@ def target_asset(graph: Graph, d: Decision) -> Key | None:
     return key if key in graph.nodes else None
 
 
-def run_request_for(graph: Graph, d: Decision, now: datetime) -> dg.RunRequest | str:
-    """The run that carries out a remediation, or why none can be made."""
+Request = dg.RunRequest | str
+Tags = dict[str, str]
+
+
+def _reconcile(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Request:
+    key = target_asset(graph, d)
+    if key is None:
+        return f"no reconciled asset named {d.target!r}"
+    return dg.RunRequest(run_key=d.run_key, job_name=RECONCILE_JOB, tags=tags,
+                         asset_selection=[dg.AssetKey(list(key))])
+
+
+def _rerun_backup(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Request:
+    key = target_asset(graph, d)
+    if key is None:
+        return f"no backup target named {d.target!r}"
     labels = d.alert.labels
+    partition = labels.get("partition") or labels.get("date") or previous_partition(now)
+    start = graph.spec.backups.start_date if graph.spec.backups else "0000-00-00"
+    if not _DAY.match(partition) or not start <= partition <= previous_partition(now):
+        # An unknown partition key would fail the whole tick; refuse this one alone.
+        return (f"partition {partition!r} is not a daily partition between {start} and "
+                f"{previous_partition(now)}")
+    return dg.RunRequest(run_key=d.run_key, job_name=SNAPSHOT_JOB, tags=tags,
+                         partition_key=partition, asset_selection=[dg.AssetKey(list(key))])
+
+
+def _renew_certificate(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Request:
+    if target_asset(graph, d) is None:
+        return f"no certificate named {d.target!r}"
+    return dg.RunRequest(run_key=d.run_key, job_name=RENEW_CERTIFICATE_JOB,
+                         tags={**tags, TAG_CERTIFICATE: d.target or ""})
+
+
+def _on_cluster_object(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Request:
+    where = d.located
+    if where is None:
+        return "no object located for the alert"
+    owners = [dict(s) for s in where.owner_labels]
+    config: WorkloadConfig | ExpandConfig
+    if d.rule.action == "expand_pvc":
+        config = ExpandConfig(namespace=where.namespace, name=where.name,
+                              expand_by=str(d.rule.expand_by), owner_labels=owners)
+    else:
+        config = WorkloadConfig(namespace=where.namespace, name=where.name, kind=where.kind,
+                                owner_labels=owners)
+    return dg.RunRequest(run_key=d.run_key, job_name=ACTION_JOBS[d.rule.action], tags=tags,
+                         run_config=run_config_for(config))
+
+
+# How each action becomes a run (``escalate`` never launches one).
+RUN_BUILDERS: dict[str, Callable[[Graph, Decision, Tags, datetime], Request]] = {
+    "reconcile": _reconcile,
+    "rerun_backup": _rerun_backup,
+    "renew_certificate": _renew_certificate,
+    "restart_rollout": _on_cluster_object,
+    "expand_pvc": _on_cluster_object,
+}
+
+
+def run_request_for(graph: Graph, d: Decision, now: datetime) -> Request:
+    """The run that carries out a remediation, or why none can be made."""
+    build = RUN_BUILDERS.get(d.rule.action)
+    if build is None:
+        return f"unknown action {d.rule.action!r}"
     tags = {TAG_REMEDIATION_KEY: d.run_key, TAG_RULE: d.rule.name,
             TAG_TARGET: d.target or "", TAG_ALERT: d.alert.name}
-    action = d.rule.action
-    job = ACTION_JOBS[action]
-    key = target_asset(graph, d)
-    if action == "reconcile":
-        if key is None:
-            return f"no reconciled asset named {d.target!r}"
-        return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags,
-                             asset_selection=[dg.AssetKey(list(key))])
-    if action == "rerun_backup":
-        if key is None:
-            return f"no backup target named {d.target!r}"
-        partition = labels.get("partition") or labels.get("date") or previous_partition(now)
-        start = graph.spec.backups.start_date if graph.spec.backups else "0000-00-00"
-        if not _DAY.match(partition) or not start <= partition <= previous_partition(now):
-            # An unknown partition key would fail the whole tick; refuse this one alone.
-            return (f"partition {partition!r} is not a daily partition between {start} and "
-                    f"{previous_partition(now)}")
-        return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags, partition_key=partition,
-                             asset_selection=[dg.AssetKey(list(key))])
-    if action == "renew_certificate":
-        if key is None:
-            return f"no certificate named {d.target!r}"
-        tags[TAG_CERTIFICATE] = d.target or ""
-        return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags)
-    if action == "restart_rollout":
-        name = d.target or ""
-        namespace = labels.get("namespace")
-        kind = "Deployment"
-        for label, k in (("deployment", "Deployment"), ("statefulset", "StatefulSet"),
-                         ("daemonset", "DaemonSet")):
-            if labels.get(label):
-                kind, name = k, labels[label]
-                break
-        if not namespace:
-            try:
-                namespace = graph.spec.component(d.target or "").namespace
-            except KeyError:
-                return f"no namespace for {d.target!r}: the alert lacks a namespace label"
-        workload = WorkloadConfig(namespace=namespace, name=name, kind=kind)
-        return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags,
-                             run_config=run_config_for(workload))
-    if action == "expand_pvc":
-        namespace = labels.get("namespace")
-        if not namespace:
-            return "the alert lacks a namespace label for the PVC"
-        expand = ExpandConfig(namespace=namespace, name=d.target or "",
-                              expand_by=str(d.rule.expand_by))
-        return dg.RunRequest(run_key=d.run_key, job_name=job, tags=tags,
-                             run_config=run_config_for(expand))
-    return f"unknown action {action!r}"
+    return build(graph, d, tags, now)
 
 
 def _check_keys_of(context: dg.SensorEvaluationContext, key: Key) -> list[dg.AssetCheckKey]:
@@ -187,6 +204,54 @@ def _verify(context: dg.SensorEvaluationContext, state: RemediationState,
     return runs, escalations
 
 
+@dataclass
+class _Tick:
+    """What one tick has decided so far: runs to request, alerts to post, lines to log."""
+
+    runs: list[dg.RunRequest] = field(default_factory=list)
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def _remediate(tick: _Tick, graph: Graph, state: RemediationState, d: Decision, now: datetime,
+               launchable: Callable[[str], bool] | None, what: str) -> None:
+    req = run_request_for(graph, d, now)
+    if isinstance(req, str) or (launchable and not launchable(d.job or "")):
+        reason = req if isinstance(req, str) else f"job {d.job} is not defined here"
+        tick.lines.append(f"cannot remediate {what}: {reason}; escalating")
+        tick.escalations.append(escalation_alert(d, now) | {"annotations": {
+            "summary": f"Remediation of {d.target} impossible", "description": reason}})
+        return
+    tick.runs.append(req)
+    asset = target_asset(graph, d)
+    # A reconcile run executes the asset's checks itself; other actions get them after.
+    if asset is not None and d.rule.action != "reconcile":
+        state.pending_verify[d.run_key] = {"asset": list(asset), "at": now.timestamp(),
+                                           "rule": d.rule.name}
+    tick.lines.append(f"remediating {what}")
+
+
+def _handle(context: dg.SensorEvaluationContext, tick: _Tick, graph: Graph,
+            state: RemediationState, d: Decision, now: datetime,
+            launchable: Callable[[str], bool] | None) -> None:
+    what = f"{d.alert.name} [{d.alert.fingerprint}] → {d.rule.action} {d.target or ''}"
+    if d.outcome == "remediate":
+        _remediate(tick, graph, state, d, now, launchable, what)
+    elif d.outcome == "escalate" and graph.spec.remediation.dry_run:
+        tick.lines.append(f"dry run: would escalate {what}: {d.reason}")
+    elif d.outcome == "escalate":
+        tick.escalations.append(escalation_alert(d, now))
+        tick.lines.append(f"escalating {what}: {d.reason}")
+    elif d.outcome == "dry_run":
+        tick.lines.append(f"dry run: would launch {d.job} for {what}")
+    elif d.outcome == "refused":
+        tick.lines.append(f"refusing {what}: {d.reason}")
+    elif "already escalated" in d.reason:
+        context.log.debug(f"holding {what}: {d.reason}")
+    else:
+        tick.lines.append(f"holding {what}: {d.reason}")
+
+
 def evaluate(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerResource,
              graph: Graph, now: datetime | None = None,
              launchable: Callable[[str], bool] | None = None) -> Any:
@@ -199,54 +264,25 @@ def evaluate(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerReso
     state = RemediationState.from_cursor(context.cursor)
     verify_runs, escalations = _verify(context, state, graph, now)
     plan = plan_remediations(graph.spec, alerts, state, now)
-    runs: list[dg.RunRequest] = list(verify_runs)
-    lines: list[str] = []
-    for problem in plan.malformed:
-        lines.append(f"skipped malformed alert {problem}")
+    tick = _Tick(runs=list(verify_runs), escalations=escalations,
+                 lines=[f"skipped malformed alert {problem}" for problem in plan.malformed])
     for d in plan.decisions:
-        what = f"{d.alert.name} [{d.alert.fingerprint}] → {d.rule.action} {d.target or ''}"
-        if d.outcome == "remediate":
-            req = run_request_for(graph, d, now)
-            if isinstance(req, str) or (launchable and not launchable(d.job or "")):
-                reason = req if isinstance(req, str) else f"job {d.job} is not defined here"
-                lines.append(f"cannot remediate {what}: {reason}; escalating")
-                escalations.append(escalation_alert(d, now) | {"annotations": {
-                    "summary": f"Remediation of {d.target} impossible", "description": reason}})
-                continue
-            runs.append(req)
-            asset = target_asset(graph, d)
-            # A reconcile run executes the asset's checks itself; other actions get them after.
-            if asset is not None and d.rule.action != "reconcile":
-                state.pending_verify[d.run_key] = {"asset": list(asset), "at": now.timestamp(),
-                                                   "rule": d.rule.name}
-            lines.append(f"remediating {what}")
-        elif d.outcome == "escalate":
-            if graph.spec.remediation.dry_run:
-                lines.append(f"dry run: would escalate {what}: {d.reason}")
-            else:
-                escalations.append(escalation_alert(d, now))
-                lines.append(f"escalating {what}: {d.reason}")
-        elif d.outcome == "dry_run":
-            lines.append(f"dry run: would launch {d.job} for {what}")
-        elif "already escalated" in d.reason:
-            context.log.debug(f"holding {what}: {d.reason}")
-        else:
-            lines.append(f"holding {what}: {d.reason}")
-    if escalations:
+        _handle(context, tick, graph, state, d, now, launchable)
+    if tick.escalations:
         try:
-            alertmanager.post_alerts(escalations)
+            alertmanager.post_alerts(tick.escalations)
         except AlertmanagerUnavailable as exc:
             # The escalations are lost with the cursor unchanged; the next tick retries them.
-            return dg.SkipReason(f"could not post {len(escalations)} escalation(s), cursor "
+            return dg.SkipReason(f"could not post {len(tick.escalations)} escalation(s), cursor "
                                  f"unchanged: {exc}")
-    for line in lines:
+    for line in tick.lines:
         context.log.info(line)
     context.update_cursor(state.to_cursor())
-    if runs:
-        return runs
+    if tick.runs:
+        return tick.runs
     summary = (f"{len(alerts)} active alert(s), {len(plan.decisions)} matched a rule, "
-               f"{len(escalations)} escalated, {len(plan.malformed)} malformed")
-    detail = "; ".join(lines[:10])
+               f"{len(tick.escalations)} escalated, {len(plan.malformed)} malformed")
+    detail = "; ".join(tick.lines[:10])
     return dg.SkipReason(summary + (f": {detail}" if detail else ""))
 
 

@@ -19,6 +19,7 @@ from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS
 from platform_assets.names import (
     ANNOTATION_APPLIED_HASH,
     FIELD_MANAGER,
+    FLUX_NAMESPACE,
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
 )
@@ -36,7 +37,6 @@ from platform_assets.spec.models import (
 
 ANNOTATION_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 INVENTORY_PREFIX = "platform-ops-inventory-"
-FLUX_NAMESPACE = "flux-system"
 
 # Applied first (others may need them), pruned last.
 APPLY_ORDER = {"Namespace": 0, "CustomResourceDefinition": 1, "ServiceAccount": 2, "Secret": 3,

@@ -27,6 +27,7 @@ from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS, load_directory
 from platform_assets.names import (
     DRILL_ROLE,
     FIELD_MANAGER,
+    FLUX_NAMESPACE,
     LABEL_MANAGED_BY,
     RUN_NAMESPACE,
     RUN_ROLE,
@@ -36,7 +37,7 @@ from platform_assets.spec.models import Component, PlatformSpec
 
 # Restore drills restore exported resources into scratch namespaces named ``drill-<hash>``.
 DRILL_NAMESPACE_PREFIX = "drill-"
-FLUX_NAMESPACE = "flux-system"
+
 MANAGED_BY_LABEL = {LABEL_MANAGED_BY: FIELD_MANAGER}
 # Namespaces every cluster has: never rendered as objects of ours.
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})

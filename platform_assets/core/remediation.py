@@ -9,8 +9,12 @@ Guardrails, in the order they apply to an alert that matches a rule:
 1. **Dedupe**: an alert instance (fingerprint + startsAt) is acted on at most once.
 2. **Freeze / IONOS maintenance**: no remediation while a change freeze is in force or an IONOS
    maintenance window is open, unless the rule allows it (the alert is retried on later ticks).
-3. **Circuit**: when the target's budget (``budget.max`` remediations per ``budget.window``) is
-   spent, the circuit is open: the sensor escalates once per window instead of looping.
+0. **Bounds**: an object the alert's labels choose (a PVC, a workload) must be in the namespace
+   of the rule's component and, checked by the job on the live object, carry its labels; a
+   rule's fixed ``target`` is never overridden by labels. Anything else is refused.
+3. **Circuit**: when the target's budget (``budget.max`` remediations per ``budget.window``) or
+   the rule's budget across all its targets (``rule_budget``, default ``budget``) is spent, the
+   circuit is open: the sensor escalates once per window instead of looping.
 4. **Cooldown**: a target remediated less than ``cooldown`` ago is left alone (retried later).
 
 The state kept in the cursor is bounded: timestamps outside the longest window are dropped and the
@@ -30,14 +34,32 @@ from typing import Any
 from platform_assets.core.calendar import active_freeze, active_ionos_maintenance
 from platform_assets.names import (
     EXPAND_PVC_JOB,
+    FIELD_MANAGER,
+    FLUX_NAMESPACE,
+    LABEL_COMPONENT,
+    LABEL_HELM_RELEASE_NAME,
+    LABEL_HELM_RELEASE_NAMESPACE,
+    LABEL_KUSTOMIZATION_NAME,
+    LABEL_KUSTOMIZATION_NAMESPACE,
+    LABEL_MANAGED_BY,
     RECONCILE_JOB,
     RENEW_CERTIFICATE_JOB,
     RESTART_ROLLOUT_JOB,
     SNAPSHOT_JOB,
 )
-from platform_assets.spec.models import PlatformSpec, RemediationRule, parse_duration, parse_size
+from platform_assets.spec.models import (
+    Component,
+    PlatformSpec,
+    RemediationRule,
+    parse_duration,
+    parse_size,
+)
 
 ESCALATION_ALERT = "PlatformRemediationEscalated"
+# Budget keys of whole rules in the cursor's history (targets' keys are ``<action>:<target>``).
+RULE_BUDGET_PREFIX = "rule:"
+# Actions on a cluster object the alert may name (the rest act on assets of the spec).
+CLUSTER_ACTIONS = frozenset({"restart_rollout", "expand_pvc"})
 MAX_SEEN = 5000
 SEEN_TTL = timedelta(days=2)
 
@@ -201,7 +223,8 @@ class Decision:
     """What to do about one alert.
 
     ``outcome`` is ``remediate`` (launch ``job``), ``escalate`` (post the escalation alert),
-    ``dry_run`` (report only), or ``held`` (a guardrail holds it back; ``reason`` says which).
+    ``dry_run`` (report only), ``held`` (a guardrail holds it back; ``reason`` says which), or
+    ``refused`` (the alert's labels name an object outside the rule's component; never retried).
     """
 
     alert: Alert
@@ -210,6 +233,9 @@ class Decision:
     outcome: str
     reason: str
     job: str | None = None
+    located: Located | None = None
+    # The budget whose spent circuit this escalation opens (None: a rule that escalates).
+    escalation_key: str | None = None
 
     @property
     def run_key(self) -> str:
@@ -234,6 +260,8 @@ def _horizon(rules: Iterable[RemediationRule]) -> timedelta:
     spans = [timedelta(hours=1)]
     for r in rules:
         spans += [parse_duration(r.budget.window), parse_duration(r.cooldown)]
+        if r.rule_budget:
+            spans.append(parse_duration(r.rule_budget.window))
     return max(spans)
 
 
@@ -256,73 +284,186 @@ def plan_remediations(
     ``state`` is updated in place (and returned in the plan) as if every ``remediate`` and
     ``escalate`` decision were carried out.
     """
-    rules = spec.remediation.rules
-    state.prune(now, _horizon(rules))
-    t = now.timestamp()
+    state.prune(now, _horizon(spec.remediation.rules))
+    alerts, malformed = _parse_all(raw_alerts)
     decisions: list[Decision] = []
-    malformed: list[str] = []
+    # Oldest first, so budgets go to the alerts that have waited longest; stable across ticks.
+    for alert in sorted(alerts, key=lambda a: (a.starts_at, a.fingerprint)):
+        if alert.state != "active" or alert.dedupe_key in state.seen:
+            continue
+        rule = match_rule(spec.remediation.rules, alert.labels)
+        if rule is None:
+            continue
+        target = resolve_target(rule, alert.labels)
+        if rule.action != "escalate" and target is None:
+            malformed.append(f"{describe_raw(alert.__dict__)}: rule {rule.name} needs label "
+                             f"{rule.target_label!r} to find its target")
+            continue
+        decision = _decide(spec, rule, alert, target, state, now)
+        decisions.append(decision)
+        _record(spec, decision, state, now.timestamp())
+    return Plan(decisions, malformed, state)
+
+
+def _parse_all(raw_alerts: Iterable[Any]) -> tuple[list[Alert], list[str]]:
     alerts: list[Alert] = []
+    malformed: list[str] = []
     for raw in raw_alerts:
         try:
             alerts.append(parse_alert(raw))
         except MalformedAlert as exc:
             malformed.append(f"{describe_raw(raw)}: {exc}")
-    # Oldest first, so budgets go to the alerts that have waited longest; stable across ticks.
-    alerts.sort(key=lambda a: (a.starts_at, a.fingerprint))
-    for alert in alerts:
-        if alert.state != "active" or alert.dedupe_key in state.seen:
-            continue
-        rule = match_rule(rules, alert.labels)
-        if rule is None:
-            continue
-        target = resolve_target(rule, alert.labels)
-        if rule.action == "escalate":
-            decisions.append(Decision(alert, rule, target, "escalate",
-                                      f"rule {rule.name} escalates {alert.name}"))
-            state.seen[alert.dedupe_key] = t
-            continue
-        if target is None:
-            malformed.append(f"{describe_raw(alert.__dict__)}: rule {rule.name} needs label "
-                             f"{rule.target_label!r} to find its target")
-            continue
-        blocked = guard(spec, rule, now)
-        if blocked:
-            decisions.append(Decision(alert, rule, target, "held", blocked))
-            continue
-        key = f"{rule.action}:{target}"
-        window = parse_duration(rule.budget.window).total_seconds()
-        recent = [x for x in state.history.get(key, []) if x > t - window]
-        if len(recent) >= rule.budget.max:
-            last_escalation = state.escalated.get(key)
-            if last_escalation is not None and last_escalation > t - window:
-                decisions.append(Decision(alert, rule, target, "held",
-                                          f"circuit open for {key}; already escalated"))
-                continue
-            decisions.append(Decision(
-                alert, rule, target, "escalate",
-                f"budget spent: {len(recent)} of {rule.budget.max} {rule.action} remediations of "
-                f"{target} within {rule.budget.window}; circuit open"))
-            if not spec.remediation.dry_run:
-                state.escalated[key] = t
-            continue
-        cooldown = parse_duration(rule.cooldown).total_seconds()
-        if recent and recent[-1] > t - cooldown:
-            left = int(recent[-1] + cooldown - t)
-            decisions.append(Decision(alert, rule, target, "held",
-                                      f"cooldown of {rule.cooldown} for {key} ({left}s left)"))
-            continue
-        if spec.remediation.dry_run:
-            decisions.append(Decision(alert, rule, target, "dry_run",
-                                      f"dry run: would {rule.action} {target}",
-                                      ACTION_JOBS[rule.action]))
-            state.seen[alert.dedupe_key] = t
-            continue
-        decisions.append(Decision(alert, rule, target, "remediate",
-                                  f"{alert.name} matched rule {rule.name}",
-                                  ACTION_JOBS[rule.action]))
-        state.seen[alert.dedupe_key] = t
-        state.history.setdefault(key, []).append(t)
-    return Plan(decisions, malformed, state)
+    return alerts, malformed
+
+
+def _decide(spec: PlatformSpec, rule: RemediationRule, alert: Alert, target: str | None,
+            state: RemediationState, now: datetime) -> Decision:
+    """The decision for one matched alert, guardrail by guardrail (state is not changed)."""
+    if rule.action == "escalate":
+        return Decision(alert, rule, target, "escalate",
+                        f"rule {rule.name} escalates {alert.name}")
+    located: Located | None = None
+    if rule.action in CLUSTER_ACTIONS:
+        found = locate(spec, rule, alert.labels)
+        if isinstance(found, str):
+            return Decision(alert, rule, target, "refused", found)
+        located = found
+    blocked = guard(spec, rule, now)
+    if blocked:
+        return Decision(alert, rule, target, "held", blocked)
+    spent = _spent_budget(rule, target, state, now)
+    if spent:
+        key, reason, window = spent
+        last_escalation = state.escalated.get(key)
+        if last_escalation is not None and last_escalation > now.timestamp() - window:
+            return Decision(alert, rule, target, "held",
+                            f"circuit open for {key}; already escalated", escalation_key=key)
+        return Decision(alert, rule, target, "escalate", reason, escalation_key=key)
+    cooling = _cooling_down(rule, target, state, now)
+    if cooling:
+        return Decision(alert, rule, target, "held", cooling)
+    if spec.remediation.dry_run:
+        return Decision(alert, rule, target, "dry_run", f"dry run: would {rule.action} {target}",
+                        ACTION_JOBS[rule.action], located=located)
+    return Decision(alert, rule, target, "remediate", f"{alert.name} matched rule {rule.name}",
+                    ACTION_JOBS[rule.action], located=located)
+
+
+def _recent(state: RemediationState, key: str, window: timedelta, now: datetime) -> list[float]:
+    after = now.timestamp() - window.total_seconds()
+    return [x for x in state.history.get(key, []) if x > after]
+
+
+def _spent_budget(rule: RemediationRule, target: str | None, state: RemediationState,
+                  now: datetime) -> tuple[str, str, float] | None:
+    """(budget key, reason, window in seconds) of the first spent budget: the target's, then
+    the rule's across all targets (so alerts naming many targets cannot multiply it)."""
+    rule_budget = rule.rule_budget or rule.budget
+    for key, budget, what in (
+            (f"{rule.action}:{target}", rule.budget, f"of {target}"),
+            (f"{RULE_BUDGET_PREFIX}{rule.name}", rule_budget, f"under rule {rule.name}")):
+        window = parse_duration(budget.window)
+        recent = _recent(state, key, window, now)
+        if len(recent) >= budget.max:
+            return key, (f"budget spent: {len(recent)} of {budget.max} {rule.action} "
+                         f"remediations {what} within {budget.window}; circuit open"), \
+                window.total_seconds()
+    return None
+
+
+def _cooling_down(rule: RemediationRule, target: str | None, state: RemediationState,
+                  now: datetime) -> str | None:
+    key = f"{rule.action}:{target}"
+    cooldown = parse_duration(rule.cooldown)
+    recent = _recent(state, key, cooldown, now)
+    if not recent:
+        return None
+    left = int(recent[-1] + cooldown.total_seconds() - now.timestamp())
+    return f"cooldown of {rule.cooldown} for {key} ({left}s left)"
+
+
+def _record(spec: PlatformSpec, d: Decision, state: RemediationState, t: float) -> None:
+    """What carrying out ``d`` changes in the guardrail state."""
+    if d.outcome in ("remediate", "dry_run", "refused") or (
+            d.outcome == "escalate" and d.escalation_key is None):
+        state.seen[d.alert.dedupe_key] = t
+    if d.outcome == "escalate" and d.escalation_key and not spec.remediation.dry_run:
+        state.escalated[d.escalation_key] = t
+    if d.outcome == "remediate":
+        state.history.setdefault(d.budget_key, []).append(t)
+        state.history.setdefault(f"{RULE_BUDGET_PREFIX}{d.rule.name}", []).append(t)
+
+
+@dataclass(frozen=True)
+class Located:
+    """The cluster object a remediation acts on, and the label sets that prove it belongs to
+    the rule's component (empty when the spec itself names the object)."""
+
+    kind: str
+    namespace: str
+    name: str
+    owner_labels: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    def owned(self, labels: Mapping[str, str]) -> bool:
+        """Whether an object with ``labels`` may be acted on."""
+        if not self.owner_labels:
+            return True
+        return any(all(labels.get(k) == v for k, v in want) for want in self.owner_labels)
+
+
+def ownership_labels(component: Component) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """The label sets that mark an object as the component's: ours (``core.desired`` puts them
+    on every object it applies), or the origin labels Flux adds to what it installs for the
+    component (helm-controller since fluxcd/helm-controller#238; kustomize-controller)."""
+    ours = ((LABEL_MANAGED_BY, FIELD_MANAGER), (LABEL_COMPONENT, component.name))
+    out = [ours]
+    if component.source.helm_release:
+        out.append(((LABEL_HELM_RELEASE_NAME, component.name),
+                    (LABEL_HELM_RELEASE_NAMESPACE, component.namespace)))
+    if component.source.kustomization:
+        out.append(((LABEL_KUSTOMIZATION_NAME, component.name),
+                    (LABEL_KUSTOMIZATION_NAMESPACE, FLUX_NAMESPACE)))
+    return tuple(out)
+
+
+def rule_component(spec: PlatformSpec, rule: RemediationRule) -> Component | None:
+    """The component a rule is bounded to: ``component``, else ``target`` if it names one."""
+    name = rule.component or rule.target
+    return next((c for c in spec.components if c.name == name), None)
+
+
+_WORKLOAD_LABELS = (("deployment", "Deployment"), ("statefulset", "StatefulSet"),
+                    ("daemonset", "DaemonSet"))
+
+
+def locate(spec: PlatformSpec, rule: RemediationRule,
+           labels: Mapping[str, str]) -> Located | str:
+    """The object a ``restart_rollout`` or ``expand_pvc`` rule acts on, or why the alert's
+    labels may not choose it.
+
+    A rule with a fixed ``target`` acts on that component's Deployment in its namespace; the
+    alert's labels cannot change either. Otherwise the labels choose the object, and it is
+    accepted only in the namespace of the rule's component (or, for a rule bounded to none, of
+    a component of the spec), and, when the job reads it, only with that component's labels.
+    """
+    component = rule_component(spec, rule)
+    if rule.action == "restart_rollout" and rule.target and component:
+        return Located("Deployment", component.namespace, component.name)
+    kind, name = "PersistentVolumeClaim", labels.get(rule.target_label, "")
+    if rule.action == "restart_rollout":
+        kind, name = next(((k, labels[lbl]) for lbl, k in _WORKLOAD_LABELS if labels.get(lbl)),
+                          ("Deployment", name))
+    namespace = labels.get("namespace", "")
+    if not (name and namespace):
+        return f"the alert lacks the namespace or object name labels for its {kind}"
+    owners = [component] if component else [c for c in spec.components
+                                            if c.namespace == namespace]
+    if not owners or any(c.namespace != namespace for c in owners):
+        bound = (f"component {component.name}'s namespace {component.namespace!r}" if component
+                 else "a namespace of a component of the spec")
+        return f"{kind} {namespace}/{name} is outside {bound}; refused"
+    return Located(kind, namespace, name,
+                   tuple(s for c in owners for s in ownership_labels(c)))
 
 
 def escalation_alert(decision: Decision, now: datetime, generator_url: str = "") -> dict[str, Any]:

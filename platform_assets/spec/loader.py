@@ -328,6 +328,9 @@ def _check_remediation(spec: PlatformSpec) -> Problems:
         if rule.target and rule.target not in targets:
             out.append((("remediation", "rules", i, "target"),
                         f"unknown asset {rule.target!r}; expected one of {sorted(targets)}"))
+        if rule.component and rule.component not in names:
+            out.append((("remediation", "rules", i, "component"),
+                        f"unknown component {rule.component!r}; expected one of {sorted(names)}"))
         if rule.action == "expand_pvc" and not rule.expand_by:
             out.append((("remediation", "rules", i, "expand_by"),
                         "an expand_pvc rule needs expand_by, e.g. 10Gi"))

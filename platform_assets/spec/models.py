@@ -576,16 +576,34 @@ class Budget(Model):
     window: Duration = "1h"
 
 
+def _matcher(value: str) -> str:
+    """A label matcher: an exact value, or ``~regex`` (anchored, as Alertmanager's ``=~``)."""
+    if value.startswith("~"):
+        try:
+            re.compile(value[1:])
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regex after '~': {exc}") from None
+    return value
+
+
+Matcher = Annotated[str, AfterValidator(_matcher)]
+
+
 class RemediationRule(Model):
     name: Name
-    match: dict[str, str] = Field(min_length=1, description="alert label matchers; '=~' regex "
-                                  "values are written as '~regex'")
+    match: dict[str, Matcher] = Field(min_length=1, description="alert label matchers; '=~' "
+                                      "regex values are written as '~regex'")
     action: Action
     target: str | None = Field(default=None, description="asset name; default: the alert's "
                                "`asset`/`component` label")
     target_label: str = "component"
     cooldown: Duration = "10m"
     budget: Budget = Budget()
+    rule_budget: Budget | None = Field(default=None, description="remediations under this "
+                                       "rule across all its targets; default: `budget`")
+    component: str | None = Field(default=None, description="the component an object the "
+                                  "alert's labels choose must belong to (its namespace and "
+                                  "ownership labels); default: `target` when it is a component")
     allow_in_freeze: bool = False
     allow_in_maintenance: bool = False
     expand_by: Size | None = None

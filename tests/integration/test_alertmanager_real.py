@@ -294,3 +294,121 @@ def test_a_failing_certificate_is_one_alert_that_resolves_when_it_passes(
             assert am.active_alerts(filters=[f'alertname="{CHECK_FAILED_ALERT}"']) == []
     finally:
         tls_servers.stop()
+
+
+def _start(tmp: Path, web_config: str) -> tuple[subprocess.Popen[bytes], int]:
+    (tmp / "alertmanager.yml").write_text(CONFIG)
+    (tmp / "web.yml").write_text(web_config)
+    port = free_port()
+    proc = subprocess.Popen(
+        [BINARY, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+         f"--web.config.file={tmp / 'web.yml'}"],
+        stdout=subprocess.DEVNULL, stderr=(tmp / "log.txt").open("w"))
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, port
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"alertmanager did not start: {(tmp / 'log.txt').read_text()[-500:]}")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def secured_am(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The real Alertmanager behind its own web config: TLS with a certificate from a private
+    CA, and Basic auth (bcrypt hash, as prometheus/exporter-toolkit's web config requires)."""
+    import warnings
+
+    from sandbox.tls import Authority
+
+    if not Path(BINARY).is_file():
+        missing_service(f"{BINARY} is missing: apt-get install prometheus-alertmanager")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # the standard library's bcrypt ($2b$, libxcrypt); removed in 3.13
+
+        hashed = crypt.crypt(AM_PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    tmp = tmp_path_factory.mktemp("alertmanager-secured")
+    ca = Authority("alertmanager test CA")
+    leaf = ca.issue(["127.0.0.1"], days_left=30)
+    (tmp / "ca.pem").write_bytes(ca.pem)
+    (tmp / "tls.crt").write_bytes(leaf.cert_pem)
+    (tmp / "tls.key").write_bytes(leaf.key_pem)
+    web = (f"tls_server_config:\n  cert_file: {tmp / 'tls.crt'}\n  key_file: {tmp / 'tls.key'}\n"
+           f"basic_auth_users:\n  {AM_USER}: '{hashed}'\n")
+    proc, port = _start(tmp, web)
+    try:
+        yield f"https://127.0.0.1:{port}", tmp / "ca.pem"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+AM_USER = "platform-ops"
+AM_PASSWORD = "am-basic-secret-789"
+
+
+def test_credentials_and_ca_from_the_environment_reach_the_real_alertmanager(
+        secured_am: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: ALERTMANAGER_PASSWORD was provisioned but never read (401 from a secured
+    Alertmanager), and there was no way to verify its certificate."""
+    url, ca = secured_am
+    monkeypatch.setenv("ALERTMANAGER_URL", url)
+    monkeypatch.setenv("ALERTMANAGER_USERNAME", AM_USER)
+    monkeypatch.setenv("ALERTMANAGER_PASSWORD", AM_PASSWORD)
+    monkeypatch.setenv("ALERTMANAGER_CA_FILE", str(ca))
+    am = AlertmanagerResource()  # as sensor_resources builds it: everything from the env
+    am.post_alerts([{"labels": {"alertname": "SecuredNoise"}, "startsAt": now().isoformat()}])
+    assert [a["labels"]["alertname"] for a in am.active_alerts(
+        filters=['alertname="SecuredNoise"'])] == ["SecuredNoise"]
+
+
+def test_a_secured_alertmanager_refuses_wrong_credentials_and_unverified_tls(
+        secured_am: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from resources.alertmanager import AlertmanagerUnavailable
+
+    url, ca = secured_am
+    for key in ("ALERTMANAGER_USERNAME", "ALERTMANAGER_PASSWORD", "ALERTMANAGER_TOKEN",
+                "ALERTMANAGER_CA_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    wrong = AlertmanagerResource(url=url, username=AM_USER, password="wrong-pass-000",
+                                 ca_file=str(ca), retry_attempts=1)
+    with pytest.raises(AlertmanagerUnavailable) as err:
+        wrong.active_alerts()
+    assert "401" in str(err.value) and "wrong-pass-000" not in str(err.value)
+    # Without the CA the server's certificate does not verify: nothing is sent.
+    unverified = AlertmanagerResource(url=url, username=AM_USER, password=AM_PASSWORD,
+                                      retry_attempts=1)
+    with pytest.raises(AlertmanagerUnavailable) as err:
+        unverified.active_alerts()
+    assert "CERTIFICATE_VERIFY_FAILED" in str(err.value) and AM_PASSWORD not in str(err.value)
+
+
+def test_bearer_and_basic_from_the_environment_against_the_sandbox(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    basic = "Basic " + base64.b64encode(f"{AM_USER}:{AM_PASSWORD}".encode()).decode()
+    for header, env in ((basic, {"ALERTMANAGER_USERNAME": AM_USER,
+                                 "ALERTMANAGER_PASSWORD": AM_PASSWORD}),
+                        ("Bearer tok-123", {"ALERTMANAGER_TOKEN": "tok-123"})):
+        server = http.serve(AlertmanagerService(authorization=header))
+        try:
+            for key in ("ALERTMANAGER_USERNAME", "ALERTMANAGER_PASSWORD", "ALERTMANAGER_TOKEN"):
+                monkeypatch.delenv(key, raising=False)
+            from resources.alertmanager import AlertmanagerUnavailable
+
+            with pytest.raises(AlertmanagerUnavailable, match="401"):
+                AlertmanagerResource(url=server.url, retry_attempts=1).active_alerts()
+            for key, value in env.items():
+                monkeypatch.setenv(key, value)
+            assert AlertmanagerResource(url=server.url).active_alerts() == []
+        finally:
+            server.stop()

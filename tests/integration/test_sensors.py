@@ -15,7 +15,14 @@ import pytest
 from platform_assets.core.graph import Graph, build_graph
 from platform_assets.core.loading import graph_at_commit, graph_for_run, graph_from_source
 from platform_assets.core.remediation import ESCALATION_ALERT
-from platform_assets.names import ANNOTATION_RESTARTED_AT, TAG_COMMIT, TAG_REMEDIATION_KEY
+from platform_assets.names import (
+    ANNOTATION_RESTARTED_AT,
+    FIELD_MANAGER,
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    TAG_COMMIT,
+    TAG_REMEDIATION_KEY,
+)
 from platform_assets.spec.loader import SpecError, load_graph, load_spec
 from resources.alertmanager import AlertmanagerResource
 from resources.git import GitRepositoryResource
@@ -29,6 +36,8 @@ pytestmark = pytest.mark.integration
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "platform"
 QUIET = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # Wednesday: no window, no freeze
+# The labels the reconciler puts on the wordpress component's objects.
+OURS = {LABEL_MANAGED_BY: FIELD_MANAGER, LABEL_COMPONENT: "wordpress"}
 
 
 @pytest.fixture
@@ -344,7 +353,7 @@ def test_alert_becomes_a_run_with_fingerprint_run_key(am: AlertmanagerResource) 
     assert req.run_key == f"{alert['fingerprint']}:{alert['startsAt']}"
     assert req.job_name == "restart_rollout"
     assert req.run_config["ops"]["restart_workload"]["config"] == {
-        "namespace": "services", "name": "wordpress", "kind": "Deployment"}
+        "namespace": "services", "name": "wordpress", "kind": "Deployment", "owner_labels": []}
     assert req.tags[TAG_REMEDIATION_KEY] == req.run_key
     # Next tick: same alert instance, nothing new.
     again, cursor2 = am_tick(graph, am, cursor, QUIET + timedelta(seconds=30))
@@ -368,8 +377,37 @@ def test_action_mapping_for_each_job(am: AlertmanagerResource) -> None:
     assert by_job["renew_certificate"].tags["platform-ops/certificate"] == \
         "wildcard-samcloud-online"
     assert by_job["expand_pvc"].run_config["ops"]["expand_volume_claim"]["config"] == {
-        "namespace": "services", "name": "wordpress-data", "expand_by": "10Gi"}
+        "namespace": "services", "name": "wordpress-data", "expand_by": "10Gi",
+        "owner_labels": [OURS]}
     assert [k.path for k in by_job["reconcile_platform"].asset_selection] == [["platform", "loki"]]
+
+
+def test_twenty_pvc_alerts_under_a_one_per_day_rule_give_one_expansion(
+        am: AlertmanagerResource) -> None:
+    """Issue 15: 20 alerts naming 20 PVCs under the 1-per-24h rule gave 20 expansions."""
+    for i in range(20):
+        fire(am, "KubePersistentVolumeFillingUp", QUIET - timedelta(seconds=20 - i),
+             namespace="services", persistentvolumeclaim=f"data-{i}")
+    out, _ = am_tick(example_graph(cooldown="0s"), am, None, QUIET)
+    assert isinstance(out, list)
+    assert [r.job_name for r in out] == ["expand_pvc"]
+    escalated = am.active_alerts(filters=[f'alertname="{ESCALATION_ALERT}"'])
+    assert len(escalated) == 1
+    assert "under rule pvc-filling-up" in escalated[0]["annotations"]["description"]
+
+
+def test_alert_labels_cannot_choose_objects_outside_the_rule(am: AlertmanagerResource) -> None:
+    """Issue 15: a ``deployment`` label overrode a restart rule's fixed target, and
+    ``expand_pvc`` took any namespace from the labels."""
+    fire(am, "KubeDeploymentReplicasMismatch", QUIET, namespace="services",
+         deployment="coredns", daemonset="kube-proxy")
+    fire(am, "KubePersistentVolumeFillingUp", QUIET, namespace="dagster",
+         persistentvolumeclaim="postgresql-data")
+    out, _ = am_tick(example_graph(), am, None, QUIET)
+    assert isinstance(out, list)
+    (restart,) = out
+    assert restart.run_config["ops"]["restart_workload"]["config"] == {
+        "namespace": "services", "name": "wordpress", "kind": "Deployment", "owner_labels": []}
 
 
 def test_bad_partition_label_is_escalated_not_launched(am: AlertmanagerResource) -> None:
@@ -495,8 +533,9 @@ def cluster(tmp_path: Path) -> Iterator[KubernetesResource]:
                   "template": {"metadata": {"labels": labels},
                                "spec": {"containers": [{"name": "wordpress",
                                                         "image": "wordpress:6"}]}}}},
+        # Applied by the reconciler, so it carries our labels (core/desired.py).
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-         "metadata": {"name": "wordpress-data", "namespace": "services"},
+         "metadata": {"name": "wordpress-data", "namespace": "services", "labels": OURS},
          "spec": {"accessModes": ["ReadWriteOnce"],
                   "resources": {"requests": {"storage": "10Gi"}}}},
     ):
@@ -586,6 +625,30 @@ def test_remediation_jobs_fail_naming_what_is_wrong(
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert message in str(failure.step_failure_data.error)
+
+
+def test_expand_pvc_refuses_a_claim_without_the_components_labels(
+        cluster: KubernetesResource) -> None:
+    """A PVC in the component's namespace that the component does not own (another team's, or
+    one the alert sender planted) is not expanded."""
+    from jobs import remediation
+
+    cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "someone-elses", "namespace": "services"},
+                   "spec": {"accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}}}})
+    defs = dg.Definitions(jobs=remediation.build(example_graph()),
+                          resources={"kubernetes": cluster})
+    config = {"namespace": "services", "name": "someone-elses", "expand_by": "10Gi",
+              "owner_labels": [OURS]}
+    result = defs.resolve_job_def("expand_pvc").execute_in_process(
+        run_config={"ops": {"expand_volume_claim": {"config": config}}}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "refusing to expand PersistentVolumeClaim services/someone-elses" in \
+        str(failure.step_failure_data.error)
+    claim = cluster.get("v1", "PersistentVolumeClaim", "someone-elses", "services")
+    assert claim is not None and claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
 
 
 def test_run_failure_posts_an_alert_with_failed_and_downstream_assets(

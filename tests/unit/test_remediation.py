@@ -299,7 +299,8 @@ def test_n_alerts_in_one_tick_give_exactly_max_remediations_and_one_escalation(n
     held = plan.by_outcome("held")
     assert len(held) == n - 4
     assert all("already escalated" in d.reason for d in held)
-    assert state.history == {"restart_rollout:shop": [QUIET.timestamp()] * 3}
+    assert state.history == {"restart_rollout:shop": [QUIET.timestamp()] * 3,
+                             "rule:shop-restart": [QUIET.timestamp()] * 3}
     # The next tick neither remediates nor escalates again within the window.
     again = plan_remediations(s, alerts, state, QUIET + timedelta(minutes=1))
     assert not again.by_outcome("remediate") and not again.by_outcome("escalate")
