@@ -321,7 +321,8 @@ def _check_certificates(spec: PlatformSpec) -> Problems:
 
 def _check_remediation(spec: PlatformSpec) -> Problems:
     out = _dupes(spec.remediation.rules, ("remediation", "rules"), "remediation rule")
-    targets = {c.name for c in spec.components} | {"cluster", "mariadb"}
+    names = {c.name for c in spec.components}
+    targets = names | {"cluster", "mariadb"}
     targets |= {t.name for t in (spec.backups.targets if spec.backups else [])}
     targets |= {c.name for c in spec.certificates.items}
     for i, rule in enumerate(spec.remediation.rules):
@@ -330,7 +331,8 @@ def _check_remediation(spec: PlatformSpec) -> Problems:
                         f"unknown asset {rule.target!r}; expected one of {sorted(targets)}"))
         if rule.component and rule.component not in names:
             out.append((("remediation", "rules", i, "component"),
-                        f"unknown component {rule.component!r}; expected one of {sorted(names)}"))
+                        f"unknown component {rule.component!r}; expected one of "
+                        f"{sorted(names)}"))
         if rule.action == "expand_pvc" and not rule.expand_by:
             out.append((("remediation", "rules", i, "expand_by"),
                         "an expand_pvc rule needs expand_by, e.g. 10Gi"))
