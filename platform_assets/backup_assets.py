@@ -17,12 +17,15 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from platform_assets.core.graph import Graph, Node
+from platform_assets.core.backup_manifest import BackupRecord
+from platform_assets.core.graph import Graph, Node, backup_key
 from platform_assets.core.retention import compliance, newest_verified, rpo_status
 from platform_assets.names import TAG_TARGET
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
 
 GROUP = "backups"
+# Materialization metadata holding the objects a backup run wrote (``BackupRecord``).
+RECORD_KEY = "recorded_objects"
 
 
 class BackupRunConfig(dg.Config):
@@ -124,6 +127,10 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
         except BackupError as exc:
             raise _fail(f"backup {target.name}", exc, target.name, partition) from None
         meta = _outcome_metadata(spec, out, spec.backups.bucket if spec.backups else "")
+        if not out.skipped:
+            # The drills trust an object only when it matches this record, kept outside the
+            # bucket; a skipped run only read the manifest back, so it records nothing.
+            meta[RECORD_KEY] = dg.MetadataValue.json(BackupRecord.of(out.manifest).to_dict())
         meta.update(_retention(spec, target, res, config, dr=False, log=context.log.warning))
         details = out.manifest.details
         if target.kind == "volume":
@@ -205,6 +212,22 @@ def _retention(spec: PlatformSpec, target: BackupTarget, res: Any, config: Backu
             dg.MetadataValue.int(len(plan.delete)),
         "retention_blocked": plan.blocked or "",
     }
+
+
+def recorded_backup(instance: dg.DagsterInstance, key: tuple[str, ...],
+                    partition: str) -> BackupRecord | None:
+    """What the newest backup run that wrote ``partition`` recorded about its objects (None when
+    no run of this instance did: a backup taken elsewhere, or before runs recorded them)."""
+    found = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(list(key)), asset_partitions=[partition]),
+        limit=50)
+    for rec in found.records:
+        mat = rec.asset_materialization
+        value = mat.metadata.get(RECORD_KEY) if mat else None
+        record = BackupRecord.from_dict(getattr(value, "value", None))
+        if record is not None:
+            return record
+    return None
 
 
 def _check_result(passed: bool, problems: list[str], metadata: dict[str, Any],
@@ -299,11 +322,13 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
 
 def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
     from platform_assets.backups.bucket import newest_manifest, verify_objects
+    from platform_assets.backups.drills import untrusted
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="manifest_checksums",
                     required_resource_keys={"object_storage"},
                     description="Every object of the newest backup, re-read, matches the size "
-                                "and sha256 in its manifest.")
+                                "and sha256 in its manifest, and the manifest matches what the "
+                                "backup run recorded (when this instance ran it).")
     def _checksums(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         store = context.resources.object_storage
         where = _where(spec, dr)
@@ -315,7 +340,12 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
         except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
             return _unreadable(f"cannot re-read the newest backup of {target.name}", exc)
         bad = [f"{r.key}: {r.problem}" for r in results if not r.ok]
+        # A copy holds the same attempt and objects, so the backup run's record covers it too.
+        record = recorded_backup(context.instance, backup_key(target.name), manifest.partition)
+        if record is not None:
+            bad += untrusted(manifest, where, record)
         return _check_result(not bad, bad, {
+            "recorded_by_backup_run": record is not None,
             "partition": manifest.partition,
             "verified_objects": dg.MetadataValue.int(sum(r.ok for r in results)),
             "bytes": dg.MetadataValue.int(manifest.total_bytes),
@@ -326,8 +356,6 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
 
 def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
     from platform_assets.backups.bucket import newest_manifest
-    from platform_assets.backups.drills import drill_database, drill_resources
-    from platform_assets.backups.sources import database_host
 
     bk = spec.backups
     assert bk is not None
@@ -351,12 +379,7 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
         if manifest is None:
             return _check_result(False, ["no complete backup to restore"], {})
         try:
-            if target.kind == "database":
-                host, _ = database_host(spec, res.ionos, res.database)
-                result = drill_database(manifest, where, res.object_storage, res.database,
-                                           host)
-            else:
-                result = drill_resources(manifest, where, res.object_storage, res.kubernetes)
+            result = _run_drill(context, spec, node, target, manifest, where)
         except Exception as exc:  # noqa: BLE001 - a drill that cannot run has failed
             return _check_result(False, [f"restore of {manifest.partition} failed: "
                                          f"{type(exc).__name__}: {exc}"],
@@ -372,6 +395,19 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
         return _check_result(not problems, problems, meta)
 
     return _drill
+
+
+def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node: Node,
+               target: BackupTarget, manifest: Any, where: Any) -> Any:
+    from platform_assets.backups.drills import drill_database, drill_resources
+    from platform_assets.backups.sources import database_host
+
+    res = context.resources
+    record = recorded_backup(context.instance, node.key, manifest.partition)
+    if target.kind == "database":
+        host, _ = database_host(spec, res.ionos, res.database)
+        return drill_database(manifest, where, res.object_storage, res.database, host, record)
+    return drill_resources(manifest, where, res.object_storage, res.kubernetes, record)
 
 
 def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import dagster as dg
@@ -58,6 +60,10 @@ class DatabaseDumpResource(dg.ConfigurableResource):
     compress_level: int = 1
     compress_threads: int = 2
     chunk_size: int = 4 * 1024 * 1024
+    # An account for restore drills whose grants cover `drill\_%`.* only (for servers where the
+    # dumping account may not create users); empty: a user is created for each restore.
+    drill_user: str = ""
+    drill_password: str = Field(default="", repr=False)
 
     def _where(self, host: str | None) -> str:
         return f"{self.user}@{host or self.host}:{self.port}"
@@ -69,17 +75,18 @@ class DatabaseDumpResource(dg.ConfigurableResource):
             raise DumpFailed(f"{name} not found on PATH: install the MariaDB client tools")
         return path
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, password: str | None = None) -> dict[str, str]:
         env = dict(os.environ)
-        env["MYSQL_PWD"] = self.password
+        env["MYSQL_PWD"] = self.password if password is None else password
         return env
 
-    def _args(self, host: str | None, client: bool = False) -> list[str]:
+    def _args(self, host: str | None, client: bool = False,
+              user: str | None = None) -> list[str]:
         h = host or self.host
         if not h:
             raise DatabaseUnavailable("no database host configured (MARIADB_HOST) and none given")
-        args = ["--no-defaults", f"--host={h}", f"--port={self.port}", f"--user={self.user}",
-                "--protocol=TCP"]
+        args = ["--no-defaults", f"--host={h}", f"--port={self.port}",
+                f"--user={user or self.user}", "--protocol=TCP"]
         # mariadb-dump has no connect timeout option; the backup asset connects with pymysql
         # (which has one) before it dumps, so an unreachable server fails fast there.
         return [*args, f"--connect-timeout={self.connect_timeout_seconds}"] if client else args
@@ -173,10 +180,26 @@ class DatabaseDumpResource(dg.ConfigurableResource):
 
     def restore(self, database: str, gzip_chunks: Iterable[bytes],
                 host: str | None = None) -> int:
-        """Create ``database`` (fresh) and feed it a gzip dump; return the uncompressed bytes."""
+        """Create ``database`` (fresh) and feed it a gzip dump; return the uncompressed bytes.
+
+        The dump is untrusted (it comes from a bucket): the client runs with ``--sandbox`` (a
+        ``\\!`` shell escape, ``source``, ``tee`` and the other client commands that reach the
+        file system are refused) and ``--local-infile=0``, as a user of its own that exists only
+        for this restore and holds privileges on ``database`` alone, so a planted ``USE`` of
+        another database, ``DROP DATABASE`` or ``GRANT`` is refused by the server.
+        """
+        db = _check_name(database)
+        self._recreate(db, host)
+        with self._scratch_user(db, host) as (user, password):
+            cmd = [self._binary(self.client_binary),
+                   *self._args(host, client=True, user=user), "--batch", "--sandbox",
+                   "--local-infile=0", db]
+            return self._feed(cmd, gunzip_members(gzip_chunks), password,
+                              f"restore into {db} on {self._where(host)}")
+
+    def _recreate(self, db: str, host: str | None) -> None:
         import pymysql
 
-        db = _check_name(database)
         with self.connect(host) as conn, conn.cursor() as cur:
             try:
                 cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
@@ -186,28 +209,57 @@ class DatabaseDumpResource(dg.ConfigurableResource):
                     f"MariaDB {self._where(host)}: cannot create the scratch database {db} "
                     f"({exc.args[-1]}); grant CREATE, DROP and ALL on `drill\\_%`.* to "
                     f"{self.user}") from None
-        cmd = [self._binary(self.client_binary), *self._args(host, client=True), "--batch", db]
+
+    @contextmanager
+    def _scratch_user(self, db: str, host: str | None) -> Iterator[tuple[str, str]]:
+        """A user (named as the scratch database) with a random password and ALL on ``db``
+        only, dropped afterwards; needs CREATE USER and GRANT OPTION on the dumping account."""
+        import pymysql
+
+        if self.drill_user:
+            yield self.drill_user, self.drill_password
+            return
+        password = secrets.token_urlsafe(24)
+        with self.connect(host) as conn, conn.cursor() as cur:
+            try:
+                cur.execute("CREATE OR REPLACE USER %s@'%%' IDENTIFIED BY %s", (db, password))
+                cur.execute(f"GRANT ALL PRIVILEGES ON `{db}`.* TO %s@'%%'", (db,))
+            except pymysql.err.MySQLError as exc:
+                with suppress(pymysql.err.MySQLError):
+                    cur.execute("DROP USER IF EXISTS %s@'%%'", (db,))
+                raise DatabaseUnavailable(
+                    f"MariaDB {self._where(host)}: cannot create the drill user {db} "
+                    f"({exc.args[-1]}); the restore drill runs the dump as a user limited to "
+                    f"its scratch database: grant CREATE USER, and ALL PRIVILEGES ON `drill\\_%`.* "
+                    f"WITH GRANT OPTION, to {self.user} (or set drill_user to an account limited "
+                    "to `drill\\_%`.*)") from None
+        try:
+            yield db, password
+        finally:
+            with self.connect(host) as conn, conn.cursor() as cur:
+                cur.execute("DROP USER IF EXISTS %s@'%%'", (db,))
+
+    def _feed(self, cmd: list[str], data: Iterable[bytes], password: str, what: str) -> int:
+        """Run ``cmd`` with ``data`` on its stdin; return the bytes fed."""
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=self._env())
+                                stderr=subprocess.PIPE, env=self._env(password))
         err = _Tail(proc.stderr)
         total = 0
         assert proc.stdin is not None
         try:
-            for data in gunzip_members(gzip_chunks):
-                total += len(data)
-                proc.stdin.write(data)
+            for block in data:
+                total += len(block)
+                proc.stdin.write(block)
             proc.stdin.close()
         except (BrokenPipeError, zlib.error) as exc:
             proc.kill()
             proc.wait()
             err.join()
-            raise DumpFailed(f"restore into {db} on {self._where(host)} failed: {exc}; "
-                             f"{err.text()}") from None
+            raise DumpFailed(f"{what} failed: {exc}; {err.text()}") from None
         code = proc.wait()
         err.join()
         if code != 0:
-            raise DumpFailed(_explain(f"restore into {db} on {self._where(host)}", code,
-                                      err.text()))
+            raise DumpFailed(_explain(what, code, err.text(), _RESTORE_WHY))
         return total
 
     def drop_database(self, database: str, host: str | None = None) -> None:
@@ -280,12 +332,27 @@ class _Tail:
         return self._buf.decode(errors="replace").strip()
 
 
-def _explain(what: str, code: int, stderr: str) -> str:
+# What a client's stderr means, first match wins (lower case).
+_WHY = (
+    ("not allowed in the sandbox mode", "refused a client command (--sandbox)"),
+    ("access denied", "wrong credentials (access denied)"),
+    ("can't connect", "server unreachable"),
+    ("unknown server host", "server unreachable"),
+    ("lost connection", "server unreachable"),
+    ("unknown database", "unknown database"),
+)
+
+
+# A restore runs as the drill user, whose grants cover the scratch database alone.
+_RESTORE_WHY = (
+    ("not allowed in the sandbox mode", "refused a client command (--sandbox)"),
+    ("denied", "refused: the dump reaches outside its scratch database"),
+)
+
+
+def _explain(what: str, code: int, stderr: str, table: tuple[tuple[str, str], ...] = _WHY
+             ) -> str:
     low = stderr.lower()
-    why = ("wrong credentials (access denied)" if "access denied" in low
-           else "server unreachable" if ("can't connect" in low or "unknown server host" in low
-                                         or "lost connection" in low)
-           else "unknown database" if "unknown database" in low
-           else f"exit code {code}")
+    why = next((w for needle, w in table if needle in low), f"exit code {code}")
     last = stderr.splitlines()[-1] if stderr else ""
     return f"{what} failed: {why}" + (f" ({last})" if last else "")

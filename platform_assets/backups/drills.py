@@ -7,12 +7,19 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from platform_assets.backups.bucket import Where
 from platform_assets.backups.errors import cause
-from platform_assets.core.backup_manifest import Manifest, compare_tables
+from platform_assets.core.backup_manifest import (
+    BackupRecord,
+    Manifest,
+    ManifestObject,
+    compare_tables,
+    manifest_key,
+)
 from platform_assets.core.restore import drill_content, for_drill
 from platform_assets.names import DRILL_ROLE
 
@@ -26,28 +33,74 @@ class DrillResult:
     metadata: dict[str, Any]
 
 
-def drill_database(manifest: Manifest, where: Where, store: Any, db: Any,
-                   host: str) -> DrillResult:
+def untrusted(manifest: Manifest, where: Where, record: BackupRecord | None) -> list[str]:
+    """Why the bucket's ``manifest`` cannot be trusted against what the backup run recorded in
+    Dagster (empty: it can). Whoever can write the bucket can write object and manifest alike;
+    the record is the run's own, kept outside the bucket."""
+    mkey = manifest_key(where.prefix, manifest.target, manifest.partition)
+    if record is None:
+        return [f"s3://{where.bucket}/{mkey}: no backup run of {manifest.target} "
+                f"({manifest.partition}) recorded its objects in Dagster, and the bucket alone "
+                "is not trusted: run the backup of this partition (a later run records them)"]
+    return record.check_manifest(manifest, f"s3://{where.bucket}/{mkey}")
+
+
+class _Hashed:
+    """Pass chunks through, hashing them: what was restored is what was verified."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self.chunks = chunks
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.digest.update(chunk)
+            self.size += len(chunk)
+            yield chunk
+
+
+def drill_database(manifest: Manifest, where: Where, store: Any, db: Any, host: str,
+                   record: BackupRecord | None) -> DrillResult:
     """Restore each dump of ``manifest`` into a scratch database and compare table row counts
-    and checksums with those recorded at dump time; the scratch database is dropped after."""
+    and checksums with those recorded at dump time; the scratch database is dropped after.
+
+    Nothing is restored unless the manifest and each object match ``record`` (the backup run's
+    own sizes and sha256); the bytes restored are hashed again on the way, so an object swapped
+    between the check and the restore is caught too."""
     t0 = time.monotonic()
-    problems: list[str] = []
-    restored_bytes = 0
-    tables = 0
+    problems = untrusted(manifest, where, record)
+    figures = {"restored_bytes": 0, "tables": 0}
+    if record is None or problems:
+        return DrillResult(time.monotonic() - t0, problems, figures)
     for obj in manifest.objects:
-        source_db = obj.details.get("database", "db")
-        scratch = f"drill_{hashlib.sha256(obj.key.encode()).hexdigest()[:12]}"
-        try:
-            restored_bytes += db.restore(scratch, store.open_stream(where.bucket, obj.key,
-                                                                    where.region), host)
-            stats = db.table_stats(scratch, host)
-            tables += len(stats)
-            problems += [f"{source_db}.{p}" for p in
-                         compare_tables(obj.details.get("tables") or {}, stats)]
-        finally:
-            db.drop_database(scratch, host)
-    return DrillResult(time.monotonic() - t0, problems,
-                       {"restored_bytes": restored_bytes, "tables": tables})
+        found = store.sha256_of(where.bucket, obj.key, where.region)
+        bad = record.check_object(obj.key, *(found or (None, None)))
+        if bad:
+            problems += bad
+            continue
+        problems += _restore_dump(obj, where, store, db, host, record, figures)
+    return DrillResult(time.monotonic() - t0, problems, figures)
+
+
+def _restore_dump(obj: ManifestObject, where: Where, store: Any, db: Any, host: str,
+                  record: BackupRecord, figures: dict[str, int]) -> list[str]:
+    source_db = obj.details.get("database", "db")
+    scratch = f"drill_{hashlib.sha256(obj.key.encode()).hexdigest()[:12]}"
+    stream = _Hashed(store.open_stream(where.bucket, obj.key, where.region))
+    try:
+        figures["restored_bytes"] += db.restore(scratch, stream, host)
+        read = record.check_object(obj.key, stream.size, stream.digest.hexdigest(),
+                                   "the bucket (changed while the drill read it)")
+        if read:
+            return read
+        stats = db.table_stats(scratch, host)
+        figures["tables"] += len(stats)
+        return [f"{source_db}.{p}" for p in compare_tables(obj.details.get("tables") or {}, stats)]
+    except Exception as exc:  # noqa: BLE001 - a dump that does not restore is the finding
+        return [f"{obj.key}: restore into {scratch} failed: {cause(exc)}"]
+    finally:
+        db.drop_database(scratch, host)
 
 
 def _restorable(obj: dict[str, Any]) -> bool:
@@ -77,49 +130,61 @@ def grant_drill_access(kube: Any, scratch: str) -> None:
     })
 
 
-def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any) -> DrillResult:
+def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any,
+                    record: BackupRecord | None) -> DrillResult:
     """Apply the exported objects of each namespace into a scratch namespace, read them back and
-    compare their content (everything but metadata and status); the scratch namespace goes."""
+    compare their content (everything but metadata and status); the scratch namespace goes.
+    Only objects whose bytes match ``record`` (the backup run's sha256) are applied."""
+    t0 = time.monotonic()
+    problems = untrusted(manifest, where, record)
+    restored = 0
+    if record is None or problems:
+        return DrillResult(time.monotonic() - t0, problems, {"restored_objects": 0})
+    for obj in manifest.objects:
+        raw = b"".join(store.open_stream(where.bucket, obj.key, where.region))
+        bad = record.check_object(obj.key, len(raw), hashlib.sha256(raw).hexdigest())
+        if bad:
+            problems += bad
+            continue
+        found, count = _restore_namespace(obj, raw, kube)
+        problems += found
+        restored += count
+    return DrillResult(time.monotonic() - t0, problems, {"restored_objects": restored})
+
+
+def _restore_namespace(obj: ManifestObject, raw: bytes, kube: Any) -> tuple[list[str], int]:
+    """Apply one namespace's export into its scratch namespace and compare; (problems, count)."""
     import yaml
 
-    t0 = time.monotonic()
+    ns = obj.details.get("namespace", "ns")
+    items = [d for d in yaml.safe_load_all(raw) if d]
+    scratch = f"drill-{hashlib.sha256(obj.key.encode()).hexdigest()[:12]}"
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scratch}})
+    grant_drill_access(kube, scratch)
     problems: list[str] = []
-    restored = 0
-    for obj in manifest.objects:
-        ns = obj.details.get("namespace", "ns")
-        raw = b"".join(store.open_stream(where.bucket, obj.key, where.region))
-        items = [d for d in yaml.safe_load_all(raw) if d]
-        scratch = f"drill-{hashlib.sha256(obj.key.encode()).hexdigest()[:12]}"
-        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scratch}})
-        grant_drill_access(kube, scratch)
-        created: list[dict[str, Any]] = []
-        try:
-            for item in filter(_restorable, items):
-                body = for_drill(item, scratch)
-                meta = body["metadata"]
-                try:
-                    kube.apply(body)
-                except Exception as exc:  # noqa: BLE001 - reported as a drill problem
-                    problems.append(f"{ns}: {item['kind']}/{meta.get('name')} could not be "
-                                    f"restored: {cause(exc)}")
-                    continue
-                created.append(body)
-            for body in created:
-                back = kube.get(body["apiVersion"], body["kind"], body["metadata"]["name"],
-                                scratch)
-                if back is None:
-                    problems.append(f"{ns}: {body['kind']}/{body['metadata']['name']} missing "
-                                    "after restore")
-                elif drill_content(back) != drill_content(body):
-                    problems.append(f"{ns}: {body['kind']}/{body['metadata']['name']} differs "
-                                    "after restore")
-            restored += len(created)
-        finally:
-            for body in reversed(created):
-                try:
-                    kube.delete(body["apiVersion"], body["kind"], body["metadata"]["name"],
-                                scratch)
-                except Exception:  # noqa: BLE001,S110 - the namespace delete removes it too
-                    pass
-            kube.delete("v1", "Namespace", scratch)
-    return DrillResult(time.monotonic() - t0, problems, {"restored_objects": restored})
+    created: list[dict[str, Any]] = []
+    try:
+        for item in filter(_restorable, items):
+            body = for_drill(item, scratch)
+            try:
+                kube.apply(body)
+            except Exception as exc:  # noqa: BLE001 - reported as a drill problem
+                problems.append(f"{ns}: {item['kind']}/{body['metadata'].get('name')} could not "
+                                f"be restored: {cause(exc)}")
+                continue
+            created.append(body)
+        for body in created:
+            what = f"{ns}: {body['kind']}/{body['metadata']['name']}"
+            back = kube.get(body["apiVersion"], body["kind"], body["metadata"]["name"], scratch)
+            if back is None:
+                problems.append(f"{what} missing after restore")
+            elif drill_content(back) != drill_content(body):
+                problems.append(f"{what} differs after restore")
+        return problems, len(created)
+    finally:
+        for body in reversed(created):
+            try:
+                kube.delete(body["apiVersion"], body["kind"], body["metadata"]["name"], scratch)
+            except Exception:  # noqa: BLE001,S110 - the namespace delete removes it too
+                pass
+        kube.delete("v1", "Namespace", scratch)

@@ -224,3 +224,74 @@ def compare_tables(recorded: dict[str, dict[str, Any]],
                 if a.get(stat) != b.get(stat):
                     problems.append(f"{table}: {stat} {b.get(stat)} != {a.get(stat)} at dump time")
     return problems
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """What the backup run itself recorded about the objects it wrote (in Dagster's event log,
+    outside the bucket): the attempt and each object's size and sha256.
+
+    The manifest lives in the same bucket as the objects, so whoever can write one can write
+    the other; a drill trusts an object only when it matches this record."""
+
+    attempt: str
+    objects: dict[str, tuple[int, str]]
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> BackupRecord:
+        """The record of a manifest this very run wrote."""
+        return cls(manifest.attempt, {o.key: (o.size, o.sha256) for o in manifest.objects})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for the materialization's metadata."""
+        return {"attempt": self.attempt,
+                "objects": {k: {"size": s, "sha256": h} for k, (s, h) in self.objects.items()}}
+
+    @classmethod
+    def from_dict(cls, data: object) -> BackupRecord | None:
+        """Parse ``to_dict``'s JSON; None when it is not one (an older run recorded none)."""
+        if not isinstance(data, dict) or not isinstance(data.get("attempt"), str):
+            return None
+        objects = data.get("objects")
+        if not isinstance(objects, dict):
+            return None
+        out: dict[str, tuple[int, str]] = {}
+        for key, o in objects.items():
+            if not (isinstance(o, dict) and isinstance(o.get("size"), int)
+                    and isinstance(o.get("sha256"), str)):
+                return None
+            out[str(key)] = (o["size"], o["sha256"])
+        return cls(data["attempt"], out)
+
+    def check_manifest(self, manifest: Manifest, where: str) -> list[str]:
+        """Where ``manifest`` (read from the bucket at ``where``) disagrees with this record,
+        each problem naming the object; empty when they agree."""
+        if manifest.attempt != self.attempt:
+            return [f"{where}: the manifest names attempt {manifest.attempt!r}, the backup run "
+                    f"recorded attempt {self.attempt!r} (manifest replaced in the bucket?)"]
+        problems = []
+        listed = {o.key: o for o in manifest.objects}
+        for key in sorted(set(listed) | set(self.objects)):
+            if key not in self.objects:
+                problems.append(f"{key}: in the manifest but never written by the backup run")
+            elif key not in listed:
+                problems.append(f"{key}: written by the backup run but not in the manifest")
+            else:
+                problems += self.check_object(key, listed[key].size, listed[key].sha256,
+                                              "the manifest")
+        return problems
+
+    def check_object(self, key: str, size: int | None, sha256: str | None,
+                     what: str = "the bucket") -> list[str]:
+        """A problem naming ``key`` when ``size``/``sha256`` (from ``what``; None: missing) are
+        not what the backup run recorded."""
+        if key not in self.objects:
+            return [f"{key}: never written by the backup run"]
+        want_size, want_sha = self.objects[key]
+        if size is None or sha256 is None:
+            return [f"{key}: missing from {what}"]
+        if (size, sha256) != (want_size, want_sha):
+            return [f"{key}: {what} has {size} bytes, sha256 {sha256[:12]}…; the backup run "
+                    f"recorded {want_size} bytes, sha256 {want_sha[:12]}… (tampered or "
+                    "replaced)"]
+        return []

@@ -84,6 +84,8 @@ class World:
                                     database=self.database, namespace=self.namespace,
                                     cluster=self.cluster, secrets=str(secrets).lower()))
         self.spec = load_spec(path)
+        # One instance for the World's runs: the drills read what the backup runs recorded.
+        self.instance = dg.DagsterInstance.ephemeral()
         self.graph = build_graph(self.spec)
         self.assets, self.checks = build_backup_assets(self.graph)
         self.store = ObjectStorageResource(
@@ -125,7 +127,7 @@ class World:
         run_config = {"ops": {a.op.name: {"config": config} for a in assets}} if config else None
         return dg.materialize([*assets, *checks], partition_key=partition,
                               resources=self.resources(**override), raise_on_error=False,
-                              run_config=run_config, instance=instance)
+                              run_config=run_config, instance=instance or self.instance)
 
     def keys(self, bucket: str | None = None, region: str = "de") -> list[str]:
         return self.store.list_keys(bucket or self.bucket, "backups/", region)
@@ -272,21 +274,111 @@ def test_database_dump_manifest_copy_and_restore_drill(mariadb: World) -> None:
 def test_drill_catches_a_table_that_differs(mariadb: World) -> None:
     w = mariadb
     assert w.run([backup_key("db")], with_checks=False).success
-    # Tamper with the recorded checksums by rewriting the object: a dump of changed data.
+    # The dump restores, but into tables that differ from those recorded at dump time.
     w.sql(f"UPDATE `{w.database}`.users SET name='eve' WHERE id=1")
     m = w.manifest("db")
     assert m is not None
-    w.store.upload_stream(w.bucket, m.objects[0].key, w.db.dump(w.database))
-    # Restore drill: the restored table differs from the record; checksums: bytes differ.
+    changed = dataclasses.replace(m.objects[0], details={
+        **m.objects[0].details, "tables": w.db.table_stats(w.database)})
+    w.store.put_bytes(w.bucket, manifest_key("backups", "db", PARTITION),
+                      dataclasses.replace(m, objects=(changed,)).to_json())
     result = dg.materialize([w.asset(backup_key("db")), *w.checks_of(backup_key("db"))],
                             selection=dg.AssetSelection.checks(
                                 *[next(iter(c.check_keys)) for c in w.checks_of(
                                     backup_key("db"))]),
-                            resources=w.resources(), raise_on_error=False)
+                            resources=w.resources(), raise_on_error=False, instance=w.instance)
     checks = check_results(result, backup_key("db"))
     assert checks["restore_drill"].passed is False
     assert "users: checksum" in checks["restore_drill"].metadata["problems"].value
+    assert checks["manifest_checksums"].passed  # the bytes are the ones the run wrote
+
+
+PLANTED = ("CREATE TABLE planted (id INT);\n\\! touch {marker}\n"
+           "USE {victim};\nCREATE TABLE pwned (id INT);\n")
+
+
+def test_a_planted_dump_cannot_run_commands_or_reach_another_database(
+        mariadb: World, tmp_path: Path) -> None:
+    """Issue 15 finding 2, against the real client and server: the restore runs
+    ``mariadb --sandbox`` as a user limited to the scratch database."""
+    from resources.database import DumpFailed, gzip_blocks
+
+    w = mariadb
+    marker = tmp_path / "shell-ran"
+    attacks = {
+        f"CREATE TABLE t (id INT);\n\\! touch {marker}\n": "--sandbox",
+        f"CREATE TABLE t (id INT);\nUSE `{w.database}`;\nCREATE TABLE pwned (id INT);\n":
+            "outside its scratch database",
+        f"CREATE TABLE t (id INT);\nCREATE TABLE `{w.database}`.pwned (id INT);\n":
+            "outside its scratch database",
+        "CREATE TABLE t (a TEXT);\nLOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE t;\n":
+            "local infile",
+    }
+    for sql, why in attacks.items():
+        with pytest.raises(DumpFailed, match=why):
+            w.db.restore("drill_planted", gzip_blocks(iter([sql.encode()])))
+        w.db.drop_database("drill_planted")
+    assert not marker.exists()
+    assert set(w.db.table_stats(w.database)) == {"posts", "users"}
+    with w.db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM mysql.user WHERE user = 'drill_planted'")
+        assert cur.fetchone()[0] == 0  # the drill user went with the restore
+    # A dump that stays in its database restores as before.
+    assert w.db.restore("drill_planted", gzip_blocks(iter([b"CREATE TABLE t (id INT);\n"])))
+    w.db.drop_database("drill_planted")
+    # Where the dumping account may not create users: a drill account limited to drill_%.
+    w.sql("CREATE OR REPLACE USER 'bkdrill'@'%' IDENTIFIED BY 'drill-pw-1'",
+          "GRANT ALL PRIVILEGES ON `drill\\_%`.* TO 'bkdrill'@'%'")
+    try:
+        limited = DatabaseDumpResource(
+            host=w.db.host, port=w.db.port, user=w.db.user, password=w.db.password,
+            drill_user="bkdrill", drill_password="drill-pw-1")
+        with pytest.raises(DumpFailed, match="outside its scratch database"):
+            limited.restore("drill_planted", gzip_blocks(iter([
+                f"USE `{w.database}`;\nCREATE TABLE pwned (id INT);\n".encode()])))
+        assert limited.restore("drill_planted", gzip_blocks(iter([b"CREATE TABLE t (a INT);"])))
+        limited.drop_database("drill_planted")
+    finally:
+        w.sql("DROP USER IF EXISTS 'bkdrill'@'%'")
+    assert set(w.db.table_stats(w.database)) == {"posts", "users"}
+
+
+def test_a_planted_object_with_a_matching_manifest_fails_the_drill_naming_it(
+        mariadb: World, tmp_path: Path) -> None:
+    """Whoever can write the bucket can write a dump and a manifest that vouches for it; the
+    drill checks both against what the backup run recorded in Dagster and restores nothing."""
+    from resources.database import gzip_blocks
+
+    w = mariadb
+    assert w.run([backup_key("db")], with_checks=False).success
+    m = w.manifest("db")
+    assert m is not None
+    key = m.objects[0].key
+    marker = tmp_path / "shell-ran"
+    planted = b"".join(gzip_blocks(iter([PLANTED.format(marker=marker,
+                                                        victim=w.database).encode()])))
+    w.store.put_bytes(w.bucket, key, planted)
+    size, digest = w.store.sha256_of(w.bucket, key) or (0, "")
+    forged = dataclasses.replace(m, objects=(dataclasses.replace(m.objects[0], size=size,
+                                                                 sha256=digest),))
+    w.store.put_bytes(w.bucket, manifest_key("backups", "db", PARTITION), forged.to_json())
+    result = w.run([backup_key("db")])  # skipped (the partition has a manifest), then checks
+    checks = check_results(result, backup_key("db"))
+    drill = checks["restore_drill"]
+    assert drill.passed is False
+    problems = drill.metadata["problems"].value
+    assert key in problems and "the backup run recorded" in problems
+    assert drill.metadata["restored_bytes"].value == 0
     assert checks["manifest_checksums"].passed is False
+    assert key in checks["manifest_checksums"].metadata["problems"].value
+    assert not marker.exists()
+    assert set(w.db.table_stats(w.database)) == {"posts", "users"}
+
+    # A drill of a partition no run recorded (planted whole, or taken elsewhere) fails too.
+    result = w.run([backup_key("db")], instance=dg.DagsterInstance.ephemeral())
+    problems = check_results(result, backup_key("db"))["restore_drill"].metadata[
+        "problems"].value
+    assert "recorded its objects in Dagster" in problems
 
 
 def test_flipped_bytes_in_an_object_are_caught(mariadb: World) -> None:
@@ -303,6 +395,7 @@ def test_flipped_bytes_in_an_object_are_caught(mariadb: World) -> None:
     assert checks["manifest_checksums"].passed is False
     assert "sha256" in checks["manifest_checksums"].metadata["problems"].value
     assert checks["restore_drill"].passed is False
+    assert f"{key}: the bucket has" in checks["restore_drill"].metadata["problems"].value
     # The DR copy is intact and still verifies.
     result = w.run([backup_copy_key("db")])
     assert check_results(result, backup_copy_key("db"))["manifest_checksums"].passed
@@ -516,7 +609,7 @@ def test_rpo_check_fails_when_the_newest_backup_is_too_old(world: World) -> None
            if next(iter(c.check_keys)).name == "rpo"]
     result = dg.materialize([w.asset(backup_key("res")), *rpo],
                             selection=dg.AssetSelection.checks(next(iter(rpo[0].check_keys))),
-                            resources=w.resources(), raise_on_error=False)
+                            resources=w.resources(), raise_on_error=False, instance=w.instance)
     check = check_results(result, backup_key("res"))["rpo"]
     assert check.passed is False
     assert "older than the RPO of 24h" in check.metadata["message"].value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from platform_assets.core.backup_manifest import (
+    BackupRecord,
     Manifest,
     ManifestError,
     ManifestObject,
@@ -121,3 +122,34 @@ def test_parallel_gzip_members_round_trip() -> None:
         assert gzip.decompress(gz) == b"".join(blocks)
         pieces = [gz[i:i + 1001] for i in range(0, len(gz), 1001)]
         assert b"".join(gunzip_members(pieces)) == b"".join(blocks)
+
+
+def test_backup_record_round_trip_and_what_it_catches() -> None:
+    import dataclasses
+
+    m = sample()
+    record = BackupRecord.of(m)
+    assert BackupRecord.from_dict(record.to_dict()) == record
+    assert BackupRecord.from_dict({"attempt": "a1"}) is None
+    assert BackupRecord.from_dict({"attempt": "a1", "objects": {"k": {"size": "1"}}}) is None
+    assert BackupRecord.from_dict(None) is None
+    key = m.objects[0].key
+    assert record.check_manifest(m, "s3://b/m.json") == []
+    # A planted object with a manifest that matches it: the record still has the old digest.
+    planted = dataclasses.replace(m, objects=(dataclasses.replace(
+        m.objects[0], size=11, sha256="cd" * 32),))
+    problems = record.check_manifest(planted, "s3://b/m.json")
+    assert len(problems) == 1 and problems[0].startswith(f"{key}: the manifest has 11 bytes")
+    assert "tampered" in problems[0]
+    assert "attempt 'zz'" in record.check_manifest(
+        dataclasses.replace(m, attempt="zz"), "s3://b/m.json")[0]
+    extra = dataclasses.replace(m, objects=(*m.objects, dataclasses.replace(
+        m.objects[0], key="backups/db/2026-11-02/a1/other.sql.gz")))
+    assert record.check_manifest(extra, "w") == [
+        "backups/db/2026-11-02/a1/other.sql.gz: in the manifest but never written by the "
+        "backup run"]
+    assert record.check_manifest(dataclasses.replace(m, objects=()), "w") == [
+        f"{key}: written by the backup run but not in the manifest"]
+    assert record.check_object(key, 10, "ab" * 32) == []
+    assert record.check_object(key, None, None) == [f"{key}: missing from the bucket"]
+    assert "recorded 10 bytes" in record.check_object(key, 10, "00" * 32)[0]
