@@ -63,7 +63,9 @@ def manifest_dirs(graph: Graph, spec_path: str) -> dict[Key, str]:
 
 
 def _under(path: str, directory: str) -> bool:
-    return directory == "" or path == directory or path.startswith(directory.rstrip("/") + "/")
+    # manifest directories are normalized and strictly below the spec's (the loader refuses
+    # ".", "..", absolute paths and trailing slashes never survive repo_path)
+    return path == directory or path.startswith(directory + "/")
 
 
 def diff_graphs(

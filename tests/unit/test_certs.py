@@ -20,6 +20,7 @@ from platform_assets.core.certs import (
     ionos_state,
     parse_pem,
     renewal_request,
+    renewal_state,
     thresholds_for,
 )
 from platform_assets.core.graph import build_graph
@@ -91,6 +92,14 @@ def test_days_until_expiry_counts_fractional_days(ca: Authority) -> None:
     ("GRAFANA.Samcloud.Online.", ["*.samcloud.online"], True),
     ("127.0.0.1", ["127.0.0.1"], True),
     ("127.0.0.1", ["*.0.0.1"], False),
+    # a name in the certificate may carry the root's trailing dot too
+    ("www.samcloud.online", ["www.samcloud.online."], True),
+    # an IP address SAN after a DNS name still counts
+    ("10.0.0.1", ["www.samcloud.online", "10.0.0.1"], True),
+    # a single-label host never matches a wildcard (and does not raise)
+    ("localhost", ["*.samcloud.online"], False),
+    # the wildcard stands for exactly one label: a literal "*" in the rest is no match
+    ("a.*.samcloud.online", ["*.*.samcloud.online"], False),
 ])
 def test_hostname_matching_follows_rfc6125(host: str, names: list[str], ok: bool) -> None:
     assert hostname_matches(host, names) is ok
@@ -150,6 +159,19 @@ def test_inside_the_normal_renewal_window_is_not_a_warning(ca: Authority) -> Non
     ev = evaluate(cm_item(), TH, NOW, endpoint=same, cert_manager=cm)
     assert ev.passed, ev.findings
     assert ev.facts["renewal_state"] == "renewing" and ev.notes
+
+
+def test_renewal_state_boundaries() -> None:
+    """cert-manager renews at ``renewalTime``: from that instant it is renewing, up to and
+    including the end of the grace period, and overdue only after it."""
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    th = Thresholds(renewal_grace=timedelta(hours=1))
+    cm = CertManagerState("web", "app", found=True, renewal_time=at)
+    assert renewal_state(cm, th, at - timedelta(seconds=1)) == "scheduled"
+    assert renewal_state(cm, th, at) == "renewing"
+    assert renewal_state(cm, th, at + timedelta(hours=1)) == "renewing"
+    assert renewal_state(cm, th, at + timedelta(hours=1, seconds=1)) == "overdue"
+    assert renewal_state(CertManagerState("web", "app", found=True), th, at) == "unknown"
 
 
 def test_overdue_for_renewal_even_with_many_days_left(ca: Authority) -> None:

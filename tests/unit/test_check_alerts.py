@@ -103,3 +103,32 @@ def test_an_unreadable_cursor_starts_over() -> None:
         assert AlertState.from_cursor(cursor).firing == {}
     state = tick([out()], AlertState()).state
     assert AlertState.from_cursor(state.to_cursor()) == state
+
+
+def test_an_error_check_alerts_whatever_the_warn_list_says_and_a_warn_one_only_if_listed() -> None:
+    """ERROR always alerts; WARN only for checks the spec lists (here only ``valid``)."""
+    plan = tick([out("backups/db", "rpo", severity="ERROR"),
+                 out("backups/db", "retention_compliance", severity="WARN")], AlertState())
+    assert plan.fired == ["backups/db:rpo"]
+
+
+def test_a_passing_or_not_yet_due_check_does_not_hide_the_checks_after_it() -> None:
+    """Outcomes are taken in key order; one that needs no alert must not end the tick."""
+    passing_first = tick([out("backups/db", "retention_compliance", passed=True),
+                          out("backups/db", "rpo")], AlertState())
+    assert passing_first.fired == ["backups/db:rpo"]
+    first = tick([out("backups/db", "retention_compliance", severity="ERROR")], AlertState())
+    later = tick([out("backups/db", "retention_compliance", severity="ERROR"),
+                  out("backups/db", "rpo")], first.state, T0 + RESEND / 2)
+    assert later.fired == ["backups/db:rpo"] and len(later.alerts) == 1
+
+
+def test_the_alert_carries_the_run_link_and_a_bounded_description() -> None:
+    """Alertmanager keeps annotations verbatim: the run's link is one, and a check's summary is
+    cut at 1,000 characters so one chatty check cannot bloat every notification."""
+    o = CheckOutcome("certificates/web", "valid", False, "ERROR", "r9", "x" * 5000)
+    (alert,) = tick([o], AlertState()).alerts
+    assert alert["annotations"]["run_url"] == "https://dagster.example/runs/r9"
+    assert alert["annotations"]["run_id"] == "r9"
+    assert alert["annotations"]["description"] == "x" * 1000
+    assert alert["annotations"]["summary"] == "check valid of certificates/web failed (ERROR)"

@@ -161,3 +161,12 @@ def test_git_cursor_reads_json_and_bare_shas() -> None:
     cur = GitCursor(handled=sha, applied=sha, pending=None)
     assert GitCursor.parse(cur.dump()) == cur
     assert GitCursor.parse('{"handled": 3}').handled is None
+
+
+def test_spec_dir_is_relative_to_the_repository_root() -> None:
+    """A leading slash or ``./`` does not change where the spec lives in the tree."""
+    from platform_assets.core.gitchanges import spec_dir
+
+    assert spec_dir("/platform/platform.yaml") == "platform"
+    assert spec_dir("./platform/platform.yaml") == "platform"
+    assert spec_dir("platform.yaml") == ""

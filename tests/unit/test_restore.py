@@ -46,7 +46,7 @@ def test_workloads_come_back_without_running_anything() -> None:
     """Deployments and StatefulSets at zero replicas, DaemonSets selecting no node, Jobs and
     CronJobs suspended: a drill proves the objects restore, it starts no production copy."""
     template = {"spec": {"containers": [{"name": "c", "image": "x"}]}}
-    for kind in ("Deployment", "StatefulSet"):
+    for kind in ("Deployment", "StatefulSet", "ReplicaSet"):
         out = for_drill({"kind": kind, "metadata": {"name": "a"},
                          "spec": {"replicas": 3, "template": template}}, "d")
         assert out["spec"]["replicas"] == 0, kind
@@ -75,3 +75,31 @@ def test_other_kinds_keep_their_shape() -> None:
     """A ConfigMap gains no ``spec``: what is applied must equal what comes back."""
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s"}, "data": {"a": "1"}}
     assert for_drill(cm, "d") == {**cm, "metadata": {"name": "s", "namespace": "d"}}
+
+
+def test_a_workload_without_spec_is_still_scaled_to_zero() -> None:
+    """An exported Deployment with no ``spec`` (the server defaults replicas to 1) must not
+    start a pod in the drill."""
+    out = for_drill({"kind": "Deployment", "metadata": {"name": "a"}}, "d")
+    assert out["spec"]["replicas"] == 0
+    ds = for_drill({"kind": "DaemonSet", "metadata": {"name": "a"}, "spec": {}}, "d")
+    assert ds["spec"]["template"]["spec"]["nodeSelector"] == DRILL_NODE_SELECTOR
+
+
+def test_only_server_annotations_leave_no_empty_annotations() -> None:
+    """A claim annotated only by the server comes back with no ``annotations`` at all (an empty
+    map would be a difference from what the server returns)."""
+    claim = {"kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data",
+                          "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
+             "spec": {"accessModes": ["ReadWriteOnce"]}}
+    assert "annotations" not in for_drill(claim, "d")["metadata"]
+
+
+def test_content_leaves_out_metadata_and_type_fields() -> None:
+    """The restored copy lives in another namespace under the same kind: only the content
+    counts, so metadata, apiVersion and kind are not compared."""
+    a = for_drill(_service(), "drill-1")
+    b = {**for_drill(_service(), "drill-2"), "apiVersion": "v2", "kind": "Other"}
+    assert drill_content(a) == drill_content(b)
+    assert set(drill_content(a)) == {"spec"}
