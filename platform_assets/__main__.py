@@ -62,30 +62,33 @@ def _spec_errors() -> tuple[type[Exception], ...]:
 
 
 def resources_from_env(graph: Graph, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``ionos``, ``kubernetes`` and ``object_storage`` as the Definitions build them
-    (``resources.core_resources``), with the environment read now: the CLI runs outside Dagster.
-    An unset IONOS endpoint variable means the production endpoint.
+    """``ionos``, ``kubernetes`` and ``object_storage`` exactly as the Definitions build them
+    (``resources.core_resources``), after checking, before any request, that the environment
+    (``env``, default ``os.environ``) holds IONOS credentials and names a usable Kubernetes
+    source. An unset IONOS endpoint variable means IONOS's endpoint.
 
     Raises:
-        LookupError: variables the resources need are unset; the message names them all.
+        ValueError: ``CredentialError`` or ``KubeconfigError``; the message says what to set.
     """
-    from resources import core_resources, endpoint_defaults
+    from resources import core_resources
+    from resources.credentials import ionos_credentials, s3_keys
+    from resources.kubeconfig import choose
 
-    values = {**endpoint_defaults(), **{k: v for k, v in
-                                        (os.environ if env is None else env).items() if v}}
-    missing: list[str] = []
-
-    def lookup(name: str) -> str:
-        if not values.get(name):
-            missing.append(name)
-        return values.get(name, "")
-
-    res = core_resources(graph, lookup)
-    if missing:
-        raise LookupError("set " + ", ".join(missing) + " (the plan reads the live state; "
-                          "for the sandbox: python -m sandbox up --env-file .sandbox.env, then "
-                          "export its variables)")
+    environ = os.environ if env is None else env
+    ionos_credentials(environ)
+    s3_keys(environ)
+    res = core_resources(graph)
+    kube = res["kubernetes"]
+    choose(kubeconfig_path=kube.kubeconfig_path, context=kube.context, in_cluster=kube.in_cluster,
+           from_ionos_cluster=kube.from_ionos_cluster, environ=environ)
     return res
+
+
+def _preflight_errors() -> tuple[type[Exception], ...]:
+    from resources.credentials import CredentialError
+    from resources.kubeconfig import KubeconfigError
+
+    return (CredentialError, KubeconfigError)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -95,9 +98,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     try:
         graph = _load(args.spec)
-        res = resources_from_env(graph)
-    except (*_spec_errors(), LookupError) as exc:  # type: ignore[misc]
+    except _spec_errors() as exc:
         return _fail(str(exc))
+    try:
+        res = resources_from_env(graph)
+    except _preflight_errors() as exc:
+        return _fail(f"{exc} (the plan reads the live state; for the sandbox: python -m sandbox "
+                     "up --env-file .sandbox.env, then export its variables)")
+    # Which cluster the plan reads, on stderr so that --format json stays one JSON document.
+    source = res["kubernetes"].source()
+    ignored = (" ($KUBECONFIG is not read for the spec's cluster: set PLATFORM_KUBE_CONTEXT to "
+               "use one of its contexts)" if source.kind == "ionos" and os.environ.get("KUBECONFIG")
+               else "")
+    print(f"kubernetes: {source.describe()}{ignored}", file=sys.stderr)
     engine = Engine(graph.spec, graph.base_dir, ionos=res["ionos"],
                     kubernetes=res["kubernetes"], object_storage=res["object_storage"])
     plans = []

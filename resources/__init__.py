@@ -5,9 +5,9 @@ Keys: ``ionos`` (IonosCloudResource), ``kubernetes`` (KubernetesResource), ``obj
 (AlertmanagerResource), ``tls`` (TlsProbeResource), ``database`` (DatabaseDumpResource).
 Nothing here connects anywhere: clients are built on first use.
 
-Secrets and endpoints come from the environment through ``env``: for the ``Definitions`` it is
-``dg.EnvVar`` (read when a run uses the resource); the command line, which runs outside Dagster,
-passes a lookup that reads them at once (``platform_assets.__main__.resources_from_env``).
+The IONOS, Kubernetes and S3 resources read their credentials from the environment when their
+first client is built (the same for the CLI and for runs; ``docs/credentials.md``). The database
+password goes through ``env``: ``dg.EnvVar`` for the ``Definitions``.
 """
 
 from __future__ import annotations
@@ -29,50 +29,31 @@ def _env_var(name: str) -> str:
 
 def build_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     """Every resource the ``Definitions`` bind, by key."""
-    return {**sensor_resources(graph), **tls_resources(graph), **core_resources(graph, env),
+    return {**sensor_resources(graph), **tls_resources(graph), **core_resources(graph),
             **backup_resources(graph, env)}
 
 
-def endpoint_defaults() -> dict[str, str]:
-    """The IONOS endpoints' variables and the production URLs the resource defaults to (for a
-    lookup that reads the environment at once, where an unset endpoint means production)."""
-    from resources.ionos import IonosCloudResource
+def core_resources(graph: Graph) -> dict[str, Any]:
+    """``ionos``, ``kubernetes`` and ``object_storage``, the same for the CLI and the Definitions.
 
-    fields = IonosCloudResource.model_fields
-    return {"IONOS_API_URL": fields["api_url"].default,
-            "IONOS_MARIADB_URL": fields["mariadb_url"].default,
-            "IONOS_CERTMANAGER_URL": fields["certmanager_url"].default}
-
-
-def core_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
-    """``ionos``, ``kubernetes`` (kubeconfig from the spec's IONOS cluster, or in-cluster) and
-    ``object_storage``. Secrets and endpoints are ``dg.EnvVar``s, resolved only when a run uses
-    the resource: IONOS_TOKEN, IONOS_API_URL, IONOS_MARIADB_URL, IONOS_CERTMANAGER_URL,
-    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for production, set the URLs to IONOS's:
-    https://api.ionos.com/cloudapi/v6, https://mariadb.de-fra.ionos.com/v2,
-    https://certificate-manager.de-fra.ionos.com). AWS_ENDPOINT_URL_S3, when set (the sandbox),
-    replaces every region's S3 endpoint; unset, each region uses its IONOS endpoint."""
+    They hold no secret: each reads its credentials when its first client is built, as the tools
+    platform engineers use do (``docs/credentials.md`` has the table): IONOS_TOKEN or
+    IONOS_USERNAME/IONOS_PASSWORD (``resources.credentials``; IONOS_API_URL, IONOS_MARIADB_URL
+    and IONOS_CERTMANAGER_URL only override the endpoints, which otherwise follow the
+    datacenter's location); the kubeconfig (``resources.kubeconfig``); boto3's credential chain
+    with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY as an override. AWS_ENDPOINT_URL_S3, when set
+    (the sandbox), replaces every region's S3 endpoint; unset, each region uses its IONOS one."""
     from resources.ionos import IonosCloudResource
     from resources.kubernetes import KubernetesResource
     from resources.object_storage import ObjectStorageResource
 
-    ionos = IonosCloudResource(
-        token=env("IONOS_TOKEN"),
-        api_url=env("IONOS_API_URL"),
-        mariadb_url=env("IONOS_MARIADB_URL"),
-        certmanager_url=env("IONOS_CERTMANAGER_URL"),
-        retry_attempts=8,
-        retry_max_wait_seconds=30.0,
-    )
+    ionos = IonosCloudResource(location=graph.spec.ionos.datacenter.location,
+                               retry_attempts=8, retry_max_wait_seconds=30.0)
     return {
         "ionos": ionos,
         "kubernetes": KubernetesResource(
             from_ionos_cluster=True, cluster_name=graph.spec.ionos.cluster.name, ionos=ionos),
-        "object_storage": ObjectStorageResource(
-            access_key_id=env("AWS_ACCESS_KEY_ID"),
-            secret_access_key=env("AWS_SECRET_ACCESS_KEY"),
-            endpoint_url_env="AWS_ENDPOINT_URL_S3",
-        ),
+        "object_storage": ObjectStorageResource(endpoint_url_env="AWS_ENDPOINT_URL_S3"),
     }
 
 

@@ -16,6 +16,15 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from resources.credentials import (
+    IONOS_API_URL,
+    IONOS_CERTMANAGER_URL,
+    IONOS_MARIADB_URL,
+    IonosCredentials,
+    IonosEndpoints,
+    ionos_credentials,
+    ionos_endpoints,
+)
 from resources.retry import RetryPolicy, call_with_retry
 
 T = TypeVar("T")
@@ -25,6 +34,35 @@ _REQUEST_ID = re.compile(r"/requests/([-A-Fa-f0-9]+)/")
 
 class IonosRequestFailed(RuntimeError):
     """An asynchronous IONOS request ended FAILED or did not finish in time."""
+
+
+class WaitProgress:
+    """Logs a wait's state when it changes, and at least every ``every`` seconds, with the time
+    waited: IONOS waits last up to 30 minutes, and a silent run looks hung."""
+
+    def __init__(self, describe: str, target: str, log: Callable[[str], Any] | None,
+                 clock: Callable[[], float], every: float = 60.0) -> None:
+        self.describe, self.target, self.log, self.clock, self.every = (
+            describe, target, log, clock, every)
+        self.start = self.last_logged = clock()
+        self.last_state: str | None = None
+
+    def see(self, state: str | None) -> None:
+        now = self.clock()
+        state = state or "no state"
+        if self.log is None or (state == self.last_state and
+                                now - self.last_logged < self.every):
+            return
+        waiting = "" if state == self.target else f" (waiting for {self.target})"
+        self.log(f"{self.describe}: {state} after {now - self.start:.0f}s{waiting}")
+        self.last_state, self.last_logged = state, now
+
+
+def _state(obj: Any) -> str:
+    """An SDK model's ``metadata.state`` (or ``.status``) as text; enums by their value."""
+    meta = getattr(obj, "metadata", None)
+    value = getattr(meta, "state", None) or getattr(meta, "status", None)
+    return str(getattr(value, "value", value) or "")
 
 
 def _with_api_path(url: str, path: str) -> str:
@@ -37,9 +75,14 @@ def _with_api_path(url: str, path: str) -> str:
 class IonosCloudResource(dg.ConfigurableResource):
     """IONOS Cloud credentials and endpoints. Token (Bearer) or username/password (Basic)."""
 
-    api_url: str = "https://api.ionos.com/cloudapi/v6"
-    mariadb_url: str = "https://mariadb.de-fra.ionos.com/v2"
-    certmanager_url: str = "https://certificate-manager.de-fra.ionos.com"
+    # Unset (None) means: the IONOS_* variable, else IONOS's endpoint (``resources.credentials``);
+    # the regional DBaaS and Certificate Manager endpoints follow ``location``.
+    api_url: str | None = None
+    mariadb_url: str | None = None
+    certmanager_url: str | None = None
+    location: str | None = None
+    # Explicit credentials; unset, IONOS_TOKEN or IONOS_USERNAME/IONOS_PASSWORD (or *_FILE) are
+    # read when the first client is built.
     token: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
@@ -56,17 +99,36 @@ class IonosCloudResource(dg.ConfigurableResource):
         return RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                            max_delay=self.retry_max_wait_seconds)
 
-    def _configure(self, cfg: Any, bearer_only: bool) -> Any:
-        if self.token:
-            cfg.token = self.token
-        elif not bearer_only:
-            cfg.username = self.username
-            cfg.password = self.password
-        if hasattr(cfg, "max_retries"):
-            cfg.max_retries = 1
-            cfg.wait_time = 1
-            cfg.max_wait_time = int(self.retry_max_wait_seconds)
-        return cfg
+    def credentials(self) -> IonosCredentials:
+        """The explicit token or username/password, else those of the environment.
+
+        Raises:
+            CredentialError: none is set (the message names the variables), or one badly.
+        """
+        if self.token or (self.username and self.password):
+            return IonosCredentials(token=self.token, username=self.username,
+                                    password=self.password)
+        return ionos_credentials()
+
+    def endpoints(self) -> IonosEndpoints:
+        """The Cloud API, MariaDB and Certificate Manager URLs this resource talks to."""
+        explicit = {IONOS_API_URL: self.api_url, IONOS_MARIADB_URL: self.mariadb_url,
+                    IONOS_CERTMANAGER_URL: self.certmanager_url}
+        return ionos_endpoints(self.location, explicit=explicit.get)
+
+    def _dbaas_client(self, sdk: Any, host: str) -> Any:
+        """An ApiClient of a DBaaS-style SDK. Their generated Python code sends only Bearer
+        tokens, while the APIs also take Basic auth (their Node SDKs' ``Configuration({username,
+        password})``): with a username and password, send the Basic header ourselves."""
+        creds = self.credentials()
+        cfg = sdk.Configuration(host=host.rstrip("/"), token=creds.token)
+        client = sdk.ApiClient(cfg)
+        if not creds.token:
+            import urllib3
+
+            basic = urllib3.util.make_headers(basic_auth=f"{creds.username}:{creds.password}")
+            client.set_default_header("Authorization", basic["authorization"])
+        return self._with_timeouts(client)
 
     def _with_timeouts(self, client: Any) -> Any:
         """Give every request of ``client`` (connect, read) timeouts unless the call sets its own:
@@ -86,40 +148,34 @@ class IonosCloudResource(dg.ConfigurableResource):
         if "cloud" not in self._clients:
             import ionoscloud
 
-            if not (self.token or (self.username and self.password)):
-                raise ValueError("IONOS credentials missing: set IONOS_TOKEN, or IONOS_USERNAME "
-                                 "and IONOS_PASSWORD")
+            creds = self.credentials()
             cfg = ionoscloud.Configuration(
-                host=_with_api_path(self.api_url, "/cloudapi/v6"),
-                token=self.token or None,
-                username=None if self.token else self.username,
-                password=None if self.token else self.password,
+                host=_with_api_path(self.endpoints().cloud, "/cloudapi/v6"),
+                token=creds.token,
+                username=None if creds.token else creds.username,
+                password=None if creds.token else creds.password,
             )
-            self._configure(cfg, bearer_only=False)
+            # The SDK's own retry loop sleeps 100 s between 5xx retries: retry here instead.
+            cfg.max_retries = 1
+            cfg.wait_time = 1
+            cfg.max_wait_time = int(self.retry_max_wait_seconds)
             self._clients["cloud"] = self._with_timeouts(ionoscloud.ApiClient(cfg))
         return self._clients["cloud"]
 
     def mariadb_client(self) -> Any:
-        """The ``ionoscloud_dbaas_mariadb.ApiClient`` (MariaDB API v2, Bearer only)."""
+        """The ``ionoscloud_dbaas_mariadb.ApiClient`` (MariaDB API v2, the location's region)."""
         if "mariadb" not in self._clients:
             import ionoscloud_dbaas_mariadb as mdb
 
-            if not self.token:
-                raise ValueError("the IONOS DBaaS MariaDB API takes a token only: set IONOS_TOKEN")
-            cfg = mdb.Configuration(host=self.mariadb_url.rstrip("/"), token=self.token)
-            self._clients["mariadb"] = self._with_timeouts(mdb.ApiClient(cfg))
+            self._clients["mariadb"] = self._dbaas_client(mdb, self.endpoints().mariadb)
         return self._clients["mariadb"]
 
     def certmanager_client(self) -> Any:
-        """The ``ionoscloud_cert_manager.ApiClient`` (Certificate Manager API v2, Bearer only)."""
+        """The ``ionoscloud_cert_manager.ApiClient`` (Certificate Manager API v2)."""
         if "certmanager" not in self._clients:
             import ionoscloud_cert_manager as cm
 
-            if not self.token:
-                raise ValueError("the IONOS Certificate Manager API takes a token only: set "
-                                 "IONOS_TOKEN")
-            cfg = cm.Configuration(host=self.certmanager_url.rstrip("/"), token=self.token)
-            self._clients["certmanager"] = self._with_timeouts(cm.ApiClient(cfg))
+            self._clients["certmanager"] = self._dbaas_client(cm, self.endpoints().certmanager)
         return self._clients["certmanager"]
 
     def api(self, name: str) -> Any:
@@ -153,18 +209,22 @@ class IonosCloudResource(dg.ConfigurableResource):
 
     def wait_for_request(self, request_id: str | None, describe: str,
                          sleep: Callable[[float], Any] = time.sleep,
-                         clock: Callable[[], float] = time.monotonic) -> None:
-        """Poll ``/requests/{id}/status`` until DONE; raise on FAILED or after the timeout."""
+                         clock: Callable[[], float] = time.monotonic,
+                         log: Callable[[str], Any] | None = None) -> None:
+        """Poll ``/requests/{id}/status`` until DONE; raise on FAILED or after the timeout.
+        ``log`` gets each state change and the time waited."""
         if not request_id:
             return
         deadline = clock() + self.request_timeout_seconds
         delay = self.poll_interval_seconds
+        progress = WaitProgress(f"{describe}: request {request_id}", "DONE", log, clock)
         while True:
             status = self.call(
                 f"GET /requests/{request_id}/status ({describe})",
                 lambda: self.api("RequestsApi").requests_status_get(request_id),
             )
             state = status.metadata.status if status and status.metadata else None
+            progress.see(state)
             if state == "DONE":
                 return
             if state == "FAILED":
@@ -180,14 +240,20 @@ class IonosCloudResource(dg.ConfigurableResource):
     def wait_until(self, describe: str, fetch: Callable[[], T], ready: Callable[[T], bool],
                    failed: Callable[[T], str | None] = lambda _: None,
                    sleep: Callable[[float], Any] = time.sleep,
-                   clock: Callable[[], float] = time.monotonic) -> T:
+                   clock: Callable[[], float] = time.monotonic,
+                   log: Callable[[str], Any] | None = None, target: str = "ready",
+                   state: Callable[[T], str] = _state) -> T:
         """Poll ``fetch`` until ``ready`` (k8s clusters and node pools are not tracked by
-        ``/requests``: like Terraform, poll the resource until ACTIVE)."""
+        ``/requests``: like Terraform, poll the resource until ACTIVE). ``log`` gets each
+        ``state`` change and the time waited for ``target``."""
         deadline = clock() + self.request_timeout_seconds
         delay = self.poll_interval_seconds
+        progress = WaitProgress(describe, target, log, clock)
         while True:
             obj = self.call(describe, fetch)
-            if ready(obj):
+            done = ready(obj)
+            progress.see(target if done else state(obj))
+            if done:
                 return obj
             why = failed(obj)
             if why:
@@ -255,19 +321,21 @@ class IonosCloudResource(dg.ConfigurableResource):
         def create() -> dict[str, Any]:
             body, rid = self._post_once(lambda: dcs.datacenters_post_with_http_info(
                 {"properties": props}))
-            self.wait_for_request(rid, describe)
+            self.wait_for_request(rid, describe, log=log)
             return dict(self.to_json(body))
 
         out = self.create_once(describe, create, lambda: self.find_datacenter(props["name"]),
                                log)
-        return self.datacenter_ready(out["id"])
+        return self.datacenter_ready(out["id"], log)
 
-    def datacenter_ready(self, dc_id: str) -> dict[str, Any]:
+    def datacenter_ready(self, dc_id: str,
+                         log: Callable[[str], Any] | None = None) -> dict[str, Any]:
         dcs = self.api("DataCentersApi")
         return dict(self.to_json(self.wait_until(
             f"GET /datacenters/{dc_id}", lambda: dcs.datacenters_find_by_id(dc_id, depth=1),
             lambda d: d.metadata.state == "AVAILABLE",
-            lambda d: f"state {d.metadata.state}" if "FAILED" in str(d.metadata.state) else None)))
+            lambda d: f"state {d.metadata.state}" if "FAILED" in str(d.metadata.state) else None,
+            log=log, target="AVAILABLE")))
 
     def update_datacenter(self, dc_id: str, props: dict[str, Any],
                           log: Callable[[str], Any] | None = None) -> None:
@@ -276,7 +344,7 @@ class IonosCloudResource(dg.ConfigurableResource):
         describe = f"PATCH /datacenters/{dc_id}"
         _, rid = self.write(describe, lambda: dcs.datacenters_patch_with_http_info(dc_id, props),
                             log)
-        self.wait_for_request(rid, describe)
+        self.wait_for_request(rid, describe, log=log)
 
     def list_lans(self, dc_id: str) -> list[dict[str, Any]]:
         """The datacenter's LANs (JSON, depth 1)."""
@@ -297,7 +365,7 @@ class IonosCloudResource(dg.ConfigurableResource):
         def create() -> dict[str, Any]:
             body, rid = self._post_once(lambda: lans.datacenters_lans_post_with_http_info(
                 dc_id, {"properties": props}))
-            self.wait_for_request(rid, describe)
+            self.wait_for_request(rid, describe, log=log)
             return dict(self.to_json(body))
 
         return dict(self.create_once(describe, create, find, log))
@@ -308,7 +376,7 @@ class IonosCloudResource(dg.ConfigurableResource):
         describe = f"PATCH /datacenters/{dc_id}/lans/{lan_id}"
         _, rid = self.write(describe, lambda: lans.datacenters_lans_patch_with_http_info(
             dc_id, lan_id, props), log)
-        self.wait_for_request(rid, describe)
+        self.wait_for_request(rid, describe, log=log)
 
     def list_k8s_clusters(self) -> list[dict[str, Any]]:
         k8s = self.api("KubernetesApi")
@@ -319,17 +387,20 @@ class IonosCloudResource(dg.ConfigurableResource):
         """The managed Kubernetes cluster named ``name`` (JSON), or None."""
         return self._find_named({"items": self.list_k8s_clusters()}, name)
 
-    def _k8s_ready(self, describe: str, fetch: Callable[[], Any]) -> dict[str, Any]:
+    def _k8s_ready(self, describe: str, fetch: Callable[[], Any],
+                   log: Callable[[str], Any] | None = None) -> dict[str, Any]:
         obj = self.wait_until(
             describe, fetch, lambda c: c.metadata.state == "ACTIVE",
-            lambda c: f"state {c.metadata.state}" if "FAILED" in str(c.metadata.state) else None)
+            lambda c: f"state {c.metadata.state}" if "FAILED" in str(c.metadata.state) else None,
+            log=log, target="ACTIVE")
         return dict(self.to_json(obj))
 
-    def k8s_cluster_ready(self, cluster_id: str) -> dict[str, Any]:
+    def k8s_cluster_ready(self, cluster_id: str,
+                          log: Callable[[str], Any] | None = None) -> dict[str, Any]:
         """Poll the cluster until ACTIVE (k8s is not tracked by /requests)."""
         k8s = self.api("KubernetesApi")
         return self._k8s_ready(f"GET /k8s/{cluster_id}",
-                               lambda: k8s.k8s_find_by_cluster_id(cluster_id, depth=1))
+                               lambda: k8s.k8s_find_by_cluster_id(cluster_id, depth=1), log)
 
     def create_k8s_cluster(self, props: dict[str, Any],
                            log: Callable[[str], Any] | None = None) -> dict[str, Any]:
@@ -340,7 +411,7 @@ class IonosCloudResource(dg.ConfigurableResource):
             describe,
             lambda: self.to_json(k8s.k8s_post({"properties": props})),
             lambda: self.find_k8s_cluster(props["name"]), log)
-        return self.k8s_cluster_ready(out["id"])
+        return self.k8s_cluster_ready(out["id"], log)
 
     def update_k8s_cluster(self, cluster_id: str, props: dict[str, Any],
                            log: Callable[[str], Any] | None = None) -> dict[str, Any]:
@@ -348,7 +419,7 @@ class IonosCloudResource(dg.ConfigurableResource):
         k8s = self.api("KubernetesApi")
         self.call(f"PUT /k8s/{cluster_id}", lambda: k8s.k8s_put(cluster_id, {"properties": props}),
                   log)
-        return self.k8s_cluster_ready(cluster_id)
+        return self.k8s_cluster_ready(cluster_id, log)
 
     def list_node_pools(self, cluster_id: str) -> list[dict[str, Any]]:
         k8s = self.api("KubernetesApi")
@@ -356,10 +427,12 @@ class IonosCloudResource(dg.ConfigurableResource):
                         lambda: k8s.k8s_nodepools_get(cluster_id, depth=1))
         return list((self.to_json(out) or {}).get("items", []))
 
-    def node_pool_ready(self, cluster_id: str, pool_id: str) -> dict[str, Any]:
+    def node_pool_ready(self, cluster_id: str, pool_id: str,
+                        log: Callable[[str], Any] | None = None) -> dict[str, Any]:
         k8s = self.api("KubernetesApi")
         return self._k8s_ready(f"GET /k8s/{cluster_id}/nodepools/{pool_id}",
-                               lambda: k8s.k8s_nodepools_find_by_id(cluster_id, pool_id, depth=1))
+                               lambda: k8s.k8s_nodepools_find_by_id(cluster_id, pool_id, depth=1),
+                               log)
 
     def create_node_pool(self, cluster_id: str, props: dict[str, Any],
                          log: Callable[[str], Any] | None = None) -> dict[str, Any]:
@@ -371,7 +444,7 @@ class IonosCloudResource(dg.ConfigurableResource):
             lambda: self.to_json(k8s.k8s_nodepools_post(cluster_id, {"properties": props})),
             lambda: next((p for p in self.list_node_pools(cluster_id)
                           if p["properties"].get("name") == props["name"]), None), log)
-        return self.node_pool_ready(cluster_id, out["id"])
+        return self.node_pool_ready(cluster_id, out["id"], log)
 
     def update_node_pool(self, cluster_id: str, pool_id: str, props: dict[str, Any],
                          log: Callable[[str], Any] | None = None) -> dict[str, Any]:
@@ -379,7 +452,7 @@ class IonosCloudResource(dg.ConfigurableResource):
         k8s = self.api("KubernetesApi")
         self.call(f"PUT /k8s/{cluster_id}/nodepools/{pool_id}",
                   lambda: k8s.k8s_nodepools_put(cluster_id, pool_id, {"properties": props}), log)
-        return self.node_pool_ready(cluster_id, pool_id)
+        return self.node_pool_ready(cluster_id, pool_id, log)
 
     def delete_node_pool(self, cluster_id: str, pool_id: str,
                          log: Callable[[str], Any] | None = None) -> None:
@@ -393,7 +466,8 @@ class IonosCloudResource(dg.ConfigurableResource):
                 raise
         self.wait_until(
             describe, lambda: any(p["id"] == pool_id for p in self.list_node_pools(cluster_id)),
-            lambda present: not present)
+            lambda present: not present, log=log, target="gone",
+            state=lambda present: "still listed" if present else "gone")
 
     def list_mariadb_clusters(self) -> list[dict[str, Any]]:
         import ionoscloud_dbaas_mariadb as mdb
@@ -406,7 +480,8 @@ class IonosCloudResource(dg.ConfigurableResource):
         """The MariaDB cluster named ``name`` (JSON), or None."""
         return self._find_named({"items": self.list_mariadb_clusters()}, name)
 
-    def mariadb_ready(self, cluster_id: str) -> dict[str, Any]:
+    def mariadb_ready(self, cluster_id: str,
+                      log: Callable[[str], Any] | None = None) -> dict[str, Any]:
         import ionoscloud_dbaas_mariadb as mdb
 
         api = mdb.ClustersApi(self.mariadb_client())
@@ -418,7 +493,7 @@ class IonosCloudResource(dg.ConfigurableResource):
             f"GET /clusters/{cluster_id} (MariaDB)", lambda: api.clusters_find_by_id(cluster_id),
             lambda c: state(c) == "AVAILABLE",
             lambda c: f"state FAILED: {getattr(c.metadata, 'status_message', '')}"
-            if state(c) == "FAILED" else None)
+            if state(c) == "FAILED" else None, log=log, target="AVAILABLE", state=state)
         return dict(self.to_json(obj))
 
     def create_mariadb(self, props: dict[str, Any], credentials: dict[str, str],
@@ -431,7 +506,7 @@ class IonosCloudResource(dg.ConfigurableResource):
         describe = f"POST /clusters ({props['name']}, MariaDB)"
         out = self.create_once(describe, lambda: self.to_json(api.clusters_post(body)),
                                lambda: self.find_mariadb(props["name"]), log)
-        return self.mariadb_ready(out["id"])
+        return self.mariadb_ready(out["id"], log)
 
     def update_mariadb(self, cluster_id: str, props: dict[str, Any],
                        log: Callable[[str], Any] | None = None) -> dict[str, Any]:
@@ -442,7 +517,7 @@ class IonosCloudResource(dg.ConfigurableResource):
         body = mdb.ClusterEnsure.from_dict({"id": cluster_id, "properties": props})
         self.call(f"PUT /clusters/{cluster_id} (MariaDB)",
                   lambda: api.clusters_put(cluster_id, body), log)
-        return self.mariadb_ready(cluster_id)
+        return self.mariadb_ready(cluster_id, log)
 
     def _plain(self, model: Any) -> Any:
         if model is None or isinstance(model, dict | list | str):
@@ -509,7 +584,7 @@ class IonosCloudResource(dg.ConfigurableResource):
             snap, rid = self.write(describe, lambda: vols.
                                    datacenters_volumes_create_snapshot_post_with_http_info(
                                        datacenter_id, volume_id, snapshot=body), log)
-            self.wait_for_request(rid, describe)
+            self.wait_for_request(rid, describe, log=log)
             return dict(self._plain(snap))
 
         from resources.retry import RetriesExhausted, is_transient
@@ -552,7 +627,7 @@ class IonosCloudResource(dg.ConfigurableResource):
             if exc.status == 404:
                 return False
             raise
-        self.wait_for_request(rid, describe)
+        self.wait_for_request(rid, describe, log=log)
         return True
 
     def mariadb_cluster_by_name(self, name: str) -> dict[str, Any] | None:

@@ -1,40 +1,32 @@
 """KubernetesResource: the platform's cluster, through the official ``kubernetes`` client.
 
-Where the kubeconfig comes from, in order: in-cluster (when the pod's service account is
-mounted, as dagster-k8s detects it), an explicit kubeconfig path (``$KUBECONFIG``), or the
-managed IONOS cluster itself (``from_ionos_cluster``): the kubeconfig is fetched from the IONOS
-API on first use, so on an empty cloud the chain cluster → kubeconfig → components works in one
-run. All objects are handled as plain dicts through the dynamic client; server-side apply uses
-one field manager.
+Where the credentials come from is decided in one place for the CLI and Dagster
+(``resources.kubeconfig``): in-cluster when configured, ``$KUBECONFIG`` or a named context of
+``~/.kube/config``, the managed IONOS cluster (``from_ionos_cluster``: its kubeconfig is fetched
+from the IONOS API on first use and loaded from memory, so on an empty cloud the chain cluster →
+kubeconfig → components works in one run), a mounted service account, or ``~/.kube/config``.
+All objects are handled as plain dicts through the dynamic client; server-side apply uses one
+field manager.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from platform_assets.names import FIELD_MANAGER
+from resources import kubeconfig
 from resources.ionos import IonosCloudResource
 from resources.retry import RetryPolicy, call_with_retry
 
-IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+IN_CLUSTER_TOKEN = kubeconfig.IN_CLUSTER_TOKEN
 
 
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
-
-
-def kubeconfig_text(body: bytes, source: str) -> str:
-    """The kubeconfig the IONOS API answered, as YAML text (JSON is YAML too).
+def kubeconfig_dict(body: bytes, source: str) -> dict[str, Any]:
+    """The kubeconfig the IONOS API answered (YAML or JSON), as a mapping.
 
     Raises ValueError naming ``source`` when the body is not a kubeconfig mapping."""
     import yaml
@@ -47,7 +39,7 @@ def kubeconfig_text(body: bytes, source: str) -> str:
         raise ValueError(f"{source}: the answer is neither YAML nor JSON") from None
     if not isinstance(config, dict) or "clusters" not in config:
         raise ValueError(f"{source}: the answer is not a kubeconfig (no 'clusters' mapping)")
-    return text
+    return config
 
 
 class KubernetesResource(dg.ConfigurableResource):
@@ -72,21 +64,14 @@ class KubernetesResource(dg.ConfigurableResource):
         return RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                            max_delay=self.retry_max_wait_seconds)
 
-    def _detect_in_cluster(self) -> bool:
-        """Explicit configuration wins over detection: a run pod on a management cluster must
-        not mistake that cluster for the platform's. ``PLATFORM_KUBERNETES_IN_CLUSTER=true`` (set
-        by the Helm values when Dagster runs on the platform cluster) selects the pod's service
-        account, whose RBAC is derived from the spec."""
-        if self.in_cluster is not None:
-            return self.in_cluster
-        flag = os.environ.get("PLATFORM_KUBERNETES_IN_CLUSTER", "").lower()
-        if flag in ("1", "true", "yes"):
-            return True
-        if self.from_ionos_cluster or flag in ("0", "false", "no"):
-            return False
-        return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.exists()
+    def source(self) -> kubeconfig.KubeSource:
+        """Where the credentials come from (``resources.kubeconfig`` gives the order)."""
+        return kubeconfig.choose(kubeconfig_path=self.kubeconfig_path, context=self.context,
+                                 in_cluster=self.in_cluster,
+                                 from_ionos_cluster=self.from_ionos_cluster,
+                                 token_mounted=IN_CLUSTER_TOKEN.exists)
 
-    def _kubeconfig_from_ionos(self) -> str:
+    def _kubeconfig_from_ionos(self) -> dict[str, Any]:
         if not (self.ionos and self.cluster_name):
             raise ValueError("from_ionos_cluster needs the ionos resource and cluster_name")
         ionos = self.ionos
@@ -101,33 +86,16 @@ class KubernetesResource(dg.ConfigurableResource):
         # which the SDK would turn into a Python repr: read the raw body instead.
         raw = ionos.call(f"GET /k8s/{cid}/kubeconfig",
                          lambda: k8s.k8s_kubeconfig_get(cid, _preload_content=False))
-        text = kubeconfig_text(raw.data, f"GET /k8s/{cid}/kubeconfig")
-        # The kubeconfig holds a credential: keep it in a private temp file, never in metadata.
-        fd, path = tempfile.mkstemp(prefix="platform-ops-kubeconfig-", suffix=".yaml")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(path, 0o600)
-        # The client reads the file once, when it is built; remove it when the process ends.
-        atexit.register(_remove_quietly, path)
-        return path
+        # The kubeconfig holds a credential: it stays in memory, never in a file or metadata.
+        return kubeconfig_dict(raw.data, f"GET /k8s/{cid}/kubeconfig")
 
     def api_client(self) -> Any:
         """A ``kubernetes.client.ApiClient``, built on first use."""
         if self._api_client is None:
-            from kubernetes import client, config
+            from kubernetes import client
 
-            if self._detect_in_cluster():
-                cfg = client.Configuration()
-                config.load_incluster_config(client_configuration=cfg)
-            else:
-                path = (self._kubeconfig_from_ionos() if self.from_ionos_cluster
-                        else self.kubeconfig_path or os.environ.get("KUBECONFIG"))
-                if not path:
-                    raise ValueError("no Kubernetes credentials: set KUBECONFIG, run in-cluster, "
-                                     "or use from_ionos_cluster")
-                cfg = client.Configuration()
-                config.load_kube_config(config_file=path, context=self.context,
-                                        client_configuration=cfg)
+            cfg = client.Configuration()
+            kubeconfig.load(self.source(), cfg, self._kubeconfig_from_ionos)
             cfg.retries = False
             self._api_client = client.ApiClient(cfg)
         return self._api_client

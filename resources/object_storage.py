@@ -25,8 +25,10 @@ LEGACY_ENDPOINTS = {
 class ObjectStorageResource(dg.ConfigurableResource):
     """S3 credentials and endpoint."""
 
-    access_key_id: str
-    secret_access_key: str = Field(repr=False)  # secrets stay out of repr()
+    # Explicit keys override boto3's credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+    # AWS_PROFILE and the shared credentials file, web identity); unset, the chain decides.
+    access_key_id: str | None = None
+    secret_access_key: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
     endpoint_url: str | None = None
     endpoint_url_env: str | None = None  # name of a variable that may override every endpoint
     default_region: str = "eu-central-3"
@@ -49,6 +51,15 @@ class ObjectStorageResource(dg.ConfigurableResource):
                 return override
         return LEGACY_ENDPOINTS.get(region, f"https://s3.{region}.ionoscloud.com")
 
+    def _explicit_keys(self) -> dict[str, str]:
+        """The keys given to this resource, else those of the environment (or ``*_FILE``, mounted
+        Secrets); empty when neither is set: boto3's chain decides."""
+        from resources.credentials import s3_keys
+
+        keys = ((self.access_key_id, self.secret_access_key)
+                if self.access_key_id and self.secret_access_key else s3_keys())
+        return {"aws_access_key_id": keys[0], "aws_secret_access_key": keys[1]} if keys else {}
+
     def client(self, region: str | None = None) -> Any:
         """A boto3 S3 client for ``region`` (built on first use, cached)."""
         region = region or self.default_region
@@ -56,12 +67,13 @@ class ObjectStorageResource(dg.ConfigurableResource):
             import boto3
             from botocore.config import Config
 
-            self._clients[region] = boto3.client(
+            # A session of its own: AWS_PROFILE and the credential files are read now, not when
+            # boto3 was first imported.
+            self._clients[region] = boto3.session.Session().client(
                 "s3",
                 endpoint_url=self.endpoint_for(region),
                 region_name=region,
-                aws_access_key_id=self.access_key_id,
-                aws_secret_access_key=self.secret_access_key,
+                **self._explicit_keys(),
                 config=Config(
                     s3={"addressing_style": "path"},
                     retries={"max_attempts": 1, "mode": "standard"},

@@ -192,10 +192,12 @@ class Sandbox:
         ionos = ionos_cls(self.world, IONOS_TOKEN, IONOS_USERNAME, IONOS_PASSWORD,
                           delay=self.delay, state_dir=self._service_state("ionos"))
         mariadb = mariadb_cls(self.world, IONOS_TOKEN, delay=self.delay,
-                              state_dir=self._service_state("mariadb"))
+                              state_dir=self._service_state("mariadb"), username=IONOS_USERNAME,
+                              password=IONOS_PASSWORD)
         certmanager_state = self._service_state("certmanager")
         certmanager_fresh = certmanager_state is None or not any(certmanager_state.iterdir())
-        certmanager = certmanager_cls(self.world, IONOS_TOKEN, state_dir=certmanager_state)
+        certmanager = certmanager_cls(self.world, IONOS_TOKEN, state_dir=certmanager_state,
+                                      username=IONOS_USERNAME, password=IONOS_PASSWORD)
         router = self._serve(PrefixRouter({IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
                                            CERTMANAGER_PREFIX: certmanager}))
         # The TLS endpoints serve what cert-manager issues, like an ingress; set before the

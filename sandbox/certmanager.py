@@ -1,7 +1,7 @@
 """A local IONOS Certificate Manager API v2 (what ``ionoscloud_cert_manager`` 3.x calls).
 
 Served under ``/certmanager``: ``Configuration(host="http://127.0.0.1:PORT/certmanager",
-token=...)``. Bearer auth only.
+token=...)``. Bearer or Basic auth, as the real API (see ``check_basic_or_bearer``).
 
 - ``/certificates``: list (``offset``, ``limit``, ``filter.commonName``,
   ``filter.autoCertificate``), get, POST 201, PATCH (name only) 200, DELETE 202. ``metadata``
@@ -33,7 +33,7 @@ from sandbox.ionos_common import (
     ApiError,
     IonosServiceBase,
     StateFile,
-    check_bearer,
+    check_basic_or_bearer,
     error_response,
     iso,
     json_body,
@@ -69,9 +69,12 @@ class CertificateManagerService(IonosServiceBase):
 
     name = "certmanager"
 
-    def __init__(self, world: World, token: str, state_dir: Path | None = None) -> None:
+    def __init__(self, world: World, token: str, state_dir: Path | None = None,
+                 username: str = "", password: str = "") -> None:
         self.world = world
         self.token = token
+        self.username = username
+        self.password = password
         self._lock = threading.RLock()
         self._file = StateFile(state_dir, "certmanager")
         self._data: dict[str, dict[str, dict[str, Any]]] = {
@@ -109,7 +112,7 @@ class CertificateManagerService(IonosServiceBase):
                 raise ApiError(404, f"Unknown path {req.path}; the Certificate Manager API "
                                     f"lives under {PREFIX}")
             parts = [p for p in req.path[len(PREFIX):].split("/") if p]
-            check_bearer(req, self.token)
+            check_basic_or_bearer(req, self.token, self.username, self.password)
             with self._lock:
                 resp = self._route(req, parts)
                 if req.method in ("POST", "PATCH", "DELETE"):

@@ -77,7 +77,7 @@ def etag_of(data: Any) -> str:
 
 
 def check_bearer(req: Request, token: str) -> None:
-    """Bearer-only APIs (DBaaS, Certificate Manager)."""
+    """Bearer only (what the generated Python DBaaS SDKs send)."""
     header = req.headers.get("Authorization") or ""
     if not header:
         raise ApiError(401, "Unauthorized: no Authorization header (a Bearer token is required)")
@@ -87,7 +87,11 @@ def check_bearer(req: Request, token: str) -> None:
 
 
 def check_basic_or_bearer(req: Request, token: str, username: str, password: str) -> None:
-    """The Cloud API takes ``Basic user:password`` or ``Bearer token``."""
+    """``Basic user:password`` or ``Bearer token``: the Cloud API (its SDKs' ``Configuration(
+    username=, password=)``), and the DBaaS MariaDB and Certificate Manager APIs, whose Node SDKs
+    document ``new Configuration({username, password})`` (npm @ionos-cloud/sdk-nodejs-dbaas-mariadb
+    and @ionos-cloud/sdk-nodejs-cert-manager READMEs) although their Python SDKs send only Bearer.
+    An empty configured username accepts no Basic login."""
     header = req.headers.get("Authorization") or ""
     if not header:
         raise ApiError(401, "Unauthorized: no Authorization header (Basic or Bearer is required)")
@@ -101,7 +105,7 @@ def check_basic_or_bearer(req: Request, token: str, username: str, password: str
             user, _, pw = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise ApiError(401, "Unauthorized: malformed Basic credentials") from None
-        if user == username and pw == password:
+        if username and user == username and pw == password:
             return
         raise ApiError(401, "Unauthorized: wrong username or password")
     raise ApiError(401, f"Unauthorized: unsupported authorization scheme {scheme!r}")

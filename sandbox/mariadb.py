@@ -1,7 +1,8 @@
 """A local IONOS DBaaS MariaDB API v2 (what ``ionoscloud_dbaas_mariadb`` 3.x calls).
 
 Served under ``/mariadb/v2``: ``Configuration(host="http://127.0.0.1:PORT/mariadb/v2",
-token=...)``. Bearer auth only, as the real API (the SDK sends no header for username/password).
+token=...)``. Bearer or Basic auth, as the real API (``check_basic_or_bearer`` names the source;
+the Python SDK itself sends no header for username/password).
 
 - ``/clusters``: POST 201, GET list (``offset``, ``limit``, ``filter.name``, ``filter.state``) and
   item, PUT 200 (``restoreFromBackup.recoveryTargetDatetime`` restores in place), DELETE 202.
@@ -32,7 +33,7 @@ from sandbox.ionos_common import (
     ApiError,
     IonosServiceBase,
     StateFile,
-    check_bearer,
+    check_basic_or_bearer,
     error_response,
     iso,
     json_body,
@@ -64,9 +65,11 @@ class MariaDBService(IonosServiceBase):
     name = "mariadb"
 
     def __init__(self, world: World, token: str, delay: float = 0.0,
-                 state_dir: Path | None = None) -> None:
+                 state_dir: Path | None = None, username: str = "", password: str = "") -> None:
         self.world = world
         self.token = token
+        self.username = username
+        self.password = password
         self.delay = float(delay)
         self._lock = threading.RLock()
         self._file = StateFile(state_dir, "mariadb")
@@ -109,7 +112,7 @@ class MariaDBService(IonosServiceBase):
                 raise ApiError(404, f"Unknown path {req.path}; the MariaDB API lives under "
                                     f"{PREFIX}")
             path = req.path[len(PREFIX):].rstrip("/")
-            check_bearer(req, self.token)
+            check_basic_or_bearer(req, self.token, self.username, self.password)
             with self._lock:
                 self._advance()
                 resp = self._route(req, path)

@@ -69,7 +69,7 @@ class IonosKind:
     replace: Write | None = None  # None: a replace is not automated
     replace_hint: str = ""
     ready_state: str = ""  # "": the API has no state to wait for
-    ready: Callable[[CloudApi, IonosState], Json] | None = None
+    ready: Callable[[CloudApi, IonosState, Runtime], Json] | None = None
     observations: Callable[[IonosState, Json, Options], list[dict[str, Any]]] | None = None
 
 
@@ -249,7 +249,7 @@ IONOS_KINDS: dict[NodeKind, IonosKind] = {
         update=lambda api, st, rt: api.update_datacenter(
             st.obs_id, _subset(st.want, ("name", "description")), log=rt.log),
         metadata=_datacenter_metadata, immutable=desired.DATACENTER_IMMUTABLE,
-        ready_state="AVAILABLE", ready=lambda api, st: api.datacenter_ready(st.obs_id)),
+        ready_state="AVAILABLE", ready=lambda api, st, rt: api.datacenter_ready(st.obs_id, rt.log)),
     "lan": IonosKind(
         observe=_observe_lan,
         create=lambda api, st, rt: api.create_lan(st.parent, st.want, log=rt.log),
@@ -262,7 +262,7 @@ IONOS_KINDS: dict[NodeKind, IonosKind] = {
             st.obs_id, _subset(st.want, desired.CLUSTER_PUT_FIELDS), log=rt.log),
         metadata=_cluster_metadata, immutable=desired.CLUSTER_IMMUTABLE,
         replace_hint="replacing a managed cluster ({reason}) is not automated; do it by hand",
-        ready_state="ACTIVE", ready=lambda api, st: api.k8s_cluster_ready(st.obs_id),
+        ready_state="ACTIVE", ready=lambda api, st, rt: api.k8s_cluster_ready(st.obs_id, rt.log),
         observations=_cluster_observations),
     "node_pool": IonosKind(
         observe=_observe_node_pool,
@@ -271,13 +271,13 @@ IONOS_KINDS: dict[NodeKind, IonosKind] = {
             st.parent, st.obs_id, _subset(st.want, desired.NODE_POOL_PUT_FIELDS), log=rt.log),
         metadata=_node_pool_metadata, immutable=desired.NODE_POOL_IMMUTABLE,
         replace=_replace_node_pool, ready_state="ACTIVE",
-        ready=lambda api, st: api.node_pool_ready(st.parent, st.obs_id)),
+        ready=lambda api, st, rt: api.node_pool_ready(st.parent, st.obs_id, rt.log)),
     "mariadb": IonosKind(
         observe=_observe_mariadb, create=_create_mariadb,
         update=lambda api, st, rt: api.update_mariadb(st.obs_id, st.want, log=rt.log),
         metadata=_mariadb_metadata, immutable=desired.MARIADB_IMMUTABLE,
         replace_hint="replacing it ({reason}) is not automated; restore from a backup by hand",
-        ready_state="AVAILABLE", ready=lambda api, st: api.mariadb_ready(st.obs_id)),
+        ready_state="AVAILABLE", ready=lambda api, st, rt: api.mariadb_ready(st.obs_id, rt.log)),
 }
 
 
@@ -293,12 +293,20 @@ class IonosHandler:
     def plan(self, rt: Runtime, st: IonosState, opts: Options, gate: Gate) -> ReconcileOutcome:
         section = st.node.section
         fields = diff(st.want, st.props, ignore=st.ignore) if st.obs else []
-        plan = Plan(st.node.path, notes=list(st.notes))
+        plan = Plan(st.node.path, notes=list(st.notes) + self._waits_for(st))
         st.change = plan.add(decide(
             st.address, st.obs is not None, fields, immutable=self.kind.immutable,
             disruptive=st.disruptive, allow_replace=allow_replace(section), gate=gate,
             mode=drift_mode(section), drift=not opts.spec_changed(st.node), what=st.what))
         return ReconcileOutcome(plan)
+
+    def _waits_for(self, st: IonosState) -> list[str]:
+        """What an apply would wait for: a resource IONOS is still busy with (a cluster
+        DEPLOYING, a database UPDATING) is polled until it is ready, for up to 30 minutes."""
+        state = _state_of(st.obs) if st.obs else None
+        if not (self.kind.ready_state and state and state != self.kind.ready_state):
+            return []
+        return [f"{st.what} is {state}: the reconcile waits until it is {self.kind.ready_state}"]
 
     def apply(self, rt: Runtime, st: IonosState, out: ReconcileOutcome) -> None:
         if not st.writable:
@@ -320,7 +328,7 @@ class IonosHandler:
         st.obs = fresh or st.obs
         if fresh is None and st.obs and self.kind.ready and \
                 _state_of(st.obs) != self.kind.ready_state:
-            st.obs = self.kind.ready(api, st)
+            st.obs = self.kind.ready(api, st, rt)
 
     def verify(self, rt: Runtime, st: IonosState, out: ReconcileOutcome, opts: Options) -> None:
         if st.obs:

@@ -31,8 +31,6 @@ def _clusters(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
 
 
 def _mariadbs(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
-    if not (spec.mariadb or api.token):
-        return []
     want = spec.mariadb.name if spec.mariadb else None
     out = []
     for db in api.list_mariadb_clusters():

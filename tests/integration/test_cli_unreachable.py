@@ -27,8 +27,7 @@ def test_plan_with_an_unreachable_api_fails_naming_the_request(tmp_path: Path) -
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "IONOS_TOKEN": "t",
            "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
            "IONOS_API_URL": f"http://127.0.0.1:{port}/cloudapi/v6",
-           "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
-           "PLATFORM_KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+           "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}
     proc = subprocess.run([sys.executable, "-m", "platform_assets", "plan"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 1, proc.stderr

@@ -105,7 +105,7 @@ class FakeCloud:
         self.writes["update_datacenter"] += 1
         next(d for d in self.datacenters if d["id"] == dc_id)["properties"].update(props)
 
-    def datacenter_ready(self, dc_id: str) -> Json:
+    def datacenter_ready(self, dc_id: str, log: Any = None) -> Json:
         return next(d for d in self.datacenters if d["id"] == dc_id)
 
     def list_lans(self, dc_id: str) -> list[Json]:
@@ -139,7 +139,7 @@ class FakeCloud:
         cl["properties"].update(props)
         return cl
 
-    def k8s_cluster_ready(self, cluster_id: str) -> Json:
+    def k8s_cluster_ready(self, cluster_id: str, log: Any = None) -> Json:
         return next(c for c in self.clusters if c["id"] == cluster_id)
 
     def list_node_pools(self, cluster_id: str) -> list[Json]:
@@ -161,7 +161,7 @@ class FakeCloud:
         self.writes["delete_node_pool"] += 1
         self.pools[cluster_id] = [p for p in self.pools[cluster_id] if p["id"] != pool_id]
 
-    def node_pool_ready(self, cluster_id: str, pool_id: str) -> Json:
+    def node_pool_ready(self, cluster_id: str, pool_id: str, log: Any = None) -> Json:
         return next(p for p in self.pools[cluster_id] if p["id"] == pool_id)
 
     def list_mariadb_clusters(self) -> list[Json]:
@@ -180,7 +180,7 @@ class FakeCloud:
         self.writes["update_mariadb"] += 1
         return next(m for m in self.mariadbs if m["id"] == cluster_id)
 
-    def mariadb_ready(self, cluster_id: str) -> Json:
+    def mariadb_ready(self, cluster_id: str, log: Any = None) -> Json:
         return next(m for m in self.mariadbs if m["id"] == cluster_id)
 
 

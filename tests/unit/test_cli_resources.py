@@ -1,5 +1,5 @@
-"""The CLI's resources are the Definitions' resources (one function), with the environment read
-at once instead of through ``dg.EnvVar``."""
+"""The CLI's resources are the Definitions' resources (one function), holding no secret: both
+read the credentials when a client is built; the CLI checks them first and names what to set."""
 
 from __future__ import annotations
 
@@ -10,41 +10,39 @@ from platform_assets.__main__ import resources_from_env
 from platform_assets.definitions import build_definitions
 from platform_assets.spec.loader import DEFAULT_SPEC, load_graph
 from resources import core_resources
+from resources.credentials import CredentialError
+from resources.kubeconfig import KubeconfigError
 
 
 def _fields(resource: dg.ConfigurableResource) -> dict[str, object]:
     out: dict[str, object] = {}
     for name in type(resource).model_fields:
         value = resource.__dict__.get(name)
-        if isinstance(value, dg.EnvVar):
-            out[name] = f"${value.env_var_name}"
-        elif isinstance(value, dg.ConfigurableResource):
-            out[name] = _fields(value)
-        else:
-            out[name] = value
+        out[name] = _fields(value) if isinstance(value, dg.ConfigurableResource) else value
     return out
 
 
-def test_cli_builds_the_definitions_resources_with_values_from_the_environment() -> None:
+def test_cli_builds_the_definitions_resources_without_secrets() -> None:
     graph = load_graph(DEFAULT_SPEC)
     bound = build_definitions(DEFAULT_SPEC).resources or {}
-    in_definitions = core_resources(graph)
-    env_names = {v[1:] for r in in_definitions.values() for v in _fields(r).values()
-                 if isinstance(v, str) and v.startswith("$")}
-    assert {"IONOS_TOKEN", "AWS_SECRET_ACCESS_KEY"} <= env_names
-    cli = resources_from_env(graph, {name: f"${name}" for name in env_names})
-    assert set(cli) == set(in_definitions) <= set(bound)
+    cli = resources_from_env(graph, {"IONOS_USERNAME": "u", "IONOS_PASSWORD": "p"})
+    assert set(cli) == {"ionos", "kubernetes", "object_storage"} <= set(bound)
     for key, resource in cli.items():
         assert type(resource) is type(bound[key])
-        # With each variable's value set to its own name, the two are field for field the same.
-        assert _fields(resource) == _fields(in_definitions[key]), key
+        assert _fields(resource) == _fields(core_resources(graph)[key]) == _fields(bound[key])
+    ionos = _fields(cli["ionos"])
+    assert ionos["token"] is ionos["password"] is ionos["api_url"] is None
+    assert ionos["location"] == graph.spec.ionos.datacenter.location
+    assert _fields(cli["object_storage"])["secret_access_key"] is None
 
 
-def test_cli_names_every_missing_secret_and_defaults_the_endpoints() -> None:
+def test_cli_names_what_is_missing_before_any_request() -> None:
     graph = load_graph(DEFAULT_SPEC)
-    with pytest.raises(LookupError) as err:
-        resources_from_env(graph, {"IONOS_TOKEN": "t"})
-    assert str(err.value).startswith("set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (")
-    res = resources_from_env(graph, {"IONOS_TOKEN": "t", "AWS_ACCESS_KEY_ID": "k",
-                                     "AWS_SECRET_ACCESS_KEY": "s"})
-    assert res["ionos"].api_url == "https://api.ionos.com/cloudapi/v6"
+    with pytest.raises(CredentialError, match="IONOS credentials missing"):
+        resources_from_env(graph, {"AWS_ACCESS_KEY_ID": "k"})
+    with pytest.raises(CredentialError, match="set AWS_SECRET_ACCESS_KEY too"):
+        resources_from_env(graph, {"IONOS_TOKEN": "t", "AWS_ACCESS_KEY_ID": "k"})
+    with pytest.raises(KubeconfigError, match="PLATFORM_KUBECONFIG is no longer read"):
+        resources_from_env(graph, {"IONOS_TOKEN": "t", "PLATFORM_KUBECONFIG": "/k"})
+    res = resources_from_env(graph, {"IONOS_TOKEN": "t"})
+    assert res["ionos"].endpoints().cloud == "https://api.ionos.com/cloudapi/v6"

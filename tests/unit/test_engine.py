@@ -290,3 +290,15 @@ def test_the_inventory_lists_what_was_applied(world: World) -> None:
     assert sorted(desired.parse_inventory(inv)) == [
         ("apps/v1", "Deployment", "web", "web"), ("v1", "ConfigMap", "web", "web-config")]
     assert copy.deepcopy(inv)["metadata"]["labels"][LABEL_COMPONENT] == "web"
+
+
+def test_the_plan_names_a_resource_ionos_is_still_busy_with(world: World) -> None:
+    world.everything()
+    world.cloud.clusters[0]["metadata"]["state"] = "DEPLOYING"
+    cluster = next(n for n in reconciled_nodes(world.graph) if n.kind == "cluster")
+    out = world.reconcile(cluster.key, dry_run=True)
+    name = world.graph.spec.ionos.cluster.name
+    assert f"cluster {name} is DEPLOYING: the reconcile waits until it is ACTIVE" in \
+        out.plan.notes
+    world.cloud.clusters[0]["metadata"]["state"] = "ACTIVE"
+    assert world.reconcile(cluster.key, dry_run=True).plan.notes == []

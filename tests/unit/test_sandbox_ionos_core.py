@@ -166,13 +166,13 @@ def test_list_query_filters_orders_and_cuts() -> None:
     assert err.value.status == 422
 
 
-def test_kubeconfig_text_accepts_json_and_yaml_and_names_the_source() -> None:
-    from resources.kubernetes import kubeconfig_text
+def test_kubeconfig_dict_accepts_json_and_yaml_and_names_the_source() -> None:
+    from resources.kubernetes import kubeconfig_dict
 
-    as_json = json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": []}).encode()
-    assert kubeconfig_text(as_json, "GET /k8s/x/kubeconfig") == as_json.decode()
-    assert "clusters" in kubeconfig_text(b"kind: Config\nclusters: []\n", "src")
+    config = {"apiVersion": "v1", "kind": "Config", "clusters": []}
+    assert kubeconfig_dict(json.dumps(config).encode(), "GET /k8s/x/kubeconfig") == config
+    assert "clusters" in kubeconfig_dict(b"kind: Config\nclusters: []\n", "src")
     for bad in (b"{'clusters': [", b"\xff\xfe", b"just text"):
         with pytest.raises(ValueError, match="GET /k8s/x/kubeconfig") as err:
-            kubeconfig_text(bad, "GET /k8s/x/kubeconfig")
+            kubeconfig_dict(bad, "GET /k8s/x/kubeconfig")
         assert "clusters': [" not in str(err.value), "the body (a credential) is never quoted"
