@@ -31,7 +31,7 @@ CHART_TOP_LEVEL = {
     "generatePostgresqlPasswordSecret", "generateCeleryConfigSecret", "rabbitmq", "redis",
     "flower", "ingress", "computeLogManager", "scheduler", "runLauncher", "pythonLogs",
     "dagsterDaemon", "busybox", "migrate", "telemetry", "serviceAccount", "retention",
-    "additionalInstanceConfig", "extraManifests",
+    "additionalInstanceConfig", "extraManifests", "concurrency",
 }
 CHART_SECTIONS: dict[tuple[str, ...], set[str]] = {
     ("global",): {"postgresqlSecretName", "dagsterHome", "serviceAccountName",
@@ -184,10 +184,10 @@ def test_helm_values_use_only_chart_keys() -> None:
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     assert values["postgresql"]["enabled"] is False
     assert values["generatePostgresqlPasswordSecret"] is False
-    limits = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    # The run limits and pools: tests/unit/test_helm_values.py renders and checks them.
     cluster_limit = {"key": "platform-ops/cluster", "value": {"applyLimitPerUniqueValue": True},
                      "limit": 1}
-    assert cluster_limit in limits["tagConcurrencyLimits"]
+    assert cluster_limit in values["concurrency"]["runs"]["tagConcurrencyLimits"]
     assert values["ingress"]["enabled"] is False  # only the authenticating proxy is exposed
     assert values["dagsterWebserver"]["enableReadOnly"] is True
 
