@@ -14,6 +14,9 @@
         The RBAC manifests the run workers need.
     platform-ops schema [--output FILE]
         The JSON Schema of the spec (committed as platform/platform.schema.json).
+    platform-ops checkout [--spec FILE] [--dest DIR]
+        Write the newest commit of the spec's Git branch whose spec is valid into DIR
+        (default $PLATFORM_GIT_CHECKOUT), the checkout the code location loads its spec from.
     platform-ops demo
         Start the sandbox, reconcile the example platform on it, then again (no changes).
 """
@@ -350,6 +353,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("sandbox stopped")
 
 
+# How far back `checkout` looks for a commit whose spec is valid (the head may be broken).
+CHECKOUT_DEPTH = 20
+
+
+def cmd_checkout(args: argparse.Namespace) -> int:
+    """Write the newest valid commit of the spec's branch to the checkout directory the code
+    location loads its spec from (``$PLATFORM_GIT_CHECKOUT``): the Helm values run it as the
+    code server's and run pods' init container, and the git_changes sensor keeps it current."""
+    from resources.git import GitRepositoryResource, GitUnavailable
+    from sensors.git_changes import graph_at
+
+    dest = args.dest or os.environ.get("PLATFORM_GIT_CHECKOUT")
+    if not dest:
+        return _fail("no checkout directory: pass --dest or set PLATFORM_GIT_CHECKOUT")
+    try:
+        spec = _load(args.spec).spec
+    except _spec_errors() as exc:
+        return _fail(str(exc))
+    git = GitRepositoryResource(url=os.environ.get("PLATFORM_GIT_URL") or spec.git.url,
+                                branch=os.environ.get("PLATFORM_GIT_BRANCH") or spec.git.branch,
+                                spec_path=spec.git.spec_path)
+    try:
+        head = git.fetch()
+        for sha in git.ancestors(head, CHECKOUT_DEPTH):
+            try:
+                graph_at(git, sha)
+            except _spec_errors() as exc:
+                print(f"skipping {sha[:12]}: invalid spec: {exc}", file=sys.stderr)
+                continue
+            where = git.materialize(sha, Path(dest))
+            print(f"checkout: {sha} of {git.branch} in {where} (spec {git.spec_path})")
+            return EXIT_OK
+    except GitUnavailable as exc:
+        return _fail(str(exc))
+    return _fail(f"none of the last {CHECKOUT_DEPTH} commits of {git.branch} has a valid spec")
+
+
 def build_parser(prog: str = "platform-ops") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="platform-ops command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -358,6 +398,7 @@ def build_parser(prog: str = "platform-ops") -> argparse.ArgumentParser:
                 ("graph", cmd_graph, "the asset graph as Mermaid"),
                 ("rbac", cmd_rbac, "the RBAC manifests the run workers need"),
                 ("schema", cmd_schema, "the JSON Schema of the spec"),
+                ("checkout", cmd_checkout, "write the newest valid commit to the checkout"),
                 ("demo", cmd_demo, "sandbox + reconcile twice"))
     for name, fn, help_ in commands:
         p = sub.add_parser(name, help=help_, description=help_)
@@ -372,6 +413,9 @@ def build_parser(prog: str = "platform-ops") -> argparse.ArgumentParser:
     plan.add_argument("--force", action="store_true",
                       help="plan disruptive changes as if inside a maintenance window")
     plan.add_argument("--verbose", action="store_true", help="list unchanged resources")
+    sub.choices["checkout"].add_argument(
+        "--dest", default=None, help="the directory (default $PLATFORM_GIT_CHECKOUT); replaced "
+                                     "whole")
     sub.choices["schema"].add_argument(
         "--output", "-o", default=None,
         help="write the schema to this file (default: standard output), e.g. "

@@ -97,8 +97,11 @@ def _engine(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
         with lock:
             context.log.info(message)
 
+    from resources.credentials import secret
+
+    # Secrets the spec names (the MariaDB password) may come from NAME or NAME_FILE.
     return Engine(graph.spec, base_dir, ionos=ionos, kubernetes=kubernetes,
-                  object_storage=object_storage, log=log)
+                  object_storage=object_storage, log=log, env=secret)
 
 
 def _previous(context: RunContext, key: dg.AssetKey) -> tuple[str | None, dict[str, Any]]:

@@ -169,6 +169,11 @@ class GitRepositoryResource(dg.ConfigurableResource):
         done = self._git("cat-file", "-e", f"{sha}^{{commit}}", check=False)
         return bool(done.returncode == 0)
 
+    def ancestors(self, sha: str, limit: int) -> list[str]:
+        """``sha`` and its first-parent ancestors, newest first, at most ``limit``."""
+        out = str(self._git("rev-list", "--first-parent", f"--max-count={int(limit)}", sha))
+        return out.split()
+
     def is_ancestor(self, old: str, new: str) -> bool:
         """Whether ``old`` is an ancestor of (or equal to) ``new``; False when either is missing."""
         if not (_SHA.match(old or "") and _SHA.match(new or "")):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -82,24 +81,38 @@ def graph_at(git: GitRepositoryResource, sha: str) -> Graph:
     return graph_from_source(git.tree(sha), git.spec_path)
 
 
-def request_reload(location: str) -> str:
-    """Ask the webserver (``$DAGSTER_WEBSERVER_URL``) to reload the code location."""
-    base = os.environ.get("DAGSTER_WEBSERVER_URL")
+# The writable webserver's in-cluster address (its Service, not the OIDC-protected public URL
+# and not the read-only webserver, which refuses mutations), e.g.
+# http://dagster-webserver.dagster.svc.cluster.local:80 (the chart names the Service
+# <release>-webserver when the release name contains "dagster"; deploy/helm/values.yaml).
+RELOAD_URL_ENV = "DAGSTER_WEBSERVER_INTERNAL_URL"
+
+
+def request_reload(location: str, timeout: int = 30) -> str:
+    """Reload the code location through the webserver's GraphQL API
+    (``DagsterGraphQLClient.reload_repository_location``) at ``$DAGSTER_WEBSERVER_INTERNAL_URL``;
+    the outcome in words (never raises)."""
+    from urllib.parse import urlsplit
+
+    base = os.environ.get(RELOAD_URL_ENV)
     if not base:
-        return ("DAGSTER_WEBSERVER_URL is not set: reload the code location from the UI "
+        return (f"{RELOAD_URL_ENV} is not set: reload the code location from the UI "
                 "(Deployment → Reload) or restart it")
-    query = ("mutation Reload($name: String!) { reloadRepositoryLocation("
-             "repositoryLocationName: $name) { __typename } }")
-    body = json.dumps({"query": query, "variables": {"name": location}}).encode()
-    req = urllib.request.Request(base.rstrip("/") + "/graphql", data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
+    url = urlsplit(base)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"{RELOAD_URL_ENV}={base!r} is not an http(s) URL: no reload requested"
+    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            answer = json.loads(resp.read() or b"{}")
-    except (OSError, ValueError) as exc:
-        return f"reload request to {base} failed: {exc}"
-    kind = (answer.get("data") or {}).get("reloadRepositoryLocation", {}).get("__typename")
-    return f"reload of {location} requested: {kind}"
+        client = DagsterGraphQLClient(url.hostname, port_number=url.port,
+                                      use_https=url.scheme == "https", timeout=timeout,
+                                      path_prefix=url.path.rstrip("/"))
+        info = client.reload_repository_location(location)
+    except (DagsterGraphQLClientError, OSError) as exc:
+        return f"reload of {location} through {base} failed: {exc}"
+    status = getattr(info.status, "value", info.status)
+    return f"reload of {location} through {base}: {status}" + (
+        f" ({info.message})" if getattr(info, "message", None) else "")
 
 
 def _known_keys(context: dg.SensorEvaluationContext) -> set[tuple[str, ...]] | None:

@@ -72,7 +72,8 @@ USER_DEPLOYMENT_KEYS = {
     "name", "image", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns",
     "port", "env", "envConfigMaps", "envSecrets", "annotations", "nodeSelector", "affinity",
     "tolerations", "podSecurityContext", "securityContext", "resources", "livenessProbe",
-    "readinessProbe", "startupProbe", "labels", "volumeMounts", "volumes", "schedulerName"}
+    "readinessProbe", "startupProbe", "labels", "volumeMounts", "volumes", "schedulerName",
+    "initContainers", "sidecarContainers"}
 
 
 def _model(type_name: str) -> Any:
@@ -202,6 +203,10 @@ def test_helm_values_kubernetes_fragments_match_the_schemas() -> None:
         (launcher["resources"], "V1ResourceRequirements", "k8sRunLauncher.resources"),
         (launcher["securityContext"], "V1SecurityContext", "k8sRunLauncher.securityContext"),
     ]
+    fragments += [(init, "V1Container", f"initContainers[{init['name']}]")
+                  for init in (*code["initContainers"],
+                               *launcher["runK8sConfig"]["podSpecConfig"]["initContainers"])]
+    fragments += [(vol, "V1Volume", "volumes") for vol in code["volumes"]]
     for section in (values["dagsterWebserver"], values["dagsterDaemon"], code):
         fragments += [(section["podSecurityContext"], "V1PodSecurityContext", "pod"),
                       (section["securityContext"], "V1SecurityContext", "container"),

@@ -157,7 +157,7 @@ def test_git_force_push_compares_with_the_last_applied_spec(
 
 def test_git_added_component_updates_the_checkout_and_runs(
         repo: GitRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DAGSTER_WEBSERVER_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_WEBSERVER_INTERNAL_URL", raising=False)
     checkout = tmp_path / "checkout"
     res = GitRepositoryResource(url=repo.url, cache_dir=str(tmp_path / "cache"),
                                 checkout_dir=str(checkout))
@@ -224,7 +224,7 @@ def test_git_run_includes_the_checks_downstream(git_sensor: dg.SensorDefinition,
 def test_git_added_component_waits_for_the_code_location_reload(
         git_sensor: dg.SensorDefinition, repo: GitRepository,
         git_resource: GitRepositoryResource, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DAGSTER_WEBSERVER_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_WEBSERVER_INTERNAL_URL", raising=False)
     base = tick(git_sensor, None, {"git": git_resource}).cursor
     sha = commit(repo, "add guestbook", replace_in(
         "platform.yaml", "\nbackups:", "\n  - name: guestbook\n    namespace: services\n"
@@ -233,7 +233,7 @@ def test_git_added_component_waits_for_the_code_location_reload(
     out = tick(git_sensor, base, {"git": git_resource}, definitions=old)
     assert out.run_requests == []
     assert "waiting for the reload" in out.skip_message
-    assert "DAGSTER_WEBSERVER_URL is not set" in out.skip_message
+    assert "DAGSTER_WEBSERVER_INTERNAL_URL is not set" in out.skip_message
     assert json.loads(out.cursor)["pending"] == sha
     reloaded = code_location(("platform", "loki"), ("applications", "guestbook"))
     out2 = tick(git_sensor, out.cursor, {"git": git_resource}, definitions=reloaded)

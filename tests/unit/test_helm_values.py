@@ -145,3 +145,50 @@ def test_deploy_dagster_yaml_is_the_same_instance() -> None:
     rendered = render_instance(values())
     assert prod["concurrency"] == rendered["concurrency"]
     assert prod["compute_logs"] == rendered["compute_logs"]
+
+
+def _release_service(release: str, namespace: str, port: int) -> str:
+    """The writable webserver's in-cluster URL: the chart's dagster.webserver.fullname
+    (``<release>-webserver`` when the release name contains "dagster", else
+    ``<release>-dagster-webserver``) in the release's namespace."""
+    fullname = release if "dagster" in release else f"{release}-dagster"
+    return f"http://{fullname}-webserver.{namespace}.svc.cluster.local:{port}"
+
+
+def test_the_code_server_reads_a_checkout_and_reloads_through_the_internal_webserver() -> None:
+    from sensors.git_changes import RELOAD_URL_ENV
+
+    v = values()
+    (code,) = v["dagster-user-deployments"]["deployments"]
+    env = code["env"]
+    spec = load_spec(DEFAULT_SPEC)
+    assert env["PLATFORM_SPEC"] == f"{env['PLATFORM_GIT_CHECKOUT']}/{spec.git.spec_path}"
+    (mount,) = code["volumeMounts"]
+    assert {m["name"] for m in [mount]} == {vol["name"] for vol in code["volumes"]}
+    for path in (env["PLATFORM_GIT_CHECKOUT"], env["PLATFORM_GIT_CACHE"]):
+        assert path.startswith(mount["mountPath"] + "/")
+    assert env[RELOAD_URL_ENV] == _release_service("dagster", "dagster",
+                                                   v["dagsterWebserver"]["service"]["port"])
+
+    image = f"{code['image']['repository']}:{code['image']['tag']}"
+    pod = v["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]
+    for init in (code["initContainers"][0], pod["initContainers"][0]):
+        assert init["image"] == image
+        assert init["command"][:2] == ["platform-ops", "checkout"]
+        init_env = {e["name"]: e["value"] for e in init["env"]}
+        assert init_env["PLATFORM_GIT_CHECKOUT"] == env["PLATFORM_GIT_CHECKOUT"]
+        assert init["volumeMounts"] == [mount]
+    # Runs get the deployment's env, volumes and mounts (includeConfigInLaunchedRuns).
+    assert code["includeConfigInLaunchedRuns"]["enabled"] is True
+
+
+def test_the_network_policy_admits_the_reload() -> None:
+    policies = [d for d in yaml.safe_load_all(
+        (DEPLOY / "manifests" / "network-policy.yaml").read_text()) if d]
+    port = values()["dagsterWebserver"]["service"]["port"]
+    webserver, code = {"component": "dagster-webserver"}, {"component": "user-deployments"}
+    admitted = [p for p in policies if p["spec"]["podSelector"].get("matchLabels") == webserver
+                for rule in p["spec"]["ingress"] for src in rule["from"]
+                if src.get("podSelector", {}).get("matchLabels") == code
+                and {"protocol": "TCP", "port": port} in rule["ports"]]
+    assert len(admitted) == 1
