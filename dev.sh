@@ -3,8 +3,9 @@
 #   ./dev.sh demo   set up, start the sandbox, run reconcile_platform on it (twice: the second
 #                   run must report no changes). Installs nothing outside this directory.
 #   ./dev.sh test   set up, install the system services the suite needs (root on Debian) or name
-#                   the missing ones, then ruff, mypy and the whole pytest suite with line
-#                   coverage per package (unit, integration, all)
+#                   the missing ones, then ruff, mypy, `dagster definitions validate` and
+#                   `dg check defs`, and the whole pytest suite with line coverage per package
+#                   (unit, integration, all)
 #   ./dev.sh setup  only the set-up step (the project's .venv)
 set -euo pipefail
 cd "$(dirname "$0")"
