@@ -44,14 +44,16 @@ class WaitProgress:
                  clock: Callable[[], float], every: float = 60.0) -> None:
         self.describe, self.target, self.log, self.clock, self.every = (
             describe, target, log, clock, every)
-        self.start = self.last_logged = clock()
+        # Without a log the clock is not read at all: the wait's deadline owns it.
+        self.start = self.last_logged = clock() if log is not None else 0.0
         self.last_state: str | None = None
 
     def see(self, state: str | None) -> None:
+        if self.log is None:
+            return
         now = self.clock()
         state = state or "no state"
-        if self.log is None or (state == self.last_state and
-                                now - self.last_logged < self.every):
+        if state == self.last_state and now - self.last_logged < self.every:
             return
         waiting = "" if state == self.target else f" (waiting for {self.target})"
         self.log(f"{self.describe}: {state} after {now - self.start:.0f}s{waiting}")
