@@ -204,8 +204,7 @@ def test_helm_values_kubernetes_fragments_match_the_schemas() -> None:
         (launcher["securityContext"], "V1SecurityContext", "k8sRunLauncher.securityContext"),
     ]
     fragments += [(init, "V1Container", f"initContainers[{init['name']}]")
-                  for init in (*code["initContainers"],
-                               *launcher["runK8sConfig"]["podSpecConfig"]["initContainers"])]
+                  for init in code["initContainers"]]
     fragments += [(vol, "V1Volume", "volumes") for vol in code["volumes"]]
     for section in (values["dagsterWebserver"], values["dagsterDaemon"], code):
         fragments += [(section["podSecurityContext"], "V1PodSecurityContext", "pod"),

@@ -170,16 +170,18 @@ def test_the_code_server_reads_a_checkout_and_reloads_through_the_internal_webse
     assert env[RELOAD_URL_ENV] == _release_service("dagster", "dagster",
                                                    v["dagsterWebserver"]["service"]["port"])
 
-    image = f"{code['image']['repository']}:{code['image']['tag']}"
-    pod = v["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]
-    for init in (code["initContainers"][0], pod["initContainers"][0]):
-        assert init["image"] == image
-        assert init["command"][:2] == ["platform-ops", "checkout"]
-        init_env = {e["name"]: e["value"] for e in init["env"]}
-        assert init_env["PLATFORM_GIT_CHECKOUT"] == env["PLATFORM_GIT_CHECKOUT"]
-        assert init["volumeMounts"] == [mount]
-    # Runs get the deployment's env, volumes and mounts (includeConfigInLaunchedRuns).
+    (init,) = code["initContainers"]
+    assert init["image"] == f"{code['image']['repository']}:{code['image']['tag']}"
+    assert init["command"][:2] == ["platform-ops", "checkout"]
+    init_env = {e["name"]: e["value"] for e in init["env"]}
+    assert init_env["PLATFORM_GIT_CHECKOUT"] == env["PLATFORM_GIT_CHECKOUT"]
+    assert init["volumeMounts"] == [mount]
+    # Runs get the deployment's env, volumes, mounts and init containers through the container
+    # context (includeConfigInLaunchedRuns); a second copy in the run launcher's pod spec would
+    # give run pods two init containers of one name, which Kubernetes rejects.
     assert code["includeConfigInLaunchedRuns"]["enabled"] is True
+    pod = v["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]
+    assert "initContainers" not in pod
 
 
 def test_the_network_policy_admits_the_reload() -> None:
