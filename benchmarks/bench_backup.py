@@ -2,12 +2,18 @@
 
 Generates a dump-like SQL file (default 1 GiB), starts the sandbox in a child process, then:
 
-1. ours: ``DatabaseDumpResource`` streams the file through a child process's stdout (``cat``
-   stands in for ``mariadb-dump``: same pipe, gzip, sha256 and multipart code), into the
-   sandbox S3; peak RSS is measured in a fresh child process, so it is ours alone;
-2. ``aws s3 cp`` of the same file to the same endpoint (awscli from PyPI), peak RSS of the child.
+1. ours, as a backup runs with the example's settings: ``DatabaseDumpResource`` reads the file
+   through a child process's stdout (``cat`` stands in for ``mariadb-dump``: the same pipe), the
+   backup engine compresses it with multi-threaded zstd (level 3, 2 threads) and seals it with
+   AES-256-GCM (``platform_assets.backups.streams``), and the multipart upload hashes it and
+   sends it to the sandbox S3; again without encryption; peak RSS is measured in a fresh child
+   process, so it is ours alone;
+2. ``aws s3 cp`` of the uncompressed file to the same endpoint (awscli, a development
+   dependency of the project, from PyPI through uv), peak RSS of the child.
 
-Prints a table; ``--results`` appends it to ``benchmarks/RESULTS.md``. Usage::
+The figure issue 18 asks for is the throughput ratio in source bytes per second (aws seconds /
+our seconds; goal >= 1.3) and our peak RSS (goal < 300 MB). Prints a table; ``--results``
+appends it to ``benchmarks/RESULTS.md``. Usage::
 
     .venv/bin/python benchmarks/bench_backup.py [--size-mb 1024] [--results]
 """
@@ -29,23 +35,28 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 OURS = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
+from platform_assets.backups.streams import AES_GCM_STREAM, ZSTD, Encoding, encode, key_id
 from resources.database import DatabaseDumpResource
 from resources.object_storage import ObjectStorageResource
 env = json.loads(sys.argv[2]); path = sys.argv[3]; bucket = sys.argv[4]
-level = int(sys.argv[5])
+encrypted = sys.argv[5] == "1"
 store = ObjectStorageResource(access_key_id=env["AWS_ACCESS_KEY_ID"],
     secret_access_key=env["AWS_SECRET_ACCESS_KEY"], endpoint_url=env["AWS_ENDPOINT_URL_S3"],
     default_region="de")
-db = DatabaseDumpResource(host="unused", compress_level=level)
+db = DatabaseDumpResource(host="unused")
+key = os.urandom(32) if encrypted else None
+encoding = Encoding(ZSTD, AES_GCM_STREAM if key else None, key_id(key) if key else None)
 t0 = time.monotonic()
-result = store.upload_stream(bucket, f"ours/dump-{level}.sql.gz",
-                             db._stream(["cat", path], "bench"),
-                             content_type="application/gzip")
+result = store.upload_stream(bucket, f"ours/dump.sql{encoding.suffix}",
+                             encode(db._stream(["cat", path], "bench"), encoding, key, 3, 2),
+                             content_type=encoding.content_type)
 seconds = time.monotonic() - t0
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": seconds, "uploaded": result.size, "parts": result.parts,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_mb": usage.ru_maxrss / 1024}))
 """
 
 AWS_WRAPPER = (
@@ -92,18 +103,37 @@ def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str
     return proc, env
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--results", action="store_true", help="append to RESULTS.md")
-    args = parser.parse_args()
+def run_ours(env: dict[str, str], dump: Path, bucket: str, encrypted: bool) -> dict[str, float]:
+    """One upload by our pipeline in a fresh child process; its figures."""
+    out = subprocess.run([sys.executable, "-c", OURS, str(ROOT), json.dumps(env), str(dump),
+                          bucket, "1" if encrypted else "0"], capture_output=True, text=True,
+                         check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def run_aws(env: dict[str, str], dump: Path, bucket: str) -> tuple[float, float]:
+    """``aws s3 cp`` of the uncompressed file: (seconds, peak RSS MiB of the CLI)."""
+    aws_env = {**os.environ, "AWS_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
+               "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
+               "AWS_DEFAULT_REGION": "de"}
+    # A fresh wrapper process, so the peak RSS is the aws CLI's alone.
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", AWS_WRAPPER, str(VENV_BIN / "aws"), "s3", "cp",
+                          str(dump), f"s3://{bucket}/aws/dump.sql", "--endpoint-url",
+                          env["AWS_ENDPOINT_URL_S3"], "--only-show-errors"],
+                         env=aws_env, capture_output=True, text=True, check=True)
+    return time.monotonic() - t0, int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def measure(size_mb: int) -> dict[str, float]:
+    """Generate the dump, start the sandbox, run ours (encrypted, plain) and aws s3 cp."""
     import boto3
 
     with tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp:
         work = Path(tmp)
         dump = work / "dump.sql"
         t0 = time.monotonic()
-        generate(dump, args.size_mb * 1024 * 1024)
+        generate(dump, size_mb * 1024 * 1024)
         size = dump.stat().st_size
         print(f"generated {size / 2**20:.0f} MiB in {time.monotonic() - t0:.1f}s", flush=True)
         sandbox, env = start_sandbox(work)
@@ -114,26 +144,12 @@ def main() -> int:
             bucket = "bench-backup"
             s3.create_bucket(Bucket=bucket,
                              CreateBucketConfiguration={"LocationConstraint": "de"})
-            runs = {}
-            for level in (1, 0):
-                out = subprocess.run([sys.executable, "-c", OURS, str(ROOT), json.dumps(env),
-                                      str(dump), bucket, str(level)], capture_output=True,
-                                     text=True, check=True)
-                runs[level] = json.loads(out.stdout.strip().splitlines()[-1])
-                print(f"ours, gzip level {level}: {runs[level]}", flush=True)
-            ours = runs[1]
-            aws_env = {**os.environ, "AWS_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
-                       "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
-                       "AWS_DEFAULT_REGION": "de"}
-            # A fresh wrapper process, so the peak RSS is the aws CLI's alone.
-            t0 = time.monotonic()
-            out = subprocess.run([sys.executable, "-c", AWS_WRAPPER, str(VENV_BIN / "aws"), "s3",
-                                  "cp", str(dump), f"s3://{bucket}/aws/dump.sql",
-                                  "--endpoint-url", env["AWS_ENDPOINT_URL_S3"],
-                                  "--only-show-errors"],
-                                 env=aws_env, capture_output=True, text=True, check=True)
-            aws_seconds = time.monotonic() - t0
-            aws_rss_mb = int(out.stdout.strip().splitlines()[-1]) / 1024
+            enc = run_ours(env, dump, bucket, encrypted=True)
+            print(f"ours, zstd-3 + AES-256-GCM: {enc}", flush=True)
+            plain = run_ours(env, dump, bucket, encrypted=False)
+            print(f"ours, zstd-3: {plain}", flush=True)
+            aws_s, aws_rss = run_aws(env, dump, bucket)
+            print(f"aws s3 cp: {aws_s:.1f}s, {aws_rss:.0f} MiB", flush=True)
         finally:
             sandbox.send_signal(signal.SIGTERM)
             try:
@@ -141,39 +157,59 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 sandbox.kill()
     mib = size / 2**20
-    ratio = aws_seconds / ours["seconds"]
-    table = "\n".join([
-        f"Source: {mib:.0f} MiB generated SQL dump; sandbox S3 (moto behind the proxy) on "
-        "127.0.0.1; 2 shared cores.",
+    return {
+        "source_mib": round(mib, 1),
+        "ours_zstd3_aes_s": round(enc["seconds"], 3),
+        "ours_zstd3_s": round(plain["seconds"], 3),
+        "aws_s3_cp_s": round(aws_s, 3),
+        "ours_zstd3_aes_source_mib_per_s": round(mib / enc["seconds"], 1),
+        "ours_zstd3_source_mib_per_s": round(mib / plain["seconds"], 1),
+        "aws_s3_cp_source_mib_per_s": round(mib / aws_s, 1),
+        "throughput_ratio_zstd3_aes": round(aws_s / enc["seconds"], 3),
+        "throughput_ratio_zstd3": round(aws_s / plain["seconds"], 3),
+        "compression_ratio": round(size / enc["uploaded"], 2),
+        "ours_cpu_s": round(enc["cpu_seconds"], 1),
+        "ours_peak_rss_mib": round(max(enc["peak_rss_mb"], plain["peak_rss_mb"]), 1),
+        "aws_peak_rss_mib": round(aws_rss, 1),
+    }
+
+
+def table(f: dict[str, float]) -> str:
+    """The figures as the Markdown RESULTS.md holds."""
+    return "\n".join([
+        f"Source: {f['source_mib']:.0f} MiB generated SQL dump; sandbox S3 (moto behind the "
+        "proxy) on 127.0.0.1; 2 cores shared with other work.",
         "",
-        "| | seconds | source MiB/s | bytes uploaded | peak RSS MiB |",
-        "|---|---|---|---|---|",
-        *(f"| ours (pipe → gzip -{lvl} on 2 threads → sha256 → multipart 8 MiB x6) | "
-          f"{r['seconds']:.1f} | {mib / r['seconds']:.1f} | {r['uploaded']:,} | "
-          f"{r['peak_rss_mb']:.0f} |" for lvl, r in runs.items()),
-        f"| aws s3 cp (same file, same endpoint) | {aws_seconds:.1f} | "
-        f"{mib / aws_seconds:.1f} | {size:,} | {aws_rss_mb:.0f} |",
+        "| | seconds | source MiB/s | ratio vs aws |",
+        "|---|---|---|---|",
+        f"| ours: pipe → zstd -3 (2 threads) → AES-256-GCM → sha256 → multipart 8 MiB x6 | "
+        f"{f['ours_zstd3_aes_s']:.1f} | {f['ours_zstd3_aes_source_mib_per_s']:.1f} | "
+        f"{f['throughput_ratio_zstd3_aes']:.2f} |",
+        f"| ours without encryption | {f['ours_zstd3_s']:.1f} | "
+        f"{f['ours_zstd3_source_mib_per_s']:.1f} | {f['throughput_ratio_zstd3']:.2f} |",
+        f"| aws s3 cp (uncompressed, same endpoint) | {f['aws_s3_cp_s']:.1f} | "
+        f"{f['aws_s3_cp_source_mib_per_s']:.1f} | 1.00 |",
         "",
-        f"Throughput ratio ours/aws (source bytes per second): **{ratio:.2f}** with gzip -1, "
-        f"**{aws_seconds / runs[0]['seconds']:.2f}** with gzip -0 (stored) (goal ≥ 0.8); our "
-        f"peak RSS {max(r['peak_rss_mb'] for r in runs.values()):.0f} MiB (goal < 300).",
+        f"Compression ratio {f['compression_ratio']:.2f}; our peak RSS "
+        f"{f['ours_peak_rss_mib']:.0f} MiB (goal < 300), aws s3 cp {f['aws_peak_rss_mib']:.0f} "
+        f"MiB; throughput goal ≥ 1.3x aws s3 cp.",
     ])
-    print(table)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--results", action="store_true", help="append to RESULTS.md")
+    args = parser.parse_args()
+    figures = measure(args.size_mb)
+    text = table(figures)
+    print(text)
     if args.results:
         with (ROOT / "benchmarks" / "RESULTS.md").open("a") as f:
-            f.write(f"\n## Backups: streaming a dump to S3 vs aws s3 cp "
-                    f"({time.strftime('%Y-%m-%d', time.gmtime())})\n\n{table}\n")
+            f.write(f"\n## Backups: zstd + AES-256-GCM dump to S3 vs aws s3 cp "
+                    f"({time.strftime('%Y-%m-%d', time.gmtime())})\n\n{text}\n")
     # The last line: the figures as one JSON object, for programs.
-    print(json.dumps({
-        "source_mib": round(mib, 1),
-        "ours_gzip1_s": round(runs[1]["seconds"], 3),
-        "ours_gzip0_s": round(runs[0]["seconds"], 3),
-        "aws_s3_cp_s": round(aws_seconds, 3),
-        "throughput_ratio_gzip1": round(ratio, 3),
-        "throughput_ratio_gzip0": round(aws_seconds / runs[0]["seconds"], 3),
-        "ours_peak_rss_mib": round(max(r["peak_rss_mb"] for r in runs.values()), 1),
-        "aws_peak_rss_mib": round(aws_rss_mb, 1),
-    }))
+    print(json.dumps(figures))
     return 0
 
 

@@ -400,14 +400,16 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
 def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node: Node,
                target: BackupTarget, manifest: Any, where: Any) -> Any:
     from platform_assets.backups.drills import drill_database, drill_resources
-    from platform_assets.backups.sources import database_host
+    from platform_assets.backups.sources import database_host, encoding_of
 
     res = context.resources
     record = recorded_backup(context.instance, node.key, manifest.partition)
+    _, key = encoding_of(spec)  # the drill proves the configured key opens the backup
     if target.kind == "database":
         host, _ = database_host(spec, res.ionos, res.database)
-        return drill_database(manifest, where, res.object_storage, res.database, host, record)
-    return drill_resources(manifest, where, res.object_storage, res.kubernetes, record)
+        return drill_database(manifest, where, res.object_storage, res.database, host, record,
+                              key)
+    return drill_resources(manifest, where, res.object_storage, res.kubernetes, record, key)
 
 
 def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:

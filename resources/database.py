@@ -1,13 +1,11 @@
 """DatabaseDumpResource: logical backups of a MariaDB server with the real client tools.
 
-``mariadb-dump --single-transaction`` runs as a subprocess; its stdout is read in chunks, gzip-
-compressed in-process (one gzip member per chunk, on ``compress_threads`` threads, as ``pigz``
-does) and handed on as an iterator, so a dump of any size streams into S3 without being held in
-memory or written to disk. ``compress_level`` trades CPU for bytes: gzip -1 by default, 0 stores
-(see ``benchmarks/bench_backup.py`` for what each costs). The password goes to the tools through the
-``MYSQL_PWD`` environment variable of the child process, never on a command line and never into
-logs. Restores (for drills) stream the other way into ``mariadb``. Table row counts and
-``CHECKSUM TABLE`` results come from pymysql.
+``mariadb-dump --single-transaction`` runs as a subprocess; its stdout is read in chunks and
+handed on as an iterator (the backup engine compresses and encrypts it on the way to S3), so a
+dump of any size streams without being held in memory or written to disk. The password goes to
+the tools through the ``MYSQL_PWD`` environment variable of the child process, never on a command
+line and never into logs. Restores (for drills) stream the other way into ``mariadb``. Table row
+counts and ``CHECKSUM TABLE`` results come from pymysql.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import secrets
 import shutil
 import subprocess
 import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -57,12 +54,14 @@ class DatabaseDumpResource(dg.ConfigurableResource):
     dump_binary: str = "mariadb-dump"
     client_binary: str = "mariadb"
     connect_timeout_seconds: int = 10
-    compress_level: int = 1
-    compress_threads: int = 2
     chunk_size: int = 4 * 1024 * 1024
     # An account for restore drills whose grants cover `drill\_%`.* only (for servers where the
     # dumping account may not create users); empty: a user is created for each restore.
     drill_user: str = ""
+    # A CA file: every connection (dump, restore, pymysql) uses TLS and verifies the server's
+    # certificate and host name against it, and fails when the server offers no TLS. Empty: no
+    # TLS, for servers that offer none (the sandbox's MariaDB).
+    ssl_ca: str = ""
     drill_password: str = Field(default="", repr=False)
 
     def _where(self, host: str | None) -> str:
@@ -87,6 +86,8 @@ class DatabaseDumpResource(dg.ConfigurableResource):
             raise DatabaseUnavailable("no database host configured (MARIADB_HOST) and none given")
         args = ["--no-defaults", f"--host={h}", f"--port={self.port}",
                 f"--user={user or self.user}", "--protocol=TCP"]
+        if self.ssl_ca:
+            args += ["--ssl", f"--ssl-ca={self.ssl_ca}", "--ssl-verify-server-cert"]
         # mariadb-dump has no connect timeout option; the backup asset connects with pymysql
         # (which has one) before it dumps, so an unreachable server fails fast there.
         return [*args, f"--connect-timeout={self.connect_timeout_seconds}"] if client else args
@@ -99,14 +100,18 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         h = host or self.host
         if not h:
             raise DatabaseUnavailable("no database host configured (MARIADB_HOST) and none given")
+        tls: dict[str, Any] = ({"ssl_ca": self.ssl_ca, "ssl_verify_cert": True,
+                                "ssl_verify_identity": True} if self.ssl_ca else {})
         try:
             return pymysql.connect(host=h, port=self.port, user=self.user,
                                    password=self.password, database=database,
-                                   connect_timeout=self.connect_timeout_seconds, autocommit=True)
+                                   connect_timeout=self.connect_timeout_seconds, autocommit=True,
+                                   **tls)
         except pymysql.err.OperationalError as exc:
             code = exc.args[0] if exc.args else None
             why = ("wrong credentials (access denied)" if code in (1044, 1045, 1698)
                    else "unknown database" if code == 1049
+                   else f"TLS with {self.ssl_ca} failed" if code == 2026
                    else "server unreachable")
             raise DatabaseUnavailable(f"MariaDB {self._where(h)}: {why}: "
                                       f"{exc.args[1] if len(exc.args) > 1 else exc}") from None
@@ -145,7 +150,8 @@ class DatabaseDumpResource(dg.ConfigurableResource):
             return stats
 
     def dump(self, database: str, host: str | None = None) -> Iterator[bytes]:
-        """Gzip-compressed ``mariadb-dump --single-transaction`` of one database, in chunks.
+        """``mariadb-dump --single-transaction`` of one database, in chunks of SQL (the backup
+        engine compresses and encrypts them, ``platform_assets.backups.streams``).
 
         The dump has no ``CREATE DATABASE``/``USE`` lines, so it restores into any database.
         The iterator raises ``DumpFailed`` at the end if the tool exited non-zero, so a
@@ -165,8 +171,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         assert stdout is not None
         finished = False
         try:
-            yield from gzip_blocks(iter(lambda: stdout.read(self.chunk_size), b""),
-                                   self.compress_level, self.compress_threads)
+            yield from iter(lambda: stdout.read(self.chunk_size), b"")
             code = proc.wait()
             err.join()
             if code != 0:
@@ -178,9 +183,10 @@ class DatabaseDumpResource(dg.ConfigurableResource):
                 proc.wait()
             stdout.close()
 
-    def restore(self, database: str, gzip_chunks: Iterable[bytes],
+    def restore(self, database: str, sql_chunks: Iterable[bytes],
                 host: str | None = None) -> int:
-        """Create ``database`` (fresh) and feed it a gzip dump; return the uncompressed bytes.
+        """Create ``database`` (fresh) and feed it a dump (SQL, as ``dump`` yields it, decoded
+        by the caller); return the bytes fed.
 
         The dump is untrusted (it comes from a bucket): the client runs with ``--sandbox`` (a
         ``\\!`` shell escape, ``source``, ``tee`` and the other client commands that reach the
@@ -194,7 +200,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
             cmd = [self._binary(self.client_binary),
                    *self._args(host, client=True, user=user), "--batch", "--sandbox",
                    "--local-infile=0", db]
-            return self._feed(cmd, gunzip_members(gzip_chunks), password,
+            return self._feed(cmd, sql_chunks, password,
                               f"restore into {db} on {self._where(host)}")
 
     def _recreate(self, db: str, host: str | None) -> None:
@@ -251,7 +257,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
                 total += len(block)
                 proc.stdin.write(block)
             proc.stdin.close()
-        except (BrokenPipeError, zlib.error) as exc:
+        except BrokenPipeError as exc:
             proc.kill()
             proc.wait()
             err.join()
@@ -266,48 +272,6 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         db = _check_name(database)
         with self.connect(host) as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
-
-
-def gzip_blocks(chunks: Iterable[bytes], level: int = 1, threads: int = 2) -> Iterator[bytes]:
-    """Gzip ``chunks`` as one gzip member per chunk, compressed on ``threads`` threads (zlib
-    releases the GIL), in order. Concatenated members are a valid gzip file (RFC 1952), as
-    ``pigz`` writes them; at most ``2 x threads`` chunks are in memory."""
-    from collections import deque
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    def one(block: bytes) -> bytes:
-        gz = zlib.compressobj(level, zlib.DEFLATED, 31)
-        return gz.compress(block) + gz.flush()
-
-    if threads <= 1:
-        yield from map(one, chunks)
-        return
-    pending: deque[Future[bytes]] = deque()
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gzip") as pool:
-        for chunk in chunks:
-            pending.append(pool.submit(one, chunk))
-            if len(pending) >= 2 * threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def gunzip_members(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Decompress a gzip stream of one or more members (``gzip_blocks`` writes several)."""
-    gunzip = zlib.decompressobj(31)
-    for chunk in chunks:
-        while chunk:
-            out = gunzip.decompress(chunk)
-            if out:
-                yield out
-            if gunzip.eof:
-                chunk = gunzip.unused_data
-                gunzip = zlib.decompressobj(31)
-            else:
-                chunk = b""
-    tail = gunzip.flush()
-    if tail:
-        yield tail
 
 
 class _Tail:
@@ -335,6 +299,7 @@ class _Tail:
 # What a client's stderr means, first match wins (lower case).
 _WHY = (
     ("not allowed in the sandbox mode", "refused a client command (--sandbox)"),
+    ("ssl", "TLS failed (the server offers none, or its certificate does not verify)"),
     ("access denied", "wrong credentials (access denied)"),
     ("can't connect", "server unreachable"),
     ("unknown server host", "server unreachable"),
@@ -346,6 +311,8 @@ _WHY = (
 # A restore runs as the drill user, whose grants cover the scratch database alone.
 _RESTORE_WHY = (
     ("not allowed in the sandbox mode", "refused a client command (--sandbox)"),
+    ("ssl", "TLS failed (the server offers none, or its certificate does not verify)"),
+    ("ssl", "TLS failed (the server offers none, or its certificate does not verify)"),
     ("denied", "refused: the dump reaches outside its scratch database"),
 )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from platform_assets.backups.bucket import Where
 from platform_assets.backups.errors import cause
+from platform_assets.backups.streams import Encoding, decode
 from platform_assets.core.backup_manifest import (
     BackupRecord,
     Manifest,
@@ -61,7 +62,7 @@ class _Hashed:
 
 
 def drill_database(manifest: Manifest, where: Where, store: Any, db: Any, host: str,
-                   record: BackupRecord | None) -> DrillResult:
+                   record: BackupRecord | None, key: bytes | None = None) -> DrillResult:
     """Restore each dump of ``manifest`` into a scratch database and compare table row counts
     and checksums with those recorded at dump time; the scratch database is dropped after.
 
@@ -79,17 +80,18 @@ def drill_database(manifest: Manifest, where: Where, store: Any, db: Any, host: 
         if bad:
             problems += bad
             continue
-        problems += _restore_dump(obj, where, store, db, host, record, figures)
+        problems += _restore_dump(obj, where, store, db, host, record, key, figures)
     return DrillResult(time.monotonic() - t0, problems, figures)
 
 
 def _restore_dump(obj: ManifestObject, where: Where, store: Any, db: Any, host: str,
-                  record: BackupRecord, figures: dict[str, int]) -> list[str]:
+                  record: BackupRecord, key: bytes | None, figures: dict[str, int]) -> list[str]:
     source_db = obj.details.get("database", "db")
     scratch = f"drill_{hashlib.sha256(obj.key.encode()).hexdigest()[:12]}"
     stream = _Hashed(store.open_stream(where.bucket, obj.key, where.region))
     try:
-        figures["restored_bytes"] += db.restore(scratch, stream, host)
+        sql = decode(stream, Encoding.of_entry(obj.details, obj.content_type), key)
+        figures["restored_bytes"] += db.restore(scratch, sql, host)
         read = record.check_object(obj.key, stream.size, stream.digest.hexdigest(),
                                    "the bucket (changed while the drill read it)")
         if read:
@@ -131,7 +133,7 @@ def grant_drill_access(kube: Any, scratch: str) -> None:
 
 
 def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any,
-                    record: BackupRecord | None) -> DrillResult:
+                    record: BackupRecord | None, key: bytes | None = None) -> DrillResult:
     """Apply the exported objects of each namespace into a scratch namespace, read them back and
     compare their content (everything but metadata and status); the scratch namespace goes.
     Only objects whose bytes match ``record`` (the backup run's sha256) are applied."""
@@ -146,7 +148,9 @@ def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any,
         if bad:
             problems += bad
             continue
-        found, count = _restore_namespace(obj, raw, kube)
+        plain = b"".join(decode(iter([raw]), Encoding.of_entry(obj.details, obj.content_type),
+                                key))
+        found, count = _restore_namespace(obj, plain, kube)
         problems += found
         restored += count
     return DrillResult(time.monotonic() - t0, problems, {"restored_objects": restored})

@@ -24,7 +24,7 @@ from platform_assets.backups.bucket import (
     remove_partition,
 )
 from platform_assets.backups.errors import BackupError, cause
-from platform_assets.backups.sources import SOURCES, BackupJob
+from platform_assets.backups.sources import SOURCES, BackupJob, encoding_of
 from platform_assets.core.backup_manifest import (
     Manifest,
     compare_object,
@@ -86,8 +86,11 @@ def _run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, where:
         store.delete_keys(where.bucket, stale, where.region)
     attempt = f"{(run_id or uuid.uuid4().hex)[:8]}-{int(time.time())}"
     started = clock()
+    encoding, key = encoding_of(spec)  # a missing or malformed key fails before any write
+    bk = backups_of(spec)
     job = BackupJob(spec, target, partition, attempt, where, store, ionos=ionos, kube=kube,
-                    db=db, part_size=part_size, log=log)
+                    db=db, part_size=part_size, log=log, encoding=encoding, key=key,
+                    level=bk.compression.level, threads=bk.compression.threads)
     try:
         objects, details, tools = SOURCES[target.kind](job)
         manifest = Manifest(

@@ -4,13 +4,15 @@ plus the DBaaS backups on record) and resources (the namespaces' objects as YAML
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from platform_assets.backups.bucket import Log, Where, confirm_size
 from platform_assets.backups.errors import BackupError
+from platform_assets.backups.streams import AES_GCM_STREAM, Encoding, encode, key_id, parse_key
 from platform_assets.core.backup_manifest import ManifestObject, object_key, snapshot_name
 from platform_assets.spec.models import BackupTarget, PlatformSpec
 
@@ -39,6 +41,27 @@ class BackupJob:
     part_size: int = 8 * 1024 * 1024
     log: Log = lambda _: None
     written: list[str] = field(default_factory=list)
+    encoding: Encoding = Encoding()
+    key: bytes | None = field(default=None, repr=False)
+    level: int = 3
+    threads: int = 2
+
+    def encode(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """``chunks`` compressed (and sealed) as this job's objects are written."""
+        return encode(chunks, self.encoding, self.key, self.level, self.threads)
+
+
+def encoding_of(spec: PlatformSpec) -> tuple[Encoding, bytes | None]:
+    """How the spec wants objects written, and the encryption key (from the environment
+    variable the spec names, read now; a missing or malformed key is a ``BackupKeyError``)."""
+    bk = spec.backups
+    if bk is None:
+        return Encoding(), None
+    key = None
+    if bk.encryption is not None:
+        key = parse_key(os.environ.get(bk.encryption.key_env), bk.encryption.key_env)
+    return Encoding(bk.compression.algorithm, AES_GCM_STREAM if key else None,
+                    key_id(key) if key else None), key
 
 
 def volume_handle(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
@@ -158,18 +181,19 @@ def backup_database(job: BackupJob) -> Produced:
     objects = []
     for name in names:
         stats = db.table_stats(name, host)
-        key = object_key(where.prefix, target.name, partition, attempt, f"{name}.sql.gz")
+        key = object_key(where.prefix, target.name, partition, attempt,
+                         f"{name}.sql{job.encoding.suffix}")
         written.append(key)
         log(f"dumping {name} ({len(stats)} tables) to s3://{where.bucket}/{key}")
-        result = store.upload_stream(where.bucket, key, db.dump(name, host), where.region,
-                                     content_type="application/gzip", part_size=part_size,
-                                     log=log)
+        result = store.upload_stream(where.bucket, key, job.encode(db.dump(name, host)),
+                                     where.region, content_type=job.encoding.content_type,
+                                     part_size=part_size, log=log)
         confirm_size(store, where, key, result.size)
         objects.append(ManifestObject(
             key=key, size=result.size, sha256=result.sha256,
             source=f"mariadb-dump --single-transaction {name}@{host}:{db.port}",
-            content_type="application/gzip",
-            details={"database": name, "tables": stats,
+            content_type=job.encoding.content_type,
+            details={"database": name, "tables": stats, **job.encoding.details(),
                      "upload_seconds": round(result.seconds, 3)}))
     return objects, {"host": host, "dbaas": dbaas}, tools
 
@@ -215,19 +239,20 @@ def backup_resources(job: BackupJob) -> Produced:
         if forbidden:
             log(f"namespace {ns}: not allowed to list {', '.join(forbidden)}; not exported")
         body = yaml.safe_dump_all(items, sort_keys=True).encode() if items else b""
-        key = object_key(where.prefix, target.name, partition, attempt, f"{ns}.yaml")
+        key = object_key(where.prefix, target.name, partition, attempt,
+                         f"{ns}.yaml{job.encoding.suffix}")
         written.append(key)
-        result = store.upload_stream(where.bucket, key, iter([body]), where.region,
-                                     content_type="application/yaml", log=log)
+        result = store.upload_stream(where.bucket, key, job.encode(iter([body])), where.region,
+                                     content_type=job.encoding.content_type, log=log)
         confirm_size(store, where, key, result.size)
         counts: dict[str, int] = {}
         for o in items:
             counts[o["kind"]] = counts.get(o["kind"], 0) + 1
         objects.append(ManifestObject(
             key=key, size=result.size, sha256=result.sha256,
-            source=f"kubernetes namespace {ns}", content_type="application/yaml",
+            source=f"kubernetes namespace {ns}", content_type=job.encoding.content_type,
             details={"namespace": ns, "count": len(items), "kinds": counts,
-                     "not_exported_kinds": forbidden}))
+                     "not_exported_kinds": forbidden, **job.encoding.details()}))
         log(f"exported {len(items)} objects of namespace {ns}")
     return objects, {"namespaces": list(target.namespaces),
                      "include_secrets": target.include_secrets,

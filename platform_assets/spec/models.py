@@ -501,6 +501,22 @@ class CrossRegionCopy(Model):
     bucket: str
 
 
+class BackupCompression(Model):
+    algorithm: Literal["zstd", "gzip"] = Field(
+        default="zstd", description="zstd (multi-threaded); gzip as older backups were written")
+    level: int = Field(default=3, ge=1, le=19,
+                       description="compression level (zstd 1-19, gzip 1-9)")
+    threads: int = Field(default=2, ge=0, le=16,
+                         description="compression threads (0: in the uploading thread)")
+
+
+class BackupEncryption(Model):
+    key_env: str = Field(
+        default="BACKUP_ENCRYPTION_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="environment variable holding the 256-bit key (base64 or hex); objects are "
+                    "sealed client-side with AES-256-GCM before they leave the process")
+
+
 class Backups(Model):
     schedule: Schedule = Schedule(cron="0 2 * * *", timezone="UTC")
     start_date: str = Field(default="2026-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -510,6 +526,8 @@ class Backups(Model):
     bucket: str
     prefix: str = "backups"
     cross_region_copy: CrossRegionCopy | None = None
+    compression: BackupCompression = BackupCompression()
+    encryption: BackupEncryption | None = None
     targets: list[BackupTarget] = Field(default_factory=list)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import time
@@ -13,10 +14,11 @@ import dagster as dg
 import pytest
 
 from platform_assets.backup_assets import build_backup_assets
+from platform_assets.backups.streams import Encoding, decode, gzip_blocks, parse_key
 from platform_assets.core.backup_manifest import Manifest, manifest_key, snapshot_name
 from platform_assets.core.graph import backup_copy_key, backup_key, build_graph
 from platform_assets.spec import load_spec
-from resources.database import DatabaseDumpResource
+from resources.database import DatabaseDumpResource, DumpFailed
 from resources.ionos import IonosCloudResource
 from resources.kubernetes import KubernetesResource
 from resources.object_storage import ObjectStorageResource
@@ -25,6 +27,7 @@ from tests.conftest import missing_service
 pytestmark = pytest.mark.integration
 
 PARTITION = "2026-11-20"
+KEY = base64.b64encode(bytes(range(32))).decode()
 SPEC = """
 apiVersion: platform-ops/v1
 metadata: {{name: backup-test, owners: [team:test]}}
@@ -59,6 +62,8 @@ backups:
   bucket: {bucket}
   prefix: backups
   cross_region_copy: {{bucket: {dr_bucket}}}
+  compression: {{algorithm: zstd, level: 3, threads: 2}}
+  encryption: {{key_env: BK_TEST_KEY}}
   targets:
     - {{name: db, kind: database, databases: [{database}]}}
     - {{name: res, kind: resources, namespaces: [{namespace}], include_secrets: {secrets}}}
@@ -84,6 +89,7 @@ class World:
                                     database=self.database, namespace=self.namespace,
                                     cluster=self.cluster, secrets=str(secrets).lower()))
         self.spec = load_spec(path)
+        os.environ["BK_TEST_KEY"] = KEY
         # One instance for the World's runs: the drills read what the backup runs recorded.
         self.instance = dg.DagsterInstance.ephemeral()
         self.graph = build_graph(self.spec)
@@ -301,7 +307,7 @@ def test_a_planted_dump_cannot_run_commands_or_reach_another_database(
         mariadb: World, tmp_path: Path) -> None:
     """Issue 15 finding 2, against the real client and server: the restore runs
     ``mariadb --sandbox`` as a user limited to the scratch database."""
-    from resources.database import DumpFailed, gzip_blocks
+    from resources.database import DumpFailed
 
     w = mariadb
     marker = tmp_path / "shell-ran"
@@ -316,7 +322,7 @@ def test_a_planted_dump_cannot_run_commands_or_reach_another_database(
     }
     for sql, why in attacks.items():
         with pytest.raises(DumpFailed, match=why):
-            w.db.restore("drill_planted", gzip_blocks(iter([sql.encode()])))
+            w.db.restore("drill_planted", iter([sql.encode()]))
         w.db.drop_database("drill_planted")
     assert not marker.exists()
     assert set(w.db.table_stats(w.database)) == {"posts", "users"}
@@ -324,7 +330,7 @@ def test_a_planted_dump_cannot_run_commands_or_reach_another_database(
         cur.execute("SELECT COUNT(*) FROM mysql.user WHERE user = 'drill_planted'")
         assert cur.fetchone()[0] == 0  # the drill user went with the restore
     # A dump that stays in its database restores as before.
-    assert w.db.restore("drill_planted", gzip_blocks(iter([b"CREATE TABLE t (id INT);\n"])))
+    assert w.db.restore("drill_planted", iter([b"CREATE TABLE t (id INT);\n"]))
     w.db.drop_database("drill_planted")
     # Where the dumping account may not create users: a drill account limited to drill_%.
     w.sql("CREATE OR REPLACE USER 'bkdrill'@'%' IDENTIFIED BY 'drill-pw-1'",
@@ -334,9 +340,9 @@ def test_a_planted_dump_cannot_run_commands_or_reach_another_database(
             host=w.db.host, port=w.db.port, user=w.db.user, password=w.db.password,
             drill_user="bkdrill", drill_password="drill-pw-1")
         with pytest.raises(DumpFailed, match="outside its scratch database"):
-            limited.restore("drill_planted", gzip_blocks(iter([
-                f"USE `{w.database}`;\nCREATE TABLE pwned (id INT);\n".encode()])))
-        assert limited.restore("drill_planted", gzip_blocks(iter([b"CREATE TABLE t (a INT);"])))
+            limited.restore("drill_planted", iter([
+                f"USE `{w.database}`;\nCREATE TABLE pwned (id INT);\n".encode()]))
+        assert limited.restore("drill_planted", iter([b"CREATE TABLE t (a INT);"]))
         limited.drop_database("drill_planted")
     finally:
         w.sql("DROP USER IF EXISTS 'bkdrill'@'%'")
@@ -347,16 +353,13 @@ def test_a_planted_object_with_a_matching_manifest_fails_the_drill_naming_it(
         mariadb: World, tmp_path: Path) -> None:
     """Whoever can write the bucket can write a dump and a manifest that vouches for it; the
     drill checks both against what the backup run recorded in Dagster and restores nothing."""
-    from resources.database import gzip_blocks
-
     w = mariadb
     assert w.run([backup_key("db")], with_checks=False).success
     m = w.manifest("db")
     assert m is not None
     key = m.objects[0].key
     marker = tmp_path / "shell-ran"
-    planted = b"".join(gzip_blocks(iter([PLANTED.format(marker=marker,
-                                                        victim=w.database).encode()])))
+    planted = PLANTED.format(marker=marker, victim=w.database).encode()
     w.store.put_bytes(w.bucket, key, planted)
     size, digest = w.store.sha256_of(w.bucket, key) or (0, "")
     forged = dataclasses.replace(m, objects=(dataclasses.replace(m.objects[0], size=size,
@@ -504,7 +507,11 @@ def test_resources_export_and_restore_drill(sandbox_env: dict[str, str], tmp_pat
     assert result.success, failure_message(result)
     m = w.manifest("res")
     assert m is not None
-    docs = list(yaml.safe_load_all(b"".join(w.store.open_stream(w.bucket, m.objects[0].key))))
+    obj = m.objects[0]
+    raw = b"".join(w.store.open_stream(w.bucket, obj.key))
+    assert obj.key.endswith(".yaml.zst.enc") and b"settings" not in raw
+    docs = list(yaml.safe_load_all(b"".join(decode(
+        iter([raw]), Encoding.of_entry(obj.details, obj.content_type), parse_key(KEY, "k")))))
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert ("ConfigMap", "settings") in kinds
     assert ("PersistentVolumeClaim", "data") in kinds
@@ -683,3 +690,81 @@ def test_drill_binds_its_scratch_namespace_to_the_run_account(
                                         "namespace": "dagster"}]
     finally:
         kube.delete("v1", "Namespace", scratch)
+
+
+def test_backups_are_encrypted_and_the_drill_proves_the_key(
+        mariadb: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = mariadb
+    result = w.run([backup_key("db")])
+    assert result.success, failure_message(result)
+    assert check_results(result, backup_key("db"))["restore_drill"].passed
+    m = w.manifest("db")
+    assert m is not None
+    obj = m.objects[0]
+    assert obj.key.endswith(".sql.zst.enc")
+    assert obj.details["compression"] == "zstd" and obj.details["encryption"]
+    raw = b"".join(w.store.open_stream(w.bucket, obj.key))
+    assert b"CREATE TABLE" not in raw and b"post 17" not in raw
+    assert KEY not in repr([e.event_specific_data for e in result.all_events])
+    assert KEY.encode() not in (w.store.get_bytes(
+        w.bucket, manifest_key("backups", "db", PARTITION)) or b"")
+
+    # Another key: the drill fails and says the key is the wrong one.
+    monkeypatch.setenv("BK_TEST_KEY", base64.b64encode(bytes(32)).decode())
+    drill = check_results(w.run([backup_key("db")]), backup_key("db"))["restore_drill"]
+    assert drill.passed is False and "wrong key" in drill.metadata["problems"].value
+    # No key: the backup of the next day fails before it writes anything.
+    monkeypatch.delenv("BK_TEST_KEY")
+    result = w.run([backup_key("db")], partition="2026-11-21", with_checks=False)
+    assert not result.success
+    assert "BK_TEST_KEY is not set" in failure_message(result)
+    assert [k for k in w.keys() if "2026-11-21" in k] == []
+    monkeypatch.setenv("BK_TEST_KEY", "too-short")
+    result = w.run([backup_key("db")], partition="2026-11-21", with_checks=False)
+    assert "BK_TEST_KEY is not a 256-bit key" in failure_message(result)
+    assert "too-short" not in failure_message(result)
+
+
+def test_an_older_gzip_backup_still_restores(mariadb: World) -> None:
+    """Backups written before zstd and encryption (gzip, no encoding in the manifest entry)."""
+    from platform_assets.backups.bucket import where_of
+    from platform_assets.backups.drills import drill_database
+    from platform_assets.core.backup_manifest import BackupRecord
+
+    w = mariadb
+    assert w.run([backup_key("db")], with_checks=False).success
+    m = w.manifest("db")
+    assert m is not None
+    obj = m.objects[0]
+    sql = b"".join(decode(w.store.open_stream(w.bucket, obj.key),
+                          Encoding.of_entry(obj.details, obj.content_type), parse_key(KEY, "k")))
+    old_key = obj.key.replace(".sql.zst.enc", ".sql.gz")
+    result = w.store.upload_stream(w.bucket, old_key, gzip_blocks(iter([sql]), 1, 2))
+    details = {k: v for k, v in obj.details.items()
+               if k not in ("compression", "encryption", "key_id")}
+    old = dataclasses.replace(m, objects=(dataclasses.replace(
+        obj, key=old_key, size=result.size, sha256=result.sha256,
+        content_type="application/gzip", details=details),))
+    out = drill_database(old, where_of(w.spec), w.store, w.db, w.db.host, BackupRecord.of(old),
+                         key=None)
+    assert out.problems == [] and out.metadata["tables"] == 2
+
+
+def test_tls_with_a_ca_file_refuses_a_server_that_offers_none(mariadb: World) -> None:
+    """The sandbox's MariaDB (the real server on 127.0.0.1) offers no TLS: with ``ssl_ca`` set
+    the backup fails, naming TLS, instead of falling back to plaintext; without it, it runs."""
+    w = mariadb
+    with w.db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SHOW VARIABLES LIKE 'have_ssl'")
+        row = cur.fetchone()
+    if row and row[1] == "YES":
+        pytest.skip("this MariaDB offers TLS; the test needs one that does not")
+    strict = DatabaseDumpResource(host=w.db.host, port=w.db.port, user=w.db.user,
+                                  password=w.db.password,
+                                  ssl_ca="/etc/ssl/certs/ca-certificates.crt")
+    result = w.run([backup_key("db")], with_checks=False, database=strict)
+    assert not result.success
+    assert "TLS with /etc/ssl/certs/ca-certificates.crt failed" in failure_message(result)
+    assert w.manifest("db") is None
+    with pytest.raises(DumpFailed, match="TLS failed"):
+        b"".join(strict.dump(w.database))

@@ -110,20 +110,6 @@ def test_compare_tables() -> None:
                         "c: restored but not in the dump record"]
 
 
-def test_parallel_gzip_members_round_trip() -> None:
-    import gzip
-    import os
-
-    from resources.database import gunzip_members, gzip_blocks
-
-    blocks = [os.urandom(500) + bytes([i]) * 50_000 for i in range(9)]
-    for threads in (1, 3):
-        gz = b"".join(gzip_blocks(iter(blocks), level=1, threads=threads))
-        assert gzip.decompress(gz) == b"".join(blocks)
-        pieces = [gz[i:i + 1001] for i in range(0, len(gz), 1001)]
-        assert b"".join(gunzip_members(pieces)) == b"".join(blocks)
-
-
 def test_backup_record_round_trip_and_what_it_catches() -> None:
     import dataclasses
 
