@@ -4,6 +4,8 @@
 protocol: data objects under a key of the attempt, the manifest last, a failure removes what the
 attempt wrote); ``sources`` holds what each target kind backs up (volume snapshot, database dump,
 namespace export); ``bucket`` reads and deletes what lies in a bucket; ``restore_points`` lists
-restore points and applies retention; ``drills`` restores into scratch databases and namespaces.
+restore points and applies retention; ``drills`` restores into scratch databases and namespaces,
+trusting an object only when it matches what the backup run recorded; ``streams`` encodes the
+objects (zstd or gzip, AES-256-GCM).
 The asset modules ``platform_assets/backup_assets.py`` turn their outcomes into Dagster events.
 """
