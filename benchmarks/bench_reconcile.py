@@ -1,7 +1,12 @@
-"""A no-op reconcile of 50 components (500 objects) against `kubectl apply --server-side`, and the
-code location's load time against a bare `import dagster`.
+"""A no-op reconcile of 50 components (500 objects) against `kubectl apply --server-side`; the
+same at a real API server's distance (the sandbox's latency fault, 30 ms per request) with 500
+components / 5,000 objects against `kubectl apply --server-side` and `kubectl diff
+--server-side` (a server-side dry-run apply of every object, which is what Flux and
+`kubectl diff` do to find drift); and the code location's load time against a bare
+`import dagster`.
 
-Run: ``.venv/bin/python benchmarks/bench_reconcile.py [--results benchmarks/RESULTS.md]``. The
+Run: ``.venv/bin/python benchmarks/bench_reconcile.py [--results benchmarks/RESULTS.md]
+[--only latency]``. The
 sandbox runs in its own process (``python -m sandbox up``), so neither side shares its GIL; API
 calls are counted by the sandbox's admin API (``GET /requests``). kubectl applies the very
 objects the engine applies, under the same field manager, so both are true no-ops.
@@ -33,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 COMPONENTS = 50
 OBJECTS_PER_COMPONENT = 10
 LOAD_COMPONENTS = 500
+LATENCY_COMPONENTS = 500
+LATENCY_MS = 30
 MARK_BEGIN, MARK_END = "<!-- bench_reconcile:begin -->", "<!-- bench_reconcile:end -->"
 
 
@@ -100,6 +107,7 @@ def k8s_calls(c: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def start_sandbox(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    tmp.mkdir(parents=True, exist_ok=True)
     env_file = tmp / "sandbox.env"
     proc = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--env-file", str(env_file)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -187,6 +195,110 @@ def bench_noop(tmp: Path) -> dict[str, Any]:
         proc.wait(timeout=15)
 
 
+def _timed_kubectl(admin: str, args: list[str], env: dict[str, str],
+                   ok: tuple[int, ...] = (0,)) -> tuple[float, dict[str, int]]:
+    reset_counts(admin)
+    start = time.perf_counter()
+    proc = subprocess.run(["kubectl", *args], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, check=False)
+    took = time.perf_counter() - start
+    if proc.returncode not in ok:
+        raise SystemExit(f"kubectl {' '.join(args[:3])} failed: {proc.stderr[-500:]}")
+    return took, k8s_calls(counts(admin))
+
+
+def bench_latency(tmp: Path, rounds: int = 3) -> dict[str, Any]:
+    """A no-op reconcile of 500 components / 5,000 objects with the API 30 ms away, against
+    kubectl applying and diffing (server-side dry run) the same objects."""
+    from platform_assets.core import desired
+    from platform_assets.engine.reconcile import Engine
+    from platform_assets.names import FIELD_MANAGER
+    from platform_assets.reconcile_assets import MAX_PARALLEL, run_in_order
+    from platform_assets.spec.loader import load_graph
+    from resources.kubernetes import KubernetesResource
+    from sandbox.admin import AdminClient
+
+    spec_path = write_spec(tmp / "spec-latency", LATENCY_COMPONENTS, with_objects=True)
+    proc, env = start_sandbox(tmp / "sandbox-latency")
+    try:
+        admin = env["SANDBOX_ADMIN_URL"].rstrip("/")
+        graph = load_graph(spec_path)
+        nodes = [n for n in graph.topological() if n.kind == "component"]
+        k8s = KubernetesResource(kubeconfig_path=env["KUBECONFIG"])
+
+        def reconcile_all() -> tuple[float, dict[str, int], int, int]:
+            engine = Engine(graph.spec, graph.base_dir, kubernetes=k8s)  # a run's engine
+            reset_counts(admin)
+            start = time.perf_counter()
+            done = list(run_in_order(nodes, engine.reconcile, MAX_PARALLEL))
+            took = time.perf_counter() - start
+            assert all(err is None for _, _, err in done), [e for _, _, e in done if e][:3]
+            return (took, k8s_calls(counts(admin)), sum(o.writes for _, o, _ in done),
+                    engine.runtime.view().lists)
+
+        reconcile_all()  # create everything, at the sandbox's own speed
+        docs = []
+        for n in nodes:
+            comp = graph.spec.component(n.name)
+            docs.extend(desired.component_objects(
+                comp, Engine(graph.spec, graph.base_dir).component_manifests(comp)).objects)
+        applied = tmp / "applied-latency.yaml"
+        applied.write_text(yaml.safe_dump_all(docs))
+        AdminClient(admin).set_fault("kubernetes", latency_ms=LATENCY_MS)
+        kenv = {**os.environ, "KUBECONFIG": env["KUBECONFIG"]}
+        common = ["--cache-dir", str(tmp / "kubectl-cache-latency"), "-f", str(applied)]
+        apply = ["apply", "--server-side", "--field-manager", FIELD_MANAGER, *common]
+        diff = ["diff", "--server-side", "--field-manager", FIELD_MANAGER, *common]
+        # Warm kubectl's discovery and OpenAPI caches, and the engine's discovery.
+        _timed_kubectl(admin, ["get", "namespaces", "--cache-dir",
+                               str(tmp / "kubectl-cache-latency")], kenv)
+        reconcile_all()
+        ours = [reconcile_all() for _ in range(rounds)]
+        kubectl_apply = _timed_kubectl(admin, apply, kenv)
+        kubectl_diff = _timed_kubectl(admin, diff, kenv, ok=(0, 1))
+        return {
+            "components": len(nodes), "objects": len(docs), "rounds": rounds,
+            "latency_ms": LATENCY_MS, "kinds": len({d["kind"] for d in docs}),
+            "ours_s": statistics.median(r[0] for r in ours),
+            "ours_calls": ours[-1][1], "ours_writes": sum(r[2] for r in ours),
+            "ours_lists": ours[-1][3],
+            "apply_s": kubectl_apply[0], "apply_calls": kubectl_apply[1],
+            "diff_s": kubectl_diff[0], "diff_calls": kubectl_diff[1],
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def latency_report(lat: dict[str, Any]) -> list[str]:
+    def calls(c: dict[str, int]) -> str:
+        return ", ".join(f"{m} {n}" for m, n in sorted(c.items()))
+
+    to_apply, to_diff = lat["ours_s"] / lat["apply_s"], lat["ours_s"] / lat["diff_s"]
+    return [
+        "",
+        f"**No-op reconcile at a real server's distance** ({lat['latency_ms']} ms added to "
+        f"every Kubernetes API request by the sandbox's latency fault), {lat['components']} "
+        f"components / {lat['objects']} objects of {lat['kinds']} kinds; ours: median of "
+        f"{lat['rounds']} runs, each with a new engine (as each run has); kubectl: one run "
+        "each (warm caches):",
+        "",
+        "| | seconds | Kubernetes API calls |",
+        "|---|---:|---|",
+        f"| ours (the reconcile op) | {lat['ours_s']:.2f} | {calls(lat['ours_calls'])} |",
+        f"| `kubectl apply --server-side` | {lat['apply_s']:.2f} | "
+        f"{calls(lat['apply_calls'])} |",
+        f"| `kubectl diff --server-side` (dry-run apply of every object) | "
+        f"{lat['diff_s']:.2f} | {calls(lat['diff_calls'])} |",
+        "",
+        f"- ours / kubectl apply: **{to_apply:.3f}**, ours / kubectl diff: **{to_diff:.3f}** "
+        f"(goal <= 0.1: {'met' if max(to_apply, to_diff) <= 0.1 else 'NOT met'}); "
+        f"ours <= 2 s: {'met' if lat['ours_s'] <= 2 else 'NOT met'}",
+        f"- our lists: {lat['ours_lists']} for {lat['kinds']} kinds and the namespaces "
+        f"(goal: one per kind, plus pages); writes: **{lat['ours_writes']}** (goal 0)",
+    ]
+
+
 def load_seconds(code: str, env: dict[str, str]) -> tuple[float, float]:
     """Wall-clock and CPU (user + system) seconds of a fresh ``python -c code``. CPU time is
     what the code costs; wall-clock also counts waiting for cores other work holds."""
@@ -220,7 +332,7 @@ def bench_load(tmp: Path, rounds: int = 5) -> dict[str, float]:
             **{f"{k}_cpu": statistics.median(v) for k, v in cpu.items()}}
 
 
-def report(noop: dict[str, Any], load: dict[str, float]) -> str:
+def report(noop: dict[str, Any], load: dict[str, float], lat: dict[str, Any]) -> str:
     from platform_assets.reconcile_assets import MAX_PARALLEL
 
     ratio = noop["ours_s"] / noop["kubectl_s"]
@@ -255,6 +367,7 @@ def report(noop: dict[str, Any], load: dict[str, float]) -> str:
         f"- our reads: {ours_reads}; bound = one list per kind and namespace plus one namespace "
         f"read = {bound} (health comes from the lists: no extra reads when all is healthy) — "
         f"{'met' if ours_reads <= bound else 'NOT met'}",
+        *latency_report(lat),
         "",
         "**Code location load** (a fresh `python -c` building the whole `Definitions`, median of "
         "5, interleaved; CPU is user + system time of the process):",
@@ -291,23 +404,43 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", type=Path, default=None,
                         help="update this markdown file's reconcile section")
+    parser.add_argument("--only", choices=("latency",), default=None,
+                        help="run only the no-op at 30 ms latency (5,000 objects)")
     args = parser.parse_args()
     if not shutil.which("kubectl"):
         print("kubectl is not installed: the comparison needs it")
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
     try:
+        lat = bench_latency(tmp)
+        if args.only == "latency":
+            print("\n".join(latency_report(lat)))
+            print(json.dumps(latency_figures(lat)))
+            return 0
         noop = bench_noop(tmp)
         load = bench_load(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    section = report(noop, load)
+    section = report(noop, load, lat)
     print(section)
     if args.results:
         write_results(args.results, section)
     # The last line: the figures as one JSON object, for programs.
-    print(json.dumps(figures(noop, load)))
+    print(json.dumps({**figures(noop, load), **latency_figures(lat)}))
     return 0
+
+
+def latency_figures(lat: dict[str, Any]) -> dict[str, float | int]:
+    return {
+        "latency_ms": lat["latency_ms"], "latency_components": lat["components"],
+        "latency_objects": lat["objects"], "latency_ours_s": round(lat["ours_s"], 3),
+        "latency_kubectl_apply_s": round(lat["apply_s"], 3),
+        "latency_kubectl_diff_s": round(lat["diff_s"], 3),
+        "latency_ours_per_kubectl_apply": round(lat["ours_s"] / lat["apply_s"], 4),
+        "latency_ours_per_kubectl_diff": round(lat["ours_s"] / lat["diff_s"], 4),
+        "latency_ours_lists": lat["ours_lists"], "latency_ours_writes": lat["ours_writes"],
+        "latency_ours_get_requests": lat["ours_calls"].get("GET", 0),
+    }
 
 
 def figures(noop: dict[str, Any], load: dict[str, float]) -> dict[str, float | int]:

@@ -11,7 +11,9 @@ field manager.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -23,6 +25,20 @@ from resources.ionos import IonosCloudResource
 from resources.retry import RetryPolicy, call_with_retry
 
 IN_CLUSTER_TOKEN = kubeconfig.IN_CLUSTER_TOKEN
+LIST_PAGE = 500  # kubectl's page size
+
+
+class ApiNotServed(LookupError):
+    """The API server does not serve a kind in the version asked for; the message names the
+    kind, the version and the versions the server does serve of its group."""
+
+    def __init__(self, api_version: str, kind: str, served: list[str]):
+        group = api_version.rpartition("/")[0] or "core"
+        where = (f"the server serves {group} in {', '.join(served)}" if served
+                 else f"the server serves no version of the API group {group}")
+        super().__init__(f"{kind} {api_version} is not served ({where}); is its "
+                         "CustomResourceDefinition installed, in that version?")
+        self.api_version, self.kind, self.served = api_version, kind, served
 
 
 def kubeconfig_dict(body: bytes, source: str) -> dict[str, Any]:
@@ -109,14 +125,51 @@ class KubernetesResource(dg.ConfigurableResource):
         return self._dynamic
 
     def resource(self, api_version: str, kind: str) -> Any:
+        """The dynamic client's resource of a kind; raises ApiNotServed when discovery does
+        not find it (the client's own errors say only ``No matches`` or ``KeyError``)."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
         key = (api_version, kind)
         if key not in self._resources:
             dyn = self.dynamic()
-            self._resources[key] = self.call(
-                f"discover {api_version} {kind}",
-                lambda: dyn.resources.get(api_version=api_version, kind=kind),
-            )
+            try:
+                self._resources[key] = self.call(
+                    f"discover {api_version} {kind}",
+                    lambda: dyn.resources.get(api_version=api_version, kind=kind),
+                )
+            except (ResourceNotFoundError, KeyError):
+                raise ApiNotServed(api_version, kind, self.served_versions(api_version)) \
+                    from None
         return self._resources[key]
+
+    def served_versions(self, api_version: str) -> list[str]:
+        """The versions the server serves of ``api_version``'s group (``GET /apis``)."""
+        import json
+
+        group = api_version.rpartition("/")[0]
+        if not group:
+            return ["v1"]
+        client = self.api_client()
+
+        def fetch() -> Any:
+            resp = client.call_api("/apis", "GET", header_params={"Accept": "application/json"},
+                                   auth_settings=["BearerToken"], _preload_content=False,
+                                   _return_http_data_only=True)
+            return json.loads(resp.data)
+
+        body = self.call("GET /apis", fetch)
+        for g in body.get("groups") or []:
+            if g.get("name") == group:
+                return [str(v.get("groupVersion")) for v in g.get("versions") or []]
+        return []
+
+    def serves(self, api_version: str, kind: str) -> str | None:
+        """None when the server serves the kind in that version, else why not."""
+        try:
+            self.resource(api_version, kind)
+        except ApiNotServed as exc:
+            return str(exc)
+        return None
 
     def call(self, describe: str, fn: Callable[[], Any],
              log: Callable[[str], Any] | None = None) -> Any:
@@ -208,30 +261,37 @@ class KubernetesResource(dg.ConfigurableResource):
         return bool(self.resource(api_version, kind).namespaced)
 
     def list_managed(self, api_version: str, kind: str, namespace: str | None,
-                     label_selector: str) -> Any:
-        """Objects of a kind carrying our labels; an API without the kind yet gives []."""
-        import json
-
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
+                     label_selector: str) -> builtins.list[dict[str, Any]]:
+        """Objects of a kind carrying ``label_selector``, in ``namespace`` or (None) across
+        all namespaces, page by page (``limit``/``continue``); [] when the API lacks the
+        kind."""
         try:
             res = self.resource(api_version, kind)
-        except ResourceNotFoundError:
+        except ApiNotServed:
             return []
         ns = namespace if res.namespaced else None
         path = res.path(namespace=ns) if ns else res.path()
-        client = self.api_client()
+        items: builtins.list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query = [("labelSelector", label_selector), ("limit", str(LIST_PAGE))]
+            if token:
+                query.append(("continue", token))
+            body = self.call(self._describe("LIST", api_version, kind, None, ns),
+                             partial(self._get_json, path, query))
+            items += [dict(i) for i in body.get("items") or []]
+            token = (body.get("metadata") or {}).get("continue")
+            if not token:
+                return items
 
-        def fetch() -> Any:
-            # Raw JSON: the dynamic client's object wrappers cost more than the request.
-            resp = client.call_api(
-                path, "GET", query_params=[("labelSelector", label_selector)],
-                header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
-                _preload_content=False, _return_http_data_only=True)
-            return json.loads(resp.data)
+    def _get_json(self, path: str, query: builtins.list[tuple[str, str]]) -> Any:
+        import json
 
-        body = self.call(self._describe("LIST", api_version, kind, None, ns), fetch)
-        return [dict(i) for i in body.get("items") or []]
+        # Raw JSON: the dynamic client's object wrappers cost more than the request.
+        resp = self.api_client().call_api(
+            path, "GET", query_params=query, header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True)
+        return json.loads(resp.data)
 
     def namespaced_kinds(self) -> tuple[tuple[str, str], ...]:
         """(apiVersion, kind) of every namespaced kind that can be listed, from discovery, in

@@ -258,6 +258,26 @@ def flux_object(component: Component) -> dict[str, Any] | None:
     return None
 
 
+MARIADB_PORT = 3306  # the DBaaS API has no port field: IONOS MariaDB listens on 3306
+NOT_YET = "(known after the MariaDB cluster is created)"
+
+
+def mariadb_outputs(component: Component, db: MariaDB, cluster: dict[str, Any] | None,
+                    ) -> dict[str, Any] | None:
+    """The ConfigMap carrying the MariaDB outputs ``component.inputs.mariadb`` asks for (None
+    when it asks for none). ``cluster`` is the DBaaS cluster as the API returns it; before it
+    exists (a dry run) the host reads ``NOT_YET``."""
+    wiring = component.inputs.mariadb
+    if wiring is None:
+        return None
+    host = str(((cluster or {}).get("metadata") or {}).get("dnsName") or NOT_YET)
+    values = {"host": host, "port": str(MARIADB_PORT), "database": db.database,
+              "user": db.username}
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": wiring.config_map, "namespace": component.namespace},
+            "data": {key: values[output] for output, key in sorted(wiring.keys.items())}}
+
+
 def inventory_name(component: str) -> str:
     """The name of the ConfigMap that lists a component's applied objects."""
     return f"{INVENTORY_PREFIX}{component}"

@@ -264,6 +264,8 @@ def _add_components(b: _Builder, spec: PlatformSpec,
     for layer, comps in layers:
         for c in comps:
             deps = [*pools, *(component_key(spec.layer_of(d), d) for d in c.depends_on)]
+            if c.inputs.mariadb and spec.ionos.mariadb:
+                deps.append(KEY_MARIADB)  # it reads the cluster's host: it runs after it
             extra = ""
             if c.source.manifests and manifest_digest:
                 extra = manifest_digest(c.source.manifests.path)

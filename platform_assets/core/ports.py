@@ -89,7 +89,13 @@ class ClusterApi(ClusterReader, Protocol):
 
     def list_managed(self, api_version: str, kind: str, namespace: str | None,
                      label_selector: str) -> list[Json]:
-        """Objects of a kind carrying ``label_selector``; [] when the API lacks the kind."""
+        """Objects of a kind carrying ``label_selector`` in ``namespace`` (None: across all
+        namespaces), every page; [] when the API lacks the kind."""
+        ...
+
+    def serves(self, api_version: str, kind: str) -> str | None:
+        """None when the server serves the kind in that version, else why not (naming the
+        versions it serves)."""
         ...
 
     def apply(self, obj: Json, force: bool = True, dry_run: bool = False,

@@ -259,10 +259,13 @@ def derive_rbac(spec: PlatformSpec, manifests: Mapping[str, list[dict[str, Any]]
                 c.add(None, obj["apiVersion"], obj["kind"], verbs, names=[name])
             else:
                 c.add(scope, obj["apiVersion"], obj["kind"], verbs)
+                _list_across(c, obj["apiVersion"], obj["kind"])
+        _list_across(c, "v1", "ConfigMap")
         flux = _flux_object(comp)
         if flux:
             api_version, kind, ns = flux
             c.add(ns, api_version, kind, APPLY)
+            _list_across(c, api_version, kind)
             # Health of a Flux-managed component: the workloads it installs, read only.
             for api, k in (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"),
                            ("apps/v1", "DaemonSet"), ("v1", "PersistentVolumeClaim")):
@@ -290,6 +293,14 @@ def derive_rbac(spec: PlatformSpec, manifests: Mapping[str, list[dict[str, Any]]
                     namespaces=namespaces, drill_rules=drill_rules)
     _refuse_wildcards(plan)
     return plan
+
+
+def _list_across(c: _Collector, api_version: str, kind: str) -> None:
+    """A reconcile lists each kind it applies once across namespaces (label-selected), which
+    Kubernetes authorizes only cluster-wide. Never Secrets: that would be the right to read
+    every Secret of the cluster; refused that list, the engine lists them per namespace."""
+    if kind != "Secret":
+        c.add(None, api_version, kind, ("list",))
 
 
 def _default_api_version(kind: str, objects_by_kind: Mapping[str, list[dict[str, Any]]]) -> str:

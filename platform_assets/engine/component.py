@@ -1,9 +1,11 @@
 """The component handler: a component's Kubernetes objects, its inventory and its health.
 
-Observe lists each kind per namespace once (label-selected) and reads only the namespaces that
-hold none of our objects; planning is ``core.component_plan.plan_component``; apply writes only
-what the plan says changed (namespaces, objects, prunes, then the inventory); verify waits for
-the health targets with the injected clock and sleeper.
+Observe first checks that the server serves every API version and CRD the component needs
+(``core.preflight``), then reads through the run's ``ClusterView`` (each kind listed once
+across namespaces, filtered by the component's label); planning is
+``core.component_plan.plan_component``; apply writes only what the plan says changed
+(namespaces, objects, prunes, then the inventory); verify waits for the health targets with
+the injected clock and sleeper (the first look uses what observe and apply returned).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from platform_assets.core import desired
+from platform_assets.core import desired, preflight
 from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import (
     ComponentPlan,
@@ -28,6 +30,7 @@ from platform_assets.core.graph import Node
 from platform_assets.core.health import has_health, health, reconcile_handled
 from platform_assets.core.manifests import load_directory
 from platform_assets.core.ports import ClusterApi, Json
+from platform_assets.engine.cluster_view import ClusterView
 from platform_assets.engine.handler import (
     Options,
     ReconcileError,
@@ -36,7 +39,6 @@ from platform_assets.engine.handler import (
     guarded,
     section_as,
 )
-from platform_assets.names import LABEL_COMPONENT
 from platform_assets.spec.models import Component
 
 # Where a health check's kind is not among the component's objects.
@@ -96,18 +98,39 @@ class ComponentState:
         return self.result
 
 
-def _list_into(k8s: ClusterApi, observed: dict[ObjId, Json], groups: set[ListGroup],
-               selector: str) -> None:
+def _read_into(view: ClusterView, st: ComponentState, groups: set[ListGroup]) -> None:
     for api, kind, ns in sorted(groups):
-        items = guarded(f"LIST {api} {kind} in {ns or 'the cluster'} ({selector})",
-                        partial(k8s.list_managed, api, kind, ns or None, selector))
-        for item in items:
-            observed[desired.obj_id({**item, "apiVersion": api, "kind": kind})] = item
+        st.observed.update(view.objects(api, kind, ns, st.comp.name))
 
 
 def _connect(rt: Runtime, k8s: ClusterApi) -> None:
     with rt.k8s_lock:
         k8s.dynamic()
+
+
+def _inputs(rt: Runtime, comp: Component, opts: Options) -> list[Json]:
+    """The ConfigMap of infrastructure outputs the component reads (``inputs``), if any."""
+    db = rt.spec.ionos.mariadb
+    if comp.inputs.mariadb is None or db is None:
+        return []
+    cluster = guarded(f"GET MariaDB cluster {db.name}", partial(rt.cloud().find_mariadb, db.name))
+    if cluster is None and not opts.dry_run:
+        raise ReconcileError(f"component {comp.name}: reads the MariaDB outputs, but the cluster "
+                             f"{db.name} does not exist: reconcile ionos/mariadb first")
+    out = desired.mariadb_outputs(comp, db, cluster)
+    return [out] if out else []
+
+
+def _preflight(rt: Runtime, st: ComponentState, k8s: ClusterApi) -> list[str]:
+    """Why each API version or CRD the component needs is not served (empty: all are)."""
+    out = []
+    for api, kind in preflight.needed_kinds(st.objs.all):
+        why = guarded(f"discover {api} {kind}", partial(k8s.serves, api, kind))
+        if why:
+            install = preflight.installer(
+                rt.spec, partial(component_manifests, rt.base_dir), api, kind, st.comp.name)
+            out.append(preflight.missing_api_message(st.comp.name, why, install))
+    return out
 
 
 class ComponentHandler:
@@ -116,26 +139,27 @@ class ComponentHandler:
     def observe(self, rt: Runtime, node: Node, opts: Options) -> ComponentState:
         comp = section_as(node, Component)
         st = ComponentState(node, comp, desired.component_objects(
-            comp, component_manifests(rt.base_dir, comp)))
-        selector = f"{LABEL_COMPONENT}={comp.name}"
+            comp, component_manifests(rt.base_dir, comp) + _inputs(rt, comp, opts)))
         k8s = rt.cluster()
         namespaces = namespaces_of(comp, st.objs)
         try:
             guarded("connect to the Kubernetes API", partial(_connect, rt, k8s))
-            _list_into(k8s, st.observed, observe_groups(st.objs), selector)
-            # A namespace holding objects of ours exists; only the others need a read.
-            seen = {oid[2] for oid in st.observed}
-            st.missing_ns = [ns for ns in namespaces if ns not in seen
-                             and guarded(f"GET v1 Namespace {ns}",
-                                         partial(k8s.get, "v1", "Namespace", ns)) is None]
         except ReconcileError as exc:
             # A dry run before the cluster exists plans everything as new.
             if not (opts.dry_run and isinstance(exc.__cause__, LookupError)):
                 raise
             st.no_cluster, st.missing_ns = True, list(namespaces)
             st.notes.append(f"no cluster to observe yet: {exc.__cause__}")
+            return st
+        missing_apis = _preflight(rt, st, k8s)
+        if missing_apis and not opts.dry_run:
+            raise ReconcileError("; ".join(missing_apis))
+        st.notes.extend(missing_apis)
+        view = rt.view()
+        _read_into(view, st, observe_groups(st.objs))
+        st.missing_ns = [ns for ns in namespaces if not view.namespace_exists(ns)]
         inventory = st.observed.get(desired.obj_id(st.objs.inventory))
-        _list_into(k8s, st.observed, prune_groups(st.objs, inventory), selector)
+        _read_into(view, st, prune_groups(st.objs, inventory))
         return st
 
     def plan(self, rt: Runtime, st: ComponentState, opts: Options,
@@ -147,8 +171,10 @@ class ComponentHandler:
 
     def apply(self, rt: Runtime, st: ComponentState, out: ReconcileOutcome) -> None:
         k8s, planned = rt.cluster(), st.planned
+        view = rt.view()
         for ns in st.missing_ns if st.comp.drift != "observe" else []:
-            guarded(f"APPLY v1 Namespace {ns}", partial(k8s.apply, desired.namespace_object(ns)))
+            view.wrote(guarded(f"APPLY v1 Namespace {ns}",
+                               partial(k8s.apply, desired.namespace_object(ns))))
             out.writes += 1
         for oid, want in planned.objects.items():
             change = planned.changes[oid]
@@ -156,15 +182,17 @@ class ComponentHandler:
                 continue
             body = self._with_reconcile_request(rt, st, oid, want)
             st.observed[oid] = guarded(f"APPLY {change.address}", partial(k8s.apply, body))
+            view.wrote(st.observed[oid])
             out.writes += 1
         for oid, change in planned.prunes:
             if change.writes:
                 guarded(f"DELETE {change.address}",
                         partial(k8s.delete, oid[0], oid[1], oid[3], oid[2] or None))
+                view.deleted(oid)
                 out.writes += 1
         if planned.inventory_change.writes:
-            guarded(f"APPLY {planned.inventory_change.address}",
-                    partial(k8s.apply, planned.inventory))
+            view.wrote(guarded(f"APPLY {planned.inventory_change.address}",
+                               partial(k8s.apply, planned.inventory)))
             out.writes += 1
 
     @staticmethod
@@ -181,6 +209,12 @@ class ComponentHandler:
     def verify(self, rt: Runtime, st: ComponentState, out: ReconcileOutcome,
                opts: Options) -> None:
         comp, objs = st.comp, st.objs
+        missing = [c.address for oid, c in st.planned.changes.items() if oid not in st.observed]
+        if missing and comp.drift == "observe" and not opts.dry_run:
+            # Waiting would only run out the health timeout: nothing will create them.
+            raise ReconcileError(
+                f"component {comp.name}: {len(missing)} objects missing; observe mode does not "
+                "create them: " + ", ".join(missing[:5]) + (" …" if len(missing) > 5 else ""))
         status, pending = self._wait_healthy(rt, st, health_targets(comp, objs), opts)
         out.unhealthy = [f"{k}: {status.get(k, 'not observed')}" for k in pending]
         out.healthy = not pending

@@ -15,13 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from platform_assets.core.calendar import Gate
 from platform_assets.core.graph import Node
 from platform_assets.core.plan import Change, Plan
 from platform_assets.core.ports import BucketApi, CloudApi, ClusterApi
 from platform_assets.spec.models import PlatformSpec
+
+if TYPE_CHECKING:
+    from platform_assets.engine.cluster_view import ClusterView
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -79,6 +82,21 @@ class Runtime:
     env: Callable[[str], str | None] = os.environ.get
     # Discovery is built once; components reconciled in parallel threads share it.
     k8s_lock: threading.Lock = field(default_factory=threading.Lock)
+    _view: ClusterView | None = field(default=None, repr=False)
+
+    def view(self) -> ClusterView:
+        """What this pass has read of the cluster (each kind listed once)."""
+        from platform_assets.engine.cluster_view import ClusterView
+
+        with self.k8s_lock:
+            if self._view is None:
+                self._view = ClusterView(self.cluster)
+            return self._view
+
+    def new_pass(self) -> None:
+        """Forget what was read: the next reconcile lists the cluster again."""
+        with self.k8s_lock:
+            self._view = None
 
     def cloud(self) -> CloudApi:
         return _required(self.ionos, "the IONOS Cloud API (resource ionos)")

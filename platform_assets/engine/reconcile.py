@@ -72,6 +72,7 @@ class Engine:
         self.runtime = Runtime(spec, base_dir, ionos=ionos, kubernetes=kubernetes,
                                object_storage=object_storage, log=log, now=now, sleep=sleep,
                                clock=clock, env=env)
+        self._reconciled: set[tuple[str, ...]] = set()
 
     def reconcile(self, node: Node, opts: Options | None = None) -> ReconcileOutcome:
         """Observe, plan and (unless ``opts.dry_run``) apply and verify one node."""
@@ -80,6 +81,12 @@ class Engine:
         if handler is None:
             raise ReconcileError(f"{node.path}: the reconcile engine does not handle {node.kind}")
         gate = disruption_gate(self.spec, self.runtime.now(), opts.force)
+        if node.key in self._reconciled:
+            # A run reconciles each node once: a second time is a new pass, which reads the
+            # cluster again rather than the lists the first one made.
+            self._reconciled.clear()
+            self.runtime.new_pass()
+        self._reconciled.add(node.key)
         try:
             outcome = run_handler(handler, self.runtime, node, opts, gate)
         except ReconcileError:

@@ -272,6 +272,11 @@ def _check_dependencies(spec: PlatformSpec) -> Problems:
     return out
 
 
+def _check_inputs(spec: PlatformSpec) -> Problems:
+    return [((layer, i, "inputs", "mariadb"), "the MariaDB outputs need ionos.mariadb in the spec")
+            for layer, i, c in _layered(spec) if c.inputs.mariadb and not spec.ionos.mariadb]
+
+
 def _check_bucket_refs(spec: PlatformSpec) -> Problems:
     b = spec.backups
     if b is None or b.cross_region_copy is None:
@@ -348,7 +353,7 @@ def _check_calendar(spec: PlatformSpec) -> Problems:
 
 # Every check that spans sections, in the order its problems are reported.
 REFERENCE_CHECKS: tuple[Callable[[PlatformSpec], Problems], ...] = (
-    _check_ionos, _check_component_names, _check_dependencies, _check_backups,
+    _check_ionos, _check_component_names, _check_dependencies, _check_inputs, _check_backups,
     _check_certificates, _check_remediation, _check_calendar,
 )
 

@@ -452,11 +452,31 @@ class IgnoreDifference(Model):
         return self
 
 
+MariaDBOutput = Literal["host", "port", "database", "user"]
+
+
+class MariaDBInput(Model):
+    """Where the managed MariaDB's connection details reach a component: a ConfigMap the
+    reconcile writes in the component's namespace (as Terraform outputs feed a Helm release)."""
+
+    config_map: Name
+    keys: dict[MariaDBOutput, str] = Field(
+        description="output (host, port, database, user) -> ConfigMap key",
+        min_length=1)
+
+
+class ComponentInputs(Model):
+    """Outputs of infrastructure assets the component reads (it runs after them)."""
+
+    mariadb: MariaDBInput | None = None
+
+
 class Component(Model):
     name: Name
     namespace: Name
     source: Source
     depends_on: list[Name] = Field(default_factory=list)
+    inputs: ComponentInputs = Field(default_factory=ComponentInputs)
     ignore_differences: list[IgnoreDifference] = Field(
         default_factory=list,
         description="changes by others that are not drift, beyond a HorizontalPodAutoscaler's "

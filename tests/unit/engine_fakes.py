@@ -196,11 +196,17 @@ class FakeCluster:
     def __init__(self, ready: bool = True) -> None:
         self.objects: dict[tuple[str, str, str, str], Json] = {}
         self.ready = ready
+        self.not_served: set[tuple[str, str]] = set()
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
 
     def dynamic(self) -> object:
         return self
+
+    def serves(self, api_version: str, kind: str) -> str | None:
+        if (api_version, kind) in self.not_served:
+            return f"{kind} {api_version} is not served (the server serves no version)"
+        return None
 
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> Json | None:
@@ -214,7 +220,8 @@ class FakeCluster:
         key, _, value = label_selector.partition("=")
         return [copy.deepcopy(o) for (a, k, ns, _), o in sorted(self.objects.items())
                 if (a, k) == (api_version, kind) and (namespace is None or ns == namespace)
-                and (o["metadata"].get("labels") or {}).get(key) == value]
+                and (not label_selector
+                     or (o["metadata"].get("labels") or {}).get(key) == value)]
 
     def apply(self, obj: Json, force: bool = True, dry_run: bool = False,
               subresource: str | None = None) -> Json:

@@ -208,3 +208,43 @@ def test_sizes_and_durations() -> None:
 def test_find_cycle() -> None:
     assert find_cycle({"a": ["b"], "b": []}) is None
     assert find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]}) == ["a", "b", "c", "a"]
+
+
+def test_a_bad_ignore_path_names_file_line_and_what_is_wrong() -> None:
+    text = _replace("    health_timeout: 10m\n", "    health_timeout: 10m\n"
+                    "    ignore_differences:\n"
+                    "      - {kind: Deployment, json_pointers: [spec/replicas]}\n")
+    (p,) = _bad(text).problems
+    assert p.path.startswith("applications[0].ignore_differences[0].json_pointers")
+    assert p.line == _line_of(text, "spec/replicas")
+    assert "starts with '/'" in p.message
+
+
+def test_mariadb_outputs_need_a_mariadb_and_wire_the_component_after_it() -> None:
+    from platform_assets.core import desired
+    from platform_assets.core.graph import KEY_MARIADB, build_graph, component_key
+
+    spec = load_spec(DEFAULT_SPEC)
+    wordpress = spec.component("wordpress")
+    assert spec.ionos.mariadb is not None
+    graph = build_graph(spec)
+    assert KEY_MARIADB in graph.nodes[component_key("applications", "wordpress")].deps
+    cluster = {"id": "c1", "metadata": {"dnsName": "ma-c1.mariadb.de-fra.ionos.com"}}
+    cm = desired.mariadb_outputs(wordpress, spec.ionos.mariadb, cluster)
+    assert cm == {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": "wordpress-config", "namespace": "services"},
+                  "data": {"WORDPRESS_DATABASE_HOST": "ma-c1.mariadb.de-fra.ionos.com",
+                           "WORDPRESS_DATABASE_NAME": "wordpress",
+                           "WORDPRESS_DATABASE_PORT_NUMBER": "3306",
+                           "WORDPRESS_DATABASE_USER": "wordpress"}}
+    before = desired.mariadb_outputs(wordpress, spec.ionos.mariadb, None)
+    assert before is not None and before["data"]["WORDPRESS_DATABASE_HOST"] == desired.NOT_YET
+    # No hard-coded host in the example's manifests any more.
+    manifests = DEFAULT_SPEC.parent / "manifests" / "wordpress"
+    assert not any("mariadb.de-fra.ionos.com" in p.read_text() for p in manifests.iterdir())
+
+    text = EXAMPLE[:EXAMPLE.index("  mariadb:\n    name: wordpress-db")] + \
+        EXAMPLE[EXAMPLE.index("  buckets:\n"):]
+    problems = {p.path: p.message for p in _bad(text).problems}
+    assert problems["applications[0].inputs.mariadb"] == (
+        "the MariaDB outputs need ionos.mariadb in the spec")

@@ -1,0 +1,107 @@
+"""What one run reads of the cluster: each kind listed once, across namespaces.
+
+A reconcile of many components would otherwise list every kind once per component and
+namespace; at a real API server's latency that is most of a no-op run. Here the first component
+that needs a kind lists it across all namespaces with our ``managed-by`` label (following
+``continue`` pages) and every later one filters that list by its component label and
+namespace. Health reads the same objects. Our own writes update the lists, so a later
+component of the same run sees them.
+
+A kind the run's RBAC may not list across namespaces (403) falls back to per-namespace lists.
+The RBAC derived from the spec (``core.rbac``) grants the cross-namespace list for every kind a
+component applies except Secrets, which would be the right to read every Secret of the cluster:
+with it, Secrets cost one list per namespace (and one refused list per run).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import partial
+
+from platform_assets.core import desired
+from platform_assets.core.component_plan import ObjId
+from platform_assets.core.ports import ClusterApi, Json
+from platform_assets.engine.handler import ReconcileError, guarded
+from platform_assets.names import FIELD_MANAGER, LABEL_COMPONENT, LABEL_MANAGED_BY
+
+MANAGED = f"{LABEL_MANAGED_BY}={FIELD_MANAGER}"
+NAMESPACES = "namespaces"  # the key of the list of every namespace
+
+
+def _forbidden(exc: ReconcileError) -> bool:
+    return getattr(exc.__cause__, "status", None) == 403
+
+
+class ClusterView:
+    """The cluster as one run lists it (thread-safe: components reconcile in parallel)."""
+
+    def __init__(self, cluster: Callable[[], ClusterApi]):
+        self._cluster = cluster
+        self._lock = threading.Lock()
+        self._kind_locks: dict[object, threading.Lock] = {}
+        self._lists: dict[object, dict[ObjId, Json] | None] = {}
+        self.lists = 0  # requests made (pages excepted), for tests and benchmarks
+
+    def _once(self, key: object, read: Callable[[], dict[ObjId, Json] | None],
+              ) -> dict[ObjId, Json] | None:
+        with self._lock:
+            lock = self._kind_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._lists:
+                self._lists[key] = read()
+            return self._lists[key]
+
+    def _list(self, api: str, kind: str, namespace: str | None, selector: str,
+              ) -> dict[ObjId, Json]:
+        where = namespace or "all namespaces"
+        items = guarded(f"LIST {api} {kind} in {where} ({selector})",
+                        partial(self._cluster().list_managed, api, kind, namespace, selector))
+        self.lists += 1
+        return {desired.obj_id({**i, "apiVersion": api, "kind": kind}): i for i in items}
+
+    def _across(self, api: str, kind: str) -> dict[ObjId, Json] | None:
+        """Every object of ours of a kind; None when it must be listed per namespace."""
+        try:
+            return self._list(api, kind, None, MANAGED)
+        except ReconcileError as exc:
+            if _forbidden(exc):
+                return None
+            raise
+
+    def objects(self, api: str, kind: str, namespace: str, component: str) -> dict[ObjId, Json]:
+        """The component's objects of a kind in ``namespace`` ("" for cluster-scoped)."""
+        every = self._once((api, kind), partial(self._across, api, kind))
+        if every is None:
+            every = self._once((api, kind, namespace), partial(
+                self._list, api, kind, namespace or None, MANAGED))
+        assert every is not None, "a namespace's list is never None"
+        with self._lock:  # other components' writes update the same lists
+            items = list(every.items())
+        return {oid: o for oid, o in items
+                if oid[2] == namespace and
+                ((o.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT) == component}
+
+    def namespace_exists(self, name: str) -> bool:
+        """Whether a namespace exists (every namespace listed once)."""
+        found = self._once(NAMESPACES, partial(self._list, "v1", "Namespace", None, ""))
+        return ("v1", "Namespace", "", name) in (found or {})
+
+    def wrote(self, obj: Json) -> None:
+        """Our apply of ``obj`` (as the server answered it): later reads see it."""
+        oid = desired.obj_id(obj)
+        keys: tuple[object, ...] = ((oid[0], oid[1]), (oid[0], oid[1], oid[2]))
+        if oid[:2] == ("v1", "Namespace"):
+            keys += (NAMESPACES,)
+        with self._lock:
+            for key in keys:
+                found = self._lists.get(key)
+                if found is not None:
+                    found[oid] = obj
+
+    def deleted(self, oid: ObjId) -> None:
+        with self._lock:
+            for key in ((oid[0], oid[1]), (oid[0], oid[1], oid[2])):
+                found = self._lists.get(key)
+                if found is not None:
+                    found.pop(oid, None)

@@ -1,0 +1,128 @@
+"""What a reconcile reads (one list per kind across namespaces for the whole run, health from
+the same lists), the preflight of API versions and CRDs, and the per-namespace fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from platform_assets.core import preflight
+from platform_assets.core.graph import Graph, component_key
+from platform_assets.engine.reconcile import Engine, Options, ReconcileError
+from platform_assets.reconcile_assets import reconciled_nodes
+from tests.unit.engine_fakes import FakeBuckets, FakeClock, FakeCloud, FakeCluster, make_graph
+
+MORE = """
+  - name: {name}
+    namespace: {name}
+    source: {{manifests: {{path: manifests/web}}}}
+    health_timeout: 1m
+"""
+NAMES = ["api", "blog", "shop"]
+
+
+def three_more(text: str) -> str:
+    head, sep, tail = text.partition("change_calendar:")
+    return head + "".join(MORE.format(name=n) for n in NAMES) + sep + tail
+
+
+def engine(graph: Graph, k8s: FakeCluster) -> Engine:
+    assert graph.base_dir is not None
+    return Engine(graph.spec, graph.base_dir, ionos=FakeCloud(), kubernetes=k8s,
+                  object_storage=FakeBuckets(), sleep=FakeClock().sleep, clock=FakeClock(),
+                  env={"MARIADB_PASSWORD": "x"}.get)
+
+
+def components(graph: Graph) -> list[Any]:
+    return [n for n in reconciled_nodes(graph) if n.kind == "component"]
+
+
+def test_a_no_op_run_lists_each_kind_once_for_all_components(tmp_path: Path) -> None:
+    graph = make_graph(tmp_path, edit=three_more)
+    k8s = FakeCluster()
+    first = engine(graph, k8s)
+    assert sum(first.reconcile(n).writes for n in components(graph)) == 4 * 4
+    k8s.reads.clear()
+    again = engine(graph, k8s)
+    outcomes = [again.reconcile(n) for n in components(graph)]
+    assert all(o.writes == 0 and o.healthy for o in outcomes)
+    # Deployment, ConfigMap (objects and inventories) and Namespace: three lists, no GETs.
+    assert k8s.reads == {"LIST": 3}
+
+
+def test_the_same_engine_reads_again_when_a_node_comes_round_again(tmp_path: Path) -> None:
+    graph = make_graph(tmp_path)
+    k8s = FakeCluster()
+    eng = engine(graph, k8s)
+    web = graph.nodes[component_key("platform", "web")]
+    assert eng.reconcile(web).writes == 4
+    # Someone deletes the ConfigMap between two passes of one engine: the second pass sees it.
+    del k8s.objects[("v1", "ConfigMap", "web", "web-config")]
+    assert eng.reconcile(web).writes == 1
+
+
+def test_a_missing_crd_names_component_kind_version_and_who_installs_it(
+        tmp_path: Path) -> None:
+    cert = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+            "metadata": {"name": "tls"}, "spec": {"secretName": "tls"}}
+    graph = make_graph(tmp_path, objects=[cert], edit=lambda t: t.replace(
+        "platform:\n", "platform:\n  - name: cert-manager\n    namespace: cert-manager\n"
+        "    source: {helm_release: {chart: cert-manager, version: 1.16.2, repository: jetstack}}"
+        "\n"))
+    k8s = FakeCluster()
+    k8s.not_served.add(("cert-manager.io/v1", "Certificate"))
+    web = graph.nodes[component_key("platform", "web")]
+    with pytest.raises(ReconcileError) as err:
+        engine(graph, k8s).reconcile(web)
+    assert str(err.value) == (
+        "component web: Certificate cert-manager.io/v1 is not served (the server serves no "
+        "version); component cert-manager should install it; depend on it (depends_on)")
+    assert not k8s.writes
+    planned = engine(graph, k8s).reconcile(web, Options(dry_run=True))
+    assert any("cert-manager should install it" in n for n in planned.plan.notes)
+
+
+def test_the_installer_is_the_component_whose_manifests_hold_the_crd(tmp_path: Path) -> None:
+    graph = make_graph(tmp_path)
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.example.com"},
+           "spec": {"group": "example.com", "names": {"kind": "Widget"}}}
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    by_name = {"web": [crd]}
+    found = preflight.installer(graph.spec, lambda c: by_name.get(c.name, []),
+                                "example.com/v1", "Widget", "other")
+    assert found == "component web installs it (its manifests hold the CRD)"
+    # A component's own CRD is applied first in the same run: not a missing API.
+    assert preflight.needed_kinds([crd, widget]) == [
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition")]
+    assert "no component of the spec installs the example.com CRDs" in preflight.installer(
+        graph.spec, lambda c: [], "example.com/v1", "Widget", "other")
+
+
+class Forbidden(Exception):
+    status = 403
+
+
+def test_a_kind_the_run_may_not_list_across_namespaces_is_listed_per_namespace(
+        tmp_path: Path) -> None:
+    graph = make_graph(tmp_path, edit=three_more)
+    k8s = FakeCluster()
+    first = engine(graph, k8s)
+    for node in components(graph):
+        first.reconcile(node)
+    listed: list[str | None] = []
+    real = k8s.list_managed
+
+    def namespaced_only(api: str, kind: str, namespace: str | None,
+                        selector: str) -> list[dict[str, Any]]:
+        listed.append(namespace)
+        if namespace is None and kind != "Namespace":
+            raise Forbidden("deployments.apps is forbidden: cannot list at the cluster scope")
+        return real(api, kind, namespace, selector)
+
+    k8s.list_managed = namespaced_only  # type: ignore[method-assign]
+    again = engine(graph, k8s)
+    assert all(again.reconcile(n).writes == 0 for n in components(graph))
+    assert sorted(n for n in listed if n) == sorted(["web", *NAMES] * 2)
