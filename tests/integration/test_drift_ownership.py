@@ -7,9 +7,9 @@ container, as an injecting webhook would) or a scale by the HPA's manager throug
 (kube-controller-manager) is not drift; ``kubectl scale``, ``kubectl patch`` of a field we own
 and a deleted object are, reported with the field and the manager that changed it, and the
 next reconcile in ``enforce`` mode corrects them. Contract: server-side apply's field management
-(https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management); kubectl
-writes under the managers ``kubectl-scale``/``kubectl-patch`` (its ``--field-manager`` flag
-defaults).
+(https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management); the
+manager is what kubectl sends: ``kubectl-patch`` (its ``--field-manager`` default), and for
+``kubectl scale``, which sends none, the User-Agent's product ``kubectl``.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def test_scale_patch_and_delete_are_drift_with_field_and_manager_then_corrected(
     found = drifted(cluster.check())
     assert k8s_writes() == 0
     assert found["apps/v1 Deployment web/web"] == [
-        "spec.replicas: 5 -> 2 (changed by kubectl-scale)",
+        "spec.replicas: 5 -> 2 (changed by kubectl)",
         'spec.template.spec.containers[name="web"].image: "nginx:evil" -> "nginx:1.27" '
         "(changed by kubectl-patch)"]
     assert "v1 ConfigMap web/web-config" in found
