@@ -19,12 +19,12 @@ from platform_assets.core.fieldpath import parse_jq_path, parse_json_pointer, re
 from platform_assets.core.ownership import IgnoreRule
 from platform_assets.core.plan import Action, Change, Plan, decide, delete_change
 from platform_assets.core.ports import Json
+from platform_assets.core.redact import redact_all, redact_change
 from platform_assets.names import ANNOTATION_APPLIED_HASH, FIELD_MANAGER
 from platform_assets.spec.models import Component
 
 ObjId = tuple[str, str, str, str]
 ListGroup = tuple[str, str, str]  # apiVersion, kind, namespace ("" for cluster-scoped)
-REDACTED = "(secret value)"
 
 
 def namespaces_of(component: Component, objs: desired.ComponentObjects) -> list[str]:
@@ -120,7 +120,9 @@ def object_change(want: Json, have: Json | None, gate: Gate, mode: str,
         spec_changed = desired.applied_hash(have) != desired.applied_hash(want)
         fields = field_changes(want, have, spec_changed, rules)
     if want["kind"] == "Secret":
-        fields = [FieldChange(f.path, REDACTED, REDACTED, f.changed_by) for f in fields]
+        fields = [redact_all(f) for f in fields]
+    else:
+        fields = [redact_change(f, want) for f in fields]
     return decide(desired.obj_address(want), have is not None, fields, gate=gate,
                   drift=not spec_changed, mode=mode)
 

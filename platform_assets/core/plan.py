@@ -16,6 +16,7 @@ from typing import Literal
 
 from platform_assets.core.calendar import Gate
 from platform_assets.core.diff import FieldChange, render, touches
+from platform_assets.core.redact import redact_change
 
 Action = Literal["create", "update", "replace", "delete", "no-op", "deferred"]
 WRITE_ACTIONS = frozenset({"create", "update", "replace", "delete"})
@@ -143,7 +144,7 @@ def decide(
         what: a human name used in messages, e.g. ``node pool pool-a``.
     """
     what = what or address
-    fields = tuple(fields)
+    fields = tuple(redact_change(f) for f in fields)
     if mode == "observe":
         action: Action = "no-op" if exists and not fields else (
             "create" if not exists else "update")

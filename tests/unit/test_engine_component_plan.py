@@ -7,12 +7,12 @@ import copy
 from platform_assets.core import desired
 from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import (
-    REDACTED,
     namespaces_of,
     observe_groups,
     plan_component,
     prune_groups,
 )
+from platform_assets.core.redact import REDACTED
 from platform_assets.spec.models import Component
 from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
 
