@@ -248,3 +248,10 @@ def test_mariadb_outputs_need_a_mariadb_and_wire_the_component_after_it() -> Non
     problems = {p.path: p.message for p in _bad(text).problems}
     assert problems["applications[0].inputs.mariadb"] == (
         "the MariaDB outputs need ionos.mariadb in the spec")
+
+
+def test_remediation_rule_with_unknown_component() -> None:
+    text = _replace("      component: wordpress\n", "      component: wordpres\n")
+    (p,) = _bad(text).problems
+    assert p.path.endswith(".component") and "unknown component 'wordpres'" in p.message
+    assert p.line == _line_of(text, "component: wordpres")
