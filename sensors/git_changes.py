@@ -78,7 +78,7 @@ def graph_at(git: GitRepositoryResource, sha: str) -> Graph:
         SpecError: the spec at ``sha`` is missing or invalid.
         GitUnavailable: the commit is not in the mirror.
     """
-    return graph_from_source(git.tree(sha), git.spec_path)
+    return graph_from_source(git.tree(sha), git.spec_path, check_manifests=True)
 
 
 # The writable webserver's in-cluster address (its Service, not the OIDC-protected public URL

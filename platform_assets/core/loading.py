@@ -21,9 +21,16 @@ from pathlib import Path
 from typing import Protocol
 
 from platform_assets.core.graph import Graph, build_graph
-from platform_assets.core.manifests import MANIFEST_SUFFIXES
+from platform_assets.core.manifest_policy import manifest_problems
+from platform_assets.core.manifests import (
+    MANIFEST_SUFFIXES,
+    ManifestError,
+    parse_manifests,
+    with_namespace,
+)
 from platform_assets.names import TAG_COMMIT
 from platform_assets.spec.loader import SpecError, SpecProblem, load_spec_from
+from platform_assets.spec.models import PlatformSpec
 from platform_assets.spec.source import DirectorySource, SpecSource
 
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
@@ -54,12 +61,41 @@ def _read(source: SpecSource, path: str) -> bytes:
                         ) from None
 
 
-def graph_from_source(source: SpecSource, spec_path: str) -> Graph:
+def manifest_problems_in(source: SpecSource, spec_path: str,
+                         spec: PlatformSpec) -> list[SpecProblem]:
+    """Every manifest of ``spec`` in ``source`` that is malformed or that its component may not
+    create (``core.manifest_policy``), as spec problems naming the manifest's file and line."""
+    spec_dir = posixpath.dirname(spec_path)
+    out: list[SpecProblem] = []
+    for comp in spec.components:
+        if not comp.source.manifests:
+            continue
+        directory = posixpath.normpath(posixpath.join(spec_dir, comp.source.manifests.path))
+        for path in sorted(source.list_tree(directory)):
+            if not path.endswith(MANIFEST_SUFFIXES):
+                continue
+            label = source.describe(path)
+            try:
+                found = parse_manifests(_read(source, path), label)
+            except ManifestError as exc:
+                out.append(SpecProblem(label, None, "", str(exc).removeprefix(label + ":")
+                                       .strip()))
+                continue
+            found = [with_namespace(m, comp.namespace) for m in found]
+            out += [SpecProblem(p.file, p.line, p.field, p.message)
+                    for p in manifest_problems(comp, found)]
+    return out
+
+
+def graph_from_source(source: SpecSource, spec_path: str,
+                      check_manifests: bool = False) -> Graph:
     """The asset graph of the spec at ``spec_path`` in ``source``.
 
     Manifest paths in the spec are relative to the spec file's directory; each manifest
     component's code version covers its files, and ``base_dir`` is that directory on disk (None
-    when the source is not on disk).
+    when the source is not on disk). With ``check_manifests`` (the Git sensor, ``validate``),
+    every manifest is also read and held to its component's allow-list before the graph is
+    returned; the code location skips that to load fast, and the engine checks at apply.
 
     Raises:
         SpecError: the spec cannot be read or is invalid; every problem names file and line.
@@ -70,6 +106,8 @@ def graph_from_source(source: SpecSource, spec_path: str) -> Graph:
         return posixpath.normpath(posixpath.join(spec_dir, path))
 
     spec = load_spec_from(source, spec_path)
+    if check_manifests and (problems := manifest_problems_in(source, spec_path, spec)):
+        raise SpecError(problems)
     graph = build_graph(spec, manifest_digest=lambda path: manifest_digest(source, in_tree(path)))
     base_dir = source.root / spec_dir if source.root is not None else None
     return dataclasses.replace(graph, base_dir=base_dir)

@@ -135,19 +135,29 @@ def load_directory(directory: Path, default_namespace: str | None = None) -> lis
             raise ManifestError(f"{p}: cannot read the manifest: {exc}") from None
         out.extend(parse_manifests(text, str(p)))
     if default_namespace:
-        out = [_with_namespace(m, default_namespace) for m in out]
+        out = [with_namespace(m, default_namespace) for m in out]
     return out
 
 
+# Kinds without a namespace (Kubernetes API reference, plus the cluster-scoped CRDs of the tools
+# the platform runs: cert-manager, External Secrets, Gateway API, Kyverno). The engine also asks
+# the API server's discovery at apply time, so a kind missing here is still refused when it
+# turns out cluster-scoped (core.manifest_policy).
 CLUSTER_SCOPED_KINDS = frozenset({
     "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterIssuer",
     "ClusterSecretStore", "StorageClass", "PersistentVolume", "VolumeSnapshotClass",
     "VolumeSnapshotContent", "PriorityClass", "Node", "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
+    "MutatingWebhookConfiguration", "APIService", "CertificateSigningRequest",
+    "ClusterTrustBundle", "CSIDriver", "CSINode", "VolumeAttachment", "FlowSchema",
+    "PriorityLevelConfiguration", "IngressClass", "RuntimeClass", "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding", "ClusterExternalSecret", "GatewayClass", "ClusterPolicy",
+    "ClusterPolicyReport", "ComponentStatus",
 })
 
 
-def _with_namespace(m: Manifest, ns: str) -> Manifest:
+def with_namespace(m: Manifest, ns: str) -> Manifest:
+    """``m`` in namespace ``ns`` unless it has one or its kind is cluster-scoped."""
     if m.kind in CLUSTER_SCOPED_KINDS or m.namespace:
         return m
     obj = {**m.obj, "metadata": {**m.obj["metadata"], "namespace": ns}}

@@ -104,6 +104,11 @@ class ClusterApi(ClusterReader, Protocol):
     def delete(self, api_version: str, kind: str, name: str,
                namespace: str | None = None) -> bool: ...
 
+    def namespaced(self, api_version: str, kind: str) -> bool:
+        """Whether objects of this kind live in a namespace, as the API server's discovery
+        says; raises when the API does not serve the kind."""
+        ...
+
 
 class CertificateManager(Protocol):
     """IONOS Certificate Manager; satisfied by ``resources.ionos.IonosCloudResource``."""

@@ -10,6 +10,7 @@ the injected clock and sleeper (the first look uses what observe and apply retur
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,8 @@ from platform_assets.core.component_plan import (
 )
 from platform_assets.core.graph import Node
 from platform_assets.core.health import has_health, health, reconcile_handled
-from platform_assets.core.manifests import load_directory
+from platform_assets.core.manifest_policy import manifest_problems, object_problem
+from platform_assets.core.manifests import ManifestError, load_directory
 from platform_assets.core.ports import ClusterApi, Json
 from platform_assets.engine.cluster_view import ClusterView
 from platform_assets.engine.handler import (
@@ -50,11 +52,35 @@ HEALTH_API_VERSIONS = {
 
 
 def component_manifests(base_dir: Path, comp: Component) -> list[Json]:
-    """The objects of a manifests component, namespaced (CLUSTER_SCOPED_KINDS excepted)."""
+    """The objects of a manifests component, namespaced (CLUSTER_SCOPED_KINDS excepted).
+
+    Raises:
+        ManifestError: a file is malformed, or holds an object the component may not create
+            (``core.manifest_policy``); every problem names file and line.
+    """
     if not comp.source.manifests:
         return []
     path = base_dir / comp.source.manifests.path
-    return [m.obj for m in load_directory(path, default_namespace=comp.namespace)]
+    manifests = load_directory(path, default_namespace=comp.namespace)
+    problems = manifest_problems(comp, manifests)
+    if problems:
+        raise ManifestError("\n".join(map(str, problems)))
+    return [m.obj for m in manifests]
+
+
+def check_scopes(k8s: ClusterApi, comp: Component, objs: Iterable[Json]) -> None:
+    """Refuse, before anything is applied, an object whose kind the API server says is
+    cluster-scoped when the component does not allow it (a kind the static table lacks)."""
+    for obj in objs:
+        try:
+            scoped = not k8s.namespaced(str(obj["apiVersion"]), str(obj["kind"]))
+        except Exception:  # noqa: BLE001 - a kind the API lacks: the apply fails on its own
+            continue
+        problem = object_problem(comp, obj, scoped) if scoped else None
+        if problem:
+            meta = obj.get("metadata") or {}
+            raise ReconcileError(f"component {comp.name}: {obj['kind']}/{meta.get('name')}: "
+                                 f"{problem[0]}: {problem[1]}")
 
 
 def health_targets(comp: Component, objs: desired.ComponentObjects) -> dict[str, ObjId]:
@@ -138,8 +164,9 @@ class ComponentHandler:
 
     def observe(self, rt: Runtime, node: Node, opts: Options) -> ComponentState:
         comp = section_as(node, Component)
+        manifests = component_manifests(rt.base_dir, comp)
         st = ComponentState(node, comp, desired.component_objects(
-            comp, component_manifests(rt.base_dir, comp) + _inputs(rt, comp, opts)))
+            comp, manifests + _inputs(rt, comp, opts)))
         k8s = rt.cluster()
         namespaces = namespaces_of(comp, st.objs)
         try:
@@ -151,6 +178,7 @@ class ComponentHandler:
             st.no_cluster, st.missing_ns = True, list(namespaces)
             st.notes.append(f"no cluster to observe yet: {exc.__cause__}")
             return st
+        check_scopes(k8s, comp, manifests)
         missing_apis = _preflight(rt, st, k8s)
         if missing_apis and not opts.dry_run:
             raise ReconcileError("; ".join(missing_apis))

@@ -471,10 +471,26 @@ class ComponentInputs(Model):
     mariadb: MariaDBInput | None = None
 
 
+class Allow(Model):
+    """What a component's objects may be, beyond the defaults: objects in its own namespace, of
+    any namespaced kind but Role and RoleBinding, and the Namespace objects of its namespaces."""
+
+    namespaces: list[Name] = Field(
+        default_factory=list,
+        description="namespaces besides `namespace` that the component's objects may be in")
+    kinds: list[str] = Field(
+        default_factory=list,
+        description="kinds refused unless listed here: every cluster-scoped kind (ClusterRole, "
+                    "ClusterRoleBinding, CustomResourceDefinition, webhook configurations, "
+                    "ClusterIssuer, ...) and the RBAC kinds Role and RoleBinding")
+
+
 class Component(Model):
     name: Name
     namespace: Name
     source: Source
+    allow: Allow = Field(default_factory=Allow, description="the namespaces and kinds the "
+                         "component's objects may use beyond its own namespace (docs/security.md)")
     depends_on: list[Name] = Field(default_factory=list)
     inputs: ComponentInputs = Field(default_factory=ComponentInputs)
     ignore_differences: list[IgnoreDifference] = Field(

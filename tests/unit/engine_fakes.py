@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from platform_assets.core.graph import Graph, build_graph
+from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS
 from platform_assets.spec import load_spec_text
 
 Json = dict[str, Any]
@@ -197,6 +198,7 @@ class FakeCluster:
         self.objects: dict[tuple[str, str, str, str], Json] = {}
         self.ready = ready
         self.not_served: set[tuple[str, str]] = set()
+        self.cluster_kinds: set[str] = set()
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
 
@@ -207,6 +209,10 @@ class FakeCluster:
         if (api_version, kind) in self.not_served:
             return f"{kind} {api_version} is not served (the server serves no version)"
         return None
+
+    def namespaced(self, api_version: str, kind: str) -> bool:
+        """Discovery's answer, from the static table plus ``cluster_kinds`` a test adds."""
+        return kind not in CLUSTER_SCOPED_KINDS | self.cluster_kinds
 
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> Json | None:
