@@ -100,12 +100,45 @@ class GitRepositoryResource(dg.ConfigurableResource):
     cache_dir: str | None = None
     timeout_seconds: float = 60.0
     checkout_dir: str | None = None
+    allowed_signers: str | None = None
 
     def resolved_url(self) -> str:
         url = self.url or os.environ.get("PLATFORM_GIT_URL")
         if not url:
             raise GitUnavailable("no Git URL: set PLATFORM_GIT_URL or the git resource's url")
         return url
+
+    def signers_file(self) -> str | None:
+        """The SSH ``allowed_signers`` file commits must be signed against (the resource's
+        ``allowed_signers``, else ``$PLATFORM_GIT_ALLOWED_SIGNERS``); None: signatures are not
+        required."""
+        return self.allowed_signers or os.environ.get("PLATFORM_GIT_ALLOWED_SIGNERS") or None
+
+    def untrusted_reason(self, sha: str) -> str | None:
+        """Why commit ``sha`` may not be applied, or None when it may.
+
+        With an allowed-signers file configured, a commit must carry an SSH signature that
+        ``git verify-commit`` checks good against that file (``ssh-keygen -Y verify``); an
+        unsigned commit, an OpenPGP signature or a key not in the file is refused. Without one,
+        every commit may be applied.
+        """
+        signers = self.signers_file()
+        if signers is None:
+            return None
+        if not Path(signers).is_file():
+            return (f"the allowed signers file {signers} does not exist, so no commit can be "
+                    "trusted; fix PLATFORM_GIT_ALLOWED_SIGNERS")
+        done = self._git("-c", f"gpg.ssh.allowedSignersFile={signers}", "verify-commit",
+                         "--raw", sha, check=False)
+        said = done.stderr.decode(errors="replace").strip()
+        if done.returncode == 0 and 'Good "git" signature' in said:
+            return None
+        lines = said.splitlines()
+        if not lines or "no signature found" in said:
+            return "it is not signed"
+        if done.returncode == 0:
+            return "it is signed with OpenPGP; only SSH signatures from the allowed signers count"
+        return f"its signature is not from a trusted key ({redact(lines[-1])[:200]})"
 
     def cache_root(self) -> Path:
         base = self.cache_dir or os.environ.get("PLATFORM_GIT_CACHE") or os.path.join(

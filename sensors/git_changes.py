@@ -148,36 +148,67 @@ def evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) ->
 
 def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -> Any:
     cur = GitCursor.parse(context.cursor)
-    try:
-        head = git.fetch()
-    except GitUnavailable as exc:
-        return dg.SkipReason(f"Git unreachable, nothing handled, cursor unchanged: {exc}")
-
+    head = git.fetch()  # GitUnavailable: evaluate() skips with the cursor unchanged
     if cur.handled is None:
+        return _first_tick(context, git, cur, head)
+    if head == cur.handled and cur.pending is None:
+        return dg.SkipReason(f"no new commit on {git.branch} (head {head[:12]})")
+    untrusted = git.untrusted_reason(head)
+    if untrusted:
+        return _refuse(context, cur, head, f"commit {head[:12]} is not trusted: {untrusted}",
+                       "no run requested", f"not trusted: {untrusted}")
+    rewritten = not git.is_ancestor(cur.handled, head)
+    try:
+        new_graph = graph_at(git, head)
+    except SpecError as exc:
+        return _refuse(context, cur, head, f"commit {head[:12]} has an invalid spec",
+                       f"no run requested (last applied: {(cur.applied or 'none')[:12]}); a "
+                       f"later commit that fixes it proceeds. {exc}", str(exc))
+    base, change = _compare(git, cur, head, new_graph)
+    notes = [f"history rewritten ({cur.handled[:12]} is not an ancestor of {head[:12]}); "
+             f"compared with the last applied spec {(base or 'none')[:12]}"] if rewritten else []
+    if change.shape_changed:
+        change, waiting = _await_reload(context, git, cur, head, change, notes)
+        if waiting is not None:
+            return waiting
+    else:
+        git.update_checkout(head)  # keep the code location's copy of the spec at the head
+    return _request(context, git, cur, head, base, change, new_graph, notes)
+
+
+def _first_tick(context: dg.SensorEvaluationContext, git: GitRepositoryResource,
+                cur: GitCursor, head: str) -> dg.SkipReason:
+    """The head becomes the baseline later commits are compared with (when it is trusted and
+    valid; otherwise the first later commit that is counts everything as changed)."""
+    untrusted = git.untrusted_reason(head)
+    if untrusted:
+        cur.last_error = f"{head}: not trusted: {untrusted}"
+    else:
         try:
             graph_at(git, head)
             cur.applied = head
         except SpecError as exc:
             cur.last_error = f"{head}: {exc}"
-        cur.handled = head
-        context.update_cursor(cur.dump())
-        return dg.SkipReason(f"first tick: starting from {head[:12]} on {git.branch}; commits "
-                             "after it are reconciled as they land")
-    if head == cur.handled and cur.pending is None:
-        return dg.SkipReason(f"no new commit on {git.branch} (head {head[:12]})")
+    cur.handled = head
+    context.update_cursor(cur.dump())
+    return dg.SkipReason(f"first tick: starting from {head[:12]} on {git.branch}; commits "
+                         "after it are reconciled as they land"
+                         + (f" (the head is not trusted: {untrusted})" if untrusted else ""))
 
-    rewritten = not git.is_ancestor(cur.handled, head)
-    try:
-        new_graph = graph_at(git, head)
-    except SpecError as exc:
-        cur.handled, cur.pending, cur.pending_ticks = head, None, 0
-        cur.last_error = f"{head}: {exc}"
-        context.update_cursor(cur.dump())
-        context.log.error(f"commit {head} has an invalid spec; no run requested:\n{exc}")
-        return dg.SkipReason(
-            f"commit {head[:12]} has an invalid spec, no run requested (last applied: "
-            f"{(cur.applied or 'none')[:12]}); a later commit that fixes it proceeds. {exc}")
 
+def _refuse(context: dg.SensorEvaluationContext, cur: GitCursor, head: str, what: str,
+            rest: str, error: str) -> dg.SkipReason:
+    """A head that must not be applied: handled (not retried every tick), never applied."""
+    cur.handled, cur.pending, cur.pending_ticks = head, None, 0
+    cur.last_error = f"{head}: {error}"
+    context.update_cursor(cur.dump())
+    context.log.error(f"{what}; no run requested:\n{error}")
+    return dg.SkipReason(f"{what}, {rest}")
+
+
+def _compare(git: GitRepositoryResource, cur: GitCursor, head: str,
+             new_graph: Graph) -> tuple[str | None, SpecChange]:
+    """The last applied commit still in the mirror (the base), and what changed since."""
     base = cur.applied if cur.applied and git.has_commit(cur.applied) else None
     old_graph: Graph | None = None
     paths: list[str] = []
@@ -187,38 +218,42 @@ def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -
         except SpecError:
             old_graph = None
         paths = git.changed_paths(base, head)
-    change = diff_graphs(old_graph, new_graph, paths, git.spec_path)
-    notes = []
-    if rewritten:
-        notes.append(f"history rewritten ({cur.handled[:12]} is not an ancestor of "
-                     f"{head[:12]}); compared with the last applied spec "
-                     f"{(base or 'none')[:12]}")
+    return base, diff_graphs(old_graph, new_graph, paths, git.spec_path)
 
-    if change.shape_changed:
-        known = _known_keys(context)
-        missing = [k for k in change.selection if known is not None and k not in known]
-        if cur.pending != head:
-            checkout = git.update_checkout(head)
-            location = (context.code_location_origin.location_name
-                        if context.code_location_origin else CODE_LOCATION)
-            notes.append(f"graph changed (+{len(change.added)} / -{len(change.removed)} assets)"
-                         + (f"; checkout {checkout} now at {head[:12]}" if checkout else "")
-                         + f"; {request_reload(location)}")
-        if missing and cur.pending_ticks < RELOAD_WAIT_TICKS:
-            cur.pending = head
-            cur.pending_ticks += 1
-            context.update_cursor(cur.dump())
-            return dg.SkipReason(
-                f"commit {head[:12]} adds assets the code location does not have yet "
-                f"({', '.join('/'.join(k) for k in missing[:5])}); waiting for the reload "
-                f"(tick {cur.pending_ticks}/{RELOAD_WAIT_TICKS}). " + "; ".join(notes))
-        if missing:
-            notes.append("reload did not happen in time; running the assets that exist")
-            change = SpecChange(change.changed, change.added, change.removed, change.downstream,
-                                frozenset(k for k in change.reconcile_keys if k not in missing))
 
-    if not change.shape_changed:
-        git.update_checkout(head)  # keep the code location's copy of the spec at the head
+def _await_reload(context: dg.SensorEvaluationContext, git: GitRepositoryResource,
+                  cur: GitCursor, head: str, change: SpecChange,
+                  notes: list[str]) -> tuple[SpecChange, dg.SkipReason | None]:
+    """Assets were added or removed: ask for a reload, and wait a few ticks for assets the code
+    location does not have yet; then run those that exist."""
+    known = _known_keys(context)
+    missing = [k for k in change.selection if known is not None and k not in known]
+    if cur.pending != head:
+        checkout = git.update_checkout(head)
+        location = (context.code_location_origin.location_name
+                    if context.code_location_origin else CODE_LOCATION)
+        notes.append(f"graph changed (+{len(change.added)} / -{len(change.removed)} assets)"
+                     + (f"; checkout {checkout} now at {head[:12]}" if checkout else "")
+                     + f"; {request_reload(location)}")
+    if missing and cur.pending_ticks < RELOAD_WAIT_TICKS:
+        cur.pending = head
+        cur.pending_ticks += 1
+        context.update_cursor(cur.dump())
+        return change, dg.SkipReason(
+            f"commit {head[:12]} adds assets the code location does not have yet "
+            f"({', '.join('/'.join(k) for k in missing[:5])}); waiting for the reload "
+            f"(tick {cur.pending_ticks}/{RELOAD_WAIT_TICKS}). " + "; ".join(notes))
+    if missing:
+        notes.append("reload did not happen in time; running the assets that exist")
+        change = SpecChange(change.changed, change.added, change.removed, change.downstream,
+                            frozenset(k for k in change.reconcile_keys if k not in missing))
+    return change, None
+
+
+def _request(context: dg.SensorEvaluationContext, git: GitRepositoryResource, cur: GitCursor,
+             head: str, base: str | None, change: SpecChange, new_graph: Graph,
+             notes: list[str]) -> dg.RunRequest | dg.SkipReason:
+    """The head is applied: the cursor moves, and a run is requested for what changed."""
     cur.handled, cur.applied, cur.pending, cur.pending_ticks, cur.last_error = (
         head, head, None, 0, None)
     context.update_cursor(cur.dump())
