@@ -131,7 +131,7 @@ class GitRepositoryResource(dg.ConfigurableResource):
         done = self._git("-c", f"gpg.ssh.allowedSignersFile={signers}", "verify-commit",
                          "--raw", sha, check=False)
         said = done.stderr.decode(errors="replace").strip()
-        if done.returncode == 0 and 'Good "git" signature' in said:
+        if done.returncode == 0 and 'Good "git" signature for ' in said:
             return None
         lines = said.splitlines()
         if not lines or "no signature found" in said:

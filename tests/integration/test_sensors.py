@@ -167,7 +167,9 @@ def test_git_added_component_updates_the_checkout_and_runs(
     def add(root: Path) -> None:
         text = (root / "platform.yaml").read_text()
         text = text.replace("\nbackups:", "\n  - name: guestbook\n    namespace: services\n"
-                            "    source: {manifests: {path: manifests/guestbook}}\n\nbackups:", 1)
+                            "    source: {manifests: {path: manifests/guestbook}}\n"
+                            # the second commit renames its Namespace object to guestbook
+                            "    allow: {namespaces: [guestbook]}\n\nbackups:", 1)
         (root / "platform.yaml").write_text(text)
         (root / "manifests" / "guestbook").mkdir()
         shutil.copy(root / "manifests/wordpress/namespace.yaml",
