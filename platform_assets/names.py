@@ -7,6 +7,8 @@ library, so the core, the resources and the Dagster layer can all use it.
 
 from __future__ import annotations
 
+import hashlib
+
 # Jobs (``jobs/``), ``<verb>_<target>``.
 RECONCILE_JOB = "reconcile_platform"
 DRIFT_JOB = "detect_drift"
@@ -68,11 +70,40 @@ LABEL_KUSTOMIZATION_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
 # Set by ``kubectl rollout restart``; a change of it rolls the pods.
 ANNOTATION_RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
-# The least-privilege account runs and step pods use (``python -m platform_assets rbac``).
-RUN_NAMESPACE = "dagster"
+# The least-privilege account runs and step pods use (``python -m platform_assets rbac``). Run
+# and step Jobs live in a namespace of their own, apart from the Dagster namespace that holds the
+# webservers, the proxies and their secrets.
+RUN_NAMESPACE = "platform-ops-runs"
 RUN_SERVICE_ACCOUNT = "platform-ops-runner"
 RUN_ROLE = "platform-ops-runner"
 DRILL_ROLE = "platform-ops-restore-drill"
+# The Kubernetes Secret of each job's credentials (deploy/manifests/secrets.yaml, in the run
+# namespace): a job's run and step pods get only its own (jobs/k8s_tags.py, jobs/executors.py).
+# Jobs not listed (restart_rollout, expand_pvc, renew_certificate) act through the service
+# account alone and get no Secret. The code server gets SECRET_SENSORS (Helm values).
+SECRET_RECONCILE = "platform-ops-reconcile"
+SECRET_BACKUP = "platform-ops-backup"
+SECRET_CERTIFICATES = "platform-ops-certificates"
+SECRET_SENSORS = "platform-ops-sensors"
+JOB_SECRETS = {
+    RECONCILE_JOB: SECRET_RECONCILE,
+    DRIFT_JOB: SECRET_RECONCILE,
+    SNAPSHOT_JOB: SECRET_BACKUP,
+    RPO_JOB: SECRET_BACKUP,
+    AUDIT_CERTIFICATES_JOB: SECRET_CERTIFICATES,
+}
+# Restore drills restore into a namespace per resources target, created (with its Role and
+# RoleBinding) at deploy time by ``python -m platform_assets rbac``: runs create no namespaces.
+DRILL_NAMESPACE_PREFIX = "drill-"
+LABEL_DRILL = "platform-ops/restore-drill"
+
+
+def drill_namespace(target: str) -> str:
+    """The scratch namespace of a resources backup target's restore drill (a DNS label)."""
+    name = f"{DRILL_NAMESPACE_PREFIX}{target}"
+    if len(name) <= 63:
+        return name
+    return f"{DRILL_NAMESPACE_PREFIX}{hashlib.sha256(target.encode()).hexdigest()[:16]}"
 
 # The graph node kinds the reconcile engine materializes (the rest are backups, certificates).
 RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component")

@@ -5,7 +5,6 @@ scratch namespace, each compared with what was recorded at backup time; the scra
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,8 +20,9 @@ from platform_assets.core.backup_manifest import (
     compare_tables,
     manifest_key,
 )
+from platform_assets.core.rbac import DRILL_SKIPPED_KINDS, drill_namespace_object
 from platform_assets.core.restore import drill_content, for_drill
-from platform_assets.names import DRILL_ROLE
+from platform_assets.names import drill_namespace
 
 
 @dataclass
@@ -110,26 +110,24 @@ def _restorable(obj: dict[str, Any]) -> bool:
     if meta.get("ownerReferences"):
         return False  # recreated by its controller, as Velero leaves it
     name = meta.get("name")
-    return (obj.get("kind"), name) not in {("ServiceAccount", "default"),
-                                            ("ConfigMap", "kube-root-ca.crt")}
+    # Secrets and RBAC objects are not drilled: the drill Role has no rights on them
+    # (docs/security.md).
+    return obj.get("kind") not in DRILL_SKIPPED_KINDS and (obj.get("kind"), name) not in {
+        ("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt")}
 
 
-def grant_drill_access(kube: Any, scratch: str) -> None:
-    """Bind the restore-drill ClusterRole in the scratch namespace to the run's service account
-    (``$PLATFORM_RUN_SERVICE_ACCOUNT`` = ``namespace/name``, set by the Helm values): the
-    least-privilege RBAC cannot name drill namespaces in advance. Unset (a kubeconfig with
-    broader rights, or the sandbox): nothing to bind."""
-    account = os.environ.get("PLATFORM_RUN_SERVICE_ACCOUNT", "")
-    sa_namespace, _, sa_name = account.partition("/")
-    if not (sa_namespace and sa_name):
-        return
-    kube.apply({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": DRILL_ROLE, "namespace": scratch},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": DRILL_ROLE},
-        "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
-    })
+def _ensure_drill_namespace(kube: Any, scratch: str) -> str | None:
+    """The drill's namespace exists from deploy time (``python -m platform_assets rbac``, with
+    its Role and PodSecurity labels); runs may not create namespaces. Where it is missing and
+    the credentials allow (a local kubeconfig, the sandbox), it is created the same way."""
+    if kube.get("v1", "Namespace", scratch) is not None:
+        return None
+    try:
+        kube.apply(drill_namespace_object(scratch))
+    except Exception as exc:  # noqa: BLE001 - reported as the drill's problem
+        return (f"restore-drill namespace {scratch} is missing and cannot be created "
+                f"({cause(exc)}): apply deploy/manifests/rbac.yaml")
+    return None
 
 
 def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any,
@@ -142,6 +140,10 @@ def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any,
     restored = 0
     if record is None or problems:
         return DrillResult(time.monotonic() - t0, problems, {"restored_objects": 0})
+    scratch = drill_namespace(manifest.target)
+    missing = _ensure_drill_namespace(kube, scratch)
+    if missing:
+        return DrillResult(time.monotonic() - t0, [missing], {"restored_objects": 0})
     for obj in manifest.objects:
         raw = b"".join(store.open_stream(where.bucket, obj.key, where.region))
         bad = record.check_object(obj.key, len(raw), hashlib.sha256(raw).hexdigest())
@@ -150,21 +152,21 @@ def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any,
             continue
         plain = b"".join(decode(iter([raw]), Encoding.of_entry(obj.details, obj.content_type),
                                 key))
-        found, count = _restore_namespace(obj, plain, kube)
+        found, count = _restore_namespace(obj, plain, kube, scratch)
         problems += found
         restored += count
     return DrillResult(time.monotonic() - t0, problems, {"restored_objects": restored})
 
 
-def _restore_namespace(obj: ManifestObject, raw: bytes, kube: Any) -> tuple[list[str], int]:
-    """Apply one namespace's export into its scratch namespace and compare; (problems, count)."""
+def _restore_namespace(obj: ManifestObject, raw: bytes, kube: Any,
+                       scratch: str) -> tuple[list[str], int]:
+    """Apply one namespace's export into the drill namespace ``scratch``, compare, and delete
+    what was restored (the namespace stays: it is the target's, from deploy time);
+    (problems, count)."""
     import yaml
 
     ns = obj.details.get("namespace", "ns")
     items = [d for d in yaml.safe_load_all(raw) if d]
-    scratch = f"drill-{hashlib.sha256(obj.key.encode()).hexdigest()[:12]}"
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scratch}})
-    grant_drill_access(kube, scratch)
     problems: list[str] = []
     created: list[dict[str, Any]] = []
     try:
@@ -189,6 +191,6 @@ def _restore_namespace(obj: ManifestObject, raw: bytes, kube: Any) -> tuple[list
         for body in reversed(created):
             try:
                 kube.delete(body["apiVersion"], body["kind"], body["metadata"]["name"], scratch)
-            except Exception:  # noqa: BLE001,S110 - the namespace delete removes it too
-                pass
-        kube.delete("v1", "Namespace", scratch)
+            except Exception as exc:  # noqa: BLE001 - left over: say so
+                problems.append(f"{ns}: {body['kind']}/{body['metadata']['name']} left in "
+                                f"{scratch}: {cause(exc)}")

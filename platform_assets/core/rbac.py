@@ -8,9 +8,14 @@ scratch namespace for restore drills), the cert-manager Certificates and their T
 name), and the few writes the remediation rules need (restart a rollout, expand a PVC). On top
 comes what ``k8s_job_executor`` needs in the job namespace (Jobs, Pods and their logs).
 
-No rule uses ``*`` and nothing binds ``cluster-admin``: ``tests/unit/test_rbac.py`` checks both.
-Cluster-scoped objects are named (``resourceNames``) wherever Kubernetes honours names; it does
-not for ``create``, ``list`` and ``watch``, which stay unnamed.
+The account cannot widen its own power: no rule uses ``*``, ``bind``, ``escalate`` or
+``impersonate``, it writes no role bindings cluster-wide, it creates no namespaces (they, the
+restore-drill namespaces with their PodSecurity ``restricted`` labels, Role and RoleBinding are
+all rendered here and applied at deploy time), and the drill Role has no Secrets access.
+``refuse_escalation`` enforces this on every plan; ``tests/unit/test_rbac.py`` checks the
+rendered objects and the shipped manifests. Cluster-scoped objects are named
+(``resourceNames``) wherever Kubernetes honours names; it does not for ``create``, ``list`` and
+``watch``, which stay unnamed.
 """
 
 from __future__ import annotations
@@ -24,19 +29,20 @@ from typing import Any
 import yaml
 
 from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS, load_directory
+from platform_assets.core.remediation import rule_component
+from platform_assets.core.restore import DRILL_NODE_SELECTOR
 from platform_assets.names import (
     DRILL_ROLE,
     FIELD_MANAGER,
     FLUX_NAMESPACE,
+    LABEL_DRILL,
     LABEL_MANAGED_BY,
     RUN_NAMESPACE,
     RUN_ROLE,
     RUN_SERVICE_ACCOUNT,
+    drill_namespace,
 )
 from platform_assets.spec.models import Component, PlatformSpec
-
-# Restore drills restore exported resources into scratch namespaces named ``drill-<hash>``.
-DRILL_NAMESPACE_PREFIX = "drill-"
 
 MANAGED_BY_LABEL = {LABEL_MANAGED_BY: FIELD_MANAGER}
 # Namespaces every cluster has: never rendered as objects of ours.
@@ -122,8 +128,9 @@ class RbacPlan:
     cluster_rules: list[Rule] = field(default_factory=list)
     namespace_rules: dict[str, list[Rule]] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)
-    # The ClusterRole restore drills bind inside their scratch namespace (never cluster-wide).
+    # The Role of the restore drills, in each of their deploy-time namespaces.
     drill_rules: list[Rule] = field(default_factory=list)
+    drill_namespaces: list[str] = field(default_factory=list)
 
     def all_rules(self) -> list[Rule]:
         return [*self.cluster_rules, *(r for rs in self.namespace_rules.values() for r in rs),
@@ -238,14 +245,40 @@ def derive_rbac(spec: PlatformSpec, manifests: Mapping[str, list[dict[str, Any]]
             (already namespaced, as ``core.manifests.load_directory`` returns them).
         service_account: the service account the run and step pods run as.
         job_namespace: the namespace the run and step Jobs are created in.
+
+    Raises:
+        RbacError: the spec would need a grant that widens the account's own power (a wildcard,
+            ``bind``/``escalate``/``impersonate``, or cluster-wide role bindings).
     """
     c = _Collector()
-    namespaces = sorted({comp.namespace for comp in spec.components})
-
-    # Namespaces: the reconciler ensures each component's; only ours may be patched.
+    namespaces = sorted({comp.namespace for comp in spec.components} | {
+        str(o["metadata"]["name"]) for objs in manifests.values() for o in objs
+        if o["kind"] == "Namespace"})
+    # Namespaces exist from deploy time (``to_objects``); runs read them and patch only ours.
     c.add(None, "v1", "Namespace", READ)
-    c.add(None, "v1", "Namespace", ("create", "patch", "update"), names=namespaces)
+    c.add(None, "v1", "Namespace", ("patch", "update"), names=namespaces)
+    objects_by_kind = _components(c, spec, manifests)
+    drill_rules = _backups(c, spec, objects_by_kind)
+    _certificates(c, spec, manifests)
+    _remediation(c, spec, namespaces)
+    # k8s_job_executor: one Job per step, watched through its pods, logs and events.
+    c.add(job_namespace, "batch/v1", "Job", ("get", "list", "watch", "create", "delete"))
+    c.add_resource(job_namespace, "batch", "jobs/status", ("get",))
+    c.add(job_namespace, "v1", "Pod", ("get", "list", "watch", "delete"))
+    c.add_resource(job_namespace, "", "pods/log", ("get",))
+    c.add(job_namespace, "v1", "Event", ("get", "list", "watch"))
+    plan = RbacPlan(service_account=service_account, namespace=job_namespace,
+                    cluster_rules=c.rules(None),
+                    namespace_rules={s: c.rules(s) for s in c.scopes()},
+                    namespaces=namespaces, drill_rules=drill_rules,
+                    drill_namespaces=_drill_namespaces(spec))
+    refuse_escalation(plan)
+    return plan
 
+
+def _components(c: _Collector, spec: PlatformSpec,
+                manifests: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Grants for applying, pruning and checking each component; its objects by kind."""
     objects_by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for comp in spec.components:
         verbs = PRUNE if comp.prune else APPLY
@@ -253,12 +286,16 @@ def derive_rbac(spec: PlatformSpec, manifests: Mapping[str, list[dict[str, Any]]
         c.add(comp.namespace, "v1", "ConfigMap", PRUNE)
         for obj in manifests.get(comp.name, []):
             objects_by_kind[obj["kind"]].append(obj)
+            _refuse_cluster_binding(comp, obj)
+            if obj["kind"] == "Namespace":
+                # Rendered with the others for deploy time; a run only patches it.
+                c.add(None, "v1", "Namespace", ("get", "patch", "update"),
+                      names=[str(obj["metadata"]["name"])])
+                continue
             scope = _scope(obj, comp.namespace)
-            name = str(obj["metadata"]["name"])
-            if scope is None:
-                c.add(None, obj["apiVersion"], obj["kind"], verbs, names=[name])
-            else:
-                c.add(scope, obj["apiVersion"], obj["kind"], verbs)
+            names = [str(obj["metadata"]["name"])] if scope is None else []
+            c.add(scope, obj["apiVersion"], obj["kind"], verbs, names=names)
+            if scope is not None:
                 _list_across(c, obj["apiVersion"], obj["kind"])
         _list_across(c, "v1", "ConfigMap")
         flux = _flux_object(comp)
@@ -275,24 +312,37 @@ def derive_rbac(spec: PlatformSpec, manifests: Mapping[str, list[dict[str, Any]]
             scope = None if check.kind in CLUSTER_SCOPED_KINDS else \
                 (check.namespace or comp.namespace)
             c.add(scope, api, check.kind, READ)
+    return objects_by_kind
 
-    drill_rules = _backups(c, spec, objects_by_kind)
-    _certificates(c, spec, manifests)
-    _remediation(c, spec, namespaces)
 
-    # k8s_job_executor: one Job per step, watched through its pods, logs and events.
-    c.add(job_namespace, "batch/v1", "Job", ("get", "list", "watch", "create", "delete"))
-    c.add_resource(job_namespace, "batch", "jobs/status", ("get",))
-    c.add(job_namespace, "v1", "Pod", ("get", "list", "watch", "delete"))
-    c.add_resource(job_namespace, "", "pods/log", ("get",))
-    c.add(job_namespace, "v1", "Event", ("get", "list", "watch"))
+# Kinds a restore drill never restores (``backups/drills.py`` skips them; the drill Role has no
+# rights on them).
+DRILL_SKIPPED_KINDS = frozenset({"Secret", "Role", "RoleBinding"})
+# Cluster-scoped RBAC: applying these would let a spec pusher grant anything anywhere (the API
+# server lets whoever may create a ClusterRoleBinding bind any ClusterRole it holds, cluster-wide).
+CLUSTER_RBAC_KINDS = frozenset({"ClusterRole", "ClusterRoleBinding"})
+# Verbs that widen the holder's own power (Kubernetes RBAC docs, "Privilege escalation
+# prevention and bootstrapping"), and the wildcard.
+ESCALATION_VERBS = frozenset({"bind", "escalate", "impersonate", "*"})
 
-    plan = RbacPlan(service_account=service_account, namespace=job_namespace,
-                    cluster_rules=c.rules(None),
-                    namespace_rules={s: c.rules(s) for s in c.scopes()},
-                    namespaces=namespaces, drill_rules=drill_rules)
-    _refuse_wildcards(plan)
-    return plan
+
+def _refuse_cluster_binding(comp: Component, obj: Mapping[str, Any]) -> None:
+    if obj["kind"] in CLUSTER_RBAC_KINDS:
+        raise RbacError(
+            f"component {comp.name} applies {obj['kind']}/{obj['metadata']['name']}: runs never "
+            "get cluster-wide RBAC rights; a cluster admin applies cluster-scoped RBAC at "
+            "deploy time (move it out of the component's manifests)")
+
+
+def refuse_escalation(plan: RbacPlan) -> None:
+    """Raise :class:`RbacError` on any grant that lets the account widen its own power."""
+    for r in plan.all_rules():
+        if ESCALATION_VERBS & set(r.verbs) or "*" in r.resources or r.api_group == "*":
+            raise RbacError(f"refusing an RBAC rule that can escalate: {r}")
+        if r in plan.cluster_rules and r.api_group == "rbac.authorization.k8s.io" and \
+                {"rolebindings", "clusterrolebindings"} & set(r.resources) and \
+                set(r.verbs) - set(READ):
+            raise RbacError(f"refusing cluster-wide writes of role bindings: {r}")
 
 
 def _list_across(c: _Collector, api_version: str, kind: str) -> None:
@@ -314,16 +364,22 @@ def _default_api_version(kind: str, objects_by_kind: Mapping[str, list[dict[str,
                     "a component nor a well-known kind")
 
 
-def _backups(c: _Collector, spec: PlatformSpec,
-             objects_by_kind: Mapping[str, list[dict[str, Any]]]) -> list[Rule]:
-    """Grants for the backup targets; returns the rules of the restore-drill ClusterRole."""
-    if not spec.backups:
-        return []
-    restore_ns = [t.name for t in spec.backups.targets if t.kind == "resources"]
-    export_kinds = set(EXPORT_KINDS)
+def _export_kinds(objects_by_kind: Mapping[str, list[dict[str, Any]]]) -> set[tuple[str, str]]:
+    """What a resources backup exports: the well-known kinds and every namespaced kind a
+    component applies, never Secrets (they are exported only where a target asks)."""
+    kinds = set(EXPORT_KINDS)
     for kind, objs in objects_by_kind.items():
         if kind not in CLUSTER_SCOPED_KINDS and kind != "Secret":
-            export_kinds.update((str(o["apiVersion"]), kind) for o in objs)
+            kinds.update((str(o["apiVersion"]), kind) for o in objs)
+    return kinds
+
+
+def _backups(c: _Collector, spec: PlatformSpec,
+             objects_by_kind: Mapping[str, list[dict[str, Any]]]) -> list[Rule]:
+    """Grants for the backup targets; returns the rules of the restore-drill Role."""
+    if not spec.backups:
+        return []
+    export_kinds = _export_kinds(objects_by_kind)
     for t in spec.backups.targets:
         if t.kind == "volume" and t.namespace:
             c.add(t.namespace, "v1", "PersistentVolumeClaim", ("get",), names=[t.pvc or ""])
@@ -339,22 +395,22 @@ def _backups(c: _Collector, spec: PlatformSpec,
                     c.add(ns, api, kind, ("get", "list"))
                 if t.include_secrets:
                     c.add(ns, "v1", "Secret", ("get", "list"))
-    if restore_ns:
-        # Restore drills create a scratch namespace ``drill-<hash>``, restore into it, compare
-        # and delete it. Its name is not known in advance, so the writes inside it come from a
-        # ClusterRole that is never bound cluster-wide: the drill binds it in its scratch
-        # namespace (RBAC lets it: ``bind`` on that one ClusterRole), and a
-        # ValidatingAdmissionPolicy (``drill_guard``) limits namespace deletes to ``drill-*``.
-        c.add(None, "v1", "Namespace", ("create", "delete"))
-        c.add_resource(None, "rbac.authorization.k8s.io", "clusterroles", ("bind",),
-                       names=[DRILL_ROLE])
-        c.add(None, "rbac.authorization.k8s.io/v1", "RoleBinding", ("create",))
-        drill = _Collector()
-        for api, kind in sorted(export_kinds):
+    if not _drill_namespaces(spec):
+        return []
+    # Restore drills write only inside their deploy-time namespaces (a Role there, bound
+    # there), never Secrets or RBAC objects: a drill proves the objects restore, and a Secret
+    # or a RoleBinding (to the drill Role, for an account of theirs) from the bucket is exactly
+    # what a bucket writer would plant.
+    drill = _Collector()
+    for api, kind in sorted(export_kinds):
+        if kind not in DRILL_SKIPPED_KINDS:
             drill.add(None, api, kind, PRUNE)
-        drill.add(None, "v1", "Secret", PRUNE)
-        return drill.rules(None)
-    return []
+    return drill.rules(None)
+
+
+def _drill_namespaces(spec: PlatformSpec) -> list[str]:
+    targets = spec.backups.targets if spec.backups else []
+    return sorted(drill_namespace(t.name) for t in targets if t.kind == "resources")
 
 
 def _certificates(c: _Collector, spec: PlatformSpec,
@@ -376,9 +432,9 @@ def _certificates(c: _Collector, spec: PlatformSpec,
 
 
 def _remediation(c: _Collector, spec: PlatformSpec, namespaces: list[str]) -> None:
-    by_name = {comp.name: comp.namespace for comp in spec.components}
     for rule in spec.remediation.rules:
-        targets = [by_name[rule.target]] if rule.target in by_name else namespaces
+        component = rule_component(spec, rule)
+        targets = [component.namespace] if component else namespaces
         for ns in targets:
             if rule.action == "restart_rollout":
                 c.add(ns, "apps/v1", "Deployment", ("get", "patch"))
@@ -386,83 +442,116 @@ def _remediation(c: _Collector, spec: PlatformSpec, namespaces: list[str]) -> No
                 c.add(ns, "v1", "PersistentVolumeClaim", ("get", "patch"))
 
 
-def _refuse_wildcards(plan: RbacPlan) -> None:
-    for r in plan.all_rules():
-        if "*" in r.verbs or "*" in r.resources or r.api_group == "*":
-            raise RbacError(f"refusing a wildcard RBAC rule: {r}")
+# Pod Security Admission, ``restricted`` profile, enforced (Kubernetes docs, "Enforce Pod
+# Security Standards with Namespace Labels"): a restored workload that ever ran could not be
+# privileged, mount host paths or run as root.
+POD_SECURITY_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted"
+                           for mode in ("enforce", "audit", "warn")} | {
+    "pod-security.kubernetes.io/enforce-version": "latest"}
+# What a drill may restore into its namespace must stay inert; ``core/restore.for_drill`` makes
+# it so, and the admission policy holds the product to it (CEL, by kind).
+_INERT = [
+    ("!(request.kind.kind in ['Deployment', 'StatefulSet', 'ReplicaSet']) || "
+     "(has(object.spec.replicas) && object.spec.replicas == 0)",
+     "workloads restored by a drill must have 0 replicas"),
+    ("!(request.kind.kind in ['Job', 'CronJob']) || "
+     "(has(object.spec.suspend) && object.spec.suspend == true)",
+     "Jobs and CronJobs restored by a drill must be suspended"),
+    ("request.kind.kind != 'DaemonSet' || "
+     "(has(object.spec.template.spec.nodeSelector) && "
+     + " && ".join(f"'{k}' in object.spec.template.spec.nodeSelector && "
+                   f"object.spec.template.spec.nodeSelector['{k}'] == '{v}'"
+                   for k, v in DRILL_NODE_SELECTOR.items()) + ")",
+     "DaemonSets restored by a drill must select no node"),
+]
 
 
 def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
-    """A ValidatingAdmissionPolicy (and its binding) that lets the run service account delete
-    only ``drill-*`` namespaces: RBAC cannot name namespaces that do not exist yet."""
+    """A ValidatingAdmissionPolicy (and its binding): in the drill namespaces, the run service
+    account may create or update workloads only inert (0 replicas, suspended, no node), so
+    objects planted in the backup bucket cannot run there even if the product were wrong."""
     if not plan.drill_rules:
         return []
     user = f"system:serviceaccount:{plan.namespace}:{plan.service_account}"
     api = "admissionregistration.k8s.io/v1"
-    name = f"{RUN_ROLE}-namespace-deletes"
+    name = f"{RUN_ROLE}-inert-drills"
     return [
         {"apiVersion": api, "kind": "ValidatingAdmissionPolicy",
          "metadata": {"name": name, "labels": dict(MANAGED_BY_LABEL)},
          "spec": {
              "failurePolicy": "Fail",
-             "matchConstraints": {"resourceRules": [{
-                 "apiGroups": [""], "apiVersions": ["v1"], "operations": ["DELETE"],
-                 "resources": ["namespaces"]}]},
+             "matchConstraints": {
+                 "namespaceSelector": {"matchLabels": {LABEL_DRILL: "true"}},
+                 "resourceRules": [
+                     {"apiGroups": ["apps"], "apiVersions": ["v1"],
+                      "operations": ["CREATE", "UPDATE"],
+                      "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"]},
+                     {"apiGroups": ["batch"], "apiVersions": ["v1"],
+                      "operations": ["CREATE", "UPDATE"], "resources": ["jobs", "cronjobs"]}]},
              "matchConditions": [{"name": "run-service-account",
                                   "expression": f"request.userInfo.username == '{user}'"}],
-             "validations": [{
-                 "expression": f"oldObject.metadata.name.startsWith('{DRILL_NAMESPACE_PREFIX}')",
-                 "message": "platform-ops runs may delete only their restore-drill namespaces "
-                            f"({DRILL_NAMESPACE_PREFIX}*)"}]}},
+             "validations": [{"expression": e, "message": m} for e, m in _INERT]}},
         {"apiVersion": api, "kind": "ValidatingAdmissionPolicyBinding",
          "metadata": {"name": name, "labels": dict(MANAGED_BY_LABEL)},
          "spec": {"policyName": name, "validationActions": ["Deny"]}},
     ]
 
 
+def drill_namespace_object(name: str) -> dict[str, Any]:
+    """A restore drill's namespace: ours, marked as a drill's, PodSecurity ``restricted``."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {**MANAGED_BY_LABEL, LABEL_DRILL: "true",
+                                                  **POD_SECURITY_RESTRICTED}}}
+
+
+def _binding(name: str, namespace: str | None, role_kind: str,
+             subject: dict[str, str]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": dict(MANAGED_BY_LABEL)}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding" if namespace else "ClusterRoleBinding", "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
+                        "name": name},
+            "subjects": [subject]}
+
+
+def _role(name: str, namespace: str | None, rules: list[Rule]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": dict(MANAGED_BY_LABEL)}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role" if namespace else "ClusterRole", "metadata": meta,
+            "rules": [r.to_dict() for r in rules]}
+
+
 def to_objects(plan: RbacPlan, include_namespaces: bool = True,
                include_admission_policy: bool = True) -> list[dict[str, Any]]:
-    """The ServiceAccount, ClusterRoles and Roles with their bindings, as Kubernetes objects.
+    """The ServiceAccount, ClusterRole and Roles with their bindings, as Kubernetes objects.
 
-    With ``include_namespaces``, the component namespaces (other than the system ones) and the
-    job namespace come first, so the Roles can be applied before the first reconcile. With
+    With ``include_namespaces``, the component namespaces (other than the system ones), the job
+    namespace and the drill namespaces come first, so the Roles can be applied before the first
+    reconcile. Each drill namespace gets the drill Role, bound to the account. With
     ``include_admission_policy``, the policy of ``drill_guard`` comes last.
     """
-    labels = dict(MANAGED_BY_LABEL)
     subject = {"kind": "ServiceAccount", "name": plan.service_account,
                "namespace": plan.namespace}
     out: list[dict[str, Any]] = []
     if include_namespaces:
         for ns in sorted({*plan.namespaces, plan.namespace, *plan.namespace_rules}):
-            if ns in SYSTEM_NAMESPACES:
-                continue
-            out.append({"apiVersion": "v1", "kind": "Namespace",
-                        "metadata": {"name": ns, "labels": labels}})
+            if ns not in SYSTEM_NAMESPACES and ns not in plan.drill_namespaces:
+                out.append({"apiVersion": "v1", "kind": "Namespace",
+                            "metadata": {"name": ns, "labels": dict(MANAGED_BY_LABEL)}})
+        out += [drill_namespace_object(ns) for ns in plan.drill_namespaces]
     out.append({"apiVersion": "v1", "kind": "ServiceAccount",
                 "metadata": {"name": plan.service_account, "namespace": plan.namespace,
-                             "labels": labels}})
-    rbac = "rbac.authorization.k8s.io/v1"
-    out.append({"apiVersion": rbac, "kind": "ClusterRole",
-                "metadata": {"name": RUN_ROLE, "labels": labels},
-                "rules": [r.to_dict() for r in plan.cluster_rules]})
-    out.append({"apiVersion": rbac, "kind": "ClusterRoleBinding",
-                "metadata": {"name": RUN_ROLE, "labels": labels},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": RUN_ROLE},
-                "subjects": [subject]})
-    if plan.drill_rules:
-        out.append({"apiVersion": rbac, "kind": "ClusterRole",
-                    "metadata": {"name": DRILL_ROLE, "labels": labels},
-                    "rules": [r.to_dict() for r in plan.drill_rules]})
+                             "labels": dict(MANAGED_BY_LABEL)}})
+    out += [_role(RUN_ROLE, None, plan.cluster_rules),
+            _binding(RUN_ROLE, None, "ClusterRole", subject)]
     for ns, rules in sorted(plan.namespace_rules.items()):
-        out.append({"apiVersion": rbac, "kind": "Role",
-                    "metadata": {"name": RUN_ROLE, "namespace": ns, "labels": labels},
-                    "rules": [r.to_dict() for r in rules]})
-        out.append({"apiVersion": rbac, "kind": "RoleBinding",
-                    "metadata": {"name": RUN_ROLE, "namespace": ns, "labels": labels},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                "name": RUN_ROLE},
-                    "subjects": [subject]})
+        out += [_role(RUN_ROLE, ns, rules), _binding(RUN_ROLE, ns, "Role", subject)]
+    for ns in plan.drill_namespaces if plan.drill_rules else []:
+        out += [_role(DRILL_ROLE, ns, plan.drill_rules), _binding(DRILL_ROLE, ns, "Role", subject)]
     if include_admission_policy:
         out.extend(drill_guard(plan))
     return out

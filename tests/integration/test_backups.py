@@ -664,32 +664,29 @@ def test_transient_s3_errors_are_retried_and_the_backup_verifies(sandbox: Any,
                    for o in m.objects)
 
 
-def test_drill_binds_its_scratch_namespace_to_the_run_account(
-        sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under least-privilege RBAC the drill's scratch namespace gets a RoleBinding to the drill
-    ClusterRole for the run's service account; with no account configured, none is made."""
-    from platform_assets.backups.drills import grant_drill_access
-    from platform_assets.names import DRILL_ROLE
-    from resources.kubernetes import KubernetesResource
+def test_drill_uses_its_deploy_time_namespace_and_never_restores_secrets(
+        sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 15: the drill created a namespace per run and bound a ClusterRole with Secrets
+    access in it. Now it restores into the target's deploy-time namespace (PodSecurity
+    restricted, created as ``python -m platform_assets rbac`` renders it where missing), keeps
+    that namespace, and skips Secrets."""
+    from platform_assets.names import drill_namespace
 
-    kube = KubernetesResource(kubeconfig_path=sandbox_env["KUBECONFIG"])
-    scratch = f"drill-test-{os.getpid()}"
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scratch}})
-    try:
-        monkeypatch.delenv("PLATFORM_RUN_SERVICE_ACCOUNT", raising=False)
-        grant_drill_access(kube, scratch)
-        rbac = "rbac.authorization.k8s.io/v1"
-        assert kube.get(rbac, "RoleBinding", DRILL_ROLE, scratch) is None
-        monkeypatch.setenv("PLATFORM_RUN_SERVICE_ACCOUNT", "dagster/platform-ops-runner")
-        grant_drill_access(kube, scratch)
-        binding = kube.get(rbac, "RoleBinding", DRILL_ROLE, scratch)
-        assert binding is not None
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
-                                      "kind": "ClusterRole", "name": DRILL_ROLE}
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform-ops-runner",
-                                        "namespace": "dagster"}]
-    finally:
-        kube.delete("v1", "Namespace", scratch)
+    w = World(sandbox_env, tmp_path, secrets=True)
+    make_pvc(w)
+    result = w.run([backup_key("res"), backup_copy_key("res")])
+    assert result.success, failure_message(result)
+    checks = check_results(result, backup_key("res"))
+    assert checks["restore_drill"].passed, checks["restore_drill"].metadata.get("problems")
+    scratch = drill_namespace("res")
+    ns = w.kube.get("v1", "Namespace", scratch)
+    assert ns is not None
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert w.kube.get("v1", "Secret", "token", scratch) is None
+    assert w.kube.get("v1", "ConfigMap", "settings", scratch) is None  # cleaned up
+    others = [n["metadata"]["name"] for n in w.kube.list("v1", "Namespace")
+              if n["metadata"]["name"].startswith("drill-") and n["metadata"]["name"] != scratch]
+    assert others == []
 
 
 def test_backups_are_encrypted_and_the_drill_proves_the_key(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -10,13 +11,15 @@ import yaml
 from platform_assets.core.rbac import (
     RbacError,
     RbacPlan,
+    Rule,
     derive_rbac,
     load_component_manifests,
     plural_of,
+    refuse_escalation,
     render_rbac,
     to_objects,
 )
-from platform_assets.names import DRILL_ROLE, RUN_NAMESPACE
+from platform_assets.names import DRILL_ROLE, RUN_NAMESPACE, drill_namespace
 from platform_assets.spec.loader import load_spec, load_spec_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +78,8 @@ def test_cluster_scoped_objects_are_named(example: RbacPlan) -> None:
     # Only our namespaces can be patched.
     assert "patch" in example.verbs_for("", "namespaces", None, "observability")
     assert "patch" not in example.verbs_for("", "namespaces", None, "default")
+    # Namespaces come from deploy time: runs neither create nor delete any.
+    assert not {"create", "delete"} & example.verbs_for("", "namespaces", None)
 
 
 def test_certificate_secret_is_readable_by_name_only(example: RbacPlan) -> None:
@@ -94,15 +99,102 @@ def test_backups_and_drills(example: RbacPlan) -> None:
     # Resources targets export read-only; secrets stay out (include_secrets: false).
     assert example.verbs_for("apps", "deployments", "observability") >= {"get", "list"}
     assert not example.verbs_for("", "secrets", "observability")
-    # Drills: a ClusterRole bound only inside the scratch namespace, never cluster-wide.
-    assert "bind" in example.verbs_for("rbac.authorization.k8s.io", "clusterroles", None,
-                                       DRILL_ROLE)
+    # Drills: a Role in a namespace that exists from deploy time, bound there; no ClusterRole.
+    drill_ns = drill_namespace("cluster-resources")
+    assert example.drill_namespaces == [drill_ns]
     objects = to_objects(example)
-    bound = {o["roleRef"]["name"] for o in objects
-             if o["kind"] in ("RoleBinding", "ClusterRoleBinding")}
-    assert DRILL_ROLE not in bound
+    roles = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects
+             if o["kind"] in ("Role", "ClusterRole")}
+    assert ("Role", drill_ns, DRILL_ROLE) in roles
+    assert ("ClusterRole", None, DRILL_ROLE) not in roles
+    (binding,) = [o for o in objects if o["kind"] == "RoleBinding"
+                  and o["metadata"]["namespace"] == drill_ns]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": DRILL_ROLE}
+    # The drill role has no Secrets access; the drill restores workloads, inert.
+    assert not any({"secrets", "roles", "rolebindings"} & set(r.resources)
+                   for r in example.drill_rules)
+    assert any("deployments" in r.resources for r in example.drill_rules)
     guard = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
-    assert guard and "drill-" in guard[0]["spec"]["validations"][0]["expression"]
+    assert guard and guard[0]["spec"]["matchConstraints"]["namespaceSelector"] == {
+        "matchLabels": {"platform-ops/restore-drill": "true"}}
+    assert any("replicas == 0" in v["expression"] for v in guard[0]["spec"]["validations"])
+
+
+def test_drill_namespaces_are_pod_security_restricted(example: RbacPlan) -> None:
+    (ns,) = [o for o in to_objects(example) if o["kind"] == "Namespace"
+             and o["metadata"]["name"] == drill_namespace("cluster-resources")]
+    labels = ns["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["platform-ops/restore-drill"] == "true"
+
+
+def escalations(objects: list[dict[str, Any]]) -> list[str]:
+    """Every grant in ``objects`` that lets its holder widen its own power."""
+    out = []
+    for obj in objects:
+        for rule in obj.get("rules") or []:
+            where = f"{obj['kind']}/{obj['metadata']['name']}: {rule}"
+            if {"bind", "escalate", "impersonate", "*"} & set(rule["verbs"]) or \
+                    "*" in rule["resources"] or "*" in rule["apiGroups"]:
+                out.append(where)
+            if obj["kind"] == "ClusterRole" and \
+                    {"rolebindings", "clusterrolebindings"} & set(rule["resources"]) and \
+                    set(rule["verbs"]) - {"get", "list", "watch"}:
+                out.append(where)
+            if obj["kind"] == "ClusterRole" and "namespaces" in rule["resources"] and \
+                    {"create", "delete"} & set(rule["verbs"]):
+                out.append(where)
+        if (obj.get("roleRef") or {}).get("name") in ("cluster-admin", "admin", "edit"):
+            out.append(f"{obj['kind']}/{obj['metadata']['name']} binds {obj['roleRef']}")
+    return out
+
+
+def test_no_rbac_object_can_escalate() -> None:
+    """Issue 15: the run account could create RoleBindings anywhere, ``bind`` the drill
+    ClusterRole (Secrets, workloads, Roles) and create namespaces: a run could give itself
+    Secret access and pod creation in kube-system. The generated RBAC and the shipped deploy
+    manifests now hold no grant that widens the account's power."""
+    for path in (EXAMPLE, OTHER):
+        assert escalations([o for o in yaml.safe_load_all(render_rbac(path)) if o]) == []
+    shipped = [o for f in sorted((ROOT / "deploy" / "manifests").glob("*.yaml"))
+               for o in yaml.safe_load_all(f.read_text()) if o]
+    assert sum(o["kind"] in ("Role", "ClusterRole") for o in shipped) >= 3
+    assert escalations(shipped) == []
+
+
+def test_the_escalation_check_catches_each_pattern() -> None:
+    base = {"kind": "ClusterRole", "metadata": {"name": "x"}}
+    for rule in ({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                  "verbs": ["bind"]},
+                 {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]},
+                 {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+                  "verbs": ["create"]},
+                 {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]},
+                 {"apiGroups": ["apps"], "resources": ["*"], "verbs": ["get"]}):
+        assert escalations([{**base, "rules": [rule]}]), rule
+    plan = RbacPlan("sa", "ns", cluster_rules=[Rule("rbac.authorization.k8s.io",
+                                                     ("rolebindings",), ("create",))])
+    with pytest.raises(RbacError, match="cluster-wide writes of role bindings"):
+        refuse_escalation(plan)
+    with pytest.raises(RbacError, match="can escalate"):
+        refuse_escalation(RbacPlan("sa", "ns", drill_rules=[Rule("", ("pods",), ("*",))]))
+
+
+def test_a_component_applying_cluster_rbac_is_refused(tmp_path: Path) -> None:
+    """A spec pusher adding a ClusterRoleBinding to a component's manifests would have had the
+    generated RBAC grant ``create`` on clusterrolebindings."""
+    spec = load_spec(EXAMPLE)
+    manifests = load_component_manifests(spec, EXAMPLE.parent)
+    crb = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+           "metadata": {"name": "wordpress-admin"},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                       "name": "cluster-admin"},
+           "subjects": [{"kind": "ServiceAccount", "name": "wordpress",
+                         "namespace": "services"}]}
+    manifests["wordpress"] = [*manifests["wordpress"], crb]
+    with pytest.raises(RbacError, match="wordpress applies ClusterRoleBinding/wordpress-admin"):
+        derive_rbac(spec, manifests)
 
 
 def test_job_namespace_allows_step_jobs(example: RbacPlan) -> None:
