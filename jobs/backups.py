@@ -32,5 +32,6 @@ def build(graph: Graph) -> list[Any]:
             RPO_JOB,
             selection=dg.AssetSelection.checks(*rpo_check_keys(graph)),
             description="Check that every backup and its copy is younger than the RPO.",
+            tags=k8s_tags(RPO_JOB),
         ),
     ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from jobs.k8s_tags import secret_env
 from platform_assets.names import RECONCILE_JOB, RUN_SERVICE_ACCOUNT, SNAPSHOT_JOB
 
 EXECUTOR_ENV = "PLATFORM_EXECUTOR"
@@ -35,8 +36,10 @@ def step_config(job_name: str) -> dict[str, Any]:
     return {
         "max_concurrent": MAX_CONCURRENT_STEPS,
         "service_account_name": RUN_SERVICE_ACCOUNT,
+        # Step pods do not inherit the job's dagster-k8s/config tag (dagster_k8s executor:
+        # include_run_tags=False), so they get the job's Secret here too.
         "step_k8s_config": {
-            "container_config": {"resources": STEP_RESOURCES[job_name]},
+            "container_config": {"resources": STEP_RESOURCES[job_name], **secret_env(job_name)},
             "pod_spec_config": {"security_context": {"run_as_non_root": True,
                                                      "run_as_user": 10001}},
             "job_spec_config": {"ttl_seconds_after_finished": 3600, "backoff_limit": 0},

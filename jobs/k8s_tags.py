@@ -4,6 +4,9 @@ The run worker of each job gets requests and limits sized for what it does: reco
 only wait on APIs; the nightly backup streams ``mariadb-dump`` output through gzip into S3 and
 gets more CPU and memory and a deadline of its RTO. The step pods of jobs that run on
 ``k8s_job_executor`` are sized in ``jobs/executors.py``.
+
+Each job's run worker also gets its credentials, and only its own: the Secret
+``names.JOB_SECRETS`` names for it, as ``envFrom`` (the run launcher itself passes none).
 """
 
 from __future__ import annotations
@@ -14,18 +17,27 @@ from typing import Any
 from platform_assets.names import (
     AUDIT_CERTIFICATES_JOB,
     DRIFT_JOB,
+    JOB_SECRETS,
     RECONCILE_JOB,
+    RPO_JOB,
     SNAPSHOT_JOB,
     TAG_K8S_CONFIG,
 )
 
 
-def _config(cpu: str, memory: str, memory_limit: str, deadline_seconds: int,
+def secret_env(job_name: str) -> dict[str, Any]:
+    """The ``container_config`` part that hands a job's pods its own Secret (none: empty)."""
+    secret = JOB_SECRETS.get(job_name)
+    return {"env_from": [{"secret_ref": {"name": secret}}]} if secret else {}
+
+
+def _config(job_name: str, cpu: str, memory: str, memory_limit: str, deadline_seconds: int,
             cpu_limit: str | None = None) -> dict[str, Any]:
     limits = {"memory": memory_limit, **({"cpu": cpu_limit} if cpu_limit else {})}
     return {
         "container_config": {
             "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": limits},
+            **secret_env(job_name),
         },
         "pod_spec_config": {
             "security_context": {"run_as_non_root": True, "run_as_user": 10001,
@@ -39,10 +51,12 @@ def _config(cpu: str, memory: str, memory_limit: str, deadline_seconds: int,
 
 # Keyed by job name; the value is the job's tags.
 K8S_JOB_TAGS: dict[str, dict[str, Any]] = {
-    RECONCILE_JOB: {TAG_K8S_CONFIG: _config("250m", "512Mi", "1Gi", 4 * 3600)},
-    SNAPSHOT_JOB: {TAG_K8S_CONFIG: _config("500m", "1Gi", "2Gi", 4 * 3600, "2")},
-    AUDIT_CERTIFICATES_JOB: {TAG_K8S_CONFIG: _config("100m", "256Mi", "512Mi", 3600)},
-    DRIFT_JOB: {TAG_K8S_CONFIG: _config("100m", "256Mi", "512Mi", 3600)},
+    RECONCILE_JOB: {TAG_K8S_CONFIG: _config(RECONCILE_JOB, "250m", "512Mi", "1Gi", 4 * 3600)},
+    SNAPSHOT_JOB: {TAG_K8S_CONFIG: _config(SNAPSHOT_JOB, "500m", "1Gi", "2Gi", 4 * 3600, "2")},
+    AUDIT_CERTIFICATES_JOB: {TAG_K8S_CONFIG: _config(AUDIT_CERTIFICATES_JOB, "100m", "256Mi",
+                                                     "512Mi", 3600)},
+    DRIFT_JOB: {TAG_K8S_CONFIG: _config(DRIFT_JOB, "100m", "256Mi", "512Mi", 3600)},
+    RPO_JOB: {TAG_K8S_CONFIG: _config(RPO_JOB, "100m", "256Mi", "512Mi", 3600)},
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -304,3 +305,124 @@ def test_server_side_dry_run_rejects_what_the_api_would(kube: dict[str, str]) ->
                      "-f", "-", stdin=unknown_kind)
     assert result.returncode != 0
     assert "Widget" in result.stderr or "could not find the requested resource" in result.stderr
+
+
+DIGEST = re.compile(r"^[a-z0-9.\-/:]+@sha256:[0-9a-f]{64}$")
+# The release fills these in (docs/security.md, "Images"); it cannot be pulled, so a deploy
+# that forgot fails closed.
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+
+
+def _images() -> list[tuple[str, str]]:
+    """Every image reference deploy/ ships: manifests, Helm values, the Dockerfile's bases."""
+    out = [(f"{name}:{o['metadata']['name']}", c["image"]) for name, o in shipped_objects()
+           for c in _containers(o)]
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    for d in values["dagster-user-deployments"]["deployments"]:
+        out.append((f"values:{d['name']}", f"{d['image']['repository']}:{d['image']['tag']}"))
+        out += [(f"values:{d['name']}:{c['name']}", c["image"])
+                for c in d.get("initContainers", [])]
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    out += [(f"Dockerfile:{m[1]}", m[2]) for m in re.finditer(
+        r"^ARG (\w+_IMAGE)=(\S+)$", dockerfile, re.MULTILINE)]
+    return out
+
+
+def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec") or {}
+    template = (spec.get("jobTemplate") or {}).get("spec", spec).get("template") or {}
+    pod = template.get("spec") or {}
+    return [*pod.get("containers", []), *pod.get("initContainers", [])]
+
+
+def test_every_image_is_pinned_by_digest() -> None:
+    """Issue 15: images were pinned by tag only (a tag can be moved to other content)."""
+    images = _images()
+    assert len(images) >= 5 and any(w.startswith("Dockerfile:") for w, _ in images)
+    unpinned = [(where, ref) for where, ref in images if not DIGEST.match(ref)]
+    assert unpinned == []
+    assert "pip install" not in (DEPLOY / "Dockerfile").read_text()  # uv from its image
+    # The check fails on a tag-only reference, as the deploy had.
+    assert not DIGEST.match("quay.io/oauth2-proxy/oauth2-proxy:v7.7.1")
+
+
+def _by_namespace(kind: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for _, o in shipped_objects():
+        if o["kind"] == kind:
+            out.setdefault(o["metadata"].get("namespace", ""), set()).add(o["metadata"]["name"])
+    return out
+
+
+def test_each_pod_gets_only_the_secrets_it_uses() -> None:
+    """Issue 15: every credential was in every pod (code server, run and step pods), runs went
+    to the Dagster namespace next to the proxies' secrets, and both proxies shared one cookie
+    secret."""
+    from platform_assets.names import JOB_SECRETS, RUN_NAMESPACE, SECRET_SENSORS
+
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    (code,) = values["dagster-user-deployments"]["deployments"]
+    assert launcher["jobNamespace"] == RUN_NAMESPACE != "dagster"
+    assert launcher["envSecrets"] == []
+    assert code["envSecrets"] == [{"name": SECRET_SENSORS}]
+    # Runs inherit the code server's config (its checkout); that is only the sensors' Secret.
+    secrets = _by_namespace("ExternalSecret")
+    assert secrets[RUN_NAMESPACE] == {"dagster-postgresql-secret", *JOB_SECRETS.values()}
+    assert not {"oauth2-proxy-admin", "oauth2-proxy-readonly", SECRET_SENSORS} & \
+        secrets[RUN_NAMESPACE]
+    external = {o["metadata"]["name"]: o for _, o in shipped_objects()
+                if o["kind"] == "ExternalSecret"}
+    keys = {name: {d["secretKey"] for d in o["spec"]["data"]} for name, o in external.items()}
+    assert "IONOS_TOKEN" not in keys[SECRET_SENSORS]
+    assert keys["platform-ops-certificates"] == {"IONOS_TOKEN"}
+    # One Secret, and one cookie secret, per proxy.
+    proxies = {o["metadata"]["name"]: o for _, o in shipped_objects()
+               if o["kind"] == "Deployment" and "oauth2-proxy" in o["metadata"]["name"]}
+    refs = {name: [e["secretRef"]["name"] for c in _containers(o) for e in c["envFrom"]]
+            for name, o in proxies.items()}
+    assert refs == {"oauth2-proxy-admin": ["oauth2-proxy-admin"],
+                    "oauth2-proxy-readonly": ["oauth2-proxy-readonly"]}
+    cookies = {name: next(d["remoteRef"]["property"] for d in external[name]["spec"]["data"]
+                          if d["secretKey"] == "OAUTH2_PROXY_COOKIE_SECRET") for name in refs}
+    assert len(set(cookies.values())) == 2
+    # The chart's account may launch Jobs in the run namespace, and nothing more there.
+    (role,) = [o for _, o in shipped_objects() if o["kind"] == "Role"
+               and o["metadata"]["name"] == "dagster-run-launcher"]
+    assert role["metadata"]["namespace"] == RUN_NAMESPACE
+    assert not any("secrets" in r["resources"] for r in role["rules"])
+
+
+def test_default_deny_network_policies_and_alertmanager_is_fenced() -> None:
+    from platform_assets.names import RUN_NAMESPACE
+
+    policies = [o for _, o in shipped_objects() if o["kind"] == "NetworkPolicy"]
+    deny = {o["metadata"]["namespace"] for o in policies if o["spec"]["podSelector"] == {}
+            and set(o["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not o["spec"].get("ingress") and not o["spec"].get("egress")}
+    assert deny == {"dagster", RUN_NAMESPACE}
+    (am,) = [o for o in policies if o["metadata"]["namespace"] == "observability"]
+    assert am["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name":
+                                                         "alertmanager"}}
+    sources = [f for rule in am["spec"]["ingress"] for f in rule["from"]]
+    # Nobody is let in by an empty selector (which would mean: everyone).
+    assert all(f for f in sources) and not any(f.get("ipBlock") for f in sources)
+    # Nothing may connect to the run and step pods.
+    assert not any(o["spec"].get("ingress") for o in policies
+                   if o["metadata"]["namespace"] == RUN_NAMESPACE)
+
+
+def test_postgresql_verifies_the_server_certificate() -> None:
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    params = values["postgresql"]["postgresqlParams"]
+    assert params["sslmode"] == "verify-full" and params["sslrootcert"].endswith("ca.crt")
+    mount = {"name": "postgresql-ca", "mountPath": "/etc/dagster/postgresql-ca",
+             "readOnly": True}
+    (code,) = values["dagster-user-deployments"]["deployments"]
+    # Run and step pods get the code server's volumes (includeConfigInLaunchedRuns).
+    assert code["includeConfigInLaunchedRuns"]["enabled"] is True
+    for section in (values["dagsterWebserver"], values["dagsterDaemon"], code):
+        assert mount in section["volumeMounts"]
+        assert params["sslrootcert"].startswith(mount["mountPath"] + "/")
+    prod = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    assert prod["storage"]["postgres"]["postgres_db"]["params"]["sslmode"] == "verify-full"

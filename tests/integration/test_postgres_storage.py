@@ -71,16 +71,23 @@ def _tables(db: str) -> set[str]:
         return {r[0] for r in cur.fetchall()}
 
 
+def shipped_without_tls(text: str) -> str:
+    """deploy/dagster.yaml for the local server, which speaks no TLS."""
+    return text.replace("sslmode: verify-full", "sslmode: disable").replace(
+        "        sslrootcert: /etc/dagster/postgresql-ca/ca.crt\n", "")
+
+
 @contextmanager
-def production_instance(db: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def production_instance(db: str, home: Path, monkeypatch: pytest.MonkeyPatch,
+                        verify: bool = False) -> Iterator[Any]:
     """An instance from deploy/dagster.yaml, with the environment the Helm values give it."""
     from dagster import DagsterInstance
 
     home.mkdir(parents=True)
     text = (ROOT / "deploy" / "dagster.yaml").read_text()
-    assert "sslmode: require" in text
+    assert "sslmode: verify-full" in text
     # The local server speaks no TLS; everything else is the file as shipped.
-    (home / "dagster.yaml").write_text(text.replace("sslmode: require", "sslmode: disable"))
+    (home / "dagster.yaml").write_text(shipped_without_tls(text) if not verify else text)
     for key, value in {"DAGSTER_PG_HOST": PG["hostname"], "DAGSTER_PG_PORT": str(PG["port"]),
                        "DAGSTER_PG_USER": PG["username"], "DAGSTER_PG_PASSWORD": "",
                        "DAGSTER_PG_DB": db, "DAGSTER_JOB_NAMESPACE": "dagster"}.items():
@@ -224,3 +231,16 @@ def test_the_drift_schedule_ticks_into_postgres(database: str, tmp_path: Path) -
         assert run.status == dg.DagsterRunStatus.QUEUED
         assert run.tags["dagster/schedule_name"] == "drift_check"
         assert datetime.fromtimestamp(tick.timestamp, UTC) == later.replace(minute=0)
+
+
+def test_the_shipped_storage_never_falls_back_to_plaintext(database: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: ``sslmode: require`` never checked who answered. With the file as shipped
+    (``verify-full`` and a CA), libpq refuses a server that cannot prove itself, here the local
+    one that speaks no TLS at all, instead of sending the password in the clear."""
+    import sqlalchemy.exc
+
+    with pytest.raises(sqlalchemy.exc.OperationalError) as err, \
+            production_instance(database, tmp_path / "home", monkeypatch, verify=True) as inst:
+        inst.get_runs()
+    assert "SSL" in str(err.value)

@@ -53,3 +53,26 @@ def test_k8s_executor_for_fan_out_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
                 want["step_k8s_config"]["container_config"])
         else:
             assert not job.executor_def.name.startswith("k8s"), (name, job.executor_def.name)
+
+
+def test_each_job_gets_only_its_own_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: every credential was in every pod (the launcher's envSecrets). Each job's run
+    worker and step pods now get the one Secret names.JOB_SECRETS gives it, as envFrom that
+    the Kubernetes client accepts; jobs acting through the service account get none."""
+    from dagster_k8s.models import k8s_model_from_dict
+    from kubernetes.client import V1Container
+
+    from jobs.k8s_tags import k8s_tags
+    from platform_assets.names import JOB_SECRETS, RESTART_ROLLOUT_JOB
+
+    jobs = _jobs(monkeypatch, None)
+    for name in jobs:
+        container = json.loads(k8s_tags(name)[TAG_K8S_CONFIG])["container_config"]
+        model = k8s_model_from_dict(V1Container, {"name": "x", **container})
+        refs = [e.secret_ref.name for e in model.env_from or []]
+        assert refs == ([JOB_SECRETS[name]] if name in JOB_SECRETS else []), name
+    for name in K8S_STEP_JOBS:
+        step = step_config(name)["step_k8s_config"]["container_config"]
+        assert step["env_from"] == [{"secret_ref": {"name": JOB_SECRETS[name]}}]
+    assert RESTART_ROLLOUT_JOB not in JOB_SECRETS and k8s_tags(RESTART_ROLLOUT_JOB) == {}
+    assert set(JOB_SECRETS) <= set(K8S_JOB_TAGS)
