@@ -268,8 +268,7 @@ def kubectl(kube: dict[str, str], *args: str,
 
 def test_manifests_pass_server_side_dry_run(kube: dict[str, str]) -> None:
     # The namespaces exist before anything is applied into them (docs/production.md, step 1).
-    rbac = [o for o in yaml.safe_load_all((MANIFESTS / "rbac.yaml").read_text()) if o]
-    namespaces = [o for o in rbac if o["kind"] == "Namespace"]
+    namespaces = [o for _, o in shipped_objects() if o["kind"] == "Namespace"]
     done = kubectl(kube, "apply", "--server-side", "-f", "-",
                    stdin=yaml.safe_dump_all(namespaces))
     assert done.returncode == 0, done.stderr
