@@ -115,7 +115,8 @@ def build(graph: Graph) -> list[Any]:
         context.add_output_metadata({"certificate": f"{namespace}/{name}", "outcome": outcome})
         return outcome
 
-    @dg.job(name=RENEW_CERTIFICATE_JOB, tags={TAG_REMEDIATION: RENEW_CERTIFICATE_JOB})
+    @dg.job(name=RENEW_CERTIFICATE_JOB,
+            tags={TAG_REMEDIATION: RENEW_CERTIFICATE_JOB, **k8s_tags(RENEW_CERTIFICATE_JOB)})
     def renew_certificate() -> None:
         """Ask cert-manager to issue a Certificate again now (like ``cmctl renew``)."""
         trigger_certificate_renewal()

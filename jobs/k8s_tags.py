@@ -20,15 +20,16 @@ from platform_assets.names import (
     JOB_SECRETS,
     RECONCILE_JOB,
     RPO_JOB,
+    SECRET_COMPUTE_LOGS,
     SNAPSHOT_JOB,
     TAG_K8S_CONFIG,
 )
 
 
 def secret_env(job_name: str) -> dict[str, Any]:
-    """The ``container_config`` part that hands a job's pods its own Secret (none: empty)."""
-    secret = JOB_SECRETS.get(job_name)
-    return {"env_from": [{"secret_ref": {"name": secret}}]} if secret else {}
+    """The ``container_config`` part that hands a job's pods its own Secret."""
+    secret = JOB_SECRETS.get(job_name, SECRET_COMPUTE_LOGS)
+    return {"env_from": [{"secret_ref": {"name": secret}}]}
 
 
 def _config(job_name: str, cpu: str, memory: str, memory_limit: str, deadline_seconds: int,
@@ -61,6 +62,7 @@ K8S_JOB_TAGS: dict[str, dict[str, Any]] = {
 
 
 def k8s_tags(job_name: str) -> dict[str, str]:
-    """The job's tags with the config JSON-encoded (tag values are strings on the wire);
-    an unknown job gets none."""
-    return {k: json.dumps(v, sort_keys=True) for k, v in K8S_JOB_TAGS.get(job_name, {}).items()}
+    """The job's tags with the config JSON-encoded (tag values are strings on the wire); a job
+    without a size gets only its Secret."""
+    tags = K8S_JOB_TAGS.get(job_name, {TAG_K8S_CONFIG: {"container_config": secret_env(job_name)}})
+    return {k: json.dumps(v, sort_keys=True) for k, v in tags.items()}

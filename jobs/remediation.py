@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from jobs.k8s_tags import k8s_tags
 from platform_assets.core.graph import Graph
 from platform_assets.core.remediation import Located, expand_quantity
 from platform_assets.names import (
@@ -106,12 +107,13 @@ def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
 
 
 def build(graph: Graph) -> list[Any]:
-    @dg.job(name=RESTART_ROLLOUT_JOB, tags={TAG_KIND: "remediation"})
+    @dg.job(name=RESTART_ROLLOUT_JOB,
+            tags={TAG_KIND: "remediation", **k8s_tags(RESTART_ROLLOUT_JOB)})
     def restart_rollout() -> None:
         """Restart a Deployment, StatefulSet or DaemonSet rollout (remediation)."""
         restart_workload()
 
-    @dg.job(name=EXPAND_PVC_JOB, tags={TAG_KIND: "remediation"})
+    @dg.job(name=EXPAND_PVC_JOB, tags={TAG_KIND: "remediation", **k8s_tags(EXPAND_PVC_JOB)})
     def expand_pvc() -> None:
         """Grow a PVC's storage request (remediation)."""
         expand_volume_claim()

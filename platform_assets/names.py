@@ -80,11 +80,14 @@ DRILL_ROLE = "platform-ops-restore-drill"
 # The Kubernetes Secret of each job's credentials (deploy/manifests/secrets.yaml, in the run
 # namespace): a job's run and step pods get only its own (jobs/k8s_tags.py, jobs/executors.py).
 # Jobs not listed (restart_rollout, expand_pvc, renew_certificate) act through the service
-# account alone and get no Secret. The code server gets SECRET_SENSORS (Helm values).
+# account alone and get only SECRET_COMPUTE_LOGS: keys that can write step output to Dagster's
+# compute-log bucket and nothing else (the jobs listed write it with their own S3 keys, or, for
+# certificates, with those same log-writer keys). The code server gets SECRET_SENSORS.
 SECRET_RECONCILE = "platform-ops-reconcile"
 SECRET_BACKUP = "platform-ops-backup"
 SECRET_CERTIFICATES = "platform-ops-certificates"
 SECRET_SENSORS = "platform-ops-sensors"
+SECRET_COMPUTE_LOGS = "dagster-compute-logs-writer"
 JOB_SECRETS = {
     RECONCILE_JOB: SECRET_RECONCILE,
     DRIFT_JOB: SECRET_RECONCILE,

@@ -363,7 +363,12 @@ def test_each_pod_gets_only_the_secrets_it_uses() -> None:
     """Issue 15: every credential was in every pod (code server, run and step pods), runs went
     to the Dagster namespace next to the proxies' secrets, and both proxies shared one cookie
     secret."""
-    from platform_assets.names import JOB_SECRETS, RUN_NAMESPACE, SECRET_SENSORS
+    from platform_assets.names import (
+        JOB_SECRETS,
+        RUN_NAMESPACE,
+        SECRET_COMPUTE_LOGS,
+        SECRET_SENSORS,
+    )
 
     values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
@@ -373,14 +378,17 @@ def test_each_pod_gets_only_the_secrets_it_uses() -> None:
     assert code["envSecrets"] == [{"name": SECRET_SENSORS}]
     # Runs inherit the code server's config (its checkout); that is only the sensors' Secret.
     secrets = _by_namespace("ExternalSecret")
-    assert secrets[RUN_NAMESPACE] == {"dagster-postgresql-secret", *JOB_SECRETS.values()}
+    assert secrets[RUN_NAMESPACE] == {"dagster-postgresql-secret", SECRET_COMPUTE_LOGS,
+                                      *JOB_SECRETS.values()}
     assert not {"oauth2-proxy-admin", "oauth2-proxy-readonly", SECRET_SENSORS} & \
         secrets[RUN_NAMESPACE]
     external = {o["metadata"]["name"]: o for _, o in shipped_objects()
                 if o["kind"] == "ExternalSecret"}
     keys = {name: {d["secretKey"] for d in o["spec"]["data"]} for name, o in external.items()}
     assert "IONOS_TOKEN" not in keys[SECRET_SENSORS]
-    assert keys["platform-ops-certificates"] == {"IONOS_TOKEN"}
+    assert keys["platform-ops-certificates"] == {"IONOS_TOKEN", "AWS_ACCESS_KEY_ID",
+                                                 "AWS_SECRET_ACCESS_KEY"}
+    assert keys[SECRET_COMPUTE_LOGS] == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     # One Secret, and one cookie secret, per proxy.
     proxies = {o["metadata"]["name"]: o for _, o in shipped_objects()
                if o["kind"] == "Deployment" and "oauth2-proxy" in o["metadata"]["name"]}

@@ -58,21 +58,27 @@ def test_k8s_executor_for_fan_out_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_each_job_gets_only_its_own_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 15: every credential was in every pod (the launcher's envSecrets). Each job's run
     worker and step pods now get the one Secret names.JOB_SECRETS gives it, as envFrom that
-    the Kubernetes client accepts; jobs acting through the service account get none."""
+    the Kubernetes client accepts; jobs acting through the service account get only the
+    compute-log writer's keys."""
     from dagster_k8s.models import k8s_model_from_dict
     from kubernetes.client import V1Container
 
     from jobs.k8s_tags import k8s_tags
-    from platform_assets.names import JOB_SECRETS, RESTART_ROLLOUT_JOB
+    from platform_assets.names import JOB_SECRETS, RESTART_ROLLOUT_JOB, SECRET_COMPUTE_LOGS
 
     jobs = _jobs(monkeypatch, None)
     for name in jobs:
         container = json.loads(k8s_tags(name)[TAG_K8S_CONFIG])["container_config"]
         model = k8s_model_from_dict(V1Container, {"name": "x", **container})
         refs = [e.secret_ref.name for e in model.env_from or []]
-        assert refs == ([JOB_SECRETS[name]] if name in JOB_SECRETS else []), name
+        assert refs == [JOB_SECRETS.get(name, SECRET_COMPUTE_LOGS)], name
     for name in K8S_STEP_JOBS:
         step = step_config(name)["step_k8s_config"]["container_config"]
         assert step["env_from"] == [{"secret_ref": {"name": JOB_SECRETS[name]}}]
-    assert RESTART_ROLLOUT_JOB not in JOB_SECRETS and k8s_tags(RESTART_ROLLOUT_JOB) == {}
+    assert json.loads(k8s_tags(RESTART_ROLLOUT_JOB)[TAG_K8S_CONFIG]) == {
+        "container_config": {"env_from": [{"secret_ref": {"name": SECRET_COMPUTE_LOGS}}]}}
+    built = build_definitions(DEFAULT_SPEC)
+    for name in ("restart_rollout", "expand_pvc", "renew_certificate"):
+        assert json.loads(built.resolve_job_def(name).tags[TAG_K8S_CONFIG]) == json.loads(
+            k8s_tags(name)[TAG_K8S_CONFIG]), name
     assert set(JOB_SECRETS) <= set(K8S_JOB_TAGS)
