@@ -163,8 +163,11 @@ def test_the_code_server_reads_a_checkout_and_reloads_through_the_internal_webse
     env = code["env"]
     spec = load_spec(DEFAULT_SPEC)
     assert env["PLATFORM_SPEC"] == f"{env['PLATFORM_GIT_CHECKOUT']}/{spec.git.spec_path}"
-    (mount,) = code["volumeMounts"]
-    assert {m["name"] for m in [mount]} == {vol["name"] for vol in code["volumes"]}
+    # The checkout, and the PostgreSQL CA (sslmode verify-full, docs/security.md).
+    mounts = {m["name"]: m for m in code["volumeMounts"]}
+    assert set(mounts) == {vol["name"] for vol in code["volumes"]} == {"platform-checkout",
+                                                                       "postgresql-ca"}
+    mount = mounts["platform-checkout"]
     for path in (env["PLATFORM_GIT_CHECKOUT"], env["PLATFORM_GIT_CACHE"]):
         assert path.startswith(mount["mountPath"] + "/")
     assert env[RELOAD_URL_ENV] == _release_service("dagster", "dagster",
