@@ -9,6 +9,8 @@
                               "methods": ["GET"], "path_contains": "/k8s", "times": 2}
     DELETE /faults           clear every fault (DELETE /faults/<service>: one service's)
     POST   /reset            clear the state of every service, the counts and the faults
+    *      /kubernetes/...   nodes, mutating webhooks and foreign field managers
+                             (``sandbox/kubernetes/behaviours.py``)
 
 ``AdminClient`` is the small Python client tests and benchmarks use.
 """
@@ -47,8 +49,10 @@ class AdminService(Service):
 
     name = "admin"
 
-    def __init__(self, reset_state: Callable[[], dict[str, Any]] | None = None):
+    def __init__(self, reset_state: Callable[[], dict[str, Any]] | None = None,
+                 kubernetes: Callable[[str, str, Any], tuple[int, Any]] | None = None):
         self._reset_state = reset_state
+        self._kubernetes = kubernetes
 
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
@@ -78,6 +82,13 @@ class AdminService(Service):
             report = self._reset_state() if self._reset_state else {}
             COUNTER.reset()
             return json_response(200, {"reset": report})
+        if path.startswith("/kubernetes/") and self._kubernetes is not None:
+            try:
+                body = req.json() if req.body else None
+            except ValueError as exc:
+                return _error(400, f"{req.method} {path}: body is not JSON ({exc})")
+            status, answer = self._kubernetes(req.method, path, body)
+            return json_response(status, answer)
         known = {"/healthz", "/requests", "/requests/reset", "/faults", "/reset"}
         if path in known or path.startswith("/faults/"):
             return _error(405, f"{req.method} is not allowed on {path}")
@@ -145,6 +156,28 @@ class AdminClient:
     def reset(self) -> dict[str, Any]:
         """Clear every service's state, the counts and the faults."""
         return dict(self._call("POST", "/reset"))
+
+    def add_nodes(self, pool: str = "sandbox-pool", count: int = 3, cores: int = 4,
+                  ram_mb: int = 16384) -> list[str]:
+        """Ready Kubernetes nodes without an IONOS node pool (pods run only on nodes)."""
+        body = {"pool": pool, "count": count, "cores": cores, "ramMB": ram_mb}
+        return list(self._call("POST", "/kubernetes/nodes", body)["nodes"])
+
+    def add_webhook(self, **hook: Any) -> dict[str, Any]:
+        """A mutating webhook (see sandbox/kubernetes/behaviours.py for the fields)."""
+        return dict(self._call("POST", "/kubernetes/webhooks", hook))
+
+    def clear_webhooks(self) -> None:
+        self._call("DELETE", "/kubernetes/webhooks")
+
+    def edit(self, manager: str, api_version: str, kind: str, name: str, patch: Any,
+             namespace: str = "", patch_type: str = "merge",
+             subresource: str = "") -> dict[str, Any]:
+        """Change an object as another field manager (``kubectl edit``/``scale``, an HPA)."""
+        return dict(self._call("POST", "/kubernetes/edit", {
+            "manager": manager, "apiVersion": api_version, "kind": kind, "name": name,
+            "namespace": namespace, "patch": patch, "type": patch_type,
+            "subresource": subresource}))
 
     def healthz(self) -> dict[str, Any]:
         return dict(self._call("GET", "/healthz"))

@@ -220,7 +220,9 @@ class Sandbox:
         s3_started.result(timeout=max(deadline - time.monotonic(), 0.1))
         s3_server = self._serve(s3)
 
-        admin_server = self._serve(AdminService(reset_state=self.reset_state))
+        admin_server = self._serve(AdminService(
+            reset_state=self.reset_state,
+            kubernetes=self._kubernetes_admin))
         self.services = {"kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
                          "certmanager": certmanager, "alertmanager": alertmanager, "s3": s3}
         for svc in (ionos, mariadb, certmanager, alertmanager):
@@ -352,6 +354,10 @@ class Sandbox:
         new = factory()
         server.replace_service(new)
         return new
+
+    def _kubernetes_admin(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        k8s: Any = self.services["kubernetes"]
+        return k8s.behaviours.handle(method, path, body)  # type: ignore[no-any-return]
 
     def write_env_file(self, path: Path) -> None:
         """Write ``env`` as KEY=VALUE lines, atomically (a reader never sees half a file), readable

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from sandbox.kubernetes import schema, ssa
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
+from sandbox.kubernetes.podsecurity import PodSecurityAdmission
 from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.store import Store
 
@@ -207,7 +208,13 @@ class ApiServer:
         self.store = store
         self.on_removed: list[Callable[[ResourceType, dict[str, Any]], None]] = []
         self.mutating_admission: list[Admission] = []
-        self.validating_admission: list[Admission] = []
+        # Built-in plugins, as kube-apiserver enables them by default.
+        self.validating_admission: list[Admission] = [
+            PodSecurityAdmission(self._namespace_labels)]
+
+    def _namespace_labels(self, ns: str) -> dict[str, Any] | None:
+        obj = self.store.get(("", "namespaces"), "", ns)
+        return (obj or {}).get("metadata", {}).get("labels")
 
     def admit(self, req: AdmissionRequest) -> None:
         """Run the mutating then the validating plugins on one write (raises ApiError)."""
@@ -492,6 +499,10 @@ class ApiServer:
             meta.pop("generation", None)
         if rt.has_status and rt.gk not in (("", "namespaces"),):
             obj.pop("status", None)
+        if not rt.custom and "status" not in obj:
+            initial = _initial_status(rt, obj)
+            if initial is not None:
+                obj["status"] = initial
         if rt.gk == ("", "namespaces"):
             obj["status"] = {"phase": "Active"}
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
@@ -899,6 +910,25 @@ def parse_body(raw: bytes, content_type: str) -> Any:
             except yaml.YAMLError as yexc:
                 raise bad_request(f"error decoding YAML: {yexc}") from yexc
         raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+
+
+def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """What a new built-in object's status reads right after a create: the Go types' status
+    structs are never omitted (``{}``), and a few kinds' strategies set a first value
+    (pkg/registry/core/pod/strategy.go sets phase Pending and the QoS class, the PVC and PV
+    strategies phase Pending, Services and Ingresses an empty load-balancer status)."""
+    model = schema.builtin_schemas()["models"].get(schema.model_of(rt.api_version, rt.kind) or "")
+    if not model or "status" not in model:
+        return None
+    if rt.gk == ("", "pods"):
+        from sandbox.kubernetes.controllers import qos_class
+
+        return {"phase": "Pending", "qosClass": qos_class(obj)}
+    if rt.gk in (("", "persistentvolumeclaims"), ("", "persistentvolumes")):
+        return {"phase": "Pending"}
+    if rt.gk in (("", "services"), ("networking.k8s.io", "ingresses")):
+        return {"loadBalancer": {}}
+    return {}
 
 
 def _default_job(job: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.kubernetes.api import ApiError, now_rfc3339, random_suffix
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.registry import ResourceType
+from sandbox.kubernetes.workloads import Workloads
 
 if TYPE_CHECKING:
     from sandbox.kubernetes.service import KubernetesService
@@ -169,6 +170,7 @@ class Controllers:
         self._pv_failures: dict[str, float] = {}
         self.errors: dict[str, str] = {}  # last failure of each controller, for debugging
         self._listener = lambda ev: self._kick.set()
+        self.workloads = Workloads(self)
 
     @property
     def ca(self) -> SandboxCA:
@@ -237,8 +239,8 @@ class Controllers:
         return self.api.write_status(rt, obj, status, manager)
 
     def reconcile_once(self) -> None:
-        steps = (self._namespaces, self._deployments, self._statefulsets, self._daemonsets,
-                 self._pvcs, self._jobs, self._pods, self._issuers, self._certificates,
+        steps = (self._namespaces, self._pvcs, self.workloads.reconcile, self._jobs,
+                 self._pods, self._issuers, self._certificates,
                  self._snapshots, self._flux, self._secret_stores, self._external_secrets)
         for step in steps:
             try:
@@ -274,42 +276,6 @@ class Controllers:
             touched = self.store.touched.get((rt.gk, ("", ns["metadata"]["name"])), 0)
             if time.monotonic() - touched >= max(self.delay, NAMESPACE_GRACE):
                 self.api.finish_namespace(ns)
-
-    def _deployments(self) -> None:
-        for rt, obj in self._each("apps", "deployments"):
-            n = (obj.get("spec") or {}).get("replicas", 1)
-            old = obj.get("status") or {}
-            conds = clone(old.get("conditions") or [])
-            set_condition(conds, "Available", "True", "MinimumReplicasAvailable",
-                          "Deployment has minimum availability.")
-            set_condition(conds, "Progressing", "True", "NewReplicaSetAvailable",
-                          f'ReplicaSet "{obj["metadata"]["name"]}-{_hash(obj.get("spec"))[:10]}"'
-                          " has successfully progressed.")
-            for c in conds:
-                c.setdefault("lastUpdateTime", c["lastTransitionTime"])
-            status = {"observedGeneration": obj["metadata"].get("generation", 1),
-                      "replicas": n, "updatedReplicas": n, "readyReplicas": n,
-                      "availableReplicas": n, "conditions": conds}
-            self._status(rt, obj, status, "kube-controller-manager")
-
-    def _statefulsets(self) -> None:
-        for rt, obj in self._each("apps", "statefulsets"):
-            n = (obj.get("spec") or {}).get("replicas", 1)
-            rev = f'{obj["metadata"]["name"]}-{_hash(obj.get("spec"))[:10]}'
-            status = {"observedGeneration": obj["metadata"].get("generation", 1),
-                      "replicas": n, "readyReplicas": n, "currentReplicas": n,
-                      "updatedReplicas": n, "availableReplicas": n, "currentRevision": rev,
-                      "updateRevision": rev, "collisionCount": 0}
-            self._status(rt, obj, status, "kube-controller-manager")
-
-    def _daemonsets(self) -> None:
-        nodes = len(self.store.select(("", "nodes")))
-        for rt, obj in self._each("apps", "daemonsets"):
-            status = {"observedGeneration": obj["metadata"].get("generation", 1),
-                      "currentNumberScheduled": nodes, "desiredNumberScheduled": nodes,
-                      "numberMisscheduled": 0, "numberReady": nodes, "numberAvailable": nodes,
-                      "updatedNumberScheduled": nodes}
-            self._status(rt, obj, status, "kube-controller-manager")
 
     def _pvcs(self) -> None:
         pvrt = self._rt("", "persistentvolumes")
@@ -474,28 +440,38 @@ class Controllers:
         self.api.write_object(prt, None, {"apiVersion": "v1", "kind": "Pod",
                                           "metadata": pod_meta, "spec": spec}, "job-controller")
 
+    def start_pod(self, rt: ResourceType, pod: dict[str, Any],
+                  problem: tuple[str, str] | None) -> None:
+        """The kubelet on a bound pod: its containers start (no image is pulled), or they wait
+        with the reason the scheduler's volume and config checks found."""
+        if not self._due(rt, pod):
+            return
+        if problem is not None:
+            reason, message = problem
+            waiting = ({"waiting": {"reason": "ContainerCreating"}}
+                       if reason == "FailedAttachVolume"
+                       else {"waiting": {"reason": reason, "message": message}})
+            self._status(rt, pod, self._pod_status(pod, "Pending", waiting), "kubelet")
+            source = "attachdetach-controller" if reason == "FailedAttachVolume" else "kubelet"
+            event_reason = reason if reason == "FailedAttachVolume" else "Failed"
+            text = message if reason == "FailedAttachVolume" else f"Error: {message}"
+            self.workloads.event(pod, "Warning", event_reason, text, source)
+            return
+        spec = pod.get("spec") or {}
+        new = self._pod_status(pod, "Running", {"running": {"startedAt": now_rfc3339()}})
+        self._status(rt, pod, new, "kubelet")
+        if spec.get("restartPolicy", "Always") != "Always" and self.run_jobs:
+            self._start_process(pod)
+
     def _pods(self) -> None:
+        """Pods that run to completion (restartPolicy Never/OnFailure) finish."""
         for rt, pod in self._each("", "pods"):
             meta, spec = pod["metadata"], pod.get("spec") or {}
             status = pod.get("status") or {}
-            phase = status.get("phase")
             key = (meta["namespace"], meta["name"])
             containers = spec.get("containers") or []
-            if phase in ("Succeeded", "Failed"):
-                continue
-            if phase is None:
-                self._status(rt, pod, self._pod_status(pod, "Pending", {"waiting": {
-                    "reason": "ContainerCreating", "message": ""}}), "kubelet")
-                continue
-            runs_to_end = spec.get("restartPolicy", "Always") != "Always"
-            if phase == "Pending":
-                started = now_rfc3339()
-                new = self._pod_status(pod, "Running", {"running": {"startedAt": started}})
-                self._status(rt, pod, new, "kubelet")
-                if runs_to_end and self.run_jobs:
-                    self._start_process(pod)
-                continue
-            if not runs_to_end:
+            if status.get("phase") != "Running" or spec.get("restartPolicy",
+                                                            "Always") == "Always":
                 continue
             if self.run_jobs:
                 if key in self._procs and key not in self._exits:
@@ -530,22 +506,41 @@ class Controllers:
         old = pod.get("status") or {}
         conds = clone(old.get("conditions") or [])
         running = phase == "Running"
-        set_condition(conds, "PodScheduled", "True", "", "")
+        started = running or phase in ("Succeeded", "Failed")
+        set_condition(conds, "PodReadyToStartContainers", "True" if started else "False",
+                      "", "")
         set_condition(conds, "Initialized", "True", "", "")
         ready = "True" if running else "False"
         why = "" if running else ("PodCompleted" if phase in ("Succeeded", "Failed")
                                   else "ContainersNotReady")
-        set_condition(conds, "ContainersReady", ready, why, "")
-        set_condition(conds, "Ready", ready, why, "")
+        containers = (pod.get("spec") or {}).get("containers") or []
+        msg = "" if running or why == "PodCompleted" else (
+            "containers with unready status: [" + " ".join(str(c.get("name", ""))
+                                                         for c in containers) + "]")
+        set_condition(conds, "ContainersReady", ready, why, msg)
+        set_condition(conds, "Ready", ready, why, msg)
+        set_condition(conds, "PodScheduled", "True", "", "")
+        for c in conds:  # the kubelet omits empty reasons and messages
+            for k in ("reason", "message"):
+                if not c.get(k):
+                    c.pop(k, None)
         statuses = []
-        for c in (pod.get("spec") or {}).get("containers") or []:
+        for c in containers:
             statuses.append({"name": c.get("name", ""), "image": c.get("image", ""),
-                             "imageID": f"sandbox://{c.get('image', '')}", "ready": running,
-                             "started": running, "restartCount": 0, "state": state,
-                             "containerID": f"containerd://{_hash(c)[:32]}"})
+                             "imageID": f"sandbox://{c.get('image', '')}" if started else "",
+                             "ready": running, "started": running, "restartCount": 0,
+                             "state": state} | (
+                {"containerID": f"containerd://{_hash(c)[:32]}"} if started else {}))
+        node = self.store.get(("", "nodes"), "", (pod.get("spec") or {}).get("nodeName") or "")
+        host_ip = next((a.get("address") for a in ((node or {}).get("status") or {}).get(
+            "addresses") or [] if a.get("type") == "InternalIP"), "10.7.222.10")
+        n = int(_hash(pod["metadata"].get("uid", ""))[:6], 16) % (64 * 256 - 2) + 1
+        pod_ip = f"10.233.{64 + n // 256}.{n % 256}"
         return {"phase": phase, "conditions": conds, "containerStatuses": statuses,
-                "hostIP": "10.7.222.10", "podIP": "10.233.64.10",
-                "startTime": old.get("startTime") or now_rfc3339(), "qosClass": "BestEffort"}
+                "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip,
+                "podIPs": [{"ip": pod_ip}],
+                "startTime": old.get("startTime") or now_rfc3339(),
+                "qosClass": qos_class(pod)}
 
     def _start_process(self, pod: dict[str, Any]) -> None:
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -949,6 +944,24 @@ def _cert_names(spec: dict[str, Any]) -> list[str]:
     names = [str(spec["commonName"])] if spec.get("commonName") else []
     names += [str(d) for d in spec.get("dnsNames") or []]
     return list(dict.fromkeys(names))
+
+
+def qos_class(pod: dict[str, Any]) -> str:
+    """Guaranteed, Burstable or BestEffort (pkg/apis/core/helper/qos)."""
+    from sandbox.kubernetes.workloads import _q
+
+    containers = [c for k in ("initContainers", "containers")
+                  for c in (pod.get("spec") or {}).get(k) or []]
+    some = False
+    guaranteed = bool(containers)
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        some = some or any(_q(v) > 0 for v in (*req.values(), *lim.values()))
+        for r in ("cpu", "memory"):
+            if r not in lim or _q(req.get(r, lim[r])) != _q(lim[r]):
+                guaranteed = False
+    return "Guaranteed" if guaranteed else ("Burstable" if some else "BestEffort")
 
 
 def _simulated_exit(pod: dict[str, Any]) -> int:

@@ -103,6 +103,9 @@ class KubernetesService(Service):
         if not self.restore():
             self._bootstrap()
         world.set_pool_nodes = self.set_pool_nodes
+        from sandbox.kubernetes.behaviours import Behaviours
+
+        self.behaviours = Behaviours(self)
 
     def _bootstrap(self) -> None:
         nrt = self._rt("", "namespaces")
@@ -163,6 +166,7 @@ class KubernetesService(Service):
         The resourceVersion counter keeps counting, so open watches end with 410 Expired."""
         if self._controllers is not None:
             self._controllers.forget_processes()
+        self.behaviours.webhooks = []
         with self.store.lock:
             self.store.load({"resourceVersion": self.store.rv, "objects": [], "logs": []})
             self.registry.clear_crds()
@@ -215,7 +219,10 @@ class KubernetesService(Service):
         }, sort_keys=False)
 
     def set_pool_nodes(self, pool_name: str, nodes: list[dict[str, Any]]) -> None:
-        """Replace the Node objects labelled with ``pool_name`` (called by the IONOS sandbox)."""
+        """Replace the Node objects labelled with ``pool_name`` (called by the IONOS sandbox).
+
+        A node's capacity is its pool's cores and RAM; allocatable keeps back what IONOS's
+        kubelet reserves for the system (200m CPU and a tenth of the memory, in the sandbox)."""
         rt = self._rt("", "nodes")
         wanted = {n["name"]: n for n in nodes}
         with self.store.lock:
@@ -223,19 +230,40 @@ class KubernetesService(Service):
                 labels = obj["metadata"].get("labels") or {}
                 if labels.get(POOL_LABEL) == pool_name and obj["metadata"]["name"] not in wanted:
                     self.api.delete(rt, "", obj["metadata"]["name"], {})
-            for name, node in wanted.items():
+            for i, (name, node) in enumerate(sorted(wanted.items())):
                 version = str(node.get("k8sVersion") or "1.32.4").lstrip("v")
+                zone = str(node.get("availabilityZone") or "AUTO")
+                if zone == "AUTO":
+                    zone = f"ZONE_{i % 2 + 1}"
                 labels = {**(node.get("labels") or {}), POOL_LABEL: pool_name,
-                          "kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+                          "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                          "kubernetes.io/arch": "amd64",
+                          "topology.kubernetes.io/region": "de-fra",
+                          "topology.kubernetes.io/zone": zone}
                 body = {"apiVersion": "v1", "kind": "Node",
                         "metadata": {"name": name, "labels": labels},
                         "spec": {"providerID": f"ionos://{name}"}}
                 old = self.store.get(rt.gk, "", name)
                 obj = self.api.apply(rt, "", name, body, "ionos-cloud-controller",
                                      force=True)[0]
-                if old is None or (obj.get("status") or {}).get("nodeInfo", {}).get(
-                        "kubeletVersion") != f"v{version}":
-                    self.api.write_status(rt, obj, _node_status(name, version), "kubelet")
+                status = _node_status(name, version, int(node.get("cores") or 4),
+                                      int(node.get("ramMB") or 16384),
+                                      str(node.get("privateIP") or f"10.7.222.{10 + i}"))
+                if old is None or (obj.get("status") or {}).get("nodeInfo") != status[
+                        "nodeInfo"] or (obj.get("status") or {}).get("allocatable") != status[
+                        "allocatable"]:
+                    self.api.write_status(rt, obj, status, "kubelet")
+
+    def add_nodes(self, pool: str = "sandbox-pool", count: int = 3, cores: int = 4,
+                  ram_mb: int = 16384) -> list[str]:
+        """Give the cluster ``count`` Ready nodes without an IONOS node pool (a cluster used on
+        its own, as in tests); a real cluster runs no pod without nodes, and neither does this
+        one. Returns the node names."""
+        names = [f"{pool}-{i}" for i in range(count)]
+        self.set_pool_nodes(pool, [{"name": n, "cores": cores, "ramMB": ram_mb,
+                                    "privateIP": f"10.7.223.{10 + i}"}
+                                   for i, n in enumerate(names)])
+        return names
 
     def authenticated(self, req: Request) -> bool:
         """Does the request carry ``Authorization: Bearer <the cluster's token>``?"""
@@ -687,15 +715,18 @@ def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
                        "selector": ",".join(f"{k}={v}" for k, v in labels.items())}}
 
 
-def _node_status(name: str, version: str) -> dict[str, Any]:
+def _node_status(name: str, version: str, cores: int = 4, ram_mb: int = 16384,
+                 ip: str = "10.7.222.10") -> dict[str, Any]:
     ts = now_rfc3339()
     return {
-        "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
-        "allocatable": {"cpu": "3800m", "memory": "15Gi", "pods": "110"},
+        "capacity": {"cpu": str(cores), "memory": f"{ram_mb}Mi", "pods": "110",
+                     "ephemeral-storage": "100Gi"},
+        "allocatable": {"cpu": f"{cores * 1000 - 200}m", "memory": f"{ram_mb * 9 // 10}Mi",
+                        "pods": "110", "ephemeral-storage": "90Gi"},
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                         "message": "kubelet is posting ready status",
                         "lastHeartbeatTime": ts, "lastTransitionTime": ts}],
-        "addresses": [{"type": "InternalIP", "address": "10.7.222.10"},
+        "addresses": [{"type": "InternalIP", "address": ip},
                       {"type": "Hostname", "address": name}],
         "nodeInfo": {"kubeletVersion": f"v{version}", "kubeProxyVersion": f"v{version}",
                      "containerRuntimeVersion": "containerd://1.7.0",

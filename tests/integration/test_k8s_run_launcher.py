@@ -59,6 +59,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[A
     from sandbox.world import World
 
     svc = KubernetesService(World(), state_dir=None, controller_delay=0.0, run_jobs=True)
+    svc.add_nodes()  # pods run only on nodes, as in a real cluster
     svc.start_controllers()
     server = serve(svc)
     kubeconfig = tmp_path / "kubeconfig.yaml"

@@ -175,7 +175,7 @@ def test_dry_run_plans_without_writing(sandbox: Any, fresh: dict[str, str],
         assert writes(sandbox.requests()) == {}
         meta = materialized(result)
         assert meta["ionos/datacenter"]["dry_run"] is True
-        assert meta["applications/wordpress"]["summary"] == "10 to create"
+        assert meta["applications/wordpress"]["summary"] == "11 to create"
         assert "apps/v1 Deployment services/wordpress" in meta["applications/wordpress"]["plan"]
 
 
@@ -197,14 +197,14 @@ def test_drift_enforce_corrects_and_warn_only_reports(sandbox: Any, fresh: dict[
         assert set(failed) == {"applications/wordpress", "platform/trivy-operator"}
         assert failed["applications/wordpress"].severity == dg.AssetCheckSeverity.ERROR
         assert failed["platform/trivy-operator"].severity == dg.AssetCheckSeverity.WARN
-        assert "spec.replicas: 5 -> 2" in failed["applications/wordpress"].metadata["plan"].value
+        assert "spec.replicas: 5 -> 1" in failed["applications/wordpress"].metadata["plan"].value
 
         sandbox.reset_counts()
         fixed = run(defs, instance)
         assert fixed.success, failures(fixed)
         assert writes(sandbox.requests()) == {"kubernetes": 1}
         assert must(k.get("apps/v1", "Deployment", "wordpress", "services"))["spec"][
-            "replicas"] == 2
+            "replicas"] == 1
         trivy = must(k.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "trivy-operator",
                            "security"))
         assert trivy["spec"]["values"]["serviceMonitor"]["enabled"] is False

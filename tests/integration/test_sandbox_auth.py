@@ -48,6 +48,7 @@ def http(url: str, method: str = "GET", body: Any = None,
 def runner(tmp_path: Path) -> Iterator[tuple[KubernetesService, RunningServer]]:
     svc = KubernetesService(World(), run_jobs=True)
     server = serve(svc)
+    svc.add_nodes()  # pods run only on nodes, as in a real cluster
     svc.start_controllers()
     try:
         yield svc, server

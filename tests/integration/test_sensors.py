@@ -96,8 +96,8 @@ def test_git_commit_requests_only_the_changed_assets(
         git_sensor: dg.SensorDefinition, repo: GitRepository,
         git_resource: GitRepositoryResource) -> None:
     base = tick(git_sensor, None, {"git": git_resource}).cursor
-    sha = commit(repo, "wordpress: 3 replicas",
-                 replace_in("manifests/wordpress/deployment.yaml", "replicas: 2", "replicas: 3"))
+    sha = commit(repo, "wordpress: 2 replicas",
+                 replace_in("manifests/wordpress/deployment.yaml", "replicas: 1", "replicas: 2"))
     out = tick(git_sensor, base, {"git": git_resource})
     assert len(out.run_requests) == 1
     req = out.run_requests[0]
@@ -129,7 +129,7 @@ def test_git_invalid_spec_is_reported_and_the_fix_proceeds(
     # The fix also bumps a manifest; the diff is against the last *applied* spec.
     fix = commit(repo, "fix", lambda root: (
         replace_in("platform.yaml", "node_count: three", "node_count: 4")(root),
-        replace_in("manifests/wordpress/deployment.yaml", "replicas: 2", "replicas: 3")(root)))
+        replace_in("manifests/wordpress/deployment.yaml", "replicas: 1", "replicas: 2")(root)))
     out2 = tick(git_sensor, out.cursor, {"git": git_resource})
     assert [r.run_key for r in out2.run_requests] == [fix]
     selected = {tuple(k.path) for k in out2.run_requests[0].asset_selection}

@@ -292,7 +292,7 @@ def test_example_spec_certificates_and_schedule() -> None:
     graph = build_graph(load_spec(DEFAULT_SPEC))
     assets, _ = build_certificate_assets(graph)
     checks = list(assets[0].check_keys)
-    assert len(checks) == len(graph.spec.certificates.items) == 4
+    assert len(checks) == len(graph.spec.certificates.items) == 5
     assert {c.name for c in checks} == {"valid"}
     (schedule,) = build_schedules(graph)
     assert schedule.name == "certificate_audit" and schedule.cron_schedule == "0 */6 * * *"

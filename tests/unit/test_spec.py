@@ -49,9 +49,10 @@ def test_example_manifests_carry_the_documented_workload_settings() -> None:
     deployments = [o for o in objs if o["kind"] == "Deployment"]
     pvcs = {o["metadata"]["name"]: o for o in objs if o["kind"] == "PersistentVolumeClaim"}
     (app,) = deployments
-    assert app["spec"]["replicas"] == 2
-    assert app["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 1001
-    assert "podAntiAffinity" in app["spec"]["template"]["spec"]["affinity"]
+    # One replica on a ReadWriteOnce volume (the manifest says why), restricted-ready.
+    assert app["spec"]["replicas"] == 1 and app["spec"]["strategy"] == {"type": "Recreate"}
+    pod_sc = app["spec"]["template"]["spec"]["securityContext"]
+    assert pod_sc["runAsUser"] == 1001 and pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
     claim = app["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
     assert pvcs[claim]["spec"]["resources"]["requests"]["storage"] == "20Gi"
     kinds = {o["kind"] for o in objs}
