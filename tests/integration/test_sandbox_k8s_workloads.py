@@ -1,0 +1,370 @@
+"""Fidelity of the sandbox cluster's workloads: controllers, scheduler, PodSecurity admission.
+
+Each test names the real behaviour's source: the Kubernetes docs, the API conventions, or the
+controller/scheduler code in kubernetes/kubernetes that words the messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_sandbox_kubernetes import Cluster, _start
+
+pytestmark = pytest.mark.integration
+
+RESTRICTED_POD = {
+    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    "containers": [{"name": "app", "image": "example/app:1",
+                    "securityContext": {"allowPrivilegeEscalation": False,
+                                        "capabilities": {"drop": ["ALL"]}}}],
+}
+
+
+@pytest.fixture
+def k8s(tmp_path: Path) -> Iterator[Cluster]:
+    yield from _start(tmp_path)  # three nodes of 4 cores / 16 GiB (KubernetesService.add_nodes)
+
+
+def wait(predicate: Callable[[], Any], what: str, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _ns(k8s: Cluster, name: str, labels: dict[str, str] | None = None) -> None:
+    code, body = k8s.http("POST", "/api/v1/namespaces",
+                          {"metadata": {"name": name, "labels": labels or {}}})
+    assert code == 201, body
+
+
+def _deployment(name: str, replicas: int, pod: dict[str, Any]) -> dict[str, Any]:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": pod}}}
+
+
+def _list(k8s: Cluster, path: str) -> list[dict[str, Any]]:
+    code, body = k8s.http("GET", path)
+    assert code == 200, body
+    return list(body["items"])
+
+
+def _events(k8s: Cluster, ns: str, reason: str) -> list[str]:
+    return [e["message"] for e in _list(k8s, f"/api/v1/namespaces/{ns}/events")
+            if e["reason"] == reason]
+
+
+def test_deployment_owns_a_replicaset_whose_pods_run_on_nodes(k8s: Cluster) -> None:
+    """A Deployment creates a ReplicaSet ``<name>-<pod-template-hash>`` whose Pods carry the
+    ``pod-template-hash`` label and a controller ownerReference; the Deployment's status counts
+    the Pods that are ready and available.
+
+    Source: https://kubernetes.io/docs/concepts/workloads/controllers/deployment/ ("The name of
+    a ReplicaSet is always formatted as [DEPLOYMENT-NAME]-[HASH]"; "the pod-template-hash label
+    is added by the Deployment controller to every ReplicaSet that a Deployment creates").
+    """
+    _ns(k8s, "web")
+    code, made = k8s.http("POST", "/apis/apps/v1/namespaces/web/deployments",
+                          _deployment("web", 2, RESTRICTED_POD))
+    assert code == 201 and made["status"] == {}
+
+    def settled() -> dict[str, Any] | None:
+        dep = k8s.http("GET", "/apis/apps/v1/namespaces/web/deployments/web")[1]
+        return dep if dep["status"].get("availableReplicas") == 2 else None
+
+    dep = wait(settled, "2 available replicas")
+    (rs,) = _list(k8s, "/apis/apps/v1/namespaces/web/replicasets")
+    h = rs["metadata"]["labels"]["pod-template-hash"]
+    assert rs["metadata"]["name"] == f"web-{h}"
+    assert rs["metadata"]["ownerReferences"][0]["uid"] == dep["metadata"]["uid"]
+    assert rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    pods = _list(k8s, "/api/v1/namespaces/web/pods")
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["metadata"]["name"].startswith(f"web-{h}-")
+        assert pod["metadata"]["labels"] == {"app": "web", "pod-template-hash": h}
+        assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+        assert pod["spec"]["nodeName"].startswith("sandbox-pool-")
+        assert pod["status"]["phase"] == "Running"
+        ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert ready["Ready"] == ready["PodScheduled"] == "True"
+    status = dep["status"]
+    assert status["observedGeneration"] == 1 and status["readyReplicas"] == 2
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["Available"]["reason"] == "MinimumReplicasAvailable"
+    assert conds["Progressing"]["reason"] == "NewReplicaSetAvailable"
+    assert conds["Progressing"]["message"] == f'ReplicaSet "web-{h}" has successfully progressed.'
+
+
+def test_insufficient_cpu_and_anti_affinity_leave_pods_pending_with_the_reasons(
+        k8s: Cluster) -> None:
+    """A pod no node can hold stays Pending with PodScheduled=False/Unschedulable and a
+    FailedScheduling event counting the nodes per reason.
+
+    Source: pkg/scheduler/framework/plugins/noderesources/fit.go ("Insufficient cpu"),
+    interpodaffinity/filtering.go ("node(s) didn't match pod anti-affinity rules"),
+    and schedule_one.go (the "0/N nodes are available: ..." FitError message).
+    """
+    _ns(k8s, "big")
+    huge = json.loads(json.dumps(RESTRICTED_POD))
+    huge["containers"][0]["resources"] = {"requests": {"cpu": "8"}}
+    assert k8s.http("POST", "/apis/apps/v1/namespaces/big/deployments",
+                    _deployment("huge", 1, huge))[0] == 201
+    spread = json.loads(json.dumps(RESTRICTED_POD))
+    spread["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "spread"}},
+         "topologyKey": "kubernetes.io/hostname"}]}}
+    assert k8s.http("POST", "/apis/apps/v1/namespaces/big/deployments",
+                    _deployment("spread", 4, spread))[0] == 201
+
+    def reasons() -> list[str]:
+        msgs = _events(k8s, "big", "FailedScheduling")
+        return msgs if len(msgs) == 2 else []
+
+    msgs = wait(reasons, "two FailedScheduling events")
+    assert ("0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
+            "3 Preemption is not helpful for scheduling.") in msgs
+    assert any(m.startswith("0/3 nodes are available: 3 node(s) didn't match pod anti-affinity "
+                            "rules.") for m in msgs)
+    pods = _list(k8s, "/api/v1/namespaces/big/pods")
+    pending = [p for p in pods if p["status"]["phase"] == "Pending"]
+    assert len(pending) == 2 and all(not p["spec"].get("nodeName") for p in pending)
+    cond = next(c for c in pending[0]["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
+    spread_dep = k8s.http("GET", "/apis/apps/v1/namespaces/big/deployments/spread")[1]
+    assert spread_dep["status"]["availableReplicas"] == 3
+    assert spread_dep["status"]["unavailableReplicas"] == 1
+
+
+def test_readwriteonce_volume_on_another_node_is_a_multi_attach_error(k8s: Cluster) -> None:
+    """Two pods on different nodes sharing one ReadWriteOnce claim: the scheduler places both
+    (RWO does not filter nodes), the second waits in ContainerCreating with the attach/detach
+    controller's FailedAttachVolume event.
+
+    Source: https://kubernetes.io/docs/concepts/storage/persistent-volumes/#access-modes
+    ("ReadWriteOnce: the volume can be mounted as read-write by a single node") and
+    pkg/controller/volume/attachdetach/reconciler/reconciler.go (reportMultiAttachError:
+    "Multi-Attach error for volume %q Volume is already used by pod(s) %s").
+    """
+    _ns(k8s, "rwo")
+    assert k8s.http("POST", "/api/v1/namespaces/rwo/persistentvolumeclaims", {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}})[0] == 201
+    wait(lambda: k8s.http("GET", "/api/v1/namespaces/rwo/persistentvolumeclaims/data")[1][
+        "status"].get("phase") == "Bound", "the claim bound")
+    pvc = k8s.http("GET", "/api/v1/namespaces/rwo/persistentvolumeclaims/data")[1]
+    nodes = [n["metadata"]["name"] for n in _list(k8s, "/api/v1/nodes")]
+
+    def pod(name: str, node: str) -> dict[str, Any]:
+        spec = json.loads(json.dumps(RESTRICTED_POD))
+        spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+        spec["volumes"] = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+        return {"metadata": {"name": name}, "spec": spec}
+
+    assert k8s.http("POST", "/api/v1/namespaces/rwo/pods", pod("first", nodes[0]))[0] == 201
+    wait(lambda: k8s.http("GET", "/api/v1/namespaces/rwo/pods/first")[1]["status"][
+        "phase"] == "Running", "the first pod running")
+    assert k8s.http("POST", "/api/v1/namespaces/rwo/pods", pod("second", nodes[1]))[0] == 201
+    msgs = wait(lambda: _events(k8s, "rwo", "FailedAttachVolume"), "FailedAttachVolume")
+    assert msgs == [f'Multi-Attach error for volume "{pvc["spec"]["volumeName"]}" Volume is '
+                    "already used by pod(s) first"]
+    second = k8s.http("GET", "/api/v1/namespaces/rwo/pods/second")[1]
+    assert second["spec"]["nodeName"] == nodes[1] and second["status"]["phase"] == "Pending"
+    assert second["status"]["containerStatuses"][0]["state"] == {
+        "waiting": {"reason": "ContainerCreating"}}
+
+
+def test_podsecurity_restricted_denies_pods_and_the_workload_shows_replica_failure(
+        k8s: Cluster) -> None:
+    """``pod-security.kubernetes.io/enforce: restricted`` denies a Pod that misses the
+    restricted controls with 403 and the documented message; a Deployment is stored, and its
+    ReplicaSet's pod creates are denied: ReplicaFailure/FailedCreate on the ReplicaSet and the
+    Deployment.
+
+    Source: https://kubernetes.io/docs/tutorials/security/ns-level-pss/ (the "violates
+    PodSecurity" error text), https://kubernetes.io/docs/concepts/security/pod-security-standards/
+    (the restricted controls) and pkg/controller/deployment/util/deployment_util.go
+    (ReplicaFailure copied from the ReplicaSet's condition).
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    _ns(k8s, "locked", {"pod-security.kubernetes.io/enforce": "restricted"})
+    v1 = client.CoreV1Api(k8s.api_client())
+    plain = {"metadata": {"name": "nginx"},
+             "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}
+    with pytest.raises(ApiException) as exc:
+        v1.create_namespaced_pod("locked", plain)
+    body = json.loads(exc.value.body)
+    assert exc.value.status == 403 and body["reason"] == "Forbidden"
+    assert body["message"] == (
+        'pods "nginx" is forbidden: violates PodSecurity "restricted:latest": '
+        "allowPrivilegeEscalation != false (container \"nginx\" must set "
+        "securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "
+        "\"nginx\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true "
+        "(pod or container \"nginx\" must set securityContext.runAsNonRoot=true), seccompProfile "
+        "(pod or container \"nginx\" must set securityContext.seccompProfile.type to "
+        "\"RuntimeDefault\" or \"Localhost\")")
+    host = {"metadata": {"name": "host"}, "spec": {**RESTRICTED_POD, "hostNetwork": True,
+            "volumes": [{"name": "h", "hostPath": {"path": "/etc"}}]}}
+    with pytest.raises(ApiException) as exc:
+        v1.create_namespaced_pod("locked", host)
+    message = json.loads(exc.value.body)["message"]
+    assert "host namespaces (hostNetwork=true)" in message
+    assert 'restricted volume types (volume "h" uses restricted volume type "hostPath")' in message
+    assert v1.create_namespaced_pod("locked", {"metadata": {"name": "ok"},
+                                               "spec": RESTRICTED_POD}).metadata.name == "ok"
+
+    no_seccomp = json.loads(json.dumps(RESTRICTED_POD))
+    del no_seccomp["securityContext"]["seccompProfile"]
+    assert k8s.http("POST", "/apis/apps/v1/namespaces/locked/deployments",
+                    _deployment("app", 1, no_seccomp))[0] == 201
+
+    def failure() -> dict[str, Any] | None:
+        dep = k8s.http("GET", "/apis/apps/v1/namespaces/locked/deployments/app")[1]
+        return next((c for c in dep["status"].get("conditions") or []
+                     if c["type"] == "ReplicaFailure"), None)
+
+    cond = wait(failure, "ReplicaFailure on the Deployment")
+    assert cond["status"] == "True" and cond["reason"] == "FailedCreate"
+    assert 'violates PodSecurity "restricted:latest": seccompProfile (pod or container "app" ' \
+           "must set securityContext.seccompProfile.type" in cond["message"]
+    dep = k8s.http("GET", "/apis/apps/v1/namespaces/locked/deployments/app")[1]
+    assert not dep["status"].get("availableReplicas")
+    avail = next(c for c in dep["status"]["conditions"] if c["type"] == "Available")
+    assert avail["status"] == "False" and avail["reason"] == "MinimumReplicasUnavailable"
+    assert any(m.startswith('Error creating: pods "app-') for m in _events(k8s, "locked",
+                                                                            "FailedCreate"))
+
+
+def test_statefulset_pods_are_ordinal_with_their_claims_and_daemonset_runs_per_node(
+        k8s: Cluster) -> None:
+    """StatefulSet pods are ``<name>-<ordinal>``, each with claims ``<template>-<pod>``; a
+    DaemonSet runs one pod per eligible node.
+
+    Source: https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/ ("Pod
+    Identity", "Stable Storage") and https://kubernetes.io/docs/concepts/workloads/controllers/
+    daemonset/ ("ensures that all (or some) Nodes run a copy of a Pod").
+    """
+    _ns(k8s, "data")
+    labels = {"app": "db"}
+    assert k8s.http("POST", "/apis/apps/v1/namespaces/data/statefulsets", {
+        "metadata": {"name": "db"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": RESTRICTED_POD},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "1Gi"}}}}]}})[0] == 201
+    assert k8s.http("POST", "/apis/apps/v1/namespaces/data/daemonsets", {
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                 "template": {"metadata": {"labels": {"app": "agent"}},
+                              "spec": RESTRICTED_POD}}})[0] == 201
+    wait(lambda: k8s.http("GET", "/apis/apps/v1/namespaces/data/statefulsets/db")[1][
+        "status"].get("readyReplicas") == 2, "the StatefulSet ready")
+    wait(lambda: k8s.http("GET", "/apis/apps/v1/namespaces/data/daemonsets/agent")[1][
+        "status"].get("numberReady") == 3, "the DaemonSet on every node")
+    pods = {p["metadata"]["name"]: p for p in _list(k8s, "/api/v1/namespaces/data/pods")}
+    assert {"db-0", "db-1"} <= set(pods)
+    assert pods["db-1"]["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == "db-1"
+    claims = {c["metadata"]["name"] for c in
+              _list(k8s, "/api/v1/namespaces/data/persistentvolumeclaims")}
+    assert claims == {"data-db-0", "data-db-1"}
+    agent_nodes = {p["spec"]["nodeName"] for n, p in pods.items() if n.startswith("agent-")}
+    assert agent_nodes == {n["metadata"]["name"] for n in _list(k8s, "/api/v1/nodes")}
+
+
+def test_no_nodes_means_no_running_pods(tmp_path: Path) -> None:
+    """A cluster without nodes schedules nothing.
+
+    Source: pkg/scheduler/schedule_one.go (ErrNoNodesAvailable: "no nodes available to
+    schedule pods").
+    """
+    from sandbox.http import serve
+    from sandbox.kubernetes import KubernetesService
+    from sandbox.world import World
+
+    svc = KubernetesService(World())
+    server = serve(svc)
+    svc.start_controllers()
+    try:
+        token = svc.world.kubernetes_token
+        req = urllib.request.Request(
+            f"{server.url}/api/v1/namespaces/default/pods", method="POST",
+            data=json.dumps({"metadata": {"name": "p"}, "spec": RESTRICTED_POD}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert json.loads(resp.read())["status"] == {"phase": "Pending",
+                                                         "qosClass": "BestEffort"}
+
+        def unschedulable() -> dict[str, Any] | None:
+            pod = svc.store.get(("", "pods"), "default", "p") or {}
+            return next((c for c in (pod.get("status") or {}).get("conditions") or []
+                         if c["type"] == "PodScheduled"), None)
+
+        cond = wait(unschedulable, "PodScheduled=False")
+        assert cond["message"] == "no nodes available to schedule pods"
+    finally:
+        svc.stop()
+        server.stop()
+
+
+def test_admin_webhook_injects_a_sidecar_and_edits_come_from_another_manager(
+        tmp_path: Path) -> None:
+    """The admin API's mutating webhook adds a container to matching creates, and an edit made
+    through it is recorded under the manager that made it (as ``kubectl scale`` would be).
+
+    Source: https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-
+    controllers/ (mutating webhooks change the object before it is stored) and
+    https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management.
+    """
+    from sandbox.app import start_sandbox
+
+    app = start_sandbox(timeout=60.0)
+    try:
+        admin = app.admin
+        admin.add_nodes(count=2)
+        admin.add_webhook(name="mesh.example", kinds=["Pod"],
+                          namespaceSelector={"matchLabels": {"mesh": "on"}},
+                          containers=[{"name": "proxy", "image": "example/proxy:1"}],
+                          annotations={"mesh.example/injected": "true"})
+        k8s = app.services["kubernetes"]
+        api, reg = k8s.api, k8s.registry
+        api.create(reg.by_gk("", "namespaces"), "",
+                   {"metadata": {"name": "m", "labels": {"mesh": "on"}}}, "test")
+        api.create(reg.by_gk("", "namespaces"), "", {"metadata": {"name": "plain"}}, "test")
+        for ns in ("m", "plain"):
+            api.create(reg.by_gk("apps", "deployments"), ns, _deployment("web", 1, RESTRICTED_POD),
+                       "test")
+        wait(lambda: len(k8s.store.select(("", "pods"), "m")) == 1, "a pod in m")
+        wait(lambda: len(k8s.store.select(("", "pods"), "plain")) == 1, "a pod in plain")
+        (meshed,) = k8s.store.select(("", "pods"), "m")
+        (plain,) = k8s.store.select(("", "pods"), "plain")
+        assert [c["name"] for c in meshed["spec"]["containers"]] == ["app", "proxy"]
+        assert meshed["metadata"]["annotations"]["mesh.example/injected"] == "true"
+        assert [c["name"] for c in plain["spec"]["containers"]] == ["app"]
+        dep = k8s.store.get(("apps", "deployments"), "m", "web")
+        assert [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]] == ["app"]
+
+        out = admin.edit("kubectl", "apps/v1", "Deployment", "web", {"spec": {"replicas": 3}},
+                         namespace="m", subresource="scale")
+        assert out["spec"]["replicas"] == 3
+        managers = {f["manager"] for f in out["metadata"]["managedFields"]}
+        assert "kubectl" in managers
+        admin.clear_webhooks()
+        assert app.admin._call("GET", "/kubernetes/webhooks") == {"webhooks": []}
+    finally:
+        app.stop()
