@@ -277,6 +277,47 @@ def _show_checks(checks: list[Any]) -> None:
               f"{str(detail)[:60]}")
 
 
+def _pods_not_running(kubeconfig: str) -> tuple[int, list[str]]:
+    """(pods in the cluster, the ones not Running with their reason): the platform is up only
+    when every pod the workloads asked for is admitted, scheduled and running."""
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+    pods = api.list_pod_for_all_namespaces().items
+    waiting = []
+    for pod in pods:
+        if pod.status.phase in ("Running", "Succeeded"):
+            continue
+        why = next((c.message for c in pod.status.conditions or [] if c.status != "True"
+                    and c.message), "") or pod.status.phase
+        waiting.append(f"{pod.metadata.namespace}/{pod.metadata.name}: {why}")
+    return len(pods), waiting
+
+
+def _workloads_failing(kubeconfig: str) -> list[str]:
+    """Deployments whose pods could not even be created (ReplicaFailure, e.g. PodSecurity)."""
+    from kubernetes import client, config
+
+    api = client.AppsV1Api(config.new_client_from_config(config_file=kubeconfig))
+    out = []
+    for dep in api.list_deployment_for_all_namespaces().items:
+        for cond in dep.status.conditions or []:
+            if cond.type == "ReplicaFailure" and cond.status == "True":
+                out.append(f"{dep.metadata.namespace}/{dep.metadata.name}: {cond.message}")
+    return out
+
+
+def _report_pods(kubeconfig: str) -> bool:
+    """Print the cluster's pods; False when one is not running or a workload cannot create
+    its pods."""
+    total, waiting = _pods_not_running(kubeconfig)
+    waiting += _workloads_failing(kubeconfig)
+    print(f"  pods: {total}, all running" if not waiting else f"  pods: {total}; not running:")
+    for line in waiting:
+        print(f"    {line}")
+    return not waiting
+
+
 def _demo_seams(instance: DagsterInstance, spec: str, log: Path) -> None:
     """After the reconcile: the nightly backup of yesterday and the certificate audit, on the
     same sandbox (reported, not fatal: the main job is the reconcile)."""
@@ -334,6 +375,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"  -> {'succeeded' if ok else 'FAILED'} in "
                       f"{time.monotonic() - started:.1f}s, {writes} write request(s) to the APIs")
                 if not ok:
+                    return EXIT_ERROR
+                if attempt == 1 and not _report_pods(env["KUBECONFIG"]):
                     return EXIT_ERROR
                 if attempt == 2:
                     if writes:

@@ -1,6 +1,7 @@
 """Command line of the sandbox.
 
     python -m sandbox up --env-file FILE [--state-dir DIR] [--delay SECONDS] [--run-jobs]
+                        [--preinstall-crds]
 
 starts every service on 127.0.0.1, writes FILE (KEY=VALUE lines) once all of them answer, and
 serves until SIGINT or SIGTERM.
@@ -46,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                          "(default 0)")
     up.add_argument("--run-jobs", action="store_true",
                     help="let the Kubernetes Job controller run Jobs' commands")
+    up.add_argument("--preinstall-crds", action="store_true",
+                    help="start with the Flux, cert-manager and external-secrets CRDs installed "
+                         "and Flux's controllers taken as running (the sandbox's old behaviour; "
+                         "a fresh managed cluster has none of them)")
     up.add_argument("--verbose", action="store_true", help="log what the services do")
     return parser
 
@@ -75,7 +80,8 @@ def _up(args: argparse.Namespace) -> int:
         return 2
     try:
         sandbox = start_sandbox(state_dir=args.state_dir, delay=args.delay,
-                                run_jobs=args.run_jobs)
+                                run_jobs=args.run_jobs,
+                                preinstall_crds=args.preinstall_crds)
     except SandboxError as exc:
         print(f"python -m sandbox: {exc}", file=sys.stderr)
         return 1

@@ -163,6 +163,12 @@ class AdminClient:
         body = {"pool": pool, "count": count, "cores": cores, "ramMB": ram_mb}
         return list(self._call("POST", "/kubernetes/nodes", body)["nodes"])
 
+    def install_chart(self, chart: str, version: str,
+                      values: dict[str, Any] | None = None) -> list[str]:
+        """The CRDs a chart version brings (see sandbox/kubernetes/catalogue.py)."""
+        body = {"chart": chart, "version": version, "values": values or {}}
+        return list(self._call("POST", "/kubernetes/charts", body)["customResourceDefinitions"])
+
     def add_webhook(self, **hook: Any) -> dict[str, Any]:
         """A mutating webhook (see sandbox/kubernetes/behaviours.py for the fields)."""
         return dict(self._call("POST", "/kubernetes/webhooks", hook))

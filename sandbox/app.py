@@ -86,10 +86,11 @@ class Sandbox:
     """A running sandbox. Build it with ``start_sandbox``; ``stop`` ends every service."""
 
     def __init__(self, state_dir: Path | None = None, delay: float = 0.0, run_jobs: bool = False,
-                 platform_source: Path | None = None):
+                 platform_source: Path | None = None, preinstall_crds: bool = False):
         self.state_dir = state_dir.resolve() if state_dir is not None else None
         self.delay = delay
         self.run_jobs = run_jobs
+        self.preinstall_crds = preinstall_crds
         self.platform_source = platform_source
         self.workdir = self.state_dir or Path(tempfile.mkdtemp(prefix="platform-sandbox-"))
         self.world = World(kubernetes_token=_kubernetes_token(self.state_dir))
@@ -167,7 +168,8 @@ class Sandbox:
 
         def new_kubernetes() -> Any:
             return kubernetes_cls(self.world, state_dir=self._service_state("kubernetes"),
-                                  controller_delay=self.delay, run_jobs=self.run_jobs)
+                                  controller_delay=self.delay, run_jobs=self.run_jobs,
+                                  preinstall_crds=self.preinstall_crds)
 
         def restarted_kubernetes() -> Any:
             k8s = new_kubernetes()
@@ -517,7 +519,9 @@ def _quote(value: str) -> str:
 
 
 def start_sandbox(state_dir: Path | None = None, delay: float = 0.0, run_jobs: bool = False,
-                  platform_source: Path | None = None, timeout: float = 20.0) -> Sandbox:
+                  platform_source: Path | None = None, timeout: float = 20.0,
+                  preinstall_crds: bool = False) -> Sandbox:
     """Start the whole sandbox in this process and return it once every service answers."""
     return Sandbox(state_dir=state_dir, delay=delay, run_jobs=run_jobs,
-                   platform_source=platform_source).start(timeout=timeout)
+                   platform_source=platform_source,
+                   preinstall_crds=preinstall_crds).start(timeout=timeout)

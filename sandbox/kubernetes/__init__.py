@@ -10,10 +10,12 @@ Emulated:
   ``Authorization: Bearer <World.kubernetes_token>`` answers 401 with the ``Unauthorized``
   Status; ``run_jobs=True`` refuses to start without a token.
 - Discovery (``/version`` reports v1.32.4, ``/api``, ``/apis``, group versions) built from the
-  kind table in ``registry.py`` and from every stored CustomResourceDefinition; CRDs for
-  cert-manager, Flux, ``snapshot.storage.k8s.io`` and external-secrets are preinstalled, and CRDs
-  created through the API are served at once. A minimal ``/openapi/v3`` (one PATCH operation per
-  kind) lets ``kubectl apply`` run with its default ``--validate=strict``.
+  kind table in ``registry.py`` and from every stored CustomResourceDefinition. Only the
+  ``snapshot.storage.k8s.io`` CRDs of IONOS's managed clusters exist at start
+  (``preinstall_crds=True`` adds Flux, cert-manager and external-secrets); the others arrive
+  with what installs them (``catalogue.py``: a HelmRelease installs its chart version's CRDs),
+  and a CRD is served once created and Established. A minimal ``/openapi/v3`` (one PATCH
+  operation per kind) lets ``kubectl apply`` run with its default ``--validate=strict``.
 - CRUD on namespaced, cluster-scoped and all-namespace paths; one global resourceVersion; uid,
   creationTimestamp, generation (bumped only when something outside metadata/status changes);
   no-op writes keep the resourceVersion; ``generateName``; Secret ``stringData`` folded into
@@ -43,6 +45,12 @@ Emulated:
   parallelism), so ``kubectl logs job/x`` and ``kubectl wait --for=condition=Complete`` work.
 - Watches: chunked JSON lines, resourceVersion semantics, ``410 Expired`` once the bounded
   history no longer covers the requested version, ``timeoutSeconds``.
+- Workloads (``workloads.py``, ``scheduler.py``): Deployments own ReplicaSets, ReplicaSets,
+  StatefulSets and DaemonSets own Pods, a scheduler binds Pods to Nodes (requests, selectors,
+  affinity, claims), the kubelet starts them or reports why not (Multi-Attach,
+  CreateContainerConfigError); PodSecurity admission (``podsecurity.py``); admin-API behaviours
+  (``behaviours.py``): nodes, chart CRDs, mutating webhooks, other field managers. Flux
+  (``flux.py``) acts only once its controllers run.
 - Simulated controllers (``controllers.py``) on a background thread: workloads become available,
   PVCs bind to a CSI volume provisioned through ``World.provision_volume``, Jobs run a Pod (or a
   local subprocess with ``run_jobs=True``) and complete, certificates are issued by a sandbox CA
@@ -65,8 +73,8 @@ Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl cre
 is cluster-admin), admission webhooks (plugins are Python callables), CRD conversion and CEL
 validation rules, NodePort allocation, strategic merge directives other than ``$patch:
 delete``/``replace`` (``$setElementOrder`` is ignored), Table output, aggregated discovery,
-bookmarks, consistent snapshots across list pages, ReplicaSets and Pods for Deployments,
-scheduling, exec/attach/port-forward, Job retries (``backoffLimit``), CronJob schedules, issuer
+bookmarks, consistent snapshots across list pages, taints and preemption,
+exec/attach/port-forward, Job retries (``backoffLimit``), CronJob schedules, issuer
 readiness gating certificate issuance.
 """
 

@@ -3,6 +3,9 @@ managers.
 
 - ``POST /kubernetes/nodes`` ``{"pool": "p", "count": 3, "cores": 4, "ramMB": 16384}`` gives
   the cluster Ready nodes without an IONOS node pool.
+- ``POST /kubernetes/charts`` ``{"chart": "cert-manager", "version": "v1.16.2", "values":
+  {"crds": {"enabled": true}}}`` installs the CRDs that chart version brings (what ``helm
+  install`` of it would), from ``catalogue.py``.
 - ``POST /kubernetes/webhooks`` ``{"name": "sidecar.example", "kinds": ["Pod"],
   "namespaceSelector": {"matchLabels": {...}}, "containers": [...], "labels": {...},
   "annotations": {...}}`` registers a mutating webhook, as a ``MutatingWebhookConfiguration``
@@ -110,6 +113,7 @@ class Behaviours:
 
     def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         routes = {("POST", "/kubernetes/nodes"): self._nodes,
+                  ("POST", "/kubernetes/charts"): self._chart,
                   ("GET", "/kubernetes/webhooks"): self._list_webhooks,
                   ("POST", "/kubernetes/webhooks"): self._add_webhook,
                   ("DELETE", "/kubernetes/webhooks"): self._clear_webhooks,
@@ -137,6 +141,20 @@ class Behaviours:
             raise BehaviourError("count must be 0-100, cores >= 1, ramMB >= 1024")
         pool = str(body.get("pool") or "sandbox-pool")
         return {"nodes": self.svc.add_nodes(pool, count, cores, ram)}
+
+    def _chart(self, body: Any) -> Any:
+        if not isinstance(body, dict) or not body.get("chart") or not body.get("version"):
+            raise BehaviourError('body is {"chart": "cert-manager", "version": "v1.16.2", '
+                                 '"values": {...}}')
+        values = body.get("values") or {}
+        if not isinstance(values, dict):
+            raise BehaviourError("'values' must be an object")
+        try:
+            names = self.svc.install_chart(str(body["chart"]), str(body["version"]), values,
+                                           "helm")
+        except ValueError as exc:
+            raise BehaviourError(str(exc)) from None
+        return {"customResourceDefinitions": names}
 
     def _list_webhooks(self, _body: Any) -> Any:
         return {"webhooks": [h.describe() for h in self.webhooks]}

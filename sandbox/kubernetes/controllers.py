@@ -691,7 +691,7 @@ class Controllers:
             crt_pem, key_pem = self.ca.issue(spec.get("commonName"), dns, not_before, not_after,
                                              algorithm)
             self._write_tls_secret(srt, cert, secret, crt_pem, key_pem)
-            self._announce(_cert_names(spec), crt_pem + self.ca.pem, key_pem, self.ca.pem)
+            self._announce(self._served_names(cert), crt_pem + self.ca.pem, key_pem, self.ca.pem)
             conds = [c for c in clone(status.get("conditions") or [])
                      if c.get("type") != "Issuing"]
             set_condition(conds, "Ready", "True", "Ready",
@@ -729,6 +729,18 @@ class Controllers:
         new["metadata"].setdefault("annotations", {}).update(annotations)
         self.api.write_object(srt, old, new, "cert-manager-certificates")
 
+    def _served_names(self, cert: dict[str, Any]) -> list[str]:
+        """The certificate's names an ingress would serve it for: a host an Ingress routes
+        with another TLS Secret is served with that Secret, not this one."""
+        ns = cert["metadata"]["namespace"]
+        secret = (cert.get("spec") or {}).get("secretName")
+        claimed: set[str] = set()
+        for ing in self.store.select(("networking.k8s.io", "ingresses")):
+            for tls in (ing.get("spec") or {}).get("tls") or []:
+                if (ing["metadata"]["namespace"], tls.get("secretName")) != (ns, secret):
+                    claimed.update(str(h) for h in tls.get("hosts") or [])
+        return [n for n in _cert_names(cert.get("spec") or {}) if n not in claimed]
+
     def _announce(self, names: list[str], crt_pem: bytes, key_pem: bytes,
                   ca_pem: bytes) -> None:
         """Tell the world (the TLS endpoints, like an ingress) about a new TLS Secret."""
@@ -761,84 +773,12 @@ class Controllers:
                 pems = [base64.b64decode(data[k]) for k in ("tls.crt", "tls.key", "ca.crt")]
             except (KeyError, ValueError):
                 continue
-            self._announce(_cert_names(spec), *pems)
+            self._announce(self._served_names(cert), *pems)
 
     def _flux(self) -> None:
-        kinds = (("source.toolkit.fluxcd.io", "gitrepositories"),
-                 ("source.toolkit.fluxcd.io", "helmrepositories"),
-                 ("kustomize.toolkit.fluxcd.io", "kustomizations"),
-                 ("helm.toolkit.fluxcd.io", "helmreleases"))
-        for group, plural in kinds:
-            for rt, obj in self._each(group, plural):
-                self._flux_one(rt, obj)
+        from sandbox.kubernetes.flux import Flux
 
-    def _flux_one(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        meta, spec = obj["metadata"], obj.get("spec") or {}
-        status = obj.get("status") or {}
-        gen = meta.get("generation", 1)
-        requested = (meta.get("annotations") or {}).get("reconcile.fluxcd.io/requestedAt")
-        ready = get_condition(obj, "Ready")
-        if spec.get("suspend"):
-            return
-        if (status.get("observedGeneration") == gen and ready is not None
-                and ready.get("status") == "True"
-                and (requested is None or status.get("lastHandledReconcileAt") == requested)):
-            return
-        new = clone(status)
-        conds = [c for c in new.get("conditions") or []
-                 if c.get("type") not in ("Reconciling", "Stalled")]
-        kind = rt.kind
-        if kind == "GitRepository":
-            ref = spec.get("ref") or {}
-            branch = ref.get("branch") or "main"
-            revision = f"{branch}@sha1:{_hash([spec.get('url'), ref], 'sha1')}"
-            new["artifact"] = {"revision": revision, "digest": f"sha256:{_hash(revision)}",
-                               "path": f"gitrepository/{meta['namespace']}/{meta['name']}/"
-                                       f"{revision.split(':')[-1]}.tar.gz",
-                               "url": "http://source-controller.flux-system.svc/"
-                                      f"gitrepository/{meta['namespace']}/{meta['name']}/latest.tar.gz",
-                               "lastUpdateTime": now_rfc3339()}
-            message = f"stored artifact for revision '{revision}'"
-            reason = "Succeeded"
-        elif kind == "HelmRepository":
-            revision = f"sha256:{_hash(spec.get('url'))}"
-            new["artifact"] = {"revision": revision, "digest": revision,
-                               "lastUpdateTime": now_rfc3339()}
-            message = f"stored artifact: revision '{revision}'"
-            reason = "Succeeded"
-        elif kind == "Kustomization":
-            src = spec.get("sourceRef") or {}
-            src_obj = self.store.get(("source.toolkit.fluxcd.io", "gitrepositories"),
-                                     src.get("namespace") or meta["namespace"],
-                                     src.get("name", "")) or {}
-            revision = ((src_obj.get("status") or {}).get("artifact") or {}).get(
-                "revision") or f"main@sha1:{_hash(spec, 'sha1')}"
-            new.update(lastAppliedRevision=revision, lastAttemptedRevision=revision)
-            message = f"Applied revision: {revision}"
-            reason = "ReconciliationSucceeded"
-            set_condition(conds, "Healthy", "True", "Succeeded", "Health check passed", gen)
-        else:
-            chart = ((spec.get("chart") or {}).get("spec") or {})
-            version = str(chart.get("version") or "1.0.0").lstrip("*") or "1.0.0"
-            revision = version
-            first = status.get("observedGeneration") is None
-            new["lastAttemptedRevision"] = revision
-            new["lastAttemptedGeneration"] = gen
-            new["history"] = [{"chartName": chart.get("chart", meta["name"]),
-                               "chartVersion": version, "status": "deployed",
-                               "name": meta["name"], "namespace": meta["namespace"],
-                               "version": int(len(status.get("history") or []) + 1)}]
-            reason = "InstallSucceeded" if first else "UpgradeSucceeded"
-            message = (f"Helm {'install' if first else 'upgrade'} succeeded for release "
-                       f"{meta['namespace']}/{meta['name']}.v1 with chart "
-                       f"{chart.get('chart', meta['name'])}@{version}")
-            set_condition(conds, "Released", "True", reason, message, gen)
-        set_condition(conds, "Ready", "True", reason, message, gen)
-        new["conditions"] = conds
-        new["observedGeneration"] = gen
-        if requested is not None:
-            new["lastHandledReconcileAt"] = requested
-        self._status(rt, obj, new, f"{rt.group.split('.')[0]}-controller")
+        Flux(self).reconcile()
 
     def _secret_stores(self) -> None:
         for plural in ("secretstores", "clustersecretstores"):
@@ -893,7 +833,7 @@ class Controllers:
                 "metadata": {"name": target, "namespace": meta["namespace"],
                              "labels": {"reconcile.external-secrets.io/managed": "true"},
                              "ownerReferences": [{
-                                 "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                                 "apiVersion": es["apiVersion"], "kind": "ExternalSecret",
                                  "name": meta["name"], "uid": meta["uid"], "controller": True,
                                  "blockOwnerDeletion": True}]},
                 "data": encoded}, "external-secrets")

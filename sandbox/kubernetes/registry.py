@@ -1,4 +1,4 @@
-"""The table of served kinds: built-ins, preinstalled CRDs, and kinds derived from stored CRDs.
+"""The table of served kinds: built-ins, and kinds derived from stored CRDs.
 
 Discovery, routing, generation rules and patch rules all read this table; no kind is coded
 elsewhere except in the simulated controllers.
@@ -163,40 +163,6 @@ class CrdSpec:
     short_names: tuple[str, ...]
     status: bool = True
     categories: tuple[str, ...] = ()
-
-
-def _crd(gv: str, kind: str, plural: str, namespaced: bool, short: str, status: bool = True,
-         cats: str = "") -> CrdSpec:
-    group, _, version = gv.rpartition("/")
-    return CrdSpec(group, (version,), kind, plural, namespaced,
-                   tuple(s for s in short.split(",") if s), status,
-                   tuple(c for c in cats.split(",") if c))
-
-
-PREINSTALLED_CRDS: list[CrdSpec] = [
-    _crd("cert-manager.io/v1", "Certificate", "certificates", True, "cert,certs",
-         cats="cert-manager"),
-    _crd("cert-manager.io/v1", "CertificateRequest", "certificaterequests", True, "cr,crs",
-         cats="cert-manager"),
-    _crd("cert-manager.io/v1", "Issuer", "issuers", True, "", cats="cert-manager"),
-    _crd("cert-manager.io/v1", "ClusterIssuer", "clusterissuers", False, "ciss",
-         cats="cert-manager"),
-    _crd("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomizations", True, "ks"),
-    _crd("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases", True, "hr"),
-    _crd("source.toolkit.fluxcd.io/v1", "GitRepository", "gitrepositories", True, "gitrepo"),
-    _crd("source.toolkit.fluxcd.io/v1", "HelmRepository", "helmrepositories", True, "helmrepo"),
-    _crd("snapshot.storage.k8s.io/v1", "VolumeSnapshot", "volumesnapshots", True, "vs"),
-    _crd("snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", "volumesnapshotcontents", False,
-         "vsc,vscs"),
-    _crd("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass", "volumesnapshotclasses", False,
-         "vsclass,vsclasses", status=False),
-    _crd("external-secrets.io/v1", "ExternalSecret", "externalsecrets", True, "es",
-         cats="external-secrets"),
-    _crd("external-secrets.io/v1", "SecretStore", "secretstores", True, "ss",
-         cats="external-secrets"),
-    _crd("external-secrets.io/v1", "ClusterSecretStore", "clustersecretstores", False, "css",
-         cats="external-secrets"),
-]
 
 
 def crd_object(spec: CrdSpec) -> dict[str, Any]:

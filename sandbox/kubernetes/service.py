@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.http import Request, Response, Service, json_response
-from sandbox.kubernetes import openapi
+from sandbox.kubernetes import catalogue, openapi
 from sandbox.kubernetes.api import (
     APPLY,
     JSON_PATCH,
@@ -30,7 +30,7 @@ from sandbox.kubernetes.api import (
     parse_body,
 )
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
-from sandbox.kubernetes.registry import PREINSTALLED_CRDS, Registry, ResourceType, crd_object
+from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
 from sandbox.kubernetes.store import Expired, Store
 from sandbox.world import World, kubeconfig_cluster
@@ -83,7 +83,8 @@ class KubernetesService(Service):
     name = "kubernetes"
 
     def __init__(self, world: World, state_dir: Path | None = None,
-                 controller_delay: float = 0.0, run_jobs: bool = False):
+                 controller_delay: float = 0.0, run_jobs: bool = False,
+                 preinstall_crds: bool = False):
         if run_jobs and not world.kubernetes_token:
             # A Pod POST runs a command on this host: never without a token to check.
             raise ValueError("run_jobs needs authentication: set World.kubernetes_token")
@@ -96,6 +97,9 @@ class KubernetesService(Service):
         self.api = ApiServer(self.registry, self.store)
         self.controller_delay = controller_delay
         self.run_jobs = run_jobs
+        # The earlier fixed set of CRDs (Flux, cert-manager, external-secrets) at start, and
+        # Flux's controllers taken as installed: for scripts that relied on it.
+        self.preinstall_crds = preinstall_crds
         self._stopped = threading.Event()
         self._controllers: Any = None
         self._cluster_ca: str | None = None
@@ -111,10 +115,10 @@ class KubernetesService(Service):
         nrt = self._rt("", "namespaces")
         for ns in DEFAULT_NAMESPACES:
             self.api.create(nrt, "", {"metadata": {"name": ns}}, "sandbox")
-        crt = self._rt("apiextensions.k8s.io", "customresourcedefinitions")
-        for spec in PREINSTALLED_CRDS:
-            obj = self.api.create(crt, "", crd_object(spec), "sandbox")
-            self._crd_written(obj)
+        self.install_crds(catalogue.managed_cluster_crds(), "ionos-managed-kubernetes")
+        if self.preinstall_crds:
+            for chart, version in catalogue.PREINSTALLED:
+                self.install_chart(chart, version, {"crds": {"enabled": True}})
         for ns in DEFAULT_NAMESPACES:
             self._namespace_created(ns)
 
@@ -122,6 +126,38 @@ class KubernetesService(Service):
         rt = self.registry.by_gk(group, plural)
         assert rt is not None, (group, plural)
         return rt
+
+    def install_chart(self, chart: str, version: str, values: dict[str, Any] | None = None,
+                      manager: str = "helm-controller") -> list[str]:
+        """Install the CRDs ``chart`` at ``version`` brings (what a Helm install of it does);
+        ValueError for a chart the catalogue does not know. Returns the CRD names."""
+        crds = catalogue.chart_crds(chart, version, values)
+        if crds is None:
+            raise ValueError(f"the sandbox's catalogue has no chart {chart!r} at {version!r}; "
+                             f"known: {', '.join(sorted({c.chart for c in catalogue.CATALOGUE}))}")
+        return self.install_crds(crds, manager)
+
+    def install_crds(self, crds: list[dict[str, Any]], manager: str) -> list[str]:
+        """Create or replace CRDs as a controller would, registering their kinds at once."""
+        crt = self._rt("apiextensions.k8s.io", "customresourcedefinitions")
+        names = []
+        with self.store.lock:
+            for crd in crds:
+                name = crd["metadata"]["name"]
+                old = self.store.get(crt.gk, "", name)
+                if old is not None and old.get("spec") == {**(old.get("spec") or {}),
+                                                           **crd["spec"]}:
+                    names.append(name)
+                    continue
+                if old is None:
+                    obj = self.api.write_object(crt, None, crd, manager)
+                else:
+                    new = clone(old)
+                    new["spec"] = crd["spec"]
+                    obj = self.api.write_object(crt, old, new, manager)
+                self._crd_written(obj)
+                names.append(name)
+        return names
 
     def _crd_written(self, obj: dict[str, Any]) -> None:
         """Register a CRD's types and mark it Established (as the apiextensions server does)."""

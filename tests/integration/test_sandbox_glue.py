@@ -83,9 +83,18 @@ def wait_ready(custom: Any, ns: str, name: str, after_revision: int = 0,
                          f"{obj.get('status')}")
 
 
+def install_cert_manager(env: dict[str, str]) -> None:
+    """cert-manager's CRDs, as its chart installs them: a fresh cluster serves none."""
+    from sandbox.admin import AdminClient
+
+    AdminClient(env["SANDBOX_ADMIN_URL"]).install_chart("cert-manager", "v1.16.2",
+                                                        {"crds": {"enabled": True}})
+
+
 def make_certificate(env: dict[str, str], ns: str, name: str, dns: list[str]) -> None:
     from kubernetes import client
 
+    install_cert_manager(env)
     api = api_client(env)
     client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
     custom = client.CustomObjectsApi(api)
@@ -215,6 +224,7 @@ def test_audit_of_the_seeded_spec_finds_the_secret_served(sandbox: Any) -> None:
     spec_path = Path(env["PLATFORM_SPEC"])
     manifests = spec_certificate_manifests(spec_path)
     assert manifests, "the seeded spec audits no cert-manager Certificate with an endpoint"
+    install_cert_manager(env)
     api = api_client(env)
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     created = []

@@ -74,6 +74,9 @@ class Cluster:
 
 
 def _start(tmp_path: Path, **kwargs: Any) -> Iterator[Cluster]:
+    # These tests exercise the API with Flux's, cert-manager's and external-secrets' kinds, so
+    # they start with those installed; test_sandbox_k8s_crds.py covers a cluster without them.
+    kwargs.setdefault("preinstall_crds", True)
     svc = KubernetesService(World(), **kwargs)
     server = serve(svc)
     svc.add_nodes()  # pods run only on nodes, as in a real cluster

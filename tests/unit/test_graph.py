@@ -32,8 +32,11 @@ def test_example_graph_layers_and_dependencies() -> None:
     assert set(g.nodes[KEY_CLUSTER].deps) == {KEY_DATACENTER, lan_key("k8s-private")}
     pool = g.nodes[node_pool_key("application-pool")]
     assert KEY_CLUSTER in pool.deps and pool.kinds == {"ionos", "kubernetes"}
-    flux = g.nodes[component_key("platform", "flux-sources")]
+    flux = g.nodes[component_key("platform", "flux-install")]
     assert flux.deps == (node_pool_key("application-pool"),)
+    sources = g.nodes[component_key("platform", "flux-sources")]
+    assert set(sources.deps) == {node_pool_key("application-pool"),
+                                 component_key("platform", "flux-install")}
     issuers = g.nodes[component_key("platform", "cert-manager-issuers")]
     assert component_key("platform", "cert-manager") in issuers.deps
     app = g.nodes[component_key("applications", "wordpress")]

@@ -64,8 +64,8 @@ def test_manifest_kinds_are_writable_only_in_their_namespace(example: RbacPlan) 
 
 
 def test_prune_false_means_no_delete(example: RbacPlan) -> None:
-    # flux-sources has prune: false; its GitRepository may be applied but never deleted.
-    verbs = example.verbs_for("source.toolkit.fluxcd.io", "gitrepositories", "flux-system")
+    # flux-sources has prune: false; its HelmRepositories may be applied but never deleted.
+    verbs = example.verbs_for("source.toolkit.fluxcd.io", "helmrepositories", "flux-system")
     assert {"create", "patch"} <= verbs
     assert "delete" not in verbs
 

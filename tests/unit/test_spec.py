@@ -46,7 +46,8 @@ def test_example_manifests_carry_the_documented_workload_settings() -> None:
     for c in spec.components:
         if c.source.manifests:
             objs += [m.obj for m in load_directory(base / c.source.manifests.path, c.namespace)]
-    deployments = [o for o in objs if o["kind"] == "Deployment"]
+    deployments = [o for o in objs if o["kind"] == "Deployment"
+                   and o["metadata"]["name"] == "wordpress"]
     pvcs = {o["metadata"]["name"]: o for o in objs if o["kind"] == "PersistentVolumeClaim"}
     (app,) = deployments
     # One replica on a ReadWriteOnce volume (the manifest says why), restricted-ready.
@@ -130,9 +131,8 @@ def test_unknown_depends_on_target() -> None:
 
 
 def test_dependency_cycle() -> None:
-    text = _replace("    depends_on: [flux-sources]\n    source:\n      helm_release:\n"
-                    "        chart: "
-                    "cert-manager",
+    text = _replace("    depends_on: [flux-sources, kube-prometheus-stack]\n    source:\n"
+                    "      helm_release:\n        chart: cert-manager",
                     "    depends_on: [flux-sources, cert-manager-issuers]\n    source:\n      "
                     "helm_release:\n        chart: cert-manager")
     (p,) = _bad(text).problems

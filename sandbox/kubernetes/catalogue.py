@@ -1,0 +1,196 @@
+"""The CustomResourceDefinitions that charts and installs bring, by chart and version range.
+
+A fresh managed cluster serves none of them (IONOS's managed Kubernetes ships the CSI snapshot
+CRDs with its CSI driver, the one set the sandbox starts with). They arrive with whatever
+installs them: Flux's from Flux's own install manifests (or ``install("flux", ...)``), a
+chart's from a HelmRelease of that chart, each serving the API versions of the version
+installed. Sources: each project's CRDs at the version boundaries named below (Flux
+``manifests/crds`` of fluxcd/flux2 v2.6; cert-manager ``deploy/crds``; external-secrets
+``config/crds/bases``: ``v1`` added in 0.16.0; prometheus-operator ``example/prometheus-operator-
+crd``; traefik-helm-chart ``traefik/crds``; trivy-operator ``deploy/helm/crds``; velero
+``config/crd``; longhorn ``deploy/longhorn.yaml``). Schemas are open (``x-kubernetes-preserve-
+unknown-fields``) except where the sandbox's own controllers read fields: the kinds are served,
+the real validation of their fields is not emulated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.kubernetes.registry import CrdSpec, crd_object
+
+
+def _crds(gv: str, kinds: str, namespaced: bool = True, cats: str = "") -> list[CrdSpec]:
+    """``kinds`` is ``Kind:plural:shortnames`` separated by spaces; ``gv`` may list several
+    versions, the first one stored (``external-secrets.io/v1beta1,v1alpha1``)."""
+    group, _, versions = gv.rpartition("/")
+    out = []
+    for entry in kinds.split():
+        kind, plural, *short = entry.split(":")
+        out.append(CrdSpec(group, tuple(versions.split(",")), kind, plural, namespaced,
+                           tuple(s for s in (short[0] if short else "").split(",") if s), True,
+                           tuple(c for c in cats.split(",") if c)))
+    return out
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for p in str(text).lstrip("v").split("-")[0].split("."):
+        parts.append(int(p) if p.isdigit() else 0)
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class ChartCrds:
+    """The CRDs a chart installs from ``since`` (inclusive) to ``until`` (exclusive), and the
+    values switch that turns them on (``None``: always, from the chart's ``crds/`` directory)."""
+
+    chart: str
+    since: str
+    until: str | None
+    crds: tuple[CrdSpec, ...]
+    switch: tuple[tuple[str, ...], ...] | None = None
+    default_on: bool = True
+
+    def covers(self, version: str) -> bool:
+        v = _version(version)
+        return _version(self.since) <= v and (self.until is None or v < _version(self.until))
+
+    def enabled(self, values: dict[str, Any]) -> bool:
+        if self.switch is None:
+            return True
+        for path in self.switch:
+            node: Any = values
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            if node is not None:
+                return bool(node)
+        return self.default_on
+
+
+_FLUX = (
+    _crds("source.toolkit.fluxcd.io/v1", "GitRepository:gitrepositories:gitrepo "
+          "HelmRepository:helmrepositories:helmrepo HelmChart:helmcharts:hc "
+          "Bucket:buckets OCIRepository:ocirepositories:ocirepo")
+    + _crds("kustomize.toolkit.fluxcd.io/v1", "Kustomization:kustomizations:ks")
+    + _crds("helm.toolkit.fluxcd.io/v2", "HelmRelease:helmreleases:hr")
+    + _crds("notification.toolkit.fluxcd.io/v1beta3", "Alert:alerts Provider:providers")
+    + _crds("notification.toolkit.fluxcd.io/v1", "Receiver:receivers"))
+_CERT_MANAGER = (
+    _crds("cert-manager.io/v1", "Certificate:certificates:cert,certs "
+          "CertificateRequest:certificaterequests:cr,crs Issuer:issuers", cats="cert-manager")
+    + _crds("cert-manager.io/v1", "ClusterIssuer:clusterissuers:ciss", False, "cert-manager")
+    + _crds("acme.cert-manager.io/v1", "Order:orders Challenge:challenges", cats="cert-manager"))
+
+
+def _external_secrets(versions: str) -> list[CrdSpec]:
+    return (_crds(f"external-secrets.io/{versions}", "ExternalSecret:externalsecrets:es "
+                  "SecretStore:secretstores:ss", cats="external-secrets")
+            + _crds(f"external-secrets.io/{versions}", "ClusterSecretStore:clustersecretstores:css "
+                    "ClusterExternalSecret:clusterexternalsecrets:ces", False, "external-secrets")
+            + _crds("external-secrets.io/v1alpha1", "PushSecret:pushsecrets",
+                    cats="external-secrets"))
+
+
+CATALOGUE: tuple[ChartCrds, ...] = (
+    ChartCrds("flux", "2.0.0", None, tuple(_FLUX)),
+    # cert-manager's chart templates its CRDs only when asked (crds.enabled since 1.15, the
+    # older installCRDs before).
+    ChartCrds("cert-manager", "1.0.0", None, tuple(_CERT_MANAGER),
+              (("crds", "enabled"), ("installCRDs",)), default_on=False),
+    ChartCrds("external-secrets", "0.5.0", "0.16.0", tuple(_external_secrets("v1beta1,v1alpha1")),
+              (("installCRDs",),)),
+    ChartCrds("external-secrets", "0.16.0", None, tuple(_external_secrets("v1,v1beta1")),
+              (("installCRDs",),)),
+    ChartCrds("kube-prometheus-stack", "40.0.0", None, tuple(
+        _crds("monitoring.coreos.com/v1", "ServiceMonitor:servicemonitors:smon "
+              "PodMonitor:podmonitors:pmon PrometheusRule:prometheusrules:promrule "
+              "Prometheus:prometheuses:prom Alertmanager:alertmanagers:am Probe:probes:prb "
+              "ThanosRuler:thanosrulers:ruler")
+        + _crds("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig:alertmanagerconfigs:amcfg "
+                "ScrapeConfig:scrapeconfigs:scfg PrometheusAgent:prometheusagents:promagent")),
+        (("crds", "enabled"),)),
+    ChartCrds("traefik", "28.0.0", None, tuple(
+        _crds("traefik.io/v1alpha1", "IngressRoute:ingressroutes IngressRouteTCP:ingressroutetcps "
+              "IngressRouteUDP:ingressrouteudps Middleware:middlewares "
+              "MiddlewareTCP:middlewaretcps TLSOption:tlsoptions TLSStore:tlsstores "
+              "TraefikService:traefikservices ServersTransport:serverstransports "
+              "ServersTransportTCP:serverstransporttcps")
+        + _crds("gateway.networking.k8s.io/v1", "Gateway:gateways:gtw HTTPRoute:httproutes "
+                "GRPCRoute:grpcroutes")
+        + _crds("gateway.networking.k8s.io/v1", "GatewayClass:gatewayclasses:gc", False)
+        + _crds("gateway.networking.k8s.io/v1beta1", "ReferenceGrant:referencegrants:refgrant"))),
+    ChartCrds("trivy-operator", "0.10.0", None, tuple(
+        _crds("aquasecurity.github.io/v1alpha1", "VulnerabilityReport:vulnerabilityreports:vuln,"
+              "vulns ConfigAuditReport:configauditreports:configaudit "
+              "ExposedSecretReport:exposedsecretreports:exposedsecret "
+              "RbacAssessmentReport:rbacassessmentreports:rbacassessment "
+              "InfraAssessmentReport:infraassessmentreports:infraassessment "
+              "SbomReport:sbomreports:sbom")
+        + _crds("aquasecurity.github.io/v1alpha1", "ClusterRbacAssessmentReport:"
+                "clusterrbacassessmentreports:clusterrbacassessment ClusterComplianceReport:"
+                "clustercompliancereports:compliance ClusterSbomReport:clustersbomreports:"
+                "clustersbom", False)),
+        (("crds", "install"),)),
+    ChartCrds("velero", "5.0.0", None, tuple(
+        _crds("velero.io/v1", "Backup:backups Restore:restores Schedule:schedules "
+              "BackupStorageLocation:backupstoragelocations:bsl "
+              "VolumeSnapshotLocation:volumesnapshotlocations:vsl "
+              "PodVolumeBackup:podvolumebackups PodVolumeRestore:podvolumerestores "
+              "BackupRepository:backuprepositories DeleteBackupRequest:deletebackuprequests "
+              "DownloadRequest:downloadrequests ServerStatusRequest:serverstatusrequests:ssr")),
+        (("upgradeCRDs",),)),
+    ChartCrds("longhorn", "1.4.0", None, tuple(
+        _crds("longhorn.io/v1beta2", "Volume:volumes:lhv Engine:engines:lhe "
+              "Replica:replicas:lhr Setting:settings:lhs Node:nodes:lhn "
+              "BackupTarget:backuptargets:lhbt Backup:backups:lhb "
+              "RecurringJob:recurringjobs:lhrj EngineImage:engineimages:lhei "
+              "InstanceManager:instancemanagers:lhim ShareManager:sharemanagers:lhsm"))),
+    # Loki and Alloy install no CRDs (they use monitoring.coreos.com when asked to).
+    ChartCrds("loki", "0.0.0", None, ()),
+    ChartCrds("alloy", "0.0.0", None, ()),
+)
+
+# What IONOS's managed Kubernetes serves from the start (its CSI driver's snapshot support).
+MANAGED_CLUSTER = tuple(
+    _crds("snapshot.storage.k8s.io/v1", "VolumeSnapshot:volumesnapshots:vs")
+    + _crds("snapshot.storage.k8s.io/v1", "VolumeSnapshotContent:volumesnapshotcontents:vsc,vscs "
+            "VolumeSnapshotClass:volumesnapshotclasses:vsclass,vsclasses", False))
+# ``--preinstall-crds``: the sandbox's earlier fixed set, for scripts that relied on it.
+PREINSTALLED = ("flux", "2.6.4"), ("cert-manager", "v1.16.2"), ("external-secrets", "0.16.2")
+
+
+def known(chart: str) -> bool:
+    return any(c.chart == chart for c in CATALOGUE)
+
+
+def chart_crds(chart: str, version: str, values: dict[str, Any] | None = None
+               ) -> list[dict[str, Any]] | None:
+    """The CRD manifests a chart version installs with these values; None for a chart the
+    catalogue does not know (the sandbox then installs none)."""
+    entries = [c for c in CATALOGUE if c.chart == chart and c.covers(version)]
+    if not entries:
+        return None
+    out = []
+    for entry in entries:
+        if not entry.enabled(values or {}):
+            continue
+        for spec in entry.crds:
+            crd = crd_object(spec)
+            if spec.kind == "VolumeSnapshotClass":
+                for v in crd["spec"]["versions"]:
+                    v.pop("subresources", None)
+            out.append(crd)
+    return out
+
+
+def managed_cluster_crds() -> list[dict[str, Any]]:
+    out = []
+    for spec in MANAGED_CLUSTER:
+        crd = crd_object(spec)
+        if spec.kind == "VolumeSnapshotClass":  # no status subresource (csi snapshotter)
+            for v in crd["spec"]["versions"]:
+                v.pop("subresources", None)
+        out.append(crd)
+    return out
