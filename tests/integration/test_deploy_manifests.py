@@ -249,6 +249,9 @@ def kube(tmp_path: Path) -> Iterator[dict[str, str]]:
     from sandbox.world import World
 
     svc = KubernetesService(World())
+    # The deployment goes into a cluster the platform runs: external-secrets at the example
+    # spec's chart version serves the ExternalSecrets of secrets.yaml.
+    svc.install_chart("external-secrets", "0.10.7")
     server = serve(svc)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(svc.kubeconfig(server.url))

@@ -207,6 +207,7 @@ def test_launch_creates_the_job_we_expect_and_the_run_succeeds(
 def test_a_failing_run_fails_its_job(cluster: tuple[Any, str], tmp_path: Path) -> None:
     import dagster as dg
     from dagster._core.test_utils import instance_for_test
+    from kubernetes import client
 
     _svc, kubeconfig = cluster
     core, batch = _clients(kubeconfig)
@@ -216,7 +217,10 @@ def test_a_failing_run_fails_its_job(cluster: tuple[Any, str], tmp_path: Path) -
     job_file = tmp_path / "launched.py"
     # No IONOS_TOKEN in the Secret: the first op fails, so must the run and its Job.
     job_file.write_text(JOB_MODULE)
-    core.delete_namespaced_secret(ENV_SECRET, JOB_NAMESPACE)
+    # The Secret stays (the kubelet would not start a container whose envFrom Secret is
+    # missing: CreateContainerConfigError), without the token.
+    core.replace_namespaced_secret(ENV_SECRET, JOB_NAMESPACE, client.V1Secret(
+        metadata=client.V1ObjectMeta(name=ENV_SECRET), data={}))
     with instance_for_test(temp_dir=str(home), overrides={
             "run_launcher": _launcher_config(kubeconfig, home, tmp_path / "m")}) as instance:
         run = _launch(instance, job_file, {})

@@ -161,7 +161,7 @@ def test_from_empty_cloud_then_second_run_makes_zero_writes(sandbox: Any, fresh:
         drift = run(defs, instance, job="detect_drift")
         assert drift.success
         checks = drift.get_asset_check_evaluations()
-        assert len(checks) == 18 and all(c.passed for c in checks), [
+        assert len(checks) == 20 and all(c.passed for c in checks), [
             (c.asset_key, c.metadata.get("plan")) for c in checks if not c.passed]
     assert_no_duplicates(fresh)
 

@@ -669,7 +669,7 @@ def test_run_jobs_executes_the_container_command(job_runner: Cluster) -> None:
 def test_nodes_from_pools_and_restart_keeps_state(tmp_path: Path) -> None:
     state = tmp_path / "state"
     world = World()
-    svc = KubernetesService(world, state_dir=state)
+    svc = KubernetesService(world, state_dir=state, preinstall_crds=True)
     assert world.set_pool_nodes is not None
     world.set_pool_nodes("pool-a", [{"name": "n1", "labels": {"role": "x"}, "k8sVersion": "1.31.2"},
                                     {"name": "n2", "labels": {}, "k8sVersion": "1.31.2"}])
