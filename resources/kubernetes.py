@@ -132,14 +132,21 @@ class KubernetesResource(dg.ConfigurableResource):
         key = (api_version, kind)
         if key not in self._resources:
             dyn = self.dynamic()
-            try:
-                self._resources[key] = self.call(
-                    f"discover {api_version} {kind}",
-                    lambda: dyn.resources.get(api_version=api_version, kind=kind),
-                )
-            except (ResourceNotFoundError, KeyError):
-                raise ApiNotServed(api_version, kind, self.served_versions(api_version)) \
-                    from None
+            for fresh in (False, True):
+                try:
+                    if fresh:
+                        # Discovery was cached before a CRD this run installed (Flux's, a
+                        # chart's) was established: look again once before calling it missing.
+                        dyn.resources.invalidate_cache()
+                    self._resources[key] = self.call(
+                        f"discover {api_version} {kind}",
+                        lambda: dyn.resources.get(api_version=api_version, kind=kind),
+                    )
+                    break
+                except (ResourceNotFoundError, KeyError):
+                    if fresh:
+                        raise ApiNotServed(api_version, kind,
+                                           self.served_versions(api_version)) from None
         return self._resources[key]
 
     def served_versions(self, api_version: str) -> list[str]:
