@@ -25,7 +25,8 @@ from typing import Any
 
 from sandbox.http import COUNTER, FAULTS, FaultConfig, Request, Response, Service, json_response
 
-SERVICES = ("ionos", "mariadb", "certmanager", "kubernetes", "s3", "alertmanager")
+SERVICES = ("ionos", "mariadb", "postgres", "certmanager", "dns", "kubernetes", "s3",
+            "alertmanager")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 

@@ -38,6 +38,11 @@ MARIADB_PASSWORD = "sandbox-mariadb-password"
 IONOS_PREFIX = "/cloudapi/v6"
 MARIADB_PREFIX = "/mariadb/v2"
 CERTMANAGER_PREFIX = "/certmanager"
+DNS_PREFIX = "/dns"
+POSTGRES_PREFIX = "/postgresql"
+# The password a client gives the DBaaS PostgreSQL clusters it creates; it meets the API's rules
+# (upper, lower, digit and one of @$!%*?&).
+POSTGRES_PASSWORD = "Sandbox-pg-1@"
 
 
 class SandboxError(RuntimeError):
@@ -200,8 +205,17 @@ class Sandbox:
         certmanager_fresh = certmanager_state is None or not any(certmanager_state.iterdir())
         certmanager = certmanager_cls(self.world, IONOS_TOKEN, state_dir=certmanager_state,
                                       username=IONOS_USERNAME, password=IONOS_PASSWORD)
+        from sandbox.dns import DnsService
+        from sandbox.postgres import PostgresService
+
+        dns = DnsService(self.world, IONOS_TOKEN, delay=self.delay,
+                         state_dir=self._service_state("dns"))
+        postgres = PostgresService(self.world, IONOS_TOKEN, delay=self.delay,
+                                   state_dir=self._service_state("postgres"),
+                                   username=IONOS_USERNAME, password=IONOS_PASSWORD)
         router = self._serve(PrefixRouter({IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
-                                           CERTMANAGER_PREFIX: certmanager}))
+                                           CERTMANAGER_PREFIX: certmanager, DNS_PREFIX: dns,
+                                           POSTGRES_PREFIX: postgres}))
         # The TLS endpoints serve what cert-manager issues, like an ingress; set before the
         # controllers start so that Secrets restored from state are announced too.
         self.world.on_tls_secret = self._follow_tls_secret
@@ -226,7 +240,8 @@ class Sandbox:
             reset_state=self.reset_state,
             kubernetes=self._kubernetes_admin))
         self.services = {"kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
-                         "certmanager": certmanager, "alertmanager": alertmanager, "s3": s3}
+                         "certmanager": certmanager, "dns": dns, "postgres": postgres,
+                         "alertmanager": alertmanager, "s3": s3}
         for svc in (ionos, mariadb, certmanager, alertmanager):
             stop = getattr(svc, "stop", None)
             if callable(stop):
@@ -247,6 +262,8 @@ class Sandbox:
             "IONOS_PASSWORD": IONOS_PASSWORD,
             "IONOS_MARIADB_URL": router.url + MARIADB_PREFIX,
             "IONOS_CERTMANAGER_URL": router.url + CERTMANAGER_PREFIX,
+            "IONOS_DNS_URL": router.url + DNS_PREFIX,
+            "IONOS_POSTGRES_URL": router.url + POSTGRES_PREFIX,
             "KUBECONFIG": str(kubeconfig),
             "AWS_ENDPOINT_URL_S3": s3_server.url,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -256,6 +273,7 @@ class Sandbox:
             "PLATFORM_GIT_BRANCH": "main",
             "PLATFORM_SPEC": str(self._git.spec_path),
             "MARIADB_PASSWORD": MARIADB_PASSWORD,
+            "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
             "SANDBOX_ADMIN_URL": admin_server.url,
             "SANDBOX_STATE_DIR": str(self.workdir),
         }
@@ -268,7 +286,8 @@ class Sandbox:
         self.env = env
 
         for url in (k8s_server.url + "/version", env["IONOS_API_URL"], env["IONOS_MARIADB_URL"],
-                    env["IONOS_CERTMANAGER_URL"], s3_server.url + "/",
+                    env["IONOS_CERTMANAGER_URL"], env["IONOS_DNS_URL"] + "/zones",
+                    env["IONOS_POSTGRES_URL"] + "/clusters", s3_server.url + "/",
                     alertmanager_server.url + "/api/v2/status", admin_server.url + "/healthz"):
             _wait_http(url, deadline)
         # The readiness probes are not the user's requests.

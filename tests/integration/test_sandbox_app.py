@@ -26,8 +26,10 @@ REQUIRED_KEYS = {
     "IONOS_CERTMANAGER_URL", "KUBECONFIG", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY", "ALERTMANAGER_URL", "PLATFORM_GIT_URL", "PLATFORM_SPEC",
     "SANDBOX_CA_BUNDLE", "SANDBOX_ADMIN_URL", "MARIADB_PASSWORD", "PLATFORM_TLS_RESOLVE",
+    "IONOS_DNS_URL", "IONOS_POSTGRES_URL", "POSTGRES_PASSWORD",
 }
-SERVICES = {"ionos", "mariadb", "certmanager", "kubernetes", "s3", "alertmanager"}
+SERVICES = {"ionos", "mariadb", "postgres", "certmanager", "dns", "kubernetes", "s3",
+            "alertmanager"}
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -335,7 +337,8 @@ def test_admin_api_unknown_paths_and_methods(sandbox):
     assert call("PUT", sandbox.admin_url + "/requests")[0] == 405
     assert call("GET", sandbox.admin_url + "/healthz") == (
         200, {"status": "ok", "services": sorted(SERVICES, key=[
-            "ionos", "mariadb", "certmanager", "kubernetes", "s3", "alertmanager"].index)})
+            "ionos", "mariadb", "postgres", "certmanager", "dns", "kubernetes", "s3",
+            "alertmanager"].index)})
 
 
 def test_env_file_is_sourceable_by_a_shell(tmp_path):
