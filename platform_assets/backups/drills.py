@@ -13,6 +13,7 @@ from typing import Any
 from platform_assets.backups.bucket import Where
 from platform_assets.backups.errors import cause
 from platform_assets.backups.streams import Encoding, decode
+from platform_assets.core import safeyaml
 from platform_assets.core.backup_manifest import (
     BackupRecord,
     Manifest,
@@ -158,16 +159,38 @@ def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any,
     return DrillResult(time.monotonic() - t0, problems, {"restored_objects": restored})
 
 
+def _exported_objects(key: str, raw: bytes) -> tuple[list[dict[str, Any]], list[str]]:
+    """The Kubernetes objects of one exported namespace, read with the limits of any untrusted
+    YAML (the bucket is not trusted: core.safeyaml); a document that is not an object with
+    apiVersion, kind and metadata.name is a problem, not a traceback."""
+    try:
+        docs = safeyaml.load_all(raw, key)
+    except safeyaml.YamlError as exc:
+        return [], [f"{key}: not restorable: {exc}"]
+    items: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for doc in docs:
+        d = doc.data
+        if d is None:
+            continue
+        meta = d.get("metadata") if isinstance(d, dict) else None
+        if not (isinstance(d, dict) and isinstance(d.get("apiVersion"), str)
+                and isinstance(d.get("kind"), str) and isinstance(meta, dict)
+                and isinstance(meta.get("name"), str)):
+            problems.append(f"{key}:{doc.line}: not a Kubernetes object (apiVersion, kind and "
+                            "metadata.name expected); not restored")
+            continue
+        items.append(d)
+    return items, problems
+
+
 def _restore_namespace(obj: ManifestObject, raw: bytes, kube: Any,
                        scratch: str) -> tuple[list[str], int]:
     """Apply one namespace's export into the drill namespace ``scratch``, compare, and delete
     what was restored (the namespace stays: it is the target's, from deploy time);
     (problems, count)."""
-    import yaml
-
     ns = obj.details.get("namespace", "ns")
-    items = [d for d in yaml.safe_load_all(raw) if d]
-    problems: list[str] = []
+    items, problems = _exported_objects(obj.key, raw)
     created: list[dict[str, Any]] = []
     try:
         for item in filter(_restorable, items):
