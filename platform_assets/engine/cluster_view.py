@@ -33,6 +33,21 @@ def _forbidden(exc: ReconcileError) -> bool:
     return getattr(exc.__cause__, "status", None) == 403
 
 
+Bucket = dict[ObjId, Json]
+Index = dict[tuple[str, str], Bucket]  # (namespace, component) -> that component's objects
+
+
+def _component(obj: Json) -> str:
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT) or "")
+
+
+def _index(found: Bucket) -> Index:
+    out: Index = {}
+    for oid, obj in found.items():
+        out.setdefault((oid[2], _component(obj)), {})[oid] = obj
+    return out
+
+
 class ClusterView:
     """The cluster as one run lists it (thread-safe: components reconcile in parallel)."""
 
@@ -40,11 +55,10 @@ class ClusterView:
         self._cluster = cluster
         self._lock = threading.Lock()
         self._kind_locks: dict[object, threading.Lock] = {}
-        self._lists: dict[object, dict[ObjId, Json] | None] = {}
+        self._lists: dict[object, Index | None] = {}
         self.lists = 0  # requests made (pages excepted), for tests and benchmarks
 
-    def _once(self, key: object, read: Callable[[], dict[ObjId, Json] | None],
-              ) -> dict[ObjId, Json] | None:
+    def _once(self, key: object, read: Callable[[], Index | None]) -> Index | None:
         with self._lock:
             lock = self._kind_locks.setdefault(key, threading.Lock())
         with lock:
@@ -52,15 +66,15 @@ class ClusterView:
                 self._lists[key] = read()
             return self._lists[key]
 
-    def _list(self, api: str, kind: str, namespace: str | None, selector: str,
-              ) -> dict[ObjId, Json]:
+    def _list(self, api: str, kind: str, namespace: str | None, selector: str) -> Index:
         where = namespace or "all namespaces"
         items = guarded(f"LIST {api} {kind} in {where} ({selector})",
                         partial(self._cluster().list_managed, api, kind, namespace, selector))
         self.lists += 1
-        return {desired.obj_id({**i, "apiVersion": api, "kind": kind}): i for i in items}
+        return _index({desired.obj_id({**i, "apiVersion": api, "kind": kind}): i
+                       for i in items})
 
-    def _across(self, api: str, kind: str) -> dict[ObjId, Json] | None:
+    def _across(self, api: str, kind: str) -> Index | None:
         """Every object of ours of a kind; None when it must be listed per namespace."""
         try:
             return self._list(api, kind, None, MANAGED)
@@ -69,7 +83,7 @@ class ClusterView:
                 return None
             raise
 
-    def objects(self, api: str, kind: str, namespace: str, component: str) -> dict[ObjId, Json]:
+    def objects(self, api: str, kind: str, namespace: str, component: str) -> Bucket:
         """The component's objects of a kind in ``namespace`` ("" for cluster-scoped)."""
         every = self._once((api, kind), partial(self._across, api, kind))
         if every is None:
@@ -77,31 +91,30 @@ class ClusterView:
                 self._list, api, kind, namespace or None, MANAGED))
         assert every is not None, "a namespace's list is never None"
         with self._lock:  # other components' writes update the same lists
-            items = list(every.items())
-        return {oid: o for oid, o in items
-                if oid[2] == namespace and
-                ((o.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT) == component}
+            return dict(every.get((namespace, component)) or {})
 
     def namespace_exists(self, name: str) -> bool:
         """Whether a namespace exists (every namespace listed once)."""
         found = self._once(NAMESPACES, partial(self._list, "v1", "Namespace", None, ""))
-        return ("v1", "Namespace", "", name) in (found or {})
+        with self._lock:
+            return any(("v1", "Namespace", "", name) in bucket
+                       for bucket in (found or {}).values())
+
+    def _keys(self, oid: ObjId) -> tuple[object, ...]:
+        keys: tuple[object, ...] = ((oid[0], oid[1]), (oid[0], oid[1], oid[2]))
+        return keys + ((NAMESPACES,) if oid[:2] == ("v1", "Namespace") else ())
 
     def wrote(self, obj: Json) -> None:
         """Our apply of ``obj`` (as the server answered it): later reads see it."""
         oid = desired.obj_id(obj)
-        keys: tuple[object, ...] = ((oid[0], oid[1]), (oid[0], oid[1], oid[2]))
-        if oid[:2] == ("v1", "Namespace"):
-            keys += (NAMESPACES,)
         with self._lock:
-            for key in keys:
+            for key in self._keys(oid):
                 found = self._lists.get(key)
                 if found is not None:
-                    found[oid] = obj
+                    found.setdefault((oid[2], _component(obj)), {})[oid] = obj
 
     def deleted(self, oid: ObjId) -> None:
         with self._lock:
-            for key in ((oid[0], oid[1]), (oid[0], oid[1], oid[2])):
-                found = self._lists.get(key)
-                if found is not None:
-                    found.pop(oid, None)
+            for key in self._keys(oid):
+                for bucket in (self._lists.get(key) or {}).values():
+                    bucket.pop(oid, None)
