@@ -86,7 +86,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     from sandbox.world import World
 
     svc = KubernetesService(World())
-    svc.start_controllers()  # Deployments become available
+    # A real cluster runs no pod without nodes, and neither does the sandbox: three nodes of
+    # 4 cores / 16 GiB, so the Deployment's pods are scheduled and it becomes available.
+    svc.add_nodes()
+    svc.start_controllers()
     server = serve(svc)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(svc.kubeconfig(server.url))
