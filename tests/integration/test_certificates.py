@@ -144,6 +144,9 @@ def test_dagster_checks_one_per_certificate_with_days_left(own_tls: TlsEndpoints
 
 @pytest.fixture(scope="module")
 def k8s(sandbox: Any) -> KubernetesResource:
+    # A fresh cluster serves no cert-manager.io API until cert-manager's CRDs are installed
+    # (as its chart does), and neither does the sandbox (sandbox/kubernetes/catalogue.py).
+    sandbox.admin.install_chart("cert-manager", "v1.16.2", {"crds": {"enabled": True}})
     return KubernetesResource(kubeconfig_path=sandbox.env["KUBECONFIG"], retry_attempts=2)
 
 
