@@ -338,6 +338,32 @@ def _demo_seams(instance: DagsterInstance, spec: str, log: Path) -> None:
     print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
 
 
+def _demo_drill_account(env: dict[str, str]) -> dict[str, str]:
+    """The operator's one-time setup for restore drills, done for the demo: an account limited
+    to the scratch databases `drill\\_%`.* (docs/security.md), for a DBaaS whose dumping account
+    may not create users. Empty when the sandbox has no MariaDB server behind its DBaaS."""
+    import secrets
+
+    import pymysql
+
+    host = env.get("SANDBOX_MARIADB_HOST")
+    if not host:
+        return {}
+    password = secrets.token_urlsafe(18)
+    conn = pymysql.connect(host=host, port=int(env.get("SANDBOX_MARIADB_PORT", "3306")),
+                           user=env.get("SANDBOX_MARIADB_USER", "root"),
+                           password=env.get("SANDBOX_MARIADB_PASSWORD", ""), autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE USER IF NOT EXISTS 'platform-ops-drill'@'%%' IDENTIFIED BY %s",
+                        (password,))
+            cur.execute("ALTER USER 'platform-ops-drill'@'%%' IDENTIFIED BY %s", (password,))
+            cur.execute("GRANT ALL PRIVILEGES ON `drill\\_%`.* TO 'platform-ops-drill'@'%'")
+    finally:
+        conn.close()
+    return {"MARIADB_DRILL_USER": "platform-ops-drill", "MARIADB_DRILL_PASSWORD": password}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
@@ -357,6 +383,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         time.sleep(0.1)
         env = _read_env_file(env_file)
         os.environ.update(env)
+        os.environ.update(_demo_drill_account(env))
         os.environ["DAGSTER_HOME"] = str(demo_instance_home())
         spec = env.get("PLATFORM_SPEC") or str(ROOT / "platform" / "platform.yaml")
         admin = env["SANDBOX_ADMIN_URL"]

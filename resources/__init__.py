@@ -12,6 +12,7 @@ password goes through ``env``: ``dg.EnvVar`` for the ``Definitions``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -91,5 +92,11 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     db = graph.spec.ionos.mariadb
     if db is None:
         return {"database": DatabaseDumpResource()}
+    # Restore drills run as an account limited to `drill\_%`.* when one is configured (servers
+    # where the dumping account may not create users; resources/database.py).
+    drill: dict[str, Any] = {}
+    if os.environ.get("MARIADB_DRILL_USER"):
+        drill = {"drill_user": os.environ["MARIADB_DRILL_USER"],
+                 "drill_password": env("MARIADB_DRILL_PASSWORD")}
     return {"database": DatabaseDumpResource(user=db.username,
-                                             password=env(db.password_env))}
+                                             password=env(db.password_env), **drill)}
