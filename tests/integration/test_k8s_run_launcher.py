@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from jobs.k8s_tags import K8S_JOB_TAGS, k8s_tags
-from platform_assets.names import TAG_K8S_CONFIG
+from platform_assets.names import JOB_SECRETS, TAG_K8S_CONFIG
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -87,6 +87,10 @@ def _prepare_namespace(core: Any) -> None:
     core.create_namespaced_secret(JOB_NAMESPACE, client.V1Secret(
         metadata=client.V1ObjectMeta(name=ENV_SECRET),
         data={"IONOS_TOKEN": base64.b64encode(b"sandbox-token-123").decode()}))
+    # The reconcile job's own Secret (deploy/manifests/secrets.yaml fills it in production): a
+    # pod whose envFrom Secret is missing never starts, on a real cluster and in the sandbox.
+    core.create_namespaced_secret(JOB_NAMESPACE, client.V1Secret(
+        metadata=client.V1ObjectMeta(name=JOB_SECRETS["reconcile_platform"]), data={}))
     core.create_namespaced_config_map(JOB_NAMESPACE, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="dagster-instance"),
         data={"dagster.yaml": "# mounted at DAGSTER_HOME in a real cluster\n"}))
@@ -167,8 +171,10 @@ def test_launch_creates_the_job_we_expect_and_the_run_succeeds(
         assert env["DAGSTER_HOME"] == str(home)
         assert env["PLATFORM_EXECUTOR"] == "in_process"
         assert env["DAGSTER_RUN_JOB_NAME"] == "launched_job"
+        # The launcher's env Secret plus the one Secret this job uses, from its
+        # dagster-k8s/config tag (names.JOB_SECRETS: each job's pods get only theirs).
         assert {ref.secret_ref.name for ref in container.env_from if ref.secret_ref} == \
-            {ENV_SECRET}
+            {ENV_SECRET, JOB_SECRETS["reconcile_platform"]}
         assert "IONOS_TOKEN" not in env  # the secret's value never enters the Job spec
         # The job's dagster-k8s/config tag wins over the launcher's defaults.
         res = expected["container_config"]["resources"]
