@@ -45,6 +45,7 @@ class AlertmanagerResource(dg.ConfigurableResource):
     retry_attempts: int = 3
 
     def base_url(self) -> str:
+        """The configured URL or ``$ALERTMANAGER_URL``, without a trailing slash."""
         url = self.url or os.environ.get("ALERTMANAGER_URL")
         if not url:
             raise AlertmanagerUnavailable(

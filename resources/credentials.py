@@ -90,6 +90,7 @@ class IonosCredentials:
 
     @property
     def complete(self) -> bool:
+        """Whether the credentials authenticate: a token, or a username and a password."""
         return bool(self.token or (self.username and self.password))
 
     @property
@@ -159,6 +160,8 @@ def certmanager_url(location: str) -> str:
 
 @dataclass(frozen=True)
 class IonosEndpoints:
+    """The IONOS API endpoints a run uses: the defaults for the spec's location, or the
+    overrides."""
     cloud: str
     mariadb: str
     certmanager: str

@@ -129,6 +129,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         return out
 
     def server_version(self, host: str | None = None) -> str:
+        """The server's ``VERSION()``, recorded with each dump."""
         with self.connect(host) as conn, conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
             return str(cur.fetchone()[0])
@@ -269,6 +270,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         return total
 
     def drop_database(self, database: str, host: str | None = None) -> None:
+        """Drop a (scratch) database if it exists; the name is checked before it reaches SQL."""
         db = _check_name(database)
         with self.connect(host) as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{db}`")

@@ -103,6 +103,7 @@ class GitRepositoryResource(dg.ConfigurableResource):
     allowed_signers: str | None = None
 
     def resolved_url(self) -> str:
+        """The configured URL or ``$PLATFORM_GIT_URL``."""
         url = self.url or os.environ.get("PLATFORM_GIT_URL")
         if not url:
             raise GitUnavailable("no Git URL: set PLATFORM_GIT_URL or the git resource's url")
@@ -146,6 +147,7 @@ class GitRepositoryResource(dg.ConfigurableResource):
         return Path(base)
 
     def mirror_path(self) -> Path:
+        """The bare mirror for this URL and branch under the cache root (one per pair)."""
         digest = hashlib.sha256(f"{self.resolved_url()}#{self.branch}".encode()).hexdigest()[:16]
         return self.cache_root() / f"mirror-{digest}.git"
 

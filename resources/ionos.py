@@ -49,6 +49,8 @@ class WaitProgress:
         self.last_state: str | None = None
 
     def see(self, state: str | None) -> None:
+        """Log a state change, or the same state again after ``every`` seconds, with the time
+        waited."""
         if self.log is None:
             return
         now = self.clock()
@@ -332,6 +334,7 @@ class IonosCloudResource(dg.ConfigurableResource):
 
     def datacenter_ready(self, dc_id: str,
                          log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Wait until the data center is AVAILABLE; a FAILED state ends the wait with an error."""
         dcs = self.api("DataCentersApi")
         return dict(self.to_json(self.wait_until(
             f"GET /datacenters/{dc_id}", lambda: dcs.datacenters_find_by_id(dc_id, depth=1),
@@ -357,6 +360,8 @@ class IonosCloudResource(dg.ConfigurableResource):
 
     def create_lan(self, dc_id: str, props: dict[str, Any],
                    log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Create the LAN unless one of that name exists (a retried POST must not create two), and
+        wait for it."""
         lans = self.api("LANsApi")
         describe = f"POST /datacenters/{dc_id}/lans ({props['name']})"
 
@@ -374,6 +379,7 @@ class IonosCloudResource(dg.ConfigurableResource):
 
     def update_lan(self, dc_id: str, lan_id: str, props: dict[str, Any],
                    log: Callable[[str], Any] | None = None) -> None:
+        """Patch the LAN and wait for the request to finish."""
         lans = self.api("LANsApi")
         describe = f"PATCH /datacenters/{dc_id}/lans/{lan_id}"
         _, rid = self.write(describe, lambda: lans.datacenters_lans_patch_with_http_info(
@@ -431,6 +437,7 @@ class IonosCloudResource(dg.ConfigurableResource):
 
     def node_pool_ready(self, cluster_id: str, pool_id: str,
                         log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Wait until the node pool is ACTIVE."""
         k8s = self.api("KubernetesApi")
         return self._k8s_ready(f"GET /k8s/{cluster_id}/nodepools/{pool_id}",
                                lambda: k8s.k8s_nodepools_find_by_id(cluster_id, pool_id, depth=1),
@@ -484,6 +491,7 @@ class IonosCloudResource(dg.ConfigurableResource):
 
     def mariadb_ready(self, cluster_id: str,
                       log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Wait until the MariaDB cluster is AVAILABLE."""
         import ionoscloud_dbaas_mariadb as mdb
 
         api = mdb.ClustersApi(self.mariadb_client())

@@ -65,6 +65,7 @@ def _flag(value: str | None) -> bool | None:
 
 
 def default_kubeconfig(environ: Mapping[str, str]) -> Path:
+    """``~/.kube/config`` as kubectl finds it (``$HOME`` first)."""
     return Path(environ.get("HOME") or Path.home()) / ".kube" / "config"
 
 

@@ -180,6 +180,7 @@ class KubernetesResource(dg.ConfigurableResource):
 
     def call(self, describe: str, fn: Callable[[], Any],
              log: Callable[[str], Any] | None = None) -> Any:
+        """Run one API call with retries on transient errors (honouring Retry-After)."""
         return call_with_retry(fn, describe, self.retry_policy, on_retry=log)
 
     @staticmethod

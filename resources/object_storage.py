@@ -39,6 +39,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
     _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def endpoint_for(self, region: str) -> str:
+        """The S3 endpoint of ``region``: the override when set, else IONOS's regional endpoint."""
         if self.endpoint_url:
             return self.endpoint_url
         if self.endpoint_url_env:
@@ -241,6 +242,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
         self.call(f"PUT s3://{bucket} (create in {region})", create)
 
     def set_bucket_versioning(self, bucket: str, region: str, enabled: bool) -> None:
+        """Enable or suspend versioning (suspending keeps the versions already written)."""
         client = self.client(region)
         status = "Enabled" if enabled else "Suspended"
         self.call(f"PUT s3://{bucket}?versioning ({status})",

@@ -22,17 +22,22 @@ class RetriesExhausted(RuntimeError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long to retry a transient failure."""
     attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 30.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before attempt ``attempt + 1``: the server's Retry-After when it sent one, else
+        exponential backoff; both capped."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
         return min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
 
 
 def status_of(exc: BaseException) -> int | None:
+    """The HTTP status of an SDK's exception (IONOS, kubernetes, botocore), or None for a
+    connection error."""
     status = getattr(exc, "status", None)
     response = getattr(exc, "response", None)
     if status is None and isinstance(response, dict):  # botocore ClientError
@@ -46,6 +51,7 @@ def status_of(exc: BaseException) -> int | None:
 
 
 def retry_after_of(exc: BaseException) -> float | None:
+    """The Retry-After seconds an exception's response carried, or None."""
     headers = getattr(exc, "headers", None) or getattr(
         getattr(exc, "response", None), "headers", None
     )
@@ -65,6 +71,8 @@ def retry_after_of(exc: BaseException) -> float | None:
 
 
 def is_transient(exc: BaseException) -> bool:
+    """Whether retrying may help: 429, 5xx that are transient, and dropped or refused
+    connections."""
     status = status_of(exc)
     if status in TRANSIENT_STATUSES:
         return True

@@ -48,6 +48,8 @@ def partition_prefix(prefix: str, target: str, partition: str) -> str:
 
 
 def manifest_key(prefix: str, target: str, partition: str) -> str:
+    """The object key of a partition's manifest: written last, so its presence marks the partition
+    complete."""
     return partition_prefix(prefix, target, partition) + MANIFEST_NAME
 
 
@@ -75,6 +77,8 @@ def snapshot_name(target: str, partition: str) -> str:
 
 
 def partition_of_snapshot(target: str, name: str) -> str | None:
+    """The partition a snapshot named ``platform-ops-<target>-<partition>`` belongs to, or None for
+    a snapshot this target did not take."""
     head = f"platform-ops-{target}-"
     if not name.startswith(head):
         return None
@@ -119,6 +123,8 @@ class Manifest:
         return parse_time(self.finished_at)
 
     def to_json(self) -> bytes:
+        """The manifest as stored in the bucket: sorted keys, so the same backup always gives the
+        same bytes."""
         data = asdict(self)
         data["objects"] = [asdict(o) for o in self.objects]
         return json.dumps(data, indent=2, sort_keys=True).encode()
@@ -165,12 +171,16 @@ class Manifest:
 
 
 def utc_iso(moment: datetime) -> str:
+    """``moment`` in UTC as ISO 8601 with a ``Z``; refuses naive times, which would be read in the
+    local zone."""
     if moment.tzinfo is None:
         raise ValueError("times in manifests must carry a timezone")
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:
+    """An ISO 8601 time from a manifest; a time without a zone is refused (ValueError), never
+    guessed."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"time {text!r} has no timezone")
@@ -179,6 +189,8 @@ def parse_time(text: str) -> datetime:
 
 @dataclass(frozen=True)
 class ObjectCheck:
+    """Whether one backup object read back as recorded (size and sha256), and what was wrong if
+    not."""
     key: str
     ok: bool
     problem: str = ""

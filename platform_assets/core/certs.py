@@ -313,6 +313,8 @@ def ionos_state(name: str, record: dict[str, Any] | None, error: str | None = No
 
 @dataclass(frozen=True)
 class Thresholds:
+    """Days left at which a certificate is a warning or an error, and how long a renewal may
+    lag."""
     warning_days: int = 30
     critical_days: int = 7
     renewal_grace: timedelta = timedelta(hours=1)
@@ -330,6 +332,8 @@ def thresholds_for(section: Certificates, item: Certificate) -> Thresholds:
 
 @dataclass(frozen=True)
 class Finding:
+    """One thing wrong with a certificate, seen from one vantage point (the TLS endpoint, the
+    cluster or IONOS Certificate Manager)."""
     reason: str
     severity: Severity
     vantage: Vantage
@@ -355,15 +359,19 @@ class Evaluation:
 
     @property
     def severity(self) -> Severity | None:
+        """ERROR when any finding is an error, WARN when all are warnings, None when none."""
         if not self.findings:
             return None
         return "ERROR" if any(f.severity == "ERROR" for f in self.findings) else "WARN"
 
     @property
     def reasons(self) -> list[str]:
+        """The findings' reasons, once each, in the order found."""
         return list(dict.fromkeys(f.reason for f in self.findings))
 
     def summary(self) -> str:
+        """One line for the check's description: days left when it passes, else each vantage and
+        reason."""
         if self.passed:
             left = f"{self.days_left:.1f} days left" if self.days_left is not None else "ok"
             return f"{self.name}: ok, {left}"

@@ -53,6 +53,8 @@ class AlertPolicy:
     warn: frozenset[str] = frozenset()  # check names, "asset/path:check" or "*"
 
     def alerts_on(self, outcome: CheckOutcome) -> bool:
+        """Whether a failed check is posted: every ERROR, and a WARN only where the spec names the
+        check (or ``*``)."""
         if outcome.passed:
             return False
         if outcome.severity == "ERROR":
@@ -78,6 +80,8 @@ class AlertState:
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> AlertState:
+        """The firing alerts kept in the sensor's cursor; an empty, unreadable or older-version
+        cursor starts afresh (alerts are re-posted, never lost)."""
         if not cursor:
             return cls()
         try:
@@ -92,6 +96,7 @@ class AlertState:
             return cls()
 
     def to_cursor(self) -> str:
+        """The state as the sensor's cursor (sorted JSON, versioned)."""
         return json.dumps({"version": CURSOR_VERSION, "firing": {
             k: {"labels": f.labels, "posted_at": f.posted_at, "run_id": f.run_id}
             for k, f in sorted(self.firing.items())}}, sort_keys=True)

@@ -61,6 +61,7 @@ class ComponentPlan:
 
     @property
     def pruned(self) -> int:
+        """How many objects this plan deletes because the spec no longer has them."""
         return sum(1 for _, c in self.prunes if c.writes)
 
 

@@ -197,6 +197,8 @@ def stamp(obj: dict[str, Any], component: str) -> dict[str, Any]:
 
 
 def applied_hash(obj: dict[str, Any] | None) -> str | None:
+    """The hash of the manifest we last applied, from the object's annotation; None for an object
+    we never applied."""
     if not obj:
         return None
     return ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_APPLIED_HASH)
@@ -293,6 +295,8 @@ def inventory_object(component: Component, objects: list[dict[str, Any]]) -> dic
 
 
 def parse_inventory(cm: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    """The (apiVersion, kind, namespace, name) of every object the component's inventory ConfigMap
+    lists; [] for a missing or unreadable inventory, so nothing is pruned on a guess."""
     if not cm:
         return []
     try:
@@ -320,6 +324,7 @@ class ComponentObjects:
 
     @property
     def all(self) -> list[dict[str, Any]]:
+        """Every object to apply, the inventory last (it records what was applied)."""
         return [*self.objects, self.inventory]
 
 

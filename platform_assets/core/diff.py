@@ -37,6 +37,8 @@ class FieldChange:
 
 
 def render(value: Any, limit: int = 80) -> str:
+    """A value as short JSON for plan output, ``(absent)`` for a missing field, cut at ``limit``
+    characters."""
     if value is MISSING:
         return "(absent)"
     text = json.dumps(value, sort_keys=True, default=str)

@@ -161,6 +161,7 @@ class Graph:
         return [n for n in self.nodes.values() if n.group == group]
 
     def component_node(self, name: str) -> Node:
+        """The node of the component named ``name``; StopIteration when the spec has none."""
         return next(n for n in self.by_kind("component") if n.name == name)
 
     def downstream(self, keys: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
@@ -176,6 +177,8 @@ class Graph:
         return out
 
     def topological(self) -> list[Node]:
+        """Every node after the nodes it depends on, in the spec's order otherwise (the reconcile
+        order)."""
         order: list[Node] = []
         done: set[tuple[str, ...]] = set()
 

@@ -19,6 +19,7 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True)
 class Manifest:
+    """One object read from a manifest file, with the file and line it starts at (for errors)."""
     obj: dict[str, Any]
     file: str
     line: int

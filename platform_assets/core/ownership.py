@@ -58,6 +58,8 @@ class IgnoreRule:
     managers: tuple[str, ...] = ()
 
     def selects(self, obj: Json) -> bool:
+        """Whether this rule applies to ``obj`` (kind, group, name and namespace, each when
+        given)."""
         meta = obj.get("metadata") or {}
         api = str(obj.get("apiVersion") or "")
         group = api.rpartition("/")[0]
@@ -67,6 +69,7 @@ class IgnoreRule:
                 and (self.namespace is None or self.namespace == (meta.get("namespace") or "")))
 
     def ignores(self, path: Path, owner: str, obj: Json) -> bool:
+        """Whether a change at ``path`` by manager ``owner`` is not drift under this rule."""
         on_path = not self.patterns or any(matches(p, path, obj) for p in self.patterns)
         return on_path and (not self.managers or owner in self.managers)
 
@@ -92,6 +95,7 @@ class LostField:
 
     @property
     def changed_by(self) -> str:
+        """Who took the field from us: the manager that owns it now, or how it was lost."""
         if self.owner:
             return self.owner
         return "removed" if self.observed is None else "no manager owns it"

@@ -39,6 +39,8 @@ class Change:
 
     @property
     def writes(self) -> bool:
+        """Whether carrying out this change writes to a server (a create, update, replace or delete
+        that is not blocked)."""
         return self.action in WRITE_ACTIONS and not self.blocked
 
 
@@ -56,6 +58,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
+        """Whether anything differs from the spec, deferred or blocked changes included."""
         return any(c.action != "no-op" for c in self.changes)
 
     @property
@@ -67,11 +70,13 @@ class Plan:
         return [c for c in self.changes if c.blocked]
 
     def counts(self) -> dict[str, int]:
+        """How many changes of each action, every action present (zero-filled)."""
         n = Counter(c.action for c in self.changes)
         return {a: n.get(a, 0) for a in ("create", "update", "replace", "delete", "no-op",
                                          "deferred")}
 
     def summary(self) -> str:
+        """``2 to create, 1 to update`` or ``no changes``, for logs and metadata."""
         c = self.counts()
         parts = [f"{c[a]} to {a}" for a in ("create", "update", "replace", "delete") if c[a]]
         if c["deferred"]:

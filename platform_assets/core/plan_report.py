@@ -40,12 +40,16 @@ class PlanReport:
 
     @property
     def status(self) -> Status:
+        """``blocked`` when a change is refused, ``changes`` when anything would be written, else
+        ``no-changes``."""
         if self.blocked:
             return "blocked"
         return "changes" if any(p.has_changes for p in self.plans) else "no-changes"
 
     @property
     def exit_code(self) -> int:
+        """The CLI's exit code for the status (0 no changes, 2 changes, 1 blocked, as ``terraform
+        plan -detailed-exitcode``)."""
         return {"no-changes": EXIT_OK, "changes": EXIT_CHANGES, "blocked": EXIT_ERROR}[
             self.status]
 
@@ -54,6 +58,7 @@ class PlanReport:
         return {a: merged.get(a, 0) for a in _TOTALS}
 
     def totals_line(self) -> str:
+        """The totals in the words of ``terraform plan``'s last line."""
         t = self.totals()
         return (f"{t['create']} to create, {t['update']} to update, {t['replace']} to replace, "
                 f"{t['delete']} to delete, {t['deferred']} deferred to a maintenance window")

@@ -59,4 +59,6 @@ def installer(spec: PlatformSpec, manifests: Callable[[Component], list[Json]],
 
 
 def missing_api_message(component: str, why: str, install: str) -> str:
+    """The error for a component whose kind or API version the cluster does not serve: why, and
+    which component would install it."""
     return f"component {component}: {why}; {install}"

@@ -79,6 +79,7 @@ class MalformedAlert(ValueError):
 
 @dataclass(frozen=True)
 class Alert:
+    """An Alertmanager alert as the sensor reads it; labels are untrusted input."""
     fingerprint: str
     starts_at: str
     labels: dict[str, str]
@@ -87,6 +88,7 @@ class Alert:
 
     @property
     def dedupe_key(self) -> str:
+        """One key per firing: a new ``startsAt`` after a resolve is a new firing."""
         return f"{self.fingerprint}@{self.starts_at}"
 
     @property
@@ -243,11 +245,15 @@ class Decision:
 
     @property
     def budget_key(self) -> str:
+        """The per-target budget's key (action and target); the per-rule budget counts across
+        targets."""
         return f"{self.rule.action}:{self.target}"
 
 
 @dataclass
 class Plan:
+    """What the sensor does with this batch of alerts, the alerts it could not read, and the state
+    to keep."""
     decisions: list[Decision]
     malformed: list[str]
     state: RemediationState

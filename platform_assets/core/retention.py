@@ -27,6 +27,7 @@ class RestorePoint:
 
 @dataclass(frozen=True)
 class RetentionPlan:
+    """Which restore points retention deletes and keeps, and why it refuses when it does."""
     delete: tuple[RestorePoint, ...]
     keep: tuple[RestorePoint, ...]
     blocked: str | None = None
@@ -54,6 +55,7 @@ def _order(p: RestorePoint) -> tuple[datetime, str]:
 
 
 def newest_verified(points: list[RestorePoint]) -> RestorePoint | None:
+    """The newest restore point whose drill passed, or None."""
     good = [p for p in points if p.verified]
     return max(good, key=_order) if good else None
 
@@ -94,6 +96,7 @@ def plan_retention(points: list[RestorePoint], now: datetime,
 
 @dataclass(frozen=True)
 class Compliance:
+    """How a target's restore points meet its RPO and retention: counts, ages and problems."""
     count: int
     verified: int
     newest_age_hours: float | None

@@ -34,6 +34,8 @@ DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "platform" / "platform.yaml
 
 @dataclass(frozen=True)
 class SpecProblem:
+    """One problem in a spec: the file, the line (when known), the field's path and what is
+    wrong."""
     file: str
     line: int | None
     path: str
@@ -55,6 +57,7 @@ class SpecError(ValueError):
 
 
 def format_loc(loc: Iterable[str | int]) -> str:
+    """A pydantic error location as a field path: ``ionos.node_pools[0].cores``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -145,6 +148,7 @@ def load_spec_text(
 
 
 def spec_path_from_env() -> Path:
+    """``$PLATFORM_SPEC``, or the shipped example spec when it is unset."""
     return Path(os.environ.get("PLATFORM_SPEC") or DEFAULT_SPEC)
 
 
@@ -200,6 +204,7 @@ def load_spec(path: str | os.PathLike[str] | None = None) -> PlatformSpec:
 
 
 def spec_base_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The directory manifest paths are relative to: the spec file's, resolved."""
     return (Path(path) if path is not None else spec_path_from_env()).resolve().parent
 
 

@@ -65,6 +65,8 @@ class DirectorySource:
         return (self._root / path).is_dir()
 
     def list_tree(self, directory: str) -> list[str]:
+        """Every file under ``directory`` (relative paths, sorted), symbolic links listed but not
+        followed."""
         top = posixpath.normpath(directory)
         out: list[str] = []
         # os.scandir, not Path.rglob: a graph digests every manifest directory when it loads,
@@ -85,6 +87,8 @@ class DirectorySource:
         return out
 
     def first_link(self, directory: str) -> str | None:
+        """The first symbolic link at or under ``directory``, or None: the loader refuses manifests
+        reached through a link."""
         top = posixpath.normpath(directory)
         parts = [] if top == "." else top.split("/")
         for i in range(1, len(parts) + 1):
