@@ -98,17 +98,19 @@ class ObjectStorageResource(dg.ConfigurableResource):
         """Stream ``chunks`` (an iterable of bytes) into ``bucket/key`` as a multipart upload.
 
         Memory stays bounded by ``part_size x (concurrency + 1)``; the sha256 is computed on the
-        fly. On any failure the multipart upload is aborted, so no object appears under ``key``.
+        fly; ``log`` gets the MiB and MiB/s every 30 seconds of a long upload. On any failure
+        the multipart upload is aborted, so no object appears under ``key``.
 
         Returns:
             ``resources.s3_transfer.UploadResult`` (size, sha256, parts, seconds).
         """
-        from resources.s3_transfer import multipart_upload
+        from resources.s3_transfer import TransferProgress, multipart_upload
 
         client = self.client(region)
+        progress = TransferProgress(f"upload to s3://{bucket}/{key}", log)
         return multipart_upload(lambda d, fn: self.call(d, fn, log), client, bucket, key, chunks,
                                 part_size=part_size, concurrency=concurrency,
-                                content_type=content_type)
+                                content_type=content_type, progress=progress)
 
     def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
                   content_type: str = "application/octet-stream") -> None:

@@ -30,6 +30,36 @@ class UploadResult:
     seconds: float
 
 
+class TransferProgress:
+    """Logs a long transfer's MiB and MiB/s at least every ``every`` seconds and once at the end:
+    a multi-GB dump takes minutes, and a run that logs nothing looks hung."""
+
+    def __init__(self, where: str, log: Callable[[str], Any] | None,
+                 clock: Callable[[], float] = time.monotonic, every: float = 30.0) -> None:
+        self.where, self.log, self.clock, self.every = where, log, clock, every
+        self.start = self.last = clock() if log is not None else 0.0
+        self.size = 0
+
+    def add(self, size: int) -> None:
+        """Count ``size`` more bytes; log when ``every`` seconds passed since the last line."""
+        self.size += size
+        if self.log is not None and self.clock() - self.last >= self.every:
+            self._report("so far")
+
+    def done(self) -> None:
+        """Log the total (only for a transfer that logged along the way: small ones stay quiet)."""
+        if self.log is not None and self.last != self.start:
+            self._report("in all")
+
+    def _report(self, when: str) -> None:
+        assert self.log is not None
+        now = self.clock()
+        took = max(now - self.start, 1e-9)
+        mib = self.size / (1024 * 1024)
+        self.log(f"{self.where}: {mib:.1f} MiB {when} in {took:.0f}s ({mib / took:.1f} MiB/s)")
+        self.last = now
+
+
 class UploadFailed(RuntimeError):
     """An upload did not complete; the partial upload was aborted, no object was created."""
 
@@ -63,12 +93,14 @@ def multipart_upload(
     concurrency: int = 6,
     content_type: str = "application/octet-stream",
     metadata: dict[str, str] | None = None,
+    progress: TransferProgress | None = None,
 ) -> UploadResult:
     """Upload the bytes of ``chunks`` to ``bucket/key``.
 
     A payload smaller than one part goes up with one PUT; anything larger as a multipart upload
     with up to ``concurrency`` parts in flight. Any failure (of the source iterator too) aborts
     the multipart upload, so no object appears under ``key``; the error names the key.
+    ``progress`` hears of every part handed over (MiB and MiB/s in the run's log).
     """
     part_size = max(part_size, MIN_PART)
     started = time.monotonic()
@@ -86,7 +118,7 @@ def multipart_upload(
                                                         **extra))
         return UploadResult(bucket, key, len(first), hashlib.sha256(first).hexdigest(), 1,
                             time.monotonic() - started)
-    upload = _Multipart(call, client, bucket, key, concurrency)
+    upload = _Multipart(call, client, bucket, key, concurrency, progress)
     upload.start(extra)
     try:
         upload.send_all(itertools.chain((first, second), parts))
@@ -96,6 +128,8 @@ def multipart_upload(
             raise UploadFailed(f"{where}: upload aborted after {upload.size} bytes: "
                                f"{type(exc).__name__}: {exc}") from exc
         raise
+    if progress is not None:
+        progress.done()
     return UploadResult(bucket, key, upload.size, upload.digest.hexdigest(), upload.count,
                         time.monotonic() - started)
 
@@ -105,8 +139,9 @@ class _Multipart:
     memory holds at most ``concurrency + 1`` parts), hashed in order as they are handed over."""
 
     def __init__(self, call: Callable[[str, Callable[[], Any]], Any], client: Any, bucket: str,
-                 key: str, concurrency: int):
+                 key: str, concurrency: int, progress: TransferProgress | None = None):
         self.call, self.client, self.bucket, self.key = call, client, bucket, key
+        self.progress = progress
         self.where = f"s3://{bucket}/{key}"
         self.concurrency = concurrency
         self.digest = hashlib.sha256()
@@ -149,6 +184,8 @@ class _Multipart:
                     self._slots.acquire()
                     self._raise_failed()
                     self._futures.append(pool.submit(self._send, self.count, body))
+                    if self.progress is not None:
+                        self.progress.add(len(body))
                 done = [f.result() for f in self._futures]
             except BaseException:
                 for f in self._futures:

@@ -51,3 +51,34 @@ def test_progress_is_silent_without_a_log_and_between_changes() -> None:
     assert lines == ["x: QUEUED after 0s (waiting for DONE)",
                      "x: RUNNING after 30s (waiting for DONE)", "x: DONE after 30s"]
     WaitProgress("x", "DONE", None, clock).see("QUEUED")  # no log: nothing to call
+
+
+def test_transfer_progress_logs_mib_and_rate_periodically_and_at_the_end() -> None:
+    from resources.s3_transfer import TransferProgress
+
+    clock, lines = Clock(), []
+    progress = TransferProgress("upload to s3://b/k", lines.append, clock, every=30)
+    mib = 1024 * 1024
+    for _ in range(8):  # 8 MiB parts every 10 s: a line every third part
+        clock.sleep(10)
+        progress.add(8 * mib)
+    progress.done()
+    assert lines == ["upload to s3://b/k: 24.0 MiB so far in 30s (0.8 MiB/s)",
+                     "upload to s3://b/k: 48.0 MiB so far in 60s (0.8 MiB/s)",
+                     "upload to s3://b/k: 64.0 MiB in all in 80s (0.8 MiB/s)"]
+
+
+def test_transfer_progress_is_quiet_for_a_short_transfer_or_without_a_log() -> None:
+    from resources.s3_transfer import TransferProgress
+
+    clock, lines = Clock(), []
+    short = TransferProgress("x", lines.append, clock, every=30)
+    short.add(5)
+    clock.sleep(5)
+    short.add(5)
+    short.done()
+    assert lines == []
+    silent = TransferProgress("x", None, clock, every=0)
+    silent.add(5)
+    silent.done()
+    assert silent.size == 5
