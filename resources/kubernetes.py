@@ -238,15 +238,18 @@ class KubernetesResource(dg.ConfigurableResource):
         return dict(out.to_dict())
 
     def patch_merge(self, api_version: str, kind: str, name: str, namespace: str | None,
-                    patch: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
-        """A JSON merge patch (works on built-ins and custom resources alike)."""
+                    patch: dict[str, Any], subresource: str | None = None,
+                    field_manager: str | None = None) -> dict[str, Any]:
+        """A JSON merge patch (works on built-ins and custom resources alike); recorded under
+        ``field_manager`` when given, else the client's default."""
         res = self.resource(api_version, kind)
         if subresource:
             res = getattr(res, subresource)
+        extra: dict[str, Any] = {"field_manager": field_manager} if field_manager else {}
         out = self.call(
             self._describe("PATCH", api_version, kind, name, namespace),
             lambda: res.patch(body=patch, name=name, namespace=namespace,
-                              content_type="application/merge-patch+json"),
+                              content_type="application/merge-patch+json", **extra),
         )
         return dict(out.to_dict())
 

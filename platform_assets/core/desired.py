@@ -260,6 +260,59 @@ def flux_object(component: Component) -> dict[str, Any] | None:
     return None
 
 
+ARGOCD_API_VERSION = "argoproj.io/v1alpha1"
+ARGOCD_REQUESTED_AT = "requestedAt"  # the operation's ``info`` entry that names our request
+
+
+def argocd_application(component: Component) -> dict[str, Any] | None:
+    """The Argo CD ``Application`` of an ``argocd_application`` component (None otherwise),
+    in the namespace Argo CD runs in (it watches only its own namespace by default)."""
+    app = component.source.argocd_application
+    if app is None:
+        return None
+    source: dict[str, Any] = {"repoURL": app.repo_url, "targetRevision": app.target_revision}
+    if app.chart:
+        source["chart"] = app.chart
+    else:
+        source["path"] = app.path
+    if app.values:
+        source["helm"] = {"valuesObject": app.values}
+    spec: dict[str, Any] = {
+        "project": app.project, "source": source,
+        "destination": {"server": app.destination_server,
+                        "namespace": app.destination_namespace or component.namespace}}
+    policy: dict[str, Any] = {}
+    if app.sync_policy.automated:
+        policy["automated"] = {"prune": app.sync_policy.prune,
+                               "selfHeal": app.sync_policy.self_heal}
+    if app.sync_policy.sync_options:
+        policy["syncOptions"] = list(app.sync_policy.sync_options)
+    if policy:
+        spec["syncPolicy"] = policy
+    return {"apiVersion": ARGOCD_API_VERSION, "kind": "Application",
+            "metadata": {"name": component.name, "namespace": app.argocd_namespace},
+            "spec": spec}
+
+
+def argocd_sync_request(app: dict[str, Any], requested_at: str) -> dict[str, Any]:
+    """The merge patch that asks Argo CD to sync ``app`` now, as ``argocd app sync`` does
+    (argo-cd ``server/application`` ``Sync`` and ``util/argo.SetAppOperation``): an
+    ``operation`` with the app's revision and sync options, and the previous
+    ``status.operationState`` cleared; ``info`` carries when we asked, so the outcome can be
+    told from an older sync's."""
+    spec = app.get("spec") or {}
+    sync: dict[str, Any] = {"revision": (spec.get("source") or {}).get("targetRevision")
+                            or "HEAD",
+                            "prune": bool(((spec.get("syncPolicy") or {}).get("automated")
+                                           or {}).get("prune"))}
+    options = (spec.get("syncPolicy") or {}).get("syncOptions")
+    if options:
+        sync["syncOptions"] = list(options)
+    return {"operation": {"sync": sync, "initiatedBy": {"username": FIELD_MANAGER},
+                          "info": [{"name": ARGOCD_REQUESTED_AT, "value": requested_at}]},
+            "status": {"operationState": None}}
+
+
 MARIADB_PORT = 3306  # the DBaaS API has no port field: IONOS MariaDB listens on 3306
 NOT_YET = "(known after the MariaDB cluster is created)"
 
@@ -321,6 +374,7 @@ class ComponentObjects:
     objects: list[dict[str, Any]]
     inventory: dict[str, Any]
     flux: dict[str, Any] | None
+    argocd: dict[str, Any] | None = None  # the Argo CD Application, for its sync and health
 
     @property
     def all(self) -> list[dict[str, Any]]:
@@ -335,6 +389,9 @@ def component_objects(component: Component,
     flux = flux_object(component)
     if flux:
         raw.append(flux)
+    app = argocd_application(component)
+    if app:
+        raw.append(app)
     ns_in_manifests = any(o["kind"] == "Namespace" and o["metadata"]["name"] ==
                           component.namespace for o in raw)
     stamped = [stamp(o, component.name) for o in raw]
@@ -342,7 +399,9 @@ def component_objects(component: Component,
     ns = None if ns_in_manifests else namespace_object(component.namespace)
     inv = stamp(inventory_object(component, stamped), component.name)
     stamped_flux = next((o for o in stamped if flux and obj_id(o) == obj_id(flux)), None)
-    return ComponentObjects(namespace=ns, objects=stamped, inventory=inv, flux=stamped_flux)
+    stamped_app = next((o for o in stamped if app and obj_id(o) == obj_id(app)), None)
+    return ComponentObjects(namespace=ns, objects=stamped, inventory=inv, flux=stamped_flux,
+                            argocd=stamped_app)
 
 
 def health_timeout_seconds(component: Component) -> float:

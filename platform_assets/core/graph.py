@@ -272,8 +272,10 @@ def _add_components(b: _Builder, spec: PlatformSpec,
             extra = ""
             if c.source.manifests and manifest_digest:
                 extra = manifest_digest(c.source.manifests.path)
-            kinds = {"kubernetes", "flux" if c.source.kind != "manifests" else "manifests"}
-            if c.source.kind == "helm":
+            kinds = {"kubernetes", {"manifests": "manifests", "argocd": "argocd"}.get(
+                c.source.kind, "flux")}
+            if c.source.kind == "helm" or (c.source.argocd_application and
+                                           c.source.argocd_application.chart):
                 kinds.add("helm")
             b.add(component_key(layer, c.name), "component", c.name, layer, deps, kinds,
                   c.owners, c.description or f"{c.name} in namespace {c.namespace}.", c, extra)

@@ -103,3 +103,40 @@ def reconcile_handled(obj: dict[str, Any] | None, requested_at: str | None) -> b
     if not obj:
         return False
     return bool((obj.get("status") or {}).get("lastHandledReconcileAt") == requested_at)
+
+
+def argocd_health(obj: dict[str, Any] | None, requested_at: str | None) -> Health:
+    """(healthy, why not) of an Argo CD Application: ``status.sync.status`` Synced against the
+    current spec (``comparedTo``), ``status.health.status`` Healthy, and the sync we requested
+    at ``requested_at`` (None: nothing asked) completed with phase Succeeded. Argo CD's
+    Application has no status subresource and no ``observedGeneration``: ``comparedTo`` is how
+    the controller says which source and destination its status is about."""
+    if obj is None:
+        return False, "does not exist"
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if str(cond.get("type", "")).endswith("Error"):
+            return False, f"{cond.get('type')}: {cond.get('message', '')}"
+    op = status.get("operationState") or {}
+    if requested_at is not None:
+        info = {i.get("name"): i.get("value") for i in (op.get("operation") or {}).get("info")
+                or []}
+        if info.get("requestedAt") != requested_at:
+            return False, "Argo CD has not started the requested sync yet"
+    phase = op.get("phase")
+    if phase in ("Running", "Terminating"):
+        return False, f"sync {phase}: {op.get('message', '')}".strip()
+    if requested_at is not None and phase != "Succeeded":
+        return False, f"sync {phase}: {op.get('message', '')}".strip()
+    sync = status.get("sync") or {}
+    compared = sync.get("comparedTo") or {}
+    if compared.get("source") != spec.get("source") or \
+            compared.get("destination") != spec.get("destination"):
+        return False, "Argo CD has not compared the current spec yet"
+    if sync.get("status") != "Synced":
+        return False, f"sync status {sync.get('status') or 'unknown'}"
+    state = (status.get("health") or {}).get("status")
+    if state != "Healthy":
+        message = (status.get("health") or {}).get("message")
+        return False, f"health {state or 'unknown'}" + (f": {message}" if message else "")
+    return True, ""

@@ -105,6 +105,12 @@ class ClusterApi(ClusterReader, Protocol):
         the server stored it."""
         ...
 
+    def patch_merge(self, api_version: str, kind: str, name: str, namespace: str | None,
+                    patch: Json, subresource: str | None = None,
+                    field_manager: str | None = None) -> Json:
+        """A JSON merge patch (an update, as a controller or a CLI writes, not an apply)."""
+        ...
+
     def delete(self, api_version: str, kind: str, name: str,
                namespace: str | None = None) -> bool:
         """Delete the object (foreground propagation); False when it did not exist."""

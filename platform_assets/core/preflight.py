@@ -5,7 +5,7 @@ needs their CustomResourceDefinition served in that version before its first wri
 server does not serve one, the error names the component, the kind, the version asked for,
 the versions served and the component of the spec that should install it: one whose manifests
 hold the CRD, else one whose Helm chart or name matches the API group (cert-manager for
-``cert-manager.io``, Flux for ``*.toolkit.fluxcd.io``).
+``cert-manager.io``, Flux for ``*.toolkit.fluxcd.io``, Argo CD for ``argoproj.io``).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def _hint(comp: Component, group: str) -> bool:
     names = {comp.name, hr.chart if hr else ""} - {""}
     if group.endswith("toolkit.fluxcd.io"):
         return any("flux" in n for n in names)
+    if group == "argoproj.io":  # the argo-cd chart, or a component named argocd
+        return any(n.replace("-", "").startswith("argocd") for n in names)
     first = group.split(".")[0]
     return any(n == first or n.startswith(first) or first.startswith(n) for n in names)
 
@@ -55,6 +57,9 @@ def installer(spec: PlatformSpec, manifests: Callable[[Component], list[Json]],
     for comp in others:
         if _hint(comp, group):
             return f"component {comp.name} should install it; depend on it (depends_on)"
+    if group == "argoproj.io":
+        return ("Argo CD is not installed in the cluster and no component of the spec installs "
+                "it; add one (e.g. the argo-cd Helm chart) and depend on it (depends_on)")
     return f"no component of the spec installs the {group} CRDs; add one that does"
 
 

@@ -229,7 +229,11 @@ def _scope(obj: Mapping[str, Any], default_namespace: str) -> str | None:
 
 
 def _flux_object(component: Component) -> tuple[str, str, str] | None:
-    """(apiVersion, kind, namespace) of the Flux object a component is reconciled through."""
+    """(apiVersion, kind, namespace) of the Flux object, or the Argo CD Application, a
+    component is reconciled through (the Application takes a patch: its sync request)."""
+    app = component.source.argocd_application
+    if app:
+        return "argoproj.io/v1alpha1", "Application", app.argocd_namespace
     if component.source.helm_release:
         return "helm.toolkit.fluxcd.io/v2", "HelmRelease", component.namespace
     if component.source.kustomization:

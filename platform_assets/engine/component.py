@@ -28,7 +28,7 @@ from platform_assets.core.component_plan import (
     prune_groups,
 )
 from platform_assets.core.graph import Node
-from platform_assets.core.health import has_health, health, reconcile_handled
+from platform_assets.core.health import argocd_health, has_health, health, reconcile_handled
 from platform_assets.core.manifest_policy import manifest_problems, object_problem
 from platform_assets.core.manifests import ManifestError, load_directory
 from platform_assets.core.ports import ClusterApi, Json
@@ -41,6 +41,7 @@ from platform_assets.engine.handler import (
     guarded,
     section_as,
 )
+from platform_assets.names import FIELD_MANAGER
 from platform_assets.spec.models import Component
 
 # Where a health check's kind is not among the component's objects.
@@ -48,6 +49,7 @@ HEALTH_API_VERSIONS = {
     "Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
     "PersistentVolumeClaim": "v1", "HelmRelease": "helm.toolkit.fluxcd.io/v2",
     "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
+    "Application": desired.ARGOCD_API_VERSION,
 }
 
 
@@ -85,7 +87,7 @@ def check_scopes(k8s: ClusterApi, comp: Component, objs: Iterable[Json]) -> None
 
 def health_targets(comp: Component, objs: desired.ComponentObjects) -> dict[str, ObjId]:
     """What the component waits for: the spec's health checks, else every object with a
-    readiness; and its HelmRelease or Kustomization."""
+    readiness; and its HelmRelease, Kustomization or Argo CD Application."""
     targets: dict[str, ObjId] = {}
     by_kind = {o["kind"]: o["apiVersion"] for o in objs.objects}
     for h in comp.health:
@@ -100,9 +102,10 @@ def health_targets(comp: Component, objs: desired.ComponentObjects) -> dict[str,
             if has_health(o):
                 oid = desired.obj_id(o)
                 targets[f"{oid[1]}/{oid[3]}"] = oid
-    if objs.flux is not None:
-        oid = desired.obj_id(objs.flux)
-        targets[f"{oid[1]}/{oid[3]}"] = oid
+    for gitops in (objs.flux, objs.argocd):
+        if gitops is not None:
+            oid = desired.obj_id(gitops)
+            targets[f"{oid[1]}/{oid[3]}"] = oid
     return targets
 
 
@@ -116,7 +119,7 @@ class ComponentState:
     no_cluster: bool = False  # a dry run before the cluster exists
     notes: list[str] = field(default_factory=list)
     result: ComponentPlan | None = None
-    requested_at: str | None = None  # when we asked Flux to reconcile
+    requested_at: str | None = None  # when we asked Flux to reconcile, or Argo CD to sync
 
     @property
     def planned(self) -> ComponentPlan:
@@ -222,6 +225,40 @@ class ComponentHandler:
             view.wrote(guarded(f"APPLY {planned.inventory_change.address}",
                                partial(k8s.apply, planned.inventory)))
             out.writes += 1
+        out.writes += self._request_sync(rt, st)
+
+    @staticmethod
+    def _request_sync(rt: Runtime, st: ComponentState) -> int:
+        """Ask Argo CD to sync the component's Application (``argocd app sync``) when we
+        changed it, or when it is out of sync and nothing syncs it: no operation in progress
+        and no automated policy. A synced Application is left alone (idempotent)."""
+        app = st.objs.argocd
+        if app is None or st.comp.drift == "observe":
+            return 0
+        oid = desired.obj_id(app)
+        have = st.observed.get(oid)
+        if have is None:
+            return 0
+        status = have.get("status") or {}
+        written = st.planned.changes[oid].writes
+        busy = have.get("operation") is not None or \
+            (status.get("operationState") or {}).get("phase") in ("Running", "Terminating")
+        automated = ((have.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+        sync, spec = status.get("sync") or {}, have.get("spec") or {}
+        compared = sync.get("comparedTo") or {}
+        synced = sync.get("status") == "Synced" and all(
+            compared.get(k) == spec.get(k) for k in ("source", "destination"))
+        if busy or (not written and (synced or automated)):
+            return 0
+        st.requested_at = rt.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        patch = desired.argocd_sync_request(have, st.requested_at)
+        k8s = rt.cluster()
+        st.observed[oid] = guarded(
+            f"PATCH {desired.obj_address(app)} (sync operation)",
+            partial(k8s.patch_merge, oid[0], oid[1], oid[3], oid[2] or None, patch,
+                    field_manager=FIELD_MANAGER))
+        rt.view().wrote(st.observed[oid])
+        return 1
 
     @staticmethod
     def _with_reconcile_request(rt: Runtime, st: ComponentState, oid: ObjId,
@@ -256,12 +293,25 @@ class ComponentHandler:
             "pruned": st.planned.pruned,
             "health": ", ".join(f"{k}={v}" for k, v in sorted(status.items())) or "n/a",
         })
+        self._argocd_metadata(st, out)
         flux_obs = st.observed.get(desired.obj_id(objs.flux)) if objs.flux else None
         if flux_obs:
             out.metadata["flux_revision"] = str(
                 (flux_obs.get("status") or {}).get("lastAppliedRevision") or "")
             if st.requested_at:
                 out.metadata["reconcile_requested_at"] = st.requested_at
+
+    @staticmethod
+    def _argocd_metadata(st: ComponentState, out: ReconcileOutcome) -> None:
+        app = st.observed.get(desired.obj_id(st.objs.argocd)) if st.objs.argocd else None
+        if not app:
+            return
+        status = app.get("status") or {}
+        out.metadata["argocd_sync"] = str((status.get("sync") or {}).get("status") or "")
+        out.metadata["argocd_health"] = str((status.get("health") or {}).get("status") or "")
+        out.metadata["argocd_revision"] = str((status.get("sync") or {}).get("revision") or "")
+        if st.requested_at:
+            out.metadata["sync_requested_at"] = st.requested_at
 
     @staticmethod
     def _wait_healthy(rt: Runtime, st: ComponentState, targets: dict[str, ObjId],
@@ -281,6 +331,8 @@ class ComponentHandler:
                 if obj is None:
                     api, kind, ns, name = oid
                     obj = rt.cluster().get(api, kind, name, ns or None)
+                    if obj is not None:
+                        st.observed[oid] = obj  # the metadata reports the last look
                 ok, why = _healthy(st, oid, obj)
                 status[key] = "ok" if ok else why
                 if ok:
@@ -293,6 +345,8 @@ class ComponentHandler:
 
 
 def _healthy(st: ComponentState, oid: ObjId, obj: dict[str, Any] | None) -> tuple[bool, str]:
+    if st.objs.argocd is not None and oid == desired.obj_id(st.objs.argocd):
+        return argocd_health(obj, st.requested_at)
     ok, why = health(obj)
     if ok and st.objs.flux is not None and oid == desired.obj_id(st.objs.flux):
         ok = reconcile_handled(obj, st.requested_at)

@@ -379,23 +379,81 @@ class HelmReleaseSource(Model):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
+ARGOCD_IN_CLUSTER = "https://kubernetes.default.svc"
+
+
+class ArgoSyncPolicy(Model):
+    """The Application's ``syncPolicy``: Argo CD syncs by itself only when ``automated``."""
+
+    automated: bool = Field(default=False, description="Argo CD syncs on every change it sees")
+    prune: bool = Field(default=False, description="automated sync deletes what left Git")
+    self_heal: bool = Field(default=False, description="automated sync reverts live changes")
+    sync_options: list[str] = Field(
+        default_factory=list, description="e.g. CreateNamespace=true, ServerSideApply=true")
+
+    @field_validator("sync_options")
+    @classmethod
+    def _options(cls, v: list[str]) -> list[str]:
+        for option in v:
+            if "=" not in option:
+                raise ValueError(f"{option!r} is not a sync option; expected Name=value, "
+                                 "e.g. CreateNamespace=true")
+        return v
+
+
+class ArgoApplicationSource(Model):
+    """An Argo CD ``Application``: a directory of a Git repository (``path``) or a Helm chart
+    of a Helm repository (``chart``), synced by Argo CD into ``destination_namespace``."""
+
+    repo_url: str = Field(description="the Git or Helm repository, e.g. "
+                          "https://github.com/org/apps.git or https://charts.example.com")
+    path: str | None = Field(default=None, description="directory in the Git repository")
+    chart: str | None = Field(default=None, description="chart name in the Helm repository")
+    target_revision: str = Field(default="HEAD",
+                                 description="branch, tag or commit; the chart version")
+    values: dict[str, Any] = Field(default_factory=dict,
+                                   description="Helm values (source.helm.valuesObject)")
+    project: Name = "default"
+    argocd_namespace: Name = Field(default="argocd",
+                                   description="where Argo CD runs; its Applications live there")
+    destination_server: str = ARGOCD_IN_CLUSTER
+    destination_namespace: Name | None = Field(
+        default=None, description="default: the component's namespace")
+    sync_policy: ArgoSyncPolicy = Field(default_factory=ArgoSyncPolicy)
+
+    @model_validator(mode="after")
+    def _path_or_chart(self) -> ArgoApplicationSource:
+        if not self.path and not self.chart:
+            raise ValueError("an Argo CD Application needs path (a directory of a Git "
+                             "repository) or chart (a chart of a Helm repository); it has "
+                             "neither")
+        if self.path and self.chart:
+            raise ValueError("an Argo CD Application takes path (Git) or chart (Helm "
+                             "repository), not both")
+        return self
+
+
 class Source(Model):
     manifests: ManifestsSource | None = None
     kustomization: FluxKustomizationSource | None = None
     helm_release: HelmReleaseSource | None = None
+    argocd_application: ArgoApplicationSource | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
-        given = [k for k in ("manifests", "kustomization", "helm_release") if getattr(self, k)]
+        given = [k for k in ("manifests", "kustomization", "helm_release", "argocd_application")
+                 if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(
-                "a source needs exactly one of manifests, kustomization or helm_release"
-                + (f" (got {', '.join(given)})" if given else "")
+                "a source needs exactly one of manifests, kustomization, helm_release or "
+                "argocd_application" + (f" (got {', '.join(given)})" if given else "")
             )
         return self
 
     @property
     def kind(self) -> str:
+        if self.argocd_application:
+            return "argocd"
         return "manifests" if self.manifests else "kustomization" if self.kustomization else "helm"
 
 

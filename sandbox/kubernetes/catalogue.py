@@ -8,9 +8,9 @@ installed. Sources: each project's CRDs at the version boundaries named below (F
 ``manifests/crds`` of fluxcd/flux2 v2.6; cert-manager ``deploy/crds``; external-secrets
 ``config/crds/bases``: ``v1`` added in 0.16.0; prometheus-operator ``example/prometheus-operator-
 crd``; traefik-helm-chart ``traefik/crds``; trivy-operator ``deploy/helm/crds``; velero
-``config/crd``; longhorn ``deploy/longhorn.yaml``). Schemas are open (``x-kubernetes-preserve-
-unknown-fields``) except where the sandbox's own controllers read fields: the kinds are served,
-the real validation of their fields is not emulated.
+``config/crd``; longhorn ``deploy/longhorn.yaml``; argo-cd ``manifests/crds``). Schemas are
+open (``x-kubernetes-preserve-unknown-fields``) except where the sandbox's own controllers read
+fields: the kinds are served, the real validation of their fields is not emulated.
 """
 
 from __future__ import annotations
@@ -151,6 +151,23 @@ CATALOGUE: tuple[ChartCrds, ...] = (
     ChartCrds("loki", "0.0.0", None, ()),
     ChartCrds("alloy", "0.0.0", None, ()),
 )
+
+# Argo CD's CRDs (argoproj/argo-cd ``manifests/crds``): Application and AppProject have no
+# status subresource (the controller writes status with the object), ApplicationSet has one.
+_ARGOCD = (
+    CrdSpec("argoproj.io", ("v1alpha1",), "Application", "applications", True, ("app", "apps"),
+            False, (), (("Sync Status", "string", ".status.sync.status", 0),
+                        ("Health Status", "string", ".status.health.status", 0),
+                        ("Revision", "string", ".status.sync.revision", 10),
+                        ("Project", "string", ".spec.project", 10))),
+    CrdSpec("argoproj.io", ("v1alpha1",), "AppProject", "appprojects", True,
+            ("appproj", "appprojs"), False),
+    CrdSpec("argoproj.io", ("v1alpha1",), "ApplicationSet", "applicationsets", True,
+            ("appset", "appsets"), True))
+CATALOGUE = (*CATALOGUE,
+             # argo-helm's argo-cd chart (5.x: Argo CD 2.x) installs them unless crds.install
+             # is false.
+             ChartCrds("argo-cd", "5.0.0", None, _ARGOCD, (("crds", "install"),)))
 
 # What IONOS's managed Kubernetes serves from the start (its CSI driver's snapshot support).
 MANAGED_CLUSTER = tuple(

@@ -1,6 +1,7 @@
 """Simulated controllers, so the emulator behaves like a cluster: workloads become available,
 PVCs bind to IONOS-backed volumes, Jobs run Pods, cert-manager issues real certificates from a
-sandbox CA, snapshots become ready, Flux objects reconcile, external secrets sync.
+sandbox CA, snapshots become ready, Flux objects reconcile, Argo CD Applications sync,
+external secrets sync.
 
 Each controller reconciles an object once it has been unchanged for ``delay`` seconds; they run on
 one background thread and write like controllers do (status writes under their own manager name,
@@ -241,7 +242,8 @@ class Controllers:
     def reconcile_once(self) -> None:
         steps = (self._namespaces, self._pvcs, self.workloads.reconcile, self._jobs,
                  self._pods, self._issuers, self._certificates,
-                 self._snapshots, self._flux, self._secret_stores, self._external_secrets)
+                 self._snapshots, self._flux, self._argocd, self._secret_stores,
+                 self._external_secrets)
         for step in steps:
             try:
                 step()
@@ -779,6 +781,11 @@ class Controllers:
         from sandbox.kubernetes.flux import Flux
 
         Flux(self).reconcile()
+
+    def _argocd(self) -> None:
+        from sandbox.kubernetes.argocd import ArgoCD
+
+        ArgoCD(self).reconcile()
 
     def _secret_stores(self) -> None:
         for plural in ("secretstores", "clustersecretstores"):

@@ -163,6 +163,8 @@ class CrdSpec:
     short_names: tuple[str, ...]
     status: bool = True
     categories: tuple[str, ...] = ()
+    # additionalPrinterColumns: (name, type, jsonPath, priority)
+    columns: tuple[tuple[str, str, str, int], ...] = ()
 
 
 def crd_object(spec: CrdSpec) -> dict[str, Any]:
@@ -176,6 +178,10 @@ def crd_object(spec: CrdSpec) -> dict[str, Any]:
         }
         if spec.status:
             entry["subresources"] = {"status": {}}
+        if spec.columns:
+            entry["additionalPrinterColumns"] = [
+                {"name": n, "type": t, "jsonPath": p, **({"priority": pr} if pr else {})}
+                for n, t, p, pr in spec.columns]
         versions.append(entry)
     names: dict[str, Any] = {"plural": spec.plural, "singular": spec.kind.lower(),
                              "kind": spec.kind, "listKind": f"{spec.kind}List"}

@@ -239,6 +239,27 @@ class FakeCluster:
         self.objects[_oid(stored)] = stored
         return copy.deepcopy(stored)
 
+    def patch_merge(self, api_version: str, kind: str, name: str, namespace: str | None,
+                    patch: Json, subresource: str | None = None,
+                    field_manager: str | None = None) -> Json:
+        """RFC 7386: maps merge, null deletes, anything else replaces."""
+        self.writes["PATCH"] += 1
+        key = (api_version, kind, namespace or "", name)
+
+        def merge(target: Any, change: Any) -> Any:
+            if not isinstance(change, dict):
+                return copy.deepcopy(change)
+            out = dict(target) if isinstance(target, dict) else {}
+            for k, v in change.items():
+                if v is None:
+                    out.pop(k, None)
+                else:
+                    out[k] = merge(out.get(k), v)
+            return out
+
+        self.objects[key] = merge(self.objects[key], patch)
+        return copy.deepcopy(self.objects[key])
+
     def delete(self, api_version: str, kind: str, name: str,
                namespace: str | None = None) -> bool:
         self.writes["DELETE"] += 1
