@@ -109,7 +109,8 @@ def drill_namespace(target: str) -> str:
     return f"{DRILL_NAMESPACE_PREFIX}{hashlib.sha256(target.encode()).hexdigest()[:16]}"
 
 # The graph node kinds the reconcile engine materializes (the rest are backups, certificates).
-RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component")
+RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
+                    "postgres")
 # Their groups, which the reconcile and drift jobs select.
 RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
 

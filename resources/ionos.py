@@ -25,6 +25,7 @@ from resources.credentials import (
     ionos_credentials,
     ionos_endpoints,
 )
+from resources.ionos_dbaas import IonosDatabases
 from resources.retry import RetryPolicy, call_with_retry
 
 T = TypeVar("T")
@@ -76,7 +77,7 @@ def _with_api_path(url: str, path: str) -> str:
     return url if url.endswith(path) else url + path
 
 
-class IonosCloudResource(dg.ConfigurableResource):
+class IonosCloudResource(IonosDatabases, dg.ConfigurableResource):
     """IONOS Cloud credentials and endpoints. Token (Bearer) or username/password (Basic)."""
 
     # Unset (None) means: the IONOS_* variable, else IONOS's endpoint (``resources.credentials``);
@@ -85,6 +86,8 @@ class IonosCloudResource(dg.ConfigurableResource):
     mariadb_url: str | None = None
     certmanager_url: str | None = None
     location: str | None = None
+    # DBaaS PostgreSQL (resources/ionos_dbaas.py); unset: IONOS_POSTGRES_URL, else regional.
+    postgres_url: str | None = None
     # Explicit credentials; unset, IONOS_TOKEN or IONOS_USERNAME/IONOS_PASSWORD (or *_FILE) are
     # read when the first client is built.
     token: str | None = Field(default=None, repr=False)  # secrets stay out of repr()

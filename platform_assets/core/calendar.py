@@ -119,6 +119,8 @@ def ionos_maintenance_windows(spec: PlatformSpec) -> dict[str, MaintenanceWindow
         out[f"node_pool/{p.name}"] = p.maintenance_window or spec.ionos.cluster.maintenance_window
     if spec.ionos.mariadb:
         out[f"mariadb/{spec.ionos.mariadb.name}"] = spec.ionos.mariadb.maintenance_window
+    for pg in spec.ionos.postgres:
+        out[f"postgres/{pg.name}"] = pg.maintenance_window
     return out
 
 

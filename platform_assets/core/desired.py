@@ -31,6 +31,7 @@ from platform_assets.spec.models import (
     Lan,
     MariaDB,
     NodePool,
+    PostgresCluster,
     parse_duration,
     parse_size,
 )
@@ -141,6 +142,46 @@ def mariadb_props(db: MariaDB, datacenter_id: str, lan_id: str) -> dict[str, Any
 
 MARIADB_IMMUTABLE = ("connection", "name")
 MARIADB_DISRUPTIVE = ("version", "instances.count")
+
+
+def postgres_props(pg: PostgresCluster, datacenter_id: str, lan_id: str,
+                   datacenter_location: str) -> dict[str, Any]:
+    """The PostgreSQL cluster's properties without credentials (those never enter a diff)."""
+    mw = pg.maintenance_window
+    return {
+        "name": pg.name,
+        "description": pg.description,
+        "version": pg.version,
+        "instances": {
+            "count": pg.instances, "cores": pg.cores,
+            "ram": round(parse_size(pg.ram) / 1000**3),
+            "storageSize": round(parse_size(pg.storage_size) / 1000**3),
+        },
+        "connection": {"datacenterId": datacenter_id, "lanId": str(lan_id),
+                       "primaryInstanceAddress": pg.cidr},
+        "maintenanceWindow": _window(mw.day, mw.ionos_time().rstrip("Z")),
+        "replicationMode": pg.replication_mode,
+        "connectionPooler": pg.connection_pooler,
+        "backup": {"location": postgres_backup_location(pg, datacenter_location),
+                   "retentionDays": pg.backup_retention_days},
+    }
+
+
+# Where IONOS keeps a PostgreSQL cluster's own backups by the datacenter's location (the API's
+# /backup-locations: de is Frankfurt, eu-central-2 Berlin, eu-south-2 Logroño).
+POSTGRES_BACKUP_LOCATIONS = {"de/fra": "de", "de/txl": "eu-central-2", "es/vit": "eu-south-2"}
+
+
+def postgres_backup_location(pg: PostgresCluster, datacenter_location: str) -> str:
+    """The spec's backup location, else the one of the datacenter's region."""
+    region = "/".join(datacenter_location.split("/")[:2])
+    return pg.backup_location or POSTGRES_BACKUP_LOCATIONS.get(region, "de")
+
+
+# The API keeps the connection and the backup location for the cluster's life (a new LAN or
+# location is a new cluster); a new major version or instance count restarts the instances.
+POSTGRES_IMMUTABLE = ("connection", "name", "backup.location")
+POSTGRES_DISRUPTIVE = ("version", "instances.count", "instances.cores", "instances.ram")
 
 
 def bucket_state(bucket: Bucket) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from platform_assets.spec.models import (
     MariaDB,
     NodePool,
     PlatformSpec,
+    PostgresCluster,
 )
 
 Group = Literal["infrastructure", "platform", "applications", "backups", "certificates"]
@@ -34,6 +35,7 @@ GROUPS: tuple[Group, ...] = get_args(Group)
 NodeKind = Literal[
     "datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
     "backup", "backup_copy", "certificate",
+    "postgres",
 ]
 
 KEY_DATACENTER = ("ionos", "datacenter")
@@ -49,6 +51,11 @@ def lan_key(name: str) -> tuple[str, ...]:
 def node_pool_key(name: str) -> tuple[str, ...]:
     """The asset key of a node pool."""
     return ("ionos", "node_pool", name)
+
+
+def postgres_key(name: str) -> tuple[str, ...]:
+    """The asset key of a managed PostgreSQL cluster."""
+    return ("ionos", "postgres", name)
 
 
 def bucket_key(name: str) -> tuple[str, ...]:
@@ -96,8 +103,12 @@ class BackupCopySection:
 # node_pool NodePool, mariadb MariaDB, bucket Bucket, component Component, backup BackupSection,
 # backup_copy BackupCopySection, certificate Certificate.
 Section = (Datacenter | Lan | Cluster | NodePool | MariaDB | Bucket | Component | BackupSection
-           | BackupCopySection | Certificate)
-DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component)
+           | BackupCopySection | Certificate
+           | PostgresCluster)
+DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component,
+                  PostgresCluster)
+REPLACEABLE_SECTIONS = (Cluster, NodePool, MariaDB,
+                        PostgresCluster)
 
 
 def drift_mode(section: Section | None) -> DriftMode:
@@ -108,7 +119,7 @@ def drift_mode(section: Section | None) -> DriftMode:
 def allow_replace(section: Section | None) -> bool:
     """Whether the spec allows replacing the section's resource (never, for kinds without the
     setting)."""
-    return isinstance(section, Cluster | NodePool | MariaDB) and section.allow_replace
+    return isinstance(section, REPLACEABLE_SECTIONS) and section.allow_replace
 
 
 @dataclass(frozen=True)
@@ -252,6 +263,10 @@ def _add_infrastructure(b: _Builder, spec: PlatformSpec) -> None:
         b.add(KEY_MARIADB, "mariadb", db.name, "infrastructure",
               [KEY_DATACENTER, lan_key(db.lan)], {"ionos", "mariadb"}, db.owners,
               db.description or f"Managed MariaDB cluster {db.name}.", db)
+    for pg in ionos.postgres:
+        b.add(postgres_key(pg.name), "postgres", pg.name, "infrastructure",
+              [KEY_DATACENTER, lan_key(pg.lan)], {"ionos", "postgres"}, pg.owners,
+              pg.description or f"Managed PostgreSQL cluster {pg.name} v{pg.version}.", pg)
     for bucket in ionos.buckets:
         b.add(bucket_key(bucket.name), "bucket", bucket.name, "infrastructure", [],
               {"s3", "ionos"}, bucket.owners,

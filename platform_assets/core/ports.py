@@ -16,7 +16,23 @@ Json = dict[str, Any]
 Log = Callable[[str], object] | None
 
 
-class CloudApi(Protocol):
+class DatabaseApi(Protocol):
+    """The IONOS DBaaS APIs beyond MariaDB (PostgreSQL, in-memory DB) for the reconcile engine;
+    ``CloudApi`` includes it. Creates and updates wait until the cluster is AVAILABLE."""
+
+    def list_postgres_clusters(self) -> list[Json]: ...
+
+    def find_postgres(self, name: str) -> Json | None: ...
+
+    def create_postgres(self, props: Json, credentials: dict[str, str],
+                        log: Log = None) -> Json: ...
+
+    def update_postgres(self, cluster_id: str, props: Json, log: Log = None) -> Json: ...
+
+    def postgres_ready(self, cluster_id: str, log: Log = None) -> Json: ...
+
+
+class CloudApi(DatabaseApi, Protocol):
     """The IONOS Cloud API (Compute, Managed Kubernetes and DBaaS MariaDB) for the reconcile
     engine; satisfied by ``resources.ionos.IonosCloudResource``. Every ``create_*`` and
     ``update_*`` returning JSON waits until the resource is ready again; every wait gives

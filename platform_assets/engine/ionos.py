@@ -1,4 +1,5 @@
-"""The IONOS handlers: datacenter, LAN, cluster, node pool and MariaDB share one shape.
+"""The IONOS handlers: datacenter, LAN, cluster, node pool and the DBaaS databases share one
+shape.
 
 Each kind is a row of ``IONOS_KINDS``: how to observe it (the desired properties, the observed
 resource and what to ignore), its immutable fields, how to create, update and (where automated)
@@ -25,7 +26,14 @@ from platform_assets.engine.handler import (
     Runtime,
     section_as,
 )
-from platform_assets.spec.models import Cluster, Datacenter, Lan, MariaDB, NodePool
+from platform_assets.spec.models import (
+    Cluster,
+    Datacenter,
+    Lan,
+    MariaDB,
+    NodePool,
+    PostgresCluster,
+)
 
 
 @dataclass
@@ -192,6 +200,44 @@ def _create_mariadb(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
                                         "database": db.database}, log=rt.log)
 
 
+def _observe_postgres(rt: Runtime, node: Node, opts: Options) -> IonosState:
+    pg = section_as(node, PostgresCluster)
+    dc_id, lan_ids = datacenter_ids(rt, opts)
+    want = desired.postgres_props(pg, dc_id or "(new datacenter)", lan_ids.get(pg.lan, "0"),
+                                  rt.spec.ionos.datacenter.location)
+    st = IonosState(node, f"ionos/postgres/{pg.name}", f"PostgreSQL cluster {pg.name}", want,
+                    rt.cloud().find_postgres(pg.name), lan_ids=lan_ids,
+                    disruptive=desired.POSTGRES_DISRUPTIVE)
+    # The API never shrinks storage: a larger volume (grown by hand) is reported, not drift.
+    have = (st.props.get("instances") or {}).get("storageSize")
+    if isinstance(have, int) and have > want["instances"]["storageSize"]:
+        st.ignore.append("instances.storageSize")
+        st.notes.append(f"{st.what} has {have} GB of storage, more than the spec's "
+                        f"{want['instances']['storageSize']} GB; storage cannot shrink: raise "
+                        "storage_size in the spec")
+        want["instances"]["storageSize"] = have  # an update must not ask for a shrink
+    return st
+
+
+def _create_postgres(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
+    pg = section_as(st.node, PostgresCluster)
+    if pg.lan not in st.lan_ids:
+        raise ReconcileError(f"PostgreSQL cluster {pg.name}: LAN {pg.lan} does not exist")
+    password = rt.env(pg.password_env)
+    if not password:
+        raise ReconcileError(
+            f"PostgreSQL cluster {pg.name}: set the environment variable {pg.password_env} "
+            "(its spec's password_env) to its admin password before the cluster can be created")
+    return api.create_postgres(st.want, {"username": pg.username, "password": password,
+                                         "database": pg.database}, log=rt.log)
+
+
+def _postgres_metadata(st: IonosState, obs: Json) -> dict[str, Any]:
+    meta = obs.get("metadata") or {}
+    return {"postgres_id": obs["id"], "version": (obs.get("properties") or {}).get("version"),
+            "state": str(meta.get("state")), "dns_name": str(meta.get("dnsName") or "")}
+
+
 def _replace_node_pool(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
     rt.log(f"replacing node pool {st.node.name} ({st.change.reason})")
     api.delete_node_pool(st.parent, st.obs_id, log=rt.log)
@@ -278,6 +324,12 @@ IONOS_KINDS: dict[NodeKind, IonosKind] = {
         metadata=_mariadb_metadata, immutable=desired.MARIADB_IMMUTABLE,
         replace_hint="replacing it ({reason}) is not automated; restore from a backup by hand",
         ready_state="AVAILABLE", ready=lambda api, st, rt: api.mariadb_ready(st.obs_id, rt.log)),
+    "postgres": IonosKind(
+        observe=_observe_postgres, create=_create_postgres,
+        update=lambda api, st, rt: api.update_postgres(st.obs_id, st.want, log=rt.log),
+        metadata=_postgres_metadata, immutable=desired.POSTGRES_IMMUTABLE,
+        replace_hint="replacing it ({reason}) is not automated; restore from a backup by hand",
+        ready_state="AVAILABLE", ready=lambda api, st, rt: api.postgres_ready(st.obs_id, rt.log)),
 }
 
 

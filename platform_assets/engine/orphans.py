@@ -40,6 +40,13 @@ def _mariadbs(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
     return out
 
 
+def _postgres(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
+    want = {pg.name for pg in spec.postgres}
+    return [f"ionos/postgres/{_name(db)} (id {db['id']})" for db in api.list_postgres_clusters()
+            if ((db.get("properties") or {}).get("connection") or {}).get("datacenterId") == dc_id
+            and _name(db) not in want]
+
+
 def _node_pools(api: CloudApi, spec: Ionos, cluster_id: str) -> list[str]:
     names = {p.name for p in spec.node_pools}
     return [f"ionos/node_pool/{_name(p)} (id {p['id']})" for p in api.list_node_pools(cluster_id)
@@ -55,7 +62,7 @@ def orphans(rt: Runtime, node: Node) -> list[str]:
         if not dc:
             return []
         return [*_lans(api, spec, dc["id"]), *_clusters(api, spec, dc["id"]),
-                *_mariadbs(api, spec, dc["id"])]
+                *_mariadbs(api, spec, dc["id"]), *_postgres(api, spec, dc["id"])]
     if node.kind == "cluster":
         api = rt.cloud()
         cl = api.find_k8s_cluster(spec.cluster.name)

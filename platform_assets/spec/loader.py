@@ -235,7 +235,8 @@ def _check_ionos(spec: PlatformSpec) -> Problems:
     ionos = spec.ionos
     out = (_dupes(ionos.lans, ("ionos", "lans"), "LAN")
            + _dupes(ionos.node_pools, ("ionos", "node_pools"), "node pool")
-           + _dupes(ionos.buckets, ("ionos", "buckets"), "bucket"))
+           + _dupes(ionos.buckets, ("ionos", "buckets"), "bucket")
+           + _dupes(ionos.postgres, ("ionos", "postgres"), "PostgreSQL cluster"))
     lan_names = {lan.name for lan in ionos.lans}
     out += [(("ionos", "node_pools", i, "lans", j),
              f"unknown LAN {lan!r}; expected one of {sorted(lan_names)}")
@@ -244,6 +245,9 @@ def _check_ionos(spec: PlatformSpec) -> Problems:
     if ionos.mariadb and ionos.mariadb.lan not in lan_names:
         out.append((("ionos", "mariadb", "lan"),
                     f"unknown LAN {ionos.mariadb.lan!r}; expected one of {sorted(lan_names)}"))
+    out += [(("ionos", "postgres", i, "lan"),
+             f"unknown LAN {pg.lan!r}; expected one of {sorted(lan_names)}")
+            for i, pg in enumerate(ionos.postgres) if pg.lan not in lan_names]
     return out
 
 

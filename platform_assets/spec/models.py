@@ -315,6 +315,75 @@ class MariaDB(Model):
         return value
 
 
+PostgresVersion = Literal["14", "15", "16", "17"]
+# Usernames the DBaaS keeps for itself (its API refuses them as the admin user).
+POSTGRES_RESERVED_USERS = frozenset({"postgres", "admin", "standby", "replicator", "root"})
+
+
+class PostgresCluster(Model):
+    """A managed PostgreSQL cluster (IONOS DBaaS PostgreSQL, API v2): the same replace and
+    calendar rules as MariaDB."""
+
+    name: Name
+    version: PostgresVersion = Field(
+        default="16", description="major version; IONOS upgrades only one major at a time")
+    instances: int = Field(default=1, ge=1, le=5)
+    cores: int = Field(default=2, ge=1, le=62)
+    ram: Size = Field(default="4GB", description="per instance, 4GB to 240GB")
+    storage_size: Size = Field(default="20GB", description="per instance, 10GB to 4096GB; "
+                               "never shrinks")
+    lan: Name
+    cidr: str = Field(description="primary instance address with prefix, e.g. 10.7.222.110/24")
+    maintenance_window: MaintenanceWindow
+    database: str = Field(pattern=r"^[A-Za-z0-9_]{2,63}$")
+    username: str = Field(pattern=r"^[A-Za-z0-9_]{2,16}$")
+    password_env: str = Field(
+        default="POSTGRES_PASSWORD", pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="name of the environment variable holding the admin password; never the value",
+    )
+    replication_mode: Literal["ASYNCHRONOUS", "STRICTLY_SYNCHRONOUS"] = "ASYNCHRONOUS"
+    connection_pooler: Literal["DISABLED", "TRANSACTION", "SESSION"] = "DISABLED"
+    backup_location: str | None = Field(
+        default=None, description="Object Storage location of IONOS's own backups, e.g. de; "
+        "default: the cluster's region")
+    backup_retention_days: int = Field(default=7, ge=1, le=365)
+    allow_replace: bool = False
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("cidr", mode="before")
+    @classmethod
+    def _host_cidr(cls, value: Any) -> Any:
+        try:
+            ipaddress.IPv4Interface(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid IPv4 address/prefix ({exc})") from None
+        if "/" not in str(value):
+            raise ValueError(f"{value!r} needs a prefix, e.g. 10.7.222.110/24")
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.lower() in POSTGRES_RESERVED_USERS:
+            raise ValueError(f"{value!r} is reserved by IONOS PostgreSQL; choose another name "
+                             f"(reserved: {', '.join(sorted(POSTGRES_RESERVED_USERS))})")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PostgresCluster:
+        ram_gb, storage_gb = parse_size(self.ram) / 1000**3, parse_size(self.storage_size) / 1000**3
+        if not 4 <= round(ram_gb) <= 240:
+            raise ValueError(f"ram {self.ram!r}: IONOS PostgreSQL instances have 4GB to 240GB")
+        if not 10 <= round(storage_gb) <= 4096:
+            raise ValueError(f"storage_size {self.storage_size!r}: IONOS PostgreSQL instances "
+                             "have 10GB to 4096GB")
+        if self.replication_mode == "STRICTLY_SYNCHRONOUS" and self.instances < 3:
+            raise ValueError("replication_mode STRICTLY_SYNCHRONOUS needs at least 3 instances")
+        return self
+
+
 class LifecycleRule(Model):
     id: Name
     prefix: str = ""
@@ -338,6 +407,7 @@ class Ionos(Model):
     cluster: Cluster
     node_pools: list[NodePool] = Field(min_length=1)
     mariadb: MariaDB | None = None
+    postgres: list[PostgresCluster] = Field(default_factory=list)
     buckets: list[Bucket] = Field(default_factory=list)
 
 

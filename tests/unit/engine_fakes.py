@@ -81,6 +81,7 @@ class FakeCloud:
         self.clusters: list[Json] = []
         self.pools: dict[str, list[Json]] = {}
         self.mariadbs: list[Json] = []
+        self.postgres: list[Json] = []
         self.writes: Counter[str] = Counter()
         self.fail: Exception | None = None  # raised by every read
 
@@ -183,6 +184,27 @@ class FakeCloud:
 
     def mariadb_ready(self, cluster_id: str, log: Any = None) -> Json:
         return next(m for m in self.mariadbs if m["id"] == cluster_id)
+
+    def list_postgres_clusters(self) -> list[Json]:
+        return self.postgres
+
+    def find_postgres(self, name: str) -> Json | None:
+        return next((m for m in self.postgres if m["properties"]["name"] == name), None)
+
+    def create_postgres(self, props: Json, credentials: dict[str, str],
+                        log: Any = None) -> Json:
+        self.writes["create_postgres"] += 1
+        self.postgres.append(self._new(props, "AVAILABLE"))
+        return self.postgres[-1]
+
+    def update_postgres(self, cluster_id: str, props: Json, log: Any = None) -> Json:
+        self.writes["update_postgres"] += 1
+        found = next(m for m in self.postgres if m["id"] == cluster_id)
+        found["properties"] = dict(props)
+        return found
+
+    def postgres_ready(self, cluster_id: str, log: Any = None) -> Json:
+        return next(m for m in self.postgres if m["id"] == cluster_id)
 
 
 def _oid(obj: Json) -> tuple[str, str, str, str]:

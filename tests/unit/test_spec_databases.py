@@ -1,0 +1,80 @@
+"""Spec errors of the DBaaS sections (PostgreSQL): file, line and field for each bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from platform_assets.core.graph import build_graph, postgres_key
+from platform_assets.spec import SpecError, load_spec_text
+from platform_assets.spec.loader import DEFAULT_SPEC
+
+EXAMPLE = DEFAULT_SPEC.read_text()
+POSTGRES = """\
+  postgres:
+    - name: apps-db
+      version: "{version}"
+      ram: {ram}
+      lan: {lan}
+      cidr: {cidr}
+      maintenance_window: {{day: Sunday, time: "08:00"}}
+      database: apps
+      username: {user}
+"""
+
+
+def with_postgres(version: str = "16", lan: str = "k8s-private", cidr: str = "10.7.222.110/24",
+                  user: str = "apps", ram: str = "4GB") -> str:
+    block = POSTGRES.format(version=version, lan=lan, cidr=cidr, user=user, ram=ram)
+    return EXAMPLE.replace("  buckets:\n", block + "  buckets:\n", 1)
+
+
+def problems(text: str) -> str:
+    with pytest.raises(SpecError) as exc:
+        load_spec_text(text, "platform.yaml")
+    return str(exc.value)
+
+
+def line_of(text: str, needle: str) -> int:
+    return text.splitlines().index(needle) + 1
+
+
+def test_a_postgres_cluster_becomes_an_infrastructure_asset_after_its_lan() -> None:
+    spec = load_spec_text(with_postgres(), "platform.yaml")
+    node = build_graph(spec).nodes[postgres_key("apps-db")]
+    assert node.group == "infrastructure" and node.kind == "postgres"
+    assert ("ionos", "lan", "k8s-private") in node.deps
+    assert node.kinds == frozenset({"ionos", "postgres"})
+
+
+def test_a_postgres_cluster_on_a_lan_that_does_not_exist_names_the_line() -> None:
+    text = with_postgres(lan="nowhere")
+    line = line_of(text, "      lan: nowhere")
+    assert (f"platform.yaml:{line}: ionos.postgres[0].lan: unknown LAN 'nowhere'; expected one "
+            "of ['k8s-private']") in problems(text)
+
+
+@pytest.mark.parametrize("version", ["13", "16.2", "18"])
+def test_an_unsupported_postgres_version_names_the_line(version: str) -> None:
+    text = with_postgres(version=version)
+    line = line_of(text, f'      version: "{version}"')
+    out = problems(text)
+    assert f"platform.yaml:{line}: ionos.postgres[0].version: '{version}' is not allowed" in out
+    assert "'14', '15', '16' or '17'" in out
+
+
+@pytest.mark.parametrize(("field", "kwargs", "expected"), [
+    ("username", {"user": "postgres"}, "reserved by IONOS PostgreSQL"),
+    ("cidr", {"cidr": "10.7.222.300/24"}, "not a valid IPv4 address/prefix"),
+    ("cidr", {"cidr": "10.7.222.110"}, "needs a prefix"),
+])
+def test_bad_postgres_fields_name_their_line(field: str, kwargs: dict[str, str],
+                                             expected: str) -> None:
+    text = with_postgres(**kwargs)
+    value = next(iter(kwargs.values()))
+    line = line_of(text, f"      {field}: {value}")
+    out = problems(text)
+    assert f"platform.yaml:{line}: ionos.postgres[0].{field}: " in out and expected in out
+
+
+def test_postgres_ram_outside_the_api_bounds_is_refused() -> None:
+    assert "4GB to 240GB" in problems(with_postgres(ram="2GB"))
