@@ -1,8 +1,9 @@
 """Secrets and endpoints from the environment, the way the tools platform engineers use read them.
 
 Every secret ``NAME`` can also come from a file: ``NAME_FILE`` holds the path of a mounted
-Kubernetes Secret (the convention of the official Docker images, e.g. ``POSTGRES_PASSWORD_FILE``).
-Setting both is an error, because which one wins would be a guess. Values are read when a client
+Kubernetes Secret (the convention of the official Docker images, e.g. ``POSTGRES_PASSWORD_FILE``);
+or from HashiCorp Vault: ``NAME_VAULT`` names a KV v2 field (``resources/vault.py``). Setting
+more than one is an error, because which one wins would be a guess. Values are read when a client
 is built, never when the code location loads, and never logged.
 
 IONOS: a token (``IONOS_TOKEN``, sent as Bearer) or ``IONOS_USERNAME``/``IONOS_PASSWORD`` (Basic),
@@ -38,6 +39,7 @@ IONOS_API_URL = "IONOS_API_URL"
 IONOS_MARIADB_URL = "IONOS_MARIADB_URL"
 IONOS_CERTMANAGER_URL = "IONOS_CERTMANAGER_URL"
 FILE_SUFFIX = "_FILE"
+VAULT_SUFFIX = "_VAULT"
 
 
 class CredentialError(ValueError):
@@ -48,17 +50,29 @@ Environ = Mapping[str, str]
 
 
 def secret(name: str, environ: Environ | None = None) -> str | None:
-    """The value of ``name``, or the contents of the file ``name_FILE`` names; None when neither
-    is set. One trailing newline of the file is dropped (``echo`` writes one).
+    """The value of ``name``, the contents of the file ``name_FILE`` names, or the Vault KV v2
+    field ``name_VAULT`` points at (``<mount>/<path>#<key>``, ``resources.vault``); None when
+    none is set. One trailing newline of the file is dropped (``echo`` writes one).
 
     Raises:
-        CredentialError: both are set, or the file cannot be read, is empty or too big.
+        CredentialError: more than one is set, the file cannot be read, is empty or too big, or
+            Vault cannot give the value.
     """
     env = os.environ if environ is None else environ
     value = env.get(name) or None
     path = env.get(name + FILE_SUFFIX) or None
-    if value and path:
-        raise CredentialError(f"both {name} and {name}{FILE_SUFFIX} are set: unset one of them")
+    vault = env.get(name + VAULT_SUFFIX) or None
+    given = [n for n, v in ((name, value), (name + FILE_SUFFIX, path),
+                            (name + VAULT_SUFFIX, vault)) if v]
+    if len(given) > 1:
+        raise CredentialError(f"{' and '.join(given)} are set: set only one of them")
+    if vault:
+        from resources.vault import VaultError, read_secret
+
+        try:
+            return read_secret(name, vault, env)
+        except VaultError as exc:
+            raise CredentialError(str(exc)) from None
     if not path:
         return value
     where = f"{name}{FILE_SUFFIX}={path}"

@@ -26,7 +26,7 @@ from typing import Any
 from sandbox.http import COUNTER, FAULTS, FaultConfig, Request, Response, Service, json_response
 
 SERVICES = ("ionos", "mariadb", "postgres", "certmanager", "dns", "kubernetes", "s3",
-            "alertmanager")
+            "alertmanager", "vault")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 

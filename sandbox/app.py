@@ -49,6 +49,11 @@ class SandboxError(RuntimeError):
     pass
 
 
+# The ServiceAccount the deploy runs jobs as (deploy/, platform_assets.names), which the sandbox's
+# Vault role admits.
+VAULT_RUN_ACCOUNT = ("platform-ops-runs", "platform-ops-runner")
+
+
 def _load(what: str, candidates: list[tuple[str, str]]) -> Any:
     """The first of ``module:attribute`` candidates that imports (services live in modules or
     packages of their own)."""
@@ -228,6 +233,8 @@ class Sandbox:
             if callable(resync):
                 resync()
 
+        vault, vault_env = self._start_vault()
+
         alertmanager_cls = _load("Alertmanager API", [("sandbox.alertmanager",
                                                        "AlertmanagerService")])
         alertmanager = alertmanager_cls()
@@ -241,7 +248,7 @@ class Sandbox:
             kubernetes=self._kubernetes_admin))
         self.services = {"kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
                          "certmanager": certmanager, "dns": dns, "postgres": postgres,
-                         "alertmanager": alertmanager, "s3": s3}
+                         "alertmanager": alertmanager, "s3": s3, "vault": vault}
         for svc in (ionos, mariadb, certmanager, alertmanager):
             stop = getattr(svc, "stop", None)
             if callable(stop):
@@ -283,6 +290,7 @@ class Sandbox:
             env["SANDBOX_MARIADB_USER"] = self.world.extras["mariadb_admin_user"]
             env["SANDBOX_MARIADB_PASSWORD"] = self.world.extras["mariadb_admin_password"]
         env.update(tls_env)
+        env.update(vault_env)
         self.env = env
 
         for url in (k8s_server.url + "/version", env["IONOS_API_URL"], env["IONOS_MARIADB_URL"],
@@ -292,6 +300,25 @@ class Sandbox:
             _wait_http(url, deadline)
         # The readiness probes are not the user's requests.
         COUNTER.reset()
+
+    def _start_vault(self) -> tuple[Any, dict[str, str]]:
+        """Vault with KV v2 at ``secret/`` and the Kubernetes auth method: the role
+        ``platform-ops`` admits the run ServiceAccount and may read ``secret/platform-ops/*``,
+        as an operator would set it up; a token of that ServiceAccount is in the state
+        directory, where a pod's projected token would be."""
+        from sandbox.vault import Role, ServiceAccountIssuer, VaultService
+
+        issuer = ServiceAccountIssuer()
+        vault = VaultService(issuer)
+        vault.roles["platform-ops"] = Role([VAULT_RUN_ACCOUNT[1]], [VAULT_RUN_ACCOUNT[0]],
+                                           ["platform-ops"])
+        vault.policies["platform-ops"] = {"secret/data/platform-ops/*": ["read"]}
+        server = self._serve(vault)
+        token_path = self.workdir / "serviceaccount-token"
+        write_private(token_path, issuer.token(*VAULT_RUN_ACCOUNT, ttl=7 * 24 * 3600))
+        return vault, {"VAULT_ADDR": server.url, "VAULT_K8S_ROLE": "platform-ops",
+                       "VAULT_K8S_TOKEN_PATH": str(token_path),
+                       "SANDBOX_VAULT_ROOT_TOKEN": vault.root_token}
 
     def _start_tls(self) -> dict[str, str]:
         start_tls_endpoints = _load("TLS endpoints", [("sandbox.tls", "start_tls_endpoints")])

@@ -338,7 +338,7 @@ def test_admin_api_unknown_paths_and_methods(sandbox):
     assert call("GET", sandbox.admin_url + "/healthz") == (
         200, {"status": "ok", "services": sorted(SERVICES, key=[
             "ionos", "mariadb", "postgres", "certmanager", "dns", "kubernetes", "s3",
-            "alertmanager"].index)})
+            "alertmanager", "vault"].index)})
 
 
 def test_env_file_is_sourceable_by_a_shell(tmp_path):

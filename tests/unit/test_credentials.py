@@ -63,7 +63,7 @@ def test_a_bad_secret_file_is_named_and_never_quoted(tmp_path: Path, content: by
 
 def test_a_variable_and_its_file_together_are_refused(tmp_path: Path) -> None:
     (tmp_path / "t").write_text("b")
-    with pytest.raises(CredentialError, match="both X and X_FILE are set"):
+    with pytest.raises(CredentialError, match="X and X_FILE are set: set only one"):
         secret("X", {"X": "a", "X_FILE": str(tmp_path / "t")})
 
 
@@ -176,3 +176,20 @@ def test_s3_keys_half_set_is_an_error_naming_the_other() -> None:
     assert s3_keys({}) is None
     with pytest.raises(CredentialError, match="set AWS_SECRET_ACCESS_KEY too"):
         s3_keys({"AWS_ACCESS_KEY_ID": "k"})
+
+
+def test_a_vault_reference_is_parsed_and_checked_before_any_request() -> None:
+    from resources.vault import VaultError, VaultRef
+
+    ref = VaultRef.parse("IONOS_TOKEN", "secret/platform-ops/ionos#token")
+    assert (ref.mount, ref.path, ref.key) == ("secret", "platform-ops/ionos", "token")
+    for bad in ("secret#token", "secret/a/b", "secret/../x#k", "/#k"):
+        with pytest.raises(VaultError, match="IONOS_TOKEN_VAULT=.*expected <mount>/<path>#<key>"):
+            VaultRef.parse("IONOS_TOKEN", bad)
+
+
+def test_a_value_set_two_ways_is_refused_vault_included() -> None:
+    with pytest.raises(CredentialError, match="X and X_VAULT are set: set only one"):
+        secret("X", {"X": "a", "X_VAULT": "secret/p#k"})
+    with pytest.raises(CredentialError, match="VAULT_ADDR is not set"):
+        secret("X", {"X_VAULT": "secret/p#k"})
