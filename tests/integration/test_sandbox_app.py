@@ -29,7 +29,7 @@ REQUIRED_KEYS = {
     "IONOS_DNS_URL", "IONOS_POSTGRES_URL", "POSTGRES_PASSWORD",
 }
 SERVICES = {"ionos", "mariadb", "postgres", "certmanager", "dns", "kubernetes", "s3",
-            "alertmanager"}
+            "alertmanager", "vault"}
 
 
 def read_env_file(path: Path) -> dict[str, str]:
