@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.http import Request, Response, Service, json_response
-from sandbox.kubernetes import catalogue, openapi
+from sandbox.kubernetes import catalogue, openapi, tables
 from sandbox.kubernetes.api import (
     APPLY,
     JSON_PATCH,
@@ -452,11 +452,13 @@ class KubernetesService(Service):
             raise _unknown_path()
         q = req.query
         dry_run = self._dry_run(req)
+        table = tables.table_version(req.headers.get("Accept") or "") \
+            if req.method == "GET" else None
         if name is None:
             if req.method == "GET":
                 if parse_bool(q.get("watch"), "watch"):
                     return self._watch(req, rt, ns)
-                return json_response(200, self._list(rt, ns, q))
+                return json_response(200, self._table(rt, self._list(rt, ns, q), table, q))
             if req.method == "POST":
                 if rt.namespaced and ns is None:
                     raise ApiError(405, "MethodNotAllowed",
@@ -478,7 +480,8 @@ class KubernetesService(Service):
                 raise _not_allowed(req)
             return self._log(req, rt, ns, name)
         if req.method == "GET":
-            return json_response(200, self.api.output(rt, self.api.get(rt, ns, name)))
+            return json_response(200, self._table(
+                rt, self.api.output(rt, self.api.get(rt, ns, name)), table, q))
         if req.method == "PUT":
             body = self._body(req, ("application/json", "application/yaml"))
             fv = self._field_validation(req)
@@ -506,6 +509,21 @@ class KubernetesService(Service):
             return json_response(200, self.api.delete(rt, ns, name, options, dry_run,
                                                       self._manager(req)))
         raise _not_allowed(req)
+
+    def _table(self, rt: ResourceType, body: dict[str, Any], version: str | None,
+               q: dict[str, str]) -> dict[str, Any]:
+        """``body`` as the Table the client asked for (``tables.py``), or as it is."""
+        if version is None:
+            return body
+        printer = tables.PRINTERS.get(rt.gk)
+        if printer is None and rt.custom:
+            crd = self.store.get(("apiextensions.k8s.io", "customresourcedefinitions"), "",
+                                 f"{rt.plural}.{rt.group}") or {}
+            served = next((v for v in (crd.get("spec") or {}).get("versions") or []
+                           if isinstance(v, dict) and v.get("name") == rt.version), {})
+            printer = tables.crd_printer(served.get("additionalPrinterColumns"))
+        return tables.to_table(rt, body, printer or tables.DEFAULT, version,
+                               q.get("includeObject"))
 
     def _after_write(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt.gk == ("apiextensions.k8s.io", "customresourcedefinitions"):
