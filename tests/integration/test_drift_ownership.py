@@ -52,8 +52,8 @@ OBJECTS: list[dict[str, Any]] = [
 class Cluster:
     """A sandbox Kubernetes API of its own, kubectl and our engine pointed at it."""
 
-    def __init__(self, tmp: Path, kubeconfig: Path):
-        self.tmp, self.kubeconfig = tmp, kubeconfig
+    def __init__(self, tmp: Path, kubeconfig: Path, svc: Any = None):
+        self.tmp, self.kubeconfig, self.svc = tmp, kubeconfig, svc
         self.graph = make_graph(tmp / "spec", OBJECTS)
 
     def engine(self) -> Engine:
@@ -94,7 +94,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(svc.kubeconfig(server.url))
     try:
-        yield Cluster(tmp_path, kubeconfig)
+        yield Cluster(tmp_path, kubeconfig, svc)
     finally:
         svc.stop()
         server.stop()
@@ -135,6 +135,35 @@ def test_second_reconcile_writes_nothing_and_foreign_fields_are_not_drift(
     assert drifted(cluster.check()) == {}
     COUNTER.reset()
     assert cluster.reconcile().writes == 0 and k8s_writes() == 0
+
+
+def test_a_webhook_that_mutates_our_creates_is_not_drift(cluster: Cluster) -> None:
+    """A mutating admission webhook active from the start (a service mesh's injector, a policy
+    engine's defaults) adds a sidecar container, a label and an annotation to the Deployment as
+    it is created: the fields are the webhook's, not ours, so the second reconcile writes
+    nothing and the drift check stays green (MutatingWebhookConfiguration: kubernetes.io/docs/
+    reference/access-authn-authz/extensible-admission-controllers/)."""
+    status, answer = cluster.svc.behaviours.handle("POST", "/kubernetes/webhooks", {
+        "name": "mesh.example", "kinds": ["Deployment"],
+        "containers": [{"name": "mesh-proxy", "image": "mesh/proxy:1.0"}],
+        "labels": {"mesh.example/injected": "true"},
+        "annotations": {"mesh.example/status": "injected"}})
+    assert status == 200, answer
+    first = cluster.reconcile()
+    assert first.healthy and first.writes > 0
+    live = cluster.engine().runtime.cluster().get("apps/v1", "Deployment", "web", "web")
+    assert live is not None
+    template = live["spec"]["template"]
+    assert [c["name"] for c in template["spec"]["containers"]] == ["web", "mesh-proxy"]
+    assert template["metadata"]["labels"]["mesh.example/injected"] == "true"
+    COUNTER.reset()
+    second = cluster.reconcile()
+    assert second.writes == 0 and k8s_writes() == 0, second.plan.to_text()
+    assert drifted(cluster.check()) == {}
+    live = cluster.engine().runtime.cluster().get("apps/v1", "Deployment", "web", "web")
+    assert live is not None
+    assert [c["name"] for c in live["spec"]["template"]["spec"]["containers"]] == [
+        "web", "mesh-proxy"]
 
 
 def test_scale_patch_and_delete_are_drift_with_field_and_manager_then_corrected(
