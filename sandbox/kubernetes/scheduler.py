@@ -2,15 +2,18 @@
 
 Filters (pkg/scheduler/framework/plugins; the reasons are the plugins' own strings, counted per
 node and sorted, in the ``0/3 nodes are available: ...`` message of the FailedScheduling event
-and the PodScheduled=False condition): NodeUnschedulable, NodeName, NodeAffinity (nodeSelector
-and required node affinity), NodeResourcesFit (requests against allocatable minus what the
-node's pods request, and the pod count), InterPodAffinity (required affinity and anti-affinity,
-both ways), VolumeBinding (a claim that does not exist or is not bound yet) and
-VolumeRestrictions (ReadWriteOncePod). A ReadWriteOnce claim does not filter nodes: as in a real
-cluster, the second pod is bound and its volume attach fails with the attach/detach
-controller's ``Multi-Attach error`` (event FailedAttachVolume), so the pod waits in
-ContainerCreating. Missing ConfigMaps and Secrets referenced by env are the kubelet's
-``CreateContainerConfigError``.
+and the PodScheduled=False condition; a node is rejected by the first plugin that fails, in the
+default profile's order): NodeUnschedulable (unless tolerated), TaintToleration (NoSchedule and
+NoExecute taints, a NotReady node's ``node.kubernetes.io/not-ready``), NodeAffinity
+(nodeSelector and required node affinity), NodeResourcesFit (requests against allocatable minus
+what the node's pods request, and the pod count), VolumeRestrictions (ReadWriteOncePod),
+PodTopologySpread (``DoNotSchedule`` constraints: maxSkew, minDomains, matchLabelKeys,
+nodeAffinityPolicy/nodeTaintsPolicy), InterPodAffinity (required affinity and anti-affinity,
+both ways), and VolumeBinding (a claim that does not exist or is not bound yet). A
+ReadWriteOnce claim does not filter nodes: as in a real cluster, the second pod is bound and its
+volume attach fails with the attach/detach controller's ``Multi-Attach error`` (event
+FailedAttachVolume), so the pod waits in ContainerCreating. Missing ConfigMaps and Secrets
+referenced by env are the kubelet's ``CreateContainerConfigError``.
 """
 
 from __future__ import annotations
@@ -22,22 +25,21 @@ from typing import TYPE_CHECKING, Any
 from sandbox.kubernetes.api import now_rfc3339
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.workloads import (
+    UNSCHEDULABLE_TAINT,
     _fits_selector,
     _q,
     pod_requests,
     selector_matches,
+    tolerates,
+    untolerated_taint,
 )
 
 if TYPE_CHECKING:
     from sandbox.kubernetes.workloads import Workloads
 
 SCHEDULER = "default-scheduler"
+SPREAD_NOT_MATCH = "node(s) didn't match pod topology spread constraints"
 _TERMINAL = ("Succeeded", "Failed")
-
-
-def _ready(node: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or [])
 
 
 def _terms(pod: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -52,6 +54,19 @@ def _term_selects(term: dict[str, Any], owner_ns: str, other: dict[str, Any]) ->
     if namespaces and other["metadata"].get("namespace") not in namespaces:
         return False
     return selector_matches(term.get("labelSelector"), other["metadata"].get("labels") or {})
+
+
+def _with_label_keys(selector: dict[str, Any] | None, keys: list[str] | None,
+                     labels: dict[str, str]) -> dict[str, Any] | None:
+    """``matchLabelKeys``: the pod's own values of those keys join the selector. None: no
+    selector, which selects no pod (``labels.Nothing()``)."""
+    if selector is None:
+        return None
+    out = dict(selector)
+    extra = {k: labels[k] for k in keys or [] if k in labels}
+    if extra:
+        out["matchLabels"] = {**(out.get("matchLabels") or {}), **extra}
+    return out
 
 
 class Scheduler:
@@ -104,27 +119,79 @@ class Scheduler:
             # Least allocated (NodeResourcesFit's default score): the node with the most free cpu.
             return min(fits, key=lambda n: (self._used(n).get("cpu", Fraction(0)), n)), ""
         n = len(self.nodes)
-        text = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        # FitError.Error (schedule_one.go) sorts the "<count> <reason>" strings themselves.
+        text = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))
         return None, (f"0/{n} nodes are available: {text}. preemption: 0/{n} nodes are "
                       f"available: {n} Preemption is not helpful for scheduling.")
 
     def filter(self, pod: dict[str, Any], node: dict[str, Any]) -> list[str]:
+        """The reasons of the first filter plugin that rejects ``node``, in the default
+        profile's order (NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit,
+        VolumeRestrictions, PodTopologySpread, InterPodAffinity); empty when it fits."""
         spec = pod.get("spec") or {}
-        if (node.get("spec") or {}).get("unschedulable"):
+        if (node.get("spec") or {}).get("unschedulable") and \
+                not tolerates(spec.get("tolerations"), UNSCHEDULABLE_TAINT):
             return ["node(s) were unschedulable"]
-        if not _ready(node):
-            return ["node(s) had untolerated taint {node.kubernetes.io/not-ready: }"]
+        taint = untolerated_taint(spec, node)
+        if taint is not None:
+            return [f"node(s) had untolerated taint {{{taint.get('key')}: "
+                    f"{taint.get('value') or ''}}}"]
         if not _fits_selector(spec, node):
             return ["node(s) didn't match Pod's node affinity/selector"]
         out = self._resources(pod, node)
-        if not self._affinity_ok(pod, node):
-            out.append("node(s) didn't match pod affinity rules")
-        if not self._anti_affinity_ok(pod, node):
-            out.append("node(s) didn't match pod anti-affinity rules")
+        if out:
+            return out
         if self._rwop_conflict(pod, node):
-            out.append("node has pod using PersistentVolumeClaim with the same name and "
-                       "ReadWriteOncePod access mode")
-        return out
+            return ["node has pod using PersistentVolumeClaim with the same name and "
+                    "ReadWriteOncePod access mode"]
+        spread = self._spread(pod, node)
+        if spread:
+            return [spread]
+        if not self._affinity_ok(pod, node):
+            return ["node(s) didn't match pod affinity rules"]
+        if not self._anti_affinity_ok(pod, node):
+            return ["node(s) didn't match pod anti-affinity rules"]
+        return []
+
+    def _spread(self, pod: dict[str, Any], node: dict[str, Any]) -> str:
+        """PodTopologySpread's filter for ``whenUnsatisfiable: DoNotSchedule`` constraints
+        (plugins/podtopologyspread/filtering.go): the node needs the topology label; the
+        matching pods in its domain, plus this pod if it matches, minus the least populated
+        domain's count (0 with fewer domains than ``minDomains``) may not exceed ``maxSkew``.
+        Domains are the nodes that pass the pod's node affinity (``nodeAffinityPolicy``
+        Honor) and, only with ``nodeTaintsPolicy: Honor``, its taints."""
+        spec, labels = pod.get("spec") or {}, pod["metadata"].get("labels") or {}
+        for c in spec.get("topologySpreadConstraints") or []:
+            if c.get("whenUnsatisfiable", "DoNotSchedule") != "DoNotSchedule":
+                continue
+            key = str(c.get("topologyKey") or "")
+            value = self._topology(node, key)
+            if value is None:
+                return SPREAD_NOT_MATCH + " (missing required label)"
+            selector = _with_label_keys(c.get("labelSelector"), c.get("matchLabelKeys"), labels)
+            counts = {v: 0 for n in self.nodes.values()
+                      if (v := self._topology(n, key)) is not None and self._domain(c, spec, n)}
+            for other in self.pods:
+                where = self.nodes.get((other.get("spec") or {}).get("nodeName") or "")
+                v = self._topology(where, key) if where else None
+                if v in counts and other["metadata"].get("namespace") == \
+                        pod["metadata"]["namespace"] and \
+                        not other["metadata"].get("deletionTimestamp") and \
+                        other["metadata"].get("uid") != pod["metadata"].get("uid") and \
+                        selector is not None and \
+                        selector_matches(selector, other["metadata"].get("labels") or {}):
+                    counts[str(v)] += 1
+            least = min(counts.values()) if len(counts) >= int(c.get("minDomains") or 1) else 0
+            own = 1 if selector is not None and selector_matches(selector, labels) else 0
+            if counts.get(value, 0) + own - least > int(c.get("maxSkew") or 1):
+                return SPREAD_NOT_MATCH
+        return ""
+
+    @staticmethod
+    def _domain(c: dict[str, Any], spec: dict[str, Any], node: dict[str, Any]) -> bool:
+        if c.get("nodeAffinityPolicy", "Honor") == "Honor" and not _fits_selector(spec, node):
+            return False
+        return not (c.get("nodeTaintsPolicy") == "Honor" and untolerated_taint(spec, node))
 
     def _used(self, node: str) -> dict[str, Fraction]:
         used: dict[str, Fraction] = {}

@@ -481,7 +481,12 @@ class Workloads:
             meta, spec = ds["metadata"], ds.get("spec") or {}
             template = spec.get("template") or {}
             ns = meta["namespace"]
-            eligible = [n for n in nodes if _fits_selector(template.get("spec") or {}, n)]
+            # nodeShouldRunDaemonPod: the node selector and affinity, and the taints the
+            # pods tolerate (their own tolerations and the controller's).
+            pod_spec = {**(template.get("spec") or {}), "tolerations": [
+                *((template.get("spec") or {}).get("tolerations") or []), *DAEMON_TOLERATIONS]}
+            eligible = [n for n in nodes if _fits_selector(pod_spec, n)
+                        and untolerated_taint(pod_spec, n) is None]
             names = {n["metadata"]["name"] for n in eligible}
             pods = _owned(self._pods(ns), meta["uid"])
             by_node = {self._ds_node(p): p for p in pods}
@@ -493,6 +498,10 @@ class Workloads:
                     {"controller-revision-hash": rev,
                      "pod-template-generation": str(meta.get("generation", 1))},
                     _owner_ref(ds, "apps/v1", "DaemonSet"))
+                pod["spec"]["tolerations"] = [
+                    *(pod["spec"].get("tolerations") or []),
+                    *(t for t in DAEMON_TOLERATIONS
+                      if t not in (pod["spec"].get("tolerations") or []))]
                 pod["spec"]["affinity"] = {**(pod["spec"].get("affinity") or {}),
                                            "nodeAffinity": {
                     "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
@@ -545,6 +554,49 @@ def _fits_selector(pod_spec: dict[str, Any], node: dict[str, Any]) -> bool:
     if required:
         return any(_node_term_matches(t, node) for t in required if isinstance(t, dict))
     return True
+
+
+NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+# What the DaemonSet controller adds to its pods (pkg/controller/daemon/util
+# AddOrUpdateDaemonPodTolerations), so they run on not-ready or cordoned nodes.
+DAEMON_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+]
+
+
+def tolerates(tolerations: list[dict[str, Any]] | None, taint: dict[str, Any]) -> bool:
+    """k8s.io/api core/v1 ``Toleration.ToleratesTaint``: an empty effect matches every
+    effect, an empty key with ``Exists`` every key; ``Equal`` (the default) compares values."""
+    for t in tolerations or []:
+        if t.get("effect") and t.get("effect") != taint.get("effect"):
+            continue
+        if t.get("key") and t.get("key") != taint.get("key"):
+            continue
+        if t.get("operator") == "Exists" or \
+                str(t.get("value") or "") == str(taint.get("value") or ""):
+            return True
+    return False
+
+
+def untolerated_taint(pod_spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any] | None:
+    """The first NoSchedule/NoExecute taint of ``node`` the pod does not tolerate (the
+    TaintToleration filter); a NotReady node carries ``node.kubernetes.io/not-ready``."""
+    taints = list((node.get("spec") or {}).get("taints") or [])
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (node.get("status") or {}).get("conditions") or [])
+    if not ready:
+        taints.insert(0, NOT_READY_TAINT)
+    for taint in taints:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and \
+                not tolerates(pod_spec.get("tolerations"), taint):
+            return dict(taint)
+    return None
 
 
 def _ordinal(name: str) -> int:

@@ -1,0 +1,145 @@
+"""The sandbox scheduler's taints/tolerations and topology spread constraints, and the reasons
+a Pending pod gives, as kube-scheduler writes them.
+
+Sources: https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/
+(``NoSchedule``; ``Exists`` and ``Equal`` operators; kubectl taint) with the TaintToleration
+plugin's reason ``node(s) had untolerated taint {key: value}``
+(pkg/scheduler/framework/plugins/tainttoleration); https://kubernetes.io/docs/concepts/
+scheduling-eviction/topology-spread-constraints/ (``maxSkew``, ``whenUnsatisfiable:
+DoNotSchedule``, ``nodeTaintsPolicy`` default Ignore: tainted nodes still count as domains) with
+plugins/podtopologyspread/filtering.go (``node(s) didn't match pod topology spread constraints``,
+``(missing required label)``); the ``0/N nodes are available: ...`` FitError of
+schedule_one.go. The sandbox's three nodes: sandbox-pool-0 and -2 in ZONE_1, -1 in ZONE_2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_sandbox_k8s_workloads import (
+    RESTRICTED_POD,
+    _deployment,
+    _events,
+    _list,
+    _ns,
+    wait,
+)
+from tests.integration.test_sandbox_kubernetes import Cluster, _start
+
+pytestmark = pytest.mark.integration
+ZONE = "topology.kubernetes.io/zone"
+
+
+@pytest.fixture
+def k8s(tmp_path: Path) -> Iterator[Cluster]:
+    yield from _start(tmp_path)
+
+
+def _pod(**spec: Any) -> dict[str, Any]:
+    return {**json.loads(json.dumps(RESTRICTED_POD)), **spec}
+
+
+def _deploy(k8s: Cluster, ns: str, name: str, replicas: int, pod: dict[str, Any]) -> None:
+    code, body = k8s.http("POST", f"/apis/apps/v1/namespaces/{ns}/deployments",
+                          _deployment(name, replicas, pod))
+    assert code == 201, body
+
+
+def _placed(k8s: Cluster, ns: str, app: str) -> Counter[str]:
+    return Counter(p["spec"].get("nodeName") or "<pending>"
+                   for p in _list(k8s, f"/api/v1/namespaces/{ns}/pods?labelSelector=app={app}"))
+
+
+def _zone_of(k8s: Cluster) -> dict[str, str]:
+    return {n["metadata"]["name"]: n["metadata"]["labels"][ZONE]
+            for n in _list(k8s, "/api/v1/nodes")}
+
+
+def test_a_noschedule_taint_keeps_pods_off_unless_tolerated(k8s: Cluster) -> None:
+    k8s.kubectl("taint", "nodes", "sandbox-pool-0", "sandbox-pool-1", "sandbox-pool-2",
+                "dedicated=gpu:NoSchedule")
+    _ns(k8s, "t")
+    _deploy(k8s, "t", "plain", 1, _pod())
+    msg = wait(lambda: _events(k8s, "t", "FailedScheduling"), "FailedScheduling")[0]
+    assert msg == ("0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: gpu}. "
+                   "preemption: 0/3 nodes are available: 3 Preemption is not helpful for "
+                   "scheduling.")
+    pending = _list(k8s, "/api/v1/namespaces/t/pods")[0]
+    cond = next(c for c in pending["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert (cond["status"], cond["reason"], cond["message"]) == ("False", "Unschedulable", msg)
+
+    # Equal with the value, and Exists without one, both tolerate it.
+    _deploy(k8s, "t", "equal", 1, _pod(tolerations=[
+        {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]))
+    _deploy(k8s, "t", "exists", 1, _pod(tolerations=[{"key": "dedicated",
+                                                        "operator": "Exists"}]))
+    _deploy(k8s, "t", "wrong", 1, _pod(tolerations=[
+        {"key": "dedicated", "operator": "Equal", "value": "cpu", "effect": "NoSchedule"}]))
+    wait(lambda: "<pending>" not in _placed(k8s, "t", "equal") and
+         "<pending>" not in _placed(k8s, "t", "exists"), "tolerating pods scheduled")
+    wait(lambda: len(_events(k8s, "t", "FailedScheduling")) >= 2, "the wrong value refused")
+    assert _placed(k8s, "t", "wrong") == Counter({"<pending>": 1})
+
+    # Untainting one node lets the plain pod run there.
+    k8s.kubectl("taint", "nodes", "sandbox-pool-1", "dedicated=gpu:NoSchedule-")
+    wait(lambda: _placed(k8s, "t", "plain") == Counter({"sandbox-pool-1": 1}),
+         "the plain pod on the untainted node")
+
+
+def test_topology_spread_over_zones_and_hostnames(k8s: Cluster) -> None:
+    zones = _zone_of(k8s)
+    _ns(k8s, "s")
+    spread = {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule",
+              "labelSelector": {"matchLabels": {"app": "zoned"}}}
+    _deploy(k8s, "s", "zoned", 4, _pod(topologySpreadConstraints=[spread]))
+    placed = wait(lambda: (c := _placed(k8s, "s", "zoned")) and "<pending>" not in c and
+                  sum(c.values()) == 4 and c, "four zoned pods")
+    per_zone = Counter(zones[n] for n in placed.elements())
+    assert per_zone == Counter({"ZONE_1": 2, "ZONE_2": 2})
+
+    # Seven pods over three hostnames with maxSkew 1: no node may get ahead by two.
+    per_host = {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "hosts"}}}
+    _deploy(k8s, "s", "hosts", 7, _pod(topologySpreadConstraints=[per_host]))
+    wait(lambda: sum(_placed(k8s, "s", "hosts").values()) == 7, "seven pods")
+    hosts = wait(lambda: (c := _placed(k8s, "s", "hosts")) and c["<pending>"] == 0 and c,
+                 "the hosts pods placed")
+    assert sorted(hosts.values()) == [2, 2, 3]
+
+    # A key no node carries: every node lacks the label.
+    _deploy(k8s, "s", "nolabel", 1, _pod(topologySpreadConstraints=[
+        {**per_host, "topologyKey": "example.com/rack",
+         "labelSelector": {"matchLabels": {"app": "nolabel"}}}]))
+    msg = wait(lambda: [m for m in _events(k8s, "s", "FailedScheduling") if "missing" in m],
+               "FailedScheduling for the missing label")[0]
+    assert msg.startswith("0/3 nodes are available: 3 node(s) didn't match pod topology spread "
+                          "constraints (missing required label).")
+
+
+def test_tainted_nodes_still_count_as_spread_domains(k8s: Cluster) -> None:
+    """nodeTaintsPolicy defaults to Ignore: ZONE_2's only node is tainted, it still counts as
+    a domain with 0 pods, so ZONE_1 may hold only one pod; the second is Pending with the
+    reasons of both filters. With ``nodeTaintsPolicy: Honor`` ZONE_2 is no domain."""
+    k8s.kubectl("taint", "nodes", "sandbox-pool-1", "dedicated=gpu:NoSchedule")
+    _ns(k8s, "d")
+    spread = {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule",
+              "labelSelector": {"matchLabels": {"app": "ignore"}}}
+    _deploy(k8s, "d", "ignore", 2, _pod(topologySpreadConstraints=[spread]))
+    msg = wait(lambda: _events(k8s, "d", "FailedScheduling"), "FailedScheduling")[0]
+    assert msg.startswith("0/3 nodes are available: 1 node(s) had untolerated taint "
+                          "{dedicated: gpu}, 2 node(s) didn't match pod topology spread "
+                          "constraints.")
+    assert _placed(k8s, "d", "ignore")["<pending>"] == 1
+
+    honor = {**spread, "nodeTaintsPolicy": "Honor",
+             "labelSelector": {"matchLabels": {"app": "honor"}}}
+    _deploy(k8s, "d", "honor", 2, _pod(topologySpreadConstraints=[honor]))
+    wait(lambda: (c := _placed(k8s, "d", "honor")) and sum(c.values()) == 2 and
+         "<pending>" not in c, "both honor pods in ZONE_1")
