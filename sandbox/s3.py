@@ -197,6 +197,9 @@ class S3Service(Service):
         self._dirty.set()
 
     def handle(self, req: Request) -> Response:
+        refused = sse_c_over_http(req)
+        if refused is not None:
+            return refused
         if req.method == "PUT":
             rejected = checksum_error(req)
             if rejected is not None:
@@ -412,6 +415,25 @@ def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
         if sep:
             trailers[name.strip().lower()] = value.strip()
     return b"".join(chunks), trailers
+
+
+_SSE_C_HEADERS = ("x-amz-server-side-encryption-customer-algorithm",
+                  "x-amz-server-side-encryption-customer-key",
+                  "x-amz-copy-source-server-side-encryption-customer-algorithm",
+                  "x-amz-copy-source-server-side-encryption-customer-key")
+
+
+def sse_c_over_http(req: Request) -> Response | None:
+    """S3 refuses every request that carries a customer-provided key (SSE-C) over plain HTTP,
+    before it reads or writes anything (Amazon S3 User Guide, "Using server-side encryption with
+    customer-provided keys": "Amazon S3 rejects any requests made over HTTP when using SSE-C";
+    IONOS Object Storage documents the same for its SSE-C). The sandbox's S3 endpoint is plain
+    HTTP, so an SSE-C object can never be written here, nor read back without its key; moto,
+    which ignores the SSE-C headers, is never asked."""
+    if not any(req.headers.get(h) for h in _SSE_C_HEADERS):
+        return None
+    return s3_error(400, "InvalidRequest", "Requests specifying Server Side Encryption with "
+                    "Customer provided keys must be made over a secure connection.")
 
 
 def s3_error(status: int, code: str, message: str) -> Response:

@@ -131,3 +131,28 @@ def test_versions_survive_a_restart_with_versioning_suspended(tmp_path: Path):
     finally:
         server.stop()
         again.stop()
+
+
+def test_customer_provided_keys_are_refused_over_plain_http(sandbox):
+    """Amazon S3 User Guide, "Using server-side encryption with customer-provided keys (SSE-C)":
+    "Amazon S3 rejects any requests made over HTTP when using SSE-C" (400 InvalidRequest); the
+    sandbox's endpoint is HTTP, so no SSE-C object is written, and a read that sends a key is
+    refused the same way instead of being served."""
+    import os
+
+    client = s3_client(sandbox.env, "de")
+    bucket = make_bucket(client, "de")
+    key = os.urandom(32)
+    with pytest.raises(ClientError) as put:
+        client.put_object(Bucket=bucket, Key="secret", Body=b"x", SSECustomerAlgorithm="AES256",
+                          SSECustomerKey=key)
+    assert put.value.response["Error"]["Code"] == "InvalidRequest"
+    assert "secure connection" in put.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as listed:
+        client.head_object(Bucket=bucket, Key="secret")
+    assert listed.value.response["Error"]["Code"] in ("404", "NoSuchKey")
+    client.put_object(Bucket=bucket, Key="plain", Body=b"y")
+    with pytest.raises(ClientError) as read:
+        client.get_object(Bucket=bucket, Key="plain", SSECustomerAlgorithm="AES256",
+                          SSECustomerKey=key)
+    assert read.value.response["Error"]["Code"] == "InvalidRequest"
