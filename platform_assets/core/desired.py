@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from platform_assets.core import outputs
 from platform_assets.core.diff import content_hash
 from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS
 from platform_assets.names import (
@@ -354,8 +355,8 @@ def argocd_sync_request(app: dict[str, Any], requested_at: str) -> dict[str, Any
             "status": {"operationState": None}}
 
 
-MARIADB_PORT = 3306  # the DBaaS API has no port field: IONOS MariaDB listens on 3306
-NOT_YET = "(known after the MariaDB cluster is created)"
+MARIADB_PORT = outputs.MARIADB_PORT
+NOT_YET = outputs.not_yet("MariaDB cluster")
 
 
 def mariadb_outputs(component: Component, db: MariaDB, cluster: dict[str, Any] | None,
@@ -363,15 +364,10 @@ def mariadb_outputs(component: Component, db: MariaDB, cluster: dict[str, Any] |
     """The ConfigMap carrying the MariaDB outputs ``component.inputs.mariadb`` asks for (None
     when it asks for none). ``cluster`` is the DBaaS cluster as the API returns it; before it
     exists (a dry run) the host reads ``NOT_YET``."""
-    wiring = component.inputs.mariadb
+    wiring = next((w for w in component.inputs.wirings if w.asset == "mariadb"), None)
     if wiring is None:
         return None
-    host = str(((cluster or {}).get("metadata") or {}).get("dnsName") or NOT_YET)
-    values = {"host": host, "port": str(MARIADB_PORT), "database": db.database,
-              "user": db.username}
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": wiring.config_map, "namespace": component.namespace},
-            "data": {key: values[output] for output, key in sorted(wiring.keys.items())}}
+    return outputs.output_object(component, wiring, outputs.mariadb_values(db, cluster))
 
 
 def inventory_name(component: str) -> str:

@@ -58,6 +58,12 @@ def postgres_key(name: str) -> tuple[str, ...]:
     return ("ionos", "postgres", name)
 
 
+def output_asset_key(asset: str) -> tuple[str, ...]:
+    """The asset key of an infrastructure asset as ``inputs`` names it (``mariadb``,
+    ``postgres/apps-db``)."""
+    return ("ionos", *asset.split("/"))
+
+
 def bucket_key(name: str) -> tuple[str, ...]:
     """The asset key of an S3 bucket."""
     return ("s3", "bucket", name)
@@ -282,8 +288,9 @@ def _add_components(b: _Builder, spec: PlatformSpec,
     for layer, comps in layers:
         for c in comps:
             deps = [*pools, *(component_key(spec.layer_of(d), d) for d in c.depends_on)]
-            if c.inputs.mariadb and spec.ionos.mariadb:
-                deps.append(KEY_MARIADB)  # it reads the cluster's host: it runs after it
+            # It reads the assets' outputs: it runs after them, and again when they change.
+            deps += [key for w in c.inputs.wirings
+                     if (key := output_asset_key(w.asset)) in b.nodes]
             extra = ""
             if c.source.manifests and manifest_digest:
                 extra = manifest_digest(c.source.manifests.path)

@@ -41,6 +41,7 @@ from platform_assets.engine.handler import (
     guarded,
     section_as,
 )
+from platform_assets.engine.outputs import input_objects
 from platform_assets.names import FIELD_MANAGER
 from platform_assets.spec.models import Component
 
@@ -137,19 +138,6 @@ def _connect(rt: Runtime, k8s: ClusterApi) -> None:
         k8s.dynamic()
 
 
-def _inputs(rt: Runtime, comp: Component, opts: Options) -> list[Json]:
-    """The ConfigMap of infrastructure outputs the component reads (``inputs``), if any."""
-    db = rt.spec.ionos.mariadb
-    if comp.inputs.mariadb is None or db is None:
-        return []
-    cluster = guarded(f"GET MariaDB cluster {db.name}", partial(rt.cloud().find_mariadb, db.name))
-    if cluster is None and not opts.dry_run:
-        raise ReconcileError(f"component {comp.name}: reads the MariaDB outputs, but the cluster "
-                             f"{db.name} does not exist: reconcile ionos/mariadb first")
-    out = desired.mariadb_outputs(comp, db, cluster)
-    return [out] if out else []
-
-
 def _preflight(rt: Runtime, st: ComponentState, k8s: ClusterApi) -> list[str]:
     """Why each API version or CRD the component needs is not served (empty: all are)."""
     out = []
@@ -169,7 +157,7 @@ class ComponentHandler:
         comp = section_as(node, Component)
         manifests = component_manifests(rt.base_dir, comp)
         st = ComponentState(node, comp, desired.component_objects(
-            comp, manifests + _inputs(rt, comp, opts)))
+            comp, manifests + input_objects(rt, comp, opts)))
         k8s = rt.cluster()
         namespaces = namespaces_of(comp, st.objs)
         try:

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from platform_assets.core import safeyaml
-from platform_assets.spec.models import Component, PlatformSpec
+from platform_assets.spec.models import (
+    INFRASTRUCTURE_OUTPUTS,
+    Component,
+    InfrastructureInput,
+    PlatformSpec,
+)
 from platform_assets.spec.source import DirectorySource, SpecSource
 
 if TYPE_CHECKING:
@@ -281,9 +286,48 @@ def _check_dependencies(spec: PlatformSpec) -> Problems:
     return out
 
 
+def _output_assets(spec: PlatformSpec) -> set[str]:
+    """The infrastructure assets a component may read outputs of, as ``inputs`` names them."""
+    return ({"mariadb"} if spec.ionos.mariadb else set()) | {
+        f"postgres/{pg.name}" for pg in spec.ionos.postgres}
+
+
+def _check_wiring(w: InfrastructureInput, loc: Loc, known: set[str]) -> Problems:
+    if w.asset not in known:
+        return [((*loc, "asset"), f"unknown infrastructure asset {w.asset!r}; expected one of "
+                                  f"{sorted(known)}")]
+    plain, secret = INFRASTRUCTURE_OUTPUTS[w.kind]
+    out: Problems = []
+    for output in w.keys:
+        if output not in plain + secret:
+            out.append(((*loc, "keys", output), f"{w.asset} has no output {output!r}; expected "
+                                                f"one of {sorted(plain + secret)}"))
+        elif output in secret and w.secret is None:
+            out.append(((*loc, "keys", output), f"{output!r} is a secret: write it into a "
+                                                "Secret (secret: <name>), never a ConfigMap"))
+    return out
+
+
 def _check_inputs(spec: PlatformSpec) -> Problems:
-    return [((layer, i, "inputs", "mariadb"), "the MariaDB outputs need ionos.mariadb in the spec")
-            for layer, i, c in _layered(spec) if c.inputs.mariadb and not spec.ionos.mariadb]
+    known = _output_assets(spec)
+    out: Problems = [((layer, i, "inputs", "mariadb"),
+                      "the MariaDB outputs need ionos.mariadb in the spec")
+                     for layer, i, c in _layered(spec)
+                     if c.inputs.mariadb and not spec.ionos.mariadb]
+    for layer, i, c in _layered(spec):
+        targets: dict[tuple[str, str], int] = {}
+        for j, w in enumerate(c.inputs.infrastructure):
+            loc = (layer, i, "inputs", "infrastructure", j)
+            out += _check_wiring(w, loc, known)
+            if w.target in targets:
+                out.append(((*loc, w.target[0].lower().replace("configmap", "config_map")),
+                            f"{w.target[0]} {w.target[1]} is written by inputs.infrastructure"
+                            f"[{targets[w.target]}] already; one input per object"))
+            targets.setdefault(w.target, j)
+            if c.inputs.mariadb and w.target == ("ConfigMap", c.inputs.mariadb.config_map):
+                out.append(((*loc, "config_map"), f"ConfigMap {w.target[1]} is written by "
+                                                  "inputs.mariadb already; one input per object"))
+    return out
 
 
 def _check_bucket_refs(spec: PlatformSpec) -> Problems:

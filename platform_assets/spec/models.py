@@ -585,7 +585,8 @@ MariaDBOutput = Literal["host", "port", "database", "user"]
 
 class MariaDBInput(Model):
     """Where the managed MariaDB's connection details reach a component: a ConfigMap the
-    reconcile writes in the component's namespace (as Terraform outputs feed a Helm release)."""
+    reconcile writes in the component's namespace (as Terraform outputs feed a Helm release).
+    The same as an ``infrastructure`` entry with ``asset: mariadb``."""
 
     config_map: Name
     keys: dict[MariaDBOutput, str] = Field(
@@ -593,10 +594,65 @@ class MariaDBInput(Model):
         min_length=1)
 
 
+# The outputs each kind of infrastructure asset publishes: (plain, secret). Secret outputs go
+# into Secrets only, never into a ConfigMap.
+INFRASTRUCTURE_OUTPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mariadb": (("host", "port", "database", "user"), ("password",)),
+    "postgres": (("host", "port", "database", "user"), ("password",)),
+}
+
+
+class InfrastructureInput(Model):
+    """Named outputs of one infrastructure asset that the reconcile writes into a ConfigMap or a
+    Secret of the component's namespace, so the application never hard-codes an address. The
+    component runs after that asset, and again whenever it changes."""
+
+    asset: str = Field(
+        pattern=r"^[a-z]+(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
+        description="the asset under ionos/: mariadb, postgres/<name>")
+    config_map: Name | None = Field(default=None, description="a ConfigMap for plain outputs")
+    secret: Name | None = Field(default=None, description="a Secret, for any outputs "
+                                "(passwords only ever go here)")
+    keys: dict[str, str] = Field(min_length=1, description="output -> key in the object")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> InfrastructureInput:
+        if (self.config_map is None) == (self.secret is None):
+            raise ValueError("an infrastructure input needs exactly one of config_map or secret")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The asset's kind (``postgres`` of ``postgres/apps-db``)."""
+        return self.asset.split("/", 1)[0]
+
+    @property
+    def name(self) -> str | None:
+        """The asset's name (None for the one MariaDB)."""
+        return self.asset.split("/", 1)[1] if "/" in self.asset else None
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """(``ConfigMap`` or ``Secret``, its name)."""
+        return ("Secret", self.secret) if self.secret else ("ConfigMap", str(self.config_map))
+
+
 class ComponentInputs(Model):
     """Outputs of infrastructure assets the component reads (it runs after them)."""
 
     mariadb: MariaDBInput | None = None
+    infrastructure: list[InfrastructureInput] = Field(
+        default_factory=list, description="outputs of any infrastructure asset, into a "
+        "ConfigMap or a Secret of the component's namespace")
+
+    @property
+    def wirings(self) -> list[InfrastructureInput]:
+        """Every input, ``mariadb`` as the infrastructure entry it stands for."""
+        out = list(self.infrastructure)
+        if self.mariadb is not None:
+            out.insert(0, InfrastructureInput(asset="mariadb", config_map=self.mariadb.config_map,
+                                              keys=dict(self.mariadb.keys)))
+        return out
 
 
 class Allow(Model):

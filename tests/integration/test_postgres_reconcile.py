@@ -131,3 +131,72 @@ def test_a_disruptive_postgres_change_waits_for_a_window(
         plan = materialized(result)["ionos/postgres/apps-db"]["plan"]
         assert "defer" in plan and "version" in plan
         assert writes(sandbox.requests()) == {}
+
+
+def with_consumer(tmp_path: Path) -> Path:
+    """``infra_spec`` plus one component whose ConfigMap and Secret carry the PostgreSQL
+    cluster's outputs."""
+    path = infra_spec(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    manifests = tmp_path / "manifests" / "apps"
+    manifests.mkdir(parents=True)
+    (manifests / "account.yaml").write_text(yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "apps"}}))
+    data["applications"] = [{
+        "name": "apps", "namespace": "apps", "source": {"manifests": {"path": "manifests/apps"}},
+        "inputs": {"infrastructure": [
+            {"asset": "postgres/apps-db", "config_map": "apps-database",
+             "keys": {"host": "DB_HOST", "port": "DB_PORT", "database": "DB_NAME",
+                      "user": "DB_USER"}},
+            {"asset": "postgres/apps-db", "secret": "apps-database-auth",
+             "keys": {"password": "DB_PASSWORD"}}]}}]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_postgres_outputs_reach_the_component_and_follow_a_new_cluster(
+        sandbox: Any, fresh: dict[str, str], tmp_path: Path) -> None:
+    """The component's ConfigMap gets host, port, database and user, its Secret the password
+    (never shown: the plan redacts a Secret's fields); when the cluster is replaced (its host
+    changes) the same run rewrites the ConfigMap, because the component runs after it."""
+    import base64
+
+    import ionoscloud_dbaas_postgres as pg
+
+    from tests.integration.test_reconcile import kube
+
+    defs = make_defs(with_consumer(tmp_path), fresh)
+    ionos = IonosCloudResource(token=fresh["IONOS_TOKEN"])
+    k = kube(fresh)
+    with instance_at(tmp_path / "home") as instance:
+        first = run(defs, instance)
+        assert first.success, failures(first)
+        cluster = ionos.find_postgres("apps-db")
+        assert cluster is not None
+        cm = k.get("v1", "ConfigMap", "apps-database", "apps")
+        assert cm is not None and cm["data"] == {
+            "DB_HOST": cluster["metadata"]["dnsName"], "DB_PORT": "5432", "DB_NAME": "apps",
+            "DB_USER": "apps"}
+        secret = k.get("v1", "Secret", "apps-database-auth", "apps")
+        assert secret is not None
+        assert base64.b64decode(secret["data"]["DB_PASSWORD"]).decode() == \
+            fresh["POSTGRES_PASSWORD"]
+        plan = materialized(first)["applications/apps"]["plan"]
+        assert "Secret apps/apps-database-auth" in plan
+        assert fresh["POSTGRES_PASSWORD"] not in plan
+
+        sandbox.reset_counts()
+        assert run(defs, instance).success
+        assert writes(sandbox.requests()) == {}
+
+        pg_client(fresh).clusters_delete(cluster["id"])
+        sandbox.reset_counts()
+        again = run(defs, instance)
+        assert again.success, failures(again)
+        new = ionos.find_postgres("apps-db")
+        assert new is not None and new["id"] != cluster["id"]
+        assert new["metadata"]["dnsName"] != cluster["metadata"]["dnsName"]
+        cm = k.get("v1", "ConfigMap", "apps-database", "apps")
+        assert cm is not None and cm["data"]["DB_HOST"] == new["metadata"]["dnsName"]
+        assert writes(sandbox.requests()) == {"postgres": 1, "kubernetes": 1}
+        assert pg.PostgresClusterStates.AVAILABLE == new["metadata"]["state"]

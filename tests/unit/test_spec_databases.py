@@ -78,3 +78,71 @@ def test_bad_postgres_fields_name_their_line(field: str, kwargs: dict[str, str],
 
 def test_postgres_ram_outside_the_api_bounds_is_refused() -> None:
     assert "4GB to 240GB" in problems(with_postgres(ram="2GB"))
+
+
+WIRING = """\
+      infrastructure:
+        - asset: {asset}
+          {target}: apps-db
+          keys: {{{output}: DB_VALUE}}
+"""
+
+
+def with_wiring(asset: str = "postgres/apps-db", target: str = "config_map",
+                output: str = "host") -> str:
+    text = with_postgres()
+    anchor = "               database: WORDPRESS_DATABASE_NAME, user: WORDPRESS_DATABASE_USER}\n"
+    assert anchor in text
+    return text.replace(anchor, anchor + WIRING.format(asset=asset, target=target,
+                                                       output=output), 1)
+
+
+def test_infrastructure_inputs_wire_the_component_after_the_asset() -> None:
+    from platform_assets.core.graph import KEY_MARIADB, component_key
+
+    graph = build_graph(load_spec_text(with_wiring(), "platform.yaml"))
+    deps = graph.nodes[component_key("applications", "wordpress")].deps
+    assert postgres_key("apps-db") in deps and KEY_MARIADB in deps
+    assert component_key("applications", "wordpress") in graph.downstream(
+        {postgres_key("apps-db")})
+
+
+@pytest.mark.parametrize(("kwargs", "field", "expected"), [
+    ({"asset": "postgres/other"}, "asset",
+     "unknown infrastructure asset 'postgres/other'; expected one of ['mariadb', "
+     "'postgres/apps-db']"),
+    ({"output": "hostname"}, "keys.hostname",
+     "postgres/apps-db has no output 'hostname'; expected one of ['database', 'host', "
+     "'password', 'port', 'user']"),
+    ({"output": "password"}, "keys.password",
+     "'password' is a secret: write it into a Secret (secret: <name>), never a ConfigMap"),
+])
+def test_bad_infrastructure_inputs_name_file_line_and_field(kwargs: dict[str, str], field: str,
+                                                            expected: str) -> None:
+    text = with_wiring(**kwargs)
+    out = problems(text)
+    assert f"applications[0].inputs.infrastructure[0].{field}: {expected}" in out, out
+    assert "platform.yaml:" in out
+
+
+def test_an_infrastructure_input_needs_exactly_one_target() -> None:
+    text = with_wiring().replace("          config_map: apps-db\n",
+                                 "          config_map: apps-db\n          secret: apps-db\n")
+    assert "exactly one of config_map or secret" in problems(text)
+
+
+def test_secret_outputs_are_base64_in_an_opaque_secret() -> None:
+    from platform_assets.core import outputs
+
+    spec = load_spec_text(with_wiring(target="secret", output="password"), "platform.yaml")
+    comp = spec.component("wordpress")
+    wiring = comp.inputs.infrastructure[0]
+    values = outputs.postgres_values(spec.ionos.postgres[0], None, "S3cret-pw@1")
+    obj = outputs.output_object(comp, wiring, values)
+    assert obj == {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                   "metadata": {"name": "apps-db", "namespace": "services"},
+                   "data": {"DB_VALUE": "UzNjcmV0LXB3QDE="}}
+    plain = wiring.model_copy(update={"secret": None, "config_map": "x", "keys": {"host": "H"}})
+    cm = outputs.output_object(comp, plain, outputs.postgres_values(spec.ionos.postgres[0], None))
+    assert cm["kind"] == "ConfigMap"
+    assert cm["data"] == {"H": "(known after the PostgreSQL cluster is created)"}

@@ -1,0 +1,71 @@
+"""Reading the outputs a component's ``inputs`` wire in: one reader per kind of infrastructure
+asset (``OUTPUT_READERS``), each looking the asset up through the cloud API and turning it into
+values with the pure ``core.outputs``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from platform_assets.core import outputs
+from platform_assets.core.ports import Json
+from platform_assets.engine.handler import Options, ReconcileError, Runtime, guarded
+from platform_assets.spec.models import Component, InfrastructureInput
+
+Reader = Callable[[Runtime, InfrastructureInput, Options], dict[str, str]]
+
+
+def _found(what: str, asset: str, obj: Json | None, opts: Options) -> Json | None:
+    if obj is None and not opts.dry_run:
+        raise ReconcileError(f"the {what} of inputs {asset!r} does not exist: reconcile "
+                             f"ionos/{asset} first")
+    return obj
+
+
+def _password(rt: Runtime, w: InfrastructureInput, variable: str, opts: Options) -> str | None:
+    """The password output, from the variable the spec names (only when the wiring asks)."""
+    if "password" not in w.keys:
+        return None
+    value = rt.env(variable)
+    if value:
+        return value
+    if opts.dry_run:
+        return f"(from ${variable})"
+    raise ReconcileError(f"inputs {w.asset!r} asks for the password: set the environment "
+                         f"variable {variable}")
+
+
+def _mariadb(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, str]:
+    db = rt.spec.ionos.mariadb
+    if db is None:
+        raise ReconcileError("inputs 'mariadb' needs ionos.mariadb in the spec")
+    cluster = guarded(f"GET MariaDB cluster {db.name}", partial(rt.cloud().find_mariadb, db.name))
+    return outputs.mariadb_values(db, _found("MariaDB cluster", w.asset, cluster, opts),
+                                  _password(rt, w, db.password_env, opts))
+
+
+def _postgres(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, str]:
+    pg = next((p for p in rt.spec.ionos.postgres if p.name == w.name), None)
+    if pg is None:
+        raise ReconcileError(f"inputs {w.asset!r}: no ionos.postgres entry named {w.name!r}")
+    cluster = guarded(f"GET PostgreSQL cluster {pg.name}",
+                      partial(rt.cloud().find_postgres, pg.name))
+    return outputs.postgres_values(pg, _found("PostgreSQL cluster", w.asset, cluster, opts),
+                                   _password(rt, w, pg.password_env, opts))
+
+
+OUTPUT_READERS: dict[str, Reader] = {
+    "mariadb": _mariadb,
+    "postgres": _postgres,
+}
+
+
+def input_objects(rt: Runtime, comp: Component, opts: Options) -> list[Json]:
+    """The ConfigMaps and Secrets of infrastructure outputs the component reads."""
+    out = []
+    for w in comp.inputs.wirings:
+        reader = OUTPUT_READERS.get(w.kind)
+        if reader is None:
+            raise ReconcileError(f"inputs {w.asset!r}: no outputs are known for {w.kind}")
+        out.append(outputs.output_object(comp, w, reader(rt, w, opts)))
+    return out
