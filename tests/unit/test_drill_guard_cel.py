@@ -1,0 +1,116 @@
+"""The shipped ValidatingAdmissionPolicy (``deploy/manifests/drill-guard.yaml``) evaluated with a
+real CEL implementation (cel-python), the way the API server applies one (Kubernetes docs,
+"Validating Admission Policy", kubernetes.io/docs/reference/access-authn-authz/
+validating-admission-policy/): a request in scope of ``matchConstraints`` (namespace selector,
+resource rules with operations) is checked only when every ``matchConditions`` expression is
+true, and it is denied with the message of each ``validations`` expression that is false; the
+variables are ``object``, ``oldObject`` and ``request`` (with ``kind`` and ``userInfo``).
+
+So a run that restores a drill cannot start production copies, whatever the bucket held: the
+policy, not only our drill code, keeps restored workloads inert. The expressions use standard
+CEL only (``in``, ``has``, indexing), which cel-python evaluates as cel-go does."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import celpy
+import pytest
+import yaml
+
+from platform_assets.names import RUN_NAMESPACE, RUN_SERVICE_ACCOUNT
+
+ROOT = Path(__file__).resolve().parents[2]
+GUARD = ROOT / "deploy" / "manifests" / "drill-guard.yaml"
+RUNNER = f"system:serviceaccount:{RUN_NAMESPACE}:{RUN_SERVICE_ACCOUNT}"
+DRILL_NS = {"platform-ops/restore-drill": "true"}
+GROUP_OF = {"Deployment": "apps", "StatefulSet": "apps", "ReplicaSet": "apps",
+            "DaemonSet": "apps", "Job": "batch", "CronJob": "batch", "ConfigMap": ""}
+
+
+def _policy() -> dict[str, Any]:
+    docs = [d for d in yaml.safe_load_all(GUARD.read_text()) if d]
+    (policy,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    return dict(policy["spec"])
+
+
+@functools.cache
+def _program(expression: str) -> Any:
+    env = celpy.Environment()
+    return env.program(env.compile(expression))
+
+
+def _true(expression: str, variables: dict[str, Any]) -> bool:
+    return bool(_program(expression).evaluate(
+        {k: celpy.json_to_cel(v) for k, v in variables.items()}))
+
+
+def _in_scope(spec: dict[str, Any], kind: str, operation: str, ns_labels: dict[str, str]) -> bool:
+    match = spec["matchConstraints"]
+    wanted = match.get("namespaceSelector", {}).get("matchLabels", {})
+    if any(ns_labels.get(k) != v for k, v in wanted.items()):
+        return False
+    resource = kind.lower() + "s"
+    return any(GROUP_OF[kind] in rule["apiGroups"] and resource in rule["resources"]
+               and operation in rule["operations"] for rule in match["resourceRules"])
+
+
+def admit(obj: dict[str, Any], user: str = RUNNER, operation: str = "CREATE",
+          ns_labels: dict[str, str] | None = None) -> list[str]:
+    """The messages the API server would deny the request with ([] when admitted)."""
+    spec = _policy()
+    kind = obj["kind"]
+    if not _in_scope(spec, kind, operation, DRILL_NS if ns_labels is None else ns_labels):
+        return []
+    variables = {"object": obj, "oldObject": None,
+                 "request": {"kind": {"group": GROUP_OF[kind], "version": "v1", "kind": kind},
+                             "operation": operation, "userInfo": {"username": user},
+                             "namespace": "drill-x"}}
+    if not all(_true(c["expression"], variables) for c in spec.get("matchConditions", [])):
+        return []
+    return [v["message"] for v in spec["validations"] if not _true(v["expression"], variables)]
+
+
+def workload(kind: str, **spec: Any) -> dict[str, Any]:
+    template = {"metadata": {"labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "x", "image": "x:1"}]}}
+    return {"apiVersion": f"{GROUP_OF[kind]}/v1", "kind": kind,
+            "metadata": {"name": "x", "namespace": "drill-x"},
+            "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": template, **spec}}
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "ReplicaSet"])
+def test_a_restored_workload_with_replicas_is_denied(kind: str) -> None:
+    assert admit(workload(kind, replicas=2)) == [
+        "workloads restored by a drill must have 0 replicas"]
+    assert admit(workload(kind, replicas=0)) == []
+    # Update too: scaling a restored copy up is refused as well.
+    assert admit(workload(kind, replicas=1), operation="UPDATE") != []
+
+
+def test_jobs_must_be_suspended_and_daemonsets_must_select_no_node() -> None:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+           "spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}}}
+    assert admit(job) == ["Jobs and CronJobs restored by a drill must be suspended"]
+    assert admit({**job, "spec": {**job["spec"], "suspend": True}}) == []
+    daemon = workload("DaemonSet")
+    assert admit(daemon) == ["DaemonSets restored by a drill must select no node"]
+    daemon["spec"]["template"]["spec"]["nodeSelector"] = {
+        "platform-ops.io/restore-drill": "no-node-has-this"}
+    assert admit(daemon) == []
+    daemon["spec"]["template"]["spec"]["nodeSelector"] = {
+        "platform-ops.io/restore-drill": "some-node"}
+    assert admit(daemon) != []
+
+
+def test_only_the_run_account_in_drill_namespaces_is_constrained() -> None:
+    running = workload("Deployment", replicas=3)
+    assert admit(running, user="system:serviceaccount:flux-system:helm-controller") == []
+    assert admit(running, ns_labels={"kubernetes.io/metadata.name": "services"}) == []
+    assert admit({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                  "data": {}}) == []
