@@ -928,7 +928,18 @@ def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any] | N
         return {"phase": "Pending"}
     if rt.gk in (("", "services"), ("networking.k8s.io", "ingresses")):
         return {"loadBalancer": {}}
-    return {}
+    return dict(_ZERO_STATUS.get(rt.gk, {}))
+
+
+# Status counts the Go types serialize without omitempty (k8s.io/api apps/v1 and core/v1
+# types.go), so a new object's status shows them as 0: typed clients require them.
+_ZERO_STATUS: dict[tuple[str, str], dict[str, int]] = {
+    ("apps", "replicasets"): {"replicas": 0},
+    ("", "replicationcontrollers"): {"replicas": 0},
+    ("apps", "statefulsets"): {"replicas": 0, "availableReplicas": 0},
+    ("apps", "daemonsets"): {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                             "desiredNumberScheduled": 0, "numberReady": 0},
+}
 
 
 def _default_job(job: dict[str, Any]) -> None:

@@ -725,11 +725,21 @@ class KubernetesService(Service):
         if not isinstance(replicas, int) or replicas < 0:
             raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: '
                            "spec.replicas: Invalid value: must be a non-negative integer")
+        # The write is recorded against the scale subresource (managedFields ``subresource:
+        # scale``, the Scale's spec.replicas mapped to the parent's), as kube-apiserver's
+        # ScaleHandler records it; an apply patch is an Apply by its fieldManager.
+        if req.method == "PATCH" and ptype == APPLY:
+            result, _ = self.api.apply(
+                rt, ns, name, {"apiVersion": rt.api_version, "kind": rt.kind,
+                               "metadata": {"name": name}, "spec": {"replicas": replicas}},
+                req.query.get("fieldManager", ""), "scale", dry_run,
+                bool(parse_bool(req.query.get("force"), "force")))
+            return json_response(200, _scale_of(result))
         updated = clone(obj)
         updated.setdefault("spec", {})["replicas"] = replicas
         if want_rv:
             updated["metadata"]["resourceVersion"] = want_rv
-        result = self.api.update(rt, ns, name, updated, self._manager(req), "", dry_run)
+        result = self.api.update(rt, ns, name, updated, self._manager(req), "scale", dry_run)
         return json_response(200, _scale_of(result))
 
     def _log(self, req: Request, rt: ResourceType, ns: str, name: str) -> Response:

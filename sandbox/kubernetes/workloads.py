@@ -15,10 +15,13 @@ ReadWriteOncePod) and the attach/detach controller's ``Multi-Attach error`` for 
 ReadWriteOnce volume attached to another node (a ReadWriteOnce claim does not block
 scheduling: the second pod is bound and waits in ContainerCreating).
 
-Simplified: a Deployment update replaces the old ReplicaSet's pods at once (no surge/unavailable
-arithmetic over time), the template hash is FNV-1a of the template's JSON (the real one hashes a
-Go dump), no preemption, taints, topology spread or pod priorities, images are never pulled
-(a scheduled pod with its volumes attached is Running and Ready at once).
+A Deployment rolls out as deployment/rolling.go does (the new ReplicaSet grows within
+``maxSurge``, the old ones shrink while ``maxUnavailable`` allows, one step per pass) or as
+recreate.go does (old pods gone before the new ReplicaSet is created).
+
+Simplified: the template hash is FNV-1a of the template's JSON (the real one hashes a Go dump),
+no preemption or pod priorities, images are never pulled (a scheduled pod with its volumes
+attached is Running and Ready at once).
 """
 
 from __future__ import annotations
@@ -265,22 +268,86 @@ class Workloads:
                            if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == h), None)
             revisions = [int((r["metadata"].get("annotations") or {}).get(REVISION, "0") or 0)
                          for r in owned]
-            if new_rs is None and not spec.get("paused"):
-                new_rs = self._new_replicaset(rsrt, dep, h, want, max(revisions, default=0) + 1)
-            elif new_rs is not None and (new_rs.get("spec") or {}).get("replicas") != want \
-                    and not spec.get("paused"):
-                new_rs = self._scale_rs(rsrt, new_rs, want)
-            for old in owned:
-                if new_rs is not None and old["metadata"]["uid"] == new_rs["metadata"]["uid"]:
-                    continue
-                if (old.get("spec") or {}).get("replicas") and not spec.get("paused"):
-                    self._scale_rs(rsrt, old, 0)
+            if not spec.get("paused"):
+                olds = [r for r in owned if new_rs is None
+                        or r["metadata"]["uid"] != new_rs["metadata"]["uid"]]
+                if (spec.get("strategy") or {}).get("type") == "Recreate":
+                    new_rs = self._recreate(rsrt, dep, new_rs, olds, h, want, revisions)
+                else:
+                    new_rs = self._rolling(rsrt, dep, new_rs, olds, h, want, revisions)
             owned = _owned(self.store.select(rsrt.gk, ns), meta["uid"])
             self.ctl._status(rt, dep, self._deployment_status(dep, owned, new_rs, want),
                              MANAGER)
 
+    def _recreate(self, rsrt: ResourceType, dep: dict[str, Any], new_rs: dict[str, Any] | None,
+                  olds: list[dict[str, Any]], h: str, want: int,
+                  revisions: list[int]) -> dict[str, Any] | None:
+        """rolloutRecreate (deployment/recreate.go): the old ReplicaSets go to 0, and only
+        once none of their pods is left is the new one created and scaled up."""
+        for old in olds:
+            if (old.get("spec") or {}).get("replicas"):
+                self._scale_rs(rsrt, old, 0)
+        if any(int((o.get("status") or {}).get("replicas") or 0) for o in olds) or any(
+                _owned(self._pods(dep["metadata"]["namespace"]), o["metadata"]["uid"])
+                for o in olds):
+            return new_rs
+        if new_rs is None:
+            return self._new_replicaset(rsrt, dep, h, want, max(revisions, default=0) + 1, want)
+        if (new_rs.get("spec") or {}).get("replicas") != want:
+            return self._scale_rs(rsrt, new_rs, want)
+        return new_rs
+
+    def _rolling(self, rsrt: ResourceType, dep: dict[str, Any], new_rs: dict[str, Any] | None,
+                 olds: list[dict[str, Any]], h: str, want: int,
+                 revisions: list[int]) -> dict[str, Any] | None:
+        """rolloutRolling (deployment/rolling.go): the new ReplicaSet grows while the total
+        stays within replicas + maxSurge (NewRSNewReplicas); the old ones shrink while the
+        available pods stay at least replicas - maxUnavailable (reconcileOldReplicaSets:
+        unhealthy replicas first, then the oldest), one step per pass."""
+        surge, unavailable = rolling_limits(dep.get("spec") or {}, want)
+        total = sum(_spec_replicas(r) for r in [*olds, *([new_rs] if new_rs else [])])
+        have = _spec_replicas(new_rs) if new_rs else 0
+        if have > want and new_rs is not None:
+            new_rs = self._scale_rs(rsrt, new_rs, want)
+        elif have < want:
+            count = have + max(0, min(want + surge - total, want - have))
+            if new_rs is None:
+                new_rs = self._new_replicaset(rsrt, dep, h, want, max(revisions, default=0) + 1,
+                                              count)
+            elif count != have:
+                new_rs = self._scale_rs(rsrt, new_rs, count)
+        self._scale_down_old(rsrt, olds, new_rs, want - unavailable)
+        return new_rs
+
+    def _scale_down_old(self, rsrt: ResourceType, olds: list[dict[str, Any]],
+                        new_rs: dict[str, Any] | None, min_available: int) -> None:
+        live = [o for o in olds if _spec_replicas(o)]
+        if not live:
+            return
+        new_unavailable = (_spec_replicas(new_rs) - _available(new_rs)) if new_rs else 0
+        everything = [*olds, *([new_rs] if new_rs else [])]
+        budget = sum(map(_spec_replicas, everything)) - min_available - new_unavailable
+        live.sort(key=lambda r: (r["metadata"].get("creationTimestamp") or "",
+                                 r["metadata"]["name"]))
+        size = {o["metadata"]["uid"]: _spec_replicas(o) for o in live}
+        for old in live:  # cleanupUnhealthyReplicas: what is not available goes first
+            cut = min(budget, max(0, size[old["metadata"]["uid"]] - _available(old)))
+            if cut > 0:
+                size[old["metadata"]["uid"]] -= cut
+                budget -= cut
+        # scaleDownOldReplicaSetsForRollingUpdate: available pods above the minimum.
+        spare = sum(map(_available, everything)) - min_available
+        for old in live:
+            cut = min(spare, size[old["metadata"]["uid"]])
+            if cut > 0:
+                size[old["metadata"]["uid"]] -= cut
+                spare -= cut
+        for old in live:
+            if size[old["metadata"]["uid"]] != _spec_replicas(old):
+                self._scale_rs(rsrt, old, size[old["metadata"]["uid"]])
+
     def _new_replicaset(self, rsrt: ResourceType, dep: dict[str, Any], h: str, want: int,
-                        revision: int) -> dict[str, Any] | None:
+                        revision: int, count: int) -> dict[str, Any] | None:
         meta, spec = dep["metadata"], dep.get("spec") or {}
         template = clone(spec.get("template") or {})
         tmeta = template.setdefault("metadata", {})
@@ -297,7 +364,7 @@ class Workloads:
                                              "deployment.kubernetes.io/max-replicas":
                                              str(want + max_surge), REVISION: str(revision)},
                              "ownerReferences": [_owner_ref(dep, "apps/v1", "Deployment")]},
-                "spec": {"replicas": want, "selector": selector, "template": template,
+                "spec": {"replicas": count, "selector": selector, "template": template,
                          "minReadySeconds": spec.get("minReadySeconds", 0)}}
         try:
             return self.api.write_object(rsrt, None, body, "deployment-controller")
@@ -597,6 +664,25 @@ def untolerated_taint(pod_spec: dict[str, Any], node: dict[str, Any]) -> dict[st
                 not tolerates(pod_spec.get("tolerations"), taint):
             return dict(taint)
     return None
+
+
+def _spec_replicas(rs: dict[str, Any] | None) -> int:
+    return int(((rs or {}).get("spec") or {}).get("replicas", 1))
+
+
+def _available(rs: dict[str, Any] | None) -> int:
+    return int(((rs or {}).get("status") or {}).get("availableReplicas") or 0)
+
+
+def rolling_limits(spec: dict[str, Any], want: int) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) of a RollingUpdate Deployment (deployment_util
+    ``ResolveFenceposts``: surge rounds up, unavailable down, both 0 means unavailable 1)."""
+    rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+    surge = _int_or_percent(rolling.get("maxSurge", "25%"), want, True)
+    unavailable = _int_or_percent(rolling.get("maxUnavailable", "25%"), want, False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, min(unavailable, want)
 
 
 def _ordinal(name: str) -> int:
