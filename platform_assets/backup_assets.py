@@ -73,12 +73,16 @@ def rpo_check_keys(graph: Graph) -> list[dg.AssetCheckKey]:
     return [dg.AssetCheckKey(dg.AssetKey(list(n.key)), "rpo") for n in nodes]
 
 
+# The resource that dumps and restores each database kind of target.
+DATABASE_RESOURCE = {"database": "database", "postgres": "postgres_database"}
+
+
 def _resource_keys(target: BackupTarget) -> set[str]:
     if target.kind == "volume":
         return {"object_storage", "kubernetes"} | (
             {"ionos"} if target.method == "ionos-snapshot" else set())
-    if target.kind == "database":
-        return {"object_storage", "ionos", "database"}
+    if target.kind in DATABASE_RESOURCE:
+        return {"object_storage", "ionos", DATABASE_RESOURCE[target.kind]}
     return {"object_storage", "kubernetes"}
 
 
@@ -122,7 +126,8 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
             out = run_backup(
                 spec, target, partition, store=res.object_storage,
                 ionos=getattr(res, "ionos", None), kube=getattr(res, "kubernetes", None),
-                db=getattr(res, "database", None), run_id=context.run.run_id,
+                db=getattr(res, DATABASE_RESOURCE.get(target.kind, "database"), None),
+                run_id=context.run.run_id,
                 part_size=config.part_size_mb * 1024 * 1024, log=log)
         except BackupError as exc:
             raise _fail(f"backup {target.name}", exc, target.name, partition) from None
@@ -137,7 +142,7 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
             for k in ("snapshot_id", "snapshot_name", "volume_id", "volume_snapshot"):
                 if details.get(k):
                     meta[k] = str(details[k])
-        if target.kind == "database":
+        if target.kind in DATABASE_RESOURCE:
             meta["dbaas_backups"] = len((details.get("dbaas") or {}).get("backups") or [])
             meta["tables"] = sum(len(o.details.get("tables") or {}) for o in out.manifest.objects)
         if target.kind == "resources":
@@ -360,10 +365,9 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
     bk = spec.backups
     assert bk is not None
     rto = parse_duration(bk.rto)
-    keys = ({"object_storage", "ionos", "database"} if target.kind == "database"
-            else {"object_storage", "kubernetes"})
+    keys = _resource_keys(target)
     what = ("restores the newest dump into a scratch database and compares row counts and "
-            "table checksums" if target.kind == "database" else
+            "table checksums" if target.kind in DATABASE_RESOURCE else
             "restores the newest export into a scratch namespace and compares every object")
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="restore_drill",
@@ -409,6 +413,12 @@ def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node:
         host, _ = database_host(spec, res.ionos, res.database)
         return drill_database(manifest, where, res.object_storage, res.database, host, record,
                               key)
+    if target.kind == "postgres":
+        from platform_assets.backups.postgres import postgres_login
+
+        bound, _ = postgres_login(spec, target, res.ionos, res.postgres_database)
+        return drill_database(manifest, where, res.object_storage, bound, bound.login.host,
+                              record, key)
     return drill_resources(manifest, where, res.object_storage, res.kubernetes, record, key)
 
 

@@ -2,7 +2,8 @@
 
 Keys: ``ionos`` (IonosCloudResource), ``kubernetes`` (KubernetesResource), ``object_storage``
 (ObjectStorageResource), ``git`` (GitRepositoryResource), ``alertmanager``
-(AlertmanagerResource), ``tls`` (TlsProbeResource), ``database`` (DatabaseDumpResource).
+(AlertmanagerResource), ``tls`` (TlsProbeResource), ``database`` (DatabaseDumpResource),
+``postgres_database`` (PostgresDumpResource).
 Nothing here connects anywhere: clients are built on first use.
 
 The IONOS, Kubernetes and S3 resources read their credentials from the environment when their
@@ -89,9 +90,10 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     cluster's DNS name, looked up at run time; the port is the one IONOS serves (3306)."""
     from resources.database import DatabaseDumpResource
 
+    out = {"postgres_database": postgres_resource(graph)}
     db = graph.spec.ionos.mariadb
     if db is None:
-        return {"database": DatabaseDumpResource()}
+        return {"database": DatabaseDumpResource(), **out}
     # Restore drills run as an account limited to `drill\_%`.* when one is configured (servers
     # where the dumping account may not create users; resources/database.py).
     drill: dict[str, Any] = {}
@@ -99,4 +101,14 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
         drill = {"drill_user": os.environ["MARIADB_DRILL_USER"],
                  "drill_password": env("MARIADB_DRILL_PASSWORD")}
     return {"database": DatabaseDumpResource(user=db.username,
-                                             password=env(db.password_env), **drill)}
+                                             password=env(db.password_env), **drill), **out}
+
+
+def postgres_resource(graph: Graph) -> Any:
+    """``postgres_database``: each ``ionos.postgres`` cluster's admin user and the name of the
+    variable holding its password (read when a dump or drill logs in, never held in config)."""
+    from resources.postgres_dump import PostgresDumpResource
+
+    pgs = graph.spec.ionos.postgres
+    return PostgresDumpResource(users={pg.name: pg.username for pg in pgs},
+                                password_envs={pg.name: pg.password_env for pg in pgs})

@@ -78,6 +78,19 @@ def probe_mariadb(host: str = "127.0.0.1", port: int = 3306, timeout: float = 0.
     return len(packet) > 5 and packet[4] == 10
 
 
+def probe_postgres(host: str = "127.0.0.1", port: int = 5432, timeout: float = 0.5) -> bool:
+    """Does a PostgreSQL server answer on host:port? (TCP connect, an SSLRequest, and its one-byte
+    answer: 'S' or 'N'.)"""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"\x00\x00\x00\x08\x04\xd2\x16\x2f")  # SSLRequest (80877103)
+            answer = sock.recv(1)
+    except OSError:
+        return False
+    return answer in (b"S", b"N")
+
+
 def _wait_http(url: str, deadline: float) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -171,6 +184,12 @@ class Sandbox:
             self.world.mariadb_host, self.world.mariadb_port = "127.0.0.1", 3306
             self.world.extras.setdefault("mariadb_admin_user", "root")
             self.world.extras.setdefault("mariadb_admin_password", "")
+
+        if probe_postgres():
+            # The local server's admin login (user postgres, trust on 127.0.0.1).
+            self.world.postgres_host, self.world.postgres_port = "127.0.0.1", 5432
+            self.world.extras.setdefault("postgres_admin_user", "postgres")
+            self.world.extras.setdefault("postgres_admin_password", "")
 
         kubernetes_cls = _load("Kubernetes API", [
             ("sandbox.kubernetes", "KubernetesService"),
@@ -289,6 +308,9 @@ class Sandbox:
             env["SANDBOX_MARIADB_PORT"] = str(self.world.mariadb_port)
             env["SANDBOX_MARIADB_USER"] = self.world.extras["mariadb_admin_user"]
             env["SANDBOX_MARIADB_PASSWORD"] = self.world.extras["mariadb_admin_password"]
+        if self.world.postgres_host:
+            env["SANDBOX_POSTGRES_HOST"] = self.world.postgres_host
+            env["SANDBOX_POSTGRES_PORT"] = str(self.world.postgres_port)
         env.update(tls_env)
         env.update(vault_env)
         self.env = env

@@ -23,8 +23,13 @@ Paths, statuses and shapes follow the SDK's generated API classes and models (3.
 - ``/backups`` (``filter.clusterId``): one active backup per cluster from when it became
   AVAILABLE; ``/backup-locations`` and ``/versions``.
 
-The password is write-only and never returned. Not emulated: restores, connection pooler
-behaviour, a real server behind ``dnsName`` (a fake ``pg-<id>.postgresql.de-fra.ionos.com``).
+The password is write-only and never returned. ``metadata.dnsName`` is ``world.postgres_host``
+when a real PostgreSQL server is wired in (the sandbox entry point probes 127.0.0.1:5432 and
+writes ``SANDBOX_POSTGRES_HOST``/``_PORT``): a create then makes the cluster's user (LOGIN,
+CREATEDB, CREATEROLE: what a logical backup and its restore drill need, not a superuser) and
+database on it, as the admin login ``world.extras["postgres_admin_user"]`` (default postgres);
+if that fails the cluster ends FAILED with the reason. Else the host is a fake
+``pg-<id>.postgresql.de-fra.ionos.com``. Not emulated: restores, connection pooler behaviour.
 """
 
 from __future__ import annotations
@@ -356,7 +361,47 @@ class PostgresService(IonosServiceBase):
                              "pending": None, "delete_at": None, "available_since": None}
         self._clusters[cid] = c
         self._set_state(c, "PROVISIONING")
+        problem = self._provision_real_database(props)
+        if problem:
+            c["pending"][1] = "FAILED"
+            c["statusMessage"] = problem
         return json_response(201, self._render(req, c))
+
+    def _provision_real_database(self, props: dict[str, Any]) -> str | None:
+        """With a real PostgreSQL wired in, create (or re-password) the cluster's user and its
+        database there; a problem message, or None."""
+        if not self.world.postgres_host:
+            return None
+        import psycopg2
+        from psycopg2 import sql
+
+        creds = props["credentials"]
+        user, database = creds["username"], creds.get("database")
+        try:
+            conn = psycopg2.connect(
+                host=self.world.postgres_host, port=int(self.world.postgres_port),
+                user=self.world.extras.get("postgres_admin_user", "postgres"),
+                password=self.world.extras.get("postgres_admin_password", ""),
+                dbname="postgres", connect_timeout=5)
+        except psycopg2.Error as exc:
+            return f"cannot reach the sandbox PostgreSQL server: {exc}"
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
+                verb = "ALTER" if cur.fetchone() else "CREATE"
+                cur.execute(sql.SQL(verb + " ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD %s")
+                            .format(sql.Identifier(user)), (props["_password"],))
+                if database:
+                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+                    if not cur.fetchone():
+                        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                            sql.Identifier(database), sql.Identifier(user)))
+        except psycopg2.Error as exc:
+            return f"creating the database user failed: {exc}"
+        finally:
+            conn.close()
+        return None
 
     def _put(self, req: Request, c: dict[str, Any]) -> Response:
         if c["state"] == "DESTROYING":
@@ -382,7 +427,8 @@ class PostgresService(IonosServiceBase):
                 "lastModifiedBy": "sandbox", "lastModifiedByUserId": "sandbox-user",
                 "resourceURN": f"ionos:dbaas:psql:de/fra:cluster/{c['id']}",
                 "state": c["state"], "statusMessage": c.get("statusMessage") or "",
-                "dnsName": f"pg-{c['id'][:8]}.postgresql.de-fra.ionos.com"},
+                "dnsName": self.world.postgres_host
+                or f"pg-{c['id'][:8]}.postgresql.de-fra.ionos.com"},
             "properties": props,
         }
 

@@ -35,6 +35,9 @@ class World:
     # Address of a real MariaDB server the DBaaS clusters point at, if one answered.
     mariadb_host: str | None = None
     mariadb_port: int = 3306
+    # Address of a real PostgreSQL server the DBaaS PostgreSQL clusters point at, if one answered.
+    postgres_host: str | None = None
+    postgres_port: int = 5432
     lock: threading.RLock = field(default_factory=threading.RLock)
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from platform_assets.backups.bucket import Log, Where, confirm_size
 from platform_assets.backups.errors import BackupError
+from platform_assets.backups.postgres import backup_postgres
 from platform_assets.backups.streams import AES_GCM_STREAM, Encoding, encode, key_id, parse_key
 from platform_assets.core.backup_manifest import ManifestObject, object_key, snapshot_name
 from platform_assets.spec.models import BackupTarget, PlatformSpec
@@ -263,4 +264,5 @@ SOURCES: dict[str, Callable[[BackupJob], Produced]] = {
     "volume": backup_volume,
     "database": backup_database,
     "resources": backup_resources,
+    "postgres": backup_postgres,
 }

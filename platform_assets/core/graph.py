@@ -307,10 +307,22 @@ def _protected(spec: PlatformSpec, t: BackupTarget) -> list[tuple[str, ...]]:
     """The assets a backup target protects (it runs after them)."""
     if t.protects == "mariadb" or (t.protects is None and t.kind == "database"):
         return [KEY_MARIADB] if spec.ionos.mariadb else []
+    if t.kind == "postgres":
+        name = postgres_cluster_of(spec, t)
+        return [postgres_key(name)] if name else []
     if t.protects:
         return [component_key(spec.layer_of(t.protects), t.protects)]
     return [component_key(spec.layer_of(c.name), c.name)
             for c in spec.components if c.namespace in t.namespaces]
+
+
+def postgres_cluster_of(spec: PlatformSpec, t: BackupTarget) -> str | None:
+    """The ``ionos.postgres`` cluster a postgres target backs up: ``protects: postgres/<name>``,
+    else the spec's only one (None when that names none)."""
+    if t.protects and t.protects.startswith("postgres/"):
+        name = t.protects.split("/", 1)[1]
+        return name if any(pg.name == name for pg in spec.ionos.postgres) else None
+    return spec.ionos.postgres[0].name if len(spec.ionos.postgres) == 1 else None
 
 
 def _add_backups(b: _Builder, spec: PlatformSpec) -> None:
@@ -319,7 +331,7 @@ def _add_backups(b: _Builder, spec: PlatformSpec) -> None:
     bk = spec.backups
     copy_bucket = bk.cross_region_copy.bucket if bk.cross_region_copy else None
     for t in bk.targets:
-        kinds = {"s3"} | ({"ionos"} if t.kind in ("volume", "database") else set())
+        kinds = {"s3"} | ({"ionos"} if t.kind in ("volume", "database", "postgres") else set())
         kinds |= {"kubernetes"} if t.kind in ("volume", "resources") else set()
         b.add(backup_key(t.name), "backup", t.name, "backups",
               [*_protected(spec, t), bucket_key(bk.bucket)], kinds, (),

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from platform_assets.core import safeyaml
 from platform_assets.spec.models import (
     INFRASTRUCTURE_OUTPUTS,
+    BackupTarget,
     Component,
     InfrastructureInput,
     PlatformSpec,
@@ -358,6 +359,9 @@ def _check_backups(spec: PlatformSpec) -> Problems:
     out += _check_bucket_refs(spec) + _dupes(b.targets, ("backups", "targets"), "backup target")
     protectable = {c.name for c in spec.components} | {"mariadb"}
     for i, t in enumerate(b.targets):
+        if t.kind == "postgres":
+            out += _check_postgres_target(spec, t, i)
+            continue
         if t.protects is not None and t.protects not in protectable:
             out.append((("backups", "targets", i, "protects"),
                         f"unknown component {t.protects!r}; expected one of "
@@ -366,6 +370,20 @@ def _check_backups(spec: PlatformSpec) -> Problems:
             out.append((("backups", "targets", i, "kind"),
                         "a database target needs ionos.mariadb in the spec"))
     return out
+
+
+def _check_postgres_target(spec: PlatformSpec, t: BackupTarget, i: int) -> Problems:
+    from platform_assets.core.graph import postgres_cluster_of
+
+    if postgres_cluster_of(spec, t) is not None:
+        return []
+    names = sorted(f"postgres/{pg.name}" for pg in spec.ionos.postgres)
+    if t.protects:
+        return [(("backups", "targets", i, "protects"), f"unknown PostgreSQL cluster "
+                 f"{t.protects!r}; expected one of {names}")]
+    why = ("a postgres target needs ionos.postgres in the spec" if not names else
+           f"several PostgreSQL clusters: say which with protects (one of {names})")
+    return [(("backups", "targets", i, "kind"), why)]
 
 
 def _check_certificates(spec: PlatformSpec) -> Problems:

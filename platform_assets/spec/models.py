@@ -694,11 +694,14 @@ class Component(Model):
 
 class BackupTarget(Model):
     name: Name
-    kind: Literal["volume", "database", "resources"]
+    kind: Literal["volume", "database", "resources", "postgres"] = Field(
+        description="volume, database (the managed MariaDB: mariadb-dump), postgres (a managed "
+                    "PostgreSQL cluster: pg_dump) or resources")
     protects: str | None = Field(
         default=None,
-        description="the component (or 'mariadb') this target backs up; default: the database "
-        "for database targets, every component in `namespaces` for resources targets",
+        description="the component (or 'mariadb', or 'postgres/<name>') this target backs up; "
+        "default: the database for database targets, the only ionos.postgres cluster for "
+        "postgres targets, every component in `namespaces` for resources targets",
     )
     namespace: str | None = None
     pvc: str | None = None
