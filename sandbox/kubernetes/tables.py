@@ -303,6 +303,230 @@ PRINTERS: dict[tuple[str, str], Printer] = {
 }
 
 
+def _age(o: Obj, now: dt.datetime) -> str:
+    return _since(o["metadata"].get("creationTimestamp"), now)
+
+
+def _has_condition(o: Obj, ctype: str) -> bool:
+    return any(c.get("type") == ctype and c.get("status") == "True"
+               for c in (o.get("status") or {}).get("conditions") or [])
+
+
+def _job(o: Obj, now: dt.datetime) -> list[Any]:
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    done = int(status.get("succeeded") or 0)
+    if spec.get("completions") is not None:
+        completions = f"{done}/{spec['completions']}"
+    elif int(spec.get("parallelism") or 1) > 1:
+        completions = f"{done}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{done}/1"
+    start, end = status.get("startTime"), status.get("completionTime")
+    took = ""
+    if start:
+        t0 = dt.datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        t1 = dt.datetime.fromisoformat(str(end).replace("Z", "+00:00")) if end else now
+        took = human_duration((t1 - t0).total_seconds())
+    state = next((label for ctype, label in (("Complete", "Complete"), ("Failed", "Failed"))
+                  if _has_condition(o, ctype)), None)
+    if state is None:
+        state = "Terminating" if o["metadata"].get("deletionTimestamp") else next(
+            (c for c in ("Suspended", "FailureTarget", "SuccessCriteriaMet")
+             if _has_condition(o, c)), "Running")
+    names, images = _containers(o)
+    return [state, completions, took, _age(o, now), names, images,
+            _selector(spec.get("selector"))]
+
+
+def _cronjob(o: Obj, now: dt.datetime) -> list[Any]:
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    template = (spec.get("jobTemplate") or {}).get("spec") or {}
+    cs = ((template.get("template") or {}).get("spec") or {}).get("containers") or []
+    last = status.get("lastScheduleTime")
+    return [spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            bool(spec.get("suspend")), len(status.get("active") or []),
+            _since(last, now) if last else "<none>", _age(o, now),
+            ",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs),
+            _selector(template.get("selector"))]
+
+
+def _lb_addresses(o: Obj) -> str:
+    ingress = ((o.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return ",".join(i.get("ip") or i.get("hostname") or "" for i in ingress)
+
+
+def _ingress(o: Obj, now: dt.datetime) -> list[Any]:
+    spec = o.get("spec") or {}
+    hosts = ",".join(r.get("host") or "*" for r in spec.get("rules") or []) or "*"
+    return [spec.get("ingressClassName") or "<none>", hosts, _lb_addresses(o),
+            "80, 443" if spec.get("tls") else "80", _age(o, now)]
+
+
+def _endpoints(o: Obj, now: dt.datetime) -> list[Any]:
+    shown: list[str] = []
+    total = 0
+    for ss in o.get("subsets") or []:
+        ports = [p.get("port") for p in ss.get("ports") or []] or [None]
+        for port in ports:
+            for a in ss.get("addresses") or []:
+                total += 1
+                if len(shown) < 3:
+                    shown.append(f"{a.get('ip')}:{port}" if port else str(a.get("ip")))
+    text = ",".join(shown) + (f" + {total - 3} more..." if total > 3 else "")
+    return [text or "<none>", _age(o, now)]
+
+
+def _event(o: Obj, now: dt.datetime) -> list[Any]:
+    first = o.get("firstTimestamp") or o.get("eventTime")
+    last = o.get("lastTimestamp") or o.get("eventTime") or first
+    count = int(o.get("count") or 1)
+    seen = _since(last, now) if last else "<unknown>"
+    if count > 1 and first:
+        seen = f"{seen} (x{count} over {_since(first, now)})"
+    inv, src = o.get("involvedObject") or {}, o.get("source") or {}
+    source = ", ".join(x for x in (src.get("component"), src.get("host")) if x) or \
+        str(o.get("reportingComponent") or "")
+    return [seen, o.get("type", ""), o.get("reason", ""),
+            f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}",
+            inv.get("fieldPath", ""), source, o.get("message", ""),
+            _since(first, now) if first else "<unknown>", count, o["metadata"]["name"]]
+
+
+def _lease(o: Obj, now: dt.datetime) -> list[Any]:
+    return [(o.get("spec") or {}).get("holderIdentity") or "", _age(o, now)]
+
+
+def _pv(o: Obj, now: dt.datetime) -> list[Any]:
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    ref = spec.get("claimRef") or {}
+    return [(spec.get("capacity") or {}).get("storage", ""),
+            ",".join(_ACCESS.get(m, m) for m in spec.get("accessModes") or []),
+            spec.get("persistentVolumeReclaimPolicy", ""), status.get("phase", ""),
+            f"{ref.get('namespace')}/{ref.get('name')}" if ref else "",
+            spec.get("storageClassName") or "", spec.get("volumeAttributesClassName") or
+            "<unset>", status.get("reason") or "", _age(o, now),
+            spec.get("volumeMode") or "Filesystem"]
+
+
+def _storage_class(o: Obj, now: dt.datetime) -> list[Any]:
+    """printStorageClass: the name carries " (default)" for the default class."""
+    ann = o["metadata"].get("annotations") or {}
+    default = "true" in (ann.get("storageclass.kubernetes.io/is-default-class"),
+                         ann.get("storageclass.beta.kubernetes.io/is-default-class"))
+    return [o["metadata"]["name"] + (" (default)" if default else ""), o.get("provisioner", ""),
+            o.get("reclaimPolicy") or "Delete", o.get("volumeBindingMode") or "Immediate",
+            bool(o.get("allowVolumeExpansion")), _age(o, now)]
+
+
+def _binding(o: Obj, now: dt.datetime) -> list[Any]:
+    ref = o.get("roleRef") or {}
+    subjects = o.get("subjects") or []
+
+    def names(kind: str) -> str:
+        return ", ".join((f"{s.get('namespace')}/" if kind == "ServiceAccount" else "") +
+                         str(s.get("name")) for s in subjects if s.get("kind") == kind)
+
+    return [f"{ref.get('kind')}/{ref.get('name')}", _age(o, now), names("User"),
+            names("Group"), names("ServiceAccount")]
+
+
+def _pdb(o: Obj, now: dt.datetime) -> list[Any]:
+    spec = o.get("spec") or {}
+    return [str(spec["minAvailable"]) if "minAvailable" in spec else "N/A",
+            str(spec["maxUnavailable"]) if "maxUnavailable" in spec else "N/A",
+            int((o.get("status") or {}).get("disruptionsAllowed") or 0), _age(o, now)]
+
+
+def _network_policy(o: Obj, now: dt.datetime) -> list[Any]:
+    sel = (o.get("spec") or {}).get("podSelector") or {}
+    return [_selector(sel) if sel else "<none>", _age(o, now)]
+
+
+def _controller_revision(o: Obj, now: dt.datetime) -> list[Any]:
+    owner = next((r for r in o["metadata"].get("ownerReferences") or [] if r.get("controller")),
+                 None)
+    group = str((owner or {}).get("apiVersion", "")).rpartition("/")[0]
+    kind = f"{str((owner or {}).get('kind', '')).lower()}{'.' + group if group else ''}"
+    return [f"{kind}/{owner.get('name')}" if owner else "<none>",
+            int(o.get("revision") or 0), _age(o, now)]
+
+
+def _priority_class(o: Obj, now: dt.datetime) -> list[Any]:
+    return [int(o.get("value") or 0), bool(o.get("globalDefault")), _age(o, now),
+            o.get("preemptionPolicy") or "PreemptLowerPriority"]
+
+
+def _endpoint_slice(o: Obj, now: dt.datetime) -> list[Any]:
+    ports = ",".join(str(p.get("port")) for p in o.get("ports") or [] if p.get("port")) \
+        or "<unset>"
+    addrs = [a for e in o.get("endpoints") or [] for a in e.get("addresses") or []]
+    text = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
+    return [o.get("addressType", ""), ports, text or "<unset>", _age(o, now)]
+
+
+def _webhooks(o: Obj, now: dt.datetime) -> list[Any]:
+    return [len(o.get("webhooks") or []), _age(o, now)]
+
+
+def _rc(o: Obj, now: dt.datetime) -> list[Any]:
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    names, images = _containers(o)
+    sel = spec.get("selector") or {}
+    return [int(spec.get("replicas", 1)), int(status.get("replicas") or 0),
+            int(status.get("readyReplicas") or 0), _age(o, now), names, images,
+            ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"]
+
+
+PRINTERS.update({
+    ("batch", "jobs"): (_cols(("Status", 0), ("Completions", 0), ("Duration", 0), ("Age", 0),
+                              *WORKLOAD, ("Selector", 1)), _job),
+    ("batch", "cronjobs"): (_cols(("Schedule", 0), ("Timezone", 0), ("Suspend", 0, "boolean"),
+                                  ("Active", 0, "integer"), ("Last Schedule", 0), ("Age", 0),
+                                  *WORKLOAD, ("Selector", 1)), _cronjob),
+    ("networking.k8s.io", "ingresses"): (_cols(("Class", 0), ("Hosts", 0), ("Address", 0),
+                                               ("Ports", 0), ("Age", 0)), _ingress),
+    ("", "endpoints"): (_cols(("Endpoints", 0), ("Age", 0)), _endpoints),
+    ("", "events"): ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"),
+                      _col("Subobject", priority=1), _col("Source", priority=1),
+                      _col("Message"), _col("First Seen", priority=1),
+                      _col("Count", priority=1), _col("Name", priority=1, fmt="name")], _event),
+    ("coordination.k8s.io", "leases"): (_cols(("Holder", 0), ("Age", 0)), _lease),
+    ("", "persistentvolumes"): (_cols(("Capacity", 0), ("Access Modes", 0),
+                                      ("Reclaim Policy", 0), ("Status", 0), ("Claim", 0),
+                                      ("StorageClass", 0), ("VolumeAttributesClass", 0),
+                                      ("Reason", 0), ("Age", 0), ("VolumeMode", 1)), _pv),
+    # Its own name cell (with " (default)"): a copy of NAME, so none is prepended.
+    ("storage.k8s.io", "storageclasses"): ([dict(NAME), *_cols(
+        ("Provisioner", 0), ("ReclaimPolicy", 0), ("VolumeBindingMode", 0),
+        ("AllowVolumeExpansion", 0), ("Age", 0))[1:]], _storage_class),
+    ("rbac.authorization.k8s.io", "rolebindings"): (_cols(
+        ("Role", 0), ("Age", 0), ("Users", 1), ("Groups", 1), ("ServiceAccounts", 1)), _binding),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): (_cols(
+        ("Role", 0), ("Age", 0), ("Users", 1), ("Groups", 1), ("ServiceAccounts", 1)), _binding),
+    ("policy", "poddisruptionbudgets"): (_cols(("Min Available", 0), ("Max Unavailable", 0),
+                                               ("Allowed Disruptions", 0, "integer"),
+                                               ("Age", 0)), _pdb),
+    ("networking.k8s.io", "networkpolicies"): (_cols(("Pod-Selector", 0), ("Age", 0)),
+                                               _network_policy),
+    ("apps", "controllerrevisions"): (_cols(("Controller", 0), ("Revision", 0), ("Age", 0)),
+                                      _controller_revision),
+    ("scheduling.k8s.io", "priorityclasses"): (_cols(("Value", 0, "integer"),
+                                                     ("Global-Default", 0, "boolean"),
+                                                     ("Age", 0), ("PreemptionPolicy", 0)),
+                                               _priority_class),
+    ("discovery.k8s.io", "endpointslices"): (_cols(("AddressType", 0), ("Ports", 0),
+                                                   ("Endpoints", 0), ("Age", 0)),
+                                             _endpoint_slice),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): (
+        _cols(("Webhooks", 0, "integer"), ("Age", 0)), _webhooks),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): (
+        _cols(("Webhooks", 0, "integer"), ("Age", 0)), _webhooks),
+    ("", "replicationcontrollers"): (_cols(("Desired", 0, "integer"), ("Current", 0, "integer"),
+                                           ("Ready", 0, "integer"), ("Age", 0), *WORKLOAD,
+                                           ("Selector", 1)), _rc),
+})
+
+
 def _json_path(obj: Any, path: str) -> Any:
     """A simple JSONPath (``.status.sync.status``, ``.spec.ports[0].port``); None if absent."""
     node = obj
@@ -372,7 +596,9 @@ def to_table(rt: ResourceType, body: Obj, printer: Printer, version: str,
     objs = body["items"] if is_list else [body]
     rows = []
     for o in objs:
-        row: Obj = {"cells": [o["metadata"]["name"], *cells(o, now)]}
+        # Every printer but the Events' starts with the name (theirs is a wide column).
+        first = [o["metadata"]["name"]] if defs[0] is NAME else []
+        row: Obj = {"cells": [*first, *cells(o, now)]}
         obj = _row_object(o, include, version)
         if obj is not None:
             row["object"] = obj

@@ -142,3 +142,36 @@ def test_the_table_media_type_and_include_object(k8s: Cluster) -> None:
     assert _raw(k8s, path, "application/json")[1]["kind"] == "ConfigMapList"
     code, status = _raw(k8s, path, "application/json;as=Table;v=v2;g=meta.k8s.io")
     assert code == 406 and status["reason"] == "NotAcceptable"
+
+
+def test_more_built_in_kinds_print_their_own_columns(k8s: Cluster) -> None:
+    """Jobs (Status, Completions, Duration), Events (LAST SEEN first, the name only with
+    -o wide), StorageClasses (the default one named "<name> (default)"), Leases (Holder):
+    printers.go printJob, printEvent, printStorageClass, printLease."""
+    code, _ = k8s.http("POST", "/apis/batch/v1/namespaces/default/jobs", {
+        "metadata": {"name": "once"},
+        "spec": {"template": {"spec": {**RESTRICTED_POD, "restartPolicy": "Never"}}}})
+    assert code == 201
+    wait(lambda: "Complete" in k8s.kubectl("get", "jobs").stdout, "the Job complete")
+    jobs = k8s.kubectl("get", "jobs").stdout
+    assert _header(jobs) == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    assert _rows(jobs)[0][:3] == ["once", "Complete", "1/1"]
+
+    events = k8s.kubectl("get", "events").stdout
+    assert _header(events)[:6] == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert any(r[2] == "Scheduled" and r[3].startswith("pod/once-") for r in _rows(events))
+
+    assert k8s.http("POST", "/apis/storage.k8s.io/v1/storageclasses", {
+        "metadata": {"name": "fast", "annotations": {
+            "storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "cloud.ionos.com"})[0] == 201
+    classes = k8s.kubectl("get", "storageclass").stdout
+    assert _header(classes) == ["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE",
+                                "ALLOWVOLUMEEXPANSION", "AGE"]
+    assert _rows(classes)[0][:6] == ["fast", "(default)", "cloud.ionos.com", "Delete",
+                                     "Immediate", "false"]
+    assert k8s.http("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", {
+        "metadata": {"name": "leader"}, "spec": {"holderIdentity": "pod-a"}})[0] == 201
+    leases = k8s.kubectl("get", "leases").stdout
+    assert _header(leases) == ["NAME", "HOLDER", "AGE"]
+    assert _rows(leases)[0][:2] == ["leader", "pod-a"]
