@@ -98,3 +98,25 @@ def test_an_argocd_component_converges_reports_health_and_then_writes_nothing(
     assert app["spec"]["source"]["targetRevision"] == "v2"
     assert app["status"]["operationState"]["operation"]["sync"]["revision"] == "v2"
     assert len(app["status"]["history"]) == 2
+
+
+def test_a_failing_sync_fails_the_component_with_argocds_message(
+        bare: Cluster, tmp_path: Path) -> None:
+    """A destination cluster Argo CD does not know: the controller reports the
+    ``InvalidSpecError`` condition and our sync ends in phase Error; the component is not
+    healthy and its error carries Argo CD's words (not a timeout without a reason)."""
+    bare.svc.install_chart("argo-cd", "7.7.11")
+    _ns(bare, "argocd")
+    _controller(bare)
+    graph = make_graph(tmp_path / "spec-bad", [], edit=lambda s: s.replace(
+        "source: {manifests: {path: manifests/web}}",
+        SOURCE.replace("{revision}", "HEAD") +
+        "\n        destination_server: https://elsewhere.example.com").replace(
+        "health_timeout: 1m", "health_timeout: 3s"))
+    with pytest.raises(ReconcileError) as info:
+        _reconcile(bare, graph)
+    message = str(info.value)
+    assert message.startswith("component web: not healthy after 3s: Application/web: ")
+    assert 'InvalidSpecError: cluster "https://elsewhere.example.com" not found' in message
+    state = bare.http("GET", f"{APPS}/web")[1]["status"]["operationState"]
+    assert state["phase"] == "Error"
