@@ -15,6 +15,7 @@ from platform_assets.names import (
     RECONCILE_JOB,
     RECONCILE_OP,
     TAG_CLUSTER,
+    scoped,
 )
 from platform_assets.reconcile_assets import reconciled_nodes
 
@@ -25,6 +26,8 @@ def run_config_for(dry_run: bool = False, force: bool = False) -> dict[str, Any]
 
 
 def _options_mapping(graph: Graph) -> dg.ConfigMapping:
+    op = scoped(RECONCILE_OP, graph.environment)
+
     """``{dry_run, force}`` for the whole run, handed to the reconcile op."""
 
     @dg.config_mapping(config_schema={
@@ -35,7 +38,7 @@ def _options_mapping(graph: Graph) -> dg.ConfigMapping:
                                       "and freezes"),
     })
     def options(cfg: dict[str, Any]) -> dict[str, Any]:
-        return {"ops": {RECONCILE_OP: {"config": {"dry_run": cfg["dry_run"],
+        return {"ops": {op: {"config": {"dry_run": cfg["dry_run"],
                                                   "force": cfg["force"]}}}}
 
     return options
@@ -50,12 +53,16 @@ def build(graph: Graph) -> list[Any]:
     """
     # The drift checks run after the assets they check (reads only), so a run, or a sensor's
     # re-reconcile of a few assets, ends by verifying the result rather than assuming it.
-    selection = dg.AssetSelection.groups(*RECONCILE_GROUPS)
     keys = [dg.AssetKey(list(n.key)) for n in reconciled_nodes(graph)]
-    cluster_tag = {TAG_CLUSTER: graph.spec.ionos.cluster.name}
+    env = graph.environment
+    # Each environment's job selects its own assets: its runs (pods, with K8sRunLauncher) and
+    # failures are its own, and environments proceed in parallel.
+    selection = (dg.AssetSelection.groups(*RECONCILE_GROUPS) if env is None
+                 else dg.AssetSelection.assets(*keys))
+    cluster_tag = {TAG_CLUSTER: graph.spec.cluster_name}
     return [
         dg.define_asset_job(
-            RECONCILE_JOB, selection=selection,
+            scoped(RECONCILE_JOB, env), selection=selection,
             description="Reconcile IONOS infrastructure, platform components and applications "
             "to the spec.",
             config=_options_mapping(graph),
@@ -63,7 +70,7 @@ def build(graph: Graph) -> list[Any]:
             executor_def=executor_for(RECONCILE_JOB),
         ),
         dg.define_asset_job(
-            DRIFT_JOB, selection=dg.AssetSelection.checks_for_assets(*keys),
+            scoped(DRIFT_JOB, env), selection=dg.AssetSelection.checks_for_assets(*keys),
             description="Observe every reconciled asset without writing; report drift and "
             "orphans as failed checks.",
             tags={**cluster_tag, **k8s_tags(DRIFT_JOB)},

@@ -18,9 +18,10 @@ import dagster as dg
 from pydantic import Field
 
 from platform_assets.core.backup_manifest import BackupRecord
-from platform_assets.core.graph import Graph, Node, backup_key
+from platform_assets.core.graph import Graph, Node
 from platform_assets.core.retention import compliance, newest_verified, rpo_status
-from platform_assets.names import TAG_TARGET
+from platform_assets.names import TAG_TARGET, environment_group
+from platform_assets.scoped_resources import resource_keys, resources_of
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
 
 GROUP = "backups"
@@ -94,12 +95,12 @@ def _asset_kwargs(spec: PlatformSpec, node: Node, parts: dg.PartitionsDefinition
         "key": dg.AssetKey(list(node.key)),
         "deps": [dg.AssetKey(list(d)) for d in node.deps],
         "partitions_def": parts,
-        "group_name": GROUP,
+        "group_name": environment_group(GROUP, node.environment),
         "kinds": set(node.kinds),
         "owners": list(node.owners),
         "description": node.description,
         "code_version": node.code_version,
-        "required_resource_keys": keys,
+        "required_resource_keys": resource_keys(keys, node),
         "freshness_policy": dg.FreshnessPolicy.time_window(fail_window=parse_duration(bk.rpo)),
         "tags": {TAG_TARGET: node.name},
     }
@@ -119,7 +120,7 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
     @dg.asset(**_asset_kwargs(spec, node, parts, _resource_keys(target)))
     def _backup(context: dg.AssetExecutionContext,
                 config: BackupRunConfig) -> dg.MaterializeResult:
-        res = context.resources
+        res = resources_of(context, node)
         partition = context.partition_key
         log = context.log.info
         try:
@@ -160,7 +161,7 @@ def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
 
     @dg.asset(**_asset_kwargs(spec, node, parts, {"object_storage"}))
     def _copy(context: dg.AssetExecutionContext, config: BackupRunConfig) -> dg.MaterializeResult:
-        res = context.resources
+        res = resources_of(context, node)
         partition = context.partition_key
         try:
             out = copy_partition(spec, target, partition, store=res.object_storage,
@@ -265,10 +266,11 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
     rpo = parse_duration(bk.rpo)
     keys = {"object_storage"} if dr else _resource_keys(target)
 
-    @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="rpo", required_resource_keys=keys,
+    @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="rpo",
+                    required_resource_keys=resource_keys(keys, node),
                     description=f"The newest complete backup is younger than the RPO ({bk.rpo}).")
     def _rpo(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        points = _restore_points(context, spec, target, dr)
+        points = _restore_points(context, spec, node, target, dr)
         if isinstance(points, dg.AssetCheckResult):
             return points
         newest = newest_verified(points)
@@ -284,12 +286,12 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
     return _rpo
 
 
-def _restore_points(context: Any, spec: PlatformSpec, target: BackupTarget,
+def _restore_points(context: Any, spec: PlatformSpec, node: Node, target: BackupTarget,
                     dr: bool) -> list[Any] | dg.AssetCheckResult:
     """The target's restore points, or a failed check naming why they cannot be listed."""
     from platform_assets.backups.restore_points import restore_points
 
-    res = context.resources
+    res = resources_of(context, node)
     try:
         return list(restore_points(spec, target, res.object_storage,
                                       getattr(res, "ionos", None),
@@ -306,11 +308,11 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
     keys = {"object_storage"} if dr else _resource_keys(target)
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="retention_compliance",
-                    required_resource_keys=keys,
+                    required_resource_keys=resource_keys(keys, node),
                     description=f"Restore points: at least one verified, none older than "
                                 f"{bk.retention_days} days, the newest within the RPO.")
     def _compliance(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        points = _restore_points(context, spec, target, dr)
+        points = _restore_points(context, spec, node, target, dr)
         if isinstance(points, dg.AssetCheckResult):
             return points
         c = compliance(points, now_utc(), bk.retention_days, parse_duration(bk.rpo))
@@ -330,12 +332,12 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
     from platform_assets.backups.drills import untrusted
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="manifest_checksums",
-                    required_resource_keys={"object_storage"},
+                    required_resource_keys=resource_keys({"object_storage"}, node),
                     description="Every object of the newest backup, re-read, matches the size "
                                 "and sha256 in its manifest, and the manifest matches what the "
                                 "backup run recorded (when this instance ran it).")
     def _checksums(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        store = context.resources.object_storage
+        store = resources_of(context, node).object_storage
         where = _where(spec, dr)
         try:
             manifest = newest_manifest(store, where, target.name)
@@ -346,7 +348,7 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
             return _unreadable(f"cannot re-read the newest backup of {target.name}", exc)
         bad = [f"{r.key}: {r.problem}" for r in results if not r.ok]
         # A copy holds the same attempt and objects, so the backup run's record covers it too.
-        record = recorded_backup(context.instance, backup_key(target.name), manifest.partition)
+        record = recorded_backup(context.instance, node.key, manifest.partition)
         if record is not None:
             bad += untrusted(manifest, where, record)
         return _check_result(not bad, bad, {
@@ -371,10 +373,10 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
             "restores the newest export into a scratch namespace and compares every object")
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="restore_drill",
-                    required_resource_keys=keys,
+                    required_resource_keys=resource_keys(keys, node),
                     description=f"Restore drill: {what}, within the RTO ({bk.rto}).")
     def _drill(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        res = context.resources
+        res = resources_of(context, node)
         where = _where(spec, False)
         try:
             manifest = newest_manifest(res.object_storage, where, target.name)
@@ -406,7 +408,7 @@ def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node:
     from platform_assets.backups.drills import drill_database, drill_resources
     from platform_assets.backups.sources import database_host, encoding_of
 
-    res = context.resources
+    res = resources_of(context, node)
     record = recorded_backup(context.instance, node.key, manifest.partition)
     _, key = encoding_of(spec)  # the drill proves the configured key opens the backup
     if target.kind == "database":
@@ -426,10 +428,10 @@ def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any
     from platform_assets.backups.restore_points import restore_points
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="snapshot_available",
-                    required_resource_keys=_resource_keys(target),
+                    required_resource_keys=resource_keys(_resource_keys(target), node),
                     description="The newest snapshot of the volume exists and is usable.")
     def _snapshot(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        res = context.resources
+        res = resources_of(context, node)
         try:
             points = restore_points(spec, target, res.object_storage,
                                        getattr(res, "ionos", None),

@@ -29,6 +29,8 @@ from platform_assets.core.certs import (
 )
 from platform_assets.core.graph import Graph, Node
 from platform_assets.core.ports import CertificateManager, ClusterReader, TlsProbe
+from platform_assets.names import environment_group, scoped
+from platform_assets.scoped_resources import resource_keys, resources_of
 from platform_assets.spec.models import Certificate, Certificates, parse_duration
 
 if TYPE_CHECKING:  # the resources are imported by the Definitions, not by this module
@@ -155,7 +157,8 @@ def _specs(nodes: Iterable[Node]) -> list[dg.AssetSpec]:
     return [
         dg.AssetSpec(
             key=_asset_key(n), deps=[dg.AssetKey(list(d)) for d in n.deps],
-            group_name=n.group, kinds=set(n.kinds), owners=list(n.owners),
+            group_name=environment_group(n.group, n.environment), kinds=set(n.kinds),
+            owners=list(n.owners),
             description=n.description, code_version=n.code_version, skippable=True,
         )
         for n in nodes
@@ -179,13 +182,14 @@ def build_certificate_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
         "Expiry against the thresholds, hostname, chain trust, cert-manager readiness and "
         "renewal, and that the served certificate is the one in the Secret.")) for k in by_key]
 
-    @dg.multi_asset(name="certificates", specs=_specs(nodes), check_specs=checks,
-                    can_subset=True, required_resource_keys=resources)
+    @dg.multi_asset(name=scoped("certificates", graph.environment), specs=_specs(nodes),
+                    check_specs=checks, can_subset=True,
+                    required_resource_keys=resource_keys(resources, nodes[0]))
     def certificates(context: dg.AssetExecutionContext) -> Iterable[Any]:
         """Observe every selected certificate from its endpoint, cert-manager and IONOS."""
         selected = [k for k in by_key if k in context.selected_asset_keys]
         chosen = [items[by_key[k].key] for k in selected]
-        res = context.resources
+        res = resources_of(context, nodes[0])
         # Typed as the resources, so mypy checks they satisfy the Observer's Protocols.
         tls: TlsProbeResource = res.tls
         kubernetes: KubernetesResource | None = \

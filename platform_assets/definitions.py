@@ -15,28 +15,34 @@ from jobs import build_jobs
 from platform_assets.backup_assets import build_backup_assets
 from platform_assets.certificate_assets import build_certificate_assets
 from platform_assets.reconcile_assets import build_reconcile_assets
-from platform_assets.spec.loader import load_graph
+from platform_assets.spec.loader import load_graphs
 from resources import build_resources
 from schedules import build_schedules
-from sensors import build_sensors
+from sensors import build_fleet_sensors, build_sensors
 
 
 def build_definitions(spec_path: str | Path | None = None) -> dg.Definitions:
-    """Assemble the Definitions for the spec at ``spec_path``."""
-    graph = load_graph(spec_path)
-    assets, checks = [], []
-    for build in (build_reconcile_assets, build_backup_assets, build_certificate_assets):
-        a, c = build(graph)
-        assets.extend(a)
-        checks.extend(c)
-    jobs = build_jobs(graph)
+    """Assemble the Definitions for the spec at ``spec_path``: with environments, each one's
+    assets (keys prefixed by its name), jobs, schedules and resources side by side."""
+    graphs = load_graphs(spec_path)
+    assets, checks, jobs, schedules = [], [], [], []
+    resources: dict[str, object] = {}
+    for graph in graphs:
+        for build in (build_reconcile_assets, build_backup_assets, build_certificate_assets):
+            a, c = build(graph)
+            assets.extend(a)
+            checks.extend(c)
+        jobs.extend(build_jobs(graph))
+        schedules.extend(build_schedules(graph))
+        resources.update(build_resources(graph))
+    fleet = graphs[0].environment is not None
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
-        schedules=build_schedules(graph),
-        sensors=build_sensors(graph, jobs),
-        resources=build_resources(graph),
+        schedules=schedules,
+        sensors=build_fleet_sensors(graphs) if fleet else build_sensors(graphs[0], jobs),
+        resources=resources,
     )
 
 

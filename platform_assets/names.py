@@ -115,6 +115,28 @@ RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "buc
 RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
 
 
-def cluster_pool(cluster: str) -> str:
-    """The concurrency pool of a cluster: one reconcile of it at a time (limit 1)."""
-    return f"platform-ops-{cluster}"
+def cluster_pool(cluster: str, environment: str | None = None) -> str:
+    """The concurrency pool of a cluster: one reconcile of it at a time (limit 1). Two
+    environments never share a cluster (the loader refuses it), so each has its own pool."""
+    return f"platform-ops-{cluster}" if environment is None else \
+        f"platform-ops-{environment}-{cluster}"
+
+
+# Environments (``spec.environments``): each has its own jobs, ops, schedules, sensors,
+# resources and asset groups, named ``<name>_<environment>``; a spec without environments keeps
+# the bare names. Resources every environment shares (Git, Alertmanager, TLS) keep theirs.
+SHARED_RESOURCES = ("git", "alertmanager", "tls")
+
+
+def scoped(name: str, environment: str | None) -> str:
+    """The name of a job, op, schedule, sensor, resource or group in ``environment`` (a Dagster
+    name: letters, digits and underscores)."""
+    if environment is None or name in SHARED_RESOURCES:
+        return name
+    return f"{name}_{environment.replace('-', '_')}"
+
+
+def environment_group(group: str, environment: str | None) -> str:
+    """The asset group of a layer in ``environment``: ``<environment>_<layer>``, so the UI's
+    groups read per environment."""
+    return group if environment is None else f"{environment.replace('-', '_')}_{group}"

@@ -24,6 +24,8 @@ from platform_assets.names import (
     TAG_FORCE,
     TAG_KIND,
     cluster_pool,
+    environment_group,
+    scoped,
 )
 
 if TYPE_CHECKING:  # the engine is imported when a run starts, not when the location loads
@@ -36,6 +38,13 @@ R = TypeVar("R")
 
 RESOURCE_KEYS = {"ionos", "kubernetes", "object_storage", "git"}
 MAX_PARALLEL = 4
+
+
+def resource_keys(graph: Graph) -> set[str]:
+    """The resource keys the reconcile and drift ops of ``graph``'s environment need (no IONOS
+    for an environment on an existing cluster)."""
+    keys = RESOURCE_KEYS if graph.spec.ionos is not None else RESOURCE_KEYS - {"ionos"}
+    return {scoped(k, graph.environment) for k in keys}
 
 
 class ReconcileConfig(dg.Config):
@@ -70,7 +79,7 @@ def _graph_for_run(context: RunContext, graph: Graph) -> Graph:
     if sha is None:
         return graph
     context.log.info(f"applying the spec at commit {sha}")
-    return graph_at_commit(context.resources.git, sha)
+    return graph_at_commit(context.resources.git, sha, graph.environment)
 
 
 def _node(graph: Graph, node: Node) -> Node:
@@ -85,9 +94,11 @@ def _engine(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
 
     res = context.resources
     # The resources satisfy the engine's Protocols (checked here by mypy).
-    ionos: IonosCloudResource | None = getattr(res, "ionos", None)
-    kubernetes: KubernetesResource | None = getattr(res, "kubernetes", None)
-    object_storage: ObjectStorageResource | None = getattr(res, "object_storage", None)
+    env = graph.environment
+    ionos: IonosCloudResource | None = getattr(res, scoped("ionos", env), None)
+    kubernetes: KubernetesResource | None = getattr(res, scoped("kubernetes", env), None)
+    object_storage: ObjectStorageResource | None = getattr(res, scoped("object_storage", env),
+                                                           None)
     # Manifest paths are relative to the spec file: the graph may carry its directory (set by
     # whoever loaded it from elsewhere); otherwise it is $PLATFORM_SPEC's, as at load time.
     base_dir = graph.base_dir or spec_base_dir(None)
@@ -225,16 +236,18 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
     specs = [
         dg.AssetSpec(
             key=_key(n), deps=[dg.AssetKey(list(d)) for d in n.deps if d in keys],
-            group_name=n.group, kinds=set(n.kinds), owners=list(n.owners) or None,
+            group_name=environment_group(n.group, graph.environment), kinds=set(n.kinds),
+            owners=list(n.owners) or None,
             description=n.description, code_version=n.code_version,
             tags={TAG_KIND: n.kind},
         )
         for n in nodes
     ]
 
-    @dg.multi_asset(name=RECONCILE_OP, specs=specs, can_subset=True,
-                    required_resource_keys=RESOURCE_KEYS,
-                    pool=cluster_pool(graph.spec.ionos.cluster.name),
+    env = graph.environment
+    @dg.multi_asset(name=scoped(RECONCILE_OP, env), specs=specs, can_subset=True,
+                    required_resource_keys=resource_keys(graph),
+                    pool=cluster_pool(graph.spec.cluster_name, env),
                     description="Reconcile the selected IONOS resources and components to the "
                                 "spec: observe, diff, plan, apply, verify.")
     def reconcile(context: dg.AssetExecutionContext, config: ReconcileConfig) -> Iterator[Any]:
@@ -248,8 +261,8 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
         for n in nodes
     ]
 
-    @dg.multi_asset_check(name=DRIFT_OP, specs=check_specs, can_subset=True,
-                          required_resource_keys=RESOURCE_KEYS,
+    @dg.multi_asset_check(name=scoped(DRIFT_OP, env), specs=check_specs, can_subset=True,
+                          required_resource_keys=resource_keys(graph),
                           description="Observe every reconciled asset without writing.")
     def drift(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         run_graph = _graph_for_run(context, graph)

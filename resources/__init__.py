@@ -30,12 +30,17 @@ def _env_var(name: str) -> str:
 
 
 def build_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
-    """Every resource the ``Definitions`` bind, by key."""
-    return {**sensor_resources(graph), **tls_resources(graph), **core_resources(graph),
+    """Every resource the ``Definitions`` bind, by key (an environment's own resources are
+    keyed ``<key>_<environment>``; ``names.scoped``)."""
+    return {**sensor_resources(graph), **tls_resources(graph), **core_resources(graph, env),
             **backup_resources(graph, env)}
 
 
-def core_resources(graph: Graph) -> dict[str, Any]:
+def _environ(name: str) -> str:
+    return os.environ.get(name, "")
+
+
+def core_resources(graph: Graph, env: EnvLookup = _environ) -> dict[str, Any]:
     """``ionos``, ``kubernetes`` and ``object_storage``, the same for the CLI and the Definitions.
 
     They hold no secret: each reads its credentials when its first client is built, as the tools
@@ -44,19 +49,37 @@ def core_resources(graph: Graph) -> dict[str, Any]:
     and IONOS_CERTMANAGER_URL only override the endpoints, which otherwise follow the
     datacenter's location); the kubeconfig (``resources.kubeconfig``); boto3's credential chain
     with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY as an override. AWS_ENDPOINT_URL_S3, when set
-    (the sandbox), replaces every region's S3 endpoint; unset, each region uses its IONOS one."""
+    (the sandbox), replaces every region's S3 endpoint; unset, each region uses its IONOS one.
+
+    An environment on an existing cluster (``cluster:``) has no ``ionos`` resource: its
+    Kubernetes resource reads the kubeconfig whose path is in the variable the spec names
+    (through ``env``: read at once by the CLI, ``dg.EnvVar`` in the Definitions), so it needs no
+    IONOS credentials."""
     from resources.ionos import IonosCloudResource
     from resources.kubernetes import KubernetesResource
     from resources.object_storage import ObjectStorageResource
 
-    ionos = IonosCloudResource(location=graph.spec.ionos.datacenter.location,
+    spec, key = graph.spec, _keys(graph)
+    storage = {key("object_storage"): ObjectStorageResource(endpoint_url_env="AWS_ENDPOINT_URL_S3")}
+    if spec.cluster is not None:
+        return {key("kubernetes"): KubernetesResource(
+            kubeconfig_path=env(spec.cluster.kubeconfig_env), context=spec.cluster.context,
+            cluster_name=spec.cluster.name), **storage}
+    ionos_spec = spec.ionos_infra
+    ionos = IonosCloudResource(location=ionos_spec.datacenter.location,
                                retry_attempts=8, retry_max_wait_seconds=30.0)
     return {
-        "ionos": ionos,
-        "kubernetes": KubernetesResource(
-            from_ionos_cluster=True, cluster_name=graph.spec.ionos.cluster.name, ionos=ionos),
-        "object_storage": ObjectStorageResource(endpoint_url_env="AWS_ENDPOINT_URL_S3"),
+        key("ionos"): ionos,
+        key("kubernetes"): KubernetesResource(
+            from_ionos_cluster=True, cluster_name=ionos_spec.cluster.name, ionos=ionos),
+        **storage,
     }
+
+
+def _keys(graph: Graph) -> Callable[[str], str]:
+    from platform_assets.names import scoped
+
+    return lambda key: scoped(key, graph.environment)
 
 
 def sensor_resources(graph: Graph) -> dict[str, Any]:
@@ -90,18 +113,19 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     cluster's DNS name, looked up at run time; the port is the one IONOS serves (3306)."""
     from resources.database import DatabaseDumpResource
 
-    out = {"postgres_database": postgres_resource(graph)}
-    db = graph.spec.ionos.mariadb
+    db, key = graph.spec.mariadb, _keys(graph)
+    out = {key("postgres_database"): postgres_resource(graph)}
     if db is None:
-        return {"database": DatabaseDumpResource(), **out}
+        return {key("database"): DatabaseDumpResource(), **out}
     # Restore drills run as an account limited to `drill\_%`.* when one is configured (servers
     # where the dumping account may not create users; resources/database.py).
     drill: dict[str, Any] = {}
     if os.environ.get("MARIADB_DRILL_USER"):
         drill = {"drill_user": os.environ["MARIADB_DRILL_USER"],
                  "drill_password": env("MARIADB_DRILL_PASSWORD")}
-    return {"database": DatabaseDumpResource(user=db.username,
-                                             password=env(db.password_env), **drill), **out}
+    return {key("database"): DatabaseDumpResource(user=db.username,
+                                                  password=env(db.password_env), **drill),
+            **out}
 
 
 def postgres_resource(graph: Graph) -> Any:
@@ -109,6 +133,6 @@ def postgres_resource(graph: Graph) -> Any:
     variable holding its password (read when a dump or drill logs in, never held in config)."""
     from resources.postgres_dump import PostgresDumpResource
 
-    pgs = graph.spec.ionos.postgres
+    pgs = graph.spec.ionos.postgres if graph.spec.ionos else []
     return PostgresDumpResource(users={pg.name: pg.username for pg in pgs},
                                 password_envs={pg.name: pg.password_env for pg in pgs})

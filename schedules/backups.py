@@ -16,6 +16,7 @@ from platform_assets.names import (
     SNAPSHOT_JOB,
     SNAPSHOT_SCHEDULE,
     TAG_PARTITION,
+    scoped,
 )
 
 
@@ -43,8 +44,10 @@ def build(graph: Graph) -> list[Any]:
     if parts is None or bk is None or not bk.targets:
         return []
 
-    @dg.schedule(name=SNAPSHOT_SCHEDULE, cron_schedule=bk.schedule.cron,
-                 execution_timezone=bk.schedule.timezone, job_name=SNAPSHOT_JOB,
+    env = graph.environment
+
+    @dg.schedule(name=scoped(SNAPSHOT_SCHEDULE, env), cron_schedule=bk.schedule.cron,
+                 execution_timezone=bk.schedule.timezone, job_name=scoped(SNAPSHOT_JOB, env),
                  default_status=dg.DefaultScheduleStatus.RUNNING)
     def nightly_snapshots(context: dg.ScheduleEvaluationContext) -> Any:
         """Back up every target for the day that just ended (daily partition, UTC)."""
@@ -55,8 +58,9 @@ def build(graph: Graph) -> list[Any]:
         return dg.RunRequest(run_key=f"snapshot-{partition}", partition_key=partition,
                              tags={TAG_PARTITION: partition})
 
-    @dg.schedule(name=RPO_SCHEDULE, cron_schedule="15 * * * *", execution_timezone="UTC",
-                 job_name=RPO_JOB, default_status=dg.DefaultScheduleStatus.RUNNING)
+    @dg.schedule(name=scoped(RPO_SCHEDULE, env), cron_schedule="15 * * * *",
+                 execution_timezone="UTC", job_name=scoped(RPO_JOB, env),
+                 default_status=dg.DefaultScheduleStatus.RUNNING)
     def backup_rpo(context: dg.ScheduleEvaluationContext) -> Any:
         """Hourly: fail the rpo check of any backup older than the RPO (a missed night)."""
         tick = context.scheduled_execution_time

@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.core.graph import Graph
-from platform_assets.names import AUDIT_CERTIFICATES_JOB, CERTIFICATE_SCHEDULE
+from platform_assets.names import AUDIT_CERTIFICATES_JOB, CERTIFICATE_SCHEDULE, scoped
 
 
 def build(graph: Graph) -> list[Any]:
@@ -16,10 +16,10 @@ def build(graph: Graph) -> list[Any]:
         return []
     schedule = graph.spec.certificates.schedule
     return [dg.ScheduleDefinition(
-        name=CERTIFICATE_SCHEDULE,
+        name=scoped(CERTIFICATE_SCHEDULE, graph.environment),
         cron_schedule=schedule.cron,
         execution_timezone=schedule.timezone,
-        job_name=AUDIT_CERTIFICATES_JOB,
+        job_name=scoped(AUDIT_CERTIFICATES_JOB, graph.environment),
         description="Check every certificate (endpoint, cert-manager, IONOS) on the spec's "
                     "schedule.",
         default_status=dg.DefaultScheduleStatus.RUNNING,

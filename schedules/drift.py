@@ -7,14 +7,15 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.core.graph import Graph
-from platform_assets.names import DRIFT_JOB, DRIFT_SCHEDULE
+from platform_assets.names import DRIFT_JOB, DRIFT_SCHEDULE, scoped
 
 
 def build(graph: Graph) -> list[Any]:
     sched = graph.spec.drift.schedule
     return [
         dg.ScheduleDefinition(
-            name=DRIFT_SCHEDULE, job_name=DRIFT_JOB, cron_schedule=sched.cron,
+            name=scoped(DRIFT_SCHEDULE, graph.environment),
+            job_name=scoped(DRIFT_JOB, graph.environment), cron_schedule=sched.cron,
             execution_timezone=sched.timezone,
             description="Observe every reconciled asset and report drift and orphans.",
             default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -21,3 +21,23 @@ def build_sensors(graph: Graph, jobs: Sequence[Any] | None = None) -> list[Any]:
         run_failures.build(graph),
         failed_checks.build(graph),
     ]
+
+
+def build_fleet_sensors(graphs: Sequence[Graph]) -> list[Any]:
+    """The sensors of a spec with environments: ``git_changes`` per environment (each requests
+    its own environment's reconcile), ``run_failures`` and ``failed_checks`` once over every
+    environment's assets. Alert remediation is not per environment yet (docs/environments.md).
+    """
+    every = merged(graphs)
+    return [*(git_changes.build(g) for g in graphs), run_failures.build(every),
+            failed_checks.build(every)]
+
+
+def merged(graphs: Sequence[Graph]) -> Graph:
+    """One graph holding every environment's nodes (their keys never collide: each is
+    prefixed by its environment), for what reads across environments."""
+    import dataclasses
+    from types import MappingProxyType
+
+    nodes = {k: n for g in graphs for k, n in g.nodes.items()}
+    return dataclasses.replace(graphs[0], nodes=MappingProxyType(nodes), environment=None)

@@ -32,6 +32,7 @@ from platform_assets.names import (
     TAG_BASE_COMMIT,
     TAG_COMMIT,
     TAG_TRIGGER,
+    scoped,
 )
 from platform_assets.spec.loader import SpecError
 from resources.git import GitRepositoryResource, GitUnavailable
@@ -71,14 +72,15 @@ class GitCursor:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
 
-def graph_at(git: GitRepositoryResource, sha: str) -> Graph:
+def graph_at(git: GitRepositoryResource, sha: str, environment: str | None = None) -> Graph:
     """The asset graph of the spec at ``sha``, read from the commit's tree in memory.
 
     Raises:
         SpecError: the spec at ``sha`` is missing or invalid.
         GitUnavailable: the commit is not in the mirror.
     """
-    return graph_from_source(git.tree(sha), git.spec_path, check_manifests=True)
+    return graph_from_source(git.tree(sha), git.spec_path, check_manifests=True,
+                             environment=environment)
 
 
 # The writable webserver's in-cluster address (its Service, not the OIDC-protected public URL
@@ -129,7 +131,7 @@ def _check_keys(context: dg.SensorEvaluationContext, change: SpecChange,
     if repo is None:
         return None
     try:
-        job = repo.get_job(RECONCILE_JOB)
+        job = repo.get_job(scoped(RECONCILE_JOB, graph.environment))
         in_job = set(job.asset_layer.asset_graph.asset_check_keys)
     except Exception:  # noqa: BLE001 - no job or no checks: let Dagster pick the defaults
         return None
@@ -138,19 +140,22 @@ def _check_keys(context: dg.SensorEvaluationContext, change: SpecChange,
                   key=lambda ck: ck.to_user_string())
 
 
-def evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -> Any:
-    """One tick of the git_changes sensor (see the module docstring)."""
+def evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource,
+             environment: str | None = None) -> Any:
+    """One tick of the git_changes sensor (see the module docstring); of one environment's
+    sensor, when the spec has environments."""
     try:
-        return _evaluate(context, git)
+        return _evaluate(context, git, environment)
     except GitUnavailable as exc:
         return dg.SkipReason(f"Git unreachable, nothing handled, cursor unchanged: {exc}")
 
 
-def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -> Any:
+def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource,
+              environment: str | None) -> Any:
     cur = GitCursor.parse(context.cursor)
     head = git.fetch()  # GitUnavailable: evaluate() skips with the cursor unchanged
     if cur.handled is None:
-        return _first_tick(context, git, cur, head)
+        return _first_tick(context, git, cur, head, environment)
     if head == cur.handled and cur.pending is None:
         return dg.SkipReason(f"no new commit on {git.branch} (head {head[:12]})")
     untrusted = git.untrusted_reason(head)
@@ -159,7 +164,7 @@ def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -
                        "no run requested", f"not trusted: {untrusted}")
     rewritten = not git.is_ancestor(cur.handled, head)
     try:
-        new_graph = graph_at(git, head)
+        new_graph = graph_at(git, head, environment)
     except SpecError as exc:
         return _refuse(context, cur, head, f"commit {head[:12]} has an invalid spec",
                        f"no run requested (last applied: {(cur.applied or 'none')[:12]}); a "
@@ -177,7 +182,7 @@ def _evaluate(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -
 
 
 def _first_tick(context: dg.SensorEvaluationContext, git: GitRepositoryResource,
-                cur: GitCursor, head: str) -> dg.SkipReason:
+                cur: GitCursor, head: str, environment: str | None) -> dg.SkipReason:
     """The head becomes the baseline later commits are compared with (when it is trusted and
     valid; otherwise the first later commit that is counts everything as changed)."""
     untrusted = git.untrusted_reason(head)
@@ -185,7 +190,7 @@ def _first_tick(context: dg.SensorEvaluationContext, git: GitRepositoryResource,
         cur.last_error = f"{head}: not trusted: {untrusted}"
     else:
         try:
-            graph_at(git, head)
+            graph_at(git, head, environment)
             cur.applied = head
         except SpecError as exc:
             cur.last_error = f"{head}: {exc}"
@@ -214,7 +219,7 @@ def _compare(git: GitRepositoryResource, cur: GitCursor, head: str,
     paths: list[str] = []
     if base:
         try:
-            old_graph = graph_at(git, base)
+            old_graph = graph_at(git, base, new_graph.environment)
         except SpecError:
             old_graph = None
         paths = git.changed_paths(base, head)
@@ -267,7 +272,7 @@ def _request(context: dg.SensorEvaluationContext, git: GitRepositoryResource, cu
         tags[TAG_BASE_COMMIT] = base
     return dg.RunRequest(
         run_key=head,
-        job_name=RECONCILE_JOB,
+        job_name=scoped(RECONCILE_JOB, new_graph.environment),
         asset_selection=[dg.AssetKey(list(k)) for k in change.selection],
         asset_check_keys=_check_keys(context, change, new_graph),
         tags=tags,
@@ -276,10 +281,12 @@ def _request(context: dg.SensorEvaluationContext, git: GitRepositoryResource, cu
 
 def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
           ) -> dg.SensorDefinition:
-    @dg.sensor(name=GIT_SENSOR, job_name=RECONCILE_JOB, minimum_interval_seconds=30,
-               default_status=default_status)
+    env = graph.environment
+
+    @dg.sensor(name=scoped(GIT_SENSOR, env), job_name=scoped(RECONCILE_JOB, env),
+               minimum_interval_seconds=30, default_status=default_status)
     def git_changes(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -> Any:
         """Reconcile only the assets a new Git commit changed, at that commit."""
-        return evaluate(context, git)
+        return evaluate(context, git, env)
 
     return git_changes

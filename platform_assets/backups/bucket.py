@@ -38,7 +38,7 @@ class Where:
 
 def bucket_region(spec: PlatformSpec, bucket: str) -> str | None:
     """The region of ``bucket`` as the spec's ionos.buckets declare it (None: undeclared)."""
-    return next((b.region for b in spec.ionos.buckets if b.name == bucket), None)
+    return next((b.region for b in spec.buckets if b.name == bucket), None)
 
 
 

@@ -18,7 +18,7 @@ Produced = tuple[list[ManifestObject], dict[str, Any], dict[str, str]]
 def postgres_cluster(spec: PlatformSpec, target: BackupTarget) -> PostgresCluster:
     """The ``ionos.postgres`` entry a postgres target backs up."""
     name = postgres_cluster_of(spec, target)
-    found = next((pg for pg in spec.ionos.postgres if pg.name == name), None)
+    found = next((pg for pg in spec.ionos_infra.postgres if pg.name == name), None)
     if found is None:
         raise BackupError(f"backup target {target.name}: no PostgreSQL cluster to back up "
                           "(protects names none of ionos.postgres)")

@@ -151,8 +151,8 @@ def database_host(spec: PlatformSpec, ionos: Any, db: Any) -> tuple[str, dict[st
     """The host to dump from (the resource's, else the DBaaS cluster's DNS name) and the
     DBaaS cluster JSON (None when the spec has no managed MariaDB or it is not found)."""
     cluster = None
-    if spec.ionos.mariadb is not None and ionos is not None:
-        cluster = ionos.mariadb_cluster_by_name(spec.ionos.mariadb.name)
+    if spec.mariadb is not None and ionos is not None:
+        cluster = ionos.mariadb_cluster_by_name(spec.mariadb.name)
     host = db.host or ((cluster or {}).get("metadata") or {}).get("dnsName") or ""
     if not host:
         raise BackupError("no MariaDB server to dump: set MARIADB_HOST, or create the managed "
@@ -174,7 +174,7 @@ def backup_database(job: BackupJob) -> Produced:
             {"id": b.get("id"), **{k: (b.get("properties") or {}).get(k) for k in (
                 "earliestRecoveryTargetTime", "latestRecoveryTargetTime", "location")}}
             for b in backups]}
-    names = target.databases or ([spec.ionos.mariadb.database] if spec.ionos.mariadb else [])
+    names = target.databases or ([spec.mariadb.database] if spec.mariadb else [])
     if not names:
         raise BackupError("no database named: set databases on the target")
     server = db.server_version(host)

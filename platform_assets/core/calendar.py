@@ -113,13 +113,16 @@ def in_freeze(spec: PlatformSpec, now: datetime) -> bool:
 
 def ionos_maintenance_windows(spec: PlatformSpec) -> dict[str, MaintenanceWindow]:
     """IONOS's own maintenance windows by resource (cluster, node pools, MariaDB)."""
+    if spec.ionos is None:  # an existing cluster: its maintenance is not IONOS's
+        return {}
+    ionos = spec.ionos
     out: dict[str, MaintenanceWindow] = {
-        f"cluster/{spec.ionos.cluster.name}": spec.ionos.cluster.maintenance_window}
-    for p in spec.ionos.node_pools:
-        out[f"node_pool/{p.name}"] = p.maintenance_window or spec.ionos.cluster.maintenance_window
-    if spec.ionos.mariadb:
-        out[f"mariadb/{spec.ionos.mariadb.name}"] = spec.ionos.mariadb.maintenance_window
-    for pg in spec.ionos.postgres:
+        f"cluster/{ionos.cluster.name}": ionos.cluster.maintenance_window}
+    for p in ionos.node_pools:
+        out[f"node_pool/{p.name}"] = p.maintenance_window or ionos.cluster.maintenance_window
+    if spec.mariadb:
+        out[f"mariadb/{spec.mariadb.name}"] = spec.mariadb.maintenance_window
+    for pg in ionos.postgres:
         out[f"postgres/{pg.name}"] = pg.maintenance_window
     return out
 

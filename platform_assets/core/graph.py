@@ -23,6 +23,7 @@ from platform_assets.spec.models import (
     Component,
     Datacenter,
     DriftMode,
+    Ionos,
     Lan,
     MariaDB,
     NodePool,
@@ -142,6 +143,8 @@ class Node:
     description: str
     code_version: str
     section: Section = field(compare=False, repr=False)
+    # The environment whose graph holds the node (None: a spec without environments).
+    environment: str | None = field(default=None, compare=False)
 
     @property
     def path(self) -> str:
@@ -170,6 +173,17 @@ class Graph:
     nodes: Mapping[tuple[str, ...], Node]
     # The spec file's directory: manifest paths are relative to it (None: not loaded from disk).
     base_dir: Path | None = None
+    # The environment this graph is (``spec.environments``): every key starts with its name.
+    # None: a spec without environments, keys as they always were.
+    environment: str | None = None
+
+    def scoped(self, key: tuple[str, ...]) -> tuple[str, ...]:
+        """The key of this graph for an environment-relative ``key`` (``("ionos", "cluster")``)."""
+        return (self.environment, *key) if self.environment else key
+
+    def relative(self, key: tuple[str, ...]) -> tuple[str, ...]:
+        """``key`` without this graph's environment prefix."""
+        return key[1:] if self.environment and key[:1] == (self.environment,) else key
 
     def by_kind(self, kind: NodeKind) -> list[Node]:
         return [n for n in self.nodes.values() if n.kind == kind]
@@ -214,21 +228,32 @@ class Graph:
 
 
 def build_graph(
-    spec: PlatformSpec, manifest_digest: Callable[[str], str] | None = None
+    spec: PlatformSpec, manifest_digest: Callable[[str], str] | None = None,
+    environment: str | None = None,
 ) -> Graph:
     """Derive every asset from the spec.
 
     Args:
-        spec: the validated spec.
+        spec: the validated spec (one environment's, resolved, when there are environments).
         manifest_digest: returns a digest of a manifest directory's files, so editing a manifest
             changes its component's code version. Omitted: the path alone is hashed.
+        environment: the environment's name: each key is prefixed with it, so one Definitions
+            holds every environment and the UI shows each asset per environment.
     """
     b = _Builder(tuple(spec.metadata.owners))
-    _add_infrastructure(b, spec)
+    if spec.ionos is not None:
+        _add_infrastructure(b, spec.ionos)
     _add_components(b, spec, manifest_digest)
     _add_backups(b, spec)
     _add_certificates(b, spec)
-    return Graph(spec=spec, nodes=MappingProxyType(b.nodes))
+    nodes = b.nodes if environment is None else _prefixed(b.nodes, environment)
+    return Graph(spec=spec, nodes=MappingProxyType(nodes), environment=environment)
+
+
+def _prefixed(nodes: dict[tuple[str, ...], Node], env: str) -> dict[tuple[str, ...], Node]:
+    return {(env, *key): dataclasses.replace(
+        n, key=(env, *key), deps=tuple((env, *d) for d in n.deps),
+        description=f"[{env}] {n.description}", environment=env) for key, n in nodes.items()}
 
 
 @dataclass
@@ -246,8 +271,7 @@ class _Builder:
         )
 
 
-def _add_infrastructure(b: _Builder, spec: PlatformSpec) -> None:
-    ionos = spec.ionos
+def _add_infrastructure(b: _Builder, ionos: Ionos) -> None:
     dc = ionos.datacenter
     b.add(KEY_DATACENTER, "datacenter", dc.name, "infrastructure", [], {"ionos"}, (),
           dc.description or f"IONOS datacenter {dc.name} in {dc.location}.", dc)
@@ -281,7 +305,7 @@ def _add_infrastructure(b: _Builder, spec: PlatformSpec) -> None:
 
 def _add_components(b: _Builder, spec: PlatformSpec,
                     manifest_digest: Callable[[str], str] | None) -> None:
-    pools = [node_pool_key(p.name) for p in spec.ionos.node_pools]
+    pools = [node_pool_key(p.name) for p in spec.ionos.node_pools] if spec.ionos else []
     layers: list[tuple[Group, list[Component]]] = [
         ("platform", spec.platform), ("applications", spec.applications)
     ]
@@ -306,7 +330,7 @@ def _add_components(b: _Builder, spec: PlatformSpec,
 def _protected(spec: PlatformSpec, t: BackupTarget) -> list[tuple[str, ...]]:
     """The assets a backup target protects (it runs after them)."""
     if t.protects == "mariadb" or (t.protects is None and t.kind == "database"):
-        return [KEY_MARIADB] if spec.ionos.mariadb else []
+        return [KEY_MARIADB] if spec.mariadb else []
     if t.kind == "postgres":
         name = postgres_cluster_of(spec, t)
         return [postgres_key(name)] if name else []
@@ -319,10 +343,11 @@ def _protected(spec: PlatformSpec, t: BackupTarget) -> list[tuple[str, ...]]:
 def postgres_cluster_of(spec: PlatformSpec, t: BackupTarget) -> str | None:
     """The ``ionos.postgres`` cluster a postgres target backs up: ``protects: postgres/<name>``,
     else the spec's only one (None when that names none)."""
+    pgs = spec.ionos.postgres if spec.ionos else []
     if t.protects and t.protects.startswith("postgres/"):
         name = t.protects.split("/", 1)[1]
-        return name if any(pg.name == name for pg in spec.ionos.postgres) else None
-    return spec.ionos.postgres[0].name if len(spec.ionos.postgres) == 1 else None
+        return name if any(pg.name == name for pg in pgs) else None
+    return pgs[0].name if len(pgs) == 1 else None
 
 
 def _add_backups(b: _Builder, spec: PlatformSpec) -> None:
@@ -366,7 +391,7 @@ def to_mermaid(graph: Graph) -> str:
             continue
         lines.append(f"  subgraph {group}")
         for n in nodes:
-            label = "/".join(n.key[1:]) if n.kind != "component" else n.name
+            label = "/".join(graph.relative(n.key)[1:]) if n.kind != "component" else n.name
             lines.append(f'    {ids[n.key]}["{label}"]')
         lines.append("  end")
     def ancestors(key: tuple[str, ...]) -> set[tuple[str, ...]]:

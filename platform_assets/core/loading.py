@@ -29,7 +29,12 @@ from platform_assets.core.manifests import (
     with_namespace,
 )
 from platform_assets.names import TAG_COMMIT
-from platform_assets.spec.loader import SpecError, SpecProblem, load_spec_from
+from platform_assets.spec.loader import (
+    SpecError,
+    SpecProblem,
+    load_specs_from,
+    pick_environment,
+)
 from platform_assets.spec.models import PlatformSpec
 from platform_assets.spec.source import DirectorySource, SpecSource
 
@@ -88,8 +93,9 @@ def manifest_problems_in(source: SpecSource, spec_path: str,
 
 
 def graph_from_source(source: SpecSource, spec_path: str,
-                      check_manifests: bool = False) -> Graph:
-    """The asset graph of the spec at ``spec_path`` in ``source``.
+                      check_manifests: bool = False, environment: str | None = None) -> Graph:
+    """The asset graph of the spec at ``spec_path`` in ``source`` (of ``environment``, when the
+    spec has environments).
 
     Manifest paths in the spec are relative to the spec file's directory; each manifest
     component's code version covers its files, and ``base_dir`` is that directory on disk (None
@@ -98,17 +104,39 @@ def graph_from_source(source: SpecSource, spec_path: str,
     returned; the code location skips that to load fast, and the engine checks at apply.
 
     Raises:
-        SpecError: the spec cannot be read or is invalid; every problem names file and line.
+        SpecError: the spec cannot be read or is invalid (every problem names file and line),
+            or has no such environment.
     """
+    specs = load_specs_from(source, spec_path)
+    spec = pick_environment(specs, environment, source.describe(spec_path))
+    return _graph(source, spec_path, spec, environment, check_manifests, {})
+
+
+def graphs_from_source(source: SpecSource, spec_path: str,
+                       check_manifests: bool = False) -> list[Graph]:
+    """One graph per environment of the spec at ``spec_path`` in ``source``, in the order they
+    are written (a spec without environments: one graph, its keys unprefixed)."""
+    specs = load_specs_from(source, spec_path)
+    digests: dict[str, str] = {}  # environments share their base's manifest directories
+    return [_graph(source, spec_path, spec, env, check_manifests, digests)
+            for env, spec in specs.items()]
+
+
+def _graph(source: SpecSource, spec_path: str, spec: PlatformSpec, environment: str | None,
+           check_manifests: bool, digests: dict[str, str]) -> Graph:
     spec_dir = posixpath.dirname(spec_path)
 
     def in_tree(path: str) -> str:
         return posixpath.normpath(posixpath.join(spec_dir, path))
 
-    spec = load_spec_from(source, spec_path)
     if check_manifests and (problems := manifest_problems_in(source, spec_path, spec)):
         raise SpecError(problems)
-    graph = build_graph(spec, manifest_digest=lambda path: manifest_digest(source, in_tree(path)))
+    def digest(path: str) -> str:
+        if path not in digests:
+            digests[path] = manifest_digest(source, in_tree(path))
+        return digests[path]
+
+    graph = build_graph(spec, manifest_digest=digest, environment=environment)
     base_dir = source.root / spec_dir if source.root is not None else None
     return dataclasses.replace(graph, base_dir=base_dir)
 
@@ -136,7 +164,7 @@ def commit_of_run(tags: Mapping[str, str]) -> str | None:
     return sha if sha and _SHA.match(sha) else None
 
 
-def graph_at_commit(repo: CommitTrees, sha: str) -> Graph:
+def graph_at_commit(repo: CommitTrees, sha: str, environment: str | None = None) -> Graph:
     """The graph of the spec at commit ``sha``, read from its tree written to disk (once per
     commit), so a run applies exactly what that commit holds, whatever the working copy holds.
 
@@ -147,7 +175,7 @@ def graph_at_commit(repo: CommitTrees, sha: str) -> Graph:
     if not repo.has_commit(sha):
         repo.fetch()
     source = DirectorySource(repo.materialize(sha), label=sha[:12])
-    return graph_from_source(source, repo.spec_path)
+    return graph_from_source(source, repo.spec_path, environment=environment)
 
 
 def graph_for_run(tags: Mapping[str, str], repo: CommitTrees | None, graph: Graph) -> Graph:
@@ -156,4 +184,4 @@ def graph_for_run(tags: Mapping[str, str], repo: CommitTrees | None, graph: Grap
     sha = commit_of_run(tags)
     if sha is None or repo is None:
         return graph
-    return graph_at_commit(repo, sha)
+    return graph_at_commit(repo, sha, graph.environment)

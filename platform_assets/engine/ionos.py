@@ -102,7 +102,7 @@ def require(what: str, found: Json | None, opts: Options) -> Json | None:
 
 def datacenter_ids(rt: Runtime, opts: Options) -> tuple[str | None, dict[str, str]]:
     """The datacenter id and LAN ids by name (None / missing when not created yet)."""
-    name = rt.spec.ionos.datacenter.name
+    name = rt.spec.ionos_infra.datacenter.name
     dc = require(f"datacenter {name}", rt.cloud().find_datacenter(name), opts)
     if dc is None:
         return None, {}
@@ -150,7 +150,7 @@ def _observe_cluster(rt: Runtime, node: Node, opts: Options) -> IonosState:
 
 def _observe_node_pool(rt: Runtime, node: Node, opts: Options) -> IonosState:
     pool = section_as(node, NodePool)
-    cluster = rt.spec.ionos.cluster
+    cluster = rt.spec.ionos_infra.cluster
     dc_id, lan_ids = datacenter_ids(rt, opts)
     cl = require(f"cluster {cluster.name}", rt.cloud().find_k8s_cluster(cluster.name), opts)
     missing_lans = [n for n in pool.lans if n not in lan_ids]
@@ -204,7 +204,7 @@ def _observe_postgres(rt: Runtime, node: Node, opts: Options) -> IonosState:
     pg = section_as(node, PostgresCluster)
     dc_id, lan_ids = datacenter_ids(rt, opts)
     want = desired.postgres_props(pg, dc_id or "(new datacenter)", lan_ids.get(pg.lan, "0"),
-                                  rt.spec.ionos.datacenter.location)
+                                  rt.spec.ionos_infra.datacenter.location)
     st = IonosState(node, f"ionos/postgres/{pg.name}", f"PostgreSQL cluster {pg.name}", want,
                     rt.cloud().find_postgres(pg.name), lan_ids=lan_ids,
                     disruptive=desired.POSTGRES_DISRUPTIVE)

@@ -36,7 +36,7 @@ def _password(rt: Runtime, w: InfrastructureInput, variable: str, opts: Options)
 
 
 def _mariadb(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, str]:
-    db = rt.spec.ionos.mariadb
+    db = rt.spec.mariadb
     if db is None:
         raise ReconcileError("inputs 'mariadb' needs ionos.mariadb in the spec")
     cluster = guarded(f"GET MariaDB cluster {db.name}", partial(rt.cloud().find_mariadb, db.name))
@@ -45,7 +45,7 @@ def _mariadb(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, st
 
 
 def _postgres(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, str]:
-    pg = next((p for p in rt.spec.ionos.postgres if p.name == w.name), None)
+    pg = next((p for p in rt.spec.ionos_infra.postgres if p.name == w.name), None)
     if pg is None:
         raise ReconcileError(f"inputs {w.asset!r}: no ionos.postgres entry named {w.name!r}")
     cluster = guarded(f"GET PostgreSQL cluster {pg.name}",

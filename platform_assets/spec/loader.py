@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from platform_assets.core import safeyaml
+from platform_assets.spec import environments
 from platform_assets.spec.models import (
     INFRASTRUCTURE_OUTPUTS,
     BackupTarget,
@@ -118,12 +119,123 @@ def _pydantic_problems(exc: ValidationError, file: str, lines: _Lines) -> list[S
     return problems
 
 
+def _validate(data: Any, file: str, lines: _Lines) -> PlatformSpec:
+    if not isinstance(data, dict):
+        raise SpecError([SpecProblem(file, 1, "", f"expected a mapping at the top level, got "
+                                     f"{type(data).__name__}")])
+    try:
+        return PlatformSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_pydantic_problems(exc, file, lines)) from None
+
+
+def _spec_fields() -> list[str]:
+    return [f.alias or name for name, f in PlatformSpec.model_fields.items()]
+
+
+def load_specs_text(
+    text: str,
+    file: str = "<spec>",
+    base_dir: Path | None = None,
+    path_exists: Callable[[str], bool] | None = None,
+    check_path: PathCheck | None = None,
+) -> dict[str | None, PlatformSpec]:
+    """Parse and validate a spec held in ``text``: its environments, each resolved into a
+    complete single-environment spec (``spec.environments``), by name; a spec without
+    environments is the one entry ``None``. Arguments as :func:`load_spec_text`.
+
+    Raises:
+        SpecError: every problem of the base and of each environment, naming file and line.
+    """
+    data, lines = parse_yaml_with_lines(text, file)
+    base = _validate(data, file, lines)
+    if check_path is None and path_exists is None and base_dir is not None:
+        check_path = source_path_check(DirectorySource(base_dir), "platform.yaml")
+    if not base.environments:
+        found = [*_single_problems(data), *check_references(base, path_exists, check_path)]
+        if found:
+            raise SpecError([SpecProblem(file, lines.line(loc), format_loc(loc), msg)
+                             for loc, msg in found])
+        return {None: base}
+    resolved, overlay_problems = environments.resolve(data, _spec_fields())
+    problems = [SpecProblem(file, lines.line(loc), format_loc(loc), msg)
+                for loc, msg in overlay_problems]
+    specs: dict[str | None, PlatformSpec] = {}
+    # An environment whose overrides are wrong is not validated further (its resolved document
+    # would repeat the same problem elsewhere); nor is any when the base itself is wrong.
+    bad = {str(loc[1]) if loc[:1] == (environments.ENVIRONMENTS,) and len(loc) > 1 else "*"
+           for loc, _ in overlay_problems}
+    for env in resolved:
+        if env.name in bad or "*" in bad:
+            continue
+        spec, env_problems = _environment_spec(env, file, lines, path_exists, check_path)
+        problems += env_problems
+        if spec is not None:
+            specs[env.name] = spec
+    if problems:
+        raise SpecError(problems)
+    return specs
+
+
+def _single_problems(data: dict[str, Any]) -> Problems:
+    """A spec without environments has exactly one cluster and no promotion."""
+    out: Problems = []
+    if data.get("promotion") is not None:
+        out.append((("promotion",), "promotion needs environments: it names the environment "
+                                    "whose checks must pass first"))
+    if data.get("ionos") is None and data.get("cluster") is None:
+        out.append(((), "no cluster: set ionos (an IONOS managed cluster) or cluster (an "
+                        "existing one, by kubeconfig)"))
+    elif data.get("ionos") is not None and data.get("cluster") is not None:
+        out.append((("cluster",), "set either ionos or cluster, not both"))
+    return out
+
+
+def _environment_spec(env: environments.Resolved, file: str, lines: _Lines,
+                      path_exists: Callable[[str], bool] | None,
+                      check_path: PathCheck | None
+                      ) -> tuple[PlatformSpec | None, list[SpecProblem]]:
+    """One environment's spec, or the problems of its resolved document (each named where it
+    was written: in the environment's overrides, or in the base it inherits)."""
+    def problem(loc: Loc, msg: str) -> SpecProblem:
+        src, overridden = env.source_loc(loc)
+        where = format_loc(src) if overridden else \
+            f"{format_loc(loc)} (environment {env.name})".lstrip()
+        return SpecProblem(file, lines.line(src), where, msg)
+
+    try:
+        spec = PlatformSpec.model_validate(env.data)
+    except ValidationError as exc:
+        return None, [problem(p.loc, p.message) for p in _loc_problems(exc)]
+    found = check_references(spec, path_exists, check_path)
+    return (None if found else spec), [problem(loc, msg) for loc, msg in found]
+
+
+@dataclass(frozen=True)
+class _LocProblem:
+    loc: Loc
+    message: str
+
+
+def _loc_problems(exc: ValidationError) -> list[_LocProblem]:
+    """The pydantic problems of ``exc`` by location, with the loader's messages."""
+    marker = _Lines()
+    out = []
+    for p, err in zip(_pydantic_problems(exc, "", marker), exc.errors(include_url=False),
+                      strict=True):
+        loc = tuple(x for x in err["loc"]
+                    if not (isinstance(x, str) and x.startswith("function-")))
+        out.append(_LocProblem(loc, p.message))
+    return out
+
+
 def load_spec_text(
     text: str,
     file: str = "<spec>",
     base_dir: Path | None = None,
     path_exists: Callable[[str], bool] | None = None,
     check_path: PathCheck | None = None,
+    environment: str | None = None,
 ) -> PlatformSpec:
     """Parse and validate a spec held in ``text``.
 
@@ -133,24 +245,22 @@ def load_spec_text(
         base_dir: directory that manifest paths are relative to (checked to exist when given).
         path_exists: alternative existence check for manifest paths (e.g. inside a Git tree).
         check_path: what is wrong with a manifest path, or None (replaces the two above).
+        environment: which environment's spec, for a spec with environments.
     """
-    data, lines = parse_yaml_with_lines(text, file)
-    if not isinstance(data, dict):
-        raise SpecError([SpecProblem(file, 1, "", f"expected a mapping at the top level, got "
-                                     f"{type(data).__name__}")])
-    try:
-        spec = PlatformSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(_pydantic_problems(exc, file, lines)) from None
-    if check_path is None and path_exists is None and base_dir is not None:
-        check_path = source_path_check(DirectorySource(base_dir), "platform.yaml")
-    problems = [
-        SpecProblem(file, lines.line(loc), format_loc(loc), msg)
-        for loc, msg in check_references(spec, path_exists, check_path)
-    ]
-    if problems:
-        raise SpecError(problems)
-    return spec
+    specs = load_specs_text(text, file, base_dir, path_exists, check_path)
+    return pick_environment(specs, environment, file)
+
+
+def pick_environment(specs: dict[str | None, PlatformSpec], environment: str | None,
+                     file: str) -> PlatformSpec:
+    """The spec of ``environment`` among ``specs`` (``None``: the spec has no environments)."""
+    if environment in specs:
+        return specs[environment]
+    names = sorted(k for k in specs if k is not None)
+    what = (f"the spec has environments ({', '.join(names)}): name one" if environment is None
+            else f"unknown environment {environment!r}; expected one of {names}" if names
+            else f"the spec has no environments; {environment!r} is not one")
+    raise SpecError([SpecProblem(file, None, "environments", what)])
 
 
 def spec_path_from_env() -> Path:
@@ -158,9 +268,10 @@ def spec_path_from_env() -> Path:
     return Path(os.environ.get("PLATFORM_SPEC") or DEFAULT_SPEC)
 
 
-def load_spec_from(source: SpecSource, spec_path: str) -> PlatformSpec:
-    """Read and validate the spec at ``spec_path`` in ``source``; manifest paths (relative to the
-    spec file) must be directories of the same source.
+def load_specs_from(source: SpecSource, spec_path: str) -> dict[str | None, PlatformSpec]:
+    """Read and validate the spec at ``spec_path`` in ``source``: each environment's spec by
+    name (``None``: the spec has no environments); manifest paths (relative to the spec file)
+    must be directories of the same source.
 
     Raises:
         SpecError: the spec cannot be read or is invalid; every problem names file and line.
@@ -177,7 +288,19 @@ def load_spec_from(source: SpecSource, spec_path: str) -> PlatformSpec:
     except UnicodeDecodeError as exc:
         raise SpecError([SpecProblem(label, None, "", f"cannot read the spec: not UTF-8 text "
                                      f"(byte {exc.start}: {exc.reason})")]) from None
-    return load_spec_text(text, label, check_path=source_path_check(source, spec_path))
+    return load_specs_text(text, label, check_path=source_path_check(source, spec_path))
+
+
+def load_spec_from(source: SpecSource, spec_path: str,
+                   environment: str | None = None) -> PlatformSpec:
+    """The spec of ``environment`` (None: a spec without environments) at ``spec_path`` in
+    ``source``, as :func:`load_specs_from` reads it.
+
+    Raises:
+        SpecError: the spec cannot be read or is invalid, or has no such environment.
+    """
+    return pick_environment(load_specs_from(source, spec_path), environment,
+                            source.describe(spec_path))
 
 
 def source_path_check(source: SpecSource, spec_path: str) -> PathCheck:
@@ -214,12 +337,22 @@ def spec_base_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return (Path(path) if path is not None else spec_path_from_env()).resolve().parent
 
 
-def load_graph(path: str | os.PathLike[str] | None = None) -> Graph:
+def load_graph(path: str | os.PathLike[str] | None = None,
+               environment: str | None = None) -> Graph:
     """The asset graph of the spec at ``path`` (default ``$PLATFORM_SPEC``), without Dagster:
-    ``core.loading.graph_from_source`` on the spec's directory."""
+    ``core.loading.graph_from_source`` on the spec's directory; of ``environment`` when the
+    spec has environments."""
     from platform_assets.core.loading import graph_from_source
 
-    return graph_from_source(*_on_disk(path))
+    return graph_from_source(*_on_disk(path), environment=environment)
+
+
+def load_graphs(path: str | os.PathLike[str] | None = None) -> list[Graph]:
+    """One graph per environment of the spec at ``path`` (default ``$PLATFORM_SPEC``), in the
+    order they are written; a spec without environments has one, unprefixed."""
+    from platform_assets.core.loading import graphs_from_source
+
+    return graphs_from_source(*_on_disk(path))
 
 
 def _dupes(items: list[Any], loc: Loc, what: str) -> Problems:
@@ -239,6 +372,8 @@ def _layered(spec: PlatformSpec) -> list[tuple[str, int, Component]]:
 
 def _check_ionos(spec: PlatformSpec) -> Problems:
     ionos = spec.ionos
+    if ionos is None:
+        return []
     out = (_dupes(ionos.lans, ("ionos", "lans"), "LAN")
            + _dupes(ionos.node_pools, ("ionos", "node_pools"), "node pool")
            + _dupes(ionos.buckets, ("ionos", "buckets"), "bucket")
@@ -289,8 +424,8 @@ def _check_dependencies(spec: PlatformSpec) -> Problems:
 
 def _output_assets(spec: PlatformSpec) -> set[str]:
     """The infrastructure assets a component may read outputs of, as ``inputs`` names them."""
-    return ({"mariadb"} if spec.ionos.mariadb else set()) | {
-        f"postgres/{pg.name}" for pg in spec.ionos.postgres}
+    return ({"mariadb"} if spec.mariadb else set()) | {
+        f"postgres/{pg.name}" for pg in (spec.ionos.postgres if spec.ionos else [])}
 
 
 def _check_wiring(w: InfrastructureInput, loc: Loc, known: set[str]) -> Problems:
@@ -314,7 +449,7 @@ def _check_inputs(spec: PlatformSpec) -> Problems:
     out: Problems = [((layer, i, "inputs", "mariadb"),
                       "the MariaDB outputs need ionos.mariadb in the spec")
                      for layer, i, c in _layered(spec)
-                     if c.inputs.mariadb and not spec.ionos.mariadb]
+                     if c.inputs.mariadb and not spec.mariadb]
     for layer, i, c in _layered(spec):
         targets: dict[tuple[str, str], int] = {}
         for j, w in enumerate(c.inputs.infrastructure):
@@ -335,7 +470,7 @@ def _check_bucket_refs(spec: PlatformSpec) -> Problems:
     b = spec.backups
     if b is None or b.cross_region_copy is None:
         return []
-    names = {x.name for x in spec.ionos.buckets}
+    names = {x.name for x in spec.buckets}
     cb = b.cross_region_copy.bucket
     if cb not in names:
         return [(("backups", "cross_region_copy", "bucket"),
@@ -352,7 +487,7 @@ def _check_backups(spec: PlatformSpec) -> Problems:
     if b is None:
         return []
     out: Problems = []
-    buckets = sorted(x.name for x in spec.ionos.buckets)
+    buckets = sorted(x.name for x in spec.buckets)
     if b.bucket not in buckets:
         out.append((("backups", "bucket"), f"unknown bucket {b.bucket!r}; expected one of "
                                           f"{buckets}"))
@@ -366,7 +501,7 @@ def _check_backups(spec: PlatformSpec) -> Problems:
             out.append((("backups", "targets", i, "protects"),
                         f"unknown component {t.protects!r}; expected one of "
                         f"{sorted(protectable)}"))
-        if t.kind == "database" and not spec.ionos.mariadb:
+        if t.kind == "database" and not spec.mariadb:
             out.append((("backups", "targets", i, "kind"),
                         "a database target needs ionos.mariadb in the spec"))
     return out
@@ -377,7 +512,7 @@ def _check_postgres_target(spec: PlatformSpec, t: BackupTarget, i: int) -> Probl
 
     if postgres_cluster_of(spec, t) is not None:
         return []
-    names = sorted(f"postgres/{pg.name}" for pg in spec.ionos.postgres)
+    names = sorted(f"postgres/{pg.name}" for pg in (spec.ionos.postgres if spec.ionos else []))
     if t.protects:
         return [(("backups", "targets", i, "protects"), f"unknown PostgreSQL cluster "
                  f"{t.protects!r}; expected one of {names}")]
@@ -461,7 +596,7 @@ def check_references(
 
 
 def _bucket(spec: PlatformSpec, name: str) -> Any:
-    return next(b for b in spec.ionos.buckets if b.name == name)
+    return next(b for b in spec.buckets if b.name == name)
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

@@ -26,6 +26,7 @@ _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SIZE_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>Ki|Mi|Gi|Ti|KB|MB|GB|TB|K|M|G|T)?$")
 _DURATION_RE = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME_RE = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?Z?$")
 
 _UNIT_BYTES = {
@@ -908,11 +909,66 @@ class Metadata(Model):
     description: str = ""
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """Drop ``null`` from a field's JSON Schema (``X | None = None``: absent, never null)."""
+    branches = [b for b in schema.pop("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
+    schema.pop("default", None)
+
+
+class ExistingCluster(Model):
+    """A Kubernetes cluster platform-ops does not create (K3s, another provider), reached through
+    a kubeconfig: no IONOS infrastructure and no IONOS credentials are needed for it."""
+
+    kubeconfig_env: str = Field(
+        description="the environment variable holding the kubeconfig file's path (read at run "
+                    "time, as dg.EnvVar; never the file's content)")
+    context: str | None = Field(
+        default=None, description="the kubeconfig context (as kubectl --context); default: the "
+                                  "file's current-context")
+    name: Name = Field(description="the cluster's name: its concurrency pool (one reconcile of "
+                                   "a cluster at a time) and how alerts and tags name it")
+
+    @field_validator("kubeconfig_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name, e.g. "
+                             "STAGING_KUBECONFIG")
+        return value
+
+
+class Promotion(Model):
+    """Promotion: this environment applies a change only after another environment's checks
+    pass for it."""
+
+    after: Name = Field(description="the environment whose drift checks must pass first")
+
+
 class PlatformSpec(Model):
     api_version: Literal["platform-ops/v1"] = Field(alias="apiVersion")
     metadata: Metadata
     git: GitSource = GitSource()
-    ionos: Ionos
+    # Not nullable in the JSON Schema: null is not written in a spec, and an editor's errors
+    # stay precise (inside one anyOf branch they would not).
+    ionos: Ionos | None = Field(
+        default=None, json_schema_extra=_not_null,
+        description="the IONOS infrastructure; exactly one of ionos and cluster (in each "
+                    "environment, when there are environments)")
+    cluster: ExistingCluster | None = Field(
+        default=None, json_schema_extra=_not_null,
+        description="an existing cluster reached by kubeconfig, instead of ionos")
+    promotion: Promotion | None = Field(
+        default=None, json_schema_extra=_not_null,
+        description="in an environment: apply a change only after another environment's checks "
+                    "pass for it")
+    environments: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="environment name -> its overrides of this spec (docs/environments.md); "
+                    "empty: the spec is one environment")
     platform: list[Component] = Field(default_factory=list)
     applications: list[Component] = Field(default_factory=list)
     backups: Backups | None = None
@@ -925,6 +981,33 @@ class PlatformSpec(Model):
     @property
     def components(self) -> list[Component]:
         return [*self.platform, *self.applications]
+
+    @property
+    def mariadb(self) -> MariaDB | None:
+        """The managed MariaDB (only an IONOS environment has one)."""
+        return self.ionos.mariadb if self.ionos else None
+
+    @property
+    def buckets(self) -> list[Bucket]:
+        """The S3 buckets (only an IONOS environment has them)."""
+        return list(self.ionos.buckets) if self.ionos else []
+
+    @property
+    def ionos_infra(self) -> Ionos:
+        """The IONOS section, for code that only runs for IONOS assets (which exist only when
+        the environment has one)."""
+        if self.ionos is None:
+            raise ValueError("this environment has no ionos section: its cluster is an existing "
+                             "one, reached by kubeconfig")
+        return self.ionos
+
+    @property
+    def cluster_name(self) -> str:
+        """The name of the environment's one cluster, IONOS managed or existing."""
+        if self.cluster is not None:
+            return self.cluster.name
+        assert self.ionos is not None, "a validated spec has ionos or cluster"
+        return self.ionos.cluster.name
 
     def component(self, name: str) -> Component:
         for c in self.components:

@@ -19,5 +19,5 @@ def test_drill_account_comes_from_the_environment_only_when_named(
     monkeypatch.setenv("MARIADB_DRILL_USER", "platform-ops-drill")
     db = backup_resources(graph, values.__getitem__)["database"]
     assert (db.drill_user, db.drill_password) == ("platform-ops-drill", "drill-pw")
-    assert db.user == graph.spec.ionos.mariadb.username and db.password == "pw"
+    assert db.user == graph.spec.mariadb.username and db.password == "pw"
     assert "drill-pw" not in repr(db)

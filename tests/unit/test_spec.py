@@ -227,18 +227,18 @@ def test_mariadb_outputs_need_a_mariadb_and_wire_the_component_after_it() -> Non
 
     spec = load_spec(DEFAULT_SPEC)
     wordpress = spec.component("wordpress")
-    assert spec.ionos.mariadb is not None
+    assert spec.mariadb is not None
     graph = build_graph(spec)
     assert KEY_MARIADB in graph.nodes[component_key("applications", "wordpress")].deps
     cluster = {"id": "c1", "metadata": {"dnsName": "ma-c1.mariadb.de-fra.ionos.com"}}
-    cm = desired.mariadb_outputs(wordpress, spec.ionos.mariadb, cluster)
+    cm = desired.mariadb_outputs(wordpress, spec.mariadb, cluster)
     assert cm == {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": {"name": "wordpress-config", "namespace": "services"},
                   "data": {"WORDPRESS_DATABASE_HOST": "ma-c1.mariadb.de-fra.ionos.com",
                            "WORDPRESS_DATABASE_NAME": "wordpress",
                            "WORDPRESS_DATABASE_PORT_NUMBER": "3306",
                            "WORDPRESS_DATABASE_USER": "wordpress"}}
-    before = desired.mariadb_outputs(wordpress, spec.ionos.mariadb, None)
+    before = desired.mariadb_outputs(wordpress, spec.mariadb, None)
     assert before is not None and before["data"]["WORDPRESS_DATABASE_HOST"] == desired.NOT_YET
     # No hard-coded host in the example's manifests any more.
     manifests = DEFAULT_SPEC.parent / "manifests" / "wordpress"
