@@ -25,10 +25,15 @@ def build_definitions(spec_path: str | Path | None = None) -> dg.Definitions:
     """Assemble the Definitions for the spec at ``spec_path``: with environments, each one's
     assets (keys prefixed by its name), jobs, schedules and resources side by side."""
     graphs = load_graphs(spec_path)
+    by_env = {g.environment: g for g in graphs}
     assets, checks, jobs, schedules = [], [], [], []
     resources: dict[str, object] = {}
     for graph in graphs:
-        for build in (build_reconcile_assets, build_backup_assets, build_certificate_assets):
+        promo = graph.spec.promotion
+        a, c = build_reconcile_assets(graph, by_env.get(promo.after) if promo else None)
+        assets.extend(a)
+        checks.extend(c)
+        for build in (build_backup_assets, build_certificate_assets):
             a, c = build(graph)
             assets.extend(a)
             checks.extend(c)

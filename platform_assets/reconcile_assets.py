@@ -29,6 +29,7 @@ from platform_assets.names import (
 )
 
 if TYPE_CHECKING:  # the engine is imported when a run starts, not when the location loads
+    from platform_assets.core.promotion import UpstreamAsset
     from platform_assets.engine.reconcile import Engine, ReconcileOutcome
     from resources.ionos import IonosCloudResource
     from resources.kubernetes import KubernetesResource
@@ -179,8 +180,55 @@ def run_in_order(nodes: list[Node], work: Callable[[Node], R],
                 yield node, (None if err else fut.result()), err
 
 
+class PromotionWait(RuntimeError):
+    """The asset waits for the environment it is promoted from (``core.promotion``)."""
+
+
+def _upstream_asset(instance: dg.DagsterInstance, node: Node,
+                    summary: Any) -> "UpstreamAsset":
+    from platform_assets.core.promotion import UpstreamAsset
+
+    event = instance.get_latest_materialization_event(_key(node))
+    mat = event.asset_materialization if event is not None else None
+    applied = (mat.metadata or {}).get("applied_code_version") if mat else None
+    record = summary.last_completed_check_execution_record if summary else None
+    evaluation = record.evaluation if record else None
+    return UpstreamAsset(
+        current_code_version=node.code_version,
+        applied_code_version=str(getattr(applied, "value", applied) or "") or None,
+        applied_at=event.timestamp if event is not None else None,
+        check_passed=bool(evaluation.passed) if evaluation is not None else None,
+        checked_at=((record.event.timestamp if record.event else record.create_timestamp)
+                    if record is not None and evaluation is not None else None))
+
+
+def promotion_waits(instance: dg.DagsterInstance, graph: Graph, upstream: Graph | None,
+                    nodes: list[Node], applied: dict[tuple[str, ...], str | None]
+                    ) -> dict[tuple[str, ...], str]:
+    """The selected nodes that must wait for the environment ``graph`` is promoted from, and
+    why (``core.promotion``); ``applied`` is each node's last applied code version."""
+    from platform_assets.core.promotion import promotion_wait
+
+    promo = graph.spec.promotion
+    if promo is None or upstream is None:
+        return {}
+    twins = {n.key: upstream.nodes.get(upstream.scoped(graph.relative(n.key))) for n in nodes}
+    checks = [dg.AssetCheckKey(_key(t), "drift") for t in twins.values() if t is not None]
+    summaries = instance.event_log_storage.get_asset_check_summary_records(checks)
+    out: dict[tuple[str, ...], str] = {}
+    for n in nodes:
+        twin = twins[n.key]
+        state = None if twin is None else _upstream_asset(
+            instance, twin, summaries.get(dg.AssetCheckKey(_key(twin), "drift")))
+        wait = promotion_wait(n.path, applied.get(n.key) != n.code_version, promo.after, state)
+        if wait is not None:
+            out[n.key] = wait
+    return out
+
+
 def _reconcile_selected(context: dg.AssetExecutionContext, config: ReconcileConfig,
-                        graph: Graph, by_key: dict[dg.AssetKey, Node]) -> Iterator[Any]:
+                        graph: Graph, by_key: dict[dg.AssetKey, Node],
+                        upstream: Graph | None = None) -> Iterator[Any]:
     """The reconcile op: every selected node in dependency order; one failure fails the step
     after the independent nodes finished."""
     from platform_assets.engine.reconcile import Options
@@ -191,8 +239,12 @@ def _reconcile_selected(context: dg.AssetExecutionContext, config: ReconcileConf
     selected = [_node(run_graph, by_key[k]) for k in by_key if k in context.selected_asset_keys]
     engine = _engine(context, run_graph)
     previous = {n.key: _previous(context, _key(n)) for n in selected}
+    waits = promotion_waits(context.instance, run_graph, upstream, selected,
+                            {k: v[0] for k, v in previous.items()})
 
     def work(node: Node) -> "ReconcileOutcome":
+        if node.key in waits:  # its dependents are not run either (run_in_order)
+            raise PromotionWait(waits[node.key])
         prev_version, prev_meta = previous[node.key]
         return engine.reconcile(node, Options(
             dry_run=dry_run, force=force, previous_code_version=prev_version,
@@ -226,8 +278,10 @@ def _error_message(node: Node, err: BaseException | None) -> str:
     return f"{node.path}: {type(err).__name__}: {err}"
 
 
-def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
-    """One asset and one ``drift`` check per infrastructure and component node."""
+def build_reconcile_assets(graph: Graph, upstream: Graph | None = None
+                           ) -> tuple[list[Any], list[Any]]:
+    """One asset and one ``drift`` check per infrastructure and component node; ``upstream``
+    is the graph of the environment this one is promoted from (``spec.promotion``)."""
     nodes = reconciled_nodes(graph)
     if not nodes:
         return [], []
@@ -251,7 +305,7 @@ def build_reconcile_assets(graph: Graph) -> tuple[list[Any], list[Any]]:
                     description="Reconcile the selected IONOS resources and components to the "
                                 "spec: observe, diff, plan, apply, verify.")
     def reconcile(context: dg.AssetExecutionContext, config: ReconcileConfig) -> Iterator[Any]:
-        yield from _reconcile_selected(context, config, graph, by_key)
+        yield from _reconcile_selected(context, config, graph, by_key, upstream)
 
     check_specs = [
         dg.AssetCheckSpec(

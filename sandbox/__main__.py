@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 import threading
@@ -26,6 +27,13 @@ def _non_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if value < 0 or value != value:
         raise argparse.ArgumentTypeError(f"must be zero or more seconds, got {text!r}")
+    return value
+
+
+def _cluster_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a cluster name: lowercase letters, "
+                                         "digits and '-', at most 32 characters")
     return value
 
 
@@ -51,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="start with the Flux, cert-manager and external-secrets CRDs installed "
                          "and Flux's controllers taken as running (the sandbox's old behaviour; "
                          "a fresh managed cluster has none of them)")
+    up.add_argument("--cluster", action="append", default=[], metavar="NAME",
+                    type=_cluster_name,
+                    help="also serve an existing Kubernetes cluster NAME (K3s-like: no IONOS "
+                         "behind it); its kubeconfig's path is in NAME_KUBECONFIG (upper case), "
+                         "its nodes come from POST /clusters/NAME/kubernetes/nodes; repeatable")
     up.add_argument("--verbose", action="store_true", help="log what the services do")
     return parser
 
@@ -81,7 +94,8 @@ def _up(args: argparse.Namespace) -> int:
     try:
         sandbox = start_sandbox(state_dir=args.state_dir, delay=args.delay,
                                 run_jobs=args.run_jobs,
-                                preinstall_crds=args.preinstall_crds)
+                                preinstall_crds=args.preinstall_crds,
+                                clusters=tuple(args.cluster))
     except SandboxError as exc:
         print(f"python -m sandbox: {exc}", file=sys.stderr)
         return 1

@@ -51,15 +51,20 @@ class AdminService(Service):
     name = "admin"
 
     def __init__(self, reset_state: Callable[[], dict[str, Any]] | None = None,
-                 kubernetes: Callable[[str, str, Any], tuple[int, Any]] | None = None):
+                 kubernetes: Callable[[str, str, Any], tuple[int, Any]] | None = None,
+                 clusters: dict[str, Callable[[str, str, Any], tuple[int, Any]]] | None = None):
         self._reset_state = reset_state
         self._kubernetes = kubernetes
+        # Existing (non-IONOS) clusters by name: /clusters/<name>/kubernetes/... reaches the
+        # same admin endpoints of that cluster; faults aim at service kubernetes-<name>.
+        self._clusters = clusters or {}
+        self.services = (*SERVICES, *(f"kubernetes-{n}" for n in self._clusters))
 
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
         route = (req.method, path)
         if route == ("GET", "/healthz"):
-            return json_response(200, {"status": "ok", "services": list(SERVICES)})
+            return json_response(200, {"status": "ok", "services": list(self.services)})
         if route == ("GET", "/requests"):
             return json_response(200, request_counts())
         if route in (("DELETE", "/requests"), ("POST", "/requests/reset")):
@@ -74,8 +79,9 @@ class AdminService(Service):
             return json_response(200, {})
         if req.method == "DELETE" and path.startswith("/faults/"):
             service = path.removeprefix("/faults/")
-            if service not in SERVICES:
-                return _error(404, f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+            if service not in self.services:
+                return _error(404, f"unknown service {service!r}; known: "
+                                   f"{', '.join(self.services)}")
             FAULTS.set(service, None)
             return json_response(200, FAULTS.describe())
         if route == ("POST", "/reset"):
@@ -83,18 +89,31 @@ class AdminService(Service):
             report = self._reset_state() if self._reset_state else {}
             COUNTER.reset()
             return json_response(200, {"reset": report})
-        if path.startswith("/kubernetes/") and self._kubernetes is not None:
+        target, sub = self._cluster_route(path)
+        if target is not None:
             try:
                 body = req.json() if req.body else None
             except ValueError as exc:
                 return _error(400, f"{req.method} {path}: body is not JSON ({exc})")
-            status, answer = self._kubernetes(req.method, path, body)
+            status, answer = target(req.method, sub, body)
             return json_response(status, answer)
+        if path.startswith("/clusters/"):
+            return _error(404, f"no cluster in {path}; known: {', '.join(self._clusters)}")
         known = {"/healthz", "/requests", "/requests/reset", "/faults", "/reset"}
         if path in known or path.startswith("/faults/"):
             return _error(405, f"{req.method} is not allowed on {path}")
         return _error(404, f"no admin endpoint {path}; see GET /healthz, /requests, /faults, "
                            "POST /faults, POST /reset")
+
+    def _cluster_route(self, path: str) -> tuple[Callable[[str, str, Any], tuple[int, Any]] | None,
+                                                  str]:
+        """The Kubernetes admin handler a path reaches, and the path it is handed."""
+        if path.startswith("/kubernetes/"):
+            return self._kubernetes, path
+        name, _, rest = path.removeprefix("/clusters/").partition("/")
+        if path.startswith("/clusters/") and rest.startswith("kubernetes/"):
+            return self._clusters.get(name), "/" + rest
+        return None, path
 
     def _set_fault(self, req: Request) -> Response:
         try:
@@ -104,8 +123,9 @@ class AdminService(Service):
         if not isinstance(data, dict):
             return _error(400, "POST /faults: body must be a JSON object")
         service = data.pop("service", None)
-        if service not in SERVICES:
-            return _error(400, f"POST /faults: 'service' must be one of {', '.join(SERVICES)}; "
+        if service not in self.services:
+            known = ", ".join(self.services)
+            return _error(400, f"POST /faults: 'service' must be one of {known}; "
                                f"got {service!r}")
         try:
             cfg = FaultConfig.from_json(data)
@@ -159,10 +179,12 @@ class AdminClient:
         return dict(self._call("POST", "/reset"))
 
     def add_nodes(self, pool: str = "sandbox-pool", count: int = 3, cores: int = 4,
-                  ram_mb: int = 16384) -> list[str]:
-        """Ready Kubernetes nodes without an IONOS node pool (pods run only on nodes)."""
+                  ram_mb: int = 16384, cluster: str | None = None) -> list[str]:
+        """Ready Kubernetes nodes without an IONOS node pool (pods run only on nodes); in the
+        existing cluster ``cluster`` (``python -m sandbox up --cluster``) when given."""
         body = {"pool": pool, "count": count, "cores": cores, "ramMB": ram_mb}
-        return list(self._call("POST", "/kubernetes/nodes", body)["nodes"])
+        where = f"/clusters/{cluster}" if cluster else ""
+        return list(self._call("POST", f"{where}/kubernetes/nodes", body)["nodes"])
 
     def install_chart(self, chart: str, version: str,
                       values: dict[str, Any] | None = None) -> list[str]:

@@ -109,11 +109,14 @@ class Sandbox:
     """A running sandbox. Build it with ``start_sandbox``; ``stop`` ends every service."""
 
     def __init__(self, state_dir: Path | None = None, delay: float = 0.0, run_jobs: bool = False,
-                 platform_source: Path | None = None, preinstall_crds: bool = False):
+                 platform_source: Path | None = None, preinstall_crds: bool = False,
+                 clusters: tuple[str, ...] = ()):
         self.state_dir = state_dir.resolve() if state_dir is not None else None
         self.delay = delay
         self.run_jobs = run_jobs
         self.preinstall_crds = preinstall_crds
+        # Existing clusters (K3s-like, not IONOS) served beside the managed one, by name.
+        self.clusters = tuple(dict.fromkeys(clusters))
         self.platform_source = platform_source
         self.workdir = self.state_dir or Path(tempfile.mkdtemp(prefix="platform-sandbox-"))
         self.world = World(kubernetes_token=_kubernetes_token(self.state_dir))
@@ -262,10 +265,12 @@ class Sandbox:
         s3_started.result(timeout=max(deadline - time.monotonic(), 0.1))
         s3_server = self._serve(s3)
 
+        extra_env = self._start_clusters()
         admin_server = self._serve(AdminService(
             reset_state=self.reset_state,
-            kubernetes=self._kubernetes_admin))
-        self.services = {"kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
+            kubernetes=self._kubernetes_admin,
+            clusters={name: self._cluster_admin(name) for name in self.clusters}))
+        self.services = {**self.services, "kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
                          "certmanager": certmanager, "dns": dns, "postgres": postgres,
                          "alertmanager": alertmanager, "s3": s3, "vault": vault}
         for svc in (ionos, mariadb, certmanager, alertmanager):
@@ -313,6 +318,7 @@ class Sandbox:
             env["SANDBOX_POSTGRES_PORT"] = str(self.world.postgres_port)
         env.update(tls_env)
         env.update(vault_env)
+        env.update(extra_env)
         self.env = env
 
         for url in (k8s_server.url + "/version", env["IONOS_API_URL"], env["IONOS_MARIADB_URL"],
@@ -424,6 +430,54 @@ class Sandbox:
         new = factory()
         server.replace_service(new)
         return new
+
+    def _start_clusters(self) -> dict[str, str]:
+        """Serve each existing cluster: its own API server, token, CA and state, no IONOS in
+        its world (no node pools, no IONOS volumes, no IONOS CRDs); its kubeconfig's path goes
+        into ``<NAME>_KUBECONFIG``, as an operator's would."""
+        from sandbox.kubernetes.service import KubernetesService
+
+        env: dict[str, str] = {}
+        for name in self.clusters:
+            world = World(kubernetes_token=secrets.token_urlsafe(24))
+
+            def build(world: World = world, name: str = name) -> Any:
+                return KubernetesService(world, state_dir=self._service_state(f"kubernetes-{name}"),
+                                         controller_delay=self.delay, managed=False,
+                                         name=f"kubernetes-{name}")
+
+            def restarted(build: Callable[[], Any] = build) -> Any:
+                svc = build()
+                svc.start_controllers()
+                return svc
+
+            svc = build()
+            server = self._serve(svc)
+            world.kubernetes_url = server.url
+            svc.start_controllers()
+            key = f"kubernetes-{name}"
+            self.services[key] = svc
+            self._recreate[key] = (server, restarted)
+            self._stoppers.append(self._stopper(key))
+            path = self.workdir / f"kubeconfig-{name}.yaml"
+            write_private(path, svc.kubeconfig(server.url))
+            env[cluster_kubeconfig_env(name)] = str(path)
+            _wait_http(server.url + "/version", time.monotonic() + 10)
+        return env
+
+    def _stopper(self, key: str) -> Callable[[], None]:
+        def stop() -> None:
+            svc: Any = self.services[key]  # the one running now, after any reset
+            svc.stop()
+
+        return stop
+
+    def _cluster_admin(self, name: str) -> Callable[[str, str, Any], tuple[int, Any]]:
+        def handle(method: str, path: str, body: Any) -> tuple[int, Any]:
+            k8s: Any = self.services[f"kubernetes-{name}"]
+            return k8s.behaviours.handle(method, path, body)  # type: ignore[no-any-return]
+
+        return handle
 
     def _kubernetes_admin(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         k8s: Any = self.services["kubernetes"]
@@ -588,8 +642,15 @@ def _quote(value: str) -> str:
 
 def start_sandbox(state_dir: Path | None = None, delay: float = 0.0, run_jobs: bool = False,
                   platform_source: Path | None = None, timeout: float = 20.0,
-                  preinstall_crds: bool = False) -> Sandbox:
-    """Start the whole sandbox in this process and return it once every service answers."""
+                  preinstall_crds: bool = False, clusters: tuple[str, ...] = ()) -> Sandbox:
+    """Start the whole sandbox in this process and return it once every service answers;
+    ``clusters`` names existing (non-IONOS) Kubernetes clusters to serve beside it."""
     return Sandbox(state_dir=state_dir, delay=delay, run_jobs=run_jobs,
-                   platform_source=platform_source,
-                   preinstall_crds=preinstall_crds).start(timeout=timeout)
+                   platform_source=platform_source, preinstall_crds=preinstall_crds,
+                   clusters=clusters).start(timeout=timeout)
+
+
+def cluster_kubeconfig_env(name: str) -> str:
+    """The variable holding the kubeconfig path of the existing cluster ``name``:
+    ``STAGING_KUBECONFIG`` for ``staging``."""
+    return f"{name.upper().replace('-', '_')}_KUBECONFIG"

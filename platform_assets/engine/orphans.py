@@ -55,7 +55,9 @@ def _node_pools(api: CloudApi, spec: Ionos, cluster_id: str) -> list[str]:
 
 def orphans(rt: Runtime, node: Node) -> list[str]:
     """What the datacenter's or the cluster's drift check reports as owned by no asset."""
-    spec = rt.spec.ionos_infra
+    if node.kind not in ("datacenter", "cluster"):
+        return []
+    spec = rt.spec.ionos_infra  # only IONOS environments have these nodes
     if node.kind == "datacenter":
         api = rt.cloud()
         dc = api.find_datacenter(spec.datacenter.name)

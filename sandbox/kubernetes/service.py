@@ -84,7 +84,13 @@ class KubernetesService(Service):
 
     def __init__(self, world: World, state_dir: Path | None = None,
                  controller_delay: float = 0.0, run_jobs: bool = False,
-                 preinstall_crds: bool = False):
+                 preinstall_crds: bool = False, managed: bool = True,
+                 name: str = "kubernetes"):
+        # ``managed``: an IONOS managed cluster, which comes with IONOS's snapshot CRDs; an
+        # existing cluster (K3s, another provider; ``python -m sandbox up --cluster``) has none.
+        # ``name``: how requests are counted and faults aimed (``kubernetes-<cluster>``).
+        self.name = name
+        self.managed = managed
         if run_jobs and not world.kubernetes_token:
             # A Pod POST runs a command on this host: never without a token to check.
             raise ValueError("run_jobs needs authentication: set World.kubernetes_token")
@@ -115,7 +121,8 @@ class KubernetesService(Service):
         nrt = self._rt("", "namespaces")
         for ns in DEFAULT_NAMESPACES:
             self.api.create(nrt, "", {"metadata": {"name": ns}}, "sandbox")
-        self.install_crds(catalogue.managed_cluster_crds(), "ionos-managed-kubernetes")
+        if self.managed:
+            self.install_crds(catalogue.managed_cluster_crds(), "ionos-managed-kubernetes")
         if self.preinstall_crds:
             for chart, version in catalogue.PREINSTALLED:
                 self.install_chart(chart, version, {"crds": {"enabled": True}})
