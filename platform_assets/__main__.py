@@ -228,9 +228,9 @@ def demo_instance_home() -> Path:
     return home
 
 
-def _run_reconcile(instance: DagsterInstance, spec: str,
-                   log: Path) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
-    ok, rows, _ = _run_job(instance, spec, log, names.RECONCILE_JOB)
+def _run_reconcile(instance: DagsterInstance, spec: str, log: Path,
+                   job: str = names.RECONCILE_JOB) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
+    ok, rows, _ = _run_job(instance, spec, log, job)
     return ok, rows
 
 
@@ -364,56 +364,74 @@ def _demo_drill_account(env: dict[str, str]) -> dict[str, str]:
     return {"MARIADB_DRILL_USER": "platform-ops-drill", "MARIADB_DRILL_PASSWORD": password}
 
 
+def _demo_clusters(spec: str) -> list[tuple[str, str]]:
+    """(environment, sandbox cluster name) of each environment on an existing cluster whose
+    kubeconfig variable the sandbox can fill (``<NAME>_KUBECONFIG``)."""
+    from platform_assets.spec.loader import load_graphs
+
+    out = []
+    for graph in load_graphs(spec):
+        cluster = graph.spec.cluster
+        if cluster is None:
+            continue
+        if not cluster.kubeconfig_env.endswith("_KUBECONFIG"):
+            raise ValueError(f"environment {graph.environment}: the demo serves an existing "
+                             "cluster whose kubeconfig variable is <NAME>_KUBECONFIG; got "
+                             f"{cluster.kubeconfig_env}")
+        name = cluster.kubeconfig_env.removesuffix("_KUBECONFIG").lower().replace("_", "-")
+        out.append((str(graph.environment), name))
+    return out
+
+
+def _start_demo_sandbox(clusters: list[tuple[str, str]]
+                        ) -> tuple[subprocess.Popen[bytes], dict[str, str] | str]:
+    """The sandbox as a child process, and its env file's variables (or why it did not start)."""
+    env_file = Path(tempfile.mkdtemp(prefix="platform-ops-demo-")) / "sandbox.env"
+    print("starting the sandbox ...", flush=True)
+    extra = [arg for _, name in clusters for arg in ("--cluster", name)]
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--env-file", str(env_file),
+                             *extra], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not env_file.exists():
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            return proc, f"the sandbox exited with status {proc.returncode}: {err[-2000:]}"
+        if time.monotonic() > deadline:
+            return proc, "the sandbox did not write its env file within 60 s"
+        time.sleep(0.1)
+    time.sleep(0.1)
+    return proc, _read_env_file(env_file)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
-    env_file = Path(tempfile.mkdtemp(prefix="platform-ops-demo-")) / "sandbox.env"
-    print("starting the sandbox ...", flush=True)
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--env-file", str(env_file)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A spec the person names ($PLATFORM_SPEC) wins over the sandbox's seeded copy.
+    chosen = os.environ.get("PLATFORM_SPEC")
+    errors: tuple[type[Exception], ...] = (*_spec_errors(), ValueError)
     try:
-        deadline = time.monotonic() + 60
-        while not env_file.exists():
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                return _fail(f"the sandbox exited with status {proc.returncode}: {err[-2000:]}")
-            if time.monotonic() > deadline:
-                return _fail("the sandbox did not write its env file within 60 s")
-            time.sleep(0.1)
-        time.sleep(0.1)
-        env = _read_env_file(env_file)
+        clusters = _demo_clusters(chosen or str(ROOT / "platform" / "platform.yaml"))
+    except errors as exc:
+        return _fail(str(exc))
+    proc, env = _start_demo_sandbox(clusters)
+    try:
+        if isinstance(env, str):
+            return _fail(env)
         os.environ.update(env)
         os.environ.update(_demo_drill_account(env))
         os.environ["DAGSTER_HOME"] = str(demo_instance_home())
-        spec = env.get("PLATFORM_SPEC") or str(ROOT / "platform" / "platform.yaml")
-        admin = env["SANDBOX_ADMIN_URL"]
+        spec = chosen or env.get("PLATFORM_SPEC") or str(ROOT / "platform" / "platform.yaml")
+        os.environ["PLATFORM_SPEC"] = spec
         log = Path(os.environ["DAGSTER_HOME"]) / "demo.log"
         with DagsterInstance.get() as instance:
-            for attempt, title in ((1, "first run (from an empty cloud)"),
-                                   (2, "second run (nothing changed)")):
-                _reset_counts(admin)
-                before = writes_of(_counts(admin))
-                started = time.monotonic()
-                print(f"\nreconcile_platform, {title}:", flush=True)
-                ok, rows = _run_reconcile(instance, spec, log)
-                writes = writes_of(_counts(admin)) - before
-                for key, meta in rows:
-                    print(f"  {key:45s} {meta.get('summary', '')}")
-                print(f"  -> {'succeeded' if ok else 'FAILED'} in "
-                      f"{time.monotonic() - started:.1f}s, {writes} write request(s) to the APIs")
-                if not ok:
-                    return EXIT_ERROR
-                if attempt == 1 and not _report_pods(env["KUBECONFIG"]):
-                    return EXIT_ERROR
-                if attempt == 2:
-                    if writes:
-                        print(f"the second run made {writes} writes; expected none")
-                        return EXIT_ERROR
-                    print("  no changes: the platform matches the spec")
-            _demo_seams(instance, spec, log)
+            if clusters or _has_environments(spec):
+                status = _demo_fleet(instance, spec, env, clusters, log)
+            else:
+                status = _demo_one(instance, spec, env, log)
         print(f"\nrun logs: {log}\nDagster instance: {os.environ['DAGSTER_HOME']} "
               "(`dagster dev` shows the runs with DAGSTER_HOME set to it)")
-        return EXIT_OK
+        return status
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -421,6 +439,78 @@ def cmd_demo(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         print("sandbox stopped")
+
+
+def _has_environments(spec: str) -> bool:
+    from platform_assets.spec.loader import load_graphs
+
+    return load_graphs(spec)[0].environment is not None
+
+
+def _reconcile_twice(instance: DagsterInstance, spec: str, admin: str, log: Path, job: str,
+                     kubeconfig: str) -> bool:
+    """Run ``job`` from what is there, then again; the second must write nothing."""
+    for attempt, title in ((1, "first run (from an empty cloud)"),
+                           (2, "second run (nothing changed)")):
+        _reset_counts(admin)
+        before = writes_of(_counts(admin))
+        started = time.monotonic()
+        print(f"\n{job}, {title}:", flush=True)
+        ok, rows = _run_reconcile(instance, spec, log, job)
+        writes = writes_of(_counts(admin)) - before
+        for key, meta in rows:
+            print(f"  {key:45s} {meta.get('summary', '')}")
+        print(f"  -> {'succeeded' if ok else 'FAILED'} in "
+              f"{time.monotonic() - started:.1f}s, {writes} write request(s) to the APIs")
+        if not ok or (attempt == 1 and not _report_pods(kubeconfig)):
+            return False
+        if attempt == 2:
+            if writes:
+                print(f"the second run made {writes} writes; expected none")
+                return False
+            print("  no changes: the platform matches the spec")
+    return True
+
+
+def _demo_one(instance: DagsterInstance, spec: str, env: dict[str, str], log: Path) -> int:
+    """The demo of a spec without environments: reconcile twice, then backups and certificates."""
+    if not _reconcile_twice(instance, spec, env["SANDBOX_ADMIN_URL"], log, names.RECONCILE_JOB,
+                            env["KUBECONFIG"]):
+        return EXIT_ERROR
+    _demo_seams(instance, spec, log)
+    return EXIT_OK
+
+
+def _demo_fleet(instance: DagsterInstance, spec: str, env: dict[str, str],
+                clusters: list[tuple[str, str]], log: Path) -> int:
+    """The demo of a fleet: each existing cluster gets its nodes (as a K3s cluster has them),
+    then each environment is reconciled twice in its own runs, in the order written (an
+    environment promoted from another comes after it)."""
+    from platform_assets.spec.loader import load_graphs
+
+    admin = env["SANDBOX_ADMIN_URL"]
+    kubeconfigs = {}
+    for environment, name in clusters:
+        _admin_post(admin, f"/clusters/{name}/kubernetes/nodes",
+                    {"pool": f"{name}-nodes", "count": 3})
+        kubeconfigs[environment] = env[f"{name.upper().replace('-', '_')}_KUBECONFIG"]
+    for graph in load_graphs(spec):
+        environment = str(graph.environment)
+        print(f"\n== environment {environment}", flush=True)
+        if not _reconcile_twice(instance, spec, admin, log,
+                                names.scoped(names.RECONCILE_JOB, environment),
+                                kubeconfigs.get(environment, env["KUBECONFIG"])):
+            return EXIT_ERROR
+    return EXIT_OK
+
+
+def _admin_post(admin_url: str, path: str, body: dict[str, Any]) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(admin_url + path, data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - the sandbox on 127.0.0.1
+        pass
 
 
 # How far back `checkout` looks for a commit whose spec is valid (the head may be broken).

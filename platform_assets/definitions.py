@@ -39,7 +39,7 @@ def build_definitions(spec_path: str | Path | None = None) -> dg.Definitions:
             checks.extend(c)
         jobs.extend(build_jobs(graph))
         schedules.extend(build_schedules(graph))
-        resources.update(build_resources(graph))
+        resources.update(build_resources(graph, shared=graph is graphs[0]))
     fleet = graphs[0].environment is not None
     return dg.Definitions(
         assets=assets,

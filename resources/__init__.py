@@ -13,6 +13,7 @@ password goes through ``env``: ``dg.EnvVar`` for the ``Definitions``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -29,11 +30,37 @@ def _env_var(name: str) -> str:
     return dg.EnvVar(name)
 
 
-def build_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
+def build_resources(graph: Graph, env: EnvLookup = _env_var,
+                    shared: bool = True) -> dict[str, Any]:
     """Every resource the ``Definitions`` bind, by key (an environment's own resources are
-    keyed ``<key>_<environment>``; ``names.scoped``)."""
-    return {**sensor_resources(graph), **tls_resources(graph), **core_resources(graph, env),
-            **backup_resources(graph, env)}
+    keyed ``<key>_<environment>``; ``names.scoped``). ``shared=False``: only the environment's
+    own, for the second and later environments of a fleet (Git, Alertmanager and TLS are the
+    first one's)."""
+    common = {**sensor_resources(graph), **tls_resources(graph)} if shared else {}
+    return {**common, **core_resources(graph, env), **backup_resources(graph, env)}
+
+
+# Environments whose resources are configured alike share one instance (a fleet of twenty
+# builds a few, not sixty: each ConfigurableResource infers its config schema when built).
+@functools.lru_cache(maxsize=64)
+def _object_storage() -> Any:
+    from resources.object_storage import ObjectStorageResource
+
+    return ObjectStorageResource(endpoint_url_env="AWS_ENDPOINT_URL_S3")
+
+
+@functools.lru_cache(maxsize=1)
+def _no_database() -> Any:
+    from resources.database import DatabaseDumpResource
+
+    return DatabaseDumpResource()
+
+
+@functools.lru_cache(maxsize=64)
+def _ionos(location: str) -> Any:
+    from resources.ionos import IonosCloudResource
+
+    return IonosCloudResource(location=location, retry_attempts=8, retry_max_wait_seconds=30.0)
 
 
 def _environ(name: str) -> str:
@@ -55,19 +82,16 @@ def core_resources(graph: Graph, env: EnvLookup = _environ) -> dict[str, Any]:
     Kubernetes resource reads the kubeconfig whose path is in the variable the spec names
     (through ``env``: read at once by the CLI, ``dg.EnvVar`` in the Definitions), so it needs no
     IONOS credentials."""
-    from resources.ionos import IonosCloudResource
     from resources.kubernetes import KubernetesResource
-    from resources.object_storage import ObjectStorageResource
 
     spec, key = graph.spec, _keys(graph)
-    storage = {key("object_storage"): ObjectStorageResource(endpoint_url_env="AWS_ENDPOINT_URL_S3")}
+    storage = {key("object_storage"): _object_storage()}
     if spec.cluster is not None:
         return {key("kubernetes"): KubernetesResource(
             kubeconfig_path=env(spec.cluster.kubeconfig_env), context=spec.cluster.context,
             cluster_name=spec.cluster.name), **storage}
     ionos_spec = spec.ionos_infra
-    ionos = IonosCloudResource(location=ionos_spec.datacenter.location,
-                               retry_attempts=8, retry_max_wait_seconds=30.0)
+    ionos = _ionos(ionos_spec.datacenter.location)
     return {
         key("ionos"): ionos,
         key("kubernetes"): KubernetesResource(
@@ -116,7 +140,7 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     db, key = graph.spec.mariadb, _keys(graph)
     out = {key("postgres_database"): postgres_resource(graph)}
     if db is None:
-        return {key("database"): DatabaseDumpResource(), **out}
+        return {key("database"): _no_database(), **out}
     # Restore drills run as an account limited to `drill\_%`.* when one is configured (servers
     # where the dumping account may not create users; resources/database.py).
     drill: dict[str, Any] = {}
@@ -131,8 +155,13 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
 def postgres_resource(graph: Graph) -> Any:
     """``postgres_database``: each ``ionos.postgres`` cluster's admin user and the name of the
     variable holding its password (read when a dump or drill logs in, never held in config)."""
+    pgs = graph.spec.ionos.postgres if graph.spec.ionos else []
+    return _postgres(tuple((pg.name, pg.username, pg.password_env) for pg in pgs))
+
+
+@functools.lru_cache(maxsize=64)
+def _postgres(clusters: tuple[tuple[str, str, str], ...]) -> Any:
     from resources.postgres_dump import PostgresDumpResource
 
-    pgs = graph.spec.ionos.postgres if graph.spec.ionos else []
-    return PostgresDumpResource(users={pg.name: pg.username for pg in pgs},
-                                password_envs={pg.name: pg.password_env for pg in pgs})
+    return PostgresDumpResource(users={name: user for name, user, _ in clusters},
+                                password_envs={name: env for name, _, env in clusters})

@@ -8,6 +8,7 @@ dependency cycles are checked here, after the models, because they span sections
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from collections.abc import Callable, Iterable
@@ -157,6 +158,9 @@ def load_specs_text(
             raise SpecError([SpecProblem(file, lines.line(loc), format_loc(loc), msg)
                              for loc, msg in found])
         return {None: base}
+    if check_path is not None:
+        # Environments share the base's manifest directories: each is looked at once.
+        check_path = functools.lru_cache(maxsize=None)(check_path)
     resolved, overlay_problems = environments.resolve(data, _spec_fields())
     problems = [SpecProblem(file, lines.line(loc), format_loc(loc), msg)
                 for loc, msg in overlay_problems]

@@ -1,0 +1,174 @@
+"""A fleet's cost (issue 16): the code location of a generated spec of 20 environments x 50
+components loads within 1.5x a bare ``import dagster``; a no-op reconcile of one environment
+costs the same whether the spec holds that one environment or twenty (measured side by side).
+
+Run: ``.venv/bin/python benchmarks/bench_fleet.py [--rounds N]``. The load is a fresh
+``python -c`` building the whole ``Definitions`` (median of N, interleaved with the others). The
+no-op is ``reconcile_platform_env00`` executed in process, the same job of the same environment
+on the same sandbox cluster (its objects created by a first run), from the 1-environment and the
+20-environment spec in turn; the sandbox runs in its own process and counts the API calls.
+The last line printed is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_reconcile import (  # noqa: E402 - after the path insert
+    component_objects,
+    counts,
+    k8s_calls,
+    load_seconds,
+    reset_counts,
+    start_sandbox,
+)
+
+ENVIRONMENTS = 20
+COMPONENTS = 50
+GOAL_LOAD = 1.5
+JOB = "reconcile_platform_env00"
+
+
+def write_fleet(directory: Path, environments: int, components: int) -> Path:
+    """A spec of ``components`` manifest components (ten objects each) and ``environments``
+    environments: even ones on an existing cluster (``ENVnn_KUBECONFIG``), odd ones on IONOS
+    (the example's infrastructure under their own datacenter); each overrides one component."""
+    example = yaml.safe_load((ROOT / "platform" / "platform.yaml").read_text())["ionos"]
+    comps = []
+    for i in range(components):
+        path = directory / "manifests" / f"c{i:03d}"
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "objects.yaml").write_text(yaml.safe_dump_all(component_objects(i)))
+        comps.append({"name": f"component-{i:03d}", "namespace": f"bench-{i:03d}",
+                      "source": {"manifests": {"path": f"manifests/c{i:03d}"}},
+                      "health_timeout": "2m"})
+    envs: dict[str, Any] = {}
+    for e in range(environments):
+        name = f"env{e:02d}"
+        if e % 2 == 0:
+            env: dict[str, Any] = {"cluster": {"name": f"k3s-{name}",
+                                               "kubeconfig_env": f"{name.upper()}_KUBECONFIG"}}
+        else:
+            ionos = json.loads(json.dumps(example))
+            ionos["datacenter"]["name"] = f"dc-{name}"
+            ionos["cluster"]["name"] = f"k8s-{name}"
+            ionos.pop("mariadb", None)
+            ionos["buckets"] = []
+            env = {"ionos": ionos}
+        env["components"] = {f"component-{e % components:03d}": {"health_timeout": "3m"}}
+        envs[name] = env
+    spec = {"apiVersion": "platform-ops/v1", "metadata": {"name": "fleet-bench"},
+            "platform": comps, "environments": envs}
+    out = directory / "platform.yaml"
+    out.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return out
+
+
+def bench_load(fleet: Path, single: Path, rounds: int) -> dict[str, float]:
+    base = {k: v for k, v in os.environ.items() if k != "PLATFORM_SPEC"}
+    code = ("from platform_assets.definitions import defs; "
+            "assert len(defs.get_repository_def().asset_graph.get_all_asset_keys()) > 10")
+    cases = {"import_dagster": ("import dagster", base),
+             "one_environment": (code, {**base, "PLATFORM_SPEC": str(single)}),
+             "fleet": (code, {**base, "PLATFORM_SPEC": str(fleet)})}
+    wall: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(rounds):  # interleaved, so load from other work hits all alike
+        for name, (c, env) in cases.items():
+            w, u = load_seconds(c, env)
+            wall[name].append(w)
+            cpu[name].append(u)
+    return {**{f"load_{k}_s": statistics.median(v) for k, v in wall.items()},
+            **{f"load_{k}_cpu_s": statistics.median(v) for k, v in cpu.items()}}
+
+
+def bench_noop(fleet: Path, single: Path, rounds: int, tmp: Path) -> dict[str, Any]:
+    import dagster as dg
+
+    from platform_assets.definitions import build_definitions
+
+    proc, env = start_sandbox(tmp / "sandbox")
+    try:
+        os.environ.update(env)
+        os.environ["ENV00_KUBECONFIG"] = env["KUBECONFIG"]
+        admin = env["SANDBOX_ADMIN_URL"].rstrip("/")
+        from sandbox.admin import AdminClient
+
+        AdminClient(admin).add_nodes(count=3)
+        jobs = {"one_environment": build_definitions(single).resolve_job_def(JOB),
+                "fleet": build_definitions(fleet).resolve_job_def(JOB)}
+        with dg.instance_for_test() as instance:
+            def run(name: str) -> tuple[float, dict[str, int]]:
+                reset_counts(admin)
+                start = time.perf_counter()
+                result = jobs[name].execute_in_process(instance=instance, raise_on_error=False)
+                took = time.perf_counter() - start
+                if not result.success:
+                    raise SystemExit(f"{JOB} of the {name} spec failed")
+                return took, k8s_calls(counts(admin))
+
+            run("one_environment")  # creates the objects; then both are no-ops
+            run("fleet")
+            times: dict[str, list[float]] = {"one_environment": [], "fleet": []}
+            calls: dict[str, dict[str, int]] = {}
+            for _ in range(rounds):
+                for name in times:
+                    took, calls[name] = run(name)
+                    times[name].append(took)
+        return {"noop_one_environment_s": statistics.median(times["one_environment"]),
+                "noop_fleet_s": statistics.median(times["fleet"]),
+                "noop_one_environment_calls": calls["one_environment"],
+                "noop_fleet_calls": calls["fleet"]}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    try:
+        fleet = write_fleet(tmp / "fleet", ENVIRONMENTS, COMPONENTS)
+        single = write_fleet(tmp / "single", 1, COMPONENTS)
+        load = bench_load(fleet, single, args.rounds)
+        noop = bench_noop(fleet, single, args.rounds, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ratio = load["load_fleet_s"] / load["load_import_dagster_s"]
+    cost = noop["noop_fleet_s"] / noop["noop_one_environment_s"]
+    print(f"load, {ENVIRONMENTS} environments x {COMPONENTS} components: "
+          f"{load['load_fleet_s']:.2f} s; bare import dagster {load['load_import_dagster_s']:.2f}"
+          f" s; one environment {load['load_one_environment_s']:.2f} s -> {ratio:.2f}x "
+          f"(goal <= {GOAL_LOAD}: {'met' if ratio <= GOAL_LOAD else 'NOT met'})")
+    print(f"no-op reconcile of one environment: {noop['noop_fleet_s']:.2f} s in the fleet, "
+          f"{noop['noop_one_environment_s']:.2f} s alone -> {cost:.2f}x; API calls "
+          f"{noop['noop_fleet_calls']} vs {noop['noop_one_environment_calls']}")
+    figures = {"environments": ENVIRONMENTS, "components": COMPONENTS,
+               **{k: round(v, 3) for k, v in load.items()},
+               "load_fleet_per_import_dagster": round(ratio, 3),
+               "noop_fleet_s": round(noop["noop_fleet_s"], 3),
+               "noop_one_environment_s": round(noop["noop_one_environment_s"], 3),
+               "noop_fleet_per_one_environment": round(cost, 3),
+               "noop_same_calls": noop["noop_fleet_calls"] == noop["noop_one_environment_calls"]}
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
