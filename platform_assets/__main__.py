@@ -51,10 +51,10 @@ def _fail(message: str) -> int:
     return EXIT_ERROR
 
 
-def _load(spec: str | None) -> Any:
+def _load(spec: str | None, environment: str | None = None) -> Any:
     from platform_assets.spec.loader import load_graph
 
-    return load_graph(spec)
+    return load_graph(spec, environment)
 
 
 def _spec_errors() -> tuple[type[Exception], ...]:
@@ -75,13 +75,21 @@ def resources_from_env(graph: Graph, env: dict[str, str] | None = None) -> dict[
     """
     from resources import core_resources
     from resources.credentials import ionos_credentials, s3_keys
-    from resources.kubeconfig import choose
+    from resources.kubeconfig import KubeconfigError, choose
 
     environ = os.environ if env is None else env
-    ionos_credentials(environ)
+    existing = graph.spec.cluster
+    if existing is None:
+        ionos_credentials(environ)  # an existing cluster needs none
+    elif not environ.get(existing.kubeconfig_env):
+        raise KubeconfigError(f"environment {graph.environment}: set {existing.kubeconfig_env} "
+                              "to the path of the cluster's kubeconfig")
     s3_keys(environ)
-    res = core_resources(graph)
-    kube = res["kubernetes"]
+    scoped = core_resources(graph, lambda name: environ.get(name, ""))
+    # By their bare names: the CLI works on one environment at a time.
+    res = {key: scoped.get(names.scoped(key, graph.environment))
+           for key in ("ionos", "kubernetes", "object_storage")}
+    kube: Any = res["kubernetes"]
     choose(kubeconfig_path=kube.kubeconfig_path, context=kube.context, in_cluster=kube.in_cluster,
            from_ionos_cluster=kube.from_ionos_cluster, environ=environ)
     return res
@@ -100,7 +108,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from platform_assets.reconcile_assets import reconciled_nodes
 
     try:
-        graph = _load(args.spec)
+        graph = _load(args.spec, args.environment)
     except _spec_errors() as exc:
         return _fail(str(exc))
     try:
@@ -135,15 +143,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from platform_assets.engine.reconcile import Engine
+    from platform_assets.spec.loader import load_graphs
 
     try:
-        graph = _load(args.spec)
-        engine = Engine(graph.spec, graph.base_dir)
-        objects = sum(len(engine.component_manifests(c)) for c in graph.spec.components)
+        # Every environment of a fleet, unless one is named.
+        graphs: list[Any] = ([_load(args.spec, args.environment)] if args.environment
+                             else load_graphs(args.spec))
+        for graph in graphs:
+            engine = Engine(graph.spec, graph.base_dir)
+            objects = sum(len(engine.component_manifests(c)) for c in graph.spec.components)
+            where = f" [{graph.environment}]" if graph.environment else ""
+            print(f"spec OK: {graph.spec.metadata.name}{where}: {len(graph.nodes)} assets, "
+                  f"{len(graph.spec.components)} components, {objects} manifest objects")
     except _spec_errors() as exc:
         return _fail(str(exc))
-    print(f"spec OK: {graph.spec.metadata.name}: {len(graph.nodes)} assets, "
-          f"{len(graph.spec.components)} components, {objects} manifest objects")
     return EXIT_OK
 
 
@@ -151,7 +164,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from platform_assets.core.graph import to_mermaid
 
     try:
-        graph = _load(args.spec)
+        graph = _load(args.spec, args.environment)
     except _spec_errors() as exc:
         return _fail(str(exc))
     print(to_mermaid(graph))
@@ -566,6 +579,9 @@ def build_parser(prog: str = "platform-ops") -> argparse.ArgumentParser:
         if name not in ("demo", "schema"):
             p.add_argument("--spec", default=None,
                            help="the platform spec (default $PLATFORM_SPEC or the example)")
+        if name in ("plan", "validate", "graph"):
+            p.add_argument("--environment", default=None,
+                           help="the environment, for a spec with environments")
     plan = sub.choices["plan"]
     plan.add_argument("--format", choices=FORMATS, default="text",
                       help="text for a terminal, json for tools, markdown for a pull-request "

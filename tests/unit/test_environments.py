@@ -209,3 +209,22 @@ def test_definitions_hold_each_environment_side_by_side(monkeypatch: pytest.Monk
     pools = {repo.asset_graph.get(k).pools and next(iter(repo.asset_graph.get(k).pools or []))
              for k in repo.asset_graph.get_all_asset_keys()}
     assert {"platform-ops-staging-k3s-staging", "platform-ops-production-fleet-prod"} <= pools
+
+
+def test_the_cli_validates_every_environment_and_plans_one(capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    from platform_assets.__main__ import main, resources_from_env
+
+    assert main(["validate", "--spec", str(FLEET)]) == 0
+    out = capsys.readouterr().out
+    assert "fleet [staging]: 4 assets" in out and "fleet [production]: 8 assets" in out
+    assert main(["graph", "--spec", str(FLEET), "--environment", "staging"]) == 0
+    assert "nstaging_platform_ingress" in capsys.readouterr().out
+    assert main(["graph", "--spec", str(FLEET)]) == 1
+    assert "the spec has environments (production, staging): name one" in capsys.readouterr().err
+    staging, _ = load_graphs(FLEET)
+    # An existing cluster's plan needs its kubeconfig and no IONOS credentials at all.
+    res = resources_from_env(staging, {"STAGING_KUBECONFIG": "/tmp/k3s.yaml"})
+    assert res["ionos"] is None and res["kubernetes"].kubeconfig_path == "/tmp/k3s.yaml"
+    with pytest.raises(ValueError, match="set STAGING_KUBECONFIG"):
+        resources_from_env(staging, {})
