@@ -13,11 +13,13 @@ both ways), and VolumeBinding (a claim that does not exist or is not bound yet).
 ReadWriteOnce claim does not filter nodes: as in a real cluster, the second pod is bound and its
 volume attach fails with the attach/detach controller's ``Multi-Attach error`` (event
 FailedAttachVolume), so the pod waits in ContainerCreating. Missing ConfigMaps and Secrets
-referenced by env are the kubelet's ``CreateContainerConfigError``.
+referenced by env are the kubelet's ``CreateContainerConfigError``. The taint eviction
+controller deletes running pods that do not tolerate a node's NoExecute taint.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ from sandbox.kubernetes.workloads import (
     UNSCHEDULABLE_TAINT,
     _fits_selector,
     _q,
+    no_execute_grace,
     pod_requests,
     selector_matches,
     tolerates,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from sandbox.kubernetes.workloads import Workloads
 
 SCHEDULER = "default-scheduler"
+EVICTION = "taint-eviction-controller"
 SPREAD_NOT_MATCH = "node(s) didn't match pod topology spread constraints"
 _TERMINAL = ("Succeeded", "Failed")
 
@@ -89,7 +93,8 @@ class Scheduler:
             if pod["metadata"].get("deletionTimestamp"):
                 continue
             if spec.get("nodeName"):
-                self.kubelet(prt, pod)
+                if not self._evicted(prt, pod):
+                    self.kubelet(prt, pod)
                 continue
             if spec.get("schedulerName", SCHEDULER) != SCHEDULER:
                 continue
@@ -98,6 +103,33 @@ class Scheduler:
                 self._unschedulable(prt, pod, why)
             else:
                 self._bind(prt, pod, node)
+
+    def _evicted(self, prt: Any, pod: dict[str, Any]) -> bool:
+        """The taint eviction controller: a pod on a node with a NoExecute taint it does not
+        tolerate (or only for ``tolerationSeconds``, now passed) gets the DisruptionTarget
+        condition (DeletionByTaintManager), a TaintManagerEviction event, and is deleted."""
+        node = self.nodes.get(pod["spec"]["nodeName"])
+        uid = pod["metadata"]["uid"]
+        grace = no_execute_grace(pod.get("spec") or {}, node) if node else None
+        if grace is None:
+            self.w.evict_at.pop(uid, None)
+            return False
+        due = self.w.evict_at.setdefault(uid, time.monotonic() + grace)
+        if time.monotonic() < due:
+            return False
+        status = clone(pod.get("status") or {})
+        status["conditions"] = [c for c in status.get("conditions") or []
+                                if c.get("type") != "DisruptionTarget"] + [{
+            "type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
+            "message": "Taint manager: deleting due to NoExecute taint",
+            "lastTransitionTime": now_rfc3339()}]
+        self.api.write_status(prt, pod, status, EVICTION)
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        self.w.event(pod, "Normal", "TaintManagerEviction",
+                     f"Marking for deletion Pod {ns}/{name}", EVICTION)
+        self.api.delete(prt, ns, name, {})
+        self.w.evict_at.pop(uid, None)
+        return True
 
     def pick(self, pod: dict[str, Any]) -> tuple[str | None, str]:
         if not self.nodes:

@@ -172,6 +172,8 @@ class Workloads:
         self.api = ctl.api
         self.store = ctl.store
         self._backoff: dict[str, tuple[float, float]] = {}  # owner uid -> (retry at, step)
+        # pod uid -> when the taint manager will evict it (a NoExecute toleration's seconds)
+        self.evict_at: dict[str, float] = {}
 
     def _rt(self, group: str, plural: str) -> ResourceType:
         rt = self.api.registry.by_gk(group, plural)
@@ -649,6 +651,27 @@ def tolerates(tolerations: list[dict[str, Any]] | None, taint: dict[str, Any]) -
                 str(t.get("value") or "") == str(taint.get("value") or ""):
             return True
     return False
+
+
+def no_execute_grace(pod_spec: dict[str, Any], node: dict[str, Any]) -> float | None:
+    """How long a pod may keep running on ``node`` under its NoExecute taints (None: no such
+    taint applies; 0: evict now): the taint manager's minimum ``tolerationSeconds`` over the
+    taints, unbounded for a toleration without seconds (controller/tainteviction)."""
+    taints = [t for t in (node.get("spec") or {}).get("taints") or []
+              if t.get("effect") == "NoExecute"]
+    if not taints:
+        return None
+    grace = float("inf")
+    for taint in taints:
+        matching = [t for t in pod_spec.get("tolerations") or []
+                    if tolerates([t], taint)]
+        if not matching:
+            return 0.0
+        seconds = [float(t["tolerationSeconds"]) for t in matching
+                   if t.get("tolerationSeconds") is not None]
+        if len(seconds) == len(matching):
+            grace = min(grace, max(0.0, min(seconds)))
+    return None if grace == float("inf") else grace
 
 
 def untolerated_taint(pod_spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any] | None:

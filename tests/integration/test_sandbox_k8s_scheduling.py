@@ -143,3 +143,40 @@ def test_tainted_nodes_still_count_as_spread_domains(k8s: Cluster) -> None:
     _deploy(k8s, "d", "honor", 2, _pod(topologySpreadConstraints=[honor]))
     wait(lambda: (c := _placed(k8s, "d", "honor")) and sum(c.values()) == 2 and
          "<pending>" not in c, "both honor pods in ZONE_1")
+
+
+def test_a_noexecute_taint_evicts_running_pods_unless_tolerated(k8s: Cluster) -> None:
+    """NoExecute evicts the pods already running that do not tolerate it; a toleration with
+    ``tolerationSeconds`` keeps a pod bound that long, one without keeps it for good
+    (https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/
+    #taint-based-evictions; pkg/controller/tainteviction: the TaintManagerEviction event
+    "Marking for deletion Pod <ns>/<name>" and the DisruptionTarget condition with reason
+    DeletionByTaintManager)."""
+    _ns(k8s, "x")
+    pin = {"nodeSelector": {"kubernetes.io/hostname": "sandbox-pool-0"}}
+    _deploy(k8s, "x", "plain", 1, _pod(**pin))
+    _deploy(k8s, "x", "forever", 1, _pod(**pin, tolerations=[
+        {"key": "maintenance", "operator": "Exists", "effect": "NoExecute"}]))
+    _deploy(k8s, "x", "brief", 1, _pod(**pin, tolerations=[
+        {"key": "maintenance", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 2}]))
+    for app in ("plain", "forever", "brief"):
+        wait(lambda app=app: _placed(k8s, "x", app) == Counter({"sandbox-pool-0": 1}),
+             f"{app} running on sandbox-pool-0")
+    first = {p["metadata"]["labels"]["app"]: p["metadata"]["name"]
+             for p in _list(k8s, "/api/v1/namespaces/x/pods")}
+    k8s.kubectl("taint", "nodes", "sandbox-pool-0", "maintenance=now:NoExecute")
+
+    evictions = wait(lambda: _events(k8s, "x", "TaintManagerEviction"), "an eviction")
+    assert f"Marking for deletion Pod x/{first['plain']}" in evictions
+    assert first["brief"] in {p["metadata"]["name"]
+                              for p in _list(k8s, "/api/v1/namespaces/x/pods")}
+    # The replacement cannot go back: its nodeSelector names the tainted node.
+    msg = wait(lambda: [m for m in _events(k8s, "x", "FailedScheduling")
+                        if "untolerated taint {maintenance: now}" in m], "the replacement")[0]
+    assert "1 node(s) had untolerated taint {maintenance: now}" in msg
+    assert "2 node(s) didn't match Pod's node affinity/selector" in msg
+    names = wait(lambda: (n := {p["metadata"]["name"] for p in
+                                _list(k8s, "/api/v1/namespaces/x/pods")})
+                 and first["brief"] not in n and n, "brief evicted after its 2 s", timeout=15)
+    assert first["forever"] in names and first["plain"] not in names
