@@ -132,23 +132,22 @@ def audited(sandbox: Any, reconciled: str) -> list[float]:
     return [float(m["days_left"]) for m in _materializations(reconciled, CERTIFICATE)]
 
 
-def _new_page(browser: Any, width: int = 1600, height: int = 900) -> Any:  # noqa: F811
-    return browser.new_page(viewport={"width": width, "height": height})
-
-
-def _graph_text(page: Any) -> str:
-    return str(page.locator("svg").all_inner_texts())
+def _new_page(browser: Any, width: int = 1600, height: int = 900,  # noqa: F811
+              scale: float = 1.0) -> Any:
+    return browser.new_page(viewport={"width": width, "height": height},
+                            device_scale_factor=scale)
 
 
 def test_lineage_of_wordpress_shows_its_assets(reconciled: str, browser: Any,  # noqa: F811
                                                 tmp_path: Path) -> None:
-    page = _new_page(browser)
+    # Drawn at 1.5 device pixels per CSS pixel: the asset names stay legible in the README.
+    page = _new_page(browser, height=1000, scale=1.5)
     page.goto(f"{reconciled}/asset-groups~{quote(LINEAGE, safe='')}/",
               wait_until="networkidle", timeout=120_000)
     page.get_by_text("Hide navigation").click()
     # Alt+E expands every group of the graph (the UI's "Expand all groups"); the choice is kept
-    # in the browser's storage, and a reload lays the expanded graph out to fit the window.
-    page.locator("body").click(position={"x": 900, "y": 880})
+    # in the browser's storage, so the reloaded page draws the expanded graph.
+    page.locator("body").click(position={"x": 900, "y": 980})
     page.keyboard.press("Alt+e")
     page.wait_for_function(
         "Object.entries(localStorage).some(([k, v]) => k.startsWith('asset-graph-open-graph')"
@@ -156,13 +155,22 @@ def test_lineage_of_wordpress_shows_its_assets(reconciled: str, browser: Any,  #
     page.reload(wait_until="networkidle", timeout=120_000)
     for name in LINEAGE_ASSETS:
         page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
-    # Room for the last column beside the zoom controls.
+    # The graph gets the asset list's room too; a double click on the background fits the
+    # graph to the view, one step out leaves a margin for the zoom controls.
+    page.locator('button:has([aria-label="panel_show_right"])').click()
+    time.sleep(1.5)
+    page.mouse.dblclick(90, 980)
+    time.sleep(2)  # the viewport animates its zoom
     page.locator('button:has([aria-label="zoom_out"])').click()
     page.mouse.move(800, 10)
     page.wait_for_load_state("networkidle")
-    time.sleep(2)  # the viewport animates its zoom
+    time.sleep(2)
+    # Each asset is drawn whole inside the picture, below the toolbar.
     for name in LINEAGE_ASSETS:
-        assert page.get_by_text(name, exact=True).first.is_visible(), name
+        box = page.get_by_text(name, exact=True).first.bounding_box()
+        assert box is not None, name
+        assert box["x"] >= 0 and box["y"] >= 100, (name, box)
+        assert box["x"] + box["width"] <= 1600 and box["y"] + box["height"] <= 1000, (name, box)
     # Only WordPress's upstream: components it does not depend on are not drawn.
     body = page.locator("body").inner_text()
     for name in NOT_UPSTREAM:
@@ -190,6 +198,8 @@ def test_reconcile_plan_shows_in_the_materialization(reconciled: str, browser: A
         assert row[2].strip().strip("`") in text, row
     assert page.locator("table th", has_text="action").count() >= 1
     assert "Materialized in run" in text
+    # The event list loads older events in the background; the picture waits until it is done.
+    page.get_by_text("Loading...", exact=True).wait_for(state="hidden", timeout=60_000)
     shot = _shot(tmp_path, "reconcile-plan.png")
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 30_000
