@@ -26,6 +26,7 @@ attached is Running and Ready at once).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -411,8 +412,7 @@ class Workloads:
                                f'ReplicaSet "{rs_name}" has successfully progressed.',
                                conds_old, True))
         elif new_rs is not None:
-            conds.append(_cond("Progressing", "True", "ReplicaSetUpdated",
-                               f'ReplicaSet "{rs_name}" is progressing.', conds_old, True))
+            conds.append(self._progressing(spec, old, counts, updated, rs_name))
         failure = next((c for r in owned for c in (r.get("status") or {}).get("conditions") or []
                         if c.get("type") == "ReplicaFailure" and c.get("status") == "True"), None)
         if failure is not None:
@@ -430,6 +430,30 @@ class Workloads:
             status["collisionCount"] = old["collisionCount"]
         # The API omits zero counts (omitempty), as a real Deployment's status shows.
         return {k: v for k, v in status.items() if v != 0 or k == "observedGeneration"}
+
+    @staticmethod
+    def _progressing(spec: dict[str, Any], old: dict[str, Any], counts: dict[str, int],
+                     updated: int, rs_name: str) -> dict[str, Any]:
+        """The Progressing condition of a rollout under way (deployment/progress.go): its
+        lastUpdateTime moves whenever the counts move; a rollout that has not moved for
+        ``progressDeadlineSeconds`` (default 600) is False/ProgressDeadlineExceeded."""
+        conds_old = old.get("conditions") or []
+        prev = next((c for c in conds_old if c.get("type") == "Progressing"), None)
+        moved = prev is None or updated != int(old.get("updatedReplicas") or 0) or any(
+            counts[k] != int(old.get(k) or 0) for k in counts)
+        if moved:
+            return {**_cond("Progressing", "True", "ReplicaSetUpdated",
+                            f'ReplicaSet "{rs_name}" is progressing.', conds_old, True),
+                    "lastUpdateTime": now_rfc3339()}
+        assert prev is not None
+        since = prev.get("lastUpdateTime") or now_rfc3339()
+        waited = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(
+            since.replace("Z", "+00:00"))).total_seconds()
+        deadline = spec.get("progressDeadlineSeconds", 600)
+        if prev.get("reason") == "ProgressDeadlineExceeded" or waited > deadline:
+            return _cond("Progressing", "False", "ProgressDeadlineExceeded",
+                         f'ReplicaSet "{rs_name}" has timed out progressing.', conds_old, True)
+        return dict(prev)
 
     def replicasets(self) -> None:
         for rt, rs in self.ctl._each("apps", "replicasets"):

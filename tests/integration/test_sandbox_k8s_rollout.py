@@ -140,3 +140,31 @@ def test_scale_subresource_writes_are_recorded_as_the_subresource(k8s: Cluster) 
     # The forced apply took the field from the Update.
     assert not any(m.get("subresource") == "scale" and m["operation"] == "Update"
                    for m in dep["metadata"]["managedFields"])
+
+
+def test_a_stuck_rollout_exceeds_its_progress_deadline(k8s: Cluster) -> None:
+    """A rollout whose new pods cannot be scheduled stops moving; after
+    ``progressDeadlineSeconds`` the Progressing condition is False with reason
+    ProgressDeadlineExceeded and 'ReplicaSet "<name>" has timed out progressing.'
+    (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/
+    #failed-deployment; deployment/util ``TimedOutReason``)."""
+    body = _deployment("stuck", 1, json.loads(json.dumps(RESTRICTED_POD)))
+    body["spec"]["progressDeadlineSeconds"] = 2
+    assert k8s.http("POST", DEPLOYMENTS, body)[0] == 201
+    wait(lambda: _available(k8s, "stuck", 1), "the first rollout")
+    code, _ = k8s.http("PATCH", f"{DEPLOYMENTS}/stuck", {"spec": {"template": {"spec": {
+        "nodeSelector": {"example.com/none": "x"}}}}},
+        content_type="application/strategic-merge-patch+json")
+    assert code == 200
+
+    def progressing() -> dict[str, Any]:
+        conds = k8s.http("GET", f"{DEPLOYMENTS}/stuck")[1]["status"]["conditions"]
+        return next(c for c in conds if c["type"] == "Progressing")
+
+    cond = wait(lambda: (c := progressing())["status"] == "False" and c, "the deadline",
+                timeout=15)
+    rs = next(r for r in k8s.http("GET", "/apis/apps/v1/namespaces/default/replicasets")[1][
+        "items"] if r["spec"]["template"]["spec"].get("nodeSelector"))
+    assert cond["reason"] == "ProgressDeadlineExceeded"
+    assert cond["message"] == f'ReplicaSet "{rs["metadata"]["name"]}" has timed out progressing.'
+    assert _available(k8s, "stuck", 1) is False  # the old pod still serves; the rollout failed
