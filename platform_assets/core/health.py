@@ -40,8 +40,18 @@ def _deployment(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any
     if not _generation_seen(obj):
         return False, "rollout not observed yet"
     if have < want or (status.get("updatedReplicas") or 0) < want:
-        return False, f"{have}/{want} replicas available"
+        return False, f"{have}/{want} replicas available" + _rollout_trouble(status)
     return True, ""
+
+
+def _rollout_trouble(status: dict[str, Any]) -> str:
+    """Why a rollout is stuck, in the Deployment controller's words: Progressing=False
+    (ProgressDeadlineExceeded) or ReplicaFailure=True (FailedCreate), else nothing."""
+    for c in status.get("conditions") or []:
+        if (c.get("type"), c.get("status")) in (("Progressing", "False"),
+                                                ("ReplicaFailure", "True")):
+            return f"; {c.get('reason', '')}: {c.get('message', '')}"
+    return ""
 
 
 def _statefulset(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:

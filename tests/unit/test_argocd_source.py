@@ -135,3 +135,4 @@ def test_health_needs_synced_healthy_and_our_sync_succeeded() -> None:
     assert argocd_health(_app(degraded), None) == (False, "health Degraded: pod crash")
     invalid = _synced(conditions=[{"type": "InvalidSpecError", "message": "no project"}])
     assert argocd_health(_app(invalid), None) == (False, "InvalidSpecError: no project")
+

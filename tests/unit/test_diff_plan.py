@@ -213,3 +213,22 @@ def test_quantities_compare_by_value_where_kubernetes_normalizes_them() -> None:
     got["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "250m"
     assert [c.path for c in diff(want, got)] == [
         "spec.containers[0].resources.requests.cpu", "data.size"]
+
+
+def test_a_stuck_deployment_says_why_in_the_controllers_words() -> None:
+    """deployment/util: Progressing=False with ProgressDeadlineExceeded, ReplicaFailure=True
+    with FailedCreate; the health message carries them."""
+    from platform_assets.core.health import health
+
+    dep = {"kind": "Deployment", "metadata": {"generation": 2},
+           "spec": {"replicas": 2},
+           "status": {"observedGeneration": 2, "availableReplicas": 1, "updatedReplicas": 1,
+                      "conditions": [
+                          {"type": "Available", "status": "True"},
+                          {"type": "Progressing", "status": "False",
+                           "reason": "ProgressDeadlineExceeded",
+                           "message": 'ReplicaSet "web-1" has timed out progressing.'}]}}
+    assert health(dep) == (False, '1/2 replicas available; ProgressDeadlineExceeded: '
+                                  'ReplicaSet "web-1" has timed out progressing.')
+    dep["status"]["conditions"] = [{"type": "Progressing", "status": "True"}]
+    assert health(dep) == (False, "1/2 replicas available")
