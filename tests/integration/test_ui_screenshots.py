@@ -22,6 +22,9 @@ pytestmark = [
     # The first test's setup includes the webserver's start and a reconcile, the plot's four
     # audits: each a run the webserver launches in a process of its own.
     pytest.mark.timeout(600),
+    # One worker runs all three (pytest -n 2 --dist loadgroup), so the webserver starts and the
+    # platform is reconciled once, not once per worker.
+    pytest.mark.xdist_group(name="ui_screenshots"),
     # dagster_graphql's client calls gql the way gql 3.5 deprecated; not ours to change.
     pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning"),
 ]
