@@ -11,11 +11,17 @@ Generates a dump-like SQL file (default 1 GiB), starts the sandbox in a child pr
 2. ``aws s3 cp`` of the uncompressed file to the same endpoint (awscli, a development
    dependency of the project, from PyPI through uv), peak RSS of the child.
 
+3. a file-level volume backup (``platform_assets.backups.agent``, what the Job that mounts the
+   PVC runs) of a generated volume (default 2 GiB: files of text and incompressible bytes), two
+   nights with nothing changed in between: the second night's uploaded bytes and time against
+   the first's (goal: at most 5% of each; dedup and the parent snapshot), peak RSS of each.
+
 The figure issue 18 asks for is the throughput ratio in source bytes per second (aws seconds /
 our seconds; goal >= 1.3) and our peak RSS (goal < 300 MB). Prints a table; ``--results``
 appends it to ``benchmarks/RESULTS.md``. Usage::
 
-    .venv/bin/python benchmarks/bench_backup.py [--size-mb 1024] [--results]
+    .venv/bin/python benchmarks/bench_backup.py [--size-mb 1024] [--volume-mb 2048]
+        [--skip-dump] [--results]
 """
 
 from __future__ import annotations
@@ -125,6 +131,110 @@ def run_aws(env: dict[str, str], dump: Path, bucket: str) -> tuple[float, float]
     return time.monotonic() - t0, int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
+def generate_volume(root: Path, size: int, file_mb: int = 32) -> None:
+    """A volume of ``file_mb`` files: each MiB a quarter random bytes (media), the rest text,
+    so chunks are unique and compress as a mix does."""
+    rng = random.Random(7)
+    words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9))))
+             for _ in range(4000)]
+    text = (" ".join(rng.choices(words, k=200_000)).encode() * 2)[:768 * 1024]
+    written, n = 0, 0
+    while written < size:
+        path = root / f"uploads/{n // 16:03d}/file-{n:04d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            for _ in range(file_mb):
+                f.write(os.urandom(256 * 1024) + text)
+        written += file_mb * 1024 * 1024
+        n += 1
+
+
+def run_agent_night(env: dict[str, str], source: Path, bucket: str, partition: str,
+                    parent: dict[str, object] | None) -> dict[str, float]:
+    """One night of the volume agent in a fresh child: its result, wall seconds, peak RSS."""
+    index_key = f"backups/vol/{partition}/a-{partition}/index.json.zst.enc"
+    argv = [str(VENV_BIN / "python"), "-m", "platform_assets.backups.agent", "backup",
+            "--source", str(source), "--bucket", bucket, "--region", "de", "--prefix", "backups",
+            "--target", "vol", "--partition", partition, "--attempt", f"a-{partition}",
+            "--index-key", index_key, "--endpoint-url", env["AWS_ENDPOINT_URL_S3"],
+            "--key-env", "BENCH_BACKUP_KEY"]
+    if parent:
+        argv += ["--parent-key", str(parent["index_key"]),
+                 "--parent-sha256", str(parent["index_sha256"])]
+    agent_env = {**os.environ, "AWS_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
+                 "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
+                 "BENCH_BACKUP_KEY": "00" * 32}
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", AWS_WRAPPER, *argv], env=agent_env, cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    result = dict(json.loads(lines[-2])["result"])
+    result.update(wall_seconds=time.monotonic() - t0, peak_rss_mb=int(lines[-1]) / 1024)
+    return result
+
+
+def measure_volume(volume_mb: int) -> dict[str, float]:
+    """Two unchanged nights of a generated volume through the volume agent."""
+    import boto3
+
+    with tempfile.TemporaryDirectory(prefix="bench-volume-") as tmp:
+        work = Path(tmp)
+        t0 = time.monotonic()
+        generate_volume(work / "volume", volume_mb * 1024 * 1024)
+        print(f"generated a {volume_mb} MiB volume in {time.monotonic() - t0:.1f}s", flush=True)
+        sandbox, env = start_sandbox(work)
+        try:
+            s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name="de",
+                              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+            s3.create_bucket(Bucket="bench-volume",
+                             CreateBucketConfiguration={"LocationConstraint": "de"})
+            first = run_agent_night(env, work / "volume", "bench-volume", "2026-11-20", None)
+            print(f"night 1: {first}", flush=True)
+            second = run_agent_night(env, work / "volume", "bench-volume", "2026-11-21", first)
+            print(f"night 2: {second}", flush=True)
+        finally:
+            sandbox.send_signal(signal.SIGTERM)
+            try:
+                sandbox.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                sandbox.kill()
+    return {
+        "volume_mib": volume_mb,
+        "night1_uploaded_bytes": int(first["uploaded_bytes"]),
+        "night2_uploaded_bytes": int(second["uploaded_bytes"]),
+        "night1_backup_s": round(float(first["seconds"]), 3),
+        "night2_backup_s": round(float(second["seconds"]), 3),
+        "night1_wall_s": round(float(first["wall_seconds"]), 3),
+        "night2_wall_s": round(float(second["wall_seconds"]), 3),
+        "night2_bytes_fraction": round(int(second["uploaded_bytes"])
+                                       / max(1, int(first["uploaded_bytes"])), 5),
+        "night2_time_fraction": round(float(second["seconds"]) / float(first["seconds"]), 5),
+        "night2_wall_fraction": round(float(second["wall_seconds"])
+                                      / float(first["wall_seconds"]), 5),
+        "volume_peak_rss_mib": round(max(first["peak_rss_mb"], second["peak_rss_mb"]), 1),
+    }
+
+
+def volume_table(f: dict[str, float]) -> str:
+    """The volume figures as Markdown."""
+    return "\n".join([
+        f"Volume: {f['volume_mib']} MiB generated files; the volume agent (chunks 4 MiB, zstd-3, "
+        "AES-256-GCM) to the sandbox S3; night 2 with nothing changed.",
+        "",
+        "| | uploaded bytes | backup s | wall s (process start included) |",
+        "|---|---|---|---|",
+        f"| night 1 | {f['night1_uploaded_bytes']} | {f['night1_backup_s']:.1f} | "
+        f"{f['night1_wall_s']:.1f} |",
+        f"| night 2 | {f['night2_uploaded_bytes']} | {f['night2_backup_s']:.2f} | "
+        f"{f['night2_wall_s']:.1f} |",
+        "",
+        f"Night 2 / night 1: bytes {f['night2_bytes_fraction']:.4f}, backup time "
+        f"{f['night2_time_fraction']:.4f}, wall time {f['night2_wall_fraction']:.4f} (goal ≤ "
+        f"0.05); peak RSS {f['volume_peak_rss_mib']:.0f} MiB (goal < 300).",
+    ])
+
+
 def measure(size_mb: int) -> dict[str, float]:
     """Generate the dump, start the sandbox, run ours (encrypted, plain) and aws s3 cp."""
     import boto3
@@ -199,15 +309,26 @@ def table(f: dict[str, float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--volume-mb", type=int, default=2048)
+    parser.add_argument("--skip-dump", action="store_true", help="only the volume nights")
     parser.add_argument("--results", action="store_true", help="append to RESULTS.md")
     args = parser.parse_args()
-    figures = measure(args.size_mb)
-    text = table(figures)
-    print(text)
+    figures: dict[str, float] = {}
+    sections = []
+    if not args.skip_dump:
+        figures.update(measure(args.size_mb))
+        sections.append(("Backups: zstd + AES-256-GCM dump to S3 vs aws s3 cp", table(figures)))
+    if args.volume_mb > 0:
+        volume = measure_volume(args.volume_mb)
+        figures.update(volume)
+        sections.append(("Backups: volume files, two unchanged nights", volume_table(volume)))
+    for _, text in sections:
+        print(text)
     if args.results:
         with (ROOT / "benchmarks" / "RESULTS.md").open("a") as f:
-            f.write(f"\n## Backups: zstd + AES-256-GCM dump to S3 vs aws s3 cp "
-                    f"({time.strftime('%Y-%m-%d', time.gmtime())})\n\n{text}\n")
+            for title, text in sections:
+                f.write(f"\n## {title} ({time.strftime('%Y-%m-%d', time.gmtime())})\n\n"
+                        f"{text}\n")
     # The last line: the figures as one JSON object, for programs.
     print(json.dumps(figures))
     return 0

@@ -337,6 +337,7 @@ def _demo_seams(instance: DagsterInstance, spec: str, log: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    _demo_volume_files(spec)
     print(f"\nsnapshot_platform, partition {yesterday}:", flush=True)
     ok, rows, checks = _run_job(instance, spec, log, names.SNAPSHOT_JOB, yesterday)
     for key, meta in rows:
@@ -349,6 +350,24 @@ def _demo_seams(instance: DagsterInstance, spec: str, log: Path) -> None:
     ok, _rows, checks = _run_job(instance, spec, log, names.AUDIT_CERTIFICATES_JOB)
     _show_checks(checks)
     print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
+
+
+def _demo_volume_files(spec: str) -> None:
+    """Content in the `files` volume targets' claims, as the applications would have written
+    it, so the volume backups and drills have files to carry."""
+    from platform_assets.spec import load_spec
+    from sandbox.admin import AdminClient
+
+    loaded = load_spec(spec)
+    admin = AdminClient(os.environ["SANDBOX_ADMIN_URL"])
+    for t in loaded.backups.targets if loaded.backups else []:
+        if t.kind == "volume" and t.method == "files" and t.namespace and t.pvc:
+            files = {f"demo/{t.name}/{i:02d}.dat": (f"{t.name} {i} ".encode() * 4000)
+                     for i in range(8)}
+            try:
+                admin.write_volume_files(t.namespace, t.pvc, files)
+            except Exception as exc:  # noqa: BLE001 - the backup then reports the claim
+                print(f"  (no demo files in {t.namespace}/{t.pvc}: {exc})")
 
 
 def _demo_drill_account(env: dict[str, str]) -> dict[str, str]:
@@ -402,9 +421,10 @@ def _start_demo_sandbox(clusters: list[tuple[str, str]]
     env_file = Path(tempfile.mkdtemp(prefix="platform-ops-demo-")) / "sandbox.env"
     print("starting the sandbox ...", flush=True)
     extra = [arg for _, name in clusters for arg in ("--cluster", name)]
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--env-file", str(env_file),
-                             *extra], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    # --run-jobs: the volume agent's Jobs really run (file-level volume backups and drills).
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--run-jobs",
+                             "--env-file", str(env_file), *extra], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not env_file.exists():
         if proc.poll() is not None:

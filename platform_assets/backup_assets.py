@@ -143,6 +143,9 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
             for k in ("snapshot_id", "snapshot_name", "volume_id", "volume_snapshot"):
                 if details.get(k):
                     meta[k] = str(details[k])
+            for k in ("files", "uploaded_bytes", "new_chunks", "reused_files"):
+                if details.get(k) is not None:
+                    meta[k] = dg.MetadataValue.int(int(details[k]))
         if target.kind in DATABASE_RESOURCE:
             meta["dbaas_backups"] = len((details.get("dbaas") or {}).get("backups") or [])
             meta["tables"] = sum(len(o.details.get("tables") or {}) for o in out.manifest.objects)
@@ -368,9 +371,14 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
     assert bk is not None
     rto = parse_duration(bk.rto)
     keys = _resource_keys(target)
-    what = ("restores the newest dump into a scratch database and compares row counts and "
-            "table checksums" if target.kind in DATABASE_RESOURCE else
-            "restores the newest export into a scratch namespace and compares every object")
+    what = {"database": "restores the newest dump into a scratch database and compares row "
+                        "counts and table checksums",
+            "postgres": "restores the newest dump into a scratch database and compares row "
+                        "counts and table checksums",
+            "resources": "restores the newest export into a scratch namespace and compares "
+                         "every object",
+            "volume": "restores the newest night's files into a scratch PVC with the volume "
+                      "agent and compares every file's sha256"}[target.kind]
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="restore_drill",
                     required_resource_keys=resource_keys(keys, node),
@@ -421,6 +429,11 @@ def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node:
         bound, _ = postgres_login(spec, target, res.ionos, res.postgres_database)
         return drill_database(manifest, where, res.object_storage, bound, bound.login.host,
                               record, key)
+    if target.kind == "volume":
+        from platform_assets.backups.volume_job import drill_files
+
+        return drill_files(spec, target, manifest, where, res.object_storage, res.kubernetes,
+                           record, key, context.log.info)
     return drill_resources(manifest, where, res.object_storage, res.kubernetes, record, key)
 
 
@@ -451,7 +464,7 @@ def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any
 def _backup_checks(spec: PlatformSpec, node: Node, target: BackupTarget) -> list[Any]:
     checks = [_rpo_check(spec, node, target, False),
               _compliance_check(spec, node, target, False)]
-    if target.kind == "volume":
+    if target.kind == "volume" and target.method != "files":
         checks.append(_snapshot_check(spec, node, target))
     else:
         checks.append(_checksum_check(spec, node, target, False))

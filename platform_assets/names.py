@@ -97,6 +97,10 @@ JOB_SECRETS = {
 }
 # Restore drills restore into a namespace per resources target, created (with its Role and
 # RoleBinding) at deploy time by ``python -m platform_assets rbac``: runs create no namespaces.
+# The volume agent's Job (file-level volume backups): the Secret it takes its S3 and backup
+# keys from, in each volume's namespace, and the label on its Jobs.
+SECRET_VOLUME_AGENT = "platform-ops-volume-agent"
+LABEL_VOLUME_JOB = "platform-ops/volume-job"
 DRILL_NAMESPACE_PREFIX = "drill-"
 LABEL_DRILL = "platform-ops/restore-drill"
 

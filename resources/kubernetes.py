@@ -267,6 +267,18 @@ class KubernetesResource(dg.ConfigurableResource):
             return False
         return True
 
+    def pod_log(self, name: str, namespace: str, tail_lines: int = 20) -> str:
+        """The last ``tail_lines`` lines of a pod's (only) container's log."""
+        from kubernetes import client
+
+        api = client.CoreV1Api(self.api_client())
+        # Unparsed: the client would turn the text/plain body into the repr of bytes.
+        out = self.call(f"GET v1 Pod {namespace}/{name}/log",
+                        lambda: api.read_namespaced_pod_log(name, namespace,
+                                                            tail_lines=tail_lines,
+                                                            _preload_content=False))
+        return bytes(out.data).decode("utf-8", errors="replace")
+
     def namespaced(self, api_version: str, kind: str) -> bool:
         """Whether objects of this kind live in a namespace (from discovery)."""
         return bool(self.resource(api_version, kind).namespaced)

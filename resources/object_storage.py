@@ -61,6 +61,15 @@ class ObjectStorageResource(dg.ConfigurableResource):
                 if self.access_key_id and self.secret_access_key else s3_keys())
         return {"aws_access_key_id": keys[0], "aws_secret_access_key": keys[1]} if keys else {}
 
+    def agent_credentials(self) -> dict[str, str]:
+        """The S3 keys as the environment variables of a Job that uses this storage (for the
+        volume agent's Secret); empty when boto3's chain decides (no explicit keys)."""
+        keys = self._explicit_keys()
+        if not keys:
+            return {}
+        return {"AWS_ACCESS_KEY_ID": keys["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": keys["aws_secret_access_key"]}
+
     def client(self, region: str | None = None) -> Any:
         """A boto3 S3 client for ``region`` (built on first use, cached)."""
         region = region or self.default_region
@@ -113,12 +122,13 @@ class ObjectStorageResource(dg.ConfigurableResource):
                                 content_type=content_type, progress=progress)
 
     def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
-                  content_type: str = "application/octet-stream") -> None:
-        """Write a small object in one PUT (a manifest)."""
+                  content_type: str = "application/octet-stream") -> str:
+        """Write a small object in one PUT (a manifest, a chunk); returns its ETag."""
         client = self.client(region)
-        self.call(f"PUT s3://{bucket}/{key}",
-                  lambda: client.put_object(Bucket=bucket, Key=key, Body=data,
-                                            ContentType=content_type))
+        out = self.call(f"PUT s3://{bucket}/{key}",
+                        lambda: client.put_object(Bucket=bucket, Key=key, Body=data,
+                                                  ContentType=content_type))
+        return str((out or {}).get("ETag", "")).strip('"')
 
     def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
         """A small object's bytes, or None when it does not exist."""
@@ -172,6 +182,24 @@ class ObjectStorageResource(dg.ConfigurableResource):
             keys.extend(o["Key"] for o in page.get("Contents", []))
             if not page.get("IsTruncated"):
                 return keys
+            token = page.get("NextContinuationToken")
+
+    def list_objects(self, bucket: str, prefix: str,
+                     region: str | None = None) -> dict[str, tuple[int, str]]:
+        """Every object under ``prefix`` (all pages): key → (size, ETag without quotes)."""
+        client = self.client(region)
+        out: dict[str, tuple[int, str]] = {}
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self.call(f"LIST s3://{bucket}/{prefix}",
+                             lambda kw=kwargs: client.list_objects_v2(**kw))
+            for o in page.get("Contents", []):
+                out[o["Key"]] = (int(o["Size"]), str(o.get("ETag", "")).strip('"'))
+            if not page.get("IsTruncated"):
+                return out
             token = page.get("NextContinuationToken")
 
     def delete_keys(self, bucket: str, keys: list[str], region: str | None = None) -> int:

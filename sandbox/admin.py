@@ -208,5 +208,19 @@ class AdminClient:
             "namespace": namespace, "patch": patch, "type": patch_type,
             "subresource": subresource}))
 
+    def evict(self, namespace: str, name: str, message: str = "") -> dict[str, Any]:
+        """Node-pressure eviction of one pod (sandbox/kubernetes/volumes.py)."""
+        return dict(self._call("POST", "/kubernetes/evict",
+                               {"namespace": namespace, "name": name, "message": message}))
+
+    def write_volume_files(self, namespace: str, claim: str,
+                           files: dict[str, bytes]) -> dict[str, Any]:
+        """Write files into the PV a claim is bound to, as the application would."""
+        import base64
+
+        body = {"namespace": namespace, "claim": claim,
+                "files": {k: base64.b64encode(v).decode() for k, v in files.items()}}
+        return dict(self._call("POST", "/kubernetes/volume-files", body))
+
     def healthz(self) -> dict[str, Any]:
         return dict(self._call("GET", "/healthz"))

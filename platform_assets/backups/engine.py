@@ -33,6 +33,7 @@ from platform_assets.core.backup_manifest import (
     stale_keys,
     utc_iso,
 )
+from platform_assets.core.volume_index import chunks_prefix, is_chunk_key
 from platform_assets.spec.models import BackupTarget, PlatformSpec
 
 
@@ -118,6 +119,17 @@ def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *, 
     dst = Where(bk.cross_region_copy.bucket, bucket_region(spec, bk.cross_region_copy.bucket),
                 bk.prefix)
     describe = f"cross-region copy of {target.name} ({partition}) to {dst.bucket}"
+    try:
+        return _copy_partition(target, partition, src, dst, describe, store, log, clock)
+    except BackupError:
+        raise
+    except Exception as exc:  # the second region unreachable, an unreadable manifest
+        raise BackupError(f"{describe} failed: {cause(exc)}") from exc
+
+
+def _copy_partition(target: BackupTarget, partition: str, src: Where, dst: Where,
+                    describe: str, store: Any, log: Log,
+                    clock: Callable[[], datetime]) -> BackupOutcome:
     t0 = time.monotonic()
     source = read_manifest(store, src, target.name, partition, describe)
     if source is None:
@@ -134,11 +146,20 @@ def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *, 
     started = clock()
     try:
         copied = []
+        shared = _present_chunks(store, dst, target.name, source)
         for obj in source.objects:
+            if shared.get(obj.key, (None,))[0] == obj.size:
+                # A chunk is content-addressed and was verified when it was first copied.
+                copied.append(obj)
+                continue
             written.append(obj.key)
             result = store.copy_across(src.bucket, obj.key, dst.bucket, obj.key,
                                        src.region, dst.region, log=log)
             check = compare_object(obj, result.size, result.sha256)
+            if check.ok:
+                # Read back from the second region: what is there, not what was sent.
+                check = compare_object(obj, *(store.sha256_of(dst.bucket, obj.key, dst.region)
+                                              or (None, None)))
             if not check.ok:
                 raise BackupError(f"s3://{dst.bucket}/{obj.key}: {check.problem}")
             copied.append(obj)
@@ -156,3 +177,11 @@ def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *, 
         cleanup(store, dst, written, log)
         raise BackupError(f"{describe} failed: {cause(exc)}") from exc
     return BackupOutcome(manifest, False, time.monotonic() - t0)
+
+
+def _present_chunks(store: Any, dst: Where, target: str,
+                    source: Manifest) -> dict[str, tuple[int, str]]:
+    """The chunks of a ``files`` volume target already in the DR bucket (none for others)."""
+    if not any(is_chunk_key(dst.prefix, target, o.key) for o in source.objects):
+        return {}
+    return dict(store.list_objects(dst.bucket, chunks_prefix(dst.prefix, target), dst.region))

@@ -65,8 +65,9 @@ def encoding_of(spec: PlatformSpec) -> tuple[Encoding, bytes | None]:
                     key_id(key) if key else None), key
 
 
-def volume_handle(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
-    """(PVC, IONOS volume id) of a volume target: PVC → PV → ``spec.csi.volumeHandle``."""
+def volume_claim(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
+    """(PVC, name of its PV) of a volume target; a missing or unbound claim is a
+    ``BackupError``."""
     ns, name = target.namespace or "", target.pvc or ""
     pvc = kube.get("v1", "PersistentVolumeClaim", name, ns)
     if pvc is None:
@@ -75,9 +76,15 @@ def volume_handle(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]
     if not pv_name:
         raise BackupError(f"PersistentVolumeClaim {ns}/{name} is not bound to a volume "
                           f"(phase {(pvc.get('status') or {}).get('phase')})")
-    pv = kube.get("v1", "PersistentVolume", pv_name)
-    if pv is None:
+    if kube.get("v1", "PersistentVolume", pv_name) is None:
         raise BackupError(f"PersistentVolume {pv_name} of PVC {ns}/{name} does not exist")
+    return pvc, str(pv_name)
+
+
+def volume_handle(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
+    """(PVC, IONOS volume id) of a volume target: PVC → PV → ``spec.csi.volumeHandle``."""
+    pvc, pv_name = volume_claim(kube, target)
+    pv = kube.get("v1", "PersistentVolume", pv_name) or {}
     handle = ((pv.get("spec") or {}).get("csi") or {}).get("volumeHandle")
     if not handle:
         raise BackupError(f"PersistentVolume {pv_name} has no spec.csi.volumeHandle")
@@ -90,6 +97,10 @@ def backup_volume(job: BackupJob) -> Produced:
     the idempotency key); no objects, the snapshot is the restore point."""
     target, partition, ionos, kube, log = (job.target, job.partition, job.ionos, job.kube,
                                            job.log)
+    if target.method == "files":
+        from platform_assets.backups.volume_job import backup_files
+
+        return backup_files(job)
     name = snapshot_name(target.name, partition)
     pvc, volume_id = volume_handle(kube, target)
     if target.method == "csi-snapshot":

@@ -163,8 +163,8 @@ class ObjectStore(BucketApi, Protocol):
     """S3 objects for backups (streams in, streams out, cross-region copies)."""
 
     def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
-                  content_type: str = "application/octet-stream") -> None:
-        """Write one object, checked by its checksum on the server."""
+                  content_type: str = "application/octet-stream") -> str:
+        """Write one object, checked by its checksum on the server; returns its ETag."""
         ...
 
     def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
@@ -178,6 +178,9 @@ class ObjectStore(BucketApi, Protocol):
     def delete_keys(self, bucket: str, keys: list[str], region: str | None = None) -> int:
         """Delete the keys in batches of the API's limit; returns how many were deleted."""
         ...
+
+    def list_objects(self, bucket: str, prefix: str,
+                     region: str | None = None) -> dict[str, tuple[int, str]]: ...
 
 
 class Database(Protocol):

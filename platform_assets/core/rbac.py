@@ -40,6 +40,7 @@ from platform_assets.names import (
     RUN_NAMESPACE,
     RUN_ROLE,
     RUN_SERVICE_ACCOUNT,
+    SECRET_VOLUME_AGENT,
     drill_namespace,
 )
 from platform_assets.spec.models import Component, PlatformSpec
@@ -389,13 +390,7 @@ def _backups(c: _Collector, spec: PlatformSpec,
     export_kinds = _export_kinds(objects_by_kind)
     for t in spec.backups.targets:
         if t.kind == "volume" and t.namespace:
-            c.add(t.namespace, "v1", "PersistentVolumeClaim", ("get",), names=[t.pvc or ""])
-            # The PV's name is chosen by the provisioner: it cannot be named in advance.
-            c.add(None, "v1", "PersistentVolume", ("get",))
-            if t.method == "csi-snapshot":
-                c.add(t.namespace, "snapshot.storage.k8s.io/v1", "VolumeSnapshot", PRUNE)
-                c.add(None, "snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", READ)
-                c.add(None, "snapshot.storage.k8s.io/v1", "VolumeSnapshotClass", ("get", "list"))
+            _volume_target(c, t.namespace, t.pvc or "", t.method)
         elif t.kind == "resources":
             for ns in t.namespaces:
                 for api, kind in sorted(export_kinds):
@@ -413,6 +408,30 @@ def _backups(c: _Collector, spec: PlatformSpec,
         if kind not in DRILL_SKIPPED_KINDS:
             drill.add(None, api, kind, PRUNE)
     return drill.rules(None)
+
+
+def _volume_target(c: _Collector, namespace: str, claim: str, method: str) -> None:
+    c.add(namespace, "v1", "PersistentVolumeClaim", ("get",), names=[claim])
+    # The PV's name is chosen by the provisioner: it cannot be named in advance.
+    c.add(None, "v1", "PersistentVolume", ("get",))
+    if method == "files":
+        _volume_agent(c, namespace, claim)
+    if method == "csi-snapshot":
+        c.add(namespace, "snapshot.storage.k8s.io/v1", "VolumeSnapshot", PRUNE)
+        c.add(None, "snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", READ)
+        c.add(None, "snapshot.storage.k8s.io/v1", "VolumeSnapshotClass", ("get", "list"))
+
+
+def _volume_agent(c: _Collector, namespace: str, claim: str) -> None:
+    """The volume agent's Job in the claim's namespace: the Job, its pod and log, reading the
+    agent's Secret, and the drill's scratch claims (named per night, so not nameable in
+    advance)."""
+    c.add(namespace, "batch/v1", "Job", ("get", "list", "create", "delete"))
+    c.add(namespace, "v1", "Pod", ("get", "list", "delete"))
+    c.add_resource(namespace, "", "pods/log", ("get",))
+    # Read only: the Secret is the deploy's (docs/backups.md); runs write no Secrets.
+    c.add(namespace, "v1", "Secret", ("get",), names=[SECRET_VOLUME_AGENT])
+    c.add(namespace, "v1", "PersistentVolumeClaim", ("get", "create", "delete"))
 
 
 def _drill_namespaces(spec: PlatformSpec) -> list[str]:

@@ -706,7 +706,11 @@ class BackupTarget(Model):
     )
     namespace: str | None = None
     pvc: str | None = None
-    method: Literal["ionos-snapshot", "csi-snapshot"] = "ionos-snapshot"
+    method: Literal["ionos-snapshot", "csi-snapshot", "files"] = Field(
+        default="ionos-snapshot",
+        description="volume targets: an IONOS snapshot, a CSI VolumeSnapshot (both stay in "
+        "the region), or `files`: the volume's files, deduplicated, to the backup bucket by a "
+        "Job that mounts the PVC (copied across regions and restore-drilled like dumps)")
     volume_snapshot_class: str | None = None
     namespaces: list[Name] = Field(default_factory=list)
     include_secrets: bool = False
@@ -741,6 +745,18 @@ class BackupEncryption(Model):
                     "sealed client-side with AES-256-GCM before they leave the process")
 
 
+class VolumeAgent(Model):
+    image: str = Field(
+        default="registry.example.com/platform/platform-ops:0.1.0",
+        description="image of the Job that backs up and restores `files` volumes (the "
+        "platform-ops image: it runs python -m platform_assets.backups.agent)")
+    run_as_user: int = Field(default=10001, ge=1,
+                             description="UID the agent runs as (it must be able to read the "
+                                         "volume's files; PodSecurity restricted forbids root)")
+    chunk_mb: int = Field(default=4, ge=1, le=64, description="chunk size of the dedup store")
+    timeout: Duration = Field(default="2h", description="how long one Job may take")
+
+
 class Backups(Model):
     schedule: Schedule = Schedule(cron="0 2 * * *", timezone="UTC")
     start_date: str = Field(default="2026-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -752,6 +768,7 @@ class Backups(Model):
     cross_region_copy: CrossRegionCopy | None = None
     compression: BackupCompression = BackupCompression()
     encryption: BackupEncryption | None = None
+    volume_agent: VolumeAgent = VolumeAgent()
     targets: list[BackupTarget] = Field(default_factory=list)
 
 

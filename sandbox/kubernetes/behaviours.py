@@ -14,6 +14,10 @@ managers.
   that name is there), the labels and annotations merged; the change is recorded in
   ``managedFields`` under the webhook's name, as an admission mutation appears on a real server
   (under the manager of the request). ``GET`` lists them, ``DELETE`` removes them all.
+- ``POST /kubernetes/evict`` ``{"namespace": "ns", "name": "pod", "message": "..."}``: the
+  kubelet's node-pressure eviction of a pod (``sandbox/kubernetes/volumes.py``).
+- ``POST /kubernetes/volume-files`` ``{"namespace": "ns", "claim": "pvc", "files": {"a/b":
+  "<base64>"}}`` writes files into the PV a claim is bound to, as the application would.
 - ``POST /kubernetes/edit`` ``{"manager": "kubectl-edit", "apiVersion": "apps/v1",
   "kind": "Deployment", "namespace": "services", "name": "wordpress", "type": "merge",
   "patch": {...}, "subresource": ""}`` makes a change as another field manager (``kubectl
@@ -117,7 +121,9 @@ class Behaviours:
                   ("GET", "/kubernetes/webhooks"): self._list_webhooks,
                   ("POST", "/kubernetes/webhooks"): self._add_webhook,
                   ("DELETE", "/kubernetes/webhooks"): self._clear_webhooks,
-                  ("POST", "/kubernetes/edit"): self._edit}
+                  ("POST", "/kubernetes/edit"): self._edit,
+                  ("POST", "/kubernetes/evict"): self._evict,
+                  ("POST", "/kubernetes/volume-files"): self._volume_files}
         handler = routes.get((method, path))
         if handler is None:
             known = ", ".join(f"{m} {p}" for m, p in routes)
@@ -190,6 +196,29 @@ class Behaviours:
                                     ptype, body["patch"], str(body["manager"]), sub,
                                     force=True if ptype == APPLY else None)
         return self.svc.api.output(rt, obj)
+
+    def _evict(self, body: Any) -> Any:
+        if not isinstance(body, dict) or not body.get("namespace") or not body.get("name"):
+            raise BehaviourError('body is {"namespace": "ns", "name": "pod", "message": "..."}')
+        message = str(body.get("message") or "The node was low on resource: memory. ")
+        try:
+            return self.svc.evict(str(body["namespace"]), str(body["name"]), message)
+        except ValueError as exc:
+            raise BehaviourError(str(exc)) from None
+
+    def _volume_files(self, body: Any) -> Any:
+        from sandbox.kubernetes.volumes import write_files
+
+        if not isinstance(body, dict) or not isinstance(body.get("files"), dict):
+            raise BehaviourError('body is {"namespace": "ns", "claim": "pvc", "files": '
+                                 '{"relative/path": "<base64>"}}')
+        try:
+            path = self.svc.claim_path(str(body.get("namespace") or ""),
+                                       str(body.get("claim") or ""))
+            pv = path.name
+            return {"written": write_files(self.svc.volume_data, pv, body["files"])}
+        except (ValueError, OSError) as exc:
+            raise BehaviourError(str(exc)) from None
 
     def _scale(self, rt: Any, body: Any) -> Any:
         """``kubectl scale``: the scale subresource's update of ``spec.replicas`` under the

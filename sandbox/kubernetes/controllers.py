@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.kubernetes.api import ApiError, now_rfc3339, random_suffix
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.registry import ResourceType
+from sandbox.kubernetes.volumes import mounts, rewrite
 from sandbox.kubernetes.workloads import Workloads
 
 if TYPE_CHECKING:
@@ -261,6 +262,8 @@ class Controllers:
             if pvrt and pv and (pv.get("spec") or {}).get(
                     "persistentVolumeReclaimPolicy") == "Delete":
                 self.api.delete(pvrt, "", str(pv_name), {})
+        if rt.gk == ("", "persistentvolumes"):
+            self.svc.volume_data.remove(obj["metadata"]["name"])
         if rt.gk == ("", "pods"):
             proc = self._procs.get((obj["metadata"]["namespace"], obj["metadata"]["name"]))
             if proc is not None and proc.poll() is None:
@@ -295,6 +298,7 @@ class Controllers:
             if self._pv_failures.get(pv_name, 0) > time.monotonic():
                 continue
             pv = self.store.get(pvrt.gk, "", pv_name)
+            self.svc.volume_data.path(pv_name)
             if pv is None:
                 hook = self.svc.world.provision_volume
                 try:
@@ -554,8 +558,10 @@ class Controllers:
                                     "cannot run an image's entrypoint\n")
             self._exits[key] = 1
             return
+        table = mounts(pod, container, self._pv_of_claim(pod), self.svc.volume_data)
+        argv = [rewrite(a, table) for a in argv]
         env = dict(os.environ)
-        env.update(self._container_env(pod, container))
+        env.update({k: rewrite(v, table) for k, v in self._container_env(pod, container).items()})
         env["HOSTNAME"] = pod["metadata"]["name"]
         # The image's tools are this interpreter's (``dagster`` in the venv), even when the
         # sandbox was started as ``.venv/bin/python`` without an activated venv.
@@ -574,13 +580,41 @@ class Controllers:
         threading.Thread(target=self._collect, args=(key, proc), daemon=True,
                          name=f"sandbox-pod-{key[1]}").start()
 
+    def _pv_of_claim(self, pod: dict[str, Any]) -> Any:
+        ns = pod["metadata"]["namespace"]
+
+        def pv(claim: str) -> str | None:
+            pvc = self.store.get(("", "persistentvolumeclaims"), ns, claim) or {}
+            return (pvc.get("spec") or {}).get("volumeName")
+
+        return pv
+
+    def evict(self, namespace: str, name: str, message: str) -> dict[str, Any]:
+        """The kubelet evicts a pod under node pressure: its process stops, the pod is Failed
+        with reason Evicted (Kubernetes docs, "Node-pressure Eviction")."""
+        rt = self._rt("", "pods")
+        assert rt is not None
+        pod = self.api.get(rt, namespace, name)
+        proc = self._procs.pop((namespace, name), None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+        self._exits.pop((namespace, name), None)
+        status = clone(pod.get("status") or {})
+        status.update(phase="Failed", reason="Evicted", message=message)
+        for c in status.get("containerStatuses") or []:
+            c.update(ready=False, started=False, state={"terminated": {
+                "exitCode": 137, "reason": "Error", "finishedAt": now_rfc3339()}})
+        return self.api.write_status(rt, pod, status, "kubelet") or pod
+
     def _collect(self, key: tuple[str, str], proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
             with self.store.lock:
                 self.store.logs[key] = self.store.logs.get(key, "") + raw.decode(
                     "utf-8", errors="replace")
-        self._exits[key] = proc.wait()
+        code = proc.wait()
+        if self._procs.get(key) is proc:  # an evicted pod's process is no longer ours
+            self._exits[key] = code
         self._kick.set()
 
     def _container_env(self, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:

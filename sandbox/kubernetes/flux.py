@@ -238,6 +238,8 @@ class Flux:
             crds = catalogue.chart_crds(name, version, values)
             if crds:
                 self.svc.install_crds(crds, "helm-controller")
+        self._chart_claims(name, str(spec.get("releaseName") or meta["name"]),
+                           str(spec.get("targetNamespace") or meta["namespace"]), values or {})
         new.pop("failures", None)
         new.pop("installFailures", None)
         new.pop("upgradeFailures", None)
@@ -253,3 +255,15 @@ class Flux:
                    f"chart {name}@{version}")
         _cond(conds, "Released", "True", reason, message, gen)
         return True, reason, message
+
+    def _chart_claims(self, chart: str, release: str, namespace: str,
+                      values: dict[str, Any]) -> None:
+        """The claims the release's workloads would create (``chart_volumes.py``)."""
+        from sandbox.kubernetes.chart_volumes import claims
+
+        rt = self.api.registry.by_gk("", "persistentvolumeclaims")
+        if rt is None or self.svc.store.get(("", "namespaces"), "", namespace) is None:
+            return
+        for claim in claims(chart, release, namespace, values):
+            if self.svc.store.get(rt.gk, namespace, claim["metadata"]["name"]) is None:
+                self.api.write_object(rt, None, claim, "kube-controller-manager")

@@ -98,6 +98,10 @@ class KubernetesService(Service):
         # kubectl sends a kubeconfig's token only over TLS, so the port speaks TLS too.
         self.tls_context, world.kubernetes_ca_pem = serving_tls()
         self.state_dir = Path(state_dir) if state_dir else None
+        from sandbox.kubernetes.volumes import VolumeData
+
+        # Each PersistentVolume's filesystem is a directory (sandbox/kubernetes/volumes.py).
+        self.volume_data = VolumeData(self.state_dir / "volumes" if self.state_dir else None)
         self.registry = Registry()
         self.store = Store()
         self.api = ApiServer(self.registry, self.store)
@@ -210,6 +214,7 @@ class KubernetesService(Service):
         if self._controllers is not None:
             self._controllers.forget_processes()
         self.behaviours.webhooks = []
+        self.volume_data.reset()
         with self.store.lock:
             self.store.load({"resourceVersion": self.store.rv, "objects": [], "logs": []})
             self.registry.clear_crds()
@@ -244,6 +249,21 @@ class KubernetesService(Service):
     def save_if_dirty(self) -> None:
         if self.state_dir is not None and self.store.dirty:
             self.store.save(self.state_dir / STATE_FILE)
+
+    def claim_path(self, namespace: str, claim: str) -> Path:
+        """The directory holding the data of the PV a claim is bound to (ValueError when the
+        claim is missing or unbound)."""
+        pvc = self.store.get(("", "persistentvolumeclaims"), namespace, claim)
+        pv = ((pvc or {}).get("spec") or {}).get("volumeName")
+        if not pv:
+            raise ValueError(f"PersistentVolumeClaim {namespace}/{claim} is missing or unbound")
+        return self.volume_data.path(str(pv))
+
+    def evict(self, namespace: str, name: str, message: str) -> dict[str, Any]:
+        """Node-pressure eviction of one pod (sandbox/kubernetes/volumes.py)."""
+        if self._controllers is None:
+            raise ValueError("the controllers are not running")
+        return dict(self._controllers.evict(namespace, name, message))
 
     def kubeconfig(self, server_url: str) -> str:
         """A kubeconfig (YAML) for the server at ``server_url``: HTTPS with the sandbox CA and

@@ -43,10 +43,14 @@ def test_one_partitioned_asset_per_target_and_copy_with_checks() -> None:
         assert (f"backups/{n}", "rpo") in check_names
         assert (f"backups/{n}", "retention_compliance") in check_names
         assert (f"backups/cross_region/{n}", "manifest_checksums") in check_names
-    kinds = {t.name: t.kind for t in spec.backups.targets}
-    for n, kind in kinds.items():
+    targets = {t.name: t for t in spec.backups.targets}
+    for n, t in targets.items():
         drill = (f"backups/{n}", "restore_drill") in check_names
-        assert drill is (kind in ("database", "resources"))
+        # Snapshots stay in the region and are checked as snapshots; everything in the bucket,
+        # volume files included, is restore-drilled.
+        assert drill is (t.kind in ("database", "resources") or t.method == "files")
+        snapshot = (f"backups/{n}", "snapshot_available") in check_names
+        assert snapshot is (t.kind == "volume" and t.method != "files")
 
 
 def test_nightly_schedule_requests_the_day_that_ended() -> None:

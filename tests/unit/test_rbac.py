@@ -200,8 +200,15 @@ def test_a_component_applying_cluster_rbac_is_refused(tmp_path: Path) -> None:
 def test_job_namespace_allows_step_jobs(example: RbacPlan) -> None:
     assert {"create", "get", "delete"} <= example.verbs_for("batch", "jobs", RUN_NAMESPACE)
     assert "get" in example.verbs_for("", "pods/log", RUN_NAMESPACE)
-    # Elsewhere Jobs are only read (the resources backup exports them).
-    assert not {"create", "delete"} & example.verbs_for("batch", "jobs", "services")
+    # Elsewhere Jobs are only read (the resources backup exports them), except where a
+    # `files` volume target's agent Job mounts its claim (services: wordpress-files).
+    assert not {"create", "delete"} & example.verbs_for("batch", "jobs", "security")
+    assert {"create", "delete"} <= example.verbs_for("batch", "jobs", "services")
+    assert "get" in example.verbs_for("", "pods/log", "services")
+    # The agent's Secret is only read, by name; runs write no Secrets.
+    assert example.verbs_for("", "secrets", "services", "platform-ops-volume-agent") >= {"get"}
+    assert not {"create", "patch"} & example.verbs_for("", "secrets", "services",
+                                                        "platform-ops-volume-agent")
 
 
 def test_a_different_spec_gives_different_rules() -> None:

@@ -1,0 +1,371 @@
+"""File-level volume backups driven from the run: a Job that mounts the PVC runs the volume
+agent (``platform_assets.backups.agent``), the run waits for it, checks what it wrote and
+writes the manifest last; the restore drill restores into a scratch PVC the same way.
+
+The Job runs next to the application's pod (a ReadWriteOnce volume attaches to one node), with
+the PodSecurity ``restricted`` settings, takes its keys from the Secret
+``names.SECRET_VOLUME_AGENT`` of the namespace, and is deleted afterwards. The run fails,
+naming the target and the cause, when the Job's pod is evicted, the Job fails, the PVC is
+deleted or replaced while it runs, or what the agent reports is not what the bucket holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from platform_assets import names
+from platform_assets.backups.bucket import Where
+from platform_assets.backups.errors import BackupError, cause
+from platform_assets.backups.sources import BackupJob, Produced
+from platform_assets.backups.volume_files import Codec, Location, read_index
+from platform_assets.core.backup_manifest import ManifestObject, object_key
+from platform_assets.core.volume_index import INDEX_NAME, chunk_key, chunks_prefix
+from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
+
+SOURCE_MOUNT = "/var/lib/platform-ops/source"
+RESTORE_MOUNT = "/var/lib/platform-ops/restore"
+AGENT = ["python", "-m", "platform_assets.backups.agent"]
+ROLE_INDEX, ROLE_CHUNK = "index", "chunk"
+
+
+@dataclass
+class AgentRun:
+    """A volume agent Job to run: where, on which claim, with which arguments."""
+
+    name: str
+    namespace: str
+    claim: str
+    mount: str
+    read_only: bool
+    args: list[str]
+    describe: str
+    pvc_uid: str = ""
+
+
+def job_name(kind: str, target: str, partition: str, attempt: str) -> str:
+    """A DNS label for the Job (the target name may be long)."""
+    digest = hashlib.sha256(f"{target}/{partition}/{attempt}".encode()).hexdigest()[:10]
+    return f"platform-ops-{kind}-{target[:30].rstrip('-')}-{digest}"
+
+
+def _location_args(where: Where, target: str, endpoint: str | None,
+                   spec: PlatformSpec) -> list[str]:
+    bk = spec.backups
+    assert bk is not None
+    out = ["--bucket", where.bucket, "--prefix", where.prefix, "--target", target,
+           "--compression", bk.compression.algorithm, "--level", str(bk.compression.level)]
+    if where.region:
+        out += ["--region", where.region]
+    if endpoint:
+        out += ["--endpoint-url", endpoint]
+    if bk.encryption is not None:
+        out += ["--key-env", bk.encryption.key_env]
+    return out
+
+
+def agent_job(spec: PlatformSpec, run: AgentRun, node: str | None) -> dict[str, Any]:
+    """The Job manifest: one pod, no retries (a failure is reported, the next night retries),
+    PodSecurity ``restricted``, the claim mounted at ``run.mount``."""
+    bk = spec.backups
+    assert bk is not None
+    agent = bk.volume_agent
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": agent.run_as_user,
+                            "runAsGroup": agent.run_as_user, "fsGroup": agent.run_as_user,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "agent", "image": agent.image, "command": [*AGENT, *run.args],
+            "envFrom": [{"secretRef": {"name": names.SECRET_VOLUME_AGENT}}],
+            "securityContext": {"allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                                "readOnlyRootFilesystem": True},
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                          "limits": {"memory": "512Mi"}},
+            "volumeMounts": [{"name": "data", "mountPath": run.mount,
+                              "readOnly": run.read_only}]}],
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": run.claim,
+                                                               "readOnly": run.read_only}}],
+    }
+    if node:
+        pod_spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    labels = {names.LABEL_VOLUME_JOB: run.name, names.LABEL_MANAGED_BY: "platform-ops"}
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": run.name, "namespace": run.namespace, "labels": labels},
+            "spec": {"backoffLimit": 0,
+                     "activeDeadlineSeconds": int(parse_duration(agent.timeout).total_seconds()),
+                     "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}
+
+
+def ensure_agent_secret(kube: Any, namespace: str, store: Any, spec: PlatformSpec,
+                        key: bytes | None) -> None:
+    """The agent's Secret comes from deploy time (the run's RBAC only reads it); where it is
+    missing and the credentials allow (a local kubeconfig, the sandbox), it is created from
+    the run's own S3 keys and backup key, as the drill namespaces are."""
+    if kube.get("v1", "Secret", names.SECRET_VOLUME_AGENT, namespace) is not None:
+        return
+    import base64
+
+    data = dict(store.agent_credentials())
+    bk = spec.backups
+    if key is not None and bk is not None and bk.encryption is not None:
+        data[bk.encryption.key_env] = base64.b64encode(key).decode()
+    try:
+        kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": names.SECRET_VOLUME_AGENT, "namespace": namespace,
+                                 "labels": {names.LABEL_MANAGED_BY: "platform-ops"}},
+                    "stringData": data})
+    except Exception as exc:  # noqa: BLE001 - the cause is named, the value never is
+        raise BackupError(f"Secret {namespace}/{names.SECRET_VOLUME_AGENT} (the volume agent's "
+                          f"S3 and backup keys) is missing and cannot be created "
+                          f"({type(exc).__name__}): create it at deploy time "
+                          "(docs/backups.md)") from None
+
+
+def node_of_claim(kube: Any, namespace: str, claim: str) -> str | None:
+    """The node a running pod that mounts ``claim`` is on (a ReadWriteOnce volume is attached
+    there, so the agent must run there too); None when no pod mounts it."""
+    for pod in kube.list("v1", "Pod", namespace):
+        spec = pod.get("spec") or {}
+        phase = (pod.get("status") or {}).get("phase")
+        uses = any((v.get("persistentVolumeClaim") or {}).get("claimName") == claim
+                   for v in spec.get("volumes") or [])
+        if uses and spec.get("nodeName") and phase in ("Running", "Pending"):
+            return str(spec["nodeName"])
+    return None
+
+
+def run_agent(kube: Any, spec: PlatformSpec, run: AgentRun, log: Callable[[str], Any],
+              poll: float = 0.5) -> dict[str, Any]:
+    """Create the Job, wait for it, return the agent's result; the Job is deleted after."""
+    node = node_of_claim(kube, run.namespace, run.claim)
+    kube.delete("batch/v1", "Job", run.name, run.namespace)  # a leftover of a crashed run
+    kube.apply(agent_job(spec, run, node))
+    log(f"{run.describe}: Job {run.namespace}/{run.name} started"
+        + (f" on node {node}" if node else ""))
+    try:
+        return _wait(kube, spec, run, poll)
+    finally:
+        _remove_job(kube, run, log)
+
+
+def _pods(kube: Any, run: AgentRun) -> list[dict[str, Any]]:
+    return list(kube.list("v1", "Pod", run.namespace, label_selector=f"job-name={run.name}"))
+
+
+def _wait(kube: Any, spec: PlatformSpec, run: AgentRun, poll: float) -> dict[str, Any]:
+    bk = spec.backups
+    assert bk is not None
+    deadline = time.monotonic() + parse_duration(bk.volume_agent.timeout).total_seconds() + 60
+    while True:
+        job = kube.get("batch/v1", "Job", run.name, run.namespace)
+        if job is None:
+            raise BackupError(f"{run.describe}: Job {run.namespace}/{run.name} was deleted "
+                              "while it ran")
+        pods = _pods(kube, run)
+        _check_claim(kube, run)
+        evicted = next((p for p in pods if (p.get("status") or {}).get("reason") == "Evicted"),
+                       None)
+        if evicted is not None:
+            raise BackupError(f"{run.describe}: pod {evicted['metadata']['name']} was evicted "
+                              f"({(evicted.get('status') or {}).get('message', '')})")
+        conds = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
+                 if c.get("status") == "True"}
+        if "Complete" in conds or "Failed" in conds:
+            return _result(kube, run, pods, conds.get("Failed"))
+        if time.monotonic() > deadline:
+            raise BackupError(f"{run.describe}: Job {run.namespace}/{run.name} did not finish "
+                              f"within {bk.volume_agent.timeout}")
+        time.sleep(poll)
+
+
+def _check_claim(kube: Any, run: AgentRun) -> None:
+    pvc = kube.get("v1", "PersistentVolumeClaim", run.claim, run.namespace)
+    if pvc is None or (pvc.get("metadata") or {}).get("deletionTimestamp") or (
+            run.pvc_uid and pvc["metadata"].get("uid") != run.pvc_uid):
+        raise BackupError(f"{run.describe}: PersistentVolumeClaim {run.namespace}/{run.claim} "
+                          "was deleted while the Job ran; nothing of this attempt is kept")
+
+
+def _result(kube: Any, run: AgentRun, pods: list[dict[str, Any]],
+            failed: dict[str, Any] | None) -> dict[str, Any]:
+    last: dict[str, Any] = {}
+    tail = ""
+    pod = pods[-1] if pods else None
+    if pod is not None:
+        try:
+            lines = kube.pod_log(pod["metadata"]["name"], run.namespace).strip().splitlines()
+            tail = lines[-1][:300] if lines else ""
+        except Exception as exc:  # noqa: BLE001 - the log is how the agent reports
+            raise BackupError(f"{run.describe}: cannot read the log of pod "
+                              f"{pod['metadata']['name']}: {cause(exc)}") from exc
+        for line in reversed(lines):
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict) and ("result" in parsed or "error" in parsed):
+                last = parsed
+                break
+    if failed is not None or "result" not in last:
+        why = (last.get("error") or (failed or {}).get("message")
+               or f"no result in its log (last line: {tail or 'none'})")
+        raise BackupError(f"{run.describe}: Job {run.namespace}/{run.name} failed: {why}")
+    return dict(last["result"])
+
+
+def _remove_job(kube: Any, run: AgentRun, log: Callable[[str], Any]) -> None:
+    try:
+        kube.delete("batch/v1", "Job", run.name, run.namespace)
+        for pod in _pods(kube, run):
+            kube.delete("v1", "Pod", pod["metadata"]["name"], run.namespace)
+    except Exception as exc:  # noqa: BLE001 - the outcome is the Job's, not the cleanup's
+        log(f"{run.describe}: could not delete Job {run.namespace}/{run.name}: {cause(exc)}")
+
+
+def backup_files(job: BackupJob) -> Produced:
+    """One night of a ``files`` volume target: the agent Job writes chunks and the index; the
+    index and every chunk it names are checked in the bucket before the manifest lists them."""
+    from platform_assets.backups.bucket import newest_manifest
+    from platform_assets.backups.sources import volume_claim
+
+    target, where, store, kube, spec = job.target, job.where, job.store, job.kube, job.spec
+    pvc, pv = volume_claim(kube, target)
+    describe = f"backup {target.name} (files of PVC {target.namespace}/{target.pvc})"
+    index_key = object_key(where.prefix, target.name, job.partition, job.attempt,
+                           f"{INDEX_NAME}{job.encoding.suffix}")
+    job.written.append(index_key)
+    args = ["backup", "--source", SOURCE_MOUNT, "--partition", job.partition, "--attempt",
+            job.attempt, "--index-key", index_key, "--pvc", f"{target.namespace}/{target.pvc}",
+            "--chunk-mb", str(spec.backups.volume_agent.chunk_mb if spec.backups else 4),
+            *_location_args(where, target.name, store.endpoint_for(where.region or
+                                                                   store.default_region), spec)]
+    parent = newest_manifest(store, where, target.name)
+    parent_index = next((o for o in (parent.objects if parent else ())
+                         if o.details.get("role") == ROLE_INDEX), None)
+    if parent_index is not None:
+        args += ["--parent-key", parent_index.key, "--parent-sha256", parent_index.sha256]
+    ensure_agent_secret(kube, target.namespace or "", store, spec, job.key)
+    run = AgentRun(job_name("backup", target.name, job.partition, job.attempt),
+                   target.namespace or "", target.pvc or "", SOURCE_MOUNT, True, args, describe,
+                   pvc_uid=pvc["metadata"].get("uid", ""))
+    result = run_agent(kube, spec, run, job.log)
+    objects = _checked_objects(job, index_key, result, describe)
+    details = {"method": "files", "pvc": f"{target.namespace}/{target.pvc}", "pv": pv,
+               **{k: result.get(k) for k in ("files", "bytes", "read_bytes", "reused_files",
+                                             "new_chunks", "uploaded_bytes", "chunks")}}
+    return objects, details, {"volume-agent": "platform-ops"}
+
+
+def _checked_objects(job: BackupJob, index_key: str, result: dict[str, Any],
+                     describe: str) -> list[ManifestObject]:
+    """The index (re-read: the agent's report must match the bucket) and its chunks (each in
+    the bucket with the size the index records) as manifest objects."""
+    where, store = job.where, job.store
+    found = store.sha256_of(where.bucket, index_key, where.region)
+    if found is None or found != (result.get("index_size"), result.get("index_sha256")):
+        raise BackupError(f"{describe}: the index s3://{where.bucket}/{index_key} is not what "
+                          "the agent reported writing")
+    loc = Location(where.bucket, where.region, where.prefix, job.target.name)
+    index = read_index(store, loc, index_key, Codec(job.encoding, job.key), found[1])
+    if (index.partition, index.attempt) != (job.partition, job.attempt):
+        raise BackupError(f"{describe}: the index names {index.partition}/{index.attempt}")
+    listed = store.list_objects(where.bucket, chunks_prefix(where.prefix, job.target.name),
+                                where.region)
+    objects = [ManifestObject(
+        key=index_key, size=found[0], sha256=found[1], source=f"volume agent {index.source}",
+        content_type=job.encoding.content_type,
+        details={"role": ROLE_INDEX, "files": len(index.files), "bytes": index.total_bytes,
+                 **job.encoding.details()})]
+    for cid, rec in sorted(index.chunks.items()):
+        key = chunk_key(where.prefix, job.target.name, cid)
+        if listed.get(key, (None,))[0] != rec.stored_size:
+            raise BackupError(f"{describe}: chunk s3://{where.bucket}/{key} named by the index "
+                              "is missing or has another size")
+        objects.append(ManifestObject(key=key, size=rec.stored_size, sha256=rec.stored_sha256,
+                                      source="volume chunk", details={"role": ROLE_CHUNK}))
+    return objects
+
+
+def volume_size(pvc: dict[str, Any]) -> str:
+    """The storage a claim asked for (the scratch claim of a drill asks the same)."""
+    return str(((pvc.get("spec") or {}).get("resources") or {}).get("requests", {})
+               .get("storage") or "1Gi")
+
+
+def scratch_claim(target: BackupTarget, partition: str, size: str,
+                  storage_class: str | None) -> dict[str, Any]:
+    """The drill's scratch PVC in the target's namespace."""
+    digest = hashlib.sha256(f"{target.name}/{partition}".encode()).hexdigest()[:10]
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": f"platform-ops-drill-{target.name[:30].rstrip('-')}-{digest}",
+                         "namespace": target.namespace,
+                         "labels": {names.LABEL_DRILL: target.name,
+                                    names.LABEL_MANAGED_BY: "platform-ops"}},
+            "spec": spec}
+
+
+def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Any, where: Where,
+                store: Any, kube: Any, record: Any, key: bytes | None,
+                log: Callable[[str], Any] = lambda _: None) -> Any:
+    """Restore the newest night into a scratch PVC with the agent and compare every file's
+    sha256 with the index; the scratch claim is deleted after. Nothing runs unless the
+    manifest matches what the backup run recorded; the agent checks every chunk's stored
+    sha256 (the index's, whose own sha256 is the record's) before it opens it."""
+    from platform_assets.backups.drills import DrillResult, untrusted
+
+    t0 = time.monotonic()
+    problems = untrusted(manifest, where, record)
+    index = next((o for o in manifest.objects if o.details.get("role") == ROLE_INDEX), None)
+    if index is None:
+        problems.append(f"{manifest.partition}: the manifest lists no volume index")
+    figures: dict[str, int] = {"restored_files": 0, "restored_bytes": 0}
+    if problems or index is None:
+        return DrillResult(time.monotonic() - t0, problems, figures)
+    source, _pv = _claim_for_drill(kube, target)
+    claim = scratch_claim(target, manifest.partition, volume_size(source),
+                          (source.get("spec") or {}).get("storageClassName"))
+    ns, name = target.namespace or "", claim["metadata"]["name"]
+    ensure_agent_secret(kube, ns, store, spec, key)
+    kube.apply(claim)
+    try:
+        args = ["restore", "--dest", RESTORE_MOUNT, "--index-key", index.key,
+                "--index-sha256", record.objects[index.key][1],
+                *_location_args(where, target.name, store.endpoint_for(
+                    where.region or store.default_region), spec)]
+        run = AgentRun(job_name("drill", target.name, manifest.partition, manifest.attempt),
+                       ns, name, RESTORE_MOUNT, False, args,
+                       f"restore drill of {target.name} ({manifest.partition})")
+        try:
+            result = run_agent(kube, spec, run, log)
+        except BackupError as exc:
+            return DrillResult(time.monotonic() - t0, [str(exc)], figures)
+        figures = {"restored_files": int(result.get("files", 0)),
+                   "restored_bytes": int(result.get("restored_bytes", 0))}
+        return DrillResult(time.monotonic() - t0, [str(p) for p in result.get("problems") or []],
+                           figures)
+    finally:
+        try:
+            kube.delete("v1", "PersistentVolumeClaim", name, ns)
+        except Exception as exc:  # noqa: BLE001 - reported, the drill's outcome stands
+            log(f"scratch claim {ns}/{name} left behind: {cause(exc)}")
+
+
+def _claim_for_drill(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
+    from platform_assets.backups.sources import volume_claim
+
+    try:
+        return volume_claim(kube, target)
+    except BackupError:
+        # The source volume may be the one lost: the scratch claim then asks a default size.
+        return {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}, ""

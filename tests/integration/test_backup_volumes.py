@@ -1,0 +1,306 @@
+"""File-level volume backups on a sandbox that runs Jobs: the agent Job, dedup across nights, the
+cross-region copy, the restore drill into a scratch PVC, and the faults (eviction, a volume
+deleted mid-backup, the second region unreachable, a corrupted chunk).
+
+Sources of the emulated contracts: a PVC bound to a PV whose filesystem the pod sees at its
+``volumeMounts[].mountPath`` (Kubernetes docs, "Persistent Volumes"); a Job with
+``backoffLimit: 0`` is ``Failed`` once its pod fails (Kubernetes docs, "Jobs", pod backoff
+failure policy); node-pressure eviction leaves the pod ``Failed`` with ``reason: Evicted``
+(Kubernetes docs, "Node-pressure Eviction"); S3 ``ListObjectsV2`` returns each object's
+``ETag`` and ``Size`` (AWS S3 API reference).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from platform_assets.backup_assets import build_backup_assets
+from platform_assets.core.backup_manifest import Manifest, manifest_key
+from platform_assets.core.graph import backup_copy_key, backup_key, build_graph
+from platform_assets.core.volume_index import chunks_prefix
+from platform_assets.spec import load_spec
+from resources.kubernetes import KubernetesResource
+from resources.object_storage import ObjectStorageResource
+
+pytestmark = pytest.mark.integration
+
+KEY = base64.b64encode(bytes(range(1, 33))).decode()
+SPEC = """
+apiVersion: platform-ops/v1
+metadata: {{name: volume-test, owners: [team:test]}}
+ionos:
+  datacenter: {{name: vol-dc, location: de/fra}}
+  lans: [{{name: lan1}}]
+  cluster:
+    name: vol-cluster
+    k8s_version: 1.32.6
+    maintenance_window: {{day: Sunday, time: "10:00"}}
+  node_pools:
+    - {{name: pool, node_count: 1, cores: 2, ram: 4GB, storage_size: 20GB}}
+  buckets:
+    - {{name: {bucket}, region: de}}
+    - {{name: {dr_bucket}, region: eu-central-3}}
+platform:
+  - name: app
+    namespace: {namespace}
+    source: {{manifests: {{path: manifests}}}}
+backups:
+  start_date: "2026-09-01"
+  bucket: {bucket}
+  cross_region_copy: {{bucket: {dr_bucket}}}
+  encryption: {{key_env: VOL_TEST_KEY}}
+  volume_agent: {{chunk_mb: 1, timeout: 5m}}
+  targets:
+    - {{name: files, kind: volume, protects: app, namespace: {namespace}, pvc: data,
+        method: files}}
+"""
+
+
+@pytest.fixture(scope="module")
+def jobs_sandbox() -> Iterator[Any]:
+    """A sandbox of its own whose Jobs really run (``run_jobs``), with three nodes."""
+    from sandbox.app import start_sandbox
+
+    app = start_sandbox(timeout=120.0, run_jobs=True)
+    try:
+        app.admin.add_nodes("pool", 3)
+        yield app
+    finally:
+        app.stop()
+
+
+class Volumes:
+    """One test's spec, buckets, namespace, PVC and its files."""
+
+    def __init__(self, app: Any, tmp: Path):
+        tag = uuid.uuid4().hex[:8]
+        self.app, self.env = app, dict(app.env)
+        self.bucket, self.dr_bucket, self.namespace = f"vol-{tag}", f"vol-dr-{tag}", f"vol-{tag}"
+        (tmp / "manifests").mkdir(exist_ok=True)
+        (tmp / "platform.yaml").write_text(SPEC.format(
+            bucket=self.bucket, dr_bucket=self.dr_bucket, namespace=self.namespace))
+        os.environ["VOL_TEST_KEY"] = KEY
+        self.spec = load_spec(tmp / "platform.yaml")
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.assets, self.checks = build_backup_assets(build_graph(self.spec))
+        self.store = ObjectStorageResource(
+            access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            endpoint_url=self.env["AWS_ENDPOINT_URL_S3"], default_region="de",
+            retry_attempts=2, retry_max_wait_seconds=0.2)
+        for name, region in ((self.bucket, "de"), (self.dr_bucket, "eu-central-3")):
+            self.store.client(region).create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+        self.kube = KubernetesResource(kubeconfig_path=self.env["KUBECONFIG"],
+                                       retry_attempts=2, retry_max_wait_seconds=0.2)
+        self.kube.apply({"apiVersion": "v1", "kind": "Namespace",
+                         "metadata": {"name": self.namespace}})
+        self.make_claim()
+
+    def make_claim(self) -> None:
+        self.kube.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                         "metadata": {"name": "data", "namespace": self.namespace},
+                         "spec": {"accessModes": ["ReadWriteOnce"],
+                                  "resources": {"requests": {"storage": "1Gi"}}}})
+        wait_for(lambda: (self.kube.get("v1", "PersistentVolumeClaim", "data",
+                                        self.namespace) or {}).get("status", {}).get("phase")
+                 == "Bound", "the PVC to bind")
+
+    @property
+    def data(self) -> Path:
+        return Path(self.app.services["kubernetes"].claim_path(self.namespace, "data"))
+
+    def write(self, files: dict[str, bytes]) -> None:
+        self.app.admin.write_volume_files(self.namespace, "data", files)
+
+    def run(self, key: tuple[str, ...], partition: str,
+            with_checks: bool = False) -> dg.ExecuteInProcessResult:
+        asset = next(a for a in self.assets if a.key == dg.AssetKey(list(key)))
+        checks = [c for c in self.checks if next(iter(c.check_keys)).asset_key == asset.key]
+        return dg.materialize([asset, *(checks if with_checks else [])],
+                              partition_key=partition, raise_on_error=False,
+                              resources={"object_storage": self.store, "kubernetes": self.kube},
+                              instance=self.instance)
+
+    def manifest(self, partition: str, dr: bool = False) -> Manifest | None:
+        bucket, region = (self.dr_bucket, "eu-central-3") if dr else (self.bucket, "de")
+        raw = self.store.get_bytes(bucket, manifest_key("backups", "files", partition), region)
+        return Manifest.from_json(raw) if raw else None
+
+    def chunks(self, dr: bool = False) -> dict[str, tuple[int, str]]:
+        bucket, region = (self.dr_bucket, "eu-central-3") if dr else (self.bucket, "de")
+        return self.store.list_objects(bucket, chunks_prefix("backups", "files"), region)
+
+
+def wait_for(cond: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def meta(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    mats = [e.materialization for e in result.get_asset_materialization_events()]
+    assert mats, "nothing was materialized"
+    return {k: v.value for k, v in mats[-1].metadata.items()}
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def failure(result: dg.ExecuteInProcessResult) -> str:
+    return "\n".join(str(e.step_failure_data.error.message)
+                     for e in result.get_step_failure_events() if e.step_failure_data.error)
+
+
+@pytest.fixture
+def vols(jobs_sandbox: Any, tmp_path: Path) -> Iterator[Volumes]:
+    v = Volumes(jobs_sandbox, tmp_path)
+    yield v
+    jobs_sandbox.admin.clear_faults()
+
+
+def content(n: int, seed: int) -> bytes:
+    return bytes((i * seed + i // 7) % 251 for i in range(n))
+
+
+def test_files_backup_dedups_copies_and_the_drill_restores_them(vols: Volumes) -> None:
+    vols.write({"wp-content/uploads/a.jpg": content(2_500_000, 3),
+                "wp-content/themes/t/style.css": b"body { color: red }\n",
+                "empty.txt": b""})
+    first = vols.run(backup_key("files"), "2026-11-20", with_checks=True)
+    assert first.success, failure(first)
+    m1 = meta(first)
+    assert m1["files"] == 3 and m1["new_chunks"] >= 3 and m1["uploaded_bytes"] > 0
+    manifest = vols.manifest("2026-11-20")
+    assert manifest is not None and manifest.kind == "volume"
+    roles = [o.details.get("role") for o in manifest.objects]
+    assert roles.count("index") == 1 and roles.count("chunk") == len(vols.chunks())
+    assert manifest.details["method"] == "files" and manifest.details["files"] == 3
+    result = checks(first)
+    assert result["restore_drill"].passed, result["restore_drill"].metadata
+    assert result["restore_drill"].metadata["restored_files"].value == 3
+    assert result["manifest_checksums"].passed
+    # Nothing in the bucket is plaintext: chunk names are keyed hashes, contents sealed.
+    raw = vols.store.get_bytes(vols.bucket, next(iter(vols.chunks())), "de") or b""
+    assert raw.startswith(b"POBKENC1")
+    # The drill's scratch claim and the Jobs are gone.
+    assert [p["metadata"]["name"] for p in vols.kube.list(
+        "v1", "PersistentVolumeClaim", vols.namespace)] == ["data"]
+    assert vols.kube.list("batch/v1", "Job", vols.namespace) == []
+
+    second = vols.run(backup_key("files"), "2026-11-21")
+    assert second.success, failure(second)
+    m2 = meta(second)
+    assert (m2["new_chunks"], m2["uploaded_bytes"], m2["reused_files"]) == (0, 0, 3)
+
+    vols.write({"wp-content/uploads/b.jpg": content(300_000, 5)})
+    third = vols.run(backup_key("files"), "2026-11-22")
+    assert third.success, failure(third)
+    assert meta(third)["new_chunks"] == 1 and meta(third)["reused_files"] == 3
+
+    copy = vols.run(backup_copy_key("files"), "2026-11-22", with_checks=True)
+    assert copy.success, failure(copy)
+    assert vols.chunks(dr=True).keys() == vols.chunks().keys()
+    assert checks(copy)["manifest_checksums"].passed
+    dr = vols.manifest("2026-11-22", dr=True)
+    assert dr is not None and dr.attempt == vols.manifest("2026-11-22").attempt  # type: ignore[union-attr]
+
+
+def test_a_corrupted_chunk_fails_the_drill_and_the_next_night_heals_it(vols: Volumes) -> None:
+    vols.write({"site/index.html": content(1_500_000, 7)})
+    first = vols.run(backup_key("files"), "2026-11-20")
+    assert first.success, failure(first)
+    victim = sorted(vols.chunks())[0]
+    vols.store.put_bytes(vols.bucket, victim, b"POBKENC1" + os.urandom(200), "de")
+    drill = vols.run(backup_key("files"), "2026-11-20", with_checks=True)
+    result = checks(drill)["restore_drill"]
+    assert not result.passed
+    problems = str(result.metadata["problems"].value)
+    assert victim in problems and "corrupted in the bucket" in problems
+
+    healed = vols.run(backup_key("files"), "2026-11-21", with_checks=True)
+    assert healed.success, failure(healed)
+    assert meta(healed)["new_chunks"] >= 1  # the overwritten chunk was written again
+    assert checks(healed)["restore_drill"].passed, checks(healed)["restore_drill"].metadata
+
+
+def _agent_pod(vols: Volumes) -> dict[str, Any] | None:
+    for pod in vols.kube.list("v1", "Pod", vols.namespace):
+        if (pod.get("status") or {}).get("phase") == "Running" and (
+                pod["metadata"].get("labels") or {}).get("job-name"):
+            return pod
+    return None
+
+
+def _during_backup(vols: Volumes, partition: str, action: Any) -> dg.ExecuteInProcessResult:
+    """Run the backup with S3 slowed down, doing ``action(pod)`` once the agent runs."""
+    vols.app.admin.set_fault("s3", latency_ms=300, methods=["PUT"])
+    out: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: out.update(r=vols.run(backup_key("files"),
+                                                                   partition)))
+    runner.start()
+    try:
+        wait_for(lambda: _agent_pod(vols) is not None, "the agent's pod to run", 60)
+        action(_agent_pod(vols))
+    finally:
+        runner.join(120)
+        vols.app.admin.clear_faults()
+    return out["r"]
+
+
+def test_an_evicted_job_fails_naming_the_cause_and_the_next_run_succeeds(vols: Volumes) -> None:
+    vols.write({f"f{i}.bin": content(200_000, i + 2) for i in range(12)})
+    failed = _during_backup(vols, "2026-11-20", lambda pod: vols.app.admin.evict(
+        vols.namespace, pod["metadata"]["name"], "The node was low on resource: memory."))
+    assert not failed.success
+    message = failure(failed)
+    assert "backup files" in message and "evicted" in message and "low on resource" in message
+    assert vols.manifest("2026-11-20") is None
+    again = vols.run(backup_key("files"), "2026-11-20", with_checks=True)
+    assert again.success, failure(again)
+    assert checks(again)["restore_drill"].passed
+
+
+def test_a_volume_deleted_mid_backup_fails_and_leaves_no_manifest(vols: Volumes) -> None:
+    vols.write({f"f{i}.bin": content(200_000, i + 3) for i in range(12)})
+    failed = _during_backup(vols, "2026-11-20", lambda pod: vols.kube.delete(
+        "v1", "PersistentVolumeClaim", "data", vols.namespace))
+    assert not failed.success
+    message = failure(failed)
+    assert "backup files" in message and "deleted" in message
+    assert vols.manifest("2026-11-20") is None
+    vols.make_claim()
+    vols.write({"new.txt": b"after the loss\n"})
+    again = vols.run(backup_key("files"), "2026-11-20")
+    assert again.success, failure(again)
+    assert meta(again)["files"] == 1
+
+
+def test_second_region_unreachable_fails_the_copy_then_it_succeeds(vols: Volumes) -> None:
+    vols.write({"a.txt": content(100_000, 9)})
+    assert vols.run(backup_key("files"), "2026-11-20").success
+    vols.app.admin.set_fault("s3", error_rate=1.0, statuses=[503], retry_after=0,
+                             path_contains=f"/{vols.dr_bucket}")
+    try:
+        copy = vols.run(backup_copy_key("files"), "2026-11-20")
+    finally:
+        vols.app.admin.clear_faults()
+    assert not copy.success
+    assert "cross-region copy of files" in failure(copy) and "503" in failure(copy)
+    assert vols.manifest("2026-11-20", dr=True) is None
+    again = vols.run(backup_copy_key("files"), "2026-11-20", with_checks=True)
+    assert again.success, failure(again)
+    assert checks(again)["manifest_checksums"].passed

@@ -1,0 +1,150 @@
+"""File-level volume backups without a cluster: chunking, dedup across nights, the parent
+snapshot, the restore's checks (corrupted chunk, hostile index) over an in-memory bucket."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from platform_assets.backups.streams import AES_GCM_STREAM, ZSTD, Encoding, key_id
+from platform_assets.backups.volume_files import (
+    Codec,
+    Location,
+    VolumeBackupError,
+    backup_tree,
+    read_index,
+    restore_tree,
+)
+from platform_assets.core.volume_index import (
+    IndexError_,
+    VolumeIndex,
+    chunk_key,
+    is_chunk_key,
+    safe_path,
+)
+
+KEY = bytes(range(32))
+LOC = Location("bucket", "de", "backups", "vol")
+
+
+class MemoryBucket:
+    """Our ``ChunkStore`` interface over a dict; ETags are MD5s as S3 gives for one PUT."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.puts = 0
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
+                  content_type: str = "application/octet-stream") -> str:
+        self.objects[key] = data
+        self.puts += 1
+        return hashlib.md5(data).hexdigest()  # noqa: S324 - S3's ETag
+
+    def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
+        return self.objects.get(key)
+
+    def list_objects(self, bucket: str, prefix: str,
+                     region: str | None = None) -> dict[str, tuple[int, str]]:
+        return {k: (len(v), hashlib.md5(v).hexdigest())  # noqa: S324
+                for k, v in self.objects.items() if k.startswith(prefix)}
+
+
+def codec() -> Codec:
+    return Codec(Encoding(ZSTD, AES_GCM_STREAM, key_id(KEY)), KEY)
+
+
+def night(root: Path, bucket: MemoryBucket, partition: str,
+          parent: VolumeIndex | None = None) -> tuple[VolumeIndex, object]:
+    return backup_tree(root, LOC, bucket, codec(), partition=partition, attempt=f"a{partition}",
+                       source="ns/data", parent=parent, chunk_size=64 * 1024,
+                       index_key=f"backups/vol/{partition}/a/index.json.zst.enc")
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> Path:
+    root = tmp_path / "volume"
+    (root / "uploads").mkdir(parents=True)
+    (root / "uploads" / "a.bin").write_bytes(os.urandom(200_000))
+    (root / "uploads" / "copy.bin").write_bytes((root / "uploads" / "a.bin").read_bytes())
+    (root / "empty").write_bytes(b"")
+    (root / "link").symlink_to("uploads/a.bin")
+    return root
+
+
+def test_chunks_are_shared_within_and_across_nights(volume: Path) -> None:
+    bucket = MemoryBucket()
+    first, stats1 = night(volume, bucket, "2026-11-20")
+    chunks = [k for k in bucket.objects if is_chunk_key("backups", "vol", k)]
+    # a.bin and its copy share every chunk: 200,000 bytes in 64 KiB chunks is 4 chunks.
+    assert len(chunks) == 4 == stats1.new_chunks  # type: ignore[attr-defined]
+    assert {f.path: f.type for f in first.files}["link"] == "symlink"
+    second, stats2 = night(volume, bucket, "2026-11-21", parent=first)
+    assert stats2.new_chunks == 0 and stats2.read_bytes == 0  # type: ignore[attr-defined]
+    assert stats2.reused_files == 3  # type: ignore[attr-defined]
+    (volume / "uploads" / "b.bin").write_bytes(b"new" * 1000)
+    _, stats3 = night(volume, bucket, "2026-11-22", parent=second)
+    assert stats3.new_chunks == 1 and stats3.read_bytes == 3000  # type: ignore[attr-defined]
+
+
+def test_names_and_contents_in_the_bucket_reveal_nothing(volume: Path) -> None:
+    bucket = MemoryBucket()
+    index, _ = night(volume, bucket, "2026-11-20")
+    plain_ids = {hashlib.sha256((volume / "uploads" / "a.bin").read_bytes()[i:i + 65536])
+                 .hexdigest() for i in range(0, 200_000, 65536)}
+    assert not plain_ids & set(index.chunks)
+    assert all(v.startswith(b"POBKENC1") for v in bucket.objects.values())
+
+
+def test_restore_compares_every_file(volume: Path, tmp_path: Path) -> None:
+    bucket = MemoryBucket()
+    night(volume, bucket, "2026-11-20")
+    key = "backups/vol/2026-11-20/a/index.json.zst.enc"
+    sha = hashlib.sha256(bucket.objects[key]).hexdigest()
+    index = read_index(bucket, LOC, key, codec(), sha)
+    problems, written = restore_tree(index, tmp_path / "out", LOC, bucket, codec())
+    assert problems == [] and written == 400_000
+    assert (tmp_path / "out" / "uploads" / "copy.bin").read_bytes() == \
+        (volume / "uploads" / "a.bin").read_bytes()
+    assert os.readlink(tmp_path / "out" / "link") == "uploads/a.bin"
+
+
+def test_a_corrupted_chunk_is_named_and_written_again_the_next_night(volume: Path,
+                                                                     tmp_path: Path) -> None:
+    bucket = MemoryBucket()
+    first, _ = night(volume, bucket, "2026-11-20")
+    victim = chunk_key("backups", "vol", sorted(first.chunks)[0])
+    bucket.objects[victim] = b"POBKENC1" + os.urandom(100)
+    problems, _ = restore_tree(first, tmp_path / "out", LOC, bucket, codec())
+    assert any(victim in p and "corrupted in the bucket" in p for p in problems)
+    _, stats = night(volume, bucket, "2026-11-21", parent=first)
+    assert stats.new_chunks == 1  # type: ignore[attr-defined]
+    healed, _ = night(volume, bucket, "2026-11-22", parent=first)
+    assert restore_tree(healed, tmp_path / "again", LOC, bucket, codec())[0] == []
+
+
+def test_an_index_that_is_not_the_recorded_one_is_refused(volume: Path) -> None:
+    bucket = MemoryBucket()
+    night(volume, bucket, "2026-11-20")
+    key = "backups/vol/2026-11-20/a/index.json.zst.enc"
+    with pytest.raises(VolumeBackupError, match="is not the"):
+        read_index(bucket, LOC, key, codec(), "0" * 64)
+
+
+def test_an_index_cannot_write_outside_the_volume() -> None:
+    for bad in ("../etc/passwd", "/etc/passwd", "a/../../b", "a/./b", ""):
+        with pytest.raises(ValueError):
+            safe_path(bad)
+    raw = json.dumps({"version": 1, "target": "t", "partition": "p", "attempt": "a",
+                      "files": [{"path": "../x", "type": "file", "mode": 420}],
+                      "chunks": {}}).encode()
+    with pytest.raises(IndexError_, match="inside the volume"):
+        VolumeIndex.from_json(raw, "s3://b/index")
+
+
+def test_a_missing_volume_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(VolumeBackupError, match="not mounted"):
+        night(tmp_path / "nowhere", MemoryBucket(), "2026-11-20")
