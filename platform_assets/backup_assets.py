@@ -20,7 +20,7 @@ from pydantic import Field
 from platform_assets.core.backup_manifest import BackupRecord
 from platform_assets.core.graph import Graph, Node
 from platform_assets.core.retention import compliance, newest_verified, rpo_status
-from platform_assets.names import TAG_TARGET, environment_group
+from platform_assets.names import TAG_TARGET, TAG_TIER, environment_group
 from platform_assets.scoped_resources import resource_keys, resources_of
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
 
@@ -78,6 +78,33 @@ def rpo_check_keys(graph: Graph) -> list[dg.AssetCheckKey]:
 DATABASE_RESOURCE = {"database": "database", "postgres": "postgres_database"}
 
 
+def _check_names(target: BackupTarget, copy: bool) -> list[str]:
+    """The checks ``_backup_checks``/``_copy_checks`` put on a target's assets."""
+    if copy:
+        return ["rpo", "retention_compliance", "manifest_checksums"]
+    if target.kind == "volume" and target.method != "files":
+        return ["rpo", "retention_compliance", "snapshot_available"]
+    return ["rpo", "retention_compliance", "manifest_checksums", "restore_drill"]
+
+
+def selection_for(graph: Graph, targets: list[BackupTarget]
+                  ) -> tuple[list[dg.AssetKey], list[dg.AssetCheckKey]]:
+    """The backup and copy assets of ``targets`` and their checks (a tier's schedule runs
+    those alone)."""
+    from platform_assets.core.graph import backup_copy_key, backup_key
+
+    assets: list[dg.AssetKey] = []
+    checks: list[dg.AssetCheckKey] = []
+    for t in targets:
+        keys = [(graph.scoped(backup_key(t.name)), False)]
+        if graph.scoped(backup_copy_key(t.name)) in graph.nodes:
+            keys.append((graph.scoped(backup_copy_key(t.name)), True))
+        for key, copy in keys:
+            assets.append(dg.AssetKey(list(key)))
+            checks += [dg.AssetCheckKey(dg.AssetKey(list(key)), n) for n in _check_names(t, copy)]
+    return assets, checks
+
+
 def _resource_keys(target: BackupTarget) -> set[str]:
     if target.kind == "volume":
         return {"object_storage", "kubernetes"} | (
@@ -91,6 +118,7 @@ def _asset_kwargs(spec: PlatformSpec, node: Node, parts: dg.PartitionsDefinition
                   keys: set[str]) -> dict[str, Any]:
     bk = spec.backups
     assert bk is not None
+    tier = bk.tier_of(next(t for t in bk.targets if t.name == node.name))
     return {
         "key": dg.AssetKey(list(node.key)),
         "deps": [dg.AssetKey(list(d)) for d in node.deps],
@@ -101,8 +129,8 @@ def _asset_kwargs(spec: PlatformSpec, node: Node, parts: dg.PartitionsDefinition
         "description": node.description,
         "code_version": node.code_version,
         "required_resource_keys": resource_keys(keys, node),
-        "freshness_policy": dg.FreshnessPolicy.time_window(fail_window=parse_duration(bk.rpo)),
-        "tags": {TAG_TARGET: node.name},
+        "freshness_policy": dg.FreshnessPolicy.time_window(fail_window=parse_duration(tier.rpo)),
+        "tags": {TAG_TARGET: node.name, TAG_TIER: tier.name},
     }
 
 
@@ -266,12 +294,14 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
 
     bk = spec.backups
     assert bk is not None
-    rpo = parse_duration(bk.rpo)
+    tier = bk.tier_of(target)
+    rpo = parse_duration(tier.rpo)
     keys = {"object_storage"} if dr else _resource_keys(target)
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="rpo",
                     required_resource_keys=resource_keys(keys, node),
-                    description=f"The newest complete backup is younger than the RPO ({bk.rpo}).")
+                    description=f"The newest complete backup is younger than the RPO "
+                                f"({tier.rpo}, tier {tier.name}).")
     def _rpo(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         points = _restore_points(context, spec, node, target, dr)
         if isinstance(points, dg.AssetCheckResult):
@@ -308,17 +338,19 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
 
     bk = spec.backups
     assert bk is not None
+    tier = bk.tier_of(target)
     keys = {"object_storage"} if dr else _resource_keys(target)
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="retention_compliance",
                     required_resource_keys=resource_keys(keys, node),
                     description=f"Restore points: at least one verified, none older than "
-                                f"{bk.retention_days} days, the newest within the RPO.")
+                                f"{tier.retention_days} days, the newest within the RPO "
+                                f"(tier {tier.name}).")
     def _compliance(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         points = _restore_points(context, spec, node, target, dr)
         if isinstance(points, dg.AssetCheckResult):
             return points
-        c = compliance(points, now_utc(), bk.retention_days, parse_duration(bk.rpo))
+        c = compliance(points, now_utc(), tier.retention_days, parse_duration(tier.rpo))
         meta: dict[str, Any] = {"restore_points": dg.MetadataValue.int(c.count),
                                 "verified_restore_points": dg.MetadataValue.int(c.verified)}
         if c.oldest_age_days is not None:
@@ -369,7 +401,8 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
 
     bk = spec.backups
     assert bk is not None
-    rto = parse_duration(bk.rto)
+    tier = bk.tier_of(target)
+    rto = parse_duration(tier.rto)
     keys = _resource_keys(target)
     what = {"database": "restores the newest dump into a scratch database and compares row "
                         "counts and table checksums",
@@ -382,7 +415,8 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="restore_drill",
                     required_resource_keys=resource_keys(keys, node),
-                    description=f"Restore drill: {what}, within the RTO ({bk.rto}).")
+                    description=f"Restore drill: {what}, within the RTO ({tier.rto}, tier "
+                                f"{tier.name}).")
     def _drill(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         res = resources_of(context, node)
         where = _where(spec, False)
@@ -401,7 +435,7 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
         problems = list(result.problems)
         if result.seconds > rto.total_seconds():
             problems.append(f"restore took {result.seconds:.0f}s, longer than the RTO of "
-                            f"{bk.rto}")
+                            f"{tier.rto} (tier {tier.name})")
         meta = {"partition": manifest.partition,
                 "restore_seconds": dg.MetadataValue.float(round(result.seconds, 3)),
                 "rto_seconds": dg.MetadataValue.float(rto.total_seconds())}

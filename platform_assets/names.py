@@ -29,6 +29,14 @@ EXPAND_VOLUME_CLAIM_OP = "expand_volume_claim"
 # Schedules and sensors.
 DRIFT_SCHEDULE = "drift_check"
 SNAPSHOT_SCHEDULE = "nightly_snapshots"
+
+
+def tier_schedule(tier: str) -> str:
+    """The schedule that backs up the targets of one tier of ``backups.tiers``."""
+    return f"snapshots_{tier.replace('-', '_')}"
+
+
+
 RPO_SCHEDULE = "backup_rpo"
 CERTIFICATE_SCHEDULE = "certificate_audit"
 GIT_SENSOR = "git_changes"
@@ -47,6 +55,7 @@ TAG_KIND = "platform-ops/kind"
 TAG_JOB = "platform-ops/job"
 TAG_PARTITION = "platform-ops/partition"
 TAG_TARGET = "platform-ops/target"
+TAG_TIER = "platform-ops/tier"
 TAG_CERTIFICATE = "platform-ops/certificate"
 TAG_REMEDIATION = "platform-ops/remediation"
 TAG_REMEDIATION_KEY = "platform-ops/remediation-key"

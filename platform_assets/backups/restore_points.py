@@ -61,7 +61,7 @@ def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: Any, ion
     """Delete what retention expires (nothing when ``dry_run``); return the plan."""
     bk = backups_of(spec)
     points = restore_points(spec, target, store, ionos, kube, dr)
-    plan = plan_retention(points, now or now_utc(), bk.retention_days)
+    plan = plan_retention(points, now or now_utc(), bk.tier_of(target).retention_days)
     if dry_run or not plan.delete:
         return plan
     where = where_of(spec, dr)

@@ -360,7 +360,8 @@ def _add_backups(b: _Builder, spec: PlatformSpec) -> None:
         kinds |= {"kubernetes"} if t.kind in ("volume", "resources") else set()
         b.add(backup_key(t.name), "backup", t.name, "backups",
               [*_protected(spec, t), bucket_key(bk.bucket)], kinds, (),
-              f"Nightly {t.kind} backup {t.name} (retention {bk.retention_days} days).",
+              f"{t.kind.capitalize()} backup {t.name} (tier {bk.tier_of(t).name}, RPO "
+              f"{bk.tier_of(t).rpo}, retention {bk.tier_of(t).retention_days} days).",
               BackupSection(t, bk.model_dump(exclude={"targets"})))
         if copy_bucket:
             b.add(backup_copy_key(t.name), "backup_copy", t.name, "backups",

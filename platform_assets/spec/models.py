@@ -715,6 +715,9 @@ class BackupTarget(Model):
     namespaces: list[Name] = Field(default_factory=list)
     include_secrets: bool = False
     databases: list[str] = Field(default_factory=list)
+    tier: Name | None = Field(
+        default=None, description="a tier of `backups.tiers`: its schedule, RPO, RTO and "
+        "retention; none: those of `backups`")
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> BackupTarget:
@@ -757,6 +760,25 @@ class VolumeAgent(Model):
     timeout: Duration = Field(default="2h", description="how long one Job may take")
 
 
+class BackupTier(Model):
+    name: Name
+    schedule: Schedule | None = Field(default=None,
+                                      description="when its targets are backed up; none: "
+                                                  "`backups.schedule`")
+    rpo: Duration
+    rto: Duration
+    retention_days: int = Field(ge=1)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _daily(self) -> BackupTier:
+        # Backups are partitioned by UTC day: a tier cannot promise data younger than that.
+        if parse_duration(self.rpo) < timedelta(hours=24):
+            raise ValueError(f"tier {self.name}: rpo {self.rpo} is shorter than a day, and "
+                             "backups are daily partitions; use 24h or more")
+        return self
+
+
 class Backups(Model):
     schedule: Schedule = Schedule(cron="0 2 * * *", timezone="UTC")
     start_date: str = Field(default="2026-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -769,7 +791,28 @@ class Backups(Model):
     compression: BackupCompression = BackupCompression()
     encryption: BackupEncryption | None = None
     volume_agent: VolumeAgent = VolumeAgent()
+    tiers: list[BackupTier] = Field(default_factory=list)
     targets: list[BackupTarget] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_tiers(self) -> Backups:
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tiers: a name appears twice ({', '.join(names)})")
+        for i, t in enumerate(self.targets):
+            if t.tier is not None and t.tier not in names:
+                raise ValueError(f"targets[{i}] ({t.name}): tier {t.tier!r} is not in "
+                                 f"backups.tiers ({', '.join(names) or 'none declared'})")
+        return self
+
+    def tier_of(self, target: BackupTarget) -> BackupTier:
+        """The target's tier, or one made of the section's own schedule, RPO, RTO and
+        retention when it names none."""
+        found = next((t for t in self.tiers if t.name == target.tier), None)
+        if found is not None:
+            return found
+        return BackupTier(name="default", schedule=self.schedule, rpo=self.rpo, rto=self.rto,
+                          retention_days=self.retention_days)
 
 
 class Endpoint(Model):
