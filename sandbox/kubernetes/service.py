@@ -482,23 +482,7 @@ class KubernetesService(Service):
         table = tables.table_version(req.headers.get("Accept") or "") \
             if req.method == "GET" else None
         if name is None:
-            if req.method == "GET":
-                if parse_bool(q.get("watch"), "watch"):
-                    return self._watch(req, rt, ns)
-                return json_response(200, self._table(rt, self._list(rt, ns, q), table, q))
-            if req.method == "POST":
-                if rt.namespaced and ns is None:
-                    raise ApiError(405, "MethodNotAllowed",
-                                   f"POST on {rt.resource} needs a namespace in the path")
-                body = self._body(req, ("application/json", "application/yaml"))
-                fv = self._field_validation(req)
-                obj = self.api.create(rt, ns or "", body, self._manager(req), dry_run, fv)
-                if not dry_run:
-                    self._after_write(rt, obj)
-                return json_response(201, self.api.output(rt, obj), **_warnings(fv))
-            if req.method == "DELETE":
-                return json_response(200, self._delete_collection(req, rt, ns, dry_run))
-            raise _not_allowed(req)
+            return self._collection(req, rt, ns, dry_run, table)
         ns = ns or ""
         if sub == "scale":
             return self._scale(req, rt, ns, name, dry_run)
@@ -535,6 +519,28 @@ class KubernetesService(Service):
             dry_run = dry_run or options.get("dryRun") == ["All"]
             return json_response(200, self.api.delete(rt, ns, name, options, dry_run,
                                                       self._manager(req)))
+        raise _not_allowed(req)
+
+    def _collection(self, req: Request, rt: ResourceType, ns: str | None, dry_run: bool,
+                    table: str | None) -> Response:
+        """A request to a collection: list or watch, create, delete the collection."""
+        q = req.query
+        if req.method == "GET":
+            if parse_bool(q.get("watch"), "watch"):
+                return self._watch(req, rt, ns)
+            return json_response(200, self._table(rt, self._list(rt, ns, q), table, q))
+        if req.method == "POST":
+            if rt.namespaced and ns is None:
+                raise ApiError(405, "MethodNotAllowed",
+                               f"POST on {rt.resource} needs a namespace in the path")
+            body = self._body(req, ("application/json", "application/yaml"))
+            fv = self._field_validation(req)
+            obj = self.api.create(rt, ns or "", body, self._manager(req), dry_run, fv)
+            if not dry_run:
+                self._after_write(rt, obj)
+            return json_response(201, self.api.output(rt, obj), **_warnings(fv))
+        if req.method == "DELETE":
+            return json_response(200, self._delete_collection(req, rt, ns, dry_run))
         raise _not_allowed(req)
 
     def _table(self, rt: ResourceType, body: dict[str, Any], version: str | None,
