@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -23,6 +24,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOT = ROOT / "docs" / "images" / "asset-graph.png"
+FLEET_SCREENSHOT = ROOT / "docs" / "images" / "fleet-status.png"
+FLEET = ROOT / "examples" / "fleet" / "platform.yaml"
 GROUPS = ("infrastructure", "platform", "applications", "backups", "certificates")
 TERMINAL = ("Success", "Failure", "Canceled")
 
@@ -33,25 +36,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def webserver(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``dagster-webserver`` on the shipped workspace, with the sandbox's environment."""
+@contextlib.contextmanager
+def _serve_ui(env: dict[str, str], home: Path) -> Iterator[str]:
+    """``dagster-webserver`` on the shipped workspace with ``env``; yields its URL."""
     if not os.path.exists(CHROMIUM):
         missing_service(f"{CHROMIUM} is missing: `apt-get install chromium` to run the UI tests")
-    home = tmp_path_factory.mktemp("dagster_home")
     # Runs launch straight from the webserver (no daemon to dequeue them); no first-run dialog.
     (home / "dagster.yaml").write_text(
         "run_coordinator:\n  module: dagster._core.run_coordinator\n"
         "  class: DefaultRunCoordinator\n"
         "nux:\n  enabled: false\ntelemetry:\n  enabled: false\n")
     port = _free_port()
-    env = {**os.environ, **sandbox.env, "DAGSTER_HOME": str(home)}
     log = home / "webserver.log"
     exe = Path(sys.executable).parent / "dagster-webserver"
     with log.open("w") as out:
         proc = subprocess.Popen([str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p",
-                                 str(port)], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+                                 str(port)], cwd=ROOT, env={**env, "DAGSTER_HOME": str(home)},
+                                stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -73,9 +74,18 @@ def webserver(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def browser(webserver: str) -> Iterator[Any]:
+def webserver(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``dagster-webserver`` on the shipped workspace, with the sandbox's environment."""
+    with _serve_ui({**os.environ, **sandbox.env}, tmp_path_factory.mktemp("dagster_home")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    if not os.path.exists(CHROMIUM):
+        missing_service(f"{CHROMIUM} is missing: `apt-get install chromium` to run the UI tests")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -138,3 +148,88 @@ def test_a_materialization_launched_from_the_ui_finishes(webserver: str, browser
     # runs are pointed at.
     assert status == "Success", f"the run ended {status}"
     page.close()
+
+
+@pytest.mark.timeout(1200)
+def test_the_ui_shows_each_environments_status(browser: Any, tmp_path: Path,
+                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    """examples/fleet: staging reconciled and green, production's run failed (its IONOS API
+    failing); the asset list says so per environment, each asset under its environment."""
+    import dagster as dg
+
+    from platform_assets.definitions import build_definitions
+    from sandbox.app import start_sandbox
+
+    sb = start_sandbox(clusters=("staging",), timeout=120.0)
+    home = tmp_path_factory.mktemp("fleet_home")
+    env = {**os.environ, **sb.env, "PLATFORM_SPEC": str(FLEET)}
+    try:
+        sb.admin.add_nodes(pool="k3s", count=3, cluster="staging")
+        with contextlib.ExitStack() as stack:
+            for key, value in env.items():
+                stack.enter_context(_set_env(key, value))
+            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+            instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+            defs = build_definitions(FLEET)
+            staging = defs.resolve_job_def("reconcile_platform_staging").execute_in_process(
+                instance=instance, raise_on_error=False)
+            assert staging.success
+            sb.admin.set_fault("ionos", error_rate=1.0, statuses=[503], retry_after=0)
+            production = defs.resolve_job_def("reconcile_platform_production").execute_in_process(
+                instance=instance, raise_on_error=False)
+            sb.admin.clear_faults()
+            assert not production.success
+        with _serve_ui(env, home) as url:
+            # What the UI shows, as its GraphQL API answers it: staging's assets materialized,
+            # production's never (its run failed).
+            latest = _latest_materializations(url)
+            assert latest["staging/applications/hello"] and latest["staging/platform/ingress"]
+            assert not latest["production/applications/hello"]
+            assert not latest["production/ionos/datacenter"]
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(f"{url}/assets", wait_until="networkidle", timeout=120_000)
+            text = ""
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:  # the catalog fills in as its queries answer
+                text = page.locator("body").inner_text()
+                if "staging" in text and "production" in text:
+                    break
+                time.sleep(2)
+            page.screenshot(path=str(tmp_path / "catalog.png"), full_page=True)
+            assert "staging" in text and "production" in text, text[:1500]
+            page.wait_for_load_state("networkidle")
+            time.sleep(3)
+            shot = (FLEET_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1"
+                    else tmp_path / "fleet.png")
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 20_000
+            page.close()
+    finally:
+        sb.stop()
+
+
+def _latest_materializations(url: str) -> dict[str, bool]:
+    """Whether each asset has a materialization, from the webserver's GraphQL API."""
+    import json
+
+    query = ("{ assetsOrError { ... on AssetConnection { nodes { key { path } "
+             "assetMaterializations(limit: 1) { runId } } } } }")
+    req = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - 127.0.0.1
+        nodes = json.loads(resp.read())["data"]["assetsOrError"]["nodes"]
+    return {"/".join(n["key"]["path"]): bool(n["assetMaterializations"]) for n in nodes}
+
+
+@contextlib.contextmanager
+def _set_env(key: str, value: str) -> Iterator[None]:
+    old = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
