@@ -323,7 +323,12 @@ def build_reconcile_assets(graph: Graph, upstream: Graph | None = None
         selected = [_node(run_graph, by_key[k.asset_key])
                     for k in context.selected_asset_check_keys]
         engine = _engine(context, run_graph)
-        for node, outcome, err in run_in_order(selected, engine.check):
+        previous = {n.key: _previous(context, _key(n))[1] for n in selected}
+
+        def check(node: Node) -> "ReconcileOutcome":
+            return engine.check(node, previous[node.key])
+
+        for node, outcome, err in run_in_order(selected, check):
             yield drift_result(node, outcome, err)
 
     return [reconcile], [drift]

@@ -12,7 +12,10 @@ as the IONOS SDKs, ``ionosctl`` and the Terraform provider read them; with both,
 to ``https://api.ionos.com/cloudapi/v6``, the regional DBaaS MariaDB and Certificate Manager APIs
 to the spec's location (``de/txl`` -> ``https://mariadb.de-txl.ionos.com/v2``, the pattern
 ``ionosctl`` formats and the SDK lists); ``IONOS_API_URL``, ``IONOS_MARIADB_URL`` and
-``IONOS_CERTMANAGER_URL`` override them.
+``IONOS_CERTMANAGER_URL`` override them. Cloud DNS (``https://dns.de-fra.ionos.com``, the
+SDK's only host; ``IONOS_DNS_URL``) takes a token only: with a login, the client first gets one
+from the Auth API (``https://api.ionos.com/auth/v1``; ``IONOS_AUTH_URL``), as ``ionosctl token
+generate`` does.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ IONOS_PASSWORD = "IONOS_PASSWORD"
 IONOS_API_URL = "IONOS_API_URL"
 IONOS_MARIADB_URL = "IONOS_MARIADB_URL"
 IONOS_CERTMANAGER_URL = "IONOS_CERTMANAGER_URL"
+IONOS_DNS_URL = "IONOS_DNS_URL"
+IONOS_AUTH_URL = "IONOS_AUTH_URL"
+DNS_URL = "https://dns.de-fra.ionos.com"
+AUTH_URL = "https://api.ionos.com/auth/v1"
 FILE_SUFFIX = "_FILE"
 VAULT_SUFFIX = "_VAULT"
 
@@ -179,6 +186,8 @@ class IonosEndpoints:
     cloud: str
     mariadb: str
     certmanager: str
+    dns: str = DNS_URL
+    auth: str = AUTH_URL
 
 
 def ionos_endpoints(location: str | None, environ: Environ | None = None,
@@ -193,4 +202,5 @@ def ionos_endpoints(location: str | None, environ: Environ | None = None,
 
     return IonosEndpoints(cloud=pick(IONOS_API_URL, CLOUD_API_URL),
                           mariadb=pick(IONOS_MARIADB_URL, mariadb_url(where)),
-                          certmanager=pick(IONOS_CERTMANAGER_URL, certmanager_url(where)))
+                          certmanager=pick(IONOS_CERTMANAGER_URL, certmanager_url(where)),
+                          dns=pick(IONOS_DNS_URL, DNS_URL), auth=pick(IONOS_AUTH_URL, AUTH_URL))

@@ -8,6 +8,7 @@ turned down to a single attempt, because its defaults sleep 100 s between 5xx re
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -31,6 +32,23 @@ from resources.retry import RetryPolicy, call_with_retry
 T = TypeVar("T")
 
 _REQUEST_ID = re.compile(r"/requests/([-A-Fa-f0-9]+)/")
+
+
+class IonosAuthError(RuntimeError):
+    """The Auth API refused to generate a token (``status``, ``body`` and ``headers`` as the
+    SDKs' ApiException has them, so retries and messages treat it alike)."""
+
+    def __init__(self, status: int, body: str, headers: dict[str, str],
+                 request: str = "GET /auth/v1/tokens/generate") -> None:
+        try:
+            messages = json.loads(body).get("messages") or []
+            said = "; ".join(str(m.get("message")) for m in messages if isinstance(m, dict))
+        except (ValueError, AttributeError):
+            said = body[:300]
+        super().__init__(f"{request}: HTTP {status}: {said or 'no message'} (a token for the "
+                         "DNS API, which takes tokens only; check IONOS_USERNAME and "
+                         "IONOS_PASSWORD, or set IONOS_TOKEN)")
+        self.status, self.body, self.headers = status, body, headers
 
 
 class IonosRequestFailed(RuntimeError):
@@ -480,6 +498,284 @@ class IonosCloudResource(IonosDatabases, dg.ConfigurableResource):
             describe, lambda: any(p["id"] == pool_id for p in self.list_node_pools(cluster_id)),
             lambda present: not present, log=log, target="gone",
             state=lambda present: "still listed" if present else "gone")
+
+    # The network edge: IP blocks and Network Load Balancers (Cloud API v6).
+
+    def list_ip_blocks(self) -> list[dict[str, Any]]:
+        """Every IP block of the contract (JSON, depth 1)."""
+        api = self.api("IPBlocksApi")
+        out = self.call("GET /ipblocks", lambda: api.ipblocks_get(depth=1))
+        return list((self.to_json(out) or {}).get("items", []))
+
+    def find_ip_block(self, name: str) -> dict[str, Any] | None:
+        """The IP block named ``name`` (JSON), or None."""
+        return self._find_named({"items": self.list_ip_blocks()}, name)
+
+    def ip_block_ready(self, block_id: str,
+                       log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Poll the IP block until it is AVAILABLE."""
+        api = self.api("IPBlocksApi")
+        return dict(self.to_json(self.wait_until(
+            f"GET /ipblocks/{block_id}", lambda: api.ipblocks_find_by_id(block_id, depth=1),
+            lambda b: b.metadata.state == "AVAILABLE",
+            lambda b: f"state {b.metadata.state}" if "FAILED" in str(b.metadata.state) else None,
+            log=log, target="AVAILABLE")))
+
+    def create_ip_block(self, props: dict[str, Any],
+                        log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Reserve an IP block and wait until it is AVAILABLE (never twice: after a transient
+        failure the name is looked up first)."""
+        api = self.api("IPBlocksApi")
+        describe = f"POST /ipblocks ({props['name']}, {props['size']} in {props['location']})"
+
+        def create() -> dict[str, Any]:
+            body, rid = self._post_once(lambda: api.ipblocks_post_with_http_info(
+                {"properties": props}))
+            self.wait_for_request(rid, describe, log=log)
+            return dict(self.to_json(body))
+
+        out = self.create_once(describe, create, lambda: self.find_ip_block(props["name"]), log)
+        return self.ip_block_ready(out["id"], log)
+
+    def update_ip_block(self, block_id: str, props: dict[str, Any],
+                        log: Callable[[str], Any] | None = None) -> None:
+        """PATCH an IP block's name (the only property that changes) and wait."""
+        api = self.api("IPBlocksApi")
+        describe = f"PATCH /ipblocks/{block_id}"
+        _, rid = self.write(describe, lambda: api.ipblocks_patch_with_http_info(
+            block_id, {"name": props["name"]}), log)
+        self.wait_for_request(rid, describe, log=log)
+
+    def delete_ip_block(self, block_id: str, log: Callable[[str], Any] | None = None) -> None:
+        """Release an IP block and wait (the API refuses while a load balancer uses it)."""
+        api = self.api("IPBlocksApi")
+        describe = f"DELETE /ipblocks/{block_id}"
+        _, rid = self.write(describe, lambda: api.ipblocks_delete_with_http_info(block_id), log)
+        self.wait_for_request(rid, describe, log=log)
+
+    def list_nlbs(self, dc_id: str) -> list[dict[str, Any]]:
+        """The datacenter's Network Load Balancers with their forwarding rules (depth 3: the
+        list, each balancer, its rules collection, the rules' properties)."""
+        api = self.api("NetworkLoadBalancersApi")
+        out = self.call(f"GET /datacenters/{dc_id}/networkloadbalancers",
+                        lambda: api.datacenters_networkloadbalancers_get(dc_id, depth=3))
+        return list((self.to_json(out) or {}).get("items", []))
+
+    def find_nlb(self, dc_id: str, name: str) -> dict[str, Any] | None:
+        """The datacenter's Network Load Balancer named ``name`` (JSON, rules included)."""
+        return self._find_named({"items": self.list_nlbs(dc_id)}, name)
+
+    def nlb_ready(self, dc_id: str, nlb_id: str,
+                  log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Poll the balancer until it is AVAILABLE; its JSON with the rules (depth 2)."""
+        api = self.api("NetworkLoadBalancersApi")
+        return dict(self.to_json(self.wait_until(
+            f"GET /datacenters/{dc_id}/networkloadbalancers/{nlb_id}",
+            lambda: api.datacenters_networkloadbalancers_find_by_network_load_balancer_id(
+                dc_id, nlb_id, depth=2),
+            lambda b: b.metadata.state == "AVAILABLE",
+            lambda b: f"state {b.metadata.state}" if "FAILED" in str(b.metadata.state) else None,
+            log=log, target="AVAILABLE")))
+
+    def create_nlb(self, dc_id: str, props: dict[str, Any], rules: list[dict[str, Any]],
+                   log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Create a Network Load Balancer with its forwarding rules (one request, as
+        ``entities.forwardingrules``) and wait until it is AVAILABLE."""
+        api = self.api("NetworkLoadBalancersApi")
+        describe = f"POST /datacenters/{dc_id}/networkloadbalancers ({props['name']})"
+        body = {"properties": props, "entities": {"forwardingrules": {
+            "items": [{"properties": r} for r in rules]}}}
+
+        def create() -> dict[str, Any]:
+            made, rid = self._post_once(
+                lambda: api.datacenters_networkloadbalancers_post_with_http_info(dc_id, body))
+            self.wait_for_request(rid, describe, log=log)
+            return dict(self.to_json(made))
+
+        out = self.create_once(describe, create, lambda: self.find_nlb(dc_id, props["name"]),
+                               log)
+        return self.nlb_ready(dc_id, out["id"], log)
+
+    def update_nlb(self, dc_id: str, nlb_id: str, props: dict[str, Any] | None,
+                   rules: dict[str, dict[str, Any] | None], rule_ids: dict[str, str],
+                   log: Callable[[str], Any] | None = None) -> None:
+        """PATCH the balancer's properties (unless None), then write each rule: ``rules`` maps
+        a rule name to its properties (PUT, or POST when ``rule_ids`` has no id for it) or to
+        None (DELETE); every request is waited for."""
+        api = self.api("NetworkLoadBalancersApi")
+        base = f"/datacenters/{dc_id}/networkloadbalancers/{nlb_id}"
+        pending: list[tuple[str | None, str]] = []
+        if props is not None:
+            _, rid = self.write(f"PATCH {base}", lambda: api.
+                                datacenters_networkloadbalancers_patch_with_http_info(
+                                    dc_id, nlb_id, props), log)
+            pending.append((rid, f"PATCH {base}"))
+        for name, want in sorted(rules.items()):
+            rule_id = rule_ids.get(name)
+            pending.append(self._write_rule(api, dc_id, nlb_id, name, rule_id, want, log))
+        for rid, describe in pending:
+            self.wait_for_request(rid, describe, log=log)
+
+    def _write_rule(self, api: Any, dc_id: str, nlb_id: str, name: str, rule_id: str | None,
+                    want: dict[str, Any] | None,
+                    log: Callable[[str], Any] | None) -> tuple[str | None, str]:
+        base = f"/datacenters/{dc_id}/networkloadbalancers/{nlb_id}/forwardingrules"
+        if want is None and rule_id:
+            describe = f"DELETE {base}/{rule_id} ({name})"
+            _, rid = self.write(describe, lambda: api.
+                                datacenters_networkloadbalancers_forwardingrules_delete_with_http_info(
+                                    dc_id, nlb_id, rule_id), log)
+        elif rule_id:
+            describe = f"PUT {base}/{rule_id} ({name})"
+            _, rid = self.write(describe, lambda: api.
+                                datacenters_networkloadbalancers_forwardingrules_put_with_http_info(
+                                    dc_id, nlb_id, rule_id, {"properties": want}), log)
+        else:
+            describe = f"POST {base} ({name})"
+            _, rid = self.write(describe, lambda: api.
+                                datacenters_networkloadbalancers_forwardingrules_post_with_http_info(
+                                    dc_id, nlb_id, {"properties": want}), log)
+        return rid, describe
+
+    def node_ips(self, cluster_id: str, pool_id: str) -> list[str]:
+        """The private addresses of a node pool's nodes."""
+        k8s = self.api("KubernetesApi")
+        out = self.call(f"GET /k8s/{cluster_id}/nodepools/{pool_id}/nodes",
+                        lambda: k8s.k8s_nodepools_nodes_get(cluster_id, pool_id, depth=1))
+        items = (self.to_json(out) or {}).get("items", [])
+        return [str(n["properties"]["privateIP"]) for n in items
+                if (n.get("properties") or {}).get("privateIP")]
+
+    # Cloud DNS: a token only (a login is exchanged for one at the Auth API first).
+
+    def _generated_token(self) -> str:
+        """A token from the Auth API for the configured login (GET /tokens/generate, Basic)."""
+        import urllib3
+
+        creds = self.credentials()
+        url = self.endpoints().auth.rstrip("/") + "/tokens/generate"
+        headers = urllib3.util.make_headers(basic_auth=f"{creds.username}:{creds.password}")
+        headers["Accept"] = "application/json"
+        timeout = urllib3.Timeout(connect=10.0, read=self.http_timeout_seconds)
+
+        def generate() -> str:
+            resp = urllib3.request("GET", url, headers=headers, timeout=timeout, retries=False)
+            if resp.status != 200:
+                raise IonosAuthError(resp.status, resp.data.decode(errors="replace"),
+                                     dict(resp.headers))
+            token = (json.loads(resp.data or b"{}") or {}).get("token")
+            if not isinstance(token, str) or not token:
+                raise IonosAuthError(resp.status, "the Auth API answered without a token", {})
+            return token
+
+        return self.call("GET /auth/v1/tokens/generate (a token for IONOS_USERNAME, as the "
+                         "DNS API takes tokens only)", generate)
+
+    def dns_client(self) -> Any:
+        """The ``ionoscloud_dns.ApiClient`` (Cloud DNS), built on first use."""
+        if "dns" not in self._clients:
+            import ionoscloud_dns as dns
+
+            token = self.credentials().token or self._generated_token()
+            cfg = dns.Configuration(host=self.endpoints().dns.rstrip("/"), token=token)
+            self._clients["dns"] = self._with_timeouts(dns.ApiClient(cfg))
+        return self._clients["dns"]
+
+    def find_zone(self, name: str) -> dict[str, Any] | None:
+        """The DNS zone named ``name`` (JSON), or None."""
+        import ionoscloud_dns as dns
+
+        api = dns.ZonesApi(self.dns_client())
+        out = self.call(f"GET /zones?filter.zoneName={name} (DNS)",
+                        lambda: api.zones_get(filter_zone_name=name, limit=1000))
+        items = (self.to_json(out) or {}).get("items") or []
+        return next((dict(z) for z in items
+                     if (z.get("properties") or {}).get("zoneName") == name), None)
+
+    def _dns_ready(self, describe: str, fetch: Callable[[], Any],
+                   log: Callable[[str], Any] | None) -> dict[str, Any]:
+        def state(obj: Any) -> str:
+            value = getattr(obj.metadata, "state", None)
+            return str(getattr(value, "value", value))
+
+        return dict(self.to_json(self.wait_until(
+            describe, fetch, lambda o: state(o) == "AVAILABLE",
+            lambda o: "state FAILED" if state(o) == "FAILED" else None, log=log,
+            target="AVAILABLE", state=state)))
+
+    def create_zone(self, props: dict[str, Any],
+                    log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Create a DNS zone and wait until it is AVAILABLE."""
+        import ionoscloud_dns as dns
+
+        api = dns.ZonesApi(self.dns_client())
+        describe = f"POST /zones ({props['zoneName']}, DNS)"
+        out = self.create_once(describe, lambda: self.to_json(api.zones_post(
+            dns.ZoneCreate.from_dict({"properties": props}))),
+            lambda: self.find_zone(props["zoneName"]), log)
+        return self._dns_ready(f"GET /zones/{out['id']} (DNS)",
+                               lambda: api.zones_find_by_id(out["id"]), log)
+
+    def update_zone(self, zone_id: str, props: dict[str, Any],
+                    log: Callable[[str], Any] | None = None) -> None:
+        """PUT (ensure) a zone's description and enabled flag."""
+        import ionoscloud_dns as dns
+
+        api = dns.ZonesApi(self.dns_client())
+        self.call(f"PUT /zones/{zone_id} (DNS)", lambda: api.zones_put(
+            zone_id, dns.ZoneEnsure.from_dict({"properties": props})), log)
+
+    def list_records(self, zone_id: str) -> list[dict[str, Any]]:
+        """Every record of a zone (JSON), all pages."""
+        import ionoscloud_dns as dns
+
+        api = dns.RecordsApi(self.dns_client())
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self.call(f"GET /records?filter.zoneId={zone_id}&offset={len(out)} (DNS)",
+                             lambda o=len(out): api.records_get(  # type: ignore[misc]
+                                 filter_zone_id=zone_id, offset=o, limit=1000))
+            items = (self.to_json(page) or {}).get("items") or []
+            out.extend(dict(r) for r in items)
+            if len(items) < 1000:
+                return out
+
+    def write_records(self, zone_id: str, records: dict[str, dict[str, Any] | None],
+                      record_ids: dict[str, str],
+                      log: Callable[[str], Any] | None = None) -> None:
+        """Write records of a zone: each key maps to the record (PUT, or POST when
+        ``record_ids`` has no id for it) or to None (DELETE). Each write is the API's own
+        request; the records are then polled until AVAILABLE."""
+        import ionoscloud_dns as dns
+
+        api = dns.RecordsApi(self.dns_client())
+        for key, want in sorted(records.items()):
+            rid = record_ids.get(key)
+            if want is None and rid:
+                self.call(f"DELETE /zones/{zone_id}/records/{rid} ({key}, DNS)",
+                          lambda r=rid: api.zones_records_delete(zone_id, r), log)  # type: ignore[misc]
+            elif want is not None and rid:
+                self.call(f"PUT /zones/{zone_id}/records/{rid} ({key}, DNS)",
+                          lambda r=rid, w=want: api.zones_records_put(  # type: ignore[misc]
+                              zone_id, r, dns.RecordEnsure.from_dict({"properties": w})), log)
+            elif want is not None:
+                describe = f"POST /zones/{zone_id}/records ({key}, DNS)"
+                self.create_once(describe, lambda w=want: api.zones_records_post(  # type: ignore[misc]
+                    zone_id, dns.RecordCreate.from_dict({"properties": w})),
+                    lambda w=want: next((r for r in self.list_records(zone_id)  # type: ignore[misc]
+                                         if (r.get("properties") or {}).get("name") == w["name"]
+                                         and r["properties"].get("type") == w["type"]), None),
+                    log)
+        self.wait_until(f"GET /records?filter.zoneId={zone_id} (DNS)",
+                        lambda: self.list_records(zone_id),
+                        lambda recs: all((r.get("metadata") or {}).get("state") == "AVAILABLE"
+                                         for r in recs),
+                        lambda recs: "a record is FAILED" if any(
+                            (r.get("metadata") or {}).get("state") == "FAILED" for r in recs)
+                        else None, log=log, target="AVAILABLE",
+                        state=lambda recs: ", ".join(sorted({str((r.get("metadata") or {})
+                                                                 .get("state")) for r in recs})))
+
 
     def list_mariadb_clusters(self) -> list[dict[str, Any]]:
         import ionoscloud_dbaas_mariadb as mdb

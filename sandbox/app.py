@@ -39,6 +39,7 @@ IONOS_PREFIX = "/cloudapi/v6"
 MARIADB_PREFIX = "/mariadb/v2"
 CERTMANAGER_PREFIX = "/certmanager"
 DNS_PREFIX = "/dns"
+AUTH_PREFIX = "/auth/v1"
 POSTGRES_PREFIX = "/postgresql"
 # The password a client gives the DBaaS PostgreSQL clusters it creates; it meets the API's rules
 # (upper, lower, digit and one of @$!%*?&).
@@ -232,16 +233,20 @@ class Sandbox:
         certmanager_fresh = certmanager_state is None or not any(certmanager_state.iterdir())
         certmanager = certmanager_cls(self.world, IONOS_TOKEN, state_dir=certmanager_state,
                                       username=IONOS_USERNAME, password=IONOS_PASSWORD)
+        from sandbox.auth import AuthService
         from sandbox.dns import DnsService
         from sandbox.postgres import PostgresService
 
+        auth = AuthService(IONOS_TOKEN, IONOS_USERNAME, IONOS_PASSWORD,
+                           state_dir=self._service_state("auth"))
         dns = DnsService(self.world, IONOS_TOKEN, delay=self.delay,
-                         state_dir=self._service_state("dns"))
+                         state_dir=self._service_state("dns"), accepts=auth.accepts)
         postgres = PostgresService(self.world, IONOS_TOKEN, delay=self.delay,
                                    state_dir=self._service_state("postgres"),
                                    username=IONOS_USERNAME, password=IONOS_PASSWORD)
         router = self._serve(PrefixRouter({IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
                                            CERTMANAGER_PREFIX: certmanager, DNS_PREFIX: dns,
+                                           AUTH_PREFIX: auth,
                                            POSTGRES_PREFIX: postgres}))
         # The TLS endpoints serve what cert-manager issues, like an ingress; set before the
         # controllers start so that Secrets restored from state are announced too.
@@ -271,7 +276,8 @@ class Sandbox:
             kubernetes=self._kubernetes_admin,
             clusters={name: self._cluster_admin(name) for name in self.clusters}))
         self.services = {**self.services, "kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
-                         "certmanager": certmanager, "dns": dns, "postgres": postgres,
+                         "certmanager": certmanager, "dns": dns, "auth": auth,
+                         "postgres": postgres,
                          "alertmanager": alertmanager, "s3": s3, "vault": vault}
         for svc in (ionos, mariadb, certmanager, alertmanager):
             stop = getattr(svc, "stop", None)
@@ -294,6 +300,7 @@ class Sandbox:
             "IONOS_MARIADB_URL": router.url + MARIADB_PREFIX,
             "IONOS_CERTMANAGER_URL": router.url + CERTMANAGER_PREFIX,
             "IONOS_DNS_URL": router.url + DNS_PREFIX,
+            "IONOS_AUTH_URL": router.url + AUTH_PREFIX,
             "IONOS_POSTGRES_URL": router.url + POSTGRES_PREFIX,
             "KUBECONFIG": str(kubeconfig),
             "AWS_ENDPOINT_URL_S3": s3_server.url,

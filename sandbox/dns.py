@@ -2,7 +2,9 @@
 
 Served under ``/dns``: ``Configuration(host="http://127.0.0.1:PORT/dns", token=...)``. Bearer
 auth only: the DNS API takes tokens, not username/password (the ionoscloud Terraform provider's
-``ionoscloud_dns_zone`` docs), and the SDK sends no header for Basic credentials.
+``ionoscloud_dns_zone`` docs), and the SDK sends no header for Basic credentials. A token is the
+account's configured one or one the Auth API generated (``sandbox.auth``, ``accepts``): a user
+with only a login gets a token there first, as ``ionosctl token generate`` does.
 
 Paths, statuses and shapes follow the SDK's generated API classes and models (ionoscloud_dns
 2.0.0, from the DNS API's OpenAPI document):
@@ -34,6 +36,7 @@ import ipaddress
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +74,11 @@ class DnsService(IonosServiceBase):
     name = "dns"
 
     def __init__(self, world: World, token: str, delay: float = 0.0,
-                 state_dir: Path | None = None, quota: dict[str, int] | None = None) -> None:
+                 state_dir: Path | None = None, quota: dict[str, int] | None = None,
+                 accepts: Callable[[str], bool] | None = None) -> None:
         self.world = world
         self.token = token
+        self.accepts = accepts
         self.delay = float(delay)
         self.quota = {**DEFAULT_QUOTA, **(quota or {})}
         self._lock = threading.RLock()
@@ -109,7 +114,7 @@ class DnsService(IonosServiceBase):
             if not req.path.startswith(PREFIX):
                 raise ApiError(404, f"Unknown path {req.path}; the DNS API lives under {PREFIX}")
             path = req.path[len(PREFIX):].strip("/")
-            check_bearer(req, self.token)
+            self._authenticate(req)
             with self._lock:
                 self._advance()
                 resp = self._route(req, path.split("/") if path else [])
@@ -118,6 +123,13 @@ class DnsService(IonosServiceBase):
             return resp
         except ApiError as err:
             return error_response(err)
+
+    def _authenticate(self, req: Request) -> None:
+        scheme, _, value = (req.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and self.accepts is not None and \
+                self.accepts(value.strip()):
+            return
+        check_bearer(req, self.token)
 
     def _route(self, req: Request, parts: list[str]) -> Response:
         m = req.method

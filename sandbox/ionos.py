@@ -1,4 +1,5 @@
-"""A local IONOS Cloud API v6: datacenters, LANs, managed Kubernetes, volumes, snapshots, requests.
+"""A local IONOS Cloud API v6: datacenters, LANs, managed Kubernetes, volumes, snapshots, IP
+blocks, Network Load Balancers, requests.
 
 Served under ``/cloudapi/v6`` so the ``ionoscloud`` SDK works with
 ``Configuration(host="http://127.0.0.1:PORT/cloudapi/v6", token=...)`` or with username and
@@ -39,12 +40,29 @@ registers only once the server is up:
 ``{"name", "id", "poolName", "poolId", "clusterId", "k8sVersion", "privateIP", "publicIP",
 "state", "ready", "labels", "annotations", "cores", "ramMB", "storageGB", "availabilityZone"}``.
 
+IP blocks and Network Load Balancers (``IPBlocksApi``, ``NetworkLoadBalancersApi`` of
+``ionoscloud`` 6.1.13 and their models' documentation):
+
+- ``/ipblocks``: ``location`` and ``size`` are required and fixed once reserved (only ``name``
+  changes), ``ips`` are assigned, ``ipConsumers`` lists the balancers using an address; a block
+  in use is not released (422); reserving beyond the contract's ``reservableIps`` is a 422;
+- ``/datacenters/{dc}/networkloadbalancers[/{id}[/forwardingrules[/{id}]]]``: ``listenerLan``
+  and ``targetLan`` must exist and differ; listener ``ips`` must be addresses of IP blocks
+  reserved in the datacenter's location ("an IP block can only be used in its own location"),
+  not used by another balancer, on a public listener LAN; ``lbPrivateIps`` need a prefix and are
+  generated (a /24) when absent; rules need a listener IP of their balancer, a port not used by
+  another rule, an algorithm and protocol from the SDK's allowed values and targets with ip and
+  port (weight 0-256, default 1); ``entities.forwardingrules`` in the POST creates rules with
+  the balancer; the contract's ``nlbLimitTotal`` is enforced.
+
 ``fail_next(resource_type)`` makes the next create or update of that type (``datacenter``,
-``lan``, ``volume``, ``snapshot``, ``k8s``, ``nodepool``) end FAILED, request included.
+``lan``, ``volume``, ``snapshot``, ``k8s``, ``nodepool``, ``ipblock``, ``networkloadbalancer``)
+end FAILED, request included.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
 import uuid
@@ -89,8 +107,19 @@ VOLUME_TYPES = ("HDD", "SSD", "SSD Standard", "SSD Premium", "DAS", "ISO")
 LICENCE_TYPES = ("UNKNOWN", "WINDOWS", "WINDOWS2016", "WINDOWS2019", "WINDOWS2022",
                  "WINDOWS2025", "RHEL", "LINUX", "OTHER")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-PAGINATED = {"datacenters", "lans", "volumes", "servers"}
-FAILABLE = {"datacenter", "lan", "volume", "snapshot", "k8s", "nodepool"}
+PAGINATED = {"datacenters", "lans", "volumes", "servers", "ipblocks", "networkloadbalancers",
+             "forwardingrules"}
+FAILABLE = {"datacenter", "lan", "volume", "snapshot", "k8s", "nodepool", "ipblock",
+            "networkloadbalancer"}
+# The contract's resource limits (GET /contracts): reservableIps and nlbLimitTotal.
+RESERVABLE_IPS = 50
+NLB_LIMIT = 10
+NLB_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTION", "RANDOM", "SOURCE_IP")
+NLB_PROTOCOLS = ("HTTP", "TCP")
+PROXY_PROTOCOLS = ("none", "v1", "v2", "v2ssl")
+# NetworkLoadBalancerForwardingRuleHealthCheck's documented defaults (ms, and retries).
+RULE_HEALTH_DEFAULTS = {"clientTimeout": 50000, "connectTimeout": 5000, "targetTimeout": 50000,
+                        "retries": 3}
 # KubernetesClusterProperties.name / KubernetesNodePoolProperties.name (SDK model docs): "63
 # characters or less and must be empty or begin and end with an alphanumeric character
 # ([a-z0-9A-Z]) with dashes (-), underscores (_), dots (.), and alphanumerics between".
@@ -170,11 +199,13 @@ class IonosCloudService(IonosServiceBase):
         self._effects_lock = threading.Lock()
         self._timer_at: float | None = None
         self._ip_counter = 10
+        self._public_ip_counter = 0
         loaded = self._file.load()
         if loaded:
             self._objs = loaded.get("objects", {})
             self._requests = loaded.get("requests", {})
             self._ip_counter = int(loaded.get("ip_counter", 10))
+            self._public_ip_counter = int(loaded.get("public_ip_counter", 0))
         world.provision_volume = self.provision_volume
         world.volume_exists = self.volume_exists
         self._routes = self._build_routes()
@@ -254,7 +285,20 @@ class IonosCloudService(IonosServiceBase):
         k8s = r"/k8s/(?P<cid>[^/]+)"
         np_ = k8s + r"/nodepools/(?P<npid>[^/]+)"
         node = np_ + r"/nodes/(?P<nid>[^/]+)"
+        nlb = dc + r"/networkloadbalancers/(?P<nlb>[^/]+)"
+        rule = nlb + r"/forwardingrules/(?P<rule>[^/]+)"
         return [
+            _Route("/ipblocks", {"GET": self._list_ipblocks, "POST": self._create_ipblock}),
+            _Route(r"/ipblocks/(?P<ipb>[^/]+)", {
+                "GET": self._get_ipblock, "PUT": self._put_ipblock,
+                "PATCH": self._patch_ipblock, "DELETE": self._delete_ipblock}),
+            _Route(dc + "/networkloadbalancers", {"GET": self._list_nlbs,
+                                                  "POST": self._create_nlb}),
+            _Route(nlb, {"GET": self._get_nlb, "PUT": self._put_nlb, "PATCH": self._patch_nlb,
+                         "DELETE": self._delete_nlb}),
+            _Route(nlb + "/forwardingrules", {"GET": self._list_rules, "POST": self._create_rule}),
+            _Route(rule, {"GET": self._get_rule, "PUT": self._put_rule, "PATCH": self._patch_rule,
+                          "DELETE": self._delete_rule}),
             _Route("", {"GET": self._api_info}),
             _Route("/datacenters", {"GET": self._list_dcs, "POST": self._create_dc}),
             _Route(dc, {"GET": self._get_dc, "PUT": self._put_dc, "PATCH": self._patch_dc,
@@ -385,7 +429,8 @@ class IonosCloudService(IonosServiceBase):
 
     def _save(self) -> None:
         self._file.save({"objects": self._objs, "requests": self._requests,
-                         "ip_counter": self._ip_counter})
+                         "ip_counter": self._ip_counter,
+                         "public_ip_counter": self._public_ip_counter})
 
     def _new_obj(self, rtype: str, parent: str, kind: str, oid: str,
                  props: dict[str, Any], state: str) -> dict[str, Any]:
@@ -447,8 +492,8 @@ class IonosCloudService(IonosServiceBase):
                          "state": obj["state"]})
         out["metadata"] = meta
         out["properties"] = self._computed_props(obj)
-        entity_kinds = {"datacenter": DC_ENTITIES, "k8s": ["nodepools"],
-                        "lan": ["nics"]}.get(obj["type"], [])
+        entity_kinds = {"datacenter": DC_ENTITIES, "k8s": ["nodepools"], "lan": ["nics"],
+                        "networkloadbalancer": ["forwardingrules"]}.get(obj["type"], [])
         if entity_kinds:
             out["entities"] = {
                 kind: self._render_collection(req, self._children(obj["path"], kind),
@@ -491,6 +536,8 @@ class IonosCloudService(IonosServiceBase):
             version = props.get("k8sVersion") or K8S_DEFAULT_VERSION
             props["availableUpgradeVersions"] = cluster_upgrades(version)
             props["viableNodePoolVersions"] = node_pool_versions(version)
+        elif obj["type"] == "ipblock":
+            props["ipConsumers"] = self._ip_consumers(obj)
         elif obj["type"] == "nodepool":
             cluster = self._objs.get(obj["parent"])
             cluster_version = (cluster["props"].get("k8sVersion") if cluster else None) or \
@@ -791,10 +838,12 @@ class IonosCloudService(IonosServiceBase):
             "ssdLimitPerVolume": 4194304, "ssdLimitPerContract": 10485760,
             "ssdVolumeProvisioned": int(ssd + sum(p["props"]["storageSize"]
                                                   * p["props"]["nodeCount"] for p in pools)),
-            "dasVolumeProvisioned": 0, "reservableIps": 50, "reservedIpsOnContract": 0,
-            "reservedIpsInUse": 0, "k8sClusterLimitTotal": 20,
-            "k8sClustersProvisioned": len(self._all("k8s")), "nlbLimitTotal": 10,
-            "nlbProvisioned": 0, "natGatewayLimitTotal": 10, "natGatewayProvisioned": 0,
+            "dasVolumeProvisioned": 0, "reservableIps": RESERVABLE_IPS,
+            "reservedIpsOnContract": self._reserved_ips(),
+            "reservedIpsInUse": len(self._ips_in_use()), "k8sClusterLimitTotal": 20,
+            "k8sClustersProvisioned": len(self._all("k8s")), "nlbLimitTotal": NLB_LIMIT,
+            "nlbProvisioned": len(self._all("networkloadbalancer")),
+            "natGatewayLimitTotal": 10, "natGatewayProvisioned": 0,
             "securityGroupsPerVdc": 100, "securityGroupsPerResource": 10,
             "rulesPerSecurityGroup": 100,
         }
@@ -1428,6 +1477,318 @@ class IonosCloudService(IonosServiceBase):
 
     def _get_request_status(self, req: Request, rid: str) -> Response:
         return json_response(200, self._render_status(req, self._request(rid)))
+
+    # IP blocks (IPBlocksApi): reserved public addresses of one location, for the whole contract.
+
+    def _reserved_ips(self) -> int:
+        return sum(int(b["props"]["size"]) for b in self._all("ipblock")
+                   if b.get("delete_at") is None)
+
+    def _ips_in_use(self) -> dict[str, dict[str, Any]]:
+        """Each reserved address a Network Load Balancer listens on -> that balancer."""
+        return {ip: nlb for nlb in self._all("networkloadbalancer")
+                for ip in nlb["props"].get("ips") or []}
+
+    def _ip_consumers(self, block: dict[str, Any]) -> list[dict[str, Any]]:
+        used = self._ips_in_use()
+        out = []
+        for ip in block["props"]["ips"]:
+            nlb = used.get(ip)
+            if nlb is not None:
+                dc = self._objs.get(nlb["parent"])
+                out.append({"ip": ip, "datacenterId": dc["id"] if dc else None,
+                            "datacenterName": dc["props"]["name"] if dc else None})
+        return out
+
+    def _next_public_ips(self, size: int) -> list[str]:
+        taken = {ip for b in self._all("ipblock") for ip in b["props"]["ips"]}
+        out: list[str] = []
+        while len(out) < size:
+            self._public_ip_counter += 1
+            n = self._public_ip_counter
+            ip = f"85.215.{(n // 250) % 250}.{n % 250 + 2}"
+            if ip not in taken:
+                out.append(ip)
+        return out
+
+    def _ipblock(self, ipb: str) -> dict[str, Any]:
+        return self._get(f"/ipblocks/{ipb}", "IP block")
+
+    def _list_ipblocks(self, req: Request) -> Response:
+        return self._list(req, "", "ipblocks")
+
+    def _create_ipblock(self, req: Request) -> Response:
+        p = self._properties(json_body(req))
+        self._require(p, "location", "size")
+        location = self._str(p, "location", list(LOCATIONS))
+        size = self._int(p, "size", 1, RESERVABLE_IPS)
+        if self._reserved_ips() + size > RESERVABLE_IPS:
+            raise ApiError(422, f"[(root).properties.size] reserving {size} more IP address(es) "
+                                f"exceeds the contract's limit of {RESERVABLE_IPS} reservable "
+                                f"IPs ({self._reserved_ips()} reserved; GET /contracts shows "
+                                "resourceLimits)", code="301")
+        name = p.get("name") or ""
+        if not isinstance(name, str):
+            raise ApiError(422, f"[(root).properties.name] must be a string, got {name!r}")
+        props = {"name": name, "location": location, "size": size,
+                 "ips": self._next_public_ips(size)}
+        obj = self._new_obj("ipblock", "", "ipblocks", str(uuid.uuid4()), props, "BUSY")
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _get_ipblock(self, req: Request, ipb: str) -> Response:
+        return self._one(req, self._ipblock(ipb))
+
+    def _update_ipblock(self, req: Request, ipb: str, partial: bool) -> Response:
+        """Only the name of an IP block changes (IpBlockProperties: location and size are set
+        when it is reserved)."""
+        obj = self._ipblock(ipb)
+        self._check_if_match(req, obj)
+        p = self._patch_properties(req) if partial else self._properties(json_body(req))
+        for fixed in ("location", "size"):
+            if fixed in p and p[fixed] != obj["props"][fixed]:
+                raise ApiError(422, f"[(root).properties.{fixed}] the {fixed} of an IP block "
+                                    "cannot be changed; reserve a new block instead")
+        if "ips" in p and p["ips"] != obj["props"]["ips"]:
+            raise ApiError(422, "[(root).properties.ips] is read-only")
+        name = p.get("name", obj["props"]["name"] if partial else "")
+        if not isinstance(name, str):
+            raise ApiError(422, f"[(root).properties.name] must be a string, got {name!r}")
+        obj["props"] = {**obj["props"], "name": name}
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _put_ipblock(self, req: Request, ipb: str) -> Response:
+        return self._update_ipblock(req, ipb, partial=False)
+
+    def _patch_ipblock(self, req: Request, ipb: str) -> Response:
+        return self._update_ipblock(req, ipb, partial=True)
+
+    def _delete_ipblock(self, req: Request, ipb: str) -> Response:
+        obj = self._ipblock(ipb)
+        used = self._ip_consumers(obj)
+        if used:
+            raise ApiError(422, f"IP block {ipb} cannot be released: {used[0]['ip']} is used by "
+                                f"a Network Load Balancer in datacenter "
+                                f"{used[0]['datacenterId']}; remove it there first")
+        return self._accept_delete(req, obj, "BUSY")
+
+    # Network Load Balancers (NetworkLoadBalancersApi) and their forwarding rules.
+
+    def _nlb(self, dc: str, nlb: str) -> dict[str, Any]:
+        return self._get(f"{self._dc(dc)['path']}/networkloadbalancers/{nlb}",
+                         "network load balancer")
+
+    def _lan_id(self, dc: dict[str, Any], p: dict[str, Any], field: str) -> int:
+        lan = self._int(p, field, 1, 10**6)
+        if f"{dc['path']}/lans/{lan}" not in self._objs:
+            raise ApiError(422, f"[(root).properties.{field}] LAN {lan} does not exist in "
+                                f"datacenter {dc['id']}")
+        return lan
+
+    def _nlb_ips(self, dc: dict[str, Any], ips: Any, own: str | None) -> list[str]:
+        """Listener IPs of a public balancer: addresses of IP blocks reserved in the
+        datacenter's location, not used by another balancer."""
+        if ips is None:
+            return []
+        if not isinstance(ips, list) or not all(isinstance(i, str) for i in ips):
+            raise ApiError(422, "[(root).properties.ips] must be a list of IP addresses")
+        blocks = {ip: b for b in self._all("ipblock") for ip in b["props"]["ips"]}
+        used = self._ips_in_use()
+        for ip in ips:
+            block = blocks.get(ip)
+            if block is None:
+                raise ApiError(422, f"[(root).properties.ips] {ip} is not in an IP block of "
+                                    "this contract; reserve it first (POST /ipblocks)")
+            if block["props"]["location"] != dc["props"]["location"]:
+                raise ApiError(422, f"[(root).properties.ips] {ip} belongs to IP block "
+                                    f"{block['id']} in {block['props']['location']}, but "
+                                    f"datacenter {dc['id']} is in {dc['props']['location']}: "
+                                    "an IP block can only be used in its own location")
+            holder = used.get(ip)
+            if holder is not None and holder["id"] != own:
+                raise ApiError(422, f"[(root).properties.ips] {ip} is already used by network "
+                                    f"load balancer {holder['id']}")
+        return list(ips)
+
+    def _private_ips(self, value: Any, n: int) -> list[str]:
+        if value is None or value == []:
+            # "If no IP is provided, the system will generate an IP with /24 subnet."
+            return [f"10.{200 + n % 50}.{n % 250}.2/24"]
+        if not isinstance(value, list):
+            raise ApiError(422, "[(root).properties.lbPrivateIps] must be a list")
+        for item in value:
+            try:
+                iface = ipaddress.ip_interface(item)
+            except (TypeError, ValueError):
+                raise ApiError(422, f"[(root).properties.lbPrivateIps] {item!r} is not an IP "
+                                    "address with a subnet mask, e.g. 10.7.222.10/24") from None
+            if "/" not in str(item) or not iface.ip.is_private:
+                raise ApiError(422, f"[(root).properties.lbPrivateIps] {item!r} must be a "
+                                    "private IP address with a subnet mask")
+        return list(value)
+
+    def _nlb_props(self, dc: dict[str, Any], p: dict[str, Any], own: str | None,
+                   current: dict[str, Any] | None) -> dict[str, Any]:
+        self._require(p, "name", "listenerLan", "targetLan")
+        listener, target = self._lan_id(dc, p, "listenerLan"), self._lan_id(dc, p, "targetLan")
+        if listener == target:
+            raise ApiError(422, "[(root).properties.targetLan] the target LAN must differ from "
+                                "the listener LAN")
+        ips = self._nlb_ips(dc, p.get("ips"), own)
+        if ips and not self._objs[f"{dc['path']}/lans/{listener}"]["props"]["public"]:
+            raise ApiError(422, f"[(root).properties.listenerLan] LAN {listener} is private; "
+                                "reserved public IPs need a public listener LAN")
+        logging = p.get("centralLogging", False)
+        if not isinstance(logging, bool):
+            raise ApiError(422, "[(root).properties.centralLogging] must be a boolean")
+        n = len(self._all("networkloadbalancer"))
+        private = (current or {}).get("lbPrivateIps") if p.get("lbPrivateIps") is None and \
+            current else self._private_ips(p.get("lbPrivateIps"), n)
+        return {"name": self._str(p, "name"), "listenerLan": listener, "targetLan": target,
+                "ips": ips, "lbPrivateIps": private, "centralLogging": logging,
+                "loggingFormat": p.get("loggingFormat")}
+
+    def _list_nlbs(self, req: Request, dc: str) -> Response:
+        return self._list(req, self._dc(dc)["path"], "networkloadbalancers")
+
+    def _create_nlb(self, req: Request, dc: str) -> Response:
+        parent = self._dc(dc)
+        body = json_body(req)
+        props = self._nlb_props(parent, self._properties(body), None, None)
+        if len(self._all("networkloadbalancer")) >= NLB_LIMIT:
+            raise ApiError(422, f"the contract's limit of {NLB_LIMIT} network load balancers "
+                                "(resourceLimits.nlbLimitTotal) is reached", code="301")
+        obj = self._new_obj("networkloadbalancer", parent["path"], "networkloadbalancers",
+                            str(uuid.uuid4()), props, "BUSY")
+        rules = (body.get("entities") or {}).get("forwardingrules", {}).get("items") or []
+        for item in rules:
+            self._new_rule(obj, self._rule_props(obj, self._properties(item), None))
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _get_nlb(self, req: Request, dc: str, nlb: str) -> Response:
+        return self._one(req, self._nlb(dc, nlb))
+
+    def _update_nlb(self, req: Request, dc: str, nlb: str, partial: bool) -> Response:
+        obj = self._nlb(dc, nlb)
+        self._check_if_match(req, obj)
+        p = self._patch_properties(req) if partial else self._properties(json_body(req))
+        merged = {**obj["props"], **p} if partial else p
+        obj["props"] = self._nlb_props(self._dc(dc), merged, obj["id"], obj["props"])
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _put_nlb(self, req: Request, dc: str, nlb: str) -> Response:
+        return self._update_nlb(req, dc, nlb, partial=False)
+
+    def _patch_nlb(self, req: Request, dc: str, nlb: str) -> Response:
+        return self._update_nlb(req, dc, nlb, partial=True)
+
+    def _delete_nlb(self, req: Request, dc: str, nlb: str) -> Response:
+        return self._accept_delete(req, self._nlb(dc, nlb), "BUSY")
+
+    def _rule(self, dc: str, nlb: str, rule: str) -> dict[str, Any]:
+        return self._get(f"{self._nlb(dc, nlb)['path']}/forwardingrules/{rule}",
+                         "forwarding rule")
+
+    def _rule_health(self, value: Any) -> dict[str, int]:
+        if value is None:
+            return dict(RULE_HEALTH_DEFAULTS)
+        if not isinstance(value, dict):
+            raise ApiError(422, "[(root).properties.healthCheck] must be an object")
+        out = dict(RULE_HEALTH_DEFAULTS)
+        for key in out:
+            if value.get(key) is not None:
+                out[key] = self._int(value, key, 0, 10**7)
+        return out
+
+    def _rule_target(self, i: int, t: Any) -> dict[str, Any]:
+        where = f"[(root).properties.targets[{i}]"
+        if not isinstance(t, dict):
+            raise ApiError(422, f"{where}] must be an object")
+        for required in ("ip", "port"):
+            if t.get(required) is None:
+                raise ApiError(422, f"{where}.{required}] Attribute is required")
+        try:
+            ipaddress.ip_address(t["ip"])
+        except (TypeError, ValueError):
+            raise ApiError(422, f"{where}.ip] {t['ip']!r} is not an IP address") from None
+        port = self._int(t, "port", 1, 65535)
+        weight = self._int(t, "weight", 0, 256) if t.get("weight") is not None else 1
+        proxy = t.get("proxyProtocol") or "none"
+        if proxy not in PROXY_PROTOCOLS:
+            raise ApiError(422, f"{where}.proxyProtocol] {proxy!r} is not one of "
+                                f"{list(PROXY_PROTOCOLS)}")
+        hc = t.get("healthCheck") or {}
+        if not isinstance(hc, dict):
+            raise ApiError(422, f"{where}.healthCheck] must be an object")
+        return {"ip": t["ip"], "port": port, "weight": weight, "proxyProtocol": proxy,
+                "healthCheck": {"check": bool(hc.get("check", False)),
+                                "checkInterval": int(hc.get("checkInterval") or 2000),
+                                "maintenance": bool(hc.get("maintenance", False))}}
+
+    def _rule_props(self, nlb: dict[str, Any], p: dict[str, Any],
+                    own: str | None) -> dict[str, Any]:
+        self._require(p, "name", "algorithm", "protocol", "listenerIp", "listenerPort",
+                      "targets")
+        algorithm = self._str(p, "algorithm", NLB_ALGORITHMS)
+        protocol = self._str(p, "protocol", NLB_PROTOCOLS)
+        listener_ip = self._str(p, "listenerIp")
+        own_ips = list(nlb["props"]["ips"]) + [c.split("/")[0]
+                                               for c in nlb["props"]["lbPrivateIps"] or []]
+        if listener_ip not in own_ips:
+            raise ApiError(422, f"[(root).properties.listenerIp] {listener_ip} is not an IP of "
+                                f"network load balancer {nlb['id']} ({', '.join(own_ips)})")
+        port = self._int(p, "listenerPort", 1, 65535)
+        for other in self._children(nlb["path"], "forwardingrules"):
+            op = other["props"]
+            if other["id"] != own and (op["listenerIp"], op["listenerPort"]) == (listener_ip,
+                                                                                   port):
+                raise ApiError(422, f"[(root).properties.listenerPort] {listener_ip}:{port} is "
+                                    f"already used by forwarding rule {other['id']}")
+        targets = p["targets"]
+        if not isinstance(targets, list):
+            raise ApiError(422, "[(root).properties.targets] must be a list")
+        return {"name": self._str(p, "name"), "algorithm": algorithm, "protocol": protocol,
+                "listenerIp": listener_ip, "listenerPort": port,
+                "healthCheck": self._rule_health(p.get("healthCheck")),
+                "targets": [self._rule_target(i, t) for i, t in enumerate(targets)]}
+
+    def _new_rule(self, nlb: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+        rule = self._new_obj("forwardingrule", nlb["path"], "forwardingrules",
+                             str(uuid.uuid4()), props, "BUSY")
+        self._transition(rule, "BUSY", "AVAILABLE")
+        return rule
+
+    def _list_rules(self, req: Request, dc: str, nlb: str) -> Response:
+        return self._list(req, self._nlb(dc, nlb)["path"], "forwardingrules")
+
+    def _create_rule(self, req: Request, dc: str, nlb: str) -> Response:
+        parent = self._nlb(dc, nlb)
+        rule = self._new_rule(parent, self._rule_props(parent, self._properties(json_body(req)),
+                                                       None))
+        # The balancer is reconfigured with the rule.
+        self._transition(parent, "BUSY", "AVAILABLE")
+        return self._accept_write(req, rule, "BUSY", "AVAILABLE")
+
+    def _get_rule(self, req: Request, dc: str, nlb: str, rule: str) -> Response:
+        return self._one(req, self._rule(dc, nlb, rule))
+
+    def _update_rule(self, req: Request, dc: str, nlb: str, rule: str,
+                     partial: bool) -> Response:
+        parent, obj = self._nlb(dc, nlb), self._rule(dc, nlb, rule)
+        self._check_if_match(req, obj)
+        p = self._patch_properties(req) if partial else self._properties(json_body(req))
+        obj["props"] = self._rule_props(parent, {**obj["props"], **p} if partial else p,
+                                        obj["id"])
+        self._transition(parent, "BUSY", "AVAILABLE")
+        return self._accept_write(req, obj, "BUSY", "AVAILABLE")
+
+    def _put_rule(self, req: Request, dc: str, nlb: str, rule: str) -> Response:
+        return self._update_rule(req, dc, nlb, rule, partial=False)
+
+    def _patch_rule(self, req: Request, dc: str, nlb: str, rule: str) -> Response:
+        return self._update_rule(req, dc, nlb, rule, partial=True)
+
+    def _delete_rule(self, req: Request, dc: str, nlb: str, rule: str) -> Response:
+        return self._accept_delete(req, self._rule(dc, nlb, rule), "BUSY")
 
 
 _USER_ID = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"

@@ -22,9 +22,12 @@ from platform_assets.spec.models import (
     Cluster,
     Component,
     Datacenter,
+    DnsZone,
     DriftMode,
     Ionos,
+    IpBlock,
     Lan,
+    LoadBalancer,
     MariaDB,
     NodePool,
     PlatformSpec,
@@ -36,7 +39,7 @@ GROUPS: tuple[Group, ...] = get_args(Group)
 NodeKind = Literal[
     "datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
     "backup", "backup_copy", "certificate",
-    "postgres",
+    "postgres", "ip_block", "load_balancer", "dns_zone",
 ]
 
 KEY_DATACENTER = ("ionos", "datacenter")
@@ -63,6 +66,21 @@ def output_asset_key(asset: str) -> tuple[str, ...]:
     """The asset key of an infrastructure asset as ``inputs`` names it (``mariadb``,
     ``postgres/apps-db``)."""
     return ("ionos", *asset.split("/"))
+
+
+def ip_block_key(name: str) -> tuple[str, ...]:
+    """The asset key of an IP block (reserved public addresses)."""
+    return ("ionos", "ip_block", name)
+
+
+def load_balancer_key(name: str) -> tuple[str, ...]:
+    """The asset key of a Network Load Balancer."""
+    return ("ionos", "load_balancer", name)
+
+
+def dns_zone_key(zone: str) -> tuple[str, ...]:
+    """The asset key of a DNS zone (its name, dots included)."""
+    return ("ionos", "dns_zone", zone)
 
 
 def bucket_key(name: str) -> tuple[str, ...]:
@@ -108,14 +126,15 @@ class BackupCopySection:
 
 # The spec section behind a node, by kind: datacenter Datacenter, lan Lan, cluster Cluster,
 # node_pool NodePool, mariadb MariaDB, bucket Bucket, component Component, backup BackupSection,
-# backup_copy BackupCopySection, certificate Certificate.
+# backup_copy BackupCopySection, certificate Certificate, ip_block IpBlock, load_balancer
+# LoadBalancer, dns_zone DnsZone.
 Section = (Datacenter | Lan | Cluster | NodePool | MariaDB | Bucket | Component | BackupSection
            | BackupCopySection | Certificate
-           | PostgresCluster)
+           | PostgresCluster | IpBlock | LoadBalancer | DnsZone)
 DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component,
-                  PostgresCluster)
+                  PostgresCluster, IpBlock, LoadBalancer, DnsZone)
 REPLACEABLE_SECTIONS = (Cluster, NodePool, MariaDB,
-                        PostgresCluster)
+                        PostgresCluster, IpBlock, LoadBalancer)
 
 
 def drift_mode(section: Section | None) -> DriftMode:
@@ -243,6 +262,7 @@ def build_graph(
     b = _Builder(tuple(spec.metadata.owners))
     if spec.ionos is not None:
         _add_infrastructure(b, spec.ionos)
+        _add_edge(b, spec)
     _add_components(b, spec, manifest_digest)
     _add_backups(b, spec)
     _add_certificates(b, spec)
@@ -303,6 +323,47 @@ def _add_infrastructure(b: _Builder, ionos: Ionos) -> None:
               bucket.description or f"S3 bucket {bucket.name} in {bucket.region}.", bucket)
 
 
+def _add_edge(b: _Builder, spec: PlatformSpec) -> None:
+    from platform_assets.core.edge import zone_hosts
+
+    ionos = spec.ionos_infra
+    for block in ionos.ip_blocks:
+        b.add(ip_block_key(block.name), "ip_block", block.name, "infrastructure", [],
+              {"ionos"}, block.owners, block.description or
+              f"{block.size} reserved public IPv4 address(es) "
+              f"in {block.location or ionos.datacenter.location}.", block)
+    for lb in ionos.load_balancers:
+        b.add(load_balancer_key(lb.name), "load_balancer", lb.name, "infrastructure",
+              [KEY_DATACENTER, lan_key(lb.listener_lan), lan_key(lb.target_lan),
+               ip_block_key(lb.ip_block), *(node_pool_key(t.node_pool) for t in lb.targets)],
+              {"ionos"}, lb.owners, lb.description or
+              f"Network Load Balancer {lb.name} on IP block {lb.ip_block}.", lb)
+    for zone in ionos.dns.zones:
+        blocks = [zone.hosts_to] if zone.hosts_to else []
+        blocks += [r.ip_block for r in zone.records if r.ip_block]
+        hosts = zone_hosts(spec, zone) if zone.hosts_to else []
+        b.add(dns_zone_key(zone.name), "dns_zone", zone.name, "infrastructure",
+              [ip_block_key(n) for n in blocks], {"ionos", "dns"}, zone.owners,
+              zone.description or f"DNS zone {zone.name} in IONOS Cloud DNS.", zone,
+              extra=",".join(hosts))  # the hosts it derives records for are part of its spec
+
+
+def _edge_deps(spec: PlatformSpec, c: Component) -> list[tuple[str, ...]]:
+    """The IP blocks whose address a component's chart values carry (it runs after them)."""
+    balancers = spec.ionos.load_balancers if spec.ionos else []
+    return [ip_block_key(lb.ip_block) for lb in balancers
+            if lb.fronts and lb.fronts.component == c.name]
+
+
+def _dns_deps(spec: PlatformSpec, cert: Certificate) -> list[tuple[str, ...]]:
+    """The zones holding the records a certificate's hosts resolve through."""
+    from platform_assets.core.edge import zone_of
+
+    hosts = [cert.hostname, cert.endpoint.host if cert.endpoint else None]
+    zones = [zone_of(spec, h) for h in hosts if h]
+    return [dns_zone_key(z.name) for z in zones if z is not None]
+
+
 def _add_components(b: _Builder, spec: PlatformSpec,
                     manifest_digest: Callable[[str], str] | None) -> None:
     pools = [node_pool_key(p.name) for p in spec.ionos.node_pools] if spec.ionos else []
@@ -311,7 +372,8 @@ def _add_components(b: _Builder, spec: PlatformSpec,
     ]
     for layer, comps in layers:
         for c in comps:
-            deps = [*pools, *(component_key(spec.layer_of(d), d) for d in c.depends_on)]
+            deps = [*pools, *(component_key(spec.layer_of(d), d) for d in c.depends_on),
+                    *_edge_deps(spec, c)]
             # It reads the assets' outputs: it runs after them, and again when they change.
             deps += [key for w in c.inputs.wirings
                      if (key := output_asset_key(w.asset)) in b.nodes]
@@ -374,6 +436,7 @@ def _add_certificates(b: _Builder, spec: PlatformSpec) -> None:
     for cert in spec.certificates.items:
         deps = [component_key(spec.layer_of(cert.component), cert.component)] \
             if cert.component else []
+        deps += _dns_deps(spec, cert)
         kinds = {"tls"} | ({"kubernetes"} if cert.cert_manager else set()) | (
             {"ionos"} if cert.ionos else set())
         b.add(certificate_key(cert.name), "certificate", cert.name, "certificates", deps, kinds,

@@ -33,6 +33,7 @@ from platform_assets.core.manifest_policy import manifest_problems, object_probl
 from platform_assets.core.manifests import ManifestError, load_directory
 from platform_assets.core.ports import ClusterApi, Json
 from platform_assets.engine.cluster_view import ClusterView
+from platform_assets.engine.edge import pinned_component
 from platform_assets.engine.handler import (
     Options,
     ReconcileError,
@@ -154,7 +155,7 @@ class ComponentHandler:
     """Reconciles one platform or application component."""
 
     def observe(self, rt: Runtime, node: Node, opts: Options) -> ComponentState:
-        comp = section_as(node, Component)
+        comp = pinned_component(rt, section_as(node, Component), opts)
         manifests = component_manifests(rt.base_dir, comp)
         st = ComponentState(node, comp, desired.component_objects(
             comp, manifests + input_objects(rt, comp, opts)))

@@ -51,6 +51,7 @@ class IonosState:
     notes: list[str] = field(default_factory=list)
     disruptive: tuple[str, ...] = ()
     lan_ids: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)  # sub-resources' ids (rules, records)
     change: Change = Change("", "no-op")
 
     @property

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from platform_assets.core.graph import Node
 from platform_assets.core.ports import CloudApi, Json
-from platform_assets.engine.handler import Runtime
-from platform_assets.spec.models import Ionos
+from platform_assets.engine.edge import nlb_orphans, zone_orphans
+from platform_assets.engine.handler import Runtime, section_as
+from platform_assets.spec.models import DnsZone, Ionos
 
 
 def _name(x: Json) -> object:
@@ -54,7 +55,10 @@ def _node_pools(api: CloudApi, spec: Ionos, cluster_id: str) -> list[str]:
 
 
 def orphans(rt: Runtime, node: Node) -> list[str]:
-    """What the datacenter's or the cluster's drift check reports as owned by no asset."""
+    """What the datacenter's, the cluster's or a DNS zone's drift check reports as owned by no
+    asset."""
+    if node.kind == "dns_zone":
+        return zone_orphans(rt, section_as(node, DnsZone))
     if node.kind not in ("datacenter", "cluster"):
         return []
     spec = rt.spec.ionos_infra  # only IONOS environments have these nodes
@@ -64,7 +68,8 @@ def orphans(rt: Runtime, node: Node) -> list[str]:
         if not dc:
             return []
         return [*_lans(api, spec, dc["id"]), *_clusters(api, spec, dc["id"]),
-                *_mariadbs(api, spec, dc["id"]), *_postgres(api, spec, dc["id"])]
+                *_mariadbs(api, spec, dc["id"]), *_postgres(api, spec, dc["id"]),
+                *nlb_orphans(rt, str(dc["id"]))]
     if node.kind == "cluster":
         api = rt.cloud()
         cl = api.find_k8s_cluster(spec.cluster.name)

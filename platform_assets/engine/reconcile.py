@@ -23,6 +23,7 @@ from platform_assets.core.graph import Node, NodeKind
 from platform_assets.core.ports import BucketApi, CloudApi, ClusterApi, Json
 from platform_assets.engine.bucket import BucketHandler
 from platform_assets.engine.component import ComponentHandler, component_manifests
+from platform_assets.engine.edge import EDGE_KINDS
 from platform_assets.engine.handler import (
     Handler,
     Options,
@@ -39,6 +40,7 @@ __all__ = ["HANDLERS", "Engine", "Options", "ReconcileError", "ReconcileOutcome"
 
 HANDLERS: dict[NodeKind, Handler[Any]] = {
     **{kind: IonosHandler(row) for kind, row in IONOS_KINDS.items()},
+    **{kind: IonosHandler(row) for kind, row in EDGE_KINDS.items()},
     "bucket": BucketHandler(),
     "component": ComponentHandler(),
 }
@@ -96,9 +98,12 @@ class Engine:
         outcome.metadata.setdefault("summary", outcome.plan.summary())
         return outcome
 
-    def check(self, node: Node) -> ReconcileOutcome:
-        """Observe only (a dry run) and add the orphans this node can see."""
-        outcome = self.reconcile(node, Options(dry_run=True, force=True))
+    def check(self, node: Node,
+              previous_metadata: dict[str, Any] | None = None) -> ReconcileOutcome:
+        """Observe only (a dry run) and add the orphans this node can see; the last
+        materialization's metadata identifies a resource renamed outside the spec."""
+        outcome = self.reconcile(node, Options(dry_run=True, force=True,
+                                               previous_metadata=previous_metadata or {}))
         try:
             outcome.orphans.extend(self.orphans(node))
         except Exception as exc:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from platform_assets.core import safeyaml
 from platform_assets.spec import environments
+from platform_assets.spec.edge import check_edge
 from platform_assets.spec.models import (
     INFRASTRUCTURE_OUTPUTS,
     BackupTarget,
@@ -564,7 +565,7 @@ def _check_calendar(spec: PlatformSpec) -> Problems:
 # Every check that spans sections, in the order its problems are reported.
 REFERENCE_CHECKS: tuple[Callable[[PlatformSpec], Problems], ...] = (
     _check_ionos, _check_component_names, _check_dependencies, _check_inputs, _check_backups,
-    _check_certificates, _check_remediation, _check_calendar,
+    _check_certificates, _check_remediation, _check_calendar, check_edge,
 )
 
 

@@ -402,6 +402,171 @@ class Bucket(Model):
     description: str = ""
 
 
+# The DNS API's bounds (ionoscloud_dns ``Record.ttl``) and name rules (RFC 1035 2.3.4: labels of
+# at most 63 characters, a name of at most 253; '_' for service labels such as _acme-challenge).
+DNS_TTL_MIN, DNS_TTL_MAX = 60, 604800
+_DNS_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
+_RECORD_NAME_RE = re.compile(rf"^(?:@|(?:\*|{_DNS_LABEL})(?:\.{_DNS_LABEL})*)$")
+_ZONE_NAME_RE = re.compile(r"^(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]*[a-z0-9]$")
+_HOST_NAME_RE = re.compile(rf"^(?:{_DNS_LABEL}\.)*{_DNS_LABEL}\.?$")
+
+
+def _zone_name(value: str) -> str:
+    if not isinstance(value, str) or len(value) > 253 or not _ZONE_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid zone name: a lowercase domain such as "
+                         "example.com, without a trailing dot")
+    return value
+
+
+def _record_name(value: str) -> str:
+    if not isinstance(value, str) or not _RECORD_NAME_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid record name: '@' for the zone itself, or labels of "
+            "letters, digits, '_' and '-' (not at either end) of at most 63 characters, "
+            "relative to the zone (www, not www.example.com), '*' as the first label for a "
+            "wildcard")
+    return value
+
+
+ZoneName = Annotated[str, AfterValidator(_zone_name)]
+RecordName = Annotated[str, AfterValidator(_record_name)]
+
+
+class IpBlock(Model):
+    """Reserved public IPv4 addresses (an IONOS IP block) of one location."""
+
+    name: Name
+    size: int = Field(default=1, ge=1, le=256, description="how many addresses")
+    location: str | None = Field(default=None, pattern=r"^[a-z]{2}/[a-z]{3}$",
+                                 description="default: the datacenter's location; a load "
+                                             "balancer can only use a block of its own location")
+    allow_replace: bool = Field(default=False, description="whether a change of size or "
+                                "location may release the block and reserve a new one (its "
+                                "addresses change)")
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class LoadBalancerTarget(Model):
+    """Where a forwarding rule sends traffic: every node of a node pool, on one port (the
+    ingress Service's node port)."""
+
+    name: Name
+    node_pool: Name
+    port: int = Field(ge=1, le=65535)
+    weight: int = Field(default=1, ge=0, le=256)
+    health_check: bool = True
+    proxy_protocol: Literal["none", "v1", "v2", "v2ssl"] = "none"
+
+
+class ForwardingRule(Model):
+    """One listener port of the load balancer's reserved addresses and the target it forwards
+    to."""
+
+    name: Name
+    listener_port: int = Field(ge=1, le=65535)
+    target: Name = Field(description="a target of this load balancer")
+    protocol: Literal["TCP", "HTTP"] = "TCP"
+    algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTION", "RANDOM", "SOURCE_IP"] = "ROUND_ROBIN"
+
+
+class FrontedService(Model):
+    """The Service behind the load balancer: its HelmRelease gets the reserved address at
+    ``values_path``, so the Service's load balancer IP is pinned to it."""
+
+    component: Name = Field(description="a helm_release component (the ingress controller)")
+    values_path: str = Field(
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="dotted path in the chart's values, e.g. service.spec.loadBalancerIP "
+                    "(traefik) or controller.service.loadBalancerIP (ingress-nginx)")
+
+
+class LoadBalancer(Model):
+    """An IONOS Network Load Balancer: it listens on the addresses of an IP block in a public
+    LAN and forwards to node pools in a private LAN."""
+
+    name: Name
+    ip_block: Name = Field(description="the IP block whose addresses it listens on")
+    listener_lan: Name = Field(description="a public LAN")
+    target_lan: Name = Field(description="a private LAN the target node pools are in")
+    private_ip: str = Field(description="its address in the target LAN with prefix, e.g. "
+                            "10.7.222.10/24")
+    targets: list[LoadBalancerTarget] = Field(min_length=1)
+    rules: list[ForwardingRule] = Field(min_length=1)
+    fronts: FrontedService | None = None
+    allow_replace: bool = False
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("private_ip", mode="before")
+    @classmethod
+    def _private_interface(cls, value: Any) -> Any:
+        try:
+            iface = ipaddress.ip_interface(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a valid address/prefix ({exc})") from None
+        if "/" not in str(value) or not iface.ip.is_private:
+            raise ValueError(f"{value!r} must be a private address with its prefix, e.g. "
+                             "10.7.222.10/24")
+        return value
+
+
+class DnsRecord(Model):
+    """One record of a zone: to an IP block's address, or with literal content."""
+
+    name: RecordName = Field(description="relative to the zone: '@' for the zone itself, '*' "
+                             "for a wildcard, e.g. www or *.apps")
+    type: Literal["A", "AAAA", "CNAME", "TXT"] = "A"
+    ip_block: Name | None = Field(default=None, description="an A record to the block's first "
+                                  "address")
+    content: str | None = Field(default=None, description="the address, host name or text")
+    ttl: int = Field(default=3600, ge=DNS_TTL_MIN, le=DNS_TTL_MAX, description="seconds")
+
+    @model_validator(mode="after")
+    def _content(self) -> DnsRecord:
+        if (self.ip_block is None) == (self.content is None):
+            raise ValueError("a record needs exactly one of ip_block or content")
+        if self.ip_block is not None and self.type != "A":
+            raise ValueError(f"ip_block gives an IPv4 address: type must be A, not {self.type}")
+        value = self.content or ""
+        kinds = {"A": ipaddress.IPv4Address, "AAAA": ipaddress.IPv6Address}
+        if self.content is not None and self.type in kinds:
+            try:
+                kinds[self.type](value)
+            except ValueError:
+                raise ValueError(f"content {value!r} is not an IPv{4 if self.type == 'A' else 6}"
+                                 f" address, as an {self.type} record needs") from None
+        if self.type == "CNAME" and self.content is not None and not _HOST_NAME_RE.match(value):
+            raise ValueError(f"content {value!r} is not a host name, as a CNAME record needs")
+        if self.type == "CNAME" and self.name == "@":
+            raise ValueError("the zone itself ('@') cannot be a CNAME (it has SOA and NS "
+                             "records, RFC 1034 3.6.2)")
+        return self
+
+
+class DnsZone(Model):
+    """A zone in IONOS Cloud DNS and the records the platform owns in it."""
+
+    name: ZoneName
+    hosts_to: Name | None = Field(
+        default=None, description="an IP block: every host the spec names in this zone "
+        "(certificate hostnames and endpoint hosts) gets an A record to its first address")
+    ttl: int = Field(default=3600, ge=DNS_TTL_MIN, le=DNS_TTL_MAX,
+                     description="TTL of the records hosts_to adds")
+    records: list[DnsRecord] = Field(default_factory=list)
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class Dns(Model):
+    """IONOS Cloud DNS."""
+
+    zones: list[DnsZone] = Field(default_factory=list)
+
+
 class Ionos(Model):
     datacenter: Datacenter
     lans: list[Lan] = Field(default_factory=list)
@@ -410,6 +575,9 @@ class Ionos(Model):
     mariadb: MariaDB | None = None
     postgres: list[PostgresCluster] = Field(default_factory=list)
     buckets: list[Bucket] = Field(default_factory=list)
+    ip_blocks: list[IpBlock] = Field(default_factory=list)
+    load_balancers: list[LoadBalancer] = Field(default_factory=list)
+    dns: Dns = Field(default_factory=Dns)
 
 
 def _inside_spec_dir(value: str) -> str:

@@ -119,7 +119,9 @@ def assert_no_duplicates(env: dict[str, str]) -> None:
     dcs = [d for d in ionos.to_json(ionos.api("DataCentersApi").datacenters_get(depth=1))["items"]
            if d["properties"]["name"] == "k8s-production"]
     assert len(dcs) == 1
-    assert len(ionos.list_lans(dcs[0]["id"])) == 1
+    assert len(ionos.list_lans(dcs[0]["id"])) == 2  # k8s-private and edge-public
+    assert [b["properties"]["name"] for b in ionos.list_ip_blocks()] == ["ingress"]
+    assert [n["properties"]["name"] for n in ionos.list_nlbs(dcs[0]["id"])] == ["ingress"]
     clusters = ionos.list_k8s_clusters()
     assert [c["properties"]["name"] for c in clusters] == ["ionos-k8s"]
     assert [p["properties"]["name"] for p in ionos.list_node_pools(clusters[0]["id"])] == [
@@ -155,13 +157,18 @@ def test_from_empty_cloud_then_second_run_makes_zero_writes(sandbox: Any, fresh:
         counts = sandbox.requests()
         assert writes(counts) == {}, counts
         assert counts["kubernetes"]["GET"] > 0 and counts["ionos"]["GET"] > 0
+        again = materialized(second)
         assert all(m["summary"] == "no changes" and m["writes"] == 0
-                   for m in materialized(second).values())
+                   for m in again.values()), {k: (m["summary"], m["writes"])
+                                              for k, m in again.items()
+                                              if m["summary"] != "no changes" or m["writes"]}
 
         drift = run(defs, instance, job="detect_drift")
         assert drift.success
         checks = drift.get_asset_check_evaluations()
-        assert len(checks) == 20 and all(c.passed for c in checks), [
+        # 20 drift checks before the network edge, + the public LAN, the IP block, the load
+        # balancer and the DNS zone.
+        assert len(checks) == 24 and all(c.passed for c in checks), [
             (c.asset_key, c.metadata.get("plan")) for c in checks if not c.passed]
     assert_no_duplicates(fresh)
 
@@ -296,7 +303,7 @@ def test_version_upgrade_is_deferred_outside_a_window(sandbox: Any, fresh: dict[
 
 def test_faults_and_latency_still_converge_without_duplicates(
         sandbox: Any, fresh: dict[str, str], tmp_path: Path) -> None:
-    for service in ("ionos", "mariadb", "kubernetes", "s3"):
+    for service in ("ionos", "mariadb", "kubernetes", "s3", "dns"):
         sandbox.set_fault(service, error_rate=0.2, statuses=[429, 503], retry_after=0,
                           latency_ms=10, drop_rate=0.03)
     defs = make_defs(EXAMPLE, fresh)

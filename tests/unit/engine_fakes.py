@@ -82,6 +82,10 @@ class FakeCloud:
         self.pools: dict[str, list[Json]] = {}
         self.mariadbs: list[Json] = []
         self.postgres: list[Json] = []
+        self.ip_blocks: list[Json] = []
+        self.nlbs: dict[str, list[Json]] = {}
+        self.zones: list[Json] = []
+        self.records: dict[str, list[Json]] = {}
         self.writes: Counter[str] = Counter()
         self.fail: Exception | None = None  # raised by every read
 
@@ -205,6 +209,89 @@ class FakeCloud:
 
     def postgres_ready(self, cluster_id: str, log: Any = None) -> Json:
         return next(m for m in self.postgres if m["id"] == cluster_id)
+
+    def list_ip_blocks(self) -> list[Json]:
+        self._read()
+        return self.ip_blocks
+
+    def find_ip_block(self, name: str) -> Json | None:
+        return next((b for b in self.list_ip_blocks() if b["properties"]["name"] == name), None)
+
+    def create_ip_block(self, props: Json, log: Any = None) -> Json:
+        self.writes["create_ip_block"] += 1
+        n = len(self.ip_blocks) + 1
+        block = self._new({**props, "ips": [f"203.0.113.{n * 10 + i}"
+                                            for i in range(props["size"])]}, "AVAILABLE")
+        self.ip_blocks.append(block)
+        return block
+
+    def update_ip_block(self, block_id: str, props: Json, log: Any = None) -> None:
+        self.writes["update_ip_block"] += 1
+        self.ip_block_ready(block_id)["properties"]["name"] = props["name"]
+
+    def ip_block_ready(self, block_id: str, log: Any = None) -> Json:
+        return next(b for b in self.ip_blocks if b["id"] == block_id)
+
+    def delete_ip_block(self, block_id: str, log: Any = None) -> None:
+        self.writes["delete_ip_block"] += 1
+        self.ip_blocks = [b for b in self.ip_blocks if b["id"] != block_id]
+
+    def list_nlbs(self, dc_id: str) -> list[Json]:
+        self._read()
+        return self.nlbs.get(dc_id, [])
+
+    def find_nlb(self, dc_id: str, name: str) -> Json | None:
+        return next((b for b in self.list_nlbs(dc_id) if b["properties"]["name"] == name), None)
+
+    def create_nlb(self, dc_id: str, props: Json, rules: list[Json], log: Any = None) -> Json:
+        self.writes["create_nlb"] += 1
+        nlb = self._new(props, "AVAILABLE")
+        nlb["entities"] = {"forwardingrules": {"items": [self._new(r, "AVAILABLE")
+                                                         for r in rules]}}
+        self.nlbs.setdefault(dc_id, []).append(nlb)
+        return nlb
+
+    def update_nlb(self, dc_id: str, nlb_id: str, props: Json | None,
+                   rules: dict[str, Json | None], rule_ids: dict[str, str],
+                   log: Any = None) -> None:
+        self.writes["update_nlb"] += 1
+        nlb = self.nlb_ready(dc_id, nlb_id)
+        if props is not None:
+            nlb["properties"].update(copy.deepcopy(props))
+        items = nlb["entities"]["forwardingrules"]["items"]
+        keep = [r for r in items if r["properties"]["name"] not in rules]
+        nlb["entities"]["forwardingrules"]["items"] = keep + [
+            self._new(r, "AVAILABLE") for r in rules.values() if r is not None]
+
+    def nlb_ready(self, dc_id: str, nlb_id: str, log: Any = None) -> Json:
+        return next(b for b in self.nlbs[dc_id] if b["id"] == nlb_id)
+
+    def node_ips(self, cluster_id: str, pool_id: str) -> list[str]:
+        pool = next(p for p in self.pools[cluster_id] if p["id"] == pool_id)
+        return [f"10.7.0.{i + 10}" for i in range(int(pool["properties"]["nodeCount"]))]
+
+    def find_zone(self, name: str) -> Json | None:
+        self._read()
+        return next((z for z in self.zones if z["properties"]["zoneName"] == name), None)
+
+    def create_zone(self, props: Json, log: Any = None) -> Json:
+        self.writes["create_zone"] += 1
+        self.zones.append(self._new(props, "AVAILABLE"))
+        return self.zones[-1]
+
+    def update_zone(self, zone_id: str, props: Json, log: Any = None) -> None:
+        self.writes["update_zone"] += 1
+        next(z for z in self.zones if z["id"] == zone_id)["properties"].update(props)
+
+    def list_records(self, zone_id: str) -> list[Json]:
+        return self.records.get(zone_id, [])
+
+    def write_records(self, zone_id: str, records: dict[str, Json | None],
+                      record_ids: dict[str, str], log: Any = None) -> None:
+        for key, want in records.items():
+            self.writes["write_record"] += 1
+            current = [r for r in self.list_records(zone_id) if r["id"] != record_ids.get(key)]
+            self.records[zone_id] = current + ([self._new(want, "AVAILABLE")] if want else [])
 
 
 def _oid(obj: Json) -> tuple[str, str, str, str]:

@@ -29,7 +29,8 @@ def test_example_graph_layers_and_dependencies() -> None:
     g = build_graph(load_spec(DEFAULT_SPEC))
     assert g.nodes[KEY_DATACENTER].group == "infrastructure"
     assert g.nodes[lan_key("k8s-private")].deps == (KEY_DATACENTER,)
-    assert set(g.nodes[KEY_CLUSTER].deps) == {KEY_DATACENTER, lan_key("k8s-private")}
+    assert set(g.nodes[KEY_CLUSTER].deps) == {KEY_DATACENTER, lan_key("k8s-private"),
+                                              lan_key("edge-public")}
     pool = g.nodes[node_pool_key("application-pool")]
     assert KEY_CLUSTER in pool.deps and pool.kinds == {"ionos", "kubernetes"}
     flux = g.nodes[component_key("platform", "flux-install")]
@@ -53,8 +54,10 @@ def test_example_graph_layers_and_dependencies() -> None:
     assert set(copy.deps) == {backup_key("wordpress-content"),
                               bucket_key("samcloud-platform-backups-dr")}
     cert = g.nodes[certificate_key("wildcard-samcloud-online")]
-    assert cert.deps == (component_key("platform", "cert-manager-issuers"),)
-    assert g.nodes[certificate_key("cdn-samcloud-online")].deps == ()
+    # After the DNS zone that holds the records its hosts resolve through.
+    zone = ("ionos", "dns_zone", "samcloud.online")
+    assert cert.deps == (component_key("platform", "cert-manager-issuers"), zone)
+    assert g.nodes[certificate_key("cdn-samcloud-online")].deps == (zone,)
 
 
 def test_topological_order_respects_every_dependency() -> None:

@@ -1,0 +1,150 @@
+"""Cross-references of the network edge and DNS sections, checked after the models (they span
+sections): IP blocks, LANs, node pools and targets a load balancer names, the component it
+fronts, addresses on one LAN, and the records of each zone. Pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from platform_assets.core import edge
+from platform_assets.spec.models import DnsZone, LoadBalancer, PlatformSpec
+
+Loc = tuple[str | int, ...]
+Problems = list[tuple[Loc, str]]
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    return f"unknown {what} {name!r}; expected one of {sorted(known)}"
+
+
+def _dupes(names: list[str], loc: Loc, what: str, field: str = "name") -> Problems:
+    seen: set[str] = set()
+    out: Problems = []
+    for i, name in enumerate(names):
+        if name in seen:
+            out.append(((*loc, i, field), f"duplicate {what} {name!r}"))
+        seen.add(name)
+    return out
+
+
+def check_edge(spec: PlatformSpec) -> Problems:
+    """Every problem of ``ionos.ip_blocks``, ``ionos.load_balancers`` and ``ionos.dns``."""
+    ionos = spec.ionos
+    if ionos is None:
+        return []
+    out = (_dupes([b.name for b in ionos.ip_blocks], ("ionos", "ip_blocks"), "IP block name")
+           + _dupes([lb.name for lb in ionos.load_balancers], ("ionos", "load_balancers"),
+                    "load balancer name")
+           + _dupes([z.name for z in ionos.dns.zones], ("ionos", "dns", "zones"), "zone"))
+    for i, lb in enumerate(ionos.load_balancers):
+        out += _check_load_balancer(spec, ("ionos", "load_balancers", i), lb)
+    out += _check_addresses(spec)
+    for i, zone in enumerate(ionos.dns.zones):
+        out += _check_zone(spec, ("ionos", "dns", "zones", i), zone)
+    return out
+
+
+def _check_load_balancer(spec: PlatformSpec, loc: Loc, lb: LoadBalancer) -> Problems:
+    ionos = spec.ionos_infra
+    out: Problems = []
+    blocks = {b.name: b for b in ionos.ip_blocks}
+    lans = {lan.name: lan for lan in ionos.lans}
+    block = blocks.get(lb.ip_block)
+    if block is None:
+        out.append(((*loc, "ip_block"), _unknown("IP block", lb.ip_block, blocks)))
+    elif (block.location or ionos.datacenter.location) != ionos.datacenter.location:
+        out.append(((*loc, "ip_block"), f"IP block {block.name!r} is in {block.location}, the "
+                    f"datacenter in {ionos.datacenter.location}: a load balancer can only "
+                    "listen on addresses reserved in its own location"))
+    for field, public in (("listener_lan", True), ("target_lan", False)):
+        name = getattr(lb, field)
+        if name not in lans:
+            out.append(((*loc, field), _unknown("LAN", name, lans)))
+        elif lans[name].public != public:
+            want, have = ("public", "private") if public else ("private", "public")
+            out.append(((*loc, field), f"LAN {name!r} is {have}; the "
+                        f"{field.replace('_', ' ')} must be {want}"))
+    pools = {p.name: p for p in ionos.node_pools}
+    out += _dupes([t.name for t in lb.targets], (*loc, "targets"), "target name")
+    for j, t in enumerate(lb.targets):
+        if t.node_pool not in pools:
+            out.append(((*loc, "targets", j, "node_pool"), _unknown("node pool", t.node_pool,
+                                                                     pools)))
+        elif lb.target_lan not in pools[t.node_pool].lans:
+            out.append(((*loc, "targets", j, "node_pool"), f"node pool {t.node_pool!r} is not "
+                        f"in the target LAN {lb.target_lan!r}; add it to the pool's lans"))
+    targets = {t.name for t in lb.targets}
+    out += _dupes([r.name for r in lb.rules], (*loc, "rules"), "rule name")
+    out += _dupes([str(r.listener_port) for r in lb.rules], (*loc, "rules"), "listener port",
+                  "listener_port")
+    out += [((*loc, "rules", j, "target"), _unknown("target", r.target, targets))
+            for j, r in enumerate(lb.rules) if r.target not in targets]
+    if lb.fronts is not None:
+        out += _check_fronts(spec, (*loc, "fronts", "component"), lb.fronts.component)
+    return out
+
+
+def _check_fronts(spec: PlatformSpec, loc: Loc, name: str) -> Problems:
+    comps = {c.name: c for c in spec.components}
+    if name not in comps:
+        return [(loc, _unknown("component", name, comps))]
+    if comps[name].source.helm_release is None:
+        return [(loc, f"component {name!r} is not a helm_release: the reserved address is "
+                 "written into its chart values")]
+    return []
+
+
+def _check_addresses(spec: PlatformSpec) -> Problems:
+    """Addresses with prefixes on one LAN share one subnet: a LAN is one layer-2 segment, so a
+    prefix that overlaps another one without being it (10.7.0.0/16 beside 10.7.222.0/24) routes
+    part of the LAN elsewhere, and an address used twice answers twice."""
+    ionos = spec.ionos_infra
+    seen: list[tuple[str, Any, Loc]] = []
+    if ionos.mariadb:
+        seen.append((ionos.mariadb.lan, ipaddress.ip_interface(ionos.mariadb.cidr),
+                     ("ionos", "mariadb", "cidr")))
+    for i, lb in enumerate(ionos.load_balancers):
+        seen.append((lb.target_lan, ipaddress.ip_interface(lb.private_ip),
+                     ("ionos", "load_balancers", i, "private_ip")))
+    out: Problems = []
+    for k, (lan, iface, loc) in enumerate(seen):
+        for other_lan, other, other_loc in seen[:k]:
+            if lan != other_lan:
+                continue
+            where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in other_loc)
+            where = where.replace(".[", "[")
+            if iface.ip == other.ip:
+                out.append((loc, f"{iface.ip} is already used on LAN {lan!r} by {where}"))
+            elif iface.network != other.network and iface.network.overlaps(other.network):
+                out.append((loc, f"{iface.network} overlaps {other.network} ({where}) on LAN "
+                            f"{lan!r}: addresses of one LAN need one subnet"))
+    return out
+
+
+def _check_zone(spec: PlatformSpec, loc: Loc, zone: DnsZone) -> Problems:
+    blocks = {b.name for b in spec.ionos_infra.ip_blocks}
+    out: Problems = []
+    if zone.hosts_to and zone.hosts_to not in blocks:
+        out.append(((*loc, "hosts_to"), _unknown("IP block", zone.hosts_to, blocks)))
+    keys = [edge.record_key(r.name, r.type) for r in zone.records]
+    out += _dupes(keys, (*loc, "records"), "record (name and type)")
+    for j, rec in enumerate(zone.records):
+        if rec.ip_block and rec.ip_block not in blocks:
+            out.append(((*loc, "records", j, "ip_block"), _unknown("IP block", rec.ip_block,
+                                                                    blocks)))
+        if rec.name.lower() == zone.name or rec.name.lower().endswith("." + zone.name):
+            short = edge.relative_name(rec.name, zone.name)
+            out.append(((*loc, "records", j, "name"), f"{rec.name!r} repeats the zone: names "
+                        f"are relative to {zone.name}, write {short!r}"))
+    derived = {edge.relative_name(h, zone.name) for h in edge.zone_hosts(spec, zone)} \
+        if zone.hosts_to else set()
+    for j, rec in enumerate(zone.records):
+        others = [r for r in zone.records if r is not rec and r.name == rec.name]
+        clash = others or (rec.name in derived and rec.type != "A")
+        if rec.type == "CNAME" and clash:
+            out.append(((*loc, "records", j, "type"), f"a CNAME record cannot coexist with "
+                        f"other records of {rec.name!r} (RFC 1034 3.6.2)"))
+    return out
