@@ -26,9 +26,9 @@ REQUIRED_KEYS = {
     "IONOS_CERTMANAGER_URL", "KUBECONFIG", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY", "ALERTMANAGER_URL", "PLATFORM_GIT_URL", "PLATFORM_SPEC",
     "SANDBOX_CA_BUNDLE", "SANDBOX_ADMIN_URL", "MARIADB_PASSWORD", "PLATFORM_TLS_RESOLVE",
-    "IONOS_DNS_URL", "IONOS_POSTGRES_URL", "POSTGRES_PASSWORD",
+    "IONOS_DNS_URL", "IONOS_POSTGRES_URL", "POSTGRES_PASSWORD", "IONOS_AUTH_URL",
 }
-SERVICES = {"ionos", "mariadb", "postgres", "certmanager", "dns", "kubernetes", "s3",
+SERVICES = {"ionos", "mariadb", "postgres", "certmanager", "dns", "auth", "kubernetes", "s3",
             "alertmanager", "vault"}
 
 
