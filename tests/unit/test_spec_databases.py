@@ -50,7 +50,7 @@ def test_a_postgres_cluster_on_a_lan_that_does_not_exist_names_the_line() -> Non
     text = with_postgres(lan="nowhere")
     line = line_of(text, "      lan: nowhere")
     assert (f"platform.yaml:{line}: ionos.postgres[0].lan: unknown LAN 'nowhere'; expected one "
-            "of ['k8s-private']") in problems(text)
+            "of ['edge-public', 'k8s-private']") in problems(text)
 
 
 @pytest.mark.parametrize("version", ["13", "16.2", "18"])
