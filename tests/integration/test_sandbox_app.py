@@ -337,7 +337,7 @@ def test_admin_api_unknown_paths_and_methods(sandbox):
     assert call("PUT", sandbox.admin_url + "/requests")[0] == 405
     assert call("GET", sandbox.admin_url + "/healthz") == (
         200, {"status": "ok", "services": sorted(SERVICES, key=[
-            "ionos", "mariadb", "postgres", "certmanager", "dns", "kubernetes", "s3",
+            "ionos", "mariadb", "postgres", "certmanager", "dns", "auth", "kubernetes", "s3",
             "alertmanager", "vault"].index)})
 
 
