@@ -106,6 +106,7 @@ class IonosCloudResource(IonosDatabases, dg.ConfigurableResource):
     location: str | None = None
     # DBaaS PostgreSQL (resources/ionos_dbaas.py); unset: IONOS_POSTGRES_URL, else regional.
     postgres_url: str | None = None
+    inmemorydb_url: str | None = None  # unset: IONOS_INMEMORYDB_URL, else regional
     # Explicit credentials; unset, IONOS_TOKEN or IONOS_USERNAME/IONOS_PASSWORD (or *_FILE) are
     # read when the first client is built.
     token: str | None = Field(default=None, repr=False)  # secrets stay out of repr()

@@ -41,6 +41,9 @@ CERTMANAGER_PREFIX = "/certmanager"
 DNS_PREFIX = "/dns"
 AUTH_PREFIX = "/auth/v1"
 POSTGRES_PREFIX = "/postgresql"
+INMEMORYDB_PREFIX = "/in-memory-db"
+# The password a client gives the In-Memory DB clusters it creates (it sends its SHA-256).
+INMEMORYDB_PASSWORD = "sandbox-redis-password"
 # The password a client gives the DBaaS PostgreSQL clusters it creates; it meets the API's rules
 # (upper, lower, digit and one of @$!%*?&).
 POSTGRES_PASSWORD = "Sandbox-pg-1@"
@@ -90,6 +93,18 @@ def probe_postgres(host: str = "127.0.0.1", port: int = 5432, timeout: float = 0
     except OSError:
         return False
     return answer in (b"S", b"N")
+
+
+def probe_redis(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.5) -> bool:
+    """Does a Redis server answer PING on host:port?"""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            answer = sock.recv(64)
+    except OSError:
+        return False
+    return answer.startswith((b"+PONG", b"-NOAUTH"))
 
 
 def _wait_http(url: str, deadline: float) -> None:
@@ -244,7 +259,16 @@ class Sandbox:
         postgres = PostgresService(self.world, IONOS_TOKEN, delay=self.delay,
                                    state_dir=self._service_state("postgres"),
                                    username=IONOS_USERNAME, password=IONOS_PASSWORD)
-        router = self._serve(PrefixRouter({IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
+        from sandbox.inmemorydb import InMemoryDBService
+
+        if probe_redis():
+            self.world.extras.setdefault("redis_host", "127.0.0.1")
+            self.world.extras.setdefault("redis_port", 6379)
+        inmemorydb = InMemoryDBService(self.world, IONOS_TOKEN, delay=self.delay,
+                                       state_dir=self._service_state("inmemorydb"),
+                                       username=IONOS_USERNAME, password=IONOS_PASSWORD)
+        router = self._serve(PrefixRouter({INMEMORYDB_PREFIX: inmemorydb,
+                                           IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
                                            CERTMANAGER_PREFIX: certmanager, DNS_PREFIX: dns,
                                            AUTH_PREFIX: auth,
                                            POSTGRES_PREFIX: postgres}))
@@ -277,7 +301,7 @@ class Sandbox:
             clusters={name: self._cluster_admin(name) for name in self.clusters}))
         self.services = {**self.services, "kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
                          "certmanager": certmanager, "dns": dns, "auth": auth,
-                         "postgres": postgres,
+                         "postgres": postgres, "inmemorydb": inmemorydb,
                          "alertmanager": alertmanager, "s3": s3, "vault": vault}
         for svc in (ionos, mariadb, certmanager, alertmanager):
             stop = getattr(svc, "stop", None)
@@ -312,6 +336,8 @@ class Sandbox:
             "PLATFORM_SPEC": str(self._git.spec_path),
             "MARIADB_PASSWORD": MARIADB_PASSWORD,
             "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
+            "IONOS_INMEMORYDB_URL": router.url + INMEMORYDB_PREFIX,
+            "INMEMORYDB_PASSWORD": INMEMORYDB_PASSWORD,
             "SANDBOX_ADMIN_URL": admin_server.url,
             "SANDBOX_STATE_DIR": str(self.workdir),
         }
@@ -320,6 +346,9 @@ class Sandbox:
             env["SANDBOX_MARIADB_PORT"] = str(self.world.mariadb_port)
             env["SANDBOX_MARIADB_USER"] = self.world.extras["mariadb_admin_user"]
             env["SANDBOX_MARIADB_PASSWORD"] = self.world.extras["mariadb_admin_password"]
+        if self.world.extras.get("redis_host"):
+            env["SANDBOX_REDIS_HOST"] = str(self.world.extras["redis_host"])
+            env["SANDBOX_REDIS_PORT"] = str(self.world.extras["redis_port"])
         if self.world.postgres_host:
             env["SANDBOX_POSTGRES_HOST"] = self.world.postgres_host
             env["SANDBOX_POSTGRES_PORT"] = str(self.world.postgres_port)

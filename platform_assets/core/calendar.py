@@ -124,6 +124,8 @@ def ionos_maintenance_windows(spec: PlatformSpec) -> dict[str, MaintenanceWindow
         out[f"mariadb/{spec.mariadb.name}"] = spec.mariadb.maintenance_window
     for pg in ionos.postgres:
         out[f"postgres/{pg.name}"] = pg.maintenance_window
+    for mem in ionos.inmemorydb:
+        out[f"inmemorydb/{mem.name}"] = mem.maintenance_window
     return out
 
 

@@ -29,6 +29,7 @@ from platform_assets.spec.models import (
     Cluster,
     Component,
     Datacenter,
+    InMemoryDB,
     Lan,
     MariaDB,
     NodePool,
@@ -183,6 +184,36 @@ def postgres_backup_location(pg: PostgresCluster, datacenter_location: str) -> s
 # location is a new cluster); a new major version or instance count restarts the instances.
 POSTGRES_IMMUTABLE = ("connection", "name", "backup.location")
 POSTGRES_DISRUPTIVE = ("version", "instances.count", "instances.cores", "instances.ram")
+
+
+def inmemorydb_props(mem: InMemoryDB, datacenter_id: str, lan_id: str) -> dict[str, Any]:
+    """The in-memory database's properties without credentials (never in a diff)."""
+    mw = mem.maintenance_window
+    return {
+        "name": mem.name,
+        "description": mem.description,
+        "version": mem.version,
+        "instances": {"count": mem.instances, "cores": mem.cores,
+                      "ram": round(parse_size(mem.ram) / 1000**3)},
+        "connection": {"datacenterId": datacenter_id, "lanId": str(lan_id),
+                       "primaryInstanceAddress": mem.cidr},
+        "persistenceMode": mem.persistence_mode,
+        "evictionPolicy": mem.eviction_policy,
+        "maintenanceWindow": _window(mw.day, mw.ionos_time().rstrip("Z")),
+    }
+
+
+def password_hash(password: str) -> dict[str, str]:
+    """The In-Memory DB API's ``HashedPassword``: the SHA-256 of the password, lowercase hex
+    (the plain password never leaves the process)."""
+    import hashlib
+
+    return {"algorithm": "SHA-256", "hash": hashlib.sha256(password.encode()).hexdigest()}
+
+
+INMEMORYDB_IMMUTABLE = ("connection", "name")
+INMEMORYDB_DISRUPTIVE = ("version", "instances.count", "instances.cores", "instances.ram",
+                         "persistenceMode")
 
 
 def bucket_state(bucket: Bucket) -> dict[str, Any]:

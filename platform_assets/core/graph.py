@@ -24,6 +24,7 @@ from platform_assets.spec.models import (
     Datacenter,
     DnsZone,
     DriftMode,
+    InMemoryDB,
     Ionos,
     IpBlock,
     Lan,
@@ -39,7 +40,7 @@ GROUPS: tuple[Group, ...] = get_args(Group)
 NodeKind = Literal[
     "datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
     "backup", "backup_copy", "certificate",
-    "postgres", "ip_block", "load_balancer", "dns_zone",
+    "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb",
 ]
 
 KEY_DATACENTER = ("ionos", "datacenter")
@@ -60,6 +61,11 @@ def node_pool_key(name: str) -> tuple[str, ...]:
 def postgres_key(name: str) -> tuple[str, ...]:
     """The asset key of a managed PostgreSQL cluster."""
     return ("ionos", "postgres", name)
+
+
+def inmemorydb_key(name: str) -> tuple[str, ...]:
+    """The asset key of a managed in-memory database (Redis)."""
+    return ("ionos", "inmemorydb", name)
 
 
 def output_asset_key(asset: str) -> tuple[str, ...]:
@@ -130,11 +136,11 @@ class BackupCopySection:
 # LoadBalancer, dns_zone DnsZone.
 Section = (Datacenter | Lan | Cluster | NodePool | MariaDB | Bucket | Component | BackupSection
            | BackupCopySection | Certificate
-           | PostgresCluster | IpBlock | LoadBalancer | DnsZone)
+           | PostgresCluster | IpBlock | LoadBalancer | DnsZone | InMemoryDB)
 DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component,
-                  PostgresCluster, IpBlock, LoadBalancer, DnsZone)
+                  PostgresCluster, IpBlock, LoadBalancer, DnsZone, InMemoryDB)
 REPLACEABLE_SECTIONS = (Cluster, NodePool, MariaDB,
-                        PostgresCluster, IpBlock, LoadBalancer)
+                        PostgresCluster, IpBlock, LoadBalancer, InMemoryDB)
 
 
 def drift_mode(section: Section | None) -> DriftMode:
@@ -317,6 +323,10 @@ def _add_infrastructure(b: _Builder, ionos: Ionos) -> None:
         b.add(postgres_key(pg.name), "postgres", pg.name, "infrastructure",
               [KEY_DATACENTER, lan_key(pg.lan)], {"ionos", "postgres"}, pg.owners,
               pg.description or f"Managed PostgreSQL cluster {pg.name} v{pg.version}.", pg)
+    for mem in ionos.inmemorydb:
+        b.add(inmemorydb_key(mem.name), "inmemorydb", mem.name, "infrastructure",
+              [KEY_DATACENTER, lan_key(mem.lan)], {"ionos", "redis"}, mem.owners,
+              mem.description or f"Managed in-memory database (Redis) {mem.name}.", mem)
     for bucket in ionos.buckets:
         b.add(bucket_key(bucket.name), "bucket", bucket.name, "infrastructure", [],
               {"s3", "ionos"}, bucket.owners,

@@ -12,10 +12,17 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from platform_assets.spec.models import Component, InfrastructureInput, MariaDB, PostgresCluster
+from platform_assets.spec.models import (
+    Component,
+    InfrastructureInput,
+    InMemoryDB,
+    MariaDB,
+    PostgresCluster,
+)
 
 MARIADB_PORT = 3306  # the DBaaS API has no port field: IONOS MariaDB listens on 3306
 POSTGRES_PORT = 5432  # nor has the PostgreSQL API: IONOS PostgreSQL listens on 5432
+REDIS_PORT = 6379  # nor has the In-Memory DB API: it serves Redis's port
 
 
 def not_yet(what: str) -> str:
@@ -47,6 +54,13 @@ def postgres_values(pg: PostgresCluster, cluster: dict[str, Any] | None,
     return _with_password({"host": _dns_name(cluster, "PostgreSQL cluster"),
                            "port": str(POSTGRES_PORT), "database": pg.database,
                            "user": pg.username}, password)
+
+
+def inmemorydb_values(mem: InMemoryDB, cluster: dict[str, Any] | None,
+                     password: str | None = None) -> dict[str, str]:
+    """An in-memory database's outputs (``password`` only when given)."""
+    return _with_password({"host": _dns_name(cluster, "in-memory database"),
+                           "port": str(REDIS_PORT), "user": mem.username}, password)
 
 
 def output_object(component: Component, wiring: InfrastructureInput,

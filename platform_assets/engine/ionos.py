@@ -29,6 +29,7 @@ from platform_assets.engine.handler import (
 from platform_assets.spec.models import (
     Cluster,
     Datacenter,
+    InMemoryDB,
     Lan,
     MariaDB,
     NodePool,
@@ -239,6 +240,35 @@ def _postgres_metadata(st: IonosState, obs: Json) -> dict[str, Any]:
             "state": str(meta.get("state")), "dns_name": str(meta.get("dnsName") or "")}
 
 
+def _observe_inmemorydb(rt: Runtime, node: Node, opts: Options) -> IonosState:
+    mem = section_as(node, InMemoryDB)
+    dc_id, lan_ids = datacenter_ids(rt, opts)
+    want = desired.inmemorydb_props(mem, dc_id or "(new datacenter)", lan_ids.get(mem.lan, "0"))
+    return IonosState(node, f"ionos/inmemorydb/{mem.name}", f"in-memory database {mem.name}",
+                      want, rt.cloud().find_inmemorydb(mem.name), lan_ids=lan_ids,
+                      disruptive=desired.INMEMORYDB_DISRUPTIVE)
+
+
+def _create_inmemorydb(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
+    mem = section_as(st.node, InMemoryDB)
+    if mem.lan not in st.lan_ids:
+        raise ReconcileError(f"in-memory database {mem.name}: LAN {mem.lan} does not exist")
+    password = rt.env(mem.password_env)
+    if not password:
+        raise ReconcileError(
+            f"in-memory database {mem.name}: set the environment variable {mem.password_env} "
+            "(its spec's password_env) to its user's password before it can be created")
+    return api.create_inmemorydb(st.want, {"username": mem.username,
+                                           "password": desired.password_hash(password)},
+                                 log=rt.log)
+
+
+def _inmemorydb_metadata(st: IonosState, obs: Json) -> dict[str, Any]:
+    meta = obs.get("metadata") or {}
+    return {"inmemorydb_id": obs["id"], "version": (obs.get("properties") or {}).get("version"),
+            "state": str(meta.get("state")), "dns_name": str(meta.get("dnsName") or "")}
+
+
 def _replace_node_pool(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
     rt.log(f"replacing node pool {st.node.name} ({st.change.reason})")
     api.delete_node_pool(st.parent, st.obs_id, log=rt.log)
@@ -331,6 +361,13 @@ IONOS_KINDS: dict[NodeKind, IonosKind] = {
         metadata=_postgres_metadata, immutable=desired.POSTGRES_IMMUTABLE,
         replace_hint="replacing it ({reason}) is not automated; restore from a backup by hand",
         ready_state="AVAILABLE", ready=lambda api, st, rt: api.postgres_ready(st.obs_id, rt.log)),
+    "inmemorydb": IonosKind(
+        observe=_observe_inmemorydb, create=_create_inmemorydb,
+        update=lambda api, st, rt: api.update_inmemorydb(st.obs_id, st.want, log=rt.log),
+        metadata=_inmemorydb_metadata, immutable=desired.INMEMORYDB_IMMUTABLE,
+        replace_hint="replacing it ({reason}) is not automated; create a new one by hand",
+        ready_state="AVAILABLE",
+        ready=lambda api, st, rt: api.inmemorydb_ready(st.obs_id, rt.log)),
 }
 
 

@@ -48,6 +48,14 @@ def _postgres(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
             and _name(db) not in want]
 
 
+def _inmemorydbs(api: CloudApi, spec: Ionos, dc_id: str) -> list[str]:
+    want = {mem.name for mem in spec.inmemorydb}
+    return [f"ionos/inmemorydb/{_name(db)} (id {db['id']})"
+            for db in api.list_inmemorydb_clusters()
+            if ((db.get("properties") or {}).get("connection") or {}).get("datacenterId") == dc_id
+            and _name(db) not in want]
+
+
 def _node_pools(api: CloudApi, spec: Ionos, cluster_id: str) -> list[str]:
     names = {p.name for p in spec.node_pools}
     return [f"ionos/node_pool/{_name(p)} (id {p['id']})" for p in api.list_node_pools(cluster_id)
@@ -69,7 +77,8 @@ def orphans(rt: Runtime, node: Node) -> list[str]:
             return []
         return [*_lans(api, spec, dc["id"]), *_clusters(api, spec, dc["id"]),
                 *_mariadbs(api, spec, dc["id"]), *_postgres(api, spec, dc["id"]),
-                *nlb_orphans(rt, str(dc["id"]))]
+                *nlb_orphans(rt, str(dc["id"])),
+                *_inmemorydbs(api, spec, dc["id"])]
     if node.kind == "cluster":
         api = rt.cloud()
         cl = api.find_k8s_cluster(spec.cluster.name)

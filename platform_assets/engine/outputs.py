@@ -54,9 +54,20 @@ def _postgres(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, s
                                    _password(rt, w, pg.password_env, opts))
 
 
+def _inmemorydb(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, str]:
+    mem = next((m for m in rt.spec.ionos_infra.inmemorydb if m.name == w.name), None)
+    if mem is None:
+        raise ReconcileError(f"inputs {w.asset!r}: no ionos.inmemorydb entry named {w.name!r}")
+    cluster = guarded(f"GET In-Memory DB cluster {mem.name}",
+                      partial(rt.cloud().find_inmemorydb, mem.name))
+    return outputs.inmemorydb_values(mem, _found("in-memory database", w.asset, cluster, opts),
+                                     _password(rt, w, mem.password_env, opts))
+
+
 OUTPUT_READERS: dict[str, Reader] = {
     "mariadb": _mariadb,
     "postgres": _postgres,
+    "inmemorydb": _inmemorydb,
 }
 
 

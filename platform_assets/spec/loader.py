@@ -382,7 +382,8 @@ def _check_ionos(spec: PlatformSpec) -> Problems:
     out = (_dupes(ionos.lans, ("ionos", "lans"), "LAN")
            + _dupes(ionos.node_pools, ("ionos", "node_pools"), "node pool")
            + _dupes(ionos.buckets, ("ionos", "buckets"), "bucket")
-           + _dupes(ionos.postgres, ("ionos", "postgres"), "PostgreSQL cluster"))
+           + _dupes(ionos.postgres, ("ionos", "postgres"), "PostgreSQL cluster")
+           + _dupes(ionos.inmemorydb, ("ionos", "inmemorydb"), "in-memory database"))
     lan_names = {lan.name for lan in ionos.lans}
     out += [(("ionos", "node_pools", i, "lans", j),
              f"unknown LAN {lan!r}; expected one of {sorted(lan_names)}")
@@ -394,6 +395,9 @@ def _check_ionos(spec: PlatformSpec) -> Problems:
     out += [(("ionos", "postgres", i, "lan"),
              f"unknown LAN {pg.lan!r}; expected one of {sorted(lan_names)}")
             for i, pg in enumerate(ionos.postgres) if pg.lan not in lan_names]
+    out += [(("ionos", "inmemorydb", i, "lan"),
+             f"unknown LAN {mem.lan!r}; expected one of {sorted(lan_names)}")
+            for i, mem in enumerate(ionos.inmemorydb) if mem.lan not in lan_names]
     return out
 
 
@@ -429,8 +433,10 @@ def _check_dependencies(spec: PlatformSpec) -> Problems:
 
 def _output_assets(spec: PlatformSpec) -> set[str]:
     """The infrastructure assets a component may read outputs of, as ``inputs`` names them."""
+    ionos = spec.ionos
     return ({"mariadb"} if spec.mariadb else set()) | {
-        f"postgres/{pg.name}" for pg in (spec.ionos.postgres if spec.ionos else [])}
+        f"postgres/{pg.name}" for pg in (ionos.postgres if ionos else [])} | {
+        f"inmemorydb/{mem.name}" for mem in (ionos.inmemorydb if ionos else [])}
 
 
 def _check_wiring(w: InfrastructureInput, loc: Loc, known: set[str]) -> Problems:

@@ -385,6 +385,56 @@ class PostgresCluster(Model):
         return self
 
 
+class InMemoryDB(Model):
+    """A managed in-memory database (IONOS DBaaS In-Memory DB, Redis-compatible, API v2): the
+    same replace and calendar rules as MariaDB."""
+
+    name: Name
+    version: Literal["7.2"] = "7.2"
+    instances: int = Field(default=1, ge=1, le=5, description="1: standalone; more: a primary "
+                           "and replicas")
+    cores: int = Field(default=1, ge=1, le=62)
+    ram: Size = Field(default="4GB", description="per instance, 4GB to 240GB; never lowered")
+    lan: Name
+    cidr: str = Field(description="primary instance address with prefix, e.g. 10.7.222.120/24; "
+                      "not in 10.210.0.0/16 or 10.212.0.0/14")
+    maintenance_window: MaintenanceWindow
+    username: str = Field(min_length=2, max_length=16)
+    password_env: str = Field(
+        default="INMEMORYDB_PASSWORD", pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="name of the environment variable holding the user's password (only its "
+                    "SHA-256 is sent); never the value")
+    persistence_mode: Literal["None", "AOF", "RDB", "RDB_AOF"] = "RDB"
+    eviction_policy: Literal["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                             "volatile-lru", "volatile-lfu", "volatile-random",
+                             "volatile-ttl"] = "allkeys-lru"
+    allow_replace: bool = False
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("cidr", mode="before")
+    @classmethod
+    def _host_cidr(cls, value: Any) -> Any:
+        try:
+            iface = ipaddress.IPv4Interface(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid IPv4 address/prefix ({exc})") from None
+        if "/" not in str(value):
+            raise ValueError(f"{value!r} needs a prefix, e.g. 10.7.222.120/24")
+        if any(iface.ip in ipaddress.ip_network(n) for n in ("10.210.0.0/16", "10.212.0.0/14")):
+            raise ValueError(f"{value!r} is in a range IONOS In-Memory DB reserves "
+                             "(10.210.0.0/16, 10.212.0.0/14)")
+        return value
+
+    @field_validator("ram")
+    @classmethod
+    def _ram_bounds(cls, value: str | int) -> str | int:
+        if not 4 <= round(parse_size(value) / 1000**3) <= 240:
+            raise ValueError(f"{value!r}: IONOS In-Memory DB instances have 4GB to 240GB")
+        return value
+
+
 class LifecycleRule(Model):
     id: Name
     prefix: str = ""
@@ -574,6 +624,7 @@ class Ionos(Model):
     node_pools: list[NodePool] = Field(min_length=1)
     mariadb: MariaDB | None = None
     postgres: list[PostgresCluster] = Field(default_factory=list)
+    inmemorydb: list[InMemoryDB] = Field(default_factory=list)
     buckets: list[Bucket] = Field(default_factory=list)
     ip_blocks: list[IpBlock] = Field(default_factory=list)
     load_balancers: list[LoadBalancer] = Field(default_factory=list)
@@ -768,6 +819,7 @@ class MariaDBInput(Model):
 INFRASTRUCTURE_OUTPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "mariadb": (("host", "port", "database", "user"), ("password",)),
     "postgres": (("host", "port", "database", "user"), ("password",)),
+    "inmemorydb": (("host", "port", "user"), ("password",)),
 }
 
 
@@ -778,7 +830,7 @@ class InfrastructureInput(Model):
 
     asset: str = Field(
         pattern=r"^[a-z]+(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
-        description="the asset under ionos/: mariadb, postgres/<name>")
+        description="the asset under ionos/: mariadb, postgres/<name>, inmemorydb/<name>")
     config_map: Name | None = Field(default=None, description="a ConfigMap for plain outputs")
     secret: Name | None = Field(default=None, description="a Secret, for any outputs "
                                 "(passwords only ever go here)")

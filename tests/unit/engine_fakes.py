@@ -86,6 +86,7 @@ class FakeCloud:
         self.nlbs: dict[str, list[Json]] = {}
         self.zones: list[Json] = []
         self.records: dict[str, list[Json]] = {}
+        self.inmemorydbs: list[Json] = []
         self.writes: Counter[str] = Counter()
         self.fail: Exception | None = None  # raised by every read
 
@@ -292,6 +293,26 @@ class FakeCloud:
             self.writes["write_record"] += 1
             current = [r for r in self.list_records(zone_id) if r["id"] != record_ids.get(key)]
             self.records[zone_id] = current + ([self._new(want, "AVAILABLE")] if want else [])
+
+    def list_inmemorydb_clusters(self) -> list[Json]:
+        return self.inmemorydbs
+
+    def find_inmemorydb(self, name: str) -> Json | None:
+        return next((m for m in self.inmemorydbs if m["properties"]["name"] == name), None)
+
+    def create_inmemorydb(self, props: Json, credentials: Json, log: Any = None) -> Json:
+        self.writes["create_inmemorydb"] += 1
+        self.inmemorydbs.append(self._new(props, "AVAILABLE"))
+        return self.inmemorydbs[-1]
+
+    def update_inmemorydb(self, cluster_id: str, props: Json, log: Any = None) -> Json:
+        self.writes["update_inmemorydb"] += 1
+        found = next(m for m in self.inmemorydbs if m["id"] == cluster_id)
+        found["properties"] = dict(props)
+        return found
+
+    def inmemorydb_ready(self, cluster_id: str, log: Any = None) -> Json:
+        return next(m for m in self.inmemorydbs if m["id"] == cluster_id)
 
 
 def _oid(obj: Json) -> tuple[str, str, str, str]:

@@ -81,7 +81,6 @@ def test_postgres_ram_outside_the_api_bounds_is_refused() -> None:
 
 
 WIRING = """\
-      infrastructure:
         - asset: {asset}
           {target}: apps-db
           keys: {{{output}: DB_VALUE}}
@@ -91,7 +90,7 @@ WIRING = """\
 def with_wiring(asset: str = "postgres/apps-db", target: str = "config_map",
                 output: str = "host") -> str:
     text = with_postgres()
-    anchor = "               database: WORDPRESS_DATABASE_NAME, user: WORDPRESS_DATABASE_USER}\n"
+    anchor = "      infrastructure:\n"
     assert anchor in text
     return text.replace(anchor, anchor + WIRING.format(asset=asset, target=target,
                                                        output=output), 1)
@@ -109,8 +108,8 @@ def test_infrastructure_inputs_wire_the_component_after_the_asset() -> None:
 
 @pytest.mark.parametrize(("kwargs", "field", "expected"), [
     ({"asset": "postgres/other"}, "asset",
-     "unknown infrastructure asset 'postgres/other'; expected one of ['mariadb', "
-     "'postgres/apps-db']"),
+     "unknown infrastructure asset 'postgres/other'; expected one of "
+     "['inmemorydb/wordpress-cache', 'mariadb', 'postgres/apps-db']"),
     ({"output": "hostname"}, "keys.hostname",
      "postgres/apps-db has no output 'hostname'; expected one of ['database', 'host', "
      "'password', 'port', 'user']"),
@@ -146,3 +145,30 @@ def test_secret_outputs_are_base64_in_an_opaque_secret() -> None:
     cm = outputs.output_object(comp, plain, outputs.postgres_values(spec.ionos.postgres[0], None))
     assert cm["kind"] == "ConfigMap"
     assert cm["data"] == {"H": "(known after the PostgreSQL cluster is created)"}
+
+
+def test_the_example_cache_is_an_in_memory_db_wired_into_wordpress() -> None:
+    from platform_assets.core.graph import component_key, inmemorydb_key
+
+    spec = load_spec_text(EXAMPLE, "platform.yaml")
+    (cache,) = spec.ionos.inmemorydb
+    assert (cache.name, cache.instances, cache.persistence_mode) == ("wordpress-cache", 3, "RDB")
+    graph = build_graph(spec)
+    assert inmemorydb_key("wordpress-cache") in graph.nodes[
+        component_key("applications", "wordpress")].deps
+
+
+@pytest.mark.parametrize(("old", "new", "field", "expected"), [
+    ("      cidr: 10.7.222.120/24", "      cidr: 10.210.0.5/24", "cidr", "reserves"),
+    ('      version: "7.2"', '      version: "6.2"', "version", "'6.2' is not allowed"),
+    ("      lan: k8s-private\n      cidr: 10.7.222.120/24",
+     "      lan: nowhere\n      cidr: 10.7.222.120/24", "lan", "unknown LAN 'nowhere'"),
+])
+def test_bad_in_memory_db_fields_name_their_line(old: str, new: str, field: str,
+                                                 expected: str) -> None:
+    assert old in EXAMPLE
+    text = EXAMPLE.replace(old, new, 1)
+    line = line_of(text, new.split("\n")[0]) if field != "lan" else line_of(
+        text, "      lan: nowhere")
+    out = problems(text)
+    assert f"platform.yaml:{line}: ionos.inmemorydb[0].{field}: " in out and expected in out, out
