@@ -159,3 +159,26 @@ def test_a_real_redis_behind_the_dns_name_takes_the_hashed_password() -> None:
             assert sock.recv(64).startswith(b"+OK")
             sock.sendall(b"*3\r\n$4\r\nAUTH\r\n$9\r\ncacheuser\r\n$5\r\nwrong\r\n")
             assert sock.recv(64).startswith(b"-WRONGPASS")
+
+
+def test_the_admin_api_counts_and_faults_the_in_memory_db_under_its_own_name(
+        sandbox: Any, sandbox_env: dict[str, str]) -> None:
+    """``GET /requests`` counts ``inmemorydb`` (and ``postgres``) apart from ``ionos``; a fault
+    for ``inmemorydb`` hits only it, with the IONOS error body and an integer Retry-After."""
+    import ionoscloud_dbaas_inmemorydb as im
+    import ionoscloud_dbaas_postgres as pg
+
+    url, token = sandbox_env["IONOS_INMEMORYDB_URL"], sandbox_env["IONOS_TOKEN"]
+    sandbox.reset_counts()
+    api(url, token).clusters_get()
+    pg.ClustersApi(pg.ApiClient(pg.Configuration(
+        host=sandbox_env["IONOS_POSTGRES_URL"], token=token))).clusters_get()
+    counts = sandbox.requests()
+    assert counts["inmemorydb"]["GET"] == 1 and counts["postgres"]["GET"] == 1
+    assert counts["ionos"]["GET"] == 0
+    sandbox.set_fault("inmemorydb", error_rate=1.0, statuses=[503], retry_after=1)
+    with pytest.raises(im.ApiException) as exc:
+        api(url, token).clusters_get()
+    assert exc.value.status == 503 and exc.value.headers["Retry-After"] == "1"
+    status, _ = raw("GET", f"{sandbox_env['IONOS_POSTGRES_URL']}/clusters", token=token)
+    assert status == 200  # the other services are untouched
