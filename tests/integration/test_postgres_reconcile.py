@@ -36,6 +36,9 @@ def infra_spec(tmp_path: Path, postgres: list[dict[str, Any]] | None = None,
     data = yaml.safe_load((ROOT / "platform" / "platform.yaml").read_text())
     data["ionos"]["postgres"] = postgres if postgres is not None else [POSTGRES]
     data["ionos"].pop("mariadb", None)
+    # The network edge fronts the ingress component, which these specs leave out.
+    for key in ("ip_blocks", "load_balancers", "dns"):
+        data["ionos"].pop(key, None)
     for key in ("platform", "applications", "backups", "remediation"):
         data.pop(key, None)
     data["certificates"] = {"items": []}
