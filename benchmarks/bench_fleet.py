@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_reconcile import (  # noqa: E402 - after the path insert
     component_objects,
     counts,
+    example_infrastructure,
     k8s_calls,
     load_seconds,
     reset_counts,
@@ -47,7 +48,7 @@ def write_fleet(directory: Path, environments: int, components: int) -> Path:
     """A spec of ``components`` manifest components (ten objects each) and ``environments``
     environments: even ones on an existing cluster (``ENVnn_KUBECONFIG``), odd ones on IONOS
     (the example's infrastructure under their own datacenter); each overrides one component."""
-    example = yaml.safe_load((ROOT / "platform" / "platform.yaml").read_text())["ionos"]
+    example = example_infrastructure()
     comps = []
     for i in range(components):
         path = directory / "manifests" / f"c{i:03d}"

@@ -73,9 +73,17 @@ def component_objects(i: int) -> list[dict[str, Any]]:
     return objs
 
 
+def example_infrastructure() -> dict[str, Any]:
+    """The example's ``ionos`` section without its network edge (IP blocks, load balancers,
+    DNS), which fronts the example's ingress component: generated specs have none."""
+    ionos = dict(yaml.safe_load((ROOT / "platform" / "platform.yaml").read_text())["ionos"])
+    for key in ("ip_blocks", "load_balancers", "dns"):
+        ionos.pop(key, None)
+    return ionos
+
+
 def write_spec(directory: Path, n: int, with_objects: bool) -> Path:
     """A spec with the example's infrastructure and ``n`` generated components."""
-    example = yaml.safe_load((ROOT / "platform" / "platform.yaml").read_text())
     components = []
     for i in range(n):
         path = directory / "manifests" / f"c{i:03d}"
@@ -86,7 +94,7 @@ def write_spec(directory: Path, n: int, with_objects: bool) -> Path:
                            "source": {"manifests": {"path": f"manifests/c{i:03d}"}},
                            "health_timeout": "2m"})
     spec = {"apiVersion": "platform-ops/v1", "metadata": {"name": "bench"},
-            "ionos": example["ionos"], "platform": components}
+            "ionos": example_infrastructure(), "platform": components}
     out = directory / "platform.yaml"
     out.write_text(yaml.safe_dump(spec, sort_keys=False))
     return out
