@@ -63,6 +63,15 @@ def inmemorydb_values(mem: InMemoryDB, cluster: dict[str, Any] | None,
                            "port": str(REDIS_PORT), "user": mem.username}, password)
 
 
+def ip_block_values(block: dict[str, Any] | None) -> dict[str, str]:
+    """An IP block's outputs: ``ip`` (its first address, the one DNS records and the load
+    balancer use) and ``ips`` (every reserved address, comma-separated)."""
+    ips = [str(ip) for ip in ((block or {}).get("properties") or {}).get("ips") or []]
+    if not ips:
+        return {"ip": not_yet("IP block"), "ips": not_yet("IP block")}
+    return {"ip": ips[0], "ips": ",".join(ips)}
+
+
 def output_object(component: Component, wiring: InfrastructureInput,
                   values: dict[str, str]) -> dict[str, Any]:
     """The ConfigMap or Secret (``Opaque``, base64 ``data``) holding the outputs ``wiring``

@@ -64,10 +64,19 @@ def _inmemorydb(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str,
                                      _password(rt, w, mem.password_env, opts))
 
 
+def _ip_block(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, str]:
+    block = next((b for b in rt.spec.ionos_infra.ip_blocks if b.name == w.name), None)
+    if block is None:
+        raise ReconcileError(f"inputs {w.asset!r}: no ionos.ip_blocks entry named {w.name!r}")
+    found = guarded(f"GET IP block {block.name}", partial(rt.cloud().find_ip_block, block.name))
+    return outputs.ip_block_values(_found("IP block", w.asset, found, opts))
+
+
 OUTPUT_READERS: dict[str, Reader] = {
     "mariadb": _mariadb,
     "postgres": _postgres,
     "inmemorydb": _inmemorydb,
+    "ip_block": _ip_block,
 }
 
 

@@ -436,7 +436,8 @@ def _output_assets(spec: PlatformSpec) -> set[str]:
     ionos = spec.ionos
     return ({"mariadb"} if spec.mariadb else set()) | {
         f"postgres/{pg.name}" for pg in (ionos.postgres if ionos else [])} | {
-        f"inmemorydb/{mem.name}" for mem in (ionos.inmemorydb if ionos else [])}
+        f"inmemorydb/{mem.name}" for mem in (ionos.inmemorydb if ionos else [])} | {
+        f"ip_block/{b.name}" for b in (ionos.ip_blocks if ionos else [])}
 
 
 def _check_wiring(w: InfrastructureInput, loc: Loc, known: set[str]) -> Problems:

@@ -820,6 +820,7 @@ INFRASTRUCTURE_OUTPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "mariadb": (("host", "port", "database", "user"), ("password",)),
     "postgres": (("host", "port", "database", "user"), ("password",)),
     "inmemorydb": (("host", "port", "user"), ("password",)),
+    "ip_block": (("ip", "ips"), ()),
 }
 
 
@@ -829,8 +830,9 @@ class InfrastructureInput(Model):
     component runs after that asset, and again whenever it changes."""
 
     asset: str = Field(
-        pattern=r"^[a-z]+(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
-        description="the asset under ionos/: mariadb, postgres/<name>, inmemorydb/<name>")
+        pattern=r"^[a-z][a-z_]*(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
+        description="the asset under ionos/: mariadb, postgres/<name>, inmemorydb/<name>, "
+                    "ip_block/<name>")
     config_map: Name | None = Field(default=None, description="a ConfigMap for plain outputs")
     secret: Name | None = Field(default=None, description="a Secret, for any outputs "
                                 "(passwords only ever go here)")
