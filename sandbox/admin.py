@@ -222,5 +222,10 @@ class AdminClient:
                 "files": {k: base64.b64encode(v).decode() for k, v in files.items()}}
         return dict(self._call("POST", "/kubernetes/volume-files", body))
 
+    def velero_fault(self, phase: str, message: str = "", times: int = 1) -> dict[str, Any]:
+        """The next ``times`` Velero backups end ``phase`` (sandbox/kubernetes/velero.py)."""
+        return dict(self._call("POST", "/kubernetes/velero-faults",
+                               {"phase": phase, "message": message, "times": times}))
+
     def healthz(self) -> dict[str, Any]:
         return dict(self._call("GET", "/healthz"))

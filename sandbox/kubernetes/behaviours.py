@@ -18,6 +18,9 @@ managers.
   kubelet's node-pressure eviction of a pod (``sandbox/kubernetes/volumes.py``).
 - ``POST /kubernetes/volume-files`` ``{"namespace": "ns", "claim": "pvc", "files": {"a/b":
   "<base64>"}}`` writes files into the PV a claim is bound to, as the application would.
+- ``POST /kubernetes/velero-faults`` ``{"phase": "PartiallyFailed", "message": "...",
+  "times": 1}``: the next backups of the Velero server end ``PartiallyFailed`` (one item's
+  error) or ``Failed`` (``sandbox/kubernetes/velero.py``).
 - ``POST /kubernetes/edit`` ``{"manager": "kubectl-edit", "apiVersion": "apps/v1",
   "kind": "Deployment", "namespace": "services", "name": "wordpress", "type": "merge",
   "patch": {...}, "subresource": ""}`` makes a change as another field manager (``kubectl
@@ -123,7 +126,8 @@ class Behaviours:
                   ("DELETE", "/kubernetes/webhooks"): self._clear_webhooks,
                   ("POST", "/kubernetes/edit"): self._edit,
                   ("POST", "/kubernetes/evict"): self._evict,
-                  ("POST", "/kubernetes/volume-files"): self._volume_files}
+                  ("POST", "/kubernetes/volume-files"): self._volume_files,
+                  ("POST", "/kubernetes/velero-faults"): self._velero_fault}
         handler = routes.get((method, path))
         if handler is None:
             known = ", ".join(f"{m} {p}" for m, p in routes)
@@ -204,6 +208,17 @@ class Behaviours:
         try:
             return self.svc.evict(str(body["namespace"]), str(body["name"]), message)
         except ValueError as exc:
+            raise BehaviourError(str(exc)) from None
+
+    def _velero_fault(self, body: Any) -> Any:
+        if not isinstance(body, dict) or not body.get("phase"):
+            raise BehaviourError('body is {"phase": "PartiallyFailed" or "Failed", "message": '
+                                 '"...", "times": 1}')
+        try:
+            return self.svc.velero_fault(str(body["phase"]), str(
+                body.get("message") or "rpc error: code = Unknown desc = item action failed"),
+                int(body.get("times", 1)))
+        except (TypeError, ValueError) as exc:
             raise BehaviourError(str(exc)) from None
 
     def _volume_files(self, body: Any) -> Any:

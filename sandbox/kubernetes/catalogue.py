@@ -93,6 +93,32 @@ def _external_secrets(versions: str) -> list[CrdSpec]:
                     cats="external-secrets"))
 
 
+
+def _velero(gv: str, kinds: str) -> tuple[CrdSpec, ...]:
+    """``Kind:plural:short:status`` entries; ``status`` 0 where Velero's CRD has no status
+    subresource (vmware-tanzu/velero ``config/crd/v1/bases``: Backup, Restore,
+    DownloadRequest, ServerStatusRequest and VolumeSnapshotLocation write status with the
+    object)."""
+    group, _, version = gv.rpartition("/")
+    out = []
+    for entry in kinds.split():
+        kind, plural, short, status = entry.split(":")
+        out.append(CrdSpec(group, (version,), kind, plural, True,
+                           tuple(s for s in short.split(",") if s), status == "1"))
+    return tuple(out)
+
+
+_VELERO = _velero("velero.io/v1", "Backup:backups::0 Restore:restores::0 Schedule:schedules::1 "
+                  "BackupStorageLocation:backupstoragelocations:bsl:1 "
+                  "VolumeSnapshotLocation:volumesnapshotlocations:vsl:0 "
+                  "PodVolumeBackup:podvolumebackups::1 PodVolumeRestore:podvolumerestores::1 "
+                  "BackupRepository:backuprepositories::1 "
+                  "DeleteBackupRequest:deletebackuprequests::1 "
+                  "DownloadRequest:downloadrequests::0 "
+                  "ServerStatusRequest:serverstatusrequests:ssr:0")
+_VELERO_DATA_MOVER = _velero("velero.io/v2alpha1", "DataUpload:datauploads::1 "
+                             "DataDownload:datadownloads::1")
+
 CATALOGUE: tuple[ChartCrds, ...] = (
     ChartCrds("flux", "2.0.0", None, tuple(_FLUX)),
     # cert-manager's chart templates its CRDs only when asked (crds.enabled since 1.15, the
@@ -133,14 +159,9 @@ CATALOGUE: tuple[ChartCrds, ...] = (
                 "clustercompliancereports:compliance ClusterSbomReport:clustersbomreports:"
                 "clustersbom", False)),
         (("crds", "install"),)),
-    ChartCrds("velero", "5.0.0", None, tuple(
-        _crds("velero.io/v1", "Backup:backups Restore:restores Schedule:schedules "
-              "BackupStorageLocation:backupstoragelocations:bsl "
-              "VolumeSnapshotLocation:volumesnapshotlocations:vsl "
-              "PodVolumeBackup:podvolumebackups PodVolumeRestore:podvolumerestores "
-              "BackupRepository:backuprepositories DeleteBackupRequest:deletebackuprequests "
-              "DownloadRequest:downloadrequests ServerStatusRequest:serverstatusrequests:ssr")),
-        (("upgradeCRDs",),)),
+    # Velero 1.11 (chart 5.0) and from 1.12 (chart 5.1) the data mover's v2alpha1 kinds.
+    ChartCrds("velero", "5.0.0", "5.1.0", _VELERO, (("upgradeCRDs",),)),
+    ChartCrds("velero", "5.1.0", None, _VELERO + _VELERO_DATA_MOVER, (("upgradeCRDs",),)),
     ChartCrds("longhorn", "1.4.0", None, tuple(
         _crds("longhorn.io/v1beta2", "Volume:volumes:lhv Engine:engines:lhe "
               "Replica:replicas:lhr Setting:settings:lhs Node:nodes:lhn "

@@ -173,6 +173,9 @@ class Controllers:
         self.errors: dict[str, str] = {}  # last failure of each controller, for debugging
         self._listener = lambda ev: self._kick.set()
         self.workloads = Workloads(self)
+        from sandbox.kubernetes.velero import Velero
+
+        self.velero = Velero(self)
 
     @property
     def ca(self) -> SandboxCA:
@@ -203,6 +206,7 @@ class Controllers:
                 proc.terminate()
         self._procs.clear()
         self._exits.clear()
+        self.velero.reset()
 
     def _loop(self) -> None:
         tick = 0.25 if self.delay <= 0 else min(0.25, max(self.delay / 2, 0.02))
@@ -244,7 +248,7 @@ class Controllers:
         steps = (self._namespaces, self._pvcs, self.workloads.reconcile, self._jobs,
                  self._pods, self._issuers, self._certificates,
                  self._snapshots, self._flux, self._argocd, self._secret_stores,
-                 self._external_secrets)
+                 self._external_secrets, self.velero.reconcile)
         for step in steps:
             try:
                 step()

@@ -265,6 +265,13 @@ class KubernetesService(Service):
             raise ValueError("the controllers are not running")
         return dict(self._controllers.evict(namespace, name, message))
 
+    def velero_fault(self, phase: str, message: str, times: int) -> dict[str, Any]:
+        """The next ``times`` Velero backups end ``phase`` with ``message``
+        (``sandbox/kubernetes/velero.py``)."""
+        if self._controllers is None:
+            raise ValueError("the controllers are not running")
+        return dict(self._controllers.velero.fail_next(phase, message, times))
+
     def kubeconfig(self, server_url: str) -> str:
         """A kubeconfig (YAML) for the server at ``server_url``: HTTPS with the sandbox CA and
         the bearer token (plain HTTP on the same port answers too, for raw requests)."""

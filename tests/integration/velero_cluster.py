@@ -1,0 +1,73 @@
+"""Velero installed on a sandbox as its Helm chart would install it: the chart's CRDs, the server
+Deployment mounting its ``cloud-credentials`` Secret, and the default BackupStorageLocation on a
+bucket of the sandbox's S3 (vmware-tanzu/helm-charts ``charts/velero``: ``templates/
+deployment.yaml``, ``secret.yaml``, ``backupstoragelocation.yaml``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from resources.kubernetes import KubernetesResource
+
+CHART_VERSION = "8.1.0"
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def install_velero(app: Any, kube: KubernetesResource, namespace: str, bucket: str,
+                   prefix: str = "velero", region: str = "de") -> None:
+    """CRDs, credentials Secret, server Deployment and BSL ``default`` in ``namespace``."""
+    env = app.env
+    app.admin.install_chart("velero", CHART_VERSION, {"upgradeCRDs": True})
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    cloud = (f"[default]\naws_access_key_id={env['AWS_ACCESS_KEY_ID']}\n"
+             f"aws_secret_access_key={env['AWS_SECRET_ACCESS_KEY']}\n")
+    kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "velero", "namespace": namespace}, "stringData": {"cloud": cloud}})
+    wait_for(lambda: kube.serves("velero.io/v1", "Backup") is None,
+             "the velero.io kinds to be served")
+    kube.apply(location("default", namespace, bucket, env["AWS_ENDPOINT_URL_S3"], prefix,
+                        region, default=True))
+    kube.apply(server(namespace))
+    wait_for(lambda: int(((kube.get("apps/v1", "Deployment", "velero", namespace) or {})
+                          .get("status") or {}).get("availableReplicas") or 0) > 0,
+             "the Velero server to be available")
+
+
+def location(name: str, namespace: str, bucket: str, url: str, prefix: str = "velero",
+             region: str = "de", default: bool = False) -> dict[str, Any]:
+    return {"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"provider": "aws", "default": default,
+                     "objectStorage": {"bucket": bucket, "prefix": prefix},
+                     "config": {"region": region, "s3Url": url, "s3ForcePathStyle": "true"}}}
+
+
+def server(namespace: str) -> dict[str, Any]:
+    """The chart's server Deployment (trimmed to what the emulation reads)."""
+    labels = {"app.kubernetes.io/name": "velero", "app.kubernetes.io/instance": "velero",
+              "name": "velero"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "velero", "namespace": namespace, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"name": "velero"}},
+                     "template": {"metadata": {"labels": labels}, "spec": {
+                         "containers": [{
+                             "name": "velero", "image": "velero/velero:v1.16.1",
+                             "command": ["/velero"], "args": ["server"],
+                             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                             "env": [{"name": "AWS_SHARED_CREDENTIALS_FILE",
+                                      "value": "/credentials/cloud"}],
+                             "volumeMounts": [{"name": "cloud-credentials",
+                                               "mountPath": "/credentials"}]}],
+                         "volumes": [{"name": "cloud-credentials",
+                                      "secret": {"secretName": "velero"}}]}}}}
