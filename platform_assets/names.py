@@ -123,7 +123,8 @@ def drill_namespace(target: str) -> str:
 
 # The graph node kinds the reconcile engine materializes (the rest are backups, certificates).
 RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
-                    "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb")
+                    "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb",
+                    "nat_gateway")
 # Their groups, which the reconcile and drift jobs select.
 RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
 

@@ -27,6 +27,7 @@ from resources.credentials import (
     ionos_endpoints,
 )
 from resources.ionos_dbaas import IonosDatabases
+from resources.ionos_gateways import IonosGateways
 from resources.retry import RetryPolicy, call_with_retry
 
 T = TypeVar("T")
@@ -95,7 +96,7 @@ def _with_api_path(url: str, path: str) -> str:
     return url if url.endswith(path) else url + path
 
 
-class IonosCloudResource(IonosDatabases, dg.ConfigurableResource):
+class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource):
     """IONOS Cloud credentials and endpoints. Token (Bearer) or username/password (Basic)."""
 
     # Unset (None) means: the IONOS_* variable, else IONOS's endpoint (``resources.credentials``);

@@ -40,6 +40,8 @@ registers only once the server is up:
 ``{"name", "id", "poolName", "poolId", "clusterId", "k8sVersion", "privateIP", "publicIP",
 "state", "ready", "labels", "annotations", "cores", "ramMB", "storageGB", "availabilityZone"}``.
 
+NAT gateways: ``sandbox/ionos_gateways.py``.
+
 IP blocks and Network Load Balancers (``IPBlocksApi``, ``NetworkLoadBalancersApi`` of
 ``ionoscloud`` 6.1.13 and their models' documentation):
 
@@ -56,7 +58,8 @@ IP blocks and Network Load Balancers (``IPBlocksApi``, ``NetworkLoadBalancersApi
   the balancer; the contract's ``nlbLimitTotal`` is enforced.
 
 ``fail_next(resource_type)`` makes the next create or update of that type (``datacenter``,
-``lan``, ``volume``, ``snapshot``, ``k8s``, ``nodepool``, ``ipblock``, ``networkloadbalancer``)
+``lan``, ``volume``, ``snapshot``, ``k8s``, ``nodepool``, ``ipblock``, ``networkloadbalancer``,
+``natgateway``)
 end FAILED, request included.
 """
 
@@ -89,6 +92,7 @@ from sandbox.ionos_common import (
     parse_iso,
     query_int,
 )
+from sandbox.ionos_gateways import NAT_LIMIT, NatGateways
 from sandbox.world import World, kubeconfig_cluster
 
 PREFIX = "/cloudapi/v6"
@@ -110,7 +114,10 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 PAGINATED = {"datacenters", "lans", "volumes", "servers", "ipblocks", "networkloadbalancers",
              "forwardingrules"}
 FAILABLE = {"datacenter", "lan", "volume", "snapshot", "k8s", "nodepool", "ipblock",
-            "networkloadbalancer"}
+            "networkloadbalancer", "natgateway"}
+# Who can use a reserved address, and the property that lists the addresses it uses.
+IP_USERS = {"networkloadbalancer": "ips", "natgateway": "publicIps"}
+IP_USER_NAMES = {"networkloadbalancer": "network load balancer", "natgateway": "NAT gateway"}
 # The contract's resource limits (GET /contracts): reservableIps and nlbLimitTotal.
 RESERVABLE_IPS = 50
 NLB_LIMIT = 10
@@ -208,6 +215,7 @@ class IonosCloudService(IonosServiceBase):
             self._public_ip_counter = int(loaded.get("public_ip_counter", 0))
         world.provision_volume = self.provision_volume
         world.volume_exists = self.volume_exists
+        self._nat = NatGateways(self)
         self._routes = self._build_routes()
 
     def fail_next(self, resource_type: str) -> None:
@@ -299,6 +307,7 @@ class IonosCloudService(IonosServiceBase):
             _Route(nlb + "/forwardingrules", {"GET": self._list_rules, "POST": self._create_rule}),
             _Route(rule, {"GET": self._get_rule, "PUT": self._put_rule, "PATCH": self._patch_rule,
                           "DELETE": self._delete_rule}),
+            *(_Route(pattern, handlers) for pattern, handlers in self._nat.routes(dc)),
             _Route("", {"GET": self._api_info}),
             _Route("/datacenters", {"GET": self._list_dcs, "POST": self._create_dc}),
             _Route(dc, {"GET": self._get_dc, "PUT": self._put_dc, "PATCH": self._patch_dc,
@@ -493,7 +502,8 @@ class IonosCloudService(IonosServiceBase):
         out["metadata"] = meta
         out["properties"] = self._computed_props(obj)
         entity_kinds = {"datacenter": DC_ENTITIES, "k8s": ["nodepools"], "lan": ["nics"],
-                        "networkloadbalancer": ["forwardingrules"]}.get(obj["type"], [])
+                        "networkloadbalancer": ["forwardingrules"],
+                        "natgateway": ["rules"]}.get(obj["type"], [])
         if entity_kinds:
             out["entities"] = {
                 kind: self._render_collection(req, self._children(obj["path"], kind),
@@ -843,7 +853,8 @@ class IonosCloudService(IonosServiceBase):
             "reservedIpsInUse": len(self._ips_in_use()), "k8sClusterLimitTotal": 20,
             "k8sClustersProvisioned": len(self._all("k8s")), "nlbLimitTotal": NLB_LIMIT,
             "nlbProvisioned": len(self._all("networkloadbalancer")),
-            "natGatewayLimitTotal": 10, "natGatewayProvisioned": 0,
+            "natGatewayLimitTotal": NAT_LIMIT,
+            "natGatewayProvisioned": len(self._all("natgateway")),
             "securityGroupsPerVdc": 100, "securityGroupsPerResource": 10,
             "rulesPerSecurityGroup": 100,
         }
@@ -1485,17 +1496,18 @@ class IonosCloudService(IonosServiceBase):
                    if b.get("delete_at") is None)
 
     def _ips_in_use(self) -> dict[str, dict[str, Any]]:
-        """Each reserved address a Network Load Balancer listens on -> that balancer."""
-        return {ip: nlb for nlb in self._all("networkloadbalancer")
-                for ip in nlb["props"].get("ips") or []}
+        """Each reserved address a load balancer listens on or a NAT gateway translates to ->
+        that resource (an address serves one of them)."""
+        return {ip: obj for rtype, field in IP_USERS.items() for obj in self._all(rtype)
+                for ip in obj["props"].get(field) or []}
 
     def _ip_consumers(self, block: dict[str, Any]) -> list[dict[str, Any]]:
         used = self._ips_in_use()
         out = []
         for ip in block["props"]["ips"]:
-            nlb = used.get(ip)
-            if nlb is not None:
-                dc = self._objs.get(nlb["parent"])
+            user = used.get(ip)
+            if user is not None:
+                dc = self._objs.get(user["parent"])
                 out.append({"ip": ip, "datacenterId": dc["id"] if dc else None,
                             "datacenterName": dc["props"]["name"] if dc else None})
         return out
@@ -1566,8 +1578,9 @@ class IonosCloudService(IonosServiceBase):
         obj = self._ipblock(ipb)
         used = self._ip_consumers(obj)
         if used:
+            user = self._ips_in_use()[used[0]["ip"]]
             raise ApiError(422, f"IP block {ipb} cannot be released: {used[0]['ip']} is used by "
-                                f"a Network Load Balancer in datacenter "
+                                f"{IP_USER_NAMES[user['type']]} {user['id']} in datacenter "
                                 f"{used[0]['datacenterId']}; remove it there first")
         return self._accept_delete(req, obj, "BUSY")
 
@@ -1584,29 +1597,30 @@ class IonosCloudService(IonosServiceBase):
                                 f"datacenter {dc['id']}")
         return lan
 
-    def _nlb_ips(self, dc: dict[str, Any], ips: Any, own: str | None) -> list[str]:
-        """Listener IPs of a public balancer: addresses of IP blocks reserved in the
-        datacenter's location, not used by another balancer."""
+    def _nlb_ips(self, dc: dict[str, Any], ips: Any, own: str | None,
+                 field: str = "ips") -> list[str]:
+        """Listener IPs of a public balancer (or a NAT gateway's public IPs): addresses of IP
+        blocks reserved in the datacenter's location, not used by another resource."""
         if ips is None:
             return []
         if not isinstance(ips, list) or not all(isinstance(i, str) for i in ips):
-            raise ApiError(422, "[(root).properties.ips] must be a list of IP addresses")
+            raise ApiError(422, f"[(root).properties.{field}] must be a list of IP addresses")
         blocks = {ip: b for b in self._all("ipblock") for ip in b["props"]["ips"]}
         used = self._ips_in_use()
         for ip in ips:
             block = blocks.get(ip)
             if block is None:
-                raise ApiError(422, f"[(root).properties.ips] {ip} is not in an IP block of "
+                raise ApiError(422, f"[(root).properties.{field}] {ip} is not in an IP block of "
                                     "this contract; reserve it first (POST /ipblocks)")
             if block["props"]["location"] != dc["props"]["location"]:
-                raise ApiError(422, f"[(root).properties.ips] {ip} belongs to IP block "
+                raise ApiError(422, f"[(root).properties.{field}] {ip} belongs to IP block "
                                     f"{block['id']} in {block['props']['location']}, but "
                                     f"datacenter {dc['id']} is in {dc['props']['location']}: "
                                     "an IP block can only be used in its own location")
             holder = used.get(ip)
             if holder is not None and holder["id"] != own:
-                raise ApiError(422, f"[(root).properties.ips] {ip} is already used by network "
-                                    f"load balancer {holder['id']}")
+                raise ApiError(422, f"[(root).properties.{field}] {ip} is already used by "
+                                    f"{IP_USER_NAMES[holder['type']]} {holder['id']}")
         return list(ips)
 
     def _private_ips(self, value: Any, n: int) -> list[str]:

@@ -30,6 +30,7 @@ from platform_assets.spec.models import (
     Lan,
     LoadBalancer,
     MariaDB,
+    NatGateway,
     NodePool,
     PlatformSpec,
     PostgresCluster,
@@ -40,7 +41,7 @@ GROUPS: tuple[Group, ...] = get_args(Group)
 NodeKind = Literal[
     "datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
     "backup", "backup_copy", "certificate",
-    "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb",
+    "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb", "nat_gateway",
 ]
 
 KEY_DATACENTER = ("ionos", "datacenter")
@@ -82,6 +83,11 @@ def ip_block_key(name: str) -> tuple[str, ...]:
 def load_balancer_key(name: str) -> tuple[str, ...]:
     """The asset key of a Network Load Balancer."""
     return ("ionos", "load_balancer", name)
+
+
+def nat_gateway_key(name: str) -> tuple[str, ...]:
+    """The asset key of a NAT gateway."""
+    return ("ionos", "nat_gateway", name)
 
 
 def dns_zone_key(zone: str) -> tuple[str, ...]:
@@ -133,12 +139,12 @@ class BackupCopySection:
 # The spec section behind a node, by kind: datacenter Datacenter, lan Lan, cluster Cluster,
 # node_pool NodePool, mariadb MariaDB, bucket Bucket, component Component, backup BackupSection,
 # backup_copy BackupCopySection, certificate Certificate, ip_block IpBlock, load_balancer
-# LoadBalancer, dns_zone DnsZone.
+# LoadBalancer, dns_zone DnsZone, nat_gateway NatGateway.
 Section = (Datacenter | Lan | Cluster | NodePool | MariaDB | Bucket | Component | BackupSection
            | BackupCopySection | Certificate
-           | PostgresCluster | IpBlock | LoadBalancer | DnsZone | InMemoryDB)
+           | PostgresCluster | IpBlock | LoadBalancer | DnsZone | InMemoryDB | NatGateway)
 DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component,
-                  PostgresCluster, IpBlock, LoadBalancer, DnsZone, InMemoryDB)
+                  PostgresCluster, IpBlock, LoadBalancer, DnsZone, InMemoryDB, NatGateway)
 REPLACEABLE_SECTIONS = (Cluster, NodePool, MariaDB,
                         PostgresCluster, IpBlock, LoadBalancer, InMemoryDB)
 
@@ -348,6 +354,12 @@ def _add_edge(b: _Builder, spec: PlatformSpec) -> None:
                ip_block_key(lb.ip_block), *(node_pool_key(t.node_pool) for t in lb.targets)],
               {"ionos"}, lb.owners, lb.description or
               f"Network Load Balancer {lb.name} on IP block {lb.ip_block}.", lb)
+    for gw in ionos.nat_gateways:
+        b.add(nat_gateway_key(gw.name), "nat_gateway", gw.name, "infrastructure",
+              [KEY_DATACENTER, *(lan_key(n.lan) for n in gw.lans), ip_block_key(gw.ip_block)],
+              {"ionos"}, gw.owners, gw.description or
+              f"NAT gateway {gw.name}: egress of {', '.join(n.lan for n in gw.lans)} from IP "
+              f"block {gw.ip_block}.", gw)
     for zone in ionos.dns.zones:
         blocks = [zone.hosts_to] if zone.hosts_to else []
         blocks += [r.ip_block for r in zone.records if r.ip_block]

@@ -8,7 +8,7 @@ small fakes of them. Objects cross the boundary as the APIs' JSON (``Json``): IO
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from platform_assets.core.certs import ProbeResult, ProbeTarget
 
@@ -42,7 +42,44 @@ class DatabaseApi(Protocol):
     def inmemorydb_ready(self, cluster_id: str, log: Log = None) -> Json: ...
 
 
-class CloudApi(DatabaseApi, Protocol):
+# Datacenter resources with named sub-resources, by their collection's name in the Cloud API.
+GatewayKind = Literal["natgateways", "applicationloadbalancers"]
+
+
+class GatewayApi(Protocol):
+    """NAT gateways and Application Load Balancers (each with its named rules) and target
+    groups, for the reconcile engine; ``CloudApi`` includes it. Creates and updates returning
+    JSON wait until the resource is AVAILABLE."""
+
+    def list_gateways(self, kind: GatewayKind, dc_id: str) -> list[Json]: ...
+
+    def find_gateway(self, kind: GatewayKind, dc_id: str, name: str) -> Json | None: ...
+
+    def gateway_ready(self, kind: GatewayKind, dc_id: str, gw_id: str,
+                      log: Log = None) -> Json: ...
+
+    def create_gateway(self, kind: GatewayKind, dc_id: str, props: Json, subs: list[Json],
+                       log: Log = None) -> Json: ...
+
+    def update_gateway(self, kind: GatewayKind, dc_id: str, gw_id: str, props: Json | None,
+                       subs: dict[str, Json | None], sub_ids: dict[str, str],
+                       log: Log = None) -> None: ...
+
+    def delete_gateway(self, kind: GatewayKind, dc_id: str, gw_id: str,
+                       log: Log = None) -> None: ...
+
+    def list_target_groups(self) -> list[Json]: ...
+
+    def find_target_group(self, name: str) -> Json | None: ...
+
+    def create_target_group(self, props: Json, log: Log = None) -> Json: ...
+
+    def update_target_group(self, tg_id: str, props: Json, log: Log = None) -> Json: ...
+
+    def target_group_ready(self, tg_id: str, log: Log = None) -> Json: ...
+
+
+class CloudApi(DatabaseApi, GatewayApi, Protocol):
     """The IONOS Cloud API (Compute, Managed Kubernetes and DBaaS MariaDB) for the reconcile
     engine; satisfied by ``resources.ionos.IonosCloudResource``. Every ``create_*`` and
     ``update_*`` returning JSON waits until the resource is ready again; every wait gives

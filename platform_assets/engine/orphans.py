@@ -5,6 +5,7 @@ from __future__ import annotations
 from platform_assets.core.graph import Node
 from platform_assets.core.ports import CloudApi, Json
 from platform_assets.engine.edge import nlb_orphans, zone_orphans
+from platform_assets.engine.gateways import gateway_orphans
 from platform_assets.engine.handler import Runtime, section_as
 from platform_assets.spec.models import DnsZone, Ionos
 
@@ -77,7 +78,7 @@ def orphans(rt: Runtime, node: Node) -> list[str]:
             return []
         return [*_lans(api, spec, dc["id"]), *_clusters(api, spec, dc["id"]),
                 *_mariadbs(api, spec, dc["id"]), *_postgres(api, spec, dc["id"]),
-                *nlb_orphans(rt, str(dc["id"])),
+                *nlb_orphans(rt, str(dc["id"])), *gateway_orphans(rt, str(dc["id"])),
                 *_inmemorydbs(api, spec, dc["id"])]
     if node.kind == "cluster":
         api = rt.cloud()

@@ -24,6 +24,7 @@ from platform_assets.core.ports import BucketApi, CloudApi, ClusterApi, Json
 from platform_assets.engine.bucket import BucketHandler
 from platform_assets.engine.component import ComponentHandler, component_manifests
 from platform_assets.engine.edge import EDGE_KINDS
+from platform_assets.engine.gateways import GATEWAY_KINDS
 from platform_assets.engine.handler import (
     Handler,
     Options,
@@ -41,6 +42,7 @@ __all__ = ["HANDLERS", "Engine", "Options", "ReconcileError", "ReconcileOutcome"
 HANDLERS: dict[NodeKind, Handler[Any]] = {
     **{kind: IonosHandler(row) for kind, row in IONOS_KINDS.items()},
     **{kind: IonosHandler(row) for kind, row in EDGE_KINDS.items()},
+    **{kind: IonosHandler(row) for kind, row in GATEWAY_KINDS.items()},
     "bucket": BucketHandler(),
     "component": ComponentHandler(),
 }

@@ -1,6 +1,7 @@
 """Cross-references of the network edge and DNS sections, checked after the models (they span
 sections): IP blocks, LANs, node pools and targets a load balancer names, the component it
-fronts, addresses on one LAN, and the records of each zone. Pure.
+fronts, the LANs and rules of NAT gateways, addresses on one LAN, and the records of each zone.
+Pure.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from platform_assets.core import edge
-from platform_assets.spec.models import DnsZone, LoadBalancer, PlatformSpec
+from platform_assets.spec.models import DnsZone, LoadBalancer, NatGateway, PlatformSpec
 
 Loc = tuple[str | int, ...]
 Problems = list[tuple[Loc, str]]
@@ -38,9 +39,13 @@ def check_edge(spec: PlatformSpec) -> Problems:
     out = (_dupes([b.name for b in ionos.ip_blocks], ("ionos", "ip_blocks"), "IP block name")
            + _dupes([lb.name for lb in ionos.load_balancers], ("ionos", "load_balancers"),
                     "load balancer name")
-           + _dupes([z.name for z in ionos.dns.zones], ("ionos", "dns", "zones"), "zone"))
+           + _dupes([z.name for z in ionos.dns.zones], ("ionos", "dns", "zones"), "zone")
+           + _dupes([g.name for g in ionos.nat_gateways], ("ionos", "nat_gateways"),
+                    "NAT gateway name"))
     for i, lb in enumerate(ionos.load_balancers):
         out += _check_load_balancer(spec, ("ionos", "load_balancers", i), lb)
+    for i, gw in enumerate(ionos.nat_gateways):
+        out += _check_nat_gateway(spec, ("ionos", "nat_gateways", i), gw)
     out += _check_addresses(spec)
     for i, zone in enumerate(ionos.dns.zones):
         out += _check_zone(spec, ("ionos", "dns", "zones", i), zone)
@@ -50,15 +55,9 @@ def check_edge(spec: PlatformSpec) -> Problems:
 def _check_load_balancer(spec: PlatformSpec, loc: Loc, lb: LoadBalancer) -> Problems:
     ionos = spec.ionos_infra
     out: Problems = []
-    blocks = {b.name: b for b in ionos.ip_blocks}
     lans = {lan.name: lan for lan in ionos.lans}
-    block = blocks.get(lb.ip_block)
-    if block is None:
-        out.append(((*loc, "ip_block"), _unknown("IP block", lb.ip_block, blocks)))
-    elif (block.location or ionos.datacenter.location) != ionos.datacenter.location:
-        out.append(((*loc, "ip_block"), f"IP block {block.name!r} is in {block.location}, the "
-                    f"datacenter in {ionos.datacenter.location}: a load balancer can only "
-                    "listen on addresses reserved in its own location"))
+    out += _check_block(spec, (*loc, "ip_block"), lb.ip_block, "a load balancer can only "
+                        "listen on addresses reserved in its own location")
     for field, public in (("listener_lan", True), ("target_lan", False)):
         name = getattr(lb, field)
         if name not in lans:
@@ -87,6 +86,72 @@ def _check_load_balancer(spec: PlatformSpec, loc: Loc, lb: LoadBalancer) -> Prob
     return out
 
 
+def _check_block(spec: PlatformSpec, loc: Loc, name: str, why: str) -> Problems:
+    ionos = spec.ionos_infra
+    block = next((b for b in ionos.ip_blocks if b.name == name), None)
+    if block is None:
+        return [(loc, _unknown("IP block", name, [b.name for b in ionos.ip_blocks]))]
+    if (block.location or ionos.datacenter.location) != ionos.datacenter.location:
+        return [(loc, f"IP block {block.name!r} is in {block.location}, the datacenter in "
+                      f"{ionos.datacenter.location}: {why}")]
+    return []
+
+
+def _block_users(spec: PlatformSpec) -> list[tuple[str, str]]:
+    """(IP block, who uses its addresses) for every load balancer and NAT gateway, in order."""
+    ionos = spec.ionos_infra
+    return ([(lb.ip_block, f"load balancer {lb.name!r}") for lb in ionos.load_balancers]
+            + [(gw.ip_block, f"NAT gateway {gw.name!r}") for gw in ionos.nat_gateways])
+
+
+def _check_nat_gateway(spec: PlatformSpec, loc: Loc, gw: NatGateway) -> Problems:
+    out = _check_block(spec, (*loc, "ip_block"), gw.ip_block, "a NAT gateway can only use "
+                       "addresses reserved in its own location")
+    users = _block_users(spec)
+    me = users.index((gw.ip_block, f"NAT gateway {gw.name!r}"))
+    earlier = [who for block, who in users[:me] if block == gw.ip_block]
+    if earlier:
+        out.append(((*loc, "ip_block"), f"IP block {gw.ip_block!r} is used by {earlier[0]} "
+                    "already: an address serves one load balancer or NAT gateway; reserve "
+                    "another block"))
+    lans = {lan.name: lan for lan in spec.ionos_infra.lans}
+    out += _dupes([n.lan for n in gw.lans], (*loc, "lans"), "LAN", "lan")
+    for j, n in enumerate(gw.lans):
+        if n.lan not in lans:
+            out.append(((*loc, "lans", j, "lan"), _unknown("LAN", n.lan, lans)))
+        elif lans[n.lan].public:
+            out.append(((*loc, "lans", j, "lan"), f"LAN {n.lan!r} is public; a NAT gateway "
+                        "connects private LANs"))
+    out += _dupes([r.name for r in gw.rules], (*loc, "rules"), "rule name")
+    return out + _check_nat_rules(loc, gw)
+
+
+def _check_nat_rules(loc: Loc, gw: NatGateway) -> Problems:
+    """Each rule's source subnet lies in a LAN of the gateway, and no two rules overlap (a
+    packet would match both)."""
+    out: Problems = []
+    subnets = [ipaddress.ip_interface(n.gateway_ip).network for n in gw.lans]
+    for j, rule in enumerate(gw.rules):
+        src = ipaddress.ip_network(rule.source_subnet)
+        if not any(src.network_address in net and src.broadcast_address in net
+                   for net in subnets):
+            out.append(((*loc, "rules", j, "source_subnet"), f"{src} is in no LAN of the "
+                        f"gateway ({', '.join(map(str, subnets))}): the rule would never match"))
+        for k, other in enumerate(gw.rules[:j]):
+            if ipaddress.ip_network(other.source_subnet).overlaps(src) and _same_traffic(
+                    rule.target_subnet, other.target_subnet):
+                out.append(((*loc, "rules", j, "source_subnet"), f"{src} overlaps "
+                            f"{other.source_subnet} of rules[{k}] ({other.name}) for the same "
+                            "destinations: a packet would match both"))
+    return out
+
+
+def _same_traffic(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return True
+    return ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b))
+
+
 def _check_fronts(spec: PlatformSpec, loc: Loc, name: str) -> Problems:
     comps = {c.name: c for c in spec.components}
     if name not in comps:
@@ -109,6 +174,10 @@ def _check_addresses(spec: PlatformSpec) -> Problems:
     for i, lb in enumerate(ionos.load_balancers):
         seen.append((lb.target_lan, ipaddress.ip_interface(lb.private_ip),
                      ("ionos", "load_balancers", i, "private_ip")))
+    for i, gw in enumerate(ionos.nat_gateways):
+        seen += [(n.lan, ipaddress.ip_interface(n.gateway_ip),
+                  ("ionos", "nat_gateways", i, "lans", j, "gateway_ip"))
+                 for j, n in enumerate(gw.lans)]
     out: Problems = []
     for k, (lan, iface, loc) in enumerate(seen):
         for other_lan, other, other_loc in seen[:k]:

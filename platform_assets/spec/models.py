@@ -482,6 +482,18 @@ ZoneName = Annotated[str, AfterValidator(_zone_name)]
 RecordName = Annotated[str, AfterValidator(_record_name)]
 
 
+def _private_interface(value: Any) -> Any:
+    """A private address with its prefix (``10.7.222.10/24``), as the APIs want it."""
+    try:
+        iface = ipaddress.ip_interface(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a valid address/prefix ({exc})") from None
+    if "/" not in str(value) or not iface.ip.is_private:
+        raise ValueError(f"{value!r} must be a private address with its prefix, e.g. "
+                         "10.7.222.10/24")
+    return value
+
+
 class IpBlock(Model):
     """Reserved public IPv4 addresses (an IONOS IP block) of one location."""
 
@@ -553,14 +565,67 @@ class LoadBalancer(Model):
     @field_validator("private_ip", mode="before")
     @classmethod
     def _private_interface(cls, value: Any) -> Any:
-        try:
-            iface = ipaddress.ip_interface(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not a valid address/prefix ({exc})") from None
-        if "/" not in str(value) or not iface.ip.is_private:
-            raise ValueError(f"{value!r} must be a private address with its prefix, e.g. "
-                             "10.7.222.10/24")
-        return value
+        return _private_interface(value)
+
+
+class NatGatewayLan(Model):
+    """A private LAN the NAT gateway routes out of, and its address there."""
+
+    lan: Name = Field(description="a private LAN")
+    gateway_ip: str = Field(description="the gateway's address in the LAN with prefix, e.g. "
+                            "10.7.222.1/24: the next hop of the LAN's default route")
+
+    @field_validator("gateway_ip", mode="before")
+    @classmethod
+    def _private_interface(cls, value: Any) -> Any:
+        return _private_interface(value)
+
+
+class PortRange(Model):
+    start: int = Field(ge=1, le=65535)
+    end: int = Field(ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PortRange:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is below start {self.start}")
+        return self
+
+
+class NatRule(Model):
+    """A source NAT rule: packets from ``source_subnet`` (to ``target_subnet``, when set) leave
+    with the gateway's public address."""
+
+    name: Name
+    source_subnet: Cidr = Field(description="the private subnet whose packets are translated, "
+                                "e.g. 10.7.222.0/24")
+    target_subnet: Cidr | None = Field(default=None, description="only packets to this subnet "
+                                       "(default: any destination)")
+    protocol: Literal["ALL", "TCP", "UDP", "ICMP"] = "ALL"
+    target_ports: PortRange | None = Field(default=None, description="only these destination "
+                                           "ports (TCP and UDP only)")
+
+    @model_validator(mode="after")
+    def _ports(self) -> NatRule:
+        if self.target_ports is not None and self.protocol not in ("TCP", "UDP"):
+            raise ValueError(f"target_ports need protocol TCP or UDP, not {self.protocol}: "
+                             "ports mean nothing to ICMP (the API refuses them there), and ALL "
+                             "would translate only that port range of every protocol")
+        return self
+
+
+class NatGateway(Model):
+    """An IONOS NAT gateway: private LANs reach the internet from the addresses of a reserved
+    IP block (the egress of nodes without public addresses)."""
+
+    name: Name
+    ip_block: Name = Field(description="the IP block whose addresses it translates to; not one "
+                           "a load balancer listens on")
+    lans: list[NatGatewayLan] = Field(min_length=1)
+    rules: list[NatRule] = Field(min_length=1)
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
 
 
 class DnsRecord(Model):
@@ -628,6 +693,7 @@ class Ionos(Model):
     buckets: list[Bucket] = Field(default_factory=list)
     ip_blocks: list[IpBlock] = Field(default_factory=list)
     load_balancers: list[LoadBalancer] = Field(default_factory=list)
+    nat_gateways: list[NatGateway] = Field(default_factory=list)
     dns: Dns = Field(default_factory=Dns)
 
 

@@ -84,6 +84,8 @@ class FakeCloud:
         self.postgres: list[Json] = []
         self.ip_blocks: list[Json] = []
         self.nlbs: dict[str, list[Json]] = {}
+        self.gateways: dict[tuple[str, str], list[Json]] = {}  # (kind, datacenter) -> them
+        self.target_groups: list[Json] = []
         self.zones: list[Json] = []
         self.records: dict[str, list[Json]] = {}
         self.inmemorydbs: list[Json] = []
@@ -266,6 +268,65 @@ class FakeCloud:
 
     def nlb_ready(self, dc_id: str, nlb_id: str, log: Any = None) -> Json:
         return next(b for b in self.nlbs[dc_id] if b["id"] == nlb_id)
+
+    def list_gateways(self, kind: str, dc_id: str) -> list[Json]:
+        self._read()
+        return self.gateways.get((kind, dc_id), [])
+
+    def find_gateway(self, kind: str, dc_id: str, name: str) -> Json | None:
+        return next((g for g in self.list_gateways(kind, dc_id)
+                     if g["properties"]["name"] == name), None)
+
+    def gateway_ready(self, kind: str, dc_id: str, gw_id: str, log: Any = None) -> Json:
+        return next(g for g in self.gateways[(kind, dc_id)] if g["id"] == gw_id)
+
+    def create_gateway(self, kind: str, dc_id: str, props: Json, subs: list[Json],
+                       log: Any = None) -> Json:
+        self.writes[f"create_{kind}"] += 1
+        sub = "rules" if kind == "natgateways" else "forwardingrules"
+        gw = self._new(props, "AVAILABLE")
+        gw["entities"] = {sub: {"items": [self._new(s, "AVAILABLE") for s in subs]}}
+        self.gateways.setdefault((kind, dc_id), []).append(gw)
+        return gw
+
+    def update_gateway(self, kind: str, dc_id: str, gw_id: str, props: Json | None,
+                       subs: dict[str, Json | None], sub_ids: dict[str, str],
+                       log: Any = None) -> None:
+        self.writes[f"update_{kind}"] += 1
+        gw = self.gateway_ready(kind, dc_id, gw_id)
+        if props is not None:
+            gw["properties"].update(copy.deepcopy(props))
+        (items,) = [e["items"] for e in gw["entities"].values()]
+        items[:] = [i for i in items if i["properties"]["name"] not in subs] + [
+            self._new(s, "AVAILABLE") for s in subs.values() if s is not None]
+
+    def delete_gateway(self, kind: str, dc_id: str, gw_id: str, log: Any = None) -> None:
+        self.writes[f"delete_{kind}"] += 1
+        self.gateways[(kind, dc_id)] = [g for g in self.gateways[(kind, dc_id)]
+                                        if g["id"] != gw_id]
+
+    def list_target_groups(self) -> list[Json]:
+        self._read()
+        return self.target_groups
+
+    def find_target_group(self, name: str) -> Json | None:
+        return next((g for g in self.list_target_groups() if g["properties"]["name"] == name),
+                    None)
+
+    def create_target_group(self, props: Json, log: Any = None) -> Json:
+        self.writes["create_target_group"] += 1
+        tg = self._new(props, "AVAILABLE")
+        self.target_groups.append(tg)
+        return tg
+
+    def update_target_group(self, tg_id: str, props: Json, log: Any = None) -> Json:
+        self.writes["update_target_group"] += 1
+        tg = self.target_group_ready(tg_id)
+        tg["properties"] = copy.deepcopy(props)
+        return tg
+
+    def target_group_ready(self, tg_id: str, log: Any = None) -> Json:
+        return next(g for g in self.target_groups if g["id"] == tg_id)
 
     def node_ips(self, cluster_id: str, pool_id: str) -> list[str]:
         pool = next(p for p in self.pools[cluster_id] if p["id"] == pool_id)

@@ -22,7 +22,9 @@ def problems(text: str) -> str:
 
 
 def line_of(text: str, needle: str) -> int:
-    return text.splitlines().index(needle) + 1
+    """The line of the last occurrence (the sections under test come after the example's)."""
+    lines = text.splitlines()
+    return len(lines) - lines[::-1].index(needle)
 
 
 def with_ip_input(keys: str = "{ip: INGRESS_IP, ips: INGRESS_IPS}",
@@ -59,3 +61,76 @@ def test_bad_ip_block_inputs_name_their_line(kwargs: dict[str, str], field: str,
     line = line_of(text, "        - asset: " + kwargs.get("asset", "ip_block/ingress"))
     assert f"applications[0].inputs.infrastructure[0].{field}: {expected}" in out, out
     assert f"platform.yaml:{line if field == 'asset' else line + 2}:" in out, out
+
+
+NAT = """\
+  nat_gateways:
+    - name: egress
+      ip_block: {block}
+      lans:
+        - {{lan: {lan}, gateway_ip: {gateway_ip}}}
+      rules:
+        - {{name: nodes, source_subnet: {source}}}
+        - name: dns
+          source_subnet: {other}
+          protocol: {protocol}
+          target_ports: {{start: 53, end: 53}}
+"""
+EGRESS_BLOCK = "    - name: egress\n      size: 1\n"
+
+
+def with_nat(block: str = "egress", lan: str = "k8s-private",
+             gateway_ip: str = "10.7.222.1/24", source: str = "10.7.222.0/25",
+             other: str = "10.7.222.128/25", protocol: str = "UDP") -> str:
+    text = EXAMPLE.replace("  ip_blocks:\n", "  ip_blocks:\n" + EGRESS_BLOCK, 1)
+    nat = NAT.format(block=block, lan=lan, gateway_ip=gateway_ip, source=source, other=other,
+                     protocol=protocol)
+    assert "  dns:\n" in text
+    return text.replace("  dns:\n", nat + "  dns:\n", 1)
+
+
+def test_a_nat_gateway_translates_its_lans_to_its_blocks_address() -> None:
+    from platform_assets.core import gateways
+    from platform_assets.core.graph import lan_key, nat_gateway_key
+
+    spec = load_spec_text(with_nat(), "platform.yaml")
+    (gw,) = spec.ionos.nat_gateways
+    node = build_graph(spec).nodes[nat_gateway_key("egress")]
+    assert ip_block_key("egress") in node.deps and lan_key("k8s-private") in node.deps
+    assert gateways.nat_props(gw, ["85.215.0.9"], {"k8s-private": 1}) == {
+        "name": "egress", "publicIps": ["85.215.0.9"],
+        "lans": [{"id": 1, "gatewayIps": ["10.7.222.1/24"]}]}
+    rules = gateways.nat_rule_props(gw, "85.215.0.9")
+    assert rules["nodes"] == {"name": "nodes", "type": "SNAT", "protocol": "ALL",
+                              "sourceSubnet": "10.7.222.0/25", "publicIp": "85.215.0.9"}
+    assert rules["dns"]["targetPortRange"] == {"start": 53, "end": 53}
+
+
+@pytest.mark.parametrize(("kwargs", "needle", "field", "expected"), [
+    ({"block": "nowhere"}, "      ip_block: nowhere", "ip_block",
+     "unknown IP block 'nowhere'; expected one of ['egress', 'ingress']"),
+    ({"block": "ingress"}, "      ip_block: ingress", "ip_block",
+     "IP block 'ingress' is used by load balancer 'ingress' already"),
+    ({"lan": "edge-public"}, "        - {lan: edge-public, gateway_ip: 10.7.222.1/24}",
+     "lans[0].lan", "LAN 'edge-public' is public; a NAT gateway connects private LANs"),
+    ({"gateway_ip": "10.7.0.1/16"}, "        - {lan: k8s-private, gateway_ip: 10.7.0.1/16}",
+     "lans[0].gateway_ip", "10.7.0.0/16 overlaps 10.7.222.0/24 (ionos.mariadb.cidr) on LAN "
+     "'k8s-private'"),
+    ({"gateway_ip": "10.7.222.100/24"},
+     "        - {lan: k8s-private, gateway_ip: 10.7.222.100/24}", "lans[0].gateway_ip",
+     "10.7.222.100 is already used on LAN 'k8s-private' by ionos.mariadb.cidr"),
+    ({"source": "10.9.0.0/24"}, "        - {name: nodes, source_subnet: 10.9.0.0/24}",
+     "rules[0].source_subnet", "10.9.0.0/24 is in no LAN of the gateway (10.7.222.0/24)"),
+    ({"other": "10.7.222.0/24"}, None, "rules[1].source_subnet",
+     "10.7.222.0/24 overlaps 10.7.222.0/25 of rules[0] (nodes) for the same destinations"),
+    ({"protocol": "ICMP"}, None, "rules[1]", "target_ports need protocol TCP or UDP, not ICMP"),
+])
+def test_bad_nat_gateways_name_file_line_and_field(kwargs: dict[str, str], needle: str | None,
+                                                  field: str, expected: str) -> None:
+    text = with_nat(**kwargs)
+    out = problems(text)
+    assert f"ionos.nat_gateways[0].{field}: {expected}" in out, out
+    if needle is not None:
+        assert f"platform.yaml:{line_of(text, needle)}:" in out, out
+    else:
+        assert "platform.yaml:" in out
