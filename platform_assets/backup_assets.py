@@ -12,7 +12,7 @@ failing never stops the others.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -21,8 +21,15 @@ from platform_assets.core.backup_manifest import BackupRecord
 from platform_assets.core.graph import Graph, Node
 from platform_assets.core.retention import compliance, newest_verified, rpo_status
 from platform_assets.names import TAG_TARGET, TAG_TIER, environment_group
-from platform_assets.scoped_resources import resource_keys, resources_of
+from platform_assets.scoped_resources import Systems, resource_keys, systems_of
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
+
+if TYPE_CHECKING:  # the backup engine is imported when a run starts
+    from platform_assets.backups.bucket import Where
+    from platform_assets.backups.drills import DrillResult
+    from platform_assets.backups.engine import BackupOutcome
+    from platform_assets.core.backup_manifest import Manifest
+    from platform_assets.core.retention import RestorePoint
 
 GROUP = "backups"
 # Materialization metadata holding the objects a backup run wrote (``BackupRecord``).
@@ -148,14 +155,13 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
     @dg.asset(**_asset_kwargs(spec, node, parts, _resource_keys(target)))
     def _backup(context: dg.AssetExecutionContext,
                 config: BackupRunConfig) -> dg.MaterializeResult:
-        res = resources_of(context, node)
+        res = systems_of(context, node.environment)
         partition = context.partition_key
         log = context.log.info
         try:
             out = run_backup(
-                spec, target, partition, store=res.object_storage,
-                ionos=getattr(res, "ionos", None), kube=getattr(res, "kubernetes", None),
-                db=getattr(res, DATABASE_RESOURCE.get(target.kind, "database"), None),
+                spec, target, partition, store=res.store(), ionos=res.ionos,
+                kube=res.kubernetes, db=res.database, pg=res.postgres_database,
                 run_id=context.run.run_id,
                 part_size=config.part_size_mb * 1024 * 1024, log=log)
         except BackupError as exc:
@@ -192,10 +198,10 @@ def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
 
     @dg.asset(**_asset_kwargs(spec, node, parts, {"object_storage"}))
     def _copy(context: dg.AssetExecutionContext, config: BackupRunConfig) -> dg.MaterializeResult:
-        res = resources_of(context, node)
+        res = systems_of(context, node.environment)
         partition = context.partition_key
         try:
-            out = copy_partition(spec, target, partition, store=res.object_storage,
+            out = copy_partition(spec, target, partition, store=res.store(),
                                     log=context.log.info)
         except BackupError as exc:
             raise _fail(f"copy {target.name}", exc, target.name, partition) from None
@@ -209,7 +215,7 @@ def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
     return _copy
 
 
-def _outcome_metadata(spec: PlatformSpec, out: Any, bucket: str) -> dict[str, Any]:
+def _outcome_metadata(spec: PlatformSpec, out: "BackupOutcome", bucket: str) -> dict[str, Any]:
     from platform_assets.core.backup_manifest import manifest_key
 
     m = out.manifest
@@ -227,17 +233,16 @@ def _outcome_metadata(spec: PlatformSpec, out: Any, bucket: str) -> dict[str, An
     }
 
 
-def _retention(spec: PlatformSpec, target: BackupTarget, res: Any, config: BackupRunConfig,
+def _retention(spec: PlatformSpec, target: BackupTarget, res: Systems, config: BackupRunConfig,
                dr: bool, log: Callable[[str], Any]) -> dict[str, Any]:
     from platform_assets.backups.restore_points import apply_retention
 
     if config.skip_retention:
         return {"retention": "skipped"}
     try:
-        plan = apply_retention(spec, target, store=res.object_storage,
-                                  ionos=getattr(res, "ionos", None),
-                                  kube=getattr(res, "kubernetes", None), dr=dr,
-                                  dry_run=config.retention_dry_run, log=log)
+        plan = apply_retention(spec, target, store=res.store(), ionos=res.ionos,
+                               kube=res.kubernetes, dr=dr,
+                               dry_run=config.retention_dry_run, log=log)
     except Exception as exc:  # noqa: BLE001 - the backup itself succeeded; report, do not fail
         log(f"retention of {target.name} failed: {exc}; the backup is complete, retention "
             "runs again with the next backup")
@@ -283,7 +288,7 @@ def _unreadable(what: str, exc: BaseException) -> dg.AssetCheckResult:
                                  f"{lines[0][:300] if lines else ''}"], {})
 
 
-def _where(spec: PlatformSpec, dr: bool) -> Any:
+def _where(spec: PlatformSpec, dr: bool) -> "Where":
     from platform_assets.backups.bucket import where_of
 
     return where_of(spec, dr)
@@ -319,16 +324,15 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
     return _rpo
 
 
-def _restore_points(context: Any, spec: PlatformSpec, node: Node, target: BackupTarget,
-                    dr: bool) -> list[Any] | dg.AssetCheckResult:
+def _restore_points(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node: Node,
+                    target: BackupTarget, dr: bool) -> "list[RestorePoint] | dg.AssetCheckResult":
     """The target's restore points, or a failed check naming why they cannot be listed."""
     from platform_assets.backups.restore_points import restore_points
 
-    res = resources_of(context, node)
+    res = systems_of(context, node.environment)
     try:
-        return list(restore_points(spec, target, res.object_storage,
-                                      getattr(res, "ionos", None),
-                                      getattr(res, "kubernetes", None), dr=dr))
+        return list(restore_points(spec, target, res.store(), res.ionos, res.kubernetes,
+                                   dr=dr))
     except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
         return _unreadable(f"cannot list the restore points of {target.name}", exc)
 
@@ -372,7 +376,7 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
                                 "and sha256 in its manifest, and the manifest matches what the "
                                 "backup run recorded (when this instance ran it).")
     def _checksums(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        store = resources_of(context, node).object_storage
+        store = systems_of(context, node.environment).store()
         where = _where(spec, dr)
         try:
             manifest = newest_manifest(store, where, target.name)
@@ -418,10 +422,10 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
                     description=f"Restore drill: {what}, within the RTO ({tier.rto}, tier "
                                 f"{tier.name}).")
     def _drill(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        res = resources_of(context, node)
+        res = systems_of(context, node.environment)
         where = _where(spec, False)
         try:
-            manifest = newest_manifest(res.object_storage, where, target.name)
+            manifest = newest_manifest(res.store(), where, target.name)
         except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
             return _unreadable(f"cannot find the newest backup of {target.name}", exc)
         if manifest is None:
@@ -446,29 +450,32 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
 
 
 def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node: Node,
-               target: BackupTarget, manifest: Any, where: Any) -> Any:
+               target: BackupTarget, manifest: "Manifest", where: "Where") -> "DrillResult":
     from platform_assets.backups.drills import drill_database, drill_resources
+    from platform_assets.backups.errors import required
     from platform_assets.backups.sources import database_host, encoding_of
 
-    res = resources_of(context, node)
+    res = systems_of(context, node.environment)
+    store, describe = res.store(), f"the restore drill of {target.name}"
     record = recorded_backup(context.instance, node.key, manifest.partition)
     _, key = encoding_of(spec)  # the drill proves the configured key opens the backup
     if target.kind == "database":
-        host, _ = database_host(spec, res.ionos, res.database)
-        return drill_database(manifest, where, res.object_storage, res.database, host, record,
-                              key)
+        db = required(res.database, "database", describe)
+        host, _ = database_host(spec, res.ionos, db)
+        return drill_database(manifest, where, store, db, host, record, key)
     if target.kind == "postgres":
         from platform_assets.backups.postgres import postgres_login
 
-        bound, _ = postgres_login(spec, target, res.ionos, res.postgres_database)
-        return drill_database(manifest, where, res.object_storage, bound, bound.login.host,
-                              record, key)
+        bound, _ = postgres_login(spec, target, res.ionos,
+                                  required(res.postgres_database, "postgres_database", describe))
+        return drill_database(manifest, where, store, bound, bound.login.host, record, key)
+    kube = required(res.kubernetes, "kubernetes", describe)
     if target.kind == "volume":
         from platform_assets.backups.volume_job import drill_files
 
-        return drill_files(spec, target, manifest, where, res.object_storage, res.kubernetes,
-                           record, key, context.log.info)
-    return drill_resources(manifest, where, res.object_storage, res.kubernetes, record, key)
+        return drill_files(spec, target, manifest, where, store, kube, record, key,
+                           context.log.info)
+    return drill_resources(manifest, where, store, kube, record, key)
 
 
 def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
@@ -478,11 +485,9 @@ def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any
                     required_resource_keys=resource_keys(_resource_keys(target), node),
                     description="The newest snapshot of the volume exists and is usable.")
     def _snapshot(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        res = resources_of(context, node)
+        res = systems_of(context, node.environment)
         try:
-            points = restore_points(spec, target, res.object_storage,
-                                       getattr(res, "ionos", None),
-                                       getattr(res, "kubernetes", None))
+            points = restore_points(spec, target, res.store(), res.ionos, res.kubernetes)
         except Exception as exc:  # noqa: BLE001 - unreadable backups are a failed check
             return _unreadable(f"cannot list the snapshots of {target.name}", exc)
         newest = newest_verified(points)

@@ -14,15 +14,21 @@ if TYPE_CHECKING:
     from resources.ionos import IonosCloudResource
     from resources.kubernetes import KubernetesResource
     from resources.object_storage import ObjectStorageResource
+    from resources.postgres_dump import PostgresDumpResource
     from resources.tls import TlsProbeResource
 
     def _conforms(ionos: IonosCloudResource, kubernetes: KubernetesResource,
                   object_storage: ObjectStorageResource, database: DatabaseDumpResource,
-                  tls: TlsProbeResource) -> None:
+                  tls: TlsProbeResource, postgres: PostgresDumpResource) -> None:
         cloud: ports.CloudApi = ionos
         certificates: ports.CertificateManager = ionos
         cluster: ports.ClusterApi = kubernetes
         store: ports.ObjectStore = object_storage
         db: ports.Database = database
         probe: ports.TlsProbe = tls
-        del cloud, certificates, cluster, store, db, probe
+        backup_cloud: ports.BackupCloud = ionos
+        backup_cluster: ports.BackupCluster = kubernetes
+        scratch: ports.ScratchDatabase = database
+        pg: ports.PostgresDumps = postgres
+        del cloud, certificates, cluster, store, db, probe, backup_cloud, backup_cluster
+        del scratch, pg

@@ -8,12 +8,20 @@ required, which third-party S3 implementations accept.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from resources.retry import RetryPolicy, call_with_retry
+
+if TYPE_CHECKING:
+    from resources.s3_transfer import UploadResult
+
+T = TypeVar("T")
+Log = Callable[[str], Any] | None
 
 LEGACY_ENDPOINTS = {
     "de": "https://s3.eu-central-1.ionoscloud.com",
@@ -94,16 +102,16 @@ class ObjectStorageResource(dg.ConfigurableResource):
             )
         return self._clients[region]
 
-    def call(self, describe: str, fn: Any, log: Any = None) -> Any:
+    def call(self, describe: str, fn: Callable[[], T], log: Log = None) -> T:
         """One S3 call with bounded retries of transient errors (429/5xx honour Retry-After)."""
         policy = RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                              max_delay=self.retry_max_wait_seconds)
         return call_with_retry(fn, describe, policy, on_retry=log)
 
-    def upload_stream(self, bucket: str, key: str, chunks: Any, region: str | None = None,
-                      content_type: str = "application/octet-stream",
+    def upload_stream(self, bucket: str, key: str, chunks: Iterable[bytes],
+                      region: str | None = None, content_type: str = "application/octet-stream",
                       part_size: int = 8 * 1024 * 1024, concurrency: int = 6,
-                      log: Any = None) -> Any:
+                      log: Log = None) -> UploadResult:
         """Stream ``chunks`` (an iterable of bytes) into ``bucket/key`` as a multipart upload.
 
         Memory stays bounded by ``part_size x (concurrency + 1)``; the sha256 is computed on the
@@ -140,10 +148,10 @@ class ObjectStorageResource(dg.ConfigurableResource):
             except client.exceptions.NoSuchKey:
                 return None
 
-        return self.call(f"GET s3://{bucket}/{key}", get)  # type: ignore[no-any-return]
+        return self.call(f"GET s3://{bucket}/{key}", get)
 
     def open_stream(self, bucket: str, key: str, region: str | None = None,
-                    chunk_size: int = 1024 * 1024) -> Any:
+                    chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """An iterator over an object's bytes in chunks (raises when it does not exist)."""
         from resources.s3_transfer import read_chunks
 
@@ -178,7 +186,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
             if token:
                 kwargs["ContinuationToken"] = token
             page = self.call(f"LIST s3://{bucket}/{prefix}",
-                             lambda kw=kwargs: client.list_objects_v2(**kw))
+                             partial(client.list_objects_v2, **kwargs))
             keys.extend(o["Key"] for o in page.get("Contents", []))
             if not page.get("IsTruncated"):
                 return keys
@@ -195,7 +203,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
             if token:
                 kwargs["ContinuationToken"] = token
             page = self.call(f"LIST s3://{bucket}/{prefix}",
-                             lambda kw=kwargs: client.list_objects_v2(**kw))
+                             partial(client.list_objects_v2, **kwargs))
             for o in page.get("Contents", []):
                 out[o["Key"]] = (int(o["Size"]), str(o.get("ETag", "")).strip('"'))
             if not page.get("IsTruncated"):
@@ -209,8 +217,8 @@ class ObjectStorageResource(dg.ConfigurableResource):
         for i in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[i:i + 1000]]
             out = self.call(f"DELETE {len(batch)} keys in s3://{bucket}",
-                            lambda b=batch: client.delete_objects(
-                                Bucket=bucket, Delete={"Objects": b, "Quiet": False}))
+                            partial(client.delete_objects, Bucket=bucket,
+                                    Delete={"Objects": batch, "Quiet": False}))
             if out.get("Errors"):
                 first = out["Errors"][0]
                 raise RuntimeError(f"deleting from s3://{bucket} failed for {first.get('Key')}: "
@@ -220,7 +228,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def copy_across(self, src_bucket: str, key: str, dst_bucket: str, dst_key: str | None = None,
                     src_region: str | None = None, dst_region: str | None = None,
-                    log: Any = None) -> Any:
+                    log: Log = None) -> UploadResult:
         """Copy one object to another bucket, possibly in another region (another endpoint), by
         streaming it through; returns the ``UploadResult`` of the destination (size, sha256)."""
         chunks = self.open_stream(src_bucket, key, src_region, chunk_size=8 * 1024 * 1024)

@@ -24,12 +24,12 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from platform_assets.core.ports import PgLogin
 from resources.database import DatabaseUnavailable, DumpFailed, _explain, _Tail
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_]{1,63}$")
@@ -49,19 +49,6 @@ def _check_name(name: str) -> str:
     if not _SAFE_NAME.match(name):
         raise ValueError(f"PostgreSQL name {name!r} must be 1-63 letters, digits or '_'")
     return name
-
-
-@dataclass(frozen=True)
-class PgLogin:
-    """Where and as whom to connect; the password stays out of ``repr``."""
-
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-
-    def where(self) -> str:
-        return f"{self.user}@{self.host}:{self.port}"
 
 
 class PostgresDumpResource(dg.ConfigurableResource):
@@ -285,20 +272,3 @@ class PostgresDumpResource(dg.ConfigurableResource):
         finally:
             conn.close()
 
-
-@dataclass(frozen=True)
-class BoundPostgres:
-    """One cluster's login bound to the resource, with the interface the restore drill uses
-    for databases (``restore``, ``table_stats``, ``drop_database`` taking a host)."""
-
-    resource: PostgresDumpResource
-    login: PgLogin
-
-    def restore(self, database: str, chunks: Iterable[bytes], host: str) -> int:
-        return self.resource.restore(self.login, database, chunks)
-
-    def table_stats(self, database: str, host: str) -> dict[str, dict[str, Any]]:
-        return self.resource.table_stats(self.login, database)
-
-    def drop_database(self, database: str, host: str) -> None:
-        self.resource.drop_database(self.login, database)

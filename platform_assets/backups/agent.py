@@ -19,8 +19,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from platform_assets.backups.streams import AES_GCM_STREAM, Encoding, key_id, parse_key
 from platform_assets.backups.volume_files import (
@@ -31,6 +33,8 @@ from platform_assets.backups.volume_files import (
     read_index,
     restore_tree,
 )
+
+T = TypeVar("T")
 
 
 def _say(line: str) -> None:
@@ -85,7 +89,7 @@ class _S3:
                           response_checksum_validation="when_required",
                           max_pool_connections=16))
 
-    def _call(self, describe: str, fn: Any) -> Any:
+    def _call(self, describe: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except Exception as exc:
@@ -104,7 +108,7 @@ class _S3:
             except self.client.exceptions.NoSuchKey:
                 return None
 
-        return self._call(f"GET s3://{bucket}/{key}", get)  # type: ignore[no-any-return]
+        return self._call(f"GET s3://{bucket}/{key}", get)
 
     def list_objects(self, bucket: str, prefix: str,
                      region: str | None = None) -> dict[str, tuple[int, str]]:
@@ -112,7 +116,7 @@ class _S3:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
         while True:
             page = self._call(f"LIST s3://{bucket}/{prefix}",
-                              lambda kw=dict(kwargs): self.client.list_objects_v2(**kw))
+                              partial(self.client.list_objects_v2, **kwargs))
             for o in page.get("Contents", []):
                 out[o["Key"]] = (int(o["Size"]), str(o.get("ETag", "")).strip('"'))
             if not page.get("IsTruncated"):

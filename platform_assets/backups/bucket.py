@@ -20,6 +20,7 @@ from platform_assets.core.backup_manifest import (
     partition_prefix,
     target_prefix,
 )
+from platform_assets.core.ports import BackupStore
 from platform_assets.core.retention import RestorePoint
 from platform_assets.spec.models import Backups, PlatformSpec
 
@@ -59,7 +60,7 @@ def where_of(spec: PlatformSpec, dr: bool = False) -> Where:
 
 
 
-def read_manifest(store: Any, where: Where, target: str, partition: str,
+def read_manifest(store: BackupStore, where: Where, target: str, partition: str,
                   describe: str | None = None) -> Manifest | None:
     """The partition's manifest, or None. An unreadable one is no restore point (None); with
     ``describe`` (a backup about to write this partition) it is an error instead, and kept."""
@@ -77,7 +78,7 @@ def read_manifest(store: Any, where: Where, target: str, partition: str,
 
 
 
-def partitions_in_bucket(store: Any, where: Where, target: str) -> dict[str, list[str]]:
+def partitions_in_bucket(store: BackupStore, where: Where, target: str) -> dict[str, list[str]]:
     """Keys of a target grouped by partition."""
     out: dict[str, list[str]] = {}
     for key in store.list_keys(where.bucket, target_prefix(where.prefix, target), where.region):
@@ -88,7 +89,7 @@ def partitions_in_bucket(store: Any, where: Where, target: str) -> dict[str, lis
 
 
 
-def s3_restore_points(store: Any, where: Where, target: str) -> list[RestorePoint]:
+def s3_restore_points(store: BackupStore, where: Where, target: str) -> list[RestorePoint]:
     """One point per partition with keys; verified when its manifest is complete."""
     points = []
     for part, keys in sorted(partitions_in_bucket(store, where, target).items()):
@@ -101,7 +102,7 @@ def s3_restore_points(store: Any, where: Where, target: str) -> list[RestorePoin
 
 
 
-def newest_manifest(store: Any, where: Where, target: str) -> Manifest | None:
+def newest_manifest(store: BackupStore, where: Where, target: str) -> Manifest | None:
     """The manifest of the newest verified restore point in S3, or None."""
     good = [p for p in s3_restore_points(store, where, target) if p.verified]
     if not good:
@@ -111,7 +112,7 @@ def newest_manifest(store: Any, where: Where, target: str) -> Manifest | None:
 
 
 
-def remove_partition(store: Any, where: Where, target: str, partition: str) -> int:
+def remove_partition(store: BackupStore, where: Where, target: str, partition: str) -> int:
     """Delete a partition: manifest first, so a half-deleted partition never looks complete."""
     keys = store.list_keys(where.bucket, partition_prefix(where.prefix, target, partition),
                            where.region)
@@ -124,7 +125,7 @@ def remove_partition(store: Any, where: Where, target: str, partition: str) -> i
 
 
 
-def verify_objects(store: Any, where: Where, manifest: Manifest) -> list[ObjectCheck]:
+def verify_objects(store: BackupStore, where: Where, manifest: Manifest) -> list[ObjectCheck]:
     """Re-read every object of a manifest and compare size and sha256."""
     out = []
     for obj in manifest.objects:
@@ -134,7 +135,7 @@ def verify_objects(store: Any, where: Where, manifest: Manifest) -> list[ObjectC
 
 
 
-def confirm_size(store: Any, where: Where, key: str, size: int) -> None:
+def confirm_size(store: BackupStore, where: Where, key: str, size: int) -> None:
     """Raise when the stored object does not hold the ``size`` bytes that were sent."""
     client = store.client(where.region)
     head = store.call(f"HEAD s3://{where.bucket}/{key}",
@@ -145,7 +146,7 @@ def confirm_size(store: Any, where: Where, key: str, size: int) -> None:
 
 
 
-def cleanup(store: Any, where: Where, keys: list[str], log: Log) -> None:
+def cleanup(store: BackupStore, where: Where, keys: list[str], log: Log) -> None:
     """Remove the objects a failed attempt wrote; a failure to do so is only logged."""
     if not keys:
         return

@@ -21,6 +21,7 @@ from platform_assets.core.backup_manifest import (
     compare_tables,
     manifest_key,
 )
+from platform_assets.core.ports import BackupCluster, BackupStore, ScratchDatabase
 from platform_assets.core.rbac import DRILL_SKIPPED_KINDS, drill_namespace_object
 from platform_assets.core.restore import drill_content, for_drill
 from platform_assets.names import drill_namespace
@@ -62,8 +63,9 @@ class _Hashed:
             yield chunk
 
 
-def drill_database(manifest: Manifest, where: Where, store: Any, db: Any, host: str,
-                   record: BackupRecord | None, key: bytes | None = None) -> DrillResult:
+def drill_database(manifest: Manifest, where: Where, store: BackupStore, db: ScratchDatabase,
+                   host: str, record: BackupRecord | None,
+                   key: bytes | None = None) -> DrillResult:
     """Restore each dump of ``manifest`` into a scratch database and compare table row counts
     and checksums with those recorded at dump time; the scratch database is dropped after.
 
@@ -85,8 +87,9 @@ def drill_database(manifest: Manifest, where: Where, store: Any, db: Any, host: 
     return DrillResult(time.monotonic() - t0, problems, figures)
 
 
-def _restore_dump(obj: ManifestObject, where: Where, store: Any, db: Any, host: str,
-                  record: BackupRecord, key: bytes | None, figures: dict[str, int]) -> list[str]:
+def _restore_dump(obj: ManifestObject, where: Where, store: BackupStore, db: ScratchDatabase,
+                  host: str, record: BackupRecord, key: bytes | None,
+                  figures: dict[str, int]) -> list[str]:
     source_db = obj.details.get("database", "db")
     scratch = f"drill_{hashlib.sha256(obj.key.encode()).hexdigest()[:12]}"
     stream = _Hashed(store.open_stream(where.bucket, obj.key, where.region))
@@ -117,7 +120,7 @@ def _restorable(obj: dict[str, Any]) -> bool:
         ("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt")}
 
 
-def _ensure_drill_namespace(kube: Any, scratch: str) -> str | None:
+def _ensure_drill_namespace(kube: BackupCluster, scratch: str) -> str | None:
     """The drill's namespace exists from deploy time (``python -m platform_assets rbac``, with
     its Role and PodSecurity labels); runs may not create namespaces. Where it is missing and
     the credentials allow (a local kubeconfig, the sandbox), it is created the same way."""
@@ -131,7 +134,7 @@ def _ensure_drill_namespace(kube: Any, scratch: str) -> str | None:
     return None
 
 
-def drill_resources(manifest: Manifest, where: Where, store: Any, kube: Any,
+def drill_resources(manifest: Manifest, where: Where, store: BackupStore, kube: BackupCluster,
                     record: BackupRecord | None, key: bytes | None = None) -> DrillResult:
     """Apply the exported objects of each namespace into a scratch namespace, read them back and
     compare their content (everything but metadata and status); the scratch namespace goes.
@@ -184,7 +187,7 @@ def _exported_objects(key: str, raw: bytes) -> tuple[list[dict[str, Any]], list[
     return items, problems
 
 
-def _restore_namespace(obj: ManifestObject, raw: bytes, kube: Any,
+def _restore_namespace(obj: ManifestObject, raw: bytes, kube: BackupCluster,
                        scratch: str) -> tuple[list[str], int]:
     """Apply one namespace's export into the drill namespace ``scratch``, compare, and delete
     what was restored (the namespace stays: it is the target's, from deploy time);

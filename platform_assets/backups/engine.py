@@ -33,6 +33,13 @@ from platform_assets.core.backup_manifest import (
     stale_keys,
     utc_iso,
 )
+from platform_assets.core.ports import (
+    BackupCloud,
+    BackupCluster,
+    BackupStore,
+    Database,
+    PostgresDumps,
+)
 from platform_assets.core.volume_index import chunks_prefix, is_chunk_key
 from platform_assets.spec.models import BackupTarget, PlatformSpec
 
@@ -53,17 +60,19 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, *, store: Any,
-               ionos: Any = None, kube: Any = None, db: Any = None, run_id: str = "",
+def run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, *, store: BackupStore,
+               ionos: BackupCloud | None = None, kube: BackupCluster | None = None,
+               db: Database | None = None, pg: PostgresDumps | None = None, run_id: str = "",
                part_size: int = 8 * 1024 * 1024, log: Log = lambda _: None,
                clock: Callable[[], datetime] = now_utc) -> BackupOutcome:
-    """Back up one partition of one target; a partition with a manifest is left as it is."""
+    """Back up one partition of one target; a partition with a manifest is left as it is.
+    ``db`` dumps a ``database`` target, ``pg`` a ``postgres`` one."""
     bk = backups_of(spec)
     where = Where(bk.bucket, bucket_region(spec, bk.bucket), bk.prefix)
     describe = f"backup {target.name} ({target.kind}, {partition})"
     try:
         return _run_backup(spec, target, partition, where, describe, store=store, ionos=ionos,
-                           kube=kube, db=db, run_id=run_id, part_size=part_size, log=log,
+                           kube=kube, db=db, pg=pg, run_id=run_id, part_size=part_size, log=log,
                            clock=clock)
     except BackupError:
         raise
@@ -72,8 +81,10 @@ def run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, *, stor
 
 
 def _run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, where: Where,
-                describe: str, *, store: Any, ionos: Any, kube: Any, db: Any, run_id: str,
-                part_size: int, log: Log, clock: Callable[[], datetime]) -> BackupOutcome:
+                describe: str, *, store: BackupStore, ionos: BackupCloud | None,
+                kube: BackupCluster | None, db: Database | None, pg: PostgresDumps | None,
+                run_id: str, part_size: int, log: Log,
+                clock: Callable[[], datetime]) -> BackupOutcome:
     t0 = time.monotonic()
     existing = read_manifest(store, where, target.name, partition, describe)
     if existing is not None:
@@ -90,7 +101,7 @@ def _run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, where:
     encoding, key = encoding_of(spec)  # a missing or malformed key fails before any write
     bk = backups_of(spec)
     job = BackupJob(spec, target, partition, attempt, where, store, ionos=ionos, kube=kube,
-                    db=db, part_size=part_size, log=log, encoding=encoding, key=key,
+                    db=db, pg=pg, part_size=part_size, log=log, encoding=encoding, key=key,
                     level=bk.compression.level, threads=bk.compression.threads)
     try:
         objects, details, tools = SOURCES[target.kind](job)
@@ -107,7 +118,8 @@ def _run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, where:
     return BackupOutcome(manifest, False, time.monotonic() - t0)
 
 
-def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *, store: Any,
+def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *,
+                   store: BackupStore,
                    log: Log = lambda _: None,
                    clock: Callable[[], datetime] = now_utc) -> BackupOutcome:
     """Copy a complete partition to the DR bucket, verify every object by sha256, write the
@@ -128,7 +140,7 @@ def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *, 
 
 
 def _copy_partition(target: BackupTarget, partition: str, src: Where, dst: Where,
-                    describe: str, store: Any, log: Log,
+                    describe: str, store: BackupStore, log: Log,
                     clock: Callable[[], datetime]) -> BackupOutcome:
     t0 = time.monotonic()
     source = read_manifest(store, src, target.name, partition, describe)
@@ -179,7 +191,7 @@ def _copy_partition(target: BackupTarget, partition: str, src: Where, dst: Where
     return BackupOutcome(manifest, False, time.monotonic() - t0)
 
 
-def _present_chunks(store: Any, dst: Where, target: str,
+def _present_chunks(store: BackupStore, dst: Where, target: str,
                     source: Manifest) -> dict[str, tuple[int, str]]:
     """The chunks of a ``files`` volume target already in the DR bucket (none for others)."""
     if not any(is_chunk_key(dst.prefix, target, o.key) for o in source.objects):

@@ -4,7 +4,6 @@ retention: what the plan of ``core.retention`` expires is deleted, snapshot and 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from platform_assets.backups.bucket import (
     Log,
@@ -14,14 +13,17 @@ from platform_assets.backups.bucket import (
     where_of,
 )
 from platform_assets.backups.engine import now_utc
+from platform_assets.backups.errors import required
 from platform_assets.backups.sources import SNAPSHOT_API, TARGET_LABEL
 from platform_assets.core.backup_manifest import partition_of_snapshot
+from platform_assets.core.ports import BackupCluster, BackupStore, SnapshotApi
 from platform_assets.core.retention import RestorePoint, RetentionPlan, plan_retention
 from platform_assets.spec.models import BackupTarget, PlatformSpec
 
 
-def restore_points(spec: PlatformSpec, target: BackupTarget, store: Any, ionos: Any = None,
-                   kube: Any = None, dr: bool = False) -> list[RestorePoint]:
+def restore_points(spec: PlatformSpec, target: BackupTarget, store: BackupStore,
+                   ionos: SnapshotApi | None = None, kube: BackupCluster | None = None,
+                   dr: bool = False) -> list[RestorePoint]:
     """The target's restore points: manifests in S3; for volumes, the snapshots themselves
     (verified when the snapshot is AVAILABLE and its partition has a manifest)."""
     where = where_of(spec, dr)
@@ -31,9 +33,11 @@ def restore_points(spec: PlatformSpec, target: BackupTarget, store: Any, ionos: 
     complete = {p.partition for p in points if p.verified}
     created = {p.partition: p.created_at for p in points}
     snaps: list[RestorePoint] = []
+    describe = f"the restore points of {target.name}"
     if target.method == "csi-snapshot":
-        for vs in kube.list(SNAPSHOT_API, "VolumeSnapshot", target.namespace,
-                            label_selector=f"{TARGET_LABEL}={target.name}"):
+        cluster = required(kube, "kubernetes", describe)
+        for vs in cluster.list(SNAPSHOT_API, "VolumeSnapshot", target.namespace,
+                               label_selector=f"{TARGET_LABEL}={target.name}"):
             name = vs["metadata"]["name"]
             part = partition_of_snapshot(target.name, name)
             if part:
@@ -41,7 +45,7 @@ def restore_points(spec: PlatformSpec, target: BackupTarget, store: Any, ionos: 
                 snaps.append(RestorePoint(part, created.get(part) or _day(part),
                                           ready and part in complete, f"volumesnapshot:{name}"))
     else:
-        for s in ionos.list_snapshots():
+        for s in required(ionos, "ionos", describe).list_snapshots():
             part = partition_of_snapshot(target.name, (s.get("properties") or {}).get("name", ""))
             if part:
                 ok = (s.get("metadata") or {}).get("state") == "AVAILABLE"
@@ -55,8 +59,9 @@ def _day(partition: str) -> datetime:
     return datetime.fromisoformat(partition).replace(tzinfo=UTC)
 
 
-def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: Any, ionos: Any = None,
-                    kube: Any = None, dr: bool = False, dry_run: bool = False,
+def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: BackupStore,
+                    ionos: SnapshotApi | None = None, kube: BackupCluster | None = None,
+                    dr: bool = False, dry_run: bool = False,
                     now: datetime | None = None, log: Log = lambda _: None) -> RetentionPlan:
     """Delete what retention expires (nothing when ``dry_run``); return the plan."""
     bk = backups_of(spec)
@@ -65,11 +70,13 @@ def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: Any, ion
     if dry_run or not plan.delete:
         return plan
     where = where_of(spec, dr)
+    describe = f"retention of {target.name}"
     for p in plan.delete:
         if p.ref.startswith("snapshot:"):
-            ionos.delete_snapshot(p.ref.split(":", 1)[1], log=log)
+            required(ionos, "ionos", describe).delete_snapshot(p.ref.split(":", 1)[1], log=log)
         elif p.ref.startswith("volumesnapshot:"):
-            kube.delete(SNAPSHOT_API, "VolumeSnapshot", p.ref.split(":", 1)[1], target.namespace)
+            required(kube, "kubernetes", describe).delete(
+                SNAPSHOT_API, "VolumeSnapshot", p.ref.split(":", 1)[1], target.namespace)
         remove_partition(store, where, target.name, p.partition)
         log(f"retention: deleted {target.name} {p.partition} ({p.ref})")
     return plan

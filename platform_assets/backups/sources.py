@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platform_assets.backups.bucket import Log, Where, confirm_size
-from platform_assets.backups.errors import BackupError
+from platform_assets.backups.errors import BackupError, required
 from platform_assets.backups.postgres import backup_postgres
 from platform_assets.backups.streams import AES_GCM_STREAM, Encoding, encode, key_id, parse_key
 from platform_assets.core.backup_manifest import ManifestObject, object_key, snapshot_name
+from platform_assets.core.ports import (
+    BackupCloud,
+    BackupCluster,
+    BackupStore,
+    Database,
+    DbaasBackups,
+    PostgresDumps,
+)
 from platform_assets.spec.models import BackupTarget, PlatformSpec
 
 SNAPSHOT_API = "snapshot.storage.k8s.io/v1"
@@ -35,10 +43,11 @@ class BackupJob:
     partition: str
     attempt: str
     where: Where
-    store: Any
-    ionos: Any = None
-    kube: Any = None
-    db: Any = None
+    store: BackupStore
+    ionos: BackupCloud | None = None
+    kube: BackupCluster | None = None
+    db: Database | None = None
+    pg: PostgresDumps | None = None
     part_size: int = 8 * 1024 * 1024
     log: Log = lambda _: None
     written: list[str] = field(default_factory=list)
@@ -65,7 +74,7 @@ def encoding_of(spec: PlatformSpec) -> tuple[Encoding, bytes | None]:
                     key_id(key) if key else None), key
 
 
-def volume_claim(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
+def volume_claim(kube: BackupCluster, target: BackupTarget) -> tuple[dict[str, Any], str]:
     """(PVC, name of its PV) of a volume target; a missing or unbound claim is a
     ``BackupError``."""
     ns, name = target.namespace or "", target.pvc or ""
@@ -81,7 +90,7 @@ def volume_claim(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
     return pvc, str(pv_name)
 
 
-def volume_handle(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
+def volume_handle(kube: BackupCluster, target: BackupTarget) -> tuple[dict[str, Any], str]:
     """(PVC, IONOS volume id) of a volume target: PVC → PV → ``spec.csi.volumeHandle``."""
     pvc, pv_name = volume_claim(kube, target)
     pv = kube.get("v1", "PersistentVolume", pv_name) or {}
@@ -95,21 +104,23 @@ def volume_handle(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]
 def backup_volume(job: BackupJob) -> Produced:
     """Snapshot the volume behind the target's PVC (once per partition: the snapshot's name is
     the idempotency key); no objects, the snapshot is the restore point."""
-    target, partition, ionos, kube, log = (job.target, job.partition, job.ionos, job.kube,
-                                           job.log)
+    target, partition, log = job.target, job.partition, job.log
     if target.method == "files":
         from platform_assets.backups.volume_job import backup_files
 
         return backup_files(job)
     name = snapshot_name(target.name, partition)
+    kube = required(job.kube, "kubernetes", f"backup {target.name}")
     pvc, volume_id = volume_handle(kube, target)
     if target.method == "csi-snapshot":
         return [], csi_snapshot(target, name, kube, log), {"csi": SNAPSHOT_API}
+    ionos = required(job.ionos, "ionos", f"backup {target.name}")
     existing = next((s for s in ionos.list_snapshots()
                      if (s.get("properties") or {}).get("name") == name), None)
+    dc_id: str | None = None
     if existing:
         log(f"snapshot {name} already exists ({existing.get('id')}); reusing it")
-        snap, dc_id = existing, None
+        snap = existing
     else:
         found = ionos.find_volume(volume_id)
         if found is None:
@@ -128,7 +139,7 @@ def backup_volume(job: BackupJob) -> Produced:
     return [], details, {"ionos-cloud-api": "v6"}
 
 
-def csi_snapshot(target: BackupTarget, name: str, kube: Any, log: Log,
+def csi_snapshot(target: BackupTarget, name: str, kube: BackupCluster, log: Log,
                   timeout: float = 300.0) -> dict[str, Any]:
     """Create the VolumeSnapshot of the target's PVC (if absent) and wait until it is ready."""
     ns = target.namespace or ""
@@ -158,7 +169,8 @@ def csi_snapshot(target: BackupTarget, name: str, kube: Any, log: Log,
         time.sleep(0.5)
 
 
-def database_host(spec: PlatformSpec, ionos: Any, db: Any) -> tuple[str, dict[str, Any] | None]:
+def database_host(spec: PlatformSpec, ionos: DbaasBackups | None,
+                  db: Database) -> tuple[str, dict[str, Any] | None]:
     """The host to dump from (the resource's, else the DBaaS cluster's DNS name) and the
     DBaaS cluster JSON (None when the spec has no managed MariaDB or it is not found)."""
     cluster = None
@@ -174,12 +186,13 @@ def database_host(spec: PlatformSpec, ionos: Any, db: Any) -> tuple[str, dict[st
 def backup_database(job: BackupJob) -> Produced:
     """Dump each database of the target into the bucket, with the table stats the drill compares
     against, and record the DBaaS backups on record."""
-    spec, target, partition, attempt, where, store, ionos, db, written, part_size, log = (
+    spec, target, partition, attempt, where, store, ionos, written, part_size, log = (
         job.spec, job.target, job.partition, job.attempt, job.where, job.store, job.ionos,
-        job.db, job.written, job.part_size, job.log)
+        job.written, job.part_size, job.log)
+    db = required(job.db, "database", f"backup {target.name}")
     host, cluster = database_host(spec, ionos, db)
     dbaas: dict[str, Any] = {"cluster": None, "backups": []}
-    if cluster is not None:
+    if cluster is not None and ionos is not None:
         backups = ionos.mariadb_backups(cluster["id"])
         dbaas = {"cluster": cluster["id"], "backups": [
             {"id": b.get("id"), **{k: (b.get("properties") or {}).get(k) for k in (
@@ -210,7 +223,7 @@ def backup_database(job: BackupJob) -> Produced:
     return objects, {"host": host, "dbaas": dbaas}, tools
 
 
-def export_namespace(kube: Any, namespace: str, include_secrets: bool,
+def export_namespace(kube: BackupCluster, namespace: str, include_secrets: bool,
                      kinds: tuple[tuple[str, str], ...],
                      forbidden: list[str] | None = None) -> list[dict[str, Any]]:
     """Every object of ``namespace`` (managedFields dropped), kinds as discovery lists them.
@@ -238,9 +251,9 @@ def export_namespace(kube: Any, namespace: str, include_secrets: bool,
 
 def backup_resources(job: BackupJob) -> Produced:
     """Export every object of the target's namespaces as one YAML stream per namespace."""
-    target, partition, attempt, where, store, kube, written, log = (
-        job.target, job.partition, job.attempt, job.where, job.store, job.kube, job.written,
-        job.log)
+    target, partition, attempt, where, store, written, log = (
+        job.target, job.partition, job.attempt, job.where, job.store, job.written, job.log)
+    kube = required(job.kube, "kubernetes", f"backup {target.name}")
     import yaml
 
     kinds = kube.namespaced_kinds()

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from platform_assets.backups.streams import Encoding, decode, encode
 from platform_assets.core.volume_index import (
@@ -36,20 +36,12 @@ from platform_assets.core.volume_index import (
     safe_path,
 )
 
+if TYPE_CHECKING:
+    # Types only: the agent's pod imports no pydantic (``ports`` reaches the spec models).
+    from platform_assets.core.ports import ChunkStore
+
 _IN_FLIGHT = 4
 _READ = 1024 * 1024
-
-
-class ChunkStore(Protocol):
-    """What the file backup needs of object storage (``ObjectStorageResource`` offers it)."""
-
-    def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
-                  content_type: str = ...) -> str: ...
-
-    def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None: ...
-
-    def list_objects(self, bucket: str, prefix: str,
-                     region: str | None = None) -> dict[str, tuple[int, str]]: ...
 
 
 class VolumeBackupError(RuntimeError):

@@ -16,16 +16,25 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platform_assets import names
 from platform_assets.backups.bucket import Where
-from platform_assets.backups.errors import BackupError, cause
+from platform_assets.backups.errors import BackupError, cause, required
 from platform_assets.backups.sources import BackupJob, Produced
 from platform_assets.backups.volume_files import Codec, Location, read_index
-from platform_assets.core.backup_manifest import ManifestObject, object_key
+from platform_assets.core.backup_manifest import (
+    BackupRecord,
+    Manifest,
+    ManifestObject,
+    object_key,
+)
+from platform_assets.core.ports import BackupCluster, BackupStore
 from platform_assets.core.volume_index import INDEX_NAME, chunk_key, chunks_prefix
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
+
+if TYPE_CHECKING:
+    from platform_assets.backups.drills import DrillResult
 
 SOURCE_MOUNT = "/var/lib/platform-ops/source"
 RESTORE_MOUNT = "/var/lib/platform-ops/restore"
@@ -103,7 +112,7 @@ def agent_job(spec: PlatformSpec, run: AgentRun, node: str | None) -> dict[str, 
                      "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}
 
 
-def ensure_agent_secret(kube: Any, namespace: str, store: Any, spec: PlatformSpec,
+def ensure_agent_secret(kube: BackupCluster, namespace: str, store: BackupStore, spec: PlatformSpec,
                         key: bytes | None) -> None:
     """The agent's Secret comes from deploy time (the run's RBAC only reads it); where it is
     missing and the credentials allow (a local kubeconfig, the sandbox), it is created from
@@ -128,7 +137,7 @@ def ensure_agent_secret(kube: Any, namespace: str, store: Any, spec: PlatformSpe
                           "(docs/backups.md)") from None
 
 
-def node_of_claim(kube: Any, namespace: str, claim: str) -> str | None:
+def node_of_claim(kube: BackupCluster, namespace: str, claim: str) -> str | None:
     """The node a running pod that mounts ``claim`` is on (a ReadWriteOnce volume is attached
     there, so the agent must run there too); None when no pod mounts it."""
     for pod in kube.list("v1", "Pod", namespace):
@@ -141,7 +150,7 @@ def node_of_claim(kube: Any, namespace: str, claim: str) -> str | None:
     return None
 
 
-def run_agent(kube: Any, spec: PlatformSpec, run: AgentRun, log: Callable[[str], Any],
+def run_agent(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, log: Callable[[str], Any],
               poll: float = 0.5) -> dict[str, Any]:
     """Create the Job, wait for it, return the agent's result; the Job is deleted after."""
     node = node_of_claim(kube, run.namespace, run.claim)
@@ -155,11 +164,11 @@ def run_agent(kube: Any, spec: PlatformSpec, run: AgentRun, log: Callable[[str],
         _remove_job(kube, run, log)
 
 
-def _pods(kube: Any, run: AgentRun) -> list[dict[str, Any]]:
+def _pods(kube: BackupCluster, run: AgentRun) -> list[dict[str, Any]]:
     return list(kube.list("v1", "Pod", run.namespace, label_selector=f"job-name={run.name}"))
 
 
-def _wait(kube: Any, spec: PlatformSpec, run: AgentRun, poll: float) -> dict[str, Any]:
+def _wait(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, poll: float) -> dict[str, Any]:
     bk = spec.backups
     assert bk is not None
     deadline = time.monotonic() + parse_duration(bk.volume_agent.timeout).total_seconds() + 60
@@ -185,7 +194,7 @@ def _wait(kube: Any, spec: PlatformSpec, run: AgentRun, poll: float) -> dict[str
         time.sleep(poll)
 
 
-def _check_claim(kube: Any, run: AgentRun) -> None:
+def _check_claim(kube: BackupCluster, run: AgentRun) -> None:
     pvc = kube.get("v1", "PersistentVolumeClaim", run.claim, run.namespace)
     if pvc is None or (pvc.get("metadata") or {}).get("deletionTimestamp") or (
             run.pvc_uid and pvc["metadata"].get("uid") != run.pvc_uid):
@@ -193,7 +202,7 @@ def _check_claim(kube: Any, run: AgentRun) -> None:
                           "was deleted while the Job ran; nothing of this attempt is kept")
 
 
-def _result(kube: Any, run: AgentRun, pods: list[dict[str, Any]],
+def _result(kube: BackupCluster, run: AgentRun, pods: list[dict[str, Any]],
             failed: dict[str, Any] | None) -> dict[str, Any]:
     last: dict[str, Any] = {}
     tail = ""
@@ -220,7 +229,7 @@ def _result(kube: Any, run: AgentRun, pods: list[dict[str, Any]],
     return dict(last["result"])
 
 
-def _remove_job(kube: Any, run: AgentRun, log: Callable[[str], Any]) -> None:
+def _remove_job(kube: BackupCluster, run: AgentRun, log: Callable[[str], Any]) -> None:
     try:
         kube.delete("batch/v1", "Job", run.name, run.namespace)
         for pod in _pods(kube, run):
@@ -235,7 +244,8 @@ def backup_files(job: BackupJob) -> Produced:
     from platform_assets.backups.bucket import newest_manifest
     from platform_assets.backups.sources import volume_claim
 
-    target, where, store, kube, spec = job.target, job.where, job.store, job.kube, job.spec
+    target, where, store, spec = job.target, job.where, job.store, job.spec
+    kube = required(job.kube, "kubernetes", f"backup {target.name}")
     pvc, pv = volume_claim(kube, target)
     describe = f"backup {target.name} (files of PVC {target.namespace}/{target.pvc})"
     index_key = object_key(where.prefix, target.name, job.partition, job.attempt,
@@ -315,9 +325,9 @@ def scratch_claim(target: BackupTarget, partition: str, size: str,
             "spec": spec}
 
 
-def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Any, where: Where,
-                store: Any, kube: Any, record: Any, key: bytes | None,
-                log: Callable[[str], Any] = lambda _: None) -> Any:
+def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest, where: Where,
+                store: BackupStore, kube: BackupCluster, record: BackupRecord | None,
+                key: bytes | None, log: Callable[[str], Any] = lambda _: None) -> DrillResult:
     """Restore the newest night into a scratch PVC with the agent and compare every file's
     sha256 with the index; the scratch claim is deleted after. Nothing runs unless the
     manifest matches what the backup run recorded; the agent checks every chunk's stored
@@ -330,7 +340,7 @@ def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Any, where: 
     if index is None:
         problems.append(f"{manifest.partition}: the manifest lists no volume index")
     figures: dict[str, int] = {"restored_files": 0, "restored_bytes": 0}
-    if problems or index is None:
+    if problems or index is None or record is None:
         return DrillResult(time.monotonic() - t0, problems, figures)
     source, _pv = _claim_for_drill(kube, target)
     claim = scratch_claim(target, manifest.partition, volume_size(source),
@@ -361,7 +371,7 @@ def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Any, where: 
             log(f"scratch claim {ns}/{name} left behind: {cause(exc)}")
 
 
-def _claim_for_drill(kube: Any, target: BackupTarget) -> tuple[dict[str, Any], str]:
+def _claim_for_drill(kube: BackupCluster, target: BackupTarget) -> tuple[dict[str, Any], str]:
     from platform_assets.backups.sources import volume_claim
 
     try:

@@ -8,12 +8,16 @@ small fakes of them. Objects cross the boundary as the APIs' JSON (``Json``): IO
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
 
 from platform_assets.core.certs import ProbeResult, ProbeTarget
 
 Json = dict[str, Any]
 Log = Callable[[str], object] | None
+# A list of objects (a name for it, since ``list`` is a method name in ``BackupCluster``).
+Objects = list[Json]
+T = TypeVar("T")
 
 
 class DatabaseApi(Protocol):
@@ -180,7 +184,24 @@ class ClusterReader(Protocol):
         ...
 
 
-class ClusterApi(ClusterReader, Protocol):
+class ClusterWriter(ClusterReader, Protocol):
+    """Reads and writes objects of the platform's Kubernetes API (server-side applies under one
+    field manager)."""
+
+    def apply(self, obj: Json, force: bool = True, dry_run: bool = False,
+              subresource: str | None = None) -> Json:
+        """Server-side apply of ``obj`` under our field manager (``force`` takes fields from
+        other managers; ``dry_run`` asks what the server would store); returns the object as
+        the server stored it."""
+        ...
+
+    def delete(self, api_version: str, kind: str, name: str,
+               namespace: str | None = None) -> bool:
+        """Delete the object (foreground propagation); False when it did not exist."""
+        ...
+
+
+class ClusterApi(ClusterWriter, Protocol):
     """The platform's Kubernetes API; satisfied by ``resources.kubernetes.KubernetesResource``.
     Writes are server-side applies under one field manager."""
 
@@ -200,27 +221,35 @@ class ClusterApi(ClusterReader, Protocol):
         versions it serves)."""
         ...
 
-    def apply(self, obj: Json, force: bool = True, dry_run: bool = False,
-              subresource: str | None = None) -> Json:
-        """Server-side apply of ``obj`` under our field manager (``force`` takes fields from
-        other managers; ``dry_run`` asks what the server would store); returns the object as
-        the server stored it."""
-        ...
-
     def patch_merge(self, api_version: str, kind: str, name: str, namespace: str | None,
                     patch: Json, subresource: str | None = None,
                     field_manager: str | None = None) -> Json:
         """A JSON merge patch (an update, as a controller or a CLI writes, not an apply)."""
         ...
 
-    def delete(self, api_version: str, kind: str, name: str,
-               namespace: str | None = None) -> bool:
-        """Delete the object (foreground propagation); False when it did not exist."""
-        ...
-
     def namespaced(self, api_version: str, kind: str) -> bool:
         """Whether objects of this kind live in a namespace, as the API server's discovery
         says; raises when the API does not serve the kind."""
+        ...
+
+
+class BackupCluster(ClusterWriter, Protocol):
+    """What the backup engine needs of the Kubernetes API (volume snapshots, namespace exports,
+    the volume agent's Jobs); satisfied by ``resources.kubernetes.KubernetesResource``."""
+
+    def pod_log(self, name: str, namespace: str, tail_lines: int = 20) -> str:
+        """The last ``tail_lines`` lines of a pod's (only) container's log."""
+        ...
+
+    def namespaced_kinds(self) -> tuple[tuple[str, str], ...]:
+        """(apiVersion, kind) of every namespaced kind that can be listed, from discovery."""
+        ...
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             label_selector: str | None = None,
+             field_selector: str | None = None) -> Objects:
+        """Objects of a kind (in ``namespace``, or all namespaces when None); raises with the
+        API's ``status`` (403: not allowed) when the list is refused."""
         ...
 
 
@@ -245,8 +274,8 @@ class BucketApi(Protocol):
     def set_bucket_lifecycle(self, bucket: str, region: str, rules: list[Json]) -> None: ...
 
 
-class ObjectStore(BucketApi, Protocol):
-    """S3 objects for backups (streams in, streams out, cross-region copies)."""
+class ChunkStore(Protocol):
+    """Small S3 objects by key (the volume agent's chunks and indexes, manifests)."""
 
     def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
                   content_type: str = "application/octet-stream") -> str:
@@ -257,6 +286,48 @@ class ObjectStore(BucketApi, Protocol):
         """One object's bytes, or None when the key does not exist."""
         ...
 
+    def list_objects(self, bucket: str, prefix: str,
+                     region: str | None = None) -> dict[str, tuple[int, str]]:
+        """Every object under ``prefix``: key → (size, ETag without quotes)."""
+        ...
+
+
+class Upload(Protocol):
+    """What a streamed upload or copy wrote (``resources.s3_transfer.UploadResult``)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+
+class BackupStore(ChunkStore, Protocol):
+    """S3 objects for backups (streams in, streams out, cross-region copies); satisfied by
+    ``resources.object_storage.ObjectStorageResource``."""
+
+    @property
+    def default_region(self) -> str: ...
+
+    def endpoint_for(self, region: str) -> str:
+        """The S3 endpoint of ``region`` (what the volume agent's Job connects to)."""
+        ...
+
+    def agent_credentials(self) -> dict[str, str]:
+        """The S3 keys as a Job's environment variables (empty: the Job's own chain)."""
+        ...
+
+    def client(self, region: str | None = None) -> Any:
+        """The S3 client of ``region`` (an SDK object: for calls the store has no method for)."""
+        ...
+
+    def call(self, describe: str, fn: Callable[[], T], log: Log = None) -> T:
+        """``fn`` with bounded retries of transient errors; ``describe`` names the request."""
+        ...
+
     def list_keys(self, bucket: str, prefix: str, region: str | None = None) -> list[str]:
         """Every key under ``prefix``, following the listing's continuation tokens."""
         ...
@@ -265,13 +336,95 @@ class ObjectStore(BucketApi, Protocol):
         """Delete the keys in batches of the API's limit; returns how many were deleted."""
         ...
 
-    def list_objects(self, bucket: str, prefix: str,
-                     region: str | None = None) -> dict[str, tuple[int, str]]: ...
+    def upload_stream(self, bucket: str, key: str, chunks: Iterable[bytes],
+                      region: str | None = None, content_type: str = "application/octet-stream",
+                      part_size: int = 8 * 1024 * 1024, concurrency: int = 6,
+                      log: Log = None) -> Upload:
+        """Stream ``chunks`` into one object (multipart, bounded memory, sha256 on the fly); a
+        failed upload leaves no object."""
+        ...
+
+    def open_stream(self, bucket: str, key: str, region: str | None = None,
+                    chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """An object's bytes in chunks (raises when it does not exist)."""
+        ...
+
+    def sha256_of(self, bucket: str, key: str,
+                  region: str | None = None) -> tuple[int, str] | None:
+        """Re-read an object: (size, sha256), or None when it does not exist."""
+        ...
+
+    def copy_across(self, src_bucket: str, key: str, dst_bucket: str, dst_key: str | None = None,
+                    src_region: str | None = None, dst_region: str | None = None,
+                    log: Log = None) -> Upload:
+        """Copy one object to another bucket, possibly in another region, streamed through."""
+        ...
+
+
+class ObjectStore(BucketApi, BackupStore, Protocol):
+    """Everything of S3 the engines use: bucket settings and backup objects."""
+
+
+class SnapshotApi(Protocol):
+    """IONOS volume snapshots (the ``ionos-snapshot`` volume backups); satisfied by
+    ``resources.ionos.IonosCloudResource``."""
+
+    def list_snapshots(self) -> list[Json]: ...
+
+    def find_volume(self, volume_id: str,
+                    datacenter_id: str | None = None) -> tuple[str, Json] | None:
+        """(datacenter id, volume JSON) of a volume; None when no datacenter holds it."""
+        ...
+
+    def create_volume_snapshot(self, datacenter_id: str, volume_id: str, name: str,
+                               description: str = "", log: Log = None) -> Json:
+        """Snapshot a volume and wait until it is done (never a second one of that name)."""
+        ...
+
+    def delete_snapshot(self, snapshot_id: str, log: Log = None) -> bool:
+        """Delete a snapshot and wait; False when it was already gone."""
+        ...
+
+
+class DbaasBackups(Protocol):
+    """The managed databases and the backups IONOS keeps of them, as a backup records them;
+    satisfied by ``resources.ionos.IonosCloudResource``."""
+
+    def mariadb_cluster_by_name(self, name: str) -> Json | None: ...
+
+    def mariadb_backups(self, cluster_id: str) -> list[Json]: ...
+
+    def find_postgres(self, name: str) -> Json | None: ...
+
+    def postgres_backups(self, cluster_id: str) -> list[Json]: ...
+
+
+class BackupCloud(SnapshotApi, DbaasBackups, Protocol):
+    """What the backup engine needs of the IONOS APIs."""
+
+
+class ScratchDatabase(Protocol):
+    """A server a restore drill restores a dump into, compares and drops (by position: the
+    MariaDB resource and a bound PostgreSQL login name the arguments differently)."""
+
+    def restore(self, database: str, sql_chunks: Iterable[bytes], host: str, /) -> int: ...
+
+    def table_stats(self, database: str, host: str, /) -> dict[str, Json]: ...
+
+    def drop_database(self, database: str, host: str, /) -> None: ...
 
 
 class Database(Protocol):
     """A MariaDB server for dumps and restore drills; satisfied by
     ``resources.database.DatabaseDumpResource``."""
+
+    @property
+    def host(self) -> str:
+        """The configured host; empty: the caller resolves it (the DBaaS cluster's DNS name)."""
+        ...
+
+    @property
+    def port(self) -> int: ...
 
     def tool_versions(self) -> dict[str, str]: ...
 
@@ -292,6 +445,51 @@ class Database(Protocol):
         ...
 
     def drop_database(self, database: str, host: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class PgLogin:
+    """Where and as whom to connect to a PostgreSQL server; the password stays out of
+    ``repr``."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+
+    def where(self) -> str:
+        """``user@host:port``, for messages."""
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+class PostgresDumps(Protocol):
+    """The managed PostgreSQL clusters, dumped and restored per login; satisfied by
+    ``resources.postgres_dump.PostgresDumpResource``."""
+
+    @property
+    def host(self) -> str:
+        """The configured host; empty: the caller resolves it (the cluster's DNS name)."""
+        ...
+
+    def login(self, cluster: str, host: str) -> PgLogin:
+        """The login of ``cluster`` at ``host``."""
+        ...
+
+    def tool_versions(self) -> dict[str, str]: ...
+
+    def server_version(self, login: PgLogin) -> str: ...
+
+    def table_stats(self, login: PgLogin, database: str) -> dict[str, Json]: ...
+
+    def dump(self, login: PgLogin, database: str) -> Iterator[bytes]:
+        """A ``pg_dump --format=custom`` archive of ``database``, streamed."""
+        ...
+
+    def restore(self, login: PgLogin, scratch: str, archive: Iterable[bytes]) -> int:
+        """Restore an archive into a fresh scratch database; returns the bytes fed."""
+        ...
+
+    def drop_database(self, login: PgLogin, scratch: str) -> None: ...
 
 
 class TlsProbe(Protocol):
