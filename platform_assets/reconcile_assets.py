@@ -27,13 +27,11 @@ from platform_assets.names import (
     environment_group,
     scoped,
 )
+from platform_assets.scoped_resources import systems_of
 
 if TYPE_CHECKING:  # the engine is imported when a run starts, not when the location loads
     from platform_assets.core.promotion import UpstreamAsset
     from platform_assets.engine.reconcile import Engine, ReconcileOutcome
-    from resources.ionos import IonosCloudResource
-    from resources.kubernetes import KubernetesResource
-    from resources.object_storage import ObjectStorageResource
 
 R = TypeVar("R")
 
@@ -93,13 +91,8 @@ def _engine(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
     from platform_assets.engine.reconcile import Engine
     from platform_assets.spec.loader import spec_base_dir
 
-    res = context.resources
     # The resources satisfy the engine's Protocols (checked here by mypy).
-    env = graph.environment
-    ionos: IonosCloudResource | None = getattr(res, scoped("ionos", env), None)
-    kubernetes: KubernetesResource | None = getattr(res, scoped("kubernetes", env), None)
-    object_storage: ObjectStorageResource | None = getattr(res, scoped("object_storage", env),
-                                                           None)
+    res = systems_of(context, graph.environment)
     # Manifest paths are relative to the spec file: the graph may carry its directory (set by
     # whoever loaded it from elsewhere); otherwise it is $PLATFORM_SPEC's, as at load time.
     base_dir = graph.base_dir or spec_base_dir(None)
@@ -112,8 +105,8 @@ def _engine(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
     from resources.credentials import secret
 
     # Secrets the spec names (the MariaDB password) may come from NAME or NAME_FILE.
-    return Engine(graph.spec, base_dir, ionos=ionos, kubernetes=kubernetes,
-                  object_storage=object_storage, log=log, env=secret)
+    return Engine(graph.spec, base_dir, ionos=res.ionos, kubernetes=res.kubernetes,
+                  object_storage=res.object_storage, log=log, env=secret)
 
 
 def _previous(context: RunContext, key: dg.AssetKey) -> tuple[str | None, dict[str, Any]]:
