@@ -116,6 +116,7 @@ class IonosCredentials:
 
     @property
     def scheme(self) -> str:
+        """The HTTP authorization scheme: Bearer for a token, else Basic."""
         return "Bearer" if self.token else "Basic"
 
 

@@ -142,6 +142,7 @@ class GitRepositoryResource(dg.ConfigurableResource):
         return f"its signature is not from a trusted key ({redact(lines[-1])[:200]})"
 
     def cache_root(self) -> Path:
+        """The directory that holds the repository's local clones."""
         base = self.cache_dir or os.environ.get("PLATFORM_GIT_CACHE") or os.path.join(
             os.environ.get("DAGSTER_HOME") or tempfile.gettempdir(), "platform-ops-git")
         return Path(base)
@@ -343,9 +344,11 @@ class CommitTree:
 
     @property
     def root(self) -> Path | None:
+        """None: the tree is read from a commit, not from disk."""
         return None
 
     def describe(self, path: str) -> str:
+        """``path@<commit>``, where a file of this tree is, for messages."""
         return f"{path}@{self.sha[:12]}"
 
     def read_bytes(self, path: str) -> bytes:
@@ -369,10 +372,12 @@ class CommitTree:
             raise FileNotFoundError(2, "no such file at this commit", path) from None
 
     def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory of the commit."""
         prefix = self._prefix(path)
         return any(f.startswith(prefix) for f in self.files)
 
     def list_tree(self, directory: str) -> list[str]:
+        """Every file of the commit under ``directory``, sorted."""
         prefix = self._prefix(directory)
         return sorted(f for f in self.files if f.startswith(prefix))
 

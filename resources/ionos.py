@@ -123,6 +123,7 @@ class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource)
 
     @property
     def retry_policy(self) -> RetryPolicy:
+        """The retries of transient IONOS API errors this resource is configured for."""
         return RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                            max_delay=self.retry_max_wait_seconds)
 
@@ -410,6 +411,7 @@ class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource)
         self.wait_for_request(rid, describe, log=log)
 
     def list_k8s_clusters(self) -> list[dict[str, Any]]:
+        """Every Managed Kubernetes cluster of the contract (JSON)."""
         k8s = self.api("KubernetesApi")
         out = self.call("GET /k8s", lambda: k8s.k8s_get(depth=1))
         return list((self.to_json(out) or {}).get("items", []))
@@ -453,6 +455,7 @@ class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource)
         return self.k8s_cluster_ready(cluster_id, log)
 
     def list_node_pools(self, cluster_id: str) -> list[dict[str, Any]]:
+        """The node pools of a Managed Kubernetes cluster (JSON)."""
         k8s = self.api("KubernetesApi")
         out = self.call(f"GET /k8s/{cluster_id}/nodepools",
                         lambda: k8s.k8s_nodepools_get(cluster_id, depth=1))
@@ -780,6 +783,7 @@ class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource)
 
 
     def list_mariadb_clusters(self) -> list[dict[str, Any]]:
+        """Every DBaaS MariaDB cluster of the contract (JSON)."""
         import ionoscloud_dbaas_mariadb as mdb
 
         api = mdb.ClustersApi(self.mariadb_client())

@@ -48,6 +48,7 @@ class KubeSource:
     context: str | None = None
 
     def describe(self) -> str:
+        """Where the cluster's credentials come from, for messages."""
         if self.kind == "kubeconfig":
             where = os.pathsep.join(self.paths)
             return f"kubeconfig {where}, context {self.context or '(current-context)'}"

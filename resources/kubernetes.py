@@ -77,6 +77,7 @@ class KubernetesResource(dg.ConfigurableResource):
 
     @property
     def retry_policy(self) -> RetryPolicy:
+        """The retries of transient Kubernetes API errors this resource is configured for."""
         return RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                            max_delay=self.retry_max_wait_seconds)
 

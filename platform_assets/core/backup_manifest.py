@@ -116,10 +116,12 @@ class Manifest:
 
     @property
     def total_bytes(self) -> int:
+        """The bytes of all the manifest's objects."""
         return sum(o.size for o in self.objects)
 
     @property
     def finished(self) -> datetime:
+        """When the backup finished, as a datetime."""
         return parse_time(self.finished_at)
 
     def to_json(self) -> bytes:

@@ -61,6 +61,7 @@ class CertInfo:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """Every name the certificate covers: DNS names, then IP addresses."""
         return (*self.dns_names, *self.ip_addresses)
 
 
@@ -156,6 +157,7 @@ class ProbeTarget:
 
     @property
     def server_name(self) -> str:
+        """The name sent as SNI and verified: ``sni`` when set, else the host."""
         return self.sni or self.host
 
 
@@ -355,6 +357,7 @@ class Evaluation:
 
     @property
     def passed(self) -> bool:
+        """Whether the evaluation found nothing."""
         return not self.findings
 
     @property

@@ -42,6 +42,7 @@ class CheckOutcome:
 
     @property
     def key(self) -> str:
+        """``asset:check``, the outcome's identity."""
         return f"{self.asset}:{self.check}"
 
 

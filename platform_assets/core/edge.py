@@ -60,6 +60,7 @@ def zone_hosts(spec: PlatformSpec, zone: DnsZone) -> list[str]:
 
 
 def record_key(name: str, rtype: str) -> str:
+    """The key of a DNS record within its zone: name and type."""
     return f"{name} {rtype}"
 
 

@@ -179,6 +179,7 @@ class Node:
 
     @property
     def path(self) -> str:
+        """The node's key joined with ``/``."""
         return "/".join(self.key)
 
 
@@ -217,9 +218,11 @@ class Graph:
         return key[1:] if self.environment and key[:1] == (self.environment,) else key
 
     def by_kind(self, kind: NodeKind) -> list[Node]:
+        """The nodes of one kind."""
         return [n for n in self.nodes.values() if n.kind == kind]
 
     def by_group(self, group: Group) -> list[Node]:
+        """The nodes of one group."""
         return [n for n in self.nodes.values() if n.group == group]
 
     def component_node(self, name: str) -> Node:

@@ -26,18 +26,22 @@ class Manifest:
 
     @property
     def api_version(self) -> str:
+        """The object's ``apiVersion``."""
         return str(self.obj["apiVersion"])
 
     @property
     def kind(self) -> str:
+        """The object's ``kind``."""
         return str(self.obj["kind"])
 
     @property
     def name(self) -> str:
+        """The object's ``metadata.name``."""
         return str(self.obj["metadata"]["name"])
 
     @property
     def namespace(self) -> str | None:
+        """The object's ``metadata.namespace``, None when it has none."""
         ns = self.obj.get("metadata", {}).get("namespace")
         return str(ns) if ns else None
 

@@ -91,6 +91,7 @@ class LostField:
 
     @property
     def text(self) -> str:
+        """The lost field's path, as messages write it."""
         return render(self.path)
 
     @property

@@ -53,6 +53,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
     def add(self, change: Change) -> Change:
+        """Append ``change`` to the plan and return it."""
         self.changes.append(change)
         return change
 
@@ -63,10 +64,12 @@ class Plan:
 
     @property
     def writes(self) -> list[Change]:
+        """The changes that write something."""
         return [c for c in self.changes if c.writes]
 
     @property
     def blocked(self) -> list[Change]:
+        """The changes that are blocked."""
         return [c for c in self.changes if c.blocked]
 
     def counts(self) -> dict[str, int]:

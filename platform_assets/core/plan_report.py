@@ -36,6 +36,7 @@ class PlanReport:
 
     @property
     def blocked(self) -> list[Change]:
+        """The blocked changes of every plan."""
         return [c for p in self.plans for c in p.blocked]
 
     @property
@@ -54,6 +55,7 @@ class PlanReport:
             self.status]
 
     def totals(self) -> dict[str, int]:
+        """How many changes of each reported action, over all plans."""
         merged = merge_plans(self.plans)
         return {a: merged.get(a, 0) for a in _TOTALS}
 

@@ -93,6 +93,7 @@ class Alert:
 
     @property
     def name(self) -> str:
+        """The alert's ``alertname`` label (``?`` when it has none)."""
         return self.labels.get("alertname", "?")
 
 
@@ -183,6 +184,7 @@ class RemediationState:
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> RemediationState:
+        """The state a sensor cursor holds; a fresh state for none or an unreadable one."""
         if not cursor:
             return cls()
         try:
@@ -199,6 +201,7 @@ class RemediationState:
         )
 
     def to_cursor(self) -> str:
+        """The state as a sensor cursor (compact, sorted JSON)."""
         return json.dumps({"seen": self.seen, "history": self.history,
                            "escalated": self.escalated, "pending_verify": self.pending_verify},
                           separators=(",", ":"), sort_keys=True)
@@ -241,6 +244,7 @@ class Decision:
 
     @property
     def run_key(self) -> str:
+        """The run key of the remediation: the alert's fingerprint and start."""
         return f"{self.alert.fingerprint}:{self.alert.starts_at}"
 
     @property
@@ -259,6 +263,7 @@ class Plan:
     state: RemediationState
 
     def by_outcome(self, outcome: str) -> list[Decision]:
+        """The decisions with ``outcome``."""
         return [d for d in self.decisions if d.outcome == outcome]
 
 

@@ -105,6 +105,7 @@ class Compliance:
 
     @property
     def ok(self) -> bool:
+        """Whether the restore points comply (no problem found)."""
         return not self.problems
 
 
