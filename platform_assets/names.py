@@ -124,7 +124,7 @@ def drill_namespace(target: str) -> str:
 # The graph node kinds the reconcile engine materializes (the rest are backups, certificates).
 RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
                     "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb",
-                    "nat_gateway")
+                    "nat_gateway", "target_group", "application_load_balancer")
 # Their groups, which the reconcile and drift jobs select.
 RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
 

@@ -40,7 +40,7 @@ registers only once the server is up:
 ``{"name", "id", "poolName", "poolId", "clusterId", "k8sVersion", "privateIP", "publicIP",
 "state", "ready", "labels", "annotations", "cores", "ramMB", "storageGB", "availabilityZone"}``.
 
-NAT gateways: ``sandbox/ionos_gateways.py``.
+NAT gateways, Application Load Balancers and target groups: ``sandbox/ionos_gateways.py``.
 
 IP blocks and Network Load Balancers (``IPBlocksApi``, ``NetworkLoadBalancersApi`` of
 ``ionoscloud`` 6.1.13 and their models' documentation):
@@ -59,7 +59,7 @@ IP blocks and Network Load Balancers (``IPBlocksApi``, ``NetworkLoadBalancersApi
 
 ``fail_next(resource_type)`` makes the next create or update of that type (``datacenter``,
 ``lan``, ``volume``, ``snapshot``, ``k8s``, ``nodepool``, ``ipblock``, ``networkloadbalancer``,
-``natgateway``)
+``natgateway``, ``applicationloadbalancer``, ``target-group``)
 end FAILED, request included.
 """
 
@@ -92,7 +92,7 @@ from sandbox.ionos_common import (
     parse_iso,
     query_int,
 )
-from sandbox.ionos_gateways import NAT_LIMIT, NatGateways
+from sandbox.ionos_gateways import NAT_LIMIT, ApplicationLoadBalancers, NatGateways, TargetGroups
 from sandbox.world import World, kubeconfig_cluster
 
 PREFIX = "/cloudapi/v6"
@@ -112,12 +112,14 @@ LICENCE_TYPES = ("UNKNOWN", "WINDOWS", "WINDOWS2016", "WINDOWS2019", "WINDOWS202
                  "WINDOWS2025", "RHEL", "LINUX", "OTHER")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PAGINATED = {"datacenters", "lans", "volumes", "servers", "ipblocks", "networkloadbalancers",
-             "forwardingrules"}
+             "forwardingrules", "applicationloadbalancers", "targetgroups"}
 FAILABLE = {"datacenter", "lan", "volume", "snapshot", "k8s", "nodepool", "ipblock",
-            "networkloadbalancer", "natgateway"}
+            "networkloadbalancer", "natgateway", "applicationloadbalancer", "target-group"}
 # Who can use a reserved address, and the property that lists the addresses it uses.
-IP_USERS = {"networkloadbalancer": "ips", "natgateway": "publicIps"}
-IP_USER_NAMES = {"networkloadbalancer": "network load balancer", "natgateway": "NAT gateway"}
+IP_USERS = {"networkloadbalancer": "ips", "natgateway": "publicIps",
+            "applicationloadbalancer": "ips"}
+IP_USER_NAMES = {"networkloadbalancer": "network load balancer", "natgateway": "NAT gateway",
+                 "applicationloadbalancer": "application load balancer"}
 # The contract's resource limits (GET /contracts): reservableIps and nlbLimitTotal.
 RESERVABLE_IPS = 50
 NLB_LIMIT = 10
@@ -216,6 +218,8 @@ class IonosCloudService(IonosServiceBase):
         world.provision_volume = self.provision_volume
         world.volume_exists = self.volume_exists
         self._nat = NatGateways(self)
+        self._albs = ApplicationLoadBalancers(self)
+        self._target_groups = TargetGroups(self)
         self._routes = self._build_routes()
 
     def fail_next(self, resource_type: str) -> None:
@@ -307,7 +311,8 @@ class IonosCloudService(IonosServiceBase):
             _Route(nlb + "/forwardingrules", {"GET": self._list_rules, "POST": self._create_rule}),
             _Route(rule, {"GET": self._get_rule, "PUT": self._put_rule, "PATCH": self._patch_rule,
                           "DELETE": self._delete_rule}),
-            *(_Route(pattern, handlers) for pattern, handlers in self._nat.routes(dc)),
+            *(_Route(pattern, handlers) for pattern, handlers in [
+                *self._nat.routes(dc), *self._albs.routes(dc), *self._target_groups.routes()]),
             _Route("", {"GET": self._api_info}),
             _Route("/datacenters", {"GET": self._list_dcs, "POST": self._create_dc}),
             _Route(dc, {"GET": self._get_dc, "PUT": self._put_dc, "PATCH": self._patch_dc,
@@ -503,7 +508,8 @@ class IonosCloudService(IonosServiceBase):
         out["properties"] = self._computed_props(obj)
         entity_kinds = {"datacenter": DC_ENTITIES, "k8s": ["nodepools"], "lan": ["nics"],
                         "networkloadbalancer": ["forwardingrules"],
-                        "natgateway": ["rules"]}.get(obj["type"], [])
+                        "natgateway": ["rules"],
+                        "applicationloadbalancer": ["forwardingrules"]}.get(obj["type"], [])
         if entity_kinds:
             out["entities"] = {
                 kind: self._render_collection(req, self._children(obj["path"], kind),

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from platform_assets.spec.models import (
+    ApplicationLoadBalancer,
     BackupTarget,
     Bucket,
     Certificate,
@@ -34,6 +35,7 @@ from platform_assets.spec.models import (
     NodePool,
     PlatformSpec,
     PostgresCluster,
+    TargetGroup,
 )
 
 Group = Literal["infrastructure", "platform", "applications", "backups", "certificates"]
@@ -42,6 +44,7 @@ NodeKind = Literal[
     "datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
     "backup", "backup_copy", "certificate",
     "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb", "nat_gateway",
+    "target_group", "application_load_balancer",
 ]
 
 KEY_DATACENTER = ("ionos", "datacenter")
@@ -88,6 +91,16 @@ def load_balancer_key(name: str) -> tuple[str, ...]:
 def nat_gateway_key(name: str) -> tuple[str, ...]:
     """The asset key of a NAT gateway."""
     return ("ionos", "nat_gateway", name)
+
+
+def target_group_key(name: str) -> tuple[str, ...]:
+    """The asset key of a target group (of Application Load Balancers)."""
+    return ("ionos", "target_group", name)
+
+
+def application_load_balancer_key(name: str) -> tuple[str, ...]:
+    """The asset key of an Application Load Balancer."""
+    return ("ionos", "application_load_balancer", name)
 
 
 def dns_zone_key(zone: str) -> tuple[str, ...]:
@@ -139,12 +152,15 @@ class BackupCopySection:
 # The spec section behind a node, by kind: datacenter Datacenter, lan Lan, cluster Cluster,
 # node_pool NodePool, mariadb MariaDB, bucket Bucket, component Component, backup BackupSection,
 # backup_copy BackupCopySection, certificate Certificate, ip_block IpBlock, load_balancer
-# LoadBalancer, dns_zone DnsZone, nat_gateway NatGateway.
+# LoadBalancer, dns_zone DnsZone, nat_gateway NatGateway, target_group TargetGroup,
+# application_load_balancer ApplicationLoadBalancer.
 Section = (Datacenter | Lan | Cluster | NodePool | MariaDB | Bucket | Component | BackupSection
            | BackupCopySection | Certificate
-           | PostgresCluster | IpBlock | LoadBalancer | DnsZone | InMemoryDB | NatGateway)
+           | PostgresCluster | IpBlock | LoadBalancer | DnsZone | InMemoryDB | NatGateway
+           | TargetGroup | ApplicationLoadBalancer)
 DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component,
-                  PostgresCluster, IpBlock, LoadBalancer, DnsZone, InMemoryDB, NatGateway)
+                  PostgresCluster, IpBlock, LoadBalancer, DnsZone, InMemoryDB, NatGateway,
+                  TargetGroup, ApplicationLoadBalancer)
 REPLACEABLE_SECTIONS = (Cluster, NodePool, MariaDB,
                         PostgresCluster, IpBlock, LoadBalancer, InMemoryDB)
 
@@ -363,6 +379,18 @@ def _add_edge(b: _Builder, spec: PlatformSpec) -> None:
               {"ionos"}, gw.owners, gw.description or
               f"NAT gateway {gw.name}: egress of {', '.join(n.lan for n in gw.lans)} from IP "
               f"block {gw.ip_block}.", gw)
+    for tg in ionos.target_groups:
+        b.add(target_group_key(tg.name), "target_group", tg.name, "infrastructure",
+              [node_pool_key(t.node_pool) for t in tg.targets], {"ionos"}, tg.owners,
+              tg.description or f"Target group {tg.name} of Application Load Balancers.", tg)
+    for alb in ionos.application_load_balancers:
+        groups = [h.target_group for r in alb.rules for h in r.http_rules if h.target_group]
+        b.add(application_load_balancer_key(alb.name), "application_load_balancer", alb.name,
+              "infrastructure",
+              [KEY_DATACENTER, lan_key(alb.listener_lan), lan_key(alb.target_lan),
+               ip_block_key(alb.ip_block), *(target_group_key(g) for g in groups)],
+              {"ionos"}, alb.owners, alb.description or
+              f"Application Load Balancer {alb.name} on IP block {alb.ip_block}.", alb)
     for zone in ionos.dns.zones:
         blocks = [zone.hosts_to] if zone.hosts_to else []
         blocks += [r.ip_block for r in zone.records if r.ip_block]

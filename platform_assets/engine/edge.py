@@ -11,6 +11,7 @@ zone's drift check reports them as orphans.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -68,8 +69,10 @@ def _addresses(rt: Runtime, names: list[str]) -> dict[str, str | None]:
                                           partial(rt.cloud().find_ip_block, n))) for n in names}
 
 
-def _node_ips(rt: Runtime, lb: LoadBalancer, opts: Options) -> dict[str, list[str]]:
-    """Node pool name -> its nodes' private addresses, for the pools the balancer targets."""
+def pool_ips(rt: Runtime, what: str, names: Iterable[str],
+             opts: Options) -> dict[str, list[str]]:
+    """Node pool name -> its nodes' private addresses, for the pools ``what`` (a balancer, a
+    target group) targets."""
     api = rt.cloud()
     name = rt.spec.ionos_infra.cluster.name
     cluster = require(f"cluster {name}", api.find_k8s_cluster(name), opts)
@@ -77,11 +80,10 @@ def _node_ips(rt: Runtime, lb: LoadBalancer, opts: Options) -> dict[str, list[st
         return {}
     pools = {p["properties"].get("name"): str(p["id"]) for p in api.list_node_pools(cluster["id"])}
     out: dict[str, list[str]] = {}
-    for name in sorted({t.node_pool for t in lb.targets}):
+    for name in sorted(set(names)):
         pool_id = pools.get(name)
         if pool_id is None and not opts.dry_run:
-            raise ReconcileError(f"load balancer {lb.name}: node pool {name} does not exist: "
-                                 "reconcile it first")
+            raise ReconcileError(f"{what}: node pool {name} does not exist: reconcile it first")
         out[name] = api.node_ips(str(cluster["id"]), pool_id) if pool_id else []
     return out
 
@@ -107,7 +109,8 @@ def _observe_nlb(rt: Runtime, node: Node, opts: Options) -> IonosState:
         if dc_id and lan not in lan_ids and not opts.dry_run:
             raise ReconcileError(f"load balancer {lb.name}: LAN {lan} does not exist: "
                                  "reconcile it first")
-    rules = edge.rule_props(lb, ips[0], _node_ips(rt, lb, opts))
+    rules = edge.rule_props(lb, ips[0], pool_ips(rt, f"load balancer {lb.name}",
+                                                 (t.node_pool for t in lb.targets), opts))
     want = {**edge.nlb_props(lb, int(lan_ids.get(lb.listener_lan, "0")),
                              int(lan_ids.get(lb.target_lan, "0")), ips),
             "rules": rules, "ruleNames": sorted(rules)}

@@ -11,7 +11,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from platform_assets.core import edge
-from platform_assets.spec.models import DnsZone, LoadBalancer, NatGateway, PlatformSpec
+from platform_assets.spec.models import (
+    ApplicationLoadBalancer,
+    DnsZone,
+    LoadBalancer,
+    NatGateway,
+    PlatformSpec,
+)
 
 Loc = tuple[str | int, ...]
 Problems = list[tuple[Loc, str]]
@@ -32,7 +38,8 @@ def _dupes(names: list[str], loc: Loc, what: str, field: str = "name") -> Proble
 
 
 def check_edge(spec: PlatformSpec) -> Problems:
-    """Every problem of ``ionos.ip_blocks``, ``ionos.load_balancers`` and ``ionos.dns``."""
+    """Every problem of ``ionos.ip_blocks``, the load balancers, NAT gateways, target groups
+    and ``ionos.dns``."""
     ionos = spec.ionos
     if ionos is None:
         return []
@@ -41,11 +48,22 @@ def check_edge(spec: PlatformSpec) -> Problems:
                     "load balancer name")
            + _dupes([z.name for z in ionos.dns.zones], ("ionos", "dns", "zones"), "zone")
            + _dupes([g.name for g in ionos.nat_gateways], ("ionos", "nat_gateways"),
-                    "NAT gateway name"))
+                    "NAT gateway name")
+           + _dupes([g.name for g in ionos.target_groups], ("ionos", "target_groups"),
+                    "target group name")
+           + _dupes([a.name for a in ionos.application_load_balancers],
+                    ("ionos", "application_load_balancers"), "application load balancer name"))
     for i, lb in enumerate(ionos.load_balancers):
         out += _check_load_balancer(spec, ("ionos", "load_balancers", i), lb)
     for i, gw in enumerate(ionos.nat_gateways):
         out += _check_nat_gateway(spec, ("ionos", "nat_gateways", i), gw)
+    for i, tg in enumerate(ionos.target_groups):
+        pools = {p.name for p in ionos.node_pools}
+        out += [(("ionos", "target_groups", i, "targets", j, "node_pool"),
+                 _unknown("node pool", t.node_pool, pools))
+                for j, t in enumerate(tg.targets) if t.node_pool not in pools]
+    for i, alb in enumerate(ionos.application_load_balancers):
+        out += _check_alb(spec, ("ionos", "application_load_balancers", i), alb)
     out += _check_addresses(spec)
     for i, zone in enumerate(ionos.dns.zones):
         out += _check_zone(spec, ("ionos", "dns", "zones", i), zone)
@@ -55,17 +73,9 @@ def check_edge(spec: PlatformSpec) -> Problems:
 def _check_load_balancer(spec: PlatformSpec, loc: Loc, lb: LoadBalancer) -> Problems:
     ionos = spec.ionos_infra
     out: Problems = []
-    lans = {lan.name: lan for lan in ionos.lans}
     out += _check_block(spec, (*loc, "ip_block"), lb.ip_block, "a load balancer can only "
                         "listen on addresses reserved in its own location")
-    for field, public in (("listener_lan", True), ("target_lan", False)):
-        name = getattr(lb, field)
-        if name not in lans:
-            out.append(((*loc, field), _unknown("LAN", name, lans)))
-        elif lans[name].public != public:
-            want, have = ("public", "private") if public else ("private", "public")
-            out.append(((*loc, field), f"LAN {name!r} is {have}; the "
-                        f"{field.replace('_', ' ')} must be {want}"))
+    out += _check_listener_lans(spec, loc, lb.listener_lan, lb.target_lan)
     pools = {p.name: p for p in ionos.node_pools}
     out += _dupes([t.name for t in lb.targets], (*loc, "targets"), "target name")
     for j, t in enumerate(lb.targets):
@@ -86,6 +96,59 @@ def _check_load_balancer(spec: PlatformSpec, loc: Loc, lb: LoadBalancer) -> Prob
     return out
 
 
+def _check_listener_lans(spec: PlatformSpec, loc: Loc, listener: str, target: str) -> Problems:
+    """A balancer listens in a public LAN and forwards in a private one."""
+    lans = {lan.name: lan for lan in spec.ionos_infra.lans}
+    out: Problems = []
+    for field, name, public in (("listener_lan", listener, True), ("target_lan", target, False)):
+        if name not in lans:
+            out.append(((*loc, field), _unknown("LAN", name, lans)))
+        elif lans[name].public != public:
+            want, have = ("public", "private") if public else ("private", "public")
+            out.append(((*loc, field), f"LAN {name!r} is {have}; the "
+                        f"{field.replace('_', ' ')} must be {want}"))
+    return out
+
+
+def _check_alb(spec: PlatformSpec, loc: Loc, alb: ApplicationLoadBalancer) -> Problems:
+    out = _check_block(spec, (*loc, "ip_block"), alb.ip_block, "a load balancer can only "
+                       "listen on addresses reserved in its own location")
+    out += _check_exclusive(spec, (*loc, "ip_block"), alb.ip_block,
+                            f"application load balancer {alb.name!r}")
+    out += _check_listener_lans(spec, loc, alb.listener_lan, alb.target_lan)
+    out += _dupes([r.name for r in alb.rules], (*loc, "rules"), "rule name")
+    out += _dupes([str(r.listener_port) for r in alb.rules], (*loc, "rules"), "listener port",
+                  "listener_port")
+    groups = {tg.name: tg for tg in spec.ionos_infra.target_groups}
+    pools = {p.name: p for p in spec.ionos_infra.node_pools}
+    for j, rule in enumerate(alb.rules):
+        out += _dupes([h.name for h in rule.http_rules], (*loc, "rules", j, "http_rules"),
+                      "HTTP rule name")
+        for k, http in enumerate(rule.http_rules):
+            where = (*loc, "rules", j, "http_rules", k, "target_group")
+            if http.target_group is None:
+                continue
+            tg = groups.get(http.target_group)
+            if tg is None:
+                out.append((where, _unknown("target group", http.target_group, groups)))
+                continue
+            out += [(where, f"target group {tg.name!r} targets node pool {t.node_pool!r}, "
+                            f"which is not in the target LAN {alb.target_lan!r}")
+                    for t in tg.targets if t.node_pool in pools
+                    and alb.target_lan not in pools[t.node_pool].lans]
+    return out
+
+
+def _check_exclusive(spec: PlatformSpec, loc: Loc, block: str, me: str) -> Problems:
+    """An address serves one load balancer or NAT gateway: the first user of a block keeps it."""
+    users = _block_users(spec)
+    earlier = [who for name, who in users[:users.index((block, me))] if name == block]
+    if not earlier:
+        return []
+    return [(loc, f"IP block {block!r} is used by {earlier[0]} already: an address serves one "
+                  "load balancer or NAT gateway; reserve another block")]
+
+
 def _check_block(spec: PlatformSpec, loc: Loc, name: str, why: str) -> Problems:
     ionos = spec.ionos_infra
     block = next((b for b in ionos.ip_blocks if b.name == name), None)
@@ -101,19 +164,15 @@ def _block_users(spec: PlatformSpec) -> list[tuple[str, str]]:
     """(IP block, who uses its addresses) for every load balancer and NAT gateway, in order."""
     ionos = spec.ionos_infra
     return ([(lb.ip_block, f"load balancer {lb.name!r}") for lb in ionos.load_balancers]
-            + [(gw.ip_block, f"NAT gateway {gw.name!r}") for gw in ionos.nat_gateways])
+            + [(gw.ip_block, f"NAT gateway {gw.name!r}") for gw in ionos.nat_gateways]
+            + [(a.ip_block, f"application load balancer {a.name!r}")
+               for a in ionos.application_load_balancers])
 
 
 def _check_nat_gateway(spec: PlatformSpec, loc: Loc, gw: NatGateway) -> Problems:
     out = _check_block(spec, (*loc, "ip_block"), gw.ip_block, "a NAT gateway can only use "
                        "addresses reserved in its own location")
-    users = _block_users(spec)
-    me = users.index((gw.ip_block, f"NAT gateway {gw.name!r}"))
-    earlier = [who for block, who in users[:me] if block == gw.ip_block]
-    if earlier:
-        out.append(((*loc, "ip_block"), f"IP block {gw.ip_block!r} is used by {earlier[0]} "
-                    "already: an address serves one load balancer or NAT gateway; reserve "
-                    "another block"))
+    out += _check_exclusive(spec, (*loc, "ip_block"), gw.ip_block, f"NAT gateway {gw.name!r}")
     lans = {lan.name: lan for lan in spec.ionos_infra.lans}
     out += _dupes([n.lan for n in gw.lans], (*loc, "lans"), "LAN", "lan")
     for j, n in enumerate(gw.lans):
@@ -174,6 +233,9 @@ def _check_addresses(spec: PlatformSpec) -> Problems:
     for i, lb in enumerate(ionos.load_balancers):
         seen.append((lb.target_lan, ipaddress.ip_interface(lb.private_ip),
                      ("ionos", "load_balancers", i, "private_ip")))
+    for i, alb in enumerate(ionos.application_load_balancers):
+        seen.append((alb.target_lan, ipaddress.ip_interface(alb.private_ip),
+                     ("ionos", "application_load_balancers", i, "private_ip")))
     for i, gw in enumerate(ionos.nat_gateways):
         seen += [(n.lan, ipaddress.ip_interface(n.gateway_ip),
                   ("ionos", "nat_gateways", i, "lans", j, "gateway_ip"))

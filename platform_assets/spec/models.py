@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -494,6 +495,9 @@ def _private_interface(value: Any) -> Any:
     return value
 
 
+PrivateInterface = Annotated[str, BeforeValidator(_private_interface)]
+
+
 class IpBlock(Model):
     """Reserved public IPv4 addresses (an IONOS IP block) of one location."""
 
@@ -552,8 +556,8 @@ class LoadBalancer(Model):
     ip_block: Name = Field(description="the IP block whose addresses it listens on")
     listener_lan: Name = Field(description="a public LAN")
     target_lan: Name = Field(description="a private LAN the target node pools are in")
-    private_ip: str = Field(description="its address in the target LAN with prefix, e.g. "
-                            "10.7.222.10/24")
+    private_ip: PrivateInterface = Field(description="its address in the target LAN with "
+                                         "prefix, e.g. 10.7.222.10/24")
     targets: list[LoadBalancerTarget] = Field(min_length=1)
     rules: list[ForwardingRule] = Field(min_length=1)
     fronts: FrontedService | None = None
@@ -562,23 +566,14 @@ class LoadBalancer(Model):
     owners: list[str] = Field(default_factory=list)
     description: str = ""
 
-    @field_validator("private_ip", mode="before")
-    @classmethod
-    def _private_interface(cls, value: Any) -> Any:
-        return _private_interface(value)
-
 
 class NatGatewayLan(Model):
     """A private LAN the NAT gateway routes out of, and its address there."""
 
     lan: Name = Field(description="a private LAN")
-    gateway_ip: str = Field(description="the gateway's address in the LAN with prefix, e.g. "
-                            "10.7.222.1/24: the next hop of the LAN's default route")
-
-    @field_validator("gateway_ip", mode="before")
-    @classmethod
-    def _private_interface(cls, value: Any) -> Any:
-        return _private_interface(value)
+    gateway_ip: PrivateInterface = Field(description="the gateway's address in the LAN with "
+                                         "prefix, e.g. 10.7.222.1/24: the next hop of the "
+                                         "LAN's default route")
 
 
 class PortRange(Model):
@@ -623,6 +618,140 @@ class NatGateway(Model):
                            "a load balancer listens on")
     lans: list[NatGatewayLan] = Field(min_length=1)
     rules: list[NatRule] = Field(min_length=1)
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class TargetHealthCheck(Model):
+    """How the balancer probes each target (TCP), in milliseconds."""
+
+    interval_ms: int = Field(default=2000, ge=100, le=60000)
+    timeout_ms: int = Field(default=5000, ge=100, le=60000)
+    retries: int = Field(default=3, ge=0, le=65535)
+
+
+class HttpHealthCheck(Model):
+    """An HTTP request that must answer as expected for a target to be healthy."""
+
+    path: str = Field(default="/", pattern=r"^/\S*$")
+    method: Literal["HEAD", "PUT", "POST", "GET", "TRACE", "PATCH", "OPTIONS"] = "GET"
+    match_type: Literal["STATUS_CODE", "RESPONSE_BODY"] = "STATUS_CODE"
+    response: str = Field(default="200", min_length=1, description="the status code or the "
+                          "body (match_type) a healthy target answers")
+    regex: bool = False
+    negate: bool = False
+
+
+class TargetGroupTarget(Model):
+    """Every node of a node pool, on one port (the ingress Service's node port)."""
+
+    node_pool: Name
+    port: int = Field(ge=1, le=65535)
+    weight: int = Field(default=1, ge=0, le=256)
+    proxy_protocol: Literal["none", "v1", "v2", "v2ssl"] = "none"
+    health_check: bool = True
+    maintenance: bool = False
+
+
+class TargetGroup(Model):
+    """An IONOS target group: where an Application Load Balancer's HTTP rules forward to."""
+
+    name: Name
+    algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTION", "RANDOM", "SOURCE_IP"] = "ROUND_ROBIN"
+    protocol_version: Literal["HTTP1", "HTTP2"] = "HTTP1"
+    targets: list[TargetGroupTarget] = Field(min_length=1)
+    health_check: TargetHealthCheck = Field(default_factory=TargetHealthCheck)
+    http_health_check: HttpHealthCheck | None = None
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+AlbConditionType = Literal["HEADER", "PATH", "QUERY", "METHOD", "HOST", "COOKIE", "SOURCE_IP"]
+AlbMatch = Literal["EXISTS", "CONTAINS", "EQUALS", "MATCHES", "STARTS_WITH", "ENDS_WITH"]
+
+
+class AlbCondition(Model):
+    """One condition of an HTTP rule; the rule applies when all of them hold."""
+
+    type: AlbConditionType
+    condition: AlbMatch | None = Field(default=None, description="required but for SOURCE_IP, "
+                                       "which takes none")
+    key: str | None = Field(default=None, description="the header, query or cookie name")
+    value: str | None = Field(default=None, description="required but for EXISTS; a CIDR for "
+                              "SOURCE_IP")
+    negate: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> AlbCondition:
+        if (self.type == "SOURCE_IP") != (self.condition is None):
+            raise ValueError("SOURCE_IP takes no condition; every other type needs one" if
+                             self.type == "SOURCE_IP" else f"a {self.type} condition needs "
+                             "condition (EXISTS, EQUALS, STARTS_WITH, ...)")
+        if (self.key is not None) != (self.type in ("HEADER", "QUERY", "COOKIE")):
+            raise ValueError(f"key is for HEADER, QUERY and COOKIE conditions, and they need "
+                             f"it (type {self.type})")
+        if (self.value is None) != (self.condition == "EXISTS"):
+            raise ValueError("value is required unless the condition is EXISTS, which takes "
+                             "none")
+        if self.type == "SOURCE_IP":
+            _cidr(str(self.value))
+        return self
+
+
+class AlbHttpRule(Model):
+    """What the balancer does with a request that meets every condition: forward it to a
+    target group, redirect it, or answer it."""
+
+    name: Name
+    type: Literal["FORWARD", "REDIRECT", "STATIC"] = "FORWARD"
+    target_group: Name | None = Field(default=None, description="FORWARD: a target group of "
+                                      "the spec")
+    location: str | None = Field(default=None, description="REDIRECT: where to")
+    status_code: int | None = Field(default=None, description="REDIRECT 301/302/303/307/308 "
+                                    "(default 301); STATIC 200-599 (default 503)")
+    response_message: str | None = Field(default=None, description="STATIC: the body")
+    content_type: str | None = Field(default=None, description="STATIC: its content type")
+    drop_query: bool = Field(default=False, description="REDIRECT: drop the query string")
+    conditions: list[AlbCondition] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _action(self) -> AlbHttpRule:
+        need = {"FORWARD": "target_group", "REDIRECT": "location", "STATIC": "response_message"}
+        if getattr(self, need[self.type]) is None:
+            raise ValueError(f"a {self.type} rule needs {need[self.type]}")
+        extra = [f for f in need.values() if f != need[self.type] and getattr(self, f)]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} is not for a {self.type} rule")
+        codes = {"REDIRECT": (301, 302, 303, 307, 308), "STATIC": tuple(range(200, 600))}
+        if self.status_code is not None and self.status_code not in codes.get(self.type, ()):
+            raise ValueError(f"status_code {self.status_code} is not allowed for a {self.type} "
+                             "rule (REDIRECT: 301, 302, 303, 307, 308; STATIC: 200-599; FORWARD: "
+                             "none)")
+        return self
+
+
+class AlbForwardingRule(Model):
+    """One HTTP listener port of the balancer's reserved address and its HTTP rules."""
+
+    name: Name
+    listener_port: int = Field(ge=1, le=65535)
+    client_timeout_ms: int = Field(default=50000, ge=1, le=3600000)
+    http_rules: list[AlbHttpRule] = Field(min_length=1)
+
+
+class ApplicationLoadBalancer(Model):
+    """An IONOS Application Load Balancer: HTTP on the addresses of an IP block in a public
+    LAN, routed by host and path to target groups in a private LAN."""
+
+    name: Name
+    ip_block: Name = Field(description="the IP block whose addresses it listens on")
+    listener_lan: Name = Field(description="a public LAN")
+    target_lan: Name = Field(description="a private LAN the targets are in")
+    private_ip: PrivateInterface = Field(description="its address in the target LAN with "
+                                         "prefix")
+    rules: list[AlbForwardingRule] = Field(min_length=1)
     drift: DriftMode = "enforce"
     owners: list[str] = Field(default_factory=list)
     description: str = ""
@@ -694,6 +823,8 @@ class Ionos(Model):
     ip_blocks: list[IpBlock] = Field(default_factory=list)
     load_balancers: list[LoadBalancer] = Field(default_factory=list)
     nat_gateways: list[NatGateway] = Field(default_factory=list)
+    target_groups: list[TargetGroup] = Field(default_factory=list)
+    application_load_balancers: list[ApplicationLoadBalancer] = Field(default_factory=list)
     dns: Dns = Field(default_factory=Dns)
 
 

@@ -173,9 +173,134 @@ def test_the_contract_limits_nat_gateways_and_a_used_block_stays_reserved(api_ur
         dc, gw.id).metadata.state == "FAILED"
 
 
+def target_group(client: Any, **extra: Any) -> Any:
+    import ionoscloud
+
+    props = {"name": "web", "algorithm": "ROUND_ROBIN", "protocol": "HTTP",
+             "targets": [{"ip": "10.7.222.21", "port": 30080, "weight": 1}], **extra}
+    api = ionoscloud.TargetGroupsApi(client)
+    made, status, headers = api.targetgroups_post_with_http_info({"properties": props})
+    assert status == 202 and "/requests/" in headers["Location"]
+    return api.targetgroups_find_by_target_group_id(made.id, depth=1)
+
+
+def forward(tg_id: str, name: str = "app", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": "FORWARD", "targetGroup": tg_id, "conditions": [
+        {"type": "HOST", "condition": "EQUALS", "value": "www.example.com"},
+        {"type": "PATH", "condition": "STARTS_WITH", "value": "/app"}], **extra}
+
+
+def alb_body(dc_ids: tuple[int, int], ips: list[str], http_rules: list[dict[str, Any]],
+             name: str = "web", protocol: str = "HTTP") -> dict[str, Any]:
+    public, private = dc_ids
+    rule = {"name": "http", "protocol": protocol, "listenerIp": ips[0] if ips else "10.7.222.11",
+            "listenerPort": 80, "httpRules": http_rules}
+    return {"properties": {"name": name, "listenerLan": public, "targetLan": private,
+                           "ips": ips, "lbPrivateIps": ["10.7.222.11/24"]},
+            "entities": {"forwardingrules": {"items": [{"properties": rule}]}}}
+
+
+def test_an_application_load_balancer_routes_by_host_and_path_to_a_target_group(
+        api_url) -> None:
+    """TargetGroupsApi and ApplicationLoadBalancersApi (ionoscloud 6.1.13) with the Cloud API's
+    202 pattern: a target group and a balancer whose HTTP rule forwards by host and path go
+    BUSY then AVAILABLE; documented defaults are filled in: a target's health check enabled and
+    maintenance off (TargetGroupTarget), ``healthCheck`` interval 2000 ms and 3 retries
+    (TargetGroupHealthCheck), ``clientTimeout`` 50000 ms
+    (ApplicationLoadBalancerForwardingRuleProperties), ``negate`` false
+    (ApplicationLoadBalancerHttpRuleCondition), a REDIRECT's status 301
+    (ApplicationLoadBalancerHttpRule)."""
+    import ionoscloud
+
+    url, _ = api_url
+    client = cloud(url)
+    dc, public, private = datacenter(client)
+    tg = target_group(client)
+    assert tg.metadata.state == "AVAILABLE" and tg.type == "target-group"
+    (target,) = tg.properties.targets
+    assert target.health_check_enabled is True and target.maintenance_enabled is False
+    assert (tg.properties.health_check.check_interval, tg.properties.health_check.retries) == (
+        2000, 3)
+    ip = reserve(client, name="web").properties.ips[0]
+    api = ionoscloud.ApplicationLoadBalancersApi(client)
+    redirect = {"name": "old", "type": "REDIRECT", "location": "https://www.example.com",
+                "conditions": [{"type": "HOST", "condition": "EQUALS",
+                                "value": "old.example.com"}]}
+    made, status, headers = api.datacenters_applicationloadbalancers_post_with_http_info(
+        dc, alb_body((public, private), [ip], [forward(tg.id), redirect]))
+    assert status == 202 and "/requests/" in headers["Location"]
+    got = api.datacenters_applicationloadbalancers_find_by_application_load_balancer_id(
+        dc, made.id, depth=2)
+    assert got.metadata.state == "AVAILABLE" and got.properties.ips == [ip]
+    (rule,) = got.entities.forwardingrules.items
+    assert rule.properties.client_timeout == 50000 and rule.properties.listener_ip == ip
+    app, old = rule.properties.http_rules
+    assert app.target_group == tg.id and app.conditions[0].negate is False
+    assert old.status_code == 301 and old.location == "https://www.example.com"
+    listed = api.datacenters_applicationloadbalancers_get(dc, depth=1)
+    assert [b.id for b in listed.items] == [made.id] and listed.limit == 1000
+
+
+def test_application_load_balancers_and_target_groups_validate_their_rules(api_url) -> None:
+    """What the SDK's models document, refused with a 422 in the Cloud API's error body naming
+    the field: a FORWARD rule needs an existing target group ("this parameter is mandatory");
+    forwarding rules are HTTP only; a SOURCE_IP condition takes no ``condition`` ("It must be
+    'null' if the type is 'SOURCE_IP'"), a HEADER condition needs its key, EXISTS takes no
+    value; targets need ``weight`` (required in TargetGroupTarget); the algorithm comes from the
+    allowed values; an address serves one balancer or gateway and an IP block only its own
+    location; a target group a rule forwards to is not deleted. A refused POST creates
+    nothing."""
+    import ionoscloud
+
+    url, _ = api_url
+    client = cloud(url)
+    dc, public, private = datacenter(client)
+    lans = (public, private)
+    tg = target_group(client)
+    api = ionoscloud.ApplicationLoadBalancersApi(client)
+    ip = reserve(client, name="web").properties.ips[0]
+    far = reserve(client, location="us/las", name="far").properties.ips[0]
+    nat_ip = reserve(client, name="egress").properties.ips[0]
+    ionoscloud.NATGatewaysApi(client).datacenters_natgateways_post(dc, nat_body([nat_ip]))
+    cases = [
+        (alb_body(lans, [ip], [forward("no-such-group")]), "no-such-group"),
+        (alb_body(lans, [ip], [forward(tg.id)], protocol="TCP"), "protocol"),
+        (alb_body(lans, [ip], [forward(tg.id, conditions=[
+            {"type": "SOURCE_IP", "condition": "EQUALS", "value": "10.0.0.0/8"}])]), "SOURCE_IP"),
+        (alb_body(lans, [ip], [forward(tg.id, conditions=[
+            {"type": "HEADER", "condition": "EQUALS", "value": "x"}])]), "key"),
+        (alb_body(lans, [ip], [forward(tg.id, conditions=[
+            {"type": "PATH", "condition": "EXISTS", "value": "/x"}])]), "EXISTS"),
+        (alb_body(lans, [ip], [forward(tg.id), forward(tg.id)]), "unique"),
+        (alb_body(lans, [far], [forward(tg.id)]), "us/las"),
+        (alb_body(lans, [nat_ip], [forward(tg.id)]), "NAT gateway"),
+    ]
+    for body, word in cases:
+        with pytest.raises(ionoscloud.ApiException) as exc:
+            api.datacenters_applicationloadbalancers_post(dc, body)
+        status, message = error_of(exc.value)
+        assert status == 422 and word in message, (body, message)
+    assert api.datacenters_applicationloadbalancers_get(dc, depth=1).items == []
+    groups = ionoscloud.TargetGroupsApi(client)
+    for props, word in (
+            ({"targets": [{"ip": "10.7.222.21", "port": 30080}]}, "weight"),
+            ({"algorithm": "FASTEST"}, "algorithm")):
+        body = {"name": "bad", "algorithm": "ROUND_ROBIN", "protocol": "HTTP", **props}
+        with pytest.raises(ionoscloud.ApiException) as exc:
+            groups.targetgroups_post({"properties": body})
+        status, message = error_of(exc.value)
+        assert status == 422 and word in message, message
+    api.datacenters_applicationloadbalancers_post(dc, alb_body(lans, [ip], [forward(tg.id)]))
+    with pytest.raises(ionoscloud.ApiException) as exc:
+        groups.target_groups_delete(tg.id)
+    status, message = error_of(exc.value)
+    assert status == 422 and "forwarding rule" in message
+
+
 def _with_egress(data: dict[str, Any], _base: Path) -> None:
-    """The example with a NAT gateway for the private LAN (its own reserved address) and
-    WordPress reading the ingress address from the IP block's outputs."""
+    """The example with a NAT gateway for the private LAN and an Application Load Balancer
+    routing by host to a target group of the pool's nodes (each on its own reserved address),
+    and WordPress reading the ingress address from the IP block's outputs."""
     ionos = data["ionos"]
     ionos["ip_blocks"].append({"name": "egress", "size": 1})
     ionos["nat_gateways"] = [{
@@ -184,6 +309,21 @@ def _with_egress(data: dict[str, Any], _base: Path) -> None:
         "rules": [{"name": "nodes", "source_subnet": "10.7.222.0/25"},
                   {"name": "dns", "source_subnet": "10.7.222.128/25", "protocol": "UDP",
                    "target_ports": {"start": 53, "end": 53}}]}]
+    ionos["ip_blocks"].append({"name": "web", "size": 1})
+    ionos["target_groups"] = [{
+        "name": "web", "targets": [{"node_pool": "application-pool", "port": 30080}],
+        "http_health_check": {"path": "/healthz", "response": "200"}}]
+    ionos["application_load_balancers"] = [{
+        "name": "web", "ip_block": "web", "listener_lan": "edge-public",
+        "target_lan": "k8s-private", "private_ip": "10.7.222.11/24",
+        "rules": [{"name": "http", "listener_port": 80, "http_rules": [
+            {"name": "old-host", "type": "REDIRECT", "location": "https://www.samcloud.online",
+             "conditions": [{"type": "HOST", "condition": "EQUALS",
+                             "value": "old.samcloud.online"}]},
+            {"name": "site", "target_group": "web",
+             "conditions": [{"type": "HOST", "condition": "ENDS_WITH",
+                             "value": "samcloud.online"},
+                            {"type": "PATH", "condition": "STARTS_WITH", "value": "/"}]}]}]}]
     wordpress = next(c for c in data["applications"] if c["name"] == "wordpress")
     wordpress["inputs"]["infrastructure"].append({
         "asset": "ip_block/ingress", "config_map": "edge-addresses",
@@ -210,12 +350,18 @@ def gateway_state(ionos: IonosCloudResource) -> tuple[str, dict[str, Any], str]:
                                                                    "egress")), dc["id"])
 
 
+def _pool_ips(ionos: IonosCloudResource) -> list[str]:
+    cluster = must(ionos.find_k8s_cluster("ionos-k8s"))
+    pool = ionos.list_node_pools(cluster["id"])[0]
+    return sorted(ionos.node_ips(cluster["id"], pool["id"]))
+
+
 def rules_of(gw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["properties"]["name"]: r for r in gw["entities"]["rules"]["items"]}
 
 
 @pytest.mark.xdist_group("reconcile")
-def test_the_example_with_an_egress_gateway_converges_and_drift_is_corrected(
+def test_the_example_with_gateways_and_an_alb_converges_and_drift_is_corrected(
         sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path) -> None:
     sandbox.reset()
     sandbox.reset_counts()
@@ -240,16 +386,37 @@ def test_the_example_with_an_egress_gateway_converges_and_drift_is_corrected(
         cm = must(kube(sandbox_env).get("v1", "ConfigMap", "edge-addresses", "services"))
         assert cm["data"] == {"INGRESS_IP": ingress_ip, "INGRESS_IPS": ingress_ip}
 
+        # The balancer forwards to the target group of every node, by host and path.
+        alb = must(ionos.find_gateway("applicationloadbalancers", dc_id, "web"))
+        tg = must(ionos.find_target_group("web"))
+        nodes = _pool_ips(ionos)
+        assert sorted(t["ip"] for t in tg["properties"]["targets"]) == nodes
+        assert tg["properties"]["httpHealthCheck"]["path"] == "/healthz"
+        (http,) = alb["entities"]["forwardingrules"]["items"]
+        web_ip = must(ionos.find_ip_block("web"))["properties"]["ips"][0]
+        assert http["properties"]["listenerIp"] == web_ip
+        old_host, site = http["properties"]["httpRules"]
+        assert (old_host["type"], old_host["statusCode"]) == ("REDIRECT", 301)
+        assert site["targetGroup"] == tg["id"]
+
         sandbox.reset_counts()
         assert run(defs, instance).success
         assert writes(sandbox.requests()) == {}
 
-        # Drift by hand: a rule's source subnet, and a gateway no asset owns.
+        # Drift by hand: a NAT rule's source subnet, a node taken out of the target group, the
+        # balancer's site rule routing elsewhere, and a gateway no asset owns.
         import ionoscloud
 
         api = ionoscloud.NATGatewaysApi(ionos.cloud_client())
         api.datacenters_natgateways_rules_patch(dc_id, gw["id"], rules_of(gw)["nodes"]["id"],
                                                 {"sourceSubnet": "10.7.222.0/24"})
+        groups = ionoscloud.TargetGroupsApi(ionos.cloud_client())
+        groups.targetgroups_patch(tg["id"], {"targets": tg["properties"]["targets"][:1]})
+        albs = ionoscloud.ApplicationLoadBalancersApi(ionos.cloud_client())
+        moved = {**site, "conditions": [{"type": "PATH", "condition": "STARTS_WITH",
+                                         "value": "/elsewhere"}]}
+        albs.datacenters_applicationloadbalancers_forwardingrules_patch(
+            dc_id, alb["id"], http["id"], {"httpRules": [old_host, moved]})
         spare = ionos.create_ip_block({"name": "by-hand", "location": "de/fra", "size": 1})
         api.datacenters_natgateways_post(dc_id, nat_body(spare["properties"]["ips"],
                                                           name="by-hand"))
@@ -257,7 +424,11 @@ def test_the_example_with_an_egress_gateway_converges_and_drift_is_corrected(
         drift = run(defs, instance, job="detect_drift")
         assert drift.success and writes(sandbox.requests()) == {}
         failed = failed_checks(drift)
-        assert {"ionos/nat_gateway/egress", "ionos/datacenter"} <= set(failed), set(failed)
+        assert {"ionos/nat_gateway/egress", "ionos/datacenter", "ionos/target_group/web",
+                "ionos/application_load_balancer/web"} <= set(failed), set(failed)
+        assert "targets" in failed["ionos/target_group/web"].metadata["plan"].value
+        assert "forwardingrules.http.httpRules" in failed[
+            "ionos/application_load_balancer/web"].metadata["plan"].value
         assert 'rules.nodes.sourceSubnet: "10.7.222.0/24" -> "10.7.222.0/25"' in failed[
             "ionos/nat_gateway/egress"].metadata["plan"].value
         assert "ionos/nat_gateway/by-hand" in failed["ionos/datacenter"].metadata[
@@ -267,17 +438,26 @@ def test_the_example_with_an_egress_gateway_converges_and_drift_is_corrected(
         frozen = run(make_defs(spec_copy(tmp_path / "frozen", _freeze_now), sandbox_env),
                      instance)
         assert frozen.success
-        held = materialized(frozen)["ionos/nat_gateway/egress"]
-        assert held["summary"] == "1 deferred" and "change freeze test-freeze" in held["plan"]
+        held = materialized(frozen)
+        for asset in ("ionos/nat_gateway/egress", "ionos/application_load_balancer/web"):
+            assert held[asset]["summary"] == "1 deferred", held[asset]
+            assert "change freeze test-freeze" in held[asset]["plan"]
+        # A node back in its target group moves no traffic away: applied in the freeze.
+        assert held["ionos/target_group/web"]["summary"] == "1 to update"
+        assert len(must(ionos.find_target_group("web"))["properties"]["targets"]) == len(nodes)
         sandbox.reset_counts()
         assert run(defs, instance, run_config={"force": True}).success
         assert set(writes(sandbox.requests())) == {"ionos"}
         assert rules_of(gateway_state(ionos)[1])["nodes"]["properties"][
             "sourceSubnet"] == "10.7.222.0/25"
+        fixed = must(ionos.find_gateway("applicationloadbalancers", dc_id, "web"))
+        assert fixed["entities"]["forwardingrules"]["items"][0]["properties"]["httpRules"][1][
+            "conditions"][1]["value"] == "/"
         sandbox.reset_counts()
         assert run(defs, instance).success
         assert writes(sandbox.requests()) == {}
         after = failed_checks(run(defs, instance, job="detect_drift"))
-        assert "ionos/nat_gateway/egress" not in after
+        assert not {"ionos/nat_gateway/egress", "ionos/target_group/web",
+                    "ionos/application_load_balancer/web"} & set(after)
         # The orphan is reported, never deleted.
         assert ionos.find_gateway("natgateways", dc_id, "by-hand") is not None

@@ -134,3 +134,99 @@ def test_bad_nat_gateways_name_file_line_and_field(kwargs: dict[str, str], needl
         assert f"platform.yaml:{line_of(text, needle)}:" in out, out
     else:
         assert "platform.yaml:" in out
+
+
+ALB = """\
+  target_groups:
+    - name: web
+      targets:
+        - {{node_pool: {pool}, port: 30080}}
+      http_health_check: {{path: /healthz, response: "200"}}
+  application_load_balancers:
+    - name: web
+      ip_block: {block}
+      listener_lan: {listener}
+      target_lan: k8s-private
+      private_ip: 10.7.222.11/24
+      rules:
+        - name: http
+          listener_port: 80
+          http_rules:
+            - name: site
+              target_group: {group}
+              conditions:
+                - {{type: HOST, condition: ENDS_WITH, value: samcloud.online}}
+                - {condition}
+            - {{name: old, type: REDIRECT, location: "https://www.samcloud.online"}}
+"""
+WEB_BLOCK = "    - name: web\n      size: 1\n"
+PATH_CONDITION = "{type: PATH, condition: STARTS_WITH, value: /}"
+
+
+def with_alb(block: str = "web", listener: str = "edge-public", group: str = "web",
+             pool: str = "application-pool", condition: str = PATH_CONDITION) -> str:
+    text = EXAMPLE.replace("  ip_blocks:\n", "  ip_blocks:\n" + WEB_BLOCK, 1)
+    alb = ALB.format(block=block, listener=listener, group=group, pool=pool,
+                     condition=condition)
+    return text.replace("  dns:\n", alb + "  dns:\n", 1)
+
+
+def test_an_alb_forwards_by_host_and_path_to_a_target_group_of_the_pools_nodes() -> None:
+    from platform_assets.core import gateways
+    from platform_assets.core.graph import application_load_balancer_key, target_group_key
+
+    spec = load_spec_text(with_alb(), "platform.yaml")
+    graph = build_graph(spec)
+    alb_node = graph.nodes[application_load_balancer_key("web")]
+    assert target_group_key("web") in alb_node.deps and ip_block_key("web") in alb_node.deps
+    (tg,) = spec.ionos.target_groups
+    props = gateways.target_group_props(tg, {"application-pool": ["10.7.222.30", "10.7.222.4"]})
+    assert [t["ip"] for t in props["targets"]] == ["10.7.222.4", "10.7.222.30"]
+    assert props["httpHealthCheck"]["path"] == "/healthz" and props["protocol"] == "HTTP"
+    (alb,) = spec.ionos.application_load_balancers
+    rules = gateways.alb_rule_props(alb, "85.215.0.7", {"web": "tg-1"})
+    site, old = rules["http"]["httpRules"]
+    assert site == {"name": "site", "type": "FORWARD", "targetGroup": "tg-1", "conditions": [
+        {"type": "HOST", "condition": "ENDS_WITH", "value": "samcloud.online", "negate": False},
+        {"type": "PATH", "condition": "STARTS_WITH", "value": "/", "negate": False}]}
+    assert old["statusCode"] == 301 and old["location"] == "https://www.samcloud.online"
+    # Before the group exists (a dry run) the plan says so rather than sending no id.
+    unmade = gateways.alb_rule_props(alb, "85.215.0.7", {})["http"]["httpRules"][0]
+    assert unmade["targetGroup"] == "(known after the target group is created)"
+
+
+@pytest.mark.parametrize(("kwargs", "needle", "field", "expected"), [
+    ({"group": "api"}, "              target_group: api",
+     "rules[0].http_rules[0].target_group",
+     "unknown target group 'api'; expected one of ['web']"),
+    ({"block": "ingress"}, "      ip_block: ingress", "ip_block",
+     "IP block 'ingress' is used by load balancer 'ingress' already"),
+    ({"listener": "k8s-private"}, "      listener_lan: k8s-private", "listener_lan",
+     "LAN 'k8s-private' is private; the listener lan must be public"),
+    ({"condition": "{type: SOURCE_IP, condition: EQUALS, value: 10.0.0.0/8}"},
+     "                - {type: SOURCE_IP, condition: EQUALS, value: 10.0.0.0/8}",
+     "rules[0].http_rules[0].conditions[1]", "SOURCE_IP takes no condition"),
+    ({"condition": "{type: HEADER, condition: EQUALS, value: x}"},
+     "                - {type: HEADER, condition: EQUALS, value: x}",
+     "rules[0].http_rules[0].conditions[1]", "key is for HEADER, QUERY and COOKIE"),
+    ({"condition": "{type: PATH, condition: EXISTS, value: /x}"},
+     "                - {type: PATH, condition: EXISTS, value: /x}",
+     "rules[0].http_rules[0].conditions[1]", "value is required unless the condition is EXISTS"),
+])
+def test_bad_application_load_balancers_name_file_line_and_field(
+        kwargs: dict[str, str], needle: str, field: str, expected: str) -> None:
+    text = with_alb(**kwargs)
+    out = problems(text)
+    assert f"ionos.application_load_balancers[0].{field}: " in out and expected in out, out
+    assert f"platform.yaml:{line_of(text, needle)}:" in out, out
+
+
+def test_a_target_group_of_a_pool_outside_the_target_lan_is_refused() -> None:
+    text = with_alb().replace("      lans: [k8s-private]\n", "", 1)
+    out = problems(text)
+    assert ("ionos.application_load_balancers[0].rules[0].http_rules[0].target_group: target "
+            "group 'web' targets node pool 'application-pool', which is not in the target LAN "
+            "'k8s-private'") in out, out
+    unknown = problems(with_alb(pool="gpu-pool"))
+    assert ("ionos.target_groups[0].targets[0].node_pool: unknown node pool 'gpu-pool'"
+            in unknown), unknown
