@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 COMPONENTS = 50
 OBJECTS_PER_COMPONENT = 10
+PODS_PER_COMPONENT = 2  # the Deployment's replicas in component_objects
 LOAD_COMPONENTS = 500
 LATENCY_COMPONENTS = 500
 LATENCY_MS = 30
@@ -54,7 +55,7 @@ def component_objects(i: int) -> list[dict[str, Any]]:
                                                  "targetPort": 8080}]}},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": app,
                                                                      "labels": labels},
-         "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+         "spec": {"replicas": PODS_PER_COMPONENT, "selector": {"matchLabels": labels},
                   "template": {"metadata": {"labels": labels}, "spec": {
                       "serviceAccountName": app,
                       "containers": [{"name": "web", "image": f"example/{app}:1.0",
@@ -82,8 +83,34 @@ def example_infrastructure() -> dict[str, Any]:
     return ionos
 
 
+def cluster_infrastructure(pods: int) -> dict[str, Any]:
+    """The example's datacenter, LAN, cluster and one node pool sized for ``pods`` pods at the
+    110 a node allows (kubelet's default maxPods, which the sandbox's scheduler enforces), with
+    room for one more node's worth; no databases or buckets."""
+    ionos = example_infrastructure()
+    pool = dict(ionos["node_pools"][0])
+    nodes = pods // 110 + 2
+    pool["node_count"] = nodes
+    pool["autoscaling"] = {"min_node_count": nodes, "max_node_count": nodes}
+    return {k: ionos[k] for k in ("datacenter", "lans", "cluster")} | {"node_pools": [pool]}
+
+
+def provision(graph: Any, env: dict[str, str]) -> None:
+    """Reconcile the spec's infrastructure (the managed cluster and its node pool) so the
+    sandbox cluster has the nodes the components' pods are scheduled on."""
+    from platform_assets.engine.reconcile import Engine
+    from resources.ionos import IonosCloudResource
+
+    ionos = IonosCloudResource(token=env["IONOS_TOKEN"], api_url=env["IONOS_API_URL"])
+    engine = Engine(graph.spec, graph.base_dir, ionos=ionos)
+    for node in graph.topological():
+        if node.kind != "component":
+            engine.reconcile(node)
+
+
 def write_spec(directory: Path, n: int, with_objects: bool) -> Path:
-    """A spec with the example's infrastructure and ``n`` generated components."""
+    """A spec with ``n`` generated components: on the example's infrastructure (to be loaded),
+    or with objects, on a cluster whose node pool holds their pods (to be reconciled)."""
     components = []
     for i in range(n):
         path = directory / "manifests" / f"c{i:03d}"
@@ -94,7 +121,9 @@ def write_spec(directory: Path, n: int, with_objects: bool) -> Path:
                            "source": {"manifests": {"path": f"manifests/c{i:03d}"}},
                            "health_timeout": "2m"})
     spec = {"apiVersion": "platform-ops/v1", "metadata": {"name": "bench"},
-            "ionos": example_infrastructure(), "platform": components}
+            "ionos": (cluster_infrastructure(n * PODS_PER_COMPONENT) if with_objects
+                      else example_infrastructure()),
+            "platform": components}
     out = directory / "platform.yaml"
     out.write_text(yaml.safe_dump(spec, sort_keys=False))
     return out
@@ -142,6 +171,7 @@ def bench_noop(tmp: Path) -> dict[str, Any]:
     try:
         admin = env["SANDBOX_ADMIN_URL"].rstrip("/")
         graph = load_graph(spec_path)
+        provision(graph, env)
         nodes = [n for n in graph.topological() if n.kind == "component"]
         k8s = KubernetesResource(kubeconfig_path=env["KUBECONFIG"])
         engine = Engine(graph.spec, graph.base_dir, kubernetes=k8s)
@@ -231,6 +261,7 @@ def bench_latency(tmp: Path, rounds: int = 3) -> dict[str, Any]:
     try:
         admin = env["SANDBOX_ADMIN_URL"].rstrip("/")
         graph = load_graph(spec_path)
+        provision(graph, env)
         nodes = [n for n in graph.topological() if n.kind == "component"]
         k8s = KubernetesResource(kubeconfig_path=env["KUBECONFIG"])
 
