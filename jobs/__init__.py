@@ -10,11 +10,11 @@ from platform_assets.core.graph import Graph
 
 
 def build_jobs(graph: Graph) -> list[Any]:
-    """Every job of ``graph``'s environment (names scoped by ``names.scoped``); the remediation
-    jobs only for a spec without environments."""
+    """Every job of ``graph``'s environment (names scoped by ``names.scoped``), the remediation
+    jobs included."""
     return [
         *reconcile.build(graph),
         *backups.build(graph),
         *certificates.build(graph),
-        *(remediation.build(graph) if graph.environment is None else []),
+        *remediation.build(graph),
     ]

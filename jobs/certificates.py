@@ -37,10 +37,11 @@ class RenewCertificateConfig(dg.Config):
     certificate: str = ""
 
 
-def run_config_for(namespace: str = "", name: str = "", certificate: str = "") -> dict[str, Any]:
-    """Run config for ``renew_certificate`` (for sensors and tests)."""
-    return {"ops": {RENEW_CERTIFICATE_OP: {"config": {"namespace": namespace, "name": name,
-                                          "certificate": certificate}}}}
+def run_config_for(namespace: str = "", name: str = "", certificate: str = "",
+                   environment: str | None = None) -> dict[str, Any]:
+    """Run config for ``renew_certificate`` of ``environment`` (for sensors and tests)."""
+    return {"ops": {scoped(RENEW_CERTIFICATE_OP, environment): {"config": {
+        "namespace": namespace, "name": name, "certificate": certificate}}}}
 
 
 def resolve_target(graph: Graph, config: RenewCertificateConfig) -> tuple[str, str]:
@@ -106,15 +107,13 @@ def build(graph: Graph) -> list[Any]:
             executor_def=executor_for(AUDIT_CERTIFICATES_JOB),
         ))
 
-    if env is not None:
-        # Remediation jobs are not per environment yet (docs/environments.md).
-        return jobs
+    kube = scoped("kubernetes", env)
 
-    @dg.op(name=RENEW_CERTIFICATE_OP)
+    @dg.op(name=scoped(RENEW_CERTIFICATE_OP, env), required_resource_keys={kube})
     def trigger_certificate_renewal(context: dg.OpExecutionContext,
-                                    config: RenewCertificateConfig,
-                                    kubernetes: KubernetesResource) -> str:
+                                    config: RenewCertificateConfig) -> str:
         """Set the Certificate's Issuing condition, as ``cmctl renew`` does."""
+        kubernetes: KubernetesResource = getattr(context.resources, kube)
         if not (config.namespace or config.name or config.certificate):
             # launched by the alert sensor with only its tag: the spec's certificate name
             config = RenewCertificateConfig(certificate=context.run.tags.get(TAG_CERTIFICATE, ""))
@@ -124,7 +123,7 @@ def build(graph: Graph) -> list[Any]:
         context.add_output_metadata({"certificate": f"{namespace}/{name}", "outcome": outcome})
         return outcome
 
-    @dg.job(name=RENEW_CERTIFICATE_JOB,
+    @dg.job(name=scoped(RENEW_CERTIFICATE_JOB, env),
             tags={TAG_REMEDIATION: RENEW_CERTIFICATE_JOB, **k8s_tags(RENEW_CERTIFICATE_JOB)})
     def renew_certificate() -> None:
         """Ask cert-manager to issue a Certificate again now (like ``cmctl renew``)."""

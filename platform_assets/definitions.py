@@ -46,7 +46,7 @@ def build_definitions(spec_path: str | Path | None = None) -> dg.Definitions:
         asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
-        sensors=build_fleet_sensors(graphs) if fleet else build_sensors(graphs[0], jobs),
+        sensors=build_fleet_sensors(graphs, jobs) if fleet else build_sensors(graphs[0], jobs),
         resources=resources,
     )
 

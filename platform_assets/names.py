@@ -62,6 +62,8 @@ TAG_REMEDIATION_KEY = "platform-ops/remediation-key"
 TAG_RULE = "platform-ops/rule"
 TAG_ALERT = "platform-ops/alert"
 TAG_VERIFIES = "platform-ops/verifies"
+# The environment of a fleet a remediation run acts in (``spec.environments``).
+TAG_ENVIRONMENT = "platform-ops/environment"
 # Read by the K8sRunLauncher and k8s_job_executor (dagster-k8s), not by us.
 TAG_K8S_CONFIG = "dagster-k8s/config"
 
@@ -140,6 +142,11 @@ def cluster_pool(cluster: str, environment: str | None = None) -> str:
 # resources and asset groups, named ``<name>_<environment>``; a spec without environments keeps
 # the bare names. Resources every environment shares (Git, Alertmanager, TLS) keep theirs.
 SHARED_RESOURCES = ("git", "alertmanager", "tls")
+# The alert label that names a fleet's cluster by default: the external label every cluster's
+# Prometheus adds (kubernetes-mixin's ``clusterLabel``), matched against the spec's cluster name.
+ALERT_CLUSTER_LABEL = "cluster"
+# The labels that name a fleet's environment on the alerts platform-ops posts itself.
+ALERT_ENVIRONMENT_LABEL = "environment"
 
 
 def scoped(name: str, environment: str | None) -> str:

@@ -23,14 +23,15 @@ def build_sensors(graph: Graph, jobs: Sequence[Any] | None = None) -> list[Any]:
     ]
 
 
-def build_fleet_sensors(graphs: Sequence[Graph]) -> list[Any]:
+def build_fleet_sensors(graphs: Sequence[Graph], jobs: Sequence[Any] | None = None
+                        ) -> list[Any]:
     """The sensors of a spec with environments: ``git_changes`` per environment (each requests
-    its own environment's reconcile), ``run_failures`` and ``failed_checks`` once over every
-    environment's assets. Alert remediation is not per environment yet (docs/environments.md).
-    """
+    its own environment's reconcile); ``alertmanager_alerts`` once, routing each alert to its
+    environment's jobs (``jobs``: every environment's); ``run_failures`` and ``failed_checks``
+    once over every environment's assets."""
     every = merged(graphs)
-    return [*(git_changes.build(g) for g in graphs), run_failures.build(every),
-            failed_checks.build(every)]
+    return [*(git_changes.build(g) for g in graphs), alertmanager_alerts.build_fleet(graphs, jobs),
+            run_failures.build(every), failed_checks.build(every)]
 
 
 def merged(graphs: Sequence[Graph]) -> Graph:

@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 from jobs.remediation import ExpandConfig, WorkloadConfig, run_config_for
+from platform_assets.core.alert_routing import FleetState, alert_selector, route_alerts
 from platform_assets.core.graph import (
     KEY_CLUSTER,
     KEY_MARIADB,
@@ -35,11 +36,14 @@ from platform_assets.core.remediation import (
     Decision,
     RemediationState,
     escalation_alert,
+    match_rule,
     plan_remediations,
     previous_partition,
     rule_component,
 )
 from platform_assets.names import (
+    ALERT_CLUSTER_LABEL,
+    ALERT_ENVIRONMENT_LABEL,
     ALERT_SENSOR,
     AUDIT_CERTIFICATES_JOB,
     RECONCILE_JOB,
@@ -47,10 +51,12 @@ from platform_assets.names import (
     SNAPSHOT_JOB,
     TAG_ALERT,
     TAG_CERTIFICATE,
+    TAG_ENVIRONMENT,
     TAG_REMEDIATION_KEY,
     TAG_RULE,
     TAG_TARGET,
     TAG_VERIFIES,
+    scoped,
 )
 from resources.alertmanager import AlertmanagerResource, AlertmanagerUnavailable
 
@@ -83,6 +89,7 @@ def target_asset(graph: Graph, d: Decision) -> Key | None:
         key = KEY_MARIADB
     else:
         key = component_key(graph.spec.layer_of(target), target)
+    key = graph.scoped(key) if key else key
     return key if key in graph.nodes else None
 
 
@@ -94,8 +101,8 @@ def _reconcile(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Request:
     key = target_asset(graph, d)
     if key is None:
         return f"no reconciled asset named {d.target!r}"
-    return dg.RunRequest(run_key=d.run_key, job_name=RECONCILE_JOB, tags=tags,
-                         asset_selection=[dg.AssetKey(list(key))])
+    return dg.RunRequest(run_key=d.run_key, job_name=scoped(RECONCILE_JOB, graph.environment),
+                         tags=tags, asset_selection=[dg.AssetKey(list(key))])
 
 
 def _rerun_backup(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Request:
@@ -109,14 +116,16 @@ def _rerun_backup(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Reque
         # An unknown partition key would fail the whole tick; refuse this one alone.
         return (f"partition {partition!r} is not a daily partition between {start} and "
                 f"{previous_partition(now)}")
-    return dg.RunRequest(run_key=d.run_key, job_name=SNAPSHOT_JOB, tags=tags,
-                         partition_key=partition, asset_selection=[dg.AssetKey(list(key))])
+    return dg.RunRequest(run_key=d.run_key, job_name=scoped(SNAPSHOT_JOB, graph.environment),
+                         tags=tags, partition_key=partition,
+                         asset_selection=[dg.AssetKey(list(key))])
 
 
 def _renew_certificate(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Request:
     if target_asset(graph, d) is None:
         return f"no certificate named {d.target!r}"
-    return dg.RunRequest(run_key=d.run_key, job_name=RENEW_CERTIFICATE_JOB,
+    return dg.RunRequest(run_key=d.run_key,
+                         job_name=scoped(RENEW_CERTIFICATE_JOB, graph.environment),
                          tags={**tags, TAG_CERTIFICATE: d.target or ""})
 
 
@@ -132,8 +141,9 @@ def _on_cluster_object(graph: Graph, d: Decision, tags: Tags, now: datetime) -> 
     else:
         config = WorkloadConfig(namespace=where.namespace, name=where.name, kind=where.kind,
                                 owner_labels=owners)
-    return dg.RunRequest(run_key=d.run_key, job_name=ACTION_JOBS[d.rule.action], tags=tags,
-                         run_config=run_config_for(config))
+    return dg.RunRequest(run_key=d.run_key,
+                         job_name=scoped(ACTION_JOBS[d.rule.action], graph.environment),
+                         tags=tags, run_config=run_config_for(config, graph.environment))
 
 
 # How each action becomes a run (``escalate`` never launches one).
@@ -153,6 +163,8 @@ def run_request_for(graph: Graph, d: Decision, now: datetime) -> Request:
         return f"unknown action {d.rule.action!r}"
     tags = {TAG_REMEDIATION_KEY: d.run_key, TAG_RULE: d.rule.name,
             TAG_TARGET: d.target or "", TAG_ALERT: d.alert.name}
+    if graph.environment is not None:
+        tags[TAG_ENVIRONMENT] = graph.environment
     return build(graph, d, tags, now)
 
 
@@ -186,7 +198,8 @@ def _verify(context: dg.SensorEvaluationContext, state: RemediationState,
             group = graph.nodes[asset].group if asset in graph.nodes else "platform"
             if checks:
                 runs.append(dg.RunRequest(
-                    run_key=f"verify:{key}", job_name=VERIFY_JOB_BY_GROUP[group],
+                    run_key=f"verify:{key}",
+                    job_name=scoped(VERIFY_JOB_BY_GROUP[group], graph.environment),
                     asset_selection=[], asset_check_keys=checks,
                     tags={TAG_VERIFIES: key}))
             else:
@@ -216,8 +229,9 @@ class _Tick:
 def _remediate(tick: _Tick, graph: Graph, state: RemediationState, d: Decision, now: datetime,
                launchable: Callable[[str], bool] | None, what: str) -> None:
     req = run_request_for(graph, d, now)
-    if isinstance(req, str) or (launchable and not launchable(d.job or "")):
-        reason = req if isinstance(req, str) else f"job {d.job} is not defined here"
+    job = scoped(d.job or "", graph.environment)
+    if isinstance(req, str) or (launchable and not launchable(job)):
+        reason = req if isinstance(req, str) else f"job {job} is not defined here"
         tick.lines.append(f"cannot remediate {what}: {reason}; escalating")
         tick.escalations.append(escalation_alert(d, now) | {"annotations": {
             "summary": f"Remediation of {d.target} impossible", "description": reason}})
@@ -243,7 +257,8 @@ def _handle(context: dg.SensorEvaluationContext, tick: _Tick, graph: Graph,
         tick.escalations.append(escalation_alert(d, now))
         tick.lines.append(f"escalating {what}: {d.reason}")
     elif d.outcome == "dry_run":
-        tick.lines.append(f"dry run: would launch {d.job} for {what}")
+        tick.lines.append(f"dry run: would launch {scoped(d.job or '', graph.environment)} "
+                          f"for {what}")
     elif d.outcome == "refused":
         tick.lines.append(f"refusing {what}: {d.reason}")
     elif "already escalated" in d.reason:
@@ -252,22 +267,34 @@ def _handle(context: dg.SensorEvaluationContext, tick: _Tick, graph: Graph,
         tick.lines.append(f"holding {what}: {d.reason}")
 
 
-def evaluate(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerResource,
-             graph: Graph, now: datetime | None = None,
-             launchable: Callable[[str], bool] | None = None) -> Any:
-    """One tick of the alertmanager_alerts sensor (see the module docstring)."""
-    now = now or datetime.now(UTC)
-    try:
-        alerts = alertmanager.active_alerts()
-    except AlertmanagerUnavailable as exc:
-        return dg.SkipReason(f"Alertmanager unreachable, cursor unchanged: {exc}")
-    state = RemediationState.from_cursor(context.cursor)
+Launchable = Callable[[str], bool] | None
+
+
+def _plan_environment(context: dg.SensorEvaluationContext, tick: _Tick, graph: Graph,
+                      state: RemediationState, alerts: list[Any], now: datetime,
+                      launchable: Launchable) -> tuple[int, int]:
+    """Verify, decide and turn into runs the alerts of one environment; how many matched one
+    of its rules and how many it could not read. In a fleet, what it escalates names the
+    environment."""
+    first = len(tick.escalations)
     verify_runs, escalations = _verify(context, state, graph, now)
+    tick.runs += verify_runs
+    tick.escalations += escalations
     plan = plan_remediations(graph.spec, alerts, state, now)
-    tick = _Tick(runs=list(verify_runs), escalations=escalations,
-                 lines=[f"skipped malformed alert {problem}" for problem in plan.malformed])
+    tick.lines += [f"skipped malformed alert {problem}" for problem in plan.malformed]
     for d in plan.decisions:
         _handle(context, tick, graph, state, d, now, launchable)
+    if graph.environment is not None:
+        where = {ALERT_ENVIRONMENT_LABEL: graph.environment,
+                 ALERT_CLUSTER_LABEL: graph.spec.cluster_name}
+        for alert in tick.escalations[first:]:
+            alert["labels"] = {**alert["labels"], **where}
+    return len(plan.decisions), len(plan.malformed)
+
+
+def _finish(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerResource,
+            tick: _Tick, cursor: str, summary: str) -> Any:
+    """Post the escalations, log, keep the cursor; the runs or why there are none."""
     if tick.escalations:
         try:
             alertmanager.post_alerts(tick.escalations)
@@ -277,32 +304,120 @@ def evaluate(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerReso
                                  f"unchanged: {exc}")
     for line in tick.lines:
         context.log.info(line)
-    context.update_cursor(state.to_cursor())
+    context.update_cursor(cursor)
     if tick.runs:
         return tick.runs
-    summary = (f"{len(alerts)} active alert(s), {len(plan.decisions)} matched a rule, "
-               f"{len(tick.escalations)} escalated, {len(plan.malformed)} malformed")
     detail = "; ".join(tick.lines[:10])
     return dg.SkipReason(summary + (f": {detail}" if detail else ""))
+
+
+def _read(alertmanager: AlertmanagerResource) -> list[Any] | dg.SkipReason:
+    """The active alerts, or why the tick stops here."""
+    try:
+        return alertmanager.active_alerts()
+    except AlertmanagerUnavailable as exc:
+        return dg.SkipReason(f"Alertmanager unreachable, cursor unchanged: {exc}")
+
+
+def evaluate(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerResource,
+             graph: Graph, now: datetime | None = None, launchable: Launchable = None) -> Any:
+    """One tick of the alertmanager_alerts sensor (see the module docstring). With
+    ``remediation.alert_selector``, only the alerts it selects are this platform's."""
+    now = now or datetime.now(UTC)
+    alerts = _read(alertmanager)
+    if isinstance(alerts, dg.SkipReason):
+        return alerts
+    state = RemediationState.from_cursor(context.cursor)
+    mine, unreadable = alerts, []
+    if graph.spec.remediation.alert_selector:
+        # Alertmanager serves other clusters too: act only on this platform's alerts.
+        routing = route_alerts({"": graph.spec.remediation.alert_selector}, alerts)
+        mine, unreadable = routing.by_environment[""], routing.malformed
+    tick = _Tick(lines=[f"skipped malformed alert {problem}" for problem in unreadable])
+    decided, malformed = _plan_environment(context, tick, graph, state, mine, now, launchable)
+    return _finish(context, alertmanager, tick, state.to_cursor(),
+                   f"{len(alerts)} active alert(s), {decided} matched a rule, "
+                   f"{len(tick.escalations)} escalated, {malformed + len(unreadable)} malformed")
+
+
+def evaluate_fleet(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerResource,
+                   graphs: Sequence[Graph], now: datetime | None = None,
+                   launchable: Launchable = None) -> Any:
+    """One tick of a fleet's alertmanager_alerts sensor: every alert goes to the environment
+    whose ``remediation.alert_selector`` it matches (``core.alert_routing``) and is decided
+    there, with that environment's rules, budgets, calendar, jobs and cluster; an alert of no
+    environment, or of several, is logged once and never acted on."""
+    now = now or datetime.now(UTC)
+    alerts = _read(alertmanager)
+    if isinstance(alerts, dg.SkipReason):
+        return alerts
+    fleet = FleetState.from_cursor(context.cursor)
+    routing = route_alerts({g.environment or "": alert_selector(g.spec) for g in graphs}, alerts)
+    tick = _Tick(lines=[f"skipped malformed alert {problem}" for problem in routing.malformed])
+    decided = sum(_plan_environment(context, tick, g, fleet.of(g.environment or ""),
+                                    routing.by_environment[g.environment or ""], now,
+                                    launchable)[0] for g in graphs)
+    for alert, why in routing.unrouted:
+        # Only alerts some environment has a rule for are worth a line; each firing once.
+        if any(match_rule(g.spec.remediation.rules, alert.labels) for g in graphs) and \
+                fleet.first_time(alert, now):
+            tick.lines.append(f"skipped {alert.name} [{alert.fingerprint}]: {why}; not "
+                              "remediated in any environment")
+    return _finish(context, alertmanager, tick,
+                   fleet.to_cursor(g.environment or "" for g in graphs),
+                   f"{len(alerts)} active alert(s), {decided} matched a rule of their "
+                   f"environment, {len(routing.unrouted)} of no single environment, "
+                   f"{len(tick.escalations)} escalated, {len(routing.malformed)} malformed")
+
+
+def _targets(jobs: Sequence[Any] | None, wanted: set[str]) -> tuple[dict[str, Any], set[str]]:
+    """The sensor's target arguments (the ``jobs`` it may launch, by name) and their names."""
+    targets = [j for j in (jobs or []) if getattr(j, "name", None) in wanted]
+    if not targets:
+        return {"job_name": RECONCILE_JOB}, {RECONCILE_JOB}
+    return {"jobs": targets}, {j.name for j in targets}
+
+
+def _launched(environment: str | None) -> set[str]:
+    """The jobs the sensor may launch in ``environment``."""
+    return {scoped(j, environment)
+            for j in {*ACTION_JOBS.values(), *VERIFY_JOB_BY_GROUP.values()}}
+
+
+Tick = Callable[[dg.SensorEvaluationContext, AlertmanagerResource, Callable[[str], bool]], Any]
+
+
+def _sensor(jobs: Sequence[Any] | None, wanted: set[str], tick: Tick, description: str,
+            default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    target_args, names = _targets(jobs, wanted)
+
+    @dg.sensor(name=ALERT_SENSOR, minimum_interval_seconds=30, description=description,
+               default_status=default_status, **target_args)
+    def alertmanager_alerts(context: dg.SensorEvaluationContext,
+                            alertmanager: AlertmanagerResource) -> Any:
+        """Remediate active Alertmanager alerts by the spec's rules, within cooldown and budget."""
+        return tick(context, alertmanager, names.__contains__)
+
+    return alertmanager_alerts
 
 
 def build(graph: Graph, jobs: Sequence[Any] | None = None,
           default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
           ) -> dg.SensorDefinition:
     """The sensor; ``jobs`` are the job definitions it may launch (matched by name)."""
-    wanted = set(ACTION_JOBS.values()) | set(VERIFY_JOB_BY_GROUP.values())
-    targets = [j for j in (jobs or []) if getattr(j, "name", None) in wanted]
-    names = {j.name for j in targets}
-    target_args: dict[str, Any] = {"jobs": targets} if targets else {
-        "job_name": RECONCILE_JOB}
-    if not targets:
-        names = {RECONCILE_JOB}
+    return _sensor(jobs, _launched(None),
+                   lambda ctx, am, launchable: evaluate(ctx, am, graph, launchable=launchable),
+                   "Remediate active Alertmanager alerts by the spec's rules, within cooldown "
+                   "and budget.", default_status)
 
-    @dg.sensor(name=ALERT_SENSOR, minimum_interval_seconds=30,
-               default_status=default_status, **target_args)
-    def alertmanager_alerts(context: dg.SensorEvaluationContext,
-                            alertmanager: AlertmanagerResource) -> Any:
-        """Remediate active Alertmanager alerts by the spec's rules, within cooldown and budget."""
-        return evaluate(context, alertmanager, graph, launchable=names.__contains__)
 
-    return alertmanager_alerts
+def build_fleet(graphs: Sequence[Graph], jobs: Sequence[Any] | None = None,
+                default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
+                ) -> dg.SensorDefinition:
+    """The one sensor of a fleet (one Alertmanager read per tick, each alert routed to its
+    environment); ``jobs`` are every environment's job definitions."""
+    return _sensor(jobs, set().union(*(_launched(g.environment) for g in graphs)),
+                   lambda ctx, am, launchable: evaluate_fleet(ctx, am, graphs,
+                                                              launchable=launchable),
+                   "Remediate each environment's active Alertmanager alerts in that environment "
+                   "only, by its rules, within its cooldowns and budgets.", default_status)

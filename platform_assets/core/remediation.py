@@ -151,8 +151,13 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 
 def rule_matches(rule: RemediationRule, labels: Mapping[str, str]) -> bool:
+    """Every matcher of the rule holds (:func:`labels_match`)."""
+    return labels_match(rule.match, labels)
+
+
+def labels_match(matchers: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """Every matcher holds; values starting with ``~`` are anchored regexes (as ``=~``)."""
-    for name, want in rule.match.items():
+    for name, want in matchers.items():
         have = labels.get(name, "")
         if want.startswith("~"):
             if not _regex(want[1:]).fullmatch(have):
@@ -209,11 +214,7 @@ class RemediationState:
     def prune(self, now: datetime, horizon: timedelta) -> None:
         """Drop what no guardrail can need any more, so the cursor stays bounded."""
         t = now.timestamp()
-        keep_after = t - max(horizon, SEEN_TTL).total_seconds()
-        self.seen = {k: v for k, v in self.seen.items() if v >= keep_after}
-        if len(self.seen) > MAX_SEEN:
-            newest = sorted(self.seen.items(), key=lambda kv: kv[1])[-MAX_SEEN:]
-            self.seen = dict(newest)
+        self.seen = prune_seen(self.seen, now, horizon)
         window_after = t - horizon.total_seconds()
         self.history = {k: [x for x in v if x >= window_after] for k, v in self.history.items()}
         self.history = {k: v for k, v in self.history.items() if v}
@@ -221,6 +222,17 @@ class RemediationState:
         stale = t - timedelta(days=1).total_seconds()
         self.pending_verify = {k: v for k, v in self.pending_verify.items()
                                if float(v.get("at", t)) >= stale}
+
+
+def prune_seen(seen: Mapping[str, float], now: datetime,
+               horizon: timedelta = SEEN_TTL) -> dict[str, float]:
+    """The dedupe keys of ``seen`` still needed at ``now``: at most :data:`MAX_SEEN`, none older
+    than ``horizon`` or :data:`SEEN_TTL`, whichever is longer."""
+    keep_after = now.timestamp() - max(horizon, SEEN_TTL).total_seconds()
+    kept = {k: v for k, v in seen.items() if v >= keep_after}
+    if len(kept) > MAX_SEEN:
+        kept = dict(sorted(kept.items(), key=lambda kv: kv[1])[-MAX_SEEN:])
+    return kept
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,7 @@ def load_specs_text(
         problems += env_problems
         if spec is not None:
             specs[env.name] = spec
+    problems += _same_alert_selector(resolved, specs, file, lines)
     if problems:
         raise SpecError(problems)
     return specs
@@ -202,18 +203,52 @@ def _environment_spec(env: environments.Resolved, file: str, lines: _Lines,
                       ) -> tuple[PlatformSpec | None, list[SpecProblem]]:
     """One environment's spec, or the problems of its resolved document (each named where it
     was written: in the environment's overrides, or in the base it inherits)."""
-    def problem(loc: Loc, msg: str) -> SpecProblem:
-        src, overridden = env.source_loc(loc)
-        where = format_loc(src) if overridden else \
-            f"{format_loc(loc)} (environment {env.name})".lstrip()
-        return SpecProblem(file, lines.line(src), where, msg)
-
+    problem = _problem_of(env, file, lines)
     try:
         spec = PlatformSpec.model_validate(env.data)
     except ValidationError as exc:
         return None, [problem(p.loc, p.message) for p in _loc_problems(exc)]
     found = check_references(spec, path_exists, check_path)
     return (None if found else spec), [problem(loc, msg) for loc, msg in found]
+
+
+def _problem_of(env: environments.Resolved, file: str,
+                lines: _Lines) -> Callable[[Loc, str], SpecProblem]:
+    """A problem at a location of ``env``'s resolved document, named where it was written."""
+    def problem(loc: Loc, msg: str) -> SpecProblem:
+        src, overridden = env.source_loc(loc)
+        where = format_loc(src) if overridden else \
+            f"{format_loc(loc)} (environment {env.name})".lstrip()
+        return SpecProblem(file, lines.line(src), where, msg)
+
+    return problem
+
+
+def _same_alert_selector(resolved: list[environments.Resolved],
+                         specs: dict[str | None, PlatformSpec], file: str,
+                         lines: _Lines) -> list[SpecProblem]:
+    """Two environments with remediation rules that select their alerts alike could never tell
+    whose an alert is (``core.alert_routing``): a problem, named where the second's selector
+    comes from (its ``alert_selector``, or its cluster's name)."""
+    from platform_assets.core.alert_routing import alert_selector
+
+    seen: dict[str, str] = {}
+    out: list[SpecProblem] = []
+    for env in resolved:
+        spec = specs.get(env.name)
+        if spec is None or not spec.remediation.rules:
+            continue
+        selector = alert_selector(spec)
+        key = repr(sorted(selector.items()))
+        if key in seen:
+            loc: Loc = (("remediation", "alert_selector") if spec.remediation.alert_selector
+                        else ("cluster", "name") if spec.cluster else ("ionos", "cluster", "name"))
+            out.append(_problem_of(env, file, lines)(loc, (
+                f"alerts could not tell environment {env.name!r} from {seen[key]!r}: both "
+                f"select {', '.join(f'{k}={v}' for k, v in selector.items())}; give their "
+                "clusters different names or set remediation.alert_selector")))
+        seen.setdefault(key, env.name)
+    return out
 
 
 @dataclass(frozen=True)

@@ -1334,6 +1334,12 @@ class Remediation(Model):
     dry_run: bool = False
     poll_interval: Duration = "30s"
     rules: list[RemediationRule] = Field(default_factory=list)
+    alert_selector: dict[str, Matcher] = Field(
+        default_factory=dict,
+        description="label matchers ('~regex' as in match) an alert must satisfy to be this "
+                    "environment's; default in a spec with environments: {cluster: <the "
+                    "environment's cluster name>} (the external label each cluster's Prometheus "
+                    "adds); without environments: every alert")
 
 
 class Freeze(Model):

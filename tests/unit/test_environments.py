@@ -93,6 +93,12 @@ def test_a_disabled_component_is_left_out_of_its_environment_only() -> None:
     text = _replace("      ingress:\n        source: {helm_release: {values: {service: {type: "
                     "NodePort}}}}\n",
                     "      hello: {enabled: false}\n")
+    # The base's remediation rule restarts hello: staging, without hello, cannot keep it.
+    (p,) = _problems(text)
+    assert p.startswith(f"fleet.yaml:{_line(text, 'target: hello')}: remediation.rules[0]."
+                        "target (environment staging): unknown asset 'hello'")
+    text = text.replace("      hello: {enabled: false}\n",
+                        "      hello: {enabled: false}\n    remediation: {rules: []}\n")
     specs = _specs(text)
     names = {e: [c.name for c in s.components] for e, s in specs.items()}  # type: ignore[attr-defined]
     assert "hello" not in names["staging"] and "hello" in names["production"]
