@@ -183,7 +183,9 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
         if target.kind in DATABASE_RESOURCE:
             meta["dbaas_backups"] = len((details.get("dbaas") or {}).get("backups") or [])
             meta["tables"] = sum(len(o.details.get("tables") or {}) for o in out.manifest.objects)
-        if target.kind == "resources":
+        if target.method == "velero":
+            meta.update(velero_metadata(details))
+        elif target.kind == "resources":
             meta["exported_objects"] = sum(int(o.details.get("count", 0))
                                            for o in out.manifest.objects)
         return dg.MaterializeResult(metadata=meta)
@@ -231,6 +233,16 @@ def _outcome_metadata(spec: PlatformSpec, out: "BackupOutcome", bucket: str) -> 
         "finished_at": m.finished_at,
         "tool_versions": dg.MetadataValue.json(m.tool_versions),
     }
+
+
+def velero_metadata(details: dict[str, Any]) -> dict[str, Any]:
+    """What a Velero Backup reported: its name, items, warnings and errors (plottable)."""
+    return {"velero_backup": str(details.get("velero_backup") or ""),
+            "velero_phase": str(details.get("phase") or ""),
+            "items_backed_up": dg.MetadataValue.int(int(details.get("items_backed_up") or 0)),
+            "velero_warnings": dg.MetadataValue.int(int(details.get("warnings") or 0)),
+            "velero_errors": dg.MetadataValue.int(int(details.get("errors") or 0)),
+            "velero_expiration": str(details.get("expiration") or "")}
 
 
 def _retention(spec: PlatformSpec, target: BackupTarget, res: Systems, config: BackupRunConfig,
@@ -413,7 +425,10 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
             "postgres": "restores the newest dump into a scratch database and compares row "
                         "counts and table checksums",
             "resources": "restores the newest export into a scratch namespace and compares "
-                         "every object",
+                         "every object" if target.method != "velero" else
+                         "restores the newest Velero backup with a Restore mapped into a "
+                         "scratch namespace and compares every object with the backup's "
+                         "contents",
             "volume": "restores the newest night's files into a scratch PVC with the volume "
                       "agent and compares every file's sha256"}[target.kind]
 
@@ -475,6 +490,11 @@ def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node:
 
         return drill_files(spec, target, manifest, where, store, kube, record, key,
                            context.log.info)
+    if target.method == "velero":
+        from platform_assets.backups.velero import drill_velero
+
+        return drill_velero(spec, target, manifest, where, store, kube, record,
+                            context.log.info)
     return drill_resources(manifest, where, store, kube, record, key)
 
 

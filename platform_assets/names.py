@@ -114,6 +114,9 @@ SECRET_VOLUME_AGENT = "platform-ops-volume-agent"
 LABEL_VOLUME_JOB = "platform-ops/volume-job"
 DRILL_NAMESPACE_PREFIX = "drill-"
 LABEL_DRILL = "platform-ops/restore-drill"
+# The backup target and partition a VolumeSnapshot or a Velero Backup was made for.
+LABEL_BACKUP_TARGET = "platform-ops.io/backup-target"
+LABEL_BACKUP_PARTITION = "platform-ops.io/partition"
 
 
 def drill_namespace(target: str) -> str:

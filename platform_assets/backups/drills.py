@@ -120,7 +120,7 @@ def _restorable(obj: dict[str, Any]) -> bool:
         ("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt")}
 
 
-def _ensure_drill_namespace(kube: BackupCluster, scratch: str) -> str | None:
+def ensure_drill_namespace(kube: BackupCluster, scratch: str) -> str | None:
     """The drill's namespace exists from deploy time (``python -m platform_assets rbac``, with
     its Role and PodSecurity labels); runs may not create namespaces. Where it is missing and
     the credentials allow (a local kubeconfig, the sandbox), it is created the same way."""
@@ -145,7 +145,7 @@ def drill_resources(manifest: Manifest, where: Where, store: BackupStore, kube: 
     if record is None or problems:
         return DrillResult(time.monotonic() - t0, problems, {"restored_objects": 0})
     scratch = drill_namespace(manifest.target)
-    missing = _ensure_drill_namespace(kube, scratch)
+    missing = ensure_drill_namespace(kube, scratch)
     if missing:
         return DrillResult(time.monotonic() - t0, [missing], {"restored_objects": 0})
     for obj in manifest.objects:

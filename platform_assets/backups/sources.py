@@ -251,6 +251,10 @@ def export_namespace(kube: BackupCluster, namespace: str, include_secrets: bool,
 
 def backup_resources(job: BackupJob) -> Produced:
     """Export every object of the target's namespaces as one YAML stream per namespace."""
+    if job.target.method == "velero":
+        from platform_assets.backups.velero import backup_velero
+
+        return backup_velero(job)
     target, partition, attempt, where, store, written, log = (
         job.target, job.partition, job.attempt, job.where, job.store, job.written, job.log)
     kube = required(job.kube, "kubernetes", f"backup {target.name}")

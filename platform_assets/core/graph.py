@@ -449,10 +449,23 @@ def _protected(spec: PlatformSpec, t: BackupTarget) -> list[tuple[str, ...]]:
     if t.kind == "postgres":
         name = postgres_cluster_of(spec, t)
         return [postgres_key(name)] if name else []
+    velero = velero_component_of(spec, t) if t.method == "velero" else None
+    extra = [component_key(spec.layer_of(velero), velero)] if velero else []
     if t.protects:
-        return [component_key(spec.layer_of(t.protects), t.protects)]
+        return [component_key(spec.layer_of(t.protects), t.protects), *extra]
     return [component_key(spec.layer_of(c.name), c.name)
-            for c in spec.components if c.namespace in t.namespaces]
+            for c in spec.components if c.namespace in t.namespaces and c.name != velero] + extra
+
+
+def velero_component_of(spec: PlatformSpec, t: BackupTarget) -> str | None:
+    """The component that installs the Velero a ``method: velero`` target drives: the one
+    ``velero.component`` names, else the spec's only helm_release of chart ``velero``."""
+    named = t.velero.component if t.velero else None
+    if named:
+        return named if any(c.name == named for c in spec.components) else None
+    found = [c.name for c in spec.components
+             if c.source.helm_release and c.source.helm_release.chart == "velero"]
+    return found[0] if len(found) == 1 else None
 
 
 def postgres_cluster_of(spec: PlatformSpec, t: BackupTarget) -> str | None:

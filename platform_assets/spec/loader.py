@@ -551,7 +551,28 @@ def _check_backups(spec: PlatformSpec) -> Problems:
         if t.kind == "database" and not spec.mariadb:
             out.append((("backups", "targets", i, "kind"),
                         "a database target needs ionos.mariadb in the spec"))
+        if t.method == "velero":
+            out += _check_velero_target(spec, t, i)
     return out
+
+
+def _check_velero_target(spec: PlatformSpec, t: BackupTarget, i: int) -> Problems:
+    from platform_assets.core.graph import velero_component_of
+
+    if velero_component_of(spec, t) is not None:
+        return []
+    charts = sorted(c.name for c in spec.components
+                    if c.source.helm_release and c.source.helm_release.chart == "velero")
+    named = t.velero.component if t.velero else None
+    if named:
+        return [(("backups", "targets", i, "velero", "component"),
+                 f"unknown component {named!r}; expected the component that installs Velero "
+                 f"(one of {sorted(c.name for c in spec.components)})")]
+    why = ("method velero needs Velero installed by the spec: add a platform component with "
+           "source.helm_release.chart velero (or name yours in velero.component)"
+           if not charts else f"several components install Velero ({', '.join(charts)}): say "
+           "which in velero.component")
+    return [(("backups", "targets", i, "method"), why)]
 
 
 def _check_postgres_target(spec: PlatformSpec, t: BackupTarget, i: int) -> Problems:

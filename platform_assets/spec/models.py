@@ -1112,6 +1112,24 @@ class Component(Model):
     description: str = ""
 
 
+class VeleroSettings(Model):
+    """How a ``method: velero`` target asks the installed Velero for its nightly Backup."""
+
+    component: Name | None = Field(
+        default=None, description="the platform component that installs Velero (its namespace "
+        "is Velero's); default: the only component whose helm_release chart is velero")
+    storage_location: str = Field(
+        default="default", description="the BackupStorageLocation; it must store in "
+        "backups.bucket, so the copy and the checks read what Velero wrote")
+    label_selector: dict[str, str] = Field(
+        default_factory=dict, description="matchLabels: only objects with these labels")
+    ttl: Duration = Field(default="720h", description="how long Velero keeps the backup")
+    snapshot_volumes: bool = Field(
+        default=False, description="ask Velero to snapshot the namespaces' volumes too")
+    timeout: Duration = Field(default="1h", description="how long a Backup or the drill's "
+                                                        "Restore may take to finish")
+
+
 class BackupTarget(Model):
     name: Name
     kind: Literal["volume", "database", "resources", "postgres"] = Field(
@@ -1125,11 +1143,14 @@ class BackupTarget(Model):
     )
     namespace: str | None = None
     pvc: str | None = None
-    method: Literal["ionos-snapshot", "csi-snapshot", "files"] = Field(
+    method: Literal["ionos-snapshot", "csi-snapshot", "files", "velero"] = Field(
         default="ionos-snapshot",
         description="volume targets: an IONOS snapshot, a CSI VolumeSnapshot (both stay in "
         "the region), or `files`: the volume's files, deduplicated, to the backup bucket by a "
-        "Job that mounts the PVC (copied across regions and restore-drilled like dumps)")
+        "Job that mounts the PVC (copied across regions and restore-drilled like dumps); "
+        "resources targets: `velero` has the installed Velero back up the namespaces")
+    velero: VeleroSettings | None = Field(
+        default=None, description="method velero: storage location, selector, TTL, volumes")
     volume_snapshot_class: str | None = None
     namespaces: list[Name] = Field(default_factory=list)
     include_secrets: bool = False
@@ -1144,7 +1165,17 @@ class BackupTarget(Model):
             raise ValueError("a volume target needs namespace and pvc")
         if self.kind == "resources" and not self.namespaces:
             raise ValueError("a resources target needs namespaces")
+        if self.method == "velero" and self.kind != "resources":
+            raise ValueError(f"method velero backs up namespaces: it needs kind resources, not "
+                             f"{self.kind}")
+        if self.velero is not None and self.method != "velero":
+            raise ValueError("velero settings need method: velero")
         return self
+
+    @property
+    def velero_settings(self) -> VeleroSettings:
+        """A ``method: velero`` target's settings (the defaults when it gives none)."""
+        return self.velero or VeleroSettings()
 
 
 class CrossRegionCopy(Model):

@@ -22,9 +22,11 @@ them: the sandbox really talks S3 to ``s3Url`` (only a local one).
 
 Not emulated: volume snapshots and file-system backups of volume data (``snapshotVolumes`` is
 recorded, no data is copied), hooks, plugins and item operations, Schedules, resource filters
-other than namespaces and a label selector, garbage collection at expiration, the backup sync
-controller. ``fail_next`` (admin API ``POST /kubernetes/velero-faults``) makes the next backups
-end ``PartiallyFailed`` (one item's error, as a failing item action reports it) or ``Failed``
+other than namespaces, a label selector and a restore's included/excluded resources, garbage
+collection at expiration, the backup sync controller. A DeleteBackupRequest removes the
+backup's objects, its Restores and the Backup (``backup_deletion_controller.go``).
+``fail_next`` (admin API ``POST /kubernetes/velero-faults``) makes the next backups end
+``PartiallyFailed`` (one item's error, as a failing item action reports it) or ``Failed``
 (``failureReason``, nothing but the log and metadata uploaded).
 """
 
@@ -225,6 +227,10 @@ class Velero:
         for rt, restore in self.ctl._each(GROUP, "restores"):
             if self.server_available(restore["metadata"]["namespace"]):
                 self._restore(rt, restore)
+        for rt, dbr in self.ctl._each(GROUP, "deletebackuprequests"):
+            if self.server_available(dbr["metadata"]["namespace"]) and \
+                    (dbr.get("status") or {}).get("phase") != "Processed":
+                self._delete_backup(rt, dbr)
 
     def _credentials(self, bsl: dict[str, Any]) -> tuple[str, str]:
         """(access key, secret key) of the location, as the AWS plugin reads them."""
@@ -474,6 +480,47 @@ class Velero:
         except Exception:  # noqa: BLE001, S110 - best effort, as PutBackup's log upload
             pass
 
+    def _delete_backup(self, rt: ResourceType, dbr: dict[str, Any]) -> None:
+        """``backup_deletion_controller.go``: the backup's objects leave the bucket, its
+        Restores and the Backup go, the request is Processed (with its errors) and, when all
+        went well, the requests labelled with the backup's name and uid are removed."""
+        ns, name = dbr["metadata"]["namespace"], str((dbr.get("spec") or {}).get("backupName")
+                                                     or "")
+        backup = self.store.get((GROUP, "backups"), ns, name) if name else None
+        location = self._location(ns, (backup.get("spec") or {}).get("storageLocation")) \
+            if backup else None
+        error = _deletion_refused(name, backup, location)
+        if error is None:
+            assert backup is not None and location is not None
+            try:
+                self._remove_backup(backup, location)
+            except Exception as exc:  # noqa: BLE001 - reported in the request's errors
+                error = f"error deleting backup {ns}/{name}: {_short(exc)}"
+        self.ctl._status(rt, dbr, {"phase": "Processed", "errors": [error] if error else []},
+                         MANAGER)
+        if error is None and backup is not None:
+            want = {BACKUP_NAME_LABEL: name, "velero.io/backup-uid": backup["metadata"]["uid"]}
+            for other in self.store.select(rt.gk, ns):
+                labels = other["metadata"].get("labels") or {}
+                if all(labels.get(k) == v for k, v in want.items()):
+                    self.api.delete(rt, ns, other["metadata"]["name"], {})
+
+    def _remove_backup(self, backup: dict[str, Any], location: dict[str, Any]) -> None:
+        ns, name = backup["metadata"]["namespace"], backup["metadata"]["name"]
+        s3, bucket, prefix = self.client(location)
+        base = layout(prefix, name)["metadata"].rsplit("/", 1)[0] + "/"
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=base) for o in page.get("Contents") or []]
+        for key in keys:
+            s3.delete_object(Bucket=bucket, Key=key)
+        rrt = self.api.registry.by_gk(GROUP, "restores")
+        for restore in self.store.select((GROUP, "restores"), ns):
+            if rrt is not None and (restore.get("spec") or {}).get("backupName") == name:
+                self.api.delete(rrt, ns, restore["metadata"]["name"], {})
+        brt = self.api.registry.by_gk(GROUP, "backups")
+        if brt is not None:
+            self.api.delete(brt, ns, name, {})
+
     def _restore(self, rt: ResourceType, restore: dict[str, Any]) -> None:
         phase = (restore.get("status") or {}).get("phase") or "New"
         if phase == "New":
@@ -540,7 +587,8 @@ class Velero:
         included = spec.get("includedNamespaces") or ["*"]
         warnings: dict[str, list[str]] = {}
         errors: dict[str, list[str]] = {}
-        chosen = [(res, obj) for res, obj in items if res not in NON_RESTORABLE and (
+        chosen = [(res, obj) for res, obj in items if res not in NON_RESTORABLE
+                  and _resource_included(res, spec) and (
             "*" in included or (obj["metadata"].get("namespace")
                                 or (obj["metadata"]["name"] if res == "namespaces" else None))
             in included)]
@@ -552,7 +600,9 @@ class Velero:
                 self._create(body)
                 done += 1
             except ApiError as exc:
-                if exc.code == 409:
+                if exc.code == 409 and res == "namespaces":
+                    done += 1  # an existing target namespace is used as it is
+                elif exc.code == 409:
                     warnings.setdefault(ns, []).append(
                         f"could not restore, {body['kind']} \"{body['metadata']['name']}\" "
                         "already exists. Warning: the in-cluster version is different than "
@@ -609,6 +659,38 @@ class Velero:
             {"warnings": {"namespaces": warnings}, "errors": {"namespaces": errors}})))
         s3.put_object(Bucket=bucket, Key=keys["log"],
                       Body=_gz(f'level=info msg="restore completed" restore={name}\n'.encode()))
+
+
+def _deletion_refused(name: str, backup: dict[str, Any] | None,
+                      location: dict[str, Any] | None) -> str | None:
+    """Why a DeleteBackupRequest cannot proceed, in the deletion controller's words."""
+    if not name:
+        return "spec.backupName is required"
+    if backup is None:
+        return "backup not found"
+    if (backup.get("status") or {}).get("phase") in ("", "New", "InProgress", None):
+        return "backup is still in progress"
+    if location is None:
+        return (f"backup storage location {(backup.get('spec') or {}).get('storageLocation')} "
+                "not found")
+    if (location.get("spec") or {}).get("accessMode") == "ReadOnly":
+        return (f"cannot delete backup because backup storage location "
+                f"{location['metadata']['name']} is currently in read-only mode")
+    if (location.get("status") or {}).get("phase") != "Available":
+        return (f"cannot delete backup because backup storage location "
+                f"{location['metadata']['name']} is currently in Unavailable state")
+    return None
+
+
+def _resource_included(resource: str, spec: dict[str, Any]) -> bool:
+    """``includedResources``/``excludedResources``, written as Velero names resources
+    (``plural`` for the core group, else ``plural.group``); namespaces are always restored
+    when their items are."""
+    if resource == "namespaces":
+        return True
+    included = spec.get("includedResources") or ["*"]
+    return resource not in (spec.get("excludedResources") or []) and (
+        "*" in included or resource in included)
 
 
 def _short(exc: BaseException) -> str:

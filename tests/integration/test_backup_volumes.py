@@ -24,33 +24,14 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from platform_assets.backup_assets import build_backup_assets
-from platform_assets.core.backup_manifest import Manifest, manifest_key
-from platform_assets.core.graph import backup_copy_key, backup_key, build_graph
+from platform_assets.core.graph import backup_copy_key, backup_key
 from platform_assets.core.volume_index import chunks_prefix
-from platform_assets.spec import load_spec
-from resources.kubernetes import KubernetesResource
-from resources.object_storage import ObjectStorageResource
+from tests.integration.backup_env import BackupEnv, spec_head
 
 pytestmark = pytest.mark.integration
 
 KEY = base64.b64encode(bytes(range(1, 33))).decode()
-SPEC = """
-apiVersion: platform-ops/v1
-metadata: {{name: volume-test, owners: [team:test]}}
-ionos:
-  datacenter: {{name: vol-dc, location: de/fra}}
-  lans: [{{name: lan1}}]
-  cluster:
-    name: vol-cluster
-    k8s_version: 1.32.6
-    maintenance_window: {{day: Sunday, time: "10:00"}}
-  node_pools:
-    - {{name: pool, node_count: 1, cores: 2, ram: 4GB, storage_size: 20GB}}
-  buckets:
-    - {{name: {bucket}, region: de}}
-    - {{name: {dr_bucket}, region: eu-central-3}}
-platform:
+SPEC = spec_head("vol") + """platform:
   - name: app
     namespace: {namespace}
     source: {{manifests: {{path: manifests}}}}
@@ -79,30 +60,16 @@ def jobs_sandbox() -> Iterator[Any]:
         app.stop()
 
 
-class Volumes:
+class Volumes(BackupEnv):
     """One test's spec, buckets, namespace, PVC and its files."""
 
     def __init__(self, app: Any, tmp: Path):
         tag = uuid.uuid4().hex[:8]
-        self.app, self.env = app, dict(app.env)
-        self.bucket, self.dr_bucket, self.namespace = f"vol-{tag}", f"vol-dr-{tag}", f"vol-{tag}"
-        (tmp / "manifests").mkdir(exist_ok=True)
-        (tmp / "platform.yaml").write_text(SPEC.format(
-            bucket=self.bucket, dr_bucket=self.dr_bucket, namespace=self.namespace))
+        self.namespace = f"vol-{tag}"
         os.environ["VOL_TEST_KEY"] = KEY
-        self.spec = load_spec(tmp / "platform.yaml")
-        self.instance = dg.DagsterInstance.ephemeral()
-        self.assets, self.checks = build_backup_assets(build_graph(self.spec))
-        self.store = ObjectStorageResource(
-            access_key_id=self.env["AWS_ACCESS_KEY_ID"],
-            secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
-            endpoint_url=self.env["AWS_ENDPOINT_URL_S3"], default_region="de",
-            retry_attempts=2, retry_max_wait_seconds=0.2)
-        for name, region in ((self.bucket, "de"), (self.dr_bucket, "eu-central-3")):
-            self.store.client(region).create_bucket(
-                Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
-        self.kube = KubernetesResource(kubeconfig_path=self.env["KUBECONFIG"],
-                                       retry_attempts=2, retry_max_wait_seconds=0.2)
+        super().__init__(app, tmp, SPEC.format(bucket=f"vol-{tag}", dr_bucket=f"vol-dr-{tag}",
+                                               namespace=self.namespace),
+                         f"vol-{tag}", f"vol-dr-{tag}", "files")
         self.kube.apply({"apiVersion": "v1", "kind": "Namespace",
                          "metadata": {"name": self.namespace}})
         self.make_claim()
@@ -122,20 +89,6 @@ class Volumes:
 
     def write(self, files: dict[str, bytes]) -> None:
         self.app.admin.write_volume_files(self.namespace, "data", files)
-
-    def run(self, key: tuple[str, ...], partition: str,
-            with_checks: bool = False) -> dg.ExecuteInProcessResult:
-        asset = next(a for a in self.assets if a.key == dg.AssetKey(list(key)))
-        checks = [c for c in self.checks if next(iter(c.check_keys)).asset_key == asset.key]
-        return dg.materialize([asset, *(checks if with_checks else [])],
-                              partition_key=partition, raise_on_error=False,
-                              resources={"object_storage": self.store, "kubernetes": self.kube},
-                              instance=self.instance)
-
-    def manifest(self, partition: str, dr: bool = False) -> Manifest | None:
-        bucket, region = (self.dr_bucket, "eu-central-3") if dr else (self.bucket, "de")
-        raw = self.store.get_bytes(bucket, manifest_key("backups", "files", partition), region)
-        return Manifest.from_json(raw) if raw else None
 
     def chunks(self, dr: bool = False) -> dict[str, tuple[int, str]]:
         bucket, region = (self.dr_bucket, "eu-central-3") if dr else (self.bucket, "de")

@@ -26,22 +26,14 @@ import pytest
 
 from resources.kubernetes import KubernetesResource
 from resources.object_storage import ObjectStorageResource
-from tests.integration.velero_cluster import install_velero, location, wait_for
+from tests.integration.velero_cluster import install_velero, location, sandbox_with_nodes, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def app() -> Iterator[Any]:
-    """A sandbox of its own with two nodes, so the Velero server's pod runs."""
-    from sandbox.app import start_sandbox
-
-    started = start_sandbox(timeout=120.0)
-    try:
-        started.admin.add_nodes("velero-pool", 2)
-        yield started
-    finally:
-        started.stop()
+    yield from sandbox_with_nodes("velero-pool")
 
 
 class Env:
@@ -239,3 +231,31 @@ def test_an_injected_fault_makes_one_backup_partially_failed(velero: Env) -> Non
     assert failed["status"]["failureReason"] == "rpc error: plugin crashed"
     assert velero.store.get_bytes(velero.bucket, "velero/backups/failed/failed.tar.gz",
                                   "de") is None
+
+
+def test_a_delete_backup_request_removes_the_backup_from_bucket_and_cluster(
+        velero: Env) -> None:
+    """DeleteBackupRequest: the objects under backups/<name>/ go, the Backup goes, the request
+    labelled with the backup's name and uid is removed once Processed; for a missing backup it
+    is Processed with "backup not found" (backup_deletion_controller.go)."""
+    app_ns = f"del-{uuid.uuid4().hex[:6]}"
+    velero.app_namespace(app_ns, {"settings": {"a": "1"}})
+    made = velero.backup("doomed", [app_ns])
+    assert velero.store.list_keys(velero.bucket, "velero/backups/doomed/", "de")
+    velero.kube.apply({"apiVersion": "velero.io/v1", "kind": "DeleteBackupRequest",
+                       "metadata": {"name": "doomed-del", "namespace": velero.ns, "labels": {
+                           "velero.io/backup-name": "doomed",
+                           "velero.io/backup-uid": made["metadata"]["uid"]}},
+                       "spec": {"backupName": "doomed"}})
+    wait_for(lambda: velero.kube.get("velero.io/v1", "Backup", "doomed", velero.ns) is None
+             and velero.kube.get("velero.io/v1", "DeleteBackupRequest", "doomed-del",
+                                 velero.ns) is None, "the backup deleted")
+    assert velero.store.list_keys(velero.bucket, "velero/backups/doomed/", "de") == []
+    velero.kube.apply({"apiVersion": "velero.io/v1", "kind": "DeleteBackupRequest",
+                       "metadata": {"name": "nothing-del", "namespace": velero.ns},
+                       "spec": {"backupName": "never-was"}})
+    got = wait_for(lambda: (o := velero.kube.get("velero.io/v1", "DeleteBackupRequest",
+                                                 "nothing-del", velero.ns))
+                   and (o.get("status") or {}).get("phase") == "Processed" and o,
+                   "the request processed")
+    assert got["status"]["errors"] == ["backup not found"]

@@ -6,12 +6,25 @@ deployment.yaml``, ``secret.yaml``, ``backupstoragelocation.yaml``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from resources.kubernetes import KubernetesResource
 
 CHART_VERSION = "8.1.0"
+
+
+def sandbox_with_nodes(pool: str = "velero-pool") -> Iterator[Any]:
+    """A sandbox of its own with two nodes, so the Velero server's pod runs (a module fixture:
+    the shared session sandbox keeps no extra nodes)."""
+    from sandbox.app import start_sandbox
+
+    started = start_sandbox(timeout=120.0)
+    try:
+        started.admin.add_nodes(pool, 2)
+        yield started
+    finally:
+        started.stop()
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
