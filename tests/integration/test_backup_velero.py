@@ -139,3 +139,32 @@ def test_an_unavailable_storage_location_fails_naming_it(site: Site) -> None:
     assert not failed.success
     assert f"BackupStorageLocation {site.velero_ns}/default stores in bucket" in failure(failed)
     assert site.backups() == []
+
+
+def test_the_drill_fails_when_what_comes_back_differs(site: Site) -> None:
+    """A mutating webhook on the drill namespace (a sidecar injector) changes the restored
+    Deployment: the drill compares by content and names it; the restored objects still go.
+    Velero restores through the API as a client, so admission applies to its creates
+    (Kubernetes docs, "Dynamic Admission Control")."""
+    from platform_assets.names import LABEL_DRILL
+
+    site.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
+        "name": "backend", "namespace": site.app_ns}, "spec": {
+        "replicas": 0, "selector": {"matchLabels": {"app": "backend"}},
+        "template": {"metadata": {"labels": {"app": "backend"}}, "spec": {
+            "securityContext": {"runAsNonRoot": True,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "api", "image": "example/api:1", "securityContext": {
+                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}}})
+    site.app.admin.add_webhook(name="sidecar.drill.test", kinds=["Deployment"],
+                               namespaceSelector={"matchLabels": {LABEL_DRILL: "true"}},
+                               containers=[{"name": "proxy", "image": "example/proxy:1"}])
+    try:
+        result = site.run(backup_key("todo"), "2026-11-23", with_checks=True)
+    finally:
+        site.app.admin.clear_webhooks()
+    assert result.success, failure(result)  # the backup itself is fine
+    drill = checks(result)["restore_drill"]
+    assert not drill.passed
+    assert "Deployment/backend differs after restore" in str(drill.metadata["problems"].value)
+    assert site.kube.get("apps/v1", "Deployment", "backend", drill_namespace("todo")) is None
