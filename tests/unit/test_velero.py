@@ -126,7 +126,8 @@ def test_the_tarball_items_are_the_preferred_versions() -> None:
     (b"not a tarball", "not a gzipped tar"),
     (_tarball({"resources/configmaps/v1-preferredversion/namespaces/a/c.json": b"{}"}),
      "not a Kubernetes object"),
-    (_tarball({"resources/x/y": b""}), "no metadata/version")])
+    (_tarball({"resources/x/y": b""}), "no metadata/version")],
+    ids=["garbage", "not-an-object", "no-version"])
 def test_a_tarball_that_is_not_velero_is_refused(raw: bytes, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         v.tarball_items(raw)
