@@ -73,14 +73,14 @@ def resources_from_env(graph: Graph, env: dict[str, str] | None = None) -> dict[
     Raises:
         ValueError: ``CredentialError`` or ``KubeconfigError``; the message says what to set.
     """
-    from resources import core_resources
-    from resources.credentials import ionos_credentials, s3_keys
+    from resources import core_resources, ionos_credential_names
+    from resources.credentials import DEFAULT_NAMES, ionos_credentials, s3_keys
     from resources.kubeconfig import KubeconfigError, choose
 
     environ = os.environ if env is None else env
     existing = graph.spec.cluster
     if existing is None:
-        ionos_credentials(environ)  # an existing cluster needs none
+        ionos_credentials(environ, ionos_credential_names(graph) or DEFAULT_NAMES)
     elif not environ.get(existing.kubeconfig_env):
         raise KubeconfigError(f"environment {graph.environment}: set {existing.kubeconfig_env} "
                               "to the path of the cluster's kubeconfig")

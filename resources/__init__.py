@@ -16,9 +16,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platform_assets.core.graph import Graph
+
+if TYPE_CHECKING:  # the credentials module is imported when a resource is built
+    from resources.credentials import IonosCredentialNames
 
 # The name of an environment variable -> its value (or a ``dg.EnvVar`` that resolves later).
 EnvLookup = Callable[[str], str]
@@ -57,10 +60,26 @@ def _no_database() -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _ionos(location: str) -> Any:
+def _ionos(location: str, names: IonosCredentialNames | None) -> Any:
+    from resources.credentials import IonosCredentialNames
     from resources.ionos import IonosCloudResource
 
-    return IonosCloudResource(location=location, retry_attempts=8, retry_max_wait_seconds=30.0)
+    own = names or IonosCredentialNames(None, None, None)  # None: the shared variables
+    return IonosCloudResource(location=location, retry_attempts=8, retry_max_wait_seconds=30.0,
+                              token_env=own.token, username_env=own.username,
+                              password_env=own.password, environment=own.environment)
+
+
+def ionos_credential_names(graph: Graph) -> IonosCredentialNames | None:
+    """The variables ``graph``'s environment reads its IONOS credentials from, when it names its
+    own (``ionos.credentials``); None: the shared IONOS_TOKEN or IONOS_USERNAME/PASSWORD."""
+    own = graph.spec.ionos.credentials if graph.spec.ionos else None
+    if own is None:
+        return None
+    from resources.credentials import IonosCredentialNames
+
+    return IonosCredentialNames(own.token_env, own.username_env, own.password_env,
+                                graph.environment)
 
 
 def _environ(name: str) -> str:
@@ -72,7 +91,8 @@ def core_resources(graph: Graph, env: EnvLookup = _environ) -> dict[str, Any]:
 
     They hold no secret: each reads its credentials when its first client is built, as the tools
     platform engineers use do (``docs/credentials.md`` has the table): IONOS_TOKEN or
-    IONOS_USERNAME/IONOS_PASSWORD (``resources.credentials``; IONOS_API_URL, IONOS_MARIADB_URL
+    IONOS_USERNAME/IONOS_PASSWORD, or the variables the environment's ``ionos.credentials``
+    names (``resources.credentials``; IONOS_API_URL, IONOS_MARIADB_URL
     and IONOS_CERTMANAGER_URL only override the endpoints, which otherwise follow the
     datacenter's location); the kubeconfig (``resources.kubeconfig``); boto3's credential chain
     with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY as an override. AWS_ENDPOINT_URL_S3, when set
@@ -91,7 +111,7 @@ def core_resources(graph: Graph, env: EnvLookup = _environ) -> dict[str, Any]:
             kubeconfig_path=env(spec.cluster.kubeconfig_env), context=spec.cluster.context,
             cluster_name=spec.cluster.name), **storage}
     ionos_spec = spec.ionos_infra
-    ionos = _ionos(ionos_spec.datacenter.location)
+    ionos = _ionos(ionos_spec.datacenter.location, ionos_credential_names(graph))
     return {
         key("ionos"): ionos,
         key("kubernetes"): KubernetesResource(

@@ -120,25 +120,51 @@ class IonosCredentials:
         return "Bearer" if self.token else "Basic"
 
 
-def ionos_credentials(environ: Environ | None = None) -> IonosCredentials:
-    """IONOS credentials from the environment (or ``*_FILE``); a token wins over a password.
+@dataclass(frozen=True)
+class IonosCredentialNames:
+    """Which variables hold the IONOS credentials: IONOS_TOKEN, IONOS_USERNAME and
+    IONOS_PASSWORD, or those an environment of the spec names (``ionos.credentials``), whose
+    ``environment`` the messages then name. Only the named variables count: an environment
+    with its own never falls back to the shared ones (which may be another IONOS account)."""
+
+    token: str | None = IONOS_TOKEN
+    username: str | None = IONOS_USERNAME
+    password: str | None = IONOS_PASSWORD
+    environment: str | None = None
+
+    def wanted(self) -> str:
+        """What to set, for a message: ``A``, or ``B and C``, or ``A, or B and C``."""
+        login = f"{self.username} and {self.password}" if self.username and self.password \
+            else ""
+        return ", or ".join(p for p in (self.token or "", login) if p)
+
+
+DEFAULT_NAMES = IonosCredentialNames()
+
+
+def ionos_credentials(environ: Environ | None = None,
+                      names: IonosCredentialNames = DEFAULT_NAMES) -> IonosCredentials:
+    """IONOS credentials from the environment (or ``*_FILE``, ``*_VAULT``); a token wins over a
+    password.
 
     Raises:
-        CredentialError: none is complete (the message names what to set), or one is set badly.
+        CredentialError: none is complete (the message names what to set, and the spec's
+            environment when it names its own variables), or one is set badly.
     """
-    token = secret(IONOS_TOKEN, environ)
+    token = secret(names.token, environ) if names.token else None
     if token:
         return IonosCredentials(token=token)
-    creds = IonosCredentials(username=secret(IONOS_USERNAME, environ),
-                             password=secret(IONOS_PASSWORD, environ))
+    creds = IonosCredentials(
+        username=secret(names.username, environ) if names.username else None,
+        password=secret(names.password, environ) if names.password else None)
     if creds.complete:
         return creds
-    half = (f"{IONOS_USERNAME} is set but {IONOS_PASSWORD} is not" if creds.username else
-            f"{IONOS_PASSWORD} is set but {IONOS_USERNAME} is not" if creds.password else
+    half = (f"{names.username} is set but {names.password} is not" if creds.username else
+            f"{names.password} is set but {names.username} is not" if creds.password else
             "none is set")
-    raise CredentialError(f"IONOS credentials missing ({half}): set {IONOS_TOKEN}, or "
-                          f"{IONOS_USERNAME} and {IONOS_PASSWORD} (each also as *_FILE, the path "
-                          "of a mounted Secret)")
+    where = f"environment {names.environment}: " if names.environment else ""
+    raise CredentialError(f"{where}IONOS credentials missing ({half}): set {names.wanted()} "
+                          "(each also as *_FILE, the path of a mounted Secret, or *_VAULT)")
 
 
 def s3_keys(environ: Environ | None = None) -> tuple[str, str] | None:

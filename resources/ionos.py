@@ -21,6 +21,7 @@ from resources.credentials import (
     IONOS_API_URL,
     IONOS_CERTMANAGER_URL,
     IONOS_MARIADB_URL,
+    IonosCredentialNames,
     IonosCredentials,
     IonosEndpoints,
     ionos_credentials,
@@ -113,6 +114,12 @@ class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource)
     token: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
+    # The variables an environment of the spec reads its credentials from instead
+    # (``ionos.credentials``; names, not values), and the environment, for messages.
+    token_env: str | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+    environment: str | None = None
     retry_attempts: int = 6
     retry_max_wait_seconds: float = 30.0
     request_timeout_seconds: float = 1800.0
@@ -136,6 +143,9 @@ class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource)
         if self.token or (self.username and self.password):
             return IonosCredentials(token=self.token, username=self.username,
                                     password=self.password)
+        if self.token_env or self.username_env:
+            return ionos_credentials(names=IonosCredentialNames(
+                self.token_env, self.username_env, self.password_env, self.environment))
         return ionos_credentials()
 
     def endpoints(self) -> IonosEndpoints:

@@ -811,7 +811,40 @@ class Dns(Model):
     zones: list[DnsZone] = Field(default_factory=list)
 
 
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV_RE.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name, e.g. "
+                         "PRODUCTION_IONOS_TOKEN")
+    return value
+
+
+EnvVarName = Annotated[str | None, AfterValidator(_env_name)]
+
+
+class IonosCredentialVars(Model):
+    """The environment variables that hold this environment's IONOS credentials, so that two
+    environments may use two IONOS accounts. Each is read as IONOS_TOKEN is (also as
+    ``<NAME>_FILE`` or ``<NAME>_VAULT``) when the first client is built; the values never enter
+    the spec or the run config."""
+
+    token_env: EnvVarName = Field(default=None, description="holds an API token (Bearer)")
+    username_env: EnvVarName = Field(default=None, description="holds the login's user name")
+    password_env: EnvVarName = Field(default=None, description="holds the login's password")
+
+    @model_validator(mode="after")
+    def _complete(self) -> IonosCredentialVars:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("set both username_env and password_env, or neither")
+        if self.token_env is None and self.username_env is None:
+            raise ValueError("set token_env, or username_env and password_env")
+        return self
+
+
 class Ionos(Model):
+    credentials: IonosCredentialVars | None = Field(
+        default=None,
+        description="the variables holding this environment's IONOS credentials; default "
+                    "IONOS_TOKEN, or IONOS_USERNAME and IONOS_PASSWORD (docs/credentials.md)")
     datacenter: Datacenter
     lans: list[Lan] = Field(default_factory=list)
     cluster: Cluster

@@ -1,11 +1,13 @@
 """The plan CLI with the credential conventions platform engineers use, against the sandbox:
 only IONOS_USERNAME/IONOS_PASSWORD (Basic on the Cloud API and, as their Node SDKs document, on
 the DBaaS MariaDB and Certificate Manager APIs), S3 keys from a profile of the shared credentials
-file, and Kubernetes from ~/.kube/config at a named context or from the IONOS cluster."""
+file, and Kubernetes from ~/.kube/config at a named context or from the IONOS cluster; an
+environment of a fleet that names its own IONOS token variable reads that one only."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from platform_assets.core.plan_report import EXIT_CHANGES
 from tests.integration.test_reconcile import EXAMPLE, instance_at, make_defs, run, writes
 
 pytestmark = pytest.mark.integration
@@ -22,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DROPPED = ("IONOS_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "KUBECONFIG")
 
 
-def _plan(sandbox_env: dict[str, str], home: Path,
-          **extra: str) -> subprocess.CompletedProcess[str]:
+def _plan(sandbox_env: dict[str, str], home: Path, spec: Path = EXAMPLE,
+          args: tuple[str, ...] = (), **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in {**os.environ, **sandbox_env}.items() if k not in DROPPED}
     shared = home / ".aws" / "credentials"
     shared.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +36,7 @@ def _plan(sandbox_env: dict[str, str], home: Path,
                AWS_CONFIG_FILE=str(home / ".aws" / "config"), **extra)
     env.pop("AWS_SHARED_CREDENTIALS_FILE", None)
     return subprocess.run([sys.executable, "-m", "platform_assets", "plan", "--spec",
-                           str(EXAMPLE)], cwd=ROOT, env=env, capture_output=True, text=True,
+                           str(spec), *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
 
 
@@ -77,3 +80,34 @@ def test_wrong_password_is_a_clear_401(sandbox: Any, sandbox_env: dict[str, str]
     assert "Traceback" not in bad.stderr
     assert "401" in bad.stderr
     assert "pw-never-printed-7d1f" not in bad.stderr + bad.stdout
+
+
+def test_an_environment_reads_its_own_ionos_token_and_no_other(
+        sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    sandbox.reset()
+    shutil.copytree(ROOT / "examples" / "fleet", tmp_path / "fleet")
+    spec = tmp_path / "fleet" / "platform.yaml"
+    text = spec.read_text()
+    old = "    ionos:\n      datacenter: {name: fleet-production"
+    assert old in text
+    spec.write_text(text.replace(old, "    ionos:\n      credentials: {token_env: "
+                                      "PRODUCTION_IONOS_TOKEN}\n      datacenter: "
+                                      "{name: fleet-production"))
+    token_file = tmp_path / "production-token"
+    token_file.write_text(sandbox_env["IONOS_TOKEN"] + "\n")
+    production = ("--environment", "production")
+
+    # Its own variable, as a mounted Secret's file; IONOS_TOKEN is not set at all.
+    own = _plan(sandbox_env, tmp_path / "home", spec, production,
+                PRODUCTION_IONOS_TOKEN_FILE=str(token_file))
+    assert own.returncode == EXIT_CHANGES, own.stdout + own.stderr  # read; all to create
+    assert "production/ionos/datacenter: 1 to create" in own.stdout
+    assert sandbox.requests()["ionos"]["GET"] > 0
+
+    # The shared IONOS_TOKEN (maybe another account's) is never used in its place.
+    shared = _plan(sandbox_env, tmp_path / "home", spec, production,
+                   IONOS_TOKEN=sandbox_env["IONOS_TOKEN"])
+    assert shared.returncode == 1
+    assert ("environment production: IONOS credentials missing (none is set): set "
+            "PRODUCTION_IONOS_TOKEN") in shared.stderr
+    assert "Traceback" not in shared.stderr

@@ -193,3 +193,19 @@ def test_a_value_set_two_ways_is_refused_vault_included() -> None:
         secret("X", {"X": "a", "X_VAULT": "secret/p#k"})
     with pytest.raises(CredentialError, match="VAULT_ADDR is not set"):
         secret("X", {"X_VAULT": "secret/p#k"})
+
+
+def test_an_environments_own_variables_replace_the_shared_ones(tmp_path: Path) -> None:
+    from resources.credentials import IonosCredentialNames
+
+    names = IonosCredentialNames("PROD_TOKEN", "PROD_USER", "PROD_PASSWORD", "production")
+    token = tmp_path / "token"
+    token.write_text("from-a-file\n")
+    assert ionos_credentials({"PROD_TOKEN_FILE": str(token)}, names).token == "from-a-file"
+    login = ionos_credentials({"PROD_USER": "u", "PROD_PASSWORD": "p"}, names)
+    assert (login.username, login.password) == ("u", "p")
+    with pytest.raises(CredentialError) as err:
+        ionos_credentials({"IONOS_TOKEN": "shared", "PROD_USER": "u"}, names)
+    assert str(err.value).startswith(
+        "environment production: IONOS credentials missing (PROD_USER is set but PROD_PASSWORD "
+        "is not): set PROD_TOKEN, or PROD_USER and PROD_PASSWORD")

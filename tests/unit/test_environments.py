@@ -234,3 +234,46 @@ def test_the_cli_validates_every_environment_and_plans_one(capsys: pytest.Captur
     assert res["ionos"] is None and res["kubernetes"].kubeconfig_path == "/tmp/k3s.yaml"
     with pytest.raises(ValueError, match="set STAGING_KUBECONFIG"):
         resources_from_env(staging, {})
+
+
+def _with_production_credentials(credentials: str) -> str:
+    return _replace("    ionos:\n      datacenter: {name: fleet-production",
+                    f"    ionos:\n      credentials: {credentials}\n      datacenter: "
+                    "{name: fleet-production")
+
+
+def test_an_environment_names_its_own_ionos_credential_variables(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from resources import build_resources
+    from resources.credentials import CredentialError
+
+    text = _with_production_credentials("{token_env: PRODUCTION_IONOS_TOKEN}")
+    specs = _specs(text)
+    graph = build_graph(specs["production"], environment="production")  # type: ignore[arg-type]
+    ionos = build_resources(graph, env=lambda name: f"<{name}>")["ionos_production"]
+    assert (ionos.token_env, ionos.environment) == ("PRODUCTION_IONOS_TOKEN", "production")
+    # Only its own variable counts: the shared IONOS_TOKEN may be another account's.
+    monkeypatch.setenv("IONOS_TOKEN", "shared-account")
+    monkeypatch.delenv("PRODUCTION_IONOS_TOKEN", raising=False)
+    with pytest.raises(CredentialError) as err:
+        ionos.credentials()
+    assert str(err.value) == (
+        "environment production: IONOS credentials missing (none is set): set "
+        "PRODUCTION_IONOS_TOKEN (each also as *_FILE, the path of a mounted Secret, or *_VAULT)")
+    monkeypatch.setenv("PRODUCTION_IONOS_TOKEN", "production-account")
+    assert ionos.credentials().token == "production-account"
+    # An environment without its own keeps the shared variables.
+    default = build_resources(load_graphs(FLEET)[1], env=lambda name: name)["ionos_production"]
+    assert default.token_env is None and default.credentials().token == "shared-account"
+
+
+def test_an_environments_own_login_needs_both_variables() -> None:
+    text = _with_production_credentials("{username_env: PRODUCTION_IONOS_USER}")
+    (p,) = _problems(text)
+    assert p.startswith(f"fleet.yaml:{_line(text, 'PRODUCTION_IONOS_USER')}: "
+                        "environments.production.ionos.credentials: ")
+    assert "set both username_env and password_env, or neither" in p
+    text = _with_production_credentials("{token_env: production-token}")
+    (p,) = _problems(text)
+    assert "environments.production.ionos.credentials.token_env: " in p
+    assert "'production-token' is not an environment variable name" in p
