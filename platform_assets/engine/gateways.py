@@ -19,7 +19,13 @@ from platform_assets.core.diff import diff
 from platform_assets.core.graph import Node, NodeKind
 from platform_assets.core.ports import CloudApi, GatewayKind, Json
 from platform_assets.engine.edge import pool_ips
-from platform_assets.engine.handler import Options, ReconcileError, Runtime, section_as
+from platform_assets.engine.handler import (
+    Options,
+    ReconcileError,
+    Runtime,
+    guarded,
+    section_as,
+)
 from platform_assets.engine.ionos import IonosKind, IonosState, Write, datacenter_ids, require
 from platform_assets.spec.models import ApplicationLoadBalancer, NatGateway, TargetGroup
 
@@ -80,8 +86,11 @@ def _observe_nat(rt: Runtime, node: Node, opts: Options) -> IonosState:
 
 def _create(kind: GatewayKind, sub: str) -> Write:
     def create(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
-        made = api.create_gateway(kind, st.parent, _own(st.want, sub),
-                                  list(st.want[sub].values()), log=rt.log)
+        # A refusal (a quota, an address in use) names the asset and the request.
+        made = guarded(f"{st.address}: POST /datacenters/{st.parent}/{kind} "
+                       f"({st.want['name']})", lambda: api.create_gateway(
+                           kind, st.parent, _own(st.want, sub), list(st.want[sub].values()),
+                           log=rt.log))
         return folded(made, sub)[0] or made
     return create
 
@@ -96,7 +105,9 @@ def _update(kind: GatewayKind, sub: str) -> Write:
             name: want for name, want in st.want[sub].items()
             if name not in had or diff(want, had[name])}
         subs.update({name: None for name in had if name not in st.want[sub]})
-        api.update_gateway(kind, st.parent, st.obs_id, props, subs, st.ids, log=rt.log)
+        guarded(f"{st.address}: PATCH /datacenters/{st.parent}/{kind}/{st.obs_id} and its "
+                f"{sub}", lambda: api.update_gateway(kind, st.parent, st.obs_id, props, subs,
+                                                     st.ids, log=rt.log))
         fresh = api.gateway_ready(kind, st.parent, st.obs_id, log=rt.log)
         return folded(fresh, sub)[0] or fresh
     return update
@@ -178,8 +189,12 @@ GATEWAY_KINDS: dict[NodeKind, IonosKind] = {
         metadata=_nat_metadata, ready_state="AVAILABLE", ready=_ready(NAT, "rules")),
     "target_group": IonosKind(
         observe=_observe_target_group,
-        create=lambda api, st, rt: api.create_target_group(st.want, log=rt.log),
-        update=lambda api, st, rt: api.update_target_group(st.obs_id, st.want, log=rt.log),
+        create=lambda api, st, rt: guarded(
+            f"{st.address}: POST /targetgroups ({st.want['name']})",
+            lambda: api.create_target_group(st.want, log=rt.log)),
+        update=lambda api, st, rt: guarded(
+            f"{st.address}: PUT /targetgroups/{st.obs_id}",
+            lambda: api.update_target_group(st.obs_id, st.want, log=rt.log)),
         metadata=_target_group_metadata, ready_state="AVAILABLE",
         ready=lambda api, st, rt: api.target_group_ready(st.obs_id, log=rt.log)),
     "application_load_balancer": IonosKind(

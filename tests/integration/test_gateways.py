@@ -461,3 +461,33 @@ def test_the_example_with_gateways_and_an_alb_converges_and_drift_is_corrected(
                     "ionos/application_load_balancer/web"} & set(after)
         # The orphan is reported, never deleted.
         assert ionos.find_gateway("natgateways", dc_id, "by-hand") is not None
+
+        # The contract's NAT gateway quota: the run fails naming the asset, the request and
+        # IONOS's reason, and writes no half-made gateway.
+        more = ionos.create_ip_block({"name": "fill", "location": "de/fra", "size": 3})
+        for n, fill_ip in enumerate(more["properties"]["ips"]):
+            api.datacenters_natgateways_post(dc_id, nat_body([fill_ip], name=f"fill-{n}"))
+        over = run(make_defs(spec_copy(tmp_path / "over", _one_gateway_more), sandbox_env),
+                   instance)
+        assert not over.success
+        text = failure_text(over)
+        assert (f"ionos/nat_gateway/egress-2: POST /datacenters/{dc_id}/natgateways "
+                "(egress-2): HTTP 422: the contract's limit of 5 NAT gateways "
+                "(resourceLimits.natGatewayLimitTotal) is reached") in text, text
+        assert ionos.find_gateway("natgateways", dc_id, "egress-2") is None
+    sandbox.reset()  # the next test of the group starts from an empty cloud, as this one did
+
+
+def _one_gateway_more(data: dict[str, Any], base: Path) -> None:
+    _with_egress(data, base)
+    data["ionos"]["ip_blocks"].append({"name": "egress-2", "size": 1})
+    data["ionos"]["nat_gateways"].append({
+        "name": "egress-2", "ip_block": "egress-2",
+        "lans": [{"lan": "k8s-private", "gateway_ip": "10.7.222.2/24"}],
+        "rules": [{"name": "nodes", "source_subnet": "10.7.222.0/24"}]})
+
+
+def failure_text(result: Any) -> str:
+    return "\n".join(str(e.step_failure_data.error.message)
+                     for e in result.get_step_failure_events() if e.step_failure_data.error)
+
