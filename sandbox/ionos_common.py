@@ -12,15 +12,19 @@ import binascii
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlencode
 
 from sandbox.http import Request, Response, Service, json_response
+
+if TYPE_CHECKING:
+    from sandbox.world import World
 
 T = TypeVar("T")
 
@@ -265,3 +269,83 @@ class StateFile:
 
 def now() -> float:
     return time.time()
+
+
+class IonosApi(IonosServiceBase):
+    """An IONOS API emulator served under one path prefix: Bearer or Basic authentication, one
+    lock around every request, its state in a JSON file saved after each write.
+
+    A subclass sets ``name``, ``prefix`` and ``title`` and implements ``_route`` (over the
+    path's segments after the prefix), ``_state`` (what is saved), ``_restore`` (taking it back)
+    and ``_clear``; ``_advance`` moves time-driven state on before each request.
+    """
+
+    prefix: ClassVar[str]
+    title: ClassVar[str]  # in messages: "the PostgreSQL API lives under /postgresql"
+    WRITES: ClassVar[tuple[str, ...]] = ("POST", "PUT", "PATCH", "DELETE")
+
+    def __init__(self, world: World, token: str, delay: float = 0.0,
+                 state_dir: Path | None = None, username: str = "", password: str = "") -> None:
+        self.world = world
+        self.token, self.username, self.password = token, username, password
+        self.delay = float(delay)
+        self._lock = threading.RLock()
+        self._file = StateFile(state_dir, self.name)
+        loaded = self._file.load()
+        if loaded:
+            self._restore(loaded)
+
+    def reset(self) -> None:
+        """Forget everything (the admin API's reset), and save the empty state."""
+        with self._lock:
+            self._clear()
+            self._save()
+
+    def _save(self) -> None:
+        self._file.save(self._state())
+
+    def handle(self, req: Request) -> Response:
+        try:
+            if not req.path.startswith(self.prefix):
+                raise ApiError(404, f"Unknown path {req.path}; the {self.title} lives under "
+                                    f"{self.prefix}")
+            check_basic_or_bearer(req, self.token, self.username, self.password)
+            with self._lock:
+                self._advance()
+                resp = self._route(req, self._segments(req.path[len(self.prefix):]))
+                if req.method in self.WRITES:
+                    self._save()
+            return resp
+        except ApiError as err:
+            return error_response(err)
+
+    @staticmethod
+    def _segments(path: str) -> list[str]:
+        """The path's segments after the prefix (an empty one inside stays: ``a//b`` is not
+        ``a/b``)."""
+        path = path.strip("/")
+        return path.split("/") if path else []
+
+    def _advance(self) -> None:
+        """Move time-driven state on (states that settle after ``delay``); nothing here."""
+
+    def _route(self, req: Request, parts: list[str]) -> Response:  # pragma: no cover
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _restore(self, loaded: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _clear(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _page(self, req: Request, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """A collection of ``items`` as the APIs page it (``offset``, ``limit`` 1..1000)."""
+        offset = query_int(req, "offset", 0, 0, 10**9)
+        limit = query_int(req, "limit", 100, 1, 1000)
+        href = f"{req.base_url}{self.prefix}/{kind}"
+        return {"id": kind, "type": "collection", "href": href,
+                "items": items[offset:offset + limit], "offset": offset, "limit": limit,
+                "_links": page_links(href, offset, limit, len(items))}
