@@ -23,74 +23,57 @@ states and days from their enums; the password is write-only and never returned.
 from __future__ import annotations
 
 import re
-import threading
 import uuid
-from pathlib import Path
 from typing import Any
 
-from sandbox.http import Request, Response, json_response
-from sandbox.ionos_common import (
-    ApiError,
-    IonosServiceBase,
-    StateFile,
-    check_basic_or_bearer,
-    error_response,
-    iso,
-    json_body,
-    now,
-    page_links,
-    parse_iso,
-    query_int,
+from sandbox.dbaas import (
+    DAYS,
+    NAME_RE,
+    STATES,
+    TIME_RE,
+    DbaasService,
+    Json,
+    integer,
+    kept_at,
+    need,
 )
-from sandbox.world import World
+from sandbox.http import Request, Response, json_response
+from sandbox.ionos_common import ApiError, iso, now, parse_iso
 
 PREFIX = "/mariadb/v2"
 VERSIONS = {"10.6": ["10.11"], "10.11": []}
 BACKUP_LOCATIONS = ["de", "eu-central-2", "eu-south-2"]
-STATES = {"PROVISIONING", "AVAILABLE", "UPDATING", "DESTROYING", "FAILED"}
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DAY_SECONDS = 86400.0
-_NAME_RE = re.compile(r"^[a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_]{2,16}$")
 _DB_RE = re.compile(r"^[A-Za-z0-9_]{2,63}$")
-_TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$")
 _CIDR_RE = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
 _RESERVED_USERS = {"mariadb", "admin", "standby", "root", "replication"}
 _NS = uuid.UUID("6f1c3b1e-5d7a-4c35-9a0e-2f6f5a1b7c11")
 
 
-class MariaDBService(IonosServiceBase):
+class MariaDBService(DbaasService):
     """The DBaaS MariaDB v2 emulator (see the module docstring)."""
 
     name = "mariadb"
+    prefix = PREFIX
+    title = "MariaDB API"
+    urn = "mariadb"
+    states = tuple(sorted(STATES))
 
-    def __init__(self, world: World, token: str, delay: float = 0.0,
-                 state_dir: Path | None = None, username: str = "", password: str = "") -> None:
-        self.world = world
-        self.token = token
-        self.username = username
-        self.password = password
-        self.delay = float(delay)
-        self._lock = threading.RLock()
-        self._file = StateFile(state_dir, "mariadb")
-        self._clusters: dict[str, dict[str, Any]] = {}
-        self._backups: dict[str, dict[str, Any]] = {}
-        self._fail_next = False
-        loaded = self._file.load()
-        if loaded:
-            self._clusters = loaded.get("clusters", {})
-            self._backups = loaded.get("backups", {})
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._backups: dict[str, Json] = {}
+        super().__init__(*args, **kwargs)
 
-    def fail_next(self) -> None:
-        """Make the next cluster create or update end FAILED."""
-        with self._lock:
-            self._fail_next = True
+    def _state(self) -> Json:
+        return {"clusters": self._clusters, "backups": self._backups}
 
-    def reset(self) -> None:
-        with self._lock:
-            self._clusters.clear()
-            self._backups.clear()
-            self._save()
+    def _restore(self, loaded: Json) -> None:
+        super()._restore(loaded)
+        self._backups = loaded.get("backups", {})
+
+    def _clear(self) -> None:
+        super()._clear()
+        self._backups.clear()
 
     def add_backup(self, cluster_id: str, earliest: float, latest: float | None) -> str:
         """Record an extra backup of a cluster (tests of restore and backup-age checks)."""
@@ -103,78 +86,38 @@ class MariaDBService(IonosServiceBase):
             self._save()
             return bid
 
-    def _save(self) -> None:
-        self._file.save({"clusters": self._clusters, "backups": self._backups})
+    def _dns_name(self, c: Json) -> str:
+        return self.world.mariadb_host or f"ma-{c['id'][:8]}.mariadb.de-fra.ionos.com"
 
-    def handle(self, req: Request) -> Response:
-        try:
-            if not req.path.startswith(PREFIX):
-                raise ApiError(404, f"Unknown path {req.path}; the MariaDB API lives under "
-                                    f"{PREFIX}")
-            path = req.path[len(PREFIX):].rstrip("/")
-            check_basic_or_bearer(req, self.token, self.username, self.password)
-            with self._lock:
-                self._advance()
-                resp = self._route(req, path)
-                if req.method in ("POST", "PUT", "PATCH", "DELETE"):
-                    self._save()
-            return resp
-        except ApiError as err:
-            return error_response(err)
-
-    def _route(self, req: Request, path: str) -> Response:
-        parts = path.strip("/").split("/") if path.strip("/") else []
-        m = req.method
-        if parts == ["clusters"]:
-            if m == "GET":
-                return self._list_clusters(req)
-            if m == "POST":
-                return self._create(req)
-        elif len(parts) == 2 and parts[0] == "clusters":
-            if m == "GET":
-                return json_response(200, self._render(req, self._cluster(parts[1])))
-            if m == "PUT":
-                return self._put(req, parts[1])
-            if m == "DELETE":
-                return self._delete(parts[1])
-        elif parts == ["backups"] and m == "GET":
+    def _route(self, req: Request, parts: list[str]) -> Response:
+        if parts and parts[0] == "clusters" and len(parts) <= 2:
+            return super()._route(req, parts)
+        if req.method != "GET" or not 1 <= len(parts) <= 2:
+            raise ApiError(404, f"Unknown path {req.path}")
+        if parts == ["backups"]:
             return self._list_backups(req)
-        elif len(parts) == 2 and parts[0] == "backups" and m == "GET":
+        if len(parts) == 2 and parts[0] == "backups":
             backup = self._backups.get(parts[1])
             if backup is None:
                 raise ApiError(404, f"backup {parts[1]} not found")
             return json_response(200, self._render_backup(req, backup))
-        elif parts == ["backup-locations"] and m == "GET":
+        if parts == ["backup-locations"]:
             items = [self._render_location(req, loc) for loc in BACKUP_LOCATIONS]
             return json_response(200, self._page(req, "backup-locations", items))
-        elif len(parts) == 2 and parts[0] == "backup-locations" and m == "GET":
+        if parts[0] == "backup-locations":
             if parts[1] not in BACKUP_LOCATIONS:
                 raise ApiError(404, f"backup location {parts[1]} not found")
             return json_response(200, self._render_location(req, parts[1]))
-        elif parts == ["versions"] and m == "GET":
+        if parts == ["versions"]:
             items = [self._render_version(req, v) for v in VERSIONS]
             return json_response(200, self._page(req, "versions", items))
-        elif len(parts) == 2 and parts[0] == "versions" and m == "GET":
+        if parts[0] == "versions":
             if parts[1] not in VERSIONS:
                 raise ApiError(404, f"version {parts[1]} not found")
             return json_response(200, self._render_version(req, parts[1]))
-        else:
-            raise ApiError(404, f"Unknown path {req.path}")
-        raise ApiError(405, f"Method {m} is not allowed on {req.path}")
+        raise ApiError(404, f"Unknown path {req.path}")
 
-    def _advance(self) -> None:
-        t = now()
-        for cid in list(self._clusters):
-            c = self._clusters[cid]
-            pending = c.get("pending")
-            if pending and pending[0] <= t:
-                c["state"] = pending[1]
-                c["pending"] = None
-                c["modified"] = pending[0]
-                if c["state"] == "AVAILABLE" and c.get("available_since") is None:
-                    c["available_since"] = pending[0]
-            if c.get("delete_at") is not None and c["delete_at"] <= t:
-                del self._clusters[cid]
+    def _advanced(self, t: float) -> None:
         self._refresh_backups(t)
 
     def _refresh_backups(self, t: float) -> None:
@@ -213,38 +156,12 @@ class MariaDBService(IonosServiceBase):
                 "location": props["backup"]["location"],
                 "retentionDays": props["backup"]["retentionDays"]}
 
-    def _set_state(self, c: dict[str, Any], interim: str, final: str) -> None:
-        t = now()
-        if self._fail_next:
-            self._fail_next = False
-            final = "FAILED"
-            c["statusMessage"] = "Provisioning failed (injected by the sandbox)"
-        else:
-            c["statusMessage"] = ""
-        c["state"] = interim
-        c["modified"] = t
-        c["pending"] = [t + self.delay, final]
-
-    @staticmethod
-    def _need(d: dict[str, Any], key: str, where: str) -> Any:
-        if d.get(key) is None:
-            raise ApiError(422, f"[{where}.{key}] Attribute is required")
-        return d[key]
-
-    @staticmethod
-    def _int(d: dict[str, Any], key: str, lo: int, hi: int, where: str) -> int:
-        v = d.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise ApiError(422, f"[{where}.{key}] must be an integer between {lo} and {hi}, "
-                                f"got {v!r}")
-        return v
-
     def _validate(self, p: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
         w = "properties"
         out: dict[str, Any] = dict(current) if current else {}
         if current is None or "name" in p:
-            name = self._need(p, "name", w)
-            if not isinstance(name, str) or not _NAME_RE.match(name):
+            name = need(p, "name", w)
+            if not isinstance(name, str) or not NAME_RE.match(name):
                 raise ApiError(422, f"[{w}.name] {name!r} must be 2-63 characters, "
                                     "alphanumerics with '-', '_' or '.' between")
             out["name"] = name
@@ -254,7 +171,7 @@ class MariaDBService(IonosServiceBase):
                 raise ApiError(422, f"[{w}.description] must be a string")
             out["description"] = desc
         if current is None or "version" in p:
-            version = self._need(p, "version", w)
+            version = need(p, "version", w)
             if not isinstance(version, str) or version not in VERSIONS:
                 raise ApiError(422, f"[{w}.version] {version!r} is not supported; GET /versions "
                                     f"lists {sorted(VERSIONS)}")
@@ -264,26 +181,26 @@ class MariaDBService(IonosServiceBase):
                                     f"{version}; allowed: {VERSIONS[current['version']]}")
             out["version"] = version
         if current is None or "instances" in p:
-            inst = self._need(p, "instances", w)
+            inst = need(p, "instances", w)
             if not isinstance(inst, dict):
                 raise ApiError(422, f"[{w}.instances] must be an object")
             wi = f"{w}.instances"
-            storage = self._int(inst, "storageSize", 10, 4096, wi)
+            storage = integer(inst, "storageSize", 10, 4096, wi)
             if current and storage < current["instances"]["storageSize"]:
                 raise ApiError(422, f"[{wi}.storageSize] storage cannot shrink (is "
                                     f"{current['instances']['storageSize']} GB)")
-            out["instances"] = {"count": self._int(inst, "count", 1, 5, wi),
-                                "ram": self._int(inst, "ram", 4, 240, wi),
-                                "cores": self._int(inst, "cores", 1, 62, wi),
+            out["instances"] = {"count": integer(inst, "count", 1, 5, wi),
+                                "ram": integer(inst, "ram", 4, 240, wi),
+                                "cores": integer(inst, "cores", 1, 62, wi),
                                 "storageSize": storage}
         if current is None or "connection" in p:
-            conn = self._need(p, "connection", w)
+            conn = need(p, "connection", w)
             wc = f"{w}.connection"
             if not isinstance(conn, dict):
                 raise ApiError(422, f"[{wc}] must be an object")
-            dc = self._need(conn, "datacenterId", wc)
-            lan = self._need(conn, "lanId", wc)
-            cidr = self._need(conn, "primaryInstanceAddress", wc)
+            dc = need(conn, "datacenterId", wc)
+            lan = need(conn, "lanId", wc)
+            cidr = need(conn, "primaryInstanceAddress", wc)
             if not isinstance(dc, str) or not isinstance(lan, str) or not lan.isdigit():
                 raise ApiError(422, f"[{wc}] datacenterId must be a UUID string and lanId a "
                                     "numeric string such as \"2\"")
@@ -297,16 +214,16 @@ class MariaDBService(IonosServiceBase):
             wm = f"{w}.maintenanceWindow"
             if not isinstance(mw, dict) or mw.get("dayOfTheWeek") not in DAYS:
                 raise ApiError(422, f"[{wm}.dayOfTheWeek] must be one of {sorted(DAYS)}")
-            if not isinstance(mw.get("time"), str) or not _TIME_RE.match(mw["time"]):
+            if not isinstance(mw.get("time"), str) or not TIME_RE.match(mw["time"]):
                 raise ApiError(422, f"[{wm}.time] {mw.get('time')!r} must look like HH:MM:SS")
             out["maintenanceWindow"] = {"dayOfTheWeek": mw["dayOfTheWeek"], "time": mw["time"]}
         if current is None:
-            creds = self._need(p, "credentials", w)
+            creds = need(p, "credentials", w)
             wcr = f"{w}.credentials"
             if not isinstance(creds, dict):
                 raise ApiError(422, f"[{wcr}] must be an object")
-            user = self._need(creds, "username", wcr)
-            pw = self._need(creds, "password", wcr)
+            user = need(creds, "username", wcr)
+            pw = need(creds, "password", wcr)
             if not isinstance(user, str) or not _USER_RE.match(user) or \
                     user.lower() in _RESERVED_USERS:
                 raise ApiError(422, f"[{wcr}.username] {user!r} must be 2-16 of [A-Za-z0-9_] "
@@ -328,69 +245,12 @@ class MariaDBService(IonosServiceBase):
                     raise ApiError(422, f"[{w}.{flag}] must be a boolean")
                 out[flag] = value
         if "backup" in p or current is None:
-            b = p.get("backup") or {}
-            wb = f"{w}.backup"
-            if not isinstance(b, dict):
-                raise ApiError(422, f"[{wb}] must be an object")
-            location = b.get("location") or "de"
-            if location not in BACKUP_LOCATIONS:
-                raise ApiError(422, f"[{wb}.location] {location!r} is not one of "
-                                    f"{BACKUP_LOCATIONS}")
-            days = self._int(b, "retentionDays", 1, 365, wb) if "retentionDays" in b else 14
-            out["backup"] = {"location": location, "retentionDays": days}
+            out["backup"] = kept_at(p, "backup", BACKUP_LOCATIONS, "de", 14)
         return out
 
-    def _cluster(self, cid: str) -> dict[str, Any]:
-        c = self._clusters.get(cid)
-        if c is None:
-            raise ApiError(404, f"cluster {cid} not found")
-        return c
-
-    def _dns_name(self, cid: str) -> str:
-        return self.world.mariadb_host or f"ma-{cid[:8]}.mariadb.de-fra.ionos.com"
-
-    def _render(self, req: Request, c: dict[str, Any]) -> dict[str, Any]:
-        props = {k: v for k, v in c["props"].items() if not k.startswith("_")}
-        return {
-            "id": c["id"], "type": "cluster", "href": f"{req.base_url}{PREFIX}/clusters/{c['id']}",
-            "metadata": {
-                "createdDate": iso(c["created"]), "createdBy": "sandbox",
-                "createdByUserId": "sandbox-user", "lastModifiedDate": iso(c["modified"]),
-                "lastModifiedBy": "sandbox", "lastModifiedByUserId": "sandbox-user",
-                "resourceURN": f"ionos:dbaas:mariadb:de/fra:cluster/{c['id']}",
-                "state": c["state"], "statusMessage": c.get("statusMessage") or "",
-                "dnsName": self._dns_name(c["id"]),
-            },
-            "properties": props,
-        }
-
-    def _page(self, req: Request, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        offset = query_int(req, "offset", 0, 0, 10**9)
-        limit = query_int(req, "limit", 100, 1, 1000)
-        href = f"{req.base_url}{PREFIX}/{kind}"
-        return {"id": kind, "type": "collection", "href": href,
-                "items": items[offset:offset + limit], "offset": offset, "limit": limit,
-                "_links": page_links(href, offset, limit, len(items))}
-
-    def _list_clusters(self, req: Request) -> Response:
-        clusters = sorted(self._clusters.values(), key=lambda c: c["created"])
-        name = req.query.get("filter.name")
-        state = req.query.get("filter.state")
-        if state is not None and state not in STATES:
-            raise ApiError(400, f"filter.state {state!r} is not one of {sorted(STATES)}")
-        if name:
-            clusters = [c for c in clusters if name in c["props"]["name"]]
-        if state:
-            clusters = [c for c in clusters if c["state"] == state]
-        return json_response(200, self._page(req, "clusters",
-                                             [self._render(req, c) for c in clusters]))
-
-    def _create(self, req: Request) -> Response:
-        body = json_body(req)
-        p = body.get("properties")
-        if not isinstance(p, dict):
-            raise ApiError(422, "[properties] Attribute is required")
-        props = self._validate(p, None)
+    def _creating(self, p: Json) -> Json:
+        """A new cluster may restore a backup (``restoreFromBackup.sourceBackupId``), to a time
+        within its recovery window."""
         restore = p.get("restoreFromBackup")
         if restore is not None:
             if not isinstance(restore, dict) or not restore.get("sourceBackupId"):
@@ -401,21 +261,9 @@ class MariaDBService(IonosServiceBase):
                 raise ApiError(422, f"[properties.restoreFromBackup.sourceBackupId] backup "
                                     f"{restore['sourceBackupId']} does not exist")
             self._check_target_time(restore.get("recoveryTargetDatetime"), backup)
-        cid = str(uuid.uuid4())
-        t = now()
-        c: dict[str, Any] = {
-            "id": cid, "created": t, "modified": t, "state": "PROVISIONING", "props": props,
-            "pending": None, "delete_at": None, "available_since": None,
-            "restoredFrom": restore}
-        self._clusters[cid] = c
-        self._set_state(c, "PROVISIONING", "AVAILABLE")
-        problem = self._provision_real_database(props)
-        if problem:
-            c["pending"][1] = "FAILED"
-            c["statusMessage"] = problem
-        return json_response(201, self._render(req, c))
+        return {"restoredFrom": restore}
 
-    def _provision_real_database(self, props: dict[str, Any]) -> str | None:
+    def _provision(self, props: Json) -> str | None:
         """With a real MariaDB wired in, create the cluster's database and user on it.
 
         The admin login is ``world.extras["mariadb_admin_user"]`` / ``["mariadb_admin_password"]``
@@ -468,14 +316,8 @@ class MariaDBService(IonosServiceBase):
                                     f"{value} is outside the backup's recovery window "
                                     f"{iso(backup['earliest'])} .. {iso(latest)}")
 
-    def _put(self, req: Request, cid: str) -> Response:
-        c = self._cluster(cid)
-        if c["state"] in ("DESTROYING",):
-            raise ApiError(409, f"cluster {cid} is being deleted")
-        body = json_body(req)
-        p = body.get("properties")
-        if not isinstance(p, dict):
-            raise ApiError(422, "[properties] Attribute is required")
+    def _updating(self, c: Json, p: Json) -> None:
+        """A PUT may restore the cluster in place (``restoreFromBackup`` with a time only)."""
         restore = p.get("restoreFromBackup")
         if restore is not None:
             if not isinstance(restore, dict) or restore.get("sourceBackupId"):
@@ -486,22 +328,12 @@ class MariaDBService(IonosServiceBase):
                                     "required for an in-place restore")
             self._check_target_time(restore["recoveryTargetDatetime"], None)
             c["restoredFrom"] = restore
-        c["props"] = self._validate(p, c["props"])
-        self._set_state(c, "UPDATING", "AVAILABLE")
-        return json_response(200, self._render(req, c))
 
-    def _delete(self, cid: str) -> Response:
-        c = self._cluster(cid)
-        if c["state"] != "DESTROYING":
-            t = now()
-            c["state"] = "DESTROYING"
-            c["pending"] = None
-            c["modified"] = t
-            c["delete_at"] = t + self.delay
-            for b in self._backups.values():
-                if b["clusterId"] == cid and b["latest"] is None:
-                    b["deleted_at"] = t
-        return Response(status=202, body=None)
+    def _deleting(self, c: Json, t: float) -> None:
+        """The cluster's newest backup stops growing when it is deleted."""
+        for b in self._backups.values():
+            if b["clusterId"] == c["id"] and b["latest"] is None:
+                b["deleted_at"] = t
 
     def _render_backup(self, req: Request, b: dict[str, Any]) -> dict[str, Any]:
         href = f"{req.base_url}{PREFIX}/backups/{b['id']}"

@@ -33,8 +33,8 @@ SLOW_DELAY = 60.0
 
 
 class Clock:
-    """The IONOS emulators' clock (``now`` in sandbox.ionos, .mariadb, .certmanager), moved only
-    by the test: interim states (BUSY, DEPLOYING, DESTROYING) hold until it says so."""
+    """The IONOS emulators' clock (``now`` in sandbox.ionos, .dbaas, .mariadb, .certmanager),
+    moved only by the test: interim states (BUSY, DEPLOYING, DESTROYING) hold until it says so."""
 
     def __init__(self) -> None:
         self.t = time.time()
@@ -84,7 +84,7 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
-    for module in ("sandbox.ionos", "sandbox.mariadb", "sandbox.certmanager"):
+    for module in ("sandbox.ionos", "sandbox.dbaas", "sandbox.mariadb", "sandbox.certmanager"):
         monkeypatch.setattr(f"{module}.now", c)
     return c
 
