@@ -18,7 +18,6 @@ token=...)``. Bearer or Basic auth, as the real API (see ``check_basic_or_bearer
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,18 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from sandbox.http import Request, Response, json_response
-from sandbox.ionos_common import (
-    ApiError,
-    IonosServiceBase,
-    StateFile,
-    check_basic_or_bearer,
-    error_response,
-    iso,
-    json_body,
-    now,
-    page_links,
-    query_int,
-)
+from sandbox.ionos_common import ApiError, IonosApi, iso, json_body, now
 from sandbox.world import World
 
 PREFIX = "/certmanager"
@@ -64,26 +52,20 @@ def describe_pem(pem: str) -> dict[str, Any]:
             "notAfter": not_after}
 
 
-class CertificateManagerService(IonosServiceBase):
+class CertificateManagerService(IonosApi):
     """The Certificate Manager v2 emulator (see the module docstring)."""
 
     name = "certmanager"
+    prefix = PREFIX
+    title = "Certificate Manager API"
 
     def __init__(self, world: World, token: str, state_dir: Path | None = None,
                  username: str = "", password: str = "") -> None:
-        self.world = world
-        self.token = token
-        self.username = username
-        self.password = password
-        self._lock = threading.RLock()
-        self._file = StateFile(state_dir, "certmanager")
         self._data: dict[str, dict[str, dict[str, Any]]] = {
             "certificates": {}, "providers": {}, "auto-certificates": {}}
         self._ca: tuple[Any, x509.Certificate] | None = None
-        loaded = self._file.load()
-        if loaded:
-            for kind in self._data:
-                self._data[kind] = loaded.get(kind, {})
+        super().__init__(world, token, state_dir=state_dir, username=username,
+                         password=password)
 
     def add_certificate(self, name: str, pem_cert: str, pem_chain: str) -> str:
         """Store a certificate as if it had been uploaded; returns its id."""
@@ -97,29 +79,21 @@ class CertificateManagerService(IonosServiceBase):
             self._save()
             return cid
 
-    def reset(self) -> None:
-        with self._lock:
-            for kind in self._data:
-                self._data[kind].clear()
-            self._save()
+    def _state(self) -> dict[str, Any]:
+        return self._data
 
-    def _save(self) -> None:
-        self._file.save(self._data)
+    def _restore(self, loaded: dict[str, Any]) -> None:
+        for kind in self._data:
+            self._data[kind] = loaded.get(kind, {})
 
-    def handle(self, req: Request) -> Response:
-        try:
-            if not req.path.startswith(PREFIX):
-                raise ApiError(404, f"Unknown path {req.path}; the Certificate Manager API "
-                                    f"lives under {PREFIX}")
-            parts = [p for p in req.path[len(PREFIX):].split("/") if p]
-            check_basic_or_bearer(req, self.token, self.username, self.password)
-            with self._lock:
-                resp = self._route(req, parts)
-                if req.method in ("POST", "PATCH", "DELETE"):
-                    self._save()
-            return resp
-        except ApiError as err:
-            return error_response(err)
+    def _clear(self) -> None:
+        for kind in self._data:
+            self._data[kind].clear()
+
+    @staticmethod
+    def _segments(path: str) -> list[str]:
+        """The path's segments after the prefix, empty ones dropped."""
+        return [p for p in path.split("/") if p]
 
     def _route(self, req: Request, parts: list[str]) -> Response:
         if not parts or parts[0] not in self._data or len(parts) > 2:
@@ -180,13 +154,8 @@ class CertificateManagerService(IonosServiceBase):
                 items = [o for o in items if o["info"]["commonName"] == cn]
             if auto:
                 items = [o for o in items if o.get("autoCertificate") == auto]
-        offset = query_int(req, "offset", 0, 0, 10**9)
-        limit = query_int(req, "limit", 100, 1, 1000)
-        href = f"{req.base_url}{PREFIX}/{kind}"
-        return json_response(200, {
-            "id": kind, "type": "collection", "href": href, "offset": offset, "limit": limit,
-            "_links": page_links(href, offset, limit, len(items)),
-            "items": [self._render(req, kind, o) for o in items[offset:offset + limit]]})
+        return json_response(200, self._page(req, kind,
+                                             [self._render(req, kind, o) for o in items]))
 
     @staticmethod
     def _props(body: dict[str, Any]) -> dict[str, Any]:
