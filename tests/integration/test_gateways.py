@@ -491,3 +491,27 @@ def failure_text(result: Any) -> str:
     return "\n".join(str(e.step_failure_data.error.message)
                      for e in result.get_step_failure_events() if e.step_failure_data.error)
 
+
+
+@pytest.mark.xdist_group("reconcile")
+def test_gateway_requests_are_counted_and_faulted_under_ionos(
+        sandbox: Any, sandbox_env: dict[str, str]) -> None:
+    """The sandbox's admin API (docs/sandbox.md): NAT gateway, Application Load Balancer and
+    target group requests are Cloud API requests, counted under ``ionos``, and a fault injected
+    there hits them: a 429 with an integer Retry-After (the ``ionoscloud`` SDK raises KeyError
+    without one, ionos-cloud-api.md 2), which the resource waits out and retries."""
+    sandbox.reset()
+    ionos = IonosCloudResource(token=sandbox_env["IONOS_TOKEN"],
+                               api_url=sandbox_env["IONOS_API_URL"], retry_attempts=3,
+                               retry_max_wait_seconds=1.0)
+    dc = ionos.create_datacenter({"name": "faults", "location": "de/fra"})
+    sandbox.reset_counts()
+    sandbox.set_fault("ionos", error_rate=1.0, statuses=[429], retry_after=1, times=1)
+    assert ionos.list_gateways("natgateways", dc["id"]) == []  # after one 429
+    assert sandbox.admin.faults() == {}, "times=1: the fault was spent on the first GET"
+    assert ionos.list_gateways("applicationloadbalancers", dc["id"]) == []
+    assert ionos.list_target_groups() == []
+    counts = sandbox.requests()
+    assert counts["ionos"]["GET"] == 4, counts  # the refused GET, its retry, and two more
+    assert writes(counts) == {}
+    sandbox.reset()
