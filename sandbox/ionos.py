@@ -1677,11 +1677,23 @@ class IonosCloudService(IonosServiceBase):
         if len(self._all("networkloadbalancer")) >= NLB_LIMIT:
             raise ApiError(422, f"the contract's limit of {NLB_LIMIT} network load balancers "
                                 "(resourceLimits.nlbLimitTotal) is reached", code="301")
+        nlb_id = str(uuid.uuid4())
+        # Every rule is validated before anything is stored: a refused POST creates nothing.
+        pseudo = {"id": nlb_id, "path": f"{parent['path']}/networkloadbalancers/{nlb_id}",
+                  "props": props}
+        rules: list[dict[str, Any]] = []
+        for item in (body.get("entities") or {}).get("forwardingrules", {}).get("items") or []:
+            rule = self._rule_props(pseudo, self._properties(item), None)
+            if any((r["listenerIp"], r["listenerPort"]) == (rule["listenerIp"],
+                                                            rule["listenerPort"]) for r in rules):
+                raise ApiError(422, f"[(root).properties.listenerPort] {rule['listenerIp']}:"
+                                    f"{rule['listenerPort']} is already used by another "
+                                    "forwarding rule")
+            rules.append(rule)
         obj = self._new_obj("networkloadbalancer", parent["path"], "networkloadbalancers",
-                            str(uuid.uuid4()), props, "BUSY")
-        rules = (body.get("entities") or {}).get("forwardingrules", {}).get("items") or []
-        for item in rules:
-            self._new_rule(obj, self._rule_props(obj, self._properties(item), None))
+                            nlb_id, props, "BUSY")
+        for rule in rules:
+            self._new_rule(obj, rule)
         return self._accept_write(req, obj, "BUSY", "AVAILABLE")
 
     def _get_nlb(self, req: Request, dc: str, nlb: str) -> Response:

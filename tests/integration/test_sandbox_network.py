@@ -238,3 +238,32 @@ def test_a_login_gets_a_token_from_the_auth_api_that_the_dns_api_takes(edge) -> 
     # A login is not a token: the DNS API refuses Basic credentials outright.
     status, err = raw("GET", f"{url}/dns/zones", {"Authorization": basic})
     assert status == 401
+
+
+def test_a_refused_balancer_with_its_rules_creates_nothing(edge) -> None:
+    """A POST the API refuses (422) leaves nothing behind (the Cloud API's requests are
+    all-or-nothing: a refused request is not accepted, so no resource exists for it), also when
+    only one of the forwarding rules sent with the balancer is invalid or two use one port."""
+    import ionoscloud
+
+    url, _ = edge
+    client = cloud(url)
+    dc, public, private = datacenter(client)
+    ip = reserve(client).properties.ips[0]
+    api = ionoscloud.NetworkLoadBalancersApi(client)
+
+    def rule(port: int, algorithm: str = "ROUND_ROBIN") -> dict[str, Any]:
+        return {"properties": {"name": f"r{port}", "algorithm": algorithm, "protocol": "TCP",
+                               "listenerIp": ip, "listenerPort": port,
+                               "targets": [{"ip": "10.7.0.12", "port": 30443}]}}
+
+    for rules, word in (([rule(443), rule(80, "FASTEST")], "algorithm"),
+                        ([rule(443), rule(443)], "already used")):
+        with pytest.raises(ionoscloud.ApiException) as exc:
+            api.datacenters_networkloadbalancers_post(dc, {
+                "properties": {"name": "edge", "listenerLan": public, "targetLan": private,
+                               "ips": [ip]},
+                "entities": {"forwardingrules": {"items": rules}}})
+        status, message = error_of(exc.value)
+        assert status == 422 and word in message
+        assert api.datacenters_networkloadbalancers_get(dc, depth=1).items == []
