@@ -109,3 +109,12 @@ def test_a_rule_the_spec_drops_is_deleted_in_the_window(world: World, tmp_path: 
     nat = world.cloud.find_gateway("natgateways", dc, "egress")
     assert nat is not None
     assert [r["properties"]["name"] for r in nat["entities"]["rules"]["items"]] == ["nodes"]
+
+
+def test_a_dry_run_before_anything_exists_plans_the_gateways_and_writes_nothing(
+        world: World) -> None:
+    for key in (nat_gateway_key("egress"), target_group_key("web"),
+                application_load_balancer_key("web")):
+        out = world.reconcile(key, dry_run=True)
+        assert out.plan.summary() == "1 to create" and out.writes == 0
+    assert world.cloud.writes == {}
