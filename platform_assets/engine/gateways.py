@@ -33,7 +33,7 @@ NAT: GatewayKind = "natgateways"
 ALB: GatewayKind = "applicationloadbalancers"
 ALB_DISRUPTIVE = ("ips", "listenerLan", "targetLan", "lbPrivateIps", "forwardingrulesNames")
 ALB_RULE_DISRUPTIVE = ("listenerIp", "listenerPort", "protocol", "httpRules")
-NAT_DISRUPTIVE = ("publicIps", "lans", "ruleNames")
+NAT_DISRUPTIVE = ("publicIps", "lans", "rulesNames")
 NAT_RULE_DISRUPTIVE = ("protocol", "sourceSubnet", "publicIp", "targetSubnet", "targetPortRange")
 
 

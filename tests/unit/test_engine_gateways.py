@@ -101,8 +101,10 @@ def test_a_routing_change_waits_for_the_window_and_writes_only_that_rule(
 
 def test_a_rule_the_spec_drops_is_deleted_in_the_window(world: World, tmp_path: Path) -> None:
     world.everything()
-    world.now = SUNDAY_WINDOW
     fewer = make_graph(tmp_path / "c", edit=edge_spec(rest=False))
+    held = world.reconcile(nat_gateway_key("egress"), fewer)
+    assert held.plan.summary() == "1 deferred" and held.writes == 0
+    world.now = SUNDAY_WINDOW
     out = world.reconcile(nat_gateway_key("egress"), fewer)
     assert out.writes == 1 and "rulesNames" in out.plan.to_markdown()
     dc = world.cloud.datacenters[0]["id"]
