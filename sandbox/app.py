@@ -293,6 +293,7 @@ class Sandbox:
 
         s3_started.result(timeout=max(deadline - time.monotonic(), 0.1))
         s3_server = self._serve(s3)
+        self.world.s3_url = s3_server.url
 
         extra_env = self._start_clusters()
         admin_server = self._serve(AdminService(

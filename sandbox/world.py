@@ -38,6 +38,9 @@ class World:
     # Address of a real PostgreSQL server the DBaaS PostgreSQL clusters point at, if one answered.
     postgres_host: str | None = None
     postgres_port: int = 5432
+    # Set by the assembly: the S3 endpoint, which stands for IONOS S3's regional endpoints
+    # (https://s3.<region>.ionoscloud.com) wherever a simulated controller calls them.
+    s3_url: str = ""
     lock: threading.RLock = field(default_factory=threading.RLock)
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -15,7 +15,8 @@ remediation retries left ``Stalled=True``/``RetriesExceeded`` ("Failed to instal
 attempt(s)"). Emulated value checks: Loki 6.x without ``loki.schemaConfig`` (templates/
 validate.yaml), and values that render another project's kinds (a ServiceMonitor) before
 their CRDs exist ("resource mapping not found ... ensure CRDs are installed first"). Charts are
-never rendered: no workloads appear for a HelmRelease.
+not rendered: no workloads appear for a HelmRelease, except the claims of ``chart_volumes.py``
+and the objects of ``chart_objects.py`` (Velero's server, Secret and storage locations).
 """
 
 from __future__ import annotations
@@ -258,12 +259,17 @@ class Flux:
 
     def _chart_claims(self, chart: str, release: str, namespace: str,
                       values: dict[str, Any]) -> None:
-        """The claims the release's workloads would create (``chart_volumes.py``)."""
+        """The claims the release's workloads would create (``chart_volumes.py``) and the
+        objects of charts whose controllers the sandbox runs (``chart_objects.py``)."""
+        from sandbox.kubernetes.chart_objects import objects
         from sandbox.kubernetes.chart_volumes import claims
 
-        rt = self.api.registry.by_gk("", "persistentvolumeclaims")
-        if rt is None or self.svc.store.get(("", "namespaces"), "", namespace) is None:
+        if self.svc.store.get(("", "namespaces"), "", namespace) is None:
             return
-        for claim in claims(chart, release, namespace, values):
-            if self.svc.store.get(rt.gk, namespace, claim["metadata"]["name"]) is None:
-                self.api.write_object(rt, None, claim, "kube-controller-manager")
+        made = [(c, "kube-controller-manager") for c in claims(chart, release, namespace, values)]
+        made += [(o, "helm-controller") for o in objects(chart, release, namespace, values)]
+        for obj, manager in made:
+            rt = self.api.registry.by_kind(obj["apiVersion"], obj["kind"])
+            if rt is not None and self.svc.store.get(rt.gk, namespace,
+                                                     obj["metadata"]["name"]) is None:
+                self.api.write_object(rt, None, obj, manager)

@@ -18,7 +18,8 @@ the gzipped JSON side files), ``site/content/docs/main/output-file-format.md`` (
 restored). The BSL's ``config`` (``region``, ``s3Url``, ``s3ForcePathStyle``) and credentials
 (``spec.credential``, else the server's ``cloud-credentials`` volume's Secret and the file
 ``AWS_SHARED_CREDENTIALS_FILE`` names in it, an AWS INI profile) are used as the AWS plugin uses
-them: the sandbox really talks S3 to ``s3Url`` (only a local one).
+them: the sandbox really talks S3 to ``s3Url`` (only a local one; IONOS S3's endpoints
+``https://s3.<region>.ionoscloud.com`` are the sandbox's S3, ``World.s3_url``).
 
 Not emulated: volume snapshots and file-system backups of volume data (``snapshotVolumes`` is
 recorded, no data is copied), hooks, plugins and item operations, Schedules, resource filters
@@ -72,6 +73,7 @@ RESTORE_PRIORITIES = ("customresourcedefinitions", "namespaces", "storageclasses
                       "configmaps", "limitranges", "pods", "replicasets.apps", "endpoints",
                       "services")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+IONOS_S3_DOMAIN = ".ionoscloud.com"
 VALIDATE_EVERY = {"Available": 30.0, "Unavailable": 2.0}
 
 
@@ -283,6 +285,9 @@ class Velero:
             raise VeleroError(f"unable to locate ObjectStore plugin named velero.io/"
                               f"{spec.get('provider')}")
         url = str(config.get("s3Url") or "")
+        if str(urlparse(url).hostname or "").endswith(IONOS_S3_DOMAIN) and \
+                self.ctl.svc.world.s3_url:
+            url = self.ctl.svc.world.s3_url  # the sandbox is IONOS S3
         if urlparse(url).hostname not in LOCAL_HOSTS:
             raise VeleroError(f"s3Url {url!r}: the sandbox's Velero reaches only a local S3 "
                               "(http://127.0.0.1:PORT)")
