@@ -18,13 +18,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-
-def _get(values: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(values, dict):
-            return None
-        values = values.get(p)
-    return values
+from sandbox.kubernetes.chart_volumes import _get
 
 
 def _flag(values: dict[str, Any], default: bool, *path: str) -> bool:
