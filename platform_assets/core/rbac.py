@@ -43,7 +43,7 @@ from platform_assets.names import (
     SECRET_VOLUME_AGENT,
     drill_namespace,
 )
-from platform_assets.spec.models import Component, PlatformSpec
+from platform_assets.spec.models import BackupTarget, Component, PlatformSpec
 
 MANAGED_BY_LABEL = {LABEL_MANAGED_BY: FIELD_MANAGER}
 # Namespaces every cluster has: never rendered as objects of ours.
@@ -391,6 +391,8 @@ def _backups(c: _Collector, spec: PlatformSpec,
     for t in spec.backups.targets:
         if t.kind == "volume" and t.namespace:
             _volume_target(c, t.namespace, t.pvc or "", t.method)
+        elif t.method == "velero":
+            _velero_target(c, spec, t)
         elif t.kind == "resources":
             for ns in t.namespaces:
                 for api, kind in sorted(export_kinds):
@@ -408,6 +410,23 @@ def _backups(c: _Collector, spec: PlatformSpec,
         if kind not in DRILL_SKIPPED_KINDS:
             drill.add(None, api, kind, PRUNE)
     return drill.rules(None)
+
+
+def _velero_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None:
+    """Velero reads the namespaces itself: the run only asks it, in Velero's namespace, for
+    Backups, the drill's Restores and DeleteBackupRequests, and reads its storage location."""
+    from platform_assets.core.graph import velero_component_of
+
+    name = velero_component_of(spec, t)
+    component = next((x for x in spec.components if x.name == name), None)
+    if component is None:
+        return
+    ns = component.namespace
+    c.add(ns, "velero.io/v1", "Backup", APPLY)
+    c.add(ns, "velero.io/v1", "Restore", PRUNE)
+    c.add(ns, "velero.io/v1", "DeleteBackupRequest", APPLY)
+    c.add(ns, "velero.io/v1", "BackupStorageLocation", ("get",),
+          names=[t.velero_settings.storage_location])
 
 
 def _volume_target(c: _Collector, namespace: str, claim: str, method: str) -> None:

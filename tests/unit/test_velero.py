@@ -182,3 +182,17 @@ def test_an_unknown_velero_component_is_named() -> None:
                                        "        storage_location: default\n"
                                        "        component: nope\n", 1)
     assert "backups.targets[0].velero.component: unknown component 'nope'" in _problems(text)
+
+
+def test_the_run_may_ask_velero_but_not_read_the_namespaces_itself() -> None:
+    """Least privilege: Backups, Restores and DeleteBackupRequests in Velero's namespace, the
+    storage location by name only."""
+    from platform_assets.core.rbac import derive_rbac, load_component_manifests
+
+    spec = load_spec(EXAMPLE)
+    plan = derive_rbac(spec, load_component_manifests(spec, EXAMPLE.parent))
+    assert {"get", "create", "patch"} <= plan.verbs_for("velero.io", "backups", "velero")
+    assert "delete" in plan.verbs_for("velero.io", "restores", "velero")
+    assert "create" in plan.verbs_for("velero.io", "deletebackuprequests", "velero")
+    assert plan.verbs_for("velero.io", "backupstoragelocations", "velero", "default") == {"get"}
+    assert not plan.verbs_for("velero.io", "backupstoragelocations", "velero", "other")
