@@ -196,7 +196,9 @@ def verify_in_bucket(store: BackupStore, bucket: str, region: str | None, prefix
         problems.append(f"the contents hold {len(items)} item(s), Velero reported "
                         f"{status.items_done} backed up")
     if problems:
-        raise BackupError(f"{where}: {'; '.join(problems)}")
+        raise BackupError(f"{where}: {'; '.join(problems)}; Velero's backup there cannot be "
+                          f"trusted: delete it (velero backup delete {meta['name']}) and run "
+                          "again")
     objects = []
     for key in sorted(listed):
         size, digest = (len(contents), hashlib.sha256(contents).hexdigest()) \

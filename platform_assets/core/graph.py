@@ -486,6 +486,7 @@ def _add_backups(b: _Builder, spec: PlatformSpec) -> None:
     for t in bk.targets:
         kinds = {"s3"} | ({"ionos"} if t.kind in ("volume", "database", "postgres") else set())
         kinds |= {"kubernetes"} if t.kind in ("volume", "resources") else set()
+        kinds |= {"velero"} if t.method == "velero" else set()
         b.add(backup_key(t.name), "backup", t.name, "backups",
               [*_protected(spec, t), bucket_key(bk.bucket)], kinds, (),
               f"{t.kind.capitalize()} backup {t.name} (tier {bk.tier_of(t).name}, RPO "

@@ -152,6 +152,7 @@ def test_the_velero_example_loads_and_its_backup_runs_after_velero() -> None:
     target = next(t for t in spec.backups.targets if t.method == "velero")  # type: ignore[union-attr]
     node = build_graph(spec).nodes[backup_key(target.name)]
     assert component_key("platform", "velero") in node.deps
+    assert node.kinds == frozenset({"s3", "kubernetes", "velero"})
     assert target.velero_settings.storage_location == "default"
 
 
