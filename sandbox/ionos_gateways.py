@@ -1,5 +1,9 @@
-"""NAT gateways of the Cloud API emulator (``NATGatewaysApi`` of ``ionoscloud`` 6.1.13, its
-models' documentation and docs.ionos.com's NAT Gateway pages).
+"""NAT gateways, Application Load Balancers and target groups of the Cloud API emulator
+(``NATGatewaysApi``, ``ApplicationLoadBalancersApi`` and ``TargetGroupsApi`` of ``ionoscloud``
+6.1.13, their models' documentation and docs.ionos.com's NAT Gateway pages); each class says
+what it enforces. Every write follows ``IonosCloudService``'s 202/request pattern and states.
+
+NAT gateways:
 
 - ``/datacenters/{dc}/natgateways[/{id}[/rules[/{id}]]]``: ``name`` and ``publicIps`` are
   required (``NatGatewayProperties``); public IPs are addresses of IP blocks reserved in the
