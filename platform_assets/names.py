@@ -21,7 +21,6 @@ EXPAND_PVC_JOB = "expand_pvc"
 
 # Ops whose names appear in run config or in step keys.
 RECONCILE_OP = "reconcile_platform_assets"
-DRIFT_OP = "drift_checks"
 RENEW_CERTIFICATE_OP = "trigger_certificate_renewal"
 RESTART_WORKLOAD_OP = "restart_workload"
 EXPAND_VOLUME_CLAIM_OP = "expand_volume_claim"
