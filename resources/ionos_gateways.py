@@ -69,7 +69,6 @@ class _Calls:
     get: Callable[[Any, str, str], Any]
     post: Callable[[Any, str, Json], Any]
     patch: Callable[[Any, str, str, Json], Any]
-    delete: Callable[[Any, str, str], Any]
     sub_post: Callable[[Any, str, str, Json], Any]
     sub_put: Callable[[Any, str, str, str, Json], Any]
     sub_delete: Callable[[Any, str, str, str], Any]
@@ -82,7 +81,6 @@ GATEWAYS: dict[GatewayKind, _Calls] = {
         get=lambda a, dc, i: a.datacenters_natgateways_find_by_nat_gateway_id(dc, i, depth=2),
         post=lambda a, dc, b: a.datacenters_natgateways_post_with_http_info(dc, b),
         patch=lambda a, dc, i, p: a.datacenters_natgateways_patch_with_http_info(dc, i, p),
-        delete=lambda a, dc, i: a.datacenters_natgateways_delete_with_http_info(dc, i),
         sub_post=lambda a, dc, i, b: a.datacenters_natgateways_rules_post_with_http_info(
             dc, i, b),
         sub_put=lambda a, dc, i, r, b: a.datacenters_natgateways_rules_put_with_http_info(
@@ -98,8 +96,6 @@ GATEWAYS: dict[GatewayKind, _Calls] = {
         post=lambda a, dc, b: a.datacenters_applicationloadbalancers_post_with_http_info(dc, b),
         patch=lambda a, dc, i, p: a.datacenters_applicationloadbalancers_patch_with_http_info(
             dc, i, p),
-        delete=lambda a, dc, i: a.datacenters_applicationloadbalancers_delete_with_http_info(
-            dc, i),
         sub_post=lambda a, dc, i, b: a.
         datacenters_applicationloadbalancers_forwardingrules_post_with_http_info(dc, i, b),
         sub_put=lambda a, dc, i, r, b: a.
@@ -197,15 +193,6 @@ class IonosGateways:
                 pending.append((self.write(request[0], request[1], log)[1], request[0]))
         for rid, describe in pending:
             self.wait_for_request(rid, describe, log=log)
-
-    def delete_gateway(self: _Resource, kind: GatewayKind, dc_id: str, gw_id: str,
-                       log: Log = None) -> None:
-        """DELETE the resource (its sub-resources go with it) and wait."""
-        calls = GATEWAYS[kind]
-        api = self.api(calls.api)
-        describe = f"DELETE /datacenters/{dc_id}/{kind}/{gw_id}"
-        _, rid = self.write(describe, lambda: calls.delete(api, dc_id, gw_id), log)
-        self.wait_for_request(rid, describe, log=log)
 
     def list_target_groups(self: _Resource) -> list[Json]:
         """Every target group of the contract (JSON, depth 1)."""

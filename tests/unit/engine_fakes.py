@@ -300,11 +300,6 @@ class FakeCloud:
         items[:] = [i for i in items if i["properties"]["name"] not in subs] + [
             self._new(s, "AVAILABLE") for s in subs.values() if s is not None]
 
-    def delete_gateway(self, kind: str, dc_id: str, gw_id: str, log: Any = None) -> None:
-        self.writes[f"delete_{kind}"] += 1
-        self.gateways[(kind, dc_id)] = [g for g in self.gateways[(kind, dc_id)]
-                                        if g["id"] != gw_id]
-
     def list_target_groups(self) -> list[Json]:
         self._read()
         return self.target_groups
