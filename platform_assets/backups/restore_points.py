@@ -14,10 +14,11 @@ from platform_assets.backups.bucket import (
 )
 from platform_assets.backups.engine import now_utc
 from platform_assets.backups.errors import required
-from platform_assets.backups.sources import SNAPSHOT_API, TARGET_LABEL
+from platform_assets.backups.sources import SNAPSHOT_API
 from platform_assets.core.backup_manifest import partition_of_snapshot
 from platform_assets.core.ports import BackupCluster, BackupStore, SnapshotApi
 from platform_assets.core.retention import RestorePoint, RetentionPlan, plan_retention
+from platform_assets.names import LABEL_BACKUP_TARGET
 from platform_assets.spec.models import BackupTarget, PlatformSpec
 
 
@@ -37,7 +38,7 @@ def restore_points(spec: PlatformSpec, target: BackupTarget, store: BackupStore,
     if target.method == "csi-snapshot":
         cluster = required(kube, "kubernetes", describe)
         for vs in cluster.list(SNAPSHOT_API, "VolumeSnapshot", target.namespace,
-                               label_selector=f"{TARGET_LABEL}={target.name}"):
+                               label_selector=f"{LABEL_BACKUP_TARGET}={target.name}"):
             name = vs["metadata"]["name"]
             part = partition_of_snapshot(target.name, name)
             if part:

@@ -23,10 +23,10 @@ from platform_assets.core.ports import (
     DbaasBackups,
     PostgresDumps,
 )
+from platform_assets.names import LABEL_BACKUP_TARGET
 from platform_assets.spec.models import BackupTarget, PlatformSpec
 
 SNAPSHOT_API = "snapshot.storage.k8s.io/v1"
-TARGET_LABEL = "platform-ops.io/backup-target"
 # Kinds never exported: events are history, not state.
 SKIPPED_KINDS = {"Event"}
 
@@ -149,7 +149,7 @@ def csi_snapshot(target: BackupTarget, name: str, kube: BackupCluster, log: Log,
     if kube.get(SNAPSHOT_API, "VolumeSnapshot", name, ns) is None:
         kube.apply({"apiVersion": SNAPSHOT_API, "kind": "VolumeSnapshot",
                     "metadata": {"name": name, "namespace": ns,
-                                 "labels": {TARGET_LABEL: target.name}},
+                                 "labels": {LABEL_BACKUP_TARGET: target.name}},
                     "spec": spec})
     deadline = time.monotonic() + timeout
     while True:
