@@ -16,7 +16,7 @@ import secrets
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -68,11 +68,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         return f"{self.user}@{host or self.host}:{self.port}"
 
     def _binary(self, name: str) -> str:
-        path = shutil.which(name) or (name if os.path.isabs(name) and os.path.exists(name)
-                                      else None)
-        if not path:
-            raise DumpFailed(f"{name} not found on PATH: install the MariaDB client tools")
-        return path
+        return find_binary(name, "install the MariaDB client tools")
 
     def _env(self, password: str | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -118,15 +114,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of the client tools (for the manifest)."""
-        out = {}
-        for name in (self.dump_binary, self.client_binary):
-            try:
-                text = subprocess.run([self._binary(name), "--version"], capture_output=True,
-                                      text=True, timeout=10, check=False).stdout.strip()
-            except (OSError, DumpFailed, subprocess.SubprocessError) as exc:
-                text = f"unavailable ({exc})"
-            out[os.path.basename(name)] = text
-        return out
+        return tool_versions((self.dump_binary, self.client_binary), self._binary)
 
     def server_version(self, host: str | None = None) -> str:
         """The server's ``VERSION()``, recorded with each dump."""
@@ -162,27 +150,8 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         cmd = [self._binary(self.dump_binary), *self._args(host), "--single-transaction",
                "--quick", "--routines", "--triggers", "--events", "--hex-blob",
                "--skip-dump-date", db]
-        return self._stream(cmd, f"mariadb-dump of {db} from {self._where(host)}")
-
-    def _stream(self, cmd: list[str], what: str) -> Iterator[bytes]:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, env=self._env())
-        err = _Tail(proc.stderr)
-        stdout = proc.stdout
-        assert stdout is not None
-        finished = False
-        try:
-            yield from iter(lambda: stdout.read(self.chunk_size), b"")
-            code = proc.wait()
-            err.join()
-            if code != 0:
-                raise DumpFailed(_explain(what, code, err.text()))
-            finished = True
-        finally:
-            if not finished and proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            stdout.close()
+        return stream_output(cmd, self._env(), self.chunk_size,
+                             f"mariadb-dump of {db} from {self._where(host)}")
 
     def restore(self, database: str, sql_chunks: Iterable[bytes],
                 host: str | None = None) -> int:
@@ -201,8 +170,8 @@ class DatabaseDumpResource(dg.ConfigurableResource):
             cmd = [self._binary(self.client_binary),
                    *self._args(host, client=True, user=user), "--batch", "--sandbox",
                    "--local-infile=0", db]
-            return self._feed(cmd, sql_chunks, password,
-                              f"restore into {db} on {self._where(host)}")
+            return feed_input(cmd, sql_chunks, self._env(password),
+                              f"restore into {db} on {self._where(host)}", _RESTORE_WHY)
 
     def _recreate(self, db: str, host: str | None) -> None:
         import pymysql
@@ -245,29 +214,6 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         finally:
             with self.connect(host) as conn, conn.cursor() as cur:
                 cur.execute("DROP USER IF EXISTS %s@'%%'", (db,))
-
-    def _feed(self, cmd: list[str], data: Iterable[bytes], password: str, what: str) -> int:
-        """Run ``cmd`` with ``data`` on its stdin; return the bytes fed."""
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=self._env(password))
-        err = _Tail(proc.stderr)
-        total = 0
-        assert proc.stdin is not None
-        try:
-            for block in data:
-                total += len(block)
-                proc.stdin.write(block)
-            proc.stdin.close()
-        except BrokenPipeError as exc:
-            proc.kill()
-            proc.wait()
-            err.join()
-            raise DumpFailed(f"{what} failed: {exc}; {err.text()}") from None
-        code = proc.wait()
-        err.join()
-        if code != 0:
-            raise DumpFailed(_explain(what, code, err.text(), _RESTORE_WHY))
-        return total
 
     def drop_database(self, database: str, host: str | None = None) -> None:
         """Drop a (scratch) database if it exists; the name is checked before it reaches SQL."""
@@ -325,3 +271,77 @@ def _explain(what: str, code: int, stderr: str, table: tuple[tuple[str, str], ..
     why = next((w for needle, w in table if needle in low), f"exit code {code}")
     last = stderr.splitlines()[-1] if stderr else ""
     return f"{what} failed: {why}" + (f" ({last})" if last else "")
+
+
+def find_binary(name: str, install: str) -> str:
+    """The path of the client tool ``name`` (on PATH, or an absolute path); ``DumpFailed``
+    saying what to ``install`` when there is none."""
+    path = shutil.which(name) or (name if os.path.isabs(name) and os.path.exists(name) else None)
+    if not path:
+        raise DumpFailed(f"{name} not found on PATH: {install}")
+    return path
+
+
+def tool_versions(names: Iterable[str], locate: Callable[[str], str]) -> dict[str, str]:
+    """``--version`` of each client tool, by its file name (for the manifest); a tool that
+    cannot run says why instead."""
+    out = {}
+    for name in names:
+        try:
+            text = subprocess.run([locate(name), "--version"], capture_output=True,
+                                  text=True, timeout=10, check=False).stdout.strip()
+        except (OSError, DumpFailed, subprocess.SubprocessError) as exc:
+            text = f"unavailable ({exc})"
+        out[os.path.basename(name)] = text
+    return out
+
+
+def stream_output(cmd: list[str], env: dict[str, str], chunk_size: int, what: str,
+                  table: tuple[tuple[str, str], ...] = _WHY) -> Iterator[bytes]:
+    """``cmd``'s stdout in chunks of ``chunk_size``; the iterator raises ``DumpFailed`` at its
+    end when the tool exited non-zero (its stderr explained by ``table``), and kills the tool
+    when the consumer stops early."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env)
+    err = _Tail(proc.stderr)
+    stdout = proc.stdout
+    assert stdout is not None
+    finished = False
+    try:
+        yield from iter(lambda: stdout.read(chunk_size), b"")
+        code = proc.wait()
+        err.join()
+        if code != 0:
+            raise DumpFailed(_explain(what, code, err.text(), table))
+        finished = True
+    finally:
+        if not finished and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stdout.close()
+
+
+def feed_input(cmd: list[str], data: Iterable[bytes], env: dict[str, str], what: str,
+               table: tuple[tuple[str, str], ...]) -> int:
+    """Run ``cmd`` with ``data`` on its stdin; return the bytes fed. ``DumpFailed`` when the
+    tool exits early or non-zero (its stderr explained by ``table``)."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env)
+    err = _Tail(proc.stderr)
+    total = 0
+    assert proc.stdin is not None
+    try:
+        for block in data:
+            total += len(block)
+            proc.stdin.write(block)
+        proc.stdin.close()
+    except BrokenPipeError as exc:
+        proc.kill()
+        proc.wait()
+        err.join()
+        raise DumpFailed(f"{what} failed: {exc}; {err.text()}") from None
+    code = proc.wait()
+    err.join()
+    if code != 0:
+        raise DumpFailed(_explain(what, code, err.text(), table))
+    return total

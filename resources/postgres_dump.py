@@ -21,8 +21,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
-import subprocess
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -30,7 +28,13 @@ import dagster as dg
 from pydantic import Field
 
 from platform_assets.core.ports import PgLogin
-from resources.database import DatabaseUnavailable, DumpFailed, _explain, _Tail
+from resources.database import (
+    DatabaseUnavailable,
+    feed_input,
+    find_binary,
+    stream_output,
+    tool_versions,
+)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 _PG_WHY = (
@@ -89,12 +93,8 @@ class PostgresDumpResource(dg.ConfigurableResource):
         return PgLogin(self.host or host, self.port, user, password)
 
     def _binary(self, name: str) -> str:
-        path = shutil.which(name) or (name if os.path.isabs(name) and os.path.exists(name)
-                                      else None)
-        if not path:
-            raise DumpFailed(f"{name} not found on PATH: install the PostgreSQL client tools "
-                             "(Debian: postgresql-client)")
-        return path
+        return find_binary(name, "install the PostgreSQL client tools (Debian: "
+                                 "postgresql-client)")
 
     def _env(self, login: PgLogin) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -130,15 +130,7 @@ class PostgresDumpResource(dg.ConfigurableResource):
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of ``pg_dump`` and ``pg_restore`` (for the manifest)."""
-        out = {}
-        for name in (self.pg_dump_binary, self.pg_restore_binary):
-            try:
-                text = subprocess.run([self._binary(name), "--version"], capture_output=True,
-                                      text=True, timeout=10, check=False).stdout.strip()
-            except (OSError, DumpFailed, subprocess.SubprocessError) as exc:
-                text = f"unavailable ({exc})"
-            out[os.path.basename(name)] = text
-        return out
+        return tool_versions((self.pg_dump_binary, self.pg_restore_binary), self._binary)
 
     def server_version(self, login: PgLogin) -> str:
         """The server's ``server_version``, recorded with each dump."""
@@ -180,27 +172,8 @@ class PostgresDumpResource(dg.ConfigurableResource):
         db = _check_name(database)
         cmd = [self._binary(self.pg_dump_binary), *self._args(login, db), "--format=custom",
                "--compress=0", "--no-sync"]
-        return self._stream(cmd, login, f"pg_dump of {db} from {login.where()}")
-
-    def _stream(self, cmd: list[str], login: PgLogin, what: str) -> Iterator[bytes]:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, env=self._env(login))
-        err = _Tail(proc.stderr)
-        stdout = proc.stdout
-        assert stdout is not None
-        finished = False
-        try:
-            yield from iter(lambda: stdout.read(self.chunk_size), b"")
-            code = proc.wait()
-            err.join()
-            if code != 0:
-                raise DumpFailed(_explain(what, code, err.text(), _PG_WHY))
-            finished = True
-        finally:
-            if not finished and proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            stdout.close()
+        return stream_output(cmd, self._env(login), self.chunk_size,
+                             f"pg_dump of {db} from {login.where()}", _PG_WHY)
 
     def restore(self, login: PgLogin, scratch: str, archive: Iterable[bytes]) -> int:
         """Restore a ``dump`` archive into a fresh ``scratch`` database as a scratch role of the
@@ -212,8 +185,8 @@ class PostgresDumpResource(dg.ConfigurableResource):
         scratch_login = PgLogin(login.host, login.port, db, password)
         cmd = [self._binary(self.pg_restore_binary), *self._args(scratch_login, db),
                "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
-        return self._feed(cmd, archive, scratch_login, f"pg_restore into {db} on "
-                                                        f"{login.where()}")
+        return feed_input(cmd, archive, self._env(scratch_login),
+                          f"pg_restore into {db} on {login.where()}", _PG_WHY)
 
     def _create_scratch(self, login: PgLogin, db: str, password: str) -> None:
         import psycopg2
@@ -235,28 +208,6 @@ class PostgresDumpResource(dg.ConfigurableResource):
                 f"({str(exc).strip()}); the admin user needs CREATEROLE and CREATEDB") from None
         finally:
             conn.close()
-
-    def _feed(self, cmd: list[str], data: Iterable[bytes], login: PgLogin, what: str) -> int:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=self._env(login))
-        err = _Tail(proc.stderr)
-        total = 0
-        assert proc.stdin is not None
-        try:
-            for block in data:
-                total += len(block)
-                proc.stdin.write(block)
-            proc.stdin.close()
-        except BrokenPipeError as exc:
-            proc.kill()
-            proc.wait()
-            err.join()
-            raise DumpFailed(f"{what} failed: {exc}; {err.text()}") from None
-        code = proc.wait()
-        err.join()
-        if code != 0:
-            raise DumpFailed(_explain(what, code, err.text(), _PG_WHY))
-        return total
 
     def drop_database(self, login: PgLogin, scratch: str) -> None:
         """Drop a scratch database (its sessions ended) and its role, if they exist."""
