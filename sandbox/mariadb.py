@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.dbaas import (
@@ -36,6 +37,7 @@ from sandbox.dbaas import (
     integer,
     kept_at,
     need,
+    version,
 )
 from sandbox.http import Request, Response, json_response
 from sandbox.ionos_common import ApiError, iso, now, parse_iso
@@ -49,6 +51,86 @@ _DB_RE = re.compile(r"^[A-Za-z0-9_]{2,63}$")
 _CIDR_RE = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
 _RESERVED_USERS = {"mariadb", "admin", "standby", "root", "replication"}
 _NS = uuid.UUID("6f1c3b1e-5d7a-4c35-9a0e-2f6f5a1b7c11")
+
+
+def _name(p: Json, current: Json | None) -> str:
+    name = need(p, "name", "properties")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ApiError(422, f"[properties.name] {name!r} must be 2-63 characters, "
+                            "alphanumerics with '-', '_' or '.' between")
+    return name
+
+
+def _description(p: Json, current: Json | None) -> str:
+    desc = p.get("description") or ""
+    if not isinstance(desc, str):
+        raise ApiError(422, "[properties.description] must be a string")
+    return desc
+
+
+def _instances(p: Json, current: Json | None) -> dict[str, int]:
+    inst = need(p, "instances", "properties")
+    if not isinstance(inst, dict):
+        raise ApiError(422, "[properties.instances] must be an object")
+    wi = "properties.instances"
+    storage = integer(inst, "storageSize", 10, 4096, wi)
+    if current and storage < current["instances"]["storageSize"]:
+        raise ApiError(422, f"[{wi}.storageSize] storage cannot shrink (is "
+                            f"{current['instances']['storageSize']} GB)")
+    return {"count": integer(inst, "count", 1, 5, wi), "ram": integer(inst, "ram", 4, 240, wi),
+            "cores": integer(inst, "cores", 1, 62, wi), "storageSize": storage}
+
+
+def _connection(p: Json, current: Json | None) -> dict[str, str]:
+    conn = need(p, "connection", "properties")
+    wc = "properties.connection"
+    if not isinstance(conn, dict):
+        raise ApiError(422, f"[{wc}] must be an object")
+    dc = need(conn, "datacenterId", wc)
+    lan = need(conn, "lanId", wc)
+    cidr = need(conn, "primaryInstanceAddress", wc)
+    if not isinstance(dc, str) or not isinstance(lan, str) or not lan.isdigit():
+        raise ApiError(422, f"[{wc}] datacenterId must be a UUID string and lanId a "
+                            "numeric string such as \"2\"")
+    if not isinstance(cidr, str) or not _CIDR_RE.match(cidr):
+        raise ApiError(422, f"[{wc}.primaryInstanceAddress] {cidr!r} must be an IPv4 "
+                            "address with a prefix, such as 192.168.1.100/24")
+    return {"datacenterId": dc, "lanId": lan, "primaryInstanceAddress": cidr}
+
+
+def _window(p: Json, current: Json | None) -> dict[str, str]:
+    mw = p.get("maintenanceWindow") or {"dayOfTheWeek": "Sunday", "time": "03:00:00"}
+    wm = "properties.maintenanceWindow"
+    if not isinstance(mw, dict) or mw.get("dayOfTheWeek") not in DAYS:
+        raise ApiError(422, f"[{wm}.dayOfTheWeek] must be one of {sorted(DAYS)}")
+    if not isinstance(mw.get("time"), str) or not TIME_RE.match(mw["time"]):
+        raise ApiError(422, f"[{wm}.time] {mw.get('time')!r} must look like HH:MM:SS")
+    return {"dayOfTheWeek": mw["dayOfTheWeek"], "time": mw["time"]}
+
+
+def _credentials(p: Json) -> tuple[Json, str]:
+    creds = need(p, "credentials", "properties")
+    wcr = "properties.credentials"
+    if not isinstance(creds, dict):
+        raise ApiError(422, f"[{wcr}] must be an object")
+    user = need(creds, "username", wcr)
+    pw = need(creds, "password", wcr)
+    if not isinstance(user, str) or not _USER_RE.match(user) or user.lower() in _RESERVED_USERS:
+        raise ApiError(422, f"[{wcr}.username] {user!r} must be 2-16 of [A-Za-z0-9_] "
+                            f"and not reserved ({sorted(_RESERVED_USERS)})")
+    if not isinstance(pw, str) or not 10 <= len(pw) <= 256:
+        raise ApiError(422, f"[{wcr}.password] must be 10-256 characters")
+    db = creds.get("database")
+    if db is not None and (not isinstance(db, str) or not _DB_RE.match(db)):
+        raise ApiError(422, f"[{wcr}.database] {db!r} must be 2-63 of [A-Za-z0-9_]")
+    return {"username": user, "database": db}, pw
+
+
+# A PUT checks and replaces only the fields it gives (a create, all), in this order.
+_FIELDS: tuple[tuple[str, Callable[[Json, Json | None], Any]], ...] = (
+    ("name", _name), ("description", _description),
+    ("version", lambda p, current: version(p, current, VERSIONS)), ("instances", _instances),
+    ("connection", _connection), ("maintenanceWindow", _window))
 
 
 class MariaDBService(DbaasService):
@@ -156,93 +238,23 @@ class MariaDBService(DbaasService):
                 "location": props["backup"]["location"],
                 "retentionDays": props["backup"]["retentionDays"]}
 
-    def _validate(self, p: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
-        w = "properties"
-        out: dict[str, Any] = dict(current) if current else {}
-        if current is None or "name" in p:
-            name = need(p, "name", w)
-            if not isinstance(name, str) or not NAME_RE.match(name):
-                raise ApiError(422, f"[{w}.name] {name!r} must be 2-63 characters, "
-                                    "alphanumerics with '-', '_' or '.' between")
-            out["name"] = name
-        if "description" in p or current is None:
-            desc = p.get("description") or ""
-            if not isinstance(desc, str):
-                raise ApiError(422, f"[{w}.description] must be a string")
-            out["description"] = desc
-        if current is None or "version" in p:
-            version = need(p, "version", w)
-            if not isinstance(version, str) or version not in VERSIONS:
-                raise ApiError(422, f"[{w}.version] {version!r} is not supported; GET /versions "
-                                    f"lists {sorted(VERSIONS)}")
-            if current and version != current["version"] and \
-                    version not in VERSIONS[current["version"]]:
-                raise ApiError(422, f"[{w}.version] cannot change from {current['version']} to "
-                                    f"{version}; allowed: {VERSIONS[current['version']]}")
-            out["version"] = version
-        if current is None or "instances" in p:
-            inst = need(p, "instances", w)
-            if not isinstance(inst, dict):
-                raise ApiError(422, f"[{w}.instances] must be an object")
-            wi = f"{w}.instances"
-            storage = integer(inst, "storageSize", 10, 4096, wi)
-            if current and storage < current["instances"]["storageSize"]:
-                raise ApiError(422, f"[{wi}.storageSize] storage cannot shrink (is "
-                                    f"{current['instances']['storageSize']} GB)")
-            out["instances"] = {"count": integer(inst, "count", 1, 5, wi),
-                                "ram": integer(inst, "ram", 4, 240, wi),
-                                "cores": integer(inst, "cores", 1, 62, wi),
-                                "storageSize": storage}
-        if current is None or "connection" in p:
-            conn = need(p, "connection", w)
-            wc = f"{w}.connection"
-            if not isinstance(conn, dict):
-                raise ApiError(422, f"[{wc}] must be an object")
-            dc = need(conn, "datacenterId", wc)
-            lan = need(conn, "lanId", wc)
-            cidr = need(conn, "primaryInstanceAddress", wc)
-            if not isinstance(dc, str) or not isinstance(lan, str) or not lan.isdigit():
-                raise ApiError(422, f"[{wc}] datacenterId must be a UUID string and lanId a "
-                                    "numeric string such as \"2\"")
-            if not isinstance(cidr, str) or not _CIDR_RE.match(cidr):
-                raise ApiError(422, f"[{wc}.primaryInstanceAddress] {cidr!r} must be an IPv4 "
-                                    "address with a prefix, such as 192.168.1.100/24")
-            out["connection"] = {"datacenterId": dc, "lanId": lan,
-                                 "primaryInstanceAddress": cidr}
-        if "maintenanceWindow" in p or current is None:
-            mw = p.get("maintenanceWindow") or {"dayOfTheWeek": "Sunday", "time": "03:00:00"}
-            wm = f"{w}.maintenanceWindow"
-            if not isinstance(mw, dict) or mw.get("dayOfTheWeek") not in DAYS:
-                raise ApiError(422, f"[{wm}.dayOfTheWeek] must be one of {sorted(DAYS)}")
-            if not isinstance(mw.get("time"), str) or not TIME_RE.match(mw["time"]):
-                raise ApiError(422, f"[{wm}.time] {mw.get('time')!r} must look like HH:MM:SS")
-            out["maintenanceWindow"] = {"dayOfTheWeek": mw["dayOfTheWeek"], "time": mw["time"]}
+    def _validate(self, p: Json, current: Json | None) -> Json:
+        """A create's properties, or a PUT's (each field given is checked and replaces the
+        current one)."""
+        out: Json = dict(current) if current else {}
+        for key, check in _FIELDS:
+            if current is None or key in p:
+                out[key] = check(p, current)
         if current is None:
-            creds = need(p, "credentials", w)
-            wcr = f"{w}.credentials"
-            if not isinstance(creds, dict):
-                raise ApiError(422, f"[{wcr}] must be an object")
-            user = need(creds, "username", wcr)
-            pw = need(creds, "password", wcr)
-            if not isinstance(user, str) or not _USER_RE.match(user) or \
-                    user.lower() in _RESERVED_USERS:
-                raise ApiError(422, f"[{wcr}.username] {user!r} must be 2-16 of [A-Za-z0-9_] "
-                                    f"and not reserved ({sorted(_RESERVED_USERS)})")
-            if not isinstance(pw, str) or not 10 <= len(pw) <= 256:
-                raise ApiError(422, f"[{wcr}.password] must be 10-256 characters")
-            db = creds.get("database")
-            if db is not None and (not isinstance(db, str) or not _DB_RE.match(db)):
-                raise ApiError(422, f"[{wcr}.database] {db!r} must be 2-63 of [A-Za-z0-9_]")
-            out["credentials"] = {"username": user, "database": db}
-            out["_password"] = pw
-        elif "credentials" in p and isinstance(p["credentials"], dict) and \
-                p["credentials"].get("username") not in (None, current["credentials"]["username"]):
-            raise ApiError(422, f"[{w}.credentials.username] cannot be changed")
+            out["credentials"], out["_password"] = _credentials(p)
+        elif isinstance(p.get("credentials"), dict) and p["credentials"].get("username") not in (
+                None, current["credentials"]["username"]):
+            raise ApiError(422, "[properties.credentials.username] cannot be changed")
         for flag in ("logsEnabled", "metricsEnabled"):
             if flag in p or current is None:
                 value = p.get(flag, False)
                 if not isinstance(value, bool):
-                    raise ApiError(422, f"[{w}.{flag}] must be a boolean")
+                    raise ApiError(422, f"[properties.{flag}] must be a boolean")
                 out[flag] = value
         if "backup" in p or current is None:
             out["backup"] = kept_at(p, "backup", BACKUP_LOCATIONS, "de", 14)
