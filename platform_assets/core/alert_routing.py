@@ -86,6 +86,7 @@ class FleetState:
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> FleetState:
+        """The state a sensor cursor holds; a fresh state for none or an unreadable one."""
         try:
             data = json.loads(cursor) if cursor else {}
         except ValueError:
