@@ -158,9 +158,15 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     from resources.database import DatabaseDumpResource
 
     db, key = graph.spec.mariadb, _keys(graph)
-    out = {key("postgres_database"): postgres_resource(graph)}
+    # Only database backup targets ask for these, and a target needs its database in the spec.
+    # An environment of a fleet binds only those it has: twenty environments without databases
+    # would bind forty resources nothing asks for (the code location's load time).
+    lean = graph.environment is not None
+    has_postgres = bool(graph.spec.ionos and graph.spec.ionos.postgres)
+    out = {} if lean and not has_postgres else {
+        key("postgres_database"): postgres_resource(graph)}
     if db is None:
-        return {key("database"): _no_database(), **out}
+        return out if lean else {key("database"): _no_database(), **out}
     # Restore drills run as an account limited to `drill\_%`.* when one is configured (servers
     # where the dumping account may not create users; resources/database.py).
     drill: dict[str, Any] = {}
