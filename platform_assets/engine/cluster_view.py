@@ -5,7 +5,8 @@ namespace; at a real API server's latency that is most of a no-op run. Here the 
 that needs a kind lists it across all namespaces with our ``managed-by`` label (following
 ``continue`` pages) and every later one filters that list by its component label and
 namespace. Health reads the same objects. Our own writes update the lists, so a later
-component of the same run sees them.
+component of the same run sees them. The kinds the first component needs are listed side
+by side (``prefetch``), so the run waits one round trip for them, not one per kind.
 
 A kind the run's RBAC may not list across namespaces (403) falls back to per-namespace lists.
 The RBAC derived from the spec (``core.rbac``) grants the cross-namespace list for every kind a
@@ -16,7 +17,7 @@ with it, Secrets cost one list per namespace (and one refused list per run).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 from platform_assets.core import desired
@@ -56,12 +57,17 @@ class ClusterView:
         self._lock = threading.Lock()
         self._kind_locks: dict[object, threading.Lock] = {}
         self._lists: dict[object, Index | None] = {}
+        self._started: set[object] = set()  # kinds a prefetch was started for
+        self._failed: dict[object, ReconcileError] = {}  # a prefetch's error, for its reader
         self.lists = 0  # requests made (pages excepted), for tests and benchmarks
 
     def _once(self, key: object, read: Callable[[], Index | None]) -> Index | None:
         with self._lock:
             lock = self._kind_locks.setdefault(key, threading.Lock())
         with lock:
+            failed = self._failed.pop(key, None)
+            if failed is not None:  # a prefetch's attempt was this reader's
+                raise failed
             if key not in self._lists:
                 self._lists[key] = read()
             return self._lists[key]
@@ -70,7 +76,8 @@ class ClusterView:
         where = namespace or "all namespaces"
         items = guarded(f"LIST {api} {kind} in {where} ({selector})",
                         partial(self._cluster().list_managed, api, kind, namespace, selector))
-        self.lists += 1
+        with self._lock:  # prefetches list from threads of their own
+            self.lists += 1
         return _index({desired.obj_id({**i, "apiVersion": api, "kind": kind}): i
                        for i in items})
 
@@ -82,6 +89,36 @@ class ClusterView:
             if _forbidden(exc):
                 return None
             raise
+
+    def prefetch(self, kinds: Iterable[tuple[str, str]]) -> None:
+        """Start listing, side by side, each kind not listed yet and the namespaces: at a real
+        server's latency the first component's lists then cost one round trip, not one each
+        (the other components wait for them either way). A list that fails here fails its
+        first reader with the same error, as if that reader had listed."""
+        reads: dict[object, Callable[[], Index | None]] = {
+            NAMESPACES: partial(self._list, "v1", "Namespace", None, "")}
+        for api, kind in sorted(set(kinds)):
+            reads[(api, kind)] = partial(self._across, api, kind)
+        with self._lock:
+            todo = [k for k in reads if k not in self._started and k not in self._lists]
+            self._started.update(todo)
+            locks = {k: self._kind_locks.setdefault(k, threading.Lock()) for k in todo}
+        for key in todo:
+            # Taken here, released by the thread: a reader that comes next waits for this
+            # list instead of making its own. Held already: someone is listing it.
+            if locks[key].acquire(blocking=False):
+                threading.Thread(target=self._prefetch_one, args=(key, reads[key], locks[key]),
+                                 daemon=True, name=f"list-{key}").start()
+
+    def _prefetch_one(self, key: object, read: Callable[[], Index | None],
+                      lock: threading.Lock) -> None:
+        try:
+            if key not in self._lists:
+                self._lists[key] = read()
+        except ReconcileError as exc:  # the first reader raises it, as if it had listed
+            self._failed[key] = exc
+        finally:
+            lock.release()
 
     def objects(self, api: str, kind: str, namespace: str, component: str) -> Bucket:
         """The component's objects of a kind in ``namespace`` ("" for cluster-scoped)."""

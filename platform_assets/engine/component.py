@@ -176,7 +176,9 @@ class ComponentHandler:
             raise ReconcileError("; ".join(missing_apis))
         st.notes.extend(missing_apis)
         view = rt.view()
-        _read_into(view, st, observe_groups(st.objs))
+        groups = observe_groups(st.objs)
+        view.prefetch((api, kind) for api, kind, _ns in groups)
+        _read_into(view, st, groups)
         st.missing_ns = [ns for ns in namespaces if not view.namespace_exists(ns)]
         inventory = st.observed.get(desired.obj_id(st.objs.inventory))
         _read_into(view, st, prune_groups(st.objs, inventory))

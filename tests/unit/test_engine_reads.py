@@ -126,3 +126,58 @@ def test_a_kind_the_run_may_not_list_across_namespaces_is_listed_per_namespace(
     again = engine(graph, k8s)
     assert all(again.reconcile(n).writes == 0 for n in components(graph))
     assert sorted(n for n in listed if n) == sorted(["web", *NAMES] * 2)
+
+
+def test_the_kinds_a_component_needs_are_listed_side_by_side(tmp_path: Path) -> None:
+    """The first component's lists go out together (at a real server's latency one round trip,
+    not one per kind): the Deployment and ConfigMap lists each wait at a barrier for the other,
+    which only both reach if they run at the same time."""
+    import threading
+
+    graph = make_graph(tmp_path, edit=three_more)
+    k8s = FakeCluster()
+    first = engine(graph, k8s)
+    for node in components(graph):
+        first.reconcile(node)
+    both = threading.Barrier(2, timeout=10)
+    real = k8s.list_managed
+
+    def meeting(api: str, kind: str, namespace: str | None, selector: str) -> list[Any]:
+        if kind in ("Deployment", "ConfigMap"):
+            both.wait()  # BrokenBarrierError after 10 s if the lists ran one after the other
+        return real(api, kind, namespace, selector)
+
+    k8s.list_managed = meeting  # type: ignore[method-assign]
+    k8s.reads.clear()
+    again = engine(graph, k8s)
+    assert all(again.reconcile(n).writes == 0 for n in components(graph))
+    assert k8s.reads == {"LIST": 3}  # still one list per kind for the whole run
+
+
+class Unavailable(Exception):
+    status = 503
+
+
+def test_a_list_that_fails_fails_its_first_reader_and_the_next_lists_again(
+        tmp_path: Path) -> None:
+    graph = make_graph(tmp_path, edit=three_more)
+    k8s = FakeCluster()
+    first = engine(graph, k8s)
+    for node in components(graph):
+        first.reconcile(node)
+    failures = [Unavailable("the server is currently unable to handle the request")]
+    real = k8s.list_managed
+
+    def once_down(api: str, kind: str, namespace: str | None, selector: str) -> list[Any]:
+        if kind == "Deployment" and failures:
+            raise failures.pop()
+        return real(api, kind, namespace, selector)
+
+    k8s.list_managed = once_down  # type: ignore[method-assign]
+    again = engine(graph, k8s)
+    nodes = components(graph)
+    with pytest.raises(ReconcileError, match="LIST apps/v1 Deployment in all namespaces.*"
+                                             "unable to handle"):
+        again.reconcile(nodes[0])
+    # The next component is not handed the first one's error: it lists again, and converges.
+    assert all(again.reconcile(n).writes == 0 for n in nodes[1:])
