@@ -227,5 +227,10 @@ class AdminClient:
         return dict(self._call("POST", "/kubernetes/velero-faults",
                                {"phase": phase, "message": message, "times": times}))
 
+    def longhorn_fault(self, message: str = "", times: int = 1) -> dict[str, Any]:
+        """The next ``times`` Longhorn backups end ``Error`` (sandbox/kubernetes/longhorn.py)."""
+        return dict(self._call("POST", "/kubernetes/longhorn-faults",
+                               {"message": message, "times": times}))
+
     def healthz(self) -> dict[str, Any]:
         return dict(self._call("GET", "/healthz"))

@@ -21,6 +21,8 @@ managers.
 - ``POST /kubernetes/velero-faults`` ``{"phase": "PartiallyFailed", "message": "...",
   "times": 1}``: the next backups of the Velero server end ``PartiallyFailed`` (one item's
   error) or ``Failed`` (``sandbox/kubernetes/velero.py``).
+- ``POST /kubernetes/longhorn-faults`` ``{"message": "...", "times": 1}``: the next backups of
+  the Longhorn manager end ``Error`` with no backup cfg (``sandbox/kubernetes/longhorn.py``).
 - ``POST /kubernetes/edit`` ``{"manager": "kubectl-edit", "apiVersion": "apps/v1",
   "kind": "Deployment", "namespace": "services", "name": "wordpress", "type": "merge",
   "patch": {...}, "subresource": ""}`` makes a change as another field manager (``kubectl
@@ -127,7 +129,8 @@ class Behaviours:
                   ("POST", "/kubernetes/edit"): self._edit,
                   ("POST", "/kubernetes/evict"): self._evict,
                   ("POST", "/kubernetes/volume-files"): self._volume_files,
-                  ("POST", "/kubernetes/velero-faults"): self._velero_fault}
+                  ("POST", "/kubernetes/velero-faults"): self._velero_fault,
+                  ("POST", "/kubernetes/longhorn-faults"): self._longhorn_fault}
         handler = routes.get((method, path))
         if handler is None:
             known = ", ".join(f"{m} {p}" for m, p in routes)
@@ -218,6 +221,16 @@ class Behaviours:
             return self.svc.velero_fault(str(body["phase"]), str(
                 body.get("message") or "rpc error: code = Unknown desc = item action failed"),
                 int(body.get("times", 1)))
+        except (TypeError, ValueError) as exc:
+            raise BehaviourError(str(exc)) from None
+
+    def _longhorn_fault(self, body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise BehaviourError('body is {"message": "...", "times": 1}')
+        try:
+            return self.svc.longhorn_fault(str(body.get("message") or
+                                               "failed to upload block: connection reset"),
+                                           int(body.get("times", 1)))
         except (TypeError, ValueError) as exc:
             raise BehaviourError(str(exc)) from None
 

@@ -166,6 +166,7 @@ CATALOGUE: tuple[ChartCrds, ...] = (
         _crds("longhorn.io/v1beta2", "Volume:volumes:lhv Engine:engines:lhe "
               "Replica:replicas:lhr Setting:settings:lhs Node:nodes:lhn "
               "BackupTarget:backuptargets:lhbt Backup:backups:lhb "
+              "BackupVolume:backupvolumes:lhbv Snapshot:snapshots:lhsnap "
               "RecurringJob:recurringjobs:lhrj EngineImage:engineimages:lhei "
               "InstanceManager:instancemanagers:lhim ShareManager:sharemanagers:lhsm"))),
     # Loki and Alloy install no CRDs (they use monitoring.coreos.com when asked to).

@@ -176,6 +176,9 @@ class Controllers:
         from sandbox.kubernetes.velero import Velero
 
         self.velero = Velero(self)
+        from sandbox.kubernetes.longhorn import Longhorn
+
+        self.longhorn = Longhorn(self)
 
     @property
     def ca(self) -> SandboxCA:
@@ -207,6 +210,7 @@ class Controllers:
         self._procs.clear()
         self._exits.clear()
         self.velero.reset()
+        self.longhorn.reset()
 
     def _loop(self) -> None:
         tick = 0.25 if self.delay <= 0 else min(0.25, max(self.delay / 2, 0.02))
@@ -248,7 +252,7 @@ class Controllers:
         steps = (self._namespaces, self._pvcs, self.workloads.reconcile, self._jobs,
                  self._pods, self._issuers, self._certificates,
                  self._snapshots, self._flux, self._argocd, self._secret_stores,
-                 self._external_secrets, self.velero.reconcile)
+                 self._external_secrets, self.velero.reconcile, self.longhorn.reconcile)
         for step in steps:
             try:
                 step()

@@ -272,6 +272,13 @@ class KubernetesService(Service):
             raise ValueError("the controllers are not running")
         return dict(self._controllers.velero.fail_next(phase, message, times))
 
+    def longhorn_fault(self, message: str, times: int) -> dict[str, Any]:
+        """The next ``times`` Longhorn backups end ``Error`` with ``message``
+        (``sandbox/kubernetes/longhorn.py``)."""
+        if self._controllers is None:
+            raise ValueError("the controllers are not running")
+        return dict(self._controllers.longhorn.fail_next(message, times))
+
     def kubeconfig(self, server_url: str) -> str:
         """A kubeconfig (YAML) for the server at ``server_url``: HTTPS with the sandbox CA and
         the bearer token (plain HTTP on the same port answers too, for raw requests)."""

@@ -43,9 +43,9 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from sandbox.kubernetes.api import ApiError, now_rfc3339
+from sandbox.kubernetes.faults import FaultQueue, local_s3
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.registry import ResourceType
 from sandbox.kubernetes.workloads import selector_matches
@@ -72,8 +72,6 @@ RESTORE_PRIORITIES = ("customresourcedefinitions", "namespaces", "storageclasses
                       "persistentvolumes", "persistentvolumeclaims", "serviceaccounts", "secrets",
                       "configmaps", "limitranges", "pods", "replicasets.apps", "endpoints",
                       "services")
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-IONOS_S3_DOMAIN = ".ionoscloud.com"
 VALIDATE_EVERY = {"Available": 30.0, "Unavailable": 2.0}
 
 
@@ -180,32 +178,18 @@ class Velero:
         self.ctl = ctl
         self.api = ctl.api
         self.store = ctl.store
-        self.faults: list[Fault] = []
+        self.faults: FaultQueue[Fault] = FaultQueue()
         self._validated: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def fail_next(self, phase: str, message: str, times: int = 1) -> dict[str, Any]:
         if phase not in ("PartiallyFailed", "Failed"):
             raise ValueError("phase must be PartiallyFailed or Failed")
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        with self._lock:
-            self.faults.append(Fault(phase, message, times))
-        return {"faults": [f.__dict__ for f in self.faults]}
-
-    def _take_fault(self) -> Fault | None:
-        with self._lock:
-            if not self.faults:
-                return None
-            fault = self.faults[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                self.faults.pop(0)
-            return fault
+        return self.faults.add(Fault(phase, message, times))
 
     def reset(self) -> None:
+        self.faults.clear()
         with self._lock:
-            self.faults.clear()
             self._validated.clear()
 
     def server_available(self, namespace: str) -> bool:
@@ -284,13 +268,10 @@ class Velero:
         if spec.get("provider") not in ("aws", "velero.io/aws"):
             raise VeleroError(f"unable to locate ObjectStore plugin named velero.io/"
                               f"{spec.get('provider')}")
-        url = str(config.get("s3Url") or "")
-        if str(urlparse(url).hostname or "").endswith(IONOS_S3_DOMAIN) and \
-                self.ctl.svc.world.s3_url:
-            url = self.ctl.svc.world.s3_url  # the sandbox is IONOS S3
-        if urlparse(url).hostname not in LOCAL_HOSTS:
-            raise VeleroError(f"s3Url {url!r}: the sandbox's Velero reaches only a local S3 "
-                              "(http://127.0.0.1:PORT)")
+        try:
+            url = local_s3(str(config.get("s3Url") or ""), self.ctl.svc.world.s3_url, "s3Url")
+        except ValueError as exc:
+            raise VeleroError(str(exc)) from None
         key_id, secret = self._credentials(bsl)
         path_style = str(config.get("s3ForcePathStyle", "false")).lower() == "true"
         s3 = boto3.client("s3", endpoint_url=url, region_name=str(config.get("region") or
@@ -404,7 +385,7 @@ class Velero:
         meta, spec = backup["metadata"], backup.get("spec") or {}
         status = clone(backup.get("status") or {})
         location = self._location(meta["namespace"], spec.get("storageLocation"))
-        fault = self._take_fault()
+        fault = self.faults.take()
         log = [f'level=info msg="Setting up backup log" backup={meta["namespace"]}/'
                f'{meta["name"]}']
         items = self._items(backup)

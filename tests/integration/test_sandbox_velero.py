@@ -25,8 +25,13 @@ from typing import Any
 import pytest
 
 from resources.kubernetes import KubernetesResource
-from resources.object_storage import ObjectStorageResource
-from tests.integration.velero_cluster import install_velero, location, sandbox_with_nodes, wait_for
+from tests.integration.velero_cluster import (
+    clients,
+    install_velero,
+    location,
+    sandbox_with_nodes,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +45,7 @@ class Env:
     def __init__(self, app: Any):
         tag = uuid.uuid4().hex[:8]
         self.app, self.ns, self.bucket = app, f"velero-{tag}", f"velero-{tag}"
-        self.kube = KubernetesResource(kubeconfig_path=app.env["KUBECONFIG"],
-                                       retry_attempts=2, retry_max_wait_seconds=0.2)
-        self.store = ObjectStorageResource(
-            access_key_id=app.env["AWS_ACCESS_KEY_ID"],
-            secret_access_key=app.env["AWS_SECRET_ACCESS_KEY"],
-            endpoint_url=app.env["AWS_ENDPOINT_URL_S3"], default_region="de")
-        self.store.client("de").create_bucket(
-            Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": "de"})
+        self.kube, self.store = clients(app, self.bucket)
 
     def app_namespace(self, name: str, configmaps: dict[str, dict[str, str]]) -> None:
         self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

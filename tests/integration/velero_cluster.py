@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from resources.kubernetes import KubernetesResource
+from resources.object_storage import ObjectStorageResource
 
 CHART_VERSION = "8.1.0"
 
@@ -25,6 +26,19 @@ def sandbox_with_nodes(pool: str = "velero-pool") -> Iterator[Any]:
         yield started
     finally:
         started.stop()
+
+
+def clients(app: Any, bucket: str) -> tuple[KubernetesResource, ObjectStorageResource]:
+    """A Kubernetes client of the sandbox and its S3, with ``bucket`` created in region de."""
+    kube = KubernetesResource(kubeconfig_path=app.env["KUBECONFIG"], retry_attempts=2,
+                              retry_max_wait_seconds=0.2)
+    store = ObjectStorageResource(access_key_id=app.env["AWS_ACCESS_KEY_ID"],
+                                  secret_access_key=app.env["AWS_SECRET_ACCESS_KEY"],
+                                  endpoint_url=app.env["AWS_ENDPOINT_URL_S3"],
+                                  default_region="de")
+    store.client("de").create_bucket(Bucket=bucket,
+                                     CreateBucketConfiguration={"LocationConstraint": "de"})
+    return kube, store
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
