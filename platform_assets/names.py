@@ -71,6 +71,8 @@ FIELD_MANAGER = "platform-ops"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_COMPONENT = "platform-ops/component"
 ANNOTATION_APPLIED_HASH = "platform-ops/applied-hash"
+# On an image pull Secret: the id of the registry token whose credentials it holds.
+ANNOTATION_REGISTRY_TOKEN = "platform-ops/registry-token-id"
 # Flux: its namespace, and the origin labels its controllers put on what they install.
 FLUX_NAMESPACE = "flux-system"
 LABEL_HELM_RELEASE_NAME = "helm.toolkit.fluxcd.io/name"
@@ -128,7 +130,7 @@ def drill_namespace(target: str) -> str:
 # The graph node kinds the reconcile engine materializes (the rest are backups, certificates).
 RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
                     "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb",
-                    "nat_gateway", "target_group", "application_load_balancer")
+                    "nat_gateway", "target_group", "application_load_balancer", "registry")
 # Their groups, which the reconcile and drift jobs select.
 RECONCILE_GROUPS = ("infrastructure", "platform", "applications")
 

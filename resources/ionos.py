@@ -29,6 +29,7 @@ from resources.credentials import (
 )
 from resources.ionos_dbaas import IonosDatabases
 from resources.ionos_gateways import IonosGateways
+from resources.ionos_registry import IonosRegistries
 from resources.retry import RetryPolicy, call_with_retry
 
 T = TypeVar("T")
@@ -97,7 +98,8 @@ def _with_api_path(url: str, path: str) -> str:
     return url if url.endswith(path) else url + path
 
 
-class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource):
+class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
+                         dg.ConfigurableResource):
     """IONOS Cloud credentials and endpoints. Token (Bearer) or username/password (Basic)."""
 
     # Unset (None) means: the IONOS_* variable, else IONOS's endpoint (``resources.credentials``);
@@ -109,6 +111,7 @@ class IonosCloudResource(IonosDatabases, IonosGateways, dg.ConfigurableResource)
     # DBaaS PostgreSQL (resources/ionos_dbaas.py); unset: IONOS_POSTGRES_URL, else regional.
     postgres_url: str | None = None
     inmemorydb_url: str | None = None  # unset: IONOS_INMEMORYDB_URL, else regional
+    registry_url: str | None = None  # Container Registry; unset: IONOS_REGISTRY_URL, else global
     # Explicit credentials; unset, IONOS_TOKEN or IONOS_USERNAME/IONOS_PASSWORD (or *_FILE) are
     # read when the first client is built.
     token: str | None = Field(default=None, repr=False)  # secrets stay out of repr()

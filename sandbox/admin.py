@@ -25,7 +25,7 @@ from typing import Any
 
 from sandbox.http import COUNTER, FAULTS, FaultConfig, Request, Response, Service, json_response
 
-SERVICES = ("ionos", "mariadb", "postgres", "inmemorydb", "certmanager", "dns", "auth",
+SERVICES = ("ionos", "mariadb", "postgres", "inmemorydb", "registry", "certmanager", "dns", "auth",
             "kubernetes", "s3", "alertmanager", "vault")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 

@@ -42,6 +42,7 @@ DNS_PREFIX = "/dns"
 AUTH_PREFIX = "/auth/v1"
 POSTGRES_PREFIX = "/postgresql"
 INMEMORYDB_PREFIX = "/in-memory-db"
+REGISTRY_PREFIX = "/containerregistries"
 # The password a client gives the In-Memory DB clusters it creates (it sends its SHA-256).
 INMEMORYDB_PASSWORD = "sandbox-redis-password"
 # The password a client gives the DBaaS PostgreSQL clusters it creates; it meets the API's rules
@@ -267,7 +268,13 @@ class Sandbox:
         inmemorydb = InMemoryDBService(self.world, IONOS_TOKEN, delay=self.delay,
                                        state_dir=self._service_state("inmemorydb"),
                                        username=IONOS_USERNAME, password=IONOS_PASSWORD)
+        from sandbox.registry import RegistryService
+
+        registry = RegistryService(IONOS_TOKEN, delay=self.delay,
+                                   state_dir=self._service_state("registry"),
+                                   username=IONOS_USERNAME, password=IONOS_PASSWORD)
         router = self._serve(PrefixRouter({INMEMORYDB_PREFIX: inmemorydb,
+                                           REGISTRY_PREFIX: registry,
                                            IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
                                            CERTMANAGER_PREFIX: certmanager, DNS_PREFIX: dns,
                                            AUTH_PREFIX: auth,
@@ -303,6 +310,7 @@ class Sandbox:
         self.services = {**self.services, "kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
                          "certmanager": certmanager, "dns": dns, "auth": auth,
                          "postgres": postgres, "inmemorydb": inmemorydb,
+                         "registry": registry,
                          "alertmanager": alertmanager, "s3": s3, "vault": vault}
         for svc in (ionos, mariadb, certmanager, alertmanager):
             stop = getattr(svc, "stop", None)
@@ -338,6 +346,7 @@ class Sandbox:
             "MARIADB_PASSWORD": MARIADB_PASSWORD,
             "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
             "IONOS_INMEMORYDB_URL": router.url + INMEMORYDB_PREFIX,
+            "IONOS_REGISTRY_URL": router.url + REGISTRY_PREFIX,
             "INMEMORYDB_PASSWORD": INMEMORYDB_PASSWORD,
             "SANDBOX_ADMIN_URL": admin_server.url,
             "SANDBOX_STATE_DIR": str(self.workdir),

@@ -22,6 +22,7 @@ from platform_assets.spec.models import (
     Certificate,
     Cluster,
     Component,
+    ContainerRegistry,
     Datacenter,
     DnsZone,
     DriftMode,
@@ -44,7 +45,7 @@ NodeKind = Literal[
     "datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
     "backup", "backup_copy", "certificate",
     "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb", "nat_gateway",
-    "target_group", "application_load_balancer",
+    "target_group", "application_load_balancer", "registry",
 ]
 
 KEY_DATACENTER = ("ionos", "datacenter")
@@ -70,6 +71,11 @@ def postgres_key(name: str) -> tuple[str, ...]:
 def inmemorydb_key(name: str) -> tuple[str, ...]:
     """The asset key of a managed in-memory database (Redis)."""
     return ("ionos", "inmemorydb", name)
+
+
+def registry_key(name: str) -> tuple[str, ...]:
+    """The asset key of a container registry (with its tokens)."""
+    return ("ionos", "registry", name)
 
 
 def output_asset_key(asset: str) -> tuple[str, ...]:
@@ -157,10 +163,10 @@ class BackupCopySection:
 Section = (Datacenter | Lan | Cluster | NodePool | MariaDB | Bucket | Component | BackupSection
            | BackupCopySection | Certificate
            | PostgresCluster | IpBlock | LoadBalancer | DnsZone | InMemoryDB | NatGateway
-           | TargetGroup | ApplicationLoadBalancer)
+           | TargetGroup | ApplicationLoadBalancer | ContainerRegistry)
 DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component,
                   PostgresCluster, IpBlock, LoadBalancer, DnsZone, InMemoryDB, NatGateway,
-                  TargetGroup, ApplicationLoadBalancer)
+                  TargetGroup, ApplicationLoadBalancer, ContainerRegistry)
 REPLACEABLE_SECTIONS = (Cluster, NodePool, MariaDB,
                         PostgresCluster, IpBlock, LoadBalancer, InMemoryDB)
 
@@ -352,6 +358,12 @@ def _add_infrastructure(b: _Builder, ionos: Ionos) -> None:
         b.add(inmemorydb_key(mem.name), "inmemorydb", mem.name, "infrastructure",
               [KEY_DATACENTER, lan_key(mem.lan)], {"ionos", "redis"}, mem.owners,
               mem.description or f"Managed in-memory database (Redis) {mem.name}.", mem)
+    for reg in ionos.registries:
+        # Its tokens' credentials go into the pull Secrets of the components that wire them,
+        # in the cluster, the moment IONOS returns them.
+        b.add(registry_key(reg.name), "registry", reg.name, "infrastructure",
+              [KEY_CLUSTER] if reg.tokens else [], {"ionos", "registry"}, reg.owners,
+              reg.description or f"Container registry {reg.name} and its tokens.", reg)
     for bucket in ionos.buckets:
         b.add(bucket_key(bucket.name), "bucket", bucket.name, "infrastructure", [],
               {"s3", "ionos"}, bucket.owners,

@@ -80,7 +80,33 @@ class GatewayApi(Protocol):
     def target_group_ready(self, tg_id: str, log: Log = None) -> Json: ...
 
 
-class CloudApi(DatabaseApi, GatewayApi, Protocol):
+class RegistryApi(Protocol):
+    """The IONOS Container Registry API (``resources/ionos_registry.py``)."""
+
+    def list_registries(self) -> list[Json]: ...
+
+    def find_registry(self, name: str) -> Json | None: ...
+
+    def create_registry(self, props: Json, log: Log = None) -> Json: ...
+
+    def update_registry(self, registry_id: str, patch: Json, log: Log = None) -> Json: ...
+
+    def registry_ready(self, registry_id: str, log: Log = None) -> Json: ...
+
+    def list_registry_tokens(self, registry_id: str) -> list[Json]: ...
+
+    def create_registry_token(self, registry_id: str, props: Json,
+                              log: Log = None) -> tuple[Json, dict[str, str]]:
+        """The token and its credentials (``username``, ``password``: shown only now)."""
+        ...
+
+    def update_registry_token(self, registry_id: str, token_id: str, patch: Json,
+                              log: Log = None) -> Json: ...
+
+    def delete_registry_token(self, registry_id: str, token_id: str, log: Log = None) -> None: ...
+
+
+class CloudApi(DatabaseApi, GatewayApi, RegistryApi, Protocol):
     """The IONOS Cloud API (Compute, Managed Kubernetes and DBaaS MariaDB) for the reconcile
     engine; satisfied by ``resources.ionos.IonosCloudResource``. Every ``create_*`` and
     ``update_*`` returning JSON waits until the resource is ready again; every wait gives

@@ -7,7 +7,8 @@ from platform_assets.core.ports import CloudApi, Json
 from platform_assets.engine.edge import nlb_orphans, zone_orphans
 from platform_assets.engine.gateways import gateway_orphans
 from platform_assets.engine.handler import Runtime, section_as
-from platform_assets.spec.models import DnsZone, Ionos
+from platform_assets.engine.registry import token_orphans
+from platform_assets.spec.models import ContainerRegistry, DnsZone, Ionos
 
 
 def _name(x: Json) -> object:
@@ -64,10 +65,12 @@ def _node_pools(api: CloudApi, spec: Ionos, cluster_id: str) -> list[str]:
 
 
 def orphans(rt: Runtime, node: Node) -> list[str]:
-    """What the datacenter's, the cluster's or a DNS zone's drift check reports as owned by no
-    asset."""
+    """What the datacenter's, the cluster's, a DNS zone's or a registry's drift check reports as
+    owned by no asset."""
     if node.kind == "dns_zone":
         return zone_orphans(rt, section_as(node, DnsZone))
+    if node.kind == "registry":
+        return token_orphans(rt, section_as(node, ContainerRegistry))
     if node.kind not in ("datacenter", "cluster"):
         return []
     spec = rt.spec.ionos_infra  # only IONOS environments have these nodes

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from platform_assets.core import outputs
+from platform_assets.core import outputs, registry
 from platform_assets.core.ports import Json
 from platform_assets.engine.handler import Options, ReconcileError, Runtime, guarded
-from platform_assets.spec.models import Component, InfrastructureInput
+from platform_assets.engine.registry import read_secret
+from platform_assets.spec.models import Component, ContainerRegistry, InfrastructureInput
 
 Reader = Callable[[Runtime, InfrastructureInput, Options], dict[str, str]]
 
@@ -72,11 +73,51 @@ def _ip_block(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, s
     return outputs.ip_block_values(_found("IP block", w.asset, found, opts))
 
 
+def _container_registry(rt: Runtime, w: InfrastructureInput) -> ContainerRegistry:
+    reg = next((r for r in rt.spec.ionos_infra.registries if r.name == w.name), None)
+    if reg is None:
+        raise ReconcileError(f"inputs {w.asset!r}: no ionos.registries entry named {w.name!r}")
+    return reg
+
+
+def _registry(rt: Runtime, w: InfrastructureInput, opts: Options) -> dict[str, str]:
+    reg = _container_registry(rt, w)
+    found = guarded(f"GET container registry {reg.name}",
+                    partial(rt.cloud().find_registry, reg.name))
+    hostname = ((_found("container registry", w.asset, found, opts) or {})
+                .get("properties") or {}).get("hostname")
+    return {"hostname": str(hostname or outputs.not_yet("container registry"))}
+
+
+def _pull_secret(rt: Runtime, comp: Component, w: InfrastructureInput, opts: Options) -> Json:
+    """The image pull Secret of a registry input, as the registry's reconcile wrote it: the
+    token's password exists nowhere else (IONOS shows it once, when the token is created)."""
+    reg = _container_registry(rt, w)
+    ps = registry.PullSecret(comp, str(w.token), str(w.secret))
+    api = rt.cloud()
+    found = guarded(f"GET container registry {reg.name}", partial(api.find_registry, reg.name))
+    tokens = guarded(f"GET tokens of registry {reg.name}", partial(
+        api.list_registry_tokens, str(found["id"]))) if found else []
+    token_id = next((str(t["id"]) for t in tokens
+                     if (t.get("properties") or {}).get("name") == w.token), None)
+    secret = read_secret(rt, ps, opts)
+    state = registry.secret_state(secret, token_id)
+    config = registry.held_config(secret)
+    if state == registry.CURRENT and config is not None and token_id is not None:
+        return registry.pull_output(w, comp, config, token_id)
+    if opts.dry_run:
+        return registry.pull_output(w, comp, outputs.not_yet(f"token {w.token}"), "(new)")
+    raise ReconcileError(f"inputs {w.asset!r}: pull Secret {ps.key} {state} of {w.token}; "
+                         f"reconcile ionos/registry/{reg.name} first: it creates the token and "
+                         "writes its credentials there")
+
+
 OUTPUT_READERS: dict[str, Reader] = {
     "mariadb": _mariadb,
     "postgres": _postgres,
     "inmemorydb": _inmemorydb,
     "ip_block": _ip_block,
+    "registry": _registry,
 }
 
 
@@ -84,6 +125,9 @@ def input_objects(rt: Runtime, comp: Component, opts: Options) -> list[Json]:
     """The ConfigMaps and Secrets of infrastructure outputs the component reads."""
     out = []
     for w in comp.inputs.wirings:
+        if w.kind == "registry" and w.token:
+            out.append(_pull_secret(rt, comp, w, opts))
+            continue
         reader = OUTPUT_READERS.get(w.kind)
         if reader is None:
             raise ReconcileError(f"inputs {w.asset!r}: no outputs are known for {w.kind}")

@@ -35,6 +35,7 @@ from platform_assets.engine.handler import (
 )
 from platform_assets.engine.ionos import IONOS_KINDS, IonosHandler
 from platform_assets.engine.orphans import orphans
+from platform_assets.engine.registry import REGISTRY_KINDS
 from platform_assets.spec.models import Component, PlatformSpec
 
 __all__ = ["HANDLERS", "Engine", "Options", "ReconcileError", "ReconcileOutcome", "short_error"]
@@ -43,6 +44,7 @@ HANDLERS: dict[NodeKind, Handler[Any]] = {
     **{kind: IonosHandler(row) for kind, row in IONOS_KINDS.items()},
     **{kind: IonosHandler(row) for kind, row in EDGE_KINDS.items()},
     **{kind: IonosHandler(row) for kind, row in GATEWAY_KINDS.items()},
+    **{kind: IonosHandler(row) for kind, row in REGISTRY_KINDS.items()},
     "bucket": BucketHandler(),
     "component": ComponentHandler(),
 }

@@ -418,7 +418,10 @@ def _check_ionos(spec: PlatformSpec) -> Problems:
            + _dupes(ionos.node_pools, ("ionos", "node_pools"), "node pool")
            + _dupes(ionos.buckets, ("ionos", "buckets"), "bucket")
            + _dupes(ionos.postgres, ("ionos", "postgres"), "PostgreSQL cluster")
-           + _dupes(ionos.inmemorydb, ("ionos", "inmemorydb"), "in-memory database"))
+           + _dupes(ionos.inmemorydb, ("ionos", "inmemorydb"), "in-memory database")
+           + _dupes(ionos.registries, ("ionos", "registries"), "container registry"))
+    for i, reg in enumerate(ionos.registries):
+        out += _dupes(reg.tokens, ("ionos", "registries", i, "tokens"), "token")
     lan_names = {lan.name for lan in ionos.lans}
     out += [(("ionos", "node_pools", i, "lans", j),
              f"unknown LAN {lan!r}; expected one of {sorted(lan_names)}")
@@ -472,7 +475,31 @@ def _output_assets(spec: PlatformSpec) -> set[str]:
     return ({"mariadb"} if spec.mariadb else set()) | {
         f"postgres/{pg.name}" for pg in (ionos.postgres if ionos else [])} | {
         f"inmemorydb/{mem.name}" for mem in (ionos.inmemorydb if ionos else [])} | {
-        f"ip_block/{b.name}" for b in (ionos.ip_blocks if ionos else [])}
+        f"ip_block/{b.name}" for b in (ionos.ip_blocks if ionos else [])} | {
+        f"registry/{reg.name}" for reg in (ionos.registries if ionos else [])}
+
+
+def _check_pull_secret(w: InfrastructureInput, loc: Loc, spec: PlatformSpec) -> Problems:
+    """A registry input names one of the registry's tokens for its image pull Secret, whose
+    only key is ``.dockerconfigjson`` (what Kubernetes requires of that Secret type)."""
+    if w.kind != "registry":
+        return [((*loc, "token"), "only registry inputs name a token")] if w.token else []
+    if "dockerconfigjson" not in w.keys:
+        return [((*loc, "token"), "a token is only used by the dockerconfigjson output")] \
+            if w.token else []
+    reg = next(r for r in spec.ionos_infra.registries if r.name == w.name)
+    tokens = sorted(t.name for t in reg.tokens)
+    if w.token is None:
+        return [((*loc, "token"), f"the dockerconfigjson output needs the token whose "
+                                  f"credentials it holds; expected one of {tokens}")]
+    if w.token not in tokens:
+        return [((*loc, "token"), f"registry {reg.name} has no token {w.token!r}; expected one "
+                                  f"of {tokens}")]
+    if w.keys != {"dockerconfigjson": ".dockerconfigjson"}:
+        return [((*loc, "keys"), "an image pull Secret holds exactly one key: write "
+                                 "{dockerconfigjson: .dockerconfigjson} (type "
+                                 "kubernetes.io/dockerconfigjson)")]
+    return []
 
 
 def _check_wiring(w: InfrastructureInput, loc: Loc, known: set[str]) -> Problems:
@@ -502,6 +529,8 @@ def _check_inputs(spec: PlatformSpec) -> Problems:
         for j, w in enumerate(c.inputs.infrastructure):
             loc = (layer, i, "inputs", "infrastructure", j)
             out += _check_wiring(w, loc, known)
+            if w.asset in known:
+                out += _check_pull_secret(w, loc, spec)
             if w.target in targets:
                 out.append(((*loc, w.target[0].lower().replace("configmap", "config_map")),
                             f"{w.target[0]} {w.target[1]} is written by inputs.infrastructure"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -840,6 +840,71 @@ class IonosCredentialVars(Model):
         return self
 
 
+# The Container Registry API's rules (ionoscloud-container-registry 1.x validators; the API's
+# how-to: "a-z, 0-9 or -, starts with a letter and ends with a letter or number, 3 to 63").
+_REGISTRY_NAME_RE = re.compile(r"^[a-z][-a-z0-9]{1,61}[a-z0-9]$")
+_TOKEN_NAME_RE = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,61}[A-Za-z0-9]$")
+
+
+def _registry_name(value: str) -> str:
+    if not _REGISTRY_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid registry name: 3-63 characters of a-z, 0-9 "
+                         "and '-', starting with a letter and ending with a letter or digit "
+                         "(it becomes the registry's hostname <name>.cr.<region>.ionos.com)")
+    return value
+
+
+def _token_name(value: str) -> str:
+    if not _TOKEN_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid token name: 2-63 letters, digits and '-', "
+                         "starting with a letter and ending with a letter or digit")
+    return value
+
+
+RegistryName = Annotated[str, AfterValidator(_registry_name)]
+TokenName = Annotated[str, AfterValidator(_token_name)]
+
+
+class RegistryScope(Model):
+    """What a token may do in the repositories whose names match ``repositories``."""
+
+    repositories: str = Field(min_length=1, max_length=255,
+                              description="a repository name or pattern, e.g. wordpress/* or *")
+    actions: list[Literal["pull", "push", "delete"]] = Field(min_length=1)
+
+
+class RegistryToken(Model):
+    """A token of a registry: its credentials are returned once, when it is created, and reach
+    the cluster only as the image pull Secrets of the components that wire it in."""
+
+    name: TokenName
+    scopes: list[RegistryScope] = Field(min_length=1)
+    expiry: date | None = Field(default=None, description="the day the token expires (UTC "
+                                "midnight); unset: never")
+    enabled: bool = True
+
+
+class GarbageCollection(Model):
+    """When the registry deletes untagged blobs (UTC)."""
+
+    days: list[Weekday] = Field(min_length=1)
+    time: TimeOfDay
+
+
+class ContainerRegistry(Model):
+    """An IONOS Container Registry and its tokens."""
+
+    name: RegistryName
+    location: str | None = Field(default=None, description="default: the datacenter's location")
+    garbage_collection: GarbageCollection | None = None
+    vulnerability_scanning: bool = Field(
+        default=False, description="a paid add-on; once on, IONOS cannot turn it off")
+    tokens: list[RegistryToken] = Field(default_factory=list)
+    drift: DriftMode = "enforce"
+    owners: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
 class Ionos(Model):
     credentials: IonosCredentialVars | None = Field(
         default=None,
@@ -859,6 +924,7 @@ class Ionos(Model):
     target_groups: list[TargetGroup] = Field(default_factory=list)
     application_load_balancers: list[ApplicationLoadBalancer] = Field(default_factory=list)
     dns: Dns = Field(default_factory=Dns)
+    registries: list[ContainerRegistry] = Field(default_factory=list)
 
 
 def _inside_spec_dir(value: str) -> str:
@@ -1051,6 +1117,7 @@ INFRASTRUCTURE_OUTPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "postgres": (("host", "port", "database", "user"), ("password",)),
     "inmemorydb": (("host", "port", "user"), ("password",)),
     "ip_block": (("ip", "ips"), ()),
+    "registry": (("hostname",), ("dockerconfigjson",)),
 }
 
 
@@ -1062,7 +1129,10 @@ class InfrastructureInput(Model):
     asset: str = Field(
         pattern=r"^[a-z][a-z_]*(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
         description="the asset under ionos/: mariadb, postgres/<name>, inmemorydb/<name>, "
-                    "ip_block/<name>")
+                    "ip_block/<name>, registry/<name>")
+    token: TokenName | None = Field(
+        default=None, description="registry inputs: the token whose credentials the "
+        "dockerconfigjson output (an image pull Secret) holds")
     config_map: Name | None = Field(default=None, description="a ConfigMap for plain outputs")
     secret: Name | None = Field(default=None, description="a Secret, for any outputs "
                                 "(passwords only ever go here)")

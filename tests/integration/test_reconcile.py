@@ -129,6 +129,7 @@ def assert_no_duplicates(env: dict[str, str]) -> None:
     assert [m["properties"]["name"] for m in ionos.list_mariadb_clusters()] == ["wordpress-db"]
     assert [m["properties"]["name"] for m in ionos.list_inmemorydb_clusters()] == [
         "wordpress-cache"]
+    assert [r["properties"]["name"] for r in ionos.list_registries()] == ["samcloud"]
 
 
 @pytest.fixture
@@ -169,8 +170,8 @@ def test_from_empty_cloud_then_second_run_makes_zero_writes(sandbox: Any, fresh:
         assert drift.success
         checks = drift.get_asset_check_evaluations()
         # 20 drift checks before the network edge, + the public LAN, the IP block, the load
-        # balancer and the DNS zone, + the Redis cache.
-        assert len(checks) == 25 and all(c.passed for c in checks), [
+        # balancer and the DNS zone, + the Redis cache, + the container registry.
+        assert len(checks) == 26 and all(c.passed for c in checks), [
             (c.asset_key, c.metadata.get("plan")) for c in checks if not c.passed]
     assert_no_duplicates(fresh)
 
@@ -184,8 +185,9 @@ def test_dry_run_plans_without_writing(sandbox: Any, fresh: dict[str, str],
         assert writes(sandbox.requests()) == {}
         meta = materialized(result)
         assert meta["ionos/datacenter"]["dry_run"] is True
-        # Its objects, the MariaDB and Redis ConfigMaps, the Redis Secret and the inventory.
-        assert meta["applications/wordpress"]["summary"] == "13 to create"
+        # Its objects, the MariaDB and Redis ConfigMaps, the Redis Secret, the registry's pull
+        # Secret and the inventory.
+        assert meta["applications/wordpress"]["summary"] == "14 to create"
         assert "apps/v1 Deployment services/wordpress" in meta["applications/wordpress"]["plan"]
 
 

@@ -28,8 +28,8 @@ REQUIRED_KEYS = {
     "SANDBOX_CA_BUNDLE", "SANDBOX_ADMIN_URL", "MARIADB_PASSWORD", "PLATFORM_TLS_RESOLVE",
     "IONOS_DNS_URL", "IONOS_POSTGRES_URL", "POSTGRES_PASSWORD", "IONOS_AUTH_URL",
 }
-SERVICES = {"ionos", "mariadb", "postgres", "inmemorydb", "certmanager", "dns", "auth",
-            "kubernetes", "s3", "alertmanager", "vault"}
+SERVICES = {"ionos", "mariadb", "postgres", "inmemorydb", "registry", "certmanager", "dns",
+            "auth", "kubernetes", "s3", "alertmanager", "vault"}
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -337,8 +337,8 @@ def test_admin_api_unknown_paths_and_methods(sandbox):
     assert call("PUT", sandbox.admin_url + "/requests")[0] == 405
     assert call("GET", sandbox.admin_url + "/healthz") == (
         200, {"status": "ok", "services": sorted(SERVICES, key=[
-            "ionos", "mariadb", "postgres", "inmemorydb", "certmanager", "dns", "auth",
-            "kubernetes", "s3", "alertmanager", "vault"].index)})
+            "ionos", "mariadb", "postgres", "inmemorydb", "registry", "certmanager", "dns",
+            "auth", "kubernetes", "s3", "alertmanager", "vault"].index)})
 
 
 def test_env_file_is_sourceable_by_a_shell(tmp_path):

@@ -109,7 +109,8 @@ def test_infrastructure_inputs_wire_the_component_after_the_asset() -> None:
 @pytest.mark.parametrize(("kwargs", "field", "expected"), [
     ({"asset": "postgres/other"}, "asset",
      "unknown infrastructure asset 'postgres/other'; expected one of "
-     "['inmemorydb/wordpress-cache', 'ip_block/ingress', 'mariadb', 'postgres/apps-db']"),
+     "['inmemorydb/wordpress-cache', 'ip_block/ingress', 'mariadb', 'postgres/apps-db', "
+     "'registry/samcloud']"),
     ({"output": "hostname"}, "keys.hostname",
      "postgres/apps-db has no output 'hostname'; expected one of ['database', 'host', "
      "'password', 'port', 'user']"),
