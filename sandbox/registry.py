@@ -31,7 +31,8 @@ how-tos on docs.ionos.com:
 
 ``registry_login(hostname, username, password)`` tells whether a token's credentials are valid
 for a registry (what ``docker login`` would be told), so tests can check what a pull Secret holds.
-Not emulated: the PUT (create-or-replace) methods, repositories, artifacts, vulnerabilities.
+Not emulated: the PUT (create-or-replace) methods, name availability (HEAD /names/{name}),
+repositories, artifacts, vulnerabilities.
 """
 
 from __future__ import annotations
