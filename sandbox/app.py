@@ -270,7 +270,7 @@ class Sandbox:
                                        username=IONOS_USERNAME, password=IONOS_PASSWORD)
         from sandbox.registry import RegistryService
 
-        registry = RegistryService(IONOS_TOKEN, delay=self.delay,
+        registry = RegistryService(self.world, IONOS_TOKEN, delay=self.delay,
                                    state_dir=self._service_state("registry"),
                                    username=IONOS_USERNAME, password=IONOS_PASSWORD)
         router = self._serve(PrefixRouter({INMEMORYDB_PREFIX: inmemorydb,

@@ -40,19 +40,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sandbox.http import Request, Response, json_response
 from sandbox.ionos_common import (
     ApiError,
-    IonosServiceBase,
-    StateFile,
-    check_basic_or_bearer,
-    error_response,
+    IonosApi,
     iso,
     json_body,
     now,
@@ -171,29 +166,26 @@ def _hash(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
 
 
-class RegistryService(IonosServiceBase):
+class RegistryService(IonosApi):
     """The Container Registry emulator (see the module docstring)."""
 
     name = "registry"
+    prefix = PREFIX
+    title = "Container Registry API"
+    WRITES = ("POST", "PATCH", "DELETE")
 
-    def __init__(self, token: str, delay: float = 0.0, state_dir: Path | None = None,
-                 username: str = "", password: str = "") -> None:
-        self.token, self.username, self.password = token, username, password
-        self.delay = float(delay)
-        self._lock = threading.RLock()
-        self._file = StateFile(state_dir, "registry")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._registries: dict[str, dict[str, Any]] = {}
-        loaded = self._file.load()
-        if loaded:
-            self._registries = loaded.get("registries", {})
+        super().__init__(*args, **kwargs)
 
-    def reset(self) -> None:
-        with self._lock:
-            self._registries.clear()
-            self._save()
+    def _state(self) -> dict[str, Any]:
+        return {"registries": self._registries}
 
-    def _save(self) -> None:
-        self._file.save({"registries": self._registries})
+    def _restore(self, state: dict[str, Any]) -> None:
+        self._registries = state.get("registries", {})
+
+    def _clear(self) -> None:
+        self._registries = {}
 
     def registry_login(self, hostname: str, username: str, password: str) -> bool:
         """Whether ``username``/``password`` log in to the registry at ``hostname``: an enabled,
@@ -210,22 +202,6 @@ class RegistryService(IonosServiceBase):
         if expiry and datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp() < now():
             return False
         return secrets.compare_digest(tok["_hash"], _hash(password))
-
-    def handle(self, req: Request) -> Response:
-        try:
-            if not req.path.startswith(PREFIX):
-                raise ApiError(404, f"Unknown path {req.path}; the Container Registry API lives "
-                                    f"under {PREFIX}")
-            check_basic_or_bearer(req, self.token, self.username, self.password)
-            path = req.path[len(PREFIX):].strip("/")
-            with self._lock:
-                self._advance()
-                resp = self._route(req, path.split("/") if path else [])
-                if req.method in ("POST", "PATCH", "DELETE"):
-                    self._save()
-            return resp
-        except ApiError as err:
-            return error_response(err)
 
     def _route(self, req: Request, parts: list[str]) -> Response:
         m, n = req.method, len(parts)

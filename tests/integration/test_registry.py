@@ -16,6 +16,7 @@ import yaml
 
 from sandbox.http import serve
 from sandbox.registry import RegistryService
+from sandbox.world import World
 from tests.integration import test_postgres_reconcile
 from tests.integration.test_reconcile import (
     ROOT,
@@ -41,7 +42,7 @@ def raw(method: str, url: str, body: Any = None, token: str | None = TOKEN) -> t
 
 @pytest.fixture
 def cr() -> Iterator[tuple[RegistryService, str]]:
-    service = RegistryService(TOKEN, delay=3600)
+    service = RegistryService(World(), TOKEN, delay=3600)
     running = serve(service)
     try:
         yield service, f"{running.url}/containerregistries"
