@@ -89,7 +89,7 @@ def _check_names(target: BackupTarget, copy: bool) -> list[str]:
     """The checks ``_backup_checks``/``_copy_checks`` put on a target's assets."""
     if copy:
         return ["rpo", "retention_compliance", "manifest_checksums"]
-    if target.kind == "volume" and target.method != "files":
+    if not target.in_bucket:
         return ["rpo", "retention_compliance", "snapshot_available"]
     return ["rpo", "retention_compliance", "manifest_checksums", "restore_drill"]
 
@@ -183,8 +183,8 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
         if target.kind in DATABASE_RESOURCE:
             meta["dbaas_backups"] = len((details.get("dbaas") or {}).get("backups") or [])
             meta["tables"] = sum(len(o.details.get("tables") or {}) for o in out.manifest.objects)
-        if target.method == "velero":
-            meta.update(velero_metadata(details))
+        if target.method in TOOL_METADATA:
+            meta.update(TOOL_METADATA[target.method](details))
         elif target.kind == "resources":
             meta["exported_objects"] = sum(int(o.details.get("count", 0))
                                            for o in out.manifest.objects)
@@ -243,6 +243,20 @@ def velero_metadata(details: dict[str, Any]) -> dict[str, Any]:
             "velero_warnings": dg.MetadataValue.int(int(details.get("warnings") or 0)),
             "velero_errors": dg.MetadataValue.int(int(details.get("errors") or 0)),
             "velero_expiration": str(details.get("expiration") or "")}
+
+
+def longhorn_metadata(details: dict[str, Any]) -> dict[str, Any]:
+    """What a Longhorn Backup reported: its name and URL, the volume, bytes and blocks."""
+    return {"longhorn_backup": str(details.get("longhorn_backup") or ""),
+            "longhorn_url": str(details.get("longhorn_url") or ""),
+            "longhorn_volume": str(details.get("volume") or ""),
+            "volume_bytes": dg.MetadataValue.int(int(details.get("bytes") or 0)),
+            "blocks": dg.MetadataValue.int(int(details.get("blocks") or 0))}
+
+
+# What a tool-driven method's run reports, by method.
+TOOL_METADATA: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "velero": velero_metadata, "longhorn": longhorn_metadata}
 
 
 def _retention(spec: PlatformSpec, target: BackupTarget, res: Systems, config: BackupRunConfig,
@@ -412,6 +426,24 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
     return _checksums
 
 
+# What each kind of target's restore drill does (a tool-driven method's own drill first).
+DRILLS = {
+    "database": "restores the newest dump into a scratch database and compares row counts and "
+                "table checksums",
+    "postgres": "restores the newest dump into a scratch database and compares row counts and "
+                "table checksums",
+    "resources": "restores the newest export into a scratch namespace and compares every "
+                 "object",
+    "velero": "restores the newest Velero backup with a Restore mapped into a scratch "
+              "namespace and compares every object with the backup's contents",
+    "volume": "restores the newest night's files into a scratch PVC with the volume agent and "
+              "compares every file's sha256",
+    "longhorn": "re-reads the newest Longhorn backup's cfg and blocks (sha256 as recorded), "
+                "then has Longhorn restore a scratch Volume fromBackup, checking every block's "
+                "sha512",
+}
+
+
 def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
     from platform_assets.backups.bucket import newest_manifest
 
@@ -420,17 +452,7 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
     tier = bk.tier_of(target)
     rto = parse_duration(tier.rto)
     keys = _resource_keys(target)
-    what = {"database": "restores the newest dump into a scratch database and compares row "
-                        "counts and table checksums",
-            "postgres": "restores the newest dump into a scratch database and compares row "
-                        "counts and table checksums",
-            "resources": "restores the newest export into a scratch namespace and compares "
-                         "every object" if target.method != "velero" else
-                         "restores the newest Velero backup with a Restore mapped into a "
-                         "scratch namespace and compares every object with the backup's "
-                         "contents",
-            "volume": "restores the newest night's files into a scratch PVC with the volume "
-                      "agent and compares every file's sha256"}[target.kind]
+    what = DRILLS.get(target.method) or DRILLS[target.kind]
 
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="restore_drill",
                     required_resource_keys=resource_keys(keys, node),
@@ -485,6 +507,11 @@ def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node:
                                   required(res.postgres_database, "postgres_database", describe))
         return drill_database(manifest, where, store, bound, bound.login.host, record, key)
     kube = required(res.kubernetes, "kubernetes", describe)
+    if target.method == "longhorn":
+        from platform_assets.backups.longhorn import drill_longhorn
+
+        return drill_longhorn(spec, target, manifest, where, store, kube, record,
+                              context.log.info)
     if target.kind == "volume":
         from platform_assets.backups.volume_job import drill_files
 
@@ -523,7 +550,7 @@ def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any
 def _backup_checks(spec: PlatformSpec, node: Node, target: BackupTarget) -> list[Any]:
     checks = [_rpo_check(spec, node, target, False),
               _compliance_check(spec, node, target, False)]
-    if target.kind == "volume" and target.method != "files":
+    if not target.in_bucket:
         checks.append(_snapshot_check(spec, node, target))
     else:
         checks.append(_checksum_check(spec, node, target, False))

@@ -29,7 +29,7 @@ def restore_points(spec: PlatformSpec, target: BackupTarget, store: BackupStore,
     (verified when the snapshot is AVAILABLE and its partition has a manifest)."""
     where = where_of(spec, dr)
     points = s3_restore_points(store, where, target.name)
-    if target.kind != "volume" or dr or target.method == "files":
+    if target.in_bucket or dr:
         return points
     complete = {p.partition for p in points if p.verified}
     created = {p.partition: p.created_at for p in points}

@@ -109,6 +109,10 @@ def backup_volume(job: BackupJob) -> Produced:
         from platform_assets.backups.volume_job import backup_files
 
         return backup_files(job)
+    if target.method == "longhorn":
+        from platform_assets.backups.longhorn import backup_longhorn
+
+        return backup_longhorn(job)
     name = snapshot_name(target.name, partition)
     kube = required(job.kube, "kubernetes", f"backup {target.name}")
     pvc, volume_id = volume_handle(kube, target)

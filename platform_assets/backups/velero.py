@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from platform_assets.backups.bucket import Where
 from platform_assets.backups.errors import BackupError, required
+from platform_assets.backups.tools import poll, tool_namespace
 from platform_assets.core import velero as v
 from platform_assets.core.backup_manifest import BackupRecord, Manifest, ManifestObject
-from platform_assets.core.graph import velero_component_of
 from platform_assets.core.ports import BackupCluster, BackupStore, ClusterWriter
 from platform_assets.core.restore import drill_content
 from platform_assets.spec.models import BackupTarget, PlatformSpec, VeleroSettings, parse_duration
@@ -49,13 +49,9 @@ class Site:
 
 
 def site_of(spec: PlatformSpec, target: BackupTarget) -> Site:
-    component = velero_component_of(spec, target)
-    found = next((c for c in spec.components if c.name == component), None)
-    if found is None:
-        raise BackupError(f"target {target.name}: no component installs Velero (the spec "
-                          "loader refuses this; was the spec validated?)")
     settings = target.velero_settings
-    return Site(found.namespace, settings, parse_duration(settings.timeout).total_seconds())
+    return Site(tool_namespace(spec, target), settings,
+                parse_duration(settings.timeout).total_seconds())
 
 
 @dataclass
@@ -68,32 +64,34 @@ class Waiter:
     clock: Callable[[], float] = time.monotonic
 
     def finished(self, kind: str, name: str, log: Log) -> dict[str, Any]:
-        deadline = self.clock() + self.site.timeout
-        last = None
-        while True:
-            obj = self.kube.get(v.API_VERSION, kind, name, self.site.namespace)
-            status = v.Status.of(obj)
-            if obj is not None and status.finished:
-                return obj
-            if status.phase != last:
-                log(f"{self.site.describe(kind, name)}: {status.phase or 'waiting for Velero'}")
-                last = status.phase
-            if self.clock() > deadline:
-                phase = status.phase or "without a phase"
-                raise BackupError(
-                    f"{self.site.describe(kind, name)} is still {phase} after "
-                    f"{self.site.settings.timeout}: is the Velero server running "
-                    f"in {self.site.namespace} (its Deployment available, the storage location "
-                    "Available)?")
-            self.sleep(POLL_SECONDS)
+        what = self.site.describe(kind, name)
+        last: list[str | None] = [None]
+
+        def seen(obj: dict[str, Any] | None) -> None:
+            phase = v.Status.of(obj).phase
+            if phase != last[0]:
+                log(f"{what}: {phase or 'waiting for Velero'}")
+                last[0] = phase
+
+        def timed_out(obj: dict[str, Any] | None) -> BackupError:
+            return BackupError(
+                f"{what} is still {v.Status.of(obj).phase or 'without a phase'} after "
+                f"{self.site.settings.timeout}: is the Velero server running in "
+                f"{self.site.namespace} (its Deployment available, the storage location "
+                "Available)?")
+
+        obj = poll(lambda: self.kube.get(v.API_VERSION, kind, name, self.site.namespace),
+                   lambda o: o is not None and v.Status.of(o).finished, self.site.timeout,
+                   timed_out, self.sleep, self.clock, seen, POLL_SECONDS)
+        assert obj is not None
+        return obj
 
     def gone(self, kind: str, name: str) -> None:
-        deadline = self.clock() + self.site.timeout
-        while self.kube.get(v.API_VERSION, kind, name, self.site.namespace) is not None:
-            if self.clock() > deadline:
-                raise BackupError(f"{self.site.describe(kind, name)} was not deleted within "
-                                  f"{self.site.settings.timeout}")
-            self.sleep(POLL_SECONDS)
+        poll(lambda: self.kube.get(v.API_VERSION, kind, name, self.site.namespace),
+             lambda o: o is None, self.site.timeout,
+             lambda _o: BackupError(f"{self.site.describe(kind, name)} was not deleted within "
+                                    f"{self.site.settings.timeout}"),
+             self.sleep, self.clock, every=POLL_SECONDS)
 
 
 def storage_prefix(kube: ClusterWriter, site: Site, bucket: str) -> str:

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from platform_assets.spec.models import (
+    TOOL_METHODS,
     ApplicationLoadBalancer,
     BackupTarget,
     Bucket,
@@ -461,22 +462,26 @@ def _protected(spec: PlatformSpec, t: BackupTarget) -> list[tuple[str, ...]]:
     if t.kind == "postgres":
         name = postgres_cluster_of(spec, t)
         return [postgres_key(name)] if name else []
-    velero = velero_component_of(spec, t) if t.method == "velero" else None
-    extra = [component_key(spec.layer_of(velero), velero)] if velero else []
+    tool = tool_component_of(spec, t)
+    extra = [component_key(spec.layer_of(tool), tool)] if tool else []
     if t.protects:
         return [component_key(spec.layer_of(t.protects), t.protects), *extra]
     return [component_key(spec.layer_of(c.name), c.name)
-            for c in spec.components if c.namespace in t.namespaces and c.name != velero] + extra
+            for c in spec.components if c.namespace in t.namespaces and c.name != tool] + extra
 
 
-def velero_component_of(spec: PlatformSpec, t: BackupTarget) -> str | None:
-    """The component that installs the Velero a ``method: velero`` target drives: the one
-    ``velero.component`` names, else the spec's only helm_release of chart ``velero``."""
-    named = t.velero.component if t.velero else None
+def tool_component_of(spec: PlatformSpec, t: BackupTarget) -> str | None:
+    """The component that installs the tool a ``method: velero`` or ``method: longhorn``
+    target drives: the one its settings' ``component`` names, else the spec's only
+    helm_release of the chart named like the method; None for other methods."""
+    if t.method not in TOOL_METHODS:
+        return None
+    settings = getattr(t, t.method)
+    named = settings.component if settings else None
     if named:
         return named if any(c.name == named for c in spec.components) else None
     found = [c.name for c in spec.components
-             if c.source.helm_release and c.source.helm_release.chart == "velero"]
+             if c.source.helm_release and c.source.helm_release.chart == t.method]
     return found[0] if len(found) == 1 else None
 
 
@@ -496,9 +501,12 @@ def _add_backups(b: _Builder, spec: PlatformSpec) -> None:
     bk = spec.backups
     copy_bucket = bk.cross_region_copy.bucket if bk.cross_region_copy else None
     for t in bk.targets:
-        kinds = {"s3"} | ({"ionos"} if t.kind in ("volume", "database", "postgres") else set())
+        # A tool-driven volume backup (Longhorn) talks to the tool, not to IONOS.
+        ionos = t.kind in ("database", "postgres") or (
+            t.kind == "volume" and t.method not in TOOL_METHODS)
+        kinds = {"s3"} | ({"ionos"} if ionos else set())
         kinds |= {"kubernetes"} if t.kind in ("volume", "resources") else set()
-        kinds |= {"velero"} if t.method == "velero" else set()
+        kinds |= {t.method} if t.method in TOOL_METHODS else set()
         b.add(backup_key(t.name), "backup", t.name, "backups",
               [*_protected(spec, t), bucket_key(bk.bucket)], kinds, (),
               f"{t.kind.capitalize()} backup {t.name} (tier {bk.tier_of(t).name}, RPO "

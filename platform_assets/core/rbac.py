@@ -391,6 +391,7 @@ def _backups(c: _Collector, spec: PlatformSpec,
     for t in spec.backups.targets:
         if t.kind == "volume" and t.namespace:
             _volume_target(c, t.namespace, t.pvc or "", t.method)
+            _longhorn_target(c, spec, t)
         elif t.method == "velero":
             _velero_target(c, spec, t)
         elif t.kind == "resources":
@@ -415,9 +416,9 @@ def _backups(c: _Collector, spec: PlatformSpec,
 def _velero_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None:
     """Velero reads the namespaces itself: the run only asks it, in Velero's namespace, for
     Backups, the drill's Restores and DeleteBackupRequests, and reads its storage location."""
-    from platform_assets.core.graph import velero_component_of
+    from platform_assets.core.graph import tool_component_of
 
-    name = velero_component_of(spec, t)
+    name = tool_component_of(spec, t)
     component = next((x for x in spec.components if x.name == name), None)
     if component is None:
         return
@@ -427,6 +428,27 @@ def _velero_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None:
     c.add(ns, "velero.io/v1", "DeleteBackupRequest", APPLY)
     c.add(ns, "velero.io/v1", "BackupStorageLocation", ("get",),
           names=[t.velero_settings.storage_location])
+
+
+def _longhorn_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None:
+    """Longhorn reads the volume itself: the run asks it, in Longhorn's namespace, for
+    Snapshots, Backups (a failed one deleted before the partition is taken again) and the
+    drill's Volume, reads the Volume behind the claim (named after its PV, so not nameable in
+    advance) and the backup target by name."""
+    from platform_assets.core.graph import tool_component_of
+    from platform_assets.core.longhorn import drill_volume_name
+
+    name = tool_component_of(spec, t) if t.method == "longhorn" else None
+    component = next((x for x in spec.components if x.name == name), None)
+    if component is None:
+        return
+    ns, api = component.namespace, "longhorn.io/v1beta2"
+    c.add(ns, api, "Snapshot", APPLY)
+    c.add(ns, api, "Backup", PRUNE)
+    # Deleting a Volume deletes its data: only the drill's own, by name.
+    c.add(ns, api, "Volume", APPLY)
+    c.add(ns, api, "Volume", ("delete",), names=[drill_volume_name(t.name)])
+    c.add(ns, api, "BackupTarget", ("get",), names=[t.longhorn_settings.backup_target])
 
 
 def _volume_target(c: _Collector, namespace: str, claim: str, method: str) -> None:

@@ -23,6 +23,7 @@ from platform_assets.spec import environments
 from platform_assets.spec.edge import check_edge
 from platform_assets.spec.models import (
     INFRASTRUCTURE_OUTPUTS,
+    TOOL_METHODS,
     BackupTarget,
     Component,
     InfrastructureInput,
@@ -580,27 +581,32 @@ def _check_backups(spec: PlatformSpec) -> Problems:
         if t.kind == "database" and not spec.mariadb:
             out.append((("backups", "targets", i, "kind"),
                         "a database target needs ionos.mariadb in the spec"))
-        if t.method == "velero":
-            out += _check_velero_target(spec, t, i)
+        if t.method in TOOL_METHODS:
+            out += _check_tool_target(spec, t, i)
     return out
 
 
-def _check_velero_target(spec: PlatformSpec, t: BackupTarget, i: int) -> Problems:
-    from platform_assets.core.graph import velero_component_of
+def _check_tool_target(spec: PlatformSpec, t: BackupTarget, i: int) -> Problems:
+    """A ``method: velero`` or ``method: longhorn`` target needs the component that installs
+    the tool (named in its settings, or the only helm_release of the chart)."""
+    from platform_assets.core.graph import tool_component_of
 
-    if velero_component_of(spec, t) is not None:
+    if tool_component_of(spec, t) is not None:
         return []
+    tool = t.method
     charts = sorted(c.name for c in spec.components
-                    if c.source.helm_release and c.source.helm_release.chart == "velero")
-    named = t.velero.component if t.velero else None
+                    if c.source.helm_release and c.source.helm_release.chart == tool)
+    settings = getattr(t, tool)
+    named = settings.component if settings else None
     if named:
-        return [(("backups", "targets", i, "velero", "component"),
-                 f"unknown component {named!r}; expected the component that installs Velero "
-                 f"(one of {sorted(c.name for c in spec.components)})")]
-    why = ("method velero needs Velero installed by the spec: add a platform component with "
-           "source.helm_release.chart velero (or name yours in velero.component)"
-           if not charts else f"several components install Velero ({', '.join(charts)}): say "
-           "which in velero.component")
+        return [(("backups", "targets", i, tool, "component"),
+                 f"unknown component {named!r}; expected the component that installs "
+                 f"{tool.capitalize()} (one of {sorted(c.name for c in spec.components)})")]
+    why = (f"method {tool} needs {tool.capitalize()} installed by the spec: add a platform "
+           f"component with source.helm_release.chart {tool} (or name yours in "
+           f"{tool}.component)" if not charts else
+           f"several components install {tool.capitalize()} ({', '.join(charts)}): say which "
+           f"in {tool}.component")
     return [(("backups", "targets", i, "method"), why)]
 
 

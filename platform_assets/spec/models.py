@@ -1233,6 +1233,24 @@ class VeleroSettings(Model):
                                                         "Restore may take to finish")
 
 
+class LonghornSettings(Model):
+    """How a ``method: longhorn`` target asks the installed Longhorn for its nightly backup."""
+
+    component: Name | None = Field(
+        default=None, description="the platform component that installs Longhorn (its "
+        "namespace is Longhorn's); default: the only component whose helm_release chart is "
+        "longhorn")
+    backup_target: str = Field(
+        default="default", description="the Longhorn BackupTarget; it must store in "
+        "backups.bucket, so the copy and the checks read what Longhorn wrote")
+    timeout: Duration = Field(default="1h", description="how long a snapshot, a backup or the "
+                                                        "drill's restore may take to finish")
+
+
+# The kind of target each tool-driven method backs up (and the settings field it reads).
+TOOL_METHODS = {"velero": "resources", "longhorn": "volume"}
+
+
 class BackupTarget(Model):
     name: Name
     kind: Literal["volume", "database", "resources", "postgres"] = Field(
@@ -1246,14 +1264,18 @@ class BackupTarget(Model):
     )
     namespace: str | None = None
     pvc: str | None = None
-    method: Literal["ionos-snapshot", "csi-snapshot", "files", "velero"] = Field(
+    method: Literal["ionos-snapshot", "csi-snapshot", "files", "velero", "longhorn"] = Field(
         default="ionos-snapshot",
         description="volume targets: an IONOS snapshot, a CSI VolumeSnapshot (both stay in "
         "the region), or `files`: the volume's files, deduplicated, to the backup bucket by a "
         "Job that mounts the PVC (copied across regions and restore-drilled like dumps); "
-        "resources targets: `velero` has the installed Velero back up the namespaces")
+        "resources targets: `velero` has the installed Velero back up the namespaces; volume "
+        "targets: `longhorn` has the installed Longhorn snapshot the volume and back it up to "
+        "its S3 backup target (copied and restore-drilled like dumps)")
     velero: VeleroSettings | None = Field(
         default=None, description="method velero: storage location, selector, TTL, volumes")
+    longhorn: LonghornSettings | None = Field(
+        default=None, description="method longhorn: component, backup target, timeout")
     volume_snapshot_class: str | None = None
     namespaces: list[Name] = Field(default_factory=list)
     include_secrets: bool = False
@@ -1268,12 +1290,24 @@ class BackupTarget(Model):
             raise ValueError("a volume target needs namespace and pvc")
         if self.kind == "resources" and not self.namespaces:
             raise ValueError("a resources target needs namespaces")
-        if self.method == "velero" and self.kind != "resources":
-            raise ValueError(f"method velero backs up namespaces: it needs kind resources, not "
-                             f"{self.kind}")
-        if self.velero is not None and self.method != "velero":
-            raise ValueError("velero settings need method: velero")
+        for tool, kind in TOOL_METHODS.items():
+            if self.method == tool and self.kind != kind:
+                raise ValueError(f"method {tool} needs kind {kind}, not {self.kind}")
+            if getattr(self, tool) is not None and self.method != tool:
+                raise ValueError(f"{tool} settings need method: {tool}")
         return self
+
+    @property
+    def in_bucket(self) -> bool:
+        """Whether the backup is objects in the bucket (copied, checksummed, drilled), not a
+        snapshot that stays where it was taken."""
+        return not (self.kind == "volume" and self.method in ("ionos-snapshot",
+                                                              "csi-snapshot"))
+
+    @property
+    def longhorn_settings(self) -> LonghornSettings:
+        """A ``method: longhorn`` target's settings (the defaults when it gives none)."""
+        return self.longhorn or LonghornSettings()
 
     @property
     def velero_settings(self) -> VeleroSettings:

@@ -1,0 +1,165 @@
+"""Backups through Longhorn (``method: longhorn``) on a sandbox running Longhorn's emulation: a
+Snapshot and a Backup per partition verified in the bucket (the backup cfg and its blocks), a
+rerun that converges, the cross-region copy, the restore drill (a Volume ``fromBackup``), and a
+backup in ``Error`` that fails the asset until the next run.
+
+Sources of the emulated contracts: longhorn/longhorn-manager ``k8s/pkg/apis/longhorn/v1beta2``
+(Snapshot, Backup, Volume, BackupTarget status) and longhorn/backupstore (the bucket layout);
+the emulation's own fidelity is tested in ``test_sandbox_longhorn.py``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from platform_assets.core import longhorn as lh
+from platform_assets.core.graph import backup_copy_key, backup_key
+from tests.integration.backup_env import BackupEnv, spec_head
+from tests.integration.longhorn_cluster import install_longhorn
+from tests.integration.test_backup_volumes import checks, failure, meta
+from tests.integration.velero_cluster import sandbox_with_nodes, wait_for
+
+pytestmark = pytest.mark.integration
+
+SPEC = spec_head("longhorn") + """platform:
+  - name: longhorn
+    namespace: {lh_ns}
+    source: {{helm_release: {{chart: longhorn, version: 1.7.2, repository: longhorn}}}}
+applications:
+  - name: wiki
+    namespace: {app_ns}
+    source: {{manifests: {{path: manifests}}}}
+backups:
+  start_date: "2026-09-01"
+  bucket: {bucket}
+  cross_region_copy: {{bucket: {dr_bucket}}}
+  targets:
+    - name: wiki-data
+      kind: volume
+      namespace: {app_ns}
+      pvc: data
+      method: longhorn
+      longhorn: {{timeout: 1m}}
+"""
+FILES = {"pages/home.md": b"# Wiki\n", "uploads/logo.png": bytes(range(256)) * 12000}
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[Any]:
+    yield from sandbox_with_nodes("pool")
+
+
+class Site(BackupEnv):
+    """One test's spec, buckets, Longhorn and a Longhorn volume with files."""
+
+    def __init__(self, app: Any, tmp: Path):
+        tag = uuid.uuid4().hex[:8]
+        self.lh_ns, self.app_ns = f"longhorn-{tag}", f"wiki-{tag}"
+        super().__init__(app, tmp, SPEC.format(bucket=f"lh-{tag}", dr_bucket=f"lh-dr-{tag}",
+                                               lh_ns=self.lh_ns, app_ns=self.app_ns),
+                         f"lh-{tag}", f"lh-dr-{tag}", "wiki-data")
+        install_longhorn(app, self.kube, self.lh_ns, self.bucket)
+        self.kube.apply({"apiVersion": "v1", "kind": "Namespace",
+                         "metadata": {"name": self.app_ns}})
+        # The claim stands in for one of Longhorn's StorageClass: its Volume is named after
+        # the PV, as Longhorn's CSI driver names it.
+        self.kube.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                         "metadata": {"name": "data", "namespace": self.app_ns},
+                         "spec": {"accessModes": ["ReadWriteOnce"],
+                                  "resources": {"requests": {"storage": "1Gi"}}}})
+        pvc = wait_for(lambda: (c := self.kube.get("v1", "PersistentVolumeClaim", "data",
+                                                   self.app_ns))
+                       and (c.get("spec") or {}).get("volumeName") and c, "the claim")
+        self.volume = str(pvc["spec"]["volumeName"])
+        app.admin.write_volume_files(self.app_ns, "data", FILES)
+        self.kube.apply({"apiVersion": lh.API_VERSION, "kind": "Volume",
+                         "metadata": {"name": self.volume, "namespace": self.lh_ns},
+                         "spec": {"size": str(2**30), "numberOfReplicas": 3}})
+
+    def objects(self, kind: str) -> list[str]:
+        return [o["metadata"]["name"] for o in self.kube.list(lh.API_VERSION, kind, self.lh_ns)]
+
+
+@pytest.fixture
+def site(app: Any, tmp_path: Path) -> Site:
+    return Site(app, tmp_path)
+
+
+def test_a_longhorn_backup_is_verified_converges_copies_and_drills(site: Site) -> None:
+    first = site.run(backup_key("wiki-data"), "2026-11-20", with_checks=True)
+    assert first.success, failure(first)
+    m = meta(first)
+    name = lh.object_name("wiki-data", "2026-11-20")
+    assert m["longhorn_backup"] == f"{site.lh_ns}/{name}"
+    assert m["longhorn_url"] == (f"s3://{site.bucket}@de/longhorn?backup={name}&volume="
+                                 f"{site.volume}")
+    assert m["volume_bytes"] > len(FILES["uploads/logo.png"]) and m["blocks"] == 2
+    manifest = site.manifest("2026-11-20")
+    assert manifest is not None
+    keys = {o.key for o in manifest.objects}
+    assert lh.backup_cfg_key("longhorn/", site.volume, name) in keys
+    assert sum(k.endswith(".blk") for k in keys) == 2
+    got = checks(first)
+    assert got["manifest_checksums"].passed
+    assert got["restore_drill"].passed, got["restore_drill"].metadata
+    assert got["restore_drill"].metadata["restored_bytes"].value == m["volume_bytes"]
+    assert lh.drill_volume_name("wiki-data") not in site.objects("Volume")  # cleaned up
+
+    again = site.run(backup_key("wiki-data"), "2026-11-20")
+    assert again.success, failure(again)
+    assert meta(again)["skipped"] is True
+    assert site.objects("Backup") == [name] and site.objects("Snapshot") == [name]
+
+    copy = site.run(backup_copy_key("wiki-data"), "2026-11-20", with_checks=True)
+    assert copy.success, failure(copy)
+    assert checks(copy)["manifest_checksums"].passed
+    assert site.store.get_bytes(site.dr_bucket, lh.backup_cfg_key("longhorn/", site.volume,
+                                                                  name), "eu-central-3")
+
+
+def test_a_backup_in_error_fails_the_asset_until_the_next_run(site: Site) -> None:
+    site.app.admin.longhorn_fault("failed to upload block: connection reset by peer")
+    failed = site.run(backup_key("wiki-data"), "2026-11-21")
+    assert not failed.success
+    why = failure(failed)
+    name = lh.object_name("wiki-data", "2026-11-21")
+    assert "wiki-data" in why and "Error" in why and "connection reset" in why, why
+    assert site.manifest("2026-11-21") is None  # nothing looks complete
+    uid = (site.kube.get(lh.API_VERSION, "Backup", name, site.lh_ns) or {})["metadata"]["uid"]
+
+    retry = site.run(backup_key("wiki-data"), "2026-11-21", with_checks=True)
+    assert retry.success, failure(retry)
+    backup = site.kube.get(lh.API_VERSION, "Backup", name, site.lh_ns) or {}
+    assert backup["metadata"]["uid"] != uid and backup["status"]["state"] == "Completed"
+    assert checks(retry)["restore_drill"].passed
+    assert site.objects("Backup") == [name]
+
+
+def test_a_backup_target_on_another_bucket_fails_naming_it(site: Site) -> None:
+    site.kube.patch_merge(lh.API_VERSION, "BackupTarget", "default", site.lh_ns,
+                          {"spec": {"backupTargetURL": f"s3://{site.dr_bucket}@de/lh"}})
+    failed = site.run(backup_key("wiki-data"), "2026-11-22")
+    assert not failed.success
+    assert f"BackupTarget {site.lh_ns}/default stores in bucket" in failure(failed)
+    assert site.objects("Backup") == []
+
+
+def test_the_drill_catches_a_corrupted_block(site: Site) -> None:
+    """A block rewritten in the bucket after the backup: the drill's re-read finds its sha256
+    is not the recorded one and restores nothing."""
+    first = site.run(backup_key("wiki-data"), "2026-11-23")
+    assert first.success, failure(first)
+    manifest = site.manifest("2026-11-23")
+    assert manifest is not None
+    block = next(o.key for o in manifest.objects if o.key.endswith(".blk"))
+    site.store.put_bytes(site.bucket, block, gzip.compress(b"rotten"), "de")
+    result = site.run(backup_key("wiki-data"), "2026-11-23", with_checks=True)
+    drill = checks(result)["restore_drill"]
+    assert not drill.passed
+    assert block in str(drill.metadata["problems"].value)
