@@ -1,8 +1,8 @@
 """Readiness of Kubernetes objects by kind. Pure.
 
-Deployments are available, StatefulSets and DaemonSets ready, PVCs bound, and any object with a
-``Ready`` condition has it ``True`` for its current generation. Other kinds are healthy once they
-exist.
+Deployments, StatefulSets and DaemonSets are rolled out as ``kubectl rollout status`` decides,
+PVCs bound, and any object with a ``Ready`` condition has it ``True`` for its current
+generation. Other kinds are healthy once they exist.
 """
 
 from __future__ import annotations
@@ -10,12 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 HEALTH_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "PersistentVolumeClaim"})
-
-
-def _generation_seen(obj: dict[str, Any]) -> bool:
-    gen = (obj.get("metadata") or {}).get("generation")
-    seen = (obj.get("status") or {}).get("observedGeneration")
-    return gen is None or seen is None or seen >= gen
 
 
 def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -33,40 +27,100 @@ def has_health(obj: dict[str, Any]) -> bool:
 
 Health = tuple[bool, str]
 
+# Deployments, StatefulSets and DaemonSets are done when `kubectl rollout status` says so: the
+# rules of kubernetes/kubectl pkg/polymorphichelpers/rollout_status.go (DeploymentStatusViewer,
+# StatefulSetStatusViewer, DaemonSetStatusViewer). Counts the API omits (omitempty) are 0, as
+# Go's zero values are there.
+PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"  # deploymentutil.TimedOutReason
+
+
+def _count(status: dict[str, Any], key: str) -> int:
+    return int(status.get(key) or 0)
+
+
+def _observed(obj: dict[str, Any], status: dict[str, Any]) -> bool:
+    return int((obj.get("metadata") or {}).get("generation") or 0) <= _count(
+        status, "observedGeneration")
+
+
+def rollout_failed(obj: dict[str, Any] | None) -> str | None:
+    """Why a Deployment's rollout has failed for good (kubectl rollout status exits with an
+    error): the controller has seen the current spec and set Progressing's reason to
+    ProgressDeadlineExceeded. None when it has not failed; waiting longer cannot help otherwise."""
+    if not obj or obj.get("kind") != "Deployment":
+        return None
+    status = obj.get("status") or {}
+    if not _observed(obj, status):
+        return None
+    for c in status.get("conditions") or []:
+        if c.get("type") == "Progressing" and c.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
+            name = (obj.get("metadata") or {}).get("name", "")
+            return f"deployment {name!r} exceeded its progress deadline: {c.get('message', '')}"
+    return None
+
 
 def _deployment(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:
-    want = spec.get("replicas", 1)
-    have = status.get("availableReplicas") or 0
-    if not _generation_seen(obj):
+    if not _observed(obj, status):
         return False, "rollout not observed yet"
-    if have < want or (status.get("updatedReplicas") or 0) < want:
-        return False, f"{have}/{want} replicas available" + _rollout_trouble(status)
+    failed = rollout_failed(obj)
+    if failed:
+        return False, failed
+    want, updated = spec.get("replicas"), _count(status, "updatedReplicas")
+    available, total = _count(status, "availableReplicas"), _count(status, "replicas")
+    if want is not None and updated < want:
+        return False, f"{updated} of {want} new replicas updated" + _replica_failure(status)
+    if total > updated:
+        return False, f"{total - updated} old replicas pending termination"
+    if available < updated:
+        return False, f"{available} of {updated} updated replicas available" + \
+            _replica_failure(status)
     return True, ""
 
 
-def _rollout_trouble(status: dict[str, Any]) -> str:
-    """Why a rollout is stuck, in the Deployment controller's words: Progressing=False
-    (ProgressDeadlineExceeded) or ReplicaFailure=True (FailedCreate), else nothing."""
+def _replica_failure(status: dict[str, Any]) -> str:
+    """Why new pods do not come, in the Deployment controller's words (ReplicaFailure=True,
+    e.g. FailedCreate), else nothing. kubectl does not print it; it only explains the wait."""
     for c in status.get("conditions") or []:
-        if (c.get("type"), c.get("status")) in (("Progressing", "False"),
-                                                ("ReplicaFailure", "True")):
+        if (c.get("type"), c.get("status")) == ("ReplicaFailure", "True"):
             return f"; {c.get('reason', '')}: {c.get('message', '')}"
     return ""
 
 
+def _rolling(spec: dict[str, Any]) -> bool:
+    # The API server defaults updateStrategy.type to RollingUpdate, so an absent one is that.
+    return bool((spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate")
+
+
 def _statefulset(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:
-    want = spec.get("replicas", 1)
-    have = status.get("readyReplicas") or 0
-    if not _generation_seen(obj) or have < want:
-        return False, f"{have}/{want} replicas ready"
+    want, ready = spec.get("replicas"), _count(status, "readyReplicas")
+    if _count(status, "observedGeneration") == 0 or not _observed(obj, status):
+        return False, "spec update not observed yet"
+    if want is not None and ready < want:
+        return False, f"{ready}/{want} replicas ready"
+    if not _rolling(spec):
+        # kubectl has no rollout status for OnDelete (it errors); ready pods are all we know.
+        return True, ""
+    partition = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+    updated = _count(status, "updatedReplicas")
+    if "rollingUpdate" in (spec.get("updateStrategy") or {}):
+        if want is not None and partition is not None and updated < want - partition:
+            return False, f"{updated} of {want - partition} new pods updated (partitioned)"
+        return True, ""
+    if status.get("updateRevision") != status.get("currentRevision"):
+        return False, f"{updated} pods at revision {status.get('updateRevision')}, " \
+                      "rolling update not complete"
     return True, ""
 
 
 def _daemonset(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:
-    want = status.get("desiredNumberScheduled")
-    have = status.get("numberReady") or 0
-    if not _generation_seen(obj) or want is None or have < want:
-        return False, f"{have}/{want if want is not None else '?'} pods ready"
+    want = _count(status, "desiredNumberScheduled")
+    if not _observed(obj, status):
+        return False, "spec update not observed yet"
+    if _rolling(spec) and _count(status, "updatedNumberScheduled") < want:
+        return False, f"{_count(status, 'updatedNumberScheduled')} of {want} new pods updated"
+    # OnDelete: kubectl has no rollout status (it errors); available pods are all we know.
+    if _count(status, "numberAvailable") < want:
+        return False, f"{_count(status, 'numberAvailable')} of {want} pods available"
     return True, ""
 
 

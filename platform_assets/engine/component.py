@@ -28,7 +28,13 @@ from platform_assets.core.component_plan import (
     prune_groups,
 )
 from platform_assets.core.graph import Node
-from platform_assets.core.health import argocd_health, has_health, health, reconcile_handled
+from platform_assets.core.health import (
+    argocd_health,
+    has_health,
+    health,
+    reconcile_handled,
+    rollout_failed,
+)
 from platform_assets.core.manifest_policy import manifest_problems, object_problem
 from platform_assets.core.manifests import ManifestError, load_directory
 from platform_assets.core.ports import ClusterApi, Json
@@ -275,8 +281,9 @@ class ComponentHandler:
         out.unhealthy = [f"{k}: {status.get(k, 'not observed')}" for k in pending]
         out.healthy = not pending
         if pending and not opts.dry_run:
-            raise ReconcileError(f"component {comp.name}: not healthy after "
-                                 f"{comp.health_timeout}: " + "; ".join(out.unhealthy))
+            failed = any(rollout_failed(st.observed.get(oid)) for oid in pending.values())
+            when = "a rollout failed" if failed else f"not healthy after {comp.health_timeout}"
+            raise ReconcileError(f"component {comp.name}: {when}: " + "; ".join(out.unhealthy))
         out.metadata.update({
             "namespace": comp.namespace, "objects": len(objs.objects),
             "inventory": desired.inventory_name(comp.name),
@@ -308,14 +315,15 @@ class ComponentHandler:
     def _wait_healthy(rt: Runtime, st: ComponentState, targets: dict[str, ObjId],
                       opts: Options) -> tuple[dict[str, str], dict[str, ObjId]]:
         """Poll the targets (the first pass from what observe and apply returned) until all
-        are healthy, the health timeout passes, or once in a dry run."""
+        are healthy, one's rollout has failed, the health timeout passes, or once in a dry
+        run."""
         status: dict[str, str] = {}
         pending = dict(targets)
         if st.no_cluster:
             return status, pending
         deadline = rt.clock() + desired.health_timeout_seconds(st.comp)
         delay = 0.2
-        first = True
+        first, failed = True, False
         while True:
             for key, oid in list(pending.items()):
                 obj = st.observed.get(oid) if first else None
@@ -328,8 +336,12 @@ class ComponentHandler:
                 status[key] = "ok" if ok else why
                 if ok:
                     pending.pop(key)
+                elif rollout_failed(obj):
+                    failed = True
             first = False
-            if not pending or opts.dry_run or rt.clock() > deadline:
+            # A rollout past its progress deadline stays failed (kubectl rollout status exits
+            # with an error): waiting out the health timeout would only hide it.
+            if not pending or failed or opts.dry_run or rt.clock() > deadline:
                 return status, pending
             rt.sleep(delay)
             delay = min(delay * 2, 5.0)

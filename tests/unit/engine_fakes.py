@@ -421,7 +421,8 @@ class FakeCluster:
         stored = copy.deepcopy(obj)
         if stored["kind"] == "Deployment" and self.ready:
             replicas = stored["spec"].get("replicas", 1)
-            stored["status"] = {"availableReplicas": replicas, "updatedReplicas": replicas}
+            stored["status"] = {"replicas": replicas, "availableReplicas": replicas,
+                                "updatedReplicas": replicas}
         self.objects[_oid(stored)] = stored
         return copy.deepcopy(stored)
 

@@ -136,14 +136,6 @@ def test_stamp_hash_tracks_content_only() -> None:
 
 
 def test_health_by_kind() -> None:
-    dep: dict[str, Any] = {
-        "kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 2},
-        "status": {"observedGeneration": 2, "availableReplicas": 1, "updatedReplicas": 2}}
-    assert health(dep) == (False, "1/2 replicas available")
-    dep["status"]["availableReplicas"] = 2
-    assert health(dep)[0]
-    dep["metadata"]["generation"] = 3
-    assert not health(dep)[0]
     assert health({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}}) == (
         False, "phase Pending")
     assert health({"kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}})[0]
@@ -169,35 +161,6 @@ def test_a_plan_of_only_deferred_changes_has_changes_but_writes_nothing() -> Non
     assert "(deferred delete: no longer in the spec; outside every maintenance window)" in text
 
 
-def test_statefulset_health() -> None:
-    sts: dict[str, Any] = {
-        "kind": "StatefulSet", "metadata": {"generation": 2}, "spec": {"replicas": 3},
-        "status": {"observedGeneration": 2, "readyReplicas": 2}}
-    assert health(sts) == (False, "2/3 replicas ready")
-    sts["status"]["readyReplicas"] = 3
-    assert health(sts) == (True, "")
-    sts["metadata"]["generation"] = 3  # a new spec the controller has not seen yet
-    assert health(sts) == (False, "3/3 replicas ready")
-    # replicas defaults to 1, as the API server defaults it.
-    assert health({"kind": "StatefulSet", "status": {"readyReplicas": 1}}) == (True, "")
-    assert health({"kind": "StatefulSet", "status": {}}) == (False, "0/1 replicas ready")
-
-
-def test_daemonset_health() -> None:
-    ds: dict[str, Any] = {"kind": "DaemonSet", "metadata": {"generation": 1},
-                          "status": {"observedGeneration": 1}}
-    # Not scheduled yet: the controller has not said how many pods it wants.
-    assert health(ds) == (False, "0/? pods ready")
-    ds["status"].update(desiredNumberScheduled=4, numberReady=3)
-    assert health(ds) == (False, "3/4 pods ready")
-    ds["status"]["numberReady"] = 4
-    assert health(ds) == (True, "")
-    ds["metadata"]["generation"] = 2
-    assert health(ds) == (False, "4/4 pods ready")
-    # A DaemonSet on no node (desired 0) is healthy.
-    assert health({"kind": "DaemonSet", "status": {"desiredNumberScheduled": 0}}) == (True, "")
-
-
 def test_quantities_compare_by_value_where_kubernetes_normalizes_them() -> None:
     """The API server returns resource quantities in canonical form (``0.5`` -> ``500m``,
     ``1024Mi`` -> ``1Gi``): not drift. Elsewhere the same strings still differ."""
@@ -213,22 +176,3 @@ def test_quantities_compare_by_value_where_kubernetes_normalizes_them() -> None:
     got["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "250m"
     assert [c.path for c in diff(want, got)] == [
         "spec.containers[0].resources.requests.cpu", "data.size"]
-
-
-def test_a_stuck_deployment_says_why_in_the_controllers_words() -> None:
-    """deployment/util: Progressing=False with ProgressDeadlineExceeded, ReplicaFailure=True
-    with FailedCreate; the health message carries them."""
-    from platform_assets.core.health import health
-
-    dep = {"kind": "Deployment", "metadata": {"generation": 2},
-           "spec": {"replicas": 2},
-           "status": {"observedGeneration": 2, "availableReplicas": 1, "updatedReplicas": 1,
-                      "conditions": [
-                          {"type": "Available", "status": "True"},
-                          {"type": "Progressing", "status": "False",
-                           "reason": "ProgressDeadlineExceeded",
-                           "message": 'ReplicaSet "web-1" has timed out progressing.'}]}}
-    assert health(dep) == (False, '1/2 replicas available; ProgressDeadlineExceeded: '
-                                  'ReplicaSet "web-1" has timed out progressing.')
-    dep["status"]["conditions"] = [{"type": "Progressing", "status": "True"}]
-    assert health(dep) == (False, "1/2 replicas available")

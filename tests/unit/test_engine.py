@@ -227,7 +227,7 @@ def test_health_times_out_on_the_injected_clock(tmp_path: Path) -> None:
     for node in reconciled_nodes(world.graph)[:-1]:
         world.reconcile(node.key)
     with pytest.raises(ReconcileError, match=r"web: not healthy after 1m: Deployment/web: "
-                                             r"0/2 replicas available"):
+                                             r"0 of 2 new replicas updated"):
         world.reconcile(WEB)
     assert world.clock.now > 60 and max(world.clock.sleeps) == 5.0  # backs off, bounded
     assert world.clock.sleeps[:3] == [0.2, 0.4, 0.8]
