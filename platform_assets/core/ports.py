@@ -220,7 +220,13 @@ class ClusterWriter(ClusterReader, Protocol):
 
     def delete(self, api_version: str, kind: str, name: str,
                namespace: str | None = None) -> bool:
-        """Delete the object (foreground propagation); False when it did not exist."""
+        """Delete the object with background propagation; False when it did not exist.
+
+        The object goes at once and the garbage collector removes its dependents (a Job's
+        pods) afterwards, so its name is free for the next create: callers that replace a
+        leftover Job (backups/volume_job.py) rely on that, which foreground deletion (the
+        object stays until its dependents are gone) would break. Delete dependents
+        explicitly when they must be gone now."""
         ...
 
 
