@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -38,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 from platform_assets import names
 
 if TYPE_CHECKING:  # the CLI imports Dagster only for the commands that run it
+    from collections.abc import Iterator
+
     from dagster import DagsterInstance
 
     from platform_assets.core.graph import Graph
@@ -370,30 +373,40 @@ def _demo_volume_files(spec: str) -> None:
                 print(f"  (no demo files in {t.namespace}/{t.pvc}: {exc})")
 
 
-def _demo_drill_account(env: dict[str, str]) -> dict[str, str]:
+@contextlib.contextmanager
+def _demo_drill_account(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """The operator's one-time setup for restore drills, done for the demo: an account limited
     to the scratch databases `drill\\_%`.* (docs/security.md), for a DBaaS whose dumping account
-    may not create users. Empty when the sandbox has no MariaDB server behind its DBaaS."""
+    may not create users. The account is this sandbox instance's own (named after its state
+    directory) and is dropped when the demo ends: the local MariaDB is shared with other demos
+    and test runs. Empty when the sandbox has no MariaDB server behind its DBaaS."""
     import secrets
 
     import pymysql
 
     host = env.get("SANDBOX_MARIADB_HOST")
     if not host:
-        return {}
-    password = secrets.token_urlsafe(18)
-    conn = pymysql.connect(host=host, port=int(env.get("SANDBOX_MARIADB_PORT", "3306")),
-                           user=env.get("SANDBOX_MARIADB_USER", "root"),
-                           password=env.get("SANDBOX_MARIADB_PASSWORD", ""), autocommit=True)
+        yield {}
+        return
+    user, password = names.demo_drill_user(env["SANDBOX_STATE_DIR"]), secrets.token_urlsafe(18)
+
+    def admin(*statements: tuple[str, tuple[str, ...]]) -> None:
+        conn = pymysql.connect(host=host, port=int(env.get("SANDBOX_MARIADB_PORT", "3306")),
+                               user=env.get("SANDBOX_MARIADB_USER", "root"),
+                               password=env.get("SANDBOX_MARIADB_PASSWORD", ""), autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                for sql, args in statements:
+                    cur.execute(sql, args)
+        finally:
+            conn.close()
+
+    admin(("CREATE OR REPLACE USER %s@'%%' IDENTIFIED BY %s", (user, password)),
+          ("GRANT ALL PRIVILEGES ON `drill\\_%%`.* TO %s@'%%'", (user,)))
     try:
-        with conn.cursor() as cur:
-            cur.execute("CREATE USER IF NOT EXISTS 'platform-ops-drill'@'%%' IDENTIFIED BY %s",
-                        (password,))
-            cur.execute("ALTER USER 'platform-ops-drill'@'%%' IDENTIFIED BY %s", (password,))
-            cur.execute("GRANT ALL PRIVILEGES ON `drill\\_%`.* TO 'platform-ops-drill'@'%'")
+        yield {"MARIADB_DRILL_USER": user, "MARIADB_DRILL_PASSWORD": password}
     finally:
-        conn.close()
-    return {"MARIADB_DRILL_USER": "platform-ops-drill", "MARIADB_DRILL_PASSWORD": password}
+        admin(("DROP USER IF EXISTS %s@'%%'", (user,)))
 
 
 def _demo_clusters(spec: str) -> list[tuple[str, str]]:
@@ -438,8 +451,6 @@ def _start_demo_sandbox(clusters: list[tuple[str, str]]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance
-
     # A spec the person names ($PLATFORM_SPEC) wins over the sandbox's seeded copy.
     chosen = os.environ.get("PLATFORM_SPEC")
     errors: tuple[type[Exception], ...] = (*_spec_errors(), ValueError)
@@ -452,19 +463,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if isinstance(env, str):
             return _fail(env)
         os.environ.update(env)
-        os.environ.update(_demo_drill_account(env))
-        os.environ["DAGSTER_HOME"] = str(demo_instance_home())
-        spec = chosen or env.get("PLATFORM_SPEC") or str(ROOT / "platform" / "platform.yaml")
-        os.environ["PLATFORM_SPEC"] = spec
-        log = Path(os.environ["DAGSTER_HOME"]) / "demo.log"
-        with DagsterInstance.get() as instance:
-            if clusters or _has_environments(spec):
-                status = _demo_fleet(instance, spec, env, clusters, log)
-            else:
-                status = _demo_one(instance, spec, env, log)
-        print(f"\nrun logs: {log}\nDagster instance: {os.environ['DAGSTER_HOME']} "
-              "(`dagster dev` shows the runs with DAGSTER_HOME set to it)")
-        return status
+        # The drill account is dropped before the sandbox stops.
+        with _demo_drill_account(env) as drill:
+            os.environ.update(drill)
+            return _demo_runs(chosen, env, clusters)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -472,6 +474,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         print("sandbox stopped")
+
+
+def _demo_runs(chosen: str | None, env: dict[str, str], clusters: list[tuple[str, str]]) -> int:
+    """The demo's jobs on the started sandbox, in an instance of their own."""
+    from dagster import DagsterInstance
+
+    os.environ["DAGSTER_HOME"] = str(demo_instance_home())
+    spec = chosen or env.get("PLATFORM_SPEC") or str(ROOT / "platform" / "platform.yaml")
+    os.environ["PLATFORM_SPEC"] = spec
+    log = Path(os.environ["DAGSTER_HOME"]) / "demo.log"
+    with DagsterInstance.get() as instance:
+        if clusters or _has_environments(spec):
+            status = _demo_fleet(instance, spec, env, clusters, log)
+        else:
+            status = _demo_one(instance, spec, env, log)
+    print(f"\nrun logs: {log}\nDagster instance: {os.environ['DAGSTER_HOME']} "
+          "(`dagster dev` shows the runs with DAGSTER_HOME set to it)")
+    return status
 
 
 def _has_environments(spec: str) -> bool:

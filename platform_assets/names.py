@@ -127,6 +127,13 @@ def drill_namespace(target: str) -> str:
         return name
     return f"{DRILL_NAMESPACE_PREFIX}{hashlib.sha256(target.encode()).hexdigest()[:16]}"
 
+
+def demo_drill_user(sandbox_dir: str) -> str:
+    """The MariaDB account a demo's restore drills use, one per sandbox instance (its state
+    directory), so demos and test runs sharing the local server never reset each other's
+    password. 21 characters: within MariaDB's 80 and MySQL's 32."""
+    return f"po-drill-{hashlib.sha256(sandbox_dir.encode()).hexdigest()[:12]}"
+
 # The graph node kinds the reconcile engine materializes (the rest are backups, certificates).
 RECONCILED_KINDS = ("datacenter", "lan", "cluster", "node_pool", "mariadb", "bucket", "component",
                     "postgres", "ip_block", "load_balancer", "dns_zone", "inmemorydb",

@@ -102,3 +102,11 @@ def test_run_tags_and_labels_are_spelled_only_in_names() -> None:
                 if value.startswith("platform-ops/") and value != "platform-ops/v1":
                     found.append(f"{path.relative_to(ROOT)}:{line}: {value!r}")
     assert not found, "use the constant in platform_assets/names.py:\n" + "\n".join(found)
+
+
+def test_each_sandbox_instance_has_its_own_demo_drill_account() -> None:
+    one = names.demo_drill_user("/tmp/platform-sandbox-a")
+    two = names.demo_drill_user("/tmp/platform-sandbox-b")
+    assert one != two and one == names.demo_drill_user("/tmp/platform-sandbox-a")
+    # MySQL allows 32 characters in a user name, MariaDB 80; no quoting needed.
+    assert len(one) <= 32 and one.replace("-", "").isalnum()
