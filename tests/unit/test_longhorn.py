@@ -136,3 +136,18 @@ def test_the_run_may_ask_longhorn_and_delete_only_its_drill_volume() -> None:
                                       lh.drill_volume_name("bookstack-data"))
     assert plan.verbs_for("longhorn.io", "backuptargets", ns, "default") == {"get"}
     assert not plan.verbs_for("longhorn.io", "backuptargets", ns, "other")
+
+
+def test_the_example_builds_definitions_with_a_restore_drill_per_volume() -> None:
+    """Longhorn targets keep their objects in the bucket: copied, checksummed and drilled like
+    dumps (not the snapshot_available check of IONOS and CSI snapshots)."""
+    import dagster as dg
+
+    from platform_assets.definitions import build_definitions
+
+    graph = build_definitions(EXAMPLE).get_repository_def().asset_graph
+    for target in ("bookstack-data", "zammad-data", "grafana-data"):
+        key = dg.AssetKey(["backups", target])
+        names = {c.name for c in graph.asset_check_keys if c.asset_key == key}
+        assert names == {"rpo", "retention_compliance", "manifest_checksums", "restore_drill"}
+        assert dg.AssetKey(["backups", "cross_region", target]) in graph.get_all_asset_keys()
