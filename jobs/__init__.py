@@ -3,18 +3,20 @@ remediation jobs the sensors launch. Each module builds its own from the graph."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jobs import backups, certificates, reconcile, remediation
 from platform_assets.core.graph import Graph
 
 
-def build_jobs(graph: Graph) -> list[Any]:
+def build_jobs(graph: Graph, resources: Mapping[str, Any] | None = None) -> list[Any]:
     """Every job of ``graph``'s environment (names scoped by ``names.scoped``), the remediation
-    jobs included."""
+    jobs included; ``resources`` are the Definitions' (a fleet's remediation jobs bind their
+    environment's Kubernetes resource from them)."""
     return [
         *reconcile.build(graph),
         *backups.build(graph),
         *certificates.build(graph),
-        *remediation.build(graph),
+        *remediation.build(graph, resources),
     ]

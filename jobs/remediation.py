@@ -1,14 +1,17 @@
 """Remediation jobs the alert sensor launches: restart_rollout and expand_pvc.
 
-Each environment of a fleet has its own (``restart_rollout_staging``, op
-``restart_workload_staging``, resource ``kubernetes_staging``; ``names.scoped``), so a
-remediation acts only in its environment's cluster. Re-reconciling an asset uses
-``reconcile_platform`` with an asset selection, re-running a backup uses ``snapshot_platform``
-with a partition key, and renewing a certificate uses ``renew_certificate``
-(``jobs/certificates.py``); the sensor targets all of them by name and builds their run config
-with each module's ``run_config_for``.
+Each environment of a fleet has its own jobs (``restart_rollout_staging``; ``names.scoped``)
+whose ``kubernetes`` is the environment's own resource (``kubernetes_staging``, bound to the job),
+so a remediation acts only in its environment's cluster. The ops are built once and shared by
+every environment's jobs: each op built adds to the code location's load time.
+
+Re-reconciling an asset uses ``reconcile_platform`` with an asset selection, re-running a backup
+uses ``snapshot_platform`` with a partition key, and renewing a certificate uses
+``renew_certificate`` (``jobs/certificates.py``); the sensor targets all of them by name and
+builds their run config with each module's ``run_config_for``.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,14 +67,13 @@ _OP_OF_CONFIG: dict[type[dg.Config], str] = {WorkloadConfig: RESTART_WORKLOAD_OP
                                               ExpandConfig: EXPAND_VOLUME_CLAIM_OP}
 
 
-def run_config_for(config: WorkloadConfig | ExpandConfig,
-                   environment: str | None = None) -> dict[str, Any]:
-    """Run config for ``restart_rollout`` (a WorkloadConfig) or ``expand_pvc`` (an ExpandConfig)
-    of ``environment`` (None: a spec without environments)."""
-    op = scoped(_OP_OF_CONFIG[type(config)], environment)
-    return {"ops": {op: {"config": config.model_dump()}}}
+def run_config_for(config: WorkloadConfig | ExpandConfig) -> dict[str, Any]:
+    """Run config for ``restart_rollout`` (a WorkloadConfig) or ``expand_pvc`` (an ExpandConfig),
+    in any environment."""
+    return {"ops": {_OP_OF_CONFIG[type(config)]: {"config": config.model_dump()}}}
 
 
+@dg.op(name=RESTART_WORKLOAD_OP)
 def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
                      kubernetes: KubernetesResource) -> dict[str, Any]:
     """Restart a rollout the way ``kubectl rollout restart`` does (a pod-template annotation)."""
@@ -91,6 +93,7 @@ def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
     return {"workload": where, "restarted_at": now}
 
 
+@dg.op(name=EXPAND_VOLUME_CLAIM_OP)
 def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
                         kubernetes: KubernetesResource) -> dict[str, Any]:
     """Grow a PersistentVolumeClaim's storage request by ``expand_by``."""
@@ -111,32 +114,25 @@ def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
     return {"pvc": where, "from": str(current), "to": new}
 
 
-def build(graph: Graph) -> list[Any]:
-    """``restart_rollout`` and ``expand_pvc`` of ``graph``'s environment, acting through its
-    own Kubernetes resource only."""
+def build(graph: Graph, resources: Mapping[str, Any] | None = None) -> list[Any]:
+    """``restart_rollout`` and ``expand_pvc`` of ``graph``'s environment. In a fleet each job
+    binds, as its ``kubernetes``, the environment's own resource from ``resources`` (the
+    Definitions' resources, by scoped key); without environments the Definitions' ``kubernetes``
+    serves."""
     env = graph.environment
-    kube = scoped("kubernetes", env)
+    own = {} if env is None or resources is None else {
+        "kubernetes": resources[scoped("kubernetes", env)]}
 
-    @dg.op(name=scoped(RESTART_WORKLOAD_OP, env), required_resource_keys={kube})
-    def restart(context: dg.OpExecutionContext, config: WorkloadConfig) -> dict[str, Any]:
-        """Restart a rollout as ``kubectl rollout restart`` does (a pod-template annotation)."""
-        return restart_workload(context, config, getattr(context.resources, kube))
-
-    @dg.op(name=scoped(EXPAND_VOLUME_CLAIM_OP, env), required_resource_keys={kube})
-    def expand(context: dg.OpExecutionContext, config: ExpandConfig) -> dict[str, Any]:
-        """Grow a PersistentVolumeClaim's storage request by ``expand_by``."""
-        return expand_volume_claim(context, config, getattr(context.resources, kube))
-
-    @dg.job(name=scoped(RESTART_ROLLOUT_JOB, env),
+    @dg.job(name=scoped(RESTART_ROLLOUT_JOB, env), resource_defs=own,
             tags={TAG_KIND: "remediation", **k8s_tags(RESTART_ROLLOUT_JOB)})
     def restart_rollout() -> None:
         """Restart a Deployment, StatefulSet or DaemonSet rollout (remediation)."""
-        restart()
+        restart_workload()
 
-    @dg.job(name=scoped(EXPAND_PVC_JOB, env),
+    @dg.job(name=scoped(EXPAND_PVC_JOB, env), resource_defs=own,
             tags={TAG_KIND: "remediation", **k8s_tags(EXPAND_PVC_JOB)})
     def expand_pvc() -> None:
         """Grow a PVC's storage request (remediation)."""
-        expand()
+        expand_volume_claim()
 
     return [restart_rollout, expand_pvc]

@@ -37,9 +37,10 @@ def build_definitions(spec_path: str | Path | None = None) -> dg.Definitions:
             a, c = build(graph)
             assets.extend(a)
             checks.extend(c)
-        jobs.extend(build_jobs(graph))
+        own = build_resources(graph, shared=graph is graphs[0])
+        resources.update(own)
+        jobs.extend(build_jobs(graph, own))
         schedules.extend(build_schedules(graph))
-        resources.update(build_resources(graph, shared=graph is graphs[0]))
     fleet = graphs[0].environment is not None
     return dg.Definitions(
         assets=assets,

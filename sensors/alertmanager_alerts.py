@@ -143,7 +143,7 @@ def _on_cluster_object(graph: Graph, d: Decision, tags: Tags, now: datetime) -> 
                                 owner_labels=owners)
     return dg.RunRequest(run_key=d.run_key,
                          job_name=scoped(ACTION_JOBS[d.rule.action], graph.environment),
-                         tags=tags, run_config=run_config_for(config, graph.environment))
+                         tags=tags, run_config=run_config_for(config))
 
 
 # How each action becomes a run (``escalate`` never launches one).

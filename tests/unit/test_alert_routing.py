@@ -95,7 +95,7 @@ def test_an_alert_for_staging_launches_stagings_job_only() -> None:
     out, cursor, _ = _tick(graphs, am)
     (req,) = out
     assert req.job_name == "restart_rollout_staging"
-    assert req.run_config == {"ops": {"restart_workload_staging": {"config": {
+    assert req.run_config == {"ops": {"restart_workload": {"config": {
         "namespace": "hello", "name": "hello", "kind": "Deployment", "owner_labels": []}}}}
     assert req.tags["platform-ops/environment"] == "staging"
     assert cursor is not None and set(json.loads(cursor)["environments"]) == {"staging",
