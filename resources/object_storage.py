@@ -178,37 +178,26 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def list_keys(self, bucket: str, prefix: str, region: str | None = None) -> list[str]:
         """Every key under ``prefix`` (all pages)."""
-        client = self.client(region)
-        keys: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self.call(f"LIST s3://{bucket}/{prefix}",
-                             partial(client.list_objects_v2, **kwargs))
-            keys.extend(o["Key"] for o in page.get("Contents", []))
-            if not page.get("IsTruncated"):
-                return keys
-            token = page.get("NextContinuationToken")
+        return [o["Key"] for o in self._listed(bucket, prefix, region)]
 
     def list_objects(self, bucket: str, prefix: str,
                      region: str | None = None) -> dict[str, tuple[int, str]]:
         """Every object under ``prefix`` (all pages): key → (size, ETag without quotes)."""
+        return {o["Key"]: (int(o["Size"]), str(o.get("ETag", "")).strip('"'))
+                for o in self._listed(bucket, prefix, region)}
+
+    def _listed(self, bucket: str, prefix: str, region: str | None) -> Iterator[dict[str, Any]]:
+        """The ListObjectsV2 entries under ``prefix``, page after page (each page one retried
+        call, so a transient error repeats that page only, never the listing)."""
         client = self.client(region)
-        out: dict[str, tuple[int, str]] = {}
-        token: str | None = None
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
         while True:
-            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-            if token:
-                kwargs["ContinuationToken"] = token
             page = self.call(f"LIST s3://{bucket}/{prefix}",
                              partial(client.list_objects_v2, **kwargs))
-            for o in page.get("Contents", []):
-                out[o["Key"]] = (int(o["Size"]), str(o.get("ETag", "")).strip('"'))
+            yield from page.get("Contents", [])
             if not page.get("IsTruncated"):
-                return out
-            token = page.get("NextContinuationToken")
+                return
+            kwargs["ContinuationToken"] = page.get("NextContinuationToken")
 
     def delete_keys(self, bucket: str, keys: list[str], region: str | None = None) -> int:
         """Delete ``keys`` (1,000 per request); return how many were deleted."""
