@@ -219,6 +219,17 @@ def backup_longhorn(job: BackupJob, sleep: Callable[[float], None] = time.sleep
     return objects, details, {}
 
 
+def forget_partition(spec: PlatformSpec, target: BackupTarget, kube: ClusterWriter,
+                     partition: str, log: Log) -> None:
+    """Retention of a partition: its Backup (Longhorn removes it and the blocks no other backup
+    names from the store) and its Snapshot (space on the volume's replicas)."""
+    site = site_of(spec, target)
+    name = lh.object_name(target.name, partition)
+    for kind in ("Backup", "Snapshot"):
+        if kube.delete(lh.API_VERSION, kind, name, site.namespace):
+            log(f"retention: deleted {site.describe(kind, name)}")
+
+
 def drill_longhorn(spec: PlatformSpec, target: BackupTarget, manifest: Manifest, where: Where,
                    store: BackupStore, kube: BackupCluster, record: BackupRecord | None,
                    log: Log, sleep: Callable[[float], None] = time.sleep) -> DrillResult:

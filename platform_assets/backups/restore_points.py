@@ -60,6 +60,13 @@ def _day(partition: str) -> datetime:
     return datetime.fromisoformat(partition).replace(tzinfo=UTC)
 
 
+def _forget_longhorn(spec: PlatformSpec, target: BackupTarget, kube: BackupCluster,
+                     partition: str, log: Log) -> None:
+    from platform_assets.backups.longhorn import forget_partition
+
+    forget_partition(spec, target, kube, partition, log)
+
+
 def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: BackupStore,
                     ionos: SnapshotApi | None = None, kube: BackupCluster | None = None,
                     dr: bool = False, dry_run: bool = False,
@@ -79,5 +86,8 @@ def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: BackupSt
             required(kube, "kubernetes", describe).delete(
                 SNAPSHOT_API, "VolumeSnapshot", p.ref.split(":", 1)[1], target.namespace)
         remove_partition(store, where, target.name, p.partition)
+        if target.method == "longhorn" and not dr:
+            _forget_longhorn(spec, target, required(kube, "kubernetes", describe), p.partition,
+                             log)
         log(f"retention: deleted {target.name} {p.partition} ({p.ref})")
     return plan

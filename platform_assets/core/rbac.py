@@ -432,7 +432,8 @@ def _velero_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None:
 
 def _longhorn_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None:
     """Longhorn reads the volume itself: the run asks it, in Longhorn's namespace, for
-    Snapshots, Backups (a failed one deleted before the partition is taken again) and the
+    Snapshots and Backups (deleted by retention, a failed Backup before the partition is taken
+    again) and the
     drill's Volume, reads the Volume behind the claim (named after its PV, so not nameable in
     advance) and the backup target by name."""
     from platform_assets.core.graph import tool_component_of
@@ -443,7 +444,7 @@ def _longhorn_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None
     if component is None:
         return
     ns, api = component.namespace, "longhorn.io/v1beta2"
-    c.add(ns, api, "Snapshot", APPLY)
+    c.add(ns, api, "Snapshot", PRUNE)  # retention deletes a night's Snapshot and Backup
     c.add(ns, api, "Backup", PRUNE)
     # Deleting a Volume deletes its data: only the drill's own, by name.
     c.add(ns, api, "Volume", APPLY)

@@ -27,10 +27,12 @@ device's bytes, taken when the snapshot becomes ready. Blocks are gzip-compresse
 ``spec.fromBackup`` reads the backup's cfg and blocks back, checks each block's checksum, and
 unpacks the files into the PV directory named after the new volume; ``status.restoreRequired``
 is true until then, and a missing or corrupt block leaves condition ``Restore`` ``False`` with
-reason ``RestoreFailure``. Not emulated: engines, replicas and attachment, incremental
+reason ``RestoreFailure``. A Backup carries the ``longhorn.io`` finalizer; deleting it removes
+its cfg and the blocks no other backup of the volume names from the store first
+(``DeleteDeltaBlockBackup``). Not emulated: engines, replicas and attachment, incremental
 backups against the previous one (every backup lists all its blocks, as a full backup does;
-blocks are still deduplicated by checksum), recurring jobs, backup deletion and the
-backup target's poll sync. ``fail_next`` (admin API ``POST /kubernetes/longhorn-faults``)
+blocks are still deduplicated by checksum), recurring jobs, and the backup target's poll
+sync. ``fail_next`` (admin API ``POST /kubernetes/longhorn-faults``)
 makes the next backups end ``Error`` after uploading some blocks and no backup cfg.
 """
 
@@ -49,6 +51,7 @@ from urllib.parse import urlencode, urlparse
 
 from sandbox.kubernetes.api import now_rfc3339
 from sandbox.kubernetes.faults import FaultQueue, local_s3
+from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.registry import ResourceType
 
 if TYPE_CHECKING:
@@ -57,6 +60,7 @@ if TYPE_CHECKING:
 GROUP = "longhorn.io"
 MANAGER = "longhorn-manager"
 BACKUP_VOLUME_LABEL = "backup-volume"
+FINALIZER = "longhorn.io"
 BLOCK_SIZE = 2 * 1024 * 1024
 COMPRESSION = "gzip"
 
@@ -169,6 +173,12 @@ class Longhorn:
             for rt, obj in self.ctl._each(GROUP, plural):
                 if self.manager_available(obj["metadata"]["namespace"]):
                     step(rt, obj)
+        backups = self.ctl._rt(GROUP, "backups")
+        for backup in self.store.select((GROUP, "backups")) if backups else []:
+            meta = backup["metadata"]
+            if backups and meta.get("deletionTimestamp") and FINALIZER in (
+                    meta.get("finalizers") or []) and self.manager_available(meta["namespace"]):
+                self._delete_backup(backups, backup)
 
     def client(self, ns: str, target: dict[str, Any]) -> tuple[Any, str, str]:
         """(S3 client, bucket, key prefix) of a backup target; LonghornError when unusable."""
@@ -243,6 +253,11 @@ class Longhorn:
         if not volume:
             return  # the backup controller skips a Backup without its volume label
         if state == "":
+            if FINALIZER not in (backup["metadata"].get("finalizers") or []):
+                tagged = clone(backup)
+                tagged["metadata"]["finalizers"] = [
+                    *(backup["metadata"].get("finalizers") or []), FINALIZER]
+                backup = self.api.write_object(rt, backup, tagged, MANAGER)
             new = dict(backup.get("status") or {})
             new.update(state="InProgress", ownerID="sandbox-node", progress=0,
                        volumeName=volume,
@@ -320,6 +335,24 @@ class Longhorn:
             "IsIncremental": False, "CompressionMethod": COMPRESSION, "Blocks": blocks}))
         return created
 
+    def _delete_backup(self, rt: ResourceType, backup: dict[str, Any]) -> None:
+        """The backup controller's finalizer: the backup leaves the backupstore (its cfg, then
+        the blocks no other backup of the volume names) before the object goes. An
+        unreachable target keeps the finalizer, to be tried again."""
+        meta = backup["metadata"]
+        volume = str((meta.get("labels") or {}).get(BACKUP_VOLUME_LABEL) or "")
+        target = self._default_target(meta["namespace"], backup)
+        if volume and target is not None:
+            try:
+                s3, bucket, prefix = self.client(meta["namespace"], target)
+                remove_backup(s3, bucket, prefix, volume, meta["name"])
+            except Exception:  # noqa: BLE001 - retried on the next pass, as the controller does
+                return
+        new = clone(backup)
+        new["metadata"]["finalizers"] = [f for f in meta.get("finalizers") or []
+                                         if f != FINALIZER]
+        self.api.write_object(rt, backup, new, MANAGER)
+
     def _backup_volume(self, ns: str, volume: str, backup: str, at: str, size: int) -> None:
         rt = self.ctl._rt(GROUP, "backupvolumes")
         if rt is None:
@@ -388,6 +421,23 @@ class Longhorn:
             return gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         except Exception as exc:  # noqa: BLE001 - missing or not gzip: the block is unusable
             raise LonghornError(f"block {key}: {_short(exc)}") from exc
+
+
+def remove_backup(s3: Any, bucket: str, prefix: str, volume: str, name: str) -> None:
+    """backupstore's DeleteDeltaBlockBackup: the cfg, then every block no remaining backup
+    of the volume names."""
+    base = f"{prefix}{volume_path(volume)}"
+    s3.delete_object(Bucket=bucket, Key=backup_cfg_key(prefix, volume, name))
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=base) for o in page.get("Contents") or []]
+    used: set[str] = set()
+    for key in keys:
+        if key.startswith(f"{base}backups/") and key.endswith(".cfg"):
+            cfg = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            used |= {str(b.get("BlockChecksum")) for b in cfg.get("Blocks") or []}
+    for key in keys:
+        if key.startswith(f"{base}blocks/") and key.rsplit("/", 1)[-1][:-4] not in used:
+            s3.delete_object(Bucket=bucket, Key=key)
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:

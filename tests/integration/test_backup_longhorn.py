@@ -10,6 +10,7 @@ the emulation's own fidelity is tested in ``test_sandbox_longhorn.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from platform_assets.core import longhorn as lh
+from platform_assets.core.backup_manifest import manifest_key
 from platform_assets.core.graph import backup_copy_key, backup_key
 from tests.integration.backup_env import BackupEnv, spec_head
 from tests.integration.longhorn_cluster import install_longhorn
@@ -163,3 +165,25 @@ def test_the_drill_catches_a_corrupted_block(site: Site) -> None:
     drill = checks(result)["restore_drill"]
     assert not drill.passed
     assert block in str(drill.metadata["problems"].value)
+
+
+def test_retention_deletes_an_expired_nights_backup_and_snapshot_through_longhorn(
+        site: Site) -> None:
+    """Past the retention (30 days by default) a partition's manifest goes, and so do its
+    Longhorn Backup (Longhorn removes its cfg from the store) and Snapshot; the newer stay."""
+    old, new = "2026-10-01", "2026-11-24"
+    assert site.run(backup_key("wiki-data"), old).success
+    # Age is when a backup was taken: make this one look taken on its own day.
+    m = site.manifest(old)
+    assert m is not None
+    site.store.put_bytes(site.bucket, manifest_key("backups", "wiki-data", old),
+                         dataclasses.replace(m, finished_at=f"{old}T02:05:00Z").to_json(), "de")
+    old_name, new_name = lh.object_name("wiki-data", old), lh.object_name("wiki-data", new)
+    old_cfg = lh.backup_cfg_key("longhorn/", site.volume, old_name)
+    assert site.store.get_bytes(site.bucket, old_cfg, "de") is not None
+    result = site.run(backup_key("wiki-data"), new)
+    assert result.success, failure(result)
+    assert site.manifest(old) is None and site.manifest(new) is not None
+    wait_for(lambda: old_name not in site.objects("Backup"), "the expired Backup to go")
+    assert site.objects("Backup") == [new_name] and site.objects("Snapshot") == [new_name]
+    assert site.store.get_bytes(site.bucket, old_cfg, "de") is None

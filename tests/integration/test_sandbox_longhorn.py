@@ -207,3 +207,37 @@ def test_a_backup_of_a_missing_snapshot_or_unavailable_target_errors(longhorn: E
                   and "available" in (t.get("status") or {}) and t, "target checked")
     assert bt["status"]["available"] is False
     assert bt["status"]["conditions"][0]["type"] == "Unavailable"
+
+
+def test_deleting_a_backup_removes_it_and_its_unshared_blocks_from_the_store(
+        longhorn: Env) -> None:
+    """The backup controller's ``longhorn.io`` finalizer: the cfg goes, then the blocks no
+    other backup of the volume names (backupstore ``DeleteDeltaBlockBackup``); a block both
+    backups share stays."""
+    volume = longhorn.volume_with_files({"a.bin": bytes(range(256)) * 9000})
+    longhorn.snapshot("d1", volume)
+    longhorn.backup("backup-d1", "d1", volume)
+    longhorn.app.admin.write_volume_files(*_claim_of(longhorn, volume), {"b.txt": b"new"})
+    longhorn.snapshot("d2", volume)
+    got = longhorn.backup("backup-d2", "d2", volume)
+    assert "longhorn.io" in got["metadata"]["finalizers"]
+    before = set(longhorn.keys(volume))
+    longhorn.kube.delete(API, "Backup", "backup-d1", longhorn.ns)
+    wait_for(lambda: longhorn.kube.get(API, "Backup", "backup-d1", longhorn.ns) is None,
+             "the Backup to go")
+    after = set(longhorn.keys(volume))
+    gone = before - after
+    assert longhorn.key(volume, "backups/backup_backup-d1.cfg") in gone
+    assert longhorn.key(volume, "backups/backup_backup-d2.cfg") in after
+    kept = json.loads(longhorn.store.get_bytes(longhorn.bucket, longhorn.key(
+        volume, "backups/backup_backup-d2.cfg"), "de") or b"")["Blocks"]
+    for block in kept:
+        cs = block["BlockChecksum"]
+        assert longhorn.key(volume, f"blocks/{cs[:2]}/{cs[2:4]}/{cs}.blk") in after
+    assert any(k.endswith(".blk") for k in gone)  # the first night's own last block
+
+
+def _claim_of(longhorn: Env, volume: str) -> tuple[str, str]:
+    pv = longhorn.kube.get("v1", "PersistentVolume", volume) or {}
+    ref = pv["spec"]["claimRef"]
+    return str(ref["namespace"]), str(ref["name"])

@@ -129,7 +129,7 @@ def test_the_run_may_ask_longhorn_and_delete_only_its_drill_volume() -> None:
     spec = load_spec(EXAMPLE)
     plan = derive_rbac(spec, load_component_manifests(spec, EXAMPLE.parent))
     ns = "longhorn-system"
-    assert {"get", "create", "patch"} <= plan.verbs_for("longhorn.io", "snapshots", ns)
+    assert {"get", "create", "patch", "delete"} <= plan.verbs_for("longhorn.io", "snapshots", ns)
     assert "delete" in plan.verbs_for("longhorn.io", "backups", ns)
     assert "delete" not in plan.verbs_for("longhorn.io", "volumes", ns)
     assert "delete" in plan.verbs_for("longhorn.io", "volumes", ns,
