@@ -39,6 +39,16 @@ def components(graph: Graph) -> list[Any]:
     return [n for n in reconciled_nodes(graph) if n.kind == "component"]
 
 
+def reconciled(tmp_path: Path) -> tuple[Graph, FakeCluster]:
+    """Four components, reconciled once: what a later run finds in place."""
+    graph = make_graph(tmp_path, edit=three_more)
+    k8s = FakeCluster()
+    first = engine(graph, k8s)
+    for node in components(graph):
+        first.reconcile(node)
+    return graph, k8s
+
+
 def test_a_no_op_run_lists_each_kind_once_for_all_components(tmp_path: Path) -> None:
     graph = make_graph(tmp_path, edit=three_more)
     k8s = FakeCluster()
@@ -107,11 +117,7 @@ class Forbidden(Exception):
 
 def test_a_kind_the_run_may_not_list_across_namespaces_is_listed_per_namespace(
         tmp_path: Path) -> None:
-    graph = make_graph(tmp_path, edit=three_more)
-    k8s = FakeCluster()
-    first = engine(graph, k8s)
-    for node in components(graph):
-        first.reconcile(node)
+    graph, k8s = reconciled(tmp_path)
     listed: list[str | None] = []
     real = k8s.list_managed
 
@@ -134,11 +140,7 @@ def test_the_kinds_a_component_needs_are_listed_side_by_side(tmp_path: Path) -> 
     which only both reach if they run at the same time."""
     import threading
 
-    graph = make_graph(tmp_path, edit=three_more)
-    k8s = FakeCluster()
-    first = engine(graph, k8s)
-    for node in components(graph):
-        first.reconcile(node)
+    graph, k8s = reconciled(tmp_path)
     both = threading.Barrier(2, timeout=10)
     real = k8s.list_managed
 
@@ -160,11 +162,7 @@ class Unavailable(Exception):
 
 def test_a_list_that_fails_fails_its_first_reader_and_the_next_lists_again(
         tmp_path: Path) -> None:
-    graph = make_graph(tmp_path, edit=three_more)
-    k8s = FakeCluster()
-    first = engine(graph, k8s)
-    for node in components(graph):
-        first.reconcile(node)
+    graph, k8s = reconciled(tmp_path)
     failures = [Unavailable("the server is currently unable to handle the request")]
     real = k8s.list_managed
 
