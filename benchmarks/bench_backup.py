@@ -44,7 +44,7 @@ OURS = r"""
 import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from platform_assets.backups.streams import AES_GCM_STREAM, ZSTD, Encoding, encode, key_id
-from resources.database import DatabaseDumpResource
+from resources.database import DatabaseDumpResource, stream_output
 from resources.object_storage import ObjectStorageResource
 env = json.loads(sys.argv[2]); path = sys.argv[3]; bucket = sys.argv[4]
 encrypted = sys.argv[5] == "1"
@@ -56,7 +56,8 @@ key = os.urandom(32) if encrypted else None
 encoding = Encoding(ZSTD, AES_GCM_STREAM if key else None, key_id(key) if key else None)
 t0 = time.monotonic()
 result = store.upload_stream(bucket, f"ours/dump.sql{encoding.suffix}",
-                             encode(db._stream(["cat", path], "bench"), encoding, key, 3, 2),
+                             encode(stream_output(["cat", path], db._env(), db.chunk_size, "bench"),
+                                    encoding, key, 3, 2),
                              content_type=encoding.content_type)
 seconds = time.monotonic() - t0
 usage = resource.getrusage(resource.RUSAGE_SELF)
