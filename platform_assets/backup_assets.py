@@ -251,7 +251,8 @@ def longhorn_metadata(details: dict[str, Any]) -> dict[str, Any]:
             "longhorn_url": str(details.get("longhorn_url") or ""),
             "longhorn_volume": str(details.get("volume") or ""),
             "volume_bytes": dg.MetadataValue.int(int(details.get("bytes") or 0)),
-            "blocks": dg.MetadataValue.int(int(details.get("blocks") or 0))}
+            "blocks": dg.MetadataValue.int(int(details.get("blocks") or 0)),
+            "files": dg.MetadataValue.int(int(details.get("files") or 0))}
 
 
 # What a tool-driven method's run reports, by method.
@@ -439,8 +440,9 @@ DRILLS = {
     "volume": "restores the newest night's files into a scratch PVC with the volume agent and "
               "compares every file's sha256",
     "longhorn": "re-reads the newest Longhorn backup's cfg and blocks (sha256 as recorded), "
-                "then has Longhorn restore a scratch Volume fromBackup, checking every block's "
-                "sha512",
+                "has Longhorn restore a scratch Volume fromBackup (checking every block's "
+                "sha512), mounts it and compares every file's sha256 with the snapshot's "
+                "file list",
 }
 
 

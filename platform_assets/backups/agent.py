@@ -6,6 +6,12 @@ a snapshot into it (``platform_assets.backups.volume_files``).
         --parent-sha256 S] [--endpoint-url URL] [--key-env VAR] [--compression zstd --level 3]
     python -m platform_assets.backups.agent restore --dest /data --index-key K
         --index-sha256 S ... (same location options)
+    python -m platform_assets.backups.agent list --root /data --list-key K ...
+    python -m platform_assets.backups.agent verify --root /data --list-key K --list-sha256 S ...
+
+``list`` and ``verify`` serve block-level backups (Longhorn's): the files of a clone of the
+night's snapshot are listed with their sha256, and the drill's restored volume is compared
+with that list.
 
 S3 keys come from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` and the backup key from the
 variable ``--key-env`` names (the Job takes both from a Secret). The last line of the output is
@@ -30,6 +36,7 @@ from platform_assets.backups.volume_files import (
     Location,
     VolumeBackupError,
     backup_tree,
+    hash_tree,
     read_index,
     restore_tree,
 )
@@ -46,13 +53,14 @@ def _say(line: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="platform-ops-volume-agent")
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("backup", "restore"):
+    for name in ("backup", "restore", "list", "verify"):
         s = sub.add_parser(name)
         s.add_argument("--bucket", required=True)
         s.add_argument("--region", default=None)
         s.add_argument("--prefix", required=True)
         s.add_argument("--target", required=True)
-        s.add_argument("--index-key", required=True)
+        s.add_argument("--list-key" if name in ("list", "verify") else "--index-key",
+                       required=True)
         s.add_argument("--endpoint-url", default=None)
         s.add_argument("--key-env", default=None)
         s.add_argument("--compression", default="zstd", choices=("zstd", "gzip"))
@@ -68,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.choices["restore"]
     r.add_argument("--dest", type=Path, required=True)
     r.add_argument("--index-sha256", required=True)
+    sub.choices["list"].add_argument("--root", type=Path, required=True)
+    sub.choices["list"].add_argument("--source", default="")
+    sub.choices["verify"].add_argument("--root", type=Path, required=True)
+    sub.choices["verify"].add_argument("--list-sha256", required=True)
     return p
 
 
@@ -169,11 +181,53 @@ def _restore(args: argparse.Namespace) -> dict[str, Any]:
             "problems": problems}
 
 
+def _list(args: argparse.Namespace) -> dict[str, Any]:
+    """Every file's size and sha256 under ``--root`` (a clone of a block-level snapshot), as
+    a file list at ``--list-key``: what the drill compares a restore of the backup with."""
+    import hashlib
+
+    from platform_assets.core.volume_index import file_list_json
+
+    if not args.root.is_dir():
+        raise VolumeBackupError(f"{args.root}: the volume is not mounted (no such directory)")
+    store, codec = _store(args), _codec(args)
+    files = hash_tree(args.root)
+    sealed = codec.seal(file_list_json(files, args.source))
+    store.put_bytes(args.bucket, args.list_key, sealed, args.region)
+    return {"list_key": args.list_key, "list_size": len(sealed),
+            "list_sha256": hashlib.sha256(sealed).hexdigest(), "files": len(files),
+            "bytes": sum(size for size, _ in files.values())}
+
+
+def _verify(args: argparse.Namespace) -> dict[str, Any]:
+    """The files under ``--root`` (a restored volume) against the file list, whose stored
+    bytes must hash to ``--list-sha256`` (the backup run's record) before it is opened."""
+    import hashlib
+
+    from platform_assets.core.volume_index import compare_files, parse_file_list
+
+    store, codec = _store(args), _codec(args)
+    where = f"s3://{args.bucket}/{args.list_key}"
+    raw = store.get_bytes(args.bucket, args.list_key, args.region)
+    if raw is None:
+        raise VolumeBackupError(f"{where}: the file list is missing")
+    if hashlib.sha256(raw).hexdigest() != args.list_sha256:
+        raise VolumeBackupError(f"{where}: sha256 is not the one the backup run recorded")
+    wanted = parse_file_list(codec.open(raw), where)
+    found = hash_tree(args.root)
+    return {"files": len(found), "restored_bytes": sum(size for size, _ in found.values()),
+            "problems": compare_files(wanted, found, "the backup's file list")}
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "backup": _backup, "restore": _restore, "list": _list, "verify": _verify}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one backup or restore; the last output line is the JSON result or error."""
+    """Run one command; the last output line is the JSON result or error."""
     args = _parser().parse_args(argv)
     try:
-        result = (_backup if args.command == "backup" else _restore)(args)
+        result = COMMANDS[args.command](args)
     except Exception as exc:  # noqa: BLE001 - the orchestrator reads the cause from the log
         lines = str(exc).strip().splitlines()
         _say(json.dumps({"error": f"{type(exc).__name__}: {lines[0] if lines else ''}"}))

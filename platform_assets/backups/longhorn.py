@@ -16,16 +16,23 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from platform_assets.backups.bucket import Where
-from platform_assets.backups.errors import BackupError, required
+from platform_assets.backups.errors import BackupError, cause, required
 from platform_assets.backups.tools import poll, tool_namespace
 from platform_assets.core import longhorn as lh
-from platform_assets.core.backup_manifest import BackupRecord, Manifest, ManifestObject
+from platform_assets.core.backup_manifest import (
+    BackupRecord,
+    Manifest,
+    ManifestObject,
+    object_key,
+)
 from platform_assets.core.ports import BackupCluster, BackupStore, ClusterWriter
+from platform_assets.core.volume_index import FILE_LIST_NAME
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
 
 if TYPE_CHECKING:
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], Any]
 POLL_SECONDS = 1.0
+ROLE_FILE_LIST = "file-list"
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,87 @@ def verify_in_bucket(store: BackupStore, where: Where, prefix: str, backup: dict
     return objects, cfg
 
 
+@contextmanager
+def mounted(kube: ClusterWriter, volume: str, namespace: str, size: str, target: str,
+            log: Log) -> Iterator[str]:
+    """A claim in ``namespace`` on the Longhorn Volume ``volume`` (a static PV of Longhorn's
+    CSI driver), deleted with its PV after; yields the claim's name."""
+    pv, pvc = lh.static_claim(volume, namespace, size, target)
+    _remove_claim(kube, volume, namespace, log)  # a leftover of a crashed run
+    kube.apply(pv)
+    kube.apply(pvc)
+    try:
+        yield volume
+    finally:
+        _remove_claim(kube, volume, namespace, log)
+
+
+def _remove_claim(kube: ClusterWriter, volume: str, namespace: str, log: Log) -> None:
+    try:
+        kube.delete("v1", "PersistentVolumeClaim", volume, namespace)
+        kube.delete("v1", "PersistentVolume", volume)
+    except Exception as exc:  # noqa: BLE001 - the outcome is the run's, not the cleanup's
+        log(f"claim and PersistentVolume {volume} left behind: {cause(exc)}")
+
+
+def _replace_volume(kube: ClusterWriter, waiter: Waiter, manifest: dict[str, Any]) -> str:
+    name = manifest["metadata"]["name"]
+    if kube.get(lh.API_VERSION, "Volume", name, waiter.site.namespace) is not None:
+        kube.delete(lh.API_VERSION, "Volume", name, waiter.site.namespace)
+        waiter.gone("Volume", name)
+    kube.apply(manifest)
+    return str(name)
+
+
+def list_files(job: BackupJob, kube: BackupCluster, waiter: Waiter, volume: str,
+               snapshot: str, size: str) -> ManifestObject:
+    """The snapshot's files, listed with their sha256 into the bucket by the volume agent
+    from a clone of the snapshot (the application keeps writing the volume itself): what the
+    drill compares its restore with. The clone and its claim are deleted after."""
+    from platform_assets.backups.volume_job import (
+        SOURCE_MOUNT,
+        AgentRun,
+        ensure_agent_secret,
+        job_name,
+        location_args,
+        run_agent,
+    )
+
+    target, where, site = job.target, job.where, waiter.site
+    key = object_key(where.prefix, target.name, job.partition, job.attempt,
+                     f"{FILE_LIST_NAME}{job.encoding.suffix}")
+    job.written.append(key)
+    clone = _replace_volume(kube, waiter, lh.clone_volume_manifest(
+        lh.files_volume_name(target.name), site.namespace, volume, snapshot, size, target.name))
+    describe = f"backup {target.name} (files of Longhorn snapshot {snapshot})"
+    try:
+        failure = lh.clone_outcome(waiter.until("Volume", clone,
+                                                lambda o: lh.clone_outcome(o)[0],
+                                                "finished clone"))[1]
+        if failure:
+            raise BackupError(f"{describe}: {site.describe('Volume', clone)}: {failure}")
+        ensure_agent_secret(kube, target.namespace or "", job.store, job.spec, job.key)
+        with mounted(kube, clone, target.namespace or "", size, target.name, job.log) as claim:
+            args = ["list", "--root", SOURCE_MOUNT, "--list-key", key, "--source",
+                    f"longhorn snapshot {site.namespace}/{snapshot}",
+                    *location_args(where, target.name, job.store.endpoint_for(
+                        where.region or job.store.default_region), job.spec)]
+            result = run_agent(kube, job.spec, AgentRun(
+                job_name("files", target.name, job.partition, job.attempt),
+                target.namespace or "", claim, SOURCE_MOUNT, True, args, describe), job.log)
+    finally:
+        kube.delete(lh.API_VERSION, "Volume", clone, site.namespace)
+    found = job.store.sha256_of(where.bucket, key, where.region)
+    if found is None or found != (result.get("list_size"), result.get("list_sha256")):
+        raise BackupError(f"{describe}: the file list s3://{where.bucket}/{key} is not what "
+                          "the agent reported writing")
+    return ManifestObject(key=key, size=found[0], sha256=found[1],
+                          source=f"volume agent, {describe}",
+                          content_type=job.encoding.content_type,
+                          details={"role": ROLE_FILE_LIST, "files": int(result["files"]),
+                                   "bytes": int(result["bytes"]), **job.encoding.details()})
+
+
 def backup_longhorn(job: BackupJob, sleep: Callable[[float], None] = time.sleep
                     ) -> tuple[list[ManifestObject], dict[str, Any], dict[str, str]]:
     """One partition of a ``method: longhorn`` target: (objects, details, tool versions)."""
@@ -210,12 +299,15 @@ def backup_longhorn(job: BackupJob, sleep: Callable[[float], None] = time.sleep
                           f"{state.error or 'no error given'}; the next run deletes it and "
                           "takes the partition again")
     objects, cfg = verify_in_bucket(job.store, where, prefix, backup, volume, name)
+    listed = list_files(job, kube, waiter, volume, name, str(cfg.size))
+    objects.append(listed)
     job.log(f"{site.describe('Backup', name)}: Completed, {cfg.size} bytes in "
             f"{len(set(cfg.blocks))} block(s), verified in s3://{where.bucket}")
     details = {"method": "longhorn", "longhorn_backup": f"{site.namespace}/{name}",
                "longhorn_url": state.url, "volume": volume, "snapshot": name,
                "pvc": f"{target.namespace}/{target.pvc}", "bytes": cfg.size,
-               "blocks": len(cfg.blocks), "backup_target": url}
+               "blocks": len(cfg.blocks), "backup_target": url,
+               "files": listed.details["files"]}
     return objects, details, {}
 
 
@@ -235,35 +327,77 @@ def drill_longhorn(spec: PlatformSpec, target: BackupTarget, manifest: Manifest,
                    log: Log, sleep: Callable[[float], None] = time.sleep) -> DrillResult:
     """The restore drill of a ``method: longhorn`` target, timed: nothing is restored unless
     the manifest matches what the backup run recorded in Dagster and every object still has
-    its recorded sha256; then Longhorn restores a Volume ``fromBackup`` and must finish
-    without a ``RestoreFailure``."""
+    its recorded sha256; then Longhorn restores a Volume ``fromBackup`` (it must finish
+    without a ``RestoreFailure``), the volume agent mounts it and compares every file's
+    sha256 with the snapshot's file list; the Volume and its claim are deleted after."""
     from platform_assets.backups.bucket import verify_objects
     from platform_assets.backups.drills import DrillResult, untrusted
 
     t0 = time.monotonic()
+    figures = {"restored_bytes": 0, "restored_files": 0}
     problems = untrusted(manifest, where, record)
+    listed = next((o for o in manifest.objects if o.details.get("role") == ROLE_FILE_LIST),
+                  None)
+    if listed is None:
+        problems.append(f"{manifest.partition}: the manifest lists no file list of the "
+                        "snapshot, so the restored files cannot be compared: take the "
+                        "partition again")
     if not problems:
         problems = [f"s3://{where.bucket}/{c.key}: {c.problem}"
                     for c in verify_objects(store, where, manifest) if not c.ok]
-    if problems:
-        return DrillResult(time.monotonic() - t0, problems, {"restored_bytes": 0})
+    if problems or listed is None or record is None:
+        return DrillResult(time.monotonic() - t0, problems, figures)
     site = site_of(spec, target)
-    name = lh.drill_volume_name(target.name)
     waiter = Waiter(kube, site, sleep)
-    if kube.get(lh.API_VERSION, "Volume", name, site.namespace) is not None:
-        kube.delete(lh.API_VERSION, "Volume", name, site.namespace)
-        waiter.gone("Volume", name)
     url = str(manifest.details.get("longhorn_url") or "")
-    kube.apply(lh.restore_volume_manifest(name, site.namespace, url,
-                                          str(manifest.details.get("bytes") or 0), target.name))
+    size = str(manifest.details.get("bytes") or 0)
+    name = _replace_volume(kube, waiter, lh.restore_volume_manifest(
+        lh.drill_volume_name(target.name), site.namespace, url, size, target.name))
     log(f"restoring {site.describe('Volume', name)} from {url}")
     try:
         vol = waiter.until("Volume", name, lambda o: lh.restore_outcome(o)[0],
                            "finished restore")
         failure = lh.restore_outcome(vol)[1]
+        if failure:
+            problems = [f"{site.describe('Volume', name)} from {url}: {failure}"]
+        else:
+            problems, figures = _compare_files(spec, target, manifest, where, store, kube,
+                                               (name, size, listed, record), log)
     finally:
         kube.delete(lh.API_VERSION, "Volume", name, site.namespace)
-    problems = [f"{site.describe('Volume', name)} from {url}: {failure}"] if failure else []
-    return DrillResult(time.monotonic() - t0, problems,
-                       {"restored_bytes": 0 if failure else int(manifest.details.get("bytes")
-                                                                or 0)})
+    return DrillResult(time.monotonic() - t0, problems, figures)
+
+
+def _compare_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest, where: Where,
+                   store: BackupStore, kube: BackupCluster,
+                   restored: tuple[str, str, ManifestObject, BackupRecord],
+                   log: Log) -> tuple[list[str], dict[str, int]]:
+    """The volume agent on the restored Volume: every file against the file list."""
+    from platform_assets.backups.sources import encoding_of
+    from platform_assets.backups.volume_job import (
+        RESTORE_MOUNT,
+        AgentRun,
+        ensure_agent_secret,
+        job_name,
+        location_args,
+        run_agent,
+    )
+
+    volume, size, listed, record = restored
+    ns = target.namespace or ""
+    ensure_agent_secret(kube, ns, store, spec, encoding_of(spec)[1])
+    describe = f"restore drill of {target.name} ({manifest.partition})"
+    with mounted(kube, volume, ns, size, target.name, log) as claim:
+        args = ["verify", "--root", RESTORE_MOUNT, "--list-key", listed.key,
+                "--list-sha256", record.objects[listed.key][1],
+                *location_args(where, target.name, store.endpoint_for(
+                    where.region or store.default_region), spec)]
+        try:
+            result = run_agent(kube, spec, AgentRun(
+                job_name("drill", target.name, manifest.partition, manifest.attempt),
+                ns, claim, RESTORE_MOUNT, True, args, describe), log)
+        except BackupError as exc:
+            return [str(exc)], {"restored_bytes": 0, "restored_files": 0}
+    return ([str(p) for p in result.get("problems") or []],
+            {"restored_bytes": int(result.get("restored_bytes", 0)),
+             "restored_files": int(result.get("files", 0))})

@@ -62,7 +62,7 @@ def job_name(kind: str, target: str, partition: str, attempt: str) -> str:
     return f"platform-ops-{kind}-{target[:30].rstrip('-')}-{digest}"
 
 
-def _location_args(where: Where, target: str, endpoint: str | None,
+def location_args(where: Where, target: str, endpoint: str | None,
                    spec: PlatformSpec) -> list[str]:
     bk = spec.backups
     assert bk is not None
@@ -254,7 +254,7 @@ def backup_files(job: BackupJob) -> Produced:
     args = ["backup", "--source", SOURCE_MOUNT, "--partition", job.partition, "--attempt",
             job.attempt, "--index-key", index_key, "--pvc", f"{target.namespace}/{target.pvc}",
             "--chunk-mb", str(spec.backups.volume_agent.chunk_mb if spec.backups else 4),
-            *_location_args(where, target.name, store.endpoint_for(where.region or
+            *location_args(where, target.name, store.endpoint_for(where.region or
                                                                    store.default_region), spec)]
     parent = newest_manifest(store, where, target.name)
     parent_index = next((o for o in (parent.objects if parent else ())
@@ -351,7 +351,7 @@ def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest, wh
     try:
         args = ["restore", "--dest", RESTORE_MOUNT, "--index-key", index.key,
                 "--index-sha256", record.objects[index.key][1],
-                *_location_args(where, target.name, store.endpoint_for(
+                *location_args(where, target.name, store.endpoint_for(
                     where.region or store.default_region), spec)]
         run = AgentRun(job_name("drill", target.name, manifest.partition, manifest.attempt),
                        ns, name, RESTORE_MOUNT, False, args,

@@ -5,7 +5,9 @@ Longhorn's contract: longhorn/longhorn-manager ``k8s/pkg/apis/longhorn/v1beta2``
 (``snapshot.go``: ``spec.volume``, ``status.readyToUse``/``error``; ``backup.go``: states
 ``""``/``Pending``/``InProgress`` then ``Completed``/``Error``/``Unknown``, ``status.url``,
 ``size`` as a string; ``volume.go``: ``spec.fromBackup``, ``status.restoreRequired``, the
-``Restore`` condition), ``types/types.go`` (a Backup names its volume in the ``backup-volume``
+``Restore`` condition, ``spec.dataSource`` ``snap://<volume>/<snapshot>`` and
+``status.cloneStatus.state`` ``initiated``/``completed``/``failed`` for a clone),
+``types/types.go`` (a Backup names its volume in the ``backup-volume``
 label), longhorn/backupstore ``config.go`` and ``backupstore.go`` (``<path>/backupstore/volumes/
 <sha512(volume)[0:2]>/<[2:4]>/<volume>/backups/backup_<name>.cfg``, the cfg's JSON with sizes as
 strings and an empty ``CreatedTime`` while in progress) and ``deltablock.go`` (blocks under
@@ -24,6 +26,7 @@ from platform_assets.core.velero import backup_name as _partition_name
 from platform_assets.names import LABEL_BACKUP_PARTITION, LABEL_BACKUP_TARGET
 
 API_VERSION = "longhorn.io/v1beta2"
+CSI_DRIVER = "driver.longhorn.io"
 BACKUP_VOLUME_LABEL = "backup-volume"
 FINAL_STATES = frozenset({"Completed", "Error", "Unknown"})
 
@@ -37,6 +40,12 @@ def object_name(target: str, partition: str) -> str:
 def drill_volume_name(target: str) -> str:
     """The drill's Volume (one at a time; the drill deletes it after)."""
     return _partition_name(target, "drill")
+
+
+def files_volume_name(target: str) -> str:
+    """The clone of a night's snapshot whose files are listed for the drill (one at a time;
+    deleted after)."""
+    return _partition_name(target, "files")
 
 
 def _labels(target: str, partition: str) -> dict[str, str]:
@@ -68,6 +77,48 @@ def restore_volume_manifest(name: str, namespace: str, url: str, size: str,
             "metadata": {"name": name, "namespace": namespace,
                          "labels": {LABEL_BACKUP_TARGET: target}},
             "spec": {"fromBackup": url, "size": size, "numberOfReplicas": 1}}
+
+
+def clone_volume_manifest(name: str, namespace: str, volume: str, snapshot: str, size: str,
+                          target: str) -> dict[str, Any]:
+    """A Volume cloned from a snapshot of another (``spec.dataSource: snap://<volume>/
+    <snapshot>``, Longhorn's CSI volume cloning)."""
+    return {"apiVersion": API_VERSION, "kind": "Volume",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {LABEL_BACKUP_TARGET: target}},
+            "spec": {"dataSource": f"snap://{volume}/{snapshot}", "size": size,
+                     "numberOfReplicas": 1}}
+
+
+def static_claim(volume: str, namespace: str, size: str,
+                 target: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(PV, PVC) that mount an existing Longhorn Volume (Longhorn's docs, "Examples": a CSI
+    PersistentVolume of ``driver.longhorn.io`` whose ``volumeHandle`` is the Volume's name,
+    and a claim bound to it by ``volumeName``). Both named after the Volume, with no
+    StorageClass so no provisioner acts, and ``Retain``: the Volume is deleted on its own."""
+    labels = {LABEL_BACKUP_TARGET: target}
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume",
+          "metadata": {"name": volume, "labels": labels},
+          "spec": {"capacity": {"storage": size}, "volumeMode": "Filesystem",
+                   "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                   "persistentVolumeReclaimPolicy": "Retain",
+                   "csi": {"driver": CSI_DRIVER, "fsType": "ext4", "volumeHandle": volume}}}
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": volume, "namespace": namespace, "labels": labels},
+           "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                    "volumeName": volume, "resources": {"requests": {"storage": size}}}}
+    return pv, pvc
+
+
+def clone_outcome(volume: dict[str, Any] | None) -> tuple[bool, str]:
+    """(finished, failure) of a Volume cloned from a snapshot: ``status.cloneStatus.state``
+    ends ``completed`` or ``failed``."""
+    clone = ((volume or {}).get("status") or {}).get("cloneStatus") or {}
+    state = str(clone.get("state") or "")
+    if state == "failed":
+        return True, (f"cloning snapshot {clone.get('snapshot')!r} of volume "
+                      f"{clone.get('sourceVolume')!r} failed")
+    return state == "completed", ""
 
 
 @dataclass(frozen=True)

@@ -437,19 +437,26 @@ def _longhorn_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None
     drill's Volume, reads the Volume behind the claim (named after its PV, so not nameable in
     advance) and the backup target by name."""
     from platform_assets.core.graph import tool_component_of
-    from platform_assets.core.longhorn import drill_volume_name
+    from platform_assets.core.longhorn import drill_volume_name, files_volume_name
 
     name = tool_component_of(spec, t) if t.method == "longhorn" else None
     component = next((x for x in spec.components if x.name == name), None)
     if component is None:
         return
     ns, api = component.namespace, "longhorn.io/v1beta2"
+    own = [drill_volume_name(t.name), files_volume_name(t.name)]
     c.add(ns, api, "Snapshot", PRUNE)  # retention deletes a night's Snapshot and Backup
     c.add(ns, api, "Backup", PRUNE)
-    # Deleting a Volume deletes its data: only the drill's own, by name.
+    # Deleting a Volume deletes its data: only the run's own (the snapshot's clone, the
+    # drill's restore), by name.
     c.add(ns, api, "Volume", APPLY)
-    c.add(ns, api, "Volume", ("delete",), names=[drill_volume_name(t.name)])
+    c.add(ns, api, "Volume", ("delete",), names=own)
     c.add(ns, api, "BackupTarget", ("get",), names=[t.longhorn_settings.backup_target])
+    # The volume agent mounts those two through a static PV and claim of each (create cannot
+    # be limited by name; delete is).
+    _volume_agent(c, t.namespace or "", t.pvc or "")
+    c.add(None, "v1", "PersistentVolume", ("create",))
+    c.add(None, "v1", "PersistentVolume", ("delete",), names=own)
 
 
 def _volume_target(c: _Collector, namespace: str, claim: str, method: str) -> None:

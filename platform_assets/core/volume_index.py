@@ -27,6 +27,8 @@ from typing import Any
 
 INDEX_VERSION = 1
 INDEX_NAME = "index.json"
+FILE_LIST_NAME = "files.json"
+FILE_LIST_VERSION = 1
 CHUNKS_DIR = "chunks"
 DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 _CHUNK_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -172,15 +174,54 @@ def reusable(previous: FileEntry | None, size: int, mtime_ns: int,
 def compare_restored(index: VolumeIndex, restored: dict[str, tuple[int, str]]) -> list[str]:
     """Differences between the index's files and what a restore left (path → (size, sha256));
     empty when every file came back with its checksum."""
+    return compare_files({f.path: (f.size, f.sha256) for f in index.files if f.type == "file"},
+                         restored, "the index")
+
+
+def compare_files(wanted: dict[str, tuple[int, str]], restored: dict[str, tuple[int, str]],
+                  recorded_in: str) -> list[str]:
+    """Differences between the files recorded at backup time and what a restore left (both
+    path → (size, sha256)); empty when every file came back with its checksum."""
     problems = []
-    wanted = {f.path: f for f in index.files if f.type == "file"}
     for path in sorted(set(wanted) | set(restored)):
-        f, got = wanted.get(path), restored.get(path)
-        if f is None:
-            problems.append(f"{path}: restored but not in the index")
+        want, got = wanted.get(path), restored.get(path)
+        if want is None:
+            problems.append(f"{path}: restored but not in {recorded_in}")
         elif got is None:
             problems.append(f"{path}: missing after restore")
-        elif got != (f.size, f.sha256):
-            problems.append(f"{path}: restored {got[0]} bytes sha256 {got[1][:12]}…, the index "
-                            f"records {f.size} bytes sha256 {f.sha256[:12]}…")
+        elif got != want:
+            problems.append(f"{path}: restored {got[0]} bytes sha256 {got[1][:12]}…, "
+                            f"{recorded_in} records {want[0]} bytes sha256 {want[1][:12]}…")
     return problems
+
+
+def file_list_json(files: dict[str, tuple[int, str]], source: str) -> bytes:
+    """The file list of a block-level backup (Longhorn's): every regular file's size and
+    sha256 as the snapshot held them, what its drill compares a restore with."""
+    return json.dumps({"version": FILE_LIST_VERSION, "source": source,
+                       "files": {p: [s, h] for p, (s, h) in sorted(files.items())}},
+                      separators=(",", ":")).encode()
+
+
+def parse_file_list(raw: bytes, where: str) -> dict[str, tuple[int, str]]:
+    """A file list read back from the bucket (not trusted: every path and field checked);
+    ``IndexError_`` naming ``where`` and the field otherwise."""
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise IndexError_(f"{where}: not JSON ({exc})") from None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, dict) or doc.get("version") != FILE_LIST_VERSION:
+        raise IndexError_(f"{where}: not a file list of version {FILE_LIST_VERSION} "
+                          "(a 'files' object expected)")
+    out: dict[str, tuple[int, str]] = {}
+    for path, value in files.items():
+        ok = (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
+              and value[0] >= 0 and isinstance(value[1], str) and _CHUNK_ID.match(value[1]))
+        if not ok:
+            raise IndexError_(f"{where}: files.{path}: [size, sha256 hex] expected")
+        try:
+            out[safe_path(str(path))] = (int(value[0]), str(value[1]))
+        except ValueError as exc:
+            raise IndexError_(f"{where}: files.{path}: {exc}") from None
+    return out

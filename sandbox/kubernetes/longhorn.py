@@ -27,7 +27,13 @@ device's bytes, taken when the snapshot becomes ready. Blocks are gzip-compresse
 ``spec.fromBackup`` reads the backup's cfg and blocks back, checks each block's checksum, and
 unpacks the files into the PV directory named after the new volume; ``status.restoreRequired``
 is true until then, and a missing or corrupt block leaves condition ``Restore`` ``False`` with
-reason ``RestoreFailure``. A Backup carries the ``longhorn.io`` finalizer; deleting it removes
+reason ``RestoreFailure``. A Volume created with ``spec.dataSource: snap://<volume>/<snapshot>``
+(CSI volume cloning; ``volume.go`` ``VolumeCloneStatus``, states ``initiated``, ``completed``,
+``failed``) gets the snapshot's files in the PV directory named after it, and
+``status.cloneStatus`` ``completed`` (``failed`` when the snapshot is not ready or not that
+volume's). A PV that mounts a Longhorn Volume must be named like it (Longhorn's CSI driver
+names dynamically provisioned PVs so; a static PV names it in ``csi.volumeHandle``).
+A Backup carries the ``longhorn.io`` finalizer; deleting it removes
 its cfg and the blocks no other backup of the volume names from the store first
 (``DeleteDeltaBlockBackup``). Not emulated: engines, replicas and attachment, incremental
 backups against the previous one (every backup lists all its blocks, as a full backup does;
@@ -63,6 +69,7 @@ BACKUP_VOLUME_LABEL = "backup-volume"
 FINALIZER = "longhorn.io"
 BLOCK_SIZE = 2 * 1024 * 1024
 COMPRESSION = "gzip"
+SNAPSHOT_SOURCE = "snap://"
 
 
 class LonghornError(Exception):
@@ -371,6 +378,12 @@ class Longhorn:
         source = str(spec.get("fromBackup") or "")
         if status.get("state"):
             return
+        clone_of = str(spec.get("dataSource") or "")
+        if clone_of.startswith(SNAPSHOT_SOURCE):
+            self.ctl._status(rt, vol, {**status, "state": "detached", "robustness": "unknown",
+                                       "restoreRequired": False,
+                                       "cloneStatus": self._clone(vol, clone_of)}, MANAGER)
+            return
         if not source:
             self.ctl._status(rt, vol, {**status, "state": "detached", "robustness": "unknown",
                                        "restoreRequired": False}, MANAGER)
@@ -385,6 +398,18 @@ class Longhorn:
         self.ctl._status(rt, vol, {**status, "state": "detached", "robustness": "unknown",
                                    "restoreRequired": condition["reason"] != "",
                                    "conditions": [condition]}, MANAGER)
+
+    def _clone(self, vol: dict[str, Any], source: str) -> dict[str, str]:
+        """The snapshot's device copied into the new volume; its ``cloneStatus``."""
+        volume, _, snapshot = source[len(SNAPSHOT_SOURCE):].partition("/")
+        ns = vol["metadata"]["namespace"]
+        status = {"sourceVolume": volume, "snapshot": snapshot, "state": "failed"}
+        try:
+            _snap, image = self._snapshot_of(ns, snapshot, volume)
+        except LonghornError:
+            return status
+        unpack_image(image, self.ctl.svc.volume_data.path(vol["metadata"]["name"]))
+        return {**status, "state": "completed"}
 
     def _restore(self, vol: dict[str, Any], source: str) -> int:
         from urllib.parse import parse_qs

@@ -1,10 +1,14 @@
 """Backups through Longhorn (``method: longhorn``) on a sandbox running Longhorn's emulation: a
 Snapshot and a Backup per partition verified in the bucket (the backup cfg and its blocks), a
-rerun that converges, the cross-region copy, the restore drill (a Volume ``fromBackup``), and a
-backup in ``Error`` that fails the asset until the next run.
+rerun that converges, the cross-region copy, the restore drill (a Volume ``fromBackup`` mounted
+by the volume agent, every file compared with the list taken from a clone of the snapshot), and
+a backup in ``Error`` that fails the asset until the next run.
 
 Sources of the emulated contracts: longhorn/longhorn-manager ``k8s/pkg/apis/longhorn/v1beta2``
-(Snapshot, Backup, Volume, BackupTarget status) and longhorn/backupstore (the bucket layout);
+(Snapshot, Backup, Volume, BackupTarget status; ``volume.go`` ``dataSource`` ``snap://`` and
+``cloneStatus`` for the snapshot's clone), longhorn/backupstore (the bucket layout), Longhorn's
+docs "Examples" (a static CSI PV of ``driver.longhorn.io`` naming the Volume in
+``volumeHandle``, and a claim bound to it by ``volumeName``);
 the emulation's own fidelity is tested in ``test_sandbox_longhorn.py``.
 """
 
@@ -54,7 +58,8 @@ FILES = {"pages/home.md": b"# Wiki\n", "uploads/logo.png": bytes(range(256)) * 1
 
 @pytest.fixture(scope="module")
 def app() -> Iterator[Any]:
-    yield from sandbox_with_nodes("pool")
+    # Jobs run: the volume agent lists the snapshot's files and checks the drill's restore.
+    yield from sandbox_with_nodes("pool", run_jobs=True)
 
 
 class Site(BackupEnv):
@@ -110,8 +115,17 @@ def test_a_longhorn_backup_is_verified_converges_copies_and_drills(site: Site) -
     got = checks(first)
     assert got["manifest_checksums"].passed
     assert got["restore_drill"].passed, got["restore_drill"].metadata
-    assert got["restore_drill"].metadata["restored_bytes"].value == m["volume_bytes"]
-    assert lh.drill_volume_name("wiki-data") not in site.objects("Volume")  # cleaned up
+    # The drill mounted the restored Volume and compared each file with the list the volume
+    # agent made of the snapshot's clone at backup time.
+    listed = next(o for o in manifest.objects if o.details.get("role") == "file-list")
+    assert listed.details["files"] == len(FILES) == m["files"]
+    assert got["restore_drill"].metadata["restored_files"].value == len(FILES)
+    assert got["restore_drill"].metadata["restored_bytes"].value == sum(map(len,
+                                                                            FILES.values()))
+    for scratch in (lh.drill_volume_name("wiki-data"), lh.files_volume_name("wiki-data")):
+        assert scratch not in site.objects("Volume")  # cleaned up, with their claims
+        assert site.kube.get("v1", "PersistentVolume", scratch) is None
+        assert site.kube.get("v1", "PersistentVolumeClaim", scratch, site.app_ns) is None
 
     again = site.run(backup_key("wiki-data"), "2026-11-20")
     assert again.success, failure(again)

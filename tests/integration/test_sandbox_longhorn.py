@@ -4,7 +4,8 @@ restored ``fromBackup``, and the injected backup error.
 
 Sources: longhorn/longhorn-manager ``k8s/pkg/apis/longhorn/v1beta2`` (``backup.go``: states
 ``""``/``InProgress``/``Completed``/``Error``, ``status.url``, ``status.size`` a string;
-``snapshot.go``: ``readyToUse``, ``creationTime``; ``backuptarget.go``: ``status.available``),
+``snapshot.go``: ``readyToUse``, ``creationTime``; ``backuptarget.go``: ``status.available``;
+``volume.go``: ``dataSource`` ``snap://``, ``cloneStatus``),
 ``types/types.go`` (the ``backup-volume`` label), longhorn/backupstore ``config.go`` (keys
 ``backupstore/volumes/<sha512[0:2]>/<[2:4]>/<volume>/volume.cfg`` and
 ``backups/backup_<name>.cfg``), ``backupstore.go`` (the cfg JSON, ``EncodeConfigURL``) and
@@ -164,6 +165,26 @@ def test_a_backup_lands_in_backupstore_layout_and_restores_into_a_new_volume(
     data = longhorn.app.services["kubernetes"].volume_data.path("drill-1")
     assert {str(p.relative_to(data)): p.read_bytes() for p in data.rglob("*")
             if p.is_file()} == files
+
+
+def test_a_volume_cloned_from_a_snapshot_holds_the_snapshots_files(longhorn: Env) -> None:
+    """``spec.dataSource: snap://<volume>/<snapshot>`` (``volume.go`` ``VolumeCloneStatus``):
+    the clone gets the files as the snapshot held them, not as the volume holds them now, and
+    ``cloneStatus.state`` ``completed``; an unknown snapshot ends ``failed``."""
+    volume = longhorn.volume_with_files({"a.txt": b"then"})
+    longhorn.snapshot("k1", volume)
+    data = longhorn.app.services["kubernetes"].volume_data
+    (data.path(volume) / "a.txt").write_bytes(b"now")
+    for name, source in (("clone-k1", f"snap://{volume}/k1"), ("clone-k0", f"snap://{volume}/k0")):
+        longhorn.kube.apply({"apiVersion": API, "kind": "Volume", "metadata": {
+            "name": name, "namespace": longhorn.ns}, "spec": {"dataSource": source}})
+    done = {n: wait_for(lambda n=n: (v := longhorn.kube.get(API, "Volume", n, longhorn.ns))
+                        and ((v.get("status") or {}).get("cloneStatus") or {}).get("state")
+                        and v["status"]["cloneStatus"], f"the clone {n}")
+            for n in ("clone-k1", "clone-k0")}
+    assert done["clone-k1"] == {"sourceVolume": volume, "snapshot": "k1", "state": "completed"}
+    assert (data.path("clone-k1") / "a.txt").read_bytes() == b"then"
+    assert done["clone-k0"]["state"] == "failed"
 
 
 def test_a_corrupt_block_fails_the_restore(longhorn: Env) -> None:

@@ -15,12 +15,12 @@ from resources.object_storage import ObjectStorageResource
 CHART_VERSION = "8.1.0"
 
 
-def sandbox_with_nodes(pool: str = "velero-pool") -> Iterator[Any]:
+def sandbox_with_nodes(pool: str = "velero-pool", run_jobs: bool = False) -> Iterator[Any]:
     """A sandbox of its own with two nodes, so the Velero server's pod runs (a module fixture:
-    the shared session sandbox keeps no extra nodes)."""
+    the shared session sandbox keeps no extra nodes); ``run_jobs``: Jobs run as processes."""
     from sandbox.app import start_sandbox
 
-    started = start_sandbox(timeout=120.0)
+    started = start_sandbox(timeout=120.0, run_jobs=run_jobs)
     try:
         started.admin.add_nodes(pool, 2)
         yield started

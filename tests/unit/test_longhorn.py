@@ -87,6 +87,25 @@ def test_restore_outcome() -> None:
     assert lh.restore_outcome(failed) == (True, "block mismatch")
 
 
+def test_clone_outcome_and_the_static_claim_of_a_volume() -> None:
+    """The snapshot's clone is done at cloneStatus completed or failed (longhorn-manager
+    ``volume.go``); the static PV and claim name the Volume as Longhorn's docs' example does."""
+    assert lh.clone_outcome(None) == (False, "")
+    assert lh.clone_outcome({"status": {"cloneStatus": {"state": "initiated"}}}) == (False, "")
+    assert lh.clone_outcome({"status": {"cloneStatus": {"state": "completed"}}}) == (True, "")
+    finished, why = lh.clone_outcome({"status": {"cloneStatus": {
+        "state": "failed", "snapshot": "s", "sourceVolume": "v"}}})
+    assert finished and "'s'" in why and "'v'" in why
+    clone = lh.clone_volume_manifest("c", "longhorn-system", "v", "s", "10", "t")
+    assert clone["spec"]["dataSource"] == "snap://v/s"
+    pv, pvc = lh.static_claim("c", "app", "10", "t")
+    assert pv["spec"]["csi"] == {"driver": "driver.longhorn.io", "fsType": "ext4",
+                                 "volumeHandle": "c"}
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    assert pvc["spec"]["volumeName"] == "c" == pvc["metadata"]["name"]
+    assert pv["spec"]["storageClassName"] == pvc["spec"]["storageClassName"] == ""
+
+
 def test_the_longhorn_example_loads_and_its_backups_run_after_longhorn() -> None:
     spec = load_spec(EXAMPLE)
     targets = [t for t in spec.backups.targets if t.method == "longhorn"]  # type: ignore[union-attr]
@@ -136,6 +155,13 @@ def test_the_run_may_ask_longhorn_and_delete_only_its_drill_volume() -> None:
                                       lh.drill_volume_name("bookstack-data"))
     assert plan.verbs_for("longhorn.io", "backuptargets", ns, "default") == {"get"}
     assert not plan.verbs_for("longhorn.io", "backuptargets", ns, "other")
+    # The snapshot's clone and the drill's restore are mounted through a PV each: deleted
+    # only by those names.
+    clone = lh.files_volume_name("bookstack-data")
+    assert "delete" in plan.verbs_for("longhorn.io", "volumes", ns, clone)
+    assert "delete" in plan.verbs_for("", "persistentvolumes", None, clone)
+    assert "delete" not in plan.verbs_for("", "persistentvolumes", None)
+    assert "create" in plan.verbs_for("", "persistentvolumes", None)
 
 
 def test_the_example_builds_definitions_with_a_restore_drill_per_volume() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,10 @@ from platform_assets.core.volume_index import (
     IndexError_,
     VolumeIndex,
     chunk_key,
+    compare_files,
+    file_list_json,
     is_chunk_key,
+    parse_file_list,
     safe_path,
 )
 
@@ -143,6 +147,30 @@ def test_an_index_cannot_write_outside_the_volume() -> None:
                       "chunks": {}}).encode()
     with pytest.raises(IndexError_, match="inside the volume"):
         VolumeIndex.from_json(raw, "s3://b/index")
+
+
+def test_a_file_list_round_trips_and_is_compared_with_a_restore() -> None:
+    files = {"a.txt": (3, "ab" * 32), "d/b.bin": (0, "cd" * 32)}
+    assert parse_file_list(file_list_json(files, "snap"), "s3://b/files.json") == files
+    restored = {"a.txt": (3, "ef" * 32), "c.txt": (1, "ab" * 32)}
+    assert compare_files(files, restored, "the list") == [
+        f"a.txt: restored 3 bytes sha256 {'ef' * 6}…, the list records 3 bytes sha256 "
+        f"{'ab' * 6}…", "c.txt: restored but not in the list", "d/b.bin: missing after restore"]
+    assert compare_files(files, dict(files), "the list") == []
+
+
+@pytest.mark.parametrize("doc, field", [
+    ({"version": 1, "files": {"../x": [1, "ab" * 32]}}, "files.../x"),
+    ({"version": 1, "files": {"x": [1, "nothex"]}}, "files.x"),
+    ({"version": 1, "files": {"x": [-1, "ab" * 32]}}, "files.x"),
+    ({"version": 2, "files": {}}, "version 1"),
+    ([], "version 1"),
+])
+def test_a_hostile_file_list_is_refused_naming_the_field(doc: object, field: str) -> None:
+    with pytest.raises(IndexError_, match=re.escape(field)):
+        parse_file_list(json.dumps(doc).encode(), "s3://b/files.json")
+    with pytest.raises(IndexError_, match="not JSON"):
+        parse_file_list(b"{", "s3://b/files.json")
 
 
 def test_a_missing_volume_fails_clearly(tmp_path: Path) -> None:
