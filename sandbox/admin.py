@@ -62,48 +62,65 @@ class AdminService(Service):
 
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
-        route = (req.method, path)
-        if route == ("GET", "/healthz"):
-            return json_response(200, {"status": "ok", "services": list(self.services)})
-        if route == ("GET", "/requests"):
-            return json_response(200, request_counts())
-        if route in (("DELETE", "/requests"), ("POST", "/requests/reset")):
-            COUNTER.reset()
-            return json_response(200, request_counts())
-        if route == ("GET", "/faults"):
-            return json_response(200, FAULTS.describe())
-        if route == ("POST", "/faults"):
-            return self._set_fault(req)
-        if route == ("DELETE", "/faults"):
-            FAULTS.clear()
-            return json_response(200, {})
+        exact = self._routes().get((req.method, path))
+        if exact is not None:
+            return exact(req)
         if req.method == "DELETE" and path.startswith("/faults/"):
-            service = path.removeprefix("/faults/")
-            if service not in self.services:
-                return _error(404, f"unknown service {service!r}; known: "
-                                   f"{', '.join(self.services)}")
-            FAULTS.set(service, None)
-            return json_response(200, FAULTS.describe())
-        if route == ("POST", "/reset"):
-            FAULTS.clear()
-            report = self._reset_state() if self._reset_state else {}
-            COUNTER.reset()
-            return json_response(200, {"reset": report})
+            return self._clear_fault(path.removeprefix("/faults/"))
         target, sub = self._cluster_route(path)
         if target is not None:
-            try:
-                body = req.json() if req.body else None
-            except ValueError as exc:
-                return _error(400, f"{req.method} {path}: body is not JSON ({exc})")
-            status, answer = target(req.method, sub, body)
-            return json_response(status, answer)
+            return self._cluster_call(target, req, path, sub)
         if path.startswith("/clusters/"):
             return _error(404, f"no cluster in {path}; known: {', '.join(self._clusters)}")
-        known = {"/healthz", "/requests", "/requests/reset", "/faults", "/reset"}
-        if path in known or path.startswith("/faults/"):
+        if path in {p for _, p in self._routes()} or path.startswith("/faults/"):
             return _error(405, f"{req.method} is not allowed on {path}")
         return _error(404, f"no admin endpoint {path}; see GET /healthz, /requests, /faults, "
                            "POST /faults, POST /reset")
+
+    def _routes(self) -> dict[tuple[str, str], Callable[[Request], Response]]:
+        return {
+            ("GET", "/healthz"): lambda _: json_response(
+                200, {"status": "ok", "services": list(self.services)}),
+            ("GET", "/requests"): lambda _: json_response(200, request_counts()),
+            ("DELETE", "/requests"): self._reset_counts,
+            ("POST", "/requests/reset"): self._reset_counts,
+            ("GET", "/faults"): lambda _: json_response(200, FAULTS.describe()),
+            ("POST", "/faults"): self._set_fault,
+            ("DELETE", "/faults"): self._clear_faults,
+            ("POST", "/reset"): self._reset,
+        }
+
+    @staticmethod
+    def _reset_counts(_: Request) -> Response:
+        COUNTER.reset()
+        return json_response(200, request_counts())
+
+    @staticmethod
+    def _clear_faults(_: Request) -> Response:
+        FAULTS.clear()
+        return json_response(200, {})
+
+    def _clear_fault(self, service: str) -> Response:
+        if service not in self.services:
+            return _error(404, f"unknown service {service!r}; known: {', '.join(self.services)}")
+        FAULTS.set(service, None)
+        return json_response(200, FAULTS.describe())
+
+    def _reset(self, _: Request) -> Response:
+        FAULTS.clear()
+        report = self._reset_state() if self._reset_state else {}
+        COUNTER.reset()
+        return json_response(200, {"reset": report})
+
+    @staticmethod
+    def _cluster_call(target: Callable[[str, str, Any], tuple[int, Any]], req: Request,
+                      path: str, sub: str) -> Response:
+        try:
+            body = req.json() if req.body else None
+        except ValueError as exc:
+            return _error(400, f"{req.method} {path}: body is not JSON ({exc})")
+        status, answer = target(req.method, sub, body)
+        return json_response(status, answer)
 
     def _cluster_route(self, path: str) -> tuple[Callable[[str, str, Any], tuple[int, Any]] | None,
                                                   str]:

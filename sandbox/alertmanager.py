@@ -194,38 +194,41 @@ class AlertmanagerService(Service):
             return Response(401, b"Unauthorized\n", content_type="text/plain",
                             headers={"WWW-Authenticate": 'Basic realm="alertmanager"'})
         try:
-            if path == "/api/v2/alerts":
-                if req.method == "GET":
-                    return self._get_alerts(req)
-                if req.method == "POST":
-                    return self._post_alerts(req)
-                return _error(405, f"method {req.method} not allowed on {path}")
-            if path == "/api/v2/silences":
-                if req.method == "GET":
-                    return self._get_silences(req)
-                if req.method == "POST":
-                    return self._post_silence(req)
-                return _error(405, f"method {req.method} not allowed on {path}")
-            if path.startswith("/api/v2/silence/"):
-                sid = path.rsplit("/", 1)[1]
-                if not _UUID.match(sid):
-                    raise SchemaError(422, 601, f'silenceID in path must be of type uuid: "{sid}"')
-                if req.method == "GET":
-                    return self._get_silence(sid)
-                if req.method == "DELETE":
-                    return self._delete_silence(sid)
-                return _error(405, f"method {req.method} not allowed on {path}")
-            if path == "/api/v2/status" and req.method == "GET":
-                return json_response(200, self._status())
-            if path == "/api/v2/receivers" and req.method == "GET":
-                return json_response(200, [{"name": self.receiver}])
-            if path in ("/-/healthy", "/-/ready"):
-                return Response(200, b"OK", content_type="text/plain")
+            return self._route(req, path)
         except BadRequest as exc:
             return _error(400, str(exc))
         except SchemaError as exc:
             return json_response(exc.status, {"code": exc.code, "message": str(exc)})
+
+    def _route(self, req: Request, path: str) -> Response:
+        if path in ("/-/healthy", "/-/ready"):
+            return Response(200, b"OK", content_type="text/plain")
+        methods = self._methods(path)
+        handler = methods.get(req.method)
+        if handler is not None:
+            return handler(req)
+        if path in self._STRICT_METHODS or path.startswith("/api/v2/silence/"):
+            return _error(405, f"method {req.method} not allowed on {path}")
         return Response(404, b"404 page not found\n", content_type="text/plain")
+
+    # Paths whose other methods are a 405 (elsewhere the router answers 404).
+    _STRICT_METHODS = frozenset({"/api/v2/alerts", "/api/v2/silences"})
+
+    def _methods(self, path: str) -> dict[str, Callable[[Request], Response]]:
+        if path.startswith("/api/v2/silence/"):
+            sid = path.rsplit("/", 1)[1]
+            if not _UUID.match(sid):
+                raise SchemaError(422, 601, f'silenceID in path must be of type uuid: "{sid}"')
+            return {"GET": lambda _: self._get_silence(sid),
+                    "DELETE": lambda _: self._delete_silence(sid)}
+        table: dict[str, dict[str, Callable[[Request], Response]]] = {
+            "/api/v2/alerts": {"GET": self._get_alerts, "POST": self._post_alerts},
+            "/api/v2/silences": {"GET": self._get_silences, "POST": self._post_silence},
+            "/api/v2/status": {"GET": lambda _: json_response(200, self._status())},
+            "/api/v2/receivers": {
+                "GET": lambda _: json_response(200, [{"name": self.receiver}])},
+        }
+        return table.get(path, {})
 
     def _post_alerts(self, req: Request) -> Response:
         try:

@@ -165,46 +165,50 @@ class FaultConfig:
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}; allowed {sorted(allowed)}")
-        def number(key: str) -> bool:
-            value = data.get(key, 0)
-            return (isinstance(value, int | float) and not isinstance(value, bool)
-                    and math.isfinite(value))
-
-        for key in ("error_rate", "drop_rate", "latency_ms"):
-            if not number(key):
-                raise ValueError(f"{key} must be a number (finite), got {data[key]!r}")
-        statuses = data.get("statuses", [503])
-        if (not isinstance(statuses, list) or not statuses
-                or not all(isinstance(s, int) and not isinstance(s, bool) for s in statuses)):
-            raise ValueError(f"statuses must be a non-empty list of integers, got {statuses!r}")
-        for key in ("methods",):
-            value = data.get(key)
-            if value is not None and (
-                not isinstance(value, list) or not all(isinstance(m, str) for m in value)
-            ):
-                raise ValueError(f"{key} must be a list of HTTP methods or null, got {value!r}")
-        times = data.get("times")
-        if times is not None and (not isinstance(times, int) or isinstance(times, bool)
-                                  or times < 1):
-            raise ValueError(f"times must be a positive integer or null, got {times!r}")
-        path_contains = data.get("path_contains")
-        if path_contains is not None and not isinstance(path_contains, str):
-            raise ValueError(f"path_contains must be a string or null, got {path_contains!r}")
+        _check_fault_types(data)
         cfg = cls(**data)
         if cfg.methods is not None:
             cfg.methods = [m.upper() for m in cfg.methods]
-        if not 0 <= cfg.error_rate <= 1 or not 0 <= cfg.drop_rate <= 1:
-            raise ValueError("error_rate and drop_rate must be between 0 and 1")
-        if cfg.error_rate + cfg.drop_rate > 1:
-            raise ValueError("error_rate + drop_rate must not exceed 1")
-        if cfg.latency_ms < 0:
-            raise ValueError("latency_ms must not be negative")
-        if any(s not in (429, 500, 502, 503, 504) for s in cfg.statuses):
-            raise ValueError("statuses must be among 429, 500, 502, 503, 504")
-        if (not isinstance(cfg.retry_after, int) or isinstance(cfg.retry_after, bool)
-                or cfg.retry_after < 0):
-            raise ValueError("retry_after must be a non-negative integer (seconds)")
+        cfg._check_ranges()
         return cfg
+
+    def _check_ranges(self) -> None:
+        if not 0 <= self.error_rate <= 1 or not 0 <= self.drop_rate <= 1:
+            raise ValueError("error_rate and drop_rate must be between 0 and 1")
+        if self.error_rate + self.drop_rate > 1:
+            raise ValueError("error_rate + drop_rate must not exceed 1")
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must not be negative")
+        if any(s not in (429, 500, 502, 503, 504) for s in self.statuses):
+            raise ValueError("statuses must be among 429, 500, 502, 503, 504")
+        if (not isinstance(self.retry_after, int) or isinstance(self.retry_after, bool)
+                or self.retry_after < 0):
+            raise ValueError("retry_after must be a non-negative integer (seconds)")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_fault_types(data: dict[str, Any]) -> None:
+    """The JSON types of a fault's fields (before the dataclass is built from them)."""
+    for key in ("error_rate", "drop_rate", "latency_ms"):
+        value = data.get(key, 0)
+        if not ((_is_int(value) or isinstance(value, float)) and math.isfinite(value)):
+            raise ValueError(f"{key} must be a number (finite), got {data[key]!r}")
+    statuses = data.get("statuses", [503])
+    if not isinstance(statuses, list) or not statuses or not all(map(_is_int, statuses)):
+        raise ValueError(f"statuses must be a non-empty list of integers, got {statuses!r}")
+    methods = data.get("methods")
+    if methods is not None and (
+            not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)):
+        raise ValueError(f"methods must be a list of HTTP methods or null, got {methods!r}")
+    times = data.get("times")
+    if times is not None and (not _is_int(times) or times < 1):
+        raise ValueError(f"times must be a positive integer or null, got {times!r}")
+    path_contains = data.get("path_contains")
+    if path_contains is not None and not isinstance(path_contains, str):
+        raise ValueError(f"path_contains must be a string or null, got {path_contains!r}")
 
 
 class FaultInjector:

@@ -181,6 +181,13 @@ def pool_upgrades(version: str, cluster_version: str) -> list[str]:
     return [v for v in cluster_upgrades(version) if v in node_pool_versions(cluster_version)]
 
 
+def _string_map(value: Any, key: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ApiError(422, f"[(root).properties.{key}] must map strings to strings")
+    return value
+
+
 class _Route:
     def __init__(self, pattern: str, handlers: dict[str, Callable[..., Response]]) -> None:
         self.regex = re.compile(f"^{pattern}$")
@@ -293,10 +300,9 @@ class IonosCloudService(IonosServiceBase):
 
     def _build_routes(self) -> list[_Route]:
         dc = r"/datacenters/(?P<dc>[^/]+)"
-        vol = dc + r"/volumes/(?P<vid>[^/]+)"
-        k8s = r"/k8s/(?P<cid>[^/]+)"
-        np_ = k8s + r"/nodepools/(?P<npid>[^/]+)"
-        node = np_ + r"/nodes/(?P<nid>[^/]+)"
+        return [*self._network_routes(dc), *self._compute_routes(dc), *self._k8s_routes()]
+
+    def _network_routes(self, dc: str) -> list[_Route]:
         nlb = dc + r"/networkloadbalancers/(?P<nlb>[^/]+)"
         rule = nlb + r"/forwardingrules/(?P<rule>[^/]+)"
         return [
@@ -313,6 +319,11 @@ class IonosCloudService(IonosServiceBase):
                           "DELETE": self._delete_rule}),
             *(_Route(pattern, handlers) for pattern, handlers in [
                 *self._nat.routes(dc), *self._albs.routes(dc), *self._target_groups.routes()]),
+        ]
+
+    def _compute_routes(self, dc: str) -> list[_Route]:
+        vol = dc + r"/volumes/(?P<vid>[^/]+)"
+        return [
             _Route("", {"GET": self._api_info}),
             _Route("/datacenters", {"GET": self._list_dcs, "POST": self._create_dc}),
             _Route(dc, {"GET": self._get_dc, "PUT": self._put_dc, "PATCH": self._patch_dc,
@@ -331,6 +342,16 @@ class IonosCloudService(IonosServiceBase):
             _Route(r"/snapshots/(?P<sid>[^/]+)", {
                 "GET": self._get_snapshot, "PUT": self._put_snapshot,
                 "PATCH": self._patch_snapshot, "DELETE": self._delete_snapshot}),
+            *self._label_routes(dc, "datacenter"),
+            *self._label_routes(vol, "volume"),
+            *self._label_routes(r"/snapshots/(?P<sid>[^/]+)", "snapshot"),
+        ]
+
+    def _k8s_routes(self) -> list[_Route]:
+        k8s = r"/k8s/(?P<cid>[^/]+)"
+        np_ = k8s + r"/nodepools/(?P<npid>[^/]+)"
+        node = np_ + r"/nodes/(?P<nid>[^/]+)"
+        return [
             _Route("/k8s", {"GET": self._list_k8s, "POST": self._create_k8s}),
             _Route("/k8s/versions", {"GET": self._k8s_versions}),
             _Route("/k8s/versions/default", {"GET": self._k8s_default_version}),
@@ -347,9 +368,6 @@ class IonosCloudService(IonosServiceBase):
             _Route("/requests", {"GET": self._list_requests}),
             _Route(r"/requests/(?P<rid>[^/]+)", {"GET": self._get_request}),
             _Route(r"/requests/(?P<rid>[^/]+)/status", {"GET": self._get_request_status}),
-            *self._label_routes(dc, "datacenter"),
-            *self._label_routes(vol, "volume"),
-            *self._label_routes(r"/snapshots/(?P<sid>[^/]+)", "snapshot"),
             _Route("/labels", {"GET": self._list_all_labels}),
             _Route(r"/labels/(?P<urn>[^/]+)", {"GET": self._get_label_by_urn}),
             _Route("/contracts", {"GET": self._contracts}),
@@ -1236,43 +1254,70 @@ class IonosCloudService(IonosServiceBase):
 
     def _pool_props(self, p: dict[str, Any], cluster: dict[str, Any],
                     current: dict[str, Any] | None) -> dict[str, Any]:
-        if current is None:
-            self._require(p, "name", "datacenterId", "nodeCount", "coresCount", "ramSize",
-                          "availabilityZone", "storageType", "storageSize")
-            name = self._str(p, "name")
-            if not _K8S_NAME_RE.match(name):
-                raise ApiError(422, f"[(root).properties.name] {name!r} {_K8S_NAME_RULE}")
-            dc_id = self._str(p, "datacenterId")
-            self._get(f"/datacenters/{dc_id}", "datacenter")
-            ram = self._int(p, "ramSize", 2048, 1024 * 1024)
-            if ram % 1024:
-                raise ApiError(422, f"[(root).properties.ramSize] {ram} MB must be a multiple "
-                                    "of 1024")
-            props: dict[str, Any] = {
-                "name": name, "datacenterId": dc_id,
-                "cpuFamily": p.get("cpuFamily") or "INTEL_SKYLAKE",
-                "serverType": p.get("serverType") or "DedicatedCore",
-                "coresCount": self._int(p, "coresCount", 1, 62), "ramSize": ram,
-                "availabilityZone": self._str(p, "availabilityZone",
-                                              ("AUTO", "ZONE_1", "ZONE_2")),
-                "storageType": self._str(p, "storageType", ("HDD", "SSD")),
-                "storageSize": self._int(p, "storageSize", 10, 4096),
-            }
-            cluster_version = cluster["props"]["k8sVersion"]
-        else:
-            self._require(p, "nodeCount")
-            for ro in ("datacenterId", "cpuFamily", "coresCount", "ramSize", "availabilityZone",
-                       "storageType", "storageSize"):
-                if ro in p and p[ro] is not None and p[ro] != current.get(ro):
-                    raise ApiError(422, f"[(root).properties.{ro}] cannot be changed on an "
-                                        "existing node pool; create a new node pool")
-            if p.get("name") not in (None, current["name"]):
-                raise ApiError(422, "[(root).properties.name] a node pool cannot be renamed")
-            props = dict(current)
-            cluster_version = current["k8sVersion"]
+        props = self._new_pool_props(p) if current is None else self._changed_pool_props(
+            p, current)
         props["nodeCount"] = self._int(p, "nodeCount", 1, 100)
-        version = self._k8s_version(p, cluster_version)
-        cluster_version = cluster["props"]["k8sVersion"]
+        props["k8sVersion"] = self._pool_version(p, cluster["props"]["k8sVersion"], current)
+        props["maintenanceWindow"] = self._maintenance(p, "Monday") if (
+            current is None or p.get("maintenanceWindow") is not None) else \
+            current["maintenanceWindow"]
+        auto = p.get("autoScaling")
+        if auto is not None:
+            props["autoScaling"] = self._pool_autoscaling(auto, props["nodeCount"])
+        elif current is None:
+            props["autoScaling"] = {"minNodeCount": None, "maxNodeCount": None}
+        lans = p.get("lans")
+        if lans is not None or current is None:
+            props["lans"] = self._pool_lans(lans or [], props["datacenterId"])
+        for key in ("labels", "annotations"):
+            value = p.get(key)
+            if value is not None or current is None:
+                props[key] = _string_map(value or {}, key)
+        ips = p.get("publicIps")
+        if ips is not None or current is None:
+            props["publicIps"] = list(ips or [])
+        return props
+
+    def _new_pool_props(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A POSTed node pool's fixed properties, each checked and defaulted."""
+        self._require(p, "name", "datacenterId", "nodeCount", "coresCount", "ramSize",
+                      "availabilityZone", "storageType", "storageSize")
+        name = self._str(p, "name")
+        if not _K8S_NAME_RE.match(name):
+            raise ApiError(422, f"[(root).properties.name] {name!r} {_K8S_NAME_RULE}")
+        dc_id = self._str(p, "datacenterId")
+        self._get(f"/datacenters/{dc_id}", "datacenter")
+        ram = self._int(p, "ramSize", 2048, 1024 * 1024)
+        if ram % 1024:
+            raise ApiError(422, f"[(root).properties.ramSize] {ram} MB must be a multiple "
+                                "of 1024")
+        return {
+            "name": name, "datacenterId": dc_id,
+            "cpuFamily": p.get("cpuFamily") or "INTEL_SKYLAKE",
+            "serverType": p.get("serverType") or "DedicatedCore",
+            "coresCount": self._int(p, "coresCount", 1, 62), "ramSize": ram,
+            "availabilityZone": self._str(p, "availabilityZone", ("AUTO", "ZONE_1", "ZONE_2")),
+            "storageType": self._str(p, "storageType", ("HDD", "SSD")),
+            "storageSize": self._int(p, "storageSize", 10, 4096),
+        }
+
+    def _changed_pool_props(self, p: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+        """A PUT's starting point: the pool as it is, its fixed properties unchanged."""
+        self._require(p, "nodeCount")
+        for ro in ("datacenterId", "cpuFamily", "coresCount", "ramSize", "availabilityZone",
+                   "storageType", "storageSize"):
+            if ro in p and p[ro] is not None and p[ro] != current.get(ro):
+                raise ApiError(422, f"[(root).properties.{ro}] cannot be changed on an "
+                                    "existing node pool; create a new node pool")
+        if p.get("name") not in (None, current["name"]):
+            raise ApiError(422, "[(root).properties.name] a node pool cannot be renamed")
+        return dict(current)
+
+    def _pool_version(self, p: dict[str, Any], cluster_version: str,
+                      current: dict[str, Any] | None) -> str:
+        """The pool's Kubernetes version: viable for the cluster, upgraded one minor at a time."""
+        version = self._k8s_version(p, cluster_version if current is None
+                                    else current["k8sVersion"])
         viable = node_pool_versions(cluster_version)
         if current is not None and version != current["k8sVersion"] and version not in (
                 allowed := pool_upgrades(current["k8sVersion"], cluster_version)):
@@ -1285,40 +1330,21 @@ class IonosCloudService(IonosServiceBase):
             raise ApiError(422, f"[(root).properties.k8sVersion] {version} is not one of the "
                                 f"cluster's viableNodePoolVersions {viable} (a node pool never "
                                 f"runs a newer version than its cluster's {cluster_version})")
-        props["k8sVersion"] = version
-        props["maintenanceWindow"] = self._maintenance(p, "Monday") if (
-            current is None or p.get("maintenanceWindow") is not None) else \
-            current["maintenanceWindow"]
-        auto = p.get("autoScaling")
-        if auto is not None:
-            if not isinstance(auto, dict):
-                raise ApiError(422, "[(root).properties.autoScaling] must be an object")
-            lo, hi = auto.get("minNodeCount"), auto.get("maxNodeCount")
-            if lo is not None or hi is not None:
-                if not isinstance(lo, int) or not isinstance(hi, int) or not 1 <= lo <= hi:
-                    raise ApiError(422, "[(root).properties.autoScaling] needs integers "
-                                        "1 <= minNodeCount <= maxNodeCount")
-                if not lo <= props["nodeCount"] <= hi:
-                    raise ApiError(422, f"[(root).properties.nodeCount] {props['nodeCount']} "
-                                        f"is outside autoScaling [{lo}, {hi}]")
-            props["autoScaling"] = {"minNodeCount": lo, "maxNodeCount": hi}
-        elif current is None:
-            props["autoScaling"] = {"minNodeCount": None, "maxNodeCount": None}
-        lans = p.get("lans")
-        if lans is not None or current is None:
-            props["lans"] = self._pool_lans(lans or [], props["datacenterId"])
-        for key in ("labels", "annotations"):
-            value = p.get(key)
-            if value is not None or current is None:
-                value = value or {}
-                if not isinstance(value, dict) or not all(
-                        isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-                    raise ApiError(422, f"[(root).properties.{key}] must map strings to strings")
-                props[key] = value
-        ips = p.get("publicIps")
-        if ips is not None or current is None:
-            props["publicIps"] = list(ips or [])
-        return props
+        return version
+
+    @staticmethod
+    def _pool_autoscaling(auto: Any, node_count: int) -> dict[str, Any]:
+        if not isinstance(auto, dict):
+            raise ApiError(422, "[(root).properties.autoScaling] must be an object")
+        lo, hi = auto.get("minNodeCount"), auto.get("maxNodeCount")
+        if lo is not None or hi is not None:
+            if not isinstance(lo, int) or not isinstance(hi, int) or not 1 <= lo <= hi:
+                raise ApiError(422, "[(root).properties.autoScaling] needs integers "
+                                    "1 <= minNodeCount <= maxNodeCount")
+            if not lo <= node_count <= hi:
+                raise ApiError(422, f"[(root).properties.nodeCount] {node_count} "
+                                    f"is outside autoScaling [{lo}, {hi}]")
+        return {"minNodeCount": lo, "maxNodeCount": hi}
 
     def _pool_lans(self, lans: Any, dc_id: str) -> list[dict[str, Any]]:
         if not isinstance(lans, list):

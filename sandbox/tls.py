@@ -258,35 +258,43 @@ class _Server:
                     self._finish(sel, heapq.heappop(waiting)[2])
                 wait = min(0.5, waiting[0][0] - now) if waiting else 0.5
                 for key, _ in sel.select(timeout=max(wait, 0.0)):
-                    if key.data is None:
-                        try:
-                            conn, _ = self.sock.accept()
-                        except OSError:
-                            return
-                        if self.mode == "stall":
-                            self._answer(conn)
-                            continue
-                        self.settings.gauge.up()
-                        latency = self.settings.latency
-                        if latency > 0:
-                            heapq.heappush(waiting, (time.monotonic() + latency, next(seq), conn))
-                        else:
-                            self._finish(sel, conn)
-                    else:
+                    if key.data is not None:
                         sel.unregister(key.fileobj)
                         _close(key.fileobj)  # type: ignore[arg-type]
-                now = time.monotonic()
-                for key in list(sel.get_map().values()):
-                    if key.data is not None and key.data < now:
-                        sel.unregister(key.fileobj)
-                        _close(key.fileobj)  # type: ignore[arg-type]
+                    elif not self._take(sel, waiting, seq):
+                        return
+                self._expire(sel, time.monotonic())
         finally:
-            for key in list(sel.get_map().values()):
-                if key.data is not None:
-                    _close(key.fileobj)  # type: ignore[arg-type]
+            self._expire(sel, float("inf"))
             for _, _, conn in waiting:
                 _close(conn)
             sel.close()
+
+    def _take(self, sel: selectors.BaseSelector, waiting: list[tuple[float, int, socket.socket]],
+              seq: itertools.count[int]) -> bool:
+        """Accept one connection; False once the listening socket is closed."""
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return False
+        if self.mode == "stall":
+            self._answer(conn)
+            return True
+        self.settings.gauge.up()
+        latency = self.settings.latency
+        if latency > 0:
+            heapq.heappush(waiting, (time.monotonic() + latency, next(seq), conn))
+        else:
+            self._finish(sel, conn)
+        return True
+
+    @staticmethod
+    def _expire(sel: selectors.BaseSelector, now: float) -> None:
+        """Close the kept connections whose linger ended before ``now``."""
+        for key in list(sel.get_map().values()):
+            if key.data is not None and key.data < now:
+                sel.unregister(key.fileobj)
+                _close(key.fileobj)  # type: ignore[arg-type]
 
     def _finish(self, sel: selectors.BaseSelector, conn: socket.socket) -> None:
         self.settings.gauge.down()
