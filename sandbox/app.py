@@ -7,7 +7,6 @@ Certificate Manager share one port behind a path-prefix router; every other serv
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import secrets
@@ -57,18 +56,6 @@ class SandboxError(RuntimeError):
 # The ServiceAccount the deploy runs jobs as (deploy/, platform_assets.names), which the sandbox's
 # Vault role admits.
 VAULT_RUN_ACCOUNT = ("platform-ops-runs", "platform-ops-runner")
-
-
-def _load(what: str, candidates: list[tuple[str, str]]) -> Any:
-    """The first of ``module:attribute`` candidates that imports (services live in modules or
-    packages of their own)."""
-    errors = []
-    for module, attr in candidates:
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            errors.append(f"{module}.{attr}: {exc}")
-    raise SandboxError(f"cannot load the sandbox {what}: " + "; ".join(errors))
 
 
 def probe_mariadb(host: str = "127.0.0.1", port: int = 3306, timeout: float = 0.5) -> bool:
@@ -142,6 +129,7 @@ class Sandbox:
         self._servers: list[RunningServer] = []
         self._stoppers: list[Callable[[], None]] = []
         self._git: Any = None
+        self._certmanager_fresh = False
         self._pending: list[Future[Any]] = []
         self.tls: Any = None
         # Services without a reset() are reset by building a new one on the same server.
@@ -184,8 +172,9 @@ class Sandbox:
         return self
 
     def _start(self, timeout: float) -> None:
+        from sandbox.alertmanager import AlertmanagerService
         from sandbox.git import seed_repository
-        from sandbox.s3 import ACCESS_KEY, SECRET_KEY, S3Service
+        from sandbox.s3 import S3Service
 
         deadline = time.monotonic() + timeout
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -199,86 +188,9 @@ class Sandbox:
         pool.shutdown(wait=False)
         self._pending = [s3_started, git_seeded, tls_started]
 
-        if probe_mariadb():
-            # The local server's admin login (Debian's default: root, no password).
-            self.world.mariadb_host, self.world.mariadb_port = "127.0.0.1", 3306
-            self.world.extras.setdefault("mariadb_admin_user", "root")
-            self.world.extras.setdefault("mariadb_admin_password", "")
-
-        if probe_postgres():
-            # The local server's admin login (user postgres, trust on 127.0.0.1).
-            self.world.postgres_host, self.world.postgres_port = "127.0.0.1", 5432
-            self.world.extras.setdefault("postgres_admin_user", "postgres")
-            self.world.extras.setdefault("postgres_admin_password", "")
-
-        kubernetes_cls = _load("Kubernetes API", [
-            ("sandbox.kubernetes", "KubernetesService"),
-            ("sandbox.kubernetes.service", "KubernetesService")])
-
-        def new_kubernetes() -> Any:
-            return kubernetes_cls(self.world, state_dir=self._service_state("kubernetes"),
-                                  controller_delay=self.delay, run_jobs=self.run_jobs,
-                                  preinstall_crds=self.preinstall_crds)
-
-        def restarted_kubernetes() -> Any:
-            k8s = new_kubernetes()
-            k8s.start_controllers()
-            return k8s
-
-        k8s = new_kubernetes()
-        k8s_server = self._serve(k8s)
-        self.world.kubernetes_url = k8s_server.url
-        self._stoppers.append(lambda: self.services.get("kubernetes", k8s).stop())
-        self._recreate["kubernetes"] = (k8s_server, restarted_kubernetes)
-
-        ionos_cls = _load("IONOS Cloud API", [("sandbox.ionos", "IonosCloudService"),
-                                              ("sandbox.ionos.cloud", "IonosCloudService")])
-        mariadb_cls = _load("DBaaS MariaDB API", [("sandbox.mariadb", "MariaDBService"),
-                                                  ("sandbox.ionos", "MariaDBService"),
-                                                  ("sandbox.ionos.mariadb", "MariaDBService")])
-        certmanager_cls = _load("Certificate Manager API", [
-            ("sandbox.certmanager", "CertificateManagerService"),
-            ("sandbox.ionos", "CertificateManagerService"),
-            ("sandbox.ionos.certmanager", "CertificateManagerService")])
-        ionos = ionos_cls(self.world, IONOS_TOKEN, IONOS_USERNAME, IONOS_PASSWORD,
-                          delay=self.delay, state_dir=self._service_state("ionos"))
-        mariadb = mariadb_cls(self.world, IONOS_TOKEN, delay=self.delay,
-                              state_dir=self._service_state("mariadb"), username=IONOS_USERNAME,
-                              password=IONOS_PASSWORD)
-        certmanager_state = self._service_state("certmanager")
-        certmanager_fresh = certmanager_state is None or not any(certmanager_state.iterdir())
-        certmanager = certmanager_cls(self.world, IONOS_TOKEN, state_dir=certmanager_state,
-                                      username=IONOS_USERNAME, password=IONOS_PASSWORD)
-        from sandbox.auth import AuthService
-        from sandbox.dns import DnsService
-        from sandbox.postgres import PostgresService
-
-        auth = AuthService(IONOS_TOKEN, IONOS_USERNAME, IONOS_PASSWORD,
-                           state_dir=self._service_state("auth"))
-        dns = DnsService(self.world, IONOS_TOKEN, delay=self.delay,
-                         state_dir=self._service_state("dns"), accepts=auth.accepts)
-        postgres = PostgresService(self.world, IONOS_TOKEN, delay=self.delay,
-                                   state_dir=self._service_state("postgres"),
-                                   username=IONOS_USERNAME, password=IONOS_PASSWORD)
-        from sandbox.inmemorydb import InMemoryDBService
-
-        if probe_redis():
-            self.world.extras.setdefault("redis_host", "127.0.0.1")
-            self.world.extras.setdefault("redis_port", 6379)
-        inmemorydb = InMemoryDBService(self.world, IONOS_TOKEN, delay=self.delay,
-                                       state_dir=self._service_state("inmemorydb"),
-                                       username=IONOS_USERNAME, password=IONOS_PASSWORD)
-        from sandbox.registry import RegistryService
-
-        registry = RegistryService(self.world, IONOS_TOKEN, delay=self.delay,
-                                   state_dir=self._service_state("registry"),
-                                   username=IONOS_USERNAME, password=IONOS_PASSWORD)
-        router = self._serve(PrefixRouter({INMEMORYDB_PREFIX: inmemorydb,
-                                           REGISTRY_PREFIX: registry,
-                                           IONOS_PREFIX: ionos, MARIADB_PREFIX: mariadb,
-                                           CERTMANAGER_PREFIX: certmanager, DNS_PREFIX: dns,
-                                           AUTH_PREFIX: auth,
-                                           POSTGRES_PREFIX: postgres}))
+        self._use_local_servers()
+        k8s, k8s_server = self._start_kubernetes()
+        apis, router = self._start_ionos_apis()
         # The TLS endpoints serve what cert-manager issues, like an ingress; set before the
         # controllers start so that Secrets restored from state are announced too.
         self.world.on_tls_secret = self._follow_tls_secret
@@ -287,15 +199,9 @@ class Sandbox:
         k8s.start_controllers()
         if self.state_dir is not None:
             # Node pools restored from state: their Node objects in the restored cluster.
-            resync = getattr(ionos, "resync_world", None)
-            if callable(resync):
-                resync()
-
+            apis["ionos"].resync_world()
         vault, vault_env = self._start_vault()
-
-        alertmanager_cls = _load("Alertmanager API", [("sandbox.alertmanager",
-                                                       "AlertmanagerService")])
-        alertmanager = alertmanager_cls()
+        alertmanager = AlertmanagerService()
         alertmanager_server = self._serve(alertmanager)
 
         s3_started.result(timeout=max(deadline - time.monotonic(), 0.1))
@@ -307,73 +213,157 @@ class Sandbox:
             reset_state=self.reset_state,
             kubernetes=self._kubernetes_admin,
             clusters={name: self._cluster_admin(name) for name in self.clusters}))
-        self.services = {**self.services, "kubernetes": k8s, "ionos": ionos, "mariadb": mariadb,
-                         "certmanager": certmanager, "dns": dns, "auth": auth,
-                         "postgres": postgres, "inmemorydb": inmemorydb,
-                         "registry": registry,
+        self.services = {**self.services, "kubernetes": k8s, **apis,
                          "alertmanager": alertmanager, "s3": s3, "vault": vault}
-        for svc in (ionos, mariadb, certmanager, alertmanager):
-            stop = getattr(svc, "stop", None)
-            if callable(stop):
-                self._stoppers.append(stop)
 
         kubeconfig = self.workdir / "kubeconfig.yaml"
         write_private(kubeconfig, k8s.kubeconfig(k8s_server.url))
         self._git = git_seeded.result(timeout=max(deadline - time.monotonic(), 0.1))
         tls_env = tls_started.result(timeout=max(deadline - time.monotonic(), 0.1))
         self._start_following_tls()
-        if certmanager_fresh:
-            self._seed_certificates(certmanager)
+        if self._certmanager_fresh:
+            self._seed_certificates(apis["certmanager"])
 
+        self.env = {**self._environment(router.url, kubeconfig, s3_server.url,
+                                        alertmanager_server.url, admin_server.url),
+                    **tls_env, **vault_env, **extra_env}
+        self._wait_ready(k8s_server.url, deadline)
+
+    def _wait_ready(self, kubernetes_url: str, deadline: float) -> None:
+        env = self.env
+        for url in (kubernetes_url + "/version", env["IONOS_API_URL"], env["IONOS_MARIADB_URL"],
+                    env["IONOS_CERTMANAGER_URL"], env["IONOS_DNS_URL"] + "/zones",
+                    env["IONOS_POSTGRES_URL"] + "/clusters", env["AWS_ENDPOINT_URL_S3"] + "/",
+                    env["ALERTMANAGER_URL"] + "/api/v2/status",
+                    env["SANDBOX_ADMIN_URL"] + "/healthz"):
+            _wait_http(url, deadline)
+        # The readiness probes are not the user's requests.
+        COUNTER.reset()
+
+    def _use_local_servers(self) -> None:
+        """The machine's MariaDB, PostgreSQL and Redis, where they answer, back the DBaaS
+        emulators (their admin logins are Debian's defaults)."""
+        if probe_mariadb():
+            self.world.mariadb_host, self.world.mariadb_port = "127.0.0.1", 3306
+            self.world.extras.setdefault("mariadb_admin_user", "root")
+            self.world.extras.setdefault("mariadb_admin_password", "")
+        if probe_postgres():
+            # User postgres, trust on 127.0.0.1.
+            self.world.postgres_host, self.world.postgres_port = "127.0.0.1", 5432
+            self.world.extras.setdefault("postgres_admin_user", "postgres")
+            self.world.extras.setdefault("postgres_admin_password", "")
+        if probe_redis():
+            self.world.extras.setdefault("redis_host", "127.0.0.1")
+            self.world.extras.setdefault("redis_port", 6379)
+
+    def _start_kubernetes(self) -> tuple[Any, RunningServer]:
+        """The managed cluster's API server (its controllers start once IONOS is linked)."""
+        from sandbox.kubernetes.service import KubernetesService
+
+        def new_kubernetes() -> Any:
+            return KubernetesService(self.world, state_dir=self._service_state("kubernetes"),
+                                     controller_delay=self.delay, run_jobs=self.run_jobs,
+                                     preinstall_crds=self.preinstall_crds)
+
+        def restarted_kubernetes() -> Any:
+            k8s = new_kubernetes()
+            k8s.start_controllers()
+            return k8s
+
+        k8s = new_kubernetes()
+        k8s_server = self._serve(k8s)
+        self.world.kubernetes_url = k8s_server.url
+        self._stoppers.append(lambda: self.services.get("kubernetes", k8s).stop())
+        self._recreate["kubernetes"] = (k8s_server, restarted_kubernetes)
+        return k8s, k8s_server
+
+    def _start_ionos_apis(self) -> tuple[dict[str, Any], RunningServer]:
+        """The IONOS APIs, each under its prefix behind one router."""
+        from sandbox.auth import AuthService
+        from sandbox.certmanager import CertificateManagerService
+        from sandbox.dns import DnsService
+        from sandbox.inmemorydb import InMemoryDBService
+        from sandbox.ionos import IonosCloudService
+        from sandbox.mariadb import MariaDBService
+        from sandbox.postgres import PostgresService
+        from sandbox.registry import RegistryService
+
+        login = {"username": IONOS_USERNAME, "password": IONOS_PASSWORD}
+        dbaas = {**login, "delay": self.delay}
+        certmanager_state = self._service_state("certmanager")
+        self._certmanager_fresh = certmanager_state is None or not any(
+            certmanager_state.iterdir())
+        auth = AuthService(IONOS_TOKEN, IONOS_USERNAME, IONOS_PASSWORD,
+                           state_dir=self._service_state("auth"))
+        apis: dict[str, Any] = {
+            "ionos": IonosCloudService(self.world, IONOS_TOKEN, IONOS_USERNAME, IONOS_PASSWORD,
+                                       delay=self.delay, state_dir=self._service_state("ionos")),
+            "mariadb": MariaDBService(self.world, IONOS_TOKEN,
+                                      state_dir=self._service_state("mariadb"), **dbaas),
+            "certmanager": CertificateManagerService(self.world, IONOS_TOKEN,
+                                                     state_dir=certmanager_state, **login),
+            "dns": DnsService(self.world, IONOS_TOKEN, delay=self.delay,
+                              state_dir=self._service_state("dns"), accepts=auth.accepts),
+            "auth": auth,
+            "postgres": PostgresService(self.world, IONOS_TOKEN,
+                                        state_dir=self._service_state("postgres"), **dbaas),
+            "inmemorydb": InMemoryDBService(self.world, IONOS_TOKEN,
+                                            state_dir=self._service_state("inmemorydb"), **dbaas),
+            "registry": RegistryService(self.world, IONOS_TOKEN,
+                                        state_dir=self._service_state("registry"), **dbaas),
+        }
+        prefixes = {INMEMORYDB_PREFIX: "inmemorydb", REGISTRY_PREFIX: "registry",
+                    IONOS_PREFIX: "ionos", MARIADB_PREFIX: "mariadb",
+                    CERTMANAGER_PREFIX: "certmanager", DNS_PREFIX: "dns", AUTH_PREFIX: "auth",
+                    POSTGRES_PREFIX: "postgres"}
+        router = self._serve(PrefixRouter({p: apis[n] for p, n in prefixes.items()}))
+        return apis, router
+
+    def _environment(self, router_url: str, kubeconfig: Path, s3_url: str,
+                     alertmanager_url: str, admin_url: str) -> dict[str, str]:
+        """The variables a client of this sandbox needs (the env file's content)."""
+        from sandbox.s3 import ACCESS_KEY, SECRET_KEY
+
+        assert self._git is not None
         env = {
-            "IONOS_API_URL": router.url + IONOS_PREFIX,
+            "IONOS_API_URL": router_url + IONOS_PREFIX,
             "IONOS_TOKEN": IONOS_TOKEN,
             "IONOS_USERNAME": IONOS_USERNAME,
             "IONOS_PASSWORD": IONOS_PASSWORD,
-            "IONOS_MARIADB_URL": router.url + MARIADB_PREFIX,
-            "IONOS_CERTMANAGER_URL": router.url + CERTMANAGER_PREFIX,
-            "IONOS_DNS_URL": router.url + DNS_PREFIX,
-            "IONOS_AUTH_URL": router.url + AUTH_PREFIX,
-            "IONOS_POSTGRES_URL": router.url + POSTGRES_PREFIX,
+            "IONOS_MARIADB_URL": router_url + MARIADB_PREFIX,
+            "IONOS_CERTMANAGER_URL": router_url + CERTMANAGER_PREFIX,
+            "IONOS_DNS_URL": router_url + DNS_PREFIX,
+            "IONOS_AUTH_URL": router_url + AUTH_PREFIX,
+            "IONOS_POSTGRES_URL": router_url + POSTGRES_PREFIX,
             "KUBECONFIG": str(kubeconfig),
-            "AWS_ENDPOINT_URL_S3": s3_server.url,
+            "AWS_ENDPOINT_URL_S3": s3_url,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "ALERTMANAGER_URL": alertmanager_server.url,
+            "ALERTMANAGER_URL": alertmanager_url,
             "PLATFORM_GIT_URL": self._git.url,
             "PLATFORM_GIT_BRANCH": "main",
             "PLATFORM_SPEC": str(self._git.spec_path),
             "MARIADB_PASSWORD": MARIADB_PASSWORD,
             "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
-            "IONOS_INMEMORYDB_URL": router.url + INMEMORYDB_PREFIX,
-            "IONOS_REGISTRY_URL": router.url + REGISTRY_PREFIX,
+            "IONOS_INMEMORYDB_URL": router_url + INMEMORYDB_PREFIX,
+            "IONOS_REGISTRY_URL": router_url + REGISTRY_PREFIX,
             "INMEMORYDB_PASSWORD": INMEMORYDB_PASSWORD,
-            "SANDBOX_ADMIN_URL": admin_server.url,
+            "SANDBOX_ADMIN_URL": admin_url,
             "SANDBOX_STATE_DIR": str(self.workdir),
         }
-        if self.world.mariadb_host:
-            env["SANDBOX_MARIADB_HOST"] = self.world.mariadb_host
-            env["SANDBOX_MARIADB_PORT"] = str(self.world.mariadb_port)
-            env["SANDBOX_MARIADB_USER"] = self.world.extras["mariadb_admin_user"]
-            env["SANDBOX_MARIADB_PASSWORD"] = self.world.extras["mariadb_admin_password"]
-        if self.world.extras.get("redis_host"):
-            env["SANDBOX_REDIS_HOST"] = str(self.world.extras["redis_host"])
-            env["SANDBOX_REDIS_PORT"] = str(self.world.extras["redis_port"])
-        if self.world.postgres_host:
-            env["SANDBOX_POSTGRES_HOST"] = self.world.postgres_host
-            env["SANDBOX_POSTGRES_PORT"] = str(self.world.postgres_port)
-        env.update(tls_env)
-        env.update(vault_env)
-        env.update(extra_env)
-        self.env = env
-
-        for url in (k8s_server.url + "/version", env["IONOS_API_URL"], env["IONOS_MARIADB_URL"],
-                    env["IONOS_CERTMANAGER_URL"], env["IONOS_DNS_URL"] + "/zones",
-                    env["IONOS_POSTGRES_URL"] + "/clusters", s3_server.url + "/",
-                    alertmanager_server.url + "/api/v2/status", admin_server.url + "/healthz"):
-            _wait_http(url, deadline)
-        # The readiness probes are not the user's requests.
-        COUNTER.reset()
+        world = self.world
+        if world.mariadb_host:
+            env["SANDBOX_MARIADB_HOST"] = world.mariadb_host
+            env["SANDBOX_MARIADB_PORT"] = str(world.mariadb_port)
+            env["SANDBOX_MARIADB_USER"] = world.extras["mariadb_admin_user"]
+            env["SANDBOX_MARIADB_PASSWORD"] = world.extras["mariadb_admin_password"]
+        if world.extras.get("redis_host"):
+            env["SANDBOX_REDIS_HOST"] = str(world.extras["redis_host"])
+            env["SANDBOX_REDIS_PORT"] = str(world.extras["redis_port"])
+        if world.postgres_host:
+            env["SANDBOX_POSTGRES_HOST"] = world.postgres_host
+            env["SANDBOX_POSTGRES_PORT"] = str(world.postgres_port)
+        return env
 
     def _start_vault(self) -> tuple[Any, dict[str, str]]:
         """Vault with KV v2 at ``secret/`` and the Kubernetes auth method: the role
@@ -395,7 +385,8 @@ class Sandbox:
                        "SANDBOX_VAULT_ROOT_TOKEN": vault.root_token}
 
     def _start_tls(self) -> dict[str, str]:
-        start_tls_endpoints = _load("TLS endpoints", [("sandbox.tls", "start_tls_endpoints")])
+        from sandbox.tls import start_tls_endpoints
+
         endpoints = start_tls_endpoints(self.workdir / "tls")
         self._stoppers.append(endpoints.stop)
         self.tls = endpoints

@@ -347,37 +347,45 @@ class ApplicationLoadBalancers:
         if htype not in HTTP_RULE_TYPES:
             raise ApiError(422, f"{_where(where + '.type')} {htype!r} is not one of "
                                 f"{list(HTTP_RULE_TYPES)}")
-        out: dict[str, Any] = {"name": str(h["name"]), "type": htype}
-        if htype == "FORWARD":
-            tg = h.get("targetGroup")
-            if not isinstance(tg, str) or f"/targetgroups/{tg}" not in self.svc._objs:
-                raise ApiError(422, f"{_where(where + '.targetGroup')} target group {tg!r} does "
-                                    "not exist; a FORWARD rule needs an existing target group")
-            out["targetGroup"] = tg
-        elif htype == "REDIRECT":
-            if not h.get("location"):
-                raise ApiError(422, f"{_where(where + '.location')} is required for REDIRECT")
-            code = h.get("statusCode", 301)
-            if code not in REDIRECT_CODES:
-                raise ApiError(422, f"{_where(where + '.statusCode')} {code!r} is not one of "
-                                    f"{list(REDIRECT_CODES)}")
-            out.update({"location": h["location"], "statusCode": code,
-                        "dropQuery": bool(h.get("dropQuery", False))})
-        else:
-            if not h.get("responseMessage"):
-                raise ApiError(422, f"{_where(where + '.responseMessage')} is required for "
-                                    "STATIC")
-            code = h.get("statusCode", 503)
-            if not isinstance(code, int) or not 200 <= code <= 599:
-                raise ApiError(422, f"{_where(where + '.statusCode')} {code!r} must be 200-599")
-            out.update({"statusCode": code, "responseMessage": h["responseMessage"]})
-            if h.get("contentType") is not None:
-                out["contentType"] = h["contentType"]
+        by_type = {"FORWARD": self._forward_rule, "REDIRECT": self._redirect_rule,
+                   "STATIC": self._static_rule}
+        out: dict[str, Any] = {"name": str(h["name"]), "type": htype,
+                               **by_type[htype](where, h)}
         conditions = h.get("conditions") or []
         if not isinstance(conditions, list):
             raise ApiError(422, f"{_where(where + '.conditions')} must be a list")
         out["conditions"] = [self._condition(f"{where}.conditions[{i}]", c)
                              for i, c in enumerate(conditions)]
+        return out
+
+    def _forward_rule(self, where: str, h: dict[str, Any]) -> dict[str, Any]:
+        tg = h.get("targetGroup")
+        if not isinstance(tg, str) or f"/targetgroups/{tg}" not in self.svc._objs:
+            raise ApiError(422, f"{_where(where + '.targetGroup')} target group {tg!r} does "
+                                "not exist; a FORWARD rule needs an existing target group")
+        return {"targetGroup": tg}
+
+    @staticmethod
+    def _redirect_rule(where: str, h: dict[str, Any]) -> dict[str, Any]:
+        if not h.get("location"):
+            raise ApiError(422, f"{_where(where + '.location')} is required for REDIRECT")
+        code = h.get("statusCode", 301)
+        if code not in REDIRECT_CODES:
+            raise ApiError(422, f"{_where(where + '.statusCode')} {code!r} is not one of "
+                                f"{list(REDIRECT_CODES)}")
+        return {"location": h["location"], "statusCode": code,
+                "dropQuery": bool(h.get("dropQuery", False))}
+
+    @staticmethod
+    def _static_rule(where: str, h: dict[str, Any]) -> dict[str, Any]:
+        if not h.get("responseMessage"):
+            raise ApiError(422, f"{_where(where + '.responseMessage')} is required for STATIC")
+        code = h.get("statusCode", 503)
+        if not isinstance(code, int) or not 200 <= code <= 599:
+            raise ApiError(422, f"{_where(where + '.statusCode')} {code!r} must be 200-599")
+        out = {"statusCode": code, "responseMessage": h["responseMessage"]}
+        if h.get("contentType") is not None:
+            out["contentType"] = h["contentType"]
         return out
 
     def _rule_props(self, alb: dict[str, Any], p: dict[str, Any], own: str | None,

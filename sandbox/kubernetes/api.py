@@ -628,6 +628,40 @@ class ApiServer:
     def apply(self, rt: ResourceType, ns: str, name: str, body: Any, manager: str,
               sub: str = "", dry_run: bool = False, force: bool = False,
               fv: FieldValidation | None = None) -> tuple[dict[str, Any], bool]:
+        self._check_apply(rt, ns, name, body, manager)
+        # The applied configuration is typed and normalized, not defaulted: the applier owns
+        # only the fields it sent (sigs.k8s.io/structured-merge-diff).
+        body = self.decode(rt, body, fv, apply=True, defaults=False)
+        with self.store.lock:
+            old = self.store.get(rt.gk, ns if rt.namespaced else "", name)
+            if old is None:
+                if sub:
+                    raise not_found(rt, name)
+                self._check_namespace(rt, ns)
+                base: dict[str, Any] = {"apiVersion": rt.api_version, "kind": rt.kind,
+                                        "metadata": {"name": name}}
+                if rt.namespaced:
+                    base["metadata"]["namespace"] = ns
+            else:
+                base = old
+            try:
+                new = ssa.apply(base, body, self._ctx(rt, manager, sub, force))
+            except ssa.ApplyConflict as exc:
+                raise ConflictStatus(exc.status()) from exc
+            new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+            new = self.decode(rt, new, None)
+            if old is None:
+                self._applied_new(rt, new)
+            elif sub == "status":
+                new = _status_applied(old, new)
+            else:
+                self._applied_update(rt, old, new)
+            self._admit_write(rt, old, new, sub, manager, dry_run)
+            return self._commit(rt, old, new, dry_run), old is None
+
+    def _check_apply(self, rt: ResourceType, ns: str, name: str, body: Any,
+                     manager: str) -> None:
+        """What the API server refuses in an apply request before it looks at the object."""
         if not manager:
             raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: '
                            "fieldManager: Required value: is required for apply patch",
@@ -650,56 +684,26 @@ class ApiServer:
                               "the URL")
         if "managedFields" in meta:
             raise bad_request("metadata.managedFields must be nil")
-        # The applied configuration is typed and normalized, not defaulted: the applier owns
-        # only the fields it sent (sigs.k8s.io/structured-merge-diff).
-        body = self.decode(rt, body, fv, apply=True, defaults=False)
-        with self.store.lock:
-            key_ns = ns if rt.namespaced else ""
-            old = self.store.get(rt.gk, key_ns, name)
-            if old is None:
-                if sub:
-                    raise not_found(rt, name)
-                self._check_namespace(rt, ns)
-                base: dict[str, Any] = {"apiVersion": rt.api_version, "kind": rt.kind,
-                                        "metadata": {"name": name}}
-                if rt.namespaced:
-                    base["metadata"]["namespace"] = ns
-            else:
-                base = old
-            try:
-                new = ssa.apply(base, body, self._ctx(rt, manager, sub, force))
-            except ssa.ApplyConflict as exc:
-                raise ConflictStatus(exc.status()) from exc
-            new["apiVersion"], new["kind"] = rt.api_version, rt.kind
-            new = self.decode(rt, new, None)
-            if old is None:
-                managed = new["metadata"].get("managedFields")
-                self._init_meta(rt, new)
-                if managed:
-                    new["metadata"]["managedFields"] = managed
-                self._validate(rt, new)
-                self._validate_shape(rt, new)
-                self.allocate(rt, None, new)
-                self._admit_write(rt, None, new, sub, manager, dry_run)
-                return self._commit(rt, None, new, dry_run), True
-            if sub == "status":
-                final = clone(old)
-                if "status" in new:
-                    final["status"] = new["status"]
-                else:
-                    final.pop("status", None)
-                final["metadata"]["managedFields"] = new["metadata"].get("managedFields", [])
-                new = final
-            else:
-                for k in _IMMUTABLE_META + ("resourceVersion",):
-                    if k in old["metadata"]:
-                        new["metadata"][k] = old["metadata"][k]
-                self._fold_secret(rt, new)
-                self._validate(rt, new)
-                self._validate_shape(rt, new)
-                self.allocate(rt, old, new)
-            self._admit_write(rt, old, new, sub, manager, dry_run)
-            return self._commit(rt, old, new, dry_run), False
+
+    def _applied_new(self, rt: ResourceType, new: dict[str, Any]) -> None:
+        """An apply that creates: server-set metadata, validation, allocations."""
+        managed = new["metadata"].get("managedFields")
+        self._init_meta(rt, new)
+        if managed:
+            new["metadata"]["managedFields"] = managed
+        self._validate(rt, new)
+        self._validate_shape(rt, new)
+        self.allocate(rt, None, new)
+
+    def _applied_update(self, rt: ResourceType, old: dict[str, Any],
+                        new: dict[str, Any]) -> None:
+        for k in _IMMUTABLE_META + ("resourceVersion",):
+            if k in old["metadata"]:
+                new["metadata"][k] = old["metadata"][k]
+        self._fold_secret(rt, new)
+        self._validate(rt, new)
+        self._validate_shape(rt, new)
+        self.allocate(rt, old, new)
 
     def delete(self, rt: ResourceType, ns: str, name: str, options: dict[str, Any],
                dry_run: bool = False, manager: str = "") -> dict[str, Any]:
@@ -714,50 +718,44 @@ class ApiServer:
                 self.admit(AdmissionRequest(rt=rt, operation="DELETE", namespace=ns, name=name,
                                             obj=None, old=old, subresource="", manager=manager,
                                             dry_run=dry_run))
-            pre = options.get("preconditions") or {}
             meta = old["metadata"]
-            if pre.get("uid") and pre["uid"] != meta["uid"]:
-                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource} '
-                               f'"{name}": Precondition failed: UID in precondition: '
-                               f'{pre["uid"]}, UID in object meta: {meta["uid"]}')
-            if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
-                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource} '
-                               f'"{name}": Precondition failed: ResourceVersion in precondition:'
-                               f' {pre["resourceVersion"]}, ResourceVersion in object meta: '
-                               f'{meta["resourceVersion"]}')
-            policy = options.get("propagationPolicy") or (
-                "Orphan" if rt.gk == ("batch", "jobs") else "Background")
-            if policy not in ("Background", "Foreground", "Orphan"):
-                raise bad_request(f"propagationPolicy {policy!r} is not one of Background, "
-                                  "Foreground, Orphan")
+            _check_preconditions(rt, name, meta, options.get("preconditions") or {})
+            policy = _propagation_policy(rt, options)
             if dry_run:
                 return self._deleted_body(rt, old)
             if policy == "Orphan":
                 self._orphan_dependents(meta["uid"])
-            finalizers = list(meta.get("finalizers") or [])
             if rt.gk == ("", "namespaces"):
                 return self._delete_namespace(rt, old)
+            finalizers = list(meta.get("finalizers") or [])
             if policy == "Foreground" and self.dependents(meta["uid"]) and \
                     "foregroundDeletion" not in finalizers:
                 finalizers.append("foregroundDeletion")
             if finalizers:
-                if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
-                    return old
-                new = clone(old)
-                new["metadata"]["finalizers"] = finalizers
-                new["metadata"].setdefault("deletionTimestamp", now_rfc3339())
-                new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
-                result = self._commit(rt, old, new, False)
-                if policy == "Foreground":
-                    for drt, dep in self.dependents(meta["uid"]):
-                        self.delete(drt, dep["metadata"].get("namespace") or "",
-                                    dep["metadata"]["name"], {"propagationPolicy": "Foreground"})
-                    self.finish_foreground(rt, result)
-                return result
+                return self._delete_finalized(rt, old, finalizers, policy)
             gone = clone(old)
             gone["metadata"]["resourceVersion"] = str(self.store.next_rv())
             self._remove(rt, gone, policy)
             return self._deleted_body(rt, gone)
+
+    def _delete_finalized(self, rt: ResourceType, old: dict[str, Any], finalizers: list[str],
+                          policy: str) -> dict[str, Any]:
+        """A delete the finalizers hold: the object stays, marked with its deletionTimestamp;
+        a foreground delete takes its dependents first."""
+        meta = old["metadata"]
+        if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
+            return old
+        new = clone(old)
+        new["metadata"]["finalizers"] = finalizers
+        new["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+        new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+        result = self._commit(rt, old, new, False)
+        if policy == "Foreground":
+            for drt, dep in self.dependents(meta["uid"]):
+                self.delete(drt, dep["metadata"].get("namespace") or "",
+                            dep["metadata"]["name"], {"propagationPolicy": "Foreground"})
+            self.finish_foreground(rt, result)
+        return result
 
     def _deleted_body(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         if rt.custom:
@@ -960,3 +958,38 @@ def _default_job(job: dict[str, Any]) -> None:
             tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
     for name, default in (("backoffLimit", 6), ("completions", 1), ("parallelism", 1)):
         spec.setdefault(name, default)
+
+
+def _status_applied(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """An apply to the status subresource changes only status (and the managed fields)."""
+    final = clone(old)
+    if "status" in new:
+        final["status"] = new["status"]
+    else:
+        final.pop("status", None)
+    final["metadata"]["managedFields"] = new["metadata"].get("managedFields", [])
+    return final
+
+
+def _check_preconditions(rt: ResourceType, name: str, meta: dict[str, Any],
+                         pre: dict[str, Any]) -> None:
+    """DeleteOptions.preconditions: uid and resourceVersion must match (409 otherwise)."""
+    if pre.get("uid") and pre["uid"] != meta["uid"]:
+        raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource} '
+                       f'"{name}": Precondition failed: UID in precondition: '
+                       f'{pre["uid"]}, UID in object meta: {meta["uid"]}')
+    if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
+        raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource} '
+                       f'"{name}": Precondition failed: ResourceVersion in precondition:'
+                       f' {pre["resourceVersion"]}, ResourceVersion in object meta: '
+                       f'{meta["resourceVersion"]}')
+
+
+def _propagation_policy(rt: ResourceType, options: dict[str, Any]) -> str:
+    """The delete's propagation policy; Jobs default to Orphan (batch/v1's legacy default)."""
+    policy = options.get("propagationPolicy") or (
+        "Orphan" if rt.gk == ("batch", "jobs") else "Background")
+    if policy not in ("Background", "Foreground", "Orphan"):
+        raise bad_request(f"propagationPolicy {policy!r} is not one of Background, "
+                          "Foreground, Orphan")
+    return str(policy)

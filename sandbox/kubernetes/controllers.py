@@ -626,53 +626,45 @@ class Controllers:
         self._kick.set()
 
     def _container_env(self, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
-        import base64
-
-        ns = pod["metadata"]["namespace"]
+        """A container's environment as the kubelet builds it: ``envFrom`` first, then
+        ``env`` (later entries win); keys missing from a referenced object are left out."""
         out: dict[str, str] = {}
-
-        def lookup(kind: str, name: str, key: str) -> str | None:
-            gk = ("", "secrets" if kind == "secret" else "configmaps")
-            obj = self.store.get(gk, ns, name) or {}
-            data = obj.get("data") or {}
-            if key not in data:
-                return None
-            return base64.b64decode(data[key]).decode() if kind == "secret" else str(data[key])
-
         for src in container.get("envFrom") or []:
             for kind, ref in (("configmap", src.get("configMapRef")),
                               ("secret", src.get("secretRef"))):
                 if ref:
-                    gk = ("", "secrets" if kind == "secret" else "configmaps")
-                    for k in ((self.store.get(gk, ns, ref.get("name", "")) or {})
-                              .get("data") or {}):
-                        value = lookup(kind, ref.get("name", ""), k)
-                        if value is not None:
-                            out[f"{src.get('prefix', '')}{k}"] = value
+                    data = self._env_source(pod, kind, ref.get("name", ""))
+                    out.update({f"{src.get('prefix', '')}{k}": _env_decode(kind, v)
+                                for k, v in data.items()})
         for e in container.get("env") or []:
             name = e.get("name")
-            if not name:
-                continue
-            if "value" in e:
-                out[name] = str(e["value"])
-                continue
-            vf = e.get("valueFrom") or {}
-            if vf.get("secretKeyRef"):
-                ref = vf["secretKeyRef"]
-                value = lookup("secret", ref.get("name", ""), ref.get("key", ""))
-            elif vf.get("configMapKeyRef"):
-                ref = vf["configMapKeyRef"]
-                value = lookup("configmap", ref.get("name", ""), ref.get("key", ""))
-            elif vf.get("fieldRef"):
-                path = vf["fieldRef"].get("fieldPath", "")
-                value = {"metadata.name": pod["metadata"]["name"], "metadata.namespace": ns,
-                         "spec.nodeName": (pod.get("spec") or {}).get("nodeName", ""),
-                         "status.podIP": "10.233.64.10"}.get(path)
-            else:
-                value = None
+            value = self._env_value(pod, e) if name else None
             if value is not None:
                 out[name] = value
         return out
+
+    def _env_source(self, pod: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+        """The data of the ConfigMap or Secret ``name`` in the pod's namespace, as stored."""
+        gk = ("", "secrets" if kind == "secret" else "configmaps")
+        obj = self.store.get(gk, pod["metadata"]["namespace"], name) or {}
+        return dict(obj.get("data") or {})
+
+    def _env_value(self, pod: dict[str, Any], e: dict[str, Any]) -> str | None:
+        if "value" in e:
+            return str(e["value"])
+        vf = e.get("valueFrom") or {}
+        for kind, field in (("secret", "secretKeyRef"), ("configmap", "configMapKeyRef")):
+            ref = vf.get(field)
+            if ref:
+                data = self._env_source(pod, kind, ref.get("name", ""))
+                key = ref.get("key", "")
+                return _env_decode(kind, data[key]) if key in data else None
+        if vf.get("fieldRef"):
+            meta = pod["metadata"]
+            return {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
+                    "spec.nodeName": (pod.get("spec") or {}).get("nodeName", ""),
+                    "status.podIP": "10.233.64.10"}.get(vf["fieldRef"].get("fieldPath", ""))
+        return None
 
     def _issuers(self) -> None:
         for plural in ("clusterissuers", "issuers"):
@@ -970,3 +962,10 @@ def _parse_time(text: str) -> dt.datetime:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return dt.datetime.now(dt.UTC)
+
+
+def _env_decode(kind: str, value: Any) -> str:
+    """A Secret's data is base64 (the API's wire form); a ConfigMap's is text."""
+    import base64
+
+    return base64.b64decode(value).decode() if kind == "secret" else str(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 NAME_KEYED = {"containers", "initContainers", "ephemeralContainers", "env", "volumes",
@@ -57,44 +58,50 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def strategic_merge(target: Any, patch: Any, field_name: str = "") -> Any:
     """Apply a strategic merge patch (the subset in the module docstring)."""
     if isinstance(patch, dict):
-        if patch.get("$patch") == "delete":
-            return None
-        if patch.get("$patch") == "replace":
-            return {k: clone(v) for k, v in patch.items() if k != "$patch"}
-        out = dict(target) if isinstance(target, dict) else {}
-        for k, v in patch.items():
-            if k.startswith("$setElementOrder/") or k == "$patch":
-                continue
-            if k.startswith("$"):
-                raise PatchError(f"strategic merge directive {k} is not supported by the sandbox")
-            if v is None:
-                out.pop(k, None)
-                continue
-            merged = strategic_merge(out.get(k), v, k)
-            if merged is None and isinstance(v, dict):
-                out.pop(k, None)
-            else:
-                out[k] = merged
-        return out
+        return _merge_map(target, patch)
     if isinstance(patch, list):
-        key = list_key(field_name, [i for i in patch if not _is_delete(i)])
-        if key is None or not isinstance(target, list):
-            return [clone(i) for i in patch if not _is_delete(i)]
-        out_list = [clone(i) for i in target]
-        for item in patch:
-            if not isinstance(item, dict) or key not in item:
-                raise PatchError(f"list {field_name}: every item needs the merge key {key!r}")
-            idx = next((n for n, cur in enumerate(out_list)
-                        if isinstance(cur, dict) and cur.get(key) == item[key]), None)
-            if _is_delete(item):
-                if idx is not None:
-                    out_list.pop(idx)
-            elif idx is None:
-                out_list.append(strategic_merge({}, item))
-            else:
-                out_list[idx] = strategic_merge(out_list[idx], item)
-        return out_list
+        return _merge_list(target, patch, field_name)
     return clone(patch)
+
+
+def _merge_map(target: Any, patch: dict[str, Any]) -> Any:
+    if patch.get("$patch") == "delete":
+        return None
+    if patch.get("$patch") == "replace":
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if k.startswith("$setElementOrder/") or k == "$patch":
+            continue
+        if k.startswith("$"):
+            raise PatchError(f"strategic merge directive {k} is not supported by the sandbox")
+        merged = None if v is None else strategic_merge(out.get(k), v, k)
+        if merged is None and (v is None or isinstance(v, dict)):
+            out.pop(k, None)
+        else:
+            out[k] = merged
+    return out
+
+
+def _merge_list(target: Any, patch: list[Any], field_name: str) -> list[Any]:
+    """A list merged by its merge key (``name`` of containers, ...); other lists replaced."""
+    key = list_key(field_name, [i for i in patch if not _is_delete(i)])
+    if key is None or not isinstance(target, list):
+        return [clone(i) for i in patch if not _is_delete(i)]
+    out = [clone(i) for i in target]
+    for item in patch:
+        if not isinstance(item, dict) or key not in item:
+            raise PatchError(f"list {field_name}: every item needs the merge key {key!r}")
+        idx = next((n for n, cur in enumerate(out)
+                    if isinstance(cur, dict) and cur.get(key) == item[key]), None)
+        if _is_delete(item):
+            if idx is not None:
+                out.pop(idx)
+        elif idx is None:
+            out.append(strategic_merge({}, item))
+        else:
+            out[idx] = strategic_merge(out[idx], item)
+    return out
 
 
 def _is_delete(item: Any) -> bool:
@@ -175,25 +182,42 @@ def json_patch(doc: Any, ops: Any) -> Any:
         kind, path = op["op"], op["path"]
         if kind in ("add", "replace", "test") and "value" not in op:
             raise PatchError(f"operation {n} ({kind} {path}): missing 'value'")
-        if kind == "add":
-            doc = _add(doc, path, op["value"])
-        elif kind == "remove":
-            doc, _ = _remove(doc, path)
-        elif kind == "replace":
-            doc, _ = _remove(doc, path)
-            doc = _add(doc, path, op["value"])
-        elif kind in ("move", "copy"):
-            if "from" not in op:
-                raise PatchError(f"operation {n} ({kind} {path}): missing 'from'")
-            if kind == "move":
-                doc, value = _remove(doc, op["from"])
-            else:
-                value = clone(_walk(doc, _pointer(op["from"]), op["from"]))
-            doc = _add(doc, path, value)
-        elif kind == "test":
-            actual = _walk(doc, _pointer(path), path)
-            if json.dumps(actual, sort_keys=True) != json.dumps(op["value"], sort_keys=True):
-                raise PatchError(f"test operation failed at {path!r}")
-        else:
+        if kind in ("move", "copy") and "from" not in op:
+            raise PatchError(f"operation {n} ({kind} {path}): missing 'from'")
+        apply = _JSON_PATCH_OPS.get(kind)
+        if apply is None:
             raise PatchError(f"operation {n}: unknown op {kind!r}")
+        doc = apply(doc, op)
     return doc
+
+
+def _op_replace(doc: Any, op: dict[str, Any]) -> Any:
+    doc, _ = _remove(doc, op["path"])
+    return _add(doc, op["path"], op["value"])
+
+
+def _op_move(doc: Any, op: dict[str, Any]) -> Any:
+    doc, value = _remove(doc, op["from"])
+    return _add(doc, op["path"], value)
+
+
+def _op_copy(doc: Any, op: dict[str, Any]) -> Any:
+    return _add(doc, op["path"], clone(_walk(doc, _pointer(op["from"]), op["from"])))
+
+
+def _op_test(doc: Any, op: dict[str, Any]) -> Any:
+    actual = _walk(doc, _pointer(op["path"]), op["path"])
+    if json.dumps(actual, sort_keys=True) != json.dumps(op["value"], sort_keys=True):
+        raise PatchError(f"test operation failed at {op['path']!r}")
+    return doc
+
+
+# RFC 6902 section 4: each operation applied to the document in turn.
+_JSON_PATCH_OPS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "add": lambda doc, op: _add(doc, op["path"], op["value"]),
+    "remove": lambda doc, op: _remove(doc, op["path"])[0],
+    "replace": _op_replace,
+    "move": _op_move,
+    "copy": _op_copy,
+    "test": _op_test,
+}

@@ -286,39 +286,48 @@ class _CrWalk:
             self.causes.append((path, f"Unsupported value: {_render(v)}: supported values: "
                                 f"{allowed}"))
         if isinstance(v, str):
-            if "maxLength" in s and len(v) > s["maxLength"]:
-                self.causes.append((path, f"Too long: may not be more than {s['maxLength']} "
-                                    "bytes"))
-            if "minLength" in s and len(v) < s["minLength"]:
-                self.causes.append((path, f"Invalid value: {_render(v)}: {path} in body should "
-                                    f"be at least {s['minLength']} chars long"))
-            if "pattern" in s and isinstance(s["pattern"], str):
-                try:
-                    if re.search(s["pattern"], v) is None:
-                        self.causes.append((path, f"Invalid value: {_render(v)}: {path} in body"
-                                            f" should match '{s['pattern']}'"))
-                except re.error:
-                    pass
+            self._string(v, s, path)
         if isinstance(v, int | float) and not isinstance(v, bool):
-            if "minimum" in s and v < s["minimum"]:
-                self.causes.append((path, f"Invalid value: {v}: {path} in body should be "
-                                    f"greater than or equal to {s['minimum']}"))
-            if "maximum" in s and v > s["maximum"]:
-                self.causes.append((path, f"Invalid value: {v}: {path} in body should be "
-                                    f"less than or equal to {s['maximum']}"))
+            self._number(v, s, path)
         if isinstance(v, list):
-            items = s.get("items")
-            if "maxItems" in s and len(v) > s["maxItems"]:
-                self.causes.append((path, f"Too many: {len(v)}: must have at most "
-                                    f"{s['maxItems']} items"))
-            if "minItems" in s and len(v) < s["minItems"]:
-                self.causes.append((path, f"Invalid value: {len(v)}: {path} in body should have "
-                                    f"at least {s['minItems']} items"))
-            return [self.value(x, items, f"{path}[{i}]") if isinstance(items, dict) else x
-                    for i, x in enumerate(v)]
+            return self._array(v, s, path)
         if isinstance(v, dict):
             return self.object(v, s, path)
         return v
+
+    def _string(self, v: str, s: dict[str, Any], path: str) -> None:
+        if "maxLength" in s and len(v) > s["maxLength"]:
+            self.causes.append((path, f"Too long: may not be more than {s['maxLength']} bytes"))
+        if "minLength" in s and len(v) < s["minLength"]:
+            self.causes.append((path, f"Invalid value: {_render(v)}: {path} in body should "
+                                f"be at least {s['minLength']} chars long"))
+        if "pattern" in s and isinstance(s["pattern"], str):
+            try:
+                matched = re.search(s["pattern"], v) is not None
+            except re.error:
+                matched = True  # a pattern Python cannot compile is not held against the value
+            if not matched:
+                self.causes.append((path, f"Invalid value: {_render(v)}: {path} in body"
+                                    f" should match '{s['pattern']}'"))
+
+    def _number(self, v: float, s: dict[str, Any], path: str) -> None:
+        if "minimum" in s and v < s["minimum"]:
+            self.causes.append((path, f"Invalid value: {v}: {path} in body should be "
+                                f"greater than or equal to {s['minimum']}"))
+        if "maximum" in s and v > s["maximum"]:
+            self.causes.append((path, f"Invalid value: {v}: {path} in body should be "
+                                f"less than or equal to {s['maximum']}"))
+
+    def _array(self, v: list[Any], s: dict[str, Any], path: str) -> list[Any]:
+        items = s.get("items")
+        if "maxItems" in s and len(v) > s["maxItems"]:
+            self.causes.append((path, f"Too many: {len(v)}: must have at most "
+                                f"{s['maxItems']} items"))
+        if "minItems" in s and len(v) < s["minItems"]:
+            self.causes.append((path, f"Invalid value: {len(v)}: {path} in body should have "
+                                f"at least {s['minItems']} items"))
+        return [self.value(x, items, f"{path}[{i}]") if isinstance(items, dict) else x
+                for i, x in enumerate(v)]
 
     def object(self, v: dict[str, Any], s: dict[str, Any], path: str,
                top: bool = False) -> dict[str, Any]:

@@ -475,23 +475,7 @@ class KubernetesService(Service):
         raise _unknown_path()
 
     def _resource(self, req: Request, group: str, version: str, rest: list[str]) -> Response:
-        ns: str | None = None
-        if rest[0] == "namespaces" and len(rest) >= 3 and not (
-                len(rest) == 3 and rest[2] in ("status", "finalize")):
-            ns, rest = rest[1], rest[2:]
-        if len(rest) > 3:
-            raise _unknown_path()
-        plural = rest[0]
-        name = rest[1] if len(rest) > 1 else None
-        sub = rest[2] if len(rest) > 2 else ""
-        rt = self.registry.get(group, version, plural)
-        if rt is None or (ns is not None and not rt.namespaced):
-            raise _unknown_path()
-        if name is not None and rt.namespaced and ns is None:
-            raise _unknown_path()
-        if sub and sub not in rt.subresources:
-            raise _unknown_path()
-        q = req.query
+        rt, ns, name, sub = self._locate(group, version, rest)
         dry_run = self._dry_run(req)
         table = tables.table_version(req.headers.get("Accept") or "") \
             if req.method == "GET" else None
@@ -506,34 +490,64 @@ class KubernetesService(Service):
             return self._log(req, rt, ns, name)
         if req.method == "GET":
             return json_response(200, self._table(
-                rt, self.api.output(rt, self.api.get(rt, ns, name)), table, q))
-        if req.method == "PUT":
-            body = self._body(req, ("application/json", "application/yaml"))
-            fv = self._field_validation(req)
-            obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run, fv)
-            if not dry_run:
-                self._after_write(rt, obj)
-            return json_response(200, self.api.output(rt, obj), **_warnings(fv))
-        if req.method == "PATCH":
-            ptype = req.content_type
-            body = self._body(req, PATCH_TYPES)
-            force = parse_bool(q.get("force"), "force")
-            manager = q.get("fieldManager", "") if ptype == APPLY else self._manager(req)
-            fv = self._field_validation(req)
-            obj, created = self.api.patch(rt, ns, name, ptype, body, manager, sub, dry_run,
-                                          force, fv)
-            if not dry_run:
-                self._after_write(rt, obj)
-            return json_response(201 if created else 200, self.api.output(rt, obj),
-                                 **_warnings(fv))
-        if req.method == "DELETE":
-            if sub:
-                raise _not_allowed(req)
-            options = self._delete_options(req)
-            dry_run = dry_run or options.get("dryRun") == ["All"]
-            return json_response(200, self.api.delete(rt, ns, name, options, dry_run,
-                                                      self._manager(req)))
-        raise _not_allowed(req)
+                rt, self.api.output(rt, self.api.get(rt, ns, name)), table, req.query))
+        write = {"PUT": self._put, "PATCH": self._patch, "DELETE": self._delete}.get(req.method)
+        if write is None:
+            raise _not_allowed(req)
+        return write(req, rt, ns, name, sub, dry_run)
+
+    def _locate(self, group: str, version: str, rest: list[str]
+                ) -> tuple[ResourceType, str | None, str | None, str]:
+        """The resource type, namespace, name and subresource a path names (a 404 unless the
+        type serves them: a namespace only for namespaced types, a known subresource)."""
+        ns: str | None = None
+        if rest[0] == "namespaces" and len(rest) >= 3 and not (
+                len(rest) == 3 and rest[2] in ("status", "finalize")):
+            ns, rest = rest[1], rest[2:]
+        if len(rest) > 3:
+            raise _unknown_path()
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else ""
+        rt = self.registry.get(group, version, rest[0])
+        if rt is None or (ns is not None and not rt.namespaced):
+            raise _unknown_path()
+        if name is not None and rt.namespaced and ns is None:
+            raise _unknown_path()
+        if sub and sub not in rt.subresources:
+            raise _unknown_path()
+        return rt, ns, name, sub
+
+    def _put(self, req: Request, rt: ResourceType, ns: str, name: str, sub: str,
+             dry_run: bool) -> Response:
+        body = self._body(req, ("application/json", "application/yaml"))
+        fv = self._field_validation(req)
+        obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run, fv)
+        if not dry_run:
+            self._after_write(rt, obj)
+        return json_response(200, self.api.output(rt, obj), **_warnings(fv))
+
+    def _patch(self, req: Request, rt: ResourceType, ns: str, name: str, sub: str,
+               dry_run: bool) -> Response:
+        ptype = req.content_type
+        body = self._body(req, PATCH_TYPES)
+        force = parse_bool(req.query.get("force"), "force")
+        manager = req.query.get("fieldManager", "") if ptype == APPLY else self._manager(req)
+        fv = self._field_validation(req)
+        obj, created = self.api.patch(rt, ns, name, ptype, body, manager, sub, dry_run, force,
+                                      fv)
+        if not dry_run:
+            self._after_write(rt, obj)
+        return json_response(201 if created else 200, self.api.output(rt, obj),
+                             **_warnings(fv))
+
+    def _delete(self, req: Request, rt: ResourceType, ns: str, name: str, sub: str,
+                dry_run: bool) -> Response:
+        if sub:
+            raise _not_allowed(req)
+        options = self._delete_options(req)
+        dry_run = dry_run or options.get("dryRun") == ["All"]
+        return json_response(200, self.api.delete(rt, ns, name, options, dry_run,
+                                                  self._manager(req)))
 
     def _collection(self, req: Request, rt: ResourceType, ns: str | None, dry_run: bool,
                     table: str | None) -> Response:
