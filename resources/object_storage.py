@@ -9,6 +9,7 @@ required, which third-party S3 implementations accept.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -185,6 +186,11 @@ class ObjectStorageResource(dg.ConfigurableResource):
         """Every object under ``prefix`` (all pages): key → (size, ETag without quotes)."""
         return {o["Key"]: (int(o["Size"]), str(o.get("ETag", "")).strip('"'))
                 for o in self._listed(bucket, prefix, region)}
+
+    def list_modified(self, bucket: str, prefix: str,
+                      region: str | None = None) -> dict[str, datetime]:
+        """Every object under ``prefix`` (all pages): key → when it was last written."""
+        return {o["Key"]: o["LastModified"] for o in self._listed(bucket, prefix, region)}
 
     def _listed(self, bucket: str, prefix: str, region: str | None) -> Iterator[dict[str, Any]]:
         """The ListObjectsV2 entries under ``prefix``, page after page (each page one retried

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from platform_assets.backups.bucket import (
     Log,
     backups_of,
+    partitions_in_bucket,
+    read_manifest,
     remove_partition,
     s3_restore_points,
     where_of,
@@ -15,11 +17,20 @@ from platform_assets.backups.bucket import (
 from platform_assets.backups.engine import now_utc
 from platform_assets.backups.errors import required
 from platform_assets.backups.sources import SNAPSHOT_API
-from platform_assets.core.backup_manifest import partition_of_snapshot
+from platform_assets.core.backup_manifest import MANIFEST_NAME, partition_of_snapshot
+from platform_assets.core.chunk_gc import (
+    GcPlan,
+    GcStateError,
+    condemned_key,
+    grace_period,
+    parse_condemned,
+    plan_chunk_gc,
+)
 from platform_assets.core.ports import BackupCluster, BackupStore, SnapshotApi
 from platform_assets.core.retention import RestorePoint, RetentionPlan, plan_retention
+from platform_assets.core.volume_index import chunks_prefix, is_chunk_key
 from platform_assets.names import LABEL_BACKUP_TARGET
-from platform_assets.spec.models import BackupTarget, PlatformSpec
+from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
 
 
 def restore_points(spec: PlatformSpec, target: BackupTarget, store: BackupStore,
@@ -75,7 +86,7 @@ def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: BackupSt
     bk = backups_of(spec)
     points = restore_points(spec, target, store, ionos, kube, dr)
     plan = plan_retention(points, now or now_utc(), bk.tier_of(target).retention_days)
-    if dry_run or not plan.delete:
+    if dry_run:
         return plan
     where = where_of(spec, dr)
     describe = f"retention of {target.name}"
@@ -90,4 +101,46 @@ def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: BackupSt
             _forget_longhorn(spec, target, required(kube, "kubernetes", describe), p.partition,
                              log)
         log(f"retention: deleted {target.name} {p.partition} ({p.ref})")
+    if target.method == "files" and not dr:
+        collect_chunks(spec, target, store, now or now_utc(), log)
+    return plan
+
+
+def collect_chunks(spec: PlatformSpec, target: BackupTarget, store: BackupStore,
+                   now: datetime, log: Log = lambda _: None) -> GcPlan | None:
+    """Delete the chunks of a ``files`` target that no retained night names (``core.chunk_gc``:
+    condemned first, deleted a grace period later). Nothing is deleted when a partition's
+    manifest cannot be read: what it names is unknown. The DR bucket's chunks are not
+    collected (its copy does not consult the condemned list)."""
+    bk = backups_of(spec)
+    where = where_of(spec, False)
+    grace = grace_period(parse_duration(bk.volume_agent.timeout))
+    referenced: set[str] = set()
+    for part, keys in sorted(partitions_in_bucket(store, where, target.name).items()):
+        if not any(k.endswith("/" + MANIFEST_NAME) for k in keys):
+            continue  # an attempt in progress (or failed): the grace period covers it
+        m = read_manifest(store, where, target.name, part)
+        if m is None:
+            log(f"chunk collection of {target.name} skipped: the manifest of {part} cannot be "
+                "read, so which chunks it names is unknown")
+            return None
+        referenced |= {o.key for o in m.objects
+                       if is_chunk_key(where.prefix, target.name, o.key)}
+    state_key = condemned_key(where.prefix, target.name)
+    raw = store.get_bytes(where.bucket, state_key, where.region)
+    try:
+        condemned = parse_condemned(raw, f"s3://{where.bucket}/{state_key}") if raw else {}
+    except GcStateError as exc:
+        log(f"{exc}: every unreferenced chunk is condemned anew")
+        condemned = {}
+    stored = store.list_modified(where.bucket, chunks_prefix(where.prefix, target.name),
+                                 where.region)
+    plan = plan_chunk_gc(stored, referenced, condemned, now, grace)
+    # The list first: a chunk condemned now must be in it before any agent reads it.
+    store.put_bytes(where.bucket, state_key, plan.to_json(), where.region, "application/json")
+    if plan.delete:
+        store.delete_keys(where.bucket, list(plan.delete), where.region)
+    log(f"chunk collection of {target.name}: {len(plan.delete)} deleted, "
+        f"{len(plan.condemned)} condemned, {plan.referenced} named by retained nights, "
+        f"{plan.young} younger than {grace}")
     return plan

@@ -107,10 +107,21 @@ class _Run:
 
 
 def present_chunks(store: ChunkStore, loc: Location) -> dict[str, tuple[int, str]]:
-    """The target's chunks in the bucket: id → (stored size, ETag)."""
+    """The target's chunks in the bucket that a night may reuse: id → (stored size, ETag).
+    A chunk the collection has condemned (``core.chunk_gc``) is left out, so a night that
+    needs its content uploads it again instead of naming a chunk about to be deleted; when
+    the condemned list cannot be read, no chunk is reused."""
+    from platform_assets.core.chunk_gc import GcStateError, condemned_key, parse_condemned
+
+    key = condemned_key(loc.prefix, loc.target)
+    raw = store.get_bytes(loc.bucket, key, loc.region)
+    try:
+        condemned = parse_condemned(raw, f"s3://{loc.bucket}/{key}") if raw else {}
+    except GcStateError:
+        return {}
     base = chunks_prefix(loc.prefix, loc.target)
     return {k.rsplit("/", 1)[-1]: v for k, v in store.list_objects(
-        loc.bucket, base, loc.region).items()}
+        loc.bucket, base, loc.region).items() if k not in condemned}
 
 
 def backup_tree(root: Path, loc: Location, store: ChunkStore, codec: Codec, *, partition: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 from platform_assets.core.certs import ProbeResult, ProbeTarget
@@ -343,6 +344,11 @@ class BackupStore(ChunkStore, Protocol):
 
     def endpoint_for(self, region: str) -> str:
         """The S3 endpoint of ``region`` (what the volume agent's Job connects to)."""
+        ...
+
+    def list_modified(self, bucket: str, prefix: str,
+                      region: str | None = None) -> dict[str, datetime]:
+        """Every object under ``prefix``: key → when it was last written (aware, UTC)."""
         ...
 
     def agent_credentials(self) -> dict[str, str]:

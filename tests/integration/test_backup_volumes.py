@@ -257,3 +257,64 @@ def test_second_region_unreachable_fails_the_copy_then_it_succeeds(vols: Volumes
     again = vols.run(backup_copy_key("files"), "2026-11-20", with_checks=True)
     assert again.success, failure(again)
     assert checks(again)["manifest_checksums"].passed
+
+
+def test_chunks_no_retained_night_names_are_collected_after_a_grace_period(
+        vols: Volumes) -> None:
+    """Retention removes night 1; its own chunks are condemned on the next collection and
+    deleted one grace period later (core.chunk_gc, after restic's prune and kopia's
+    maintenance), while every chunk a retained night names stays and still restores. A night
+    that needs a condemned chunk's content uploads it again rather than reusing it. Times are
+    the collection's ``now`` against the sandbox S3's real LastModified (AWS S3 API reference,
+    ListObjectsV2 ``LastModified``)."""
+    from datetime import timedelta
+
+    from platform_assets.backups.bucket import remove_partition, where_of
+    from platform_assets.backups.engine import now_utc
+    from platform_assets.backups.restore_points import collect_chunks
+    from platform_assets.core.chunk_gc import condemned_key
+
+    gone, kept = content(1500_000, 3), content(1200_000, 5)
+    vols.write({"gone.bin": gone, "kept.bin": kept})
+    assert vols.run(backup_key("files"), "2026-11-20").success
+    night1 = set(vols.chunks())
+    (vols.data / "gone.bin").unlink()
+    assert vols.run(backup_key("files"), "2026-11-21").success
+    named2 = {o.key for o in (vols.manifest("2026-11-21") or _none()).objects
+              if o.details.get("role") == "chunk"}
+    only1 = night1 - named2
+    assert only1 and named2 <= night1  # night 2 reused every chunk of kept.bin
+
+    where = where_of(vols.spec)
+    remove_partition(vols.store, where, "files", "2026-11-20")  # what retention does
+    t0 = now_utc()
+    young = collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store, t0)
+    assert young is not None and young.delete == () and not young.condemned  # all < 24h old
+    marked = collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store,
+                            t0 + timedelta(days=2))
+    assert marked is not None and set(marked.condemned) == only1 and marked.delete == ()
+    assert vols.store.get_bytes(vols.bucket, condemned_key("backups", "files"), "de")
+
+    # Night 3 brings gone.bin back: its chunks are condemned, so they are uploaded again.
+    vols.write({"gone.bin": gone})
+    third = vols.run(backup_key("files"), "2026-11-22")
+    assert third.success, failure(third)
+    assert meta(third)["new_chunks"] == len(only1)
+    swept = collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store,
+                           t0 + timedelta(days=3, hours=1))
+    assert swept is not None and swept.delete == ()  # night 3 names them all again
+    assert set(vols.chunks()) == night1
+
+    (vols.data / "gone.bin").unlink()
+    remove_partition(vols.store, where, "files", "2026-11-22")
+    collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store, t0 + timedelta(days=5))
+    final = collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store,
+                           t0 + timedelta(days=6, hours=1))
+    assert final is not None and set(final.delete) == only1
+    assert set(vols.chunks()) == named2
+    drill = checks(vols.run(backup_key("files"), "2026-11-21", with_checks=True))
+    assert drill["restore_drill"].passed, drill["restore_drill"].metadata
+
+
+def _none() -> Any:
+    raise AssertionError("no manifest")
