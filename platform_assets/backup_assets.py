@@ -149,12 +149,13 @@ def _fail(describe: str, exc: BaseException, target: str, partition: str) -> dg.
 
 def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                   parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    from platform_assets.backups.engine import run_backup
-    from platform_assets.backups.errors import BackupError
-
     @dg.asset(**_asset_kwargs(spec, node, parts, _resource_keys(target)))
     def _backup(context: dg.AssetExecutionContext,
                 config: BackupRunConfig) -> dg.MaterializeResult:
+        # The backup engine is imported when a run starts, not when the code location loads.
+        from platform_assets.backups.engine import run_backup
+        from platform_assets.backups.errors import BackupError
+
         res = systems_of(context, node.environment)
         partition = context.partition_key
         log = context.log.info
@@ -195,11 +196,11 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
 
 def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                 parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    from platform_assets.backups.engine import copy_partition
-    from platform_assets.backups.errors import BackupError
-
     @dg.asset(**_asset_kwargs(spec, node, parts, {"object_storage"}))
     def _copy(context: dg.AssetExecutionContext, config: BackupRunConfig) -> dg.MaterializeResult:
+        from platform_assets.backups.engine import copy_partition
+        from platform_assets.backups.errors import BackupError
+
         res = systems_of(context, node.environment)
         partition = context.partition_key
         try:
@@ -322,8 +323,6 @@ def _where(spec: PlatformSpec, dr: bool) -> "Where":
 
 
 def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
-    from platform_assets.backups.engine import now_utc
-
     bk = spec.backups
     assert bk is not None
     tier = bk.tier_of(target)
@@ -335,6 +334,8 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
                     description=f"The newest complete backup is younger than the RPO "
                                 f"({tier.rpo}, tier {tier.name}).")
     def _rpo(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from platform_assets.backups.engine import now_utc
+
         points = _restore_points(context, spec, node, target, dr)
         if isinstance(points, dg.AssetCheckResult):
             return points
@@ -365,8 +366,6 @@ def _restore_points(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, 
 
 
 def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
-    from platform_assets.backups.engine import now_utc
-
     bk = spec.backups
     assert bk is not None
     tier = bk.tier_of(target)
@@ -378,6 +377,8 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
                                 f"{tier.retention_days} days, the newest within the RPO "
                                 f"(tier {tier.name}).")
     def _compliance(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from platform_assets.backups.engine import now_utc
+
         points = _restore_points(context, spec, node, target, dr)
         if isinstance(points, dg.AssetCheckResult):
             return points
@@ -394,15 +395,15 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
 
 
 def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -> Any:
-    from platform_assets.backups.bucket import newest_manifest, verify_objects
-    from platform_assets.backups.drills import untrusted
-
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="manifest_checksums",
                     required_resource_keys=resource_keys({"object_storage"}, node),
                     description="Every object of the newest backup, re-read, matches the size "
                                 "and sha256 in its manifest, and the manifest matches what the "
                                 "backup run recorded (when this instance ran it).")
     def _checksums(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from platform_assets.backups.bucket import newest_manifest, verify_objects
+        from platform_assets.backups.drills import untrusted
+
         store = systems_of(context, node.environment).store()
         where = _where(spec, dr)
         try:
@@ -447,8 +448,6 @@ DRILLS = {
 
 
 def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
-    from platform_assets.backups.bucket import newest_manifest
-
     bk = spec.backups
     assert bk is not None
     tier = bk.tier_of(target)
@@ -461,6 +460,8 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
                     description=f"Restore drill: {what}, within the RTO ({tier.rto}, tier "
                                 f"{tier.name}).")
     def _drill(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from platform_assets.backups.bucket import newest_manifest
+
         res = systems_of(context, node.environment)
         where = _where(spec, False)
         try:
@@ -528,12 +529,12 @@ def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node:
 
 
 def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
-    from platform_assets.backups.restore_points import restore_points
-
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="snapshot_available",
                     required_resource_keys=resource_keys(_resource_keys(target), node),
                     description="The newest snapshot of the volume exists and is usable.")
     def _snapshot(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from platform_assets.backups.restore_points import restore_points
+
         res = systems_of(context, node.environment)
         try:
             points = restore_points(spec, target, res.store(), res.ionos, res.kubernetes)

@@ -18,7 +18,6 @@ import os
 import ssl
 import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import dagster as dg
@@ -86,10 +85,13 @@ class AlertmanagerResource(dg.ConfigurableResource):
         describe = f"{method} {self.base_url()}{path}"
         context = self._tls_context()
 
+        # Imported here: urllib.request (with http.client and email) is a noticeable part of
+        # loading the code location, and only a sensor tick calls Alertmanager.
+        from urllib.request import Request, urlopen
+
         def call() -> Any:
-            req = urllib.request.Request(url, data=data, method=method, headers=headers)
-            with urllib.request.urlopen(req, timeout=self.timeout_seconds,
-                                        context=context) as resp:
+            req = Request(url, data=data, method=method, headers=headers)
+            with urlopen(req, timeout=self.timeout_seconds, context=context) as resp:
                 payload = resp.read()
             return json.loads(payload) if payload.strip() else None
 

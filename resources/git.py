@@ -21,14 +21,16 @@ import posixpath
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+
+if TYPE_CHECKING:  # tarfile is imported where a commit is read, not when the code location loads
+    import tarfile
 
 MARKER = ".platform-ops-commit"
 KEEP_TREES = 20
@@ -257,6 +259,8 @@ class GitRepositoryResource(dg.ConfigurableResource):
         records the commit, so a reader never sees half a tree; the per-commit cache keeps the
         newest :data:`KEEP_TREES` trees.
         """
+        import tarfile
+
         full = str(self._git("rev-parse", "--verify", f"{sha}^{{commit}}")).strip()
         target = dest or self.cache_root() / "trees" / full
         marker = target / MARKER
@@ -306,12 +310,16 @@ class GitRepositoryResource(dg.ConfigurableResource):
 
 def _files_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
     """tarfile's ``data`` filter, and no links at all: a link in a commit is never written."""
+    import tarfile
+
     if member.issym() or member.islnk():
         return None
     return tarfile.data_filter(member, dest)
 
 
 def _read_tar(sha: str, data: bytes) -> CommitTree:
+    import tarfile
+
     files: dict[str, bytes] = {}
     links: set[str] = set()
     oversized: set[str] = set()
