@@ -352,11 +352,15 @@ def source_path_check(source: SpecSource, spec_path: str) -> PathCheck:
 
     def check(rel: str) -> str | None:
         where = posixpath.normpath(posixpath.join(spec_dir, rel))
-        link = source.first_link(where)
+        try:
+            link = source.first_link(where)
+            is_dir = source.is_dir(where)
+        except OSError as exc:  # a name too long, a directory we may not read, ...
+            return f"manifest directory {rel!r} cannot be read: {exc.strerror or exc}"
         if link is not None:
             return (f"manifest directory {rel!r} has a symbolic link at {link!r}; links are "
                     "refused: commit the files themselves")
-        if not source.is_dir(where):
+        if not is_dir:
             return f"manifest directory {rel!r} does not exist"
         return None
 

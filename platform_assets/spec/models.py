@@ -78,26 +78,36 @@ def _size(value: Any) -> str:
     return str(value)
 
 
+# Longer than any schedule, retention or timeout means (and far inside timedelta's range).
+_MAX_DURATION = timedelta(days=3660)
+
+
 def parse_duration(value: str | int) -> timedelta:
-    """A duration such as ``24h``, ``15m``, ``1d12h`` or a number of seconds."""
+    """A duration such as ``24h``, ``15m``, ``1d12h`` or a number of seconds (0 to ten years)."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, int):
+        if not 0 <= value <= _MAX_DURATION.total_seconds():
+            raise ValueError(f"{value!r} seconds is not a duration between 0 and ten years")
         return timedelta(seconds=value)
     m = _DURATION_RE.match(str(value).strip())
     if not m or not any(m.groupdict().values()):
         raise ValueError(
             f"{value!r} is not a valid duration: expected e.g. 30s, 15m, 4h, 1d or 1d12h"
         )
-    return timedelta(
-        days=int(m["d"] or 0), hours=int(m["h"] or 0), minutes=int(m["m"] or 0),
-        seconds=int(m["s"] or 0),
-    )
+    parts = {k: int(v or 0) for k, v in m.groupdict().items()}
+    seconds = ((parts["d"] * 24 + parts["h"]) * 60 + parts["m"]) * 60 + parts["s"]
+    if seconds > _MAX_DURATION.total_seconds():
+        raise ValueError(f"{value!r} is longer than ten years")
+    return timedelta(seconds=seconds)
 
 
 def _duration(value: Any) -> str:
+    # A bare number is seconds: kept with its unit, so that it reads the same when the value is
+    # validated again (a tier built from the section's own values) or handed to a tool whose
+    # durations need one (Velero's ttl, a Go duration).
     parse_duration(value)
-    return str(value)
+    return f"{value}s" if isinstance(value, int) else str(value)
 
 
 def _cidr(value: str) -> str:
@@ -113,7 +123,7 @@ def _cidr(value: str) -> str:
 def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise ValueError(
             f"{value!r} is not a known IANA timezone; expected e.g. UTC or Europe/Berlin"
         ) from None
@@ -1359,11 +1369,15 @@ class BackupTier(Model):
 
     @model_validator(mode="after")
     def _daily(self) -> BackupTier:
-        # Backups are partitioned by UTC day: a tier cannot promise data younger than that.
-        if parse_duration(self.rpo) < timedelta(hours=24):
-            raise ValueError(f"tier {self.name}: rpo {self.rpo} is shorter than a day, and "
-                             "backups are daily partitions; use 24h or more")
+        _check_daily_rpo(self.rpo, f"tier {self.name}: ")
         return self
+
+
+def _check_daily_rpo(rpo: str | int, where: str) -> None:
+    # Backups are partitioned by UTC day: no RPO can promise data younger than that.
+    if parse_duration(rpo) < timedelta(hours=24):
+        raise ValueError(f"{where}rpo {rpo} is shorter than a day, and backups are daily "
+                         "partitions; use 24h or more")
 
 
 class Backups(Model):
@@ -1380,6 +1394,13 @@ class Backups(Model):
     volume_agent: VolumeAgent = VolumeAgent()
     tiers: list[BackupTier] = Field(default_factory=list)
     targets: list[BackupTarget] = Field(default_factory=list)
+
+    @field_validator("rpo")
+    @classmethod
+    def _daily(cls, rpo: str) -> str:
+        # The default tier is made of it (tier_of).
+        _check_daily_rpo(rpo, "")
+        return rpo
 
     @model_validator(mode="after")
     def _known_tiers(self) -> Backups:

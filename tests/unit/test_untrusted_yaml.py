@@ -206,3 +206,18 @@ def test_symlinked_manifest_directory_is_refused(tmp_path: Path) -> None:
         load_spec(base / "platform.yaml")
     with pytest.raises(ManifestError, match="does not exist \\(or is a link\\)"):
         load_directory(base / "manifests" / "wordpress")
+
+
+def test_a_manifest_path_the_filesystem_cannot_read_is_a_spec_error(tmp_path: Path) -> None:
+    # A name longer than NAME_MAX (255 on Linux) made the path check raise OSError ENAMETOOLONG
+    # out of the loader, a traceback instead of the spec's line and field.
+    base = _example_copy(tmp_path)
+    spec = base / "platform.yaml"
+    text = spec.read_text()
+    assert "{path: manifests/flux}" in text
+    spec.write_text(text.replace("{path: manifests/flux}", f"{{path: {'x' * 300}}}", 1))
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    (problem,) = info.value.problems
+    assert "cannot be read: File name too long" in problem.message
+    assert problem.path.endswith("source.manifests.path") and problem.line is not None
