@@ -66,20 +66,24 @@ class UploadFailed(RuntimeError):
 
 def _parts(chunks: Iterable[bytes], part_size: int) -> Iterator[bytes]:
     """Re-cut ``chunks`` into parts of exactly ``part_size`` bytes (the last may be shorter),
-    copying each byte about once."""
-    pending: list[bytes] = []
-    size = 0
+    copying each byte once: a part is one join of views of the chunks it spans, and a chunk
+    that is a whole part by itself goes on as it is."""
+    pending: list[memoryview] = []
+    held = 0
     for chunk in chunks:
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= part_size:
-            data = b"".join(pending)
-            while len(data) >= part_size:
-                yield data[:part_size]
-                data = data[part_size:]
-            pending = [data] if data else []
-            size = len(data)
-    if size:
+        if not held and len(chunk) == part_size:
+            yield chunk
+            continue
+        view = memoryview(chunk)
+        while held + len(view) >= part_size:
+            cut = part_size - held
+            pending.append(view[:cut])
+            yield b"".join(pending)
+            pending, held, view = [], 0, view[cut:]
+        if view:
+            pending.append(view)
+            held += len(view)
+    if held:
         yield b"".join(pending)
 
 

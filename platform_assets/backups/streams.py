@@ -263,20 +263,25 @@ def _nonce(prefix: bytes, number: int, last: bool) -> bytes:
     return prefix + struct.pack(">I?", number, last)
 
 
-def _cut(chunks: Iterable[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+def _cut(chunks: Iterable[bytes], size: int) -> Iterator[tuple[bytes | memoryview, bool]]:
     """Re-cut ``chunks`` into ``size``-byte pieces, each with whether it is the last (only the
-    last may be shorter; an empty input is one empty last piece)."""
-    buf = bytearray()
+    last may be shorter; an empty input is one empty last piece).
+
+    Pieces are read-only views of the joined input where they can be (AES-GCM reads them
+    through the buffer protocol), so each byte is copied once here, by the join."""
+    pending: list[bytes | memoryview] = []
+    held = 0
     for chunk in chunks:
-        buf += chunk
-        if len(buf) <= size:
+        pending.append(chunk)
+        held += len(chunk)
+        if held <= size:
             continue
-        whole = (len(buf) - 1) // size  # pieces that certainly have bytes after them
-        with memoryview(buf) as view:
-            for i in range(whole):
-                yield bytes(view[i * size:(i + 1) * size]), False
-        del buf[:whole * size]
-    yield bytes(buf), True
+        view = memoryview(pending[0] if len(pending) == 1 else b"".join(pending))
+        whole = (held - 1) // size  # pieces that certainly have bytes after them
+        for i in range(whole):
+            yield view[i * size:(i + 1) * size], False
+        pending, held = [view[whole * size:]], held - whole * size
+    yield (pending[0] if len(pending) == 1 else b"".join(pending)), True
 
 
 def encrypt(chunks: Iterable[bytes], key: bytes, segment: int = SEGMENT) -> Iterator[bytes]:
