@@ -420,9 +420,12 @@ def parse_inventory(cm: dict[str, Any] | None) -> list[tuple[str, str, str, str]
     lists; [] for a missing or unreadable inventory, so nothing is pruned on a guess."""
     if not cm:
         return []
+    data = cm.get("data")
     try:
-        entries = json.loads((cm.get("data") or {}).get("objects") or "[]")
-    except ValueError:
+        entries = json.loads(data.get("objects") or "[]") if isinstance(data, dict) else []
+    except (ValueError, TypeError):
+        return []
+    if not isinstance(entries, list):  # anyone who may write ConfigMaps there may plant one
         return []
     out = []
     for e in entries:

@@ -198,12 +198,15 @@ class RemediationState:
             return cls()
         if not isinstance(data, dict):
             return cls()
-        return cls(
-            seen=dict(data.get("seen") or {}),
-            history={k: list(v) for k, v in (data.get("history") or {}).items()},
-            escalated=dict(data.get("escalated") or {}),
-            pending_verify=dict(data.get("pending_verify") or {}),
-        )
+        try:
+            return cls(
+                seen=dict(data.get("seen") or {}),
+                history={k: list(v) for k, v in (data.get("history") or {}).items()},
+                escalated=dict(data.get("escalated") or {}),
+                pending_verify=dict(data.get("pending_verify") or {}),
+            )
+        except (TypeError, ValueError, AttributeError):  # a hand-set cursor of another shape
+            return cls()
 
     def to_cursor(self) -> str:
         """The state as a sensor cursor (compact, sorted JSON)."""

@@ -109,6 +109,18 @@ def restore_manifest(name: str, namespace: str, backup: str, target: str,
                      "restorePVs": False}}
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 @dataclass(frozen=True)
 class Status:
     """A Backup's or Restore's status as Velero writes it."""
@@ -124,18 +136,21 @@ class Status:
 
     @classmethod
     def of(cls, obj: Mapping[str, Any] | None) -> Status:
-        status = (obj or {}).get("status") or {}
-        progress = status.get("progress") or {}
-        return cls(phase=str(status.get("phase") or ""),
-                   warnings=int(status.get("warnings") or 0),
-                   errors=int(status.get("errors") or 0),
-                   total_items=int(progress.get("totalItems") or 0),
-                   items_done=int(progress.get("itemsBackedUp")
-                                  or progress.get("itemsRestored") or 0),
-                   failure_reason=str(status.get("failureReason") or ""),
-                   validation_errors=tuple(str(e) for e in status.get("validationErrors")
-                                           or ()),
-                   expiration=str(status.get("expiration") or ""))
+        """The status of ``obj``; fields of the wrong type count as absent (the object may come
+        from the bucket, which anyone with write access to it can plant)."""
+        status = _mapping((obj or {}).get("status"))
+        progress = _mapping(status.get("progress"))
+        errors = status.get("validationErrors")
+        return cls(phase=_text(status.get("phase")),
+                   warnings=_count(status.get("warnings")),
+                   errors=_count(status.get("errors")),
+                   total_items=_count(progress.get("totalItems")),
+                   items_done=_count(progress.get("itemsBackedUp"))
+                   or _count(progress.get("itemsRestored")),
+                   failure_reason=_text(status.get("failureReason")),
+                   validation_errors=tuple(str(e) for e in errors)
+                   if isinstance(errors, list) else (),
+                   expiration=_text(status.get("expiration")))
 
     @property
     def finished(self) -> bool:
@@ -176,7 +191,7 @@ def check_metadata(raw: bytes, name: str, uid: str) -> list[str]:
     if not isinstance(meta, dict):
         return ["velero-backup.json is not a Backup object"]
     problems = []
-    got = meta.get("metadata") or {}
+    got = _mapping(meta.get("metadata"))
     if meta.get("kind") != "Backup" or got.get("name") != name:
         problems.append(f"velero-backup.json describes {meta.get('kind')} {got.get('name')!r}, "
                         f"not Backup {name!r}")

@@ -125,6 +125,16 @@ def test_desired_objects_of_example() -> None:
     assert inv == [desired.obj_id(objs.flux)]
 
 
+def test_an_inventory_of_the_wrong_shape_lists_nothing() -> None:
+    # The inventory ConfigMap is read from the cluster, where others may write: an unreadable one
+    # lists no kind (nothing pruned on a guess) instead of failing the reconcile.
+    for data in ("not a map", {"objects": "7"}, {"objects": '{"a": 1}'}, {"objects": 7},
+                 {"objects": "[1"}):
+        assert desired.parse_inventory({"data": data}) == []
+    ok = {"data": {"objects": '["apps/v1/Deployment/ns/web"]'}}
+    assert desired.parse_inventory(ok) == [("apps/v1", "Deployment", "ns", "web")]
+
+
 def test_stamp_hash_tracks_content_only() -> None:
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"},
            "data": {"a": "1"}}

@@ -304,3 +304,10 @@ def test_n_alerts_in_one_tick_give_exactly_max_remediations_and_one_escalation(n
     # The next tick neither remediates nor escalates again within the window.
     again = plan_remediations(s, alerts, state, QUIET + timedelta(minutes=1))
     assert not again.by_outcome("remediate") and not again.by_outcome("escalate")
+
+
+def test_a_cursor_of_another_shape_starts_afresh() -> None:
+    # `dagster sensor cursor --set` takes any string: one of the wrong shape must not stop the
+    # sensor on every tick.
+    for cursor in ('{"history": {"web": 5}}', '{"seen": [1, 2]}', '{"escalated": "x"}', "[]"):
+        assert RemediationState.from_cursor(cursor) == RemediationState()

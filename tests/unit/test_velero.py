@@ -97,6 +97,23 @@ def test_the_metadata_must_be_this_backup_and_completed() -> None:
     assert "not JSON" in v.check_metadata(b"{", "b1", "u1")[0]
 
 
+@pytest.mark.parametrize("planted", [
+    {"kind": "Backup", "metadata": ["b1"], "status": {"phase": "Completed"}},
+    {"kind": "Backup", "metadata": {"name": "b1", "uid": "u1"}, "status": ["Completed"]},
+    {"kind": "Backup", "metadata": {"name": "b1", "uid": "u1"},
+     "status": {"phase": {"x": 1}, "warnings": "many", "errors": [1],
+                "progress": "done", "validationErrors": 7}},
+])
+def test_a_planted_metadata_file_of_the_wrong_shape_is_a_problem_not_a_crash(
+        planted: dict[str, object]) -> None:
+    # The file comes from the bucket: wrong types are findings (found by fuzzing the parsers of
+    # bucket objects; a list under metadata raised AttributeError).
+    problems = v.check_metadata(json.dumps(planted).encode(), "b1", "u1")
+    assert problems and all(isinstance(p, str) for p in problems)
+    status = v.Status.of(planted)
+    assert (status.warnings, status.errors, status.validation_errors) == (0, 0, ())
+
+
 def _tarball(entries: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
