@@ -339,7 +339,10 @@ def _demo_seams(instance: DagsterInstance, spec: str, log: Path) -> None:
     same sandbox (reported, not fatal: the main job is the reconcile)."""
     from datetime import UTC, datetime, timedelta
 
+    from platform_assets.spec import load_spec
+
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    _demo_longhorn_secrets(spec)
     _demo_volume_files(spec)
     print(f"\nsnapshot_platform, partition {yesterday}:", flush=True)
     ok, rows, checks = _run_job(instance, spec, log, names.SNAPSHOT_JOB, yesterday)
@@ -350,6 +353,9 @@ def _demo_seams(instance: DagsterInstance, spec: str, log: Path) -> None:
     _show_checks(checks)
     print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
     print("\naudit_certificates:", flush=True)
+    if not load_spec(spec).certificates.items:
+        print("  the spec lists no certificates (the job is not defined)")
+        return
     ok, _rows, checks = _run_job(instance, spec, log, names.AUDIT_CERTIFICATES_JOB)
     _show_checks(checks)
     print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
@@ -364,13 +370,41 @@ def _demo_volume_files(spec: str) -> None:
     loaded = load_spec(spec)
     admin = AdminClient(os.environ["SANDBOX_ADMIN_URL"])
     for t in loaded.backups.targets if loaded.backups else []:
-        if t.kind == "volume" and t.method == "files" and t.namespace and t.pvc:
+        if t.kind == "volume" and t.method in ("files", "longhorn") and t.namespace and t.pvc:
             files = {f"demo/{t.name}/{i:02d}.dat": (f"{t.name} {i} ".encode() * 4000)
                      for i in range(8)}
             try:
                 admin.write_volume_files(t.namespace, t.pvc, files)
             except Exception as exc:  # noqa: BLE001 - the backup then reports the claim
                 print(f"  (no demo files in {t.namespace}/{t.pvc}: {exc})")
+
+
+def _demo_longhorn_secrets(spec: str) -> None:
+    """The deploy-time step of a Longhorn the spec installs, done for the demo: its backup
+    target's credential Secret (``defaultSettings.backupTargetCredentialSecret``, keys as
+    Longhorn's S3 backupstore reads them) with the sandbox's S3 key and endpoint; then the
+    wait until Longhorn finds the target available."""
+    from platform_assets.spec import load_spec
+    from resources.kubernetes import KubernetesResource
+
+    kube = KubernetesResource(kubeconfig_path=os.environ["KUBECONFIG"])
+    for c in load_spec(spec).components:
+        release = c.source.helm_release
+        settings = (release.values.get("defaultSettings") or {}) if release else {}
+        secret = settings.get("backupTargetCredentialSecret") if release and \
+            release.chart == "longhorn" else None
+        if not secret:
+            continue
+        kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": secret, "namespace": c.namespace},
+                    "stringData": {"AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+                                   "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+                                   "AWS_ENDPOINTS": os.environ["AWS_ENDPOINT_URL_S3"]}})
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not ((kube.get(
+                "longhorn.io/v1beta2", "BackupTarget", "default", c.namespace) or {})
+                .get("status") or {}).get("available"):
+            time.sleep(0.2)
 
 
 @contextlib.contextmanager

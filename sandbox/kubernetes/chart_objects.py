@@ -10,6 +10,22 @@ with ``AWS_SHARED_CREDENTIALS_FILE=/credentials/cloud`` when ``credentials.useSe
 ``backupsEnabled``); ``_helpers.tpl`` (fullname: the release name when it contains ``velero``,
 else ``<release>-velero``; the Secret: ``existingSecret``, else ``credentials.name``, else the
 fullname).
+
+Longhorn (longhorn/longhorn ``chart/templates`` of chart 1.7.2): ``daemonset-sa.yaml`` (the
+DaemonSet ``longhorn-manager``, label ``app: longhorn-manager``, image
+``longhornio/longhorn-manager:<image.longhorn.manager.tag>``, command ``longhorn-manager -d
+daemon``), ``deployment-driver.yaml`` (``longhorn-driver-deployer``, one replica),
+``deployment-ui.yaml`` (``longhorn-ui``, ``longhornUI.replicas`` default 2) and
+``storageclass.yaml`` (the StorageClass ``longhorn`` of provisioner ``driver.longhorn.io``,
+``persistence.defaultClass`` as its default-class annotation, ``defaultClassReplicaCount``,
+``reclaimPolicy``, ``defaultFsType``, ``defaultDataLocality``; the chart ships it in the
+ConfigMap ``longhorn-storageclass`` and the manager applies it at start, here it appears at
+once). The ``default`` BackupTarget is the manager's too (longhorn-manager
+``controller/setting_controller.go``: from the ``backup-target``,
+``backup-target-credential-secret`` and ``backupstore-poll-interval`` settings, which the chart's
+``default-setting.yaml`` takes from ``defaultSettings``; 1.8 moved them to
+``defaultBackupStore``). CRDs come from the catalogue; services, RBAC, webhooks and the CSI
+plugin's own DaemonSet are not created.
 """
 
 from __future__ import annotations
@@ -19,6 +35,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.kubernetes.chart_volumes import _get
+
+LONGHORN_CSI = "driver.longhorn.io"
 
 
 def _flag(values: dict[str, Any], default: bool, *path: str) -> bool:
@@ -81,8 +99,70 @@ def _location(loc: dict[str, Any], namespace: str, labels: dict[str, str]) -> di
             "spec": spec}
 
 
+def longhorn(release: str, namespace: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Longhorn's manager DaemonSet, driver deployer and UI, the StorageClass and the default
+    BackupTarget the manager creates from the chart's settings."""
+    tag = str(_get(values, "image", "longhorn", "manager", "tag") or "v1.7.2")
+    labels = {"app.kubernetes.io/name": "longhorn", "app.kubernetes.io/instance": release}
+    out = [_longhorn_workload("DaemonSet", "longhorn-manager", namespace, labels, None,
+                              f"longhornio/longhorn-manager:{tag}",
+                              ["longhorn-manager", "-d", "daemon"]),
+           _longhorn_workload("Deployment", "longhorn-driver-deployer", namespace, labels, 1,
+                              f"longhornio/longhorn-manager:{tag}",
+                              ["longhorn-manager", "-d", "deploy-driver"]),
+           _longhorn_workload("Deployment", "longhorn-ui", namespace, labels,
+                              int(_get(values, "longhornUI", "replicas") or 2),
+                              f"longhornio/longhorn-ui:{tag}", None),
+           _longhorn_storage_class(values)]
+    store = _get(values, "defaultBackupStore") or _get(values, "defaultSettings") or {}
+    if isinstance(store, dict) and store.get("backupTarget"):
+        poll = str(store.get("backupstorePollInterval") or 300)
+        out.append({"apiVersion": "longhorn.io/v1beta2", "kind": "BackupTarget",
+                    "metadata": {"name": "default", "namespace": namespace},
+                    "spec": {"backupTargetURL": str(store["backupTarget"]),
+                             "credentialSecret": str(
+                                 store.get("backupTargetCredentialSecret") or ""),
+                             "pollInterval": f"{poll}s"}})
+    return out
+
+
+def _longhorn_workload(kind: str, name: str, namespace: str, labels: dict[str, str],
+                       replicas: int | None, image: str,
+                       command: list[str] | None) -> dict[str, Any]:
+    selector = {"app": name}
+    container: dict[str, Any] = {"name": name, "image": image,
+                                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}
+    if command:
+        container["command"] = command
+    spec: dict[str, Any] = {"selector": {"matchLabels": selector},
+                            "template": {"metadata": {"labels": selector},
+                                         "spec": {"containers": [container]}}}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {"apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": namespace, "labels": {**labels, **selector}},
+            "spec": spec}
+
+
+def _longhorn_storage_class(values: dict[str, Any]) -> dict[str, Any]:
+    params = {"numberOfReplicas": str(_get(values, "persistence", "defaultClassReplicaCount")
+                                      or 3),
+              "staleReplicaTimeout": "30", "fromBackup": "",
+              "fsType": str(_get(values, "persistence", "defaultFsType") or "ext4"),
+              "dataLocality": str(_get(values, "persistence", "defaultDataLocality")
+                                  or "disabled")}
+    default = _flag(values, True, "persistence", "defaultClass")
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "longhorn", "annotations": {
+                "storageclass.kubernetes.io/is-default-class": str(default).lower()}},
+            "provisioner": LONGHORN_CSI, "allowVolumeExpansion": True,
+            "reclaimPolicy": str(_get(values, "persistence", "reclaimPolicy") or "Delete"),
+            "volumeBindingMode": "Immediate", "parameters": params}
+
+
 CHART_OBJECTS: dict[str, Callable[[str, str, dict[str, Any]], list[dict[str, Any]]]] = {
     "velero": velero,
+    "longhorn": longhorn,
 }
 
 

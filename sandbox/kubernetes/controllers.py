@@ -306,30 +306,22 @@ class Controllers:
             if self._pv_failures.get(pv_name, 0) > time.monotonic():
                 continue
             pv = self.store.get(pvrt.gk, "", pv_name)
+            driver = self.longhorn.provisioner_of(spec.get("storageClassName")) or CSI_DRIVER
+            if pv is None and driver != CSI_DRIVER and \
+                    not self.longhorn.provision(pv_name, size_bytes):
+                continue  # no Longhorn manager runs: the claim stays Pending
             self.svc.volume_data.path(pv_name)
             if pv is None:
-                hook = self.svc.world.provision_volume
+                hook = self.svc.world.provision_volume if driver == CSI_DRIVER else None
                 try:
-                    handle = hook(pv_name, max(1, -(-size_bytes // 2**30))) if hook else str(
-                        uuid.uuid4())
+                    handle = hook(pv_name, max(1, -(-size_bytes // 2**30))) if hook else (
+                        pv_name if driver != CSI_DRIVER else str(uuid.uuid4()))
                 except Exception:  # noqa: BLE001 - the IONOS side failed: retry later
                     self._pv_failures[pv_name] = time.monotonic() + 2.0
                     continue
-                pv = self.api.write_object(pvrt, None, {
-                    "apiVersion": "v1", "kind": "PersistentVolume",
-                    "metadata": {"name": pv_name,
-                                 "annotations": {"pv.kubernetes.io/provisioned-by": CSI_DRIVER}},
-                    "spec": {"capacity": {"storage": size},
-                             "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-                             "persistentVolumeReclaimPolicy": "Delete",
-                             "storageClassName": spec.get("storageClassName") or "",
-                             "volumeMode": spec.get("volumeMode") or "Filesystem",
-                             "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
-                                          "namespace": meta["namespace"], "name": meta["name"],
-                                          "uid": meta["uid"]},
-                             "csi": {"driver": CSI_DRIVER, "volumeHandle": handle,
-                                     "fsType": "ext4"}},
-                }, "persistentvolume-controller")
+                pv = self.api.write_object(pvrt, None, _provisioned_pv(pvc, pv_name, size,
+                                                                       driver, handle),
+                                           "persistentvolume-controller")
                 self.api.write_status(pvrt, pv, {"phase": "Bound"}, "persistentvolume-controller")
             if spec.get("volumeName") != pv_name:
                 new = clone(pvc)
@@ -337,7 +329,7 @@ class Controllers:
                 annotations = new["metadata"].setdefault("annotations", {})
                 annotations.update({"pv.kubernetes.io/bind-completed": "yes",
                                     "pv.kubernetes.io/bound-by-controller": "yes",
-                                    "volume.kubernetes.io/storage-provisioner": CSI_DRIVER})
+                                    "volume.kubernetes.io/storage-provisioner": driver})
                 pvc = self.api.write_object(rt, pvc, new, "persistentvolume-controller")
             self.api.write_status(rt, pvc, {
                 "phase": "Bound", "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
@@ -969,3 +961,21 @@ def _env_decode(kind: str, value: Any) -> str:
     import base64
 
     return base64.b64decode(value).decode() if kind == "secret" else str(value)
+
+
+def _provisioned_pv(pvc: dict[str, Any], pv_name: str, size: str, driver: str,
+                    handle: str) -> dict[str, Any]:
+    """The PV a CSI driver's external-provisioner creates for ``pvc`` (reclaim Delete)."""
+    meta, spec = pvc["metadata"], pvc.get("spec") or {}
+    return {"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": pv_name,
+                         "annotations": {"pv.kubernetes.io/provisioned-by": driver}},
+            "spec": {"capacity": {"storage": size},
+                     "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                     "persistentVolumeReclaimPolicy": "Delete",
+                     "storageClassName": spec.get("storageClassName") or "",
+                     "volumeMode": spec.get("volumeMode") or "Filesystem",
+                     "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                                  "namespace": meta["namespace"], "name": meta["name"],
+                                  "uid": meta["uid"]},
+                     "csi": {"driver": driver, "volumeHandle": handle, "fsType": "ext4"}}}

@@ -16,7 +16,8 @@ attempt(s)"). Emulated value checks: Loki 6.x without ``loki.schemaConfig`` (tem
 validate.yaml), and values that render another project's kinds (a ServiceMonitor) before
 their CRDs exist ("resource mapping not found ... ensure CRDs are installed first"). Charts are
 not rendered: no workloads appear for a HelmRelease, except the claims of ``chart_volumes.py``
-and the objects of ``chart_objects.py`` (Velero's server, Secret and storage locations).
+and the objects of ``chart_objects.py`` (Velero's server, Secret and storage locations;
+Longhorn's manager, driver deployer, UI, StorageClass and default BackupTarget).
 """
 
 from __future__ import annotations
@@ -270,6 +271,6 @@ class Flux:
         made += [(o, "helm-controller") for o in objects(chart, release, namespace, values)]
         for obj, manager in made:
             rt = self.api.registry.by_kind(obj["apiVersion"], obj["kind"])
-            if rt is not None and self.svc.store.get(rt.gk, namespace,
+            if rt is not None and self.svc.store.get(rt.gk, namespace if rt.namespaced else "",
                                                      obj["metadata"]["name"]) is None:
                 self.api.write_object(rt, None, obj, manager)

@@ -31,7 +31,10 @@ reason ``RestoreFailure``. A Volume created with ``spec.dataSource: snap://<volu
 (CSI volume cloning; ``volume.go`` ``VolumeCloneStatus``, states ``initiated``, ``completed``,
 ``failed``) gets the snapshot's files in the PV directory named after it, and
 ``status.cloneStatus`` ``completed`` (``failed`` when the snapshot is not ready or not that
-volume's). A PV that mounts a Longhorn Volume must be named like it (Longhorn's CSI driver
+volume's). A claim of a StorageClass of provisioner ``driver.longhorn.io`` gets a PV of that
+driver and a Volume of the same name in the manager's namespace (longhorn-manager
+``csi/controller_server.go`` CreateVolume), and stays Pending while no manager runs. A PV that
+mounts a Longhorn Volume must be named like it (Longhorn's CSI driver
 names dynamically provisioned PVs so; a static PV names it in ``csi.volumeHandle``).
 A Backup carries the ``longhorn.io`` finalizer; deleting it removes
 its cfg and the blocks no other backup of the volume names from the store first
@@ -70,6 +73,7 @@ FINALIZER = "longhorn.io"
 BLOCK_SIZE = 2 * 1024 * 1024
 COMPRESSION = "gzip"
 SNAPSHOT_SOURCE = "snap://"
+CSI_DRIVER = "driver.longhorn.io"
 
 
 class LonghornError(Exception):
@@ -169,6 +173,29 @@ class Longhorn:
                 if int((ds.get("status") or {}).get("numberAvailable") or 0) > 0:
                     return True
         return False
+
+    def provisioner_of(self, storage_class: str | None) -> str | None:
+        """``driver.longhorn.io`` when the claim's StorageClass is Longhorn's, else None."""
+        sc = self.store.get(("storage.k8s.io", "storageclasses"), "", storage_class) \
+            if storage_class else None
+        return CSI_DRIVER if sc is not None and sc.get("provisioner") == CSI_DRIVER else None
+
+    def provision(self, pv: str, size: int) -> bool:
+        """Longhorn's CSI CreateVolume: a Volume named after the PV in the namespace where the
+        manager runs (csi/controller_server.go); False when no manager runs."""
+        rt = self.ctl._rt(GROUP, "volumes")
+        namespace = next((ds["metadata"]["namespace"]
+                          for ds in self.store.select(("apps", "daemonsets"))
+                          if self.manager_available(ds["metadata"]["namespace"])), None)
+        if rt is None or namespace is None:
+            return False
+        if self.store.get(rt.gk, namespace, pv) is None:
+            self.api.write_object(rt, None, {
+                "apiVersion": rt.api_version, "kind": rt.kind,
+                "metadata": {"name": pv, "namespace": namespace},
+                "spec": {"size": str(size), "numberOfReplicas": 3, "frontend": "blockdev"}},
+                "longhorn-csi-plugin")
+        return True
 
     def reconcile(self) -> None:
         if self.api.registry.by_gk(GROUP, "backups") is None or \

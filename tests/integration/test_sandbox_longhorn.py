@@ -262,3 +262,26 @@ def _claim_of(longhorn: Env, volume: str) -> tuple[str, str]:
     pv = longhorn.kube.get("v1", "PersistentVolume", volume) or {}
     ref = pv["spec"]["claimRef"]
     return str(ref["namespace"]), str(ref["name"])
+
+
+def test_a_claim_of_longhorns_storage_class_gets_a_longhorn_volume(longhorn: Env) -> None:
+    """Longhorn's CSI CreateVolume (longhorn-manager ``csi/controller_server.go``): a claim of a
+    StorageClass of provisioner ``driver.longhorn.io`` is bound to a PV of that driver whose
+    ``volumeHandle`` is its name, and a Volume of that name appears where the manager runs."""
+    kube = longhorn.kube
+    kube.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": f"lh-{longhorn.ns}"}, "provisioner": "driver.longhorn.io",
+                "parameters": {"numberOfReplicas": "3"}})
+    app_ns = f"{longhorn.ns}-sc"
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app_ns}})
+    kube.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data", "namespace": app_ns},
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": f"lh-{longhorn.ns}",
+                         "resources": {"requests": {"storage": "1Gi"}}}})
+    pv_name = wait_for(lambda: (kube.get("v1", "PersistentVolumeClaim", "data", app_ns) or {})
+                       .get("spec", {}).get("volumeName"), "the claim to bind")
+    pv = kube.get("v1", "PersistentVolume", pv_name) or {}
+    assert pv["spec"]["csi"]["driver"] == "driver.longhorn.io"
+    assert pv["spec"]["csi"]["volumeHandle"] == pv_name
+    vol = kube.get(API, "Volume", pv_name, longhorn.ns) or {}
+    assert vol["spec"]["size"] == str(2**30)
