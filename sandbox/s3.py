@@ -123,7 +123,12 @@ class S3Service(Service):
 
     name = "s3"
 
-    def __init__(self, state_dir: Path | None = None, snapshot_interval: float = 1.0):
+    def __init__(self, state_dir: Path | None = None, snapshot_interval: float = 1.0,
+                 keys: dict[str, str] | None = None, name: str = "s3"):
+        # Who may call it (access key id -> secret key), checked as S3 does (sandbox.s3_auth);
+        # ``name`` counts and faults it apart from another store's.
+        self.keys = dict(keys) if keys is not None else {ACCESS_KEY: SECRET_KEY}
+        self.name = name
         self._state_dir = state_dir / "s3" if state_dir is not None else None
         self._snapshot_interval = snapshot_interval
         self._moto: Any = None
@@ -197,6 +202,12 @@ class S3Service(Service):
         self._dirty.set()
 
     def handle(self, req: Request) -> Response:
+        from sandbox.s3_auth import check
+
+        denied = check(req.method, req.target or req.path,
+                       {k.lower(): v for k, v in req.headers.items()}, req.body, self.keys)
+        if denied is not None:
+            return s3_error(denied.status, denied.code, denied.message)
         refused = sse_c_over_http(req)
         if refused is not None:
             return refused
