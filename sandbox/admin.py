@@ -58,7 +58,8 @@ class AdminService(Service):
         # Existing (non-IONOS) clusters by name: /clusters/<name>/kubernetes/... reaches the
         # same admin endpoints of that cluster; faults aim at service kubernetes-<name>.
         self._clusters = clusters or {}
-        self.services = (*SERVICES, *(f"kubernetes-{n}" for n in self._clusters))
+        self.services = (*SERVICES, *(f"{kind}-{n}" for n in self._clusters
+                                      for kind in ("kubernetes", "s3")))
 
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
@@ -230,14 +231,16 @@ class AdminClient:
         return dict(self._call("POST", "/kubernetes/evict",
                                {"namespace": namespace, "name": name, "message": message}))
 
-    def write_volume_files(self, namespace: str, claim: str,
-                           files: dict[str, bytes]) -> dict[str, Any]:
-        """Write files into the PV a claim is bound to, as the application would."""
+    def write_volume_files(self, namespace: str, claim: str, files: dict[str, bytes],
+                           cluster: str | None = None) -> dict[str, Any]:
+        """Write files into the PV a claim is bound to, as the application would (in the
+        existing cluster ``cluster`` when given)."""
         import base64
 
         body = {"namespace": namespace, "claim": claim,
                 "files": {k: base64.b64encode(v).decode() for k, v in files.items()}}
-        return dict(self._call("POST", "/kubernetes/volume-files", body))
+        where = f"/clusters/{cluster}" if cluster else ""
+        return dict(self._call("POST", f"{where}/kubernetes/volume-files", body))
 
     def velero_fault(self, phase: str, message: str = "", times: int = 1) -> dict[str, Any]:
         """The next ``times`` Velero backups end ``phase`` (sandbox/kubernetes/velero.py)."""

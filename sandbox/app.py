@@ -471,17 +471,24 @@ class Sandbox:
     def _start_clusters(self) -> dict[str, str]:
         """Serve each existing cluster: its own API server, token, CA and state, no IONOS in
         its world (no node pools, no IONOS volumes, no IONOS CRDs); its kubeconfig's path goes
-        into ``<NAME>_KUBECONFIG``, as an operator's would."""
+        into ``<NAME>_KUBECONFIG``, as an operator's would. Beside it, its own S3-compatible
+        store (as the MinIO beside a K3s cluster): another S3 with keys of its own, its
+        endpoint and keys in ``<NAME>_S3_ENDPOINT``, ``<NAME>_S3_ACCESS_KEY_ID`` and
+        ``<NAME>_S3_SECRET_ACCESS_KEY``; the cluster's Velero and Longhorn reach it."""
         from sandbox.kubernetes.service import KubernetesService
 
         env: dict[str, str] = {}
+        stores = self._start_stores()
         for name in self.clusters:
             world = World(kubernetes_token=secrets.token_urlsafe(24))
+            store_url, store_env = stores[name]
+            world.s3_url = store_url
+            env.update(store_env)
 
             def build(world: World = world, name: str = name) -> Any:
                 return KubernetesService(world, state_dir=self._service_state(f"kubernetes-{name}"),
                                          controller_delay=self.delay, managed=False,
-                                         name=f"kubernetes-{name}")
+                                         name=f"kubernetes-{name}", run_jobs=self.run_jobs)
 
             def restarted(build: Callable[[], Any] = build) -> Any:
                 svc = build()
@@ -501,6 +508,28 @@ class Sandbox:
             env[cluster_kubeconfig_env(name)] = str(path)
             _wait_http(server.url + "/version", time.monotonic() + 10)
         return env
+
+    def _start_stores(self) -> dict[str, tuple[str, dict[str, str]]]:
+        """Each existing cluster's S3 store, started side by side: its URL and variables."""
+        from sandbox.s3 import S3Service
+
+        stores = {name: S3Service(state_dir=self._service_state(f"s3-{name}"),
+                                  keys={f"{name}-store-access-key": f"{name}-store-secret-key"},
+                                  name=f"s3-{name}") for name in self.clusters}
+        for svc in stores.values():
+            self._stoppers.append(svc.stop)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-store") as pool:
+            list(pool.map(lambda svc: svc.start(), stores.values()))
+        out = {}
+        for name, svc in stores.items():
+            server = self._serve(svc)
+            self.services[svc.name] = svc
+            prefix = cluster_kubeconfig_env(name).removesuffix("_KUBECONFIG")
+            (key_id, key), = svc.keys.items()
+            out[name] = (server.url, {f"{prefix}_S3_ENDPOINT": server.url,
+                                      f"{prefix}_S3_ACCESS_KEY_ID": key_id,
+                                      f"{prefix}_S3_SECRET_ACCESS_KEY": key})
+        return out
 
     def _stopper(self, key: str) -> Callable[[], None]:
         def stop() -> None:
