@@ -167,7 +167,7 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                 part_size=config.part_size_mb * 1024 * 1024, log=log)
         except BackupError as exc:
             raise _fail(f"backup {target.name}", exc, target.name, partition) from None
-        meta = _outcome_metadata(spec, out, spec.backups.bucket if spec.backups else "")
+        meta = _outcome_metadata(spec, out, spec.backup_bucket()[0])
         if not out.skipped:
             # The drills trust an object only when it matches this record, kept outside the
             # bucket; a skipped run only read the manifest back, so it records nothing.
@@ -208,9 +208,7 @@ def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                                     log=context.log.info)
         except BackupError as exc:
             raise _fail(f"copy {target.name}", exc, target.name, partition) from None
-        bk = spec.backups
-        assert bk is not None and bk.cross_region_copy is not None
-        meta = _outcome_metadata(spec, out, bk.cross_region_copy.bucket)
+        meta = _outcome_metadata(spec, out, spec.backup_bucket(dr=True)[0])
         meta["verified_objects"] = len(out.manifest.objects)
         meta.update(_retention(spec, target, res, config, dr=True, log=context.log.warning))
         return dg.MaterializeResult(metadata=meta)

@@ -46,10 +46,21 @@ def build_resources(graph: Graph, env: EnvLookup = _env_var,
 # Environments whose resources are configured alike share one instance (a fleet of twenty
 # builds a few, not sixty: each ConfigurableResource infers its config schema when built).
 @functools.lru_cache(maxsize=64)
-def _object_storage() -> Any:
-    from resources.object_storage import ObjectStorageResource
+def _object_storage(stores: tuple[tuple[str | None, ...], ...] = ()) -> Any:
+    from resources.object_storage import ObjectStorageResource, S3StoreConfig
 
-    return ObjectStorageResource(endpoint_url_env="AWS_ENDPOINT_URL_S3")
+    return ObjectStorageResource(endpoint_url_env="AWS_ENDPOINT_URL_S3", stores=[
+        S3StoreConfig(bucket=str(bucket), region=str(region), endpoint_url=url,
+                      endpoint_env=url_env, access_key_id_env=str(key_id_env),
+                      secret_access_key_env=str(key_env))
+        for bucket, region, url, url_env, key_id_env, key_env in stores])
+
+
+def object_stores(graph: Graph) -> tuple[tuple[str | None, ...], ...]:
+    """The spec's ``object_stores`` as the object storage resource routes them: bucket, region,
+    endpoint or its variable, and the names (never the values) of the key variables."""
+    return tuple((s.bucket, s.region, s.endpoint, s.endpoint_env, s.credentials.access_key_id_env,
+                  s.credentials.secret_access_key_env) for s in graph.spec.object_stores)
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,6 +108,7 @@ def core_resources(graph: Graph, env: EnvLookup = _environ) -> dict[str, Any]:
     datacenter's location); the kubeconfig (``resources.kubeconfig``); boto3's credential chain
     with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY as an override. AWS_ENDPOINT_URL_S3, when set
     (the sandbox), replaces every region's S3 endpoint; unset, each region uses its IONOS one.
+    The buckets of ``object_stores`` use their store's endpoint and the variables it names.
 
     An environment on an existing cluster (``cluster:``) has no ``ionos`` resource: its
     Kubernetes resource reads the kubeconfig whose path is in the variable the spec names
@@ -105,7 +117,7 @@ def core_resources(graph: Graph, env: EnvLookup = _environ) -> dict[str, Any]:
     from resources.kubernetes import KubernetesResource
 
     spec, key = graph.spec, _keys(graph)
-    storage = {key("object_storage"): _object_storage()}
+    storage = {key("object_storage"): _object_storage(object_stores(graph))}
     if spec.cluster is not None:
         return {key("kubernetes"): KubernetesResource(
             kubeconfig_path=env(spec.cluster.kubeconfig_env), context=spec.cluster.context,

@@ -185,6 +185,22 @@ def s3_keys(environ: Environ | None = None) -> tuple[str, str] | None:
     return None
 
 
+def store_keys(bucket: str, key_id_env: str, key_env: str,
+               environ: Environ | None = None) -> tuple[str, str]:
+    """The keys of an object store outside IONOS from the variables its spec names (or their
+    ``*_FILE``/``*_VAULT``); never boto3's chain, which holds another account's keys.
+
+    Raises:
+        CredentialError: either is unset.
+    """
+    key_id, key = secret(key_id_env, environ), secret(key_env, environ)
+    if key_id and key:
+        return key_id, key
+    missing = [n for n, v in ((key_id_env, key_id), (key_env, key)) if not v]
+    raise CredentialError(f"the object store of bucket {bucket}: its credentials are missing: "
+                          f"set {' and '.join(missing)} (or *_FILE, *_VAULT)")
+
+
 def region_of(location: str) -> str:
     """``de/fra`` -> ``de-fra``: how the regional IONOS hostnames spell a location (``de/fra/2``
     is served by ``de-fra``, as the MariaDB SDK's host list says)."""

@@ -31,8 +31,20 @@ LEGACY_ENDPOINTS = {
 }
 
 
+class S3StoreConfig(dg.Config):
+    """A bucket of an S3-compatible store outside IONOS (the spec's ``object_stores``): its
+    endpoint (or the variable holding it), region, and the variables holding its keys."""
+
+    bucket: str
+    region: str
+    endpoint_url: str | None = None
+    endpoint_env: str | None = None
+    access_key_id_env: str
+    secret_access_key_env: str
+
+
 class ObjectStorageResource(dg.ConfigurableResource):
-    """S3 credentials and endpoint."""
+    """S3 credentials and endpoint; the buckets of ``stores`` use their store's own."""
 
     # Explicit keys override boto3's credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
     # AWS_PROFILE and the shared credentials file, web identity); unset, the chain decides.
@@ -44,11 +56,20 @@ class ObjectStorageResource(dg.ConfigurableResource):
     retry_attempts: int = 6
     retry_max_wait_seconds: float = 30.0
     max_pool_connections: int = 16
+    # Buckets of object stores outside IONOS: each with its own endpoint, region and keys.
+    stores: list[S3StoreConfig] = []
 
     _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-    def endpoint_for(self, region: str) -> str:
-        """The S3 endpoint of ``region``: the override when set, else IONOS's regional endpoint."""
+    def _store(self, bucket: str | None) -> S3StoreConfig | None:
+        return next((s for s in self.stores if s.bucket == bucket), None) if bucket else None
+
+    def endpoint_for(self, region: str, bucket: str | None = None) -> str:
+        """The S3 endpoint of ``bucket``'s store, else of ``region``: the override when set,
+        else IONOS's regional endpoint."""
+        store = self._store(bucket)
+        if store is not None:
+            return _store_endpoint(store)
         if self.endpoint_url:
             return self.endpoint_url
         if self.endpoint_url_env:
@@ -61,38 +82,45 @@ class ObjectStorageResource(dg.ConfigurableResource):
                 return override
         return LEGACY_ENDPOINTS.get(region, f"https://s3.{region}.ionoscloud.com")
 
-    def _explicit_keys(self) -> dict[str, str]:
-        """The keys given to this resource, else those of the environment (or ``*_FILE``, mounted
-        Secrets); empty when neither is set: boto3's chain decides."""
-        from resources.credentials import s3_keys
+    def _explicit_keys(self, bucket: str | None = None) -> dict[str, str]:
+        """The keys of ``bucket``'s store; else the keys given to this resource, else those of
+        the environment (or ``*_FILE``, mounted Secrets); empty when neither is set: boto3's
+        chain decides."""
+        from resources.credentials import s3_keys, store_keys
 
-        keys = ((self.access_key_id, self.secret_access_key)
+        store = self._store(bucket)
+        keys = (store_keys(store.bucket, store.access_key_id_env, store.secret_access_key_env)
+                if store is not None else
+                (self.access_key_id, self.secret_access_key)
                 if self.access_key_id and self.secret_access_key else s3_keys())
         return {"aws_access_key_id": keys[0], "aws_secret_access_key": keys[1]} if keys else {}
 
-    def agent_credentials(self) -> dict[str, str]:
-        """The S3 keys as the environment variables of a Job that uses this storage (for the
-        volume agent's Secret); empty when boto3's chain decides (no explicit keys)."""
-        keys = self._explicit_keys()
+    def agent_credentials(self, bucket: str | None = None) -> dict[str, str]:
+        """The S3 keys of ``bucket`` as the environment variables of a Job that uses it (for
+        the volume agent's Secret); empty when boto3's chain decides (no explicit keys)."""
+        keys = self._explicit_keys(bucket)
         if not keys:
             return {}
         return {"AWS_ACCESS_KEY_ID": keys["aws_access_key_id"],
                 "AWS_SECRET_ACCESS_KEY": keys["aws_secret_access_key"]}
 
-    def client(self, region: str | None = None) -> Any:
-        """A boto3 S3 client for ``region`` (built on first use, cached)."""
-        region = region or self.default_region
-        if region not in self._clients:
+    def client(self, region: str | None = None, bucket: str | None = None) -> Any:
+        """A boto3 S3 client for ``bucket``'s store, else for ``region`` (built on first use,
+        cached)."""
+        store = self._store(bucket)
+        region = store.region if store else region or self.default_region
+        cache = f"store:{store.bucket}" if store else region
+        if cache not in self._clients:
             import boto3
             from botocore.config import Config
 
             # A session of its own: AWS_PROFILE and the credential files are read now, not when
             # boto3 was first imported.
-            self._clients[region] = boto3.session.Session().client(
+            self._clients[cache] = boto3.session.Session().client(
                 "s3",
-                endpoint_url=self.endpoint_for(region),
+                endpoint_url=self.endpoint_for(region, bucket),
                 region_name=region,
-                **self._explicit_keys(),
+                **self._explicit_keys(bucket),
                 config=Config(
                     s3={"addressing_style": "path"},
                     retries={"max_attempts": 1, "mode": "standard"},
@@ -101,7 +129,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
                     max_pool_connections=self.max_pool_connections,
                 ),
             )
-        return self._clients[region]
+        return self._clients[cache]
 
     def call(self, describe: str, fn: Callable[[], T], log: Log = None) -> T:
         """One S3 call with bounded retries of transient errors (429/5xx honour Retry-After)."""
@@ -124,7 +152,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
         """
         from resources.s3_transfer import TransferProgress, multipart_upload
 
-        client = self.client(region)
+        client = self.client(region, bucket)
         progress = TransferProgress(f"upload to s3://{bucket}/{key}", log)
         return multipart_upload(lambda d, fn: self.call(d, fn, log), client, bucket, key, chunks,
                                 part_size=part_size, concurrency=concurrency,
@@ -133,7 +161,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
     def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
                   content_type: str = "application/octet-stream") -> str:
         """Write a small object in one PUT (a manifest, a chunk); returns its ETag."""
-        client = self.client(region)
+        client = self.client(region, bucket)
         out = self.call(f"PUT s3://{bucket}/{key}",
                         lambda: client.put_object(Bucket=bucket, Key=key, Body=data,
                                                   ContentType=content_type))
@@ -141,7 +169,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
         """A small object's bytes, or None when it does not exist."""
-        client = self.client(region)
+        client = self.client(region, bucket)
 
         def get() -> bytes | None:
             try:
@@ -156,7 +184,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
         """An iterator over an object's bytes in chunks (raises when it does not exist)."""
         from resources.s3_transfer import read_chunks
 
-        client = self.client(region)
+        client = self.client(region, bucket)
         out = self.call(f"GET s3://{bucket}/{key}",
                         lambda: client.get_object(Bucket=bucket, Key=key))
         return read_chunks(out["Body"], chunk_size)
@@ -166,7 +194,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
         """Re-read an object and return (size, sha256), or None when it does not exist."""
         import hashlib
 
-        client = self.client(region)
+        client = self.client(region, bucket)
         try:
             chunks = self.open_stream(bucket, key, region)
         except client.exceptions.NoSuchKey:
@@ -195,7 +223,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
     def _listed(self, bucket: str, prefix: str, region: str | None) -> Iterator[dict[str, Any]]:
         """The ListObjectsV2 entries under ``prefix``, page after page (each page one retried
         call, so a transient error repeats that page only, never the listing)."""
-        client = self.client(region)
+        client = self.client(region, bucket)
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
         while True:
             page = self.call(f"LIST s3://{bucket}/{prefix}",
@@ -207,7 +235,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def delete_keys(self, bucket: str, keys: list[str], region: str | None = None) -> int:
         """Delete ``keys`` (1,000 per request); return how many were deleted."""
-        client = self.client(region)
+        client = self.client(region, bucket)
         deleted = 0
         for i in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[i:i + 1000]]
@@ -236,7 +264,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
         """
         from botocore.exceptions import ClientError
 
-        client = self.client(region)
+        client = self.client(region, bucket)
         try:
             loc = self.call(f"GET s3://{bucket}?location",
                             lambda: client.get_bucket_location(Bucket=bucket))
@@ -263,7 +291,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def create_bucket(self, bucket: str, region: str) -> None:
         """Create a bucket in ``region`` (an existing bucket we own counts as success)."""
-        client = self.client(region)
+        client = self.client(region, bucket)
 
         def create() -> None:
             try:
@@ -276,7 +304,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def set_bucket_versioning(self, bucket: str, region: str, enabled: bool) -> None:
         """Enable or suspend versioning (suspending keeps the versions already written)."""
-        client = self.client(region)
+        client = self.client(region, bucket)
         status = "Enabled" if enabled else "Suspended"
         self.call(f"PUT s3://{bucket}?versioning ({status})",
                   lambda: client.put_bucket_versioning(
@@ -284,7 +312,7 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def set_bucket_lifecycle(self, bucket: str, region: str, rules: list[dict[str, Any]]) -> None:
         """Replace the bucket's lifecycle rules (an empty list deletes the configuration)."""
-        client = self.client(region)
+        client = self.client(region, bucket)
         if not rules:
             self.call(f"DELETE s3://{bucket}?lifecycle",
                       lambda: client.delete_bucket_lifecycle(Bucket=bucket))
@@ -292,3 +320,18 @@ class ObjectStorageResource(dg.ConfigurableResource):
         self.call(f"PUT s3://{bucket}?lifecycle",
                   lambda: client.put_bucket_lifecycle_configuration(
                       Bucket=bucket, LifecycleConfiguration={"Rules": rules}))
+
+
+def _store_endpoint(store: S3StoreConfig) -> str:
+    """A store's endpoint: as configured, or read from its variable when a client is built."""
+    if store.endpoint_url:
+        return store.endpoint_url
+    import os
+
+    from resources.credentials import CredentialError
+
+    url = os.environ.get(store.endpoint_env or "")
+    if not url:
+        raise CredentialError(f"the object store of bucket {store.bucket}: set "
+                              f"{store.endpoint_env} to its endpoint URL")
+    return url

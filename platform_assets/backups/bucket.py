@@ -37,12 +37,6 @@ class Where:
 
 
 
-def bucket_region(spec: PlatformSpec, bucket: str) -> str | None:
-    """The region of ``bucket`` as the spec's ionos.buckets declare it (None: undeclared)."""
-    return next((b.region for b in spec.buckets if b.name == bucket), None)
-
-
-
 def backups_of(spec: PlatformSpec) -> Backups:
     """The spec's backups section (a ``BackupError`` when it has none)."""
     if spec.backups is None:
@@ -52,11 +46,10 @@ def backups_of(spec: PlatformSpec) -> Backups:
 
 
 def where_of(spec: PlatformSpec, dr: bool = False) -> Where:
-    """The backup bucket, or with ``dr`` the cross-region copy's bucket (the backup bucket when
-    the spec has no copy)."""
+    """The backup bucket (an ionos.buckets bucket or an object store's), or with ``dr`` the
+    cross-region copy's bucket (the backup bucket when the spec has no copy)."""
     bk = backups_of(spec)
-    bucket = bk.cross_region_copy.bucket if dr and bk.cross_region_copy else bk.bucket
-    return Where(bucket, bucket_region(spec, bucket), bk.prefix)
+    return Where(*spec.backup_bucket(dr), bk.prefix)
 
 
 
@@ -137,7 +130,7 @@ def verify_objects(store: BackupStore, where: Where, manifest: Manifest) -> list
 
 def confirm_size(store: BackupStore, where: Where, key: str, size: int) -> None:
     """Raise when the stored object does not hold the ``size`` bytes that were sent."""
-    client = store.client(where.region)
+    client = store.client(where.region, where.bucket)
     head = store.call(f"HEAD s3://{where.bucket}/{key}",
                       lambda: client.head_object(Bucket=where.bucket, Key=key))
     if int(head["ContentLength"]) != size:

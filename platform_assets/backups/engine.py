@@ -18,10 +18,10 @@ from platform_assets.backups.bucket import (
     Log,
     Where,
     backups_of,
-    bucket_region,
     cleanup,
     read_manifest,
     remove_partition,
+    where_of,
 )
 from platform_assets.backups.errors import BackupError, cause
 from platform_assets.backups.sources import SOURCES, BackupJob, encoding_of
@@ -67,8 +67,7 @@ def run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, *, stor
                clock: Callable[[], datetime] = now_utc) -> BackupOutcome:
     """Back up one partition of one target; a partition with a manifest is left as it is.
     ``db`` dumps a ``database`` target, ``pg`` a ``postgres`` one."""
-    bk = backups_of(spec)
-    where = Where(bk.bucket, bucket_region(spec, bk.bucket), bk.prefix)
+    where = where_of(spec)
     describe = f"backup {target.name} ({target.kind}, {partition})"
     try:
         return _run_backup(spec, target, partition, where, describe, store=store, ionos=ionos,
@@ -127,9 +126,7 @@ def copy_partition(spec: PlatformSpec, target: BackupTarget, partition: str, *,
     bk = backups_of(spec)
     if bk.cross_region_copy is None:
         raise BackupError("the spec has no backups.cross_region_copy")
-    src = Where(bk.bucket, bucket_region(spec, bk.bucket), bk.prefix)
-    dst = Where(bk.cross_region_copy.bucket, bucket_region(spec, bk.cross_region_copy.bucket),
-                bk.prefix)
+    src, dst = where_of(spec), where_of(spec, dr=True)
     describe = f"cross-region copy of {target.name} ({partition}) to {dst.bucket}"
     try:
         return _copy_partition(target, partition, src, dst, describe, store, log, clock)

@@ -256,12 +256,13 @@ def list_files(job: BackupJob, kube: BackupCluster, waiter: Waiter, volume: str,
                                                 "finished clone"))[1]
         if failure:
             raise BackupError(f"{describe}: {site.describe('Volume', clone)}: {failure}")
-        ensure_agent_secret(kube, target.namespace or "", job.store, job.spec, job.key)
+        ensure_agent_secret(kube, target.namespace or "", job.store, job.spec, job.key,
+                            where.bucket)
         with mounted(kube, clone, target.namespace or "", size, target.name, job.log) as claim:
             args = ["list", "--root", SOURCE_MOUNT, "--list-key", key, "--source",
                     f"longhorn snapshot {site.namespace}/{snapshot}",
                     *location_args(where, target.name, job.store.endpoint_for(
-                        where.region or job.store.default_region), job.spec)]
+                        where.region or job.store.default_region, where.bucket), job.spec)]
             result = run_agent(kube, job.spec, AgentRun(
                 job_name("files", target.name, job.partition, job.attempt),
                 target.namespace or "", claim, SOURCE_MOUNT, True, args, describe), job.log)
@@ -385,13 +386,13 @@ def _compare_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest,
 
     volume, size, listed, record = restored
     ns = target.namespace or ""
-    ensure_agent_secret(kube, ns, store, spec, encoding_of(spec)[1])
+    ensure_agent_secret(kube, ns, store, spec, encoding_of(spec)[1], where.bucket)
     describe = f"restore drill of {target.name} ({manifest.partition})"
     with mounted(kube, volume, ns, size, target.name, log) as claim:
         args = ["verify", "--root", RESTORE_MOUNT, "--list-key", listed.key,
                 "--list-sha256", record.objects[listed.key][1],
                 *location_args(where, target.name, store.endpoint_for(
-                    where.region or store.default_region), spec)]
+                    where.region or store.default_region, where.bucket), spec)]
         try:
             result = run_agent(kube, spec, AgentRun(
                 job_name("drill", target.name, manifest.partition, manifest.attempt),

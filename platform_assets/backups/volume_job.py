@@ -113,7 +113,7 @@ def agent_job(spec: PlatformSpec, run: AgentRun, node: str | None) -> dict[str, 
 
 
 def ensure_agent_secret(kube: BackupCluster, namespace: str, store: BackupStore, spec: PlatformSpec,
-                        key: bytes | None) -> None:
+                        key: bytes | None, bucket: str | None = None) -> None:
     """The agent's Secret comes from deploy time (the run's RBAC only reads it); where it is
     missing and the credentials allow (a local kubeconfig, the sandbox), it is created from
     the run's own S3 keys and backup key, as the drill namespaces are."""
@@ -121,7 +121,7 @@ def ensure_agent_secret(kube: BackupCluster, namespace: str, store: BackupStore,
         return
     import base64
 
-    data = dict(store.agent_credentials())
+    data = dict(store.agent_credentials(bucket))
     bk = spec.backups
     if key is not None and bk is not None and bk.encryption is not None:
         data[bk.encryption.key_env] = base64.b64encode(key).decode()
@@ -254,14 +254,14 @@ def backup_files(job: BackupJob) -> Produced:
     args = ["backup", "--source", SOURCE_MOUNT, "--partition", job.partition, "--attempt",
             job.attempt, "--index-key", index_key, "--pvc", f"{target.namespace}/{target.pvc}",
             "--chunk-mb", str(spec.backups.volume_agent.chunk_mb if spec.backups else 4),
-            *location_args(where, target.name, store.endpoint_for(where.region or
-                                                                   store.default_region), spec)]
+            *location_args(where, target.name, store.endpoint_for(
+                where.region or store.default_region, where.bucket), spec)]
     parent = newest_manifest(store, where, target.name)
     parent_index = next((o for o in (parent.objects if parent else ())
                          if o.details.get("role") == ROLE_INDEX), None)
     if parent_index is not None:
         args += ["--parent-key", parent_index.key, "--parent-sha256", parent_index.sha256]
-    ensure_agent_secret(kube, target.namespace or "", store, spec, job.key)
+    ensure_agent_secret(kube, target.namespace or "", store, spec, job.key, where.bucket)
     run = AgentRun(job_name("backup", target.name, job.partition, job.attempt),
                    target.namespace or "", target.pvc or "", SOURCE_MOUNT, True, args, describe,
                    pvc_uid=pvc["metadata"].get("uid", ""))
@@ -346,13 +346,13 @@ def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest, wh
     claim = scratch_claim(target, manifest.partition, volume_size(source),
                           (source.get("spec") or {}).get("storageClassName"))
     ns, name = target.namespace or "", claim["metadata"]["name"]
-    ensure_agent_secret(kube, ns, store, spec, key)
+    ensure_agent_secret(kube, ns, store, spec, key, where.bucket)
     kube.apply(claim)
     try:
         args = ["restore", "--dest", RESTORE_MOUNT, "--index-key", index.key,
                 "--index-sha256", record.objects[index.key][1],
                 *location_args(where, target.name, store.endpoint_for(
-                    where.region or store.default_region), spec)]
+                    where.region or store.default_region, where.bucket), spec)]
         run = AgentRun(job_name("drill", target.name, manifest.partition, manifest.attempt),
                        ns, name, RESTORE_MOUNT, False, args,
                        f"restore drill of {target.name} ({manifest.partition})")

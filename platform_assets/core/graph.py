@@ -499,22 +499,26 @@ def _add_backups(b: _Builder, spec: PlatformSpec) -> None:
     if not spec.backups:
         return
     bk = spec.backups
-    copy_bucket = bk.cross_region_copy.bucket if bk.cross_region_copy else None
+    copy_bucket = spec.backup_bucket(dr=True)[0] if bk.cross_region_copy else None
+    # An ionos.buckets bucket is an asset the backups follow; an object store's is not ours.
+    in_bucket = [bucket_key(bk.bucket)] if bk.bucket else []
+    copy_deps = [bucket_key(bk.cross_region_copy.bucket)] if (
+        bk.cross_region_copy and bk.cross_region_copy.bucket) else []
     for t in bk.targets:
         # A tool-driven volume backup (Longhorn) talks to the tool, not to IONOS.
         ionos = t.kind in ("database", "postgres") or (
-            t.kind == "volume" and t.method not in TOOL_METHODS)
+            t.kind == "volume" and t.method not in TOOL_METHODS and spec.ionos is not None)
         kinds = {"s3"} | ({"ionos"} if ionos else set())
         kinds |= {"kubernetes"} if t.kind in ("volume", "resources") else set()
         kinds |= {t.method} if t.method in TOOL_METHODS else set()
         b.add(backup_key(t.name), "backup", t.name, "backups",
-              [*_protected(spec, t), bucket_key(bk.bucket)], kinds, (),
+              [*_protected(spec, t), *in_bucket], kinds, (),
               f"{t.kind.capitalize()} backup {t.name} (tier {bk.tier_of(t).name}, RPO "
               f"{bk.tier_of(t).rpo}, retention {bk.tier_of(t).retention_days} days).",
               BackupSection(t, bk.model_dump(exclude={"targets"})))
         if copy_bucket:
             b.add(backup_copy_key(t.name), "backup_copy", t.name, "backups",
-                  [backup_key(t.name), bucket_key(copy_bucket)], {"s3"}, (),
+                  [backup_key(t.name), *copy_deps], {"s3"}, (),
                   f"Cross-region copy of backup {t.name} in {copy_bucket}.",
                   BackupCopySection(t.name, copy_bucket))
 

@@ -342,8 +342,9 @@ class BackupStore(ChunkStore, Protocol):
     @property
     def default_region(self) -> str: ...
 
-    def endpoint_for(self, region: str) -> str:
-        """The S3 endpoint of ``region`` (what the volume agent's Job connects to)."""
+    def endpoint_for(self, region: str, bucket: str | None = None) -> str:
+        """The S3 endpoint of ``bucket``'s store, else of ``region`` (what the volume agent's
+        Job connects to)."""
         ...
 
     def list_modified(self, bucket: str, prefix: str,
@@ -351,12 +352,14 @@ class BackupStore(ChunkStore, Protocol):
         """Every object under ``prefix``: key → when it was last written (aware, UTC)."""
         ...
 
-    def agent_credentials(self) -> dict[str, str]:
-        """The S3 keys as a Job's environment variables (empty: the Job's own chain)."""
+    def agent_credentials(self, bucket: str | None = None) -> dict[str, str]:
+        """The S3 keys of ``bucket`` as a Job's environment variables (empty: the Job's own
+        chain)."""
         ...
 
-    def client(self, region: str | None = None) -> Any:
-        """The S3 client of ``region`` (an SDK object: for calls the store has no method for)."""
+    def client(self, region: str | None = None, bucket: str | None = None) -> Any:
+        """The S3 client of ``bucket``'s store, else of ``region`` (an SDK object: for calls
+        the store has no method for)."""
         ...
 
     def call(self, describe: str, fn: Callable[[], T], log: Log = None) -> T:

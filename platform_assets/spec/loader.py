@@ -547,32 +547,61 @@ def _check_inputs(spec: PlatformSpec) -> Problems:
     return out
 
 
+def _place_problem(spec: PlatformSpec, loc: Loc, bucket: str | None,
+                   store: str | None) -> Problems:
+    """What is wrong with a ``bucket``/``store`` reference of ``backups`` (at ``loc``)."""
+    if store is not None:
+        stores = sorted(s.name for s in spec.object_stores)
+        if spec.object_store(store) is None:
+            return [((*loc, "store"), f"unknown object store {store!r}; expected one of "
+                                      f"{stores} (object_stores)")]
+        return []
+    if spec.ionos is None:
+        return [((*loc, "bucket"), f"{bucket!r} would be an ionos.buckets bucket, and this "
+                                   "environment has no ionos (its cluster is an existing one): "
+                                   "declare the bucket under object_stores and name it with "
+                                   "store")]
+    buckets = sorted(x.name for x in spec.buckets)
+    if bucket not in buckets:
+        return [((*loc, "bucket"), f"unknown bucket {bucket!r}; expected one of {buckets}")]
+    return []
+
+
+def _place_of(spec: PlatformSpec, dr: bool) -> tuple[str, str | None]:
+    """Which S3 service and region a backup place is in: IONOS's, or a store's endpoint."""
+    bk = spec.backups
+    assert bk is not None
+    place = bk.cross_region_copy if dr and bk.cross_region_copy else bk
+    store = spec.object_store(place.store)
+    where = (store.endpoint or f"${store.endpoint_env}") if store else "ionos"
+    return where, spec.backup_bucket(dr)[1]
+
+
 def _check_bucket_refs(spec: PlatformSpec) -> Problems:
     b = spec.backups
-    if b is None or b.cross_region_copy is None:
-        return []
-    names = {x.name for x in spec.buckets}
-    cb = b.cross_region_copy.bucket
-    if cb not in names:
-        return [(("backups", "cross_region_copy", "bucket"),
-                 f"unknown bucket {cb!r}; expected one of {sorted(names)}")]
-    if b.bucket in names and _bucket(spec, cb).region == _bucket(spec, b.bucket).region:
-        return [(("backups", "cross_region_copy", "bucket"),
-                 f"bucket {cb!r} is in the same region as {b.bucket!r}; a cross-region copy "
-                 "needs another region")]
+    assert b is not None
+    loc: Loc = ("backups",)
+    out = _place_problem(spec, loc, b.bucket, b.store)
+    copy = b.cross_region_copy
+    if copy is None:
+        return out
+    copy_problems = _place_problem(spec, (*loc, "cross_region_copy"), copy.bucket, copy.store)
+    if out or copy_problems:
+        return out + copy_problems
+    if _place_of(spec, False) == _place_of(spec, True):
+        field = "store" if copy.store else "bucket"
+        return [((*loc, "cross_region_copy", field),
+                 f"{field} {copy.store or copy.bucket!r} is in the same region as "
+                 f"{spec.backup_bucket()[0]!r}; a cross-region copy needs another region")]
     return []
 
 
 def _check_backups(spec: PlatformSpec) -> Problems:
     b = spec.backups
     if b is None:
-        return []
-    out: Problems = []
-    buckets = sorted(x.name for x in spec.buckets)
-    if b.bucket not in buckets:
-        out.append((("backups", "bucket"), f"unknown bucket {b.bucket!r}; expected one of "
-                                          f"{buckets}"))
-    out += _check_bucket_refs(spec) + _dupes(b.targets, ("backups", "targets"), "backup target")
+        return _dupes(spec.object_stores, ("object_stores",), "object store")
+    out = (_dupes(spec.object_stores, ("object_stores",), "object store")
+           + _check_bucket_refs(spec) + _dupes(b.targets, ("backups", "targets"), "backup target"))
     protectable = {c.name for c in spec.components} | {"mariadb"}
     for i, t in enumerate(b.targets):
         if t.kind == "postgres":
@@ -587,6 +616,10 @@ def _check_backups(spec: PlatformSpec) -> Problems:
                         "a database target needs ionos.mariadb in the spec"))
         if t.method in TOOL_METHODS:
             out += _check_tool_target(spec, t, i)
+        if t.kind == "volume" and t.method == "ionos-snapshot" and spec.ionos is None:
+            out.append((("backups", "targets", i, "method"),
+                        "an IONOS snapshot needs an IONOS cluster, and this environment's is an "
+                        "existing one: use method files, csi-snapshot or longhorn"))
     return out
 
 
@@ -700,10 +733,6 @@ def check_references(
 
     out = [problem for check in REFERENCE_CHECKS for problem in check(spec)]
     return out + (check_manifest_paths(spec, check_path) if check_path else [])
-
-
-def _bucket(spec: PlatformSpec, name: str) -> Any:
-    return next(b for b in spec.buckets if b.name == name)
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

@@ -453,6 +453,48 @@ class LifecycleRule(Model):
     noncurrent_expiration_days: int | None = Field(default=None, ge=1)
 
 
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV_RE.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name, e.g. "
+                         "PRODUCTION_IONOS_TOKEN")
+    return value
+
+
+EnvVarName = Annotated[str | None, AfterValidator(_env_name)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
+
+class StoreCredentials(Model):
+    """The environment variables holding an object store's S3 keys (read like
+    AWS_ACCESS_KEY_ID, also as ``<NAME>_FILE`` or ``<NAME>_VAULT``, when the first client is
+    built); the values never enter the spec or the run config."""
+
+    access_key_id_env: EnvName = Field(description="holds the access key id")
+    secret_access_key_env: EnvName = Field(description="holds the secret access key")
+
+
+class ObjectStore(Model):
+    """A bucket of an S3-compatible object store outside IONOS (MinIO beside a K3s cluster,
+    another provider's S3): platform-ops neither creates nor reconciles it, it only backs up
+    into it, with the store's own credentials."""
+
+    name: Name
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/\S*)?$",
+                                 description="the S3 endpoint URL, e.g. https://minio.example:9000")
+    endpoint_env: EnvVarName = Field(default=None, description="the variable holding the "
+                                     "endpoint URL, instead of endpoint (read at run time)")
+    region: str = Field(default="us-east-1", min_length=1,
+                        description="the region requests are signed for")
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    credentials: StoreCredentials = Field(description="the variables holding its S3 keys")
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> ObjectStore:
+        if (self.endpoint is None) == (self.endpoint_env is None):
+            raise ValueError("set either endpoint or endpoint_env, not both or neither")
+        return self
+
+
 class Bucket(Model):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
     region: str = Field(description="IONOS S3 region, e.g. eu-central-3 or de")
@@ -821,14 +863,6 @@ class Dns(Model):
     zones: list[DnsZone] = Field(default_factory=list)
 
 
-def _env_name(value: str | None) -> str | None:
-    if value is not None and not _ENV_RE.match(value):
-        raise ValueError(f"{value!r} is not an environment variable name, e.g. "
-                         "PRODUCTION_IONOS_TOKEN")
-    return value
-
-
-EnvVarName = Annotated[str | None, AfterValidator(_env_name)]
 
 
 class IonosCredentialVars(Model):
@@ -1326,7 +1360,20 @@ class BackupTarget(Model):
 
 
 class CrossRegionCopy(Model):
-    bucket: str
+    bucket: str | None = Field(default=None, description="an ionos.buckets bucket")
+    store: Name | None = Field(default=None, description="an object_stores store, instead of "
+                               "bucket")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> CrossRegionCopy:
+        _bucket_or_store(self.bucket, self.store)
+        return self
+
+
+def _bucket_or_store(bucket: str | None, store: str | None) -> None:
+    if (bucket is None) == (store is None):
+        raise ValueError("set either bucket (an ionos.buckets bucket) or store (an "
+                         "object_stores store), not both or neither")
 
 
 class BackupCompression(Model):
@@ -1386,7 +1433,10 @@ class Backups(Model):
     retention_days: int = Field(default=30, ge=1)
     rpo: Duration = "24h"
     rto: Duration = "4h"
-    bucket: str
+    bucket: str | None = Field(default=None, description="the backup bucket, one of "
+                               "ionos.buckets")
+    store: Name | None = Field(default=None, description="an object_stores store, instead of "
+                               "bucket (an environment without ionos)")
     prefix: str = "backups"
     cross_region_copy: CrossRegionCopy | None = None
     compression: BackupCompression = BackupCompression()
@@ -1404,6 +1454,7 @@ class Backups(Model):
 
     @model_validator(mode="after")
     def _known_tiers(self) -> Backups:
+        _bucket_or_store(self.bucket, self.store)
         names = [t.name for t in self.tiers]
         if len(set(names)) != len(names):
             raise ValueError(f"tiers: a name appears twice ({', '.join(names)})")
@@ -1645,6 +1696,9 @@ class PlatformSpec(Model):
                     "empty: the spec is one environment")
     platform: list[Component] = Field(default_factory=list)
     applications: list[Component] = Field(default_factory=list)
+    object_stores: list[ObjectStore] = Field(
+        default_factory=list, description="S3-compatible stores outside IONOS that "
+        "backups.store and backups.cross_region_copy.store may name (docs/backups.md)")
     backups: Backups | None = None
     certificates: Certificates = Certificates()
     remediation: Remediation = Remediation()
@@ -1665,6 +1719,24 @@ class PlatformSpec(Model):
     def buckets(self) -> list[Bucket]:
         """The S3 buckets (only an IONOS environment has them)."""
         return list(self.ionos.buckets) if self.ionos else []
+
+    def object_store(self, name: str | None) -> ObjectStore | None:
+        """The object store ``name`` (None: not declared, or no name)."""
+        return next((s for s in self.object_stores if s.name == name), None)
+
+    def backup_bucket(self, dr: bool = False) -> tuple[str, str | None]:
+        """(bucket, region) the backups write to; with ``dr`` the cross-region copy's (the
+        backups' own when there is no copy). The region is None for an undeclared bucket."""
+        bk = self.backups
+        if bk is None:
+            raise ValueError("the spec has no backups section")
+        place: Backups | CrossRegionCopy = (bk.cross_region_copy if dr and bk.cross_region_copy
+                                            else bk)
+        store = self.object_store(place.store)
+        if store is not None:
+            return store.bucket, store.region
+        bucket = place.bucket or ""
+        return bucket, next((b.region for b in self.buckets if b.name == bucket), None)
 
     @property
     def ionos_infra(self) -> Ionos:

@@ -92,7 +92,7 @@ def test_a_spec_without_environments_is_unchanged() -> None:
 def test_a_disabled_component_is_left_out_of_its_environment_only() -> None:
     text = _replace("      ingress:\n        source: {helm_release: {values: {service: {type: "
                     "NodePort}}}}\n",
-                    "      hello: {enabled: false}\n")
+                    "      hello: {enabled: false}\n").replace("protects: hello, ", "")
     # The base's remediation rule restarts hello: staging, without hello, cannot keep it.
     (p,) = _problems(text)
     assert p.startswith(f"fleet.yaml:{_line(text, 'target: hello')}: remediation.rules[0]."
@@ -212,7 +212,7 @@ def test_definitions_hold_each_environment_side_by_side(monkeypatch: pytest.Monk
     assert keys == {"staging"}
     groups = {repo.asset_graph.get(k).group_name for k in repo.asset_graph.get_all_asset_keys()}
     assert {"staging_platform", "production_infrastructure"} <= groups
-    pools = {repo.asset_graph.get(k).pools and next(iter(repo.asset_graph.get(k).pools or []))
+    pools = {next(iter(repo.asset_graph.get(k).pools or []), None)
              for k in repo.asset_graph.get_all_asset_keys()}
     assert {"platform-ops-staging-k3s-staging", "platform-ops-production-fleet-prod"} <= pools
 
@@ -223,7 +223,7 @@ def test_the_cli_validates_every_environment_and_plans_one(capsys: pytest.Captur
 
     assert main(["validate", "--spec", str(FLEET)]) == 0
     out = capsys.readouterr().out
-    assert "fleet [staging]: 4 assets" in out and "fleet [production]: 8 assets" in out
+    assert "fleet [staging]: 6 assets" in out and "fleet [production]: 8 assets" in out
     assert main(["graph", "--spec", str(FLEET), "--environment", "staging"]) == 0
     assert "nstaging_platform_ingress" in capsys.readouterr().out
     assert main(["graph", "--spec", str(FLEET)]) == 1

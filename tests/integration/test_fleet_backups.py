@@ -1,0 +1,117 @@
+"""Backups of an existing-cluster environment to its own S3-compatible store (examples/fleet's
+staging: a K3s-like cluster and the MinIO-like store beside it, both served by the sandbox):
+a volume's files and its namespace's objects go to the store with the store's keys only, with
+no IONOS and no AWS_* credentials set, and the restore drills pass; wrong or missing keys fail
+the backup, naming the store's variables or S3's refusal."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from platform_assets.definitions import build_definitions
+from sandbox.app import Sandbox, start_sandbox
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("fleet")]
+
+ROOT = Path(__file__).resolve().parents[2]
+FLEET = ROOT / "examples" / "fleet"
+# Every credential but the store's and the staging kubeconfig: none of them may be needed.
+SHARED = ("IONOS_TOKEN", "IONOS_USERNAME", "IONOS_PASSWORD", "IONOS_API_URL", "KUBECONFIG",
+          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3")
+BUCKET = "fleet-staging-backups"
+READS = ("GET", "HEAD", "OPTIONS")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    # --run-jobs: the volume agent's Jobs run, on the existing cluster too.
+    sb = start_sandbox(clusters=("staging",), run_jobs=True, timeout=90)
+    try:
+        sb.admin.add_nodes(pool="k3s", count=3, cluster="staging")
+        yield sb
+    finally:
+        sb.stop()
+
+
+@pytest.fixture()
+def environ(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for key, value in sandbox.env.items():
+        monkeypatch.setenv(key, value)
+    for name in SHARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PLATFORM_KUBE_CONTEXT", raising=False)
+    return dict(sandbox.env)
+
+
+def store_client(env: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=env["STAGING_S3_ENDPOINT"], region_name="us-east-1",
+                        aws_access_key_id=env["STAGING_S3_ACCESS_KEY_ID"],
+                        aws_secret_access_key=env["STAGING_S3_SECRET_ACCESS_KEY"])
+
+
+def run(defs: dg.Definitions, instance: Any, job: str, partition: str | None = None) -> Any:
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance, raise_on_error=False, partition_key=partition)
+
+
+def step_errors(result: Any) -> str:
+    return "\n".join(ev.event_specific_data.error.message for ev in result.all_events
+                     if ev.event_type_value == "STEP_FAILURE")
+
+
+def checks_of(result: Any) -> dict[str, bool]:
+    return {f"{'/'.join(ev.event_specific_data.asset_key.path)}:"
+            f"{ev.event_specific_data.check_name}": ev.event_specific_data.passed
+            for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def test_staging_backs_up_to_its_own_store_and_drills_without_ionos_or_aws_credentials(
+        sandbox: Sandbox, environ: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(FLEET, tmp_path / "fleet")
+    defs = build_definitions(tmp_path / "fleet" / "platform.yaml")
+    # The store's bucket is made by its operator (`mc mb`), as MinIO's are.
+    store_client(environ).create_bucket(Bucket=BUCKET)
+    partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        reconciled = run(defs, instance, "reconcile_platform_staging")
+        assert reconciled.success, step_errors(reconciled)
+        files = {f"site/page-{i}.html": f"<p>page {i}</p>".encode() * 500 for i in range(5)}
+        sandbox.admin.write_volume_files("hello", "hello-content", files, cluster="staging")
+
+        sandbox.admin.reset_counts()
+        snapshot = run(defs, instance, "snapshot_platform_staging", partition)
+        assert snapshot.success, step_errors(snapshot)
+        checks = checks_of(snapshot)
+        for target in ("hello-content", "hello-resources"):
+            assert checks[f"staging/backups/{target}:restore_drill"] is True, checks
+            assert checks[f"staging/backups/{target}:manifest_checksums"] is True, checks
+
+        requests = sandbox.admin.requests()
+        assert sum(requests["ionos"].values()) == 0
+        assert sum(requests["s3"].values()) == 0, "nothing reached the IONOS S3"
+        assert sum(n for m, n in requests["s3-staging"].items() if m not in READS) > 0
+        keys = [o["Key"] for o in store_client(environ).list_objects_v2(
+            Bucket=BUCKET, Prefix="backups/")["Contents"]]
+        for target in ("hello-content", "hello-resources"):
+            assert f"backups/{target}/{partition}/manifest.json" in keys
+
+        # The store checks its keys as S3 does: a wrong secret is refused, and the run says so.
+        monkeypatch.setenv("STAGING_S3_SECRET_ACCESS_KEY", "not-the-secret")
+        refused = run(defs, instance, "snapshot_platform_staging", "2026-11-20")
+        assert not refused.success and "SignatureDoesNotMatch" in step_errors(refused)
+        monkeypatch.delenv("STAGING_S3_SECRET_ACCESS_KEY")
+        missing = run(defs, instance, "snapshot_platform_staging", "2026-11-20")
+        assert not missing.success
+        assert "set STAGING_S3_SECRET_ACCESS_KEY" in step_errors(missing)
+        assert "not-the-secret" not in step_errors(refused)
