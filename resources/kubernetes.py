@@ -303,7 +303,7 @@ class KubernetesResource(dg.ConfigurableResource):
                 query.append(("continue", token))
             body = self.call(self._describe("LIST", api_version, kind, None, ns),
                              partial(self._get_json, path, query))
-            items += [dict(i) for i in body.get("items") or []]
+            items += body.get("items") or []  # dicts already: json.loads made them
             token = (body.get("metadata") or {}).get("continue")
             if not token:
                 return items

@@ -9,13 +9,12 @@ fields differ: corrected only in drift mode ``enforce``) without any write.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from platform_assets.core import outputs
-from platform_assets.core.diff import content_hash
+from platform_assets.core.diff import content_hash, copied
 from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS
 from platform_assets.names import (
     ANNOTATION_APPLIED_HASH,
@@ -256,7 +255,7 @@ def is_namespaced(obj: dict[str, Any]) -> bool:
 
 def stamp(obj: dict[str, Any], component: str) -> dict[str, Any]:
     """A copy of ``obj`` with our labels and the hash of its content as an annotation."""
-    out = copy.deepcopy(obj)
+    out: dict[str, Any] = copied(obj)
     meta = out.setdefault("metadata", {})
     meta.setdefault("labels", {})
     meta["labels"] = {**(meta["labels"] or {}), LABEL_MANAGED_BY: FIELD_MANAGER,

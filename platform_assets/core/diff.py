@@ -11,6 +11,7 @@ as ``500m``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -195,3 +196,21 @@ def content_hash(obj: Any) -> str:
     """A short, stable hash of a JSON-able object (keys sorted)."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def copied(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), several times faster than
+    ``copy.deepcopy``, which a reconcile would spend on every object it applies. A part that
+    appears twice is copied twice (JSON has no shared parts; each YAML alias is built anew
+    anyway); values of other types go through ``copy.deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copied(v) for k, v in value.items()}
+    if kind is list:
+        return [copied(v) for v in value]
+    if kind in _ATOMS:
+        return value
+    return copy.deepcopy(value)
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})

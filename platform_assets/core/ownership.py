@@ -131,11 +131,13 @@ def owned_tree(live: Json, manager: str) -> Json | None:
     entries = _entries(live)
     if not entries:
         return None
+    ours = [e.get("fieldsV1") for e in entries if e.get("manager") == manager
+            and e.get("operation") == "Apply" and not e.get("subresource")]
+    if len(ours) == 1 and isinstance(ours[0], dict):
+        return ours[0]  # the usual case: nothing to merge (callers only read the tree)
     tree: Json = {}
-    for e in entries:
-        if e.get("manager") == manager and e.get("operation") == "Apply" \
-                and not e.get("subresource"):
-            _merge(tree, e.get("fieldsV1"))
+    for fields in ours:
+        _merge(tree, fields)
     return tree
 
 
@@ -237,10 +239,12 @@ def lost_fields(desired: Json, live: Json, manager: str,
     if tree is None:
         return None
     want = tracked(desired)
-    applicable = [r for r in (*DEFAULT_IGNORES, *rules) if r.selects(desired)]
+    applicable: list[IgnoreRule] | None = None  # only needed once a field is lost
     out = []
     for path, value in unowned(want, tree):
         owner = owner_of(live, manager, path, want)
+        if applicable is None:
+            applicable = [r for r in (*DEFAULT_IGNORES, *rules) if r.selects(desired)]
         if any(r.ignores(path, owner, want) for r in applicable):
             continue
         out.append(LostField(path, value, lookup(live, path), owner))

@@ -42,6 +42,12 @@ def _component(obj: Json) -> str:
     return str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT) or "")
 
 
+def _where(obj: Json) -> tuple[str, str]:
+    """(namespace, name) of a listed object, as ``desired.obj_id`` has them."""
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta["name"])
+
+
 def _index(found: Bucket) -> Index:
     out: Index = {}
     for oid, obj in found.items():
@@ -78,8 +84,8 @@ class ClusterView:
                         partial(self._cluster().list_managed, api, kind, namespace, selector))
         with self._lock:  # prefetches list from threads of their own
             self.lists += 1
-        return _index({desired.obj_id({**i, "apiVersion": api, "kind": kind}): i
-                       for i in items})
+        # Items of a list carry no apiVersion or kind: the list says them.
+        return _index({(api, kind, *_where(i)): i for i in items})
 
     def _across(self, api: str, kind: str) -> Index | None:
         """Every object of ours of a kind; None when it must be listed per namespace."""
