@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from platform_assets.core import safeyaml
+from platform_assets.core.diff import copied
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -111,13 +113,36 @@ def _objects(doc: safeyaml.Document, file: str) -> list[Manifest]:
     return out
 
 
+# Parsed files by name and content digest. A run reads every manifest twice (its reconcile and
+# its drift checks, each with an engine of its own), and parsing YAML within safeyaml's limits
+# is most of a no-op reconcile's CPU; the same bytes always parse the same, so an edited file
+# (new digest) is parsed again. Bounded: the oldest entry goes first.
+_PARSED: dict[tuple[str, bool, bytes], tuple[Manifest, ...]] = {}
+_PARSED_MAX = 4096
+_parsed_lock = threading.Lock()
+
+
 def parse_manifests(text: str | bytes, file: str) -> list[Manifest]:
     """Every object in a (multi-document) YAML text; ``List`` kinds are flattened. The YAML is
-    read with the limits of ``core.safeyaml``.
+    read with the limits of ``core.safeyaml``. The objects are the caller's own (a copy of what
+    an earlier call with the same file and content parsed).
 
     Raises:
         ManifestError: malformed YAML, over a limit, or not Kubernetes objects (file:line).
     """
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    key = (file, isinstance(text, bytes), hashlib.sha256(data).digest())
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = tuple(_parse(text, file))
+        with _parsed_lock:
+            while len(_PARSED) >= _PARSED_MAX:
+                del _PARSED[next(iter(_PARSED))]
+            _PARSED[key] = parsed
+    return [Manifest(copied(m.obj), m.file, m.line) for m in parsed]
+
+
+def _parse(text: str | bytes, file: str) -> list[Manifest]:
     try:
         docs = safeyaml.load_all(text, file)
     except safeyaml.YamlError as exc:
