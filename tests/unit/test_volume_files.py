@@ -3,10 +3,12 @@ snapshot, the restore's checks (corrupted chunk, hostile index) over an in-memor
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,52 @@ def test_a_hostile_file_list_is_refused_naming_the_field(doc: object, field: str
 def test_a_missing_volume_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(VolumeBackupError, match="not mounted"):
         night(tmp_path / "nowhere", MemoryBucket(), "2026-11-20")
+
+
+def test_a_condemned_chunk_is_uploaded_again_not_reused(volume: Path) -> None:
+    """A chunk the collection condemned (core.chunk_gc) is about to be deleted: a night that
+    needs its content writes it again instead of naming it; an unreadable condemned list
+    makes the night reuse nothing."""
+    from datetime import UTC, datetime
+
+    from platform_assets.core.chunk_gc import condemned_json, condemned_key
+
+    bucket = MemoryBucket()
+    first, _ = night(volume, bucket, "2026-11-20")
+    victim = chunk_key(LOC.prefix, LOC.target, next(iter(first.chunks)))
+    bucket.put_bytes(LOC.bucket, condemned_key(LOC.prefix, LOC.target),
+                     condemned_json({victim: datetime(2026, 11, 21, tzinfo=UTC)}))
+    puts = bucket.puts
+    _, stats = night(volume, bucket, "2026-11-22", parent=first)
+    assert stats.new_chunks == 1 and bucket.puts == puts + 2  # the chunk again, the index
+    bucket.put_bytes(LOC.bucket, condemned_key(LOC.prefix, LOC.target), b"{")
+    _, stats = night(volume, bucket, "2026-11-23", parent=first)
+    # Every file with content is read again and every chunk written again.
+    assert stats.read_bytes == first.total_bytes and stats.new_chunks == len(first.chunks)
+
+
+def test_the_agent_lists_a_tree_and_verifies_a_restore_against_the_list(
+        volume: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``list`` writes every file's size and sha256 (sealed); ``verify`` refuses a list whose
+    bytes are not the recorded ones and names each file that differs."""
+    from platform_assets.backups import agent
+
+    bucket = MemoryBucket()
+    monkeypatch.setattr(agent, "_store", lambda _args: bucket)
+    monkeypatch.setenv("VOL_KEY", base64.b64encode(KEY).decode())
+    common = ["--bucket", "b", "--prefix", "backups", "--target", "vol", "--key-env", "VOL_KEY",
+              "--list-key", "backups/vol/p/a/files.json.zst.enc"]
+    assert agent.main(["list", "--root", str(volume), *common]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["result"]
+    assert listed["files"] == 3 and b"a.bin" not in bucket.objects[listed["list_key"]]
+    restored = tmp_path / "restored"
+    shutil.copytree(volume, restored, symlinks=True)
+    (restored / "uploads" / "copy.bin").write_bytes(b"changed")
+    assert agent.main(["verify", "--root", str(restored), "--list-sha256",
+                       listed["list_sha256"], *common]) == 0
+    problems = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["result"]["problems"]
+    assert len(problems) == 1 and problems[0].startswith("uploads/copy.bin: restored 7 bytes")
+    assert agent.main(["verify", "--root", str(volume), "--list-sha256", "0" * 64,
+                       *common]) == 1
+    assert "not the one the backup run recorded" in capsys.readouterr().out
