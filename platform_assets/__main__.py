@@ -588,7 +588,46 @@ def _demo_fleet(instance: DagsterInstance, spec: str, env: dict[str, str],
                                 names.scoped(names.RECONCILE_JOB, environment),
                                 kubeconfigs.get(environment, env["KUBECONFIG"])):
             return EXIT_ERROR
+        if graph.spec.backups is not None:
+            _demo_environment_backups(instance, spec, graph, dict(clusters).get(environment),
+                                      log)
     return EXIT_OK
+
+
+def _demo_environment_backups(instance: DagsterInstance, spec: str, graph: Graph,
+                              cluster: str | None, log: Path) -> None:
+    """Yesterday's backup of one environment of a fleet, with its drills (reported, not fatal).
+    The buckets of its object stores are made first, as their operator does (`mc mb`), with
+    the store's own keys; its `files` volumes get content, as the application would write."""
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+
+    from sandbox.admin import AdminClient
+
+    for store in graph.spec.object_stores:
+        url = store.endpoint or os.environ.get(store.endpoint_env or "", "")
+        keys = store.credentials
+        s3 = boto3.client("s3", endpoint_url=url, region_name=store.region,
+                          aws_access_key_id=os.environ.get(keys.access_key_id_env),
+                          aws_secret_access_key=os.environ.get(keys.secret_access_key_env))
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=store.bucket)
+    admin = AdminClient(os.environ["SANDBOX_ADMIN_URL"])
+    bk = graph.spec.backups
+    for t in bk.targets if bk else []:
+        if t.kind == "volume" and t.method == "files" and t.namespace and t.pvc:
+            admin.write_volume_files(t.namespace, t.pvc, {
+                f"demo/{t.name}/{i:02d}.dat": f"{t.name} {i} ".encode() * 4000
+                for i in range(8)}, cluster=cluster)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    job = names.scoped(names.SNAPSHOT_JOB, graph.environment)
+    print(f"\n{job}, partition {yesterday}:", flush=True)
+    ok, rows, checks = _run_job(instance, spec, log, job, yesterday)
+    for key, meta in rows:
+        print(f"  {key:45s} {meta.get('objects', '')} object(s), {meta.get('bytes')} bytes")
+    _show_checks(checks)
+    print(f"  -> {'succeeded' if ok else 'finished with failures (see above)'}")
 
 
 def _admin_post(admin_url: str, path: str, body: dict[str, Any]) -> None:
