@@ -572,6 +572,48 @@ def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
     ]
 
 
+def volume_guard(plan: RbacPlan) -> list[dict[str, Any]]:
+    """A ValidatingAdmissionPolicy (and its binding) for the one create RBAC cannot limit by
+    name, PersistentVolumes (a ``method: longhorn`` target mounts its snapshot's clone and its
+    drill's restore through one each): the run service account may create or update only a PV
+    of Longhorn's CSI driver, named like one of those Volumes and pointing at it, never
+    another volume source (a PV has exactly one) or another Volume."""
+    from platform_assets.core.longhorn import CSI_DRIVER as LONGHORN_CSI
+
+    names = sorted({n for r in plan.cluster_rules if r.api_group == "" and
+                    "persistentvolumes" in r.resources and "delete" in r.verbs
+                    for n in r.resource_names})
+    if "create" not in plan.verbs_for("", "persistentvolumes") or not names:
+        return []
+    user = f"system:serviceaccount:{plan.namespace}:{plan.service_account}"
+    api = "admissionregistration.k8s.io/v1"
+    name = f"{RUN_ROLE}-own-volumes"
+    allowed = "[" + ", ".join(f"'{n}'" for n in names) + "]"
+    return [
+        {"apiVersion": api, "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": name, "labels": dict(MANAGED_BY_LABEL)},
+         "spec": {
+             "failurePolicy": "Fail",
+             "matchConstraints": {"resourceRules": [
+                 {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                  "resources": ["persistentvolumes"]}]},
+             "matchConditions": [{"name": "run-service-account",
+                                  "expression": f"request.userInfo.username == '{user}'"}],
+             "validations": [
+                 {"expression": f"has(object.spec.csi) && object.spec.csi.driver == "
+                                f"'{LONGHORN_CSI}'",
+                  "message": "the run may create only PersistentVolumes of Longhorn's CSI "
+                             "driver"},
+                 {"expression": f"object.metadata.name in {allowed} && "
+                                "object.spec.csi.volumeHandle == object.metadata.name",
+                  "message": "the run may mount only its own Longhorn Volumes (a snapshot's "
+                             "clone, a drill's restore), each through the PV of its name"}]}},
+        {"apiVersion": api, "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": name, "labels": dict(MANAGED_BY_LABEL)},
+         "spec": {"policyName": name, "validationActions": ["Deny"]}},
+    ]
+
+
 def drill_namespace_object(name: str) -> dict[str, Any]:
     """A restore drill's namespace: ours, marked as a drill's, PodSecurity ``restricted``."""
     return {"apiVersion": "v1", "kind": "Namespace",
@@ -607,7 +649,8 @@ def to_objects(plan: RbacPlan, include_namespaces: bool = True,
     With ``include_namespaces``, the component namespaces (other than the system ones), the job
     namespace and the drill namespaces come first, so the Roles can be applied before the first
     reconcile. Each drill namespace gets the drill Role, bound to the account. With
-    ``include_admission_policy``, the policy of ``drill_guard`` comes last.
+    ``include_admission_policy``, the policies of ``drill_guard`` and ``volume_guard`` come
+    last.
     """
     subject = {"kind": "ServiceAccount", "name": plan.service_account,
                "namespace": plan.namespace}
@@ -628,7 +671,7 @@ def to_objects(plan: RbacPlan, include_namespaces: bool = True,
     for ns in plan.drill_namespaces if plan.drill_rules else []:
         out += [_role(DRILL_ROLE, ns, plan.drill_rules), _binding(DRILL_ROLE, ns, "Role", subject)]
     if include_admission_policy:
-        out.extend(drill_guard(plan))
+        out.extend(drill_guard(plan) + volume_guard(plan))
     return out
 
 
@@ -669,12 +712,13 @@ def render_rbac(spec_path: str | Path | None = None, *, service_account: str = R
 def render_drill_guard(spec_path: str | Path | None = None, *,
                        service_account: str = RUN_SERVICE_ACCOUNT,
                        job_namespace: str = RUN_NAMESPACE) -> str:
-    """Only the admission policy of ``drill_guard`` (YAML; empty when the spec has no drills)."""
+    """Only the admission policies of ``drill_guard`` and ``volume_guard`` (YAML; empty when
+    the spec needs neither)."""
     from platform_assets.spec.loader import load_spec, spec_base_dir, spec_path_from_env
 
     path = Path(spec_path) if spec_path is not None else spec_path_from_env()
     spec = load_spec(path)
     plan = derive_rbac(spec, load_component_manifests(spec, spec_base_dir(path)),
                        service_account=service_account, job_namespace=job_namespace)
-    objects = drill_guard(plan)
+    objects = drill_guard(plan) + volume_guard(plan)
     return to_yaml(objects) if objects else ""

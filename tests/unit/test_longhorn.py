@@ -162,6 +162,19 @@ def test_the_run_may_ask_longhorn_and_delete_only_its_drill_volume() -> None:
     assert "delete" in plan.verbs_for("", "persistentvolumes", None, clone)
     assert "delete" not in plan.verbs_for("", "persistentvolumes", None)
     assert "create" in plan.verbs_for("", "persistentvolumes", None)
+    # ... which RBAC cannot limit by name: the admission policy does (Longhorn's driver, the
+    # run's own Volumes, each through the PV of its name).
+    from platform_assets.core.rbac import to_objects, volume_guard
+
+    policy, binding = volume_guard(plan)
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    checks = " ".join(v["expression"] for v in policy["spec"]["validations"])
+    assert "object.spec.csi.driver == 'driver.longhorn.io'" in checks
+    for volume in (clone, lh.drill_volume_name("bookstack-data"), lh.drill_volume_name(
+            "zammad-data")):
+        assert f"'{volume}'" in checks
+    assert "object.spec.csi.volumeHandle == object.metadata.name" in checks
+    assert policy in to_objects(plan)
 
 
 def test_the_example_builds_definitions_with_a_restore_drill_per_volume() -> None:
