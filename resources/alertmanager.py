@@ -42,6 +42,8 @@ class AlertmanagerResource(dg.ConfigurableResource):
                                 "the system CAs)")
     timeout_seconds: float = 10.0
     retry_attempts: int = 3
+    # An answer is read into memory whole; 10,000 alerts are about 10 MB.
+    max_response_bytes: int = 64 * 1024 * 1024
 
     def base_url(self) -> str:
         """The configured URL or ``$ALERTMANAGER_URL``, without a trailing slash."""
@@ -92,7 +94,10 @@ class AlertmanagerResource(dg.ConfigurableResource):
         def call() -> Any:
             req = Request(url, data=data, method=method, headers=headers)
             with urlopen(req, timeout=self.timeout_seconds, context=context) as resp:
-                payload = resp.read()
+                payload = resp.read(self.max_response_bytes + 1)
+            if len(payload) > self.max_response_bytes:
+                raise AlertmanagerUnavailable(f"{describe} answered more than "
+                                              f"{self.max_response_bytes} bytes; not read")
             return json.loads(payload) if payload.strip() else None
 
         try:
@@ -101,6 +106,8 @@ class AlertmanagerResource(dg.ConfigurableResource):
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode(errors="replace").strip()
             raise AlertmanagerUnavailable(f"{describe} answered {exc.code}: {detail}") from None
+        except AlertmanagerUnavailable:
+            raise
         except (urllib.error.URLError, OSError, ValueError, RuntimeError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise AlertmanagerUnavailable(f"Alertmanager unreachable ({describe}): {reason}"

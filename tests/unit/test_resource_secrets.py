@@ -25,3 +25,4 @@ def test_secret_fields_are_not_in_repr(resource: dg.ConfigurableResource) -> Non
     assert SECRET not in repr(resource)
     assert SECRET not in str(resource)
     assert SECRET in resource.model_dump().values()  # the value is still there for the SDKs
+
