@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from platform_assets.core.small_objects import read_small
 from resources.retry import RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
@@ -173,9 +174,10 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
         def get() -> bytes | None:
             try:
-                return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+                out = client.get_object(Bucket=bucket, Key=key)
             except client.exceptions.NoSuchKey:
                 return None
+            return read_small(out, f"s3://{bucket}/{key}")
 
         return self.call(f"GET s3://{bucket}/{key}", get)
 

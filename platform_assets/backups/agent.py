@@ -40,6 +40,7 @@ from platform_assets.backups.volume_files import (
     read_index,
     restore_tree,
 )
+from platform_assets.core.small_objects import read_small
 
 T = TypeVar("T")
 
@@ -123,9 +124,10 @@ class _S3:
     def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
         def get() -> bytes | None:
             try:
-                return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
+                out = self.client.get_object(Bucket=bucket, Key=key)
             except self.client.exceptions.NoSuchKey:
                 return None
+            return read_small(out, f"s3://{bucket}/{key}")
 
         return self._call(f"GET s3://{bucket}/{key}", get)
 

@@ -313,7 +313,8 @@ class ChunkStore(Protocol):
         ...
 
     def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
-        """One object's bytes, or None when the key does not exist."""
+        """One object's bytes, or None when the key does not exist; ``ObjectTooLarge`` when it
+        is larger than ``core.small_objects.SMALL_OBJECT_MAX``."""
         ...
 
     def list_objects(self, bucket: str, prefix: str,

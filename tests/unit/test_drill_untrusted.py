@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from platform_assets.backups.drills import _restore_namespace
 from platform_assets.core.backup_manifest import ManifestObject
 
@@ -61,3 +63,25 @@ def test_documents_that_are_not_objects_are_named_and_the_rest_restores() -> Non
 def test_python_tags_are_refused() -> None:
     problems, count, _ = _export(b"!!python/object/apply:os.system ['id']\n")
     assert count == 0 and problems and "services.yaml" in problems[0]
+
+
+def test_a_bucket_object_too_large_to_read_whole_is_refused_unread() -> None:
+    # A planted multi-gigabyte "manifest" must fail with its key, not exhaust the run's memory.
+    import io
+
+    from platform_assets.core.small_objects import SMALL_OBJECT_MAX, ObjectTooLarge, read_small
+
+    class Body(io.BytesIO):
+        reads: list[int] = []
+
+        def read(self, size: int | None = -1) -> bytes:
+            self.reads.append(-1 if size is None else size)
+            return super().read(size)
+
+    told = {"ContentLength": SMALL_OBJECT_MAX + 1, "Body": Body(b"")}
+    with pytest.raises(ObjectTooLarge, match="s3://b/m.json is 268435457 bytes.*not read"):
+        read_small(told, "s3://b/m.json")
+    assert Body.reads == []  # refused on the length alone
+    untold = Body(b"x" * 10)
+    assert read_small({"Body": untold}, "s3://b/k") == b"x" * 10
+    assert Body.reads == [SMALL_OBJECT_MAX + 1]  # never asked for more than the bound
