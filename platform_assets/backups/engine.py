@@ -101,7 +101,7 @@ def _run_backup(spec: PlatformSpec, target: BackupTarget, partition: str, where:
     bk = backups_of(spec)
     job = BackupJob(spec, target, partition, attempt, where, store, ionos=ionos, kube=kube,
                     db=db, pg=pg, part_size=part_size, log=log, encoding=encoding, key=key,
-                    level=bk.compression.level, threads=bk.compression.threads)
+                    level=bk.compression.stream_level, threads=bk.compression.threads)
     try:
         objects, details, tools = SOURCES[target.kind](job)
         manifest = Manifest(

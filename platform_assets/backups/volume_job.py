@@ -67,7 +67,7 @@ def location_args(where: Where, target: str, endpoint: str | None,
     bk = spec.backups
     assert bk is not None
     out = ["--bucket", where.bucket, "--prefix", where.prefix, "--target", target,
-           "--compression", bk.compression.algorithm, "--level", str(bk.compression.level)]
+           "--compression", bk.compression.algorithm, "--level", str(bk.compression.chunk_level)]
     if where.region:
         out += ["--region", where.region]
     if endpoint:

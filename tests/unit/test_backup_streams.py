@@ -130,3 +130,19 @@ def test_decompression_output_is_bounded_and_truncation_is_an_error() -> None:
         b"".join(zstd_decompress(iter([zs[: len(zs) // 2]])))
     with pytest.raises(StreamError, match="gzip"):
         b"".join(gunzip_members(iter([b"\x1f\x8b\x08\x00garbage"])))
+
+
+def test_unset_level_is_two_for_streams_and_three_for_volume_chunks() -> None:
+    from platform_assets.spec.models import BackupCompression
+
+    default = BackupCompression()
+    assert (default.stream_level, default.chunk_level) == (2, 3)
+    assert (BackupCompression(algorithm="gzip").stream_level,
+            BackupCompression(algorithm="gzip").chunk_level) == (3, 3)
+    chosen = BackupCompression(level=7)
+    assert (chosen.stream_level, chosen.chunk_level) == (7, 7)
+    text = b"".join(b"INSERT INTO posts VALUES (%d,'post %d');\n" % (i, i % 97)
+                    for i in range(20000))
+    packed = b"".join(zstd_compress(iter([text]), default.stream_level, default.threads))
+    assert len(packed) < len(text) // 4
+    assert b"".join(zstd_decompress(iter([packed]))) == text
