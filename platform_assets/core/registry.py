@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from platform_assets.core.desired import stamp
@@ -146,3 +147,27 @@ def pull_output(wiring: InfrastructureInput, component: Component, config: str,
     """The pull Secret a component's registry input writes (``keys`` is fixed by the loader)."""
     assert wiring.secret is not None
     return pull_secret_object(component.namespace, wiring.secret, config, token_id)
+
+
+# A token that stops working takes every image pull of the components wiring it with it: say so
+# in the plan while there is time to set a later expiry (a PATCH of the token: its credentials,
+# and so the pull Secrets, stay as they are).
+TOKEN_EXPIRY_WARNING_DAYS = 14
+
+
+def token_expiry_notes(reg: ContainerRegistry, today: date) -> list[str]:
+    """Plan notes for the registry's enabled tokens that expire within
+    ``TOKEN_EXPIRY_WARNING_DAYS`` or have expired."""
+    notes = []
+    for token in reg.tokens:
+        if token.expiry is None or not token.enabled:
+            continue
+        left = (token.expiry - today).days
+        if left < 0:
+            notes.append(f"registry {reg.name} token {token.name} expired on {token.expiry}: "
+                         "image pulls with it fail; set a later expiry")
+        elif left <= TOKEN_EXPIRY_WARNING_DAYS:
+            notes.append(f"registry {reg.name} token {token.name} expires on {token.expiry} "
+                         f"(in {left} day{'s' if left != 1 else ''}); set a later expiry before "
+                         "image pulls fail")
+    return notes

@@ -60,6 +60,7 @@ def _observe_registry(rt: Runtime, node: Node, opts: Options) -> IonosState:
     obs, ids = _observed(rt, reg, rt.cloud().find_registry(reg.name), opts)
     st = IonosState(node, f"ionos/registry/{reg.name}", f"container registry {reg.name}", want,
                     obs, ids=ids)
+    st.notes.extend(registry.token_expiry_notes(reg, rt.now().date()))
     scanning = (((st.props.get("features") or {}).get("vulnerabilityScanning") or {})
                 .get("enabled"))
     if obs and scanning and not reg.vulnerability_scanning:

@@ -125,3 +125,29 @@ def test_the_pull_secret_is_a_dockerconfigjson_naming_its_token() -> None:
     assert registry.secret_state(obj, "tok-2") == "holds token tok-1, not the current one"
     assert registry.secret_state(None, "tok-1") == "missing"
     assert obj["metadata"]["annotations"] == {ANNOTATION_REGISTRY_TOKEN: "tok-1"}
+
+
+def test_tokens_near_or_past_their_expiry_are_plan_notes() -> None:
+    from datetime import date
+
+    from platform_assets.spec.models import ContainerRegistry
+
+    reg = ContainerRegistry.model_validate({"name": "samcloud", "tokens": [
+        {"name": "pull", "scopes": [{"repositories": "app/*", "actions": ["pull"]}],
+         "expiry": "2026-12-01"},
+        {"name": "ci", "scopes": [{"repositories": "app/*", "actions": ["push"]}],
+         "expiry": "2026-11-20"},
+        {"name": "off", "scopes": [{"repositories": "app/*", "actions": ["pull"]}],
+         "expiry": "2026-11-20", "enabled": False},
+        {"name": "later", "scopes": [{"repositories": "app/*", "actions": ["pull"]}],
+         "expiry": "2027-06-01"},
+        {"name": "never", "scopes": [{"repositories": "app/*", "actions": ["pull"]}]},
+    ]})
+    notes = registry.token_expiry_notes(reg, date(2026, 11, 26))
+    assert notes == [
+        "registry samcloud token pull expires on 2026-12-01 (in 5 days); set a later expiry "
+        "before image pulls fail",
+        "registry samcloud token ci expired on 2026-11-20: image pulls with it fail; set a later "
+        "expiry",
+    ]
+    assert registry.token_expiry_notes(reg, date(2026, 11, 1)) == []
