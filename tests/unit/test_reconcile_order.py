@@ -1,7 +1,9 @@
-"""The reconcile op's scheduler: dependency order, parallelism, and skipping after failures."""
+"""The reconcile op's scheduler: dependency order, parallelism, skipping after failures, and the
+heap it keeps out of full garbage collections while it runs."""
 
 from __future__ import annotations
 
+import gc
 import threading
 
 from platform_assets.core.graph import Node
@@ -61,3 +63,23 @@ def test_failure_skips_dependents_but_not_independent_nodes() -> None:
 def test_dependencies_outside_the_selection_do_not_block() -> None:
     out = list(run_in_order([node("c", "a")], lambda n: 1))
     assert [(n.name, r, e) for n, r, e in out] == [("c", 1, None)]
+
+
+def test_the_heap_from_before_the_pass_is_frozen_while_it_runs_and_released_after() -> None:
+    frozen_during: list[int] = []
+
+    def work(n: Node) -> str:
+        frozen_during.append(gc.get_freeze_count())
+        return n.name
+
+    assert gc.get_freeze_count() == 0
+    done = list(run_in_order([node("a"), node("b", "a")], work))
+    assert [n.name for n, _, err in done if err is None] == ["a", "b"]
+    assert all(count > 0 for count in frozen_during) and len(frozen_during) == 2
+    assert gc.get_freeze_count() == 0  # unfrozen: garbage from before is collectable again
+
+    def failing(n: Node) -> str:
+        raise RuntimeError("boom")
+
+    assert [str(err) for _, _, err in run_in_order([node("c")], failing)] == ["boom"]
+    assert gc.get_freeze_count() == 0
