@@ -40,7 +40,7 @@ from platform_assets.core.ports import (
     Database,
     PostgresDumps,
 )
-from platform_assets.core.volume_index import chunks_prefix, is_chunk_key
+from platform_assets.core.volume_index import is_chunk_key
 from platform_assets.spec.models import BackupTarget, PlatformSpec
 
 
@@ -190,7 +190,11 @@ def _copy_partition(target: BackupTarget, partition: str, src: Where, dst: Where
 
 def _present_chunks(store: BackupStore, dst: Where, target: str,
                     source: Manifest) -> dict[str, tuple[int, str]]:
-    """The chunks of a ``files`` volume target already in the DR bucket (none for others)."""
+    """The chunks of a ``files`` volume target already in the DR bucket that the copy may
+    keep (none for others): not those the DR bucket's collection condemned, which are copied
+    again."""
+    from platform_assets.backups.volume_files import Location, reusable_chunks
+
     if not any(is_chunk_key(dst.prefix, target, o.key) for o in source.objects):
         return {}
-    return dict(store.list_objects(dst.bucket, chunks_prefix(dst.prefix, target), dst.region))
+    return reusable_chunks(store, Location(dst.bucket, dst.region, dst.prefix, target))

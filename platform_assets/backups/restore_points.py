@@ -101,19 +101,19 @@ def apply_retention(spec: PlatformSpec, target: BackupTarget, *, store: BackupSt
             _forget_longhorn(spec, target, required(kube, "kubernetes", describe), p.partition,
                              log)
         log(f"retention: deleted {target.name} {p.partition} ({p.ref})")
-    if target.method == "files" and not dr:
-        collect_chunks(spec, target, store, now or now_utc(), log)
+    if target.method == "files":
+        collect_chunks(spec, target, store, now or now_utc(), log, dr=dr)
     return plan
 
 
 def collect_chunks(spec: PlatformSpec, target: BackupTarget, store: BackupStore,
-                   now: datetime, log: Log = lambda _: None) -> GcPlan | None:
+                   now: datetime, log: Log = lambda _: None, dr: bool = False) -> GcPlan | None:
     """Delete the chunks of a ``files`` target that no retained night names (``core.chunk_gc``:
-    condemned first, deleted a grace period later). Nothing is deleted when a partition's
-    manifest cannot be read: what it names is unknown. The DR bucket's chunks are not
-    collected (its copy does not consult the condemned list)."""
+    condemned first, deleted a grace period later), in the backup bucket or (``dr``) the
+    second region's, whose copy leaves condemned chunks out as the agent does. Nothing is
+    deleted when a partition's manifest cannot be read: what it names is unknown."""
     bk = backups_of(spec)
-    where = where_of(spec, False)
+    where = where_of(spec, dr)
     grace = grace_period(parse_duration(bk.volume_agent.timeout))
     referenced: set[str] = set()
     for part, keys in sorted(partitions_in_bucket(store, where, target.name).items()):

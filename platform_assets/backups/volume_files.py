@@ -111,6 +111,13 @@ def present_chunks(store: ChunkStore, loc: Location) -> dict[str, tuple[int, str
     A chunk the collection has condemned (``core.chunk_gc``) is left out, so a night that
     needs its content uploads it again instead of naming a chunk about to be deleted; when
     the condemned list cannot be read, no chunk is reused."""
+    return {k.rsplit("/", 1)[-1]: v for k, v in reusable_chunks(store, loc).items()}
+
+
+def reusable_chunks(store: ChunkStore, loc: Location) -> dict[str, tuple[int, str]]:
+    """The target's chunk objects a writer may name without writing them again: key → (stored
+    size, ETag), those the collection condemned (``core.chunk_gc``) left out; none when the
+    condemned list cannot be read."""
     from platform_assets.core.chunk_gc import GcStateError, condemned_key, parse_condemned
 
     key = condemned_key(loc.prefix, loc.target)
@@ -119,9 +126,9 @@ def present_chunks(store: ChunkStore, loc: Location) -> dict[str, tuple[int, str
         condemned = parse_condemned(raw, f"s3://{loc.bucket}/{key}") if raw else {}
     except GcStateError:
         return {}
-    base = chunks_prefix(loc.prefix, loc.target)
-    return {k.rsplit("/", 1)[-1]: v for k, v in store.list_objects(
-        loc.bucket, base, loc.region).items() if k not in condemned}
+    return {k: v for k, v in store.list_objects(
+        loc.bucket, chunks_prefix(loc.prefix, loc.target), loc.region).items()
+        if k not in condemned}
 
 
 def backup_tree(root: Path, loc: Location, store: ChunkStore, codec: Codec, *, partition: str,

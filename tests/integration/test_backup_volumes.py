@@ -264,7 +264,8 @@ def test_chunks_no_retained_night_names_are_collected_after_a_grace_period(
     """Retention removes night 1; its own chunks are condemned on the next collection and
     deleted one grace period later (core.chunk_gc, after restic's prune and kopia's
     maintenance), while every chunk a retained night names stays and still restores. A night
-    that needs a condemned chunk's content uploads it again rather than reusing it. Times are
+    that needs a condemned chunk's content uploads it again rather than reusing it, and the
+    cross-region copy copies it again; the DR bucket is collected the same way. Times are
     the collection's ``now`` against the sandbox S3's real LastModified (AWS S3 API reference,
     ListObjectsV2 ``LastModified``)."""
     from datetime import timedelta
@@ -285,13 +286,20 @@ def test_chunks_no_retained_night_names_are_collected_after_a_grace_period(
     only1 = night1 - named2
     assert only1 and named2 <= night1  # night 2 reused every chunk of kept.bin
 
+    for night in ("2026-11-20", "2026-11-21"):
+        assert vols.run(backup_copy_key("files"), night).success
+    assert set(vols.chunks(dr=True)) == night1
     where = where_of(vols.spec)
     remove_partition(vols.store, where, "files", "2026-11-20")  # what retention does
+    remove_partition(vols.store, where_of(vols.spec, True), "files", "2026-11-20")
     t0 = now_utc()
-    young = collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store, t0)
+    target = vols.spec.backups.targets[0]
+    # The second region's chunks go the same way.
+    dr = collect_chunks(vols.spec, target, vols.store, t0 + timedelta(days=2), dr=True)
+    assert dr is not None and set(dr.condemned) == only1
+    young = collect_chunks(vols.spec, target, vols.store, t0)
     assert young is not None and young.delete == () and not young.condemned  # all < 24h old
-    marked = collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store,
-                            t0 + timedelta(days=2))
+    marked = collect_chunks(vols.spec, target, vols.store, t0 + timedelta(days=2))
     assert marked is not None and set(marked.condemned) == only1 and marked.delete == ()
     assert vols.store.get_bytes(vols.bucket, condemned_key("backups", "files"), "de")
 
@@ -300,18 +308,32 @@ def test_chunks_no_retained_night_names_are_collected_after_a_grace_period(
     third = vols.run(backup_key("files"), "2026-11-22")
     assert third.success, failure(third)
     assert meta(third)["new_chunks"] == len(only1)
-    swept = collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store,
-                           t0 + timedelta(days=3, hours=1))
+    swept = collect_chunks(vols.spec, target, vols.store, t0 + timedelta(days=3, hours=1))
     assert swept is not None and swept.delete == ()  # night 3 names them all again
     assert set(vols.chunks()) == night1
+    # Night 3's copy writes the chunks the DR bucket condemned again rather than keeping them.
+    etags = vols.chunks(dr=True)
+    assert vols.run(backup_copy_key("files"), "2026-11-22").success
+    dr_swept = collect_chunks(vols.spec, target, vols.store, t0 + timedelta(days=3, hours=1),
+                              dr=True)
+    assert dr_swept is not None and dr_swept.delete == ()
+    after = vols.chunks(dr=True)
+    assert set(after) == night1
+    # Copied again (the agent sealed them anew, so their bytes and ETags differ); the rest kept.
+    assert all(after[k] != etags[k] for k in only1)
+    assert all(after[k] == etags[k] for k in named2)
 
     (vols.data / "gone.bin").unlink()
     remove_partition(vols.store, where, "files", "2026-11-22")
-    collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store, t0 + timedelta(days=5))
-    final = collect_chunks(vols.spec, vols.spec.backups.targets[0], vols.store,
-                           t0 + timedelta(days=6, hours=1))
+    collect_chunks(vols.spec, target, vols.store, t0 + timedelta(days=5))
+    final = collect_chunks(vols.spec, target, vols.store, t0 + timedelta(days=6, hours=1))
     assert final is not None and set(final.delete) == only1
     assert set(vols.chunks()) == named2
+    remove_partition(vols.store, where_of(vols.spec, True), "files", "2026-11-22")
+    collect_chunks(vols.spec, target, vols.store, t0 + timedelta(days=5), dr=True)
+    collect_chunks(vols.spec, target, vols.store, t0 + timedelta(days=6, hours=1), dr=True)
+    assert set(vols.chunks(dr=True)) == named2
+
     drill = checks(vols.run(backup_key("files"), "2026-11-21", with_checks=True))
     assert drill["restore_drill"].passed, drill["restore_drill"].metadata
 
