@@ -83,7 +83,8 @@ class Codec:
 
 @dataclass
 class BackupStats:
-    """What one night did: files, bytes read, chunks and bytes uploaded, files reused."""
+    """What one night did: files, bytes read, chunks and bytes uploaded, files reused, and the
+    size and sha256 of the index it wrote (the run re-reads the index and compares)."""
 
     files: int = 0
     bytes: int = 0
@@ -92,6 +93,8 @@ class BackupStats:
     new_chunks: int = 0
     uploaded_bytes: int = 0
     seconds: float = 0.0
+    index_size: int = 0
+    index_sha256: str = ""
 
 
 @dataclass
@@ -153,7 +156,9 @@ def backup_tree(root: Path, loc: Location, store: ChunkStore, codec: Codec, *, p
     index = VolumeIndex(target=loc.target, partition=partition, attempt=attempt, source=source,
                         chunk_size=chunk_size, encoding=codec.encoding.details(), files=files,
                         chunks={c: run.chunks[c] for f in files for c in f.chunks})
-    store.put_bytes(loc.bucket, index_key, codec.seal(index.to_json()), loc.region)
+    sealed = codec.seal(index.to_json())
+    store.put_bytes(loc.bucket, index_key, sealed, loc.region)
+    run.stats.index_size, run.stats.index_sha256 = len(sealed), hashlib.sha256(sealed).hexdigest()
     run.stats.seconds = time.monotonic() - t0
     log(f"{run.stats.files} files, {run.stats.bytes} bytes: {run.stats.reused_files} unchanged, "
         f"{run.stats.read_bytes} bytes read, {run.stats.new_chunks} new chunks "

@@ -91,6 +91,10 @@ def test_chunks_are_shared_within_and_across_nights(volume: Path) -> None:
     second, stats2 = night(volume, bucket, "2026-11-21", parent=first)
     assert stats2.new_chunks == 0 and stats2.read_bytes == 0  # type: ignore[attr-defined]
     assert stats2.reused_files == 3  # type: ignore[attr-defined]
+    # The night reports the index it wrote, which the run compares with the bucket's.
+    written = bucket.objects["backups/vol/2026-11-21/a/index.json.zst.enc"]
+    assert (stats2.index_size, stats2.index_sha256) == (  # type: ignore[attr-defined]
+        len(written), hashlib.sha256(written).hexdigest())
     (volume / "uploads" / "b.bin").write_bytes(b"new" * 1000)
     _, stats3 = night(volume, bucket, "2026-11-22", parent=second)
     assert stats3.new_chunks == 1 and stats3.read_bytes == 3000  # type: ignore[attr-defined]
