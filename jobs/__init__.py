@@ -17,6 +17,6 @@ def build_jobs(graph: Graph, resources: Mapping[str, Any] | None = None) -> list
     return [
         *reconcile.build(graph),
         *backups.build(graph),
-        *certificates.build(graph),
+        *certificates.build(graph, resources),
         *remediation.build(graph, resources),
     ]

@@ -21,6 +21,7 @@ from typing import Any
 
 import dagster as dg
 
+from jobs.certificates import run_config_for as certificate_run_config
 from jobs.remediation import ExpandConfig, WorkloadConfig, run_config_for
 from platform_assets.core.alert_routing import FleetState, alert_selector, route_alerts
 from platform_assets.core.graph import (
@@ -126,6 +127,8 @@ def _renew_certificate(graph: Graph, d: Decision, tags: Tags, now: datetime) -> 
         return f"no certificate named {d.target!r}"
     return dg.RunRequest(run_key=d.run_key,
                          job_name=scoped(RENEW_CERTIFICATE_JOB, graph.environment),
+                         run_config=certificate_run_config(certificate=d.target or "",
+                                                           environment=graph.environment),
                          tags={**tags, TAG_CERTIFICATE: d.target or ""})
 
 
