@@ -188,16 +188,21 @@ def _observe_mariadb(rt: Runtime, node: Node, opts: Options) -> IonosState:
                       disruptive=desired.MARIADB_DISRUPTIVE)
 
 
-def _create_mariadb(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
-    db = section_as(st.node, MariaDB)
-    if db.lan not in st.lan_ids:
-        raise ReconcileError(f"MariaDB cluster {db.name}: LAN {db.lan} does not exist")
-    password = rt.env(db.password_env)
+def _database_password(st: IonosState, rt: Runtime, lan: str, password_env: str) -> str:
+    """A new database cluster's admin password, once its LAN exists; a clear error otherwise."""
+    if lan not in st.lan_ids:
+        raise ReconcileError(f"{st.what}: LAN {lan} does not exist")
+    password = rt.env(password_env)
     if not password:
         raise ReconcileError(
-            f"MariaDB cluster {db.name}: set the environment variable {db.password_env} (spec "
-            "ionos.mariadb.password_env) to its admin password before the cluster can be "
-            "created")
+            f"{st.what}: set the environment variable {password_env} (its spec's password_env) "
+            "to its admin password before it can be created")
+    return password
+
+
+def _create_mariadb(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
+    db = section_as(st.node, MariaDB)
+    password = _database_password(st, rt, db.lan, db.password_env)
     return api.create_mariadb(st.want, {"username": db.username, "password": password,
                                         "database": db.database}, log=rt.log)
 
@@ -223,13 +228,7 @@ def _observe_postgres(rt: Runtime, node: Node, opts: Options) -> IonosState:
 
 def _create_postgres(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
     pg = section_as(st.node, PostgresCluster)
-    if pg.lan not in st.lan_ids:
-        raise ReconcileError(f"PostgreSQL cluster {pg.name}: LAN {pg.lan} does not exist")
-    password = rt.env(pg.password_env)
-    if not password:
-        raise ReconcileError(
-            f"PostgreSQL cluster {pg.name}: set the environment variable {pg.password_env} "
-            "(its spec's password_env) to its admin password before the cluster can be created")
+    password = _database_password(st, rt, pg.lan, pg.password_env)
     return api.create_postgres(st.want, {"username": pg.username, "password": password,
                                          "database": pg.database}, log=rt.log)
 
@@ -251,13 +250,7 @@ def _observe_inmemorydb(rt: Runtime, node: Node, opts: Options) -> IonosState:
 
 def _create_inmemorydb(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
     mem = section_as(st.node, InMemoryDB)
-    if mem.lan not in st.lan_ids:
-        raise ReconcileError(f"in-memory database {mem.name}: LAN {mem.lan} does not exist")
-    password = rt.env(mem.password_env)
-    if not password:
-        raise ReconcileError(
-            f"in-memory database {mem.name}: set the environment variable {mem.password_env} "
-            "(its spec's password_env) to its user's password before it can be created")
+    password = _database_password(st, rt, mem.lan, mem.password_env)
     return api.create_inmemorydb(st.want, {"username": mem.username,
                                            "password": desired.password_hash(password)},
                                  log=rt.log)
