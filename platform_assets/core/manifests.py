@@ -116,9 +116,11 @@ def _objects(doc: safeyaml.Document, file: str) -> list[Manifest]:
 # Parsed files by name and content digest. A run reads every manifest twice (its reconcile and
 # its drift checks, each with an engine of its own), and parsing YAML within safeyaml's limits
 # is most of a no-op reconcile's CPU; the same bytes always parse the same, so an edited file
-# (new digest) is parsed again. Bounded: the oldest entry goes first.
-_PARSED: dict[tuple[str, bool, bytes], tuple[Manifest, ...]] = {}
-_PARSED_MAX = 4096
+# (new digest) is parsed again. Bounded by the size of the files it holds (a platform's
+# manifests are a few megabytes; parsed, about ten times that), the oldest out first.
+_PARSED: dict[tuple[str, bool, bytes], tuple[int, tuple[Manifest, ...]]] = {}
+_PARSED_MAX_BYTES = 16 * 1024 * 1024
+_parsed_size = [0]  # bytes of the files in _PARSED
 _parsed_lock = threading.Lock()
 
 
@@ -132,13 +134,15 @@ def parse_manifests(text: str | bytes, file: str) -> list[Manifest]:
     """
     data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     key = (file, isinstance(text, bytes), hashlib.sha256(data).digest())
-    parsed = _PARSED.get(key)
-    if parsed is None:
-        parsed = tuple(_parse(text, file))
+    hit = _PARSED.get(key)
+    parsed = hit[1] if hit is not None else tuple(_parse(text, file))
+    if hit is None and len(data) <= _PARSED_MAX_BYTES:
         with _parsed_lock:
-            while len(_PARSED) >= _PARSED_MAX:
-                del _PARSED[next(iter(_PARSED))]
-            _PARSED[key] = parsed
+            while _PARSED and _parsed_size[0] + len(data) > _PARSED_MAX_BYTES:
+                _parsed_size[0] -= _PARSED.pop(next(iter(_PARSED)))[0]
+            if key not in _PARSED:
+                _PARSED[key] = (len(data), parsed)
+                _parsed_size[0] += len(data)
     return [Manifest(copied(m.obj), m.file, m.line) for m in parsed]
 
 

@@ -43,12 +43,18 @@ def test_the_same_content_in_another_file_names_that_file() -> None:
             parse_manifests(bad, name)
 
 
-def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cache_is_bounded_by_the_size_of_the_files_it_holds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(manifests, "_PARSED", {})
-    monkeypatch.setattr(manifests, "_PARSED_MAX", 3)
+    monkeypatch.setattr(manifests, "_parsed_size", [0])
+    monkeypatch.setattr(manifests, "_PARSED_MAX_BYTES", 3 * len(TEXT) + 10)
     for i in range(10):
-        text = TEXT.replace("name: a", f"name: a{i}")
-        assert parse_manifests(text, "cache/g.yaml")[0].name == f"a{i}"
+        text = TEXT.replace("name: a", f"name: b{i}")
+        assert parse_manifests(text, "cache/g.yaml")[0].name == f"b{i}"
+    assert len(manifests._PARSED) == 3
+    assert manifests._parsed_size[0] == sum(size for size, _ in manifests._PARSED.values())
+    big = TEXT + "#" * (4 * len(TEXT)) + "\n"  # larger than the whole cache: parsed, not kept
+    assert parse_manifests(big, "cache/h.yaml")[0].name == "a"
     assert len(manifests._PARSED) == 3
 
 
