@@ -2,7 +2,8 @@
 staging: a K3s-like cluster and the MinIO-like store beside it, both served by the sandbox):
 a volume's files and its namespace's objects go to the store with the store's keys only, with
 no IONOS and no AWS_* credentials set, and the restore drills pass; wrong or missing keys fail
-the backup, naming the store's variables or S3's refusal."""
+the backup, naming the store's variables or S3's refusal. And the dump path: a MariaDB dump into
+the store, its copy into an IONOS bucket, each with its own keys."""
 
 from __future__ import annotations
 
@@ -115,3 +116,57 @@ def test_staging_backs_up_to_its_own_store_and_drills_without_ionos_or_aws_crede
         assert not missing.success
         assert "set STAGING_S3_SECRET_ACCESS_KEY" in step_errors(missing)
         assert "not-the-secret" not in step_errors(refused)
+
+
+def test_a_database_dump_goes_to_a_store_and_its_copy_to_an_ionos_bucket(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dump path to a store: an IONOS environment's MariaDB dumped into the store beside
+    the staging cluster (its own keys), copied to an IONOS bucket (the IONOS S3's keys), both
+    drilled; each S3 refuses the other's keys, so each object went with the right ones."""
+    from platform_assets.backup_assets import build_backup_assets
+    from platform_assets.core.graph import backup_copy_key, backup_key, build_graph
+    from platform_assets.spec import load_spec
+    from resources import core_resources
+    from tests.integration.test_backups import SPEC, World, create_dbaas_cluster
+
+    if not sandbox.env.get("SANDBOX_MARIADB_HOST"):
+        from tests.conftest import missing_service
+
+        missing_service("no MariaDB server reachable on 127.0.0.1:3306: apt-get install "
+                        "mariadb-server")
+    for key, value in sandbox.env.items():
+        monkeypatch.setenv(key, value)
+    w = World(dict(sandbox.env), tmp_path)
+    store = ("object_stores:\n  - name: dumps\n    endpoint_env: STAGING_S3_ENDPOINT\n"
+             "    bucket: {bucket}-store\n    credentials: {{access_key_id_env: "
+             "STAGING_S3_ACCESS_KEY_ID, secret_access_key_env: STAGING_S3_SECRET_ACCESS_KEY}}\n")
+    text = (store + SPEC).replace("  bucket: {bucket}\n  prefix", "  store: dumps\n  prefix")
+    (tmp_path / "platform.yaml").write_text(text.format(
+        bucket=w.bucket, dr_bucket=w.dr_bucket, database=w.database, namespace=w.namespace,
+        cluster=w.cluster, secrets="false"))
+    graph = build_graph(load_spec(tmp_path / "platform.yaml"))
+    assets, checks = build_backup_assets(graph)
+    store_client(sandbox.env).create_bucket(Bucket=f"{w.bucket}-store")
+    w.sql(f"CREATE DATABASE `{w.database}`",
+          f"CREATE TABLE `{w.database}`.posts (id INT PRIMARY KEY, title VARCHAR(100))",
+          f"INSERT INTO `{w.database}`.posts VALUES (1, 'one'), (2, 'two')")
+    try:
+        create_dbaas_cluster(w)
+        keys = {backup_key("db"), backup_copy_key("db")}
+        chosen = [a for a in assets if tuple(a.key.path) in keys]
+        result = dg.materialize(
+            [*chosen, *(c for c in checks if tuple(next(iter(c.check_keys)).asset_key.path)
+                        in keys)],
+            partition_key="2026-11-20", raise_on_error=False, instance=w.instance,
+            resources={"object_storage": core_resources(graph)["object_storage"],
+                       "ionos": w.ionos, "database": w.db})
+        assert result.success, step_errors(result)
+        passed = {(tuple(e.asset_key.path), e.check_name): e.passed
+                  for e in result.get_asset_check_evaluations()}
+        assert passed[(backup_key("db"), "restore_drill")] is True, passed
+        assert passed[(backup_copy_key("db"), "manifest_checksums")] is True, passed
+        listed = store_client(sandbox.env).list_objects_v2(Bucket=f"{w.bucket}-store")
+        assert "backups/db/2026-11-20/manifest.json" in [o["Key"] for o in listed["Contents"]]
+        assert w.manifest("db", w.dr_bucket, "eu-central-3", "2026-11-20") is not None
+    finally:
+        w.sql(f"DROP DATABASE IF EXISTS `{w.database}`")
