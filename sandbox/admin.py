@@ -204,11 +204,14 @@ class AdminClient:
         where = f"/clusters/{cluster}" if cluster else ""
         return list(self._call("POST", f"{where}/kubernetes/nodes", body)["nodes"])
 
-    def install_chart(self, chart: str, version: str,
-                      values: dict[str, Any] | None = None) -> list[str]:
-        """The CRDs a chart version brings (see sandbox/kubernetes/catalogue.py)."""
+    def install_chart(self, chart: str, version: str, values: dict[str, Any] | None = None,
+                      cluster: str | None = None) -> list[str]:
+        """The CRDs a chart version brings (see sandbox/kubernetes/catalogue.py); in the
+        existing cluster ``cluster`` when given."""
         body = {"chart": chart, "version": version, "values": values or {}}
-        return list(self._call("POST", "/kubernetes/charts", body)["customResourceDefinitions"])
+        where = f"/clusters/{cluster}" if cluster else ""
+        return list(self._call("POST", f"{where}/kubernetes/charts", body)[
+            "customResourceDefinitions"])
 
     def add_webhook(self, **hook: Any) -> dict[str, Any]:
         """A mutating webhook (see sandbox/kubernetes/behaviours.py for the fields)."""

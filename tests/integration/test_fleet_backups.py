@@ -170,3 +170,71 @@ def test_a_database_dump_goes_to_a_store_and_its_copy_to_an_ionos_bucket(
         assert w.manifest("db", w.dr_bucket, "eu-central-3", "2026-11-20") is not None
     finally:
         w.sql(f"DROP DATABASE IF EXISTS `{w.database}`")
+
+
+VELERO_SPEC = """
+apiVersion: platform-ops/v1
+metadata: {name: k3s-velero}
+cluster: {name: k3s-staging, kubeconfig_env: STAGING_KUBECONFIG}
+object_stores:
+  - name: minio
+    endpoint_env: STAGING_S3_ENDPOINT
+    bucket: velero-store
+    credentials: {access_key_id_env: STAGING_S3_ACCESS_KEY_ID,
+                  secret_access_key_env: STAGING_S3_SECRET_ACCESS_KEY}
+platform:
+  - name: velero
+    namespace: velero
+    source: {helm_release: {chart: velero, version: 8.1.0, repository: vmware-tanzu}}
+applications:
+  - name: todo
+    namespace: todo
+    source: {manifests: {path: manifests}}
+backups:
+  start_date: "2026-09-01"
+  store: minio
+  targets:
+    - {name: todo, kind: resources, namespaces: [todo], method: velero,
+       velero: {ttl: 240h, timeout: 1m}}
+"""
+
+
+def test_velero_on_the_existing_cluster_writes_to_its_store_and_is_drilled(
+        sandbox: Sandbox, environ: dict[str, str], tmp_path: Path) -> None:
+    """Velero on the K3s-like cluster stores into the MinIO-like store beside it (its location
+    names the store's bucket and endpoint); platform-ops checks and drills it there with the
+    store's keys, no IONOS or AWS_* variable set."""
+    from platform_assets.backup_assets import build_backup_assets
+    from platform_assets.core.graph import backup_key, build_graph
+    from platform_assets.spec import load_spec
+    from resources import core_resources
+    from resources.kubernetes import KubernetesResource
+    from tests.integration.velero_cluster import install_velero
+
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "platform.yaml").write_text(VELERO_SPEC)
+    graph = build_graph(load_spec(tmp_path / "platform.yaml"))
+    store_client(environ).create_bucket(Bucket="velero-store")
+    kube = KubernetesResource(kubeconfig_path=environ["STAGING_KUBECONFIG"])
+    install_velero(sandbox, kube, "velero", "velero-store", region="us-east-1",
+                   cluster="staging", store=(environ["STAGING_S3_ENDPOINT"],
+                                             environ["STAGING_S3_ACCESS_KEY_ID"],
+                                             environ["STAGING_S3_SECRET_ACCESS_KEY"]))
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "todo"}})
+    kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "settings", "namespace": "todo"}, "data": {"TODO_TITLE": "Todos"}})
+    assets, checks = build_backup_assets(graph)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        result = dg.materialize(
+            [a for a in assets if tuple(a.key.path) == backup_key("todo")] + [
+                c for c in checks
+                if tuple(next(iter(c.check_keys)).asset_key.path) == backup_key("todo")],
+            partition_key="2026-11-20", raise_on_error=False, instance=instance,
+            resources={"object_storage": core_resources(graph)["object_storage"],
+                       "kubernetes": kube})
+    assert result.success, step_errors(result)
+    passed = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert passed["restore_drill"] and passed["manifest_checksums"], passed
+    listed = store_client(environ).list_objects_v2(Bucket="velero-store")
+    assert "backups/todo/2026-11-20/manifest.json" in [o["Key"] for o in listed["Contents"]]

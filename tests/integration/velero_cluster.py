@@ -52,19 +52,22 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
 
 
 def install_velero(app: Any, kube: KubernetesResource, namespace: str, bucket: str,
-                   prefix: str = "velero", region: str = "de") -> None:
-    """CRDs, credentials Secret, server Deployment and BSL ``default`` in ``namespace``."""
+                   prefix: str = "velero", region: str = "de", cluster: str | None = None,
+                   store: tuple[str, str, str] | None = None) -> None:
+    """CRDs, credentials Secret, server Deployment and BSL ``default`` in ``namespace``: on the
+    IONOS S3, or with ``store`` (endpoint, key id, secret key) on that S3 store; in the
+    existing cluster ``cluster`` when given."""
     env = app.env
-    app.admin.install_chart("velero", CHART_VERSION, {"upgradeCRDs": True})
+    url, key_id, key = store or (env["AWS_ENDPOINT_URL_S3"], env["AWS_ACCESS_KEY_ID"],
+                                 env["AWS_SECRET_ACCESS_KEY"])
+    app.admin.install_chart("velero", CHART_VERSION, {"upgradeCRDs": True}, cluster=cluster)
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    cloud = (f"[default]\naws_access_key_id={env['AWS_ACCESS_KEY_ID']}\n"
-             f"aws_secret_access_key={env['AWS_SECRET_ACCESS_KEY']}\n")
+    cloud = f"[default]\naws_access_key_id={key_id}\naws_secret_access_key={key}\n"
     kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
         "name": "velero", "namespace": namespace}, "stringData": {"cloud": cloud}})
     wait_for(lambda: kube.serves("velero.io/v1", "Backup") is None,
              "the velero.io kinds to be served")
-    kube.apply(location("default", namespace, bucket, env["AWS_ENDPOINT_URL_S3"], prefix,
-                        region, default=True))
+    kube.apply(location("default", namespace, bucket, url, prefix, region, default=True))
     kube.apply(server(namespace))
     wait_for(lambda: int(((kube.get("apps/v1", "Deployment", "velero", namespace) or {})
                           .get("status") or {}).get("availableReplicas") or 0) > 0,
