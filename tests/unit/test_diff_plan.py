@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from platform_assets.core import desired
 from platform_assets.core.calendar import Gate
-from platform_assets.core.diff import MISSING, diff, touches
+from platform_assets.core.diff import MISSING, copied, diff, touches
 from platform_assets.core.health import health, reconcile_handled
 from platform_assets.core.plan import Plan, decide, delete_change
 from platform_assets.names import ANNOTATION_APPLIED_HASH, LABEL_COMPONENT
@@ -186,3 +188,21 @@ def test_quantities_compare_by_value_where_kubernetes_normalizes_them() -> None:
     got["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "250m"
     assert [c.path for c in diff(want, got)] == [
         "spec.containers[0].resources.requests.cpu", "data.size"]
+
+
+def test_copied_is_a_deep_copy_of_json_shaped_data_and_of_what_yaml_adds() -> None:
+    shared = {"k": "v"}
+    obj: dict[str, Any] = {
+        "metadata": {"name": "a", "labels": shared, "annotations": shared},
+        "spec": {"ports": [{"port": 80}, {"port": 443}], "replicas": 2, "ratio": 0.5,
+                 "on": True, "none": None, "when": dt.date(2026, 11, 26), "raw": b"\x00",
+                 "pair": ({"a": 1},)},
+    }
+    out = copied(obj)
+    assert out == obj == copy.deepcopy(obj)
+    out["metadata"]["labels"]["k"] = "changed"
+    out["spec"]["ports"][0]["port"] = 8080
+    out["spec"]["pair"][0]["a"] = 2
+    assert shared == {"k": "v"} and obj["spec"]["ports"][0] == {"port": 80}
+    assert obj["spec"]["pair"][0] == {"a": 1}  # a tuple goes through copy.deepcopy
+    assert out["metadata"]["annotations"] == {"k": "v"}  # a shared part is copied twice

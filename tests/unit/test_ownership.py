@@ -91,6 +91,30 @@ def test_a_patched_image_and_a_removed_label_are_drift() -> None:
                     "metadata.labels.app": "removed"}
 
 
+def test_our_fields_in_two_apply_entries_are_merged_and_a_status_apply_is_not_ours() -> None:
+    live = applied(WANT)
+    entry = live["metadata"]["managedFields"][0]
+    assert entry["manager"] == FIELD_MANAGER and entry["operation"] == "Apply"
+    # The server keeps one Apply entry per API version a manager applied with: split ours in
+    # two (the spec under another version) and nothing is lost; the live entries stay as
+    # they were (the owned tree is read, never written into).
+    fields = entry["fieldsV1"]
+    spec_entry = {**entry, "apiVersion": "apps/v1beta2", "fieldsV1": {"f:spec": fields["f:spec"]}}
+    entry["fieldsV1"] = {k: v for k, v in fields.items() if k != "f:spec"}
+    live["metadata"]["managedFields"].append(spec_entry)
+    before = copy.deepcopy(live["metadata"]["managedFields"])
+    assert ownership.lost_fields(WANT, live, FIELD_MANAGER) == []
+    assert live["metadata"]["managedFields"] == before
+    # The spec's ownership only in an Apply to the status subresource: not ours to count.
+    spec_entry["subresource"] = "status"
+    lost = ownership.lost_fields(WANT, live, FIELD_MANAGER) or []
+    assert [f.text for f in lost] == ["spec"]
+    single = applied(WANT)
+    tree = ownership.owned_tree(single, FIELD_MANAGER)
+    assert ownership.lost_fields(WANT, single, FIELD_MANAGER) == []
+    assert tree == single["metadata"]["managedFields"][0]["fieldsV1"]
+
+
 def test_an_hpa_owning_replicas_is_not_drift_and_our_apply_leaves_replicas_out() -> None:
     live = applied(WANT)
     scaled = copy.deepcopy(live)
