@@ -15,16 +15,19 @@ CHART_VERSION = "1.7.2"
 
 
 def install_longhorn(app: Any, kube: KubernetesResource, namespace: str, bucket: str,
-                     path: str = "longhorn", region: str = "de") -> None:
-    """CRDs, credential Secret, manager DaemonSet and BackupTarget ``default``."""
+                     path: str = "longhorn", region: str = "de", cluster: str | None = None,
+                     store: tuple[str, str, str] | None = None) -> None:
+    """CRDs, credential Secret, manager DaemonSet and BackupTarget ``default``: on the IONOS
+    S3, or with ``store`` (endpoint, key id, secret key) on that S3 store; in the existing
+    cluster ``cluster`` when given."""
     env = app.env
-    app.admin.install_chart("longhorn", CHART_VERSION, {})
+    url, key_id, key = store or (env["AWS_ENDPOINT_URL_S3"], env["AWS_ACCESS_KEY_ID"],
+                                 env["AWS_SECRET_ACCESS_KEY"])
+    app.admin.install_chart("longhorn", CHART_VERSION, {}, cluster=cluster)
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
         "name": "longhorn-s3", "namespace": namespace}, "stringData": {
-        "AWS_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
-        "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
-        "AWS_ENDPOINTS": env["AWS_ENDPOINT_URL_S3"]}})
+        "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": key, "AWS_ENDPOINTS": url}})
     wait_for(lambda: kube.serves("longhorn.io/v1beta2", "Backup") is None,
              "the longhorn.io kinds to be served")
     kube.apply(target("default", namespace, f"s3://{bucket}@{region}/{path}"))

@@ -238,3 +238,83 @@ def test_velero_on_the_existing_cluster_writes_to_its_store_and_is_drilled(
     assert passed["restore_drill"] and passed["manifest_checksums"], passed
     listed = store_client(environ).list_objects_v2(Bucket="velero-store")
     assert "backups/todo/2026-11-20/manifest.json" in [o["Key"] for o in listed["Contents"]]
+
+
+LONGHORN_SPEC = """
+apiVersion: platform-ops/v1
+metadata: {name: k3s-longhorn}
+cluster: {name: k3s-staging, kubeconfig_env: STAGING_KUBECONFIG}
+object_stores:
+  - name: minio
+    endpoint_env: STAGING_S3_ENDPOINT
+    bucket: longhorn-store
+    credentials: {access_key_id_env: STAGING_S3_ACCESS_KEY_ID,
+                  secret_access_key_env: STAGING_S3_SECRET_ACCESS_KEY}
+platform:
+  - name: longhorn
+    namespace: longhorn-system
+    source: {helm_release: {chart: longhorn, version: 1.7.2, repository: longhorn}}
+applications:
+  - name: wiki
+    namespace: wiki
+    source: {manifests: {path: manifests}}
+backups:
+  start_date: "2026-09-01"
+  store: minio
+  targets:
+    - {name: wiki-data, kind: volume, namespace: wiki, pvc: data, method: longhorn,
+       longhorn: {timeout: 1m}}
+"""
+
+
+def test_longhorn_on_the_existing_cluster_writes_to_its_store_and_is_drilled(
+        sandbox: Sandbox, environ: dict[str, str], tmp_path: Path) -> None:
+    """Longhorn on the K3s-like cluster backs a volume up into the MinIO-like store beside it
+    (its BackupTarget on the store's bucket, the store's keys and endpoint in its Secret);
+    platform-ops checks the blocks there and drills the restore with the volume agent, whose
+    Job gets the store's keys and endpoint."""
+    from platform_assets.backup_assets import build_backup_assets
+    from platform_assets.core import longhorn as lh
+    from platform_assets.core.graph import backup_key, build_graph
+    from platform_assets.spec import load_spec
+    from resources import core_resources
+    from resources.kubernetes import KubernetesResource
+    from tests.integration.longhorn_cluster import install_longhorn
+    from tests.integration.velero_cluster import wait_for
+
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "platform.yaml").write_text(LONGHORN_SPEC)
+    graph = build_graph(load_spec(tmp_path / "platform.yaml"))
+    store_client(environ).create_bucket(Bucket="longhorn-store")
+    kube = KubernetesResource(kubeconfig_path=environ["STAGING_KUBECONFIG"])
+    install_longhorn(sandbox, kube, "longhorn-system", "longhorn-store", region="us-east-1",
+                     cluster="staging", store=(environ["STAGING_S3_ENDPOINT"],
+                                               environ["STAGING_S3_ACCESS_KEY_ID"],
+                                               environ["STAGING_S3_SECRET_ACCESS_KEY"]))
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "wiki"}})
+    kube.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data", "namespace": "wiki"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}}})
+    pvc = wait_for(lambda: (c := kube.get("v1", "PersistentVolumeClaim", "data", "wiki"))
+                   and (c.get("spec") or {}).get("volumeName") and c, "the claim")
+    sandbox.admin.write_volume_files("wiki", "data", {"pages/home.md": b"# Wiki\n" * 100},
+                                     cluster="staging")
+    kube.apply({"apiVersion": lh.API_VERSION, "kind": "Volume",
+                "metadata": {"name": pvc["spec"]["volumeName"], "namespace": "longhorn-system"},
+                "spec": {"size": str(2**30), "numberOfReplicas": 3}})
+    assets, checks = build_backup_assets(graph)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        result = dg.materialize(
+            [a for a in assets if tuple(a.key.path) == backup_key("wiki-data")] + [
+                c for c in checks
+                if tuple(next(iter(c.check_keys)).asset_key.path) == backup_key("wiki-data")],
+            partition_key="2026-11-20", raise_on_error=False, instance=instance,
+            resources={"object_storage": core_resources(graph)["object_storage"],
+                       "kubernetes": kube})
+    assert result.success, step_errors(result)
+    passed = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert passed["restore_drill"] and passed["manifest_checksums"], passed
+    listed = store_client(environ).list_objects_v2(Bucket="longhorn-store")
+    assert "backups/wiki-data/2026-11-20/manifest.json" in [o["Key"] for o in listed["Contents"]]
