@@ -75,14 +75,15 @@ class ServiceAccountIssuer:
             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
     def token(self, namespace: str, name: str, ttl: int = 3600,
-              audience: str = "vault") -> str:
+              audience: str = "vault", uid: str | None = None,
+              audiences: list[str] | None = None) -> str:
         now = int(time.time())
         header = {"alg": "ES256", "typ": "JWT", "kid": "sandbox"}
-        claims = {"iss": ISSUER, "aud": [audience], "iat": now, "nbf": now, "exp": now + ttl,
-                  "sub": f"system:serviceaccount:{namespace}:{name}",
+        claims = {"iss": ISSUER, "aud": audiences or [audience], "iat": now, "nbf": now,
+                  "exp": now + ttl, "sub": f"system:serviceaccount:{namespace}:{name}",
                   "kubernetes.io": {"namespace": namespace,
                                     "serviceaccount": {"name": name,
-                                                       "uid": secrets.token_hex(16)}}}
+                                                       "uid": uid or secrets.token_hex(16)}}}
         signing = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         r, s = decode_dss_signature(self._key.sign(signing.encode(), ec.ECDSA(hashes.SHA256())))
         # JWS (RFC 7518 3.4): ES256 signatures are R || S, 32 bytes each, not DER.

@@ -7,8 +7,9 @@ Start it with ``sandbox.http.serve(KubernetesService(World()))`` and point clien
 Emulated:
 
 - Authentication as kube-apiserver with anonymous auth off: every request without
-  ``Authorization: Bearer <World.kubernetes_token>`` answers 401 with the ``Unauthorized``
-  Status; ``run_jobs=True`` refuses to start without a token.
+  ``Authorization: Bearer <World.kubernetes_token>`` (the admin) or a ServiceAccount's token
+  from the TokenRequest API (``auth.py``) answers 401 with the ``Unauthorized`` Status;
+  ``run_jobs=True`` refuses to start without a token.
 - Discovery (``/version`` reports v1.32.4, ``/api``, ``/apis``, group versions) built from the
   kind table in ``registry.py`` and from every stored CustomResourceDefinition. Only the
   ``snapshot.storage.k8s.io`` CRDs of IONOS's managed clusters exist at start
@@ -27,7 +28,9 @@ Emulated:
   Ignore), quantities are stored canonical (``quantity.py``), fields are defaulted per type;
   label syntax and workload selector/template agreement answer 422; Services get a clusterIP
   from ``10.233.0.0/18`` (422 when the asked one is taken). Admission plugins
-  (``ApiServer.mutating_admission`` then ``validating_admission``) see every client write.
+  (``ApiServer.mutating_admission`` then ``validating_admission``) see every client write,
+  with the user who sent it; ValidatingAdmissionPolicies and their bindings are enforced
+  (``vap.py``).
 - Lists page with ``limit``/``continue``; selector watches turn entering/leaving the selection
   into ADDED/DELETED; namespaces get a ``default`` ServiceAccount and ``kube-root-ca.crt``.
 - Label selectors (equality, set, exists forms) and field selectors (``metadata.name``,
@@ -70,12 +73,12 @@ Emulated:
 
 Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl create configmap`` get
 415; ``kubectl create -f`` and ``apply`` send JSON and work), authorisation (the token
-is cluster-admin), admission webhooks (plugins are Python callables), CRD conversion and CEL
-validation rules, NodePort allocation, strategic merge directives other than ``$patch:
-delete``/``replace`` (``$setElementOrder`` is ignored), Table output, aggregated discovery,
-bookmarks, consistent snapshots across list pages, taints and preemption,
-exec/attach/port-forward, Job retries (``backoffLimit``), CronJob schedules, issuer
-readiness gating certificate issuance.
+is cluster-admin, and so is a ServiceAccount's), admission webhooks (plugins are Python
+callables), CRD conversion and CRD CEL validation rules, NodePort allocation, strategic
+merge directives other than ``$patch: delete``/``replace`` (``$setElementOrder`` is
+ignored), Table output, aggregated discovery, bookmarks, consistent snapshots across list
+pages, taints and preemption, exec/attach/port-forward, Job retries (``backoffLimit``),
+CronJob schedules, issuer readiness gating certificate issuance.
 """
 
 from sandbox.kubernetes.service import KubernetesService

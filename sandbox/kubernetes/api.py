@@ -169,6 +169,28 @@ class FieldValidation:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class UserInfo:
+    """Who sent a request, as authentication sets it (authentication.k8s.io/v1 UserInfo)."""
+
+    username: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"username": self.username, "groups": list(self.groups)}
+        if self.uid:
+            out["uid"] = self.uid
+        return out
+
+
+# The kubeconfig's token: the cluster's admin (the sandbox's name; system:masters as a
+# kubeadm or managed cluster's admin credential has).
+ADMIN = UserInfo("cluster-admin", ("system:masters", "system:authenticated"))
+# The simulated controllers' own writes (a Deployment's ReplicaSet, a ReplicaSet's Pods).
+CONTROLLERS = UserInfo("system:kube-controller-manager", ("system:authenticated",))
+
+
 @dataclass
 class AdmissionRequest:
     """One write as admission plugins see it (the fields of an ``AdmissionReview`` request).
@@ -186,6 +208,9 @@ class AdmissionRequest:
     subresource: str
     manager: str
     dry_run: bool
+    user: UserInfo = CONTROLLERS
+    # Warnings for the response's ``Warning`` header (a policy binding's Warn action).
+    warnings: list[str] = field(default_factory=list)
 
 
 class Admission(Protocol):
@@ -226,14 +251,19 @@ class ApiServer:
             plugin(req)
 
     def _admit_write(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
-                     sub: str, manager: str, dry_run: bool) -> None:
+                     sub: str, manager: str, dry_run: bool, user: UserInfo | None,
+                     fv: FieldValidation | None) -> None:
         if not (self.mutating_admission or self.validating_admission):
             return
         meta = new["metadata"]
-        self.admit(AdmissionRequest(
+        req = AdmissionRequest(
             rt=rt, operation="CREATE" if old is None else "UPDATE",
             namespace=meta.get("namespace") or "", name=meta.get("name") or "", obj=new,
-            old=old, subresource=sub, manager=manager, dry_run=dry_run))
+            old=old, subresource=sub, manager=manager, dry_run=dry_run,
+            user=user or CONTROLLERS)
+        if fv is not None:
+            req.warnings = fv.warnings
+        self.admit(req)
 
     def rt_for(self, gk: tuple[str, str]) -> ResourceType | None:
         return self.registry.by_gk(*gk)
@@ -450,7 +480,8 @@ class ApiServer:
         return new
 
     def create(self, rt: ResourceType, ns: str, body: Any, manager: str,
-               dry_run: bool = False, fv: FieldValidation | None = None) -> dict[str, Any]:
+               dry_run: bool = False, fv: FieldValidation | None = None,
+               user: UserInfo | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request(f"the body of a create must be a JSON object, got "
                               f"{type(body).__name__}")
@@ -483,7 +514,7 @@ class ApiServer:
             self._validate_shape(rt, obj)
             self.allocate(rt, None, obj)
             ssa.record_update(None, obj, self._ctx(rt, manager, ""))
-            self._admit_write(rt, None, obj, "", manager, dry_run)
+            self._admit_write(rt, None, obj, "", manager, dry_run, user, fv)
             return self._commit(rt, None, obj, dry_run)
 
     def _init_meta(self, rt: ResourceType, obj: dict[str, Any]) -> None:
@@ -575,8 +606,8 @@ class ApiServer:
         return new
 
     def update(self, rt: ResourceType, ns: str, name: str, body: Any, manager: str,
-               sub: str = "", dry_run: bool = False,
-               fv: FieldValidation | None = None) -> dict[str, Any]:
+               sub: str = "", dry_run: bool = False, fv: FieldValidation | None = None,
+               user: UserInfo | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of an update must be a JSON object")
         self._check_kind(rt, body)
@@ -584,15 +615,16 @@ class ApiServer:
             old = self.get(rt, ns, name)
             new = self._merge_update(rt, old, body, sub, fv)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
-            self._admit_write(rt, old, new, sub, manager, dry_run)
+            self._admit_write(rt, old, new, sub, manager, dry_run, user, fv)
             return self._commit(rt, old, new, dry_run)
 
     def patch(self, rt: ResourceType, ns: str, name: str, ptype: str, body: Any, manager: str,
               sub: str = "", dry_run: bool = False, force: bool | None = None,
-              fv: FieldValidation | None = None) -> tuple[dict[str, Any], bool]:
+              fv: FieldValidation | None = None,
+              user: UserInfo | None = None) -> tuple[dict[str, Any], bool]:
         """Apply a patch; returns (object, created)."""
         if ptype == APPLY:
-            return self.apply(rt, ns, name, body, manager, sub, dry_run, bool(force), fv)
+            return self.apply(rt, ns, name, body, manager, sub, dry_run, bool(force), fv, user)
         if force is not None:
             raise ApiError(422, "Invalid", "force: Forbidden: may not be specified for "
                            "non-apply patch",
@@ -622,12 +654,13 @@ class ApiServer:
                 raise ApiError(422, "Invalid", "the patch result is not an object")
             new = self._merge_update(rt, old, patched, sub, fv)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
-            self._admit_write(rt, old, new, sub, manager, dry_run)
+            self._admit_write(rt, old, new, sub, manager, dry_run, user, fv)
             return self._commit(rt, old, new, dry_run), False
 
     def apply(self, rt: ResourceType, ns: str, name: str, body: Any, manager: str,
               sub: str = "", dry_run: bool = False, force: bool = False,
-              fv: FieldValidation | None = None) -> tuple[dict[str, Any], bool]:
+              fv: FieldValidation | None = None,
+              user: UserInfo | None = None) -> tuple[dict[str, Any], bool]:
         self._check_apply(rt, ns, name, body, manager)
         # The applied configuration is typed and normalized, not defaulted: the applier owns
         # only the fields it sent (sigs.k8s.io/structured-merge-diff).
@@ -656,7 +689,7 @@ class ApiServer:
                 new = _status_applied(old, new)
             else:
                 self._applied_update(rt, old, new)
-            self._admit_write(rt, old, new, sub, manager, dry_run)
+            self._admit_write(rt, old, new, sub, manager, dry_run, user, fv)
             return self._commit(rt, old, new, dry_run), old is None
 
     def _check_apply(self, rt: ResourceType, ns: str, name: str, body: Any,
@@ -706,18 +739,21 @@ class ApiServer:
         self.allocate(rt, old, new)
 
     def delete(self, rt: ResourceType, ns: str, name: str, options: dict[str, Any],
-               dry_run: bool = False, manager: str = "") -> dict[str, Any]:
+               dry_run: bool = False, manager: str = "", user: UserInfo | None = None,
+               warnings: list[str] | None = None) -> dict[str, Any]:
         """Delete an object; returns the body to answer with.
 
-        ``manager`` is set for a client's request, which passes admission; the garbage
-        collector's and namespace controller's deletes leave it empty.
+        ``manager`` is set for a client's request, which passes admission (``warnings``
+        collects its Warn actions); the garbage collector's and namespace controller's deletes
+        leave it empty.
         """
         with self.store.lock:
             old = self.get(rt, ns, name)
             if manager and (self.mutating_admission or self.validating_admission):
                 self.admit(AdmissionRequest(rt=rt, operation="DELETE", namespace=ns, name=name,
                                             obj=None, old=old, subresource="", manager=manager,
-                                            dry_run=dry_run))
+                                            dry_run=dry_run, user=user or CONTROLLERS,
+                                            warnings=[] if warnings is None else warnings))
             meta = old["metadata"]
             _check_preconditions(rt, name, meta, options.get("preconditions") or {})
             policy = _propagation_policy(rt, options)

@@ -73,6 +73,9 @@ class ResourceType:
                 entry.update(group="autoscaling", version="v1", kind="Scale")
             elif sub == "log":
                 entry["verbs"] = ["get"]
+            elif sub == "token":
+                entry.update(group="authentication.k8s.io", version="v1", kind="TokenRequest",
+                             verbs=["create"])
             out.append(entry)
         return out
 
@@ -100,7 +103,7 @@ BUILTINS: list[ResourceType] = [
     _rt("v1", "ConfigMap", "configmaps", short="cm"),
     _rt("v1", "Secret", "secrets", fields="type"),
     _rt("v1", "Service", "services", short="svc", subs="status", cats="all"),
-    _rt("v1", "ServiceAccount", "serviceaccounts", short="sa"),
+    _rt("v1", "ServiceAccount", "serviceaccounts", short="sa", subs="token"),
     _rt("v1", "PersistentVolumeClaim", "persistentvolumeclaims", short="pvc", subs="status"),
     _rt("v1", "PersistentVolume", "persistentvolumes", False, "pv", "status"),
     _rt("v1", "Pod", "pods", short="po", subs="status,log", cats="all", fields=_POD_FIELDS),
@@ -127,6 +130,10 @@ BUILTINS: list[ResourceType] = [
         "mutatingwebhookconfigurations", False, gen=True),
     _rt("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration",
         "validatingwebhookconfigurations", False, gen=True),
+    _rt("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies", False, subs="status", gen=True, cats="api-extensions"),
+    _rt("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings", False, gen=True, cats="api-extensions"),
     _rt("apps/v1", "Deployment", "deployments", short="deploy", subs="status,scale", gen=True,
         cats="all"),
     _rt("apps/v1", "StatefulSet", "statefulsets", short="sts", subs="status,scale", gen=True,

@@ -4,7 +4,6 @@ kubeconfig, node pools from the IONOS sandbox, and persistence."""
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import ssl
 import tempfile
@@ -25,14 +24,17 @@ from sandbox.kubernetes.api import (
     ApiError,
     ApiServer,
     FieldValidation,
+    UserInfo,
     bad_request,
     now_rfc3339,
     parse_body,
 )
+from sandbox.kubernetes.auth import Authenticator
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
 from sandbox.kubernetes.store import Expired, Store
+from sandbox.kubernetes.vap import ValidatingAdmissionPolicies
 from sandbox.world import World, kubeconfig_cluster
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
@@ -105,6 +107,9 @@ class KubernetesService(Service):
         self.registry = Registry()
         self.store = Store()
         self.api = ApiServer(self.registry, self.store)
+        # After PodSecurity, as kube-apiserver orders its default plugins.
+        self.api.validating_admission.append(ValidatingAdmissionPolicies(self.store))
+        self.auth = Authenticator(self.store, lambda: self.world.kubernetes_token)
         self.controller_delay = controller_delay
         self.run_jobs = run_jobs
         # The earlier fixed set of CRDs (Flux, cert-manager, external-secrets) at start, and
@@ -342,12 +347,10 @@ class KubernetesService(Service):
                                    for i, n in enumerate(names)])
         return names
 
-    def authenticated(self, req: Request) -> bool:
-        """Does the request carry ``Authorization: Bearer <the cluster's token>``?"""
-        scheme, _, value = (req.headers.get("Authorization") or "").partition(" ")
-        token = self.world.kubernetes_token
-        return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(
-            value.strip().encode(), token.encode())
+    def user(self, req: Request) -> UserInfo | None:
+        """Who the request's bearer token authenticates: the admin (the kubeconfig's token) or
+        a ServiceAccount (a token from its TokenRequest); None for anyone else."""
+        return self.auth.user(req.headers.get("Authorization") or "")
 
     def fault_response(self, status: int, retry_after: int) -> Response:
         reason = _REASONS.get(status, "InternalError")
@@ -358,7 +361,7 @@ class KubernetesService(Service):
         return json_response(status, body, **{"Retry-After": str(retry_after)})
 
     def handle(self, req: Request) -> Response:
-        if not self.authenticated(req):
+        if self.user(req) is None:
             # kube-apiserver with anonymous auth off: no valid bearer token, no answer at all.
             return json_response(401, UNAUTHORIZED)
         try:
@@ -484,6 +487,11 @@ class KubernetesService(Service):
         ns = ns or ""
         if sub == "scale":
             return self._scale(req, rt, ns, name, dry_run)
+        if sub == "token":
+            if req.method != "POST":
+                raise _not_allowed(req)
+            body = self._body(req, ("application/json", "application/yaml"))
+            return json_response(201, self.auth.token_request(rt, ns, name, body))
         if sub == "log":
             if req.method != "GET":
                 raise _not_allowed(req)
@@ -521,7 +529,8 @@ class KubernetesService(Service):
              dry_run: bool) -> Response:
         body = self._body(req, ("application/json", "application/yaml"))
         fv = self._field_validation(req)
-        obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run, fv)
+        obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run, fv,
+                              self.user(req))
         if not dry_run:
             self._after_write(rt, obj)
         return json_response(200, self.api.output(rt, obj), **_warnings(fv))
@@ -534,7 +543,7 @@ class KubernetesService(Service):
         manager = req.query.get("fieldManager", "") if ptype == APPLY else self._manager(req)
         fv = self._field_validation(req)
         obj, created = self.api.patch(rt, ns, name, ptype, body, manager, sub, dry_run, force,
-                                      fv)
+                                      fv, self.user(req))
         if not dry_run:
             self._after_write(rt, obj)
         return json_response(201 if created else 200, self.api.output(rt, obj),
@@ -546,8 +555,10 @@ class KubernetesService(Service):
             raise _not_allowed(req)
         options = self._delete_options(req)
         dry_run = dry_run or options.get("dryRun") == ["All"]
+        fv = FieldValidation()
         return json_response(200, self.api.delete(rt, ns, name, options, dry_run,
-                                                  self._manager(req)))
+                                                  self._manager(req), self.user(req),
+                                                  fv.warnings), **_warnings(fv))
 
     def _collection(self, req: Request, rt: ResourceType, ns: str | None, dry_run: bool,
                     table: str | None) -> Response:
@@ -563,7 +574,8 @@ class KubernetesService(Service):
                                f"POST on {rt.resource} needs a namespace in the path")
             body = self._body(req, ("application/json", "application/yaml"))
             fv = self._field_validation(req)
-            obj = self.api.create(rt, ns or "", body, self._manager(req), dry_run, fv)
+            obj = self.api.create(rt, ns or "", body, self._manager(req), dry_run, fv,
+                                  self.user(req))
             if not dry_run:
                 self._after_write(rt, obj)
             return json_response(201, self.api.output(rt, obj), **_warnings(fv))
@@ -708,7 +720,8 @@ class KubernetesService(Service):
         for obj in listed["items"]:
             try:
                 self.api.delete(rt, obj["metadata"].get("namespace") or "",
-                                obj["metadata"]["name"], options, dry_run, self._manager(req))
+                                obj["metadata"]["name"], options, dry_run, self._manager(req),
+                                self.user(req))
             except ApiError as exc:
                 if exc.code != 404:
                     raise
@@ -794,13 +807,14 @@ class KubernetesService(Service):
                 rt, ns, name, {"apiVersion": rt.api_version, "kind": rt.kind,
                                "metadata": {"name": name}, "spec": {"replicas": replicas}},
                 req.query.get("fieldManager", ""), "scale", dry_run,
-                bool(parse_bool(req.query.get("force"), "force")))
+                bool(parse_bool(req.query.get("force"), "force")), None, self.user(req))
             return json_response(200, _scale_of(result))
         updated = clone(obj)
         updated.setdefault("spec", {})["replicas"] = replicas
         if want_rv:
             updated["metadata"]["resourceVersion"] = want_rv
-        result = self.api.update(rt, ns, name, updated, self._manager(req), "scale", dry_run)
+        result = self.api.update(rt, ns, name, updated, self._manager(req), "scale", dry_run,
+                                 user=self.user(req))
         return json_response(200, _scale_of(result))
 
     def _log(self, req: Request, rt: ResourceType, ns: str, name: str) -> Response:
