@@ -8,16 +8,15 @@ pool, so two runs never reconcile the same cluster at once. The work happens in
 ``platform_assets.engine.reconcile.Engine``; this module wires it to Dagster.
 """
 
-import gc
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import dagster as dg
 
 from platform_assets.core.graph import Graph, Node, drift_mode
+from platform_assets.heap import heap_frozen
 from platform_assets.names import (
     RECONCILE_OP,
     RECONCILED_KINDS,
@@ -148,22 +147,6 @@ def run_in_order(nodes: list[Node], work: Callable[[Node], R],
     yielded with an error saying so and never run."""
     with heap_frozen():
         yield from _run_in_order(nodes, work, max_parallel)
-
-
-@contextmanager
-def heap_frozen() -> Iterator[None]:
-    """Keep what the process holds already (the code location: modules, definitions, clients)
-    out of the garbage collector's full collections while a pass runs. A pass builds hundreds of
-    thousands of long-lived dicts (lists of the cluster, desired objects), each batch of which
-    sets off a collection of the oldest generation, which walks the whole heap: a fifth of a
-    no-op reconcile's CPU at 5,000 objects (benchmarks/bench_reconcile.py), more in a run
-    worker that has Dagster loaded. Afterwards everything is collectable again (``unfreeze``),
-    so garbage from before the pass is not kept for good."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _run_in_order(nodes: list[Node], work: Callable[[Node], R],
