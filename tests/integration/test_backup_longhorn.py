@@ -26,8 +26,10 @@ import pytest
 from platform_assets.core import longhorn as lh
 from platform_assets.core.backup_manifest import manifest_key
 from platform_assets.core.graph import backup_copy_key, backup_key
+from platform_assets.core.rbac import render_drill_guard
 from tests.integration.backup_env import BackupEnv, spec_head
 from tests.integration.longhorn_cluster import install_longhorn
+from tests.integration.run_account import install, runner_resource
 from tests.integration.test_backup_volumes import checks, failure, meta
 from tests.integration.velero_cluster import sandbox_with_nodes, wait_for
 
@@ -53,6 +55,7 @@ backups:
       method: longhorn
       longhorn: {{timeout: 1m}}
 """
+OWN_VOLUMES = "platform-ops-runner-own-volumes"
 FILES = {"pages/home.md": b"# Wiki\n", "uploads/logo.png": bytes(range(256)) * 12000}
 
 
@@ -201,3 +204,29 @@ def test_retention_deletes_an_expired_nights_backup_and_snapshot_through_longhor
     wait_for(lambda: old_name not in site.objects("Backup"), "the expired Backup to go")
     assert site.objects("Backup") == [new_name] and site.objects("Snapshot") == [new_name]
     assert site.store.get_bytes(site.bucket, old_cfg, "de") is None
+
+
+def test_the_run_account_backs_up_and_drills_under_the_shipped_policies(
+        app: Any, tmp_path: Path) -> None:
+    """The backup, its snapshot's clone and the drill's restore as the run's ServiceAccount (a
+    TokenRequest token), with the spec's admission policies installed by the admin
+    (``render_drill_guard``: platform-ops-runner-own-volumes holds the PersistentVolumes the run
+    creates): the night passes, and a PV of another Volume is still denied."""
+    site = Site(app, tmp_path)
+    admin = site.kube
+    policies = install(admin, render_drill_guard(tmp_path / "platform.yaml"))
+    assert [p["metadata"]["name"] for p in policies] == [OWN_VOLUMES, OWN_VOLUMES]
+    site.kube = runner_resource(app.env["KUBECONFIG"], tmp_path / "runner")
+    try:
+        result = site.run(backup_key("wiki-data"), "2026-11-25", with_checks=True)
+        assert result.success, failure(result)
+        assert checks(result)["restore_drill"].passed, checks(result)["restore_drill"].metadata
+        foreign = {"apiVersion": "v1", "kind": "PersistentVolume",
+                   "metadata": {"name": site.volume},
+                   "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                            "csi": {"driver": lh.CSI_DRIVER, "volumeHandle": site.volume}}}
+        with pytest.raises(Exception, match=f"ValidatingAdmissionPolicy '{OWN_VOLUMES}'"):
+            site.kube.apply({**foreign, "metadata": {"name": f"{site.volume}-copy"}})
+    finally:
+        for obj in reversed(policies):
+            admin.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
