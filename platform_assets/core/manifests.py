@@ -124,6 +124,14 @@ _parsed_size = [0]  # bytes of the files in _PARSED
 _parsed_lock = threading.Lock()
 
 
+def forget_parsed() -> None:
+    """Empty the parse cache: the next reads parse anew, as a run's first reads in a new
+    process do (benchmarks measure that)."""
+    with _parsed_lock:
+        _PARSED.clear()
+        _parsed_size[0] = 0
+
+
 def parse_manifests(text: str | bytes, file: str) -> list[Manifest]:
     """Every object in a (multi-document) YAML text; ``List`` kinds are flattened. The YAML is
     read with the limits of ``core.safeyaml``. The objects are the caller's own (a copy of what

@@ -77,3 +77,16 @@ def test_a_file_edited_on_disk_between_two_runs_of_one_process_is_applied(
     assert run() == 1
     assert k8s.objects[("v1", "ConfigMap", "web", "web-config")]["data"] == {"greeting": "hi"}
     assert load_directory(path.parent)[1].obj["data"] == {"greeting": "hi"}
+
+
+def test_forgetting_empties_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Benchmarks forget before each round, so a round parses as a run's new process does.
+    parse_manifests(TEXT, "cache/forget.yaml")
+    assert manifests._PARSED and manifests._parsed_size[0] > 0
+    manifests.forget_parsed()
+    assert not manifests._PARSED and manifests._parsed_size[0] == 0
+    calls = []
+    real = manifests._parse
+    monkeypatch.setattr(manifests, "_parse", lambda t, f: calls.append(f) or real(t, f))
+    parse_manifests(TEXT, "cache/forget.yaml")
+    assert calls == ["cache/forget.yaml"]
