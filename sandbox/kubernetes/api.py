@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.kubernetes import schema, ssa
+from sandbox.kubernetes import schema, ssa, vap
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.podsecurity import PodSecurityAdmission
 from sandbox.kubernetes.registry import Registry, ResourceType
@@ -335,6 +335,8 @@ class ApiServer:
         labels = meta.get("labels")
         if isinstance(labels, dict):
             causes += label_causes("metadata.labels", labels)
+        if rt.group == vap.GROUP:
+            causes += vap.object_causes(rt.kind, obj)
         spec = obj.get("spec")
         if isinstance(spec, dict) and not rt.custom and isinstance(spec.get("template"), dict) \
                 and "selector" in _spec_fields(rt):

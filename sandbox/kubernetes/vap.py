@@ -35,6 +35,11 @@ k8s.io/apiserver ``pkg/admission/plugin/policy/validating`` (``dispatcher.go``,
 - Policies and bindings themselves, and webhook configurations, are never subject to policies
   (``rules.IsExemptAdmissionConfigurationResource``).
 
+A policy or binding being written is validated as the API server does for the common cases
+(required fields, supported actions and failure policies, Deny with Warn, expressions that do
+not parse: 422 Invalid); type checking (an undeclared variable or function) is not done then,
+so such an expression fails when evaluated, under the policy's ``failurePolicy``.
+
 Not emulated: ``paramKind``/``paramRef`` (a policy with a ``paramKind`` is a misconfigured policy
 here, so its ``failurePolicy`` decides), ``authorizer``, the Kubernetes CEL libraries (quantity,
 URL, IP, regex ``find``, ``isSorted``...; standard CEL only, by cel-python), cost budgets,
@@ -250,6 +255,9 @@ class ValidatingAdmissionPolicies:
         if req.rt.group == GROUP and req.rt.kind in _EXEMPT_KINDS:
             return
         policies = self.store.select(POLICIES)
+        if len(self._compiled) > len(policies):  # some were deleted: forget them
+            names = {p["metadata"]["name"] for p in policies}
+            self._compiled = {k: v for k, v in self._compiled.items() if k in names}
         if not policies:
             return
         bindings: dict[str, list[dict[str, Any]]] = {}
@@ -427,3 +435,93 @@ def _denial(req: AdmissionRequest, d: Decision) -> Exception:
                     f'{req.rt.resource} "{name}" is forbidden: {text}',
                     {"name": name, "group": req.rt.group, "kind": req.rt.plural,
                      "causes": [{"message": text}]})
+
+
+def object_causes(kind: str, obj: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the API server's validation refuses in a policy or binding being written, as
+    (field, message) (pkg/apis/admissionregistration/validation/validation.go, the common
+    cases: required fields, supported values, expressions that do not parse)."""
+    spec = obj.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    if kind == "ValidatingAdmissionPolicyBinding":
+        return _binding_causes(spec)
+    if kind == "ValidatingAdmissionPolicy":
+        return _policy_causes(spec)
+    return []
+
+
+def _binding_causes(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if not spec.get("policyName"):
+        out.append(("spec.policyName", "Required value"))
+    actions = spec.get("validationActions") or []
+    seen: set[str] = set()
+    for i, action in enumerate(actions):
+        if action not in ("Audit", "Deny", "Warn"):
+            out.append((f"spec.validationActions[{i}]", f'Unsupported value: "{action}": '
+                        'supported values: "Audit", "Deny", "Warn"'))
+        if action in seen:
+            out.append((f"spec.validationActions[{i}]", f'Duplicate value: "{action}"'))
+        seen.add(str(action))
+    if {"Deny", "Warn"} <= seen:
+        listed = ", ".join(f'"{a}"' for a in actions)
+        out.append(("spec.validationActions", f"Invalid value: []string{{{listed}}}: must not "
+                    "contain both Deny and Warn (repeating the same validation failure "
+                    "information in the API response and headers serves no purpose)"))
+    if not seen:
+        out.append(("spec.validationActions",
+                    "Required value: at least one validation action is required"))
+    return out
+
+
+def _policy_causes(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if spec.get("failurePolicy") not in ("Fail", "Ignore"):
+        out.append(("spec.failurePolicy", f'Unsupported value: "{spec.get("failurePolicy")}": '
+                    'supported values: "Fail", "Ignore"'))
+    match = spec.get("matchConstraints")
+    if not isinstance(match, dict):
+        out.append(("spec.matchConstraints", "Required value"))
+    elif not match.get("resourceRules"):
+        out.append(("spec.matchConstraints.resourceRules", "Required value"))
+    out += _condition_causes(spec.get("matchConditions") or [])
+    for i, var in enumerate(spec.get("variables") or []):
+        path = f"spec.variables[{i}]"
+        if not str(var.get("name") or "").strip():
+            out.append((f"{path}.name", "Required value: name is not specified"))
+        out += _expression_causes(f"{path}.expression", var.get("expression"),
+                                  ": expression is not specified")
+    if not spec.get("validations") and not spec.get("auditAnnotations"):
+        for fld in ("validations", "auditAnnotations"):
+            out.append((f"spec.{fld}", "Required value: validations or auditAnnotations must "
+                        "contain at least one item"))
+    for i, v in enumerate(spec.get("validations") or []):
+        path = f"spec.validations[{i}]"
+        out += _expression_causes(f"{path}.expression", v.get("expression"),
+                                  ": expression is not specified")
+        if str(v.get("messageExpression") or "").strip():
+            out += _expression_causes(f"{path}.messageExpression", v["messageExpression"], "")
+    return out
+
+
+def _condition_causes(conditions: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    names: set[str] = set()
+    for i, cond in enumerate(conditions):
+        path = f"spec.matchConditions[{i}]"
+        name = str(cond.get("name") or "")
+        if not name:
+            out.append((f"{path}.name", "Required value"))
+        elif name in names:
+            out.append((f"{path}.name", f'Duplicate value: "{name}"'))
+        names.add(name)
+        out += _expression_causes(f"{path}.expression", cond.get("expression"), "")
+    return out
+
+
+def _expression_causes(path: str, source: Any, required: str) -> list[tuple[str, str]]:
+    text = str(source or "").strip()
+    if not text:
+        return [(path, f"Required value{required}")]
+    error = Expression.compile(text).error
+    return [(path, f'Invalid value: "{text}": {error}')] if error else []

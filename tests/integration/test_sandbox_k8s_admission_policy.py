@@ -398,3 +398,37 @@ def test_a_policy_with_a_param_kind_is_a_misconfigured_policy(api: Api) -> None:
             "request: failed to configure policy: paramKind is not supported")
     finally:
         api.drop("params")
+
+
+def test_policies_and_bindings_are_validated_when_written(api: Api) -> None:
+    """pkg/apis/admissionregistration/validation/validation.go: a binding needs a policyName
+    and at least one supported action, and may not ask for Deny with Warn; a policy needs
+    matchConstraints with resourceRules and validations (or auditAnnotations), and its
+    expressions must parse; each is 422 Invalid naming the field."""
+    adm = client.AdmissionregistrationV1Api(api.admin)
+    cases = [({"validationActions": ["Deny"]}, "spec.policyName: Required value"),
+             ({"policyName": "p"}, "spec.validationActions: Required value: at least one "
+                                   "validation action is required"),
+             ({"policyName": "p", "validationActions": ["Deny", "Warn"]},
+              "must not contain both Deny and Warn"),
+             ({"policyName": "p", "validationActions": ["Block"]},
+              'spec.validationActions[0]: Unsupported value: "Block"')]
+    for spec, message in cases:
+        exc = refused(lambda s=spec: adm.create_validating_admission_policy_binding(
+            {"metadata": {"name": "bad"}, "spec": s}))
+        assert exc.status == 422 and message in status(exc)["message"], exc.body
+    rules = only_configmaps()
+    cases = [({"validations": [{"expression": "true"}]}, "spec.matchConstraints: Required"),
+             ({"matchConstraints": rules}, "spec.validations: Required value: validations or "
+                                           "auditAnnotations must contain at least one item"),
+             ({"matchConstraints": rules, "validations": [{"expression": "object.("}]},
+              "spec.validations[0].expression: Invalid value: \"object.(\": compilation "
+              "failed"),
+             ({"matchConstraints": rules, "validations": [{"expression": "true"}],
+               "matchConditions": [{"name": "a", "expression": "true"},
+                                   {"name": "a", "expression": "true"}]},
+              'spec.matchConditions[1].name: Duplicate value: "a"')]
+    for spec, message in cases:
+        exc = refused(lambda s=spec: adm.create_validating_admission_policy(
+            {"metadata": {"name": "bad"}, "spec": s}))
+        assert exc.status == 422 and message in status(exc)["message"], exc.body
