@@ -14,8 +14,9 @@ key id the store does not know, 403 ``SignatureDoesNotMatch`` for a signature ma
 secret (or over other bytes), 403 ``AccessDenied`` for an anonymous request (every bucket here is
 private), 400 ``InvalidRequest`` for Signature Version 2 ("Please use AWS4-HMAC-SHA256"), 400
 ``XAmzContentSHA256Mismatch`` for a body whose sha256 is not the one signed. Not emulated: the
-15-minute clock-skew limit (``RequestTimeTooSkewed``) and chunk signatures of
-``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` bodies (the seed signature is checked).
+15-minute clock-skew limit (``RequestTimeTooSkewed``), the expiry of presigned URLs
+(``X-Amz-Expires``) and chunk signatures of ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` bodies (the
+seed signature is checked).
 """
 
 from __future__ import annotations
