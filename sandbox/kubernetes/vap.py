@@ -44,8 +44,9 @@ Not emulated: ``paramKind``/``paramRef`` (a policy with a ``paramKind`` is a mis
 here, so its ``failurePolicy`` decides), ``authorizer``, the Kubernetes CEL libraries (quantity,
 URL, IP, regex ``find``, ``isSorted``...; standard CEL only, by cel-python), cost budgets,
 ``auditAnnotations``, type checking into ``status.typeChecking``, matching of equivalent
-versions (the sandbox serves one version per kind), and the object of a ``scale`` write is the
-parent object rather than an ``autoscaling/v1`` Scale.
+versions (the sandbox serves one version per kind), TokenRequests (``serviceaccounts/token``)
+passing admission, and the object of a ``scale`` write is the parent object rather than an
+``autoscaling/v1`` Scale.
 """
 
 from __future__ import annotations
@@ -413,10 +414,13 @@ def request_of(req: AdmissionRequest) -> dict[str, Any]:
     rt = req.rt
     kind = {"group": rt.group, "version": rt.version, "kind": rt.kind}
     resource = {"group": rt.group, "version": rt.version, "resource": rt.plural}
+    # A Namespace's own requests carry its name as their namespace (admission.Attributes, as
+    # predicates/rules/rules.go notes).
+    namespace = req.name if rt.gk == ("", "namespaces") else req.namespace
     out: dict[str, Any] = {
         "uid": str(uuid.uuid4()), "kind": kind, "resource": resource,
         "requestKind": kind, "requestResource": resource, "name": req.name,
-        "namespace": req.namespace, "operation": req.operation,
+        "namespace": namespace, "operation": req.operation,
         "userInfo": req.user.to_dict(), "dryRun": req.dry_run}
     if req.subresource:
         out["subResource"] = out["requestSubResource"] = req.subresource

@@ -337,6 +337,21 @@ def test_subresources_cluster_scope_and_exemptions(api: Api) -> None:
         client.CoreV1Api(api.admin).create_namespaced_config_map(NS, configmap("in-ns"))
     finally:
         api.drop("nothing")
+    # A Namespace is matched on its own labels, its request's namespace is its name, and it has
+    # no namespaceObject (dispatcher.go's special case).
+    api.policy("ns", {"matchConstraints": {
+        "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                           "resources": ["namespaces"]}],
+        "namespaceSelector": {"matchLabels": {"tier": "new"}}},
+        "validations": [{"expression": "false", "messageExpression":
+                         "request.namespace + (namespaceObject == null ? ' alone' : '')"}]})
+    try:
+        client.CoreV1Api(api.admin).create_namespace({"metadata": {"name": "plain"}})
+        exc = refused(lambda: client.CoreV1Api(api.admin).create_namespace(
+            {"metadata": {"name": "fresh", "labels": {"tier": "new"}}}))
+        assert status(exc)["message"].endswith("denied request: fresh alone")
+    finally:
+        api.drop("ns")
     apps = client.AppsV1Api(api.admin)
     apps.create_namespaced_deployment(NS, {
         "metadata": {"name": "web"},
