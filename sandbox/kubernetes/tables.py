@@ -468,6 +468,25 @@ def _webhooks(o: Obj, now: dt.datetime) -> list[Any]:
     return [len(o.get("webhooks") or []), _age(o, now)]
 
 
+def _admission_policy(o: Obj, now: dt.datetime) -> list[Any]:
+    spec = o.get("spec") or {}
+    kind = spec.get("paramKind")
+    param = f"{kind.get('apiVersion')}/{kind.get('kind')}" if isinstance(kind, dict) else "<unset>"
+    return [len(spec.get("validations") or []), param, _age(o, now)]
+
+
+def _admission_policy_binding(o: Obj, now: dt.datetime) -> list[Any]:
+    spec = o.get("spec") or {}
+    ref = spec.get("paramRef")
+    param = "<unset>"
+    if isinstance(ref, dict) and ref.get("name"):
+        param = f"{ref.get('namespace') or '*'}/{ref['name']}"
+    elif isinstance(ref, dict) and ref.get("selector") is not None:
+        # Simplified: the printer shows the selector's Go String(), not this label form.
+        param = _selector(ref["selector"])
+    return [spec.get("policyName") or "", param, _age(o, now)]
+
+
 def _rc(o: Obj, now: dt.datetime) -> list[Any]:
     spec, status = o.get("spec") or {}, o.get("status") or {}
     names, images = _containers(o)
@@ -521,6 +540,10 @@ PRINTERS.update({
         _cols(("Webhooks", 0, "integer"), ("Age", 0)), _webhooks),
     ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): (
         _cols(("Webhooks", 0, "integer"), ("Age", 0)), _webhooks),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"): (
+        _cols(("Validations", 0, "integer"), ("ParamKind", 0), ("Age", 0)), _admission_policy),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): (
+        _cols(("PolicyName", 0), ("ParamRef", 0), ("Age", 0)), _admission_policy_binding),
     ("", "replicationcontrollers"): (_cols(("Desired", 0, "integer"), ("Current", 0, "integer"),
                                            ("Ready", 0, "integer"), ("Age", 0), *WORKLOAD,
                                            ("Selector", 1)), _rc),

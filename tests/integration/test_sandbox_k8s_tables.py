@@ -175,3 +175,25 @@ def test_more_built_in_kinds_print_their_own_columns(k8s: Cluster) -> None:
     leases = k8s.kubectl("get", "leases").stdout
     assert _header(leases) == ["NAME", "HOLDER", "AGE"]
     assert _rows(leases)[0][:2] == ["leader", "pod-a"]
+
+
+def test_admission_policies_print_their_columns(k8s: Cluster) -> None:
+    """ValidatingAdmissionPolicy (Validations, ParamKind) and its binding (PolicyName,
+    ParamRef), ``<unset>`` without params: printers.go printValidatingAdmissionPolicy and
+    printValidatingAdmissionPolicyBinding."""
+    group = "/apis/admissionregistration.k8s.io/v1"
+    rules = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+              "resources": ["configmaps"]}]
+    assert k8s.http("POST", f"{group}/validatingadmissionpolicies", {
+        "metadata": {"name": "small"},
+        "spec": {"matchConstraints": {"resourceRules": rules},
+                 "validations": [{"expression": "true"}, {"expression": "1 == 1"}]}})[0] == 201
+    assert k8s.http("POST", f"{group}/validatingadmissionpolicybindings", {
+        "metadata": {"name": "small-everywhere"},
+        "spec": {"policyName": "small", "validationActions": ["Warn", "Audit"]}})[0] == 201
+    policies = k8s.kubectl("get", "validatingadmissionpolicies").stdout
+    assert _header(policies) == ["NAME", "VALIDATIONS", "PARAMKIND", "AGE"]
+    assert _rows(policies)[0][:3] == ["small", "2", "<unset>"]
+    bindings = k8s.kubectl("get", "validatingadmissionpolicybindings").stdout
+    assert _header(bindings) == ["NAME", "POLICYNAME", "PARAMREF", "AGE"]
+    assert _rows(bindings)[0][:3] == ["small-everywhere", "small", "<unset>"]
