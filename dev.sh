@@ -49,10 +49,29 @@ setup() {
   local uv
   uv=$(find_uv)
   # The project's Python is the one on PATH (never a download): a fresh machine has no other.
+  # Named by its real path: given a launcher such as pyenv's shim, uv recreated .venv on every
+  # sync (its interpreter path differed from the venv's).
+  local python
+  python=$("$PYTHON" -c 'import sys; print(sys.executable)') ||
+    die "$PYTHON does not run (see above)"
   # The platform's certificate store, as pip and git use (a proxy's CA on a corporate network).
   # UV_NATIVE_TLS is the name uv before 0.12 reads.
-  UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1} UV_NATIVE_TLS=${UV_NATIVE_TLS:-1} UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --quiet --python "$(command -v "$PYTHON")" ||
+  UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1} UV_NATIVE_TLS=${UV_NATIVE_TLS:-1} UV_PYTHON_DOWNLOADS=never "$uv" sync --frozen --quiet --python "$python" ||
     die "uv sync failed (see above)"
+  compile_bytecode
+}
+
+# The installed packages compiled to bytecode once per lock file, as the image is built
+# (UV_COMPILE_BYTECODE=1): with PYTHONDONTWRITEBYTECODE set, or a read-only venv, every process
+# (the sandbox, each Dagster run, the volume agent) would otherwise compile Dagster, boto3 and
+# the SDKs from source on start, about a second each. uv's --compile-bytecode redoes the whole
+# tree on every sync; compileall skips what is current, and the stamp skips even that.
+compile_bytecode() {
+  local stamp=.venv/.bytecode-compiled want
+  want=$(cat uv.lock .venv/pyvenv.cfg | cksum)
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return
+  .venv/bin/python -m compileall -q -j 0 .venv/lib/python*/site-packages >/dev/null 2>&1 || true
+  echo "$want" >"$stamp"
 }
 
 # Whether something answers on 127.0.0.1:$1 (bash's /dev/tcp; no client needed).

@@ -54,6 +54,10 @@ from pathlib import Path
 
 from platform_assets.spec.models import BackupCompression
 
+# A bytecode cache directory that is never written: Python looks for .pyc only there (not in the
+# venv's __pycache__), so every module is compiled from source.
+NO_BYTECODE = Path("/nonexistent/platform-ops-no-bytecode")
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
@@ -71,6 +75,7 @@ store = ObjectStorageResource(access_key_id=env["AWS_ACCESS_KEY_ID"],
 db = DatabaseDumpResource(host="unused")
 key = os.urandom(32) if encrypted else None
 encoding = Encoding(ZSTD, AES_GCM_STREAM if key else None, key_id(key) if key else None)
+
 def cpu(who):
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
@@ -207,6 +212,8 @@ def run_agent_night(env: dict[str, str], source: Path, bucket: str, partition: s
     if bytecode is not None:
         agent_env.pop("PYTHONDONTWRITEBYTECODE", None)
         agent_env["PYTHONPYCACHEPREFIX"] = str(bytecode)
+    else:  # compiled on start: ignore the .pyc that ./dev.sh setup puts into the venv
+        agent_env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(NO_BYTECODE))
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-c", AWS_WRAPPER, *argv], env=agent_env, cwd=ROOT,
                          capture_output=True, text=True, check=True)

@@ -356,8 +356,8 @@ def load_seconds(code: str, env: dict[str, str]) -> tuple[float, float]:
     return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
-# The two ways a process finds its modules: compiled from source on every start (what this
-# machine does: PYTHONDONTWRITEBYTECODE=1 and no .pyc in the venv), and from bytecode compiled
+# The two ways a process finds its modules: compiled from source on every start (as with
+# PYTHONDONTWRITEBYTECODE=1 and no .pyc anywhere), and from bytecode compiled
 # once (what production does: the image builds with UV_COMPILE_BYTECODE=1). Both sides of a
 # ratio run in the same mode.
 LOAD_MODES = ("source", "bytecode")
@@ -366,8 +366,9 @@ LOAD_MODES = ("source", "bytecode")
 def mode_env(env: dict[str, str], mode: str, cache: Path) -> dict[str, str]:
     """``env`` for ``mode``: ``bytecode`` reads and writes .pyc under ``cache`` (a directory of
     this run, warmed by a first start), ``source`` writes none."""
-    if mode == "source":
-        return {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+    if mode == "source":  # not even the .pyc that ./dev.sh setup compiles into the venv
+        return {**env, "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPYCACHEPREFIX": "/nonexistent/platform-ops-no-bytecode"}
     out = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     return {**out, "PYTHONPYCACHEPREFIX": str(cache)}
 
