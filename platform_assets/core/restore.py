@@ -4,9 +4,10 @@ back unchanged. Pure: no Dagster, no SDK.
 A real API server assigns some fields itself and refuses them from a client in another place:
 a Service's ``clusterIP`` is allocated cluster-wide (re-using it in a scratch namespace is a 422
 "provided IP is already allocated"), a claim's ``volumeName`` binds it to a volume that belongs
-to the original, a Pod's ``nodeName`` is the scheduler's. Velero's restore item actions drop the
-same fields (``pkg/restore/service_action.go``, ``pvc_action.go``). A drill proves the objects
-restore; it does not start production copies, so workloads come back scaled to zero.
+to the original, a Pod's ``nodeName`` is the scheduler's, a Job's selector is made from its uid.
+Velero's restore item actions drop the same fields (``pkg/restore/service_action.go``,
+``pvc_action.go``, ``job_action.go``). A drill proves the objects restore; it does not start
+production copies, so workloads come back scaled to zero.
 """
 
 from __future__ import annotations
@@ -49,10 +50,31 @@ def _pod(spec: Obj) -> None:
     spec.pop("nodeName", None)
 
 
+# The labels the API server puts on a Job's pod template and selector, from the Job's uid.
+_JOB_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+
+
+def _job(spec: Obj) -> None:
+    # Unless the selector is manual, the server generates it from the new Job's uid and refuses
+    # one sent with the old uid ("`selector` not auto-generated"; pkg/registry/batch/job/
+    # strategy.go generateSelector, validation.ValidateGeneratedSelector). Velero's restore item
+    # action drops the same (pkg/restore/actions/job_action.go).
+    if spec.get("manualSelector") is True:
+        return
+    spec.pop("selector", None)
+    template = spec.get("template")
+    meta = template.get("metadata") if isinstance(template, dict) else None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if isinstance(labels, dict):
+        for key in _JOB_UID_LABELS:
+            labels.pop(key, None)
+
+
 _SERVER_ASSIGNED: Mapping[str, Callable[[Obj], None]] = {
     "Service": _service,
     "PersistentVolumeClaim": _claim,
     "Pod": _pod,
+    "Job": _job,
 }
 
 

@@ -123,7 +123,7 @@ def test_the_product_drill_restore_passes_the_policy(cluster: Cluster) -> None:
     cluster.admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
     running = [workload(k, f"prod-{k.lower()}", **extra) for k, extra in (
         ("Deployment", {"replicas": 3}), ("StatefulSet", {"replicas": 2, "serviceName": "x"}),
-        ("ReplicaSet", {"replicas": 1}), ("DaemonSet", {}), ("CronJob", {}))]
+        ("ReplicaSet", {"replicas": 1}), ("DaemonSet", {}), ("CronJob", {}), ("Job", {}))]
     running.append({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "settings"}, "data": {"a": "1"}})
     export = []

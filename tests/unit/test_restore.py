@@ -103,3 +103,29 @@ def test_content_leaves_out_metadata_and_type_fields() -> None:
     b = {**for_drill(_service(), "drill-2"), "apiVersion": "v2", "kind": "Other"}
     assert drill_content(a) == drill_content(b)
     assert set(drill_content(a)) == {"spec"}
+
+
+def test_a_job_loses_the_selector_and_labels_made_from_its_uid() -> None:
+    uid = "0f6c2f0e-5d4a-4b8e-9a57-1c1d2e3f4a5b"
+    exported = {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": "migrate", "namespace": "shop", "uid": uid},
+                "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}},
+                         "template": {"metadata": {"labels": {
+                             "app": "migrate", "controller-uid": uid, "job-name": "migrate",
+                             "batch.kubernetes.io/controller-uid": uid,
+                             "batch.kubernetes.io/job-name": "migrate"}},
+                             "spec": {"restartPolicy": "Never", "containers": []}}}}
+    body = for_drill(exported, "drill")
+    assert "selector" not in body["spec"] and body["spec"]["suspend"] is True
+    assert body["spec"]["template"]["metadata"]["labels"] == {
+        "app": "migrate", "job-name": "migrate", "batch.kubernetes.io/job-name": "migrate"}
+    # What the server gives the restored Job (a selector from its new uid) is not a difference.
+    new = "11111111-2222-4333-8444-555555555555"
+    restored = for_drill(exported, "drill") | {"metadata": {"name": "migrate", "uid": new}}
+    restored["spec"]["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": new}}
+    restored["spec"]["template"]["metadata"]["labels"].update(
+        {"controller-uid": new, "batch.kubernetes.io/controller-uid": new})
+    assert drill_content(restored) == drill_content(body)
+    # A manual selector is the user's and stays.
+    manual = {**exported, "spec": {**exported["spec"], "manualSelector": True}}
+    assert for_drill(manual, "drill")["spec"]["selector"] == exported["spec"]["selector"]
