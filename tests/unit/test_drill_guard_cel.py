@@ -8,7 +8,8 @@ variables are ``object``, ``oldObject`` and ``request`` (with ``kind`` and ``use
 
 So a run that restores a drill cannot start production copies, whatever the bucket held: the
 policy, not only our drill code, keeps restored workloads inert. The expressions use standard
-CEL only (``in``, ``has``, indexing), which cel-python evaluates as cel-go does."""
+CEL only (``in``, ``has``, indexing), which cel-python evaluates as cel-go does. The sandbox
+enforces the same policies on its API server (tests/integration/test_run_account_policies.py)."""
 
 from __future__ import annotations
 
