@@ -2,14 +2,14 @@
 of the target's volume and a ``Backup`` of it to Longhorn's S3 backup target, waited for and
 verified in the bucket; the drill has Longhorn restore a new Volume ``fromBackup``.
 
-Longhorn writes into its BackupTarget's bucket, which must be ``backups.bucket``: the
-partition's manifest lists the backup's cfg and every block it names (size and sha256 read
-back), so the cross-region copy, ``manifest_checksums`` and the drill's trust in the Dagster
-record work as for every other target. A Backup that ended ``Error`` fails the run with
-Longhorn's cause; the next run deletes it and takes it again under the same name. Longhorn's
-Volumes live in its own namespace, so the drill's Volume is created there (not in the drill
-namespace), read back by Longhorn from the bucket (each block checked against its sha512), and
-deleted after.
+Longhorn writes into its BackupTarget's bucket, which must be the backup bucket
+(``backups.bucket``, or ``backups.store``'s): the partition's manifest lists the backup's cfg and
+every block it names (size and sha256 read back), so the cross-region copy, ``manifest_checksums``
+and the drill's trust in the Dagster record work as for every other target. A Backup that ended
+``Error`` fails the run with Longhorn's cause; the next run deletes it and takes it again under the
+same name. Longhorn's Volumes live in its own namespace, so the drill's Volume is created there
+(not in the drill namespace), read back by Longhorn from the bucket (each block checked against its
+sha512), and deleted after.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def backup_target_prefix(kube: ClusterWriter, site: Site, bucket: str) -> tuple[
     except ValueError as exc:
         raise BackupError(f"{what}: {exc}") from None
     if found != bucket:
-        raise BackupError(f"{what} stores in bucket {found!r}, not in backups.bucket "
+        raise BackupError(f"{what} stores in bucket {found!r}, not in the backup bucket "
                           f"{bucket!r}: point it there so the copy and the checks read what "
                           "Longhorn writes")
     status = bt.get("status") or {}

@@ -2,13 +2,13 @@
 for, verified in the bucket; the drill restores it with a ``Restore`` into the drill namespace
 and compares what came back with the backup's contents.
 
-Velero writes into its BackupStorageLocation's bucket, which must be ``backups.bucket``: the
-partition's manifest lists Velero's objects there (size and sha256 read back), so the
-cross-region copy, ``manifest_checksums`` and the drill's trust in the Dagster record work as
-for every other target. A Backup that ended ``PartiallyFailed`` or ``Failed`` is left for
-inspection (``velero backup logs``) and fails the run; the next run deletes it with a
-``DeleteBackupRequest`` (as ``velero backup delete`` does) and takes it again under the same
-name.
+Velero writes into its BackupStorageLocation's bucket, which must be the backup bucket
+(``backups.bucket``, or ``backups.store``'s): the partition's manifest lists Velero's objects there
+(size and sha256 read back), so the cross-region copy, ``manifest_checksums`` and the drill's trust
+in the Dagster record work as for every other target. A Backup that ended ``PartiallyFailed`` or
+``Failed`` is left for inspection (``velero backup logs``) and fails the run; the next run deletes
+it with a ``DeleteBackupRequest`` (as ``velero backup delete`` does) and takes it again under the
+same name.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def storage_prefix(kube: ClusterWriter, site: Site, bucket: str) -> str:
     storage = (bsl.get("spec") or {}).get("objectStorage") or {}
     if storage.get("bucket") != bucket:
         raise BackupError(f"{what} stores in bucket {storage.get('bucket')!r}, not in "
-                          f"backups.bucket {bucket!r}: point it there so the copy and the "
+                          f"the backup bucket {bucket!r}: point it there so the copy and the "
                           "checks read what Velero writes")
     status = bsl.get("status") or {}
     if status.get("phase") != "Available":

@@ -55,7 +55,7 @@ def test_the_storage_location_must_exist_store_in_the_backup_bucket_and_be_avail
     with pytest.raises(BackupError, match="BackupStorageLocation velero/default does not exist"):
         engine.storage_prefix(kube, SITE, "backups")
     kube.apply(_bsl(bucket="elsewhere"))
-    with pytest.raises(BackupError, match="stores in bucket 'elsewhere', not in backups.bucket"):
+    with pytest.raises(BackupError, match="stores in bucket 'elsewhere', not in the backup bucket"):
         engine.storage_prefix(kube, SITE, "backups")
     kube.apply(_bsl(phase="Unavailable"))
     with pytest.raises(BackupError, match="is Unavailable: NoSuchBucket"):
