@@ -25,12 +25,14 @@ def test_unfrozen_when_the_block_raises() -> None:
 
 
 def test_a_heap_frozen_by_someone_else_stays_frozen() -> None:
+    # Frozen objects that other threads release leave the permanent generation, so its count
+    # may only fall (an exact count failed under xdist); unfrozen, it would be 0.
     gc.unfreeze()
     gc.freeze()
     before = gc.get_freeze_count()
     try:
         with heap_frozen():
-            assert gc.get_freeze_count() == before
-        assert gc.get_freeze_count() == before
+            assert 0 < gc.get_freeze_count() <= before
+        assert 0 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
