@@ -256,10 +256,11 @@ def _run_job(instance: DagsterInstance, spec: str, log: Path, job_name: str,
     """Run a job in process; (success, materializations as (key, metadata), check results)."""
     import contextlib
 
-    from platform_assets.definitions import build_definitions
-
-    # The run's console log (and load-time warnings) go to a file; the terminal gets a summary.
+    # The run's console log (and load-time warnings, also those of importing the code location,
+    # which builds its default Definitions) go to a file; the terminal gets a summary.
     with log.open("a") as f, contextlib.redirect_stderr(f):
+        from platform_assets.definitions import build_definitions
+
         defs = build_definitions(spec)
         job = defs.resolve_job_def(job_name)
         result = job.execute_in_process(instance=instance, raise_on_error=False,
