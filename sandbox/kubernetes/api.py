@@ -352,6 +352,8 @@ class ApiServer:
                 causes.append(("spec.template.metadata.labels",
                                f"Invalid value: map[string]string{{{rendered}}}: `selector` "
                                "does not match template `labels`"))
+        if rt.gk == ("batch", "jobs"):
+            causes += _generated_selector_causes(obj)
         if causes:
             raise invalid(rt, name, causes)
 
@@ -978,22 +980,33 @@ _ZERO_STATUS: dict[tuple[str, str], dict[str, int]] = {
 }
 
 
+def _job_labels(job: dict[str, Any]) -> dict[str, str]:
+    meta = job["metadata"]
+    return {"batch.kubernetes.io/controller-uid": meta["uid"],
+            "batch.kubernetes.io/job-name": meta["name"],
+            "controller-uid": meta["uid"], "job-name": meta["name"]}
+
+
 def _default_job(job: dict[str, Any]) -> None:
-    """The Job defaulting of the real API server: a selector on the controller uid."""
+    """The Job defaulting of the real API server (pkg/registry/batch/job/strategy.go,
+    generateSelector): unless the selector is manual, the pod template gets the labels of the
+    Job's uid and name that it does not carry yet, and the selector its controller-uid. A label
+    or selector a client sent is kept, so validation can refuse one of another uid."""
     spec = job.get("spec")
     if not isinstance(spec, dict) or spec.get("manualSelector"):
         return
-    meta = job["metadata"]
-    labels = {"batch.kubernetes.io/controller-uid": meta["uid"],
-              "batch.kubernetes.io/job-name": meta["name"],
-              "controller-uid": meta["uid"], "job-name": meta["name"]}
-    spec.setdefault("selector", {"matchLabels": {
-        "batch.kubernetes.io/controller-uid": meta["uid"]}})
+    labels = _job_labels(job)
+    selector = spec.setdefault("selector", {})
+    if isinstance(selector, dict):
+        match = selector.setdefault("matchLabels", {})
+        if isinstance(match, dict):
+            match.setdefault("batch.kubernetes.io/controller-uid", labels[
+                "batch.kubernetes.io/controller-uid"])
     template = spec.setdefault("template", {})
     if isinstance(template, dict):
         tmeta = template.setdefault("metadata", {})
         if isinstance(tmeta, dict):
-            tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
+            tmeta["labels"] = {**labels, **(tmeta.get("labels") or {})}
     for name, default in (("backoffLimit", 6), ("completions", 1), ("parallelism", 1)):
         spec.setdefault(name, default)
 
@@ -1031,3 +1044,26 @@ def _propagation_policy(rt: ResourceType, options: dict[str, Any]) -> str:
         raise bad_request(f"propagationPolicy {policy!r} is not one of Background, "
                           "Foreground, Orphan")
     return str(policy)
+
+
+
+def _generated_selector_causes(job: dict[str, Any]) -> list[tuple[str, str]]:
+    """pkg/apis/batch/validation ValidateGeneratedSelector: a generated selector's labels must be
+    this Job's (its uid and name), and the selector must select them; a Job exported from
+    elsewhere and created again carries another uid's ("`selector` not auto-generated")."""
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector"):
+        return []
+    template = spec.get("template")
+    tmeta = template.get("metadata") if isinstance(template, dict) else None
+    tlabels = tmeta.get("labels") if isinstance(tmeta, dict) else None
+    causes = []
+    for key, want in _job_labels(job).items():
+        got = tlabels.get(key) if isinstance(tlabels, dict) else None
+        if got != want:
+            causes.append((f"spec.template.metadata.labels[{key}]",
+                           f'Invalid value: "{got}": must be \'{want}\''))
+    selector = spec.get("selector")
+    if isinstance(selector, dict) and not _selector_matches(selector, _job_labels(job)):
+        causes.append(("spec.selector", "Invalid value: `selector` not auto-generated"))
+    return causes

@@ -368,3 +368,43 @@ def test_admin_webhook_injects_a_sidecar_and_edits_come_from_another_manager(
         assert app.admin._call("GET", "/kubernetes/webhooks") == {"webhooks": []}
     finally:
         app.stop()
+
+
+def test_a_job_gets_its_generated_selector_and_one_of_another_uid_is_refused(
+        k8s: Cluster) -> None:
+    """Selector generation for Jobs (pkg/registry/batch/job/strategy.go generateSelector; the
+    message from pkg/apis/batch/validation ValidateGeneratedSelector): a Job without a selector
+    gets one on its uid, and the labels of its uid and name on its pod template; the same Job
+    read back and created again elsewhere carries the old uid's selector and labels and is
+    refused with "`selector` not auto-generated", as `kubectl get job -o yaml | kubectl create`
+    into another namespace is."""
+    _ns(k8s, "jobs-a")
+    _ns(k8s, "jobs-b")
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+           "spec": {"suspend": True, "template": {"metadata": {"labels": {"app": "migrate"}},
+                                                  "spec": {"restartPolicy": "Never",
+                                                           **RESTRICTED_POD}}}}
+    code, made = k8s.http("POST", "/apis/batch/v1/namespaces/jobs-a/jobs", job)
+    assert code == 201, made
+    uid = made["metadata"]["uid"]
+    assert made["spec"]["selector"] == {
+        "matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert made["spec"]["template"]["metadata"]["labels"] == {
+        "app": "migrate", "controller-uid": uid, "job-name": "migrate",
+        "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "migrate"}
+    exported = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+                "spec": made["spec"]}
+    code, refused = k8s.http("POST", "/apis/batch/v1/namespaces/jobs-b/jobs", exported)
+    assert code == 422, refused
+    fields = {c["field"]: c["message"] for c in refused["details"]["causes"]}
+    assert fields["spec.selector"] == "Invalid value: `selector` not auto-generated"
+    stale = fields["spec.template.metadata.labels[controller-uid]"]
+    assert stale.startswith(f'Invalid value: "{uid}": must be \'') and stale.count(uid) == 1
+    # Without them (as a restore drill sends it) the Job is created with a selector of its own.
+    exported["spec"] = {k: v for k, v in made["spec"].items() if k != "selector"}
+    exported["spec"]["template"] = {"metadata": {"labels": {"app": "migrate"}},
+                                    "spec": made["spec"]["template"]["spec"]}
+    code, again = k8s.http("POST", "/apis/batch/v1/namespaces/jobs-b/jobs", exported)
+    assert code == 201, again
+    assert again["spec"]["selector"]["matchLabels"] == {
+        "batch.kubernetes.io/controller-uid": again["metadata"]["uid"]}
