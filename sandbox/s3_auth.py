@@ -13,10 +13,11 @@ The answers are S3's ("Error responses" in the API Reference): 403 ``InvalidAcce
 key id the store does not know, 403 ``SignatureDoesNotMatch`` for a signature made with another
 secret (or over other bytes), 403 ``AccessDenied`` for an anonymous request (every bucket here is
 private), 400 ``InvalidRequest`` for Signature Version 2 ("Please use AWS4-HMAC-SHA256"), 400
-``XAmzContentSHA256Mismatch`` for a body whose sha256 is not the one signed. Not emulated: the
-15-minute clock-skew limit (``RequestTimeTooSkewed``), the expiry of presigned URLs
-(``X-Amz-Expires``) and chunk signatures of ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` bodies (the
-seed signature is checked).
+``XAmzContentSHA256Mismatch`` for a body whose sha256 is not the one signed, 403
+``RequestTimeTooSkewed`` for a signed request more than 15 minutes from the server's clock, 403
+``AccessDenied`` "Request has expired" for a presigned URL past its ``X-Amz-Expires`` (at most
+604800 seconds, a week; more is 400 ``AuthorizationQueryParametersError``). Not emulated: chunk
+signatures of ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` bodies (the seed signature is checked).
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 # Payload hashes that are not the sha256 of the body (the body is not checked against them).
 _NOT_A_DIGEST = ("UNSIGNED-PAYLOAD", "STREAMING-")
+MAX_SKEW = timedelta(minutes=15)
+MAX_EXPIRES = 604800  # a presigned URL lives at most a week
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class _Signed:
     amz_date: str
     payload_hash: str
     presigned: bool
+    expires: int = 0  # a presigned URL's X-Amz-Expires, in seconds
 
 
 def _parse_header(auth: str, headers: Mapping[str, str]) -> _Signed | Refusal:
@@ -74,8 +79,14 @@ def _parse_query(query: list[tuple[str, str]]) -> _Signed | Refusal:
     params = dict(query)
     try:
         key_id, date, scope = _credential(params["X-Amz-Credential"])
+        expires = int(params["X-Amz-Expires"])
+        if not 0 < expires <= MAX_EXPIRES:
+            return Refusal(400, "AuthorizationQueryParametersError",
+                           "X-Amz-Expires must be less than a week (in seconds) that is; "
+                           f"{MAX_EXPIRES} seconds")
         return _Signed(key_id, date, scope, params["X-Amz-SignedHeaders"].split(";"),
-                       params["X-Amz-Signature"], params["X-Amz-Date"], "UNSIGNED-PAYLOAD", True)
+                       params["X-Amz-Signature"], params["X-Amz-Date"], "UNSIGNED-PAYLOAD", True,
+                       expires)
     except (KeyError, ValueError):
         return Refusal(400, "AuthorizationQueryParametersError",
                        "Query-string authentication version 4 requires the X-Amz-Algorithm, "
@@ -112,10 +123,27 @@ def _signing_key(secret: str, scope: str) -> bytes:
     return key
 
 
+def _out_of_time(signed: _Signed, now: datetime) -> Refusal | None:
+    """A signed request too far from ``now``, or a presigned URL past its expiry."""
+    try:
+        at = datetime.strptime(signed.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return Refusal(403, "AccessDenied", "AWS authentication requires a valid Date or "
+                                            "x-amz-date header")
+    if signed.presigned:
+        if now > at + timedelta(seconds=signed.expires):
+            return Refusal(403, "AccessDenied", "Request has expired")
+    elif abs(now - at) > MAX_SKEW:
+        return Refusal(403, "RequestTimeTooSkewed", "The difference between the request time "
+                                                    "and the current time is too large.")
+    return None
+
+
 def check(method: str, target: str, headers: Mapping[str, str], body: bytes,
-          keys: Mapping[str, str]) -> Refusal | None:
+          keys: Mapping[str, str], now: datetime | None = None) -> Refusal | None:
     """What S3 answers a request signed for ``keys`` (key id -> secret): None when it may
-    proceed. ``target`` is the request target as sent (path and query, percent-encoded)."""
+    proceed. ``target`` is the request target as sent (path and query, percent-encoded);
+    ``now`` the server's time (the clock's by default)."""
     path, _, raw_query = target.partition("?")
     query = _query_pairs(raw_query)
     auth = headers.get("authorization") or ""
@@ -144,6 +172,9 @@ def check(method: str, target: str, headers: Mapping[str, str], body: bytes,
     if not hmac.compare_digest(want, signed.signature):
         return Refusal(403, "SignatureDoesNotMatch", "The request signature we calculated does "
                        "not match the signature you provided. Check your key and signing method.")
+    late = _out_of_time(signed, now or datetime.now(UTC))
+    if late is not None:
+        return late
     digest = signed.payload_hash
     if digest and not digest.startswith(_NOT_A_DIGEST) and \
             hashlib.sha256(body).hexdigest() != digest:
