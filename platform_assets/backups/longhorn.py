@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from platform_assets.backups.bucket import Where
 from platform_assets.backups.errors import BackupError, cause, required
-from platform_assets.backups.tools import poll, tool_namespace
+from platform_assets.backups.tools import poll, tool_namespace, wait_gone
 from platform_assets.core import longhorn as lh
 from platform_assets.core.backup_manifest import (
     BackupRecord,
@@ -85,11 +85,9 @@ class Waiter:
         return obj
 
     def gone(self, kind: str, name: str) -> None:
-        poll(lambda: self.kube.get(lh.API_VERSION, kind, name, self.site.namespace),
-             lambda o: o is None, self.site.timeout,
-             lambda _o: BackupError(f"{self.site.describe(kind, name)} was not deleted within "
-                                    f"{self.site.timeout_text}"),
-             self.sleep, self.clock, every=POLL_SECONDS)
+        wait_gone(lambda: self.kube.get(lh.API_VERSION, kind, name, self.site.namespace),
+                  self.site.describe(kind, name), self.site.timeout, self.site.timeout_text,
+                  self.sleep, self.clock, POLL_SECONDS)
 
 
 def backup_target_prefix(kube: ClusterWriter, site: Site, bucket: str) -> tuple[str, str]:

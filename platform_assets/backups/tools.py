@@ -31,6 +31,16 @@ def poll(fetch: Callable[[], Obj], done: Callable[[Obj], bool], timeout: float,
         sleep(every)
 
 
+def wait_gone(fetch: Callable[[], Obj], what: str, timeout: float, timeout_text: str,
+              sleep: Callable[[float], None], clock: Callable[[], float],
+              every: float = 1.0) -> None:
+    """``fetch()`` until the object is gone; a ``BackupError`` naming ``what`` after
+    ``timeout`` seconds (``timeout_text`` as the spec wrote it)."""
+    poll(fetch, lambda o: o is None, timeout,
+         lambda _o: BackupError(f"{what} was not deleted within {timeout_text}"),
+         sleep, clock, every=every)
+
+
 def tool_namespace(spec: PlatformSpec, target: BackupTarget) -> str:
     """The namespace of the component that installs the target's tool."""
     component = tool_component_of(spec, target)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from platform_assets.backups.bucket import Where
 from platform_assets.backups.errors import BackupError, required
-from platform_assets.backups.tools import poll, tool_namespace
+from platform_assets.backups.tools import poll, tool_namespace, wait_gone
 from platform_assets.core import velero as v
 from platform_assets.core.backup_manifest import BackupRecord, Manifest, ManifestObject
 from platform_assets.core.ports import BackupCluster, BackupStore, ClusterWriter
@@ -87,11 +87,9 @@ class Waiter:
         return obj
 
     def gone(self, kind: str, name: str) -> None:
-        poll(lambda: self.kube.get(v.API_VERSION, kind, name, self.site.namespace),
-             lambda o: o is None, self.site.timeout,
-             lambda _o: BackupError(f"{self.site.describe(kind, name)} was not deleted within "
-                                    f"{self.site.settings.timeout}"),
-             self.sleep, self.clock, every=POLL_SECONDS)
+        wait_gone(lambda: self.kube.get(v.API_VERSION, kind, name, self.site.namespace),
+                  self.site.describe(kind, name), self.site.timeout,
+                  str(self.site.settings.timeout), self.sleep, self.clock, POLL_SECONDS)
 
 
 def storage_prefix(kube: ClusterWriter, site: Site, bucket: str) -> str:
@@ -102,7 +100,7 @@ def storage_prefix(kube: ClusterWriter, site: Site, bucket: str) -> str:
     what = f"BackupStorageLocation {site.namespace}/{name}"
     if bsl is None:
         raise BackupError(f"{what} does not exist: create it (the Velero chart's "
-                          "configuration.backupStorageLocation) on bucket {bucket}")
+                          f"configuration.backupStorageLocation) on bucket {bucket}")
     storage = (bsl.get("spec") or {}).get("objectStorage") or {}
     if storage.get("bucket") != bucket:
         raise BackupError(f"{what} stores in bucket {storage.get('bucket')!r}, not in "

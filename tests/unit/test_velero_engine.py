@@ -157,3 +157,9 @@ def test_a_partially_failed_backup_is_reported_with_velero_errors() -> None:
         "todo: error executing item action: timed out); its log is s3://backups/velero/backups/"
         "b1/b1-logs.gz (velero backup logs b1); the next run deletes it and takes the "
         "partition again")
+
+
+def test_a_missing_storage_location_names_the_bucket_to_create_it_on() -> None:
+    # The message lacked its f prefix and said "on bucket {bucket}" literally.
+    with pytest.raises(BackupError, match="on bucket backups$"):
+        engine.storage_prefix(FakeCluster(), SITE, "backups")
