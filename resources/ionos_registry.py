@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class IonosRegistries:
         while True:
             page = self.to_json(self.call(
                 "GET /registries (Container Registry)",
-                lambda t=token: api.registries_get(limit="1000", pagination_token=t)))  # type: ignore[misc]
+                partial(api.registries_get, limit="1000", pagination_token=token)))
             out.extend((page or {}).get("items") or [])
             token = ((page or {}).get("pagination") or {}).get("token")
             if not token:
@@ -133,8 +134,8 @@ class IonosRegistries:
         while True:
             page = self.to_json(self.call(
                 f"GET /registries/{registry_id}/tokens?offset={offset} (Container Registry)",
-                lambda o=offset: api.registries_tokens_get(  # type: ignore[misc]
-                    registry_id, offset=str(o), limit=str(limit))))
+                partial(api.registries_tokens_get, registry_id, offset=str(offset),
+                        limit=str(limit))))
             items = list((page or {}).get("items") or [])
             out.extend(items)
             if len(items) < limit:
