@@ -75,6 +75,27 @@ def checks_of(result: Any) -> dict[str, bool]:
             for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
+def backup_night(graph: Any, kube: Any, target: str, tmp_path: Path) -> dict[str, bool]:
+    """Materialize ``target``'s backup of 2026-11-20 with its checks, against the store and
+    ``kube``; the checks' outcomes by name."""
+    from platform_assets.backup_assets import build_backup_assets
+    from platform_assets.core.graph import backup_key
+    from resources import core_resources
+
+    assets, checks = build_backup_assets(graph)
+    key = backup_key(target)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        result = dg.materialize(
+            [a for a in assets if tuple(a.key.path) == key]
+            + [c for c in checks if tuple(next(iter(c.check_keys)).asset_key.path) == key],
+            partition_key="2026-11-20", raise_on_error=False, instance=instance,
+            resources={"object_storage": core_resources(graph)["object_storage"],
+                       "kubernetes": kube})
+    assert result.success, step_errors(result)
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
 def test_staging_backs_up_to_its_own_store_and_drills_without_ionos_or_aws_credentials(
         sandbox: Sandbox, environ: dict[str, str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,10 +225,8 @@ def test_velero_on_the_existing_cluster_writes_to_its_store_and_is_drilled(
     """Velero on the K3s-like cluster stores into the MinIO-like store beside it (its location
     names the store's bucket and endpoint); platform-ops checks and drills it there with the
     store's keys, no IONOS or AWS_* variable set."""
-    from platform_assets.backup_assets import build_backup_assets
-    from platform_assets.core.graph import backup_key, build_graph
+    from platform_assets.core.graph import build_graph
     from platform_assets.spec import load_spec
-    from resources import core_resources
     from resources.kubernetes import KubernetesResource
     from tests.integration.velero_cluster import install_velero
 
@@ -223,18 +242,7 @@ def test_velero_on_the_existing_cluster_writes_to_its_store_and_is_drilled(
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "todo"}})
     kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
         "name": "settings", "namespace": "todo"}, "data": {"TODO_TITLE": "Todos"}})
-    assets, checks = build_backup_assets(graph)
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        result = dg.materialize(
-            [a for a in assets if tuple(a.key.path) == backup_key("todo")] + [
-                c for c in checks
-                if tuple(next(iter(c.check_keys)).asset_key.path) == backup_key("todo")],
-            partition_key="2026-11-20", raise_on_error=False, instance=instance,
-            resources={"object_storage": core_resources(graph)["object_storage"],
-                       "kubernetes": kube})
-    assert result.success, step_errors(result)
-    passed = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    passed = backup_night(graph, kube, "todo", tmp_path)
     assert passed["restore_drill"] and passed["manifest_checksums"], passed
     listed = store_client(environ).list_objects_v2(Bucket="velero-store")
     assert "backups/todo/2026-11-20/manifest.json" in [o["Key"] for o in listed["Contents"]]
@@ -273,11 +281,9 @@ def test_longhorn_on_the_existing_cluster_writes_to_its_store_and_is_drilled(
     (its BackupTarget on the store's bucket, the store's keys and endpoint in its Secret);
     platform-ops checks the blocks there and drills the restore with the volume agent, whose
     Job gets the store's keys and endpoint."""
-    from platform_assets.backup_assets import build_backup_assets
     from platform_assets.core import longhorn as lh
-    from platform_assets.core.graph import backup_key, build_graph
+    from platform_assets.core.graph import build_graph
     from platform_assets.spec import load_spec
-    from resources import core_resources
     from resources.kubernetes import KubernetesResource
     from tests.integration.longhorn_cluster import install_longhorn
     from tests.integration.velero_cluster import wait_for
@@ -303,18 +309,7 @@ def test_longhorn_on_the_existing_cluster_writes_to_its_store_and_is_drilled(
     kube.apply({"apiVersion": lh.API_VERSION, "kind": "Volume",
                 "metadata": {"name": pvc["spec"]["volumeName"], "namespace": "longhorn-system"},
                 "spec": {"size": str(2**30), "numberOfReplicas": 3}})
-    assets, checks = build_backup_assets(graph)
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        result = dg.materialize(
-            [a for a in assets if tuple(a.key.path) == backup_key("wiki-data")] + [
-                c for c in checks
-                if tuple(next(iter(c.check_keys)).asset_key.path) == backup_key("wiki-data")],
-            partition_key="2026-11-20", raise_on_error=False, instance=instance,
-            resources={"object_storage": core_resources(graph)["object_storage"],
-                       "kubernetes": kube})
-    assert result.success, step_errors(result)
-    passed = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    passed = backup_night(graph, kube, "wiki-data", tmp_path)
     assert passed["restore_drill"] and passed["manifest_checksums"], passed
     listed = store_client(environ).list_objects_v2(Bucket="longhorn-store")
     assert "backups/wiki-data/2026-11-20/manifest.json" in [o["Key"] for o in listed["Contents"]]
