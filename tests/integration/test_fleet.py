@@ -16,6 +16,7 @@ import pytest
 from platform_assets.definitions import build_definitions
 from resources.kubernetes import KubernetesResource
 from sandbox.app import Sandbox, start_sandbox
+from tests.integration.results import step_errors
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("fleet")]
 
@@ -60,11 +61,6 @@ def instance_at(path: Path) -> Any:
 
 def run(defs: dg.Definitions, instance: Any, job: str) -> Any:
     return defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False)
-
-
-def step_errors(result: Any) -> str:
-    return "\n".join(ev.event_specific_data.error.message for ev in result.all_events
-                     if ev.event_type_value == "STEP_FAILURE")
 
 
 def writes(sandbox: Sandbox, service: str) -> int:

@@ -18,6 +18,7 @@ import pytest
 
 from platform_assets.definitions import build_definitions
 from sandbox.app import Sandbox, start_sandbox
+from tests.integration.results import step_errors
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("fleet")]
 
@@ -62,11 +63,6 @@ def store_client(env: dict[str, str]) -> Any:
 def run(defs: dg.Definitions, instance: Any, job: str, partition: str | None = None) -> Any:
     return defs.resolve_job_def(job).execute_in_process(
         instance=instance, raise_on_error=False, partition_key=partition)
-
-
-def step_errors(result: Any) -> str:
-    return "\n".join(ev.event_specific_data.error.message for ev in result.all_events
-                     if ev.event_type_value == "STEP_FAILURE")
 
 
 def checks_of(result: Any) -> dict[str, bool]:

@@ -28,6 +28,7 @@ from platform_assets.core import longhorn as lh
 from platform_assets.definitions import build_definitions
 from platform_assets.names import RECONCILE_JOB, SNAPSHOT_JOB
 from resources.kubernetes import KubernetesResource
+from tests.integration.results import step_errors
 from tests.integration.velero_cluster import wait_for
 
 pytestmark = pytest.mark.integration
@@ -49,11 +50,6 @@ def sandbox() -> Iterator[Any]:
         app.stop()
 
 
-def _errors(result: Any) -> str:
-    return "\n".join(ev.event_specific_data.error.message for ev in result.all_events
-                     if ev.event_type_value == "STEP_FAILURE")
-
-
 def test_the_longhorn_example_reconciles_twice_backs_up_and_drills(
         sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in sandbox.env.items():
@@ -65,11 +61,11 @@ def test_the_longhorn_example_reconciles_twice_backs_up_and_drills(
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         first = defs.resolve_job_def(RECONCILE_JOB).execute_in_process(
             instance=instance, raise_on_error=False)
-        assert first.success, _errors(first)
+        assert first.success, step_errors(first)
         sandbox.admin.reset_counts()
         second = defs.resolve_job_def(RECONCILE_JOB).execute_in_process(
             instance=instance, raise_on_error=False)
-        assert second.success, _errors(second)
+        assert second.success, step_errors(second)
         assert writes_of(sandbox.admin.requests()) == 0
 
         manager = kube.get("apps/v1", "DaemonSet", "longhorn-manager", "longhorn-system") or {}
@@ -96,7 +92,7 @@ def test_the_longhorn_example_reconciles_twice_backs_up_and_drills(
             "available"), "the backup target to be available")
         snapshot = defs.resolve_job_def(SNAPSHOT_JOB).execute_in_process(
             instance=instance, raise_on_error=False, partition_key="2026-11-25")
-        assert snapshot.success, _errors(snapshot)
+        assert snapshot.success, step_errors(snapshot)
         drills = {e.asset_key.path[-1]: e for e in snapshot.get_asset_check_evaluations()
                   if e.check_name == "restore_drill"}
         assert set(drills) == set(VOLUMES)

@@ -22,6 +22,7 @@ from platform_assets.core import velero as v
 from platform_assets.definitions import build_definitions
 from platform_assets.names import RECONCILE_JOB, SNAPSHOT_JOB
 from resources.kubernetes import KubernetesResource
+from tests.integration.results import step_errors
 from tests.integration.velero_cluster import wait_for
 
 pytestmark = pytest.mark.integration
@@ -40,11 +41,6 @@ def sandbox() -> Iterator[Any]:
         app.stop()
 
 
-def _errors(result: Any) -> str:
-    return "\n".join(ev.event_specific_data.error.message for ev in result.all_events
-                     if ev.event_type_value == "STEP_FAILURE")
-
-
 def test_the_velero_example_reconciles_backs_up_and_drills(
         sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in sandbox.env.items():
@@ -56,7 +52,7 @@ def test_the_velero_example_reconciles_backs_up_and_drills(
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         reconcile = defs.resolve_job_def(RECONCILE_JOB).execute_in_process(
             instance=instance, raise_on_error=False)
-        assert reconcile.success, _errors(reconcile)
+        assert reconcile.success, step_errors(reconcile)
         server = kube.get("apps/v1", "Deployment", "velero", "velero") or {}
         volumes = server["spec"]["template"]["spec"]["volumes"]
         assert {x["name"]: x.get("secret", {}).get("secretName") for x in volumes} == {
@@ -71,7 +67,7 @@ def test_the_velero_example_reconciles_backs_up_and_drills(
                  == "Available", "the chart's storage location to be Available")
         snapshot = defs.resolve_job_def(SNAPSHOT_JOB).execute_in_process(
             instance=instance, raise_on_error=False, partition_key="2026-11-25")
-        assert snapshot.success, _errors(snapshot)
+        assert snapshot.success, step_errors(snapshot)
         checks = {e.check_name: e for e in snapshot.get_asset_check_evaluations()
                   if e.asset_key == dg.AssetKey(["backups", "todoapp"])}
         assert checks["restore_drill"].passed, checks["restore_drill"].metadata
