@@ -319,8 +319,11 @@ class KubernetesResource(dg.ConfigurableResource):
 
     def namespaced_kinds(self) -> tuple[tuple[str, str], ...]:
         """(apiVersion, kind) of every namespaced kind that can be listed, from discovery, in
-        each group's preferred version (subresources excluded)."""
+        each group's preferred version (subresources excluded). Discovery is asked afresh: a
+        cached one would miss CRDs installed since, and list kinds since removed."""
         dyn = self.dynamic()
+        self.call("discovery", dyn.resources.invalidate_cache)
+        self._resources.clear()
         found: dict[tuple[str, str], tuple[bool, str]] = {}
         for r in self.call("discovery search", lambda: dyn.resources.search()):
             if type(r).__name__ != "Resource" or not r.namespaced or "/" in (r.name or ""):

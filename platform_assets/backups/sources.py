@@ -233,7 +233,9 @@ def export_namespace(kube: BackupCluster, namespace: str, include_secrets: bool,
     """Every object of ``namespace`` (managedFields dropped), kinds as discovery lists them.
 
     Kinds the account may not list (403: least-privilege RBAC grants a fixed set) are appended
-    to ``forbidden`` so the backup reports them, instead of failing the whole export."""
+    to ``forbidden`` so the backup reports them, instead of failing the whole export. A kind
+    that answers 404 is no longer served (its CRD was deleted after discovery): it has nothing
+    to export."""
     out = []
     for api_version, kind in kinds:
         if kind in SKIPPED_KINDS or (kind == "Secret" and not include_secrets):
@@ -241,7 +243,10 @@ def export_namespace(kube: BackupCluster, namespace: str, include_secrets: bool,
         try:
             listed = kube.list(api_version, kind, namespace)
         except Exception as exc:
-            if getattr(exc, "status", None) != 403 or forbidden is None:
+            status = getattr(exc, "status", None)
+            if status == 404:
+                continue
+            if status != 403 or forbidden is None:
                 raise
             forbidden.append(f"{api_version}/{kind}")
             continue

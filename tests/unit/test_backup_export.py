@@ -13,13 +13,20 @@ class Forbidden(Exception):
     status = 403
 
 
+class Gone(Exception):
+    status = 404
+
+
 class Kube:
-    def __init__(self, denied: set[str]):
+    def __init__(self, denied: set[str], gone: frozenset[str] = frozenset()):
         self.denied = denied
+        self.gone = gone
 
     def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
         if kind in self.denied:
             raise Forbidden(f"{kind} is forbidden")
+        if kind in self.gone:
+            raise Gone(f"{kind}: 404 Not Found")
         return [{"metadata": {"name": f"{kind.lower()}-1", "namespace": namespace,
                               "managedFields": [{"manager": "x"}]}}]
 
@@ -40,3 +47,9 @@ def test_secrets_only_when_asked_and_other_errors_propagate() -> None:
     assert {o["kind"] for o in items} == {"ConfigMap", "Secret", "Deployment"}
     with pytest.raises(Forbidden):
         export_namespace(Kube({"ConfigMap"}), "web", False, KINDS)
+
+
+def test_a_kind_no_longer_served_has_nothing_to_export() -> None:
+    # Its CRD deleted between discovery and the list: the list answers 404.
+    items = export_namespace(Kube(set(), frozenset({"Deployment"})), "web", False, KINDS, [])
+    assert [o["kind"] for o in items] == ["ConfigMap"]
