@@ -41,6 +41,7 @@ from platform_assets.backups.volume_files import (
     restore_tree,
 )
 from platform_assets.core.small_objects import read_small
+from platform_assets.heap import kept_to_exit
 
 T = TypeVar("T")
 
@@ -91,6 +92,12 @@ class _S3:
     retries only transient errors (throttling, 5xx, connection errors) with backoff."""
 
     def __init__(self, endpoint: str | None, region: str | None):
+        # Built once, in the agent's own process, which exits after its one command.
+        with kept_to_exit():
+            self.client = self._client(endpoint, region)
+
+    @staticmethod
+    def _client(endpoint: str | None, region: str | None) -> Any:
         from botocore.config import Config
         from botocore.session import Session
 
@@ -100,7 +107,7 @@ class _S3:
         # (awscli/customizations/scalarparse.py).
         session.get_component("response_parser_factory").set_parser_defaults(
             timestamp_parser=str)
-        self.client = session.create_client(
+        return session.create_client(
             "s3", endpoint_url=endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or None,
             region_name=region or "eu-central-3",
             config=Config(s3={"addressing_style": "path"},

@@ -1,9 +1,10 @@
 """heap_frozen: what the process held before the block is out of full collections inside it and
-collectable again after it; a heap someone else froze is left frozen."""
+collectable again after it; a heap someone else froze is left frozen. kept_to_exit: no
+collections inside the block, all it built frozen after it."""
 
 import gc
 
-from platform_assets.heap import heap_frozen
+from platform_assets.heap import heap_frozen, kept_to_exit
 
 
 def test_frozen_inside_the_block_and_collectable_after() -> None:
@@ -36,3 +37,25 @@ def test_a_heap_frozen_by_someone_else_stays_frozen() -> None:
         assert 0 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
+
+
+def test_kept_to_exit_collects_nothing_inside_and_freezes_what_it_built() -> None:
+    gc.unfreeze()
+    try:
+        with kept_to_exit():
+            assert not gc.isenabled()
+            built = [{"n": i} for i in range(10)]
+        assert gc.isenabled() and gc.get_freeze_count() >= len(built)
+    finally:
+        gc.unfreeze()
+
+
+def test_kept_to_exit_leaves_a_collector_someone_else_turned_off() -> None:
+    gc.unfreeze()
+    gc.disable()
+    try:
+        with kept_to_exit():
+            pass
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
