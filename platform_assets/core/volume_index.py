@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 INDEX_VERSION = 1
@@ -111,9 +111,9 @@ class VolumeIndex:
 
     def to_json(self) -> bytes:
         """The index as JSON (sorted, stable)."""
-        data = asdict(self)
-        data["files"] = [asdict(f) for f in self.files]
-        data["chunks"] = {k: asdict(c) for k, c in sorted(self.chunks.items())}
+        data = _fields(self)
+        data["files"] = [_fields(f) for f in self.files]
+        data["chunks"] = {k: _fields(c) for k, c in sorted(self.chunks.items())}
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
@@ -134,6 +134,13 @@ class VolumeIndex:
                        encoding=dict(data.get("encoding") or {}), files=files, chunks=chunks)
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexError_(f"{where}: invalid ({exc})") from None
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A record's fields, as ``dataclasses.asdict`` gives them but not copied: the encoder only
+    reads them, and asdict's deep copy of every string made writing an index of 64 files and
+    512 chunks take 12 ms instead of 2 (most of the agent's own CPU on an unchanged night)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def _chunk(v: Any) -> ChunkRecord:

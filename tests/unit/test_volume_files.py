@@ -144,6 +144,19 @@ def test_an_index_that_is_not_the_recorded_one_is_refused(volume: Path) -> None:
         read_index(bucket, LOC, key, codec(), "0" * 64)
 
 
+def test_the_index_is_written_as_every_field_of_its_records(volume: Path) -> None:
+    """The format every earlier night wrote (each record's ``asdict``, sorted), and read back
+    as it was."""
+    from dataclasses import asdict
+
+    index, _ = night(volume, MemoryBucket(), "2026-11-20")
+    data = asdict(index)
+    data["files"] = [asdict(f) for f in index.files]
+    data["chunks"] = {k: asdict(c) for k, c in sorted(index.chunks.items())}
+    assert index.to_json() == json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    assert VolumeIndex.from_json(index.to_json()) == index
+
+
 def test_an_index_cannot_write_outside_the_volume() -> None:
     for bad in ("../etc/passwd", "/etc/passwd", "a/../../b", "a/./b", ""):
         with pytest.raises(ValueError):
