@@ -296,6 +296,20 @@ def tool_versions(names: Iterable[str], locate: Callable[[str], str]) -> dict[st
     return out
 
 
+def _widen_pipe(fd: int, size: int = 1024 * 1024) -> None:
+    """Let the pipe hold ``size`` bytes (Linux; 1 MiB is what an unprivileged process may ask):
+    with the default 64 KiB, the reader and the tool wake each other for every 64 KiB, 16,000
+    times a GiB. Where it is refused (another OS, the user's pipe quota), the pipe stays as it
+    is."""
+    import fcntl
+
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:
+        return
+    with suppress(OSError):
+        fcntl.fcntl(fd, set_size, size)
+
+
 def stream_output(cmd: list[str], env: dict[str, str], chunk_size: int, what: str,
                   table: tuple[tuple[str, str], ...] = _WHY) -> Iterator[bytes]:
     """``cmd``'s stdout in chunks of ``chunk_size``; the iterator raises ``DumpFailed`` at its
@@ -306,6 +320,7 @@ def stream_output(cmd: list[str], env: dict[str, str], chunk_size: int, what: st
     err = _Tail(proc.stderr)
     stdout = proc.stdout
     assert stdout is not None
+    _widen_pipe(stdout.fileno())
     finished = False
     try:
         yield from iter(lambda: stdout.read(chunk_size), b"")

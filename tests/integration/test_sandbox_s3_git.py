@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import urllib.error
 import urllib.request
@@ -81,7 +82,8 @@ def test_streamed_upload_logs_its_progress_in_mib(sandbox):
                               part_size=5 * 1024 * 1024, concurrency=2,
                               progress=TransferProgress("upload", lines.append, every=0))
     assert result.size == 12 * 1024 * 1024 and result.parts == 3
-    assert client.head_object(Bucket=bucket, Key="dump.sql")["ContentLength"] == result.size
+    body = client.get_object(Bucket=bucket, Key="dump.sql")["Body"].read()
+    assert body == b"".join(chunks) and result.sha256 == hashlib.sha256(body).hexdigest()
     assert [line.split(" in ")[0] for line in lines] == [
         "upload: 5.0 MiB so far", "upload: 10.0 MiB so far", "upload: 12.0 MiB so far",
         "upload: 12.0 MiB"]
