@@ -453,10 +453,11 @@ def _longhorn_target(c: _Collector, spec: PlatformSpec, t: BackupTarget) -> None
     c.add(ns, api, "Volume", ("delete",), names=own)
     c.add(ns, api, "BackupTarget", ("get",), names=[t.longhorn_settings.backup_target])
     # The volume agent mounts those two through a static PV and claim of each (create cannot
-    # be limited by name; delete is).
+    # be limited by name; patch and delete are). The PV is server-side applied: a PATCH, which
+    # the API server also authorizes as create when it creates the object.
     _volume_agent(c, t.namespace or "", t.pvc or "")
     c.add(None, "v1", "PersistentVolume", ("create",))
-    c.add(None, "v1", "PersistentVolume", ("delete",), names=own)
+    c.add(None, "v1", "PersistentVolume", ("patch", "delete"), names=own)
 
 
 def _volume_target(c: _Collector, namespace: str, claim: str, method: str) -> None:
@@ -475,12 +476,13 @@ def _volume_agent(c: _Collector, namespace: str, claim: str) -> None:
     """The volume agent's Job in the claim's namespace: the Job, its pod and log, reading the
     agent's Secret, and the drill's scratch claims (named per night, so not nameable in
     advance)."""
-    c.add(namespace, "batch/v1", "Job", ("get", "list", "create", "delete"))
+    # The Job and the scratch claim are server-side applied (PATCH, plus create when new).
+    c.add(namespace, "batch/v1", "Job", ("get", "list", "create", "patch", "delete"))
     c.add(namespace, "v1", "Pod", ("get", "list", "delete"))
     c.add_resource(namespace, "", "pods/log", ("get",))
     # Read only: the Secret is the deploy's (docs/backups.md); runs write no Secrets.
     c.add(namespace, "v1", "Secret", ("get",), names=[SECRET_VOLUME_AGENT])
-    c.add(namespace, "v1", "PersistentVolumeClaim", ("get", "create", "delete"))
+    c.add(namespace, "v1", "PersistentVolumeClaim", ("get", "create", "patch", "delete"))
 
 
 def _drill_namespaces(spec: PlatformSpec) -> list[str]:
