@@ -10,6 +10,9 @@ Emulated:
   ``Authorization: Bearer <World.kubernetes_token>`` (the admin) or a ServiceAccount's token
   from the TokenRequest API (``auth.py``) answers 401 with the ``Unauthorized`` Status;
   ``run_jobs=True`` refuses to start without a token.
+- RBAC authorization of every other request (``rbac.py``), before routing and admission:
+  Roles, ClusterRoles and their bindings, the bootstrap discovery roles, the real 403 messages,
+  and escalation prevention on RBAC writes; the admin (``system:masters``) is never asked.
 - Discovery (``/version`` reports v1.32.4, ``/api``, ``/apis``, group versions) built from the
   kind table in ``registry.py`` and from every stored CustomResourceDefinition. Only the
   ``snapshot.storage.k8s.io`` CRDs of IONOS's managed clusters exist at start
@@ -72,8 +75,8 @@ Emulated:
 - ``python -m sandbox.kubernetes --kubeconfig FILE`` runs the emulator alone.
 
 Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl create configmap`` get
-415; ``kubectl create -f`` and ``apply`` send JSON and work), authorisation (the token
-is cluster-admin, and so is a ServiceAccount's), admission webhooks (plugins are Python
+415; ``kubectl create -f`` and ``apply`` send JSON and work), authorizers other than
+RBAC (Node, Webhook, ABAC) and impersonation, admission webhooks (plugins are Python
 callables), CRD conversion and CRD CEL validation rules, NodePort allocation, strategic
 merge directives other than ``$patch: delete``/``replace`` (``$setElementOrder`` is
 ignored), Table output, aggregated discovery, bookmarks, consistent snapshots across list

@@ -233,6 +233,9 @@ class ApiServer:
         self.store = store
         self.on_removed: list[Callable[[ResourceType, dict[str, Any]], None]] = []
         self.mutating_admission: list[Admission] = []
+        # Checks of the storage layer between mutating and validating admission (RBAC's
+        # escalation prevention, which rbac.py adds).
+        self.storage_guards: list[Admission] = []
         # Built-in plugins, as kube-apiserver enables them by default.
         self.validating_admission: list[Admission] = [
             PodSecurityAdmission(self._namespace_labels)]
@@ -247,13 +250,15 @@ class ApiServer:
             plugin(req)
         if req.obj is not None and req.operation != "DELETE":
             req.obj["apiVersion"], req.obj["kind"] = req.rt.api_version, req.rt.kind
+        for plugin in self.storage_guards:
+            plugin(req)
         for plugin in self.validating_admission:
             plugin(req)
 
     def _admit_write(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
                      sub: str, manager: str, dry_run: bool, user: UserInfo | None,
                      fv: FieldValidation | None) -> None:
-        if not (self.mutating_admission or self.validating_admission):
+        if not (self.mutating_admission or self.validating_admission or self.storage_guards):
             return
         meta = new["metadata"]
         req = AdmissionRequest(

@@ -13,7 +13,7 @@ least 600, pkg/apis/authentication/validation).
 
 Not emulated: ``boundObjectRef`` (tokens bound to a Pod or Secret), legacy Secret-based tokens,
 and the signing key surviving a restart (tokens from before a restart are refused).
-Authorization is not emulated either: a ServiceAccount's token may do what the admin's may.
+What an authenticated user may do is RBAC's to decide (``rbac.py``).
 """
 
 from __future__ import annotations

@@ -10,11 +10,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from sandbox.http import Request, Response, Service, json_response
-from sandbox.kubernetes import catalogue, openapi, tables
+from sandbox.kubernetes import catalogue, openapi, rbac, tables
 from sandbox.kubernetes.api import (
     APPLY,
     JSON_PATCH,
@@ -31,6 +32,7 @@ from sandbox.kubernetes.api import (
 )
 from sandbox.kubernetes.auth import Authenticator
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
+from sandbox.kubernetes.rbac import Authorizer
 from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
 from sandbox.kubernetes.store import Expired, Store
@@ -49,6 +51,9 @@ _FALSE = {"0", "f", "F", "false", "FALSE", "False", ""}
 # What kube-apiserver answers when authentication fails (anonymous auth off).
 UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+# The request being served and who sent it, so its token is verified once.
+_AUTHENTICATED: ContextVar[tuple[Request, UserInfo] | None] = ContextVar(
+    "sandbox_k8s_user", default=None)
 _REASONS = {429: "TooManyRequests", 500: "InternalError", 502: "InternalError",
             503: "ServiceUnavailable", 504: "Timeout"}
 
@@ -110,6 +115,9 @@ class KubernetesService(Service):
         # After PodSecurity, as kube-apiserver orders its default plugins.
         self.api.validating_admission.append(ValidatingAdmissionPolicies(self.store))
         self.auth = Authenticator(self.store, lambda: self.world.kubernetes_token)
+        self.authorizer = Authorizer(self.store)
+        self.api.storage_guards += [self.authorizer.create_on_apply_guard,
+                                    self.authorizer.escalation_guard]
         self.controller_delay = controller_delay
         self.run_jobs = run_jobs
         # The earlier fixed set of CRDs (Flux, cert-manager, external-secrets) at start, and
@@ -350,6 +358,9 @@ class KubernetesService(Service):
     def user(self, req: Request) -> UserInfo | None:
         """Who the request's bearer token authenticates: the admin (the kubeconfig's token) or
         a ServiceAccount (a token from its TokenRequest); None for anyone else."""
+        current = _AUTHENTICATED.get()
+        if current is not None and current[0] is req:
+            return current[1]
         return self.auth.user(req.headers.get("Authorization") or "")
 
     def fault_response(self, status: int, retry_after: int) -> Response:
@@ -361,11 +372,24 @@ class KubernetesService(Service):
         return json_response(status, body, **{"Retry-After": str(retry_after)})
 
     def handle(self, req: Request) -> Response:
-        if self.user(req) is None:
+        user = self.user(req)
+        if user is None:
             # kube-apiserver with anonymous auth off: no valid bearer token, no answer at all.
             return json_response(401, UNAUTHORIZED)
+        # Authenticated once per request (a ServiceAccount token's signature is checked once).
+        authenticated = _AUTHENTICATED.set((req, user))
+        attributes = None
         try:
-            return self._route(req)
+            if not rbac.privileged(user):
+                # As kube-apiserver's filter chain: authorization before routing, admission or
+                # any 404, for every path (discovery, subresources, watches, dry runs).
+                attributes = rbac.request_attributes(user, req.method, req.path, req.query)
+                self.authorizer.check(attributes)
+            current = rbac.CURRENT.set(attributes)
+            try:
+                return self._route(req)
+            finally:
+                rbac.CURRENT.reset(current)
         except ApiError as exc:
             return json_response(exc.code, exc.status(), **exc.headers)
         except (SelectorError, PatchError) as exc:
@@ -374,6 +398,8 @@ class KubernetesService(Service):
             err = ApiError(500, "InternalError",
                            f"sandbox kubernetes failed on {req.method} {req.path}: {exc!r}")
             return json_response(500, err.status())
+        finally:
+            _AUTHENTICATED.reset(authenticated)
 
     def _route(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"

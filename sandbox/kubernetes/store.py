@@ -51,6 +51,8 @@ class Store:
         self.compacted_rv = 0
         self.dirty = False
         self.listeners: list[Callable[[Event], None]] = []
+        # How often ``load`` replaced every object (no events tell caches of it).
+        self.loads = 0
 
     def get(self, gk: GK, ns: str, name: str) -> dict[str, Any] | None:
         return self.objects.get(gk, {}).get((ns, name))
@@ -158,6 +160,7 @@ class Store:
             for item in data.get("logs", []):
                 self.logs[(item["namespace"], item["pod"])] = item["log"]
             self.dirty = False
+            self.loads += 1
 
     def save(self, path: Path) -> None:
         with self.lock:

@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
+from platform_assets.backups.volume_job import ensure_agent_secret
 from platform_assets.core import longhorn as lh
 from platform_assets.core.backup_manifest import manifest_key
 from platform_assets.core.graph import backup_copy_key, backup_key
-from platform_assets.core.rbac import render_drill_guard
+from platform_assets.core.rbac import render_drill_guard, render_rbac
 from tests.integration.backup_env import BackupEnv, spec_head
 from tests.integration.longhorn_cluster import install_longhorn
 from tests.integration.run_account import install, runner_resource
@@ -214,8 +215,13 @@ def test_the_run_account_backs_up_and_drills_under_the_shipped_policies(
     creates): the night passes, and a PV of another Volume is still denied."""
     site = Site(app, tmp_path)
     admin = site.kube
+    # The RBAC derived from the spec, as deploy time applies it: the run account holds nothing
+    # else (the sandbox authorizes as kube-apiserver's RBAC does).
+    install(admin, render_rbac(tmp_path / "platform.yaml", include_admission_policy=False))
     policies = install(admin, render_drill_guard(tmp_path / "platform.yaml"))
     assert [p["metadata"]["name"] for p in policies] == [OWN_VOLUMES, OWN_VOLUMES]
+    # Also deploy time (docs/backups.md): the volume agent's Secret, which the run only reads.
+    ensure_agent_secret(admin, site.app_ns, site.store, site.spec, None, site.bucket)
     site.kube = runner_resource(app.env["KUBECONFIG"], tmp_path / "runner")
     try:
         result = site.run(backup_key("wiki-data"), "2026-11-25", with_checks=True)
@@ -225,8 +231,13 @@ def test_the_run_account_backs_up_and_drills_under_the_shipped_policies(
                    "metadata": {"name": site.volume},
                    "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                             "csi": {"driver": lh.CSI_DRIVER, "volumeHandle": site.volume}}}
+        # RBAC refuses to apply (PATCH) a PV of a name not the run's; a create, which RBAC
+        # cannot limit by name, meets the policy.
+        copy = {**foreign, "metadata": {"name": f"{site.volume}-copy"}}
+        with pytest.raises(Exception, match="cannot patch resource"):
+            site.kube.apply(copy)
         with pytest.raises(Exception, match=f"ValidatingAdmissionPolicy '{OWN_VOLUMES}'"):
-            site.kube.apply({**foreign, "metadata": {"name": f"{site.volume}-copy"}})
+            site.kube.resource("v1", "PersistentVolume").create(body=copy)
     finally:
         for obj in reversed(policies):
             admin.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])

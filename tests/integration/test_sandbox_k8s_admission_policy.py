@@ -21,6 +21,8 @@ Sources of each behaviour (named again at each test):
   <ns>:<name>``, groups ``system:serviceaccounts``, ``system:serviceaccounts:<ns>``,
   ``system:authenticated``) and the TokenRequest API (authentication.k8s.io/v1; expirationSeconds
   at least 600, pkg/apis/authentication/validation; audiences default the API server's).
+- [rbac] plugin/pkg/auth/authorizer/rbac: the ServiceAccount may write only what its RoleBinding
+  grants (here ConfigMaps in its namespace), so admission sees only authorized requests.
 """
 
 from __future__ import annotations
@@ -105,6 +107,15 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     core.create_namespace({"metadata": {"name": NS, "labels": {"tier": "guarded"}}})
     core.create_namespace({"metadata": {"name": "open"}})
     core.create_namespaced_service_account(NS, {"metadata": {"name": SA}})
+    rbac = client.RbacAuthorizationV1Api(admin)
+    rbac.create_namespaced_role(NS, {"metadata": {"name": "configmaps"}, "rules": [
+        {"apiGroups": [""], "resources": ["configmaps"],
+         "verbs": ["get", "list", "create", "update", "patch", "delete"]}]})
+    rbac.create_namespaced_role_binding(NS, {
+        "metadata": {"name": "configmaps"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "configmaps"},
+        "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": NS}]})
     try:
         yield Api(svc, server, admin)
     finally:
@@ -163,16 +174,17 @@ def test_tokens_the_api_does_not_accept(api: Api) -> None:
     """[authn] A token for another audience, a forged one, or one whose ServiceAccount was
     deleted answers 401; a TokenRequest under 10 minutes is 422, for a missing account 404."""
     core = client.CoreV1Api(api.admin)
-    assert api.http("GET", "/api/v1/namespaces", token=api.token(audiences=["vault"]))[0] == 401
+    own = f"/api/v1/namespaces/{NS}/configmaps"  # what the account's Role lets it list
+    assert api.http("GET", own, token=api.token(audiences=["vault"]))[0] == 401
     good = api.token(expirationSeconds=600)
-    assert api.http("GET", "/api/v1/namespaces", token=good)[0] == 200
-    assert api.http("GET", "/api/v1/namespaces", token=good[:-4] + "AAAA")[0] == 401
+    assert api.http("GET", own, token=good)[0] == 200
+    assert api.http("GET", own, token=good[:-4] + "AAAA")[0] == 401
     core.create_namespaced_service_account(NS, {"metadata": {"name": "short-lived"}})
     gone = api.token("short-lived")
     core.delete_namespaced_service_account("short-lived", NS)
-    assert api.http("GET", "/api/v1/namespaces", token=gone)[0] == 401
+    assert api.http("GET", own, token=gone)[0] == 401
     core.create_namespaced_service_account(NS, {"metadata": {"name": "short-lived"}})
-    assert api.http("GET", "/api/v1/namespaces", token=gone)[0] == 401  # another uid
+    assert api.http("GET", own, token=gone)[0] == 401  # another uid
     exc = refused(lambda: api.token(expirationSeconds=599))
     assert exc.status == 422 and "may not specify a duration less than 10 minutes" in exc.body
     assert refused(lambda: api.token("nobody")).status == 404
