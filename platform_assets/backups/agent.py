@@ -25,7 +25,9 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,10 +39,12 @@ from platform_assets.backups.volume_files import (
     VolumeBackupError,
     backup_tree,
     hash_tree,
+    present_chunks,
     read_index,
     restore_tree,
 )
 from platform_assets.core.small_objects import read_small
+from platform_assets.core.volume_index import VolumeIndex
 from platform_assets.heap import kept_to_exit
 
 T = TypeVar("T")
@@ -166,16 +170,18 @@ def _codec(args: argparse.Namespace) -> Codec:
 def _backup(args: argparse.Namespace) -> dict[str, Any]:
     store, codec = _store(args), _codec(args)
     loc = Location(args.bucket, args.region, args.prefix, args.target)
-    parent = None
-    if args.parent_key:
-        try:
-            parent = read_index(store, loc, args.parent_key, codec, args.parent_sha256)
-        except (VolumeBackupError, ValueError) as exc:
-            _say(f"parent snapshot not used, every file is read: {exc}")
-    index, stats = backup_tree(args.source, loc, store, codec, partition=args.partition,
-                               attempt=args.attempt, source=args.pvc, parent=parent,
-                               chunk_size=args.chunk_mb * 1024 * 1024, index_key=args.index_key,
-                               log=_say)
+    # The chunks a night may reuse take two requests one after the other (the condemned list,
+    # then the listing), mostly waiting on the bucket: the parent index is fetched and opened
+    # meanwhile.
+    started = time.monotonic()
+    with ThreadPoolExecutor(1, thread_name_prefix="chunk-listing") as pool:
+        present = pool.submit(present_chunks, store, loc)
+        parent = _parent(args, store, loc, codec)
+        index, stats = backup_tree(args.source, loc, store, codec, partition=args.partition,
+                                   attempt=args.attempt, source=args.pvc, parent=parent,
+                                   chunk_size=args.chunk_mb * 1024 * 1024,
+                                   index_key=args.index_key, log=_say,
+                                   present=present.result(), started=started)
     # What was written, not re-read here: the run re-reads the index from the bucket and
     # compares it with this report before the manifest names it (volume_job._checked_objects).
     return {"index_key": args.index_key, "index_size": stats.index_size,
@@ -184,6 +190,18 @@ def _backup(args: argparse.Namespace) -> dict[str, Any]:
             "reused_files": stats.reused_files, "new_chunks": stats.new_chunks,
             "uploaded_bytes": stats.uploaded_bytes, "chunks": len(index.chunks),
             "seconds": round(stats.seconds, 3)}
+
+
+def _parent(args: argparse.Namespace, store: _S3, loc: Location,
+            codec: Codec) -> VolumeIndex | None:
+    """The previous night's index, when named and its bytes are the recorded ones."""
+    if not args.parent_key:
+        return None
+    try:
+        return read_index(store, loc, args.parent_key, codec, args.parent_sha256)
+    except (VolumeBackupError, ValueError) as exc:
+        _say(f"parent snapshot not used, every file is read: {exc}")
+        return None
 
 
 def _restore(args: argparse.Namespace) -> dict[str, Any]:

@@ -137,13 +137,19 @@ def reusable_chunks(store: ChunkStore, loc: Location) -> dict[str, tuple[int, st
 def backup_tree(root: Path, loc: Location, store: ChunkStore, codec: Codec, *, partition: str,
                 attempt: str, source: str, parent: VolumeIndex | None = None,
                 chunk_size: int = DEFAULT_CHUNK_SIZE, index_key: str,
-                log: Callable[[str], Any] = lambda _: None) -> tuple[VolumeIndex, BackupStats]:
+                log: Callable[[str], Any] = lambda _: None,
+                present: dict[str, tuple[int, str]] | None = None,
+                started: float | None = None) -> tuple[VolumeIndex, BackupStats]:
     """Back up the tree under ``root``; the index is written to ``index_key`` after every
-    chunk it names is in the bucket. Returns the index and the night's figures."""
-    t0 = time.monotonic()
+    chunk it names is in the bucket. ``present``: ``present_chunks`` of the night, when the
+    caller has listed them already, and ``started`` its ``time.monotonic()`` when it began
+    (the night's seconds count from there). Returns the index and the night's figures."""
+    t0 = time.monotonic() if started is None else started
     if not root.is_dir():
         raise VolumeBackupError(f"{root}: the volume is not mounted (no such directory)")
-    run = _Run(loc, store, codec, present_chunks(store, loc), parent)
+    if present is None:
+        present = present_chunks(store, loc)
+    run = _Run(loc, store, codec, present, parent)
     previous = {f.path: f for f in parent.files} if parent else {}
     files: list[FileEntry] = []
     with ThreadPoolExecutor(_IN_FLIGHT, thread_name_prefix="chunk-upload") as pool:

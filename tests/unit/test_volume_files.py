@@ -219,6 +219,36 @@ def test_a_condemned_chunk_is_uploaded_again_not_reused(volume: Path) -> None:
     assert stats.read_bytes == first.total_bytes and stats.new_chunks == len(first.chunks)
 
 
+def test_the_agent_backs_up_a_night_on_its_parent(
+        volume: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``backup`` with the parent's key and sha256 reuses every unchanged file (the chunk
+    listing runs beside the parent's read); a parent whose bytes are not the recorded ones is
+    not used, and every file is read again."""
+    from platform_assets.backups import agent
+
+    bucket = MemoryBucket()
+    monkeypatch.setattr(agent, "_store", lambda _args: bucket)
+    monkeypatch.setenv("VOL_KEY", base64.b64encode(KEY).decode())
+
+    def backup(partition: str, *parent: str) -> dict[str, object]:
+        assert agent.main(["backup", "--source", str(volume), "--bucket", "b", "--prefix",
+                           "backups", "--target", "vol", "--key-env", "VOL_KEY", "--partition",
+                           partition, "--attempt", "a", "--index-key",
+                           f"backups/vol/{partition}/a/index.json.zst.enc", *parent]) == 0
+        return dict(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["result"])
+
+    first = backup("2026-11-20")
+    second = backup("2026-11-21", "--parent-key", str(first["index_key"]), "--parent-sha256",
+                    str(first["index_sha256"]))
+    assert (second["reused_files"], second["read_bytes"], second["new_chunks"]) == (3, 0, 0)
+    assert bucket.objects[str(second["index_key"])]
+    third = backup("2026-11-22", "--parent-key", str(first["index_key"]), "--parent-sha256",
+                   "0" * 64)
+    assert third["reused_files"] == 0 and third["read_bytes"] == first["bytes"]
+    assert third["new_chunks"] == 0  # every chunk read again is in the bucket already
+
+
 def test_the_agent_lists_a_tree_and_verifies_a_restore_against_the_list(
         volume: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
