@@ -18,7 +18,6 @@ import dagster as dg
 
 from jobs.executors import executor_for
 from jobs.k8s_tags import k8s_tags
-from platform_assets.core.certs import CERT_MANAGER_API_VERSION, AlreadyIssuing, renewal_request
 from platform_assets.core.graph import Graph
 from platform_assets.names import (
     AUDIT_CERTIFICATES_JOB,
@@ -129,6 +128,12 @@ def trigger_renewal(kubernetes: KubernetesResource, namespace: str, name: str,
         dg.Failure: the Certificate does not exist, or kept changing under us.
     """
     from kubernetes.dynamic.exceptions import ConflictError
+
+    from platform_assets.core.certs import (
+        CERT_MANAGER_API_VERSION,
+        AlreadyIssuing,
+        renewal_request,
+    )
 
     for _ in range(attempts):
         cert = kubernetes.get(CERT_MANAGER_API_VERSION, "Certificate", name, namespace)

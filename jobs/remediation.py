@@ -19,7 +19,6 @@ import dagster as dg
 
 from jobs.k8s_tags import k8s_tags
 from platform_assets.core.graph import Graph
-from platform_assets.core.remediation import Located, expand_quantity
 from platform_assets.names import (
     ANNOTATION_RESTARTED_AT,
     EXPAND_PVC_JOB,
@@ -51,6 +50,8 @@ class ExpandConfig(dg.Config):
 def _refuse_unowned(obj: dict[str, Any], owner_labels: list[dict[str, str]], what: str) -> None:
     """An alert chose this object: act only when it carries the labels of the rule's component
     (an alert naming another team's PVC or workload in the same namespace is refused)."""
+    from platform_assets.core.remediation import Located
+
     if not owner_labels:
         return
     labels = (obj.get("metadata") or {}).get("labels") or {}
@@ -106,6 +107,8 @@ def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
         "storage")
     if not current:
         raise dg.Failure(f"cannot expand {where}: it has no spec.resources.requests.storage")
+    from platform_assets.core.remediation import expand_quantity
+
     new = expand_quantity(str(current), config.expand_by)
     kubernetes.patch_merge("v1", "PersistentVolumeClaim", config.name, config.namespace,
                            {"spec": {"resources": {"requests": {"storage": new}}}})

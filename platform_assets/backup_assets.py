@@ -17,18 +17,16 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from platform_assets.core.backup_manifest import BackupRecord
 from platform_assets.core.graph import Graph, Node
-from platform_assets.core.retention import compliance, newest_verified, rpo_status
 from platform_assets.names import TAG_TARGET, TAG_TIER, environment_group
 from platform_assets.scoped_resources import Systems, resource_keys, systems_of
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
 
-if TYPE_CHECKING:  # the backup engine is imported when a run starts
+if TYPE_CHECKING:  # the backup engine, manifests and retention are imported when a run starts
     from platform_assets.backups.bucket import Where
     from platform_assets.backups.drills import DrillResult
     from platform_assets.backups.engine import BackupOutcome
-    from platform_assets.core.backup_manifest import Manifest
+    from platform_assets.core.backup_manifest import BackupRecord, Manifest
     from platform_assets.core.retention import RestorePoint
 
 GROUP = "backups"
@@ -155,6 +153,7 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
         # The backup engine is imported when a run starts, not when the code location loads.
         from platform_assets.backups.engine import run_backup
         from platform_assets.backups.errors import BackupError
+        from platform_assets.core.backup_manifest import BackupRecord
 
         res = systems_of(context, node.environment)
         partition = context.partition_key
@@ -283,9 +282,11 @@ def _retention(spec: PlatformSpec, target: BackupTarget, res: Systems, config: B
 
 
 def recorded_backup(instance: dg.DagsterInstance, key: tuple[str, ...],
-                    partition: str) -> BackupRecord | None:
+                    partition: str) -> "BackupRecord | None":
     """What the newest backup run that wrote ``partition`` recorded about its objects (None when
     no run of this instance did: a backup taken elsewhere, or before runs recorded them)."""
+    from platform_assets.core.backup_manifest import BackupRecord
+
     found = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(list(key)), asset_partitions=[partition]),
         limit=50)
@@ -333,6 +334,7 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
                                 f"({tier.rpo}, tier {tier.name}).")
     def _rpo(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from platform_assets.backups.engine import now_utc
+        from platform_assets.core.retention import newest_verified, rpo_status
 
         points = _restore_points(context, spec, node, target, dr)
         if isinstance(points, dg.AssetCheckResult):
@@ -376,6 +378,7 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
                                 f"(tier {tier.name}).")
     def _compliance(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from platform_assets.backups.engine import now_utc
+        from platform_assets.core.retention import compliance
 
         points = _restore_points(context, spec, node, target, dr)
         if isinstance(points, dg.AssetCheckResult):
@@ -532,6 +535,7 @@ def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any
                     description="The newest snapshot of the volume exists and is usable.")
     def _snapshot(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from platform_assets.backups.restore_points import restore_points
+        from platform_assets.core.retention import newest_verified
 
         res = systems_of(context, node.environment)
         try:

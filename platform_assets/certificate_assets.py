@@ -14,26 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from platform_assets.core.certs import (
-    CERT_MANAGER_API_VERSION,
-    CertManagerState,
-    Evaluation,
-    Finding,
-    IonosCertState,
-    ProbeTarget,
-    cert_manager_state,
-    evaluate,
-    ionos_state,
-    secret_name_of,
-    thresholds_for,
-)
 from platform_assets.core.graph import Graph, Node
-from platform_assets.core.ports import CertificateManager, ClusterReader, TlsProbe
 from platform_assets.names import environment_group, scoped
 from platform_assets.scoped_resources import resource_keys, resources_of
 from platform_assets.spec.models import Certificate, Certificates, parse_duration
 
-if TYPE_CHECKING:  # the resources are imported by the Definitions, not by this module
+if TYPE_CHECKING:
+    # What judges certificates is imported by the audit, when a run observes them, not when
+    # the code location loads; the resources are imported by the Definitions.
+    from platform_assets.core.certs import CertManagerState, Evaluation, IonosCertState
+    from platform_assets.core.ports import CertificateManager, ClusterReader, TlsProbe
     from resources.ionos import IonosCloudResource
     from resources.kubernetes import KubernetesResource
     from resources.tls import TlsProbeResource
@@ -45,9 +35,9 @@ CHECK_NAME = "valid"
 class Observer:
     """Where the observations come from: the resources (any may be None when unused)."""
 
-    tls: TlsProbe | None = None
-    kubernetes: ClusterReader | None = None
-    ionos: CertificateManager | None = None
+    tls: "TlsProbe | None" = None
+    kubernetes: "ClusterReader | None" = None
+    ionos: "CertificateManager | None" = None
     extra_bundles: Sequence[str] = ()
 
 
@@ -56,9 +46,15 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
 
 
-def observe_cert_manager(kubernetes: ClusterReader | None,
-                         item: Certificate) -> CertManagerState:
+def observe_cert_manager(kubernetes: "ClusterReader | None",
+                         item: Certificate) -> "CertManagerState":
     """Read the Certificate and its TLS Secret; any failure becomes the state's ``error``."""
+    from platform_assets.core.certs import (
+        CERT_MANAGER_API_VERSION,
+        cert_manager_state,
+        secret_name_of,
+    )
+
     ref = item.cert_manager
     assert ref is not None
     try:
@@ -75,10 +71,19 @@ def observe_cert_manager(kubernetes: ClusterReader | None,
 
 
 def audit(items: Sequence[Certificate], section: Certificates, observer: Observer,
-          now: datetime | None = None) -> dict[str, Evaluation]:
+          now: datetime | None = None) -> "dict[str, Evaluation]":
     """Observe and judge ``items``: probe all endpoints concurrently, read cert-manager and IONOS
     Certificate Manager, then evaluate each certificate on its own. Never raises for one
     certificate's fault."""
+    from platform_assets.core.certs import (
+        Evaluation,
+        Finding,
+        ProbeTarget,
+        evaluate,
+        ionos_state,
+        thresholds_for,
+    )
+
     now = now or datetime.now(UTC)
     with_endpoint = [i for i in items if i.endpoint]
     probes = {}
@@ -118,7 +123,7 @@ def audit(items: Sequence[Certificate], section: Certificates, observer: Observe
     return out
 
 
-def _metadata(ev: Evaluation) -> dict[str, Any]:
+def _metadata(ev: "Evaluation") -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if ev.days_left is not None:
         meta["days_left"] = dg.MetadataValue.float(float(ev.days_left))
@@ -140,7 +145,7 @@ def _metadata(ev: Evaluation) -> dict[str, Any]:
     return meta
 
 
-def check_result(key: dg.AssetKey, ev: Evaluation) -> dg.AssetCheckResult:
+def check_result(key: dg.AssetKey, ev: "Evaluation") -> dg.AssetCheckResult:
     """The ``valid`` check's result: WARN or ERROR per the worst finding."""
     severity = (dg.AssetCheckSeverity.WARN if ev.severity == "WARN"
                 else dg.AssetCheckSeverity.ERROR)

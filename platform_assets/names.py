@@ -18,6 +18,14 @@ AUDIT_CERTIFICATES_JOB = "audit_certificates"
 RENEW_CERTIFICATE_JOB = "renew_certificate"
 RESTART_ROLLOUT_JOB = "restart_rollout"
 EXPAND_PVC_JOB = "expand_pvc"
+# The job each remediation action of the spec's rules launches (``escalate`` launches none).
+ACTION_JOBS = {
+    "reconcile": RECONCILE_JOB,
+    "restart_rollout": RESTART_ROLLOUT_JOB,
+    "renew_certificate": RENEW_CERTIFICATE_JOB,
+    "rerun_backup": SNAPSHOT_JOB,
+    "expand_pvc": EXPAND_PVC_JOB,
+}
 
 # Ops whose names appear in run config or in step keys.
 RECONCILE_OP = "reconcile_platform_assets"

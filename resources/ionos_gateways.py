@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from platform_assets.core.ports import GatewayKind
+if TYPE_CHECKING:
+    from platform_assets.core.ports import GatewayKind
 
 T = TypeVar("T")
 Log = Callable[[str], Any] | None

@@ -22,12 +22,11 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
-from platform_assets.core.ports import PgLogin
 from resources.database import (
     DatabaseUnavailable,
     feed_input,
@@ -35,6 +34,9 @@ from resources.database import (
     stream_output,
     tool_versions,
 )
+
+if TYPE_CHECKING:  # the Protocols' module is imported by a dump or drill, not when loading
+    from platform_assets.core.ports import PgLogin
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 _PG_WHY = (
@@ -80,6 +82,7 @@ class PostgresDumpResource(dg.ConfigurableResource):
         Raises:
             DatabaseUnavailable: the cluster has no user, or its password variable is unset.
         """
+        from platform_assets.core.ports import PgLogin
         from resources.credentials import secret
 
         user, variable = self.users.get(cluster), self.password_envs.get(cluster)
@@ -179,6 +182,8 @@ class PostgresDumpResource(dg.ConfigurableResource):
         """Restore a ``dump`` archive into a fresh ``scratch`` database as a scratch role of the
         same name (see the module docstring); return the bytes fed. The caller drops it with
         ``drop_database``."""
+        from platform_assets.core.ports import PgLogin
+
         db = _check_name(scratch)
         password = secrets.token_urlsafe(24)
         self._create_scratch(login, db, password)

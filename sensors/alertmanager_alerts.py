@@ -17,13 +17,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from jobs.certificates import run_config_for as certificate_run_config
 from jobs.remediation import ExpandConfig, WorkloadConfig, run_config_for
-from platform_assets.core.alert_routing import FleetState, alert_selector, route_alerts
 from platform_assets.core.graph import (
     KEY_CLUSTER,
     KEY_MARIADB,
@@ -32,17 +31,8 @@ from platform_assets.core.graph import (
     certificate_key,
     component_key,
 )
-from platform_assets.core.remediation import (
-    ACTION_JOBS,
-    Decision,
-    RemediationState,
-    escalation_alert,
-    match_rule,
-    plan_remediations,
-    previous_partition,
-    rule_component,
-)
 from platform_assets.names import (
+    ACTION_JOBS,
     ALERT_CLUSTER_LABEL,
     ALERT_ENVIRONMENT_LABEL,
     ALERT_SENSOR,
@@ -61,6 +51,10 @@ from platform_assets.names import (
 )
 from resources.alertmanager import AlertmanagerResource, AlertmanagerUnavailable
 
+if TYPE_CHECKING:
+    # The pure core that decides is imported by a tick, not when the code location loads.
+    from platform_assets.core.remediation import Decision, RemediationState
+
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 Key = tuple[str, ...]
 
@@ -72,6 +66,8 @@ VERIFY_JOB_BY_GROUP = {"infrastructure": RECONCILE_JOB, "platform": RECONCILE_JO
 
 def target_asset(graph: Graph, d: Decision) -> Key | None:
     """The asset a decision affects (whose checks verify the remediation)."""
+    from platform_assets.core.remediation import rule_component
+
     target = d.target or ""
     action = d.rule.action
     if action == "renew_certificate":
@@ -110,6 +106,8 @@ def _rerun_backup(graph: Graph, d: Decision, tags: Tags, now: datetime) -> Reque
     key = target_asset(graph, d)
     if key is None:
         return f"no backup target named {d.target!r}"
+    from platform_assets.core.remediation import previous_partition
+
     labels = d.alert.labels
     partition = labels.get("partition") or labels.get("date") or previous_partition(now)
     start = graph.spec.backups.start_date if graph.spec.backups else "0000-00-00"
@@ -231,6 +229,8 @@ class _Tick:
 
 def _remediate(tick: _Tick, graph: Graph, state: RemediationState, d: Decision, now: datetime,
                launchable: Callable[[str], bool] | None, what: str) -> None:
+    from platform_assets.core.remediation import escalation_alert
+
     req = run_request_for(graph, d, now)
     job = scoped(d.job or "", graph.environment)
     if isinstance(req, str) or (launchable and not launchable(job)):
@@ -251,6 +251,8 @@ def _remediate(tick: _Tick, graph: Graph, state: RemediationState, d: Decision, 
 def _handle(context: dg.SensorEvaluationContext, tick: _Tick, graph: Graph,
             state: RemediationState, d: Decision, now: datetime,
             launchable: Callable[[str], bool] | None) -> None:
+    from platform_assets.core.remediation import escalation_alert
+
     what = f"{d.alert.name} [{d.alert.fingerprint}] → {d.rule.action} {d.target or ''}"
     if d.outcome == "remediate":
         _remediate(tick, graph, state, d, now, launchable, what)
@@ -279,6 +281,8 @@ def _plan_environment(context: dg.SensorEvaluationContext, tick: _Tick, graph: G
     """Verify, decide and turn into runs the alerts of one environment; how many matched one
     of its rules and how many it could not read. In a fleet, what it escalates names the
     environment."""
+    from platform_assets.core.remediation import plan_remediations
+
     first = len(tick.escalations)
     verify_runs, escalations = _verify(context, state, graph, now)
     tick.runs += verify_runs
@@ -326,6 +330,9 @@ def evaluate(context: dg.SensorEvaluationContext, alertmanager: AlertmanagerReso
              graph: Graph, now: datetime | None = None, launchable: Launchable = None) -> Any:
     """One tick of the alertmanager_alerts sensor (see the module docstring). With
     ``remediation.alert_selector``, only the alerts it selects are this platform's."""
+    from platform_assets.core.alert_routing import route_alerts
+    from platform_assets.core.remediation import RemediationState
+
     now = now or datetime.now(UTC)
     alerts = _read(alertmanager)
     if isinstance(alerts, dg.SkipReason):
@@ -350,6 +357,9 @@ def evaluate_fleet(context: dg.SensorEvaluationContext, alertmanager: Alertmanag
     whose ``remediation.alert_selector`` it matches (``core.alert_routing``) and is decided
     there, with that environment's rules, budgets, calendar, jobs and cluster; an alert of no
     environment, or of several, is logged once and never acted on."""
+    from platform_assets.core.alert_routing import FleetState, alert_selector, route_alerts
+    from platform_assets.core.remediation import match_rule
+
     now = now or datetime.now(UTC)
     alerts = _read(alertmanager)
     if isinstance(alerts, dg.SkipReason):

@@ -11,22 +11,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from platform_assets.core.check_alerts import (
-    AlertPolicy,
-    AlertState,
-    CheckOutcome,
-    Severity,
-    plan_check_alerts,
-)
 from platform_assets.core.graph import Graph
 from resources.alertmanager import AlertmanagerResource, AlertmanagerUnavailable
 
+if TYPE_CHECKING:  # the pure core that decides is imported by a tick, not when loading
+    from platform_assets.core.check_alerts import AlertPolicy, CheckOutcome, Severity
+
 
 def policy_of(graph: Graph) -> AlertPolicy:
+    from platform_assets.core.check_alerts import AlertPolicy
+
     spec = graph.spec
     return AlertPolicy(environment=spec.alerts.environment or spec.metadata.name,
                        warn=frozenset(spec.alerts.warn))
@@ -43,6 +41,8 @@ def _summary(evaluation: Any) -> str:
 def latest_outcomes(instance: dg.DagsterInstance,
                     keys: Iterable[dg.AssetCheckKey]) -> list[CheckOutcome]:
     """The latest completed evaluation of each check (checks never evaluated are left out)."""
+    from platform_assets.core.check_alerts import CheckOutcome
+
     records = instance.event_log_storage.get_asset_check_summary_records(list(keys))
     out = []
     for key, summary in records.items():
@@ -65,13 +65,15 @@ def _check_keys(context: dg.SensorEvaluationContext) -> list[dg.AssetCheckKey]:
 
 def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
           ) -> dg.SensorDefinition:
-    policy = policy_of(graph)
     owners = {node.path: node.owners for node in graph.nodes.values()}
 
     @dg.sensor(name="failed_checks", default_status=default_status, minimum_interval_seconds=60)
     def failed_checks(context: dg.SensorEvaluationContext,
                       alertmanager: AlertmanagerResource) -> dg.SkipReason:
         """Alert in Alertmanager on failed asset checks (ERROR, and WARN where the spec asks)."""
+        from platform_assets.core.check_alerts import AlertState, plan_check_alerts
+
+        policy = policy_of(graph)
         keys = _check_keys(context)
         state = AlertState.from_cursor(context.cursor)
         web = os.environ.get("DAGSTER_WEBSERVER_URL", "").rstrip("/")

@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from platform_assets.core.gitchanges import SpecChange, diff_graphs
 from platform_assets.core.graph import Graph
 from platform_assets.core.loading import graph_from_source
 from platform_assets.names import (
@@ -36,6 +35,9 @@ from platform_assets.names import (
 )
 from platform_assets.spec.loader import SpecError
 from resources.git import GitRepositoryResource, GitUnavailable
+
+if TYPE_CHECKING:  # what a commit changed is worked out by a tick, not when loading
+    from platform_assets.core.gitchanges import SpecChange
 
 RELOAD_WAIT_TICKS = 3
 
@@ -214,6 +216,8 @@ def _refuse(context: dg.SensorEvaluationContext, cur: GitCursor, head: str, what
 def _compare(git: GitRepositoryResource, cur: GitCursor, head: str,
              new_graph: Graph) -> tuple[str | None, SpecChange]:
     """The last applied commit still in the mirror (the base), and what changed since."""
+    from platform_assets.core.gitchanges import diff_graphs
+
     base = cur.applied if cur.applied and git.has_commit(cur.applied) else None
     old_graph: Graph | None = None
     paths: list[str] = []
@@ -249,6 +253,8 @@ def _await_reload(context: dg.SensorEvaluationContext, git: GitRepositoryResourc
             f"({', '.join('/'.join(k) for k in missing[:5])}); waiting for the reload "
             f"(tick {cur.pending_ticks}/{RELOAD_WAIT_TICKS}). " + "; ".join(notes))
     if missing:
+        from platform_assets.core.gitchanges import SpecChange
+
         notes.append("reload did not happen in time; running the assets that exist")
         change = SpecChange(change.changed, change.added, change.removed, change.downstream,
                             frozenset(k for k in change.reconcile_keys if k not in missing))

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from platform_assets.core.certs import ProbeResult, ProbeTarget
+if TYPE_CHECKING:  # certificate parsing is imported by what probes, not by the Protocols
+    from platform_assets.core.certs import ProbeResult, ProbeTarget
 
 Json = dict[str, Any]
 Log = Callable[[str], object] | None

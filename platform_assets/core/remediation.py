@@ -33,7 +33,7 @@ from typing import Any
 
 from platform_assets.core.calendar import active_freeze, active_ionos_maintenance
 from platform_assets.names import (
-    EXPAND_PVC_JOB,
+    ACTION_JOBS,
     FIELD_MANAGER,
     FLUX_NAMESPACE,
     LABEL_COMPONENT,
@@ -42,10 +42,6 @@ from platform_assets.names import (
     LABEL_KUSTOMIZATION_NAME,
     LABEL_KUSTOMIZATION_NAMESPACE,
     LABEL_MANAGED_BY,
-    RECONCILE_JOB,
-    RENEW_CERTIFICATE_JOB,
-    RESTART_ROLLOUT_JOB,
-    SNAPSHOT_JOB,
 )
 from platform_assets.spec.models import (
     Component,
@@ -62,16 +58,6 @@ RULE_BUDGET_PREFIX = "rule:"
 CLUSTER_ACTIONS = frozenset({"restart_rollout", "expand_pvc"})
 MAX_SEEN = 5000
 SEEN_TTL = timedelta(days=2)
-
-# The job each action launches (by name; the jobs live in ``jobs/``).
-ACTION_JOBS = {
-    "reconcile": RECONCILE_JOB,
-    "restart_rollout": RESTART_ROLLOUT_JOB,
-    "renew_certificate": RENEW_CERTIFICATE_JOB,
-    "rerun_backup": SNAPSHOT_JOB,
-    "expand_pvc": EXPAND_PVC_JOB,
-}
-
 
 class MalformedAlert(ValueError):
     """An alert from the API lacks a field we need or has the wrong type."""

@@ -390,13 +390,14 @@ def test_an_intermediate_near_its_end_warns_before_the_leaf_does(ca: Authority) 
 
 
 def test_a_loop_that_breaks_names_its_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    import resources.tls as tls_mod
+    import resources.tls_probe as probe_mod
+    from resources.tls import TlsProbeResource
 
     def broken(self: object, *args: object) -> None:
         raise KeyError("a bug in the loop")
 
-    monkeypatch.setattr(tls_mod._Loop, "run", broken)
-    got = tls_mod.TlsProbeResource(resolve="", use_system_store=False).probe(
+    monkeypatch.setattr(probe_mod._Loop, "run", broken)
+    got = TlsProbeResource(resolve="", use_system_store=False).probe(
         [ProbeTarget("a.test", 443), ProbeTarget("b.test", 443)])
     assert [r.error for r in got] == ["probe-error", "probe-error"]
     assert [r.target.host for r in got] == ["a.test", "b.test"]

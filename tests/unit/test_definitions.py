@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,21 @@ ROOT = Path(__file__).resolve().parents[2]
 JOBS = ["reconcile_platform", "snapshot_platform", "audit_certificates", "detect_drift"]
 SCHEDULES = ["nightly_snapshots", "certificate_audit", "drift_check"]
 SENSORS = ["git_changes", "alertmanager_alerts", "run_failures", "failed_checks"]
+# What only runs import: the code location's load time (issue 12) must not pay for them.
+RUNTIME_ONLY = [
+    "platform_assets.core.alert_routing",  # routing alerts: a sensor tick
+    "platform_assets.core.backup_manifest",  # reading and writing manifests: backup runs
+    "platform_assets.core.calendar",  # freezes and maintenance windows: a sensor tick
+    "platform_assets.core.certs",  # judging certificates: the audit, renewals and probes
+    "platform_assets.core.check_alerts",  # alerting on failed checks: a sensor tick
+    "platform_assets.core.gitchanges",  # what a commit changed: a sensor tick
+    "platform_assets.core.ports",  # the Protocols engines type resources as
+    "platform_assets.core.remediation",  # deciding remediations: a sensor tick
+    "platform_assets.core.retention",  # restore points and RPO: backup checks
+    "resources.tls_probe",  # TLS handshakes: the certificate audit
+]
+RUNTIME_PACKAGES = ["platform_assets.backups", "platform_assets.engine", "kubernetes", "boto3",
+                    "botocore", "ionoscloud", "psycopg2", "pymysql"]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +76,18 @@ def test_other_spec_builds_its_own_definitions() -> None:
     keys = {k.to_user_string() for k in other.resolve_asset_graph().get_all_asset_keys()}
     assert "applications/shop" in keys and "applications/shop-worker" in keys
     assert not any("wordpress" in k for k in keys)
+
+
+def test_loading_the_code_location_imports_no_runtime_only_module() -> None:
+    code = "import sys, platform_assets.definitions; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PLATFORM_SPEC": str(DEFAULT_SPEC)}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = set(out.stdout.split())
+    assert "platform_assets.spec.models" in loaded  # it did load the code location
+    assert sorted(loaded & set(RUNTIME_ONLY)) == []
+    assert sorted(m for m in loaded if m.split(".")[0] in RUNTIME_PACKAGES
+                  or m.startswith(tuple(p + "." for p in RUNTIME_PACKAGES))) == []
 
 
 def test_dagster_definitions_validate_passes() -> None:

@@ -14,7 +14,6 @@ from jobs import certificates as certificate_jobs
 from jobs import reconcile as reconcile_jobs
 from jobs import remediation as remediation_jobs
 from platform_assets import names
-from platform_assets.core.remediation import ACTION_JOBS
 from platform_assets.definitions import build_definitions
 from platform_assets.spec.loader import DEFAULT_SPEC
 from sensors.alertmanager_alerts import VERIFY_JOB_BY_GROUP
@@ -29,7 +28,7 @@ def defs() -> dg.Definitions:
 
 
 def test_every_job_a_sensor_or_rule_launches_is_defined(defs: dg.Definitions) -> None:
-    launched = {*ACTION_JOBS.values(), *VERIFY_JOB_BY_GROUP.values(), names.RECONCILE_JOB}
+    launched = {*names.ACTION_JOBS.values(), *VERIFY_JOB_BY_GROUP.values(), names.RECONCILE_JOB}
     for job in sorted(launched):
         assert defs.resolve_job_def(job).name == job
     alert_sensor = defs.resolve_sensor_def(names.ALERT_SENSOR)
@@ -50,7 +49,7 @@ def test_every_action_launches_a_job() -> None:
     from platform_assets.spec.models import Action
 
     # "escalate" launches nothing: it only posts an alert.
-    assert set(ACTION_JOBS) == set(get_args(Action)) - {"escalate"}
+    assert set(names.ACTION_JOBS) == set(get_args(Action)) - {"escalate"}
 
 
 @pytest.mark.parametrize(("job", "run_config"), [
