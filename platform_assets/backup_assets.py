@@ -12,6 +12,7 @@ failing never stops the others.
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -50,7 +51,10 @@ def partitions_for(graph: Graph) -> dg.DailyPartitionsDefinition | None:
     bk = graph.spec.backups
     if bk is None:
         return None
-    return dg.DailyPartitionsDefinition(start_date=bk.start_date, timezone="UTC")
+    # A datetime, not the spec's string: Dagster parses a string with ``strptime``, whose module
+    # the code location's load would otherwise import for this alone.
+    return dg.DailyPartitionsDefinition(start_date=datetime.fromisoformat(bk.start_date),
+                                        timezone="UTC")
 
 
 def build_backup_assets(graph: Graph) -> tuple[list[Any], list[Any]]:

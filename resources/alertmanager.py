@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import ssl
-import urllib.error
 import urllib.parse
 from typing import Any
 
@@ -89,6 +88,7 @@ class AlertmanagerResource(dg.ConfigurableResource):
 
         # Imported here: urllib.request (with http.client and email) is a noticeable part of
         # loading the code location, and only a sensor tick calls Alertmanager.
+        from urllib.error import HTTPError, URLError
         from urllib.request import Request, urlopen
 
         def call() -> Any:
@@ -103,12 +103,12 @@ class AlertmanagerResource(dg.ConfigurableResource):
         try:
             return call_with_retry(call, describe, RetryPolicy(attempts=self.retry_attempts,
                                                               base_delay=0.2, max_delay=2.0))
-        except urllib.error.HTTPError as exc:
+        except HTTPError as exc:
             detail = exc.read()[:300].decode(errors="replace").strip()
             raise AlertmanagerUnavailable(f"{describe} answered {exc.code}: {detail}") from None
         except AlertmanagerUnavailable:
             raise
-        except (urllib.error.URLError, OSError, ValueError, RuntimeError) as exc:
+        except (URLError, OSError, ValueError, RuntimeError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise AlertmanagerUnavailable(f"Alertmanager unreachable ({describe}): {reason}"
                                           ) from None
