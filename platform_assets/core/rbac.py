@@ -5,7 +5,9 @@ namespaces of the components, the kinds of the objects they apply (with ``delete
 component allows pruning), the Flux objects it ensures, the kinds its health checks read, the
 backup targets (PVCs and PVs for volume snapshots, read-only export of the listed namespaces, a
 scratch namespace for restore drills), the cert-manager Certificates and their TLS Secrets (by
-name), and the few writes the remediation rules need (restart a rollout, expand a PVC). On top
+name), the Secrets components wire infrastructure outputs into (by name, but their create and
+the per-namespace list the reconcile makes cannot be named), and the few writes the remediation
+rules need (restart a rollout, expand a PVC). On top
 comes what ``k8s_job_executor`` needs in the job namespace (Jobs, Pods and their logs).
 
 The account cannot widen its own power: no rule uses ``*``, ``bind``, ``escalate`` or
@@ -315,12 +317,27 @@ def _components(c: _Collector, spec: PlatformSpec,
             for api, k in (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"),
                            ("apps/v1", "DaemonSet"), ("v1", "PersistentVolumeClaim")):
                 c.add(comp.namespace, api, k, READ)
+        _input_secrets(c, comp)
         for check in comp.health:
             api = check.api_version or _default_api_version(check.kind, objects_by_kind)
             scope = None if check.kind in CLUSTER_SCOPED_KINDS else \
                 (check.namespace or comp.namespace)
             c.add(scope, api, check.kind, READ)
     return objects_by_kind
+
+
+def _input_secrets(c: _Collector, comp: Component) -> None:
+    """The Secrets the reconcile writes a component's wired outputs into (a registry's pull
+    Secret, a cache's password): server-side applied, a PATCH that is also a create when the
+    Secret is new, and read back by name (create cannot be named). The reconcile also lists its
+    Secrets of the namespace (``engine.cluster_view``: refused the cluster-wide list, it lists
+    per namespace), which Kubernetes cannot limit to ours: the namespace's Secrets are readable
+    where a component has wired Secrets."""
+    for wiring in comp.inputs.wirings:
+        kind, name = wiring.target
+        if kind == "Secret":
+            c.add(comp.namespace, "v1", "Secret", ("get", "create", "patch"), names=[name])
+            c.add(comp.namespace, "v1", "Secret", ("list",))
 
 
 # Kinds a restore drill never restores (``backups/drills.py`` skips them; the drill Role has no
@@ -480,7 +497,7 @@ def _volume_agent(c: _Collector, namespace: str, claim: str) -> None:
     c.add(namespace, "batch/v1", "Job", ("get", "list", "create", "patch", "delete"))
     c.add(namespace, "v1", "Pod", ("get", "list", "delete"))
     c.add_resource(namespace, "", "pods/log", ("get",))
-    # Read only: the Secret is the deploy's (docs/backups.md); runs write no Secrets.
+    # Read only: the Secret is the deploy's (docs/backups.md).
     c.add(namespace, "v1", "Secret", ("get",), names=[SECRET_VOLUME_AGENT])
     c.add(namespace, "v1", "PersistentVolumeClaim", ("get", "create", "patch", "delete"))
 

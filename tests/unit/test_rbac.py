@@ -205,9 +205,14 @@ def test_job_namespace_allows_step_jobs(example: RbacPlan) -> None:
     assert not {"create", "delete"} & example.verbs_for("batch", "jobs", "security")
     assert {"create", "delete"} <= example.verbs_for("batch", "jobs", "services")
     assert "get" in example.verbs_for("", "pods/log", "services")
-    # The agent's Secret is only read, by name; runs write no Secrets.
+    # The agent's Secret is only read, by name: never patched. Runs write only the Secrets
+    # components wire outputs into (services: the pull Secret and the cache's password), by
+    # name; their create cannot be limited by name (Kubernetes authorizes create unnamed).
     assert example.verbs_for("", "secrets", "services", "platform-ops-volume-agent") >= {"get"}
-    assert not {"create", "patch"} & example.verbs_for("", "secrets", "services",
+    assert "patch" not in example.verbs_for("", "secrets", "services",
+                                            "platform-ops-volume-agent")
+    assert "patch" in example.verbs_for("", "secrets", "services", "samcloud-registry")
+    assert not {"create", "patch"} & example.verbs_for("", "secrets", "observability",
                                                         "platform-ops-volume-agent")
 
 
