@@ -33,9 +33,10 @@ EXAMPLE = ROOT / "platform" / "platform.yaml"
 READS = ("GET", "HEAD", "OPTIONS")
 
 
-def make_defs(spec_path: Path | str, env: dict[str, str],
-              git_url: str | None = None) -> dg.Definitions:
-    """The reconcile assets, checks and jobs of a spec, with resources fast enough for tests."""
+def make_defs(spec_path: Path | str, env: dict[str, str], git_url: str | None = None,
+              kubernetes: KubernetesResource | None = None) -> dg.Definitions:
+    """The reconcile assets, checks and jobs of a spec, with resources fast enough for tests;
+    ``kubernetes`` instead of the admin kubeconfig the IONOS API gives for the cluster."""
     graph = load_graph(spec_path)
     assets, checks = build_reconcile_assets(graph)
     ionos = IonosCloudResource(
@@ -46,7 +47,7 @@ def make_defs(spec_path: Path | str, env: dict[str, str],
         assets=assets, asset_checks=checks, jobs=reconcile_jobs.build(graph),
         resources={
             "ionos": ionos,
-            "kubernetes": KubernetesResource(
+            "kubernetes": kubernetes or KubernetesResource(
                 from_ionos_cluster=True, cluster_name=graph.spec.ionos.cluster.name, ionos=ionos,
                 retry_attempts=8, retry_max_wait_seconds=0.2),
             "object_storage": ObjectStorageResource(

@@ -1,0 +1,97 @@
+"""The run's ServiceAccount holding only the RBAC derived from the example spec
+(``render_rbac(platform/platform.yaml)``, what deploy/manifests/rbac.yaml ships) reconciles the
+example and backs up and restore-drills its cluster resources on the sandbox, which authorizes
+as kube-apiserver's RBAC does (sandbox/kubernetes/rbac.py); outside its grant it is refused
+with kube-apiserver's 403 (k8s.io/apiserver responsewriters.forbiddenMessage wrapped by
+apimachinery errors.NewForbidden)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from platform_assets.backup_assets import build_backup_assets
+from platform_assets.core.graph import build_graph
+from platform_assets.core.rbac import render_rbac
+from platform_assets.spec import load_spec
+from resources.kubernetes import KubernetesResource
+from resources.object_storage import ObjectStorageResource
+from tests.integration.run_account import RUNNER, install, runner_kubeconfig
+from tests.integration.test_reconcile import EXAMPLE, failures, instance_at, make_defs, run
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("reconcile")]
+
+PARTITION = "2026-11-20"
+
+
+def denial(call: Any) -> dict[str, Any]:
+    import json
+
+    with pytest.raises(Exception) as info:
+        call()
+    return dict(json.loads(getattr(info.value, "body", None) or "{}"))
+
+
+def test_the_run_account_reconciles_backs_up_and_drills_with_only_its_derived_rbac(
+        sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """Deploy time as the admin (the derived RBAC and admission policies), then the runs as
+    the ServiceAccount: the reconcile converges, a second one writes nothing, the
+    cluster-resources backup and its restore drill pass; the account was refused nothing but
+    what the product asks and tolerates, and is refused a Secret of another namespace."""
+    sandbox.reset()
+    env = sandbox_env
+    admin = KubernetesResource(kubeconfig_path=env["KUBECONFIG"], retry_attempts=2,
+                               retry_max_wait_seconds=0.2)
+    install(admin, render_rbac(EXAMPLE))
+    runner = KubernetesResource(
+        kubeconfig_path=str(runner_kubeconfig(env["KUBECONFIG"], tmp_path / "runner")),
+        retry_attempts=8, retry_max_wait_seconds=0.2)
+    authorizer = sandbox.app.services["kubernetes"].authorizer
+    authorizer.denials.clear()
+
+    defs = make_defs(EXAMPLE, env, kubernetes=runner)
+    with instance_at(tmp_path / "home") as instance:
+        first = run(defs, instance)
+        assert first.success, (failures(first), list(authorizer.denials))
+        second = run(defs, instance)
+        assert second.success, (failures(second), list(authorizer.denials))
+
+    spec = load_spec(EXAMPLE)
+    assets, checks = build_backup_assets(build_graph(spec))
+    key = dg.AssetKey(["backups", "cluster-resources"])
+    store = ObjectStorageResource(
+        access_key_id=env["AWS_ACCESS_KEY_ID"], secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"], default_region="de", retry_attempts=2,
+        retry_max_wait_seconds=0.2)
+    result = dg.materialize(
+        [next(a for a in assets if a.key == key),
+         *(c for c in checks if next(iter(c.check_keys)).asset_key == key)],
+        partition_key=PARTITION, raise_on_error=False, instance=dg.DagsterInstance.ephemeral(),
+        resources={"object_storage": store, "kubernetes": runner})
+    assert result.success, [str(e.step_failure_data.error) for e in
+                            result.get_step_failure_events()]
+    drill = {e.check_name: e for e in result.get_asset_check_evaluations()}["restore_drill"]
+    assert drill.passed, (drill.metadata, list(authorizer.denials))
+    assert drill.metadata["restored_objects"].value > 0
+
+    # Refused and tolerated by design, nothing else: the cluster-wide Secret list (the
+    # reconcile then lists per namespace) and the export's lists of discovered kinds beyond the
+    # derived export kinds (reported as not exported).
+    assert spec.backups is not None
+    exported = {f'in the namespace "{ns}"' for t in spec.backups.targets
+                if t.kind == "resources" for ns in t.namespaces}
+    for message in authorizer.denials:
+        assert "cannot list resource" in message, message
+        assert message.endswith('"secrets" in API group "" at the cluster scope') or \
+            any(message.endswith(where) for where in exported), message
+    body = denial(lambda: runner.get("v1", "Secret", "bootstrap-token", "kube-system"))
+    assert body["reason"] == "Forbidden" and body["code"] == 403
+    assert body["message"] == (f'secrets "bootstrap-token" is forbidden: User "{RUNNER}" cannot '
+                               'get resource "secrets" in API group "" in the namespace '
+                               '"kube-system"')
+    body = denial(lambda: runner.list("v1", "Secret"))
+    assert body["message"] == (f'secrets is forbidden: User "{RUNNER}" cannot list resource '
+                               '"secrets" in API group "" at the cluster scope')
