@@ -249,14 +249,17 @@ def gunzip_members(chunks: Iterable[bytes]) -> Iterator[bytes]:
         raise StreamError("gzip: the stream ends inside a member (truncated)")
 
 
-def _object_key(key: bytes, salt: bytes) -> Any:
+def _derived_key(key: bytes, salt: bytes) -> bytes:
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
-                   info=_HKDF_INFO).derive(key)
-    return AESGCM(derived)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_HKDF_INFO).derive(key)
+
+
+def _object_key(key: bytes, salt: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(_derived_key(key, salt))
 
 
 def _nonce(prefix: bytes, number: int, last: bool) -> bytes:
@@ -284,14 +287,45 @@ def _cut(chunks: Iterable[bytes], size: int) -> Iterator[tuple[bytes | memoryvie
     yield (pending[0] if len(pending) == 1 else b"".join(pending)), True
 
 
+def _segments(chunks: Iterable[bytes], size: int) -> Iterator[tuple[list[memoryview], bool]]:
+    """Group ``chunks`` into ``size``-byte segments, each as views of the chunks it spans (no
+    copy), with whether it is the last: a segment is handed on once a byte after it is known,
+    so only the last may be shorter, and an empty input is one empty last segment."""
+    held: list[memoryview] = []
+    count = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while count + len(view) > size:
+            cut = size - count
+            held.append(view[:cut])
+            yield held, False
+            held, count, view = [], 0, view[cut:]
+        if len(view):
+            held.append(view)
+            count += len(view)
+    yield held, True
+
+
 def encrypt(chunks: Iterable[bytes], key: bytes, segment: int = SEGMENT) -> Iterator[bytes]:
-    """Seal ``chunks`` with ``key`` (see the module); the header first."""
+    """Seal ``chunks`` with ``key`` (see the module); the header first.
+
+    Each segment is sealed piece by piece as the views of the chunks it spans (AES-GCM
+    incrementally, the tag after its last piece): the same bytes as one ``AESGCM.encrypt`` of
+    the joined segment, without the join's copy into a fresh buffer."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     header = _HEADER.pack(MAGIC, os.urandom(16), os.urandom(_PREFIX), segment)
     _, salt, prefix, _ = _HEADER.unpack(header)
-    aead = _object_key(key, salt)
+    aes = algorithms.AES(_derived_key(key, salt))
     yield header
-    for number, (plain, last) in enumerate(_cut(chunks, segment)):
-        yield aead.encrypt(_nonce(prefix, number, last), plain, header)
+    for number, (views, last) in enumerate(_segments(chunks, segment)):
+        sealer = Cipher(aes, modes.GCM(_nonce(prefix, number, last))).encryptor()
+        sealer.authenticate_additional_data(header)
+        for view in views:
+            if len(view):
+                yield sealer.update(view)
+        sealer.finalize()
+        yield sealer.tag
 
 
 def decrypt(chunks: Iterable[bytes], key: bytes) -> Iterator[bytes]:

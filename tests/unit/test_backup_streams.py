@@ -79,6 +79,28 @@ def test_segments_are_authenticated_and_bound_to_their_place() -> None:
         next(out)
 
 
+@pytest.mark.parametrize("size", [0, 5, 4096, 4096 * 3, 4096 * 3 + 1])
+@pytest.mark.parametrize("piece", [1, 1000, 4096, 10_000])
+def test_sealed_as_one_aes_gcm_encrypt_of_each_segment(size: int, piece: int) -> None:
+    """The format: header, then each segment sealed whole with the nonce prefix, its number
+    and the last flag, the header as associated data; whatever the pieces it arrives in."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    data = os.urandom(size)
+    sealed = b"".join(encrypt(iter(pieces(data, piece)), KEY, segment=4096))
+    header = sealed[:8 + 16 + 7 + 4]
+    assert header[:8] == b"POBKENC1" and int.from_bytes(header[-4:], "big") == 4096
+    aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=header[8:24],
+                       info=b"platform-ops backup object v1").derive(KEY))
+    plain = [data[i:i + 4096] for i in range(0, size, 4096)] or [b""]
+    assert sealed == header + b"".join(
+        aead.encrypt(header[24:31] + n.to_bytes(4, "big") + bytes([n == len(plain) - 1]),
+                     segment, header)
+        for n, segment in enumerate(plain))
+
+
 def test_wrong_or_missing_key_is_named_before_anything_is_decrypted() -> None:
     enc = Encoding(ZSTD, AES_GCM_STREAM, key_id(KEY))
     sealed = b"".join(encode(iter([b"data"]), enc, KEY))
