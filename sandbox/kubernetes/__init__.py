@@ -12,7 +12,8 @@ Emulated:
   ``run_jobs=True`` refuses to start without a token.
 - RBAC authorization of every other request (``rbac.py``), before routing and admission:
   Roles, ClusterRoles and their bindings, the bootstrap discovery roles, the real 403 messages,
-  and escalation prevention on RBAC writes; the admin (``system:masters``) is never asked.
+  escalation prevention on RBAC writes, and impersonation (``Impersonate-*`` headers); the
+  admin (``system:masters``) is never asked.
 - Discovery (``/version`` reports v1.32.4, ``/api``, ``/apis``, group versions) built from the
   kind table in ``registry.py`` and from every stored CustomResourceDefinition. Only the
   ``snapshot.storage.k8s.io`` CRDs of IONOS's managed clusters exist at start
@@ -76,7 +77,7 @@ Emulated:
 
 Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl create configmap`` get
 415; ``kubectl create -f`` and ``apply`` send JSON and work), authorizers other than
-RBAC (Node, Webhook, ABAC) and impersonation, admission webhooks (plugins are Python
+RBAC (Node, Webhook, ABAC), admission webhooks (plugins are Python
 callables), CRD conversion and CRD CEL validation rules, NodePort allocation, strategic
 merge directives other than ``$patch: delete``/``replace`` (``$setElementOrder`` is
 ignored), Table output, aggregated discovery, bookmarks, consistent snapshots across list

@@ -36,12 +36,16 @@ Sources (kubernetes/kubernetes):
   (ConfirmNoEscalation) and k8s.io/component-helpers ``auth/rbac/validation/
   policy_comparator.go`` (Covers, BreakdownRule).
 
-Not emulated: the Node and Webhook authorizers, ABAC, impersonation (``Impersonate-*`` headers
-are ignored), SelfSubjectAccessReview and the other review APIs (not served), ClusterRole
-``aggregationRule`` (nothing the product or its charts install uses it: such a role keeps the
-rules it was written with; setting one still needs cluster-admin's authority, as on a real
-server), the bootstrap roles as stored objects (they apply, but are not listed), and the
-aggregated ``admin``/``edit``/``view`` ClusterRoles.
+Impersonation (k8s.io/apiserver ``pkg/endpoints/filters/impersonation.go``): ``Impersonate-User``
+(a ``system:serviceaccount:`` name is the ServiceAccount), ``-Group``, ``-Uid`` and
+``-Extra-<key>`` each need the ``impersonate`` verb on users, serviceaccounts, groups, uids or
+userextras/<key>; the request then acts as that user, RBAC and admission included.
+
+Not emulated: the Node and Webhook authorizers, ABAC, SelfSubjectAccessReview and the other
+review APIs (not served), ClusterRole ``aggregationRule`` (nothing the product or its charts
+install uses it: such a role keeps the rules it was written with; setting one still needs
+cluster-admin's authority, as on a real server), the bootstrap roles as stored objects (they
+apply, but are not listed), and the aggregated ``admin``/``edit``/``view`` ClusterRoles.
 """
 
 from __future__ import annotations
@@ -175,6 +179,37 @@ def request_attributes(user: UserInfo, method: str, path: str,
     return Attributes(user=user, verb=verb, resource_request=True, path=path, api_group=group,
                       api_version=version, resource=rest[0], subresource=sub,
                       namespace=namespace, name=name)
+
+
+_SA_PREFIX = "system:serviceaccount:"
+_EXTRA_PREFIX = "impersonate-extra-"
+
+
+def impersonation_requests(headers: Iterable[tuple[str, str]]
+                           ) -> list[tuple[str, str, str, str]]:
+    """What the ``Impersonate-*`` headers ask to act as, each as (resource, namespace, name,
+    subresource) to authorize with the ``impersonate`` verb (filters/impersonation.go
+    buildImpersonationRequests); groups, a uid or extras without a user are an error."""
+    user, out, others = "", [], []
+    for key, value in headers:
+        low = key.lower()
+        if low == "impersonate-user":
+            user = user or value
+        elif low == "impersonate-group":
+            others.append(("groups", "", value, ""))
+        elif low == "impersonate-uid":
+            others.append(("uids", "", value, ""))
+        elif low.startswith(_EXTRA_PREFIX):
+            others.append(("userextras", "", value, low[len(_EXTRA_PREFIX):]))
+    if user:
+        ns, sep, name = user[len(_SA_PREFIX):].partition(":") \
+            if user.startswith(_SA_PREFIX) else ("", "", "")
+        out.append(("serviceaccounts", ns, name, "") if sep and ns and name
+                   else ("users", "", user, ""))
+    elif others:
+        raise ApiError(500, "InternalError", "requested impersonation of groups, a uid or "
+                       "extras without impersonating a user")
+    return out + others
 
 
 def verb_matches(rule: Rule, verb: str) -> bool:
@@ -461,6 +496,36 @@ class Authorizer:
             error = forbidden_message(attrs, reason)
             self.denials.append(error.message)
             raise error
+
+    def impersonate(self, user: UserInfo, headers: Iterable[tuple[str, str]]) -> UserInfo:
+        """The user a request acts as: ``user``, or whom its ``Impersonate-*`` headers name once
+        ``user`` may ``impersonate`` each of them (filters/impersonation.go: a denial is the
+        403 of that check; a ServiceAccount brings its groups unless groups are given; a
+        non-anonymous user without explicit groups is also system:authenticated)."""
+        wanted = impersonation_requests(headers)
+        if not wanted:
+            return user
+        username, groups, uid = "", [], ""
+        given = any(res == "groups" for res, *_ in wanted)
+        for resource, namespace, name, sub in wanted:
+            group = "authentication.k8s.io" if resource in ("uids", "userextras") else ""
+            self.check(Attributes(user=user, verb="impersonate", resource_request=True,
+                                  api_group=group, resource=resource, subresource=sub,
+                                  namespace=namespace, name=name))
+            if resource == "serviceaccounts":
+                username = f"{_SA_PREFIX}{namespace}:{name}"
+                if not given:
+                    groups += ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"]
+            elif resource == "users":
+                username = name
+            elif resource == "groups":
+                groups.append(name)
+            elif resource == "uids":
+                uid = name
+        if not given and username != "system:anonymous" and not (
+                {"system:authenticated", "system:unauthenticated"} & set(groups)):
+            groups.append("system:authenticated")
+        return UserInfo(username, tuple(groups), uid)
 
     def confirm_no_escalation(self, user: UserInfo, namespace: str,
                               rules: Iterable[Rule]) -> str:

@@ -380,6 +380,9 @@ class KubernetesService(Service):
         authenticated = _AUTHENTICATED.set((req, user))
         attributes = None
         try:
+            if any(k.lower().startswith("impersonate-") for k in req.headers.keys()):
+                user = self.authorizer.impersonate(user, req.headers.items())
+                _AUTHENTICATED.set((req, user))
             if not rbac.privileged(user):
                 # As kube-apiserver's filter chain: authorization before routing, admission or
                 # any 404, for every path (discovery, subresources, watches, dry runs).

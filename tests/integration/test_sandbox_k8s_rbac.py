@@ -15,6 +15,7 @@ Sources (named again at each test):
   authorized as create.
 - [escalation] pkg/registry/rbac/{role,clusterrole,rolebinding}/policybased/storage.go,
   pkg/registry/rbac/validation/rule.go ConfirmNoEscalation.
+- [impersonation] k8s.io/apiserver pkg/endpoints/filters/impersonation.go.
 """
 
 from __future__ import annotations
@@ -241,3 +242,42 @@ def test_an_aggregation_rule_needs_cluster_admin(cluster: Cluster) -> None:
     cluster.rbac.create_cluster_role({"metadata": {"name": "agg"}, "rules": [],
                                       "aggregationRule": {"clusterRoleSelectors": [
                                           {"matchLabels": {"a": "b"}}]}})
+
+
+def raw(cluster: Cluster, path: str, client_: client.ApiClient,
+        headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """(status, Status body) of a GET with extra headers, as ``client_``."""
+    keys = client_.configuration.api_key  # a kubeconfig's token, or the one set by hand
+    auth = keys.get("BearerToken") or keys["authorization"]
+    auth = auth if auth.startswith("Bearer ") else f"Bearer {auth}"
+    request = urllib.request.Request(f"{cluster.server.url}{path}",
+                                     headers={"Authorization": auth, **headers})
+    try:
+        with urllib.request.urlopen(request) as resp:
+            return resp.status, dict(json.loads(resp.read()))
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(json.loads(exc.read()))
+
+
+def test_impersonation_needs_the_impersonate_verb(cluster: Cluster) -> None:
+    """[impersonation] k8s.io/apiserver filters/impersonation.go: acting as another user needs
+    ``impersonate`` on it (the admin has it), and the request is then that user's, RBAC
+    included; a ServiceAccount may not impersonate without a grant; a group without a user is
+    an error."""
+    secrets = f"/api/v1/namespaces/{NS}/secrets"
+    status, body = raw(cluster, secrets, cluster.admin, {"Impersonate-User": USER})
+    assert (status, body["message"]) == (403, (
+        f'secrets is forbidden: User "{USER}" cannot list resource "secrets" in API group "" in '
+        f'the namespace "{NS}"'))
+    status, body = raw(cluster, secrets, cluster.worker, {"Impersonate-User": "bob"})
+    assert (status, body["message"]) == (403, (
+        f'users "bob" is forbidden: User "{USER}" cannot impersonate resource "users" in API '
+        'group "" at the cluster scope'))
+    status, body = raw(cluster, secrets, cluster.worker,
+                       {"Impersonate-User": "system:serviceaccount:elsewhere:default"})
+    assert body["message"].startswith('serviceaccounts "default" is forbidden: User')
+    assert body["message"].endswith('in the namespace "elsewhere"')
+    assert raw(cluster, secrets, cluster.admin, {"Impersonate-Group": "x"})[0] == 500
+    status, _ = raw(cluster, secrets, cluster.admin,
+                    {"Impersonate-User": "bob", "Impersonate-Group": "system:masters"})
+    assert status == 200

@@ -12,6 +12,7 @@ Sources:
 - [bootstrap] plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go.
 - [forbidden] k8s.io/apiserver pkg/endpoints/handlers/responsewriters/errors.go
   (forbiddenMessage) and apimachinery pkg/api/errors (NewForbidden).
+- [impersonation] k8s.io/apiserver pkg/endpoints/filters/impersonation.go.
 """
 
 from __future__ import annotations
@@ -276,3 +277,31 @@ def test_escalation_message(store: Store) -> None:
         'permissions not currently held:\n'
         '{APIGroups:[""], Resources:["configmaps"], Verbs:["create"]}\n'
         '{APIGroups:[""], Resources:["secrets"], Verbs:["get" "create"]}')
+
+
+def test_impersonation_headers() -> None:
+    """[impersonation] k8s.io/apiserver filters/impersonation.go buildImpersonationRequests: a
+    ``system:serviceaccount:`` user is the ServiceAccount; groups, uid and extras each need
+    their own impersonate check; none of them without a user."""
+    assert rbac.impersonation_requests([("Impersonate-User", "system:serviceaccount:a:b"),
+                                        ("Impersonate-Group", "g"),
+                                        ("Impersonate-Extra-Scopes", "s")]) == [
+        ("serviceaccounts", "a", "b", ""), ("groups", "", "g", ""),
+        ("userextras", "", "s", "scopes")]
+    assert rbac.impersonation_requests([("Impersonate-User", "system:serviceaccount:x")]) == [
+        ("users", "", "system:serviceaccount:x", "")]
+    with pytest.raises(rbac.ApiError):
+        rbac.impersonation_requests([("Impersonate-Uid", "1")])
+
+
+def test_an_impersonated_user_is_authenticated_unless_groups_are_given(store: Store) -> None:
+    """[impersonation] no Impersonate-Group: a ServiceAccount's groups, plus
+    system:authenticated for anyone but system:anonymous; given groups are the groups."""
+    authz = Authorizer(store)
+    assert authz.impersonate(ADMIN, [("Impersonate-User", "system:serviceaccount:a:b")]) == \
+        UserInfo("system:serviceaccount:a:b", ("system:serviceaccounts",
+                                               "system:serviceaccounts:a", "system:authenticated"))
+    assert authz.impersonate(ADMIN, [("Impersonate-User", "bob"),
+                                     ("Impersonate-Group", "devs")]) == UserInfo("bob", ("devs",))
+    assert authz.impersonate(ADMIN, [("Impersonate-User", "system:anonymous")]) == \
+        UserInfo("system:anonymous", ())
