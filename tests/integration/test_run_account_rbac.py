@@ -1,9 +1,10 @@
 """The run's ServiceAccount holding only the RBAC derived from the example spec
 (``render_rbac(platform/platform.yaml)``, what deploy/manifests/rbac.yaml ships) reconciles the
-example and backs up and restore-drills its cluster resources on the sandbox, which authorizes
-as kube-apiserver's RBAC does (sandbox/kubernetes/rbac.py); outside its grant it is refused
-with kube-apiserver's 403 (k8s.io/apiserver responsewriters.forbiddenMessage wrapped by
-apimachinery errors.NewForbidden)."""
+example, backs up and restore-drills its cluster resources, and runs step Jobs as
+k8s_job_executor does, on the sandbox, which authorizes as kube-apiserver's RBAC does
+(sandbox/kubernetes/rbac.py); outside its grant it is refused with kube-apiserver's 403
+(k8s.io/apiserver responsewriters.forbiddenMessage wrapped by apimachinery
+errors.NewForbidden)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,51 @@ def test_the_run_account_reconciles_backs_up_and_drills_with_only_its_derived_rb
     body = denial(lambda: runner.list("v1", "Secret"))
     assert body["message"] == (f'secrets is forbidden: User "{RUNNER}" cannot list resource '
                                '"secrets" in API group "" at the cluster scope')
+
+
+def test_the_run_account_runs_step_jobs_as_k8s_job_executor_does(tmp_path: Path) -> None:
+    """In the job namespace the run account does what dagster-k8s's k8s_job_executor does for
+    each step (DagsterKubernetesClient: create the Job, poll its status subresource, list its
+    pods, read their logs, delete Job and pods) with only the derived RBAC; it may not start a
+    Job where the spec gives it none."""
+    from dagster_k8s.client import DagsterKubernetesClient
+    from kubernetes import client, config
+
+    from platform_assets.names import RUN_NAMESPACE
+    from sandbox.http import serve
+    from sandbox.kubernetes import KubernetesService
+    from sandbox.world import World
+
+    svc = KubernetesService(World())
+    server = serve(svc)
+    svc.add_nodes()
+    svc.start_controllers()
+    try:
+        (tmp_path / "admin").write_text(svc.kubeconfig(server.url))
+        install(KubernetesResource(kubeconfig_path=str(tmp_path / "admin"), retry_attempts=1),
+                render_rbac(EXAMPLE))
+        api = config.new_client_from_config(
+            config_file=str(runner_kubeconfig(tmp_path / "admin", tmp_path / "runner")))
+        batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+        k8s = DagsterKubernetesClient.production_client(batch_api_override=batch,
+                                                        core_api_override=core)
+        job = {"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": {"name": "dagster-step-0123", "labels": {"dagster/op": "x"}},
+               "spec": {"backoffLimit": 0, "template": {"spec": {
+                   "restartPolicy": "Never", "serviceAccountName": "platform-ops-runner",
+                   "containers": [{"name": "dagster", "image": "registry.example/run:1"}]}}}}
+        k8s.create_namespaced_job_with_retries(body=job, namespace=RUN_NAMESPACE)
+        k8s.wait_for_job_success("dagster-step-0123", RUN_NAMESPACE, wait_timeout=30,
+                                 wait_time_between_attempts=0.1)
+        assert k8s.get_job_status("dagster-step-0123", RUN_NAMESPACE).succeeded == 1
+        pods = k8s.get_pod_names_in_job("dagster-step-0123", RUN_NAMESPACE)
+        assert len(pods) == 1
+        k8s.retrieve_pod_logs(pods[0], RUN_NAMESPACE)
+        assert k8s.delete_job("dagster-step-0123", RUN_NAMESPACE)
+        body = denial(lambda: batch.create_namespaced_job("security", job))
+        assert body["message"] == (f'jobs.batch is forbidden: User "{RUNNER}" cannot create '
+                                   'resource "jobs" in API group "batch" in the namespace '
+                                   '"security"')
+    finally:
+        server.stop()
+        svc.stop()
