@@ -36,12 +36,32 @@ def denial(call: Any) -> dict[str, Any]:
     return dict(json.loads(getattr(info.value, "body", None) or "{}"))
 
 
+def _remediate(runner: KubernetesResource) -> None:
+    """The example's remediations (restart_rollout, expand_pvc, renew_certificate), as the
+    alert sensor would launch them, on the objects their rules name."""
+    from jobs import certificates, remediation
+
+    graph = build_graph(load_spec(EXAMPLE))
+    jobs = {j.name: j for j in [*remediation.build(graph), *certificates.build(graph)]}
+    for job, config in (
+            ("restart_rollout", remediation.run_config_for(
+                remediation.WorkloadConfig(namespace="services", name="wordpress"))),
+            ("expand_pvc", remediation.run_config_for(remediation.ExpandConfig(
+                namespace="services", name="wordpress-data", expand_by="10Gi"))),
+            ("renew_certificate", certificates.run_config_for("services", "wordpress-tls"))):
+        result = jobs[job].execute_in_process(run_config=config, raise_on_error=False,
+                                              resources={"kubernetes": runner})
+        assert result.success, (job, [str(e.step_failure_data.error)
+                                      for e in result.get_step_failure_events()])
+
+
 def test_the_run_account_reconciles_backs_up_and_drills_with_only_its_derived_rbac(
         sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path) -> None:
     """Deploy time as the admin (the derived RBAC and admission policies), then the runs as
-    the ServiceAccount: the reconcile converges, a second one writes nothing, the
-    cluster-resources backup and its restore drill pass; the account was refused nothing but
-    what the product asks and tolerates, and is refused a Secret of another namespace."""
+    the ServiceAccount: the reconcile converges, a second one and detect_drift pass, the
+    remediations run, the cluster-resources backup and its restore drill pass; the account
+    was refused nothing but what the product asks and tolerates, and is refused a Secret of
+    another namespace."""
     sandbox.reset()
     env = sandbox_env
     admin = KubernetesResource(kubeconfig_path=env["KUBECONFIG"], retry_attempts=2,
@@ -59,6 +79,9 @@ def test_the_run_account_reconciles_backs_up_and_drills_with_only_its_derived_rb
         assert first.success, (failures(first), list(authorizer.denials))
         second = run(defs, instance)
         assert second.success, (failures(second), list(authorizer.denials))
+        drift = run(defs, instance, job="detect_drift")
+        assert drift.success, (failures(drift), list(authorizer.denials))
+    _remediate(runner)
 
     spec = load_spec(EXAMPLE)
     assets, checks = build_backup_assets(build_graph(spec))
