@@ -38,6 +38,7 @@ from platform_assets.backups.volume_files import (
     Location,
     VolumeBackupError,
     backup_tree,
+    condemned_chunks,
     hash_tree,
     present_chunks,
     read_index,
@@ -170,12 +171,12 @@ def _codec(args: argparse.Namespace) -> Codec:
 def _backup(args: argparse.Namespace) -> dict[str, Any]:
     store, codec = _store(args), _codec(args)
     loc = Location(args.bucket, args.region, args.prefix, args.target)
-    # The chunks a night may reuse take two requests one after the other (the condemned list,
-    # then the listing), mostly waiting on the bucket: the parent index is fetched and opened
-    # meanwhile.
+    # The condemned list first (the night's first request), then the chunk listing, which
+    # mostly waits on the bucket: the parent index is fetched and opened meanwhile.
     started = time.monotonic()
+    condemned = condemned_chunks(store, loc)
     with ThreadPoolExecutor(1, thread_name_prefix="chunk-listing") as pool:
-        present = pool.submit(present_chunks, store, loc)
+        present = pool.submit(present_chunks, store, loc, condemned)
         parent = _parent(args, store, loc, codec)
         index, stats = backup_tree(args.source, loc, store, codec, partition=args.partition,
                                    attempt=args.attempt, source=args.pvc, parent=parent,

@@ -193,8 +193,9 @@ def _present_chunks(store: BackupStore, dst: Where, target: str,
     """The chunks of a ``files`` volume target already in the DR bucket that the copy may
     keep (none for others): not those the DR bucket's collection condemned, which are copied
     again."""
-    from platform_assets.backups.volume_files import Location, reusable_chunks
+    from platform_assets.backups.volume_files import Location, condemned_chunks, reusable_chunks
 
     if not any(is_chunk_key(dst.prefix, target, o.key) for o in source.objects):
         return {}
-    return reusable_chunks(store, Location(dst.bucket, dst.region, dst.prefix, target))
+    loc = Location(dst.bucket, dst.region, dst.prefix, target)
+    return reusable_chunks(store, loc, condemned_chunks(store, loc))

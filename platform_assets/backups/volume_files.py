@@ -109,25 +109,38 @@ class _Run:
     stats: BackupStats = field(default_factory=BackupStats)
 
 
-def present_chunks(store: ChunkStore, loc: Location) -> dict[str, tuple[int, str]]:
-    """The target's chunks in the bucket that a night may reuse: id → (stored size, ETag).
-    A chunk the collection has condemned (``core.chunk_gc``) is left out, so a night that
-    needs its content uploads it again instead of naming a chunk about to be deleted; when
-    the condemned list cannot be read, no chunk is reused."""
-    return {k.rsplit("/", 1)[-1]: v for k, v in reusable_chunks(store, loc).items()}
+def present_chunks(store: ChunkStore, loc: Location,
+                   condemned: frozenset[str] | None) -> dict[str, tuple[int, str]]:
+    """The target's chunks in the bucket that a night may reuse: id → (stored size, ETag),
+    given the condemned list read before (``condemned_chunks``). A chunk the collection has
+    condemned (``core.chunk_gc``) is left out, so a night that needs its content uploads it
+    again instead of naming a chunk about to be deleted; when the condemned list could not be
+    read, no chunk is reused."""
+    return {k.rsplit("/", 1)[-1]: v for k, v in reusable_chunks(store, loc, condemned).items()}
 
 
-def reusable_chunks(store: ChunkStore, loc: Location) -> dict[str, tuple[int, str]]:
-    """The target's chunk objects a writer may name without writing them again: key → (stored
-    size, ETag), those the collection condemned (``core.chunk_gc``) left out; none when the
-    condemned list cannot be read."""
+def condemned_chunks(store: ChunkStore, loc: Location) -> frozenset[str] | None:
+    """The chunk keys of the target the collection condemned (``core.chunk_gc``); None when
+    the condemned list cannot be read. Read before the chunks are listed: a chunk the list
+    does not name cannot be deleted within a grace period of reading it (longer than any
+    night), whereas a chunk listed first might be deleted, and dropped from the list, before
+    the list is read."""
     from platform_assets.core.chunk_gc import GcStateError, condemned_key, parse_condemned
 
     key = condemned_key(loc.prefix, loc.target)
     raw = store.get_bytes(loc.bucket, key, loc.region)
     try:
-        condemned = parse_condemned(raw, f"s3://{loc.bucket}/{key}") if raw else {}
+        return frozenset(parse_condemned(raw, f"s3://{loc.bucket}/{key}") if raw else ())
     except GcStateError:
+        return None
+
+
+def reusable_chunks(store: ChunkStore, loc: Location,
+                    condemned: frozenset[str] | None) -> dict[str, tuple[int, str]]:
+    """The target's chunk objects a writer may name without writing them again: key → (stored
+    size, ETag), listed after ``condemned`` was read (``condemned_chunks``) and those left
+    out; none, and nothing listed, when the condemned list could not be read."""
+    if condemned is None:
         return {}
     return {k: v for k, v in store.list_objects(
         loc.bucket, chunks_prefix(loc.prefix, loc.target), loc.region).items()
@@ -148,7 +161,7 @@ def backup_tree(root: Path, loc: Location, store: ChunkStore, codec: Codec, *, p
     if not root.is_dir():
         raise VolumeBackupError(f"{root}: the volume is not mounted (no such directory)")
     if present is None:
-        present = present_chunks(store, loc)
+        present = present_chunks(store, loc, condemned_chunks(store, loc))
     run = _Run(loc, store, codec, present, parent)
     previous = {f.path: f for f in parent.files} if parent else {}
     files: list[FileEntry] = []

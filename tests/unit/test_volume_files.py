@@ -43,6 +43,7 @@ class MemoryBucket:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.puts = 0
+        self.reads: list[str] = []  # keys read and prefixes listed, in order
 
     def put_bytes(self, bucket: str, key: str, data: bytes, region: str | None = None,
                   content_type: str = "application/octet-stream") -> str:
@@ -51,10 +52,12 @@ class MemoryBucket:
         return hashlib.md5(data).hexdigest()  # noqa: S324 - S3's ETag
 
     def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
+        self.reads.append(key)
         return self.objects.get(key)
 
     def list_objects(self, bucket: str, prefix: str,
                      region: str | None = None) -> dict[str, tuple[int, str]]:
+        self.reads.append(prefix)
         return {k: (len(v), hashlib.md5(v).hexdigest())  # noqa: S324
                 for k, v in self.objects.items() if k.startswith(prefix)}
 
@@ -223,8 +226,8 @@ def test_the_agent_backs_up_a_night_on_its_parent(
         volume: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """``backup`` with the parent's key and sha256 reuses every unchanged file (the chunk
-    listing runs beside the parent's read); a parent whose bytes are not the recorded ones is
-    not used, and every file is read again."""
+    listing runs beside the parent's read, after the condemned list); a parent whose bytes are
+    not the recorded ones is not used, and every file is read again."""
     from platform_assets.backups import agent
 
     bucket = MemoryBucket()
@@ -239,9 +242,12 @@ def test_the_agent_backs_up_a_night_on_its_parent(
         return dict(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["result"])
 
     first = backup("2026-11-20")
+    bucket.reads.clear()
     second = backup("2026-11-21", "--parent-key", str(first["index_key"]), "--parent-sha256",
                     str(first["index_sha256"]))
     assert (second["reused_files"], second["read_bytes"], second["new_chunks"]) == (3, 0, 0)
+    assert bucket.reads.index("backups/vol/gc/condemned.json") < bucket.reads.index(
+        "backups/vol/chunks/")
     assert bucket.objects[str(second["index_key"])]
     third = backup("2026-11-22", "--parent-key", str(first["index_key"]), "--parent-sha256",
                    "0" * 64)
