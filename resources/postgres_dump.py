@@ -28,6 +28,7 @@ import dagster as dg
 from pydantic import Field
 
 from resources.database import (
+    STREAM_CHUNK,
     DatabaseUnavailable,
     feed_input,
     find_binary,
@@ -74,7 +75,7 @@ class PostgresDumpResource(dg.ConfigurableResource):
     pg_dump_binary: str = "pg_dump"
     pg_restore_binary: str = "pg_restore"
     connect_timeout_seconds: int = 10
-    chunk_size: int = 4 * 1024 * 1024
+    chunk_size: int = STREAM_CHUNK
 
     def login(self, cluster: str, host: str) -> PgLogin:
         """The login of ``cluster`` at ``host`` (this resource's ``host`` wins when set).
