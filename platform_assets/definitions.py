@@ -15,8 +15,9 @@ from platform_assets.heap import heap_frozen
 
 # Our modules and the Definitions are tens of thousands of long-lived objects; the full
 # collections they set off would walk Dagster's objects too (a fifth of the load's CPU, more in a
-# fleet): imported and built with what was loaded before kept out of those collections.
-with heap_frozen():
+# fleet): imported and built with what was loaded before kept out of those collections, and
+# with no collection at all while they are (nearly all they allocate lives on).
+with heap_frozen(collect=False):
     from jobs import build_jobs
     from platform_assets.backup_assets import build_backup_assets
     from platform_assets.certificate_assets import build_certificate_assets
@@ -30,7 +31,7 @@ with heap_frozen():
 def build_definitions(spec_path: str | Path | None = None) -> dg.Definitions:
     """Assemble the Definitions for the spec at ``spec_path``: with environments, each one's
     assets (keys prefixed by its name), jobs, schedules and resources side by side."""
-    with heap_frozen():
+    with heap_frozen(collect=False):
         defs = _assemble(spec_path)
         # Resolved here, as loading the code location does next anyway (it is cached), so
         # that its objects are built inside the block too.

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def heap_frozen() -> Iterator[None]:
+def heap_frozen(collect: bool = True) -> Iterator[None]:
     """Keep what the process holds already out of full collections while the block runs.
 
     Building many long-lived objects (a reconcile pass's lists of the cluster and desired
@@ -20,15 +20,31 @@ def heap_frozen() -> Iterator[None]:
     (benchmarks/bench_reconcile.py), one or two full walks of Dagster's objects while a fleet's
     code location loads (benchmarks/bench_fleet.py). Afterwards everything is collectable again
     (``unfreeze``), so garbage from before the block is not kept for good. When something else
-    froze the heap already, it is left as that code wants it."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
+    froze the heap already, it is left as that code wants it.
+
+    ``collect=False`` is for the code location's load, whose modules, spec models and
+    definitions all live as long as the process: the collector is paused for the block, and what
+    the block built joins the oldest generation with what was there before, as if it had
+    survived the young collections (it would have: collecting the young generations every few
+    hundred allocations walked it again and again to find next to no garbage, about 25 ms of the
+    load; benchmarks/bench_reconcile.py ``--only load``). Its garbage goes at the next full
+    collection (unlike ``kept_to_exit``, nothing stays frozen). A collector someone else
+    disabled stays disabled."""
+    froze = not gc.get_freeze_count()
+    paused = not collect and gc.isenabled()
+    if froze:
+        gc.freeze()
+    if paused:
+        gc.disable()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if froze:
+            if paused:
+                gc.freeze()  # the block's objects too: unfreeze puts all in the oldest generation
+            gc.unfreeze()
+        if paused:
+            gc.enable()
 
 
 @contextmanager

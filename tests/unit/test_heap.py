@@ -1,6 +1,7 @@
 """heap_frozen: what the process held before the block is out of full collections inside it and
-collectable again after it; a heap someone else froze is left frozen. kept_to_exit: no
-collections inside the block, all it built frozen after it."""
+collectable again after it, with ``collect=False`` no collections inside it either; a heap someone
+else froze is left frozen. kept_to_exit: no collections inside the block, all it built frozen
+after it."""
 
 import gc
 
@@ -59,3 +60,27 @@ def test_kept_to_exit_leaves_a_collector_someone_else_turned_off() -> None:
         assert not gc.isenabled() and gc.get_freeze_count() == 0
     finally:
         gc.enable()
+
+
+def test_collect_false_pauses_the_collector_for_the_block_only() -> None:
+    gc.unfreeze()
+    assert gc.isenabled()
+    with heap_frozen(collect=False):
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() > 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        with heap_frozen(collect=False):
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # someone else's choice, left as it was
+    finally:
+        gc.enable()
+
+
+def test_collect_false_leaves_what_the_block_built_in_the_oldest_generation() -> None:
+    gc.collect()
+    with heap_frozen(collect=False):
+        built = [[i] for i in range(1000)]  # lists: always tracked
+    assert gc.get_count()[0] < len(built)  # not left to the young collections
+    assert gc.is_tracked(built[0]) and gc.get_freeze_count() == 0
