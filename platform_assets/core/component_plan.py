@@ -1,9 +1,10 @@
 """One component's plan: the objects the spec asks for against what the cluster has. Pure.
 
 The reconcile engine observes (one label-selected list per kind and namespace, see
-``observe_groups`` and ``prune_groups``) and hands the result to ``plan_component``, which
-decides each object's change, which leftovers to prune (objects with our labels, or in our
-inventory, that the spec no longer has) and the inventory ConfigMap to write last. An object
+``observe_groups`` and ``prune_groups``; Secrets one GET per name, see ``observe_names`` and
+``prune_names``) and hands the result to ``plan_component``, which decides each object's
+change, which leftovers to prune (objects with our labels, or in our inventory, that the spec
+no longer has; Secrets only from the inventory) and the inventory ConfigMap to write last. An object
 whose applied-hash annotation equals the spec's is only corrected when its drift mode allows.
 """
 
@@ -16,6 +17,7 @@ from platform_assets.core import desired, ownership
 from platform_assets.core.calendar import Gate
 from platform_assets.core.diff import MISSING, FieldChange, diff, touches
 from platform_assets.core.fieldpath import parse_jq_path, parse_json_pointer, render
+from platform_assets.core.manifests import READ_BY_NAME_KINDS
 from platform_assets.core.ownership import IgnoreRule
 from platform_assets.core.plan import Action, Change, Plan, decide, delete_change
 from platform_assets.core.ports import Json
@@ -36,15 +38,32 @@ def namespaces_of(component: Component, objs: desired.ComponentObjects) -> list[
 
 
 def observe_groups(objs: desired.ComponentObjects) -> set[ListGroup]:
-    """One list per kind and namespace the component applies (the inventory included)."""
-    return {oid[:3] for oid in map(desired.obj_id, objs.all)}
+    """One list per kind and namespace the component applies (the inventory included), but
+    for the kinds read by name (``READ_BY_NAME_KINDS``: Secrets)."""
+    return {oid[:3] for oid in map(desired.obj_id, objs.all)
+            if oid[1] not in READ_BY_NAME_KINDS}
+
+
+def observe_names(objs: desired.ComponentObjects) -> set[ObjId]:
+    """The objects of the kinds read by name (Secrets) the component applies: one GET each."""
+    return {oid for oid in map(desired.obj_id, objs.all) if oid[1] in READ_BY_NAME_KINDS}
 
 
 def prune_groups(objs: desired.ComponentObjects, inventory: Json | None) -> set[ListGroup]:
     """Kinds and namespaces the last inventory lists that the spec no longer has: listed too,
-    so their objects can be pruned."""
-    listed = {(a, k, ns) for a, k, ns, _ in desired.parse_inventory(inventory)}
+    so their objects can be pruned (kinds read by name excepted: ``prune_names``)."""
+    listed = {(a, k, ns) for a, k, ns, _ in desired.parse_inventory(inventory)
+              if k not in READ_BY_NAME_KINDS}
     return listed - observe_groups(objs)
+
+
+def prune_names(objs: desired.ComponentObjects, inventory: Json | None) -> set[ObjId]:
+    """Objects of the kinds read by name that the last inventory lists and the spec no longer
+    has: read by name too, so they can be pruned. Only the inventory can name them; one that
+    never made it into an inventory (a run that failed between its apply and the inventory's)
+    is not found, where a list would have found it by its labels."""
+    listed = {oid for oid in desired.parse_inventory(inventory) if oid[1] in READ_BY_NAME_KINDS}
+    return listed - observe_names(objs)
 
 
 @dataclass(frozen=True)
@@ -67,7 +86,7 @@ class ComponentPlan:
 
 def plan_component(path: str, component: Component, objs: desired.ComponentObjects,
                    observed: Mapping[ObjId, Json], missing_namespaces: Collection[str],
-                   gate: Gate) -> ComponentPlan:
+                   gate: Gate, unread: Collection[ObjId] = ()) -> ComponentPlan:
     """Decide every change of ``component``.
 
     Args:
@@ -75,9 +94,12 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
         component: its spec.
         objs: the stamped objects it applies (``desired.component_objects``).
         observed: what the cluster has, by object id, from the lists of ``observe_groups`` and
-            ``prune_groups``.
+            ``prune_groups`` and the reads of ``observe_names`` and ``prune_names``.
         missing_namespaces: those of ``namespaces_of`` that do not exist.
         gate: whether disruptive changes (prunes) may run now.
+        unread: objects of ``prune_names`` the run may not read (403: the RBAC of a spec
+            that no longer has them names them no more): kept in the inventory, not pruned,
+            reported as orphans.
     """
     plan = Plan(path)
     mode = component.drift
@@ -94,6 +116,12 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
     leftovers = [oid for oid in observed if oid not in wanted]
     prunes, orphans = _leftovers(plan, component, observed, leftovers, gate)
     kept = [_with_id(observed[oid], oid) for oid, ch in prunes if ch.action != "delete"]
+    for a, k, ns, name in sorted(unread):
+        kept.append({"apiVersion": a, "kind": k, "metadata": {"name": name, "namespace": ns}})
+        address = desired.obj_address(kept[-1])
+        plan.add(Change(address, "no-op", reason="no longer in the spec; the run may not read "
+                                                 "it (403), so it is not pruned"))
+        orphans.append(address)
     inventory = desired.stamp(desired.inventory_object(component, [*objs.objects, *kept]),
                               component.name)
     inv_change = inventory_change(inventory, observed.get(desired.obj_id(objs.inventory)), mode)

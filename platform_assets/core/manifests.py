@@ -197,6 +197,14 @@ CLUSTER_SCOPED_KINDS = frozenset({
     "ClusterPolicyReport", "ComponentStatus",
 })
 
+# Kinds the run reads only by name, never by listing a namespace: a list returns every object's
+# data, and RBAC cannot limit a list to names, so the right to list Secrets where a component
+# writes one would be the right to read every Secret there. The engine GETs each Secret the
+# spec or the inventory names (``core.component_plan.observe_names``) and ``core.rbac`` grants
+# them by name. Other kinds hold no credentials by design (ConfigMaps, ExternalSecrets and
+# SecretStores only reference them).
+READ_BY_NAME_KINDS = frozenset({"Secret"})
+
 
 def with_namespace(m: Manifest, ns: str) -> Manifest:
     """``m`` in namespace ``ns`` unless it has one or its kind is cluster-scoped."""

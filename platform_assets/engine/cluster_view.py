@@ -10,14 +10,18 @@ by side (``prefetch``), so the run waits one round trip for them, not one per ki
 
 A kind the run's RBAC may not list across namespaces (403) falls back to per-namespace lists.
 The RBAC derived from the spec (``core.rbac``) grants the cross-namespace list for every kind a
-component applies except Secrets, which would be the right to read every Secret of the cluster:
-with it, Secrets cost one list per namespace (and one refused list per run).
+component applies except Secrets, which would be the right to read every Secret of the cluster.
+Secrets (``core.manifests.READ_BY_NAME_KINDS``) are never listed per namespace either, which
+would be the right to read every Secret there: refused the cross-namespace list (one refused
+list per run), the view GETs each Secret the component applies or its inventory lists, by name,
+side by side (``named``), as the derived RBAC grants them.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from platform_assets.core import desired
@@ -34,6 +38,9 @@ def _forbidden(exc: ReconcileError) -> bool:
     return getattr(exc.__cause__, "status", None) == 403
 
 
+_REFUSED: Json = {}  # a GET the run's RBAC refused (told apart by identity)
+
+
 Bucket = dict[ObjId, Json]
 Index = dict[tuple[str, str], Bucket]  # (namespace, component) -> that component's objects
 
@@ -46,6 +53,16 @@ def _where(obj: Json) -> tuple[str, str]:
     """(namespace, name) of a listed object, as ``desired.obj_id`` has them."""
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta["name"])
+
+
+def _ours(obj: Json, component: str) -> bool:
+    """Whether a read object is the component's, as the label-selected list would return it."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(LABEL_MANAGED_BY) == FIELD_MANAGER and _component(obj) == component
+
+
+# Side by side GETs of one component's Secrets (a component has a handful).
+GET_THREADS = 8
 
 
 def _index(found: Bucket) -> Index:
@@ -66,6 +83,7 @@ class ClusterView:
         self._started: set[object] = set()  # kinds a prefetch was started for
         self._failed: dict[object, ReconcileError] = {}  # a prefetch's error, for its reader
         self.lists = 0  # requests made (pages excepted), for tests and benchmarks
+        self.gets = 0  # GETs of objects read by name (``named``), likewise
 
     def _once(self, key: object, read: Callable[[], Index | None]) -> Index | None:
         with self._lock:
@@ -135,6 +153,47 @@ class ClusterView:
         assert every is not None, "a namespace's list is never None"
         with self._lock:  # other components' writes update the same lists
             return dict(every.get((namespace, component)) or {})
+
+    def named(self, oids: Iterable[ObjId], component: str) -> tuple[Bucket, list[ObjId]]:
+        """The component's objects among ``oids`` (of kinds read by name: Secrets), and those
+        the run may not read (403).
+
+        From the list across namespaces where the run may make it (label-selected, so only
+        ours come back), else one GET each, side by side (404: absent). Only an object with
+        the component's labels counts, as from a list: a Secret of that name that is not ours
+        is neither diffed against nor pruned."""
+        found: Bucket = {}
+        todo: list[ObjId] = []
+        for oid in sorted(set(oids)):
+            every = self._once(oid[:2], partial(self._across, oid[0], oid[1]))
+            if every is None:
+                todo.append(oid)
+                continue
+            with self._lock:
+                hit = (every.get((oid[2], component)) or {}).get(oid)
+            if hit is not None:
+                found[oid] = hit
+        got = self._get_each(todo)
+        found.update({oid: obj for oid, obj in got.items() if obj and _ours(obj, component)})
+        return found, [oid for oid, obj in got.items() if obj is _REFUSED]
+
+    def _get(self, oid: ObjId) -> Json | None:
+        api, kind, ns, name = oid
+        try:
+            return guarded(f"GET {api} {kind} {ns}/{name}",
+                           partial(self._cluster().get, api, kind, name, ns or None))
+        except ReconcileError as exc:
+            if _forbidden(exc):
+                return _REFUSED
+            raise
+
+    def _get_each(self, oids: list[ObjId]) -> dict[ObjId, Json | None]:
+        with self._lock:
+            self.gets += len(oids)
+        if len(oids) <= 1:
+            return {oid: self._get(oid) for oid in oids}
+        with ThreadPoolExecutor(min(len(oids), GET_THREADS), thread_name_prefix="get") as pool:
+            return dict(zip(oids, pool.map(self._get, oids), strict=True))
 
     def namespace_exists(self, name: str) -> bool:
         """Whether a namespace exists (every namespace listed once)."""

@@ -2,7 +2,7 @@
 
 Observe first checks that the server serves every API version and CRD the component needs
 (``core.preflight``), then reads through the run's ``ClusterView`` (each kind listed once
-across namespaces, filtered by the component's label); planning is
+across namespaces, filtered by the component's label; Secrets by name); planning is
 ``core.component_plan.plan_component``; apply writes only what the plan says changed
 (namespaces, objects, prunes, then the inventory); verify waits for the health targets with
 the injected clock and sleeper (the first look uses what observe and apply returned).
@@ -24,8 +24,10 @@ from platform_assets.core.component_plan import (
     ObjId,
     namespaces_of,
     observe_groups,
+    observe_names,
     plan_component,
     prune_groups,
+    prune_names,
 )
 from platform_assets.core.graph import Node
 from platform_assets.core.health import (
@@ -124,6 +126,7 @@ class ComponentState:
     objs: desired.ComponentObjects
     observed: dict[ObjId, Json] = field(default_factory=dict)
     missing_ns: list[str] = field(default_factory=list)
+    unread: list[ObjId] = field(default_factory=list)  # inventoried Secrets the run may not read
     no_cluster: bool = False  # a dry run before the cluster exists
     notes: list[str] = field(default_factory=list)
     result: ComponentPlan | None = None
@@ -138,6 +141,23 @@ class ComponentState:
 def _read_into(view: ClusterView, st: ComponentState, groups: set[ListGroup]) -> None:
     for api, kind, ns in sorted(groups):
         st.observed.update(view.objects(api, kind, ns, st.comp.name))
+
+
+def _read_named(view: ClusterView, st: ComponentState, want: set[ObjId],
+                leftover: set[ObjId]) -> None:
+    """The Secrets the component applies and those its inventory lists, by name. The derived
+    RBAC grants each Secret of the spec by name, so a refused one means the deployed RBAC is
+    older than the spec; one only the inventory lists (removed from the spec, so no longer
+    granted) is left alone and reported."""
+    found, refused = view.named(want | leftover, st.comp.name)
+    st.observed.update(found)
+    stale = sorted(oid for oid in refused if oid in want)
+    if stale:
+        raise ReconcileError(
+            f"component {st.comp.name}: the run may not read " + ", ".join(
+                f"{kind} {ns}/{name}" for _, kind, ns, name in stale) + " (403): its RBAC is "
+            "older than the spec; apply `python -m platform_assets rbac` for this spec")
+    st.unread = sorted(refused)
 
 
 def _connect(rt: Runtime, k8s: ClusterApi) -> None:
@@ -182,18 +202,19 @@ class ComponentHandler:
             raise ReconcileError("; ".join(missing_apis))
         st.notes.extend(missing_apis)
         view = rt.view()
-        groups = observe_groups(st.objs)
-        view.prefetch((api, kind) for api, kind, _ns in groups)
+        groups, names = observe_groups(st.objs), observe_names(st.objs)
+        view.prefetch({(api, kind) for api, kind, _ns in groups} | {oid[:2] for oid in names})
         _read_into(view, st, groups)
         st.missing_ns = [ns for ns in namespaces if not view.namespace_exists(ns)]
         inventory = st.observed.get(desired.obj_id(st.objs.inventory))
         _read_into(view, st, prune_groups(st.objs, inventory))
+        _read_named(view, st, names, prune_names(st.objs, inventory))
         return st
 
     def plan(self, rt: Runtime, st: ComponentState, opts: Options,
              gate: Gate) -> ReconcileOutcome:
         st.result = plan_component(st.node.path, st.comp, st.objs, st.observed, st.missing_ns,
-                                   gate)
+                                   gate, unread=st.unread)
         st.result.plan.notes.extend(st.notes)
         return ReconcileOutcome(st.result.plan, orphans=list(st.result.orphans))
 

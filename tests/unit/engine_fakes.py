@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import itertools
@@ -419,6 +420,11 @@ class FakeCluster:
               subresource: str | None = None) -> Json:
         self.writes["APPLY"] += 1
         stored = copy.deepcopy(obj)
+        if stored["kind"] == "Secret" and "stringData" in stored:
+            # As the API server stores a Secret: stringData folded into data, base64.
+            stored["data"] = {**(stored.get("data") or {}), **{
+                k: base64.b64encode(v.encode()).decode()
+                for k, v in stored.pop("stringData").items()}}
         if stored["kind"] == "Deployment" and self.ready:
             replicas = stored["spec"].get("replicas", 1)
             stored["status"] = {"replicas": replicas, "availableReplicas": replicas,

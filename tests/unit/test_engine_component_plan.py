@@ -9,8 +9,10 @@ from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import (
     namespaces_of,
     observe_groups,
+    observe_names,
     plan_component,
     prune_groups,
+    prune_names,
 )
 from platform_assets.core.redact import REDACTED
 from platform_assets.spec.models import Component
@@ -136,4 +138,20 @@ def test_observe_and_prune_groups() -> None:
                                                "metadata": {"name": "web"}}])
     assert prune_groups(objs, old.inventory) == {("v1", "Service", "web")}
     assert prune_groups(objs, None) == set()
+
+
+def test_secrets_are_observed_and_pruned_by_name_not_by_list() -> None:
+    """Secrets are read one GET per name (a list would return every Secret of the namespace):
+    those the spec applies, and those only the last inventory still names, to prune them."""
+    comp = component()
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"},
+              "stringData": {"t": "x"}}
+    old_secret = {**secret, "metadata": {"name": "old-token"}}
+    objs = objects(comp, [DEPLOYMENT, secret])
+    assert observe_groups(objs) == {("apps/v1", "Deployment", "web"), ("v1", "ConfigMap", "web")}
+    assert observe_names(objs) == {("v1", "Secret", "web", "token")}
+    old = objects(comp, [DEPLOYMENT, secret, old_secret])
+    assert prune_groups(objs, old.inventory) == set()
+    assert prune_names(objs, old.inventory) == {("v1", "Secret", "web", "old-token")}
+    assert prune_names(objs, None) == set()
 

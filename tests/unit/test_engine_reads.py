@@ -1,5 +1,6 @@
 """What a reconcile reads (one list per kind across namespaces for the whole run, health from
-the same lists), the preflight of API versions and CRDs, and the per-namespace fallback."""
+the same lists), the preflight of API versions and CRDs, the per-namespace fallback, and Secrets
+read by name, never listed in a namespace."""
 
 from __future__ import annotations
 
@@ -179,3 +180,149 @@ def test_a_list_that_fails_fails_its_first_reader_and_the_next_lists_again(
         again.reconcile(nodes[0])
     # The next component is not handed the first one's error: it lists again, and converges.
     assert all(again.reconcile(n).writes == 0 for n in nodes[1:])
+
+
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-token"},
+          "type": "Opaque", "stringData": {"token": "not-a-secret"}}
+
+
+class SecretsByName(FakeCluster):
+    """The cluster as the derived RBAC lets the run see it: Secrets are never listed (403
+    across namespaces and in a namespace alike), and only the named ones are readable."""
+
+    def __init__(self, readable: set[tuple[str, str]] | None = None) -> None:
+        super().__init__()
+        self.readable = readable  # (namespace, name); None: every Secret
+        self.secret_lists: list[str | None] = []
+
+    def list_managed(self, api_version: str, kind: str, namespace: str | None,
+                     label_selector: str) -> list[dict[str, Any]]:
+        if kind == "Secret":
+            self.reads["LIST"] += 1
+            self.secret_lists.append(namespace)
+            raise Forbidden(f"secrets is forbidden: cannot list resource \"secrets\" in "
+                            f"{namespace or 'the cluster scope'}")
+        return super().list_managed(api_version, kind, namespace, label_selector)
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> dict[str, Any] | None:
+        if kind == "Secret" and self.readable is not None and \
+                (namespace or "", name) not in self.readable:
+            self.reads["GET"] += 1
+            raise Forbidden(f'secrets "{name}" is forbidden: cannot get resource "secrets"')
+        return super().get(api_version, kind, name, namespace)
+
+
+def test_secrets_are_read_by_name_never_listed_in_a_namespace(tmp_path: Path) -> None:
+    """Each component's Secret is one GET by name: the run is refused the cross-namespace list
+    once and never lists Secrets per namespace (that would read every Secret there)."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=three_more)
+    k8s = SecretsByName({(ns, "web-token") for ns in ["web", *NAMES]})
+    first = engine(graph, k8s)
+    assert sum(first.reconcile(n).writes for n in components(graph)) == 4 * 5
+    k8s.reads.clear()
+    k8s.secret_lists.clear()
+    again = engine(graph, k8s)
+    outcomes = [again.reconcile(n) for n in components(graph)]
+    assert all(o.writes == 0 and o.healthy for o in outcomes)
+    assert all(not o.orphans for o in outcomes)
+    assert k8s.secret_lists == [None]  # the one refused list across namespaces, no other
+    # Deployment, ConfigMap, Namespace and the refused Secret list; one GET per Secret.
+    assert k8s.reads == {"LIST": 4, "GET": 4}
+    assert again.runtime.view().gets == 4
+
+
+def test_a_secret_removed_from_the_spec_is_pruned_by_its_inventory_name(tmp_path: Path) -> None:
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName()
+    web = graph.nodes[component_key("platform", "web")]
+    assert engine(graph, k8s).reconcile(web).writes == 5
+    # Someone else's Secret in the namespace with our labels copied: not in our inventory, so
+    # never read, never pruned.
+    stray = {**SECRET, "metadata": {**k8s.objects[("v1", "Secret", "web", "web-token")]
+                                    ["metadata"], "name": "theirs"}}
+    k8s.objects[("v1", "Secret", "web", "theirs")] = stray
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG])
+    k8s.secret_lists.clear()
+    outcome = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")],
+                                           Options(force=True))  # outside the window
+    assert [(c.action, c.address) for c in outcome.plan.changes if c.writes] == [
+        ("delete", "v1 Secret web/web-token"),
+        ("update", "v1 ConfigMap web/platform-ops-inventory-web")]
+    assert ("v1", "Secret", "web", "web-token") not in k8s.objects
+    assert ("v1", "Secret", "web", "theirs") in k8s.objects
+    assert k8s.secret_lists == [None]
+
+
+def test_a_secret_not_ours_by_its_labels_is_neither_diffed_nor_pruned(tmp_path: Path) -> None:
+    """A GET returns whatever has the name: only an object with the component's labels counts,
+    as a label-selected list would have it."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName()
+    web = graph.nodes[component_key("platform", "web")]
+    engine(graph, k8s).reconcile(web)
+    key = ("v1", "Secret", "web", "web-token")
+    k8s.objects[key]["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "someone-else"}
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG])
+    outcome = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")],
+                                           Options(force=True))
+    assert not any(c.action == "delete" for c in outcome.plan.changes)
+    assert key in k8s.objects
+
+
+def test_an_inventoried_secret_the_run_may_not_read_is_reported_not_pruned(
+        tmp_path: Path) -> None:
+    """The spec dropped a Secret, and the RBAC rendered from it no longer names it: the run is
+    refused its GET, so it leaves it, keeps it in the inventory and reports it as an orphan."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName()
+    web = graph.nodes[component_key("platform", "web")]
+    engine(graph, k8s).reconcile(web)
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG])
+    k8s.readable = set()
+    k8s.writes.clear()
+    outcome = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")],
+                                           Options(force=True))
+    assert outcome.orphans == ["v1 Secret web/web-token"]
+    assert outcome.writes == 0 and not k8s.writes
+    assert ("v1", "Secret", "web", "web-token") in k8s.objects
+    assert "not pruned" in next(c.reason for c in outcome.plan.changes
+                                if c.address == "v1 Secret web/web-token")
+
+
+def test_a_secret_of_the_spec_the_run_may_not_read_fails_naming_the_rbac_command(
+        tmp_path: Path) -> None:
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName(readable=set())
+    with pytest.raises(ReconcileError) as err:
+        engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    assert str(err.value) == (
+        "component web: the run may not read Secret web/web-token (403): its RBAC is older "
+        "than the spec; apply `python -m platform_assets rbac` for this spec")
+    assert not k8s.writes
+
+
+def test_an_account_that_may_list_secrets_across_namespaces_lists_them_once(
+        tmp_path: Path) -> None:
+    """An account allowed the label-selected list across namespaces (a cluster admin's; the
+    derived RBAC never grants it) reads every component's Secrets from that one list."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=three_more)
+    k8s = FakeCluster()
+    for n in components(graph):
+        engine(graph, k8s).reconcile(n)
+    k8s.reads.clear()
+    again = engine(graph, k8s)
+    assert all(again.reconcile(n).writes == 0 for n in components(graph))
+    assert k8s.reads == {"LIST": 4}
