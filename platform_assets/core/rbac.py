@@ -5,9 +5,9 @@ namespaces of the components, the kinds of the objects they apply (with ``delete
 component allows pruning), the Flux objects it ensures, the kinds its health checks read, the
 backup targets (PVCs and PVs for volume snapshots, read-only export of the listed namespaces, a
 scratch namespace for restore drills), the cert-manager Certificates and their TLS Secrets (by
-name), the Secrets components wire infrastructure outputs into (by name, but their create and
-the per-namespace list the reconcile makes cannot be named), and the few writes the remediation
-rules need (restart a rollout, expand a PVC). On top
+name), the Secrets components apply or wire infrastructure outputs into (by name: the
+reconcile reads Secrets one GET each, never a list, so only their create is unnamed), and the
+few writes the remediation rules need (restart a rollout, expand a PVC). On top
 comes what ``k8s_job_executor`` needs in the job namespace (Jobs, Pods and their logs).
 
 The account cannot widen its own power: no rule uses ``*``, ``bind``, ``escalate`` or
@@ -30,7 +30,11 @@ from typing import Any
 
 import yaml
 
-from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS, load_directory
+from platform_assets.core.manifests import (
+    CLUSTER_SCOPED_KINDS,
+    READ_BY_NAME_KINDS,
+    load_directory,
+)
 from platform_assets.core.remediation import rule_component
 from platform_assets.core.restore import DRILL_NODE_SELECTOR
 from platform_assets.names import (
@@ -291,7 +295,7 @@ def _components(c: _Collector, spec: PlatformSpec,
     """Grants for applying, pruning and checking each component; its objects by kind."""
     objects_by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for comp in spec.components:
-        verbs = PRUNE if comp.prune else APPLY
+        verbs: tuple[str, ...] = PRUNE if comp.prune else APPLY
         # The inventory ConfigMap is always ours to replace and delete.
         c.add(comp.namespace, "v1", "ConfigMap", PRUNE)
         for obj in manifests.get(comp.name, []):
@@ -303,8 +307,12 @@ def _components(c: _Collector, spec: PlatformSpec,
                       names=[str(obj["metadata"]["name"])])
                 continue
             scope = _scope(obj, comp.namespace)
-            names = [str(obj["metadata"]["name"])] if scope is None else []
-            c.add(scope, obj["apiVersion"], obj["kind"], verbs, names=names)
+            by_name = scope is None or obj["kind"] in READ_BY_NAME_KINDS
+            names = [str(obj["metadata"]["name"])] if by_name else []
+            # Read one GET each, never listed.
+            granted = tuple(v for v in verbs if v not in ("list", "watch")) \
+                if obj["kind"] in READ_BY_NAME_KINDS else verbs
+            c.add(scope, obj["apiVersion"], obj["kind"], granted, names=names)
             if scope is not None:
                 _list_across(c, obj["apiVersion"], obj["kind"])
         _list_across(c, "v1", "ConfigMap")
@@ -322,22 +330,23 @@ def _components(c: _Collector, spec: PlatformSpec,
             api = check.api_version or _default_api_version(check.kind, objects_by_kind)
             scope = None if check.kind in CLUSTER_SCOPED_KINDS else \
                 (check.namespace or comp.namespace)
-            c.add(scope, api, check.kind, READ)
+            if check.kind in READ_BY_NAME_KINDS:
+                c.add(scope, api, check.kind, ("get",), names=[check.name])
+            else:
+                c.add(scope, api, check.kind, READ)
     return objects_by_kind
 
 
 def _input_secrets(c: _Collector, comp: Component) -> None:
     """The Secrets the reconcile writes a component's wired outputs into (a registry's pull
     Secret, a cache's password): server-side applied, a PATCH that is also a create when the
-    Secret is new, and read back by name (create cannot be named). The reconcile also lists its
-    Secrets of the namespace (``engine.cluster_view``: refused the cluster-wide list, it lists
-    per namespace), which Kubernetes cannot limit to ours: the namespace's Secrets are readable
-    where a component has wired Secrets."""
+    Secret is new (create cannot be named), and read by name: the reconcile GETs each Secret
+    (``engine.cluster_view.ClusterView.named``), so no list, which Kubernetes could not limit
+    to ours and would make every Secret of the namespace readable."""
     for wiring in comp.inputs.wirings:
         kind, name = wiring.target
         if kind == "Secret":
             c.add(comp.namespace, "v1", "Secret", ("get", "create", "patch"), names=[name])
-            c.add(comp.namespace, "v1", "Secret", ("list",))
 
 
 # Kinds a restore drill never restores (``backups/drills.py`` skips them; the drill Role has no
@@ -373,8 +382,8 @@ def refuse_escalation(plan: RbacPlan) -> None:
 def _list_across(c: _Collector, api_version: str, kind: str) -> None:
     """A reconcile lists each kind it applies once across namespaces (label-selected), which
     Kubernetes authorizes only cluster-wide. Never Secrets: that would be the right to read
-    every Secret of the cluster; refused that list, the engine lists them per namespace."""
-    if kind != "Secret":
+    every Secret of the cluster; refused that list, the engine reads them by name."""
+    if kind not in READ_BY_NAME_KINDS:
         c.add(None, api_version, kind, ("list",))
 
 

@@ -216,6 +216,41 @@ def test_job_namespace_allows_step_jobs(example: RbacPlan) -> None:
                                                         "platform-ops-volume-agent")
 
 
+def test_secrets_are_never_listable(example: RbacPlan) -> None:
+    """The reconcile reads Secrets one GET per name, so no namespace's Secrets are listable
+    (a list returns every Secret's data): only the example's backup export could list them,
+    and its target leaves Secrets out (include_secrets: false)."""
+    for ns in [None, *example.namespace_rules]:
+        assert not {"list", "watch"} & example.verbs_for("", "secrets", ns), ns
+        assert not {"list", "watch"} & example.verbs_for("", "secrets", ns, "samcloud-registry")
+    assert example.verbs_for("", "secrets", "services") == {"create"}
+    for name in ("samcloud-registry", "wordpress-cache-auth"):
+        assert example.verbs_for("", "secrets", "services", name) == {"get", "create", "patch"}
+
+
+def test_a_manifest_secret_is_granted_by_name() -> None:
+    """A Secret in a component's manifests: read, patched and pruned by its name, created
+    unnamed (Kubernetes cannot name a create), never listed or watched; a health check on a
+    Secret reads it by name too."""
+    spec = load_spec(OTHER)
+    manifests = load_component_manifests(spec, OTHER.parent)
+    comp = next(c for c in spec.components if c.name == "shop")
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "api-key", "namespace": comp.namespace}}
+    plan = derive_rbac(spec, {**manifests, comp.name: [*manifests[comp.name], secret]})
+    assert plan.verbs_for("", "secrets", comp.namespace) == {"create"}
+    assert plan.verbs_for("", "secrets", comp.namespace, "api-key") == {
+        "get", "create", "patch", "update", "delete"}
+    text = OTHER.read_text().replace(
+        "    source: {manifests: {path: manifests/shop}}\n",
+        "    source: {manifests: {path: manifests/shop}}\n"
+        "    health: [{kind: Secret, name: ready-flag, api_version: v1}]\n")
+    checked = load_spec_text(text, str(OTHER), base_dir=OTHER.parent)
+    plan = derive_rbac(checked, manifests)
+    assert plan.verbs_for("", "secrets", comp.namespace, "ready-flag") == {"get"}
+    assert not plan.verbs_for("", "secrets", comp.namespace)
+
+
 def test_a_different_spec_gives_different_rules() -> None:
     other = plan_for(OTHER)
     assert set(other.namespace_rules) == {"ingress", "shop", "flux-system", RUN_NAMESPACE}
