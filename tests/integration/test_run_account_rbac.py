@@ -17,11 +17,19 @@ import pytest
 from platform_assets.backup_assets import build_backup_assets
 from platform_assets.core.graph import build_graph
 from platform_assets.core.rbac import render_rbac
+from platform_assets.names import FIELD_MANAGER, LABEL_MANAGED_BY
 from platform_assets.spec import load_spec
 from resources.kubernetes import KubernetesResource
 from resources.object_storage import ObjectStorageResource
 from tests.integration.run_account import RUNNER, install, runner_kubeconfig
-from tests.integration.test_reconcile import EXAMPLE, failures, instance_at, make_defs, run
+from tests.integration.test_reconcile import (
+    EXAMPLE,
+    failures,
+    instance_at,
+    make_defs,
+    run,
+    writes,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("reconcile")]
 
@@ -55,10 +63,25 @@ def _remediate(runner: KubernetesResource) -> None:
                                       for e in result.get_step_failure_events()])
 
 
+def _secrets_read_by_name_only(runner: KubernetesResource, denials: list[str]) -> None:
+    """The reconcile and detect_drift converged reading the wired Secrets of ``services`` by
+    name: the run account may not list that namespace's Secrets (a list returns every Secret's
+    data) and never tried, while the Secrets it wrote are there, ours."""
+    assert not [m for m in denials if '"secrets"' in m and "in the namespace" in m], denials
+    body = denial(lambda: runner.list("v1", "Secret", "services"))
+    assert (body["reason"], body["code"]) == ("Forbidden", 403)
+    assert body["message"] == (f'secrets is forbidden: User "{RUNNER}" cannot list resource '
+                               '"secrets" in API group "" in the namespace "services"')
+    for name in ("samcloud-registry", "wordpress-cache-auth"):
+        secret = runner.get("v1", "Secret", name, "services")
+        assert secret and secret["metadata"]["labels"][LABEL_MANAGED_BY] == FIELD_MANAGER
+
+
 def test_the_run_account_reconciles_backs_up_and_drills_with_only_its_derived_rbac(
         sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path) -> None:
     """Deploy time as the admin (the derived RBAC and admission policies), then the runs as
-    the ServiceAccount: the reconcile converges, a second one and detect_drift pass, the
+    the ServiceAccount: the reconcile converges, a second one writes nothing and detect_drift
+    passes, reading Secrets by name (the account may not list them where they are written), the
     remediations run, the cluster-resources backup and its restore drill pass; the account
     was refused nothing but what the product asks and tolerates, and is refused a Secret of
     another namespace."""
@@ -77,10 +100,13 @@ def test_the_run_account_reconciles_backs_up_and_drills_with_only_its_derived_rb
     with instance_at(tmp_path / "home") as instance:
         first = run(defs, instance)
         assert first.success, (failures(first), list(authorizer.denials))
+        sandbox.reset_counts()
         second = run(defs, instance)
         assert second.success, (failures(second), list(authorizer.denials))
+        assert writes(sandbox.requests()) == {}, sandbox.requests()
         drift = run(defs, instance, job="detect_drift")
         assert drift.success, (failures(drift), list(authorizer.denials))
+    _secrets_read_by_name_only(runner, list(authorizer.denials))
     _remediate(runner)
 
     spec = load_spec(EXAMPLE)
@@ -102,8 +128,8 @@ def test_the_run_account_reconciles_backs_up_and_drills_with_only_its_derived_rb
     assert drill.metadata["restored_objects"].value > 0
 
     # Refused and tolerated by design, nothing else: the cluster-wide Secret list (the
-    # reconcile then lists per namespace) and the export's lists of discovered kinds beyond the
-    # derived export kinds (reported as not exported).
+    # reconcile then reads its Secrets by name) and the export's lists of discovered kinds
+    # beyond the derived export kinds (reported as not exported).
     assert spec.backups is not None
     exported = {f'in the namespace "{ns}"' for t in spec.backups.targets
                 if t.kind == "resources" for ns in t.namespaces}
