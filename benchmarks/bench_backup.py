@@ -93,18 +93,11 @@ print(json.dumps({"seconds": seconds, "uploaded": result.size, "parts": result.p
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
-# Runs a command; prints the peak RSS (KiB) and the CPU seconds of it (its children included).
-AWS_WRAPPER = (
-    "import json, resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-    "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
-    "print(json.dumps([u.ru_maxrss, u.ru_utime + u.ru_stime]))"
-)
-
-
-# As AWS_WRAPPER, and the wall seconds of the command's process alone, from before it is
-# started until it has exited: the agent's time with its start, without this wrapper's own
-# (an interpreter and three imports, some 30 ms, which both nights counted before).
-AGENT_WRAPPER = (
+# Runs a command; prints the peak RSS (KiB) and CPU seconds of it (its children included) and
+# the wall seconds of its process alone, from before it is started until it has exited: the
+# command's time with its own start, without this wrapper's (an interpreter and four imports,
+# some 30 ms), which both sides' figures counted before.
+TIMED_WRAPPER = (
     "import json, resource, subprocess, sys, time; t0 = time.monotonic(); "
     "subprocess.run(sys.argv[1:], check=True); wall = time.monotonic() - t0; "
     "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
@@ -175,13 +168,11 @@ def run_aws(env: dict[str, str], dump: Path, bucket: str) -> dict[str, float]:
                "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
                "AWS_DEFAULT_REGION": "de"}
     # A fresh wrapper process, so the peak RSS is the aws CLI's alone.
-    t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", AWS_WRAPPER, str(VENV_BIN / "aws"), "s3", "cp",
+    out = subprocess.run([sys.executable, "-c", TIMED_WRAPPER, str(VENV_BIN / "aws"), "s3", "cp",
                           str(dump), f"s3://{bucket}/aws/{dump.name}", "--endpoint-url",
                           env["AWS_ENDPOINT_URL_S3"], "--only-show-errors"],
                          env=aws_env, capture_output=True, text=True, check=True)
-    seconds = time.monotonic() - t0
-    rss_kib, cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    rss_kib, cpu, seconds = json.loads(out.stdout.strip().splitlines()[-1])
     return {"seconds": seconds, "peak_rss_mb": rss_kib / 1024, "cpu_seconds": cpu}
 
 
@@ -226,7 +217,7 @@ def run_agent_night(env: dict[str, str], source: Path, bucket: str, partition: s
     else:  # compiled on start: ignore the .pyc that ./dev.sh setup puts into the venv
         agent_env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(NO_BYTECODE))
     t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", AGENT_WRAPPER, *argv], env=agent_env, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", TIMED_WRAPPER, *argv], env=agent_env, cwd=ROOT,
                          capture_output=True, text=True, check=True)
     lines = out.stdout.strip().splitlines()
     result = dict(json.loads(lines[-2])["result"])
