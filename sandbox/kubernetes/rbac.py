@@ -501,7 +501,9 @@ class Authorizer:
         """The user a request acts as: ``user``, or whom its ``Impersonate-*`` headers name once
         ``user`` may ``impersonate`` each of them (filters/impersonation.go: a denial is the
         403 of that check; a ServiceAccount brings its groups unless groups are given; a
-        non-anonymous user without explicit groups is also system:authenticated)."""
+        non-anonymous user is also system:authenticated unless its groups name system:authenticated
+        or system:unauthenticated, given groups or not; system:anonymous is also
+        system:unauthenticated)."""
         wanted = impersonation_requests(headers)
         if not wanted:
             return user
@@ -522,8 +524,10 @@ class Authorizer:
                 groups.append(name)
             elif resource == "uids":
                 uid = name
-        if not given and username != "system:anonymous" and not (
-                {"system:authenticated", "system:unauthenticated"} & set(groups)):
+        if username == "system:anonymous":
+            if "system:unauthenticated" not in groups:
+                groups.append("system:unauthenticated")
+        elif not {"system:authenticated", "system:unauthenticated"} & set(groups):
             groups.append("system:authenticated")
         return UserInfo(username, tuple(groups), uid)
 

@@ -294,14 +294,20 @@ def test_impersonation_headers() -> None:
         rbac.impersonation_requests([("Impersonate-Uid", "1")])
 
 
-def test_an_impersonated_user_is_authenticated_unless_groups_are_given(store: Store) -> None:
-    """[impersonation] no Impersonate-Group: a ServiceAccount's groups, plus
-    system:authenticated for anyone but system:anonymous; given groups are the groups."""
+def test_an_impersonated_user_is_authenticated_unless_anonymous(store: Store) -> None:
+    """[impersonation] no Impersonate-Group: a ServiceAccount's groups; given groups replace
+    them; either way system:authenticated is added for anyone but system:anonymous (which gets
+    system:unauthenticated) unless the groups already name one of the two (impersonation.go:
+    addAuthenticated / addUnauthenticated)."""
     authz = Authorizer(store)
     assert authz.impersonate(ADMIN, [("Impersonate-User", "system:serviceaccount:a:b")]) == \
         UserInfo("system:serviceaccount:a:b", ("system:serviceaccounts",
                                                "system:serviceaccounts:a", "system:authenticated"))
     assert authz.impersonate(ADMIN, [("Impersonate-User", "bob"),
-                                     ("Impersonate-Group", "devs")]) == UserInfo("bob", ("devs",))
+                                     ("Impersonate-Group", "devs")]) == \
+        UserInfo("bob", ("devs", "system:authenticated"))
+    assert authz.impersonate(ADMIN, [("Impersonate-User", "bob"),
+                                     ("Impersonate-Group", "system:unauthenticated")]) == \
+        UserInfo("bob", ("system:unauthenticated",))
     assert authz.impersonate(ADMIN, [("Impersonate-User", "system:anonymous")]) == \
-        UserInfo("system:anonymous", ())
+        UserInfo("system:anonymous", ("system:unauthenticated",))
