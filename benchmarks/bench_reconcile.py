@@ -6,7 +6,9 @@ components / 5,000 objects against `kubectl apply --server-side` and `kubectl di
 `import dagster`.
 
 Run: ``.venv/bin/python benchmarks/bench_reconcile.py [--results benchmarks/RESULTS.md]
-[--only latency|load]``. The
+[--only latency|load] [--instructions]``. ``--instructions`` also counts the instructions each
+load case executes under valgrind (cachegrind), from source and from bytecode: unlike CPU
+seconds, the same on a busy machine as on a quiet one, so small changes can be compared. The
 sandbox runs in its own process (``python -m sandbox up``), so neither side shares its GIL; API
 calls are counted by the sandbox's admin API (``GET /requests``). kubectl applies the very
 objects the engine applies, under the same field manager, so both are true no-ops.
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -399,16 +402,55 @@ LOAD_CODE = ("from platform_assets.definitions import defs; "
              "assert len(defs.get_repository_def().asset_graph.get_all_asset_keys()) > 10")
 
 
-def bench_load(tmp: Path, rounds: int = 5) -> dict[str, float]:
+def load_instructions(code: str, env: dict[str, str], out: Path) -> int:
+    """Instructions a fresh ``python -c code`` executes, counted by valgrind's cachegrind
+    (``--cache-sim=no``: the count alone). The hash seed is fixed, so a rerun counts the same."""
+    proc = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}",
+         sys.executable, "-c", code], cwd=ROOT, env={**env, "PYTHONHASHSEED": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"valgrind python -c {code!r} failed: {proc.stderr[-500:]}")
+    summary = [line for line in out.read_text().splitlines() if line.startswith("summary:")]
+    out.unlink()
+    return int(summary[0].split()[1])
+
+
+def instruction_counts(cases: dict[str, tuple[str, dict[str, str]]],
+                       tmp: Path) -> dict[str, float]:
+    """``<case>_instructions`` (from source) and ``<case>_bytecode_instructions`` of each case,
+    in the same two modes as the timed rounds (bytecode: the cache ``load_rounds`` warmed). Two
+    at a time: a count does not depend on what else runs."""
+    cache = tmp / "pycache"
+    runs = {f"{name}{'' if mode == 'source' else '_bytecode'}": (code, mode_env(env, mode, cache))
+            for mode in LOAD_MODES for name, (code, env) in cases.items()}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counted = {name: pool.submit(load_instructions, code, env, tmp / f"cachegrind.{name}")
+                   for name, (code, env) in runs.items()}
+        return {f"{name}_instructions": float(f.result()) for name, f in counted.items()}
+
+
+def load_cases(tmp: Path) -> dict[str, tuple[str, dict[str, str]]]:
+    """The three load cases: a bare ``import dagster``, the example spec's code location and a
+    generated spec's of ``LOAD_COMPONENTS`` components."""
     big = write_spec(tmp / "spec500", LOAD_COMPONENTS, with_objects=False)
     base = {k: v for k, v in os.environ.items() if k != "PLATFORM_SPEC"}
-    cases = {
+    return {
         "import_dagster": ("import dagster", base),
         "example": (LOAD_CODE, {**base,
                                 "PLATFORM_SPEC": str(ROOT / "platform" / "platform.yaml")}),
         "spec500": (LOAD_CODE, {**base, "PLATFORM_SPEC": str(big)}),
     }
-    return load_rounds(cases, rounds, tmp)
+
+
+def bench_load(tmp: Path, rounds: int = 5, instructions: bool = False) -> dict[str, float]:
+    """The timed rounds of every load case and, with ``instructions``, their instruction
+    counts (after the timed rounds, which they do not disturb)."""
+    cases = load_cases(tmp)
+    load = load_rounds(cases, rounds, tmp)
+    if instructions:
+        load.update(instruction_counts(cases, tmp))
+    return load
 
 
 def load_report(load: dict[str, float]) -> list[str]:
@@ -436,6 +478,31 @@ def load_report(load: dict[str, float]) -> list[str]:
         f"{'met' if ratio('example', '') <= 1.1 else 'NOT met'}, {LOAD_COMPONENTS} components "
         f"<= 1.3x {'met' if ratio('spec500', '') <= 1.3 else 'NOT met'}; from bytecode: "
         f"{ratio('example', '_bytecode'):.2f}x and {ratio('spec500', '_bytecode'):.2f}x",
+        *instructions_report(load, rows),
+    ]
+
+
+def instructions_report(load: dict[str, float], rows: tuple[tuple[str, str], ...]) -> list[str]:
+    """The instruction counts and their ratios, when they were measured (``--instructions``)."""
+    if "import_dagster_instructions" not in load:
+        return []
+
+    def ratio(k: str, suffix: str) -> float:
+        return (load[f"{k}{suffix}_instructions"]
+                / load[f"import_dagster{suffix}_instructions"])
+
+    return [
+        "",
+        "Instructions executed by the same processes (valgrind `--tool=cachegrind "
+        "--cache-sim=no`, one run each, PYTHONHASHSEED=0; repeatable whatever else runs, so "
+        "they compare changes; the goals stay the CPU ratios above):",
+        "",
+        "| | instructions, from source | / bare `import dagster` | instructions, from "
+        "bytecode | / bare `import dagster` |",
+        "|---|---:|---:|---:|---:|",
+        *(f"| {label} | {load[k + '_instructions'] / 1e9:.3f} G | {ratio(k, ''):.3f} | "
+          f"{load[k + '_bytecode_instructions'] / 1e9:.3f} G | {ratio(k, '_bytecode'):.3f} |"
+          for k, label in rows),
     ]
 
 
@@ -499,11 +566,22 @@ def main() -> int:
     parser.add_argument("--only", choices=("latency", "load"), default=None,
                         help="run only the no-op at 30 ms latency (5,000 objects), or only the "
                              "code location's load")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the instructions of each load case under valgrind "
+                             "(from source and from bytecode; needs valgrind)")
     args = parser.parse_args()
+    if args.instructions and not shutil.which("valgrind"):
+        print("valgrind is not installed: --instructions counts instructions with it "
+              "(Debian/Ubuntu: apt-get install valgrind); run without --instructions for the "
+              "timed figures alone")
+        return 1
+    if args.instructions and args.only == "latency":
+        print("--instructions counts the load cases: use it without --only latency")
+        return 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
     if args.only == "load":  # needs neither kubectl nor the sandbox
         try:
-            load = bench_load(tmp)
+            load = bench_load(tmp, instructions=args.instructions)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print("\n".join(load_report(load)))
@@ -520,7 +598,7 @@ def main() -> int:
             print(json.dumps(latency_figures(lat)))
             return 0
         noop = bench_noop(tmp)
-        load = bench_load(tmp)
+        load = bench_load(tmp, instructions=args.instructions)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     section = report(noop, load, lat)
@@ -547,8 +625,20 @@ def latency_figures(lat: dict[str, Any]) -> dict[str, float | int]:
 
 def load_figures(load: dict[str, float]) -> dict[str, float]:
     """The load figures, units in the keys: ``load_<case>[_bytecode]_[cpu_]s`` and the ratios to
-    ``import dagster`` (``_bytecode``: both sides from compiled bytecode)."""
+    ``import dagster`` (``_bytecode``: both sides from compiled bytecode); with
+    ``--instructions`` also ``load_<case>[_bytecode]_instructions`` and their ratios."""
     out: dict[str, float] = {}
+    if "import_dagster_instructions" in load:
+        for suffix in ("", "_bytecode"):
+            for case in ("import_dagster", "example", "spec500"):
+                name = case if case != "spec500" else f"spec{LOAD_COMPONENTS}"
+                out[f"load_{name}{suffix}_instructions"] = int(
+                    load[f"{case}{suffix}_instructions"])
+            for case in ("example", "spec500"):
+                name = case if case != "spec500" else f"spec{LOAD_COMPONENTS}"
+                out[f"load_{name}{suffix}_instructions_per_import_dagster"] = round(
+                    load[f"{case}{suffix}_instructions"]
+                    / load[f"import_dagster{suffix}_instructions"], 4)
     for suffix in ("", "_bytecode"):
         for case in ("import_dagster", "example", "spec500"):
             name = case if case != "spec500" else f"spec{LOAD_COMPONENTS}"
