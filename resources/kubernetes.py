@@ -26,6 +26,8 @@ from resources.retry import RetryPolicy, call_with_retry
 
 IN_CLUSTER_TOKEN = kubeconfig.IN_CLUSTER_TOKEN
 LIST_PAGE = 500  # kubectl's page size
+# What ``kubectl auth can-i`` asks (authorization.k8s.io/v1); every authenticated user may.
+SELF_SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
 class ApiNotServed(LookupError):
@@ -74,6 +76,10 @@ class KubernetesResource(dg.ConfigurableResource):
     _api_client: Any = PrivateAttr(default=None)
     _dynamic: Any = PrivateAttr(default=None)
     _resources: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
+    # What access reviews answered this identity, by (verb, apiVersion, kind, namespace): its
+    # RBAC is the deployment's, so a run asks each question once (a stale "no" only costs
+    # GETs by name; a stale "yes" meets the 403 the callers handle).
+    _may: dict[tuple[str, str, str, str], bool | None] = PrivateAttr(default_factory=dict)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -307,6 +313,46 @@ class KubernetesResource(dg.ConfigurableResource):
             token = (body.get("metadata") or {}).get("continue")
             if not token:
                 return items
+
+    def may(self, verb: str, api_version: str, kind: str,
+            namespace: str | None = None) -> bool | None:
+        """Whether this identity may ``verb`` objects of a kind in ``namespace`` (None: across
+        all namespaces), as a SelfSubjectAccessReview answers it (``kubectl auth can-i``): a
+        question, not an attempt, so a "no" is no refused request in the audit log. None when
+        the server cannot say (no review API, or reviews refused to this identity). Each
+        question is asked once per resource (its identity)."""
+        key = (verb, api_version, kind, namespace or "")
+        if key not in self._may:
+            self._may[key] = self._review(verb, api_version, kind, namespace)
+        return self._may[key]
+
+    def _review(self, verb: str, api_version: str, kind: str,
+                namespace: str | None) -> bool | None:
+        from kubernetes.client.exceptions import ApiException
+
+        res = self.resource(api_version, kind)
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {
+                    "verb": verb, "group": res.group or "", "resource": res.name,
+                    "namespace": namespace or ""}}}
+        where = namespace or "all namespaces"
+        try:
+            answer = self.call(f"REVIEW {verb} {api_version} {kind} in {where}",
+                               partial(self._post_json, SELF_SUBJECT_ACCESS_REVIEWS, body))
+        except ApiException as exc:
+            if exc.status in (403, 404, 405):
+                return None
+            raise
+        return bool((answer.get("status") or {}).get("allowed"))
+
+    def _post_json(self, path: str, body: dict[str, Any]) -> Any:
+        import json
+
+        resp = self.api_client().call_api(
+            path, "POST", body=body, header_params={"Accept": "application/json",
+                                                    "Content-Type": "application/json"},
+            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True)
+        return json.loads(resp.data)
 
     def _get_json(self, path: str, query: builtins.list[tuple[str, str]]) -> Any:
         import json

@@ -2,6 +2,7 @@
 
     GET    /healthz          {"status": "ok", "services": [...]}
     GET    /requests         {"<service>": {"<METHOD>": count}} for every service, zero-filled
+                             (Kubernetes access reviews count as REVIEW: they write nothing)
     DELETE /requests         reset the counts (also POST /requests/reset)
     GET    /faults           the faults in force, per service
     POST   /faults           {"service": "s3", "error_rate": 0.2, "statuses": [429, 503],

@@ -84,6 +84,12 @@ class Service:
         return json_response(status, {"error": "injected fault", "code": status},
                              **{"Retry-After": str(retry_after)})
 
+    def counted_as(self, method: str, path: str) -> str:
+        """The key a request is counted under in ``GET /requests``: its HTTP method, unless
+        the service knows it for something else (an access review is a POST that writes
+        nothing)."""
+        return method
+
     def route(self, path: str) -> Service:
         """The service a request to ``path`` is counted, faulted and answered by.
 
@@ -278,7 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = self._read_chunked()
-        COUNTER.add(svc.name, self.command)
+        COUNTER.add(svc.name, svc.counted_as(self.command, split.path))
         latency, fault, status, retry_after = FAULTS.decide(svc.name, self.command, split.path)
         if latency:
             time.sleep(latency)

@@ -263,6 +263,13 @@ class ClusterApi(ClusterWriter, Protocol):
         says; raises when the API does not serve the kind."""
         ...
 
+    def may(self, verb: str, api_version: str, kind: str,
+            namespace: str | None = None) -> bool | None:
+        """Whether the run's identity may ``verb`` the kind in ``namespace`` (None: across all
+        namespaces), asked without trying (a SelfSubjectAccessReview); None when the server
+        cannot say."""
+        ...
+
 
 class BackupCluster(ClusterWriter, Protocol):
     """What the backup engine needs of the Kubernetes API (volume snapshots, namespace exports,

@@ -12,9 +12,12 @@ A kind the run's RBAC may not list across namespaces (403) falls back to per-nam
 The RBAC derived from the spec (``core.rbac``) grants the cross-namespace list for every kind a
 component applies except Secrets, which would be the right to read every Secret of the cluster.
 Secrets (``core.manifests.READ_BY_NAME_KINDS``) are never listed per namespace either, which
-would be the right to read every Secret there: refused the cross-namespace list (one refused
-list per run), the view GETs each Secret the component applies or its inventory lists, by name,
-side by side (``named``), as the derived RBAC grants them.
+would be the right to read every Secret there. Before listing them across namespaces the view
+asks once whether it may (``ClusterApi.may``: a SelfSubjectAccessReview, as ``kubectl auth
+can-i`` asks), so the run account, which may not, makes no refused request (an audit log shows
+none); it GETs each Secret the component applies or its inventory lists, by name, side by side
+(``named``), as the derived RBAC grants them. An admin pays one small POST for the question and
+lists as before; a server that cannot answer (None) is asked by listing, the 403 then telling.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from functools import partial
 
 from platform_assets.core import desired
 from platform_assets.core.component_plan import ObjId
+from platform_assets.core.manifests import READ_BY_NAME_KINDS
 from platform_assets.core.ports import ClusterApi, Json
 from platform_assets.engine.handler import ReconcileError, guarded
 from platform_assets.names import FIELD_MANAGER, LABEL_COMPONENT, LABEL_MANAGED_BY
@@ -84,6 +88,7 @@ class ClusterView:
         self._failed: dict[object, ReconcileError] = {}  # a prefetch's error, for its reader
         self.lists = 0  # requests made (pages excepted), for tests and benchmarks
         self.gets = 0  # GETs of objects read by name (``named``), likewise
+        self.reviews = 0  # access reviews asked (``may``), likewise
 
     def _once(self, key: object, read: Callable[[], Index | None]) -> Index | None:
         with self._lock:
@@ -105,8 +110,20 @@ class ClusterView:
         # Items of a list carry no apiVersion or kind: the list says them.
         return _index({(api, kind, *_where(i)): i for i in items})
 
+    def _may_list_across(self, api: str, kind: str) -> bool | None:
+        """Asked once per view (``_once``); the resource keeps the answer for its identity,
+        so a run's later passes and its drift checks do not ask again."""
+        may = guarded(f"REVIEW list {api} {kind} in all namespaces",
+                      partial(self._cluster().may, "list", api, kind, None))
+        with self._lock:
+            self.reviews += 1
+        return may
+
     def _across(self, api: str, kind: str) -> Index | None:
-        """Every object of ours of a kind; None when it must be listed per namespace."""
+        """Every object of ours of a kind; None when it must be listed per namespace (or, for
+        the kinds read by name, read by name)."""
+        if kind in READ_BY_NAME_KINDS and self._may_list_across(api, kind) is False:
+            return None
         try:
             return self._list(api, kind, None, MANAGED)
         except ReconcileError as exc:

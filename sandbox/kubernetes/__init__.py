@@ -13,7 +13,9 @@ Emulated:
 - RBAC authorization of every other request (``rbac.py``), before routing and admission:
   Roles, ClusterRoles and their bindings, the bootstrap discovery roles, the real 403 messages,
   escalation prevention on RBAC writes, and impersonation (``Impersonate-*`` headers); the
-  admin (``system:masters``) is never asked.
+  admin (``system:masters``) is never asked. Access reviews (``reviews.py``:
+  SelfSubjectAccessReview, which ``kubectl auth can-i`` sends, and SubjectAccessReview) are
+  answered by the same authorizer.
 - Discovery (``/version`` reports v1.32.4, ``/api``, ``/apis``, group versions) built from the
   kind table in ``registry.py`` and from every stored CustomResourceDefinition. Only the
   ``snapshot.storage.k8s.io`` CRDs of IONOS's managed clusters exist at start
@@ -75,10 +77,10 @@ Emulated:
   writes and on ``stop()``); ``reset()`` returns to a fresh cluster.
 - ``python -m sandbox.kubernetes --kubeconfig FILE`` runs the emulator alone.
 
-Out of scope: protobuf/CBOR (so kubectl's typed generators such as ``kubectl create configmap`` get
-415; ``kubectl create -f`` and ``apply`` send JSON and work), authorizers other than
-RBAC (Node, Webhook, ABAC), admission webhooks (plugins are Python
-callables), CRD conversion and CRD CEL validation rules, NodePort allocation, strategic
+Out of scope: protobuf/CBOR but for the access reviews (so kubectl's typed generators such
+as ``kubectl create configmap`` get 415; ``kubectl create -f`` and ``apply`` send JSON and
+work), authorizers other than RBAC (Node, Webhook, ABAC), admission webhooks (plugins are
+Python callables), CRD conversion and CRD CEL validation rules, NodePort allocation, strategic
 merge directives other than ``$patch: delete``/``replace`` (``$setElementOrder`` is
 ignored), Table output, aggregated discovery, bookmarks, consistent snapshots across list
 pages, taints and preemption, exec/attach/port-forward, Job retries (``backoffLimit``),

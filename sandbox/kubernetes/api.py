@@ -452,7 +452,7 @@ class ApiServer:
             return obj
         return {**obj, "apiVersion": rt.api_version}
 
-    def _check_kind(self, rt: ResourceType, body: dict[str, Any]) -> None:
+    def check_kind(self, rt: ResourceType, body: dict[str, Any]) -> None:
         av, kind = body.get("apiVersion"), body.get("kind")
         if av is not None and av != rt.api_version and not (
                 rt.custom and isinstance(av, str) and av.startswith(rt.group + "/")):
@@ -494,7 +494,7 @@ class ApiServer:
         if not isinstance(body, dict):
             raise bad_request(f"the body of a create must be a JSON object, got "
                               f"{type(body).__name__}")
-        self._check_kind(rt, body)
+        self.check_kind(rt, body)
         obj = clone(body)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         if isinstance(obj.get("metadata"), dict):
@@ -619,7 +619,7 @@ class ApiServer:
                user: UserInfo | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of an update must be a JSON object")
-        self._check_kind(rt, body)
+        self.check_kind(rt, body)
         with self.store.lock:
             old = self.get(rt, ns, name)
             new = self._merge_update(rt, old, body, sub, fv)
@@ -717,7 +717,7 @@ class ApiServer:
             raise bad_request("metadata must be set in the apply configuration")
         if body.get("apiVersion") is None or body.get("kind") is None:
             raise bad_request("apiVersion and kind must be set in the apply configuration")
-        self._check_kind(rt, body)
+        self.check_kind(rt, body)
         if meta.get("name") != name:
             raise bad_request(f"the name of the object ({meta.get('name')}) does not match "
                               f"the name on the URL ({name})")

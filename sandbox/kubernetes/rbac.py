@@ -41,11 +41,16 @@ Impersonation (k8s.io/apiserver ``pkg/endpoints/filters/impersonation.go``): ``I
 ``-Extra-<key>`` each need the ``impersonate`` verb on users, serviceaccounts, groups, uids or
 userextras/<key>; the request then acts as that user, RBAC and admission included.
 
-Not emulated: the Node and Webhook authorizers, ABAC, SelfSubjectAccessReview and the other
-review APIs (not served), ClusterRole ``aggregationRule`` (nothing the product or its charts
-install uses it: such a role keeps the rules it was written with; setting one still needs
-cluster-admin's authority, as on a real server), the bootstrap roles as stored objects (they
-apply, but are not listed), and the aggregated ``admin``/``edit``/``view`` ClusterRoles.
+An allowed request's reason names the binding that allowed it (rule.go's
+clusterRoleBindingDescriber/roleBindingDescriber, rbac.go authorizingVisitor: ``RBAC: allowed by
+ClusterRoleBinding "x" of ClusterRole "y" to ServiceAccount "name/ns"``), which access reviews
+(``reviews.py``) report.
+
+Not emulated: the Node and Webhook authorizers, ABAC, SelfSubjectRulesReview and
+LocalSubjectAccessReview (not served), ClusterRole ``aggregationRule`` (nothing the product or its
+charts install uses it: such a role keeps the rules it was written with; setting one still needs
+cluster-admin's authority, as on a real server), the bootstrap roles as stored objects (they apply,
+but are not listed), and the aggregated ``admin``/``edit``/``view`` ClusterRoles.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sandbox.kubernetes.api import AdmissionRequest, ApiError, UserInfo
 from sandbox.kubernetes.store import Event, Store
@@ -403,7 +408,32 @@ def only_gc_fields(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
     return _without_gc_fields(new) == _without_gc_fields(old)
 
 
-Resolved = tuple[list[Rule], list[str]]
+class Resolved(NamedTuple):
+    """The rules that apply to a user in a namespace (rule.go VisitRulesFor, flattened)."""
+
+    rules: list[Rule]
+    sources: list[str]  # the binding that grants each rule, as rule.go describes it
+    errors: list[str]  # what could not be resolved (a missing role)
+
+
+def describe_subject(subject: Mapping[str, Any], binding_namespace: str) -> str:
+    """rule.go describeSubject: a ServiceAccount as ``name/namespace``."""
+    kind, name = str(subject.get("kind") or ""), str(subject.get("name") or "")
+    if kind == "ServiceAccount":
+        name = f"{name}/{subject.get('namespace') or binding_namespace}"
+    return f"{kind} {json.dumps(name)}"
+
+
+def describe_binding(binding: Mapping[str, Any], subject: Mapping[str, Any],
+                     namespace: str) -> str:
+    """rule.go clusterRoleBindingDescriber / roleBindingDescriber (``namespace`` is the
+    RoleBinding's, '' for a ClusterRoleBinding)."""
+    ref = binding.get("roleRef") or {}
+    name = str((binding.get("metadata") or {}).get("name") or "")
+    what = f"RoleBinding {json.dumps(f'{name}/{namespace}')}" if namespace \
+        else f"ClusterRoleBinding {json.dumps(name)}"
+    return (f"{what} of {ref.get('kind')} {json.dumps(str(ref.get('name') or ''))} to "
+            f"{describe_subject(subject, namespace)}")
 
 
 class Authorizer:
@@ -443,22 +473,24 @@ class Authorizer:
         return hit
 
     def _resolve(self, user: UserInfo, namespace: str) -> Resolved:
-        rules: list[Rule] = []
-        errors: list[str] = []
+        out = Resolved([], [], [])
         bindings = [("", b) for b in BOOTSTRAP_BINDINGS] + \
             [("", b) for b in self.store.select((GROUP, "clusterrolebindings"))]
         if namespace:
             bindings += [(namespace, b)
                          for b in self.store.select((GROUP, "rolebindings"), namespace)]
         for ns, binding in bindings:
-            if not any(applies_to(user, s, ns) for s in binding.get("subjects") or []
-                       if isinstance(s, dict)):
+            # rule.go appliesTo: the first subject that names the user is the one described.
+            subject = next((s for s in binding.get("subjects") or []
+                            if isinstance(s, dict) and applies_to(user, s, ns)), None)
+            if subject is None:
                 continue
             found, error = self.role_rules(binding.get("roleRef") or {}, ns)
-            rules.extend(found)
+            out.rules.extend(found)
+            out.sources.extend([describe_binding(binding, subject, ns)] * len(found))
             if error:
-                errors.append(error)
-        return rules, errors
+                out.errors.append(error)
+        return out
 
     def role_rules(self, ref: Mapping[str, Any], namespace: str,
                    plural_errors: bool = False) -> tuple[list[Rule], str]:
@@ -480,11 +512,12 @@ class Authorizer:
         return [r for r in role.get("rules") or [] if isinstance(r, dict)], ""
 
     def authorize(self, attrs: Attributes) -> tuple[bool, str]:
-        """rbac.go Authorize: allowed, or the reason of the denial ('' when every binding
-        resolved)."""
-        rules, errors = self.rules_for(attrs.user, attrs.namespace)
-        if any(rule_allows(attrs, r) for r in rules):
-            return True, ""
+        """rbac.go Authorize: allowed and by which binding (``RBAC: allowed by ...``), or the
+        reason of the denial ('' when every binding resolved)."""
+        rules, sources, errors = self.rules_for(attrs.user, attrs.namespace)
+        for rule, source in zip(rules, sources, strict=True):
+            if rule_allows(attrs, rule):
+                return True, f"RBAC: allowed by {source}"
         return False, f"RBAC: {_aggregate(errors)}" if errors else ""
 
     def check(self, attrs: Attributes) -> None:
@@ -534,7 +567,7 @@ class Authorizer:
     def confirm_no_escalation(self, user: UserInfo, namespace: str,
                               rules: Iterable[Rule]) -> str:
         """rule.go ConfirmNoEscalation: '' when the user holds every rule, else the error."""
-        owner, errors = self.rules_for(user, namespace)
+        owner, _sources, errors = self.rules_for(user, namespace)
         missing = [sub for r in rules for sub in breakdown(r)
                    if not any(rule_covers(o, sub) for o in owner)]
         if not missing:

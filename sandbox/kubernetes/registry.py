@@ -28,6 +28,8 @@ class ResourceType:
     generation: bool = False
     custom: bool = False
     field_labels: tuple[str, ...] = ()
+    # What discovery says the type serves: the access reviews (``reviews.py``) are create-only.
+    verbs: tuple[str, ...] = tuple(VERBS)
 
     @property
     def group_version(self) -> str:
@@ -58,7 +60,7 @@ class ResourceType:
     def discovery(self) -> list[dict[str, Any]]:
         main: dict[str, Any] = {
             "name": self.plural, "singularName": self.singular, "namespaced": self.namespaced,
-            "kind": self.kind, "verbs": VERBS,
+            "kind": self.kind, "verbs": list(self.verbs),
         }
         if self.short_names:
             main["shortNames"] = list(self.short_names)
@@ -81,14 +83,15 @@ class ResourceType:
 
 
 def _rt(gv: str, kind: str, plural: str, namespaced: bool = True, short: str = "",
-        subs: str = "", gen: bool = False, cats: str = "", fields: str = "") -> ResourceType:
+        subs: str = "", gen: bool = False, cats: str = "", fields: str = "",
+        verbs: str = ",".join(VERBS)) -> ResourceType:
     group, _, version = gv.rpartition("/")
     return ResourceType(
         group=group, version=version, kind=kind, plural=plural, singular=kind.lower(),
         namespaced=namespaced, short_names=tuple(s for s in short.split(",") if s),
         categories=tuple(c for c in cats.split(",") if c),
         subresources=frozenset(s for s in subs.split(",") if s), generation=gen,
-        field_labels=tuple(f for f in fields.split(",") if f),
+        field_labels=tuple(f for f in fields.split(",") if f), verbs=tuple(verbs.split(",")),
     )
 
 
@@ -157,6 +160,11 @@ BUILTINS: list[ResourceType] = [
         gen=True),
     _rt("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions",
         False, "crd,crds", "status", gen=True),
+    # Create-only and never stored: answered by the authorizer (reviews.py).
+    _rt("authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
+        verbs="create"),
+    _rt("authorization.k8s.io/v1", "SubjectAccessReview", "subjectaccessreviews", False,
+        verbs="create"),
 ]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.http import Request, Response, Service, json_response
-from sandbox.kubernetes import catalogue, openapi, rbac, tables
+from sandbox.kubernetes import catalogue, openapi, rbac, reviews, tables
 from sandbox.kubernetes.api import (
     APPLY,
     JSON_PATCH,
@@ -363,6 +363,13 @@ class KubernetesService(Service):
             return current[1]
         return self.auth.user(req.headers.get("Authorization") or "")
 
+    def counted_as(self, method: str, path: str) -> str:
+        """Access reviews are counted as ``REVIEW``, not ``POST``: a question that writes
+        nothing, which "writes of a run" must not count."""
+        if method == "POST" and path.rstrip("/") in reviews.PATHS:
+            return reviews.COUNTED_AS
+        return method
+
     def fault_response(self, status: int, retry_after: int) -> Response:
         reason = _REASONS.get(status, "InternalError")
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -508,6 +515,10 @@ class KubernetesService(Service):
 
     def _resource(self, req: Request, group: str, version: str, rest: list[str]) -> Response:
         rt, ns, name, sub = self._locate(group, version, rest)
+        if rt.gk in reviews.KINDS:
+            if name is not None:
+                raise _unknown_path()
+            return self._review(req, rt)
         dry_run = self._dry_run(req)
         table = tables.table_version(req.headers.get("Accept") or "") \
             if req.method == "GET" else None
@@ -611,6 +622,25 @@ class KubernetesService(Service):
         if req.method == "DELETE":
             return json_response(200, self._delete_collection(req, rt, ns, dry_run))
         raise _not_allowed(req)
+
+    def _review(self, req: Request, rt: ResourceType) -> Response:
+        """An access review (``reviews.py``): create-only, answered, never stored."""
+        if req.method != "POST":
+            raise _not_allowed(req)
+        if req.content_type == reviews.PROTOBUF:
+            body = reviews.decode_protobuf(req.body, rt)
+        else:
+            body = self._body(req, ("application/json", "application/yaml"))
+            if not isinstance(body, dict):
+                raise bad_request(f"the body of a create must be a JSON object, got "
+                                  f"{type(body).__name__}")
+            self.api.check_kind(rt, body)
+            body = self.api.decode(rt, {**body, "apiVersion": rt.api_version, "kind": rt.kind},
+                                   self._field_validation(req))
+        user = self.user(req)
+        assert user is not None, "handle() answers 401 before routing"
+        answer = reviews.review(rt, body, user, self.authorizer.authorize)
+        return json_response(201, answer)
 
     def _table(self, rt: ResourceType, body: dict[str, Any], version: str | None,
                q: dict[str, str]) -> dict[str, Any]:

@@ -190,9 +190,11 @@ class SecretsByName(FakeCluster):
     """The cluster as the derived RBAC lets the run see it: Secrets are never listed (403
     across namespaces and in a namespace alike), and only the named ones are readable."""
 
-    def __init__(self, readable: set[tuple[str, str]] | None = None) -> None:
+    def __init__(self, readable: set[tuple[str, str]] | None = None,
+                 answers: bool = True) -> None:
         super().__init__()
         self.readable = readable  # (namespace, name); None: every Secret
+        self.answers = answers  # whether access reviews are answered (else None: cannot say)
         self.secret_lists: list[str | None] = []
 
     def list_managed(self, api_version: str, kind: str, namespace: str | None,
@@ -204,6 +206,11 @@ class SecretsByName(FakeCluster):
                             f"{namespace or 'the cluster scope'}")
         return super().list_managed(api_version, kind, namespace, label_selector)
 
+    def may(self, verb: str, api_version: str, kind: str,
+            namespace: str | None = None) -> bool | None:
+        self.reads["REVIEW"] += 1
+        return kind != "Secret" if self.answers else None
+
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> dict[str, Any] | None:
         if kind == "Secret" and self.readable is not None and \
@@ -214,24 +221,43 @@ class SecretsByName(FakeCluster):
 
 
 def test_secrets_are_read_by_name_never_listed_in_a_namespace(tmp_path: Path) -> None:
-    """Each component's Secret is one GET by name: the run is refused the cross-namespace list
-    once and never lists Secrets per namespace (that would read every Secret there)."""
+    """Each component's Secret is one GET by name: the run asks once whether it may list
+    Secrets across namespaces (an access review, not a refused list), is told no, and never
+    lists Secrets at all (per namespace that would read every Secret there)."""
     from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
 
     graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=three_more)
     k8s = SecretsByName({(ns, "web-token") for ns in ["web", *NAMES]})
     first = engine(graph, k8s)
     assert sum(first.reconcile(n).writes for n in components(graph)) == 4 * 5
+    assert k8s.secret_lists == []
     k8s.reads.clear()
-    k8s.secret_lists.clear()
     again = engine(graph, k8s)
     outcomes = [again.reconcile(n) for n in components(graph)]
     assert all(o.writes == 0 and o.healthy for o in outcomes)
     assert all(not o.orphans for o in outcomes)
-    assert k8s.secret_lists == [None]  # the one refused list across namespaces, no other
-    # Deployment, ConfigMap, Namespace and the refused Secret list; one GET per Secret.
-    assert k8s.reads == {"LIST": 4, "GET": 4}
-    assert again.runtime.view().gets == 4
+    assert k8s.secret_lists == []  # no Secret list was tried, so none was refused
+    # Deployment, ConfigMap and Namespace lists, the one review, one GET per Secret.
+    assert k8s.reads == {"LIST": 3, "REVIEW": 1, "GET": 4}
+    view = again.runtime.view()
+    assert (view.gets, view.reviews) == (4, 1)
+
+
+def test_a_server_that_cannot_answer_the_review_is_asked_by_listing(tmp_path: Path) -> None:
+    """No answer to the review (no review API, or reviews refused): the view tries the list
+    across namespaces as it would without asking, and the 403 sends it to the GETs by name."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=three_more)
+    k8s = SecretsByName({(ns, "web-token") for ns in ["web", *NAMES]}, answers=False)
+    first = engine(graph, k8s)
+    assert sum(first.reconcile(n).writes for n in components(graph)) == 4 * 5
+    k8s.reads.clear()
+    k8s.secret_lists.clear()
+    again = engine(graph, k8s)
+    assert all(again.reconcile(n).writes == 0 for n in components(graph))
+    assert k8s.secret_lists == [None]
+    assert k8s.reads == {"LIST": 4, "REVIEW": 1, "GET": 4}
 
 
 def test_a_secret_removed_from_the_spec_is_pruned_by_its_inventory_name(tmp_path: Path) -> None:
@@ -255,7 +281,7 @@ def test_a_secret_removed_from_the_spec_is_pruned_by_its_inventory_name(tmp_path
         ("update", "v1 ConfigMap web/platform-ops-inventory-web")]
     assert ("v1", "Secret", "web", "web-token") not in k8s.objects
     assert ("v1", "Secret", "web", "theirs") in k8s.objects
-    assert k8s.secret_lists == [None]
+    assert k8s.secret_lists == []
 
 
 def test_a_secret_not_ours_by_its_labels_is_neither_diffed_nor_pruned(tmp_path: Path) -> None:
@@ -325,4 +351,5 @@ def test_an_account_that_may_list_secrets_across_namespaces_lists_them_once(
     k8s.reads.clear()
     again = engine(graph, k8s)
     assert all(again.reconcile(n).writes == 0 for n in components(graph))
-    assert k8s.reads == {"LIST": 4}
+    assert k8s.reads == {"LIST": 4, "REVIEW": 1}  # the question costs one small POST
+

@@ -185,6 +185,29 @@ def test_bootstrap_policy_lets_every_user_discover(store: Store) -> None:
     assert not authz.authorize(attrs("GET", "/metrics"))[0]
 
 
+def test_an_allowed_request_names_the_binding_that_allowed_it(store: Store) -> None:
+    """[helpers] rbac.go authorizingVisitor: ``RBAC: allowed by`` the binding, described as
+    [resolver] rule.go's clusterRoleBindingDescriber / roleBindingDescriber do (a
+    ServiceAccount as ``name/namespace``, its namespace defaulting to the RoleBinding's)."""
+    authz = Authorizer(store)
+    put(store, "roles", role("Role", "read", READ_CM, "runs"))
+    put(store, "rolebindings", binding("read", "Role", "read", [
+        {"kind": "User", "name": "someone-else"},
+        {"kind": "ServiceAccount", "name": "runner"}], "runs"))
+    assert authz.authorize(attrs("GET", "/api/v1/namespaces/runs/configmaps/c")) == (
+        True, 'RBAC: allowed by RoleBinding "read/runs" of Role "read" to ServiceAccount '
+              '"runner/runs"')
+    assert authz.authorize(attrs("GET", "/version")) == (
+        True, 'RBAC: allowed by ClusterRoleBinding "system:discovery" of ClusterRole '
+              '"system:discovery" to Group "system:authenticated"')
+    put(store, "clusterroles", role("ClusterRole", "read", READ_CM))
+    put(store, "clusterrolebindings", binding("read-all", "ClusterRole", "read", [
+        {"kind": "ServiceAccount", "name": "runner", "namespace": "runs"}]))
+    assert authz.authorize(attrs("GET", "/api/v1/namespaces/x/configmaps/c")) == (
+        True, 'RBAC: allowed by ClusterRoleBinding "read-all" of ClusterRole "read" to '
+              'ServiceAccount "runner/runs"')
+
+
 def test_a_missing_role_is_the_denials_reason(store: Store) -> None:
     """[helpers] Authorize's reason lists what could not be resolved, and the 403 carries it
     [forbidden]."""
@@ -236,10 +259,11 @@ def test_resolved_rules_follow_rbac_writes_and_reloads(store: Store) -> None:
     put(store, "roles", role("Role", "read", [], "runs"))
     assert not authz.authorize(a)[0]
     store.load({"resourceVersion": store.rv, "objects": []})
-    assert authz.rules_for(SA, "runs") == (rbac.BOOTSTRAP_CLUSTER_ROLES["system:discovery"]
-                                           + rbac.BOOTSTRAP_CLUSTER_ROLES["system:basic-user"]
-                                           + rbac.BOOTSTRAP_CLUSTER_ROLES[
-                                               "system:public-info-viewer"], [])
+    resolved = authz.rules_for(SA, "runs")
+    assert (resolved.rules, resolved.errors) == (
+        rbac.BOOTSTRAP_CLUSTER_ROLES["system:discovery"]
+        + rbac.BOOTSTRAP_CLUSTER_ROLES["system:basic-user"]
+        + rbac.BOOTSTRAP_CLUSTER_ROLES["system:public-info-viewer"], [])
 
 
 def test_covers_breaks_rules_down(store: Store) -> None:

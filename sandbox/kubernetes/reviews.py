@@ -1,0 +1,228 @@
+"""Access reviews (authorization.k8s.io/v1): ``SelfSubjectAccessReview``, what ``kubectl auth
+can-i`` asks, and ``SubjectAccessReview``, answered by the same authorizer as every request.
+
+Sources (kubernetes/kubernetes unless noted):
+
+- ``pkg/registry/authorization/selfsubjectaccessreview/rest.go`` (REST.Create): the body is
+  validated, the user to check is the requester (``genericapirequest.UserFrom``: after
+  impersonation), the attributes come from ``spec.resourceAttributes`` or
+  ``spec.nonResourceAttributes``, and the answer is the object with ``status.allowed`` (the
+  decision is Allow), ``status.denied`` (Deny: RBAC never denies) and ``status.reason``;
+  nothing is stored. ``subjectaccessreview/rest.go``: the user to check is
+  ``spec.user``/``groups``/``uid``/``extra`` as given (no ``system:authenticated`` is added).
+- ``pkg/apis/authorization/validation/validation.go``: exactly one of the attribute kinds
+  (``cannot be specified in combination with resourceAttributes``, ``exactly one of
+  nonResourceAttributes or resourceAttributes must be specified``), for a SubjectAccessReview
+  ``at least one of user or group must be specified``, ``metadata`` ``must be empty``; errors
+  are apimachinery ``errors.NewInvalid`` with the kind qualified by the group and name "".
+- ``pkg/registry/authorization/util/helpers.go`` (ResourceAttributesFrom,
+  NonResourceAttributesFrom): an empty version is ``*``.
+- The decision is the authorizer chain's (k8s.io/apiserver ``pkg/authorization/union``): the
+  privileged group ``system:masters`` is allowed with no reason, then RBAC (``rbac.py``), whose
+  allowed reason names the binding; Node and RBAC both without opinion leave reason ''.
+- Who may create them: ``create`` on the resource, authorized like any request before this
+  runs; ``system:basic-user`` grants ``selfsubjectaccessreviews`` to every authenticated user.
+- The wire: kubectl's typed client sends the review as protobuf (``Content-Type:
+  application/vnd.kubernetes.protobuf``; k8s.io/apimachinery ``runtime/serializer/protobuf``:
+  the ``k8s\\x00`` prefix and a ``runtime.Unknown`` envelope whose ``raw`` is the message of
+  k8s.io/api ``authorization/v1/generated.proto``) and accepts JSON back, which is answered.
+
+Not emulated: protobuf responses (JSON is answered, which the clients accept), label and field
+selectors in ``resourceAttributes`` (kept and ignored, as RBAC ignores them; their validation
+and ``evaluationError`` are not), the value of a non-empty ``metadata`` in its error (JSON here,
+Go's ``%#v`` there), admission of the reviews.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sandbox.kubernetes import rbac
+from sandbox.kubernetes.api import ApiError, UserInfo, bad_request
+from sandbox.kubernetes.registry import ResourceType
+
+GROUP = "authorization.k8s.io"
+SELF = (GROUP, "selfsubjectaccessreviews")
+SUBJECT = (GROUP, "subjectaccessreviews")
+KINDS = frozenset({SELF, SUBJECT})
+PATHS = frozenset(f"/apis/{GROUP}/v1/{plural}" for _, plural in KINDS)
+COUNTED_AS = "REVIEW"  # the sandbox's request counts (``GET /requests``): not a write
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+_PROTOBUF_MAGIC = b"k8s\x00"
+
+Json = dict[str, Any]
+
+
+def _varint(buf: bytes, at: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if at >= len(buf):
+            raise ValueError("truncated varint")
+        byte = buf[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def _fields(buf: bytes) -> list[tuple[int, int | bytes]]:
+    """The (field number, value) pairs of one protobuf message: varints as ints, the
+    length-delimited as bytes; fixed-width fields are skipped (none of ours is one)."""
+    out: list[tuple[int, int | bytes]] = []
+    at = 0
+    while at < len(buf):
+        key, at = _varint(buf, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = _varint(buf, at)
+            out.append((number, value))
+        elif wire == 2:
+            size, at = _varint(buf, at)
+            if at + size > len(buf):
+                raise ValueError("truncated field")
+            out.append((number, buf[at:at + size]))
+            at += size
+        elif wire in (1, 5):
+            at += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+    return out
+
+
+# generated.proto field numbers -> JSON names, per message (strings unless a message follows).
+_Message = dict[int, tuple[str, "str | _Message"]]
+_STR = "str"
+_LIST = "list"
+_RESOURCE: _Message = {1: ("namespace", _STR), 2: ("verb", _STR), 3: ("group", _STR),
+                       4: ("version", _STR), 5: ("resource", _STR), 6: ("subresource", _STR),
+                       7: ("name", _STR)}
+_NON_RESOURCE: _Message = {1: ("path", _STR), 2: ("verb", _STR)}
+_SELF_SPEC: _Message = {1: ("resourceAttributes", _RESOURCE),
+                        2: ("nonResourceAttributes", _NON_RESOURCE)}
+_SUBJECT_SPEC: _Message = {**_SELF_SPEC, 3: ("user", _STR), 4: ("groups", _LIST),
+                           6: ("uid", _STR)}
+# ObjectMeta: anything set in it is an error, so its string fields are enough to report it.
+_META: _Message = {1: ("name", _STR), 2: ("generateName", _STR), 3: ("namespace", _STR),
+                   5: ("uid", _STR), 6: ("resourceVersion", _STR)}
+
+
+def _message(buf: bytes, shape: _Message) -> Json:
+    out: Json = {}
+    for number, value in _fields(buf):
+        name, kind = shape.get(number, ("", ""))
+        if not name or not isinstance(value, bytes):
+            continue
+        if kind == _STR:
+            if value:  # the JSON tags are omitempty: an empty string reads as absent
+                out[name] = value.decode()
+        elif kind == _LIST:
+            out.setdefault(name, []).append(value.decode())
+        elif isinstance(kind, dict):
+            out[name] = _message(value, kind)
+    return out
+
+
+def decode_protobuf(raw: bytes, rt: ResourceType) -> Json:
+    """A review sent as protobuf, as the JSON object it stands for."""
+    if not raw.startswith(_PROTOBUF_MAGIC):
+        raise bad_request("the protobuf body lacks the k8s\\x00 prefix")
+    try:
+        envelope = {n: v for n, v in _fields(raw[len(_PROTOBUF_MAGIC):])
+                    if isinstance(v, bytes)}  # runtime.Unknown: typeMeta, raw, ...
+        type_meta = _message(envelope.get(1, b""), {1: ("apiVersion", _STR),
+                                                    2: ("kind", _STR)})
+        body = envelope.get(2, b"")
+        spec_shape = _SELF_SPEC if rt.gk == SELF else _SUBJECT_SPEC
+        out: Json = {**type_meta, **_message(body, {1: ("metadata", _META),
+                                                   2: ("spec", spec_shape)})}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"unable to decode the protobuf body: {exc}") from None
+    out.setdefault("metadata", {})
+    out.setdefault("spec", {})
+    return out
+
+
+def _invalid(rt: ResourceType, causes: list[tuple[str, str]]) -> ApiError:
+    """apimachinery errors.NewInvalid(kind, "", errs): one cause, or ``[a, b]``."""
+    texts = [f"{f}: {m}" for f, m in causes]
+    text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    return ApiError(422, "Invalid", f'{rt.kind}.{rt.group} "" is invalid: {text}',
+                    {"group": rt.group, "kind": rt.kind,
+                     "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f}
+                                for f, m in causes]})
+
+
+def _go_value(value: Any) -> str:
+    """How field.Invalid prints a value: ``"null"`` for nil, strings quoted, structs as
+    ``%#v`` (a Go literal of the internal type)."""
+    if value is None:
+        return '"null"'
+    if isinstance(value, str):
+        return json.dumps(value)
+    path, verb = json.dumps(str(value.get("path") or "")), json.dumps(str(value.get("verb") or ""))
+    return f"authorization.NonResourceAttributes{{Path:{path}, Verb:{verb}}}"
+
+
+def validate(rt: ResourceType, review: Json) -> list[tuple[str, str]]:
+    """validation.go ValidateSelfSubjectAccessReview / ValidateSubjectAccessReview."""
+    spec = review.get("spec") or {}
+    res, non = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    causes: list[tuple[str, str]] = []
+    if res is not None and non is not None:
+        causes.append(("spec.nonResourceAttributes", f"Invalid value: {_go_value(non)}: cannot "
+                       "be specified in combination with resourceAttributes"))
+    if res is None and non is None:
+        causes.append(("spec.resourceAttributes", 'Invalid value: "null": exactly one of '
+                       "nonResourceAttributes or resourceAttributes must be specified"))
+    if rt.gk == SUBJECT and not spec.get("user") and not spec.get("groups"):
+        causes.append(("spec.user", f"Invalid value: {json.dumps(spec.get('user') or '')}: "
+                       "at least one of user or group must be specified"))
+    meta = {k: v for k, v in (review.get("metadata") or {}).items()
+            if k != "managedFields" and v not in (None, "", {}, [], 0)}
+    if meta:
+        causes.append(("metadata", f"Invalid value: {json.dumps(meta, sort_keys=True)}: "
+                       "must be empty"))
+    return causes
+
+
+def attributes(user: UserInfo, spec: Mapping[str, Any]) -> rbac.Attributes:
+    """helpers.go ResourceAttributesFrom / NonResourceAttributesFrom."""
+    res = spec.get("resourceAttributes")
+    if res is not None:
+        return rbac.Attributes(
+            user=user, verb=str(res.get("verb") or ""), resource_request=True,
+            api_group=str(res.get("group") or ""),
+            api_version=str(res.get("version") or "*"), resource=str(res.get("resource") or ""),
+            subresource=str(res.get("subresource") or ""),
+            namespace=str(res.get("namespace") or ""), name=str(res.get("name") or ""))
+    non = spec.get("nonResourceAttributes") or {}
+    return rbac.Attributes(user=user, verb=str(non.get("verb") or ""), resource_request=False,
+                           path=str(non.get("path") or ""))
+
+
+def _subject(spec: Mapping[str, Any]) -> UserInfo:
+    """subjectaccessreview/rest.go: the user as the spec gives it, groups and all."""
+    return UserInfo(str(spec.get("user") or ""), tuple(str(g) for g in spec.get("groups") or []),
+                    str(spec.get("uid") or ""))
+
+
+def review(rt: ResourceType, body: Json, requester: UserInfo,
+           authorize: Callable[[rbac.Attributes], tuple[bool, str]]) -> Json:
+    """The answered review (rest.go Create): ``body`` decoded, validated, evaluated."""
+    causes = validate(rt, body)
+    if causes:
+        raise _invalid(rt, causes)
+    spec = body.get("spec") or {}
+    user = requester if rt.gk == SELF else _subject(spec)
+    if rbac.privileged(user):
+        allowed, reason = True, ""
+    else:
+        allowed, reason = authorize(attributes(user, spec))
+    status: Json = {"allowed": allowed}
+    if reason:
+        status["reason"] = reason
+    return {"kind": rt.kind, "apiVersion": rt.api_version,
+            "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
