@@ -80,9 +80,15 @@ def _rollout_states(k8s: Cluster, name: str, strategy: dict[str, Any],
          sum(1 for s in states[-1].values() if s["spec"]) == 1, "the second rollout",
          timeout=20)
     done.set()
-    k8s.http("PATCH", f"{DEPLOYMENTS}/{name}", {"metadata": {"annotations": {"x": "y"}}},
-             content_type="application/merge-patch+json")  # wakes the watch up to end it
+    # An event on one of ours wakes the watch up to end it. An annotation on the Deployment did
+    # not: the sandbox's deployment controller does not copy Deployment annotations to the
+    # ReplicaSet (kube's SetNewReplicaSetAnnotations does), so the watch ran out its 20 s.
+    code, _ = k8s.http("PATCH", f"/apis/apps/v1/namespaces/default/replicasets/"
+                       f"{next(iter(states[-1]))}", {"metadata": {"annotations": {"x": "y"}}},
+                       content_type="application/merge-patch+json")
+    assert code == 200
     thread.join(timeout=25)
+    assert not thread.is_alive()
     return states
 
 
