@@ -59,9 +59,9 @@ def prune_groups(objs: desired.ComponentObjects, inventory: Json | None) -> set[
 
 def prune_names(objs: desired.ComponentObjects, inventory: Json | None) -> set[ObjId]:
     """Objects of the kinds read by name that the last inventory lists and the spec no longer
-    has: read by name too, so they can be pruned. Only the inventory can name them; one that
-    never made it into an inventory (a run that failed between its apply and the inventory's)
-    is not found, where a list would have found it by its labels."""
+    has: read by name too, so they can be pruned. Only the inventory can name them, so a run
+    writes a new one into the inventory before applying it (``ComponentPlan.write_ahead``): a
+    run that dies between the two leaves it inventoried, and a later run finds it."""
     listed = {oid for oid in desired.parse_inventory(inventory) if oid[1] in READ_BY_NAME_KINDS}
     return listed - observe_names(objs)
 
@@ -77,6 +77,11 @@ class ComponentPlan:
     orphans: list[str]  # leftovers kept (pruning off, or namespaces)
     inventory: Json  # the inventory ConfigMap to apply last
     inventory_change: Change
+    # An inventory to apply before the first object of a kind read by name that the observed
+    # inventory does not list (``write_ahead_before``): the last one's entries and the new
+    # ones. It is ``inventory`` itself when nothing is pruned, which then is not applied again.
+    write_ahead: Json | None = None
+    write_ahead_before: ObjId | None = None
 
     @property
     def pruned(self) -> int:
@@ -124,9 +129,34 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
         orphans.append(address)
     inventory = desired.stamp(desired.inventory_object(component, [*objs.objects, *kept]),
                               component.name)
-    inv_change = inventory_change(inventory, observed.get(desired.obj_id(objs.inventory)), mode)
+    have_inventory = observed.get(desired.obj_id(objs.inventory))
+    inv_change = inventory_change(inventory, have_inventory, mode)
     plan.add(inv_change)
-    return ComponentPlan(plan, bodies, changes, prunes, orphans, inventory, inv_change)
+    ahead, before = write_ahead(component, inventory, have_inventory, changes)
+    return ComponentPlan(plan, bodies, changes, prunes, orphans, inventory, inv_change,
+                         ahead if inv_change.writes else None, before)
+
+
+def write_ahead(component: Component, inventory: Json, have: Json | None,
+                changes: Mapping[ObjId, Change]) -> tuple[Json | None, ObjId | None]:
+    """The inventory to write before applying objects only the inventory can name (the kinds
+    read by name: a list by labels never finds them), and the first of them in apply order;
+    (None, None) when the observed inventory already lists each one the plan writes.
+
+    It lists what the observed inventory lists and what the final ``inventory`` lists, so a run
+    killed after the apply leaves every such object named for the next run to prune or keep;
+    with no prune pending that union is ``inventory`` itself."""
+    listed = set(desired.parse_inventory(have))
+    new = [oid for oid, ch in changes.items()
+           if ch.writes and oid[1] in READ_BY_NAME_KINDS and oid not in listed]
+    if not new:
+        return None, None
+    final = set(desired.parse_inventory(inventory))
+    if listed <= final:
+        return inventory, new[0]
+    union = [{"apiVersion": a, "kind": k, "metadata": {"name": n, "namespace": ns}}
+             for a, k, ns, n in sorted(final | listed)]
+    return desired.stamp(desired.inventory_object(component, union), component.name), new[0]
 
 
 def ignore_rules(component: Component) -> tuple[IgnoreRule, ...]:

@@ -4,8 +4,10 @@ Observe first checks that the server serves every API version and CRD the compon
 (``core.preflight``), then reads through the run's ``ClusterView`` (each kind listed once
 across namespaces, filtered by the component's label; Secrets by name); planning is
 ``core.component_plan.plan_component``; apply writes only what the plan says changed
-(namespaces, objects, prunes, then the inventory); verify waits for the health targets with
-the injected clock and sleeper (the first look uses what observe and apply returned).
+(namespaces, objects, prunes, then the inventory; a Secret the inventory does not list yet is
+written into it before it is applied: ``ComponentPlan.write_ahead``); verify waits for the
+health targets with the injected clock and sleeper (the first look uses what observe and apply
+returned).
 """
 
 from __future__ import annotations
@@ -225,10 +227,17 @@ class ComponentHandler:
             view.wrote(guarded(f"APPLY v1 Namespace {ns}",
                                partial(k8s.apply, desired.namespace_object(ns))))
             out.writes += 1
+        ahead: Json | None = None  # the inventory written ahead, if any
         for oid, want in planned.objects.items():
             change = planned.changes[oid]
             if not change.writes:
                 continue
+            if oid == planned.write_ahead_before and planned.write_ahead is not None:
+                # Named before it exists: a run killed after this apply leaves it inventoried.
+                ahead = planned.write_ahead
+                view.wrote(guarded(f"APPLY {planned.inventory_change.address} (ahead of "
+                                   f"{change.address})", partial(k8s.apply, ahead)))
+                out.writes += 1
             body = self._with_reconcile_request(rt, st, oid, want)
             st.observed[oid] = guarded(f"APPLY {change.address}", partial(k8s.apply, body))
             view.wrote(st.observed[oid])
@@ -239,7 +248,7 @@ class ComponentHandler:
                         partial(k8s.delete, oid[0], oid[1], oid[3], oid[2] or None))
                 view.deleted(oid)
                 out.writes += 1
-        if planned.inventory_change.writes:
+        if planned.inventory_change.writes and ahead is not planned.inventory:
             view.wrote(guarded(f"APPLY {planned.inventory_change.address}",
                                partial(k8s.apply, planned.inventory)))
             out.writes += 1

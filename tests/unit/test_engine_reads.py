@@ -353,3 +353,93 @@ def test_an_account_that_may_list_secrets_across_namespaces_lists_them_once(
     assert all(again.reconcile(n).writes == 0 for n in components(graph))
     assert k8s.reads == {"LIST": 4, "REVIEW": 1}  # the question costs one small POST
 
+
+class KilledAfterSecret(SecretsByName):
+    """The run dies right after its first Secret is applied (the pod killed, the node gone),
+    before anything else is written: the inventory last of all, in particular."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kill = True
+        self.applied: list[str] = []
+
+    def apply(self, obj: dict[str, Any], force: bool = True, dry_run: bool = False,
+              subresource: str | None = None) -> dict[str, Any]:
+        if self.kill and self.applied and self.applied[-1].startswith("Secret/"):
+            raise RuntimeError("the run was killed")
+        self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        return super().apply(obj, force, dry_run, subresource)
+
+
+def inventoried(k8s: FakeCluster, ns: str = "web") -> list[str]:
+    import json
+
+    inv = k8s.objects[("v1", "ConfigMap", ns, f"platform-ops-inventory-{ns}")]
+    return list(json.loads(inv["data"]["objects"]))
+
+
+def test_a_secret_applied_by_a_killed_run_is_pruned_once_it_leaves_the_spec(
+        tmp_path: Path) -> None:
+    """The Secret is written into the inventory before it is applied: the run killed right
+    after applying it leaves it inventoried, so the next run, after the spec dropped it, reads
+    it by that name and prunes it; then nothing is written. (Without the write-ahead the
+    inventory came last, was never written, and no run could find the Secret again.)"""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = KilledAfterSecret()
+    with pytest.raises(ReconcileError, match="the run was killed"):
+        engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    assert k8s.applied == ["Namespace/web", "ConfigMap/web-config",
+                           "ConfigMap/platform-ops-inventory-web", "Secret/web-token"]
+    assert "v1/Secret/web/web-token" in inventoried(k8s)
+    k8s.kill = False
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG])
+    outcome = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")],
+                                           Options(force=True))
+    assert ("delete", "v1 Secret web/web-token") in [
+        (c.action, c.address) for c in outcome.plan.changes if c.writes]
+    assert ("v1", "Secret", "web", "web-token") not in k8s.objects
+    assert inventoried(k8s) == ["apps/v1/Deployment/web/web", "v1/ConfigMap/web/web-config"]
+    k8s.writes.clear()
+    again = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    assert again.writes == 0 and not k8s.writes
+    assert k8s.secret_lists == []
+
+
+def test_the_inventory_written_ahead_keeps_what_a_pending_prune_still_needs(
+        tmp_path: Path) -> None:
+    """A run that adds a Secret while pruning another writes ahead the old entries and the new
+    one (no duplicates), then the final inventory; a run that adds one and prunes nothing
+    writes the inventory once, ahead, as it would have written it last."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName()
+    web = component_key("platform", "web")
+    assert engine(graph, k8s).reconcile(graph.nodes[web]).writes == 5
+    renamed = {**SECRET, "metadata": {"name": "web-token-2"}}
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, renamed])
+    seen: list[list[str]] = []
+    real_apply = k8s.apply
+
+    def apply(obj: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if obj["metadata"]["name"] == "platform-ops-inventory-web":
+            import json
+
+            seen.append(json.loads(obj["data"]["objects"]))
+        return real_apply(obj, *args, **kwargs)
+
+    k8s.apply = apply  # type: ignore[method-assign]
+    outcome = engine(graph, k8s).reconcile(graph.nodes[web], Options(force=True))
+    base = ["apps/v1/Deployment/web/web", "v1/ConfigMap/web/web-config"]
+    assert seen == [[*base, "v1/Secret/web/web-token", "v1/Secret/web/web-token-2"],
+                    [*base, "v1/Secret/web/web-token-2"]]
+    # The Secret, the prune and the inventory twice.
+    assert outcome.writes == 4
+    assert ("v1", "Secret", "web", "web-token") not in k8s.objects
+    seen.clear()
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, renamed, {
+        **SECRET, "metadata": {"name": "web-token-3"}}])
+    assert engine(graph, k8s).reconcile(graph.nodes[web]).writes == 2
+    assert seen == [[*base, "v1/Secret/web/web-token-2", "v1/Secret/web/web-token-3"]]

@@ -1,0 +1,118 @@
+"""The run account's Secrets on the sandbox (RBAC as kube-apiserver's, sandbox/kubernetes/rbac.py):
+a Secret applied by a run killed before its inventory is still pruned once it leaves the spec,
+and no Secret request of a reconcile is refused (it asks with a SelfSubjectAccessReview,
+pkg/registry/authorization/selfsubjectaccessreview/rest.go, instead of trying the list)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from platform_assets.core.graph import Graph, component_key
+from platform_assets.core.rbac import derive_rbac, load_component_manifests, to_objects, to_yaml
+from platform_assets.engine.reconcile import Engine, Options, ReconcileError
+from resources.kubernetes import KubernetesResource
+from sandbox.http import COUNTER, serve
+from sandbox.kubernetes import KubernetesService
+from sandbox.world import World
+from tests.integration.run_account import install, runner_kubeconfig
+from tests.unit.engine_fakes import CONFIG, DEPLOYMENT, FakeBuckets, FakeCloud, make_graph
+
+pytestmark = pytest.mark.integration
+
+WEB = component_key("platform", "web")
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-token"},
+          "type": "Opaque", "stringData": {"token": "not-a-secret"}}
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class KilledAfterSecret:
+    """The run's Kubernetes API until the run dies, right after applying its first Secret (the
+    pod killed, the node gone): every later call fails."""
+
+    def __init__(self, inner: KubernetesResource):
+        self.inner = inner
+        self.applied: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def apply(self, obj: dict[str, Any], force: bool = True, dry_run: bool = False,
+              subresource: str | None = None) -> dict[str, Any]:
+        if self.applied and self.applied[-1].startswith("Secret/"):
+            raise RuntimeError("the run was killed")
+        self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        return dict(self.inner.apply(obj, force, dry_run, subresource))
+
+
+@pytest.fixture
+def sandbox_k8s(tmp_path: Path) -> Iterator[tuple[KubernetesService, KubernetesResource]]:
+    svc = KubernetesService(World())
+    svc.add_nodes()
+    svc.start_controllers()
+    server = serve(svc)
+    (tmp_path / "admin").write_text(svc.kubeconfig(server.url))
+    try:
+        yield svc, KubernetesResource(kubeconfig_path=str(tmp_path / "admin"), retry_attempts=2,
+                                      retry_max_wait_seconds=0.2)
+    finally:
+        svc.stop()
+        server.stop()
+
+
+def engine(graph: Graph, k8s: Any) -> Engine:
+    assert graph.base_dir is not None
+    return Engine(graph.spec, graph.base_dir, ionos=FakeCloud(), kubernetes=k8s,
+                  object_storage=FakeBuckets())
+
+
+def k8s_writes() -> int:
+    return sum(n for m, n in COUNTER.snapshot().get("kubernetes", {}).items() if m in WRITES)
+
+
+def test_a_secret_a_killed_run_applied_is_pruned_by_the_run_account(
+        sandbox_k8s: tuple[KubernetesService, KubernetesResource], tmp_path: Path) -> None:
+    """As the run account with the RBAC derived from the spec that has the Secret (the deployed
+    RBAC, which a spec commit reconciled by ``git_changes`` does not change): the run dies
+    right after applying the Secret; the inventory, written ahead of it, names it; the next
+    run, after the spec dropped it, reads it by that name and prunes it, and a third writes
+    nothing. No Secret request was refused: the run asked whether it may list them."""
+    svc, admin = sandbox_k8s
+    graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET])
+    assert graph.base_dir is not None
+    install(admin, to_yaml(to_objects(derive_rbac(
+        graph.spec, load_component_manifests(graph.spec, graph.base_dir)))))
+    runner = KubernetesResource(
+        kubeconfig_path=str(runner_kubeconfig(tmp_path / "admin", tmp_path / "runner")),
+        retry_attempts=2, retry_max_wait_seconds=0.2)
+    svc.authorizer.denials.clear()
+
+    killed = KilledAfterSecret(runner)
+    with pytest.raises(ReconcileError, match="the run was killed"):
+        engine(graph, killed).reconcile(graph.nodes[WEB])
+    assert killed.applied == ["ConfigMap/web-config", "ConfigMap/platform-ops-inventory-web",
+                              "Secret/web-token"]
+    assert admin.get("v1", "Secret", "web-token", "web") is not None
+    inventory = admin.get("v1", "ConfigMap", "platform-ops-inventory-web", "web")
+    assert inventory is not None
+    assert "v1/Secret/web/web-token" in json.loads(inventory["data"]["objects"])
+
+    graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG])
+    outcome = engine(graph, runner).reconcile(graph.nodes[WEB], Options(force=True))
+    assert ("delete", "v1 Secret web/web-token") in [
+        (c.action, c.address) for c in outcome.plan.changes if c.writes]
+    assert admin.get("v1", "Secret", "web-token", "web") is None
+    inventory = admin.get("v1", "ConfigMap", "platform-ops-inventory-web", "web")
+    assert inventory is not None
+    assert json.loads(inventory["data"]["objects"]) == [
+        "apps/v1/Deployment/web/web", "v1/ConfigMap/web/web-config"]
+
+    COUNTER.reset()
+    again = engine(graph, runner).reconcile(graph.nodes[WEB])
+    assert again.writes == 0 and k8s_writes() == 0, again.plan.to_text()
+    assert not [m for m in svc.authorizer.denials if '"secrets"' in m], \
+        list(svc.authorizer.denials)
