@@ -39,7 +39,7 @@ from resources.alertmanager import AlertmanagerResource  # noqa: E402
 from resources.git import GitRepositoryResource  # noqa: E402
 from sandbox import http  # noqa: E402
 from sandbox.alertmanager import AlertmanagerService  # noqa: E402
-from sensors import alertmanager_alerts, git_changes  # noqa: E402
+from sensors.ticks import alertmanager_alerts, git_changes  # noqa: E402
 
 EXAMPLE = ROOT / "platform"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"

@@ -650,7 +650,7 @@ def cmd_checkout(args: argparse.Namespace) -> int:
     location loads its spec from (``$PLATFORM_GIT_CHECKOUT``): the Helm values run it as the
     code server's and run pods' init container, and the git_changes sensor keeps it current."""
     from resources.git import GitRepositoryResource, GitUnavailable
-    from sensors.git_changes import graph_at
+    from sensors.ticks.git_changes import graph_at
 
     dest = args.dest or os.environ.get("PLATFORM_GIT_CHECKOUT")
     if not dest:

@@ -26,6 +26,11 @@ ACTION_JOBS = {
     "rerun_backup": SNAPSHOT_JOB,
     "expand_pvc": EXPAND_PVC_JOB,
 }
+# Where the checks that verify a remediated asset run, by the asset's group: the job that holds
+# them (the alert sensor requests them after a remediation run succeeded).
+VERIFY_JOB_BY_GROUP = {"infrastructure": RECONCILE_JOB, "platform": RECONCILE_JOB,
+                       "applications": RECONCILE_JOB, "backups": SNAPSHOT_JOB,
+                       "certificates": AUDIT_CERTIFICATES_JOB}
 
 # Ops whose names appear in run config or in step keys.
 RECONCILE_OP = "reconcile_platform_assets"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from platform_assets.names import CODE_LOCATION
-from sensors.git_changes import RELOAD_URL_ENV, request_reload
+from sensors.ticks.git_changes import RELOAD_URL_ENV, request_reload
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -31,6 +31,7 @@ from sandbox import http
 from sandbox.alertmanager import AlertmanagerService
 from sandbox.git import GitRepository, git, seed_repository
 from sensors import alertmanager_alerts, git_changes, run_failures
+from sensors.ticks import alertmanager_alerts as alert_tick
 
 pytestmark = pytest.mark.integration
 
@@ -338,7 +339,7 @@ def am_tick(graph: Graph, am: AlertmanagerResource, cursor: str | None, now: dat
             instance: dg.DagsterInstance | None = None,
             definitions: dg.Definitions | None = None) -> tuple[Any, str | None]:
     ctx = dg.build_sensor_context(cursor=cursor, instance=instance, definitions=definitions)
-    result = alertmanager_alerts.evaluate(ctx, am, graph, now=now)
+    result = alert_tick.evaluate(ctx, am, graph, now=now)
     return result, ctx.cursor
 
 
@@ -471,10 +472,10 @@ def test_malformed_alerts_are_named_and_skipped(am: AlertmanagerResource) -> Non
     fire(am, "PlatformDriftDetected", QUIET, component="loki")
     garbage = WithGarbage(url=am.url)
     ctx = dg.build_sensor_context()
-    out = alertmanager_alerts.evaluate(ctx, garbage, example_graph(), now=QUIET)
+    out = alert_tick.evaluate(ctx, garbage, example_graph(), now=QUIET)
     assert isinstance(out, list) and len(out) == 1
     ctx2 = dg.build_sensor_context(cursor=ctx.cursor)
-    out2 = alertmanager_alerts.evaluate(ctx2, garbage, example_graph(), now=QUIET)
+    out2 = alert_tick.evaluate(ctx2, garbage, example_graph(), now=QUIET)
     assert isinstance(out2, dg.SkipReason)
     assert "1 malformed" in out2.skip_message
     assert "Mangled (fingerprint 0bad)" in out2.skip_message

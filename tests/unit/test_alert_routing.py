@@ -16,7 +16,7 @@ import pytest
 from platform_assets.core.alert_routing import FleetState, alert_selector, route_alerts
 from platform_assets.core.remediation import RemediationState
 from platform_assets.spec.loader import SpecError, load_graphs, load_specs_text
-from sensors import alertmanager_alerts
+from sensors.ticks import alertmanager_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = ROOT / "examples" / "fleet" / "platform.yaml"

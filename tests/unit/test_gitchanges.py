@@ -154,7 +154,7 @@ def test_credentials_in_git_urls_are_redacted() -> None:
 
 
 def test_git_cursor_reads_json_and_bare_shas() -> None:
-    from sensors.git_changes import GitCursor
+    from sensors.ticks.git_changes import GitCursor
 
     sha = "a" * 40
     assert GitCursor.parse(sha).applied == sha

@@ -156,7 +156,7 @@ def _release_service(release: str, namespace: str, port: int) -> str:
 
 
 def test_the_code_server_reads_a_checkout_and_reloads_through_the_internal_webserver() -> None:
-    from sensors.git_changes import RELOAD_URL_ENV
+    from sensors.ticks.git_changes import RELOAD_URL_ENV
 
     v = values()
     (code,) = v["dagster-user-deployments"]["deployments"]

@@ -16,7 +16,6 @@ from jobs import remediation as remediation_jobs
 from platform_assets import names
 from platform_assets.definitions import build_definitions
 from platform_assets.spec.loader import DEFAULT_SPEC
-from sensors.alertmanager_alerts import VERIFY_JOB_BY_GROUP
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_DIRS = ("platform_assets", "jobs", "sensors", "schedules", "resources")
@@ -28,7 +27,8 @@ def defs() -> dg.Definitions:
 
 
 def test_every_job_a_sensor_or_rule_launches_is_defined(defs: dg.Definitions) -> None:
-    launched = {*names.ACTION_JOBS.values(), *VERIFY_JOB_BY_GROUP.values(), names.RECONCILE_JOB}
+    launched = {*names.ACTION_JOBS.values(), *names.VERIFY_JOB_BY_GROUP.values(),
+                names.RECONCILE_JOB}
     for job in sorted(launched):
         assert defs.resolve_job_def(job).name == job
     alert_sensor = defs.resolve_sensor_def(names.ALERT_SENSOR)

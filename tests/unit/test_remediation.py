@@ -271,7 +271,7 @@ def test_helpers() -> None:
 
 
 def test_run_failure_alert_lists_failed_and_downstream_assets() -> None:
-    from sensors.run_failures import failure_alert
+    from sensors.ticks.run_failures import failure_alert
 
     failed = [("ionos", "cluster")]
     downstream = [("platform", f"c{i}") for i in range(60)]
