@@ -10,7 +10,7 @@ has no netem), after one unmeasured pass over every endpoint, the same endpoints
   after the other (what a shell loop does);
 * ``handshake``: one handshake on its own: the median over 25 single-endpoint probes of the time
   from connect to the parsed leaf (``ProbeResult.elapsed_ms``);
-* ``audit``: ``platform_assets.certificate_assets.audit`` over all endpoints with the spec's
+* ``audit``: ``platform_assets.runs.certificates.audit`` over all endpoints with the spec's
   concurrency bound (probe + evaluation), as the ``certificates`` asset runs it.
 
 Goals (issue 6): audit <= openssl / 10, and audit <= 3 x handshake x ceil(N / concurrency).
@@ -40,8 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from platform_assets.certificate_assets import Observer, audit  # noqa: E402
 from platform_assets.core.certs import ProbeTarget  # noqa: E402
+from platform_assets.runs.certificates import Observer, audit  # noqa: E402
 from platform_assets.spec.models import Certificate, Certificates  # noqa: E402
 from resources.tls import TlsProbeResource  # noqa: E402
 

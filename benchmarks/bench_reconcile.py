@@ -166,7 +166,7 @@ def bench_noop(tmp: Path) -> dict[str, Any]:
     from platform_assets.core.manifests import forget_parsed
     from platform_assets.engine.reconcile import Engine
     from platform_assets.names import FIELD_MANAGER
-    from platform_assets.reconcile_assets import MAX_PARALLEL, run_in_order
+    from platform_assets.runs.reconcile import MAX_PARALLEL, run_in_order
     from platform_assets.spec.loader import load_graph
     from resources.kubernetes import KubernetesResource
 
@@ -258,7 +258,7 @@ def bench_latency(tmp: Path, rounds: int = 3) -> dict[str, Any]:
     from platform_assets.core.manifests import forget_parsed
     from platform_assets.engine.reconcile import Engine
     from platform_assets.names import FIELD_MANAGER
-    from platform_assets.reconcile_assets import MAX_PARALLEL, run_in_order
+    from platform_assets.runs.reconcile import MAX_PARALLEL, run_in_order
     from platform_assets.spec.loader import load_graph
     from resources.kubernetes import KubernetesResource
     from sandbox.admin import AdminClient
@@ -507,7 +507,7 @@ def instructions_report(load: dict[str, float], rows: tuple[tuple[str, str], ...
 
 
 def report(noop: dict[str, Any], load: dict[str, float], lat: dict[str, Any]) -> str:
-    from platform_assets.reconcile_assets import MAX_PARALLEL
+    from platform_assets.runs.reconcile import MAX_PARALLEL
 
     ratio = noop["ours_s"] / noop["kubectl_s"]
     ours_reads = sum(v for m, v in noop["ours_calls"].items() if m in ("GET",))

@@ -7,5 +7,6 @@ namespace export); ``bucket`` reads and deletes what lies in a bucket; ``restore
 restore points and applies retention; ``drills`` restores into scratch databases and namespaces,
 trusting an object only when it matches what the backup run recorded; ``streams`` encodes the
 objects (zstd or gzip, AES-256-GCM).
-The asset modules ``platform_assets/backup_assets.py`` turn their outcomes into Dagster events.
+The backup assets and checks (``platform_assets/backup_assets.py``; what they run:
+``platform_assets/runs/backups.py``) turn their outcomes into Dagster events.
 """

@@ -12,9 +12,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from platform_assets.certificate_assets import Observer, audit, build_certificate_assets
+from platform_assets.certificate_assets import build_certificate_assets
 from platform_assets.core.certs import CERT_MANAGER_API_VERSION
 from platform_assets.core.graph import build_graph
+from platform_assets.runs.certificates import Observer, audit
 from platform_assets.spec import load_spec
 from platform_assets.spec.loader import DEFAULT_SPEC
 from platform_assets.spec.models import Certificate, Certificates

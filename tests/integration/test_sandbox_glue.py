@@ -219,7 +219,7 @@ def test_audit_of_the_seeded_spec_finds_the_secret_served(sandbox: Any) -> None:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    from platform_assets.certificate_assets import Observer, audit
+    from platform_assets.runs.certificates import Observer, audit
     from platform_assets.spec import load_spec
     from resources.kubernetes import KubernetesResource
     from resources.tls import TlsProbeResource

@@ -32,7 +32,8 @@ RUNTIME_ONLY = [
 ]
 RUNTIME_PACKAGES = ["platform_assets.backups", "platform_assets.engine", "kubernetes", "boto3",
                     "botocore", "ionoscloud", "psycopg2", "pymysql",
-                    "sensors.ticks"]  # what a sensor's tick runs: the tick imports it
+                    "sensors.ticks",  # what a sensor's tick runs: the tick imports it
+                    "platform_assets.runs"]  # what an asset, check or op runs: the run does
 
 
 @pytest.fixture(scope="module")

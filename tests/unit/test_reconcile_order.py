@@ -7,7 +7,7 @@ import gc
 import threading
 
 from platform_assets.core.graph import Node
-from platform_assets.reconcile_assets import run_in_order
+from platform_assets.runs.reconcile import run_in_order
 
 
 def node(name: str, *deps: str) -> Node:

@@ -15,7 +15,7 @@ from platform_assets.core.graph import component_key
 from platform_assets.core.plan_report import PlanReport, render
 from platform_assets.core.redact import REDACTED, looks_secret, redact_change, redact_value
 from platform_assets.engine.reconcile import Engine, Options, ReconcileError
-from platform_assets.reconcile_assets import _metadata, drift_result
+from platform_assets.runs.reconcile import _metadata, drift_result
 from tests.unit.engine_fakes import (
     CONFIG,
     DEPLOYMENT,
