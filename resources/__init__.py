@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from platform_assets.core.graph import Graph
 
-if TYPE_CHECKING:  # the credentials module is imported when a resource is built
+if TYPE_CHECKING:  # the credentials module is imported when a spec names its own variables
     from resources.credentials import IonosCredentialNames
 
 # The name of an environment variable -> its value (or a ``dg.EnvVar`` that resolves later).
@@ -72,13 +72,15 @@ def _no_database() -> Any:
 
 @functools.lru_cache(maxsize=64)
 def _ionos(location: str, names: IonosCredentialNames | None) -> Any:
-    from resources.credentials import IonosCredentialNames
     from resources.ionos import IonosCloudResource
 
-    own = names or IonosCredentialNames(None, None, None)  # None: the shared variables
+    # None: the shared variables (IONOS_TOKEN, or IONOS_USERNAME and IONOS_PASSWORD).
+    token, username, password, environment = (
+        (names.token, names.username, names.password, names.environment) if names
+        else (None, None, None, None))
     return IonosCloudResource(location=location, retry_attempts=8, retry_max_wait_seconds=30.0,
-                              token_env=own.token, username_env=own.username,
-                              password_env=own.password, environment=own.environment)
+                              token_env=token, username_env=username, password_env=password,
+                              environment=environment)
 
 
 def ionos_credential_names(graph: Graph) -> IonosCredentialNames | None:

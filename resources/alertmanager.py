@@ -22,8 +22,6 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from resources.retry import RetryPolicy, call_with_retry
-
 
 class AlertmanagerUnavailable(RuntimeError):
     """Alertmanager could not be reached or answered with an error; the message says which."""
@@ -90,6 +88,8 @@ class AlertmanagerResource(dg.ConfigurableResource):
         # loading the code location, and only a sensor tick calls Alertmanager.
         from urllib.error import HTTPError, URLError
         from urllib.request import Request, urlopen
+
+        from resources.retry import RetryPolicy, call_with_retry
 
         def call() -> Any:
             req = Request(url, data=data, method=method, headers=headers)

@@ -5,7 +5,8 @@ handed on as an iterator (the backup engine compresses and encrypts it on the wa
 dump of any size streams without being held in memory or written to disk. The password goes to
 the tools through the ``MYSQL_PWD`` environment variable of the child process, never on a command
 line and never into logs. Restores (for drills) stream the other way into ``mariadb``. Table row
-counts and ``CHECKSUM TABLE`` results come from pymysql.
+counts and ``CHECKSUM TABLE`` results come from pymysql. The tools' processes are
+``resources.dump_tools``, imported by the first dump or restore.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
-import subprocess
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -24,8 +22,9 @@ import dagster as dg
 from pydantic import Field
 
 # Bytes of a dump read from its pipe at a time: as much as the widened pipe holds
-# (``_widen_pipe``). A 1 MiB buffer is still in the cache when zstd takes it, and freed ones are
-# used again by malloc; 4 MiB ones each cost fresh page faults (about 0.1 s of CPU a GiB).
+# (``resources.dump_tools._widen_pipe``). A 1 MiB buffer is still in the cache when zstd takes
+# it, and freed ones are used again by malloc; 4 MiB ones each cost fresh page faults (about
+# 0.1 s of CPU a GiB).
 STREAM_CHUNK = 1024 * 1024
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
@@ -73,6 +72,8 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         return f"{self.user}@{host or self.host}:{self.port}"
 
     def _binary(self, name: str) -> str:
+        from resources.dump_tools import find_binary
+
         return find_binary(name, "install the MariaDB client tools")
 
     def _env(self, password: str | None = None) -> dict[str, str]:
@@ -119,6 +120,8 @@ class DatabaseDumpResource(dg.ConfigurableResource):
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of the client tools (for the manifest)."""
+        from resources.dump_tools import tool_versions
+
         return tool_versions((self.dump_binary, self.client_binary), self._binary)
 
     def server_version(self, host: str | None = None) -> str:
@@ -151,6 +154,8 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         The iterator raises ``DumpFailed`` at the end if the tool exited non-zero, so a
         consumer that uploads the chunks never completes an object from a failed dump.
         """
+        from resources.dump_tools import stream_output
+
         db = _check_name(database)
         cmd = [self._binary(self.dump_binary), *self._args(host), "--single-transaction",
                "--quick", "--routines", "--triggers", "--events", "--hex-blob",
@@ -169,6 +174,8 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         for this restore and holds privileges on ``database`` alone, so a planted ``USE`` of
         another database, ``DROP DATABASE`` or ``GRANT`` is refused by the server.
         """
+        from resources.dump_tools import RESTORE_WHY, feed_input
+
         db = _check_name(database)
         self._recreate(db, host)
         with self._scratch_user(db, host) as (user, password):
@@ -176,7 +183,7 @@ class DatabaseDumpResource(dg.ConfigurableResource):
                    *self._args(host, client=True, user=user), "--batch", "--sandbox",
                    "--local-infile=0", db]
             return feed_input(cmd, sql_chunks, self._env(password),
-                              f"restore into {db} on {self._where(host)}", _RESTORE_WHY)
+                              f"restore into {db} on {self._where(host)}", RESTORE_WHY)
 
     def _recreate(self, db: str, host: str | None) -> None:
         import pymysql
@@ -225,143 +232,3 @@ class DatabaseDumpResource(dg.ConfigurableResource):
         db = _check_name(database)
         with self.connect(host) as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
-
-
-class _Tail:
-    """Collect the last few KB of a pipe in a thread (so a chatty stderr cannot block)."""
-
-    def __init__(self, pipe: Any, keep: int = 4096):
-        self._buf = b""
-        self._keep = keep
-        self._pipe = pipe
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        for line in iter(lambda: self._pipe.read(4096), b""):
-            self._buf = (self._buf + line)[-self._keep:]
-        self._pipe.close()
-
-    def join(self) -> None:
-        self._thread.join(timeout=10)
-
-    def text(self) -> str:
-        return self._buf.decode(errors="replace").strip()
-
-
-# What a client's stderr means, first match wins (lower case).
-_WHY = (
-    ("not allowed in the sandbox mode", "refused a client command (--sandbox)"),
-    ("ssl", "TLS failed (the server offers none, or its certificate does not verify)"),
-    ("access denied", "wrong credentials (access denied)"),
-    ("can't connect", "server unreachable"),
-    ("unknown server host", "server unreachable"),
-    ("lost connection", "server unreachable"),
-    ("unknown database", "unknown database"),
-)
-
-
-# A restore runs as the drill user, whose grants cover the scratch database alone.
-_RESTORE_WHY = (
-    ("not allowed in the sandbox mode", "refused a client command (--sandbox)"),
-    ("ssl", "TLS failed (the server offers none, or its certificate does not verify)"),
-    ("ssl", "TLS failed (the server offers none, or its certificate does not verify)"),
-    ("denied", "refused: the dump reaches outside its scratch database"),
-)
-
-
-def _explain(what: str, code: int, stderr: str, table: tuple[tuple[str, str], ...] = _WHY
-             ) -> str:
-    low = stderr.lower()
-    why = next((w for needle, w in table if needle in low), f"exit code {code}")
-    last = stderr.splitlines()[-1] if stderr else ""
-    return f"{what} failed: {why}" + (f" ({last})" if last else "")
-
-
-def find_binary(name: str, install: str) -> str:
-    """The path of the client tool ``name`` (on PATH, or an absolute path); ``DumpFailed``
-    saying what to ``install`` when there is none."""
-    path = shutil.which(name) or (name if os.path.isabs(name) and os.path.exists(name) else None)
-    if not path:
-        raise DumpFailed(f"{name} not found on PATH: {install}")
-    return path
-
-
-def tool_versions(names: Iterable[str], locate: Callable[[str], str]) -> dict[str, str]:
-    """``--version`` of each client tool, by its file name (for the manifest); a tool that
-    cannot run says why instead."""
-    out = {}
-    for name in names:
-        try:
-            text = subprocess.run([locate(name), "--version"], capture_output=True,
-                                  text=True, timeout=10, check=False).stdout.strip()
-        except (OSError, DumpFailed, subprocess.SubprocessError) as exc:
-            text = f"unavailable ({exc})"
-        out[os.path.basename(name)] = text
-    return out
-
-
-def _widen_pipe(fd: int, size: int = 1024 * 1024) -> None:
-    """Let the pipe hold ``size`` bytes (Linux; 1 MiB is what an unprivileged process may ask):
-    with the default 64 KiB, the reader and the tool wake each other for every 64 KiB, 16,000
-    times a GiB. Where it is refused (another OS, the user's pipe quota), the pipe stays as it
-    is."""
-    import fcntl
-
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is None:
-        return
-    with suppress(OSError):
-        fcntl.fcntl(fd, set_size, size)
-
-
-def stream_output(cmd: list[str], env: dict[str, str], chunk_size: int, what: str,
-                  table: tuple[tuple[str, str], ...] = _WHY) -> Iterator[bytes]:
-    """``cmd``'s stdout in chunks of ``chunk_size``; the iterator raises ``DumpFailed`` at its
-    end when the tool exited non-zero (its stderr explained by ``table``), and kills the tool
-    when the consumer stops early."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=env)
-    err = _Tail(proc.stderr)
-    stdout = proc.stdout
-    assert stdout is not None
-    _widen_pipe(stdout.fileno())
-    finished = False
-    try:
-        yield from iter(lambda: stdout.read(chunk_size), b"")
-        code = proc.wait()
-        err.join()
-        if code != 0:
-            raise DumpFailed(_explain(what, code, err.text(), table))
-        finished = True
-    finally:
-        if not finished and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        stdout.close()
-
-
-def feed_input(cmd: list[str], data: Iterable[bytes], env: dict[str, str], what: str,
-               table: tuple[tuple[str, str], ...]) -> int:
-    """Run ``cmd`` with ``data`` on its stdin; return the bytes fed. ``DumpFailed`` when the
-    tool exits early or non-zero (its stderr explained by ``table``)."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env)
-    err = _Tail(proc.stderr)
-    total = 0
-    assert proc.stdin is not None
-    try:
-        for block in data:
-            total += len(block)
-            proc.stdin.write(block)
-        proc.stdin.close()
-    except BrokenPipeError as exc:
-        proc.kill()
-        proc.wait()
-        err.join()
-        raise DumpFailed(f"{what} failed: {exc}; {err.text()}") from None
-    code = proc.wait()
-    err.join()
-    if code != 0:
-        raise DumpFailed(_explain(what, code, err.text(), table))
-    return total

@@ -12,25 +12,18 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from resources.credentials import (
-    IONOS_API_URL,
-    IONOS_CERTMANAGER_URL,
-    IONOS_MARIADB_URL,
-    IonosCredentialNames,
-    IonosCredentials,
-    IonosEndpoints,
-    ionos_credentials,
-    ionos_endpoints,
-)
 from resources.ionos_dbaas import IonosDatabases
 from resources.ionos_gateways import IonosGateways
 from resources.ionos_registry import IonosRegistries
-from resources.retry import RetryPolicy, call_with_retry
+
+if TYPE_CHECKING:  # credentials and retries are imported by the first API call, not when loading
+    from resources.credentials import IonosCredentials, IonosEndpoints
+    from resources.retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -134,6 +127,8 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
     @property
     def retry_policy(self) -> RetryPolicy:
         """The retries of transient IONOS API errors this resource is configured for."""
+        from resources.retry import RetryPolicy
+
         return RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                            max_delay=self.retry_max_wait_seconds)
 
@@ -143,6 +138,8 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
         Raises:
             CredentialError: none is set (the message names the variables), or one badly.
         """
+        from resources.credentials import IonosCredentialNames, IonosCredentials, ionos_credentials
+
         if self.token or (self.username and self.password):
             return IonosCredentials(token=self.token, username=self.username,
                                     password=self.password)
@@ -153,6 +150,13 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
 
     def endpoints(self) -> IonosEndpoints:
         """The Cloud API, MariaDB and Certificate Manager URLs this resource talks to."""
+        from resources.credentials import (
+            IONOS_API_URL,
+            IONOS_CERTMANAGER_URL,
+            IONOS_MARIADB_URL,
+            ionos_endpoints,
+        )
+
         explicit = {IONOS_API_URL: self.api_url, IONOS_MARIADB_URL: self.mariadb_url,
                     IONOS_CERTMANAGER_URL: self.certmanager_url}
         return ionos_endpoints(self.location, explicit=explicit.get)
@@ -238,6 +242,8 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
             fn: the SDK call.
             log: receives one line per retry.
         """
+        from resources.retry import call_with_retry
+
         return call_with_retry(fn, describe, self.retry_policy, on_retry=log)
 
     def write(self, describe: str, fn: Callable[[], Any],
@@ -328,6 +334,8 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
         if log is not None:
             def on_retry(message: str) -> None:
                 log(f"{message}; checking whether it was created first")
+        from resources.retry import call_with_retry
+
         return call_with_retry(create, describe, self.retry_policy, sleep=sleep,
                                on_retry=on_retry, recover=recover)
 

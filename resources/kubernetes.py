@@ -14,17 +14,18 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from platform_assets.names import FIELD_MANAGER
-from resources import kubeconfig
 from resources.ionos import IonosCloudResource
-from resources.retry import RetryPolicy, call_with_retry
 
-IN_CLUSTER_TOKEN = kubeconfig.IN_CLUSTER_TOKEN
+if TYPE_CHECKING:  # credentials and retries are imported by the first API call, not when loading
+    from resources.kubeconfig import KubeSource
+    from resources.retry import RetryPolicy
+
 LIST_PAGE = 500  # kubectl's page size
 # What ``kubectl auth can-i`` asks (authorization.k8s.io/v1); every authenticated user may.
 SELF_SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
@@ -84,15 +85,19 @@ class KubernetesResource(dg.ConfigurableResource):
     @property
     def retry_policy(self) -> RetryPolicy:
         """The retries of transient Kubernetes API errors this resource is configured for."""
+        from resources.retry import RetryPolicy
+
         return RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                            max_delay=self.retry_max_wait_seconds)
 
-    def source(self) -> kubeconfig.KubeSource:
+    def source(self) -> KubeSource:
         """Where the credentials come from (``resources.kubeconfig`` gives the order)."""
+        from resources import kubeconfig
+
         return kubeconfig.choose(kubeconfig_path=self.kubeconfig_path, context=self.context,
                                  in_cluster=self.in_cluster,
                                  from_ionos_cluster=self.from_ionos_cluster,
-                                 token_mounted=IN_CLUSTER_TOKEN.exists)
+                                 token_mounted=kubeconfig.IN_CLUSTER_TOKEN.exists)
 
     def _kubeconfig_from_ionos(self) -> dict[str, Any]:
         if not (self.ionos and self.cluster_name):
@@ -116,6 +121,8 @@ class KubernetesResource(dg.ConfigurableResource):
         """A ``kubernetes.client.ApiClient``, built on first use."""
         if self._api_client is None:
             from kubernetes import client
+
+            from resources import kubeconfig
 
             cfg = client.Configuration()
             kubeconfig.load(self.source(), cfg, self._kubeconfig_from_ionos)
@@ -188,6 +195,8 @@ class KubernetesResource(dg.ConfigurableResource):
     def call(self, describe: str, fn: Callable[[], Any],
              log: Callable[[str], Any] | None = None) -> Any:
         """Run one API call with retries on transient errors (honouring Retry-After)."""
+        from resources.retry import call_with_retry
+
         return call_with_retry(fn, describe, self.retry_policy, on_retry=log)
 
     @staticmethod

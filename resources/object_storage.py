@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from platform_assets.core.small_objects import read_small
-from resources.retry import RetryPolicy, call_with_retry
-
 if TYPE_CHECKING:
     from resources.s3_transfer import UploadResult
 
@@ -134,6 +131,8 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def call(self, describe: str, fn: Callable[[], T], log: Log = None) -> T:
         """One S3 call with bounded retries of transient errors (429/5xx honour Retry-After)."""
+        from resources.retry import RetryPolicy, call_with_retry
+
         policy = RetryPolicy(attempts=self.retry_attempts, base_delay=0.5,
                              max_delay=self.retry_max_wait_seconds)
         return call_with_retry(fn, describe, policy, on_retry=log)
@@ -170,6 +169,8 @@ class ObjectStorageResource(dg.ConfigurableResource):
 
     def get_bytes(self, bucket: str, key: str, region: str | None = None) -> bytes | None:
         """A small object's bytes, or None when it does not exist."""
+        from platform_assets.core.small_objects import read_small
+
         client = self.client(region, bucket)
 
         def get() -> bytes | None:

@@ -27,14 +27,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from resources.database import (
-    STREAM_CHUNK,
-    DatabaseUnavailable,
-    feed_input,
-    find_binary,
-    stream_output,
-    tool_versions,
-)
+from resources.database import STREAM_CHUNK, DatabaseUnavailable
 
 if TYPE_CHECKING:  # the Protocols' module is imported by a dump or drill, not when loading
     from platform_assets.core.ports import PgLogin
@@ -97,6 +90,8 @@ class PostgresDumpResource(dg.ConfigurableResource):
         return PgLogin(self.host or host, self.port, user, password)
 
     def _binary(self, name: str) -> str:
+        from resources.dump_tools import find_binary
+
         return find_binary(name, "install the PostgreSQL client tools (Debian: "
                                  "postgresql-client)")
 
@@ -134,6 +129,8 @@ class PostgresDumpResource(dg.ConfigurableResource):
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of ``pg_dump`` and ``pg_restore`` (for the manifest)."""
+        from resources.dump_tools import tool_versions
+
         return tool_versions((self.pg_dump_binary, self.pg_restore_binary), self._binary)
 
     def server_version(self, login: PgLogin) -> str:
@@ -173,6 +170,8 @@ class PostgresDumpResource(dg.ConfigurableResource):
         """``pg_dump --format=custom`` of one database, in chunks; the iterator raises
         ``DumpFailed`` at its end when the tool exited non-zero, so an upload of the chunks
         never completes from a failed dump."""
+        from resources.dump_tools import stream_output
+
         db = _check_name(database)
         cmd = [self._binary(self.pg_dump_binary), *self._args(login, db), "--format=custom",
                "--compress=0", "--no-sync"]
@@ -184,6 +183,7 @@ class PostgresDumpResource(dg.ConfigurableResource):
         same name (see the module docstring); return the bytes fed. The caller drops it with
         ``drop_database``."""
         from platform_assets.core.ports import PgLogin
+        from resources.dump_tools import feed_input
 
         db = _check_name(scratch)
         password = secrets.token_urlsafe(24)

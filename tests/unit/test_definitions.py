@@ -28,6 +28,10 @@ RUNTIME_ONLY = [
     "platform_assets.core.ports",  # the Protocols engines type resources as
     "platform_assets.core.remediation",  # deciding remediations: a sensor tick
     "platform_assets.core.retention",  # restore points and RPO: backup checks
+    "resources.credentials",  # reading IONOS credentials: the first IONOS client of a run
+    "resources.dump_tools",  # the dump and restore tools' processes: backup runs and drills
+    "resources.kubeconfig",  # where Kubernetes credentials come from: the first API client
+    "resources.retry",  # retrying API calls: the first call of a run or tick
     "resources.tls_probe",  # TLS handshakes: the certificate audit
 ]
 RUNTIME_PACKAGES = ["platform_assets.backups", "platform_assets.engine", "kubernetes", "boto3",

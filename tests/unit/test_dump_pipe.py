@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from resources.database import DumpFailed, _widen_pipe, stream_output
+from resources.database import DumpFailed
+from resources.dump_tools import _widen_pipe, stream_output
 
 PRINT = "import sys; sys.stdout.buffer.write(bytes(range(256)) * 40000)"
 
