@@ -11,9 +11,9 @@ whose applied-hash annotation equals the spec's is only corrected when its drift
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from platform_assets.core import desired, ownership
+from platform_assets.core import desired, immutable, ownership
 from platform_assets.core.calendar import Gate
 from platform_assets.core.diff import MISSING, FieldChange, diff, touches
 from platform_assets.core.fieldpath import parse_jq_path, parse_json_pointer, render
@@ -113,9 +113,13 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
                         mode=mode))
     rules = ignore_rules(component)
     want_ids = {desired.obj_id(o): o for o in objs.objects}
-    changes = {oid: plan.add(object_change(want, observed.get(oid), gate, mode, rules))
+    replacing = ReplacePolicy(component.name, component.allow_replace)
+    changes = {oid: plan.add(object_change(want, observed.get(oid), gate, mode, rules,
+                                           replacing))
                for oid, want in want_ids.items()}
-    bodies = {oid: apply_body(want, observed.get(oid), rules) if changes[oid].writes else want
+    # A replace creates the object anew: the whole of it, fields others owned included.
+    bodies = {oid: apply_body(want, observed.get(oid), rules)
+              if changes[oid].writes and changes[oid].action != "replace" else want
               for oid, want in want_ids.items()}
     wanted = {*changes, desired.obj_id(objs.inventory)}
     leftovers = [oid for oid in observed if oid not in wanted]
@@ -169,21 +173,65 @@ def ignore_rules(component: Component) -> tuple[IgnoreRule, ...]:
         for d in component.ignore_differences)
 
 
+@dataclass(frozen=True)
+class ReplacePolicy:
+    """Whose objects these are, and whether their spec lets a reconcile replace them."""
+
+    component: str = ""
+    allow_replace: bool = False
+
+
 def object_change(want: Json, have: Json | None, gate: Gate, mode: str,
-                  rules: tuple[IgnoreRule, ...] = ()) -> Change:
+                  rules: tuple[IgnoreRule, ...] = (),
+                  replacing: ReplacePolicy = ReplacePolicy()) -> Change:
     """One object's change: its applied-hash annotation tells a spec change from drift, and
-    drift is a field our manager no longer owns (``core.ownership``)."""
+    drift is a field our manager no longer owns (``core.ownership``). A change of a field the
+    API server refuses to update (``core.immutable``) is a replace: blocked unless the
+    component allows it, calendar-gated when it does, never planned for stored data."""
     fields: list[FieldChange] = []
     spec_changed = True
+    frozen: list[str] = []
     if have is not None:
         spec_changed = desired.applied_hash(have) != desired.applied_hash(want)
         fields = field_changes(want, have, spec_changed, rules)
+        frozen = [*immutable.frozen_fields(want, have, fields),
+                  *immutable.shrunk_requests(want, fields)]
     if want["kind"] == "Secret":
         fields = [redact_all(f) for f in fields]
     else:
         fields = [redact_change(f, want) for f in fields]
-    return decide(desired.obj_address(want), have is not None, fields, gate=gate,
-                  drift=not spec_changed, mode=mode)
+    change = decide(desired.obj_address(want), have is not None, fields, immutable=frozen,
+                    allow_replace=replacing.allow_replace, gate=gate, drift=not spec_changed,
+                    mode=mode)
+    return _guard_replace(change, want, have or {}, frozen, replacing)
+
+
+def _guard_replace(change: Change, want: Json, have: Json, frozen: list[str],
+                   replacing: ReplacePolicy) -> Change:
+    """A replace that would lose data is blocked whatever the spec says; one the spec does not
+    allow is blocked with what to do about it."""
+    if "replace" not in (change.action, change.intended):
+        return change
+    names = ", ".join(frozen)
+    lost = immutable.never_replaced(want) or (
+        "deleting it deletes its PersistentVolumeClaims too (persistentVolumeClaimRetention"
+        "Policy.whenDeleted: Delete)" if immutable.claims_deleted_with(have) else "")
+    shrunk = immutable.shrunk_requests(want, change.fields)
+    if lost or shrunk:
+        why = (f"{', '.join(shrunk)} cannot shrink (the API server refuses a smaller request)"
+               if shrunk else f"changing {names} needs a replace (delete and re-create)")
+        return replace(change, action="replace", intended=None, reason=f"immutable: {names}",
+                       blocked=f"{change.address}: {why}, which platform-ops never does on its "
+                       f"own: {lost}. Revert the change, or "
+                       "move the data to a new object of another name and drop this one from "
+                       "the spec")
+    if change.blocked:
+        return replace(change, blocked=(
+            f"{change.address}: changing {names} needs a replace (delete and re-create), as "
+            f"the API server refuses to update it; set allow_replace: true on component "
+            f"{replacing.component} to let a reconcile replace it (inside a maintenance "
+            "window), or revert the change"))
+    return change
 
 
 def field_changes(want: Json, have: Json, spec_changed: bool,

@@ -168,7 +168,7 @@ Section = (Datacenter | Lan | Cluster | NodePool | MariaDB | Bucket | Component 
 DRIFT_SECTIONS = (Cluster, NodePool, MariaDB, Bucket, Component,
                   PostgresCluster, IpBlock, LoadBalancer, DnsZone, InMemoryDB, NatGateway,
                   TargetGroup, ApplicationLoadBalancer, ContainerRegistry)
-REPLACEABLE_SECTIONS = (Cluster, NodePool, MariaDB,
+REPLACEABLE_SECTIONS = (Cluster, NodePool, MariaDB, Component,
                         PostgresCluster, IpBlock, LoadBalancer, InMemoryDB)
 
 

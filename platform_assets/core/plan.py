@@ -166,9 +166,10 @@ def decide(
     if drift and mode == "warn":
         return Change(address, "no-op", fields, reason="drift mode warn: reported, not corrected",
                       drift=True)
-    frozen = touches(fields, immutable)
-    if frozen:
-        names = ", ".join(sorted({f.path for f in frozen}))
+    immutable = tuple(immutable)
+    if touches(fields, immutable):
+        # The field as the spec's table names it (``spec.selector``), not each leaf below it.
+        names = ", ".join(sorted({p for p in immutable if touches(fields, [p])}))
         change = Change(address, "replace", fields, disruptive=True, drift=drift,
                         reason=f"immutable: {names}")
         if not allow_replace:

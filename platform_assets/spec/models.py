@@ -1263,6 +1263,11 @@ class Component(Model):
     health_timeout: Duration = "5m"
     drift: DriftMode = "enforce"
     prune: bool = True
+    allow_replace: bool = Field(
+        default=False, description="whether a change the API server refuses to update (an "
+        "immutable field: a Deployment's selector, a Job's template, docs/reconcile.md) may "
+        "delete and re-create the object, inside a maintenance window; never for "
+        "PersistentVolumeClaims and PersistentVolumes")
     owners: list[str] = Field(default_factory=_empty)
     description: str = ""
 
