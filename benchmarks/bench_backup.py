@@ -69,7 +69,8 @@ OURS = r"""
 import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from platform_assets.backups.streams import AES_GCM_STREAM, ZSTD, Encoding, encode, key_id
-from resources.database import DatabaseDumpResource, stream_output
+from resources.database import DatabaseDumpResource
+from resources.dump_tools import stream_output
 from resources.object_storage import ObjectStorageResource
 env = json.loads(sys.argv[2]); path = sys.argv[3]; bucket = sys.argv[4]
 encrypted = sys.argv[5] == "1"; level = int(sys.argv[6]); threads = int(sys.argv[7])
