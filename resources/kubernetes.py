@@ -23,6 +23,7 @@ from platform_assets.names import FIELD_MANAGER
 from resources.ionos import IonosCloudResource
 
 if TYPE_CHECKING:  # credentials and retries are imported by the first API call, not when loading
+    from platform_assets.core.ports import Propagation
     from resources.kubeconfig import KubeSource
     from resources.retry import RetryPolicy
 
@@ -270,15 +271,17 @@ class KubernetesResource(dg.ConfigurableResource):
         return dict(out.to_dict())
 
     def delete(self, api_version: str, kind: str, name: str,
-               namespace: str | None = None) -> bool:
-        """Delete an object (background propagation); False when it was already gone."""
+               namespace: str | None = None, propagation: Propagation = "Background") -> bool:
+        """Delete an object with ``propagation`` (Background: it goes at once, its dependents
+        after; Foreground: it stays until its dependents are gone); False when it was already
+        gone."""
         from kubernetes.dynamic.exceptions import NotFoundError
 
         res = self.resource(api_version, kind)
         try:
             self.call(self._describe("DELETE", api_version, kind, name, namespace),
                       lambda: res.delete(name=name, namespace=namespace,
-                                         body={"propagationPolicy": "Background"}))
+                                         body={"propagationPolicy": propagation}))
         except NotFoundError:
             return False
         return True

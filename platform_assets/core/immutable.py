@@ -15,12 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from platform_assets.core.diff import FieldChange, quantity_value, touches
-from platform_assets.core.ports import Json
-
-Propagation = Literal["Background", "Foreground", "Orphan"]
+from platform_assets.core.ports import Json, Propagation
 
 
 @dataclass(frozen=True)

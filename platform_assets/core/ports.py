@@ -19,6 +19,8 @@ Json = dict[str, Any]
 Log = Callable[[str], object] | None
 # A list of objects (a name for it, since ``list`` is a method name in ``BackupCluster``).
 Objects = list[Json]
+# How a delete treats the object's dependents (metav1.DeletionPropagation).
+Propagation = Literal["Background", "Foreground", "Orphan"]
 T = TypeVar("T")
 
 
@@ -221,14 +223,14 @@ class ClusterWriter(ClusterReader, Protocol):
         ...
 
     def delete(self, api_version: str, kind: str, name: str,
-               namespace: str | None = None) -> bool:
-        """Delete the object with background propagation; False when it did not exist.
+               namespace: str | None = None, propagation: Propagation = "Background") -> bool:
+        """Delete the object; False when it did not exist.
 
-        The object goes at once and the garbage collector removes its dependents (a Job's
-        pods) afterwards, so its name is free for the next create: callers that replace a
-        leftover Job (backups/volume_job.py) rely on that, which foreground deletion (the
-        object stays until its dependents are gone) would break. Delete dependents
-        explicitly when they must be gone now."""
+        Background (the default): the object goes at once and the garbage collector removes
+        its dependents (a Job's pods) afterwards, so its name is free for the next create:
+        callers that replace a leftover Job (backups/volume_job.py) rely on that. Foreground:
+        the object stays (with a deletionTimestamp) until its dependents are gone, so a caller
+        that waits for it to disappear knows they are."""
         ...
 
 

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from platform_assets.core import desired, preflight
+from platform_assets.core import desired, immutable, preflight
 from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import (
     ComponentPlan,
@@ -49,6 +49,7 @@ from platform_assets.engine.handler import (
     ReconcileError,
     ReconcileOutcome,
     Runtime,
+    api_status,
     guarded,
     section_as,
 )
@@ -239,7 +240,9 @@ class ComponentHandler:
                                    f"{change.address})", partial(k8s.apply, ahead)))
                 out.writes += 1
             body = self._with_reconcile_request(rt, st, oid, want)
-            st.observed[oid] = guarded(f"APPLY {change.address}", partial(k8s.apply, body))
+            if change.action == "replace":
+                out.writes += _delete_for_replace(rt, st, oid, change.address)
+            st.observed[oid] = _apply_object(k8s, st.comp, change.address, body)
             view.wrote(st.observed[oid])
             out.writes += 1
         for oid, change in planned.prunes:
@@ -375,6 +378,64 @@ class ComponentHandler:
                 return status, pending
             rt.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def _delete_for_replace(rt: Runtime, st: ComponentState, oid: ObjId, address: str) -> int:
+    """Delete an object the plan replaces (the propagation its kind needs,
+    ``core.immutable.propagation``) and wait until it is gone; returns the requests written.
+    A run killed after this converges: the next one finds the object missing and creates it."""
+    api, kind, ns, name = oid
+    policy = immutable.propagation(api, kind)
+    uid = ((st.observed.get(oid) or {}).get("metadata") or {}).get("uid")
+    guarded(f"DELETE {address} (replace, propagationPolicy {policy})",
+            partial(rt.cluster().delete, api, kind, name, ns or None, policy))
+    rt.view().deleted(oid)
+    st.observed.pop(oid, None)
+    _wait_gone(rt, st.comp, oid, address, uid)
+    return 1
+
+
+def _wait_gone(rt: Runtime, comp: Component, oid: ObjId, address: str,
+               uid: str | None) -> None:
+    """Poll until the deleted object is gone (a Foreground delete keeps it until the garbage
+    collector has removed its dependents) or another of its name stands in its place, within
+    the component's health timeout, with the injected clock and sleeper."""
+    api, kind, ns, name = oid
+    deadline = rt.clock() + desired.health_timeout_seconds(comp)
+    delay = 0.2
+    while True:
+        obj = guarded(f"GET {address}", partial(rt.cluster().get, api, kind, name, ns or None))
+        meta = (obj or {}).get("metadata") or {}
+        if obj is None or (uid and meta.get("uid") != uid):
+            return
+        if rt.clock() > deadline:
+            raise ReconcileError(
+                f"component {comp.name}: {address} was deleted to be replaced but is still "
+                f"there after {comp.health_timeout} (finalizers: "
+                f"{', '.join(meta.get('finalizers') or []) or 'none'}); the next reconcile "
+                "creates it once it is gone")
+        rt.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def _apply_object(k8s: ClusterApi, comp: Component, address: str, body: Json) -> Json:
+    """Server-side apply one object. A 422 refusing an immutable field the table of
+    ``core.immutable`` does not know (a CRD's CEL ``self == oldSelf`` rule) fails the component
+    with the field and the server's words, and what to do."""
+    try:
+        return guarded(f"APPLY {address}", partial(k8s.apply, body))
+    except ReconcileError as exc:
+        status, data = api_status(exc.__cause__)
+        refused = immutable.refused_fields(data) if status == 422 else []
+        if not refused:
+            raise
+        fields = ", ".join(sorted({f for f, _ in refused}))
+        words = "; ".join(m[:300] for _, m in refused)
+        raise ReconcileError(
+            f"component {comp.name}: {address}: the API server refuses to change {fields} "
+            f"(HTTP 422: {words}). It is immutable, which platform-ops did not know, so it "
+            "planned an update that allow_replace cannot turn into a replace: revert the "
+            "change, or delete the object so the next reconcile creates it anew") from exc
 
 
 def _healthy(st: ComponentState, oid: ObjId, obj: dict[str, Any] | None) -> tuple[bool, str]:

@@ -152,6 +152,19 @@ def short_error(exc: BaseException) -> str:
     return f"HTTP {status}: {message}" if status else f"{type(exc).__name__}: {message}"
 
 
+def api_status(exc: BaseException | None) -> tuple[int | None, dict[str, Any]]:
+    """An API error's HTTP status and its JSON body (a Kubernetes ``Status``), ``{}`` when it
+    has none."""
+    status = getattr(exc, "status", None)
+    body = getattr(exc, "body", None)
+    try:
+        data = json.loads(body) if isinstance(body, bytes | str) and body else {}
+    except ValueError:
+        data = {}
+    return (status if isinstance(status, int) else None,
+            data if isinstance(data, dict) else {})
+
+
 def guarded(describe: str, fn: Callable[[], T]) -> T:
     """One outside call; a failure becomes one line naming the request and the cause."""
     try:

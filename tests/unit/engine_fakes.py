@@ -388,6 +388,14 @@ class FakeCluster:
         self.cluster_kinds: set[str] = set()
         self.writes: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()
+        # Each delete's object id and propagation policy, in order.
+        self.deletions: list[tuple[tuple[str, str, str, str], str]] = []
+        # How many GETs a deleted object still answers, terminating (a deletionTimestamp), as a
+        # Foreground delete keeps it until the garbage collector has removed its dependents.
+        self.linger = 0
+        self.terminating: dict[tuple[str, str, str, str], tuple[Json, int]] = {}
+        # Apply refusals by object id: the error the API client raises (status, JSON body).
+        self.refusals: dict[tuple[str, str, str, str], Exception] = {}
 
     def dynamic(self) -> object:
         return self
@@ -404,7 +412,13 @@ class FakeCluster:
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> Json | None:
         self.reads["GET"] += 1
-        found = self.objects.get((api_version, kind, namespace or "", name))
+        key = (api_version, kind, namespace or "", name)
+        if key in self.terminating:
+            obj, left = self.terminating.pop(key)
+            if left > 1:
+                self.terminating[key] = (obj, left - 1)
+            return copy.deepcopy(obj)
+        found = self.objects.get(key)
         return copy.deepcopy(found) if found else None
 
     def may(self, verb: str, api_version: str, kind: str,
@@ -425,6 +439,9 @@ class FakeCluster:
     def apply(self, obj: Json, force: bool = True, dry_run: bool = False,
               subresource: str | None = None) -> Json:
         self.writes["APPLY"] += 1
+        refusal = self.refusals.get(_oid(obj))
+        if refusal is not None:
+            raise refusal
         stored = copy.deepcopy(obj)
         if stored["kind"] == "Secret" and "stringData" in stored:
             # As the API server stores a Secret: stringData folded into data, base64.
@@ -460,9 +477,15 @@ class FakeCluster:
         return copy.deepcopy(self.objects[key])
 
     def delete(self, api_version: str, kind: str, name: str,
-               namespace: str | None = None) -> bool:
+               namespace: str | None = None, propagation: str = "Background") -> bool:
         self.writes["DELETE"] += 1
-        return self.objects.pop((api_version, kind, namespace or "", name), None) is not None
+        key = (api_version, kind, namespace or "", name)
+        self.deletions.append((key, propagation))
+        found = self.objects.pop(key, None)
+        if found is not None and self.linger:
+            found["metadata"]["deletionTimestamp"] = "2026-11-26T14:00:00Z"
+            self.terminating[key] = (found, self.linger)
+        return found is not None
 
 
 class FakeBuckets:
