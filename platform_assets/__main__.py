@@ -139,8 +139,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if report.blocked:
         # Applying this plan would fail (as Terraform's prevent_destroy does): a pull request
         # check must go red, not merely report changes.
-        _fail(f"{len(report.blocked)} change(s) need a replace the spec does not allow; set "
-              "allow_replace on the resource or revert the change")
+        _fail(f"{len(report.blocked)} change(s) need a replace the spec does not allow (set "
+              "allow_replace on the resource or revert the change) or that platform-ops never "
+              "does (a volume's data would be lost): see each BLOCKED line")
     return report.exit_code
 
 

@@ -136,6 +136,13 @@ def never_replaced(want: Json) -> str:
     return next((r.loses_data for r in rules if r.loses_data), "")
 
 
+def replaceable(want: Json) -> bool:
+    """Whether a reconcile may ever replace an object of this kind: it has immutable fields
+    and its replace loses no data."""
+    key = (str(want.get("apiVersion")), str(want.get("kind")))
+    return key in IMMUTABLE and not never_replaced(want)
+
+
 def shrunk_requests(want: Json, fields: Iterable[FieldChange]) -> list[str]:
     """The storage requests of a PersistentVolumeClaim that ``fields`` lower: the apiserver
     refuses a claim to shrink ("field can not be less than previous value")."""
@@ -162,13 +169,14 @@ _REFUSAL = re.compile(r"immutable|cannot change|can not be less than|are forbidd
 
 def refused_fields(status: Json) -> list[tuple[str, str]]:
     """The (field, message) pairs of an apiserver 422 Status that refuse a change of an
-    immutable field; empty when the 422 is about something else (a bad value)."""
+    immutable field (field '' when the cause names none, as a ValidatingAdmissionPolicy's
+    denial); empty when the 422 is about something else (a bad value)."""
     details = status.get("details") or {}
     causes = details.get("causes") if isinstance(details, dict) else None
     out = []
     for cause in causes if isinstance(causes, list) else []:
         if isinstance(cause, dict) and _REFUSAL.search(str(cause.get("message") or "")):
-            out.append((str(cause.get("field") or "?"), str(cause["message"])))
+            out.append((str(cause.get("field") or ""), str(cause["message"])))
     if not out and _REFUSAL.search(str(status.get("message") or "")):
-        out.append(("?", str(status["message"])))
+        out.append(("", str(status["message"])))
     return out

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from platform_assets.core.immutable import replaceable
 from platform_assets.core.manifests import (
     CLUSTER_SCOPED_KINDS,
     READ_BY_NAME_KINDS,
@@ -309,9 +310,12 @@ def _components(c: _Collector, spec: PlatformSpec,
             scope = _scope(obj, comp.namespace)
             by_name = scope is None or obj["kind"] in READ_BY_NAME_KINDS
             names = [str(obj["metadata"]["name"])] if by_name else []
+            # A replace deletes too: only the kinds with immutable fields it may replace.
+            may_replace = comp.allow_replace and replaceable(obj)
+            kind_verbs = PRUNE if may_replace else verbs
             # Read one GET each, never listed.
-            granted = tuple(v for v in verbs if v not in ("list", "watch")) \
-                if obj["kind"] in READ_BY_NAME_KINDS else verbs
+            granted = tuple(v for v in kind_verbs if v not in ("list", "watch")) \
+                if obj["kind"] in READ_BY_NAME_KINDS else kind_verbs
             c.add(scope, obj["apiVersion"], obj["kind"], granted, names=names)
             if scope is not None:
                 _list_across(c, obj["apiVersion"], obj["kind"])

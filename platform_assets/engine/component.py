@@ -429,7 +429,7 @@ def _apply_object(k8s: ClusterApi, comp: Component, address: str, body: Json) ->
         refused = immutable.refused_fields(data) if status == 422 else []
         if not refused:
             raise
-        fields = ", ".join(sorted({f for f, _ in refused}))
+        fields = ", ".join(sorted({f for f, _ in refused if f})) or "an immutable field"
         words = "; ".join(m[:300] for _, m in refused)
         raise ReconcileError(
             f"component {comp.name}: {address}: the API server refuses to change {fields} "

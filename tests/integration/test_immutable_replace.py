@@ -147,3 +147,45 @@ def test_the_server_refuses_the_plain_update(cluster: Cluster) -> None:
         return
     pytest.skip("this sandbox accepts a changed Deployment selector: its immutable-field "
                 "rules (helper immutsb's) are not in yet; the test above does not depend on them")
+
+
+GREETING_POLICY = [
+    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+     "metadata": {"name": "greeting-immutable"},
+     "spec": {"failurePolicy": "Fail",
+              "matchConstraints": {"resourceRules": [{
+                  "apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                  "resources": ["configmaps"], "resourceNames": ["web-config"]}]},
+              "validations": [{"expression": "object.data.greeting == oldObject.data.greeting",
+                               "message": "data.greeting is immutable"}]}},
+    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+     "metadata": {"name": "greeting-immutable"},
+     "spec": {"policyName": "greeting-immutable", "validationActions": ["Deny"]}},
+]
+
+
+def test_a_refusal_the_table_does_not_know_fails_the_component_with_the_servers_words(
+        cluster: Cluster) -> None:
+    """A ValidatingAdmissionPolicy (CEL on ``oldObject``, as a CRD's ``self == oldSelf`` rule)
+    freezes a field the table lets change: the server's 422 fails the component with the
+    object and the server's message, as one line."""
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"},
+              "data": {"greeting": "hello"}}
+
+    def graph(greeting: str) -> Graph:
+        return make_graph(cluster.tmp / "spec", [config | {"data": {"greeting": greeting}}])
+
+    cluster.reconcile(graph("hello"))
+    for obj in GREETING_POLICY:
+        cluster.client().apply(obj)
+    with pytest.raises(ReconcileError) as info:
+        cluster.reconcile(graph("bonjour"))
+    assert str(info.value) == (
+        "component web: v1 ConfigMap web/web-config: the API server refuses to change an "
+        "immutable field (HTTP 422: ValidatingAdmissionPolicy 'greeting-immutable' with "
+        "binding 'greeting-immutable' "
+        "denied request: data.greeting is immutable). It is immutable, which platform-ops did "
+        "not know, so it planned an update that allow_replace cannot turn into a replace: revert "
+        "the change, or delete the object so the next reconcile creates it anew")
+    live = cluster.client().get("v1", "ConfigMap", "web-config", "web")
+    assert live is not None and live["data"]["greeting"] == "hello"

@@ -224,6 +224,11 @@ def test_a_422_names_the_immutable_fields_it_refuses() -> None:
                                    "message": "Invalid value: \"string\": size is immutable"}]}}
     assert immutable.refused_fields(cel) == [
         ("spec.size", 'Invalid value: "string": size is immutable')]
+    # A ValidatingAdmissionPolicy's denial: one cause, its message, no field.
+    vap = {"code": 422, "reason": "Invalid", "message": 'configmaps "c" is forbidden: ...',
+           "details": {"causes": [{"message": "ValidatingAdmissionPolicy 'p' with binding 'p' "
+                                              "denied request: data.a is immutable"}]}}
+    assert [f for f, _ in immutable.refused_fields(vap)] == [""]
     bad_value = {"code": 422, "reason": "Invalid", "message": "x is invalid", "details": {
         "causes": [{"reason": "FieldValueRequired", "field": "spec.template.spec.containers",
                     "message": "Required value"}]}}

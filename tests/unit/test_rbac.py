@@ -70,6 +70,25 @@ def test_prune_false_means_no_delete(example: RbacPlan) -> None:
     assert "delete" not in verbs
 
 
+def test_allow_replace_grants_delete_only_on_kinds_a_replace_may_delete(
+        example: RbacPlan) -> None:
+    """flux-install (prune: false) with allow_replace: its Deployments, whose selector is
+    immutable, may be deleted for a replace; its CRDs, which the table of immutable fields
+    does not list, still may not."""
+    text = EXAMPLE.read_text().replace(
+        "    allow: {kinds: [CustomResourceDefinition]}\n    prune: false\n",
+        "    allow: {kinds: [CustomResourceDefinition]}\n    prune: false\n"
+        "    allow_replace: true\n")
+    assert "allow_replace: true" in text
+    spec = load_spec_text(text, str(EXAMPLE), base_dir=EXAMPLE.parent)
+    plan = derive_rbac(spec, load_component_manifests(spec, EXAMPLE.parent))
+    assert "delete" not in example.verbs_for("apps", "deployments", "flux-system")
+    assert "delete" in plan.verbs_for("apps", "deployments", "flux-system")
+    crds = [r for r in plan.cluster_rules if "customresourcedefinitions" in r.resources]
+    assert any("patch" in r.verbs for r in crds)
+    assert not any("delete" in r.verbs for r in crds)
+
+
 def test_cluster_scoped_objects_are_named(example: RbacPlan) -> None:
     assert "patch" in example.verbs_for("cert-manager.io", "clusterissuers", None,
                                         "letsencrypt-production")
