@@ -189,3 +189,41 @@ def test_a_refusal_the_table_does_not_know_fails_the_component_with_the_servers_
         "the change, or delete the object so the next reconcile creates it anew")
     live = cluster.client().get("v1", "ConfigMap", "web-config", "web")
     assert live is not None and live["data"]["greeting"] == "hello"
+
+
+def migration(image: str) -> dict[str, Any]:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+            "spec": {"backoffLimit": 0, "template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "migrate", "image": image}]}}}}
+
+
+def test_a_migration_jobs_new_image_replaces_it_after_its_pods_are_gone(
+        cluster: Cluster) -> None:
+    """``spec.template`` of a Job is immutable: with ``allow_replace`` the Job is deleted with
+    propagationPolicy Foreground (a real server keeps it, with the ``foregroundDeletion``
+    finalizer, until its Pods are deleted) and created anew once it is gone; no Pod of the old
+    run is left. The sandbox's garbage collector removes dependents before the next request
+    under Background too, so the policy itself is asserted by tests/unit/test_engine_replace.py;
+    this shows the Foreground delete, the wait and the create through the real client."""
+    setting = "    prune: true\n    allow_replace: true\n"
+
+    def graph(image: str) -> Graph:
+        return make_graph(cluster.tmp / "spec", [migration(image)],
+                          edit=lambda s: s.replace("    prune: true\n", setting))
+
+    cluster.reconcile(graph("app:1"))
+    client = cluster.client()
+    old = client.get("batch/v1", "Job", "migrate", "web")
+    assert old is not None
+    old_uid = old["metadata"]["uid"]
+    assert client.list("v1", "Pod", "web", label_selector=f"controller-uid={old_uid}")
+
+    COUNTER.reset()
+    out = cluster.reconcile(graph("app:2"))
+    assert [(c.address, c.action, c.reason) for c in out.plan.writes] == [
+        ("batch/v1 Job web/migrate", "replace", "immutable: spec.template")]
+    assert k8s_writes() == {"DELETE": 1, "PATCH": 1}
+    new = client.get("batch/v1", "Job", "migrate", "web")
+    assert new is not None and new["metadata"]["uid"] != old_uid
+    assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"
+    assert client.list("v1", "Pod", "web", label_selector=f"controller-uid={old_uid}") == []
