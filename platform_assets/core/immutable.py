@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from platform_assets.core.diff import FieldChange, quantity_value, touches
+from platform_assets.core.diff import MISSING, FieldChange, quantity_value, touches
 from platform_assets.core.ports import Json, Propagation
 
 
@@ -28,13 +28,16 @@ class ImmutableRule:
     ``mutable`` (a StatefulSet's ``spec`` is immutable but for a few fields). ``only_if``: the
     rule holds only while the observed object has this top-level field true (a ConfigMap's
     ``data`` is frozen by ``immutable: true``). ``loses_data``: a replace deletes stored data,
-    so it is never planned automatically; the text says why.
+    so it is never planned automatically; the text says why. ``empty_keeps``: an empty desired
+    value, or none, keeps the server's (a Service's ``clusterIP: ""`` keeps the allocated
+    address), so it is no change.
     """
 
     paths: tuple[str, ...]
     mutable: tuple[str, ...] = ()
     only_if: str = ""
     loses_data: str = ""
+    empty_keeps: bool = False
 
 
 _PVC_DATA = ("deleting a PersistentVolumeClaim deletes its volume and the data on it (reclaim "
@@ -63,7 +66,9 @@ IMMUTABLE: Mapping[tuple[str, str], tuple[ImmutableRule, ...]] = {
     ("apps/v1", "StatefulSet"): (ImmutableRule(("spec",), mutable=STATEFULSET_MUTABLE),),
     ("batch/v1", "Job"): (
         ImmutableRule(("spec.selector", "spec.template", "spec.completionMode")),),
-    ("v1", "Service"): (ImmutableRule(("spec.clusterIP", "spec.clusterIPs")),),
+    # The Service registry keeps the allocated address when an update leaves it empty
+    # (pkg/registry/core/service/storage: patchAllocatedValues).
+    ("v1", "Service"): (ImmutableRule(("spec.clusterIP", "spec.clusterIPs"), empty_keeps=True),),
     ("v1", "PersistentVolumeClaim"): (ImmutableRule(
         ("spec",), mutable=("spec.resources.requests", "spec.volumeAttributesClassName"),
         loses_data=_PVC_DATA),),
@@ -126,7 +131,8 @@ def frozen_fields(want: Json, have: Json, fields: Iterable[FieldChange]) -> list
     desired ``want`` and the observed ``have`` change; empty when an update may carry them."""
     rules = _rules(str(want.get("apiVersion")), str(want.get("kind")), have)
     names = {name for f in fields for r in rules
-             if (name := _field_name(f.path, r)) is not None}
+             if not (r.empty_keeps and (f.desired is MISSING or f.desired in ("", None, [])))
+             and (name := _field_name(f.path, r)) is not None}
     return sorted(names)
 
 

@@ -143,7 +143,8 @@ def decide(
         address: the resource's name in the plan, e.g. ``ionos/node_pool/pool-a``.
         exists: whether it was observed.
         fields: its field differences (ignored when it does not exist).
-        immutable: field paths whose change needs a replace.
+        immutable: field paths whose change (at or below them) needs a replace; the reason
+            names these, not the leaves that changed.
         disruptive: field paths whose change is disruptive (e.g. ``k8sVersion``).
         allow_replace: whether the spec allows replacing this resource.
         gate: whether disruptive changes may run now.

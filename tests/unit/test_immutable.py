@@ -186,6 +186,13 @@ def test_each_kind_of_the_table_replaces_its_immutable_fields(obj: Json, path: s
         "replace", f"immutable: {field}", "")
 
 
+def test_an_empty_cluster_ip_keeps_the_allocated_one() -> None:
+    # Charts often render clusterIP: ""; the apiserver keeps the allocated address then.
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+               "spec": {"clusterIP": "10.0.0.7", "ports": [{"port": 80}]}}
+    assert change_of(service, edited(service, "spec.clusterIP", "")).action == "update"
+
+
 def test_the_component_setting_reaches_the_plan_and_a_replace_applies_the_whole_object() -> None:
     manifests = [copy.deepcopy(DEPLOYMENT) | {"metadata": {"name": "web", "namespace": "web"}}]
     for allow in (False, True):
