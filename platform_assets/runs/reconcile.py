@@ -83,15 +83,25 @@ def _engine(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
                   object_storage=res.object_storage, log=log, env=secret)
 
 
-def _previous(context: RunContext, key: dg.AssetKey) -> tuple[str | None, dict[str, Any]]:
-    """Code version and metadata of the last applied (not dry-run) materialization."""
-    event = context.instance.get_latest_materialization_event(key)
-    mat = event.asset_materialization if event is not None else None
-    if mat is None:
-        return None, {}
-    meta = {k: getattr(v, "value", v) for k, v in (mat.metadata or {}).items()}
-    return (str(meta["applied_code_version"]) if meta.get("applied_code_version") else None,
-            meta)
+def _previous(context: RunContext,
+              nodes: list[Node]) -> dict[tuple[str, ...], tuple[str | None, dict[str, Any]]]:
+    """Code version and metadata of each node's last applied (not dry-run) materialization, by
+    node key. One event-log query for all of them: asked one asset at a time (what
+    ``get_latest_materialization_event`` does), each is a query of its own."""
+    if not nodes:
+        return {}
+    events = context.instance.get_latest_materialization_events([asset_key(n) for n in nodes])
+    out: dict[tuple[str, ...], tuple[str | None, dict[str, Any]]] = {}
+    for node in nodes:
+        event = events.get(asset_key(node))
+        mat = event.asset_materialization if event is not None else None
+        if mat is None:
+            out[node.key] = (None, {})
+            continue
+        meta = {k: getattr(v, "value", v) for k, v in (mat.metadata or {}).items()}
+        out[node.key] = (str(meta["applied_code_version"]) if meta.get("applied_code_version")
+                         else None, meta)
+    return out
 
 
 def _metadata(outcome: "ReconcileOutcome", node: Node, dry_run: bool,
@@ -211,7 +221,7 @@ def _reconcile_selected(context: dg.AssetExecutionContext, config: ReconcileConf
     run_graph = _graph_for_run(context, graph)
     selected = [_node(run_graph, by_key[k]) for k in by_key if k in context.selected_asset_keys]
     engine = _engine(context, run_graph)
-    previous = {n.key: _previous(context, asset_key(n)) for n in selected}
+    previous = _previous(context, selected)
     waits = promotion_waits(context.instance, run_graph, upstream, selected,
                             {k: v[0] for k, v in previous.items()})
 
@@ -260,7 +270,7 @@ def _drift_selected(context: dg.AssetExecutionContext, graph: Graph,
     run_graph = _graph_for_run(context, graph)
     selected = [_node(run_graph, by_key[k.asset_key]) for k in keys]
     engine = _engine(context, run_graph)
-    previous = {n.key: _previous(context, asset_key(n))[1] for n in selected}
+    previous = {key: meta for key, (_, meta) in _previous(context, selected).items()}
 
     def check(node: Node) -> "ReconcileOutcome":
         return engine.check(node, previous[node.key])
