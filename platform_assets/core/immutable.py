@@ -169,8 +169,12 @@ def claims_deleted_with(have: Json) -> bool:
     return have.get("kind") == "StatefulSet" and policy.get("whenDeleted") == "Delete"
 
 
-_REFUSAL = re.compile(r"immutable|cannot change|can not be less than|are forbidden",
-                      re.IGNORECASE)
+# The apiserver's wordings of such a refusal: "field is immutable" (ValidateImmutableField,
+# and CRDs' CEL rules by convention), "cannot change roleRef", a Service's clusterIP "may not
+# change once set", "updates to statefulset spec for fields other than ... are forbidden",
+# a claim's "field can not be less than ...", a Pod's toleration "can not be modified".
+_REFUSAL = re.compile(r"immutable|cannot change|may not change|can not be less than|"
+                      r"can not be modified|are forbidden", re.IGNORECASE)
 
 
 def refused_fields(status: Json) -> list[tuple[str, str]]:

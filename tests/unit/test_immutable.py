@@ -236,6 +236,10 @@ def test_a_422_names_the_immutable_fields_it_refuses() -> None:
            "details": {"causes": [{"message": "ValidatingAdmissionPolicy 'p' with binding 'p' "
                                               "denied request: data.a is immutable"}]}}
     assert [f for f, _ in immutable.refused_fields(vap)] == [""]
+    cluster_ip = {"code": 422, "reason": "Invalid", "details": {"causes": [
+        {"reason": "FieldValueInvalid", "field": "spec.clusterIPs[0]",
+         "message": 'Invalid value: []string{"10.0.0.9"}: may not change once set'}]}}
+    assert [f for f, _ in immutable.refused_fields(cluster_ip)] == ["spec.clusterIPs[0]"]
     bad_value = {"code": 422, "reason": "Invalid", "message": "x is invalid", "details": {
         "causes": [{"reason": "FieldValueRequired", "field": "spec.template.spec.containers",
                     "message": "Required value"}]}}
