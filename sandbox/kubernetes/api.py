@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.kubernetes import schema, ssa, vap
+from sandbox.kubernetes import immutable, schema, ssa, vap
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.podsecurity import PodSecurityAdmission
 from sandbox.kubernetes.registry import Registry, ResourceType
@@ -76,15 +76,36 @@ def not_found(rt: ResourceType, name: str) -> ApiError:
                     {"name": name, "group": rt.group, "kind": rt.plural})
 
 
+# k8s.io/apimachinery/pkg/util/validation/field/errors.go: each ErrorType's text, which starts
+# the error's body (``ErrorBody``), and the cause type (``metav1.CauseType``) it is reported as.
+_CAUSE_TYPES = (("Invalid value", "FieldValueInvalid"), ("Forbidden", "FieldValueForbidden"),
+                ("Required value", "FieldValueRequired"),
+                ("Unsupported value", "FieldValueNotSupported"),
+                ("Duplicate value", "FieldValueDuplicate"), ("Too long", "FieldValueTooLong"),
+                ("Too many", "FieldValueTooMany"), ("Not found", "FieldValueNotFound"),
+                ("Internal error", "InternalError"))
+
+
+def _cause_type(message: str) -> str:
+    for text, cause in _CAUSE_TYPES:
+        if message.startswith(text):
+            return cause
+    return "FieldValueInvalid"
+
+
 def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
-    """422 Invalid with ``causes`` as (field, message)."""
-    text = ", ".join(f"{f}: {m}" for f, m in causes)
+    """422 Invalid with ``causes`` as (field, message), as apimachinery ``errors.NewInvalid``
+    builds it: the message is ``<Kind>.<group> "<name>" is invalid: `` and the aggregate of
+    the field errors (one alone, several as ``[a, b]`` without repeats), each cause typed by
+    its message's error type, and an empty name left out of the details."""
+    texts = list(dict.fromkeys(f"{f}: {m}" for f, m in causes))
+    text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
     qualified = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
-    return ApiError(
-        422, "Invalid", f'{qualified} "{name}" is invalid: {text}',
-        {"name": name, "group": rt.group, "kind": rt.kind,
-         "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f}
-                    for f, m in causes]})
+    details: dict[str, Any] = {"name": name} if name else {}
+    details.update({"group": rt.group, "kind": rt.kind,
+                    "causes": [{"reason": _cause_type(m), "message": m, "field": f}
+                               for f, m in causes]})
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}', details)
 
 
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -334,8 +355,12 @@ class ApiServer:
         """Rules the types' validation functions state for every kind of a shape: label keys
         and values, and a workload's selector matching its pod template's labels
         (k8s.io/apimachinery/pkg/apis/meta/v1/validation, pkg/apis/apps/validation)."""
+        causes = self._shape_causes(rt, obj)
+        if causes:
+            raise invalid(rt, str((obj.get("metadata") or {}).get("name") or ""), causes)
+
+    def _shape_causes(self, rt: ResourceType, obj: dict[str, Any]) -> list[tuple[str, str]]:
         meta = obj.get("metadata") or {}
-        name = str(meta.get("name") or "")
         causes: list[tuple[str, str]] = []
         labels = meta.get("labels")
         if isinstance(labels, dict):
@@ -359,8 +384,7 @@ class ApiServer:
                                "does not match template `labels`"))
         if rt.gk == ("batch", "jobs"):
             causes += _generated_selector_causes(obj)
-        if causes:
-            raise invalid(rt, name, causes)
+        return causes
 
     def allocate(self, rt: ResourceType, old: dict[str, Any] | None,
                  new: dict[str, Any]) -> None:
@@ -375,11 +399,9 @@ class ApiServer:
         old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
         wanted = spec.get("clusterIP") or ((spec.get("clusterIPs") or [None])[0])
         name = new["metadata"]["name"]
+        # A changed IP was refused by the update validation (immutable.service_update).
         if old_ip and not wanted:
             wanted = old_ip
-        elif wanted and old_ip and wanted != old_ip:
-            raise invalid(rt, name, [("spec.clusterIPs[0]", f'Invalid value: []string{{"{wanted}'
-                                      '"}: may not change once set')])
         if wanted == "None":
             spec["clusterIP"], spec["clusterIPs"] = "None", ["None"]
             return
@@ -610,7 +632,7 @@ class ApiServer:
                 new.pop("status", None)
         self._fold_secret(rt, new)
         self._validate(rt, new)
-        self._validate_shape(rt, new)
+        self._validate_update(rt, old, new)
         self.allocate(rt, old, new)
         return new
 
@@ -744,8 +766,20 @@ class ApiServer:
                 new["metadata"][k] = old["metadata"][k]
         self._fold_secret(rt, new)
         self._validate(rt, new)
-        self._validate_shape(rt, new)
+        self._validate_update(rt, old, new)
         self.allocate(rt, old, new)
+
+    def _validate_update(self, rt: ResourceType, old: dict[str, Any],
+                         new: dict[str, Any]) -> None:
+        """The validation of every write that replaces a stored object (PUT, each patch type,
+        apply, dry runs): the object's shape and what the kind lets an update change
+        (``immutable.UPDATE_VALIDATORS``, kube-apiserver's ``ValidateXUpdate``), answered in
+        one Status as the real server aggregates the spec's and the update's errors."""
+        causes = self._shape_causes(rt, new)
+        if not rt.custom:
+            causes += immutable.update_causes(rt.gk, old, new)
+        if causes:
+            raise invalid(rt, str(new["metadata"].get("name") or ""), causes)
 
     def delete(self, rt: ResourceType, ns: str, name: str, options: dict[str, Any],
                dry_run: bool = False, manager: str = "", user: UserInfo | None = None,

@@ -39,8 +39,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sandbox.kubernetes import rbac
-from sandbox.kubernetes.api import ApiError, UserInfo, bad_request
+from sandbox.kubernetes import govalue, rbac
+from sandbox.kubernetes.api import UserInfo, bad_request, invalid
 from sandbox.kubernetes.registry import ResourceType
 
 GROUP = "authorization.k8s.io"
@@ -145,23 +145,11 @@ def decode_protobuf(raw: bytes, rt: ResourceType) -> Json:
     return out
 
 
-def _invalid(rt: ResourceType, causes: list[tuple[str, str]]) -> ApiError:
-    """apimachinery errors.NewInvalid(kind, "", errs): one cause, or ``[a, b]``."""
-    texts = [f"{f}: {m}" for f, m in causes]
-    text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-    return ApiError(422, "Invalid", f'{rt.kind}.{rt.group} "" is invalid: {text}',
-                    {"group": rt.group, "kind": rt.kind,
-                     "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f}
-                                for f, m in causes]})
-
-
 def _go_value(value: Any) -> str:
     """How field.Invalid prints a value: ``"null"`` for nil, strings quoted, structs as
     ``%#v`` (a Go literal of the internal type)."""
-    if value is None:
-        return '"null"'
-    if isinstance(value, str):
-        return json.dumps(value)
+    if value is None or isinstance(value, str):
+        return govalue.value(value)
     path, verb = json.dumps(str(value.get("path") or "")), json.dumps(str(value.get("verb") or ""))
     return f"authorization.NonResourceAttributes{{Path:{path}, Verb:{verb}}}"
 
@@ -214,7 +202,7 @@ def review(rt: ResourceType, body: Json, requester: UserInfo,
     """The answered review (rest.go Create): ``body`` decoded, validated, evaluated."""
     causes = validate(rt, body)
     if causes:
-        raise _invalid(rt, causes)
+        raise invalid(rt, "", causes)
     spec = body.get("spec") or {}
     user = requester if rt.gk == SELF else _subject(spec)
     if rbac.privileged(user):
