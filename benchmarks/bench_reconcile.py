@@ -6,7 +6,10 @@ components / 5,000 objects against `kubectl apply --server-side` and `kubectl di
 `import dagster`.
 
 Run: ``.venv/bin/python benchmarks/bench_reconcile.py [--results benchmarks/RESULTS.md]
-[--only latency|load] [--instructions]``. ``--instructions`` also counts the instructions each
+[--only latency|load|accounts] [--instructions]``. ``accounts`` is the no-op at 30 ms as the
+cluster admin and as the run account (``platform-ops-runner`` with only the RBAC derived from
+the spec, which reads Secrets by name), without kubectl: wall and CPU seconds and API calls.
+``--instructions`` also counts the instructions each
 load case executes under valgrind (cachegrind), from source and from bytecode: unlike CPU
 seconds, the same on a busy machine as on a quiet one, so small changes can be compared. The
 sandbox runs in its own process (``python -m sandbox up``), so neither side shares its GIL; API
@@ -318,6 +321,88 @@ def bench_latency(tmp: Path, rounds: int = 3) -> dict[str, Any]:
         proc.wait(timeout=15)
 
 
+def _runner_kubeconfig(admin_kubeconfig: str, spec_path: Path, out: Path) -> str:
+    """Deploy time as the admin (the spec's derived RBAC, as ``python -m platform_assets rbac``
+    renders it), then a kubeconfig whose user is the run's ServiceAccount (a TokenRequest)."""
+    from kubernetes import client, config
+
+    from platform_assets.core.rbac import render_rbac
+    from platform_assets.names import RUN_NAMESPACE, RUN_SERVICE_ACCOUNT
+    from resources.kubernetes import KubernetesResource
+
+    admin = KubernetesResource(kubeconfig_path=admin_kubeconfig)
+    for obj in yaml.safe_load_all(render_rbac(spec_path)):
+        if obj:
+            admin.apply(obj)
+    core = client.CoreV1Api(config.new_client_from_config(config_file=admin_kubeconfig))
+    token = core.create_namespaced_service_account_token(
+        RUN_SERVICE_ACCOUNT, RUN_NAMESPACE, {"spec": {"expirationSeconds": 3600}}).status.token
+    kubeconfig = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    for user in kubeconfig["users"]:
+        user["user"] = {"token": token}
+    out.write_text(yaml.safe_dump(kubeconfig))
+    return str(out)
+
+
+def bench_accounts(tmp: Path, rounds: int = 3) -> dict[str, Any]:
+    """The no-op reconcile of ``bench_latency`` (500 components, 1,000 of their objects
+    Secrets, 30 ms per request) as the cluster admin and as the run account: median wall
+    seconds, this process's CPU seconds (every thread) and the Kubernetes API calls of a run."""
+    from platform_assets.core.manifests import forget_parsed
+    from platform_assets.engine.reconcile import Engine
+    from platform_assets.runs.reconcile import MAX_PARALLEL, run_in_order
+    from platform_assets.spec.loader import load_graph
+    from resources.kubernetes import KubernetesResource
+    from sandbox.admin import AdminClient
+
+    spec_path = write_spec(tmp / "spec-accounts", LATENCY_COMPONENTS, with_objects=True)
+    proc, env = start_sandbox(tmp / "sandbox-accounts")
+    try:
+        admin = env["SANDBOX_ADMIN_URL"].rstrip("/")
+        graph = load_graph(spec_path)
+        provision(graph, env)
+        nodes = [n for n in graph.topological() if n.kind == "component"]
+        accounts = {"admin": KubernetesResource(kubeconfig_path=env["KUBECONFIG"])}
+
+        def reconcile_all(k8s: KubernetesResource) -> tuple[float, float, dict[str, int], int]:
+            forget_parsed()
+            engine = Engine(graph.spec, graph.base_dir, kubernetes=k8s)
+            engine.expect(nodes)  # as the reconcile op tells it its selection
+            reset_counts(admin)
+            start, cpu = time.perf_counter(), time.process_time()
+            done = list(run_in_order(nodes, engine.reconcile, MAX_PARALLEL))
+            took, cpu = time.perf_counter() - start, time.process_time() - cpu
+            assert all(err is None for _, _, err in done), [e for _, _, e in done if e][:3]
+            return took, cpu, k8s_calls(counts(admin)), sum(o.writes for _, o, _ in done)
+
+        reconcile_all(accounts["admin"])  # create everything, at the sandbox's own speed
+        accounts["runner"] = KubernetesResource(kubeconfig_path=_runner_kubeconfig(
+            env["KUBECONFIG"], spec_path, tmp / "runner-kubeconfig"))
+        AdminClient(admin).set_fault("kubernetes", latency_ms=LATENCY_MS)
+        out: dict[str, Any] = {"components": len(nodes), "latency_ms": LATENCY_MS,
+                               "rounds": rounds}
+        for name, k8s in accounts.items():
+            reconcile_all(k8s)  # warm the account's discovery, as a run's first calls do
+            runs = [reconcile_all(k8s) for _ in range(rounds)]
+            out[name] = {"wall_s": statistics.median(r[0] for r in runs),
+                         "cpu_s": statistics.median(r[1] for r in runs),
+                         "calls": runs[-1][2], "writes": sum(r[3] for r in runs)}
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def accounts_report(acc: dict[str, Any]) -> list[str]:
+    rows = [f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | "
+            + ", ".join(f"{m} {n}" for m, n in sorted(r["calls"].items())) + f" | {r['writes']} |"
+            for name, r in ((n, acc[n]) for n in ("admin", "runner"))]
+    return ["", f"**No-op reconcile by account** ({acc['components']} components, "
+            f"{acc['latency_ms']} ms per Kubernetes request; median of {acc['rounds']} runs):",
+            "", "| account | wall s | CPU s (ours) | Kubernetes API calls | writes |",
+            "|---|---:|---:|---|---:|", *rows]
+
+
 def latency_report(lat: dict[str, Any]) -> list[str]:
     def calls(c: dict[str, int]) -> str:
         return ", ".join(f"{m} {n}" for m, n in sorted(c.items()))
@@ -563,9 +648,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", type=Path, default=None,
                         help="update this markdown file's reconcile section")
-    parser.add_argument("--only", choices=("latency", "load"), default=None,
-                        help="run only the no-op at 30 ms latency (5,000 objects), or only the "
-                             "code location's load")
+    parser.add_argument("--only", choices=("latency", "load", "accounts"), default=None,
+                        help="run only the no-op at 30 ms latency (5,000 objects), only the "
+                             "code location's load, or only that no-op as the admin and as "
+                             "the run account")
     parser.add_argument("--instructions", action="store_true",
                         help="also count the instructions of each load case under valgrind "
                              "(from source and from bytecode; needs valgrind)")
@@ -579,6 +665,14 @@ def main() -> int:
         print("--instructions counts the load cases: use it without --only latency")
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
+    if args.only == "accounts":  # needs no kubectl
+        try:
+            acc = bench_accounts(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print("\n".join(accounts_report(acc)))
+        print(json.dumps(acc))
+        return 0
     if args.only == "load":  # needs neither kubectl nor the sandbox
         try:
             load = bench_load(tmp, instructions=args.instructions)

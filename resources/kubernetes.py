@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # credentials and retries are imported by the first API call,
     from resources.retry import RetryPolicy
 
 LIST_PAGE = 500  # kubectl's page size
+CONNECTIONS = 64  # kept open to the API server (see api_client)
 # What ``kubectl auth can-i`` asks (authorization.k8s.io/v1); every authenticated user may.
 SELF_SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
@@ -128,6 +129,10 @@ class KubernetesResource(dg.ConfigurableResource):
             cfg = client.Configuration()
             kubeconfig.load(self.source(), cfg, self._kubeconfig_from_ionos)
             cfg.retries = False
+            # A reconcile has its components' requests, a list per kind and up to 32 GETs by
+            # name in flight (engine/cluster_view.py): beyond the pool's default (cpu_count * 5)
+            # urllib3 would open a connection (a TLS handshake) per request and drop it after.
+            cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize, CONNECTIONS)
             self._api_client = client.ApiClient(cfg)
         return self._api_client
 

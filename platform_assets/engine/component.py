@@ -207,6 +207,7 @@ class ComponentHandler:
         view = rt.view()
         groups, names = observe_groups(st.objs), observe_names(st.objs)
         view.prefetch({(api, kind) for api, kind, _ns in groups} | {oid[:2] for oid in names})
+        view.prefetch_named(rt.components)
         _read_into(view, st, groups)
         st.missing_ns = [ns for ns in namespaces if not view.namespace_exists(ns)]
         inventory = st.observed.get(desired.obj_id(st.objs.inventory))

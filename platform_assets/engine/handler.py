@@ -83,6 +83,9 @@ class Runtime:
     # Discovery is built once; components reconciled in parallel threads share it.
     k8s_lock: threading.Lock = field(default_factory=threading.Lock)
     _view: ClusterView | None = field(default=None, repr=False)
+    # (namespace, name) of the components the run reconciles (``Engine.expect``): their
+    # Secrets are read ahead, together.
+    components: tuple[tuple[str, str], ...] = ()
 
     def view(self) -> ClusterView:
         """What this pass has read of the cluster (each kind listed once)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from platform_assets.engine.handler import (
     ReconcileError,
     ReconcileOutcome,
     Runtime,
+    section_as,
     short_error,
 )
 from platform_assets.engine.ionos import IONOS_KINDS, IonosHandler
@@ -79,6 +80,13 @@ class Engine:
                                object_storage=object_storage, log=log, now=now, sleep=sleep,
                                clock=clock, env=env)
         self._reconciled: set[tuple[str, ...]] = set()
+
+    def expect(self, nodes: Iterable[Node]) -> None:
+        """The nodes this run will reconcile or check: their components' Secrets are read
+        together, ahead (``ClusterView.prefetch_named``), not one round trip per component."""
+        self.runtime.components = tuple(sorted(
+            {(c.namespace, c.name) for c in (section_as(n, Component) for n in nodes
+                                             if n.kind == "component")}))
 
     def reconcile(self, node: Node, opts: Options | None = None) -> ReconcileOutcome:
         """Observe, plan and (unless ``opts.dry_run``) apply and verify one node."""

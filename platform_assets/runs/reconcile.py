@@ -221,6 +221,7 @@ def _reconcile_selected(context: dg.AssetExecutionContext, config: ReconcileConf
     run_graph = _graph_for_run(context, graph)
     selected = [_node(run_graph, by_key[k]) for k in by_key if k in context.selected_asset_keys]
     engine = _engine(context, run_graph)
+    engine.expect(selected)
     previous = _previous(context, selected)
     waits = promotion_waits(context.instance, run_graph, upstream, selected,
                             {k: v[0] for k, v in previous.items()})
@@ -270,6 +271,7 @@ def _drift_selected(context: dg.AssetExecutionContext, graph: Graph,
     run_graph = _graph_for_run(context, graph)
     selected = [_node(run_graph, by_key[k.asset_key]) for k in keys]
     engine = _engine(context, run_graph)
+    engine.expect(selected)
     previous = {key: meta for key, (_, meta) in _previous(context, selected).items()}
 
     def check(node: Node) -> "ReconcileOutcome":

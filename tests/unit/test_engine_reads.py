@@ -4,6 +4,7 @@ read by name, never listed in a namespace."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -350,6 +351,7 @@ def test_an_account_that_may_list_secrets_across_namespaces_lists_them_once(
         engine(graph, k8s).reconcile(n)
     k8s.reads.clear()
     again = engine(graph, k8s)
+    again.expect(reconciled_nodes(graph))  # nothing is fetched by name ahead for it either
     assert all(again.reconcile(n).writes == 0 for n in components(graph))
     assert k8s.reads == {"LIST": 4, "REVIEW": 1}  # the question costs one small POST
 
@@ -443,3 +445,62 @@ def test_the_inventory_written_ahead_keeps_what_a_pending_prune_still_needs(
         **SECRET, "metadata": {"name": "web-token-3"}}])
     assert engine(graph, k8s).reconcile(graph.nodes[web]).writes == 2
     assert seen == [[*base, "v1/Secret/web/web-token-2", "v1/Secret/web/web-token-3"]]
+
+
+class SecretsTogether(SecretsByName):
+    """GETs of Secrets pass only four at a time (a barrier): a run that reads each component's
+    Secret when it comes to that component, one component after another, never gets through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.together: threading.Barrier | None = None
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> dict[str, Any] | None:
+        if kind == "Secret" and self.together is not None:
+            self.together.wait()
+        return super().get(api_version, kind, name, namespace)
+
+
+def test_the_runs_secrets_are_read_together_ahead_of_the_components(tmp_path: Path) -> None:
+    """Told the run's components (``Engine.expect``), the view GETs every Secret their
+    inventories list on one pool as soon as ConfigMaps are listed: the four components'
+    Secrets are in flight at once although the components are reconciled one by one, each
+    read once."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=three_more)
+    k8s = SecretsTogether()
+    first = engine(graph, k8s)
+    assert sum(first.reconcile(n).writes for n in components(graph)) == 4 * 5
+    k8s.together = threading.Barrier(4, timeout=30)
+    k8s.reads.clear()
+    again = engine(graph, k8s)
+    again.expect(reconciled_nodes(graph))
+    outcomes = [again.reconcile(n) for n in components(graph)]
+    assert all(o.writes == 0 and o.healthy for o in outcomes)
+    assert not k8s.together.broken
+    assert k8s.reads["GET"] == 4 and again.runtime.view().gets == 4
+
+
+def test_a_secret_written_during_the_run_is_read_as_written(tmp_path: Path) -> None:
+    """A Secret this run wrote (a registry's pull Secret, our own apply) is what a later read
+    of the run sees, not the GET made ahead of the write."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName()
+    web = graph.nodes[component_key("platform", "web")]
+    engine(graph, k8s).reconcile(web)
+    again = engine(graph, k8s)
+    again.expect([web])
+    view = again.runtime.view()
+    oid = ("v1", "Secret", "web", "web-token")
+    view.prefetch_named(again.runtime.components)
+    before = view.named([oid], "web")[0][oid]
+    written = {**before, "data": {"token": "bmV3"}}
+    view.wrote(written)
+    assert view.named([oid], "web")[0][oid] == written
+    view.deleted(oid)
+    assert view.named([oid], "web") == ({}, [])
+    assert view.gets == 1
