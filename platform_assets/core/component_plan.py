@@ -195,7 +195,7 @@ def object_change(want: Json, have: Json | None, gate: Gate, mode: str,
         spec_changed = desired.applied_hash(have) != desired.applied_hash(want)
         fields = field_changes(want, have, spec_changed, rules)
         frozen = [*immutable.frozen_fields(want, have, fields),
-                  *immutable.shrunk_requests(want, fields)]
+                  *immutable.shrunk_requests(want, have, fields)]
     if want["kind"] == "Secret":
         fields = [redact_all(f) for f in fields]
     else:
@@ -216,7 +216,7 @@ def _guard_replace(change: Change, want: Json, have: Json, frozen: list[str],
     lost = immutable.never_replaced(want) or (
         "deleting it deletes its PersistentVolumeClaims too (persistentVolumeClaimRetention"
         "Policy.whenDeleted: Delete)" if immutable.claims_deleted_with(have) else "")
-    shrunk = immutable.shrunk_requests(want, change.fields)
+    shrunk = immutable.shrunk_requests(want, have, change.fields)
     if lost or shrunk:
         why = (f"{', '.join(shrunk)} cannot shrink (the API server refuses a smaller request)"
                if shrunk else f"changing {names} needs a replace (delete and re-create)")

@@ -13,7 +13,7 @@ because they lose data (``never_replaced``), and reads a 422 the table did not f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from platform_assets.core.diff import MISSING, FieldChange, quantity_value, touches
@@ -26,8 +26,8 @@ class ImmutableRule:
 
     ``paths``: a change at or under one of them needs a replace, unless it is at or under one of
     ``mutable`` (a StatefulSet's ``spec`` is immutable but for a few fields). ``only_if``: the
-    rule holds only while the observed object has this top-level field true (a ConfigMap's
-    ``data`` is frozen by ``immutable: true``). ``loses_data``: a replace deletes stored data,
+    rule holds only while this holds of the observed object (a ConfigMap's ``data`` is frozen
+    by ``immutable: true``). ``loses_data``: a replace deletes stored data,
     so it is never planned automatically; the text says why. ``empty_keeps``: an empty desired
     value, or none, keeps the server's (a Service's ``clusterIP: ""`` keeps the allocated
     address), so it is no change.
@@ -35,11 +35,12 @@ class ImmutableRule:
 
     paths: tuple[str, ...]
     mutable: tuple[str, ...] = ()
-    only_if: str = ""
+    only_if: Callable[[Json], bool] | None = None
     loses_data: str = ""
     empty_keeps: bool = False
 
 
+_PVC_MUTABLE = ("spec.resources.requests", "spec.volumeAttributesClassName")
 _PVC_DATA = ("deleting a PersistentVolumeClaim deletes its volume and the data on it (reclaim "
              "policy Delete) or strands it (Retain)")
 _PV_DATA = ("a PersistentVolume holds data and, while bound, is not deleted before its claim "
@@ -51,13 +52,23 @@ _PV_SOURCES = tuple(f"spec.{s}" for s in (
     "nfs", "photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",
     "vsphereVolume"))
 
-# apps/v1 ValidateStatefulSetUpdate: every spec field but these is forbidden to change (the
-# apiserver's message lists them; revisionHistoryLimit joined the list in 1.29).
+# apps/v1 ValidateStatefulSetUpdate (v1.32): every spec field but these is forbidden to change,
+# as the apiserver's message lists them; revisionHistoryLimit is not among them
+# (kubernetes/kubernetes#130263).
 STATEFULSET_MUTABLE = tuple(f"spec.{f}" for f in (
-    "replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
+    "replicas", "ordinals", "template", "updateStrategy",
     "persistentVolumeClaimRetentionPolicy", "minReadySeconds"))
 
 _ONE_SELECTOR = (ImmutableRule(("spec.selector",)),)
+
+
+def _immutable_set(have: Json) -> bool:
+    return have.get("immutable") is True
+
+
+def _unbound(have: Json) -> bool:
+    return (have.get("status") or {}).get("phase") != "Bound"
+
 
 IMMUTABLE: Mapping[tuple[str, str], tuple[ImmutableRule, ...]] = {
     ("apps/v1", "Deployment"): _ONE_SELECTOR,
@@ -69,17 +80,19 @@ IMMUTABLE: Mapping[tuple[str, str], tuple[ImmutableRule, ...]] = {
     # The Service registry keeps the allocated address when an update leaves it empty
     # (pkg/registry/core/service/storage: patchAllocatedValues).
     ("v1", "Service"): (ImmutableRule(("spec.clusterIP", "spec.clusterIPs"), empty_keeps=True),),
-    ("v1", "PersistentVolumeClaim"): (ImmutableRule(
-        ("spec",), mutable=("spec.resources.requests", "spec.volumeAttributesClassName"),
-        loses_data=_PVC_DATA),),
+    # A claim's requests may change only once it is Bound (ValidatePersistentVolumeClaimUpdate).
+    ("v1", "PersistentVolumeClaim"): (
+        ImmutableRule(("spec",), mutable=_PVC_MUTABLE, loses_data=_PVC_DATA),
+        ImmutableRule(_PVC_MUTABLE, only_if=_unbound, loses_data=_PVC_DATA)),
     ("v1", "PersistentVolume"): (
         ImmutableRule((*_PV_SOURCES, "spec.volumeMode"), loses_data=_PV_DATA),),
     # ``immutable: true`` freezes the data, and itself (ValidateConfigMapUpdate,
     # ValidateSecretUpdate); a Secret's type is always frozen.
     ("v1", "ConfigMap"): (
-        ImmutableRule(("data", "binaryData", "immutable"), only_if="immutable"),),
+        ImmutableRule(("data", "binaryData", "immutable"), only_if=_immutable_set),),
     ("v1", "Secret"): (ImmutableRule(("type",)),
-                       ImmutableRule(("data", "stringData", "immutable"), only_if="immutable")),
+                       ImmutableRule(("data", "stringData", "immutable"),
+                                     only_if=_immutable_set)),
     ("storage.k8s.io/v1", "StorageClass"): (ImmutableRule(
         ("provisioner", "parameters", "reclaimPolicy", "volumeBindingMode")),),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (ImmutableRule(("roleRef",)),),
@@ -104,7 +117,7 @@ def propagation(api_version: str, kind: str) -> Propagation:
 
 def _rules(api_version: str, kind: str, have: Json) -> list[ImmutableRule]:
     return [r for r in IMMUTABLE.get((api_version, kind), ())
-            if not r.only_if or have.get(r.only_if) is True]
+            if r.only_if is None or r.only_if(have)]
 
 
 _SEGMENT = re.compile(r"[^.\[]+")
@@ -149,15 +162,19 @@ def replaceable(want: Json) -> bool:
     return key in IMMUTABLE and not never_replaced(want)
 
 
-def shrunk_requests(want: Json, fields: Iterable[FieldChange]) -> list[str]:
-    """The storage requests of a PersistentVolumeClaim that ``fields`` lower: the apiserver
-    refuses a claim to shrink ("field can not be less than previous value")."""
+def shrunk_requests(want: Json, have: Json, fields: Iterable[FieldChange]) -> list[str]:
+    """The storage requests of a PersistentVolumeClaim that ``fields`` lower below what its
+    volume has: the apiserver refuses a claim to shrink below ``status.capacity`` ("field can
+    not be less than status.capacity"; above it, lowering a request recovers from a failed
+    expansion, and is allowed)."""
     if (want.get("apiVersion"), want.get("kind")) != ("v1", "PersistentVolumeClaim"):
         return []
+    capacity = ((have.get("status") or {}).get("capacity") or {})
     out = []
     for f in touches(fields, ["spec.resources.requests"]):
         old, new = quantity_value(f.observed), quantity_value(f.desired)
-        if old is not None and new is not None and new < old:
+        floor = quantity_value(capacity.get(f.path.rpartition(".")[2])) or old
+        if old is not None and new is not None and floor is not None and new < min(old, floor):
             out.append(f.path)
     return out
 

@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 
-from platform_assets.core import immutable
+from platform_assets.core import desired, immutable
+from platform_assets.core.calendar import Gate
+from platform_assets.core.component_plan import ReplacePolicy, object_change
 from platform_assets.core.graph import Graph, component_key
 from platform_assets.engine.handler import api_status
 from platform_assets.engine.reconcile import Engine, Options, ReconcileError, ReconcileOutcome
@@ -226,3 +228,87 @@ def test_a_migration_jobs_new_image_replaces_it_after_its_pods_are_gone(
     assert new is not None and new["metadata"]["uid"] != old_uid
     assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"
     assert client.list("v1", "Pod", "web", label_selector=f"controller-uid={old_uid}") == []
+
+
+def _obj(api: str, kind: str, name: str, **body: Any) -> dict[str, Any]:
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "web"},
+            **body}
+
+
+def _workload(kind: str, name: str, labels: dict[str, str], image: str,
+              **spec: Any) -> dict[str, Any]:
+    return _obj("apps/v1", kind, name, spec={
+        "selector": {"matchLabels": labels}, **spec,
+        "template": {"metadata": {"labels": labels},
+                     "spec": {"containers": [{"name": "c", "image": image}]}}})
+
+
+APP, APP2 = {"app": "a"}, {"app": "a", "v": "2"}
+# (what, before, after): the product's table against the server's refusals.
+CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("Deployment image", _workload("Deployment", "d", APP, "i:1"),
+     _workload("Deployment", "d", APP, "i:2")),
+    ("Deployment selector", _workload("Deployment", "d2", APP, "i:1"),
+     _workload("Deployment", "d2", APP2, "i:1")),
+    ("DaemonSet selector", _workload("DaemonSet", "ds", APP, "i:1"),
+     _workload("DaemonSet", "ds", APP2, "i:1")),
+    ("StatefulSet replicas", _workload("StatefulSet", "s", APP, "i:1", serviceName="s"),
+     _workload("StatefulSet", "s", APP, "i:1", serviceName="s", replicas=3)),
+    ("StatefulSet minReadySeconds",
+     _workload("StatefulSet", "s2", APP, "i:1", serviceName="s2"),
+     _workload("StatefulSet", "s2", APP, "i:1", serviceName="s2", minReadySeconds=5)),
+    ("StatefulSet revisionHistoryLimit",
+     _workload("StatefulSet", "s4", APP, "i:1", serviceName="s4"),
+     _workload("StatefulSet", "s4", APP, "i:1", serviceName="s4", revisionHistoryLimit=2)),
+    ("StatefulSet serviceName", _workload("StatefulSet", "s3", APP, "i:1", serviceName="s3"),
+     _workload("StatefulSet", "s3", APP, "i:1", serviceName="other")),
+    ("Job template", _obj("batch/v1", "Job", "j", spec={"template": {"spec": {
+        "restartPolicy": "Never", "containers": [{"name": "c", "image": "i:1"}]}}}),
+     _obj("batch/v1", "Job", "j", spec={"template": {"spec": {
+         "restartPolicy": "Never", "containers": [{"name": "c", "image": "i:2"}]}}})),
+    ("Service ports", _obj("v1", "Service", "svc", spec={"ports": [{"port": 80}]}),
+     _obj("v1", "Service", "svc", spec={"ports": [{"port": 8080}]})),
+    ("Service headless", _obj("v1", "Service", "svc2", spec={"ports": [{"port": 80}]}),
+     _obj("v1", "Service", "svc2", spec={"clusterIP": "None", "ports": [{"port": 80}]})),
+    ("Secret type", _obj("v1", "Secret", "sec", type="Opaque", data={"k": "YQ=="}),
+     _obj("v1", "Secret", "sec", type="example.com/other", data={"k": "YQ=="})),
+    ("ConfigMap data", _obj("v1", "ConfigMap", "cm", data={"a": "1"}),
+     _obj("v1", "ConfigMap", "cm", data={"a": "2"})),
+    ("immutable ConfigMap data", _obj("v1", "ConfigMap", "cm2", immutable=True, data={"a": "1"}),
+     _obj("v1", "ConfigMap", "cm2", immutable=True, data={"a": "2"})),
+    ("RoleBinding roleRef", _obj(
+        "rbac.authorization.k8s.io/v1", "RoleBinding", "rb",
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        subjects=[{"kind": "ServiceAccount", "name": "default", "namespace": "web"}]),
+     _obj("rbac.authorization.k8s.io/v1", "RoleBinding", "rb",
+          roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                   "name": "edit"},
+          subjects=[{"kind": "ServiceAccount", "name": "default", "namespace": "web"}])),
+    ("StorageClass parameters", {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc"},
+        "provisioner": "example.com/csi", "parameters": {"type": "ssd"}},
+     {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc"},
+      "provisioner": "example.com/csi", "parameters": {"type": "hdd"}}),
+]
+
+
+def test_the_plan_replaces_exactly_what_the_server_refuses_to_update(cluster: Cluster) -> None:
+    """For each case the product's plan (update or replace) against the server's answer to the
+    update (a server-side apply, dry run): a replace exactly where the update is refused."""
+    client = cluster.client()
+    client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}})
+    disagree = []
+    for what, before, after in CASES:
+        have = client.apply(desired.stamp(before, "web"))
+        want = desired.stamp(after, "web")
+        change = object_change(want, have, Gate(True, ""), "enforce",
+                               replacing=ReplacePolicy("web", allow_replace=True))
+        try:
+            client.apply(want, dry_run=True)
+            refused = ""
+        except UnprocessibleEntityError as exc:
+            refused = "; ".join(m for _, m in immutable.refused_fields(api_status(exc)[1]))
+        if (change.action == "replace") != bool(refused):
+            disagree.append(f"{what}: plan {change.action} ({change.reason}), server "
+                            f"{refused or 'accepts'}")
+    assert disagree == []

@@ -86,7 +86,7 @@ STATEFULSET = {
 
 
 @pytest.mark.parametrize(("path", "value"), [
-    ("spec.replicas", 3), ("spec.minReadySeconds", 10), ("spec.revisionHistoryLimit", 3),
+    ("spec.replicas", 3), ("spec.minReadySeconds", 10),
     ("spec.updateStrategy", {"type": "OnDelete"}), ("spec.ordinals", {"start": 1}),
     ("spec.persistentVolumeClaimRetentionPolicy", {"whenScaled": "Delete"}),
     ("spec.template.metadata.labels", {"app": "db", "v": "2"}),
@@ -103,6 +103,9 @@ def test_every_other_statefulset_field_is_a_replace_named_below_spec() -> None:
     assert change.action == "replace" and change.reason == "immutable: spec.volumeClaimTemplates"
     renamed = change_of(STATEFULSET, edited(STATEFULSET, "spec.serviceName", "db-headless"))
     assert renamed.reason == "immutable: spec.serviceName" and renamed.blocked
+    # Not in v1.32's list of mutable fields (kubernetes/kubernetes#130263).
+    history = change_of(STATEFULSET, edited(STATEFULSET, "spec.revisionHistoryLimit", 3))
+    assert history.reason == "immutable: spec.revisionHistoryLimit"
 
 
 def test_a_statefulset_that_deletes_its_claims_with_it_is_never_replaced() -> None:
@@ -120,18 +123,34 @@ PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name":
                 "resources": {"requests": {"storage": "10Gi"}}}}
 
 
-def test_a_claim_grows_in_place_and_never_shrinks_or_is_replaced() -> None:
-    grown = edited(PVC, "spec.resources.requests", {"storage": "20Gi"})
-    assert change_of(PVC, grown).action == "update"
+BOUND = {"status": {"phase": "Bound", "capacity": {"storage": "10Gi"}}}
 
-    shrunk = change_of(PVC, edited(PVC, "spec.resources.requests", {"storage": "5Gi"}),
+
+def test_a_bound_claim_grows_in_place_and_never_shrinks_below_its_capacity() -> None:
+    grown = edited(PVC, "spec.resources.requests", {"storage": "20Gi"})
+    assert change_of(PVC | BOUND, grown).action == "update"
+
+    shrunk = change_of(PVC | BOUND, edited(PVC, "spec.resources.requests", {"storage": "5Gi"}),
                        policy=ALLOWED)
     assert shrunk.action == "replace" and not shrunk.writes
     assert shrunk.blocked.startswith(
         "v1 PersistentVolumeClaim web/data: spec.resources.requests.storage cannot shrink")
     assert "deletes its volume and the data on it" in shrunk.blocked
 
-    moved = change_of(PVC, edited(PVC, "spec.storageClassName", "hdd"), policy=ALLOWED,
+    # An expansion to 20Gi that failed (capacity still 10Gi) may be taken back to 15Gi
+    # (RecoverVolumeExpansionFailure): above the capacity, a lower request is no shrink.
+    failed = edited(PVC, "spec.resources.requests", {"storage": "20Gi"}) | BOUND
+    retried = edited(PVC, "spec.resources.requests", {"storage": "15Gi"})
+    assert change_of(failed, retried).action == "update"
+
+
+def test_a_claim_is_never_replaced_and_its_requests_change_only_once_bound() -> None:
+    pending = change_of(PVC, edited(PVC, "spec.resources.requests", {"storage": "20Gi"}),
+                        policy=ALLOWED)
+    assert pending.action == "replace" and not pending.writes
+    assert pending.reason == "immutable: spec.resources.requests"
+
+    moved = change_of(PVC | BOUND, edited(PVC, "spec.storageClassName", "hdd"), policy=ALLOWED,
                       gate=CLOSED)
     assert moved.action == "replace" and moved.intended is None and not moved.writes
     assert moved.reason == "immutable: spec.storageClassName"
