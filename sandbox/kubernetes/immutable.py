@@ -496,6 +496,60 @@ def pod_update(old: Json, new: Json) -> list[Cause]:
     return causes
 
 
+def _field_immutable(path: str, default: Any = None) -> UpdateValidator:
+    """A validator of one scalar field under ``ValidateImmutableField`` (compared as the
+    server defaults it when ``default`` is given)."""
+    keys = path.split(".")
+
+    def get(obj: Json) -> Any:
+        cur: Any = obj
+        for key in keys:
+            cur = cur.get(key) if isinstance(cur, dict) else None
+        return default if cur is None else cur
+
+    def check(old: Json, new: Json) -> list[Cause]:
+        return _immutable(path, get(old), get(new), govalue.value(get(new)))
+
+    check.__doc__ = f"``{path}`` is immutable."
+    return check
+
+
+def priorityclass_update(old: Json, new: Json) -> list[Cause]:
+    """pkg/apis/scheduling/validation ValidatePriorityClassUpdate: ``value`` Forbidden to
+    change, ``preemptionPolicy`` immutable (defaulted to PreemptLowerPriority)."""
+    causes: list[Cause] = []
+    if old.get("value") != new.get("value"):
+        causes.append(("value", "Forbidden: may not be changed in an update."))
+    return causes + _field_immutable("preemptionPolicy", "PreemptLowerPriority")(old, new)
+
+
+def volumeattachment_update(old: Json, new: Json) -> list[Cause]:
+    """pkg/apis/storage/validation ValidateVolumeAttachmentUpdate: the spec is immutable."""
+    return _immutable("spec", _spec(old), _spec(new),
+                      govalue.abbreviated("storage.VolumeAttachmentSpec", _spec(new)))
+
+
+NODE_POD_CIDR = 'Forbidden: node updates may not change podCIDR except from "" to valid'
+NODE_PROVIDER_ID = 'Forbidden: node updates may not change providerID except from "" to valid'
+
+
+def node_update(old: Json, new: Json) -> list[Cause]:
+    """pkg/apis/core/validation ValidateNodeUpdate: ``podCIDRs`` and ``providerID`` are set
+    once (from empty) and never changed."""
+    o, n = _spec(old), _spec(new)
+    causes: list[Cause] = []
+    old_cidrs, new_cidrs = o.get("podCIDRs") or [], n.get("podCIDRs") or []
+    if old_cidrs:
+        if len(old_cidrs) != len(new_cidrs):
+            causes.append(("spec.podCIDRs", NODE_POD_CIDR))
+        else:
+            causes += [("spec.podCIDRs", NODE_POD_CIDR)
+                       for a, b in zip(old_cidrs, new_cidrs, strict=True) if a != b]
+    if o.get("providerID") and o.get("providerID") != n.get("providerID"):
+        causes.append(("spec.providerID", NODE_PROVIDER_ID))
+    return causes
+
+
 UPDATE_VALIDATORS: dict[tuple[str, str], UpdateValidator] = {
     ("apps", "deployments"): selector_immutable,
     ("apps", "replicasets"): selector_immutable,
@@ -511,6 +565,15 @@ UPDATE_VALIDATORS: dict[tuple[str, str], UpdateValidator] = {
     ("storage.k8s.io", "storageclasses"): storageclass_update,
     ("rbac.authorization.k8s.io", "rolebindings"): rolebinding_update,
     ("rbac.authorization.k8s.io", "clusterrolebindings"): rolebinding_update,
+    ("", "nodes"): node_update,
+    # pkg/apis/networking/validation ValidateIngressClassUpdate.
+    ("networking.k8s.io", "ingressclasses"): _field_immutable("spec.controller"),
+    # pkg/apis/discovery/validation ValidateEndpointSliceUpdate.
+    ("discovery.k8s.io", "endpointslices"): _field_immutable("addressType"),
+    # pkg/apis/node/validation ValidateRuntimeClassUpdate.
+    ("node.k8s.io", "runtimeclasses"): _field_immutable("handler"),
+    ("scheduling.k8s.io", "priorityclasses"): priorityclass_update,
+    ("storage.k8s.io", "volumeattachments"): volumeattachment_update,
 }
 
 

@@ -536,3 +536,60 @@ def test_pod_spec_updates_are_limited(k8s: Cluster) -> None:
     pod = v1.read_namespaced_pod("p", "default")
     assert pod.spec.containers[0].image == "nginx:1.28"
     assert pod.spec.active_deadline_seconds == 300 and len(pod.spec.tolerations) == 2
+
+
+def test_smaller_kinds_immutable_fields(k8s: Cluster) -> None:
+    """IngressClass ``spec.controller``, EndpointSlice ``addressType``, RuntimeClass
+    ``handler``, PriorityClass ``value`` (Forbidden) and ``preemptionPolicy``, and a Node's
+    ``providerID`` once set may not change; their other fields may (labels of the Node too).
+
+    Source: pkg/apis/networking/validation ``ValidateIngressClassUpdate``,
+    pkg/apis/discovery/validation ``ValidateEndpointSliceUpdate``, pkg/apis/node/validation
+    ``ValidateRuntimeClassUpdate``, pkg/apis/scheduling/validation
+    ``ValidatePriorityClassUpdate``, pkg/apis/core/validation ``ValidateNodeUpdate``.
+    """
+    from kubernetes import client
+
+    api = k8s.api_client()
+    net = client.NetworkingV1Api(api)
+    net.create_ingress_class({"metadata": {"name": "web"},
+                              "spec": {"controller": "example.com/a"}})
+    status = refused(lambda: net.patch_ingress_class("web", {"spec": {
+        "controller": "example.com/b"}}))
+    assert status["message"] == 'IngressClass.networking.k8s.io "web" is invalid: ' \
+        'spec.controller: Invalid value: "example.com/b": field is immutable'
+    net.patch_ingress_class("web", {"metadata": {"annotations": {
+        "ingressclass.kubernetes.io/is-default-class": "true"}}})
+
+    disc = client.DiscoveryV1Api(api)
+    disc.create_namespaced_endpoint_slice("default", {"metadata": {"name": "s"},
+                                                      "addressType": "IPv4", "endpoints": []})
+    status = refused(lambda: disc.patch_namespaced_endpoint_slice("s", "default", {
+        "addressType": "IPv6"}))
+    assert causes(status) == [("FieldValueInvalid", "addressType",
+                               'Invalid value: "IPv6": field is immutable')]
+
+    node_api = client.NodeV1Api(api)
+    node_api.create_runtime_class({"metadata": {"name": "gvisor"}, "handler": "runsc"})
+    status = refused(lambda: node_api.patch_runtime_class("gvisor", {"handler": "kata"}))
+    assert causes(status) == [("FieldValueInvalid", "handler",
+                               'Invalid value: "kata": field is immutable')]
+
+    sched = client.SchedulingV1Api(api)
+    sched.create_priority_class({"metadata": {"name": "high"}, "value": 1000})
+    status = refused(lambda: sched.patch_priority_class("high", {
+        "value": 2000, "preemptionPolicy": "Never"}))
+    assert causes(status) == [
+        ("FieldValueForbidden", "value", "Forbidden: may not be changed in an update."),
+        ("FieldValueInvalid", "preemptionPolicy", 'Invalid value: "Never": field is immutable')]
+    sched.patch_priority_class("high", {"description": "for the database"})
+    assert sched.read_priority_class("high").value == 1000
+
+    core = client.CoreV1Api(api)
+    node = core.list_node().items[0]
+    assert node.spec.provider_id  # the sandbox's nodes are IONOS servers, as the CCM sets them
+    status = refused(lambda: core.patch_node(node.metadata.name, {"spec": {
+        "providerID": "ionos://another-server"}}))
+    assert causes(status) == [("FieldValueForbidden", "spec.providerID", "Forbidden: node "
+                               'updates may not change providerID except from "" to valid')]
+    core.patch_node(node.metadata.name, {"metadata": {"labels": {"pool": "db"}}})
