@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.kubernetes import immutable, schema, ssa, vap
+from sandbox.kubernetes import govalue, immutable, schema, ssa, vap
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.podsecurity import PodSecurityAdmission
 from sandbox.kubernetes.registry import Registry, ResourceType
@@ -644,6 +644,13 @@ class ApiServer:
         self.check_kind(rt, body)
         with self.store.lock:
             old = self.get(rt, ns, name)
+            # A uid in the body is a precondition of the update (k8s.io/apiserver
+            # pkg/registry/rest/update.go defaultUpdatedObjectInfo.Preconditions): an object
+            # deleted and created again under the same name is a 409, not overwritten.
+            sent_uid = (body.get("metadata") or {}).get("uid") if isinstance(
+                body.get("metadata"), dict) else None
+            if sent_uid:
+                _check_preconditions(rt, name, old["metadata"], {"uid": sent_uid})
             new = self._merge_update(rt, old, body, sub, fv)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
             self._admit_write(rt, old, new, sub, manager, dry_run, user, fv)
@@ -683,6 +690,14 @@ class ApiServer:
                                f"error in our request: {exc}") from exc
             if not isinstance(patched, dict):
                 raise ApiError(422, "Invalid", "the patch result is not an object")
+            # A patch that changes the uid fails the update's metadata validation
+            # (k8s.io/apimachinery/pkg/api/validation ValidateObjectMetaAccessorUpdate); one
+            # that drops it keeps the stored uid (rest.BeforeUpdate).
+            patched_uid = (patched.get("metadata") or {}).get("uid") if isinstance(
+                patched.get("metadata"), dict) else None
+            if patched_uid and patched_uid != old["metadata"]["uid"]:
+                raise invalid(rt, name, [("metadata.uid", f"Invalid value: "
+                                          f"{govalue.value(patched_uid)}: field is immutable")])
             new = self._merge_update(rt, old, patched, sub, fv)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
             self._admit_write(rt, old, new, sub, manager, dry_run, user, fv)

@@ -593,3 +593,40 @@ def test_smaller_kinds_immutable_fields(k8s: Cluster) -> None:
     assert causes(status) == [("FieldValueForbidden", "spec.providerID", "Forbidden: node "
                                'updates may not change providerID except from "" to valid')]
     core.patch_node(node.metadata.name, {"metadata": {"labels": {"pool": "db"}}})
+
+
+def test_a_stale_uid_is_a_precondition_and_a_patched_uid_is_invalid(k8s: Cluster) -> None:
+    """A PUT whose body carries the uid of an object since deleted and created again under
+    the same name is 409 Conflict (the uid is the update's precondition); a patch that changes
+    ``metadata.uid`` is 422 (``field is immutable``); a PUT without a uid keeps the stored one.
+
+    Source: k8s.io/apiserver pkg/registry/rest/update.go (``defaultUpdatedObjectInfo
+    .Preconditions``), pkg/storage's precondition error (``Precondition failed: UID in
+    precondition``), k8s.io/apimachinery/pkg/api/validation/objectmeta.go
+    ``ValidateObjectMetaAccessorUpdate``.
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    v1 = client.CoreV1Api(k8s.api_client())
+    first = v1.create_namespaced_config_map("default", {"metadata": {"name": "cm"},
+                                                        "data": {"k": "1"}})
+    v1.delete_namespaced_config_map("cm", "default")
+    second = v1.create_namespaced_config_map("default", {"metadata": {"name": "cm"},
+                                                         "data": {"k": "2"}})
+    with pytest.raises(ApiException) as exc:
+        v1.replace_namespaced_config_map("cm", "default", {
+            "metadata": {"name": "cm", "uid": first.metadata.uid}, "data": {"k": "3"}})
+    status = json.loads(exc.value.body)
+    assert exc.value.status == 409 and status["reason"] == "Conflict"
+    assert status["message"] == (
+        'Operation cannot be fulfilled on configmaps "cm": Precondition failed: UID in '
+        f"precondition: {first.metadata.uid}, UID in object meta: {second.metadata.uid}")
+    status = refused(lambda: v1.patch_namespaced_config_map("cm", "default", {
+        "metadata": {"uid": first.metadata.uid}}))
+    assert causes(status) == [("FieldValueInvalid", "metadata.uid",
+                               f'Invalid value: "{first.metadata.uid}": field is immutable')]
+    assert v1.read_namespaced_config_map("cm", "default").data == {"k": "2"}
+    kept = v1.replace_namespaced_config_map("cm", "default", {"metadata": {"name": "cm"},
+                                                              "data": {"k": "3"}})
+    assert kept.metadata.uid == second.metadata.uid and kept.data == {"k": "3"}
