@@ -7,7 +7,8 @@ validation.go) and the registry strategies' ``ValidateUpdate`` (pkg/registry/*/*
 object the write would store; it returns the field errors as ``(field, message)``, the message
 starting with the error type as ``field.Error.ErrorBody`` prints it (``Invalid value: ...``,
 ``Forbidden: ...``). ``api.invalid`` turns them into the Status. Custom resources are not here:
-their rules are their CRD's ``x-kubernetes-validations``.
+their rules are their CRD's ``x-kubernetes-validations`` (CEL, transition rules on ``oldSelf``),
+which the sandbox does not evaluate yet.
 """
 
 from __future__ import annotations
