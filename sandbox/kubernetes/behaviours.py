@@ -255,7 +255,12 @@ class Behaviours:
         if not isinstance(replicas, int) or replicas < 0:
             raise BehaviourError('a scale patch is {"spec": {"replicas": N}}')
         ns, name = str(body.get("namespace") or ""), str(body["name"])
-        updated = clone(self.svc.api.get(rt, ns, name))
-        updated.setdefault("spec", {})["replicas"] = replicas
-        obj = self.svc.api.update(rt, ns, name, updated, str(body["manager"]), "", False)
+        # The read and the write are one step under the store's (re-entrant) lock, as the API
+        # server's own /scale handler reads and writes under one guaranteed update: otherwise a
+        # controller's status write between them makes this update's resourceVersion stale
+        # and the admin call fails with a 409 that no client could have caused.
+        with self.svc.store.lock:
+            updated = clone(self.svc.api.get(rt, ns, name))
+            updated.setdefault("spec", {})["replicas"] = replicas
+            obj = self.svc.api.update(rt, ns, name, updated, str(body["manager"]), "", False)
         return self.svc.api.output(rt, obj)
