@@ -358,20 +358,29 @@ def test_killed_run_then_rerun_converges(sandbox: Any, fresh: dict[str, str], tm
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, **fresh, "DAGSTER_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(EXAMPLE)], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "killed_run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(EXAMPLE)], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def child_output() -> str:
+        return log.read_text(errors="replace")[-8000:]
+
     deadline = time.monotonic() + 120
     try:
         while writes(sandbox.requests()).get(service, 0) < after:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "the run made too few writes"
+            assert proc.poll() is None, (
+                f"the run ended (exit {proc.returncode}) before it could be killed; its "
+                f"output:\n{child_output()}")
+            assert time.monotonic() < deadline, (
+                f"the run made too few writes; its output:\n{child_output()}")
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, child_output()
     defs = make_defs(EXAMPLE, fresh)
     with instance_at(tmp_path / "rerun") as instance:
         rerun = run(defs, instance)
