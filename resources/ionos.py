@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +27,9 @@ if TYPE_CHECKING:  # credentials and retries are imported by the first API call,
     from resources.retry import RetryPolicy
 
 T = TypeVar("T")
+
+# Re-entrant: building an API class's client builds the Cloud API client it wraps.
+_CLIENTS_LOCK = threading.RLock()
 
 _REQUEST_ID = re.compile(r"/requests/([-A-Fa-f0-9]+)/")
 
@@ -188,49 +192,59 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
         rest.request = request
         return client
 
+    def _client_once(self, key: str, build: Callable[[], Any]) -> Any:
+        """The client cached under ``key``, built by ``build`` on first use. A reconcile's worker
+        threads ask for clients at the same time: one lock makes the first build (and the SDK
+        import it does) happen once, instead of two threads importing a package midway."""
+        with _CLIENTS_LOCK:
+            if key not in self._clients:
+                self._clients[key] = build()
+            return self._clients[key]
+
     def cloud_client(self) -> Any:
         """The ``ionoscloud.ApiClient`` (Cloud API v6), built on first use."""
-        if "cloud" not in self._clients:
-            import ionoscloud
+        return self._client_once("cloud", self._new_cloud_client)
 
-            creds = self.credentials()
-            cfg = ionoscloud.Configuration(
-                host=_with_api_path(self.endpoints().cloud, "/cloudapi/v6"),
-                token=creds.token,
-                username=None if creds.token else creds.username,
-                password=None if creds.token else creds.password,
-            )
-            # The SDK's own retry loop sleeps 100 s between 5xx retries: retry here instead.
-            cfg.max_retries = 1
-            cfg.wait_time = 1
-            cfg.max_wait_time = int(self.retry_max_wait_seconds)
-            self._clients["cloud"] = self._with_timeouts(ionoscloud.ApiClient(cfg))
-        return self._clients["cloud"]
+    def _new_cloud_client(self) -> Any:
+        import ionoscloud
+
+        creds = self.credentials()
+        cfg = ionoscloud.Configuration(
+            host=_with_api_path(self.endpoints().cloud, "/cloudapi/v6"),
+            token=creds.token,
+            username=None if creds.token else creds.username,
+            password=None if creds.token else creds.password,
+        )
+        # The SDK's own retry loop sleeps 100 s between 5xx retries: retry here instead.
+        cfg.max_retries = 1
+        cfg.wait_time = 1
+        cfg.max_wait_time = int(self.retry_max_wait_seconds)
+        return self._with_timeouts(ionoscloud.ApiClient(cfg))
 
     def mariadb_client(self) -> Any:
         """The ``ionoscloud_dbaas_mariadb.ApiClient`` (MariaDB API v2, the location's region)."""
-        if "mariadb" not in self._clients:
+        def build() -> Any:
             import ionoscloud_dbaas_mariadb as mdb
 
-            self._clients["mariadb"] = self._dbaas_client(mdb, self.endpoints().mariadb)
-        return self._clients["mariadb"]
+            return self._dbaas_client(mdb, self.endpoints().mariadb)
+
+        return self._client_once("mariadb", build)
 
     def certmanager_client(self) -> Any:
         """The ``ionoscloud_cert_manager.ApiClient`` (Certificate Manager API v2)."""
-        if "certmanager" not in self._clients:
+        def build() -> Any:
             import ionoscloud_cert_manager as cm
 
-            self._clients["certmanager"] = self._dbaas_client(cm, self.endpoints().certmanager)
-        return self._clients["certmanager"]
+            return self._dbaas_client(cm, self.endpoints().certmanager)
+
+        return self._client_once("certmanager", build)
 
     def api(self, name: str) -> Any:
         """An API class of the Cloud SDK by name, e.g. ``api("KubernetesApi")``."""
         import ionoscloud
 
-        key = f"api:{name}"
-        if key not in self._clients:
-            self._clients[key] = getattr(ionoscloud, name)(self.cloud_client())
-        return self._clients[key]
+        return self._client_once(f"api:{name}",
+                                 lambda: getattr(ionoscloud, name)(self.cloud_client()))
 
     def call(self, describe: str, fn: Callable[[], T],
              log: Callable[[str], Any] | None = None) -> T:
@@ -699,13 +713,14 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
 
     def dns_client(self) -> Any:
         """The ``ionoscloud_dns.ApiClient`` (Cloud DNS), built on first use."""
-        if "dns" not in self._clients:
+        def build() -> Any:
             import ionoscloud_dns as dns
 
             token = self.credentials().token or self._generated_token()
             cfg = dns.Configuration(host=self.endpoints().dns.rstrip("/"), token=token)
-            self._clients["dns"] = self._with_timeouts(dns.ApiClient(cfg))
-        return self._clients["dns"]
+            return self._with_timeouts(dns.ApiClient(cfg))
+
+        return self._client_once("dns", build)
 
     def find_zone(self, name: str) -> dict[str, Any] | None:
         """The DNS zone named ``name`` (JSON), or None."""

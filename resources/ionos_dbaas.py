@@ -29,7 +29,8 @@ class _Resource(Protocol):
     postgres_url: str | None
     inmemorydb_url: str | None
     location: str | None
-    _clients: dict[str, Any]
+
+    def _client_once(self, key: str, build: Callable[[], Any]) -> Any: ...
 
     def call(self, describe: str, fn: Callable[[], T], log: Log = None) -> T: ...
 
@@ -106,10 +107,8 @@ def _sdk(api: _Api) -> Any:
 
 def _client(res: _Resource, api: _Api) -> Any:
     """The API's ``ApiClient`` (the location's region), built on first use."""
-    if api.key not in res._clients:
-        host = api.configured(res) or _url(api, res.location, None)
-        res._clients[api.key] = res._dbaas_client(_sdk(api), host)
-    return res._clients[api.key]
+    return res._client_once(api.key, lambda: res._dbaas_client(
+        _sdk(api), api.configured(res) or _url(api, res.location, None)))
 
 
 def _clusters(res: _Resource, api: _Api) -> Any:

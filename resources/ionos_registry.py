@@ -24,7 +24,8 @@ class _Resource(Protocol):
     """What the mixin uses of ``IonosCloudResource``."""
 
     registry_url: str | None
-    _clients: dict[str, Any]
+
+    def _client_once(self, key: str, build: Callable[[], Any]) -> Any: ...
 
     def _dbaas_client(self, sdk: Any, host: str) -> Any: ...
 
@@ -61,12 +62,13 @@ class IonosRegistries:
 
     def registry_client(self: _Resource) -> Any:
         """The ``ionoscloud_container_registry.ApiClient``, built on first use."""
-        if "registry" not in self._clients:
+        def build() -> Any:
             import ionoscloud_container_registry as cr
 
             host = self.registry_url or os.environ.get(IONOS_REGISTRY_URL) or REGISTRY_URL
-            self._clients["registry"] = self._dbaas_client(cr, host)
-        return self._clients["registry"]
+            return self._dbaas_client(cr, host)
+
+        return self._client_once("registry", build)
 
     def list_registries(self: _Resource) -> list[dict[str, Any]]:
         """Every container registry of the contract (JSON), every page."""
