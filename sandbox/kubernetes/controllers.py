@@ -22,7 +22,9 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from sandbox.kubernetes import storage
 from sandbox.kubernetes.api import ApiError, now_rfc3339, random_suffix
+from sandbox.kubernetes.chart_objects import LONGHORN_CSI
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.registry import ResourceType
 from sandbox.kubernetes.volumes import mounts, rewrite
@@ -31,7 +33,7 @@ from sandbox.kubernetes.workloads import Workloads
 if TYPE_CHECKING:
     from sandbox.kubernetes.service import KubernetesService
 
-CSI_DRIVER = "cloud.ionos.com"
+CSI_DRIVER = storage.IONOS_PROVISIONER
 EXIT_CODE_ANNOTATION = "sandbox.platform-ops/exit-code"
 NAMESPACE_GRACE = 0.5
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
@@ -293,47 +295,104 @@ class Controllers:
     def _pvcs(self) -> None:
         pvrt = self._rt("", "persistentvolumes")
         assert pvrt is not None
+        classes = {c["metadata"]["name"]: c for c in self.store.select(storage.CLASSES_GK)}
         for rt, pvc in self._each("", "persistentvolumeclaims"):
             if (pvc.get("status") or {}).get("phase") == "Bound":
                 continue
-            meta, spec = pvc["metadata"], pvc.get("spec") or {}
+            spec = pvc.get("spec") or {}
             size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
             try:
                 size_bytes = parse_quantity(size)
             except ValueError:
                 continue
-            pv_name = spec.get("volumeName") or f"pvc-{meta['uid']}"
-            if self._pv_failures.get(pv_name, 0) > time.monotonic():
-                continue
-            pv = self.store.get(pvrt.gk, "", pv_name)
-            driver = self.longhorn.provisioner_of(spec.get("storageClassName")) or CSI_DRIVER
-            if pv is None and driver != CSI_DRIVER and \
-                    not self.longhorn.provision(pv_name, size_bytes):
-                continue  # no Longhorn manager runs: the claim stays Pending
-            self.svc.volume_data.path(pv_name)
-            if pv is None:
-                hook = self.svc.world.provision_volume if driver == CSI_DRIVER else None
-                try:
-                    handle = hook(pv_name, max(1, -(-size_bytes // 2**30))) if hook else (
-                        pv_name if driver != CSI_DRIVER else str(uuid.uuid4()))
-                except Exception:  # noqa: BLE001 - the IONOS side failed: retry later
-                    self._pv_failures[pv_name] = time.monotonic() + 2.0
-                    continue
-                pv = self.api.write_object(pvrt, None, _provisioned_pv(pvc, pv_name, size,
-                                                                       driver, handle),
-                                           "persistentvolume-controller")
-                self.api.write_status(pvrt, pv, {"phase": "Bound"}, "persistentvolume-controller")
-            if spec.get("volumeName") != pv_name:
+            decision = storage.decide(pvc, size_bytes, classes, self.store.select(pvrt.gk))
+            if isinstance(decision, storage.Wait):
+                self._claim_pending(rt, pvc, decision.event)
+            elif isinstance(decision, storage.AssignClass):
                 new = clone(pvc)
-                new["spec"]["volumeName"] = pv_name
-                annotations = new["metadata"].setdefault("annotations", {})
-                annotations.update({"pv.kubernetes.io/bind-completed": "yes",
-                                    "pv.kubernetes.io/bound-by-controller": "yes",
-                                    "volume.kubernetes.io/storage-provisioner": driver})
-                pvc = self.api.write_object(rt, pvc, new, "persistentvolume-controller")
-            self.api.write_status(rt, pvc, {
-                "phase": "Bound", "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-                "capacity": {"storage": size}}, "persistentvolume-controller")
+                new["spec"]["storageClassName"] = decision.name
+                self.api.write_object(rt, pvc, new, "persistentvolume-controller")
+            elif isinstance(decision, storage.BindTo):
+                self._bind_claim(rt, pvc, decision.pv)
+            elif decision.provisioner not in (CSI_DRIVER, LONGHORN_CSI):
+                # external-provisioner's wait (no such driver runs in the sandbox).
+                self._claim_pending(rt, pvc, (
+                    "Normal", "ExternalProvisioning",
+                    "Waiting for a volume to be created either by the external provisioner "
+                    f"'{decision.provisioner}' or manually by the system administrator. If "
+                    "volume creation is delayed, please verify that the provisioner is running "
+                    "and correctly registered."))
+            else:
+                self._provision(rt, pvc, size, size_bytes, decision.provisioner)
+
+    def _claim_pending(self, rt: ResourceType, pvc: dict[str, Any],
+                       event: tuple[str, str, str] | None) -> None:
+        """Leave the claim Pending (status written once) with the controller's event."""
+        if event is not None:
+            self.workloads.event(pvc, *event, "persistentvolume-controller")
+        if (pvc.get("status") or {}).get("phase") != "Pending":
+            self.api.write_status(rt, pvc, {"phase": "Pending"}, "persistentvolume-controller")
+
+    def _provision(self, rt: ResourceType, pvc: dict[str, Any], size: str, size_bytes: int,
+                   driver: str) -> None:
+        """The CSI driver's external-provisioner: create the PV (IONOS or Longhorn), bind."""
+        pvrt = self._rt("", "persistentvolumes")
+        assert pvrt is not None
+        pv_name = f"pvc-{pvc['metadata']['uid']}"
+        if self._pv_failures.get(pv_name, 0) > time.monotonic():
+            return
+        if driver != CSI_DRIVER and not self.longhorn.provision(pv_name, size_bytes):
+            return  # no Longhorn manager runs: the claim stays Pending
+        self.svc.volume_data.path(pv_name)
+        hook = self.svc.world.provision_volume if driver == CSI_DRIVER else None
+        try:
+            handle = hook(pv_name, max(1, -(-size_bytes // 2**30))) if hook else (
+                pv_name if driver != CSI_DRIVER else str(uuid.uuid4()))
+        except Exception:  # noqa: BLE001 - the IONOS side failed: retry later
+            self._pv_failures[pv_name] = time.monotonic() + 2.0
+            return
+        pv = self.api.write_object(pvrt, None, _provisioned_pv(pvc, pv_name, size, driver,
+                                                               handle),
+                                   "persistentvolume-controller")
+        self.api.write_status(pvrt, pv, {"phase": "Bound"}, "persistentvolume-controller")
+        self._bind_claim(rt, pvc, pv_name, driver)
+
+    def _bind_claim(self, rt: ResourceType, pvc: dict[str, Any], pv_name: str,
+                    driver: str | None = None) -> None:
+        """pv_controller bind(): the PV's claimRef and phase, the claim's volumeName,
+        annotations and status (the PV's capacity)."""
+        pvrt = self._rt("", "persistentvolumes")
+        assert pvrt is not None
+        meta, spec = pvc["metadata"], pvc.get("spec") or {}
+        pv = self.store.get(pvrt.gk, "", pv_name)
+        if pv is None:
+            return
+        self.svc.volume_data.path(pv_name)
+        ref = {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+               "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
+        if (pv.get("spec") or {}).get("claimRef") is None:
+            new_pv = clone(pv)
+            new_pv.setdefault("spec", {})["claimRef"] = ref
+            pv = self.api.write_object(pvrt, pv, new_pv, "persistentvolume-controller")
+        if (pv.get("status") or {}).get("phase") != "Bound":
+            self.api.write_status(pvrt, pv, {"phase": "Bound"}, "persistentvolume-controller")
+        if spec.get("volumeName") != pv_name or \
+                "pv.kubernetes.io/bind-completed" not in (meta.get("annotations") or {}):
+            new = clone(pvc)
+            new["spec"]["volumeName"] = pv_name
+            annotations = new["metadata"].setdefault("annotations", {})
+            annotations["pv.kubernetes.io/bind-completed"] = "yes"
+            if spec.get("volumeName") != pv_name:
+                annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
+            if driver is not None:
+                annotations["volume.kubernetes.io/storage-provisioner"] = driver
+            pvc = self.api.write_object(rt, pvc, new, "persistentvolume-controller")
+        capacity = ((pv.get("spec") or {}).get("capacity") or {}).get("storage") or \
+            ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        self.api.write_status(rt, pvc, {
+            "phase": "Bound", "accessModes": (pv.get("spec") or {}).get("accessModes")
+            or spec.get("accessModes") or ["ReadWriteOnce"],
+            "capacity": {"storage": capacity}}, "persistentvolume-controller")
 
     def _snapshots(self) -> None:
         crt = self._rt("snapshot.storage.k8s.io", "volumesnapshotcontents")

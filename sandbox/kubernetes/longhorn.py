@@ -174,12 +174,6 @@ class Longhorn:
                     return True
         return False
 
-    def provisioner_of(self, storage_class: str | None) -> str | None:
-        """``driver.longhorn.io`` when the claim's StorageClass is Longhorn's, else None."""
-        sc = self.store.get(("storage.k8s.io", "storageclasses"), "", storage_class) \
-            if storage_class else None
-        return CSI_DRIVER if sc is not None and sc.get("provisioner") == CSI_DRIVER else None
-
     def provision(self, pv: str, size: int) -> bool:
         """Longhorn's CSI CreateVolume: a Volume named after the PV in the namespace where the
         manager runs (csi/controller_server.go); False when no manager runs."""

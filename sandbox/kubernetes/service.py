@@ -35,6 +35,7 @@ from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch,
 from sandbox.kubernetes.rbac import Authorizer
 from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
+from sandbox.kubernetes.storage import DefaultStorageClass, ionos_storage_classes
 from sandbox.kubernetes.store import Expired, Store
 from sandbox.kubernetes.vap import ValidatingAdmissionPolicies
 from sandbox.world import World, kubeconfig_cluster
@@ -114,6 +115,8 @@ class KubernetesService(Service):
         self.api = ApiServer(self.registry, self.store)
         # After PodSecurity, as kube-apiserver orders its default plugins.
         self.api.validating_admission.append(ValidatingAdmissionPolicies(self.store))
+        # kube-apiserver's default mutating plugins that the sandbox emulates.
+        self.api.mutating_admission.append(DefaultStorageClass(self.store))
         self.auth = Authenticator(self.store, lambda: self.world.kubernetes_token)
         self.authorizer = Authorizer(self.store)
         self.api.storage_guards += [self.authorizer.create_on_apply_guard,
@@ -140,6 +143,9 @@ class KubernetesService(Service):
             self.api.create(nrt, "", {"metadata": {"name": ns}}, "sandbox")
         if self.managed:
             self.install_crds(catalogue.managed_cluster_crds(), "ionos-managed-kubernetes")
+            scrt = self._rt("storage.k8s.io", "storageclasses")
+            for sc in ionos_storage_classes():
+                self.api.create(scrt, "", sc, "ionos-managed-kubernetes")
         if self.preinstall_crds:
             for chart, version in catalogue.PREINSTALLED:
                 self.install_chart(chart, version, {"crds": {"enabled": True}})

@@ -1,0 +1,176 @@
+"""Which StorageClass a claim gets and how its volume comes: the cluster's own classes, the
+DefaultStorageClass admission plugin and the PV controller's provisioning decision.
+
+- A managed IONOS cluster ships ``ionos-enterprise-hdd`` (the default) and
+  ``ionos-enterprise-ssd``, both of provisioner ``cloud.ionos.com`` (``kubectl get sc`` on an
+  IONOS Managed Kubernetes cluster). Their ``reclaimPolicy`` and ``volumeBindingMode`` are the
+  Kubernetes defaults, ``Delete`` and ``Immediate`` (dynamically provisioned IONOS PVs list
+  ``Delete``); ``allowVolumeExpansion`` could not be verified and stays unset (the default).
+- ``DefaultStorageClass`` (kube-apiserver
+  ``plugin/pkg/admission/storage/storageclass/setdefault/admission.go``): a claim created
+  without ``spec.storageClassName`` gets the default class; of several defaults the newest
+  (``pkg/volume/util/storageclass.go`` GetDefaultClass: newest creationTimestamp, then name).
+  ``""`` is a class choice ("none") and is left alone.
+- ``decide`` is ``pkg/controller/volume/persistentvolume/pv_controller.go``
+  syncUnboundClaim: a claim first binds to a fitting unbound PV of its own class
+  (``findBestMatchForClaim``); else an unset class takes the default retroactively
+  (RetroactiveDefaultStorageClass, GA in 1.28); else a class provisions (a class that does not
+  exist: Warning ``ProvisioningFailed`` with the lister's NotFound message); else (``""`` or
+  unset with no default) Normal ``FailedBinding``. The claim stays Pending in every waiting case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from sandbox.kubernetes.api import AdmissionRequest
+from sandbox.kubernetes.quantity import QuantityError, parse
+from sandbox.kubernetes.store import Store
+
+Json = dict[str, Any]
+
+IONOS_PROVISIONER = "cloud.ionos.com"
+IONOS_DEFAULT_CLASS = "ionos-enterprise-hdd"
+IONOS_CLASSES = (IONOS_DEFAULT_CLASS, "ionos-enterprise-ssd")
+DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
+                             "storageclass.beta.kubernetes.io/is-default-class")
+NO_CLASS_MESSAGE = "no persistent volumes available for this claim and no storage class is set"
+CLASSES_GK = ("storage.k8s.io", "storageclasses")
+
+
+def ionos_storage_classes() -> list[Json]:
+    """The StorageClasses a new IONOS Managed Kubernetes cluster comes with."""
+    out = []
+    for name in IONOS_CLASSES:
+        meta: Json = {"name": name}
+        if name == IONOS_DEFAULT_CLASS:
+            meta["annotations"] = {DEFAULT_CLASS_ANNOTATIONS[0]: "true"}
+        out.append({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                    "metadata": meta, "provisioner": IONOS_PROVISIONER,
+                    "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
+    return out
+
+
+def is_default(sc: Json) -> bool:
+    """storageutil.IsDefaultAnnotation: either annotation, exactly ``"true"``."""
+    ann = (sc.get("metadata") or {}).get("annotations") or {}
+    return any(ann.get(a) == "true" for a in DEFAULT_CLASS_ANNOTATIONS)
+
+
+def default_class(classes: Iterable[Json]) -> str | None:
+    """GetDefaultClass: the newest default class (creationTimestamp, RFC 3339 seconds as the
+    API stores it), ties broken by the smaller name; None when no class is default."""
+    defaults = [c["metadata"] for c in classes if is_default(c)]
+    if not defaults:
+        return None
+    newest = max(str(m.get("creationTimestamp") or "") for m in defaults)
+    return min(str(m["name"]) for m in defaults
+               if str(m.get("creationTimestamp") or "") == newest)
+
+
+class DefaultStorageClass:
+    """The mutating admission plugin: a claim created without a class gets the default."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def __call__(self, req: AdmissionRequest) -> None:
+        if req.operation != "CREATE" or req.subresource or req.obj is None \
+                or req.rt.gk != ("", "persistentvolumeclaims"):
+            return
+        spec = req.obj.setdefault("spec", {})
+        if spec.get("storageClassName") is not None:
+            return
+        name = default_class(self.store.select(CLASSES_GK))
+        if name is not None:
+            spec["storageClassName"] = name
+
+
+@dataclass(frozen=True)
+class BindTo:
+    """Bind the claim to this existing PV."""
+
+    pv: str
+
+
+@dataclass(frozen=True)
+class Provision:
+    """Provision a new PV with this class's provisioner."""
+
+    provisioner: str
+
+
+@dataclass(frozen=True)
+class AssignClass:
+    """Set the claim's unset class to the default (the retroactive assignment)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Stay Pending; record ``event`` (type, reason, message) when there is one."""
+
+    event: tuple[str, str, str] | None = None
+
+
+Decision = BindTo | Provision | AssignClass | Wait
+
+
+def _fits(pv: Json, claim: Json, cls: str, request: int) -> bool:
+    """checkVolumeSatisfyClaim / FindMatchingVolume: unbound (or pre-bound to this claim),
+    same class and volumeMode, the claim's access modes, enough capacity."""
+    spec, cspec = pv.get("spec") or {}, claim.get("spec") or {}
+    ref = spec.get("claimRef")
+    meta = claim["metadata"]
+    if pv["metadata"].get("deletionTimestamp"):
+        return False
+    if ref and (ref.get("namespace"), ref.get("name")) != (meta["namespace"], meta["name"]):
+        return False
+    if ref and ref.get("uid") and ref.get("uid") != meta.get("uid"):
+        return False
+    if (spec.get("storageClassName") or "") != cls:
+        return False
+    if (spec.get("volumeMode") or "Filesystem") != (cspec.get("volumeMode") or "Filesystem"):
+        return False
+    if not set(cspec.get("accessModes") or []) <= set(spec.get("accessModes") or []):
+        return False
+    return _capacity(pv) >= request
+
+
+def _capacity(pv: Json) -> Fraction:
+    """The PV's ``spec.capacity.storage`` (0 when missing or malformed)."""
+    try:
+        return parse(str(((pv.get("spec") or {}).get("capacity") or {}).get("storage") or "0"))[0]
+    except QuantityError:
+        return Fraction(0)
+
+
+def decide(claim: Json, request: int, classes: Mapping[str, Json],
+           pvs: Iterable[Json]) -> Decision:
+    """What the PV controller does next for an unbound claim (see the module docstring)."""
+    spec = claim.get("spec") or {}
+    wanted = spec.get("volumeName")
+    if wanted:
+        # syncUnboundClaim with volumeName: the PV must exist; it is never provisioned.
+        found = next((p for p in pvs if p["metadata"]["name"] == wanted), None)
+        return BindTo(wanted) if found is not None else Wait()
+    cls = spec.get("storageClassName")
+    fitting = [p for p in pvs if _fits(p, claim, cls or "", request)]
+    if fitting:
+        best = min(fitting, key=_capacity)  # the smallest that fits
+        return BindTo(best["metadata"]["name"])
+    if cls is None:
+        default = default_class(classes.values())
+        if default is not None:
+            return AssignClass(default)
+    if not cls:
+        return Wait(("Normal", "FailedBinding", NO_CLASS_MESSAGE))
+    sc = classes.get(cls)
+    if sc is None:
+        return Wait(("Warning", "ProvisioningFailed",
+                     f'storageclass.storage.k8s.io "{cls}" not found'))
+    return Provision(str(sc.get("provisioner") or ""))

@@ -1,0 +1,181 @@
+"""StorageClasses and dynamic provisioning in the sandbox's Kubernetes, as a real IONOS managed
+cluster does them.
+
+Sources (kubernetes/kubernetes): the DefaultStorageClass admission plugin
+(``plugin/pkg/admission/storage/storageclass/setdefault/admission.go``; of several defaults the
+newest, ``pkg/volume/util/storageclass.go`` GetDefaultClass), the PV controller
+(``pkg/controller/volume/persistentvolume/pv_controller.go`` syncUnboundClaim: a fitting unbound
+PV of the claim's class first, ``findBestMatchForClaim``; then the retroactive default for an
+unset class; then ``provisionClaim``, whose ``findProvisionablePlugin`` fails with the
+StorageClass lister's NotFound as a Warning ``ProvisioningFailed``; with no class, a Normal
+``FailedBinding`` "no persistent volumes available for this claim and no storage class is
+set"). IONOS's classes: ``kubectl get sc`` on an IONOS Managed Kubernetes cluster lists
+``ionos-enterprise-hdd (default)`` and ``ionos-enterprise-ssd``, provisioner
+``cloud.ionos.com``, and its dynamically provisioned PVs reclaim ``Delete``; the binding mode is
+not documented and is the Kubernetes default (``Immediate``), and ``allowVolumeExpansion`` could
+not be verified and is left unset (the Kubernetes default).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_sandbox_kubernetes import Cluster, _start, wait_for
+
+pytestmark = pytest.mark.integration
+
+DEFAULT = "storageclass.kubernetes.io/is-default-class"
+NO_CLASS = "no persistent volumes available for this claim and no storage class is set"
+
+
+@pytest.fixture
+def k8s(tmp_path: Path) -> Iterator[Cluster]:
+    yield from _start(tmp_path)
+
+
+def _claim(name: str, size: str = "1Gi", **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": size}}, **spec}}
+
+
+def _events(core: Any, claim: str) -> list[tuple[str, str, str]]:
+    return [(e.type, e.reason, e.message) for e in core.list_namespaced_event("default").items
+            if e.involved_object.name == claim and e.involved_object.kind ==
+            "PersistentVolumeClaim"]
+
+
+def _bound(core: Any, name: str) -> Any:
+    return wait_for(lambda: (c := core.read_namespaced_persistent_volume_claim(
+        name, "default")).status.phase == "Bound" and c, what=f"{name} to bind")
+
+
+def test_a_managed_cluster_comes_with_ionos_storage_classes(k8s: Cluster) -> None:
+    """``ionos-enterprise-hdd`` (default) and ``ionos-enterprise-ssd``, ``cloud.ionos.com``."""
+    from kubernetes import client
+
+    classes = {c.metadata.name: c for c in
+               client.StorageV1Api(k8s.api_client()).list_storage_class().items}
+    assert sorted(classes) == ["ionos-enterprise-hdd", "ionos-enterprise-ssd"]
+    for name, sc in classes.items():
+        assert (sc.provisioner, sc.reclaim_policy, sc.volume_binding_mode,
+                sc.allow_volume_expansion) == ("cloud.ionos.com", "Delete", "Immediate", None)
+        assert ((sc.metadata.annotations or {}).get(DEFAULT) == "true") == (
+            name == "ionos-enterprise-hdd")
+    rows = [line.split()[:3] for line in k8s.kubectl("get", "sc").stdout.splitlines()[1:]]
+    assert rows == [["ionos-enterprise-hdd", "(default)", "cloud.ionos.com"],
+                    ["ionos-enterprise-ssd", "cloud.ionos.com", "Delete"]]
+
+
+def test_a_claim_without_class_gets_the_newest_default(k8s: Cluster) -> None:
+    """DefaultStorageClass sets an unset class on create (``""`` is a choice and stays); with
+    two defaults the newer wins, even over a name that sorts first; the claim is provisioned
+    by the CSI driver named by its class's provisioner."""
+    from kubernetes import client
+
+    api = k8s.api_client()
+    core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
+    made = core.create_namespaced_persistent_volume_claim("default", _claim("plain"))
+    assert made.spec.storage_class_name == "ionos-enterprise-hdd"
+    pvc = _bound(core, "plain")
+    pv = core.read_persistent_volume(pvc.spec.volume_name)
+    assert (pv.spec.storage_class_name, pv.spec.csi.driver,
+            pv.spec.persistent_volume_reclaim_policy) == (
+        "ionos-enterprise-hdd", "cloud.ionos.com", "Delete")
+    assert pvc.metadata.annotations["volume.kubernetes.io/storage-provisioner"] == \
+        "cloud.ionos.com"
+
+    hdd = storage.read_storage_class("ionos-enterprise-hdd").metadata.creation_timestamp
+    while int(time.time()) <= int(hdd.timestamp()):  # a later second than the hdd class's
+        time.sleep(0.1)
+    storage.create_storage_class({"metadata": {"name": "zz-newer", "annotations": {
+        DEFAULT: "true"}}, "provisioner": "cloud.ionos.com"})
+    newer = core.create_namespaced_persistent_volume_claim("default", _claim("later"))
+    assert newer.spec.storage_class_name == "zz-newer"
+    none = core.create_namespaced_persistent_volume_claim(
+        "default", _claim("none", storageClassName=""))
+    assert none.spec.storage_class_name == ""
+
+
+def test_a_claim_of_a_missing_class_stays_pending_until_the_class_exists(k8s: Cluster) -> None:
+    """provisionClaim: Warning ProvisioningFailed with the lister's NotFound, no PV, Pending;
+    the controller retries, so creating the class provisions the claim."""
+    from kubernetes import client
+
+    api = k8s.api_client()
+    core = client.CoreV1Api(api)
+    core.create_namespaced_persistent_volume_claim(
+        "default", _claim("fast-data", storageClassName="fast"))
+    wait_for(lambda: _events(core, "fast-data"), what="the controller's event")
+    assert _events(core, "fast-data") == [
+        ("Warning", "ProvisioningFailed", 'storageclass.storage.k8s.io "fast" not found')]
+    pvc = core.read_namespaced_persistent_volume_claim("fast-data", "default")
+    assert (pvc.status.phase, pvc.spec.volume_name) == ("Pending", None)
+    assert core.list_persistent_volume().items == []
+    client.StorageV1Api(api).create_storage_class(
+        {"metadata": {"name": "fast"}, "provisioner": "cloud.ionos.com"})
+    pvc = _bound(core, "fast-data")
+    assert core.read_persistent_volume(pvc.spec.volume_name).spec.storage_class_name == "fast"
+
+
+def test_an_empty_class_binds_only_an_existing_classless_volume_kubectl(k8s: Cluster) -> None:
+    """``storageClassName: ""`` disables provisioning: Normal FailedBinding and Pending until
+    an Available PV without class fits (a PV of another class or too small does not); the
+    controller binds it both ways (claimRef, volumeName, Bound)."""
+    claim = _claim("static", "2Gi", storageClassName="")
+    k8s.kubectl("apply", "-f", "-", stdin=json.dumps(claim))
+    events = wait_for(lambda: k8s.kubectl(
+        "get", "events", "--field-selector", "involvedObject.name=static", "-o",
+        "jsonpath={range .items[*]}{.type}/{.reason}/{.message}{end}").stdout,
+        what="the controller's event")
+    assert events == f"Normal/FailedBinding/{NO_CLASS}"
+
+    def pv(name: str, size: str, cls: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+                "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                         "storageClassName": cls, "persistentVolumeReclaimPolicy": "Retain",
+                         "csi": {"driver": "cloud.ionos.com", "volumeHandle": name}}}
+
+    for body in (pv("ssd-5g", "5Gi", "ionos-enterprise-ssd"), pv("tiny", "1Gi", ""),
+                 pv("plain-3g", "3Gi", "")):
+        k8s.kubectl("apply", "-f", "-", stdin=json.dumps(body))
+    bound = wait_for(lambda: json.loads(k8s.kubectl(
+        "get", "pvc", "static", "-o", "json").stdout)["status"].get("phase") == "Bound" and
+        json.loads(k8s.kubectl("get", "pvc", "static", "-o", "json").stdout), what="binding")
+    assert bound["spec"]["volumeName"] == "plain-3g"
+    assert bound["status"]["capacity"] == {"storage": "3Gi"}
+    got = json.loads(k8s.kubectl("get", "pv", "plain-3g", "-o", "json").stdout)
+    assert got["spec"]["claimRef"]["name"] == "static" and got["status"]["phase"] == "Bound"
+    for other in ("ssd-5g", "tiny"):
+        assert "claimRef" not in json.loads(
+            k8s.kubectl("get", "pv", other, "-o", "json").stdout)["spec"]
+
+
+def test_an_unset_class_with_no_default_waits_then_takes_a_default_retroactively(
+        k8s: Cluster) -> None:
+    """With no default class nothing sets the class on create and the claim waits like
+    ``""`` (FailedBinding); once a class is made default the PV controller assigns it
+    (RetroactiveDefaultStorageClass, GA in 1.28) and the claim is provisioned."""
+    from kubernetes import client
+
+    api = k8s.api_client()
+    core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
+    storage.patch_storage_class("ionos-enterprise-hdd",
+                                {"metadata": {"annotations": {DEFAULT: "false"}}})
+    made = core.create_namespaced_persistent_volume_claim("default", _claim("unset"))
+    assert made.spec.storage_class_name is None
+    wait_for(lambda: _events(core, "unset"), what="the controller's event")
+    assert _events(core, "unset") == [("Normal", "FailedBinding", NO_CLASS)]
+    assert core.read_namespaced_persistent_volume_claim("unset", "default").status.phase == \
+        "Pending"
+    storage.patch_storage_class("ionos-enterprise-ssd",
+                                {"metadata": {"annotations": {DEFAULT: "true"}}})
+    pvc = _bound(core, "unset")
+    assert pvc.spec.storage_class_name == "ionos-enterprise-ssd"
