@@ -314,7 +314,8 @@ class Controllers:
                 self.api.write_object(rt, pvc, new, "persistentvolume-controller")
             elif isinstance(decision, storage.BindTo):
                 self._bind_claim(rt, pvc, decision.pv)
-            elif decision.provisioner not in (CSI_DRIVER, LONGHORN_CSI):
+            elif decision.provisioner not in (CSI_DRIVER, LONGHORN_CSI,
+                                              storage.LOCAL_PATH_PROVISIONER):
                 # external-provisioner's wait (no such driver runs in the sandbox).
                 self._claim_pending(rt, pvc, (
                     "Normal", "ExternalProvisioning",
@@ -341,7 +342,7 @@ class Controllers:
         pv_name = f"pvc-{pvc['metadata']['uid']}"
         if self._pv_failures.get(pv_name, 0) > time.monotonic():
             return
-        if driver != CSI_DRIVER and not self.longhorn.provision(pv_name, size_bytes):
+        if driver == LONGHORN_CSI and not self.longhorn.provision(pv_name, size_bytes):
             return  # no Longhorn manager runs: the claim stays Pending
         self.svc.volume_data.path(pv_name)
         hook = self.svc.world.provision_volume if driver == CSI_DRIVER else None

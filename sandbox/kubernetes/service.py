@@ -35,7 +35,11 @@ from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch,
 from sandbox.kubernetes.rbac import Authorizer
 from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
-from sandbox.kubernetes.storage import DefaultStorageClass, ionos_storage_classes
+from sandbox.kubernetes.storage import (
+    DefaultStorageClass,
+    ionos_storage_classes,
+    k3s_storage_classes,
+)
 from sandbox.kubernetes.store import Expired, Store
 from sandbox.kubernetes.vap import ValidatingAdmissionPolicies
 from sandbox.world import World, kubeconfig_cluster
@@ -143,9 +147,9 @@ class KubernetesService(Service):
             self.api.create(nrt, "", {"metadata": {"name": ns}}, "sandbox")
         if self.managed:
             self.install_crds(catalogue.managed_cluster_crds(), "ionos-managed-kubernetes")
-            scrt = self._rt("storage.k8s.io", "storageclasses")
-            for sc in ionos_storage_classes():
-                self.api.create(scrt, "", sc, "ionos-managed-kubernetes")
+        scrt = self._rt("storage.k8s.io", "storageclasses")
+        for sc in ionos_storage_classes() if self.managed else k3s_storage_classes():
+            self.api.create(scrt, "", sc, "ionos-managed-kubernetes" if self.managed else "k3s")
         if self.preinstall_crds:
             for chart, version in catalogue.PREINSTALLED:
                 self.install_chart(chart, version, {"crds": {"enabled": True}})

@@ -6,6 +6,9 @@ DefaultStorageClass admission plugin and the PV controller's provisioning decisi
   IONOS Managed Kubernetes cluster). Their ``reclaimPolicy`` and ``volumeBindingMode`` are the
   Kubernetes defaults, ``Delete`` and ``Immediate`` (dynamically provisioned IONOS PVs list
   ``Delete``); ``allowVolumeExpansion`` could not be verified and stays unset (the default).
+- An existing K3s cluster (the sandbox's unmanaged one) ships K3s's ``local-path`` class
+  (k3s ``manifests/local-storage.yaml``: default, provisioner ``rancher.io/local-path``,
+  ``Delete``, ``WaitForFirstConsumer``; the sandbox provisions at once, as for every class).
 - ``DefaultStorageClass`` (kube-apiserver
   ``plugin/pkg/admission/storage/storageclass/setdefault/admission.go``): a claim created
   without ``spec.storageClassName`` gets the default class; of several defaults the newest
@@ -33,6 +36,7 @@ from sandbox.kubernetes.store import Store
 Json = dict[str, Any]
 
 IONOS_PROVISIONER = "cloud.ionos.com"
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
 IONOS_DEFAULT_CLASS = "ionos-enterprise-hdd"
 IONOS_CLASSES = (IONOS_DEFAULT_CLASS, "ionos-enterprise-ssd")
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
@@ -52,6 +56,15 @@ def ionos_storage_classes() -> list[Json]:
                     "metadata": meta, "provisioner": IONOS_PROVISIONER,
                     "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
     return out
+
+
+def k3s_storage_classes() -> list[Json]:
+    """The StorageClass a K3s cluster comes with (its bundled local-path-provisioner)."""
+    return [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+             "metadata": {"name": "local-path",
+                          "annotations": {DEFAULT_CLASS_ANNOTATIONS[0]: "true"}},
+             "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete",
+             "volumeBindingMode": "WaitForFirstConsumer"}]
 
 
 def is_default(sc: Json) -> bool:

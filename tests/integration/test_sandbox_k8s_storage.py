@@ -179,3 +179,23 @@ def test_an_unset_class_with_no_default_waits_then_takes_a_default_retroactively
                                 {"metadata": {"annotations": {DEFAULT: "true"}}})
     pvc = _bound(core, "unset")
     assert pvc.spec.storage_class_name == "ionos-enterprise-ssd"
+
+
+def test_an_existing_k3s_cluster_comes_with_local_path(tmp_path: Path) -> None:
+    """The unmanaged cluster is K3s: its bundled ``local-path`` class (k3s
+    ``manifests/local-storage.yaml``: default, ``rancher.io/local-path``, Delete,
+    WaitForFirstConsumer) and no IONOS class; a claim without class is provisioned by it."""
+    from kubernetes import client
+
+    for k8s in _start(tmp_path, managed=False):
+        api = k8s.api_client()
+        classes = client.StorageV1Api(api).list_storage_class().items
+        assert [(c.metadata.name, c.provisioner, c.reclaim_policy, c.volume_binding_mode,
+                 c.metadata.annotations[DEFAULT]) for c in classes] == [
+            ("local-path", "rancher.io/local-path", "Delete", "WaitForFirstConsumer", "true")]
+        core = client.CoreV1Api(api)
+        core.create_namespaced_persistent_volume_claim("default", _claim("k3s-data"))
+        pvc = _bound(core, "k3s-data")
+        assert pvc.spec.storage_class_name == "local-path"
+        assert core.read_persistent_volume(pvc.spec.volume_name).spec.csi.driver == \
+            "rancher.io/local-path"
