@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -523,6 +524,9 @@ def cluster(tmp_path: Path) -> Iterator[KubernetesResource]:
     from sandbox.world import World
 
     svc = KubernetesService(World())
+    # The PV controller binds the claim, as on a real cluster: a Pending claim's spec is
+    # immutable (ValidatePersistentVolumeClaimUpdate), so expand_pvc needs a Bound one.
+    svc.start_controllers()
     server = http.serve(svc)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(svc.kubeconfig(server.url))
@@ -543,6 +547,11 @@ def cluster(tmp_path: Path) -> Iterator[KubernetesResource]:
                   "resources": {"requests": {"storage": "10Gi"}}}},
     ):
         kube.apply(obj)
+    deadline = time.monotonic() + 30
+    while (kube.get("v1", "PersistentVolumeClaim", "wordpress-data", "services") or {}).get(
+            "status", {}).get("phase") != "Bound":
+        assert time.monotonic() < deadline, "the claim wordpress-data was never Bound"
+        time.sleep(0.05)
     try:
         yield kube
     finally:
