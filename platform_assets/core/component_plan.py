@@ -4,8 +4,9 @@ The reconcile engine observes (one label-selected list per kind and namespace, s
 ``observe_groups`` and ``prune_groups``; Secrets one GET per name, see ``observe_names`` and
 ``prune_names``) and hands the result to ``plan_component``, which decides each object's
 change, which leftovers to prune (objects with our labels, or in our inventory, that the spec
-no longer has; Secrets only from the inventory) and the inventory ConfigMap to write last. An object
-whose applied-hash annotation equals the spec's is only corrected when its drift mode allows.
+no longer has; Secrets only from the inventory) and the inventory ConfigMap to write last, or
+first when a later run could not find an object without it (``write_ahead``). An object whose
+applied-hash annotation equals the spec's is only corrected when its drift mode allows.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def prune_groups(objs: desired.ComponentObjects, inventory: Json | None) -> set[
 def prune_names(objs: desired.ComponentObjects, inventory: Json | None) -> set[ObjId]:
     """Objects of the kinds read by name that the last inventory lists and the spec no longer
     has: read by name too, so they can be pruned. Only the inventory can name them, so a run
-    writes a new one into the inventory before applying it (``ComponentPlan.write_ahead``): a
-    run that dies between the two leaves it inventoried, and a later run finds it."""
+    writes a new one into the inventory before applying it (``write_ahead``): a run that dies
+    between the two leaves it inventoried, and a later run finds it."""
     listed = {oid for oid in desired.parse_inventory(inventory) if oid[1] in READ_BY_NAME_KINDS}
     return listed - observe_names(objs)
 
@@ -77,9 +78,9 @@ class ComponentPlan:
     orphans: list[str]  # leftovers kept (pruning off, or namespaces)
     inventory: Json  # the inventory ConfigMap to apply last
     inventory_change: Change
-    # An inventory to apply before the first object of a kind read by name that the observed
-    # inventory does not list (``write_ahead_before``): the last one's entries and the new
-    # ones. It is ``inventory`` itself when nothing is pruned, which then is not applied again.
+    # An inventory to apply before the first object a later run could not find from the
+    # observed inventory (``write_ahead_before``): the last one's entries and the new ones.
+    # It is ``inventory`` itself when nothing is pruned, which then is not applied again.
     write_ahead: Json | None = None
     write_ahead_before: ObjId | None = None
 
@@ -141,18 +142,31 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
                          ahead if inv_change.writes else None, before)
 
 
+def found_later(oid: ObjId, listed: Collection[ObjId], inventory: Json) -> bool:
+    """Whether a later run finds ``oid`` to prune it, whatever its spec, with an inventory that
+    lists ``listed``: it reads by name what the inventory names (all a kind read by name has),
+    and lists the kinds and namespaces the inventory names (``prune_groups``) and the
+    inventory's own. Namespaces are never pruned, so need no finding."""
+    if oid[1] in READ_BY_NAME_KINDS:
+        return oid in listed
+    return oid[1] == "Namespace" or oid[:3] == desired.obj_id(inventory)[:3] or \
+        any(seen[:3] == oid[:3] for seen in listed)
+
+
 def write_ahead(component: Component, inventory: Json, have: Json | None,
                 changes: Mapping[ObjId, Change]) -> tuple[Json | None, ObjId | None]:
-    """The inventory to write before applying objects only the inventory can name (the kinds
-    read by name: a list by labels never finds them), and the first of them in apply order;
-    (None, None) when the observed inventory already lists each one the plan writes.
+    """The inventory to write before applying an object a later run would not find from the
+    observed inventory (``found_later``: a Secret it does not list, or the first object of a
+    kind and namespace it does not name, which a spec without it would never list), and the
+    first such object in apply order; (None, None) when it finds each one the plan writes.
 
     It lists what the observed inventory lists and what the final ``inventory`` lists, so a run
-    killed after the apply leaves every such object named for the next run to prune or keep;
-    with no prune pending that union is ``inventory`` itself."""
+    killed after the apply leaves every such object findable for the next run to prune or
+    keep; with no prune pending that union is ``inventory`` itself, so a run that prunes
+    nothing writes no more than before."""
     listed = set(desired.parse_inventory(have))
     new = [oid for oid, ch in changes.items()
-           if ch.writes and oid[1] in READ_BY_NAME_KINDS and oid not in listed]
+           if ch.writes and not found_later(oid, listed, inventory)]
     if not new:
         return None, None
     final = set(desired.parse_inventory(inventory))

@@ -4,10 +4,10 @@ Observe first checks that the server serves every API version and CRD the compon
 (``core.preflight``), then reads through the run's ``ClusterView`` (each kind listed once
 across namespaces, filtered by the component's label; Secrets by name); planning is
 ``core.component_plan.plan_component``; apply writes only what the plan says changed
-(namespaces, objects, prunes, then the inventory; a Secret the inventory does not list yet is
-written into it before it is applied: ``ComponentPlan.write_ahead``); verify waits for the
-health targets with the injected clock and sleeper (the first look uses what observe and apply
-returned).
+(namespaces, objects, prunes, then the inventory; ahead of a Secret the inventory does not
+list, or of the first object of a kind and namespace it does not name, the inventory is written
+first: ``ComponentPlan.write_ahead``); verify waits for the health targets with the injected
+clock and sleeper (the first look uses what observe and apply returned).
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ class ComponentHandler:
             if not change.writes:
                 continue
             if oid == planned.write_ahead_before and planned.write_ahead is not None:
-                # Named before it exists: a run killed after this apply leaves it inventoried.
+                # Named before it exists: a run killed after this apply leaves it findable.
                 ahead = planned.write_ahead
                 view.wrote(guarded(f"APPLY {planned.inventory_change.address} (ahead of "
                                    f"{change.address})", partial(k8s.apply, ahead)))

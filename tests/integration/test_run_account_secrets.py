@@ -1,6 +1,7 @@
 """The run account's Secrets on the sandbox (RBAC as kube-apiserver's, sandbox/kubernetes/rbac.py):
-a Secret applied by a run killed before its inventory is still pruned once it leaves the spec,
-and no Secret request of a reconcile is refused (it asks with a SelfSubjectAccessReview,
+a Secret, or an object of a kind the inventory did not name, applied by a run killed before its
+inventory is still pruned once it leaves the spec, and no Secret request of a reconcile is
+refused (it asks with a SelfSubjectAccessReview,
 pkg/registry/authorization/selfsubjectaccessreview/rest.go, instead of trying the list)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from resources.kubernetes import KubernetesResource
 from sandbox.http import COUNTER, serve
 from sandbox.kubernetes import KubernetesService
 from sandbox.world import World
-from tests.integration.run_account import install, runner_kubeconfig
+from tests.integration.run_account import install, runner_resource
 from tests.unit.engine_fakes import CONFIG, DEPLOYMENT, FakeBuckets, FakeCloud, make_graph
 
 pytestmark = pytest.mark.integration
@@ -30,12 +31,13 @@ SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-token"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
-class KilledAfterSecret:
-    """The run's Kubernetes API until the run dies, right after applying its first Secret (the
-    pod killed, the node gone): every later call fails."""
+class KilledAfter:
+    """The run's Kubernetes API until the run dies, right after applying its first object of
+    ``kind`` (the pod killed, the node gone): every later call fails."""
 
-    def __init__(self, inner: KubernetesResource):
+    def __init__(self, inner: KubernetesResource, kind: str = "Secret"):
         self.inner = inner
+        self.kind = kind
         self.applied: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -43,7 +45,7 @@ class KilledAfterSecret:
 
     def apply(self, obj: dict[str, Any], force: bool = True, dry_run: bool = False,
               subresource: str | None = None) -> dict[str, Any]:
-        if self.applied and self.applied[-1].startswith("Secret/"):
+        if self.applied and self.applied[-1].startswith(f"{self.kind}/"):
             raise RuntimeError("the run was killed")
         self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
         return dict(self.inner.apply(obj, force, dry_run, subresource))
@@ -70,6 +72,14 @@ def engine(graph: Graph, k8s: Any) -> Engine:
                   object_storage=FakeBuckets())
 
 
+def run_account(admin: KubernetesResource, graph: Graph, tmp_path: Path) -> KubernetesResource:
+    """The run account, with the RBAC derived from ``graph``'s spec installed by the admin."""
+    assert graph.base_dir is not None
+    install(admin, to_yaml(to_objects(derive_rbac(
+        graph.spec, load_component_manifests(graph.spec, graph.base_dir)))))
+    return runner_resource(tmp_path / "admin", tmp_path / "runner")
+
+
 def k8s_writes() -> int:
     return sum(n for m, n in COUNTER.snapshot().get("kubernetes", {}).items() if m in WRITES)
 
@@ -83,15 +93,10 @@ def test_a_secret_a_killed_run_applied_is_pruned_by_the_run_account(
     nothing. No Secret request was refused: the run asked whether it may list them."""
     svc, admin = sandbox_k8s
     graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET])
-    assert graph.base_dir is not None
-    install(admin, to_yaml(to_objects(derive_rbac(
-        graph.spec, load_component_manifests(graph.spec, graph.base_dir)))))
-    runner = KubernetesResource(
-        kubeconfig_path=str(runner_kubeconfig(tmp_path / "admin", tmp_path / "runner")),
-        retry_attempts=2, retry_max_wait_seconds=0.2)
+    runner = run_account(admin, graph, tmp_path)
     svc.authorizer.denials.clear()
 
-    killed = KilledAfterSecret(runner)
+    killed = KilledAfter(runner)
     with pytest.raises(ReconcileError, match="the run was killed"):
         engine(graph, killed).reconcile(graph.nodes[WEB])
     assert killed.applied == ["ConfigMap/web-config", "ConfigMap/platform-ops-inventory-web",
@@ -116,3 +121,51 @@ def test_a_secret_a_killed_run_applied_is_pruned_by_the_run_account(
     assert again.writes == 0 and k8s_writes() == 0, again.plan.to_text()
     assert not [m for m in svc.authorizer.denials if '"secrets"' in m], \
         list(svc.authorizer.denials)
+
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+
+
+def test_an_object_of_a_new_kind_a_killed_run_applied_is_pruned_by_the_run_account(
+        sandbox_k8s: tuple[KubernetesService, KubernetesResource], tmp_path: Path) -> None:
+    """A spec adds the component's first Service and changes its Deployment; the run dies right
+    after applying the Service, before the Deployment. The inventory was written ahead of the
+    Service (nothing to prune, so the final one, not written again): the next run, after the
+    spec dropped the Service, lists Services in the namespace the inventory names, prunes it,
+    and a third writes nothing. Without the write-ahead no later run listed Services there and
+    the Service stayed for good."""
+    _, admin = sandbox_k8s
+    image2 = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "template": {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": "web:2"}]}}}}
+    adding = make_graph(tmp_path / "spec", objects=[image2, CONFIG, SERVICE])
+    runner = run_account(admin, adding, tmp_path)
+    graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG])
+    # The ConfigMap, the Deployment and the inventory (the RBAC's install made the namespace).
+    assert engine(graph, runner).reconcile(graph.nodes[WEB]).writes == 3
+
+    adding = make_graph(tmp_path / "spec", objects=[image2, CONFIG, SERVICE])
+    killed = KilledAfter(runner, "Service")
+    COUNTER.reset()
+    with pytest.raises(ReconcileError, match="the run was killed"):
+        engine(adding, killed).reconcile(adding.nodes[WEB])
+    assert killed.applied == ["ConfigMap/platform-ops-inventory-web", "Service/web"]
+    assert k8s_writes() == 2
+    assert admin.get("v1", "Service", "web", "web") is not None
+    inventory = admin.get("v1", "ConfigMap", "platform-ops-inventory-web", "web")
+    assert inventory is not None
+    assert "v1/Service/web/web" in json.loads(inventory["data"]["objects"])
+
+    graph = make_graph(tmp_path / "spec", objects=[image2, CONFIG])
+    COUNTER.reset()
+    outcome = engine(graph, runner).reconcile(graph.nodes[WEB], Options(force=True))
+    assert [(c.action, c.address) for c in outcome.plan.changes if c.writes] == [
+        ("update", "apps/v1 Deployment web/web"), ("delete", "v1 Service web/web"),
+        ("update", "v1 ConfigMap web/platform-ops-inventory-web")]
+    assert outcome.writes == 3 and k8s_writes() == 3
+    assert admin.get("v1", "Service", "web", "web") is None
+
+    COUNTER.reset()
+    again = engine(graph, runner).reconcile(graph.nodes[WEB])
+    assert again.writes == 0 and k8s_writes() == 0, again.plan.to_text()

@@ -13,6 +13,7 @@ from platform_assets.core.component_plan import (
     plan_component,
     prune_groups,
     prune_names,
+    write_ahead,
 )
 from platform_assets.core.redact import REDACTED
 from platform_assets.spec.models import Component
@@ -155,3 +156,39 @@ def test_secrets_are_observed_and_pruned_by_name_not_by_list() -> None:
     assert prune_names(objs, old.inventory) == {("v1", "Secret", "web", "old-token")}
     assert prune_names(objs, None) == set()
 
+
+
+def test_the_inventory_is_written_ahead_of_what_a_later_run_would_not_find() -> None:
+    """Ahead of the first object in apply order whose kind and namespace the observed inventory
+    does not name (a later spec without it would never list them) or, read by name, that it
+    does not list; not for the inventory's own kind and namespace, always listed, nor for a
+    Namespace, never pruned. With a prune pending it keeps the old entries too."""
+    comp = component()
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}
+    elsewhere = {**CONFIG, "metadata": {"name": "web-config", "namespace": "other"}}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}
+    before = objects(comp, [DEPLOYMENT, CONFIG])
+    have = applied(before)
+
+    def ahead(manifests: list[dict]) -> tuple[object, object]:
+        objs = objects(comp, manifests)
+        planned = plan_component("platform/web", comp, objs, have, [], OPEN)
+        assert (planned.write_ahead, planned.write_ahead_before) == write_ahead(
+            comp, planned.inventory, have.get(desired.obj_id(objs.inventory)), planned.changes)
+        return planned.write_ahead_before, planned.write_ahead == planned.inventory
+
+    assert ahead([DEPLOYMENT, CONFIG, {**CONFIG, "metadata": {"name": "more"}}]) == (None, False)
+    assert ahead([DEPLOYMENT, CONFIG, service]) == (("v1", "Service", "web", "web"), True)
+    assert ahead([namespace, DEPLOYMENT, CONFIG, elsewhere]) == (
+        ("v1", "ConfigMap", "other", "web-config"), True)
+    # The Deployment pruned: the inventory ahead still names it, the final one no more.
+    assert ahead([CONFIG, service]) == (("v1", "Service", "web", "web"), False)
+    pruning = plan_component("platform/web", comp, objects(comp, [CONFIG, service]), have, [],
+                             OPEN)
+    assert pruning.write_ahead is not None
+    assert [oid[1] for oid in desired.parse_inventory(pruning.write_ahead)] == [
+        "Deployment", "ConfigMap", "Service"]
+    first = plan_component("platform/web", comp, before, {}, ["web"], OPEN)
+    assert first.write_ahead_before == desired.obj_id(DEPLOYMENT | {
+        "metadata": {"name": "web", "namespace": "web"}})
+    assert first.write_ahead is first.inventory  # written once, ahead, as it was written last

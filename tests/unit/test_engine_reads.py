@@ -356,18 +356,19 @@ def test_an_account_that_may_list_secrets_across_namespaces_lists_them_once(
     assert k8s.reads == {"LIST": 4, "REVIEW": 1}  # the question costs one small POST
 
 
-class KilledAfterSecret(SecretsByName):
-    """The run dies right after its first Secret is applied (the pod killed, the node gone),
-    before anything else is written: the inventory last of all, in particular."""
+class KilledAfter(SecretsByName):
+    """The run dies right after its first object of ``kind`` is applied (the pod killed, the
+    node gone), before anything else is written: the inventory last of all, in particular."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "Secret") -> None:
         super().__init__()
         self.kill = True
+        self.kind = kind
         self.applied: list[str] = []
 
     def apply(self, obj: dict[str, Any], force: bool = True, dry_run: bool = False,
               subresource: str | None = None) -> dict[str, Any]:
-        if self.kill and self.applied and self.applied[-1].startswith("Secret/"):
+        if self.kill and self.applied and self.applied[-1].startswith(f"{self.kind}/"):
             raise RuntimeError("the run was killed")
         self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
         return super().apply(obj, force, dry_run, subresource)
@@ -389,7 +390,7 @@ def test_a_secret_applied_by_a_killed_run_is_pruned_once_it_leaves_the_spec(
     from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
 
     graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
-    k8s = KilledAfterSecret()
+    k8s = KilledAfter()
     with pytest.raises(ReconcileError, match="the run was killed"):
         engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
     assert k8s.applied == ["Namespace/web", "ConfigMap/web-config",
@@ -407,6 +408,50 @@ def test_a_secret_applied_by_a_killed_run_is_pruned_once_it_leaves_the_spec(
     again = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
     assert again.writes == 0 and not k8s.writes
     assert k8s.secret_lists == []
+
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+
+
+def test_an_object_of_a_new_kind_a_killed_run_applied_is_pruned_once_it_leaves_the_spec(
+        tmp_path: Path) -> None:
+    """A run adds a Service, the component's first (a kind and namespace its inventory does
+    not list, so no later run would list it for the spec's sake once the spec drops it) and
+    dies right after applying it. The inventory is written ahead of it, as for a new Secret:
+    the next run, after the spec dropped the Service, lists Services there, finds it by its
+    labels and prunes it; then nothing is written. (Without the write-ahead the inventory came
+    last, was never written, and the Service stayed for good.)"""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    web = component_key("platform", "web")
+    k8s = KilledAfter("Service")
+    k8s.kill = False
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG])
+    assert engine(graph, k8s).reconcile(graph.nodes[web]).writes == 4
+    k8s.kill = True
+    k8s.applied.clear()
+    image2 = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "template": {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": "web:2"}]}}}}
+    graph = make_graph(tmp_path, objects=[image2, CONFIG, SERVICE])
+    with pytest.raises(ReconcileError, match="the run was killed"):
+        engine(graph, k8s).reconcile(graph.nodes[web])
+    # The inventory (nothing to prune: the final one) ahead of the Service, and not again.
+    assert k8s.applied == ["ConfigMap/platform-ops-inventory-web", "Service/web"]
+    assert "v1/Service/web/web" in inventoried(k8s)
+    k8s.kill = False
+    graph = make_graph(tmp_path, objects=[image2, CONFIG])
+    k8s.writes.clear()
+    outcome = engine(graph, k8s).reconcile(graph.nodes[web], Options(force=True))
+    assert [(c.action, c.address) for c in outcome.plan.changes if c.writes] == [
+        ("update", "apps/v1 Deployment web/web"), ("delete", "v1 Service web/web"),
+        ("update", "v1 ConfigMap web/platform-ops-inventory-web")]
+    assert outcome.writes == 3 and sum(k8s.writes.values()) == 3
+    assert ("v1", "Service", "web", "web") not in k8s.objects
+    assert inventoried(k8s) == ["apps/v1/Deployment/web/web", "v1/ConfigMap/web/web-config"]
+    k8s.writes.clear()
+    assert engine(graph, k8s).reconcile(graph.nodes[web]).writes == 0 and not k8s.writes
 
 
 def test_the_inventory_written_ahead_keeps_what_a_pending_prune_still_needs(
