@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.kubernetes import govalue, immutable, schema, ssa, vap
+from sandbox.kubernetes import govalue, immutable, schema, ssa, storage, vap
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.podsecurity import PodSecurityAdmission
 from sandbox.kubernetes.registry import Registry, ResourceType
@@ -384,6 +384,8 @@ class ApiServer:
                                "does not match template `labels`"))
         if rt.gk == ("batch", "jobs"):
             causes += _generated_selector_causes(obj)
+        if rt.gk == storage.CLASSES_GK:
+            causes += storage.class_causes(obj)
         return causes
 
     def allocate(self, rt: ResourceType, old: dict[str, Any] | None,

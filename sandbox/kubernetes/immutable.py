@@ -373,17 +373,16 @@ def secret_update(old: Json, new: Json) -> list[Cause]:
 
 def storageclass_update(old: Json, new: Json) -> list[Cause]:
     """pkg/apis/storage/validation ValidateStorageClassUpdate: parameters, provisioner and
-    reclaimPolicy Forbidden, volumeBindingMode immutable (both compared as defaulted:
-    pkg/apis/storage/v1/defaults.go sets Delete and Immediate)."""
+    reclaimPolicy Forbidden, volumeBindingMode immutable (both compared as stored, i.e.
+    defaulted: pkg/apis/storage/v1/defaults.go sets Delete and Immediate)."""
     causes: list[Cause] = []
     if not same({"v": old.get("parameters")}, {"v": new.get("parameters")}):
         causes.append(("parameters", "Forbidden: updates to parameters are forbidden."))
     if old.get("provisioner") != new.get("provisioner"):
         causes.append(("provisioner", "Forbidden: updates to provisioner are forbidden."))
-    if (old.get("reclaimPolicy") or "Delete") != (new.get("reclaimPolicy") or "Delete"):
+    if old.get("reclaimPolicy") != new.get("reclaimPolicy"):
         causes.append(("reclaimPolicy", "Forbidden: updates to reclaimPolicy are forbidden."))
-    old_mode = old.get("volumeBindingMode") or "Immediate"
-    new_mode = new.get("volumeBindingMode") or "Immediate"
+    old_mode, new_mode = old.get("volumeBindingMode"), new.get("volumeBindingMode")
     causes += _immutable("volumeBindingMode", old_mode, new_mode, govalue.value(new_mode))
     return causes
 

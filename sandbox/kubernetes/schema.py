@@ -250,6 +250,8 @@ DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "V1ObjectFieldSelector": lambda s: _set(s, apiVersion="v1"),
     "V1JobSpec": lambda s: _set(s, completionMode="NonIndexed", suspend=False),
     "V1Secret": lambda s: _set(s, type="Opaque"),
+    # k8s.io/kubernetes pkg/apis/storage/v1/defaults.go
+    "V1StorageClass": lambda s: _set(s, reclaimPolicy="Delete", volumeBindingMode="Immediate"),
     # k8s.io/kubernetes pkg/apis/admissionregistration/v1/defaults.go
     "V1ValidatingAdmissionPolicySpec": lambda s: _set(s, failurePolicy="Fail"),
     "V1MatchResources": lambda m: _set(m, matchPolicy="Equivalent", namespaceSelector={},

@@ -24,14 +24,18 @@ DefaultStorageClass admission plugin and the PV controller's provisioning decisi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sandbox.kubernetes.api import AdmissionRequest
+from sandbox.kubernetes import govalue
 from sandbox.kubernetes.quantity import QuantityError, parse
 from sandbox.kubernetes.store import Store
+
+if TYPE_CHECKING:
+    from sandbox.kubernetes.api import AdmissionRequest
 
 Json = dict[str, Any]
 
@@ -43,6 +47,84 @@ DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
                              "storageclass.beta.kubernetes.io/is-default-class")
 NO_CLASS_MESSAGE = "no persistent volumes available for this claim and no storage class is set"
 CLASSES_GK = ("storage.k8s.io", "storageclasses")
+
+
+RECLAIM_POLICIES = ("Delete", "Retain")
+BINDING_MODES = ("Immediate", "WaitForFirstConsumer")
+_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NAME_PART_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+                  "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
+                  "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?"
+                  "[A-Za-z0-9]')")
+_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                  "characters, '-' or '.', and must start and end with an alphanumeric character "
+                  "(e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*"
+                  "[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+MAX_PARAMETERS, MAX_PARAMETERS_SIZE = 512, 256 * 1024
+
+
+def _qualified_name(value: str) -> list[str]:
+    """k8s.io/apimachinery/pkg/util/validation IsQualifiedName's messages."""
+    parts = value.split("/")
+    if len(parts) > 2:
+        return ["a qualified name " + _NAME_PART_MSG + " with an optional DNS subdomain prefix "
+                "and '/' (e.g. 'example.com/MyName')"]
+    out = []
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix:
+            out.append("prefix part must be non-empty")
+        elif len(prefix) > 253:
+            out.append("prefix part must be no more than 253 characters")
+        elif not _DNS_SUBDOMAIN.match(prefix):
+            out.append("prefix part " + _SUBDOMAIN_MSG)
+    if not name:
+        out.append("name part must be non-empty")
+    elif len(name) > 63:
+        out.append("name part must be no more than 63 characters")
+    if name and not _NAME_PART.match(name):
+        out.append("name part " + _NAME_PART_MSG)
+    return out
+
+
+def class_causes(sc: Json) -> list[tuple[str, str]]:
+    """pkg/apis/storage/validation ValidateStorageClass on the defaulted class (the name is
+    checked with every object's): provisioner required and a qualified name (lower-cased),
+    parameters at most 512 keys, none empty, 256 KiB in all, reclaimPolicy ``Delete`` or
+    ``Retain`` (an explicit ``""`` passes), volumeBindingMode required and ``Immediate`` or
+    ``WaitForFirstConsumer``. allowedTopologies are not checked."""
+    causes: list[tuple[str, str]] = []
+    provisioner = sc.get("provisioner")
+    if not provisioner:
+        causes.append(("provisioner", "Required value"))
+    else:
+        lowered = str(provisioner).lower()
+        causes += [("provisioner", f"Invalid value: {govalue.quote(lowered)}: {m}")
+                   for m in _qualified_name(lowered)]
+    params = sc.get("parameters") or {}
+    if isinstance(params, dict):
+        if len(params) > MAX_PARAMETERS:
+            causes.append(("parameters", f"Too long: may not be more than {MAX_PARAMETERS} "
+                           "bytes"))
+        else:
+            if "" in params:
+                causes.append(("parameters", 'Invalid value: "": field can not be empty.'))
+            if sum(len(str(k)) + len(str(v)) for k, v in params.items()) > MAX_PARAMETERS_SIZE:
+                causes.append(("parameters", f"Too long: may not be more than "
+                               f"{MAX_PARAMETERS_SIZE} bytes"))
+    policy = sc.get("reclaimPolicy")
+    if policy and policy not in RECLAIM_POLICIES:
+        causes.append(("reclaimPolicy", f"Unsupported value: {govalue.value(policy)}: "
+                       "supported values: " + ", ".join(map(govalue.quote, RECLAIM_POLICIES))))
+    mode = sc.get("volumeBindingMode")
+    if mode is None:
+        causes.append(("volumeBindingMode", "Required value"))
+    elif mode not in BINDING_MODES:
+        causes.append(("volumeBindingMode", f"Unsupported value: {govalue.value(mode)}: "
+                       "supported values: " + ", ".join(map(govalue.quote, BINDING_MODES))))
+    return causes
 
 
 def ionos_storage_classes() -> list[Json]:

@@ -289,6 +289,24 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         "provisioner": "example.com/csi", "parameters": {"type": "ssd"}},
      {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc"},
       "provisioner": "example.com/csi", "parameters": {"type": "hdd"}}),
+    # The server defaults reclaimPolicy Delete and volumeBindingMode Immediate
+    # (pkg/apis/storage/v1/defaults.go): a class that never named them may still grow
+    # allowVolumeExpansion, and naming another policy is a change of the defaulted one.
+    ("StorageClass allowVolumeExpansion", {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc2"},
+        "provisioner": "example.com/csi"},
+     {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc2"},
+      "provisioner": "example.com/csi", "allowVolumeExpansion": True}),
+    ("StorageClass reclaimPolicy", {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc3"},
+        "provisioner": "example.com/csi"},
+     {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc3"},
+      "provisioner": "example.com/csi", "reclaimPolicy": "Retain"}),
+    ("StorageClass volumeBindingMode", {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc4"},
+        "provisioner": "example.com/csi"},
+     {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sc4"},
+      "provisioner": "example.com/csi", "volumeBindingMode": "WaitForFirstConsumer"}),
 ]
 
 
@@ -312,3 +330,18 @@ def test_the_plan_replaces_exactly_what_the_server_refuses_to_update(cluster: Cl
             disagree.append(f"{what}: plan {change.action} ({change.reason}), server "
                             f"{refused or 'accepts'}")
     assert disagree == []
+
+
+def test_a_storage_class_read_back_with_the_servers_defaults_shows_no_drift(
+        cluster: Cluster) -> None:
+    """The API server fills reclaimPolicy and volumeBindingMode of a class that omits them
+    (pkg/apis/storage/v1/defaults.go); the next plan of the same class writes nothing."""
+    client = cluster.client()
+    want = desired.stamp({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                          "metadata": {"name": "fast"}, "provisioner": "cloud.ionos.com",
+                          "parameters": {"type": "SSD"}, "allowVolumeExpansion": True}, "web")
+    have = client.apply(want)
+    assert (have["reclaimPolicy"], have["volumeBindingMode"]) == ("Delete", "Immediate")
+    change = object_change(want, have, Gate(True, ""), "enforce",
+                           replacing=ReplacePolicy("web"))
+    assert (change.action, change.fields) == ("no-op", ()), change

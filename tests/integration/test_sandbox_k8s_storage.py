@@ -199,3 +199,46 @@ def test_an_existing_k3s_cluster_comes_with_local_path(tmp_path: Path) -> None:
         assert pvc.spec.storage_class_name == "local-path"
         assert core.read_persistent_volume(pvc.spec.volume_name).spec.csi.driver == \
             "rancher.io/local-path"
+
+
+def test_a_storage_class_is_defaulted_and_validated(k8s: Cluster) -> None:
+    """pkg/apis/storage/v1/defaults.go SetDefaults_StorageClass: reclaimPolicy ``Delete`` and
+    volumeBindingMode ``Immediate`` when unset, so a read-back and ``kubectl diff
+    --server-side`` of the applied class show no difference; pkg/apis/storage/validation
+    ValidateStorageClass: provisioner required and a qualified name, parameter keys not empty,
+    reclaimPolicy ``Delete``/``Retain``, volumeBindingMode ``Immediate``/``WaitForFirstConsumer``
+    (422 Invalid with the field errors)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    storage = client.StorageV1Api(k8s.api_client())
+    made = storage.create_storage_class({"metadata": {"name": "plain"},
+                                         "provisioner": "example.com/csi"})
+    assert (made.reclaim_policy, made.volume_binding_mode, made.allow_volume_expansion) == (
+        "Delete", "Immediate", None)
+    applied = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+               "metadata": {"name": "applied"}, "provisioner": "example.com/csi",
+               "parameters": {"type": "SSD"}}
+    k8s.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(applied))
+    diff = k8s.kubectl("diff", "--server-side", "-f", "-", stdin=json.dumps(applied),
+                       check=False)
+    assert (diff.returncode, diff.stdout) == (0, ""), diff.stderr
+
+    def refused(body: dict[str, Any]) -> list[tuple[str, str]]:
+        with pytest.raises(ApiException) as err:
+            storage.create_storage_class({"metadata": {"name": "bad"}, **body})
+        assert err.value.status == 422
+        return [(c["field"], c["message"]) for c in json.loads(err.value.body)["details"][
+            "causes"]]
+
+    assert refused({"provisioner": "example.com/csi", "reclaimPolicy": "Recycle"}) == [
+        ("reclaimPolicy", 'Unsupported value: "Recycle": supported values: "Delete", '
+                          '"Retain"')]
+    assert refused({"provisioner": "example.com/csi", "volumeBindingMode": "Later"}) == [
+        ("volumeBindingMode", 'Unsupported value: "Later": supported values: "Immediate", '
+                              '"WaitForFirstConsumer"')]
+    assert refused({"provisioner": ""}) == [("provisioner", "Required value")]
+    assert refused({"provisioner": "a/b/c"})[0][1].startswith(
+        'Invalid value: "a/b/c": a qualified name must consist of alphanumeric characters')
+    assert refused({"provisioner": "example.com/csi", "parameters": {"": "x"}}) == [
+        ("parameters", 'Invalid value: "": field can not be empty.')]
