@@ -1,9 +1,10 @@
 """The OpenAPI documents: ``/openapi/v3`` (a root naming one document per group-version, each with
 a PATCH operation per kind that accepts ``fieldValidation``, so ``kubectl apply`` sends Strict,
 and the kinds' schemas in ``components.schemas`` with ``x-kubernetes-group-version-kind``, so
-``kubectl explain`` works) and ``/openapi/v2`` (one Swagger 2.0 document of the same schemas, as
-JSON). The schemas are built-in kinds' ``schemas.json`` and custom resources' CRD schemas.
-"""
+``kubectl explain`` works) and ``/openapi/v2`` (one Swagger 2.0 document of the same paths and
+schemas, custom resources' converted as the v2 publisher does; served as JSON or, what
+kubectl's client-side validation asks for, gnostic protobuf: ``openapi_v2pb.py``). The schemas
+are built-in kinds' ``schemas.json`` and custom resources' CRD schemas."""
 
 from __future__ import annotations
 
@@ -93,28 +94,30 @@ def _item_path(rt: ResourceType) -> str:
     return f"{rt.prefix}/{rt.plural}/{{name}}"
 
 
+_QUERY = (("fieldValidation", "string"), ("fieldManager", "string"), ("dryRun", "string"),
+          ("force", "boolean"))
+
+
+def _operations(rt: ResourceType, swagger: bool) -> dict[str, Any]:
+    """An item path's GET and PATCH, the PATCH with the query parameters kubectl looks for
+    (``fieldValidation``: k8s.io/cli-runtime ``pkg/resource/query_param_verifier*.go``).
+    Swagger 2.0 types a parameter itself, OpenAPI 3 through a schema."""
+    gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
+    params = [{"name": name, "in": "query", "type": typ, "uniqueItems": True} if swagger
+              else {"name": name, "in": "query", "schema": {"type": typ}}
+              for name, typ in _QUERY]
+    patch = {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
+             "operationId": f"patch{rt.kind}", "parameters": params,
+             "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}}}
+    get = {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "get",
+           "operationId": f"read{rt.kind}", "responses": {"200": {"description": "OK"}}}
+    return {"get": get, "patch": patch}
+
+
 def group_version_doc(registry: Registry, group: str, version: str,
                       crds: CrdSchemas | None = None) -> dict[str, Any]:
-    paths: dict[str, Any] = {}
     types = registry.in_group_version(group, version)
-    for rt in types:
-        gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
-        op = {
-            "x-kubernetes-group-version-kind": gvk,
-            "x-kubernetes-action": "patch",
-            "operationId": f"patch{rt.kind}",
-            "parameters": [
-                {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
-                {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},
-                {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
-                {"name": "force", "in": "query", "schema": {"type": "boolean"}},
-            ],
-            "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}},
-        }
-        get = {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "get",
-               "operationId": f"read{rt.kind}",
-               "responses": {"200": {"description": "OK"}}}
-        paths[_item_path(rt)] = {"get": get, "patch": op}
+    paths = {_item_path(rt): _operations(rt, swagger=False) for rt in types}
     return {"openapi": "3.0.0",
             "info": {"title": "Kubernetes (platform-ops sandbox)", "version": "v1.32.4"},
             "paths": paths, "components": {
@@ -122,11 +125,50 @@ def group_version_doc(registry: Registry, group: str, version: str,
 
 
 def swagger_doc(registry: Registry, crds: CrdSchemas | None = None) -> dict[str, Any]:
-    """``/openapi/v2``: the definitions of every served kind (Swagger 2.0, JSON)."""
+    """``/openapi/v2``: every served kind's item path and definition (Swagger 2.0), custom
+    resources' schemas converted to what v2 can say (``to_v2``)."""
+    types = registry.all()
+    v2_crds = {k: to_v2(v) for k, v in (crds or {}).items()}
     return {"swagger": "2.0",
             "info": {"title": "Kubernetes (platform-ops sandbox)", "version": "v1.32.4"},
-            "paths": {}, "definitions": _kind_schemas(registry.all(), crds or {},
-                                                      "#/definitions/")}
+            "paths": {_item_path(rt): _operations(rt, swagger=True) for rt in types},
+            "definitions": _kind_schemas(types, v2_crds, "#/definitions/")}
+
+
+def to_v2(s: dict[str, Any]) -> dict[str, Any]:
+    """A CRD's OpenAPI v3 schema as the v2 document publishes it (k8s.io/apiextensions-apiserver
+    ``pkg/controller/openapi/v2/conversion.go`` ToStructuralOpenAPIV2): no junctors; a
+    nullable value untyped, without items or properties; a value keeping unknown fields
+    without items or properties, and untyped if it was an object; an array without items
+    untyped; a nullable property not required."""
+    out = {k: v for k, v in s.items() if k not in ("allOf", "oneOf", "anyOf", "not")}
+    if out.pop("nullable", False):
+        for k in ("type", "items", "properties"):
+            out.pop(k, None)
+    if out.get("x-kubernetes-preserve-unknown-fields"):
+        out.pop("items", None)
+        out.pop("properties", None)
+    if out.get("type") == "array" and "items" not in out:
+        out.pop("type")
+    if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") == "object":
+        out.pop("type")
+    props = out.get("properties")
+    extra = out.get("additionalProperties")
+    if isinstance(props, dict):
+        nullable = {k for k, v in props.items() if isinstance(v, dict) and v.get("nullable")}
+        if nullable and isinstance(out.get("required"), list):
+            out["required"] = [r for r in out["required"] if r not in nullable] or None
+        out["properties"] = {k: to_v2(v) if isinstance(v, dict) else v
+                             for k, v in props.items()}
+    if isinstance(extra, dict):
+        if extra.get("nullable"):
+            out["required"] = None
+        out["additionalProperties"] = to_v2(extra)
+    if isinstance(out.get("items"), dict):
+        out["items"] = to_v2(out["items"])
+    if out.get("required") is None:
+        out.pop("required", None)
+    return out
 
 
 def root_doc(registry: Registry, crds: CrdSchemas | None = None) -> dict[str, Any]:

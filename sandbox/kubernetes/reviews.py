@@ -39,7 +39,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sandbox.kubernetes import govalue, rbac
+from sandbox.kubernetes import govalue, protowire, rbac
 from sandbox.kubernetes.api import UserInfo, bad_request, invalid
 from sandbox.kubernetes.registry import ResourceType
 
@@ -53,43 +53,6 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 _PROTOBUF_MAGIC = b"k8s\x00"
 
 Json = dict[str, Any]
-
-
-def _varint(buf: bytes, at: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if at >= len(buf):
-            raise ValueError("truncated varint")
-        byte = buf[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, at
-        shift += 7
-
-
-def _fields(buf: bytes) -> list[tuple[int, int | bytes]]:
-    """The (field number, value) pairs of one protobuf message: varints as ints, the
-    length-delimited as bytes; fixed-width fields are skipped (none of ours is one)."""
-    out: list[tuple[int, int | bytes]] = []
-    at = 0
-    while at < len(buf):
-        key, at = _varint(buf, at)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, at = _varint(buf, at)
-            out.append((number, value))
-        elif wire == 2:
-            size, at = _varint(buf, at)
-            if at + size > len(buf):
-                raise ValueError("truncated field")
-            out.append((number, buf[at:at + size]))
-            at += size
-        elif wire in (1, 5):
-            at += 8 if wire == 1 else 4
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-    return out
 
 
 # generated.proto field numbers -> JSON names, per message (strings unless a message follows).
@@ -111,7 +74,7 @@ _META: _Message = {1: ("name", _STR), 2: ("generateName", _STR), 3: ("namespace"
 
 def _message(buf: bytes, shape: _Message) -> Json:
     out: Json = {}
-    for number, value in _fields(buf):
+    for number, value in protowire.fields(buf):
         name, kind = shape.get(number, ("", ""))
         if not name or not isinstance(value, bytes):
             continue
@@ -130,7 +93,7 @@ def decode_protobuf(raw: bytes, rt: ResourceType) -> Json:
     if not raw.startswith(_PROTOBUF_MAGIC):
         raise bad_request("the protobuf body lacks the k8s\\x00 prefix")
     try:
-        envelope = {n: v for n, v in _fields(raw[len(_PROTOBUF_MAGIC):])
+        envelope = {n: v for n, v in protowire.fields(raw[len(_PROTOBUF_MAGIC):])
                     if isinstance(v, bytes)}  # runtime.Unknown: typeMeta, raw, ...
         type_meta = _message(envelope.get(1, b""), {1: ("apiVersion", _STR),
                                                     2: ("kind", _STR)})

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.http import Request, Response, Service, json_response
-from sandbox.kubernetes import catalogue, openapi, rbac, reviews, tables
+from sandbox.kubernetes import catalogue, openapi, openapi_v2pb, rbac, reviews, tables
 from sandbox.kubernetes.api import (
     APPLY,
     JSON_PATCH,
@@ -134,6 +134,7 @@ class KubernetesService(Service):
         self._controllers: Any = None
         self._cluster_ca: str | None = None
         self._openapi_cache: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self._swagger_pb: tuple[dict[str, Any], bytes] | None = None
         if not self.restore():
             self._bootstrap()
         world.set_pool_nodes = self.set_pool_nodes
@@ -500,11 +501,7 @@ class KubernetesService(Service):
 
     def _openapi(self, path: str, accept: str) -> Response:
         if path == "/openapi/v2":
-            if accept and not any(t in accept for t in ("application/json", "*/*")):
-                raise ApiError(406, "NotAcceptable", "only application/json is served for "
-                               "/openapi/v2 (no protobuf)")
-            return json_response(200, self._openapi_cached("v2", lambda: openapi.swagger_doc(
-                self.registry, self._crd_schemas())))
+            return self._swagger(accept)
         if path == "/openapi/v3":
             return json_response(200, self._openapi_cached("v3", lambda: openapi.root_doc(
                 self.registry, self._crd_schemas())))
@@ -522,6 +519,21 @@ class KubernetesService(Service):
                 f"v3/{group}/{version}", lambda: openapi.group_version_doc(
                     self.registry, group, version, self._crd_schemas())))
         raise _unknown_path()
+
+    def _swagger(self, accept: str) -> Response:
+        """``/openapi/v2`` as JSON or gnostic protobuf, whichever the Accept header prefers; a
+        406 with no body for anything else (k8s.io/kube-openapi ``pkg/handler/handler.go``)."""
+        served = openapi_v2pb.negotiate(accept)
+        if served is None:
+            return Response(406, b"", headers={"Vary": "Accept"}, content_type="")
+        doc = self._openapi_cached("v2", lambda: openapi.swagger_doc(
+            self.registry, self._crd_schemas()))
+        if served == openapi_v2pb.JSON:
+            return json_response(200, doc, Vary="Accept")
+        hit = self._swagger_pb
+        if hit is None or hit[0] is not doc:
+            hit = self._swagger_pb = (doc, openapi_v2pb.document(doc))
+        return Response(200, hit[1], headers={"Vary": "Accept"}, content_type=served)
 
     def _resource(self, req: Request, group: str, version: str, rest: list[str]) -> Response:
         rt, ns, name, sub = self._locate(group, version, rest)

@@ -298,9 +298,8 @@ def test_server_side_dry_run_rejects_what_the_api_would(kube: dict[str, str]) ->
                      stdin=wrong_namespace)
     assert result.returncode != 0 and "not found" in result.stderr
     unknown_kind = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: x}\n"
-    # --validate=false: for a group missing from /openapi/v3 kubectl falls back to /openapi/v2 as
-    # protobuf, which the sandbox serves only as JSON (docs/sandbox.md); what is checked here is
-    # the server's answer to an unknown kind, not kubectl's client-side schema.
+    # --validate=false: what is checked here is the server's answer to an unknown kind, not
+    # kubectl's client-side schema (test_sandbox_k8s_protobuf.py covers that).
     result = kubectl(kube, "apply", "--dry-run=server", "--server-side", "--validate=false",
                      "-f", "-", stdin=unknown_kind)
     assert result.returncode != 0
