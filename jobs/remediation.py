@@ -107,8 +107,15 @@ def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
         "storage")
     if not current:
         raise dg.Failure(f"cannot expand {where}: it has no spec.resources.requests.storage")
-    from platform_assets.core.remediation import expand_quantity
+    from platform_assets.core.remediation import expand_quantity, expansion_refusal
 
+    cls = (pvc.get("spec") or {}).get("storageClassName")
+    storage_class = kubernetes.get("storage.k8s.io/v1", "StorageClass", cls) if cls else None
+    why = expansion_refusal(pvc, storage_class)
+    if why is not None:
+        phase = (pvc.get("status") or {}).get("phase") or "Pending"
+        raise dg.Failure(f"cannot expand {where} (phase {phase}, StorageClass "
+                         f"{cls or 'none'}): {why}")
     new = expand_quantity(str(current), config.expand_by)
     kubernetes.patch_merge("v1", "PersistentVolumeClaim", config.name, config.namespace,
                            {"spec": {"resources": {"requests": {"storage": new}}}})

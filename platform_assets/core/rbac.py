@@ -547,6 +547,8 @@ def _remediation(c: _Collector, spec: PlatformSpec, namespaces: list[str]) -> No
                 c.add(ns, "apps/v1", "Deployment", ("get", "patch"))
             elif rule.action == "expand_pvc":
                 c.add(ns, "v1", "PersistentVolumeClaim", ("get", "patch"))
+                # Whether the claim's class allows expansion, checked before the patch.
+                c.add(None, "storage.k8s.io/v1", "StorageClass", ("get",))
 
 
 # Pod Security Admission, ``restricted`` profile, enforced (Kubernetes docs, "Enforce Pod

@@ -512,6 +512,30 @@ def expand_quantity(current: str, by: str) -> str:
     return f"{total // gib}Gi" if total % gib == 0 else str(total)
 
 
+def expansion_refusal(pvc: Mapping[str, Any], storage_class: Mapping[str, Any] | None,
+                      ) -> str | None:
+    """Why the API server would refuse to grow this claim's storage request, or None: the
+    PersistentVolumeClaimResize admission plugin (plugin/pkg/admission/storage/persistentvolume/
+    resize) admits it only for a Bound claim whose StorageClass sets ``allowVolumeExpansion:
+    true`` (and the update validation refuses any change of an unbound claim's spec).
+    ``storage_class`` is the claim's class as read, None when it has none or it is missing."""
+    phase = str((pvc.get("status") or {}).get("phase") or "Pending")
+    cls = str((pvc.get("spec") or {}).get("storageClassName") or "")
+    if phase != "Bound":
+        return (f"it is {phase}, not Bound, and only a bound claim may grow: its volume is not "
+                "provisioned yet (a claim of a WaitForFirstConsumer class waits for a Pod that "
+                "uses it); expand it once it is Bound")
+    if not cls:
+        return ("it has no StorageClass, and only a dynamically provisioned claim may grow: "
+                "grow its PersistentVolume by hand")
+    if storage_class is None:
+        return f"its StorageClass {cls} does not exist, so nothing allows it to grow"
+    if storage_class.get("allowVolumeExpansion") is not True:
+        return (f"its StorageClass {cls} does not set allowVolumeExpansion: true (StorageClass "
+                "parameters are immutable: use a class that allows expansion for new claims)")
+    return None
+
+
 def previous_partition(now: datetime) -> str:
     """The newest complete daily partition (UTC) at ``now``: yesterday's date."""
     return (now.astimezone(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")

@@ -37,6 +37,7 @@ from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
 from sandbox.kubernetes.storage import (
     DefaultStorageClass,
+    PersistentVolumeClaimResize,
     ionos_storage_classes,
     k3s_storage_classes,
 )
@@ -117,8 +118,10 @@ class KubernetesService(Service):
         self.registry = Registry()
         self.store = Store()
         self.api = ApiServer(self.registry, self.store)
-        # After PodSecurity, as kube-apiserver orders its default plugins.
-        self.api.validating_admission.append(ValidatingAdmissionPolicies(self.store))
+        # After PodSecurity, as kube-apiserver orders its default plugins
+        # (pkg/kubeapiserver/options/plugins.go AllOrderedPlugins).
+        self.api.validating_admission += [PersistentVolumeClaimResize(self.store),
+                                          ValidatingAdmissionPolicies(self.store)]
         # kube-apiserver's default mutating plugins that the sandbox emulates.
         self.api.mutating_admission.append(DefaultStorageClass(self.store))
         self.auth = Authenticator(self.store, lambda: self.world.kubernetes_token)

@@ -2,10 +2,16 @@
 DefaultStorageClass admission plugin and the PV controller's provisioning decision.
 
 - A managed IONOS cluster ships ``ionos-enterprise-hdd`` (the default) and
-  ``ionos-enterprise-ssd``, both of provisioner ``cloud.ionos.com`` (``kubectl get sc`` on an
-  IONOS Managed Kubernetes cluster). Their ``reclaimPolicy`` and ``volumeBindingMode`` are the
-  Kubernetes defaults, ``Delete`` and ``Immediate`` (dynamically provisioned IONOS PVs list
-  ``Delete``); ``allowVolumeExpansion`` could not be verified and stays unset (the default).
+  ``ionos-enterprise-ssd``, both of provisioner ``cloud.ionos.com``, ``reclaimPolicy: Delete``
+  and ``allowVolumeExpansion: true``, parameters ``type`` (``HDD``/``SSD``) and ``fstype: ext4``
+  (``kubectl get sc`` and ``kubectl get sc ionos-enterprise-hdd -o yaml`` on an IONOS Managed
+  Kubernetes cluster, as quoted in a public course's slides: the classes come from IONOS's
+  ``csi-ionoscloud`` Helm chart; ionos-cloud/ionoscloud-blockstorage-csi-driver
+  ``charts/.../templates/storageclass.yaml`` sets the same for its own classes). The SSD
+  class's ``type: SSD`` is inferred from the HDD class's ``type: HDD``.
+- ``PersistentVolumeClaimResize`` (plugin/pkg/admission/storage/persistentvolume/resize):
+  growing a claim's storage request needs it Bound and its class to allow expansion, else 403.
+  The volume itself is not grown (no external-resizer: the PV and ``status.capacity`` stay).
 - An existing K3s cluster (the sandbox's unmanaged one) ships K3s's ``local-path`` class
   (k3s ``manifests/local-storage.yaml``: default, provisioner ``rancher.io/local-path``,
   ``Delete``, ``WaitForFirstConsumer``; the sandbox provisions at once, as for every class).
@@ -130,13 +136,15 @@ def class_causes(sc: Json) -> list[tuple[str, str]]:
 def ionos_storage_classes() -> list[Json]:
     """The StorageClasses a new IONOS Managed Kubernetes cluster comes with."""
     out = []
-    for name in IONOS_CLASSES:
+    for name, volume_type in zip(IONOS_CLASSES, ("HDD", "SSD"), strict=True):
         meta: Json = {"name": name}
         if name == IONOS_DEFAULT_CLASS:
             meta["annotations"] = {DEFAULT_CLASS_ANNOTATIONS[0]: "true"}
         out.append({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                     "metadata": meta, "provisioner": IONOS_PROVISIONER,
-                    "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
+                    "parameters": {"type": volume_type, "fstype": "ext4"},
+                    "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
+                    "allowVolumeExpansion": True})
     return out
 
 
@@ -182,6 +190,59 @@ class DefaultStorageClass:
         name = default_class(self.store.select(CLASSES_GK))
         if name is not None:
             spec["storageClassName"] = name
+
+
+def _request(pvc: Json | None) -> Fraction | None:
+    storage = (((pvc or {}).get("spec") or {}).get("resources") or {}).get(
+        "requests", {}).get("storage")
+    try:
+        return parse(str(storage))[0] if storage is not None else None
+    except QuantityError:
+        return None
+
+
+RESIZE_UNBOUND = "Only bound persistent volume claims can be expanded"
+RESIZE_UNSUPPORTED = ("only dynamically provisioned pvc can be resized and the storageclass "
+                      "that provisions the pvc must support resize")
+
+
+def resize_refusal(old: Json, new: Json, classes: Mapping[str, Json]) -> str | None:
+    """PersistentVolumeClaimResize's reason to refuse an update that grows the storage request:
+    the stored claim is not Bound, or its class (the same before and after, not ``""``) does
+    not exist or lacks ``allowVolumeExpansion: true``. None when it admits the update."""
+    before, after = _request(old), _request(new)
+    if after is None or after <= (before or Fraction(0)):
+        return None
+    if (old.get("status") or {}).get("phase") != "Bound":
+        return RESIZE_UNBOUND
+    cls = (new.get("spec") or {}).get("storageClassName") or ""
+    if not cls or cls != ((old.get("spec") or {}).get("storageClassName") or ""):
+        return RESIZE_UNSUPPORTED
+    if (classes.get(cls) or {}).get("allowVolumeExpansion") is not True:
+        return RESIZE_UNSUPPORTED
+    return None
+
+
+class PersistentVolumeClaimResize:
+    """The validating admission plugin
+    (plugin/pkg/admission/storage/persistentvolume/resize/admission.go): a claim's storage
+    request grows only when ``resize_refusal`` finds nothing, else 403 Forbidden."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def __call__(self, req: AdmissionRequest) -> None:
+        from sandbox.kubernetes.api import ApiError
+
+        if req.operation != "UPDATE" or req.subresource or req.obj is None or req.old is None \
+                or req.rt.gk != ("", "persistentvolumeclaims"):
+            return
+        classes = {c["metadata"]["name"]: c for c in self.store.select(CLASSES_GK)}
+        why = resize_refusal(req.old, req.obj, classes)
+        if why is not None:
+            raise ApiError(403, "Forbidden",
+                           f'persistentvolumeclaims "{req.name}" is forbidden: {why}',
+                           {"name": req.name, "kind": "persistentvolumeclaims"})
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,12 @@ StorageClass lister's NotFound as a Warning ``ProvisioningFailed``; with no clas
 ``FailedBinding`` "no persistent volumes available for this claim and no storage class is
 set"). IONOS's classes: ``kubectl get sc`` on an IONOS Managed Kubernetes cluster lists
 ``ionos-enterprise-hdd (default)`` and ``ionos-enterprise-ssd``, provisioner
-``cloud.ionos.com``, and its dynamically provisioned PVs reclaim ``Delete``; the binding mode is
-not documented and is the Kubernetes default (``Immediate``), and ``allowVolumeExpansion`` could
-not be verified and is left unset (the Kubernetes default).
+``cloud.ionos.com``, reclaim ``Delete``, ``ALLOWVOLUMEEXPANSION true`` and ``kubectl get sc
+ionos-enterprise-hdd -o yaml`` shows ``parameters: {fstype: ext4, type: HDD}`` (a public
+course's slides of a managed cluster; ionos-cloud/ionoscloud-blockstorage-csi-driver
+``charts/ionoscloud-blockstorage-csi-driver/templates/storageclass.yaml`` sets
+``allowVolumeExpansion: true`` on its classes too). Resizing: the PersistentVolumeClaimResize
+admission plugin (``plugin/pkg/admission/storage/persistentvolume/resize/admission.go``).
 """
 
 from __future__ import annotations
@@ -66,7 +69,9 @@ def test_a_managed_cluster_comes_with_ionos_storage_classes(k8s: Cluster) -> Non
     assert sorted(classes) == ["ionos-enterprise-hdd", "ionos-enterprise-ssd"]
     for name, sc in classes.items():
         assert (sc.provisioner, sc.reclaim_policy, sc.volume_binding_mode,
-                sc.allow_volume_expansion) == ("cloud.ionos.com", "Delete", "Immediate", None)
+                sc.allow_volume_expansion) == ("cloud.ionos.com", "Delete", "Immediate", True)
+        assert sc.parameters == {"type": "HDD" if name.endswith("hdd") else "SSD",
+                                 "fstype": "ext4"}
         assert ((sc.metadata.annotations or {}).get(DEFAULT) == "true") == (
             name == "ionos-enterprise-hdd")
     rows = [line.split()[:3] for line in k8s.kubectl("get", "sc").stdout.splitlines()[1:]]
@@ -242,3 +247,35 @@ def test_a_storage_class_is_defaulted_and_validated(k8s: Cluster) -> None:
         'Invalid value: "a/b/c": a qualified name must consist of alphanumeric characters')
     assert refused({"provisioner": "example.com/csi", "parameters": {"": "x"}}) == [
         ("parameters", 'Invalid value: "": field can not be empty.')]
+
+
+def test_a_claim_grows_only_bound_and_of_a_class_that_allows_expansion(k8s: Cluster) -> None:
+    """PersistentVolumeClaimResize: a larger request of a Pending claim is refused (after the
+    update validation, which refuses any spec change of an unbound claim with 422), of a Bound
+    claim of a class without ``allowVolumeExpansion`` 403 "only dynamically provisioned pvc can
+    be resized ..."; a Bound claim of an IONOS class grows, and a smaller or equal request
+    never reaches the plugin's check."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = k8s.api_client()
+    core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
+    storage.create_storage_class({"metadata": {"name": "fixed"},
+                                  "provisioner": "cloud.ionos.com"})
+    for name, cls in (("grows", "ionos-enterprise-ssd"), ("fixed", "fixed")):
+        core.create_namespaced_persistent_volume_claim(
+            "default", _claim(name, storageClassName=cls))
+        _bound(core, name)
+    bigger = {"spec": {"resources": {"requests": {"storage": "2Gi"}}}}
+    with pytest.raises(ApiException) as err:
+        core.patch_namespaced_persistent_volume_claim("fixed", "default", bigger)
+    assert (err.value.status, json.loads(err.value.body)["message"]) == (
+        403, 'persistentvolumeclaims "fixed" is forbidden: only dynamically provisioned pvc '
+             "can be resized and the storageclass that provisions the pvc must support resize")
+    grown = core.patch_namespaced_persistent_volume_claim("grows", "default", bigger)
+    assert grown.spec.resources.requests["storage"] == "2Gi"
+    core.create_namespaced_persistent_volume_claim(
+        "default", _claim("waiting", storageClassName="absent"))
+    with pytest.raises(ApiException) as err:
+        core.patch_namespaced_persistent_volume_claim("waiting", "default", bigger)
+    assert err.value.status == 422

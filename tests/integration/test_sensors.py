@@ -663,6 +663,48 @@ def test_expand_pvc_refuses_a_claim_without_the_components_labels(
     assert claim is not None and claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
 
 
+def test_expand_pvc_refuses_before_any_write_what_the_api_server_would_refuse(
+        cluster: KubernetesResource) -> None:
+    """The PersistentVolumeClaimResize admission plugin grows only a Bound claim of a class
+    with ``allowVolumeExpansion: true``; expand_pvc checks that first and fails naming the
+    claim, its phase and class and why (was: the server's raw 422 for a Pending claim), with
+    the claim unchanged."""
+    from jobs import remediation
+
+    cluster.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                   "metadata": {"name": "fixed"}, "provisioner": "cloud.ionos.com"})
+    for name, cls in (("pending-data", "absent"), ("fixed-data", "fixed")):
+        cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                       "metadata": {"name": name, "namespace": "services", "labels": OURS},
+                       "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": cls,
+                                "resources": {"requests": {"storage": "1Gi"}}}})
+    deadline = time.monotonic() + 30
+    while (cluster.get("v1", "PersistentVolumeClaim", "fixed-data", "services") or {}).get(
+            "status", {}).get("phase") != "Bound":
+        assert time.monotonic() < deadline, "the claim fixed-data was never Bound"
+        time.sleep(0.05)
+    defs = dg.Definitions(jobs=remediation.build(example_graph()),
+                          resources={"kubernetes": cluster})
+    for name, why in (
+            ("pending-data", "(phase Pending, StorageClass absent): it is Pending, not Bound"),
+            ("fixed-data", "(phase Bound, StorageClass fixed): its StorageClass fixed does not "
+                           "set allowVolumeExpansion: true")):
+        before = cluster.get("v1", "PersistentVolumeClaim", name, "services")
+        assert before is not None
+        config = {"namespace": "services", "name": name, "expand_by": "10Gi",
+                  "owner_labels": [OURS]}
+        result = defs.resolve_job_def("expand_pvc").execute_in_process(
+            run_config={"ops": {"expand_volume_claim": {"config": config}}},
+            raise_on_error=False)
+        assert not result.success
+        (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        assert f"cannot expand PersistentVolumeClaim services/{name} {why}" in \
+            str(failure.step_failure_data.error)
+        after = cluster.get("v1", "PersistentVolumeClaim", name, "services")
+        assert after is not None and after["metadata"]["resourceVersion"] == \
+            before["metadata"]["resourceVersion"]
+
+
 def test_run_failure_posts_an_alert_with_failed_and_downstream_assets(
         am: AlertmanagerResource) -> None:
     graph = example_graph()

@@ -14,6 +14,7 @@ from platform_assets.core.remediation import (
     RemediationState,
     escalation_alert,
     expand_quantity,
+    expansion_refusal,
     match_rule,
     parse_alert,
     plan_remediations,
@@ -311,3 +312,20 @@ def test_a_cursor_of_another_shape_starts_afresh() -> None:
     # sensor on every tick.
     for cursor in ('{"history": {"web": 5}}', '{"seen": [1, 2]}', '{"escalated": "x"}', "[]"):
         assert RemediationState.from_cursor(cursor) == RemediationState()
+
+
+def test_expansion_refusal_follows_the_resize_admission_plugin() -> None:
+    """PersistentVolumeClaimResize (plugin/pkg/admission/storage/persistentvolume/resize): only
+    a Bound claim of a class with ``allowVolumeExpansion: true`` may grow."""
+    def claim(phase: str | None, cls: str | None) -> dict[str, Any]:
+        return {"spec": {"storageClassName": cls} if cls is not None else {},
+                "status": {"phase": phase} if phase else {}}
+
+    growing = {"metadata": {"name": "ssd"}, "allowVolumeExpansion": True}
+    assert expansion_refusal(claim("Bound", "ssd"), growing) is None
+    assert "it is Pending, not Bound" in str(expansion_refusal(claim(None, "ssd"), growing))
+    assert "it has no StorageClass" in str(expansion_refusal(claim("Bound", ""), None))
+    assert "StorageClass gone does not exist" in str(
+        expansion_refusal(claim("Bound", "gone"), None))
+    assert "does not set allowVolumeExpansion: true" in str(
+        expansion_refusal(claim("Bound", "fixed"), {"metadata": {"name": "fixed"}}))
