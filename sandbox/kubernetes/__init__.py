@@ -23,6 +23,8 @@ Emulated:
   with what installs them (``catalogue.py``: a HelmRelease installs its chart version's CRDs),
   and a CRD is served once created and Established. A minimal ``/openapi/v3`` (one PATCH
   operation per kind) lets ``kubectl apply`` run with its default ``--validate=strict``.
+  Custom resources are checked against their CRD's schema (``schema.py``) and its CEL
+  validation rules (``celrules.py``); a CRD whose rules do not compile is refused.
 - CRUD on namespaced, cluster-scoped and all-namespace paths; one global resourceVersion; uid,
   creationTimestamp, generation (bumped only when something outside metadata/status changes);
   no-op writes keep the resourceVersion; ``generateName``; Secret ``stringData`` folded into
@@ -80,7 +82,7 @@ Emulated:
 Out of scope: protobuf/CBOR but for the access reviews (so kubectl's typed generators such
 as ``kubectl create configmap`` get 415; ``kubectl create -f`` and ``apply`` send JSON and
 work), authorizers other than RBAC (Node, Webhook, ABAC), admission webhooks (plugins are
-Python callables), CRD conversion and CRD CEL validation rules, NodePort allocation, strategic
+Python callables), CRD conversion, NodePort allocation, strategic
 merge directives other than ``$patch: delete``/``replace`` (``$setElementOrder`` is
 ignored), Table output, aggregated discovery, bookmarks, consistent snapshots across list
 pages, taints and preemption, exec/attach/port-forward, Job retries (``backoffLimit``),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.kubernetes import govalue, immutable, schema, ssa, storage, vap
+from sandbox.kubernetes import celrules, govalue, immutable, schema, ssa, storage, vap
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.podsecurity import PodSecurityAdmission
 from sandbox.kubernetes.registry import Registry, ResourceType
@@ -316,14 +316,11 @@ class ApiServer:
         Unknown fields are dropped and reported as ``fv.mode`` asks; a wrong type is a 400."""
         try:
             if rt.custom:
-                out, unknown = schema.decode_custom(body, self.crd_schema(rt))
+                out, unknown = schema.prune_custom(body, self.crd_schema(rt))
             elif defaults:
                 out, unknown = schema.decode_builtin(rt.api_version, rt.kind, body)
             else:
                 out, unknown = schema.prune_builtin(rt.api_version, rt.kind, body)
-        except schema.SchemaInvalid as exc:
-            raise invalid(rt, str((body.get("metadata") or {}).get("name") or ""),
-                          exc.causes) from None
         except schema.DecodeError as exc:
             if apply:
                 raise bad_request(f"failed to create typed patch object "
@@ -351,6 +348,32 @@ class ApiServer:
                 return found if isinstance(found, dict) else None
         return None
 
+    def _custom_causes(self, rt: ResourceType, old: dict[str, Any] | None,
+                       new: dict[str, Any], fv: FieldValidation | None) -> list[tuple[str, str]]:
+        """A custom resource's validation by its CRD (apiextensions-apiserver
+        pkg/registry/customresource/strategy.go ``Validate``/``ValidateUpdate``): its schema,
+        then its ``x-kubernetes-validations`` unless the schema's errors are blocking; the
+        ratcheted rule failures become ``Warning`` headers."""
+        if not rt.custom:
+            return []
+        open_api = self.crd_schema(rt)
+        causes, blocking = schema.custom_causes(new, open_api)
+        if not celrules.has_rules(open_api):
+            return causes
+        if blocking:
+            return [*causes, celrules.NOT_CHECKED]
+        assert isinstance(open_api, dict)
+        outcome = celrules.validate(open_api, new, old)
+        if fv is not None:
+            fv.warnings.extend(outcome.warnings)
+        return causes + outcome.causes
+
+    def _check_custom(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
+                      fv: FieldValidation | None) -> None:
+        causes = self._custom_causes(rt, old, new, fv)
+        if causes:
+            raise invalid(rt, str((new.get("metadata") or {}).get("name") or ""), causes)
+
     def _validate_shape(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         """Rules the types' validation functions state for every kind of a shape: label keys
         and values, and a workload's selector matching its pod template's labels
@@ -367,6 +390,8 @@ class ApiServer:
             causes += label_causes("metadata.labels", labels)
         if rt.group == vap.GROUP:
             causes += vap.object_causes(rt.kind, obj)
+        if rt.gk == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            causes += celrules.crd_causes(obj)
         spec = obj.get("spec")
         if isinstance(spec, dict) and not rt.custom and isinstance(spec.get("template"), dict) \
                 and "selector" in _spec_fields(rt):
@@ -537,6 +562,9 @@ class ApiServer:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{random_suffix()}"
         self._validate(rt, obj)
+        # The status subresource's status is dropped before validation (PrepareForCreate).
+        self._check_custom(rt, None, {k: v for k, v in obj.items()
+                                      if k != "status" or not rt.has_status}, fv)
         with self.store.lock:
             self._check_namespace(rt, ns)
             if self.store.get(rt.gk, ns if rt.namespaced else "", meta["name"]) is not None:
@@ -614,6 +642,7 @@ class ApiServer:
                 new["status"] = clone(body["status"])
             else:
                 new.pop("status", None)
+            self._check_custom(rt, old, new, fv)
             return new
         new = clone(body)
         new["apiVersion"], new["kind"] = old["apiVersion"], old["kind"]
@@ -634,7 +663,7 @@ class ApiServer:
                 new.pop("status", None)
         self._fold_secret(rt, new)
         self._validate(rt, new)
-        self._validate_update(rt, old, new)
+        self._validate_update(rt, old, new, fv)
         self.allocate(rt, old, new)
         return new
 
@@ -732,11 +761,12 @@ class ApiServer:
             new["apiVersion"], new["kind"] = rt.api_version, rt.kind
             new = self.decode(rt, new, None)
             if old is None:
-                self._applied_new(rt, new)
+                self._applied_new(rt, new, fv)
             elif sub == "status":
                 new = _status_applied(old, new)
+                self._check_custom(rt, old, new, fv)
             else:
-                self._applied_update(rt, old, new)
+                self._applied_update(rt, old, new, fv)
             self._admit_write(rt, old, new, sub, manager, dry_run, user, fv)
             return self._commit(rt, old, new, dry_run), old is None
 
@@ -766,34 +796,39 @@ class ApiServer:
         if "managedFields" in meta:
             raise bad_request("metadata.managedFields must be nil")
 
-    def _applied_new(self, rt: ResourceType, new: dict[str, Any]) -> None:
+    def _applied_new(self, rt: ResourceType, new: dict[str, Any],
+                     fv: FieldValidation | None) -> None:
         """An apply that creates: server-set metadata, validation, allocations."""
         managed = new["metadata"].get("managedFields")
         self._init_meta(rt, new)
         if managed:
             new["metadata"]["managedFields"] = managed
         self._validate(rt, new)
+        self._check_custom(rt, None, new, fv)
         self._validate_shape(rt, new)
         self.allocate(rt, None, new)
 
     def _applied_update(self, rt: ResourceType, old: dict[str, Any],
-                        new: dict[str, Any]) -> None:
+                        new: dict[str, Any], fv: FieldValidation | None) -> None:
         for k in _IMMUTABLE_META + ("resourceVersion",):
             if k in old["metadata"]:
                 new["metadata"][k] = old["metadata"][k]
         self._fold_secret(rt, new)
         self._validate(rt, new)
-        self._validate_update(rt, old, new)
+        self._validate_update(rt, old, new, fv)
         self.allocate(rt, old, new)
 
     def _validate_update(self, rt: ResourceType, old: dict[str, Any],
-                         new: dict[str, Any]) -> None:
+                         new: dict[str, Any], fv: FieldValidation | None = None) -> None:
         """The validation of every write that replaces a stored object (PUT, each patch type,
         apply, dry runs): the object's shape and what the kind lets an update change
-        (``immutable.UPDATE_VALIDATORS``, kube-apiserver's ``ValidateXUpdate``), answered in
-        one Status as the real server aggregates the spec's and the update's errors."""
+        (``immutable.UPDATE_VALIDATORS``, kube-apiserver's ``ValidateXUpdate``; a custom
+        resource's CRD schema and rules), answered in one Status as the real server aggregates
+        the spec's and the update's errors."""
         causes = self._shape_causes(rt, new)
-        if not rt.custom:
+        if rt.custom:
+            causes += self._custom_causes(rt, old, new, fv)
+        else:
             causes += immutable.update_causes(rt.gk, old, new)
         if causes:
             raise invalid(rt, str(new["metadata"].get("name") or ""), causes)

@@ -8,7 +8,7 @@ object the write would store; it returns the field errors as ``(field, message)`
 starting with the error type as ``field.Error.ErrorBody`` prints it (``Invalid value: ...``,
 ``Forbidden: ...``). ``api.invalid`` turns them into the Status. Custom resources are not here:
 their rules are their CRD's ``x-kubernetes-validations`` (CEL, transition rules on ``oldSelf``),
-which the sandbox does not evaluate yet.
+which ``celrules.py`` evaluates.
 """
 
 from __future__ import annotations

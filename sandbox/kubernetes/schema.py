@@ -11,8 +11,10 @@ What the real API server does and this module follows:
 - Quantities are stored in canonical form (``quantity.py``).
 - Defaulting per type (``DEFAULTS``, from k8s.io/kubernetes pkg/apis/*/v1/defaults.go).
 - Custom resources: pruning of unknown fields (unless ``x-kubernetes-preserve-unknown-fields``)
-  and 422 Invalid for type, enum, required, pattern, length and range failures
-  (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation).
+  when a request is decoded, and, on the object the write would store, 422 Invalid for type,
+  enum, required, pattern, length and range failures
+  (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation);
+  ``celrules.py`` then evaluates the CRD's CEL rules unless one of those is blocking.
 """
 
 from __future__ import annotations
@@ -34,14 +36,6 @@ _GO_TYPES = {"int": "int32", "str": "string", "bool": "bool", "float": "float64"
 
 class DecodeError(Exception):
     """A body that does not decode into the kind (400 BadRequest)."""
-
-
-class SchemaInvalid(Exception):
-    """A custom resource that fails its schema: (field, message) causes (422 Invalid)."""
-
-    def __init__(self, causes: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {m}" for f, m in causes))
-        self.causes = causes
 
 
 _lock = threading.Lock()
@@ -279,19 +273,26 @@ class _CrWalk:
     def __init__(self) -> None:
         self.unknown: list[str] = []
         self.causes: list[tuple[str, str]] = []
+        # A type, enum, required, too long or too many failure: the errors after which the
+        # CRD's CEL rules are not evaluated (apiextensions-apiserver pkg/registry/
+        # customresource/strategy.go ``hasBlockingErr``).
+        self.blocking = False
+
+    def _block(self, path: str, message: str) -> None:
+        self.blocking = True
+        self.causes.append((path, message))
 
     def value(self, v: Any, s: dict[str, Any], path: str) -> Any:
         if not isinstance(s, dict):
             return v
         if not _cr_type_ok(v, s):
             shown = "null" if v is None else _json_type(v).replace("bool", "boolean")
-            self.causes.append((path, f'Invalid value: "{shown}": {path} in body must be of '
-                                f'type {s.get("type")}: {_render(v)}'))
+            self._block(path, f'Invalid value: "{shown}": {path} in body must be of '
+                        f'type {s.get("type")}: {_render(v)}')
             return v
         if "enum" in s and v not in s["enum"]:
             allowed = ", ".join(_render(e) for e in s["enum"])
-            self.causes.append((path, f"Unsupported value: {_render(v)}: supported values: "
-                                f"{allowed}"))
+            self._block(path, f"Unsupported value: {_render(v)}: supported values: {allowed}")
         if isinstance(v, str):
             self._string(v, s, path)
         if isinstance(v, int | float) and not isinstance(v, bool):
@@ -304,7 +305,7 @@ class _CrWalk:
 
     def _string(self, v: str, s: dict[str, Any], path: str) -> None:
         if "maxLength" in s and len(v) > s["maxLength"]:
-            self.causes.append((path, f"Too long: may not be more than {s['maxLength']} bytes"))
+            self._block(path, f"Too long: may not be more than {s['maxLength']} bytes")
         if "minLength" in s and len(v) < s["minLength"]:
             self.causes.append((path, f"Invalid value: {_render(v)}: {path} in body should "
                                 f"be at least {s['minLength']} chars long"))
@@ -328,8 +329,7 @@ class _CrWalk:
     def _array(self, v: list[Any], s: dict[str, Any], path: str) -> list[Any]:
         items = s.get("items")
         if "maxItems" in s and len(v) > s["maxItems"]:
-            self.causes.append((path, f"Too many: {len(v)}: must have at most "
-                                f"{s['maxItems']} items"))
+            self._block(path, f"Too many: {len(v)}: must have at most {s['maxItems']} items")
         if "minItems" in s and len(v) < s["minItems"]:
             self.causes.append((path, f"Invalid value: {len(v)}: {path} in body should have "
                                 f"at least {s['minItems']} items"))
@@ -358,19 +358,26 @@ class _CrWalk:
                 self.unknown.append(sub)
         for req in s.get("required") or []:
             if req not in out:
-                self.causes.append((f"{path}.{req}" if path else req, "Required value"))
+                self._block(f"{path}.{req}" if path else req, "Required value")
         return out
 
 
-def decode_custom(obj: dict[str, Any], open_api: dict[str, Any] | None,
-                  ) -> tuple[dict[str, Any], list[str]]:
-    """A custom resource validated and pruned by its version's ``openAPIV3Schema``.
-
-    Returns the pruned object and the unknown fields' paths; raises SchemaInvalid."""
+def prune_custom(obj: dict[str, Any], open_api: dict[str, Any] | None,
+                 ) -> tuple[dict[str, Any], list[str]]:
+    """A custom resource pruned by its version's ``openAPIV3Schema``, as a request body is
+    decoded. Returns the pruned object and the unknown fields' paths."""
     if not isinstance(open_api, dict):
         return obj, []
     walk = _CrWalk()
-    out = walk.object(obj, open_api, "", top=True)
-    if walk.causes:
-        raise SchemaInvalid(walk.causes)
-    return out, walk.unknown
+    return walk.object(obj, open_api, "", top=True), walk.unknown
+
+
+def custom_causes(obj: dict[str, Any], open_api: dict[str, Any] | None,
+                  ) -> tuple[list[tuple[str, str]], bool]:
+    """What a custom resource's ``openAPIV3Schema`` refuses in it, as (field, message), and
+    whether one of them is blocking (the CEL rules are then not evaluated)."""
+    if not isinstance(open_api, dict):
+        return [], False
+    walk = _CrWalk()
+    walk.object(obj, open_api, "", top=True)
+    return walk.causes, walk.blocking

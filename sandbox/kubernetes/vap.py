@@ -42,8 +42,8 @@ so such an expression fails when evaluated, under the policy's ``failurePolicy``
 
 Not emulated: ``paramKind``/``paramRef`` (a policy with a ``paramKind`` is a misconfigured policy
 here, so its ``failurePolicy`` decides), ``authorizer``, the Kubernetes CEL libraries (quantity,
-URL, IP, regex ``find``, ``isSorted``...; standard CEL only, by cel-python), cost budgets,
-``auditAnnotations``, type checking into ``status.typeChecking``, matching of equivalent
+URL, IP, regex ``find``, ``isSorted``...; standard CEL only, by cel-python: ``cel.py``), cost
+budgets, ``auditAnnotations``, type checking into ``status.typeChecking``, matching of equivalent
 versions (the sandbox serves one version per kind), TokenRequests (``serviceaccounts/token``)
 passing admission, and the object of a ``scale`` write is the parent object rather than an
 ``autoscaling/v1`` Scale.
@@ -51,11 +51,11 @@ passing admission, and the object of a ``scale`` write is the parent object rath
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sandbox.kubernetes.cel import CelError, Expression, celpy, is_false, is_true
 from sandbox.kubernetes.store import Store
 
 if TYPE_CHECKING:
@@ -68,73 +68,6 @@ _EXEMPT_KINDS = {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration
                  "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
                  "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"}
 _CODES = {"Unauthorized": 401, "Forbidden": 403, "RequestEntityTooLarge": 413, "Invalid": 422}
-
-
-@functools.cache
-def _cel() -> Any:
-    """cel-python, imported on the first policy (it takes a quarter second to import)."""
-    import celpy
-
-    return celpy
-
-
-@functools.cache
-def _null_equality() -> dict[str, Any]:
-    """``==`` and ``!=`` with null on either side, as cel-go's heterogeneous equality answers
-    them (``object != null`` is how a policy tells DELETE apart); cel-python has no overload
-    for a map or an int against null."""
-    from celpy import celtypes, evaluation
-
-    def eq(a: Any, b: Any) -> Any:
-        if a is None or b is None:
-            return celtypes.BoolType(a is None and b is None)
-        return evaluation.bool_eq(a, b)
-
-    def ne(a: Any, b: Any) -> Any:
-        if a is None or b is None:
-            return celtypes.BoolType(not (a is None and b is None))
-        return evaluation.bool_ne(a, b)
-
-    return {"_==_": eq, "_!=_": ne}
-
-
-class CelError(Exception):
-    """An expression that does not compile or does not evaluate."""
-
-
-@dataclass(frozen=True)
-class Expression:
-    """One CEL expression, compiled once (``program`` None when it does not compile)."""
-
-    source: str
-    program: Any
-    error: str
-
-    @classmethod
-    def compile(cls, source: str) -> Expression:
-        celpy = _cel()
-        env = celpy.Environment()
-        try:
-            return cls(source, env.program(env.compile(source), functions=_null_equality()), "")
-        except Exception as exc:  # noqa: BLE001 - cel-python raises parse and type errors alike
-            return cls(source, None, f"compilation failed: {' '.join(str(exc).split())}")
-
-    def evaluate(self, activation: dict[str, Any]) -> Any:
-        if self.program is None:
-            raise CelError(f"expression '{self.source}' resulted in error: {self.error}")
-        try:
-            return self.program.evaluate(activation)
-        except Exception as exc:  # noqa: BLE001 - CELEvalError and the Python errors under it
-            raise CelError(f"expression '{self.source}' resulted in error: "
-                           f"{_eval_message(exc)}") from exc
-
-
-def _eval_message(exc: Exception) -> str:
-    """cel-python's message without the activation it may append (every variable's value)."""
-    args = getattr(exc, "args", ())
-    text = str(args[0]) if args else str(exc)
-    text = text.split(" (in activation", 1)[0]
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 @dataclass(frozen=True)
@@ -319,7 +252,6 @@ class ValidatingAdmissionPolicies:
         return out
 
     def _activation(self, policy: CompiledPolicy, req: AdmissionRequest) -> dict[str, Any]:
-        celpy = _cel()
         ns = None
         if req.namespace and req.rt.gk != ("", "namespaces"):
             ns = self.store.get(("", "namespaces"), "", req.namespace)
@@ -328,7 +260,7 @@ class ValidatingAdmissionPolicies:
                                          if k not in ("managedFields", "ownerReferences")}}
         values = {"object": req.obj, "oldObject": req.old, "request": request_of(req),
                   "namespaceObject": ns, "params": None}
-        activation = {k: celpy.json_to_cel(v) for k, v in values.items()}
+        activation = {k: celpy().json_to_cel(v) for k, v in values.items()}
         activation["variables"] = _variables(policy, activation)
         return activation
 
@@ -336,15 +268,13 @@ class ValidatingAdmissionPolicies:
 def _variables(policy: CompiledPolicy, activation: dict[str, Any]) -> Any:
     """The policy's variables in order, each seeing the earlier ones; a failed one is kept as
     cel-python's error value, so it fails only an expression that uses it."""
-    celpy = _cel()
-    from celpy import celtypes
-
+    celtypes = celpy().celtypes
     values = celtypes.MapType({})
     for name, expr in policy.variables:
         try:
             value = expr.evaluate({**activation, "variables": values})
         except CelError as exc:
-            value = celpy.CELEvalError(str(exc))
+            value = celpy().CELEvalError(str(exc))
         values[celtypes.StringType(name)] = value
     return values
 
@@ -356,7 +286,7 @@ def _validate(policy: CompiledPolicy, binding: str,
     errors: list[str] = []
     for cond in policy.conditions:
         try:
-            if _is_false(cond.evaluate(activation)):
+            if is_false(cond.evaluate(activation)):
                 return []
         except CelError as exc:
             errors.append(str(exc))
@@ -372,18 +302,9 @@ def _validate(policy: CompiledPolicy, binding: str,
             if fail:
                 out.append(Decision(policy.name, binding, str(exc)))
             continue
-        if not _is_true(ok):
+        if not is_true(ok):
             out.append(Decision(policy.name, binding, _message(v, activation), v.reason))
     return out
-
-
-def _is_true(value: Any) -> bool:
-    """cel-go's ``EvalResult == celtypes.True``: only the boolean true passes a validation."""
-    return isinstance(value, _cel().celtypes.BoolType) and bool(value)
-
-
-def _is_false(value: Any) -> bool:
-    return isinstance(value, _cel().celtypes.BoolType) and not bool(value)
 
 
 def _message(v: Validation, activation: dict[str, Any]) -> str:
