@@ -329,7 +329,7 @@ def _components(c: _Collector, spec: PlatformSpec,
             for api, k in (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"),
                            ("apps/v1", "DaemonSet"), ("v1", "PersistentVolumeClaim")):
                 c.add(comp.namespace, api, k, READ)
-        _input_secrets(c, comp)
+        _input_secrets(c, comp, verbs)
         for check in comp.health:
             api = check.api_version or _default_api_version(check.kind, objects_by_kind)
             scope = None if check.kind in CLUSTER_SCOPED_KINDS else \
@@ -341,16 +341,19 @@ def _components(c: _Collector, spec: PlatformSpec,
     return objects_by_kind
 
 
-def _input_secrets(c: _Collector, comp: Component) -> None:
+def _input_secrets(c: _Collector, comp: Component, verbs: tuple[str, ...]) -> None:
     """The Secrets the reconcile writes a component's wired outputs into (a registry's pull
     Secret, a cache's password): server-side applied, a PATCH that is also a create when the
     Secret is new (create cannot be named), and read by name: the reconcile GETs each Secret
     (``engine.cluster_view.ClusterView.named``), so no list, which Kubernetes could not limit
-    to ours and would make every Secret of the namespace readable."""
+    to ours and would make every Secret of the namespace readable. Deleted, by name, where the
+    component prunes: the run that finds the wiring gone prunes the Secret with the RBAC
+    deployed for the spec that had it."""
+    granted = ("get", "create", "patch", *(("delete",) if "delete" in verbs else ()))
     for wiring in comp.inputs.wirings:
         kind, name = wiring.target
         if kind == "Secret":
-            c.add(comp.namespace, "v1", "Secret", ("get", "create", "patch"), names=[name])
+            c.add(comp.namespace, "v1", "Secret", granted, names=[name])
 
 
 # Kinds a restore drill never restores (``backups/drills.py`` skips them; the drill Role has no

@@ -244,7 +244,22 @@ def test_secrets_are_never_listable(example: RbacPlan) -> None:
         assert not {"list", "watch"} & example.verbs_for("", "secrets", ns, "samcloud-registry")
     assert example.verbs_for("", "secrets", "services") == {"create"}
     for name in ("samcloud-registry", "wordpress-cache-auth"):
-        assert example.verbs_for("", "secrets", "services", name) == {"get", "create", "patch"}
+        assert example.verbs_for("", "secrets", "services", name) == {
+            "get", "create", "patch", "delete"}
+
+
+def test_a_wired_secret_is_deleted_by_name_only_where_its_component_prunes() -> None:
+    """A Secret a wiring writes (a registry's pull Secret) is its component's object: pruned,
+    by the RBAC deployed for the spec that wired it, once the wiring leaves the spec, as a
+    manifest Secret is; a component that does not prune is not granted the delete."""
+    text = EXAMPLE.read_text()
+    assert text.count("  - name: wordpress\n    namespace: services\n") == 1
+    kept = text.replace("  - name: wordpress\n    namespace: services\n",
+                        "  - name: wordpress\n    namespace: services\n    prune: false\n")
+    spec = load_spec_text(kept, str(EXAMPLE), base_dir=EXAMPLE.parent)
+    plan = derive_rbac(spec, load_component_manifests(spec, EXAMPLE.parent))
+    assert plan.verbs_for("", "secrets", "services", "samcloud-registry") == {
+        "get", "create", "patch"}
 
 
 def test_a_manifest_secret_is_granted_by_name() -> None:
