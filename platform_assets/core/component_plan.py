@@ -142,15 +142,35 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
                          ahead if inv_change.writes else None, before)
 
 
-def found_later(oid: ObjId, listed: Collection[ObjId], inventory: Json) -> bool:
-    """Whether a later run finds ``oid`` to prune it, whatever its spec, with an inventory that
-    lists ``listed``: it reads by name what the inventory names (all a kind read by name has),
-    and lists the kinds and namespaces the inventory names (``prune_groups``) and the
-    inventory's own. Namespaces are never pruned, so need no finding."""
+def found_later(oid: ObjId, listed: Collection[ObjId], inventory: ObjId) -> bool:
+    """Whether a later run finds ``oid`` to prune it, whatever its spec, with the inventory
+    ``inventory`` listing ``listed``: it reads by name what the inventory names (all a kind
+    read by name has), and lists the kinds and namespaces the inventory names
+    (``prune_groups``) and the inventory's own. Namespaces are never pruned, so need no
+    finding."""
     if oid[1] in READ_BY_NAME_KINDS:
         return oid in listed
-    return oid[1] == "Namespace" or oid[:3] == desired.obj_id(inventory)[:3] or \
+    return oid[1] == "Namespace" or oid[:3] == inventory[:3] or \
         any(seen[:3] == oid[:3] for seen in listed)
+
+
+def naming(component: Component, oids: Iterable[ObjId]) -> Json:
+    """The component's inventory ConfigMap listing ``oids``."""
+    entries = [{"apiVersion": a, "kind": k, "metadata": {"name": n, "namespace": ns}}
+               for a, k, ns, n in sorted(set(oids))]
+    return desired.stamp(desired.inventory_object(component, entries), component.name)
+
+
+def inventory_ahead(component: Component, have: Json | None,
+                    oids: Iterable[ObjId]) -> Json | None:
+    """The inventory to write before another handler writes ``oids`` for the component (a
+    registry's pull Secrets): the observed one (``have``) with those a later run would not
+    find added; None when it would find them all. The component's own run lists them too, but
+    it may never come (the run killed or failed first) before the spec drops them."""
+    listed = set(desired.parse_inventory(have))
+    inventory = desired.obj_id(naming(component, ()))
+    new = {oid for oid in oids if not found_later(oid, listed, inventory)}
+    return naming(component, listed | new) if new else None
 
 
 def write_ahead(component: Component, inventory: Json, have: Json | None,
@@ -166,15 +186,13 @@ def write_ahead(component: Component, inventory: Json, have: Json | None,
     nothing writes no more than before."""
     listed = set(desired.parse_inventory(have))
     new = [oid for oid, ch in changes.items()
-           if ch.writes and not found_later(oid, listed, inventory)]
+           if ch.writes and not found_later(oid, listed, desired.obj_id(inventory))]
     if not new:
         return None, None
     final = set(desired.parse_inventory(inventory))
     if listed <= final:
         return inventory, new[0]
-    union = [{"apiVersion": a, "kind": k, "metadata": {"name": n, "namespace": ns}}
-             for a, k, ns, n in sorted(final | listed)]
-    return desired.stamp(desired.inventory_object(component, union), component.name), new[0]
+    return naming(component, final | listed), new[0]
 
 
 def ignore_rules(component: Component) -> tuple[IgnoreRule, ...]:

@@ -47,6 +47,10 @@ class PullSecret:
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def oid(self) -> tuple[str, str, str, str]:
+        return ("v1", "Secret", self.namespace, self.name)
+
 
 def token_props(token: RegistryToken) -> dict[str, Any]:
     """The token's properties as the API returns them (``credentials`` aside)."""

@@ -6,6 +6,9 @@ pull Secret the spec wires (``pullSecrets`` by ``namespace/name``) in its proper
 line says which token or Secret changes. IONOS shows a token's password only in the answer to its
 POST: a token is created (or, when a pull Secret lost its credentials, created anew) right where
 its Secrets are written, and the password goes nowhere else: not into logs, plans or metadata.
+A pull Secret is its component's object (the component applies it too, and prunes it once the
+spec no longer wires it); a Secret is read by name, so only the component's inventory can name
+it to a later run, and the registry writes it into that inventory before writing the Secret.
 Tokens of the registry that the spec does not name are reported as orphans, never deleted.
 """
 
@@ -15,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from platform_assets.core import desired, registry
+from platform_assets.core.component_plan import inventory_ahead
 from platform_assets.core.graph import Node, NodeKind
 from platform_assets.core.ports import CloudApi, Json
 from platform_assets.engine.handler import Options, ReconcileError, Runtime, guarded, section_as
@@ -78,16 +82,34 @@ def _namespace(rt: Runtime, ns: str) -> None:
                            partial(rt.cluster().apply, desired.namespace_object(ns))))
 
 
+def _inventory_ahead(rt: Runtime, secrets: list[registry.PullSecret]) -> None:
+    """Name the pull Secrets in their components' inventories before they are written (one
+    write a component, none where the inventory names them): the component's own run would,
+    but a run killed or failed before it, and a spec that then drops the registry, would leave
+    Secrets holding working credentials that no later run finds."""
+    view = rt.view()
+    for comp in {ps.component.name: ps.component for ps in secrets}.values():
+        found = view.objects("v1", "ConfigMap", comp.namespace, comp.name)
+        have = found.get(("v1", "ConfigMap", comp.namespace, desired.inventory_name(comp.name)))
+        ahead = inventory_ahead(comp, have, [ps.oid for ps in secrets
+                                             if ps.component.name == comp.name])
+        if ahead is not None:
+            view.wrote(guarded(
+                f"APPLY v1 ConfigMap {comp.namespace}/{desired.inventory_name(comp.name)} "
+                "(ahead of its pull Secrets)", partial(rt.cluster().apply, ahead)))
+
+
 def _issue(api: CloudApi, st: IonosState, rt: Runtime, registry_id: str, hostname: str,
            name: str) -> None:
     """Create token ``name`` and write its credentials into every pull Secret wiring it."""
     token, creds = api.create_registry_token(registry_id, st.want["tokens"][name], log=rt.log)
     reg = section_as(st.node, ContainerRegistry)
     config = registry.dockerconfigjson(hostname, creds["username"], creds["password"])
-    for ps in registry.pull_secrets(rt.spec, reg):
-        if ps.token != name:
-            continue
-        _namespace(rt, ps.namespace)
+    secrets = [ps for ps in registry.pull_secrets(rt.spec, reg) if ps.token == name]
+    for namespace in sorted({ps.namespace for ps in secrets}):
+        _namespace(rt, namespace)
+    _inventory_ahead(rt, secrets)
+    for ps in secrets:
         obj = registry.stamped_pull_secret(ps, config, str(token["id"]))
         rt.view().wrote(guarded(f"APPLY v1 Secret {ps.key}", partial(rt.cluster().apply, obj)))
         rt.log(f"wrote the credentials of token {name} into pull Secret {ps.key}")

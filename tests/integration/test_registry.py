@@ -337,3 +337,73 @@ def test_registry_spec_changes_update_in_place(
             "days": ["Saturday", "Sunday"], "time": "04:30:00+00:00"}
         tokens = ionos.list_registry_tokens(got["id"])
         assert tokens[0]["properties"]["expiryDate"].startswith("2030-01-31T00:00:00")
+
+
+def test_a_pull_secret_a_killed_run_wrote_is_pruned_by_the_run_account_once_unwired(
+        sandbox: Any, fresh: dict[str, str], tmp_path: Path) -> None:
+    """As the run account with the RBAC derived from the spec that wires the registry (the
+    deployed RBAC, which a spec commit reconciled by ``git_changes`` does not change): the
+    registry's reconcile creates the token and writes its credentials into the pull Secret, and
+    the run dies before the component's (which would have inventoried it). The spec then drops
+    the registry and its wirings: the component's next run finds the Secret through its
+    inventory, written ahead of the Secret by the registry's reconcile, and deletes it (its
+    credentials work until then); a third run writes nothing."""
+    from platform_assets.core.graph import component_key, registry_key
+    from platform_assets.core.rbac import render_rbac
+    from platform_assets.engine.reconcile import Engine, Options
+    from platform_assets.spec.loader import load_graph
+    from resources.ionos import IonosCloudResource
+    from resources.kubernetes import KubernetesResource
+    from resources.object_storage import ObjectStorageResource
+    from tests.integration.run_account import install, runner_resource
+
+    path = registry_spec(tmp_path)
+    admin = KubernetesResource(kubeconfig_path=fresh["KUBECONFIG"], retry_attempts=2,
+                               retry_max_wait_seconds=0.2)
+    install(admin, render_rbac(path))
+    runner = runner_resource(fresh["KUBECONFIG"], tmp_path / "runner")
+
+    def engine() -> tuple[Engine, Any]:
+        graph = load_graph(path)
+        assert graph.base_dir is not None
+        return Engine(graph.spec, graph.base_dir, ionos=IonosCloudResource(
+            token=fresh["IONOS_TOKEN"], api_url=fresh["IONOS_API_URL"],
+            poll_interval_seconds=0.05, retry_attempts=8, retry_max_wait_seconds=0.2),
+            kubernetes=runner, object_storage=ObjectStorageResource(
+                access_key_id=fresh["AWS_ACCESS_KEY_ID"],
+                secret_access_key=fresh["AWS_SECRET_ACCESS_KEY"],
+                endpoint_url=fresh["AWS_ENDPOINT_URL_S3"], retry_attempts=2,
+                retry_max_wait_seconds=0.2)), graph
+
+    eng, graph = engine()
+    sandbox.reset_counts()
+    assert eng.reconcile(graph.nodes[registry_key("samcloud")]).healthy
+    # The registry and its token; the inventory ahead and the Secret (the RBAC's install made
+    # the namespace).
+    assert write_counts(sandbox.requests()) == {"registry": 2, "kubernetes": 2}
+    secret = admin.get("v1", "Secret", "web-pull", "web")
+    assert secret is not None and _pull_login(sandbox, secret)[1]
+    inventory = admin.get("v1", "ConfigMap", "platform-ops-inventory-web", "web")
+    assert inventory is not None
+    assert json.loads(inventory["data"]["objects"]) == ["v1/Secret/web/web-pull"]
+
+    data = yaml.safe_load(path.read_text())
+    data["ionos"].pop("registries")
+    data["platform"][0].pop("inputs")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    eng, graph = engine()
+    web = graph.nodes[component_key("platform", "web")]
+    sandbox.reset_counts()
+    outcome = eng.reconcile(web, Options(force=True))
+    # The ConfigMap created, the Secret deleted, the inventory updated.
+    assert outcome.writes == 3 and write_counts(sandbox.requests()) == {"kubernetes": 3}
+    assert ("delete", "v1 Secret web/web-pull") in [
+        (c.action, c.address) for c in outcome.plan.changes if c.writes]
+    assert admin.get("v1", "Secret", "web-pull", "web") is None
+    inventory = admin.get("v1", "ConfigMap", "platform-ops-inventory-web", "web")
+    assert inventory is not None
+    assert json.loads(inventory["data"]["objects"]) == ["v1/ConfigMap/web/web"]
+    sandbox.reset_counts()
+    eng, graph = engine()
+    assert eng.reconcile(graph.nodes[component_key("platform", "web")]).writes == 0
+    assert write_counts(sandbox.requests()) == {}

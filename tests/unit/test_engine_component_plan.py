@@ -7,6 +7,7 @@ import copy
 from platform_assets.core import desired
 from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import (
+    inventory_ahead,
     namespaces_of,
     observe_groups,
     observe_names,
@@ -192,3 +193,19 @@ def test_the_inventory_is_written_ahead_of_what_a_later_run_would_not_find() -> 
     assert first.write_ahead_before == desired.obj_id(DEPLOYMENT | {
         "metadata": {"name": "web", "namespace": "web"}})
     assert first.write_ahead is first.inventory  # written once, ahead, as it was written last
+
+
+def test_another_handler_names_its_objects_in_the_inventory_before_writing_them() -> None:
+    """A registry's pull Secret, written before the component's own run: the observed inventory
+    with it added (none to start with: only it), nothing once it is named."""
+    comp = component()
+    pull = ("v1", "Secret", "web", "web-pull")
+    first = inventory_ahead(comp, None, [pull])
+    assert first is not None and desired.parse_inventory(first) == [pull]
+    assert desired.obj_id(first) == desired.obj_id(objects(comp, []).inventory)
+    assert inventory_ahead(comp, first, [pull]) is None
+    have = applied(objects(comp, [DEPLOYMENT, CONFIG]))[("v1", "ConfigMap", "web",
+                                                        "platform-ops-inventory-web")]
+    more = inventory_ahead(comp, have, [pull])
+    assert more is not None
+    assert [oid[3] for oid in desired.parse_inventory(more)] == ["web", "web-config", "web-pull"]
