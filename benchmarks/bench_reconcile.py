@@ -31,7 +31,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -164,22 +167,77 @@ def start_sandbox(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     return proc, env
 
 
+@dataclass(frozen=True)
+class Bench:
+    """A sandbox in its own process with a spec of generated components on it."""
+
+    admin: str  # the sandbox's admin API
+    env: dict[str, str]  # the sandbox's environment (KUBECONFIG, IONOS_API_URL, ...)
+    spec_path: Path
+    graph: Any
+    nodes: list[Any]  # the components, in dependency order
+
+
+@contextmanager
+def provisioned(spec_dir: Path, sandbox_dir: Path, n: int) -> Iterator[Bench]:
+    """A sandbox started in ``sandbox_dir`` with a spec of ``n`` components with objects
+    written to ``spec_dir``, its infrastructure reconciled; stopped on leaving."""
+    from platform_assets.spec.loader import load_graph
+
+    spec_path = write_spec(spec_dir, n, with_objects=True)
+    proc, env = start_sandbox(sandbox_dir)
+    try:
+        graph = load_graph(spec_path)
+        provision(graph, env)
+        yield Bench(env["SANDBOX_ADMIN_URL"].rstrip("/"), env, spec_path, graph,
+                    [node for node in graph.topological() if node.kind == "component"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One reconcile of every component of a ``Bench``."""
+
+    wall_s: float
+    cpu_s: float  # this process's, every thread
+    calls: dict[str, int]  # Kubernetes API calls by method
+    writes: int
+    lists: int  # the run's lists (pages excepted)
+
+
+def reconcile_all(bench: Bench, k8s: Any, expect: bool = False) -> Run:
+    """Every component reconciled as a run in a new process does it: its own engine, every
+    manifest parsed anew, in dependency order on the reconcile op's threads; ``expect``: told
+    its selection first, as the reconcile op tells it."""
+    from platform_assets.core.manifests import forget_parsed
+    from platform_assets.engine.reconcile import Engine
+    from platform_assets.runs.reconcile import MAX_PARALLEL, run_in_order
+
+    forget_parsed()
+    engine = Engine(bench.graph.spec, bench.graph.base_dir, kubernetes=k8s)
+    if expect:
+        engine.expect(bench.nodes)
+    reset_counts(bench.admin)
+    start, cpu = time.perf_counter(), time.process_time()
+    done = list(run_in_order(bench.nodes, engine.reconcile, MAX_PARALLEL))
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    assert all(err is None for _, _, err in done), [e for _, _, e in done if e][:3]
+    return Run(took, cpu, k8s_calls(counts(bench.admin)),
+               sum(o.writes for _, o, _ in done if o is not None), engine.runtime.view().lists)
+
+
 def bench_noop(tmp: Path) -> dict[str, Any]:
     from platform_assets.core import desired
     from platform_assets.core.manifests import forget_parsed
     from platform_assets.engine.reconcile import Engine
     from platform_assets.names import FIELD_MANAGER
     from platform_assets.runs.reconcile import MAX_PARALLEL, run_in_order
-    from platform_assets.spec.loader import load_graph
     from resources.kubernetes import KubernetesResource
 
-    spec_path = write_spec(tmp / "spec50", COMPONENTS, with_objects=True)
-    proc, env = start_sandbox(tmp)
-    try:
-        admin = env["SANDBOX_ADMIN_URL"].rstrip("/")
-        graph = load_graph(spec_path)
-        provision(graph, env)
-        nodes = [n for n in graph.topological() if n.kind == "component"]
+    with provisioned(tmp / "spec50", tmp, COMPONENTS) as bench:
+        admin, env, graph, nodes = bench.admin, bench.env, bench.graph, bench.nodes
         k8s = KubernetesResource(kubeconfig_path=env["KUBECONFIG"])
         engine = Engine(graph.spec, graph.base_dir, kubernetes=k8s)
         for n in nodes:  # create everything
@@ -237,9 +295,6 @@ def bench_noop(tmp: Path) -> dict[str, Any]:
             "kinds_per_ns": len({d["kind"] for d in docs if d["metadata"].get("namespace")
                                  == "bench-000"}),
         }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def _timed_kubectl(admin: str, args: list[str], env: dict[str, str],
@@ -258,36 +313,16 @@ def bench_latency(tmp: Path, rounds: int = 3) -> dict[str, Any]:
     """A no-op reconcile of 500 components / 5,000 objects with the API 30 ms away, against
     kubectl applying and diffing (server-side dry run) the same objects."""
     from platform_assets.core import desired
-    from platform_assets.core.manifests import forget_parsed
     from platform_assets.engine.reconcile import Engine
     from platform_assets.names import FIELD_MANAGER
-    from platform_assets.runs.reconcile import MAX_PARALLEL, run_in_order
-    from platform_assets.spec.loader import load_graph
     from resources.kubernetes import KubernetesResource
     from sandbox.admin import AdminClient
 
-    spec_path = write_spec(tmp / "spec-latency", LATENCY_COMPONENTS, with_objects=True)
-    proc, env = start_sandbox(tmp / "sandbox-latency")
-    try:
-        admin = env["SANDBOX_ADMIN_URL"].rstrip("/")
-        graph = load_graph(spec_path)
-        provision(graph, env)
-        nodes = [n for n in graph.topological() if n.kind == "component"]
+    with provisioned(tmp / "spec-latency", tmp / "sandbox-latency",
+                     LATENCY_COMPONENTS) as bench:
+        admin, env, graph, nodes = bench.admin, bench.env, bench.graph, bench.nodes
         k8s = KubernetesResource(kubeconfig_path=env["KUBECONFIG"])
-
-        def reconcile_all() -> tuple[float, dict[str, int], int, int]:
-            # As a run in a new process: its own engine, every manifest parsed anew.
-            forget_parsed()
-            engine = Engine(graph.spec, graph.base_dir, kubernetes=k8s)
-            reset_counts(admin)
-            start = time.perf_counter()
-            done = list(run_in_order(nodes, engine.reconcile, MAX_PARALLEL))
-            took = time.perf_counter() - start
-            assert all(err is None for _, _, err in done), [e for _, _, e in done if e][:3]
-            return (took, k8s_calls(counts(admin)), sum(o.writes for _, o, _ in done),
-                    engine.runtime.view().lists)
-
-        reconcile_all()  # create everything, at the sandbox's own speed
+        reconcile_all(bench, k8s)  # create everything, at the sandbox's own speed
         docs = []
         for n in nodes:
             comp = graph.spec.component(n.name)
@@ -303,94 +338,52 @@ def bench_latency(tmp: Path, rounds: int = 3) -> dict[str, Any]:
         # Warm kubectl's discovery and OpenAPI caches, and the engine's discovery.
         _timed_kubectl(admin, ["get", "namespaces", "--cache-dir",
                                str(tmp / "kubectl-cache-latency")], kenv)
-        reconcile_all()
-        ours = [reconcile_all() for _ in range(rounds)]
+        reconcile_all(bench, k8s)
+        ours = [reconcile_all(bench, k8s) for _ in range(rounds)]
         kubectl_apply = _timed_kubectl(admin, apply, kenv)
         kubectl_diff = _timed_kubectl(admin, diff, kenv, ok=(0, 1))
         return {
             "components": len(nodes), "objects": len(docs), "rounds": rounds,
             "latency_ms": LATENCY_MS, "kinds": len({d["kind"] for d in docs}),
-            "ours_s": statistics.median(r[0] for r in ours),
-            "ours_calls": ours[-1][1], "ours_writes": sum(r[2] for r in ours),
-            "ours_lists": ours[-1][3],
+            "ours_s": statistics.median(r.wall_s for r in ours),
+            "ours_calls": ours[-1].calls, "ours_writes": sum(r.writes for r in ours),
+            "ours_lists": ours[-1].lists,
             "apply_s": kubectl_apply[0], "apply_calls": kubectl_apply[1],
             "diff_s": kubectl_diff[0], "diff_calls": kubectl_diff[1],
         }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
-def _runner_kubeconfig(admin_kubeconfig: str, spec_path: Path, out: Path) -> str:
-    """Deploy time as the admin (the spec's derived RBAC, as ``python -m platform_assets rbac``
-    renders it), then a kubeconfig whose user is the run's ServiceAccount (a TokenRequest)."""
-    from kubernetes import client, config
-
-    from platform_assets.core.rbac import render_rbac
-    from platform_assets.names import RUN_NAMESPACE, RUN_SERVICE_ACCOUNT
-    from resources.kubernetes import KubernetesResource
-
-    admin = KubernetesResource(kubeconfig_path=admin_kubeconfig)
-    for obj in yaml.safe_load_all(render_rbac(spec_path)):
-        if obj:
-            admin.apply(obj)
-    core = client.CoreV1Api(config.new_client_from_config(config_file=admin_kubeconfig))
-    token = core.create_namespaced_service_account_token(
-        RUN_SERVICE_ACCOUNT, RUN_NAMESPACE, {"spec": {"expirationSeconds": 3600}}).status.token
-    kubeconfig = yaml.safe_load(Path(admin_kubeconfig).read_text())
-    for user in kubeconfig["users"]:
-        user["user"] = {"token": token}
-    out.write_text(yaml.safe_dump(kubeconfig))
-    return str(out)
 
 
 def bench_accounts(tmp: Path, rounds: int = 3) -> dict[str, Any]:
     """The no-op reconcile of ``bench_latency`` (500 components, 1,000 of their objects
     Secrets, 30 ms per request) as the cluster admin and as the run account: median wall
     seconds, this process's CPU seconds (every thread) and the Kubernetes API calls of a run."""
-    from platform_assets.core.manifests import forget_parsed
-    from platform_assets.engine.reconcile import Engine
-    from platform_assets.runs.reconcile import MAX_PARALLEL, run_in_order
-    from platform_assets.spec.loader import load_graph
+    from platform_assets.core.rbac import render_rbac
     from resources.kubernetes import KubernetesResource
     from sandbox.admin import AdminClient
+    from tests.integration.run_account import install, runner_kubeconfig
 
-    spec_path = write_spec(tmp / "spec-accounts", LATENCY_COMPONENTS, with_objects=True)
-    proc, env = start_sandbox(tmp / "sandbox-accounts")
-    try:
-        admin = env["SANDBOX_ADMIN_URL"].rstrip("/")
-        graph = load_graph(spec_path)
-        provision(graph, env)
-        nodes = [n for n in graph.topological() if n.kind == "component"]
-        accounts = {"admin": KubernetesResource(kubeconfig_path=env["KUBECONFIG"])}
-
-        def reconcile_all(k8s: KubernetesResource) -> tuple[float, float, dict[str, int], int]:
-            forget_parsed()
-            engine = Engine(graph.spec, graph.base_dir, kubernetes=k8s)
-            engine.expect(nodes)  # as the reconcile op tells it its selection
-            reset_counts(admin)
-            start, cpu = time.perf_counter(), time.process_time()
-            done = list(run_in_order(nodes, engine.reconcile, MAX_PARALLEL))
-            took, cpu = time.perf_counter() - start, time.process_time() - cpu
-            assert all(err is None for _, _, err in done), [e for _, _, e in done if e][:3]
-            return took, cpu, k8s_calls(counts(admin)), sum(o.writes for _, o, _ in done)
-
-        reconcile_all(accounts["admin"])  # create everything, at the sandbox's own speed
-        accounts["runner"] = KubernetesResource(kubeconfig_path=_runner_kubeconfig(
-            env["KUBECONFIG"], spec_path, tmp / "runner-kubeconfig"))
-        AdminClient(admin).set_fault("kubernetes", latency_ms=LATENCY_MS)
-        out: dict[str, Any] = {"components": len(nodes), "latency_ms": LATENCY_MS,
+    with provisioned(tmp / "spec-accounts", tmp / "sandbox-accounts",
+                     LATENCY_COMPONENTS) as bench:
+        kubeconfig = bench.env["KUBECONFIG"]
+        accounts = {"admin": KubernetesResource(kubeconfig_path=kubeconfig)}
+        # Create everything, at the sandbox's own speed.
+        reconcile_all(bench, accounts["admin"], expect=True)
+        # Deploy time as the admin: the spec's derived RBAC, as ``python -m platform_assets
+        # rbac`` renders it.
+        install(KubernetesResource(kubeconfig_path=kubeconfig), render_rbac(bench.spec_path))
+        accounts["runner"] = KubernetesResource(kubeconfig_path=str(runner_kubeconfig(
+            kubeconfig, tmp / "runner-kubeconfig")))
+        AdminClient(bench.admin).set_fault("kubernetes", latency_ms=LATENCY_MS)
+        out: dict[str, Any] = {"components": len(bench.nodes), "latency_ms": LATENCY_MS,
                                "rounds": rounds}
         for name, k8s in accounts.items():
-            reconcile_all(k8s)  # warm the account's discovery, as a run's first calls do
-            runs = [reconcile_all(k8s) for _ in range(rounds)]
-            out[name] = {"wall_s": statistics.median(r[0] for r in runs),
-                         "cpu_s": statistics.median(r[1] for r in runs),
-                         "calls": runs[-1][2], "writes": sum(r[3] for r in runs)}
+            # Warm the account's discovery, as a run's first calls do.
+            reconcile_all(bench, k8s, expect=True)
+            runs = [reconcile_all(bench, k8s, expect=True) for _ in range(rounds)]
+            out[name] = {"wall_s": statistics.median(r.wall_s for r in runs),
+                         "cpu_s": statistics.median(r.cpu_s for r in runs),
+                         "calls": runs[-1].calls, "writes": sum(r.writes for r in runs)}
         return out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def accounts_report(acc: dict[str, Any]) -> list[str]:
