@@ -22,10 +22,8 @@ Sources (kubernetes/kubernetes unless noted):
   allowed reason names the binding; Node and RBAC both without opinion leave reason ''.
 - Who may create them: ``create`` on the resource, authorized like any request before this
   runs; ``system:basic-user`` grants ``selfsubjectaccessreviews`` to every authenticated user.
-- The wire: kubectl's typed client sends the review as protobuf (``Content-Type:
-  application/vnd.kubernetes.protobuf``; k8s.io/apimachinery ``runtime/serializer/protobuf``:
-  the ``k8s\\x00`` prefix and a ``runtime.Unknown`` envelope whose ``raw`` is the message of
-  k8s.io/api ``authorization/v1/generated.proto``) and accepts JSON back, which is answered.
+- The wire: kubectl's typed client sends the review as protobuf (read by
+  ``protobuf_bodies.py``) and accepts JSON back, which is answered.
 
 Not emulated: protobuf responses (JSON is answered, which the clients accept), label and field
 selectors in ``resourceAttributes`` (kept and ignored, as RBAC ignores them; their validation
@@ -39,8 +37,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sandbox.kubernetes import govalue, protowire, rbac
-from sandbox.kubernetes.api import UserInfo, bad_request, invalid
+from sandbox.kubernetes import govalue, rbac
+from sandbox.kubernetes.api import UserInfo, invalid
 from sandbox.kubernetes.registry import ResourceType
 
 GROUP = "authorization.k8s.io"
@@ -49,63 +47,8 @@ SUBJECT = (GROUP, "subjectaccessreviews")
 KINDS = frozenset({SELF, SUBJECT})
 PATHS = frozenset(f"/apis/{GROUP}/v1/{plural}" for _, plural in KINDS)
 COUNTED_AS = "REVIEW"  # the sandbox's request counts (``GET /requests``): not a write
-PROTOBUF = "application/vnd.kubernetes.protobuf"
-_PROTOBUF_MAGIC = b"k8s\x00"
 
 Json = dict[str, Any]
-
-
-# generated.proto field numbers -> JSON names, per message (strings unless a message follows).
-_Message = dict[int, tuple[str, "str | _Message"]]
-_STR = "str"
-_LIST = "list"
-_RESOURCE: _Message = {1: ("namespace", _STR), 2: ("verb", _STR), 3: ("group", _STR),
-                       4: ("version", _STR), 5: ("resource", _STR), 6: ("subresource", _STR),
-                       7: ("name", _STR)}
-_NON_RESOURCE: _Message = {1: ("path", _STR), 2: ("verb", _STR)}
-_SELF_SPEC: _Message = {1: ("resourceAttributes", _RESOURCE),
-                        2: ("nonResourceAttributes", _NON_RESOURCE)}
-_SUBJECT_SPEC: _Message = {**_SELF_SPEC, 3: ("user", _STR), 4: ("groups", _LIST),
-                           6: ("uid", _STR)}
-# ObjectMeta: anything set in it is an error, so its string fields are enough to report it.
-_META: _Message = {1: ("name", _STR), 2: ("generateName", _STR), 3: ("namespace", _STR),
-                   5: ("uid", _STR), 6: ("resourceVersion", _STR)}
-
-
-def _message(buf: bytes, shape: _Message) -> Json:
-    out: Json = {}
-    for number, value in protowire.fields(buf):
-        name, kind = shape.get(number, ("", ""))
-        if not name or not isinstance(value, bytes):
-            continue
-        if kind == _STR:
-            if value:  # the JSON tags are omitempty: an empty string reads as absent
-                out[name] = value.decode()
-        elif kind == _LIST:
-            out.setdefault(name, []).append(value.decode())
-        elif isinstance(kind, dict):
-            out[name] = _message(value, kind)
-    return out
-
-
-def decode_protobuf(raw: bytes, rt: ResourceType) -> Json:
-    """A review sent as protobuf, as the JSON object it stands for."""
-    if not raw.startswith(_PROTOBUF_MAGIC):
-        raise bad_request("the protobuf body lacks the k8s\\x00 prefix")
-    try:
-        envelope = {n: v for n, v in protowire.fields(raw[len(_PROTOBUF_MAGIC):])
-                    if isinstance(v, bytes)}  # runtime.Unknown: typeMeta, raw, ...
-        type_meta = _message(envelope.get(1, b""), {1: ("apiVersion", _STR),
-                                                    2: ("kind", _STR)})
-        body = envelope.get(2, b"")
-        spec_shape = _SELF_SPEC if rt.gk == SELF else _SUBJECT_SPEC
-        out: Json = {**type_meta, **_message(body, {1: ("metadata", _META),
-                                                   2: ("spec", spec_shape)})}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request(f"unable to decode the protobuf body: {exc}") from None
-    out.setdefault("metadata", {})
-    out.setdefault("spec", {})
-    return out
 
 
 def _go_value(value: Any) -> str:

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.http import Request, Response, Service, json_response
-from sandbox.kubernetes import catalogue, openapi, openapi_v2pb, rbac, reviews, tables
+from sandbox.kubernetes import (
+    catalogue,
+    openapi,
+    openapi_v2pb,
+    protobuf_bodies,
+    rbac,
+    reviews,
+    tables,
+)
 from sandbox.kubernetes.api import (
     APPLY,
     JSON_PATCH,
@@ -555,7 +563,8 @@ class KubernetesService(Service):
         if sub == "token":
             if req.method != "POST":
                 raise _not_allowed(req)
-            body = self._body(req, ("application/json", "application/yaml"))
+            body = self._body(req, ("application/json", "application/yaml"),
+                              ("authentication.k8s.io/v1", "TokenRequest"))
             return json_response(201, self.auth.token_request(rt, ns, name, body))
         if sub == "log":
             if req.method != "GET":
@@ -592,7 +601,7 @@ class KubernetesService(Service):
 
     def _put(self, req: Request, rt: ResourceType, ns: str, name: str, sub: str,
              dry_run: bool) -> Response:
-        body = self._body(req, ("application/json", "application/yaml"))
+        body = self._body(req, ("application/json", "application/yaml"), (rt.api_version, rt.kind))
         fv = self._field_validation(req)
         obj = self.api.update(rt, ns, name, body, self._manager(req), sub, dry_run, fv,
                               self.user(req))
@@ -637,7 +646,8 @@ class KubernetesService(Service):
             if rt.namespaced and ns is None:
                 raise ApiError(405, "MethodNotAllowed",
                                f"POST on {rt.resource} needs a namespace in the path")
-            body = self._body(req, ("application/json", "application/yaml"))
+            body = self._body(req, ("application/json", "application/yaml"),
+                              (rt.api_version, rt.kind))
             fv = self._field_validation(req)
             obj = self.api.create(rt, ns or "", body, self._manager(req), dry_run, fv,
                                   self.user(req))
@@ -652,16 +662,13 @@ class KubernetesService(Service):
         """An access review (``reviews.py``): create-only, answered, never stored."""
         if req.method != "POST":
             raise _not_allowed(req)
-        if req.content_type == reviews.PROTOBUF:
-            body = reviews.decode_protobuf(req.body, rt)
-        else:
-            body = self._body(req, ("application/json", "application/yaml"))
-            if not isinstance(body, dict):
-                raise bad_request(f"the body of a create must be a JSON object, got "
-                                  f"{type(body).__name__}")
-            self.api.check_kind(rt, body)
-            body = self.api.decode(rt, {**body, "apiVersion": rt.api_version, "kind": rt.kind},
-                                   self._field_validation(req))
+        body = self._body(req, ("application/json", "application/yaml"), (rt.api_version, rt.kind))
+        if not isinstance(body, dict):
+            raise bad_request(f"the body of a create must be a JSON object, got "
+                              f"{type(body).__name__}")
+        self.api.check_kind(rt, body)
+        body = self.api.decode(rt, {**body, "apiVersion": rt.api_version, "kind": rt.kind},
+                               self._field_validation(req))
         user = self.user(req)
         assert user is not None, "handle() answers 401 before routing"
         answer = reviews.review(rt, body, user, self.authorizer.authorize)
@@ -714,8 +721,20 @@ class KubernetesService(Service):
             self._cluster_ca = _make_cluster_ca()
         return self._cluster_ca
 
-    def _body(self, req: Request, accepted: tuple[str, ...]) -> Any:
+    def _body(self, req: Request, accepted: tuple[str, ...],
+              kind: tuple[str, str] | None = None) -> Any:
+        """The request body in one of the ``accepted`` types, or as protobuf for a ``kind``
+        (apiVersion, kind) that ``protobuf_bodies`` reads; else a 415 naming what is accepted
+        (k8s.io/apiserver ``pkg/endpoints/handlers/negotiation`` NewUnsupportedMediaTypeError).
+        """
         ctype = req.content_type or "application/json"
+        if kind is not None and protobuf_bodies.decodable(*kind):
+            accepted = (*accepted, protobuf_bodies.CONTENT_TYPE)
+            if ctype == protobuf_bodies.CONTENT_TYPE:
+                try:
+                    return protobuf_bodies.decode(req.body)
+                except protobuf_bodies.DecodeError as exc:
+                    raise bad_request(str(exc)) from None
         if ctype not in accepted:
             raise ApiError(415, "UnsupportedMediaType",
                            f"the body of the request was in an unknown format - accepted media "

@@ -1,5 +1,6 @@
 """The sandbox Kubernetes API's protobuf: ``/openapi/v2`` served as gnostic protobuf to the real
-kubectl's client-side schema (apply of a kind whose CRD is missing, ``explain`` from v2).
+kubectl's client-side schema (apply of a kind whose CRD is missing, ``explain`` from v2), and
+the objects kubectl's typed generators (``kubectl create configmap`` etc.) send as protobuf.
 
 Sources (named again at each test):
 - [handler] k8s.io/kube-openapi pkg/handler/handler.go: ``/openapi/v2`` answers JSON or the
@@ -13,11 +14,23 @@ Sources (named again at each test):
 - [v2] k8s.io/apiextensions-apiserver pkg/controller/openapi/v2/conversion.go: what a CRD's
   schema becomes in the v2 document (nullable and int-or-string untyped, nullable not
   required).
+- [envelope] k8s.io/apimachinery pkg/runtime/serializer/protobuf/protobuf.go: ``k8s\\x00`` then
+  a ``runtime.Unknown`` (pkg/runtime/generated.proto) whose ``raw`` is the object's message;
+  [types] k8s.io/api ``*/v1/types.go``: each field's ``protobuf`` tag (number) and ``json`` tag
+  (name, ``omitempty``); the server stores the decoded struct, so an object sent as protobuf
+  reads back as the same object sent as JSON.
+- [generators] k8s.io/kubectl pkg/cmd/create/*.go: typed clientsets, which send
+  ``application/vnd.kubernetes.protobuf`` (kubectl's ``--dry-run=client -o json`` prints the
+  same object, which ``create -f`` sends as JSON).
+- [415] k8s.io/apiserver pkg/endpoints/handlers/negotiation/errors.go
+  (NewUnsupportedMediaTypeError): a body type the kind has no serializer for; custom resources
+  have no protobuf.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -141,3 +154,85 @@ def test_openapi_v2_answers_json_or_protobuf_as_the_accept_header_prefers(
     code, _, body = _get(cluster, "/openapi/v2", "application/json")
     assert json.loads(body)["definitions"]["V1Deployment"][
         "x-kubernetes-group-version-kind"][0]["kind"] == "Deployment"
+
+
+GENERATED = [  # kubectl create <args> [generators], with what each exercises [types]
+    (["deployment", "{n}", "--image=nginx", "--port=80", "--replicas=0"], "deployment"),  # *0
+    (["cronjob", "{n}", "--image=busybox", "--schedule=*/5 * * * *"], "cronjob"),
+    (["service", "clusterip", "{n}", "--tcp=80:8080"], "service"),  # IntOrString targetPort
+    (["secret", "generic", "{n}", "--from-literal=a=b"], "secret"),  # []byte data
+    (["poddisruptionbudget", "{n}", "--selector=a=b", "--min-available=50%"], "pdb"),
+    (["priorityclass", "{n}", "--value=0"], "priorityclass"),  # a zero without omitempty
+    (["clusterrolebinding", "{n}", "--clusterrole=view", "--user=u",
+      "--serviceaccount=default:x"], "clusterrolebinding"),
+    (["quota", "{n}", "--hard=pods=2,cpu=1"], "resourcequota"),  # Quantity map values
+]
+
+
+def _stored(c: Cluster, kind: str, name: str) -> dict[str, object]:
+    obj = json.loads(c.kubectl("get", kind, name, "-o", "json").stdout)
+    obj = json.loads(json.dumps(obj).replace(name, "NAME"))
+    for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"):
+        obj["metadata"].pop(key, None)
+    obj.pop("status", None)
+    for key in ("clusterIP", "clusterIPs"):  # allocated per Service
+        obj.get("spec", {}).pop(key, None)
+    return obj
+
+
+def test_kubectl_create_generators_send_protobuf_read_as_their_json(cluster: Cluster) -> None:
+    """Each generator's object [generators], sent as protobuf [envelope], is stored exactly as
+    the same object sent as JSON by ``create -f`` [types] (was: 415 for every one)."""
+    for args, kind in GENERATED:
+        made = cluster.kubectl("create", *[a.format(n="by-proto") for a in args], "-v=6")
+        assert "created" in made.stdout and " 201 Created in " in made.stderr
+        printed = cluster.kubectl("create", *[a.format(n="by-json") for a in args],
+                                  "--dry-run=client", "-o", "json").stdout
+        cluster.kubectl("create", "-f", "-", stdin=printed)
+        assert _stored(cluster, kind, "by-proto") == _stored(cluster, kind, "by-json"), kind
+    deployment = json.loads(cluster.kubectl("get", "deploy", "by-proto", "-o", "json").stdout)
+    assert deployment["spec"]["replicas"] == 0  # a pointer's zero is sent and kept
+    sent = cluster.kubectl("create", "configmap", "c", "--from-literal=a=1", "-v=8").stderr
+    assert "Content-Type: application/vnd.kubernetes.protobuf" in sent
+
+
+def test_kubectl_create_token_is_read_from_protobuf(cluster: Cluster) -> None:
+    """``kubectl create token`` posts a TokenRequest as protobuf [generators][envelope]; the
+    token it prints authenticates as the ServiceAccount."""
+    token = cluster.kubectl("create", "token", "default", "--duration=10m").stdout.strip()
+    assert token.count(".") == 2
+    proc = subprocess.run(["/usr/bin/kubectl", "--kubeconfig", str(cluster.kubeconfig),
+                           "--token", token, "get", "configmaps", "-n", "default"],
+                          capture_output=True, text=True, timeout=60)
+    assert 'User "system:serviceaccount:default:default" cannot list resource "configmaps"' \
+        in proc.stderr
+
+
+def _unknown(api_version: str, kind: str, raw: bytes) -> bytes:
+    type_meta = protowire.string(1, api_version) + protowire.string(2, kind)
+    return b"k8s\x00" + protowire.message(1, type_meta) + protowire.message(2, raw)
+
+
+def test_protobuf_bodies_a_kind_cannot_take_are_refused(cluster: Cluster) -> None:
+    """[415] a custom resource sent as protobuf names the types it takes; a built-in kind
+    names protobuf among them; a body without the prefix is a 400 [envelope]."""
+    cluster.kubectl("apply", "-f", "-", stdin=WIDGET_CRD)
+    body = _unknown("example.com/v1", "Widget", b"")
+    code, status = cluster.http("POST", "/apis/example.com/v1/namespaces/default/widgets", body,
+                                content_type="application/vnd.kubernetes.protobuf")
+    assert (code, status["reason"]) == (415, "UnsupportedMediaType")
+    assert status["message"] == ("the body of the request was in an unknown format - accepted "
+                                 "media types include: application/json, application/yaml")
+    code, status = cluster.http("POST", "/api/v1/namespaces/default/configmaps", b"{}",
+                                content_type="text/plain")
+    assert code == 415 and status["message"].endswith(
+        "application/json, application/yaml, application/vnd.kubernetes.protobuf")
+    code, status = cluster.http("POST", "/api/v1/namespaces/default/configmaps", b"\x0a\x00",
+                                content_type="application/vnd.kubernetes.protobuf")
+    assert (code, status["reason"]) == (400, "BadRequest")
+    name = protowire.message(1, protowire.string(1, "raw"))  # ObjectMeta.name
+    data = protowire.message(2, protowire.string(1, "k") + protowire.string(2, "v"))
+    code, made = cluster.http("POST", "/api/v1/namespaces/default/configmaps",
+                              _unknown("v1", "ConfigMap", name + data),
+                              content_type="application/vnd.kubernetes.protobuf")
+    assert code == 201 and made["metadata"]["name"] == "raw" and made["data"] == {"k": "v"}

@@ -145,8 +145,8 @@ spec: {interval: 10m, path: ./apps, prune: true, sourceRef: {kind: GitRepository
 """
 
 
-# kubectl's typed generators (``kubectl create configmap``) send protobuf, which the sandbox
-# does not speak; ``create -f`` sends JSON.
+# A ConfigMap for ``create -f`` (JSON); ``kubectl create configmap`` sends protobuf, covered by
+# test_sandbox_k8s_protobuf.py.
 CM = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}}}\n"
       "data: {{x: '1'}}\n")
 
