@@ -316,7 +316,7 @@ class ApiServer:
         Unknown fields are dropped and reported as ``fv.mode`` asks; a wrong type is a 400."""
         try:
             if rt.custom:
-                out, unknown = schema.prune_custom(body, self.crd_schema(rt))
+                out, unknown = schema.prune_custom(body, self.crd_schema(rt), defaults)
             elif defaults:
                 out, unknown = schema.decode_builtin(rt.api_version, rt.kind, body)
             else:

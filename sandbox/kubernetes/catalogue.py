@@ -9,12 +9,18 @@ installed. Sources: each project's CRDs at the version boundaries named below (F
 ``config/crds/bases``: ``v1`` added in 0.16.0; prometheus-operator ``example/prometheus-operator-
 crd``; traefik-helm-chart ``traefik/crds``; trivy-operator ``deploy/helm/crds``; velero
 ``config/crd``; longhorn ``deploy/longhorn.yaml``; argo-cd ``manifests/crds``). Schemas are
-open (``x-kubernetes-preserve-unknown-fields``) except where the sandbox's own controllers read
-fields: the kinds are served, the real validation of their fields is not emulated.
+open (``x-kubernetes-preserve-unknown-fields``): the kinds are served, the real validation of
+their fields is not emulated, but for the CEL validation rules (``x-kubernetes-validations``)
+of the upstream CRDs, kept in ``UPSTREAM_RULES`` with the fields they read. Of the versions
+above only Flux's carry rules (cert-manager v1.16, external-secrets 0.10/0.16, Velero 1.14,
+Longhorn 1.7, Argo CD 2.x, kube-prometheus-stack 66 and trivy-operator have none); the Gateway
+API CRDs the traefik chart brings (v1.2.1, 58 rules that read defaulted fields throughout their
+schemas) keep an open schema.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,6 +206,74 @@ MANAGED_CLUSTER = tuple(
 PREINSTALLED = ("flux", "2.6.4"), ("cert-manager", "v1.16.2"), ("external-secrets", "0.16.2")
 
 
+def _open(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+            **({"properties": properties} if properties else {})}
+
+
+def _spec_rules(spec: dict[str, Any], *rules: tuple[str, str]) -> dict[str, Any]:
+    """An open root whose ``spec`` declares ``spec``'s fields and carries ``rules`` as
+    (message, rule)."""
+    spec = {**spec, "x-kubernetes-validations": [{"message": m, "rule": r} for m, r in rules]}
+    return _open(spec=spec)
+
+
+_COMMIT_STATUS_TYPES = ("'github', 'gitlab', 'gitea', 'bitbucketserver', 'bitbucket', "
+                        "'azuredevops'")
+# (group, version, kind) -> openAPIV3Schema: the upstream CRD's rules, verbatim, with the fields
+# they read and those fields' own constraints (enum, default, required); the rest stays open.
+UPSTREAM_RULES: dict[tuple[str, str, str], dict[str, Any]] = {
+    # fluxcd/helm-controller v1.3.0 (Flux v2.6.4) config/crd/bases/
+    # helm.toolkit.fluxcd.io_helmreleases.yaml, version v2.
+    ("helm.toolkit.fluxcd.io", "v2", "HelmRelease"): _spec_rules(
+        _open(chart=_open(), chartRef=_open()),
+        ("either chart or chartRef must be set",
+         "(has(self.chart) && !has(self.chartRef)) || (!has(self.chart) && has(self.chartRef))")),
+    # fluxcd/source-controller v1.6.2 (Flux v2.6.4) config/crd/bases/
+    # source.toolkit.fluxcd.io_buckets.yaml, version v1.
+    ("source.toolkit.fluxcd.io", "v1", "Bucket"): _spec_rules(
+        _open(provider={"type": "string", "default": "generic",
+                        "enum": ["generic", "aws", "gcp", "azure"]},
+              sts={**_open(provider={"type": "string", "enum": ["aws", "ldap"]},
+                           endpoint={"type": "string", "pattern": "^(http|https)://.*$"},
+                           secretRef=_open(), certSecretRef=_open()),
+                   "required": ["endpoint", "provider"]}),
+        ("STS configuration is only supported for the 'aws' and 'generic' Bucket providers",
+         "self.provider == 'aws' || self.provider == 'generic' || !has(self.sts)"),
+        ("'aws' is the only supported STS provider for the 'aws' Bucket provider",
+         "self.provider != 'aws' || !has(self.sts) || self.sts.provider == 'aws'"),
+        ("'ldap' is the only supported STS provider for the 'generic' Bucket provider",
+         "self.provider != 'generic' || !has(self.sts) || self.sts.provider == 'ldap'"),
+        ("spec.sts.secretRef is not required for the 'aws' STS provider",
+         "!has(self.sts) || self.sts.provider != 'aws' || !has(self.sts.secretRef)"),
+        ("spec.sts.certSecretRef is not required for the 'aws' STS provider",
+         "!has(self.sts) || self.sts.provider != 'aws' || !has(self.sts.certSecretRef)")),
+    # fluxcd/notification-controller v1.6.0 (Flux v2.6.4) config/crd/bases/
+    # notification.toolkit.fluxcd.io_providers.yaml, version v1beta3.
+    ("notification.toolkit.fluxcd.io", "v1beta3", "Provider"): _spec_rules(
+        {**_open(type={"type": "string", "enum": [
+            "slack", "discord", "msteams", "rocket", "generic", "generic-hmac", "github",
+            "gitlab", "gitea", "bitbucketserver", "bitbucket", "azuredevops", "googlechat",
+            "googlepubsub", "webex", "sentry", "azureeventhub", "telegram", "lark", "matrix",
+            "opsgenie", "alertmanager", "grafana", "githubdispatch", "pagerduty", "datadog",
+            "nats"]}, commitStatusExpr={"type": "string"}), "required": ["type"]},
+        (f"spec.commitStatusExpr is only supported for the {_COMMIT_STATUS_TYPES} provider "
+         "types", "self.type == 'github' || self.type == 'gitlab' || self.type == 'gitea' || "
+         "self.type == 'bitbucketserver' || self.type == 'bitbucket' || self.type == "
+         "'azuredevops' || !has(self.commitStatusExpr)")),
+}
+
+
+def with_upstream_rules(crd: dict[str, Any]) -> dict[str, Any]:
+    """A catalogue CRD with its upstream rules (``UPSTREAM_RULES``) in its versions' schemas."""
+    group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+    for v in crd["spec"]["versions"]:
+        rules = UPSTREAM_RULES.get((group, v["name"], kind))
+        if rules is not None:
+            v["schema"] = {"openAPIV3Schema": copy.deepcopy(rules)}
+    return crd
+
+
 def known(chart: str) -> bool:
     return any(c.chart == chart for c in CATALOGUE)
 
@@ -216,7 +290,7 @@ def chart_crds(chart: str, version: str, values: dict[str, Any] | None = None
         if not entry.enabled(values or {}):
             continue
         for spec in entry.crds:
-            crd = crd_object(spec)
+            crd = with_upstream_rules(crd_object(spec))
             if spec.kind == "VolumeSnapshotClass":
                 for v in crd["spec"]["versions"]:
                     v.pop("subresources", None)

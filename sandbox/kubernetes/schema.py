@@ -11,14 +11,15 @@ What the real API server does and this module follows:
 - Quantities are stored in canonical form (``quantity.py``).
 - Defaulting per type (``DEFAULTS``, from k8s.io/kubernetes pkg/apis/*/v1/defaults.go).
 - Custom resources: pruning of unknown fields (unless ``x-kubernetes-preserve-unknown-fields``)
-  when a request is decoded, and, on the object the write would store, 422 Invalid for type,
-  enum, required, pattern, length and range failures
+  and defaulting (``default``) when a request is decoded, and, on the object the write would
+  store, 422 Invalid for type, enum, required, pattern, length and range failures
   (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation);
   ``celrules.py`` then evaluates the CRD's CEL rules unless one of those is blocking.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -270,7 +271,8 @@ def _render(v: Any) -> str:
 
 
 class _CrWalk:
-    def __init__(self) -> None:
+    def __init__(self, defaults: bool = False) -> None:
+        self.defaults = defaults
         self.unknown: list[str] = []
         self.causes: list[tuple[str, str]] = []
         # A type, enum, required, too long or too many failure: the errors after which the
@@ -356,19 +358,28 @@ class _CrWalk:
                 out[k] = x
             else:
                 self.unknown.append(sub)
+        if self.defaults:
+            # apiextensions-apiserver pkg/apiserver/schema/defaulting/algorithm.go ``Default``:
+            # an absent (or null, not nullable) property takes its schema's default.
+            for k, p in props.items():
+                if k not in out and isinstance(p, dict) and "default" in p and not (
+                        k in v and p.get("nullable")):
+                    out[k] = self.value(copy.deepcopy(p["default"]), p,
+                                        f"{path}.{k}" if path else k)
         for req in s.get("required") or []:
             if req not in out:
                 self._block(f"{path}.{req}" if path else req, "Required value")
         return out
 
 
-def prune_custom(obj: dict[str, Any], open_api: dict[str, Any] | None,
+def prune_custom(obj: dict[str, Any], open_api: dict[str, Any] | None, defaults: bool = True,
                  ) -> tuple[dict[str, Any], list[str]]:
-    """A custom resource pruned by its version's ``openAPIV3Schema``, as a request body is
-    decoded. Returns the pruned object and the unknown fields' paths."""
+    """A custom resource pruned (and unless ``defaults`` is false, defaulted) by its version's
+    ``openAPIV3Schema``, as a request body is decoded. Returns the object and the unknown
+    fields' paths."""
     if not isinstance(open_api, dict):
         return obj, []
-    walk = _CrWalk()
+    walk = _CrWalk(defaults)
     return walk.object(obj, open_api, "", top=True), walk.unknown
 
 

@@ -35,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from sandbox.kubernetes import catalogue
 from tests.integration.test_sandbox_kubernetes import Cluster, _start
 
 pytestmark = pytest.mark.integration
@@ -348,3 +350,60 @@ def test_a_rule_the_sandbox_cannot_evaluate_refuses_the_write(k8s: Cluster) -> N
     assert code == 422
     assert "undeclared reference to 'lowerAscii'" in body["message"]
     assert "evaluating rule: self.name.lowerAscii() == self.name" in body["message"]
+
+
+FLUX_CRDS = Path(__file__).resolve().parents[2] / "platform" / "manifests" / "flux" / "crds.yaml"
+
+
+def test_flux_crds_carry_their_upstream_rules(k8s: Cluster) -> None:
+    """The product's Flux v2.6.4 CRDs (and the sandbox catalogue's, which a Flux install or
+    ``--preinstall-crds`` brings) carry the real rules: a HelmRelease needs exactly one of
+    ``chart`` and ``chartRef``; a Bucket's STS settings must suit its provider (``generic``
+    by default); only Git providers take ``commitStatusExpr``. The product's HelmRelease
+    shape (``spec.chart``) passes.
+
+    Source: [flux] (helm-controller v1.3.0 helmreleases v2), fluxcd/source-controller v1.6.2
+    config/crd/bases/source.toolkit.fluxcd.io_buckets.yaml (v1 spec rules, provider default
+    generic), fluxcd/notification-controller v1.6.0 config/crd/bases/
+    notification.toolkit.fluxcd.io_providers.yaml (v1beta3 spec rule); apiextensions-apiserver
+    pkg/apiserver/schema/defaulting (a default fills an absent property).
+    """
+    docs = [d for d in yaml.safe_load_all(FLUX_CRDS.read_text()) if d]
+    for (group, version, kind), rules in catalogue.UPSTREAM_RULES.items():
+        crd = next(d for d in docs if d["spec"]["group"] == group
+                   and d["spec"]["names"]["kind"] == kind)
+        served = next(v for v in crd["spec"]["versions"] if v["name"] == version)
+        assert served["schema"]["openAPIV3Schema"] == rules, kind
+    k8s.kubectl("apply", "--server-side", "-f", str(FLUX_CRDS))
+
+    api = objects(k8s)
+    hr = ("helm.toolkit.fluxcd.io", "v2", NS, "helmreleases")
+    release = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "web"}, "spec": {"interval": "10m"}}
+    status = refused(api.create_namespaced_custom_object, *hr, release)
+    assert status["message"] == ('HelmRelease.helm.toolkit.fluxcd.io "web" is invalid: spec: '
+                                 'Invalid value: "object": either chart or chartRef must be set')
+    release["spec"]["chart"] = {"spec": {"chart": "web", "version": "1.0.0", "sourceRef": {
+        "kind": "HelmRepository", "name": "charts"}}}
+    release["spec"]["chartRef"] = {"kind": "OCIRepository", "name": "web"}
+    refused(api.create_namespaced_custom_object, *hr, release)
+    del release["spec"]["chartRef"]
+    assert api.create_namespaced_custom_object(*hr, release)["spec"]["chart"]
+
+    bucket = ("source.toolkit.fluxcd.io", "v1", NS, "buckets")
+    body = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket",
+            "metadata": {"name": "b"}, "spec": {
+                "bucketName": "b", "endpoint": "s3.example.com", "interval": "5m",
+                "sts": {"provider": "aws", "endpoint": "https://sts.example.com"}}}
+    status = refused(api.create_namespaced_custom_object, *bucket, body)
+    assert causes(status) == [("spec", "FieldValueInvalid", 'Invalid value: "object": '
+                               "'ldap' is the only supported STS provider for the 'generic' "
+                               "Bucket provider")]
+    del body["spec"]["sts"]
+    assert api.create_namespaced_custom_object(*bucket, body)["spec"]["provider"] == "generic"
+
+    provider = ("notification.toolkit.fluxcd.io", "v1beta3", NS, "providers")
+    status = refused(api.create_namespaced_custom_object, *provider, {
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+        "metadata": {"name": "chat"}, "spec": {"type": "slack", "commitStatusExpr": "'x'"}})
+    assert "spec.commitStatusExpr is only supported for the 'github'" in status["message"]
