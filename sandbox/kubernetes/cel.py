@@ -18,7 +18,7 @@ guards is refused rather than allowed; one that uses the optional syntax does no
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _UNSUPPORTED = ("; the sandbox evaluates standard CEL (cel-python) without Kubernetes' CEL "
@@ -108,6 +108,8 @@ class Expression:
     program: Any
     error: str
     idents: frozenset[str] = frozenset()
+    # The parse tree (lark), for checks of what an expression names.
+    tree: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def compile(cls, source: str) -> Expression:
@@ -119,7 +121,7 @@ class Expression:
         except Exception as exc:  # noqa: BLE001 - cel-python raises parse and type errors alike
             return cls(source, None, f"compilation failed: {' '.join(str(exc).split())}")
         idents = frozenset(str(n.children[0]) for n in tree.find_data("ident"))
-        return cls(source, program, "", idents)
+        return cls(source, program, "", idents, tree)
 
     def uses(self, name: str) -> bool:
         """Whether the expression names the variable ``name`` (cel-go's reference map)."""

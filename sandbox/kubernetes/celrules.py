@@ -39,15 +39,17 @@ What is emulated:
   required, too long, too many); the response then adds ``<nil>: Invalid value: "null": some
   validation rules were not checked because the object was invalid; correct the existing
   errors to complete validation``.
-- A CRD whose rule is empty, does not parse, has an unknown ``reason``, an invalid
-  ``fieldPath``, a message with line breaks, ``oldSelf`` under a list that is not a ``map``
-  list, or ``optionalOldSelf`` without ``oldSelf`` is refused with 422.
+- A CRD whose rule is empty, does not parse, selects through ``self``/``oldSelf`` a field its
+  schema does not declare (cel-go's ``undefined field``), has an unknown ``reason``, an
+  invalid ``fieldPath``, a message with line breaks, ``oldSelf`` under a list that is not a
+  ``map`` list, or ``optionalOldSelf`` without ``oldSelf`` is refused with 422.
 
 Not emulated: what ``cel.py`` lists (the Kubernetes CEL libraries and cel-go's extensions: a
 rule calling one fails when evaluated, so the write is refused; the optional syntax does not
-parse, so such a CRD is refused), type checking when the CRD is written (a rule naming an
-undeclared field or not returning a bool is accepted, and fails when evaluated), cost
-estimates and budgets, the ratcheting of the OpenAPI schema validation itself.
+parse, so such a CRD is refused), the rest of type checking when the CRD is written (a rule
+that does not return a bool, calls a function with the wrong types or selects a field of a
+comprehension variable is accepted, and fails when evaluated), cost estimates and budgets,
+the ratcheting of the OpenAPI schema validation itself.
 """
 
 from __future__ import annotations
@@ -143,7 +145,8 @@ def crd_causes(crd: Json) -> list[Cause]:
         for node, path, uncorrelatable in _nodes(root, base, ""):
             for j, rule in enumerate(node.get("x-kubernetes-validations") or []):
                 out += _rule_causes(node, rule if isinstance(rule, dict) else {},
-                                    f"{path}.x-kubernetes-validations[{j}]", uncorrelatable)
+                                    f"{path}.x-kubernetes-validations[{j}]", uncorrelatable,
+                                    path == base)
     return out
 
 
@@ -162,7 +165,8 @@ def _go_rule(rule: Json) -> str:
             f"FieldPath:{text('fieldPath')}, OptionalOldSelf:{optional}}}")
 
 
-def _rule_causes(node: Json, rule: Json, path: str, uncorrelatable: str) -> list[Cause]:
+def _rule_causes(node: Json, rule: Json, path: str, uncorrelatable: str,
+                 resource_root: bool) -> list[Cause]:
     source = str(rule.get("rule") or "")
     out = _text_causes(rule, path) + _field_path_causes(node, rule.get("fieldPath"), path)
     if out or not source.strip():
@@ -170,6 +174,10 @@ def _rule_causes(node: Json, rule: Json, path: str, uncorrelatable: str) -> list
     expr = compiled(source)
     if expr.program is None:
         return [(f"{path}.rule", f"Invalid value: {_go_rule(rule)}: {expr.error}")]
+    undefined = undefined_fields(expr, node, resource_root, bool(rule.get("optionalOldSelf")))
+    if undefined:
+        return [(f"{path}.rule", f"Invalid value: {_go_rule(rule)}: compilation failed: "
+                 + "\n".join(undefined))]
     msg_expr = str(rule.get("messageExpression") or "")
     if msg_expr.strip() and compiled(msg_expr).program is None:
         out.append((f"{path}.messageExpression", f"Invalid value: {_go_rule(rule)}: "
@@ -184,6 +192,85 @@ def _rule_causes(node: Json, rule: Json, path: str, uncorrelatable: str) -> list
                     f"{str(bool(rule['optionalOldSelf'])).lower()}: may not be set if oldSelf "
                     "is not used in rule"))
     return out
+
+
+def undefined_fields(expr: Expression, s: Json, resource_root: bool,
+                     optional_old_self: bool) -> list[str]:
+    """The type checker's ``undefined field`` errors, as cel-go words them (``ERROR:
+    <input>:1:5: undefined field 'x'`` with the line and a caret), for selections through
+    ``self`` (and ``oldSelf``) of a field its schema does not declare: an object exposes only
+    its declared properties with a type (``common.SchemaDeclType``; the resource root and an
+    embedded resource ``apiVersion``, ``kind`` and ``metadata.name``/``generateName``), a map
+    from ``additionalProperties`` any key. Other type errors are not checked."""
+    if not s.get("type") or expr.tree is None:
+        return []  # an allOf entry: its types are its parent's
+    roots: dict[str, tuple[Json, bool]] = {"self": (s, resource_root)}
+    if not optional_old_self:
+        roots["oldSelf"] = (s, resource_root)
+    lines = expr.source.splitlines() or [""]
+    out = []
+    for node in expr.tree.iter_subtrees_topdown():
+        if node.data != "member_dot":
+            continue
+        base = _member_schema(node.children[0], roots)
+        token = node.children[1]
+        if base is not None and _field(base, str(token)) is False:
+            col = max(int(token.column) - 1, 1)
+            text = lines[int(token.line) - 1]
+            out.append(f"ERROR: <input>:{token.line}:{col}: undefined field '{token}'\n | "
+                       f"{text}\n | {'.' * (col - 1)}^")
+    return out
+
+
+def _member_schema(member: Any, roots: dict[str, tuple[Json, bool]]) -> tuple[Json, bool] | None:
+    """The schema (and whether it is a resource root) of a ``member`` parse node that selects
+    fields from ``self``/``oldSelf``; None for anything else or a value of no known shape."""
+    children = getattr(member, "children", None) or [None]
+    child: Any = children[0]
+    data = getattr(child, "data", None)
+    if data == "primary":
+        inner = child.children[0]
+        if getattr(inner, "data", None) == "ident":
+            return roots.get(str(inner.children[0]))
+        return None
+    if data == "member_dot":
+        base = _member_schema(child.children[0], roots)
+        found = _field(base, str(child.children[1])) if base is not None else None
+        return found if isinstance(found, tuple) else None
+    return None
+
+
+def _field(base: tuple[Json, bool], name: str) -> tuple[Json, bool] | bool | None:
+    """The schema of field ``name`` of an object, False if the object does not declare it,
+    None where the type is not an object CEL knows the fields of (dyn, a map, a list...)."""
+    s, root = base
+    if s.get("x-kubernetes-int-or-string") or s.get("type") != "object":
+        return None
+    props = dict(s.get("properties") or {})
+    if root or s.get("x-kubernetes-embedded-resource"):
+        props.update(_TYPE_META)
+    extra = s.get("additionalProperties")
+    if not props and isinstance(extra, dict):
+        return (extra, bool(extra.get("x-kubernetes-embedded-resource"))) \
+            if _has_decl_type(extra) else None
+    for k, p in props.items():
+        if escape(k) == name and isinstance(p, dict) and _has_decl_type(p):
+            return p, bool(p.get("x-kubernetes-embedded-resource"))
+    return False
+
+
+def _has_decl_type(s: Json) -> bool:
+    """Whether ``common.SchemaDeclType`` gives the schema a CEL type (else CEL cannot see it)."""
+    if s.get("x-kubernetes-int-or-string"):
+        return True
+    typ = s.get("type")
+    if typ == "array":
+        items = s.get("items")
+        return isinstance(items, dict) and _has_decl_type(items)
+    if typ == "object" and "additionalProperties" in s and not s.get("properties"):
+        extra = s["additionalProperties"]
+        return not isinstance(extra, dict) or _has_decl_type(extra)
+    return typ in ("object", "string", "boolean", "number", "integer")
 
 
 def _text_causes(rule: Json, path: str) -> list[Cause]:

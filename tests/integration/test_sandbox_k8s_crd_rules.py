@@ -162,17 +162,21 @@ def merge(k8s: Cluster, name: str, patch: dict[str, Any], sub: str = "",
 
 
 def test_a_crd_whose_rules_do_not_compile_is_refused(k8s: Cluster) -> None:
-    """A rule that does not parse, an unsupported ``reason`` and ``oldSelf`` under a list that
-    is not a map list are refused with the CRD, each at its schema path.
+    """A rule that does not parse, one that selects a field its schema does not declare (here
+    an unknown field of a preserved object), an unsupported ``reason`` and ``oldSelf`` under a
+    list that is not a map list are refused with the CRD, each at its schema path.
 
     Source: [crd validation] (ValidateCustomResourceDefinitionOpenAPISchema: compilation
     failed, supportedValidationReason, "oldSelf cannot be used on the uncorrelatable portion
-    of the schema within ..."), [docs] ("Validation rules": the rule is compiled when the CRD
-    is created or updated).
+    of the schema within ..."), [validation.go] tests ("has(self.withUnknown.field1)":
+    "undefined field 'field1'"; common.SchemaDeclType exposes declared fields only), [docs]
+    ("Validation rules": the rule is compiled when the CRD is created or updated).
     """
     ext = client.ApiextensionsV1Api(k8s.api_client())
     spec = {"type": "object", "x-kubernetes-validations": [
-        {"rule": "self.a ==", "message": "broken"}], "properties": {
+        {"rule": "self.a ==", "message": "broken"}, {"rule": "has(self.o.field1)"}],
+        "properties": {
+        "o": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
         "a": {"type": "string", "x-kubernetes-validations": [
             {"rule": "self != ''", "reason": "FieldValueWrong"}]},
         "l": {"type": "array", "items": {"type": "string", "x-kubernetes-validations": [
@@ -184,6 +188,9 @@ def test_a_crd_whose_rules_do_not_compile_is_refused(k8s: Cluster) -> None:
     assert reason == "FieldValueInvalid" and "compilation failed" in message
     assert message.startswith('Invalid value: apiextensions.ValidationRule{Rule:"self.a ==", '
                               'Message:"broken"')
+    assert found[f"{base}.x-kubernetes-validations[1].rule"][1].endswith(
+        "compilation failed: ERROR: <input>:1:11: undefined field 'field1'\n"
+        " | has(self.o.field1)\n | ..........^")
     assert found[f"{base}.properties[a].x-kubernetes-validations[0].reason"] == (
         "FieldValueNotSupported", 'Unsupported value: "FieldValueWrong": supported values: '
         '"FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", '
