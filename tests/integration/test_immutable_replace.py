@@ -192,6 +192,49 @@ def test_a_refusal_the_table_does_not_know_fails_the_component_with_the_servers_
     assert live is not None and live["data"]["greeting"] == "hello"
 
 
+SIZED_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "sizeds.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "sizeds", "singular": "sized", "kind": "Sized"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                 "openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                     "type": "object", "properties": {"size": {
+                         "type": "integer", "x-kubernetes-validations": [
+                             {"rule": "self == oldSelf", "message": "size is immutable"}]}}}}}}}]}}
+
+
+def test_a_crd_rule_refusal_fails_the_component_with_the_servers_words(
+        cluster: Cluster) -> None:
+    """A CRD's transition rule (``self == oldSelf`` in ``x-kubernetes-validations``) freezes a
+    field the table does not know: the server's 422 (cause ``spec.size``, ``Invalid value:
+    "integer": size is immutable``) fails the component with the field and those words, and
+    the object keeps its value.
+
+    Source: Kubernetes docs "Extend the Kubernetes API with CustomResourceDefinitions",
+    "Transition rules"; k8s.io/apiextensions-apiserver v1.32 pkg/apiserver/schema/cel/
+    validation.go (the field error at the rule's node, the node's type as the value).
+    """
+    cluster.client().apply(SIZED_CRD)
+
+    def graph(size: int) -> Graph:
+        return make_graph(cluster.tmp / "spec", [{"apiVersion": "example.com/v1",
+                                                  "kind": "Sized", "metadata": {"name": "s"},
+                                                  "spec": {"size": size}}])
+
+    cluster.reconcile(graph(1))
+    with pytest.raises(ReconcileError) as info:
+        cluster.reconcile(graph(2))
+    assert str(info.value) == (
+        "component web: example.com/v1 Sized web/s: the API server refuses to change spec.size "
+        '(HTTP 422: Invalid value: "integer": size is immutable). It is immutable, which '
+        "platform-ops did not know, so it planned an update that allow_replace cannot turn into "
+        "a replace: revert the change, or delete the object so the next reconcile creates it "
+        "anew")
+    live = cluster.client().get("example.com/v1", "Sized", "s", "web")
+    assert live is not None and live["spec"]["size"] == 1
+
+
 def migration(image: str) -> dict[str, Any]:
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
             "spec": {"backoffLimit": 0, "template": {"spec": {
