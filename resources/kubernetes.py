@@ -12,6 +12,7 @@ field manager.
 from __future__ import annotations
 
 import builtins
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # credentials and retries are imported by the first API call,
     from resources.retry import RetryPolicy
 
 LIST_PAGE = 500  # kubectl's page size
+_SDK_LOCK = threading.Lock()
 CONNECTIONS = 64  # kept open to the API server (see api_client)
 # What ``kubectl auth can-i`` asks (authorization.k8s.io/v1); every authenticated user may.
 SELF_SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
@@ -44,6 +46,17 @@ class ApiNotServed(LookupError):
         super().__init__(f"{kind} {api_version} is not served ({where}); is its "
                          "CustomResourceDefinition installed, in that version?")
         self.api_version, self.kind, self.served = api_version, kind, served
+
+
+def _import_sdk() -> None:
+    """Import the ``kubernetes`` package whole (its client, config and dynamic modules) before
+    a submodule is imported on its own: a reconcile's threads reach the SDK at once, and a
+    thread importing a submodule (``kubernetes.dynamic.exceptions``) takes that module's lock
+    before its parents', so one importing the package meanwhile deadlocks with it
+    (``_DeadlockError``). Under one lock, the first import is one thread's; later calls find
+    it in ``sys.modules``."""
+    with _SDK_LOCK:
+        import kubernetes  # noqa: F401
 
 
 def kubeconfig_dict(body: bytes, source: str) -> dict[str, Any]:
@@ -139,6 +152,7 @@ class KubernetesResource(dg.ConfigurableResource):
     def dynamic(self) -> Any:
         """The ``DynamicClient`` (discovery is cached per process)."""
         if self._dynamic is None:
+            _import_sdk()
             from kubernetes.dynamic import DynamicClient
 
             self._dynamic = self.call("discovery", lambda: DynamicClient(self.api_client()))
@@ -147,6 +161,7 @@ class KubernetesResource(dg.ConfigurableResource):
     def resource(self, api_version: str, kind: str) -> Any:
         """The dynamic client's resource of a kind; raises ApiNotServed when discovery does
         not find it (the client's own errors say only ``No matches`` or ``KeyError``)."""
+        _import_sdk()
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         key = (api_version, kind)
@@ -214,6 +229,7 @@ class KubernetesResource(dg.ConfigurableResource):
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> dict[str, Any] | None:
         """The object as a dict, or None when it does not exist."""
+        _import_sdk()
         from kubernetes.dynamic.exceptions import NotFoundError
 
         res = self.resource(api_version, kind)
@@ -280,6 +296,7 @@ class KubernetesResource(dg.ConfigurableResource):
         """Delete an object with ``propagation`` (Background: it goes at once, its dependents
         after; Foreground: it stays until its dependents are gone); False when it was already
         gone."""
+        _import_sdk()
         from kubernetes.dynamic.exceptions import NotFoundError
 
         res = self.resource(api_version, kind)
@@ -345,6 +362,7 @@ class KubernetesResource(dg.ConfigurableResource):
 
     def _review(self, verb: str, api_version: str, kind: str,
                 namespace: str | None) -> bool | None:
+        _import_sdk()
         from kubernetes.client.exceptions import ApiException
 
         res = self.resource(api_version, kind)
