@@ -551,12 +551,15 @@ class _Walk:
             uses_old = expr.uses("oldSelf")
             if uses_old and old is None and not optional:
                 continue
-            activation: dict[str, Any] = {"self": self_value}
+            # messageExpression sees the plain activation, an optionalOldSelf rule oldSelf as
+            # an optional value (validationActivationWithOldSelf).
+            plain: dict[str, Any] = {"self": self_value}
+            if old is not None:
+                plain["oldSelf"] = old_value
+            activation = plain
             if optional:
-                activation["oldSelf"] = optional_of(old_value) if old is not None \
-                    else optional_none()
-            elif old is not None:
-                activation["oldSelf"] = old_value
+                activation = {"self": self_value, "oldSelf": optional_of(old_value)
+                              if old is not None else optional_none()}
             shown = str(rule.get("message") or "").strip() or str(rule["rule"]).strip()
             try:
                 result = expr.run(activation)
@@ -572,7 +575,7 @@ class _Walk:
             if normalized:
                 target = f"{path}.{normalized}" if path else normalized
             text = _field_error(str(rule.get("reason") or "FieldValueInvalid"), typ,
-                                _message(rule, activation))
+                                _message(rule, plain))
             if not uses_old and unchanged:
                 self.out.warnings.append(f"{target}: {text}")
             else:
