@@ -119,7 +119,7 @@ class Expression:
             tree = env.compile(source)
             program = env.program(tree, functions=_functions())
         except Exception as exc:  # noqa: BLE001 - cel-python raises parse and type errors alike
-            return cls(source, None, f"compilation failed: {' '.join(str(exc).split())}")
+            return cls(source, None, f"compilation failed: {_syntax_error(exc, source)}")
         idents = frozenset(str(n.children[0]) for n in tree.find_data("ident"))
         return cls(source, program, "", idents, tree)
 
@@ -143,6 +143,28 @@ class Expression:
             return self.run(activation)
         except CelError as exc:
             raise CelError(f"expression '{self.source}' resulted in error: {exc}") from exc
+
+
+def _syntax_error(exc: Exception, source: str) -> str:
+    """A parse failure in cel-go's form, ``ERROR: <input>:L:C: Syntax error: ...`` with the
+    line and a caret under the column (the words after ``Syntax error`` are lark's, not
+    ANTLR's)."""
+    line, column = getattr(exc, "line", None), getattr(exc, "column", None)
+    if not isinstance(line, int) or not isinstance(column, int):
+        return " ".join(str(exc).split())
+    token = getattr(exc.__context__, "token", None)
+    char = getattr(exc.__context__, "char", None)
+    if token is not None and getattr(token, "type", "") == "$END":
+        what = "unexpected end of input"
+    elif token is not None:
+        what = f"unexpected input '{token}'"
+    elif char:
+        what = f"token recognition error at: '{char}'"
+    else:
+        what = "unexpected input"
+    text = (source.splitlines() or [""])[max(line - 1, 0)]
+    return (f"ERROR: <input>:{line}:{column}: Syntax error: {what}\n | {text}\n"
+            f" | {'.' * max(column - 1, 0)}^")
 
 
 def eval_message(exc: Exception) -> str:
