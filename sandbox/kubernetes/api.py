@@ -1068,6 +1068,9 @@ _ZERO_STATUS: dict[tuple[str, str], dict[str, int]] = {
     ("apps", "statefulsets"): {"replicas": 0, "availableReplicas": 0},
     ("apps", "daemonsets"): {"currentNumberScheduled": 0, "numberMisscheduled": 0,
                              "desiredNumberScheduled": 0, "numberReady": 0},
+    # k8s.io/api policy/v1 PodDisruptionBudgetStatus.
+    ("policy", "poddisruptionbudgets"): {"disruptionsAllowed": 0, "currentHealthy": 0,
+                                         "desiredHealthy": 0, "expectedPods": 0},
 }
 
 

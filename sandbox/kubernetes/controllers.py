@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.kubernetes import storage
 from sandbox.kubernetes.api import ApiError, now_rfc3339, random_suffix
 from sandbox.kubernetes.chart_objects import LONGHORN_CSI
+from sandbox.kubernetes.disruption import DisruptionController
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.registry import ResourceType
 from sandbox.kubernetes.volumes import mounts, rewrite
@@ -175,6 +176,7 @@ class Controllers:
         self.errors: dict[str, str] = {}  # last failure of each controller, for debugging
         self._listener = lambda ev: self._kick.set()
         self.workloads = Workloads(self)
+        self.disruption = DisruptionController(self.workloads)
         from sandbox.kubernetes.velero import Velero
 
         self.velero = Velero(self)
@@ -251,7 +253,8 @@ class Controllers:
         return self.api.write_status(rt, obj, status, manager)
 
     def reconcile_once(self) -> None:
-        steps = (self._namespaces, self._pvcs, self.workloads.reconcile, self._jobs,
+        steps = (self._namespaces, self._pvcs, self.workloads.reconcile,
+                 self.disruption.reconcile, self._jobs,
                  self._pods, self._issuers, self._certificates,
                  self._snapshots, self._flux, self._argocd, self._secret_stores,
                  self._external_secrets, self.velero.reconcile, self.longhorn.reconcile)

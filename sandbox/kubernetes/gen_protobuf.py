@@ -25,7 +25,8 @@ OUT = Path(__file__).with_name("protobuf.json")
 # What kubectl 1.32 sends as protobuf: its typed generators (``kubectl create configmap``,
 # ``secret``, ``deployment``, ``job``, ``cronjob``, ``service``, ``quota``, ``priorityclass``,
 # ``poddisruptionbudget``, ``role``..., ``ingress``, ``namespace``, ``serviceaccount``,
-# ``token``), and Pods (the same client, e.g. ``kubectl debug``).
+# ``token``), Pods (the same client, e.g. ``kubectl debug``), ``kubectl drain``'s Eviction and
+# ``kubectl autoscale``'s autoscaling/v1 HorizontalPodAutoscaler.
 ROOTS = {
     "v1/ConfigMap": "core/v1.ConfigMap", "v1/Secret": "core/v1.Secret",
     "v1/Namespace": "core/v1.Namespace", "v1/ServiceAccount": "core/v1.ServiceAccount",
@@ -34,6 +35,8 @@ ROOTS = {
     "batch/v1/Job": "batch/v1.Job", "batch/v1/CronJob": "batch/v1.CronJob",
     "scheduling.k8s.io/v1/PriorityClass": "scheduling/v1.PriorityClass",
     "policy/v1/PodDisruptionBudget": "policy/v1.PodDisruptionBudget",
+    "policy/v1/Eviction": "policy/v1.Eviction",
+    "autoscaling/v1/HorizontalPodAutoscaler": "autoscaling/v1.HorizontalPodAutoscaler",
     "rbac.authorization.k8s.io/v1/Role": "rbac/v1.Role",
     "rbac.authorization.k8s.io/v1/ClusterRole": "rbac/v1.ClusterRole",
     "rbac.authorization.k8s.io/v1/RoleBinding": "rbac/v1.RoleBinding",

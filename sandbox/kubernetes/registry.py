@@ -75,6 +75,9 @@ class ResourceType:
                 entry.update(group="autoscaling", version="v1", kind="Scale")
             elif sub == "log":
                 entry["verbs"] = ["get"]
+            elif sub == "eviction":
+                # pkg/registry/core/pod/storage/eviction.go GroupVersionKind: policy/v1.
+                entry.update(group="policy", version="v1", kind="Eviction", verbs=["create"])
             elif sub == "token":
                 entry.update(group="authentication.k8s.io", version="v1", kind="TokenRequest",
                              verbs=["create"])
@@ -109,7 +112,8 @@ BUILTINS: list[ResourceType] = [
     _rt("v1", "ServiceAccount", "serviceaccounts", short="sa", subs="token"),
     _rt("v1", "PersistentVolumeClaim", "persistentvolumeclaims", short="pvc", subs="status"),
     _rt("v1", "PersistentVolume", "persistentvolumes", False, "pv", "status"),
-    _rt("v1", "Pod", "pods", short="po", subs="status,log", cats="all", fields=_POD_FIELDS),
+    _rt("v1", "Pod", "pods", short="po", subs="status,log,eviction", cats="all",
+        fields=_POD_FIELDS),
     _rt("v1", "Event", "events", short="ev", fields=_EVENT_FIELDS),
     _rt("v1", "Node", "nodes", False, "no", "status", fields="spec.unschedulable"),
     _rt("v1", "Endpoints", "endpoints", short="ep"),

@@ -39,6 +39,7 @@ from sandbox.kubernetes.api import (
     parse_body,
 )
 from sandbox.kubernetes.auth import Authenticator
+from sandbox.kubernetes.disruption import Evictions
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.rbac import Authorizer
 from sandbox.kubernetes.registry import Registry, ResourceType
@@ -126,6 +127,7 @@ class KubernetesService(Service):
         self.registry = Registry()
         self.store = Store()
         self.api = ApiServer(self.registry, self.store)
+        self.evictions = Evictions(self.api)
         # After PodSecurity, as kube-apiserver orders its default plugins
         # (pkg/kubeapiserver/options/plugins.go AllOrderedPlugins).
         self.api.validating_admission += [PersistentVolumeClaimResize(self.store),
@@ -558,18 +560,10 @@ class KubernetesService(Service):
         if name is None:
             return self._collection(req, rt, ns, dry_run, table)
         ns = ns or ""
-        if sub == "scale":
-            return self._scale(req, rt, ns, name, dry_run)
-        if sub == "token":
-            if req.method != "POST":
-                raise _not_allowed(req)
-            body = self._body(req, ("application/json", "application/yaml"),
-                              ("authentication.k8s.io/v1", "TokenRequest"))
-            return json_response(201, self.auth.token_request(rt, ns, name, body))
-        if sub == "log":
-            if req.method != "GET":
-                raise _not_allowed(req)
-            return self._log(req, rt, ns, name)
+        handler = {"scale": self._scale, "token": self._token, "log": self._log,
+                   "eviction": self._eviction}.get(sub)
+        if handler is not None:
+            return handler(req, rt, ns, name, dry_run)
         if req.method == "GET":
             return json_response(200, self._table(
                 rt, self.api.output(rt, self.api.get(rt, ns, name)), table, req.query))
@@ -920,7 +914,29 @@ class KubernetesService(Service):
                                  user=self.user(req))
         return json_response(200, _scale_of(result))
 
-    def _log(self, req: Request, rt: ResourceType, ns: str, name: str) -> Response:
+    def _token(self, req: Request, rt: ResourceType, ns: str, name: str,
+               dry_run: bool) -> Response:
+        if req.method != "POST":
+            raise _not_allowed(req)
+        body = self._body(req, ("application/json", "application/yaml"),
+                          ("authentication.k8s.io/v1", "TokenRequest"))
+        return json_response(201, self.auth.token_request(rt, ns, name, body))
+
+    def _eviction(self, req: Request, rt: ResourceType, ns: str, name: str,
+                  dry_run: bool) -> Response:
+        """``POST pods/NAME/eviction`` (``disruption.py``)."""
+        if req.method != "POST":
+            raise _not_allowed(req)
+        body = self._body(req, ("application/json", "application/yaml"),
+                          ("policy/v1", "Eviction"))
+        code, answer = self.evictions.evict(ns, name, body, dry_run, self._manager(req),
+                                            self.user(req))
+        return json_response(code, answer)
+
+    def _log(self, req: Request, rt: ResourceType, ns: str, name: str,
+             dry_run: bool) -> Response:
+        if req.method != "GET":
+            raise _not_allowed(req)
         pod = self.api.get(rt, ns, name)
         containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
         container = req.query.get("container")
