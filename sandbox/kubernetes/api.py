@@ -16,7 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.kubernetes import celrules, govalue, immutable, schema, ssa, storage, vap
+from sandbox.kubernetes import (
+    celrules,
+    conversion,
+    govalue,
+    immutable,
+    schema,
+    ssa,
+    storage,
+    vap,
+)
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
 from sandbox.kubernetes.podsecurity import PodSecurityAdmission
 from sandbox.kubernetes.registry import Registry, ResourceType
@@ -497,9 +506,33 @@ class ApiServer:
                 data[k] = base64.b64encode(str(v).encode()).decode()
 
     def output(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        conv = conversion.of(rt.group, rt.version, rt.plural)
+        if conv is not None:
+            return conv.from_storage(obj)
         if obj.get("apiVersion") == rt.api_version:
             return obj
         return {**obj, "apiVersion": rt.api_version}
+
+    def _converted(self, rt: ResourceType) -> tuple[conversion.Conversion, ResourceType] | None:
+        """The conversion of a version served from another version's objects, and the type of
+        that storage version (``conversion.py``)."""
+        conv = conversion.of(rt.group, rt.version, rt.plural)
+        if conv is None:
+            return None
+        srt = self.registry.get(rt.group, conv.storage_version, rt.plural)
+        assert srt is not None, (rt.group, conv.storage_version, rt.plural)
+        return conv, srt
+
+    def _to_storage(self, rt: ResourceType, conv: conversion.Conversion, body: dict[str, Any],
+                    fv: FieldValidation | None) -> dict[str, Any]:
+        """A request body of a served version, decoded in that version, then converted."""
+        self.check_kind(rt, body)
+        decoded = self.decode(rt, {**body, "apiVersion": rt.api_version, "kind": rt.kind}, fv)
+        try:
+            return conv.to_storage(decoded)
+        except conversion.ConversionError as exc:
+            raise bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a '
+                              f"{rt.kind}: {exc}") from None
 
     def check_kind(self, rt: ResourceType, body: dict[str, Any]) -> None:
         av, kind = body.get("apiVersion"), body.get("kind")
@@ -543,6 +576,10 @@ class ApiServer:
         if not isinstance(body, dict):
             raise bad_request(f"the body of a create must be a JSON object, got "
                               f"{type(body).__name__}")
+        converted = self._converted(rt)
+        if converted is not None:
+            return self.create(converted[1], ns, self._to_storage(rt, converted[0], body, fv),
+                               manager, dry_run, fv, user)
         self.check_kind(rt, body)
         obj = clone(body)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
@@ -672,6 +709,11 @@ class ApiServer:
                user: UserInfo | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of an update must be a JSON object")
+        converted = self._converted(rt)
+        if converted is not None:
+            return self.update(converted[1], ns, name,
+                               self._to_storage(rt, converted[0], body, fv), manager, sub,
+                               dry_run, fv, user)
         self.check_kind(rt, body)
         with self.store.lock:
             old = self.get(rt, ns, name)
@@ -705,17 +747,20 @@ class ApiServer:
                            "the body of the request was in an unknown format - accepted media "
                            "types include: application/json-patch+json, "
                            "application/merge-patch+json, application/apply-patch+yaml")
+        converted = self._converted(rt)
         with self.store.lock:
             old = self.get(rt, ns, name)
+            # A patch to another served version applies to the object in that version.
+            base = self.output(rt, old) if converted is not None else old
             try:
                 if ptype == JSON_PATCH:
-                    patched = json_patch(old, body)
+                    patched = json_patch(base, body)
                 elif not isinstance(body, dict):
                     raise bad_request("a merge patch body must be a JSON object")
                 elif ptype == MERGE:
-                    patched = merge_patch(old, body)
+                    patched = merge_patch(base, body)
                 else:
-                    patched = strategic_merge(old, body)
+                    patched = strategic_merge(base, body)
             except PatchError as exc:
                 raise ApiError(422, "Invalid", f"the server rejected our request due to an "
                                f"error in our request: {exc}") from exc
@@ -729,6 +774,8 @@ class ApiServer:
             if patched_uid and patched_uid != old["metadata"]["uid"]:
                 raise invalid(rt, name, [("metadata.uid", f"Invalid value: "
                                           f"{govalue.value(patched_uid)}: field is immutable")])
+            if converted is not None:
+                return self.update(rt, ns, name, patched, manager, sub, dry_run, fv, user), False
             new = self._merge_update(rt, old, patched, sub, fv)
             ssa.record_update(old, new, self._ctx(rt, manager, sub))
             self._admit_write(rt, old, new, sub, manager, dry_run, user, fv)
@@ -742,6 +789,10 @@ class ApiServer:
         # The applied configuration is typed and normalized, not defaulted: the applier owns
         # only the fields it sent (sigs.k8s.io/structured-merge-diff).
         body = self.decode(rt, body, fv, apply=True, defaults=False)
+        converted = self._converted(rt)
+        # Another served version is applied to the object in that version, then stored in the
+        # storage version (``srt``); its managedFields record the served version's paths.
+        srt = converted[1] if converted is not None else rt
         with self.store.lock:
             old = self.store.get(rt.gk, ns if rt.namespaced else "", name)
             if old is None:
@@ -753,22 +804,24 @@ class ApiServer:
                 if rt.namespaced:
                     base["metadata"]["namespace"] = ns
             else:
-                base = old
+                base = old if converted is None else self.output(rt, old)
             try:
                 new = ssa.apply(base, body, self._ctx(rt, manager, sub, force))
             except ssa.ApplyConflict as exc:
                 raise ConflictStatus(exc.status()) from exc
             new["apiVersion"], new["kind"] = rt.api_version, rt.kind
             new = self.decode(rt, new, None)
+            if converted is not None:
+                new = self.decode(srt, self._to_storage(rt, converted[0], new, None), None)
             if old is None:
-                self._applied_new(rt, new, fv)
+                self._applied_new(srt, new, fv)
             elif sub == "status":
                 new = _status_applied(old, new)
-                self._check_custom(rt, old, new, fv)
+                self._check_custom(srt, old, new, fv)
             else:
-                self._applied_update(rt, old, new, fv)
-            self._admit_write(rt, old, new, sub, manager, dry_run, user, fv)
-            return self._commit(rt, old, new, dry_run), old is None
+                self._applied_update(srt, old, new, fv)
+            self._admit_write(srt, old, new, sub, manager, dry_run, user, fv)
+            return self._commit(srt, old, new, dry_run), old is None
 
     def _check_apply(self, rt: ResourceType, ns: str, name: str, body: Any,
                      manager: str) -> None:

@@ -129,6 +129,10 @@ BUILTINS: list[ResourceType] = [
     _rt("coordination.k8s.io/v1", "Lease", "leases"),
     _rt("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short="hpa",
         subs="status", cats="all"),
+    # The same objects in autoscaling/v1, after v2: v2 is the preferred and storage version
+    # (``conversion.py``).
+    _rt("autoscaling/v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short="hpa",
+        subs="status", cats="all"),
     _rt("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", False, "pc"),
     _rt("node.k8s.io/v1", "RuntimeClass", "runtimeclasses", False),
     _rt("certificates.k8s.io/v1", "CertificateSigningRequest", "certificatesigningrequests",

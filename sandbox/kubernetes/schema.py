@@ -228,6 +228,27 @@ def _probe(p: dict[str, Any]) -> None:
     _set(p, timeoutSeconds=1, periodSeconds=10, successThreshold=1, failureThreshold=3)
 
 
+def _hpa_v2_spec(s: dict[str, Any]) -> None:
+    """pkg/apis/autoscaling/v2/defaults.go: minReplicas 1, cpu at 80% when no metric is given,
+    and a given behavior's missing rules from the default scale-up and scale-down rules."""
+    _set(s, minReplicas=1)
+    if not s.get("metrics"):
+        s["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": 80}}}]
+    behavior = s.get("behavior")
+    if not isinstance(behavior, dict):
+        return
+    for key, rules in (("scaleUp", {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
+                                    "policies": [{"type": "Pods", "value": 4,
+                                                  "periodSeconds": 15},
+                                                 {"type": "Percent", "value": 100,
+                                                  "periodSeconds": 15}]}),
+                       ("scaleDown", {"selectPolicy": "Max", "policies": [
+                           {"type": "Percent", "value": 100, "periodSeconds": 15}]})):
+        given = behavior.get(key)
+        behavior[key] = {**rules, **(given if isinstance(given, dict) else {})}
+
+
 DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "V1Container": _container,
     "V1PodSpec": _pod_spec,
@@ -252,6 +273,9 @@ DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "V1MatchResources": lambda m: _set(m, matchPolicy="Equivalent", namespaceSelector={},
                                        objectSelector={}),
     "V1NamedRuleWithOperations": lambda r: _set(r, scope="*"),
+    # k8s.io/kubernetes pkg/apis/autoscaling/v1/defaults.go and v2/defaults.go
+    "V1HorizontalPodAutoscalerSpec": lambda s: _set(s, minReplicas=1),
+    "V2HorizontalPodAutoscalerSpec": _hpa_v2_spec,
 }
 
 
