@@ -155,29 +155,33 @@ def run_agent(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, log: Calla
     """Create the Job, wait for it, return the agent's result; the Job is deleted after."""
     node = node_of_claim(kube, run.namespace, run.claim)
     kube.delete("batch/v1", "Job", run.name, run.namespace)  # a leftover of a crashed run
-    kube.apply(agent_job(spec, run, node))
+    job = kube.apply(agent_job(spec, run, node))
     log(f"{run.describe}: Job {run.namespace}/{run.name} started"
         + (f" on node {node}" if node else ""))
     try:
-        return _wait(kube, spec, run, poll)
+        return _wait(kube, spec, run, str(job["metadata"]["uid"]), poll)
     finally:
         _remove_job(kube, run, log)
 
 
-def _pods(kube: BackupCluster, run: AgentRun) -> list[dict[str, Any]]:
-    return list(kube.list("v1", "Pod", run.namespace, label_selector=f"job-name={run.name}"))
+def _pods(kube: BackupCluster, run: AgentRun, job_uid: str = "") -> list[dict[str, Any]]:
+    """The pods of the run's Job; with ``job_uid``, only this Job's: the garbage collector
+    removes a deleted leftover's pods after the delete, so they may still be listed by name."""
+    selector = f"job-name={run.name}" + (f",controller-uid={job_uid}" if job_uid else "")
+    return list(kube.list("v1", "Pod", run.namespace, label_selector=selector))
 
 
-def _wait(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, poll: float) -> dict[str, Any]:
+def _wait(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, job_uid: str,
+          poll: float) -> dict[str, Any]:
     bk = spec.backups
     assert bk is not None
     deadline = time.monotonic() + parse_duration(bk.volume_agent.timeout).total_seconds() + 60
     while True:
         job = kube.get("batch/v1", "Job", run.name, run.namespace)
-        if job is None:
+        if job is None or job["metadata"].get("uid") != job_uid:
             raise BackupError(f"{run.describe}: Job {run.namespace}/{run.name} was deleted "
                               "while it ran")
-        pods = _pods(kube, run)
+        pods = _pods(kube, run, job_uid)
         _check_claim(kube, run)
         evicted = next((p for p in pods if (p.get("status") or {}).get("reason") == "Evicted"),
                        None)

@@ -326,5 +326,13 @@ def _leftovers(plan: Plan, component: Component, observed: Mapping[ObjId, Json],
             plan.add(Change(address, "no-op", reason=f"no longer in the spec; {why}"))
             orphans.append(address)
             continue
+        meta = observed[oid].get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            # Deleted by an earlier run and held by finalizers: deleting it again would write
+            # for nothing. Kept in the inventory until it is gone, so a stuck one stays seen.
+            held = ", ".join(meta.get("finalizers") or []) or "none"
+            prunes.append((oid, plan.add(Change(
+                address, "no-op", reason=f"being deleted (finalizers: {held})"))))
+            continue
         prunes.append((oid, plan.add(delete_change(address, gate, mode=component.drift))))
     return prunes, orphans

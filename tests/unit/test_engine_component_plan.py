@@ -118,6 +118,23 @@ def test_leftovers_are_pruned_in_a_window_deferred_outside_and_kept_when_pruning
     assert not off.prunes and off.orphans == ["v1 ConfigMap web/web-config"]
 
 
+def test_a_leftover_being_deleted_is_not_deleted_again() -> None:
+    """A prune of an object with finalizers leaves it with a deletionTimestamp (the API server
+    removes it once they are gone): the next run writes nothing for it and keeps it
+    inventoried until it is gone."""
+    comp = component()
+    before = objects(comp, [DEPLOYMENT, CONFIG])
+    live = applied(before)
+    live[config_id(before)]["metadata"] |= {"deletionTimestamp": "2026-01-01T00:00:00Z",
+                                            "finalizers": ["example.com/hold"]}
+    result = plan_component("platform/web", comp, objects(comp, [DEPLOYMENT]), live, [], OPEN)
+    [(_, change)] = result.prunes
+    assert change.action == "no-op" and "example.com/hold" in change.reason
+    assert result.pruned == 0 and not result.plan.writes
+    assert "web-config" in result.inventory["data"]["objects"]
+    assert not result.inventory_change.writes
+
+
 def test_secret_values_never_enter_the_plan() -> None:
     comp = component()
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
