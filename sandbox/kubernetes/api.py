@@ -545,7 +545,7 @@ class ApiServer:
                               f"({rt.kind})")
 
     def _commit(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
-                dry_run: bool) -> dict[str, Any]:
+                dry_run: bool, validate: bool = True) -> dict[str, Any]:
         meta = new["metadata"]
         if old is not None:
             old_meta = old["metadata"]
@@ -554,7 +554,7 @@ class ApiServer:
                 return old
             if rt.generation and _generation_part(rt, old) != _generation_part(rt, new):
                 meta["generation"] = int(old_meta.get("generation") or 1) + 1
-            if old_meta.get("deletionTimestamp"):
+            if validate and old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
                     raise invalid(rt, meta["name"], [("metadata.finalizers", "Forbidden: no new "
@@ -565,7 +565,7 @@ class ApiServer:
             meta["resourceVersion"] = str(self.store.next_rv())
             if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
                     rt.gk != ("", "namespaces"):
-                self._remove(rt, new, "Background")
+                self._remove(rt, new)
             else:
                 self.store.put(rt.gk, new, "ADDED" if old is None else "MODIFIED")
         return new
@@ -904,42 +904,36 @@ class ApiServer:
                                             warnings=[] if warnings is None else warnings))
             meta = old["metadata"]
             _check_preconditions(rt, name, meta, options.get("preconditions") or {})
-            policy = _propagation_policy(rt, options)
+            finalizers = gc_finalizers(rt, meta, options)
             if dry_run:
                 return self._deleted_body(rt, old)
-            if policy == "Orphan":
-                self._orphan_dependents(meta["uid"])
             if rt.gk == ("", "namespaces"):
                 return self._delete_namespace(rt, old)
-            finalizers = list(meta.get("finalizers") or [])
-            if policy == "Foreground" and self.dependents(meta["uid"]) and \
-                    "foregroundDeletion" not in finalizers:
-                finalizers.append("foregroundDeletion")
             if finalizers:
-                return self._delete_finalized(rt, old, finalizers, policy)
+                return self._mark_deleting(rt, old, finalizers)
             gone = clone(old)
             gone["metadata"]["resourceVersion"] = str(self.store.next_rv())
-            self._remove(rt, gone, policy)
+            self._remove(rt, gone)
             return self._deleted_body(rt, gone)
 
-    def _delete_finalized(self, rt: ResourceType, old: dict[str, Any], finalizers: list[str],
-                          policy: str) -> dict[str, Any]:
-        """A delete the finalizers hold: the object stays, marked with its deletionTimestamp;
-        a foreground delete takes its dependents first."""
+    def _mark_deleting(self, rt: ResourceType, old: dict[str, Any],
+                       finalizers: list[str]) -> dict[str, Any]:
+        """A delete the finalizers hold (store.go updateForGracefulDeletionAndFinalizers): the
+        object stays with the garbage collector's finalizers the options ask for, and
+        markAsDeleting's deletionTimestamp, deletionGracePeriodSeconds 0 and, the first time,
+        generation + 1. The storage update skips validation, so a second delete may swap
+        ``orphan`` for ``foregroundDeletion`` where a client's update could add neither."""
         meta = old["metadata"]
         if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
             return old
         new = clone(old)
         new["metadata"]["finalizers"] = finalizers
-        new["metadata"].setdefault("deletionTimestamp", now_rfc3339())
-        new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
-        result = self._commit(rt, old, new, False)
-        if policy == "Foreground":
-            for drt, dep in self.dependents(meta["uid"]):
-                self.delete(drt, dep["metadata"].get("namespace") or "",
-                            dep["metadata"]["name"], {"propagationPolicy": "Foreground"})
-            self.finish_foreground(rt, result)
-        return result
+        if not meta.get("deletionTimestamp"):
+            new["metadata"]["deletionTimestamp"] = now_rfc3339()
+            if int(meta.get("generation") or 0) > 0:
+                new["metadata"]["generation"] = int(meta["generation"]) + 1
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        return self._commit(rt, old, new, False, validate=False)
 
     def _deleted_body(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         if rt.custom:
@@ -948,73 +942,34 @@ class ApiServer:
                 "details": {"name": obj["metadata"]["name"], "group": rt.group,
                             "kind": rt.plural, "uid": obj["metadata"]["uid"]}}
 
-    def _remove(self, rt: ResourceType, obj: dict[str, Any], policy: str) -> None:
+    def _remove(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """Remove an object from storage. Its dependents are the garbage collector's
+        (``gc.GarbageCollector``, run by the controllers), as in a real cluster."""
         self.store.remove(rt.gk, obj)
         if rt.gk == ("apiextensions.k8s.io", "customresourcedefinitions"):
             self.registry.set_crd(obj["metadata"]["name"], None)
         for hook in self.on_removed:
             hook(rt, obj)
-        uid = obj["metadata"]["uid"]
-        if policy == "Orphan":
-            self._orphan_dependents(uid)
-            return
-        for drt, dep in self.dependents(uid):
-            try:
-                self.delete(drt, dep["metadata"].get("namespace") or "", dep["metadata"]["name"],
-                            {"propagationPolicy": "Background"})
-            except ApiError:
-                pass
-        self._finish_owners_waiting()
 
-    def dependents(self, uid: str) -> list[tuple[ResourceType, dict[str, Any]]]:
-        out = []
+    def remove_finalizer(self, rt: ResourceType, obj: dict[str, Any], finalizer: str,
+                         manager: str) -> None:
+        """A controller's patch dropping ``finalizer`` from the current state of ``obj`` (the
+        object goes once a deleting object's last finalizer is gone); nothing when the object
+        is gone or was replaced by another of the same name."""
         with self.store.lock:
-            for gk in self.store.kinds():
-                drt = self.rt_for(gk)
-                if drt is None:
-                    continue
-                for obj in self.store.select(gk):
-                    refs = obj["metadata"].get("ownerReferences") or []
-                    if any(r.get("uid") == uid for r in refs):
-                        out.append((drt, obj))
-        return out
-
-    def _orphan_dependents(self, uid: str) -> None:
-        for drt, dep in self.dependents(uid):
-            new = clone(dep)
-            refs = [r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-            if refs:
-                new["metadata"]["ownerReferences"] = refs
+            meta = obj["metadata"]
+            cur = self.store.get(rt.gk, meta.get("namespace") or "", meta["name"])
+            if cur is None or cur["metadata"]["uid"] != meta["uid"] or \
+                    finalizer not in (cur["metadata"].get("finalizers") or []):
+                return
+            new = clone(cur)
+            fins = [f for f in cur["metadata"]["finalizers"] if f != finalizer]
+            if fins:
+                new["metadata"]["finalizers"] = fins
             else:
-                new["metadata"].pop("ownerReferences", None)
-            ssa.record_update(dep, new, self._ctx(drt, "garbage-collector", ""))
-            self._commit(drt, dep, new, False)
-
-    def blocking_dependents(self, uid: str) -> list[tuple[ResourceType, dict[str, Any]]]:
-        """Dependents whose ownerReference to ``uid`` sets ``blockOwnerDeletion``: only they
-        hold a foreground deletion (the garbage collector removes the owner once they are
-        gone, whatever other dependents remain)."""
-        return [(drt, dep) for drt, dep in self.dependents(uid)
-                if any(r.get("uid") == uid and r.get("blockOwnerDeletion") is True
-                       for r in dep["metadata"].get("ownerReferences") or [])]
-
-    def finish_foreground(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        """Drop the foregroundDeletion finalizer once no blocking dependents remain."""
-        fins = obj["metadata"].get("finalizers") or []
-        if "foregroundDeletion" not in fins or self.blocking_dependents(obj["metadata"]["uid"]):
-            return
-        new = clone(obj)
-        new["metadata"]["finalizers"] = [f for f in fins if f != "foregroundDeletion"]
-        self._commit(rt, obj, new, False)
-
-    def _finish_owners_waiting(self) -> None:
-        for gk in self.store.kinds():
-            rt = self.rt_for(gk)
-            if rt is None:
-                continue
-            for obj in self.store.select(gk):
-                if "foregroundDeletion" in (obj["metadata"].get("finalizers") or []):
-                    self.finish_foreground(rt, obj)
+                new["metadata"].pop("finalizers", None)
+            ssa.record_update(cur, new, self._ctx(rt, manager, ""))
+            self._commit(rt, cur, new, False)
 
     def _delete_namespace(self, rt: ResourceType, old: dict[str, Any]) -> dict[str, Any]:
         if old["metadata"].get("deletionTimestamp") is None or \
@@ -1183,14 +1138,34 @@ def _check_preconditions(rt: ResourceType, name: str, meta: dict[str, Any],
                        f'{meta["resourceVersion"]}')
 
 
-def _propagation_policy(rt: ResourceType, options: dict[str, Any]) -> str:
-    """The delete's propagation policy; Jobs default to Orphan (batch/v1's legacy default)."""
-    policy = options.get("propagationPolicy") or (
-        "Orphan" if rt.gk == ("batch", "jobs") else "Background")
-    if policy not in ("Background", "Foreground", "Orphan"):
+ORPHAN = "orphan"  # metav1.FinalizerOrphanDependents
+FOREGROUND = "foregroundDeletion"  # metav1.FinalizerDeleteDependents
+
+
+def gc_finalizers(rt: ResourceType, meta: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """The finalizers a delete leaves on the object (store.go
+    deletionFinalizersForGarbageCollection): ``orphan`` and ``foregroundDeletion`` are set from
+    the options (``orphanDependents``, then ``propagationPolicy``), else kept from the object,
+    else the kind's default (batch/v1 Jobs orphan, for backwards compatibility,
+    pkg/registry/batch/job/strategy.go); the other finalizers stay as they are."""
+    policy = options.get("propagationPolicy")
+    if policy is not None and policy not in ("Background", "Foreground", "Orphan"):
         raise bad_request(f"propagationPolicy {policy!r} is not one of Background, "
                           "Foreground, Orphan")
-    return str(policy)
+    current = [f for f in meta.get("finalizers") or [] if isinstance(f, str)]
+    orphan_option = options.get("orphanDependents")
+    if isinstance(orphan_option, bool):
+        orphan, foreground = orphan_option, False
+    elif policy is not None:
+        orphan, foreground = policy == "Orphan", policy == "Foreground"
+    elif ORPHAN in current or FOREGROUND in current:
+        orphan = next(f for f in current if f in (ORPHAN, FOREGROUND)) == ORPHAN
+        foreground = not orphan
+    else:
+        orphan, foreground = rt.gk == ("batch", "jobs"), False
+    wanted = [f for f in current if f not in (ORPHAN, FOREGROUND)]
+    wanted += [ORPHAN] * orphan + [FOREGROUND] * foreground
+    return current if set(wanted) == set(current) else wanted
 
 
 

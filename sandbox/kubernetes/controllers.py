@@ -26,6 +26,7 @@ from sandbox.kubernetes import storage
 from sandbox.kubernetes.api import ApiError, now_rfc3339, random_suffix
 from sandbox.kubernetes.chart_objects import LONGHORN_CSI
 from sandbox.kubernetes.disruption import DisruptionController
+from sandbox.kubernetes.gc import GarbageCollector
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.registry import ResourceType
 from sandbox.kubernetes.volumes import mounts, rewrite
@@ -177,6 +178,7 @@ class Controllers:
         self._listener = lambda ev: self._kick.set()
         self.workloads = Workloads(self)
         self.disruption = DisruptionController(self.workloads)
+        self.gc = GarbageCollector(svc.api)
         from sandbox.kubernetes.velero import Velero
 
         self.velero = Velero(self)
@@ -253,7 +255,7 @@ class Controllers:
         return self.api.write_status(rt, obj, status, manager)
 
     def reconcile_once(self) -> None:
-        steps = (self._namespaces, self._pvcs, self.workloads.reconcile,
+        steps = (self.gc.reconcile, self._namespaces, self._pvcs, self.workloads.reconcile,
                  self.disruption.reconcile, self._jobs,
                  self._pods, self._issuers, self._certificates,
                  self._snapshots, self._flux, self._argocd, self._secret_stores,

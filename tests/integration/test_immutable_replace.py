@@ -246,9 +246,9 @@ def test_a_migration_jobs_new_image_replaces_it_after_its_pods_are_gone(
     """``spec.template`` of a Job is immutable: with ``allow_replace`` the Job is deleted with
     propagationPolicy Foreground (a real server keeps it, with the ``foregroundDeletion``
     finalizer, until its Pods are deleted) and created anew once it is gone; no Pod of the old
-    run is left. The sandbox's garbage collector removes dependents before the next request
-    under Background too, so the policy itself is asserted by tests/unit/test_engine_replace.py;
-    this shows the Foreground delete, the wait and the create through the real client."""
+    run is left. The sandbox's garbage collector, like the real one, deletes the Pods after
+    the delete has been answered (tests/integration/test_sandbox_k8s_gc.py), so without the
+    Foreground delete and the wait an old Pod could outlive the replace."""
     setting = "    prune: true\n    allow_replace: true\n"
 
     def graph(image: str) -> Graph:

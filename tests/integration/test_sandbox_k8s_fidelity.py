@@ -143,39 +143,6 @@ def test_selector_watch_sees_objects_enter_and_leave(k8s: Cluster) -> None:
     assert seen == [("DELETED", "b"), ("ADDED", "a"), ("MODIFIED", "a")]
 
 
-def test_foreground_deletion_waits_only_for_blocking_dependents(k8s: Cluster) -> None:
-    """With ``propagationPolicy: Foreground`` the owner stays (with the ``foregroundDeletion``
-    finalizer) until the dependents with ``blockOwnerDeletion: true`` are gone; others do not
-    hold it.
-
-    Source: https://kubernetes.io/docs/concepts/architecture/garbage-collection/#foreground-deletion
-    """
-    def owner(name: str) -> dict[str, Any]:
-        _, obj = k8s.http("POST", "/api/v1/namespaces/default/configmaps",
-                          {"metadata": {"name": name}})
-        return {"apiVersion": "v1", "kind": "ConfigMap", "name": name,
-                "uid": obj["metadata"]["uid"]}
-
-    loose = owner("loose")
-    k8s.http("POST", "/api/v1/namespaces/default/configmaps",
-             {"metadata": {"name": "loose-child", "ownerReferences": [loose],
-                           "finalizers": ["example.com/keep"]}})
-    k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/loose",
-             {"propagationPolicy": "Foreground"})
-    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/loose")[0] == 404
-    strict = {**owner("strict"), "blockOwnerDeletion": True}
-    k8s.http("POST", "/api/v1/namespaces/default/configmaps",
-             {"metadata": {"name": "strict-child", "ownerReferences": [strict],
-                           "finalizers": ["example.com/keep"]}})
-    k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/strict",
-             {"propagationPolicy": "Foreground"})
-    code, held = k8s.http("GET", "/api/v1/namespaces/default/configmaps/strict")
-    assert code == 200 and held["metadata"]["finalizers"] == ["foregroundDeletion"]
-    k8s.http("PATCH", "/api/v1/namespaces/default/configmaps/strict-child",
-             {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
-    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/strict")[0] == 404
-
-
 def test_custom_resource_generation_depends_on_the_status_subresource(k8s: Cluster) -> None:
     """With a status subresource a CR's generation changes on everything but metadata and
     status; without one it changes on everything but metadata.
