@@ -48,15 +48,21 @@ Emulated:
   fields a manager stops applying, create-on-apply; ``dryRun=All`` on every write.
 - The ``status`` subresource (spec/status isolation), Deployment/StatefulSet ``scale``, pod
   ``log`` (``tailLines``, ``timestamps``; ``follow`` returns the log so far and closes).
-- Deletion with body or query options, preconditions, finalizers (``deletionTimestamp``),
-  propagation through ownerReferences (Background, Foreground, Orphan; batch/v1 Jobs default to
-  Orphan), namespace termination (phase Terminating; the contents go after half a second, as
-  the namespace controller would, and creating in it answers 403).
+- Deletion with body or query options, preconditions, finalizers (``deletionTimestamp``,
+  ``deletionGracePeriodSeconds: 0``, no new finalizers once deleting, removal when the last one
+  goes), the garbage collector's finalizers set from ``propagationPolicy``/``orphanDependents``
+  (Foreground ``foregroundDeletion``, Orphan ``orphan``; batch/v1 Jobs default to Orphan) and
+  a garbage collector (``gc.py``) on the controller thread that deletes or orphans dependents
+  after the request was answered, as kube-controller-manager's does; namespace termination
+  (phase Terminating; the contents go after half a second, as the namespace controller would,
+  and creating in it answers 403).
 - Job defaulting (selector on the controller uid, template labels, backoffLimit/completions/
   parallelism), so ``kubectl logs job/x`` and ``kubectl wait --for=condition=Complete`` work.
 - Watches: chunked JSON lines, resourceVersion semantics, ``410 Expired`` once the bounded
   history no longer covers the requested version, ``timeoutSeconds``.
-- Workloads (``workloads.py``, ``scheduler.py``): Deployments own ReplicaSets, ReplicaSets,
+- Workloads (``workloads.py``, ``scheduler.py``): Deployments own ReplicaSets (with the
+  Deployment's annotations copied and revisions numbered; the Deployment's revision written
+  with UpdateStatus), ReplicaSets,
   StatefulSets and DaemonSets own Pods, a scheduler binds Pods to Nodes (requests, selectors,
   affinity, claims), the kubelet starts them or reports why not (Multi-Attach,
   CreateContainerConfigError); PodSecurity admission (``podsecurity.py``); admin-API behaviours

@@ -1008,8 +1008,10 @@ class ApiServer:
         return gone
 
     def write_status(self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any],
-                     manager: str) -> dict[str, Any] | None:
-        """Replace ``status`` if ``obj`` is still current; None when it changed meanwhile."""
+                     manager: str,
+                     annotations: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """Replace ``status`` (and ``annotations``, where the kind's status strategy lets them
+        through) if ``obj`` is still current; None when it changed meanwhile."""
         with self.store.lock:
             meta = obj["metadata"]
             cur = self.store.get(rt.gk, meta.get("namespace") or "", meta["name"])
@@ -1017,6 +1019,8 @@ class ApiServer:
                 return None
             new = clone(cur)
             new["status"] = status
+            if annotations is not None:
+                new["metadata"]["annotations"] = annotations
             ssa.record_update(cur, new, self._ctx(rt, manager, "status" if rt.has_status else ""))
             return self._commit(rt, cur, new, False)
 

@@ -279,8 +279,8 @@ def record_update(old: dict[str, Any] | None, new: dict[str, Any], ctx: WriteCon
     """Give ``ctx.manager`` ownership of the fields a non-apply write changed (in place on new)."""
     base = old or {}
     entries = decode((base.get("metadata") or {}).get("managedFields"))
-    old_flat = flatten(tracked(base, ctx.subresource, ctx.status_sub), ctx.keyed)
-    new_flat = flatten(tracked(new, ctx.subresource, ctx.status_sub), ctx.keyed)
+    old_flat = flatten(_updated(base, ctx), ctx.keyed)
+    new_flat = flatten(_updated(new, ctx), ctx.keyed)
     changed = {p for p, v in new_flat.items() if p not in old_flat or old_flat[p] != v}
     removed = set(old_flat) - set(new_flat)
     if not changed and not removed:
@@ -298,6 +298,17 @@ def record_update(old: dict[str, Any] | None, new: dict[str, Any], ctx: WriteCon
     mine.paths = (mine.paths | changed) - removed
     mine.time, mine.api_version = ctx.now, ctx.api_version
     _set_managed(new, base, entries)
+
+
+def _updated(obj: dict[str, Any], ctx: WriteContext) -> dict[str, Any]:
+    """What a non-apply write may change: ``tracked``, and for a status write the annotations
+    too, which some status strategies let through (the deployment controller records its
+    revision with UpdateStatus; apps/deployment/strategy.go resets only spec and labels)."""
+    out = tracked(obj, ctx.subresource, ctx.status_sub)
+    annotations = (obj.get("metadata") or {}).get("annotations")
+    if ctx.subresource == "status" and annotations:
+        out = {**out, "metadata": {"annotations": annotations}}
+    return out
 
 
 def _set_managed(new: dict[str, Any], old: dict[str, Any], entries: list[Entry]) -> None:

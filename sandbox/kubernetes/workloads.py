@@ -46,6 +46,15 @@ MANAGER = "kube-controller-manager"
 SCHEDULER = "default-scheduler"
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+# deployment_util.go annotationsToSkip: what copyDeploymentAnnotationsToReplicaSet leaves out.
+ANNOTATIONS_TO_SKIP = frozenset({
+    "kubectl.kubernetes.io/last-applied-configuration", REVISION, REVISION_HISTORY,
+    DESIRED_REPLICAS, MAX_REPLICAS, "deprecated.deployment.rollback.to"})
+# maxRevHistoryLengthInChars (deployment/sync.go).
+MAX_REVISION_HISTORY_CHARS = 2000
 # rand.SafeEncodeString's alphabet (no vowels, no confusable digits).
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 _TERMINAL = ("Succeeded", "Failed")
@@ -269,18 +278,27 @@ class Workloads:
             want = int(spec.get("replicas", 1))
             new_rs = next((r for r in owned
                            if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == h), None)
-            revisions = [int((r["metadata"].get("annotations") or {}).get(REVISION, "0") or 0)
-                         for r in owned]
+            revisions = [_revision(r) for r in owned]
+            olds = [r for r in owned if new_rs is None
+                    or r["metadata"]["uid"] != new_rs["metadata"]["uid"]]
+            if new_rs is not None:
+                new_rs = self._sync_new_replicaset(
+                    rsrt, dep, new_rs, max(map(_revision, olds), default=0) + 1)
             if not spec.get("paused"):
-                olds = [r for r in owned if new_rs is None
-                        or r["metadata"]["uid"] != new_rs["metadata"]["uid"]]
                 if (spec.get("strategy") or {}).get("type") == "Recreate":
                     new_rs = self._recreate(rsrt, dep, new_rs, olds, h, want, revisions)
                 else:
                     new_rs = self._rolling(rsrt, dep, new_rs, olds, h, want, revisions)
             owned = _owned(self.store.select(rsrt.gk, ns), meta["uid"])
-            self.ctl._status(rt, dep, self._deployment_status(dep, owned, new_rs, want),
-                             MANAGER)
+            status = self._deployment_status(dep, owned, new_rs, want)
+            annotations = dict(meta.get("annotations") or {})
+            revision = ((new_rs or {}).get("metadata", {}).get("annotations") or {}).get(REVISION)
+            if revision is not None and annotations.get(REVISION) != revision:
+                # SetDeploymentRevision, written with UpdateStatus (deployment/sync.go).
+                annotations[REVISION] = revision
+                self.api.write_status(rt, dep, status, MANAGER, annotations)
+            else:
+                self.ctl._status(rt, dep, status, MANAGER)
 
     def _recreate(self, rsrt: ResourceType, dep: dict[str, Any], new_rs: dict[str, Any] | None,
                   olds: list[dict[str, Any]], h: str, want: int,
@@ -289,7 +307,7 @@ class Workloads:
         once none of their pods is left is the new one created and scaled up."""
         for old in olds:
             if (old.get("spec") or {}).get("replicas"):
-                self._scale_rs(rsrt, old, 0)
+                self._scale_rs(rsrt, old, 0, dep)
         if any(int((o.get("status") or {}).get("replicas") or 0) for o in olds) or any(
                 _owned(self._pods(dep["metadata"]["namespace"]), o["metadata"]["uid"])
                 for o in olds):
@@ -297,7 +315,7 @@ class Workloads:
         if new_rs is None:
             return self._new_replicaset(rsrt, dep, h, want, max(revisions, default=0) + 1, want)
         if (new_rs.get("spec") or {}).get("replicas") != want:
-            return self._scale_rs(rsrt, new_rs, want)
+            return self._scale_rs(rsrt, new_rs, want, dep)
         return new_rs
 
     def _rolling(self, rsrt: ResourceType, dep: dict[str, Any], new_rs: dict[str, Any] | None,
@@ -311,18 +329,19 @@ class Workloads:
         total = sum(_spec_replicas(r) for r in [*olds, *([new_rs] if new_rs else [])])
         have = _spec_replicas(new_rs) if new_rs else 0
         if have > want and new_rs is not None:
-            new_rs = self._scale_rs(rsrt, new_rs, want)
+            new_rs = self._scale_rs(rsrt, new_rs, want, dep)
         elif have < want:
             count = have + max(0, min(want + surge - total, want - have))
             if new_rs is None:
                 new_rs = self._new_replicaset(rsrt, dep, h, want, max(revisions, default=0) + 1,
                                               count)
             elif count != have:
-                new_rs = self._scale_rs(rsrt, new_rs, count)
-        self._scale_down_old(rsrt, olds, new_rs, want - unavailable)
+                new_rs = self._scale_rs(rsrt, new_rs, count, dep)
+        self._scale_down_old(rsrt, dep, olds, new_rs, want - unavailable)
         return new_rs
 
-    def _scale_down_old(self, rsrt: ResourceType, olds: list[dict[str, Any]],
+    def _scale_down_old(self, rsrt: ResourceType, dep: dict[str, Any],
+                        olds: list[dict[str, Any]],
                         new_rs: dict[str, Any] | None, min_available: int) -> None:
         live = [o for o in olds if _spec_replicas(o)]
         if not live:
@@ -347,7 +366,7 @@ class Workloads:
                 spare -= cut
         for old in live:
             if size[old["metadata"]["uid"]] != _spec_replicas(old):
-                self._scale_rs(rsrt, old, size[old["metadata"]["uid"]])
+                self._scale_rs(rsrt, old, size[old["metadata"]["uid"]], dep)
 
     def _new_replicaset(self, rsrt: ResourceType, dep: dict[str, Any], h: str, want: int,
                         revision: int, count: int) -> dict[str, Any] | None:
@@ -357,15 +376,13 @@ class Workloads:
         tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: h}
         selector = clone(spec.get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = h
-        max_surge = _int_or_percent((spec.get("strategy") or {}).get("rollingUpdate", {}).get(
-            "maxSurge", "25%"), want, True)
+        annotations = _copied_annotations(dep, {})
+        annotations.update({DESIRED_REPLICAS: str(want),
+                            MAX_REPLICAS: str(want + _max_surge(dep, want)),
+                            REVISION: str(revision)})
         body = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {"name": f'{meta["name"]}-{h}', "namespace": meta["namespace"],
-                             "labels": dict(tmeta["labels"]),
-                             "annotations": {"deployment.kubernetes.io/desired-replicas":
-                                             str(want),
-                                             "deployment.kubernetes.io/max-replicas":
-                                             str(want + max_surge), REVISION: str(revision)},
+                             "labels": dict(tmeta["labels"]), "annotations": annotations,
                              "ownerReferences": [_owner_ref(dep, "apps/v1", "Deployment")]},
                 "spec": {"replicas": count, "selector": selector, "template": template,
                          "minReadySeconds": spec.get("minReadySeconds", 0)}}
@@ -380,11 +397,39 @@ class Workloads:
                 self.api.write_status(self._rt("apps", "deployments"), dep, status, MANAGER)
             return None
 
-    def _scale_rs(self, rsrt: ResourceType, rs: dict[str, Any], n: int) -> dict[str, Any]:
+    def _scale_rs(self, rsrt: ResourceType, rs: dict[str, Any], n: int,
+                  dep: dict[str, Any]) -> dict[str, Any]:
+        """scaleReplicaSet (deployment/sync.go): the new size, and the Deployment's replicas
+        and replicas + maxSurge in the replica annotations."""
+        want = int((dep.get("spec") or {}).get("replicas", 1))
         new = clone(rs)
         new["spec"]["replicas"] = n
-        new["metadata"].setdefault("annotations", {})[
-            "deployment.kubernetes.io/desired-replicas"] = str(n)
+        new["metadata"].setdefault("annotations", {}).update(
+            {DESIRED_REPLICAS: str(want), MAX_REPLICAS: str(want + _max_surge(dep, want))})
+        return self.api.write_object(rsrt, rs, new, "deployment-controller")
+
+    def _sync_new_replicaset(self, rsrt: ResourceType, dep: dict[str, Any], rs: dict[str, Any],
+                             revision: int) -> dict[str, Any]:
+        """getNewReplicaSet for an existing new ReplicaSet (deployment/sync.go): the
+        Deployment's annotations copied over and the revision raised to one above the old
+        ReplicaSets' (SetNewReplicaSetAnnotations; the revision it had goes to the
+        revision history, as on a rollback), minReadySeconds kept equal; one update."""
+        annotations = _copied_annotations(dep, rs["metadata"].get("annotations") or {})
+        old = (rs["metadata"].get("annotations") or {}).get(REVISION)
+        if _int(old) < revision:
+            annotations[REVISION] = str(revision)
+            if old is not None:
+                history = [h for h in annotations.get(REVISION_HISTORY, "").split(",") if h]
+                while history and len(",".join([*history, old])) > MAX_REVISION_HISTORY_CHARS:
+                    history.pop(0)
+                annotations[REVISION_HISTORY] = ",".join([*history, old])
+        min_ready = (dep.get("spec") or {}).get("minReadySeconds", 0)
+        if annotations == (rs["metadata"].get("annotations") or {}) and \
+                (rs.get("spec") or {}).get("minReadySeconds", 0) == min_ready:
+            return rs
+        new = clone(rs)
+        new["metadata"]["annotations"] = annotations
+        new["spec"]["minReadySeconds"] = min_ready
         return self.api.write_object(rsrt, rs, new, "deployment-controller")
 
     def _deployment_status(self, dep: dict[str, Any], owned: list[dict[str, Any]],
@@ -711,6 +756,35 @@ def untolerated_taint(pod_spec: dict[str, Any], node: dict[str, Any]) -> dict[st
                 not tolerates(pod_spec.get("tolerations"), taint):
             return dict(taint)
     return None
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _revision(rs: dict[str, Any]) -> int:
+    return _int((rs["metadata"].get("annotations") or {}).get(REVISION))
+
+
+def _copied_annotations(dep: dict[str, Any], rs_annotations: dict[str, str]) -> dict[str, str]:
+    """copyDeploymentAnnotationsToReplicaSet: the ReplicaSet's annotations with the
+    Deployment's added or overwritten, but for ``ANNOTATIONS_TO_SKIP`` (none is removed)."""
+    out = dict(rs_annotations)
+    for k, v in (dep["metadata"].get("annotations") or {}).items():
+        if k not in ANNOTATIONS_TO_SKIP:
+            out[k] = v
+    return out
+
+
+def _max_surge(dep: dict[str, Any], want: int) -> int:
+    """deployment_util.go MaxSurge: 0 unless the strategy is RollingUpdate."""
+    spec = dep.get("spec") or {}
+    if (spec.get("strategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        return 0
+    return rolling_limits(spec, want)[0]
 
 
 def _spec_replicas(rs: dict[str, Any] | None) -> int:

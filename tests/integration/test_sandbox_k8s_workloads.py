@@ -108,6 +108,65 @@ def test_deployment_owns_a_replicaset_whose_pods_run_on_nodes(k8s: Cluster) -> N
     assert conds["Progressing"]["message"] == f'ReplicaSet "web-{h}" has successfully progressed.'
 
 
+def test_deployment_annotations_and_revisions_reach_its_replicasets(k8s: Cluster) -> None:
+    """The deployment controller copies the Deployment's annotations to its new ReplicaSet,
+    but for last-applied-configuration and the ``deployment.kubernetes.io/*`` ones it manages
+    (revision, revision-history, desired-replicas, max-replicas), keeps them copied on later
+    passes, numbers the ReplicaSets' revisions (a rollback raises an old one's, keeping the
+    old number in revision-history) and writes the revision on the Deployment with
+    UpdateStatus.
+
+    Source: pkg/controller/deployment/util/deployment_util.go (SetNewReplicaSetAnnotations,
+    copyDeploymentAnnotationsToReplicaSet, annotationsToSkip, SetDeploymentRevision,
+    MaxSurge); pkg/controller/deployment/sync.go (getNewReplicaSet, scaleReplicaSet).
+    """
+    _ns(k8s, "web")
+    dep = _deployment("web", 2, RESTRICTED_POD)
+    dep["metadata"]["annotations"] = {
+        "team": "a", "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        "deployment.kubernetes.io/desired-replicas": "9"}
+    path = "/apis/apps/v1/namespaces/web/deployments/web"
+    assert k8s.http("POST", "/apis/apps/v1/namespaces/web/deployments", dep)[0] == 201
+
+    def replicasets() -> dict[str, dict[str, str]]:
+        return {r["spec"]["template"]["spec"]["containers"][0]["image"]:
+                r["metadata"]["annotations"]
+                for r in _list(k8s, "/apis/apps/v1/namespaces/web/replicasets")}
+
+    def revision(want: str) -> dict[str, Any] | None:
+        got = k8s.http("GET", path)[1]
+        return got if got["metadata"]["annotations"].get(
+            "deployment.kubernetes.io/revision") == want else None
+
+    got = wait(lambda: revision("1"), "revision 1 on the Deployment")
+    assert replicasets() == {"example/app:1": {
+        "team": "a", "deployment.kubernetes.io/desired-replicas": "2",
+        "deployment.kubernetes.io/max-replicas": "3", "deployment.kubernetes.io/revision": "1"}}
+    entry = next(e for e in got["metadata"]["managedFields"]
+                 if e["manager"] == "kube-controller-manager")
+    assert entry["subresource"] == "status" and entry["operation"] == "Update"
+    assert "f:deployment.kubernetes.io/revision" in entry["fieldsV1"]["f:metadata"][
+        "f:annotations"]
+
+    merge = "application/merge-patch+json"
+    k8s.http("PATCH", path, {"metadata": {"annotations": {"team": "b"}}}, merge)
+    wait(lambda: replicasets()["example/app:1"]["team"] == "b", "the annotation copied again")
+
+    def image(tag: str) -> dict[str, Any]:
+        return {"spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": f"example/app:{tag}"}]}}}}
+
+    k8s.http("PATCH", path, image("2"), "application/strategic-merge-patch+json")
+    wait(lambda: revision("2"), "revision 2")
+    assert replicasets()["example/app:2"]["deployment.kubernetes.io/revision"] == "2"
+    assert replicasets()["example/app:2"]["team"] == "b"
+    k8s.http("PATCH", path, image("1"), "application/strategic-merge-patch+json")
+    wait(lambda: revision("3"), "revision 3 (the rollback)")
+    back = replicasets()["example/app:1"]
+    assert back["deployment.kubernetes.io/revision"] == "3"
+    assert back["deployment.kubernetes.io/revision-history"] == "1"
+
+
 def test_insufficient_cpu_and_anti_affinity_leave_pods_pending_with_the_reasons(
         k8s: Cluster) -> None:
     """A pod no node can hold stays Pending with PodScheduled=False/Unschedulable and a
