@@ -8,8 +8,11 @@ kubernetes pkg/registry/core/pod/storage/eviction.go (v1.32) answers it:
 - a terminal, Pending or already deleting pod is deleted at once (``canIgnorePDB``), a Pending
   one with a resourceVersion precondition;
 - the PDBs of the pod's namespace whose selector matches its labels are looked up (a null
-  selector matches nothing, an empty one everything, as policy/v1 defines it); more than one is
-  a 500 Status, none deletes the pod;
+  selector matches nothing, an empty one everything, as policy/v1 defines it); for more than one
+  the handler returns a Failure Status with code 500, which the create handler
+  (k8s.io/apiserver handlers/create.go) writes with its HTTP 201 (it only fills a Status's
+  missing code), so clients (client-go ``Do().Error()``) read it as success; none deletes the
+  pod;
 - a pod that is not Ready is deleted without touching the budget when the PDB's
   ``unhealthyPodEvictionPolicy`` is ``AlwaysAllow``, or when the PDB is satisfied
   (``currentHealthy >= desiredHealthy > 0``, the ``IfHealthyBudget`` default), with a
@@ -172,7 +175,7 @@ class Evictions:
             pdbs = [p for p in self.api.store.select(PDB_GK, ns)
                     if pdb_selects(p, pod["metadata"].get("labels") or {})]
             if len(pdbs) > 1:
-                return 500, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                              "status": "Failure", "message": "This pod has more than one "
                              "PodDisruptionBudget, which the eviction subresource does not "
                              "support.", "code": 500}

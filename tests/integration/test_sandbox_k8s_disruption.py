@@ -3,10 +3,12 @@
 
 Sources (named again at each test):
 - [eviction] kubernetes pkg/registry/core/pod/storage/eviction.go (v1.32): ``canIgnorePDB``,
-  the 500 for several PDBs, ``checkAndDecrement`` (429 TooManyRequests with the
-  ``DisruptionBudget`` cause "The disruption budget NAME needs X healthy pods and has Y
-  currently"; "... is still being processed by the server." while the PDB's
-  observedGeneration is stale), the unhealthy pod rules (``unhealthyPodEvictionPolicy``), the
+  the Failure Status of code 500 for several PDBs (written with the HTTP 201 of
+  k8s.io/apiserver pkg/endpoints/handlers/create.go, which only fills a Status's missing
+  code; client-go's ``Result.Error()`` then sees no error), ``checkAndDecrement`` (429
+  TooManyRequests with the ``DisruptionBudget`` cause "The disruption budget NAME needs X
+  healthy pods and has Y currently"; "... is still being processed by the server." while the
+  PDB's observedGeneration is stale), the unhealthy pod rules (``unhealthyPodEvictionPolicy``), the
   DisruptionTarget condition (``addConditionAndDeletePod``), a 201 Success Status.
 - [controller] kubernetes pkg/controller/disruption/disruption.go (``getExpectedPodCount``,
   ``getExpectedScale``, ``countHealthyPods``, ``updatePdbStatus``, ``failSafe``) and
@@ -156,7 +158,7 @@ def test_eviction_checks_and_decrements_the_budget(k8s: Cluster) -> None:
     """An eviction the budget allows decrements disruptionsAllowed, records the pod in
     disruptedPods, marks the pod DisruptionTarget and deletes it (201 Success); one it does not
     allow is a 429 naming the budget; a dry run changes nothing; several matching PDBs are a
-    500; a pod no PDB selects is deleted.
+    Failure Status of code 500 in an HTTP 201; a pod no PDB selects is deleted.
 
     Source: [eviction] Create, checkAndDecrement, getPodDisruptionBudgets,
     addConditionAndDeletePod.
@@ -190,9 +192,11 @@ def test_eviction_checks_and_decrements_the_budget(k8s: Cluster) -> None:
     _pdb(k8s, "e", "web-too", "web", maxUnavailable=1)
     other = pods[1]["metadata"]["name"]
     code, body = _evict(k8s, "e", other)
-    assert (code, body["message"]) == (500, "This pod has more than one PodDisruptionBudget, "
-                                            "which the eviction subresource does not support.")
-    assert "reason" not in body
+    assert (code, body) == (201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                  "status": "Failure", "code": 500, "message":
+                                  "This pod has more than one PodDisruptionBudget, which the "
+                                  "eviction subresource does not support."}), body
+    assert k8s.http("GET", f"/api/v1/namespaces/e/pods/{other}")[0] == 200
     code, body = _evict(k8s, "e", "web-gone")
     assert (code, body["reason"]) == (404, "NotFound")
     code, body = k8s.http("POST", f"/api/v1/namespaces/e/pods/{other}/eviction", {
@@ -311,4 +315,15 @@ def test_kubectl_drain_evicts_within_the_budget_and_is_held_by_it(k8s: Cluster) 
     assert held.returncode != 0
     assert "Cannot evict pod as it would violate the pod's disruption budget." in held.stderr
     assert "global timeout reached: 3s" in held.stderr
+    assert len(_running(k8s, "w", "web", 2)) == 2
+    # Two budgets: the eviction's Failure Status comes in a 201, so kubectl takes the pod as
+    # evicted and waits for it to go, until its timeout.
+    assert k8s.http("DELETE", f"{PDBS.format(ns='w')}/web-all")[0] == 200
+    _pdb(k8s, "w", "web-a", "web", maxUnavailable=1)
+    _pdb(k8s, "w", "web-b", "web", maxUnavailable=1)
+    _settled(k8s, "w", "web-b", disruptionsAllowed=1)
+    stuck = k8s.kubectl("drain", other, "--ignore-daemonsets", "--timeout=3s", check=False)
+    assert stuck.returncode != 0
+    assert "more than one PodDisruptionBudget" not in stuck.stderr
+    assert 'in namespace "w" to terminate: context deadline exceeded' in stuck.stderr
     assert len(_running(k8s, "w", "web", 2)) == 2
