@@ -490,9 +490,7 @@ class ApiServer:
             if not isinstance(values, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
                 causes.append((f"metadata.{fld}", "Invalid value: must be a map of strings"))
-        fin = meta.get("finalizers")
-        if fin is not None and not (isinstance(fin, list) and all(isinstance(f, str) for f in fin)):
-            causes.append(("metadata.finalizers", "Invalid value: must be a list of strings"))
+        causes += _finalizer_causes(meta.get("finalizers"))
         if causes:
             raise invalid(rt, name, causes)
 
@@ -558,7 +556,8 @@ class ApiServer:
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
                     raise invalid(rt, meta["name"], [("metadata.finalizers", "Forbidden: no new "
-                                  "finalizers can be added if the object is being deleted")])
+                                  "finalizers can be added if the object is being deleted, found "
+                                  f"new finalizers {_go_strings(sorted(added))}")])
         if dry_run:
             return new
         with self.store.lock:
@@ -1142,8 +1141,26 @@ def _check_preconditions(rt: ResourceType, name: str, meta: dict[str, Any],
                        f'{meta["resourceVersion"]}')
 
 
+def _go_strings(values: list[str]) -> str:
+    """A []string as Go's %#v prints it in validation messages."""
+    return "[]string{" + ", ".join(json.dumps(v) for v in values) + "}"
+
+
 ORPHAN = "orphan"  # metav1.FinalizerOrphanDependents
 FOREGROUND = "foregroundDeletion"  # metav1.FinalizerDeleteDependents
+
+
+def _finalizer_causes(fin: Any) -> list[tuple[str, str]]:
+    """A list of strings, not both of the garbage collector's (apimachinery
+    pkg/api/validation/objectmeta.go ValidateFinalizers)."""
+    if fin is None:
+        return []
+    if not (isinstance(fin, list) and all(isinstance(f, str) for f in fin)):
+        return [("metadata.finalizers", "Invalid value: must be a list of strings")]
+    if ORPHAN in fin and FOREGROUND in fin:
+        return [("metadata.finalizers", f"Invalid value: {_go_strings(fin)}: finalizer "
+                 f"{ORPHAN} and {FOREGROUND} cannot be both set")]
+    return []
 
 
 def gc_finalizers(rt: ResourceType, meta: dict[str, Any], options: dict[str, Any]) -> list[str]:

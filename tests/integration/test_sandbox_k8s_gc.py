@@ -182,7 +182,7 @@ def test_a_second_delete_may_change_the_collectors_finalizer(gc: Gc) -> None:
     client's update may only remove finalizers then.
 
     Source: store.go Delete and updateForGracefulDeletionAndFinalizers (pendingFinalizers);
-    apimachinery validation.go ValidateNoNewFinalizers.
+    apimachinery pkg/api/validation/objectmeta.go ValidateNoNewFinalizers.
     """
     gc.cm("held", finalizers=["example.com/keep"])
     code, obj = gc.http("DELETE", f"{CMS}/held", {"propagationPolicy": "Orphan"})
@@ -194,12 +194,28 @@ def test_a_second_delete_may_change_the_collectors_finalizer(gc: Gc) -> None:
     code, body = gc.http("PATCH", f"{CMS}/held", {"metadata": {"finalizers": [
         "example.com/keep", "foregroundDeletion", "example.com/new"]}},
         "application/merge-patch+json")
-    assert code == 422 and "no new finalizers" in body["message"]
+    assert code == 422 and body["details"]["causes"][0]["message"] == (
+        "Forbidden: no new finalizers can be added if the object is being deleted, found new "
+        'finalizers []string{"example.com/new"}')
     gc.tick()
     assert (gc.get("held") or {})["metadata"]["finalizers"] == ["example.com/keep"]
     gc.http("PATCH", f"{CMS}/held", {"metadata": {"finalizers": None}},
             "application/merge-patch+json")
     assert gc.get("held") is None
+
+
+def test_orphan_and_foreground_finalizers_cannot_be_both_set(gc: Gc) -> None:
+    """An object may not carry both of the garbage collector's finalizers.
+
+    Source: apimachinery pkg/api/validation/objectmeta.go ValidateFinalizers.
+    """
+    code, body = gc.http("POST", CMS, {"metadata": {
+        "name": "both", "finalizers": ["orphan", "foregroundDeletion"]}})
+    assert code == 422
+    assert body["message"] == (
+        'ConfigMap "both" is invalid: metadata.finalizers: Invalid value: '
+        '[]string{"orphan", "foregroundDeletion"}: finalizer orphan and foregroundDeletion '
+        "cannot be both set")
 
 
 def test_dangling_and_solid_owner_references(gc: Gc) -> None:
