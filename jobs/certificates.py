@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -27,7 +27,9 @@ from platform_assets.names import (
     TAG_REMEDIATION,
     scoped,
 )
-from resources.kubernetes import KubernetesResource
+
+if TYPE_CHECKING:  # the resource's methods are imported by the run, not when the location loads
+    from resources.kubernetes import KubernetesResource
 
 
 class RenewCertificateConfig(dg.Config):
@@ -120,7 +122,7 @@ def resolve_target(certs: EnvironmentCertificates | Graph,
                      "spec's certificate name)")
 
 
-def trigger_renewal(kubernetes: KubernetesResource, namespace: str, name: str,
+def trigger_renewal(kubernetes: "KubernetesResource", namespace: str, name: str,
                     now: datetime | None = None, attempts: int = 3) -> str:
     """Set Issuing=True (ManuallyTriggered) on the Certificate; returns what happened.
 

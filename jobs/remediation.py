@@ -28,7 +28,7 @@ from platform_assets.names import (
     TAG_KIND,
     scoped,
 )
-from resources.kubernetes import KubernetesResource
+from resources.config import KubernetesConfig
 
 
 class WorkloadConfig(dg.Config):
@@ -76,19 +76,20 @@ def run_config_for(config: WorkloadConfig | ExpandConfig) -> dict[str, Any]:
 
 @dg.op(name=RESTART_WORKLOAD_OP)
 def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
-                     kubernetes: KubernetesResource) -> dict[str, Any]:
+                     kubernetes: KubernetesConfig) -> dict[str, Any]:
     """Restart a rollout the way ``kubectl rollout restart`` does (a pod-template annotation)."""
+    cluster = kubernetes.open()
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     where = f"{config.kind} {config.namespace}/{config.name}"
     if config.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
         raise dg.Failure(f"cannot restart {where}: kind must be Deployment, StatefulSet or "
                          "DaemonSet")
-    live = kubernetes.get("apps/v1", config.kind, config.name, config.namespace)
+    live = cluster.get("apps/v1", config.kind, config.name, config.namespace)
     if live is None:
         raise dg.Failure(f"cannot restart {where}: it does not exist")
     _refuse_unowned(live, config.owner_labels, f"to restart {where}")
     patch = {"spec": {"template": {"metadata": {"annotations": {ANNOTATION_RESTARTED_AT: now}}}}}
-    kubernetes.patch_merge("apps/v1", config.kind, config.name, config.namespace, patch)
+    cluster.patch_merge("apps/v1", config.kind, config.name, config.namespace, patch)
     context.log.info(f"restarted {where} at {now}")
     context.add_output_metadata({"workload": where, "restarted_at": now})
     return {"workload": where, "restarted_at": now}
@@ -96,10 +97,11 @@ def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
 
 @dg.op(name=EXPAND_VOLUME_CLAIM_OP)
 def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
-                        kubernetes: KubernetesResource) -> dict[str, Any]:
+                        kubernetes: KubernetesConfig) -> dict[str, Any]:
     """Grow a PersistentVolumeClaim's storage request by ``expand_by``."""
+    cluster = kubernetes.open()
     where = f"PersistentVolumeClaim {config.namespace}/{config.name}"
-    pvc = kubernetes.get("v1", "PersistentVolumeClaim", config.name, config.namespace)
+    pvc = cluster.get("v1", "PersistentVolumeClaim", config.name, config.namespace)
     if pvc is None:
         raise dg.Failure(f"cannot expand {where}: it does not exist")
     _refuse_unowned(pvc, config.owner_labels, f"to expand {where}")
@@ -110,14 +112,14 @@ def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
     from platform_assets.core.remediation import expand_quantity, expansion_refusal
 
     cls = (pvc.get("spec") or {}).get("storageClassName")
-    storage_class = kubernetes.get("storage.k8s.io/v1", "StorageClass", cls) if cls else None
+    storage_class = cluster.get("storage.k8s.io/v1", "StorageClass", cls) if cls else None
     why = expansion_refusal(pvc, storage_class)
     if why is not None:
         phase = (pvc.get("status") or {}).get("phase") or "Pending"
         raise dg.Failure(f"cannot expand {where} (phase {phase}, StorageClass "
                          f"{cls or 'none'}): {why}")
     new = expand_quantity(str(current), config.expand_by)
-    kubernetes.patch_merge("v1", "PersistentVolumeClaim", config.name, config.namespace,
+    cluster.patch_merge("v1", "PersistentVolumeClaim", config.name, config.namespace,
                            {"spec": {"resources": {"requests": {"storage": new}}}})
     context.log.info(f"expanded {where} from {current} to {new}")
     context.add_output_metadata({"pvc": where, "from": str(current), "to": new})

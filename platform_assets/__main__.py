@@ -89,9 +89,11 @@ def resources_from_env(graph: Graph, env: dict[str, str] | None = None) -> dict[
                               "to the path of the cluster's kubeconfig")
     s3_keys(environ)
     scoped = core_resources(graph, lambda name: environ.get(name, ""))
-    # By their bare names: the CLI works on one environment at a time.
-    res = {key: scoped.get(names.scoped(key, graph.environment))
-           for key in ("ionos", "kubernetes", "object_storage")}
+    # By their bare names (the CLI works on one environment at a time), opened: the CLI calls
+    # their methods, which a run gets from Dagster's create_resource.
+    configs = {key: scoped.get(names.scoped(key, graph.environment))
+               for key in ("ionos", "kubernetes", "object_storage")}
+    res = {key: None if config is None else config.open() for key, config in configs.items()}
     kube: Any = res["kubernetes"]
     choose(kubeconfig_path=kube.kubeconfig_path, context=kube.context, in_cluster=kube.in_cluster,
            from_ionos_cluster=kube.from_ionos_cluster, environ=environ)

@@ -4,6 +4,9 @@ Keys: ``ionos`` (IonosCloudResource), ``kubernetes`` (KubernetesResource), ``obj
 (ObjectStorageResource), ``git`` (GitRepositoryResource), ``alertmanager``
 (AlertmanagerResource), ``tls`` (TlsProbeResource), ``database`` (DatabaseDumpResource),
 ``postgres_database`` (PostgresDumpResource).
+What is built here are their configs (``resources.config``: ``IonosCloudConfig``...), which the
+``Definitions`` bind; a run gets each resource from its config's ``create_resource`` and the CLI
+from its ``open()``, so the resources' modules are imported then, not when the location loads.
 Nothing here connects anywhere: clients are built on first use.
 
 The IONOS, Kubernetes and S3 resources read their credentials from the environment when their
@@ -47,9 +50,9 @@ def build_resources(graph: Graph, env: EnvLookup = _env_var,
 # builds a few, not sixty: each ConfigurableResource infers its config schema when built).
 @functools.lru_cache(maxsize=64)
 def _object_storage(stores: tuple[tuple[str | None, ...], ...] = ()) -> Any:
-    from resources.object_storage import ObjectStorageResource, S3StoreConfig
+    from resources.config import ObjectStorageConfig, S3StoreConfig
 
-    return ObjectStorageResource(endpoint_url_env="AWS_ENDPOINT_URL_S3", stores=[
+    return ObjectStorageConfig(endpoint_url_env="AWS_ENDPOINT_URL_S3", stores=[
         S3StoreConfig(bucket=str(bucket), region=str(region), endpoint_url=url,
                       endpoint_env=url_env, access_key_id_env=str(key_id_env),
                       secret_access_key_env=str(key_env))
@@ -65,20 +68,20 @@ def object_stores(graph: Graph) -> tuple[tuple[str | None, ...], ...]:
 
 @functools.lru_cache(maxsize=1)
 def _no_database() -> Any:
-    from resources.database import DatabaseDumpResource
+    from resources.config import DatabaseDumpConfig
 
-    return DatabaseDumpResource()
+    return DatabaseDumpConfig()
 
 
 @functools.lru_cache(maxsize=64)
 def _ionos(location: str, names: IonosCredentialNames | None) -> Any:
-    from resources.ionos import IonosCloudResource
+    from resources.config import IonosCloudConfig
 
     # None: the shared variables (IONOS_TOKEN, or IONOS_USERNAME and IONOS_PASSWORD).
     token, username, password, environment = (
         (names.token, names.username, names.password, names.environment) if names
         else (None, None, None, None))
-    return IonosCloudResource(location=location, retry_attempts=8, retry_max_wait_seconds=30.0,
+    return IonosCloudConfig(location=location, retry_attempts=8, retry_max_wait_seconds=30.0,
                               token_env=token, username_env=username, password_env=password,
                               environment=environment)
 
@@ -116,19 +119,19 @@ def core_resources(graph: Graph, env: EnvLookup = _environ) -> dict[str, Any]:
     Kubernetes resource reads the kubeconfig whose path is in the variable the spec names
     (through ``env``: read at once by the CLI, ``dg.EnvVar`` in the Definitions), so it needs no
     IONOS credentials."""
-    from resources.kubernetes import KubernetesResource
+    from resources.config import KubernetesConfig
 
     spec, key = graph.spec, _keys(graph)
     storage = {key("object_storage"): _object_storage(object_stores(graph))}
     if spec.cluster is not None:
-        return {key("kubernetes"): KubernetesResource(
+        return {key("kubernetes"): KubernetesConfig(
             kubeconfig_path=env(spec.cluster.kubeconfig_env), context=spec.cluster.context,
             cluster_name=spec.cluster.name), **storage}
     ionos_spec = spec.ionos_infra
     ionos = _ionos(ionos_spec.datacenter.location, ionos_credential_names(graph))
     return {
         key("ionos"): ionos,
-        key("kubernetes"): KubernetesResource(
+        key("kubernetes"): KubernetesConfig(
             from_ionos_cluster=True, cluster_name=ionos_spec.cluster.name, ionos=ionos),
         **storage,
     }
@@ -142,13 +145,12 @@ def _keys(graph: Graph) -> Callable[[str], str]:
 
 def sensor_resources(graph: Graph) -> dict[str, Any]:
     """``git`` and ``alertmanager`` (their URLs default to $PLATFORM_GIT_URL/$ALERTMANAGER_URL)."""
-    from resources.alertmanager import AlertmanagerResource
-    from resources.git import GitRepositoryResource
+    from resources.config import AlertmanagerConfig, GitRepositoryConfig
 
     git = graph.spec.git
     return {
-        "git": GitRepositoryResource(url=git.url, branch=git.branch, spec_path=git.spec_path),
-        "alertmanager": AlertmanagerResource(),
+        "git": GitRepositoryConfig(url=git.url, branch=git.branch, spec_path=git.spec_path),
+        "alertmanager": AlertmanagerConfig(),
     }
 
 
@@ -156,10 +158,10 @@ def tls_resources(graph: Graph) -> dict[str, Any]:
     """``tls``: concurrency and timeout from ``certificates``; the resolve map and the extra CA
     bundle default to $PLATFORM_TLS_RESOLVE and $SANDBOX_CA_BUNDLE, read when probing."""
     from platform_assets.spec.models import parse_duration
-    from resources.tls import TlsProbeResource
+    from resources.config import TlsProbeConfig
 
     certs = graph.spec.certificates
-    return {"tls": TlsProbeResource(
+    return {"tls": TlsProbeConfig(
         concurrency=certs.concurrency,
         timeout_seconds=parse_duration(certs.timeout).total_seconds(),
     )}
@@ -169,7 +171,7 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     """``database``: the managed MariaDB, dumped as the spec's user with the password from the
     environment variable the spec names (``ionos.mariadb.password_env``). The host is the DBaaS
     cluster's DNS name, looked up at run time; the port is the one IONOS serves (3306)."""
-    from resources.database import DatabaseDumpResource
+    from resources.config import DatabaseDumpConfig
 
     db, key = graph.spec.mariadb, _keys(graph)
     # Only database backup targets ask for these, and a target needs its database in the spec.
@@ -187,7 +189,7 @@ def backup_resources(graph: Graph, env: EnvLookup = _env_var) -> dict[str, Any]:
     if os.environ.get("MARIADB_DRILL_USER"):
         drill = {"drill_user": os.environ["MARIADB_DRILL_USER"],
                  "drill_password": env("MARIADB_DRILL_PASSWORD")}
-    return {key("database"): DatabaseDumpResource(user=db.username,
+    return {key("database"): DatabaseDumpConfig(user=db.username,
                                                   password=env(db.password_env), **drill),
             **out}
 
@@ -201,7 +203,7 @@ def postgres_resource(graph: Graph) -> Any:
 
 @functools.lru_cache(maxsize=64)
 def _postgres(clusters: tuple[tuple[str, str, str], ...]) -> Any:
-    from resources.postgres_dump import PostgresDumpResource
+    from resources.config import PostgresDumpConfig
 
-    return PostgresDumpResource(users={name: user for name, user, _ in clusters},
+    return PostgresDumpConfig(users={name: user for name, user, _ in clusters},
                                 password_envs={name: env for name, _, env in clusters})

@@ -19,28 +19,19 @@ import ssl
 import urllib.parse
 from typing import Any
 
-import dagster as dg
-from pydantic import Field
+from resources.config import AlertmanagerConfig
 
 
 class AlertmanagerUnavailable(RuntimeError):
     """Alertmanager could not be reached or answered with an error; the message says which."""
 
 
-class AlertmanagerResource(dg.ConfigurableResource):
+class AlertmanagerResource(AlertmanagerConfig):
     """Alertmanager API v2 endpoint (default URL ``$ALERTMANAGER_URL``)."""
 
-    url: str | None = None
-    username: str | None = None
-    password: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
-    bearer_token: str | None = Field(default=None, repr=False)
-    ca_file: str | None = Field(default=None, description="PEM CA bundle that signs the "
-                                "server's certificate (default $ALERTMANAGER_CA_FILE; unset: "
-                                "the system CAs)")
-    timeout_seconds: float = 10.0
-    retry_attempts: int = 3
-    # An answer is read into memory whole; 10,000 alerts are about 10 MB.
-    max_response_bytes: int = 64 * 1024 * 1024
+    def open(self) -> AlertmanagerResource:
+        """This resource (its config's ``open()``, already open)."""
+        return self
 
     def base_url(self) -> str:
         """The configured URL or ``$ALERTMANAGER_URL``, without a trailing slash."""

@@ -18,14 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-import dagster as dg
-from pydantic import Field
-
-# Bytes of a dump read from its pipe at a time: as much as the widened pipe holds
-# (``resources.dump_tools._widen_pipe``). A 1 MiB buffer is still in the cache when zstd takes
-# it, and freed ones are used again by malloc; 4 MiB ones each cost fresh page faults (about
-# 0.1 s of CPU a GiB).
-STREAM_CHUNK = 1024 * 1024
+from resources.config import DatabaseDumpConfig
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 
@@ -44,29 +37,16 @@ def _check_name(name: str) -> str:
     return name
 
 
-class DatabaseDumpResource(dg.ConfigurableResource):
+class DatabaseDumpResource(DatabaseDumpConfig):
     """A MariaDB server reached with the ``mariadb-dump`` and ``mariadb`` clients.
 
     ``host`` empty means: not configured here, the caller resolves the host (the backup asset
     asks the IONOS DBaaS API for the cluster's DNS name).
     """
 
-    host: str = ""
-    port: int = 3306
-    user: str = "root"
-    password: str = Field(default="", repr=False)  # secrets stay out of repr()
-    dump_binary: str = "mariadb-dump"
-    client_binary: str = "mariadb"
-    connect_timeout_seconds: int = 10
-    chunk_size: int = STREAM_CHUNK
-    # An account for restore drills whose grants cover `drill\_%`.* only (for servers where the
-    # dumping account may not create users); empty: a user is created for each restore.
-    drill_user: str = ""
-    # A CA file: every connection (dump, restore, pymysql) uses TLS and verifies the server's
-    # certificate and host name against it, and fails when the server offers no TLS. Empty: no
-    # TLS, for servers that offer none (the sandbox's MariaDB).
-    ssl_ca: str = ""
-    drill_password: str = Field(default="", repr=False)
+    def open(self) -> DatabaseDumpResource:
+        """This resource (its config's ``open()``, already open)."""
+        return self
 
     def _where(self, host: str | None) -> str:
         return f"{self.user}@{host or self.host}:{self.port}"

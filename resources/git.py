@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dagster as dg
+from resources.config import GitRepositoryConfig
 
 if TYPE_CHECKING:  # tarfile is imported where a commit is read, not when the code location loads
     import tarfile
@@ -93,16 +93,12 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub("***@", text)
 
 
-class GitRepositoryResource(dg.ConfigurableResource):
+class GitRepositoryResource(GitRepositoryConfig):
     """The Git repository holding the platform spec (default URL: ``$PLATFORM_GIT_URL``)."""
 
-    url: str | None = None
-    branch: str = "main"
-    spec_path: str = "platform.yaml"
-    cache_dir: str | None = None
-    timeout_seconds: float = 60.0
-    checkout_dir: str | None = None
-    allowed_signers: str | None = None
+    def open(self) -> GitRepositoryResource:
+        """This resource (its config's ``open()``, already open)."""
+        return self
 
     def resolved_url(self) -> str:
         """The configured URL or ``$PLATFORM_GIT_URL``."""

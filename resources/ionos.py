@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
 
+from resources.config import IonosCloudConfig
 from resources.ionos_dbaas import IonosDatabases
 from resources.ionos_gateways import IonosGateways
 from resources.ionos_registry import IonosRegistries
@@ -96,37 +96,14 @@ def _with_api_path(url: str, path: str) -> str:
 
 
 class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
-                         dg.ConfigurableResource):
+                         IonosCloudConfig):
     """IONOS Cloud credentials and endpoints. Token (Bearer) or username/password (Basic)."""
 
-    # Unset (None) means: the IONOS_* variable, else IONOS's endpoint (``resources.credentials``);
-    # the regional DBaaS and Certificate Manager endpoints follow ``location``.
-    api_url: str | None = None
-    mariadb_url: str | None = None
-    certmanager_url: str | None = None
-    location: str | None = None
-    # DBaaS PostgreSQL (resources/ionos_dbaas.py); unset: IONOS_POSTGRES_URL, else regional.
-    postgres_url: str | None = None
-    inmemorydb_url: str | None = None  # unset: IONOS_INMEMORYDB_URL, else regional
-    registry_url: str | None = None  # Container Registry; unset: IONOS_REGISTRY_URL, else global
-    # Explicit credentials; unset, IONOS_TOKEN or IONOS_USERNAME/IONOS_PASSWORD (or *_FILE) are
-    # read when the first client is built.
-    token: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
-    username: str | None = None
-    password: str | None = Field(default=None, repr=False)
-    # The variables an environment of the spec reads its credentials from instead
-    # (``ionos.credentials``; names, not values), and the environment, for messages.
-    token_env: str | None = None
-    username_env: str | None = None
-    password_env: str | None = None
-    environment: str | None = None
-    retry_attempts: int = 6
-    retry_max_wait_seconds: float = 30.0
-    request_timeout_seconds: float = 1800.0
-    poll_interval_seconds: float = 1.0
-    http_timeout_seconds: float = 60.0
-
     _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def open(self) -> IonosCloudResource:
+        """This resource (its config's ``open()``, already open)."""
+        return self
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -17,11 +17,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import dagster as dg
 from pydantic import PrivateAttr
 
-from platform_assets.names import FIELD_MANAGER
-from resources.ionos import IonosCloudResource
+from resources.config import KubernetesConfig
 
 if TYPE_CHECKING:  # credentials and retries are imported by the first API call, not when loading
     from platform_assets.core.ports import Propagation
@@ -76,18 +74,8 @@ def kubeconfig_dict(body: bytes, source: str) -> dict[str, Any]:
     return config
 
 
-class KubernetesResource(dg.ConfigurableResource):
+class KubernetesResource(KubernetesConfig):
     """Access to the platform's Kubernetes API."""
-
-    kubeconfig_path: str | None = None
-    context: str | None = None
-    in_cluster: bool | None = None
-    from_ionos_cluster: bool = False
-    cluster_name: str | None = None
-    ionos: IonosCloudResource | None = None
-    field_manager: str = FIELD_MANAGER
-    retry_attempts: int = 6
-    retry_max_wait_seconds: float = 30.0
 
     _api_client: Any = PrivateAttr(default=None)
     _dynamic: Any = PrivateAttr(default=None)
@@ -96,6 +84,10 @@ class KubernetesResource(dg.ConfigurableResource):
     # RBAC is the deployment's, so a run asks each question once (a stale "no" only costs
     # GETs by name; a stale "yes" meets the 403 the callers handle).
     _may: dict[tuple[str, str, str, str], bool | None] = PrivateAttr(default_factory=dict)
+
+    def open(self) -> KubernetesResource:
+        """This resource (its config's ``open()``, already open)."""
+        return self
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -117,7 +109,7 @@ class KubernetesResource(dg.ConfigurableResource):
     def _kubeconfig_from_ionos(self) -> dict[str, Any]:
         if not (self.ionos and self.cluster_name):
             raise ValueError("from_ionos_cluster needs the ionos resource and cluster_name")
-        ionos = self.ionos
+        ionos = self.ionos.open()
         k8s = ionos.api("KubernetesApi")
         clusters = ionos.call("GET /k8s", lambda: k8s.k8s_get(depth=1))
         match = [c for c in clusters.items or [] if c.properties.name == self.cluster_name]

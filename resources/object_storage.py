@@ -13,8 +13,9 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
+
+from resources.config import ObjectStorageConfig, S3StoreConfig
 
 if TYPE_CHECKING:
     from resources.s3_transfer import UploadResult
@@ -29,35 +30,14 @@ LEGACY_ENDPOINTS = {
 }
 
 
-class S3StoreConfig(dg.Config):
-    """A bucket of an S3-compatible store outside IONOS (the spec's ``object_stores``): its
-    endpoint (or the variable holding it), region, and the variables holding its keys."""
-
-    bucket: str
-    region: str
-    endpoint_url: str | None = None
-    endpoint_env: str | None = None
-    access_key_id_env: str
-    secret_access_key_env: str
-
-
-class ObjectStorageResource(dg.ConfigurableResource):
+class ObjectStorageResource(ObjectStorageConfig):
     """S3 credentials and endpoint; the buckets of ``stores`` use their store's own."""
 
-    # Explicit keys override boto3's credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
-    # AWS_PROFILE and the shared credentials file, web identity); unset, the chain decides.
-    access_key_id: str | None = None
-    secret_access_key: str | None = Field(default=None, repr=False)  # secrets stay out of repr()
-    endpoint_url: str | None = None
-    endpoint_url_env: str | None = None  # name of a variable that may override every endpoint
-    default_region: str = "eu-central-3"
-    retry_attempts: int = 6
-    retry_max_wait_seconds: float = 30.0
-    max_pool_connections: int = 16
-    # Buckets of object stores outside IONOS: each with its own endpoint, region and keys.
-    stores: list[S3StoreConfig] = []
-
     _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def open(self) -> ObjectStorageResource:
+        """This resource (its config's ``open()``, already open)."""
+        return self
 
     def _store(self, bucket: str | None) -> S3StoreConfig | None:
         return next((s for s in self.stores if s.bucket == bucket), None) if bucket else None

@@ -24,10 +24,8 @@ import secrets
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import dagster as dg
-from pydantic import Field
-
-from resources.database import STREAM_CHUNK, DatabaseUnavailable
+from resources.config import PostgresDumpConfig
+from resources.database import DatabaseUnavailable
 
 if TYPE_CHECKING:  # the Protocols' module is imported by a dump or drill, not when loading
     from platform_assets.core.ports import PgLogin
@@ -51,7 +49,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-class PostgresDumpResource(dg.ConfigurableResource):
+class PostgresDumpResource(PostgresDumpConfig):
     """The managed PostgreSQL clusters, reached with ``pg_dump``, ``pg_restore`` and psycopg2.
 
     ``users`` and ``password_envs`` map a cluster's name to its admin user and to the name of
@@ -59,16 +57,9 @@ class PostgresDumpResource(dg.ConfigurableResource):
     ``*_FILE``); ``host`` empty means: the caller resolves it (the cluster's ``dnsName``).
     """
 
-    host: str = ""
-    port: int = 5432
-    users: dict[str, str] = Field(default_factory=dict)
-    password_envs: dict[str, str] = Field(default_factory=dict)
-    sslmode: str = Field(default="prefer", description="libpq sslmode, e.g. verify-full")
-    sslrootcert: str = ""
-    pg_dump_binary: str = "pg_dump"
-    pg_restore_binary: str = "pg_restore"
-    connect_timeout_seconds: int = 10
-    chunk_size: int = STREAM_CHUNK
+    def open(self) -> PostgresDumpResource:
+        """This resource (its config's ``open()``, already open)."""
+        return self
 
     def login(self, cluster: str, host: str) -> PgLogin:
         """The login of ``cluster`` at ``host`` (this resource's ``host`` wins when set).

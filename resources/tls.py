@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import dagster as dg
+from resources.config import TlsProbeConfig
 
 if TYPE_CHECKING:
     from platform_assets.core.certs import ProbeResult, ProbeTarget
@@ -38,14 +38,12 @@ def parse_resolve(text: str | None) -> dict[str, str]:
     return out
 
 
-class TlsProbeResource(dg.ConfigurableResource):
+class TlsProbeResource(TlsProbeConfig):
     """TLS handshakes to served endpoints (SNI, bounded concurrency, per-endpoint timeouts)."""
 
-    resolve: str | None = None
-    ca_bundle: str | None = None
-    use_system_store: bool = True
-    concurrency: int = 32
-    timeout_seconds: float = 5.0
+    def open(self) -> TlsProbeResource:
+        """This resource (its config's ``open()``, already open)."""
+        return self
 
     def resolve_map(self) -> dict[str, str]:
         """The resolve overrides: this resource's ``resolve``, else ``$PLATFORM_TLS_RESOLVE``."""

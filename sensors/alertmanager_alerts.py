@@ -9,7 +9,7 @@ loads.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -21,7 +21,10 @@ from platform_assets.names import (
     VERIFY_JOB_BY_GROUP,
     scoped,
 )
-from resources.alertmanager import AlertmanagerResource
+from resources.config import AlertmanagerConfig
+
+if TYPE_CHECKING:  # the resource's methods are imported by a tick, not when the location loads
+    from resources.alertmanager import AlertmanagerResource
 
 
 def _targets(jobs: Sequence[Any] | None, wanted: set[str]) -> tuple[dict[str, Any], set[str]]:
@@ -38,7 +41,7 @@ def _launched(environment: str | None) -> set[str]:
             for j in {*ACTION_JOBS.values(), *VERIFY_JOB_BY_GROUP.values()}}
 
 
-Tick = Callable[[dg.SensorEvaluationContext, AlertmanagerResource, Callable[[str], bool]], Any]
+Tick = Callable[[dg.SensorEvaluationContext, "AlertmanagerResource", Callable[[str], bool]], Any]
 
 
 def _sensor(jobs: Sequence[Any] | None, wanted: set[str], tick: Tick, description: str,
@@ -48,9 +51,9 @@ def _sensor(jobs: Sequence[Any] | None, wanted: set[str], tick: Tick, descriptio
     @dg.sensor(name=ALERT_SENSOR, minimum_interval_seconds=30, description=description,
                default_status=default_status, **target_args)
     def alertmanager_alerts(context: dg.SensorEvaluationContext,
-                            alertmanager: AlertmanagerResource) -> Any:
+                            alertmanager: AlertmanagerConfig) -> Any:
         """Remediate active Alertmanager alerts by the spec's rules, within cooldown and budget."""
-        return tick(context, alertmanager, names.__contains__)
+        return tick(context, alertmanager.open(), names.__contains__)
 
     return alertmanager_alerts
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from platform_assets.core.graph import Graph
-from resources.alertmanager import AlertmanagerResource
+from resources.config import AlertmanagerConfig
 
 
 def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
@@ -21,10 +21,10 @@ def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSenso
 
     @dg.sensor(name="failed_checks", default_status=default_status, minimum_interval_seconds=60)
     def failed_checks(context: dg.SensorEvaluationContext,
-                      alertmanager: AlertmanagerResource) -> dg.SkipReason:
+                      alertmanager: AlertmanagerConfig) -> dg.SkipReason:
         """Alert in Alertmanager on failed asset checks (ERROR, and WARN where the spec asks)."""
         from sensors.ticks.failed_checks import evaluate
 
-        return evaluate(context, alertmanager, graph, owners)
+        return evaluate(context, alertmanager.open(), graph, owners)
 
     return failed_checks

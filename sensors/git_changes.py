@@ -13,7 +13,7 @@ import dagster as dg
 
 from platform_assets.core.graph import Graph
 from platform_assets.names import GIT_SENSOR, RECONCILE_JOB, scoped
-from resources.git import GitRepositoryResource
+from resources.config import GitRepositoryConfig
 
 
 def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
@@ -22,10 +22,10 @@ def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSenso
 
     @dg.sensor(name=scoped(GIT_SENSOR, env), job_name=scoped(RECONCILE_JOB, env),
                minimum_interval_seconds=30, default_status=default_status)
-    def git_changes(context: dg.SensorEvaluationContext, git: GitRepositoryResource) -> Any:
+    def git_changes(context: dg.SensorEvaluationContext, git: GitRepositoryConfig) -> Any:
         """Reconcile only the assets a new Git commit changed, at that commit."""
         from sensors.ticks.git_changes import evaluate
 
-        return evaluate(context, git, env)
+        return evaluate(context, git.open(), env)
 
     return git_changes

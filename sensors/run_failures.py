@@ -10,7 +10,7 @@ import dagster as dg
 
 from platform_assets.core.graph import Graph
 from platform_assets.names import RUN_FAILURE_SENSOR
-from resources.alertmanager import AlertmanagerResource
+from resources.config import AlertmanagerConfig
 
 
 def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
@@ -18,10 +18,10 @@ def build(graph: Graph, default_status: dg.DefaultSensorStatus = dg.DefaultSenso
     @dg.run_failure_sensor(name=RUN_FAILURE_SENSOR, default_status=default_status,
                            minimum_interval_seconds=30)
     def run_failures(context: dg.RunFailureSensorContext,
-                     alertmanager: AlertmanagerResource) -> None:
+                     alertmanager: AlertmanagerConfig) -> None:
         """Post an alert to Alertmanager for every failed run, with what it leaves broken."""
         from sensors.ticks.run_failures import evaluate
 
-        evaluate(context, alertmanager, graph)
+        evaluate(context, alertmanager.open(), graph)
 
     return run_failures

@@ -28,7 +28,9 @@ def test_cli_builds_the_definitions_resources_without_secrets() -> None:
     cli = resources_from_env(graph, {"IONOS_USERNAME": "u", "IONOS_PASSWORD": "p"})
     assert set(cli) == {"ionos", "kubernetes", "object_storage"} <= set(bound)
     for key, resource in cli.items():
-        assert type(resource) is type(bound[key])
+        # The CLI's are opened (the resource with its methods, a subclass of the config that
+        # the Definitions bind and a run opens).
+        assert type(resource) is type(bound[key].open())
         assert _fields(resource) == _fields(core_resources(graph)[key]) == _fields(bound[key])
     ionos = _fields(cli["ionos"])
     assert ionos["token"] is ionos["password"] is ionos["api_url"] is None

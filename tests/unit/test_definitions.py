@@ -28,6 +28,11 @@ RUNTIME_ONLY = [
     "platform_assets.core.ports",  # the Protocols engines type resources as
     "platform_assets.core.remediation",  # deciding remediations: a sensor tick
     "platform_assets.core.retention",  # restore points and RPO: backup checks
+    # A resource's methods: the run or tick that opens it (the Definitions bind its config).
+    "resources.alertmanager", "resources.database", "resources.git", "resources.ionos",
+    "resources.ionos_dbaas", "resources.ionos_gateways", "resources.ionos_registry",
+    "resources.kubernetes", "resources.object_storage", "resources.postgres_dump",
+    "resources.tls",
     "resources.credentials",  # reading IONOS credentials: the first IONOS client of a run
     "resources.dump_tools",  # the dump and restore tools' processes: backup runs and drills
     "resources.kubeconfig",  # where Kubernetes credentials come from: the first API client

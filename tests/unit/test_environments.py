@@ -250,7 +250,7 @@ def test_an_environment_names_its_own_ionos_credential_variables(
     text = _with_production_credentials("{token_env: PRODUCTION_IONOS_TOKEN}")
     specs = _specs(text)
     graph = build_graph(specs["production"], environment="production")  # type: ignore[arg-type]
-    ionos = build_resources(graph, env=lambda name: f"<{name}>")["ionos_production"]
+    ionos = build_resources(graph, env=lambda name: f"<{name}>")["ionos_production"].open()
     assert (ionos.token_env, ionos.environment) == ("PRODUCTION_IONOS_TOKEN", "production")
     # Only its own variable counts: the shared IONOS_TOKEN may be another account's.
     monkeypatch.setenv("IONOS_TOKEN", "shared-account")
@@ -263,7 +263,8 @@ def test_an_environment_names_its_own_ionos_credential_variables(
     monkeypatch.setenv("PRODUCTION_IONOS_TOKEN", "production-account")
     assert ionos.credentials().token == "production-account"
     # An environment without its own keeps the shared variables.
-    default = build_resources(load_graphs(FLEET)[1], env=lambda name: name)["ionos_production"]
+    fleet = build_resources(load_graphs(FLEET)[1], env=lambda name: name)
+    default = fleet["ionos_production"].open()
     assert default.token_env is None and default.credentials().token == "shared-account"
 
 

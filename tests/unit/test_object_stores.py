@@ -45,7 +45,7 @@ def test_staging_backs_up_to_its_store_and_production_is_unchanged() -> None:
 def test_the_resource_routes_the_stores_bucket_to_its_endpoint_and_keys(
         monkeypatch: pytest.MonkeyPatch) -> None:
     staging, production = load_graphs(FLEET)
-    store = core_resources(staging)["object_storage_staging"]
+    store = core_resources(staging)["object_storage_staging"].open()
     monkeypatch.setenv("STAGING_S3_ENDPOINT", "http://127.0.0.1:9000")
     monkeypatch.setenv("STAGING_S3_ACCESS_KEY_ID", "minio-key")
     monkeypatch.setenv("STAGING_S3_SECRET_ACCESS_KEY", "minio-secret")
