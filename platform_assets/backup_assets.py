@@ -13,6 +13,7 @@ is ``platform_assets/runs/backups.py`` (imported by the run), which hands the pa
 backup engine (``platform_assets/backups/``).
 """
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,14 @@ class BackupRunConfig(dg.Config):
     part_size_mb: int = Field(default=8, ge=5, le=512,
                               description="multipart upload part size for dumps (memory use is "
                                           "about 8 parts)")
+
+
+@functools.cache
+def run_config_schema() -> dg.Field:
+    """``BackupRunConfig``'s schema, inferred once and shared by every backup and copy asset: an
+    asset function taking ``config: BackupRunConfig`` would have Dagster infer it anew for each
+    asset (sixteen times for the example). The launchpad shows the same schema either way."""
+    return BackupRunConfig.to_config_schema().as_field()
 
 
 def partitions_for(graph: Graph) -> dg.DailyPartitionsDefinition | None:
@@ -130,6 +139,7 @@ def _asset_kwargs(spec: PlatformSpec, node: Node, parts: dg.PartitionsDefinition
         "description": node.description,
         "code_version": node.code_version,
         "required_resource_keys": resource_keys(keys, node),
+        "config_schema": run_config_schema(),
         "freshness_policy": dg.FreshnessPolicy.time_window(fail_window=parse_duration(tier.rpo)),
         "tags": {TAG_TARGET: node.name, TAG_TIER: tier.name},
     }
@@ -138,11 +148,11 @@ def _asset_kwargs(spec: PlatformSpec, node: Node, parts: dg.PartitionsDefinition
 def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                   parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(**_asset_kwargs(spec, node, parts, _resource_keys(target)))
-    def _backup(context: dg.AssetExecutionContext,
-                config: BackupRunConfig) -> dg.MaterializeResult:
+    def _backup(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from platform_assets.runs.backups import materialize_backup
 
-        return materialize_backup(context, config, spec, node, target)
+        return materialize_backup(context, BackupRunConfig(**context.op_config), spec, node,
+                                  target)
 
     return _backup
 
@@ -150,10 +160,10 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
 def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                 parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(**_asset_kwargs(spec, node, parts, {"object_storage"}))
-    def _copy(context: dg.AssetExecutionContext, config: BackupRunConfig) -> dg.MaterializeResult:
+    def _copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from platform_assets.runs.backups import materialize_copy
 
-        return materialize_copy(context, config, spec, node, target)
+        return materialize_copy(context, BackupRunConfig(**context.op_config), spec, node, target)
 
     return _copy
 

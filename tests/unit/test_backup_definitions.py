@@ -11,7 +11,12 @@ import pytest
 from dagster._utils.schedules import cron_string_iterator
 
 from jobs.backups import build as build_jobs
-from platform_assets.backup_assets import build_backup_assets, partitions_for, rpo_check_keys
+from platform_assets.backup_assets import (
+    BackupRunConfig,
+    build_backup_assets,
+    partitions_for,
+    rpo_check_keys,
+)
 from platform_assets.core.graph import build_graph
 from platform_assets.spec import load_spec
 from schedules.backups import build as build_schedules
@@ -145,3 +150,27 @@ def test_checks_that_cannot_read_the_backups_fail_with_the_cause() -> None:
         assert "S3 endpoint unreachable" in result.metadata["problems"].value, key
         ran += 1
     assert ran >= 3
+
+
+def test_backup_assets_run_config_is_what_dagster_infers_from_the_config_class() -> None:
+    """The assets share one schema instead of a ``config: BackupRunConfig`` parameter each: the
+    launchpad must show exactly what that parameter gave (fields, types, defaults, descriptions,
+    bounds: the config type's key hashes all of them)."""
+    from dagster._config.snap import snap_from_config_type
+
+    def fn(config):  # type: ignore[no-untyped-def]
+        del config
+
+    # The class itself, not the string this module's annotations would be (Dagster reads the
+    # parameter's annotation as it is).
+    fn.__annotations__ = {"config": BackupRunConfig, "return": None}
+    want = dg.asset(name="inferred")(fn).op.config_schema.as_field()
+    assets, _ = build_backup_assets(graph())
+    for a in assets:
+        got = a.op.config_schema.as_field()
+        assert got.config_type.key == want.config_type.key
+        assert snap_from_config_type(got.config_type) == snap_from_config_type(want.config_type)
+        assert (got.is_required, got.default_provided) == (want.is_required, want.default_provided)
+    run = BackupRunConfig(**{"retention_dry_run": True, "skip_retention": False,
+                             "part_size_mb": 16})
+    assert (run.retention_dry_run, run.part_size_mb) == (True, 16)
