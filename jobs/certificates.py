@@ -4,15 +4,16 @@
 does: it sets the ``Issuing`` condition to True with reason ``ManuallyTriggered`` through the
 status subresource (a PUT carrying the resourceVersion just read, so a concurrent change by
 cert-manager is a 409 and is re-read, never overwritten). The alert sensor launches it with
-``run_config_for``; a person launches it from the UI with the same config.
+``run_config_for``; a person launches it from the UI with the same config. What the op does to
+the Certificate is ``trigger_renewal`` in ``platform_assets/runs/certificates.py`` (imported by
+the run).
 """
 
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 
@@ -27,9 +28,6 @@ from platform_assets.names import (
     TAG_REMEDIATION,
     scoped,
 )
-
-if TYPE_CHECKING:  # the resource's methods are imported by the run, not when the location loads
-    from resources.kubernetes import KubernetesResource
 
 
 class RenewCertificateConfig(dg.Config):
@@ -122,38 +120,6 @@ def resolve_target(certs: EnvironmentCertificates | Graph,
                      "spec's certificate name)")
 
 
-def trigger_renewal(kubernetes: "KubernetesResource", namespace: str, name: str,
-                    now: datetime | None = None, attempts: int = 3) -> str:
-    """Set Issuing=True (ManuallyTriggered) on the Certificate; returns what happened.
-
-    Raises:
-        dg.Failure: the Certificate does not exist, or kept changing under us.
-    """
-    from kubernetes.dynamic.exceptions import ConflictError
-
-    from platform_assets.core.certs import (
-        CERT_MANAGER_API_VERSION,
-        AlreadyIssuing,
-        renewal_request,
-    )
-
-    for _ in range(attempts):
-        cert = kubernetes.get(CERT_MANAGER_API_VERSION, "Certificate", name, namespace)
-        if cert is None:
-            raise dg.Failure(f"Certificate {namespace}/{name} does not exist")
-        try:
-            body = renewal_request(cert, now or datetime.now(UTC))
-        except AlreadyIssuing as exc:
-            return f"skipped: {exc}"
-        try:
-            kubernetes.replace_status(body)
-        except ConflictError:
-            continue  # cert-manager wrote in between: read again
-        return f"Manually triggered issuance of Certificate {namespace}/{name}"
-    raise dg.Failure(f"Certificate {namespace}/{name} changed {attempts} times while setting "
-                     "its Issuing condition; try again")
-
-
 @dg.op(name=RENEW_CERTIFICATE_OP, required_resource_keys={"kubernetes"})
 def trigger_certificate_renewal(context: dg.OpExecutionContext,
                                 config: RenewCertificateConfig) -> str:
@@ -164,6 +130,8 @@ def trigger_certificate_renewal(context: dg.OpExecutionContext,
         config = RenewCertificateConfig(certificate=context.run.tags.get(TAG_CERTIFICATE, ""),
                                         environment=config.environment)
     namespace, name = resolve_target(certs, config)
+    from platform_assets.runs.certificates import trigger_renewal
+
     outcome = trigger_renewal(context.resources.kubernetes, namespace, name)
     context.log.info(outcome)
     context.add_output_metadata({"certificate": f"{namespace}/{name}", "outcome": outcome})

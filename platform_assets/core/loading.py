@@ -21,13 +21,6 @@ from pathlib import Path
 from typing import Protocol
 
 from platform_assets.core.graph import Graph, build_graph
-from platform_assets.core.manifest_policy import manifest_problems
-from platform_assets.core.manifests import (
-    MANIFEST_SUFFIXES,
-    ManifestError,
-    parse_manifests,
-    with_namespace,
-)
 from platform_assets.names import TAG_COMMIT
 from platform_assets.spec.loader import (
     SpecError,
@@ -36,7 +29,7 @@ from platform_assets.spec.loader import (
     pick_environment,
 )
 from platform_assets.spec.models import PlatformSpec
-from platform_assets.spec.source import DirectorySource, SpecSource
+from platform_assets.spec.source import MANIFEST_SUFFIXES, DirectorySource, SpecSource
 
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
@@ -70,6 +63,10 @@ def manifest_problems_in(source: SpecSource, spec_path: str,
                          spec: PlatformSpec) -> list[SpecProblem]:
     """Every manifest of ``spec`` in ``source`` that is malformed or that its component may not
     create (``core.manifest_policy``), as spec problems naming the manifest's file and line."""
+    # Parsing and judging manifests: the Git sensor and ``validate``, not the code location's load.
+    from platform_assets.core.manifest_policy import manifest_problems
+    from platform_assets.core.manifests import ManifestError, parse_manifests, with_namespace
+
     spec_dir = posixpath.dirname(spec_path)
     out: list[SpecProblem] = []
     for comp in spec.components:

@@ -11,8 +11,7 @@ from typing import Any
 
 from platform_assets.core import safeyaml
 from platform_assets.core.diff import copied
-
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+from platform_assets.spec.source import MANIFEST_SUFFIXES
 
 
 class ManifestError(ValueError):

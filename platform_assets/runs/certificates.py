@@ -1,9 +1,10 @@
 """What the certificate multi-asset does when a run executes it: observe every selected
 certificate (endpoints probed concurrently, cert-manager and IONOS Certificate Manager read),
 judge each on its own (``platform_assets.core.certs``) and turn the evaluations into
-materializations and ``valid`` check results. The assets are defined in
-``platform_assets/certificate_assets.py``; this module is imported by the run, not when the code
-location loads.
+materializations and ``valid`` check results; and what ``renew_certificate``'s op does to the
+Certificate (``trigger_renewal``). The assets are defined in
+``platform_assets/certificate_assets.py``, the job in ``jobs/certificates.py``; this module is
+imported by the run, not when the code location loads.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -181,3 +182,35 @@ def _spec_bundles(section: Certificates) -> list[str]:
     from resources.tls import ca_bundle_path
 
     return [p for p in [ca_bundle_path(section.ca_bundle, spec_base_dir())] if p]
+
+
+def trigger_renewal(kubernetes: "KubernetesResource", namespace: str, name: str,
+                    now: datetime | None = None, attempts: int = 3) -> str:
+    """Set Issuing=True (ManuallyTriggered) on the Certificate; returns what happened.
+
+    Raises:
+        dg.Failure: the Certificate does not exist, or kept changing under us.
+    """
+    from kubernetes.dynamic.exceptions import ConflictError
+
+    from platform_assets.core.certs import (
+        CERT_MANAGER_API_VERSION,
+        AlreadyIssuing,
+        renewal_request,
+    )
+
+    for _ in range(attempts):
+        cert = kubernetes.get(CERT_MANAGER_API_VERSION, "Certificate", name, namespace)
+        if cert is None:
+            raise dg.Failure(f"Certificate {namespace}/{name} does not exist")
+        try:
+            body = renewal_request(cert, now or datetime.now(UTC))
+        except AlreadyIssuing as exc:
+            return f"skipped: {exc}"
+        try:
+            kubernetes.replace_status(body)
+        except ConflictError:
+            continue  # cert-manager wrote in between: read again
+        return f"Manually triggered issuance of Certificate {namespace}/{name}"
+    raise dg.Failure(f"Certificate {namespace}/{name} changed {attempts} times while setting "
+                     "its Issuing condition; try again")

@@ -13,6 +13,9 @@ import posixpath
 from pathlib import Path
 from typing import Protocol
 
+# The files of a manifest directory that hold manifests (others are left alone).
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
 
 class SpecSource(Protocol):
     """A tree of files: paths are relative to its root and use ``/``."""

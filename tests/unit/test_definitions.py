@@ -25,6 +25,9 @@ RUNTIME_ONLY = [
     "platform_assets.core.certs",  # judging certificates: the audit, renewals and probes
     "platform_assets.core.check_alerts",  # alerting on failed checks: a sensor tick
     "platform_assets.core.gitchanges",  # what a commit changed: a sensor tick
+    "platform_assets.core.diff",  # diffing objects: the reconcile engine
+    "platform_assets.core.manifest_policy",  # judging manifests: the Git sensor and validate
+    "platform_assets.core.manifests",  # parsing manifests: a reconcile (load digests bytes)
     "platform_assets.core.ports",  # the Protocols engines type resources as
     "platform_assets.core.remediation",  # deciding remediations: a sensor tick
     "platform_assets.core.retention",  # restore points and RPO: backup checks
