@@ -7,12 +7,18 @@ change, which leftovers to prune (objects with our labels, or in our inventory, 
 no longer has; Secrets only from the inventory) and the inventory ConfigMap to write last, or
 first when a later run could not find an object without it (``write_ahead``). An object whose
 applied-hash annotation equals the spec's is only corrected when its drift mode allows.
+
+The inventory lives in the component's namespace, so a component moved to another namespace
+would no longer find the last one. Each materialization records the namespaces an inventory of
+the component may still be in (``INVENTORY_NAMESPACES``); a run reads the inventories of the
+others (``retired_inventories``), prunes what they list like any leftover, and deletes each
+after the new inventory is written (``ComponentPlan.retired``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from platform_assets.core import desired, immutable, ownership
 from platform_assets.core.calendar import Gate
@@ -28,6 +34,19 @@ from platform_assets.spec.models import Component
 
 ObjId = tuple[str, str, str, str]
 ListGroup = tuple[str, str, str]  # apiVersion, kind, namespace ("" for cluster-scoped)
+
+# The materialization metadata naming, comma-separated, the namespaces where an inventory of
+# the component may remain after the run (its own, and those of a move not pruned yet).
+INVENTORY_NAMESPACES = "inventory_namespaces"
+
+
+def retired_inventories(component: Component, recorded: Mapping[str, object]) -> list[ObjId]:
+    """The inventories of ``component`` outside its namespace that the last materialization's
+    metadata (``recorded``) says may remain: its ``INVENTORY_NAMESPACES``, and its
+    ``namespace`` (what a materialization recorded before that key existed)."""
+    names = f"{recorded.get(INVENTORY_NAMESPACES) or ''},{recorded.get('namespace') or ''}"
+    return [("v1", "ConfigMap", ns, desired.inventory_name(component.name))
+            for ns in sorted({n.strip() for n in names.split(",")} - {"", component.namespace})]
 
 
 def namespaces_of(component: Component, objs: desired.ComponentObjects) -> list[str]:
@@ -50,20 +69,24 @@ def observe_names(objs: desired.ComponentObjects) -> set[ObjId]:
     return {oid for oid in map(desired.obj_id, objs.all) if oid[1] in READ_BY_NAME_KINDS}
 
 
-def prune_groups(objs: desired.ComponentObjects, inventory: Json | None) -> set[ListGroup]:
-    """Kinds and namespaces the last inventory lists that the spec no longer has: listed too,
-    so their objects can be pruned (kinds read by name excepted: ``prune_names``)."""
-    listed = {(a, k, ns) for a, k, ns, _ in desired.parse_inventory(inventory)
-              if k not in READ_BY_NAME_KINDS}
+def _listed(inventories: Iterable[Json | None]) -> set[ObjId]:
+    return {oid for inventory in inventories for oid in desired.parse_inventory(inventory)}
+
+
+def prune_groups(objs: desired.ComponentObjects, *inventories: Json | None) -> set[ListGroup]:
+    """Kinds and namespaces the last inventories (its own, and ``retired_inventories``) list
+    that the spec no longer has: listed too, so their objects can be pruned (kinds read by name
+    excepted: ``prune_names``)."""
+    listed = {oid[:3] for oid in _listed(inventories) if oid[1] not in READ_BY_NAME_KINDS}
     return listed - observe_groups(objs)
 
 
-def prune_names(objs: desired.ComponentObjects, inventory: Json | None) -> set[ObjId]:
-    """Objects of the kinds read by name that the last inventory lists and the spec no longer
+def prune_names(objs: desired.ComponentObjects, *inventories: Json | None) -> set[ObjId]:
+    """Objects of the kinds read by name that the last inventories list and the spec no longer
     has: read by name too, so they can be pruned. Only the inventory can name them, so a run
     writes a new one into the inventory before applying it (``write_ahead``): a run that dies
     between the two leaves it inventoried, and a later run finds it."""
-    listed = {oid for oid in desired.parse_inventory(inventory) if oid[1] in READ_BY_NAME_KINDS}
+    listed = {oid for oid in _listed(inventories) if oid[1] in READ_BY_NAME_KINDS}
     return listed - observe_names(objs)
 
 
@@ -83,16 +106,26 @@ class ComponentPlan:
     # It is ``inventory`` itself when nothing is pruned, which then is not applied again.
     write_ahead: Json | None = None
     write_ahead_before: ObjId | None = None
+    # Inventories left in the namespaces the component moved from (``retired_inventories``),
+    # to delete once the new inventory is written: a run killed before finds them again.
+    retired: list[tuple[ObjId, Change]] = field(default_factory=list)
 
     @property
     def pruned(self) -> int:
         """How many objects this plan deletes because the spec no longer has them."""
-        return sum(1 for _, c in self.prunes if c.writes)
+        return sum(1 for _, c in [*self.prunes, *self.retired] if c.writes)
+
+    def inventory_namespaces(self, namespace: str, applied: bool) -> str:
+        """``INVENTORY_NAMESPACES`` after the run: the component's ``namespace`` and those
+        whose retired inventory stays (not deleted, or nothing ``applied``: a dry run)."""
+        stay = {oid[2] for oid, change in self.retired if not (applied and change.writes)}
+        return ",".join(sorted({namespace} | stay))
 
 
 def plan_component(path: str, component: Component, objs: desired.ComponentObjects,
                    observed: Mapping[ObjId, Json], missing_namespaces: Collection[str],
-                   gate: Gate, unread: Collection[ObjId] = ()) -> ComponentPlan:
+                   gate: Gate, unread: Collection[ObjId] = (),
+                   retired: Collection[ObjId] = ()) -> ComponentPlan:
     """Decide every change of ``component``.
 
     Args:
@@ -106,6 +139,8 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
         unread: objects of ``prune_names`` the run may not read (403: the RBAC of a spec
             that no longer has them names them no more): kept in the inventory, not pruned,
             reported as orphans.
+        retired: the ``retired_inventories`` of a component that moved namespace; those
+            observed are deleted after the new inventory, what they list pruned.
     """
     plan = Plan(path)
     mode = component.drift
@@ -124,8 +159,11 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
               for oid, want in want_ids.items()}
     wanted = {*changes, desired.obj_id(objs.inventory)}
     leftovers = [oid for oid in observed if oid not in wanted]
-    prunes, orphans = _leftovers(plan, component, observed, leftovers, gate)
+    prunes, orphans = _leftovers(plan, component, observed, leftovers, gate,
+                                 _moved(component, observed, retired))
     kept = [_with_id(observed[oid], oid) for oid, ch in prunes if ch.action != "delete"]
+    old = [(oid, ch) for oid, ch in prunes if oid in retired]
+    prunes = [(oid, ch) for oid, ch in prunes if oid not in retired]
     for a, k, ns, name in sorted(unread):
         kept.append({"apiVersion": a, "kind": k, "metadata": {"name": name, "namespace": ns}})
         address = desired.obj_address(kept[-1])
@@ -139,7 +177,21 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
     plan.add(inv_change)
     ahead, before = write_ahead(component, inventory, have_inventory, changes)
     return ComponentPlan(plan, bodies, changes, prunes, orphans, inventory, inv_change,
-                         ahead if inv_change.writes else None, before)
+                         ahead if inv_change.writes else None, before, old)
+
+
+def _moved(component: Component, observed: Mapping[ObjId, Json],
+           retired: Collection[ObjId]) -> dict[ObjId, str]:
+    """Why each object a retired inventory lists (and the inventory itself) is a leftover."""
+    out: dict[ObjId, str] = {}
+    for rid in retired:
+        if rid in observed:
+            why = (f"no longer in the spec: the component moved to namespace "
+                   f"{component.namespace} (listed by its inventory in {rid[2]})")
+            out.update(dict.fromkeys(desired.parse_inventory(observed[rid]), why))
+            out[rid] = (f"the component's inventory in {rid[2]}, retired: the component moved "
+                        f"to namespace {component.namespace}")
+    return out
 
 
 def found_later(oid: ObjId, listed: Collection[ObjId], inventory: ObjId) -> bool:
@@ -315,7 +367,7 @@ def _with_id(obj: Json, oid: ObjId) -> Json:
 
 
 def _leftovers(plan: Plan, component: Component, observed: Mapping[ObjId, Json],
-               leftovers: Iterable[ObjId], gate: Gate,
+               leftovers: Iterable[ObjId], gate: Gate, reasons: Mapping[ObjId, str],
                ) -> tuple[list[tuple[ObjId, Change]], list[str]]:
     prunes: list[tuple[ObjId, Change]] = []
     orphans: list[str] = []
@@ -334,5 +386,6 @@ def _leftovers(plan: Plan, component: Component, observed: Mapping[ObjId, Json],
             prunes.append((oid, plan.add(Change(
                 address, "no-op", reason=f"being deleted (finalizers: {held})"))))
             continue
-        prunes.append((oid, plan.add(delete_change(address, gate, mode=component.drift))))
+        why = reasons.get(oid, "no longer in the spec")
+        prunes.append((oid, plan.add(delete_change(address, gate, why, component.drift))))
     return prunes, orphans

@@ -6,8 +6,10 @@ across namespaces, filtered by the component's label; Secrets by name); planning
 ``core.component_plan.plan_component``; apply writes only what the plan says changed
 (namespaces, objects, prunes, then the inventory; ahead of a Secret the inventory does not
 list, or of the first object of a kind and namespace it does not name, the inventory is written
-first: ``ComponentPlan.write_ahead``); verify waits for the health targets with the injected
-clock and sleeper (the first look uses what observe and apply returned).
+first: ``ComponentPlan.write_ahead``; the inventories a namespace move left behind, found from
+the last materialization's metadata, after it: ``ComponentPlan.retired``); verify waits for the
+health targets with the injected clock and sleeper (the first look uses what observe and apply
+returned).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from platform_assets.core import desired, immutable, preflight
 from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import (
+    INVENTORY_NAMESPACES,
     ComponentPlan,
     ListGroup,
     ObjId,
@@ -30,6 +33,7 @@ from platform_assets.core.component_plan import (
     plan_component,
     prune_groups,
     prune_names,
+    retired_inventories,
 )
 from platform_assets.core.graph import Node
 from platform_assets.core.health import (
@@ -130,6 +134,7 @@ class ComponentState:
     observed: dict[ObjId, Json] = field(default_factory=dict)
     missing_ns: list[str] = field(default_factory=list)
     unread: list[ObjId] = field(default_factory=list)  # inventoried Secrets the run may not read
+    retired: list[ObjId] = field(default_factory=list)  # inventories a namespace move left
     no_cluster: bool = False  # a dry run before the cluster exists
     notes: list[str] = field(default_factory=list)
     result: ComponentPlan | None = None
@@ -211,14 +216,17 @@ class ComponentHandler:
         _read_into(view, st, groups)
         st.missing_ns = [ns for ns in namespaces if not view.namespace_exists(ns)]
         inventory = st.observed.get(desired.obj_id(st.objs.inventory))
-        _read_into(view, st, prune_groups(st.objs, inventory))
-        _read_named(view, st, names, prune_names(st.objs, inventory))
+        st.retired = retired_inventories(comp, opts.previous_metadata)
+        _read_into(view, st, {oid[:3] for oid in st.retired})
+        old = [st.observed.get(oid) for oid in st.retired]
+        _read_into(view, st, prune_groups(st.objs, inventory, *old))
+        _read_named(view, st, names, prune_names(st.objs, inventory, *old))
         return st
 
     def plan(self, rt: Runtime, st: ComponentState, opts: Options,
              gate: Gate) -> ReconcileOutcome:
         st.result = plan_component(st.node.path, st.comp, st.objs, st.observed, st.missing_ns,
-                                   gate, unread=st.unread)
+                                   gate, unread=st.unread, retired=st.retired)
         st.result.plan.notes.extend(st.notes)
         return ReconcileOutcome(st.result.plan, orphans=list(st.result.orphans))
 
@@ -256,6 +264,12 @@ class ComponentHandler:
             view.wrote(guarded(f"APPLY {planned.inventory_change.address}",
                                partial(k8s.apply, planned.inventory)))
             out.writes += 1
+        for oid, change in planned.retired:
+            if change.writes:  # the new inventory lists what is left: this one may go
+                guarded(f"DELETE {change.address}",
+                        partial(k8s.delete, oid[0], oid[1], oid[3], oid[2] or None))
+                view.deleted(oid)
+                out.writes += 1
         out.writes += self._request_sync(rt, st)
 
     @staticmethod
@@ -321,6 +335,8 @@ class ComponentHandler:
         out.metadata.update({
             "namespace": comp.namespace, "objects": len(objs.objects),
             "inventory": desired.inventory_name(comp.name),
+            INVENTORY_NAMESPACES: st.planned.inventory_namespaces(
+                comp.namespace, applied=not opts.dry_run),
             "applied": sum(1 for c in out.plan.changes if c.writes and c.action != "delete"),
             "pruned": st.planned.pruned,
             "health": ", ".join(f"{k}={v}" for k, v in sorted(status.items())) or "n/a",

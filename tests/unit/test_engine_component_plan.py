@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from platform_assets.core import desired
 from platform_assets.core.calendar import Gate
@@ -14,6 +15,7 @@ from platform_assets.core.component_plan import (
     plan_component,
     prune_groups,
     prune_names,
+    retired_inventories,
     write_ahead,
 )
 from platform_assets.core.redact import REDACTED
@@ -226,3 +228,49 @@ def test_another_handler_names_its_objects_in_the_inventory_before_writing_them(
     more = inventory_ahead(comp, have, [pull])
     assert more is not None
     assert [oid[3] for oid in desired.parse_inventory(more)] == ["web", "web-config", "web-pull"]
+
+
+def test_the_inventories_a_move_left_are_found_from_the_recorded_namespaces() -> None:
+    """Every recorded namespace but the component's own holds a retired inventory; a
+    materialization from before ``inventory_namespaces`` recorded only ``namespace``."""
+    comp = component(namespace="web2")
+    inv = "platform-ops-inventory-web"
+    assert retired_inventories(comp, {}) == []
+    assert retired_inventories(comp, {"namespace": "web2"}) == []
+    assert retired_inventories(comp, {"namespace": "web"}) == [("v1", "ConfigMap", "web", inv)]
+    assert retired_inventories(comp, {"namespace": "web2", "inventory_namespaces": "a,web2"}) \
+        == [("v1", "ConfigMap", "a", inv)]
+
+
+def test_a_moved_component_prunes_what_its_old_inventory_lists_after_the_new_one() -> None:
+    """What the old inventory lists is pruned with the move as its reason; the old inventory
+    goes last (``retired``), after the new one, which lists every deferred prune, the old
+    inventory included, so a later run still finds them."""
+    old = component()
+    before = applied(objects(old, [DEPLOYMENT, CONFIG]))
+    comp = component(namespace="web2")
+    objs = objects(comp, [DEPLOYMENT, CONFIG])
+    retired = retired_inventories(comp, {"namespace": "web"})
+    have = {**before, **applied(objs)}
+    result = plan_component("platform/web", comp, objs, have, [], OPEN, retired=retired)
+    assert [c.address for _, c in result.prunes] == [
+        "apps/v1 Deployment web/web", "v1 ConfigMap web/web-config"]
+    assert [(oid, c.action) for oid, c in result.retired] == [(retired[0], "delete")]
+    reasons = {c.address: c.reason for c in result.plan.changes if c.action == "delete"}
+    assert reasons["v1 ConfigMap web/web-config"] == (
+        "no longer in the spec: the component moved to namespace web2 (listed by its "
+        "inventory in web)")
+    assert reasons["v1 ConfigMap web/platform-ops-inventory-web"] == (
+        "the component's inventory in web, retired: the component moved to namespace web2")
+    assert result.pruned == 3
+    assert result.inventory_namespaces("web2", applied=True) == "web2"
+    assert result.inventory_namespaces("web2", applied=False) == "web,web2"
+
+    deferred = plan_component("platform/web", comp, objs, have, [], CLOSED, retired=retired)
+    assert {c.action for _, c in [*deferred.prunes, *deferred.retired]} == {"deferred"}
+    assert "v1/ConfigMap/web/platform-ops-inventory-web" in json.loads(
+        deferred.inventory["data"]["objects"])
+    assert deferred.inventory_namespaces("web2", applied=True) == "web,web2"
+    gone = plan_component("platform/web", comp, objs, applied(objs), [], OPEN, retired=retired)
+    assert not gone.prunes and not gone.retired
+    assert gone.inventory_namespaces("web2", applied=True) == "web2"

@@ -374,10 +374,10 @@ class KilledAfter(SecretsByName):
         return super().apply(obj, force, dry_run, subresource)
 
 
-def inventoried(k8s: FakeCluster, ns: str = "web") -> list[str]:
+def inventoried(k8s: FakeCluster, ns: str = "web", component: str = "") -> list[str]:
     import json
 
-    inv = k8s.objects[("v1", "ConfigMap", ns, f"platform-ops-inventory-{ns}")]
+    inv = k8s.objects[("v1", "ConfigMap", ns, f"platform-ops-inventory-{component or ns}")]
     return list(json.loads(inv["data"]["objects"]))
 
 
@@ -549,3 +549,96 @@ def test_a_secret_written_during_the_run_is_read_as_written(tmp_path: Path) -> N
     view.deleted(oid)
     assert view.named([oid], "web") == ({}, [])
     assert view.gets == 1
+
+
+def moved(text: str) -> str:
+    """The unit spec with the web component moved to namespace ``web2``."""
+    return text.replace("    namespace: web\n", "    namespace: web2\n")
+
+
+def test_a_component_moved_to_another_namespace_prunes_what_it_left_in_the_old_one(
+        tmp_path: Path) -> None:
+    """The spec moves the component from ``web`` to ``web2``. The inventory in ``web`` is no
+    longer the component's, so the run finds it where the last materialization recorded it
+    (its ``inventory_namespaces``, else its ``namespace``) and prunes what it lists, the
+    Secret included, with the reason shown in the plan, then that inventory itself, after the
+    new one is written. A later run writes nothing."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName()
+    first = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    assert first.writes == 5
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=moved)
+    web = graph.nodes[component_key("platform", "web")]
+    outcome = engine(graph, k8s).reconcile(web, Options(
+        force=True, previous_metadata=first.metadata))
+    deleted = [c for c in outcome.plan.changes if c.action == "delete"]
+    assert sorted(c.address for c in deleted) == [
+        "apps/v1 Deployment web/web", "v1 ConfigMap web/platform-ops-inventory-web",
+        "v1 ConfigMap web/web-config", "v1 Secret web/web-token"]
+    assert all("moved to namespace web2" in c.reason for c in deleted), \
+        [c.reason for c in deleted]
+    assert sorted(k for k in k8s.objects if k[1] != "Namespace") == [
+        ("apps/v1", "Deployment", "web2", "web"),
+        ("v1", "ConfigMap", "web2", "platform-ops-inventory-web"),
+        ("v1", "ConfigMap", "web2", "web-config"), ("v1", "Secret", "web2", "web-token")]
+    assert outcome.metadata["inventory_namespaces"] == "web2"
+    assert k8s.secret_lists == []
+    k8s.writes.clear()
+    again = engine(graph, k8s).reconcile(web, Options(previous_metadata=outcome.metadata))
+    assert again.writes == 0 and not k8s.writes, again.plan.to_text()
+
+
+def test_a_move_outside_the_window_keeps_the_old_inventory_until_the_prune_runs(
+        tmp_path: Path) -> None:
+    """Outside a maintenance window the prunes are deferred: the old inventory stays, the new
+    one lists what is deferred, and the metadata still names the old namespace; a dry run
+    keeps naming it too. The run inside the window prunes and drops it."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName()
+    first = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=moved)
+    web = graph.nodes[component_key("platform", "web")]
+    deferred = engine(graph, k8s).reconcile(web, Options(previous_metadata=first.metadata))
+    assert deferred.plan.counts()["deferred"] == 4
+    assert ("v1", "ConfigMap", "web", "platform-ops-inventory-web") in k8s.objects
+    assert "v1/Secret/web/web-token" in inventoried(k8s, "web2", "web")
+    assert deferred.metadata["inventory_namespaces"] == "web,web2"
+    dry = engine(graph, k8s).reconcile(web, Options(
+        dry_run=True, force=True, previous_metadata=deferred.metadata))
+    assert dry.metadata["inventory_namespaces"] == "web,web2"
+    done = engine(graph, k8s).reconcile(web, Options(force=True, previous_metadata=dry.metadata))
+    assert done.metadata["inventory_namespaces"] == "web2"
+    assert not [k for k in k8s.objects if k[2] == "web" and k[1] != "Namespace"]
+    assert inventoried(k8s, "web2", "web") == [
+        "apps/v1/Deployment/web2/web", "v1/ConfigMap/web2/web-config", "v1/Secret/web2/web-token"]
+
+
+def test_a_move_killed_midway_converges(tmp_path: Path) -> None:
+    """The run of the move dies right after its first Secret in the new namespace (the new
+    inventory written ahead of it, the old one untouched): it recorded nothing, so the next run
+    reads the old inventory from the same metadata, prunes, and a third writes nothing."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = KilledAfter()
+    k8s.kill = False
+    first = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    k8s.kill, k8s.applied = True, []
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=moved)
+    web = graph.nodes[component_key("platform", "web")]
+    with pytest.raises(ReconcileError, match="the run was killed"):
+        engine(graph, k8s).reconcile(web, Options(force=True, previous_metadata=first.metadata))
+    assert k8s.applied == ["Namespace/web2", "ConfigMap/web-config",
+                           "ConfigMap/platform-ops-inventory-web", "Secret/web-token"]
+    k8s.kill = False
+    outcome = engine(graph, k8s).reconcile(web, Options(force=True,
+                                                        previous_metadata=first.metadata))
+    assert outcome.metadata["pruned"] == 4
+    assert not [k for k in k8s.objects if k[2] == "web" and k[1] != "Namespace"]
+    k8s.writes.clear()
+    again = engine(graph, k8s).reconcile(web, Options(previous_metadata=outcome.metadata))
+    assert again.writes == 0 and not k8s.writes, again.plan.to_text()
