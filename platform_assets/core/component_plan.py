@@ -41,12 +41,14 @@ INVENTORY_NAMESPACES = "inventory_namespaces"
 
 
 def retired_inventories(component: Component, recorded: Mapping[str, object]) -> list[ObjId]:
-    """The inventories of ``component`` outside its namespace that the last materialization's
-    metadata (``recorded``) says may remain: its ``INVENTORY_NAMESPACES``, and its
-    ``namespace`` (what a materialization recorded before that key existed)."""
+    """The inventories of ``component`` outside its namespace that may remain: in its
+    ``previous_namespaces``, and where the last materialization's metadata (``recorded``)
+    says: its ``INVENTORY_NAMESPACES``, and its ``namespace`` (what a materialization recorded
+    before that key existed)."""
     names = f"{recorded.get(INVENTORY_NAMESPACES) or ''},{recorded.get('namespace') or ''}"
+    found = {n.strip() for n in names.split(",")} | set(component.previous_namespaces)
     return [("v1", "ConfigMap", ns, desired.inventory_name(component.name))
-            for ns in sorted({n.strip() for n in names.split(",")} - {"", component.namespace})]
+            for ns in sorted(found - {"", component.namespace})]
 
 
 def namespaces_of(component: Component, objs: desired.ComponentObjects) -> list[str]:

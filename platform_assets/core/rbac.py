@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from platform_assets.core import desired
 from platform_assets.core.immutable import replaceable
 from platform_assets.core.manifests import (
     CLUSTER_SCOPED_KINDS,
@@ -330,6 +331,7 @@ def _components(c: _Collector, spec: PlatformSpec,
                            ("apps/v1", "DaemonSet"), ("v1", "PersistentVolumeClaim")):
                 c.add(comp.namespace, api, k, READ)
         _input_secrets(c, comp, verbs)
+        _moved_from(c, comp, manifests.get(comp.name, []))
         for check in comp.health:
             api = check.api_version or _default_api_version(check.kind, objects_by_kind)
             scope = None if check.kind in CLUSTER_SCOPED_KINDS else \
@@ -354,6 +356,30 @@ def _input_secrets(c: _Collector, comp: Component, verbs: tuple[str, ...]) -> No
         kind, name = wiring.target
         if kind == "Secret":
             c.add(comp.namespace, "v1", "Secret", granted, names=[name])
+
+
+def _moved_from(c: _Collector, comp: Component, objects: Iterable[Mapping[str, Any]]) -> None:
+    """What pruning a component's ``previous_namespaces`` needs, where it prunes: delete, by
+    name, of its old inventory and of each object it applies in its namespace (its Flux object
+    and wired Secrets included), as it left them there; get of those read by name (Secrets).
+    The reads are the cluster-wide lists its kinds already have; nothing else is granted there,
+    so no object can be written in a namespace the component left."""
+    if not comp.prune:
+        return
+    flux = desired.flux_object(comp)
+    inventory = desired.inventory_name(comp.name)
+    named = [(str(o["apiVersion"]), str(o["kind"]), str(o["metadata"]["name"]))
+             for o in objects if o["kind"] != "Namespace" and
+             _scope(o, comp.namespace) == comp.namespace]
+    named += [("v1", "ConfigMap", inventory)]
+    named += [("v1", kind, name) for kind, name in (w.target for w in comp.inputs.wirings)
+              if kind == "Secret"]
+    if flux and desired.obj_id(flux)[2] == comp.namespace:
+        named += [(flux["apiVersion"], flux["kind"], flux["metadata"]["name"])]
+    for ns in sorted(set(comp.previous_namespaces) - {comp.namespace}):
+        for api_version, kind, name in sorted(set(named)):
+            verbs = ("get", "delete") if kind in READ_BY_NAME_KINDS else ("delete",)
+            c.add(ns, api_version, kind, verbs, names=[name])
 
 
 # Kinds a restore drill never restores (``backups/drills.py`` skips them; the drill Role has no

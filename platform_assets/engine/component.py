@@ -256,9 +256,7 @@ class ComponentHandler:
             out.writes += 1
         for oid, change in planned.prunes:
             if change.writes:
-                guarded(f"DELETE {change.address}",
-                        partial(k8s.delete, oid[0], oid[1], oid[3], oid[2] or None))
-                view.deleted(oid)
+                _prune(rt, st, oid, change.address)
                 out.writes += 1
         if planned.inventory_change.writes and ahead is not planned.inventory:
             view.wrote(guarded(f"APPLY {planned.inventory_change.address}",
@@ -266,9 +264,7 @@ class ComponentHandler:
             out.writes += 1
         for oid, change in planned.retired:
             if change.writes:  # the new inventory lists what is left: this one may go
-                guarded(f"DELETE {change.address}",
-                        partial(k8s.delete, oid[0], oid[1], oid[3], oid[2] or None))
-                view.deleted(oid)
+                _prune(rt, st, oid, change.address)
                 out.writes += 1
         out.writes += self._request_sync(rt, st)
 
@@ -395,6 +391,24 @@ class ComponentHandler:
                 return status, pending
             rt.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def _prune(rt: Runtime, st: ComponentState, oid: ObjId, address: str) -> None:
+    """Delete a leftover. Refused (403) in a namespace the component moved from, the deployed
+    RBAC does not know the move: say what grants it."""
+    api, kind, ns, name = oid
+    try:
+        guarded(f"DELETE {address}", partial(rt.cluster().delete, api, kind, name, ns or None))
+    except ReconcileError as exc:
+        moved = ns in {r[2] for r in st.retired} and ns not in st.comp.previous_namespaces
+        if not moved or api_status(exc.__cause__)[0] != 403:
+            raise
+        raise ReconcileError(
+            f"component {st.comp.name}: the run may not delete {address} (403), left in "
+            f"namespace {ns} the component moved from: add `previous_namespaces: [{ns}]` to "
+            f"component {st.comp.name} and apply `python -m platform_assets rbac` for this "
+            "spec; the next reconcile prunes it") from exc
+    rt.view().deleted(oid)
 
 
 def _delete_for_replace(rt: Runtime, st: ComponentState, oid: ObjId, address: str) -> int:

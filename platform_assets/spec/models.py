@@ -1268,6 +1268,10 @@ class Component(Model):
         "immutable field: a Deployment's selector, a Job's template, docs/reconcile.md) may "
         "delete and re-create the object, inside a maintenance window; never for "
         "PersistentVolumeClaims and PersistentVolumes")
+    previous_namespaces: list[Name] = Field(
+        default_factory=_empty, description="the namespaces the component moved from: the run "
+        "account may delete there, by name, what the component applies and its old inventory, "
+        "until the prune of the move has run and this is emptied (docs/reconcile.md)")
     owners: list[str] = Field(default_factory=_empty)
     description: str = ""
 

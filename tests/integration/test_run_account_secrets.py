@@ -1,8 +1,9 @@
 """The run account's Secrets on the sandbox (RBAC as kube-apiserver's, sandbox/kubernetes/rbac.py):
 a Secret, or an object of a kind the inventory did not name, applied by a run killed before its
-inventory is still pruned once it leaves the spec, and no Secret request of a reconcile is
-refused (it asks with a SelfSubjectAccessReview,
-pkg/registry/authorization/selfsubjectaccessreview/rest.go, instead of trying the list)."""
+inventory is still pruned once it leaves the spec, as is what a component moved to another
+namespace left in the old one, and no Secret request of a reconcile is refused (it asks with a
+SelfSubjectAccessReview, pkg/registry/authorization/selfsubjectaccessreview/rest.go, instead of
+trying the list)."""
 
 from __future__ import annotations
 
@@ -169,3 +170,83 @@ def test_an_object_of_a_new_kind_a_killed_run_applied_is_pruned_by_the_run_accou
     COUNTER.reset()
     again = engine(graph, runner).reconcile(graph.nodes[WEB])
     assert again.writes == 0 and k8s_writes() == 0, again.plan.to_text()
+
+
+def test_what_a_component_moved_to_another_namespace_left_is_pruned_by_the_run_account(
+        sandbox_k8s: tuple[KubernetesService, KubernetesResource], tmp_path: Path) -> None:
+    """The spec moves the component from ``web`` to ``web2`` with ``previous_namespaces:
+    [web]``; the RBAC derived from it replaces the old one (the old namespace's Role deleted, as
+    a deploy that prunes does), so in ``web`` the run may only delete what the component
+    applies, by name, and read its Secret by name. The run finds the old inventory where the
+    last materialization recorded it, prunes the Deployment, the ConfigMap and the Secret
+    there, then that inventory; nothing is refused and a second run writes nothing."""
+    svc, admin = sandbox_k8s
+    graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET])
+    runner = run_account(admin, graph, tmp_path)
+    first = engine(graph, runner).reconcile(graph.nodes[WEB])
+    assert admin.get("v1", "Secret", "web-token", "web") is not None
+
+    graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET], edit=lambda s: s
+                       .replace("    namespace: web\n",
+                                "    namespace: web2\n    previous_namespaces: [web]\n"))
+    for kind in ("RoleBinding", "Role"):
+        admin.delete("rbac.authorization.k8s.io/v1", kind, "platform-ops-runner", "web")
+    runner = run_account(admin, graph, tmp_path)
+    assert runner.may("patch", "apps/v1", "Deployment", "web") is False
+    assert runner.may("create", "v1", "ConfigMap", "web") is False
+    svc.authorizer.denials.clear()
+    COUNTER.reset()
+    outcome = engine(graph, runner).reconcile(graph.nodes[WEB], Options(
+        force=True, previous_metadata=first.metadata))
+    deleted = sorted(c.address for c in outcome.plan.changes if c.action == "delete")
+    assert deleted == [
+        "apps/v1 Deployment web/web", "v1 ConfigMap web/platform-ops-inventory-web",
+        "v1 ConfigMap web/web-config", "v1 Secret web/web-token"]
+    assert outcome.metadata["inventory_namespaces"] == "web2"
+    # Three objects and the inventory in web2 (the namespace came with the RBAC), four deletes.
+    assert outcome.writes == 8 and k8s_writes() == 8, outcome.plan.to_text()
+    assert admin.list_managed("v1", "ConfigMap", "web", "platform-ops/component=web") == []
+    assert admin.get("v1", "Secret", "web-token", "web") is None
+    assert admin.get("apps/v1", "Deployment", "web", "web") is None
+    assert admin.get("v1", "Secret", "web-token", "web2") is not None
+    assert not svc.authorizer.denials, list(svc.authorizer.denials)
+
+    COUNTER.reset()
+    again = engine(graph, runner).reconcile(graph.nodes[WEB], Options(
+        previous_metadata=outcome.metadata))
+    assert again.writes == 0 and k8s_writes() == 0, again.plan.to_text()
+
+
+def test_a_move_the_rbac_does_not_know_fails_saying_how_to_grant_it(
+        sandbox_k8s: tuple[KubernetesService, KubernetesResource], tmp_path: Path) -> None:
+    """The same move without ``previous_namespaces``: the RBAC derived from that spec grants
+    nothing in ``web``, so the prune there is refused (403) and the component fails naming the
+    field and the command; the run after them prunes, and the old inventory was kept until
+    then (a failed run records no materialization, so the same metadata finds it)."""
+    _, admin = sandbox_k8s
+    graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET])
+    runner = run_account(admin, graph, tmp_path)
+    first = engine(graph, runner).reconcile(graph.nodes[WEB])
+    for kind in ("RoleBinding", "Role"):
+        admin.delete("rbac.authorization.k8s.io/v1", kind, "platform-ops-runner", "web")
+
+    def moved(previous: str) -> Graph:
+        return make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET],
+                          edit=lambda s: s.replace("    namespace: web\n",
+                                                   f"    namespace: web2\n{previous}"))
+
+    graph = moved("")
+    runner = run_account(admin, graph, tmp_path)
+    with pytest.raises(ReconcileError, match=r"may not delete .* web/.*\(403\), left in "
+                       r"namespace web .* add `previous_namespaces: \[web\]` to component web"):
+        engine(graph, runner).reconcile(graph.nodes[WEB], Options(
+            force=True, previous_metadata=first.metadata))
+    assert admin.get("v1", "ConfigMap", "platform-ops-inventory-web", "web") is not None
+
+    graph = moved("    previous_namespaces: [web]\n")
+    runner = run_account(admin, graph, tmp_path)
+    outcome = engine(graph, runner).reconcile(graph.nodes[WEB], Options(
+        force=True, previous_metadata=first.metadata))
+    assert outcome.metadata["pruned"] == 4
+    assert admin.list_managed("v1", "ConfigMap", "web", "platform-ops/component=web") == []
+    assert admin.get("v1", "Secret", "web-token", "web") is None

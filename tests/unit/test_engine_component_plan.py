@@ -231,8 +231,8 @@ def test_another_handler_names_its_objects_in_the_inventory_before_writing_them(
 
 
 def test_the_inventories_a_move_left_are_found_from_the_recorded_namespaces() -> None:
-    """Every recorded namespace but the component's own holds a retired inventory; a
-    materialization from before ``inventory_namespaces`` recorded only ``namespace``."""
+    """Every recorded or declared namespace but the component's own holds a retired inventory;
+    a materialization from before ``inventory_namespaces`` recorded only ``namespace``."""
     comp = component(namespace="web2")
     inv = "platform-ops-inventory-web"
     assert retired_inventories(comp, {}) == []
@@ -240,6 +240,9 @@ def test_the_inventories_a_move_left_are_found_from_the_recorded_namespaces() ->
     assert retired_inventories(comp, {"namespace": "web"}) == [("v1", "ConfigMap", "web", inv)]
     assert retired_inventories(comp, {"namespace": "web2", "inventory_namespaces": "a,web2"}) \
         == [("v1", "ConfigMap", "a", inv)]
+    # Declared in the spec: found even with no run history.
+    declared = component(namespace="web2", previous_namespaces=["web", "web2"])
+    assert retired_inventories(declared, {}) == [("v1", "ConfigMap", "web", inv)]
 
 
 def test_a_moved_component_prunes_what_its_old_inventory_lists_after_the_new_one() -> None:

@@ -341,3 +341,26 @@ def test_committed_manifests_are_up_to_date() -> None:
         render_rbac(EXAMPLE, include_admission_policy=False), \
         "regenerate deploy/manifests/rbac.yaml (docs/production.md)"
     assert (manifests / "drill-guard.yaml").read_text() == render_drill_guard(EXAMPLE)
+
+
+def test_a_previous_namespace_grants_only_the_prune_of_what_the_component_left_there() -> None:
+    """A component moved from ``old-shop``: there the run may delete, by name, each object it
+    applies in its namespace and its old inventory, and read its Secrets by name to find them;
+    nothing unnamed, no write but the delete. Without pruning, nothing at all."""
+    spec = load_spec(OTHER)
+    manifests = load_component_manifests(spec, OTHER.parent)
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "api-key", "namespace": "shop"}}
+    moved = OTHER.read_text().replace(
+        "    source: {manifests: {path: manifests/shop}}\n",
+        "    source: {manifests: {path: manifests/shop}}\n    previous_namespaces: [old-shop]\n")
+    spec = load_spec_text(moved, str(OTHER), base_dir=OTHER.parent)
+    plan = derive_rbac(spec, {**manifests, "shop": [*manifests["shop"], secret]})
+    rules = plan.namespace_rules["old-shop"]
+    assert sorted((r.resources[0], tuple(r.resource_names), tuple(r.verbs)) for r in rules) == [
+        ("configmaps", ("platform-ops-inventory-shop", "shop-settings"), ("delete",)),
+        ("secrets", ("api-key",), ("get", "delete"))]
+    kept = load_spec_text(moved.replace("previous_namespaces: [old-shop]\n",
+                                        "previous_namespaces: [old-shop]\n    prune: false\n"),
+                          str(OTHER), base_dir=OTHER.parent)
+    assert "old-shop" not in derive_rbac(kept, manifests).namespace_rules
