@@ -250,3 +250,22 @@ def test_a_move_the_rbac_does_not_know_fails_saying_how_to_grant_it(
     assert outcome.metadata["pruned"] == 4
     assert admin.list_managed("v1", "ConfigMap", "web", "platform-ops/component=web") == []
     assert admin.get("v1", "Secret", "web-token", "web") is None
+
+
+def test_a_component_emptied_before_its_removal_is_pruned_by_the_run_account(
+        sandbox_k8s: tuple[KubernetesService, KubernetesResource], tmp_path: Path) -> None:
+    """Removed from the spec a component has no asset, so nothing would prune it: the
+    documented way out is one reconcile with an empty manifest directory first, with the RBAC
+    deployed for the spec that still had its objects (a spec commit does not change it). The
+    run account prunes everything, its Secret included; its empty inventory stays."""
+    _, admin = sandbox_k8s
+    graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET])
+    runner = run_account(admin, graph, tmp_path)
+    engine(graph, runner).reconcile(graph.nodes[WEB])
+    graph = make_graph(tmp_path / "spec", objects=[])
+    outcome = engine(graph, runner).reconcile(graph.nodes[WEB], Options(force=True))
+    assert outcome.metadata["pruned"] == 3
+    managed = admin.list_managed("v1", "ConfigMap", "web", "platform-ops/component=web")
+    assert [c["metadata"]["name"] for c in managed] == ["platform-ops-inventory-web"]
+    assert admin.get("v1", "Secret", "web-token", "web") is None
+    assert admin.get("apps/v1", "Deployment", "web", "web") is None
