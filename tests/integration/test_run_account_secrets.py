@@ -175,9 +175,11 @@ def test_an_object_of_a_new_kind_a_killed_run_applied_is_pruned_by_the_run_accou
 def test_what_a_component_moved_to_another_namespace_left_is_pruned_by_the_run_account(
         sandbox_k8s: tuple[KubernetesService, KubernetesResource], tmp_path: Path) -> None:
     """The spec moves the component from ``web`` to ``web2`` with ``previous_namespaces:
-    [web]``; the RBAC derived from it replaces the old one (the old namespace's Role deleted, as
-    a deploy that prunes does), so in ``web`` the run may only delete what the component
-    applies, by name, and read its Secret by name. The run finds the old inventory where the
+    [web]``; the RBAC derived from it is applied over the old one as the deploy does
+    (``kubectl apply --server-side``): the Role in ``web`` keeps its name, and its rules, a list
+    without merge key (atomic for server-side apply: structured-merge-diff's default), become
+    only what pruning there needs: the delete, by name, of what the component applies and the
+    GET of its Secret by name. The run finds the old inventory where the
     last materialization recorded it, prunes the Deployment, the ConfigMap and the Secret
     there, then that inventory; nothing is refused and a second run writes nothing."""
     svc, admin = sandbox_k8s
@@ -189,8 +191,6 @@ def test_what_a_component_moved_to_another_namespace_left_is_pruned_by_the_run_a
     graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET], edit=lambda s: s
                        .replace("    namespace: web\n",
                                 "    namespace: web2\n    previous_namespaces: [web]\n"))
-    for kind in ("RoleBinding", "Role"):
-        admin.delete("rbac.authorization.k8s.io/v1", kind, "platform-ops-runner", "web")
     runner = run_account(admin, graph, tmp_path)
     assert runner.may("patch", "apps/v1", "Deployment", "web") is False
     assert runner.may("create", "v1", "ConfigMap", "web") is False
