@@ -26,6 +26,14 @@ Behaviour, as the real API:
   ``viableNodePoolVersions`` (never newer than the cluster, at most one minor older) and one
   minor at a time; cluster and node pool names follow the SDK's stated rule (63 characters,
   alphanumerics at both ends, ``-``, ``_``, ``.`` between);
+- a node pool upgrade (a new ``k8sVersion``) and a node's ``/replace`` replace nodes one by one,
+  oldest first, as IONOS documents it (managed-kubernetes how-tos/upgrade-node-pools and
+  maintenance): a new node (new id, name and addresses) is provisioned; once READY and
+  registered, the old one (REBUILDING meanwhile) is cordoned and drained through the world's
+  ``drain_node`` (pods/eviction, so PodDisruptionBudgets hold it) for up to ``DRAIN_LIMIT``
+  (an hour of this module's ``now``), after which the remaining pods are deleted; then it goes
+  TERMINATING and is deleted. An upgrade keeps the pool UPDATING until its last node is
+  replaced; a replace leaves it ACTIVE;
 - the kubeconfig is YAML unless ``Accept`` asks for ``application/json`` first (the SDK does);
 - an ``ETag`` header only on a GET without ``depth`` (the SDK's metadata docs), ``If-Match``;
 - labels on datacenters, volumes and snapshots (``.../labels[/{key}]``, ``/labels``,
@@ -35,10 +43,10 @@ Behaviour, as the real API:
   content type, 422 missing or invalid fields.
 
 ``world.set_pool_nodes(pool_name, nodes)`` is called whenever a pool's registered nodes change,
-with one dict per node that is READY (or REBUILDING: it keeps its Node object), as a kubelet
-registers only once the server is up:
+with one dict per node that is READY (or REBUILDING: being replaced, it keeps its Node
+object), as a kubelet registers only once the server is up:
 ``{"name", "id", "poolName", "poolId", "clusterId", "k8sVersion", "privateIP", "publicIP",
-"state", "ready", "labels", "annotations", "cores", "ramMB", "storageGB", "availabilityZone"}``.
+"state", "ready", "unschedulable" (cordoned for its replacement), "labels", "annotations", "cores", "ramMB", "storageGB", "availabilityZone"}``.
 
 NAT gateways, Application Load Balancers and target groups: ``sandbox/ionos_gateways.py``.
 
@@ -113,6 +121,11 @@ LICENCE_TYPES = ("UNKNOWN", "WINDOWS", "WINDOWS2016", "WINDOWS2019", "WINDOWS202
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PAGINATED = {"datacenters", "lans", "volumes", "servers", "ipblocks", "networkloadbalancers",
              "forwardingrules", "applicationloadbalancers", "targetgroups"}
+# Node replacement (docs.ionos.com managed-kubernetes how-tos/upgrade-node-pools and
+# maintenance): PodDisruptionBudgets are honoured for up to an hour of draining, then the
+# remaining pods are deleted; a refused eviction is retried as kubectl drain does (every 5 s).
+DRAIN_LIMIT = 3600.0
+DRAIN_RETRY = 5.0
 FAILABLE = {"datacenter", "lan", "volume", "snapshot", "k8s", "nodepool", "ipblock",
             "networkloadbalancer", "natgateway", "applicationloadbalancer", "target-group"}
 # Who can use a reserved address, and the property that lists the addresses it uses.
@@ -138,6 +151,8 @@ _K8S_NAME_RULE = ("must be 63 characters or less and be empty or begin and end w
                   "alphanumerics between")
 _TIME_RE = re.compile(r'^([01]\d|2[0-3]):[0-5]\d:[0-5]\d("?Z"?)?$')
 _MAX_REQUESTS = 5000
+# A finished drain starts the next replacement in the same flush; bounded so one flush ends.
+_FLUSH_ROUNDS = 8
 # The /requests filters with meanings of their own (the SDK's requests_get parameters).
 _OWN_REQUEST_FILTERS = frozenset({"filter.status", "filter.method", "filter.url", "filter.body",
                                   "filter.createdAfter", "filter.createdBefore"})
@@ -281,9 +296,14 @@ class IonosCloudService(IonosServiceBase):
                     self._save()
         except ApiError as err:
             resp = error_response(err)
-        if self._dirty_pools:
+        if self._dirty_pools or self._draining():
             self._flush()
         return resp
+
+    def _draining(self) -> bool:
+        with self._lock:
+            return any((ro := p["extra"].get("rollout")) and ro.get("since") is not None
+                       for p in self._all("nodepool"))
 
     def _route(self, req: Request, path: str) -> Response:
         for route in self._routes:
@@ -398,23 +418,54 @@ class IonosCloudService(IonosServiceBase):
                         self._dirty_pools[sub["props"]["name"]] = None
                     elif sub["type"] == "node":
                         self._mark_pool(self._objs.get(sub["parent"]))
+        for pool in self._all("nodepool"):
+            if pool["extra"].get("rollout") and pool.get("delete_at") is None:
+                self._step_rollout(pool, t)
 
     def _mark_pool(self, pool: dict[str, Any] | None) -> None:
         if pool is not None:
             self._dirty_pools[pool["props"]["name"]] = pool["path"]
 
     def _flush(self) -> None:
-        """Tell the world about changed node pools, outside the state lock, in order."""
-        setter = self.world.set_pool_nodes
+        """Tell the world about changed node pools, outside the state lock, in order; then
+        drain the cordoned nodes being replaced (the world evicts their pods)."""
+        setter, drain = self.world.set_pool_nodes, self.world.drain_node
         with self._effects_lock:
-            with self._lock:
-                dirty, self._dirty_pools = self._dirty_pools, {}
-                calls = [(name, self._node_payload(self._objs[path])
-                          if path is not None and path in self._objs else [])
-                         for name, path in dirty.items()]
-            if setter is not None:
-                for name, payload in calls:
-                    setter(name, payload)
+            for _ in range(_FLUSH_ROUNDS):
+                with self._lock:
+                    dirty, self._dirty_pools = self._dirty_pools, {}
+                    calls = [(name, self._node_payload(self._objs[path])
+                              if path is not None and path in self._objs else [])
+                             for name, path in dirty.items()]
+                    t = now()
+                    drains = [(pool["path"], self._objs[f'{pool["path"]}/nodes/{ro["old"]}'],
+                               t >= ro["since"] + DRAIN_LIMIT)
+                              for pool in self._all("nodepool")
+                              if (ro := pool["extra"].get("rollout")) and ro.get("since")
+                              is not None and not ro.get("drained")
+                              and pool.get("delete_at") is None]
+                if setter is not None:
+                    for name, payload in calls:
+                        setter(name, payload)
+                if not drains:
+                    return
+                left = {path: drain(node["props"]["name"], force) if drain is not None else []
+                        for path, node, force in drains}
+                with self._lock:
+                    for path, remaining in left.items():
+                        pool = self._objs.get(path)
+                        ro = pool["extra"].get("rollout") if pool else None
+                        if pool is None or not ro:
+                            continue
+                        if remaining:
+                            ro["retry_at"] = now() + DRAIN_RETRY
+                            self._schedule(min(ro["retry_at"], ro["since"] + DRAIN_LIMIT))
+                        else:
+                            ro["drained"] = True
+                            self._step_rollout(pool, now())
+                    self._save()
+                    if not self._dirty_pools:
+                        return
 
     def resync_world(self) -> None:
         """Push every node pool's nodes to the world again (after a restart from state)."""
@@ -437,6 +488,8 @@ class IonosCloudService(IonosServiceBase):
                 due = [o["pending"][0] for o in self._objs.values() if o.get("pending")]
                 due += [o["delete_at"] for o in self._objs.values()
                         if o.get("delete_at") is not None]
+                due += [ro["retry_at"] for o in self._all("nodepool")
+                        if (ro := o["extra"].get("rollout")) and ro.get("retry_at")]
                 if due:
                     self._schedule(min(due))
                 self._save()
@@ -1393,7 +1446,11 @@ class IonosCloudService(IonosServiceBase):
         pool["props"] = self._pool_props(self._properties(json_body(req)),
                                          self._cluster(cid), pool["props"])
         resp = self._accept_write(req, pool, "UPDATING", "ACTIVE", "FAILED_UPDATING")
-        self._sync_nodes(pool, rebuild=old_version != pool["props"]["k8sVersion"])
+        self._sync_nodes(pool)
+        if old_version != pool["props"]["k8sVersion"]:
+            # An upgrade replaces every node, oldest first; the pool stays UPDATING meanwhile.
+            self._start_rollout(pool, [n["id"] for n in sorted(
+                self._members(pool), key=lambda n: n["created"])], upgrade=True)
         return resp
 
     def _delete_nodepool(self, req: Request, cid: str, npid: str) -> Response:
@@ -1404,30 +1461,87 @@ class IonosCloudService(IonosServiceBase):
         n = self._ip_counter
         return f"10.7.{(n // 250) % 250}.{n % 250 + 2}", f"185.48.{(n // 250) % 250}.{n % 250 + 2}"
 
-    def _sync_nodes(self, pool: dict[str, Any], rebuild: bool = False) -> None:
-        """Make the pool's nodes match nodeCount; new or rebuilt nodes go PROVISIONING → READY."""
-        nodes = self._children(pool["path"], "nodes")
+    def _members(self, pool: dict[str, Any]) -> list[dict[str, Any]]:
+        """The nodes that count towards nodeCount: not the one being replaced (its
+        replacement counts) and not one being deleted."""
+        old = (pool["extra"].get("rollout") or {}).get("old")
+        return [n for n in self._children(pool["path"], "nodes")
+                if n["id"] != old and n.get("delete_at") is None]
+
+    def _sync_nodes(self, pool: dict[str, Any]) -> None:
+        """Make the pool's nodes match nodeCount; new nodes go PROVISIONING → READY."""
+        nodes = self._members(pool)
         want = int(pool["props"]["nodeCount"])
-        # Nodes of a pool that is going to fail (fail_next) fail with it.
-        final = "FAILED" if (pool.get("pending") or [0, ""])[1].startswith("FAILED") else "READY"
         for node in nodes[want:]:
             self._objs.pop(node["path"], None)
-        for node in nodes[:want]:
-            if rebuild:
-                node["props"]["k8sVersion"] = pool["props"]["k8sVersion"]
-                node["extra"]["software"] = now() + self.delay
-                self._transition(node, "REBUILDING", final)
         for _ in range(len(nodes), want):
-            nid = str(uuid.uuid4())
-            private_ip, public_ip = self._next_ips()
-            node = self._new_obj("node", pool["path"], "nodes", nid, {
-                # Pool names may hold capitals and '_'; a node's name is a DNS name.
-                "name": f"{pool['props']['name'].lower().replace('_', '-')}-{nid[:5]}",
-                "publicIP": public_ip,
-                "privateIP": private_ip, "k8sVersion": pool["props"]["k8sVersion"]},
-                "PROVISIONING")
-            self._transition(node, "PROVISIONING", final)
+            self._provision_node(pool)
         self._mark_pool(pool)
+
+    def _provision_node(self, pool: dict[str, Any]) -> dict[str, Any]:
+        """A new node of the pool's template, PROVISIONING until READY (or FAILED with a pool
+        that is going to fail: fail_next)."""
+        final = "FAILED" if (pool.get("pending") or [0, ""])[1].startswith("FAILED") else "READY"
+        nid = str(uuid.uuid4())
+        private_ip, public_ip = self._next_ips()
+        node = self._new_obj("node", pool["path"], "nodes", nid, {
+            # Pool names may hold capitals and '_'; a node's name is a DNS name.
+            "name": f"{pool['props']['name'].lower().replace('_', '-')}-{nid[:5]}",
+            "publicIP": public_ip,
+            "privateIP": private_ip, "k8sVersion": pool["props"]["k8sVersion"]},
+            "PROVISIONING")
+        self._transition(node, "PROVISIONING", final)
+        return node
+
+    def _start_rollout(self, pool: dict[str, Any], node_ids: list[str], upgrade: bool) -> None:
+        """Replace ``node_ids`` one by one (docs.ionos.com managed-kubernetes
+        how-tos/upgrade-node-pools, "Rebuilding a node"): provision a new node and wait until
+        it registers, cordon the old one, drain it honouring PodDisruptionBudgets for up to
+        ``DRAIN_LIMIT`` (then delete what is left), delete it. An upgrade holds the pool
+        UPDATING until the last node is replaced; a single node's replace leaves it ACTIVE
+        (``k8s_nodepools_nodes_replace_post``)."""
+        ro = pool["extra"].setdefault("rollout", {"queue": [], "old": None, "new": None,
+                                                  "since": None, "drained": False,
+                                                  "retry_at": None, "upgrade": False})
+        ro["queue"] += [i for i in node_ids if i not in ro["queue"] and i != ro["old"]]
+        ro["upgrade"] = ro["upgrade"] or upgrade
+        self._step_rollout(pool, now())
+
+    def _step_rollout(self, pool: dict[str, Any], t: float) -> None:
+        """Move a pool's node replacement on as far as its nodes' states allow."""
+        ro = pool["extra"]["rollout"]
+        nodes = {n["id"]: n for n in self._children(pool["path"], "nodes")}
+        if ro["upgrade"] and pool["state"] == "ACTIVE":
+            pool["state"] = "UPDATING"
+        if ro["old"] is not None and ro["old"] not in nodes:
+            ro.update(old=None, new=None, since=None, drained=False, retry_at=None)
+        if ro["old"] is None:
+            ro["queue"] = [i for i in ro["queue"] if i in nodes]
+            if not ro["queue"]:
+                del pool["extra"]["rollout"]
+                if ro["upgrade"] and pool["state"] == "UPDATING" and not pool.get("pending"):
+                    pool["state"], pool["modified"] = "ACTIVE", t
+                return
+            ro["old"] = ro["queue"].pop(0)
+            ro["new"] = self._provision_node(pool)["id"]
+            nodes[ro["old"]]["state"] = "REBUILDING"
+            self._mark_pool(pool)
+            return
+        new = nodes.get(ro["new"])
+        if new is None or new["state"] != "READY":
+            return  # the old node is cordoned only once its replacement has registered
+        old = nodes[ro["old"]]
+        if ro["since"] is None:
+            ro["since"] = t
+            old["extra"]["cordoned"] = True
+            self._mark_pool(pool)
+            self._schedule(t + DRAIN_LIMIT)
+        elif ro["drained"]:
+            old["state"], old["pending"], old["delete_at"] = "TERMINATING", None, t + self.delay
+            self._schedule(t + self.delay)
+            ro.update(old=None, new=None, since=None, drained=False, retry_at=None)
+            self._mark_pool(pool)
+            self._step_rollout(pool, t)
 
     def _node_payload(self, pool: dict[str, Any]) -> list[dict[str, Any]]:
         """The pool's registered nodes: a node joins Kubernetes once READY, as a kubelet does."""
@@ -1436,7 +1550,9 @@ class IonosCloudService(IonosServiceBase):
                  "poolId": pool["id"], "clusterId": pool["parent"].rsplit("/", 1)[-1],
                  "k8sVersion": n["props"]["k8sVersion"], "privateIP": n["props"]["privateIP"],
                  "publicIP": n["props"]["publicIP"], "state": n["state"],
-                 "ready": n["state"] == "READY", "labels": dict(p.get("labels") or {}),
+                 "ready": n["state"] in ("READY", "REBUILDING"),
+                 "unschedulable": bool(n["extra"].get("cordoned")),
+                 "labels": dict(p.get("labels") or {}),
                  "annotations": dict(p.get("annotations") or {}), "cores": p["coresCount"],
                  "ramMB": p["ramSize"], "storageGB": p["storageSize"],
                  "availabilityZone": p["availabilityZone"]}
@@ -1462,9 +1578,7 @@ class IonosCloudService(IonosServiceBase):
     def _replace_node(self, req: Request, cid: str, npid: str, nid: str) -> Response:
         pool = self._pool(cid, npid)
         node = self._node(cid, npid, nid)
-        node["extra"]["software"] = now() + self.delay
-        self._transition(node, "REBUILDING", "READY")
-        self._mark_pool(pool)
+        self._start_rollout(pool, [node["id"]], upgrade=False)
         return self._accept(req, [node])
 
     def _list_requests(self, req: Request) -> Response:

@@ -29,6 +29,9 @@ class World:
     volume_exists: Callable[[str], bool] | None = None
     # Set by the Kubernetes service: replace the Node objects of a node pool.
     set_pool_nodes: Callable[[str, list[dict[str, Any]]], None] | None = None
+    # Set by the Kubernetes service: evict a cordoned node's pods (force: delete them), return
+    # the ``namespace/name`` of those still on it.
+    drain_node: Callable[[str, bool], list[str]] | None = None
     # Set by the assembly: called after cert-manager writes or re-issues a TLS Secret, with the
     # Certificate's DNS names, the Secret's tls.crt (leaf and chain), tls.key and ca.crt (PEM).
     on_tls_secret: Callable[[list[str], str, str, str], None] | None = None

@@ -29,6 +29,10 @@ kubernetes pkg/registry/core/pod/storage/eviction.go (v1.32) answers it:
   reason ``EvictionByEvictionAPI``, message "Eviction API: evicting"); the answer is a 201
   ``Status`` Success.
 
+``Evictions.drain`` is a node drain over the same handler (k8s.io/kubectl pkg/drain with
+``--ignore-daemonsets``): every pod bound to the node but DaemonSet and mirror pods is evicted, a
+refused one stays; with ``force`` they are deleted. IONOS's node replacement uses it.
+
 The disruption controller (pkg/controller/disruption/disruption.go ``trySync``): for each PDB,
 the pods its selector matches; ``expectedPods`` and ``desiredHealthy`` from ``minAvailable`` (an
 integer: that many of the matching pods; a percentage: of the owning controllers' scale,
@@ -68,6 +72,7 @@ DELETION_TIMEOUT = dt.timedelta(minutes=2)
 _EVICTION_VERSIONS = ("policy/v1", "policy/v1beta1")
 _VIOLATES = "Cannot evict pod as it would violate the pod's disruption budget."
 _TERMINAL = ("Succeeded", "Failed")
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 
 def _too_many(message: str, cause: str, retry_after: int = 0) -> ApiError:
@@ -193,6 +198,42 @@ class Evictions:
                     raise _processing(pdbs[0]["metadata"]["name"]) from None
                 raise
         return _success()
+
+    def drain(self, node: str, force: bool, manager: str) -> list[str]:
+        """Evict every pod bound to ``node`` through :meth:`evict`, as ``kubectl drain
+        --ignore-daemonsets --delete-emptydir-data`` does (k8s.io/kubectl pkg/drain: DaemonSet
+        and mirror pods stay, a refused eviction is retried by the caller); ``force`` deletes
+        instead, as IONOS does once PodDisruptionBudgets have held a node for an hour.
+        Returns ``namespace/name`` of the pods still on the node."""
+        prt = self._rt(*PODS_GK)
+        with self.api.store.lock:
+            for pod in self._drainable(node):
+                meta = pod["metadata"]
+                if meta.get("deletionTimestamp"):
+                    continue
+                try:
+                    if force:
+                        self.api.delete(prt, meta["namespace"], meta["name"], {}, False,
+                                        manager, None)
+                    else:
+                        self.evict(meta["namespace"], meta["name"], {
+                            "apiVersion": "policy/v1", "kind": "Eviction",
+                            "metadata": {"name": meta["name"], "namespace": meta["namespace"]}},
+                            False, manager, None)
+                except ApiError as exc:
+                    if exc.code not in (404, 429):
+                        raise
+            return [f'{p["metadata"]["namespace"]}/{p["metadata"]["name"]}'
+                    for p in self._drainable(node)]
+
+    def _drainable(self, node: str) -> list[dict[str, Any]]:
+        """The pods on ``node`` a drain must move: not a DaemonSet's (it tolerates the cordon)
+        nor a mirror pod (the kubelet's own)."""
+        return [p for p in self.api.store.select(PODS_GK)
+                if (p.get("spec") or {}).get("nodeName") == node
+                and MIRROR_ANNOTATION not in (p["metadata"].get("annotations") or {})
+                and not any(r.get("controller") and r.get("kind") == "DaemonSet"
+                            for r in p["metadata"].get("ownerReferences") or [])]
 
     @staticmethod
     def _eviction(name: str, body: Any) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from sandbox.kubernetes.storage import (
 )
 from sandbox.kubernetes.store import Expired, Store
 from sandbox.kubernetes.vap import ValidatingAdmissionPolicies
+from sandbox.kubernetes.workloads import UNSCHEDULABLE_TAINT
 from sandbox.world import World, kubeconfig_cluster
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
@@ -59,6 +60,9 @@ VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
            "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
            "platform": "linux/amd64"}
 POOL_LABEL = "enterprise.cloud.ionos.com/node-pool"
+# Who cordons and drains a node IONOS replaces (its maintenance process; the name is ours).
+NODE_DRAINER = "ionos-node-drainer"
+
 STATE_FILE = "kubernetes.json"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
@@ -151,6 +155,7 @@ class KubernetesService(Service):
         if not self.restore():
             self._bootstrap()
         world.set_pool_nodes = self.set_pool_nodes
+        world.drain_node = self.drain_node
         from sandbox.kubernetes.behaviours import Behaviours
 
         self.behaviours = Behaviours(self)
@@ -354,9 +359,13 @@ class KubernetesService(Service):
                           "kubernetes.io/arch": "amd64",
                           "topology.kubernetes.io/region": "de-fra",
                           "topology.kubernetes.io/zone": zone}
+                spec: dict[str, Any] = {"providerID": f"ionos://{name}"}
+                if node.get("unschedulable"):
+                    # IONOS cordons a node it replaces; the node lifecycle controller taints it
+                    # (node_lifecycle_controller.go doNoScheduleTaintingPass).
+                    spec.update(unschedulable=True, taints=[dict(UNSCHEDULABLE_TAINT)])
                 body = {"apiVersion": "v1", "kind": "Node",
-                        "metadata": {"name": name, "labels": labels},
-                        "spec": {"providerID": f"ionos://{name}"}}
+                        "metadata": {"name": name, "labels": labels}, "spec": spec}
                 old = self.store.get(rt.gk, "", name)
                 obj = self.api.apply(rt, "", name, body, "ionos-cloud-controller",
                                      force=True)[0]
@@ -367,6 +376,10 @@ class KubernetesService(Service):
                         "nodeInfo"] or (obj.get("status") or {}).get("allocatable") != status[
                         "allocatable"]:
                     self.api.write_status(rt, obj, status, "kubelet")
+
+    def drain_node(self, name: str, force: bool) -> list[str]:
+        """Drain Node ``name`` for IONOS's node replacement (``Evictions.drain``)."""
+        return self.evictions.drain(name, force, NODE_DRAINER)
 
     def add_nodes(self, pool: str = "sandbox-pool", count: int = 3, cores: int = 4,
                   ram_mb: int = 16384) -> list[str]:
