@@ -46,7 +46,8 @@ Behaviour, as the real API:
 with one dict per node that is READY (or REBUILDING: being replaced, it keeps its Node
 object), as a kubelet registers only once the server is up:
 ``{"name", "id", "poolName", "poolId", "clusterId", "k8sVersion", "privateIP", "publicIP",
-"state", "ready", "unschedulable" (cordoned for its replacement), "labels", "annotations", "cores", "ramMB", "storageGB", "availabilityZone"}``.
+"state", "ready", "unschedulable" (cordoned for its replacement), "labels", "annotations",
+"cores", "ramMB", "storageGB", "availabilityZone"}``.
 
 NAT gateways, Application Load Balancers and target groups: ``sandbox/ionos_gateways.py``.
 
