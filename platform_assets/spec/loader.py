@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from platform_assets.core import safeyaml
-from platform_assets.spec import environments
 from platform_assets.spec.edge import check_edge
 from platform_assets.spec.models import (
     INFRASTRUCTURE_OUTPUTS,
@@ -33,6 +32,7 @@ from platform_assets.spec.source import DirectorySource, SpecSource
 
 if TYPE_CHECKING:
     from platform_assets.core.graph import Graph
+    from platform_assets.spec import environments
 
 Loc = tuple[str | int, ...]
 Problems = list[tuple[Loc, str]]
@@ -160,6 +160,9 @@ def load_specs_text(
             raise SpecError([SpecProblem(file, lines.line(loc), format_loc(loc), msg)
                              for loc, msg in found])
         return {None: base}
+    # Resolving environments: a fleet's spec only (the module is not imported for one without).
+    from platform_assets.spec import environments
+
     if check_path is not None:
         # Environments share the base's manifest directories: each is looked at once.
         check_path = functools.lru_cache(maxsize=None)(check_path)

@@ -31,6 +31,7 @@ RUNTIME_ONLY = [
     "platform_assets.core.ports",  # the Protocols engines type resources as
     "platform_assets.core.remediation",  # deciding remediations: a sensor tick
     "platform_assets.core.retention",  # restore points and RPO: backup checks
+    "platform_assets.spec.environments",  # resolving environments: a fleet's spec only
     # A resource's methods: the run or tick that opens it (the Definitions bind its config).
     "resources.alertmanager", "resources.database", "resources.git", "resources.ionos",
     "resources.ionos_dbaas", "resources.ionos_gateways", "resources.ionos_registry",
