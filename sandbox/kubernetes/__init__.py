@@ -69,8 +69,10 @@ Emulated:
   (``behaviours.py``): nodes, chart CRDs, mutating webhooks, other field managers. Flux
   (``flux.py``) acts only once its controllers run.
 - Simulated controllers (``controllers.py``) on a background thread: workloads become available,
-  PVCs bind to a CSI volume provisioned through ``World.provision_volume``, Jobs run a Pod (or a
-  local subprocess with ``run_jobs=True``) and complete, certificates are issued by a sandbox CA
+  PVCs bind to a CSI volume provisioned through ``World.provision_volume`` (as their
+  StorageClass says: ``storage.py``; IONOS's and K3s's classes wait for a first consumer, the
+  scheduler's pick), Jobs run a Pod (or a local subprocess with ``run_jobs=True``) and
+  complete, certificates are issued by a sandbox CA
   into their TLS Secret and renewed on ``Issuing`` or at ``renewalTime``, VolumeSnapshots become
   ready with a VolumeSnapshotContent, Flux objects reconcile and echo
   ``reconcile.fluxcd.io/requestedAt``, ExternalSecrets write their target Secret (values from a

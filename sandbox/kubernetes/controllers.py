@@ -301,6 +301,7 @@ class Controllers:
         pvrt = self._rt("", "persistentvolumes")
         assert pvrt is not None
         classes = {c["metadata"]["name"]: c for c in self.store.select(storage.CLASSES_GK)}
+        pods = self.store.select(("", "pods"))
         for rt, pvc in self._each("", "persistentvolumeclaims"):
             if (pvc.get("status") or {}).get("phase") == "Bound":
                 continue
@@ -310,7 +311,8 @@ class Controllers:
                 size_bytes = parse_quantity(size)
             except ValueError:
                 continue
-            decision = storage.decide(pvc, size_bytes, classes, self.store.select(pvrt.gk))
+            decision = storage.decide(pvc, size_bytes, classes, self.store.select(pvrt.gk),
+                                      pods)
             if isinstance(decision, storage.Wait):
                 self._claim_pending(rt, pvc, decision.event)
             elif isinstance(decision, storage.AssignClass):
@@ -1032,10 +1034,16 @@ def _provisioned_pv(pvc: dict[str, Any], pv_name: str, size: str, driver: str,
                     handle: str) -> dict[str, Any]:
     """The PV a CSI driver's external-provisioner creates for ``pvc`` (reclaim Delete)."""
     meta, spec = pvc["metadata"], pvc.get("spec") or {}
+    node = storage.selected_node(pvc)
+    # local-path-provisioner's volume is a directory on the selected node, so its PV is tied to
+    # that node (rancher/local-path-provisioner provisioner.go: nodeAffinity on the hostname).
+    affinity = {"nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}} \
+        if driver == storage.LOCAL_PATH_PROVISIONER and node else {}
     return {"apiVersion": "v1", "kind": "PersistentVolume",
             "metadata": {"name": pv_name,
                          "annotations": {"pv.kubernetes.io/provisioned-by": driver}},
-            "spec": {"capacity": {"storage": size},
+            "spec": {**affinity, "capacity": {"storage": size},
                      "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
                      "persistentVolumeReclaimPolicy": "Delete",
                      "storageClassName": spec.get("storageClassName") or "",

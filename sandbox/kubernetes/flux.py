@@ -15,9 +15,10 @@ remediation retries left ``Stalled=True``/``RetriesExceeded`` ("Failed to instal
 attempt(s)"). Emulated value checks: Loki 6.x without ``loki.schemaConfig`` (templates/
 validate.yaml), and values that render another project's kinds (a ServiceMonitor) before
 their CRDs exist ("resource mapping not found ... ensure CRDs are installed first"). Charts are
-not rendered: no workloads appear for a HelmRelease, except the claims of ``chart_volumes.py``
-and the objects of ``chart_objects.py`` (Velero's server, Secret and storage locations;
-Longhorn's manager, driver deployer, UI, StorageClass and default BackupTarget).
+not rendered: no workloads appear for a HelmRelease, except the workloads with volumes of
+``chart_volumes.py`` and the objects of ``chart_objects.py`` (Velero's server, Secret and
+storage locations; Longhorn's manager, driver deployer, UI, StorageClass and default
+BackupTarget).
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ class Flux:
 
         if self.svc.store.get(("", "namespaces"), "", namespace) is None:
             return
-        made = [(c, "kube-controller-manager") for c in claims(chart, release, namespace, values)]
+        made = [(c, "helm-controller") for c in claims(chart, release, namespace, values)]
         made += [(o, "helm-controller") for o in objects(chart, release, namespace, values)]
         for obj, manager in made:
             rt = self.api.registry.by_kind(obj["apiVersion"], obj["kind"])

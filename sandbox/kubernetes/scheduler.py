@@ -9,7 +9,12 @@ NoExecute taints, a NotReady node's ``node.kubernetes.io/not-ready``), NodeAffin
 what the node's pods request, and the pod count), VolumeRestrictions (ReadWriteOncePod),
 PodTopologySpread (``DoNotSchedule`` constraints: maxSkew, minDomains, matchLabelKeys,
 nodeAffinityPolicy/nodeTaintsPolicy), InterPodAffinity (required affinity and anti-affinity,
-both ways), and VolumeBinding (a claim that does not exist or is not bound yet). A
+both ways), and VolumeBinding (plugins/volumebinding/binder.go: a claim that does not exist or
+an unbound claim of an ``Immediate`` class makes the pod unschedulable; a bound claim's PV node
+affinity and a delayed claim's selected node filter nodes; for the unbound claims of a
+``WaitForFirstConsumer`` class the chosen node goes on the claim as
+``volume.kubernetes.io/selected-node``, or a fitting unbound PV is pre-bound to it, and the pod
+is bound only once they are Bound, as PreBind waits for them). A
 ReadWriteOnce claim does not filter nodes: as in a real cluster, the second pod is bound and its
 volume attach fails with the attach/detach controller's ``Multi-Attach error`` (event
 FailedAttachVolume), so the pod waits in ContainerCreating. Missing ConfigMaps and Secrets
@@ -24,8 +29,11 @@ from collections import Counter
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from sandbox.kubernetes import storage
 from sandbox.kubernetes.api import now_rfc3339
 from sandbox.kubernetes.patch import clone
+from sandbox.kubernetes.quantity import QuantityError
+from sandbox.kubernetes.quantity import parse as parse_quantity
 from sandbox.kubernetes.workloads import (
     UNSCHEDULABLE_TAINT,
     _fits_selector,
@@ -82,6 +90,7 @@ class Scheduler:
                       if not n["metadata"].get("deletionTimestamp")}
         self.pods = [p for p in self.store.select(("", "pods"))
                      if (p.get("status") or {}).get("phase") not in _TERMINAL]
+        self.classes = {c["metadata"]["name"]: c for c in self.store.select(storage.CLASSES_GK)}
 
     def _node_pods(self, node: str) -> list[dict[str, Any]]:
         return [p for p in self.pods if (p.get("spec") or {}).get("nodeName") == node]
@@ -101,7 +110,7 @@ class Scheduler:
             node, why = self.pick(pod)
             if node is None:
                 self._unschedulable(prt, pod, why)
-            else:
+            elif not self._prebind(pod, node):
                 self._bind(prt, pod, node)
 
     def _evicted(self, prt: Any, pod: dict[str, Any]) -> bool:
@@ -176,6 +185,9 @@ class Scheduler:
         if self._rwop_conflict(pod, node):
             return ["node has pod using PersistentVolumeClaim with the same name and "
                     "ReadWriteOncePod access mode"]
+        volume = self._volume_binding(pod, node)
+        if volume:
+            return [volume]
         spread = self._spread(pod, node)
         if spread:
             return [spread]
@@ -300,9 +312,65 @@ class Scheduler:
                 return f'persistentvolumeclaim "{claim}" not found'
             if pvc["metadata"].get("deletionTimestamp"):
                 return f'persistentvolumeclaim "{claim}" is being deleted'
-            if (pvc.get("status") or {}).get("phase") != "Bound":
+            if (pvc.get("status") or {}).get("phase") != "Bound" and \
+                    not storage.delays_binding(pvc, self.classes):
                 return "pod has unbound immediate PersistentVolumeClaims"
         return ""
+
+    def _pod_claims(self, pod: dict[str, Any]) -> list[dict[str, Any]]:
+        ns = pod["metadata"]["namespace"]
+        found = (self.store.get(("", "persistentvolumeclaims"), ns, c) for c in self._claims(pod))
+        return [c for c in found if c is not None]
+
+    def _volume_binding(self, pod: dict[str, Any], node: dict[str, Any]) -> str:
+        """VolumeBinding's Filter: a bound claim's PV must allow the node (its nodeAffinity);
+        a delayed claim the scheduler already placed (selected-node) only fits that node."""
+        for pvc in self._pod_claims(pod):
+            if (pvc.get("status") or {}).get("phase") == "Bound":
+                pv = self.store.get(("", "persistentvolumes"), "",
+                                    str((pvc.get("spec") or {}).get("volumeName") or "")) or {}
+                required = (((pv.get("spec") or {}).get("nodeAffinity") or {})
+                            .get("required"))
+                if required and not _fits_selector({"affinity": {"nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": required}}}, node):
+                    return "node(s) had volume node affinity conflict"
+            elif storage.selected_node(pvc) not in (None, node["metadata"]["name"]):
+                return "node(s) didn't find available persistent volumes to bind"
+        return ""
+
+    def _prebind(self, pod: dict[str, Any], node: str) -> bool:
+        """AssumePodVolumes and BindPodVolumes for the pod's unbound delayed claims: a fitting
+        unbound PV of the claim's class is pre-bound to it (its claimRef), else the claim gets
+        the chosen node (selected-node) for its provisioner. True while one is still unbound:
+        the pod waits in PreBind and is not bound to the node yet."""
+        waiting = False
+        pvrt, crt = self.w._rt("", "persistentvolumes"), self.w._rt("", "persistentvolumeclaims")
+        for pvc in self._pod_claims(pod):
+            if (pvc.get("status") or {}).get("phase") == "Bound" or \
+                    not storage.delays_binding(pvc, self.classes):
+                continue
+            waiting = True
+            if storage.selected_node(pvc) is not None:
+                continue
+            spec, meta = pvc.get("spec") or {}, pvc["metadata"]
+            try:
+                request = int(parse_quantity(str(((spec.get("resources") or {}).get(
+                    "requests") or {}).get("storage") or "0"))[0])
+            except QuantityError:
+                request = 0
+            pv_name = storage.static_volume(pvc, request, self.store.select(pvrt.gk))
+            if pv_name is not None:
+                pv = self.store.get(pvrt.gk, "", pv_name)
+                new_pv = clone(pv)
+                new_pv["spec"]["claimRef"] = {
+                    "kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                    "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
+                self.api.write_object(pvrt, pv, new_pv, SCHEDULER)
+                continue
+            new = clone(pvc)
+            new["metadata"].setdefault("annotations", {})[storage.SELECTED_NODE] = node
+            self.api.write_object(crt, pvc, new, SCHEDULER)
+        return waiting
 
     def _rwop_conflict(self, pod: dict[str, Any], node: dict[str, Any]) -> bool:
         ns = pod["metadata"]["namespace"]

@@ -2,19 +2,27 @@
 DefaultStorageClass admission plugin and the PV controller's provisioning decision.
 
 - A managed IONOS cluster ships ``ionos-enterprise-hdd`` (the default) and
-  ``ionos-enterprise-ssd``, both of provisioner ``cloud.ionos.com``, ``reclaimPolicy: Delete``
-  and ``allowVolumeExpansion: true``, parameters ``type`` (``HDD``/``SSD``) and ``fstype: ext4``
-  (``kubectl get sc`` and ``kubectl get sc ionos-enterprise-hdd -o yaml`` on an IONOS Managed
-  Kubernetes cluster, as quoted in a public course's slides: the classes come from IONOS's
-  ``csi-ionoscloud`` Helm chart; ionos-cloud/ionoscloud-blockstorage-csi-driver
-  ``charts/.../templates/storageclass.yaml`` sets the same for its own classes). The SSD
-  class's ``type: SSD`` is inferred from the HDD class's ``type: HDD``.
+  ``ionos-enterprise-ssd``, both of provisioner ``cloud.ionos.com``, ``reclaimPolicy: Delete``,
+  ``volumeBindingMode: WaitForFirstConsumer`` and ``allowVolumeExpansion: true``, parameters
+  ``type`` (``HDD``/``SSD``) and ``fstype: ext4`` (``kubectl get sc`` and ``kubectl get sc
+  ionos-enterprise-hdd -o yaml`` on an IONOS Managed Kubernetes cluster, as quoted in a public
+  course's slides: the classes come from IONOS's ``csi-ionoscloud`` Helm chart;
+  ionos-cloud/ionoscloud-blockstorage-csi-driver ``charts/.../templates/storageclass.yaml``
+  sets the same for its own classes). The SSD class's ``type: SSD`` is inferred from the HDD
+  class's ``type: HDD``.
 - ``PersistentVolumeClaimResize`` (plugin/pkg/admission/storage/persistentvolume/resize):
   growing a claim's storage request needs it Bound and its class to allow expansion, else 403.
   The volume itself is not grown (no external-resizer: the PV and ``status.capacity`` stay).
 - An existing K3s cluster (the sandbox's unmanaged one) ships K3s's ``local-path`` class
   (k3s ``manifests/local-storage.yaml``: default, provisioner ``rancher.io/local-path``,
-  ``Delete``, ``WaitForFirstConsumer``; the sandbox provisions at once, as for every class).
+  ``Delete``, ``WaitForFirstConsumer``); its PVs are tied to the selected node (nodeAffinity on
+  ``kubernetes.io/hostname``, as local-path-provisioner writes them).
+- ``WaitForFirstConsumer`` (both IONOS classes and ``local-path``): the PV controller neither
+  provisions nor binds the claim until the scheduler has chosen a node for a Pod that uses it
+  (annotation ``volume.kubernetes.io/selected-node``); meanwhile a Normal
+  ``WaitForFirstConsumer`` event "waiting for first consumer to be created before binding", or
+  ``WaitForPodScheduled`` naming the unscheduled Pods that use it (pv_controller.go
+  emitEventForUnboundDelayBindingClaim). The scheduler's side is in ``scheduler.py``.
 - ``DefaultStorageClass`` (kube-apiserver
   ``plugin/pkg/admission/storage/storageclass/setdefault/admission.go``): a claim created
   without ``spec.storageClassName`` gets the default class; of several defaults the newest
@@ -53,6 +61,8 @@ DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
                              "storageclass.beta.kubernetes.io/is-default-class")
 NO_CLASS_MESSAGE = "no persistent volumes available for this claim and no storage class is set"
 CLASSES_GK = ("storage.k8s.io", "storageclasses")
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 
 
 RECLAIM_POLICIES = ("Delete", "Retain")
@@ -143,8 +153,8 @@ def ionos_storage_classes() -> list[Json]:
         out.append({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                     "metadata": meta, "provisioner": IONOS_PROVISIONER,
                     "parameters": {"type": volume_type, "fstype": "ext4"},
-                    "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
-                    "allowVolumeExpansion": True})
+                    "reclaimPolicy": "Delete",
+                    "volumeBindingMode": WAIT_FOR_FIRST_CONSUMER, "allowVolumeExpansion": True})
     return out
 
 
@@ -154,7 +164,7 @@ def k3s_storage_classes() -> list[Json]:
              "metadata": {"name": "local-path",
                           "annotations": {DEFAULT_CLASS_ANNOTATIONS[0]: "true"}},
              "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete",
-             "volumeBindingMode": "WaitForFirstConsumer"}]
+             "volumeBindingMode": WAIT_FOR_FIRST_CONSUMER}]
 
 
 def is_default(sc: Json) -> bool:
@@ -276,6 +286,54 @@ class Wait:
 Decision = BindTo | Provision | AssignClass | Wait
 
 
+def delays_binding(claim: Json, classes: Mapping[str, Json]) -> bool:
+    """pkg/controller/volume/persistentvolume/util IsDelayBindingMode: the claim's class exists
+    and binds ``WaitForFirstConsumer`` (no class, ``""`` or a missing one: no delay)."""
+    cls = (claim.get("spec") or {}).get("storageClassName") or ""
+    sc = classes.get(cls) if cls else None
+    return sc is not None and sc.get("volumeBindingMode") == WAIT_FOR_FIRST_CONSUMER
+
+
+def selected_node(claim: Json) -> str | None:
+    """The node the scheduler chose for a delayed claim (IsDelayBindingProvisioning)."""
+    return ((claim.get("metadata") or {}).get("annotations") or {}).get(SELECTED_NODE)
+
+
+def _bound_to(pv: Json, claim: Json) -> bool:
+    ref = (pv.get("spec") or {}).get("claimRef") or {}
+    meta = claim["metadata"]
+    return bool(ref) and (ref.get("namespace"), ref.get("name")) == (
+        meta["namespace"], meta["name"]) and ref.get("uid") in (None, "", meta.get("uid"))
+
+
+def static_volume(claim: Json, request: int, pvs: Iterable[Json]) -> str | None:
+    """findBestMatchForClaim: the smallest PV of the claim's class that fits it, unbound or
+    pre-bound to it; None when there is none."""
+    cls = (claim.get("spec") or {}).get("storageClassName") or ""
+    fitting = [p for p in pvs if _fits(p, claim, cls, request)]
+    return min(fitting, key=_capacity)["metadata"]["name"] if fitting else None
+
+
+def unscheduled_consumers(claim: Json, pods: Iterable[Json]) -> list[str]:
+    """findNonScheduledPodsByPVC: the claim's namespace's pods that use it and have no node."""
+    meta = claim["metadata"]
+    return sorted(p["metadata"]["name"] for p in pods
+                  if p["metadata"].get("namespace") == meta["namespace"]
+                  and not (p.get("spec") or {}).get("nodeName")
+                  and any(((v or {}).get("persistentVolumeClaim") or {}).get("claimName")
+                          == meta["name"] for v in (p.get("spec") or {}).get("volumes") or []))
+
+
+def _delay_event(waiting: list[str]) -> tuple[str, str, str]:
+    """emitEventForUnboundDelayBindingClaim."""
+    if not waiting:
+        return ("Normal", "WaitForFirstConsumer",
+                "waiting for first consumer to be created before binding")
+    many = len(waiting) > 1
+    return ("Normal", "WaitForPodScheduled",
+            f"waiting for pod{'s' if many else ''} {','.join(waiting)} to be scheduled")
+
+
 def _fits(pv: Json, claim: Json, cls: str, request: int) -> bool:
     """checkVolumeSatisfyClaim / FindMatchingVolume: unbound (or pre-bound to this claim),
     same class and volumeMode, the claim's access modes, enough capacity."""
@@ -306,23 +364,28 @@ def _capacity(pv: Json) -> Fraction:
 
 
 def decide(claim: Json, request: int, classes: Mapping[str, Json],
-           pvs: Iterable[Json]) -> Decision:
+           pvs: Iterable[Json], pods: Iterable[Json] = ()) -> Decision:
     """What the PV controller does next for an unbound claim (see the module docstring)."""
     spec = claim.get("spec") or {}
     wanted = spec.get("volumeName")
+    pvs = list(pvs)
     if wanted:
         # syncUnboundClaim with volumeName: the PV must exist; it is never provisioned.
-        found = next((p for p in pvs if p["metadata"]["name"] == wanted), None)
-        return BindTo(wanted) if found is not None else Wait()
+        exists = any(p["metadata"]["name"] == wanted for p in pvs)
+        return BindTo(wanted) if exists else Wait()
     cls = spec.get("storageClassName")
-    fitting = [p for p in pvs if _fits(p, claim, cls or "", request)]
-    if fitting:
-        best = min(fitting, key=_capacity)  # the smallest that fits
-        return BindTo(best["metadata"]["name"])
+    delay = delays_binding(claim, classes)
+    # FindMatchingVolume: with delayed binding the controller binds only a PV pre-bound to the
+    # claim; the scheduler picks unbound ones (it pre-binds them).
+    best = static_volume(claim, request, [p for p in pvs if not delay or _bound_to(p, claim)])
+    if best is not None:
+        return BindTo(best)
     if cls is None:
         default = default_class(classes.values())
         if default is not None:
             return AssignClass(default)
+    if delay and selected_node(claim) is None:
+        return Wait(_delay_event(unscheduled_consumers(claim, pods)))
     if not cls:
         return Wait(("Normal", "FailedBinding", NO_CLASS_MESSAGE))
     sc = classes.get(cls)

@@ -32,6 +32,7 @@ from tests.integration.backup_env import BackupEnv, spec_head
 from tests.integration.longhorn_cluster import install_longhorn
 from tests.integration.run_account import install, runner_resource
 from tests.integration.test_backup_volumes import checks, failure, meta
+from tests.integration.test_sandbox_kubernetes import claim_user
 from tests.integration.velero_cluster import sandbox_with_nodes, wait_for
 
 pytestmark = pytest.mark.integration
@@ -84,6 +85,9 @@ class Site(BackupEnv):
                          "metadata": {"name": "data", "namespace": self.app_ns},
                          "spec": {"accessModes": ["ReadWriteOnce"],
                                   "resources": {"requests": {"storage": "1Gi"}}}})
+        # The wiki's Pod: the default class binds WaitForFirstConsumer.
+        self.kube.apply({**claim_user("data"), "metadata": {"name": "wiki",
+                                                            "namespace": self.app_ns}})
         pvc = wait_for(lambda: (c := self.kube.get("v1", "PersistentVolumeClaim", "data",
                                                    self.app_ns))
                        and (c.get("spec") or {}).get("volumeName") and c, "the claim")

@@ -27,6 +27,7 @@ import pytest
 from platform_assets.core.graph import backup_copy_key, backup_key
 from platform_assets.core.volume_index import chunks_prefix
 from tests.integration.backup_env import BackupEnv, spec_head
+from tests.integration.test_sandbox_kubernetes import claim_user
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +80,10 @@ class Volumes(BackupEnv):
                          "metadata": {"name": "data", "namespace": self.namespace},
                          "spec": {"accessModes": ["ReadWriteOnce"],
                                   "resources": {"requests": {"storage": "1Gi"}}}})
+        # The application's Pod: the claim's class binds WaitForFirstConsumer, and a claim made
+        # anew (after a loss) needs a new Pod as the application's restart would bring.
+        self.kube.apply({**claim_user("data"), "metadata": {
+            "name": f"app-{uuid.uuid4().hex[:6]}", "namespace": self.namespace}})
         wait_for(lambda: (self.kube.get("v1", "PersistentVolumeClaim", "data",
                                         self.namespace) or {}).get("status", {}).get("phase")
                  == "Bound", "the PVC to bind")

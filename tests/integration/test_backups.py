@@ -23,6 +23,7 @@ from resources.ionos import IonosCloudResource
 from resources.kubernetes import KubernetesResource
 from resources.object_storage import ObjectStorageResource
 from tests.conftest import missing_service
+from tests.integration.test_sandbox_kubernetes import claim_user
 
 pytestmark = pytest.mark.integration
 
@@ -225,6 +226,18 @@ def make_pvc(world: World) -> dict[str, Any]:
                 "metadata": {"name": "data", "namespace": world.namespace},
                 "spec": {"accessModes": ["ReadWriteOnce"],
                          "resources": {"requests": {"storage": "1Gi"}}}})
+    # The application's Deployment, its Pod on a node: the claim's class binds
+    # WaitForFirstConsumer.
+    if not kube.list("v1", "Node"):
+        from sandbox.admin import AdminClient
+
+        AdminClient(world.env["SANDBOX_ADMIN_URL"]).add_nodes()
+    labels = {"app": "app"}
+    kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "app", "namespace": world.namespace},
+                "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels},
+                                      "spec": claim_user("data")["spec"]}}})
     deadline = time.monotonic() + 20
     while True:
         pvc = kube.get("v1", "PersistentVolumeClaim", "data", world.namespace) or {}

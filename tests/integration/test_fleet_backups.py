@@ -19,6 +19,7 @@ import pytest
 from platform_assets.definitions import build_definitions
 from sandbox.app import Sandbox, start_sandbox
 from tests.integration.results import step_errors
+from tests.integration.test_sandbox_kubernetes import claim_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("fleet")]
 
@@ -298,6 +299,8 @@ def test_longhorn_on_the_existing_cluster_writes_to_its_store_and_is_drilled(
                 "metadata": {"name": "data", "namespace": "wiki"},
                 "spec": {"accessModes": ["ReadWriteOnce"],
                          "resources": {"requests": {"storage": "1Gi"}}}})
+    # The wiki's Pod: K3s's local-path class binds WaitForFirstConsumer.
+    kube.apply({**claim_user("data"), "metadata": {"name": "wiki", "namespace": "wiki"}})
     pvc = wait_for(lambda: (c := kube.get("v1", "PersistentVolumeClaim", "data", "wiki"))
                    and (c.get("spec") or {}).get("volumeName") and c, "the claim")
     sandbox.admin.write_volume_files("wiki", "data", {"pages/home.md": b"# Wiki\n" * 100},

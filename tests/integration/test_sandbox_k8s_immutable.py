@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_sandbox_kubernetes import Cluster, _start, wait_for
+from tests.integration.test_sandbox_kubernetes import Cluster, _start, claim_user, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -308,6 +308,7 @@ def test_pvc_spec_is_immutable_but_a_bound_claim_can_grow(k8s: Cluster) -> None:
                                                              "spec": {
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
         "storageClassName": "ionos-enterprise-ssd"}})
+    v1.create_namespaced_pod("default", claim_user("data"))  # WaitForFirstConsumer
     bound = wait_for(lambda: (lambda c: c if c.status.phase == "Bound" else None)(
         v1.read_namespaced_persistent_volume_claim("data", "default")), what="PVC bound")
     for change in ({"spec": {"accessModes": ["ReadWriteMany"]}},

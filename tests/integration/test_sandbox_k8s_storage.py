@@ -11,11 +11,13 @@ StorageClass lister's NotFound as a Warning ``ProvisioningFailed``; with no clas
 ``FailedBinding`` "no persistent volumes available for this claim and no storage class is
 set"). IONOS's classes: ``kubectl get sc`` on an IONOS Managed Kubernetes cluster lists
 ``ionos-enterprise-hdd (default)`` and ``ionos-enterprise-ssd``, provisioner
-``cloud.ionos.com``, reclaim ``Delete``, ``ALLOWVOLUMEEXPANSION true`` and ``kubectl get sc
+``cloud.ionos.com``, reclaim ``Delete``, ``VOLUMEBINDINGMODE WaitForFirstConsumer``,
+``ALLOWVOLUMEEXPANSION true`` and ``kubectl get sc
 ionos-enterprise-hdd -o yaml`` shows ``parameters: {fstype: ext4, type: HDD}`` (a public
 course's slides of a managed cluster; ionos-cloud/ionoscloud-blockstorage-csi-driver
 ``charts/ionoscloud-blockstorage-csi-driver/templates/storageclass.yaml`` sets
-``allowVolumeExpansion: true`` on its classes too). Resizing: the PersistentVolumeClaimResize
+``volumeBindingMode: WaitForFirstConsumer`` and ``allowVolumeExpansion: true`` on its classes
+too). Resizing: the PersistentVolumeClaimResize
 admission plugin (``plugin/pkg/admission/storage/persistentvolume/resize/admission.go``).
 """
 
@@ -34,6 +36,7 @@ from tests.integration.test_sandbox_kubernetes import Cluster, _start, wait_for
 pytestmark = pytest.mark.integration
 
 DEFAULT = "storageclass.kubernetes.io/is-default-class"
+SELECTED = "volume.kubernetes.io/selected-node"
 NO_CLASS = "no persistent volumes available for this claim and no storage class is set"
 
 
@@ -55,6 +58,18 @@ def _events(core: Any, claim: str) -> list[tuple[str, str, str]]:
             "PersistentVolumeClaim"]
 
 
+def _use(core: Any, claim: str, pod: str | None = None, **spec: Any) -> str:
+    """A Pod that mounts ``claim``: the first consumer a WaitForFirstConsumer claim waits for."""
+    name = pod or f"{claim}-user"
+    core.create_namespaced_pod("default", {
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "app", "image": "busybox:1.36",
+                                 "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+                 **spec}})
+    return name
+
+
 def _bound(core: Any, name: str) -> Any:
     return wait_for(lambda: (c := core.read_namespaced_persistent_volume_claim(
         name, "default")).status.phase == "Bound" and c, what=f"{name} to bind")
@@ -69,7 +84,8 @@ def test_a_managed_cluster_comes_with_ionos_storage_classes(k8s: Cluster) -> Non
     assert sorted(classes) == ["ionos-enterprise-hdd", "ionos-enterprise-ssd"]
     for name, sc in classes.items():
         assert (sc.provisioner, sc.reclaim_policy, sc.volume_binding_mode,
-                sc.allow_volume_expansion) == ("cloud.ionos.com", "Delete", "Immediate", True)
+                sc.allow_volume_expansion) == ("cloud.ionos.com", "Delete",
+                                               "WaitForFirstConsumer", True)
         assert sc.parameters == {"type": "HDD" if name.endswith("hdd") else "SSD",
                                  "fstype": "ext4"}
         assert ((sc.metadata.annotations or {}).get(DEFAULT) == "true") == (
@@ -89,6 +105,7 @@ def test_a_claim_without_class_gets_the_newest_default(k8s: Cluster) -> None:
     core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
     made = core.create_namespaced_persistent_volume_claim("default", _claim("plain"))
     assert made.spec.storage_class_name == "ionos-enterprise-hdd"
+    _use(core, "plain")
     pvc = _bound(core, "plain")
     pv = core.read_persistent_volume(pvc.spec.volume_name)
     assert (pv.spec.storage_class_name, pv.spec.csi.driver,
@@ -182,6 +199,7 @@ def test_an_unset_class_with_no_default_waits_then_takes_a_default_retroactively
         "Pending"
     storage.patch_storage_class("ionos-enterprise-ssd",
                                 {"metadata": {"annotations": {DEFAULT: "true"}}})
+    _use(core, "unset")
     pvc = _bound(core, "unset")
     assert pvc.spec.storage_class_name == "ionos-enterprise-ssd"
 
@@ -200,10 +218,18 @@ def test_an_existing_k3s_cluster_comes_with_local_path(tmp_path: Path) -> None:
             ("local-path", "rancher.io/local-path", "Delete", "WaitForFirstConsumer", "true")]
         core = client.CoreV1Api(api)
         core.create_namespaced_persistent_volume_claim("default", _claim("k3s-data"))
+        pod = _use(core, "k3s-data")
         pvc = _bound(core, "k3s-data")
         assert pvc.spec.storage_class_name == "local-path"
-        assert core.read_persistent_volume(pvc.spec.volume_name).spec.csi.driver == \
-            "rancher.io/local-path"
+        node = pvc.metadata.annotations[SELECTED]
+        pv = core.read_persistent_volume(pvc.spec.volume_name)
+        assert pv.spec.csi.driver == "rancher.io/local-path"
+        # local-path-provisioner's PV lives on the selected node, and the pod runs there.
+        (term,) = pv.spec.node_affinity.required.node_selector_terms
+        assert [(e.key, e.operator, e.values) for e in term.match_expressions] == [
+            ("kubernetes.io/hostname", "In", [node])]
+        assert wait_for(lambda core=core, pod=pod: core.read_namespaced_pod(
+            pod, "default").spec.node_name, what="the pod's node") == node
 
 
 def test_a_storage_class_is_defaulted_and_validated(k8s: Cluster) -> None:
@@ -265,6 +291,7 @@ def test_a_claim_grows_only_bound_and_of_a_class_that_allows_expansion(k8s: Clus
     for name, cls in (("grows", "ionos-enterprise-ssd"), ("fixed", "fixed")):
         core.create_namespaced_persistent_volume_claim(
             "default", _claim(name, storageClassName=cls))
+        _use(core, name)
         _bound(core, name)
     bigger = {"spec": {"resources": {"requests": {"storage": "2Gi"}}}}
     with pytest.raises(ApiException) as err:
@@ -279,3 +306,70 @@ def test_a_claim_grows_only_bound_and_of_a_class_that_allows_expansion(k8s: Clus
     with pytest.raises(ApiException) as err:
         core.patch_namespaced_persistent_volume_claim("waiting", "default", bigger)
     assert err.value.status == 422
+
+
+def test_a_wait_for_first_consumer_claim_binds_once_a_pod_using_it_is_scheduled(
+        k8s: Cluster) -> None:
+    """IONOS's classes bind ``WaitForFirstConsumer``: the PV controller leaves the claim
+    Pending with Normal ``WaitForFirstConsumer`` "waiting for first consumer to be created
+    before binding" (``WaitForPodScheduled`` while a Pod using it cannot be scheduled) and
+    binds no PV, not even a fitting one of its class (pv_controller.go syncUnboundClaim,
+    emitEventForUnboundDelayBindingClaim; FindMatchingVolume skips unbound PVs under delayed
+    binding); the scheduler's VolumeBinding plugin (pkg/scheduler/framework/plugins/
+    volumebinding/binder.go) then pre-binds a fitting PV, or writes the chosen node as
+    ``volume.kubernetes.io/selected-node`` for the provisioner, and binds the Pod only once the
+    claim is Bound. A claim of an ``Immediate`` class still unbound keeps its Pod unschedulable
+    ("pod has unbound immediate PersistentVolumeClaims")."""
+    from kubernetes import client
+
+    api = k8s.api_client()
+    core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
+    core.create_namespaced_persistent_volume_claim("default", _claim("lazy"))
+    wait_for(lambda: _events(core, "lazy"), what="the controller's event")
+    assert _events(core, "lazy") == [
+        ("Normal", "WaitForFirstConsumer",
+         "waiting for first consumer to be created before binding")]
+    time.sleep(0.5)  # a few controller passes: still nothing provisioned
+    pvc = core.read_namespaced_persistent_volume_claim("lazy", "default")
+    assert (pvc.status.phase, pvc.spec.volume_name, core.list_persistent_volume().items) == (
+        "Pending", None, [])
+
+    # A Pod that cannot be scheduled is named in the event; the claim stays unprovisioned.
+    _use(core, "lazy", "stuck", nodeSelector={"disk": "none"})
+    wait_for(lambda: ("Normal", "WaitForPodScheduled", "waiting for pod stuck to be scheduled")
+             in _events(core, "lazy"), what="WaitForPodScheduled")
+    assert core.read_namespaced_persistent_volume_claim("lazy", "default").status.phase == \
+        "Pending"
+    core.delete_namespaced_pod("stuck", "default")
+
+    pod = _use(core, "lazy")
+    pvc = _bound(core, "lazy")
+    node = pvc.metadata.annotations[SELECTED]
+    assert wait_for(lambda: core.read_namespaced_pod(pod, "default").spec.node_name,
+                    what="the pod's node") == node
+    assert core.read_persistent_volume(pvc.spec.volume_name).spec.csi.driver == \
+        "cloud.ionos.com"
+
+    # A fitting Available PV of the class: not bound by the controller alone, pre-bound by
+    # the scheduler once a Pod uses the claim.
+    core.create_persistent_volume({
+        "metadata": {"name": "static-hdd"},
+        "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "storageClassName": "ionos-enterprise-hdd",
+                 "persistentVolumeReclaimPolicy": "Retain",
+                 "csi": {"driver": "cloud.ionos.com", "volumeHandle": "static-hdd"}}})
+    core.create_namespaced_persistent_volume_claim("default", _claim("static"))
+    wait_for(lambda: _events(core, "static"), what="the controller's event")
+    assert core.read_namespaced_persistent_volume_claim("static", "default").status.phase == \
+        "Pending"
+    _use(core, "static")
+    assert _bound(core, "static").spec.volume_name == "static-hdd"
+
+    storage.create_storage_class({"metadata": {"name": "now"}, "provisioner": "example.com/x"})
+    core.create_namespaced_persistent_volume_claim(
+        "default", _claim("never", storageClassName="now"))
+    pod = _use(core, "never")
+    message = wait_for(lambda: next((e.message for e in core.list_namespaced_event(
+        "default").items if e.involved_object.name == pod and e.reason == "FailedScheduling"),
+        None), what="FailedScheduling")
+    assert "pod has unbound immediate PersistentVolumeClaims" in message

@@ -222,9 +222,6 @@ def test_readwriteonce_volume_on_another_node_is_a_multi_attach_error(k8s: Clust
         "metadata": {"name": "data"},
         "spec": {"accessModes": ["ReadWriteOnce"],
                  "resources": {"requests": {"storage": "1Gi"}}}})[0] == 201
-    wait(lambda: k8s.http("GET", "/api/v1/namespaces/rwo/persistentvolumeclaims/data")[1][
-        "status"].get("phase") == "Bound", "the claim bound")
-    pvc = k8s.http("GET", "/api/v1/namespaces/rwo/persistentvolumeclaims/data")[1]
     nodes = [n["metadata"]["name"] for n in _list(k8s, "/api/v1/nodes")]
 
     def pod(name: str, node: str) -> dict[str, Any]:
@@ -236,6 +233,9 @@ def test_readwriteonce_volume_on_another_node_is_a_multi_attach_error(k8s: Clust
     assert k8s.http("POST", "/api/v1/namespaces/rwo/pods", pod("first", nodes[0]))[0] == 201
     wait(lambda: k8s.http("GET", "/api/v1/namespaces/rwo/pods/first")[1]["status"][
         "phase"] == "Running", "the first pod running")
+    # The claim's class binds WaitForFirstConsumer: the first pod's scheduling bound it.
+    pvc = k8s.http("GET", "/api/v1/namespaces/rwo/persistentvolumeclaims/data")[1]
+    assert pvc["status"]["phase"] == "Bound"
     assert k8s.http("POST", "/api/v1/namespaces/rwo/pods", pod("second", nodes[1]))[0] == 201
     msgs = wait(lambda: _events(k8s, "rwo", "FailedAttachVolume"), "FailedAttachVolume")
     assert msgs == [f'Multi-Attach error for volume "{pvc["spec"]["volumeName"]}" Volume is '

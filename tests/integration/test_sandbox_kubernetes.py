@@ -95,6 +95,16 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     yield from _start(tmp_path)
 
 
+def claim_user(claim: str, name: str | None = None) -> dict[str, Any]:
+    """A Pod that mounts ``claim``: the first consumer a claim of a WaitForFirstConsumer class
+    (IONOS's, K3s's local-path) waits for before it is provisioned and bound."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name or f"{claim}-user"},
+            "spec": {"containers": [{"name": "app", "image": "busybox:1.36",
+                                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                     "volumes": [{"name": "data",
+                                  "persistentVolumeClaim": {"claimName": claim}}]}}
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -511,6 +521,7 @@ def test_pvc_binds_to_provisioned_volume(cluster: Cluster) -> None:
                                                   "resources": {"requests": {"storage": "10Gi"}},
                                                   "storageClassName": "ionos-enterprise-ssd"}}
     cluster.http("POST", "/api/v1/namespaces/default/persistentvolumeclaims", pvc)
+    cluster.http("POST", "/api/v1/namespaces/default/pods", claim_user("data"))
     bound = wait_for(lambda: (lambda o: o if (o.get("status") or {}).get("phase") == "Bound"
                               else None)(cluster.http(
                                   "GET", "/api/v1/namespaces/default/persistentvolumeclaims/data"

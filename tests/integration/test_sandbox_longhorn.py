@@ -29,6 +29,7 @@ import pytest
 
 from resources.kubernetes import KubernetesResource
 from tests.integration.longhorn_cluster import CHART_VERSION, install_longhorn
+from tests.integration.test_sandbox_kubernetes import claim_user
 from tests.integration.velero_cluster import clients, sandbox_with_nodes, wait_for
 
 pytestmark = pytest.mark.integration
@@ -54,6 +55,9 @@ class Env:
                          "metadata": {"name": claim, "namespace": app_ns},
                          "spec": {"accessModes": ["ReadWriteOnce"],
                                   "resources": {"requests": {"storage": "1Gi"}}}})
+        # The default class binds WaitForFirstConsumer: the application's Pod comes first.
+        self.kube.apply({**claim_user(claim), "metadata": {"name": f"{claim}-app",
+                                                           "namespace": app_ns}})
         pvc = wait_for(lambda: (c := self.kube.get("v1", "PersistentVolumeClaim", claim,
                                                    app_ns)) and (c.get("spec") or {}).get(
             "volumeName") and c, "the claim to bind")

@@ -525,7 +525,10 @@ def cluster(tmp_path: Path) -> Iterator[KubernetesResource]:
 
     svc = KubernetesService(World())
     # The PV controller binds the claim, as on a real cluster: a Pending claim's spec is
-    # immutable (ValidatePersistentVolumeClaimUpdate), so expand_pvc needs a Bound one.
+    # immutable (ValidatePersistentVolumeClaimUpdate), so expand_pvc needs a Bound one. Its
+    # class binds WaitForFirstConsumer, so the wordpress pod that mounts it (as the example's
+    # Deployment does) is scheduled on a node first.
+    svc.add_nodes()
     svc.start_controllers()
     server = http.serve(svc)
     kubeconfig = tmp_path / "kubeconfig"
@@ -539,7 +542,10 @@ def cluster(tmp_path: Path) -> Iterator[KubernetesResource]:
          "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                   "template": {"metadata": {"labels": labels},
                                "spec": {"containers": [{"name": "wordpress",
-                                                        "image": "wordpress:6"}]}}}},
+                                                        "image": "wordpress:6"}],
+                                        "volumes": [{"name": "content",
+                                                     "persistentVolumeClaim": {
+                                                         "claimName": "wordpress-data"}}]}}}},
         # Applied by the reconciler, so it carries our labels (core/desired.py).
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
          "metadata": {"name": "wordpress-data", "namespace": "services", "labels": OURS},
@@ -673,11 +679,13 @@ def test_expand_pvc_refuses_before_any_write_what_the_api_server_would_refuse(
 
     cluster.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                    "metadata": {"name": "fixed"}, "provisioner": "cloud.ionos.com"})
-    for name, cls in (("pending-data", "absent"), ("fixed-data", "fixed")):
+    # IONOS's class binds WaitForFirstConsumer: with no Pod using it the claim stays Pending.
+    for name, cls in (("pending-data", "ionos-enterprise-hdd"), ("fixed-data", "fixed")):
         cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                        "metadata": {"name": name, "namespace": "services", "labels": OURS},
                        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": cls,
                                 "resources": {"requests": {"storage": "1Gi"}}}})
+
     deadline = time.monotonic() + 30
     while (cluster.get("v1", "PersistentVolumeClaim", "fixed-data", "services") or {}).get(
             "status", {}).get("phase") != "Bound":
@@ -686,7 +694,8 @@ def test_expand_pvc_refuses_before_any_write_what_the_api_server_would_refuse(
     defs = dg.Definitions(jobs=remediation.build(example_graph()),
                           resources={"kubernetes": cluster})
     for name, why in (
-            ("pending-data", "(phase Pending, StorageClass absent): it is Pending, not Bound"),
+            ("pending-data", "(phase Pending, StorageClass ionos-enterprise-hdd): it is "
+                             "Pending, not Bound"),
             ("fixed-data", "(phase Bound, StorageClass fixed): its StorageClass fixed does not "
                            "set allowVolumeExpansion: true")):
         before = cluster.get("v1", "PersistentVolumeClaim", name, "services")
