@@ -13,6 +13,11 @@ would no longer find the last one. Each materialization records the namespaces a
 the component may still be in (``INVENTORY_NAMESPACES``); a run reads the inventories of the
 others (``retired_inventories``), prunes what they list like any leftover, and deletes each
 after the new inventory is written (``ComponentPlan.retired``).
+
+A component marked ``absent: true`` applies nothing: every object its inventories list is a
+leftover pruned with ``ABSENT_REASON``, and the inventories go last (``retired``), once every
+prune is carried out; while one is deferred, held by finalizers or unreadable, they stay and a
+later run finds the rest.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ ListGroup = tuple[str, str, str]  # apiVersion, kind, namespace ("" for cluster-
 # The materialization metadata naming, comma-separated, the namespaces where an inventory of
 # the component may remain after the run (its own, and those of a move not pruned yet).
 INVENTORY_NAMESPACES = "inventory_namespaces"
+# The materialization metadata of an absent component: ``gone`` once no inventory of it is
+# left (nothing more to prune), else ``pruning``.
+ABSENT = "absent"
+ABSENT_REASON = "component is absent from the spec"
 
 
 def retired_inventories(component: Component, recorded: Mapping[str, object]) -> list[ObjId]:
@@ -52,7 +61,10 @@ def retired_inventories(component: Component, recorded: Mapping[str, object]) ->
 
 
 def namespaces_of(component: Component, objs: desired.ComponentObjects) -> list[str]:
-    """The namespaces the component's objects live in, except those its manifests create."""
+    """The namespaces the component's objects live in, except those its manifests create
+    (none for an absent component: a prune never creates a namespace)."""
+    if component.absent:
+        return []
     in_manifests = {o["metadata"]["name"] for o in objs.objects if o["kind"] == "Namespace"}
     used = {component.namespace} | {str(o["metadata"].get("namespace") or "")
                                     for o in objs.objects}
@@ -111,6 +123,8 @@ class ComponentPlan:
     # Inventories left in the namespaces the component moved from (``retired_inventories``),
     # to delete once the new inventory is written: a run killed before finds them again.
     retired: list[tuple[ObjId, Change]] = field(default_factory=list)
+    # An absent component: its own inventory is among ``retired`` and nothing is applied.
+    absent: bool = False
 
     @property
     def pruned(self) -> int:
@@ -118,10 +132,16 @@ class ComponentPlan:
         return sum(1 for _, c in [*self.prunes, *self.retired] if c.writes)
 
     def inventory_namespaces(self, namespace: str, applied: bool) -> str:
-        """``INVENTORY_NAMESPACES`` after the run: the component's ``namespace`` and those
-        whose retired inventory stays (not deleted, or nothing ``applied``: a dry run)."""
+        """``INVENTORY_NAMESPACES`` after the run: the component's ``namespace`` (unless it is
+        absent) and those whose retired inventory stays (not deleted, or nothing ``applied``:
+        a dry run)."""
         stay = {oid[2] for oid, change in self.retired if not (applied and change.writes)}
-        return ",".join(sorted({namespace} | stay))
+        return ",".join(sorted(({namespace} if not self.absent else set()) | stay))
+
+    def absent_state(self, applied: bool) -> str:
+        """``ABSENT`` after the run of an absent component: ``gone`` when no inventory of it
+        remains, else ``pruning``."""
+        return "pruning" if self.inventory_namespaces("", applied) else "gone"
 
 
 def plan_component(path: str, component: Component, objs: desired.ComponentObjects,
@@ -159,6 +179,8 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
     bodies = {oid: apply_body(want, observed.get(oid), rules)
               if changes[oid].writes and changes[oid].action != "replace" else want
               for oid, want in want_ids.items()}
+    if component.absent:
+        return _absent_plan(plan, component, objs, observed, gate, unread, retired)
     wanted = {*changes, desired.obj_id(objs.inventory)}
     leftovers = [oid for oid in observed if oid not in wanted]
     prunes, orphans = _leftovers(plan, component, observed, leftovers, gate,
@@ -180,6 +202,39 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
     ahead, before = write_ahead(component, inventory, have_inventory, changes)
     return ComponentPlan(plan, bodies, changes, prunes, orphans, inventory, inv_change,
                          ahead if inv_change.writes else None, before, old)
+
+
+def _absent_plan(plan: Plan, component: Component, objs: desired.ComponentObjects,
+                 observed: Mapping[ObjId, Json], gate: Gate, unread: Collection[ObjId],
+                 retired: Collection[ObjId]) -> ComponentPlan:
+    """The plan of an absent component: delete everything its inventories list (and what our
+    label lists in the kinds and namespaces they name), each with ``ABSENT_REASON``, then the
+    inventories, unless a prune is not carried out now: they must name it for a later run."""
+    own = desired.obj_id(objs.inventory)
+    inventories = [oid for oid in sorted({own, *retired}) if oid in observed]
+    leftovers = [oid for oid in observed if oid not in inventories]
+    prunes, orphans = _leftovers(plan, component, observed, leftovers, gate,
+                                 dict.fromkeys(leftovers, ABSENT_REASON))
+    for a, k, ns, name in sorted(unread):
+        address = desired.obj_address(
+            {"apiVersion": a, "kind": k, "metadata": {"name": name, "namespace": ns}})
+        plan.add(Change(address, "no-op", reason=f"{ABSENT_REASON}; the run may not read it "
+                                                 "(403), so it is not pruned"))
+        orphans.append(address)
+    # Namespaces are never pruned: they need no inventory to be left alone.
+    left = sum(1 for _, c in prunes if not c.writes) + len(unread)
+    gone: list[tuple[ObjId, Change]] = []
+    for oid in inventories:
+        address = desired.obj_address(_with_id(observed[oid], oid))
+        why = f"{ABSENT_REASON}: its inventory in {oid[2]}, deleted last"
+        gone.append((oid, plan.add(delete_change(address, gate, why, component.drift)
+                                   if not left else Change(address, "no-op", reason=(
+                                       f"{why}: kept until the {left} objects it lists that "
+                                       "this run does not delete are gone")))))
+    inventory = objs.inventory
+    kept = Change(desired.obj_address(inventory), "no-op", reason=ABSENT_REASON)
+    return ComponentPlan(plan, {}, {}, prunes, orphans, inventory, kept, retired=gone,
+                         absent=True)
 
 
 def _moved(component: Component, observed: Mapping[ObjId, Json],

@@ -454,7 +454,11 @@ class ComponentObjects:
 
 def component_objects(component: Component,
                       manifests: list[dict[str, Any]]) -> ComponentObjects:
-    """The objects to apply for ``component`` (manifests already loaded and namespaced)."""
+    """The objects to apply for ``component`` (manifests already loaded and namespaced); an
+    absent one applies none: only its (empty) inventory names where its last one is."""
+    if component.absent:
+        return ComponentObjects(namespace=None, objects=[], flux=None, inventory=stamp(
+            inventory_object(component, []), component.name))
     raw = list(manifests)
     flux = flux_object(component)
     if flux:

@@ -297,6 +297,9 @@ def _components(c: _Collector, spec: PlatformSpec,
     """Grants for applying, pruning and checking each component; its objects by kind."""
     objects_by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for comp in spec.components:
+        if comp.absent:
+            _absent(c, comp, manifests.get(comp.name, []))
+            continue
         verbs: tuple[str, ...] = PRUNE if comp.prune else APPLY
         # The inventory ConfigMap is always ours to replace and delete.
         c.add(comp.namespace, "v1", "ConfigMap", PRUNE)
@@ -358,6 +361,29 @@ def _input_secrets(c: _Collector, comp: Component, verbs: tuple[str, ...]) -> No
             c.add(comp.namespace, "v1", "Secret", granted, names=[name])
 
 
+def _applied(comp: Component,
+             objects: Iterable[Mapping[str, Any]]) -> set[tuple[str | None, str, str, str]]:
+    """(scope, apiVersion, kind, name) of each object the component applies, as its inventory
+    lists them: its manifests (namespaces excepted: never pruned), its Flux object or Argo CD
+    Application, its wired Secrets and the inventory itself."""
+    named = {(_scope(o, comp.namespace), str(o["apiVersion"]), str(o["kind"]),
+              str(o["metadata"]["name"])) for o in objects if o["kind"] != "Namespace"}
+    named.add((comp.namespace, "v1", "ConfigMap", desired.inventory_name(comp.name)))
+    named |= {(comp.namespace, "v1", kind, name)
+              for kind, name in (w.target for w in comp.inputs.wirings) if kind == "Secret"}
+    for gitops in (desired.flux_object(comp), desired.argocd_application(comp)):
+        if gitops:
+            api_version, kind, ns, name = desired.obj_id(gitops)
+            named.add((ns or None, api_version, kind, name))
+    return named
+
+
+def _prune_by_name(c: _Collector, scope: str | None, api_version: str, kind: str,
+                   name: str) -> None:
+    verbs = ("get", "delete") if kind in READ_BY_NAME_KINDS else ("delete",)
+    c.add(scope, api_version, kind, verbs, names=[name])
+
+
 def _moved_from(c: _Collector, comp: Component, objects: Iterable[Mapping[str, Any]]) -> None:
     """What pruning a component's ``previous_namespaces`` needs, where it prunes: delete, by
     name, of its old inventory and of each object it applies in its namespace (its Flux object
@@ -366,20 +392,29 @@ def _moved_from(c: _Collector, comp: Component, objects: Iterable[Mapping[str, A
     so no object can be written in a namespace the component left."""
     if not comp.prune:
         return
-    flux = desired.flux_object(comp)
-    inventory = desired.inventory_name(comp.name)
-    named = [(str(o["apiVersion"]), str(o["kind"]), str(o["metadata"]["name"]))
-             for o in objects if o["kind"] != "Namespace" and
-             _scope(o, comp.namespace) == comp.namespace]
-    named += [("v1", "ConfigMap", inventory)]
-    named += [("v1", kind, name) for kind, name in (w.target for w in comp.inputs.wirings)
-              if kind == "Secret"]
-    if flux and desired.obj_id(flux)[2] == comp.namespace:
-        named += [(flux["apiVersion"], flux["kind"], flux["metadata"]["name"])]
+    named = sorted((api_version, kind, name) for scope, api_version, kind, name
+                   in _applied(comp, objects) if scope == comp.namespace)
     for ns in sorted(set(comp.previous_namespaces) - {comp.namespace}):
-        for api_version, kind, name in sorted(set(named)):
-            verbs = ("get", "delete") if kind in READ_BY_NAME_KINDS else ("delete",)
-            c.add(ns, api_version, kind, verbs, names=[name])
+        for api_version, kind, name in named:
+            _prune_by_name(c, ns, api_version, kind, name)
+
+
+def _absent(c: _Collector, comp: Component, objects: Iterable[Mapping[str, Any]]) -> None:
+    """What the reconcile of an absent component needs, and nothing more: delete, by name, of
+    each object its source applies (what its inventory may list: manifests, Flux object or
+    Argo CD Application, wired Secrets), wherever it is, and of its inventory; get of those
+    read by name (Secrets) and of the inventory; the cluster-wide list of their kinds the
+    reconcile observes them with (never Secrets). No create, patch or update: the run cannot
+    write an object of it, only delete. Its ``previous_namespaces`` are granted as for any
+    component that moved."""
+    objects = list(objects)
+    for scope, api_version, kind, name in sorted(_applied(comp, objects),
+                                                 key=lambda n: (n[0] or "", *n[1:])):
+        _prune_by_name(c, scope, api_version, kind, name)
+        if scope is not None:
+            _list_across(c, api_version, kind)
+    c.add(comp.namespace, "v1", "ConfigMap", ("get",), names=[desired.inventory_name(comp.name)])
+    _moved_from(c, comp, objects)
 
 
 # Kinds a restore drill never restores (``backups/drills.py`` skips them; the drill Role has no

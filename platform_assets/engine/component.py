@@ -23,6 +23,7 @@ from typing import Any
 from platform_assets.core import desired, immutable, preflight
 from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import (
+    ABSENT,
     INVENTORY_NAMESPACES,
     ComponentPlan,
     ListGroup,
@@ -189,10 +190,13 @@ class ComponentHandler:
     """Reconciles one platform or application component."""
 
     def observe(self, rt: Runtime, node: Node, opts: Options) -> ComponentState:
-        comp = pinned_component(rt, section_as(node, Component), opts)
-        manifests = component_manifests(rt.base_dir, comp)
-        st = ComponentState(node, comp, desired.component_objects(
-            comp, manifests + input_objects(rt, comp, opts)))
+        comp = section_as(node, Component)
+        # An absent component applies nothing: its manifests and outputs are not read.
+        if not comp.absent:
+            comp = pinned_component(rt, comp, opts)
+        manifests = [] if comp.absent else component_manifests(rt.base_dir, comp)
+        inputs = [] if comp.absent else input_objects(rt, comp, opts)
+        st = ComponentState(node, comp, desired.component_objects(comp, manifests + inputs))
         k8s = rt.cluster()
         namespaces = namespaces_of(comp, st.objs)
         try:
@@ -337,6 +341,8 @@ class ComponentHandler:
             "pruned": st.planned.pruned,
             "health": ", ".join(f"{k}={v}" for k, v in sorted(status.items())) or "n/a",
         })
+        if comp.absent:
+            out.metadata[ABSENT] = st.planned.absent_state(applied=not opts.dry_run)
         self._argocd_metadata(st, out)
         flux_obs = st.observed.get(desired.obj_id(objs.flux)) if objs.flux else None
         if flux_obs:
@@ -401,8 +407,15 @@ def _prune(rt: Runtime, st: ComponentState, oid: ObjId, address: str) -> None:
         guarded(f"DELETE {address}", partial(rt.cluster().delete, api, kind, name, ns or None))
     except ReconcileError as exc:
         moved = ns in {r[2] for r in st.retired} and ns not in st.comp.previous_namespaces
-        if not moved or api_status(exc.__cause__)[0] != 403:
+        if api_status(exc.__cause__)[0] != 403 or not (moved or st.comp.absent):
             raise
+        if not moved:
+            raise ReconcileError(
+                f"component {st.comp.name} is absent: the run may not delete {address} (403): "
+                "the deployed RBAC names what the component's source applies, and this object "
+                "is not among it (or the RBAC is older than the spec); apply `python -m "
+                "platform_assets rbac` for this spec, or delete it by hand; the next reconcile "
+                "prunes the rest") from exc
         raise ReconcileError(
             f"component {st.comp.name}: the run may not delete {address} (403), left in "
             f"namespace {ns} the component moved from: add `previous_namespaces: [{ns}]` to "

@@ -477,6 +477,31 @@ def _check_dependencies(spec: PlatformSpec) -> Problems:
     return out
 
 
+def _check_absent(spec: PlatformSpec) -> Problems:
+    """An absent component only prunes: a field about applying or checking its objects, or a
+    component that still depends on it, is a mistake to report, not to ignore."""
+    out: Problems = []
+    absent = {c.name for c in spec.components if c.absent}
+    for layer, i, c in _layered(spec):
+        loc = (layer, i)
+        if not c.absent:
+            out += [((*loc, "depends_on", j), f"component {dep!r} is absent (absent: true): "
+                     f"drop it from depends_on, or component {c.name!r} loses what it needs")
+                    for j, dep in enumerate(c.depends_on) if dep in absent]
+            continue
+        why = "makes no sense with absent: true (the reconcile only deletes the component)"
+        if not c.prune:
+            out.append(((*loc, "prune"), f"prune: false {why}; remove it, or remove absent"))
+        if c.drift == "observe":
+            out.append(((*loc, "drift"), f"drift: observe never writes, so it cannot delete; "
+                        f"{why}: remove it, or remove absent"))
+        for name, value in (("health", c.health), ("ignore_differences", c.ignore_differences),
+                            ("allow_replace", c.allow_replace)):
+            if value:
+                out.append(((*loc, name), f"{name} {why}: remove it"))
+    return out
+
+
 def _output_assets(spec: PlatformSpec) -> set[str]:
     """The infrastructure assets a component may read outputs of, as ``inputs`` names them."""
     ionos = spec.ionos
@@ -702,8 +727,8 @@ def _check_calendar(spec: PlatformSpec) -> Problems:
 
 # Every check that spans sections, in the order its problems are reported.
 REFERENCE_CHECKS: tuple[Callable[[PlatformSpec], Problems], ...] = (
-    _check_ionos, _check_component_names, _check_dependencies, _check_inputs, _check_backups,
-    _check_certificates, _check_remediation, _check_calendar, check_edge,
+    _check_ionos, _check_component_names, _check_dependencies, _check_absent, _check_inputs,
+    _check_backups, _check_certificates, _check_remediation, _check_calendar, check_edge,
 )
 
 

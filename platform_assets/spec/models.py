@@ -1272,6 +1272,12 @@ class Component(Model):
         default_factory=_empty, description="the namespaces the component moved from: the run "
         "account may delete there, by name, what the component applies and its old inventory, "
         "until the prune of the move has run and this is emptied (docs/reconcile.md)")
+    absent: bool = Field(
+        default=False, description="the component is to be removed: its reconcile applies "
+        "nothing and deletes what its last inventory lists (Secrets included), its inventory "
+        "last, inside a maintenance window; keep its source so the run account may delete "
+        "those objects by name, then drop the component once its run recorded absent: gone "
+        "(docs/reconcile.md)")
     owners: list[str] = Field(default_factory=_empty)
     description: str = ""
 

@@ -1,9 +1,9 @@
 """The run account's Secrets on the sandbox (RBAC as kube-apiserver's, sandbox/kubernetes/rbac.py):
 a Secret, or an object of a kind the inventory did not name, applied by a run killed before its
 inventory is still pruned once it leaves the spec, as is what a component moved to another
-namespace left in the old one, and no Secret request of a reconcile is refused (it asks with a
-SelfSubjectAccessReview, pkg/registry/authorization/selfsubjectaccessreview/rest.go, instead of
-trying the list)."""
+namespace left in the old one and what a component marked absent applied, and no Secret
+request of a reconcile is refused (it asks with a SelfSubjectAccessReview,
+pkg/registry/authorization/selfsubjectaccessreview/rest.go, instead of trying the list)."""
 
 from __future__ import annotations
 
@@ -252,20 +252,45 @@ def test_a_move_the_rbac_does_not_know_fails_saying_how_to_grant_it(
     assert admin.get("v1", "Secret", "web-token", "web") is None
 
 
-def test_a_component_emptied_before_its_removal_is_pruned_by_the_run_account(
+def test_an_absent_component_is_pruned_by_the_run_account_with_delete_rights_only(
         sandbox_k8s: tuple[KubernetesService, KubernetesResource], tmp_path: Path) -> None:
-    """Removed from the spec a component has no asset, so nothing would prune it: the
-    documented way out is one reconcile with an empty manifest directory first, with the RBAC
-    deployed for the spec that still had its objects (a spec commit does not change it). The
-    run account prunes everything, its Secret included; its empty inventory stays."""
-    _, admin = sandbox_k8s
+    """The spec marks the component ``absent: true``; the RBAC derived from it is applied over
+    the old one as the deploy does (server-side apply: the Role's rules, an atomic list, are
+    replaced): in ``web`` the run account may only get and delete, by name, what the
+    component applied and its inventory (no patch, no create). The run deletes the
+    Deployment, the ConfigMap and the Secret, then the inventory: 4 writes, no request refused,
+    recorded ``absent: gone``; a second run writes nothing."""
+    svc, admin = sandbox_k8s
     graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET])
     runner = run_account(admin, graph, tmp_path)
-    engine(graph, runner).reconcile(graph.nodes[WEB])
-    graph = make_graph(tmp_path / "spec", objects=[])
-    outcome = engine(graph, runner).reconcile(graph.nodes[WEB], Options(force=True))
-    assert outcome.metadata["pruned"] == 3
-    managed = admin.list_managed("v1", "ConfigMap", "web", "platform-ops/component=web")
-    assert [c["metadata"]["name"] for c in managed] == ["platform-ops-inventory-web"]
+    first = engine(graph, runner).reconcile(graph.nodes[WEB])
+    assert admin.get("v1", "Secret", "web-token", "web") is not None
+
+    graph = make_graph(tmp_path / "spec", objects=[DEPLOYMENT, CONFIG, SECRET], edit=lambda s: s
+                       .replace("    prune: true\n", "    prune: true\n    absent: true\n"))
+    runner = run_account(admin, graph, tmp_path)
+    for verb, api, kind in (("patch", "apps/v1", "Deployment"), ("create", "v1", "ConfigMap"),
+                            ("patch", "v1", "ConfigMap"), ("create", "v1", "Secret")):
+        assert runner.may(verb, api, kind, "web") is False, (verb, kind)
+    svc.authorizer.denials.clear()
+    COUNTER.reset()
+    outcome = engine(graph, runner).reconcile(graph.nodes[WEB], Options(
+        force=True, previous_metadata=first.metadata))
+    assert [(c.action, c.address) for c in outcome.plan.changes if c.writes] == [
+        ("delete", "apps/v1 Deployment web/web"), ("delete", "v1 ConfigMap web/web-config"),
+        ("delete", "v1 Secret web/web-token"),
+        ("delete", "v1 ConfigMap web/platform-ops-inventory-web")]
+    assert all(c.reason.startswith("component is absent from the spec")
+               for c in outcome.plan.changes if c.writes)
+    assert outcome.writes == 4 and k8s_writes() == 4, outcome.plan.to_text()
+    assert outcome.metadata["absent"] == "gone"
+    assert admin.list_managed("v1", "ConfigMap", "web", "platform-ops/component=web") == []
     assert admin.get("v1", "Secret", "web-token", "web") is None
     assert admin.get("apps/v1", "Deployment", "web", "web") is None
+    assert not svc.authorizer.denials, list(svc.authorizer.denials)
+
+    COUNTER.reset()
+    again = engine(graph, runner).reconcile(graph.nodes[WEB], Options(
+        force=True, previous_metadata=outcome.metadata))
+    assert again.writes == 0 and k8s_writes() == 0, again.plan.to_text()
+    assert not svc.authorizer.denials, list(svc.authorizer.denials)

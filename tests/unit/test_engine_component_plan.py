@@ -8,6 +8,7 @@ import json
 from platform_assets.core import desired
 from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import (
+    ABSENT_REASON,
     inventory_ahead,
     namespaces_of,
     observe_groups,
@@ -277,3 +278,78 @@ def test_a_moved_component_prunes_what_its_old_inventory_lists_after_the_new_one
     gone = plan_component("platform/web", comp, objs, applied(objs), [], OPEN, retired=retired)
     assert not gone.prunes and not gone.retired
     assert gone.inventory_namespaces("web2", applied=True) == "web2"
+
+
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-token"},
+          "type": "Opaque", "stringData": {"token": "t"}}
+
+
+def test_an_absent_component_deletes_what_its_inventory_lists_then_the_inventory() -> None:
+    """Nothing is applied, no namespace planned; each object the inventory lists (the Secret
+    included) is deleted with the reason, most dependent first, the inventory last; the run
+    records that nothing is left."""
+    before = applied(objects(component(), [DEPLOYMENT, CONFIG, SECRET]))
+    comp = component(absent=True)
+    objs = objects(comp, [DEPLOYMENT, CONFIG, SECRET])
+    assert objs.objects == [] and namespaces_of(comp, objs) == []
+    assert prune_names(objs, before[desired.obj_id(objs.inventory)]) == {
+        ("v1", "Secret", "web", "web-token")}
+    result = plan_component("platform/web", comp, objs, before, [], OPEN)
+    assert [(c.address, c.action, c.reason) for c in result.plan.changes] == [
+        ("apps/v1 Deployment web/web", "delete", ABSENT_REASON),
+        ("v1 ConfigMap web/web-config", "delete", ABSENT_REASON),
+        ("v1 Secret web/web-token", "delete", ABSENT_REASON),
+        ("v1 ConfigMap web/platform-ops-inventory-web", "delete",
+         f"{ABSENT_REASON}: its inventory in web, deleted last")]
+    assert [oid[3] for oid, _ in result.retired] == ["platform-ops-inventory-web"]
+    assert not result.objects and not result.inventory_change.writes
+    assert result.write_ahead is None and result.pruned == 4
+    assert result.absent_state(applied=True) == "gone"
+    assert result.inventory_namespaces("web", applied=True) == ""
+    assert result.absent_state(applied=False) == "pruning"  # a dry run deleted nothing
+
+    again = plan_component("platform/web", comp, objs, {}, [], OPEN)
+    assert not again.plan.writes and again.absent_state(applied=True) == "gone"
+
+
+def test_an_absent_component_keeps_its_inventory_while_a_prune_waits() -> None:
+    """Outside the window every delete is deferred; an object held by finalizers or a Secret
+    the run may not read keeps the inventory (no-op), which names them for a later run."""
+    before = applied(objects(component(), [DEPLOYMENT, CONFIG, SECRET]))
+    comp = component(absent=True)
+    objs = objects(comp, [DEPLOYMENT, CONFIG])
+    inv = "v1 ConfigMap web/platform-ops-inventory-web"
+    deferred = plan_component("platform/web", comp, objs, before, [], CLOSED)
+    assert {c.action for c in deferred.plan.changes} == {"deferred", "no-op"}
+    assert next(c for c in deferred.plan.changes if c.address == inv).action == "no-op"
+    assert not deferred.plan.writes and deferred.absent_state(applied=True) == "pruning"
+
+    held = copy.deepcopy(before)
+    dep = ("apps/v1", "Deployment", "web", "web")
+    held[dep]["metadata"] |= {"deletionTimestamp": "2026-11-26T10:00:00Z",
+                              "finalizers": ["example.com/hold"]}
+    waiting = plan_component("platform/web", comp, objs, held, [], OPEN)
+    actions = {c.address: c.action for c in waiting.plan.changes}
+    assert actions["apps/v1 Deployment web/web"] == "no-op"
+    assert actions["v1 Secret web/web-token"] == "delete" and actions[inv] == "no-op"
+    assert "kept until the 1 objects" in next(
+        c.reason for c in waiting.plan.changes if c.address == inv)
+
+    secret = ("v1", "Secret", "web", "web-token")
+    unread = plan_component("platform/web", comp, objs,
+                            {k: v for k, v in before.items() if k != secret}, [], OPEN,
+                            unread=[secret])
+    assert {c.address: c.action for c in unread.plan.changes}[inv] == "no-op"
+    assert unread.orphans == ["v1 Secret web/web-token"]
+
+
+def test_an_absent_component_that_moved_deletes_both_inventories_last() -> None:
+    """What the inventory a move left lists is deleted too, that inventory with its own."""
+    before = applied(objects(component(), [DEPLOYMENT, CONFIG]))
+    comp = component(namespace="web2", absent=True)
+    objs = objects(comp, [])
+    retired = retired_inventories(comp, {"namespace": "web"})
+    result = plan_component("platform/web", comp, objs, before, [], OPEN, retired=retired)
+    assert [c.reason for _, c in result.prunes] == [ABSENT_REASON] * 2
+    assert [(oid, c.action) for oid, c in result.retired] == [(retired[0], "delete")]
+    assert result.absent_state(applied=True) == "gone"

@@ -642,3 +642,85 @@ def test_a_move_killed_midway_converges(tmp_path: Path) -> None:
     k8s.writes.clear()
     again = engine(graph, k8s).reconcile(web, Options(previous_metadata=outcome.metadata))
     assert again.writes == 0 and not k8s.writes, again.plan.to_text()
+
+
+def absent(text: str) -> str:
+    """The unit spec with the web component marked absent."""
+    return text.replace("    prune: true\n", "    prune: true\n    absent: true\n")
+
+
+def test_an_absent_component_is_pruned_to_nothing_and_recorded_gone(tmp_path: Path) -> None:
+    """``absent: true`` deletes what the inventory lists, the Secret (read by name, never
+    listed) included, each with the reason, then the inventory, and records ``absent: gone``;
+    outside the window it defers all and keeps the inventory; a later run writes nothing."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = SecretsByName()
+    first = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=absent)
+    web = graph.nodes[component_key("platform", "web")]
+    k8s.writes.clear()
+    deferred = engine(graph, k8s).reconcile(web, Options(previous_metadata=first.metadata))
+    assert deferred.plan.counts()["deferred"] == 3 and deferred.writes == 0
+    assert not k8s.writes and deferred.metadata["absent"] == "pruning"
+    outcome = engine(graph, k8s).reconcile(web, Options(
+        force=True, previous_metadata=deferred.metadata))
+    assert [(c.address, c.reason) for c in outcome.plan.changes if c.writes] == [
+        ("apps/v1 Deployment web/web", "component is absent from the spec"),
+        ("v1 ConfigMap web/web-config", "component is absent from the spec"),
+        ("v1 Secret web/web-token", "component is absent from the spec"),
+        ("v1 ConfigMap web/platform-ops-inventory-web",
+         "component is absent from the spec: its inventory in web, deleted last")]
+    assert outcome.writes == 4 and sum(k8s.writes.values()) == 4, k8s.writes
+    assert [k for k in k8s.objects if k[1] != "Namespace"] == []
+    assert outcome.metadata["absent"] == "gone" and outcome.metadata["pruned"] == 4
+    assert outcome.metadata["inventory_namespaces"] == ""
+    assert k8s.secret_lists == []
+    k8s.writes.clear()
+    again = engine(graph, k8s).reconcile(web, Options(force=True,
+                                                      previous_metadata=outcome.metadata))
+    assert again.writes == 0 and not k8s.writes, again.plan.to_text()
+    assert again.metadata["absent"] == "gone"
+
+
+class KilledDeleting(SecretsByName):
+    """The run dies right after its first delete (the pod killed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kill = False
+        self.deleted: list[str] = []
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
+               propagation: str | None = None) -> None:
+        if self.kill and self.deleted:
+            raise RuntimeError("the run was killed")
+        self.deleted.append(f"{kind}/{name}")
+        super().delete(api_version, kind, name, namespace, propagation)
+
+
+def test_an_absent_component_killed_midway_converges(tmp_path: Path) -> None:
+    """Killed after its first delete, the run has not touched the inventory: the next run
+    finds the rest from it and deletes them, the inventory last; a third writes nothing."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = KilledDeleting()
+    first = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=absent)
+    web = graph.nodes[component_key("platform", "web")]
+    k8s.kill = True
+    with pytest.raises(ReconcileError, match="the run was killed"):
+        engine(graph, k8s).reconcile(web, Options(force=True, previous_metadata=first.metadata))
+    assert k8s.deleted == ["Deployment/web"]
+    assert inventoried(k8s) == ["apps/v1/Deployment/web/web", "v1/ConfigMap/web/web-config",
+                                "v1/Secret/web/web-token"]
+    k8s.kill = False
+    outcome = engine(graph, k8s).reconcile(web, Options(force=True,
+                                                        previous_metadata=first.metadata))
+    assert outcome.metadata["pruned"] == 3 and outcome.metadata["absent"] == "gone"
+    assert [k for k in k8s.objects if k[1] != "Namespace"] == []
+    k8s.writes.clear()
+    again = engine(graph, k8s).reconcile(web, Options(previous_metadata=outcome.metadata))
+    assert again.writes == 0 and not k8s.writes, again.plan.to_text()

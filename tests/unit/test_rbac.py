@@ -364,3 +364,32 @@ def test_a_previous_namespace_grants_only_the_prune_of_what_the_component_left_t
                                         "previous_namespaces: [old-shop]\n    prune: false\n"),
                           str(OTHER), base_dir=OTHER.parent)
     assert "old-shop" not in derive_rbac(kept, manifests).namespace_rules
+
+
+def test_an_absent_component_is_granted_only_the_delete_of_what_it_applied() -> None:
+    """Both components of ``shop`` absent: there the run may delete, by name, each object
+    their sources apply (the Kustomization in flux-system too) and their inventories, get
+    those read by name and the inventories, and list the kinds across namespaces; nothing to
+    create, patch or update, nothing unnamed."""
+    spec = load_spec(OTHER)
+    manifests = load_component_manifests(spec, OTHER.parent)
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "api-key", "namespace": "shop"}}
+    text = OTHER.read_text().replace(
+        "    source: {manifests: {path: manifests/shop}}\n",
+        "    source: {manifests: {path: manifests/shop}}\n    absent: true\n").replace(
+        "    depends_on: [shop]\n", "    absent: true\n")
+    spec = load_spec_text(text, str(OTHER), base_dir=OTHER.parent)
+    plan = derive_rbac(spec, {**manifests, "shop": [*manifests["shop"], secret]})
+    granted = sorted((ns, r.resources[0], tuple(r.resource_names), tuple(r.verbs))
+                     for ns in ("shop", "flux-system") for r in plan.namespace_rules[ns])
+    assert granted == [
+        ("flux-system", "kustomizations", ("shop-worker",), ("delete",)),
+        ("shop", "configmaps", ("platform-ops-inventory-shop",
+                                "platform-ops-inventory-shop-worker"), ("get",)),
+        ("shop", "configmaps", ("platform-ops-inventory-shop",
+                                "platform-ops-inventory-shop-worker", "shop-settings"),
+         ("delete",)),
+        ("shop", "secrets", ("api-key",), ("get", "delete"))]
+    assert plan.verbs_for("", "configmaps") >= {"list"}
+    assert not plan.verbs_for("", "secrets")

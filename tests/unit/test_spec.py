@@ -287,3 +287,28 @@ def test_remediation_rule_with_unknown_component() -> None:
     (p,) = _bad(text).problems
     assert p.path.endswith(".component") and "unknown component 'wordpres'" in p.message
     assert p.line == _line_of(text, "component: wordpres")
+
+
+def test_fields_that_make_no_sense_for_an_absent_component_are_errors_at_their_line() -> None:
+    """``absent: true`` only deletes: ``prune: false``, ``drift: observe``, health checks,
+    ``ignore_differences`` and ``allow_replace`` are refused at their line, and so is a
+    component that still depends on the absent one."""
+    other = (Path(__file__).resolve().parents[1] / "fixtures" / "other" / "platform.yaml")
+    text = other.read_text().replace(
+        "    source: {manifests: {path: manifests/shop}}\n",
+        "    source: {manifests: {path: manifests/shop}}\n    absent: true\n    prune: false\n"
+        "    drift: observe\n    allow_replace: true\n"
+        "    health: [{kind: Deployment, name: shop}]\n")
+    problems = {p.path: p for p in _bad(text).problems}
+    assert sorted(problems) == [
+        "applications[0].allow_replace", "applications[0].drift", "applications[0].health",
+        "applications[0].prune", "applications[1].depends_on[0]"]
+    assert problems["applications[0].prune"].line == _line_of(text, "prune: false")
+    assert problems["applications[0].health"].line == _line_of(text, "health: [")
+    assert "prune: false makes no sense with absent: true" in \
+        problems["applications[0].prune"].message
+    dep = problems["applications[1].depends_on[0]"]
+    assert dep.line == _line_of(text, "depends_on: [shop]")
+    assert dep.message == ("component 'shop' is absent (absent: true): drop it from "
+                           "depends_on, or component 'shop-worker' loses what it needs")
+    assert "bad.yaml:" in str(_bad(text))
