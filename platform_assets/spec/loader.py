@@ -499,7 +499,27 @@ def _check_absent(spec: PlatformSpec) -> Problems:
                             ("allow_replace", c.allow_replace)):
             if value:
                 out.append(((*loc, name), f"{name} {why}: remove it"))
-    return out
+    return out + [(where, f"component {name!r} is absent (absent: true): nothing of it is "
+                          "left to act on; remove this reference")
+                  for where, name in _component_references(spec) if name in absent]
+
+
+def _component_references(spec: PlatformSpec) -> list[tuple[Loc, str]]:
+    """Where a section outside the components names one: what acts on its objects."""
+    refs: list[tuple[Loc, str]] = [
+        (("remediation", "rules", i, "component"), r.component)
+        for i, r in enumerate(spec.remediation.rules) if r.component]
+    for i, t in enumerate(spec.backups.targets if spec.backups else []):
+        if t.protects:
+            refs.append((("backups", "targets", i, "protects"), t.protects))
+        for field, tool in (("velero", t.velero), ("longhorn", t.longhorn)):
+            if tool is not None and tool.component:
+                refs.append((("backups", "targets", i, field, "component"), tool.component))
+    for i, lb in enumerate(spec.ionos.load_balancers if spec.ionos else []):
+        if lb.fronts is not None:
+            refs.append((("ionos", "load_balancers", i, "fronts", "component"),
+                         lb.fronts.component))
+    return refs
 
 
 def _output_assets(spec: PlatformSpec) -> set[str]:

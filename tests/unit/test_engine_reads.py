@@ -724,3 +724,38 @@ def test_an_absent_component_killed_midway_converges(tmp_path: Path) -> None:
     k8s.writes.clear()
     again = engine(graph, k8s).reconcile(web, Options(previous_metadata=outcome.metadata))
     assert again.writes == 0 and not k8s.writes, again.plan.to_text()
+
+
+class RefusesDelete(SecretsByName):
+    """The deployed RBAC does not name one object: its DELETE is refused (403)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.refused = name
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
+               propagation: str | None = None) -> None:
+        if name == self.refused:
+            raise Forbidden(f'{kind.lower()}s "{name}" is forbidden: cannot delete')
+        super().delete(api_version, kind, name, namespace, propagation)
+
+
+def test_an_absent_components_refused_delete_names_the_rbac_command(tmp_path: Path) -> None:
+    """A delete the deployed RBAC does not grant fails the component saying what to do; the
+    inventory stays, so the run after the fix deletes the rest and the inventory."""
+    from tests.unit.engine_fakes import CONFIG, DEPLOYMENT
+
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET])
+    k8s = RefusesDelete("web-config")
+    first = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
+    graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=absent)
+    web = graph.nodes[component_key("platform", "web")]
+    with pytest.raises(ReconcileError, match=r"component web is absent: the run may not delete "
+                       r"v1 ConfigMap web/web-config \(403\).*python -m platform_assets rbac"):
+        engine(graph, k8s).reconcile(web, Options(force=True, previous_metadata=first.metadata))
+    assert len(inventoried(k8s)) == 3
+    k8s.refused = ""
+    outcome = engine(graph, k8s).reconcile(web, Options(force=True,
+                                                        previous_metadata=first.metadata))
+    assert outcome.metadata["absent"] == "gone"
+    assert [k for k in k8s.objects if k[1] != "Namespace"] == []

@@ -312,3 +312,19 @@ def test_fields_that_make_no_sense_for_an_absent_component_are_errors_at_their_l
     assert dep.message == ("component 'shop' is absent (absent: true): drop it from "
                            "depends_on, or component 'shop-worker' loses what it needs")
     assert "bad.yaml:" in str(_bad(text))
+
+
+def test_what_acts_on_an_absent_component_is_an_error_at_its_line() -> None:
+    """A remediation rule or a backup target naming an absent component would act on objects
+    its reconcile deletes: each reference is refused at its line."""
+    text = _replace("  - name: wordpress\n    namespace: services\n",
+                    "  - name: wordpress\n    namespace: services\n    absent: true\n")
+    problems = {p.path: p for p in _bad(text).problems}
+    refs = [p for p in problems.values() if p.path.startswith(("remediation", "backups"))]
+    assert sorted(p.path.split(".", 1)[0] + "." + p.path.rsplit(".", 1)[1] for p in refs) == [
+        "backups.protects", "backups.protects", "remediation.component"]
+    assert all(p.message.startswith("component 'wordpress' is absent (absent: true)")
+               for p in refs)
+    rule = next(p for p in refs if p.path.startswith("remediation"))
+    assert rule.line is not None
+    assert text.splitlines()[rule.line - 1].strip() == "component: wordpress"
