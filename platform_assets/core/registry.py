@@ -79,9 +79,13 @@ REGISTRY_IMMUTABLE = ("name", "location")
 
 
 def pull_secrets(spec: PlatformSpec, reg: ContainerRegistry) -> list[PullSecret]:
-    """Every pull Secret the spec wires from one of ``reg``'s tokens."""
+    """Every pull Secret the spec wires from one of ``reg``'s tokens; none for an absent
+    component, whose reconcile deletes its pull Secret (and whose run account may not
+    write it)."""
     out = []
     for comp in [*spec.platform, *spec.applications]:
+        if comp.absent:
+            continue
         for w in comp.inputs.infrastructure:
             if w.asset == f"registry/{reg.name}" and w.token and w.secret:
                 out.append(PullSecret(comp, w.token, w.secret))

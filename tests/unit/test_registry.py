@@ -34,6 +34,10 @@ def test_the_example_registry_runs_after_the_cluster_before_wordpress() -> None:
     reg = spec.ionos_infra.registries[0]
     assert [(p.key, p.token) for p in registry.pull_secrets(spec, reg)] == [
         ("services/samcloud-registry", "wordpress-pull")]
+    # An absent component gets no credentials: its reconcile deletes its pull Secret.
+    gone = spec.model_copy(update={"applications": [
+        c.model_copy(update={"absent": c.name == "wordpress"}) for c in spec.applications]})
+    assert registry.pull_secrets(gone, reg) == []
 
 
 @pytest.mark.parametrize(("old", "new", "field", "message"), [
