@@ -451,8 +451,11 @@ def _add_components(b: _Builder, spec: PlatformSpec,
             if c.source.kind == "helm" or (c.source.argocd_application and
                                            c.source.argocd_application.chart):
                 kinds.add("helm")
+            about = c.description or f"{c.name} in namespace {c.namespace}."
+            if c.absent:  # the UI says why its materializations delete
+                about = f"Absent (absent: true): its reconcile deletes what it applied. {about}"
             b.add(component_key(layer, c.name), "component", c.name, layer, deps, kinds,
-                  c.owners, c.description or f"{c.name} in namespace {c.namespace}.", c, extra)
+                  c.owners, about, c, extra)
 
 
 def _protected(spec: PlatformSpec, t: BackupTarget) -> list[tuple[str, ...]]:

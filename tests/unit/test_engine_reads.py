@@ -660,6 +660,7 @@ def test_an_absent_component_is_pruned_to_nothing_and_recorded_gone(tmp_path: Pa
     first = engine(graph, k8s).reconcile(graph.nodes[component_key("platform", "web")])
     graph = make_graph(tmp_path, objects=[DEPLOYMENT, CONFIG, SECRET], edit=absent)
     web = graph.nodes[component_key("platform", "web")]
+    assert web.description.startswith("Absent (absent: true): its reconcile deletes")
     k8s.writes.clear()
     deferred = engine(graph, k8s).reconcile(web, Options(previous_metadata=first.metadata))
     assert deferred.plan.counts()["deferred"] == 3 and deferred.writes == 0
