@@ -501,6 +501,20 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
                   lambda: k8s.k8s_nodepools_put(cluster_id, pool_id, {"properties": props}), log)
         return self.node_pool_ready(cluster_id, pool_id, log)
 
+    def upgrade_node_pool(self, cluster_id: str, pool_id: str, props: dict[str, Any],
+                          log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """PUT a node pool's new ``k8sVersion`` (with its other mutable properties) and return
+        the pool once IONOS accepted it, without waiting for ACTIVE: IONOS replaces the nodes
+        one by one, each drain honouring PodDisruptionBudgets for up to an hour
+        (docs.ionos.com managed-kubernetes how-tos/upgrade-node-pools), so the pool stays
+        UPDATING for hours."""
+        k8s = self.api("KubernetesApi")
+        self.call(f"PUT /k8s/{cluster_id}/nodepools/{pool_id}",
+                  lambda: k8s.k8s_nodepools_put(cluster_id, pool_id, {"properties": props}), log)
+        out = self.call(f"GET /k8s/{cluster_id}/nodepools/{pool_id}",
+                        lambda: k8s.k8s_nodepools_find_by_id(cluster_id, pool_id, depth=1))
+        return dict(self.to_json(out))
+
     def delete_node_pool(self, cluster_id: str, pool_id: str,
                          log: Callable[[str], Any] | None = None) -> None:
         """Delete a node pool and wait until it is gone (404)."""
@@ -655,13 +669,16 @@ class IonosCloudResource(IonosDatabases, IonosGateways, IonosRegistries,
         return rid, describe
 
     def node_ips(self, cluster_id: str, pool_id: str) -> list[str]:
-        """The private addresses of a node pool's nodes."""
+        """The private addresses of a node pool's READY nodes: an upgrade or replace adds new
+        nodes (PROVISIONING) and removes the old ones (REBUILDING while drained, then
+        TERMINATING), each with its own address, so only READY ones are worth targeting."""
         k8s = self.api("KubernetesApi")
         out = self.call(f"GET /k8s/{cluster_id}/nodepools/{pool_id}/nodes",
                         lambda: k8s.k8s_nodepools_nodes_get(cluster_id, pool_id, depth=1))
         items = (self.to_json(out) or {}).get("items", [])
         return [str(n["properties"]["privateIP"]) for n in items
-                if (n.get("properties") or {}).get("privateIP")]
+                if (n.get("properties") or {}).get("privateIP")
+                and (n.get("metadata") or {}).get("state") == "READY"]
 
     # Cloud DNS: a token only (a login is exchanged for one at the Auth API first).
 

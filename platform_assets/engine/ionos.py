@@ -80,6 +80,9 @@ class IonosKind:
     replace_hint: str = ""
     ready_state: str = ""  # "": the API has no state to wait for
     ready: Callable[[CloudApi, IonosState, Runtime], Json] | None = None
+    # A state the resource serves in while IONOS works on it for hours (a node pool UPDATING:
+    # its nodes replaced one by one, locked meanwhile): not waited for, and not written to.
+    working_state: str = ""
     observations: Callable[[IonosState, Json, Options], list[dict[str, Any]]] | None = None
 
 
@@ -262,6 +265,17 @@ def _inmemorydb_metadata(st: IonosState, obs: Json) -> dict[str, Any]:
             "state": str(meta.get("state")), "dns_name": str(meta.get("dnsName") or "")}
 
 
+def _update_node_pool(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
+    """A new ``k8sVersion`` starts IONOS's node replacement, which takes hours: the run does
+    not wait for it (the next reconcile sees the new nodes); other changes are waited for."""
+    props = _subset(st.want, desired.NODE_POOL_PUT_FIELDS)
+    if any(f.path == "k8sVersion" for f in st.change.fields):
+        rt.log(f"{st.what}: upgrading to {st.want.get('k8sVersion')}; IONOS replaces its nodes "
+               "one by one (each drain honours PodDisruptionBudgets for up to an hour)")
+        return api.upgrade_node_pool(st.parent, st.obs_id, props, log=rt.log)
+    return api.update_node_pool(st.parent, st.obs_id, props, log=rt.log)
+
+
 def _replace_node_pool(api: CloudApi, st: IonosState, rt: Runtime) -> Json:
     rt.log(f"replacing node pool {st.node.name} ({st.change.reason})")
     api.delete_node_pool(st.parent, st.obs_id, log=rt.log)
@@ -337,10 +351,9 @@ IONOS_KINDS: dict[NodeKind, IonosKind] = {
     "node_pool": IonosKind(
         observe=_observe_node_pool,
         create=lambda api, st, rt: api.create_node_pool(st.parent, st.want, log=rt.log),
-        update=lambda api, st, rt: api.update_node_pool(
-            st.parent, st.obs_id, _subset(st.want, desired.NODE_POOL_PUT_FIELDS), log=rt.log),
+        update=_update_node_pool,
         metadata=_node_pool_metadata, immutable=desired.NODE_POOL_IMMUTABLE,
-        replace=_replace_node_pool, ready_state="ACTIVE",
+        replace=_replace_node_pool, ready_state="ACTIVE", working_state="UPDATING",
         ready=lambda api, st, rt: api.node_pool_ready(st.parent, st.obs_id, rt.log)),
     "mariadb": IonosKind(
         observe=_observe_mariadb, create=_create_mariadb,
@@ -389,12 +402,23 @@ class IonosHandler:
         state = _state_of(st.obs) if st.obs else None
         if not (self.kind.ready_state and state and state != self.kind.ready_state):
             return []
+        if state == self.kind.working_state:
+            return [f"{st.what} is {state}: IONOS is replacing its nodes (an upgrade or its "
+                    "maintenance, which can take hours); the reconcile does not wait for it"]
         return [f"{st.what} is {state}: the reconcile waits until it is {self.kind.ready_state}"]
 
     def apply(self, rt: Runtime, st: IonosState, out: ReconcileOutcome) -> None:
         if not st.writable:
             return
         api, action = rt.cloud(), st.change.action
+        state = _state_of(st.obs) if st.obs else None
+        working = bool(self.kind.working_state) and state == self.kind.working_state
+        if working and action in ("update", "replace"):
+            raise ReconcileError(
+                f"{st.what} is {state}: IONOS locks it while it replaces its nodes "
+                f"(docs.ionos.com managed-kubernetes how-tos/upgrade-node-pools), so the "
+                f"{action} ({st.change.reason or 'changed fields'}) cannot be written now: "
+                "reconcile again once it is ACTIVE")
         fresh: Json | None = None
         if action == "create":
             fresh = self.kind.create(api, st, rt)
@@ -409,7 +433,7 @@ class IonosHandler:
         if action in ("create", "update", "replace"):
             out.writes += 1
         st.obs = fresh or st.obs
-        if fresh is None and st.obs and self.kind.ready and \
+        if fresh is None and st.obs and self.kind.ready and not working and \
                 _state_of(st.obs) != self.kind.ready_state:
             st.obs = self.kind.ready(api, st, rt)
 

@@ -7,6 +7,7 @@ reported."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -356,6 +357,25 @@ def _pool_ips(ionos: IonosCloudResource) -> list[str]:
     return sorted(ionos.node_ips(cluster["id"], pool["id"]))
 
 
+def _replace_a_node(ionos: IonosCloudResource, k8s: Any, before: list[str]) -> list[str]:
+    """Replace the pool's first node through the API and wait until IONOS is done; returns
+    the pool's addresses after, one of them new."""
+    cluster = must(ionos.find_k8s_cluster("ionos-k8s"))
+    pool = ionos.list_node_pools(cluster["id"])[0]
+    old = k8s.k8s_nodepools_nodes_get(cluster["id"], pool["id"], depth=1).items[0]
+    k8s.k8s_nodepools_nodes_replace_post(cluster["id"], pool["id"], old.id)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        items = k8s.k8s_nodepools_nodes_get(cluster["id"], pool["id"], depth=1).items
+        if old.id not in {n.id for n in items} and all(
+                n.metadata.state == "READY" for n in items):
+            break
+        time.sleep(0.1)
+    after = _pool_ips(ionos)
+    assert old.properties.private_ip not in after and len(after) == len(before), after
+    return after
+
+
 def rules_of(gw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["properties"]["name"]: r for r in gw["entities"]["rules"]["items"]}
 
@@ -403,10 +423,21 @@ def test_the_example_with_gateways_and_an_alb_converges_and_drift_is_corrected(
         assert run(defs, instance).success
         assert writes(sandbox.requests()) == {}
 
-        # Drift by hand: a NAT rule's source subnet, a node taken out of the target group, the
-        # balancer's site rule routing elsewhere, and a gateway no asset owns.
+        # IONOS replaces a node (maintenance, an upgrade, a replace: docs.ionos.com
+        # managed-kubernetes how-tos/upgrade-node-pools): the new node has a new address, so
+        # the next run retargets the group and the one after writes nothing.
         import ionoscloud
 
+        nodes = _replace_a_node(ionos, ionoscloud.KubernetesApi(ionos.cloud_client()), nodes)
+        assert run(defs, instance).success
+        tg = must(ionos.find_target_group("web"))
+        assert sorted(t["ip"] for t in tg["properties"]["targets"]) == nodes
+        sandbox.reset_counts()
+        assert run(defs, instance).success
+        assert writes(sandbox.requests()) == {}
+
+        # Drift by hand: a NAT rule's source subnet, a node taken out of the target group, the
+        # balancer's site rule routing elsewhere, and a gateway no asset owns.
         api = ionoscloud.NATGatewaysApi(ionos.cloud_client())
         api.datacenters_natgateways_rules_patch(dc_id, gw["id"], rules_of(gw)["nodes"]["id"],
                                                 {"sourceSubnet": "10.7.222.0/24"})

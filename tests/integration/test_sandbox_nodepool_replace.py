@@ -51,14 +51,20 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return c
 
 
-@pytest.fixture
-def box(clock: Clock) -> Iterator[Sandbox]:
+def start_box() -> Sandbox:
+    """The whole sandbox, its IONOS transitions taking ``DELAY`` seconds of the test's clock."""
     from sandbox.app import start_sandbox
 
     sb = start_sandbox(timeout=60.0)
     ionos = sb.services["ionos"]
     assert isinstance(ionos, IonosCloudService)
     ionos.delay = DELAY
+    return sb
+
+
+@pytest.fixture
+def box(clock: Clock) -> Iterator[Sandbox]:
+    sb = start_box()
     try:
         yield sb
     finally:

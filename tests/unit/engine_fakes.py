@@ -167,6 +167,14 @@ class FakeCloud:
         pool["properties"].update(props)
         return pool
 
+    def upgrade_node_pool(self, cluster_id: str, pool_id: str, props: Json,
+                          log: Any = None) -> Json:
+        self.writes["upgrade_node_pool"] += 1
+        pool = next(p for p in self.pools[cluster_id] if p["id"] == pool_id)
+        pool["properties"].update(props)
+        pool["metadata"]["state"] = "UPDATING"  # IONOS replaces the nodes for hours
+        return pool
+
     def delete_node_pool(self, cluster_id: str, pool_id: str, log: Any = None) -> None:
         self.writes["delete_node_pool"] += 1
         self.pools[cluster_id] = [p for p in self.pools[cluster_id] if p["id"] != pool_id]

@@ -166,6 +166,29 @@ def test_a_version_upgrade_is_deferred_by_the_calendar_unless_forced(world: Worl
     assert world.cloud.clusters[0]["properties"]["k8sVersion"] == "1.33.1"
 
 
+def test_a_node_pool_upgrade_is_not_waited_for_and_the_locked_pool_is_not_written(
+        world: World, tmp_path: Path) -> None:
+    """IONOS replaces an upgraded pool's nodes one by one, each drain honouring PDBs for up to
+    an hour, and locks the pool meanwhile (docs.ionos.com managed-kubernetes
+    how-tos/upgrade-node-pools): the run returns with the pool UPDATING, the next one notes it
+    without waiting or writing, and a change to the locked pool fails naming why."""
+    world.everything()
+    newer = make_graph(tmp_path, edit=lambda s: s.replace("1.32.6", "1.33.1"))
+    out = world.reconcile(node_pool_key("pool-a"), newer, force=True)
+    assert out.plan.changes[0].action == "update" and out.writes == 1
+    assert world.cloud.writes["upgrade_node_pool"] == 1
+    assert world.cloud.writes["update_node_pool"] == 0
+    assert out.metadata["state"] == "UPDATING" and out.metadata["k8s_version"] == "1.33.1"
+    again = world.reconcile(node_pool_key("pool-a"), newer)
+    assert again.plan.summary() == "no changes" and again.writes == 0
+    assert any("IONOS is replacing its nodes" in n for n in again.plan.notes)
+    bigger = make_graph(tmp_path, edit=lambda s: s.replace("1.32.6", "1.33.1").replace(
+        "node_count: 2", "node_count: 3"))
+    with pytest.raises(ReconcileError, match="IONOS locks it while it replaces its nodes"):
+        world.reconcile(node_pool_key("pool-a"), bigger, force=True)
+    assert world.cloud.writes["update_node_pool"] == 0
+
+
 def test_a_newer_version_ionos_applied_is_recorded_not_reverted(world: World) -> None:
     world.everything()
     world.reconcile(KEY_CLUSTER)
