@@ -439,12 +439,12 @@ class IonosCloudService(IonosServiceBase):
                               if path is not None and path in self._objs else [])
                              for name, path in dirty.items()]
                     t = now()
-                    drains = [(pool["path"], self._objs[f'{pool["path"]}/nodes/{ro["old"]}'],
-                               t >= ro["since"] + DRAIN_LIMIT)
+                    drains = [(pool["path"], node, t >= ro["since"] + DRAIN_LIMIT)
                               for pool in self._all("nodepool")
                               if (ro := pool["extra"].get("rollout")) and ro.get("since")
                               is not None and not ro.get("drained")
-                              and pool.get("delete_at") is None]
+                              and pool.get("delete_at") is None and (node := self._objs.get(
+                                  f'{pool["path"]}/nodes/{ro["old"]}')) is not None]
                 if setter is not None:
                     for name, payload in calls:
                         setter(name, payload)
