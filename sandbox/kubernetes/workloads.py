@@ -34,7 +34,7 @@ import uuid
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sandbox.kubernetes import quantity
+from sandbox.kubernetes import quantity, storage
 from sandbox.kubernetes.api import ApiError, now_rfc3339
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.registry import ResourceType
@@ -604,12 +604,18 @@ class Workloads:
             name = f'{t["metadata"]["name"]}-{pod_name}'
             if self.store.get(crt.gk, sts["metadata"]["namespace"], name) is not None:
                 continue
+            claim_spec = clone(t.get("spec") or {})
+            # The controller creates the claim through the API, so DefaultStorageClass
+            # admission gives an unset class the default, as for any client's claim.
+            default = storage.default_class(self.store.select(storage.CLASSES_GK))
+            if claim_spec.get("storageClassName") is None and default is not None:
+                claim_spec["storageClassName"] = default
             self.api.write_object(crt, None, {
                 "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": name, "namespace": sts["metadata"]["namespace"],
                              "labels": {**((t.get("metadata") or {}).get("labels") or {}),
                                         **selector}},
-                "spec": clone(t.get("spec") or {})}, "statefulset-controller")
+                "spec": claim_spec}, "statefulset-controller")
 
     def daemonsets(self) -> None:
         prt = self._rt("", "pods")

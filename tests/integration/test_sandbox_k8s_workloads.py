@@ -311,8 +311,9 @@ def test_podsecurity_restricted_denies_pods_and_the_workload_shows_replica_failu
 
 def test_statefulset_pods_are_ordinal_with_their_claims_and_daemonset_runs_per_node(
         k8s: Cluster) -> None:
-    """StatefulSet pods are ``<name>-<ordinal>``, each with claims ``<template>-<pod>``; a
-    DaemonSet runs one pod per eligible node.
+    """StatefulSet pods are ``<name>-<ordinal>``, each with claims ``<template>-<pod>`` (of the
+    default class, as DefaultStorageClass admits the controller's create); a DaemonSet runs one
+    pod per eligible node.
 
     Source: https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/ ("Pod
     Identity", "Stable Storage") and https://kubernetes.io/docs/concepts/workloads/controllers/
@@ -339,9 +340,16 @@ def test_statefulset_pods_are_ordinal_with_their_claims_and_daemonset_runs_per_n
     pods = {p["metadata"]["name"]: p for p in _list(k8s, "/api/v1/namespaces/data/pods")}
     assert {"db-0", "db-1"} <= set(pods)
     assert pods["db-1"]["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == "db-1"
-    claims = {c["metadata"]["name"] for c in
+    claims = {c["metadata"]["name"]: c for c in
               _list(k8s, "/api/v1/namespaces/data/persistentvolumeclaims")}
-    assert claims == {"data-db-0", "data-db-1"}
+    assert set(claims) == {"data-db-0", "data-db-1"}
+    # Created through the API, so DefaultStorageClass gave them the default class; it binds
+    # WaitForFirstConsumer, and each was bound on the node its pod was scheduled to.
+    for pod in ("db-0", "db-1"):
+        claim = claims[f"data-{pod}"]
+        assert (claim["spec"]["storageClassName"], claim["status"]["phase"],
+                claim["metadata"]["annotations"]["volume.kubernetes.io/selected-node"]) == (
+            "ionos-enterprise-hdd", "Bound", pods[pod]["spec"]["nodeName"])
     agent_nodes = {p["spec"]["nodeName"] for n, p in pods.items() if n.startswith("agent-")}
     assert agent_nodes == {n["metadata"]["name"] for n in _list(k8s, "/api/v1/nodes")}
 
