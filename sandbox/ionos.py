@@ -33,7 +33,7 @@ Behaviour, as the real API:
   ``drain_node`` (pods/eviction, so PodDisruptionBudgets hold it) for up to ``DRAIN_LIMIT``
   (an hour of this module's ``now``), after which the remaining pods are deleted; then it goes
   TERMINATING and is deleted. An upgrade keeps the pool UPDATING until its last node is
-  replaced; a replace leaves it ACTIVE;
+  replaced, and a PUT meanwhile is a 422 (the pool is locked); a replace leaves it ACTIVE;
 - the kubeconfig is YAML unless ``Accept`` asks for ``application/json`` first (the SDK does);
 - an ``ETag`` header only on a GET without ``depth`` (the SDK's metadata docs), ``If-Match``;
 - labels on datacenters, volumes and snapshots (``.../labels[/{key}]``, ``/labels``,
@@ -1443,6 +1443,11 @@ class IonosCloudService(IonosServiceBase):
     def _put_nodepool(self, req: Request, cid: str, npid: str) -> Response:
         pool = self._pool(cid, npid)
         self._check_if_match(req, pool)
+        if (pool["extra"].get("rollout") or {}).get("upgrade"):
+            # "A node pool upgrade locks the affected node pool and you cannot make any changes
+            # until the upgrade is complete" (docs.ionos.com how-tos/upgrade-node-pools).
+            raise ApiError(422, f"node pool {npid} is being upgraded (its nodes are replaced one "
+                                "by one); it can only be changed once it is ACTIVE again")
         old_version = pool["props"]["k8sVersion"]
         pool["props"] = self._pool_props(self._properties(json_body(req)),
                                          self._cluster(cid), pool["props"])

@@ -200,6 +200,12 @@ def test_an_upgrade_replaces_each_node_and_holds_a_blocking_budget_for_an_hour(
     first_old = next(n for n in old if nodes[n][0] == "REBUILDING")
     assert nodes[first_new] == ("PROVISIONING", "1.32.6") and len(nodes) == 3
     assert not _cordoned(p.node(first_old))
+    # The upgrade locks the pool: no change until it is ACTIVE again.
+    with pytest.raises(ionoscloud.ApiException) as err:
+        p.api.k8s_nodepools_put(p.cluster.id, p.pool.id, ionoscloud.KubernetesNodePoolForPut(
+            properties=ionoscloud.KubernetesNodePoolPropertiesForPut(node_count=3,
+                                                                     k8s_version="1.32.6")))
+    assert err.value.status == 422 and "being upgraded" in str(err.value.body)
 
     p.tick()  # the new node is READY and registers; the old one is cordoned and drained
     assert p.state() == "UPDATING"
