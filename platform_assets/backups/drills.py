@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from platform_assets.backups.bucket import Where
@@ -23,7 +23,7 @@ from platform_assets.core.backup_manifest import (
 )
 from platform_assets.core.ports import BackupCluster, BackupStore, ScratchDatabase
 from platform_assets.core.rbac import DRILL_SKIPPED_KINDS, drill_namespace_object
-from platform_assets.core.restore import drill_content, for_drill
+from platform_assets.core.restore import drill_content, for_drill, validated_by_dry_run
 from platform_assets.names import drill_namespace
 
 
@@ -34,6 +34,8 @@ class DrillResult:
     seconds: float
     problems: list[str]
     metadata: dict[str, Any]
+    # what was proven another way than by restoring it, e.g. validated by a dry run
+    notes: list[str] = field(default_factory=list)
 
 
 def untrusted(manifest: Manifest, where: Where, record: BackupRecord | None) -> list[str]:
@@ -148,6 +150,7 @@ def drill_resources(manifest: Manifest, where: Where, store: BackupStore, kube: 
     missing = ensure_drill_namespace(kube, scratch)
     if missing:
         return DrillResult(time.monotonic() - t0, [missing], {"restored_objects": 0})
+    notes: list[str] = []
     for obj in manifest.objects:
         raw = b"".join(store.open_stream(where.bucket, obj.key, where.region))
         bad = record.check_object(obj.key, len(raw), hashlib.sha256(raw).hexdigest())
@@ -156,10 +159,11 @@ def drill_resources(manifest: Manifest, where: Where, store: BackupStore, kube: 
             continue
         plain = b"".join(decode(iter([raw]), Encoding.of_entry(obj.details, obj.content_type),
                                 key))
-        found, count = _restore_namespace(obj, plain, kube, scratch)
+        found, count = _restore_namespace(obj, plain, kube, scratch, notes)
         problems += found
         restored += count
-    return DrillResult(time.monotonic() - t0, problems, {"restored_objects": restored})
+    return DrillResult(time.monotonic() - t0, problems,
+                       {"restored_objects": restored, "validated_by_dry_run": len(notes)}, notes)
 
 
 def _exported_objects(key: str, raw: bytes) -> tuple[list[dict[str, Any]], list[str]]:
@@ -188,21 +192,27 @@ def _exported_objects(key: str, raw: bytes) -> tuple[list[dict[str, Any]], list[
 
 
 def _restore_namespace(obj: ManifestObject, raw: bytes, kube: BackupCluster,
-                       scratch: str) -> tuple[list[str], int]:
+                       scratch: str, notes: list[str]) -> tuple[list[str], int]:
     """Apply one namespace's export into the drill namespace ``scratch``, compare, and delete
     what was restored (the namespace stays: it is the target's, from deploy time);
-    (problems, count)."""
+    (problems, count). What would run once created (a bare Pod) is only sent as a dry run,
+    which proves the API server accepts it, and noted in ``notes``."""
     ns = obj.details.get("namespace", "ns")
     items, problems = _exported_objects(obj.key, raw)
     created: list[dict[str, Any]] = []
     try:
         for item in filter(_restorable, items):
             body = for_drill(item, scratch)
+            dry_run = validated_by_dry_run(body)
             try:
-                kube.apply(body)
+                kube.apply(body, dry_run=dry_run)
             except Exception as exc:  # noqa: BLE001 - reported as a drill problem
                 problems.append(f"{ns}: {item['kind']}/{body['metadata'].get('name')} could not "
-                                f"be restored: {cause(exc)}")
+                                f"be restored{' (dry run)' if dry_run else ''}: {cause(exc)}")
+                continue
+            if dry_run:
+                notes.append(f"{ns}: {body['kind']}/{body['metadata']['name']} validated by "
+                             "dry run, not restored")
                 continue
             created.append(body)
         for body in created:

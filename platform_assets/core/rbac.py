@@ -504,6 +504,9 @@ def _backups(c: _Collector, spec: PlatformSpec,
     for api, kind in sorted(export_kinds):
         if kind not in DRILL_SKIPPED_KINDS:
             drill.add(None, api, kind, PRUNE)
+    # A bare Pod is only sent as a dry run (core/restore.DRY_RUN_ONLY_KINDS), which the API
+    # server authorizes as the write itself; the drill guard admits Pods only as dry runs.
+    drill.add(None, "v1", "Pod", ("create", "patch"))
     return drill.rules(None)
 
 
@@ -636,13 +639,17 @@ _INERT = [
                    f"object.spec.template.spec.nodeSelector['{k}'] == '{v}'"
                    for k, v in DRILL_NODE_SELECTOR.items()) + ")",
      "DaemonSets restored by a drill must select no node"),
+    # Admission runs on dry runs too (``request.dryRun``), which is how a drill proves a Pod.
+    ("request.kind.kind != 'Pod' || request.dryRun == true",
+     "Pods are never created by a drill, only validated by dry run"),
 ]
 
 
 def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
     """A ValidatingAdmissionPolicy (and its binding): in the drill namespaces, the run service
-    account may create or update workloads only inert (0 replicas, suspended, no node), so
-    objects planted in the backup bucket cannot run there even if the product were wrong."""
+    account may create or update workloads only inert (0 replicas, suspended, no node) and Pods
+    only as dry runs, so objects planted in the backup bucket cannot run there even if the
+    product were wrong."""
     if not plan.drill_rules:
         return []
     user = f"system:serviceaccount:{plan.namespace}:{plan.service_account}"
@@ -660,7 +667,9 @@ def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
                       "operations": ["CREATE", "UPDATE"],
                       "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"]},
                      {"apiGroups": ["batch"], "apiVersions": ["v1"],
-                      "operations": ["CREATE", "UPDATE"], "resources": ["jobs", "cronjobs"]}]},
+                      "operations": ["CREATE", "UPDATE"], "resources": ["jobs", "cronjobs"]},
+                     {"apiGroups": [""], "apiVersions": ["v1"],
+                      "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}]},
              "matchConditions": [{"name": "run-service-account",
                                   "expression": f"request.userInfo.username == '{user}'"}],
              "validations": [{"expression": e, "message": m} for e, m in _INERT]}},

@@ -115,6 +115,18 @@ def without_server_fields(obj: Mapping[str, Any]) -> Obj:
     return out
 
 
+# Kinds no field of which keeps them from running once created: a Pod has no replicas, suspend
+# or selector to hold it (a bare one, with no ownerReferences, is what a drill gets; owned ones
+# are its controller's). A drill sends these as a server-side dry run (``dryRun=All``), which
+# runs validation and admission and stores nothing, and restores them no further.
+DRY_RUN_ONLY_KINDS = frozenset({"Pod"})
+
+
+def validated_by_dry_run(obj: Mapping[str, Any]) -> bool:
+    """Whether a drill only dry-runs ``obj``: it would run in the drill namespace if created."""
+    return obj.get("kind") in DRY_RUN_ONLY_KINDS
+
+
 def for_drill(obj: Mapping[str, Any], namespace: str) -> Obj:
     """The body a drill applies in its scratch ``namespace``: server fields gone, workloads
     scaled to zero (or, for a DaemonSet, selecting no node; Jobs and CronJobs suspended)."""

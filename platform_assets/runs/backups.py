@@ -310,6 +310,8 @@ def drill_result(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, nod
             "restore_seconds": dg.MetadataValue.float(round(result.seconds, 3)),
             "rto_seconds": dg.MetadataValue.float(rto.total_seconds())}
     meta.update({k: dg.MetadataValue.int(int(v)) for k, v in result.metadata.items()})
+    if result.notes:
+        meta["not_restored"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in result.notes[:50]))
     return _check_result(not problems, problems, meta)
 
 

@@ -515,6 +515,16 @@ def test_resources_export_and_restore_drill(sandbox_env: dict[str, str], tmp_pat
                            "template": {"metadata": {"labels": {"app": "web"}},
                                         "spec": {"containers": [{"name": "web",
                                                                  "image": "nginx:1.27"}]}}}})
+    # A bare Pod (no owner) would run wherever it is created: the drill only dry-runs it,
+    # which the restricted drill namespace's PodSecurity admission still judges.
+    w.kube.apply({"apiVersion": "v1", "kind": "Pod",
+                  "metadata": {"name": "runner", "namespace": w.namespace},
+                  "spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                                               "seccompProfile": {"type": "RuntimeDefault"}},
+                           "containers": [{"name": "run", "image": "busybox:1.36",
+                                           "securityContext": {
+                                               "allowPrivilegeEscalation": False,
+                                               "capabilities": {"drop": ["ALL"]}}}]}})
     assert (w.kube.get("v1", "Service", "web", w.namespace) or {})["spec"].get("clusterIP")
     result = w.run([backup_key("res"), backup_copy_key("res")])
     assert result.success, failure_message(result)
@@ -529,14 +539,19 @@ def test_resources_export_and_restore_drill(sandbox_env: dict[str, str], tmp_pat
     assert ("ConfigMap", "settings") in kinds
     assert ("PersistentVolumeClaim", "data") in kinds
     assert ("Service", "web") in kinds and ("Deployment", "web") in kinds
+    assert ("Pod", "runner") in kinds
     assert (("Secret", "token") in kinds) is secrets
     checks = check_results(result, backup_key("res"))
     assert checks["restore_drill"].passed, checks["restore_drill"].metadata.get("problems")
     assert checks["restore_drill"].metadata["restored_objects"].value >= 4
+    assert checks["restore_drill"].metadata["validated_by_dry_run"].value == 1
+    assert "Pod/runner validated by dry run, not restored" in \
+        checks["restore_drill"].metadata["not_restored"].value
     assert checks["manifest_checksums"].passed
     scratch = [n["metadata"]["name"] for n in w.kube.list("v1", "Namespace")
                if n["metadata"]["name"].startswith("drill-")]
     assert all(w.kube.get("v1", "ConfigMap", "settings", s) is None for s in scratch)
+    assert scratch and all(w.kube.get("v1", "Pod", "runner", s) is None for s in scratch)
 
 
 def test_volume_snapshot_is_idempotent_and_a_gone_volume_fails(world: World) -> None:

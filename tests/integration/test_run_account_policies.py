@@ -88,6 +88,17 @@ def workload(kind: str, name: str, **spec: Any) -> dict[str, Any]:
             "metadata": {"name": name, "namespace": DRILL_NS}, "spec": {**body, **spec}}
 
 
+def bare_pod(name: str) -> dict[str, Any]:
+    """A Pod with no owner, restricted-profile: PodSecurity admission (which runs before the
+    policies) admits it in a drill namespace."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                                         "seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [{"name": "run", "image": "registry.example/app:1",
+                                     "securityContext": {"allowPrivilegeEscalation": False,
+                                                         "capabilities": {"drop": ["ALL"]}}}]}}
+
+
 def test_a_restore_that_would_start_a_production_copy_is_denied(cluster: Cluster) -> None:
     """The run account cannot create running copies in a drill namespace: each workload kind
     is denied with its validation's message; the admin's identical request is admitted."""
@@ -109,6 +120,12 @@ def test_a_restore_that_would_start_a_production_copy_is_denied(cluster: Cluster
     cluster.runner.apply(workload("Deployment", "held", replicas=0))
     assert "must have 0 replicas" in denial(
         lambda: cluster.runner.apply(workload("Deployment", "held", replicas=1)))
+    # A Pod has nothing that holds it: the run account may only dry-run one.
+    pod = {**bare_pod("bare"), "metadata": {"name": "bare", "namespace": DRILL_NS}}
+    text = denial(lambda: cluster.runner.apply(pod))
+    assert (f"ValidatingAdmissionPolicy '{INERT}' with binding '{INERT}' denied request: "
+            "Pods are never created by a drill, only validated by dry run") in text, text
+    assert cluster.admin.get("v1", "Pod", "bare", DRILL_NS) is None
     # Outside drill namespaces, and for other users, the policy does not apply.
     admitted = workload("Deployment", "by-admin", replicas=2)
     cluster.admin.apply(admitted)
@@ -119,7 +136,8 @@ def test_a_restore_that_would_start_a_production_copy_is_denied(cluster: Cluster
 def test_the_product_drill_restore_passes_the_policy(cluster: Cluster) -> None:
     """The drill's own restore path (drills._restore_namespace: for_drill, apply, read back,
     compare, delete), as the run account, restores the running workloads of a production
-    namespace's export (read from the server, as a backup exports them) inert."""
+    namespace's export (read from the server, as a backup exports them) inert, and a bare Pod
+    as a dry run only (the policy sees it: ``request.dryRun``)."""
     cluster.admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
     running = [workload(k, f"prod-{k.lower()}", **extra) for k, extra in (
         ("Deployment", {"replicas": 3}), ("StatefulSet", {"replicas": 2, "serviceName": "x"}),
@@ -128,6 +146,8 @@ def test_the_product_drill_restore_passes_the_policy(cluster: Cluster) -> None:
     # kinds; its Deployment recreates it), and the drill Role may not create one.
     running.append({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "settings"}, "data": {"a": "1"}})
+    # A bare Pod (no owner), restricted-profile as the drill namespace enforces: only dry-run.
+    running.append(bare_pod("runner"))
     export = []
     for obj in running:
         obj["metadata"]["namespace"] = "shop"
@@ -137,8 +157,11 @@ def test_the_product_drill_restore_passes_the_policy(cluster: Cluster) -> None:
     raw = yaml.safe_dump_all(export).encode()
     entry = ManifestObject(key="backups/cluster-resources/shop.yaml", size=len(raw),
                            sha256="", source="namespace shop", details={"namespace": "shop"})
-    problems, restored = _restore_namespace(entry, raw, cluster.runner, DRILL_NS)
-    assert problems == [] and restored == len(export)
+    notes: list[str] = []
+    problems, restored = _restore_namespace(entry, raw, cluster.runner, DRILL_NS, notes)
+    assert problems == [] and restored == len(export) - 1
+    assert notes == ["shop: Pod/runner validated by dry run, not restored"]
+    assert cluster.admin.get("v1", "Pod", "runner", DRILL_NS) is None
 
 
 def pv(name: str, source: dict[str, Any]) -> dict[str, Any]:

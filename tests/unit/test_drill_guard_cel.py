@@ -28,7 +28,7 @@ GUARD = ROOT / "deploy" / "manifests" / "drill-guard.yaml"
 RUNNER = f"system:serviceaccount:{RUN_NAMESPACE}:{RUN_SERVICE_ACCOUNT}"
 DRILL_NS = {"platform-ops/restore-drill": "true"}
 GROUP_OF = {"Deployment": "apps", "StatefulSet": "apps", "ReplicaSet": "apps",
-            "DaemonSet": "apps", "Job": "batch", "CronJob": "batch", "ConfigMap": ""}
+            "DaemonSet": "apps", "Job": "batch", "CronJob": "batch", "ConfigMap": "", "Pod": ""}
 
 
 def _policy() -> dict[str, Any]:
@@ -62,7 +62,7 @@ def _in_scope(spec: dict[str, Any], kind: str, operation: str, ns_labels: dict[s
 
 
 def admit(obj: dict[str, Any], user: str = RUNNER, operation: str = "CREATE",
-          ns_labels: dict[str, str] | None = None) -> list[str]:
+          ns_labels: dict[str, str] | None = None, dry_run: bool = False) -> list[str]:
     """The messages the API server would deny the request with ([] when admitted)."""
     spec = _policy()
     kind = obj["kind"]
@@ -71,7 +71,7 @@ def admit(obj: dict[str, Any], user: str = RUNNER, operation: str = "CREATE",
     variables = {"object": obj, "oldObject": None,
                  "request": {"kind": {"group": GROUP_OF[kind], "version": "v1", "kind": kind},
                              "operation": operation, "userInfo": {"username": user},
-                             "namespace": "drill-x"}}
+                             "namespace": "drill-x", "dryRun": dry_run}}
     if not all(_true(c["expression"], variables) for c in spec.get("matchConditions", [])):
         return []
     return [v["message"] for v in spec["validations"] if not _true(v["expression"], variables)]
@@ -115,3 +115,12 @@ def test_only_the_run_account_in_drill_namespaces_is_constrained() -> None:
     assert admit(running, ns_labels={"kubernetes.io/metadata.name": "services"}) == []
     assert admit({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
                   "data": {}}) == []
+
+
+def test_a_pod_is_admitted_only_as_a_dry_run() -> None:
+    """A Pod has nothing that holds it: the drill only dry-runs one, which admission still
+    sees (AdmissionRequest.dryRun, CEL ``request.dryRun``)."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "drill-x"},
+           "spec": {"containers": [{"name": "x", "image": "x:1"}]}}
+    assert admit(pod) == ["Pods are never created by a drill, only validated by dry run"]
+    assert admit(pod, dry_run=True) == []

@@ -18,7 +18,9 @@ class _Cluster:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, body: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        if dry_run:
+            return body
         self.objects[(body["kind"], body["metadata"]["name"])] = body
         return body
 
@@ -35,7 +37,7 @@ def _export(raw: bytes) -> tuple[list[str], int, _Cluster]:
     obj = ManifestObject("backups/resources/2026-11-24/services.yaml", len(raw), "0" * 64,
                          "services", details={"namespace": "services"})
     kube = _Cluster()
-    problems, count = _restore_namespace(obj, raw, kube, "drill-resources")
+    problems, count = _restore_namespace(obj, raw, kube, "drill-resources", [])
     return problems, count, kube
 
 

@@ -3,7 +3,12 @@ without what the server assigns (core.restore)."""
 
 from __future__ import annotations
 
-from platform_assets.core.restore import DRILL_NODE_SELECTOR, drill_content, for_drill
+from platform_assets.core.restore import (
+    DRILL_NODE_SELECTOR,
+    drill_content,
+    for_drill,
+    validated_by_dry_run,
+)
 
 
 def _service() -> dict:
@@ -129,3 +134,12 @@ def test_a_job_loses_the_selector_and_labels_made_from_its_uid() -> None:
     # A manual selector is the user's and stays.
     manual = {**exported, "spec": {**exported["spec"], "manualSelector": True}}
     assert for_drill(manual, "drill")["spec"]["selector"] == exported["spec"]["selector"]
+
+
+def test_a_drill_only_dry_runs_what_would_run_once_created() -> None:
+    """A bare Pod has no replicas, suspend or selector to hold it: it is validated by dry run;
+    workloads a drill makes inert, and plain objects, are restored."""
+    assert validated_by_dry_run(for_drill({"apiVersion": "v1", "kind": "Pod",
+                                           "metadata": {"name": "p"}, "spec": {}}, "d"))
+    for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ConfigMap"):
+        assert not validated_by_dry_run({"kind": kind, "metadata": {"name": "a"}})
