@@ -52,6 +52,14 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _rfc3339(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_rfc3339(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
 def random_suffix(n: int = 5) -> str:
     return "".join(secrets.choice(_SUFFIX_CHARS) for _ in range(n))
 
@@ -562,8 +570,7 @@ class ApiServer:
             return new
         with self.store.lock:
             meta["resourceVersion"] = str(self.store.next_rv())
-            if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
-                    rt.gk != ("", "namespaces"):
+            if _delete_during_update(rt, old, new):
                 self._remove(rt, new)
             else:
                 self.store.put(rt.gk, new, "ADDED" if old is None else "MODIFIED")
@@ -908,6 +915,11 @@ class ApiServer:
                 return self._deleted_body(rt, old)
             if rt.gk == ("", "namespaces"):
                 return self._delete_namespace(rt, old)
+            if rt.gk == ("", "pods"):
+                graceful = self._delete_gracefully(rt, old, options, finalizers)
+                if graceful is not None:
+                    return graceful
+                old = self.get(rt, ns, name)
             if finalizers:
                 return self._mark_deleting(rt, old, finalizers)
             gone = clone(old)
@@ -933,6 +945,49 @@ class ApiServer:
                 new["metadata"]["generation"] = int(meta["generation"]) + 1
         new["metadata"]["deletionGracePeriodSeconds"] = 0
         return self._commit(rt, old, new, False, validate=False)
+
+    def _delete_gracefully(self, rt: ResourceType, old: dict[str, Any],
+                           options: dict[str, Any],
+                           finalizers: list[str]) -> dict[str, Any] | None:
+        """A pod's graceful deletion (pkg/registry/core/pod/strategy.go CheckGracefulDelete,
+        apiserver pkg/registry/rest/delete.go BeforeDelete): the period is the request's
+        ``gracePeriodSeconds``, else the pod's ``terminationGracePeriodSeconds``, and 0 for a
+        pod not scheduled or already terminal. A period above 0 keeps the pod with
+        deletionTimestamp = now + period and deletionGracePeriodSeconds = period, for the
+        kubelet to stop its containers and delete it with 0; a second delete may only shorten
+        it. Returns the pod to answer with, or None when the delete proceeds at once (period
+        0, or an earlier graceful delete already brought to 0)."""
+        meta, spec = old["metadata"], old.get("spec") or {}
+        requested = options.get("gracePeriodSeconds")
+        if not isinstance(requested, int | None):
+            raise bad_request(f"gracePeriodSeconds: {requested!r} is not an integer")
+        if requested is not None and requested < 0:
+            requested = 1  # BeforeDelete: a negative period is taken as 1 s
+        if meta.get("deletionTimestamp"):
+            current = meta.get("deletionGracePeriodSeconds")
+            if not current:
+                return None
+            if requested is None or int(requested) >= int(current):
+                return old
+            period = int(requested)
+            start = _parse_rfc3339(meta["deletionTimestamp"]) - dt.timedelta(seconds=current)
+        else:
+            period = int(requested if requested is not None
+                          else spec.get("terminationGracePeriodSeconds", 0) or 0)
+            if not spec.get("nodeName") or \
+                    (old.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                period = 0
+            start = dt.datetime.now(dt.UTC)
+        if period <= 0 and not meta.get("deletionTimestamp"):
+            return None
+        new = clone(old)
+        new["metadata"]["deletionTimestamp"] = _rfc3339(start + dt.timedelta(seconds=period))
+        new["metadata"]["deletionGracePeriodSeconds"] = period
+        if finalizers:
+            new["metadata"]["finalizers"] = finalizers
+        marked = self._commit(rt, old, new, False, validate=False)
+        # Shortened to 0: the delete proceeds at once (unless finalizers hold the pod).
+        return None if period <= 0 else marked
 
     def _deleted_body(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         if rt.custom:
@@ -1139,6 +1194,17 @@ def _check_preconditions(rt: ResourceType, name: str, meta: dict[str, Any],
                        f'"{name}": Precondition failed: ResourceVersion in precondition:'
                        f' {pre["resourceVersion"]}, ResourceVersion in object meta: '
                        f'{meta["resourceVersion"]}')
+
+
+def _delete_during_update(rt: ResourceType, old: dict[str, Any] | None,
+                          new: dict[str, Any]) -> bool:
+    """store.go shouldDeleteDuringUpdate: an update that removes the last finalizer of an
+    object being deleted removes it, unless a graceful deletion is still pending (a pod's
+    deletionGracePeriodSeconds above 0). Namespaces go through their controller."""
+    meta = new["metadata"]
+    return (old is not None and bool(old["metadata"].get("finalizers"))
+            and not meta.get("finalizers") and bool(meta.get("deletionTimestamp"))
+            and not meta.get("deletionGracePeriodSeconds") and rt.gk != ("", "namespaces"))
 
 
 def _go_strings(values: list[str]) -> str:

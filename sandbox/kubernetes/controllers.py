@@ -28,6 +28,7 @@ from sandbox.kubernetes.chart_objects import LONGHORN_CSI
 from sandbox.kubernetes.disruption import DisruptionController
 from sandbox.kubernetes.gc import GarbageCollector
 from sandbox.kubernetes.patch import clone
+from sandbox.kubernetes.protection import StorageProtection
 from sandbox.kubernetes.registry import ResourceType
 from sandbox.kubernetes.volumes import mounts, rewrite
 from sandbox.kubernetes.workloads import Workloads
@@ -174,11 +175,13 @@ class Controllers:
         self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self._exits: dict[tuple[str, str], int] = {}
         self._pv_failures: dict[str, float] = {}
+        self._stopping: set[tuple[str, str]] = set()  # pods whose process was sent SIGTERM
         self.errors: dict[str, str] = {}  # last failure of each controller, for debugging
         self._listener = lambda ev: self._kick.set()
         self.workloads = Workloads(self)
         self.disruption = DisruptionController(self.workloads)
         self.gc = GarbageCollector(svc.api)
+        self.protection = StorageProtection(svc.api)
         from sandbox.kubernetes.velero import Velero
 
         self.velero = Velero(self)
@@ -255,9 +258,10 @@ class Controllers:
         return self.api.write_status(rt, obj, status, manager)
 
     def reconcile_once(self) -> None:
-        steps = (self.gc.reconcile, self._namespaces, self._pvcs, self.workloads.reconcile,
+        steps = (self.gc.reconcile, self.protection.reconcile, self._namespaces,
+                 self._released_volumes, self._pvcs, self.workloads.reconcile,
                  self.disruption.reconcile, self._jobs,
-                 self._pods, self._issuers, self._certificates,
+                 self._pods, self._terminating_pods, self._issuers, self._certificates,
                  self._snapshots, self._flux, self._argocd, self._secret_stores,
                  self._external_secrets, self.velero.reconcile, self.longhorn.reconcile)
         for step in steps:
@@ -269,14 +273,7 @@ class Controllers:
                 self.errors[step.__name__] = repr(exc)
 
     def _on_removed(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        """Deleting a claim deletes its dynamically provisioned volume (reclaim Delete)."""
-        if rt.gk == ("", "persistentvolumeclaims"):
-            pv_name = (obj.get("spec") or {}).get("volumeName")
-            pvrt = self._rt("", "persistentvolumes")
-            pv = self.store.get(("", "persistentvolumes"), "", pv_name) if pv_name else None
-            if pvrt and pv and (pv.get("spec") or {}).get(
-                    "persistentVolumeReclaimPolicy") == "Delete":
-                self.api.delete(pvrt, "", str(pv_name), {})
+        """A removed volume's files go; a removed pod's local process stops."""
         if rt.gk == ("", "persistentvolumes"):
             self.svc.volume_data.remove(obj["metadata"]["name"])
         if rt.gk == ("", "pods"):
@@ -296,6 +293,25 @@ class Controllers:
             touched = self.store.touched.get((rt.gk, ("", ns["metadata"]["name"])), 0)
             if time.monotonic() - touched >= max(self.delay, NAMESPACE_GRACE):
                 self.api.finish_namespace(ns)
+
+    def _released_volumes(self) -> None:
+        """pv_controller syncVolume: a volume whose claim (by uid) is gone is Released; one
+        with reclaim Delete is then deleted by its provisioner (deleteVolumeOperation), and
+        goes once pv-protection sees it is no longer Bound."""
+        for rt, pv in self._each("", "persistentvolumes"):
+            spec = pv.get("spec") or {}
+            ref = spec.get("claimRef") or {}
+            if not ref.get("uid"):
+                continue  # unbound, or pre-bound to a claim not created yet
+            claim = self.store.get(("", "persistentvolumeclaims"), ref.get("namespace") or "",
+                                   ref.get("name") or "")
+            if claim is not None and claim["metadata"]["uid"] == ref["uid"]:
+                continue
+            if (pv.get("status") or {}).get("phase") != "Released":
+                pv = self.api.write_status(rt, pv, {"phase": "Released"},
+                                           "persistentvolume-controller") or pv
+            if spec.get("persistentVolumeReclaimPolicy") == "Delete":
+                self.api.delete(rt, "", pv["metadata"]["name"], {})
 
     def _pvcs(self) -> None:
         pvrt = self._rt("", "persistentvolumes")
@@ -573,6 +589,54 @@ class Controllers:
                                    "finishedAt": now_rfc3339()}}
             self._status(rt, pod, self._pod_status(
                 pod, "Succeeded" if code == 0 else "Failed", term), "kubelet")
+
+    def _terminating_pods(self) -> None:
+        """The kubelet on a pod deleted gracefully (deletionGracePeriodSeconds above 0): it
+        stops the containers, writes their terminated state and a terminal phase
+        (kubelet_pods.go getPhase: Failed unless every container exited 0), then deletes the
+        pod with gracePeriodSeconds 0 and its uid as precondition (status_manager.go
+        canBeDeleted), which removes it unless finalizers hold it.
+
+        Simulated containers have no process and stop at SIGTERM, so the pod goes on the
+        kubelet's first look (after the controller delay), not after the grace period; a
+        ``run_jobs`` process gets SIGTERM, then SIGKILL once deletionTimestamp (the end of the
+        grace period, wall clock) has passed."""
+        rt = self._rt("", "pods")
+        assert rt is not None
+        now = dt.datetime.now(dt.UTC)
+        for pod in self.store.select(rt.gk):
+            meta, spec = pod["metadata"], pod.get("spec") or {}
+            if not (meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds")
+                    and spec.get("nodeName") and self._due(rt, pod)):
+                continue
+            key = (meta["namespace"], meta["name"])
+            proc = self._procs.get(key)
+            if proc is not None and proc.poll() is None:
+                if key not in self._stopping:
+                    self._stopping.add(key)
+                    proc.terminate()
+                if now < _parse_time(meta["deletionTimestamp"]):
+                    continue
+                proc.kill()
+                proc.wait(timeout=5)
+            self._stopping.discard(key)
+            self._procs.pop(key, None)
+            code = self._exits.pop(key, None)
+            if proc is not None:
+                code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+            elif code is None:
+                code = 143  # a process without a SIGTERM handler: 128 + 15
+            old = pod.get("status") or {}
+            started = (((old.get("containerStatuses") or [{}])[0].get("state") or {})
+                       .get("running") or {}).get("startedAt") or now_rfc3339()
+            term = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0
+                                   else "Error", "startedAt": started,
+                                   "finishedAt": now_rfc3339()}}
+            phase = "Succeeded" if code == 0 else "Failed"
+            if old.get("phase") not in ("Succeeded", "Failed"):
+                pod = self._status(rt, pod, self._pod_status(pod, phase, term), "kubelet") or pod
+            self.api.delete(rt, meta["namespace"], meta["name"], {
+                "gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}})
 
     def _pod_status(self, pod: dict[str, Any], phase: str,
                     state: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from sandbox.kubernetes.api import (
 from sandbox.kubernetes.auth import Authenticator
 from sandbox.kubernetes.disruption import Evictions
 from sandbox.kubernetes.patch import PatchError, clone, json_patch, merge_patch, strategic_merge
+from sandbox.kubernetes.protection import storage_object_in_use_protection
 from sandbox.kubernetes.rbac import Authorizer
 from sandbox.kubernetes.registry import Registry, ResourceType
 from sandbox.kubernetes.selectors import SelectorError, field_matcher, label_matcher
@@ -137,7 +138,8 @@ class KubernetesService(Service):
         self.api.validating_admission += [PersistentVolumeClaimResize(self.store),
                                           ValidatingAdmissionPolicies(self.store)]
         # kube-apiserver's default mutating plugins that the sandbox emulates.
-        self.api.mutating_admission.append(DefaultStorageClass(self.store))
+        self.api.mutating_admission += [DefaultStorageClass(self.store),
+                                        storage_object_in_use_protection]
         self.auth = Authenticator(self.store, lambda: self.world.kubernetes_token)
         self.authorizer = Authorizer(self.store)
         self.api.storage_guards += [self.authorizer.create_on_apply_guard,
@@ -779,6 +781,12 @@ class KubernetesService(Service):
         opts: dict[str, Any] = {}
         if req.query.get("propagationPolicy"):
             opts["propagationPolicy"] = req.query["propagationPolicy"]
+        if req.query.get("gracePeriodSeconds"):
+            try:
+                opts["gracePeriodSeconds"] = int(req.query["gracePeriodSeconds"])
+            except ValueError:
+                raise bad_request("gracePeriodSeconds: invalid value "
+                                  f'"{req.query["gracePeriodSeconds"]}": not an integer') from None
         if req.body.strip():
             body = parse_body(req.body, "application/json")
             if isinstance(body, dict) and body:
