@@ -285,9 +285,9 @@ class KubernetesResource(KubernetesConfig):
 
     def delete(self, api_version: str, kind: str, name: str,
                namespace: str | None = None, propagation: Propagation = "Background") -> bool:
-        """Delete an object with ``propagation`` (Background: it goes at once, its dependents
-        after; Foreground: it stays until its dependents are gone); False when it was already
-        gone."""
+        """Delete an object with ``propagation`` (Background: it goes once its finalizers, and
+        a running pod's grace period, let it, its dependents after; Foreground: it also stays
+        until its dependents are gone); False when it was already gone."""
         _import_sdk()
         from kubernetes.dynamic.exceptions import NotFoundError
 

@@ -139,8 +139,9 @@ def ensure_drill_namespace(kube: BackupCluster, scratch: str) -> str | None:
 def drill_resources(manifest: Manifest, where: Where, store: BackupStore, kube: BackupCluster,
                     record: BackupRecord | None, key: bytes | None = None) -> DrillResult:
     """Apply the exported objects of each namespace into a scratch namespace, read them back and
-    compare their content (everything but metadata and status); the scratch namespace goes.
-    Only objects whose bytes match ``record`` (the backup run's sha256) are applied."""
+    compare their content (everything but metadata and status); what was restored is deleted
+    after, and the scratch namespace stays (the target's, from deploy time). Only objects
+    whose bytes match ``record`` (the backup run's sha256) are applied."""
     t0 = time.monotonic()
     problems = untrusted(manifest, where, record)
     restored = 0

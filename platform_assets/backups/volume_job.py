@@ -351,15 +351,23 @@ def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest, wh
                           (source.get("spec") or {}).get("storageClassName"))
     ns, name = target.namespace or "", claim["metadata"]["name"]
     ensure_agent_secret(kube, ns, store, spec, key, where.bucket)
+    args = ["restore", "--dest", RESTORE_MOUNT, "--index-key", index.key,
+            "--index-sha256", record.objects[index.key][1],
+            *location_args(where, target.name, store.endpoint_for(
+                where.region or store.default_region, where.bucket), spec)]
+    run = AgentRun(job_name("drill", target.name, manifest.partition, manifest.attempt),
+                   ns, name, RESTORE_MOUNT, False, args,
+                   f"restore drill of {target.name} ({manifest.partition})")
+    try:
+        # A crashed drill's Job and pods first: while a pod of it exists, pvc-protection
+        # keeps its claim.
+        _remove_job(kube, run, log)
+        fresh_claim(kube, ns, name, str(spec.backups.volume_agent.timeout)
+                    if spec.backups else "10m")
+    except BackupError as exc:
+        return DrillResult(time.monotonic() - t0, [str(exc)], figures)
     kube.apply(claim)
     try:
-        args = ["restore", "--dest", RESTORE_MOUNT, "--index-key", index.key,
-                "--index-sha256", record.objects[index.key][1],
-                *location_args(where, target.name, store.endpoint_for(
-                    where.region or store.default_region, where.bucket), spec)]
-        run = AgentRun(job_name("drill", target.name, manifest.partition, manifest.attempt),
-                       ns, name, RESTORE_MOUNT, False, args,
-                       f"restore drill of {target.name} ({manifest.partition})")
         try:
             result = run_agent(kube, spec, run, log)
         except BackupError as exc:
@@ -373,6 +381,27 @@ def drill_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest, wh
             kube.delete("v1", "PersistentVolumeClaim", name, ns)
         except Exception as exc:  # noqa: BLE001 - reported, the drill's outcome stands
             log(f"scratch claim {ns}/{name} left behind: {cause(exc)}")
+
+
+def fresh_claim(kube: BackupCluster, ns: str, name: str, timeout: str,
+                sleep: Callable[[float], None] = time.sleep,
+                clock: Callable[[], float] = time.monotonic) -> None:
+    """Make room for a new scratch claim ``ns/name``: one of that name left by an earlier drill
+    (a crashed run's, or one whose delete pvc-protection still holds until the Job's pods are
+    gone) is deleted if it is not already, and waited for within ``timeout`` (a duration), so
+    the restore never lands in a claim that is going away or holds another night's files."""
+    from platform_assets.backups.tools import wait_gone
+
+    old = kube.get("v1", "PersistentVolumeClaim", name, ns)
+    if old is None:
+        return
+    meta = old.get("metadata") or {}
+    if not meta.get("deletionTimestamp"):
+        kube.delete("v1", "PersistentVolumeClaim", name, ns)
+    held = ", ".join(meta.get("finalizers") or []) or "no finalizer"
+    wait_gone(lambda: kube.get("v1", "PersistentVolumeClaim", name, ns),
+              f"scratch claim {ns}/{name} of an earlier drill (held by {held})",
+              parse_duration(timeout).total_seconds(), timeout, sleep, clock, every=0.5)
 
 
 def _claim_for_drill(kube: BackupCluster, target: BackupTarget) -> tuple[dict[str, Any], str]:

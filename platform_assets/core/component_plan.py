@@ -172,11 +172,16 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
     rules = ignore_rules(component)
     want_ids = {desired.obj_id(o): o for o in objs.objects}
     replacing = ReplacePolicy(component.name, component.allow_replace)
-    changes = {oid: plan.add(object_change(want, observed.get(oid), gate, mode, rules,
-                                           replacing))
+    # A desired object someone deleted, held by finalizers, is planned as missing: applying
+    # onto it would write to an object about to go. The run waits for it to go and creates it
+    # again (``being_deleted``), as Flux does; the next run then finds it and writes nothing.
+    live = {oid: have for oid in want_ids
+            if (have := observed.get(oid)) is not None and not being_deleted(have)}
+    changes = {oid: plan.add(_recreated(object_change(want, live.get(oid), gate, mode, rules,
+                                                      replacing), observed.get(oid)))
                for oid, want in want_ids.items()}
     # A replace creates the object anew: the whole of it, fields others owned included.
-    bodies = {oid: apply_body(want, observed.get(oid), rules)
+    bodies = {oid: apply_body(want, live.get(oid), rules)
               if changes[oid].writes and changes[oid].action != "replace" else want
               for oid, want in want_ids.items()}
     if component.absent:
@@ -249,6 +254,28 @@ def _moved(component: Component, observed: Mapping[ObjId, Json],
             out[rid] = (f"the component's inventory in {rid[2]}, retired: the component moved "
                         f"to namespace {component.namespace}")
     return out
+
+
+def being_deleted(obj: Json | None) -> bool:
+    """Whether the object is being deleted (deletionTimestamp set; finalizers hold it)."""
+    return bool(((obj or {}).get("metadata") or {}).get("deletionTimestamp"))
+
+
+def held_by(obj: Json | None) -> str:
+    """What keeps an object being deleted: its finalizers, and what pvc-protection waits for."""
+    fins = ((obj or {}).get("metadata") or {}).get("finalizers") or []
+    text = f"finalizers: {', '.join(fins) or 'none'}"
+    if "kubernetes.io/pvc-protection" in fins:
+        text += "; a pod still uses the claim: it goes once no pod mounts it"
+    return text
+
+
+def _recreated(change: Change, have: Json | None) -> Change:
+    """A create of an object still being deleted says so, and what holds it."""
+    if not being_deleted(have) or change.action != "create":
+        return change
+    return replace(change, reason=f"being deleted ({held_by(have)}): created again once it "
+                                  "is gone")
 
 
 def found_later(oid: ObjId, listed: Collection[ObjId], inventory: ObjId) -> bool:
@@ -439,9 +466,8 @@ def _leftovers(plan: Plan, component: Component, observed: Mapping[ObjId, Json],
         if meta.get("deletionTimestamp"):
             # Deleted by an earlier run and held by finalizers: deleting it again would write
             # for nothing. Kept in the inventory until it is gone, so a stuck one stays seen.
-            held = ", ".join(meta.get("finalizers") or []) or "none"
             prunes.append((oid, plan.add(Change(
-                address, "no-op", reason=f"being deleted (finalizers: {held})"))))
+                address, "no-op", reason=f"being deleted ({held_by(observed[oid])})"))))
             continue
         why = reasons.get(oid, "no longer in the spec")
         prunes.append((oid, plan.add(delete_change(address, gate, why, component.drift))))

@@ -28,6 +28,8 @@ from platform_assets.core.component_plan import (
     ComponentPlan,
     ListGroup,
     ObjId,
+    being_deleted,
+    held_by,
     namespaces_of,
     observe_groups,
     observe_names,
@@ -255,6 +257,10 @@ class ComponentHandler:
             body = self._with_reconcile_request(rt, st, oid, want)
             if change.action == "replace":
                 out.writes += _delete_for_replace(rt, st, oid, change.address)
+            elif being_deleted(st.observed.get(oid)):
+                uid = st.observed[oid]["metadata"].get("uid")
+                st.observed.pop(oid)
+                _wait_gone(rt, st.comp, oid, change.address, uid, "is being deleted and")
             st.observed[oid] = _apply_object(k8s, st.comp, change.address, body)
             view.wrote(st.observed[oid])
             out.writes += 1
@@ -435,12 +441,12 @@ def _delete_for_replace(rt: Runtime, st: ComponentState, oid: ObjId, address: st
             partial(rt.cluster().delete, api, kind, name, ns or None, policy))
     rt.view().deleted(oid)
     st.observed.pop(oid, None)
-    _wait_gone(rt, st.comp, oid, address, uid)
+    _wait_gone(rt, st.comp, oid, address, uid, "was deleted to be replaced but")
     return 1
 
 
 def _wait_gone(rt: Runtime, comp: Component, oid: ObjId, address: str,
-               uid: str | None) -> None:
+               uid: str | None, what: str) -> None:
     """Poll until the deleted object is gone (a Foreground delete keeps it until the garbage
     collector has removed its dependents) or another of its name stands in its place, within
     the component's health timeout, with the injected clock and sleeper."""
@@ -454,9 +460,8 @@ def _wait_gone(rt: Runtime, comp: Component, oid: ObjId, address: str,
             return
         if rt.clock() > deadline:
             raise ReconcileError(
-                f"component {comp.name}: {address} was deleted to be replaced but is still "
-                f"there after {comp.health_timeout} (finalizers: "
-                f"{', '.join(meta.get('finalizers') or []) or 'none'}); the next reconcile "
+                f"component {comp.name}: {address} {what} is still "
+                f"there after {comp.health_timeout} ({held_by(obj)}); the next reconcile "
                 "creates it once it is gone")
         rt.sleep(delay)
         delay = min(delay * 2, 5.0)

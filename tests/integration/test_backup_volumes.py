@@ -154,9 +154,10 @@ def test_files_backup_dedups_copies_and_the_drill_restores_them(vols: Volumes) -
     # Nothing in the bucket is plaintext: chunk names are keyed hashes, contents sealed.
     raw = vols.store.get_bytes(vols.bucket, next(iter(vols.chunks())), "de") or b""
     assert raw.startswith(b"POBKENC1")
-    # The drill's scratch claim and the Jobs are gone.
-    assert [p["metadata"]["name"] for p in vols.kube.list(
-        "v1", "PersistentVolumeClaim", vols.namespace)] == ["data"]
+    # The drill's scratch claim and the Jobs are gone (the claim once pvc-protection has seen
+    # that no pod uses it any more: the controllers' next pass).
+    wait_for(lambda: [p["metadata"]["name"] for p in vols.kube.list(
+        "v1", "PersistentVolumeClaim", vols.namespace)] == ["data"], "the scratch claim to go")
     assert vols.kube.list("batch/v1", "Job", vols.namespace) == []
 
     second = vols.run(backup_key("files"), "2026-11-21")

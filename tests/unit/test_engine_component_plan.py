@@ -138,6 +138,25 @@ def test_a_leftover_being_deleted_is_not_deleted_again() -> None:
     assert not result.inventory_change.writes
 
 
+def test_a_desired_object_being_deleted_is_created_again_once_gone() -> None:
+    """Someone deleted an object the spec still has and finalizers hold it: applying onto it
+    would write to an object about to go, so the plan creates it (the run waits for it to go,
+    as Flux's kustomize-controller recreates what it finds terminating) and says what holds
+    it; it is planned whole, not without the fields others owned."""
+    comp = component()
+    objs = objects(comp, [DEPLOYMENT, CONFIG])
+    live = applied(objs)
+    live[config_id(objs)]["metadata"] |= {"deletionTimestamp": "2026-01-01T00:00:00Z",
+                                          "finalizers": ["example.com/hold"]}
+    result = plan_component("platform/web", comp, objs, live, [], CLOSED)
+    change = result.changes[config_id(objs)]
+    assert change.action == "create" and change.writes
+    assert "being deleted (finalizers: example.com/hold)" in change.reason
+    assert result.objects[config_id(objs)] == next(
+        o for o in objs.objects if desired.obj_id(o) == config_id(objs))
+    assert sum(1 for c in result.plan.changes if c.writes) == 1
+
+
 def test_secret_values_never_enter_the_plan() -> None:
     comp = component()
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},

@@ -167,3 +167,36 @@ def test_another_422_stays_the_servers_error(tmp_path: Path, k8s: FakeCluster) -
                                              "ConfigMap \"web-config\" is invalid: data: Too"):
         reconcile(graph(tmp_path, [DEPLOYMENT, CONFIG | {"data": {"greeting": "bonjour"}}]),
                   k8s, clock)
+
+
+class Finalizing(FakeCluster):
+    """Lists show the objects a delete left terminating, as a real API server does."""
+
+    def list_managed(self, api_version: str, kind: str, namespace: str | None,
+                     label_selector: str) -> list[dict[str, Any]]:
+        found = super().list_managed(api_version, kind, namespace, label_selector)
+        return found + [copy.deepcopy(o) for (a, k, ns, _), (o, _) in self.terminating.items()
+                        if (a, k) == (api_version, kind) and namespace in (None, ns)]
+
+
+def test_a_desired_object_being_deleted_is_waited_for_and_created_again(tmp_path: Path) -> None:
+    """Someone deleted the ConfigMap the spec still has and a finalizer holds it: the run plans
+    a create, polls until it is gone (injected clock), creates it, and a second run writes
+    nothing (Flux's kustomize-controller recreates what it finds terminating the same way)."""
+    k8s, clock = Finalizing(), FakeClock()
+    g = graph(tmp_path, [DEPLOYMENT, CONFIG])
+    reconcile(g, k8s, clock)
+    cid = ("v1", "ConfigMap", "web", "web-config")
+    held = k8s.objects.pop(cid)
+    held["metadata"] |= {"deletionTimestamp": "2026-11-22T10:00:00Z", "uid": "old",
+                         "finalizers": ["example.com/hold"]}
+    k8s.terminating[cid] = (held, 3)
+    k8s.writes.clear()
+    out = reconcile(g, k8s, clock)
+    [change] = [c for c in out.plan.changes if c.address.endswith("web-config")]
+    assert change.action == "create" and "example.com/hold" in change.reason
+    assert cid in k8s.objects and "deletionTimestamp" not in k8s.objects[cid]["metadata"]
+    assert k8s.writes["APPLY"] == 1 and not k8s.writes["DELETE"] and clock.now > 0
+    k8s.writes.clear()
+    reconcile(g, k8s, clock)
+    assert not k8s.writes
