@@ -298,7 +298,12 @@ class Controllers:
         """pv_controller syncVolume: a volume whose claim (by uid) is gone is Released; one
         with reclaim Delete is then deleted by its provisioner (deleteVolumeOperation), and
         goes once pv-protection sees it is no longer Bound."""
-        for rt, pv in self._each("", "persistentvolumes"):
+        rt = self._rt("", "persistentvolumes")
+        assert rt is not None
+        # Volumes being deleted too: pv-protection waits for this controller to release them.
+        for pv in self.store.select(rt.gk):
+            if not self._due(rt, pv):
+                continue
             spec = pv.get("spec") or {}
             ref = spec.get("claimRef") or {}
             if not ref.get("uid"):
@@ -310,7 +315,8 @@ class Controllers:
             if (pv.get("status") or {}).get("phase") != "Released":
                 pv = self.api.write_status(rt, pv, {"phase": "Released"},
                                            "persistentvolume-controller") or pv
-            if spec.get("persistentVolumeReclaimPolicy") == "Delete":
+            if spec.get("persistentVolumeReclaimPolicy") == "Delete" and \
+                    not pv["metadata"].get("deletionTimestamp"):
                 self.api.delete(rt, "", pv["metadata"]["name"], {})
 
     def _pvcs(self) -> None:
@@ -394,7 +400,9 @@ class Controllers:
         self.svc.volume_data.path(pv_name)
         ref = {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
                "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
-        if (pv.get("spec") or {}).get("claimRef") is None:
+        # bindVolumeToClaim: a volume pre-bound by name gets the claim's uid too (the PV
+        # controller then tells a removed claim from a new one of the same name).
+        if ((pv.get("spec") or {}).get("claimRef") or {}).get("uid") != meta["uid"]:
             new_pv = clone(pv)
             new_pv.setdefault("spec", {})["claimRef"] = ref
             pv = self.api.write_object(pvrt, pv, new_pv, "persistentvolume-controller")

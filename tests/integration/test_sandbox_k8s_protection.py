@@ -129,7 +129,8 @@ def test_an_unscheduled_pod_does_not_hold_the_claim(kube: Kube) -> None:
 
 def test_a_bound_volume_deleted_by_hand_stays_until_released(kube: Kube) -> None:
     """pkg/controller/volume/pvprotection: a PV being deleted keeps pv-protection while its
-    phase is Bound."""
+    phase is Bound; once its claim is gone the PV controller releases it (syncVolume runs on
+    volumes being deleted too) and it goes."""
     kube.create("persistentvolumeclaims", PVC)
     kube.tick(2)
     pv_name = (kube.get(f"{NS}/persistentvolumeclaims/data") or {})["spec"]["volumeName"]
@@ -139,6 +140,10 @@ def test_a_bound_volume_deleted_by_hand_stays_until_released(kube: Kube) -> None
     pv = kube.get(f"/api/v1/persistentvolumes/{pv_name}")
     assert pv is not None and pv["metadata"]["deletionTimestamp"]
     assert pv["status"]["phase"] == "Bound"
+    kube.http("DELETE", f"{NS}/persistentvolumeclaims/data")
+    kube.tick(3)
+    assert kube.get(f"{NS}/persistentvolumeclaims/data") is None
+    assert kube.get(f"/api/v1/persistentvolumes/{pv_name}") is None
 
 
 def test_a_running_pod_is_deleted_gracefully_and_goes_once_the_kubelet_stopped_it(
