@@ -84,6 +84,14 @@ class Waiter:
         assert obj is not None
         return obj
 
+    def core_gone(self, kind: str, name: str, namespace: str | None) -> None:
+        """A v1 object (a scratch claim, its PersistentVolume) gone, within the site's
+        timeout."""
+        where = f"{namespace}/{name}" if namespace else name
+        wait_gone(lambda: self.kube.get("v1", kind, name, namespace), f"{kind} {where}",
+                  self.site.timeout, self.site.timeout_text, self.sleep, self.clock,
+                  POLL_SECONDS)
+
     def gone(self, kind: str, name: str) -> None:
         wait_gone(lambda: self.kube.get(lh.API_VERSION, kind, name, self.site.namespace),
                   self.site.describe(kind, name), self.site.timeout, self.site.timeout_text,
@@ -196,12 +204,18 @@ def verify_in_bucket(store: BackupStore, where: Where, prefix: str, backup: dict
 
 
 @contextmanager
-def mounted(kube: ClusterWriter, volume: str, namespace: str, size: str, target: str,
+def mounted(waiter: Waiter, volume: str, namespace: str, size: str, target: str,
             log: Log) -> Iterator[str]:
     """A claim in ``namespace`` on the Longhorn Volume ``volume`` (a static PV of Longhorn's
-    CSI driver), deleted with its PV after; yields the claim's name."""
+    CSI driver), deleted with its PV after; yields the claim's name. Those of the last run
+    (or a crashed one) are waited for first: pvc-protection keeps the claim until its pods
+    are gone, pv-protection the PV until it is released, and a claim being deleted mounts
+    nowhere."""
+    kube = waiter.kube
     pv, pvc = lh.static_claim(volume, namespace, size, target)
-    _remove_claim(kube, volume, namespace, log)  # a leftover of a crashed run
+    _remove_claim(kube, volume, namespace, log)
+    waiter.core_gone("PersistentVolumeClaim", volume, namespace)
+    waiter.core_gone("PersistentVolume", volume, None)
     kube.apply(pv)
     kube.apply(pvc)
     try:
@@ -256,7 +270,8 @@ def list_files(job: BackupJob, kube: BackupCluster, waiter: Waiter, volume: str,
             raise BackupError(f"{describe}: {site.describe('Volume', clone)}: {failure}")
         ensure_agent_secret(kube, target.namespace or "", job.store, job.spec, job.key,
                             where.bucket)
-        with mounted(kube, clone, target.namespace or "", size, target.name, job.log) as claim:
+        with mounted(waiter, clone, target.namespace or "", size, target.name,
+                     job.log) as claim:
             args = ["list", "--root", SOURCE_MOUNT, "--list-key", key, "--source",
                     f"longhorn snapshot {site.namespace}/{snapshot}",
                     *location_args(where, target.name, job.store.endpoint_for(
@@ -361,14 +376,14 @@ def drill_longhorn(spec: PlatformSpec, target: BackupTarget, manifest: Manifest,
             problems = [f"{site.describe('Volume', name)} from {url}: {failure}"]
         else:
             problems, figures = _compare_files(spec, target, manifest, where, store, kube,
-                                               (name, size, listed, record), log)
+                                               waiter, (name, size, listed, record), log)
     finally:
         kube.delete(lh.API_VERSION, "Volume", name, site.namespace)
     return DrillResult(time.monotonic() - t0, problems, figures)
 
 
 def _compare_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest, where: Where,
-                   store: BackupStore, kube: BackupCluster,
+                   store: BackupStore, kube: BackupCluster, waiter: Waiter,
                    restored: tuple[str, str, ManifestObject, BackupRecord],
                    log: Log) -> tuple[list[str], dict[str, int]]:
     """The volume agent on the restored Volume: every file against the file list."""
@@ -386,7 +401,7 @@ def _compare_files(spec: PlatformSpec, target: BackupTarget, manifest: Manifest,
     ns = target.namespace or ""
     ensure_agent_secret(kube, ns, store, spec, encoding_of(spec)[1], where.bucket)
     describe = f"restore drill of {target.name} ({manifest.partition})"
-    with mounted(kube, volume, ns, size, target.name, log) as claim:
+    with mounted(waiter, volume, ns, size, target.name, log) as claim:
         args = ["verify", "--root", RESTORE_MOUNT, "--list-key", listed.key,
                 "--list-sha256", record.objects[listed.key][1],
                 *location_args(where, target.name, store.endpoint_for(

@@ -132,8 +132,11 @@ def test_a_longhorn_backup_is_verified_converges_copies_and_drills(site: Site) -
                                                                             FILES.values()))
     for scratch in (lh.drill_volume_name("wiki-data"), lh.files_volume_name("wiki-data")):
         assert scratch not in site.objects("Volume")  # cleaned up, with their claims
-        assert site.kube.get("v1", "PersistentVolume", scratch) is None
-        assert site.kube.get("v1", "PersistentVolumeClaim", scratch, site.app_ns) is None
+        # Deleted; they go once pvc-protection and pv-protection let them (the controllers'
+        # next passes: no pod uses the claim, the volume is released).
+        wait_for(lambda s=scratch: site.kube.get("v1", "PersistentVolume", s) is None
+                 and site.kube.get("v1", "PersistentVolumeClaim", s,
+                                   site.app_ns) is None, f"the scratch claim {scratch} to go")
 
     again = site.run(backup_key("wiki-data"), "2026-11-20")
     assert again.success, failure(again)
