@@ -172,11 +172,7 @@ def plan_component(path: str, component: Component, objs: desired.ComponentObjec
     rules = ignore_rules(component)
     want_ids = {desired.obj_id(o): o for o in objs.objects}
     replacing = ReplacePolicy(component.name, component.allow_replace)
-    # A desired object someone deleted, held by finalizers, is planned as missing: applying
-    # onto it would write to an object about to go. The run waits for it to go and creates it
-    # again (``being_deleted``), as Flux does; the next run then finds it and writes nothing.
-    live = {oid: have for oid in want_ids
-            if (have := observed.get(oid)) is not None and not being_deleted(have)}
+    live = _live(want_ids, observed)
     changes = {oid: plan.add(_recreated(object_change(want, live.get(oid), gate, mode, rules,
                                                       replacing), observed.get(oid)))
                for oid, want in want_ids.items()}
@@ -254,6 +250,14 @@ def _moved(component: Component, observed: Mapping[ObjId, Json],
             out[rid] = (f"the component's inventory in {rid[2]}, retired: the component moved "
                         f"to namespace {component.namespace}")
     return out
+
+
+def _live(want_ids: Mapping[ObjId, Json], observed: Mapping[ObjId, Json]) -> dict[ObjId, Json]:
+    """The desired objects' observed state, those being deleted left out: applying onto one
+    would write to an object about to go, so it is planned as missing; the run waits for it
+    to go and creates it again, as Flux does, and the next run finds it and writes nothing."""
+    return {oid: have for oid in want_ids
+            if (have := observed.get(oid)) is not None and not being_deleted(have)}
 
 
 def being_deleted(obj: Json | None) -> bool:

@@ -82,7 +82,8 @@ def test_new_claims_and_volumes_carry_their_protection_finalizer(kube: Kube) -> 
         "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                  "hostPath": {"path": "/tmp/x"}}})
     assert code == 201 and pv["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
-    kube.tick(2)
+    kube.pod("user", claim="data")  # the default class binds on the first consumer
+    kube.tick(3)
     bound = kube.get(f"{NS}/persistentvolumeclaims/data")
     assert bound is not None and bound["status"]["phase"] == "Bound"
     volume = kube.get(f"/api/v1/persistentvolumes/{bound['spec']['volumeName']}")
@@ -132,7 +133,8 @@ def test_a_bound_volume_deleted_by_hand_stays_until_released(kube: Kube) -> None
     phase is Bound; once its claim is gone the PV controller releases it (syncVolume runs on
     volumes being deleted too) and it goes."""
     kube.create("persistentvolumeclaims", PVC)
-    kube.tick(2)
+    kube.pod("user", claim="data", restartPolicy="Never")
+    kube.tick(3)
     pv_name = (kube.get(f"{NS}/persistentvolumeclaims/data") or {})["spec"]["volumeName"]
     code, _ = kube.http("DELETE", f"/api/v1/persistentvolumes/{pv_name}")
     assert code == 200
@@ -140,6 +142,7 @@ def test_a_bound_volume_deleted_by_hand_stays_until_released(kube: Kube) -> None
     pv = kube.get(f"/api/v1/persistentvolumes/{pv_name}")
     assert pv is not None and pv["metadata"]["deletionTimestamp"]
     assert pv["status"]["phase"] == "Bound"
+    kube.http("DELETE", f"{NS}/pods/user")
     kube.http("DELETE", f"{NS}/persistentvolumeclaims/data")
     kube.tick(3)
     assert kube.get(f"{NS}/persistentvolumeclaims/data") is None
