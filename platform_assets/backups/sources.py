@@ -81,6 +81,11 @@ def volume_claim(kube: BackupCluster, target: BackupTarget) -> tuple[dict[str, A
     pvc = kube.get("v1", "PersistentVolumeClaim", name, ns)
     if pvc is None:
         raise BackupError(f"PersistentVolumeClaim {ns}/{name} does not exist")
+    if (pvc.get("metadata") or {}).get("deletionTimestamp"):
+        # pvc-protection keeps a deleted claim while pods use it: its data is on its way out.
+        raise BackupError(f"PersistentVolumeClaim {ns}/{name} is being deleted (finalizers: "
+                          f"{', '.join(pvc['metadata'].get('finalizers') or []) or 'none'}); "
+                          "back up the claim that replaces it once it is gone")
     pv_name = (pvc.get("spec") or {}).get("volumeName")
     if not pv_name:
         raise BackupError(f"PersistentVolumeClaim {ns}/{name} is not bound to a volume "

@@ -76,6 +76,11 @@ class Volumes(BackupEnv):
         self.make_claim()
 
     def make_claim(self) -> None:
+        # A deleted claim stays (pvc-protection) until no pod uses it: applying onto it would
+        # only touch the one going away, so an operator waits for it to go first.
+        wait_for(lambda: (self.kube.get("v1", "PersistentVolumeClaim", "data", self.namespace)
+                          or {}).get("metadata", {}).get("deletionTimestamp") is None,
+                 "the deleted claim to go")
         self.kube.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                          "metadata": {"name": "data", "namespace": self.namespace},
                          "spec": {"accessModes": ["ReadWriteOnce"],
@@ -233,10 +238,18 @@ def test_an_evicted_job_fails_naming_the_cause_and_the_next_run_succeeds(vols: V
     assert checks(again)["restore_drill"].passed
 
 
+def _lose_volume(vols: Volumes) -> None:
+    """The claim is deleted and the application with it: pvc-protection keeps a claim while
+    a pod uses it, so only then does it go (the backup's own pod goes when the run ends)."""
+    vols.kube.delete("v1", "PersistentVolumeClaim", "data", vols.namespace)
+    for pod in vols.kube.list("v1", "Pod", vols.namespace):
+        if pod["metadata"]["name"].startswith("app-"):
+            vols.kube.delete("v1", "Pod", pod["metadata"]["name"], vols.namespace)
+
+
 def test_a_volume_deleted_mid_backup_fails_and_leaves_no_manifest(vols: Volumes) -> None:
     vols.write({f"f{i}.bin": content(200_000, i + 3) for i in range(12)})
-    failed = _during_backup(vols, "2026-11-20", lambda pod: vols.kube.delete(
-        "v1", "PersistentVolumeClaim", "data", vols.namespace))
+    failed = _during_backup(vols, "2026-11-20", lambda pod: _lose_volume(vols))
     assert not failed.success
     message = failure(failed)
     assert "backup files" in message and "deleted" in message
