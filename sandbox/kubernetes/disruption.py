@@ -209,12 +209,12 @@ class Evictions:
         with self.api.store.lock:
             for pod in self._drainable(node):
                 meta = pod["metadata"]
-                if meta.get("deletionTimestamp"):
+                if meta.get("deletionTimestamp") and not force:
                     continue
                 try:
-                    if force:
-                        self.api.delete(prt, meta["namespace"], meta["name"], {}, False,
-                                        manager, None)
+                    if force:  # the node goes next, so nothing is left to stop them gracefully
+                        self.api.delete(prt, meta["namespace"], meta["name"],
+                                        {"gracePeriodSeconds": 0}, False, manager, None)
                     else:
                         self.evict(meta["namespace"], meta["name"], {
                             "apiVersion": "policy/v1", "kind": "Eviction",

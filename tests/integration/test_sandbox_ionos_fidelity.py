@@ -147,6 +147,8 @@ def test_node_pools_follow_their_cluster(ionos) -> None:
         put("1.33.2")
     assert err.value.status == 422 and "availableUpgradeVersions ['1.32.6']" in err.value.body
     assert put("1.32.6").properties.k8s_version == "1.32.6"
+    # An upgrade locks the pool until its nodes are replaced (how-tos/upgrade-node-pools).
+    base.wait_state(lambda: k8s.k8s_nodepools_find_by_id(cluster.id, pool.id), "ACTIVE")
     assert put("1.33.2").properties.k8s_version == "1.33.2"
 
 
