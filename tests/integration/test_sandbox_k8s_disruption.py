@@ -22,13 +22,13 @@ Sources (named again at each test):
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.test_sandbox_k8s_workloads import wait
 from tests.integration.test_sandbox_kubernetes import Cluster, _start
 
 pytestmark = pytest.mark.integration
@@ -42,14 +42,6 @@ def k8s(tmp_path: Path) -> Iterator[Cluster]:
     yield from _start(tmp_path)
 
 
-def wait(predicate: Callable[[], Any], what: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _ns(k8s: Cluster, name: str) -> None:

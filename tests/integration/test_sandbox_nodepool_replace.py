@@ -23,6 +23,7 @@ import pytest
 from sandbox.app import Sandbox
 from sandbox.ionos import DRAIN_LIMIT, IonosCloudService
 from sandbox.kubernetes.service import KubernetesService
+from tests.integration.test_sandbox_k8s_workloads import wait as wait_for_it
 
 pytestmark = pytest.mark.integration
 
@@ -72,13 +73,7 @@ def box(clock: Clock) -> Iterator[Sandbox]:
 
 
 def wait(predicate: Callable[[], Any], what: str, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return wait_for_it(predicate, what, timeout)
 
 
 class Pool:
