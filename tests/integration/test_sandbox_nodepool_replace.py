@@ -255,7 +255,8 @@ def test_a_budget_that_allows_it_lets_the_drain_finish_at_once_and_a_replace_kee
     assert p.state() == "ACTIVE"  # a replace leaves the pool ACTIVE, with one node more
     assert len(p.nodes()) == 3
     p.tick()  # the new node registers; the eviction is allowed, and the pod terminates
-    assert evicted not in p.pods("web")
+    # Gracefully: it goes on the kubelet's next pass, in real time, not within the tick.
+    assert wait(lambda: evicted not in p.pods("web"), "the evicted pod gone")
     p.tick()  # once it has gone (graceful deletion), the drain's retry finds the node empty
     assert p.nodes()[target][0] == "TERMINATING"
     p.tick()
