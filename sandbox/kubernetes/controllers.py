@@ -487,13 +487,15 @@ class Controllers:
                     if (p["metadata"].get("labels") or {}).get("controller-uid") == meta["uid"]]
             if (job.get("spec") or {}).get("suspend"):
                 continue
-            if not pods:
+            # backoffLimit (default 6) above 0: a deleted pod is replaced once it is gone.
+            retries = int((job.get("spec") or {}).get("backoffLimit", 6) or 0)
+            if not pods and (not status.get("active") or retries > 0):
                 self._create_job_pod(prt, job)
                 status.setdefault("startTime", now_rfc3339())
                 status.update(active=1, ready=0, terminating=0)
                 self._status(rt, job, status, "job-controller")
                 continue
-            phase = (pods[-1].get("status") or {}).get("phase")
+            phase = _job_pod_phase(pods[-1] if pods else None, retries)
             conds = clone(status.get("conditions") or [])
             ts = now_rfc3339()
             if phase == "Succeeded":
@@ -1124,3 +1126,20 @@ def _provisioned_pv(pvc: dict[str, Any], pv_name: str, size: str, driver: str,
                                   "namespace": meta["namespace"], "name": meta["name"],
                                   "uid": meta["uid"]},
                      "csi": {"driver": driver, "volumeHandle": handle, "fsType": "ext4"}}}
+
+
+def _job_pod_phase(pod: dict[str, Any] | None, retries: int) -> str | None:
+    """The phase the Job controller counts a pod in. ``isPodFailed``
+    (kubernetes pkg/controller/job/job_controller.go, v1.34): a pod being deleted that has not
+    Succeeded counts as Failed ("Count deleted Pods as failures to account for orphan Pods
+    that never have a chance to reach the Failed phase"), so an evicted pod fails a Job with
+    ``backoffLimit: 0`` instead of being replaced. A pod that was created (``active``) and is
+    gone counts as Failed too: the real controller cannot miss it, as its pods carry the
+    ``batch.kubernetes.io/job-tracking`` finalizer until it has counted them. With retries
+    left (``backoffLimit`` above 0) the deleted pod is replaced instead, once it is gone."""
+    if pod is None:
+        return "Failed"
+    phase = (pod.get("status") or {}).get("phase")
+    if pod["metadata"].get("deletionTimestamp") and phase != "Succeeded":
+        return "Pending" if retries > 0 else "Failed"
+    return phase

@@ -475,3 +475,41 @@ def test_a_job_gets_its_generated_selector_and_one_of_another_uid_is_refused(
     assert code == 201, again
     assert again["spec"]["selector"]["matchLabels"] == {
         "batch.kubernetes.io/controller-uid": again["metadata"]["uid"]}
+
+
+def test_a_deleted_job_pod_fails_a_job_without_retries_and_is_replaced_with_them(
+        k8s: Cluster) -> None:
+    """A pod deleted before it finished (a drain's eviction) counts as failed: ``isPodFailed``
+    (pkg/controller/job/job_controller.go, v1.34: "Count deleted Pods as failures to account
+    for orphan Pods that never have a chance to reach the Failed phase"; the pods' finalizer
+    ``batch.kubernetes.io/job-tracking`` keeps one until it is counted). With ``backoffLimit:
+    0`` the Job is Failed (BackoffLimitExceeded) and no pod replaces it; with retries left a
+    new pod is created."""
+    _ns(k8s, "drained")
+    pod_spec = {"restartPolicy": "Never", "nodeSelector": {"kubernetes.io/hostname": "none"},
+                **RESTRICTED_POD}
+
+    def job(name: str, retries: int) -> dict[str, Any]:
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+                "spec": {"backoffLimit": retries, "template": {"spec": pod_spec}}}
+
+    def pods(name: str) -> list[str]:
+        return [p["metadata"]["name"] for p in _list(k8s, "/api/v1/namespaces/drained/pods")
+                if p["metadata"]["labels"].get("job-name") == name]
+
+    for name, retries in (("once", 0), ("again", 1)):
+        assert k8s.http("POST", "/apis/batch/v1/namespaces/drained/jobs",
+                        job(name, retries))[0] == 201
+        first = wait(lambda n=name: pods(n), f"the pod of Job {name}")[0]  # type: ignore[misc]
+        code, body = k8s.http("DELETE", f"/api/v1/namespaces/drained/pods/{first}")
+        assert code == 200, body
+    failed = wait(lambda: next((c for c in (k8s.http(
+        "GET", "/apis/batch/v1/namespaces/drained/jobs/once")[1].get("status") or {}).get(
+        "conditions") or [] if c["type"] == "Failed"), None), "Job once to fail")
+    assert failed["status"] == "True" and failed["reason"] == "BackoffLimitExceeded"
+    assert pods("once") == []
+    replaced = wait(lambda: pods("again"), "a new pod of Job again")
+    assert len(replaced) == 1 and replaced[0] != first
+    assert not any(c["type"] == "Failed" for c in (k8s.http(
+        "GET", "/apis/batch/v1/namespaces/drained/jobs/again")[1].get("status") or {}).get(
+        "conditions") or [])
