@@ -4,9 +4,12 @@ writes the manifest last; the restore drill restores into a scratch PVC the same
 
 The Job runs next to the application's pod (a ReadWriteOnce volume attaches to one node), with
 the PodSecurity ``restricted`` settings, takes its keys from the Secret
-``names.SECRET_VOLUME_AGENT`` of the namespace, and is deleted afterwards. The run fails,
-naming the target and the cause, when the Job's pod is evicted, the Job fails, the PVC is
-deleted or replaced while it runs, or what the agent reports is not what the bucket holds.
+``names.SECRET_VOLUME_AGENT`` of the namespace, and is deleted afterwards. While that pod is
+moving (its node cordoned for a drain, or the pod terminating) the run waits, a bounded time,
+for it to land on another node and pins the agent there (``core.agent_pod``). The run fails,
+naming the target and the cause, when the claim's pod does not move in that time, the Job's
+pod is evicted or deleted, the scheduler cannot place it, the Job fails, the PVC is deleted or
+replaced while it runs, or what the agent reports is not what the bucket holds.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from platform_assets import names
@@ -23,6 +26,13 @@ from platform_assets.backups.bucket import Where
 from platform_assets.backups.errors import BackupError, cause, required
 from platform_assets.backups.sources import BackupJob, Produced
 from platform_assets.backups.volume_files import Codec, Location, read_index
+from platform_assets.core.agent_pod import (
+    claim_users,
+    disrupted,
+    node_unavailable,
+    placement,
+    unschedulable,
+)
 from platform_assets.core.backup_manifest import (
     BackupRecord,
     Manifest,
@@ -137,29 +147,67 @@ def ensure_agent_secret(kube: BackupCluster, namespace: str, store: BackupStore,
                           "(docs/backups.md)") from None
 
 
-def node_of_claim(kube: BackupCluster, namespace: str, claim: str) -> str | None:
-    """The node a running pod that mounts ``claim`` is on (a ReadWriteOnce volume is attached
-    there, so the agent must run there too); None when no pod mounts it."""
-    for pod in kube.list("v1", "Pod", namespace):
-        spec = pod.get("spec") or {}
-        phase = (pod.get("status") or {}).get("phase")
-        uses = any((v.get("persistentVolumeClaim") or {}).get("claimName") == claim
-                   for v in spec.get("volumes") or [])
-        if uses and spec.get("nodeName") and phase in ("Running", "Pending"):
-            return str(spec["nodeName"])
-    return None
+def claim_node(kube: BackupCluster, run: AgentRun, wait: float, log: Callable[[str], Any],
+               poll: float = 0.5, clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> str | None:
+    """The node the agent must run on: that of a live pod that mounts the claim (a ReadWriteOnce
+    volume is attached there), None when no pod does. While the claim's pod is terminating or
+    its node cordoned (a drain), its replacement is waited for up to ``wait`` seconds; past
+    that the run fails, naming the node: the next run, after the drain, succeeds."""
+    deadline, told = clock() + wait, ""
+    while True:
+        # The agent's own pods (a crashed run's leftover Job) are not the application's.
+        users = [p for p in claim_users(kube.list("v1", "Pod", run.namespace), run.claim)
+                 if names.LABEL_VOLUME_JOB not in (p["metadata"].get("labels") or {})]
+        nodes = {n: read_node(kube, n, log)
+                 for n in {str((p.get("spec") or {}).get("nodeName") or "") for p in users} if n}
+        where = placement(users, nodes)
+        if not where.moving:
+            return where.node
+        if clock() >= deadline:
+            raise BackupError(
+                f"{run.describe}: PersistentVolumeClaim {run.namespace}/{run.claim} is moving "
+                f"with its pod: {where.moving}; the pod did not come up on another node within "
+                f"{wait:.0f}s, and a ReadWriteOnce volume can only be read on the node it is "
+                "attached to. Nothing of this attempt is kept; the backup's next run retries "
+                "and succeeds once the drain is over (or the node is uncordoned)")
+        if where.moving != told:
+            log(f"{run.describe}: waiting up to {wait:.0f}s for the claim's pod to move: "
+                f"{where.moving}")
+            told = where.moving
+        sleep(poll)
+
+
+def read_node(kube: BackupCluster, name: str, log: Callable[[str], Any]) -> dict[str, Any] | None:
+    """The Node, None when it is gone. A run account deployed before it could read nodes gets
+    a 403: the node is then taken as schedulable (the agent is pinned there, as before) and
+    the log says how to let the run see a drain."""
+    try:
+        return kube.get("v1", "Node", name)
+    except Exception as exc:  # noqa: BLE001 - reading the node only refines the placement
+        log(f"cannot read Node {name} ({cause(exc)}): whether it is cordoned is not checked; "
+            "re-render the run account's RBAC (`platform-ops rbac`, docs/production.md)")
+        return {"metadata": {"name": name}}
+
+
+def node_wait(spec: PlatformSpec) -> float:
+    """How long the claim's pod may take to move, and the agent's pod may stay unschedulable:
+    a quarter of the agent's timeout, so a drain costs the run a bounded share of it."""
+    bk = spec.backups
+    assert bk is not None
+    return parse_duration(bk.volume_agent.timeout).total_seconds() / 4
 
 
 def run_agent(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, log: Callable[[str], Any],
               poll: float = 0.5) -> dict[str, Any]:
     """Create the Job, wait for it, return the agent's result; the Job is deleted after."""
-    node = node_of_claim(kube, run.namespace, run.claim)
+    node = claim_node(kube, run, node_wait(spec), log, poll)
     kube.delete("batch/v1", "Job", run.name, run.namespace)  # a leftover of a crashed run
     job = kube.apply(agent_job(spec, run, node))
     log(f"{run.describe}: Job {run.namespace}/{run.name} started"
         + (f" on node {node}" if node else ""))
     try:
-        return _wait(kube, spec, run, str(job["metadata"]["uid"]), poll)
+        return _wait(kube, spec, run, _Watch(str(job["metadata"]["uid"]), node), poll)
     finally:
         _remove_job(kube, run, log)
 
@@ -171,31 +219,88 @@ def _pods(kube: BackupCluster, run: AgentRun, job_uid: str = "") -> list[dict[st
     return list(kube.list("v1", "Pod", run.namespace, label_selector=selector))
 
 
-def _wait(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, job_uid: str,
+@dataclass
+class _Watch:
+    """What the wait for one Job remembers between polls: its uid, the node it is pinned to,
+    the pods seen (a deleted pod may be gone by the next poll) and since when each has been
+    unschedulable."""
+
+    job_uid: str
+    node: str | None
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stuck_since: dict[str, float] = field(default_factory=dict)
+
+
+def _wait(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, watch: _Watch,
           poll: float) -> dict[str, Any]:
     bk = spec.backups
     assert bk is not None
     deadline = time.monotonic() + parse_duration(bk.volume_agent.timeout).total_seconds() + 60
     while True:
         job = kube.get("batch/v1", "Job", run.name, run.namespace)
-        if job is None or job["metadata"].get("uid") != job_uid:
+        if job is None or job["metadata"].get("uid") != watch.job_uid:
             raise BackupError(f"{run.describe}: Job {run.namespace}/{run.name} was deleted "
                               "while it ran")
-        pods = _pods(kube, run, job_uid)
+        pods = _pods(kube, run, watch.job_uid)
         _check_claim(kube, run)
-        evicted = next((p for p in pods if (p.get("status") or {}).get("reason") == "Evicted"),
-                       None)
-        if evicted is not None:
-            raise BackupError(f"{run.describe}: pod {evicted['metadata']['name']} was evicted "
-                              f"({(evicted.get('status') or {}).get('message', '')})")
+        _check_pods(kube, spec, run, watch, pods)
         conds = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
-                 if c.get("status") == "True"}
-        if "Complete" in conds or "Failed" in conds:
+                 if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"}
+        if "Failed" in conds:
+            _check_vanished(run, watch, pods)
+        if conds:
             return _result(kube, run, pods, conds.get("Failed"))
         if time.monotonic() > deadline:
             raise BackupError(f"{run.describe}: Job {run.namespace}/{run.name} did not finish "
                               f"within {bk.volume_agent.timeout}")
         time.sleep(poll)
+
+
+_RETRY = ("nothing of this attempt is kept; the backup's next run retries (after a drain, on "
+          "the node the volume moved to)")
+
+
+def _check_pods(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, watch: _Watch,
+                pods: list[dict[str, Any]]) -> None:
+    """Fail at once on an evicted pod; fail on a pod the scheduler cannot place once that has
+    lasted ``node_wait``, or at once when its node is cordoned or gone (it will not come back
+    during this run), with the scheduler's own message."""
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        watch.seen[name] = pod
+        on = (pod.get("spec") or {}).get("nodeName") or watch.node
+        why = disrupted(pod)
+        if why is not None:
+            raise BackupError(f"{run.describe}: pod {name} of Job {run.namespace}/{run.name} "
+                              f"was evicted{f' from node {on}' if on else ''} ({why}); "
+                              f"{_RETRY}")
+        stuck = unschedulable(pod)
+        if stuck is None:
+            watch.stuck_since.pop(name, None)
+            continue
+        since = watch.stuck_since.setdefault(name, time.monotonic())
+        node_down = (node_unavailable(read_node(kube, watch.node, lambda _: None))
+                     if watch.node else "")
+        if node_down or time.monotonic() - since >= node_wait(spec):
+            where = (f" (pinned to node {watch.node}, where the volume is attached, which is "
+                     f"{node_down})" if node_down else "")
+            raise BackupError(f"{run.describe}: the scheduler cannot place pod {name} of Job "
+                              f"{run.namespace}/{run.name}{where}: {stuck}; {_RETRY}")
+
+
+def _check_vanished(run: AgentRun, watch: _Watch, pods: list[dict[str, Any]]) -> None:
+    """A pod seen running that is gone once the Job ended was deleted before it finished (a
+    drain's eviction whose pod went between two polls): say so rather than 'no log'."""
+    listed = {p["metadata"]["name"] for p in pods}
+    gone = [p for n, p in watch.seen.items() if n not in listed
+            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    if gone and not pods:
+        pod = gone[-1]
+        on = (pod.get("spec") or {}).get("nodeName") or watch.node
+        raise BackupError(f"{run.describe}: pod {pod['metadata']['name']} of Job "
+                          f"{run.namespace}/{run.name} was deleted before it finished"
+                          f"{f' on node {on}' if on else ''} (evicted by a node drain, or "
+                          f"deleted); {_RETRY}")
 
 
 def _check_claim(kube: BackupCluster, run: AgentRun) -> None:

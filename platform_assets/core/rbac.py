@@ -580,6 +580,9 @@ def _volume_agent(c: _Collector, namespace: str, claim: str) -> None:
     # Read only: the Secret is the deploy's (docs/backups.md).
     c.add(namespace, "v1", "Secret", ("get",), names=[SECRET_VOLUME_AGENT])
     c.add(namespace, "v1", "PersistentVolumeClaim", ("get", "create", "patch", "delete"))
+    # Whether the node the claim is attached on is cordoned (a drain): the agent waits for the
+    # claim's pod to move rather than being pinned where nothing is scheduled.
+    c.add(None, "v1", "Node", ("get",))
 
 
 def _drill_namespaces(spec: PlatformSpec) -> list[str]:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ backups:
   bucket: {bucket}
   cross_region_copy: {{bucket: {dr_bucket}}}
   encryption: {{key_env: VOL_TEST_KEY}}
-  volume_agent: {{chunk_mb: 1, timeout: 5m}}
+  volume_agent: {{chunk_mb: 1, timeout: {timeout}}}
   targets:
     - {{name: files, kind: volume, protects: app, namespace: {namespace}, pvc: data,
         method: files}}
@@ -64,12 +66,12 @@ def jobs_sandbox() -> Iterator[Any]:
 class Volumes(BackupEnv):
     """One test's spec, buckets, namespace, PVC and its files."""
 
-    def __init__(self, app: Any, tmp: Path):
+    def __init__(self, app: Any, tmp: Path, timeout: str = "5m"):
         tag = uuid.uuid4().hex[:8]
         self.namespace = f"vol-{tag}"
         os.environ["VOL_TEST_KEY"] = KEY
         super().__init__(app, tmp, SPEC.format(bucket=f"vol-{tag}", dr_bucket=f"vol-dr-{tag}",
-                                               namespace=self.namespace),
+                                               namespace=self.namespace, timeout=timeout),
                          f"vol-{tag}", f"vol-dr-{tag}", "files")
         self.kube.apply({"apiVersion": "v1", "kind": "Namespace",
                          "metadata": {"name": self.namespace}})
@@ -359,3 +361,177 @@ def test_chunks_no_retained_night_names_are_collected_after_a_grace_period(
 
 def _none() -> Any:
     raise AssertionError("no manifest")
+
+
+# A node being drained (kubectl drain, an IONOS node pool upgrade or node replace): cordoned
+# through the Kubernetes SDK, its pods evicted through the Eviction API.
+
+FAST = "1m"  # the agent's timeout in these tests: the claim's pod may take 15 s to move
+
+
+@pytest.fixture
+def fast(jobs_sandbox: Any, tmp_path: Path) -> Iterator[Volumes]:
+    v = Volumes(jobs_sandbox, tmp_path, timeout=FAST)
+    yield v
+    jobs_sandbox.admin.clear_faults()
+
+
+def core_api(vols: Volumes) -> Any:
+    from kubernetes import client, config
+
+    return client.CoreV1Api(config.new_client_from_config(config_file=vols.env["KUBECONFIG"]))
+
+
+def app_pod(vols: Volumes) -> dict[str, Any]:
+    """The application's live pod that mounts the claim."""
+    pods = [p for p in vols.kube.list("v1", "Pod", vols.namespace)
+            if p["metadata"]["name"].startswith("app-")
+            and not p["metadata"].get("deletionTimestamp")]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    return pods[0]
+
+
+@contextmanager
+def patched_node(api: Any, node: str, patch: dict[str, Any],
+                 undo: dict[str, Any]) -> Iterator[None]:
+    """``kubectl cordon`` (or a taint) for the block, undone after: the nodes are the module's."""
+    api.patch_node(node, patch)
+    try:
+        yield
+    finally:
+        api.patch_node(node, undo)
+
+
+def cordoned(api: Any, node: str) -> Any:
+    return patched_node(api, node, {"spec": {"unschedulable": True}},
+                        {"spec": {"unschedulable": False}})
+
+
+def evict(api: Any, namespace: str, name: str) -> None:
+    """What a drain does to each pod: a pods/eviction POST (kubectl pkg/drain)."""
+    from kubernetes import client
+
+    api.create_namespaced_pod_eviction(name, namespace, client.V1Eviction(
+        metadata=client.V1ObjectMeta(name=name, namespace=namespace)))
+
+
+def move_app(vols: Volumes, api: Any) -> str:
+    """The drain evicts the application's pod and its ReplicaSet creates another, which the
+    scheduler puts on a node that is not cordoned; returns that node."""
+    old = app_pod(vols)["metadata"]["name"]
+    evict(api, vols.namespace, old)
+    name = f"app-{uuid.uuid4().hex[:6]}"
+    vols.kube.apply({**claim_user("data"), "metadata": {"name": name,
+                                                        "namespace": vols.namespace}})
+    wait_for(lambda: vols.kube.get("v1", "Pod", old, vols.namespace) is None,
+             "the evicted pod to terminate")
+    wait_for(lambda: ((vols.kube.get("v1", "Pod", name, vols.namespace) or {}).get("status")
+                      or {}).get("phase") == "Running", "the new pod to run")
+    return str(app_pod(vols)["spec"]["nodeName"])
+
+
+def logged(vols: Volumes, result: dg.ExecuteInProcessResult) -> str:
+    return "\n".join(e.message for e in vols.instance.all_logs(result.run_id))
+
+
+def test_a_cordoned_node_whose_pod_stays_fails_early_and_the_run_after_the_move_succeeds(
+        fast: Volumes) -> None:
+    """The application's pod stays on the cordoned node (its eviction not yet come): the agent
+    cannot be placed beside it, so after a quarter of the agent's timeout the run fails naming
+    the node; once the drain has moved the pod, the next run follows it and succeeds."""
+    fast.write({"a.txt": content(100_000, 4)})
+    api = core_api(fast)
+    node = str(app_pod(fast)["spec"]["nodeName"])
+    with cordoned(api, node):
+        t0 = time.monotonic()
+        failed = fast.run(backup_key("files"), "2026-11-20")
+        took = time.monotonic() - t0
+        assert not failed.success
+        message = failure(failed)
+        assert "backup files" in message and f"node {node}" in message
+        assert "cordoned (being drained)" in message and "within 15s" in message
+        assert "next run retries" in message
+        assert 15 <= took < 60, took  # failed after the node wait, not the agent's timeout
+        assert fast.manifest("2026-11-20") is None
+        assert fast.kube.list("batch/v1", "Job", fast.namespace) == []  # none was started
+        moved = move_app(fast, api)
+        assert moved != node
+        again = fast.run(backup_key("files"), "2026-11-20", with_checks=True)
+    assert again.success, failure(again)
+    assert f"started on node {moved}" in logged(fast, again)
+    assert checks(again)["restore_drill"].passed
+
+
+def test_the_agent_waits_for_the_claims_pod_to_move_and_runs_on_its_new_node(
+        vols: Volumes) -> None:
+    vols.write({"a.txt": content(100_000, 6)})
+    api = core_api(vols)
+    node = str(app_pod(vols)["spec"]["nodeName"])
+    out: dict[str, Any] = {}
+    with cordoned(api, node):
+        runner = threading.Thread(target=lambda: out.update(
+            r=vols.run(backup_key("files"), "2026-11-20")))
+        runner.start()
+        try:
+            time.sleep(1.0)  # the run is waiting for the pod to leave the cordoned node
+            moved = move_app(vols, api)
+        finally:
+            runner.join(120)
+    result = out["r"]
+    assert result.success, failure(result)
+    said = logged(vols, result)
+    assert f"node {node}, where pod" in said and "is cordoned (being drained)" in said
+    assert f"started on node {moved}" in said and moved != node
+    assert meta(result)["files"] == 1
+
+
+def test_an_agent_pod_evicted_by_a_drain_fails_naming_the_eviction(vols: Volumes) -> None:
+    """The Eviction API marks the pod (DisruptionTarget, EvictionByEvictionAPI) and deletes it;
+    it never gets ``status.reason: Evicted`` (that is the kubelet's node-pressure eviction).
+    The agent stops at SIGTERM, so the pod may be gone before the run's next look (the Job
+    then Failed, BackoffLimitExceeded): the run names the pod and its node either way."""
+    vols.write({f"f{i}.bin": content(200_000, i + 5) for i in range(12)})
+    api = core_api(vols)
+    seen: dict[str, Any] = {}
+
+    def drain(pod: dict[str, Any]) -> None:
+        seen.update(pod)
+        evict(api, vols.namespace, pod["metadata"]["name"])
+
+    failed = _during_backup(vols, "2026-11-20", drain)
+    assert not failed.success
+    message = failure(failed)
+    pod, node = seen["metadata"]["name"], seen["spec"]["nodeName"]
+    assert re.search(rf"backup files .*: pod {pod} of Job .* (was evicted from node {node} "
+                     rf"\(EvictionByEvictionAPI: Eviction API: evicting\)|was deleted before it "
+                     rf"finished on node {node} \(evicted by a node drain)", message), message
+    assert "next run retries" in message
+    assert vols.manifest("2026-11-20") is None
+    again = vols.run(backup_key("files"), "2026-11-20", with_checks=True)
+    assert again.success, failure(again)
+    assert checks(again)["restore_drill"].passed
+
+
+def test_an_agent_pod_the_scheduler_cannot_place_fails_with_the_schedulers_message(
+        fast: Volumes) -> None:
+    """A NoSchedule taint on the application's node (not a cordon: the claim's pod stays and
+    the agent is pinned there) leaves the agent's pod PodScheduled=False, reason
+    Unschedulable; the run fails with the scheduler's message after a quarter of the agent's
+    timeout rather than at the timeout, and the next run succeeds once the taint is gone."""
+    fast.write({"a.txt": content(50_000, 8)})
+    api = core_api(fast)
+    node = str(app_pod(fast)["spec"]["nodeName"])
+    taint = {"key": "platform-ops.test/maintenance", "value": "db", "effect": "NoSchedule"}
+    with patched_node(api, node, {"spec": {"taints": [taint]}}, {"spec": {"taints": None}}):
+        t0 = time.monotonic()
+        failed = fast.run(backup_key("files"), "2026-11-20")
+        took = time.monotonic() - t0
+    assert not failed.success
+    message = failure(failed)
+    assert "backup files" in message and "the scheduler cannot place pod" in message
+    assert "nodes are available" in message
+    assert "untolerated taint {platform-ops.test/maintenance: db}" in message
+    assert 15 <= took < 60, took
+    assert fast.manifest("2026-11-20") is None
+    again = fast.run(backup_key("files"), "2026-11-20")
+    assert again.success, failure(again)
