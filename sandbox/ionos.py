@@ -240,6 +240,7 @@ class IonosCloudService(IonosServiceBase):
             self._public_ip_counter = int(loaded.get("public_ip_counter", 0))
         world.provision_volume = self.provision_volume
         world.volume_exists = self.volume_exists
+        world.resize_volume = self.resize_volume
         self._nat = NatGateways(self)
         self._albs = ApplicationLoadBalancers(self)
         self._target_groups = TargetGroups(self)
@@ -276,6 +277,21 @@ class IonosCloudService(IonosServiceBase):
                                                     "type": "SSD Standard"}), "AVAILABLE")
             self._save()
             return str(vol["id"])
+
+    def resize_volume(self, volume_id: str, size_gb: int) -> None:
+        """The IONOS CSI driver's ControllerExpandVolume: the volume's size grows (a PATCH of
+        ``properties.size``; the API refuses a smaller one, so a smaller size changes nothing).
+        LookupError when no volume has this id."""
+        with self._lock:
+            self._advance_locked()
+            vol = next((o for o in self._objs.values()
+                        if o["type"] == "volume" and o["id"] == volume_id), None)
+            if vol is None:
+                raise LookupError(f"Resource does not exist: volume {volume_id}")
+            if size_gb > vol["props"]["size"]:
+                vol["props"]["size"] = float(size_gb)
+                vol["modified"] = now()
+                self._save()
 
     def volume_exists(self, volume_id: str) -> bool:
         with self._lock:

@@ -25,6 +25,8 @@ class World:
     kubernetes_ca_pem: str = ""
     # Set by the IONOS service: create a volume in the (first) datacenter, return its id.
     provision_volume: Callable[[str, int], str] | None = None
+    # Set by the IONOS service: grow a volume (id) to a size in GB; LookupError if it is gone.
+    resize_volume: Callable[[str, int], None] | None = None
     # Set by the IONOS service: does a volume id still exist?
     volume_exists: Callable[[str], bool] | None = None
     # Set by the Kubernetes service: replace the Node objects of a node pool.

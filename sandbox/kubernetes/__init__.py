@@ -71,7 +71,8 @@ Emulated:
 - Simulated controllers (``controllers.py``) on a background thread: workloads become available,
   PVCs bind to a CSI volume provisioned through ``World.provision_volume`` (as their
   StorageClass says: ``storage.py``; IONOS's and K3s's classes wait for a first consumer, the
-  scheduler's pick), Jobs run a Pod (or a local subprocess with ``run_jobs=True``) and
+  scheduler's pick) and grow when their request grows (``resize.py``: external-resizer, then
+  the kubelet while a Pod using the claim runs), Jobs run a Pod (or a local subprocess with ``run_jobs=True``) and
   complete, certificates are issued by a sandbox CA
   into their TLS Secret and renewed on ``Issuing`` or at ``renewalTime``, VolumeSnapshots become
   ready with a VolumeSnapshotContent, Flux objects reconcile and echo

@@ -30,6 +30,7 @@ from sandbox.kubernetes.gc import GarbageCollector
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.protection import StorageProtection
 from sandbox.kubernetes.registry import ResourceType
+from sandbox.kubernetes.resize import VolumeResizer
 from sandbox.kubernetes.volumes import mounts, rewrite
 from sandbox.kubernetes.workloads import Workloads
 
@@ -182,6 +183,7 @@ class Controllers:
         self.disruption = DisruptionController(self.workloads)
         self.gc = GarbageCollector(svc.api)
         self.protection = StorageProtection(svc.api)
+        self.resizer = VolumeResizer(self)
         from sandbox.kubernetes.velero import Velero
 
         self.velero = Velero(self)
@@ -259,7 +261,8 @@ class Controllers:
 
     def reconcile_once(self) -> None:
         steps = (self.gc.reconcile, self.protection.reconcile, self._namespaces,
-                 self._released_volumes, self._pvcs, self.workloads.reconcile,
+                 self._released_volumes, self._pvcs, self.resizer.reconcile,
+                 self.workloads.reconcile,
                  self.disruption.reconcile, self._jobs,
                  self._pods, self._terminating_pods, self._issuers, self._certificates,
                  self._snapshots, self._flux, self._argocd, self._secret_stores,

@@ -12,7 +12,8 @@ DefaultStorageClass admission plugin and the PV controller's provisioning decisi
   class's ``type: HDD``.
 - ``PersistentVolumeClaimResize`` (plugin/pkg/admission/storage/persistentvolume/resize):
   growing a claim's storage request needs it Bound and its class to allow expansion, else 403.
-  The volume itself is not grown (no external-resizer: the PV and ``status.capacity`` stay).
+  The volume grows afterwards, in the controller loop (``resize.py``: the external-resizer,
+  then the kubelet of a node a Pod using the claim runs on).
 - An existing K3s cluster (the sandbox's unmanaged one) ships K3s's ``local-path`` class
   (k3s ``manifests/local-storage.yaml``: default, provisioner ``rancher.io/local-path``,
   ``Delete``, ``WaitForFirstConsumer``); its PVs are tied to the selected node (nodeAffinity on

@@ -493,8 +493,16 @@ def test_world_volume_hooks(sandbox: Sandbox) -> None:
     vol = ionoscloud.VolumesApi(client).datacenters_volumes_find_by_id(dc.id, vid)
     assert vol.properties.name == "pvc-1234" and vol.properties.size == 8
     assert vol.metadata.state == "AVAILABLE"
+    # The CSI driver's ControllerExpandVolume grows the volume; IONOS refuses a smaller size.
+    assert sandbox.world.resize_volume is not None
+    sandbox.world.resize_volume(vid, 12)
+    sandbox.world.resize_volume(vid, 10)
+    vol = ionoscloud.VolumesApi(client).datacenters_volumes_find_by_id(dc.id, vid)
+    assert vol.properties.size == 12
     ionoscloud.VolumesApi(client).datacenters_volumes_delete(dc.id, vid)
     assert not sandbox.world.volume_exists(vid)
+    with pytest.raises(LookupError, match=vid):
+        sandbox.world.resize_volume(vid, 20)
 
 
 def test_requests_list_and_get(sandbox: Sandbox) -> None:

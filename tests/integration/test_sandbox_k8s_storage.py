@@ -373,3 +373,129 @@ def test_a_wait_for_first_consumer_claim_binds_once_a_pod_using_it_is_scheduled(
         "default").items if e.involved_object.name == pod and e.reason == "FailedScheduling"),
         None), what="FailedScheduling")
     assert "pod has unbound immediate PersistentVolumeClaims" in message
+
+
+def _claim_status(core: Any, name: str) -> dict[str, Any]:
+    """The claim's status as the API serves it (JSON, not the SDK's model)."""
+    return json.loads(core.read_namespaced_persistent_volume_claim(
+        name, "default", _preload_content=False).data)["status"]
+
+
+def _pv_capacity(core: Any, claim: str) -> str:
+    pvc = core.read_namespaced_persistent_volume_claim(claim, "default")
+    return str(core.read_persistent_volume(pvc.spec.volume_name).spec.capacity["storage"])
+
+
+def test_a_grown_claim_is_resized_by_the_external_resizer_then_the_running_pods_kubelet(
+        k8s: Cluster) -> None:
+    """kubernetes-csi/external-resizer (controller.go syncPVC, expand_and_recover.go,
+    resize_status.go) grows the volume (IONOS's, in whole GB) and the PV's capacity and marks
+    the claim ``FileSystemResizePending``/``NodeResizePending``; the kubelet of the node the
+    Pod using it runs on (operation_generator.go nodeExpandVolume, resize_util.go
+    MarkNodeExpansionFinishedWithRecovery) grows the filesystem: ``status.capacity`` becomes the
+    new size, the resize conditions and ``allocatedResourceStatuses`` go, ``allocatedResources``
+    stays. The events are the resizer's and the kubelet's."""
+    from kubernetes import client
+
+    grown: list[tuple[str, int]] = []
+    k8s.svc.world.resize_volume = lambda handle, gb: grown.append((handle, gb))
+    core = client.CoreV1Api(k8s.api_client())
+    core.create_namespaced_persistent_volume_claim(
+        "default", _claim("data", "1Gi", storageClassName="ionos-enterprise-ssd"))
+    pod = _use(core, "data")
+    _bound(core, "data")
+    wait_for(lambda: core.read_namespaced_pod(pod, "default").status.phase == "Running",
+             what="the pod to run")
+    patched = core.patch_namespaced_persistent_volume_claim(
+        "data", "default", {"spec": {"resources": {"requests": {"storage": "2500Mi"}}}})
+    assert patched.status.capacity == {"storage": "1Gi"}  # the resize comes after the request
+    status = wait_for(lambda: (s := _claim_status(core, "data"))["capacity"]["storage"]
+                      == "2500Mi" and s, what="the filesystem resize")
+    assert _pv_capacity(core, "data") == "2500Mi"
+    assert (status.get("conditions"), status.get("allocatedResourceStatuses"),
+            status["allocatedResources"]) == (None, None, {"storage": "2500Mi"})
+    handle = core.read_persistent_volume(
+        core.read_namespaced_persistent_volume_claim("data", "default").spec.volume_name
+    ).spec.csi.volume_handle
+    assert grown == [(handle, 3)]  # 2500 MiB: IONOS sizes are whole GB, rounded up
+    volume = core.read_namespaced_persistent_volume_claim("data", "default").spec.volume_name
+    kubelet = f'MountVolume.NodeExpandVolume succeeded for volume "{volume}" ' + \
+        core.read_namespaced_pod(pod, "default").spec.node_name
+    assert sorted(e for e in _events(core, "data") if not e[1].startswith("WaitFor")) == [
+        ("Normal", "FileSystemResizeRequired", "Require file system resize of volume on node"),
+        ("Normal", "FileSystemResizeSuccessful", kubelet),
+        ("Normal", "Resizing", f"External resizer is resizing volume {volume}")]
+    assert [(e.reason, e.message) for e in core.list_namespaced_event("default").items
+            if e.involved_object.name == pod and e.reason.startswith("FileSystem")] == [
+        ("FileSystemResizeSuccessful", kubelet)]
+
+
+def test_with_no_running_pod_the_filesystem_resize_waits_and_a_second_grow_queues_behind_it(
+        k8s: Cluster) -> None:
+    """With no Pod using the claim the kubelet has nothing mounted to grow: the PV has the new
+    size, ``status.capacity`` the old, the claim ``FileSystemResizePending`` ("Waiting for user
+    to (re-)start a pod ...") and ``NodeResizePending`` (resize_status.go
+    markForPendingNodeExpansion). A larger request meanwhile does not start a new controller
+    resize (expand_and_recover.go: a pending node expansion finishes first); once a Pod runs,
+    the kubelet finishes the first and the resizer then grows to the second."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s.api_client())
+    core.create_namespaced_persistent_volume_claim(
+        "default", _claim("idle", "1Gi", storageClassName="ionos-enterprise-hdd"))
+    _use(core, "idle", "first")
+    _bound(core, "idle")
+    core.delete_namespaced_pod("first", "default", grace_period_seconds=0)
+    wait_for(lambda: not core.list_namespaced_pod("default").items, what="the pod to go")
+    core.patch_namespaced_persistent_volume_claim(
+        "idle", "default", {"spec": {"resources": {"requests": {"storage": "2Gi"}}}})
+    status = wait_for(lambda: (s := _claim_status(core, "idle")).get(
+        "allocatedResourceStatuses") == {"storage": "NodeResizePending"} and s,
+        what="the node expansion to be pending")
+    assert [(c["type"], c["status"], c.get("message")) for c in status["conditions"]] == [
+        ("FileSystemResizePending", "True", "Waiting for user to (re-)start a pod to finish "
+                                            "file system resize of volume on node.")]
+    assert (status["capacity"], status["allocatedResources"], _pv_capacity(core, "idle")) == (
+        {"storage": "1Gi"}, {"storage": "2Gi"}, "2Gi")
+
+    core.patch_namespaced_persistent_volume_claim(
+        "idle", "default", {"spec": {"resources": {"requests": {"storage": "3Gi"}}}})
+    time.sleep(0.75)  # several controller passes: the resizer waits for the node
+    status = _claim_status(core, "idle")
+    assert (status["capacity"], status["allocatedResources"], _pv_capacity(core, "idle"),
+            status["allocatedResourceStatuses"]) == (
+        {"storage": "1Gi"}, {"storage": "2Gi"}, "2Gi", {"storage": "NodeResizePending"})
+
+    _use(core, "idle", "second")
+    status = wait_for(lambda: (s := _claim_status(core, "idle"))["capacity"]["storage"]
+                      == "3Gi" and s, what="both resizes")
+    assert (status.get("conditions"), status.get("allocatedResourceStatuses"),
+            status["allocatedResources"], _pv_capacity(core, "idle")) == (
+        None, None, {"storage": "3Gi"}, "3Gi")
+
+
+def test_a_claim_of_a_driver_without_a_resizer_keeps_its_capacity(k8s: Cluster) -> None:
+    """Only IONOS's driver runs an external-resizer in the sandbox: a claim bound to a PV of
+    another driver grows its request (admission allows it) and nothing else changes."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s.api_client())
+    storage = client.StorageV1Api(k8s.api_client())
+    storage.create_storage_class({"metadata": {"name": "other"}, "provisioner": "other.csi",
+                                  "allowVolumeExpansion": True,
+                                  "volumeBindingMode": "Immediate"})
+    core.create_persistent_volume({
+        "metadata": {"name": "static"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "storageClassName": "other", "persistentVolumeReclaimPolicy": "Retain",
+                 "csi": {"driver": "other.csi", "volumeHandle": "v-1"}}})
+    core.create_namespaced_persistent_volume_claim("default", _claim("other", "1Gi",
+                                                                     storageClassName="other"))
+    _bound(core, "other")
+    _use(core, "other")
+    core.patch_namespaced_persistent_volume_claim(
+        "other", "default", {"spec": {"resources": {"requests": {"storage": "2Gi"}}}})
+    time.sleep(0.75)
+    status = _claim_status(core, "other")
+    assert (status["capacity"], status.get("conditions"), _pv_capacity(core, "other")) == (
+        {"storage": "1Gi"}, None, "1Gi")
