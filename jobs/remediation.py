@@ -44,6 +44,9 @@ class ExpandConfig(dg.Config):
     name: str
     expand_by: str
     owner_labels: list[dict[str, str]] = []
+    # How long the run waits for status.capacity to reach the new size (the CSI driver's
+    # resizer, then the kubelet of a node where a pod mounting the claim runs).
+    wait_timeout_seconds: float = 600.0
 
 
 # The op each remediation config configures (one op per job).
@@ -69,7 +72,7 @@ def restart_workload(context: dg.OpExecutionContext, config: WorkloadConfig,
 @dg.op(name=EXPAND_VOLUME_CLAIM_OP)
 def expand_volume_claim(context: dg.OpExecutionContext, config: ExpandConfig,
                         kubernetes: KubernetesConfig) -> dict[str, Any]:
-    """Grow a PersistentVolumeClaim's storage request by ``expand_by``."""
+    """Grow a PersistentVolumeClaim's volume by ``expand_by`` and wait until it has grown."""
     from platform_assets.runs.remediation import expand_volume_claim as expand
 
     return expand(context, config, kubernetes.open())
@@ -93,7 +96,7 @@ def build(graph: Graph, resources: Mapping[str, Any] | None = None) -> list[Any]
     @dg.job(name=scoped(EXPAND_PVC_JOB, env), resource_defs=own,
             tags={TAG_KIND: "remediation", **k8s_tags(EXPAND_PVC_JOB)})
     def expand_pvc() -> None:
-        """Grow a PVC's storage request (remediation)."""
+        """Grow a PVC's volume and wait until its filesystem has grown (remediation)."""
         expand_volume_claim()
 
     return [restart_rollout, expand_pvc]

@@ -15,11 +15,12 @@ Obj = dict[str, Any] | None
 
 
 def poll(fetch: Callable[[], Obj], done: Callable[[Obj], bool], timeout: float,
-         timed_out: Callable[[Obj], BackupError], sleep: Callable[[float], None],
+         timed_out: Callable[[Obj], Exception], sleep: Callable[[float], None],
          clock: Callable[[], float], seen: Callable[[Obj], None] = lambda _o: None,
          every: float = 1.0) -> Obj:
     """``fetch()`` until ``done`` says so (its last value), ``seen`` told of each; after
-    ``timeout`` seconds the ``BackupError`` ``timed_out`` makes of the last value."""
+    ``timeout`` seconds the error (a ``BackupError`` in backups) ``timed_out`` makes of the
+    last value."""
     deadline = clock() + timeout
     while True:
         obj = fetch()

@@ -619,6 +619,9 @@ def _remediation(c: _Collector, spec: PlatformSpec, namespaces: list[str]) -> No
                 c.add(ns, "v1", "PersistentVolumeClaim", ("get", "patch"))
                 # Whether the claim's class allows expansion, checked before the patch.
                 c.add(None, "storage.k8s.io/v1", "StorageClass", ("get",))
+                # A resize that stalls: does a running pod mount the claim (the kubelet grows
+                # the filesystem only then)?
+                c.add(ns, "v1", "Pod", ("list",))
 
 
 # Pod Security Admission, ``restricted`` profile, enforced (Kubernetes docs, "Enforce Pod

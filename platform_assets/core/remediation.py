@@ -28,10 +28,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
 from platform_assets.core.calendar import active_freeze, active_ionos_maintenance
+from platform_assets.core.diff import quantity_value
 from platform_assets.names import (
     ACTION_JOBS,
     FIELD_MANAGER,
@@ -506,10 +508,127 @@ def escalation_alert(decision: Decision, now: datetime, generator_url: str = "")
 
 
 def expand_quantity(current: str, by: str) -> str:
-    """``current`` plus ``by`` (both Kubernetes quantities), written in Gi when whole."""
-    total = parse_size(current) + parse_size(by)
+    """``current`` (a Kubernetes quantity) plus ``by`` (a spec size), written in Gi when whole,
+    else in bytes (rounded up)."""
+    total = -(-_quantity(current) // 1) + parse_size(by)
     gib = 1024**3
     return f"{total // gib}Gi" if total % gib == 0 else str(total)
+
+
+def _quantity(text: str | None) -> Fraction:
+    return quantity_value(text) or Fraction(0)
+
+
+# A claim's resize under way (k8s.io/api core/v1 types.go, Kubernetes 1.32 with
+# RecoverVolumeExpansionFailure): these conditions while True, and any entry of
+# ``status.allocatedResourceStatuses`` (ControllerResizeInProgress, NodeResizePending,
+# NodeResizeInProgress, and the Infeasible ones of a resize that failed).
+RESIZING = "Resizing"
+FS_RESIZE_PENDING = "FileSystemResizePending"
+
+
+@dataclass(frozen=True)
+class ClaimSize:
+    """A claim's storage as the API server reports it: ``request`` (spec), ``capacity`` (what
+    its volume's filesystem has: ``status.capacity``), ``allocated`` (the size a resize grows
+    to: ``status.allocatedResources``) and that resize's ``states`` (its True conditions and
+    its ``allocatedResourceStatuses`` entry)."""
+
+    request: str
+    capacity: str
+    allocated: str | None = None
+    states: tuple[str, ...] = ()
+
+    def in_progress(self) -> bool:
+        """A resize is under way: asked for (request above capacity) or reported."""
+        return bool(self.states) or _quantity(self.request) > _quantity(self.capacity)
+
+    def describe(self) -> str:
+        parts = [f"spec.resources.requests.storage {self.request}",
+                 f"status.capacity {self.capacity}"]
+        if self.allocated is not None:
+            parts.append(f"status.allocatedResources {self.allocated}")
+        return ", ".join(parts + list(self.states))
+
+
+def claim_size(pvc: Mapping[str, Any]) -> ClaimSize | str:
+    """The claim's :class:`ClaimSize`, or what it lacks."""
+    spec, status = pvc.get("spec") or {}, pvc.get("status") or {}
+    request = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+    capacity = (status.get("capacity") or {}).get("storage")
+    if quantity_value(request) is None:
+        return f"its spec.resources.requests.storage is {request!r}, not a quantity"
+    if quantity_value(capacity) is None:
+        return (f"its status.capacity.storage is {capacity!r}, not a quantity: the volume's "
+                "size is unknown, so there is nothing to grow it from")
+    states = tuple(str(c.get("type")) for c in status.get("conditions") or []
+                   if c.get("type") in (RESIZING, FS_RESIZE_PENDING)
+                   and c.get("status") == "True")
+    state = (status.get("allocatedResourceStatuses") or {}).get("storage")
+    allocated = (status.get("allocatedResources") or {}).get("storage")
+    return ClaimSize(str(request), str(capacity), str(allocated) if allocated else None,
+                     states + ((str(state),) if state else ()))
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """What ``expand_pvc`` does to a claim: set its request to ``target`` (``grow``), or, when
+    that resize is already under way (an earlier run's), only wait for it."""
+
+    grow: bool
+    current: str
+    target: str
+
+
+def plan_expansion(size: ClaimSize, by: str) -> Expansion | str:
+    """Grow from what the volume has (``status.capacity``), never from the request: a second
+    alert while a resize runs would otherwise grow it twice. A resize to the same target (the
+    request already there: a rerun of a run that patched and was stopped) is waited for; any
+    other resize under way is a refusal naming its sizes."""
+    target = expand_quantity(size.capacity, by)
+    if not size.in_progress():
+        return Expansion(True, size.capacity, target)
+    if _quantity(size.request) == _quantity(target):
+        return Expansion(False, size.capacity, target)
+    return (f"a resize is already in progress ({size.describe()}); growing it again by {by} "
+            "now would stack on it: let it finish (status.capacity reaching the request), "
+            "then expand again if the volume still fills up")
+
+
+def expansion_finished(size: ClaimSize, target: str) -> bool:
+    """The volume's filesystem has the target size and no resize is reported any more."""
+    return _quantity(size.capacity) >= _quantity(target) and not size.states
+
+
+def claim_mounters(name: str, pods: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The running pods (not being deleted) that mount the claim ``name`` of their namespace:
+    the kubelet grows a filesystem only on a node where one of them runs."""
+    return sorted(str(p["metadata"]["name"]) for p in pods
+                  if (p.get("status") or {}).get("phase") == "Running"
+                  and not p["metadata"].get("deletionTimestamp")
+                  and any(((v or {}).get("persistentVolumeClaim") or {}).get("claimName") == name
+                          for v in (p.get("spec") or {}).get("volumes") or []))
+
+
+def expansion_stalled(size: ClaimSize, target: str, mounters: list[str]) -> str:
+    """Why the claim's capacity has not reached ``target`` yet, and what to do."""
+    seen = f"status.capacity is {size.capacity}, not {target} ({size.describe()})"
+    if FS_RESIZE_PENDING in size.states or "NodeResizePending" in size.states:
+        if not mounters:
+            return (f"{seen}: the volume has grown, its filesystem not yet "
+                    f"({FS_RESIZE_PENDING}); the kubelet grows it only while a pod that mounts "
+                    "the claim runs, and none does: restart or start a pod that mounts it")
+        return (f"{seen}: the volume has grown, its filesystem not yet ({FS_RESIZE_PENDING}) "
+                f"though {', '.join(mounters)} mount(s) it: check their events "
+                "(FileSystemResizeFailed) and restart them")
+    if any(s.endswith("Infeasible") for s in size.states):
+        return (f"{seen}: the CSI driver refused the size as infeasible: see the claim's "
+                "events (VolumeResizeFailed)")
+    if size.states:
+        return (f"{seen}: the CSI driver's external-resizer has not finished growing the "
+                "volume: see the claim's events (VolumeResizeFailed) and the driver's resizer")
+    return (f"{seen}: no resizer has started (no {RESIZING} condition): check that the "
+            "claim's CSI driver runs an external-resizer")
 
 
 def expansion_refusal(pvc: Mapping[str, Any], storage_class: Mapping[str, Any] | None,

@@ -72,8 +72,8 @@ Emulated:
   PVCs bind to a CSI volume provisioned through ``World.provision_volume`` (as their
   StorageClass says: ``storage.py``; IONOS's and K3s's classes wait for a first consumer, the
   scheduler's pick) and grow when their request grows (``resize.py``: external-resizer, then
-  the kubelet while a Pod using the claim runs), Jobs run a Pod (or a local subprocess with ``run_jobs=True``) and
-  complete, certificates are issued by a sandbox CA
+  the kubelet while a Pod using the claim runs), Jobs run a Pod (or a local subprocess with
+  ``run_jobs=True``) and complete, certificates are issued by a sandbox CA
   into their TLS Secret and renewed on ``Issuing`` or at ``renewalTime``, VolumeSnapshots become
   ready with a VolumeSnapshotContent, Flux objects reconcile and echo
   ``reconcile.fluxcd.io/requestedAt``, ExternalSecrets write their target Secret (values from a

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -382,7 +384,7 @@ def test_action_mapping_for_each_job(am: AlertmanagerResource) -> None:
         "wildcard-samcloud-online"
     assert by_job["expand_pvc"].run_config["ops"]["expand_volume_claim"]["config"] == {
         "namespace": "services", "name": "wordpress-data", "expand_by": "10Gi",
-        "owner_labels": [OURS]}
+        "owner_labels": [OURS], "wait_timeout_seconds": 600.0}
     assert [k.path for k in by_job["reconcile_platform"].asset_selection] == [["platform", "loki"]]
 
 
@@ -609,6 +611,9 @@ def test_remediation_jobs_act_on_the_cluster_then_the_checks_run(
         claim = cluster.get("v1", "PersistentVolumeClaim", "wordpress-data", "services")
         assert claim is not None
         assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+        # The run waited for the resize: the wordpress pod mounts the claim, so the kubelet
+        # grew the filesystem (sandbox/kubernetes/resize.py).
+        assert claim["status"]["capacity"]["storage"] == "20Gi"
 
         verify, cursor = am_tick(graph, am, cursor, QUIET, instance, defs)
         # Both targets are in the wordpress namespace: each remediation verifies its checks.
@@ -712,6 +717,115 @@ def test_expand_pvc_refuses_before_any_write_what_the_api_server_would_refuse(
         after = cluster.get("v1", "PersistentVolumeClaim", name, "services")
         assert after is not None and after["metadata"]["resourceVersion"] == \
             before["metadata"]["resourceVersion"]
+
+
+def _expand(cluster: KubernetesResource, expand_by: str = "10Gi", timeout: float = 600.0,
+            **execute: Any) -> dg.ExecuteInProcessResult:
+    from jobs import remediation
+
+    defs = dg.Definitions(jobs=remediation.build(example_graph()),
+                          resources={"kubernetes": cluster})
+    config = {"namespace": "services", "name": "wordpress-data", "expand_by": expand_by,
+              "owner_labels": [OURS], "wait_timeout_seconds": timeout}
+    return defs.resolve_job_def("expand_pvc").execute_in_process(
+        run_config={"ops": {"expand_volume_claim": {"config": config}}}, raise_on_error=False,
+        **execute)
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = failure.step_failure_data.error
+    assert error is not None and error.cls_name == "Failure"  # a failure, not a crash
+    prefix = "dagster._core.definitions.events.Failure: "
+    assert error.message.startswith(prefix)
+    return error.message.removeprefix(prefix).rstrip("\n")
+
+
+def _scale_wordpress(cluster: KubernetesResource, replicas: int) -> None:
+    """With 0 replicas no pod mounts wordpress-data: the kubelet cannot grow its filesystem."""
+    cluster.patch_merge("apps/v1", "Deployment", "wordpress", "services",
+                        {"spec": {"replicas": replicas}})
+    deadline = time.monotonic() + 30
+    while len([p for p in cluster.list("v1", "Pod", "services")
+               if (p.get("status") or {}).get("phase") == "Running"]) != replicas:
+        assert time.monotonic() < deadline, f"wordpress never had {replicas} running pods"
+        time.sleep(0.05)
+
+
+def _claim(cluster: KubernetesResource) -> dict[str, Any]:
+    claim = cluster.get("v1", "PersistentVolumeClaim", "wordpress-data", "services")
+    assert claim is not None
+    return claim
+
+
+def test_expand_pvc_waits_for_the_filesystem_and_a_rerun_never_grows_twice(
+        cluster: KubernetesResource) -> None:
+    """The volume grows (the PV's capacity) but its filesystem only while a pod that mounts it
+    runs (kubelet NodeExpandVolume; FileSystemResizePending meanwhile): with none, the run
+    fails after its wait naming the condition and what to do. A rerun (a second alert, or the
+    run retried) finds the request already at the target and waits for that resize instead of
+    growing again; once wordpress runs, it succeeds with status.capacity at the target."""
+    _scale_wordpress(cluster, 0)
+    message = _failure(_expand(cluster, timeout=1.5))
+    assert message.startswith("PersistentVolumeClaim services/wordpress-data did not grow to "
+                              "20Gi within 1.5 s (wait_timeout_seconds): status.capacity is "
+                              "10Gi, not 20Gi (")
+    assert "FileSystemResizePending" in message
+    assert message.endswith("and none does: restart or start a pod that mounts it")
+    claim = _claim(cluster)
+    assert (claim["spec"]["resources"]["requests"]["storage"],
+            claim["status"]["capacity"]["storage"]) == ("20Gi", "10Gi")
+
+    assert "did not grow to 20Gi" in _failure(_expand(cluster, timeout=0.5))
+    assert _claim(cluster)["spec"]["resources"]["requests"]["storage"] == "20Gi"
+
+    # A third run, left waiting; wordpress starts while it waits and the kubelet finishes.
+    results: list[dg.ExecuteInProcessResult] = []
+    with dg.instance_for_test() as instance:
+        run_id = str(uuid.uuid4())
+        waiting = threading.Thread(target=lambda: results.append(
+            _expand(cluster, instance=instance, run_id=run_id)))
+        waiting.start()
+        deadline = time.monotonic() + 60
+        while not any("waiting for that resize" in (e.user_message or "")
+                      for e in instance.all_logs(run_id)):
+            assert waiting.is_alive() and time.monotonic() < deadline, \
+                "the third run never started waiting"
+            time.sleep(0.05)
+        _scale_wordpress(cluster, 1)
+        waiting.join(timeout=60)
+    (result,) = results
+    assert result.success
+    out = result.output_for_node("expand_volume_claim")
+    assert (out["from"], out["to"], out["grown_by_this_run"]) == ("10Gi", "20Gi", False)
+    claim = _claim(cluster)
+    assert (claim["spec"]["resources"]["requests"]["storage"],
+            claim["status"]["capacity"]["storage"]) == ("20Gi", "20Gi")
+    assert not claim["status"].get("conditions")
+
+
+def test_expand_pvc_refuses_to_grow_a_claim_while_another_resize_is_in_progress(
+        cluster: KubernetesResource) -> None:
+    """Someone else's resize (the request raised to 15Gi by hand) is still waiting for the
+    node: expand_pvc neither stacks 10Gi on the request nor on the capacity; it fails naming
+    the claim and the sizes under way, and writes nothing."""
+    _scale_wordpress(cluster, 0)
+    cluster.patch_merge("v1", "PersistentVolumeClaim", "wordpress-data", "services",
+                        {"spec": {"resources": {"requests": {"storage": "15Gi"}}}})
+    deadline = time.monotonic() + 30
+    while (_claim(cluster)["status"].get("allocatedResourceStatuses") or {}).get(
+            "storage") != "NodeResizePending":
+        assert time.monotonic() < deadline, "the resizer never grew wordpress-data's volume"
+        time.sleep(0.05)
+    before = _claim(cluster)["metadata"]["resourceVersion"]
+    assert _failure(_expand(cluster)) == (
+        "cannot expand PersistentVolumeClaim services/wordpress-data: a resize is already in "
+        "progress (spec.resources.requests.storage 15Gi, status.capacity 10Gi, "
+        "status.allocatedResources 15Gi, FileSystemResizePending, NodeResizePending); growing "
+        "it again by 10Gi now would stack on it: let it finish (status.capacity reaching the "
+        "request), then expand again if the volume still fills up")
+    assert _claim(cluster)["metadata"]["resourceVersion"] == before
 
 
 def test_run_failure_posts_an_alert_with_failed_and_downstream_assets(

@@ -10,13 +10,20 @@ import pytest
 from platform_assets.core.remediation import (
     ESCALATION_ALERT,
     MAX_SEEN,
+    ClaimSize,
+    Expansion,
     MalformedAlert,
     RemediationState,
+    claim_mounters,
+    claim_size,
     escalation_alert,
     expand_quantity,
+    expansion_finished,
     expansion_refusal,
+    expansion_stalled,
     match_rule,
     parse_alert,
+    plan_expansion,
     plan_remediations,
     previous_partition,
 )
@@ -268,6 +275,9 @@ def test_unknown_action_or_target_is_a_spec_error_at_load() -> None:
 
 def test_helpers() -> None:
     assert expand_quantity("20Gi", "10Gi") == "30Gi"
+    # Kubernetes quantities (SI ``G``, fractions) as the API server reports them.
+    assert expand_quantity("1G", "1Gi") == str(10**9 + 2**30)
+    assert expand_quantity("1.5Gi", "512Mi") == "2Gi"
     assert previous_partition(QUIET) == "2026-11-17"
 
 
@@ -329,3 +339,91 @@ def test_expansion_refusal_follows_the_resize_admission_plugin() -> None:
         expansion_refusal(claim("Bound", "gone"), None))
     assert "does not set allowVolumeExpansion: true" in str(
         expansion_refusal(claim("Bound", "fixed"), {"metadata": {"name": "fixed"}}))
+
+
+def _pvc(request: str, capacity: str | None, allocated: str | None = None,
+         state: str | None = None, *conditions: str) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": "Bound"}
+    if capacity is not None:
+        status["capacity"] = {"storage": capacity}
+    if allocated is not None:
+        status["allocatedResources"] = {"storage": allocated}
+    if state is not None:
+        status["allocatedResourceStatuses"] = {"storage": state}
+    status["conditions"] = [{"type": c, "status": "True"} for c in conditions]
+    return {"spec": {"resources": {"requests": {"storage": request}}}, "status": status}
+
+
+def test_claim_size_reads_the_resize_state_kubernetes_reports() -> None:
+    """PersistentVolumeClaimStatus (k8s.io/api core/v1, 1.32 with
+    RecoverVolumeExpansionFailure): ``capacity``, ``allocatedResources``,
+    ``allocatedResourceStatuses`` and the ``Resizing``/``FileSystemResizePending``
+    conditions; False conditions and other types are no resize."""
+    pvc = _pvc("30Gi", "20Gi", "30Gi", "NodeResizePending", "FileSystemResizePending")
+    pvc["status"]["conditions"] += [{"type": "Resizing", "status": "False"},
+                                    {"type": "ModifyingVolume", "status": "True"}]
+    assert claim_size(pvc) == ClaimSize("30Gi", "20Gi", "30Gi",
+                                        ("FileSystemResizePending", "NodeResizePending"))
+    assert claim_size(_pvc("20Gi", "20Gi", "20Gi")) == ClaimSize("20Gi", "20Gi", "20Gi", ())
+    assert "status.capacity.storage is None" in str(claim_size(_pvc("20Gi", None)))
+    assert "requests.storage is 'lots'" in str(claim_size(_pvc("lots", "20Gi")))
+
+
+def test_expansion_grows_from_the_capacity_and_never_stacks_on_a_resize_in_progress() -> None:
+    """The target is status.capacity + expand_by; a resize under way to that target (a rerun
+    of a stopped run) is waited for; any other resize under way is refused, naming its
+    sizes."""
+    settled = ClaimSize("20Gi", "20Gi", "20Gi")
+    assert plan_expansion(settled, "10Gi") == Expansion(True, "20Gi", "30Gi")
+    # The volume is larger than the request (a static PV): grow from what it has.
+    assert plan_expansion(ClaimSize("10Gi", "12Gi"), "10Gi") == Expansion(True, "12Gi", "22Gi")
+    rerun = ClaimSize("30Gi", "20Gi", "30Gi", ("FileSystemResizePending", "NodeResizePending"))
+    assert plan_expansion(rerun, "10Gi") == Expansion(False, "20Gi", "30Gi")
+    assert plan_expansion(ClaimSize("30Gi", "20Gi"), "10Gi") == Expansion(False, "20Gi", "30Gi")
+    refused = plan_expansion(rerun, "5Gi")
+    assert isinstance(refused, str)
+    assert refused.startswith(
+        "a resize is already in progress (spec.resources.requests.storage 30Gi, "
+        "status.capacity 20Gi, status.allocatedResources 30Gi, FileSystemResizePending, "
+        "NodeResizePending)")
+    # Reported as under way though the request is not above the capacity: refused too.
+    stuck = ClaimSize("20Gi", "20Gi", "20Gi", ("ControllerResizeInProgress",))
+    assert "already in progress" in str(plan_expansion(stuck, "10Gi"))
+
+
+def test_an_expansion_is_finished_when_the_capacity_has_the_target_and_nothing_is_reported(
+        ) -> None:
+    assert expansion_finished(ClaimSize("30Gi", "30Gi", "30Gi"), "30Gi")
+    assert expansion_finished(ClaimSize("30Gi", "32212254720", None), "30Gi")
+    assert not expansion_finished(ClaimSize("30Gi", "20Gi", "30Gi", ("NodeResizePending",)),
+                                  "30Gi")
+    assert not expansion_finished(ClaimSize("30Gi", "30Gi", "30Gi", ("NodeResizeInProgress",)),
+                                  "30Gi")
+
+
+def test_claim_mounters_are_the_running_pods_naming_the_claim() -> None:
+    def pod(name: str, claim: str, phase: str = "Running", deleting: bool = False) -> Any:
+        meta = {"name": name} | ({"deletionTimestamp": "2026-11-20T00:00:00Z"} if deleting
+                                 else {})
+        return {"metadata": meta, "status": {"phase": phase},
+                "spec": {"volumes": [{"name": "v", "emptyDir": {}},
+                                     {"name": "d", "persistentVolumeClaim": {
+                                         "claimName": claim}}]}}
+
+    pods = [pod("b", "data"), pod("a", "data"), pod("other", "logs"),
+            pod("pending", "data", "Pending"), pod("going", "data", deleting=True)]
+    assert claim_mounters("data", pods) == ["a", "b"]
+
+
+def test_a_stalled_expansion_says_what_holds_it_and_what_to_do() -> None:
+    pending = ClaimSize("30Gi", "20Gi", "30Gi", ("FileSystemResizePending", "NodeResizePending"))
+    alone = expansion_stalled(pending, "30Gi", [])
+    assert alone.startswith("status.capacity is 20Gi, not 30Gi (")
+    assert "FileSystemResizePending" in alone and \
+        alone.endswith("restart or start a pod that mounts it")
+    assert "though web-0 mount(s) it" in expansion_stalled(pending, "30Gi", ["web-0"])
+    resizing = ClaimSize("30Gi", "20Gi", "30Gi", ("Resizing", "ControllerResizeInProgress"))
+    assert "external-resizer has not finished" in expansion_stalled(resizing, "30Gi", [])
+    assert "no resizer has started" in expansion_stalled(ClaimSize("30Gi", "20Gi"), "30Gi", [])
+    infeasible = ClaimSize("30Gi", "20Gi", "30Gi", ("ControllerResizeInfeasible",))
+    assert "infeasible" in expansion_stalled(infeasible, "30Gi", [])
