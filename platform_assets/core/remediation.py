@@ -610,10 +610,15 @@ def claim_mounters(name: str, pods: Iterable[Mapping[str, Any]]) -> list[str]:
                           for v in (p.get("spec") or {}).get("volumes") or []))
 
 
-def expansion_stalled(size: ClaimSize, target: str, mounters: list[str]) -> str:
-    """Why the claim's capacity has not reached ``target`` yet, and what to do."""
+def expansion_stalled(size: ClaimSize, target: str, mounters: list[str] | None) -> str:
+    """Why the claim's capacity has not reached ``target`` yet, and what to do; ``mounters``
+    is None when the pods could not be read."""
     seen = f"status.capacity is {size.capacity}, not {target} ({size.describe()})"
     if FS_RESIZE_PENDING in size.states or "NodeResizePending" in size.states:
+        if mounters is None:
+            return (f"{seen}: the volume has grown, its filesystem not yet "
+                    f"({FS_RESIZE_PENDING}); the kubelet grows it only while a pod that mounts "
+                    "the claim runs: restart or start a pod that mounts it")
         if not mounters:
             return (f"{seen}: the volume has grown, its filesystem not yet "
                     f"({FS_RESIZE_PENDING}); the kubelet grows it only while a pod that mounts "

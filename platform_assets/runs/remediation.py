@@ -118,6 +118,7 @@ def _wait_for_capacity(config: ExpandConfig, cluster: KubernetesResource, where:
                        clock: Callable[[], float]) -> None:
     """Poll the claim until its resize to ``target`` has finished; a Failure saying where it
     stands and what to do after ``wait_timeout_seconds``."""
+    from platform_assets.backups.errors import cause
     from platform_assets.backups.tools import poll
 
     def fetch() -> dict[str, Any] | None:
@@ -132,8 +133,13 @@ def _wait_for_capacity(config: ExpandConfig, cluster: KubernetesResource, where:
         size = claim_size(pvc) if pvc is not None else "it was deleted"
         if not isinstance(size, ClaimSize):
             return dg.Failure(f"{where} did not grow to {target} within {waited}: {size}")
-        pods = cluster.list("v1", "Pod", config.namespace)
-        why = expansion_stalled(size, target, claim_mounters(config.name, pods))
-        return dg.Failure(f"{where} did not grow to {target} within {waited}: {why}")
+        try:
+            mounters: list[str] | None = claim_mounters(
+                config.name, cluster.list("v1", "Pod", config.namespace))
+            unread = ""
+        except Exception as exc:  # noqa: BLE001 - the report goes on without the pods
+            mounters, unread = None, f" (the namespace's pods could not be listed: {cause(exc)})"
+        why = expansion_stalled(size, target, mounters)
+        return dg.Failure(f"{where} did not grow to {target} within {waited}: {why}{unread}")
 
     poll(fetch, done, config.wait_timeout_seconds, timed_out, sleep, clock, every=POLL_SECONDS)

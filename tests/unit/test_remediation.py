@@ -422,6 +422,8 @@ def test_a_stalled_expansion_says_what_holds_it_and_what_to_do() -> None:
     assert "FileSystemResizePending" in alone and \
         alone.endswith("restart or start a pod that mounts it")
     assert "though web-0 mount(s) it" in expansion_stalled(pending, "30Gi", ["web-0"])
+    assert expansion_stalled(pending, "30Gi", None).endswith(
+        "restart or start a pod that mounts it")
     resizing = ClaimSize("30Gi", "20Gi", "30Gi", ("Resizing", "ControllerResizeInProgress"))
     assert "external-resizer has not finished" in expansion_stalled(resizing, "30Gi", [])
     assert "no resizer has started" in expansion_stalled(ClaimSize("30Gi", "20Gi"), "30Gi", [])
