@@ -18,7 +18,11 @@ course's slides of a managed cluster; ionos-cloud/ionoscloud-blockstorage-csi-dr
 ``charts/ionoscloud-blockstorage-csi-driver/templates/storageclass.yaml`` sets
 ``volumeBindingMode: WaitForFirstConsumer`` and ``allowVolumeExpansion: true`` on its classes
 too). Resizing: the PersistentVolumeClaimResize
-admission plugin (``plugin/pkg/admission/storage/persistentvolume/resize/admission.go``).
+admission plugin (``plugin/pkg/admission/storage/persistentvolume/resize/admission.go``), then
+kubernetes-csi/external-resizer (``pkg/controller/controller.go``, ``expand_and_recover.go``,
+``resize_status.go``) and the kubelet (``pkg/volume/util/operationexecutor/
+operation_generator.go`` nodeExpandVolume, ``pkg/volume/util/resize_util.go``), with the
+PersistentVolumeClaimStatus fields of Kubernetes 1.32 (``pkg/apis/core/types.go``).
 """
 
 from __future__ import annotations
