@@ -182,6 +182,44 @@ def _selector_matches(selector: dict[str, Any], labels: dict[str, Any]) -> bool:
     return True
 
 
+def _replication_controller_causes(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """ValidateReplicationControllerSpec and ValidatePodTemplateSpecForRC
+    (pkg/apis/core/validation/validation.go): non-negative replicas and minReadySeconds, a
+    non-empty selector (a plain map, defaulted from the template's labels) matching the
+    template's labels, a template whose restartPolicy is Always and that sets no
+    activeDeadlineSeconds."""
+    causes: list[tuple[str, str]] = []
+    for fld in ("replicas", "minReadySeconds"):
+        value = spec.get(fld)
+        if isinstance(value, int) and value < 0:
+            causes.append((f"spec.{fld}",
+                           f"Invalid value: {value}: must be greater than or equal to 0"))
+    selector = spec.get("selector")
+    if not isinstance(selector, dict) or not selector:
+        causes.append(("spec.selector", "Required value"))
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return [*causes, ("spec.template", "Required value")]
+    tlabels = (template.get("metadata") or {}).get("labels") or {}
+    if isinstance(selector, dict) and selector and isinstance(tlabels, dict) and any(
+            tlabels.get(k) != v for k, v in selector.items()):
+        rendered = ", ".join(f'"{k}":"{v}"' for k, v in sorted(tlabels.items()))
+        causes.append(("spec.template.metadata.labels",
+                       f"Invalid value: map[string]string{{{rendered}}}: `selector` does not "
+                       "match template `labels`"))
+    pod = template.get("spec")
+    if not isinstance(pod, dict):
+        pod = {}
+    policy = pod.get("restartPolicy", "Always")
+    if policy != "Always":
+        causes.append(("spec.template.spec.restartPolicy",
+                       f'Unsupported value: "{policy}": supported values: "Always"'))
+    if pod.get("activeDeadlineSeconds") is not None:
+        causes.append(("spec.template.spec.activeDeadlineSeconds", "Forbidden: "
+                       "activeDeadlineSeconds in ReplicationController is not Supported"))
+    return causes
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
@@ -424,6 +462,8 @@ class ApiServer:
                 causes.append(("spec.template.metadata.labels",
                                f"Invalid value: map[string]string{{{rendered}}}: `selector` "
                                "does not match template `labels`"))
+        if rt.gk == ("", "replicationcontrollers") and isinstance(spec, dict):
+            causes += _replication_controller_causes(spec)
         if rt.gk == ("batch", "jobs"):
             causes += _generated_selector_causes(obj)
         if rt.gk == storage.CLASSES_GK:

@@ -224,6 +224,26 @@ def _daemonset_spec(s: dict[str, Any]) -> None:
         "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
 
 
+def _replication_controller(rc: dict[str, Any]) -> None:
+    """SetDefaults_ReplicationController (pkg/apis/core/v1/defaults.go): an empty selector and
+    empty object labels become the pod template's labels; ``spec.replicas`` defaults to 1
+    (declaratively, ``+default=1`` on ReplicationControllerSpec.Replicas)."""
+    spec = rc.get("spec")
+    if not isinstance(spec, dict):
+        return
+    _set(spec, replicas=1)
+    template = spec.get("template")
+    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) \
+        else None
+    if not isinstance(labels, dict):
+        return
+    if not spec.get("selector"):
+        spec["selector"] = dict(labels)
+    meta = rc.setdefault("metadata", {})
+    if isinstance(meta, dict) and not meta.get("labels"):
+        meta["labels"] = dict(labels)
+
+
 def _probe(p: dict[str, Any]) -> None:
     _set(p, timeoutSeconds=1, periodSeconds=10, successThreshold=1, failureThreshold=3)
 
@@ -258,6 +278,7 @@ DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "V1DeploymentSpec": _deployment_spec,
     "V1StatefulSetSpec": _statefulset_spec,
     "V1DaemonSetSpec": _daemonset_spec,
+    "V1ReplicationController": _replication_controller,
     "V1Probe": _probe,
     "V1HTTPGetAction": lambda a: _set(a, scheme="HTTP"),
     "V1ConfigMapVolumeSource": lambda v: _set(v, defaultMode=420),

@@ -1,6 +1,7 @@
 """Workload controllers and the scheduler: Deployments own ReplicaSets, ReplicaSets,
-StatefulSets and DaemonSets own Pods, the scheduler binds Pods to Nodes, and workload status is
-counted from the Pods, as kube-controller-manager and kube-scheduler do.
+ReplicationControllers, StatefulSets and DaemonSets own Pods, the scheduler binds Pods to
+Nodes, and workload status is counted from the Pods, as kube-controller-manager and
+kube-scheduler do.
 
 Sources: pkg/controller/deployment (``pod-template-hash`` label and ReplicaSet name
 ``<deployment>-<hash>``, ``deployment.kubernetes.io/revision``, the Available/Progressing/
@@ -501,30 +502,42 @@ class Workloads:
         return dict(prev)
 
     def replicasets(self) -> None:
-        for rt, rs in self.ctl._each("apps", "replicasets"):
-            meta, spec = rs["metadata"], rs.get("spec") or {}
-            pods = [p for p in _owned(self._pods(meta["namespace"]), meta["uid"])
-                    if not p["metadata"].get("deletionTimestamp")]
-            want = int(spec.get("replicas", 1))
-            failures: list[str] = []
-            if len(pods) < want:
-                for _ in range(want - len(pods)):
-                    name = f'{meta["name"]}-{_suffix(str(uuid.uuid4()))}'
-                    pod = self._pod_from_template(rs, spec.get("template") or {}, name, {},
-                                                  _owner_ref(rs, "apps/v1", "ReplicaSet"))
-                    created = self.create_pod(rs, pod, "replicaset-controller", failures)
-                    if created is None:
-                        break  # slow start: stop the batch at the first failure
-                    pods.append(created)
-            elif len(pods) > want:
-                # Unscheduled and not-ready pods go first (controller.ActivePods ordering).
-                pods.sort(key=lambda p: (bool((p.get("spec") or {}).get("nodeName")),
-                                         is_ready(p)))
-                prt = self._rt("", "pods")
-                for p in pods[:len(pods) - want]:
-                    self.api.delete(prt, meta["namespace"], p["metadata"]["name"], {})
-                pods = pods[len(pods) - want:]
-            self.ctl._status(rt, rs, self._rs_status(rs, pods, failures), MANAGER)
+        """The ReplicaSet controller, and the ReplicationController manager, which is the same
+        controller over the older kind (pkg/controller/replication/replication_controller.go:
+        replicaset.NewBaseController with the v1 ReplicationController kind, events from
+        ``replication-controller``)."""
+        for group, plural, api, kind, manager in (
+                ("apps", "replicasets", "apps/v1", "ReplicaSet", "replicaset-controller"),
+                ("", "replicationcontrollers", "v1", "ReplicationController",
+                 "replication-controller")):
+            for rt, rs in self.ctl._each(group, plural):
+                self._replicate(rt, rs, api, kind, manager)
+
+    def _replicate(self, rt: ResourceType, rs: dict[str, Any], api: str, kind: str,
+                   manager: str) -> None:
+        meta, spec = rs["metadata"], rs.get("spec") or {}
+        pods = [p for p in _owned(self._pods(meta["namespace"]), meta["uid"])
+                if not p["metadata"].get("deletionTimestamp")]
+        want = int(spec.get("replicas", 1))
+        failures: list[str] = []
+        if len(pods) < want:
+            for _ in range(want - len(pods)):
+                name = f'{meta["name"]}-{_suffix(str(uuid.uuid4()))}'
+                pod = self._pod_from_template(rs, spec.get("template") or {}, name, {},
+                                              _owner_ref(rs, api, kind))
+                created = self.create_pod(rs, pod, manager, failures)
+                if created is None:
+                    break  # slow start: stop the batch at the first failure
+                pods.append(created)
+        elif len(pods) > want:
+            # Unscheduled and not-ready pods go first (controller.ActivePods ordering).
+            pods.sort(key=lambda p: (bool((p.get("spec") or {}).get("nodeName")),
+                                     is_ready(p)))
+            prt = self._rt("", "pods")
+            for p in pods[:len(pods) - want]:
+                self.api.delete(prt, meta["namespace"], p["metadata"]["name"], {})
+            pods = pods[len(pods) - want:]
+        self.ctl._status(rt, rs, self._rs_status(rs, pods, failures), MANAGER)
 
     def _rs_status(self, rs: dict[str, Any], pods: list[dict[str, Any]],
                    failures: list[str]) -> dict[str, Any]:
