@@ -513,3 +513,57 @@ def test_a_deleted_job_pod_fails_a_job_without_retries_and_is_replaced_with_them
     assert not any(c["type"] == "Failed" for c in (k8s.http(
         "GET", "/apis/batch/v1/namespaces/drained/jobs/again")[1].get("status") or {}).get(
         "conditions") or [])
+
+
+def test_a_replication_controller_is_defaulted_validated_and_keeps_its_pods(
+        k8s: Cluster) -> None:
+    """A ReplicationController without selector or labels takes its template's labels for both
+    and 1 replica (pkg/apis/core/v1/defaults.go SetDefaults_ReplicationController; replicas
+    ``+default=1``); a selector that does not match the template, a restartPolicy other than
+    Always and a negative count are refused with pkg/apis/core/validation's causes
+    (ValidateReplicationControllerSpec, ValidatePodTemplateSpecForRC); the replication manager,
+    which is the ReplicaSet controller over this kind (pkg/controller/replication), keeps
+    ``replicas`` pods with a controller ownerReference and counts them in the status."""
+    _ns(k8s, "legacy")
+    path = "/api/v1/namespaces/legacy/replicationcontrollers"
+    template = {"metadata": {"labels": {"app": "legacy"}}, "spec": RESTRICTED_POD}
+    code, made = k8s.http("POST", path, {"apiVersion": "v1", "kind": "ReplicationController",
+                                         "metadata": {"name": "legacy"},
+                                         "spec": {"template": template}})
+    assert code == 201, made
+    assert made["spec"]["selector"] == {"app": "legacy"} and made["spec"]["replicas"] == 1
+    assert made["metadata"]["labels"] == {"app": "legacy"}
+    bad = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "bad"},
+           "spec": {"replicas": -1, "selector": {"app": "other"},
+                    "template": {**template, "spec": {**RESTRICTED_POD,
+                                                      "restartPolicy": "OnFailure"}}}}
+    code, refused = k8s.http("POST", path, bad)
+    assert code == 422, refused
+    causes = {c["field"]: c["message"] for c in refused["details"]["causes"]}
+    assert causes == {
+        "spec.replicas": "Invalid value: -1: must be greater than or equal to 0",
+        "spec.template.metadata.labels": 'Invalid value: map[string]string{"app":"legacy"}: '
+                                         "`selector` does not match template `labels`",
+        "spec.template.spec.restartPolicy": 'Unsupported value: "OnFailure": supported '
+                                            'values: "Always"'}
+    no_template = {"apiVersion": "v1", "kind": "ReplicationController",
+                   "metadata": {"name": "empty"}, "spec": {"selector": {"app": "x"}}}
+    code, refused = k8s.http("POST", path, no_template)
+    assert code == 422 and refused["details"]["causes"] == [
+        {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.template"}]
+
+    def counted() -> dict[str, Any] | None:
+        rc = k8s.http("GET", f"{path}/legacy")[1]
+        return rc if rc["status"].get("readyReplicas") == 1 else None
+
+    rc = wait(counted, "1 ready replica")
+    assert rc["status"]["replicas"] == 1 and rc["status"]["observedGeneration"] == 1
+    (pod,) = _list(k8s, "/api/v1/namespaces/legacy/pods")
+    assert pod["metadata"]["name"].startswith("legacy-")
+    ref = pod["metadata"]["ownerReferences"][0]
+    assert (ref["apiVersion"], ref["kind"], ref["uid"], ref["controller"]) == (
+        "v1", "ReplicationController", made["metadata"]["uid"], True)
+    code, scaled = k8s.http("PATCH", f"{path}/legacy", {"spec": {"replicas": 0}},
+                            "application/merge-patch+json")
+    assert code == 200, scaled
+    wait(lambda: not _list(k8s, "/api/v1/namespaces/legacy/pods"), "the pod to go")
