@@ -137,11 +137,14 @@ def ensure_drill_namespace(kube: BackupCluster, scratch: str) -> str | None:
 
 
 def drill_resources(manifest: Manifest, where: Where, store: BackupStore, kube: BackupCluster,
-                    record: BackupRecord | None, key: bytes | None = None) -> DrillResult:
+                    record: BackupRecord | None, key: bytes | None = None,
+                   dry_run_kinds: frozenset[tuple[str, str]] = frozenset()) -> DrillResult:
     """Apply the exported objects of each namespace into a scratch namespace, read them back and
     compare their content (everything but metadata and status); what was restored is deleted
     after, and the scratch namespace stays (the target's, from deploy time). Only objects
-    whose bytes match ``record`` (the backup run's sha256) are applied."""
+    whose bytes match ``record`` (the backup run's sha256) are applied. Objects of
+    ``dry_run_kinds`` ((group, kind): ``core.rbac.drill_dry_run_kinds``) and bare Pods are only
+    sent as a server-side dry run."""
     t0 = time.monotonic()
     problems = untrusted(manifest, where, record)
     restored = 0
@@ -160,7 +163,7 @@ def drill_resources(manifest: Manifest, where: Where, store: BackupStore, kube: 
             continue
         plain = b"".join(decode(iter([raw]), Encoding.of_entry(obj.details, obj.content_type),
                                 key))
-        found, count = _restore_namespace(obj, plain, kube, scratch, notes)
+        found, count = _restore_namespace(obj, plain, kube, scratch, notes, dry_run_kinds)
         problems += found
         restored += count
     return DrillResult(time.monotonic() - t0, problems,
@@ -193,7 +196,9 @@ def _exported_objects(key: str, raw: bytes) -> tuple[list[dict[str, Any]], list[
 
 
 def _restore_namespace(obj: ManifestObject, raw: bytes, kube: BackupCluster,
-                       scratch: str, notes: list[str]) -> tuple[list[str], int]:
+                       scratch: str, notes: list[str],
+                       dry_run_kinds: frozenset[tuple[str, str]] = frozenset(),
+                       ) -> tuple[list[str], int]:
     """Apply one namespace's export into the drill namespace ``scratch``, compare, and delete
     what was restored (the namespace stays: it is the target's, from deploy time);
     (problems, count). What would run once created (a bare Pod) is only sent as a dry run,
@@ -204,7 +209,7 @@ def _restore_namespace(obj: ManifestObject, raw: bytes, kube: BackupCluster,
     try:
         for item in filter(_restorable, items):
             body = for_drill(item, scratch)
-            dry_run = validated_by_dry_run(body)
+            dry_run = validated_by_dry_run(body, dry_run_kinds)
             try:
                 kube.apply(body, dry_run=dry_run)
             except Exception as exc:  # noqa: BLE001 - reported as a drill problem

@@ -23,8 +23,9 @@ from platform_assets.core.ports import (
     DbaasBackups,
     PostgresDumps,
 )
+from platform_assets.core.rbac import group_of
 from platform_assets.names import LABEL_BACKUP_TARGET
-from platform_assets.spec.models import BackupTarget, PlatformSpec
+from platform_assets.spec.models import BackupTarget, PlatformSpec, split_kind
 
 SNAPSHOT_API = "snapshot.storage.k8s.io/v1"
 # Kinds never exported: events are history, not state.
@@ -275,12 +276,18 @@ def backup_resources(job: BackupJob) -> Produced:
     import yaml
 
     kinds = kube.namespaced_kinds()
+    not_served = not_served_kinds(target.include_kinds, kinds)
+    if not_served:
+        log(f"include_kinds {', '.join(not_served)} of target {target.name}: not served by "
+            "the cluster (discovery lists no such namespaced kind); nothing of it exported")
     objects = []
     for ns in target.namespaces:
         forbidden: list[str] = []
         items = export_namespace(kube, ns, target.include_secrets, kinds, forbidden)
         if forbidden:
-            log(f"namespace {ns}: not allowed to list {', '.join(forbidden)}; not exported")
+            log(f"namespace {ns}: the account may not list {', '.join(forbidden)}, so whatever "
+                "the namespace holds of them is not in this backup (a target's include_kinds "
+                "adds a kind: docs/backups.md)")
         body = yaml.safe_dump_all(items, sort_keys=True).encode() if items else b""
         key = object_key(where.prefix, target.name, partition, attempt,
                          f"{ns}.yaml{job.encoding.suffix}")
@@ -299,7 +306,19 @@ def backup_resources(job: BackupJob) -> Produced:
         log(f"exported {len(items)} objects of namespace {ns}")
     return objects, {"namespaces": list(target.namespaces),
                      "include_secrets": target.include_secrets,
+                     "include_kinds": list(target.include_kinds),
+                     "include_kinds_not_served": not_served,
                      "kinds_discovered": len(kinds)}, {"kubernetes-api": "discovery"}
+
+
+def not_served_kinds(include_kinds: Iterable[str],
+                     discovered: Iterable[tuple[str, str]]) -> list[str]:
+    """The ``include_kinds`` entries whose group and kind discovery does not list (a CRD not
+    installed, a typo); the version may differ: the export lists each kind in its group's
+    preferred version."""
+    served = {(group_of(api), kind) for api, kind in discovered}
+    return [k for k in include_kinds
+            if (group_of(split_kind(k)[0]), split_kind(k)[1]) not in served]
 
 
 SOURCES: dict[str, Callable[[BackupJob], Produced]] = {

@@ -38,7 +38,7 @@ from platform_assets.core.manifests import (
     load_directory,
 )
 from platform_assets.core.remediation import rule_component
-from platform_assets.core.restore import DRILL_NODE_SELECTOR
+from platform_assets.core.restore import DRILL_NODE_SELECTOR, DRY_RUN_ONLY_KINDS
 from platform_assets.names import (
     DRILL_ROLE,
     FIELD_MANAGER,
@@ -51,7 +51,7 @@ from platform_assets.names import (
     SECRET_VOLUME_AGENT,
     drill_namespace,
 )
-from platform_assets.spec.models import BackupTarget, Component, PlatformSpec
+from platform_assets.spec.models import BackupTarget, Component, PlatformSpec, split_kind
 
 MANAGED_BY_LABEL = {LABEL_MANAGED_BY: FIELD_MANAGER}
 # Namespaces every cluster has: never rendered as objects of ours.
@@ -66,10 +66,15 @@ NAMEABLE = frozenset({"get", "patch", "update", "delete", "bind"})
 # (group, plural) of kinds whose plural the English rule below gets wrong.
 _PLURALS: dict[str, str] = {"Endpoints": "endpoints"}
 
-# Namespaced kinds a resources backup exports, beyond what the components apply themselves.
+# Namespaced kinds a resources backup exports, beyond what the components apply themselves
+# and what a target's ``include_kinds`` adds. The workload kinds are all here, the older ones
+# too (ReplicationControllers, bare ReplicaSets and Pods, PodTemplates): an object a
+# controller owns is exported with the rest and left to its owner by drills and restores.
 EXPORT_KINDS: tuple[tuple[str, str], ...] = (
     ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "ServiceAccount"),
     ("v1", "PersistentVolumeClaim"), ("v1", "LimitRange"), ("v1", "ResourceQuota"),
+    ("v1", "ReplicationController"), ("v1", "PodTemplate"), ("v1", "Pod"),
+    ("apps/v1", "ReplicaSet"),
     ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
     ("batch/v1", "CronJob"), ("batch/v1", "Job"),
     ("networking.k8s.io/v1", "Ingress"), ("networking.k8s.io/v1", "NetworkPolicy"),
@@ -141,6 +146,8 @@ class RbacPlan:
     # The Role of the restore drills, in each of their deploy-time namespaces.
     drill_rules: list[Rule] = field(default_factory=list)
     drill_namespaces: list[str] = field(default_factory=list)
+    # (group, kind) of what drills only validate by dry run beyond Pods (``include_kinds``).
+    drill_dry_run: list[tuple[str, str]] = field(default_factory=list)
 
     def all_rules(self) -> list[Rule]:
         """Every rule of the plan, cluster-wide, per namespace and for drills, for the escalation
@@ -287,7 +294,8 @@ def derive_rbac(spec: PlatformSpec, manifests: Mapping[str, list[dict[str, Any]]
                     cluster_rules=c.rules(None),
                     namespace_rules={s: c.rules(s) for s in c.scopes()},
                     namespaces=namespaces, drill_rules=drill_rules,
-                    drill_namespaces=_drill_namespaces(spec))
+                    drill_namespaces=_drill_namespaces(spec),
+                    drill_dry_run=sorted(drill_dry_run_kinds(spec)))
     refuse_escalation(plan)
     return plan
 
@@ -476,12 +484,26 @@ def _export_kinds(objects_by_kind: Mapping[str, list[dict[str, Any]]]) -> set[tu
     return kinds
 
 
+def drill_dry_run_kinds(spec: PlatformSpec) -> frozenset[tuple[str, str]]:
+    """(group, kind) of what the resources targets' ``include_kinds`` add beyond the well-known
+    kinds: a drill only validates their objects by a server-side dry run. What a controller of
+    an arbitrary kind starts when one is created cannot be known here, so nothing is created;
+    the drill guard holds every drill namespace to it."""
+    known = {(group_of(api), kind) for api, kind in EXPORT_KINDS}
+    return frozenset(
+        (group_of(api), kind) for t in (spec.backups.targets if spec.backups else [])
+        if t.kind == "resources" for api, kind in map(split_kind, t.include_kinds)
+    ) - known
+
+
 def _backups(c: _Collector, spec: PlatformSpec,
              objects_by_kind: Mapping[str, list[dict[str, Any]]]) -> list[Rule]:
     """Grants for the backup targets; returns the rules of the restore-drill Role."""
     if not spec.backups:
         return []
     export_kinds = _export_kinds(objects_by_kind)
+    included = {split_kind(k) for t in spec.backups.targets if t.kind == "resources"
+                and t.method != "velero" for k in t.include_kinds}
     for t in spec.backups.targets:
         if t.kind == "volume" and t.namespace:
             _volume_target(c, t.namespace, t.pvc or "", t.method)
@@ -490,23 +512,33 @@ def _backups(c: _Collector, spec: PlatformSpec,
             _velero_target(c, spec, t)
         elif t.kind == "resources":
             for ns in t.namespaces:
-                for api, kind in sorted(export_kinds):
+                for api, kind in sorted(export_kinds | set(map(split_kind, t.include_kinds))):
                     c.add(ns, api, kind, ("get", "list"))
                 if t.include_secrets:
                     c.add(ns, "v1", "Secret", ("get", "list"))
     if not _drill_namespaces(spec):
         return []
+    return _drill_rules(spec, export_kinds | included)
+
+
+def _drill_rules(spec: PlatformSpec, kinds: set[tuple[str, str]]) -> list[Rule]:
+    """The drill Role's rules for restoring objects of ``kinds`` (apiVersion, kind)."""
     # Restore drills write only inside their deploy-time namespaces (a Role there, bound
     # there), never Secrets or RBAC objects: a drill proves the objects restore, and a Secret
     # or a RoleBinding (to the drill Role, for an account of theirs) from the bucket is exactly
     # what a bucket writer would plant.
     drill = _Collector()
-    for api, kind in sorted(export_kinds):
-        if kind not in DRILL_SKIPPED_KINDS:
+    dry_run = drill_dry_run_kinds(spec)
+    for api, kind in sorted(kinds):
+        if kind in DRILL_SKIPPED_KINDS:
+            continue
+        if kind in DRY_RUN_ONLY_KINDS or (group_of(api), kind) in dry_run:
+            # Only sent as a dry run (core/restore), which the API server authorizes as the
+            # write itself: a server-side apply is a patch, and a create where the object is
+            # new. The drill guard admits these only as dry runs.
+            drill.add(None, api, kind, ("create", "patch"))
+        else:
             drill.add(None, api, kind, PRUNE)
-    # A bare Pod is only sent as a dry run (core/restore.DRY_RUN_ONLY_KINDS), which the API
-    # server authorizes as the write itself; the drill guard admits Pods only as dry runs.
-    drill.add(None, "v1", "Pod", ("create", "patch"))
     return drill.rules(None)
 
 
@@ -633,8 +665,8 @@ POD_SECURITY_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted"
 # What a drill may restore into its namespace must stay inert; ``core/restore.for_drill`` makes
 # it so, and the admission policy holds the product to it (CEL, by kind).
 _INERT = [
-    ("!(request.kind.kind in ['Deployment', 'StatefulSet', 'ReplicaSet']) || "
-     "(has(object.spec.replicas) && object.spec.replicas == 0)",
+    ("!(request.kind.kind in ['Deployment', 'StatefulSet', 'ReplicaSet', "
+     "'ReplicationController']) || (has(object.spec.replicas) && object.spec.replicas == 0)",
      "workloads restored by a drill must have 0 replicas"),
     ("!(request.kind.kind in ['Job', 'CronJob']) || "
      "(has(object.spec.suspend) && object.spec.suspend == true)",
@@ -668,21 +700,43 @@ def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
              "failurePolicy": "Fail",
              "matchConstraints": {
                  "namespaceSelector": {"matchLabels": {LABEL_DRILL: "true"}},
-                 "resourceRules": [
-                     {"apiGroups": ["apps"], "apiVersions": ["v1"],
-                      "operations": ["CREATE", "UPDATE"],
-                      "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"]},
-                     {"apiGroups": ["batch"], "apiVersions": ["v1"],
-                      "operations": ["CREATE", "UPDATE"], "resources": ["jobs", "cronjobs"]},
-                     {"apiGroups": [""], "apiVersions": ["v1"],
-                      "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}]},
+                 "resourceRules": _inert_rules(plan)},
              "matchConditions": [{"name": "run-service-account",
                                   "expression": f"request.userInfo.username == '{user}'"}],
-             "validations": [{"expression": e, "message": m} for e, m in _INERT]}},
+             "validations": [{"expression": e, "message": m}
+                             for e, m in _INERT + _dry_run_only(plan)]}},
         {"apiVersion": api, "kind": "ValidatingAdmissionPolicyBinding",
          "metadata": {"name": name, "labels": dict(MANAGED_BY_LABEL)},
          "spec": {"policyName": name, "validationActions": ["Deny"]}},
     ]
+
+
+def _inert_rules(plan: RbacPlan) -> list[dict[str, Any]]:
+    """The guard's resource rules: the built-in workloads and Pods, and the kinds of
+    ``include_kinds`` drills only dry-run (any version: the rule is about the kind)."""
+    rules: list[dict[str, Any]] = [
+        {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+         "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"]},
+        {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+         "resources": ["jobs", "cronjobs"]},
+        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+         "resources": ["pods", "replicationcontrollers"]}]
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for group, kind in plan.drill_dry_run:
+        by_group[group].append(plural_of(kind))
+    rules += [{"apiGroups": [g], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+               "resources": sorted(plurals)} for g, plurals in sorted(by_group.items())]
+    return rules
+
+
+def _dry_run_only(plan: RbacPlan) -> list[tuple[str, str]]:
+    if not plan.drill_dry_run:
+        return []
+    kinds = ", ".join(f"'{g}/{k}'" for g, k in plan.drill_dry_run)
+    return [(f"!(request.kind.group + '/' + request.kind.kind in [{kinds}]) || "
+             "request.dryRun == true",
+             "objects of the kinds include_kinds adds are never created by a drill, only "
+             "validated by dry run")]
 
 
 def volume_guard(plan: RbacPlan) -> list[dict[str, Any]]:

@@ -78,12 +78,18 @@ _SERVER_ASSIGNED: Mapping[str, Callable[[Obj], None]] = {
 }
 
 
+# Kinds whose ``spec.replicas`` says how many pods their controller keeps running; a
+# ReplicationController defaults it to 1 when absent (pkg/apis/core/v1 defaults), as the apps
+# kinds do.
+SCALED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController")
+
+
 def _scale_to_zero(obj: Obj) -> None:
     kind = obj.get("kind")
-    if kind not in ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "CronJob", "Job"):
+    if kind not in (*SCALED_KINDS, "DaemonSet", "CronJob", "Job"):
         return
     spec = obj.setdefault("spec", {})
-    if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+    if kind in SCALED_KINDS:
         spec["replicas"] = 0
     elif kind == "DaemonSet":
         pod_spec = spec.setdefault("template", {}).setdefault("spec", {})
@@ -122,14 +128,21 @@ def without_server_fields(obj: Mapping[str, Any]) -> Obj:
 DRY_RUN_ONLY_KINDS = frozenset({"Pod"})
 
 
-def validated_by_dry_run(obj: Mapping[str, Any]) -> bool:
-    """Whether a drill only dry-runs ``obj``: it would run in the drill namespace if created."""
-    return obj.get("kind") in DRY_RUN_ONLY_KINDS
+def validated_by_dry_run(obj: Mapping[str, Any],
+                         also: frozenset[tuple[str, str]] = frozenset()) -> bool:
+    """Whether a drill only dry-runs ``obj``: it would run in the drill namespace if created,
+    or its kind is one of ``also`` ((group, kind): what ``include_kinds`` adds, whose
+    controllers' doings are unknown)."""
+    kind = obj.get("kind")
+    api = str(obj.get("apiVersion") or "")
+    group = api.rsplit("/", 1)[0] if "/" in api else ""
+    return kind in DRY_RUN_ONLY_KINDS or (group, kind) in also
 
 
 def for_drill(obj: Mapping[str, Any], namespace: str) -> Obj:
     """The body a drill applies in its scratch ``namespace``: server fields gone, workloads
-    scaled to zero (or, for a DaemonSet, selecting no node; Jobs and CronJobs suspended)."""
+    (ReplicationControllers too) scaled to zero (or, for a DaemonSet, selecting no node; Jobs
+    and CronJobs suspended)."""
     out = without_server_fields(obj)
     out.setdefault("metadata", {})["namespace"] = namespace
     _scale_to_zero(out)

@@ -66,9 +66,21 @@ def materialize_backup(context: dg.AssetExecutionContext, config: BackupRunConfi
     if target.method in TOOL_METADATA:
         meta.update(TOOL_METADATA[target.method](details))
     elif target.kind == "resources":
-        meta["exported_objects"] = sum(int(o.details.get("count", 0))
-                                       for o in out.manifest.objects)
+        meta.update(_export_metadata(out.manifest))
     return dg.MaterializeResult(metadata=meta)
+
+
+def _export_metadata(manifest: "Manifest") -> dict[str, Any]:
+    """A resources export's figures, and what it could not export: the kinds discovery lists
+    that the account may not list in some namespace (what the namespace holds of them is not
+    in the backup, and cannot be known under least privilege), and ``include_kinds`` the
+    cluster does not serve."""
+    objects = manifest.objects
+    forbidden = sorted({k for o in objects for k in o.details.get("not_exported_kinds") or []})
+    return {"exported_objects": sum(int(o.details.get("count", 0)) for o in objects),
+            "not_exported_kinds": dg.MetadataValue.text(", ".join(forbidden) or "none"),
+            "include_kinds_not_served": dg.MetadataValue.text(
+                ", ".join(manifest.details.get("include_kinds_not_served") or []) or "none")}
 
 
 def materialize_copy(context: dg.AssetExecutionContext, config: BackupRunConfig,
@@ -351,7 +363,9 @@ def _run_drill(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node:
 
         return drill_velero(spec, target, manifest, where, store, kube, record,
                             context.log.info)
-    return drill_resources(manifest, where, store, kube, record, key)
+    from platform_assets.core.rbac import drill_dry_run_kinds
+
+    return drill_resources(manifest, where, store, kube, record, key, drill_dry_run_kinds(spec))
 
 
 def snapshot_result(context: dg.AssetCheckExecutionContext, spec: PlatformSpec, node: Node,

@@ -27,6 +27,7 @@ from platform_assets.spec.models import (
     Component,
     InfrastructureInput,
     PlatformSpec,
+    split_kind,
 )
 from platform_assets.spec.source import DirectorySource, SpecSource
 
@@ -664,10 +665,38 @@ def _check_backups(spec: PlatformSpec) -> Problems:
                         "a database target needs ionos.mariadb in the spec"))
         if t.method in TOOL_METHODS:
             out += _check_tool_target(spec, t, i)
+        out += _check_included_kinds(t, i)
         if t.kind == "volume" and t.method == "ionos-snapshot" and spec.ionos is None:
             out.append((("backups", "targets", i, "method"),
                         "an IONOS snapshot needs an IONOS cluster, and this environment's is an "
                         "existing one: use method files, csi-snapshot or longhorn"))
+    return out
+
+
+def _check_included_kinds(t: BackupTarget, i: int) -> Problems:
+    """``include_kinds`` only on a target that exports the namespaces itself, each kind once and
+    namespaced (a cluster-scoped kind has no objects in a namespace to export)."""
+    loc = ("backups", "targets", i, "include_kinds")
+    if not t.include_kinds:
+        return []
+    if t.kind != "resources" or t.method == "velero":
+        why = ("Velero backs up every kind of the namespaces itself" if t.method == "velero"
+               else f"a {t.kind} target exports no namespace")
+        return [(loc, f"include_kinds is for resources targets: {why}")]
+    # Imported only here: loading the code location of a spec without include_kinds stays
+    # free of the manifest reader.
+    from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS
+
+    out: Problems = []
+    seen: set[str] = set()
+    for j, value in enumerate(t.include_kinds):
+        kind = split_kind(value)[1]
+        if kind in CLUSTER_SCOPED_KINDS:
+            out.append(((*loc, j), f"{value} is cluster-scoped: a resources backup exports "
+                                   "the objects of namespaces"))
+        elif value in seen:
+            out.append(((*loc, j), f"{value} is listed twice"))
+        seen.add(value)
     return out
 
 

@@ -1317,6 +1317,41 @@ class LonghornSettings(Model):
 # The kind of target each tool-driven method backs up (and the settings field it reads).
 TOOL_METHODS = {"velero": "resources", "longhorn": "volume"}
 
+# ``apiVersion/Kind``: an optional DNS-subdomain group, a Kubernetes version (v1, v2beta1) and a
+# CamelCase kind, as the API server's discovery names them.
+_KIND_RE = re.compile(r"^(?:(?P<group>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)/)?"
+                      r"(?P<version>v[1-9][0-9]*(?:(?:alpha|beta)[1-9][0-9]*)?)/"
+                      r"(?P<kind>[A-Z][A-Za-z0-9]*)$")
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def split_kind(value: str) -> tuple[str, str]:
+    """(apiVersion, kind) of an ``apiVersion/Kind`` such as ``v1/Endpoints`` or
+    ``example.com/v1/Widget``."""
+    api_version, _, kind = value.rpartition("/")
+    return api_version, kind
+
+
+def _included_kind(value: str) -> str:
+    m = _KIND_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not apiVersion/Kind: expected e.g. v1/Endpoints or "
+                         "example.com/v1/Widget")
+    group, kind = m.group("group") or "", m.group("kind")
+    if group == "" and kind == "Secret":
+        raise ValueError("Secrets are not for include_kinds: set include_secrets: true (drills "
+                         "never restore them)")
+    if group == RBAC_GROUP:
+        raise ValueError("RBAC kinds are not for include_kinds: every resources backup exports "
+                         "the namespaces' Roles and RoleBindings already, drills never restore "
+                         "them, and ClusterRoles and ClusterRoleBindings are cluster-scoped")
+    if kind == "Event" and group in ("", "events.k8s.io"):
+        raise ValueError("Events are never exported: they are history, not state")
+    return value
+
+
+IncludedKind = Annotated[str, AfterValidator(_included_kind)]
+
 
 class BackupTarget(Model):
     name: Name
@@ -1346,6 +1381,11 @@ class BackupTarget(Model):
     volume_snapshot_class: str | None = None
     namespaces: list[Name] = Field(default_factory=_empty)
     include_secrets: bool = False
+    include_kinds: list[IncludedKind] = Field(
+        default_factory=_empty, description="resources targets: namespaced kinds to export "
+        "besides the well-known ones and those the components apply, as apiVersion/Kind "
+        "(`v1/Endpoints`, `example.com/v1/Widget`); the run account may list them in the "
+        "namespaces, and restore drills validate them by a server-side dry run only")
     databases: list[str] = Field(default_factory=_empty)
     tier: Name | None = Field(
         default=None, description="a tier of `backups.tiers`: its schedule, RPO, RTO and "

@@ -1,4 +1,5 @@
-"""Resource export: kinds the run's account may not list are reported, not fatal."""
+"""Resource export: kinds the run's account may not list are reported, not fatal; so are
+include_kinds the cluster does not serve."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from platform_assets.backups.sources import export_namespace
+from platform_assets.backups.sources import export_namespace, not_served_kinds
 
 
 class Forbidden(Exception):
@@ -53,3 +54,13 @@ def test_a_kind_no_longer_served_has_nothing_to_export() -> None:
     # Its CRD deleted between discovery and the list: the list answers 404.
     items = export_namespace(Kube(set(), frozenset({"Deployment"})), "web", False, KINDS, [])
     assert [o["kind"] for o in items] == ["ConfigMap"]
+
+
+def test_include_kinds_discovery_does_not_serve_are_named() -> None:
+    """An include_kinds entry is served when discovery lists its group and kind, in any version
+    (the export lists the group's preferred one); a CRD not installed, or a kind of another
+    group, is named."""
+    discovered = (("v1", "Endpoints"), ("example.com/v1", "Widget"))
+    assert not_served_kinds(["v1/Endpoints", "example.com/v1beta1/Widget"], discovered) == []
+    assert not_served_kinds(["other.io/v1/Widget", "v1/Widget", "v1/Endpoints"],
+                            discovered) == ["other.io/v1/Widget", "v1/Widget"]

@@ -28,7 +28,8 @@ GUARD = ROOT / "deploy" / "manifests" / "drill-guard.yaml"
 RUNNER = f"system:serviceaccount:{RUN_NAMESPACE}:{RUN_SERVICE_ACCOUNT}"
 DRILL_NS = {"platform-ops/restore-drill": "true"}
 GROUP_OF = {"Deployment": "apps", "StatefulSet": "apps", "ReplicaSet": "apps",
-            "DaemonSet": "apps", "Job": "batch", "CronJob": "batch", "ConfigMap": "", "Pod": ""}
+            "DaemonSet": "apps", "Job": "batch", "CronJob": "batch", "ConfigMap": "", "Pod": "",
+            "ReplicationController": "", "Widget": "example.com", "Endpoints": ""}
 
 
 def _policy() -> dict[str, Any]:
@@ -56,15 +57,17 @@ def _in_scope(spec: dict[str, Any], kind: str, operation: str, ns_labels: dict[s
     wanted = match.get("namespaceSelector", {}).get("matchLabels", {})
     if any(ns_labels.get(k) != v for k, v in wanted.items()):
         return False
-    resource = kind.lower() + "s"
+    resource = "endpoints" if kind == "Endpoints" else kind.lower() + "s"
     return any(GROUP_OF[kind] in rule["apiGroups"] and resource in rule["resources"]
                and operation in rule["operations"] for rule in match["resourceRules"])
 
 
 def admit(obj: dict[str, Any], user: str = RUNNER, operation: str = "CREATE",
-          ns_labels: dict[str, str] | None = None, dry_run: bool = False) -> list[str]:
-    """The messages the API server would deny the request with ([] when admitted)."""
-    spec = _policy()
+          ns_labels: dict[str, str] | None = None, dry_run: bool = False,
+          policy: dict[str, Any] | None = None) -> list[str]:
+    """The messages the API server would deny the request with ([] when admitted), by the
+    shipped policy or ``policy`` (a ValidatingAdmissionPolicy's spec)."""
+    spec = policy or _policy()
     kind = obj["kind"]
     if not _in_scope(spec, kind, operation, DRILL_NS if ns_labels is None else ns_labels):
         return []
@@ -85,7 +88,8 @@ def workload(kind: str, **spec: Any) -> dict[str, Any]:
             "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": template, **spec}}
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "ReplicaSet"])
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "ReplicaSet",
+                                  "ReplicationController"])
 def test_a_restored_workload_with_replicas_is_denied(kind: str) -> None:
     assert admit(workload(kind, replicas=2)) == [
         "workloads restored by a drill must have 0 replicas"]
@@ -124,3 +128,28 @@ def test_a_pod_is_admitted_only_as_a_dry_run() -> None:
            "spec": {"containers": [{"name": "x", "image": "x:1"}]}}
     assert admit(pod) == ["Pods are never created by a drill, only validated by dry run"]
     assert admit(pod, dry_run=True) == []
+
+
+def test_kinds_include_kinds_adds_are_admitted_only_as_dry_runs() -> None:
+    """The guard of a spec whose resources target adds kinds (include_kinds): their objects are
+    admitted in a drill namespace only as dry runs, matched on group and kind; the built-in
+    workloads' rules are unchanged by it."""
+    from platform_assets.core.rbac import derive_rbac, drill_guard, load_component_manifests
+    from platform_assets.spec.loader import load_spec_text
+
+    example = ROOT / "platform" / "platform.yaml"
+    old = "      include_secrets: false\n"
+    text = example.read_text().replace(old, old + "      include_kinds: [example.com/v1/Widget, "
+                                       "v1/Endpoints]\n")
+    spec = load_spec_text(text, str(example), base_dir=example.parent)
+    plan = derive_rbac(spec, load_component_manifests(spec, example.parent))
+    (policy,) = [o["spec"] for o in drill_guard(plan) if o["kind"] == "ValidatingAdmissionPolicy"]
+    message = ("objects of the kinds include_kinds adds are never created by a drill, only "
+               "validated by dry run")
+    for api, kind in (("example.com/v1", "Widget"), ("v1", "Endpoints")):
+        obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "w", "namespace": "drill-x"}}
+        assert admit(obj, policy=policy) == [message], kind
+        assert admit(obj, policy=policy, dry_run=True) == []
+    assert admit(workload("Deployment", replicas=0), policy=policy) == []
+    assert admit(workload("Deployment", replicas=1), policy=policy) == [
+        "workloads restored by a drill must have 0 replicas"]

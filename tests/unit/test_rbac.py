@@ -393,3 +393,77 @@ def test_an_absent_component_is_granted_only_the_delete_of_what_it_applied() -> 
         ("shop", "secrets", ("api-key",), ("get", "delete"))]
     assert plan.verbs_for("", "configmaps") >= {"list"}
     assert not plan.verbs_for("", "secrets")
+
+
+def drill_verbs(plan: RbacPlan, group: str, resource: str) -> set[str]:
+    return {v for r in plan.drill_rules if r.api_group == group and resource in r.resources
+            for v in r.verbs}
+
+
+def test_every_workload_kind_is_exported_and_drilled_inert(example: RbacPlan) -> None:
+    """The older workload kinds are exported with the rest (a ReplicationController, a bare
+    ReplicaSet or Pod, a PodTemplate), read-only; the drill Role restores the first two and
+    PodTemplates, and may only dry-run Pods (create and patch, which the API server checks for
+    a dry run too); the guard holds ReplicationControllers to 0 replicas as the apps kinds."""
+    for group, resource in (("", "replicationcontrollers"), ("", "podtemplates"), ("", "pods"),
+                            ("apps", "replicasets")):
+        assert example.verbs_for(group, resource, "security") == {"get", "list"}, resource
+    for group, resource in (("", "replicationcontrollers"), ("", "podtemplates"),
+                            ("apps", "replicasets")):
+        assert drill_verbs(example, group, resource) == {
+            "get", "list", "watch", "create", "patch", "update", "delete"}, resource
+    assert drill_verbs(example, "", "pods") == {"create", "patch"}
+    (guard,) = [o for o in to_objects(example) if o["kind"] == "ValidatingAdmissionPolicy"]
+    core = [r for r in guard["spec"]["matchConstraints"]["resourceRules"]
+            if r["apiGroups"] == [""]]
+    assert core == [{"apiGroups": [""], "apiVersions": ["v1"],
+                     "operations": ["CREATE", "UPDATE"],
+                     "resources": ["pods", "replicationcontrollers"]}]
+    assert any("'ReplicationController'" in v["expression"] and "replicas == 0" in
+               v["expression"] for v in guard["spec"]["validations"])
+
+
+def test_a_component_applying_a_bare_pod_gets_the_drill_no_more_than_its_dry_run() -> None:
+    """Every namespaced kind a component applies is exported and restored by drills; a Pod a
+    component applies is still only dry-run by a drill, so the drill Role gains no delete or
+    real create of Pods from it."""
+    spec = load_spec(EXAMPLE)
+    manifests = load_component_manifests(spec, EXAMPLE.parent)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "once", "namespace":
+                                                         "services"}}
+    plan = derive_rbac(spec, {**manifests, "wordpress": [*manifests["wordpress"], pod]})
+    assert drill_verbs(plan, "", "pods") == {"create", "patch"}
+
+
+def _with_included(kinds: str) -> RbacPlan:
+    text = EXAMPLE.read_text()
+    old = "      include_secrets: false\n"
+    assert text.count(old) == 1
+    spec = load_spec_text(text.replace(old, old + f"      include_kinds: {kinds}\n"),
+                          str(EXAMPLE), base_dir=EXAMPLE.parent)
+    return derive_rbac(spec, load_component_manifests(spec, EXAMPLE.parent))
+
+
+def test_include_kinds_are_listed_in_the_namespaces_and_only_dry_run_by_drills() -> None:
+    """A kind include_kinds adds is read (get, list) in each namespace of its target and
+    nowhere else; the drill Role may only dry-run it (create and patch) and the guard admits it
+    only as a dry run; a well-known kind listed there changes nothing."""
+    plan = _with_included("[v1/Endpoints, example.com/v1/Widget, apps/v1/Deployment]")
+    for ns in ("flux-system", "cert-manager", "security", "observability", "services"):
+        assert plan.verbs_for("", "endpoints", ns) == {"get", "list"}, ns
+        assert plan.verbs_for("example.com", "widgets", ns) == {"get", "list"}, ns
+    assert not plan.verbs_for("example.com", "widgets", None)
+    assert not plan.verbs_for("example.com", "widgets", RUN_NAMESPACE)
+    assert drill_verbs(plan, "", "endpoints") == {"create", "patch"}
+    assert drill_verbs(plan, "example.com", "widgets") == {"create", "patch"}
+    assert plan.drill_dry_run == [("", "Endpoints"), ("example.com", "Widget")]
+    assert "delete" in drill_verbs(plan, "apps", "deployments")
+    (guard,) = [o for o in to_objects(plan) if o["kind"] == "ValidatingAdmissionPolicy"]
+    rules = guard["spec"]["matchConstraints"]["resourceRules"]
+    assert {"apiGroups": ["example.com"], "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"], "resources": ["widgets"]} in rules
+    assert {"apiGroups": [""], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+            "resources": ["endpoints"]} in rules
+    (dry,) = [v for v in guard["spec"]["validations"] if "include_kinds" in v["message"]]
+    assert "'/Endpoints', 'example.com/Widget'" in dry["expression"]
+    refuse_escalation(plan)

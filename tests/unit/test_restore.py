@@ -143,3 +143,38 @@ def test_a_drill_only_dry_runs_what_would_run_once_created() -> None:
                                            "metadata": {"name": "p"}, "spec": {}}, "d"))
     for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ConfigMap"):
         assert not validated_by_dry_run({"kind": kind, "metadata": {"name": "a"}})
+
+
+def test_a_replication_controller_comes_back_at_zero_replicas_with_its_selector() -> None:
+    """A ReplicationController runs ``replicas`` pods as a ReplicaSet does (its replicas default
+    to 1 when absent: pkg/apis/core/v1 defaults), so a drill sends 0; its selector, a plain map
+    the server defaulted from the template, is content and goes back unchanged."""
+    exported = {"apiVersion": "v1", "kind": "ReplicationController",
+                "metadata": {"name": "legacy", "namespace": "shop", "uid": "u1",
+                             "resourceVersion": "9", "generation": 2,
+                             "labels": {"app": "legacy"}},
+                "spec": {"replicas": 3, "selector": {"app": "legacy"},
+                         "template": {"metadata": {"labels": {"app": "legacy"}},
+                                      "spec": {"containers": [{"name": "c", "image": "x"}]}}},
+                "status": {"replicas": 3, "readyReplicas": 3}}
+    body = for_drill(exported, "drill-legacy")
+    assert body["spec"]["replicas"] == 0
+    assert body["spec"]["selector"] == {"app": "legacy"}
+    assert body["metadata"] == {"name": "legacy", "namespace": "drill-legacy",
+                                "labels": {"app": "legacy"}}
+    assert "status" not in body and not validated_by_dry_run(body)
+    no_count = {**exported, "spec": {k: v for k, v in exported["spec"].items()
+                                     if k != "replicas"}}
+    assert for_drill(no_count, "d")["spec"]["replicas"] == 0
+
+
+def test_kinds_include_kinds_adds_are_only_dry_run() -> None:
+    """What a target's include_kinds adds is validated by dry run, matched on group and kind
+    (the version is the preferred one discovery gave); the same kind name in another group is
+    not."""
+    added = frozenset({("example.com", "Widget"), ("", "Endpoints")})
+    assert validated_by_dry_run({"apiVersion": "example.com/v1beta1", "kind": "Widget"}, added)
+    assert validated_by_dry_run({"apiVersion": "v1", "kind": "Endpoints"}, added)
+    assert not validated_by_dry_run({"apiVersion": "other.io/v1", "kind": "Widget"}, added)
+    assert not validated_by_dry_run({"apiVersion": "v1", "kind": "ReplicationController"},
+                                    added)

@@ -328,3 +328,55 @@ def test_what_acts_on_an_absent_component_is_an_error_at_its_line() -> None:
     rule = next(p for p in refs if p.path.startswith("remediation"))
     assert rule.line is not None
     assert text.splitlines()[rule.line - 1].strip() == "component: wordpress"
+
+
+def _included(kinds: str, old: str = "      include_secrets: false\n") -> str:
+    return _replace(old, old + f"      include_kinds: {kinds}\n")
+
+
+def test_include_kinds_are_checked_with_file_line_and_field() -> None:
+    """A resources target's include_kinds: apiVersion/Kind each, namespaced, once; never
+    Secrets (include_secrets says that), RBAC or Events; on no other target."""
+    spec = load_spec_text(_included("[v1/ReplicationController, example.com/v1beta1/Widget]"),
+                          "platform.yaml")
+    (target,) = [t for t in spec.backups.targets if t.include_kinds] if spec.backups else []
+    assert target.include_kinds == ["v1/ReplicationController", "example.com/v1beta1/Widget"]
+    text = _included("[v1/Secret, Endpoints, rbac.authorization.k8s.io/v1/RoleBinding, "
+                     "v1/Event, apps/V1/Deployment]")
+    line = _line_of(text, "include_kinds:")
+    found = {(p.path, p.line): p.message for p in _bad(text).problems}
+    path = "backups.targets[7].include_kinds"
+    assert set(found) == {(f"{path}[{i}]", line) for i in (0, 1, 2, 3, 4)}
+    assert "set include_secrets: true" in found[(f"{path}[0]", line)]
+    assert "'Endpoints' is not apiVersion/Kind: expected e.g. v1/Endpoints" in \
+        found[(f"{path}[1]", line)]
+    assert "RBAC kinds are not for include_kinds" in found[(f"{path}[2]", line)]
+    assert "Events are never exported" in found[(f"{path}[3]", line)]
+    assert "is not apiVersion/Kind" in found[(f"{path}[4]", line)]
+    text = _included("[v1/Endpoints, v1/Namespace, v1/Endpoints]")
+    found = {p.path: p.message for p in _bad(text).problems}
+    assert found == {
+        f"{path}[1]": "v1/Namespace is cluster-scoped: a resources backup exports the objects "
+                      "of namespaces",
+        f"{path}[2]": "v1/Endpoints is listed twice"}
+    text = _included("[v1/Endpoints]", "      databases: [wordpress]\n")
+    (p,) = _bad(text).problems
+    assert (p.path, p.line) == ("backups.targets[6].include_kinds",
+                                _line_of(text, "include_kinds:"))
+    assert p.message == ("include_kinds is for resources targets: a database target exports "
+                         "no namespace")
+
+
+def test_a_velero_target_takes_no_include_kinds() -> None:
+    velero = DEFAULT_SPEC.parent.parent / "examples" / "velero" / "platform.yaml"
+    old = "      method: velero\n"
+    text = velero.read_text()
+    assert text.count(old) == 1
+    text = text.replace(old, old + "      include_kinds: [v1/Endpoints]\n")
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, "velero.yaml", base_dir=velero.parent)
+    (p,) = info.value.problems
+    assert (p.path, p.line) == ("backups.targets[0].include_kinds",
+                                _line_of(text, "include_kinds:"))
+    assert p.message == ("include_kinds is for resources targets: Velero backs up every kind "
+                         "of the namespaces itself")
