@@ -17,6 +17,7 @@ from platform_assets.backup_assets import build_backup_assets
 from platform_assets.backups.streams import Encoding, decode, gzip_blocks, parse_key
 from platform_assets.core.backup_manifest import Manifest, manifest_key, snapshot_name
 from platform_assets.core.graph import backup_copy_key, backup_key, build_graph
+from platform_assets.names import drill_namespace
 from platform_assets.spec import load_spec
 from resources.database import DatabaseDumpResource, DumpFailed
 from resources.ionos import IonosCloudResource
@@ -67,7 +68,8 @@ backups:
   encryption: {{key_env: BK_TEST_KEY}}
   targets:
     - {{name: db, kind: database, databases: [{database}]}}
-    - {{name: res, kind: resources, namespaces: [{namespace}], include_secrets: {secrets}}}
+    - {{name: res, kind: resources, namespaces: [{namespace}], include_secrets: {secrets},
+        include_kinds: {include_kinds}}}
     - {{name: vol, kind: volume, protects: app, namespace: {namespace}, pvc: data}}
     - {{name: csi, kind: volume, protects: app, namespace: {namespace}, pvc: data,
         method: csi-snapshot}}
@@ -78,17 +80,18 @@ class World:
     """One test's spec, buckets, database, namespace and resources."""
 
     def __init__(self, env: dict[str, str], tmp: Path, secrets: bool = False,
-                 create_buckets: bool = True):
+                 create_buckets: bool = True, include_kinds: str = "[]"):
         tag = uuid.uuid4().hex[:8]
         self.env = env
         self.bucket, self.dr_bucket = f"bk-{tag}", f"bk-dr-{tag}"
         self.database, self.namespace = f"bk_{tag}", f"bk-{tag}"
         self.cluster = f"bk-db-{tag}"
         (tmp / "manifests").mkdir(exist_ok=True)
-        path = tmp / "platform.yaml"
+        self.path = path = tmp / "platform.yaml"
         path.write_text(SPEC.format(bucket=self.bucket, dr_bucket=self.dr_bucket,
                                     database=self.database, namespace=self.namespace,
-                                    cluster=self.cluster, secrets=str(secrets).lower()))
+                                    cluster=self.cluster, secrets=str(secrets).lower(),
+                                    include_kinds=include_kinds))
         self.spec = load_spec(path)
         os.environ["BK_TEST_KEY"] = KEY
         # One instance for the World's runs: the drills read what the backup runs recorded.
@@ -554,6 +557,111 @@ def test_resources_export_and_restore_drill(sandbox_env: dict[str, str], tmp_pat
     assert scratch and all(w.kube.get("v1", "Pod", "runner", s) is None for s in scratch)
 
 
+class _Recording:
+    """The drill's cluster (our BackupCluster port) passing every call to the run account's
+    client, recording what the drill applies and whether as a dry run."""
+
+    def __init__(self, kube: KubernetesResource):
+        self.kube = kube
+        self.applied: list[tuple[dict[str, Any], bool]] = []
+
+    def apply(self, obj: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        self.applied.append((obj, dry_run))
+        return dict(self.kube.apply(obj, dry_run=dry_run))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kube, name)
+
+
+def _legacy_namespace(w: World) -> None:
+    """A namespace of the older workload kinds: a ReplicationController whose pods its
+    controller creates, a PodTemplate, and a selectorless Service with hand-made Endpoints
+    (what include_kinds adds)."""
+    ns = w.namespace
+    w.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    template = {"metadata": {"labels": {"app": "legacy"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}
+    # No selector and no labels: the server defaults both from the template's labels.
+    w.kube.apply({"apiVersion": "v1", "kind": "ReplicationController",
+                  "metadata": {"name": "legacy", "namespace": ns},
+                  "spec": {"replicas": 2, "template": template}})
+    w.kube.apply({"apiVersion": "v1", "kind": "PodTemplate",
+                  "metadata": {"name": "legacy-tpl", "namespace": ns}, "template": template})
+    w.kube.apply({"apiVersion": "v1", "kind": "Service",
+                  "metadata": {"name": "legacy-db", "namespace": ns},
+                  "spec": {"ports": [{"port": 3306}]}})
+    w.kube.apply({"apiVersion": "v1", "kind": "Endpoints",
+                  "metadata": {"name": "legacy-db", "namespace": ns},
+                  "subsets": [{"addresses": [{"ip": "10.7.222.10"}],
+                               "ports": [{"port": 3306}]}]})
+    deadline = time.monotonic() + 20
+    while len(w.kube.list("v1", "Pod", ns)) < 2:
+        assert time.monotonic() < deadline, "the ReplicationController made no pods"
+        time.sleep(0.2)
+
+
+def test_a_replication_controller_is_backed_up_and_drilled_inert_by_the_run_account(
+        sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """As the run account with only the RBAC and drill guard derived from the spec: the export
+    lists the ReplicationController, its pods and the PodTemplate, and the Endpoints the
+    target's include_kinds adds; the drill restores the ReplicationController with 0 replicas
+    (the guard denies any other count), leaves its pods to it, restores the PodTemplate and
+    only dry-runs the Endpoints; kinds the account may not list are named in the metadata."""
+    from platform_assets.backups.bucket import where_of
+    from platform_assets.backups.drills import drill_resources
+    from platform_assets.core.backup_manifest import BackupRecord
+    from platform_assets.core.rbac import drill_dry_run_kinds, render_rbac
+    from tests.integration.run_account import install, runner_resource
+
+    w = World(sandbox_env, tmp_path, include_kinds="[v1/Endpoints]")
+    _legacy_namespace(w)
+    install(w.kube, render_rbac(w.path))
+    runner = runner_resource(sandbox_env["KUBECONFIG"], tmp_path / "runner")
+    result = w.run([backup_key("res")], kubernetes=runner)
+    assert result.success, failure_message(result)
+    meta = materialization(result, backup_key("res"))
+    m = w.manifest("res")
+    assert m is not None
+    (obj,) = m.objects
+    raw = b"".join(w.store.open_stream(w.bucket, obj.key))
+    docs = [d for d in yaml_docs(obj, raw) if d]
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds.count("Pod") == 2 and {"ReplicationController", "PodTemplate", "Endpoints",
+                                         "Service"} <= set(kinds), kinds
+    rc = next(d for d in docs if d["kind"] == "ReplicationController")
+    assert rc["spec"]["replicas"] == 2 and rc["spec"]["selector"] == {"app": "legacy"}
+    assert "v1/ReplicationController" not in obj.details["not_exported_kinds"]
+    assert "discovery.k8s.io/v1/EndpointSlice" in meta["not_exported_kinds"]
+    assert meta["include_kinds_not_served"] == "none"
+    drill = check_results(result, backup_key("res"))["restore_drill"]
+    assert drill.passed, drill.metadata.get("problems")
+    assert "Endpoints/legacy-db validated by dry run, not restored" in \
+        drill.metadata["not_restored"].value
+
+    recording = _Recording(runner)
+    out = drill_resources(m, where_of(w.spec), w.store, recording, BackupRecord.of(m),
+                          parse_key(KEY, "k"), drill_dry_run_kinds(w.spec))
+    assert out.problems == []
+    sent = {(b["kind"], b["metadata"]["name"]): (b, dry) for b, dry in recording.applied}
+    body, dry = sent[("ReplicationController", "legacy")]
+    assert body["spec"]["replicas"] == 0 and not dry
+    assert not sent[("PodTemplate", "legacy-tpl")][1] and sent[("Endpoints", "legacy-db")][1]
+    assert not [k for k in sent if k[0] == "Pod"]  # the controller's, left to it
+    scratch = drill_namespace("res")
+    assert w.kube.list("v1", "Pod", scratch) == []
+    assert w.kube.get("v1", "ReplicationController", "legacy", scratch) is None
+    held = {**body, "spec": {**body["spec"], "replicas": 1}}
+    with pytest.raises(Exception, match="workloads restored by a drill must have 0 replicas"):
+        runner.apply(held)
+
+
+def yaml_docs(obj: Any, raw: bytes) -> list[dict[str, Any]]:
+    import yaml
+
+    return list(yaml.safe_load_all(b"".join(decode(
+        iter([raw]), Encoding.of_entry(obj.details, obj.content_type), parse_key(KEY, "k")))))
+
+
 def test_volume_snapshot_is_idempotent_and_a_gone_volume_fails(world: World) -> None:
     import ionoscloud
 
@@ -698,7 +806,6 @@ def test_drill_uses_its_deploy_time_namespace_and_never_restores_secrets(
     access in it. Now it restores into the target's deploy-time namespace (PodSecurity
     restricted, created as ``python -m platform_assets rbac`` renders it where missing), keeps
     that namespace, and skips Secrets."""
-    from platform_assets.names import drill_namespace
 
     w = World(sandbox_env, tmp_path, secrets=True)
     make_pvc(w)

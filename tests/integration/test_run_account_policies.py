@@ -74,7 +74,8 @@ def denial(call: Any) -> str:
 
 
 def workload(kind: str, name: str, **spec: Any) -> dict[str, Any]:
-    group = "batch/v1" if kind in ("Job", "CronJob") else "apps/v1"
+    group = {"Job": "batch/v1", "CronJob": "batch/v1", "ReplicationController": "v1"}.get(
+        kind, "apps/v1")
     pod = {"metadata": {"labels": {"app": name}},
            "spec": {"restartPolicy": "Never" if group == "batch/v1" else "Always",
                     "containers": [{"name": "app", "image": "registry.example/app:1"}]}}
@@ -82,6 +83,8 @@ def workload(kind: str, name: str, **spec: Any) -> dict[str, Any]:
         body = {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": pod}}}
     elif kind == "Job":
         body = {"template": pod}
+    elif kind == "ReplicationController":
+        body = {"selector": {"app": name}, "template": pod}  # a plain map, not a LabelSelector
     else:
         body = {"selector": {"matchLabels": {"app": name}}, "template": pod}
     return {"apiVersion": group, "kind": kind,
@@ -103,6 +106,11 @@ def test_a_restore_that_would_start_a_production_copy_is_denied(cluster: Cluster
     """The run account cannot create running copies in a drill namespace: each workload kind
     is denied with its validation's message; the admin's identical request is admitted."""
     cases = [(workload("Deployment", "shop", replicas=2),
+              "workloads restored by a drill must have 0 replicas"),
+             (workload("ReplicationController", "legacy", replicas=2),
+              "workloads restored by a drill must have 0 replicas"),
+             # No replicas given: the server defaults them to 1 before admission sees it.
+             (workload("ReplicationController", "legacy-default"),
               "workloads restored by a drill must have 0 replicas"),
              (workload("Job", "migrate"),
               "Jobs and CronJobs restored by a drill must be suspended"),
@@ -141,9 +149,12 @@ def test_the_product_drill_restore_passes_the_policy(cluster: Cluster) -> None:
     cluster.admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
     running = [workload(k, f"prod-{k.lower()}", **extra) for k, extra in (
         ("Deployment", {"replicas": 3}), ("StatefulSet", {"replicas": 2, "serviceName": "x"}),
-        ("DaemonSet", {}), ("CronJob", {}), ("Job", {}))]
-    # No ReplicaSet: the run account's export never lists one (not among the derived export
-    # kinds; its Deployment recreates it), and the drill Role may not create one.
+        ("DaemonSet", {}), ("CronJob", {}), ("Job", {}),
+        # The older workload kinds the export lists too; a bare ReplicaSet (one a Deployment
+        # owns is left to it), a ReplicationController.
+        ("ReplicaSet", {"replicas": 2}), ("ReplicationController", {"replicas": 3}))]
+    running.append({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "tpl"},
+                    "template": running[0]["spec"]["template"]})
     running.append({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "settings"}, "data": {"a": "1"}})
     # A bare Pod (no owner), restricted-profile as the drill namespace enforces: only dry-run.
