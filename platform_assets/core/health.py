@@ -1,12 +1,15 @@
 """Readiness of Kubernetes objects by kind. Pure.
 
 Deployments, StatefulSets and DaemonSets are rolled out as ``kubectl rollout status`` decides,
-PVCs bound, and any object with a ``Ready`` condition has it ``True`` for its current
-generation. Other kinds are healthy once they exist.
+PersistentVolumeClaims bound, or waiting only for their first consumer (``claim_health``), and
+any object with a ``Ready`` condition has it ``True`` for its current generation. Other kinds
+are healthy once they exist. Some failures are for good (``failed_for_good``): waiting cannot
+help.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 HEALTH_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "PersistentVolumeClaim"})
@@ -124,9 +127,113 @@ def _daemonset(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]
     return True, ""
 
 
-def _pvc(obj: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> Health:
-    phase = status.get("phase") or "Pending"
-    return (phase == "Bound"), ("" if phase == "Bound" else f"phase {phase}")
+# PersistentVolumeClaims, as kubernetes/kubernetes' PV controller
+# (pkg/controller/volume/persistentvolume/pv_controller.go) and the scheduler's VolumeBinding
+# plugin (pkg/scheduler/framework/plugins/volumebinding) move them. A claim of a class that
+# binds WaitForFirstConsumer stays Pending, with a WaitForFirstConsumer event "waiting for first
+# consumer to be created before binding", until the scheduler places a Pod that uses it and
+# writes the node on the claim (SELECTED_NODE); only then does the PV controller name the
+# provisioner (STORAGE_PROVISIONER, setClaimProvisioner) and the volume get made. Waiting for
+# that Pod is not the claim's business: the workload that mounts it has a health of its own,
+# and may be a CronJob, scaled to 0, or another component's (Argo CD reached the same answer,
+# argoproj/argo-cd #29201).
+WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"  # volumebinding: AnnSelectedNode
+STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"  # AnnStorageProvisioner
+FIRST_CONSUMER = "waiting for its first consumer"
+
+
+@dataclass(frozen=True)
+class ClaimClass:
+    """A Pending claim's StorageClass as the caller read it from the API server."""
+
+    name: str
+    binding_mode: str | None  # its volumeBindingMode; None: no StorageClass of that name
+
+
+def claim_class_name(claim: dict[str, Any]) -> str:
+    """The StorageClass a claim names, "" for none. The API server's DefaultStorageClass
+    admission plugin writes the default class's name on a claim created without one, so a
+    claim read back without a class was created while no class was the default."""
+    return str((claim.get("spec") or {}).get("storageClassName") or "")
+
+
+def needs_class(claim: dict[str, Any] | None) -> str:
+    """The StorageClass whose binding mode decides ``claim_health`` for this claim, "" when
+    none does (it is Bound or Lost, names no class, or waits for a PersistentVolume it names),
+    so the caller reads no class for it."""
+    if not claim or claim.get("kind") != "PersistentVolumeClaim":
+        return ""
+    if (claim.get("status") or {}).get("phase") in ("Bound", "Lost"):
+        return ""
+    if (claim.get("spec") or {}).get("volumeName"):
+        return ""
+    return claim_class_name(claim)
+
+
+def claim_lost(obj: dict[str, Any] | None) -> str | None:
+    """Why a claim is lost for good: phase Lost, which the PV controller sets when its bound
+    volume is gone or bound to another claim (syncBoundClaim: ClaimLost, ClaimMisbound) and
+    never leaves by itself. None otherwise."""
+    if not obj or obj.get("kind") != "PersistentVolumeClaim":
+        return None
+    if (obj.get("status") or {}).get("phase") != "Lost":
+        return None
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    volume = spec.get("volumeName")
+    was = f"PersistentVolume {volume}" if volume else "PersistentVolume"
+    return (f"claim {meta.get('name', '')!r} is Lost: its {was} is gone or bound to another "
+            "claim and the data on it is lost; restore it from a backup, or delete the claim "
+            "so the next reconcile creates it anew")
+
+
+def failed_for_good(obj: dict[str, Any] | None) -> str | None:
+    """Why the object has failed in a way no wait mends (a rollout past its progress
+    deadline, a lost claim), else None."""
+    return rollout_failed(obj) or claim_lost(obj)
+
+
+def _pending_claim(claim: dict[str, Any], cls: ClaimClass | None) -> Health:
+    name = claim_class_name(claim)
+    volume = (claim.get("spec") or {}).get("volumeName")
+    if volume:
+        return False, f"Pending: waiting to bind PersistentVolume {volume}, which it names"
+    if not name:
+        return False, ("Pending: no StorageClass (none was the default when it was created), so "
+                       "only a PersistentVolume made for it binds it: create one, or name a "
+                       "class in spec.storageClassName")
+    if cls is None or cls.name != name:
+        return False, f"Pending (StorageClass {name} not read)"
+    if cls.binding_mode is None:
+        return False, (f"Pending: its StorageClass {name} does not exist, so nothing provisions "
+                       "a volume for it: create the class, or name an existing one")
+    ann = (claim.get("metadata") or {}).get("annotations") or {}
+    node = ann.get(SELECTED_NODE)
+    if cls.binding_mode == WAIT_FOR_FIRST_CONSUMER and not node:
+        return True, (f"{FIRST_CONSUMER}: StorageClass {name} binds WaitForFirstConsumer and no "
+                      "Pod that uses the claim is scheduled yet")
+    by = ann.get(STORAGE_PROVISIONER)
+    return False, ("Pending: its volume is being provisioned" + (f" by {by}" if by else "")
+                   + (f" for node {node}" if node else "")
+                   + f" (StorageClass {name}, {cls.binding_mode})")
+
+
+def claim_health(claim: dict[str, Any], cls: ClaimClass | None) -> Health:
+    """(healthy, why) of a PersistentVolumeClaim. Bound is healthy; Lost is not, for good
+    (``claim_lost``). A Pending claim of a class that binds WaitForFirstConsumer, which no
+    scheduled Pod has chosen a node for yet, is healthy with the note ``FIRST_CONSUMER``; one
+    with a node chosen, or of an Immediate class, is being provisioned: not healthy yet; one of
+    a class that does not exist, or of none, waits for something that may never come and says
+    what. ``cls``: the class ``needs_class`` names, as read (None: not read)."""
+    phase = (claim.get("status") or {}).get("phase") or "Pending"
+    if phase == "Bound":
+        return True, ""
+    lost = claim_lost(claim)
+    if lost:
+        return False, lost
+    if phase != "Pending":
+        return False, f"phase {phase}"
+    return _pending_claim(claim, cls)
 
 
 def _ready(obj: dict[str, Any], cond: dict[str, Any] | None, status: dict[str, Any]) -> Health:
@@ -142,16 +249,19 @@ def _ready(obj: dict[str, Any], cond: dict[str, Any] | None, status: dict[str, A
     return True, ""
 
 
-BY_KIND = {"Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset,
-           "PersistentVolumeClaim": _pvc}
+BY_KIND = {"Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset}
 
 
-def health(obj: dict[str, Any] | None) -> Health:
-    """(healthy, why not) for one object."""
+def health(obj: dict[str, Any] | None, claim_class: ClaimClass | None = None) -> Health:
+    """(healthy, why not) for one object; healthy with a note in ``why`` where the object is
+    fine but not done (a claim waiting for its first consumer). ``claim_class``: a Pending
+    claim's StorageClass as the caller read it (``claim_health``)."""
     if obj is None:
         return False, "does not exist"
     kind = str(obj.get("kind"))
     status = obj.get("status") or {}
+    if kind == "PersistentVolumeClaim":
+        return claim_health(obj, claim_class)
     if kind in BY_KIND:
         return BY_KIND[kind](obj, obj.get("spec") or {}, status)
     cond = _ready_condition(obj)

@@ -7,7 +7,8 @@ backup targets (PVCs and PVs for volume snapshots, read-only export of the liste
 scratch namespace for restore drills), the cert-manager Certificates and their TLS Secrets (by
 name), the Secrets components apply or wire infrastructure outputs into (by name: the
 reconcile reads Secrets one GET each, never a list, so only their create is unnamed), and the
-few writes the remediation rules need (restart a rollout, expand a PVC). On top
+few writes the remediation rules need (restart a rollout, expand a PVC), and the StorageClasses
+of the claims whose health a component waits for. On top
 comes what ``k8s_job_executor`` needs in the job namespace (Jobs, Pods and their logs).
 
 The account cannot widen its own power: no rule uses ``*``, ``bind``, ``escalate`` or
@@ -351,7 +352,36 @@ def _components(c: _Collector, spec: PlatformSpec,
                 c.add(scope, api, check.kind, ("get",), names=[check.name])
             else:
                 c.add(scope, api, check.kind, READ)
+        _claim_classes(c, comp, manifests.get(comp.name, []))
     return objects_by_kind
+
+
+def _claim_classes(c: _Collector, comp: Component,
+                   objects: Iterable[Mapping[str, Any]]) -> None:
+    """``get`` of the StorageClasses of the claims whose health the component waits for (every
+    claim it applies, or those its ``health`` names): a Pending claim's health depends on its
+    class's binding mode (``core.health.claim_health``). By name where every such claim names
+    its class; unnamed where one takes the cluster's default class (its name is the cluster's,
+    written by the DefaultStorageClass admission plugin) or is not applied by the component."""
+    claims = {(str(o["metadata"].get("namespace") or comp.namespace), str(o["metadata"]["name"])):
+              o for o in objects if o["kind"] == "PersistentVolumeClaim"}
+    if comp.health:
+        waited = [claims.get((h.namespace or comp.namespace, h.name)) for h in comp.health
+                  if h.kind == "PersistentVolumeClaim"]
+    else:
+        waited = list(claims.values())
+    if not waited:
+        return
+    names = set()
+    for claim in waited:
+        cls = None if claim is None else (claim.get("spec") or {}).get("storageClassName")
+        if cls is None:  # the cluster's default class, or a claim not applied here
+            c.add(None, "storage.k8s.io/v1", "StorageClass", ("get",))
+            return
+        names.add(str(cls))
+    names.discard("")  # no class: nothing to read
+    if names:
+        c.add(None, "storage.k8s.io/v1", "StorageClass", ("get",), names=sorted(names))
 
 
 def _input_secrets(c: _Collector, comp: Component, verbs: tuple[str, ...]) -> None:

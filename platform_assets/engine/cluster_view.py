@@ -24,6 +24,9 @@ from ``Engine.expect``), the view GETs every Secret their inventories list as so
 ConfigMaps are listed, ``GET_THREADS`` at a time on one pool, and a component waits only for
 its own (or GETs one no inventory lists yet on the same pool). At a real server's latency each
 component would otherwise wait a round trip of its own for them.
+
+The StorageClass of a Pending claim whose health is waited for is read the same way, by name
+(``storage_class``): one GET per class per run, cached with the others.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from platform_assets.names import FIELD_MANAGER, LABEL_COMPONENT, LABEL_MANAGED_
 
 MANAGED = f"{LABEL_MANAGED_BY}={FIELD_MANAGER}"
 NAMESPACES = "namespaces"  # the key of the list of every namespace
+STORAGE_CLASS_API = "storage.k8s.io/v1"
 
 
 def _forbidden(exc: ReconcileError) -> bool:
@@ -277,6 +281,22 @@ class ClusterView:
                 return _REFUSED
             raise
 
+    def storage_class(self, name: str) -> Json | None:
+        """The StorageClass ``name`` (None: there is none), one GET per run however many claims
+        name it: the health of a Pending claim depends on its class's binding mode.
+
+        Raises:
+            ReconcileError: the run may not read it (403), naming what grants it.
+        """
+        oid: ObjId = (STORAGE_CLASS_API, "StorageClass", "", name)
+        found = self._fetch([oid])[oid].result()
+        if found is _REFUSED:
+            raise ReconcileError(
+                f"the run may not GET StorageClass {name} (403), which tells whether a Pending "
+                "claim waits for its first consumer: its RBAC is older than the spec; apply "
+                "`python -m platform_assets rbac` for this spec")
+        return found
+
     def namespace_exists(self, name: str) -> bool:
         """Whether a namespace exists (every namespace listed once)."""
         found = self._once(NAMESPACES, partial(self._list, "v1", "Namespace", None, ""))
@@ -292,7 +312,7 @@ class ClusterView:
         """Our apply of ``obj`` (as the server answered it): later reads see it."""
         oid = desired.obj_id(obj)
         with self._lock:
-            if oid[1] in READ_BY_NAME_KINDS:
+            if oid[1] in READ_BY_NAME_KINDS or oid in self._named:  # a StorageClass read
                 self._named[oid] = _done(obj)
             for key in self._keys(oid):
                 found = self._lists.get(key)
@@ -301,7 +321,7 @@ class ClusterView:
 
     def deleted(self, oid: ObjId) -> None:
         with self._lock:
-            if oid[1] in READ_BY_NAME_KINDS:
+            if oid[1] in READ_BY_NAME_KINDS or oid in self._named:
                 self._named[oid] = _done(None)
             for key in self._keys(oid):
                 for bucket in (self._lists.get(key) or {}).values():

@@ -9,7 +9,8 @@ list, or of the first object of a kind and namespace it does not name, the inven
 first: ``ComponentPlan.write_ahead``; the inventories a namespace move left behind, found from
 the last materialization's metadata, after it: ``ComponentPlan.retired``); verify waits for the
 health targets with the injected clock and sleeper (the first look uses what observe and apply
-returned).
+returned; a Pending claim's StorageClass is read once per run, ``ClusterView.storage_class``),
+and reports what is healthy but not done (a claim waiting for its first consumer) as plan notes.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ from platform_assets.core.component_plan import (
 )
 from platform_assets.core.graph import Node
 from platform_assets.core.health import (
+    ClaimClass,
     argocd_health,
+    failed_for_good,
     has_health,
     health,
+    needs_class,
     reconcile_handled,
-    rollout_failed,
 )
 from platform_assets.core.manifest_policy import manifest_problems, object_problem
 from platform_assets.core.manifests import ManifestError, load_directory
@@ -63,6 +66,9 @@ from platform_assets.engine.handler import (
 from platform_assets.engine.outputs import input_objects
 from platform_assets.names import FIELD_MANAGER
 from platform_assets.spec.models import Component
+
+# What ``failed_for_good`` found, by kind, for the reconcile's error.
+FAILED = {"Deployment": "a rollout failed", "PersistentVolumeClaim": "a claim was lost"}
 
 # Where a health check's kind is not among the component's objects.
 HEALTH_API_VERSIONS = {
@@ -142,6 +148,7 @@ class ComponentState:
     notes: list[str] = field(default_factory=list)
     result: ComponentPlan | None = None
     requested_at: str | None = None  # when we asked Flux to reconcile, or Argo CD to sync
+    health_notes: dict[str, str] = field(default_factory=dict)  # healthy, but not done
 
     @property
     def planned(self) -> ComponentPlan:
@@ -335,9 +342,11 @@ class ComponentHandler:
         out.unhealthy = [f"{k}: {status.get(k, 'not observed')}" for k in pending]
         out.healthy = not pending
         if pending and not opts.dry_run:
-            failed = any(rollout_failed(st.observed.get(oid)) for oid in pending.values())
-            when = "a rollout failed" if failed else f"not healthy after {comp.health_timeout}"
+            failed = sorted({FAILED.get(oid[1], f"a {oid[1]} failed") for oid in pending.values()
+                             if failed_for_good(st.observed.get(oid))})
+            when = " and ".join(failed) or f"not healthy after {comp.health_timeout}"
             raise ReconcileError(f"component {comp.name}: {when}: " + "; ".join(out.unhealthy))
+        out.plan.notes.extend(f"{k}: {note}" for k, note in sorted(st.health_notes.items()))
         out.metadata.update({
             "namespace": comp.namespace, "objects": len(objs.objects),
             "inventory": desired.inventory_name(comp.name),
@@ -390,15 +399,19 @@ class ComponentHandler:
                     obj = rt.cluster().get(api, kind, name, ns or None)
                     if obj is not None:
                         st.observed[oid] = obj  # the metadata reports the last look
-                ok, why = _healthy(st, oid, obj)
-                status[key] = "ok" if ok else why
+                ok, why = _healthy(rt, st, oid, obj)
+                status[key] = ("ok" + (f" ({why})" if why else "")) if ok else why
+                st.health_notes.pop(key, None)
                 if ok:
                     pending.pop(key)
-                elif rollout_failed(obj):
+                    if why:
+                        st.health_notes[key] = why
+                elif failed_for_good(obj):
                     failed = True
             first = False
             # A rollout past its progress deadline stays failed (kubectl rollout status exits
-            # with an error): waiting out the health timeout would only hide it.
+            # with an error), a Lost claim stays Lost: waiting out the health timeout would
+            # only hide it.
             if not pending or failed or opts.dry_run or rt.clock() > deadline:
                 return status, pending
             rt.sleep(delay)
@@ -487,10 +500,22 @@ def _apply_object(k8s: ClusterApi, comp: Component, address: str, body: Json) ->
             "change, or delete the object so the next reconcile creates it anew") from exc
 
 
-def _healthy(st: ComponentState, oid: ObjId, obj: dict[str, Any] | None) -> tuple[bool, str]:
+def _claim_class(rt: Runtime, obj: dict[str, Any] | None) -> ClaimClass | None:
+    """The StorageClass a Pending claim's health depends on, read once per run (the API
+    server defaults an unset volumeBindingMode to Immediate); None when none does."""
+    name = needs_class(obj)
+    if not name:
+        return None
+    found = rt.view().storage_class(name)
+    return ClaimClass(name, None if found is None else
+                      str(found.get("volumeBindingMode") or "Immediate"))
+
+
+def _healthy(rt: Runtime, st: ComponentState, oid: ObjId,
+             obj: dict[str, Any] | None) -> tuple[bool, str]:
     if st.objs.argocd is not None and oid == desired.obj_id(st.objs.argocd):
         return argocd_health(obj, st.requested_at)
-    ok, why = health(obj)
+    ok, why = health(obj, _claim_class(rt, obj))
     if ok and st.objs.flux is not None and oid == desired.obj_id(st.objs.flux):
         ok = reconcile_handled(obj, st.requested_at)
         why = why or ("" if ok else "Flux has not handled the reconcile request yet")

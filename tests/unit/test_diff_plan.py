@@ -148,8 +148,8 @@ def test_stamp_hash_tracks_content_only() -> None:
 
 
 def test_health_by_kind() -> None:
-    assert health({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}}) == (
-        False, "phase Pending")
+    assert health({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}})[1] \
+        .startswith("Pending: no StorageClass")
     assert health({"kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}})[0]
     hr: dict[str, Any] = {"kind": "HelmRelease", "metadata": {"generation": 1}, "status": {}}
     assert not health(hr)[0]

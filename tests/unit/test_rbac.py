@@ -467,3 +467,26 @@ def test_include_kinds_are_listed_in_the_namespaces_and_only_dry_run_by_drills()
     (dry,) = [v for v in guard["spec"]["validations"] if "include_kinds" in v["message"]]
     assert "'/Endpoints', 'example.com/Widget'" in dry["expression"]
     refuse_escalation(plan)
+
+
+def test_a_component_waiting_for_a_claim_may_read_its_storage_class(tmp_path: Path) -> None:
+    """A Pending claim's health depends on its class's binding mode: ``get`` on the class by
+    name where the claim names it, unnamed where it takes the cluster's default (whose name
+    the DefaultStorageClass admission plugin writes), nothing without a claim."""
+    from tests.unit.engine_fakes import make_graph
+
+    def grants(cls: str | None) -> tuple[set[str], set[str]]:
+        spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                                "resources": {"requests": {"storage": "1Gi"}}}
+        if cls is not None:
+            spec["storageClassName"] = cls
+        claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": {"name": "data"}, "spec": spec}
+        graph = make_graph(tmp_path / str(cls), [claim] if cls != "none" else [])
+        plan = derive_rbac(graph.spec, load_component_manifests(graph.spec, tmp_path / str(cls)))
+        return (plan.verbs_for("storage.k8s.io", "storageclasses", None, "fast"),
+                plan.verbs_for("storage.k8s.io", "storageclasses", None, "other"))
+
+    assert grants("fast") == ({"get"}, set())
+    assert grants(None) == ({"get"}, {"get"})
+    assert grants("none") == (set(), set())
