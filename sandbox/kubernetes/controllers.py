@@ -346,17 +346,34 @@ class Controllers:
                 self.api.write_object(rt, pvc, new, "persistentvolume-controller")
             elif isinstance(decision, storage.BindTo):
                 self._bind_claim(rt, pvc, decision.pv)
-            elif decision.provisioner not in (CSI_DRIVER, LONGHORN_CSI,
-                                              storage.LOCAL_PATH_PROVISIONER):
-                # external-provisioner's wait (no such driver runs in the sandbox).
-                self._claim_pending(rt, pvc, (
-                    "Normal", "ExternalProvisioning",
-                    "Waiting for a volume to be created either by the external provisioner "
-                    f"'{decision.provisioner}' or manually by the system administrator. If "
-                    "volume creation is delayed, please verify that the provisioner is running "
-                    "and correctly registered."))
             else:
-                self._provision(rt, pvc, size, size_bytes, decision.provisioner)
+                pvc = self._hand_to_provisioner(rt, pvc, decision.provisioner)
+                if decision.provisioner in (CSI_DRIVER, LONGHORN_CSI,
+                                            storage.LOCAL_PATH_PROVISIONER):
+                    self._provision(rt, pvc, size, size_bytes, decision.provisioner)
+                else:  # no such driver runs in the sandbox: the claim waits for it
+                    self._claim_pending(rt, pvc, None)
+
+    def _hand_to_provisioner(self, rt: ResourceType, pvc: dict[str, Any],
+                             provisioner: str) -> dict[str, Any]:
+        """pv_controller provisionClaimOperationExternal: every class's provisioner here is a
+        CSI driver's external-provisioner, which acts only on claims naming it, so the PV
+        controller names it first (setClaimProvisioner: ``volume.kubernetes.io/storage-
+        provisioner`` and the deprecated ``volume.beta.kubernetes.io/storage-provisioner``,
+        written once) and records a Normal ``ExternalProvisioning`` event on each pass."""
+        annotations = (pvc["metadata"].get("annotations") or {})
+        if annotations.get(storage.STORAGE_PROVISIONER) != provisioner:
+            new = clone(pvc)
+            names = new["metadata"].setdefault("annotations", {})
+            for key in (storage.STORAGE_PROVISIONER, storage.BETA_STORAGE_PROVISIONER):
+                names[key] = provisioner
+            pvc = self.api.write_object(rt, pvc, new, "persistentvolume-controller")
+        self.workloads.event(pvc, "Normal", "ExternalProvisioning", (
+            "Waiting for a volume to be created either by the external provisioner "
+            f"'{provisioner}' or manually by the system administrator. If volume creation is "
+            "delayed, please verify that the provisioner is running and correctly registered."),
+            "persistentvolume-controller")
+        return pvc
 
     def _claim_pending(self, rt: ResourceType, pvc: dict[str, Any],
                        event: tuple[str, str, str] | None) -> None:
@@ -388,12 +405,12 @@ class Controllers:
                                                                handle),
                                    "persistentvolume-controller")
         self.api.write_status(pvrt, pv, {"phase": "Bound"}, "persistentvolume-controller")
-        self._bind_claim(rt, pvc, pv_name, driver)
+        self._bind_claim(rt, pvc, pv_name)
 
-    def _bind_claim(self, rt: ResourceType, pvc: dict[str, Any], pv_name: str,
-                    driver: str | None = None) -> None:
+    def _bind_claim(self, rt: ResourceType, pvc: dict[str, Any], pv_name: str) -> None:
         """pv_controller bind(): the PV's claimRef and phase, the claim's volumeName,
-        annotations and status (the PV's capacity)."""
+        annotations (the storage-provisioner ones were written before provisioning,
+        ``_hand_to_provisioner``) and status (the PV's capacity)."""
         pvrt = self._rt("", "persistentvolumes")
         assert pvrt is not None
         meta, spec = pvc["metadata"], pvc.get("spec") or {}
@@ -419,8 +436,6 @@ class Controllers:
             annotations["pv.kubernetes.io/bind-completed"] = "yes"
             if spec.get("volumeName") != pv_name:
                 annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
-            if driver is not None:
-                annotations["volume.kubernetes.io/storage-provisioner"] = driver
             pvc = self.api.write_object(rt, pvc, new, "persistentvolume-controller")
         capacity = ((pv.get("spec") or {}).get("capacity") or {}).get("storage") or \
             ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")

@@ -35,6 +35,10 @@ DefaultStorageClass admission plugin and the PV controller's provisioning decisi
   (RetroactiveDefaultStorageClass, GA in 1.28); else a class provisions (a class that does not
   exist: Warning ``ProvisioningFailed`` with the lister's NotFound message); else (``""`` or
   unset with no default) Normal ``FailedBinding``. The claim stays Pending in every waiting case.
+  Before a volume is provisioned the controller names the class's provisioner on the claim
+  (``volume.kubernetes.io/storage-provisioner`` and its beta twin, setClaimProvisioner) and
+  records Normal ``ExternalProvisioning`` (provisionClaimOperationExternal): with
+  ``WaitForFirstConsumer`` only once the scheduler has written ``selected-node``.
 """
 
 from __future__ import annotations
@@ -63,6 +67,9 @@ DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
 NO_CLASS_MESSAGE = "no persistent volumes available for this claim and no storage class is set"
 CLASSES_GK = ("storage.k8s.io", "storageclasses")
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
+# k8s.io/component-helpers/storage/volume AnnStorageProvisioner, AnnBetaStorageProvisioner.
+STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
+BETA_STORAGE_PROVISIONER = "volume.beta.kubernetes.io/storage-provisioner"
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 
 

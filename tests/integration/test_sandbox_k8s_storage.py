@@ -9,9 +9,11 @@ PV of the claim's class first, ``findBestMatchForClaim``; then the retroactive d
 unset class; then ``provisionClaim``, whose ``findProvisionablePlugin`` fails with the
 StorageClass lister's NotFound as a Warning ``ProvisioningFailed``; with no class, a Normal
 ``FailedBinding`` "no persistent volumes available for this claim and no storage class is
-set"). IONOS's classes: ``kubectl get sc`` on an IONOS Managed Kubernetes cluster lists
-``ionos-enterprise-hdd (default)`` and ``ionos-enterprise-ssd``, provisioner
-``cloud.ionos.com``, reclaim ``Delete``, ``VOLUMEBINDINGMODE WaitForFirstConsumer``,
+set"; before provisioning, setClaimProvisioner writes ``volume.kubernetes.io/storage-provisioner``
+and ``volume.beta.kubernetes.io/storage-provisioner`` and provisionClaimOperationExternal records
+Normal ``ExternalProvisioning``). IONOS's classes: ``kubectl get sc`` on an IONOS Managed
+Kubernetes cluster lists ``ionos-enterprise-hdd (default)`` and ``ionos-enterprise-ssd``,
+provisioner ``cloud.ionos.com``, reclaim ``Delete``, ``VOLUMEBINDINGMODE WaitForFirstConsumer``,
 ``ALLOWVOLUMEEXPANSION true`` and ``kubectl get sc
 ionos-enterprise-hdd -o yaml`` shows ``parameters: {fstype: ext4, type: HDD}`` (a public
 course's slides of a managed cluster; ionos-cloud/ionoscloud-blockstorage-csi-driver
@@ -42,6 +44,14 @@ pytestmark = pytest.mark.integration
 DEFAULT = "storageclass.kubernetes.io/is-default-class"
 SELECTED = "volume.kubernetes.io/selected-node"
 NO_CLASS = "no persistent volumes available for this claim and no storage class is set"
+PROVISIONER = "storage-provisioner"  # volume.kubernetes.io/ and volume.beta.kubernetes.io/
+
+
+def external(provisioner: str) -> str:
+    """pv_controller.go provisionClaimOperationExternal's ExternalProvisioning message."""
+    return (f"Waiting for a volume to be created either by the external provisioner "
+            f"'{provisioner}' or manually by the system administrator. If volume creation is "
+            "delayed, please verify that the provisioner is running and correctly registered.")
 
 
 @pytest.fixture
@@ -115,8 +125,13 @@ def test_a_claim_without_class_gets_the_newest_default(k8s: Cluster) -> None:
     assert (pv.spec.storage_class_name, pv.spec.csi.driver,
             pv.spec.persistent_volume_reclaim_policy) == (
         "ionos-enterprise-hdd", "cloud.ionos.com", "Delete")
-    assert pvc.metadata.annotations["volume.kubernetes.io/storage-provisioner"] == \
-        "cloud.ionos.com"
+    # setClaimProvisioner names the provisioner, GA and beta, before it provisions
+    # (provisionClaimOperationExternal), with a Normal ExternalProvisioning event.
+    assert {k: v for k, v in pvc.metadata.annotations.items() if k.endswith(PROVISIONER)} == {
+        f"volume.kubernetes.io/{PROVISIONER}": "cloud.ionos.com",
+        f"volume.beta.kubernetes.io/{PROVISIONER}": "cloud.ionos.com"}
+    assert ("Normal", "ExternalProvisioning", external("cloud.ionos.com")) in \
+        _events(core, "plain")
 
     hdd = storage.read_storage_class("ionos-enterprise-hdd").metadata.creation_timestamp
     while int(time.time()) <= int(hdd.timestamp()):  # a later second than the hdd class's
@@ -337,6 +352,9 @@ def test_a_wait_for_first_consumer_claim_binds_once_a_pod_using_it_is_scheduled(
     pvc = core.read_namespaced_persistent_volume_claim("lazy", "default")
     assert (pvc.status.phase, pvc.spec.volume_name, core.list_persistent_volume().items) == (
         "Pending", None, [])
+    # No node chosen, so no provisioner named yet (syncUnboundClaim stops before
+    # provisionClaim while IsDelayBindingProvisioning is false).
+    assert not [k for k in pvc.metadata.annotations or {} if k.endswith(PROVISIONER)]
 
     # A Pod that cannot be scheduled is named in the event; the claim stays unprovisioned.
     _use(core, "lazy", "stuck", nodeSelector={"disk": "none"})
@@ -377,6 +395,13 @@ def test_a_wait_for_first_consumer_claim_binds_once_a_pod_using_it_is_scheduled(
         "default").items if e.involved_object.name == pod and e.reason == "FailedScheduling"),
         None), what="FailedScheduling")
     assert "pod has unbound immediate PersistentVolumeClaims" in message
+    # An Immediate class is handed to its provisioner at once, Pod or not; none runs for it.
+    never = core.read_namespaced_persistent_volume_claim("never", "default")
+    assert (never.status.phase, never.metadata.annotations[f"volume.kubernetes.io/{PROVISIONER}"],
+            never.metadata.annotations[f"volume.beta.kubernetes.io/{PROVISIONER}"]) == (
+        "Pending", "example.com/x", "example.com/x")
+    assert _events(core, "never") == [("Normal", "ExternalProvisioning",
+                                       external("example.com/x"))]
 
 
 def _claim_status(core: Any, name: str) -> dict[str, Any]:
@@ -425,7 +450,8 @@ def test_a_grown_claim_is_resized_by_the_external_resizer_then_the_running_pods_
     volume = core.read_namespaced_persistent_volume_claim("data", "default").spec.volume_name
     kubelet = f'MountVolume.NodeExpandVolume succeeded for volume "{volume}" ' + \
         core.read_namespaced_pod(pod, "default").spec.node_name
-    assert sorted(e for e in _events(core, "data") if not e[1].startswith("WaitFor")) == [
+    assert sorted(e for e in _events(core, "data")
+                  if not e[1].startswith("WaitFor") and e[1] != "ExternalProvisioning") == [
         ("Normal", "FileSystemResizeRequired", "Require file system resize of volume on node"),
         ("Normal", "FileSystemResizeSuccessful", kubelet),
         ("Normal", "Resizing", f"External resizer is resizing volume {volume}")]
