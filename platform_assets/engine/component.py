@@ -382,10 +382,12 @@ class ComponentHandler:
     def _wait_healthy(rt: Runtime, st: ComponentState, targets: dict[str, ObjId],
                       opts: Options) -> tuple[dict[str, str], dict[str, ObjId]]:
         """Poll the targets (the first pass from what observe and apply returned) until all
-        are healthy, one's rollout has failed, the health timeout passes, or once in a dry
-        run."""
+        are healthy, one has failed for good, the health timeout passes, or once in a dry
+        run. One healthy with a note (a claim waiting for its first consumer) holds nothing
+        back but is looked at again while others are awaited: the Pod of a workload awaited
+        with it may bind it meanwhile, and the report says what the last look found."""
         status: dict[str, str] = {}
-        pending = dict(targets)
+        pending = dict(targets)  # not yet healthy without a note
         if st.no_cluster:
             return status, pending
         deadline = rt.clock() + desired.health_timeout_seconds(st.comp)
@@ -402,18 +404,19 @@ class ComponentHandler:
                 ok, why = _healthy(rt, st, oid, obj)
                 status[key] = ("ok" + (f" ({why})" if why else "")) if ok else why
                 st.health_notes.pop(key, None)
-                if ok:
+                if ok and why:
+                    st.health_notes[key] = why
+                elif ok:
                     pending.pop(key)
-                    if why:
-                        st.health_notes[key] = why
                 elif failed_for_good(obj):
                     failed = True
             first = False
+            waiting = {k: oid for k, oid in pending.items() if k not in st.health_notes}
             # A rollout past its progress deadline stays failed (kubectl rollout status exits
             # with an error), a Lost claim stays Lost: waiting out the health timeout would
             # only hide it.
-            if not pending or failed or opts.dry_run or rt.clock() > deadline:
-                return status, pending
+            if not waiting or failed or opts.dry_run or rt.clock() > deadline:
+                return status, waiting
             rt.sleep(delay)
             delay = min(delay * 2, 5.0)
 

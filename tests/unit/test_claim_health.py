@@ -166,3 +166,32 @@ def test_a_lost_claim_ends_the_wait_before_the_health_timeout(tmp_path: Path) ->
                                              r"PersistentVolume pvc-1 is gone"):
         world.reconcile(WEB)
     assert world.clock.now < 60  # the health timeout is 1m: it did not wait it out
+
+
+def test_a_noted_claim_is_looked_at_again_while_its_workload_is_awaited(tmp_path: Path) -> None:
+    """The Deployment's Pod is what binds the claim: the note holds nothing back, and the
+    report says what the last look found (Bound: no note)."""
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                     "containers": [{"name": "web", "image": "web:1"}],
+                     "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}}}}
+    world = World(make_graph(tmp_path, [*two_claims()[:1], deployment]), ready=False)
+    world.k8s.objects[("storage.k8s.io/v1", "StorageClass", "", "ionos-enterprise-hdd")] = {
+        "kind": "StorageClass", "metadata": {"name": "ionos-enterprise-hdd"},
+        "volumeBindingMode": "WaitForFirstConsumer"}
+    for node in reconciled_nodes(world.graph)[:-1]:
+        world.reconcile(node.key)
+
+    def schedule(seconds: float) -> None:
+        world.clock.now += seconds
+        pvc = world.k8s.objects[("v1", "PersistentVolumeClaim", "web", "data")]
+        pvc["status"] = {"phase": "Bound"}
+        dep = world.k8s.objects[("apps/v1", "Deployment", "web", "web")]
+        dep["status"] = {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+
+    world.clock.sleep = schedule  # type: ignore[method-assign]
+    out = world.reconcile(WEB)
+    assert out.healthy and out.plan.notes == []
+    assert out.metadata["health"] == "Deployment/web=ok, PersistentVolumeClaim/data=ok"
