@@ -39,7 +39,7 @@ from platform_assets.core.manifests import (
     load_directory,
 )
 from platform_assets.core.remediation import rule_component
-from platform_assets.core.restore import DRILL_NODE_SELECTOR, DRY_RUN_ONLY_KINDS
+from platform_assets.core.restore import DRILL_NODE_SELECTOR, DRY_RUN_ONLY_KINDS, FLUX_GROUPS
 from platform_assets.names import (
     DRILL_ROLE,
     FIELD_MANAGER,
@@ -562,7 +562,7 @@ def _drill_rules(spec: PlatformSpec, kinds: set[tuple[str, str]]) -> list[Rule]:
     for api, kind in sorted(kinds):
         if kind in DRILL_SKIPPED_KINDS:
             continue
-        if kind in DRY_RUN_ONLY_KINDS or (group_of(api), kind) in dry_run:
+        if (group_of(api), kind) in DRY_RUN_ONLY_KINDS | dry_run:
             # Only sent as a dry run (core/restore), which the API server authorizes as the
             # write itself: a server-side apply is a patch, and a create where the object is
             # new. The drill guard admits these only as dry runs.
@@ -686,6 +686,10 @@ def _remediation(c: _Collector, spec: PlatformSpec, namespaces: list[str]) -> No
                 c.add(ns, "v1", "Pod", ("list",))
 
 
+def _cel_list(items: Iterable[str]) -> str:
+    return "[" + ", ".join(f"'{i}'" for i in items) + "]"
+
+
 # Pod Security Admission, ``restricted`` profile, enforced (Kubernetes docs, "Enforce Pod
 # Security Standards with Namespace Labels"): a restored workload that ever ran could not be
 # privileged, mount host paths or run as root.
@@ -710,6 +714,16 @@ _INERT = [
     # Admission runs on dry runs too (``request.dryRun``), which is how a drill proves a Pod.
     ("request.kind.kind != 'Pod' || request.dryRun == true",
      "Pods are never created by a drill, only validated by dry run"),
+    # Flux's controllers (cluster-admin) act wherever the object points; suspended, they do
+    # not act at all (core/restore.FLUX_GROUPS).
+    (f"!(request.kind.group in {_cel_list(FLUX_GROUPS)}) || request.dryRun == true || "
+     "(has(object.spec) && has(object.spec.suspend) && object.spec.suspend == true)",
+     "Flux objects restored by a drill must be suspended (spec.suspend: true)"),
+    (f"!(request.kind.group + '/' + request.kind.kind in "
+     f"{_cel_list(f'{g}/{k}' for g, k in sorted(DRY_RUN_ONLY_KINDS) if g)}) || "
+     "request.dryRun == true",
+     "Certificates, Issuers, ExternalSecrets and SecretStores are never created by a drill, "
+     "only validated by dry run (their controllers act outside the namespace)"),
 ]
 
 
@@ -742,17 +756,21 @@ def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
 
 
 def _inert_rules(plan: RbacPlan) -> list[dict[str, Any]]:
-    """The guard's resource rules: the built-in workloads and Pods, and the kinds of
-    ``include_kinds`` drills only dry-run (any version: the rule is about the kind)."""
+    """The guard's resource rules: the built-in workloads and Pods, Flux's kinds, and the kinds
+    drills only dry-run (``DRY_RUN_ONLY_KINDS``, ``include_kinds``'; any version: the rule is
+    about the kind)."""
     rules: list[dict[str, Any]] = [
         {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
          "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"]},
         {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
          "resources": ["jobs", "cronjobs"]},
         {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["pods", "replicationcontrollers"]}]
+         "resources": ["pods", "replicationcontrollers"]},
+        # Every kind of Flux's groups ("*" is every resource, not subresources).
+        {"apiGroups": list(FLUX_GROUPS), "apiVersions": ["*"],
+         "operations": ["CREATE", "UPDATE"], "resources": ["*"]}]
     by_group: dict[str, list[str]] = defaultdict(list)
-    for group, kind in plan.drill_dry_run:
+    for group, kind in {*plan.drill_dry_run, *(k for k in DRY_RUN_ONLY_KINDS if k[0])}:
         by_group[group].append(plural_of(kind))
     rules += [{"apiGroups": [g], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
                "resources": sorted(plurals)} for g, plurals in sorted(by_group.items())]

@@ -84,6 +84,34 @@ _SERVER_ASSIGNED: Mapping[str, Callable[[Obj], None]] = {
 SCALED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController")
 
 
+# Flux's API groups. Flux's controllers run with cluster-admin and act wherever an object
+# points (a HelmRelease's ``targetNamespace``, ``serviceAccountName`` or ``kubeConfig``, a
+# Kustomization's ``targetNamespace`` and cross-namespace ``sourceRef``): a restored one that
+# Flux reconciled would change the real platform. The kinds a drill restores have
+# ``spec.suspend`` (helm-controller api/v2 HelmReleaseSpec.Suspend, kustomize-controller api/v1
+# KustomizationSpec.Suspend, source-controller api/v1 GitRepository/HelmRepository ``Suspend``),
+# and a suspended object is not reconciled at all; nor is it uninstalled or pruned when the
+# drill deletes it (helm-controller skips the uninstall, kustomize-controller the garbage
+# collection, of a suspended object). Other fields are left as they were: the drill proves
+# they restore, and nothing reads them while suspended. A kind of these groups without the
+# field loses it to the API server's pruning, and the drill guard then refuses the object.
+FLUX_GROUPS = ("helm.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io",
+               "source.toolkit.fluxcd.io", "notification.toolkit.fluxcd.io",
+               "image.toolkit.fluxcd.io")
+
+
+def group_of_object(obj: Mapping[str, Any]) -> str:
+    """The API group of an object's ``apiVersion`` (``""``: the core group)."""
+    api = str(obj.get("apiVersion") or "")
+    return api.rsplit("/", 1)[0] if "/" in api else ""
+
+
+def _suspend_flux(obj: Obj) -> None:
+    if group_of_object(obj) in FLUX_GROUPS:
+        spec = obj.get("spec")
+        obj["spec"] = {**(spec if isinstance(spec, dict) else {}), "suspend": True}
+
+
 def _scale_to_zero(obj: Obj) -> None:
     kind = obj.get("kind")
     if kind not in (*SCALED_KINDS, "DaemonSet", "CronJob", "Job"):
@@ -121,31 +149,37 @@ def without_server_fields(obj: Mapping[str, Any]) -> Obj:
     return out
 
 
-# Kinds no field of which keeps them from running once created: a Pod has no replicas, suspend
-# or selector to hold it (a bare one, with no ownerReferences, is what a drill gets; owned ones
-# are its controller's). A drill sends these as a server-side dry run (``dryRun=All``), which
-# runs validation and admission and stores nothing, and restores them no further.
-DRY_RUN_ONLY_KINDS = frozenset({"Pod"})
+# (group, kind) of what a drill never creates, only sends as a server-side dry run
+# (``dryRun=All``: validation and admission run, nothing is stored). A Pod: no field of it keeps
+# it from running once created (it has no replicas, suspend or selector; a bare one, with no
+# ownerReferences, is what a drill gets; owned ones are its controller's). And the kinds whose
+# controllers act outside the namespace on creation and have no suspend: cert-manager issues
+# for a Certificate (an ACME order to Let's Encrypt for the real domain, through the Issuer's
+# account) and registers an Issuer's ACME account; the External Secrets Operator reads a
+# SecretStore's provider (Vault, a cloud's secret manager) and copies an ExternalSecret's
+# secrets out of it.
+DRY_RUN_ONLY_KINDS = frozenset({
+    ("", "Pod"), ("cert-manager.io", "Certificate"), ("cert-manager.io", "Issuer"),
+    ("external-secrets.io", "ExternalSecret"), ("external-secrets.io", "SecretStore")})
 
 
 def validated_by_dry_run(obj: Mapping[str, Any],
                          also: frozenset[tuple[str, str]] = frozenset()) -> bool:
-    """Whether a drill only dry-runs ``obj``: it would run in the drill namespace if created,
-    or its kind is one of ``also`` ((group, kind): what ``include_kinds`` adds, whose
-    controllers' doings are unknown)."""
-    kind = obj.get("kind")
-    api = str(obj.get("apiVersion") or "")
-    group = api.rsplit("/", 1)[0] if "/" in api else ""
-    return kind in DRY_RUN_ONLY_KINDS or (group, kind) in also
+    """Whether a drill only dry-runs ``obj``: creating it would run something or act outside
+    the drill namespace (``DRY_RUN_ONLY_KINDS``), or its kind is one of ``also`` ((group,
+    kind): what ``include_kinds`` adds, whose controllers' doings are unknown)."""
+    key = (group_of_object(obj), obj.get("kind"))
+    return key in DRY_RUN_ONLY_KINDS or key in also
 
 
 def for_drill(obj: Mapping[str, Any], namespace: str) -> Obj:
     """The body a drill applies in its scratch ``namespace``: server fields gone, workloads
     (ReplicationControllers too) scaled to zero (or, for a DaemonSet, selecting no node; Jobs
-    and CronJobs suspended)."""
+    and CronJobs suspended), Flux's objects suspended."""
     out = without_server_fields(obj)
     out.setdefault("metadata", {})["namespace"] = namespace
     _scale_to_zero(out)
+    _suspend_flux(out)
     return out
 
 

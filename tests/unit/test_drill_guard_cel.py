@@ -29,7 +29,15 @@ RUNNER = f"system:serviceaccount:{RUN_NAMESPACE}:{RUN_SERVICE_ACCOUNT}"
 DRILL_NS = {"platform-ops/restore-drill": "true"}
 GROUP_OF = {"Deployment": "apps", "StatefulSet": "apps", "ReplicaSet": "apps",
             "DaemonSet": "apps", "Job": "batch", "CronJob": "batch", "ConfigMap": "", "Pod": "",
-            "ReplicationController": "", "Widget": "example.com", "Endpoints": ""}
+            "ReplicationController": "", "Widget": "example.com", "Endpoints": "",
+            "HelmRelease": "helm.toolkit.fluxcd.io", "Kustomization": "kustomize.toolkit.fluxcd.io",
+            "GitRepository": "source.toolkit.fluxcd.io",
+            "HelmRepository": "source.toolkit.fluxcd.io",
+            "OCIRepository": "source.toolkit.fluxcd.io",
+            "Certificate": "cert-manager.io", "Issuer": "cert-manager.io",
+            "ExternalSecret": "external-secrets.io", "SecretStore": "external-secrets.io"}
+PLURAL = {"Endpoints": "endpoints", "GitRepository": "gitrepositories",
+          "HelmRepository": "helmrepositories", "OCIRepository": "ocirepositories"}
 
 
 def _policy() -> dict[str, Any]:
@@ -57,8 +65,9 @@ def _in_scope(spec: dict[str, Any], kind: str, operation: str, ns_labels: dict[s
     wanted = match.get("namespaceSelector", {}).get("matchLabels", {})
     if any(ns_labels.get(k) != v for k, v in wanted.items()):
         return False
-    resource = "endpoints" if kind == "Endpoints" else kind.lower() + "s"
-    return any(GROUP_OF[kind] in rule["apiGroups"] and resource in rule["resources"]
+    resource = PLURAL.get(kind, kind.lower() + "s")
+    return any(GROUP_OF[kind] in rule["apiGroups"]
+               and (resource in rule["resources"] or "*" in rule["resources"])
                and operation in rule["operations"] for rule in match["resourceRules"])
 
 
@@ -153,3 +162,41 @@ def test_kinds_include_kinds_adds_are_admitted_only_as_dry_runs() -> None:
     assert admit(workload("Deployment", replicas=0), policy=policy) == []
     assert admit(workload("Deployment", replicas=1), policy=policy) == [
         "workloads restored by a drill must have 0 replicas"]
+
+
+FLUX_DENIED = "Flux objects restored by a drill must be suspended (spec.suspend: true)"
+
+
+@pytest.mark.parametrize("kind", ["HelmRelease", "Kustomization", "GitRepository",
+                                  "HelmRepository", "OCIRepository"])
+def test_flux_objects_are_admitted_only_suspended(kind: str) -> None:
+    """Flux's controllers run with cluster-admin and reconcile a HelmRelease or Kustomization
+    into any namespace (``targetNamespace``) or cluster (``kubeConfig``): in a drill namespace
+    the run may create or update a Flux object, of any kind of Flux's groups, only suspended
+    (or as a dry run, which stores nothing)."""
+    obj = {"apiVersion": f"{GROUP_OF[kind]}/v1", "kind": kind,
+           "metadata": {"name": "x", "namespace": "drill-x"},
+           "spec": {"interval": "5m", "targetNamespace": "kube-system"}}
+    assert admit(obj) == [FLUX_DENIED]
+    assert admit({**obj, "spec": {**obj["spec"], "suspend": False}}) == [FLUX_DENIED]
+    assert admit({k: v for k, v in obj.items() if k != "spec"}) == [FLUX_DENIED]
+    suspended = {**obj, "spec": {**obj["spec"], "suspend": True}}
+    assert admit(suspended) == []
+    # Resuming a restored one is an update, and refused as well.
+    assert admit(obj, operation="UPDATE") == [FLUX_DENIED]
+    assert admit(obj, dry_run=True) == []
+    # Flux's own controllers, and other namespaces, are not the guard's business.
+    assert admit(obj, user="system:serviceaccount:flux-system:helm-controller") == []
+    assert admit(obj, ns_labels={"kubernetes.io/metadata.name": "shop"}) == []
+
+
+@pytest.mark.parametrize("kind", ["Certificate", "Issuer", "ExternalSecret", "SecretStore"])
+def test_kinds_whose_controllers_act_outside_are_admitted_only_as_dry_runs(kind: str) -> None:
+    """cert-manager would order a certificate for the real domain, External Secrets would read
+    the provider: in a drill namespace these are admitted only as dry runs."""
+    obj = {"apiVersion": f"{GROUP_OF[kind]}/v1", "kind": kind,
+           "metadata": {"name": "x", "namespace": "drill-x"}, "spec": {}}
+    assert admit(obj) == ["Certificates, Issuers, ExternalSecrets and SecretStores are never "
+                          "created by a drill, only validated by dry run (their controllers act "
+                          "outside the namespace)"]
+    assert admit(obj, dry_run=True) == []

@@ -1,7 +1,12 @@
-"""Restore-drill bodies: server-assigned fields dropped, workloads scaled to zero, content compared
-without what the server assigns (core.restore)."""
+"""Restore-drill bodies: server-assigned fields dropped, workloads scaled to zero, Flux objects
+suspended, what acts outside the namespace only dry-run, content compared without what the server
+assigns (core.restore)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import pytest
 
 from platform_assets.core.restore import (
     DRILL_NODE_SELECTOR,
@@ -178,3 +183,65 @@ def test_kinds_include_kinds_adds_are_only_dry_run() -> None:
     assert not validated_by_dry_run({"apiVersion": "other.io/v1", "kind": "Widget"}, added)
     assert not validated_by_dry_run({"apiVersion": "v1", "kind": "ReplicationController"},
                                     added)
+
+
+FLUX_OBJECTS = [
+    {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+     "metadata": {"name": "shop", "namespace": "shop", "finalizers": ["finalizers.fluxcd.io"]},
+     "spec": {"interval": "10m", "targetNamespace": "kube-system", "serviceAccountName": "x",
+              "kubeConfig": {"secretRef": {"name": "other-cluster"}},
+              "chart": {"spec": {"chart": "shop", "sourceRef": {
+                  "kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}}}},
+     "status": {"lastAttemptedRevision": "1.0.0"}},
+    {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+     "metadata": {"name": "apps", "namespace": "shop"},
+     "spec": {"interval": "5m", "path": "./clusters/prod", "prune": True,
+              "targetNamespace": "kube-system", "suspend": False,
+              "sourceRef": {"kind": "GitRepository", "name": "fleet",
+                            "namespace": "flux-system"}}},
+    {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+     "metadata": {"name": "fleet", "namespace": "shop"},
+     "spec": {"interval": "1m", "url": "https://git.example.com/fleet", "ref": {"branch": "main"}}},
+    {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+     "metadata": {"name": "charts", "namespace": "shop"},
+     "spec": {"interval": "1h", "url": "https://charts.example.com"}},
+    {"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository",
+     "metadata": {"name": "oci", "namespace": "shop"}},
+]
+
+
+@pytest.mark.parametrize("exported", FLUX_OBJECTS, ids=lambda o: o["kind"])
+def test_a_drill_restores_flux_objects_suspended_and_otherwise_unchanged(
+        exported: dict[str, Any]) -> None:
+    """Flux's controllers (cluster-admin) reconcile a HelmRelease or Kustomization wherever it
+    points; a suspended object they do not reconcile at all (helm-controller api/v2,
+    kustomize-controller api/v1, source-controller api/v1 ``spec.suspend``), so a drill
+    restores every Flux object suspended (one that said ``suspend: false`` too), with the rest
+    of its spec as exported, and creates it (it is not only dry-run)."""
+    body = for_drill(exported, "drill-shop")
+    assert body["spec"]["suspend"] is True
+    rest = {k: v for k, v in body["spec"].items() if k != "suspend"}
+    assert rest == {k: v for k, v in (exported.get("spec") or {}).items() if k != "suspend"}
+    assert body["metadata"] == {"name": exported["metadata"]["name"], "namespace": "drill-shop"}
+    assert "status" not in body and not validated_by_dry_run(body)
+    assert exported.get("spec", {}).get("suspend") is not True  # the export is not changed
+
+
+def test_kinds_of_the_same_name_outside_flux_are_not_given_suspend() -> None:
+    other = {"apiVersion": "example.com/v1", "kind": "HelmRelease", "metadata": {"name": "x"},
+             "spec": {"chart": "x"}}
+    assert for_drill(other, "d")["spec"] == {"chart": "x"}
+
+
+@pytest.mark.parametrize("api, kind", [
+    ("cert-manager.io/v1", "Certificate"), ("cert-manager.io/v1", "Issuer"),
+    ("external-secrets.io/v1", "ExternalSecret"), ("external-secrets.io/v1", "SecretStore")])
+def test_kinds_whose_controllers_act_outside_the_namespace_are_only_dry_run(
+        api: str, kind: str) -> None:
+    """cert-manager issues for a Certificate (an ACME order for the real domain) and registers
+    an Issuer's account; the External Secrets Operator reads a store's provider and copies its
+    secrets: none has a suspend, so a drill only validates them by dry run. The same kind name
+    in another group is restored."""
+    obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "a"}, "spec": {}}
+    assert validated_by_dry_run(for_drill(obj, "d"))
+    assert not validated_by_dry_run({**obj, "apiVersion": "example.com/v1"})
