@@ -15,6 +15,7 @@ import pytest
 
 from platform_assets.backup_assets import build_backup_assets
 from platform_assets.backups.streams import Encoding, decode, gzip_blocks, parse_key
+from platform_assets.core import restore
 from platform_assets.core.backup_manifest import Manifest, manifest_key, snapshot_name
 from platform_assets.core.graph import backup_copy_key, backup_key, build_graph
 from platform_assets.names import drill_namespace
@@ -600,6 +601,49 @@ def _legacy_namespace(w: World) -> None:
         time.sleep(0.2)
 
 
+@dataclasses.dataclass
+class _RunAccountBackup:
+    """A resources backup the run account made with only its derived RBAC and drill guard."""
+
+    result: dg.ExecuteInProcessResult
+    manifest: Manifest
+    docs: list[dict[str, Any]]
+    runner: KubernetesResource
+
+    def drill_again(self, w: World) -> tuple[list[str], dict[tuple[str, str],
+                                                         tuple[dict[str, Any], bool]]]:
+        """The drill of the backup once more, as the run account: its problems, and each
+        body it sent by (kind, name) with whether as a dry run."""
+        from platform_assets.backups.bucket import where_of
+        from platform_assets.backups.drills import drill_resources
+        from platform_assets.core.backup_manifest import BackupRecord
+        from platform_assets.core.rbac import drill_dry_run_kinds
+
+        recording = _Recording(self.runner)
+        out = drill_resources(self.manifest, where_of(w.spec), w.store, recording,
+                              BackupRecord.of(self.manifest), parse_key(KEY, "k"),
+                              drill_dry_run_kinds(w.spec))
+        return out.problems, {(b["kind"], b["metadata"]["name"]): (b, dry)
+                              for b, dry in recording.applied}
+
+
+def _backed_up_by_the_run_account(w: World, env: dict[str, str],
+                                  tmp_path: Path) -> _RunAccountBackup:
+    """Install the RBAC and guard ``render_rbac`` derives from the spec, then back up target
+    ``res`` (and drill it, as its checks do) as the run account."""
+    from platform_assets.core.rbac import render_rbac
+    from tests.integration.run_account import install, runner_resource
+
+    install(w.kube, render_rbac(w.path))
+    runner = runner_resource(env["KUBECONFIG"], tmp_path / "runner")
+    result = w.run([backup_key("res")], kubernetes=runner)
+    assert result.success, failure_message(result)
+    m = w.manifest("res")
+    assert m is not None and len(m.objects) == 1
+    raw = b"".join(w.store.open_stream(w.bucket, m.objects[0].key))
+    return _RunAccountBackup(result, m, [d for d in yaml_docs(m.objects[0], raw) if d], runner)
+
+
 def test_a_replication_controller_is_backed_up_and_drilled_inert_by_the_run_account(
         sandbox_env: dict[str, str], tmp_path: Path) -> None:
     """As the run account with only the RBAC and drill guard derived from the spec: the export
@@ -607,24 +651,12 @@ def test_a_replication_controller_is_backed_up_and_drilled_inert_by_the_run_acco
     target's include_kinds adds; the drill restores the ReplicationController with 0 replicas
     (the guard denies any other count), leaves its pods to it, restores the PodTemplate and
     only dry-runs the Endpoints; kinds the account may not list are named in the metadata."""
-    from platform_assets.backups.bucket import where_of
-    from platform_assets.backups.drills import drill_resources
-    from platform_assets.core.backup_manifest import BackupRecord
-    from platform_assets.core.rbac import drill_dry_run_kinds, render_rbac
-    from tests.integration.run_account import install, runner_resource
-
     w = World(sandbox_env, tmp_path, include_kinds="[v1/Endpoints]")
     _legacy_namespace(w)
-    install(w.kube, render_rbac(w.path))
-    runner = runner_resource(sandbox_env["KUBECONFIG"], tmp_path / "runner")
-    result = w.run([backup_key("res")], kubernetes=runner)
-    assert result.success, failure_message(result)
-    meta = materialization(result, backup_key("res"))
-    m = w.manifest("res")
-    assert m is not None
-    (obj,) = m.objects
-    raw = b"".join(w.store.open_stream(w.bucket, obj.key))
-    docs = [d for d in yaml_docs(obj, raw) if d]
+    backup = _backed_up_by_the_run_account(w, sandbox_env, tmp_path)
+    meta = materialization(backup.result, backup_key("res"))
+    (obj,) = backup.manifest.objects
+    docs = backup.docs
     kinds = sorted(d["kind"] for d in docs)
     assert kinds.count("Pod") == 2 and {"ReplicationController", "PodTemplate", "Endpoints",
                                          "Service"} <= set(kinds), kinds
@@ -633,16 +665,13 @@ def test_a_replication_controller_is_backed_up_and_drilled_inert_by_the_run_acco
     assert "v1/ReplicationController" not in obj.details["not_exported_kinds"]
     assert "discovery.k8s.io/v1/EndpointSlice" in meta["not_exported_kinds"]
     assert meta["include_kinds_not_served"] == "none"
-    drill = check_results(result, backup_key("res"))["restore_drill"]
+    drill = check_results(backup.result, backup_key("res"))["restore_drill"]
     assert drill.passed, drill.metadata.get("problems")
     assert "Endpoints/legacy-db validated by dry run, not restored" in \
         drill.metadata["not_restored"].value
 
-    recording = _Recording(runner)
-    out = drill_resources(m, where_of(w.spec), w.store, recording, BackupRecord.of(m),
-                          parse_key(KEY, "k"), drill_dry_run_kinds(w.spec))
-    assert out.problems == []
-    sent = {(b["kind"], b["metadata"]["name"]): (b, dry) for b, dry in recording.applied}
+    problems, sent = backup.drill_again(w)
+    assert problems == []
     body, dry = sent[("ReplicationController", "legacy")]
     assert body["spec"]["replicas"] == 0 and not dry
     assert not sent[("PodTemplate", "legacy-tpl")][1] and sent[("Endpoints", "legacy-db")][1]
@@ -652,7 +681,106 @@ def test_a_replication_controller_is_backed_up_and_drilled_inert_by_the_run_acco
     assert w.kube.get("v1", "ReplicationController", "legacy", scratch) is None
     held = {**body, "spec": {**body["spec"], "replicas": 1}}
     with pytest.raises(Exception, match="workloads restored by a drill must have 0 replicas"):
-        runner.apply(held)
+        backup.runner.apply(held)
+
+
+def _flux_namespace(w: World) -> None:
+    """A namespace of Flux objects that point elsewhere (a HelmRelease into kube-system through
+    another account, a Kustomization of a source in flux-system, pruning) and of cert-manager
+    objects (an ACME Issuer for Let's Encrypt and a Certificate of it)."""
+    ns = w.namespace
+    w.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    for obj in (
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+         "metadata": {"name": "charts"},
+         "spec": {"interval": "1h", "url": "https://charts.example.com"}},
+        {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+         "metadata": {"name": "shop"},
+         "spec": {"interval": "10m", "targetNamespace": "kube-system",
+                  "serviceAccountName": "admin", "chart": {"spec": {
+                      "chart": "shop", "version": "1.2.3",
+                      "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}},
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": "fleet"},
+         "spec": {"interval": "1m", "url": "https://git.example.com/fleet",
+                  "ref": {"branch": "main"}}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "apps"},
+         "spec": {"interval": "5m", "path": "./clusters/prod", "prune": True,
+                  "suspend": False, "targetNamespace": "kube-system",
+                  "sourceRef": {"kind": "GitRepository", "name": "flux-system",
+                                "namespace": "flux-system"}}},
+        {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "acme"},
+         "spec": {"acme": {"server": "https://acme-v02.api.letsencrypt.org/directory",
+                           "privateKeySecretRef": {"name": "acme-account"},
+                           "solvers": [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]}}},
+        {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "shop"},
+         "spec": {"secretName": "shop-tls", "dnsNames": ["shop.example.com"],
+                  "issuerRef": {"name": "acme", "kind": "Issuer"}}},
+    ):
+        w.kube.apply({**obj, "metadata": {**obj["metadata"], "namespace": ns}})
+
+
+FLUX_KINDS = ("HelmRelease", "Kustomization", "GitRepository", "HelmRepository")
+
+
+def test_flux_objects_are_drilled_suspended_and_cert_manager_only_dry_run(
+        sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flux's controllers run with cluster-admin: a restored HelmRelease or Kustomization they
+    reconciled would install into kube-system from a bucket. As the run account with only its
+    derived RBAC and drill guard, the drill restores every Flux object suspended (the one that
+    said ``suspend: false`` too) and otherwise as exported, and only dry-runs cert-manager's
+    Issuer and Certificate (an ACME order for the real domain); the guard denies an unsuspended
+    HelmRelease in the drill namespace, and the API's message reaches the drill's problems.
+
+    Sources: helm-controller api/v2, kustomize-controller api/v1, source-controller api/v1
+    ``spec.suspend`` (fluxcd.io/flux/components); Kubernetes docs, "Validating Admission
+    Policy" (a denial is a 422 whose Status message carries the validation's message)."""
+    sandbox.admin.install_chart("flux", "2.6.4")
+    sandbox.admin.install_chart("cert-manager", "v1.16.2", {"crds": {"enabled": True}})
+    w = World(sandbox_env, tmp_path)
+    _flux_namespace(w)
+    backup = _backed_up_by_the_run_account(w, sandbox_env, tmp_path)
+    exported = {d["kind"]: d for d in backup.docs}
+    assert set(FLUX_KINDS) | {"Issuer", "Certificate"} <= set(exported), sorted(exported)
+    assert not any(exported[k]["spec"].get("suspend") for k in FLUX_KINDS)
+    drill = check_results(backup.result, backup_key("res"))["restore_drill"]
+    assert drill.passed, drill.metadata.get("problems")
+    assert drill.metadata["validated_by_dry_run"].value == 2
+
+    problems, sent = backup.drill_again(w)
+    assert problems == []
+    for kind in FLUX_KINDS:
+        body, dry = next(v for k, v in sent.items() if k[0] == kind)
+        assert body["spec"]["suspend"] is True and not dry, kind
+        assert {k: v for k, v in body["spec"].items() if k != "suspend"} == \
+            {k: v for k, v in exported[kind]["spec"].items() if k != "suspend"}, kind
+    assert sent[("Issuer", "acme")][1] and sent[("Certificate", "shop")][1]
+    scratch = drill_namespace("res")
+    assert w.kube.get("cert-manager.io/v1", "Certificate", "shop", scratch) is None
+    assert w.kube.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "shop", scratch) is None
+
+    release, _ = sent[("HelmRelease", "shop")]
+    with pytest.raises(Exception, match="Flux objects restored by a drill must be suspended"):
+        backup.runner.apply({**release, "spec": {**release["spec"], "suspend": False}})
+    assert w.kube.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "shop", scratch) is None
+    # Were for_drill wrong (a Flux object left as exported), the guard still refuses it, and
+    # the drill's problem quotes the API's message, not only the status code.
+    from platform_assets.backups import drills
+
+    def unsuspended(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+        body = restore.for_drill(obj, namespace)
+        if body["kind"] == "HelmRelease":
+            body["spec"]["suspend"] = False
+        return body
+
+    monkeypatch.setattr(drills, "for_drill", unsuspended)
+    problems, _ = backup.drill_again(w)
+    (found,) = problems
+    assert found.startswith(f"{w.namespace}: HelmRelease/shop could not be restored: "
+                            "UnprocessibleEntityError: 422 "), found
+    assert "Flux objects restored by a drill must be suspended (spec.suspend: true)" in found
 
 
 def yaml_docs(obj: Any, raw: bytes) -> list[dict[str, Any]]:
