@@ -322,20 +322,25 @@ class ApiServer:
 
     def admit(self, req: AdmissionRequest) -> None:
         """Run the mutating then the validating plugins on one write (raises ApiError)."""
+        self.admit_mutating(req)
+        self.admit_validating(req)
+
+    def admit_mutating(self, req: AdmissionRequest) -> None:
+        """The mutating plugins, then the storage's guards that precede validation."""
         for plugin in self.mutating_admission:
             plugin(req)
         if req.obj is not None and req.operation != "DELETE":
             req.obj["apiVersion"], req.obj["kind"] = req.rt.api_version, req.rt.kind
         for plugin in self.storage_guards:
             plugin(req)
+
+    def admit_validating(self, req: AdmissionRequest) -> None:
         for plugin in self.validating_admission:
             plugin(req)
 
-    def _admit_write(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
-                     sub: str, manager: str, dry_run: bool, user: UserInfo | None,
-                     fv: FieldValidation | None) -> None:
-        if not (self.mutating_admission or self.validating_admission or self.storage_guards):
-            return
+    def _admission_request(self, rt: ResourceType, old: dict[str, Any] | None,
+                           new: dict[str, Any], sub: str, manager: str, dry_run: bool,
+                           user: UserInfo | None, fv: FieldValidation | None) -> AdmissionRequest:
         meta = new["metadata"]
         req = AdmissionRequest(
             rt=rt, operation="CREATE" if old is None else "UPDATE",
@@ -344,7 +349,14 @@ class ApiServer:
             user=user or CONTROLLERS)
         if fv is not None:
             req.warnings = fv.warnings
-        self.admit(req)
+        return req
+
+    def _admit_write(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
+                     sub: str, manager: str, dry_run: bool, user: UserInfo | None,
+                     fv: FieldValidation | None) -> None:
+        if not (self.mutating_admission or self.validating_admission or self.storage_guards):
+            return
+        self.admit(self._admission_request(rt, old, new, sub, manager, dry_run, user, fv))
 
     def rt_for(self, gk: tuple[str, str]) -> ResourceType | None:
         return self.registry.by_gk(*gk)
@@ -482,7 +494,7 @@ class ApiServer:
             return
         old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
         wanted = spec.get("clusterIP") or ((spec.get("clusterIPs") or [None])[0])
-        name = new["metadata"]["name"]
+        name = str(new["metadata"].get("name") or "")
         # A changed IP was refused by the update validation (immutable.service_update).
         if old_ip and not wanted:
             wanted = old_ip
@@ -518,11 +530,7 @@ class ApiServer:
         causes: list[tuple[str, str]] = []
         if not isinstance(meta, dict):
             raise invalid(rt, name, [("metadata", "Required value")])
-        for fld in ("name", "namespace", "generateName"):
-            if meta.get(fld) is not None and not isinstance(meta[fld], str):
-                # The real API server fails to decode the body, before any validation.
-                raise bad_request(f"json: cannot unmarshal {type(meta[fld]).__name__} into Go "
-                                  f"struct field ObjectMeta.metadata.{fld} of type string")
+        _check_meta_types(meta)
         regex, limit = (_LABEL_NAME_RE, 63) if rt.plural == "namespaces" else (_NAME_RE, 253)
         if rt.group == "rbac.authorization.k8s.io":
             regex = _PATH_SEGMENT_RE
@@ -619,6 +627,11 @@ class ApiServer:
     def create(self, rt: ResourceType, ns: str, body: Any, manager: str,
                dry_run: bool = False, fv: FieldValidation | None = None,
                user: UserInfo | None = None) -> dict[str, Any]:
+        """A POST, in kube-apiserver's order (handlers/create.go, then
+        generic/registry/store.go ``create``): decoding; mutating admission, whose first plugin
+        NamespaceLifecycle refuses a missing or terminating namespace; the strategy's
+        PrepareForCreate and Validate (422); validating admission; and only then the storage's
+        create, which answers 409 AlreadyExists for a taken name, dry runs included."""
         if not isinstance(body, dict):
             raise bad_request(f"the body of a create must be a JSON object, got "
                               f"{type(body).__name__}")
@@ -626,6 +639,29 @@ class ApiServer:
         if converted is not None:
             return self.create(converted[1], ns, self._to_storage(rt, converted[0], body, fv),
                                manager, dry_run, fv, user)
+        obj = self._decode_create(rt, ns, body, fv)
+        meta = obj["metadata"]
+        with self.store.lock:
+            self._check_namespace(rt, ns)
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = f"{meta['generateName']}{random_suffix()}"
+            self._init_meta(rt, obj)
+            ssa.record_update(None, obj, self._ctx(rt, manager, ""))
+            req = self._admission_request(rt, None, obj, "", manager, dry_run, user, fv)
+            self.admit_mutating(req)
+            self.allocate(rt, None, obj)
+            self._validate(rt, obj)
+            self._validate_shape(rt, obj)
+            # The status subresource's status was dropped by PrepareForCreate (_init_meta).
+            self._check_custom(rt, None, obj, fv)
+            self.admit_validating(req)
+            self._check_exists(rt, ns, meta["name"])
+            return self._commit(rt, None, obj, dry_run)
+
+    def _decode_create(self, rt: ResourceType, ns: str, body: dict[str, Any],
+                       fv: FieldValidation | None) -> dict[str, Any]:
+        """A create's body as the handler decodes it, before any admission: typed, pruned,
+        defaulted, and in the request's namespace (a different one is a 400)."""
         self.check_kind(rt, body)
         obj = clone(body)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
@@ -634,6 +670,7 @@ class ApiServer:
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise invalid(rt, "", [("metadata", "Invalid value: must be an object")])
+        _check_meta_types(meta)
         if rt.namespaced:
             body_ns = meta.get("namespace")
             if body_ns and body_ns != ns:
@@ -642,24 +679,19 @@ class ApiServer:
             meta["namespace"] = ns
         else:
             meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = f"{meta['generateName']}{random_suffix()}"
-        self._validate(rt, obj)
-        # The status subresource's status is dropped before validation (PrepareForCreate).
-        self._check_custom(rt, None, {k: v for k, v in obj.items()
-                                      if k != "status" or not rt.has_status}, fv)
-        with self.store.lock:
-            self._check_namespace(rt, ns)
-            if self.store.get(rt.gk, ns if rt.namespaced else "", meta["name"]) is not None:
-                raise ApiError(409, "AlreadyExists",
-                               f'{rt.resource} "{meta["name"]}" already exists',
-                               {"name": meta["name"], "group": rt.group, "kind": rt.plural})
-            self._init_meta(rt, obj)
-            self._validate_shape(rt, obj)
-            self.allocate(rt, None, obj)
-            ssa.record_update(None, obj, self._ctx(rt, manager, ""))
-            self._admit_write(rt, None, obj, "", manager, dry_run, user, fv)
-            return self._commit(rt, None, obj, dry_run)
+        return obj
+
+    def _check_exists(self, rt: ResourceType, ns: str, name: str) -> None:
+        """The storage's create of a taken key (store.go ``create``): 409 AlreadyExists, its
+        message prefixed while the object there is being deleted."""
+        current = self.store.get(rt.gk, ns if rt.namespaced else "", name)
+        if current is None:
+            return
+        message = f'{rt.resource} "{name}" already exists'
+        if current["metadata"].get("deletionTimestamp"):
+            message = f"object is being deleted: {message}"
+        raise ApiError(409, "AlreadyExists", message,
+                       {"name": name, "group": rt.group, "kind": rt.plural})
 
     def _init_meta(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -681,7 +713,8 @@ class ApiServer:
         if rt.gk == ("", "namespaces"):
             obj["status"] = {"phase": "Active"}
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+            name = str(meta.get("name") or "")
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
         self._fold_secret(rt, obj)
         if rt.gk == ("batch", "jobs"):
             _default_job(obj)
@@ -951,29 +984,33 @@ class ApiServer:
             meta = old["metadata"]
             _check_preconditions(rt, name, meta, options.get("preconditions") or {})
             finalizers = gc_finalizers(rt, meta, options)
-            if dry_run:
-                return self._deleted_body(rt, old)
+            # A dry run takes the same path; its updates are not persisted (store.go Delete).
             if rt.gk == ("", "namespaces"):
-                return self._delete_namespace(rt, old)
+                return self._delete_namespace(rt, old, dry_run)
             if rt.gk == ("", "pods"):
-                graceful = self._delete_gracefully(rt, old, options, finalizers)
+                graceful = self._delete_gracefully(rt, old, options, finalizers, dry_run)
                 if graceful is not None:
                     return graceful
                 old = self.get(rt, ns, name)
             if finalizers:
-                return self._mark_deleting(rt, old, finalizers)
+                return self._mark_deleting(rt, old, finalizers, dry_run)
+            if dry_run:
+                return self._deleted_body(rt, old)
             gone = clone(old)
             gone["metadata"]["resourceVersion"] = str(self.store.next_rv())
             self._remove(rt, gone)
             return self._deleted_body(rt, gone)
 
-    def _mark_deleting(self, rt: ResourceType, old: dict[str, Any],
-                       finalizers: list[str]) -> dict[str, Any]:
+    def _mark_deleting(self, rt: ResourceType, old: dict[str, Any], finalizers: list[str],
+                       dry_run: bool) -> dict[str, Any]:
         """A delete the finalizers hold (store.go updateForGracefulDeletionAndFinalizers): the
         object stays with the garbage collector's finalizers the options ask for, and
         markAsDeleting's deletionTimestamp, deletionGracePeriodSeconds 0 and, the first time,
         generation + 1. The storage update skips validation, so a second delete may swap
-        ``orphan`` for ``foregroundDeletion`` where a client's update could add neither."""
+        ``orphan`` for ``foregroundDeletion`` where a client's update could add neither. A dry
+        run answers the object so marked, unsaved (updateForGracefulDeletionAndFinalizers'
+        dry-run GuaranteedUpdate; Delete returns it, not a Status, as deleteImmediately is
+        false while finalizers are pending)."""
         meta = old["metadata"]
         if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
             return old
@@ -984,11 +1021,11 @@ class ApiServer:
             if int(meta.get("generation") or 0) > 0:
                 new["metadata"]["generation"] = int(meta["generation"]) + 1
         new["metadata"]["deletionGracePeriodSeconds"] = 0
-        return self._commit(rt, old, new, False, validate=False)
+        return self._commit(rt, old, new, dry_run, validate=False)
 
     def _delete_gracefully(self, rt: ResourceType, old: dict[str, Any],
-                           options: dict[str, Any],
-                           finalizers: list[str]) -> dict[str, Any] | None:
+                           options: dict[str, Any], finalizers: list[str],
+                           dry_run: bool) -> dict[str, Any] | None:
         """A pod's graceful deletion (pkg/registry/core/pod/strategy.go CheckGracefulDelete,
         apiserver pkg/registry/rest/delete.go BeforeDelete): the period is the request's
         ``gracePeriodSeconds``, else the pod's ``terminationGracePeriodSeconds``, and 0 for a
@@ -1025,7 +1062,7 @@ class ApiServer:
         new["metadata"]["deletionGracePeriodSeconds"] = period
         if finalizers:
             new["metadata"]["finalizers"] = finalizers
-        marked = self._commit(rt, old, new, False, validate=False)
+        marked = self._commit(rt, old, new, dry_run, validate=False)
         # Shortened to 0: the delete proceeds at once (unless finalizers hold the pod).
         return None if period <= 0 else marked
 
@@ -1065,14 +1102,15 @@ class ApiServer:
             ssa.record_update(cur, new, self._ctx(rt, manager, ""))
             self._commit(rt, cur, new, False)
 
-    def _delete_namespace(self, rt: ResourceType, old: dict[str, Any]) -> dict[str, Any]:
+    def _delete_namespace(self, rt: ResourceType, old: dict[str, Any],
+                          dry_run: bool) -> dict[str, Any]:
         if old["metadata"].get("deletionTimestamp") is None or \
                 (old.get("status") or {}).get("phase") != "Terminating":
             new = clone(old)
             new["metadata"]["deletionTimestamp"] = now_rfc3339()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new["status"] = {"phase": "Terminating"}
-            old = self._commit(rt, old, new, False)
+            old = self._commit(rt, old, new, dry_run)
         return old
 
     def finish_namespace(self, ns_obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -1182,9 +1220,9 @@ _ZERO_STATUS: dict[tuple[str, str], dict[str, int]] = {
 
 def _job_labels(job: dict[str, Any]) -> dict[str, str]:
     meta = job["metadata"]
+    name = str(meta.get("name") or "")
     return {"batch.kubernetes.io/controller-uid": meta["uid"],
-            "batch.kubernetes.io/job-name": meta["name"],
-            "controller-uid": meta["uid"], "job-name": meta["name"]}
+            "batch.kubernetes.io/job-name": name, "controller-uid": meta["uid"], "job-name": name}
 
 
 def _default_job(job: dict[str, Any]) -> None:
@@ -1245,6 +1283,14 @@ def _delete_during_update(rt: ResourceType, old: dict[str, Any] | None,
     return (old is not None and bool(old["metadata"].get("finalizers"))
             and not meta.get("finalizers") and bool(meta.get("deletionTimestamp"))
             and not meta.get("deletionGracePeriodSeconds") and rt.gk != ("", "namespaces"))
+
+
+def _check_meta_types(meta: dict[str, Any]) -> None:
+    for fld in ("name", "namespace", "generateName"):
+        if meta.get(fld) is not None and not isinstance(meta[fld], str):
+            # The real API server fails to decode the body, before any validation.
+            raise bad_request(f"json: cannot unmarshal {type(meta[fld]).__name__} into Go "
+                              f"struct field ObjectMeta.metadata.{fld} of type string")
 
 
 def _go_strings(values: list[str]) -> str:

@@ -434,3 +434,144 @@ def test_custom_resources_are_validated_and_pruned_by_their_crd_schema(k8s: Clus
                                                      "extra": {"any": ["thing"]}}))
     assert code == 201 and made["spec"] == {"size": 1, "extra": {"any": ["thing"]}}
     assert "size" in k8s.kubectl("explain", "widgets.spec").stdout
+
+
+def test_a_create_is_validated_and_admitted_before_its_name_is_found_taken(k8s: Cluster) -> None:
+    """A POST runs mutating admission (NamespaceLifecycle first), the strategy's validation,
+    validating admission, and only then the storage's create: an invalid body under a taken
+    name is 422 Invalid, a denied one the plugin's error, a valid one 409 AlreadyExists (dry runs
+    too); a missing namespace is 404 before the body is validated; a name taken by an object
+    being deleted is 409 ``object is being deleted: ...``.
+
+    Source: kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/endpoints/handlers/create.go
+    (mutating admission, then ``r.Create``) and pkg/registry/generic/registry/store.go
+    ``create`` (``rest.BeforeCreate``, then ``createValidation``, then ``e.Storage.Create``,
+    whose AlreadyExists gets the ``object is being deleted: `` prefix when the stored object has
+    a deletionTimestamp); pkg/admission/plugin/namespace/lifecycle/admission.go (``Admit``).
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    v1 = client.CoreV1Api(k8s.api_client())
+
+    def create_error(body: dict[str, Any], ns: str = "default", **kw: Any) -> tuple[int, Any]:
+        with pytest.raises(ApiException) as exc:
+            v1.create_namespaced_config_map(ns, body, **kw)
+        return exc.value.status, json.loads(exc.value.body)
+
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "taken"}})
+    invalid = {"metadata": {"name": "taken", "labels": {"tier": "front end!"}}}
+    for kw in ({}, {"dry_run": "All"}):
+        code, status = create_error(invalid, **kw)
+        assert (code, status["reason"]) == (422, "Invalid"), status
+        assert status["details"]["causes"][0]["field"] == "metadata.labels"
+        code, status = create_error({"metadata": {"name": "taken"}}, **kw)
+        assert (code, status["reason"], status["message"]) == (
+            409, "AlreadyExists", 'configmaps "taken" already exists')
+    code, status = create_error(invalid, ns="nowhere")
+    assert (code, status["reason"], status["message"]) == (
+        404, "NotFound", 'namespaces "nowhere" not found')
+
+    def deny(req: AdmissionRequest) -> None:
+        if req.obj is not None and (req.obj.get("data") or {}).get("forbidden"):
+            raise ApiError(403, "Forbidden", 'admission webhook "deny.example" denied the '
+                           "request")
+
+    def fix_label(req: AdmissionRequest) -> None:
+        labels = (req.obj or {}).get("metadata", {}).get("labels") or {}
+        if labels.get("tier") == "front end!":
+            labels["tier"] = "frontend"
+
+    k8s.svc.api.validating_admission.append(deny)
+    code, status = create_error({"metadata": {"name": "taken"}, "data": {"forbidden": "1"}})
+    assert code == 403 and "deny.example" in status["message"]
+    # Validation sees the object as mutating admission left it.
+    k8s.svc.api.mutating_admission.append(fix_label)
+    code, status = create_error(invalid)
+    assert code == 409 and status["reason"] == "AlreadyExists"
+
+    proc = k8s.kubectl("create", "configmap", "taken", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == \
+        'error: failed to create configmap: configmaps "taken" already exists'
+    made = v1.create_namespaced_config_map("default", {"metadata": {"generateName": "gen-"}})
+    assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == 9
+
+    v1.patch_namespaced_config_map("taken", "default",
+                                   {"metadata": {"finalizers": ["example.com/hold"]}})
+    v1.delete_namespaced_config_map("taken", "default")
+    code, status = create_error({"metadata": {"name": "taken"}})
+    assert (code, status["message"]) == (
+        409, 'object is being deleted: configmaps "taken" already exists')
+
+
+def test_a_custom_resource_create_under_a_taken_name_is_validated_first(k8s: Cluster) -> None:
+    """The CRD's schema validation is the strategy's Validate, so it too answers before the
+    storage's AlreadyExists.
+
+    Source: kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/registry/generic/registry/
+    store.go ``create``; apiextensions-apiserver pkg/registry/customresource/strategy.go
+    ``Validate``.
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    assert k8s.http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                    WIDGET_CRD)[0] == 201
+    api = client.CustomObjectsApi(k8s.api_client())
+
+    def widget(size: Any) -> dict[str, Any]:
+        return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+                "spec": {"size": size}}
+
+    create = lambda body: api.create_namespaced_custom_object(  # noqa: E731
+        "example.com", "v1", "default", "widgets", body)
+    create(widget(1))
+    for body, code in ((widget(0), 422), (widget(2), 409)):
+        with pytest.raises(ApiException) as exc:
+            create(body)
+        assert exc.value.status == code, exc.value.body
+
+
+def test_a_dry_run_delete_held_by_finalizers_answers_the_marked_object(k8s: Cluster) -> None:
+    """A DELETE of an object with pending finalizers answers the object with deletionTimestamp
+    and deletionGracePeriodSeconds 0 set, not a Status; a dry run answers the same object and
+    stores nothing. Without finalizers a dry run answers the Status and keeps the object.
+
+    Source: kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/registry/generic/registry/
+    store.go ``Delete`` (``updateForGracefulDeletionAndFinalizers`` runs its GuaranteedUpdate
+    with the request's dryRun and returns the updated ``out`` with ``deleteImmediately`` false
+    while finalizers are pending; ``markAsDeleting``), ``finalizeDelete`` for the Status.
+    """
+    from kubernetes import client
+
+    v1 = client.CoreV1Api(k8s.api_client())
+    v1.create_namespaced_config_map("default", {"metadata": {
+        "name": "held", "finalizers": ["example.com/hold"]}})
+    before = k8s.http("GET", "/api/v1/namespaces/default/configmaps/held")[1]
+    code, body = k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/held?dryRun=All")
+    assert code == 200 and body["kind"] == "ConfigMap", body
+    assert body["metadata"]["deletionTimestamp"]
+    assert body["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert body["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/held")[1] == before
+    proc = k8s.kubectl("delete", "configmap", "held", "--dry-run=server")
+    assert proc.stdout.strip() == 'configmap "held" deleted (server dry run)'
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/held")[1] == before
+
+    # The real delete answers the same shape, and stores it.
+    code, body = k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/held")
+    assert code == 200 and body["kind"] == "ConfigMap" and body["metadata"]["deletionTimestamp"]
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/held")[1][
+        "metadata"]["deletionTimestamp"] == body["metadata"]["deletionTimestamp"]
+
+    # Propagation's finalizer holds it too: foreground deletion on a dry run.
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "plain"}})
+    code, body = k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/plain",
+                          {"dryRun": ["All"], "propagationPolicy": "Foreground"})
+    assert code == 200 and body["metadata"]["finalizers"] == ["foregroundDeletion"], body
+    assert "finalizers" not in k8s.http(
+        "GET", "/api/v1/namespaces/default/configmaps/plain")[1]["metadata"]
+    code, body = k8s.http("DELETE", "/api/v1/namespaces/default/configmaps/plain?dryRun=All")
+    assert code == 200 and body["kind"] == "Status" and body["status"] == "Success"
+    assert k8s.http("GET", "/api/v1/namespaces/default/configmaps/plain")[0] == 200
