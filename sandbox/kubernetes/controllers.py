@@ -27,6 +27,7 @@ from sandbox.kubernetes.api import ApiError, now_rfc3339, random_suffix
 from sandbox.kubernetes.chart_objects import LONGHORN_CSI
 from sandbox.kubernetes.disruption import DisruptionController
 from sandbox.kubernetes.gc import GarbageCollector
+from sandbox.kubernetes.nodelifecycle import NodeLifecycle
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.protection import StorageProtection
 from sandbox.kubernetes.registry import ResourceType
@@ -182,6 +183,7 @@ class Controllers:
         self.workloads = Workloads(self)
         self.disruption = DisruptionController(self.workloads)
         self.gc = GarbageCollector(svc.api)
+        self.node_lifecycle = NodeLifecycle(svc.api)
         self.protection = StorageProtection(svc.api)
         self.resizer = VolumeResizer(self)
         from sandbox.kubernetes.velero import Velero
@@ -260,7 +262,8 @@ class Controllers:
         return self.api.write_status(rt, obj, status, manager)
 
     def reconcile_once(self) -> None:
-        steps = (self.gc.reconcile, self.protection.reconcile, self._namespaces,
+        steps = (self.gc.reconcile, self.node_lifecycle.reconcile, self.protection.reconcile,
+                 self._namespaces,
                  self._released_volumes, self._pvcs, self.resizer.reconcile,
                  self.workloads.reconcile,
                  self.disruption.reconcile, self._jobs,

@@ -53,7 +53,6 @@ from sandbox.kubernetes.storage import (
 )
 from sandbox.kubernetes.store import Expired, Store
 from sandbox.kubernetes.vap import ValidatingAdmissionPolicies
-from sandbox.kubernetes.workloads import UNSCHEDULABLE_TAINT
 from sandbox.world import World, kubeconfig_cluster
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
@@ -363,9 +362,9 @@ class KubernetesService(Service):
                           "topology.kubernetes.io/zone": zone}
                 spec: dict[str, Any] = {"providerID": f"ionos://{name}"}
                 if node.get("unschedulable"):
-                    # IONOS cordons a node it replaces; the node lifecycle controller taints it
-                    # (node_lifecycle_controller.go doNoScheduleTaintingPass).
-                    spec.update(unschedulable=True, taints=[dict(UNSCHEDULABLE_TAINT)])
+                    # IONOS cordons a node it replaces; the node lifecycle controller then
+                    # taints it (nodelifecycle.py).
+                    spec["unschedulable"] = True
                 body = {"apiVersion": "v1", "kind": "Node",
                         "metadata": {"name": name, "labels": labels}, "spec": spec}
                 old = self.store.get(rt.gk, "", name)

@@ -180,3 +180,65 @@ def test_a_noexecute_taint_evicts_running_pods_unless_tolerated(k8s: Cluster) ->
                                 _list(k8s, "/api/v1/namespaces/x/pods")})
                  and first["brief"] not in n and n, "brief evicted after its 2 s", timeout=15)
     assert first["forever"] in names and first["plain"] not in names
+
+
+def _unschedulable_taints(k8s: Cluster, node: str) -> list[dict[str, Any]]:
+    code, body = k8s.http("GET", f"/api/v1/nodes/{node}")
+    assert code == 200, body
+    return [t for t in body["spec"].get("taints") or []
+            if t["key"] == "node.kubernetes.io/unschedulable"]
+
+
+def test_a_cordon_taints_the_node_and_only_tolerating_pods_go_there(k8s: Cluster) -> None:
+    """``kubectl cordon`` sets ``spec.unschedulable``; afterwards, not in the request, the node
+    lifecycle controller adds ``node.kubernetes.io/unschedulable:NoSchedule`` with
+    ``timeAdded``, and removes it after ``kubectl uncordon``. The NodeUnschedulable filter keeps
+    pods off a cordoned node unless they tolerate that taint; DaemonSet pods carry the
+    toleration, so they run there.
+
+    Source: kubernetes/kubernetes pkg/controller/nodelifecycle/node_lifecycle_controller.go
+    (``doNoScheduleTaintingPass``, ``UnschedulableTaintTemplate``) and pkg/controller/util/node
+    ``SwapNodeControllerTaint`` (timeAdded); pkg/scheduler/framework/plugins/nodeunschedulable
+    (``node(s) were unschedulable`` unless the pod tolerates the taint); pkg/controller/daemon/
+    util ``AddOrUpdateDaemonPodTolerations``; kubectl pkg/drain ``cordon``.
+    """
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s.api_client())
+    nodes = ["sandbox-pool-0", "sandbox-pool-1", "sandbox-pool-2"]
+    answered = core.patch_node("sandbox-pool-0", {"spec": {"unschedulable": True}})
+    assert answered.spec.unschedulable is True and not answered.spec.taints
+    (taint,) = wait(lambda: _unschedulable_taints(k8s, "sandbox-pool-0"), "the cordon taint")
+    assert taint["effect"] == "NoSchedule" and taint["timeAdded"]
+    k8s.kubectl("cordon", *nodes[1:])
+    wait(lambda: all(_unschedulable_taints(k8s, n) for n in nodes), "every node tainted")
+
+    _ns(k8s, "c")
+    _deploy(k8s, "c", "plain", 1, _pod())
+    tolerating = _pod(tolerations=[{"key": "node.kubernetes.io/unschedulable",
+                                    "operator": "Exists", "effect": "NoSchedule"}])
+    _deploy(k8s, "c", "tolerant", 1, tolerating)
+    ds_pod = {**_pod(), "metadata": {"labels": {"app": "agent"}}}
+    apps = client.AppsV1Api(k8s.api_client())
+    apps.create_namespaced_daemon_set("c", {
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                 "template": {"metadata": ds_pod["metadata"], "spec": _pod()}}})
+    msg = wait(lambda: _events(k8s, "c", "FailedScheduling"), "FailedScheduling")[0]
+    assert msg == ("0/3 nodes are available: 3 node(s) were unschedulable. preemption: 0/3 "
+                   "nodes are available: 3 Preemption is not helpful for scheduling.")
+    wait(lambda: "<pending>" not in _placed(k8s, "c", "tolerant"), "the tolerating pod placed")
+    agents = wait(lambda: (placed := _placed(k8s, "c", "agent")) and
+                  set(placed) == set(nodes) and placed, "a DaemonSet pod on each node")
+    assert agents == Counter(dict.fromkeys(nodes, 1))
+    ds_tolerations = _list(k8s, "/api/v1/namespaces/c/pods?labelSelector=app=agent")[0][
+        "spec"]["tolerations"]
+    assert {"key": "node.kubernetes.io/unschedulable", "operator": "Exists",
+            "effect": "NoSchedule"} in ds_tolerations
+    assert _placed(k8s, "c", "plain") == Counter({"<pending>": 1})
+
+    k8s.kubectl("uncordon", "sandbox-pool-1")
+    wait(lambda: not _unschedulable_taints(k8s, "sandbox-pool-1"), "the taint removed")
+    wait(lambda: _placed(k8s, "c", "plain") == Counter({"sandbox-pool-1": 1}),
+         "the plain pod on the uncordoned node")
+    assert all(_unschedulable_taints(k8s, n) for n in ("sandbox-pool-0", "sandbox-pool-2"))

@@ -172,10 +172,11 @@ def _pdb(name: str, min_available: int) -> dict[str, Any]:
 
 
 def _cordoned(node: dict[str, Any] | None) -> bool:
+    """Cordoned, and tainted by the node lifecycle controller (which adds ``timeAdded``)."""
     spec = (node or {}).get("spec") or {}
-    return bool(spec.get("unschedulable")) and {"key": "node.kubernetes.io/unschedulable",
-                                                 "effect": "NoSchedule"} in (
-        spec.get("taints") or [])
+    return bool(spec.get("unschedulable")) and any(
+        (t.get("key"), t.get("effect")) == ("node.kubernetes.io/unschedulable", "NoSchedule")
+        for t in spec.get("taints") or [])
 
 
 def test_an_upgrade_replaces_each_node_and_holds_a_blocking_budget_for_an_hour(
@@ -210,7 +211,8 @@ def test_an_upgrade_replaces_each_node_and_holds_a_blocking_budget_for_an_hour(
     p.tick()  # the new node is READY and registers; the old one is cordoned and drained
     assert p.state() == "UPDATING"
     assert wait(lambda: first_new in p.k8s_nodes(), "the new Node")
-    assert _cordoned(p.node(first_old))
+    # The taint follows the cordon asynchronously, from the node lifecycle controller.
+    assert wait(lambda: _cordoned(p.node(first_old)), "the cordoned, tainted old Node")
     # The budget refuses the eviction: the pod stays for up to an hour.
     (blocked,) = [name for name, node in p.pods("guarded").items() if node == first_old]
     p.tick(30 * 60)
