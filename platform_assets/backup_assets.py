@@ -145,14 +145,18 @@ def _asset_kwargs(spec: PlatformSpec, node: Node, parts: dg.PartitionsDefinition
     }
 
 
+def _run_config(context: dg.AssetExecutionContext) -> BackupRunConfig:
+    # The op's config through the op context: ``AssetExecutionContext.op_config`` is deprecated.
+    return BackupRunConfig(**context.op_execution_context.op_config)
+
+
 def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                   parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(**_asset_kwargs(spec, node, parts, _resource_keys(target)))
     def _backup(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from platform_assets.runs.backups import materialize_backup
 
-        return materialize_backup(context, BackupRunConfig(**context.op_config), spec, node,
-                                  target)
+        return materialize_backup(context, _run_config(context), spec, node, target)
 
     return _backup
 
@@ -163,7 +167,7 @@ def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
     def _copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from platform_assets.runs.backups import materialize_copy
 
-        return materialize_copy(context, BackupRunConfig(**context.op_config), spec, node, target)
+        return materialize_copy(context, _run_config(context), spec, node, target)
 
     return _copy
 

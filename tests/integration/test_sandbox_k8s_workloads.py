@@ -202,9 +202,15 @@ def test_insufficient_cpu_and_anti_affinity_leave_pods_pending_with_the_reasons(
     assert len(pending) == 2 and all(not p["spec"].get("nodeName") for p in pending)
     cond = next(c for c in pending[0]["status"]["conditions"] if c["type"] == "PodScheduled")
     assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
-    spread_dep = k8s.http("GET", "/apis/apps/v1/namespaces/big/deployments/spread")[1]
-    assert spread_dep["status"]["availableReplicas"] == 3
-    assert spread_dep["status"]["unavailableReplicas"] == 1
+    # The Deployment's status follows on the controller's later passes (the three scheduled
+    # pods turn Ready on the kubelet's), not with the events.
+    def spread_status() -> dict[str, Any] | None:
+        dep = k8s.http("GET", "/apis/apps/v1/namespaces/big/deployments/spread")[1]
+        status = dep.get("status") or {}
+        return status if status.get("availableReplicas") == 3 else None
+
+    assert wait(spread_status, "3 available in the Deployment's status")[
+        "unavailableReplicas"] == 1
 
 
 def test_readwriteonce_volume_on_another_node_is_a_multi_attach_error(k8s: Cluster) -> None:
