@@ -21,6 +21,7 @@ from sandbox.kubernetes import (
     conversion,
     govalue,
     immutable,
+    jobs,
     schema,
     ssa,
     storage,
@@ -477,7 +478,7 @@ class ApiServer:
         if rt.gk == ("", "replicationcontrollers") and isinstance(spec, dict):
             causes += _replication_controller_causes(spec)
         if rt.gk == ("batch", "jobs"):
-            causes += _generated_selector_causes(obj)
+            causes += _generated_selector_causes(obj) + jobs.spec_causes(obj)
         if rt.gk == storage.CLASSES_GK:
             causes += storage.class_causes(obj)
         return causes
@@ -946,6 +947,9 @@ class ApiServer:
             if k in old["metadata"]:
                 new["metadata"][k] = old["metadata"][k]
         self._fold_secret(rt, new)
+        if rt.gk == ("batch", "jobs"):
+            # An applied configuration is not defaulted; the object it makes is.
+            jobs.default_spec(new.get("spec"))
         self._validate(rt, new)
         self._validate_update(rt, old, new, fv)
         self.allocate(rt, old, new)
@@ -1247,6 +1251,7 @@ def _default_job(job: dict[str, Any]) -> None:
             tmeta["labels"] = {**labels, **(tmeta.get("labels") or {})}
     for name, default in (("backoffLimit", 6), ("completions", 1), ("parallelism", 1)):
         spec.setdefault(name, default)
+    jobs.default_spec(spec)
 
 
 def _status_applied(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from sandbox.kubernetes.api import ApiError, now_rfc3339, random_suffix
 from sandbox.kubernetes.chart_objects import LONGHORN_CSI
 from sandbox.kubernetes.disruption import DisruptionController
 from sandbox.kubernetes.gc import GarbageCollector
+from sandbox.kubernetes.job_controller import JobController
+from sandbox.kubernetes.jobs import TRACKING_FINALIZER
 from sandbox.kubernetes.nodelifecycle import NodeLifecycle
 from sandbox.kubernetes.patch import clone
 from sandbox.kubernetes.protection import StorageProtection
@@ -182,6 +184,7 @@ class Controllers:
         self._listener = lambda ev: self._kick.set()
         self.workloads = Workloads(self)
         self.disruption = DisruptionController(self.workloads)
+        self.jobs = JobController(self)
         self.gc = GarbageCollector(svc.api)
         self.node_lifecycle = NodeLifecycle(svc.api)
         self.protection = StorageProtection(svc.api)
@@ -266,8 +269,9 @@ class Controllers:
                  self._namespaces,
                  self._released_volumes, self._pvcs, self.resizer.reconcile,
                  self.workloads.reconcile,
-                 self.disruption.reconcile, self._jobs,
-                 self._pods, self._terminating_pods, self._issuers, self._certificates,
+                 self.disruption.reconcile, self.jobs.reconcile,
+                 self._pods, self._terminating_pods, self._pod_gc, self._issuers,
+                 self._certificates,
                  self._snapshots, self._flux, self._argocd, self._secret_stores,
                  self._external_secrets, self.velero.reconcile, self.longhorn.reconcile)
         for step in steps:
@@ -496,47 +500,6 @@ class Controllers:
                                   "creationTime": rfc3339(created), "readyToUse": True,
                                   "restoreSize": size}, "snapshot-controller")
 
-    def _jobs(self) -> None:
-        prt = self._rt("", "pods")
-        assert prt is not None
-        for rt, job in self._each("batch", "jobs"):
-            status = clone(job.get("status") or {})
-            if status.get("completionTime") or get_condition(job, "Failed"):
-                continue
-            meta = job["metadata"]
-            pods = [p for p in self.store.select(prt.gk, meta["namespace"])
-                    if (p["metadata"].get("labels") or {}).get("controller-uid") == meta["uid"]]
-            if (job.get("spec") or {}).get("suspend"):
-                continue
-            # backoffLimit (default 6) above 0: a deleted pod is replaced once it is gone.
-            retries = int((job.get("spec") or {}).get("backoffLimit", 6) or 0)
-            if not pods and (not status.get("active") or retries > 0):
-                self._create_job_pod(prt, job)
-                status.setdefault("startTime", now_rfc3339())
-                status.update(active=1, ready=0, terminating=0)
-                self._status(rt, job, status, "job-controller")
-                continue
-            phase = _job_pod_phase(pods[-1] if pods else None, retries)
-            conds = clone(status.get("conditions") or [])
-            ts = now_rfc3339()
-            if phase == "Succeeded":
-                set_condition(conds, "SuccessCriteriaMet", "True", "CompletionsReached",
-                              "Reached expected number of succeeded pods")
-                set_condition(conds, "Complete", "True", "CompletionsReached",
-                              "Reached expected number of succeeded pods")
-                status.update(active=0, ready=0, succeeded=1, completionTime=ts,
-                              conditions=conds)
-            elif phase == "Failed":
-                set_condition(conds, "FailureTarget", "True", "BackoffLimitExceeded",
-                              "Job has reached the specified backoff limit")
-                set_condition(conds, "Failed", "True", "BackoffLimitExceeded",
-                              "Job has reached the specified backoff limit")
-                status.update(active=0, ready=0, failed=1, conditions=conds)
-            elif phase == "Running":
-                status.update(active=1, ready=1)
-            status.setdefault("startTime", ts)
-            self._status(rt, job, status, "job-controller")
-
     def _create_job_pod(self, prt: ResourceType, job: dict[str, Any]) -> None:
         meta = job["metadata"]
         template = clone((job.get("spec") or {}).get("template") or {})
@@ -549,7 +512,7 @@ class Controllers:
             annotations[EXIT_CODE_ANNOTATION] = meta["annotations"][EXIT_CODE_ANNOTATION]
         pod_meta: dict[str, Any] = {
             "name": f"{meta['name']}-{random_suffix()}", "namespace": meta["namespace"],
-            "labels": labels,
+            "labels": labels, "finalizers": [TRACKING_FINALIZER],
             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"],
                                  "uid": meta["uid"], "controller": True,
                                  "blockOwnerDeletion": True}]}
@@ -631,14 +594,17 @@ class Controllers:
         Simulated containers have no process and stop at SIGTERM, so the pod goes on the
         kubelet's first look (after the controller delay), not after the grace period; a
         ``run_jobs`` process gets SIGTERM, then SIGKILL once deletionTimestamp (the end of the
-        grace period, wall clock) has passed."""
+        grace period, wall clock) has passed. A pod deleted at once (period 0) that a
+        finalizer keeps (a Job's ``batch.kubernetes.io/job-tracking``) is stopped the same
+        way and gets its terminal phase, which is what the Job controller waits for."""
         rt = self._rt("", "pods")
         assert rt is not None
         now = dt.datetime.now(dt.UTC)
         for pod in self.store.select(rt.gk):
             meta, spec = pod["metadata"], pod.get("spec") or {}
-            if not (meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds")
-                    and spec.get("nodeName") and self._due(rt, pod)):
+            held = (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            if not (meta.get("deletionTimestamp") and spec.get("nodeName") and self._due(rt, pod)
+                    and (meta.get("deletionGracePeriodSeconds") or held)):
                 continue
             key = (meta["namespace"], meta["name"])
             proc = self._procs.get(key)
@@ -668,6 +634,23 @@ class Controllers:
                 pod = self._status(rt, pod, self._pod_status(pod, phase, term), "kubelet") or pod
             self.api.delete(rt, meta["namespace"], meta["name"], {
                 "gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}})
+
+    def _pod_gc(self) -> None:
+        """PodGC's ``gcUnscheduledTerminating`` (pkg/controller/podgc/gc_controller.go,
+        ``markFailedAndDeletePod``): a pod being deleted that no node ever ran is marked
+        Failed, then deleted with period 0 (a finalizer may keep it). The real controller looks
+        every 20 s; the sandbox's at once."""
+        rt = self._rt("", "pods")
+        assert rt is not None
+        for pod in self.store.select(rt.gk):
+            meta, status = pod["metadata"], pod.get("status") or {}
+            if not meta.get("deletionTimestamp") or (pod.get("spec") or {}).get("nodeName") \
+                    or status.get("phase") in ("Succeeded", "Failed"):
+                continue
+            if self.api.write_status(rt, pod, {**clone(status), "phase": "Failed"},
+                                     "pod-garbage-collector") is not None:
+                self.api.delete(rt, meta["namespace"], meta["name"],
+                                {"gracePeriodSeconds": 0})
 
     def _pod_status(self, pod: dict[str, Any], phase: str,
                     state: dict[str, Any]) -> dict[str, Any]:
@@ -753,7 +736,10 @@ class Controllers:
 
     def evict(self, namespace: str, name: str, message: str) -> dict[str, Any]:
         """The kubelet evicts a pod under node pressure: its process stops, the pod is Failed
-        with reason Evicted (Kubernetes docs, "Node-pressure Eviction")."""
+        with reason Evicted (Kubernetes docs, "Node-pressure Eviction") and the DisruptionTarget
+        condition, reason TerminationByKubelet, with the eviction's message
+        (pkg/kubelet/eviction/eviction_manager.go ``synchronize``; PodDisruptionConditions is GA
+        in 1.31)."""
         rt = self._rt("", "pods")
         assert rt is not None
         pod = self.api.get(rt, namespace, name)
@@ -763,6 +749,10 @@ class Controllers:
         self._exits.pop((namespace, name), None)
         status = clone(pod.get("status") or {})
         status.update(phase="Failed", reason="Evicted", message=message)
+        status["conditions"] = [c for c in status.get("conditions") or []
+                                if c.get("type") != "DisruptionTarget"] + [{
+            "type": "DisruptionTarget", "status": "True", "lastTransitionTime": now_rfc3339(),
+            "reason": "TerminationByKubelet", "message": message}]
         for c in status.get("containerStatuses") or []:
             c.update(ready=False, started=False, state={"terminated": {
                 "exitCode": 137, "reason": "Error", "finishedAt": now_rfc3339()}})
@@ -1147,20 +1137,3 @@ def _provisioned_pv(pvc: dict[str, Any], pv_name: str, size: str, driver: str,
                                   "namespace": meta["namespace"], "name": meta["name"],
                                   "uid": meta["uid"]},
                      "csi": {"driver": driver, "volumeHandle": handle, "fsType": "ext4"}}}
-
-
-def _job_pod_phase(pod: dict[str, Any] | None, retries: int) -> str | None:
-    """The phase the Job controller counts a pod in. ``isPodFailed``
-    (kubernetes pkg/controller/job/job_controller.go, v1.34): a pod being deleted that has not
-    Succeeded counts as Failed ("Count deleted Pods as failures to account for orphan Pods
-    that never have a chance to reach the Failed phase"), so an evicted pod fails a Job with
-    ``backoffLimit: 0`` instead of being replaced. A pod that was created (``active``) and is
-    gone counts as Failed too: the real controller cannot miss it, as its pods carry the
-    ``batch.kubernetes.io/job-tracking`` finalizer until it has counted them. With retries
-    left (``backoffLimit`` above 0) the deleted pod is replaced instead, once it is gone."""
-    if pod is None:
-        return "Failed"
-    phase = (pod.get("status") or {}).get("phase")
-    if pod["metadata"].get("deletionTimestamp") and phase != "Succeeded":
-        return "Pending" if retries > 0 else "Failed"
-    return phase

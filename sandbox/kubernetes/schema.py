@@ -285,7 +285,11 @@ DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "V1SecretVolumeSource": lambda v: _set(v, defaultMode=420),
     "V1PersistentVolumeClaimSpec": lambda s: _set(s, volumeMode="Filesystem"),
     "V1ObjectFieldSelector": lambda s: _set(s, apiVersion="v1"),
-    "V1JobSpec": lambda s: _set(s, completionMode="NonIndexed", suspend=False),
+    # k8s.io/kubernetes pkg/apis/batch/v1/defaults.go SetDefaults_Job
+    "V1JobSpec": lambda s: _set(s, completionMode="NonIndexed", suspend=False,
+                                podReplacementPolicy="Failed" if "podFailurePolicy" in s
+                                else "TerminatingOrFailed"),
+    "V1PodFailurePolicyOnPodConditionsPattern": lambda p: _set(p, status="True"),
     "V1Secret": lambda s: _set(s, type="Opaque"),
     # k8s.io/kubernetes pkg/apis/storage/v1/defaults.go
     "V1StorageClass": lambda s: _set(s, reclaimPolicy="Delete", volumeBindingMode="Immediate"),

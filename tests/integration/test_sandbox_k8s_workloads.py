@@ -573,3 +573,180 @@ def test_a_replication_controller_is_defaulted_validated_and_keeps_its_pods(
                             "application/merge-patch+json")
     assert code == 200, scaled
     wait(lambda: not _list(k8s, "/api/v1/namespaces/legacy/pods"), "the pod to go")
+
+
+DISRUPTION_RULE = {"action": "FailJob",
+                   "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+
+
+def _job_status(k8s: Cluster, ns: str, name: str) -> dict[str, Any]:
+    return dict(k8s.http("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/{name}")[1].get(
+        "status") or {})
+
+
+def _conditions(k8s: Cluster, ns: str, name: str) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in _job_status(k8s, ns, name).get("conditions") or []}
+
+
+def test_pod_failure_policy_fails_the_job_on_an_eviction_ignores_or_counts_as_told(
+        k8s: Cluster) -> None:
+    """The Job controller with a podFailurePolicy (kubernetes pkg/controller/job
+    pod_failure_policy.go matchPodFailurePolicy, job_controller.go syncJob and
+    trackJobStatusAndRemoveFinalizers, v1.31): its pods carry the ``batch.kubernetes.io/
+    job-tracking`` finalizer, so an evicted pod (the Eviction API sets DisruptionTarget,
+    eviction.go addConditionAndDeletePod) is still there, Failed (PodGC
+    gcUnscheduledTerminating marks an unscheduled one), when the controller counts it; a
+    FailJob rule fails the Job with FailureTarget then Failed, reason PodFailurePolicy, message
+    "Pod NS/NAME has condition DisruptionTarget matching FailJob rule at index 0", and a Warning
+    event of that reason; an Ignore rule does not count the failure and the pod is replaced;
+    without a matching rule a plain delete counts towards backoffLimit; an exit code rule
+    names the container and its code."""
+    _ns(k8s, "policy")
+    pending = {"restartPolicy": "Never", "nodeSelector": {"kubernetes.io/hostname": "none"},
+               **RESTRICTED_POD}
+
+    def job(name: str, rules: list[dict[str, Any]], pod: dict[str, Any],
+            annotations: dict[str, str] | None = None) -> None:
+        body = {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "annotations": annotations or {}},
+                "spec": {"backoffLimit": 0, "podFailurePolicy": {"rules": rules},
+                         "template": {"spec": pod}}}
+        code, made = k8s.http("POST", "/apis/batch/v1/namespaces/policy/jobs", body)
+        assert code == 201, made
+
+    def pods(name: str) -> list[dict[str, Any]]:
+        return [p for p in _list(k8s, "/api/v1/namespaces/policy/pods")
+                if p["metadata"]["labels"].get("job-name") == name]
+
+    def evict(pod: str) -> None:
+        code, out = k8s.http("POST", f"/api/v1/namespaces/policy/pods/{pod}/eviction",
+                             {"apiVersion": "policy/v1", "kind": "Eviction",
+                              "metadata": {"name": pod, "namespace": "policy"}})
+        assert code == 201, out
+
+    job("evicted", [DISRUPTION_RULE], pending)
+    job("ignored", [{**DISRUPTION_RULE, "action": "Ignore"}], pending)
+    job("deleted", [DISRUPTION_RULE], pending)
+    job("exits", [DISRUPTION_RULE, {"action": "FailJob", "onExitCodes": {
+        "containerName": "app", "operator": "In", "values": [3, 42]}}],
+        {**RESTRICTED_POD, "restartPolicy": "Never"},
+        {"sandbox.platform-ops/exit-code": "3"})
+    first = {n: wait(lambda n=n: pods(n), f"the pod of Job {n}")[0]  # type: ignore[misc]
+             for n in ("evicted", "ignored", "deleted")}
+    assert all(p["metadata"]["finalizers"] == ["batch.kubernetes.io/job-tracking"]
+               for p in first.values())
+    evict(first["evicted"]["metadata"]["name"])
+    evict(first["ignored"]["metadata"]["name"])
+    assert k8s.http("DELETE", "/api/v1/namespaces/policy/pods/"
+                    f"{first['deleted']['metadata']['name']}")[0] == 200
+
+    failed = wait(lambda: _conditions(k8s, "policy", "evicted").get("Failed"),
+                  "Job evicted to fail")
+    target = _conditions(k8s, "policy", "evicted")["FailureTarget"]
+    said = (f"Pod policy/{first['evicted']['metadata']['name']} has condition "
+            "DisruptionTarget matching FailJob rule at index 0")
+    for cond in (target, failed):
+        assert (cond["status"], cond["reason"], cond["message"]) == (
+            "True", "PodFailurePolicy", said)
+    assert _job_status(k8s, "policy", "evicted")["failed"] == 1 and pods("evicted") == []
+    assert said in _events(k8s, "policy", "PodFailurePolicy")
+
+    replaced = wait(lambda: [p for p in pods("ignored") if p["metadata"]["uid"]
+                             != first["ignored"]["metadata"]["uid"]], "a new pod of ignored")
+    assert len(replaced) == 1
+    assert _job_status(k8s, "policy", "ignored").get("failed", 0) == 0
+    assert "Failed" not in _conditions(k8s, "policy", "ignored")
+
+    deleted = wait(lambda: _conditions(k8s, "policy", "deleted").get("Failed"),
+                   "Job deleted to fail")
+    assert deleted["reason"] == "BackoffLimitExceeded"
+
+    exits = wait(lambda: _conditions(k8s, "policy", "exits").get("Failed"), "Job exits to fail")
+    pod = wait(lambda: pods("exits"), "the failed pod of exits")[0]
+    assert exits["reason"] == "PodFailurePolicy" and exits["message"] == (
+        f"Container app for pod policy/{pod['metadata']['name']} failed with exit code 3 "
+        "matching FailJob rule at index 1")
+    # Counted, the finished pod loses the finalizer and stays, Failed.
+    assert pod["status"]["phase"] == "Failed" and not pod["metadata"].get("finalizers")
+
+
+def test_pod_failure_policy_is_validated_and_defaulted_on_create_and_update(
+        k8s: Cluster) -> None:
+    """pkg/apis/batch/validation/validation.go (v1.31) validatePodFailurePolicy and its rule,
+    onExitCodes and onPodConditions checks, the restartPolicy check of validateJobSpec and
+    validatePodReplacementPolicy, answered as a 422 with each field's path; defaulting from
+    pkg/apis/batch/v1/defaults.go SetDefaults_Job (a pattern's status True,
+    podReplacementPolicy Failed with a policy)."""
+    _ns(k8s, "rules")
+    pod = {"restartPolicy": "Never", **RESTRICTED_POD}
+
+    def post(rules: Any, template: dict[str, Any] = pod,
+             **spec: Any) -> tuple[int, dict[str, Any]]:
+        return k8s.http("POST", "/apis/batch/v1/namespaces/rules/jobs", {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+            "spec": {"suspend": True, "podFailurePolicy": {"rules": rules},
+                     "template": {"spec": template}, **spec}})
+
+    def causes(out: dict[str, Any]) -> dict[str, str]:
+        return {c["field"]: c["message"] for c in out["details"]["causes"]}
+
+    code, out = post([
+        {"action": "Retry", "onPodConditions": [{"type": "Disruption Target"}]},
+        {"onExitCodes": {"operator": "Within", "values": []}},
+        {"action": "FailJob", "onExitCodes": {"containerName": "sidecar", "operator": "In",
+                                              "values": [0, 5, 5, 1]}},
+        {"action": "FailIndex", "onExitCodes": {"operator": "NotIn", "values": [1]},
+         "onPodConditions": [{"type": "DisruptionTarget", "status": "Maybe"}]},
+        {"action": "Count"}])
+    assert code == 422, out
+    base = "spec.podFailurePolicy.rules"
+    assert causes(out) == {
+        f"{base}[0].action": 'Unsupported value: "Retry": supported values: "Count", '
+                            '"FailIndex", "FailJob", "Ignore"',
+        f"{base}[0].onPodConditions[0].type": 'Invalid value: "Disruption Target": name part '
+        "must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+        "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+        "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+        f"{base}[1].action": 'Required value: valid values: ["Count" "FailIndex" "FailJob" '
+                             '"Ignore"]',
+        f"{base}[1].onExitCodes.operator": 'Unsupported value: "Within": supported values: '
+                                           '"In", "NotIn"',
+        f"{base}[1].onExitCodes.values": "Invalid value: []int32{}: at least one value is "
+                                         "required",
+        f"{base}[2].onExitCodes.containerName": 'Invalid value: "sidecar": must be one of the '
+        "container or initContainer names in the pod template",
+        f"{base}[2].onExitCodes.values[0]": "Invalid value: 0: must not be 0 for the In "
+                                            "operator",
+        f"{base}[2].onExitCodes.values[2]": "Duplicate value: 5",
+        f"{base}[2].onExitCodes.values": "Invalid value: []int32{0, 5, 5, 1}: must be ordered",
+        f"{base}[3].action": 'Invalid value: "FailIndex": requires the backoffLimitPerIndex to '
+                             "be set",
+        f"{base}[3].onPodConditions[0].status": 'Unsupported value: "Maybe": supported '
+                                                'values: "False", "True", "Unknown"',
+        f"{base}[3]": "Invalid value: specifying both OnExitCodes and OnPodConditions is not "
+                      "supported",
+        f"{base}[4]": "Invalid value: specifying one of OnExitCodes and OnPodConditions is "
+                      "required"}
+    assert out["message"].startswith('Job.batch "j" is invalid: [')
+    code, out = post([DISRUPTION_RULE] * 21)
+    assert code == 422 and causes(out) == {base: "Too many: 21: must have at most 20 items"}
+    code, out = post([DISRUPTION_RULE], {**pod, "restartPolicy": "OnFailure"})
+    assert code == 422 and causes(out) == {"spec.template.spec.restartPolicy": 'Invalid value: '
+                                           '"OnFailure": only "Never" is supported when '
+                                           "podFailurePolicy is specified"}
+    code, out = post([DISRUPTION_RULE], RESTRICTED_POD)  # restartPolicy defaults to Always
+    assert code == 422 and causes(out) == {"spec.template.spec.restartPolicy": 'Required '
+                                           'value: valid values: "OnFailure", "Never"'}
+    code, out = post([DISRUPTION_RULE], pod, podReplacementPolicy="TerminatingOrFailed")
+    assert code == 422 and causes(out) == {"spec.podReplacementPolicy": 'Unsupported value: '
+                                           '"TerminatingOrFailed": supported values: "Failed"'}
+
+    code, made = post([{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}])
+    assert code == 201, made
+    assert made["spec"]["podFailurePolicy"] == {"rules": [DISRUPTION_RULE]}
+    assert made["spec"]["podReplacementPolicy"] == "Failed"
+    # An update is validated too: podReplacementPolicy may change, but not to this.
+    made["spec"]["podReplacementPolicy"] = "TerminatingOrFailed"
+    code, out = k8s.http("PUT", "/apis/batch/v1/namespaces/rules/jobs/j", made)
+    assert code == 422 and causes(out) == {"spec.podReplacementPolicy": 'Unsupported value: '
+                                           '"TerminatingOrFailed": supported values: "Failed"'}
