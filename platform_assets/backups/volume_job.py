@@ -9,7 +9,9 @@ moving (its node cordoned for a drain, or the pod terminating) the run waits, a 
 for it to land on another node and pins the agent there (``core.agent_pod``). The run fails,
 naming the target and the cause, when the claim's pod does not move in that time, the Job's
 pod is evicted or deleted, the scheduler cannot place it, the Job fails, the PVC is deleted or
-replaced while it runs, or what the agent reports is not what the bucket holds.
+replaced while it runs, or what the agent reports is not what the bucket holds. An eviction
+(any pod with DisruptionTarget) fails the Job by its ``podFailurePolicy``, so the Job's own
+conditions say so however fast the pod goes.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from platform_assets.backups.errors import BackupError, cause, required
 from platform_assets.backups.sources import BackupJob, Produced
 from platform_assets.backups.volume_files import Codec, Location, read_index
 from platform_assets.core.agent_pod import (
+    POLICY_REASON,
+    PolicyFailure,
     claim_users,
     disrupted,
+    disruption_rule,
     node_unavailable,
     placement,
+    policy_failure,
     unschedulable,
 )
 from platform_assets.core.backup_manifest import (
@@ -89,7 +95,8 @@ def location_args(where: Where, target: str, endpoint: str | None,
 
 def agent_job(spec: PlatformSpec, run: AgentRun, node: str | None) -> dict[str, Any]:
     """The Job manifest: one pod, no retries (a failure is reported, the next night retries),
-    PodSecurity ``restricted``, the claim mounted at ``run.mount``."""
+    an eviction recorded in the Job by its podFailurePolicy (which needs ``restartPolicy:
+    Never``), PodSecurity ``restricted``, the claim mounted at ``run.mount``."""
     bk = spec.backups
     assert bk is not None
     agent = bk.volume_agent
@@ -117,7 +124,7 @@ def agent_job(spec: PlatformSpec, run: AgentRun, node: str | None) -> dict[str, 
     labels = {names.LABEL_VOLUME_JOB: run.name, names.LABEL_MANAGED_BY: "platform-ops"}
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": run.name, "namespace": run.namespace, "labels": labels},
-            "spec": {"backoffLimit": 0,
+            "spec": {"backoffLimit": 0, "podFailurePolicy": disruption_rule(),
                      "activeDeadlineSeconds": int(parse_duration(agent.timeout).total_seconds()),
                      "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}
 
@@ -244,10 +251,13 @@ def _wait(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, watch: _Watch,
         pods = _pods(kube, run, watch.job_uid)
         _check_claim(kube, run)
         _check_pods(kube, spec, run, watch, pods)
+        evicted = policy_failure(job)
+        if evicted is not None:
+            raise _evicted(run, watch, pods, evicted)
         conds = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
                  if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"}
         if "Failed" in conds:
-            _check_vanished(run, watch, pods)
+            _check_vanished(run, watch, pods, conds["Failed"])
         if conds:
             return _result(kube, run, pods, conds.get("Failed"))
         if time.monotonic() > deadline:
@@ -260,20 +270,32 @@ _RETRY = ("nothing of this attempt is kept; the backup's next run retries (after
           "the node the volume moved to)")
 
 
+def _evicted(run: AgentRun, watch: _Watch, pods: list[dict[str, Any]],
+             failure: PolicyFailure) -> BackupError:
+    """The Job failed by its podFailurePolicy: the pod and condition its message names, the
+    node and the eviction's own reason from the pod when it is still (or was) seen."""
+    pod = next((p for p in pods if p["metadata"]["name"] == failure.pod),
+               watch.seen.get(failure.pod) or {})
+    on = (pod.get("spec") or {}).get("nodeName") or watch.node
+    why = disrupted(pod)
+    where = f" on node {on}" if on else ""
+    job = f"Job {run.namespace}/{run.name}"
+    if not failure.condition:
+        return BackupError(f"{run.describe}: {job} failed ({POLICY_REASON}: {failure.message})"
+                           f"{where}; {_RETRY}")
+    return BackupError(f"{run.describe}: pod {failure.pod} of {job} was evicted "
+                       f"({failure.condition}{f': {why}' if why else ''}){where}; the Job "
+                       f"failed ({POLICY_REASON}: {failure.message}); {_RETRY}")
+
+
 def _check_pods(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, watch: _Watch,
                 pods: list[dict[str, Any]]) -> None:
-    """Fail at once on an evicted pod; fail on a pod the scheduler cannot place once that has
-    lasted ``node_wait``, or at once when its node is cordoned or gone (it will not come back
-    during this run), with the scheduler's own message."""
+    """Fail on a pod the scheduler cannot place once that has lasted ``node_wait``, or at once
+    when its node is cordoned or gone (it will not come back during this run), with the
+    scheduler's own message. An eviction is the Job's to report (``_evicted``)."""
     for pod in pods:
         name = pod["metadata"]["name"]
         watch.seen[name] = pod
-        on = (pod.get("spec") or {}).get("nodeName") or watch.node
-        why = disrupted(pod)
-        if why is not None:
-            raise BackupError(f"{run.describe}: pod {name} of Job {run.namespace}/{run.name} "
-                              f"was evicted{f' from node {on}' if on else ''} ({why}); "
-                              f"{_RETRY}")
         stuck = unschedulable(pod)
         if stuck is None:
             watch.stuck_since.pop(name, None)
@@ -288,19 +310,25 @@ def _check_pods(kube: BackupCluster, spec: PlatformSpec, run: AgentRun, watch: _
                               f"{run.namespace}/{run.name}{where}: {stuck}; {_RETRY}")
 
 
-def _check_vanished(run: AgentRun, watch: _Watch, pods: list[dict[str, Any]]) -> None:
-    """A pod seen running that is gone once the Job ended was deleted before it finished (a
-    drain's eviction whose pod went between two polls): say so rather than 'no log'."""
+def _check_vanished(run: AgentRun, watch: _Watch, pods: list[dict[str, Any]],
+                    failed: dict[str, Any]) -> None:
+    """A Job failed by its backoffLimit whose pod was deleted before it finished (still
+    listed, being deleted, or gone since it was seen running): an eviction would have failed
+    the Job by its podFailurePolicy, so this is a plain delete: say so rather than 'no log'."""
+    if failed.get("reason") != "BackoffLimitExceeded":
+        return
     listed = {p["metadata"]["name"] for p in pods}
+    deleted = [p for p in pods if p["metadata"].get("deletionTimestamp")
+               and (p.get("status") or {}).get("phase") != "Succeeded"]
     gone = [p for n, p in watch.seen.items() if n not in listed
             and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
-    if gone and not pods:
-        pod = gone[-1]
+    if deleted or (gone and not pods):
+        pod = (deleted or gone)[-1]
         on = (pod.get("spec") or {}).get("nodeName") or watch.node
         raise BackupError(f"{run.describe}: pod {pod['metadata']['name']} of Job "
                           f"{run.namespace}/{run.name} was deleted before it finished"
-                          f"{f' on node {on}' if on else ''} (evicted by a node drain, or "
-                          f"deleted); {_RETRY}")
+                          f"{f' on node {on}' if on else ''} (deleted, not evicted); "
+                          f"{_RETRY}")
 
 
 def _check_claim(kube: BackupCluster, run: AgentRun) -> None:

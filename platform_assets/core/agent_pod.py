@@ -17,11 +17,20 @@ is deleted by the Eviction API (``EvictionByEvictionAPI``), the taint manager
 (``DeletionByTaintManager``), preemption (``PreemptionByScheduler``) or the kubelet
 (``TerminationByKubelet``) (Kubernetes docs, "Pod disruption conditions"); and the kubelet's
 node-pressure eviction, which leaves the pod ``Failed`` with ``status.reason: Evicted``
-(Kubernetes docs, "Node-pressure Eviction").
+(Kubernetes docs, "Node-pressure Eviction"; since 1.31 it sets DisruptionTarget too, reason
+``TerminationByKubelet``).
+
+The agent's Job fails on DisruptionTarget by its ``podFailurePolicy`` (a FailJob rule): the Job
+controller, whose ``batch.kubernetes.io/job-tracking`` finalizer keeps the pod until it has
+counted it, records the eviction in the Job's ``FailureTarget`` and ``Failed`` conditions, reason
+``PodFailurePolicy``, message "Pod NS/NAME has condition DisruptionTarget matching FailJob rule
+at index 0" (kubernetes pkg/controller/job/pod_failure_policy.go ``matchPodFailurePolicy``), so
+the run reads it from the Job even when the pod is gone before its next look.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +38,13 @@ from typing import Any
 Json = dict[str, Any]
 
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+DISRUPTION = "DisruptionTarget"
+POLICY_REASON = "PodFailurePolicy"
+# The FailJob messages of matchPodFailurePolicy, for a pod condition and for an exit code.
+_CONDITION_RULE = re.compile(r"^Pod (?P<ns>[^/\s]+)/(?P<pod>\S+) has condition (?P<cond>\S+) "
+                             r"matching FailJob rule at index \d+$")
+_EXIT_RULE = re.compile(r"^Container \S+ for pod (?P<ns>[^/\s]+)/(?P<pod>\S+) failed with exit "
+                        r"code -?\d+ matching FailJob rule at index \d+$")
 _TERMINAL = ("Succeeded", "Failed")
 
 
@@ -106,3 +122,36 @@ def disrupted(pod: Json) -> str | None:
     if status.get("reason") == "Evicted":
         return f"Evicted: {status.get('message') or ''}".rstrip()
     return None
+
+
+@dataclass(frozen=True)
+class PolicyFailure:
+    """A Job failed by its ``podFailurePolicy``: the pod and pod condition its FailJob rule
+    matched (either empty when the message is not one the Job controller words), and the
+    Job condition's message."""
+
+    pod: str
+    condition: str
+    message: str
+
+
+def policy_failure(job: Json) -> PolicyFailure | None:
+    """The Job's ``FailureTarget`` or ``Failed`` condition (status True) of reason
+    ``PodFailurePolicy``, else None."""
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") in ("FailureTarget", "Failed") and c.get("status") == "True" and \
+                c.get("reason") == POLICY_REASON:
+            message = str(c.get("message") or "")
+            found = _CONDITION_RULE.match(message) or _EXIT_RULE.match(message)
+            cond = found.groupdict().get("cond") if found else None
+            return PolicyFailure(found["pod"] if found else "", cond or "", message)
+    return None
+
+
+def disruption_rule() -> Json:
+    """The agent Job's ``podFailurePolicy``: a pod with DisruptionTarget (an eviction through
+    the API, by the taint manager, by preemption or by the kubelet) fails the Job at once, as
+    FailJob, so the Job records why; Ignore would run the agent again, which the next run does
+    instead, after the drain."""
+    return {"rules": [{"action": "FailJob",
+                       "onPodConditions": [{"type": DISRUPTION, "status": "True"}]}]}

@@ -5,9 +5,13 @@ deleted mid-backup, the second region unreachable, a corrupted chunk).
 Sources of the emulated contracts: a PVC bound to a PV whose filesystem the pod sees at its
 ``volumeMounts[].mountPath`` (Kubernetes docs, "Persistent Volumes"); a Job with
 ``backoffLimit: 0`` is ``Failed`` once its pod fails (Kubernetes docs, "Jobs", pod backoff
-failure policy); node-pressure eviction leaves the pod ``Failed`` with ``reason: Evicted``
-(Kubernetes docs, "Node-pressure Eviction"); S3 ``ListObjectsV2`` returns each object's
-``ETag`` and ``Size`` (AWS S3 API reference).
+failure policy); a pod with DisruptionTarget fails the agent's Job by its ``podFailurePolicy``
+FailJob rule, reason ``PodFailurePolicy`` (kubernetes pkg/controller/job/pod_failure_policy.go
+matchPodFailurePolicy), the pod kept by the ``batch.kubernetes.io/job-tracking`` finalizer
+until the Job controller has counted it; node-pressure eviction leaves the pod ``Failed`` with
+``reason: Evicted`` and DisruptionTarget ``TerminationByKubelet`` (Kubernetes docs,
+"Node-pressure Eviction"; pkg/kubelet/eviction/eviction_manager.go); S3 ``ListObjectsV2``
+returns each object's ``ETag`` and ``Size`` (AWS S3 API reference).
 """
 
 from __future__ import annotations
@@ -227,13 +231,31 @@ def _during_backup(vols: Volumes, partition: str, action: Any) -> dg.ExecuteInPr
     return out["r"]
 
 
+def _by_policy(vols: Volumes, pod: str) -> str:
+    """The Job's FailureTarget/Failed message for a pod that had DisruptionTarget."""
+    return (f"the Job failed (PodFailurePolicy: Pod {vols.namespace}/{pod} has condition "
+            "DisruptionTarget matching FailJob rule at index 0)")
+
+
 def test_an_evicted_job_fails_naming_the_cause_and_the_next_run_succeeds(vols: Volumes) -> None:
+    """Node pressure: the kubelet's eviction leaves the pod Failed, with DisruptionTarget, so
+    the Job fails by its policy and the run names the kubelet's reason from the pod."""
     vols.write({f"f{i}.bin": content(200_000, i + 2) for i in range(12)})
-    failed = _during_backup(vols, "2026-11-20", lambda pod: vols.app.admin.evict(
-        vols.namespace, pod["metadata"]["name"], "The node was low on resource: memory."))
+    seen: dict[str, Any] = {}
+
+    def pressure(pod: dict[str, Any]) -> None:
+        seen.update(pod)
+        vols.app.admin.evict(vols.namespace, pod["metadata"]["name"],
+                             "The node was low on resource: memory.")
+
+    failed = _during_backup(vols, "2026-11-20", pressure)
     assert not failed.success
     message = failure(failed)
-    assert "backup files" in message and "evicted" in message and "low on resource" in message
+    pod, node = seen["metadata"]["name"], seen["spec"]["nodeName"]
+    assert (f"backup files (files of PVC {vols.namespace}/data): pod {pod} of Job "
+            f"{vols.namespace}/") in message, message
+    assert (f"was evicted (DisruptionTarget: TerminationByKubelet: The node was low on "
+            f"resource: memory.) on node {node}; {_by_policy(vols, pod)}") in message, message
     assert vols.manifest("2026-11-20") is None
     again = vols.run(backup_key("files"), "2026-11-20", with_checks=True)
     assert again.success, failure(again)
@@ -488,8 +510,8 @@ def test_the_agent_waits_for_the_claims_pod_to_move_and_runs_on_its_new_node(
 def test_an_agent_pod_evicted_by_a_drain_fails_naming_the_eviction(vols: Volumes) -> None:
     """The Eviction API marks the pod (DisruptionTarget, EvictionByEvictionAPI) and deletes it;
     it never gets ``status.reason: Evicted`` (that is the kubelet's node-pressure eviction).
-    The agent stops at SIGTERM, so the pod may be gone before the run's next look (the Job
-    then Failed, BackoffLimitExceeded): the run names the pod and its node either way."""
+    The agent stops at SIGTERM, so the pod may be gone before the run's next look: the Job's
+    own condition (reason PodFailurePolicy) names the pod, and the run its node."""
     vols.write({f"f{i}.bin": content(200_000, i + 5) for i in range(12)})
     api = core_api(vols)
     seen: dict[str, Any] = {}
@@ -502,14 +524,37 @@ def test_an_agent_pod_evicted_by_a_drain_fails_naming_the_eviction(vols: Volumes
     assert not failed.success
     message = failure(failed)
     pod, node = seen["metadata"]["name"], seen["spec"]["nodeName"]
-    assert re.search(rf"backup files .*: pod {pod} of Job .* (was evicted from node {node} "
-                     rf"\(EvictionByEvictionAPI: Eviction API: evicting\)|was deleted before it "
-                     rf"finished on node {node} \(evicted by a node drain)", message), message
+    # The eviction's own reason is read from the pod when the run still sees it.
+    assert re.search(rf"backup files .*: pod {pod} of Job {vols.namespace}/\S+ was evicted "
+                     rf"\(DisruptionTarget(: EvictionByEvictionAPI: Eviction API: evicting)?\) "
+                     rf"on node {node}; {re.escape(_by_policy(vols, pod))}; ", message), message
     assert "next run retries" in message
     assert vols.manifest("2026-11-20") is None
     again = vols.run(backup_key("files"), "2026-11-20", with_checks=True)
     assert again.success, failure(again)
     assert checks(again)["restore_drill"].passed
+
+
+def test_an_agent_pod_deleted_by_hand_fails_as_deleted_not_evicted(vols: Volumes) -> None:
+    """A plain delete sets no DisruptionTarget: the agent stops at SIGTERM and the Job fails
+    by its backoffLimit (BackoffLimitExceeded), the pod going once the Job controller has
+    counted it; the run says the pod was deleted before it finished, on its node."""
+    vols.write({f"f{i}.bin": content(200_000, i + 9) for i in range(12)})
+    api = core_api(vols)
+    seen: dict[str, Any] = {}
+
+    def delete(pod: dict[str, Any]) -> None:
+        seen.update(pod)
+        api.delete_namespaced_pod(pod["metadata"]["name"], vols.namespace)
+
+    failed = _during_backup(vols, "2026-11-20", delete)
+    assert not failed.success
+    message = failure(failed)
+    pod, node = seen["metadata"]["name"], seen["spec"]["nodeName"]
+    assert (f"pod {pod} of Job {vols.namespace}/") in message, message
+    assert (f"was deleted before it finished on node {node} (deleted, not evicted); nothing "
+            "of this attempt is kept") in message, message
+    assert vols.manifest("2026-11-20") is None
 
 
 def test_an_agent_pod_the_scheduler_cannot_place_fails_with_the_schedulers_message(

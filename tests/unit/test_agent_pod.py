@@ -9,12 +9,15 @@ import pytest
 
 from platform_assets import names
 from platform_assets.backups.errors import BackupError
-from platform_assets.backups.volume_job import AgentRun, claim_node
+from platform_assets.backups.volume_job import AgentRun, _evicted, _Watch, claim_node
 from platform_assets.core.agent_pod import (
+    PolicyFailure,
     claim_users,
     disrupted,
+    disruption_rule,
     node_unavailable,
     placement,
+    policy_failure,
     unschedulable,
 )
 
@@ -181,3 +184,55 @@ def test_a_run_account_that_cannot_read_nodes_pins_the_pods_node_and_says_why() 
                       clock.sleep) == "n1"
     assert clock.now == 0 and "cannot read Node n1 (PermissionError" in said[0]
     assert "re-render the run account's RBAC" in said[0]
+
+
+def _job(ctype: str, reason: str, message: str, status: str = "True") -> dict[str, Any]:
+    return {"status": {"conditions": [{"type": ctype, "status": status, "reason": reason,
+                                       "message": message}]}}
+
+
+# The FailJob messages of kubernetes pkg/controller/job/pod_failure_policy.go
+# matchPodFailurePolicy.
+BY_CONDITION = "Pod ns/agent-x1 has condition DisruptionTarget matching FailJob rule at index 0"
+BY_EXIT = "Container agent for pod ns/agent-x1 failed with exit code 3 matching FailJob rule at " \
+    "index 1"
+
+
+def test_a_job_failed_by_its_pod_failure_policy_names_the_pod_and_condition() -> None:
+    """The interim FailureTarget (and the Failed that follows) carry reason PodFailurePolicy
+    (job_controller.go syncJob); other reasons, or a condition not True, are not evictions."""
+    for ctype in ("FailureTarget", "Failed"):
+        assert policy_failure(_job(ctype, "PodFailurePolicy", BY_CONDITION)) == PolicyFailure(
+            "agent-x1", "DisruptionTarget", BY_CONDITION)
+    assert policy_failure(_job("Failed", "PodFailurePolicy", BY_EXIT)) == PolicyFailure(
+        "agent-x1", "", BY_EXIT)
+    assert policy_failure(_job("Failed", "PodFailurePolicy", "reworded")) == PolicyFailure(
+        "", "", "reworded")
+    assert policy_failure(_job("Failed", "BackoffLimitExceeded", "Job has reached the "
+                               "specified backoff limit")) is None
+    assert policy_failure(_job("FailureTarget", "PodFailurePolicy", BY_CONDITION,
+                               "False")) is None
+    assert policy_failure({"status": {}}) is None
+
+
+def test_the_agent_job_fails_on_any_disruption_and_never_ignores_it() -> None:
+    assert disruption_rule() == {"rules": [{"action": "FailJob", "onPodConditions": [
+        {"type": "DisruptionTarget", "status": "True"}]}]}
+
+
+def test_an_eviction_reads_node_and_reason_from_the_pod_or_the_pin_when_it_is_gone() -> None:
+    failure = PolicyFailure("agent-x1", "DisruptionTarget", BY_CONDITION)
+    evicted = {"metadata": {"name": "agent-x1"}, "spec": {"nodeName": "n2"}, "status": {
+        "phase": "Failed", "conditions": [{"type": "DisruptionTarget", "status": "True",
+                                           "reason": "EvictionByEvictionAPI",
+                                           "message": "Eviction API: evicting"}]}}
+    told = str(_evicted(RUN, _Watch("uid", "n1"), [evicted], failure))
+    assert told.startswith("backup files (files of PVC ns/data): pod agent-x1 of Job ns/job "
+                           "was evicted (DisruptionTarget: EvictionByEvictionAPI: Eviction "
+                           "API: evicting) on node n2; the Job failed (PodFailurePolicy: "
+                           f"{BY_CONDITION}); nothing of this attempt is kept"), told
+    gone = str(_evicted(RUN, _Watch("uid", "n1"), [], failure))
+    assert "pod agent-x1 of Job ns/job was evicted (DisruptionTarget) on node n1; " in gone
+    other = str(_evicted(RUN, _Watch("uid", None), [], PolicyFailure("", "", "reworded")))
+    assert "Job ns/job failed (PodFailurePolicy: reworded); nothing" in other
+
