@@ -11,8 +11,10 @@ The sandbox runs a ``run_jobs`` container as a local process and cannot mount: i
 rewritten to the PV's directory, as if the path were mounted. ``readOnly`` is not enforced.
 
 Node-pressure eviction (Kubernetes docs, "Node-pressure Eviction"): the kubelet stops the pod's
-containers and sets ``status.phase: Failed``, ``status.reason: Evicted`` and a message naming
-the resource; ``evict`` does that to one pod.
+containers and sets ``status.phase: Failed``, ``status.reason: Evicted``, a message naming the
+resource and the DisruptionTarget condition (``TerminationByKubelet``, the same message;
+pkg/kubelet/eviction/eviction_manager.go); ``evict`` (``controllers.Controllers.evict``) does
+that to one pod.
 """
 
 from __future__ import annotations
