@@ -46,6 +46,16 @@ def _supported(values: tuple[str, ...]) -> str:
     return "supported values: " + ", ".join(govalue.quote(v) for v in values)
 
 
+def _one_of(path: str, value: Any, allowed: tuple[str, ...]) -> list[Cause]:
+    """``field.Required`` with the valid values (``%q`` of the sorted set) when empty,
+    ``field.NotSupported`` when not one of them."""
+    if not value:
+        return [(path, f"Required value: valid values: {_go_list(list(allowed))}")]
+    if value not in allowed:
+        return [(path, f"Unsupported value: {govalue.value(value)}: {_supported(allowed)}")]
+    return []
+
+
 def _int32s(values: Any) -> str:
     """``%#v`` of a ``[]int32``."""
     if values is None:
@@ -94,16 +104,10 @@ def _container_names(spec: Json) -> set[str]:
 def _rule_causes(spec: Json, rule: Json, path: str, names: set[str]) -> list[Cause]:
     causes: list[Cause] = []
     action = rule.get("action") or ""
-    if not action:
-        causes.append((f"{path}.action",
-                       f"Required value: valid values: {_go_list(list(ACTIONS))}"))
-    elif action == "FailIndex":
-        if spec.get("backoffLimitPerIndex") is None:
-            causes.append((f"{path}.action", f"Invalid value: {govalue.quote(action)}: requires "
-                           "the backoffLimitPerIndex to be set"))
-    elif action not in ACTIONS:
-        causes.append((f"{path}.action", f"Unsupported value: {govalue.value(action)}: "
-                       f"{_supported(ACTIONS)}"))
+    causes += _one_of(f"{path}.action", action, ACTIONS)
+    if action == "FailIndex" and spec.get("backoffLimitPerIndex") is None:
+        causes.append((f"{path}.action", f"Invalid value: {govalue.quote(action)}: requires "
+                       "the backoffLimitPerIndex to be set"))
     codes, patterns = rule.get("onExitCodes"), rule.get("onPodConditions") or []
     if isinstance(codes, dict):
         causes += _exit_code_causes(codes, f"{path}.onExitCodes", names)
@@ -127,24 +131,14 @@ def _pattern_causes(patterns: list[Any], path: str) -> list[Cause]:
         ctype, status = str(pattern.get("type") or ""), pattern.get("status") or ""
         causes += [(f"{path}[{j}].type", f"Invalid value: {govalue.quote(ctype)}: {m}")
                    for m in _qualified_name(ctype)]
-        if not status:
-            causes.append((f"{path}[{j}].status",
-                           f"Required value: valid values: {_go_list(list(STATUSES))}"))
-        elif status not in STATUSES:
-            causes.append((f"{path}[{j}].status", f"Unsupported value: {govalue.value(status)}: "
-                           f"{_supported(STATUSES)}"))
+        causes += _one_of(f"{path}[{j}].status", status, STATUSES)
     return causes
 
 
 def _exit_code_causes(codes: Json, path: str, names: set[str]) -> list[Cause]:
     causes: list[Cause] = []
     operator = codes.get("operator") or ""
-    if not operator:
-        causes.append((f"{path}.operator",
-                       f"Required value: valid values: {_go_list(list(OPERATORS))}"))
-    elif operator not in OPERATORS:
-        causes.append((f"{path}.operator", f"Unsupported value: {govalue.value(operator)}: "
-                       f"{_supported(OPERATORS)}"))
+    causes += _one_of(f"{path}.operator", operator, OPERATORS)
     name = codes.get("containerName")
     if name is not None and name not in names:
         causes.append((f"{path}.containerName", f"Invalid value: {govalue.quote(str(name))}: "
