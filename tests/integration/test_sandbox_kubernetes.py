@@ -645,20 +645,27 @@ def job_runner(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def test_run_jobs_executes_the_container_command(job_runner: Cluster) -> None:
+    """The command runs; each failed pod counts against ``backoffLimit`` (here 1: one retry)
+    and the Job fails once the count exceeds it (job_controller.go syncJob,
+    BackoffLimitExceeded)."""
     c = job_runner
     code, _ = c.http("POST", "/apis/batch/v1/namespaces/default/jobs", {
         "metadata": {"name": "echo"},
-        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{
+        "spec": {"backoffLimit": 1, "template": {"spec": {"restartPolicy": "Never", "containers": [{
             "name": "main", "image": "python",
             "command": [sys.executable, "-c"],
             "args": ["import os,sys; print('hello', os.environ['GREETING']); sys.exit(3)"],
             "env": [{"name": "GREETING", "value": "world"}]}]}}}})
     assert code == 201
-    job = wait_for(lambda: (lambda o: o if (o.get("status") or {}).get("failed") else None)(
+    job = wait_for(lambda: (lambda o: o if any(x["type"] == "Failed" for x in (
+        o.get("status") or {}).get("conditions") or []) else None)(
         c.http("GET", "/apis/batch/v1/namespaces/default/jobs/echo/status")[1]),
         what="job failed", timeout=20)
-    assert [x["type"] for x in job["status"]["conditions"]] == ["FailureTarget", "Failed"]
+    assert [(x["type"], x["reason"]) for x in job["status"]["conditions"]] == [
+        ("FailureTarget", "BackoffLimitExceeded"), ("Failed", "BackoffLimitExceeded")]
+    assert job["status"]["failed"] == 2
     pods = c.http("GET", "/api/v1/namespaces/default/pods?labelSelector=job-name%3Decho")[1]
+    assert len(pods["items"]) == 2
     pod = pods["items"][0]
     term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["exitCode"] == 3
