@@ -120,7 +120,11 @@ class JobController:
         done = list(failed_now) + succeeded_now
         if failure is not None:
             for pod in active:
-                self.api.delete(prt, pod["metadata"]["namespace"], pod["metadata"]["name"], {})
+                try:
+                    self.api.delete(prt, pod["metadata"]["namespace"], pod["metadata"]["name"],
+                                    {})
+                except ApiError:
+                    continue  # gone meanwhile (deleteActivePods ignores NotFound)
             terminating += active
             # Every pod not yet counted is counted failed once the Job fails.
             rest = [p for p in tracked if p not in done]
