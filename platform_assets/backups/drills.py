@@ -143,8 +143,9 @@ def drill_resources(manifest: Manifest, where: Where, store: BackupStore, kube: 
     compare their content (everything but metadata and status); what was restored is deleted
     after, and the scratch namespace stays (the target's, from deploy time). Only objects
     whose bytes match ``record`` (the backup run's sha256) are applied. Objects of
-    ``dry_run_kinds`` ((group, kind): ``core.rbac.drill_dry_run_kinds``) and bare Pods are only
-    sent as a server-side dry run."""
+    ``dry_run_kinds`` ((group, kind): ``core.rbac.drill_dry_run_kinds``) and what
+    ``core.restore.validated_by_dry_run`` names (bare Pods, Ingresses, LoadBalancer Services...)
+    are only sent as a server-side dry run."""
     t0 = time.monotonic()
     problems = untrusted(manifest, where, record)
     restored = 0

@@ -39,7 +39,13 @@ from platform_assets.core.manifests import (
     load_directory,
 )
 from platform_assets.core.remediation import rule_component
-from platform_assets.core.restore import DRILL_NODE_SELECTOR, DRY_RUN_ONLY_KINDS, FLUX_GROUPS
+from platform_assets.core.restore import (
+    DRILL_NODE_SELECTOR,
+    DRY_RUN_ONLY_KINDS,
+    EXPOSING_SERVICE_TYPES,
+    FLUX_GROUPS,
+    ROUTING_KINDS,
+)
 from platform_assets.names import (
     DRILL_ROLE,
     FIELD_MANAGER,
@@ -720,18 +726,33 @@ _INERT = [
      "(has(object.spec) && has(object.spec.suspend) && object.spec.suspend == true)",
      "Flux objects restored by a drill must be suspended (spec.suspend: true)"),
     (f"!(request.kind.group + '/' + request.kind.kind in "
-     f"{_cel_list(f'{g}/{k}' for g, k in sorted(DRY_RUN_ONLY_KINDS) if g)}) || "
-     "request.dryRun == true",
+     f"{_cel_list(f'{g}/{k}' for g, k in sorted(DRY_RUN_ONLY_KINDS - ROUTING_KINDS) if g)}) "
+     "|| request.dryRun == true",
      "Certificates, Issuers, ExternalSecrets and SecretStores are never created by a drill, "
      "only validated by dry run (their controllers act outside the namespace)"),
+    # The ingress and gateway controllers would serve production's hosts from the drill
+    # namespace (core/restore.ROUTING_KINDS).
+    (f"!(request.kind.group + '/' + request.kind.kind in "
+     f"{_cel_list(f'{g}/{k}' for g, k in sorted(ROUTING_KINDS))}) || request.dryRun == true",
+     "Ingresses and Gateway API objects are never created by a drill, only validated by dry "
+     "run (the cluster's ingress and gateway controllers would serve their hosts)"),
+    # Validating admission sees the object after defaulting: a Service sent without ``type``
+    # is a ClusterIP one here (core/restore.exposing_service).
+    ("request.kind.group != '' || request.kind.kind != 'Service' || request.dryRun == true || "
+     f"!has(object.spec) || (!(has(object.spec.type) && object.spec.type in "
+     f"{_cel_list(EXPOSING_SERVICE_TYPES)}) && "
+     "!(has(object.spec.externalIPs) && size(object.spec.externalIPs) > 0))",
+     "Services of type LoadBalancer or NodePort, or with externalIPs, are never created by a "
+     "drill, only validated by dry run (they reach outside the cluster)"),
 ]
 
 
 def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
     """A ValidatingAdmissionPolicy (and its binding): in the drill namespaces, the run service
-    account may create or update workloads only inert (0 replicas, suspended, no node) and Pods
-    only as dry runs, so objects planted in the backup bucket cannot run there even if the
-    product were wrong."""
+    account may create or update workloads only inert (0 replicas, suspended, no node), and
+    Pods, what routes traffic from outside (Ingresses, the Gateway API's) and Services that
+    reach outside the cluster only as dry runs, so objects planted in the backup bucket cannot
+    run or serve there even if the product were wrong."""
     if not plan.drill_rules:
         return []
     user = f"system:serviceaccount:{plan.namespace}:{plan.service_account}"
@@ -756,16 +777,16 @@ def drill_guard(plan: RbacPlan) -> list[dict[str, Any]]:
 
 
 def _inert_rules(plan: RbacPlan) -> list[dict[str, Any]]:
-    """The guard's resource rules: the built-in workloads and Pods, Flux's kinds, and the kinds
-    drills only dry-run (``DRY_RUN_ONLY_KINDS``, ``include_kinds``'; any version: the rule is
-    about the kind)."""
+    """The guard's resource rules: the built-in workloads, Pods and Services, Flux's kinds, and
+    the kinds drills only dry-run (``DRY_RUN_ONLY_KINDS``, ``include_kinds``'; any version:
+    the rule is about the kind)."""
     rules: list[dict[str, Any]] = [
         {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
          "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"]},
         {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
          "resources": ["jobs", "cronjobs"]},
         {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-         "resources": ["pods", "replicationcontrollers"]},
+         "resources": ["pods", "replicationcontrollers", "services"]},
         # Every kind of Flux's groups ("*" is every resource, not subresources).
         {"apiGroups": list(FLUX_GROUPS), "apiVersions": ["*"],
          "operations": ["CREATE", "UPDATE"], "resources": ["*"]}]

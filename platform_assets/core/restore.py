@@ -157,19 +157,59 @@ def without_server_fields(obj: Mapping[str, Any]) -> Obj:
 # for a Certificate (an ACME order to Let's Encrypt for the real domain, through the Issuer's
 # account) and registers an Issuer's ACME account; the External Secrets Operator reads a
 # SecretStore's provider (Vault, a cloud's secret manager) and copies an ExternalSecret's
-# secrets out of it.
+# secrets out of it. And what routes traffic from outside the cluster (``ROUTING_KINDS``).
+# Their objects are compared with the backup by nothing: the API server's acceptance is what a
+# drill proves of them, and they come back exactly as exported (no inert form to compare).
+# An Ingress: the cluster's ingress controller serves its hosts, production's real names
+# routed to the drill's empty Services (ingress-nginx merges the rules of one host across
+# namespaces, so a drill's paths would take production's), and cert-manager's ingress-shim
+# orders a certificate for one annotated ``cert-manager.io/cluster-issuer``. The Gateway API's
+# Gateways (a listener is a load balancer and its address) and routes do the same through a
+# Gateway's controller; ReferenceGrants let another namespace's routes reach the drill's
+# Services. Not exported by default (``core.rbac.EXPORT_KINDS``); listed so that a
+# component applying them or a target's ``include_kinds`` gets no real one either.
+ROUTING_KINDS = frozenset({
+    ("networking.k8s.io", "Ingress"),
+    *(("gateway.networking.k8s.io", k) for k in (
+        "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute",
+        "ReferenceGrant"))})
 DRY_RUN_ONLY_KINDS = frozenset({
     ("", "Pod"), ("cert-manager.io", "Certificate"), ("cert-manager.io", "Issuer"),
-    ("external-secrets.io", "ExternalSecret"), ("external-secrets.io", "SecretStore")})
+    ("external-secrets.io", "ExternalSecret"), ("external-secrets.io", "SecretStore"),
+    *ROUTING_KINDS})
+
+# Service types that reach outside the cluster: a LoadBalancer's creates a real load balancer
+# with a public IP (the IONOS cloud controller manager; ``loadBalancerIP`` or its annotations
+# may ask for production's), a NodePort opens its port on every node (and an exported explicit
+# nodePort is production's: "provided port is already allocated"; core.restore drops it
+# anyway). A Service with ``externalIPs`` has kube-proxy take traffic for those addresses on
+# every node (CVE-2020-8554: another's IPs intercepted). Such a Service is only dry-run; a
+# ClusterIP one without externalIPs is restored (it reaches nothing outside the namespace).
+# The API server defaults a missing ``type`` to ClusterIP (pkg/apis/core/v1 defaults.go
+# SetDefaults_Service), as the drill guard, which sees the defaulted object, assumes.
+EXPOSING_SERVICE_TYPES = ("LoadBalancer", "NodePort")
+
+
+def exposing_service(obj: Mapping[str, Any]) -> bool:
+    """Whether ``obj`` is a core Service that would reach outside the cluster once created:
+    of an ``EXPOSING_SERVICE_TYPES`` type or with ``externalIPs``."""
+    if (group_of_object(obj), obj.get("kind")) != ("", "Service"):
+        return False
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        return False
+    return spec.get("type") in EXPOSING_SERVICE_TYPES or bool(spec.get("externalIPs"))
 
 
 def validated_by_dry_run(obj: Mapping[str, Any],
                          also: frozenset[tuple[str, str]] = frozenset()) -> bool:
     """Whether a drill only dry-runs ``obj``: creating it would run something or act outside
-    the drill namespace (``DRY_RUN_ONLY_KINDS``), or its kind is one of ``also`` ((group,
-    kind): what ``include_kinds`` adds, whose controllers' doings are unknown)."""
+    the drill namespace (``DRY_RUN_ONLY_KINDS``, a Service that ``exposing_service``), or its
+    kind is one of ``also`` ((group, kind): what ``include_kinds`` adds, whose controllers'
+    doings are unknown). The one place this is decided; the drill guard and the drill Role
+    are derived from the same constants (core.rbac)."""
     key = (group_of_object(obj), obj.get("kind"))
-    return key in DRY_RUN_ONLY_KINDS or key in also
+    return key in DRY_RUN_ONLY_KINDS or key in also or exposing_service(obj)
 
 
 def for_drill(obj: Mapping[str, Any], namespace: str) -> Obj:

@@ -35,8 +35,13 @@ GROUP_OF = {"Deployment": "apps", "StatefulSet": "apps", "ReplicaSet": "apps",
             "HelmRepository": "source.toolkit.fluxcd.io",
             "OCIRepository": "source.toolkit.fluxcd.io",
             "Certificate": "cert-manager.io", "Issuer": "cert-manager.io",
-            "ExternalSecret": "external-secrets.io", "SecretStore": "external-secrets.io"}
-PLURAL = {"Endpoints": "endpoints", "GitRepository": "gitrepositories",
+            "ExternalSecret": "external-secrets.io", "SecretStore": "external-secrets.io",
+            "Service": "", "Ingress": "networking.k8s.io",
+            "NetworkPolicy": "networking.k8s.io", "Gateway": "gateway.networking.k8s.io",
+            "HTTPRoute": "gateway.networking.k8s.io", "GRPCRoute": "gateway.networking.k8s.io",
+            "TLSRoute": "gateway.networking.k8s.io", "TCPRoute": "gateway.networking.k8s.io"}
+PLURAL = {"Endpoints": "endpoints", "Ingress": "ingresses", "NetworkPolicy": "networkpolicies",
+          "GitRepository": "gitrepositories",
           "HelmRepository": "helmrepositories", "OCIRepository": "ocirepositories"}
 
 
@@ -200,3 +205,58 @@ def test_kinds_whose_controllers_act_outside_are_admitted_only_as_dry_runs(kind:
                           "created by a drill, only validated by dry run (their controllers act "
                           "outside the namespace)"]
     assert admit(obj, dry_run=True) == []
+
+
+ROUTING_DENIED = ("Ingresses and Gateway API objects are never created by a drill, only validated "
+                  "by dry run (the cluster's ingress and gateway controllers would serve their "
+                  "hosts)")
+
+
+@pytest.mark.parametrize("kind", ["Ingress", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute",
+                                  "TCPRoute"])
+def test_ingresses_and_gateway_routes_are_admitted_only_as_dry_runs(kind: str) -> None:
+    """The ingress controller would serve production's hosts from the drill namespace (and
+    cert-manager's ingress-shim order their certificates): created or updated only as dry
+    runs; a NetworkPolicy of the same group is not concerned."""
+    obj = {"apiVersion": f"{GROUP_OF[kind]}/v1", "kind": kind,
+           "metadata": {"name": "x", "namespace": "drill-x",
+                        "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}},
+           "spec": {"rules": [{"host": "shop.example.com"}]}}
+    assert admit(obj) == [ROUTING_DENIED]
+    assert admit(obj, operation="UPDATE") == [ROUTING_DENIED]
+    assert admit(obj, dry_run=True) == []
+    assert admit(obj, ns_labels={"kubernetes.io/metadata.name": "shop"}) == []
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "x", "namespace": "drill-x"}, "spec": {"podSelector": {}}}
+    assert admit(policy) == []
+
+
+SERVICE_DENIED = ("Services of type LoadBalancer or NodePort, or with externalIPs, are never "
+                  "created by a drill, only validated by dry run (they reach outside the cluster)")
+
+
+def service(**spec: Any) -> dict[str, Any]:
+    """A Service as validating admission sees it: defaulted (``type`` ClusterIP when absent,
+    pkg/apis/core/v1 SetDefaults_Service)."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "drill-x"},
+            "spec": {"type": "ClusterIP", "ports": [{"port": 80}], **spec}}
+
+
+@pytest.mark.parametrize("spec", [{"type": "LoadBalancer"}, {"type": "NodePort"},
+                                  {"externalIPs": ["203.0.113.7"]}])
+def test_services_reaching_outside_are_admitted_only_as_dry_runs(spec: dict[str, Any]) -> None:
+    """A LoadBalancer Service gets a public load balancer from the cloud controller, a NodePort
+    one a port on every node, externalIPs kube-proxy's capture of those addresses: in a drill
+    namespace only dry runs, on create and on update (a ClusterIP one turned LoadBalancer)."""
+    assert admit(service(**spec)) == [SERVICE_DENIED]
+    assert admit(service(**spec), operation="UPDATE") == [SERVICE_DENIED]
+    assert admit(service(**spec), dry_run=True) == []
+    assert admit(service(**spec), user="system:serviceaccount:shop:deployer") == []
+
+
+@pytest.mark.parametrize("spec", [{}, {"externalIPs": []},
+                                  {"type": "ExternalName", "externalName": "db.example.com"}])
+def test_cluster_internal_services_are_admitted(spec: dict[str, Any]) -> None:
+    assert admit(service(**spec)) == []
+    assert admit({k: v for k, v in service().items() if k != "spec"}) == []

@@ -418,9 +418,27 @@ def test_every_workload_kind_is_exported_and_drilled_inert(example: RbacPlan) ->
             if r["apiGroups"] == [""]]
     assert core == [{"apiGroups": [""], "apiVersions": ["v1"],
                      "operations": ["CREATE", "UPDATE"],
-                     "resources": ["pods", "replicationcontrollers"]}]
+                     "resources": ["pods", "replicationcontrollers", "services"]}]
     assert any("'ReplicationController'" in v["expression"] and "replicas == 0" in
                v["expression"] for v in guard["spec"]["validations"])
+
+
+def test_ingresses_are_only_dry_run_by_drills_and_services_restored(example: RbacPlan) -> None:
+    """Ingresses are exported and only dry-run by drills (create and patch, as Pods); Services
+    are restored (a ClusterIP one is) and the guard, not RBAC, which cannot tell a Service's
+    type, holds LoadBalancer and NodePort ones to dry runs."""
+    assert example.verbs_for("networking.k8s.io", "ingresses", "security") == {"get", "list"}
+    assert drill_verbs(example, "networking.k8s.io", "ingresses") == {"create", "patch"}
+    assert drill_verbs(example, "networking.k8s.io", "networkpolicies") == {
+        "get", "list", "watch", "create", "patch", "update", "delete"}
+    assert "delete" in drill_verbs(example, "", "services")
+    (guard,) = [o for o in to_objects(example) if o["kind"] == "ValidatingAdmissionPolicy"]
+    rules = guard["spec"]["matchConstraints"]["resourceRules"]
+    assert {"apiGroups": ["networking.k8s.io"], "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]} in rules
+    (gateway,) = [r for r in rules if r["apiGroups"] == ["gateway.networking.k8s.io"]]
+    assert {"gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes"} <= \
+        set(gateway["resources"])
 
 
 def test_a_component_applying_a_bare_pod_gets_the_drill_no_more_than_its_dry_run() -> None:

@@ -11,6 +11,7 @@ import pytest
 from platform_assets.core.restore import (
     DRILL_NODE_SELECTOR,
     drill_content,
+    exposing_service,
     for_drill,
     validated_by_dry_run,
 )
@@ -245,3 +246,61 @@ def test_kinds_whose_controllers_act_outside_the_namespace_are_only_dry_run(
     obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "a"}, "spec": {}}
     assert validated_by_dry_run(for_drill(obj, "d"))
     assert not validated_by_dry_run({**obj, "apiVersion": "example.com/v1"})
+
+
+@pytest.mark.parametrize("api, kind", [
+    ("networking.k8s.io/v1", "Ingress"), ("gateway.networking.k8s.io/v1", "Gateway"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"), ("gateway.networking.k8s.io/v1", "GRPCRoute"),
+    ("gateway.networking.k8s.io/v1alpha2", "TLSRoute"),
+    ("gateway.networking.k8s.io/v1alpha2", "TCPRoute"),
+    ("gateway.networking.k8s.io/v1alpha2", "UDPRoute"),
+    ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant")])
+def test_what_routes_traffic_from_outside_is_only_dry_run(api: str, kind: str) -> None:
+    """The ingress controller would serve an Ingress's hosts (production's names, merged with
+    production's rules of the same host) and cert-manager's ingress-shim order a certificate for
+    it; a Gateway's controller does the same for the Gateway API's objects. Any version; the
+    same kind name in another group is restored. The body is otherwise as exported."""
+    obj = {"apiVersion": api, "kind": kind,
+           "metadata": {"name": "shop", "namespace": "shop",
+                        "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}},
+           "spec": {"rules": [{"host": "shop.example.com"}]}}
+    body = for_drill(obj, "drill-shop")
+    assert validated_by_dry_run(body)
+    assert body["spec"] == obj["spec"]
+    assert body["metadata"]["annotations"] == obj["metadata"]["annotations"]
+    assert not validated_by_dry_run({**obj, "apiVersion": "example.com/v1"})
+
+
+def _service_of(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}], **spec}}
+
+
+@pytest.mark.parametrize("spec", [
+    {"type": "LoadBalancer", "loadBalancerIP": "203.0.113.7"},
+    {"type": "NodePort"},
+    {"type": "ClusterIP", "externalIPs": ["203.0.113.7"]}], ids=["lb", "nodeport", "externalip"])
+def test_a_service_reaching_outside_the_cluster_is_only_dry_run(spec: dict[str, Any]) -> None:
+    """A LoadBalancer Service gets a real IONOS load balancer with a public IP (maybe
+    production's, ``loadBalancerIP``), a NodePort one a port on every node, externalIPs have
+    kube-proxy take those addresses' traffic: a drill sends them only as a dry run, with
+    their type and the rest of their spec as exported (the allocated fields aside)."""
+    exported = _service_of(**spec, clusterIP="10.0.0.9",
+                           ports=[{"port": 80, "nodePort": 30080}])
+    body = for_drill(exported, "drill-shop")
+    assert exposing_service(body) and validated_by_dry_run(body)
+    assert body["spec"] == {**_service_of(**spec)["spec"], "ports": [{"port": 80}]}
+
+
+@pytest.mark.parametrize("spec", [{}, {"type": "ClusterIP"}, {"type": "ExternalName",
+                                                              "externalName": "db.example.com"},
+                                  {"type": "ClusterIP", "externalIPs": []}])
+def test_a_cluster_internal_service_is_restored(spec: dict[str, Any]) -> None:
+    """A Service without type is a ClusterIP one (the API server's default): restored, as are
+    ExternalName ones (a DNS name inside the cluster) and one of an empty externalIPs list. A
+    kind named Service in another group is not the core one."""
+    body = for_drill(_service_of(**spec), "drill-shop")
+    assert not exposing_service(body) and not validated_by_dry_run(body)
+    other = {**_service_of(type="LoadBalancer"), "apiVersion": "example.com/v1"}
+    assert not exposing_service(other) and not validated_by_dry_run(other)
+    assert not exposing_service({"apiVersion": "v1", "kind": "Service", "metadata": {}})
