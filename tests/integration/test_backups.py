@@ -783,6 +783,88 @@ def test_flux_objects_are_drilled_suspended_and_cert_manager_only_dry_run(
     assert "Flux objects restored by a drill must be suspended (spec.suspend: true)" in found
 
 
+def _exposed_namespace(w: World) -> None:
+    """A namespace that serves production's host from outside: an Ingress for it that
+    cert-manager's ingress-shim would order a certificate for, a LoadBalancer Service asking
+    for a public IP, and the ClusterIP Service behind them."""
+    ns = w.namespace
+    w.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    ports = [{"name": "http", "port": 80, "targetPort": 8080}]
+    for obj in (
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop"},
+         "spec": {"selector": {"app": "shop"}, "ports": ports}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop-public"},
+         "spec": {"type": "LoadBalancer", "loadBalancerIP": "203.0.113.7",
+                  "selector": {"app": "shop"}, "ports": ports}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+         "metadata": {"name": "shop",
+                      "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}},
+         "spec": {"ingressClassName": "nginx",
+                  "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
+                  "rules": [{"host": "shop.example.com", "http": {"paths": [
+                      {"path": "/", "pathType": "Prefix", "backend": {
+                          "service": {"name": "shop", "port": {"number": 80}}}}]}}]}},
+    ):
+        w.kube.apply({**obj, "metadata": {**obj["metadata"], "namespace": ns}})
+
+
+def test_ingresses_and_load_balancers_are_drilled_only_as_dry_runs(
+        sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """A drill must not reach the network: the ingress controller would serve an Ingress's
+    production host from the drill namespace (and cert-manager's ingress-shim order its
+    certificate), the cloud controller create a public load balancer for a LoadBalancer
+    Service. As the run account with only its derived RBAC and drill guard, the drill passes,
+    sends the Ingress and the LoadBalancer Service only as dry runs (as exported: type, IP and
+    annotation kept) and restores the ClusterIP Service; an Ingress or a LoadBalancer Service
+    created for real in the drill namespace is denied with the policy's message.
+
+    Sources: Kubernetes docs, "Validating Admission Policy" (dry runs are admitted with
+    ``request.dryRun``; validation sees the defaulted object: ``type`` ClusterIP when absent,
+    pkg/apis/core/v1 SetDefaults_Service)."""
+    w = World(sandbox_env, tmp_path)
+    _exposed_namespace(w)
+    backup = _backed_up_by_the_run_account(w, sandbox_env, tmp_path)
+    exported = {(d["kind"], d["metadata"]["name"]): d for d in backup.docs}
+    assert {("Ingress", "shop"), ("Service", "shop"), ("Service", "shop-public")} <= \
+        set(exported), sorted(exported)
+    drill = check_results(backup.result, backup_key("res"))["restore_drill"]
+    assert drill.passed, drill.metadata.get("problems")
+    assert drill.metadata["validated_by_dry_run"].value == 2
+    not_restored = drill.metadata["not_restored"].value
+    assert "Ingress/shop validated by dry run" in not_restored
+    assert "Service/shop-public validated by dry run" in not_restored
+
+    problems, sent = backup.drill_again(w)
+    assert problems == []
+    ingress, dry = sent[("Ingress", "shop")]
+    assert dry and ingress["spec"] == exported[("Ingress", "shop")]["spec"]
+    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    public, dry = sent[("Service", "shop-public")]
+    assert dry and public["spec"]["type"] == "LoadBalancer"
+    assert public["spec"]["loadBalancerIP"] == "203.0.113.7"
+    assert not sent[("Service", "shop")][1]
+    scratch = drill_namespace("res")
+    for api, kind, name in (("networking.k8s.io/v1", "Ingress", "shop"),
+                            ("v1", "Service", "shop-public"), ("v1", "Service", "shop")):
+        assert w.kube.get(api, kind, name, scratch) is None, (kind, name)
+
+    with pytest.raises(Exception, match="Ingresses and Gateway API objects are never created "
+                                        "by a drill, only validated by dry run"):
+        backup.runner.apply(ingress)
+    with pytest.raises(Exception, match="Services of type LoadBalancer or NodePort, or with "
+                                        "externalIPs, are never created by a drill"):
+        backup.runner.apply(public)
+    # Sent without its type, a Service is a ClusterIP one by the time admission sees it.
+    untyped = {**public, "metadata": {**public["metadata"], "name": "untyped"},
+               "spec": {k: v for k, v in public["spec"].items()
+                        if k not in ("type", "loadBalancerIP")}}
+    backup.runner.apply(untyped)
+    assert w.kube.get("v1", "Service", "untyped", scratch)["spec"]["type"] == "ClusterIP"
+    w.kube.delete("v1", "Service", "untyped", scratch)
+    assert w.kube.get("networking.k8s.io/v1", "Ingress", "shop", scratch) is None
+    assert w.kube.get("v1", "Service", "shop-public", scratch) is None
+
+
 def yaml_docs(obj: Any, raw: bytes) -> list[dict[str, Any]]:
     import yaml
 
