@@ -479,6 +479,8 @@ class ApiServer:
             causes += _replication_controller_causes(spec)
         if rt.gk == ("batch", "jobs"):
             causes += _generated_selector_causes(obj) + jobs.spec_causes(obj)
+        if rt.gk == ("batch", "cronjobs"):
+            causes += jobs.cron_job_causes(obj)
         if rt.gk == storage.CLASSES_GK:
             causes += storage.class_causes(obj)
         return causes

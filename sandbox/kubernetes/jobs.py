@@ -9,8 +9,11 @@ FailIndex (only with ``backoffLimitPerIndex``), FailJob or Ignore; one of ``onEx
 ``onPodConditions``, not both; an operator In or NotIn, a ``containerName`` of the template's
 containers or initContainers, 1 to 255 ordered, distinct values, none 0 for In; at most 20
 condition patterns whose type is a qualified name and status True, False or Unknown; the pod
-template's ``restartPolicy`` Never; ``podReplacementPolicy`` Failed. Defaulting
-(pkg/apis/batch/v1/defaults.go ``SetDefaults_Job``): a pattern's status is True,
+template's ``restartPolicy`` Never; ``podReplacementPolicy`` Failed. Every Job, and a CronJob's
+``jobTemplate`` (``ValidateCronJobSpec`` -> ``validateJobTemplateSpec`` -> ``validateJobSpec``),
+needs a ``restartPolicy`` of OnFailure or Never: an omitted one is defaulted to Always
+(``SetDefaults_PodSpec``) before validation, and both are refused with ``Required value``.
+Defaulting (pkg/apis/batch/v1/defaults.go ``SetDefaults_Job``): a pattern's status is True,
 ``podReplacementPolicy`` Failed with a podFailurePolicy and TerminatingOrFailed without.
 
 Policy matching (pkg/controller/job/pod_failure_policy.go ``matchPodFailurePolicy``) and
@@ -78,21 +81,35 @@ def default_spec(spec: Any) -> None:
 
 
 def spec_causes(job: Json) -> list[Cause]:
-    """The podFailurePolicy and podReplacementPolicy errors of ``validateJobSpec``."""
+    """The podFailurePolicy, podReplacementPolicy and restartPolicy errors of
+    ``validateJobSpec`` for a Job."""
     spec = job.get("spec")
-    if not isinstance(spec, dict) or not isinstance(spec.get("podFailurePolicy"), dict):
-        return _replacement_causes(spec if isinstance(spec, dict) else {})
-    path = "spec.podFailurePolicy.rules"
-    rules = spec["podFailurePolicy"].get("rules") or []
+    return job_spec_causes(spec if isinstance(spec, dict) else {}, "spec")
+
+
+def cron_job_causes(cron_job: Json) -> list[Cause]:
+    """The same errors for a CronJob's ``spec.jobTemplate.spec`` (``validateJobTemplateSpec``)."""
+    cron_spec = cron_job.get("spec")
+    template = cron_spec.get("jobTemplate") if isinstance(cron_spec, dict) else None
+    spec = template.get("spec") if isinstance(template, dict) else None
+    return job_spec_causes(spec if isinstance(spec, dict) else {}, "spec.jobTemplate.spec")
+
+
+def job_spec_causes(spec: Json, at: str) -> list[Cause]:
+    """``validateJobSpec``'s podFailurePolicy, podReplacementPolicy and restartPolicy checks
+    for the JobSpec at path ``at``."""
     causes: list[Cause] = []
-    if len(rules) > MAX_RULES:
-        causes.append((path, f"Too many: {len(rules)}: must have at most {MAX_RULES} items"))
-    names = _container_names(spec)
-    for i, rule in enumerate(rules):
-        causes += _rule_causes(spec, rule if isinstance(rule, dict) else {}, f"{path}[{i}]",
-                               names)
-    causes += _replacement_causes(spec)
-    return causes + _restart_policy_causes(spec)
+    if isinstance(spec.get("podFailurePolicy"), dict):
+        path = f"{at}.podFailurePolicy.rules"
+        rules = spec["podFailurePolicy"].get("rules") or []
+        if len(rules) > MAX_RULES:
+            causes.append((path, f"Too many: {len(rules)}: must have at most {MAX_RULES} items"))
+        names = _container_names(spec)
+        for i, rule in enumerate(rules):
+            causes += _rule_causes(spec, rule if isinstance(rule, dict) else {},
+                                   f"{path}[{i}]", names)
+    causes += _replacement_causes(spec, at)
+    return causes + _restart_policy_causes(spec, at)
 
 
 def _container_names(spec: Json) -> set[str]:
@@ -164,7 +181,7 @@ def _exit_code_causes(codes: Json, path: str, names: set[str]) -> list[Cause]:
     return causes
 
 
-def _replacement_causes(spec: Json) -> list[Cause]:
+def _replacement_causes(spec: Json, at: str) -> list[Cause]:
     wanted = spec.get("podReplacementPolicy")
     if wanted is None:
         return []
@@ -172,20 +189,23 @@ def _replacement_causes(spec: Json) -> list[Cause]:
         else ("Failed", "TerminatingOrFailed")
     if wanted in allowed:
         return []
-    return [("spec.podReplacementPolicy",
+    return [(f"{at}.podReplacementPolicy",
              f"Unsupported value: {govalue.value(wanted)}: {_supported(allowed)}")]
 
 
-def _restart_policy_causes(spec: Json) -> list[Cause]:
-    """The template's restartPolicy (defaulted to Always) with a podFailurePolicy."""
-    path = "spec.template.spec.restartPolicy"
-    policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") or "Always"
+def _restart_policy_causes(spec: Json, at: str) -> list[Cause]:
+    """The template's restartPolicy: OnFailure or Never, and Never with a podFailurePolicy.
+    Always, which an omitted one is defaulted to, gets ``field.Required``, not NotSupported."""
+    path = f"{at}.template.spec.restartPolicy"
+    template = spec.get("template")
+    pod = template.get("spec") if isinstance(template, dict) else None
+    policy = (pod.get("restartPolicy") if isinstance(pod, dict) else None) or "Always"
     if policy == "Always":
         return [(path, 'Required value: valid values: "OnFailure", "Never"')]
     if policy not in ("OnFailure", "Never"):
         return [(path, f"Unsupported value: {govalue.value(policy)}: "
                  f"{_supported(('OnFailure', 'Never'))}")]
-    if policy != "Never":
+    if policy != "Never" and spec.get("podFailurePolicy") is not None:
         return [(path, f'Invalid value: {govalue.quote(policy)}: only "Never" is supported '
                  "when podFailurePolicy is specified")]
     return []

@@ -483,6 +483,65 @@ def test_a_job_gets_its_generated_selector_and_one_of_another_uid_is_refused(
         "batch.kubernetes.io/controller-uid": again["metadata"]["uid"]}
 
 
+def test_a_job_or_cron_job_must_not_restart_its_pods_always(k8s: Cluster) -> None:
+    """pkg/apis/batch/validation/validation.go validateJobSpec (v1.31+; a CronJob's through
+    ValidateCronJobSpec -> validateJobTemplateSpec): the template's restartPolicy must be
+    OnFailure or Never. An omitted one is defaulted to Always by SetDefaults_PodSpec before
+    validation, so both are refused with field.Required ("valid values"); any other value with
+    field.NotSupported. Asked through the kubernetes SDK, as the product's clients do."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    batch = client.BatchV1Api(k8s.api_client())
+
+    def pod(policy: str | None) -> client.V1PodTemplateSpec:
+        return client.V1PodTemplateSpec(spec=client.V1PodSpec(
+            restart_policy=policy, containers=[client.V1Container(name="c", image="img")]))
+
+    def job(name: str, policy: str | None) -> client.V1Job:
+        return client.V1Job(metadata=client.V1ObjectMeta(name=name),
+                            spec=client.V1JobSpec(template=pod(policy), suspend=True))
+
+    def cron_job(name: str, policy: str | None) -> client.V1CronJob:
+        return client.V1CronJob(metadata=client.V1ObjectMeta(name=name), spec=client.V1CronJobSpec(
+            schedule="0 3 * * *", suspend=True,
+            job_template=client.V1JobTemplateSpec(spec=client.V1JobSpec(template=pod(policy)))))
+
+    def refused(call: Callable[[], Any]) -> tuple[str, list[tuple[str, str, str]]]:
+        with pytest.raises(ApiException) as exc:
+            call()
+        assert exc.value.status == 422, exc.value.body
+        status = json.loads(exc.value.body)
+        assert status["reason"] == "Invalid"
+        return status["message"], [(c["reason"], c["field"], c["message"])
+                                   for c in status["details"]["causes"]]
+
+    required = 'Required value: valid values: "OnFailure", "Never"'
+    path = "spec.template.spec.restartPolicy"
+    for name, policy in (("unset", None), ("always", "Always")):
+        message, found = refused(lambda n=name, p=policy: batch.create_namespaced_job(
+            "default", job(n, p)))
+        assert message == f'Job.batch "{name}" is invalid: {path}: {required}'
+        assert found == [("FieldValueRequired", path, required)]
+    message, found = refused(lambda: batch.create_namespaced_job("default", job("odd", "Odd")))
+    assert found == [("FieldValueNotSupported", path,
+                      'Unsupported value: "Odd": supported values: "OnFailure", "Never"')]
+    cron_path = f"spec.jobTemplate.{path}"
+    for name, policy in (("nightly", None), ("hourly", "Always")):
+        message, found = refused(lambda n=name, p=policy: batch.create_namespaced_cron_job(
+            "default", cron_job(n, p)))
+        assert message == f'CronJob.batch "{name}" is invalid: {cron_path}: {required}'
+        assert found == [("FieldValueRequired", cron_path, required)]
+    for policy in ("OnFailure", "Never"):
+        name = policy.lower()
+        made = batch.create_namespaced_job("default", job(name, policy))
+        assert made.spec.template.spec.restart_policy == policy
+        made_cron = batch.create_namespaced_cron_job("default", cron_job(name, policy))
+        assert made_cron.spec.job_template.spec.template.spec.restart_policy == policy
+    assert sorted(j.metadata.name for j in batch.list_namespaced_job("default").items) == [
+        "never", "onfailure"]
+
+
 def test_a_deleted_job_pod_fails_a_job_without_retries_and_is_replaced_with_them(
         k8s: Cluster) -> None:
     """A pod deleted before it finished (a drain's eviction) counts as failed: ``isPodFailed``
