@@ -23,17 +23,15 @@ from typing import Any
 
 import pytest
 
-from platform_assets.core.graph import Graph, component_key
+from platform_assets.core.graph import Graph
 from platform_assets.core.health import FIRST_CONSUMER
-from platform_assets.engine.reconcile import Engine, Options, ReconcileError, ReconcileOutcome
-from resources.kubernetes import KubernetesResource
+from platform_assets.engine.reconcile import ReconcileError, ReconcileOutcome
 from sandbox.http import COUNTER
-from tests.unit.engine_fakes import FakeBuckets, FakeCloud, make_graph
+from tests.integration.engine_cluster import EngineCluster, k8s_writes, served_cluster
+from tests.unit.engine_fakes import make_graph
 
 pytestmark = [pytest.mark.integration]
 
-WEB = component_key("platform", "web")
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
@@ -58,26 +56,16 @@ CRONJOB = {
                               "persistentVolumeClaim": {"claimName": "data"}}]}}}}}}
 
 
-class Cluster:
+class Cluster(EngineCluster):
     """A sandbox Kubernetes API of its own (a managed IONOS cluster's classes, nodes, the PV
     controller and the scheduler) and our engine pointed at it."""
-
-    def __init__(self, tmp: Path, kubeconfig: Path):
-        self.tmp, self.kubeconfig = tmp, kubeconfig
-
-    def client(self) -> KubernetesResource:
-        return KubernetesResource(kubeconfig_path=str(self.kubeconfig), retry_attempts=3,
-                                  retry_max_wait_seconds=0.2)
 
     def graph(self, objects: list[dict[str, Any]], timeout: str = "1m") -> Graph:
         return make_graph(self.tmp / "spec", objects, edit=lambda s: s.replace(
             "health_timeout: 1m", f"health_timeout: {timeout}"))
 
-    def reconcile(self, graph: Graph) -> ReconcileOutcome:
-        assert graph.base_dir is not None
-        engine = Engine(graph.spec, graph.base_dir, ionos=FakeCloud(), kubernetes=self.client(),
-                        object_storage=FakeBuckets(), now=lambda: NOW)
-        return engine.reconcile(graph.nodes[WEB], Options())
+    def reconcile(self, graph: Graph, now: datetime = NOW) -> ReconcileOutcome:
+        return self.reconcile_at(graph, now)
 
     def claim(self) -> dict[str, Any]:
         found = self.client().get("v1", "PersistentVolumeClaim", "data", "web")
@@ -87,26 +75,9 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    from sandbox.http import serve
-    from sandbox.kubernetes import KubernetesService
-    from sandbox.world import World
-
-    svc = KubernetesService(World())
-    svc.add_nodes()  # nodes to schedule on: still no Pod uses the claim
-    svc.start_controllers()
-    server = serve(svc)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(svc.kubeconfig(server.url))
-    try:
+    with served_cluster(tmp_path) as kubeconfig:
         yield Cluster(tmp_path, kubeconfig)
-    finally:
-        svc.stop()
-        server.stop()
 
-
-def k8s_writes() -> dict[str, int]:
-    return {m: n for m, n in COUNTER.snapshot().get("kubernetes", {}).items()
-            if m in WRITES and n}
 
 
 def test_a_claim_only_a_suspended_cronjob_uses_is_healthy_waiting_for_its_first_consumer(

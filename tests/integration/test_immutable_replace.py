@@ -23,17 +23,15 @@ from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 from platform_assets.core import desired, immutable
 from platform_assets.core.calendar import Gate
 from platform_assets.core.component_plan import ReplacePolicy, object_change
-from platform_assets.core.graph import Graph, component_key
+from platform_assets.core.graph import Graph
 from platform_assets.engine.handler import api_status
-from platform_assets.engine.reconcile import Engine, Options, ReconcileError, ReconcileOutcome
-from resources.kubernetes import KubernetesResource
+from platform_assets.engine.reconcile import ReconcileError, ReconcileOutcome
 from sandbox.http import COUNTER
-from tests.unit.engine_fakes import FakeBuckets, FakeCloud, make_graph
+from tests.integration.engine_cluster import EngineCluster, k8s_writes, served_cluster
+from tests.unit.engine_fakes import make_graph
 
 pytestmark = [pytest.mark.integration]
 
-WEB = component_key("platform", "web")
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
 SUNDAY_WINDOW = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)  # inside the spec's window
 WEDNESDAY = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # outside it
 BEFORE = {"app": "web"}
@@ -47,15 +45,8 @@ def deployment(labels: dict[str, str]) -> dict[str, Any]:
                          {"name": "web", "image": "nginx:1.27"}]}}}}
 
 
-class Cluster:
+class Cluster(EngineCluster):
     """A sandbox Kubernetes API of its own and our engine pointed at it."""
-
-    def __init__(self, tmp: Path, kubeconfig: Path):
-        self.tmp, self.kubeconfig = tmp, kubeconfig
-
-    def client(self) -> KubernetesResource:
-        return KubernetesResource(kubeconfig_path=str(self.kubeconfig), retry_attempts=3,
-                                  retry_max_wait_seconds=0.2)
 
     def graph(self, labels: dict[str, str], allow_replace: bool) -> Graph:
         setting = f"    prune: true\n    allow_replace: {str(allow_replace).lower()}\n"
@@ -63,10 +54,7 @@ class Cluster:
                           edit=lambda s: s.replace("    prune: true\n", setting))
 
     def reconcile(self, graph: Graph, now: datetime = SUNDAY_WINDOW) -> ReconcileOutcome:
-        assert graph.base_dir is not None
-        engine = Engine(graph.spec, graph.base_dir, ionos=FakeCloud(), kubernetes=self.client(),
-                        object_storage=FakeBuckets(), now=lambda: now)
-        return engine.reconcile(graph.nodes[WEB], Options())
+        return self.reconcile_at(graph, now)
 
     def live(self) -> dict[str, Any]:
         obj = self.client().get("apps/v1", "Deployment", "web", "web")
@@ -76,26 +64,9 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    from sandbox.http import serve
-    from sandbox.kubernetes import KubernetesService
-    from sandbox.world import World
-
-    svc = KubernetesService(World())
-    svc.add_nodes()  # so the Deployment's pods are scheduled and it becomes available
-    svc.start_controllers()
-    server = serve(svc)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(svc.kubeconfig(server.url))
-    try:
+    with served_cluster(tmp_path) as kubeconfig:
         yield Cluster(tmp_path, kubeconfig)
-    finally:
-        svc.stop()
-        server.stop()
 
-
-def k8s_writes() -> dict[str, int]:
-    return {m: n for m, n in COUNTER.snapshot().get("kubernetes", {}).items()
-            if m in WRITES and n}
 
 
 def test_a_selector_change_is_blocked_then_replaced_then_settled(cluster: Cluster) -> None:
