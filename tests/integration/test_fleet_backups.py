@@ -161,7 +161,7 @@ def test_a_database_dump_goes_to_a_store_and_its_copy_to_an_ionos_bucket(
     text = (store + SPEC).replace("  bucket: {bucket}\n  prefix", "  store: dumps\n  prefix")
     (tmp_path / "platform.yaml").write_text(text.format(
         bucket=w.bucket, dr_bucket=w.dr_bucket, database=w.database, namespace=w.namespace,
-        cluster=w.cluster, secrets="false"))
+        cluster=w.cluster, secrets="false", include_kinds="[]"))
     graph = build_graph(load_spec(tmp_path / "platform.yaml"))
     assets, checks = build_backup_assets(graph)
     store_client(sandbox.env).create_bucket(Bucket=f"{w.bucket}-store")
