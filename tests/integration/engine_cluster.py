@@ -8,12 +8,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from platform_assets.core.graph import Graph, component_key
 from platform_assets.engine.reconcile import Engine, Options, ReconcileOutcome
 from resources.kubernetes import KubernetesResource
 from sandbox.http import COUNTER
 from tests.unit.engine_fakes import FakeBuckets, FakeCloud
+
+if TYPE_CHECKING:
+    from sandbox.kubernetes import KubernetesService
 
 WEB = component_key("platform", "web")
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -38,8 +42,9 @@ class EngineCluster:
 
 
 @contextmanager
-def served_cluster(tmp_path: Path) -> Iterator[Path]:
-    """A sandbox Kubernetes API with nodes and its controllers running; yields its kubeconfig."""
+def served_cluster(tmp_path: Path) -> Iterator[tuple[Path, KubernetesService]]:
+    """A sandbox Kubernetes API with nodes (three of 4 cores / 16 GiB, so pods are scheduled) and
+    its controllers running; yields its kubeconfig and the service."""
     from sandbox.http import serve
     from sandbox.kubernetes import KubernetesService
     from sandbox.world import World
@@ -51,7 +56,7 @@ def served_cluster(tmp_path: Path) -> Iterator[Path]:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(svc.kubeconfig(server.url))
     try:
-        yield kubeconfig
+        yield kubeconfig, svc
     finally:
         svc.stop()
         server.stop()

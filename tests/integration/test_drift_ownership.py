@@ -27,6 +27,7 @@ from platform_assets.engine.reconcile import Engine, Options, ReconcileOutcome
 from resources.kubernetes import KubernetesResource
 from sandbox.http import COUNTER
 from tests.conftest import missing_service
+from tests.integration.engine_cluster import served_cluster
 from tests.unit.engine_fakes import FakeBuckets, FakeCloud, make_graph
 
 pytestmark = [pytest.mark.integration]
@@ -81,23 +82,8 @@ class Cluster:
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     if not os.path.exists(KUBECTL):
         missing_service(f"{KUBECTL} is missing: install kubectl (apt-get install kubectl)")
-    from sandbox.http import serve
-    from sandbox.kubernetes import KubernetesService
-    from sandbox.world import World
-
-    svc = KubernetesService(World())
-    # A real cluster runs no pod without nodes, and neither does the sandbox: three nodes of
-    # 4 cores / 16 GiB, so the Deployment's pods are scheduled and it becomes available.
-    svc.add_nodes()
-    svc.start_controllers()
-    server = serve(svc)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(svc.kubeconfig(server.url))
-    try:
+    with served_cluster(tmp_path) as (kubeconfig, svc):
         yield Cluster(tmp_path, kubeconfig, svc)
-    finally:
-        svc.stop()
-        server.stop()
 
 
 def k8s_writes() -> int:

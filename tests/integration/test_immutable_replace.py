@@ -64,7 +64,7 @@ class Cluster(EngineCluster):
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with served_cluster(tmp_path) as kubeconfig:
+    with served_cluster(tmp_path) as (kubeconfig, _):
         yield Cluster(tmp_path, kubeconfig)
 
 
