@@ -23,7 +23,7 @@ from platform_assets.core.ports import (
     DbaasBackups,
     PostgresDumps,
 )
-from platform_assets.core.rbac import group_of
+from platform_assets.core.restore import group_of
 from platform_assets.names import LABEL_BACKUP_TARGET
 from platform_assets.spec.models import BackupTarget, PlatformSpec, split_kind
 

@@ -45,6 +45,7 @@ from platform_assets.core.restore import (
     EXPOSING_SERVICE_TYPES,
     FLUX_GROUPS,
     ROUTING_KINDS,
+    group_of,
 )
 from platform_assets.names import (
     DRILL_ROLE,
@@ -99,11 +100,6 @@ EXPORT_KINDS: tuple[tuple[str, str], ...] = (
 
 class RbacError(ValueError):
     """The spec or a manifest cannot be turned into RBAC rules."""
-
-
-def group_of(api_version: str) -> str:
-    """The API group of an ``apiVersion`` (``v1`` is the core group, ``""``)."""
-    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
 
 
 def plural_of(kind: str) -> str:

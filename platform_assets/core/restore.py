@@ -100,14 +100,17 @@ FLUX_GROUPS = ("helm.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io",
                "image.toolkit.fluxcd.io")
 
 
-def group_of_object(obj: Mapping[str, Any]) -> str:
-    """The API group of an object's ``apiVersion`` (``""``: the core group)."""
-    api = str(obj.get("apiVersion") or "")
-    return api.rsplit("/", 1)[0] if "/" in api else ""
+def group_of(api_version: str) -> str:
+    """The API group of an ``apiVersion`` (``v1`` is the core group, ``""``)."""
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+def _group(obj: Mapping[str, Any]) -> str:
+    return group_of(str(obj.get("apiVersion") or ""))
 
 
 def _suspend_flux(obj: Obj) -> None:
-    if group_of_object(obj) in FLUX_GROUPS:
+    if _group(obj) in FLUX_GROUPS:
         spec = obj.get("spec")
         obj["spec"] = {**(spec if isinstance(spec, dict) else {}), "suspend": True}
 
@@ -193,7 +196,7 @@ EXPOSING_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 def exposing_service(obj: Mapping[str, Any]) -> bool:
     """Whether ``obj`` is a core Service that would reach outside the cluster once created:
     of an ``EXPOSING_SERVICE_TYPES`` type or with ``externalIPs``."""
-    if (group_of_object(obj), obj.get("kind")) != ("", "Service"):
+    if (_group(obj), obj.get("kind")) != ("", "Service"):
         return False
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
@@ -208,7 +211,7 @@ def validated_by_dry_run(obj: Mapping[str, Any],
     kind is one of ``also`` ((group, kind): what ``include_kinds`` adds, whose controllers'
     doings are unknown). The one place this is decided; the drill guard and the drill Role
     are derived from the same constants (core.rbac)."""
-    key = (group_of_object(obj), obj.get("kind"))
+    key = (_group(obj), obj.get("kind"))
     return key in DRY_RUN_ONLY_KINDS or key in also or exposing_service(obj)
 
 
