@@ -14,8 +14,10 @@ backup engine (``platform_assets/backups/``).
 """
 
 import functools
+import inspect
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from pydantic import Field
@@ -26,6 +28,34 @@ from platform_assets.scoped_resources import resource_keys
 from platform_assets.spec.models import BackupTarget, PlatformSpec, parse_duration
 
 GROUP = "backups"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _context_signature(context: type, result: type) -> inspect.Signature:
+    param = inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                              annotation=context)
+    return inspect.Signature([param], return_annotation=result)
+
+
+_ASSET_SIGNATURE = _context_signature(dg.AssetExecutionContext, dg.MaterializeResult)
+_CHECK_SIGNATURE = _context_signature(dg.AssetCheckExecutionContext, dg.AssetCheckResult)
+
+
+def _signed(signature: inspect.Signature) -> Callable[[F], F]:
+    """Give a compute function its signature ahead of Dagster (PEP 362's ``__signature__``,
+    which ``inspect.signature`` and Dagster's ``get_type_hints`` honour): Dagster reads each
+    op's signature about twenty times while it builds the op, and the seventy-odd backup and
+    check ops of a spec share two. Its parameters must be the function's own."""
+
+    def mark(fn: F) -> F:
+        code = fn.__code__
+        if code.co_varnames[:code.co_argcount] != tuple(signature.parameters):
+            raise TypeError(f"{fn.__qualname__} does not take {signature}")
+        fn.__signature__ = signature  # type: ignore[attr-defined]
+        return fn
+
+    return mark
 
 
 class BackupRunConfig(dg.Config):
@@ -153,6 +183,7 @@ def _run_config(context: dg.AssetExecutionContext) -> BackupRunConfig:
 def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                   parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(**_asset_kwargs(spec, node, parts, _resource_keys(target)))
+    @_signed(_ASSET_SIGNATURE)
     def _backup(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from platform_assets.runs.backups import materialize_backup
 
@@ -164,6 +195,7 @@ def _backup_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
 def _copy_asset(spec: PlatformSpec, node: Node, target: BackupTarget,
                 parts: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(**_asset_kwargs(spec, node, parts, {"object_storage"}))
+    @_signed(_ASSET_SIGNATURE)
     def _copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from platform_assets.runs.backups import materialize_copy
 
@@ -183,6 +215,7 @@ def _rpo_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bool) -
                     required_resource_keys=resource_keys(keys, node),
                     description=f"The newest complete backup is younger than the RPO "
                                 f"({tier.rpo}, tier {tier.name}).")
+    @_signed(_CHECK_SIGNATURE)
     def _rpo(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from platform_assets.runs.backups import rpo_result
 
@@ -202,6 +235,7 @@ def _compliance_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: 
                     description=f"Restore points: at least one verified, none older than "
                                 f"{tier.retention_days} days, the newest within the RPO "
                                 f"(tier {tier.name}).")
+    @_signed(_CHECK_SIGNATURE)
     def _compliance(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from platform_assets.runs.backups import compliance_result
 
@@ -216,6 +250,7 @@ def _checksum_check(spec: PlatformSpec, node: Node, target: BackupTarget, dr: bo
                     description="Every object of the newest backup, re-read, matches the size "
                                 "and sha256 in its manifest, and the manifest matches what the "
                                 "backup run recorded (when this instance ran it).")
+    @_signed(_CHECK_SIGNATURE)
     def _checksums(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from platform_assets.runs.backups import checksums_result
 
@@ -255,6 +290,7 @@ def _drill_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any:
                     required_resource_keys=resource_keys(keys, node),
                     description=f"Restore drill: {what}, within the RTO ({tier.rto}, tier "
                                 f"{tier.name}).")
+    @_signed(_CHECK_SIGNATURE)
     def _drill(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from platform_assets.runs.backups import drill_result
 
@@ -267,6 +303,7 @@ def _snapshot_check(spec: PlatformSpec, node: Node, target: BackupTarget) -> Any
     @dg.asset_check(asset=dg.AssetKey(list(node.key)), name="snapshot_available",
                     required_resource_keys=resource_keys(_resource_keys(target), node),
                     description="The newest snapshot of the volume exists and is usable.")
+    @_signed(_CHECK_SIGNATURE)
     def _snapshot(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from platform_assets.runs.backups import snapshot_result
 

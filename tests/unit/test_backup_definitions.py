@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import typing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -174,3 +175,30 @@ def test_backup_assets_run_config_is_what_dagster_infers_from_the_config_class()
     run = BackupRunConfig(**{"retention_dry_run": True, "skip_retention": False,
                              "part_size_mb": 16})
     assert (run.retention_dry_run, run.part_size_mb) == (True, 16)
+
+
+def test_the_signature_given_to_each_compute_function_is_its_own() -> None:
+    # Dagster reads ``__signature__`` (PEP 362) instead of the function; the one the factories
+    # share must be what Python finds on each function: its parameters and its annotations.
+    assets, checks = build_backup_assets(graph())
+    fns = [a.op.compute_fn.decorated_fn for a in assets]  # type: ignore[union-attr]
+    fns += [c.node_def.compute_fn.decorated_fn for c in checks]  # type: ignore[union-attr]
+    assert len(fns) == len(assets) + len(checks) > 20
+    for fn in fns:
+        signature = fn.__signature__
+        code = fn.__code__
+        assert tuple(signature.parameters) == code.co_varnames[:code.co_argcount]
+        hints = typing.get_type_hints(fn)
+        assert {n: p.annotation for n, p in signature.parameters.items()} == {
+            n: hints[n] for n in signature.parameters}
+        assert signature.return_annotation is hints["return"]
+
+
+def test_a_signature_that_is_not_the_functions_own_is_refused() -> None:
+    from platform_assets.backup_assets import _CHECK_SIGNATURE, _signed
+
+    def compute(context: dg.AssetCheckExecutionContext, extra: int) -> dg.AssetCheckResult:
+        raise AssertionError("not run")
+
+    with pytest.raises(TypeError, match="does not take"):
+        _signed(_CHECK_SIGNATURE)(compute)
