@@ -216,12 +216,6 @@ class GitRepositoryResource(GitRepositoryConfig):
         done = self._git("merge-base", "--is-ancestor", old, new, check=False)
         return bool(done.returncode == 0)
 
-    def commits_between(self, old: str | None, new: str, limit: int = 1000) -> list[str]:
-        """Commits reachable from ``new`` but not ``old``, newest first, at most ``limit``."""
-        rng = [f"{old}..{new}"] if old else [new]
-        out = str(self._git("rev-list", f"--max-count={limit}", *rng))
-        return out.split()
-
     def changed_paths(self, old: str, new: str) -> list[str]:
         """Repository-relative paths that differ between two commits."""
         out = str(self._git("diff", "--name-only", "--no-renames", "-z", old, new))

@@ -169,11 +169,6 @@ class IonosDatabases:
     """DBaaS PostgreSQL and In-Memory DB clusters: list, find by name, create, update (ensure),
     wait; and the backups IONOS keeps of a PostgreSQL cluster."""
 
-    def postgres_client(self: _Resource) -> Any:
-        """The ``ionoscloud_dbaas_postgres.ApiClient`` (the location's region), built on first
-        use."""
-        return _client(self, POSTGRES)
-
     def list_postgres_clusters(self: _Resource) -> list[dict[str, Any]]:
         """Every PostgreSQL cluster of the contract (JSON), every page."""
         return _list(self, POSTGRES)
@@ -204,10 +199,6 @@ class IonosDatabases:
         out = self.call(f"GET /backups?filter.clusterId={cluster_id} (PostgreSQL)",
                         lambda: api.backups_get(filter_cluster_id=cluster_id))
         return [dict(b) for b in (self.to_json(out) or {}).get("items") or []]
-
-    def inmemorydb_client(self: _Resource) -> Any:
-        """The ``ionoscloud_dbaas_inmemorydb.ApiClient`` (the location's region)."""
-        return _client(self, INMEMORYDB)
 
     def list_inmemorydb_clusters(self: _Resource) -> list[dict[str, Any]]:
         """Every In-Memory DB cluster of the contract (JSON), every page."""

@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -424,8 +424,3 @@ class RunningServer:
 def serve(service: Service, port: int = 0) -> RunningServer:
     """Start ``service`` on 127.0.0.1 (a free port unless given) and return the running server."""
     return RunningServer(service, port=port).start()
-
-
-def iter_json_lines(events: Iterable[Any]) -> Iterator[bytes]:
-    for e in events:
-        yield (json.dumps(e, separators=(",", ":")) + "\n").encode()

@@ -157,17 +157,6 @@ class MariaDBService(DbaasService):
         super()._clear()
         self._backups.clear()
 
-    def add_backup(self, cluster_id: str, earliest: float, latest: float | None) -> str:
-        """Record an extra backup of a cluster (tests of restore and backup-age checks)."""
-        with self._lock:
-            cluster = self._clusters.get(cluster_id)
-            if cluster is None:
-                raise KeyError(f"no MariaDB cluster {cluster_id}")
-            bid = str(uuid.uuid4())
-            self._backups[bid] = self._backup_record(bid, cluster, earliest, latest)
-            self._save()
-            return bid
-
     def _dns_name(self, c: Json) -> str:
         return self.world.mariadb_host or f"ma-{c['id'][:8]}.mariadb.de-fra.ionos.com"
 

@@ -67,10 +67,6 @@ class TlsCase:
     address: str = "127.0.0.1"
     not_after: dt.datetime | None = None
 
-    @property
-    def resolve_entry(self) -> str:
-        return f"{self.host}:{self.port}={self.address}:{self.port}"
-
 
 @dataclass
 class Issued:

@@ -664,8 +664,3 @@ def renewal_request(certificate: dict[str, Any], now: datetime) -> dict[str, Any
     })
     status["conditions"] = conditions
     return obj
-
-
-def fingerprint_pem(pem: str | bytes) -> str:
-    """SHA-256 of the first certificate's DER, hex (matches ``CertInfo.fingerprint_sha256``)."""
-    return parse_pem(pem).fingerprint_sha256

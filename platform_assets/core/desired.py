@@ -15,7 +15,6 @@ from typing import Any
 
 from platform_assets.core import outputs
 from platform_assets.core.diff import content_hash, copied
-from platform_assets.core.manifests import CLUSTER_SCOPED_KINDS
 from platform_assets.names import (
     ANNOTATION_APPLIED_HASH,
     FIELD_MANAGER,
@@ -246,11 +245,6 @@ def obj_address(obj: dict[str, Any]) -> str:
     """A Kubernetes object as people write it: ``apps/v1 Deployment ns/name``."""
     api, kind, ns, name = obj_id(obj)
     return f"{api} {kind} {ns + '/' if ns else ''}{name}"
-
-
-def is_namespaced(obj: dict[str, Any]) -> bool:
-    """Whether the kind lives in a namespace (anything not known to be cluster-scoped does)."""
-    return obj["kind"] not in CLUSTER_SCOPED_KINDS
 
 
 def stamp(obj: dict[str, Any], component: str) -> dict[str, Any]:
